@@ -1,0 +1,72 @@
+// tmux through argument arrays: windows for workers, in the current session inside tmux, otherwise in
+// a detached session orch-<repo> on whatever server tmux itself would use ($TMUX, TMUX_TMPDIR).
+
+import { OrchError } from "../errors.ts";
+import { run } from "./exec.ts";
+
+export interface PaneInfo {
+  windowId: string;
+  sessionName: string;
+  panePid: number;
+  paneDead: boolean;
+}
+
+/** Every pane of the server, or none when tmux or its server is not there. */
+export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
+  let result;
+  try {
+    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id}\t#{session_name}\t#{pane_pid}\t#{pane_dead}"], { env, allowFailure: true });
+  } catch {
+    return [];
+  }
+  if (result.code !== 0) return [];
+  return result.stdout.split("\n").filter(Boolean).map((line) => {
+    const [windowId = "", sessionName = "", pid = "0", dead = "0"] = line.split("\t");
+    return { windowId, sessionName, panePid: Number(pid), paneDead: dead === "1" };
+  });
+}
+
+export interface NewWindow {
+  /** Session to create the window in; undefined means the current one (inside tmux). */
+  session: string | undefined;
+  name: string;
+  cwd: string;
+  env: Record<string, string>;
+  argv: string[];
+}
+
+export interface CreatedWindow {
+  windowId: string;
+  sessionName: string;
+}
+
+function parseCreated(stdout: string): CreatedWindow {
+  const [windowId = "", sessionName = ""] = stdout.trim().split("\t");
+  if (!windowId.startsWith("@")) throw new OrchError("failed", `tmux did not report the new window: ${stdout.trim()}`);
+  return { windowId, sessionName };
+}
+
+/** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
+export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
+  const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+  const format = ["-P", "-F", "#{window_id}\t#{session_name}"];
+  const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
+  const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  if (attempt.code === 0) return parseCreated(attempt.stdout);
+  if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
+  const created = await run(["tmux", "new-session", "-d", ...format, "-s", spec.session, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  if (created.code === 0) return parseCreated(created.stdout);
+  // Another spawn may have created the session in between: its window is then the way in.
+  const retry = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  if (retry.code === 0) return parseCreated(retry.stdout);
+  throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
+}
+
+export async function killWindow(windowId: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    const result = await run(["tmux", "kill-window", "-t", windowId], { env, allowFailure: true });
+    return result.code === 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,55 @@
+// orch init: create an orchestrator session (mirrors create_orchestrator_session).
+
+import fs from "node:fs";
+import path from "node:path";
+import { locateRepo } from "../adapters/repo.ts";
+import { storeRootFor, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { stringFlag, type Flags } from "../flags.ts";
+import { StoreLayout } from "../store/layout.ts";
+import { createSession, type SessionRecord } from "../store/sessions.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface InitOptions {
+  projectDir: string;
+}
+
+export function parseInit(flags: Flags, ctx: Context): InitOptions {
+  const dir = stringFlag(flags, "projectDir");
+  const projectDir = path.resolve(ctx.cwd, dir ?? ".");
+  if (dir !== undefined && !fs.existsSync(projectDir)) throw new OrchError("invalid", `--project-dir ${dir} does not exist`);
+  return { projectDir };
+}
+
+/** Adds `.orch/` to the repository's info/exclude (never to tracked files), once. */
+function excludeStore(commonDir: string, warn: (line: string) => void): void {
+  const exclude = path.join(commonDir, "info", "exclude");
+  try {
+    const current = fs.existsSync(exclude) ? fs.readFileSync(exclude, "utf8") : "";
+    if (current.split("\n").some((line) => line.trim() === ".orch/" || line.trim() === "/.orch/")) return;
+    fs.mkdirSync(path.dirname(exclude), { recursive: true });
+    fs.appendFileSync(exclude, `${current === "" || current.endsWith("\n") ? "" : "\n"}.orch/\n`);
+  } catch (error) {
+    warn(`could not add .orch/ to ${exclude}: ${(error as Error).message}`);
+  }
+}
+
+export async function runInit(options: InitOptions, ctx: Context): Promise<SessionRecord> {
+  const root = (await storeRootFor({ ...ctx, cwd: options.projectDir })) ?? path.join(options.projectDir, ".orch");
+  const record = createSession(new StoreLayout(root), options.projectDir);
+  const repo = await locateRepo(options.projectDir);
+  if (repo && !ctx.env.ORCH_HOME) excludeStore(repo.commonDir, ctx.warn);
+  return record;
+}
+
+export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const record = await runInit(parseInit(flags, ctx), ctx);
+  return {
+    json: { success: true, ...record, message: "Orchestrator session created. Use this ID when starting worker sessions." },
+    // The bare id on stdout, so that ORCH_ID=$(orch init) works; the sentence goes to stderr.
+    human: () => {
+      ctx.warn(`created orchestrator session ${record.orchestrator_id} for ${record.project_dir}`);
+      return `${record.orchestrator_id}\n`;
+    },
+  };
+}

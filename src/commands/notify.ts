@@ -1,0 +1,67 @@
+// orch notify: a message from a worker to its orchestrator (mirrors send_message).
+
+import { currentWorkerId, resolveSession, type Context } from "../context.ts";
+import { usage } from "../errors.ts";
+import { requiredString, stringFlag, type Flags } from "../flags.ts";
+import { storeError } from "../store/files.ts";
+import { WORKER_MESSAGE_TYPES, isWorkerMessageType, messageTypeError, newMessage, sendMessage, type Message, type MessageContent, type WorkerMessageType } from "../store/messages.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface NotifyOptions {
+  orch: string | undefined;
+  type: WorkerMessageType;
+  content: MessageContent;
+}
+
+const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question"] as const;
+const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], keyof MessageContent> = {
+  details: "details",
+  prUrl: "pr_url",
+  branch: "branch",
+  error: "error",
+  question: "question",
+};
+
+export function parseNotify(flags: Flags): NotifyOptions {
+  const type = requiredString(flags, "type");
+  if (!isWorkerMessageType(type)) throw messageTypeError(type, WORKER_MESSAGE_TYPES);
+  const summary = requiredString(flags, "summary");
+  if (summary.trim() === "") throw usage("--summary must not be empty");
+  const content: MessageContent = { summary };
+  for (const flag of CONTENT_FLAGS) {
+    const value = stringFlag(flags, flag);
+    if (value !== undefined) content[CONTENT_KEYS[flag]] = value;
+  }
+  return { orch: stringFlag(flags, "orch"), type, content };
+}
+
+export async function runNotify(options: NotifyOptions, ctx: Context): Promise<Message> {
+  const { layout, session, marker } = await resolveSession(ctx, options.orch);
+  const workerId = currentWorkerId(ctx, marker) ?? null;
+  const content = { ...options.content };
+  if (content.branch === undefined && marker && marker.worker_id === workerId) content.branch = marker.branch;
+  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: workerId, message_type: options.type, content });
+  const events = workerId === null ? undefined : layout.eventsDir(session.orchestrator_id, workerId);
+  try {
+    sendMessage(layout.mailDir(session.orchestrator_id), message, events);
+  } catch (error) {
+    throw storeError("deliver the message into", layout.mailDir(session.orchestrator_id), error);
+  }
+  return message;
+}
+
+export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const message = await runNotify(parseNotify(flags), ctx);
+  return {
+    json: {
+      success: true,
+      message_id: message.id,
+      orchestrator_id: message.orchestrator_id,
+      worker_id: message.worker_id,
+      message_type: message.message_type,
+      status: "unread",
+      created_at: message.created_at,
+    },
+    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.orchestrator_id}\n`,
+  };
+}

@@ -1,0 +1,18 @@
+// The shape every command module has: main() parses and validates, calls the core, returns what to print.
+
+import type { Context } from "../context.ts";
+import type { Flags } from "../flags.ts";
+import type { Colors } from "../output.ts";
+
+export interface CommandResult {
+  /** The --json document (success: true is added by main.ts unless present). */
+  json: Record<string, unknown>;
+  /** The short human form. */
+  human: (colors: Colors) => string;
+  /** Non-zero for a result that is reported but not a success (e.g. await timing out). */
+  exitCode?: number;
+  /** Runs once the output is written: a poll marks its messages read only after handing them out. */
+  afterOutput?: () => void;
+}
+
+export type CommandMain = (args: string[], flags: Flags, ctx: Context) => Promise<CommandResult>;

@@ -1,0 +1,100 @@
+// What every command needs to know about where it runs: the store, the session, the worker marker.
+
+import fs from "node:fs";
+import path from "node:path";
+import { locateRepo, type Repo } from "./adapters/repo.ts";
+import { OrchError } from "./errors.ts";
+import { checkOrchestratorId, checkWorkerId } from "./ids.ts";
+import { readJson, storeError } from "./store/files.ts";
+import { StoreLayout } from "./store/layout.ts";
+import { loadSession, newestSessionId, type SessionRecord } from "./store/sessions.ts";
+
+export interface Context {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** A line for stderr (warnings, progress); never stdout. */
+  warn: (line: string) => void;
+}
+
+/** Written into a worker worktree's private git dir at spawn; read back by notify, inbox and the hooks. */
+export interface WorkerMarker {
+  orchestrator_id: string;
+  worker_id: string;
+  branch: string;
+  base_commit: string;
+  store: string;
+}
+
+export const MARKER_FILE = "orch-worker.json";
+
+export function repoOf(ctx: Context): Promise<Repo | undefined> {
+  return locateRepo(ctx.cwd);
+}
+
+export async function requireRepo(ctx: Context): Promise<Repo> {
+  const repo = await repoOf(ctx);
+  if (!repo) throw new OrchError("not_found", `not inside a git repository: ${ctx.cwd}`);
+  return repo;
+}
+
+/** $ORCH_HOME, else .orch/ in the main worktree of the repository, else the nearest .orch/ above. */
+export async function storeRootFor(ctx: Context, dir = ctx.cwd): Promise<string | undefined> {
+  if (ctx.env.ORCH_HOME) return path.resolve(ctx.cwd, ctx.env.ORCH_HOME);
+  const repo = await locateRepo(dir);
+  if (repo) return path.join(repo.mainRoot, ".orch");
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      if (fs.statSync(path.join(d, ".orch")).isDirectory()) return path.join(d, ".orch");
+    } catch {
+      // keep looking upwards
+    }
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+export async function storeLayout(ctx: Context): Promise<StoreLayout> {
+  const root = await storeRootFor(ctx);
+  if (!root) throw new OrchError("not_found", "no orch store here: run orch inside your git repository (after orch init), or set ORCH_HOME");
+  return new StoreLayout(root);
+}
+
+export async function readWorkerMarker(ctx: Context): Promise<WorkerMarker | undefined> {
+  const repo = await repoOf(ctx);
+  if (!repo || repo.gitDir === repo.commonDir) return undefined;
+  try {
+    return readJson<WorkerMarker>(path.join(repo.gitDir, MARKER_FILE));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface SessionRef {
+  layout: StoreLayout;
+  session: SessionRecord;
+  marker: WorkerMarker | undefined;
+}
+
+/** --orch ID, else $ORCH_ID, else the worker marker, else the newest session in the store. */
+export async function resolveSession(ctx: Context, orchFlag: string | undefined): Promise<SessionRef> {
+  let id: string | undefined;
+  if (orchFlag !== undefined) id = checkOrchestratorId(orchFlag, "--orch id");
+  else if (ctx.env.ORCH_ID !== undefined && ctx.env.ORCH_ID !== "") id = checkOrchestratorId(ctx.env.ORCH_ID, "$ORCH_ID");
+  const marker = await readWorkerMarker(ctx);
+  if (id === undefined && marker) id = checkOrchestratorId(marker.orchestrator_id, "orchestrator id in the worker marker");
+  const layout = await storeLayout(ctx);
+  if (id === undefined) {
+    try {
+      id = newestSessionId(layout);
+    } catch (error) {
+      throw storeError("read the store at", layout.root, error);
+    }
+    if (!id) throw new OrchError("not_found", `no orchestrator session in ${layout.root}: run orch init first`);
+  }
+  return { layout, session: loadSession(layout, id), marker };
+}
+
+/** The worker this process speaks for: $ORCH_WORKER, else the worktree's marker. */
+export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined): string | undefined {
+  if (ctx.env.ORCH_WORKER) return checkWorkerId(ctx.env.ORCH_WORKER, "$ORCH_WORKER");
+  return marker?.worker_id;
+}

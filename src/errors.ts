@@ -1,0 +1,46 @@
+// The one error type of orch: its kind decides the exit code and the JSON error code, in one place.
+
+export type ErrorKind =
+  | "usage" // bad flags, unknown command, bad value: exit 2
+  | "invalid" // invalid input such as a bad branch name or id: exit 2
+  | "not_found" // no such session, worker, message or repository
+  | "exists" // the thing to create is already there
+  | "refused" // a safety check said no (dirty worktree, staged index, moved HEAD)
+  | "conflict" // a merge or patch did not apply
+  | "failed" // a program orch ran failed
+  | "store" // the store could not be read or written
+  | "timeout"; // a --timeout ran out with nothing to report: exit 124
+
+export class OrchError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** Extra fields for the JSON error document (e.g. conflict_paths). */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function exitCodeFor(kind: ErrorKind): number {
+  if (kind === "usage" || kind === "invalid") return 2;
+  if (kind === "timeout") return 124;
+  return 1;
+}
+
+export function usage(message: string): OrchError {
+  return new OrchError("usage", message);
+}
+
+export function invalid(message: string): OrchError {
+  return new OrchError("invalid", message);
+}
+
+/** The errno code of a Node file-system error, if it is one. */
+export function errnoCode(error: unknown): string | undefined {
+  if (error && typeof error === "object" && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+  return undefined;
+}

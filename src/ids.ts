@@ -1,0 +1,111 @@
+// Names and ids: the one place that makes and checks them (orchestrator, worker, message ids, branches).
+
+import { invalid } from "./errors.ts";
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
+
+// The global Web Crypto, not node:crypto: importing that costs ~10 ms in a compiled binary.
+function randomChars(count: number): string {
+  let out = "";
+  while (out.length < count) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(count * 2))) {
+      // 252 = 7 * 36: dropping the bytes above it keeps every character equally likely.
+      if (byte < 252 && out.length < count) out += ALPHABET[byte % 36];
+    }
+  }
+  return out;
+}
+
+export const ORCH_ID_PATTERN = /^orch_[a-z0-9]{8}$/;
+export const MESSAGE_ID_PATTERN = /^msg_[a-z0-9]{19}$/;
+const WORKER_ID_PATTERN = /^[A-Za-z0-9._-]+$/;
+
+export function newOrchestratorId(): string {
+  return `orch_${randomChars(8)}`;
+}
+
+let lastMicros = 0;
+
+/** Microseconds since the epoch, never repeating within this process. */
+function nowMicros(): number {
+  let micros = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  if (micros <= lastMicros) micros = lastMicros + 1;
+  lastMicros = micros;
+  return micros;
+}
+
+/**
+ * A message id sorts by creation time: 11 base-36 digits of microseconds, then 8 random characters.
+ * Mailbox files are named after it, so a directory listing sorted by name is oldest first.
+ */
+export function newMessageId(): string {
+  return `msg_${nowMicros().toString(36).padStart(11, "0")}${randomChars(8)}`;
+}
+
+/** The creation time encoded in a message id, as an ISO string. */
+export function messageIdTime(id: string): string {
+  const micros = parseInt(id.slice(4, 15), 36);
+  return new Date(Math.floor(micros / 1000)).toISOString();
+}
+
+export function checkOrchestratorId(id: string, source = "orchestrator id"): string {
+  if (!ORCH_ID_PATTERN.test(id)) {
+    throw invalid(`bad ${source} ${JSON.stringify(id)}: expected orch_ followed by 8 of [a-z0-9]`);
+  }
+  return id;
+}
+
+export function checkMessageId(id: string): string {
+  if (!MESSAGE_ID_PATTERN.test(id)) throw invalid(`bad message id ${JSON.stringify(id)}: expected msg_ followed by 19 of [a-z0-9]`);
+  return id;
+}
+
+export function isWorkerId(id: string): boolean {
+  return WORKER_ID_PATTERN.test(id) && id !== "." && id !== ".." && !id.startsWith("-");
+}
+
+export function checkWorkerId(id: string, source = "worker id"): string {
+  if (!isWorkerId(id)) {
+    throw invalid(`bad ${source} ${JSON.stringify(id)}: expected [A-Za-z0-9._-], not starting with -`);
+  }
+  return id;
+}
+
+/** The contract's worker id: the branch with `/` and everything outside [A-Za-z0-9._-] as `-`. */
+export function workerIdForBranch(branch: string): string {
+  return branch.replace(/[^A-Za-z0-9._-]/g, "-");
+}
+
+/** git-gtr's folder name for a branch (lib/core.sh sanitize_branch_name), so `git gtr go` finds ours. */
+export function gtrFolderName(branch: string): string {
+  return branch.replace(/[/\\ :*?"<>|#]/g, "-").replace(/^-+/, "").replace(/-+$/, "");
+}
+
+/**
+ * Why `git check-ref-format --branch NAME` would reject NAME, or null when it accepts it; also
+ * rejects a leading `-`. The rules are git's (refs.c check_refname_format); a test holds this
+ * function to git's own answers, so spawn needs no git process to validate.
+ */
+export function branchNameProblem(name: string): string | null {
+  if (name === "") return "is empty";
+  if (name.startsWith("-")) return "starts with -";
+  if (name === "HEAD") return "is HEAD";
+  if (name === "@") return "is @";
+  if (name.includes("@{")) return "contains @{";
+  if (name.includes("..")) return "contains ..";
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return "contains a space, a control character or one of ~ ^ : ? * [ \\";
+  if (name.startsWith("/") || name.endsWith("/")) return "starts or ends with /";
+  if (name.includes("//")) return "contains //";
+  if (name.endsWith(".")) return "ends with .";
+  for (const part of name.split("/")) {
+    if (part.startsWith(".")) return "has a component starting with .";
+    if (part.endsWith(".lock")) return "has a component ending with .lock";
+  }
+  return null;
+}
+
+export function checkBranchName(name: string): string {
+  const problem = branchNameProblem(name);
+  if (problem) throw invalid(`bad branch name ${JSON.stringify(name)}: ${problem}`);
+  return name;
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// The command line: the table in cli/spec.ts wired to cac; each command module loads when it runs,
+// and hot commands with plain arguments skip loading cac at all (cli/fastparse.ts).
+
+import process from "node:process";
+import { readFileSync } from "node:fs";
+import { fastParse } from "./cli/fastparse.ts";
+import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from "./cli/spec.ts";
+import type { CommandResult } from "./commands/types.ts";
+import { OrchError, exitCodeFor, type ErrorKind } from "./errors.ts";
+import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
+import { VERSION } from "./version.ts";
+
+const argv = process.argv.slice(2);
+const T0 = performance.now();
+const TRACE = process.env.ORCH_TRACE ? (what: string) => writeErr(`${what} ${performance.now().toFixed(2)} ${/VmRSS:\s*(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]}\n`) : () => undefined;
+TRACE(`start(${T0.toFixed(2)})`);
+const JSON_MODE = argv.includes("--json");
+const commandName = (spec: CommandSpec) => spec.usage.split(" ")[0]!;
+
+function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
+  warn(message.split("\n")[0]!);
+  if (JSON_MODE) writeOut(`${JSON.stringify({ success: false, error: { code: kind, message }, ...details }, null, 2)}\n`);
+  process.exit(exitCodeFor(kind));
+}
+
+// mri (inside cac) turns "007" into 7; a marker on every value keeps the text exactly as typed.
+const MARK = "\u0001";
+function protect(args: string[], names: Set<string>): string[] {
+  let seenCommand = false;
+  return args.map((a) => {
+    if (a.startsWith("-")) return a.replace(/^(--[^=]+=)/, `$1${MARK}`);
+    if (!seenCommand && names.has(a)) {
+      seenCommand = true;
+      return a;
+    }
+    return MARK + a;
+  });
+}
+function unprotect<T>(value: T): T {
+  if (typeof value === "string") return (value.startsWith(MARK) ? value.slice(1) : value) as T;
+  if (Array.isArray(value)) return value.map(unprotect) as T;
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unprotect(v)])) as T;
+  return value;
+}
+
+interface Invocation {
+  spec: CommandSpec;
+  args: string[];
+  flags: Record<string, unknown>;
+}
+
+/** Full parsing with cac: help, versions, errors for unknown or malformed flags. */
+async function parseWithCac(): Promise<Invocation | undefined> {
+  const { cac } = await import("cac");
+  const cli = cac("orch");
+  for (const option of GLOBAL_OPTIONS) cli.option(option.flags, option.description);
+  cli.option("-v, --version", "Print the version");
+  let invocation: Invocation | undefined;
+  for (const spec of COMMANDS) {
+    const command = cli.command(spec.usage, spec.hidden ? "" : spec.description);
+    for (const option of spec.options) command.option(option.flags, option.description);
+    command.action((...params: unknown[]) => {
+      const flags = params.pop() as Record<string, unknown>;
+      invocation = { spec, args: params.flat().filter((a) => a !== undefined).map(String), flags };
+    });
+  }
+  cli.help();
+  try {
+    const parsed = cli.parse(["", "", ...protect(argv, new Set(COMMANDS.map(commandName)))], { run: false });
+    if (parsed.options.help) process.exit(0);
+    if (parsed.options.version) {
+      writeOut(`orch ${VERSION}\n`);
+      process.exit(0);
+    }
+    if (!cli.matchedCommand) {
+      const first = unprotect(parsed.args[0]);
+      if (first === undefined) {
+        cli.outputHelp();
+        process.exit(2);
+      }
+      throw new OrchError("usage", `unknown command ${JSON.stringify(first)} (see orch --help)`);
+    }
+    cli.runMatchedCommand();
+  } catch (error) {
+    if (error instanceof OrchError) throw error;
+    const name = cli.matchedCommandName ? ` ${cli.matchedCommandName}` : "";
+    throw new OrchError("usage", `${(error as Error).message} (see orch${name} --help)`);
+  }
+  return invocation && { ...invocation, args: unprotect(invocation.args), flags: unprotect(invocation.flags) };
+}
+
+function parseFast(): Invocation | undefined {
+  const spec = COMMANDS.find((s) => s.hot && commandName(s) === argv[0]);
+  const parsed = spec && fastParse(spec, GLOBAL_OPTIONS, argv.slice(1));
+  return parsed && spec && { spec, ...parsed };
+}
+
+async function emit(result: CommandResult): Promise<never> {
+  if (JSON_MODE) writeOut(`${JSON.stringify(result.json, null, 2)}\n`);
+  else writeOut(result.human(await colorsFor(1, process.env)));
+  result.afterOutput?.();
+  TRACE("exit");
+  process.exit(result.exitCode ?? 0);
+}
+
+async function mainEntry(): Promise<void> {
+  try {
+    const invocation = parseFast() ?? (await parseWithCac());
+    TRACE("parsed");
+    if (!invocation) return;
+    const command = await invocation.spec.load();
+    TRACE("loaded");
+    const ctx = { cwd: process.cwd(), env: process.env, warn };
+    const result = await command(invocation.args, invocation.flags, ctx);
+    TRACE("ran");
+    await emit(result);
+  } catch (error) {
+    if (error instanceof OrchError) fail(error.kind, error.message, error.details);
+    writeErr(`${(error as Error).stack ?? String(error)}\n`);
+    fail("failed", `internal error: ${(error as Error).message}`);
+  }
+}
+
+await mainEntry();

@@ -1,0 +1,53 @@
+// Where each thing lives in the store; every path orch reads or writes under .orch/ is made here.
+
+import path from "node:path";
+
+export class StoreLayout {
+  constructor(readonly root: string) {}
+
+  get sessionsDir(): string {
+    return path.join(this.root, "sessions");
+  }
+  get binDir(): string {
+    return path.join(this.root, "bin");
+  }
+  sessionDir(orchestratorId: string): string {
+    return path.join(this.sessionsDir, orchestratorId);
+  }
+  sessionFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "session.json");
+  }
+  /** Worker → orchestrator messages. */
+  mailDir(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "mail");
+  }
+  workersDir(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "workers");
+  }
+  workerDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workersDir(orchestratorId), workerId);
+  }
+  workerFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "worker.json");
+  }
+  /** Every message to and from a worker, hard-linked, plus lifecycle events: its status is derived from these. */
+  eventsDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "events");
+  }
+  /** Orchestrator → worker messages. */
+  inboxDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "inbox");
+  }
+  promptFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "prompt.txt");
+  }
+  agentPidFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "agent.pid");
+  }
+  patchesDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "patches");
+  }
+  lockFile(orchestratorId: string, name: string): string {
+    return path.join(this.sessionDir(orchestratorId), `${name}.lock-target`);
+  }
+}

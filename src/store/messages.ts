@@ -1,0 +1,113 @@
+// Messages between orchestrator and workers: their shape, their validation, sending and taking them.
+
+import path from "node:path";
+import { OrchError } from "../errors.ts";
+import { MESSAGE_ID_PATTERN, newMessageId } from "../ids.ts";
+import { toJson } from "./files.ts";
+import { claimNew, deliver } from "./maildir.ts";
+
+export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle"] as const;
+export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
+/** What the orchestrator sends a worker: a free message, or a reply to one of its questions. */
+export type OrchestratorMessageType = "message" | "reply";
+/** Written by orch itself into a worker's event log. */
+export type LifecycleType = "stopped";
+export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
+
+export interface MessageContent {
+  summary?: string;
+  details?: string;
+  pr_url?: string;
+  branch?: string;
+  error?: string;
+  question?: string;
+  /** Orchestrator → worker text. */
+  text?: string;
+  /** The question a reply answers. */
+  in_reply_to?: string;
+}
+
+export interface Message {
+  id: string;
+  orchestrator_id: string;
+  worker_id: string | null;
+  message_type: MessageType;
+  content: MessageContent;
+  created_at: string;
+}
+
+export function isWorkerMessageType(type: string): type is WorkerMessageType {
+  return (WORKER_MESSAGE_TYPES as readonly string[]).includes(type);
+}
+
+export function newMessage(fields: Omit<Message, "id" | "created_at">): Message {
+  return { id: newMessageId(), ...fields, created_at: new Date().toISOString() };
+}
+
+/** The file name of a message in a worker's event log: its id and type, so status needs no reads. */
+export function eventFileName(message: Pick<Message, "id" | "message_type">): string {
+  return `${message.id}.${message.message_type}.json`;
+}
+
+/** Delivers `message` into a mailbox and, when given, into a worker's event log. */
+export function sendMessage(mailDir: string, message: Message, eventsDir?: string): void {
+  deliver(mailDir, `${message.id}.json`, toJson(message), eventsDir && path.join(eventsDir, eventFileName(message)));
+}
+
+/** Why `value` (read from `fileName`) is not a message, or null when it is one. */
+function messageProblem(value: unknown, fileName: string): string | null {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return "not a JSON object";
+  const m = value as Record<string, unknown>;
+  if (typeof m.id !== "string" || !MESSAGE_ID_PATTERN.test(m.id)) return "no valid id";
+  if (`${m.id}.json` !== fileName) return "id does not match the file name";
+  if (typeof m.message_type !== "string") return "no message_type";
+  if (!m.content || typeof m.content !== "object" || Array.isArray(m.content)) return "no content object";
+  if (typeof m.created_at !== "string") return "no created_at";
+  return null;
+}
+
+export function parseMessage(text: string, fileName: string): Message | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return "invalid JSON";
+  }
+  return messageProblem(value, fileName) ?? (value as Message);
+}
+
+export type Warn = (line: string) => void;
+
+export interface TakenMessages {
+  messages: Message[];
+  /** Marks them read: call after they were handed out. */
+  commit(): void;
+}
+
+/**
+ * Takes all unread messages of a mailbox, oldest first. Corrupt or foreign files are moved aside into
+ * quarantine/ and reported through `warn`; the rest are still delivered.
+ */
+export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undefined {
+  const claim = claimNew(mailDir, (from, to) => warn(`quarantined ${from}: not a message file (moved to ${to})`));
+  if (!claim) return undefined;
+  const messages: Message[] = [];
+  for (const file of [...claim.files]) {
+    const parsed = parseMessage(file.text, file.name);
+    if (typeof parsed === "string") {
+      const to = claim.quarantine(file.name);
+      warn(`quarantined ${path.join(mailDir, "new", file.name)}: ${parsed} (moved to ${to})`);
+    } else {
+      messages.push(parsed);
+    }
+  }
+  if (messages.length === 0) {
+    claim.commit();
+    return undefined;
+  }
+  return { messages, commit: () => claim.commit() };
+}
+
+export function messageTypeError(type: string, allowed: readonly string[]): OrchError {
+  return new OrchError("invalid", `unknown message type ${JSON.stringify(type)}: use one of ${allowed.join(", ")}`);
+}

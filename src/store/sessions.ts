@@ -1,0 +1,70 @@
+// Orchestrator sessions: create one (whole or not at all), load one, find the newest.
+
+import fs from "node:fs";
+import path from "node:path";
+import { OrchError, errnoCode } from "../errors.ts";
+import { ORCH_ID_PATTERN, newOrchestratorId } from "../ids.ts";
+import { isDirectory, listDir, makeDirs, readJson, storeError, toJson, writeNewFile } from "./files.ts";
+import type { StoreLayout } from "./layout.ts";
+import { createMailbox } from "./maildir.ts";
+
+export interface SessionRecord {
+  orchestrator_id: string;
+  project_dir: string;
+  created_at: string;
+}
+
+export function createSession(layout: StoreLayout, projectDir: string): SessionRecord {
+  try {
+    makeDirs(layout.root, layout.sessionsDir);
+  } catch (error) {
+    throw storeError("create the store at", layout.root, error);
+  }
+  for (let attempt = 0; ; attempt++) {
+    const record: SessionRecord = { orchestrator_id: newOrchestratorId(), project_dir: projectDir, created_at: new Date().toISOString() };
+    const staging = path.join(layout.sessionsDir, `.new-${record.orchestrator_id}-${process.pid}`);
+    try {
+      makeDirs(staging);
+      createMailbox(path.join(staging, "mail"));
+      makeDirs(path.join(staging, "workers"));
+      writeNewFile(path.join(staging, "session.json"), toJson(record), true);
+      // The session appears whole, under its final name, or not at all.
+      fs.renameSync(staging, layout.sessionDir(record.orchestrator_id));
+      return record;
+    } catch (error) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      const code = errnoCode(error);
+      if ((code === "EEXIST" || code === "ENOTEMPTY") && attempt < 5) continue;
+      throw storeError("write a session into", layout.sessionsDir, error);
+    }
+  }
+}
+
+export function loadSession(layout: StoreLayout, orchestratorId: string): SessionRecord {
+  if (!isDirectory(layout.root)) {
+    throw new OrchError("not_found", `no orch store at ${layout.root} (run orch init)`);
+  }
+  let record: SessionRecord | undefined;
+  try {
+    record = readJson<SessionRecord>(layout.sessionFile(orchestratorId));
+  } catch (error) {
+    throw storeError("read session", layout.sessionFile(orchestratorId), error);
+  }
+  if (!record) throw new OrchError("not_found", `orchestrator session ${orchestratorId} not found in ${layout.root}`);
+  return record;
+}
+
+export function newestSessionId(layout: StoreLayout): string | undefined {
+  let newest: SessionRecord | undefined;
+  for (const name of listDir(layout.sessionsDir)) {
+    if (!ORCH_ID_PATTERN.test(name)) continue;
+    let record: SessionRecord | undefined;
+    try {
+      record = readJson<SessionRecord>(layout.sessionFile(name));
+    } catch {
+      continue;
+    }
+    if (record && (!newest || record.created_at > newest.created_at)) newest = record;
+  }
+  return newest?.orchestrator_id;
+}
