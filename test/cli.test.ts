@@ -1,0 +1,65 @@
+// The command line itself: --version, --help for every command, usage errors with exit 2 and one line.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { COMMANDS } from "../src/cli/spec.ts";
+import { orch, ROOT, scratchRepo } from "./helpers.ts";
+
+const cwd = scratchRepo();
+
+test("--version prints the package version", () => {
+  const version = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version;
+  for (const flag of ["--version", "-v"]) {
+    const r = orch([flag], { cwd });
+    assert.is(r.code, 0);
+    assert.is(r.stdout, `orch ${version}\n`);
+  }
+});
+
+test("every command has --help naming each of its options", () => {
+  for (const spec of COMMANDS.filter((s) => !s.hidden)) {
+    const name = spec.usage.split(" ")[0]!;
+    const r = orch([name, "--help"], { cwd });
+    assert.is(r.code, 0, `${name} --help`);
+    assert.ok(r.stdout.includes(`orch ${name}`), `${name} --help shows its usage`);
+    for (const option of spec.options) assert.ok(r.stdout.includes(option.flags.split(" ")[0]!), `${name} --help lists ${option.flags}`);
+  }
+  const top = orch(["--help"], { cwd });
+  assert.is(top.code, 0);
+  for (const spec of COMMANDS.filter((s) => !s.hidden)) assert.ok(top.stdout.includes(spec.usage.split(" ")[0]!));
+});
+
+test("no command prints the help and exits 2", () => {
+  const r = orch([], { cwd });
+  assert.is(r.code, 2);
+  assert.ok(r.stdout.includes("Usage"));
+});
+
+test("an unknown command or flag is a usage error: exit 2, one line on stderr, JSON error with --json", () => {
+  for (const args of [["frobnicate"], ["notify", "--bogus"], ["poll", "-x"], ["status", "extra-arg"]]) {
+    const r = orch(args, { cwd });
+    assert.is(r.code, 2, args.join(" "));
+    assert.is(r.stdout, "", `${args.join(" ")}: nothing on stdout`);
+    assert.is(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: one line: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith("orch: "));
+    const j = orch([...args, "--json"], { cwd });
+    assert.is(j.code, 2);
+    assert.is(j.json.success, false);
+    assert.is(j.json.error.code, "usage");
+    assert.type(j.json.error.message, "string");
+  }
+});
+
+test("values reach commands exactly as typed: numbers, leading dashes with =, unicode", () => {
+  const id = orch(["init", "--json"], { cwd }).json.orchestrator_id;
+  for (const summary of ["007", "1e3", "0x10", "-starts-with-dash", "ünï $(x) `y` 'q' \"d\""]) {
+    const sent = orch(["notify", "--type", "progress", `--summary=${summary}`, "--json"], { cwd, env: { ORCH_ID: id } });
+    assert.is(sent.code, 0, sent.stderr);
+    const got = orch(["poll", "--json"], { cwd, env: { ORCH_ID: id } });
+    assert.is(got.json.messages[0].content.summary, summary);
+  }
+});
+
+test.run();

@@ -1,0 +1,191 @@
+// Shared test helpers: run orch as a real process, make scratch git repositories and private tmux servers.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (tests run from dist/node/test/). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? "../../.." : "..");
+
+/** How orch is started: the compiled binary by default; ORCH_TEST_RUNTIME=node|deno|bun for the source. */
+export function orchCommand(runtime = process.env.ORCH_TEST_RUNTIME ?? "binary"): string[] {
+  switch (runtime) {
+    case "node":
+      return [process.execPath, path.join(ROOT, "dist/node/src/main.js")];
+    case "deno":
+      return [path.join(ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", path.join(ROOT, "src/main.ts")];
+    case "bun":
+      return [path.join(ROOT, "node_modules/.bin/bun"), path.join(ROOT, "src/main.ts")];
+    default:
+      return [path.join(ROOT, "dist/orch")];
+  }
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+export interface RunOptions {
+  cwd: string;
+  env?: Record<string, string | undefined>;
+  input?: string | Buffer;
+  runtime?: string;
+}
+
+/** A clean environment: no orch or tmux variables leak in from the session running the tests. */
+export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith("ORCH_") && key !== "ORCH_TEST_RUNTIME") delete env[key];
+  delete env.TMUX;
+  delete env.TMUX_PANE;
+  env.NO_COLOR = "1";
+  env.GIT_AUTHOR_NAME = env.GIT_COMMITTER_NAME = "orch test";
+  env.GIT_AUTHOR_EMAIL = env.GIT_COMMITTER_EMAIL = "test@orch.invalid";
+  for (const [key, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
+}
+
+function parseJson(stdout: string): unknown {
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+}
+
+export function orch(args: string[], options: RunOptions): Result {
+  const [cmd, ...pre] = orchCommand(options.runtime);
+  const result = spawnSync(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (result.error) throw result.error;
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, json: parseJson(result.stdout) };
+}
+
+export function orchAsync(args: string[], options: RunOptions): { child: ChildProcess; done: Promise<Result> } {
+  const [cmd, ...pre] = orchCommand(options.runtime);
+  const child = spawn(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  const done = new Promise<Result>((resolve) => {
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal === "SIGKILL" ? 137 : -1), stdout, stderr, json: parseJson(stdout) }));
+  });
+  return { child, done };
+}
+
+export function git(args: string[], cwd: string, env: Record<string, string | undefined> = {}): string {
+  const result = spawnSync("git", args, { cwd, env: baseEnv(env), encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`git ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+export function gitOk(args: string[], cwd: string): boolean {
+  return spawnSync("git", args, { cwd, env: baseEnv(), encoding: "utf8" }).status === 0;
+}
+
+const cleanups: (() => void)[] = [];
+process.on("exit", () => {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      cleanup();
+    } catch {
+      // best effort
+    }
+  }
+});
+
+export function tempDir(prefix = "orch-test-"): string {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
+  if (!process.env.ORCH_TEST_KEEP) cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A scratch repository (branch main, one commit) inside its own temp folder, so worktrees land beside it. */
+export function scratchRepo(name = "repo", files: Record<string, string> = { "README.md": "# scratch\n" }): string {
+  const parent = tempDir();
+  const dir = path.join(parent, name);
+  fs.mkdirSync(dir);
+  git(["init", "-q", "-b", "main"], dir);
+  writeFiles(dir, files);
+  git(["add", "-A"], dir);
+  git(["commit", "-q", "-m", "initial"], dir);
+  return dir;
+}
+
+export function writeFiles(dir: string, files: Record<string, string | Buffer>): void {
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), content);
+  }
+}
+
+export function commitFiles(dir: string, files: Record<string, string | Buffer>, message: string): string {
+  writeFiles(dir, files);
+  git(["add", "-A"], dir);
+  git(["commit", "-q", "-m", message], dir);
+  return git(["rev-parse", "HEAD"], dir);
+}
+
+/** A private tmux server: TMUX_TMPDIR points at a fresh folder; killed at exit. */
+export function privateTmux(): Record<string, string | undefined> {
+  const dir = tempDir("orch-tmux-");
+  const env = { TMUX_TMPDIR: dir, TMUX: undefined, TMUX_PANE: undefined };
+  cleanups.push(() => spawnSync("tmux", ["kill-server"], { env: baseEnv(env), stdio: "ignore" }));
+  return env;
+}
+
+export function tmux(args: string[], env: Record<string, string | undefined>): string {
+  const result = spawnSync("tmux", args, { env: baseEnv(env), encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`tmux ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** Every file under `dir` with its size: a snapshot to prove a refused command changed nothing. */
+export function snapshot(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const stat = fs.lstatSync(p);
+      if (stat.isDirectory()) {
+        out.push(`${path.relative(dir, p)}/`);
+        walk(p);
+      } else {
+        out.push(`${path.relative(dir, p)} ${stat.size}`);
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A session in a fresh repository: the repo dir and the orchestrator id. */
+export function sessionRepo(files?: Record<string, string>): { repo: string; id: string } {
+  const repo = scratchRepo("repo", files);
+  const result = orch(["init", "--json"], { cwd: repo });
+  if (result.code !== 0) throw new Error(`orch init failed: ${result.stderr}`);
+  return { repo, id: result.json.orchestrator_id as string };
+}

@@ -1,0 +1,47 @@
+// ids.ts: the in-process branch check agrees with `git check-ref-format --branch`; ids look as the contract says.
+
+import { spawnSync } from "node:child_process";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { branchNameProblem, gtrFolderName, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
+import { scratchRepo } from "./helpers.ts";
+
+const CORPUS = [
+  "main", "feat/login", "fix/#12-x", "a..b", "-x", "--x", "a;rm -rf x", "$(touch pwned)", "`id`", "a b", "a\tb", "a~b", "a^b",
+  "a:b", "a?b", "a*b", "a[b", "a\\b", "a/", "/a", "a//b", "a.", ".a", "a/.b", "a.lock", "a/b.lock", "a.lock/b", "@", "a@{b",
+  "a@b", "HEAD", "head", "x/HEAD", "refs/heads/x", "ünïcödé", "日本語/ブランチ", "a\u007fb", "a\u0001b", "", "a/b/c/d", "...", "a.b",
+  "a..", "a/./b", "a/../b", "feat-login", "x'y", 'x"y', "x|y", "x&y", "x>y", "x<y", "x!y", "x#y", "x%y", "x=y", "x+y", "x,y",
+  "a-", "a_", "1", "0.1", "v1.2.3", "a/b.", "a/.lock", "a.lock.lock", "@/x", "x/@", "a@", "{a}", "a}{", "ab~1",
+];
+
+test("branchNameProblem agrees with git check-ref-format --branch on every name of the corpus", () => {
+  const repo = scratchRepo();
+  const disagreements: string[] = [];
+  for (const name of CORPUS) {
+    const gitSays = spawnSync("git", ["check-ref-format", "--branch", name], { cwd: repo }).status === 0;
+    const weSay = branchNameProblem(name) === null;
+    // The contract refuses every leading -; and git's --branch reads "@" as the current branch
+    // (printing "main"), which as a name for a new branch would be a mistake, so orch refuses it.
+    const expected = gitSays && !name.startsWith("-") && name !== "@";
+    if (weSay !== expected) disagreements.push(`${JSON.stringify(name)}: git ${gitSays ? "accepts" : "rejects"}, orch ${weSay ? "accepts" : "rejects"}`);
+  }
+  assert.equal(disagreements, []);
+});
+
+test("orchestrator and message ids match their patterns and message ids sort by time", async () => {
+  for (let i = 0; i < 200; i++) assert.ok(ORCH_ID_PATTERN.test(newOrchestratorId()));
+  const ids: string[] = [];
+  for (let i = 0; i < 500; i++) ids.push(newMessageId());
+  for (const id of ids) assert.ok(MESSAGE_ID_PATTERN.test(id), id);
+  assert.equal([...ids].sort(), ids, "ids made one after another sort in that order");
+  assert.is(new Set(ids).size, ids.length);
+});
+
+test("worker ids follow the contract and folders follow git-gtr", () => {
+  assert.is(workerIdForBranch("feat/login"), "feat-login");
+  assert.is(workerIdForBranch("fix/ü"), "fix--");
+  assert.is(gtrFolderName("fix/#12-x"), "fix--12-x");
+  assert.is(gtrFolderName("feat/login"), "feat-login");
+});
+
+test.run();

@@ -1,0 +1,74 @@
+// orch notify: messages land whole in the session's mailbox; bad input is refused with exit 2 and changes nothing.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, sessionRepo, snapshot } from "./helpers.ts";
+
+test("notify writes a readable JSON message with every content field", () => {
+  const { repo, id } = sessionRepo();
+  const r = orch(["notify", "--type", "task_complete", "--summary", "done it", "--details", "line1\nline2", "--pr-url", "https://github.com/o/r/pull/7", "--branch", "feat/x", "--error", "e", "--question", "q?", "--json"], { cwd: repo, env: { ORCH_WORKER: "feat-x" } });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(Object.keys(r.json).sort(), ["created_at", "message_id", "message_type", "orchestrator_id", "status", "success", "worker_id"]);
+  assert.is(r.json.orchestrator_id, id);
+  assert.is(r.json.status, "unread");
+  const file = path.join(repo, ".orch/sessions", id, "mail/new", `${r.json.message_id}.json`);
+  const message = JSON.parse(fs.readFileSync(file, "utf8"));
+  assert.equal(message.content, { summary: "done it", details: "line1\nline2", pr_url: "https://github.com/o/r/pull/7", branch: "feat/x", error: "e", question: "q?" });
+  assert.is(message.worker_id, "feat-x");
+  assert.is(message.message_type, "task_complete");
+});
+
+test("the orchestrator is found by --orch, then $ORCH_ID, then the newest session", () => {
+  const { repo, id: first } = sessionRepo();
+  const second = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;
+  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--json"], { cwd: repo }).json.orchestrator_id, second);
+  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--json"], { cwd: repo, env: { ORCH_ID: first } }).json.orchestrator_id, first);
+  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--orch", second, "--json"], { cwd: repo, env: { ORCH_ID: first } }).json.orchestrator_id, second);
+});
+
+test("bad input exits 2 with one line and leaves the store as it was", () => {
+  const { repo } = sessionRepo();
+  const store = path.join(repo, ".orch");
+  const before = snapshot(store);
+  const ok = ["--type", "progress", "--summary", "s"];
+  const cases: [string[], Record<string, string>?][] = [
+    [[...ok, "--orch", "../x"]],
+    [[...ok, "--orch", "orch_ABC"]],
+    [[...ok, "--orch", ""]],
+    [[...ok, "--orch", "orch_abc/../../x"]],
+    [ok, { ORCH_ID: "../x" }],
+    [ok, { ORCH_ID: "orch_ABCDEFGH" }],
+    [ok, { ORCH_WORKER: "../evil" }],
+    [["--type", "bogus", "--summary", "s"]],
+    [["--type", "progress", "--summary", ""]],
+    [["--type", "progress", "--summary"]],
+    [["--type", "--summary", "s"]],
+    [["--type", "progress"]],
+    [["--summary", "s"]],
+    [["--type", "progress", "--type", "question", "--summary", "s"]],
+  ];
+  for (const [args, env] of cases) {
+    const r = orch(["notify", ...args], { cwd: repo, env });
+    assert.is(r.code, 2, `${args.join(" ")} ${JSON.stringify(env ?? {})}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  assert.match(orch(["notify", "--type", "progress"], { cwd: repo }).stderr, /--summary/);
+  assert.equal(snapshot(store), before);
+});
+
+test("notify for a session that does not exist is not found: exit 1", () => {
+  const { repo } = sessionRepo();
+  const r = orch(["notify", "--type", "progress", "--summary", "x", "--orch", "orch_zzzzzzzz", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.is(r.json.error.code, "not_found");
+});
+
+test("notify outside any repository without ORCH_HOME says where to run it: exit 1", () => {
+  const r = orch(["notify", "--type", "progress", "--summary", "x"], { cwd: "/" });
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /orch init|ORCH_HOME/);
+});
+
+test.run();

@@ -1,0 +1,62 @@
+// Runs every test file as its own process and prints the closing line CI reads: "N passed, N failed".
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const filter = process.argv.slice(2);
+const files = fs.readdirSync(here).filter((f) => f.endsWith(".test.js")).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x))).sort();
+const parallel = Number(process.env.ORCH_TEST_JOBS ?? 2);
+
+interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  ms: number;
+  output: string;
+}
+
+function runFile(file: string): Promise<FileResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(here, file)], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5 * 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      // uvu's summary: "Total: N", "Passed: N", "Skipped: N".
+      const num = (label: string) => Number(new RegExp(`${label}:\\s+(\\d+)`).exec(output)?.[1] ?? NaN);
+      const total = num("Total");
+      const passed = num("Passed");
+      const skipped = num("Skipped") || 0;
+      let failed = Number.isNaN(total) ? 1 : total - passed;
+      if (code !== 0 && failed === 0) failed = 1; // crashed after its summary, or killed
+      resolve({ file, passed: Number.isNaN(passed) ? 0 : passed, failed, skipped, ms: Date.now() - started, output });
+    });
+  });
+}
+
+const results: FileResult[] = [];
+const queue = [...files];
+await Promise.all(
+  Array.from({ length: Math.max(1, parallel) }, async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      const result = await runFile(file);
+      results.push(result);
+      const mark = result.failed ? "FAIL" : "ok  ";
+      process.stdout.write(`${mark} ${file.padEnd(34)} ${String(result.passed).padStart(3)} passed ${String(result.failed).padStart(2)} failed ${result.skipped ? `${result.skipped} skipped ` : ""}(${(result.ms / 1000).toFixed(1)} s)\n`);
+      if (result.failed || process.env.ORCH_TEST_VERBOSE) process.stdout.write(result.output.replace(/^/gm, "    ") + "\n");
+    }
+  }),
+);
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+const skippedNotes = results.flatMap((r) => r.output.split("\n").filter((l) => l.startsWith("SKIP:")));
+for (const note of skippedNotes) process.stdout.write(`${note}\n`);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exit(failed === 0 ? 0 : 1);
