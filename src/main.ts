@@ -29,6 +29,7 @@ const MARK = "\u0001";
 function protect(args: string[], names: Set<string>): string[] {
   let seenCommand = false;
   return args.map((a) => {
+    if (a === "-") return MARK + a; // "-" means standard input: a value, not a flag
     if (a.startsWith("-")) return a.replace(/^(--[^=]+=)/, `$1${MARK}`);
     if (!seenCommand && names.has(a)) {
       seenCommand = true;
@@ -57,8 +58,8 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   for (const option of GLOBAL_OPTIONS) cli.option(option.flags, option.description);
   cli.option("-v, --version", "Print the version");
   let invocation: Invocation | undefined;
-  for (const spec of COMMANDS) {
-    const command = cli.command(spec.usage, spec.hidden ? "" : spec.description);
+  for (const spec of COMMANDS.filter((s) => !s.hidden)) {
+    const command = cli.command(spec.usage, spec.description);
     for (const option of spec.options) command.option(option.flags, option.description);
     command.action((...params: unknown[]) => {
       const flags = params.pop() as Record<string, unknown>;

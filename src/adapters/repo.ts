@@ -86,3 +86,41 @@ export async function locateRepo(cwd: string): Promise<Repo | undefined> {
   cache.set(start, found);
   return found;
 }
+
+/**
+ * Reads a ref from git's files (loose ref, then packed-refs), following symbolic refs. Returns
+ * undefined when it cannot tell for sure (reftable storage, odd layouts): ask git then.
+ */
+export function readRefFromFiles(repo: Repo, name: string): { sha: string } | { missing: true } | undefined {
+  if (fs.existsSync(path.join(repo.commonDir, "reftable"))) return undefined;
+  let ref = name;
+  for (let depth = 0; depth < 5; depth++) {
+    // HEAD and other per-worktree refs live in the worktree's own git dir.
+    const dir = ref === "HEAD" ? repo.gitDir : repo.commonDir;
+    const loose = readTrimmed(path.join(dir, ref));
+    if (loose !== undefined) {
+      if (loose.startsWith("ref: ")) {
+        ref = loose.slice(5).trim();
+        continue;
+      }
+      return /^[0-9a-f]{40,64}$/.test(loose) ? { sha: loose } : undefined;
+    }
+    const packed = readTrimmed(path.join(repo.commonDir, "packed-refs"));
+    if (packed !== undefined) {
+      for (const line of packed.split("\n")) {
+        if (line.endsWith(` ${ref}`) && /^[0-9a-f]{40,64} /.test(line)) return { sha: line.slice(0, line.indexOf(" ")) };
+      }
+    }
+    return { missing: true };
+  }
+  return undefined;
+}
+
+/** The branch HEAD points at in this worktree, or null when detached (from git's files). */
+export function headBranchFromFiles(repo: Repo): string | null | undefined {
+  const head = readTrimmed(path.join(repo.gitDir, "HEAD"));
+  if (head === undefined) return undefined;
+  if (!head.startsWith("ref: ")) return null;
+  const ref = head.slice(5).trim();
+  return ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : null;
+}

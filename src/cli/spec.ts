@@ -73,4 +73,83 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     load: async () => (await import("../commands/status.ts")).listMain,
   },
+  {
+    usage: "spawn <branch> [stdin]",
+    description: "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt from stdin)",
+    options: [
+      opt("--from <ref>", "Start a new branch from REF (default: HEAD of the main worktree)"),
+      opt("--plan", "Start claude in plan mode (--permission-mode plan)"),
+      opt("--prompt <text>", "The task for the agent"),
+      opt("--prompt-file <file>", "Read the task from FILE"),
+      opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
+      opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
+      opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
+    ],
+    load: async () => (await import("../commands/spawn.ts")).main,
+  },
+  {
+    usage: "await [...workers]",
+    description: "Wait until the workers (default: all but stopped ones) have finished, or one asks a question; print their final messages",
+    options: [
+      opt("--any", "Return when the first of them finishes"),
+      opt("--timeout <sec>", "Give up after SEC seconds (exit 124, with what is known so far)"),
+    ],
+    load: async () => (await import("../commands/await.ts")).main,
+  },
+  {
+    usage: "send <worker> <text>",
+    description: "Send a message to a worker (TEXT - reads stdin)",
+    options: [],
+    load: async () => (await import("../commands/messages.ts")).sendMain,
+  },
+  {
+    usage: "reply <message-id> <text>",
+    description: "Answer a worker's question (TEXT - reads stdin)",
+    options: [],
+    load: async () => (await import("../commands/messages.ts")).replyMain,
+  },
+  {
+    usage: "inbox",
+    description: "Worker side: read the messages the orchestrator sent",
+    hot: true,
+    options: [
+      opt("--wait", "Block until at least one message arrives"),
+      opt("--timeout <sec>", "With --wait: give up after SEC seconds (exit 124)"),
+    ],
+    load: async () => (await import("../commands/messages.ts")).inboxMain,
+  },
+  {
+    usage: "stop <worker>",
+    description: "End the worker's agent and window; keep its worktree and branch",
+    options: [],
+    load: async () => (await import("../commands/stop.ts")).main,
+  },
+  {
+    usage: "rm <worker>",
+    description: "Stop the worker, remove its worktree and forget it",
+    options: [
+      opt("--force", "Remove even with uncommitted changes or a failing preRemove hook"),
+      opt("--delete-branch", "Delete the branch too (it must be merged, unless --force)"),
+      opt("--yes", "Do not ask for confirmation"),
+    ],
+    load: async () => (await import("../commands/rm.ts")).main,
+  },
+  {
+    usage: "clean",
+    description: "Remove the workers whose branch is merged into its base (and with --merged, whose PR is merged on GitHub)",
+    options: [
+      opt("--merged", "Also ask GitHub (gh pr list --head B --state merged)"),
+      opt("-n, --dry-run", "Only say what would be removed"),
+      opt("--yes", "Do not ask for confirmation"),
+    ],
+    load: async () => (await import("../commands/clean.ts")).main,
+  },
+  {
+    usage: "__agent <worker>",
+    description: "Internal: runs the agent inside the worker's tmux window",
+    hot: true,
+    hidden: true,
+    options: [],
+    load: async () => (await import("../commands/agent-run.ts")).main,
+  },
 ];

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { isWorkerId, workerIdForBranch } from "../ids.ts";
+import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
 import { listDir, makeDirs, readJson, toJson, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
@@ -85,6 +85,9 @@ export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 }
 
 export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord {
+  if (!isWorkerId(idOrBranch) && branchNameProblem(idOrBranch) !== null) {
+    throw new OrchError("invalid", `bad worker ${JSON.stringify(idOrBranch)}: neither a worker id nor a branch name`);
+  }
   const record = findWorker(layout, orchestratorId, idOrBranch);
   if (!record) throw new OrchError("not_found", `no worker ${JSON.stringify(idOrBranch)} in session ${orchestratorId}`);
   return record;

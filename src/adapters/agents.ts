@@ -1,0 +1,105 @@
+// Agents: the command line of claude, codex or any command template, and the instructions appended
+// to every worker's prompt. The prompt is always one argv element: no shell ever sees it.
+
+import { usage } from "../errors.ts";
+
+/** Splits a command line into words as sh would (quotes, backslashes), with no expansion at all. */
+export function splitWords(line: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw usage(`unterminated ' in --agent ${JSON.stringify(line)}`);
+      word += line.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      i++;
+      for (; i < line.length && line[i] !== '"'; i++) {
+        if (line[i] === "\\" && i + 1 < line.length && '"\\$`\n'.includes(line[i + 1]!)) i++;
+        word += line[i];
+      }
+      if (i >= line.length) throw usage(`unterminated " in --agent ${JSON.stringify(line)}`);
+      inWord = true;
+    } else if (c === "\\") {
+      if (i + 1 < line.length) word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+export interface AgentLaunch {
+  /** The name shown in status: claude, codex, or the template's program. */
+  name: string;
+  /** The command without the prompt; the full prompt is appended as the last argument. */
+  argv: string[];
+}
+
+export function agentLaunch(agent: string, plan: boolean, warn: (line: string) => void): AgentLaunch {
+  if (agent === "claude") return { name: "claude", argv: plan ? ["claude", "--permission-mode", "plan"] : ["claude"] };
+  if (plan) warn(`--plan only changes how claude starts; ignored for --agent ${agent}`);
+  if (agent === "codex") return { name: "codex", argv: ["codex"] };
+  const argv = splitWords(agent);
+  if (argv.length === 0) throw usage("--agent is empty");
+  return { name: argv[0]!.split("/").pop()!, argv };
+}
+
+export interface WorkerIdentity {
+  orchestratorId: string;
+  workerId: string;
+  branch: string;
+}
+
+/** The instructions appended to every prompt: how to report back, ask, and read the inbox. */
+export function reportingInstructions(who: WorkerIdentity): string {
+  return [
+    "---",
+    `You are an orch worker: worker ${who.workerId} on branch ${who.branch}, orchestrator ${who.orchestratorId}.`,
+    "Commit your work on this branch. Then report back from this worktree with one of:",
+    '  orch notify --type task_complete --summary "<one line>" [--details "<more>"] [--pr-url <url>]',
+    '  orch notify --type task_failed --summary "<one line>" --error "<what went wrong>"',
+    "To ask the orchestrator something:",
+    '  orch notify --type question --summary "<one line>" --question "<the question>"',
+    "  then wait for the answer with: orch inbox --wait",
+    "Messages from the orchestrator may also arrive on their own; read them any time with: orch inbox",
+  ].join("\n");
+}
+
+export function fullPrompt(userPrompt: string, who: WorkerIdentity): string {
+  const instructions = reportingInstructions(who);
+  return userPrompt === "" ? instructions : `${userPrompt}\n\n${instructions}`;
+}
+
+export interface AgentRun {
+  pid: number | undefined;
+  exit: Promise<number>;
+}
+
+/**
+ * Starts the agent on this terminal (stdio inherited) with the prompt as its last argument. The
+ * exit promise resolves with its exit code; 127 when the program is not found.
+ */
+export async function startAgent(argv: string[], prompt: string, cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(argv[0]!, [...argv.slice(1), prompt], { cwd, env, stdio: "inherit" });
+  const exit = new Promise<number>((resolve) => {
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      process.stderr.write(`orch: cannot start ${argv[0]}: ${error.code === "ENOENT" ? "not found on PATH" : error.message}\n`);
+      resolve(127);
+    });
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : 15) : 1)));
+  });
+  return { pid: child.pid, exit };
+}

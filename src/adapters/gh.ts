@@ -1,0 +1,34 @@
+// gh (GitHub CLI) through argument arrays: merged pull requests of a branch, viewing and merging a PR.
+
+import { OrchError } from "../errors.ts";
+import { run, type RunResult } from "./exec.ts";
+
+export interface PullRequest {
+  number: number;
+  url: string;
+  headRefOid: string;
+  state?: string;
+}
+
+async function gh(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  try {
+    return await run(["gh", ...args], { cwd, env: { ...env, GH_PROMPT_DISABLED: "1", NO_COLOR: "1" }, allowFailure: true });
+  } catch (error) {
+    throw new OrchError("failed", (error as Error).message);
+  }
+}
+
+/** The merged pull requests whose head is `branch` (gh pr list --head B --state merged). */
+export async function mergedPullRequests(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PullRequest[]> {
+  const result = await gh(["pr", "list", "--head", branch, "--state", "merged", "--json", "number,url,headRefOid,state", "--limit", "100"], cwd, env);
+  if (result.code !== 0) throw new OrchError("failed", `gh pr list failed: ${result.stderr.trim().split("\n").pop() ?? ""}`);
+  try {
+    return JSON.parse(result.stdout || "[]") as PullRequest[];
+  } catch {
+    throw new OrchError("failed", `gh pr list printed something that is not JSON: ${result.stdout.slice(0, 80)}`);
+  }
+}
+
+export async function ghRun(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return gh(args, cwd, env);
+}

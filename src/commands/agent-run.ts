@@ -1,0 +1,35 @@
+// orch __agent WORKER: runs inside the worker's tmux window; starts the agent with the prompt, keeps
+// its pid in the store while it runs, and reports a failed start to the orchestrator.
+
+import fs from "node:fs";
+import { startAgent } from "../adapters/agents.ts";
+import { resolveSession, type Context } from "../context.ts";
+import { positional, stringFlag, type Flags } from "../flags.ts";
+import { newMessage, sendMessage } from "../store/messages.ts";
+import { loadWorker } from "../store/workers.ts";
+import { workerEnv } from "./spawn.ts";
+import type { CommandResult } from "./types.ts";
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
+  const env = { ...ctx.env, ...workerEnv(layout, record, ctx.env) };
+  // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
+  process.on("SIGINT", () => undefined);
+  const agent = await startAgent(record.agent_argv, prompt, record.worktree_path, env);
+  const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
+  const code = await agent.exit;
+  fs.rmSync(pidFile, { force: true });
+  if (code === 127) {
+    const message = newMessage({
+      orchestrator_id: record.orchestrator_id,
+      worker_id: record.worker_id,
+      message_type: "task_failed",
+      content: { summary: `agent ${record.agent_argv[0]} could not start`, error: `${record.agent_argv[0]} was not found on PATH`, branch: record.branch },
+    });
+    sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  }
+  return { json: { success: code === 0, exit_code: code }, human: () => "", exitCode: code };
+}

@@ -1,0 +1,69 @@
+// orch await [WORKER…]: block until the workers have finished (or one asks a question) and print their
+// final messages (mirrors mux's task_await).
+
+import { resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
+import type { Colors } from "../output.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { waitFor } from "../store/waker.ts";
+import { FINISHED, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { publicMessage } from "./poll.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface AwaitedWorker {
+  worker_id: string;
+  branch: string;
+  status: string;
+  pr_url: string | null;
+  final_message: Record<string, unknown> | null;
+}
+
+function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
+  return records.map((record) => {
+    const state = workerState(layout, record);
+    return { worker_id: record.worker_id, branch: record.branch, status: state.status, pr_url: state.pr_url, final_message: state.last_message && publicMessage(state.last_message) };
+  });
+}
+
+/**
+ * Done when every awaited worker has finished (done, failed, stopped), or any one with --any. A worker
+ * that asks a question ends the wait too: it cannot finish before the orchestrator replies.
+ */
+function settled(current: AwaitedWorker[], any: boolean): boolean {
+  if (current.some((w) => w.status === "waiting")) return true;
+  const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
+  return any ? finished.length > 0 : finished.length === current.length;
+}
+
+export async function runAwait(names: string[], any: boolean, timeoutMs: number | undefined, orch: string | undefined, ctx: Context) {
+  const { layout, session } = await resolveSession(ctx, orch);
+  const records = names.length
+    ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
+    : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
+  const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, () => {
+    const current = views(layout, records);
+    return settled(current, any) ? current : undefined;
+  });
+  if (!result) {
+    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: session.orchestrator_id, workers: views(layout, records) });
+  }
+  return { orchestratorId: session.orchestrator_id, workers: result };
+}
+
+function render(workers: AwaitedWorker[], c: Colors): string {
+  if (workers.length === 0) return "no active workers to wait for\n";
+  return workers.map((w) => {
+    const message = w.final_message as { message_type?: string; content?: { summary?: string; question?: string; error?: string } } | null;
+    const summary = message?.content?.summary ?? "";
+    const extra = message?.content?.question ?? message?.content?.error ?? "";
+    return `${c.bold(w.worker_id)} ${w.status}${summary ? `: ${summary}` : ""}${extra ? ` (${extra})` : ""}${w.pr_url ? ` ${w.pr_url}` : ""}`;
+  }).join("\n") + "\n";
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const timeoutMs = timeoutFlag(flags);
+  const { orchestratorId, workers } = await runAwait(args, booleanFlag(flags, "any"), timeoutMs, stringFlag(flags, "orch"), ctx);
+  return { json: { success: true, orchestrator_id: orchestratorId, workers }, human: (c) => render(workers, c) };
+}

@@ -1,0 +1,97 @@
+// orch clean: remove the workers whose branch is merged into its base locally (or, with --merged, whose
+// pull request GitHub reports merged), and forget workers whose worktree is gone (mirrors git gtr clean).
+
+import fs from "node:fs";
+import * as gitAdapter from "../adapters/git.ts";
+import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
+import { confirm } from "./confirm.ts";
+import { removeWorker } from "./lifecycle.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface CleanCandidate {
+  worker_id: string;
+  branch: string;
+  reason: string;
+}
+
+interface Verdict {
+  record: WorkerRecord;
+  action: "remove" | "forget" | "skip";
+  reason: string;
+  /** Merged only on GitHub: the branch's changes may not be in the local base, so it is deleted with -D. */
+  viaGitHub: boolean;
+}
+
+async function judge(record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
+  if (!fs.existsSync(record.worktree_path)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+  if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
+  const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
+  // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
+  if (tip === record.base_commit) return { record, action: "skip", reason: "no commits yet", viaGitHub: false };
+  const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch)) ? record.base_branch : "HEAD";
+  const merged = await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base);
+  let reason = merged ? `merged into ${base} locally` : "";
+  let viaGitHub = false;
+  if (!merged && askGitHub) {
+    const { mergedPullRequests } = await import("../adapters/gh.ts");
+    try {
+      const prs = await mergedPullRequests(record.branch, mainRoot, ctx.env);
+      const pr = prs.find((p) => p.headRefOid === tip);
+      if (pr) {
+        reason = `pull request #${pr.number} merged on GitHub`;
+        viaGitHub = true;
+      } else if (prs.length) {
+        return { record, action: "skip", reason: `its merged pull request #${prs[0]!.number} is not at the branch tip: commits were added after the merge`, viaGitHub: false };
+      }
+    } catch (error) {
+      return { record, action: "skip", reason: `could not ask GitHub: ${(error as Error).message}`, viaGitHub: false };
+    }
+  }
+  if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
+  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
+  return { record, action: "remove", reason, viaGitHub };
+}
+
+export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const dryRun = booleanFlag(flags, "dryRun") || booleanFlag(flags, "n");
+  const askGitHub = booleanFlag(flags, "merged");
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const repo = await requireRepo(ctx);
+  const verdicts: Verdict[] = [];
+  for (const record of listWorkers(layout, session.orchestrator_id)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
+  const toChange = verdicts.filter((v) => v.action !== "skip");
+  if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
+  const removed: CleanCandidate[] = [];
+  const skipped: CleanCandidate[] = verdicts.filter((v) => v.action === "skip").map((v) => ({ worker_id: v.record.worker_id, branch: v.record.branch, reason: v.reason }));
+  for (const verdict of toChange) {
+    const entry = { worker_id: verdict.record.worker_id, branch: verdict.record.branch, reason: verdict.reason };
+    if (dryRun) {
+      removed.push(entry);
+      continue;
+    }
+    if (verdict.action === "forget") {
+      await gitAdapter.git(["worktree", "prune"], repo.mainRoot, { allowFailure: true });
+      forgetWorker(layout, session.orchestrator_id, verdict.record.worker_id);
+      removed.push(entry);
+      continue;
+    }
+    try {
+      await removeWorker(layout, verdict.record, { force: false, deleteBranch: true, forceBranch: verdict.viaGitHub }, ctx, repo.mainRoot);
+      removed.push(entry);
+    } catch (error) {
+      skipped.push({ ...entry, reason: `${verdict.reason}, but removing failed: ${(error as Error).message}` });
+    }
+  }
+  return {
+    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped },
+    human: (c) => {
+      const verb = dryRun ? "would remove" : "removed";
+      const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
+      lines.push(...skipped.map((s) => `${c.dim("kept")} ${s.worker_id} (${s.reason})`));
+      return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
+    },
+  };
+}

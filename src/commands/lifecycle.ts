@@ -1,0 +1,96 @@
+// Stopping and removing workers: shared by orch stop, orch rm and orch clean.
+
+import fs from "node:fs";
+import * as gitAdapter from "../adapters/git.ts";
+import * as gtr from "../adapters/gtr.ts";
+import { terminateTree } from "../adapters/processes.ts";
+import type { Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { isAlive } from "../store/maildir.ts";
+import { forgetWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
+
+export interface StopOutcome {
+  agent_stopped: boolean;
+  window_closed: boolean;
+}
+
+function agentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
+    return pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
+export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  const pid = agentPid(layout, record);
+  const agentStopped = pid !== undefined && (await terminateTree(pid));
+  let windowClosed = false;
+  if (record.window_id) {
+    const { killWindow } = await import("../adapters/tmux.ts");
+    windowClosed = await killWindow(record.window_id, ctx.env);
+  }
+  fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
+  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
+  return { agent_stopped: agentStopped, window_closed: windowClosed };
+}
+
+export interface RemoveOptions {
+  force: boolean;
+  deleteBranch: boolean;
+  /** Delete the branch even when its changes are not in the main worktree's HEAD (rm --force, a PR merged on GitHub). */
+  forceBranch: boolean;
+}
+
+export interface RemoveOutcome extends StopOutcome {
+  worker_id: string;
+  branch: string;
+  worktree_path: string;
+  branch_deleted: boolean;
+}
+
+/**
+ * Removes a worker: refuses a dirty worktree without force, runs preRemove (which can refuse),
+ * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
+ */
+export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  const present = fs.existsSync(record.worktree_path);
+  if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
+    if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {
+      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
+    }
+  }
+  if (present && !options.force) {
+    const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+    if (dirty.length) {
+      throw new OrchError("refused", `worker ${record.worker_id} has uncommitted changes (${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}): commit them or use --force`);
+    }
+  }
+  const settings = await gitAdapter.readSettings(mainRoot);
+  const where = { repoRoot: mainRoot, worktreePath: record.worktree_path, branch: record.branch };
+  if (present && record.backend === "git") {
+    const failures = await gtr.runHooks("preRemove", settings, { ...where, cwd: record.worktree_path }, ctx.env);
+    if (failures.length && !options.force) throw new OrchError("refused", `${gtr.describeHookFailures("preRemove", failures)}: nothing was removed (use --force to remove anyway)`);
+  }
+  const stopped = await stopWorker(layout, record, ctx);
+  let branchDeleted = false;
+  if (record.backend === "gtr" && present) {
+    await gtr.gtrRemove(mainRoot, record.branch, { force: options.force, deleteBranch: false }, ctx.env);
+  } else {
+    await gitAdapter.worktreeRemove(mainRoot, record.worktree_path, options.force);
+  }
+  if (options.deleteBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
+    // Checked above: merged (by content, so squash merges count) or forced, hence -D.
+    await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    branchDeleted = true;
+  }
+  if (record.backend === "git") {
+    const failures = await gtr.runHooks("postRemove", settings, { ...where, cwd: mainRoot }, ctx.env);
+    if (failures.length) ctx.warn(gtr.describeHookFailures("postRemove", failures));
+  }
+  forgetWorker(layout, record.orchestrator_id, record.worker_id);
+  return { worker_id: record.worker_id, branch: record.branch, worktree_path: record.worktree_path, branch_deleted: branchDeleted, ...stopped };
+}

@@ -1,0 +1,105 @@
+// orch send, orch reply (orchestrator → worker) and orch inbox (the worker reads them), with the
+// mailbox's guarantees: delivered whole, handed out once.
+
+import fs from "node:fs";
+import path from "node:path";
+import { currentWorkerId, resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
+import { checkMessageId } from "../ids.ts";
+import type { Colors } from "../output.ts";
+import { storeError } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
+import { loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { publicMessage, takeFromMailbox } from "./poll.ts";
+import type { CommandResult } from "./types.ts";
+
+/** TEXT, or standard input when it is "-". */
+function textArgument(args: string[], index: number): string {
+  const text = positional(args, index, "text");
+  return text === "-" ? fs.readFileSync(0, "utf8") : text;
+}
+
+function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
+  try {
+    sendMessage(layout.inboxDir(record.orchestrator_id, record.worker_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  } catch (error) {
+    throw storeError(`deliver the message to worker ${record.worker_id} in`, layout.inboxDir(record.orchestrator_id, record.worker_id), error);
+  }
+}
+
+function sentResult(message: Message): CommandResult {
+  return {
+    json: { success: true, message_id: message.id, orchestrator_id: message.orchestrator_id, worker_id: message.worker_id, message_type: message.message_type, created_at: message.created_at },
+    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}\n`,
+  };
+}
+
+export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const workerArg = positional(args, 0, "worker");
+  const text = textArgument(args, 1);
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
+  deliverToWorker(layout, record, message);
+  return sentResult(message);
+}
+
+/** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
+export function findSessionMessage(layout: StoreLayout, orchestratorId: string, id: string): Message | undefined {
+  const mail = layout.mailDir(orchestratorId);
+  const name = `${id}.json`;
+  const places = [path.join(mail, "cur"), path.join(mail, "new")];
+  try {
+    for (const claim of fs.readdirSync(path.join(mail, "claims"))) places.push(path.join(mail, "claims", claim));
+  } catch {
+    // no claims folder: nothing being handed out
+  }
+  for (const dir of places) {
+    try {
+      const parsed = parseMessage(fs.readFileSync(path.join(dir, name), "utf8"), name);
+      if (typeof parsed !== "string") return parsed;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export async function replyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const id = checkMessageId(positional(args, 0, "message id"));
+  const text = textArgument(args, 1);
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const original = findSessionMessage(layout, session.orchestrator_id, id);
+  if (!original) throw new OrchError("not_found", `no message ${id} in session ${session.orchestrator_id}`);
+  if (!original.worker_id) throw new OrchError("not_found", `message ${id} came from no worker: there is nobody to reply to`);
+  const record = loadWorker(layout, session.orchestrator_id, original.worker_id);
+  const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
+  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
+  deliverToWorker(layout, record, message);
+  return sentResult(message);
+}
+
+function renderInboxMessage(message: Message, c: Colors): string {
+  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}` : c.cyan("message");
+  return `${head} ${c.dim(`(${message.id})`)}\n${message.content.text ?? ""}\n`;
+}
+
+export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const wait = booleanFlag(flags, "wait");
+  const timeoutMs = timeoutFlag(flags);
+  const { layout, session, marker } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const workerId = currentWorkerId(ctx, marker);
+  if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
+  const record = loadWorker(layout, session.orchestrator_id, workerId);
+  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx);
+  const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
+  if (!taken && wait) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { ...base, message_count: 0, messages: [] });
+  const messages = taken?.messages ?? [];
+  return {
+    json: { success: true, ...base, message_count: messages.length, messages: messages.map(publicMessage) },
+    human: (c) => (messages.length ? messages.map((m) => renderInboxMessage(m, c)).join("\n") : "no messages from the orchestrator\n"),
+    afterOutput: () => taken?.commit(),
+  };
+}

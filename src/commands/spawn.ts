@@ -1,0 +1,212 @@
+// orch spawn: a worktree in git-gtr's layout, the worker's marker and record, a tmux window running
+// the agent with the prompt (mirrors start_worktree_session).
+
+import fs from "node:fs";
+import path from "node:path";
+import { agentLaunch, fullPrompt, type AgentLaunch } from "../adapters/agents.ts";
+import * as gitAdapter from "../adapters/git.ts";
+import * as gtr from "../adapters/gtr.ts";
+import { headBranchFromFiles, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
+import { OrchError, usage } from "../errors.ts";
+import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { checkBranchName, workerIdForBranch } from "../ids.ts";
+import { ensureShim, selfCommand } from "../runtime.ts";
+import { toJson } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface SpawnOptions {
+  orch: string | undefined;
+  branch: string;
+  from: string | undefined;
+  plan: boolean;
+  prompt: string;
+  agent: string;
+  /** An agent given as argv directly (the demo's scripted agent); overrides `agent`. */
+  agentArgv?: string[];
+  window: boolean;
+  backend: "git" | "gtr" | undefined;
+}
+
+export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
+  const branch = checkBranchName(args[0] ?? "");
+  const source = args[1];
+  if (source !== undefined && source !== "-") throw usage(`unexpected argument ${JSON.stringify(source)}: the prompt goes in --prompt, --prompt-file or - (stdin)`);
+  const text = stringFlag(flags, "prompt");
+  const file = stringFlag(flags, "promptFile");
+  if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
+  let prompt = text ?? "";
+  if (file !== undefined) {
+    try {
+      prompt = fs.readFileSync(file, "utf8");
+    } catch {
+      throw new OrchError("invalid", `--prompt-file ${file}: no such readable file`);
+    }
+  }
+  if (source === "-") prompt = fs.readFileSync(0, "utf8");
+  const backend = stringFlag(flags, "backend");
+  if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
+  const from = stringFlag(flags, "from");
+  if (from !== undefined && (from === "" || from.startsWith("-"))) throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
+  return {
+    orch: stringFlag(flags, "orch"),
+    branch,
+    from,
+    plan: booleanFlag(flags, "plan"),
+    prompt,
+    agent: stringFlag(flags, "agent") ?? "claude",
+    window: flags.window !== false,
+    backend,
+  };
+}
+
+export interface SpawnResult {
+  record: WorkerRecord;
+  tmuxSession: string | null;
+}
+
+function mainRepoOf(repo: Repo): Repo {
+  return { root: repo.mainRoot, gitDir: repo.commonDir, commonDir: repo.commonDir, mainRoot: repo.mainRoot };
+}
+
+async function resolveFrom(main: Repo, from: string | undefined): Promise<string> {
+  if (from === undefined || from === "HEAD") {
+    const head = readRefFromFiles(main, "HEAD");
+    if (head && "sha" in head) return head.sha;
+  }
+  const sha = await gitAdapter.resolveCommit(main.root, from ?? "HEAD");
+  if (!sha) throw new OrchError("not_found", `--from ${from ?? "HEAD"} is not a commit in ${main.root}`);
+  return sha;
+}
+
+async function localBranchExists(main: Repo, branch: string): Promise<boolean> {
+  const fromFiles = readRefFromFiles(main, `refs/heads/${branch}`);
+  if (fromFiles) return "sha" in fromFiles;
+  return gitAdapter.branchExists(main.root, branch);
+}
+
+function tmuxSessionName(mainRoot: string): string {
+  return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
+}
+
+/** The window's program: the agent runner, then the user's shell, so the window stays usable. */
+function windowArgv(record: WorkerRecord): string[] {
+  // A constant script: the runner's argv arrives as "$@", never as text for sh to parse.
+  return ["/bin/sh", "-c", '"$@"; exec "${SHELL:-/bin/sh}"', "orch-agent", ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+}
+
+export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv): Record<string, string> {
+  return {
+    ORCH_ID: record.orchestrator_id,
+    ORCH_WORKER: record.worker_id,
+    ORCH_HOME: layout.root,
+    ORCH_PROMPT_FILE: layout.promptFile(record.orchestrator_id, record.worker_id),
+    PATH: `${layout.binDir}${path.delimiter}${env.PATH ?? ""}`,
+  };
+}
+
+export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
+  const { layout, session } = await resolveSession(ctx, options.orch);
+  const repo = await requireRepo(ctx);
+  const main = mainRepoOf(repo);
+  const workerId = workerIdForBranch(options.branch);
+  const launch: AgentLaunch = options.agentArgv
+    ? { name: path.basename(options.agentArgv[0] ?? "agent"), argv: options.agentArgv }
+    : agentLaunch(options.agent, options.plan, ctx.warn);
+  if (findWorker(layout, session.orchestrator_id, workerId)) {
+    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
+  }
+  const [settings, exists, fromSha] = await Promise.all([
+    gitAdapter.readSettings(main.root),
+    localBranchExists(main, options.branch),
+    resolveFrom(main, options.from),
+  ]);
+  const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
+  if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) throw new OrchError("failed", "backend gtr was chosen but `git gtr` is not installed (see https://github.com/coderabbitai/git-worktree-runner)");
+
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    let worktreePath: string;
+    if (backend === "gtr") {
+      worktreePath = await gtr.gtrNew(main.root, options.branch, options.from ?? fromSha, ctx.env);
+      undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
+    } else {
+      worktreePath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+      if (fs.existsSync(worktreePath)) throw new OrchError("exists", `${worktreePath} already exists`);
+      fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
+      undo.push(async () => {
+        await gitAdapter.worktreeRemove(main.root, worktreePath, true);
+        if (!exists) await gitAdapter.deleteBranch(main.root, options.branch, true);
+      });
+      const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
+      if (copied.length) ctx.warn(`copied ${copied.length} file(s) into the worktree: ${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`);
+      const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
+      if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
+    }
+    const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
+    const record: WorkerRecord = {
+      worker_id: workerId,
+      branch: options.branch,
+      orchestrator_id: session.orchestrator_id,
+      worktree_path: worktreePath,
+      base_commit: baseCommit,
+      base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
+      backend,
+      agent: launch.name,
+      agent_argv: launch.argv,
+      window_id: null,
+      tmux_session: null,
+      created_at: new Date().toISOString(),
+    };
+    const marker: WorkerMarker = { orchestrator_id: session.orchestrator_id, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
+    fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
+    const prompt = fullPrompt(options.prompt, { orchestratorId: session.orchestrator_id, workerId, branch: options.branch });
+    if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+    undo.push(async () => forgetWorker(layout, session.orchestrator_id, workerId));
+
+    let tmuxSession: string | null = null;
+    if (options.window) {
+      const { openWindow } = await import("../adapters/tmux.ts");
+      ensureShim(layout.binDir);
+      const inTmux = Boolean(ctx.env.TMUX);
+      const created = await openWindow({
+        session: inTmux ? undefined : tmuxSessionName(main.root),
+        name: workerId,
+        cwd: worktreePath,
+        env: workerEnv(layout, record, ctx.env),
+        argv: windowArgv(record),
+      }, ctx.env);
+      record.window_id = created.windowId;
+      record.tmux_session = created.sessionName;
+      tmuxSession = created.sessionName;
+      saveWorker(layout, record);
+    }
+    return { record, tmuxSession };
+  } catch (error) {
+    for (const step of undo.reverse()) await step().catch((e: Error) => ctx.warn(`cleanup after the failed spawn: ${e.message}`));
+    throw error;
+  }
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const { record, tmuxSession } = await runSpawn(parseSpawn(args, flags), ctx);
+  return {
+    json: {
+      success: true,
+      worker_id: record.worker_id,
+      branch: record.branch,
+      worktree_path: record.worktree_path,
+      window_id: record.window_id,
+      orchestrator_id: record.orchestrator_id,
+      agent: record.agent,
+      base_commit: record.base_commit,
+      tmux_session: tmuxSession,
+    },
+    human: (c) =>
+      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.worktree_path}\n` +
+      (record.window_id ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n` : "  no window (--no-window)\n"),
+  };
+}

@@ -1,0 +1,17 @@
+// orch stop WORKER: end the agent and its window, keep the worktree and the branch (mirrors task_stop).
+
+import { resolveSession, type Context } from "../context.ts";
+import { positional, stringFlag, type Flags } from "../flags.ts";
+import { loadWorker } from "../store/workers.ts";
+import { stopWorker } from "./lifecycle.ts";
+import type { CommandResult } from "./types.ts";
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  const outcome = await stopWorker(layout, record, ctx);
+  return {
+    json: { success: true, worker_id: record.worker_id, status: "stopped", ...outcome, worktree_path: record.worktree_path },
+    human: (c) => `${c.yellow("stopped")} ${c.bold(record.worker_id)}${outcome.agent_stopped ? " (agent ended)" : ""}${outcome.window_closed ? " (window closed)" : ""}; worktree kept at ${record.worktree_path}\n`,
+  };
+}

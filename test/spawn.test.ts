@@ -1,0 +1,166 @@
+// orch spawn: real worktrees, a real private tmux server, a scripted agent that reports what it got.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil } from "./helpers.ts";
+
+/** An agent script that writes the prompt it got (its last argument), its environment and its cwd. */
+function recordingAgent(): { script: string; out: string } {
+  const dir = tempDir("orch-agent-");
+  const out = path.join(dir, "out");
+  fs.mkdirSync(out);
+  const script = path.join(dir, "agent.sh");
+  fs.writeFileSync(script, [
+    "#!/bin/sh",
+    `out=${JSON.stringify(out)}/$ORCH_WORKER`,
+    'for last; do :; done',
+    'printf "%s" "$last" > "$out.prompt"',
+    'printf "%s\\n%s\\n%s\\n%s\\n%s\\n" "$ORCH_ID" "$ORCH_WORKER" "$ORCH_HOME" "$ORCH_PROMPT_FILE" "$(command -v orch)" > "$out.env"',
+    'pwd > "$out.cwd"',
+    'printf "%s\\n" "$#" > "$out.argc"',
+    "",
+  ].join("\n"), { mode: 0o755 });
+  return { script, out };
+}
+
+test("the agent gets the prompt byte for byte, its environment, orch on PATH; the window keeps a shell", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const { script, out } = recordingAgent();
+  const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\nnew lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(100 * 1024)}\nend`;
+  const r = orch(["spawn", "feat/bytes", "--agent", `${script} --flag`, "--prompt", prompt, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "orchestrator_id", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
+  assert.is(r.json.worker_id, "feat-bytes");
+  assert.is(r.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-bytes"));
+  assert.match(r.json.window_id, /^@\d+$/);
+  await waitUntil(() => fs.existsSync(path.join(out, "feat-bytes.argc")), 15_000, "the agent to run");
+  const received = fs.readFileSync(path.join(out, "feat-bytes.prompt"), "utf8");
+  assert.ok(received.startsWith(`${prompt}\n\n`), "the user's prompt arrives unchanged, first");
+  assert.match(received.slice(prompt.length), /orch notify --type task_complete/);
+  assert.is(fs.readFileSync(path.join(out, "feat-bytes.argc"), "utf8").trim(), "2", "the template's own argument, then the prompt as one argument");
+  const [envId, envWorker, envHome, envPromptFile, orchOnPath] = fs.readFileSync(path.join(out, "feat-bytes.env"), "utf8").split("\n");
+  assert.is(envId, id);
+  assert.is(envWorker, "feat-bytes");
+  assert.is(envHome, path.join(repo, ".orch"));
+  assert.is(fs.readFileSync(envPromptFile!, "utf8"), received, "ORCH_PROMPT_FILE holds the same prompt");
+  assert.ok(orchOnPath && orchOnPath.endsWith("/orch"), "orch is on the agent's PATH");
+  assert.is(fs.readFileSync(path.join(out, "feat-bytes.cwd"), "utf8").trim(), r.json.worktree_path);
+  for (const where of [repo, r.json.worktree_path, path.dirname(script)]) {
+    assert.not.ok(fs.existsSync(path.join(where, "pwned")) || fs.existsSync(path.join(where, "pwned2")), "nothing in the prompt ran");
+  }
+  await waitUntil(() => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh", 10_000, "the shell after the agent");
+  const pane = tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_dead} #{pane_current_path}"], env);
+  assert.is(pane, `0 ${r.json.worktree_path}`, "a live shell in the worktree after the agent exited");
+  const marker = JSON.parse(fs.readFileSync(path.join(repo, ".git/worktrees/feat-bytes/orch-worker.json"), "utf8"));
+  assert.equal(marker, { orchestrator_id: id, worker_id: "feat-bytes", branch: "feat/bytes", base_commit: git(["rev-parse", "HEAD"], repo), store: path.join(repo, ".orch") });
+  assert.is(git(["status", "--porcelain"], r.json.worktree_path), "", "nothing of orch's is in the worktree");
+});
+
+test("hostile branch names are refused before anything is created", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  tmux(["new-session", "-d", "-s", "keep"], env);
+  const before = { branches: git(["branch", "--list"], repo), worktrees: git(["worktree", "list"], repo), windows: tmux(["list-windows", "-a"], env), store: snapshot(path.join(repo, ".orch")), parent: fs.readdirSync(path.dirname(repo)) };
+  for (const name of ["$(touch pwned)", "a;rm -rf x", "-x", "--help-me", "a..b", "a b", "feat/.hidden", "a.lock", "@", "HEAD"]) {
+    const r = orch(["spawn", name, "--agent", "true", "--json"], { cwd: repo, env });
+    assert.is(r.code, 2, `${name}: ${r.stderr}`);
+    assert.is(r.json?.success, false, name);
+  }
+  const after = { branches: git(["branch", "--list"], repo), worktrees: git(["worktree", "list"], repo), windows: tmux(["list-windows", "-a"], env), store: snapshot(path.join(repo, ".orch")), parent: fs.readdirSync(path.dirname(repo)) };
+  assert.equal(after, before);
+  assert.not.ok(fs.existsSync(path.join(repo, "pwned")));
+});
+
+test("a name git accepts but a shell would run is only ever data: spawned with a window, nothing runs", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const name = "x;touch${IFS}pwned;`touch${IFS}pwned2`$(touch${IFS}pwned3)";
+  const r = orch(["spawn", name, "--agent", "true", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], r.json.worktree_path), name);
+  await waitUntil(() => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh", 10_000, "the agent to end");
+  for (const dir of [repo, r.json.worktree_path, path.dirname(repo), process.cwd()]) {
+    for (const file of ["pwned", "pwned2", "pwned3"]) assert.not.ok(fs.existsSync(path.join(dir, file)), `${file} in ${dir}`);
+  }
+});
+
+test("the same branch twice: the second spawn exits 1 and changes nothing", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "feat/ok", "--no-window"], { cwd: repo }).code, 0);
+  const before = { worktrees: git(["worktree", "list"], repo), store: snapshot(path.join(repo, ".orch")) };
+  const again = orch(["spawn", "feat/ok", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 1, again.stderr);
+  assert.is(again.json.error.code, "exists");
+  const sameId = orch(["spawn", "feat-ok", "--no-window"], { cwd: repo });
+  assert.is(sameId.code, 1, "feat-ok has the same worker id as feat/ok");
+  assert.equal({ worktrees: git(["worktree", "list"], repo), store: snapshot(path.join(repo, ".orch")) }, before);
+});
+
+test("spawn input errors exit 2: missing prompt file, two prompt sources, bad backend; stdin works", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "feat/a", "--prompt-file", "/nonexistent/file", "--no-window"], { cwd: repo }).code, 2);
+  assert.is(orch(["spawn", "feat/a", "--prompt", "x", "--prompt-file", "/etc/hostname", "--no-window"], { cwd: repo }).code, 2);
+  assert.is(orch(["spawn", "feat/a", "--backend", "svn", "--no-window"], { cwd: repo }).code, 2);
+  assert.equal(git(["branch", "--list", "feat/a"], repo), "");
+  const r = orch(["spawn", "feat/stdin", "-", "--no-window", "--json"], { cwd: repo, input: "from stdin ✓\n" });
+  assert.is(r.code, 0, r.stderr);
+  const promptFile = path.join(repo, ".orch/sessions", r.json.orchestrator_id, "workers/feat-stdin/prompt.txt");
+  assert.ok(fs.readFileSync(promptFile, "utf8").startsWith("from stdin ✓\n\n"));
+  const missingFrom = orch(["spawn", "feat/b", "--from", "no-such-ref", "--no-window"], { cwd: repo });
+  assert.is(missingFrom.code, 1);
+  assert.equal(git(["branch", "--list", "feat/b"], repo), "");
+});
+
+test("an existing branch is checked out as it is; a new one starts from --from", () => {
+  const { repo } = sessionRepo();
+  const first = git(["rev-parse", "HEAD"], repo);
+  fs.writeFileSync(path.join(repo, "two.txt"), "2");
+  git(["add", "."], repo);
+  git(["commit", "-qm", "two"], repo);
+  git(["branch", "existing"], repo);
+  const existing = orch(["spawn", "existing", "--no-window", "--json"], { cwd: repo });
+  assert.is(existing.code, 0, existing.stderr);
+  assert.is(git(["rev-parse", "HEAD"], existing.json.worktree_path), git(["rev-parse", "existing"], repo));
+  const fromFirst = orch(["spawn", "feat/old", "--from", first, "--no-window", "--json"], { cwd: repo });
+  assert.is(fromFirst.json.base_commit, first);
+  assert.is(git(["rev-parse", "HEAD"], fromFirst.json.worktree_path), first);
+});
+
+test("git-gtr settings: worktrees.dir (relative to the repository), prefix, copy include/exclude, postCreate hook", () => {
+  const { repo } = sessionRepo({ "README.md": "r", ".gitignore": ".env*\nconfig/local.json\n" });
+  fs.writeFileSync(path.join(repo, ".env"), "SECRET=1");
+  fs.writeFileSync(path.join(repo, ".env.example"), "X=");
+  fs.mkdirSync(path.join(repo, "config"));
+  fs.writeFileSync(path.join(repo, "config/local.json"), "{}");
+  git(["config", "gtr.worktrees.dir", "../trees"], repo);
+  git(["config", "gtr.worktrees.prefix", "wt-"], repo);
+  git(["config", "--add", "gtr.copy.include", ".env*"], repo);
+  git(["config", "--add", "gtr.copy.include", "config/*.json"], repo);
+  git(["config", "gtr.copy.exclude", "*.example"], repo);
+  git(["config", "gtr.hook.postCreate", 'printf "%s|%s|%s" "$REPO_ROOT" "$WORKTREE_PATH" "$BRANCH" > hook.out'], repo);
+  const r = orch(["spawn", "feat/cfg", "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  const wt = path.join(path.dirname(repo), "trees", "wt-feat-cfg");
+  assert.is(r.json.worktree_path, wt);
+  assert.is(fs.readFileSync(path.join(wt, ".env"), "utf8"), "SECRET=1");
+  assert.ok(fs.existsSync(path.join(wt, "config/local.json")));
+  assert.not.ok(fs.existsSync(path.join(wt, ".env.example")), "excluded");
+  assert.is(fs.readFileSync(path.join(wt, "hook.out"), "utf8"), `${repo}|${wt}|feat/cfg`);
+});
+
+test("a failing postCreate hook: exit 1, and the worktree, branch and worker are gone again", () => {
+  const { repo } = sessionRepo();
+  git(["config", "gtr.hook.postCreate", "echo setting up; exit 3"], repo);
+  const before = snapshot(path.join(repo, ".orch"));
+  const r = orch(["spawn", "feat/hook", "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.match(r.json.error.message, /postCreate hook .* exited 3/);
+  assert.equal(git(["branch", "--list", "feat/hook"], repo), "");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
+});
+
+test.run();

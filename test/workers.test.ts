@@ -1,0 +1,219 @@
+// The worker lifecycle through real processes: spawn → question → reply → done → list/status/await →
+// stop → rm; clean of locally merged and GitHub-merged branches; the git gtr backend when installed.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, commitFiles, git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux } from "./helpers.ts";
+
+function agentScript(body: string[]): string {
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", "set -e", ...body, ""].join("\n"), { mode: 0o755 });
+  return script;
+}
+
+test("full lifecycle: spawn, question, reply, done, status and list, await, stop, rm", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  tmux(["new-session", "-d", "-s", "user-session"], env);
+  const agent = agentScript([
+    'orch notify --type progress --summary "starting"',
+    'orch notify --type question --summary "which colour?" --question "red or blue?"',
+    "orch inbox --wait --timeout 60 > answer.txt",
+    "git add answer.txt && git commit -qm answer",
+    'orch notify --type task_complete --summary "answered" --pr-url https://github.com/o/r/pull/5',
+    "exec sleep 300",
+  ]);
+  const spawned = orch(["spawn", "feat/life", "--agent", agent, "--prompt", "answer the question", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+
+  const asked = orch(["await", "feat/life", "--timeout", "30", "--json"], { cwd: repo, env });
+  assert.is(asked.code, 0, asked.stderr);
+  assert.is(asked.json.workers[0].status, "waiting");
+  assert.is(asked.json.workers[0].final_message.content.question, "red or blue?");
+
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.equal(polled.json.messages.map((m: { message_type: string }) => m.message_type), ["progress", "question"]);
+  const question = polled.json.messages[1];
+  assert.is(question.worker_id, "feat-life");
+
+  const waiting = orch(["status", "--json"], { cwd: repo, env });
+  assert.equal(Object.keys(waiting.json.workers[0]).filter((k) => ["worker_id", "branch", "worktree_path", "status", "pr_url", "window_id", "alive"].includes(k)).length, 7);
+  assert.is(waiting.json.workers[0].status, "waiting");
+  assert.is(waiting.json.workers[0].window_id, spawned.json.window_id);
+  assert.is(waiting.json.workers[0].window_alive, true);
+  assert.is(waiting.json.workers[0].alive, true);
+
+  const replied = orch(["reply", question.id, "blue", "--json"], { cwd: repo, env });
+  assert.is(replied.code, 0, replied.stderr);
+  const done = orch(["await", "--timeout", "30", "--json"], { cwd: repo, env });
+  assert.is(done.code, 0, done.stderr);
+  assert.is(done.json.workers[0].status, "done");
+  assert.is(done.json.workers[0].final_message.content.summary, "answered");
+  assert.is(done.json.workers[0].pr_url, "https://github.com/o/r/pull/5");
+  assert.match(fs.readFileSync(path.join(spawned.json.worktree_path, "answer.txt"), "utf8"), /reply to .*\nblue/);
+
+  const list = orch(["list"], { cwd: repo, env });
+  assert.match(list.stdout, /feat-life\s+done\s+@\d+\s+agent running\s+https:\/\/github.com\/o\/r\/pull\/5/);
+
+  const stopped = orch(["stop", "feat/life", "--json"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.is(stopped.json.agent_stopped, true);
+  assert.is(stopped.json.window_closed, true);
+  const after = orch(["status", "--json"], { cwd: repo, env }).json.workers[0];
+  assert.is(after.status, "stopped");
+  assert.is(after.alive, false);
+  assert.is(after.window_alive, false);
+  assert.ok(fs.existsSync(spawned.json.worktree_path), "stop keeps the worktree");
+  assert.not.match(tmux(["list-windows", "-a", "-F", "#{window_id}"], env), spawned.json.window_id);
+
+  const removed = orch(["rm", "feat-life", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(spawned.json.worktree_path));
+  assert.is(git(["branch", "--list", "feat/life"], repo), "feat/life", "the branch stays without --delete-branch");
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
+  assert.is(orch(["rm", "feat-life"], { cwd: repo }).code, 1, "a removed worker is not found");
+  assert.ok(id);
+});
+
+test("send reaches the worker's inbox once; inbox outside a worker is refused", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/inbox", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  assert.is(orch(["send", "feat/inbox", "first"], { cwd: repo }).code, 0);
+  assert.is(orch(["send", "feat-inbox", "-"], { cwd: repo, input: "second\nwith two lines" }).code, 0);
+  const inbox = orch(["inbox", "--json"], { cwd: wt });
+  assert.is(inbox.code, 0, inbox.stderr);
+  assert.equal(inbox.json.messages.map((m: { content: { text: string } }) => m.content.text), ["first", "second\nwith two lines"]);
+  assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 0);
+  assert.is(orch(["inbox"], { cwd: repo }).code, 1, "the main worktree is no worker");
+  assert.is(orch(["send", "nobody", "x"], { cwd: repo }).code, 1);
+  assert.is(orch(["send", "../x", "x"], { cwd: repo }).code, 2);
+  assert.is(orch(["reply", "msg_bad", "x"], { cwd: repo }).code, 2);
+  assert.is(orch(["reply", "msg_0000000000000000000", "x"], { cwd: repo }).code, 1);
+});
+
+test("await: --timeout exits 124 with what is known, --any returns on the first finished worker", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  orch(["spawn", "feat/b", "--no-window"], { cwd: repo });
+  const timedOut = orch(["await", "--timeout", "0.3", "--json"], { cwd: repo });
+  assert.is(timedOut.code, 124);
+  assert.is(timedOut.json.error.code, "timeout");
+  assert.equal(timedOut.json.workers.map((w: { status: string }) => w.status), ["running", "running"]);
+  orch(["notify", "--type", "task_failed", "--summary", "broke", "--error", "boom"], { cwd: a });
+  const any = orch(["await", "--any", "--timeout", "10", "--json"], { cwd: repo });
+  assert.is(any.code, 0, any.stderr);
+  assert.equal(any.json.workers.map((w: { status: string }) => w.status), ["failed", "running"]);
+  const all = orch(["await", "--timeout", "0.3", "--json"], { cwd: repo });
+  assert.is(all.code, 124, "without --any, the running one is still awaited");
+  assert.is(any.json.workers[0].final_message.content.error, "boom");
+  assert.is(orch(["await", "no-such-worker"], { cwd: repo }).code, 1);
+});
+
+test("rm refuses a dirty worktree or a failing preRemove hook, changing nothing; --force removes", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/dirty", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  fs.writeFileSync(path.join(wt, "scratch.txt"), "unsaved");
+  const before = { store: snapshot(path.join(repo, ".orch")), wt: snapshot(wt) };
+  const refused = orch(["rm", "feat/dirty", "--json"], { cwd: repo });
+  assert.is(refused.code, 1);
+  assert.is(refused.json.error.code, "refused");
+  assert.match(refused.json.error.message, /scratch\.txt/);
+  const unmerged = orch(["rm", "feat/dirty", "--delete-branch", "--yes"], { cwd: repo });
+  assert.is(unmerged.code, 1);
+  git(["config", "gtr.hook.preRemove", "exit 4"], repo);
+  fs.rmSync(path.join(wt, "scratch.txt"));
+  const hooked = orch(["rm", "feat/dirty", "--json"], { cwd: repo });
+  assert.is(hooked.code, 1);
+  assert.match(hooked.json.error.message, /preRemove hook/);
+  fs.writeFileSync(path.join(wt, "scratch.txt"), "unsaved");
+  assert.equal({ store: snapshot(path.join(repo, ".orch")), wt: snapshot(wt) }, before);
+  git(["config", "gtr.hook.postRemove", 'echo "$BRANCH" > "$REPO_ROOT/../post-removed"'], repo);
+  const forced = orch(["rm", "feat/dirty", "--force", "--delete-branch", "--yes", "--json"], { cwd: repo });
+  assert.is(forced.code, 0, forced.stderr);
+  assert.is(forced.json.branch_deleted, true);
+  assert.not.ok(fs.existsSync(wt));
+  assert.is(git(["branch", "--list", "feat/dirty"], repo), "");
+  assert.is(fs.readFileSync(path.join(path.dirname(repo), "post-removed"), "utf8"), "feat/dirty\n");
+});
+
+test("clean removes workers merged into the base locally (squash merge too) and keeps the rest", () => {
+  const { repo } = sessionRepo();
+  const merged = orch(["spawn", "feat/merged", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const open = orch(["spawn", "feat/open", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(merged, { "m.txt": "merged\n" }, "merged work");
+  commitFiles(open, { "o.txt": "open\n" }, "open work");
+  git(["merge", "--squash", "feat/merged"], repo);
+  git(["commit", "-qm", "squash feat/merged"], repo);
+  orch(["spawn", "feat/fresh", "--no-window"], { cwd: repo });
+  const dry = orch(["clean", "--dry-run", "--json"], { cwd: repo });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.is(dry.json.dry_run, true);
+  assert.equal(dry.json.removed.map((r: { worker_id: string }) => r.worker_id), ["feat-merged"]);
+  assert.ok(fs.existsSync(merged), "a dry run removes nothing");
+  assert.is(orch(["clean"], { cwd: repo }).code, 1, "without a terminal to ask, clean needs --yes");
+  assert.ok(fs.existsSync(merged));
+  const r = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-merged"]);
+  assert.equal(r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]).sort(), [["feat-fresh", "no commits yet"], ["feat-open", "not merged"]]);
+  assert.not.ok(fs.existsSync(merged));
+  assert.is(git(["branch", "--list", "feat/merged"], repo), "");
+  assert.ok(fs.existsSync(open));
+});
+
+test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const other = orch(["spawn", "feat/nopr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(other, { "other.txt": "other\n" }, "other work");
+  const tip = commitFiles(wt, { "pr.txt": "pr\n" }, "pr work");
+  const bin = tempDir("orch-gh-");
+  const log = path.join(bin, "calls.log");
+  fs.writeFileSync(path.join(bin, "gh"), [
+    "#!/bin/sh",
+    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+    'case "$*" in',
+    `  *"--head feat/pr "*) echo '[{"number":7,"url":"https://github.com/o/r/pull/7","headRefOid":"${tip}","state":"MERGED"}]' ;;`,
+    "  *) echo '[]' ;;",
+    "esac",
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  const plain = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.equal(plain.json.removed, [], "without --merged, GitHub is not asked");
+  assert.not.ok(fs.existsSync(log));
+  const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.removed, [{ worker_id: "feat-pr", branch: "feat/pr", reason: "pull request #7 merged on GitHub" }]);
+  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n").sort(), [
+    "pr list --head feat/nopr --state merged --json number,url,headRefOid,state --limit 100",
+    "pr list --head feat/pr --state merged --json number,url,headRefOid,state --limit 100",
+  ]);
+  assert.not.ok(fs.existsSync(wt));
+  assert.is(git(["branch", "--list", "feat/pr"], repo), "");
+});
+
+const gtrInstalled = spawnSync("git", ["gtr", "version"], { env: baseEnv() }).status === 0;
+test("the git gtr backend: spawn, notify, status, rm through git gtr --porcelain", () => {
+  if (!gtrInstalled) {
+    console.log("SKIP: git gtr is not on PATH, so the gtr backend lifecycle was not run");
+    return;
+  }
+  const { repo } = sessionRepo();
+  git(["config", "orch.backend", "gtr"], repo);
+  const r = orch(["spawn", "feat/viagtr", "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-viagtr"));
+  const gtrList = spawnSync("git", ["gtr", "list", "--porcelain"], { cwd: repo, env: baseEnv(), encoding: "utf8" }).stdout;
+  assert.match(gtrList, /feat-viagtr\tfeat\/viagtr/);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "via gtr"], { cwd: r.json.worktree_path }).code, 0);
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers[0].status, "done");
+  const removed = orch(["rm", "feat/viagtr", "--json"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(r.json.worktree_path));
+});
+
+test.run();
