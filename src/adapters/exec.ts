@@ -10,8 +10,10 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Return a non-zero exit instead of throwing. */
   allowFailure?: boolean;
-  /** Let the program write straight to our stdout/stderr (for hooks and test commands). */
+  /** Let the program write straight to our stdout/stderr. */
   inheritOutput?: boolean;
+  /** Send the program's stdout and stderr to our stderr (a user's test command): stdout stays ours. */
+  outputToStderr?: boolean;
 }
 
 export interface RunResult {
@@ -41,7 +43,7 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: [options.input === undefined ? "ignore" : "pipe", options.inheritOutput ? "inherit" : "pipe", options.inheritOutput ? "inherit" : "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", options.outputToStderr ? 2 : options.inheritOutput ? "inherit" : "pipe", options.inheritOutput || options.outputToStderr ? "inherit" : "pipe"],
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

@@ -141,3 +141,157 @@ export async function isMergedInto(cwd: string, branch: string, base: string): P
   const baseTree = await gitOut(["rev-parse", `${base}^{tree}`], cwd);
   return merged.stdout.split("\n")[0]?.trim() === baseTree;
 }
+
+/** Paths in the index that differ from HEAD (staged changes). */
+export async function stagedPaths(cwd: string): Promise<string[]> {
+  const result = await git(["diff", "--cached", "--name-only", "-z"], cwd);
+  return result.stdout.split("\0").filter(Boolean);
+}
+
+/** Paths changed between two commits, both sides of renames included. */
+export async function changedPaths(cwd: string, from: string, to: string): Promise<string[]> {
+  const result = await git(["diff", "--name-status", "-z", "-M", from, to], cwd);
+  const fields = result.stdout.split("\0").filter(Boolean);
+  const paths: string[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const status = fields[i]!;
+    const count = status.startsWith("R") || status.startsWith("C") ? 2 : 1;
+    for (let k = 0; k < count; k++) paths.push(fields[++i]!);
+  }
+  return [...new Set(paths)];
+}
+
+export interface CommitInfo {
+  sha: string;
+  subject: string;
+}
+
+export async function commitsBetween(cwd: string, from: string, to: string): Promise<CommitInfo[]> {
+  const result = await git(["log", "--reverse", "--format=%H%x00%s", `${from}..${to}`], cwd);
+  return result.stdout.split("\n").filter(Boolean).map((line) => {
+    const [sha = "", subject = ""] = line.split("\0");
+    return { sha, subject };
+  });
+}
+
+/** Paths left with conflicts (unmerged entries) in a checkout. */
+export async function unmergedPaths(cwd: string): Promise<string[]> {
+  const result = await git(["diff", "--name-only", "--diff-filter=U", "-z"], cwd, { allowFailure: true });
+  return [...new Set(result.stdout.split("\0").filter(Boolean))];
+}
+
+/** A throw-away detached worktree at `ref`, always removed again, whatever `fn` does. */
+export async function withScratchWorktree<T>(repoRoot: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const os = await import("node:os");
+  const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-scratch-"));
+  const dir = path.join(parent, "wt");
+  try {
+    await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
+    return await fn(dir);
+  } finally {
+    await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
+    fs.rmSync(parent, { recursive: true, force: true });
+    await git(["worktree", "prune"], repoRoot, { allowFailure: true });
+  }
+}
+
+/** Identity for commits made in throw-away worktrees, when the user has none configured. */
+export function scratchIdentity(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    GIT_COMMITTER_NAME: env.GIT_COMMITTER_NAME ?? "orch",
+    GIT_COMMITTER_EMAIL: env.GIT_COMMITTER_EMAIL ?? "orch@localhost",
+    GIT_AUTHOR_NAME: env.GIT_AUTHOR_NAME ?? "orch",
+    GIT_AUTHOR_EMAIL: env.GIT_AUTHOR_EMAIL ?? "orch@localhost",
+  };
+}
+
+export interface AmOutcome {
+  ok: boolean;
+  conflictPaths: string[];
+  failedCommit: string | null;
+  message: string;
+}
+
+/** The subject of the patch `git am` stopped at. */
+async function currentPatchSubject(cwd: string): Promise<string | null> {
+  const raw = await git(["am", "--show-current-patch=raw"], cwd, { allowFailure: true });
+  const subject = /^Subject: (?:\[PATCH[^\]]*\] )?(.*(?:\n[ \t].*)*)/m.exec(raw.stdout);
+  return subject ? subject[1]!.replace(/\n[ \t]+/g, " ").trim() : null;
+}
+
+/** Paths the stopped patch touches (when a non-3-way apply fails there are no unmerged entries). */
+async function currentPatchPaths(cwd: string): Promise<string[]> {
+  const diff = await git(["am", "--show-current-patch=diff"], cwd, { allowFailure: true });
+  const paths = new Set<string>();
+  for (const match of diff.stdout.matchAll(/^diff --git a\/(.+?) b\/(.+)$/gm)) {
+    paths.add(match[1]!);
+    paths.add(match[2]!);
+  }
+  return [...paths];
+}
+
+/** `git am [--3way]` of a patch series; on failure reports the conflicting paths and the failed commit's subject. */
+export async function applyMailbox(cwd: string, mbox: string, threeWay: boolean, env?: NodeJS.ProcessEnv): Promise<AmOutcome> {
+  const result = await git(["am", "--keep-cr", ...(threeWay ? ["--3way"] : []), mbox], cwd, { allowFailure: true, env });
+  if (result.code === 0) return { ok: true, conflictPaths: [], failedCommit: null, message: "" };
+  const unmerged = await unmergedPaths(cwd);
+  const conflictPaths = unmerged.length ? unmerged : await currentPatchPaths(cwd);
+  return { ok: false, conflictPaths, failedCommit: await currentPatchSubject(cwd), message: (result.stderr || result.stdout).trim() };
+}
+
+export async function abortAm(cwd: string): Promise<void> {
+  await git(["am", "--abort"], cwd, { allowFailure: true });
+}
+
+export type MergeMethod = "squash" | "rebase" | "merge";
+
+export interface MergeOutcome {
+  ok: boolean;
+  conflictPaths: string[];
+  message: string;
+}
+
+/**
+ * Merges `branch` into the branch checked out at `cwd`: squash (one commit with `message`), merge
+ * (a merge commit) or rebase (the branch's commits since `base` replayed on top, as GitHub's
+ * rebase-merge does; the branch itself is untouched). A conflict is undone before returning.
+ */
+export async function mergeInto(cwd: string, branch: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv): Promise<MergeOutcome> {
+  const ref = `refs/heads/${branch}`;
+  if (method === "rebase") {
+    const picked = await git(["cherry-pick", "--allow-empty", "--keep-redundant-commits", `${base}..${ref}`], cwd, { allowFailure: true, env });
+    if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
+    const conflictPaths = await unmergedPaths(cwd);
+    await git(["cherry-pick", "--abort"], cwd, { allowFailure: true });
+    return { ok: false, conflictPaths, message: picked.stderr.trim() };
+  }
+  const args = method === "squash" ? ["merge", "--squash", ref] : ["merge", "--no-ff", "--no-edit", "-m", message, ref];
+  const merged = await git(args, cwd, { allowFailure: true, env });
+  if (merged.code !== 0) {
+    const conflictPaths = await unmergedPaths(cwd);
+    // --merge resets what the merge touched and keeps unrelated local changes.
+    await git(method === "squash" ? ["reset", "--merge"] : ["merge", "--abort"], cwd, { allowFailure: true });
+    return { ok: false, conflictPaths, message: (merged.stdout + merged.stderr).trim() };
+  }
+  if (method === "squash") {
+    const staged = await git(["diff", "--cached", "--quiet"], cwd, { allowFailure: true });
+    if (staged.code === 0) return { ok: true, conflictPaths: [], message: "nothing to merge: the changes are already in" };
+    const committed = await git(["commit", "--quiet", "-m", message], cwd, { allowFailure: true, env });
+    if (committed.code !== 0) {
+      await git(["reset", "--merge"], cwd, { allowFailure: true });
+      throw new OrchError("failed", `git commit of the squash merge failed: ${(committed.stderr || committed.stdout).trim().split("\n").pop()}`);
+    }
+  }
+  return { ok: true, conflictPaths: [], message: "" };
+}
+
+/** The first remote whose URL (as configured, before insteadOf) is on github.com, or null. */
+export async function githubRemote(cwd: string): Promise<string | null> {
+  const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });
+  for (const line of result.stdout.split("\n")) {
+    const match = /^remote\.(.+)\.url (.*)$/.exec(line);
+    if (match && /github\.com[:/]/.test(match[2]!)) return match[1]!;
+  }
+  return null;
+}

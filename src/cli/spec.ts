@@ -145,6 +145,51 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/clean.ts")).main,
   },
   {
+    usage: "diff <worker>",
+    description: "What the worker changed since its base commit",
+    options: [opt("--stat", "Only the commits and a summary of files")],
+    load: async () => (await import("../commands/diff.ts")).diffMain,
+  },
+  {
+    usage: "pr <worker>",
+    description: "The worker's pull request (gh pr view and gh pr diff)",
+    options: [],
+    load: async () => (await import("../commands/diff.ts")).prMain,
+  },
+  {
+    usage: "apply <worker>",
+    description: "Apply the worker's commits here as a patch series (git am)",
+    options: [
+      opt("--dry-run", "Try it in a throw-away worktree; change nothing"),
+      opt("--no-3way", "Do not fall back to a 3-way merge (git am without --3way)"),
+      opt("--force", "Apply a series that was already applied"),
+      opt("--expected-head <sha>", "Refuse unless HEAD is SHA"),
+      opt("--leave-conflict", "On a conflict, leave the git am session for you to resolve"),
+    ],
+    load: async () => (await import("../commands/apply.ts")).main,
+  },
+  {
+    usage: "merge <worker>",
+    description: "Merge the worker's PR with gh (then fast-forward the base), or its branch locally",
+    options: [
+      opt("--squash", "Squash into one commit (default)"),
+      opt("--rebase", "Replay its commits on the base"),
+      opt("--merge", "A merge commit"),
+      opt("--local", "Merge locally even when there is a PR"),
+      opt("--delete-branch", "Remove the worker and its branch after merging"),
+    ],
+    load: async () => (await import("../commands/merge.ts")).main,
+  },
+  {
+    usage: "land [...workers]",
+    description: "Merge queue: one at a time, merge onto the base in a throw-away worktree, run --test, land exactly what passed; stop at the first conflict or red test",
+    options: [
+      opt("--test <cmd>", "Test command line, run by sh in the throw-away worktree"),
+      opt("--method <method>", "squash (default), rebase or merge"),
+    ],
+    load: async () => (await import("../commands/land.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

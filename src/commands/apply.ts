@@ -1,0 +1,116 @@
+// orch apply WORKER: the worker's commits since its base as a patch series, applied here with git am;
+// --dry-run tries it in a throw-away worktree (mirrors mux's task_apply_git_patch).
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { readJson, writeJsonAtomic } from "../store/files.ts";
+import { withLock } from "../store/lock.ts";
+import { loadWorker } from "../store/workers.ts";
+import { checkoutLockTarget, refuseWorkerCheckout, uncommittedWarning, writeSeries } from "./integration.ts";
+import type { CommandResult } from "./types.ts";
+
+interface AppliedRecord {
+  tip: string;
+  target: string;
+  head_before: string;
+  head_after: string;
+  applied_at: string;
+}
+
+export interface ApplyOptions {
+  orch: string | undefined;
+  worker: string;
+  dryRun: boolean;
+  threeWay: boolean;
+  force: boolean;
+  expectedHead: string | undefined;
+  leaveConflict: boolean;
+}
+
+export function parseApply(args: string[], flags: Flags): ApplyOptions {
+  return {
+    orch: stringFlag(flags, "orch"),
+    worker: positional(args, 0, "worker"),
+    dryRun: booleanFlag(flags, "dryRun"),
+    threeWay: flags["3way"] !== false && flags.threeWay !== false,
+    force: booleanFlag(flags, "force"),
+    expectedHead: stringFlag(flags, "expectedHead"),
+    leaveConflict: booleanFlag(flags, "leaveConflict"),
+  };
+}
+
+function conflictError(worker: string, outcome: gitAdapter.AmOutcome, extra: Record<string, unknown>): OrchError {
+  const where = outcome.conflictPaths.length ? ` in ${outcome.conflictPaths.join(", ")}` : "";
+  return new OrchError("conflict", `${worker}'s patch "${outcome.failedCommit ?? "?"}" does not apply${where}`, {
+    conflict_paths: outcome.conflictPaths,
+    failed_commit: outcome.failedCommit,
+    ...extra,
+  });
+}
+
+export async function runApply(options: ApplyOptions, ctx: Context): Promise<Record<string, unknown>> {
+  const { layout, session } = await resolveSession(ctx, options.orch);
+  const record = loadWorker(layout, session.orchestrator_id, options.worker);
+  const repo = await requireRepo(ctx);
+  refuseWorkerCheckout(repo, record);
+  const target = repo.root;
+  const series = await writeSeries(layout, record, repo.mainRoot);
+  const warnings = [await uncommittedWarning(record)].filter((w): w is string => w !== null);
+  for (const warning of warnings) ctx.warn(warning);
+  const appliedFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "applied.json");
+  const base = { worker_id: record.worker_id, commits: series.commits.length, patch_file: series.file, series_tip: series.tip, warnings };
+
+  if (options.dryRun) {
+    const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
+    const outcome = await gitAdapter.withScratchWorktree(target, head, (dir) => gitAdapter.applyMailbox(dir, series.file, options.threeWay, gitAdapter.scratchIdentity(ctx.env)));
+    if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
+    return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
+  }
+
+  return withLock(checkoutLockTarget(layout), "apply", async () => {
+    const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
+    if (options.expectedHead !== undefined) {
+      const expected = await gitAdapter.resolveCommit(target, options.expectedHead);
+      if (expected !== head) throw new OrchError("refused", `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`);
+    }
+    const applied = readJson<AppliedRecord[]>(appliedFile) ?? [];
+    const previous = applied.find((a) => a.tip === series.tip && a.target === target);
+    if (previous && !options.force) {
+      throw new OrchError("refused", `this series of ${record.worker_id} (${series.tip.slice(0, 12)}) was already applied at ${previous.applied_at}: use --force to apply it again`);
+    }
+    if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
+    const staged = await gitAdapter.stagedPaths(target);
+    if (staged.length) throw new OrchError("refused", `the index has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first; nothing was applied`);
+    const touched = new Set(await gitAdapter.changedPaths(repo.mainRoot, record.base_commit, series.tip));
+    const overlap = (await gitAdapter.dirtyPaths(target)).filter((p) => touched.has(p));
+    if (overlap.length) throw new OrchError("refused", `uncommitted changes here touch files the patch changes: ${overlap.join(", ")}; nothing was applied`);
+
+    const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
+    if (!outcome.ok) {
+      if (options.leaveConflict) {
+        ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run `git am --continue`, or `git am --abort` to give up");
+      } else {
+        await gitAdapter.abortAm(target);
+      }
+      throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: options.leaveConflict });
+    }
+    const after = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
+    writeJsonAtomic(appliedFile, [...applied, { tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString() }]);
+    return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
+  });
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const result = await runApply(parseApply(args, flags), ctx);
+  return {
+    json: result,
+    human: (c) =>
+      result.dry_run
+        ? `${c.green("applies cleanly")}: ${result.commits} commit(s) of ${result.worker_id} onto ${String(result.head).slice(0, 12)} (dry run, nothing changed)\n`
+        : `${c.green("applied")} ${result.commits} commit(s) of ${result.worker_id}: HEAD ${String(result.head_before).slice(0, 12)} → ${String(result.head_after).slice(0, 12)}\n`,
+  };
+}

@@ -1,0 +1,57 @@
+// orch diff WORKER [--stat] and orch pr WORKER: review a worker's change without (or with) GitHub.
+
+import * as gitAdapter from "../adapters/git.ts";
+import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { loadWorker, workerState } from "../store/workers.ts";
+import { uncommittedWarning } from "./integration.ts";
+import type { CommandResult } from "./types.ts";
+
+export async function diffMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const stat = booleanFlag(flags, "stat");
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  const repo = await requireRepo(ctx);
+  const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
+  if (!tip) throw new OrchError("not_found", `branch ${record.branch} no longer exists`);
+  const range = [record.base_commit, tip];
+  const [commits, numstat, patch, summary] = await Promise.all([
+    gitAdapter.commitsBetween(repo.mainRoot, record.base_commit, tip),
+    gitAdapter.git(["diff", "--numstat", "-z", "-M", ...range], repo.mainRoot),
+    stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", "--binary", "-M", ...range], repo.mainRoot),
+    gitAdapter.git(["diff", "--stat", "-M", ...range], repo.mainRoot),
+  ]);
+  const files: { path: string; additions: number | null; deletions: number | null; from?: string }[] = [];
+  const fields = numstat.stdout.split("\0");
+  for (let i = 0; i < fields.length; i++) {
+    const field = fields[i]!;
+    if (!field) continue;
+    const [add = "", del = "", name = ""] = field.split("\t");
+    const counts = { additions: add === "-" ? null : Number(add), deletions: del === "-" ? null : Number(del) };
+    if (name === "") files.push({ ...counts, from: fields[++i]!, path: fields[++i]! });
+    else files.push({ ...counts, path: name });
+  }
+  const warning = await uncommittedWarning(record);
+  if (warning) ctx.warn(warning);
+  return {
+    json: { success: true, worker_id: record.worker_id, branch: record.branch, base_commit: record.base_commit, head_commit: tip, commits, files, ...(patch ? { diff: patch.stdout } : {}), uncommitted_warning: warning },
+    human: () => (stat ? `${commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n")}\n${summary.stdout}` : patch!.stdout),
+  };
+}
+
+export async function prMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  const repo = await requireRepo(ctx);
+  const { ghRun } = await import("../adapters/gh.ts");
+  const selector = workerState(layout, record).pr_url ?? record.branch;
+  const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
+  if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
+  const pr = JSON.parse(view.stdout) as Record<string, unknown>;
+  const diff = await ghRun(["pr", "diff", String(pr.url ?? selector)], repo.mainRoot, ctx.env);
+  return {
+    json: { success: true, worker_id: record.worker_id, pr, diff: diff.code === 0 ? diff.stdout : null },
+    human: (c) => `${c.bold(`#${pr.number} ${pr.title}`)} (${pr.state}) ${pr.url}\n${pr.body ? `\n${pr.body}\n` : ""}\n${diff.stdout}`,
+  };
+}

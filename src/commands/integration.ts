@@ -1,0 +1,78 @@
+// What apply, merge and land share: the worker's patch series, the merge commit message, and the
+// checks on the checkout that receives the work.
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import type { Repo } from "../adapters/repo.ts";
+import { MARKER_FILE } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { workerState, type WorkerRecord } from "../store/workers.ts";
+
+export interface Series {
+  file: string;
+  tip: string;
+  commits: gitAdapter.CommitInfo[];
+}
+
+/** The worker's commits since its recorded base as a `git format-patch --binary` series, kept in the store. */
+export async function writeSeries(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<Series> {
+  const tip = await gitAdapter.resolveCommit(mainRoot, `refs/heads/${record.branch}`);
+  if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
+  const commits = await gitAdapter.commitsBetween(mainRoot, record.base_commit, tip);
+  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${record.base_commit.slice(0, 12)}: nothing to apply`);
+  const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${tip}.mbox`);
+  if (!fs.existsSync(file)) {
+    const patch = await gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${record.base_commit}..${tip}`], mainRoot);
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+  return { file, tip, commits };
+}
+
+/** Uncommitted changes in the worker's worktree: they are not part of what gets applied or merged. */
+export async function uncommittedWarning(record: WorkerRecord): Promise<string | null> {
+  if (!fs.existsSync(record.worktree_path)) return null;
+  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  if (dirty.length === 0) return null;
+  return `worker ${record.worker_id} has uncommitted changes that are not included: ${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
+}
+
+/** The commit message for a worker's change: its final summary, then details and the commits. */
+export async function mergeMessage(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<string> {
+  const last = workerState(layout, record).last_message;
+  const subject = last?.message_type === "task_complete" && last.content.summary ? last.content.summary : `Merge ${record.branch}`;
+  const commits = await gitAdapter.commitsBetween(mainRoot, record.base_commit, `refs/heads/${record.branch}`);
+  const body = [
+    last?.content.details ?? "",
+    commits.length ? commits.map((c) => `* ${c.subject}`).join("\n") : "",
+    `Worker: ${record.worker_id} (branch ${record.branch})${last?.content.pr_url ? `\nPR: ${last.content.pr_url}` : ""}`,
+  ].filter(Boolean);
+  return `${subject.split("\n")[0]}\n\n${body.join("\n\n")}\n`;
+}
+
+/** A checkout that receives work must not be a worker's own worktree. */
+export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
+  if (path.resolve(repo.root) === path.resolve(record.worktree_path) || (repo.gitDir !== repo.commonDir && fs.existsSync(path.join(repo.gitDir, MARKER_FILE)))) {
+    throw new OrchError("refused", `run this from the orchestrator's checkout, not from worker ${record.worker_id}'s worktree`);
+  }
+}
+
+/** The main worktree must have the worker's base branch checked out, with nothing staged. */
+export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord): Promise<string> {
+  const current = await gitAdapter.currentBranch(mainRoot);
+  const base = record.base_branch ?? current;
+  if (!base) throw new OrchError("refused", `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`);
+  if (current !== base) throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, but ${record.worker_id} started from ${base}: check out ${base} first`);
+  const staged = await gitAdapter.stagedPaths(mainRoot);
+  if (staged.length) throw new OrchError("refused", `the index of ${mainRoot} has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first`);
+  return base;
+}
+
+export function checkoutLockTarget(layout: StoreLayout): string {
+  return path.join(layout.root, "checkout");
+}

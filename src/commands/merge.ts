@@ -1,0 +1,87 @@
+// orch merge WORKER: merge the worker's PR with gh and fast-forward the base, or merge its branch
+// locally into the base checked out in the main worktree (mirrors gh pr merge).
+
+import * as gitAdapter from "../adapters/git.ts";
+import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { OrchError, usage } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { withLock } from "../store/lock.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning } from "./integration.ts";
+import { removeWorker } from "./lifecycle.ts";
+import type { CommandResult } from "./types.ts";
+
+export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
+  const chosen = (["squash", "rebase", "merge"] as const).filter((m) => booleanFlag(flags, m));
+  if (chosen.length > 1) throw usage(`choose one of --squash, --rebase, --merge (got ${chosen.map((m) => `--${m}`).join(" ")})`);
+  const method = stringFlag(flags, "method");
+  if (method !== undefined) {
+    if (method !== "squash" && method !== "rebase" && method !== "merge") throw usage(`--method must be squash, rebase or merge, not ${JSON.stringify(method)}`);
+    return method;
+  }
+  return chosen[0] ?? "squash";
+}
+
+/** Merges a worker's branch into the base branch of the main worktree; throws a conflict with its paths. */
+export async function mergeLocally(layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod): Promise<{ commit: string; base: string }> {
+  const base = await checkBaseCheckout(mainRoot, record);
+  const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
+  const touched = new Set(await gitAdapter.changedPaths(mainRoot, record.base_commit, `refs/heads/${record.branch}`));
+  const overlap = (await gitAdapter.dirtyPaths(mainRoot)).filter((p) => touched.has(p));
+  if (overlap.length) throw new OrchError("refused", `uncommitted changes in ${mainRoot} touch files ${record.worker_id} changes: ${overlap.join(", ")}; nothing was merged`);
+  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, record.base_commit, method, await mergeMessage(layout, record, mainRoot));
+  if (!outcome.ok) {
+    const paths = outcome.conflictPaths;
+    throw new OrchError("conflict", `${record.worker_id} does not merge cleanly into ${base}${paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`}; nothing was merged`, { conflict_paths: paths, worker_id: record.worker_id });
+  }
+  const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
+  if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);
+  return { commit, base };
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const method = methodFromFlags(flags);
+  const local = booleanFlag(flags, "local");
+  const deleteBranch = booleanFlag(flags, "deleteBranch");
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  const repo = await requireRepo(ctx);
+  const prUrl = workerState(layout, record).pr_url;
+  const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
+  const warning = await uncommittedWarning(record);
+  if (warning) ctx.warn(warning);
+
+  const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
+    if (remote && prUrl) {
+      const { ghRun } = await import("../adapters/gh.ts");
+      const merged = await ghRun(["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])], repo.mainRoot, ctx.env);
+      if (merged.code !== 0) throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${merged.stderr.trim().split("\n").pop() ?? ""}`);
+      const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
+      let baseUpdated = false;
+      if (base && (await gitAdapter.currentBranch(repo.mainRoot)) === base) {
+        const fetched = await gitAdapter.git(["fetch", "--quiet", remote, base], repo.mainRoot, { allowFailure: true });
+        const ff = fetched.code === 0 ? await gitAdapter.git(["merge", "--ff-only", "--quiet", "FETCH_HEAD"], repo.mainRoot, { allowFailure: true }) : fetched;
+        baseUpdated = ff.code === 0;
+        if (!baseUpdated) ctx.warn(`the PR is merged, but ${base} could not be fast-forwarded from ${remote}: ${ff.stderr.trim().split("\n").pop() ?? ""}`);
+      }
+      return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit: await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot) };
+    }
+    const { commit, base } = await mergeLocally(layout, record, repo.mainRoot, method);
+    return { via: "local", base_branch: base, commit };
+  });
+  let removed = false;
+  if (deleteBranch && result.via === "local") {
+    try {
+      await removeWorker(layout, record, { force: false, deleteBranch: true, forceBranch: true }, ctx, repo.mainRoot);
+      removed = true;
+    } catch (error) {
+      ctx.warn(`merged, but the worker was kept: ${(error as Error).message}`);
+    }
+  }
+  const json = { success: true, worker_id: record.worker_id, branch: record.branch, method, ...result, worker_removed: removed };
+  return {
+    json,
+    human: (c) => `${c.green("merged")} ${c.bold(record.worker_id)} into ${result.base_branch} (${method}, ${result.via === "github" ? `PR ${prUrl}` : "locally"}) at ${result.commit.slice(0, 12)}\n`,
+  };
+}
