@@ -40,6 +40,7 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
   const entry = { worker_id: record.worker_id, branch: record.branch };
   const base = await checkBaseCheckout(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
+  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) return { ...entry, status: "skipped", reason: `already in ${base}` };
   const message = await mergeMessage(layout, record, mainRoot);
   const env = gitAdapter.scratchIdentity(ctx.env);
   return gitAdapter.withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {

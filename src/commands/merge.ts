@@ -27,6 +27,7 @@ export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
 export async function mergeLocally(layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod): Promise<{ commit: string; base: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
+  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
   const touched = new Set(await gitAdapter.changedPaths(mainRoot, record.base_commit, `refs/heads/${record.branch}`));
   const overlap = (await gitAdapter.dirtyPaths(mainRoot)).filter((p) => touched.has(p));
   if (overlap.length) throw new OrchError("refused", `uncommitted changes in ${mainRoot} touch files ${record.worker_id} changes: ${overlap.join(", ")}; nothing was merged`);

@@ -1,0 +1,130 @@
+// orch apply: a worker's commits as a patch series with git am — clean, dry run, conflicts, refusals.
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, orch, sessionRepo } from "./helpers.ts";
+
+function worker(repo: string, branch: string): string {
+  const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.json.worktree_path;
+}
+
+/** Everything that a dry run must leave as it was. */
+function trace(repo: string): Record<string, string> {
+  return {
+    head: git(["rev-parse", "HEAD"], repo),
+    worktrees: git(["worktree", "list", "--porcelain"], repo),
+    status: git(["status", "--porcelain", "--untracked-files=all", "--ignored", "--", ".", ":!.orch"], repo),
+    refs: git(["for-each-ref"], repo),
+    rebaseApply: String(fs.existsSync(path.join(repo, ".git/rebase-apply"))),
+  };
+}
+
+test("a series of several commits with a binary file and a rename applies here, commit by commit", () => {
+  const { repo } = sessionRepo({ "README.md": "r\n", "old-name.txt": "keep me\n".repeat(20) });
+  const wt = worker(repo, "feat/series");
+  commitFiles(wt, { "a.txt": "a\n" }, "add a");
+  commitFiles(wt, { "img.bin": crypto.randomBytes(4096) }, "add a binary");
+  git(["mv", "old-name.txt", "new-name.txt"], wt);
+  git(["commit", "-qm", "rename"], wt);
+  commitFiles(wt, { "a.txt": "a\nmore\n" }, "edit a");
+  const r = orch(["apply", "feat/series", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.commits, 4);
+  assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt), "the same tree as the worker's branch");
+  assert.equal(git(["log", "--format=%s", "-4", "--reverse"], repo).split("\n"), ["add a", "add a binary", "rename", "edit a"]);
+  assert.ok(fs.readFileSync(path.join(repo, "img.bin")).equals(fs.readFileSync(path.join(wt, "img.bin"))), "binary bytes intact");
+  assert.ok(fs.existsSync(r.json.patch_file), "the series is kept in the store");
+  assert.match(fs.readFileSync(r.json.patch_file, "utf8"), /GIT binary patch/);
+});
+
+test("--dry-run applies in a throw-away worktree and leaves no trace, clean or conflicting", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  const wt = worker(repo, "feat/dry");
+  commitFiles(wt, { "f.txt": "a\nB\nc\n" }, "change b");
+  const before = trace(repo);
+  const ok = orch(["apply", "feat/dry", "--dry-run", "--json"], { cwd: repo });
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(ok.json.applies_cleanly, true);
+  assert.equal(trace(repo), before);
+  commitFiles(repo, { "f.txt": "a\nX\nc\n" }, "conflicting change");
+  const before2 = trace(repo);
+  const bad = orch(["apply", "feat/dry", "--dry-run", "--json"], { cwd: repo });
+  assert.is(bad.code, 1);
+  assert.is(bad.json.error.code, "conflict");
+  assert.equal(bad.json.conflict_paths, ["f.txt"]);
+  assert.is(bad.json.failed_commit, "change b");
+  assert.equal(trace(repo), before2);
+  assert.equal(fs.readdirSync(path.join(repo, ".git/worktrees")).sort(), ["feat-dry"], "no scratch worktree left registered");
+});
+
+test("a conflict exits 1 with the paths and the failed commit, and restores the checkout", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n", "g.txt": "g\n" });
+  const wt = worker(repo, "feat/conflict");
+  commitFiles(wt, { "g.txt": "g2\n" }, "first is fine");
+  commitFiles(wt, { "f.txt": "a\nWORKER\nc\n" }, "second conflicts");
+  commitFiles(repo, { "f.txt": "a\nMAIN\nc\n" }, "main moves on");
+  const before = trace(repo);
+  const r = orch(["apply", "feat-conflict", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.is(r.json.error.code, "conflict");
+  assert.equal(r.json.conflict_paths, ["f.txt"]);
+  assert.is(r.json.failed_commit, "second conflicts");
+  assert.equal(trace(repo), before, "git am --abort restored everything");
+  const left = orch(["apply", "feat-conflict", "--leave-conflict", "--json"], { cwd: repo });
+  assert.is(left.code, 1);
+  assert.is(left.json.left_in_progress, true);
+  assert.ok(fs.existsSync(path.join(repo, ".git/rebase-apply")), "the git am session is left for the user");
+  assert.match(left.stderr, /git am --continue/);
+  git(["am", "--abort"], repo);
+});
+
+test("refusals change nothing: staged index, overlapping dirty file, moved HEAD; an unrelated dirty file is fine", () => {
+  const { repo } = sessionRepo({ "f.txt": "f\n", "other.txt": "o\n" });
+  const wt = worker(repo, "feat/refuse");
+  commitFiles(wt, { "f.txt": "f2\n" }, "edit f");
+  fs.writeFileSync(path.join(repo, "other.txt"), "staged\n");
+  git(["add", "other.txt"], repo);
+  const staged = orch(["apply", "feat/refuse", "--json"], { cwd: repo });
+  assert.is(staged.code, 1);
+  assert.is(staged.json.error.code, "refused");
+  assert.match(staged.json.error.message, /staged/);
+  git(["reset", "-q"], repo);
+  fs.writeFileSync(path.join(repo, "f.txt"), "dirty\n");
+  const before = trace(repo);
+  const overlap = orch(["apply", "feat/refuse", "--json"], { cwd: repo });
+  assert.is(overlap.code, 1);
+  assert.match(overlap.json.error.message, /f\.txt/);
+  assert.equal(trace(repo), before);
+  const moved = orch(["apply", "feat/refuse", "--expected-head", "HEAD~0^", "--json"], { cwd: repo });
+  assert.is(moved.code, 1);
+  git(["checkout", "-q", "f.txt"], repo);
+  const ok = orch(["apply", "feat/refuse", "--expected-head", git(["rev-parse", "HEAD"], repo), "--json"], { cwd: repo });
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(fs.readFileSync(path.join(repo, "other.txt"), "utf8"), "staged\n", "the unrelated dirty file is untouched");
+});
+
+test("the same series twice is refused; --force applies it again; uncommitted worker changes are warned about", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/twice");
+  commitFiles(wt, { "t.txt": "t\n" }, "add t");
+  fs.writeFileSync(path.join(wt, "not-committed.txt"), "x");
+  const first = orch(["apply", "feat/twice", "--json"], { cwd: repo });
+  assert.is(first.code, 0, first.stderr);
+  assert.match(first.json.warnings[0], /not-committed\.txt/);
+  git(["reset", "-q", "--hard", "HEAD~1"], repo);
+  const again = orch(["apply", "feat/twice", "--json"], { cwd: repo });
+  assert.is(again.code, 1);
+  assert.is(again.json.error.code, "refused");
+  assert.is(git(["log", "--format=%s", "-1"], repo), "initial");
+  const forced = orch(["apply", "feat/twice", "--force", "--json"], { cwd: repo });
+  assert.is(forced.code, 0, forced.stderr);
+  assert.is(git(["log", "--format=%s", "-1"], repo), "add t");
+  assert.is(orch(["apply", "feat/twice"], { cwd: wt }).code, 1, "not into the worker's own worktree");
+});
+
+test.run();

@@ -1,0 +1,67 @@
+// orch land: the merge queue — what lands is what was tested; it stops at the first conflict or red test.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, orch, sessionRepo, sleep } from "./helpers.ts";
+
+async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
+  const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(wt, files, `${branch} work`);
+  orch(["notify", "--type", "task_complete", "--summary", `${branch} done`], { cwd: wt });
+  await sleep(5); // distinct finishing times: the queue goes in the order they finished
+  return wt;
+}
+
+test("three workers, the second conflicts: first landed, second conflict, third skipped", async () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\ntwo\nthree\n" });
+  await finishedWorker(repo, "feat/first", { "first.txt": "1\n", "shared.txt": "ONE\ntwo\nthree\n" });
+  await finishedWorker(repo, "feat/second", { "shared.txt": "uno\ntwo\nthree\n" });
+  await finishedWorker(repo, "feat/third", { "third.txt": "3\n" });
+  const r = orch(["land", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.is(r.json.success, false);
+  assert.is(r.json.error.code, "conflict");
+  assert.equal(r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-first", "landed"], ["feat-second", "conflict"], ["feat-third", "skipped"]]);
+  assert.equal(r.json.results[1].conflict_paths, ["shared.txt"]);
+  assert.match(r.json.results[2].reason, /stopped at feat-second/);
+  assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
+  assert.ok(fs.existsSync(path.join(repo, "first.txt")));
+  assert.not.ok(fs.existsSync(path.join(repo, "third.txt")));
+  assert.is(git(["status", "--porcelain"], repo), "");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 4, "no throw-away worktree left behind");
+});
+
+test("a red --test stops the queue with test_failed; the test ran with the change applied", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/good", { "good.txt": "ok\n" });
+  await finishedWorker(repo, "feat/bad", { "bad.txt": "breaks the build\n" });
+  await finishedWorker(repo, "feat/later", { "later.txt": "l\n" });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const r = orch(["land", "--test", "test -f good.txt && test ! -f bad.txt", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.is(r.json.error.code, "test_failed");
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "test_failed", "skipped"]);
+  assert.is(r.json.results[1].test_exit_code, 1);
+  assert.is(git(["rev-parse", "HEAD~1"], repo), head, "only the good one landed");
+  assert.not.ok(fs.existsSync(path.join(repo, "bad.txt")));
+});
+
+test("all green: everything lands in order, as exactly the commits that were tested; named workers only", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/x", { "x.txt": "x\n" });
+  await finishedWorker(repo, "feat/y", { "y.txt": "y\n" });
+  await finishedWorker(repo, "feat/z", { "z.txt": "z\n" });
+  const only = orch(["land", "feat/y", "--json"], { cwd: repo });
+  assert.is(only.code, 0, only.stderr);
+  assert.equal(only.json.results.map((x: { worker_id: string }) => x.worker_id), ["feat-y"]);
+  const r = orch(["land", "--test", "true", "--method", "rebase", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-x", "landed"], ["feat-y", "skipped"], ["feat-z", "landed"]]);
+  assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[2].commit);
+  assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["feat/z work", "feat/x work", "feat/y done"]);
+  assert.is(orch(["land", "--method", "octopus"], { cwd: repo }).code, 2);
+});
+
+test.run();

@@ -1,0 +1,105 @@
+// orch merge: local squash, rebase and merge; conflicts; gh pr merge when a PR and a GitHub remote exist.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, commitFiles, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+
+function workerWithCommits(repo: string, branch: string, commits: Record<string, string>[]): string {
+  const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commits.forEach((files, i) => commitFiles(wt, files, `${branch} commit ${i + 1}`));
+  return wt;
+}
+
+test("local squash: one commit with the worker's summary, the branch's tree", () => {
+  const { repo } = sessionRepo();
+  const wt = workerWithCommits(repo, "feat/sq", [{ "a.txt": "a\n" }, { "b.txt": "b\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "Add a and b", "--details", "Both files."], { cwd: wt });
+  const r = orch(["merge", "feat/sq", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.method, "squash");
+  assert.is(r.json.via, "local");
+  assert.is(git(["rev-list", "--count", "HEAD"], repo), "2");
+  assert.is(git(["log", "-1", "--format=%s"], repo), "Add a and b");
+  assert.match(git(["log", "-1", "--format=%b"], repo), /Both files\.[\s\S]*\* feat\/sq commit 1[\s\S]*Worker: feat-sq/);
+  assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt));
+});
+
+test("local rebase replays each commit; local merge makes a merge commit", () => {
+  const { repo } = sessionRepo();
+  workerWithCommits(repo, "feat/rb", [{ "r1.txt": "1\n" }, { "r2.txt": "2\n" }]);
+  commitFiles(repo, { "main.txt": "m\n" }, "main moves on");
+  const rb = orch(["merge", "feat/rb", "--rebase", "--json"], { cwd: repo });
+  assert.is(rb.code, 0, rb.stderr);
+  assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["feat/rb commit 2", "feat/rb commit 1", "main moves on"]);
+  assert.is(git(["rev-list", "--merges", "--count", "HEAD"], repo), "0", "linear");
+  workerWithCommits(repo, "feat/mg", [{ "m1.txt": "1\n" }]);
+  const mg = orch(["merge", "feat/mg", "--merge", "--json"], { cwd: repo });
+  assert.is(mg.code, 0, mg.stderr);
+  assert.is(git(["rev-list", "--parents", "-1", "HEAD"], repo).split(" ").length, 3, "a merge commit has two parents");
+});
+
+test("a conflict exits 1, names the paths, and leaves the base as it was", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  workerWithCommits(repo, "feat/cf", [{ "f.txt": "a\nW\nc\n" }]);
+  commitFiles(repo, { "f.txt": "a\nM\nc\n" }, "main edits f");
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const method of ["--squash", "--merge", "--rebase"]) {
+    const r = orch(["merge", "feat/cf", method, "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${method}: ${r.stderr}`);
+    assert.is(r.json.error.code, "conflict");
+    assert.equal(r.json.conflict_paths, ["f.txt"]);
+    assert.is(git(["rev-parse", "HEAD"], repo), head);
+    assert.is(git(["status", "--porcelain"], repo), "", `${method} left the checkout clean`);
+  }
+});
+
+test("refusals: two methods (exit 2), the main worktree on another branch (exit 1)", () => {
+  const { repo } = sessionRepo();
+  workerWithCommits(repo, "feat/rf", [{ "x.txt": "x\n" }]);
+  assert.is(orch(["merge", "feat/rf", "--squash", "--rebase"], { cwd: repo }).code, 2);
+  git(["checkout", "-q", "-b", "elsewhere"], repo);
+  const r = orch(["merge", "feat/rf", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.match(r.json.error.message, /check out main/);
+});
+
+test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge exactly, then the base fast-forwards", () => {
+  const { repo } = sessionRepo();
+  const bare = path.join(tempDir(), "origin.git");
+  git(["init", "-q", "--bare", bare], repo);
+  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
+  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
+  git(["push", "-q", "origin", "main"], repo);
+  const wt = workerWithCommits(repo, "feat/gh", [{ "g.txt": "g\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", "https://github.com/acme/shop/pull/9"], { cwd: wt });
+  // The stand-in "merges" on the remote the way GitHub would: the squashed change lands on origin/main.
+  const bin = tempDir("orch-gh-");
+  const log = path.join(bin, "calls.log");
+  fs.writeFileSync(path.join(bin, "gh"), [
+    "#!/bin/sh",
+    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+    `git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main`,
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  const r = orch(["merge", "feat/gh", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.via, "github");
+  assert.is(r.json.base_updated, true);
+  assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
+  orch(["merge", "feat/gh", "--rebase"], { cwd: repo, env });
+  orch(["merge", "feat/gh", "--merge", "--delete-branch"], { cwd: repo, env });
+  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n"), [
+    "pr merge https://github.com/acme/shop/pull/9 --squash",
+    "pr merge https://github.com/acme/shop/pull/9 --rebase",
+    "pr merge https://github.com/acme/shop/pull/9 --merge --delete-branch",
+  ]);
+  const local = orch(["merge", "feat/gh", "--local", "--json"], { cwd: repo, env });
+  assert.is(local.code, 1);
+  assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
+  assert.is(fs.readFileSync(log, "utf8").trim().split("\n").length, 3, "--local never calls gh");
+});
+
+test.run();
