@@ -70,3 +70,11 @@ export async function killWindow(windowId: string, env: NodeJS.ProcessEnv): Prom
     return false;
   }
 }
+
+export async function killServer(env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    await run(["tmux", "kill-server"], { env, allowFailure: true });
+  } catch {
+    // no tmux: nothing to stop
+  }
+}

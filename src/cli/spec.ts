@@ -190,6 +190,20 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/land.ts")).main,
   },
   {
+    usage: "demo",
+    description: "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, status, land (one conflicts), clean",
+    options: [opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards")],
+    load: async () => (await import("../commands/demo.ts")).main,
+  },
+  {
+    usage: "__demo-agent [prompt]",
+    description: "Internal: the scripted agent of orch demo",
+    hot: true,
+    hidden: true,
+    options: [],
+    load: async () => (await import("../commands/demo-agent.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

@@ -1,0 +1,52 @@
+// orch __demo-agent: the scripted agent that ships with orch for `orch demo`. It reads its prompt
+// (ORCH_PROMPT_FILE), does the edits the prompt lists, commits them and reports task_complete.
+//
+// Prompt lines it understands (anything else is ignored, like the orch instructions appended):
+//   write <path> <text>        replace the file with <text> (\n for new lines)
+//   replace <path> <n> <text>  replace line <n> of the file
+//   commit <message>           commit everything so far
+//   sleep <ms>                 think for a while
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import type { Context } from "../context.ts";
+import type { Flags } from "../flags.ts";
+import { runNotify } from "./notify.ts";
+import type { CommandResult } from "./types.ts";
+
+/** Does one prompt line; returns the commit message when it committed. */
+async function perform(line: string, cwd: string, done: string[]): Promise<string | undefined> {
+  const [verb, ...rest] = line.trim().split(" ");
+  if (verb === "write" && rest.length >= 2) {
+    const file = path.join(cwd, rest[0]!);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${rest.slice(1).join(" ").replace(/\\n/g, "\n")}\n`);
+    done.push(`wrote ${rest[0]}`);
+  } else if (verb === "replace" && rest.length >= 3) {
+    const file = path.join(cwd, rest[0]!);
+    const lines = fs.readFileSync(file, "utf8").split("\n");
+    lines[Number(rest[1]) - 1] = rest.slice(2).join(" ");
+    fs.writeFileSync(file, lines.join("\n"));
+    done.push(`edited ${rest[0]}`);
+  } else if (verb === "commit" && rest.length >= 1) {
+    await gitAdapter.git(["add", "-A"], cwd);
+    await gitAdapter.git(["commit", "--quiet", "-m", rest.join(" ")], cwd);
+    return rest.join(" ");
+  } else if (verb === "sleep" && rest.length === 1) {
+    await new Promise((r) => setTimeout(r, Number(rest[0])));
+  }
+  return undefined;
+}
+
+export async function main(_args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
+  const promptFile = ctx.env.ORCH_PROMPT_FILE;
+  if (!promptFile) throw new Error("the demo agent runs inside an orch worker (ORCH_PROMPT_FILE is not set)");
+  const prompt = fs.readFileSync(promptFile, "utf8");
+  const done: string[] = [];
+  ctx.warn(`demo agent: ${ctx.env.ORCH_WORKER} at work in ${ctx.cwd}`);
+  let summary = "";
+  for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done)) ?? summary;
+  const message = await runNotify({ orch: undefined, type: "task_complete", content: { summary: summary || done.join(", ") || "nothing to do", details: `${done.join(", ")} (scripted by orch demo)` } }, ctx);
+  return { json: { success: true, message_id: message.id }, human: () => `demo agent: reported ${message.message_type} (${message.id})\n` };
+}

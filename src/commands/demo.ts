@@ -1,0 +1,117 @@
+// orch demo: the whole loop on a scratch repository and a private tmux server, with the scripted agent
+// that ships with orch: init, spawn three workers, await, status, land (one conflicts), clean.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import { killServer } from "../adapters/tmux.ts";
+import type { Context } from "../context.ts";
+import { booleanFlag, type Flags } from "../flags.ts";
+import { colorsFor, writeErr, writeOut, type Colors } from "../output.ts";
+import { selfCommand } from "../runtime.ts";
+import { runAwait } from "./await.ts";
+import { main as cleanMain } from "./clean.ts";
+import { runInit } from "./init.ts";
+import { runLand, type LandEntry } from "./land.ts";
+import { main as rmMain } from "./rm.ts";
+import { runSpawn } from "./spawn.ts";
+import { renderWorkers, runStatus } from "./status.ts";
+import type { CommandResult } from "./types.ts";
+
+const FILES: Record<string, string> = {
+  "README.md": "# shop\n\nA tiny project for orch demo.\n",
+  "greeting.txt": "Hello\nWelcome to the shop.\n",
+  "src/prices.txt": "apple 1\npear 2\n",
+};
+
+/** Three tasks: two touch greeting.txt, so the merge queue meets a conflict. */
+const TASKS = [
+  { branch: "feat/usage-doc", prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes" },
+  { branch: "feat/greeting-en", prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\ncommit Friendlier English greeting" },
+  { branch: "feat/greeting-fr", prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French" },
+];
+
+export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
+  const keep = booleanFlag(flags, "keep");
+  const json = booleanFlag(flags, "json");
+  const c: Colors = json ? (await import("../output.ts")).NO_COLORS : await colorsFor(1, parent.env);
+  const say = (line: string) => (json ? writeErr : writeOut)(`${line}\n`);
+  const started = Date.now();
+  const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-demo-"));
+  const repo = path.join(scratch, "shop");
+  const env: NodeJS.ProcessEnv = {
+    ...parent.env,
+    TMUX_TMPDIR: path.join(scratch, "tmux"),
+    GIT_AUTHOR_NAME: parent.env.GIT_AUTHOR_NAME ?? "orch demo",
+    GIT_AUTHOR_EMAIL: parent.env.GIT_AUTHOR_EMAIL ?? "demo@orch.invalid",
+    GIT_COMMITTER_NAME: parent.env.GIT_COMMITTER_NAME ?? "orch demo",
+    GIT_COMMITTER_EMAIL: parent.env.GIT_COMMITTER_EMAIL ?? "demo@orch.invalid",
+  };
+  for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
+  fs.mkdirSync(env.TMUX_TMPDIR!, { mode: 0o700 });
+  const ctx: Context = { cwd: repo, env, warn: parent.warn };
+  const step = (command: string, result = "") => say(`${c.dim("$")} ${c.bold(command)}${result ? `  ${c.dim("→")} ${result}` : ""}`);
+  let landed: LandEntry[] = [];
+  try {
+    fs.mkdirSync(repo);
+    for (const [name, content] of Object.entries(FILES)) {
+      fs.mkdirSync(path.dirname(path.join(repo, name)), { recursive: true });
+      fs.writeFileSync(path.join(repo, name), content);
+    }
+    await gitAdapter.git(["init", "--quiet", "-b", "main"], repo, { env });
+    await gitAdapter.git(["add", "-A"], repo, { env });
+    await gitAdapter.git(["commit", "--quiet", "-m", "The shop"], repo, { env });
+    say(`${c.bold("orch demo")}: the whole loop on a scratch repository, with the scripted agent that ships with orch`);
+    say(`  repository  ${repo}`);
+    say(`  tmux        a private server (TMUX_TMPDIR=${env.TMUX_TMPDIR})\n`);
+
+    const session = await runInit({ projectDir: repo }, ctx);
+    step("orch init", session.orchestrator_id);
+    const agent = [...selfCommand(), "__demo-agent"];
+    for (const task of TASKS) {
+      const { record, tmuxSession } = await runSpawn({ orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, agent: "demo", agentArgv: agent, window: true, backend: "git" }, ctx);
+      step(`orch spawn ${task.branch} --agent <scripted> --prompt "${task.prompt.split("\n")[0]}"`, `window ${record.window_id} in tmux session ${tmuxSession}`);
+    }
+    say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (with --keep)`));
+
+    const awaited = await runAwait([], false, 60_000, session.orchestrator_id, ctx);
+    step("orch await", `${awaited.workers.length} workers finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    for (const w of awaited.workers) {
+      const m = w.final_message as { message_type?: string; content?: { summary?: string } } | null;
+      say(`    ${w.worker_id.padEnd(18)} ${c.green(w.status)}  ${m?.content?.summary ?? ""}`);
+    }
+
+    const status = await runStatus(session.orchestrator_id, ctx);
+    step("orch status", `${status.total_messages} messages, ${status.workers.length} workers`);
+    say(renderWorkers(status.workers, c).trimEnd().replace(/^/gm, "    "));
+
+    const testCommand = "test -f README.md";
+    landed = (await runLand([], testCommand, "squash", session.orchestrator_id, ctx)).results;
+    step(`orch land --test "${testCommand}"`, "the merge queue, one worker at a time");
+    for (const r of landed) {
+      const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.red;
+      say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
+    }
+
+    const cleaned = await cleanMain([], { yes: true, orch: session.orchestrator_id }, ctx);
+    const removed = (cleaned.json.removed as { worker_id: string }[]).map((r) => r.worker_id);
+    step("orch clean --yes", `removed ${removed.join(", ") || "nothing"} (merged into main)`);
+    for (const r of landed.filter((x) => x.status !== "landed")) {
+      await rmMain([r.worker_id], { force: true, deleteBranch: true, yes: true, orch: session.orchestrator_id }, ctx);
+      step(`orch rm ${r.worker_id} --force --delete-branch --yes`, "the conflicting one is dropped; a real orchestrator would ask it to rebase");
+    }
+    const log = await gitAdapter.gitOut(["log", "--format=%h %s", "-5"], repo);
+    say(`\nmain now:\n${log.replace(/^/gm, "    ")}`);
+    say(`\n${c.green("done")} in ${((Date.now() - started) / 1000).toFixed(1)} s.${keep ? ` Kept ${scratch}.` : " Scratch repository and tmux server removed (--keep keeps them)."}`);
+    return {
+      json: { success: true, repository: repo, orchestrator_id: session.orchestrator_id, workers: awaited.workers, land: landed, cleaned: removed, seconds: (Date.now() - started) / 1000, kept: keep },
+      human: () => "",
+    };
+  } finally {
+    if (!keep) {
+      await killServer(env);
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+}
