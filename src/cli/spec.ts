@@ -204,6 +204,12 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/demo-agent.ts")).main,
   },
   {
+    usage: "mcp",
+    description: "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments); runs until stdin closes",
+    options: [],
+    load: async () => (await import("../commands/mcp.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

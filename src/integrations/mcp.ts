@@ -1,0 +1,376 @@
+// orch mcp: the tmux-worktree plugin's MCP tools (plus mux-style await/apply/merge/clean) over stdio,
+// each call running the same command module as the CLI; the MCP SDK is loaded only here.
+
+import path from "node:path";
+import process from "node:process";
+import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { COMMANDS } from "../cli/spec.ts";
+import type { CommandResult } from "../commands/types.ts";
+import type { Context } from "../context.ts";
+import { OrchError, usage } from "../errors.ts";
+import type { Flags } from "../flags.ts";
+import { ORCH_ID_PATTERN } from "../ids.ts";
+import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
+import { VERSION } from "../version.ts";
+
+/** The part of JSON Schema the tools use: listed to the client as is, and checked by checkArgument. */
+export type ArgumentSchema =
+  | { type: "string"; description?: string; enum?: readonly string[]; pattern?: string }
+  | { type: "boolean"; description?: string }
+  | { type: "number"; description?: string; minimum?: number }
+  | { type: "array"; description?: string; items: { type: "string" } }
+  | ObjectSchema;
+
+export interface ObjectSchema {
+  type: "object";
+  description?: string;
+  properties: Record<string, ArgumentSchema>;
+  required?: string[];
+  additionalProperties?: false;
+}
+
+type ToolArguments = Record<string, unknown>;
+
+/** What one tool call runs: a command of cli/spec.ts with the arguments and flags the CLI would give it. */
+interface Invocation {
+  command: string;
+  args: string[];
+  flags: Flags;
+  /** Extra environment for this call only (send_message's worker_id as ORCH_WORKER). */
+  env?: Record<string, string>;
+}
+
+interface ToolSpec {
+  name: string;
+  description: string;
+  inputSchema: ObjectSchema;
+  /** A call that only waits and changes nothing: abandoned, not awaited, when the client goes away. */
+  waitsOnly?: boolean;
+  invocation: (args: ToolArguments) => Invocation;
+}
+
+const str = (description: string): ArgumentSchema => ({ type: "string", description });
+const bool = (description: string): ArgumentSchema => ({ type: "boolean", description });
+const object = (properties: Record<string, ArgumentSchema>, required: string[] = [], description?: string): ObjectSchema => ({
+  type: "object",
+  ...(description ? { description } : {}),
+  properties,
+  required,
+  additionalProperties: false,
+});
+
+const orchestratorId = (description: string): ArgumentSchema => ({ type: "string", pattern: ORCH_ID_PATTERN.source, description });
+const ORCHESTRATOR_ID = orchestratorId("The orchestrator session id (orch_ followed by 8 of [a-z0-9]) from create_orchestrator_session");
+const WORKER = str("The worker: its id (the branch with / as -) or its branch");
+
+const asString = (value: unknown): string | undefined => (value === undefined ? undefined : String(value));
+
+export const TOOLS: ToolSpec[] = [
+  {
+    name: "create_orchestrator_session",
+    description:
+      "Creates a new orchestrator session for coordinating worker tasks. Returns an orchestrator_id to use with start_worktree_session, poll_messages and the other tools. " +
+      "The session lives in .orch/ at the root of the project's main worktree (or $ORCH_HOME).",
+    inputSchema: object({ project_dir: str("Project directory (defaults to the server's working directory)") }),
+    invocation: (a) => ({ command: "init", args: [], flags: { projectDir: a.project_dir } }),
+  },
+  {
+    name: "start_worktree_session",
+    description:
+      "Creates a git worktree for a branch (git-gtr layout, beside the repository), records it as a worker of the orchestrator session, " +
+      "and starts the agent (Claude Code by default) with the prompt in a new tmux window: in the current tmux session when the server runs inside tmux, " +
+      "else in a detached session named orch-<repo>. The agent is told how to report back with send_message / orch notify. " +
+      "With noWindow it only creates and records the worktree.",
+    inputSchema: object({
+      branch: str("Branch name for the worktree (e.g. 'feat/add-feature'); created from fromRef if it does not exist"),
+      fromRef: str("Base branch/ref for a new branch (default: HEAD of the main worktree)"),
+      planMode: bool("Start Claude Code in plan mode (--permission-mode plan; default: false)"),
+      prompt: str("The task for the agent"),
+      orchestratorId: orchestratorId("The orchestrator session id (default: $ORCH_ID, else the newest session)"),
+      agent: str("claude (default), codex, or any command line; the prompt is appended as its last argument"),
+      noWindow: bool("Create and record the worker without tmux and without starting the agent (default: false)"),
+    }, ["branch"]),
+    invocation: (a) => ({
+      command: "spawn",
+      args: [String(a.branch)],
+      flags: { orch: a.orchestratorId, from: a.fromRef, plan: a.planMode === true, prompt: a.prompt, agent: a.agent, window: a.noWindow !== true },
+    }),
+  },
+  {
+    name: "send_message",
+    description:
+      "Sends a message from a worker to an orchestrator: task_complete, task_failed or question (and progress, idle). " +
+      "Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by poll_messages.",
+    inputSchema: object({
+      orchestrator_id: orchestratorId("The orchestrator session ID to send the message to"),
+      message_type: { type: "string", enum: WORKER_MESSAGE_TYPES, description: "Type of message being sent" },
+      content: object({
+        summary: str("Brief summary of the message"),
+        details: str("Additional details"),
+        pr_url: str("Pull request URL if applicable"),
+        branch: str("Git branch name (default: the worker's)"),
+        error: str("Error message if task_failed"),
+        question: str("Question text if asking"),
+      }, ["summary"], "Message content with summary, and optional details, pr_url, branch, error, question fields"),
+      worker_id: str("The sending worker's id (default: $ORCH_WORKER or the worktree the server runs in)"),
+    }, ["orchestrator_id", "message_type", "content"]),
+    invocation: (a) => {
+      const content = a.content as Record<string, unknown>;
+      return {
+        command: "notify",
+        args: [],
+        flags: {
+          orch: a.orchestrator_id,
+          type: a.message_type,
+          summary: content.summary,
+          details: content.details,
+          prUrl: content.pr_url,
+          branch: content.branch,
+          error: content.error,
+          question: content.question,
+        },
+        env: a.worker_id === undefined ? undefined : { ORCH_WORKER: String(a.worker_id) },
+      };
+    },
+  },
+  {
+    name: "poll_messages",
+    description:
+      "Polls for unread messages from workers, oldest first, and marks them as read: each message is handed out once. " +
+      "Use in a background subagent to receive notifications (or await_workers to block until workers finish).",
+    inputSchema: object({ orchestrator_id: orchestratorId("The orchestrator session ID to poll messages for") }, ["orchestrator_id"]),
+    invocation: (a) => ({ command: "poll", args: [], flags: { orch: a.orchestrator_id } }),
+  },
+  {
+    name: "get_orchestrator_status",
+    description: "Gets the status of an orchestrator session: unread and total message counts, and every worker with its branch, worktree, status, PR URL, tmux window and whether its agent is alive.",
+    inputSchema: object({ orchestrator_id: orchestratorId("The orchestrator session ID to check status for") }, ["orchestrator_id"]),
+    invocation: (a) => ({ command: "status", args: [], flags: { orch: a.orchestrator_id } }),
+  },
+  {
+    name: "await_workers",
+    description:
+      "Blocks until the named workers (default: all that are not stopped) have finished with task_complete or task_failed, or the first of them with any; " +
+      "a worker asking a question also ends the wait. Returns each worker's status and final message. " +
+      "Give timeout_seconds below your client's request timeout; when it runs out the result is an error with code timeout and what is known so far.",
+    waitsOnly: true,
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      workers: { type: "array", items: { type: "string" }, description: "Worker ids or branches (default: all active workers)" },
+      any: bool("Return when the first of them finishes (default: false)"),
+      timeout_seconds: { type: "number", minimum: 0, description: "Give up after this many seconds" },
+    }, ["orchestrator_id"]),
+    invocation: (a) => ({
+      command: "await",
+      args: (a.workers as string[] | undefined) ?? [],
+      flags: { orch: a.orchestrator_id, any: a.any === true, timeout: asString(a.timeout_seconds) },
+    }),
+  },
+  {
+    name: "apply_worker_patch",
+    description:
+      "Applies a worker's commits since its base, as a patch series (git am), to the checkout the server runs in. " +
+      "dry_run tries it in a throw-away worktree and changes nothing. Conflicts are reported with their paths and nothing is left applied; " +
+      "a series already applied is refused unless force.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      dry_run: bool("Only check that it applies cleanly (default: false)"),
+      three_way: bool("Fall back to a 3-way merge (git am --3way; default: true)"),
+      force: bool("Apply a series that was already applied (default: false)"),
+      expected_head: str("Refuse unless HEAD is this commit"),
+    }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({
+      command: "apply",
+      args: [String(a.worker)],
+      flags: { orch: a.orchestrator_id, dryRun: a.dry_run === true, threeWay: a.three_way !== false, force: a.force === true, expectedHead: a.expected_head },
+    }),
+  },
+  {
+    name: "merge_worker",
+    description:
+      "Merges a worker's pull request with gh (then fast-forwards the base), or its branch locally into the base checked out in the main worktree " +
+      "when local is set or there is no PR. Conflicts are reported with their paths and nothing is merged.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      method: { type: "string", enum: ["squash", "rebase", "merge"], description: "squash (default), rebase or merge" },
+      local: bool("Merge locally even when there is a PR (default: false)"),
+      delete_branch: bool("Remove the worker, its worktree and its branch after merging (default: false)"),
+    }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({
+      command: "merge",
+      args: [String(a.worker)],
+      flags: { orch: a.orchestrator_id, method: a.method, local: a.local === true, deleteBranch: a.delete_branch === true },
+    }),
+  },
+  {
+    name: "clean_workers",
+    description:
+      "Removes the workers whose branch is merged into its base (with merged, also those whose PR GitHub reports merged): their agent, window, worktree and branch. " +
+      "Workers with uncommitted changes or unmerged commits are kept and listed with the reason. dry_run only says what would be removed.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      merged: bool("Also ask GitHub which pull requests are merged (default: false)"),
+      dry_run: bool("Only say what would be removed (default: false)"),
+    }, ["orchestrator_id"]),
+    // There is no terminal to ask: the call itself is the confirmation.
+    invocation: (a) => ({ command: "clean", args: [], flags: { orch: a.orchestrator_id, merged: a.merged === true, dryRun: a.dry_run === true, yes: true } }),
+  },
+];
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function wrongType(where: string, expected: string, value: unknown): OrchError {
+  return usage(`argument ${where} must be ${expected}, not ${describeValue(value)}`);
+}
+
+/** Checks a tool's arguments against its schema; null counts as absent (some clients send it for "not given"). */
+export function checkArgument(schema: ArgumentSchema, value: unknown, where: string): void {
+  switch (schema.type) {
+    case "string":
+      if (typeof value !== "string") throw wrongType(where, "a string", value);
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) throw new OrchError("invalid", `argument ${where} must match ${schema.pattern}, not ${JSON.stringify(value)}`);
+      if (schema.enum && !schema.enum.includes(value)) throw new OrchError("invalid", `argument ${where} must be one of ${schema.enum.join(", ")}, not ${JSON.stringify(value)}`);
+      return;
+    case "boolean":
+      if (typeof value !== "boolean") throw wrongType(where, "true or false", value);
+      return;
+    case "number":
+      if (typeof value !== "number" || !Number.isFinite(value)) throw wrongType(where, "a number", value);
+      if (schema.minimum !== undefined && value < schema.minimum) throw usage(`argument ${where} must be at least ${schema.minimum}, not ${value}`);
+      return;
+    case "array":
+      if (!Array.isArray(value)) throw wrongType(where, "an array", value);
+      value.forEach((item, i) => checkArgument(schema.items, item, `${where}[${i}]`));
+      return;
+    case "object": {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) throw wrongType(where || "arguments", "an object", value);
+      const record = value as Record<string, unknown>;
+      const prefix = where ? `${where}.` : "";
+      for (const key of schema.required ?? []) {
+        if (record[key] === undefined || record[key] === null) throw usage(`argument ${prefix}${key} is required`);
+      }
+      for (const [key, item] of Object.entries(record)) {
+        const property = schema.properties[key];
+        if (!property) throw usage(`unknown argument ${prefix}${key} (expected ${Object.keys(schema.properties).join(", ")})`);
+        if (item !== null && item !== undefined) checkArgument(property, item, `${prefix}${key}`);
+      }
+      return;
+    }
+  }
+}
+
+/** Drops null values, so that the command modules see them as not given. */
+function withoutNulls(record: Record<string, unknown>): ToolArguments {
+  return Object.fromEntries(
+    Object.entries(record)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [k, v && typeof v === "object" && !Array.isArray(v) ? withoutNulls(v as Record<string, unknown>) : v]),
+  );
+}
+
+export function errorResult(error: unknown): CallToolResult {
+  const failure = error instanceof OrchError ? error : new OrchError("failed", `internal error: ${(error as Error)?.message ?? String(error)}`);
+  const document = { success: false, error: { code: failure.kind, message: failure.message }, ...failure.details };
+  return { isError: true, content: [{ type: "text", text: JSON.stringify(document, null, 2) }] };
+}
+
+export interface McpServerOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  warn: (line: string) => void;
+}
+
+/** Runs the tools' command modules; remembers where each session created here lives. */
+export class ToolRunner {
+  /** orchestrator_id → project_dir of sessions created through this server, so later calls find their store. */
+  private readonly projects = new Map<string, string>();
+
+  constructor(private readonly options: McpServerOptions) {}
+
+  private contextFor(orchestratorId: unknown, env: Record<string, string> | undefined): Context {
+    const cwd = (typeof orchestratorId === "string" && this.projects.get(orchestratorId)) || this.options.cwd;
+    return { cwd, env: { ...this.options.env, ...env }, warn: this.options.warn };
+  }
+
+  async call(name: string, rawArguments: unknown): Promise<CallToolResult> {
+    try {
+      const tool = TOOLS.find((t) => t.name === name);
+      if (!tool) throw usage(`unknown tool ${JSON.stringify(name)} (tools: ${TOOLS.map((t) => t.name).join(", ")})`);
+      checkArgument(tool.inputSchema, rawArguments ?? {}, "");
+      const args = withoutNulls(rawArguments as Record<string, unknown> ?? {});
+      const invocation = tool.invocation(args);
+      const spec = COMMANDS.find((s) => s.usage.split(" ")[0] === invocation.command);
+      if (!spec) throw new OrchError("failed", `internal error: no command ${invocation.command}`);
+      const main = await spec.load();
+      const ctx = this.contextFor(invocation.flags.orch, invocation.env);
+      const result: CommandResult = await main(invocation.args, invocation.flags, ctx);
+      const text = JSON.stringify(result.json, null, 2);
+      // A poll marks its messages read only once the text that hands them out exists.
+      result.afterOutput?.();
+      if (invocation.command === "init" && typeof result.json.orchestrator_id === "string" && typeof result.json.project_dir === "string") {
+        this.projects.set(result.json.orchestrator_id, path.resolve(result.json.project_dir));
+      }
+      return { content: [{ type: "text", text }], ...(result.exitCode ? { isError: true } : {}) };
+    } catch (error) {
+      if (!(error instanceof OrchError)) this.options.warn(`mcp: ${name}: ${(error as Error)?.stack ?? String(error)}`);
+      else this.options.warn(`mcp: ${name}: ${error.message.split("\n")[0]}`);
+      return errorResult(error);
+    }
+  }
+}
+
+const INSTRUCTIONS =
+  "orch coordinates AI coding workers in git worktrees and tmux windows through a file mailbox. " +
+  "Orchestrator: create_orchestrator_session, then start_worktree_session per task (with orchestratorId and a prompt), " +
+  "then poll_messages or await_workers for their reports, then apply_worker_patch or merge_worker, and clean_workers. " +
+  "Workers report with send_message.";
+
+/**
+ * Serves the tools on stdin/stdout until stdin closes, then waits for the calls that change things to
+ * finish. Only protocol frames go to stdout: console output is sent to stderr for the whole time.
+ */
+export async function serveMcp(options: McpServerOptions): Promise<void> {
+  const [{ Server }, { StdioServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/index.js"),
+    import("@modelcontextprotocol/sdk/server/stdio.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  const toStderr = (...items: unknown[]) => options.warn(items.map(String).join(" "));
+  console.log = console.info = console.debug = toStderr;
+
+  const runner = new ToolRunner(options);
+  const changing = new Set<Promise<unknown>>();
+  const tools: Tool[] = TOOLS.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema as Tool["inputSchema"] }));
+  // The low-level Server: plain JSON Schemas (no zod in orch), and bad arguments answered in orch's own error document.
+  const server = new Server({ name: "orch", version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
+  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const call = runner.call(request.params.name, request.params.arguments);
+    if (!TOOLS.find((t) => t.name === request.params.name)?.waitsOnly) {
+      changing.add(call);
+      void call.finally(() => changing.delete(call));
+    }
+    return call;
+  });
+  server.onerror = (error) => options.warn(`mcp: ${error.message}`);
+
+  const closed = new Promise<void>((resolve) => {
+    process.stdin.once("end", resolve);
+    process.stdin.once("close", resolve);
+    // A client that went away: EPIPE on stdout must not crash the server mid-call.
+    process.stdout.on("error", (error) => {
+      options.warn(`mcp: stdout: ${error.message}`);
+      resolve();
+    });
+  });
+  await server.connect(new StdioServerTransport());
+  await closed;
+  await Promise.allSettled([...changing]);
+  await server.close();
+}
