@@ -1,0 +1,267 @@
+// orch mcp: a real MCP client (the SDK's Client over stdio) talking to a real orch process.
+
+import fs from "node:fs";
+import path from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, commitFiles, git, orchAsync, orchCommand, scratchRepo, sessionRepo } from "./helpers.ts";
+
+const TOOL_NAMES = [
+  "create_orchestrator_session",
+  "start_worktree_session",
+  "send_message",
+  "poll_messages",
+  "get_orchestrator_status",
+  "await_workers",
+  "apply_worker_patch",
+  "merge_worker",
+  "clean_workers",
+];
+
+interface Server {
+  client: Client;
+  /** Everything the server wrote to stderr so far. */
+  stderr: () => string;
+  /** Errors the client saw on the transport, e.g. a stdout line that is not a protocol frame. */
+  transportErrors: Error[];
+  close: () => Promise<void>;
+}
+
+async function startServer(cwd: string, runtime?: string): Promise<Server> {
+  const [command, ...pre] = orchCommand(runtime);
+  // The transport passes only HOME, PATH and a few more unless told: give it the tests' clean environment.
+  const env = Object.fromEntries(Object.entries(baseEnv()).filter((e): e is [string, string] => e[1] !== undefined));
+  const transport = new StdioClientTransport({ command: command!, args: [...pre, "mcp"], cwd, env, stderr: "pipe" });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  const client = new Client({ name: "orch-test", version: "0.0.0" });
+  const transportErrors: Error[] = [];
+  client.onerror = (error) => transportErrors.push(error);
+  await client.connect(transport);
+  return { client, stderr: () => stderr, transportErrors, close: () => client.close() };
+}
+
+interface ToolAnswer {
+  isError: boolean;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+  text: string;
+}
+
+async function call(server: Server, name: string, args: Record<string, unknown>): Promise<ToolAnswer> {
+  const result = await server.client.callTool({ name, arguments: args });
+  const content = result.content as { type: string; text: string }[];
+  assert.is(content.length, 1, "one text item");
+  assert.is(content[0]!.type, "text");
+  const text = content[0]!.text;
+  return { isError: result.isError === true, json: JSON.parse(text), text };
+}
+
+test("lists the nine tools with descriptions and JSON Schemas", async () => {
+  const server = await startServer(scratchRepo());
+  try {
+    const { tools } = await server.client.listTools();
+    assert.equal(tools.map((t) => t.name).sort(), [...TOOL_NAMES].sort());
+    for (const tool of tools) {
+      assert.ok((tool.description ?? "").length > 40, `${tool.name} has a description`);
+      assert.is(tool.inputSchema.type, "object");
+    }
+    const spawn = tools.find((t) => t.name === "start_worktree_session")!;
+    assert.equal(Object.keys(spawn.inputSchema.properties ?? {}), ["branch", "fromRef", "planMode", "prompt", "orchestratorId", "agent", "noWindow"]);
+    assert.equal(spawn.inputSchema.required, ["branch"]);
+    const send = tools.find((t) => t.name === "send_message")!;
+    assert.equal(send.inputSchema.required, ["orchestrator_id", "message_type", "content"]);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the seed's loop: session, worker without a window, its message polled exactly once, status", async () => {
+  const repo = scratchRepo();
+  // A postCreate hook that prints on stdout: it must reach stderr, never the protocol stream.
+  git(["config", "gtr.hook.postCreate", "echo hook-said-hello"], repo);
+  const server = await startServer(repo);
+  try {
+    const init = await call(server, "create_orchestrator_session", {});
+    assert.not.ok(init.isError, init.text);
+    assert.equal(Object.keys(init.json).sort(), ["created_at", "message", "orchestrator_id", "project_dir", "success"]);
+    assert.is(init.json.project_dir, repo);
+    const id = init.json.orchestrator_id as string;
+    assert.match(id, /^orch_[a-z0-9]{8}$/);
+    assert.ok(fs.existsSync(path.join(repo, ".orch")), "the store is where orch init puts it");
+
+    const spawn = await call(server, "start_worktree_session", { branch: "feat/mcp", orchestratorId: id, prompt: "do it", noWindow: true });
+    assert.not.ok(spawn.isError, spawn.text);
+    assert.is(spawn.json.worker_id, "feat-mcp");
+    assert.is(spawn.json.window_id, null);
+    assert.is(spawn.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-mcp"));
+    assert.ok(fs.existsSync(spawn.json.worktree_path));
+    assert.match(server.stderr(), /hook-said-hello/);
+
+    const sent = await call(server, "send_message", {
+      orchestrator_id: id,
+      message_type: "task_complete",
+      content: { summary: "Done", details: "All of it", pr_url: "https://github.com/o/r/pull/1" },
+      worker_id: "feat-mcp",
+    });
+    assert.not.ok(sent.isError, sent.text);
+    assert.is(sent.json.worker_id, "feat-mcp");
+    assert.is(sent.json.status, "unread");
+
+    const first = await call(server, "poll_messages", { orchestrator_id: id });
+    assert.not.ok(first.isError, first.text);
+    assert.is(first.json.message_count, 1);
+    const [message] = first.json.messages;
+    assert.equal(Object.keys(message).sort(), ["content", "created_at", "id", "message_type", "worker_id"]);
+    assert.is(message.id, sent.json.message_id);
+    assert.is(message.worker_id, "feat-mcp");
+    assert.equal(message.content, { summary: "Done", details: "All of it", pr_url: "https://github.com/o/r/pull/1" });
+    const second = await call(server, "poll_messages", { orchestrator_id: id });
+    assert.is(second.json.message_count, 0, "each message is handed out once");
+
+    const status = await call(server, "get_orchestrator_status", { orchestrator_id: id });
+    assert.not.ok(status.isError, status.text);
+    assert.is(status.json.orchestrator_id, id);
+    assert.is(status.json.unread_count, 0);
+    assert.is(status.json.total_messages, 1);
+    assert.equal(status.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-mcp"]);
+    assert.is(status.json.workers[0].status, "done");
+    assert.is(status.json.workers[0].pr_url, "https://github.com/o/r/pull/1");
+    assert.equal(server.transportErrors, [], "stdout carried protocol frames only");
+  } finally {
+    await server.close();
+  }
+});
+
+test("bad arguments give an isError result naming the argument, and the server keeps answering", async () => {
+  const { repo, id } = sessionRepo();
+  const server = await startServer(repo);
+  try {
+    const cases: [string, Record<string, unknown>, string, RegExp][] = [
+      ["start_worktree_session", { noWindow: true }, "usage", /argument branch is required/],
+      ["start_worktree_session", { branch: "feat/x", planMode: "yes" }, "usage", /argument planMode must be true or false/],
+      ["start_worktree_session", { branch: "-x", noWindow: true }, "invalid", /bad branch name/],
+      ["send_message", { orchestrator_id: id, message_type: "shout", content: { summary: "hi" } }, "invalid", /argument message_type must be one of task_complete/],
+      ["send_message", { orchestrator_id: id, message_type: "question", content: {} }, "usage", /argument content\.summary is required/],
+      ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "hi", colour: "red" } }, "usage", /unknown argument content\.colour/],
+      ["poll_messages", { orchestrator_id: "../x" }, "invalid", /argument orchestrator_id must match/],
+      ["poll_messages", {}, "usage", /argument orchestrator_id is required/],
+      ["get_orchestrator_status", { orchestrator_id: 42 }, "usage", /argument orchestrator_id must be a string/],
+      ["await_workers", { orchestrator_id: id, timeout_seconds: -1 }, "usage", /argument timeout_seconds must be at least 0/],
+      ["await_workers", { orchestrator_id: id, workers: ["ok", 3] }, "usage", /argument workers\[1\] must be a string/],
+      ["get_orchestrator_status", { orchestrator_id: "orch_00000000" }, "not_found", /orch_00000000/],
+      ["no_such_tool", {}, "usage", /unknown tool "no_such_tool"/],
+    ];
+    for (const [tool, args, code, message] of cases) {
+      const answer = await call(server, tool, args);
+      assert.ok(answer.isError, `${tool} ${JSON.stringify(args)} is an error: ${answer.text}`);
+      assert.is(answer.json.success, false);
+      assert.is(answer.json.error.code, code, answer.text);
+      assert.match(answer.json.error.message, message);
+    }
+    assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees")), "no worktree was made by a refused call");
+    const status = await call(server, "get_orchestrator_status", { orchestrator_id: id });
+    assert.not.ok(status.isError, status.text);
+    assert.is(status.json.total_messages, 0, "no message was sent by a refused call");
+    assert.equal(server.transportErrors, []);
+  } finally {
+    await server.close();
+  }
+});
+
+test("await, apply (dry run), merge and clean through the tools; a timeout is an error with what is known", async () => {
+  const { repo, id } = sessionRepo();
+  const server = await startServer(repo);
+  try {
+    const spawn = await call(server, "start_worktree_session", { branch: "feat/done", orchestratorId: id, noWindow: true });
+    assert.not.ok(spawn.isError, spawn.text);
+    commitFiles(spawn.json.worktree_path, { "feature.txt": "new\n" }, "Add the feature");
+
+    const waited = await call(server, "await_workers", { orchestrator_id: id, timeout_seconds: 0.2 });
+    assert.ok(waited.isError);
+    assert.is(waited.json.error.code, "timeout");
+    assert.equal(waited.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-done"]);
+
+    const pending = call(server, "await_workers", { orchestrator_id: id, workers: ["feat/done"], timeout_seconds: 30 });
+    const sent = await call(server, "send_message", { orchestrator_id: id, message_type: "task_complete", content: { summary: "Feature added" }, worker_id: "feat-done" });
+    assert.not.ok(sent.isError, sent.text);
+    const done = await pending;
+    assert.not.ok(done.isError, done.text);
+    assert.is(done.json.workers[0].status, "done");
+    assert.is(done.json.workers[0].final_message.content.summary, "Feature added");
+
+    const head = git(["rev-parse", "HEAD"], repo);
+    const dry = await call(server, "apply_worker_patch", { orchestrator_id: id, worker: "feat-done", dry_run: true });
+    assert.not.ok(dry.isError, dry.text);
+    assert.is(dry.json.applies_cleanly, true);
+    assert.is(git(["rev-parse", "HEAD"], repo), head, "a dry run changes nothing");
+
+    const merged = await call(server, "merge_worker", { orchestrator_id: id, worker: "feat-done", method: "squash", local: true });
+    assert.not.ok(merged.isError, merged.text);
+    assert.is(merged.json.via, "local");
+    assert.is(fs.readFileSync(path.join(repo, "feature.txt"), "utf8"), "new\n");
+    const again = await call(server, "merge_worker", { orchestrator_id: id, worker: "feat-done", local: true });
+    assert.ok(again.isError);
+    assert.is(again.json.error.code, "refused");
+
+    const preview = await call(server, "clean_workers", { orchestrator_id: id, dry_run: true });
+    assert.not.ok(preview.isError, preview.text);
+    assert.is(preview.json.removed.length, 1);
+    assert.ok(fs.existsSync(spawn.json.worktree_path), "a dry run removes nothing");
+    const cleaned = await call(server, "clean_workers", { orchestrator_id: id });
+    assert.not.ok(cleaned.isError, cleaned.text);
+    assert.equal(cleaned.json.removed.map((w: { worker_id: string }) => w.worker_id), ["feat-done"]);
+    assert.not.ok(fs.existsSync(spawn.json.worktree_path));
+    assert.equal(server.transportErrors, []);
+  } finally {
+    await server.close();
+  }
+});
+
+test("a session created for another project_dir is found by the later calls", async () => {
+  const here = scratchRepo("here");
+  const there = scratchRepo("there");
+  const server = await startServer(here);
+  try {
+    const init = await call(server, "create_orchestrator_session", { project_dir: there });
+    assert.not.ok(init.isError, init.text);
+    assert.ok(fs.existsSync(path.join(there, ".orch")));
+    assert.not.ok(fs.existsSync(path.join(here, ".orch")));
+    const spawn = await call(server, "start_worktree_session", { branch: "w", orchestratorId: init.json.orchestrator_id, noWindow: true });
+    assert.not.ok(spawn.isError, spawn.text);
+    assert.is(spawn.json.worktree_path, path.join(path.dirname(there), "there-worktrees", "w"));
+    const status = await call(server, "get_orchestrator_status", { orchestrator_id: init.json.orchestrator_id });
+    assert.is(status.json.workers.length, 1);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the server exits 0 with nothing on stdout when stdin closes; --json is refused", async () => {
+  const repo = scratchRepo();
+  const { done } = orchAsync(["mcp"], { cwd: repo, input: "" });
+  const result = await done;
+  assert.is(result.code, 0, result.stderr);
+  assert.is(result.stdout, "");
+  const refused = await orchAsync(["mcp", "--json"], { cwd: repo, input: "" }).done;
+  assert.is(refused.code, 2);
+  assert.is(refused.json.error.code, "usage");
+});
+
+test("under Deno: the same server lists its tools and answers", async () => {
+  const { repo, id } = sessionRepo();
+  const server = await startServer(repo, "deno");
+  try {
+    const { tools } = await server.client.listTools();
+    assert.equal(tools.map((t) => t.name).sort(), [...TOOL_NAMES].sort());
+    const status = await call(server, "get_orchestrator_status", { orchestrator_id: id });
+    assert.not.ok(status.isError, status.text);
+    assert.is(status.json.orchestrator_id, id);
+  } finally {
+    await server.close();
+  }
+});
+
+test.run();
