@@ -3,7 +3,6 @@
 // and hot commands with plain arguments skip loading cac at all (cli/fastparse.ts).
 
 import process from "node:process";
-import { readFileSync } from "node:fs";
 import { fastParse } from "./cli/fastparse.ts";
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from "./cli/spec.ts";
 import type { CommandResult } from "./commands/types.ts";
@@ -12,9 +11,6 @@ import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
 const argv = process.argv.slice(2);
-const T0 = performance.now();
-const TRACE = process.env.ORCH_TRACE ? (what: string) => writeErr(`${what} ${performance.now().toFixed(2)} ${/VmRSS:\s*(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1]}\n`) : () => undefined;
-TRACE(`start(${T0.toFixed(2)})`);
 const JSON_MODE = argv.includes("--json");
 const commandName = (spec: CommandSpec) => spec.usage.split(" ")[0]!;
 
@@ -101,20 +97,16 @@ async function emit(result: CommandResult): Promise<never> {
   if (JSON_MODE) writeOut(`${JSON.stringify(result.json, null, 2)}\n`);
   else writeOut(result.human(await colorsFor(1, process.env)));
   result.afterOutput?.();
-  TRACE("exit");
   process.exit(result.exitCode ?? 0);
 }
 
 async function mainEntry(): Promise<void> {
   try {
     const invocation = parseFast() ?? (await parseWithCac());
-    TRACE("parsed");
     if (!invocation) return;
     const command = await invocation.spec.load();
-    TRACE("loaded");
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);
-    TRACE("ran");
     await emit(result);
   } catch (error) {
     if (error instanceof OrchError) fail(error.kind, error.message, error.details);

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { branchNameProblem, gtrFolderName, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
+import { branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
 import { scratchRepo } from "./helpers.ts";
 
 const CORPUS = [
@@ -29,12 +29,23 @@ test("branchNameProblem agrees with git check-ref-format --branch on every name 
 });
 
 test("orchestrator and message ids match their patterns and message ids sort by time", async () => {
-  for (let i = 0; i < 200; i++) assert.ok(ORCH_ID_PATTERN.test(newOrchestratorId()));
+  for (let i = 0; i < 200; i++) assert.ok(isOrchestratorId(newOrchestratorId()));
   const ids: string[] = [];
   for (let i = 0; i < 500; i++) ids.push(newMessageId());
-  for (const id of ids) assert.ok(MESSAGE_ID_PATTERN.test(id), id);
+  for (const id of ids) assert.ok(isMessageId(id), id);
   assert.equal([...ids].sort(), ids, "ids made one after another sort in that order");
   assert.is(new Set(ids).size, ids.length);
+});
+
+test("the character checks agree with the published patterns, on good ids and on near misses", () => {
+  const orchPattern = new RegExp(ORCH_ID_PATTERN);
+  const messagePattern = new RegExp(MESSAGE_ID_PATTERN);
+  const samples = [newOrchestratorId(), newMessageId(), "orch_ABCDEFGH", "orch_abc", "orch_abcdefghi", "../x", "", "orch_abcdefg/", "msg_", "msg_0hodh0jyot8klu0x0bK", "msg_0hodh0jyot8klu0x0b", "orch_abcdefg\n", "xorch_abcdefgh"];
+  for (const s of samples) {
+    assert.is(isOrchestratorId(s), orchPattern.test(s), s);
+    assert.is(isMessageId(s), messagePattern.test(s), s);
+  }
+  for (const s of ["feat-login", "a.b_c-d", "..", ".", "-x", "a/b", "a b", "ü", ""]) assert.is(isWorkerId(s), /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== ".." && !s.startsWith("-"), s);
 });
 
 test("worker ids follow the contract and folders follow git-gtr", () => {

@@ -9,7 +9,12 @@ export interface Parsed {
   flags: Record<string, unknown>;
 }
 
-const camel = (name: string) => name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+/** pr-url → prUrl, as cac names its options (written out: no regular expression on the hot path). */
+function camel(name: string): string {
+  let out = "";
+  for (let i = 0; i < name.length; i++) out += name[i] === "-" && i + 1 < name.length ? name[++i]!.toUpperCase() : name[i];
+  return out;
+}
 
 interface FlagInfo {
   key: string;
@@ -20,11 +25,11 @@ interface FlagInfo {
 function flagTable(options: OptionSpec[]): Map<string, FlagInfo> {
   const table = new Map<string, FlagInfo>();
   for (const option of options) {
-    const match = /^--([a-z0-9-]+)(\s+<[^>]+>)?$/.exec(option.flags);
-    if (!match) continue;
-    const name = match[1]!;
+    const [flag = "", value] = option.flags.split(" ");
+    if (!flag.startsWith("--") || flag.includes(",")) continue;
+    const name = flag.slice(2);
     const negated = name.startsWith("no-");
-    table.set(name, { key: camel(negated ? name.slice(3) : name), takesValue: Boolean(match[2]), negated });
+    table.set(name, { key: camel(negated ? name.slice(3) : name), takesValue: value?.startsWith("<") ?? false, negated });
   }
   return table;
 }

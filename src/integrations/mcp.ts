@@ -59,7 +59,7 @@ const object = (properties: Record<string, ArgumentSchema>, required: string[] =
   additionalProperties: false,
 });
 
-const orchestratorId = (description: string): ArgumentSchema => ({ type: "string", pattern: ORCH_ID_PATTERN.source, description });
+const orchestratorId = (description: string): ArgumentSchema => ({ type: "string", pattern: ORCH_ID_PATTERN, description });
 const ORCHESTRATOR_ID = orchestratorId("The orchestrator session id (orch_ followed by 8 of [a-z0-9]) from create_orchestrator_session");
 const WORKER = str("The worker: its id (the branch with / as -) or its branch");
 

@@ -4,11 +4,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { errnoCode } from "../errors.ts";
+import { isDigits, isMessageId } from "../ids.ts";
 import { fsyncDir, listDir, makeDirs, writeNewFile } from "./files.ts";
 
 const SUBDIRS = ["tmp", "new", "cur", "claims", "quarantine"] as const;
-const MESSAGE_FILE = /^msg_[a-z0-9]{19}\.json$/;
-const CLAIM_DIR = /^(\d+)\.[a-z0-9]+$/;
 /** A claim this old is abandoned even if its pid is alive again (pid reuse, a stopped process). */
 const CLAIM_STALE_MS = 60_000;
 /** A tmp/ file this old belongs to a sender that died before its rename. */
@@ -19,7 +18,13 @@ export function createMailbox(dir: string): void {
 }
 
 export function isMessageFileName(name: string): boolean {
-  return MESSAGE_FILE.test(name);
+  return name.endsWith(".json") && isMessageId(name.slice(0, -5));
+}
+
+/** The pid in a claim folder's name (<pid>.<nonce>), if it is one. */
+function claimPid(name: string): number | undefined {
+  const dot = name.indexOf(".");
+  return dot > 0 && isDigits(name.slice(0, dot)) ? Number(name.slice(0, dot)) : undefined;
 }
 
 /**
@@ -142,9 +147,9 @@ function recoverAbandonedClaims(dir: string): void {
       moveAllInto(claimDir, path.join(dir, "cur"));
       continue;
     }
-    const match = CLAIM_DIR.exec(name);
-    if (match && Number(match[1]) === process.pid) continue;
-    if (match && isAlive(Number(match[1])) && !isOlderThan(claimDir, CLAIM_STALE_MS)) continue;
+    const pid = claimPid(name);
+    if (pid === process.pid) continue;
+    if (pid !== undefined && isAlive(pid) && !isOlderThan(claimDir, CLAIM_STALE_MS)) continue;
     moveAllInto(claimDir, path.join(dir, "new"));
   }
   removeStaleTmp(dir);

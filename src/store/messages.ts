@@ -2,7 +2,7 @@
 
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { MESSAGE_ID_PATTERN, newMessageId } from "../ids.ts";
+import { isMessageId, newMessageId } from "../ids.ts";
 import { toJson } from "./files.ts";
 import { claimNew, deliver } from "./maildir.ts";
 
@@ -58,7 +58,7 @@ export function sendMessage(mailDir: string, message: Message, eventsDir?: strin
 function messageProblem(value: unknown, fileName: string): string | null {
   if (!value || typeof value !== "object" || Array.isArray(value)) return "not a JSON object";
   const m = value as Record<string, unknown>;
-  if (typeof m.id !== "string" || !MESSAGE_ID_PATTERN.test(m.id)) return "no valid id";
+  if (typeof m.id !== "string" || !isMessageId(m.id)) return "no valid id";
   if (`${m.id}.json` !== fileName) return "id does not match the file name";
   if (typeof m.message_type !== "string") return "no message_type";
   if (!m.content || typeof m.content !== "object" || Array.isArray(m.content)) return "no content object";

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { ORCH_ID_PATTERN, newOrchestratorId } from "../ids.ts";
+import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
 import { isDirectory, listDir, makeDirs, readJson, storeError, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
@@ -57,7 +57,7 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
 export function newestSessionId(layout: StoreLayout): string | undefined {
   let newest: SessionRecord | undefined;
   for (const name of listDir(layout.sessionsDir)) {
-    if (!ORCH_ID_PATTERN.test(name)) continue;
+    if (!isOrchestratorId(name)) continue;
     let record: SessionRecord | undefined;
     try {
       record = readJson<SessionRecord>(layout.sessionFile(name));
