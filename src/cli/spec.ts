@@ -210,6 +210,19 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/mcp.ts")).main,
   },
   {
+    usage: "install <agent>",
+    description: "Install the integration for an agent: for claude, the /orchestrator-mode command, orch's hooks and an allow rule for Bash(orch:*) in .claude/settings.local.json",
+    options: [opt("--global", "Into ~/.claude/ (settings.json) for every project, instead of this repository's .claude/")],
+    load: async () => (await import("../commands/install.ts")).main,
+  },
+  {
+    usage: "hook <event>",
+    description: "Claude Code hook handler (post-tool-use or stop) reading the hook JSON on stdin; always exits 0",
+    hot: true,
+    options: [],
+    load: async () => (await import("../commands/hook.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

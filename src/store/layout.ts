@@ -47,6 +47,10 @@ export class StoreLayout {
   patchesDir(orchestratorId: string, workerId: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), "patches");
   }
+  /** Created (exclusively) when the PostToolUse hook has reported this PR: a PR is reported once. */
+  prReportedFile(orchestratorId: string, workerId: string, prUrl: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-")}`);
+  }
   lockFile(orchestratorId: string, name: string): string {
     return path.join(this.sessionDir(orchestratorId), `${name}.lock-target`);
   }

@@ -1,0 +1,64 @@
+// The programs orch depends on, as doctor sees them: is it on PATH, which version, is gh logged in.
+
+import fs from "node:fs";
+import path from "node:path";
+import { run } from "./exec.ts";
+
+/** The first executable called `name` on `PATH`, or undefined; a name with a / is checked as a path. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  const candidates = name.includes("/") ? [name] : (env.PATH ?? "").split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name));
+  for (const candidate of candidates) {
+    try {
+      if (!fs.statSync(candidate).isFile()) continue;
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here, or not executable
+    }
+  }
+  return undefined;
+}
+
+export interface ToolAnswer {
+  /** Undefined when the program could not be started at all. */
+  code: number | undefined;
+  output: string;
+  timedOut: boolean;
+}
+
+/**
+ * Runs a short query such as `git --version`. A program that does not answer within `timeoutMs`
+ * (gh auth status asks the network) is left to finish on its own: doctor reports it and moves on.
+ */
+export async function askTool(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<ToolAnswer> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<ToolAnswer>((resolve) => {
+    timer = setTimeout(() => resolve({ code: undefined, output: "", timedOut: true }), timeoutMs);
+    timer.unref();
+  });
+  const answer = run(argv, { env, allowFailure: true }).then(
+    (result): ToolAnswer => ({ code: result.code, output: `${result.stdout}\n${result.stderr}`.trim(), timedOut: false }),
+    (): ToolAnswer => ({ code: undefined, output: "", timedOut: false }),
+  );
+  try {
+    return await Promise.race([answer, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The first dotted version number in a program's output ("git version 2.39.5" → "2.39.5", "tmux 3.3a" → "3.3a"). */
+export function versionIn(output: string): string | undefined {
+  return /(\d+\.\d+(?:\.\d+)?[a-z]?)/.exec(output)?.[1];
+}
+
+/** Compares dotted versions numerically, ignoring letter suffixes: negative when a < b. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(".").map((part) => parseInt(part, 10) || 0);
+  const pb = b.split(".").map((part) => parseInt(part, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}

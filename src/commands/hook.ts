@@ -1,0 +1,273 @@
+// orch hook post-tool-use | stop: Claude Code hook handlers for workers. They read the hook's JSON on
+// stdin, report a new PR and idle turns to the orchestrator, and hand the worker its inbox. They run
+// after every Bash call of every session, so they stay cheap and always exit 0: a hook must never
+// break the agent it serves.
+
+import fs from "node:fs";
+import { currentWorkerId, readWorkerMarker, resolveSession, type Context } from "../context.ts";
+import { errnoCode, usage } from "../errors.ts";
+import type { Flags } from "../flags.ts";
+import { writeNewFile } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
+import { findWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import type { CommandResult } from "./types.ts";
+
+type HookEvent = "post-tool-use" | "stop";
+
+/** Accepts orch's names and Claude Code's (post-tool-use, PostToolUse, post_tool_use_failure, Stop…). */
+export function parseHookEvent(name: string | undefined): HookEvent {
+  const key = (name ?? "").toLowerCase().replace(/[-_]/g, "");
+  if (key === "posttooluse" || key === "posttoolusefailure") return "post-tool-use";
+  if (key === "stop") return "stop";
+  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use post-tool-use or stop`);
+}
+
+/** The fields of Claude Code's hook input that orch reads; everything is optional and checked. */
+interface HookPayload {
+  hook_event_name?: unknown;
+  cwd?: unknown;
+  tool_name?: unknown;
+  tool_input?: unknown;
+  tool_response?: unknown;
+  stop_hook_active?: unknown;
+  last_assistant_message?: unknown;
+  background_tasks?: unknown;
+}
+
+/** What Claude Code reads from a hook's stdout (only the fields orch uses). */
+type HookOutput =
+  | { hookSpecificOutput: { hookEventName: string; additionalContext: string } }
+  | { decision: "block"; reason: string };
+
+interface HookReply {
+  output?: HookOutput;
+  /** Marks the delivered inbox messages read; runs only after the output was written. */
+  commit?: () => void;
+}
+
+const MAX_PAYLOAD = 64 * 1024 * 1024;
+
+/** All of stdin. A terminal (someone trying the command by hand) counts as empty input. */
+function readStdin(): string {
+  try {
+    if (fs.fstatSync(0).isCharacterDevice()) return "";
+  } catch {
+    return "";
+  }
+  const chunks: Buffer[] = [];
+  const buffer = Buffer.alloc(64 * 1024);
+  let total = 0;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    let count: number;
+    try {
+      count = fs.readSync(0, buffer, 0, buffer.length, null);
+    } catch (error) {
+      // A non-blocking pipe with nothing in it yet.
+      if (errnoCode(error) === "EAGAIN" && Date.now() < deadline) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if (errnoCode(error) === "EOF") break;
+      throw error;
+    }
+    if (count === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+    total += count;
+    if (total > MAX_PAYLOAD) break;
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function parsePayload(text: string): HookPayload | undefined {
+  if (text.trim() === "") return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as HookPayload) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+const field = (value: unknown, key: string): unknown => (typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined);
+
+interface WorkerHere {
+  layout: StoreLayout;
+  record: WorkerRecord;
+}
+
+/**
+ * The worker whose worktree the hook runs in: the marker found from the payload's cwd (Claude Code
+ * keeps it current when the agent cd's), else $ORCH_WORKER, which orch spawn gives the agent.
+ * Anywhere else: undefined, having read no more than the .git entry above cwd.
+ */
+async function workerHere(payload: HookPayload, ctx: Context): Promise<WorkerHere | undefined> {
+  const cwd = str(payload.cwd) || ctx.cwd;
+  const here: Context = { ...ctx, cwd };
+  const marker = await readWorkerMarker(here);
+  if (!marker && !ctx.env.ORCH_WORKER) return undefined;
+  const { layout, session, marker: found } = await resolveSession(here, undefined);
+  const workerId = currentWorkerId(here, found);
+  if (!workerId) return undefined;
+  const record = findWorker(layout, session.orchestrator_id, workerId);
+  return record && { layout, record };
+}
+
+/** The PR URL a successful `gh pr create` printed (the last one, as gh prints it last), if any. */
+export function createdPullRequest(payload: HookPayload): string | undefined {
+  if (payload.tool_name !== "Bash") return undefined;
+  const command = str(field(payload.tool_input, "command"));
+  if (!command || !/\bgh\s+pr\s+create\b/.test(command)) return undefined;
+  const response = payload.tool_response;
+  const stdout = str(response) ?? str(field(response, "stdout")) ?? "";
+  const urls = stdout.match(/https:\/\/[A-Za-z0-9.-]+(?::\d+)?\/[A-Za-z0-9._-]+\/[A-Za-z0-9._-]+\/pull\/\d+/g);
+  return urls?.[urls.length - 1];
+}
+
+/** The --title of the gh command, when it is given plainly enough to read without a shell. */
+function prTitle(command: string): string | undefined {
+  const match = /(?:^|\s)(?:--title|-t)(?:=|\s+)(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s"'$`-][^\s"'$`]*))/.exec(command);
+  const title = match?.[1]?.replace(/\\(.)/g, "$1") ?? match?.[2] ?? match?.[3];
+  return title?.trim() || undefined;
+}
+
+/**
+ * Sends task_complete for a new PR, once: the first hook to create the PR's marker file (O_EXCL)
+ * sends; a repeated or concurrent call finds it and does nothing.
+ */
+function reportPullRequest(where: WorkerHere, url: string, command: string): boolean {
+  const { layout, record } = where;
+  const marker = layout.prReportedFile(record.orchestrator_id, record.worker_id, url);
+  try {
+    writeNewFile(marker, `${url}\n`, true);
+  } catch (error) {
+    if (errnoCode(error) === "EEXIST") return false;
+    throw error;
+  }
+  const title = prTitle(command);
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "task_complete",
+    content: { summary: title ? `Opened PR: ${title}` : `Opened PR ${url}`, pr_url: url, branch: record.branch },
+  });
+  try {
+    sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  } catch (error) {
+    // Not sent: let the next call try again.
+    fs.rmSync(marker, { force: true });
+    throw error;
+  }
+  return true;
+}
+
+/** The orchestrator's messages as the agent will read them. */
+export function inboxText(messages: Message[], record: WorkerRecord): string {
+  const count = messages.length === 1 ? "a message" : `${messages.length} messages`;
+  const them = messages.length === 1 ? "it" : "them";
+  const parts = [`orch: ${count} from your orchestrator (session ${record.orchestrator_id}) for worker ${record.worker_id}. orch has marked ${them} read, so orch inbox will not show ${them} again.`];
+  for (const message of messages) {
+    const { text, in_reply_to, question } = message.content;
+    const head = message.message_type === "reply"
+      ? `Answer ${message.id} to your question ${in_reply_to ?? ""}${question ? ` ("${question}")` : ""}:`
+      : `Message ${message.id}:`;
+    parts.push(`${head}\n${text ?? message.content.summary ?? ""}`);
+  }
+  parts.push("Act on this now. Report back with orch notify as your instructions say.");
+  return parts.join("\n\n");
+}
+
+function takeInbox(where: WorkerHere, ctx: Context): { text: string; commit: () => void } | undefined {
+  const { layout, record } = where;
+  const taken = takeMessages(layout.inboxDir(record.orchestrator_id, record.worker_id), ctx.warn);
+  return taken && { text: inboxText(taken.messages, record), commit: () => taken.commit() };
+}
+
+async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  const event = str(payload.hook_event_name) ?? "PostToolUse";
+  // Wired to some other event by hand: its output would not reach the agent, so take nothing.
+  if (event !== "PostToolUse" && event !== "PostToolUseFailure") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  const notes: string[] = [];
+  // PostToolUseFailure means the command failed: no PR to report then.
+  const url = event === "PostToolUse" ? createdPullRequest(payload) : undefined;
+  if (url && reportPullRequest(where, url, str(field(payload.tool_input, "command")) ?? "")) {
+    notes.push(`orch: your orchestrator has been told that ${url} is ready for review (task_complete, branch ${where.record.branch}); no need to send orch notify for it.`);
+  }
+  const inbox = takeInbox(where, ctx);
+  if (inbox) notes.push(inbox.text);
+  if (notes.length === 0) return {};
+  return { output: { hookSpecificOutput: { hookEventName: event, additionalContext: notes.join("\n\n") } }, commit: inbox?.commit };
+}
+
+/**
+ * Unread messages keep the agent going (decision block). That cannot loop: each block hands out
+ * and consumes what it shows, so the next Stop blocks only for a newer message, and Claude Code ends
+ * the turn after 8 blocks in a row anyway. stop_hook_active is not trusted alone: it has been seen
+ * to stay false (anthropics/claude-code#54360).
+ */
+async function stop(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  // Only the main agent's Stop: a SubagentStop block would hand the messages to a subagent.
+  if ((str(payload.hook_event_name) ?? "Stop") !== "Stop") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  const inbox = takeInbox(where, ctx);
+  if (inbox) return { output: { decision: "block", reason: inbox.text }, commit: inbox.commit };
+  reportIdle(where, str(payload.last_assistant_message), backgroundTasks(payload.background_tasks));
+  return {};
+}
+
+/** Claude Code lists the session's in-flight background tasks: the orchestrator should know of them. */
+function backgroundTasks(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((task) => str(field(task, "command")) ?? str(field(task, "description")) ?? str(field(task, "type")) ?? "task");
+}
+
+/**
+ * Idle once per turn: only while the worker counts as running. After an idle, a done, a failure or
+ * a question its status is no longer running, so a second Stop in the same turn sends nothing; a
+ * message from the orchestrator makes it running again.
+ */
+function reportIdle(where: WorkerHere, lastMessage: string | undefined, background: string[]): void {
+  const { layout, record } = where;
+  if (workerState(layout, record).status !== "running") return;
+  const parts: string[] = [];
+  if (lastMessage) parts.push(lastMessage.length > 2000 ? `${lastMessage.slice(0, 2000)}…` : lastMessage);
+  if (background.length) parts.push(`Background tasks still running: ${background.map((t) => t.slice(0, 200)).join("; ")}`);
+  const details = parts.join("\n\n");
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "idle",
+    content: { summary: "The agent stopped and is waiting for input", branch: record.branch, ...(details ? { details } : {}) },
+  });
+  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+}
+
+export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
+  const event = parseHookEvent(args[0]);
+  let reply: HookReply = {};
+  try {
+    const payload = parsePayload(readStdin());
+    if (payload) reply = event === "stop" ? await stop(payload, ctx) : await postToolUse(payload, ctx);
+  } catch (error) {
+    // Goes to Claude Code's debug log (stderr of a hook that exits 0), never to the agent.
+    ctx.warn(`hook ${event}: ${(error as Error).message}`);
+  }
+  const text = reply.output ? `${JSON.stringify(reply.output)}\n` : "";
+  return {
+    json: reply.output ?? {},
+    human: () => text,
+    exitCode: 0,
+    afterOutput: () => {
+      try {
+        reply.commit?.();
+      } catch (error) {
+        ctx.warn(`hook ${event}: could not mark the delivered messages read: ${(error as Error).message}`);
+      }
+    },
+  };
+}

@@ -1,0 +1,111 @@
+// The text of the /orchestrator-mode slash command that `orch install claude` writes: the
+// orchestrator's workflow, done entirely with the orch CLI through the Bash tool (no MCP server).
+
+// allowed-tools is a comma-separated string rather than a YAML list: Claude Code reads lists only
+// since 2.1.0, the string form in every version. The git and gh rules are read-only on purpose;
+// merging goes through orch, which the user approves by saying so.
+export const ORCHESTRATOR_COMMAND = `---
+description: Orchestrator mode - hand the work to agents in their own git worktrees and tmux windows, with the orch CLI
+argument-hint: "[what you want done]"
+allowed-tools: Bash(orch:*), Bash(git status:*), Bash(git log:*), Bash(git diff:*), Bash(git show:*), Bash(git branch:*), Bash(gh pr list:*), Bash(gh pr view:*), Bash(gh pr diff:*), Bash(gh pr checks:*)
+---
+
+# Orchestrator mode
+
+You coordinate; workers do the work. A worker is another coding agent that \`orch\` starts on its own
+branch, in its own git worktree and its own tmux window. You and the workers talk through orch's
+mailbox, and you drive all of it with the \`orch\` command in the Bash tool. Do not write the code
+yourself in this session: research, fixes, features and investigations all go to workers.
+
+The user's request, if they gave one with the command: $ARGUMENTS
+
+## 1. Open a session (once)
+
+Run \`orch init\`. It prints only the new session id (such as \`orch_k3v9x2ma\`), which is why
+\`ORCH_ID=$(orch init)\` works in a script. Each Bash tool call starts a fresh shell, so a variable
+set in one call is gone in the next: remember the id and add \`--orch <id>\` to every orch command
+below. (Without it orch falls back to $ORCH_ID, then to the newest session of this repository.)
+If \`orch status\` already shows a session for this work, keep using it instead of making a new one.
+
+## 2. Keep one listener running
+
+Start \`orch poll --wait --orch <id>\` with the Bash tool and \`run_in_background: true\`. It waits
+until a worker writes, prints the new messages and exits; Claude Code then tells you that the
+background task finished. Each time that happens:
+
+1. Read the task's output: those messages are now marked read and no other poll will return them.
+2. Deal with every message (see the table).
+3. Start \`orch poll --wait --orch <id>\` in the background again, at once.
+
+Keep exactly one listener: the first poll to see a message takes it. If you run \`orch poll\` in the
+foreground yourself, act on what it printed.
+
+| message_type    | what it means                                                 | what to do |
+|-----------------|---------------------------------------------------------------|------------|
+| \`task_complete\` | the worker is done; \`content.pr_url\` when it opened a PR      | review it (step 5) |
+| \`task_failed\`   | it gave up; \`content.error\` says why                          | tell the user; send new directions with \`orch send\`, or stop it |
+| \`question\`      | it is blocked on \`content.question\`                           | \`orch reply <message-id> "<answer>"\`; ask the user first when you do not know the answer |
+| \`progress\`      | a status note                                                 | nothing, unless it reports a problem |
+| \`idle\`          | its agent stopped and waits for input without having reported | look with \`orch status\`, then nudge it with \`orch send <worker> "<text>"\` |
+
+## 3. Delegate
+
+As soon as the goal of a piece of work is clear, start a worker for it; independent pieces get one
+worker each. Branch names are ordinary git branch names (\`feat/login-form\`, \`fix/issue-42\`).
+Pass the task on standard input with \`-\` and a quoted heredoc, so the shell leaves quotes, \`$\` and
+backticks in it alone:
+
+\`\`\`bash
+orch spawn feat/login-form --orch <id> - <<'TASK'
+Objective: what has to be achieved.
+Context: why it is needed and what is already known, with file paths.
+Decided: what the user has settled; say plainly what is still open.
+Done when: tests pass, the work is committed on this branch and a PR is open (gh pr create).
+TASK
+\`\`\`
+
+- \`--prompt-file FILE\` reads the task from a file instead; \`--prompt "<text>"\` suits one line.
+- \`--plan\` starts Claude in plan mode: the worker proposes a plan and waits for approval in its
+  tmux window. Use it when the user wants to approve plans; leave it out otherwise.
+- \`--from <ref>\` branches from something other than the current HEAD; \`--agent codex\` or
+  \`--agent "<command line>"\` runs another agent.
+- orch adds its own instructions for reporting back to the task; you do not need to write them.
+- Pass on what you know, and leave open what you do not: a worker can find out, but a wrong guess
+  in the task sends it the wrong way.
+
+## 4. Follow the work
+
+- \`orch status --orch <id>\`: every worker with its status (running, waiting, idle, done, failed,
+  stopped), its PR and whether its agent is still running. \`orch list\` is the short form.
+- \`orch await <worker>... --timeout 600\`: block until those workers finish or one asks a question
+  (\`--any\` for the first). Use it when there is nothing else to do; it does not take messages.
+- \`orch send <worker> "<text>"\`: new directions. A Claude worker sees it after its next Bash command
+  or when it stops; any worker can read it with \`orch inbox\`.
+- Add \`--json\` to any command when you need exact fields. Exit codes: 0 ok, 1 failed, 2 bad
+  usage, 124 a \`--timeout\` ran out.
+
+## 5. Review, then finish with the user's consent
+
+- \`orch diff <worker>\` shows its commits since it started (\`--stat\` for a summary);
+  \`orch pr <worker>\` shows its pull request.
+- Summarise the change for the user and ask before merging anything. Never merge on your own.
+- Once the user agrees, one of:
+  - \`orch merge <worker>\`: merges its PR with gh (squash by default; \`--rebase\`, \`--merge\`), or
+    its branch locally with \`--local\` or when there is no GitHub remote, then updates the base.
+  - \`orch apply <worker>\`: applies its commits here as a patch series; try \`--dry-run\` first.
+  - \`orch land <worker> <worker>... --test "<test command>"\`: several, one at a time, each tested on
+    top of the ones before it; it stops at the first conflict or failing test and says which.
+
+## 6. Clean up
+
+\`orch clean --merged --yes\` removes the workers whose branches are merged (locally, or their PR on
+GitHub), with their worktrees and windows; \`-n\` lists them first. \`orch rm <worker> --yes\` removes
+one worker; \`orch stop <worker>\` only ends its agent and keeps its worktree.
+
+## Keep in mind
+
+- Open the session and start the listener before the first spawn, and restart the listener every
+  time it returns.
+- Workers report with \`orch notify\`; a Claude worker's \`gh pr create\` reports itself.
+- Stay on the base branch in this checkout; the work happens in the workers' worktrees.
+`;

@@ -1,0 +1,186 @@
+// Claude Code integration, install side: merging orch's allow rule and hooks into a settings file
+// without disturbing anything else in it, and writing the orchestrator slash command.
+
+import fs from "node:fs";
+import path from "node:path";
+import { OrchError, errnoCode } from "../errors.ts";
+import { ORCHESTRATOR_COMMAND } from "./claude-command.ts";
+
+/** Matches `Bash(orch *)` too: Claude Code treats `:*` and ` *` at the end as the same wildcard. */
+export const ALLOW_RULE = "Bash(orch:*)";
+const ALLOW_EQUIVALENTS = new Set([ALLOW_RULE, "Bash(orch *)"]);
+
+export const POST_TOOL_USE_COMMAND = "orch hook post-tool-use";
+export const STOP_COMMAND = "orch hook stop";
+/** Seconds. Claude Code's default for command hooks is 600; a stuck file system must not hold the agent that long. */
+const HOOK_TIMEOUT = 30;
+
+interface HookWish {
+  event: string;
+  matcher: string | undefined;
+  command: string;
+}
+
+/**
+ * PostToolUse fires only for Bash commands that exit 0, PostToolUseFailure for the others; both
+ * accept additionalContext, so the worker sees the orchestrator's messages after either. Stop has
+ * no matcher (it would be ignored).
+ */
+const HOOKS: HookWish[] = [
+  { event: "PostToolUse", matcher: "Bash", command: POST_TOOL_USE_COMMAND },
+  { event: "PostToolUseFailure", matcher: "Bash", command: POST_TOOL_USE_COMMAND },
+  { event: "Stop", matcher: undefined, command: STOP_COMMAND },
+];
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** True when `command` runs orch's handler for the same event (also through a path such as ~/bin/orch). */
+function isOrchHook(command: unknown, wanted: string): boolean {
+  if (typeof command !== "string") return false;
+  const words = command.trim().split(/\s+/);
+  const want = wanted.split(" ");
+  return words.length === want.length && path.basename(words[0]!) === want[0] && words.slice(1).join(" ") === want.slice(1).join(" ");
+}
+
+function hasHook(groups: unknown[], command: string): boolean {
+  return groups.some((group) => isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isOrchHook(h.command, command)));
+}
+
+function shapeError(file: string, where: string, expected: string): OrchError {
+  return new OrchError("refused", `cannot merge into ${file}: ${where} is not ${expected}; fix it by hand, then run orch install claude again`);
+}
+
+export interface MergeResult {
+  settings: JsonObject;
+  changed: boolean;
+}
+
+/**
+ * Adds the allow rule and the hooks that are missing; everything else stays as it was, in its
+ * order. Refuses (changing nothing) when a part it must extend has an unexpected shape.
+ */
+export function mergeClaudeSettings(current: JsonObject, file: string): MergeResult {
+  const settings: JsonObject = structuredClone(current);
+  let changed = false;
+
+  if (settings.permissions !== undefined && !isObject(settings.permissions)) throw shapeError(file, '"permissions"', "an object");
+  const permissions: JsonObject = isObject(settings.permissions) ? settings.permissions : {};
+  if (permissions.allow !== undefined && !Array.isArray(permissions.allow)) throw shapeError(file, '"permissions.allow"', "an array");
+  const allow: unknown[] = Array.isArray(permissions.allow) ? permissions.allow : [];
+  if (!allow.some((rule) => typeof rule === "string" && ALLOW_EQUIVALENTS.has(rule.trim()))) {
+    allow.push(ALLOW_RULE);
+    permissions.allow = allow;
+    settings.permissions = permissions;
+    changed = true;
+  }
+
+  if (settings.hooks !== undefined && !isObject(settings.hooks)) throw shapeError(file, '"hooks"', "an object");
+  const hooks: JsonObject = isObject(settings.hooks) ? settings.hooks : {};
+  for (const wish of HOOKS) {
+    if (hooks[wish.event] !== undefined && !Array.isArray(hooks[wish.event])) throw shapeError(file, `"hooks.${wish.event}"`, "an array");
+    const groups: unknown[] = Array.isArray(hooks[wish.event]) ? (hooks[wish.event] as unknown[]) : [];
+    if (hasHook(groups, wish.command)) continue;
+    const handler = { type: "command", command: wish.command, timeout: HOOK_TIMEOUT };
+    groups.push(wish.matcher === undefined ? { hooks: [handler] } : { matcher: wish.matcher, hooks: [handler] });
+    hooks[wish.event] = groups;
+    settings.hooks = hooks;
+    changed = true;
+  }
+  return { settings, changed };
+}
+
+/** The settings object in `file`: {} when the file does not exist; refused when it is not a JSON object. */
+export function readSettingsFile(file: string): JsonObject {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return {};
+    throw new OrchError("failed", `cannot read ${file}: ${(error as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new OrchError("refused", `cannot merge into ${file}: it is not valid JSON (${(error as Error).message.split("\n")[0]}); fix or move it, then run orch install claude again`);
+  }
+  if (!isObject(value)) throw new OrchError("refused", `cannot merge into ${file}: it holds JSON but not an object; fix or move it, then run orch install claude again`);
+  return value;
+}
+
+/** True when the settings in `file` run orch's hooks (doctor's question). Unreadable means no. */
+export function settingsHaveOrchHooks(file: string): boolean {
+  let settings: JsonObject;
+  try {
+    settings = readSettingsFile(file);
+  } catch {
+    return false;
+  }
+  if (!isObject(settings.hooks)) return false;
+  const hooks = settings.hooks;
+  return HOOKS.every((wish) => Array.isArray(hooks[wish.event]) && hasHook(hooks[wish.event] as unknown[], wish.command));
+}
+
+export interface PlannedFile {
+  path: string;
+  /** The new content, or undefined when the file already says what it should. */
+  content: string | undefined;
+}
+
+/** Where install writes: the project's .claude/ (settings.local.json), or ~/.claude/ (settings.json). */
+export interface InstallTarget {
+  claudeDir: string;
+  settingsFile: string;
+}
+
+/**
+ * Works out both files before writing either, so a settings file that must be refused leaves the
+ * slash command untouched too. The settings are rewritten only when something was added: an
+ * unchanged file keeps its bytes, its formatting included.
+ */
+export function planInstall(target: InstallTarget): PlannedFile[] {
+  const commandFile = path.join(target.claudeDir, "commands", "orchestrator-mode.md");
+  let currentCommand: string | undefined;
+  try {
+    currentCommand = fs.readFileSync(commandFile, "utf8");
+  } catch {
+    currentCommand = undefined;
+  }
+  const merged = mergeClaudeSettings(readSettingsFile(target.settingsFile), target.settingsFile);
+  return [
+    { path: commandFile, content: currentCommand === ORCHESTRATOR_COMMAND ? undefined : ORCHESTRATOR_COMMAND },
+    { path: target.settingsFile, content: merged.changed ? `${JSON.stringify(merged.settings, null, 2)}\n` : undefined },
+  ];
+}
+
+let tmpCounter = 0;
+
+/**
+ * Replaces a file atomically (temporary file in the same folder, then rename), keeping the mode of
+ * the file it replaces. A symbolic link (git-gtr setups link settings.local.json into worktrees) is
+ * followed, so the link stays a link and its target gets the new content.
+ */
+export function writeFileReplacing(file: string, content: string): void {
+  let target = file;
+  let mode: number | undefined;
+  try {
+    target = fs.realpathSync(file);
+    mode = fs.statSync(target).mode & 0o777;
+  } catch {
+    // A new file: the default mode under the user's umask.
+  }
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${++tmpCounter}.tmp`);
+  try {
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(tmp, content, { flag: "wx" });
+    if (mode !== undefined) fs.chmodSync(tmp, mode);
+    fs.renameSync(tmp, target);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw new OrchError("failed", `cannot write ${file}: ${(error as Error).message}`);
+  }
+}
