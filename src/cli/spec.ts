@@ -223,6 +223,12 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/hook.ts")).main,
   },
   {
+    usage: "doctor",
+    description: "Check git, tmux, gh, git gtr, the agent and the store, and say what to fix",
+    options: [opt("--agent <agent>", "The agent to look for (default: claude)")],
+    load: async () => (await import("../commands/doctor.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

@@ -1,0 +1,171 @@
+// orch doctor: checks what orch depends on (git, tmux, gh, git-gtr, the agent, the store, the Claude
+// Code hooks) and says how to fix each problem; exit 1 when something required is missing.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { splitWords } from "../adapters/agents.ts";
+import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
+import { repoOf, storeRootFor, type Context } from "../context.ts";
+import { stringFlag, type Flags } from "../flags.ts";
+import { settingsHaveOrchHooks } from "../integrations/claude.ts";
+import { selfCommand } from "../runtime.ts";
+import type { CommandResult } from "./types.ts";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  version?: string;
+  detail: string;
+  fix?: string;
+}
+
+/** git merge-tree --write-tree (dry runs of apply and land) appeared in git 2.38. */
+export const MIN_GIT = "2.38";
+
+async function checkGit(env: NodeJS.ProcessEnv): Promise<Check> {
+  const answer = await askTool(["git", "--version"], env);
+  const version = answer.code === 0 ? versionIn(answer.output) : undefined;
+  if (!version) return { name: "git", ok: false, required: true, detail: "git is not installed or not on PATH", fix: `install git ${MIN_GIT} or newer` };
+  if (compareVersions(version, MIN_GIT) < 0) {
+    return { name: "git", ok: false, required: true, version, detail: `git ${version} is older than ${MIN_GIT}`, fix: `upgrade git to ${MIN_GIT} or newer: orch apply --dry-run and orch land use git merge-tree --write-tree` };
+  }
+  return { name: "git", ok: true, required: true, version, detail: `git ${version}` };
+}
+
+async function checkTmux(env: NodeJS.ProcessEnv): Promise<Check> {
+  const answer = await askTool(["tmux", "-V"], env);
+  const version = answer.code === 0 ? versionIn(answer.output) : undefined;
+  if (answer.code === undefined) {
+    return { name: "tmux", ok: false, required: true, detail: "tmux is not installed or not on PATH", fix: "install tmux (apt install tmux, brew install tmux): orch spawn opens each worker in a tmux window" };
+  }
+  if (answer.code !== 0) return { name: "tmux", ok: false, required: true, detail: `tmux -V failed: ${answer.output.split("\n")[0] ?? ""}`, fix: "reinstall tmux" };
+  return { name: "tmux", ok: true, required: true, ...(version ? { version } : {}), detail: `tmux ${version ?? "(unknown version)"}` };
+}
+
+async function checkGh(env: NodeJS.ProcessEnv): Promise<Check> {
+  const ghEnv = { ...env, GH_PROMPT_DISABLED: "1", NO_COLOR: "1" };
+  const answer = await askTool(["gh", "--version"], ghEnv);
+  const version = answer.code === 0 ? versionIn(answer.output) : undefined;
+  if (answer.code === undefined) {
+    return { name: "gh", ok: false, required: false, detail: "the GitHub CLI is not installed: orch merge works locally, orch pr and clean --merged cannot ask GitHub", fix: "install gh (https://cli.github.com), then gh auth login" };
+  }
+  const auth = await askTool(["gh", "auth", "status"], ghEnv);
+  const base = { name: "gh", required: false, ...(version ? { version } : {}) };
+  if (auth.timedOut) return { ...base, ok: false, detail: "gh auth status did not answer within 10 s (no network?)", fix: "check your network, then gh auth status" };
+  if (auth.code !== 0) return { ...base, ok: false, detail: `gh ${version ?? ""} is not logged in`.replace("  ", " "), fix: "gh auth login" };
+  return { ...base, ok: true, detail: `gh ${version ?? ""} logged in`.replace("  ", " ") };
+}
+
+async function checkGtr(env: NodeJS.ProcessEnv): Promise<Check> {
+  const answer = await askTool(["git", "gtr", "version"], env);
+  if (answer.code !== 0) {
+    return { name: "git gtr", ok: false, required: false, detail: "not installed; optional: orch makes gtr-compatible worktrees with git itself", fix: "only for --backend gtr: install git-worktree-runner (https://github.com/coderabbitai/git-worktree-runner)" };
+  }
+  const version = versionIn(answer.output);
+  return { name: "git gtr", ok: true, required: false, ...(version ? { version } : {}), detail: `git gtr ${version ?? ""}`.trim() };
+}
+
+/** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
+async function checkAgent(agent: string, env: NodeJS.ProcessEnv): Promise<Check> {
+  let argv: string[];
+  try {
+    argv = splitWords(agent);
+  } catch (error) {
+    return { name: "agent", ok: false, required: true, detail: (error as Error).message, fix: "quote the --agent command line as sh would" };
+  }
+  const program = argv[0];
+  const name = `agent (${agent})`;
+  const found = program === undefined ? undefined : findOnPath(program, env);
+  if (!program || !found) {
+    const fix = agent === "claude" ? "install Claude Code (npm install -g @anthropic-ai/claude-code), or pick another agent with orch spawn --agent"
+      : agent === "codex" ? "install Codex (npm install -g @openai/codex), or pick another agent with orch spawn --agent"
+      : `put ${program ?? "the agent"} on PATH, or pick another agent with orch spawn --agent`;
+    return { name, ok: false, required: true, detail: `${program ?? "(empty command)"} is not on PATH`, fix };
+  }
+  if (agent !== "claude" && agent !== "codex") return { name, ok: true, required: true, detail: found };
+  const answer = await askTool([found, "--version"], env);
+  const version = answer.code === 0 ? versionIn(answer.output) : undefined;
+  return { name, ok: true, required: true, ...(version ? { version } : {}), detail: `${found}${version ? ` (${version})` : ""}` };
+}
+
+function checkOrchOnPath(env: NodeJS.ProcessEnv): Check {
+  const found = findOnPath("orch", env);
+  const self = selfCommand();
+  if (found) return { name: "orch on PATH", ok: true, required: false, detail: found };
+  return {
+    name: "orch on PATH",
+    ok: false,
+    required: false,
+    detail: "orch is not on PATH: the Claude Code hooks and the /orchestrator-mode command run `orch` (workers get it from orch spawn)",
+    fix: `link it into a folder on your PATH, e.g. ln -s ${self.length === 1 ? self[0] : "/path/to/dist/orch"} ~/.local/bin/orch`,
+  };
+}
+
+async function checkStore(ctx: Context): Promise<Check[]> {
+  const root = await storeRootFor(ctx);
+  if (!root) {
+    return [{ name: "store", ok: false, required: false, detail: "no store here: not inside a git repository and ORCH_HOME is not set", fix: "run orch inside your repository, or set ORCH_HOME" }];
+  }
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(root);
+  } catch {
+    return [{ name: "store", ok: true, required: true, detail: `${root} does not exist yet; orch init creates it` }];
+  }
+  if (!stat.isDirectory()) return [{ name: "store", ok: false, required: true, detail: `${root} is not a directory`, fix: `move ${root} away, then orch init` }];
+  try {
+    fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch {
+    return [{ name: "store", ok: false, required: true, detail: `${root} is not readable and writable by you`, fix: `chmod 700 ${root} (and check its owner)` }];
+  }
+  const checks: Check[] = [{ name: "store", ok: true, required: true, detail: `${root} is readable and writable` }];
+  const mode = stat.mode & 0o777;
+  checks.push(mode === 0o700
+    ? { name: "store permissions", ok: true, required: false, detail: "0700" }
+    : { name: "store permissions", ok: false, required: false, detail: `${root} has mode 0${mode.toString(8)}: other users can read the messages`, fix: `chmod 700 ${root}` });
+  return checks;
+}
+
+async function checkClaudeHooks(ctx: Context): Promise<Check> {
+  const files = [path.join(ctx.env.HOME || os.homedir(), ".claude", "settings.json")];
+  const repo = await repoOf(ctx);
+  if (repo) files.unshift(path.join(repo.mainRoot, ".claude", "settings.local.json"));
+  const found = files.find(settingsHaveOrchHooks);
+  if (found) return { name: "claude hooks", ok: true, required: false, detail: `orch's hooks are in ${found}` };
+  return { name: "claude hooks", ok: false, required: false, detail: "orch's Claude Code hooks are not installed: workers report PRs and idle turns only by orch notify", fix: "orch install claude (or orch install claude --global)" };
+}
+
+export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
+  const [git, tmux, gh, gtr, agentCheck, store, hooks] = await Promise.all([
+    checkGit(ctx.env),
+    checkTmux(ctx.env),
+    checkGh(ctx.env),
+    checkGtr(ctx.env),
+    checkAgent(agent, ctx.env),
+    checkStore(ctx),
+    agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
+  ]);
+  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : [])];
+}
+
+export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const checks = await runDoctor(stringFlag(flags, "agent") ?? "claude", ctx);
+  const missing = checks.filter((c) => c.required && !c.ok).map((c) => c.name);
+  const json: Record<string, unknown> = { success: missing.length === 0, checks };
+  if (missing.length) json.error = { code: "failed", message: `required: ${missing.join(", ")}` };
+  return {
+    json,
+    human: (c) => {
+      const width = Math.max(...checks.map((check) => check.name.length));
+      const lines = checks.map((check) => {
+        const mark = check.ok ? c.green("ok  ") : check.required ? c.red("FAIL") : c.yellow("warn");
+        return `${mark} ${check.name.padEnd(width)}  ${check.detail}${check.fix && !check.ok ? `\n     ${" ".repeat(width)}  ${c.dim(`fix: ${check.fix}`)}` : ""}`;
+      });
+      const summary = missing.length ? c.red(`missing or broken: ${missing.join(", ")}`) : c.green("orch has what it needs");
+      return `${lines.join("\n")}\n${summary}\n`;
+    },
+    exitCode: missing.length ? 1 : 0,
+  };
+}
