@@ -229,6 +229,12 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/doctor.ts")).main,
   },
   {
+    usage: "completion <shell>",
+    description: "Print a completion script for bash, zsh or fish",
+    options: [],
+    load: async () => (await import("../commands/completion.ts")).main,
+  },
+  {
     usage: "__agent <worker>",
     description: "Internal: runs the agent inside the worker's tmux window",
     hot: true,

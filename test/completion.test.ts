@@ -1,0 +1,97 @@
+// orch completion: scripts for bash, zsh and fish made from the command table; unknown shells exit 2.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { COMMANDS } from "../src/cli/spec.ts";
+import { ROOT, orch, sessionRepo, tempDir } from "./helpers.ts";
+
+const PUBLIC = COMMANDS.filter((c) => !c.hidden).map((c) => c.usage.split(" ")[0]!);
+const HIDDEN = COMMANDS.filter((c) => c.hidden).map((c) => c.usage.split(" ")[0]!);
+
+function has(program: string): boolean {
+  return spawnSync("sh", ["-c", 'command -v "$1"', "sh", program]).status === 0;
+}
+
+function script(shell: string): string {
+  const r = orch(["completion", shell], { cwd: tempDir() });
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(r.stdout.length > 200);
+  return r.stdout;
+}
+
+test("bash: passes bash -n and mentions every public command and its flags, no hidden one", () => {
+  const text = script("bash");
+  const check = spawnSync("bash", ["-n"], { input: text, encoding: "utf8" });
+  assert.is(check.status, 0, check.stderr);
+  for (const name of PUBLIC) assert.ok(new RegExp(`\\b${name}\\b`).test(text), `mentions ${name}`);
+  for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  for (const flag of ["--prompt-file", "--no-window", "--dry-run", "--global", "--json", "--orch"]) assert.ok(text.includes(flag), flag);
+});
+
+/** Asks the generated bash function for completions of `words` (the last one being completed). */
+function bashComplete(text: string, words: string[], cwd: string, extraPath: string): string[] {
+  const file = path.join(tempDir(), "orch.bash");
+  fs.writeFileSync(file, text);
+  const program = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _orch; printf '%s\\n' "\${COMPREPLY[@]}"`;
+  const r = spawnSync("bash", ["-c", program, "bash", file, ...words], { cwd, encoding: "utf8", env: { ...process.env, PATH: `${extraPath}:${process.env.PATH}` } });
+  assert.is(r.status, 0, r.stderr);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+test("bash: completes commands, flags, flag values and worker names", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "feat/a", "--no-window"], { cwd: repo }).code, 0);
+  // The script calls `orch`: give it this build on PATH.
+  const bin = tempDir();
+  fs.symlinkSync(path.join(ROOT, "dist/orch"), path.join(bin, "orch"));
+  const text = script("bash");
+  assert.ok(bashComplete(text, ["orch", "sp"], repo, bin).includes("spawn"));
+  assert.ok(bashComplete(text, ["orch", "spawn", "feat/x", "--pr"], repo, bin).includes("--prompt-file"));
+  assert.equal(bashComplete(text, ["orch", "notify", "--type", "task_c"], repo, bin), ["task_complete"]);
+  assert.equal(bashComplete(text, ["orch", "completion", "z"], repo, bin), ["zsh"]);
+  assert.equal(bashComplete(text, ["orch", "--orch", "x", "stop", ""], repo, bin), ["feat-a"]);
+  assert.equal(bashComplete(text, ["orch", "send", "feat-a", ""], repo, bin), [], "the text is free");
+});
+
+test("zsh: non-empty, every public command, and zsh -n when zsh is installed", () => {
+  const text = script("zsh");
+  assert.ok(text.startsWith("#compdef orch\n"));
+  for (const name of PUBLIC) assert.ok(text.includes(`'${name}:`), `describes ${name}`);
+  for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  if (has("zsh")) {
+    const check = spawnSync("zsh", ["-n"], { input: text, encoding: "utf8" });
+    assert.is(check.status, 0, check.stderr);
+  } else {
+    console.log("SKIP: zsh -n (zsh is not installed)");
+  }
+});
+
+test("fish: non-empty, every public command, and fish -n when fish is installed", () => {
+  const text = script("fish");
+  for (const name of PUBLIC) assert.ok(text.includes(`-a ${name} `), `offers ${name}`);
+  for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  assert.ok(text.includes("-l prompt-file"));
+  assert.ok(text.includes("-s n -l dry-run"));
+  if (has("fish")) {
+    const file = path.join(tempDir(), "orch.fish");
+    fs.writeFileSync(file, text);
+    const check = spawnSync("fish", ["--no-execute", file], { encoding: "utf8" });
+    assert.is(check.status, 0, check.stderr);
+  } else {
+    console.log("SKIP: fish -n (fish is not installed)");
+  }
+});
+
+test("an unknown or missing shell is a usage error: exit 2", () => {
+  const cwd = tempDir();
+  const r = orch(["completion", "powershell"], { cwd });
+  assert.is(r.code, 2);
+  assert.match(r.stderr, /bash, zsh, fish/);
+  assert.is(r.stdout, "");
+  assert.is(orch(["completion"], { cwd }).code, 2);
+});
+
+test.run();
