@@ -1,0 +1,258 @@
+// The benchmark: orch's compiled binary against references measured in the same run (a one-line
+// program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
+// Usage: npm run bench [-- --quick]   (writes bench/results.md; needs GNU time for peak memory)
+
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const ORCH = path.join(ROOT, "dist/orch");
+const BUN = path.join(ROOT, "node_modules/.bin/bun");
+const QUICK = process.argv.includes("--quick");
+const N = QUICK ? 15 : 41;
+const WORK = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "orch-bench-")));
+const TIME = ["/usr/bin/time", "/bin/time"].find((p) => fs.existsSync(p));
+
+const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@e.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@e.invalid", TMUX_TMPDIR: path.join(WORK, "tmux") };
+for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
+fs.mkdirSync(env.TMUX_TMPDIR!);
+
+function sh(argv: string[], cwd = WORK, input?: string): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env, encoding: "utf8", input, maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+function timeOnce(argv: string[], cwd: string, input?: string): number {
+  const t = performance.now();
+  const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env, input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+
+/** Median wall time in ms; `prepare` runs untimed before each run. */
+function wall(argv: string[], cwd: string, prepare?: (i: number) => void, input?: string, runs = N): number {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    prepare?.(i);
+    times.push(timeOnce(argv, cwd, input));
+  }
+  return median(times);
+}
+
+/** Median peak RSS in KB through GNU time, or NaN without it. */
+function peakKb(argv: string[], cwd: string, prepare?: (i: number) => void, runs = 15): number {
+  if (!TIME) return NaN;
+  const values: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    prepare?.(i);
+    const r = spawnSync(TIME, ["-f", "%M", ...argv], { cwd, env, encoding: "utf8" });
+    values.push(Number(r.stderr.trim().split("\n").pop()));
+  }
+  return median(values);
+}
+
+const rows: string[][] = [];
+function row(what: string, value: string, reference: string, ratio: number | string, target: string, ok?: boolean): void {
+  const r = typeof ratio === "number" ? `${ratio.toFixed(2)}×` : ratio;
+  rows.push([what, value, reference, r, target, ok === undefined ? "" : ok ? "yes" : "**no**"]);
+  console.error(`${what}: ${value} vs ${reference} = ${r} (target ${target})`);
+}
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const mb = (kb: number) => (Number.isNaN(kb) ? "n/a" : `${(kb / 1024).toFixed(1)} MB`);
+
+function repoWith(files: number, name = "repo"): string {
+  const dir = path.join(WORK, name);
+  fs.mkdirSync(dir);
+  sh(["git", "init", "-q", "-b", "main"], dir);
+  for (let i = 0; i < files; i++) {
+    const sub = path.join(dir, `pkg${i % 20}`);
+    fs.mkdirSync(sub, { recursive: true });
+    fs.writeFileSync(path.join(sub, `file${i}.ts`), `export const value${i} = ${i};\n`.repeat(20));
+  }
+  sh(["git", "add", "-A"], dir);
+  sh(["git", "commit", "-q", "-m", "initial"], dir);
+  return dir;
+}
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
+  console.error(`bench in ${WORK} (${N} runs per median)`);
+  // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
+  fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
+  sh([BUN, "build", "--compile", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
+  const FLOOR = [path.join(WORK, "floor")];
+  const floorMs = wall(FLOOR, WORK);
+  const floorKb = peakKb(FLOOR, WORK);
+  const gitMs = wall(["git", "--version"], WORK);
+  rows.push(["floor (one-line program, same bun build --compile)", ms(floorMs), mb(floorKb), "", "", ""]);
+  rows.push(["git --version", ms(gitMs), "", "", "", ""]);
+
+  // Mailbox: notify and an empty poll.
+  const repo = repoWith(200);
+  const id = JSON.parse(sh([ORCH, "init", "--json"], repo)).orchestrator_id as string;
+  const notify = [ORCH, "notify", "--type", "progress", "--summary", "bench"];
+  const notifyMs = wall(notify, repo);
+  const notifyKb = peakKb(notify, repo);
+  sh([ORCH, "poll", "--json"], repo);
+  const pollMs = wall([ORCH, "poll"], repo);
+  const pollKb = peakKb([ORCH, "poll"], repo);
+  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorMs)}`, notifyMs / floorMs, "≤ 2×", notifyMs / floorMs <= 2);
+  row("orch notify: peak memory", mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
+  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorMs)}`, pollMs / floorMs, "≤ 2×", pollMs / floorMs <= 2);
+  row("orch poll (empty): peak memory", mb(pollKb), `floor ${mb(floorKb)}`, pollKb / floorKb, "≤ 1.3×", pollKb / floorKb <= 1.3);
+
+  // Wake latency: from notify's exit to poll --wait's output.
+  const latencies: number[] = [];
+  for (let i = 0; i < (QUICK ? 20 : 60); i++) {
+    const poller = spawn(ORCH, ["poll", "--wait", "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "ignore"] });
+    const output = new Promise<number>((resolve) => poller.stdout.once("data", () => resolve(performance.now())));
+    await new Promise((r) => setTimeout(r, 60)); // let it start watching
+    const sender = spawn(ORCH, ["notify", "--type", "progress", "--summary", `wake ${i}`], { cwd: repo, env, stdio: "ignore" });
+    const exited = await new Promise<number>((resolve) => sender.on("exit", () => resolve(performance.now())));
+    latencies.push(Math.max(0, (await output) - exited));
+    await new Promise((r) => poller.on("close", r));
+  }
+  row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)", "", "≤ 10 ms", pct(latencies, 50) <= 10);
+  row("wake latency: p99", ms(pct(latencies, 99)), "", "", "≤ 50 ms", pct(latencies, 99) <= 50);
+
+  // Throughput: 2,000 messages from 8 concurrent senders, against the floor run 2,000 times the same way.
+  const burst = async (argv: (n: number) => string[], cwd: string) => {
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async (_, s) => {
+      for (let i = 0; i < 250; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const p = spawn(argv(s * 1000 + i)[0]!, argv(s * 1000 + i).slice(1), { cwd, env, stdio: "ignore" });
+          p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+        });
+      }
+    }));
+    return performance.now() - t;
+  };
+  const burstRepo = repoWith(1, "burst");
+  sh([ORCH, "init"], burstRepo);
+  const floorBurst = await burst(() => FLOOR, burstRepo);
+  const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
+  const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
+  const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
+  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
+
+  // poll cost with history: 1 new message and 10,000 read ones, against 1 new and no history.
+  const fresh = repoWith(1, "fresh");
+  sh([ORCH, "init"], fresh);
+  const history = repoWith(1, "history");
+  const hid = JSON.parse(sh([ORCH, "init", "--json"], history)).orchestrator_id as string;
+  const cur = path.join(history, ".orch/sessions", hid, "mail/cur");
+  const template = JSON.parse(sh([ORCH, "notify", "--type", "progress", "--summary", "old", "--json"], history));
+  sh([ORCH, "poll"], history);
+  const sample = fs.readFileSync(path.join(cur, `${template.message_id}.json`), "utf8");
+  for (let i = 0; i < 10_000; i++) {
+    const idx = `msg_0${i.toString(36).padStart(10, "0")}aaaaaaaa`;
+    fs.writeFileSync(path.join(cur, `${idx}.json`), sample.replace(template.message_id, idx));
+  }
+  const oneNew = (dir: string) => () => sh([ORCH, "notify", "--type", "progress", "--summary", "new"], dir);
+  const pollFresh = wall([ORCH, "poll"], fresh, oneNew(fresh));
+  const pollHistory = wall([ORCH, "poll"], history, oneNew(history));
+  row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`, pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
+  void id;
+
+  // Workers: spawn --no-window against raw git worktree add -b, in a repository of 1,000 files.
+  const big = repoWith(1000, "project");
+  sh([ORCH, "init"], big);
+  let k = 0;
+  const rawAdd = wall(["git", "worktree", "add", "-q", "-b", "raw", path.join(WORK, "raw-wt")], big, () => {
+    spawnSync("git", ["worktree", "remove", "--force", path.join(WORK, "raw-wt")], { cwd: big, env });
+    spawnSync("git", ["branch", "-D", "raw"], { cwd: big, env });
+  }, undefined, QUICK ? 7 : 15);
+  const spawnMs = median(Array.from({ length: QUICK ? 7 : 15 }, () => timeOnce([ORCH, "spawn", `feat/s${k++}`, "--no-window"], big)));
+  row("orch spawn --no-window (1,000-file repository)", ms(spawnMs), `git worktree add -b: ${ms(rawAdd)}`, spawnMs / rawAdd, "≤ 1.5×", spawnMs / rawAdd <= 1.5);
+  sh(["tmux", "new-session", "-d", "-s", "bench"], big);
+  const rawWindow = median(Array.from({ length: QUICK ? 7 : 15 }, (_, i) => {
+    const dir = path.join(WORK, `raw-win-${i}`);
+    const t = performance.now();
+    sh(["git", "worktree", "add", "-q", "-b", `raw-win-${i}`, dir], big);
+    sh(["tmux", "new-window", "-d", "-t", "bench:", "-c", dir, "sh"], big);
+    return performance.now() - t;
+  }));
+  const spawnWindow = median(Array.from({ length: QUICK ? 7 : 15 }, () => timeOnce([ORCH, "spawn", `feat/w${k++}`, "--agent", "true"], big)));
+  row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
+
+  // status with 50 workers, against the floor.
+  const fifty = repoWith(1, "fifty");
+  sh([ORCH, "init"], fifty);
+  for (let i = 0; i < 50; i++) sh([ORCH, "spawn", `w/${i}`, "--no-window"], fifty);
+  const statusMs = wall([ORCH, "status", "--json"], fifty);
+  row("orch status with 50 workers", ms(statusMs), `floor ${ms(floorMs)}`, statusMs / floorMs, "≤ 3×", statusMs / floorMs <= 3);
+
+  // apply of a 50-commit series against raw git format-patch | git am.
+  const applyRepo = repoWith(50, "apply");
+  sh([ORCH, "init"], applyRepo);
+  const wt = JSON.parse(sh([ORCH, "spawn", "feat/fifty", "--no-window", "--json"], applyRepo)).worktree_path as string;
+  for (let i = 0; i < 50; i++) {
+    fs.writeFileSync(path.join(wt, `pkg${i % 20}`, `file${i}.ts`), `export const changed${i} = ${i};\n`);
+    sh(["git", "commit", "-q", "-am", `change ${i}`], wt);
+  }
+  const base = sh(["git", "rev-parse", "HEAD"], applyRepo).trim();
+  const reset = () => spawnSync("git", ["reset", "-q", "--hard", base], { cwd: applyRepo, env });
+  const rawApply = median(Array.from({ length: QUICK ? 5 : 9 }, () => {
+    reset();
+    const t = performance.now();
+    const patch = sh(["git", "format-patch", "--binary", "--stdout", `${base}..feat/fifty`], applyRepo);
+    sh(["git", "am", "--3way"], applyRepo, patch);
+    return performance.now() - t;
+  }));
+  const orchApply = median(Array.from({ length: QUICK ? 5 : 9 }, () => {
+    reset();
+    return timeOnce([ORCH, "apply", "feat/fifty", "--force"], applyRepo);
+  }));
+  row("orch apply of a 50-commit series", ms(orchApply), `git format-patch | git am: ${ms(rawApply)}`, orchApply / rawApply, "≤ 1.3×", orchApply / rawApply <= 1.3);
+
+  // land of 10 workers with a trivial test, per worker, against raw git merge --squash + commit.
+  const landRepo = repoWith(100, "land");
+  sh([ORCH, "init"], landRepo);
+  for (let i = 0; i < 10; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `feat/l${i}`, "--no-window", "--json"], landRepo)).worktree_path as string;
+    fs.writeFileSync(path.join(w, `landed${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `land ${i}`], w);
+    sh([ORCH, "notify", "--type", "task_complete", "--summary", `l${i}`], w);
+  }
+  const landStart = sh(["git", "rev-parse", "HEAD"], landRepo).trim();
+  const tLand = performance.now();
+  sh([ORCH, "land", "--test", "true"], landRepo);
+  const landPer = (performance.now() - tLand) / 10;
+  sh(["git", "reset", "-q", "--hard", landStart], landRepo);
+  const tRaw = performance.now();
+  for (let i = 0; i < 10; i++) {
+    sh(["git", "merge", "--squash", `feat/l${i}`], landRepo);
+    sh(["git", "commit", "-q", "-m", `land ${i}`], landRepo);
+  }
+  const rawPer = (performance.now() - tRaw) / 10;
+  row("orch land, per worker (10 workers, --test true)", ms(landPer), `git merge --squash + commit: ${ms(rawPer)}`, landPer / rawPer, "reported", undefined);
+
+  // The PostToolUse hook on a payload that is not ours (runs after every tool call of every worker).
+  const payload = JSON.stringify({ session_id: "s", transcript_path: "/dev/null", cwd: repo, hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "/etc/hostname" }, tool_response: {} });
+  const hookMs = wall([ORCH, "hook", "post-tool-use"], repo, undefined, payload);
+  row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorMs)}`, hookMs / floorMs, "≤ 2×", hookMs / floorMs <= 2);
+
+  spawnSync("tmux", ["kill-server"], { env });
+  const table = [
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${os.platform()} ${os.release()}, git ${sh(["git", "--version"]).trim().split(" ").pop()}, tmux ${sh(["tmux", "-V"]).trim().split(" ").pop()}; medians of ${N} runs${QUICK ? " (--quick)" : ""}.`,
+    "",
+    "| measurement | orch | reference (same run) | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+  fs.writeFileSync(path.join(ROOT, "bench/results.md"), `${table}\n`);
+  console.log(table);
+  fs.rmSync(WORK, { recursive: true, force: true });
+}
+
+await main();
