@@ -8,7 +8,7 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
-import { withLock } from "../store/lock.ts";
+import { prepareLock, withLock } from "../store/lock.ts";
 import { loadWorker } from "../store/workers.ts";
 import { checkoutLockTarget, refuseWorkerCheckout, uncommittedWarning, writeSeries } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
@@ -58,8 +58,9 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const repo = await requireRepo(ctx);
   refuseWorkerCheckout(repo, record);
   const target = repo.root;
-  const series = await writeSeries(layout, record, repo.mainRoot);
-  const warnings = [await uncommittedWarning(record)].filter((w): w is string => w !== null);
+  if (!options.dryRun) prepareLock();
+  const [series, warning] = await Promise.all([writeSeries(layout, record, repo.mainRoot), uncommittedWarning(record)]);
+  const warnings = [warning].filter((w): w is string => w !== null);
   for (const warning of warnings) ctx.warn(warning);
   const appliedFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "applied.json");
   const base = { worker_id: record.worker_id, commits: series.commits.length, patch_file: series.file, series_tip: series.tip, warnings };
@@ -72,9 +73,15 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   }
 
   return withLock(checkoutLockTarget(layout), "apply", async () => {
-    const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
+    // Independent questions to git, asked at once.
+    const [head, expected, staged, touchedList, dirty] = await Promise.all([
+      gitAdapter.gitOut(["rev-parse", "HEAD"], target),
+      options.expectedHead === undefined ? undefined : gitAdapter.resolveCommit(target, options.expectedHead),
+      gitAdapter.stagedPaths(target),
+      gitAdapter.changedPaths(repo.mainRoot, record.base_commit, series.tip),
+      gitAdapter.dirtyPaths(target),
+    ]);
     if (options.expectedHead !== undefined) {
-      const expected = await gitAdapter.resolveCommit(target, options.expectedHead);
       if (expected !== head) throw new OrchError("refused", `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`);
     }
     const applied = readJson<AppliedRecord[]>(appliedFile) ?? [];
@@ -83,10 +90,9 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       throw new OrchError("refused", `this series of ${record.worker_id} (${series.tip.slice(0, 12)}) was already applied at ${previous.applied_at}: use --force to apply it again`);
     }
     if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
-    const staged = await gitAdapter.stagedPaths(target);
     if (staged.length) throw new OrchError("refused", `the index has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first; nothing was applied`);
-    const touched = new Set(await gitAdapter.changedPaths(repo.mainRoot, record.base_commit, series.tip));
-    const overlap = (await gitAdapter.dirtyPaths(target)).filter((p) => touched.has(p));
+    const touched = new Set(touchedList);
+    const overlap = dirty.filter((p) => touched.has(p));
     if (overlap.length) throw new OrchError("refused", `uncommitted changes here touch files the patch changes: ${overlap.join(", ")}; nothing was applied`);
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);

@@ -20,13 +20,16 @@ export interface Series {
 export async function writeSeries(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<Series> {
   const tip = await gitAdapter.resolveCommit(mainRoot, `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
-  const commits = await gitAdapter.commitsBetween(mainRoot, record.base_commit, tip);
-  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${record.base_commit.slice(0, 12)}: nothing to apply`);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${tip}.mbox`);
-  if (!fs.existsSync(file)) {
-    const patch = await gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${record.base_commit}..${tip}`], mainRoot);
+  const stored = fs.existsSync(file);
+  const [commits, patch] = await Promise.all([
+    gitAdapter.commitsBetween(mainRoot, record.base_commit, tip),
+    stored ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${record.base_commit}..${tip}`], mainRoot),
+  ]);
+  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${record.base_commit.slice(0, 12)}: nothing to apply`);
+  if (patch) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
     fs.renameSync(tmp, file);
