@@ -6,6 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, scratchRepo, sessionRepo, tempDir } from "./helpers.ts";
+import type { Check } from "../src/commands/doctor.ts";
 
 /** A PATH folder holding links to only the named programs (as found on the real PATH). */
 function pathWith(programs: string[]): string {
@@ -16,15 +17,6 @@ function pathWith(programs: string[]): string {
     fs.symlinkSync(found, path.join(dir, program));
   }
   return dir;
-}
-
-interface Check {
-  name: string;
-  ok: boolean;
-  required: boolean;
-  version?: string;
-  detail: string;
-  fix?: string;
 }
 
 function assertWellFormed(checks: Check[]): void {

@@ -56,7 +56,7 @@ await Promise.all(
 );
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
-const skippedNotes = results.flatMap((r) => r.output.split("\n").filter((l) => l.startsWith("SKIP:")));
+const skippedNotes = results.flatMap((r) => r.output.split("\n").filter((l) => l.includes("SKIP:")).map((l) => l.slice(l.indexOf("SKIP:"))));
 for (const note of skippedNotes) process.stdout.write(`${note}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed === 0 ? 0 : 1);

@@ -50,7 +50,8 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
   };
   for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
   fs.mkdirSync(env.TMUX_TMPDIR!, { mode: 0o700 });
-  const ctx: Context = { cwd: repo, env, warn: parent.warn };
+  // The narrative says what happens; orch's own progress lines would only repeat it.
+  const ctx: Context = { cwd: repo, env, warn: (line) => (line.startsWith("land: testing") ? undefined : parent.warn(line)) };
   const step = (command: string, result = "") => say(`${c.dim("$")} ${c.bold(command)}${result ? `  ${c.dim("→")} ${result}` : ""}`);
   let landed: LandEntry[] = [];
   try {
