@@ -28,7 +28,7 @@ test("a series of several commits with a binary file and a rename applies here, 
   const { repo } = sessionRepo({ "README.md": "r\n", "old-name.txt": "keep me\n".repeat(20) });
   const wt = worker(repo, "feat/series");
   commitFiles(wt, { "a.txt": "a\n" }, "add a");
-  commitFiles(wt, { "img.bin": crypto.randomBytes(4096) }, "add a binary");
+  commitFiles(wt, { "img.bin": Buffer.concat([Buffer.from([0, 0, 255]), crypto.randomBytes(4096)]) }, "add a binary");
   git(["mv", "old-name.txt", "new-name.txt"], wt);
   git(["commit", "-qm", "rename"], wt);
   commitFiles(wt, { "a.txt": "a\nmore\n" }, "edit a");

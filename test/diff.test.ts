@@ -1,0 +1,65 @@
+// orch diff and orch pr: reviewing a worker's change, locally and through gh (a recording stand-in).
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, commitFiles, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+
+test("diff shows the worker's commits since its base: files with counts, renames, binaries, the patch", () => {
+  const { repo } = sessionRepo({ "README.md": "r\n", "old.txt": "keep\n".repeat(10) });
+  const wt = orch(["spawn", "feat/review", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(repo, { "main-only.txt": "main moved on\n" }, "main moves on");
+  commitFiles(wt, { "new.txt": "one\ntwo\n" }, "add new");
+  commitFiles(wt, { "logo.bin": Buffer.concat([Buffer.from([0, 159, 146, 150]), crypto.randomBytes(64)]) }, "add a binary");
+  git(["mv", "old.txt", "renamed.txt"], wt);
+  git(["commit", "-qm", "rename"], wt);
+  fs.writeFileSync(path.join(wt, "wip.txt"), "not committed");
+  const r = orch(["diff", "feat/review", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.commits.map((c: { subject: string }) => c.subject), ["add new", "add a binary", "rename"]);
+  const files = Object.fromEntries(r.json.files.map((f: { path: string; additions: number | null; deletions: number | null; from?: string }) => [f.path, f]));
+  assert.equal(Object.keys(files).sort(), ["logo.bin", "new.txt", "renamed.txt"], "main's own commit is not the worker's change");
+  assert.is(files["new.txt"].additions, 2);
+  assert.is(files["logo.bin"].additions, null, "binary: no line counts");
+  assert.is(files["renamed.txt"].from, "old.txt");
+  assert.match(r.json.diff, /GIT binary patch/);
+  assert.match(r.json.uncommitted_warning, /wip\.txt/);
+  const stat = orch(["diff", "feat-review", "--stat"], { cwd: repo });
+  assert.match(stat.stdout, /add new/);
+  assert.match(stat.stdout, /3 files changed/);
+  assert.is(orch(["diff", "nobody"], { cwd: repo }).code, 1);
+});
+
+test("pr shows the PR through gh pr view and gh pr diff, with exactly these arguments", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const bin = tempDir("orch-gh-");
+  const log = path.join(bin, "calls.log");
+  fs.writeFileSync(path.join(bin, "gh"), [
+    "#!/bin/sh",
+    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+    'case "$1 $2" in',
+    `  "pr view") echo '{"number":12,"url":"https://github.com/o/r/pull/12","title":"Add login","state":"OPEN","body":"Body."}' ;;`,
+    `  "pr diff") echo 'diff --git a/x b/x' ;;`,
+    "esac",
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  orch(["notify", "--type", "task_complete", "--summary", "done", "--pr-url", "https://github.com/o/r/pull/12"], { cwd: wt });
+  const r = orch(["pr", "feat/pr", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.pr.title, "Add login");
+  assert.match(r.json.diff, /diff --git/);
+  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n"), [
+    "pr view https://github.com/o/r/pull/12 --json number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions",
+    "pr diff https://github.com/o/r/pull/12",
+  ]);
+  fs.writeFileSync(path.join(bin, "gh"), "#!/bin/sh\necho 'no pull requests found for branch' >&2\nexit 1\n", { mode: 0o755 });
+  const none = orch(["pr", "feat/pr", "--json"], { cwd: repo, env });
+  assert.is(none.code, 1);
+  assert.is(none.json.error.code, "not_found");
+});
+
+test.run();
