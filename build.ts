@@ -29,7 +29,10 @@ if (step("tsc → dist/node", [bin("tsc"), "-p", root])) process.exit(1);
 
 if (target === "bun") {
   const failed = step("bun build --compile → dist/orch", [
-    bin("bun"), "build", "--compile", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none",
+    // A compiled bun binary would otherwise read the .env and bunfig.toml of whatever folder it runs in:
+    // a project's ORCH_ID or GIT_DIR in .env must not steer orch.
+    bin("bun"), "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+    "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none",
     path.join(root, "src", "main.ts"), "--outfile", path.join(root, "dist", "orch"),
   ]);
   if (failed) process.exit(1);

@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   console.error(`bench in ${WORK} (${N} runs per median)`);
   // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
   fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
-  sh([BUN, "build", "--compile", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
+  sh([BUN, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
   const FLOOR = [path.join(WORK, "floor")];
   const floorMs = wall(FLOOR, WORK);
   const floorKb = peakKb(FLOOR, WORK);

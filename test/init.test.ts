@@ -69,6 +69,16 @@ test("ORCH_HOME pointing at a regular file fails with exit 1 and writes nothing"
   assert.not.ok(fs.existsSync(path.join(repo, ".orch")));
 });
 
+test("a project's .env and bunfig.toml do not reach orch's environment", () => {
+  const repo = scratchRepo();
+  const id = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;
+  fs.writeFileSync(path.join(repo, ".env"), "ORCH_ID=orch_zzzzzzzz\nORCH_HOME=/nonexistent\n");
+  fs.writeFileSync(path.join(repo, "bunfig.toml"), "[run]\nsilent = true\n");
+  const r = orch(["status", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.orchestrator_id, id);
+});
+
 test("init outside a repository uses the project folder; --project-dir must exist", () => {
   const dir = tempDir();
   const r = orch(["init", "--json"], { cwd: dir });
