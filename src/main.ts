@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // The command line: the table in cli/spec.ts wired to cac; each command module loads when it runs,
-// and hot commands with plain arguments skip loading cac at all (cli/fastparse.ts).
+// and hot commands (cli/hot.ts) with plain arguments skip loading cac and the rest of the table.
 
 import process from "node:process";
 import { fastParse } from "./cli/fastparse.ts";
-import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec } from "./cli/spec.ts";
+import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, exitCodeFor, type ErrorKind } from "./errors.ts";
 import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
@@ -49,7 +49,7 @@ interface Invocation {
 
 /** Full parsing with cac: help, versions, errors for unknown or malformed flags. */
 async function parseWithCac(): Promise<Invocation | undefined> {
-  const { cac } = await import("cac");
+  const [{ cac }, { COMMANDS }] = await Promise.all([import("cac"), import("./cli/spec.ts")]);
   const cli = cac("orch");
   for (const option of GLOBAL_OPTIONS) cli.option(option.flags, option.description);
   cli.option("-v, --version", "Print the version");
@@ -88,7 +88,7 @@ async function parseWithCac(): Promise<Invocation | undefined> {
 }
 
 function parseFast(): Invocation | undefined {
-  const spec = COMMANDS.find((s) => s.hot && commandName(s) === argv[0]);
+  const spec = HOT_COMMANDS.find((s) => commandName(s) === argv[0]);
   const parsed = spec && fastParse(spec, GLOBAL_OPTIONS, argv.slice(1));
   return parsed && spec && { spec, ...parsed };
 }

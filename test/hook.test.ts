@@ -231,6 +231,12 @@ test("stop with pending messages blocks with the messages as the reason; without
   assert.is(JSON.parse(hook("stop", stopPayload(w.worktree), w.worktree).stdout).decision, "block");
   hook("stop", stopPayload(w.worktree, true), w.worktree);
   assert.equal(poll(w).map((m) => m.message_type), ["idle"]);
+
+  // Someone typed in the window and the agent worked (a tool call) without orch: a new turn, a new idle.
+  hook("post-tool-use", postToolUse(w.worktree, "ls", "a\n"), w.worktree);
+  assert.is(orch(["status", "--json", "--orch", w.id], { cwd: w.repo }).json.workers[0].status, "running");
+  hook("stop", stopPayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["idle"]);
 });
 
 test("stop after the worker reported done sends no idle", () => {

@@ -1,31 +1,9 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
-// pre-parser of hot commands (fastparse.ts) reads the same table.
+// pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import type { CommandMain } from "../commands/types.ts";
+import { AGENT, DEMO_AGENT, HOOK, INBOX, LIST, NOTIFY, opt, POLL, STATUS, type CommandSpec } from "./hot.ts";
 
-export interface OptionSpec {
-  /** cac syntax: "--name <value>" takes a value, "--name" is a switch, "--no-name" negates. */
-  flags: string;
-  description: string;
-}
-
-export interface CommandSpec {
-  /** cac syntax, e.g. "spawn <branch> [stdin]" or "await [...workers]". */
-  usage: string;
-  description: string;
-  options: OptionSpec[];
-  load: () => Promise<CommandMain>;
-  /** Called in loops or after every tool call: parsed without loading cac when the arguments are plain. */
-  hot?: boolean;
-  hidden?: boolean;
-}
-
-export const GLOBAL_OPTIONS: OptionSpec[] = [
-  { flags: "--json", description: "Print exactly one JSON document on stdout" },
-  { flags: "--orch <id>", description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session)" },
-];
-
-const opt = (flags: string, description: string): OptionSpec => ({ flags, description });
+export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
 export const COMMANDS: CommandSpec[] = [
   {
@@ -34,45 +12,10 @@ export const COMMANDS: CommandSpec[] = [
     options: [opt("--project-dir <dir>", "Project directory (default: the current directory)")],
     load: async () => (await import("../commands/init.ts")).main,
   },
-  {
-    usage: "notify",
-    description: "Send a message from a worker to its orchestrator",
-    hot: true,
-    options: [
-      opt("--type <type>", "task_complete | task_failed | question | progress | idle (required)"),
-      opt("--summary <text>", "One-line summary (required)"),
-      opt("--details <text>", "More detail"),
-      opt("--pr-url <url>", "Pull request URL"),
-      opt("--branch <branch>", "Branch (default: the worker's)"),
-      opt("--error <text>", "What went wrong (task_failed)"),
-      opt("--question <text>", "The question (question)"),
-    ],
-    load: async () => (await import("../commands/notify.ts")).main,
-  },
-  {
-    usage: "poll",
-    description: "Take all unread messages, oldest first, and mark them read",
-    hot: true,
-    options: [
-      opt("--wait", "Block until at least one message arrives"),
-      opt("--timeout <sec>", "With --wait: give up after SEC seconds (exit 124)"),
-    ],
-    load: async () => (await import("../commands/poll.ts")).main,
-  },
-  {
-    usage: "status",
-    description: "The session, its mailbox counts and its workers",
-    hot: true,
-    options: [],
-    load: async () => (await import("../commands/status.ts")).main,
-  },
-  {
-    usage: "list",
-    description: "The workers, one row each",
-    hot: true,
-    options: [],
-    load: async () => (await import("../commands/status.ts")).listMain,
-  },
+  NOTIFY,
+  POLL,
+  STATUS,
+  LIST,
   {
     usage: "spawn <branch> [stdin]",
     description: "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt from stdin)",
@@ -108,16 +51,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     load: async () => (await import("../commands/messages.ts")).replyMain,
   },
-  {
-    usage: "inbox",
-    description: "Worker side: read the messages the orchestrator sent",
-    hot: true,
-    options: [
-      opt("--wait", "Block until at least one message arrives"),
-      opt("--timeout <sec>", "With --wait: give up after SEC seconds (exit 124)"),
-    ],
-    load: async () => (await import("../commands/messages.ts")).inboxMain,
-  },
+  INBOX,
   {
     usage: "stop <worker>",
     description: "End the worker's agent and window; keep its worktree and branch",
@@ -195,14 +129,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards")],
     load: async () => (await import("../commands/demo.ts")).main,
   },
-  {
-    usage: "__demo-agent [prompt]",
-    description: "Internal: the scripted agent of orch demo",
-    hot: true,
-    hidden: true,
-    options: [],
-    load: async () => (await import("../commands/demo-agent.ts")).main,
-  },
+  DEMO_AGENT,
   {
     usage: "mcp",
     description: "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments); runs until stdin closes",
@@ -215,13 +142,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [opt("--global", "Into ~/.claude/ (settings.json) for every project, instead of this repository's .claude/")],
     load: async () => (await import("../commands/install.ts")).main,
   },
-  {
-    usage: "hook <event>",
-    description: "Claude Code hook handler (post-tool-use or stop) reading the hook JSON on stdin; always exits 0",
-    hot: true,
-    options: [],
-    load: async () => (await import("../commands/hook.ts")).main,
-  },
+  HOOK,
   {
     usage: "doctor",
     description: "Check git, tmux, gh, git gtr, the agent and the store, and say what to fix",
@@ -234,12 +155,5 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     load: async () => (await import("../commands/completion.ts")).main,
   },
-  {
-    usage: "__agent <worker>",
-    description: "Internal: runs the agent inside the worker's tmux window",
-    hot: true,
-    hidden: true,
-    options: [],
-    load: async () => (await import("../commands/agent-run.ts")).main,
-  },
+  AGENT,
 ];

@@ -10,7 +10,7 @@ import type { Flags } from "../flags.ts";
 import { writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
-import { findWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { findWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = "post-tool-use" | "stop";
@@ -191,6 +191,8 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   if (event !== "PostToolUse" && event !== "PostToolUseFailure") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
+  // An idle worker that uses a tool is at work again: its next Stop reports idle anew (once per turn).
+  if (workerState(where.layout, where.record).status === "idle") recordWorkerEvent(where.layout, where.record, "resumed", "the agent is at work again");
   const notes: string[] = [];
   // PostToolUseFailure means the command failed: no PR to report then.
   const url = event === "PostToolUse" ? createdPullRequest(payload) : undefined;
@@ -229,7 +231,7 @@ function backgroundTasks(value: unknown): string[] {
 /**
  * Idle once per turn: only while the worker counts as running. After an idle, a done, a failure or
  * a question its status is no longer running, so a second Stop in the same turn sends nothing; a
- * message from the orchestrator makes it running again.
+ * message from the orchestrator, or a tool call of the idle agent (post-tool-use), makes it running again.
  */
 function reportIdle(where: WorkerHere, lastMessage: string | undefined, background: string[]): void {
   const { layout, record } = where;

@@ -10,8 +10,8 @@ export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question",
 export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
 /** What the orchestrator sends a worker: a free message, or a reply to one of its questions. */
 export type OrchestratorMessageType = "message" | "reply";
-/** Written by orch itself into a worker's event log. */
-export type LifecycleType = "stopped";
+/** Written by orch itself into a worker's event log: stopped by orch stop; resumed when an idle agent works again. */
+export type LifecycleType = "stopped" | "resumed";
 export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
 
 export interface MessageContent {

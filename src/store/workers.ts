@@ -108,6 +108,8 @@ function nextStatus(status: WorkerStatus, type: string): WorkerStatus {
     case "message":
     case "reply":
       return status === "stopped" ? status : "running";
+    case "resumed":
+      return status === "idle" ? "running" : status;
     case "task_complete":
       return "done";
     case "task_failed":

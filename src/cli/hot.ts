@@ -1,0 +1,109 @@
+// The commands called in loops and after every tool call (notify, poll, status, hooks…) and the types
+// of the command table: all that main.ts loads at start-up. cli/spec.ts adds the rest of the table.
+
+import type { CommandMain } from "../commands/types.ts";
+
+export interface OptionSpec {
+  /** cac syntax: "--name <value>" takes a value, "--name" is a switch, "--no-name" negates. */
+  flags: string;
+  description: string;
+}
+
+export interface CommandSpec {
+  /** cac syntax, e.g. "spawn <branch> [stdin]" or "await [...workers]". */
+  usage: string;
+  description: string;
+  options: OptionSpec[];
+  load: () => Promise<CommandMain>;
+  hidden?: boolean;
+}
+
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  { flags: "--json", description: "Print exactly one JSON document on stdout" },
+  { flags: "--orch <id>", description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session)" },
+];
+
+export const opt = (flags: string, description: string): OptionSpec => ({ flags, description });
+
+export const NOTIFY: CommandSpec = {
+  usage: "notify",
+  description: "Send a message from a worker to its orchestrator",
+
+  options: [
+    opt("--type <type>", "task_complete | task_failed | question | progress | idle (required)"),
+    opt("--summary <text>", "One-line summary (required)"),
+    opt("--details <text>", "More detail"),
+    opt("--pr-url <url>", "Pull request URL"),
+    opt("--branch <branch>", "Branch (default: the worker's)"),
+    opt("--error <text>", "What went wrong (task_failed)"),
+    opt("--question <text>", "The question (question)"),
+  ],
+  load: async () => (await import("../commands/notify.ts")).main,
+};
+
+export const POLL: CommandSpec = {
+  usage: "poll",
+  description: "Take all unread messages, oldest first, and mark them read",
+
+  options: [
+    opt("--wait", "Block until at least one message arrives"),
+    opt("--timeout <sec>", "With --wait: give up after SEC seconds (exit 124)"),
+  ],
+  load: async () => (await import("../commands/poll.ts")).main,
+};
+
+export const STATUS: CommandSpec = {
+  usage: "status",
+  description: "The session, its mailbox counts and its workers",
+
+  options: [],
+  load: async () => (await import("../commands/status.ts")).main,
+};
+
+export const LIST: CommandSpec = {
+  usage: "list",
+  description: "The workers, one row each",
+
+  options: [],
+  load: async () => (await import("../commands/status.ts")).listMain,
+};
+
+export const INBOX: CommandSpec = {
+  usage: "inbox",
+  description: "Worker side: read the messages the orchestrator sent",
+
+  options: [
+    opt("--wait", "Block until at least one message arrives"),
+    opt("--timeout <sec>", "With --wait: give up after SEC seconds (exit 124)"),
+  ],
+  load: async () => (await import("../commands/messages.ts")).inboxMain,
+};
+
+export const DEMO_AGENT: CommandSpec = {
+  usage: "__demo-agent [prompt]",
+  description: "Internal: the scripted agent of orch demo",
+
+  hidden: true,
+  options: [],
+  load: async () => (await import("../commands/demo-agent.ts")).main,
+};
+
+export const HOOK: CommandSpec = {
+  usage: "hook <event>",
+  description: "Claude Code hook handler (post-tool-use or stop) reading the hook JSON on stdin; always exits 0",
+
+  options: [],
+  load: async () => (await import("../commands/hook.ts")).main,
+};
+
+export const AGENT: CommandSpec = {
+  usage: "__agent <worker>",
+  description: "Internal: runs the agent inside the worker's tmux window",
+
+  hidden: true,
+  options: [],
+  load: async () => (await import("../commands/agent-run.ts")).main,
+};
+
+/** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
+export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, HOOK, AGENT, DEMO_AGENT];
