@@ -37,26 +37,25 @@ function timeOnce(argv: string[], cwd: string, input?: string): number {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
-/** Median wall time in ms; `prepare` runs untimed before each run. */
-function wall(argv: string[], cwd: string, prepare?: (i: number) => void, input?: string, runs = N): number {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    prepare?.(i);
-    times.push(timeOnce(argv, cwd, input));
-  }
-  return median(times);
+/** Peak RSS in KB of one run, through GNU time (NaN without it). */
+function peakOnce(argv: string[], cwd: string, input?: string): number {
+  if (!TIME) return NaN;
+  const r = spawnSync(TIME, ["-f", "%M", ...argv], { cwd, env, encoding: "utf8", input });
+  return Number(r.stderr.trim().split("\n").pop());
 }
 
-/** Median peak RSS in KB through GNU time, or NaN without it. */
-function peakKb(argv: string[], cwd: string, prepare?: (i: number) => void, runs = 15): number {
-  if (!TIME) return NaN;
-  const values: number[] = [];
+/**
+ * The subject and its reference, measured alternately (subject, reference, subject, …) so that
+ * whatever the machine does meanwhile weighs on both alike; returns both medians.
+ */
+function interleaved(subject: () => number, reference: () => number, runs = N): [number, number] {
+  const a: number[] = [];
+  const b: number[] = [];
   for (let i = 0; i < runs; i++) {
-    prepare?.(i);
-    const r = spawnSync(TIME, ["-f", "%M", ...argv], { cwd, env, encoding: "utf8" });
-    values.push(Number(r.stderr.trim().split("\n").pop()));
+    a.push(subject());
+    b.push(reference());
   }
-  return median(values);
+  return [median(a), median(b)];
 }
 
 const rows: string[][] = [];
@@ -89,25 +88,24 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
   sh([BUN, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
   const FLOOR = [path.join(WORK, "floor")];
-  const floorMs = wall(FLOOR, WORK);
-  const floorKb = peakKb(FLOOR, WORK);
-  const gitMs = wall(["git", "--version"], WORK);
-  rows.push(["floor (one-line program, same bun build --compile)", ms(floorMs), mb(floorKb), "", "", ""]);
-  rows.push(["git --version", ms(gitMs), "", "", "", ""]);
+  const floor = () => timeOnce(FLOOR, WORK);
+  const [gitMs, floorMs] = interleaved(() => timeOnce(["git", "--version"], WORK), floor);
+  rows.push(["floor: one-line program, same `bun build --compile` flags", ms(floorMs), "", "", "", ""]);
+  rows.push(["git --version", ms(gitMs), `floor ${ms(floorMs)}`, `${(gitMs / floorMs).toFixed(2)}×`, "", ""]);
 
   // Mailbox: notify and an empty poll.
   const repo = repoWith(200);
   const id = JSON.parse(sh([ORCH, "init", "--json"], repo)).orchestrator_id as string;
   const notify = [ORCH, "notify", "--type", "progress", "--summary", "bench"];
-  const notifyMs = wall(notify, repo);
-  const notifyKb = peakKb(notify, repo);
+  const [notifyMs, floorN] = interleaved(() => timeOnce(notify, repo), floor);
+  const [notifyKb, floorKb] = interleaved(() => peakOnce(notify, repo), () => peakOnce(FLOOR, WORK), 15);
   sh([ORCH, "poll", "--json"], repo);
-  const pollMs = wall([ORCH, "poll"], repo);
-  const pollKb = peakKb([ORCH, "poll"], repo);
-  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorMs)}`, notifyMs / floorMs, "≤ 2×", notifyMs / floorMs <= 2);
+  const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
+  const [pollKb, floorKb2] = interleaved(() => peakOnce([ORCH, "poll"], repo), () => peakOnce(FLOOR, WORK), 15);
+  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
   row("orch notify: peak memory", mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
-  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorMs)}`, pollMs / floorMs, "≤ 2×", pollMs / floorMs <= 2);
-  row("orch poll (empty): peak memory", mb(pollKb), `floor ${mb(floorKb)}`, pollKb / floorKb, "≤ 1.3×", pollKb / floorKb <= 1.3);
+  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
+  row("orch poll (empty): peak memory", mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
 
   // Wake latency: from notify's exit to poll --wait's output.
   const latencies: number[] = [];
@@ -157,9 +155,11 @@ async function main(): Promise<void> {
     const idx = `msg_0${i.toString(36).padStart(10, "0")}aaaaaaaa`;
     fs.writeFileSync(path.join(cur, `${idx}.json`), sample.replace(template.message_id, idx));
   }
-  const oneNew = (dir: string) => () => sh([ORCH, "notify", "--type", "progress", "--summary", "new"], dir);
-  const pollFresh = wall([ORCH, "poll"], fresh, oneNew(fresh));
-  const pollHistory = wall([ORCH, "poll"], history, oneNew(history));
+  const pollOneNew = (dir: string) => () => {
+    sh([ORCH, "notify", "--type", "progress", "--summary", "new"], dir);
+    return timeOnce([ORCH, "poll"], dir);
+  };
+  const [pollHistory, pollFresh] = interleaved(pollOneNew(history), pollOneNew(fresh));
   row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`, pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
   void id;
 
@@ -167,36 +167,39 @@ async function main(): Promise<void> {
   const big = repoWith(1000, "project");
   sh([ORCH, "init"], big);
   let k = 0;
-  const rawAdd = wall(["git", "worktree", "add", "-q", "-b", "raw", path.join(WORK, "raw-wt")], big, () => {
-    spawnSync("git", ["worktree", "remove", "--force", path.join(WORK, "raw-wt")], { cwd: big, env });
-    spawnSync("git", ["branch", "-D", "raw"], { cwd: big, env });
-  }, undefined, QUICK ? 7 : 15);
-  const spawnMs = median(Array.from({ length: QUICK ? 7 : 15 }, () => timeOnce([ORCH, "spawn", `feat/s${k++}`, "--no-window"], big)));
+  const [spawnMs, rawAdd] = interleaved(
+    () => timeOnce([ORCH, "spawn", `feat/s${k++}`, "--no-window"], big),
+    () => timeOnce(["git", "worktree", "add", "-q", "-b", `raw-${k}`, path.join(WORK, `raw-wt-${k}`)], big),
+    QUICK ? 7 : 15,
+  );
   row("orch spawn --no-window (1,000-file repository)", ms(spawnMs), `git worktree add -b: ${ms(rawAdd)}`, spawnMs / rawAdd, "≤ 1.5×", spawnMs / rawAdd <= 1.5);
   sh(["tmux", "new-session", "-d", "-s", "bench"], big);
   // Each window's program keeps running after the command returns (orch's starts the agent, then a
   // shell); a pause before each timed run keeps that work out of the next measurement, for both.
   const settle = () => spawnSync("sleep", ["0.4"]);
-  const rawWindow = median(Array.from({ length: QUICK ? 7 : 15 }, (_, i) => {
-    settle();
-    const dir = path.join(WORK, `raw-win-${i}`);
-    const t = performance.now();
-    sh(["git", "worktree", "add", "-q", "-b", `raw-win-${i}`, dir], big);
-    sh(["tmux", "new-window", "-d", "-t", "bench:", "-c", dir, "sh"], big);
-    return performance.now() - t;
-  }));
-  const spawnWindow = median(Array.from({ length: QUICK ? 7 : 15 }, () => {
-    settle();
-    return timeOnce([ORCH, "spawn", `feat/w${k++}`, "--agent", "true"], big);
-  }));
+  const [spawnWindow, rawWindow] = interleaved(
+    () => {
+      settle();
+      return timeOnce([ORCH, "spawn", `feat/w${k++}`, "--agent", "true"], big);
+    },
+    () => {
+      settle();
+      const dir = path.join(WORK, `raw-win-${k}`);
+      const t = performance.now();
+      sh(["git", "worktree", "add", "-q", "-b", `raw-win-${k}`, dir], big);
+      sh(["tmux", "new-window", "-d", "-t", "bench:", "-c", dir, "sh"], big);
+      return performance.now() - t;
+    },
+    QUICK ? 7 : 15,
+  );
   row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
 
   // status with 50 workers, against the floor.
   const fifty = repoWith(1, "fifty");
   sh([ORCH, "init"], fifty);
   for (let i = 0; i < 50; i++) sh([ORCH, "spawn", `w/${i}`, "--no-window"], fifty);
-  const statusMs = wall([ORCH, "status", "--json"], fifty);
-  row("orch status with 50 workers", ms(statusMs), `floor ${ms(floorMs)}`, statusMs / floorMs, "≤ 3×", statusMs / floorMs <= 3);
+  const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
+  row("orch status with 50 workers", ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
 
   // apply of a 50-commit series against raw git format-patch | git am.
   const applyRepo = repoWith(50, "apply");
@@ -208,18 +211,21 @@ async function main(): Promise<void> {
   }
   const base = sh(["git", "rev-parse", "HEAD"], applyRepo).trim();
   const reset = () => spawnSync("git", ["reset", "-q", "--hard", base], { cwd: applyRepo, env });
-  const rawApply = median(Array.from({ length: QUICK ? 5 : 9 }, () => {
-    reset();
-    const t = performance.now();
-    const patch = sh(["git", "format-patch", "--binary", "--stdout", `${base}..feat/fifty`], applyRepo);
-    sh(["git", "am", "--3way"], applyRepo, patch);
-    return performance.now() - t;
-  }));
-  const orchApply = median(Array.from({ length: QUICK ? 5 : 9 }, () => {
-    reset();
-    return timeOnce([ORCH, "apply", "feat/fifty", "--force"], applyRepo);
-  }));
-  row("orch apply of a 50-commit series", ms(orchApply), `git format-patch | git am: ${ms(rawApply)}`, orchApply / rawApply, "≤ 1.3×", orchApply / rawApply <= 1.3);
+  const [orchApply, rawApply] = interleaved(
+    () => {
+      reset();
+      return timeOnce([ORCH, "apply", "feat/fifty", "--force"], applyRepo);
+    },
+    () => {
+      reset();
+      const t = performance.now();
+      const patch = sh(["git", "format-patch", "--binary", "--stdout", `${base}..feat/fifty`], applyRepo);
+      sh(["git", "am", "--3way"], applyRepo, patch);
+      return performance.now() - t;
+    },
+    QUICK ? 5 : 9,
+  );
+  row("orch apply of a 50-commit series", ms(orchApply), `git format-patch \\| git am: ${ms(rawApply)}`, orchApply / rawApply, "≤ 1.3×", orchApply / rawApply <= 1.3);
 
   // land of 10 workers with a trivial test, per worker, against raw git merge --squash + commit.
   const landRepo = repoWith(100, "land");
@@ -246,8 +252,8 @@ async function main(): Promise<void> {
 
   // The PostToolUse hook on a payload that is not ours (runs after every tool call of every worker).
   const payload = JSON.stringify({ session_id: "s", transcript_path: "/dev/null", cwd: repo, hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "/etc/hostname" }, tool_response: {} });
-  const hookMs = wall([ORCH, "hook", "post-tool-use"], repo, undefined, payload);
-  row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorMs)}`, hookMs / floorMs, "≤ 2×", hookMs / floorMs <= 2);
+  const [hookMs, floorH] = interleaved(() => timeOnce([ORCH, "hook", "post-tool-use"], repo, payload), floor);
+  row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
 
   spawnSync("tmux", ["kill-server"], { env });
   const table = [

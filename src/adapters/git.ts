@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { run, type RunResult } from "./exec.ts";
+import { readRefFromFiles, type Repo } from "./repo.ts";
 
 function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
@@ -63,6 +64,13 @@ export function lastSetting(settings: GitSettings, key: string): string | undefi
 
 export function allSettings(settings: GitSettings, key: string): string[] {
   return [...new Set(settings.get(key.toLowerCase()) ?? [])];
+}
+
+/** The commit a ref names, from git's files when they can tell (no process), else from git. */
+export async function refCommit(repo: Repo, ref: string): Promise<string | undefined> {
+  const fromFiles = readRefFromFiles(repo, ref);
+  if (fromFiles) return "sha" in fromFiles ? fromFiles.sha : undefined;
+  return resolveCommit(repo.root, ref);
 }
 
 /** The commit `ref` names, or undefined. */

@@ -87,6 +87,11 @@ export async function locateRepo(cwd: string): Promise<Repo | undefined> {
   return found;
 }
 
+/** The main worktree of a repository, as a Repo of its own. */
+export function mainWorktreeOf(repo: Repo): Repo {
+  return { root: repo.mainRoot, gitDir: repo.commonDir, commonDir: repo.commonDir, mainRoot: repo.mainRoot };
+}
+
 /**
  * Reads a ref from git's files (loose ref, then packed-refs), following symbolic refs. Returns
  * undefined when it cannot tell for sure (reftable storage, odd layouts): ask git then.

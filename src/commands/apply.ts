@@ -59,7 +59,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   refuseWorkerCheckout(repo, record);
   const target = repo.root;
   if (!options.dryRun) prepareLock();
-  const [series, warning] = await Promise.all([writeSeries(layout, record, repo.mainRoot), uncommittedWarning(record)]);
+  const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);
   const warnings = [warning].filter((w): w is string => w !== null);
   for (const warning of warnings) ctx.warn(warning);
   const appliedFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "applied.json");
@@ -104,7 +104,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       }
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: options.leaveConflict });
     }
-    const after = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
+    const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     writeJsonAtomic(appliedFile, [...applied, { tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString() }]);
     return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
   });

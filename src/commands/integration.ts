@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
-import type { Repo } from "../adapters/repo.ts";
+import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -17,8 +17,9 @@ export interface Series {
 }
 
 /** The worker's commits since its recorded base as a `git format-patch --binary` series, kept in the store. */
-export async function writeSeries(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<Series> {
-  const tip = await gitAdapter.resolveCommit(mainRoot, `refs/heads/${record.branch}`);
+export async function writeSeries(layout: StoreLayout, record: WorkerRecord, repo: Repo): Promise<Series> {
+  const mainRoot = repo.mainRoot;
+  const tip = await gitAdapter.refCommit(mainWorktreeOf(repo), `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
   const file = path.join(dir, `${tip}.mbox`);

@@ -6,7 +6,7 @@ import path from "node:path";
 import { agentLaunch, fullPrompt, type AgentLaunch } from "../adapters/agents.ts";
 import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
-import { headBranchFromFiles, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
@@ -67,10 +67,6 @@ export interface SpawnResult {
   tmuxSession: string | null;
 }
 
-function mainRepoOf(repo: Repo): Repo {
-  return { root: repo.mainRoot, gitDir: repo.commonDir, commonDir: repo.commonDir, mainRoot: repo.mainRoot };
-}
-
 async function resolveFrom(main: Repo, from: string | undefined): Promise<string> {
   if (from === undefined || from === "HEAD") {
     const head = readRefFromFiles(main, "HEAD");
@@ -110,7 +106,7 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
-  const main = mainRepoOf(repo);
+  const main = mainWorktreeOf(repo);
   const workerId = workerIdForBranch(options.branch);
   const launch: AgentLaunch = options.agentArgv
     ? { name: path.basename(options.agentArgv[0] ?? "agent"), argv: options.agentArgv }
