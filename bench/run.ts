@@ -110,13 +110,18 @@ async function main(): Promise<void> {
   // Wake latency: from notify's exit to poll --wait's output.
   const latencies: number[] = [];
   for (let i = 0; i < (QUICK ? 20 : 60); i++) {
-    const poller = spawn(ORCH, ["poll", "--wait", "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "ignore"] });
+    const poller = spawn(ORCH, ["poll", "--wait", "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    poller.stderr.on("data", (d) => (stderr += d));
+    const closed = new Promise<number | null>((resolve) => poller.on("close", resolve));
     const output = new Promise<number>((resolve) => poller.stdout.once("data", () => resolve(performance.now())));
     await new Promise((r) => setTimeout(r, 60)); // let it start watching
     const sender = spawn(ORCH, ["notify", "--type", "progress", "--summary", `wake ${i}`], { cwd: repo, env, stdio: "ignore" });
     const exited = await new Promise<number>((resolve) => sender.on("exit", () => resolve(performance.now())));
-    latencies.push(Math.max(0, (await output) - exited));
-    await new Promise((r) => poller.on("close", r));
+    const arrived = await Promise.race([output, closed.then((code) => new Error(`poll --wait ended (${code}) without output: ${stderr}`))]);
+    if (arrived instanceof Error) throw arrived;
+    latencies.push(Math.max(0, arrived - exited));
+    await closed;
   }
   row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)", "", "≤ 10 ms", pct(latencies, 50) <= 10);
   row("wake latency: p99", ms(pct(latencies, 99)), "", "", "≤ 50 ms", pct(latencies, 99) <= 50);
@@ -174,8 +179,9 @@ async function main(): Promise<void> {
   );
   row("orch spawn --no-window (1,000-file repository)", ms(spawnMs), `git worktree add -b: ${ms(rawAdd)}`, spawnMs / rawAdd, "≤ 1.5×", spawnMs / rawAdd <= 1.5);
   sh(["tmux", "new-session", "-d", "-s", "bench"], big);
-  // Each window's program keeps running after the command returns (orch's starts the agent, then a
-  // shell); a pause before each timed run keeps that work out of the next measurement, for both.
+  // Each window's program keeps running after the command returns (orch's runs the agent, then the
+  // user's shell; the raw one the user's shell); a pause before each timed run keeps that work out of
+  // the next measurement, for both.
   const settle = () => spawnSync("sleep", ["0.4"]);
   const [spawnWindow, rawWindow] = interleaved(
     () => {
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
       const dir = path.join(WORK, `raw-win-${k}`);
       const t = performance.now();
       sh(["git", "worktree", "add", "-q", "-b", `raw-win-${k}`, dir], big);
-      sh(["tmux", "new-window", "-d", "-t", "bench:", "-c", dir, "sh"], big);
+      sh(["tmux", "new-window", "-d", "-t", "bench:", "-c", dir], big); // the user's shell, as tmux starts it
       return performance.now() - t;
     },
     QUICK ? 7 : 15,

@@ -1,5 +1,6 @@
-// The commands called in loops and after every tool call (notify, poll, status, hooks…) and the types
-// of the command table: all that main.ts loads at start-up. cli/spec.ts adds the rest of the table.
+// The commands called in loops, after every tool call or once per worker (notify, poll, status, the
+// hooks, spawn…) and the types of the command table: all that main.ts loads at start-up.
+// cli/spec.ts adds the rest of the table.
 
 import type { CommandMain } from "../commands/types.ts";
 
@@ -105,5 +106,20 @@ export const AGENT: CommandSpec = {
   load: async () => (await import("../commands/agent-run.ts")).main,
 };
 
+export const SPAWN: CommandSpec = {
+  usage: "spawn <branch> [stdin]",
+  description: "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt from stdin)",
+  options: [
+    opt("--from <ref>", "Start a new branch from REF (default: HEAD of the main worktree)"),
+    opt("--plan", "Start claude in plan mode (--permission-mode plan)"),
+    opt("--prompt <text>", "The task for the agent"),
+    opt("--prompt-file <file>", "Read the task from FILE"),
+    opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
+    opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
+    opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
+  ],
+  load: async () => (await import("../commands/spawn.ts")).main,
+};
+
 /** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
-export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, HOOK, AGENT, DEMO_AGENT];
+export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT];

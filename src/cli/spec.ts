@@ -1,7 +1,7 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import { AGENT, DEMO_AGENT, HOOK, INBOX, LIST, NOTIFY, opt, POLL, STATUS, type CommandSpec } from "./hot.ts";
+import { AGENT, DEMO_AGENT, HOOK, INBOX, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
@@ -16,20 +16,7 @@ export const COMMANDS: CommandSpec[] = [
   POLL,
   STATUS,
   LIST,
-  {
-    usage: "spawn <branch> [stdin]",
-    description: "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt from stdin)",
-    options: [
-      opt("--from <ref>", "Start a new branch from REF (default: HEAD of the main worktree)"),
-      opt("--plan", "Start claude in plan mode (--permission-mode plan)"),
-      opt("--prompt <text>", "The task for the agent"),
-      opt("--prompt-file <file>", "Read the task from FILE"),
-      opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
-      opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
-      opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
-    ],
-    load: async () => (await import("../commands/spawn.ts")).main,
-  },
+  SPAWN,
   {
     usage: "await [...workers]",
     description: "Wait until the workers (default: all but stopped ones) have finished, or one asks a question; print their final messages",

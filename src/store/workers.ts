@@ -76,12 +76,13 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string): Worker
   return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
 
-/** A worker by id or by branch (the id is the branch with specials replaced by -). */
+/**
+ * A worker by id or by branch. The id is a function of the branch and two branches with one id
+ * cannot both exist, so both come down to reading one record.
+ */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
-  const record = readJson<WorkerRecord>(layout.workerFile(orchestratorId, id));
-  if (record) return record;
-  return listWorkers(layout, orchestratorId).find((w) => w.branch === idOrBranch);
+  return readJson<WorkerRecord>(layout.workerFile(orchestratorId, id));
 }
 
 export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord {
