@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+import { commitFiles, ghStandIn, git, orch, sessionRepo } from "./helpers.ts";
 
 test("diff shows the worker's commits since its base: files with counts, renames, binaries, the patch", () => {
   const { repo } = sessionRepo({ "README.md": "r\n", "old.txt": "keep\n".repeat(10) });
@@ -35,29 +35,23 @@ test("diff shows the worker's commits since its base: files with counts, renames
 test("pr shows the PR through gh pr view and gh pr diff, with exactly these arguments", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
-  const bin = tempDir("orch-gh-");
-  const log = path.join(bin, "calls.log");
-  fs.writeFileSync(path.join(bin, "gh"), [
-    "#!/bin/sh",
-    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+  const gh = ghStandIn([
     'case "$1 $2" in',
     `  "pr view") echo '{"number":12,"url":"https://github.com/o/r/pull/12","title":"Add login","state":"OPEN","body":"Body."}' ;;`,
     `  "pr diff") echo 'diff --git a/x b/x' ;;`,
     "esac",
-    "",
-  ].join("\n"), { mode: 0o755 });
-  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  ]);
+  const env = gh.env;
   orch(["notify", "--type", "task_complete", "--summary", "done", "--pr-url", "https://github.com/o/r/pull/12"], { cwd: wt });
   const r = orch(["pr", "feat/pr", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.pr.title, "Add login");
   assert.match(r.json.diff, /diff --git/);
-  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n"), [
+  assert.equal(gh.calls(), [
     "pr view https://github.com/o/r/pull/12 --json number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions",
     "pr diff https://github.com/o/r/pull/12",
   ]);
-  fs.writeFileSync(path.join(bin, "gh"), "#!/bin/sh\necho 'no pull requests found for branch' >&2\nexit 1\n", { mode: 0o755 });
-  const none = orch(["pr", "feat/pr", "--json"], { cwd: repo, env });
+  const none = orch(["pr", "feat/pr", "--json"], { cwd: repo, env: ghStandIn(["echo 'no pull requests found for branch' >&2", "exit 1"]).env });
   assert.is(none.code, 1);
   assert.is(none.json.error.code, "not_found");
 });

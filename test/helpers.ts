@@ -189,3 +189,17 @@ export function sessionRepo(files?: Record<string, string>): { repo: string; id:
   if (result.code !== 0) throw new Error(`orch init failed: ${result.stderr}`);
   return { repo, id: result.json.orchestrator_id as string };
 }
+
+/**
+ * A recording stand-in for gh on PATH (GitHub cannot be reached here): every call's arguments are
+ * logged, then the given sh lines answer it (they see the arguments as "$@").
+ */
+export function ghStandIn(answer: string[]): { env: Record<string, string>; calls: () => string[] } {
+  const bin = tempDir("orch-gh-");
+  const log = path.join(bin, "calls.log");
+  fs.writeFileSync(path.join(bin, "gh"), ["#!/bin/sh", `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`, ...answer, ""].join("\n"), { mode: 0o755 });
+  return {
+    env: { PATH: `${bin}:${baseEnv().PATH}` },
+    calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),
+  };
+}

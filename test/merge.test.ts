@@ -1,10 +1,9 @@
 // orch merge: local squash, rebase and merge; conflicts; gh pr merge when a PR and a GitHub remote exist.
 
-import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+import { commitFiles, ghStandIn, git, orch, sessionRepo, tempDir } from "./helpers.ts";
 
 function workerWithCommits(repo: string, branch: string, commits: Record<string, string>[]): string {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -75,15 +74,8 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   const wt = workerWithCommits(repo, "feat/gh", [{ "g.txt": "g\n" }]);
   orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", "https://github.com/acme/shop/pull/9"], { cwd: wt });
   // The stand-in "merges" on the remote the way GitHub would: the squashed change lands on origin/main.
-  const bin = tempDir("orch-gh-");
-  const log = path.join(bin, "calls.log");
-  fs.writeFileSync(path.join(bin, "gh"), [
-    "#!/bin/sh",
-    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
-    `git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main`,
-    "",
-  ].join("\n"), { mode: 0o755 });
-  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  const gh = ghStandIn([`git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main`]);
+  const env = gh.env;
   const r = orch(["merge", "feat/gh", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.via, "github");
@@ -91,7 +83,7 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
   orch(["merge", "feat/gh", "--rebase"], { cwd: repo, env });
   orch(["merge", "feat/gh", "--merge", "--delete-branch"], { cwd: repo, env });
-  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n"), [
+  assert.equal(gh.calls(), [
     "pr merge https://github.com/acme/shop/pull/9 --squash",
     "pr merge https://github.com/acme/shop/pull/9 --rebase",
     "pr merge https://github.com/acme/shop/pull/9 --merge --delete-branch",
@@ -99,7 +91,7 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   const local = orch(["merge", "feat/gh", "--local", "--json"], { cwd: repo, env });
   assert.is(local.code, 1);
   assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
-  assert.is(fs.readFileSync(log, "utf8").trim().split("\n").length, 3, "--local never calls gh");
+  assert.is(gh.calls().length, 3, "--local never calls gh");
 });
 
 test.run();

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux } from "./helpers.ts";
+import { baseEnv, commitFiles, ghStandIn, git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux } from "./helpers.ts";
 
 function agentScript(body: string[]): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -170,25 +170,20 @@ test("clean --merged asks gh (a recording stand-in) with the documented argument
   const other = orch(["spawn", "feat/nopr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   commitFiles(other, { "other.txt": "other\n" }, "other work");
   const tip = commitFiles(wt, { "pr.txt": "pr\n" }, "pr work");
-  const bin = tempDir("orch-gh-");
-  const log = path.join(bin, "calls.log");
-  fs.writeFileSync(path.join(bin, "gh"), [
-    "#!/bin/sh",
-    `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`,
+  const gh = ghStandIn([
     'case "$*" in',
     `  *"--head feat/pr "*) echo '[{"number":7,"url":"https://github.com/o/r/pull/7","headRefOid":"${tip}","state":"MERGED"}]' ;;`,
     "  *) echo '[]' ;;",
     "esac",
-    "",
-  ].join("\n"), { mode: 0o755 });
-  const env = { PATH: `${bin}:${baseEnv().PATH}` };
+  ]);
+  const env = gh.env;
   const plain = orch(["clean", "--yes", "--json"], { cwd: repo, env });
   assert.equal(plain.json.removed, [], "without --merged, GitHub is not asked");
-  assert.not.ok(fs.existsSync(log));
+  assert.equal(gh.calls(), []);
   const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.removed, [{ worker_id: "feat-pr", branch: "feat/pr", reason: "pull request #7 merged on GitHub" }]);
-  assert.equal(fs.readFileSync(log, "utf8").trim().split("\n").sort(), [
+  assert.equal(gh.calls().sort(), [
     "pr list --head feat/nopr --state merged --json number,url,headRefOid,state --limit 100",
     "pr list --head feat/pr --state merged --json number,url,headRefOid,state --limit 100",
   ]);
