@@ -59,6 +59,21 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   assert.is(git(["status", "--porcelain"], r.json.worktree_path), "", "nothing of orch's is in the worktree");
 });
 
+test("inside tmux ($TMUX set) the window opens in the current session; outside, in a detached orch-<repo>", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  tmux(["new-session", "-d", "-s", "mine"], env);
+  // What tmux itself puts in $TMUX for a pane of session "mine": socket path, server pid, session id.
+  const [socket, pid, session] = tmux(["display-message", "-p", "-t", "mine", "#{socket_path}\t#{pid}\t#{session_id}"], env).split("\t");
+  const inside = orch(["spawn", "feat/inside", "--agent", "true", "--json"], { cwd: repo, env: { ...env, TMUX: `${socket},${pid},${session!.slice(1)}` } });
+  assert.is(inside.code, 0, inside.stderr);
+  assert.is(inside.json.tmux_session, "mine");
+  const outside = orch(["spawn", "feat/outside", "--agent", "true", "--json"], { cwd: repo, env });
+  assert.is(outside.code, 0, outside.stderr);
+  assert.is(outside.json.tmux_session, "orch-repo");
+  assert.equal(tmux(["list-sessions", "-F", "#{session_name}"], env).split("\n").sort(), ["mine", "orch-repo"]);
+});
+
 test("hostile branch names are refused before anything is created", () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
