@@ -67,12 +67,6 @@ export function newMessageId(): string {
   return `msg_${nowMicros().toString(36).padStart(11, "0")}${randomChars(8)}`;
 }
 
-/** The creation time encoded in a message id, as an ISO string. */
-export function messageIdTime(id: string): string {
-  const micros = parseInt(id.slice(4, 15), 36);
-  return new Date(Math.floor(micros / 1000)).toISOString();
-}
-
 export function checkOrchestratorId(id: string, source = "orchestrator id"): string {
   if (!isOrchestratorId(id)) {
     throw invalid(`bad ${source} ${JSON.stringify(id)}: expected orch_ followed by 8 of [a-z0-9]`);

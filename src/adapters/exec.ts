@@ -1,7 +1,7 @@
 // The one place orch starts programs: argument arrays only, never a shell, so no input is ever parsed
 // as shell syntax. (zx is used where its helpers pay for its ~40 ms load; see README, "Dependencies".)
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { OrchError } from "../errors.ts";
 
 export interface RunOptions {
@@ -69,21 +69,3 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
   });
 }
 
-export function runSync(argv: readonly string[], options: RunOptions = {}): RunResult {
-  const result = spawnSync(argv[0]!, argv.slice(1), {
-    cwd: options.cwd,
-    env: options.env ?? process.env,
-    input: options.input,
-    stdio: [options.input === undefined ? "ignore" : "pipe", options.inheritOutput ? "inherit" : "pipe", options.inheritOutput ? "inherit" : "pipe"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  if (result.error) {
-    if ((result.error as NodeJS.ErrnoException).code === "ENOENT") throw missingProgram(argv);
-    throw result.error;
-  }
-  return checkResult(argv, {
-    code: result.status ?? 1,
-    stdout: result.stdout?.toString("utf8") ?? "",
-    stderr: result.stderr?.toString("utf8") ?? "",
-  }, options);
-}

@@ -67,22 +67,6 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, toJson(value));
 }
 
-/** Creates `file` with `value` only if it does not exist; false when it already did. */
-export function createJsonExclusive(file: string, value: unknown): boolean {
-  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
-  writeNewFile(tmp, toJson(value), true);
-  try {
-    // link() fails with EEXIST instead of replacing: the whole file appears at once, or not at all.
-    fs.linkSync(tmp, file);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === "EEXIST") return false;
-    throw error;
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
-
 export function readJson<T>(file: string): T | undefined {
   let text: string;
   try {

@@ -202,6 +202,3 @@ export function countMail(dir: string): MailCounts {
   return { unread, total: unread + read };
 }
 
-export function hasNew(dir: string): boolean {
-  return listDir(path.join(dir, "new")).length > 0;
-}
