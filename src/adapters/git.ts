@@ -169,6 +169,13 @@ export async function changedPaths(cwd: string, from: string, to: string): Promi
   return [...new Set(paths)];
 }
 
+/** Uncommitted changes in `checkout` to files that change between `from` and `to`: a merge there would meet them. */
+export async function dirtyPathsTouched(checkout: string, repoRoot: string, from: string, to: string): Promise<string[]> {
+  const [touched, dirty] = await Promise.all([changedPaths(repoRoot, from, to), dirtyPaths(checkout)]);
+  const set = new Set(touched);
+  return dirty.filter((p) => set.has(p));
+}
+
 export interface CommitInfo {
   sha: string;
   subject: string;

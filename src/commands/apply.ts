@@ -74,12 +74,11 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
 
   return withLock(checkoutLockTarget(layout), "apply", async () => {
     // Independent questions to git, asked at once.
-    const [head, expected, staged, touchedList, dirty] = await Promise.all([
+    const [head, expected, staged, overlap] = await Promise.all([
       gitAdapter.gitOut(["rev-parse", "HEAD"], target),
       options.expectedHead === undefined ? undefined : gitAdapter.resolveCommit(target, options.expectedHead),
       gitAdapter.stagedPaths(target),
-      gitAdapter.changedPaths(repo.mainRoot, record.base_commit, series.tip),
-      gitAdapter.dirtyPaths(target),
+      gitAdapter.dirtyPathsTouched(target, repo.mainRoot, record.base_commit, series.tip),
     ]);
     if (options.expectedHead !== undefined) {
       if (expected !== head) throw new OrchError("refused", `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`);
@@ -91,8 +90,6 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     }
     if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
     if (staged.length) throw new OrchError("refused", `the index has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first; nothing was applied`);
-    const touched = new Set(touchedList);
-    const overlap = dirty.filter((p) => touched.has(p));
     if (overlap.length) throw new OrchError("refused", `uncommitted changes here touch files the patch changes: ${overlap.join(", ")}; nothing was applied`);
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);

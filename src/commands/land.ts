@@ -58,8 +58,7 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
       const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true });
       if (test.code !== 0) return { ...entry, status: "test_failed", reason: `test command exited ${test.code}`, test_exit_code: test.code };
     }
-    const touched = new Set(await gitAdapter.changedPaths(mainRoot, head, tested));
-    const overlap = (await gitAdapter.dirtyPaths(mainRoot)).filter((p) => touched.has(p));
+    const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
     if (overlap.length) return { ...entry, status: "conflict", reason: `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`, conflict_paths: overlap };
     // What lands is exactly the commit that was tested.
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });

@@ -7,26 +7,16 @@ import { terminateTree } from "../adapters/processes.ts";
 import type { Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { isAlive } from "../store/maildir.ts";
-import { forgetWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
+import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 
 export interface StopOutcome {
   agent_stopped: boolean;
   window_closed: boolean;
 }
 
-function agentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 && isAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
-  const pid = agentPid(layout, record);
+  const pid = runningAgentPid(layout, record);
   const agentStopped = pid !== undefined && (await terminateTree(pid));
   let windowClosed = false;
   if (record.window_id) {

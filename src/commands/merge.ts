@@ -28,8 +28,7 @@ export async function mergeLocally(layout: StoreLayout, record: WorkerRecord, ma
   const base = await checkBaseCheckout(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
-  const touched = new Set(await gitAdapter.changedPaths(mainRoot, record.base_commit, `refs/heads/${record.branch}`));
-  const overlap = (await gitAdapter.dirtyPaths(mainRoot)).filter((p) => touched.has(p));
+  const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, record.base_commit, `refs/heads/${record.branch}`);
   if (overlap.length) throw new OrchError("refused", `uncommitted changes in ${mainRoot} touch files ${record.worker_id} changes: ${overlap.join(", ")}; nothing was merged`);
   const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, record.base_commit, method, await mergeMessage(layout, record, mainRoot));
   if (!outcome.ok) {

@@ -1,12 +1,11 @@
 // orch status and orch list: the session, its mailbox counts and its workers (mirrors get_orchestrator_status, task_list).
 
-import fs from "node:fs";
 import { resolveSession, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { countMail, isAlive } from "../store/maildir.ts";
-import { listWorkers, workerState, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
+import { countMail } from "../store/maildir.ts";
+import { listWorkers, runningAgentPid, workerState, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -34,15 +33,6 @@ export interface StatusView {
   workers: WorkerView[];
 }
 
-function agentAlive(layout: StoreLayout, record: WorkerRecord): boolean {
-  try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 && isAlive(pid);
-  } catch {
-    return false;
-  }
-}
-
 export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<WorkerView[]> {
   let windows = new Set<string>();
   if (records.some((r) => r.window_id)) {
@@ -51,7 +41,7 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
   }
   return records.map((record) => {
     const state = workerState(layout, record);
-    const agent = agentAlive(layout, record);
+    const agent = runningAgentPid(layout, record) !== undefined;
     return {
       worker_id: record.worker_id,
       branch: record.branch,

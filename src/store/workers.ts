@@ -7,7 +7,7 @@ import { OrchError } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
 import { listDir, makeDirs, readJson, toJson, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { createMailbox } from "./maildir.ts";
+import { createMailbox, isAlive } from "./maildir.ts";
 import { eventFileName, newMessage, parseMessage, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
@@ -98,6 +98,16 @@ export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, type: LifecycleType, summary: string): void {
   const event = newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: type, content: { summary } });
   writeNewFile(path.join(layout.eventsDir(record.orchestrator_id, record.worker_id), eventFileName(event)), toJson(event), true);
+}
+
+/** The pid of the worker's agent while it runs (the runner keeps it in agent.pid), else undefined. */
+export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
+    return pid > 0 && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle"]);
