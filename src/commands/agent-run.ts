@@ -2,7 +2,7 @@
 // its pid in the store while it runs, and reports a failed start to the orchestrator.
 
 import fs from "node:fs";
-import { startAgent } from "../adapters/agents.ts";
+import { startAgent } from "../agents/command.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { splitWords } from "../adapters/agents.ts";
+import { splitWords } from "../agents/command.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";

@@ -3,7 +3,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { agentLaunch, fullPrompt, type AgentLaunch } from "../adapters/agents.ts";
+import { agentLaunch, fullPrompt, type AgentLaunch } from "../agents/command.ts";
 import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";

@@ -1,5 +1,5 @@
-// Agents: the command line of claude, codex or any command template, and the instructions appended
-// to every worker's prompt. The prompt is always one argv element: no shell ever sees it.
+// Command templates: any other --agent value is a command line, split as sh would split words (never
+// run through a shell); plus the instructions appended to every worker's prompt and the runner's start.
 
 import { usage } from "../errors.ts";
 

@@ -1,0 +1,47 @@
+// What orch needs to know about an agent program: one profile per known agent (claude.ts, codex.ts)
+// plus command templates (command.ts), behind this one interface. Nothing outside src/agents/ may
+// ask "is this codex?": spawn, the runner, stop, resume, status and doctor ask the profile.
+
+export interface LaunchSpec {
+  /** The main worktree's root (the repository a trust record names). */
+  mainRoot: string;
+  /** The worker's worktree, where the agent runs. */
+  worktreePath: string;
+  /** The repository's common git dir (objects, refs, worktrees/<id>/: the agent commits into it). */
+  commonGitDir: string;
+  /** The orch store: the agent's reports are written there. */
+  storeRoot: string;
+  orchestratorId: string;
+  workerId: string;
+  /** --plan: the agent starts by proposing a plan for approval. */
+  plan: boolean;
+  /** A session id orch chose for this worker (a UUID), for agents that accept one: resume uses it. */
+  sessionId: string;
+  /** The environment orch runs in (HOME, CODEX_HOME, …). */
+  env: NodeJS.ProcessEnv;
+  warn: (line: string) => void;
+}
+
+export interface AgentStart {
+  /** The program and its arguments, without the prompt. */
+  argv: string[];
+  /**
+   * Where the prompt goes: appended last ("last"), or after a "--" that ends the agent's options
+   * ("after-dashdash"). Either way the prompt is one argv element that no shell ever sees.
+   */
+  promptPlacement: "last" | "after-dashdash";
+  /** Extra environment for the agent (beyond ORCH_*, PATH). */
+  env: Record<string, string>;
+}
+
+export interface AgentProfile {
+  /** The name shown in status and recorded with the worker. */
+  readonly name: string;
+  /** How to start the agent on a new task. */
+  start(spec: LaunchSpec): AgentStart;
+  /**
+   * Makes an unattended start possible on this machine (e.g. the trust record), before the window
+   * opens; returns one line per change made, for the user.
+   */
+  prepare(spec: LaunchSpec): Promise<string[]>;
+}
