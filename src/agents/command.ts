@@ -2,6 +2,7 @@
 // run through a shell); plus the instructions appended to every worker's prompt and the runner's start.
 
 import { usage } from "../errors.ts";
+import type { AgentProfile } from "./profile.ts";
 
 /** Splits a command line into words as sh would (quotes, backslashes), with no expansion at all. */
 export function splitWords(line: string): string[] {
@@ -40,20 +41,19 @@ export function splitWords(line: string): string[] {
   return words;
 }
 
-export interface AgentLaunch {
-  /** The name shown in status: claude, codex, or the template's program. */
-  name: string;
-  /** The command without the prompt; the full prompt is appended as the last argument. */
-  argv: string[];
-}
-
-export function agentLaunch(agent: string, plan: boolean, warn: (line: string) => void): AgentLaunch {
-  if (agent === "claude") return { name: "claude", argv: plan ? ["claude", "--permission-mode", "plan"] : ["claude"] };
-  if (plan) warn(`--plan only changes how claude starts; ignored for --agent ${agent}`);
-  if (agent === "codex") return { name: "codex", argv: ["codex"] };
-  const argv = splitWords(agent);
+/** A command template: the prompt is appended as its last argument (after its own "--" if it ends with one). */
+export function commandProfile(line: string): AgentProfile {
+  const argv = splitWords(line);
   if (argv.length === 0) throw usage("--agent is empty");
-  return { name: argv[0]!.split("/").pop()!, argv };
+  const endsWithDashDash = argv[argv.length - 1] === "--";
+  return {
+    name: argv[0]!.split("/").pop()!,
+    start(spec) {
+      if (spec.plan) spec.warn(`--plan only changes how claude starts; ignored for --agent ${line}`);
+      return { argv: endsWithDashDash ? argv.slice(0, -1) : argv, promptPlacement: endsWithDashDash ? "after-dashdash" : "last", env: {} };
+    },
+    prepare: async () => [],
+  };
 }
 
 export interface WorkerIdentity {
@@ -88,12 +88,12 @@ export interface AgentRun {
 }
 
 /**
- * Starts the agent on this terminal (stdio inherited) with the prompt as its last argument. The
+ * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. The
  * exit promise resolves with its exit code; 127 when the program is not found.
  */
-export async function startAgent(argv: string[], prompt: string, cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
+export async function startAgent(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
   const { spawn } = await import("node:child_process");
-  const child = spawn(argv[0]!, [...argv.slice(1), prompt], { cwd, env, stdio: "inherit" });
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
   const exit = new Promise<number>((resolve) => {
     child.on("error", (error: NodeJS.ErrnoException) => {
       process.stderr.write(`orch: cannot start ${argv[0]}: ${error.code === "ENOENT" ? "not found on PATH" : error.message}\n`);

@@ -3,6 +3,7 @@
 
 import fs from "node:fs";
 import { startAgent } from "../agents/command.ts";
+import { argvWithPrompt } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
@@ -14,10 +15,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  const env = { ...ctx.env, ...workerEnv(layout, record, ctx.env) };
+  const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
-  const agent = await startAgent(record.agent_argv, prompt, record.worktree_path, env);
+  const agent = await startAgent(argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt), record.worktree_path, env);
   const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
   if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
   const code = await agent.exit;

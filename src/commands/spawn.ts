@@ -3,7 +3,9 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { agentLaunch, fullPrompt, type AgentLaunch } from "../agents/command.ts";
+import { fullPrompt } from "../agents/command.ts";
+import { profileFor } from "../agents/index.ts";
+import type { AgentProfile } from "../agents/profile.ts";
 import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
@@ -108,9 +110,9 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   const repo = await requireRepo(ctx);
   const main = mainWorktreeOf(repo);
   const workerId = workerIdForBranch(options.branch);
-  const launch: AgentLaunch = options.agentArgv
-    ? { name: path.basename(options.agentArgv[0] ?? "agent"), argv: options.agentArgv }
-    : agentLaunch(options.agent, options.plan, ctx.warn);
+  const profile: AgentProfile = options.agentArgv
+    ? { name: path.basename(options.agentArgv[0] ?? "agent"), start: () => ({ argv: options.agentArgv!, promptPlacement: "last", env: {} }), prepare: async () => [] }
+    : await profileFor(options.agent);
   if (findWorker(layout, session.orchestrator_id, workerId)) {
     throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
   }
@@ -142,6 +144,12 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
       if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
     }
+    const sessionId = crypto.randomUUID();
+    const launchSpec = {
+      mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
+      orchestratorId: session.orchestrator_id, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+    };
+    const start = profile.start(launchSpec);
     const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
     const record: WorkerRecord = {
       worker_id: workerId,
@@ -151,8 +159,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       base_commit: baseCommit,
       base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
       backend,
-      agent: launch.name,
-      agent_argv: launch.argv,
+      agent: profile.name,
+      agent_argv: start.argv,
+      agent_prompt_placement: start.promptPlacement,
+      agent_env: start.env,
+      agent_session_id: sessionId,
       window_id: null,
       tmux_session: null,
       created_at: new Date().toISOString(),
@@ -165,6 +176,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
 
     let tmuxSession: string | null = null;
     if (options.window) {
+      for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
       ensureShim(layout.binDir);
       const inTmux = Boolean(ctx.env.TMUX);

@@ -21,7 +21,14 @@ export interface WorkerRecord {
   base_branch: string | null;
   backend: "git" | "gtr";
   agent: string;
+  /** The agent's command without the prompt. */
   agent_argv: string[];
+  /** Where the runner puts the prompt (absent in records of older versions: "last"). */
+  agent_prompt_placement?: "last" | "after-dashdash";
+  /** Environment the agent's profile adds. */
+  agent_env?: Record<string, string>;
+  /** The session id orch gave the agent (for agents that accept one), so resume can continue it. */
+  agent_session_id?: string;
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;

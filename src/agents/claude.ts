@@ -1,0 +1,11 @@
+// Claude Code as a worker: how it starts (plan mode for --plan).
+
+import type { AgentProfile } from "./profile.ts";
+
+export const claudeProfile: AgentProfile = {
+  name: "claude",
+  start(spec) {
+    return { argv: spec.plan ? ["claude", "--permission-mode", "plan"] : ["claude"], promptPlacement: "last", env: {} };
+  },
+  prepare: async () => [],
+};
