@@ -26,6 +26,36 @@ export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   });
 }
 
+/**
+ * Whether a tmux server answers on the socket tmux would use: false only when tmux says there is no
+ * server (so every window orch opened there is gone); undefined when tmux itself cannot be run.
+ */
+export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
+  try {
+    const result = await run(["tmux", "list-sessions", "-F", "#{session_id}"], { env, allowFailure: true });
+    if (result.code === 0) return true;
+    return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Types `text` into a pane as literal keys, then presses Enter: how a message wakes an agent that
+ * sits at its prompt. The text is a fixed line of orch's, never a message's content.
+ */
+export async function typeLine(target: string, text: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    const typed = await run(["tmux", "send-keys", "-t", target, "-l", "--", text], { env, allowFailure: true });
+    if (typed.code !== 0) return false;
+    // Enter as its own call: some TUIs treat a newline inside a paste-like burst as text.
+    const entered = await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true });
+    return entered.code === 0;
+  } catch {
+    return false;
+  }
+}
+
 export interface NewWindow {
   /** Session to create the window in; undefined means the current one (inside tmux). */
   session: string | undefined;
@@ -60,6 +90,13 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const retry = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
   if (retry.code === 0) return parseCreated(retry.stdout);
   throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
+}
+
+/** Starts `argv` anew in an existing window (its old process, a shell left by the agent, is ended). */
+export async function respawnWindow(windowId: string, spec: Omit<NewWindow, "session" | "name">, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+  const result = await run(["tmux", "respawn-window", "-k", "-t", windowId, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  return result.code === 0;
 }
 
 export async function killWindow(windowId: string, env: NodeJS.ProcessEnv): Promise<boolean> {

@@ -8,4 +8,9 @@ export const claudeProfile: AgentProfile = {
     return { argv: spec.plan ? ["claude", "--permission-mode", "plan"] : ["claude"], promptPlacement: "last", env: {} };
   },
   prepare: async () => [],
+  resume(spec) {
+    // The session id orch gave claude at spawn names the conversation to continue.
+    if (!spec.sessionId) return undefined;
+    return { argv: ["claude", "--resume", spec.sessionId], promptPlacement: "last", env: {} };
+  },
 };

@@ -34,6 +34,15 @@ export interface AgentStart {
   env: Record<string, string>;
 }
 
+export interface ResumeSpec {
+  /** The session id recorded at spawn (LaunchSpec.sessionId), if the agent was given one. */
+  sessionId: string | undefined;
+  /** The worker's worktree. */
+  worktreePath: string;
+  env: NodeJS.ProcessEnv;
+  warn: (line: string) => void;
+}
+
 export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
@@ -44,4 +53,9 @@ export interface AgentProfile {
    * opens; returns one line per change made, for the user.
    */
   prepare(spec: LaunchSpec): Promise<string[]>;
+  /**
+   * How to start the agent again continuing its conversation (the next user message goes where
+   * promptPlacement says), or undefined when it cannot. Agents without it start their task over.
+   */
+  resume?(spec: ResumeSpec): AgentStart | undefined;
 }

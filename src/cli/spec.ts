@@ -40,6 +40,30 @@ export const COMMANDS: CommandSpec[] = [
   },
   INBOX,
   {
+    usage: "watch",
+    description: "A never-ending poll --wait: each message once, as one JSON line, as it arrives (for tools that read output lines, such as Claude Code's Monitor)",
+    options: [opt("--timeout <sec>", "Stop after SEC seconds (exit 124 when nothing at all arrived)")],
+    load: async () => (await import("../commands/watch.ts")).main,
+  },
+  {
+    usage: "approve <worker> [request-id]",
+    description: "Allow the worker's pending request (a permission prompt or a plan), answered through its hook",
+    options: [opt("--always", "Also allow this kind of call for the rest of the worker's session")],
+    load: async () => (await import("../commands/approve.ts")).approveMain,
+  },
+  {
+    usage: "deny <worker> [request-id]",
+    description: "Refuse the worker's pending request; --message is what the agent is told (for a plan: what to change)",
+    options: [opt("--message <text>", "What the agent is told (required)")],
+    load: async () => (await import("../commands/approve.ts")).denyMain,
+  },
+  {
+    usage: "resume <worker>",
+    description: "Start the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation",
+    options: [opt("--prompt <text>", "The next user message (default: continue where you left off)")],
+    load: async () => (await import("../commands/resume.ts")).main,
+  },
+  {
     usage: "stop <worker>",
     description: "End the worker's agent and window; keep its worktree and branch",
     options: [],

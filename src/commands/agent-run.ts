@@ -1,39 +1,76 @@
-// orch __agent WORKER: runs inside the worker's tmux window; starts the agent with the prompt, keeps
-// its pid in the store while it runs, and reports a failed start to the orchestrator.
+// orch __agent WORKER [--resume]: runs inside the worker's tmux window; starts the agent with the
+// prompt (or, with --resume, what orch resume prepared), keeps its pid in the store while it runs,
+// and reports to the orchestrator when the agent cannot start, ends without reporting, or its window
+// is closed under it.
 
 import fs from "node:fs";
+import path from "node:path";
 import { startAgent } from "../agents/command.ts";
 import { argvWithPrompt } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
-import { positional, stringFlag, type Flags } from "../flags.ts";
-import { newMessage, sendMessage } from "../store/messages.ts";
-import { loadWorker, workerState } from "../store/workers.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { readJson } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { loadWorker, reportAgentEnded, type WorkerRecord } from "../store/workers.ts";
 import { workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
+
+/** What orch resume leaves for the runner: the agent's resume command and the next user message. */
+export interface ResumePlan {
+  argv: string[];
+  prompt_placement: "last" | "after-dashdash";
+  prompt: string;
+}
+
+export function resumePlanFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "resume.json");
+}
+
+function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): string[] {
+  if (resume) {
+    const plan = readJson<ResumePlan>(resumePlanFile(layout, record));
+    if (!plan) throw new Error(`no resume plan at ${resumePlanFile(layout, record)}`);
+    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt);
+  }
+  const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
+  return argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt);
+}
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
-  const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
+  const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  const report = (summary: string, error: string) => {
+    try {
+      reportAgentEnded(layout, record, summary, error);
+    } catch (failure) {
+      ctx.warn(`could not report to the orchestrator: ${(failure as Error).message}`);
+    }
+  };
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
-  const agent = await startAgent(argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt), record.worktree_path, env);
-  const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
-  if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
-  const code = await agent.exit;
-  fs.rmSync(pidFile, { force: true });
-  // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
-  const status = workerState(layout, record).status;
-  if (status === "running" || status === "idle") {
-    const error = code === 127 ? `${record.agent_argv[0]} was not found on PATH` : `the agent exited with code ${code} without reporting`;
-    const message = newMessage({
-      orchestrator_id: record.orchestrator_id,
-      worker_id: record.worker_id,
-      message_type: "task_failed",
-      content: { summary: code === 127 ? `agent ${record.agent_argv[0]} could not start` : "agent exited without reporting", error, branch: record.branch },
-    });
-    sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  // A closed window hangs up on the agent and on us: say so before going down with it.
+  process.on("SIGHUP", () => {
+    fs.rmSync(pidFile, { force: true });
+    report("agent ended: its window was closed", `its tmux window ${record.window_id ?? ""} was closed`.replace("  ", " "));
+    process.exit(129);
+  });
+  let code: number;
+  try {
+    const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
+    const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
+    const agent = await startAgent(argv, record.worktree_path, env);
+    if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
+    code = await agent.exit;
+    fs.rmSync(pidFile, { force: true });
+    const startError = agent.startError();
+    // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
+    if (startError) report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
+    else report("agent exited without reporting", `the agent exited with code ${code} without reporting`);
+  } catch (error) {
+    code = 126;
+    fs.rmSync(pidFile, { force: true });
+    report("the agent could not be started", (error as Error).message);
   }
   return { json: { success: code === 0, exit_code: code }, human: () => "", exitCode: code };
 }

@@ -7,7 +7,9 @@ import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { waitFor } from "../store/waker.ts";
+import { guardListener } from "../listener.ts";
 import { FINISHED, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { noticeEndedWorkers } from "./status.ts";
 import { publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -31,7 +33,7 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
  * that asks a question ends the wait too: it cannot finish before the orchestrator replies.
  */
 function settled(current: AwaitedWorker[], any: boolean): boolean {
-  if (current.some((w) => w.status === "waiting")) return true;
+  if (current.some((w) => w.status === "waiting" || w.status === "blocked")) return true;
   const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
   return any ? finished.length > 0 : finished.length === current.length;
 }
@@ -42,7 +44,10 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
-  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, () => {
+  const guard = guardListener();
+  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
+    guard.check("await");
+    await noticeEndedWorkers(layout, records, ctx.env);
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
   });

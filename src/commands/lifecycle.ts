@@ -16,6 +16,9 @@ export interface StopOutcome {
 
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
+  // no task_failed for the agent ending under the signal.
+  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   const pid = runningAgentPid(layout, record);
   const agentStopped = pid !== undefined && (await terminateTree(pid));
   let windowClosed = false;
@@ -24,7 +27,6 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
     windowClosed = await killWindow(record.window_id, ctx.env);
   }
   fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
-  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   return { agent_stopped: agentStopped, window_closed: windowClosed };
 }
 

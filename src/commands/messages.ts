@@ -11,7 +11,8 @@ import type { Colors } from "../output.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
-import { loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { guardListener } from "../listener.ts";
+import { loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -29,10 +30,35 @@ function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Mes
   }
 }
 
-function sentResult(message: Message): CommandResult {
+/** The one line orch types into an idle agent's window; the message itself stays in the mailbox. */
+export const WAKE_LINE = "orch: you have a new message from your orchestrator. Read it with: orch inbox";
+
+/**
+ * A worker whose agent sits at its prompt runs no hook and reads nothing until something is typed:
+ * type the fixed wake-up line into its window. Only then, so a working agent is never interrupted.
+ */
+async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+  const state = workerState(layout, record);
+  if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
+  if (runningAgentPid(layout, record) === undefined) return false;
+  const { typeLine } = await import("../adapters/tmux.ts");
+  if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
+  recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
+  return true;
+}
+
+function sentResult(message: Message, woken: boolean): CommandResult {
   return {
-    json: { success: true, message_id: message.id, orchestrator_id: message.orchestrator_id, worker_id: message.worker_id, message_type: message.message_type, created_at: message.created_at },
-    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}\n`,
+    json: {
+      success: true,
+      message_id: message.id,
+      orchestrator_id: message.orchestrator_id,
+      worker_id: message.worker_id,
+      message_type: message.message_type,
+      created_at: message.created_at,
+      woken,
+    },
+    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}${woken ? " (woke it at its prompt)" : ""}\n`,
   };
 }
 
@@ -43,7 +69,7 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
   deliverToWorker(layout, record, message);
-  return sentResult(message);
+  return sentResult(message, await wakeIfIdle(layout, record, ctx));
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -78,7 +104,7 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
   deliverToWorker(layout, record, message);
-  return sentResult(message);
+  return sentResult(message, await wakeIfIdle(layout, record, ctx));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {
@@ -93,7 +119,10 @@ export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Pr
   const workerId = currentWorkerId(ctx, marker);
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
-  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx);
+  const guard = wait ? guardListener() : undefined;
+  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx, () => guard?.check("inbox --wait"));
+  // A worker that reads its messages has taken up its work again.
+  if (taken) markTurnStarted(layout, record);
   const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
   if (!taken && wait) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { ...base, message_count: 0, messages: [] });
   const messages = taken?.messages ?? [];

@@ -13,13 +13,14 @@ export interface NotifyOptions {
   content: MessageContent;
 }
 
-const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question"] as const;
+const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question", "waitingFor"] as const;
 const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], keyof MessageContent> = {
   details: "details",
   prUrl: "pr_url",
   branch: "branch",
   error: "error",
   question: "question",
+  waitingFor: "waiting_for",
 };
 
 export function parseNotify(flags: Flags): NotifyOptions {

@@ -85,14 +85,14 @@ async function localBranchExists(main: Repo, branch: string): Promise<boolean> {
   return gitAdapter.branchExists(main.root, branch);
 }
 
-function tmuxSessionName(mainRoot: string): string {
+export function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
 /** The window's program: the agent runner, then the user's shell, so the window stays usable. */
-function windowArgv(record: WorkerRecord): string[] {
+export function windowArgv(record: WorkerRecord, runnerFlags: string[] = []): string[] {
   // A constant script: the runner's argv arrives as "$@", never as text for sh to parse.
-  return ["/bin/sh", "-c", '"$@"; exec "${SHELL:-/bin/sh}"', "orch-agent", ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+  return ["/bin/sh", "-c", '"$@"; exec "${SHELL:-/bin/sh}"', "orch-agent", ...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
 }
 
 export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv): Record<string, string> {
