@@ -50,9 +50,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
   // A closed window hangs up on the agent and on us: say so before going down with it.
-  process.on("SIGHUP", () => {
+  const windowClosed = () => {
     fs.rmSync(pidFile, { force: true });
-    report("agent ended: its window was closed", `its tmux window ${record.window_id ?? ""} was closed`.replace("  ", " "));
+    report("agent ended: its window was closed", `its tmux window ${record.window_id ?? "(none)"} was closed`);
+  };
+  process.on("SIGHUP", () => {
+    windowClosed();
     process.exit(129);
   });
   let code: number;
@@ -66,6 +69,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const startError = agent.startError();
     // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
     if (startError) report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
+    // Killed by the hangup of a closed window, maybe noticed before our own SIGHUP handler ran.
+    else if (code === 129) windowClosed();
     else report("agent exited without reporting", `the agent exited with code ${code} without reporting`);
   } catch (error) {
     code = 126;
