@@ -37,6 +37,8 @@ export interface AgentStart {
 export interface ResumeSpec {
   /** The session id recorded at spawn (LaunchSpec.sessionId), if the agent was given one. */
   sessionId: string | undefined;
+  /** What start() returned at spawn, as recorded with the worker (the settings it passed stay). */
+  recorded: Omit<AgentStart, "env">;
   /** The worker's worktree. */
   worktreePath: string;
   env: NodeJS.ProcessEnv;

@@ -28,7 +28,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const previous = workerState(layout, record).status;
 
   const profile = await knownProfile(record.agent);
-  const resumed: AgentStart | undefined = profile?.resume?.({ sessionId: record.agent_session_id, worktreePath: record.worktree_path, env: ctx.env, warn: ctx.warn });
+  const recorded = { argv: record.agent_argv, promptPlacement: record.agent_prompt_placement ?? "last" } as const;
+  const resumeSpec = { sessionId: record.agent_session_id, recorded, worktreePath: record.worktree_path, env: ctx.env, warn: ctx.warn };
+  const resumed: AgentStart | undefined = profile?.resume?.(resumeSpec);
   // An agent with no resume of its own starts its task over, with the new message after it.
   const firstPrompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
   const plan: ResumePlan = resumed
