@@ -120,4 +120,18 @@ test("inbox --wait and poll --wait end on SIGHUP (a closed terminal or pane) wit
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.messages[0].content.summary, "still unread");
 });
 
+test("a watch whose reader went away leaves the message it could not write unread", async () => {
+  const { repo } = sessionRepo();
+  const wt = workerIn(repo, "feat/gone");
+  const watch = orchAsync(["watch"], { cwd: repo });
+  await new Promise((r) => setTimeout(r, 800));
+  watch.child.stdout!.destroy();
+  notify(wt, "nobody read this");
+  const result = await watch.done;
+  assert.is(result.code, 1);
+  assert.not.match(result.stderr, /internal error/);
+  const next = orch(["poll", "--json"], { cwd: repo });
+  assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["nobody read this"]);
+});
+
 test.run();

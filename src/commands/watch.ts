@@ -4,7 +4,7 @@
 
 import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { writeOut } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
@@ -28,8 +28,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     });
     if (!taken) break;
     for (const message of taken.messages) {
-      // A line that cannot be written (stdout closed) throws before its commit: the message stays unread.
-      writeOut(`${JSON.stringify({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`);
+      try {
+        writeOut(`${JSON.stringify({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`);
+      } catch (error) {
+        // Nobody reads any more: this message and the rest of the claim go back to new/ for the next reader.
+        throw new OrchError("failed", `watch: cannot write to stdout (${errnoCode(error) ?? (error as Error).message}); ${message.id} stays unread`);
+      }
       taken.commitOne(message);
       printed++;
     }
