@@ -58,12 +58,19 @@ export function openRequest(layout: StoreLayout, record: WorkerRecord, toolName:
 /** Records the answer unless the request already has one; returns the answer that holds. */
 export function answerRequest(layout: StoreLayout, record: WorkerRecord, id: string, answer: Omit<RequestAnswer, "answered_at">): { won: boolean; answer: RequestAnswer } {
   const full: RequestAnswer = { ...answer, answered_at: new Date().toISOString() };
+  const target = answerFile(layout, record, id);
+  // Written aside, then linked into place: link() fails on an existing name (one answer wins), and
+  // a reader never sees the answer half written.
+  const staging = `${target}.${process.pid}.tmp`;
+  writeNewFile(staging, toJson(full), true);
   try {
-    writeNewFile(answerFile(layout, record, id), toJson(full), true);
+    fs.linkSync(staging, target);
     return { won: true, answer: full };
   } catch (error) {
     if (errnoCode(error) !== "EEXIST") throw error;
     return { won: false, answer: readAnswer(layout, record, id) ?? full };
+  } finally {
+    fs.rmSync(staging, { force: true });
   }
 }
 
