@@ -183,4 +183,65 @@ test("prompts arrive whole: one starting with -, one of 60 KB, one of 300 KB (th
   assert.ok(userText(afterRead!.body).includes("three-hundred line 000000"), "claude read the file with no permission prompt");
 });
 
+/** A `claude` that only records it ran, for the tests of what orch does before it starts. */
+function fakeClaudeEnv(home: string): Record<string, string | undefined> {
+  const bin = tempDir("orch-fake-claude-");
+  fs.writeFileSync(path.join(bin, "claude"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  return { HOME: home, CLAUDE_CONFIG_DIR: undefined, PATH: `${bin}:${process.env.PATH}` };
+}
+
+test("trust is written the way Claude Code records it: atomically, under its lock, nothing else changed", () => {
+  const { repo } = session();
+  const home = tempDir("orch-home-");
+  const env = { ...privateTmux(), ...fakeClaudeEnv(home) };
+  const config = {
+    "ünïcode key": "日本 ✓", big: 1795360189732, nested: { deep: [1, { x: null }] },
+    projects: { "/somewhere/else": { hasTrustDialogAccepted: false, allowedTools: ["Bash(ls)"] } },
+  };
+  const dotfiles = tempDir("orch-dotfiles-");
+  fs.writeFileSync(path.join(dotfiles, "claude.json"), JSON.stringify(config), { mode: 0o640 });
+  fs.symlinkSync(path.join(dotfiles, "claude.json"), path.join(home, ".claude.json"));
+  const r = orch(["spawn", "feat/trust", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(fs.lstatSync(path.join(home, ".claude.json")).isSymbolicLink(), "a linked config stays a link");
+  const after = JSON.parse(fs.readFileSync(path.join(dotfiles, "claude.json"), "utf8"));
+  assert.equal(after, { ...config, projects: { ...config.projects, [repo]: { hasTrustDialogAccepted: true } } });
+  assert.is(fs.statSync(path.join(dotfiles, "claude.json")).mode & 0o777, 0o640, "its mode is kept");
+  assert.equal(fs.readdirSync(dotfiles), ["claude.json"], "no temporary or lock file left");
+  const doctor = orch(["doctor", "--json"], { cwd: repo, env });
+  const trust = (doctor.json.checks as { name: string; ok: boolean; detail: string }[]).find((c) => c.name.includes("trust"));
+  assert.ok(trust?.ok, JSON.stringify(doctor.json.checks));
+
+  // A second spawn finds it trusted and changes nothing; no message about it either.
+  const before = fs.readFileSync(path.join(dotfiles, "claude.json"), "utf8");
+  const again = orch(["spawn", "feat/trust2", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.not.match(again.stderr, /trusted/);
+  assert.is(fs.readFileSync(path.join(dotfiles, "claude.json"), "utf8"), before);
+});
+
+test("trust: CLAUDE_CONFIG_DIR is respected; a config that is not JSON is left alone with a warning; doctor says so", () => {
+  const { repo } = session();
+  const home = tempDir("orch-home-");
+  const configDir = path.join(tempDir(), "claude-config");
+  const env = { ...privateTmux(), ...fakeClaudeEnv(home), CLAUDE_CONFIG_DIR: configDir };
+  const untrusted = orch(["doctor", "--json"], { cwd: repo, env });
+  const check = (untrusted.json.checks as { name: string; ok: boolean; detail: string }[]).find((c) => c.name.includes("trust"));
+  assert.is(check?.ok, false);
+  assert.match(check!.detail, /not marked trusted/);
+  const r = orch(["spawn", "feat/dir", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(configDir, ".claude.json"), "utf8")), { projects: { [repo]: { hasTrustDialogAccepted: true } } });
+  assert.is(fs.statSync(path.join(configDir, ".claude.json")).mode & 0o777, 0o600, "a new config is private");
+  assert.not.ok(fs.existsSync(path.join(home, ".claude.json")), "HOME's config untouched");
+
+  const broken = "{ not json, kept as it is\n";
+  fs.writeFileSync(path.join(configDir, ".claude.json"), broken);
+  const { repo: other } = session();
+  const refused = orch(["spawn", "feat/broken", "--json"], { cwd: other, env });
+  assert.is(refused.code, 0, refused.stderr);
+  assert.match(refused.stderr, /left alone \(it is not valid JSON\)/);
+  assert.is(fs.readFileSync(path.join(configDir, ".claude.json"), "utf8"), broken);
+});
+
 test.run();

@@ -192,6 +192,29 @@ test("an agent that cannot be started is reported as task_failed with the reason
   }
 });
 
+test("the agent and its window's shell never see another repository's GIT_DIR, GIT_INDEX_FILE, …", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const elsewhere = tempDir();
+  // A tmux server started from a git hook carries these into every window it opens later.
+  spawnSync("tmux", ["new-session", "-d", "-s", "keep"], {
+    env: { ...process.env, ...env, TMUX: "", GIT_DIR: path.join(elsewhere, ".git"), GIT_INDEX_FILE: path.join(elsewhere, "index"), GIT_WORK_TREE: elsewhere, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "user.name", GIT_CONFIG_VALUE_0: "x" },
+  });
+  const out = path.join(tempDir(), "env");
+  const agent = path.join(tempDir(), "agent.sh");
+  fs.writeFileSync(agent, `#!/bin/sh\nenv | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG)' > ${out}.tmp; git rev-parse --show-toplevel >> ${out}.tmp; mv ${out}.tmp ${out}\n`, { mode: 0o755 });
+  const r = orch(["spawn", "feat/env", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => fs.existsSync(out), 15_000, "the agent to run");
+  assert.is(fs.readFileSync(out, "utf8").trim(), r.json.worktree_path, "no GIT_ variable; git finds the worker's worktree");
+  const window = r.json.window_id as string;
+  await waitUntil(() => !["sh", "orch"].includes(tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env)), 15_000, "the shell after the agent");
+  // GIT_CONFIG_KEY_n/VALUE_n may stay in the shell: without GIT_CONFIG_COUNT git ignores them.
+  tmux(["send-keys", "-t", window, `{ env | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG_COUNT)='; echo end; } > ${out}.shell`, "Enter"], env);
+  await waitUntil(() => fs.existsSync(`${out}.shell`) && fs.readFileSync(`${out}.shell`, "utf8").endsWith("end\n"), 15_000, "the shell to answer");
+  assert.is(fs.readFileSync(`${out}.shell`, "utf8"), "end\n", "the shell left in the window has none either");
+});
+
 test("an existing branch is checked out as it is; a new one starts from --from", () => {
   const { repo } = sessionRepo();
   const first = git(["rev-parse", "HEAD"], repo);
