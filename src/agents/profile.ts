@@ -60,4 +60,12 @@ export interface AgentProfile {
    * promptPlacement says), or undefined when it cannot. Agents without it start their task over.
    */
   resume?(spec: ResumeSpec): AgentStart | undefined;
+  /** What `orch doctor` says about this machine's readiness to run the agent unattended here (e.g. trust). */
+  checkTrust?(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport;
+}
+
+export interface TrustReport {
+  ok: boolean;
+  detail: string;
+  fix?: string;
 }

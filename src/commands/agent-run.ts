@@ -12,7 +12,7 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, reportAgentEnded, type WorkerRecord } from "../store/workers.ts";
-import { workerEnv } from "./spawn.ts";
+import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
 
 /** What orch resume leaves for the runner: the agent's resume command and the next user message. */
@@ -30,10 +30,11 @@ function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): 
   if (resume) {
     const plan = readJson<ResumePlan>(resumePlanFile(layout, record));
     if (!plan) throw new Error(`no resume plan at ${resumePlanFile(layout, record)}`);
-    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt);
+    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt, resumePlanFile(layout, record));
   }
-  const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  return argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt);
+  const promptFile = layout.promptFile(record.orchestrator_id, record.worker_id);
+  const prompt = fs.readFileSync(promptFile, "utf8");
+  return argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt, promptFile);
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -61,7 +62,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   let code: number;
   try {
     const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
-    const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
+    const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
     const agent = await startAgent(argv, record.worktree_path, env);
     if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
     code = await agent.exit;

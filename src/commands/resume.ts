@@ -40,8 +40,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   record.agent_env = { ...record.agent_env, ...resumed?.env };
 
   const tmux = await import("../adapters/tmux.ts");
-  ensureShim(layout.binDir);
-  const windowSpec = { cwd: record.worktree_path, env: workerEnv(layout, record, ctx.env), argv: windowArgv(record, ["--resume"]) };
+  const shimDir = ensureShim(ctx.env);
+  const windowSpec = {
+    cwd: record.worktree_path,
+    env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+    argv: windowArgv(record, shimDir, ["--resume"]),
+  };
   const windows = new Set((await tmux.listPanes(ctx.env)).map((p) => p.windowId));
   // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
   clearEndedMarker(layout, record);
