@@ -34,6 +34,14 @@ export interface AgentStart {
   env: Record<string, string>;
 }
 
+/** Where and when an agent was started, for finding the session id it chose itself. */
+export interface SessionLookup {
+  worktreePath: string;
+  /** The agent's environment (HOME, CODEX_HOME, …). */
+  env: NodeJS.ProcessEnv;
+  startedAtMs: number;
+}
+
 export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
@@ -44,4 +52,10 @@ export interface AgentProfile {
    * opens; returns one line per change made, for the user.
    */
   prepare(spec: LaunchSpec): Promise<string[]>;
+  /**
+   * For agents that choose their own session id (LaunchSpec.sessionId is then not used): the id of
+   * the session started as described, once the agent has recorded it; undefined until then. The
+   * runner asks while the agent starts and records the answer with the worker.
+   */
+  findSessionId?(lookup: SessionLookup): string | undefined;
 }
