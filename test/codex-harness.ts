@@ -186,14 +186,17 @@ export function startSharedCodexServer(env: Record<string, string>): () => void 
   const run = (args: string[]) => spawnSync(codex, args, { env: { ...process.env, ...env }, encoding: "utf8" });
   const started = run(["app-server", "daemon", "start"]);
   if (started.status !== 0) throw new Error(`codex app-server daemon start failed: ${started.stderr}`);
-  return () => {
-    run(["app-server", "daemon", "stop"]);
-    // Its updater loop outlives `daemon stop`.
-    try {
-      const updater = JSON.parse(fs.readFileSync(path.join(env.CODEX_HOME!, "app-server-daemon/daemon-updater.pid"), "utf8"));
-      process.kill(Number(updater.pid), "SIGTERM");
-    } catch {
-      // not running
-    }
-  };
+  return () => stopSharedCodexServer(env);
+}
+
+/** Stops the user's shared Codex server, if one runs, and its updater loop (which outlives `daemon stop`). */
+export function stopSharedCodexServer(env: Record<string, string>): void {
+  const codex = path.join(env.PATH!.split(path.delimiter)[0]!, "codex");
+  spawnSync(codex, ["app-server", "daemon", "stop"], { env: { ...process.env, ...env }, encoding: "utf8" });
+  try {
+    const updater = JSON.parse(fs.readFileSync(path.join(env.CODEX_HOME!, "app-server-daemon/daemon-updater.pid"), "utf8"));
+    process.kill(Number(updater.pid), "SIGTERM");
+  } catch {
+    // not running
+  }
 }
