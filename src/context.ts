@@ -102,7 +102,8 @@ export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined):
   const fromEnv = ctx.env.ORCH_WORKER || undefined;
   if (!marker) return fromEnv === undefined ? undefined : checkWorkerId(fromEnv, "$ORCH_WORKER");
   if (fromEnv !== undefined && fromEnv !== marker.worker_id) {
-    ctx.warn(`orch: $ORCH_WORKER is ${fromEnv} but this worktree belongs to worker ${marker.worker_id}: speaking as ${marker.worker_id}`);
+    const id = marker.worker_id;
+    ctx.warn(`orch: $ORCH_WORKER is ${fromEnv} but this worktree belongs to worker ${id}: speaking as ${id}`);
   }
   return marker.worker_id;
 }
@@ -112,7 +113,10 @@ export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined):
  * worktree the marker decides the orchestrator and the store too; $ORCH_ID and $ORCH_HOME that
  * disagree with it are ignored with a warning (--orch still wins). Elsewhere: as resolveSession.
  */
-export async function resolveWorkerSession(ctx: Context, orchFlag: string | undefined): Promise<SessionRef & { workerId: string | undefined }> {
+export async function resolveWorkerSession(
+  ctx: Context,
+  orchFlag: string | undefined,
+): Promise<SessionRef & { workerId: string | undefined }> {
   const marker = await readWorkerMarker(ctx);
   if (!marker) {
     const ref = await resolveSession(ctx, orchFlag);
@@ -120,7 +124,8 @@ export async function resolveWorkerSession(ctx: Context, orchFlag: string | unde
   }
   const env = { ...ctx.env };
   if (env.ORCH_ID && env.ORCH_ID !== marker.orchestrator_id) {
-    ctx.warn(`orch: $ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${marker.orchestrator_id}: using ${marker.orchestrator_id}`);
+    const id = marker.orchestrator_id;
+    ctx.warn(`orch: $ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${id}: using ${id}`);
   }
   delete env.ORCH_ID;
   if (env.ORCH_HOME && marker.store && path.resolve(ctx.cwd, env.ORCH_HOME) !== marker.store) {

@@ -106,7 +106,11 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
       if (planned?.after) await planned.after;
       let item: Record<string, unknown>;
       if (planned && "exec" in planned) {
-        const args = { cmd: planned.exec, ...(planned.login === undefined ? {} : { login: planned.login }), ...(planned.yieldMs ? { yield_time_ms: planned.yieldMs } : {}) };
+        const args = {
+          cmd: planned.exec,
+          ...(planned.login === undefined ? {} : { login: planned.login }),
+          ...(planned.yieldMs ? { yield_time_ms: planned.yieldMs } : {}),
+        };
         item = { type: "function_call", id: `fc_${n}`, call_id: `call_${n}`, name: "exec_command", arguments: JSON.stringify(args) };
       } else {
         // Side requests (a title) get a title; a conversation past its script ends its turn.

@@ -7,7 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, startSharedCodexServer, type RecordedRequest, type ResponsesServer, type Step } from "./codex-harness.ts";
+import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, startSharedCodexServer } from "./codex-harness.ts";
+import type { RecordedRequest, ResponsesServer, Step } from "./codex-harness.ts";
 import { git, orch, orchCommand, privateTmux, sessionRepo, tmux, waitUntil } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
@@ -63,6 +64,10 @@ function spawnCodex(s: Setup, branch: string, prompt: string): string {
   const r = orch(["spawn", branch, "--agent", "codex", "--json", "-"], { cwd: s.repo, env: s.env, input: prompt });
   assert.is(r.code, 0, r.stderr);
   return r.json.worker_id as string;
+}
+
+function workerRecord(s: Setup, worker: string): { window_id: string; agent_session_id?: string } {
+  return JSON.parse(fs.readFileSync(path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "worker.json"), "utf8"));
 }
 
 function paneText(s: Setup, windowId: string): string {
@@ -123,14 +128,12 @@ if (!codexEntry) {
       const afterCommit = await requestFor(s.server, "one", 2, "the request after the commit");
       assert.match(s.server.lastToolOutput(afterCommit) ?? "", "exited with code 0");
 
-      const record = JSON.parse(fs.readFileSync(path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "worker.json"), "utf8"));
+      const record = workerRecord(s, worker);
       assert.not.match(paneText(s, record.window_id), "Trust this folder");
-      await waitUntil(() => {
-        const now = JSON.parse(fs.readFileSync(path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "worker.json"), "utf8"));
-        return typeof now.agent_session_id === "string";
-      }, LONG, "the Codex session id in the worker record");
-      const sessionId = JSON.parse(fs.readFileSync(path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "worker.json"), "utf8")).agent_session_id as string;
-      const rollouts = spawnSync("find", [path.join(s.env.CODEX_HOME!, "sessions"), "-name", `*${sessionId}.jsonl`], { encoding: "utf8" }).stdout.trim();
+      await waitUntil(() => typeof workerRecord(s, worker).agent_session_id === "string", LONG, "the Codex session id");
+      const sessionId = workerRecord(s, worker).agent_session_id as string;
+      const sessions = path.join(s.env.CODEX_HOME!, "sessions");
+      const rollouts = spawnSync("find", [sessions, "-name", `*${sessionId}.jsonl`], { encoding: "utf8" }).stdout.trim();
       assert.ok(rollouts !== "", `Codex knows session ${sessionId}`);
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
     } finally {

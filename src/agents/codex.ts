@@ -57,9 +57,12 @@ export function codexArguments(spec: LaunchSpec): string[] {
 function rolloutFiles(sessionsDir: string, since: Date): string[] {
   const files: string[] = [];
   for (const day of [since, new Date()]) {
-    const dir = path.join(sessionsDir, String(day.getFullYear()), String(day.getMonth() + 1).padStart(2, "0"), String(day.getDate()).padStart(2, "0"));
+    const two = (n: number) => String(n).padStart(2, "0");
+    const dir = path.join(sessionsDir, String(day.getFullYear()), two(day.getMonth() + 1), two(day.getDate()));
     try {
-      for (const name of fs.readdirSync(dir)) if (name.startsWith("rollout-") && name.endsWith(".jsonl")) files.push(path.join(dir, name));
+      for (const name of fs.readdirSync(dir)) {
+        if (name.startsWith("rollout-") && name.endsWith(".jsonl")) files.push(path.join(dir, name));
+      }
     } catch {
       // no sessions that day
     }

@@ -16,7 +16,13 @@ import type { CommandResult } from "./types.ts";
  * For an agent that picks its own session id: waits (while it runs, at most a minute) until it has
  * recorded the session, then keeps the id with the worker, for resume.
  */
-async function recordSessionId(layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv, startedAtMs: number, exited: () => boolean): Promise<void> {
+async function recordSessionId(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  env: NodeJS.ProcessEnv,
+  startedAtMs: number,
+  exited: () => boolean,
+): Promise<void> {
   const profile = await knownProfile(record.agent);
   if (!profile?.findSessionId) return;
   for (const deadline = startedAtMs + 60_000; Date.now() < deadline && !exited(); ) {
