@@ -45,6 +45,14 @@ export interface ResumeSpec {
   warn: (line: string) => void;
 }
 
+/** Where and when an agent was started, for finding the session id it chose itself. */
+export interface SessionLookup {
+  worktreePath: string;
+  /** The agent's environment (HOME, CODEX_HOME, …). */
+  env: NodeJS.ProcessEnv;
+  startedAtMs: number;
+}
+
 export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
@@ -62,6 +70,12 @@ export interface AgentProfile {
   resume?(spec: ResumeSpec): AgentStart | undefined;
   /** What `orch doctor` says about this machine's readiness to run the agent unattended here (e.g. trust). */
   checkTrust?(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport;
+  /**
+   * For agents that choose their own session id (LaunchSpec.sessionId is then not used): the id of
+   * the session started as described, once the agent has recorded it; undefined until then. The
+   * runner asks while the agent starts and records the answer with the worker.
+   */
+  findSessionId?(lookup: SessionLookup): string | undefined;
 }
 
 export interface TrustReport {

@@ -6,12 +6,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { startAgent } from "../agents/command.ts";
-import { argvWithPrompt } from "../agents/index.ts";
+import { argvWithPrompt, knownProfile } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { loadWorker, reportAgentEnded, type WorkerRecord } from "../store/workers.ts";
+import { findWorker, loadWorker, reportAgentEnded, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -35,6 +35,31 @@ function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): 
   const promptFile = layout.promptFile(record.orchestrator_id, record.worker_id);
   const prompt = fs.readFileSync(promptFile, "utf8");
   return argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt, promptFile);
+}
+
+/**
+ * For an agent that picks its own session id: waits (while it runs, at most a minute) until it has
+ * recorded the session, then keeps the id with the worker, for resume.
+ */
+async function recordSessionId(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  env: NodeJS.ProcessEnv,
+  startedAtMs: number,
+  exited: () => boolean,
+): Promise<void> {
+  const profile = await knownProfile(record.agent);
+  if (!profile?.findSessionId) return;
+  for (const deadline = startedAtMs + 60_000; Date.now() < deadline && !exited(); ) {
+    const id = profile.findSessionId({ worktreePath: record.worktree_path, env, startedAtMs });
+    if (id) {
+      // Re-read: spawn saves the record (with its window) while the agent starts.
+      const current = findWorker(layout, record.orchestrator_id, record.worker_id);
+      if (current) saveWorker(layout, { ...current, agent_session_id: id });
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -63,9 +88,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   try {
     const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
     const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
+    const startedAtMs = Date.now();
     const agent = await startAgent(argv, record.worktree_path, env);
     if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
-    code = await agent.exit;
+    let exited = false;
+    const exit = agent.exit.finally(() => (exited = true));
+    // Resume is a convenience: failing to learn the session id must not disturb the worker.
+    await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined);
+    code = await exit;
     fs.rmSync(pidFile, { force: true });
     const startError = agent.startError();
     // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.

@@ -6,7 +6,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { currentWorkerId, readWorkerMarker, resolveSession, type Context } from "../context.ts";
+import { readWorkerMarker, resolveWorkerSession, type Context } from "../context.ts";
 import { errnoCode, usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import { writeNewFile } from "../store/files.ts";
@@ -124,8 +124,7 @@ export async function workerHere(payload: HookPayload, ctx: Context): Promise<Wo
   const here: Context = { ...ctx, cwd };
   const marker = await readWorkerMarker(here);
   if (!marker && !ctx.env.ORCH_WORKER) return undefined;
-  const { layout, session, marker: found } = await resolveSession(here, undefined);
-  const workerId = currentWorkerId(here, found);
+  const { layout, session, workerId } = await resolveWorkerSession(here, undefined);
   if (!workerId) return undefined;
   const record = findWorker(layout, session.orchestrator_id, workerId);
   return record && { layout, record };

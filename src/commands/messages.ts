@@ -3,7 +3,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { currentWorkerId, resolveSession, type Context } from "../context.ts";
+import { resolveSession, resolveWorkerSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
@@ -115,12 +115,15 @@ function renderInboxMessage(message: Message, c: Colors): string {
 export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const wait = booleanFlag(flags, "wait");
   const timeoutMs = timeoutFlag(flags);
-  const { layout, session, marker } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const workerId = currentWorkerId(ctx, marker);
+  const { layout, session, workerId } = await resolveWorkerSession(ctx, stringFlag(flags, "orch"));
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const guard = wait ? guardListener() : undefined;
-  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx, () => guard?.check("inbox --wait"));
+  // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
+  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait")).catch((error: unknown) => {
+    throw storeError("read the inbox at", inbox, error);
+  });
   // A worker that reads its messages has taken up its work again.
   if (taken) markTurnStarted(layout, record);
   const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
@@ -129,6 +132,12 @@ export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Pr
   return {
     json: { success: true, ...base, message_count: messages.length, messages: messages.map(publicMessage) },
     human: (c) => (messages.length ? messages.map((m) => renderInboxMessage(m, c)).join("\n") : "no messages from the orchestrator\n"),
-    afterOutput: () => taken?.commit(),
+    afterOutput: () => {
+      try {
+        taken?.commit();
+      } catch (error) {
+        throw storeError("mark the messages read in", inbox, error);
+      }
+    },
   };
 }

@@ -245,7 +245,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       agent_argv: start.argv,
       agent_prompt_placement: start.promptPlacement,
       agent_env: start.env,
-      agent_session_id: sessionId,
+      // An agent that picks its own id (Codex) gets it recorded by the runner once it has started.
+      ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
       window_id: null,
       tmux_session: null,
       created_at: new Date().toISOString(),
