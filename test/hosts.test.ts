@@ -124,4 +124,115 @@ test("two hosts and a local worker: spawn, poll --wait across hosts, await, stat
   assert.is(a!.runAs(["git", "-C", "orch/repo", "branch", "--list", "feat/alpha"]).stdout.trim(), "");
 });
 
+/** Runs orch as the host's own user inside a folder there (a worker's report, made on the host itself). */
+function orchOnHost(host: SshHost, cwd: string, args: string[]): void {
+  const r = host.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "orch-test", cwd, `${host.home}/.local/bin/orch`, ...args]);
+  assert.is(r.code, 0, r.stderr);
+}
+
+test("a host that goes away during poll --wait: the other keeps delivering; back again, its messages arrive, each once", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a, b] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env };
+  for (const [name, host] of [["alpha", a!], ["beta", b!]] as const) {
+    const added = orch(["host", "add", name, host.alias, "--path", "faults/repo"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+  }
+  const onA = orch(["spawn", "feat/fa", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  const onB = orch(["spawn", "feat/fb", "--host", "beta", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(onA.code, 0, onA.stderr);
+  assert.is(onB.code, 0, onB.stderr);
+  const worktreeA = onA.json.worktree_path as string;
+  const worktreeB = onB.json.worktree_path as string;
+
+  // One listener, as an orchestrator keeps it: poll --wait again and again.
+  const got: Msg[] = [];
+  const warnings: string[] = [];
+  let listening = true;
+  const listener = (async () => {
+    while (listening) {
+      const r = await orchAsync(["poll", "--wait", "--timeout", "2", "--json"], { cwd: repo, env }).done;
+      warnings.push(r.stderr);
+      if (r.code === 0) got.push(...(r.json.messages as Msg[]));
+      else assert.is(r.code, 124, r.stderr);
+    }
+  })();
+  const waitFor = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 90_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${got.map((m) => m.content.summary).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const summaries = () => got.map((m) => m.content.summary!);
+  const report = (host: SshHost, worktree: string, summary: string) => orchOnHost(host, worktree, ["notify", "--type", "progress", "--summary", summary]);
+
+  for (let i = 0; i < 5; i++) {
+    report(a!, worktreeA, `a${i}`);
+    report(b!, worktreeB, `b${i}`);
+  }
+  await waitFor("the first ten", () => got.length >= 10);
+
+  b!.stop();
+  for (let i = 5; i < 10; i++) {
+    report(a!, worktreeA, `a${i}`);
+    report(b!, worktreeB, `b${i}`); // written on beta, which nobody can reach now
+  }
+  await waitFor("alpha's five while beta is away", () => summaries().filter((s) => s.startsWith("a")).length === 10);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const statusOf = Object.fromEntries(status.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w]));
+  assert.is(statusOf["feat-fb"].status, "unreachable");
+  assert.ok(statusOf["feat-fb"].error, "the ssh error is given");
+  assert.is(statusOf["feat-fa"].status, "running");
+  assert.match(status.stderr, /beta/);
+  assert.is(summaries().filter((s) => s.startsWith("b")).length, 5, "beta's later messages wait on beta");
+
+  await b!.start();
+  await waitFor("beta's five after it came back", () => got.length >= 20);
+  await new Promise((r) => setTimeout(r, 1500)); // a doubled message would show up now
+  listening = false;
+  await listener;
+  const expected = [...Array(10).keys()].flatMap((i) => [`a${i}`, `b${i}`]).sort();
+  assert.equal(summaries().sort(), expected, "every message once");
+  assert.ok(warnings.some((w) => /beta/.test(w)), "poll warned about beta");
+  for (const who of ["feat-fa", "feat-fb"]) {
+    const mine = got.filter((m) => m.worker_id === who).map((m) => m.content.summary);
+    assert.equal(mine, [...mine].sort((x, y) => Number(x!.slice(1)) - Number(y!.slice(1))), `${who}'s messages in order`);
+  }
+});
+
+test("a branch name and a prompt full of shell syntax spawn on a host and run nothing; send crosses as data", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env, ...privateTmux() };
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", "hostile/repo"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  const recorder = path.join(a!.home, "record-agent");
+  fs.writeFileSync(recorder, '#!/bin/sh\nprintf %s "$1" > "$HOME/got-prompt"\nprintf %s "$PWD" > "$HOME/got-cwd"\nexec sleep 60\n', { mode: 0o755 });
+  const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!";
+  const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓\n`;
+  const r = orch(["spawn", branch, "--host", "alpha", "--agent", recorder, `--prompt=${prompt}`, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const gotPrompt = path.join(a!.home, "got-prompt");
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(gotPrompt) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  assert.ok(fs.readFileSync(gotPrompt, "utf8").startsWith(prompt), "the prompt reached the agent on the host byte for byte");
+  assert.is(fs.readFileSync(path.join(a!.home, "got-cwd"), "utf8"), r.json.worktree_path);
+  assert.is(a!.runAs(["git", "-C", "hostile/repo", "for-each-ref", "--format=%(refname:short)", "refs/heads/x*"]).stdout.trim(), branch);
+  const sent = orch(["send", r.json.worker_id, "$(touch pwned6) `touch pwned7`", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stderr);
+  const found = a!.runAs(["find", a!.home, "/tmp", "-name", "pwned*"]).stdout.trim();
+  assert.is(found, "", "nothing ran on the host");
+  assert.not.ok(fs.readdirSync(repo).some((n) => n.startsWith("pwned")), "nothing ran here");
+  const stopped = orch(["stop", r.json.worker_id, "--json"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.is(stopped.json.window_closed, true);
+  const removed = orch(["rm", branch, "--force", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(r.json.worktree_path));
+});
+
 test.run();
