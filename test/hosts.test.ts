@@ -111,6 +111,9 @@ test("two hosts and a local worker: spawn, poll --wait across hosts, await, stat
   assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["alpha.txt"]);
   assert.match(diff.json.diff, /\+made on alpha/);
 
+  const dry = orch(["apply", "feat/beta", "--dry-run", "--json"], { cwd: repo, env });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.is(dry.json.applies_cleanly, true);
   const landed = orch(["land", "--test", "test -f README.md", "--json"], { cwd: repo, env });
   assert.is(landed.code, 0, landed.stderr);
   assert.equal(landed.json.results.map((r: { status: string }) => r.status), ["landed", "landed", "landed"]);

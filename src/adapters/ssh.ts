@@ -46,7 +46,7 @@ export function sshOptions(env: NodeJS.ProcessEnv): string[] {
     "-o", "ControlMaster=auto",
     "-o", `ControlPath=${path.join(controlDir(env), "%C")}`,
     "-o", "ControlPersist=300",
-    "-o", "ConnectTimeout=10",
+    "-o", "ConnectTimeout=5",
     "-o", "ServerAliveInterval=10",
     "-o", "ServerAliveCountMax=3",
   ];

@@ -2,7 +2,6 @@
 // and only a worker with a host loads the ssh side (status, poll and the hooks stay light).
 
 import fs from "node:fs";
-import * as gitAdapter from "../adapters/git.ts";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
@@ -30,5 +29,6 @@ export function worktreeGone(record: WorkerRecord): boolean {
 
 /** Uncommitted files in the worker's worktree; a host's orch refuses to remove a dirty one itself. */
 export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> {
-  return onHost(record) ? [] : gitAdapter.dirtyPaths(record.worktree_path);
+  if (onHost(record)) return [];
+  return (await import("../adapters/git.ts")).dirtyPaths(record.worktree_path);
 }
