@@ -73,7 +73,13 @@ export interface RemoteRunOptions {
 }
 
 /** Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned. */
-export async function runOnHost(host: string, dest: string, argv: readonly string[], env: NodeJS.ProcessEnv, options: RemoteRunOptions = {}): Promise<RunResult> {
+export async function runOnHost(
+  host: string,
+  dest: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  options: RemoteRunOptions = {},
+): Promise<RunResult> {
   const result = await run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;

@@ -47,7 +47,8 @@ function isOlder(theirs: string, ours: string): boolean {
 function binaryToInstall(): string {
   const self = selfCommand();
   if (self.length !== 1) {
-    throw new OrchError("failed", "this orch runs from source, so there is no binary to copy to the host: run the compiled one (dist/orch, made by bun build.ts)");
+    throw new OrchError("failed", "this orch runs from source, so there is no binary to copy to the host: " +
+      "run the compiled one (dist/orch, made by bun build.ts)");
   }
   return self[0]!;
 }
@@ -62,7 +63,9 @@ async function addHost(layout: StoreLayout, name: string, dest: string, dirFlag:
   const main = mainWorktreeOf(await requireRepo(ctx));
   if (findHost(layout, name)) throw new OrchError("exists", `host ${name} already exists (orch host rm ${name} first)`);
   const dir = dirFlag === undefined ? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
-  const record: HostRecord = { name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "", added_at: new Date().toISOString() };
+  const record: HostRecord = {
+    name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "", added_at: new Date().toISOString(),
+  };
   const host = new RemoteHost(record, ctx.env);
   const warnings: string[] = [];
 
@@ -71,12 +74,15 @@ async function addHost(layout: StoreLayout, name: string, dest: string, dirFlag:
   record.os = SYSTEMS[system] ?? system.toLowerCase();
   record.arch = MACHINES[machine] ?? machine;
   if (missing.includes("missing git")) throw new OrchError("failed", `host ${name} has no git on the PATH of its ssh commands: install git there`);
-  if (missing.includes("missing tmux")) warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: workers there need --no-window until it is installed`);
+  if (missing.includes("missing tmux")) {
+    warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: workers there need --no-window until it is installed`);
+  }
 
   let installed = false;
   if (version === "orch none" || isOlder(version, VERSION)) {
     if (record.os !== process.platform || record.arch !== process.arch) {
-      throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${process.platform}/${process.arch}: install an orch built for it at ~/${REMOTE_ORCH_PATH} there (one binary per architecture)`);
+      throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${process.platform}/${process.arch}: ` +
+        `install an orch built for it at ~/${REMOTE_ORCH_PATH} there (one binary per architecture)`);
     }
     const copied = await host.run(["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH], { input: fs.readFileSync(binaryToInstall()) });
     if (copied.code !== 0) throw new OrchError("failed", `could not install orch on host ${name}: ${copied.stderr.trim().split("\n").pop() ?? ""}`);
@@ -111,10 +117,13 @@ interface HostReport {
 }
 
 async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Context): Promise<HostReport> {
-  const base = { name: record.name, destination: record.destination, path: record.path, workers: workers.filter((w) => w.host === record.name).map((w) => w.worker_id) };
+  const mine = workers.filter((w) => w.host === record.name).map((w) => w.worker_id);
+  const base = { name: record.name, destination: record.destination, path: record.path, workers: mine };
   try {
     const result = await new RemoteHost(record, ctx.env).run([record.orch_path, "--version"]);
-    if (result.code !== 0) return { ...base, reachable: true, orch_version: null, error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}` };
+    if (result.code !== 0) {
+      return { ...base, reachable: true, orch_version: null, error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}` };
+    }
     return { ...base, reachable: true, orch_version: result.stdout.trim().replace(/^orch /, "") };
   } catch (error) {
     const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
@@ -155,7 +164,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     if (!record) throw new OrchError("not_found", `no host ${name}`);
     const workers = allWorkers(layout).filter((w) => w.host === name);
     if (workers.length && !booleanFlag(flags, "force")) {
-      throw new OrchError("refused", `host ${name} still has worker(s) ${workers.map((w) => w.worker_id).join(", ")}: orch rm them first, or --force to forget the host anyway`);
+      const ids = workers.map((w) => w.worker_id).join(", ");
+      throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: orch rm them first, or --force to forget the host anyway`);
     }
     forgetHost(layout, name);
     await closeConnection(record.destination, ctx.env).catch(() => undefined);

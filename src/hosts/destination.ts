@@ -32,7 +32,9 @@ export function checkDestination(dest: string): string {
   }
   if (dest.startsWith("ssh://")) {
     const authority = dest.slice("ssh://".length).replace(/\/$/, "");
-    if (authority === "" || authority.includes("/")) throw invalid(`bad ssh destination ${JSON.stringify(dest)}: an ssh:// destination has no path (the clone's folder is --path)`);
+    if (authority === "" || authority.includes("/")) {
+      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: an ssh:// destination has no path (the clone's folder is --path)`);
+    }
   }
   return dest;
 }

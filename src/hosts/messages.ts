@@ -27,7 +27,8 @@ function asMessage(value: unknown, localId: string, host: string): Message | und
   if (typeof type !== "string" || type === "" || ![...type].every((c) => isTypeChar(c.charCodeAt(0)))) return undefined;
   if (m.worker_id !== null && (typeof m.worker_id !== "string" || !isWorkerId(m.worker_id))) return undefined;
   if (!m.content || typeof m.content !== "object" || typeof m.created_at !== "string") return undefined;
-  return { id: m.id, orchestrator_id: localId, worker_id: m.worker_id, message_type: m.message_type, content: m.content, created_at: m.created_at, host } as Message;
+  const { id, worker_id, message_type, content, created_at } = m;
+  return { id, orchestrator_id: localId, worker_id, message_type, content, created_at, host } as Message;
 }
 
 /** The message is already in the mailbox: unread, being handed out, or read (checked in the order files move). */
@@ -64,7 +65,11 @@ interface LifelineOutcome {
  * Runs one lifeline command on a host: resolves with its document once `onDocument` has handled it
  * (and, for a poll, the host was told "ack"). `cancel()` closes the connection, which ends it there.
  */
-export function runLifeline(host: RemoteHost, request: LifelineRequest, onDocument: (doc: Record<string, unknown>) => Promise<void>): { done: Promise<LifelineOutcome>; cancel: () => void } {
+export function runLifeline(
+  host: RemoteHost,
+  request: LifelineRequest,
+  onDocument: (doc: Record<string, unknown>) => Promise<void>,
+): { done: Promise<LifelineOutcome>; cancel: () => void } {
   let child: ChildProcess | undefined;
   let cancelled = false;
   const done = new Promise<LifelineOutcome>((resolve, reject) => {

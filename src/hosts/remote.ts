@@ -50,7 +50,9 @@ export class RemoteHost {
       doc = undefined;
     }
     if (result.code === 0 && doc) return doc;
-    if (result.code === 3) throw new OrchError("not_found", `on host ${this.name}: the clone ${this.record.path} is missing (orch host rm ${this.name}, then add it again)`);
+    if (result.code === 3) {
+      throw new OrchError("not_found", `on host ${this.name}: the clone ${this.record.path} is missing (orch host rm ${this.name}, then add it again)`);
+    }
     const error = doc?.error as { code?: string; message?: string } | undefined;
     const kind = ERROR_KINDS.find((k) => k === error?.code) ?? "failed";
     const why = error?.message ?? (result.stderr.trim().split("\n").pop() || `exit ${result.code}`);

@@ -17,7 +17,13 @@ import { findHostSession } from "./store.ts";
 const isRemote = (record: WorkerRecord): record is RemoteWorkerRecord => typeof record.host === "string";
 
 /** Replaces the views of remote workers (made from the local record) with what their hosts report. */
-export async function overlayHostViews(layout: StoreLayout, records: WorkerRecord[], views: WorkerView[], counts: { unread: number; total: number }, ctx: Context): Promise<void> {
+export async function overlayHostViews(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  views: WorkerView[],
+  counts: { unread: number; total: number },
+  ctx: Context,
+): Promise<void> {
   const remote = records.filter(isRemote);
   const fromHosts = await statusOnHosts(layout, remote, ctx);
   counts.unread += fromHosts.unread;
@@ -37,6 +43,14 @@ export async function overlayHostViews(layout: StoreLayout, records: WorkerRecor
   }
 }
 
+/** What await reports of a remote worker: the host's own answer, with the host (and why it is unreachable). */
+type HostAwaited = AwaitedWorker & { host: string; error?: string };
+
+/** A remote worker before its host has answered. */
+function notYet(record: RemoteWorkerRecord): HostAwaited {
+  return { worker_id: record.worker_id, branch: record.branch, status: "running", pr_url: null, final_message: null, host: record.host };
+}
+
 export interface AwaitParts {
   localViews: (records: WorkerRecord[]) => AwaitedWorker[];
   settled: (workers: AwaitedWorker[], any: boolean) => boolean;
@@ -48,10 +62,17 @@ export interface AwaitParts {
  * lifeline, so it ends when we do), while the local workers are watched here. A host that cannot be
  * reached marks its workers unreachable and stops counting, and is tried again every few seconds.
  */
-export async function awaitAcrossHosts(layout: StoreLayout, records: WorkerRecord[], any: boolean, timeoutMs: number | undefined, ctx: Context, parts: AwaitParts): Promise<AwaitedWorker[]> {
+export async function awaitAcrossHosts(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  any: boolean,
+  timeoutMs: number | undefined,
+  ctx: Context,
+  parts: AwaitParts,
+): Promise<AwaitedWorker[]> {
   const local = records.filter((r) => !isRemote(r));
   const remote = records.filter(isRemote);
-  const answers = new Map<string, AwaitedWorker>();
+  const answers = new Map<string, HostAwaited>();
   const hosts = [...new Set(remote.map((r) => r.host))];
   const waker = new Waker(parts.localDirs);
   let poke: (() => void) | undefined;
@@ -69,7 +90,7 @@ export async function awaitAcrossHosts(layout: StoreLayout, records: WorkerRecor
         const flags: Record<string, string | boolean> = { orch: link?.remote_orchestrator_id ?? "" };
         if (any) flags.any = true;
         const running = runLifeline(host, { command: "await", args: mine.map((r) => r.worker_id), flags }, async (doc) => {
-          for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name } as AwaitedWorker);
+          for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name });
         });
         cancels.add(running.cancel);
         try {
@@ -81,7 +102,7 @@ export async function awaitAcrossHosts(layout: StoreLayout, records: WorkerRecor
           const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
           if (!warned) ctx.warn(`host ${name}: ${why}${error instanceof HostUnreachable ? " (its workers count as unreachable; trying again)" : ""}`);
           warned = true;
-          for (const r of mine) answers.set(r.worker_id, { worker_id: r.worker_id, branch: r.branch, status: "unreachable", pr_url: null, final_message: null, host: name, error: why } as AwaitedWorker);
+          for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
           changed();
           if (!(error instanceof HostUnreachable)) return;
           await new Promise((r) => setTimeout(r, 2000));
@@ -95,7 +116,7 @@ export async function awaitAcrossHosts(layout: StoreLayout, records: WorkerRecor
   const current = (): AwaitedWorker[] => {
     const localNow = parts.localViews(local);
     return records.map((r) => (isRemote(r)
-      ? answers.get(r.worker_id) ?? { worker_id: r.worker_id, branch: r.branch, status: "running", pr_url: null, final_message: null, host: r.host } as AwaitedWorker
+      ? answers.get(r.worker_id) ?? notYet(r)
       : localNow.find((w) => w.worker_id === r.worker_id)!));
   };
   const isSettled = (workers: AwaitedWorker[]): boolean => {
@@ -109,7 +130,8 @@ export async function awaitAcrossHosts(layout: StoreLayout, records: WorkerRecor
       const now = current();
       if (isSettled(now)) return now;
       if (deadline !== undefined && Date.now() >= deadline) {
-        throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: records[0]?.orchestrator_id, workers: now });
+        const details = { orchestrator_id: records[0]?.orchestrator_id, workers: now };
+        throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, details);
       }
       await Promise.race([waker.next(deadline), new Promise<void>((resolve) => (poke = resolve))]);
     }

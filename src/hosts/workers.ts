@@ -95,7 +95,8 @@ export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord
 export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWorkerRecord, mainRoot: string, ctx: Context): Promise<void> {
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
-  const fetched = await gitAdapter.git(["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`], mainRoot, { env: host.gitEnv(), allowFailure: true });
+  const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
+  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: host.gitEnv(), allowFailure: true });
   if (fetched.code !== 0) {
     const why = fetched.stderr.trim().split("\n").pop() ?? "";
     throw new OrchError("failed", `could not fetch ${record.branch} from host ${record.host}: ${why}`);
@@ -103,7 +104,13 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
 }
 
 /** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
-export async function removeOnHost(layout: StoreLayout, record: RemoteWorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+export async function removeOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  options: RemoveOptions,
+  ctx: Context,
+  mainRoot: string,
+): Promise<RemoveOutcome> {
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
   if (options.deleteBranch && !options.forceBranch) {
@@ -161,6 +168,7 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
     try {
       const sample = records.find((r) => r.host === name)!;
       const doc = await hostOf(layout, sample, ctx).orch(["status", "--orch", remoteSessionOf(layout, sample)]);
+      // Messages still unread on the host are not in the local mailbox yet: they count as unread here too.
       out.unread += Number(doc.unread_count ?? 0);
       out.total += Number(doc.unread_count ?? 0);
       for (const view of (doc.workers as Record<string, unknown>[]) ?? []) out.views.set(`${name}/${String(view.worker_id)}`, view);
