@@ -15,14 +15,14 @@ export interface PaneInfo {
 export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   let result;
   try {
-    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id}\t#{session_name}\t#{pane_pid}\t#{pane_dead}"], { env, allowFailure: true });
+    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id} #{pane_pid} #{pane_dead} #{session_name}"], { env, allowFailure: true });
   } catch {
     return [];
   }
   if (result.code !== 0) return [];
   return result.stdout.split("\n").filter(Boolean).map((line) => {
-    const [windowId = "", sessionName = "", pid = "0", dead = "0"] = line.split("\t");
-    return { windowId, sessionName, panePid: Number(pid), paneDead: dead === "1" };
+    const [windowId = "", pid = "0", dead = "0", ...session] = line.split(" ");
+    return { windowId, sessionName: session.join(" "), panePid: Number(pid), paneDead: dead === "1" };
   });
 }
 
@@ -70,8 +70,13 @@ export interface CreatedWindow {
   sessionName: string;
 }
 
+/**
+ * Fields are separated by spaces, the session name (which may hold spaces) last: without a UTF-8
+ * locale (an ssh command's environment) tmux prints a tab in a format as "_".
+ */
 function parseCreated(stdout: string): CreatedWindow {
-  const [windowId = "", sessionName = ""] = stdout.trim().split("\t");
+  const [windowId = "", ...session] = stdout.replace(/\n$/, "").split(" ");
+  const sessionName = session.join(" ");
   if (!windowId.startsWith("@")) throw new OrchError("failed", `tmux did not report the new window: ${stdout.trim()}`);
   return { windowId, sessionName };
 }
@@ -79,7 +84,7 @@ function parseCreated(stdout: string): CreatedWindow {
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const format = ["-P", "-F", "#{window_id}\t#{session_name}"];
+  const format = ["-P", "-F", "#{window_id} #{session_name}"];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
   const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
   if (attempt.code === 0) return parseCreated(attempt.stdout);

@@ -118,9 +118,18 @@ export const SPAWN: CommandSpec = {
     opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
     opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
     opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
+    opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
   ],
   load: async () => (await import("../commands/spawn.ts")).main,
 };
 
+export const LIFELINE: CommandSpec = {
+  usage: "__lifeline <request>",
+  description: "Internal: serves a poll or await to the orch that reached this host over ssh",
+  hidden: true,
+  options: [],
+  load: async () => (await import("../commands/lifeline.ts")).main,
+};
+
 /** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
-export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT];
+export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE];

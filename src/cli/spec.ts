@@ -1,7 +1,7 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import { AGENT, DEMO_AGENT, HOOK, INBOX, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
+import { AGENT, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
@@ -166,5 +166,15 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     load: async () => (await import("../commands/completion.ts")).main,
   },
+  {
+    usage: "host <action> [...names]",
+    description: "Hosts for workers, over ssh: host add NAME DEST [--path DIR], host list, host rm NAME",
+    options: [
+      opt("--path <dir>", "add: the clone on the host (default: ~/orch/<repo>)"),
+      opt("--force", "rm: forget the host even though workers of it are recorded"),
+    ],
+    load: async () => (await import("../commands/host.ts")).main,
+  },
   AGENT,
+  LIFELINE,
 ];

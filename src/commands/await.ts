@@ -32,7 +32,7 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
  * Done when every awaited worker has finished (done, failed, stopped), or any one with --any. A worker
  * that asks a question ends the wait too: it cannot finish before the orchestrator replies.
  */
-function settled(current: AwaitedWorker[], any: boolean): boolean {
+export function settled(current: AwaitedWorker[], any: boolean): boolean {
   if (current.some((w) => w.status === "waiting" || w.status === "blocked")) return true;
   const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
   return any ? finished.length > 0 : finished.length === current.length;
@@ -44,6 +44,11 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  if (records.some((r) => r.host)) {
+    const { awaitAcrossHosts } = await import("../hosts/views.ts");
+    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
+    return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
+  }
   const guard = guardListener();
   const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
     guard.check("await");

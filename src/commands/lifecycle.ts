@@ -6,6 +6,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { terminateTree } from "../adapters/processes.ts";
 import type { Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
+import { onHost } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -16,6 +17,7 @@ export interface StopOutcome {
 
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
   if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
@@ -49,6 +51,7 @@ export interface RemoveOutcome extends StopOutcome {
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
 export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {

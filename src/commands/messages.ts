@@ -13,6 +13,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
 import { loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
+import { onHost } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -62,14 +63,23 @@ function sentResult(message: Message, woken: boolean): CommandResult {
   };
 }
 
+/** Delivers here, or for a worker on a host through the host's orch (which gives the message its id there). */
+async function deliverAnywhere(layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context): Promise<Message> {
+  if (!onHost(record)) {
+    deliverToWorker(layout, record, message);
+    return message;
+  }
+  return (await import("../hosts/workers.ts")).deliverOnHost(layout, record, message, ctx);
+}
+
 export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
   const text = textArgument(args, 1);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
-  deliverToWorker(layout, record, message);
-  return sentResult(message, await wakeIfIdle(layout, record, ctx));
+  const sent = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -103,8 +113,8 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const record = loadWorker(layout, session.orchestrator_id, original.worker_id);
   const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
-  deliverToWorker(layout, record, message);
-  return sentResult(message, await wakeIfIdle(layout, record, ctx));
+  const sent = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {

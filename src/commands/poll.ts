@@ -1,5 +1,6 @@
 // orch poll: take the unread messages of a session, oldest first, each handed out once (mirrors poll_messages).
 
+import fs from "node:fs";
 import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
@@ -11,6 +12,11 @@ import { takeMessages, type Message, type TakenMessages } from "../store/message
 import { waitFor } from "../store/waker.ts";
 import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
+
+/** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
+function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
+  return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
+}
 
 export interface PollOptions {
   orch: string | undefined;
@@ -61,8 +67,17 @@ export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: strin
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
+  // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
+  const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
+  if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
+  const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
   const check = orchestratorTakeCheck(layout, session.orchestrator_id, options.wait ? "poll --wait" : undefined);
-  const taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, check);
+  let taken: TakenMessages | undefined;
+  try {
+    taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, check);
+  } finally {
+    following?.stop();
+  }
   if (!taken && options.wait) {
     throw new OrchError("timeout", `no message within ${(options.timeoutMs ?? 0) / 1000}s`, {
       orchestrator_id: session.orchestrator_id,

@@ -12,6 +12,7 @@ import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError, errnoCode, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
 import { toJson } from "../store/files.ts";
@@ -30,6 +31,13 @@ export interface SpawnOptions {
   agentArgv?: string[];
   window: boolean;
   backend: "git" | "gtr" | undefined;
+  /** The host to create it on (orch host add), else here. */
+  host?: string;
+}
+
+function hostFlag(flags: Flags): string | undefined {
+  const host = stringFlag(flags, "host");
+  return host === undefined ? undefined : checkHostName(host);
 }
 
 /** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
@@ -120,6 +128,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     agent: stringFlag(flags, "agent") ?? "claude",
     window: flags.window !== false,
     backend,
+    host: hostFlag(flags),
   };
 }
 
@@ -188,6 +197,7 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
+  if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
   const main = mainWorktreeOf(repo);
@@ -295,9 +305,11 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       agent: record.agent,
       base_commit: record.base_commit,
       tmux_session: tmuxSession,
+      host: record.host ?? null,
+      status: "running",
     },
     human: (c) =>
-      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.worktree_path}\n` +
+      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.host ? `${record.host}:` : ""}${record.worktree_path}\n` +
       (record.window_id ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n` : "  no window (--no-window)\n"),
   };
 }

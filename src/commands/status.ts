@@ -12,7 +12,7 @@ export interface WorkerView {
   worker_id: string;
   branch: string;
   worktree_path: string;
-  status: WorkerStatus;
+  status: WorkerStatus | "unreachable";
   pr_url: string | null;
   window_id: string | null;
   /** The agent process is running. */
@@ -27,6 +27,10 @@ export interface WorkerView {
   /** While blocked: what the agent waits for, and the request orch approve/deny answers. */
   waiting_for?: string | null;
   request_id?: string | null;
+  /** The host it lives on, null here. */
+  host: string | null;
+  /** Why its host could not say (unreachable: the ssh error). */
+  error?: string;
 }
 
 export interface StatusView {
@@ -58,6 +62,7 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
       created_at: record.created_at,
       last_activity_at: state.last_activity_at,
       ...(state.status === "blocked" ? { waiting_for: state.waiting_for, request_id: state.request_id } : {}),
+      host: record.host ?? null,
     };
   });
 }
@@ -83,11 +88,14 @@ export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRec
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
-  const workers = await viewWorkers(layout, listWorkers(layout, session.orchestrator_id), ctx.env);
+  const records = listWorkers(layout, session.orchestrator_id);
+  const workers = await viewWorkers(layout, records, ctx.env);
+  if (records.some((r) => r.host)) await (await import("../hosts/views.ts")).overlayHostViews(layout, records, workers, counts, ctx);
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }
 
-const STATUS_COLORS: Record<WorkerStatus, keyof Colors> = {
+const STATUS_COLORS: Record<WorkerView["status"], keyof Colors> = {
+  unreachable: "red",
   running: "cyan",
   waiting: "yellow",
   blocked: "yellow",
@@ -105,12 +113,12 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
     w.window_id ? `${w.window_id}${w.window_alive ? "" : " (closed)"}` : "-",
     w.agent_alive ? "agent running" : "agent not running",
     w.pr_url ?? "",
-    w.worktree_path,
+    `${w.host ? `${w.host}:` : ""}${w.worktree_path}${w.error ? ` (${w.error})` : ""}`,
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows
     .map((r) => {
-      const status = c[STATUS_COLORS[r[1]!.split(" ")[0] as WorkerStatus]](r[1]!.padEnd(widths[1]!));
+      const status = c[STATUS_COLORS[r[1]!.split(" ")[0] as WorkerView["status"]] ?? "bold"](r[1]!.padEnd(widths[1]!));
       return [c.bold(r[0]!.padEnd(widths[0]!)), status, r[2]!.padEnd(widths[2]!), r[3]!.padEnd(widths[3]!), r[4], c.dim(r[5]!)].filter(Boolean).join("  ");
     })
     .join("\n") + "\n";

@@ -33,6 +33,8 @@ export interface WorkerRecord {
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;
+  /** The host the worker lives on (orch host add); absent for a worker here. */
+  host?: string;
 }
 
 export type WorkerStatus = "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
