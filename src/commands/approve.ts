@@ -24,6 +24,7 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
   const requestId = args[1] === undefined ? undefined : checkRequestId(args[1]);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  await checkAlways(record, decision);
   const request = pickRequest(layout, record, requestId);
   const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
   if (!won) throw new OrchError("not_found", `request ${request.request_id} of worker ${record.worker_id} was already answered (${holding.decision})`);
@@ -44,6 +45,14 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
 
 export async function approveMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   return answer(args, flags, ctx, { decision: "allow", always: booleanFlag(flags, "always") });
+}
+
+/** --always for an agent whose hook can allow only the one call: refused before anything is answered. */
+async function checkAlways(record: WorkerRecord, decision: Omit<RequestAnswer, "answered_at">): Promise<void> {
+  if (!decision.always) return;
+  const { permissionHookOf } = await import("../agents/index.ts");
+  if ((await permissionHookOf(record.agent)).allowsAlways) return;
+  throw usage(`--always: ${record.agent}'s hook can allow this one call only, not a kind of call for the rest of its session; approve without --always`);
 }
 
 export async function denyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

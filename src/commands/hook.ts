@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { readWorkerMarker, resolveWorkerSession, type Context } from "../context.ts";
 import { errnoCode, usage } from "../errors.ts";
+import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
 import { writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -45,15 +46,10 @@ interface HookPayload {
   notification_type?: unknown;
 }
 
-/** Claude Code's answer to a permission prompt, from a PermissionRequest hook. */
-export type PermissionDecision =
-  | { behavior: "allow"; updatedInput?: unknown; updatedPermissions?: unknown[] }
-  | { behavior: "deny"; message: string };
-
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
 type HookOutput =
   | { hookSpecificOutput: { hookEventName: string; additionalContext: string } }
-  | { hookSpecificOutput: { hookEventName: "PermissionRequest"; decision: PermissionDecision } }
+  | { hookSpecificOutput: { hookEventName: "PermissionRequest"; decision: Record<string, unknown> } }
   | { decision: "block"; reason: string };
 
 interface HookReply {
@@ -279,31 +275,23 @@ export function waitingForText(toolName: string, toolInput: unknown): string {
   return short ? `${toolName}: ${short}` : toolName;
 }
 
-/** --always: the rules Claude Code suggested for this prompt, kept for this session only. */
-function sessionRules(toolName: string, suggestions: unknown): unknown[] {
-  const suggested = Array.isArray(suggestions)
-    ? suggestions.filter((s) => field(s, "type") === "addRules").map((s) => ({ ...(s as Record<string, unknown>), destination: "session" }))
-    : [];
-  return suggested.length > 0 ? suggested : [{ type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" }];
-}
-
 /**
  * The agent is about to wait for a person: tell the orchestrator (blocked, with a request id), then
- * wait for orch approve/deny and return it as Claude Code's decision. Without an answer in time the
- * hook says nothing and the prompt stays in the window for a person.
+ * wait for orch approve/deny and return it as the agent's decision, in the shape its profile says
+ * (a worker of a command template that runs Claude Code gets Claude Code's). Without an answer in
+ * time the hook says nothing and the prompt stays in the window for a person.
  */
 async function permissionRequest(payload: HookPayload, ctx: Context): Promise<HookReply> {
   if ((str(payload.hook_event_name) ?? "PermissionRequest") !== "PermissionRequest") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
   const toolName = str(payload.tool_name) ?? "a tool";
-  const decision = await raiseAndAwaitAnswer(where, toolName, payload.tool_input, approvalWaitMs(ctx.env));
-  if (!decision) return {};
-  if (decision.behavior === "allow" && decision.always && toolName !== "ExitPlanMode") {
-    decision.updatedPermissions = sessionRules(toolName, payload.permission_suggestions);
-  }
-  const { always: _always, ...answer } = decision as PermissionDecision & { always?: boolean };
-  return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision: answer } } };
+  const answer = await raiseAndAwaitAnswer(where, toolName, payload.tool_input, approvalWaitMs(ctx.env));
+  if (!answer) return {};
+  const { permissionHookOf } = await import("../agents/index.ts");
+  const hook = await permissionHookOf(where.record.agent);
+  const decision = hook.decision(answer, { toolName, toolInput: payload.tool_input, suggestions: payload.permission_suggestions });
+  return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision } } };
 }
 
 /**
@@ -315,12 +303,14 @@ export async function raiseAndAwaitAnswer(
   toolName: string,
   toolInput: unknown,
   waitMs: number,
-): Promise<(PermissionDecision & { always?: boolean }) | undefined> {
+): Promise<PermissionAnswer | undefined> {
   const { layout, record } = where;
   touchActivity(layout, record);
   const waitingFor = waitingForText(toolName, toolInput);
   const request = openRequest(layout, record, toolName, waitingFor);
   const plan = toolName === "ExitPlanMode" ? str(field(toolInput, "plan")) : undefined;
+  // Codex passes the model's justification for an escalated command as the description.
+  const reason = plan ? undefined : str(field(toolInput, "description"));
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
@@ -331,13 +321,14 @@ export async function raiseAndAwaitAnswer(
       request_id: request.request_id,
       branch: record.branch,
       ...(plan ? { details: plan.length > 8000 ? `${plan.slice(0, 8000)}…` : plan } : {}),
+      ...(reason ? { details: reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason } : {}),
     },
   });
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   const answerPath = answerFile(layout, record, request.request_id);
   await waitFor([path.dirname(answerPath)], waitMs, () => (fs.existsSync(answerPath) ? true : undefined));
   const { answer } = answerRequest(layout, record, request.request_id, { decision: "expired" });
-  if (answer.decision === "allow") return { behavior: "allow", updatedInput: toolInput, always: answer.always === true };
+  if (answer.decision === "allow") return { behavior: "allow", always: answer.always === true };
   if (answer.decision === "deny") return { behavior: "deny", message: answer.message ?? "Denied by the orchestrator." };
   return undefined;
 }

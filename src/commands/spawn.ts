@@ -237,9 +237,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
     }
     const sessionId = crypto.randomUUID();
+    const shimDir = ensureShim(ctx.env);
     const launchSpec = {
       mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
       orchestratorId: session.orchestrator_id, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchProgram: path.join(shimDir, "orch"),
     };
     const start = profile.start(launchSpec);
     const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
@@ -271,7 +273,6 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
-      const shimDir = ensureShim(ctx.env);
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
