@@ -11,7 +11,16 @@ import { cachedCodex, scratchOutsideTmp } from "./codex-harness.ts";
 import type { RecordedRequest, Step } from "./codex-harness.ts";
 import { gate, LONG, paneText, pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord } from "./codex-workers.ts";
 import type { Polled, Setup } from "./codex-workers.ts";
-import { orch, waitUntil } from "./helpers.ts";
+import { orch, tmux, waitUntil } from "./helpers.ts";
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
@@ -108,6 +117,27 @@ if (!codexEntry) {
       assert.match(bodyText(woken), "look at the cache again", "the message reaches the model with the new turn");
       await pollUntil(s, seen, (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 2, "idle after the woken turn");
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
+    } finally {
+      await s.server.close();
+    }
+  });
+
+  test("a blocked Codex worker whose window is closed: its hook stops waiting, the worker is failed, nothing is pending", async () => {
+    const s = await setup({ orphan: [{ exec: "echo never > /never-written", escalate: "outside" }] });
+    try {
+      const worker = spawnCodex(s, "feat/orphan", "Write outside. SCRIPT:orphan");
+      const seen: Polled[] = [];
+      const blocked = await pollUntil(s, seen, (m) => m.message_type === "blocked", "the blocked message");
+      const requestFile = path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "requests", `${blocked.content.request_id}.json`);
+      const hookPid = (JSON.parse(fs.readFileSync(requestFile, "utf8")) as { hook_pid: number }).hook_pid;
+      assert.ok(isAlive(hookPid), "the hook waits for an answer");
+      tmux(["kill-window", "-t", workerRecord(s, worker).window_id], s.env);
+      await waitUntil(() => !isAlive(hookPid), LONG, "the hook to give up once its agent is gone");
+      const awaited = orch(["await", worker, "--timeout", "60", "--json"], { cwd: s.repo, env: s.env });
+      assert.is(awaited.code, 0, awaited.stderr);
+      assert.is(awaited.json.workers[0].status, "failed");
+      const approve = orch(["approve", worker], { cwd: s.repo, env: s.env });
+      assert.is(approve.code, 1, "nothing is pending");
     } finally {
       await s.server.close();
     }

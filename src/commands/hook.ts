@@ -326,8 +326,14 @@ export async function raiseAndAwaitAnswer(
   });
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   const answerPath = answerFile(layout, record, request.request_id);
-  await waitFor([path.dirname(answerPath)], waitMs, () => (fs.existsSync(answerPath) ? true : undefined));
-  const { answer } = answerRequest(layout, record, request.request_id, { decision: "expired" });
+  // The agent that ran the hook can die meanwhile (its window closed, orch stop): Codex starts hooks
+  // in a session of their own, so nothing else would end this wait. The parent changing says so.
+  const parent = process.ppid;
+  const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
+    if (fs.existsSync(answerPath)) return "answered";
+    return process.ppid !== parent ? "agent gone" : undefined;
+  });
+  const { answer } = answerRequest(layout, record, request.request_id, { decision: outcome === "agent gone" ? "superseded" : "expired" });
   if (answer.decision === "allow") return { behavior: "allow", always: answer.always === true };
   if (answer.decision === "deny") return { behavior: "deny", message: answer.message ?? "Denied by the orchestrator." };
   return undefined;
