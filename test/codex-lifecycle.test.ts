@@ -1,12 +1,13 @@
 // A Codex worker's status tells the truth, with the real Codex 0.169 in its tmux window, offline against a
 // scripted Responses API: an approval prompt makes it blocked (approve and deny answer it through
 // Codex's PermissionRequest hook), its end of turn makes it idle, send wakes it at its prompt, and
-// resume after stop continues the same conversation.
+// resume after stop continues the same conversation; the user's own hooks keep running.
 
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { codexHookTrustHash } from "../src/agents/codex.ts";
 import { cachedCodex, scratchOutsideTmp } from "./codex-harness.ts";
 import type { RecordedRequest, Step } from "./codex-harness.ts";
 import { gate, LONG, paneText, pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord } from "./codex-workers.ts";
@@ -148,10 +149,25 @@ if (!codexEntry) {
     let hold: Promise<unknown> = Promise.resolve();
     const resumed = gate();
     const s = await setup({ again: [{ say: "noted the word", get after() { return hold; } }] });
+    // The user's own hook, trusted in their config.toml: orch's per-invocation hooks and their trust
+    // must leave it working.
+    const userHookRan = path.join(s.env.CODEX_HOME!, "user-hook-ran");
+    const userHook = `touch ${userHookRan}`;
+    const userHookKey = `${s.env.CODEX_HOME}/config.toml:user_prompt_submit:0:0`;
+    fs.appendFileSync(path.join(s.env.CODEX_HOME!, "config.toml"), [
+      "[[hooks.UserPromptSubmit]]",
+      "[[hooks.UserPromptSubmit.hooks]]",
+      'type = "command"',
+      `command = ${JSON.stringify(userHook)}`,
+      `[hooks.state.${JSON.stringify(userHookKey)}]`,
+      `trusted_hash = ${JSON.stringify(codexHookTrustHash("user_prompt_submit", userHook, 600))}`,
+      "",
+    ].join("\n"));
     try {
       const worker = spawnCodex(s, "feat/again", "Remember the word PELICAN. SCRIPT:again");
       const seen: Polled[] = [];
       await pollUntil(s, seen, (m) => m.message_type === "idle", "idle after the first turn");
+      assert.ok(fs.existsSync(userHookRan), "the user's own trusted hook ran beside orch's");
       await waitUntil(() => typeof workerRecord(s, worker).agent_session_id === "string", LONG, "the Codex session id");
       const sessionId = workerRecord(s, worker).agent_session_id!;
       const before = requestsOf(s.server, "again").length;
