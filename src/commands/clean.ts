@@ -25,6 +25,7 @@ interface Verdict {
 }
 
 async function judge(record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
+  if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
   if (!fs.existsSync(record.worktree_path)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
   if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
   const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
@@ -60,6 +61,8 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
+  await (await import("./coherence.ts")).reconcile(layout, session.orchestrator_id, repo, ctx);
   const verdicts: Verdict[] = [];
   for (const record of listWorkers(layout, session.orchestrator_id)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");

@@ -71,7 +71,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     step("orch init", session.orchestrator_id);
     const agent = [...selfCommand(), "__demo-agent"];
     for (const task of TASKS) {
-      const { record, tmuxSession } = await runSpawn({ orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, agent: "demo", agentArgv: agent, window: true, backend: "git" }, ctx);
+      const { record, tmuxSession } = await runSpawn({ orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, agent: "demo", agentArgv: agent, window: true, backend: "git", after: [] }, ctx);
       step(`orch spawn ${task.branch} --agent <scripted> --prompt "${task.prompt.split("\n")[0]}"`, `window ${record.window_id} in tmux session ${tmuxSession}`);
     }
     say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (with --keep)`));
@@ -88,7 +88,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(renderWorkers(status.workers, c).trimEnd().replace(/^/gm, "    "));
 
     const testCommand = "test -f README.md";
-    landed = (await runLand([], testCommand, "squash", session.orchestrator_id, ctx)).results;
+    landed = (await runLand({ names: [], testCommand, method: "squash", onConflict: "stop", sync: false, orch: session.orchestrator_id }, ctx)).results;
     step(`orch land --test "${testCommand}"`, "the merge queue, one worker at a time");
     for (const r of landed) {
       const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.red;

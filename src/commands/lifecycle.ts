@@ -16,6 +16,7 @@ export interface StopOutcome {
 
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet (it waits for ${(record.after ?? []).join(", ")}): orch rm it to cancel it`);
   const pid = runningAgentPid(layout, record);
   const agentStopped = pid !== undefined && (await terminateTree(pid));
   let windowClosed = false;
@@ -47,6 +48,11 @@ export interface RemoveOutcome extends StopOutcome {
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
 export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  if (record.pending) {
+    // Recorded by spawn --after and never started: no worktree, window or agent to remove.
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    return { worker_id: record.worker_id, branch: record.branch, worktree_path: "", branch_deleted: false, agent_stopped: false, window_closed: false };
+  }
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {

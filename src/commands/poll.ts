@@ -5,6 +5,7 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
 import { waitFor } from "../store/waker.ts";
 import type { CommandResult } from "./types.ts";
@@ -33,6 +34,8 @@ export async function takeFromMailbox(mailDir: string, wait: boolean, timeoutMs:
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
+  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   const taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx);
   if (!taken && options.wait) {
     throw new OrchError("timeout", `no message within ${(options.timeoutMs ?? 0) / 1000}s`, {

@@ -56,12 +56,12 @@ export class Waker {
  * when `timeoutMs` runs out first. The watch is set up before the first attempt, so nothing that
  * arrives in between is missed.
  */
-export async function waitFor<T>(dirs: string[], timeoutMs: number | undefined, attempt: () => T | undefined): Promise<T | undefined> {
+export async function waitFor<T>(dirs: string[], timeoutMs: number | undefined, attempt: () => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
   const waker = new Waker(dirs);
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   try {
     for (;;) {
-      const result = attempt();
+      const result = await attempt();
       if (result !== undefined) return result;
       if (deadline !== undefined && Date.now() >= deadline) return undefined;
       await waker.next(deadline);

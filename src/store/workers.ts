@@ -32,9 +32,29 @@ export interface WorkerRecord {
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;
+  /** The base branch's tip when the worker was created (or last synced): it knows the base up to here. */
+  base_tip?: string;
+  /** spawn --after: the workers this one waits for; and those of them already seen landed. */
+  after?: string[];
+  after_landed?: string[];
+  /** Recorded by spawn --after and not started yet: no worktree, no window (worktree_path is ""). */
+  pending?: boolean;
+  /** How to start a pending worker once its prerequisites have landed. */
+  pending_spawn?: PendingSpawn;
 }
 
-export type WorkerStatus = "running" | "waiting" | "idle" | "done" | "failed" | "stopped";
+/** The spawn options a pending worker keeps until it starts (its prompt is in prompt.txt). */
+export interface PendingSpawn {
+  agent: string;
+  agent_argv?: string[];
+  plan: boolean;
+  window: boolean;
+  backend?: "git" | "gtr";
+  /** Why the start failed, once it did: the worker is then failed and not started again. */
+  start_error?: string;
+}
+
+export type WorkerStatus = "pending" | "blocked" | "running" | "waiting" | "idle" | "done" | "failed" | "stopped";
 export const FINISHED: readonly WorkerStatus[] = ["done", "failed", "stopped"];
 
 export interface WorkerState {
@@ -42,6 +62,8 @@ export interface WorkerState {
   pr_url: string | null;
   /** The newest message the worker sent. */
   last_message: Message | null;
+  /** While blocked: what it waits for ("after": a prerequisite failed or was removed). */
+  waiting_for?: string;
 }
 
 /** Creates the worker's folder, event log and inbox, then its record; false if the id is taken. */
@@ -128,6 +150,8 @@ function nextStatus(status: WorkerStatus, type: string): WorkerStatus {
       return status === "stopped" ? status : "running";
     case "resumed":
       return status === "idle" ? "running" : status;
+    case "returned":
+      return status === "stopped" ? status : "running";
     case "task_complete":
       return "done";
     case "task_failed":
@@ -154,6 +178,8 @@ function readEvent(eventsDir: string, name: string): Message | null {
 }
 
 export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
+  // Pending-ness comes from the record, not from events: the worker has not started yet.
+  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const names = listDir(eventsDir).filter((name) => name.endsWith(".json")).sort();
   let status: WorkerStatus = "running";
@@ -166,4 +192,27 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
     prUrl = readEvent(eventsDir, name)?.content.pr_url ?? null;
   }
   return { status, pr_url: prUrl, last_message: last };
+}
+
+/** Recorded with --after and not started yet (a failed start counts as started: its events say failed). */
+export function isWaitingToStart(record: WorkerRecord): boolean {
+  return record.pending === true && !record.pending_spawn?.start_error;
+}
+
+/**
+ * pending while every prerequisite may still land; blocked (waiting_for "after") once one of them
+ * failed, was removed, or is itself blocked: it cannot start without the orchestrator acting.
+ */
+function pendingState(layout: StoreLayout, record: WorkerRecord, seen: Set<string>): WorkerState {
+  seen.add(record.worker_id);
+  const landed = new Set(record.after_landed ?? []);
+  for (const id of record.after ?? []) {
+    if (landed.has(id)) continue;
+    const prerequisite = findWorker(layout, record.orchestrator_id, id);
+    const status = !prerequisite || seen.has(id) ? "failed"
+      : isWaitingToStart(prerequisite) ? pendingState(layout, prerequisite, seen).status
+      : workerState(layout, prerequisite).status;
+    if (status === "failed" || status === "blocked") return { status: "blocked", pr_url: null, last_message: null, waiting_for: "after" };
+  }
+  return { status: "pending", pr_url: null, last_message: null };
 }
