@@ -112,10 +112,17 @@ export async function syncWorkers(layout: StoreLayout, repo: Repo, records: Work
         outcome.told.push(id);
         continue;
       }
-      // A rebase can stop on a commit in the middle even when the end result would merge.
-      notice.standing = { merges_cleanly: false, conflict_paths: result.paths };
+      // A rebase can stop on a commit in the middle even when the end result would merge: news to a
+      // worker told before that its branch merges cleanly, so it is told whatever it heard before.
       reason = `${method} stopped on conflicts and was undone${result.paths.length ? "" : `: ${result.error}`}`;
       outcome.conflicted.push({ worker_id: id, conflict_paths: result.paths });
+      claimTelling(layout, orchestratorId, id, baseTip);
+      const conflict = { ...notice, standing: { merges_cleanly: false, conflict_paths: result.paths }, notSyncedBecause: reason };
+      deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, conflict));
+      outcome.told.push(id);
+      view.state = { ...view.state, told_base: baseTip };
+      saveWorkerCoherence(layout, orchestratorId, id, view.state);
+      continue;
     } else if (!blocker) {
       reason = "it would conflict";
       outcome.conflicted.push({ worker_id: id, conflict_paths: standing.conflict_paths });
