@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, sessionRepo, sleep } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, sleep, tempDir, waitUntil } from "./helpers.ts";
 
 interface Inboxed {
   message_type: string;
@@ -63,8 +63,8 @@ function fingerprint(wt: string, branch: string): string[] {
   return out;
 }
 
-function statusOf(repo: string, id: string): Record<string, unknown> {
-  const r = orch(["status", "--json"], { cwd: repo });
+function statusOf(repo: string, id: string, env?: Record<string, string | undefined>): Record<string, unknown> {
+  const r = orch(["status", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   return (r.json.workers as { worker_id: string }[]).find((w) => w.worker_id === id) as Record<string, unknown>;
 }
@@ -234,6 +234,26 @@ test("a base moved by a plain git commit is noticed by the next orch command (po
   orch(["list"], { cwd: repo });
   const second = inbox(wt);
   assert.equal(second.map((m) => [m.content.previous_base, m.content.base_commit]), [[moved, next]]);
+});
+
+test("sync leaves a worker whose agent is in a turn alone, and syncs it once the agent is done", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(agent, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  const spawned = orch(["spawn", "feat/busy", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const wt = spawned.json.worktree_path as string;
+  commitFiles(wt, { "busy.txt": "b\n" }, "busy work");
+  commitFiles(repo, { "main.txt": "m\n" }, "main moves");
+  await waitUntil(() => statusOf(repo, "feat-busy", env).alive === true, 20_000, "the agent to run");
+  const busy = orch(["sync", "--json"], { cwd: repo, env });
+  assert.equal(busy.json.skipped, [{ worker_id: "feat-busy", reason: "its agent is in a turn (sync it when it is idle or done)" }], busy.stderr);
+  assert.is(git(["rev-list", "--count", "main..refs/heads/feat/busy"], repo), "1", "left as it was");
+  orch(["notify", "--type", "task_complete", "--summary", "busy done"], { cwd: wt, env });
+  const done = orch(["sync", "--json"], { cwd: repo, env });
+  assert.equal(done.json.synced, ["feat-busy"], done.stderr);
+  assert.ok(gitOk(["merge-base", "--is-ancestor", "main", "refs/heads/feat/busy"], repo));
 });
 
 test.run();
