@@ -1,4 +1,5 @@
-// orch demo: the README's main job runs end to end, shows the queue stopping at the conflict, and cleans up.
+// orch demo: the README's main job runs end to end: the queue hands the conflict back, the worker fixes it
+// and lands, and everything is cleaned up.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -6,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, tempDir } from "./helpers.ts";
 
-test("orch demo: three workers, the queue lands two and stops at the conflict, then cleans up", () => {
+test("orch demo: three workers, the conflicting one is handed back, fixes its conflict and lands; then cleaned up", () => {
   const tmp = tempDir("orch-demo-home-");
   const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("orch-demo-")).length;
   const r = orch(["demo", "--json"], { cwd: tmp });
@@ -15,15 +16,18 @@ test("orch demo: three workers, the queue lands two and stops at the conflict, t
   assert.equal(r.json.land.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
     ["feat-usage-doc", "landed"],
     ["feat-greeting-en", "landed"],
-    ["feat-greeting-fr", "conflict"],
+    ["feat-greeting-fr", "returned"],
   ]);
   assert.equal(r.json.land[2].conflict_paths, ["greeting.txt"]);
-  assert.equal(r.json.cleaned, ["feat-usage-doc", "feat-greeting-en"]);
+  assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
+  assert.equal(r.json.cleaned, ["feat-usage-doc", "feat-greeting-en", "feat-greeting-fr"]);
   assert.not.ok(fs.existsSync(r.json.repository), "the scratch repository is removed");
   assert.is(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("orch-demo-")).length, before);
   const human = orch(["demo"], { cwd: tmp });
   assert.is(human.code, 0, human.stderr);
-  assert.match(human.stdout, /conflict\s+feat-greeting-fr/);
+  assert.match(human.stdout, /returned\s+feat-greeting-fr\s+does not merge onto main .*conflicts in greeting\.txt; handed back/);
+  assert.match(human.stdout, /feat-greeting-fr\s+done\s+Rebased onto main and resolved the conflict/);
+  assert.match(human.stdout, /landed\s+feat-greeting-fr/);
   assert.match(human.stdout, /Friendlier English greeting/);
 });
 

@@ -266,7 +266,7 @@ export async function reconcile(layout: StoreLayout, orchestratorId: string, rep
     if (known === undefined || !standing || standing.behind === 0) {
       // First sight (a record of an older orch) or the branch already has the base: nothing to tell.
     } else if (standing.landed) {
-      state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString() } };
+      state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip } };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
       if (await tellOnce(layout, repo, record, notice)) told.push(record.worker_id);
@@ -318,9 +318,11 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
 }
 
 /** Remembers a worker as landed (by orch land, merge or apply): workers waiting for it may start. */
-export function rememberLanded(layout: StoreLayout, record: WorkerRecord, commit: string): void {
+export async function rememberLanded(layout: StoreLayout, repo: Repo, record: WorkerRecord, commit: string): Promise<void> {
+  const branchTip = (await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`)) ?? "";
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed: { commit, at: new Date().toISOString() }, told_base: commit });
+  const landed = { commit, at: new Date().toISOString(), branch_tip: branchTip };
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed, told_base: commit });
 }
 
 /**
@@ -335,7 +337,7 @@ export async function afterBaseMoved(
   landed: { record: WorkerRecord; commit: string } | undefined,
 ): Promise<ReconcileResult | undefined> {
   try {
-    if (landed) rememberLanded(layout, landed.record, landed.commit);
+    if (landed) await rememberLanded(layout, repo, landed.record, landed.commit);
     return await reconcile(layout, orchestratorId, repo, ctx);
   } catch (error) {
     ctx.warn(`the base moved, but telling the workers failed: ${(error as Error).message}`);

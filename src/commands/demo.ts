@@ -1,5 +1,6 @@
 // orch demo: the whole loop on a scratch repository and a private tmux server, with the scripted agent
-// that ships with orch: init, spawn three workers, await, status, land (one conflicts), clean.
+// that ships with orch: init, spawn three workers, await, status, land (one conflicts and is handed back),
+// the worker fixes its conflict, land again, clean.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -25,11 +26,14 @@ const FILES: Record<string, string> = {
   "src/prices.txt": "apple 1\npear 2\n",
 };
 
-/** Three tasks: two touch greeting.txt, so the merge queue meets a conflict. */
+/** Three tasks: two touch greeting.txt, so the merge queue meets a conflict; that worker knows how to fix it. */
 const TASKS = [
   { branch: "feat/usage-doc", prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes" },
   { branch: "feat/greeting-en", prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\ncommit Friendlier English greeting" },
-  { branch: "feat/greeting-fr", prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French" },
+  {
+    branch: "feat/greeting-fr",
+    prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French\non-conflict replace greeting.txt 1 Hello, world! Bonjour !",
+  },
 ];
 
 export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
@@ -54,6 +58,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
   const ctx: Context = { cwd: repo, env, warn: (line) => (line.startsWith("land: testing") ? undefined : parent.warn(line)) };
   const step = (command: string, result = "") => say(`${c.dim("$")} ${c.bold(command)}${result ? `  ${c.dim("→")} ${result}` : ""}`);
   let landed: LandEntry[] = [];
+  let relanded: LandEntry[] = [];
   try {
     fs.mkdirSync(repo);
     for (const [name, content] of Object.entries(FILES)) {
@@ -88,25 +93,44 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(renderWorkers(status.workers, c).trimEnd().replace(/^/gm, "    "));
 
     const testCommand = "test -f README.md";
-    landed = (await runLand({ names: [], testCommand, method: "squash", onConflict: "stop", sync: false, orch: session.orchestrator_id }, ctx)).results;
-    step(`orch land --test "${testCommand}"`, "the merge queue, one worker at a time");
-    for (const r of landed) {
-      const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.red;
-      say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
+    const land = (names: string[]) => runLand({ names, testCommand, method: "squash", onConflict: "return", sync: false, orch: session.orchestrator_id }, ctx);
+    const showLand = (results: LandEntry[]) => {
+      for (const r of results) {
+        const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.yellow;
+        say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
+      }
+    };
+    const first = await land([]);
+    landed = first.results;
+    step(`orch land --test "${testCommand}" --on-conflict return`, "the merge queue, one worker at a time");
+    showLand(landed);
+    const returned = landed.filter((r) => r.status === "returned").map((r) => r.worker_id);
+    if (first.told.length) say(c.dim(`    told that main moved (base_moved): ${first.told.join(", ")}`));
+
+    if (returned.length) {
+      const fixed = await runAwait(returned, false, 60_000, session.orchestrator_id, ctx);
+      step(`orch await ${returned.join(" ")}`, "the worker got its conflict in its inbox, rebased onto main and reported again");
+      for (const w of fixed.workers) {
+        const m = w.final_message as { content?: { summary?: string } } | null;
+        say(`    ${w.worker_id.padEnd(18)} ${c.green(w.status)}  ${m?.content?.summary ?? ""}`);
+      }
+      relanded = (await land(returned)).results;
+      step(`orch land ${returned.join(" ")} --test "${testCommand}"`);
+      showLand(relanded);
     }
 
     const cleaned = await cleanMain([], { yes: true, orch: session.orchestrator_id }, ctx);
     const removed = (cleaned.json.removed as { worker_id: string }[]).map((r) => r.worker_id);
     step("orch clean --yes", `removed ${removed.join(", ") || "nothing"} (merged into main)`);
-    for (const r of landed.filter((x) => x.status !== "landed")) {
+    for (const r of relanded.filter((x) => x.status !== "landed")) {
       await rmMain([r.worker_id], { force: true, deleteBranch: true, yes: true, orch: session.orchestrator_id }, ctx);
-      step(`orch rm ${r.worker_id} --force --delete-branch --yes`, "the conflicting one is dropped; a real orchestrator would ask it to rebase");
+      step(`orch rm ${r.worker_id} --force --delete-branch --yes`, "it still does not land: dropped");
     }
     const log = await gitAdapter.gitOut(["log", "--format=%h %s", "-5"], repo);
     say(`\nmain now:\n${log.replace(/^/gm, "    ")}`);
     say(`\n${c.green("done")} in ${((Date.now() - started) / 1000).toFixed(1)} s.${keep ? ` Kept ${scratch}.` : " Scratch repository and tmux server removed (--keep keeps them)."}`);
     return {
-      json: { success: true, repository: repo, orchestrator_id: session.orchestrator_id, workers: awaited.workers, land: landed, cleaned: removed, seconds: (Date.now() - started) / 1000, kept: keep },
+      json: { success: true, repository: repo, orchestrator_id: session.orchestrator_id, workers: awaited.workers, land: landed, relanded, cleaned: removed, seconds: (Date.now() - started) / 1000, kept: keep },
       human: () => "",
     };
   } finally {

@@ -127,7 +127,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
       results.push(result);
       if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;
-      rememberLanded(layout, record, result.commit);
+      await rememberLanded(layout, repo, record, result.commit);
       const rest = queue.slice(index + 1).map((r) => loadWorker(layout, orchestratorId, r.worker_id));
       if (options.sync && rest.length) synced.push(await syncWorkers(layout, repo, rest, "rebase", ctx));
     }

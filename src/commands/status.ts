@@ -136,7 +136,7 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
     w.status,
     w.window_id ? `${w.window_id}${w.window_alive ? "" : " (closed)"}` : "-",
     w.agent_alive ? "agent running" : "agent not running",
-    [standingText(w), w.pr_url ?? ""].filter(Boolean).join("  "),
+    [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
     w.worktree_path,
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));

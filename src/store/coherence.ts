@@ -27,7 +27,7 @@ export interface WorkerCoherence {
   /** The standing last computed: reused while neither tip moves. */
   standing?: Standing;
   /** Set when orch landed the worker (land, merge, apply) or noticed it landed. */
-  landed?: { commit: string; at: string };
+  landed?: { commit: string; at: string; branch_tip: string };
 }
 
 export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string): WorkerCoherence {
@@ -107,4 +107,9 @@ export function rememberBaseTipIfNew(layout: StoreLayout, orchestratorId: string
   const seen = readBaseTips(layout, orchestratorId) ?? { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: {} };
   if (seen.tips[branch] !== undefined) return;
   saveBaseTips(layout, orchestratorId, { ...seen, tips: { ...seen.tips, [branch]: tip } });
+}
+
+/** Whether orch saw this branch tip land: later commits on the base may hide a squash from git. */
+export function landedAtTip(layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string): boolean {
+  return readWorkerCoherence(layout, orchestratorId, workerId).landed?.branch_tip === branchTip;
 }
