@@ -2,7 +2,7 @@
 // cleanly), telling workers once per move of their base (base_moved), and starting pending workers
 // (spawn --after) whose prerequisites have landed. Run by the orchestrator's commands; no daemon.
 
-import * as gitAdapter from "../adapters/git.ts";
+import type { CommitInfo } from "../adapters/git.ts";
 import { locateRepo, mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import { storeError } from "../store/files.ts";
@@ -12,6 +12,7 @@ import {
   claimTelling,
   readBaseTips,
   readWorkerCoherence,
+  releaseTelling,
   saveBaseTips,
   saveWorkerCoherence,
   type Standing,
@@ -20,11 +21,14 @@ import {
 import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
 import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecord } from "../store/workers.ts";
 
+// git (and child_process with it) loads only when git has to run: status with nothing new needs none.
+const loadGit = () => import("../adapters/git.ts");
+
 /** The tip of a branch of the main repository: from git's files, else from git; undefined when it is gone. */
 export async function branchTip(main: Repo, branch: string): Promise<string | undefined> {
   const fromFiles = branchTipFromFiles(main, branch);
   if (fromFiles !== undefined) return fromFiles ?? undefined;
-  return gitAdapter.resolveCommit(main.root, `refs/heads/${branch}`);
+  return (await loadGit()).resolveCommit(main.root, `refs/heads/${branch}`);
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time (git processes on a small machine). */
@@ -49,6 +53,8 @@ interface StandingQuestion {
  * merge-tree for all pairs that diverged and one rev-parse for the trees of their bases.
  */
 async function computeStandings(mainRoot: string, questions: StandingQuestion[]): Promise<Standing[]> {
+  if (questions.length === 0) return [];
+  const gitAdapter = await loadGit();
   const counts = await pooled(questions, 6, (q) => gitAdapter.aheadBehind(mainRoot, q.baseTip, q.branchTip));
   const diverged = questions.map((_, i) => i).filter((i) => counts[i]!.ahead > 0 && counts[i]!.behind > 0);
   const merges = await gitAdapter.mergeTrees(mainRoot, diverged.map((i) => [questions[i]!.baseTip, questions[i]!.branchTip]));
@@ -127,13 +133,14 @@ export function rememberBaseTips(layout: StoreLayout, orchestratorId: string, re
 }
 
 /** What landed on a base between two tips: commits (newest last) and files, memoised per pair. */
-type MoveSummary = { commits: gitAdapter.CommitInfo[]; files: string[] };
+type MoveSummary = { commits: CommitInfo[]; files: string[] };
 const moveCache = new Map<string, Promise<MoveSummary>>();
 function summarizeMove(mainRoot: string, from: string, to: string): Promise<MoveSummary> {
   const key = `${from}..${to}`;
   let summary = moveCache.get(key);
   if (!summary) {
-    summary = Promise.all([gitAdapter.commitsBetween(mainRoot, from, to), gitAdapter.changedPaths(mainRoot, from, to)])
+    summary = loadGit()
+      .then((gitAdapter) => Promise.all([gitAdapter.commitsBetween(mainRoot, from, to), gitAdapter.changedPaths(mainRoot, from, to)]))
       .then(([commits, files]) => ({ commits, files }));
     moveCache.set(key, summary);
   }
@@ -220,7 +227,13 @@ export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, messa
 /** Tells a worker about a move of its base, once per base tip; true when this call told it. */
 export async function tellOnce(layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice): Promise<boolean> {
   if (!claimTelling(layout, record.orchestrator_id, record.worker_id, notice.to)) return false;
-  deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  try {
+    deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  } catch (error) {
+    // Not told: the next command may try again.
+    releaseTelling(layout, record.orchestrator_id, record.worker_id, notice.to);
+    throw error;
+  }
   return true;
 }
 
@@ -319,7 +332,7 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
 
 /** Remembers a worker as landed (by orch land, merge or apply): workers waiting for it may start. */
 export async function rememberLanded(layout: StoreLayout, repo: Repo, record: WorkerRecord, commit: string): Promise<void> {
-  const branchTip = (await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`)) ?? "";
+  const branchTip = (await (await loadGit()).resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`)) ?? "";
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
   const landed = { commit, at: new Date().toISOString(), branch_tip: branchTip };
   saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed, told_base: commit });

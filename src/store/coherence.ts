@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import { mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
-import { makeDirs, readJson, writeJsonAtomic, writeNewFile } from "./files.ts";
+import { makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 
 /** Where a worker's branch stands against its base branch, for one (base tip, branch tip) pair. */
@@ -39,13 +39,18 @@ export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string,
 }
 
 export function saveWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string, state: WorkerCoherence): void {
-  writeJsonAtomic(layout.coherenceFile(orchestratorId, workerId), state);
+  // Not fsynced: a state lost in a crash is recomputed, and the told/ claims keep "once" on their own.
+  writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
 }
 
 /**
  * Claims the right to tell a worker about base tip `tip`: only the first caller gets true, so two orch
  * commands noticing the same move at once still send one message.
  */
+export function releaseTelling(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): void {
+  fs.rmSync(`${layout.toldDir(orchestratorId, workerId)}/${tip}`, { force: true });
+}
+
 export function claimTelling(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): boolean {
   const dir = layout.toldDir(orchestratorId, workerId);
   makeDirs(dir);
@@ -77,8 +82,15 @@ export function readBaseTips(layout: StoreLayout, orchestratorId: string): BaseT
   }
 }
 
+/** Writes the tips only when they changed: status and poll run this after every look. */
 export function saveBaseTips(layout: StoreLayout, orchestratorId: string, tips: BaseTips): void {
-  writeJsonAtomic(layout.baseTipsFile(orchestratorId), tips);
+  const text = toJson(tips);
+  try {
+    if (fs.readFileSync(layout.baseTipsFile(orchestratorId), "utf8") === text) return;
+  } catch {
+    // not written yet
+  }
+  writeFileAtomic(layout.baseTipsFile(orchestratorId), text, false);
 }
 
 /** The tip of `branch` read from git's files; undefined when they cannot tell (then ask git). */
