@@ -1,6 +1,7 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick]   (writes bench/results.md; needs GNU time for peak memory)
+// Usage: npm run bench [-- --quick] [-- --claude-only]   (writes bench/results.md; needs GNU time for peak
+// memory; the claude row needs .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -81,7 +82,68 @@ function repoWith(files: number, name = "repo"): string {
   return dir;
 }
 
+/**
+ * Claude Code: orch spawn → the worker's first request at the model server, against `claude -- PROMPT`
+ * started by hand (tmux new-window) in the same worktree, alternately, with the real Claude Code and a
+ * scripted model server on 127.0.0.1 (test/agents/): what orch adds to an agent's start.
+ */
+async function benchClaude(): Promise<void> {
+  const { agentBinary, claudeUser } = await import("../test/agents/harness.ts");
+  const { AnthropicServer, step } = await import("../test/agents/anthropic-server.ts");
+  try {
+    agentBinary("claude");
+  } catch (error) {
+    rows.push(["claude: spawn → first model request", `not measured: ${(error as Error).message}`, "", "", "", ""]);
+    return;
+  }
+  const server = await new AnthropicServer({ fallback: step.say("hi") }).start();
+  const user = claudeUser();
+  const agentEnv: NodeJS.ProcessEnv = { ...env, ...server.env, TMUX_TMPDIR: path.join(WORK, "tmux-claude") };
+  for (const [key, value] of Object.entries(user.env)) {
+    if (value === undefined) delete agentEnv[key];
+    else agentEnv[key] = value;
+  }
+  fs.mkdirSync(agentEnv.TMUX_TMPDIR!);
+  const repo = repoWith(100, "agents");
+  spawnSync(ORCH, ["init"], { cwd: repo, env: agentEnv });
+  const run = (argv: string[], cwd: string) => {
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: agentEnv, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const firstRequest = async (key: string, started: number) => {
+    await server.waitFor(() => server.turns().some((t) => JSON.stringify(t.body?.messages ?? "").includes(key)), 120_000, `the first request of ${key}`);
+    return server.turns().find((t) => JSON.stringify(t.body?.messages ?? "").includes(key))!.at - started;
+  };
+  // A session of its own keeps the server (started with this environment) up between windows.
+  run(["tmux", "new-session", "-d", "-s", "keep"], repo);
+  const subject: number[] = [];
+  const reference: number[] = [];
+  for (let i = 0; i < (QUICK ? 3 : 5); i++) {
+    const started = Date.now();
+    const spawned = JSON.parse(run([ORCH, "spawn", `bench/c${i}`, "--prompt", `Say hi (subject ${i}).`, "--json"], repo));
+    subject.push(await firstRequest(`subject ${i}`, started));
+    run(["tmux", "kill-window", "-t", spawned.window_id], repo);
+    spawnSync("sleep", ["1"]);
+    const refStarted = Date.now();
+    const window = run(["tmux", "new-window", "-d", "-P", "-F", "#{window_id}", "-t", "keep:", "-c", spawned.worktree_path,
+      "--", "claude", "--", `Say hi (reference ${i}).`], repo).trim();
+    reference.push(await firstRequest(`reference ${i}`, refStarted));
+    run(["tmux", "kill-window", "-t", window], repo);
+    spawnSync("sleep", ["1"]);
+  }
+  spawnSync("tmux", ["kill-server"], { env: agentEnv });
+  await server.stop();
+  const [orchMs, rawMs] = [median(subject), median(reference)];
+  row("claude: orch spawn → first model request", ms(orchMs), `claude -- PROMPT in the same worktree: ${ms(rawMs)}`, orchMs / rawMs, "≤ 1.2×", orchMs / rawMs <= 1.2);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes("--claude-only")) {
+    await benchClaude();
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    return;
+  }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
   console.error(`bench in ${WORK} (${N} runs per median)`);
   // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
@@ -306,6 +368,8 @@ async function main(): Promise<void> {
   const payload = JSON.stringify({ session_id: "s", transcript_path: "/dev/null", cwd: repo, hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "/etc/hostname" }, tool_response: {} });
   const [hookMs, floorH] = interleaved(() => timeOnce([ORCH, "hook", "post-tool-use"], repo, payload), floor);
   row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
+
+  await benchClaude();
 
   spawnSync("tmux", ["kill-server"], { env });
   const table = [

@@ -84,22 +84,33 @@ export function fullPrompt(userPrompt: string, who: WorkerIdentity): string {
 
 export interface AgentRun {
   pid: number | undefined;
+  /** The exit code; 127 when the program is not found, 126 when it could not be started at all. */
   exit: Promise<number>;
+  /** Why the program could not be started (not found, E2BIG, …), once exit has resolved; else undefined. */
+  startError: () => string | undefined;
 }
 
-/**
- * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. The
- * exit promise resolves with its exit code; 127 when the program is not found.
- */
+/** Starts the agent on this terminal (stdio inherited); argv already holds the prompt. */
 export async function startAgent(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
   const { spawn } = await import("node:child_process");
-  const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
+  let startError: string | undefined;
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
+  } catch (error) {
+    // Bun and Deno may throw here what Node reports as an "error" event.
+    const code = (error as NodeJS.ErrnoException).code;
+    startError = code === "ENOENT" ? `${argv[0]} was not found on PATH` : `cannot start ${argv[0]}: ${(error as Error).message}`;
+    process.stderr.write(`orch: ${startError}\n`);
+    return { pid: undefined, exit: Promise.resolve(code === "ENOENT" ? 127 : 126), startError: () => startError };
+  }
   const exit = new Promise<number>((resolve) => {
     child.on("error", (error: NodeJS.ErrnoException) => {
-      process.stderr.write(`orch: cannot start ${argv[0]}: ${error.code === "ENOENT" ? "not found on PATH" : error.message}\n`);
-      resolve(127);
+      startError = error.code === "ENOENT" ? `${argv[0]} was not found on PATH` : `cannot start ${argv[0]}: ${error.message}`;
+      process.stderr.write(`orch: ${startError}\n`);
+      resolve(error.code === "ENOENT" ? 127 : 126);
     });
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : 15) : 1)));
   });
-  return { pid: child.pid, exit };
+  return { pid: child.pid, exit, startError: () => startError };
 }

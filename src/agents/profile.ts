@@ -44,4 +44,12 @@ export interface AgentProfile {
    * opens; returns one line per change made, for the user.
    */
   prepare(spec: LaunchSpec): Promise<string[]>;
+  /** What `orch doctor` says about this machine's readiness to run the agent unattended here (e.g. trust). */
+  checkTrust?(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport;
+}
+
+export interface TrustReport {
+  ok: boolean;
+  detail: string;
+  fix?: string;
 }

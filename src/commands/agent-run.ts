@@ -8,17 +8,19 @@ import { resolveSession, type Context } from "../context.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { loadWorker, workerState } from "../store/workers.ts";
-import { workerEnv } from "./spawn.ts";
+import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
+  const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
-  const agent = await startAgent(argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt), record.worktree_path, env);
+  const promptFile = layout.promptFile(record.orchestrator_id, record.worker_id);
+  const argv = argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt, promptFile);
+  const agent = await startAgent(argv, record.worktree_path, env);
   const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
   if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
   const code = await agent.exit;
@@ -26,12 +28,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
   const status = workerState(layout, record).status;
   if (status === "running" || status === "idle") {
-    const error = code === 127 ? `${record.agent_argv[0]} was not found on PATH` : `the agent exited with code ${code} without reporting`;
+    const startError = agent.startError();
+    const error = startError ?? `the agent exited with code ${code} without reporting`;
     const message = newMessage({
       orchestrator_id: record.orchestrator_id,
       worker_id: record.worker_id,
       message_type: "task_failed",
-      content: { summary: code === 127 ? `agent ${record.agent_argv[0]} could not start` : "agent exited without reporting", error, branch: record.branch },
+      content: { summary: startError ? `agent ${record.agent_argv[0]} could not start` : "agent exited without reporting", error, branch: record.branch },
     });
     sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   }

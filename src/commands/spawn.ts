@@ -10,7 +10,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
-import { OrchError, usage } from "../errors.ts";
+import { OrchError, errnoCode, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
@@ -45,6 +45,70 @@ export function afterFlag(flags: Flags): string[] {
   return [...new Set(names)];
 }
 
+/** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
+const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
+
+/** Reads at most MAX_PROMPT_BYTES + 1 bytes of `fd`; a non-blocking pipe is waited for. */
+function readBounded(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buffer = Buffer.alloc(1024 * 1024);
+  while (total <= MAX_PROMPT_BYTES) {
+    let count: number;
+    try {
+      count = fs.readSync(fd, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if (errnoCode(error) === "EAGAIN") {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      if (errnoCode(error) === "EOF") break;
+      throw error;
+    }
+    if (count === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+    total += count;
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The prompt from a regular file or from stdin, as text: refused (exit 2) when the file is anything
+ * else (a device such as /dev/zero, a folder, a FIFO), larger than MAX_PROMPT_BYTES, or not UTF-8.
+ */
+function readPrompt(source: string): string {
+  const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
+  let bytes: Buffer;
+  if (source === "stdin") {
+    bytes = readBounded(0);
+  } else {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(source);
+    } catch {
+      throw new OrchError("invalid", `${what}: no such readable file`);
+    }
+    if (!stat.isFile()) throw new OrchError("invalid", `${what}: not a regular file (give a file, or - for stdin)`);
+    let fd: number;
+    try {
+      fd = fs.openSync(source, "r");
+    } catch {
+      throw new OrchError("invalid", `${what}: no such readable file`);
+    }
+    try {
+      bytes = readBounded(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  if (bytes.length > MAX_PROMPT_BYTES) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new OrchError("invalid", `${what} is not valid UTF-8 text`);
+  }
+}
+
 export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const branch = checkBranchName(args[0] ?? "");
   const source = args[1];
@@ -53,14 +117,9 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const file = stringFlag(flags, "promptFile");
   if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
   let prompt = text ?? "";
-  if (file !== undefined) {
-    try {
-      prompt = fs.readFileSync(file, "utf8");
-    } catch {
-      throw new OrchError("invalid", `--prompt-file ${file}: no such readable file`);
-    }
-  }
-  if (source === "-") prompt = fs.readFileSync(0, "utf8");
+  if (file !== undefined) prompt = readPrompt(file === "-" || file === "/dev/stdin" ? "stdin" : file);
+  if (source === "-") prompt = readPrompt("stdin");
+  if (prompt.includes("\0")) throw new OrchError("invalid", "the prompt holds a NUL byte, which no program can receive as an argument");
   const backend = stringFlag(flags, "backend");
   if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
   const from = stringFlag(flags, "from");
@@ -105,19 +164,42 @@ function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-/** The window's program: the agent runner, then the user's shell, so the window stays usable. */
-function windowArgv(record: WorkerRecord): string[] {
-  // A constant script: the runner's argv arrives as "$@", never as text for sh to parse.
-  return ["/bin/sh", "-c", '"$@"; exec "${SHELL:-/bin/sh}"', "orch-agent", ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+/**
+ * The variables that tell git which repository, index or work tree to use ("git rev-parse
+ * --local-env-vars", plus the GIT_CONFIG_KEY_n/VALUE_n pairs). An orch run from a git hook or an
+ * editor may carry them; the agent and its shells must find the worker's worktree, not that one.
+ */
+const REPOSITORY_ENV = [
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_OBJECT_DIRECTORY",
+  "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS",
+  "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
+];
+
+export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = { ...env };
+  for (const key of Object.keys(clean)) {
+    if (REPOSITORY_ENV.includes(key) || /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(key)) delete clean[key];
+  }
+  return clean;
 }
 
-export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * The window's program: a constant sh script that puts orch's shim folder ($1) first on PATH, drops
+ * the repository variables, runs the agent runner ("$@", never text for sh to parse), then execs the
+ * user's shell, so the window stays usable. PATH is set here, in the window's own process, because
+ * tmux gives a new window the PATH of the client's environment over `new-window -e PATH=…`.
+ */
+function windowArgv(record: WorkerRecord, shimDir: string): string[] {
+  const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; exec "\${SHELL:-/bin/sh}"`;
+  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+}
+
+export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
   return {
     ORCH_ID: record.orchestrator_id,
     ORCH_WORKER: record.worker_id,
     ORCH_HOME: layout.root,
     ORCH_PROMPT_FILE: layout.promptFile(record.orchestrator_id, record.worker_id),
-    PATH: `${layout.binDir}${path.delimiter}${env.PATH ?? ""}`,
   };
 }
 
@@ -306,14 +388,14 @@ async function createAndStart(
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
-      ensureShim(layout.binDir);
+      const shimDir = ensureShim(ctx.env);
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
         name: workerId,
         cwd: worktreePath,
-        env: workerEnv(layout, record, ctx.env),
-        argv: windowArgv(record),
+        env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+        argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
       record.tmux_session = created.sessionName;

@@ -8,9 +8,6 @@ export class StoreLayout {
   get sessionsDir(): string {
     return path.join(this.root, "sessions");
   }
-  get binDir(): string {
-    return path.join(this.root, "bin");
-  }
   sessionDir(orchestratorId: string): string {
     return path.join(this.sessionsDir, orchestratorId);
   }
