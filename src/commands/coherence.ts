@@ -87,12 +87,18 @@ export interface WorkerStanding {
 }
 
 /** Standings of the given workers (cached per worker while neither tip moves); saves new ones. */
-export async function standingsOf(layout: StoreLayout, repo: Repo, records: WorkerRecord[], tips: Map<string, string | undefined>): Promise<WorkerStanding[]> {
+export async function standingsOf(
+  layout: StoreLayout,
+  repo: Repo,
+  records: WorkerRecord[],
+  tips: Map<string, string | undefined>,
+  states: Map<string, WorkerCoherence> = new Map(),
+): Promise<WorkerStanding[]> {
   const main = mainWorktreeOf(repo);
   const views: WorkerStanding[] = [];
   const missing: { view: WorkerStanding; question: StandingQuestion }[] = [];
   for (const record of records) {
-    const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
+    const state = states.get(record.worker_id) ?? readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
     const baseTip = record.base_branch ? tips.get(record.base_branch) : undefined;
     const view: WorkerStanding = { record, baseTip, state, standing: null };
     views.push(view);
@@ -161,7 +167,10 @@ export interface MoveNotice {
 }
 
 const short = (sha: string) => sha.slice(0, 12);
-const list = (paths: string[], max = 20) => `${paths.slice(0, max).join(", ")}${paths.length > max ? `, … (${paths.length} in all)` : ""}`;
+const list = (paths: string[], max = 20) => {
+  const more = paths.length > max ? `, … (${paths.length} in all)` : "";
+  return `${paths.slice(0, max).join(", ")}${more}`;
+};
 
 /** The base_moved message: what landed, whether the branch still merges, and what to do about it. */
 export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, notice: MoveNotice): Promise<Message> {
@@ -198,7 +207,8 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
     ? `Handed back: ${record.branch} does not merge onto ${baseBranch}; conflicts in ${list(standing.conflict_paths, 5)}`
     : notice.synced
       ? `${baseBranch} moved (${commits.length} commit(s)); your branch was synced onto ${short(to)}`
-      : `${baseBranch} moved (${commits.length} commit(s)); your branch ${standing.merges_cleanly ? "still merges cleanly" : `conflicts in ${list(standing.conflict_paths, 5)}`}`;
+      : `${baseBranch} moved (${commits.length} commit(s)); your branch ` +
+        (standing.merges_cleanly ? "still merges cleanly" : `conflicts in ${list(standing.conflict_paths, 5)}`);
   const content: MessageContent = {
     summary,
     text: lines.join("\n\n"),
@@ -217,10 +227,11 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
 }
 
 export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   try {
-    sendMessage(layout.inboxDir(record.orchestrator_id, record.worker_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+    sendMessage(inbox, message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   } catch (error) {
-    throw storeError(`deliver the message to worker ${record.worker_id} in`, layout.inboxDir(record.orchestrator_id, record.worker_id), error);
+    throw storeError(`deliver the message to worker ${record.worker_id} in`, inbox, error);
   }
 }
 
@@ -249,6 +260,8 @@ export interface ReconcileOptions {
   allStandings?: boolean;
   /** Workers not to tell now (sync tells them itself, with the outcome). */
   skipTelling?: Set<string>;
+  /** The session's workers, when the caller has just read them. */
+  records?: WorkerRecord[];
 }
 
 /**
@@ -256,19 +269,25 @@ export interface ReconcileOptions {
  * told once (base_moved), workers seen landed are remembered, and pending workers whose prerequisites
  * have all landed are started from the base as it is now.
  */
-export async function reconcile(layout: StoreLayout, orchestratorId: string, repo: Repo, ctx: Context, options: ReconcileOptions = {}): Promise<ReconcileResult> {
-  const records = listWorkers(layout, orchestratorId);
+export async function reconcile(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  ctx: Context,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
+  const records = options.records ?? listWorkers(layout, orchestratorId);
   const tips = await baseTipsOf(repo, records);
   const started = records.filter((r) => !r.pending);
+  const states = new Map(started.map((r) => [r.worker_id, readWorkerCoherence(layout, orchestratorId, r.worker_id)]));
   const moved = (r: WorkerRecord) => {
     const tip = r.base_branch ? tips.get(r.base_branch) : undefined;
-    const state = readWorkerCoherence(layout, orchestratorId, r.worker_id);
-    return tip !== undefined && (state.told_base ?? r.base_tip) !== tip;
+    return tip !== undefined && (states.get(r.worker_id)!.told_base ?? r.base_tip) !== tip;
   };
   const waiting = records.filter(isWaitingToStart);
   const prerequisites = new Set(waiting.flatMap((r) => r.after ?? []));
   const wanted = options.allStandings ? started : started.filter((r) => moved(r) || prerequisites.has(r.worker_id));
-  const views = await standingsOf(layout, repo, wanted, tips);
+  const views = await standingsOf(layout, repo, wanted, tips, states);
   const told: string[] = [];
   for (const view of views) {
     const { record, baseTip, standing } = view;
@@ -311,7 +330,8 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
   const started: string[] = [];
   for (const pending of waiting) {
     const landedBefore = new Set(pending.after_landed ?? []);
-    const landedNow = (pending.after ?? []).filter((id) => !landedBefore.has(id) && findWorker(layout, pending.orchestrator_id, id) && hasLanded(byId.get(id)));
+    const exists = (id: string) => findWorker(layout, pending.orchestrator_id, id) !== undefined;
+    const landedNow = (pending.after ?? []).filter((id) => !landedBefore.has(id) && exists(id) && hasLanded(byId.get(id)));
     let record = pending;
     if (landedNow.length) {
       record = { ...pending, after_landed: [...landedBefore, ...landedNow] };

@@ -87,12 +87,17 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
  * The coherence check (tells workers whose base moved, starts pending workers that may start) and
  * every started worker's standing; loaded only when there are workers.
  */
-async function checkCoherence(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<{ standings: Standings; started: number }> {
+async function checkCoherence(
+  layout: StoreLayout,
+  orchestratorId: string,
+  records: WorkerRecord[],
+  ctx: Context,
+): Promise<{ standings: Standings; started: number }> {
   const standings: Standings = new Map();
   const repo = await repoOf(ctx);
   if (!repo) return { standings, started: 0 };
   const { reconcile } = await import("./coherence.ts");
-  const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true });
+  const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
   for (const view of views) if (view.standing) standings.set(view.record.worker_id, view.standing);
   return { standings, started: started.length };
 }
@@ -100,7 +105,7 @@ async function checkCoherence(layout: StoreLayout, orchestratorId: string, ctx: 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
   let records = listWorkers(layout, session.orchestrator_id);
-  const { standings, started } = records.length ? await checkCoherence(layout, session.orchestrator_id, ctx) : { standings: new Map(), started: 0 };
+  const { standings, started } = records.length ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : { standings: new Map(), started: 0 };
   if (started) records = listWorkers(layout, session.orchestrator_id);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
   const workers = await viewWorkers(layout, records, ctx.env, standings);

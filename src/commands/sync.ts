@@ -14,7 +14,16 @@ import { claimTelling, saveWorkerCoherence } from "../store/coherence.ts";
 import { readJson, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
-import { baseMovedMessage, baseTipsOf, deliverToWorker, reconcile, standingsOf, tellOnce, type MoveNotice, type WorkerStanding } from "./coherence.ts";
+import {
+  baseMovedMessage,
+  baseTipsOf,
+  deliverToWorker,
+  reconcile,
+  standingsOf,
+  tellOnce,
+  type MoveNotice,
+  type WorkerStanding,
+} from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
 
 export type SyncMethod = "rebase" | "merge";
@@ -46,13 +55,20 @@ async function syncBlocker(layout: StoreLayout, view: WorkerStanding): Promise<s
   const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
   if (dirty.length) return `uncommitted changes in ${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}`;
   for (const busy of ["rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD"]) {
-    if (fs.existsSync(path.join(gitAdapter.worktreeGitDir(record.worktree_path), busy))) return "a rebase, merge or cherry-pick is in progress in its worktree";
+    const gitDir = gitAdapter.worktreeGitDir(record.worktree_path);
+    if (fs.existsSync(path.join(gitDir, busy))) return "a rebase, merge or cherry-pick is in progress in its worktree";
   }
   return undefined;
 }
 
 /** Rebases (or merges) the worktree's branch onto `tip`; on a conflict undoes it and returns the paths. */
-async function bringOnto(worktree: string, tip: string, method: SyncMethod, message: string, env: NodeJS.ProcessEnv): Promise<{ ok: boolean; paths: string[]; error: string }> {
+async function bringOnto(
+  worktree: string,
+  tip: string,
+  method: SyncMethod,
+  message: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ ok: boolean; paths: string[]; error: string }> {
   const args = method === "rebase" ? ["rebase", "--quiet", tip] : ["merge", "--no-edit", "--quiet", "-m", message, tip];
   const result = await gitAdapter.git(args, worktree, { allowFailure: true, env });
   if (result.code === 0) return { ok: true, paths: [], error: "" };
@@ -73,14 +89,22 @@ function recordNewBase(layout: StoreLayout, view: WorkerStanding, tip: string): 
 }
 
 /** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
-export async function syncWorkers(layout: StoreLayout, repo: Repo, records: WorkerRecord[], method: SyncMethod, ctx: Context): Promise<SyncOutcome> {
+export async function syncWorkers(
+  layout: StoreLayout,
+  repo: Repo,
+  records: WorkerRecord[],
+  method: SyncMethod,
+  ctx: Context,
+): Promise<SyncOutcome> {
   const outcome: SyncOutcome = { synced: [], conflicted: [], told: [], up_to_date: [], skipped: [] };
   if (records.length === 0) return outcome;
   const orchestratorId = records[0]!.orchestrator_id;
   const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling: new Set(records.map((r) => r.worker_id)) });
   outcome.told.push(...checked.told);
   const started = records.filter((r) => !r.pending);
-  for (const record of records.filter((r) => r.pending)) outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
+  for (const record of records.filter((r) => r.pending)) {
+    outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
+  }
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
   const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
   for (const view of views) {
@@ -144,7 +168,10 @@ export function parseSyncMethod(flags: Flags): SyncMethod {
 function render(outcome: SyncOutcome, c: Colors): string {
   const lines = [
     ...outcome.synced.map((id) => `${c.green("synced".padEnd(10))} ${c.bold(id)}`),
-    ...outcome.conflicted.map((x) => `${c.red("conflict".padEnd(10))} ${c.bold(x.worker_id)}  left as it was; told: ${x.conflict_paths.join(", ") || "(see its message)"}`),
+    ...outcome.conflicted.map((x) => {
+      const paths = x.conflict_paths.join(", ") || "(see its message)";
+      return `${c.red("conflict".padEnd(10))} ${c.bold(x.worker_id)}  left as it was; told: ${paths}`;
+    }),
     ...outcome.up_to_date.map((id) => `${c.dim("current".padEnd(10))} ${id}`),
     ...outcome.skipped.map((x) => `${c.dim("skipped".padEnd(10))} ${x.worker_id}  ${x.reason}`),
   ];
@@ -156,7 +183,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const method = parseSyncMethod(flags);
   if (args.length && booleanFlag(flags, "all")) throw usage("name workers or give --all, not both");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const records = args.length ? args.map((name) => loadWorker(layout, session.orchestrator_id, name)) : listWorkers(layout, session.orchestrator_id);
+  const id = session.orchestrator_id;
+  const records = args.length ? args.map((name) => loadWorker(layout, id, name)) : listWorkers(layout, id);
   const repo = await requireRepo(ctx);
   const outcome = await syncWorkers(layout, repo, records, method, ctx);
   return {
