@@ -135,8 +135,11 @@ function parseFast(): Invocation | undefined {
 }
 
 async function emit(result: CommandResult): Promise<never> {
-  if (JSON_MODE) writeOut(`${JSON.stringify(result.json, null, 2)}\n`);
-  else writeOut(result.human(await colorsFor(1, process.env)));
+  // A streamed result (watch's JSON lines) has written its output as it went.
+  if (!result.streamed) {
+    if (JSON_MODE) writeOut(`${JSON.stringify(result.json, null, 2)}\n`);
+    else writeOut(result.human(await colorsFor(1, process.env)));
+  }
   result.afterOutput?.();
   process.exit(result.exitCode ?? 0);
 }

@@ -7,19 +7,21 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, tempDir } from "./helpers.ts";
 
-test("orch demo: three workers, the conflicting one is handed back, fixes its conflict and lands; then cleaned up", () => {
+test("orch demo: four workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
   const tmp = tempDir("orch-demo-home-");
   const r = orch(["demo", "--json"], { cwd: tmp });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done"]);
+  assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done", "done"]);
+  assert.equal(r.json.approved, ["feat-price-list"], "the blocked worker was answered with orch approve");
   assert.equal(r.json.land.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
     ["feat-usage-doc", "landed"],
+    ["feat-price-list", "landed"],
     ["feat-greeting-en", "landed"],
     ["feat-greeting-fr", "returned"],
   ]);
-  assert.equal(r.json.land[2].conflict_paths, ["greeting.txt"]);
+  assert.equal(r.json.land[3].conflict_paths, ["greeting.txt"]);
   assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
-  assert.equal(r.json.cleaned, ["feat-usage-doc", "feat-greeting-en", "feat-greeting-fr"]);
+  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-price-list", "feat-usage-doc"]);
   assert.not.ok(fs.existsSync(r.json.repository), "the scratch repository is removed");
   // Its own scratch folder (other demos may run on the machine at the same time).
   assert.not.ok(fs.existsSync(path.dirname(r.json.repository)), "the scratch folder is removed");
@@ -29,6 +31,8 @@ test("orch demo: three workers, the conflicting one is handed back, fixes its co
   assert.match(human.stdout, /feat-greeting-fr\s+done\s+Rebased onto main and resolved the conflict/);
   assert.match(human.stdout, /landed\s+feat-greeting-fr/);
   assert.match(human.stdout, /Friendlier English greeting/);
+  assert.match(human.stdout, /feat-price-list is blocked: it waits for approval of Bash: make prices.html/);
+  assert.match(human.stdout, /orch approve feat-price-list/);
 });
 
 test.run();

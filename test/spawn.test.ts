@@ -33,8 +33,7 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\nnew lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(90 * 1024)}\nend`;
   const r = orch(["spawn", "feat/bytes", "--agent", `${script} --flag`, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "orchestrator_id", "status", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
-  assert.is(r.json.status, "running");
+  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "host", "orchestrator_id", "status", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
   assert.is(r.json.worker_id, "feat-bytes");
   assert.is(r.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-bytes"));
   assert.match(r.json.window_id, /^@\d+$/);

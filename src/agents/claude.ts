@@ -143,6 +143,16 @@ export const claudeProfile: AgentProfile = {
     if (spec.plan) argv.push("--permission-mode", "plan");
     return { argv, promptPlacement: "after-dashdash", env: {} };
   },
+  resume(spec) {
+    // The session id orch gave claude at spawn names the conversation to continue; the rest of the
+    // recorded command (settings, permission mode) stays as it was.
+    if (!spec.sessionId) return undefined;
+    const argv = [...spec.recorded.argv];
+    const at = argv.indexOf("--session-id");
+    if (at > 0 && argv[at + 1] === spec.sessionId) argv.splice(at, 2);
+    argv.splice(1, 0, "--resume", spec.sessionId);
+    return { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
+  },
   prepare: (spec) => markTrusted(spec.mainRoot, spec.env),
   checkTrust,
 };

@@ -84,33 +84,40 @@ export function fullPrompt(userPrompt: string, who: WorkerIdentity): string {
 
 export interface AgentRun {
   pid: number | undefined;
-  /** The exit code; 127 when the program is not found, 126 when it could not be started at all. */
+  /** Resolves with the exit code; 127 when the program is not found, 126 when it could not be started. */
   exit: Promise<number>;
-  /** Why the program could not be started (not found, E2BIG, …), once exit has resolved; else undefined. */
+  /** Why the agent could not be started (E2BIG, ENOENT, a NUL in an argument…), once exit has resolved. */
   startError: () => string | undefined;
 }
 
-/** Starts the agent on this terminal (stdio inherited); argv already holds the prompt. */
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+/**
+ * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. Never throws:
+ * a start that fails (also synchronously, as a NUL in an argument does) is a resolved exit code plus
+ * its reason in startError().
+ */
 export async function startAgent(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
   const { spawn } = await import("node:child_process");
   let startError: string | undefined;
-  let child: ReturnType<typeof spawn>;
+  const describe = (error: NodeJS.ErrnoException) =>
+    error.code === "ENOENT" ? `${argv[0]} was not found on PATH`
+    : error.code === "E2BIG" ? `the agent's arguments and environment are too large for one program start (E2BIG)`
+    : `cannot start ${argv[0]}: ${error.code ?? ""} ${error.message}`.trim();
   try {
-    child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
-  } catch (error) {
-    // Bun and Deno may throw here what Node reports as an "error" event.
-    const code = (error as NodeJS.ErrnoException).code;
-    startError = code === "ENOENT" ? `${argv[0]} was not found on PATH` : `cannot start ${argv[0]}: ${(error as Error).message}`;
-    process.stderr.write(`orch: ${startError}\n`);
-    return { pid: undefined, exit: Promise.resolve(code === "ENOENT" ? 127 : 126), startError: () => startError };
-  }
-  const exit = new Promise<number>((resolve) => {
-    child.on("error", (error: NodeJS.ErrnoException) => {
-      startError = error.code === "ENOENT" ? `${argv[0]} was not found on PATH` : `cannot start ${argv[0]}: ${error.message}`;
-      process.stderr.write(`orch: ${startError}\n`);
-      resolve(error.code === "ENOENT" ? 127 : 126);
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
+    const exit = new Promise<number>((resolve) => {
+      child.on("error", (error: NodeJS.ErrnoException) => {
+        startError = describe(error);
+        process.stderr.write(`orch: ${startError}\n`);
+        resolve(error.code === "ENOENT" ? 127 : 126);
+      });
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 15) : 1)));
     });
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : 15) : 1)));
-  });
-  return { pid: child.pid, exit, startError: () => startError };
+    return { pid: child.pid, exit, startError: () => startError };
+  } catch (error) {
+    startError = describe(error as NodeJS.ErrnoException);
+    process.stderr.write(`orch: ${startError}\n`);
+    return { pid: undefined, exit: Promise.resolve(126), startError: () => startError };
+  }
 }

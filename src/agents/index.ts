@@ -8,6 +8,12 @@ export async function profileFor(agent: string): Promise<AgentProfile> {
   return (await import("./command.ts")).commandProfile(agent);
 }
 
+/** The profile of an agent orch knows by name (as recorded with a worker), else undefined (a command template). */
+export async function knownProfile(name: string): Promise<AgentProfile | undefined> {
+  if (name === "claude" || name === "codex") return profileFor(name);
+  return undefined;
+}
+
 /**
  * The largest prompt passed as an argument itself. Linux refuses any one argument over 128 KiB
  * (MAX_ARG_STRLEN) with E2BIG; the margin leaves room for a template's own text.

@@ -7,9 +7,11 @@ import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { waitFor } from "../store/waker.ts";
+import { guardListener } from "../listener.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
 import { FINISHED, findWorker, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { noticeMoves } from "./coherence.ts";
+import { noticeEndedWorkers } from "./status.ts";
 import { publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -58,7 +60,7 @@ function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boole
  * that asks a question or is blocked ends the wait too: it cannot finish before someone acts; so does
  * a pending worker whose prerequisites finished without landing. Pending workers are otherwise waited for.
  */
-function settled(current: AwaitedWorker[], any: boolean): boolean {
+export function settled(current: AwaitedWorker[], any: boolean): boolean {
   if (current.some((w) => w.status === "waiting" || w.status === "blocked" || w.needs !== undefined)) return true;
   const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
   return any ? finished.length > 0 : finished.length === current.length;
@@ -70,7 +72,15 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  if (records.some((r) => r.host)) {
+    const { awaitAcrossHosts } = await import("../hosts/views.ts");
+    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
+    return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
+  }
+  const guard = guardListener();
   const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
+    guard.check("await");
+    await noticeEndedWorkers(layout, records, ctx.env);
     // A prerequisite merged elsewhere starts its pending workers: noticed on every look.
     if (baseTipsMoved(layout, session.orchestrator_id)) await noticeMoves(layout, session.orchestrator_id, ctx);
     const current = views(layout, records);

@@ -1,11 +1,11 @@
 // orch clean: remove the workers whose branch is merged into its base locally (or, with --merged, whose
 // pull request GitHub reports merged), and forget workers whose worktree is gone (mirrors git gtr clean).
 
-import fs from "node:fs";
 import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { landedAtTip } from "../store/coherence.ts";
+import { fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
@@ -31,7 +31,12 @@ interface Verdict {
 
 async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
   if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
-  if (!fs.existsSync(record.worktree_path)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+  if (worktreeGone(record)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+  try {
+    await fetchWorkerBranches(layout, [record], mainRoot, ctx);
+  } catch (error) {
+    return { record, action: "skip", reason: (error as Error).message, viaGitHub: false };
+  }
   if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
   const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
   // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
@@ -58,7 +63,7 @@ async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string
     }
   }
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
-  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
   return { record, action: "remove", reason, viaGitHub: viaGitHub || landedByOrch };
 }

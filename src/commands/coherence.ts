@@ -276,7 +276,8 @@ export async function reconcile(
   ctx: Context,
   options: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
-  const records = options.records ?? listWorkers(layout, orchestratorId);
+  // Workers on other hosts have their inbox there: they are left to their host (not told here yet).
+  const records = (options.records ?? listWorkers(layout, orchestratorId)).filter((r) => !r.host);
   const tips = await baseTipsOf(repo, records);
   const started = records.filter((r) => !r.pending);
   const states = new Map(started.map((r) => [r.worker_id, readWorkerCoherence(layout, orchestratorId, r.worker_id)]));

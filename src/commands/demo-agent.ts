@@ -9,6 +9,8 @@
 //   on-conflict <line>         after reporting, stay for the orchestrator's messages; when land hands a
 //                              conflict back, rebase onto the base, take the base's side of the conflicting
 //                              files, do <line> (one of the lines above), continue, and report again
+//   ask <tool> <text>          wait for a person to allow <tool> on <text> (blocked, until orch approve
+//                              or deny), raised through the same path as Claude Code's permission hook
 
 import fs from "node:fs";
 import path from "node:path";
@@ -20,8 +22,17 @@ import { runNotify } from "./notify.ts";
 import { takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
+/** Asks for permission as Claude Code's PermissionRequest hook does, and waits for the answer. */
+async function askPermission(tool: string, text: string, ctx: Context, done: string[]): Promise<void> {
+  const { raiseAndAwaitAnswer, workerHere } = await import("./hook.ts");
+  const where = await workerHere({ cwd: ctx.cwd }, ctx);
+  if (!where) throw new Error("the demo agent asks for permission only inside an orch worker");
+  const decision = await raiseAndAwaitAnswer(where, tool, tool === "Bash" ? { command: text } : { file_path: text }, 120_000);
+  done.push(decision?.behavior === "allow" ? `${tool} ${text} approved` : `${tool} ${text} ${decision ? `denied: ${decision.message}` : "unanswered"}`);
+}
+
 /** Does one prompt line; returns the commit message when it committed. */
-async function perform(line: string, cwd: string, done: string[]): Promise<string | undefined> {
+async function perform(line: string, cwd: string, done: string[], ctx: Context): Promise<string | undefined> {
   const [verb, ...rest] = line.trim().split(" ");
   if (verb === "write" && rest.length >= 2) {
     const file = path.join(cwd, rest[0]!);
@@ -38,6 +49,8 @@ async function perform(line: string, cwd: string, done: string[]): Promise<strin
     await gitAdapter.git(["add", "-A"], cwd);
     await gitAdapter.git(["commit", "--quiet", "-m", rest.join(" ")], cwd);
     return rest.join(" ");
+  } else if (verb === "ask" && rest.length >= 2) {
+    await askPermission(rest[0]!, rest.slice(1).join(" "), ctx, done);
   } else if (verb === "sleep" && rest.length === 1) {
     await new Promise((r) => setTimeout(r, Number(rest[0])));
   }
@@ -54,7 +67,7 @@ async function fixConflict(handedBack: Message, fixes: string[], ctx: Context): 
     const conflicted = await gitAdapter.unmergedPaths(ctx.cwd);
     // During a rebase "ours" is the base being rebased onto: start from its version, then redo the edit.
     await gitAdapter.git(["checkout", "--ours", "--", ...conflicted], ctx.cwd);
-    for (const fix of fixes) await perform(fix, ctx.cwd, done);
+    for (const fix of fixes) await perform(fix, ctx.cwd, done, ctx);
     await gitAdapter.git(["add", "-A"], ctx.cwd);
     await gitAdapter.git(["rebase", "--continue"], ctx.cwd, { env });
   }
@@ -88,7 +101,7 @@ export async function main(_args: string[], _flags: Flags, ctx: Context): Promis
   const done: string[] = [];
   ctx.warn(`demo agent: ${ctx.env.ORCH_WORKER} at work in ${ctx.cwd}`);
   let summary = "";
-  for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done)) ?? summary;
+  for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done, ctx)) ?? summary;
   const message = await runNotify({ orch: undefined, type: "task_complete", content: { summary: summary || done.join(", ") || "nothing to do", details: `${done.join(", ")} (scripted by orch demo)` } }, ctx);
   const fixes = prompt.split("\n").filter((line) => line.startsWith("on-conflict ")).map((line) => line.slice("on-conflict ".length));
   if (fixes.length) await stayForConflicts(fixes, ctx);

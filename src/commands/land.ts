@@ -11,6 +11,7 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
+import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
@@ -81,7 +82,7 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
  * land --on-conflict return: the worker gets its conflict (paths, the base to rebase onto, what to do,
  * how to report again) as base_moved, and is running again.
  */
-async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, entry: LandEntry): Promise<LandEntry> {
+async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, entry: LandEntry, ctx: Context): Promise<LandEntry> {
   const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot)) ?? "HEAD";
   const to = entry.base_commit ?? (await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot));
   const from = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id).told_base ?? record.base_tip ?? record.base_commit;
@@ -90,6 +91,9 @@ async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, e
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
   saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: to });
+  // An agent idle at its prompt reads nothing until woken (one fixed line; the message stays in its inbox).
+  const { wakeIfIdle } = await import("./messages.ts");
+  await wakeIfIdle(layout, record, ctx);
   recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
   return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker` };
 }
@@ -111,6 +115,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
   // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.
   await reconcile(layout, orchestratorId, repo, ctx);
   const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId);
+  await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {
@@ -123,7 +128,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
       // A sync may have moved its base commit since the queue was read.
       const record = loadWorker(layout, orchestratorId, queued.worker_id);
       let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
-      if (result.status === "conflict" && result.base_commit && options.onConflict === "return") result = await handBack(layout, repo, record, result);
+      if (result.status === "conflict" && result.base_commit && options.onConflict === "return") result = await handBack(layout, repo, record, result, ctx);
       results.push(result);
       if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;

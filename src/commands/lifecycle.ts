@@ -6,6 +6,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { terminateTree } from "../adapters/processes.ts";
 import type { Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
+import { onHost } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -17,6 +18,10 @@ export interface StopOutcome {
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
   if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet (it waits for ${(record.after ?? []).join(", ")}): orch rm it to cancel it`);
+  if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
+  // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
+  // no task_failed for the agent ending under the signal.
+  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   const pid = runningAgentPid(layout, record);
   const agentStopped = pid !== undefined && (await terminateTree(pid));
   let windowClosed = false;
@@ -25,7 +30,6 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
     windowClosed = await killWindow(record.window_id, ctx.env);
   }
   fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
-  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   return { agent_stopped: agentStopped, window_closed: windowClosed };
 }
 
@@ -53,6 +57,7 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
     return { worker_id: record.worker_id, branch: record.branch, worktree_path: "", branch_deleted: false, agent_stopped: false, window_closed: false };
   }
+  if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {

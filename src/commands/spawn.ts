@@ -12,6 +12,7 @@ import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError, errnoCode, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
 import { toJson, writeNewFile } from "../store/files.ts";
@@ -33,6 +34,8 @@ export interface SpawnOptions {
   backend: "git" | "gtr" | undefined;
   /** --after: wait (pending, no worktree) until these workers have landed. */
   after: string[];
+  /** The host to create it on (orch host add), else here. */
+  host?: string;
 }
 
 /** --after A (repeatable) or --after A,B: the names as given, each a worker id or a branch. */
@@ -43,6 +46,11 @@ export function afterFlag(flags: Flags): string[] {
   const names = values.flatMap((v) => v.split(",")).map((n) => n.trim());
   if (names.some((n) => n === "")) throw usage("--after needs a worker (--after A, --after A,B or --after A --after B)");
   return [...new Set(names)];
+}
+
+function hostFlag(flags: Flags): string | undefined {
+  const host = stringFlag(flags, "host");
+  return host === undefined ? undefined : checkHostName(host);
 }
 
 /** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
@@ -125,6 +133,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const from = stringFlag(flags, "from");
   if (from !== undefined && (from === "" || from.startsWith("-"))) throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
   const after = afterFlag(flags);
+  if (after.length && flags.host !== undefined) throw usage("--after is not supported with --host yet: spawn it here, or on the host once its prerequisites have landed");
   if (after.length && from !== undefined) throw usage("--after starts the worker from the base as it is when its prerequisites have landed: leave out --from");
   return {
     orch: stringFlag(flags, "orch"),
@@ -136,6 +145,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     window: flags.window !== false,
     backend,
     after,
+    host: hostFlag(flags),
   };
 }
 
@@ -160,7 +170,7 @@ async function localBranchExists(main: Repo, branch: string): Promise<boolean> {
   return gitAdapter.branchExists(main.root, branch);
 }
 
-function tmuxSessionName(mainRoot: string): string {
+export function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
@@ -189,9 +199,9 @@ export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv 
  * user's shell, so the window stays usable. PATH is set here, in the window's own process, because
  * tmux gives a new window the PATH of the client's environment over `new-window -e PATH=…`.
  */
-function windowArgv(record: WorkerRecord, shimDir: string): string[] {
+export function windowArgv(record: WorkerRecord, shimDir: string, runnerFlags: string[] = []): string[] {
   const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; exec "\${SHELL:-/bin/sh}"`;
-  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
 }
 
 export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
@@ -210,6 +220,7 @@ async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Pr
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
+  if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
   const { layout, session } = await resolveSession(ctx, options.orch);
   const orchestratorId = session.orchestrator_id;
   const workerId = workerIdForBranch(options.branch);
@@ -362,7 +373,8 @@ async function createAndStart(
       agent_argv: start.argv,
       agent_prompt_placement: start.promptPlacement,
       agent_env: start.env,
-      agent_session_id: sessionId,
+      // An agent that picks its own id (Codex) gets it recorded by the runner once it has started.
+      ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
       window_id: null,
       tmux_session: null,
       created_at: pending?.created_at ?? new Date().toISOString(),
@@ -417,7 +429,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       json: {
         success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
         orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
-        base_branch: record.base_branch,
+        base_branch: record.base_branch, host: null,
       },
       human: (c) => `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): starts from ${record.base_branch} when ${after} ha${(record.after ?? []).length > 1 ? "ve" : "s"} landed\n`,
     };
@@ -433,10 +445,11 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       agent: record.agent,
       base_commit: record.base_commit,
       tmux_session: tmuxSession,
+      host: record.host ?? null,
       status: "running",
     },
     human: (c) =>
-      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.worktree_path}\n` +
+      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.host ? `${record.host}:` : ""}${record.worktree_path}\n` +
       (record.window_id ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n` : "  no window (--no-window)\n"),
   };
 }

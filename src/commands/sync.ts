@@ -101,9 +101,12 @@ export async function syncWorkers(
   const orchestratorId = records[0]!.orchestrator_id;
   const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling: new Set(records.map((r) => r.worker_id)) });
   outcome.told.push(...checked.told);
-  const started = records.filter((r) => !r.pending);
+  const started = records.filter((r) => !r.pending && !r.host);
   for (const record of records.filter((r) => r.pending)) {
     outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
+  }
+  for (const record of records.filter((r) => r.host)) {
+    outcome.skipped.push({ worker_id: record.worker_id, reason: `on host ${record.host}: sync works on local workers only` });
   }
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
   const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };

@@ -41,6 +41,10 @@ export class StoreLayout {
   agentPidFile(orchestratorId: string, workerId: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), "agent.pid");
   }
+  /** A worker's requests waiting for approve/deny: <id>.json, and <id>.answer.json once answered. */
+  requestsDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "requests");
+  }
   patchesDir(orchestratorId: string, workerId: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), "patches");
   }

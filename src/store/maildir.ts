@@ -28,21 +28,14 @@ function claimPid(name: string): number | undefined {
 }
 
 /**
- * Delivers one message: visible in new/ whole or not at all. `alsoLinkAs` gets a hard link to the
- * same file (an entry of a worker's event log), made before the message becomes visible; it is
- * skipped when its folder does not exist.
+ * Delivers one message: visible in new/ whole or not at all. `link` is given the written file before
+ * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
  */
-export function deliver(dir: string, name: string, data: string, alsoLinkAs?: string): void {
+export function deliver(dir: string, name: string, data: string, link?: (file: string) => void): void {
   const tmp = path.join(dir, "tmp", name);
   writeNewFile(tmp, data, true);
   try {
-    if (alsoLinkAs) {
-      try {
-        fs.linkSync(tmp, alsoLinkAs);
-      } catch (error) {
-        if (errnoCode(error) !== "ENOENT") throw error;
-      }
-    }
+    link?.(tmp);
     fs.renameSync(tmp, path.join(dir, "new", name));
   } catch (error) {
     fs.rmSync(tmp, { force: true });
@@ -62,6 +55,8 @@ export interface Claim {
   quarantine(name: string): string;
   /** Marks everything claimed as read. Call it after the messages were handed out. */
   commit(): void;
+  /** Marks one claimed file read (a rename into cur/), for a reader that hands messages out one by one. */
+  commitFile(name: string): void;
 }
 
 let claimCounter = 0;
@@ -110,6 +105,9 @@ export function claimNew(dir: string, onForeign: (from: string, to: string) => v
       const doneDir = `${claimDir}.done`;
       fs.renameSync(claimDir, doneDir);
       moveAllInto(doneDir, path.join(dir, "cur"));
+    },
+    commitFile(name) {
+      fs.renameSync(path.join(claimDir, name), path.join(dir, "cur", name));
     },
   };
 }

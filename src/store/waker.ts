@@ -56,7 +56,11 @@ export class Waker {
  * when `timeoutMs` runs out first. The watch is set up before the first attempt, so nothing that
  * arrives in between is missed.
  */
-export async function waitFor<T>(dirs: string[], timeoutMs: number | undefined, attempt: () => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
+export async function waitFor<T>(
+  dirs: string[],
+  timeoutMs: number | undefined,
+  attempt: () => T | undefined | Promise<T | undefined>,
+): Promise<T | undefined> {
   const waker = new Waker(dirs);
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   try {
