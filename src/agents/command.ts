@@ -85,21 +85,27 @@ export function fullPrompt(userPrompt: string, who: WorkerIdentity): string {
 export interface AgentRun {
   pid: number | undefined;
   exit: Promise<number>;
+  /** Why the program could not be started at all (then exit resolves 127), else undefined. */
+  startFailure(): string | undefined;
 }
 
 /**
- * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. The
- * exit promise resolves with its exit code; 127 when the program is not found.
+ * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. The exit
+ * promise resolves with its exit code: 127 when the program could not be started (startFailure says
+ * why), and also when a program that did start exits 127 itself (then startFailure is undefined).
  */
 export async function startAgent(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
   const { spawn } = await import("node:child_process");
+  const os = await import("node:os");
   const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
+  let failure: string | undefined;
   const exit = new Promise<number>((resolve) => {
     child.on("error", (error: NodeJS.ErrnoException) => {
-      process.stderr.write(`orch: cannot start ${argv[0]}: ${error.code === "ENOENT" ? "not found on PATH" : error.message}\n`);
+      failure = error.code === "ENOENT" ? `${argv[0]} was not found on PATH` : `cannot start ${argv[0]}: ${error.message}`;
+      process.stderr.write(`orch: ${failure}\n`);
       resolve(127);
     });
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (signal === "SIGHUP" ? 1 : signal === "SIGINT" ? 2 : signal === "SIGKILL" ? 9 : 15) : 1)));
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 15) : 1)));
   });
-  return { pid: child.pid, exit };
+  return { pid: child.pid, exit, startFailure: () => failure };
 }

@@ -7,7 +7,7 @@ import { argvWithPrompt } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
-import { loadWorker, workerState } from "../store/workers.ts";
+import { loadWorker, workerState, writeAgentPid } from "../store/workers.ts";
 import { workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -20,18 +20,19 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   process.on("SIGINT", () => undefined);
   const agent = await startAgent(argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt), record.worktree_path, env);
   const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
-  if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
+  if (agent.pid) writeAgentPid(layout, record, agent.pid);
   const code = await agent.exit;
   fs.rmSync(pidFile, { force: true });
   // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
   const status = workerState(layout, record).status;
   if (status === "running" || status === "idle") {
-    const error = code === 127 ? `${record.agent_argv[0]} was not found on PATH` : `the agent exited with code ${code} without reporting`;
+    const failure = agent.startFailure();
+    const error = failure ?? `the agent exited with code ${code} without reporting`;
     const message = newMessage({
       orchestrator_id: record.orchestrator_id,
       worker_id: record.worker_id,
       message_type: "task_failed",
-      content: { summary: code === 127 ? `agent ${record.agent_argv[0]} could not start` : "agent exited without reporting", error, branch: record.branch },
+      content: { summary: failure ? `agent ${record.agent_argv[0]} could not start` : `agent exited with code ${code} without reporting`, error, branch: record.branch },
     });
     sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   }

@@ -6,7 +6,7 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { waitFor } from "../store/waker.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import { FINISHED, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
@@ -40,12 +40,13 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
   const { layout, session } = await resolveSession(ctx, orch);
   const records = names.length
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
-    : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
+    : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");
   const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, () => {
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
-  });
+  }, sessionGone);
   if (!result) {
     throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: session.orchestrator_id, workers: views(layout, records) });
   }

@@ -61,7 +61,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
   const verdicts: Verdict[] = [];
-  for (const record of listWorkers(layout, session.orchestrator_id)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
+  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");
   if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
   const removed: CleanCandidate[] = [];

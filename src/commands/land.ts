@@ -28,8 +28,8 @@ export interface LandEntry {
 }
 
 /** The finished workers in the order they finished: all `done` workers by their task_complete time. */
-function queueOrder(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
-  return listWorkers(layout, orchestratorId)
+function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: string) => void): WorkerRecord[] {
+  return listWorkers(layout, orchestratorId, warn)
     .map((record) => ({ record, state: workerState(layout, record) }))
     .filter(({ state }) => state.status === "done")
     .sort((a, b) => (a.state.last_message?.id ?? "").localeCompare(b.state.last_message?.id ?? ""))
@@ -70,7 +70,7 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
 export async function runLand(names: string[], testCommand: string | undefined, method: gitAdapter.MergeMethod, orch: string | undefined, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, orch);
   const repo = await requireRepo(ctx);
-  const queue = names.length ? names.map((n) => loadWorker(layout, session.orchestrator_id, n)) : queueOrder(layout, session.orchestrator_id);
+  const queue = names.length ? names.map((n) => loadWorker(layout, session.orchestrator_id, n)) : queueOrder(layout, session.orchestrator_id, ctx.warn);
   const results: LandEntry[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {
     let stoppedAt: LandEntry | undefined;

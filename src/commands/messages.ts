@@ -7,8 +7,9 @@ import { currentWorkerId, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
-import type { Colors } from "../output.ts";
-import { storeError } from "../store/files.ts";
+import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
+import { requireOpenStdout, type Colors } from "../output.ts";
+import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
@@ -18,7 +19,7 @@ import type { CommandResult } from "./types.ts";
 /** TEXT, or standard input when it is "-". */
 function textArgument(args: string[], index: number): string {
   const text = positional(args, index, "text");
-  return text === "-" ? fs.readFileSync(0, "utf8") : text;
+  return text === "-" ? readStdinBounded(MAX_TEXT_BYTES, "the text on standard input") : text;
 }
 
 function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
@@ -58,7 +59,7 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
   }
   for (const dir of places) {
     try {
-      const parsed = parseMessage(fs.readFileSync(path.join(dir, name), "utf8"), name);
+      const parsed = parseMessage(readRegularFile(path.join(dir, name)).toString("utf8"), name);
       if (typeof parsed !== "string") return parsed;
     } catch {
       // not here
@@ -89,11 +90,12 @@ function renderInboxMessage(message: Message, c: Colors): string {
 export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const wait = booleanFlag(flags, "wait");
   const timeoutMs = timeoutFlag(flags);
+  requireOpenStdout();
   const { layout, session, marker } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const workerId = currentWorkerId(ctx, marker);
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
-  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx);
+  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx, `worker ${record.worker_id}`);
   const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
   if (!taken && wait) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { ...base, message_count: 0, messages: [] });
   const messages = taken?.messages ?? [];

@@ -4,9 +4,10 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import type { Colors } from "../output.ts";
+import { requireOpenStdout, type Colors } from "../output.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
-import { waitFor } from "../store/waker.ts";
+import { storeError } from "../store/files.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface PollOptions {
@@ -25,10 +26,24 @@ export interface PollResult {
 }
 
 /** Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs out. */
-export async function takeFromMailbox(mailDir: string, wait: boolean, timeoutMs: number | undefined, ctx: Context): Promise<TakenMessages | undefined> {
-  const take = () => takeMessages(mailDir, ctx.warn);
+/**
+ * Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs out.
+ * A wait whose session folder is removed or replaced (rm -rf .orch, then a new init) ends with an error:
+ * the session it waited on is gone, and a new session is a new conversation, never followed silently.
+ */
+export async function takeFromMailbox(mailDir: string, wait: boolean, timeoutMs: number | undefined, ctx: Context, what = "the session"): Promise<TakenMessages | undefined> {
+  const take = () => {
+    try {
+      return takeMessages(mailDir, ctx.warn);
+    } catch (error) {
+      if (error instanceof OrchError) throw error;
+      throw storeError("take messages from", mailDir, error);
+    }
+  };
   if (!wait) return take();
-  return waitFor([path.join(mailDir, "new")], timeoutMs, take);
+  const sessionGone = sameFolder(path.dirname(mailDir), what);
+  const mailGone = sameFolder(mailDir, "its mailbox");
+  return waitFor([path.join(mailDir, "new")], timeoutMs, take, () => sessionGone() ?? mailGone());
 }
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
@@ -63,7 +78,9 @@ export function renderMessage(message: Message, c: Colors): string {
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
-  const { orchestratorId, taken } = await runPoll(parsePoll(flags), ctx);
+  const options = parsePoll(flags);
+  requireOpenStdout();
+  const { orchestratorId, taken } = await runPoll(options, ctx);
   const messages = taken?.messages ?? [];
   return {
     json: { success: true, orchestrator_id: orchestratorId, message_count: messages.length, messages: messages.map(publicMessage) },

@@ -13,6 +13,7 @@ import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMark
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
+import { MAX_PROMPT_BYTES, readPromptFile, readStdinBounded } from "../input.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
 import { toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -40,14 +41,8 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const file = stringFlag(flags, "promptFile");
   if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
   let prompt = text ?? "";
-  if (file !== undefined) {
-    try {
-      prompt = fs.readFileSync(file, "utf8");
-    } catch {
-      throw new OrchError("invalid", `--prompt-file ${file}: no such readable file`);
-    }
-  }
-  if (source === "-") prompt = fs.readFileSync(0, "utf8");
+  if (file !== undefined) prompt = readPromptFile(file);
+  if (source === "-") prompt = readStdinBounded(MAX_PROMPT_BYTES, "the prompt on standard input");
   const backend = stringFlag(flags, "backend");
   if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
   const from = stringFlag(flags, "from");

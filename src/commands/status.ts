@@ -62,7 +62,7 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
-  const workers = await viewWorkers(layout, listWorkers(layout, session.orchestrator_id), ctx.env);
+  const workers = await viewWorkers(layout, listWorkers(layout, session.orchestrator_id, ctx.warn), ctx.env);
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }
 

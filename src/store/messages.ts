@@ -50,8 +50,9 @@ export function eventFileName(message: Pick<Message, "id" | "message_type">): st
 }
 
 /** Delivers `message` into a mailbox and, when given, into a worker's event log. */
-export function sendMessage(mailDir: string, message: Message, eventsDir?: string): void {
-  deliver(mailDir, `${message.id}.json`, toJson(message), eventsDir && path.join(eventsDir, eventFileName(message)));
+export function sendMessage(mailDir: string, message: Message, eventsDir?: string, warn?: Warn): void {
+  const report = warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
+  deliver(mailDir, `${message.id}.json`, toJson(message), eventsDir && path.join(eventsDir, eventFileName(message)), report);
 }
 
 /** Why `value` (read from `fileName`) is not a message, or null when it is one. */
@@ -89,7 +90,7 @@ export interface TakenMessages {
  * quarantine/ and reported through `warn`; the rest are still delivered.
  */
 export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undefined {
-  const claim = claimNew(mailDir, (from, to) => warn(`quarantined ${from}: not a message file (moved to ${to})`));
+  const claim = claimNew(mailDir, (from, to, why) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
   if (!claim) return undefined;
   const messages: Message[] = [];
   for (const file of [...claim.files]) {

@@ -5,9 +5,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
-import { listDir, makeDirs, readJson, toJson, writeJsonAtomic, writeNewFile } from "./files.ts";
+import { isSameProcess, processStartTime } from "../proc.ts";
+import { CorruptFileError, listDir, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { createMailbox, isAlive } from "./maildir.ts";
+import { createMailbox } from "./maildir.ts";
 import { eventFileName, newMessage, parseMessage, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
@@ -73,12 +74,37 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
-export function listWorkers(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
+/** Whether a parsed worker.json has the fields orch relies on. */
+function isWorkerRecord(value: unknown): value is WorkerRecord {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.worker_id === "string" && typeof r.branch === "string" && typeof r.worktree_path === "string" &&
+    typeof r.orchestrator_id === "string" && typeof r.created_at === "string" && Array.isArray(r.agent_argv);
+}
+
+/** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
+function readWorkerRecord(file: string): WorkerRecord | undefined {
+  const value = readJson<unknown>(file);
+  if (value === undefined) return undefined;
+  if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
+  return value;
+}
+
+/**
+ * Every worker of the session, oldest first. A record that cannot be read (truncated by a full disk,
+ * edited by hand) is skipped with a warning, as the mailbox does with a corrupt message.
+ */
+export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: (line: string) => void): WorkerRecord[] {
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
     if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
-    const record = readJson<WorkerRecord>(layout.workerFile(orchestratorId, name));
-    if (record) records.push(record);
+    try {
+      const record = readWorkerRecord(layout.workerFile(orchestratorId, name));
+      if (record) records.push(record);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
+    }
   }
   return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
@@ -89,7 +115,12 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string): Worker
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
-  return readJson<WorkerRecord>(layout.workerFile(orchestratorId, id));
+  try {
+    return readWorkerRecord(layout.workerFile(orchestratorId, id));
+  } catch (error) {
+    if (error instanceof CorruptFileError) throw new OrchError("store", `the record of worker ${id} (${error.file}) is ${error.why}: orch rm ${id} --force removes the worker`);
+    throw error;
+  }
 }
 
 export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord {
@@ -107,14 +138,28 @@ export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, typ
   writeNewFile(path.join(layout.eventsDir(record.orchestrator_id, record.worker_id), eventFileName(event)), toJson(event), true);
 }
 
-/** The pid of the worker's agent while it runs (the runner keeps it in agent.pid), else undefined. */
+/** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
+export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
+  const startTime = processStartTime(pid);
+  writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
+}
+
+/**
+ * The pid of the worker's agent while it runs (the runner keeps "<pid> <start time>" in agent.pid),
+ * else undefined: also when that pid now belongs to another process, or the file has no start time
+ * on a system that has them (orch cannot tell then, and never signals a process it cannot tell).
+ */
 export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 && isAlive(pid) ? pid : undefined;
+    text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
   } catch {
     return undefined;
   }
+  const [pidText = "", startTime] = text.split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return isSameProcess(pid, startTime) ? pid : undefined;
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle"]);
@@ -146,7 +191,7 @@ function nextStatus(status: WorkerStatus, type: string): WorkerStatus {
 
 function readEvent(eventsDir: string, name: string): Message | null {
   try {
-    const parsed = parseMessage(fs.readFileSync(path.join(eventsDir, name), "utf8"), `${name.split(".")[0]}.json`);
+    const parsed = parseMessage(readRegularFile(path.join(eventsDir, name)).toString("utf8"), `${name.split(".")[0]}.json`);
     return typeof parsed === "string" ? null : parsed;
   } catch {
     return null;
