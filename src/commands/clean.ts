@@ -8,6 +8,7 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
+import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface CleanCandidate {
@@ -60,6 +61,9 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  // What spawns killed with -9 left (worktrees and branches no record names) is debris by definition.
+  const repaired = dryRun ? [] : await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot);
+  for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
   for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");
@@ -86,11 +90,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     }
   }
   return {
-    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped },
+    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped, repaired },
     human: (c) => {
       const verb = dryRun ? "would remove" : "removed";
       const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
       lines.push(...skipped.map((s) => `${c.dim("kept")} ${s.worker_id} (${s.reason})`));
+      lines.push(...repaired.map((line) => `${c.green("repaired")} ${line}`));
       return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
     },
   };

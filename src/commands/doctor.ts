@@ -10,6 +10,10 @@ import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { settingsHaveOrchHooks } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
+import { isOrchestratorId } from "../ids.ts";
+import { listDir } from "../store/files.ts";
+import { StoreLayout } from "../store/layout.ts";
+import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface Check {
@@ -128,6 +132,21 @@ async function checkStore(ctx: Context): Promise<Check[]> {
   return checks;
 }
 
+/** Repairs what spawns killed with -9 left in any session of the store (their worktrees and branches). */
+async function checkInterruptedSpawns(ctx: Context): Promise<Check | undefined> {
+  const [root, repo] = await Promise.all([storeRootFor(ctx), repoOf(ctx)]);
+  if (!root || !repo) return undefined;
+  const layout = new StoreLayout(root);
+  const repaired: string[] = [];
+  try {
+    for (const id of listDir(layout.sessionsDir).filter(isOrchestratorId)) repaired.push(...(await repairAllSpawns(layout, id, repo.mainRoot)));
+  } catch (error) {
+    return { name: "interrupted spawns", ok: false, required: false, detail: `could not check: ${(error as Error).message}` };
+  }
+  if (repaired.length === 0) return { name: "interrupted spawns", ok: true, required: false, detail: "none left anything behind" };
+  return { name: "interrupted spawns", ok: true, required: false, detail: `repaired: ${repaired.join("; ")}` };
+}
+
 async function checkClaudeHooks(ctx: Context): Promise<Check> {
   const files = [path.join(ctx.env.HOME || os.homedir(), ".claude", "settings.json")];
   const repo = await repoOf(ctx);
@@ -147,7 +166,8 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkStore(ctx),
     agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
   ]);
-  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : [])];
+  const spawns = await checkInterruptedSpawns(ctx);
+  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(spawns ? [spawns] : [])];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -6,6 +6,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { throwIfInterrupted } from "../interrupt.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { withLock } from "../store/lock.ts";
@@ -55,12 +56,14 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
       // The test command is the user's shell command line, so sh runs it, like git bisect run does.
-      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true });
+      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true, ownProcessGroup: true });
+      throwIfInterrupted();
       if (test.code !== 0) return { ...entry, status: "test_failed", reason: `test command exited ${test.code}`, test_exit_code: test.code };
     }
     const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
     if (overlap.length) return { ...entry, status: "conflict", reason: `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`, conflict_paths: overlap };
-    // What lands is exactly the commit that was tested.
+    // What lands is exactly the commit that was tested, and nothing after an interrupt.
+    throwIfInterrupted();
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${ff.stderr.trim().split("\n").pop() ?? ""}` };
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };

@@ -10,6 +10,8 @@ import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
+import { guardInterrupts, throwIfInterrupted } from "../interrupt.ts";
+import { openJournal, removeSpawnedWorktree, repairSpawn } from "./spawn-journal.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
@@ -103,13 +105,19 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
+  return guardInterrupts(() => spawnWorker(options, layout, session.orchestrator_id, repo, ctx));
+}
+
+async function spawnWorker(options: SpawnOptions, layout: StoreLayout, orchestratorId: string, repo: Repo, ctx: Context): Promise<SpawnResult> {
   const main = mainWorktreeOf(repo);
   const workerId = workerIdForBranch(options.branch);
   const profile: AgentProfile = options.agentArgv
     ? { name: path.basename(options.agentArgv[0] ?? "agent"), start: () => ({ argv: options.agentArgv!, promptPlacement: "last", env: {} }), prepare: async () => [] }
     : await profileFor(options.agent);
-  if (findWorker(layout, session.orchestrator_id, workerId)) {
-    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
+  // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
+  for (const line of await repairSpawn(layout, orchestratorId, workerId, main.root)) ctx.warn(line);
+  if (findWorker(layout, orchestratorId, workerId)) {
+    throw new OrchError("exists", `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`);
   }
   const [settings, exists, fromSha] = await Promise.all([
     gitAdapter.readSettings(main.root),
@@ -118,38 +126,45 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   ]);
   const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
   if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) throw new OrchError("failed", "backend gtr was chosen but `git gtr` is not installed (see https://github.com/coderabbitai/git-worktree-runner)");
+  throwIfInterrupted();
 
-  const undo: (() => Promise<unknown>)[] = [];
+  const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+  if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  const journal = await openJournal(layout, orchestratorId, {
+    worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
+  }, main.root, ctx.warn);
+  const undo: (() => Promise<unknown>)[] = [async () => journal.close()];
   try {
     let worktreePath: string;
     if (backend === "gtr") {
       worktreePath = await gtr.gtrNew(main.root, options.branch, options.from ?? fromSha, ctx.env);
       undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
     } else {
-      worktreePath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
-      if (fs.existsSync(worktreePath)) throw new OrchError("exists", `${worktreePath} already exists`);
+      worktreePath = plannedPath;
       fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
+      const spawned = { branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha };
+      undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
       await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
-      undo.push(async () => {
-        await gitAdapter.worktreeRemove(main.root, worktreePath, true);
-        if (!exists) await gitAdapter.deleteBranch(main.root, options.branch, true);
-      });
+      throwIfInterrupted();
       const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
       if (copied.length) ctx.warn(`copied ${copied.length} file(s) into the worktree: ${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`);
       const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
+      throwIfInterrupted();
       if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
     }
+    throwIfInterrupted();
     const sessionId = crypto.randomUUID();
     const launchSpec = {
       mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
-      orchestratorId: session.orchestrator_id, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchestratorId, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
     };
     const start = profile.start(launchSpec);
     const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
     const record: WorkerRecord = {
       worker_id: workerId,
       branch: options.branch,
-      orchestrator_id: session.orchestrator_id,
+      orchestrator_id: orchestratorId,
       worktree_path: worktreePath,
       base_commit: baseCommit,
       base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
@@ -163,17 +178,21 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       tmux_session: null,
       created_at: new Date().toISOString(),
     };
-    const marker: WorkerMarker = { orchestrator_id: session.orchestrator_id, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
+    const marker: WorkerMarker = { orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
-    const prompt = fullPrompt(options.prompt, { orchestratorId: session.orchestrator_id, workerId, branch: options.branch });
+    const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+    throwIfInterrupted();
     if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
-    undo.push(async () => forgetWorker(layout, session.orchestrator_id, workerId));
+    undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
+    // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
+    journal.close();
 
     let tmuxSession: string | null = null;
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
       ensureShim(layout.binDir);
+      throwIfInterrupted();
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
@@ -186,6 +205,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       record.tmux_session = created.sessionName;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
+      undo.push(async () => {
+        const { killWindow } = await import("../adapters/tmux.ts");
+        await killWindow(created.windowId, ctx.env);
+      });
+      throwIfInterrupted();
     }
     return { record, tmuxSession };
   } catch (error) {

@@ -51,6 +51,13 @@ export class StoreLayout {
   prReportedFile(orchestratorId: string, workerId: string, prUrl: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-")}`);
   }
+  /** Journals of spawns under way: what a spawn killed with -9 left, for the next command to repair. */
+  spawningDir(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "spawning");
+  }
+  spawningFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.spawningDir(orchestratorId), `${workerId}.json`);
+  }
   lockFile(orchestratorId: string, name: string): string {
     return path.join(this.sessionDir(orchestratorId), `${name}.lock-target`);
   }
