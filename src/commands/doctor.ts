@@ -114,10 +114,11 @@ async function checkStore(ctx: Context): Promise<Check[]> {
   }
   let stat: fs.Stats;
   try {
-    stat = fs.statSync(root);
+    stat = fs.lstatSync(root);
   } catch {
     return [{ name: "store", ok: true, required: true, detail: `${root} does not exist yet; orch init creates it` }];
   }
+  if (stat.isSymbolicLink()) return [{ name: "store", ok: false, required: true, detail: `${root} is a symbolic link: orch never follows it`, fix: `remove ${root}, then orch init (or set ORCH_HOME)` }];
   if (!stat.isDirectory()) return [{ name: "store", ok: false, required: true, detail: `${root} is not a directory`, fix: `move ${root} away, then orch init` }];
   try {
     fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);

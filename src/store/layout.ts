@@ -3,7 +3,12 @@
 import path from "node:path";
 
 export class StoreLayout {
-  constructor(readonly root: string) {}
+  /**
+   * `registryDir`: for the store of a repository, a folder in its git dir that lists the sessions orch
+   * created (one empty file per id). Content a repository ships cannot reach the git dir, so a session
+   * committed under .orch/ is never one orch picks (README, "Reliability").
+   */
+  constructor(readonly root: string, readonly registryDir?: string) {}
 
   get sessionsDir(): string {
     return path.join(this.root, "sessions");

@@ -6,7 +6,7 @@ import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
-import { CorruptFileError, listDir, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
+import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
 import { eventFileName, newMessage, parseMessage, type LifecycleType, type Message } from "./messages.ts";
@@ -98,6 +98,10 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: 
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
     if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
+    if (!isRealDirectory(layout.workerDir(orchestratorId, name))) {
+      warn?.(`skipping worker ${name}: ${layout.workerDir(orchestratorId, name)} is not a folder (a symbolic link?)`);
+      continue;
+    }
     try {
       const record = readWorkerRecord(layout.workerFile(orchestratorId, name));
       if (record) records.push(record);
@@ -115,6 +119,9 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: 
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
+  const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
+  if (dir === undefined) return undefined;
+  if (!dir.isDirectory()) throw new OrchError("store", `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`);
   try {
     return readWorkerRecord(layout.workerFile(orchestratorId, id));
   } catch (error) {
