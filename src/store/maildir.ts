@@ -255,9 +255,10 @@ export interface MailCounts {
 }
 
 export function countMail(dir: string): MailCounts {
-  let unread = listDir(path.join(dir, "new")).filter(isMessageFileName).length;
-  let read = listDir(path.join(dir, "cur")).length;
-  for (const name of listDir(path.join(dir, "claims"))) {
+  const realList = (sub: string) => (isRealDirectory(path.join(dir, sub)) ? listDir(path.join(dir, sub)) : []);
+  let unread = realList("new").filter(isMessageFileName).length;
+  let read = realList("cur").length;
+  for (const name of realList("claims")) {
     if (!isRealDirectory(path.join(dir, "claims", name))) continue;
     const count = listDir(path.join(dir, "claims", name)).length;
     if (name.endsWith(".done")) read += count;
