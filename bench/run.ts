@@ -1,12 +1,14 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick]   (writes bench/results.md; needs GNU time for peak memory)
+// Usage: npm run bench [-- --quick] [-- --claude-only]   (writes bench/results.md; needs GNU time for peak
+// memory; the claude row needs .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, stopSharedCodexServer } from "../test/codex-harness.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const ORCH = path.join(ROOT, "dist/orch");
@@ -81,9 +83,142 @@ function repoWith(files: number, name = "repo"): string {
   return dir;
 }
 
+/**
+ * Claude Code: orch spawn → the worker's first request at the model server, against `claude -- PROMPT`
+ * started by hand (tmux new-window) in the same worktree, alternately, with the real Claude Code and a
+ * scripted model server on 127.0.0.1 (test/agents/): what orch adds to an agent's start.
+ */
+async function benchClaude(): Promise<void> {
+  const { agentBinary, claudeUser } = await import("../test/agents/harness.ts");
+  const { AnthropicServer, step } = await import("../test/agents/anthropic-server.ts");
+  try {
+    agentBinary("claude");
+  } catch (error) {
+    rows.push(["claude: spawn → first model request", `not measured: ${(error as Error).message}`, "", "", "", ""]);
+    return;
+  }
+  const server = await new AnthropicServer({ fallback: step.say("hi") }).start();
+  const user = claudeUser();
+  const agentEnv: NodeJS.ProcessEnv = { ...env, ...server.env, TMUX_TMPDIR: path.join(WORK, "tmux-claude") };
+  for (const [key, value] of Object.entries(user.env)) {
+    if (value === undefined) delete agentEnv[key];
+    else agentEnv[key] = value;
+  }
+  fs.mkdirSync(agentEnv.TMUX_TMPDIR!);
+  const repo = repoWith(100, "agents");
+  spawnSync(ORCH, ["init"], { cwd: repo, env: agentEnv });
+  const run = (argv: string[], cwd: string) => {
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: agentEnv, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  const firstRequest = async (key: string, started: number) => {
+    await server.waitFor(() => server.turns().some((t) => JSON.stringify(t.body?.messages ?? "").includes(key)), 120_000, `the first request of ${key}`);
+    return server.turns().find((t) => JSON.stringify(t.body?.messages ?? "").includes(key))!.at - started;
+  };
+  // A session of its own keeps the server (started with this environment) up between windows.
+  run(["tmux", "new-session", "-d", "-s", "keep"], repo);
+  const subject: number[] = [];
+  const reference: number[] = [];
+  for (let i = 0; i < (QUICK ? 3 : 5); i++) {
+    const started = Date.now();
+    const spawned = JSON.parse(run([ORCH, "spawn", `bench/c${i}`, "--prompt", `Say hi (subject ${i}).`, "--json"], repo));
+    subject.push(await firstRequest(`subject ${i}`, started));
+    run(["tmux", "kill-window", "-t", spawned.window_id], repo);
+    spawnSync("sleep", ["1"]);
+    const refStarted = Date.now();
+    const window = run(["tmux", "new-window", "-d", "-P", "-F", "#{window_id}", "-t", "keep:", "-c", spawned.worktree_path,
+      "--", "claude", "--", `Say hi (reference ${i}).`], repo).trim();
+    reference.push(await firstRequest(`reference ${i}`, refStarted));
+    run(["tmux", "kill-window", "-t", window], repo);
+    spawnSync("sleep", ["1"]);
+  }
+  spawnSync("tmux", ["kill-server"], { env: agentEnv });
+  await server.stop();
+  const [orchMs, rawMs] = [median(subject), median(reference)];
+  row("claude: orch spawn → first model request", ms(orchMs), `claude -- PROMPT in the same worktree: ${ms(rawMs)}`, orchMs / rawMs, "≤ 1.2×", orchMs / rawMs <= 1.2);
+}
+
+/**
+ * Spawn → first request at the model server for a Codex worker, against `codex -- PROMPT` started by
+ * hand (in a tmux window, the worktree trusted in its config as after the user's "trust") in the same
+ * worktree, against the same scripted Responses API. Skipped when the pinned Codex is not cached.
+ */
+async function codexFirstRequest(): Promise<void> {
+  const codexEntry = cachedCodex();
+  if (!codexEntry) {
+    rows.push(["orch spawn --agent codex → first model request", "skipped: run .ci/install-agents", "", "", "≤ 1.2×", ""]);
+    return;
+  }
+  const scratch = scratchOutsideTmp();
+  const server = await responsesServer({ bench: [{ say: "ok" }] });
+  const home = codexHome(scratch.users, server, codexEntry);
+  const codexEnv = { ...env, TMPDIR: scratch.tmp, TMUX_TMPDIR: path.join(scratch.tmp, "tmux"), ...home };
+  fs.mkdirSync(codexEnv.TMUX_TMPDIR, { recursive: true });
+  const repo = path.join(scratch.tmp, "codex-repo");
+  fs.mkdirSync(repo);
+  const run = (argv: string[], cwd: string) => {
+    const r = spawnSync(argv[0]!, argv.slice(1), { cwd, env: codexEnv, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+    return r.stdout;
+  };
+  run(["git", "init", "-q", "-b", "main"], repo);
+  run(["git", "commit", "-q", "--allow-empty", "-m", "init"], repo);
+  run([ORCH, "init"], repo);
+  // A session of its own keeps the tmux server up between the windows that come and go.
+  run(["tmux", "new-session", "-d", "-s", "bench-hand"], repo);
+  const firstRequest = async (token: string, startedAt: number): Promise<number> => {
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 5))) {
+      const hit = server.requests.find((q) => q.threadSource === "user" && server.userTexts(q).some((t) => t.includes(token)));
+      if (hit) return hit.at - startedAt;
+    }
+    throw new Error(`no model request for ${token}`);
+  };
+  const orchTimes: number[] = [];
+  const handTimes: number[] = [];
+  const embeddedTimes: number[] = [];
+  const config = path.join(home.CODEX_HOME!, "config.toml");
+  for (let i = 0; i < (QUICK ? 3 : 7); i++) {
+    const token = `RUN-${i}`;
+    let t = Date.now();
+    const spawned = JSON.parse(run([ORCH, "spawn", `codex/b${i}`, "--agent", "codex", "--prompt", `SCRIPT:bench ${token}`, "--json"], repo));
+    orchTimes.push(await firstRequest(token, t));
+    run([ORCH, "stop", spawned.worker_id], repo);
+    fs.appendFileSync(config, `\n[projects.${JSON.stringify(spawned.worktree_path)}]\ntrust_level = "trusted"\n`);
+    t = Date.now();
+    const window = run(["tmux", "new-window", "-d", "-t", "bench-hand:", "-P", "-F", "#{window_id}", "-c", spawned.worktree_path, "codex", "--", `SCRIPT:bench hand-${token}`], repo).trim();
+    handTimes.push(await firstRequest(`hand-${token}`, t));
+    run(["tmux", "kill-window", "-t", window], repo);
+    // The same by hand with the shared server off, as orch runs it: what orch itself adds.
+    t = Date.now();
+    const embedded = run(["tmux", "new-window", "-d", "-t", "bench-hand:", "-P", "-F", "#{window_id}", "-c", spawned.worktree_path, "codex", "--no-daemon", "--", `SCRIPT:bench embedded-${token}`], repo).trim();
+    embeddedTimes.push(await firstRequest(`embedded-${token}`, t));
+    run(["tmux", "kill-window", "-t", embedded], repo);
+  }
+  spawnSync("tmux", ["kill-server"], { env: codexEnv });
+  // `codex` by hand starts the shared background server; it must not outlive the bench.
+  stopSharedCodexServer(home);
+  await server.close();
+  const [orchMs, handMs] = [median(orchTimes), median(handTimes)];
+  const embeddedMs = median(embeddedTimes);
+  row("orch spawn --agent codex → first model request", ms(orchMs), `codex -- PROMPT by hand: ${ms(handMs)}`, orchMs / handMs, "≤ 1.2×", orchMs / handMs <= 1.2);
+  row("the same, against its own mode by hand", ms(orchMs), `codex --no-daemon -- PROMPT: ${ms(embeddedMs)}`, orchMs / embeddedMs, "reported", undefined);
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes("--claude-only")) {
+    await benchClaude();
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    return;
+  }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
   console.error(`bench in ${WORK} (${N} runs per median)`);
+  if (process.argv.includes("--codex")) {
+    // Only the Codex measurement (it needs the agent cache), printed, bench/results.md left alone.
+    await codexFirstRequest();
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    return;
+  }
   // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
   fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
   sh([BUN, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
@@ -260,6 +395,9 @@ async function main(): Promise<void> {
   const payload = JSON.stringify({ session_id: "s", transcript_path: "/dev/null", cwd: repo, hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "/etc/hostname" }, tool_response: {} });
   const [hookMs, floorH] = interleaved(() => timeOnce([ORCH, "hook", "post-tool-use"], repo, payload), floor);
   row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
+
+  await benchClaude();
+  await codexFirstRequest();
 
   spawnSync("tmux", ["kill-server"], { env });
   const table = [

@@ -102,11 +102,11 @@ export interface SessionRef {
 }
 
 /** --orch ID, else $ORCH_ID, else the worker marker, else the newest session in the store. */
-export async function resolveSession(ctx: Context, orchFlag: string | undefined): Promise<SessionRef> {
+export async function resolveSession(ctx: Context, orchFlag: string | undefined, knownMarker?: WorkerMarker): Promise<SessionRef> {
   let id: string | undefined;
   if (orchFlag !== undefined) id = checkOrchestratorId(orchFlag, "--orch id");
   else if (ctx.env.ORCH_ID !== undefined && ctx.env.ORCH_ID !== "") id = checkOrchestratorId(ctx.env.ORCH_ID, "$ORCH_ID");
-  const marker = await readWorkerMarker(ctx);
+  const marker = knownMarker ?? (await readWorkerMarker(ctx));
   if (id === undefined && marker) id = checkOrchestratorId(marker.orchestrator_id, "orchestrator id in the worker marker");
   const layout = await storeLayout(ctx);
   if (id === undefined) {
@@ -120,8 +120,45 @@ export async function resolveSession(ctx: Context, orchFlag: string | undefined)
   return { layout, session: loadSession(layout, id), marker };
 }
 
-/** The worker this process speaks for: $ORCH_WORKER, else the worktree's marker. */
+/**
+ * The worker this process speaks for: the worktree's marker, else $ORCH_WORKER. A $ORCH_WORKER that
+ * names another worker is ignored with a warning: an environment can be inherited from elsewhere
+ * (a shared agent server, a shell started in another worktree), the marker cannot.
+ */
 export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined): string | undefined {
-  if (ctx.env.ORCH_WORKER) return checkWorkerId(ctx.env.ORCH_WORKER, "$ORCH_WORKER");
-  return marker?.worker_id;
+  const fromEnv = ctx.env.ORCH_WORKER || undefined;
+  if (!marker) return fromEnv === undefined ? undefined : checkWorkerId(fromEnv, "$ORCH_WORKER");
+  if (fromEnv !== undefined && fromEnv !== marker.worker_id) {
+    const id = marker.worker_id;
+    ctx.warn(`orch: $ORCH_WORKER is ${fromEnv} but this worktree belongs to worker ${id}: speaking as ${id}`);
+  }
+  return marker.worker_id;
+}
+
+/**
+ * The session and worker of a worker-side command (notify, inbox, the hooks). Inside a worker's
+ * worktree the marker decides the orchestrator and the store too; $ORCH_ID and $ORCH_HOME that
+ * disagree with it are ignored with a warning (--orch still wins). Elsewhere: as resolveSession.
+ */
+export async function resolveWorkerSession(
+  ctx: Context,
+  orchFlag: string | undefined,
+): Promise<SessionRef & { workerId: string | undefined }> {
+  const marker = await readWorkerMarker(ctx);
+  if (!marker) {
+    const ref = await resolveSession(ctx, orchFlag);
+    return { ...ref, workerId: currentWorkerId(ctx, undefined) };
+  }
+  const env = { ...ctx.env };
+  if (env.ORCH_ID && env.ORCH_ID !== marker.orchestrator_id) {
+    const id = marker.orchestrator_id;
+    ctx.warn(`orch: $ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${id}: using ${id}`);
+  }
+  delete env.ORCH_ID;
+  if (env.ORCH_HOME && marker.store && path.resolve(ctx.cwd, env.ORCH_HOME) !== marker.store) {
+    ctx.warn(`orch: $ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${marker.store}: using ${marker.store}`);
+  }
+  if (marker.store) env.ORCH_HOME = marker.store;
+  const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);
+  return { ...ref, workerId: currentWorkerId(ctx, marker) };
 }

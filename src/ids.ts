@@ -41,6 +41,20 @@ export function isMessageId(id: string): boolean {
   return id.length === 23 && id.startsWith("msg_") && allChars(id, 4, isLowerAlnum);
 }
 
+/** req_ followed by 8 of [a-z0-9]: a worker's pending request (a permission prompt, a plan). */
+export function isRequestId(id: string): boolean {
+  return id.length === 12 && id.startsWith("req_") && allChars(id, 4, isLowerAlnum);
+}
+
+export function newRequestId(): string {
+  return `req_${randomChars(8)}`;
+}
+
+export function checkRequestId(id: string): string {
+  if (!isRequestId(id)) throw invalid(`bad request id ${JSON.stringify(id)}: expected req_ followed by 8 of [a-z0-9]`);
+  return id;
+}
+
 export function isDigits(text: string): boolean {
   return text.length > 0 && allChars(text, 0, isDigit);
 }

@@ -11,8 +11,19 @@ import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
 const argv = process.argv.slice(2);
-const JSON_MODE = argv.includes("--json");
 const commandName = (spec: CommandSpec) => spec.usage.split(" ")[0]!;
+
+/** --json as a flag, not as the text of a flag that takes a value or an argument after "--". */
+function jsonFlagGiven(args: string[], valueTaking: Set<string>): boolean {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return false;
+    if (args[i] === "--json") return true;
+    if (valueTaking.has(args[i]!)) i++;
+  }
+  return false;
+}
+// Until the command is parsed: the value-taking flags of the commands at hand; corrected after parsing.
+let JSON_MODE = jsonFlagGiven(argv, valueTakingNames([...GLOBAL_OPTIONS, ...HOT_COMMANDS.flatMap((c) => c.options)]));
 
 function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
   warn(message.split("\n")[0]!);
@@ -32,19 +43,49 @@ function systemErrorLine(error: unknown): string | undefined {
   return `${error.message.split("\n")[0]}${where}`;
 }
 
-// mri (inside cac) turns "007" into 7; a marker on every value keeps the text exactly as typed.
+/** The option names (long and short) that take a value: "--prompt <text>", "-t, --type <type>". */
+function valueTakingNames(options: { flags: string }[]): Set<string> {
+  const names = new Set<string>();
+  for (const option of options) {
+    if (!/[<[]/.test(option.flags)) continue;
+    for (const word of option.flags.split(/[\s,]+/)) if (word.startsWith("-")) names.add(word);
+  }
+  return names;
+}
+
+// mri (inside cac) turns "007" into 7 and reads "-5 tests" as flags; a marker on every value keeps
+// the text exactly as typed and makes it a value. Contract: a flag that takes a value takes the next
+// argument whatever it looks like, "--" ends the flags, and text with a space is never a flag.
 const MARK = "\u0001";
-function protect(args: string[], names: Set<string>): string[] {
-  let seenCommand = false;
-  return args.map((a) => {
-    if (a === "-") return MARK + a; // "-" means standard input: a value, not a flag
-    if (a.startsWith("-")) return a.replace(/^(--[^=]+=)/, `$1${MARK}`);
-    if (!seenCommand && names.has(a)) {
-      seenCommand = true;
-      return a;
+function protect(args: string[], commands: CommandSpec[]): string[] {
+  let command: CommandSpec | undefined;
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") {
+      out.push(...args.slice(i + 1).map((rest) => MARK + rest));
+      break;
     }
-    return MARK + a;
-  });
+    if (a.startsWith("--") && a.includes("=")) {
+      out.push(a.replace(/^(--[^=]+=)/, `$1${MARK}`));
+      continue;
+    }
+    if (a.startsWith("-") && a !== "-" && !/\s/.test(a)) {
+      out.push(a);
+      const takesValue = valueTakingNames([...GLOBAL_OPTIONS, ...(command?.options ?? [])]);
+      if (takesValue.has(a) && i + 1 < args.length) out.push(MARK + args[++i]!);
+      continue;
+    }
+    if (!command) {
+      command = commands.find((c) => commandName(c) === a);
+      if (command) {
+        out.push(a);
+        continue;
+      }
+    }
+    out.push(MARK + a);
+  }
+  return out;
 }
 function unprotect<T>(value: T): T {
   if (typeof value === "string") return (value.startsWith(MARK) ? value.slice(1) : value) as T;
@@ -76,7 +117,7 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   }
   cli.help();
   try {
-    const parsed = cli.parse(["", "", ...protect(argv, new Set(COMMANDS.map(commandName)))], { run: false });
+    const parsed = cli.parse(["", "", ...protect(argv, COMMANDS)], { run: false });
     if (parsed.options.help) process.exit(0);
     if (parsed.options.version) {
       writeOut(`orch ${VERSION}\n`);
@@ -106,12 +147,15 @@ function parseFast(): Invocation | undefined {
 }
 
 async function emit(result: CommandResult): Promise<never> {
-  const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : result.human(await colorsFor(1, process.env));
-  try {
-    writeOut(text);
-  } catch (error) {
-    // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
-    throw new OrchError("failed", `cannot write to standard output: ${errnoCode(error) ?? (error as Error).message}${result.afterOutput ? "; nothing was marked read" : ""}`);
+  // A streamed result (watch's JSON lines) has written its output as it went.
+  if (!result.streamed) {
+    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : result.human(await colorsFor(1, process.env));
+    try {
+      writeOut(text);
+    } catch (error) {
+      // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
+      throw new OrchError("failed", `cannot write to standard output: ${errnoCode(error) ?? (error as Error).message}${result.afterOutput ? "; nothing was marked read" : ""}`);
+    }
   }
   result.afterOutput?.();
   process.exit(result.exitCode ?? 0);
@@ -121,6 +165,7 @@ async function mainEntry(): Promise<void> {
   try {
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
+    JSON_MODE = invocation.flags.json === true;
     const command = await invocation.spec.load();
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);

@@ -1,8 +1,11 @@
 // How to start orch again (for the tmux window's agent runner and the agents' PATH), under the
 // compiled binary, Node, Deno or Bun alike.
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { OrchError } from "./errors.ts";
 
 const RUNTIMES = new Set(["node", "nodejs", "bun", "deno"]);
 
@@ -22,10 +25,39 @@ function shellQuote(word: string): string {
 }
 
 /**
- * Writes <store>/bin/orch, a two-line sh script that runs this orch, so agents find `orch` on their
- * PATH whatever runtime spawned them. Our own paths are quoted for sh; no user input goes in.
+ * The folder for orch's shim: private to this user and out of any repository's reach (a repository
+ * could ship its own .orch/bin), one per orch program so that two orch builds never overwrite each
+ * other's shim, and with no ":" in its path, which would split PATH. Refused unless it is a real
+ * directory owned by this user that nobody else can write to.
  */
-export function ensureShim(binDir: string): string {
+export function shimDir(env: NodeJS.ProcessEnv): string {
+  const self = selfCommand();
+  const key = createHash("sha256").update(self.join("\0")).digest("hex").slice(0, 16);
+  const uid = typeof process.getuid === "function" ? process.getuid() : -1;
+  const home = env.HOME || os.homedir();
+  const stateHome = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(home, ".local", "state");
+  const candidates = [path.join(stateHome, "orch"), path.join(os.tmpdir(), `orch-${uid}`)];
+  const base = candidates.find((dir) => !dir.includes(path.delimiter));
+  if (!base) throw new OrchError("failed", `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`);
+  const dir = path.join(base, "bin", key);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const folder of [base, path.join(base, "bin"), dir]) {
+    const stat = fs.lstatSync(folder);
+    const foreign = !stat.isDirectory() || (uid >= 0 && stat.uid !== uid) || (stat.mode & 0o022) !== 0;
+    if (foreign) {
+      throw new OrchError("failed", `${folder} is not a private folder of yours (a link, another owner, or writable by others): move it away so orch can put its shim there`);
+    }
+  }
+  return dir;
+}
+
+/**
+ * Writes <shimDir>/orch, a two-line sh script that runs this orch, so agents find `orch` on their
+ * PATH whatever runtime spawned them; returns its folder. Our own paths are quoted for sh; no user
+ * input goes in.
+ */
+export function ensureShim(env: NodeJS.ProcessEnv): string {
+  const binDir = shimDir(env);
   const shim = path.join(binDir, "orch");
   const body = `#!/bin/sh\nexec ${selfCommand().map(shellQuote).join(" ")} "$@"\n`;
   let current: string | undefined;
@@ -35,10 +67,9 @@ export function ensureShim(binDir: string): string {
     current = undefined;
   }
   if (current !== body) {
-    fs.mkdirSync(binDir, { recursive: true, mode: 0o700 });
     const tmp = `${shim}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, body, { mode: 0o700 });
     fs.renameSync(tmp, shim);
   }
-  return shim;
+  return binDir;
 }

@@ -62,4 +62,38 @@ test("values reach commands exactly as typed: numbers, leading dashes with =, un
   }
 });
 
+test("a flag that takes text takes the next argument whatever it looks like; -- ends the flags", () => {
+  const repo = scratchRepo();
+  const id = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;
+  const env = { ORCH_ID: id };
+  const summaries = ["-5 tests failing", "--not-a-flag", "-", "--", "-h", "--json"];
+  for (const summary of summaries) {
+    const sent = orch(["notify", "--type", "progress", "--summary", summary], { cwd: repo, env });
+    assert.is(sent.code, 0, `${summary}: ${sent.stderr}`);
+    assert.is(sent.stdout.trim().startsWith("{"), false, `${summary}: not taken as --json`);
+  }
+  // Through cac too (a short flag elsewhere on the line makes the fast parser hand over).
+  const viaCac = orch(["notify", "--type", "progress", "--summary", "-x y", "--details", "-d"], { cwd: repo, env });
+  assert.is(viaCac.code, 0, viaCac.stderr);
+  const got = orch(["poll", "--json"], { cwd: repo, env });
+  assert.equal(got.json.messages.map((m: { content: { summary: string } }) => m.content.summary), [...summaries, "-x y"]);
+  assert.is(got.json.messages.at(-1).content.details, "-d");
+
+  const spawned = orch(["spawn", "feat/dash", "--prompt", "-fix it", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const prompt = fs.readFileSync(path.join(repo, ".orch/sessions", id, "workers/feat-dash/prompt.txt"), "utf8");
+  assert.ok(prompt.startsWith("-fix it\n\n"), prompt.slice(0, 40));
+
+  for (const text of ["-n is the flag", "--also text"]) {
+    const sent = orch(["send", "feat-dash", text, "--json"], { cwd: repo, env });
+    assert.is(sent.code, 0, `${text}: ${sent.stderr}`);
+  }
+  const afterDashDash = orch(["send", "feat-dash", "--", "-n"], { cwd: repo, env });
+  assert.is(afterDashDash.code, 0, afterDashDash.stderr);
+  const inbox = orch(["inbox", "--json"], { cwd: repo, env: { ...env, ORCH_WORKER: "feat-dash" } });
+  assert.is(inbox.code, 0, inbox.stderr);
+  const texts = JSON.stringify(inbox.json);
+  for (const text of ["-n is the flag", "--also text", '"-n"']) assert.ok(texts.includes(text), `${text} in ${texts}`);
+});
+
 test.run();

@@ -45,6 +45,10 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
   delete env.TMUX;
   delete env.TMUX_PANE;
   env.NO_COLOR = "1";
+  // The shell a worker's window falls back to: dash (named so, unlike the runner's sh), so the
+  // machine's bash rc files (a pyenv rehash lock left by a killed shell stalls every new bash) never
+  // decide a test.
+  if (fs.existsSync("/bin/dash")) env.SHELL = "/bin/dash";
   env.GIT_AUTHOR_NAME = env.GIT_COMMITTER_NAME = "orch test";
   env.GIT_AUTHOR_EMAIL = env.GIT_COMMITTER_EMAIL = "test@orch.invalid";
   for (const [key, value] of Object.entries(extra)) {

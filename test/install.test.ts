@@ -73,6 +73,11 @@ test("into an empty project: the slash command and the settings with the allow r
   assert.equal(hookCommands(settings, "PostToolUse"), ["Bash orch hook post-tool-use"]);
   assert.equal(hookCommands(settings, "PostToolUseFailure"), ["Bash orch hook post-tool-use"]);
   assert.equal(hookCommands(settings, "Stop"), ["* orch hook stop"]);
+  assert.equal(hookCommands(settings, "UserPromptSubmit"), ["* orch hook user-prompt-submit"]);
+  assert.equal(hookCommands(settings, "PermissionRequest"), ["* orch hook permission-request"]);
+  assert.equal(hookCommands(settings, "Notification"), ["permission_prompt|elicitation_dialog orch hook notification"]);
+  const permission = (settings.hooks as Record<string, { hooks: { timeout: number }[] }[]>).PermissionRequest![0]!;
+  assert.ok(permission.hooks[0]!.timeout >= 590, "the permission hook may wait for orch approve");
   const stop = (settings.hooks as Record<string, { hooks: { type: string; timeout: number }[] }[]>).Stop![0]!;
   assert.is(stop.hooks[0]!.type, "command");
   assert.ok(stop.hooks[0]!.timeout > 0);
@@ -132,7 +137,10 @@ test("a file that already has orch's rule and hooks is left exactly as written, 
   const repo = scratchRepo();
   const file = path.join(repo, SETTINGS);
   const text = `{"permissions":{"allow":["Bash(orch *)"]},"hooks":{"PostToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"/usr/local/bin/orch hook post-tool-use"}]}],` +
-    `"PostToolUseFailure":[{"matcher":"Bash","hooks":[{"type":"command","command":"orch hook post-tool-use"}]}],"Stop":[{"hooks":[{"type":"command","command":"orch hook stop"}]}]}}`;
+    `"PostToolUseFailure":[{"matcher":"Bash","hooks":[{"type":"command","command":"orch hook post-tool-use"}]}],"Stop":[{"hooks":[{"type":"command","command":"orch hook stop"}]}],` +
+    `"UserPromptSubmit":[{"hooks":[{"type":"command","command":"orch hook user-prompt-submit"}]}],` +
+    `"PermissionRequest":[{"hooks":[{"type":"command","command":"orch hook permission-request","timeout":600}]}],` +
+    `"Notification":[{"matcher":"permission_prompt","hooks":[{"type":"command","command":"orch hook notification"}]}]}}`;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
   const r = orch(["install", "claude", "--json"], { cwd: repo });

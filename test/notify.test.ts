@@ -28,6 +28,31 @@ test("the orchestrator is found by --orch, then $ORCH_ID, then the newest sessio
   assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--orch", second, "--json"], { cwd: repo, env: { ORCH_ID: first } }).json.orchestrator_id, second);
 });
 
+test("in a worker's worktree the marker decides who speaks; a disagreeing environment is a warning", () => {
+  const { repo, id } = sessionRepo();
+  const other = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id as string;
+  for (const branch of ["feat/a", "feat/b"]) assert.is(orch(["spawn", branch, "--no-window", "--orch", id], { cwd: repo }).code, 0);
+  const worktreeB = path.join(path.dirname(repo), "repo-worktrees", "feat-b");
+  const elsewhere = path.join(path.dirname(repo), "elsewhere-store");
+  const env = { ORCH_WORKER: "feat-a", ORCH_ID: other, ORCH_HOME: elsewhere };
+  const r = orch(["notify", "--type", "progress", "--summary", "from b", "--json"], { cwd: worktreeB, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.worker_id, "feat-b");
+  assert.is(r.json.orchestrator_id, id);
+  assert.match(r.stderr, "$ORCH_WORKER is feat-a but this worktree belongs to worker feat-b");
+  assert.match(r.stderr, `$ORCH_ID is ${other}`);
+  assert.match(r.stderr, "$ORCH_HOME is");
+  assert.not.ok(fs.existsSync(elsewhere), "nothing was written to the store the environment named");
+  const polled = orch(["poll", "--json", "--orch", id], { cwd: repo });
+  assert.equal(polled.json.messages.map((m: { worker_id: string }) => m.worker_id), ["feat-b"]);
+  const inbox = orch(["inbox", "--json"], { cwd: worktreeB, env: { ORCH_WORKER: "feat-a" } });
+  assert.is(inbox.json.worker_id, "feat-b");
+  // Outside any worktree, $ORCH_WORKER is who speaks, and nobody warns.
+  const plain = orch(["notify", "--type", "progress", "--summary", "x", "--json", "--orch", id], { cwd: repo, env: { ORCH_WORKER: "feat-a" } });
+  assert.is(plain.json.worker_id, "feat-a");
+  assert.is(plain.stderr, "");
+});
+
 test("bad input exits 2 with one line and leaves the store as it was", () => {
   const { repo } = sessionRepo();
   const store = path.join(repo, ".orch");

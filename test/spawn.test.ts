@@ -1,5 +1,6 @@
 // orch spawn: real worktrees, a real private tmux server, a scripted agent that reports what it got.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -29,10 +30,10 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   const { repo, id } = sessionRepo();
   const env = privateTmux();
   const { script, out } = recordingAgent();
-  const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\nnew lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(100 * 1024)}\nend`;
+  const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\nnew lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(90 * 1024)}\nend`;
   const r = orch(["spawn", "feat/bytes", "--agent", `${script} --flag`, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "orchestrator_id", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
+  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "host", "orchestrator_id", "status", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
   assert.is(r.json.worker_id, "feat-bytes");
   assert.is(r.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-bytes"));
   assert.match(r.json.window_id, /^@\d+$/);
@@ -127,6 +128,91 @@ test("spawn input errors exit 2: missing prompt file, two prompt sources, bad ba
   const missingFrom = orch(["spawn", "feat/b", "--from", "no-such-ref", "--no-window"], { cwd: repo });
   assert.is(missingFrom.code, 1);
   assert.equal(git(["branch", "--list", "feat/b"], repo), "");
+});
+
+test("prompts orch cannot pass are refused at spawn with exit 2, nothing created: NUL, invalid UTF-8, devices, FIFOs", () => {
+  const { repo } = sessionRepo();
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, "nul.txt"), "before\0after");
+  fs.writeFileSync(path.join(dir, "latin1.txt"), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+  spawnSync("mkfifo", [path.join(dir, "fifo")]);
+  const before = { branches: git(["branch", "--list"], repo), store: snapshot(path.join(repo, ".orch")) };
+  const cases: [string, string[], Buffer?][] = [
+    ["NUL in a file", ["--prompt-file", path.join(dir, "nul.txt")]],
+    ["invalid UTF-8 in a file", ["--prompt-file", path.join(dir, "latin1.txt")]],
+    ["NUL on stdin", ["-"], Buffer.from("a\0b")],
+    ["invalid UTF-8 on stdin", ["-"], Buffer.from([0xff, 0xfe])],
+    ["a device that never ends", ["--prompt-file", "/dev/zero"]],
+    ["a folder", ["--prompt-file", dir]],
+    ["a FIFO", ["--prompt-file", path.join(dir, "fifo")]],
+  ];
+  for (const [what, args, input] of cases) {
+    const r = orch(["spawn", "feat/refused", ...args, "--no-window", "--json"], { cwd: repo, ...(input ? { input } : {}) });
+    assert.is(r.code, 2, `${what}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split("\n").length, 1, `${what}: one line`);
+  }
+  assert.equal({ branches: git(["branch", "--list"], repo), store: snapshot(path.join(repo, ".orch")) }, before);
+  const fromStdin = orch(["spawn", "feat/stdin-file", "--prompt-file", "-", "--no-window", "--json"], { cwd: repo, input: "-x via stdin" });
+  assert.is(fromStdin.code, 0, fromStdin.stderr);
+});
+
+test("a prompt too large for one argument reaches the agent as a one-line pointer to ORCH_PROMPT_FILE", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script, out } = recordingAgent();
+  const big = `-starts with a dash\n${"y".repeat(300 * 1024)}\nend`;
+  const file = path.join(tempDir(), "task.md");
+  fs.writeFileSync(file, big);
+  const r = orch(["spawn", "feat/big", "--agent", `${script} --`, "--prompt-file", file, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => fs.existsSync(path.join(out, "feat-big.argc")), 15_000, "the agent to run");
+  const argument = fs.readFileSync(path.join(out, "feat-big.prompt"), "utf8");
+  const promptFile = fs.readFileSync(path.join(out, "feat-big.env"), "utf8").split("\n")[3]!;
+  assert.not.match(argument, /\n/, "one line");
+  assert.ok(argument.includes(promptFile), argument);
+  assert.ok(fs.readFileSync(promptFile, "utf8").startsWith(`${big}\n\n`), "the file holds the whole prompt");
+  assert.is(fs.readFileSync(path.join(out, "feat-big.argc"), "utf8").trim(), "2", "--, then the pointer");
+});
+
+test("an agent that cannot be started is reported as task_failed with the reason", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const notExecutable = path.join(tempDir(), "agent.sh");
+  fs.writeFileSync(notExecutable, "#!/bin/sh\n", { mode: 0o644 });
+  for (const [branch, agent, reason] of [["feat/noexec", notExecutable, /EACCES|permission denied/i], ["feat/missing", "no-such-agent-xyz", /not found/]] as const) {
+    const r = orch(["spawn", branch, "--agent", agent, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    let messages: { worker_id: string; message_type: string; content: { error: string } }[] = [];
+    await waitUntil(() => {
+      messages = messages.concat(orch(["poll", "--json"], { cwd: repo, env: { ...env, ORCH_ID: id } }).json.messages);
+      return messages.length > 0;
+    }, 15_000, `task_failed for ${branch}`);
+    assert.is(messages[0]!.message_type, "task_failed");
+    assert.match(messages[0]!.content.error, reason);
+  }
+});
+
+test("the agent and its window's shell never see another repository's GIT_DIR, GIT_INDEX_FILE, …", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const elsewhere = tempDir();
+  // A tmux server started from a git hook carries these into every window it opens later.
+  spawnSync("tmux", ["new-session", "-d", "-s", "keep"], {
+    env: { ...process.env, ...env, TMUX: "", GIT_DIR: path.join(elsewhere, ".git"), GIT_INDEX_FILE: path.join(elsewhere, "index"), GIT_WORK_TREE: elsewhere, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "user.name", GIT_CONFIG_VALUE_0: "x" },
+  });
+  const out = path.join(tempDir(), "env");
+  const agent = path.join(tempDir(), "agent.sh");
+  fs.writeFileSync(agent, `#!/bin/sh\nenv | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG)' > ${out}.tmp; git rev-parse --show-toplevel >> ${out}.tmp; mv ${out}.tmp ${out}\n`, { mode: 0o755 });
+  const r = orch(["spawn", "feat/env", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => fs.existsSync(out), 15_000, "the agent to run");
+  assert.is(fs.readFileSync(out, "utf8").trim(), r.json.worktree_path, "no GIT_ variable; git finds the worker's worktree");
+  const window = r.json.window_id as string;
+  await waitUntil(() => !["sh", "orch"].includes(tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env)), 15_000, "the shell after the agent");
+  // GIT_CONFIG_KEY_n/VALUE_n may stay in the shell: without GIT_CONFIG_COUNT git ignores them.
+  tmux(["send-keys", "-t", window, `{ env | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG_COUNT)='; echo end; } > ${out}.shell`, "Enter"], env);
+  await waitUntil(() => fs.existsSync(`${out}.shell`) && fs.readFileSync(`${out}.shell`, "utf8").endsWith("end\n"), 15_000, "the shell to answer");
+  assert.is(fs.readFileSync(`${out}.shell`, "utf8"), "end\n", "the shell left in the window has none either");
 });
 
 test("an existing branch is checked out as it is; a new one starts from --from", () => {

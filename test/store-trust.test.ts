@@ -42,7 +42,7 @@ test("in a fresh clone of a repository that ships a store, no command uses it", 
   git(["add", "-f", ".orch"], origin);
   git(["commit", "-q", "-m", "ship a store"], origin);
   const clone = path.join(tempDir(), "clone");
-  git(["clone", "-q", origin, clone]);
+  git(["clone", "-q", origin, clone], path.dirname(clone));
   const polled = orch(["poll", "--json"], { cwd: clone });
   assert.is(polled.code, 1);
   assert.match(polled.json.error.message, /no orchestrator session/);

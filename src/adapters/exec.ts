@@ -6,33 +6,27 @@ import os from "node:os";
 import { OrchError } from "../errors.ts";
 
 /**
- * The caller's git variables that point git at another repository, index or object store. Inside a git
- * hook or an editor's terminal they name the caller's repository; orch finds repositories from folders
- * and runs every program with an explicit working directory, so these would only redirect its git calls
- * on worktrees (a dry run or a red test landing in the main checkout). GIT_CEILING_DIRECTORIES and
- * GIT_DISCOVERY_ACROSS_FILESYSTEM change how git searches upwards, which orch does not rely on either.
- * Identity, config and terminal settings (GIT_AUTHOR_*, GIT_CONFIG_*, GIT_SSH_COMMAND…) are kept.
+ * The caller's git variables that point git at another repository, index, object store or config
+ * (`git rev-parse --local-env-vars`, plus what changes how git searches upwards). Inside a git hook or an
+ * editor's terminal they name the caller's repository; orch finds repositories from folders and runs
+ * every program with an explicit working directory, so these would only redirect its git calls on
+ * worktrees (a dry run or a red test landing in the main checkout) and its agents' git. Identity and
+ * terminal settings (GIT_AUTHOR_*, GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL…) are kept.
  */
 export const REPOSITORY_GIT_VARIABLES = [
-  "GIT_DIR",
-  "GIT_WORK_TREE",
-  "GIT_INDEX_FILE",
-  "GIT_OBJECT_DIRECTORY",
-  "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-  "GIT_COMMON_DIR",
-  "GIT_NAMESPACE",
-  "GIT_CEILING_DIRECTORIES",
-  "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-  "GIT_PREFIX",
+  "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
+  "GIT_CONFIG_COUNT", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX",
+  "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
   "GIT_QUARANTINE_PATH",
-  "GIT_SHALLOW_FILE",
-  "GIT_GRAFT_FILE",
 ] as const;
 
 /** `env` without the variables that redirect git to another repository: the environment of every program orch starts. */
 export function programEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = { ...env };
   for (const name of REPOSITORY_GIT_VARIABLES) delete clean[name];
+  // The numbered pairs GIT_CONFIG_COUNT announces, which git reads only with it.
+  for (const key of Object.keys(clean)) if (key.startsWith("GIT_CONFIG_KEY_") || key.startsWith("GIT_CONFIG_VALUE_")) delete clean[key];
   return clean;
 }
 

@@ -15,15 +15,45 @@ export interface PaneInfo {
 export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   let result;
   try {
-    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id}\t#{session_name}\t#{pane_pid}\t#{pane_dead}"], { env, allowFailure: true });
+    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id} #{pane_pid} #{pane_dead} #{session_name}"], { env, allowFailure: true });
   } catch {
     return [];
   }
   if (result.code !== 0) return [];
   return result.stdout.split("\n").filter(Boolean).map((line) => {
-    const [windowId = "", sessionName = "", pid = "0", dead = "0"] = line.split("\t");
-    return { windowId, sessionName, panePid: Number(pid), paneDead: dead === "1" };
+    const [windowId = "", pid = "0", dead = "0", ...session] = line.split(" ");
+    return { windowId, sessionName: session.join(" "), panePid: Number(pid), paneDead: dead === "1" };
   });
+}
+
+/**
+ * Whether a tmux server answers on the socket tmux would use: false only when tmux says there is no
+ * server (so every window orch opened there is gone); undefined when tmux itself cannot be run.
+ */
+export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
+  try {
+    const result = await run(["tmux", "list-sessions", "-F", "#{session_id}"], { env, allowFailure: true });
+    if (result.code === 0) return true;
+    return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Types `text` into a pane as literal keys, then presses Enter: how a message wakes an agent that
+ * sits at its prompt. The text is a fixed line of orch's, never a message's content.
+ */
+export async function typeLine(target: string, text: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    const typed = await run(["tmux", "send-keys", "-t", target, "-l", "--", text], { env, allowFailure: true });
+    if (typed.code !== 0) return false;
+    // Enter as its own call: some TUIs treat a newline inside a paste-like burst as text.
+    const entered = await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true });
+    return entered.code === 0;
+  } catch {
+    return false;
+  }
 }
 
 export interface NewWindow {
@@ -40,8 +70,13 @@ export interface CreatedWindow {
   sessionName: string;
 }
 
+/**
+ * Fields are separated by spaces, the session name (which may hold spaces) last: without a UTF-8
+ * locale (an ssh command's environment) tmux prints a tab in a format as "_".
+ */
 function parseCreated(stdout: string): CreatedWindow {
-  const [windowId = "", sessionName = ""] = stdout.trim().split("\t");
+  const [windowId = "", ...session] = stdout.replace(/\n$/, "").split(" ");
+  const sessionName = session.join(" ");
   if (!windowId.startsWith("@")) throw new OrchError("failed", `tmux did not report the new window: ${stdout.trim()}`);
   return { windowId, sessionName };
 }
@@ -49,7 +84,7 @@ function parseCreated(stdout: string): CreatedWindow {
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const format = ["-P", "-F", "#{window_id}\t#{session_name}"];
+  const format = ["-P", "-F", "#{window_id} #{session_name}"];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
   const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
   if (attempt.code === 0) return parseCreated(attempt.stdout);
@@ -60,6 +95,13 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const retry = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
   if (retry.code === 0) return parseCreated(retry.stdout);
   throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
+}
+
+/** Starts `argv` anew in an existing window (its old process, a shell left by the agent, is ended). */
+export async function respawnWindow(windowId: string, spec: Omit<NewWindow, "session" | "name">, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
+  const result = await run(["tmux", "respawn-window", "-k", "-t", windowId, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  return result.code === 0;
 }
 
 export async function killWindow(windowId: string, env: NodeJS.ProcessEnv): Promise<boolean> {

@@ -1,11 +1,158 @@
-// Claude Code as a worker: how it starts (plan mode for --plan).
+// Claude Code as a worker: how it starts unattended (orch's allow rule and hooks through --settings, a
+// session id for resume, plan mode for --plan, the prompt after "--") and the trust record orch writes
+// into Claude Code's own config so a new repository's workers start without the trust dialog.
 
-import type { AgentProfile } from "./profile.ts";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { errnoCode } from "../errors.ts";
+import { mergeClaudeSettings } from "../integrations/claude.ts";
+import { StoreLayout } from "../store/layout.ts";
+import type { AgentProfile, LaunchSpec, TrustReport } from "./profile.ts";
+
+/** Claude Code's global config: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json (checked with 2.1.328). */
+export function claudeConfigFile(env: NodeJS.ProcessEnv): string {
+  if (env.CLAUDE_CONFIG_DIR) return path.join(path.resolve(env.CLAUDE_CONFIG_DIR), ".claude.json");
+  return path.join(env.HOME || os.homedir(), ".claude.json");
+}
+
+type JsonObject = Record<string, unknown>;
+const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** The config as an object; undefined when the file does not exist; a string saying why when it is unusable. */
+function readConfig(file: string): JsonObject | undefined | string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    return `cannot read it: ${(error as Error).message}`;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObject(value) ? value : "it holds JSON but not an object";
+  } catch {
+    return "it is not valid JSON";
+  }
+}
+
+/** True when Claude Code would not ask about `root`: it, or a folder above it, is marked trusted. */
+function trusted(config: JsonObject | undefined, root: string): boolean {
+  const projects = config?.projects;
+  if (!isObject(projects)) return false;
+  for (let dir = root; ; dir = path.dirname(dir)) {
+    const entry = projects[dir];
+    if (isObject(entry) && entry.hasTrustDialogAccepted === true) return true;
+    if (path.dirname(dir) === dir) return false;
+  }
+}
+
+/**
+ * Replaces the file with `content` the way an editor that keeps its file would: a temporary file in
+ * the same folder with the old file's mode (0600 for a new one: the config holds the user's ids),
+ * then a rename, so Claude Code never reads half a file; a symbolic link stays a link.
+ */
+function replaceFile(file: string, content: string): void {
+  let target = file;
+  let mode = 0o600;
+  try {
+    target = fs.realpathSync(file);
+    mode = fs.statSync(target).mode & 0o777;
+  } catch {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  }
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.orch-${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(tmp, content, { flag: "w", mode });
+    fs.chmodSync(tmp, mode);
+    fs.renameSync(tmp, target);
+  } catch (error) {
+    fs.rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Marks the main worktree's root trusted the way Claude Code's own dialog does
+ * (projects[root].hasTrustDialogAccepted = true): linked worktrees of the repository are then trusted
+ * too. Done under Claude Code's own lock on the file (proper-lockfile, <file>.lock), re-reading it
+ * there, so a Claude Code writing at the same moment loses nothing and nothing else in it changes.
+ */
+export async function markTrusted(root: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const file = claudeConfigFile(env);
+  const before = readConfig(file);
+  if (typeof before === "string") return [`Claude Code's config ${file} was left alone (${before}): its workers will ask whether to trust ${root}`];
+  if (trusted(before, root)) return [];
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const { withLock } = await import("../store/lock.ts");
+  return withLock(file, `Claude Code's config ${file}`, async () => {
+    const config = readConfig(file);
+    if (typeof config === "string") return [`Claude Code's config ${file} was left alone (${config}): its workers will ask whether to trust ${root}`];
+    if (trusted(config, root)) return [];
+    const next: JsonObject = config ?? {};
+    if (next.projects !== undefined && !isObject(next.projects)) {
+      return [`Claude Code's config ${file} was left alone ("projects" is not an object): its workers will ask whether to trust ${root}`];
+    }
+    const projects: JsonObject = isObject(next.projects) ? next.projects : {};
+    const entry: JsonObject = isObject(projects[root]) ? projects[root] : {};
+    entry.hasTrustDialogAccepted = true;
+    projects[root] = entry;
+    next.projects = projects;
+    try {
+      replaceFile(file, `${JSON.stringify(next, null, 2)}\n`);
+    } catch (error) {
+      return [`could not mark ${root} trusted in Claude Code's config ${file} (${(error as Error).message}): its workers will ask`];
+    }
+    return [`marked ${root} trusted for Claude Code in ${file} (as its trust dialog would), so workers start unattended`];
+  });
+}
+
+function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
+  const file = claudeConfigFile(env);
+  const config = readConfig(file);
+  if (typeof config === "string") {
+    return { ok: false, detail: `cannot tell whether ${mainRoot} is trusted: ${file}: ${config}`, fix: `repair ${file} (Claude Code's config)` };
+  }
+  if (trusted(config, mainRoot)) return { ok: true, detail: `${mainRoot} is trusted in ${file}` };
+  return {
+    ok: false,
+    detail: `${mainRoot} is not marked trusted in ${file} yet`,
+    fix: "nothing to do: orch spawn marks it trusted (projects[root].hasTrustDialogAccepted) before the first claude worker starts",
+  };
+}
+
+/**
+ * The settings every worker gets on its command line, whatever the repository holds: the allow rule
+ * for orch's own commands (so reports never wait at a permission prompt, in any permission mode that
+ * asks) and orch's hooks (the same command lines `orch install claude` writes, which Claude Code then
+ * runs once), plus reading the worker's own prompt file (ORCH_PROMPT_FILE, outside the worktree).
+ */
+export function workerSettings(spec: LaunchSpec): JsonObject {
+  const settings = mergeClaudeSettings({}, "--settings").settings;
+  const workerDir = new StoreLayout(spec.storeRoot).workerDir(spec.orchestratorId, spec.workerId);
+  const permissions = settings.permissions as { allow: string[] };
+  // "//" starts an absolute path in Claude Code's permission rules.
+  permissions.allow.push(`Read(/${workerDir}/**)`);
+  return settings;
+}
 
 export const claudeProfile: AgentProfile = {
   name: "claude",
   start(spec) {
-    return { argv: spec.plan ? ["claude", "--permission-mode", "plan"] : ["claude"], promptPlacement: "last", env: {} };
+    const argv = ["claude", "--session-id", spec.sessionId, "--settings", JSON.stringify(workerSettings(spec))];
+    if (spec.plan) argv.push("--permission-mode", "plan");
+    return { argv, promptPlacement: "after-dashdash", env: {} };
   },
-  prepare: async () => [],
+  resume(spec) {
+    // The session id orch gave claude at spawn names the conversation to continue; the rest of the
+    // recorded command (settings, permission mode) stays as it was.
+    if (!spec.sessionId) return undefined;
+    const argv = [...spec.recorded.argv];
+    const at = argv.indexOf("--session-id");
+    if (at > 0 && argv[at + 1] === spec.sessionId) argv.splice(at, 2);
+    argv.splice(1, 0, "--resume", spec.sessionId);
+    return { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
+  },
+  prepare: (spec) => markTrusted(spec.mainRoot, spec.env),
+  checkTrust,
 };

@@ -8,7 +8,27 @@ export async function profileFor(agent: string): Promise<AgentProfile> {
   return (await import("./command.ts")).commandProfile(agent);
 }
 
+/** The profile of an agent orch knows by name (as recorded with a worker), else undefined (a command template). */
+export async function knownProfile(name: string): Promise<AgentProfile | undefined> {
+  if (name === "claude" || name === "codex") return profileFor(name);
+  return undefined;
+}
+
+/**
+ * The largest prompt passed as an argument itself. Linux refuses any one argument over 128 KiB
+ * (MAX_ARG_STRLEN) with E2BIG; the margin leaves room for a template's own text.
+ */
+export const MAX_PROMPT_ARGUMENT_BYTES = 100 * 1024;
+
+/** The prompt as one argument: itself, or when too large a one-line pointer to the file that holds it. */
+export function promptArgument(prompt: string, promptFile: string): string {
+  const bytes = Buffer.byteLength(prompt, "utf8");
+  if (bytes <= MAX_PROMPT_ARGUMENT_BYTES) return prompt;
+  return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${bytes} bytes, too large for a command-line argument): read all of it, then do what it says.`;
+}
+
 /** The argv the runner starts: the profile's command, then the prompt where the profile places it. */
-export function argvWithPrompt(argv: string[], placement: "last" | "after-dashdash", prompt: string): string[] {
-  return placement === "after-dashdash" ? [...argv, "--", prompt] : [...argv, prompt];
+export function argvWithPrompt(argv: string[], placement: "last" | "after-dashdash", prompt: string, promptFile: string): string[] {
+  const argument = promptArgument(prompt, promptFile);
+  return placement === "after-dashdash" ? [...argv, "--", argument] : [...argv, argument];
 }

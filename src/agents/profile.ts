@@ -34,6 +34,25 @@ export interface AgentStart {
   env: Record<string, string>;
 }
 
+export interface ResumeSpec {
+  /** The session id recorded at spawn (LaunchSpec.sessionId), if the agent was given one. */
+  sessionId: string | undefined;
+  /** What start() returned at spawn, as recorded with the worker (the settings it passed stay). */
+  recorded: Omit<AgentStart, "env">;
+  /** The worker's worktree. */
+  worktreePath: string;
+  env: NodeJS.ProcessEnv;
+  warn: (line: string) => void;
+}
+
+/** Where and when an agent was started, for finding the session id it chose itself. */
+export interface SessionLookup {
+  worktreePath: string;
+  /** The agent's environment (HOME, CODEX_HOME, …). */
+  env: NodeJS.ProcessEnv;
+  startedAtMs: number;
+}
+
 export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
@@ -44,4 +63,23 @@ export interface AgentProfile {
    * opens; returns one line per change made, for the user.
    */
   prepare(spec: LaunchSpec): Promise<string[]>;
+  /**
+   * How to start the agent again continuing its conversation (the next user message goes where
+   * promptPlacement says), or undefined when it cannot. Agents without it start their task over.
+   */
+  resume?(spec: ResumeSpec): AgentStart | undefined;
+  /** What `orch doctor` says about this machine's readiness to run the agent unattended here (e.g. trust). */
+  checkTrust?(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport;
+  /**
+   * For agents that choose their own session id (LaunchSpec.sessionId is then not used): the id of
+   * the session started as described, once the agent has recorded it; undefined until then. The
+   * runner asks while the agent starts and records the answer with the worker.
+   */
+  findSessionId?(lookup: SessionLookup): string | undefined;
+}
+
+export interface TrustReport {
+  ok: boolean;
+  detail: string;
+  fix?: string;
 }

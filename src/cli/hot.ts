@@ -31,13 +31,14 @@ export const NOTIFY: CommandSpec = {
   description: "Send a message from a worker to its orchestrator",
 
   options: [
-    opt("--type <type>", "task_complete | task_failed | question | progress | idle (required)"),
+    opt("--type <type>", "task_complete | task_failed | question | progress | idle | blocked (required)"),
     opt("--summary <text>", "One-line summary (required)"),
     opt("--details <text>", "More detail"),
     opt("--pr-url <url>", "Pull request URL"),
     opt("--branch <branch>", "Branch (default: the worker's)"),
     opt("--error <text>", "What went wrong (task_failed)"),
     opt("--question <text>", "The question (question)"),
+    opt("--waiting-for <text>", "What the agent waits for (blocked)"),
   ],
   load: async () => (await import("../commands/notify.ts")).main,
 };
@@ -91,7 +92,7 @@ export const DEMO_AGENT: CommandSpec = {
 
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
-  description: "Claude Code hook handler (post-tool-use or stop) reading the hook JSON on stdin; always exits 0",
+  description: "Claude Code hook handler (post-tool-use, stop, user-prompt-submit, permission-request, notification) reading the hook JSON on stdin; always exits 0",
 
   options: [],
   load: async () => (await import("../commands/hook.ts")).main,
@@ -102,7 +103,7 @@ export const AGENT: CommandSpec = {
   description: "Internal: runs the agent inside the worker's tmux window",
 
   hidden: true,
-  options: [],
+  options: [opt("--resume", "Start what orch resume prepared instead of the first prompt")],
   load: async () => (await import("../commands/agent-run.ts")).main,
 };
 
@@ -117,9 +118,18 @@ export const SPAWN: CommandSpec = {
     opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
     opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
     opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
+    opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
   ],
   load: async () => (await import("../commands/spawn.ts")).main,
 };
 
+export const LIFELINE: CommandSpec = {
+  usage: "__lifeline <request>",
+  description: "Internal: serves a poll or await to the orch that reached this host over ssh",
+  hidden: true,
+  options: [],
+  load: async () => (await import("../commands/lifeline.ts")).main,
+};
+
 /** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
-export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT];
+export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE];

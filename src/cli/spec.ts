@@ -1,7 +1,7 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import { AGENT, DEMO_AGENT, HOOK, INBOX, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
+import { AGENT, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
@@ -39,6 +39,30 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import("../commands/messages.ts")).replyMain,
   },
   INBOX,
+  {
+    usage: "watch",
+    description: "A never-ending poll --wait: each message once, as one JSON line, as it arrives (for tools that read output lines, such as Claude Code's Monitor)",
+    options: [opt("--timeout <sec>", "Stop after SEC seconds (exit 124 when nothing at all arrived)")],
+    load: async () => (await import("../commands/watch.ts")).main,
+  },
+  {
+    usage: "approve <worker> [request-id]",
+    description: "Allow the worker's pending request (a permission prompt or a plan), answered through its hook",
+    options: [opt("--always", "Also allow this kind of call for the rest of the worker's session")],
+    load: async () => (await import("../commands/approve.ts")).approveMain,
+  },
+  {
+    usage: "deny <worker> [request-id]",
+    description: "Refuse the worker's pending request; --message is what the agent is told (for a plan: what to change)",
+    options: [opt("--message <text>", "What the agent is told (required)")],
+    load: async () => (await import("../commands/approve.ts")).denyMain,
+  },
+  {
+    usage: "resume <worker>",
+    description: "Start the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation",
+    options: [opt("--prompt <text>", "The next user message (default: continue where you left off)")],
+    load: async () => (await import("../commands/resume.ts")).main,
+  },
   {
     usage: "stop <worker>",
     description: "End the worker's agent and window; keep its worktree and branch",
@@ -142,5 +166,15 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     load: async () => (await import("../commands/completion.ts")).main,
   },
+  {
+    usage: "host <action> [...names]",
+    description: "Hosts for workers, over ssh: host add NAME DEST [--path DIR], host list, host rm NAME",
+    options: [
+      opt("--path <dir>", "add: the clone on the host (default: ~/orch/<repo>)"),
+      opt("--force", "rm: forget the host even though workers of it are recorded"),
+    ],
+    load: async () => (await import("../commands/host.ts")).main,
+  },
   AGENT,
+  LIFELINE,
 ];

@@ -1,40 +1,112 @@
-// orch __agent WORKER: runs inside the worker's tmux window; starts the agent with the prompt, keeps
-// its pid in the store while it runs, and reports a failed start to the orchestrator.
+// orch __agent WORKER [--resume]: runs inside the worker's tmux window; starts the agent with the
+// prompt (or, with --resume, what orch resume prepared), keeps its pid in the store while it runs,
+// and reports to the orchestrator when the agent cannot start, ends without reporting, or its window
+// is closed under it.
 
 import fs from "node:fs";
+import path from "node:path";
 import { startAgent } from "../agents/command.ts";
-import { argvWithPrompt } from "../agents/index.ts";
+import { argvWithPrompt, knownProfile } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
-import { positional, stringFlag, type Flags } from "../flags.ts";
-import { newMessage, sendMessage } from "../store/messages.ts";
-import { loadWorker, workerState, writeAgentPid } from "../store/workers.ts";
-import { workerEnv } from "./spawn.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { readJson } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord } from "../store/workers.ts";
+import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
+
+/** What orch resume leaves for the runner: the agent's resume command and the next user message. */
+export interface ResumePlan {
+  argv: string[];
+  prompt_placement: "last" | "after-dashdash";
+  prompt: string;
+}
+
+export function resumePlanFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "resume.json");
+}
+
+function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): string[] {
+  if (resume) {
+    const plan = readJson<ResumePlan>(resumePlanFile(layout, record));
+    if (!plan) throw new Error(`no resume plan at ${resumePlanFile(layout, record)}`);
+    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt, resumePlanFile(layout, record));
+  }
+  const promptFile = layout.promptFile(record.orchestrator_id, record.worker_id);
+  const prompt = fs.readFileSync(promptFile, "utf8");
+  return argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt, promptFile);
+}
+
+/**
+ * For an agent that picks its own session id: waits (while it runs, at most a minute) until it has
+ * recorded the session, then keeps the id with the worker, for resume.
+ */
+async function recordSessionId(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  env: NodeJS.ProcessEnv,
+  startedAtMs: number,
+  exited: () => boolean,
+): Promise<void> {
+  const profile = await knownProfile(record.agent);
+  if (!profile?.findSessionId) return;
+  for (const deadline = startedAtMs + 60_000; Date.now() < deadline && !exited(); ) {
+    const id = profile.findSessionId({ worktreePath: record.worktree_path, env, startedAtMs });
+    if (id) {
+      // Re-read: spawn saves the record (with its window) while the agent starts.
+      const current = findWorker(layout, record.orchestrator_id, record.worker_id);
+      if (current) saveWorker(layout, { ...current, agent_session_id: id });
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
-  const prompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  const env = { ...ctx.env, ...record.agent_env, ...workerEnv(layout, record, ctx.env) };
+  const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  const report = (summary: string, error: string) => {
+    try {
+      reportAgentEnded(layout, record, summary, error);
+    } catch (failure) {
+      ctx.warn(`could not report to the orchestrator: ${(failure as Error).message}`);
+    }
+  };
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
-  const agent = await startAgent(argvWithPrompt(record.agent_argv, record.agent_prompt_placement ?? "last", prompt), record.worktree_path, env);
-  const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
-  if (agent.pid) writeAgentPid(layout, record, agent.pid);
-  const code = await agent.exit;
-  fs.rmSync(pidFile, { force: true });
-  // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
-  const status = workerState(layout, record).status;
-  if (status === "running" || status === "idle") {
-    const failure = agent.startFailure();
-    const error = failure ?? `the agent exited with code ${code} without reporting`;
-    const message = newMessage({
-      orchestrator_id: record.orchestrator_id,
-      worker_id: record.worker_id,
-      message_type: "task_failed",
-      content: { summary: failure ? `agent ${record.agent_argv[0]} could not start` : `agent exited with code ${code} without reporting`, error, branch: record.branch },
-    });
-    sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  // A closed window hangs up on the agent and on us: say so before going down with it.
+  const windowClosed = () => {
+    fs.rmSync(pidFile, { force: true });
+    report("agent ended: its window was closed", `its tmux window ${record.window_id ?? "(none)"} was closed`);
+  };
+  process.on("SIGHUP", () => {
+    windowClosed();
+    process.exit(129);
+  });
+  let code: number;
+  try {
+    const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
+    const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
+    const startedAtMs = Date.now();
+    const agent = await startAgent(argv, record.worktree_path, env);
+    if (agent.pid) writeAgentPid(layout, record, agent.pid);
+    let exited = false;
+    const exit = agent.exit.finally(() => (exited = true));
+    // Resume is a convenience: failing to learn the session id must not disturb the worker.
+    await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined);
+    code = await exit;
+    fs.rmSync(pidFile, { force: true });
+    const startError = agent.startError();
+    // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
+    if (startError) report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
+    // Killed by the hangup of a closed window, maybe noticed before our own SIGHUP handler ran.
+    else if (code === 129) windowClosed();
+    else report("agent exited without reporting", `the agent exited with code ${code} without reporting`);
+  } catch (error) {
+    code = 126;
+    fs.rmSync(pidFile, { force: true });
+    report("the agent could not be started", (error as Error).message);
   }
   return { json: { success: code === 0, exit_code: code }, human: () => "", exitCode: code };
 }

@@ -7,6 +7,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { fetchWorkerBranches } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
 import { loadWorker } from "../store/workers.ts";
@@ -57,6 +58,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const record = loadWorker(layout, session.orchestrator_id, options.worker);
   const repo = await requireRepo(ctx);
   refuseWorkerCheckout(repo, record);
+  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const target = repo.root;
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);

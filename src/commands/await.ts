@@ -7,7 +7,9 @@ import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
+import { guardListener } from "../listener.ts";
 import { FINISHED, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { noticeEndedWorkers } from "./status.ts";
 import { publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -30,8 +32,8 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
  * Done when every awaited worker has finished (done, failed, stopped), or any one with --any. A worker
  * that asks a question ends the wait too: it cannot finish before the orchestrator replies.
  */
-function settled(current: AwaitedWorker[], any: boolean): boolean {
-  if (current.some((w) => w.status === "waiting")) return true;
+export function settled(current: AwaitedWorker[], any: boolean): boolean {
+  if (current.some((w) => w.status === "waiting" || w.status === "blocked")) return true;
   const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
   return any ? finished.length > 0 : finished.length === current.length;
 }
@@ -42,8 +44,16 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  if (records.some((r) => r.host)) {
+    const { awaitAcrossHosts } = await import("../hosts/views.ts");
+    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
+    return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
+  }
+  const guard = guardListener();
   const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");
-  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, () => {
+  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
+    guard.check("await");
+    await noticeEndedWorkers(layout, records, ctx.env);
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
   }, sessionGone);

@@ -1,10 +1,11 @@
 // orch clean: remove the workers whose branch is merged into its base locally (or, with --merged, whose
 // pull request GitHub reports merged), and forget workers whose worktree is gone (mirrors git gtr clean).
 
-import fs from "node:fs";
 import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
+import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
@@ -25,8 +26,13 @@ interface Verdict {
   viaGitHub: boolean;
 }
 
-async function judge(record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
-  if (!fs.existsSync(record.worktree_path)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
+  if (worktreeGone(record)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+  try {
+    await fetchWorkerBranches(layout, [record], mainRoot, ctx);
+  } catch (error) {
+    return { record, action: "skip", reason: (error as Error).message, viaGitHub: false };
+  }
   if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
   const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
   // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
@@ -51,7 +57,7 @@ async function judge(record: WorkerRecord, mainRoot: string, askGitHub: boolean,
     }
   }
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
-  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
   return { record, action: "remove", reason, viaGitHub };
 }
@@ -65,7 +71,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const repaired = dryRun ? [] : await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot);
   for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
-  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(record, repo.mainRoot, askGitHub, ctx));
+  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");
   if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
   const removed: CleanCandidate[] = [];

@@ -6,6 +6,8 @@
 //   replace <path> <n> <text>  replace line <n> of the file
 //   commit <message>           commit everything so far
 //   sleep <ms>                 think for a while
+//   ask <tool> <text>          wait for a person to allow <tool> on <text> (blocked, until orch approve
+//                              or deny), raised through the same path as Claude Code's permission hook
 
 import fs from "node:fs";
 import path from "node:path";
@@ -15,8 +17,17 @@ import type { Flags } from "../flags.ts";
 import { runNotify } from "./notify.ts";
 import type { CommandResult } from "./types.ts";
 
+/** Asks for permission as Claude Code's PermissionRequest hook does, and waits for the answer. */
+async function askPermission(tool: string, text: string, ctx: Context, done: string[]): Promise<void> {
+  const { raiseAndAwaitAnswer, workerHere } = await import("./hook.ts");
+  const where = await workerHere({ cwd: ctx.cwd }, ctx);
+  if (!where) throw new Error("the demo agent asks for permission only inside an orch worker");
+  const decision = await raiseAndAwaitAnswer(where, tool, tool === "Bash" ? { command: text } : { file_path: text }, 120_000);
+  done.push(decision?.behavior === "allow" ? `${tool} ${text} approved` : `${tool} ${text} ${decision ? `denied: ${decision.message}` : "unanswered"}`);
+}
+
 /** Does one prompt line; returns the commit message when it committed. */
-async function perform(line: string, cwd: string, done: string[]): Promise<string | undefined> {
+async function perform(line: string, cwd: string, done: string[], ctx: Context): Promise<string | undefined> {
   const [verb, ...rest] = line.trim().split(" ");
   if (verb === "write" && rest.length >= 2) {
     const file = path.join(cwd, rest[0]!);
@@ -33,6 +44,8 @@ async function perform(line: string, cwd: string, done: string[]): Promise<strin
     await gitAdapter.git(["add", "-A"], cwd);
     await gitAdapter.git(["commit", "--quiet", "-m", rest.join(" ")], cwd);
     return rest.join(" ");
+  } else if (verb === "ask" && rest.length >= 2) {
+    await askPermission(rest[0]!, rest.slice(1).join(" "), ctx, done);
   } else if (verb === "sleep" && rest.length === 1) {
     await new Promise((r) => setTimeout(r, Number(rest[0])));
   }
@@ -46,7 +59,7 @@ export async function main(_args: string[], _flags: Flags, ctx: Context): Promis
   const done: string[] = [];
   ctx.warn(`demo agent: ${ctx.env.ORCH_WORKER} at work in ${ctx.cwd}`);
   let summary = "";
-  for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done)) ?? summary;
+  for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done, ctx)) ?? summary;
   const message = await runNotify({ orch: undefined, type: "task_complete", content: { summary: summary || done.join(", ") || "nothing to do", details: `${done.join(", ")} (scripted by orch demo)` } }, ctx);
   return { json: { success: true, message_id: message.id }, human: () => `demo agent: reported ${message.message_type} (${message.id})\n` };
 }

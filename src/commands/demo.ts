@@ -1,5 +1,6 @@
 // orch demo: the whole loop on a scratch repository and a private tmux server, with the scripted agent
-// that ships with orch: init, spawn three workers, await, status, land (one conflicts), clean.
+// that ships with orch: init, spawn four workers, await, approve the one that waits for permission,
+// status, land (one conflicts), clean.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -10,6 +11,7 @@ import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
 import { colorsFor, writeErr, writeOut, type Colors } from "../output.ts";
 import { selfCommand } from "../runtime.ts";
+import { approveMain } from "./approve.ts";
 import { runAwait } from "./await.ts";
 import { main as cleanMain } from "./clean.ts";
 import { runInit } from "./init.ts";
@@ -30,6 +32,10 @@ const TASKS = [
   { branch: "feat/usage-doc", prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes" },
   { branch: "feat/greeting-en", prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\ncommit Friendlier English greeting" },
   { branch: "feat/greeting-fr", prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French" },
+  {
+    branch: "feat/price-list",
+    prompt: "Publish the price list.\nask Bash make prices.html\nwrite src/prices.html <ul><li>apple 1</li><li>pear 2</li></ul>\ncommit Publish the price list",
+  },
 ];
 
 export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
@@ -76,7 +82,17 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     }
     say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (with --keep)`));
 
-    const awaited = await runAwait([], false, 60_000, session.orchestrator_id, ctx);
+    // await also returns when a worker waits for a person: the orchestrator answers, then waits on.
+    let awaited = await runAwait([], false, 60_000, session.orchestrator_id, ctx);
+    const approved: string[] = [];
+    for (let blocked = awaited.workers.find((w) => w.status === "blocked"); blocked; blocked = awaited.workers.find((w) => w.status === "blocked")) {
+      const m = blocked.final_message as { content?: { waiting_for?: string } } | null;
+      step("orch await", `${blocked.worker_id} is blocked: it waits for approval of ${m?.content?.waiting_for ?? "a request"}`);
+      const answer = await approveMain([blocked.worker_id], { orch: session.orchestrator_id }, ctx);
+      approved.push(blocked.worker_id);
+      step(`orch approve ${blocked.worker_id}`, `${String(answer.json.request_id)} allowed through the worker's permission hook`);
+      awaited = await runAwait([], false, 60_000, session.orchestrator_id, ctx);
+    }
     step("orch await", `${awaited.workers.length} workers finished after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const w of awaited.workers) {
       const m = w.final_message as { message_type?: string; content?: { summary?: string } } | null;
@@ -88,8 +104,10 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(renderWorkers(status.workers, c).trimEnd().replace(/^/gm, "    "));
 
     const testCommand = "test -f README.md";
-    landed = (await runLand([], testCommand, "squash", session.orchestrator_id, ctx)).results;
-    step(`orch land --test "${testCommand}"`, "the merge queue, one worker at a time");
+    // Named in the order of the tasks, so the queue meets the conflict last whatever order they finished in.
+    const queue = TASKS.map((t) => t.branch).sort((a, b) => Number(a.includes("greeting")) - Number(b.includes("greeting")));
+    landed = (await runLand(queue, testCommand, "squash", session.orchestrator_id, ctx)).results;
+    step(`orch land ${queue.join(" ")} --test "${testCommand}"`, "the merge queue, one worker at a time");
     for (const r of landed) {
       const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.red;
       say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
@@ -106,7 +124,17 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(`\nmain now:\n${log.replace(/^/gm, "    ")}`);
     say(`\n${c.green("done")} in ${((Date.now() - started) / 1000).toFixed(1)} s.${keep ? ` Kept ${scratch}.` : " Scratch repository and tmux server removed (--keep keeps them)."}`);
     return {
-      json: { success: true, repository: repo, orchestrator_id: session.orchestrator_id, workers: awaited.workers, land: landed, cleaned: removed, seconds: (Date.now() - started) / 1000, kept: keep },
+      json: {
+        success: true,
+        repository: repo,
+        orchestrator_id: session.orchestrator_id,
+        workers: awaited.workers,
+        approved,
+        land: landed,
+        cleaned: removed,
+        seconds: (Date.now() - started) / 1000,
+        kept: keep,
+      },
       human: () => "",
     };
   } finally {

@@ -4,6 +4,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { fetchWorkerBranches } from "../hosts/place.ts";
 import { loadWorker, workerState } from "../store/workers.ts";
 import { uncommittedWarning } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
@@ -13,6 +14,7 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const repo = await requireRepo(ctx);
+  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} no longer exists`);
   const range = [record.base_commit, tip];

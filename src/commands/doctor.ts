@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { splitWords } from "../agents/command.ts";
+import { profileFor } from "../agents/index.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
@@ -157,8 +158,23 @@ async function checkClaudeHooks(ctx: Context): Promise<Check> {
   return { name: "claude hooks", ok: false, required: false, detail: "orch's Claude Code hooks are not installed: workers report PRs and idle turns only by orch notify", fix: "orch install claude (or orch install claude --global)" };
 }
 
+/** The agent's trust of this repository (Claude Code: the main worktree's root in ~/.claude.json). */
+async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | undefined> {
+  const repo = await repoOf(ctx);
+  if (!repo) return undefined;
+  let profile;
+  try {
+    profile = await profileFor(agent);
+  } catch {
+    return undefined;
+  }
+  const report = profile.checkTrust?.(repo.mainRoot, ctx.env);
+  if (!report) return undefined;
+  return { name: `${profile.name} trust`, ok: report.ok, required: false, detail: report.detail, ...(report.fix ? { fix: report.fix } : {}) };
+}
+
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
-  const [git, tmux, gh, gtr, agentCheck, store, hooks] = await Promise.all([
+  const [git, tmux, gh, gtr, agentCheck, store, hooks, trust] = await Promise.all([
     checkGit(ctx.env),
     checkTmux(ctx.env),
     checkGh(ctx.env),
@@ -166,9 +182,10 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkAgent(agent, ctx.env),
     checkStore(ctx),
     agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
+    checkAgentTrust(agent, ctx),
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
-  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(spawns ? [spawns] : [])];
+  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(trust ? [trust] : []), ...(spawns ? [spawns] : [])];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -1,26 +1,33 @@
-// orch hook post-tool-use | stop: Claude Code hook handlers for workers. They read the hook's JSON on
-// stdin, report a new PR and idle turns to the orchestrator, and hand the worker its inbox. They run
-// after every Bash call of every session, so they stay cheap and always exit 0: a hook must never
-// break the agent it serves.
+// orch hook post-tool-use | stop | user-prompt-submit | permission-request | notification: Claude Code
+// hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns and
+// requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
+// orchestrator's approve/deny as the agent's permission decision. They run after every Bash call of
+// every session, so they stay cheap and always exit 0: a hook must never break the agent it serves.
 
 import fs from "node:fs";
-import { currentWorkerId, readWorkerMarker, resolveSession, type Context } from "../context.ts";
+import path from "node:path";
+import { readWorkerMarker, resolveWorkerSession, type Context } from "../context.ts";
 import { errnoCode, usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import { writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
-import { findWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
+import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
+import { waitFor } from "../store/waker.ts";
+import { findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
-type HookEvent = "post-tool-use" | "stop";
+type HookEvent = "post-tool-use" | "stop" | "user-prompt-submit" | "permission-request" | "notification";
 
 /** Accepts orch's names and Claude Code's (post-tool-use, PostToolUse, post_tool_use_failure, Stop…). */
 export function parseHookEvent(name: string | undefined): HookEvent {
   const key = (name ?? "").toLowerCase().replace(/[-_]/g, "");
   if (key === "posttooluse" || key === "posttoolusefailure") return "post-tool-use";
   if (key === "stop") return "stop";
-  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use post-tool-use or stop`);
+  if (key === "userpromptsubmit") return "user-prompt-submit";
+  if (key === "permissionrequest") return "permission-request";
+  if (key === "notification") return "notification";
+  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use post-tool-use, stop, user-prompt-submit, permission-request or notification`);
 }
 
 /** The fields of Claude Code's hook input that orch reads; everything is optional and checked. */
@@ -33,11 +40,20 @@ interface HookPayload {
   stop_hook_active?: unknown;
   last_assistant_message?: unknown;
   background_tasks?: unknown;
+  permission_suggestions?: unknown;
+  message?: unknown;
+  notification_type?: unknown;
 }
+
+/** Claude Code's answer to a permission prompt, from a PermissionRequest hook. */
+export type PermissionDecision =
+  | { behavior: "allow"; updatedInput?: unknown; updatedPermissions?: unknown[] }
+  | { behavior: "deny"; message: string };
 
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
 type HookOutput =
   | { hookSpecificOutput: { hookEventName: string; additionalContext: string } }
+  | { hookSpecificOutput: { hookEventName: "PermissionRequest"; decision: PermissionDecision } }
   | { decision: "block"; reason: string };
 
 interface HookReply {
@@ -93,7 +109,7 @@ function parsePayload(text: string): HookPayload | undefined {
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
 const field = (value: unknown, key: string): unknown => (typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined);
 
-interface WorkerHere {
+export interface WorkerHere {
   layout: StoreLayout;
   record: WorkerRecord;
 }
@@ -103,13 +119,12 @@ interface WorkerHere {
  * keeps it current when the agent cd's), else $ORCH_WORKER, which orch spawn gives the agent.
  * Anywhere else: undefined, having read no more than the .git entry above cwd.
  */
-async function workerHere(payload: HookPayload, ctx: Context): Promise<WorkerHere | undefined> {
+export async function workerHere(payload: HookPayload, ctx: Context): Promise<WorkerHere | undefined> {
   const cwd = str(payload.cwd) || ctx.cwd;
   const here: Context = { ...ctx, cwd };
   const marker = await readWorkerMarker(here);
   if (!marker && !ctx.env.ORCH_WORKER) return undefined;
-  const { layout, session, marker: found } = await resolveSession(here, undefined);
-  const workerId = currentWorkerId(here, found);
+  const { layout, session, workerId } = await resolveWorkerSession(here, undefined);
   if (!workerId) return undefined;
   const record = findWorker(layout, session.orchestrator_id, workerId);
   return record && { layout, record };
@@ -182,6 +197,8 @@ export function inboxText(messages: Message[], record: WorkerRecord): string {
 function takeInbox(where: WorkerHere, ctx: Context): { text: string; commit: () => void } | undefined {
   const { layout, record } = where;
   const taken = takeMessages(layout.inboxDir(record.orchestrator_id, record.worker_id), ctx.warn);
+  // Handed to the agent, the messages keep it going: it is at work again.
+  if (taken) markTurnStarted(layout, record);
   return taken && { text: inboxText(taken.messages, record), commit: () => taken.commit() };
 }
 
@@ -191,8 +208,9 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   if (event !== "PostToolUse" && event !== "PostToolUseFailure") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
+  touchActivity(where.layout, where.record);
   // An idle worker that uses a tool is at work again: its next Stop reports idle anew (once per turn).
-  if (workerState(where.layout, where.record).status === "idle") recordWorkerEvent(where.layout, where.record, "resumed", "the agent is at work again");
+  markTurnStarted(where.layout, where.record);
   const notes: string[] = [];
   // PostToolUseFailure means the command failed: no PR to report then.
   const url = event === "PostToolUse" ? createdPullRequest(payload) : undefined;
@@ -216,9 +234,135 @@ async function stop(payload: HookPayload, ctx: Context): Promise<HookReply> {
   if ((str(payload.hook_event_name) ?? "Stop") !== "Stop") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
+  touchActivity(where.layout, where.record);
   const inbox = takeInbox(where, ctx);
   if (inbox) return { output: { decision: "block", reason: inbox.text }, commit: inbox.commit };
-  reportIdle(where, str(payload.last_assistant_message), backgroundTasks(payload.background_tasks));
+  // The turn is over: whatever was still waiting for an answer was answered in the window, or dropped.
+  supersedeRequests(where.layout, where.record);
+  if (!reportIdle(where, str(payload.last_assistant_message), backgroundTasks(payload.background_tasks))) {
+    recordWorkerEvent(where.layout, where.record, "turn_ended", "the agent's turn ended");
+  }
+  return {};
+}
+
+/**
+ * A new turn begins (a person typed, or orch typed its wake-up line): the worker is running, and
+ * the orchestrator's messages go along with the prompt as additional context.
+ */
+async function userPromptSubmit(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "UserPromptSubmit") !== "UserPromptSubmit") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  touchActivity(where.layout, where.record);
+  supersedeRequests(where.layout, where.record);
+  markTurnStarted(where.layout, where.record);
+  const inbox = takeInbox(where, ctx);
+  if (!inbox) return {};
+  return { output: { hookSpecificOutput: { hookEventName: "UserPromptSubmit", additionalContext: inbox.text } }, commit: inbox.commit };
+}
+
+/** Seconds the permission hook waits for orch approve/deny before leaving the prompt to a person. */
+function approvalWaitMs(env: NodeJS.ProcessEnv): number {
+  const seconds = Number(env.ORCH_APPROVAL_WAIT);
+  return Number.isFinite(seconds) && seconds >= 0 && env.ORCH_APPROVAL_WAIT !== "" ? seconds * 1000 : DEFAULT_APPROVAL_WAIT_S * 1000;
+}
+
+/** Within the hook's timeout in the settings orch writes (600 s, Claude Code's default), with a margin. */
+export const DEFAULT_APPROVAL_WAIT_S = 590;
+
+/** What the agent waits for, in a few words: "plan approval", "Bash: npm test", "Write: src/a.ts". */
+export function waitingForText(toolName: string, toolInput: unknown): string {
+  if (toolName === "ExitPlanMode") return "plan approval";
+  const subject = str(field(toolInput, "command")) ?? str(field(toolInput, "file_path")) ?? str(field(toolInput, "url"))
+    ?? (toolInput === undefined ? "" : JSON.stringify(toolInput));
+  const short = subject.length > 200 ? `${subject.slice(0, 200)}…` : subject;
+  return short ? `${toolName}: ${short}` : toolName;
+}
+
+/** --always: the rules Claude Code suggested for this prompt, kept for this session only. */
+function sessionRules(toolName: string, suggestions: unknown): unknown[] {
+  const suggested = Array.isArray(suggestions)
+    ? suggestions.filter((s) => field(s, "type") === "addRules").map((s) => ({ ...(s as Record<string, unknown>), destination: "session" }))
+    : [];
+  return suggested.length > 0 ? suggested : [{ type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" }];
+}
+
+/**
+ * The agent is about to wait for a person: tell the orchestrator (blocked, with a request id), then
+ * wait for orch approve/deny and return it as Claude Code's decision. Without an answer in time the
+ * hook says nothing and the prompt stays in the window for a person.
+ */
+async function permissionRequest(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "PermissionRequest") !== "PermissionRequest") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  const toolName = str(payload.tool_name) ?? "a tool";
+  const decision = await raiseAndAwaitAnswer(where, toolName, payload.tool_input, approvalWaitMs(ctx.env));
+  if (!decision) return {};
+  if (decision.behavior === "allow" && decision.always && toolName !== "ExitPlanMode") {
+    decision.updatedPermissions = sessionRules(toolName, payload.permission_suggestions);
+  }
+  const { always: _always, ...answer } = decision as PermissionDecision & { always?: boolean };
+  return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision: answer } } };
+}
+
+/**
+ * Raises a blocked request and waits up to `waitMs` for its answer: the path both the PermissionRequest
+ * hook and orch's scripted agent take. Returns the decision, or undefined when a person must answer.
+ */
+export async function raiseAndAwaitAnswer(
+  where: WorkerHere,
+  toolName: string,
+  toolInput: unknown,
+  waitMs: number,
+): Promise<(PermissionDecision & { always?: boolean }) | undefined> {
+  const { layout, record } = where;
+  touchActivity(layout, record);
+  const waitingFor = waitingForText(toolName, toolInput);
+  const request = openRequest(layout, record, toolName, waitingFor);
+  const plan = toolName === "ExitPlanMode" ? str(field(toolInput, "plan")) : undefined;
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "blocked",
+    content: {
+      summary: `waiting for approval: ${waitingFor}`,
+      waiting_for: waitingFor,
+      request_id: request.request_id,
+      branch: record.branch,
+      ...(plan ? { details: plan.length > 8000 ? `${plan.slice(0, 8000)}…` : plan } : {}),
+    },
+  });
+  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  const answerPath = answerFile(layout, record, request.request_id);
+  await waitFor([path.dirname(answerPath)], waitMs, () => (fs.existsSync(answerPath) ? true : undefined));
+  const { answer } = answerRequest(layout, record, request.request_id, { decision: "expired" });
+  if (answer.decision === "allow") return { behavior: "allow", updatedInput: toolInput, always: answer.always === true };
+  if (answer.decision === "deny") return { behavior: "deny", message: answer.message ?? "Denied by the orchestrator." };
+  return undefined;
+}
+
+/**
+ * Claude Code's own notice that it waits for a person (a permission prompt no hook answered, a
+ * dialog): the worker is blocked, answerable in its window.
+ */
+async function notification(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "Notification") !== "Notification") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  touchActivity(where.layout, where.record);
+  const kind = str(payload.notification_type) ?? "";
+  if (kind !== "permission_prompt" && kind !== "elicitation_dialog") return {};
+  const { layout, record } = where;
+  if (workerState(layout, record).status === "blocked" || pendingRequests(layout, record).length > 0) return {};
+  const waitingFor = str(payload.message) ?? (kind === "permission_prompt" ? "a permission prompt" : "a dialog");
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "blocked",
+    content: { summary: `waiting for a person: ${waitingFor}`, waiting_for: waitingFor, branch: record.branch },
+  });
+  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   return {};
 }
 
@@ -233,9 +377,10 @@ function backgroundTasks(value: unknown): string[] {
  * a question its status is no longer running, so a second Stop in the same turn sends nothing; a
  * message from the orchestrator, or a tool call of the idle agent (post-tool-use), makes it running again.
  */
-function reportIdle(where: WorkerHere, lastMessage: string | undefined, background: string[]): void {
+function reportIdle(where: WorkerHere, lastMessage: string | undefined, background: string[]): boolean {
   const { layout, record } = where;
-  if (workerState(layout, record).status !== "running") return;
+  const status = workerState(layout, record).status;
+  if (status !== "running" && status !== "blocked") return false;
   const parts: string[] = [];
   if (lastMessage) parts.push(lastMessage.length > 2000 ? `${lastMessage.slice(0, 2000)}…` : lastMessage);
   if (background.length) parts.push(`Background tasks still running: ${background.map((t) => t.slice(0, 200)).join("; ")}`);
@@ -247,14 +392,23 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
     content: { summary: "The agent stopped and is waiting for input", branch: record.branch, ...(details ? { details } : {}) },
   });
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  return true;
 }
+
+const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promise<HookReply>> = {
+  "post-tool-use": postToolUse,
+  stop,
+  "user-prompt-submit": userPromptSubmit,
+  "permission-request": permissionRequest,
+  notification,
+};
 
 export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
   const event = parseHookEvent(args[0]);
   let reply: HookReply = {};
   try {
     const payload = parsePayload(readStdin());
-    if (payload) reply = event === "stop" ? await stop(payload, ctx) : await postToolUse(payload, ctx);
+    if (payload) reply = await HANDLERS[event](payload, ctx);
   } catch (error) {
     // Goes to Claude Code's debug log (stderr of a hook that exits 0), never to the agent.
     ctx.warn(`hook ${event}: ${(error as Error).message}`);

@@ -6,6 +6,7 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
+import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import { OrchError } from "../errors.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { workerState, type WorkerRecord } from "../store/workers.ts";
@@ -40,8 +41,8 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
 
 /** Uncommitted changes in the worker's worktree: they are not part of what gets applied or merged. */
 export async function uncommittedWarning(record: WorkerRecord): Promise<string | null> {
-  if (!fs.existsSync(record.worktree_path)) return null;
-  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  if (worktreeGone(record)) return null;
+  const dirty = await uncommittedPaths(record);
   if (dirty.length === 0) return null;
   return `worker ${record.worker_id} has uncommitted changes that are not included: ${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
 }

@@ -9,6 +9,7 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
+import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -74,6 +75,7 @@ export async function runLand(names: string[], testCommand: string | undefined, 
   const { layout, session } = await resolveSession(ctx, orch);
   const repo = await requireRepo(ctx);
   const queue = names.length ? names.map((n) => loadWorker(layout, session.orchestrator_id, n)) : queueOrder(layout, session.orchestrator_id, ctx.warn);
+  await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {
     let stoppedAt: LandEntry | undefined;

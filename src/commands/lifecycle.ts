@@ -6,6 +6,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
 import type { Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
+import { onHost } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -13,9 +14,9 @@ export interface StopOutcome {
   agent_stopped: boolean;
   window_closed: boolean;
   /** How many processes of the worker (the agent, its tools, daemons it left) were ended. */
-  processes_ended: number;
+  processes_ended?: number;
   /** Processes of the worker orch found and could not end, with the reason. */
-  not_ended: NotEnded[];
+  not_ended?: NotEnded[];
 }
 
 /**
@@ -25,6 +26,10 @@ export interface StopOutcome {
  * runner started (pid and start time): a reused pid is never touched.
  */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
+  // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
+  // no task_failed for the agent ending under the signal.
+  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   const agentPid = runningAgentPid(layout, record);
   const endProcesses = planWorkerEnd({ orchestratorId: record.orchestrator_id, workerId: record.worker_id }, agentPid);
   let windowClosed = false;
@@ -35,7 +40,6 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
   const outcome = await endProcesses();
   for (const left of outcome.notEnded) ctx.warn(`could not end process ${left.pid} (${left.name}) of worker ${record.worker_id}: ${left.reason}`);
   fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
-  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   return {
     agent_stopped: agentPid !== undefined && !outcome.notEnded.some((left) => left.pid === agentPid),
     window_closed: windowClosed,
@@ -63,6 +67,7 @@ export interface RemoveOutcome extends StopOutcome {
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
 export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {

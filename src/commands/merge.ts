@@ -5,6 +5,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -47,6 +48,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const repo = await requireRepo(ctx);
+  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const prUrl = workerState(layout, record).pr_url;
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
   const warning = await uncommittedWarning(record);

@@ -3,7 +3,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { currentWorkerId, resolveSession, type Context } from "../context.ts";
+import { resolveSession, resolveWorkerSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
@@ -12,7 +12,9 @@ import { requireOpenStdout, type Colors } from "../output.ts";
 import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
-import { loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { guardListener } from "../listener.ts";
+import { loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
+import { onHost } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -30,11 +32,45 @@ function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Mes
   }
 }
 
-function sentResult(message: Message): CommandResult {
+/** The one line orch types into an idle agent's window; the message itself stays in the mailbox. */
+export const WAKE_LINE = "orch: you have a new message from your orchestrator. Read it with: orch inbox";
+
+/**
+ * A worker whose agent sits at its prompt runs no hook and reads nothing until something is typed:
+ * type the fixed wake-up line into its window. Only then, so a working agent is never interrupted.
+ */
+async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+  const state = workerState(layout, record);
+  if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
+  if (runningAgentPid(layout, record) === undefined) return false;
+  const { typeLine } = await import("../adapters/tmux.ts");
+  if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
+  recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
+  return true;
+}
+
+function sentResult(message: Message, woken: boolean): CommandResult {
   return {
-    json: { success: true, message_id: message.id, orchestrator_id: message.orchestrator_id, worker_id: message.worker_id, message_type: message.message_type, created_at: message.created_at },
-    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}\n`,
+    json: {
+      success: true,
+      message_id: message.id,
+      orchestrator_id: message.orchestrator_id,
+      worker_id: message.worker_id,
+      message_type: message.message_type,
+      created_at: message.created_at,
+      woken,
+    },
+    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}${woken ? " (woke it at its prompt)" : ""}\n`,
   };
+}
+
+/** Delivers here, or for a worker on a host through the host's orch (which gives the message its id there). */
+async function deliverAnywhere(layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context): Promise<Message> {
+  if (!onHost(record)) {
+    deliverToWorker(layout, record, message);
+    return message;
+  }
+  return (await import("../hosts/workers.ts")).deliverOnHost(layout, record, message, ctx);
 }
 
 export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -43,8 +79,8 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
-  deliverToWorker(layout, record, message);
-  return sentResult(message);
+  const sent = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -78,8 +114,8 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const record = loadWorker(layout, session.orchestrator_id, original.worker_id);
   const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
-  deliverToWorker(layout, record, message);
-  return sentResult(message);
+  const sent = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {
@@ -91,17 +127,30 @@ export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Pr
   const wait = booleanFlag(flags, "wait");
   const timeoutMs = timeoutFlag(flags);
   requireOpenStdout();
-  const { layout, session, marker } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const workerId = currentWorkerId(ctx, marker);
+  const { layout, session, workerId } = await resolveWorkerSession(ctx, stringFlag(flags, "orch"));
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
-  const taken = await takeFromMailbox(layout.inboxDir(record.orchestrator_id, record.worker_id), wait, timeoutMs, ctx, `worker ${record.worker_id}`);
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
+  const guard = wait ? guardListener() : undefined;
+  // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
+  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait"), `worker ${record.worker_id}`).catch((error: unknown) => {
+    if (error instanceof OrchError) throw error;
+    throw storeError("read the inbox at", inbox, error);
+  });
+  // A worker that reads its messages has taken up its work again.
+  if (taken) markTurnStarted(layout, record);
   const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
   if (!taken && wait) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { ...base, message_count: 0, messages: [] });
   const messages = taken?.messages ?? [];
   return {
     json: { success: true, ...base, message_count: messages.length, messages: messages.map(publicMessage) },
     human: (c) => (messages.length ? messages.map((m) => renderInboxMessage(m, c)).join("\n") : "no messages from the orchestrator\n"),
-    afterOutput: () => taken?.commit(),
+    afterOutput: () => {
+      try {
+        taken?.commit();
+      } catch (error) {
+        throw storeError("mark the messages read in", inbox, error);
+      }
+    },
   };
 }

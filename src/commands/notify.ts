@@ -1,6 +1,6 @@
 // orch notify: a message from a worker to its orchestrator (mirrors send_message).
 
-import { currentWorkerId, resolveSession, type Context } from "../context.ts";
+import { resolveWorkerSession, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
 import { requiredString, stringFlag, type Flags } from "../flags.ts";
 import { storeError } from "../store/files.ts";
@@ -13,13 +13,14 @@ export interface NotifyOptions {
   content: MessageContent;
 }
 
-const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question"] as const;
+const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question", "waitingFor"] as const;
 const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], keyof MessageContent> = {
   details: "details",
   prUrl: "pr_url",
   branch: "branch",
   error: "error",
   question: "question",
+  waitingFor: "waiting_for",
 };
 
 export function parseNotify(flags: Flags): NotifyOptions {
@@ -36,8 +37,8 @@ export function parseNotify(flags: Flags): NotifyOptions {
 }
 
 export async function runNotify(options: NotifyOptions, ctx: Context): Promise<Message> {
-  const { layout, session, marker } = await resolveSession(ctx, options.orch);
-  const workerId = currentWorkerId(ctx, marker) ?? null;
+  const { layout, session, marker, workerId: found } = await resolveWorkerSession(ctx, options.orch);
+  const workerId = found ?? null;
   const content = { ...options.content };
   if (content.branch === undefined && marker && marker.worker_id === workerId) content.branch = marker.branch;
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: workerId, message_type: options.type, content });

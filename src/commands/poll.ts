@@ -1,14 +1,23 @@
 // orch poll: take the unread messages of a session, oldest first, each handed out once (mirrors poll_messages).
 
+import fs from "node:fs";
 import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { requireOpenStdout, type Colors } from "../output.ts";
-import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
+import { guardListener } from "../listener.ts";
 import { storeError } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
+import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
+
+/** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
+function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
+  return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
+}
 
 export interface PollOptions {
   orch: string | undefined;
@@ -25,14 +34,22 @@ export interface PollResult {
   taken: TakenMessages | undefined;
 }
 
-/** Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs out. */
 /**
- * Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs out.
- * A wait whose session folder is removed or replaced (rm -rf .orch, then a new init) ends with an error:
- * the session it waited on is gone, and a new session is a new conversation, never followed silently.
+ * Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs
+ * out. `beforeTake` runs before every attempt (it may throw to end the wait without taking anything).
+ * A wait whose session folder (`what`) is removed or replaced (rm -rf .orch, then a new init) ends with
+ * an error: the session it waited on is gone, and a new session is never followed silently.
  */
-export async function takeFromMailbox(mailDir: string, wait: boolean, timeoutMs: number | undefined, ctx: Context, what = "the session"): Promise<TakenMessages | undefined> {
+export async function takeFromMailbox(
+  mailDir: string,
+  wait: boolean,
+  timeoutMs: number | undefined,
+  ctx: Context,
+  beforeTake: () => void = () => undefined,
+  what = "the session",
+): Promise<TakenMessages | undefined> {
   const take = () => {
+    beforeTake();
     try {
       return takeMessages(mailDir, ctx.warn);
     } catch (error) {
@@ -46,9 +63,32 @@ export async function takeFromMailbox(mailDir: string, wait: boolean, timeoutMs:
   return waitFor([path.join(mailDir, "new")], timeoutMs, take, () => sessionGone() ?? mailGone());
 }
 
+/**
+ * What the orchestrator's listeners do before each take: stop if the session that started them is
+ * gone (`what` names the listener; undefined for a one-shot poll), and report workers whose agent
+ * died without a word, so their task_failed is among what is taken.
+ */
+export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: string, what: string | undefined): () => void {
+  const guard = what === undefined ? undefined : guardListener();
+  return () => {
+    guard?.check(what!);
+    noticeEndedAgents(layout, listWorkers(layout, orchestratorId));
+  };
+}
+
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
-  const taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx);
+  // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
+  const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
+  if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
+  const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
+  const check = orchestratorTakeCheck(layout, session.orchestrator_id, options.wait ? "poll --wait" : undefined);
+  let taken: TakenMessages | undefined;
+  try {
+    taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, check);
+  } finally {
+    following?.stop();
+  }
   if (!taken && options.wait) {
     throw new OrchError("timeout", `no message within ${(options.timeoutMs ?? 0) / 1000}s`, {
       orchestrator_id: session.orchestrator_id,

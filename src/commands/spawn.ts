@@ -7,15 +7,16 @@ import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
 import * as gitAdapter from "../adapters/git.ts";
+import { REPOSITORY_GIT_VARIABLES, programEnv } from "../adapters/exec.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
 import { guardInterrupts, throwIfInterrupted } from "../interrupt.ts";
 import { openJournal, removeSpawnedWorktree, repairSpawn } from "./spawn-journal.ts";
-import { OrchError, usage } from "../errors.ts";
+import { OrchError, errnoCode, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
-import { MAX_PROMPT_BYTES, readPromptFile, readStdinBounded } from "../input.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
 import { toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -33,6 +34,77 @@ export interface SpawnOptions {
   agentArgv?: string[];
   window: boolean;
   backend: "git" | "gtr" | undefined;
+  /** The host to create it on (orch host add), else here. */
+  host?: string;
+}
+
+function hostFlag(flags: Flags): string | undefined {
+  const host = stringFlag(flags, "host");
+  return host === undefined ? undefined : checkHostName(host);
+}
+
+/** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
+const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
+
+/** Reads at most MAX_PROMPT_BYTES + 1 bytes of `fd`; a non-blocking pipe is waited for. */
+function readBounded(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buffer = Buffer.alloc(1024 * 1024);
+  while (total <= MAX_PROMPT_BYTES) {
+    let count: number;
+    try {
+      count = fs.readSync(fd, buffer, 0, buffer.length, null);
+    } catch (error) {
+      if (errnoCode(error) === "EAGAIN") {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      if (errnoCode(error) === "EOF") break;
+      throw error;
+    }
+    if (count === 0) break;
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+    total += count;
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The prompt from a regular file or from stdin, as text: refused (exit 2) when the file is anything
+ * else (a device such as /dev/zero, a folder, a FIFO), larger than MAX_PROMPT_BYTES, or not UTF-8.
+ */
+function readPrompt(source: string): string {
+  const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
+  let bytes: Buffer;
+  if (source === "stdin") {
+    bytes = readBounded(0);
+  } else {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(source);
+    } catch {
+      throw new OrchError("invalid", `${what}: no such readable file`);
+    }
+    if (!stat.isFile()) throw new OrchError("invalid", `${what}: not a regular file (give a file, or - for stdin)`);
+    let fd: number;
+    try {
+      fd = fs.openSync(source, "r");
+    } catch {
+      throw new OrchError("invalid", `${what}: no such readable file`);
+    }
+    try {
+      bytes = readBounded(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  if (bytes.length > MAX_PROMPT_BYTES) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new OrchError("invalid", `${what} is not valid UTF-8 text`);
+  }
 }
 
 export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
@@ -43,8 +115,9 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const file = stringFlag(flags, "promptFile");
   if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
   let prompt = text ?? "";
-  if (file !== undefined) prompt = readPromptFile(file);
-  if (source === "-") prompt = readStdinBounded(MAX_PROMPT_BYTES, "the prompt on standard input");
+  if (file !== undefined) prompt = readPrompt(file === "-" || file === "/dev/stdin" ? "stdin" : file);
+  if (source === "-") prompt = readPrompt("stdin");
+  if (prompt.includes("\0")) throw new OrchError("invalid", "the prompt holds a NUL byte, which no program can receive as an argument");
   const backend = stringFlag(flags, "backend");
   if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
   const from = stringFlag(flags, "from");
@@ -58,6 +131,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     agent: stringFlag(flags, "agent") ?? "claude",
     window: flags.window !== false,
     backend,
+    host: hostFlag(flags),
   };
 }
 
@@ -82,27 +156,39 @@ async function localBranchExists(main: Repo, branch: string): Promise<boolean> {
   return gitAdapter.branchExists(main.root, branch);
 }
 
-function tmuxSessionName(mainRoot: string): string {
+export function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-/** The window's program: the agent runner, then the user's shell, so the window stays usable. */
-function windowArgv(record: WorkerRecord): string[] {
-  // A constant script: the runner's argv arrives as "$@", never as text for sh to parse.
-  return ["/bin/sh", "-c", '"$@"; exec "${SHELL:-/bin/sh}"', "orch-agent", ...selfCommand(), "__agent", "--orch", record.orchestrator_id, record.worker_id];
+/** The variables that redirect git (one list, in exec.ts); the window's shell unsets them too. */
+const REPOSITORY_ENV: readonly string[] = REPOSITORY_GIT_VARIABLES;
+
+export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return programEnv(env);
 }
 
-export function workerEnv(layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv): Record<string, string> {
+/**
+ * The window's program: a constant sh script that puts orch's shim folder ($1) first on PATH, drops
+ * the repository variables, runs the agent runner ("$@", never text for sh to parse), then execs the
+ * user's shell, so the window stays usable. PATH is set here, in the window's own process, because
+ * tmux gives a new window the PATH of the client's environment over `new-window -e PATH=…`.
+ */
+export function windowArgv(record: WorkerRecord, shimDir: string, runnerFlags: string[] = []): string[] {
+  const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; exec "\${SHELL:-/bin/sh}"`;
+  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
+}
+
+export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
   return {
     ORCH_ID: record.orchestrator_id,
     ORCH_WORKER: record.worker_id,
     ORCH_HOME: layout.root,
     ORCH_PROMPT_FILE: layout.promptFile(record.orchestrator_id, record.worker_id),
-    PATH: `${layout.binDir}${path.delimiter}${env.PATH ?? ""}`,
   };
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
+  if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
   return guardInterrupts(() => spawnWorker(options, layout, session.orchestrator_id, repo, ctx));
@@ -173,7 +259,8 @@ async function spawnWorker(options: SpawnOptions, layout: StoreLayout, orchestra
       agent_argv: start.argv,
       agent_prompt_placement: start.promptPlacement,
       agent_env: start.env,
-      agent_session_id: sessionId,
+      // An agent that picks its own id (Codex) gets it recorded by the runner once it has started.
+      ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
       window_id: null,
       tmux_session: null,
       created_at: new Date().toISOString(),
@@ -191,15 +278,15 @@ async function spawnWorker(options: SpawnOptions, layout: StoreLayout, orchestra
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
-      ensureShim(layout.binDir);
+      const shimDir = ensureShim(ctx.env);
       throwIfInterrupted();
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
         name: workerId,
         cwd: worktreePath,
-        env: workerEnv(layout, record, ctx.env),
-        argv: windowArgv(record),
+        env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+        argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
       record.tmux_session = created.sessionName;
@@ -231,9 +318,11 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       agent: record.agent,
       base_commit: record.base_commit,
       tmux_session: tmuxSession,
+      host: record.host ?? null,
+      status: "running",
     },
     human: (c) =>
-      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.worktree_path}\n` +
+      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.host ? `${record.host}:` : ""}${record.worktree_path}\n` +
       (record.window_id ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n` : "  no window (--no-window)\n"),
   };
 }

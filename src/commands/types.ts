@@ -13,6 +13,8 @@ export interface CommandResult {
   exitCode?: number;
   /** Runs once the output is written: a poll marks its messages read only after handing them out. */
   afterOutput?: () => void;
+  /** The command wrote its own output as it went (watch's JSON lines): print nothing more. */
+  streamed?: boolean;
 }
 
 export type CommandMain = (args: string[], flags: Flags, ctx: Context) => Promise<CommandResult>;

@@ -29,24 +29,30 @@ If \`orch status\` already shows a session for this work, keep using it instead 
 
 ## 2. Keep one listener running
 
-Start \`orch poll --wait --orch <id>\` with the Bash tool and \`run_in_background: true\`. It waits
-until a worker writes, prints the new messages and exits; Claude Code then tells you that the
-background task finished. Each time that happens:
+With the **Monitor** tool (Claude Code has it when it is in your tool list): start
+\`orch watch --orch <id>\` with \`persistent: true\` and a description such as "orch messages".
+Every message a worker sends becomes one line of JSON — \`{"id", "worker_id", "message_type",
+"content": {...}, "created_at", "orchestrator_id"}\` — and arrives as a notification the moment it is
+written. The line is the whole message: act on it directly. Do not run \`orch poll\` for it (it is
+already taken, and handed out only once) and do not restart anything: the watch runs until the
+session ends.
 
-1. Read the task's output: those messages are now marked read and no other poll will return them.
-2. Deal with every message (see the table).
-3. Start \`orch poll --wait --orch <id>\` in the background again, at once.
+Without the Monitor tool: start \`orch poll --wait --orch <id>\` with the Bash tool and
+\`run_in_background: true\`. When Claude Code says that the background task completed, read its
+output once (it holds the messages, in full; they are now marked read and no other poll returns
+them), act on every message, then start the same background poll again in the same turn.
 
-Keep exactly one listener: the first poll to see a message takes it. If you run \`orch poll\` in the
-foreground yourself, act on what it printed.
+Keep exactly one listener. It ends with this session: a listener whose session is gone takes
+nothing, so the next session (or \`orch poll\`) still gets every message.
 
 | message_type    | what it means                                                 | what to do |
 |-----------------|---------------------------------------------------------------|------------|
 | \`task_complete\` | the worker is done; \`content.pr_url\` when it opened a PR      | review it (step 5) |
-| \`task_failed\`   | it gave up; \`content.error\` says why                          | tell the user; send new directions with \`orch send\`, or stop it |
-| \`question\`      | it is blocked on \`content.question\`                           | \`orch reply <message-id> "<answer>"\`; ask the user first when you do not know the answer |
+| \`task_failed\`   | it gave up, or its agent died or its window closed (\`content.error\`) | tell the user; \`orch resume <worker> --prompt "<directions>"\` to continue its conversation, or leave it |
+| \`question\`      | it waits for your answer to \`content.question\`               | \`orch reply <message-id> "<answer>"\`; ask the user first when you do not know the answer |
+| \`blocked\`       | it waits for a person: \`content.waiting_for\` (a command, "plan approval") | \`orch approve <worker>\` or \`orch deny <worker> --message "<why, or what to change>"\`; ask the user first when it is not clearly within what they asked for |
 | \`progress\`      | a status note                                                 | nothing, unless it reports a problem |
-| \`idle\`          | its agent stopped and waits for input without having reported | look with \`orch status\`, then nudge it with \`orch send <worker> "<text>"\` |
+| \`idle\`          | its turn ended without a report; \`content.details\` is its last words | if it needs direction, \`orch send <worker> "<text>"\` (this wakes it at its prompt) |
 
 ## 3. Delegate
 
@@ -65,8 +71,9 @@ TASK
 \`\`\`
 
 - \`--prompt-file FILE\` reads the task from a file instead; \`--prompt "<text>"\` suits one line.
-- \`--plan\` starts Claude in plan mode: the worker proposes a plan and waits for approval in its
-  tmux window. Use it when the user wants to approve plans; leave it out otherwise.
+- \`--plan\` starts Claude in plan mode: the worker proposes a plan and waits for approval; you get
+  a \`blocked\` message with the plan in \`content.details\`. Approve it with \`orch approve <worker>\`,
+  or send it back with \`orch deny <worker> --message "<what to change>"\`.
 - \`--from <ref>\` branches from something other than the current HEAD; \`--agent codex\` or
   \`--agent "<command line>"\` runs another agent.
 - orch adds its own instructions for reporting back to the task; you do not need to write them.
@@ -75,12 +82,21 @@ TASK
 
 ## 4. Follow the work
 
-- \`orch status --orch <id>\`: every worker with its status (running, waiting, idle, done, failed,
-  stopped), its PR and whether its agent is still running. \`orch list\` is the short form.
-- \`orch await <worker>... --timeout 600\`: block until those workers finish or one asks a question
-  (\`--any\` for the first). Use it when there is nothing else to do; it does not take messages.
-- \`orch send <worker> "<text>"\`: new directions. A Claude worker sees it after its next Bash command
-  or when it stops; any worker can read it with \`orch inbox\`.
+- \`orch status --orch <id>\`: every worker with its status (running, waiting, blocked, idle, done,
+  failed, stopped), \`waiting_for\` while blocked, \`last_activity_at\`, its PR and whether its agent
+  runs. \`orch list\` is the short form.
+- \`orch await <worker>... --timeout 600\`: block until those workers finish, or one asks a question or
+  is blocked (\`--any\` for the first). It does not take messages; with a listener running you
+  rarely need it.
+- \`orch send <worker> "<text>"\`: new directions. A worker at work sees it after its next Bash
+  command or when its turn ends; a worker idle at its prompt is woken by orch within seconds (the
+  message itself stays in its mailbox). Sending does not change its status: it is running once it
+  takes the work up.
+- \`orch approve <worker> [<request-id>] [--always]\` / \`orch deny <worker> [<request-id>] --message
+  "<text>"\`: answer a \`blocked\` worker's permission prompt or plan. Exit 1 means nothing is pending
+  any more (it was answered in its window, or the wait ran out: then it waits there for a person).
+- \`orch resume <worker> [--prompt "<text>"]\`: start a stopped, failed or dead worker's agent again,
+  continuing its conversation.
 - Add \`--json\` to any command when you need exact fields. Exit codes: 0 ok, 1 failed, 2 bad
   usage, 124 a \`--timeout\` ran out.
 
@@ -104,8 +120,8 @@ one worker; \`orch stop <worker>\` only ends its agent and keeps its worktree.
 
 ## Keep in mind
 
-- Open the session and start the listener before the first spawn, and restart the listener every
-  time it returns.
+- Open the session and start the listener before the first spawn; a background poll must be
+  started again every time it returns (a Monitor watch never needs it).
 - Workers report with \`orch notify\`; a Claude worker's \`gh pr create\` reports itself.
 - Stay on the base branch in this checkout; the work happens in the workers' worktrees.
 `;

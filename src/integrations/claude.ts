@@ -12,24 +12,37 @@ const ALLOW_EQUIVALENTS = new Set([ALLOW_RULE, "Bash(orch *)"]);
 
 export const POST_TOOL_USE_COMMAND = "orch hook post-tool-use";
 export const STOP_COMMAND = "orch hook stop";
+export const USER_PROMPT_SUBMIT_COMMAND = "orch hook user-prompt-submit";
+export const PERMISSION_REQUEST_COMMAND = "orch hook permission-request";
+export const NOTIFICATION_COMMAND = "orch hook notification";
 /** Seconds. Claude Code's default for command hooks is 600; a stuck file system must not hold the agent that long. */
 const HOOK_TIMEOUT = 30;
+/**
+ * The permission hook waits for orch approve/deny (up to 590 s, DEFAULT_APPROVAL_WAIT_S in
+ * commands/hook.ts) while Claude Code shows its prompt in the window; a person can answer there too.
+ */
+const PERMISSION_HOOK_TIMEOUT = 600;
 
 interface HookWish {
   event: string;
   matcher: string | undefined;
   command: string;
+  timeout: number;
 }
 
 /**
  * PostToolUse fires only for Bash commands that exit 0, PostToolUseFailure for the others; both
- * accept additionalContext, so the worker sees the orchestrator's messages after either. Stop has
- * no matcher (it would be ignored).
+ * accept additionalContext, so the worker sees the orchestrator's messages after either. Stop and
+ * UserPromptSubmit have no matcher (it would be ignored). PermissionRequest matches every tool (a
+ * plan to approve is the ExitPlanMode tool); Notification only the notices of a person being needed.
  */
 const HOOKS: HookWish[] = [
-  { event: "PostToolUse", matcher: "Bash", command: POST_TOOL_USE_COMMAND },
-  { event: "PostToolUseFailure", matcher: "Bash", command: POST_TOOL_USE_COMMAND },
-  { event: "Stop", matcher: undefined, command: STOP_COMMAND },
+  { event: "PostToolUse", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
+  { event: "PostToolUseFailure", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
+  { event: "Stop", matcher: undefined, command: STOP_COMMAND, timeout: HOOK_TIMEOUT },
+  { event: "UserPromptSubmit", matcher: undefined, command: USER_PROMPT_SUBMIT_COMMAND, timeout: HOOK_TIMEOUT },
+  { event: "PermissionRequest", matcher: undefined, command: PERMISSION_REQUEST_COMMAND, timeout: PERMISSION_HOOK_TIMEOUT },
+  { event: "Notification", matcher: "permission_prompt|elicitation_dialog", command: NOTIFICATION_COMMAND, timeout: HOOK_TIMEOUT },
 ];
 
 type JsonObject = Record<string, unknown>;
@@ -84,7 +97,7 @@ export function mergeClaudeSettings(current: JsonObject, file: string): MergeRes
     if (hooks[wish.event] !== undefined && !Array.isArray(hooks[wish.event])) throw shapeError(file, `"hooks.${wish.event}"`, "an array");
     const groups: unknown[] = Array.isArray(hooks[wish.event]) ? (hooks[wish.event] as unknown[]) : [];
     if (hasHook(groups, wish.command)) continue;
-    const handler = { type: "command", command: wish.command, timeout: HOOK_TIMEOUT };
+    const handler = { type: "command", command: wish.command, timeout: wish.timeout };
     groups.push(wish.matcher === undefined ? { hooks: [handler] } : { matcher: wish.matcher, hooks: [handler] });
     hooks[wish.event] = groups;
     settings.hooks = hooks;

@@ -13,9 +13,6 @@ export class StoreLayout {
   get sessionsDir(): string {
     return path.join(this.root, "sessions");
   }
-  get binDir(): string {
-    return path.join(this.root, "bin");
-  }
   sessionDir(orchestratorId: string): string {
     return path.join(this.sessionsDir, orchestratorId);
   }
@@ -48,6 +45,10 @@ export class StoreLayout {
   }
   agentPidFile(orchestratorId: string, workerId: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), "agent.pid");
+  }
+  /** A worker's requests waiting for approve/deny: <id>.json, and <id>.answer.json once answered. */
+  requestsDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "requests");
   }
   patchesDir(orchestratorId: string, workerId: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), "patches");

@@ -82,22 +82,15 @@ function claimOwner(name: string): { pid: number; startTime: string | undefined 
 }
 
 /**
- * Delivers one message: visible in new/ whole or not at all. `alsoLinkAs` gets a hard link to the
- * same file (an entry of a worker's event log), made before the message becomes visible; it is
- * skipped when its folder does not exist (or is not a real folder).
+ * Delivers one message: visible in new/ whole or not at all. `link` is given the written file before
+ * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
  */
-export function deliver(dir: string, name: string, data: string, alsoLinkAs?: string, report?: QuarantineReport): void {
+export function deliver(dir: string, name: string, data: string, link?: (file: string) => void, report?: QuarantineReport): void {
   ensureMailbox(dir, ["tmp", "new"], report);
   const tmp = path.join(dir, "tmp", name);
   writeNewFile(tmp, data, true);
   try {
-    if (alsoLinkAs && isRealDirectory(path.dirname(alsoLinkAs))) {
-      try {
-        fs.linkSync(tmp, alsoLinkAs);
-      } catch (error) {
-        if (errnoCode(error) !== "ENOENT") throw error;
-      }
-    }
+    link?.(tmp);
     fs.renameSync(tmp, path.join(dir, "new", name));
   } catch (error) {
     fs.rmSync(tmp, { force: true });
@@ -117,6 +110,8 @@ export interface Claim {
   quarantine(name: string): string;
   /** Marks everything claimed as read. Call it after the messages were handed out. */
   commit(): void;
+  /** Marks one claimed file read (a rename into cur/), for a reader that hands messages out one by one. */
+  commitFile(name: string): void;
 }
 
 let claimCounter = 0;
@@ -188,6 +183,9 @@ export function claimNew(dir: string, report: QuarantineReport): Claim | null {
       const doneDir = `${claimDir}.done`;
       fs.renameSync(claimDir, doneDir);
       moveAllInto(doneDir, path.join(dir, "cur"));
+    },
+    commitFile(name) {
+      fs.renameSync(path.join(claimDir, name), path.join(dir, "cur", name));
     },
   };
 }

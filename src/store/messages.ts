@@ -3,15 +3,22 @@
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { isMessageId, newMessageId } from "../ids.ts";
+import { linkEvent } from "./events.ts";
 import { toJson } from "./files.ts";
 import { claimNew, deliver } from "./maildir.ts";
 
-export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle"] as const;
+export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle", "blocked"] as const;
 export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
 /** What the orchestrator sends a worker: a free message, or a reply to one of its questions. */
 export type OrchestratorMessageType = "message" | "reply";
-/** Written by orch itself into a worker's event log: stopped by orch stop; resumed when an idle agent works again. */
-export type LifecycleType = "stopped" | "resumed";
+/**
+ * Written by orch itself into a worker's event log: `stopped` by orch stop; `restarted` by orch resume;
+ * `turn_started` when the agent takes up work again (a hook saw a prompt or a tool call, or it read its
+ * inbox); `turn_ended` when its turn ended (Stop hook); `answered` when approve/deny answered a request;
+ * `woken` when orch typed its wake-up line (once per wait at the prompt). `resumed` is the older name
+ * of turn_started.
+ */
+export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed";
 export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
 
 export interface MessageContent {
@@ -25,6 +32,10 @@ export interface MessageContent {
   text?: string;
   /** The question a reply answers. */
   in_reply_to?: string;
+  /** blocked: what the agent waits for (the tool call, "plan approval", a dialog). */
+  waiting_for?: string;
+  /** blocked: the request approve/deny answer. */
+  request_id?: string;
 }
 
 export interface Message {
@@ -44,15 +55,11 @@ export function newMessage(fields: Omit<Message, "id" | "created_at">): Message 
   return { id: newMessageId(), ...fields, created_at: new Date().toISOString() };
 }
 
-/** The file name of a message in a worker's event log: its id and type, so status needs no reads. */
-export function eventFileName(message: Pick<Message, "id" | "message_type">): string {
-  return `${message.id}.${message.message_type}.json`;
-}
-
-/** Delivers `message` into a mailbox and, when given, into a worker's event log. */
+/** Delivers `message` into a mailbox and, when given, into a worker's event log (in arrival order). */
 export function sendMessage(mailDir: string, message: Message, eventsDir?: string, warn?: Warn): void {
+  const link = eventsDir === undefined ? undefined : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
   const report = warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
-  deliver(mailDir, `${message.id}.json`, toJson(message), eventsDir && path.join(eventsDir, eventFileName(message)), report);
+  deliver(mailDir, `${message.id}.json`, toJson(message), link, report);
 }
 
 /** Why `value` (read from `fileName`) is not a message, or null when it is one. */
@@ -83,6 +90,8 @@ export interface TakenMessages {
   messages: Message[];
   /** Marks them read: call after they were handed out. */
   commit(): void;
+  /** Marks one of them read, for a reader that hands them out one at a time (watch). */
+  commitOne(message: Message): void;
 }
 
 /**
@@ -106,7 +115,7 @@ export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undef
     claim.commit();
     return undefined;
   }
-  return { messages, commit: () => claim.commit() };
+  return { messages, commit: () => claim.commit(), commitOne: (message) => claim.commitFile(`${message.id}.json`) };
 }
 
 export function messageTypeError(type: string, allowed: readonly string[]): OrchError {

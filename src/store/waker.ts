@@ -79,14 +79,19 @@ export function sameFolder(dir: string, what: string): () => string | undefined 
  * arrives in between is missed. `gone` is asked before every attempt: when what is waited on no longer
  * exists it says why, and the wait ends with that error instead of lasting forever.
  */
-export async function waitFor<T>(dirs: string[], timeoutMs: number | undefined, attempt: () => T | undefined, gone?: () => string | undefined): Promise<T | undefined> {
+export async function waitFor<T>(
+  dirs: string[],
+  timeoutMs: number | undefined,
+  attempt: () => T | undefined | Promise<T | undefined>,
+  gone?: () => string | undefined,
+): Promise<T | undefined> {
   const waker = new Waker(dirs);
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   try {
     for (;;) {
       const why = gone?.();
       if (why !== undefined) throw new OrchError("not_found", why);
-      const result = attempt();
+      const result = await attempt();
       if (result !== undefined) return result;
       if (deadline !== undefined && Date.now() >= deadline) return undefined;
       await waker.next(deadline);

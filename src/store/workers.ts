@@ -3,13 +3,14 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { OrchError } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
-import { isSameProcess, processStartTime } from "../proc.ts";
+import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
+import { linkEvent, readEventLog, type EventEntry } from "./events.ts";
 import { createMailbox } from "./maildir.ts";
-import { eventFileName, newMessage, parseMessage, type LifecycleType, type Message } from "./messages.ts";
+import { newMessage, parseMessage, sendMessage, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
   worker_id: string;
@@ -33,16 +34,27 @@ export interface WorkerRecord {
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;
+  /** The host the worker lives on (orch host add); absent for a worker here. */
+  host?: string;
 }
 
-export type WorkerStatus = "running" | "waiting" | "idle" | "done" | "failed" | "stopped";
+export type WorkerStatus = "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
 export const FINISHED: readonly WorkerStatus[] = ["done", "failed", "stopped"];
+/** The agent should still be there: if it is gone without a report, it died. */
+export const ACTIVE: readonly WorkerStatus[] = ["running", "waiting", "blocked", "idle"];
 
 export interface WorkerState {
   status: WorkerStatus;
   pr_url: string | null;
   /** The newest message the worker sent. */
   last_message: Message | null;
+  /** The agent's turn ended and it sits at its prompt: a message must wake it (orch types a line). */
+  at_prompt: boolean;
+  /** While blocked: what it waits for and the request approve/deny answer. */
+  waiting_for: string | null;
+  request_id: string | null;
+  /** Its last report, hook event or tool call (ISO time), or null before any. */
+  last_activity_at: string | null;
 }
 
 /** Creates the worker's folder, event log and inbox, then its record; false if the id is taken. */
@@ -139,10 +151,36 @@ export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBran
   return record;
 }
 
-/** Appends a lifecycle event (e.g. "stopped") to a worker's event log. */
+/** Appends a lifecycle event (e.g. "stopped") to a worker's event log, after every event before it. */
 export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, type: LifecycleType, summary: string): void {
   const event = newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: type, content: { summary } });
-  writeNewFile(path.join(layout.eventsDir(record.orchestrator_id, record.worker_id), eventFileName(event)), toJson(event), true);
+  const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  const staging = path.join(eventsDir, `.${event.id}.tmp`);
+  writeNewFile(staging, toJson(event), true);
+  try {
+    linkEvent(eventsDir, staging, type, event.id);
+  } finally {
+    fs.rmSync(staging, { force: true });
+  }
+}
+
+/** An idle, waiting or blocked worker that takes up work is running again (recorded once per turn). */
+export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void {
+  const state = workerState(layout, record);
+  if (state.at_prompt || state.status === "idle" || state.status === "waiting" || state.status === "blocked") {
+    recordWorkerEvent(layout, record, "turn_started", "the agent is at work again");
+  }
+}
+
+/** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
+export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
+  const file = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+  const now = new Date();
+  try {
+    fs.utimesSync(file, now, now);
+  } catch {
+    fs.writeFileSync(file, "", { mode: 0o600 });
+  }
 }
 
 /** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
@@ -151,12 +189,8 @@ export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: nu
   writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
 }
 
-/**
- * The pid of the worker's agent while it runs (the runner keeps "<pid> <start time>" in agent.pid),
- * else undefined: also when that pid now belongs to another process, or the file has no start time
- * on a system that has them (orch cannot tell then, and never signals a process it cannot tell).
- */
-export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+/** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
+function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
   let text: string;
   try {
     text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
@@ -165,57 +199,180 @@ export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): numb
   }
   const [pidText = "", startTime] = text.split(/\s+/);
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return isSameProcess(pid, startTime) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
 }
 
-const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle"]);
+/**
+ * The pid of the worker's agent while it runs, else undefined: also when that pid now belongs to
+ * another process, or the file has no start time on a system that has them (orch cannot tell then,
+ * and never signals a process it cannot tell).
+ */
+export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  const agent = recordedAgent(layout, record);
+  return agent && isSameProcess(agent.pid, agent.startTime) ? agent.pid : undefined;
+}
 
-function nextStatus(status: WorkerStatus, type: string): WorkerStatus {
+const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
+/** Events that show the agent itself doing something: last_activity_at comes from the newest of them. */
+const AGENT_ACTIVITY = new Set([...WORKER_SENT, "turn_started", "turn_ended", "resumed"]);
+
+interface Step {
+  status: WorkerStatus;
+  atPrompt: boolean;
+}
+
+/** One event applied to the status. Terminal reports stay until orch resume restarts the agent. */
+function nextStep({ status, atPrompt }: Step, type: string): Step {
+  const waitingForPerson = status === "idle" || status === "waiting" || status === "blocked";
   switch (type) {
     case "stopped":
-      return "stopped";
-    case "message":
-    case "reply":
-      return status === "stopped" ? status : "running";
+      return { status: "stopped", atPrompt: false };
+    case "restarted":
+      return { status: "running", atPrompt: false };
+    case "turn_started":
     case "resumed":
-      return status === "idle" ? "running" : status;
+      return { status: waitingForPerson ? "running" : status, atPrompt: false };
+    case "turn_ended":
+      return { status, atPrompt: true };
+    case "woken":
+      // The line is typed; the status changes when the turn it starts is seen.
+      return { status, atPrompt: false };
+    case "answered":
+      return { status: status === "blocked" ? "running" : status, atPrompt: false };
     case "task_complete":
-      return "done";
+      return { status: "done", atPrompt };
     case "task_failed":
-      return "failed";
+      return { status: "failed", atPrompt };
     case "question":
-      return "waiting";
+      return { status: status === "stopped" ? status : "waiting", atPrompt };
     case "progress":
-      return "running";
+      return { status: status === "stopped" ? status : "running", atPrompt };
+    case "blocked":
+      return { status: (FINISHED as readonly string[]).includes(status) ? status : "blocked", atPrompt: false };
     case "idle":
       // The Stop hook reports idle after every turn: it does not undo done, failed or a pending question.
-      return status === "running" ? "idle" : status;
+      return { status: status === "running" || status === "blocked" ? "idle" : status, atPrompt: true };
     default:
-      return status;
+      // Messages from the orchestrator change nothing: a worker is running once it takes up the work.
+      return { status, atPrompt };
   }
 }
 
-function readEvent(eventsDir: string, name: string): Message | null {
+function readEvent(eventsDir: string, entry: EventEntry): Message | null {
   try {
-    const parsed = parseMessage(readRegularFile(path.join(eventsDir, name)).toString("utf8"), `${name.split(".")[0]}.json`);
+    const parsed = parseMessage(readRegularFile(path.join(eventsDir, entry.name)).toString("utf8"), `${entry.id}.json`);
     return typeof parsed === "string" ? null : parsed;
   } catch {
     return null;
   }
 }
 
+function mtimeOf(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
-  const names = listDir(eventsDir).filter((name) => name.endsWith(".json")).sort();
-  let status: WorkerStatus = "running";
-  for (const name of names) status = nextStatus(status, name.split(".")[1] ?? "");
-  const sent = names.filter((name) => WORKER_SENT.has(name.split(".")[1] ?? "")).reverse();
+  const log = readEventLog(eventsDir);
+  let step: Step = { status: "running", atPrompt: false };
+  for (const entry of log) step = nextStep(step, entry.type);
+  const sent = log.filter((entry) => WORKER_SENT.has(entry.type)).reverse();
   const last = sent[0] === undefined ? null : readEvent(eventsDir, sent[0]);
   let prUrl = last?.content.pr_url ?? null;
-  for (const name of sent.slice(1, 20)) {
+  for (const entry of sent.slice(1, 20)) {
     if (prUrl) break;
-    prUrl = readEvent(eventsDir, name)?.content.pr_url ?? null;
+    prUrl = readEvent(eventsDir, entry)?.content.pr_url ?? null;
   }
-  return { status, pr_url: prUrl, last_message: last };
+  const blockedBy = step.status === "blocked" && last?.message_type === "blocked" ? last.content : undefined;
+  const lastActive = [...log].reverse().find((entry) => AGENT_ACTIVITY.has(entry.type));
+  const activityMs = Math.max(
+    lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
+    mtimeOf(path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity")),
+  );
+  return {
+    status: step.status,
+    pr_url: prUrl,
+    last_message: last,
+    at_prompt: step.atPrompt,
+    waiting_for: blockedBy?.waiting_for ?? null,
+    request_id: blockedBy?.request_id ?? null,
+    last_activity_at: activityMs > 0 ? new Date(activityMs).toISOString() : null,
+  };
+}
+
+/** Created (exclusively) by whoever reports the agent's end first: a dead agent is reported once. */
+function endedMarker(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "ended");
+}
+
+/** orch resume starts a new life: its end will be reported again. */
+export function clearEndedMarker(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(endedMarker(layout, record), { force: true });
+}
+
+/**
+ * Tells the orchestrator that the worker's agent ended without reporting (task_failed with the
+ * reason), unless the worker has reported, was stopped, or someone has reported its end already.
+ * Returns whether this call sent it.
+ */
+export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summary: string, error: string): boolean {
+  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) return false;
+  try {
+    writeNewFile(endedMarker(layout, record), `${error}\n`, true);
+  } catch (failure) {
+    if (errnoCode(failure) === "EEXIST" || errnoCode(failure) === "ENOENT") return false;
+    throw failure;
+  }
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "task_failed",
+    content: { summary, error, branch: record.branch },
+  });
+  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  return true;
+}
+
+function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  return recordedAgent(layout, record)?.pid;
+}
+
+/** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
+function recordedAgentRuns(layout: StoreLayout, record: WorkerRecord): boolean {
+  const agent = recordedAgent(layout, record);
+  if (agent === undefined) return false;
+  return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
+}
+
+/**
+ * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
+ * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
+ * windows) is given — its window was closed and no agent of it runs.
+ */
+export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
+  const pid = recordedAgentPid(layout, record);
+  const runs = recordedAgentRuns(layout, record);
+  if (pid !== undefined && !runs) return `the agent (pid ${pid}) ended without reporting`;
+  if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
+    return `its tmux window ${record.window_id} was closed`;
+  }
+  return undefined;
+}
+
+/**
+ * The no-daemon watchdog that status, await and poll run: every active worker whose agent is gone
+ * without reporting is reported failed, once. Returns the ids reported now.
+ */
+export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], windows?: Set<string>): string[] {
+  const reported: string[] = [];
+  for (const record of records) {
+    if (!record.window_id && recordedAgentPid(layout, record) === undefined) continue;
+    const reason = agentGoneReason(layout, record, windows);
+    if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
+  }
+  return reported;
 }

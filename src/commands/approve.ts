@@ -1,0 +1,53 @@
+// orch approve / orch deny: answer a worker's pending request (a permission prompt, a plan to approve)
+// from the orchestrator; the worker's hook, waiting for it, hands the answer to the agent.
+
+import { resolveSession, type Context } from "../context.ts";
+import { OrchError, usage } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { checkRequestId } from "../ids.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { answerRequest, pendingRequests, type PendingRequest, type RequestAnswer } from "../store/requests.ts";
+import { loadWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
+import type { CommandResult } from "./types.ts";
+
+/** The request to answer: the one named, else the oldest pending one. Exit 1 when none is pending. */
+function pickRequest(layout: StoreLayout, record: WorkerRecord, requestId: string | undefined): PendingRequest {
+  const pending = pendingRequests(layout, record);
+  const request = requestId === undefined ? pending[0] : pending.find((r) => r.request_id === requestId);
+  if (request) return request;
+  const what = requestId === undefined ? "no pending request" : `no pending request ${requestId}`;
+  throw new OrchError("not_found", `${what} for worker ${record.worker_id} (an expired prompt can still be answered in its window)`);
+}
+
+async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit<RequestAnswer, "answered_at">): Promise<CommandResult> {
+  const workerArg = positional(args, 0, "worker");
+  const requestId = args[1] === undefined ? undefined : checkRequestId(args[1]);
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  const request = pickRequest(layout, record, requestId);
+  const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
+  if (!won) throw new OrchError("not_found", `request ${request.request_id} of worker ${record.worker_id} was already answered (${holding.decision})`);
+  recordWorkerEvent(layout, record, "answered", `${decision.decision === "allow" ? "approved" : "denied"} ${request.waiting_for}`);
+  const json = {
+    success: true,
+    orchestrator_id: session.orchestrator_id,
+    worker_id: record.worker_id,
+    request_id: request.request_id,
+    waiting_for: request.waiting_for,
+    decision: decision.decision,
+    ...(decision.always ? { always: true } : {}),
+    ...(decision.message !== undefined ? { message: decision.message } : {}),
+  };
+  const verb = decision.decision === "allow" ? "approved" : "denied";
+  return { json, human: (c) => `${c.green(verb)} ${request.waiting_for} ${c.dim(`(${request.request_id})`)} for ${record.worker_id}\n` };
+}
+
+export async function approveMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  return answer(args, flags, ctx, { decision: "allow", always: booleanFlag(flags, "always") });
+}
+
+export async function denyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const message = stringFlag(flags, "message");
+  if (message === undefined || message.trim() === "") throw usage("--message is required: it is what the agent is told");
+  return answer(args, flags, ctx, { decision: "deny", message });
+}

@@ -1,0 +1,178 @@
+// orch host add NAME DEST [--path DIR] | host list | host rm NAME: the hosts that run workers over ssh.
+// add checks the connection (BatchMode), installs this orch there when missing or older, and makes the
+// clone there from this repository over the same ssh.
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import { headBranchFromFiles, mainWorktreeOf } from "../adapters/repo.ts";
+import { closeConnection, HostUnreachable } from "../adapters/ssh.ts";
+import { requireRepo, storeLayout, type Context } from "../context.ts";
+import { OrchError, usage } from "../errors.ts";
+import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
+import { RemoteHost } from "../hosts/remote.ts";
+import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
+import { selfCommand } from "../runtime.ts";
+import { listDir } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { listWorkers, type WorkerRecord } from "../store/workers.ts";
+import { VERSION } from "../version.ts";
+import type { CommandResult } from "./types.ts";
+
+/** What the host has: its system, its orch (if any), and which of git and tmux are missing. */
+const PROBE = 'uname -s; uname -m; "$HOME/$1" --version 2>/dev/null || echo "orch none"; ' +
+  'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done';
+/** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
+const INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
+/** An empty repository to push into; pushing into its checked-out branch updates its worktree. */
+const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || git init -q -b "$2"; } && ' +
+  "git config receive.denyCurrentBranch updateInstead";
+
+const SYSTEMS: Record<string, string> = { Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd" };
+const MACHINES: Record<string, string> = { x86_64: "x64", amd64: "x64", aarch64: "arm64", arm64: "arm64" };
+
+function versionParts(text: string): number[] {
+  return (/(\d+)\.(\d+)\.(\d+)/.exec(text) ?? []).slice(1).map(Number);
+}
+
+function isOlder(theirs: string, ours: string): boolean {
+  const [a, b] = [versionParts(theirs), versionParts(ours)];
+  if (a.length === 0) return true;
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
+
+/** This orch as one file to copy: the compiled binary. */
+function binaryToInstall(): string {
+  const self = selfCommand();
+  if (self.length !== 1) {
+    throw new OrchError("failed", "this orch runs from source, so there is no binary to copy to the host: " +
+      "run the compiled one (dist/orch, made by bun build.ts)");
+  }
+  return self[0]!;
+}
+
+interface AddOutcome {
+  record: HostRecord;
+  installed: boolean;
+  warnings: string[];
+}
+
+async function addHost(layout: StoreLayout, name: string, dest: string, dirFlag: string | undefined, ctx: Context): Promise<AddOutcome> {
+  const main = mainWorktreeOf(await requireRepo(ctx));
+  if (findHost(layout, name)) throw new OrchError("exists", `host ${name} already exists (orch host rm ${name} first)`);
+  const dir = dirFlag === undefined ? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
+  const record: HostRecord = {
+    name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "", added_at: new Date().toISOString(),
+  };
+  const host = new RemoteHost(record, ctx.env);
+  const warnings: string[] = [];
+
+  const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH]);
+  const [system = "", machine = "", version = "", ...missing] = probe.stdout.trim().split("\n");
+  record.os = SYSTEMS[system] ?? system.toLowerCase();
+  record.arch = MACHINES[machine] ?? machine;
+  if (missing.includes("missing git")) throw new OrchError("failed", `host ${name} has no git on the PATH of its ssh commands: install git there`);
+  if (missing.includes("missing tmux")) {
+    warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: workers there need --no-window until it is installed`);
+  }
+
+  let installed = false;
+  if (version === "orch none" || isOlder(version, VERSION)) {
+    if (record.os !== process.platform || record.arch !== process.arch) {
+      throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${process.platform}/${process.arch}: ` +
+        `install an orch built for it at ~/${REMOTE_ORCH_PATH} there (one binary per architecture)`);
+    }
+    const copied = await host.run(["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH], { input: fs.readFileSync(binaryToInstall()) });
+    if (copied.code !== 0) throw new OrchError("failed", `could not install orch on host ${name}: ${copied.stderr.trim().split("\n").pop() ?? ""}`);
+    installed = true;
+  }
+  const check = await host.run([REMOTE_ORCH_PATH, "--version"]);
+  record.orch_version = check.stdout.trim().replace(/^orch /, "");
+  if (check.code !== 0 || !record.orch_version) throw new OrchError("failed", `orch on host ${name} does not run: ${check.stderr.trim().split("\n").pop() ?? ""}`);
+
+  const branch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)) ?? "main";
+  const made = await host.run(["sh", "-c", MAKE_CLONE, "orch-clone", dir, branch]);
+  if (made.code !== 0) throw new OrchError("failed", `could not make the clone ${dir} on host ${name}: ${made.stderr.trim().split("\n").pop() ?? ""}`);
+  const pushed = await gitAdapter.git(["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`], main.root, { env: host.gitEnv(), allowFailure: true });
+  if (pushed.code !== 0) throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
+  saveHost(layout, record);
+  return { record, installed, warnings };
+}
+
+/** Every worker recorded in any session of this store, with its session. */
+function allWorkers(layout: StoreLayout): WorkerRecord[] {
+  return listDir(layout.sessionsDir).filter((id) => id.startsWith("orch_")).flatMap((id) => listWorkers(layout, id));
+}
+
+interface HostReport {
+  name: string;
+  destination: string;
+  path: string;
+  reachable: boolean;
+  orch_version: string | null;
+  error?: string;
+  workers: string[];
+}
+
+async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Context): Promise<HostReport> {
+  const mine = workers.filter((w) => w.host === record.name).map((w) => w.worker_id);
+  const base = { name: record.name, destination: record.destination, path: record.path, workers: mine };
+  try {
+    const result = await new RemoteHost(record, ctx.env).run([record.orch_path, "--version"]);
+    if (result.code !== 0) {
+      return { ...base, reachable: true, orch_version: null, error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}` };
+    }
+    return { ...base, reachable: true, orch_version: result.stdout.trim().replace(/^orch /, "") };
+  } catch (error) {
+    const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
+    ctx.warn(`host ${record.name}: ${why}`);
+    return { ...base, reachable: false, orch_version: null, error: why };
+  }
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const action = positional(args, 0, "action (add, list or rm)");
+  const layout = await storeLayout(ctx);
+  if (action === "add") {
+    if (args.length > 3) throw usage("host add takes NAME and DEST");
+    const name = checkHostName(positional(args, 1, "host name"));
+    const dest = checkDestination(positional(args, 2, "ssh destination (user@host, ssh://user@host:port or an alias)"));
+    const { record, installed, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
+    for (const warning of warnings) ctx.warn(warning);
+    return {
+      json: { success: true, ...record, installed, warnings },
+      human: (c) => `${c.green("added")} host ${c.bold(name)} (${dest}): orch ${record.orch_version}${installed ? " installed" : ""}, clone at ${record.path}\n`,
+    };
+  }
+  if (action === "list") {
+    if (args.length > 1) throw usage("host list takes no arguments");
+    const workers = allWorkers(layout);
+    const hosts = await Promise.all(listHosts(layout).map((record) => reportHost(record, workers, ctx)));
+    return {
+      json: { success: true, hosts },
+      human: (c) => (hosts.length === 0 ? "no hosts (orch host add NAME DEST)\n" : hosts.map((h) =>
+        `${c.bold(h.name)}  ${h.reachable ? c.green("reachable") : c.red("unreachable")}  ${h.orch_version ? `orch ${h.orch_version}` : h.error ?? ""}  ` +
+        `${h.workers.length} worker(s)  ${c.dim(`${h.destination}:${h.path}`)}`).join("\n") + "\n"),
+    };
+  }
+  if (action === "rm") {
+    if (args.length > 2) throw usage("host rm takes one NAME");
+    const name = checkHostName(positional(args, 1, "host name"));
+    const record = findHost(layout, name);
+    if (!record) throw new OrchError("not_found", `no host ${name}`);
+    const workers = allWorkers(layout).filter((w) => w.host === name);
+    if (workers.length && !booleanFlag(flags, "force")) {
+      const ids = workers.map((w) => w.worker_id).join(", ");
+      throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: orch rm them first, or --force to forget the host anyway`);
+    }
+    forgetHost(layout, name);
+    await closeConnection(record.destination, ctx.env).catch(() => undefined);
+    return {
+      json: { success: true, name, removed: true },
+      human: (c) => `${c.green("removed")} host ${c.bold(name)} (its clone and orch stay on ${record.destination})\n`,
+    };
+  }
+  throw usage(`unknown host action ${JSON.stringify(action)}: use add, list or rm`);
+}

@@ -1,0 +1,79 @@
+// orch resume WORKER [--prompt TEXT]: start the agent of a stopped, failed or dead worker again in its
+// worktree, continuing its conversation through the agent's own resume, in its window or a new one.
+
+import fs from "node:fs";
+import path from "node:path";
+import { knownProfile } from "../agents/index.ts";
+import type { AgentStart } from "../agents/profile.ts";
+import { resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { positional, stringFlag, type Flags } from "../flags.ts";
+import { ensureShim } from "../runtime.ts";
+import { writeJsonAtomic } from "../store/files.ts";
+import { clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState } from "../store/workers.ts";
+import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
+import { tmuxSessionName, windowArgv, workerEnv } from "./spawn.ts";
+import type { CommandResult } from "./types.ts";
+
+const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const workerArg = positional(args, 0, "worker");
+  const text = stringFlag(flags, "prompt");
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  const running = runningAgentPid(layout, record);
+  if (running !== undefined) throw new OrchError("refused", `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`);
+  if (!fs.existsSync(record.worktree_path)) throw new OrchError("not_found", `the worktree of ${record.worker_id} is gone (${record.worktree_path})`);
+  const previous = workerState(layout, record).status;
+
+  const profile = await knownProfile(record.agent);
+  const recorded = { argv: record.agent_argv, promptPlacement: record.agent_prompt_placement ?? "last" } as const;
+  const resumeSpec = { sessionId: record.agent_session_id, recorded, worktreePath: record.worktree_path, env: ctx.env, warn: ctx.warn };
+  const resumed: AgentStart | undefined = profile?.resume?.(resumeSpec);
+  // An agent with no resume of its own starts its task over, with the new message after it.
+  const firstPrompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
+  const plan: ResumePlan = resumed
+    ? { argv: resumed.argv, prompt_placement: resumed.promptPlacement, prompt: text ?? DEFAULT_PROMPT }
+    : { argv: record.agent_argv, prompt_placement: record.agent_prompt_placement ?? "last", prompt: text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}` };
+  writeJsonAtomic(resumePlanFile(layout, record), plan);
+  record.agent_env = { ...record.agent_env, ...resumed?.env };
+
+  const tmux = await import("../adapters/tmux.ts");
+  const shimDir = ensureShim(ctx.env);
+  const windowSpec = {
+    cwd: record.worktree_path,
+    env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+    argv: windowArgv(record, shimDir, ["--resume"]),
+  };
+  const windows = new Set((await tmux.listPanes(ctx.env)).map((p) => p.windowId));
+  // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
+  clearEndedMarker(layout, record);
+  recordWorkerEvent(layout, record, "restarted", `resumed by the orchestrator (was ${previous})`);
+  let reused = false;
+  if (record.window_id && windows.has(record.window_id)) reused = await tmux.respawnWindow(record.window_id, windowSpec, ctx.env);
+  if (!reused) {
+    const inTmux = Boolean(ctx.env.TMUX);
+    const tmuxSession = inTmux ? undefined : record.tmux_session ?? tmuxSessionName(path.dirname(record.worktree_path));
+    const created = await tmux.openWindow({ ...windowSpec, session: tmuxSession, name: record.worker_id }, ctx.env);
+    record.window_id = created.windowId;
+    record.tmux_session = created.sessionName;
+  }
+  saveWorker(layout, record);
+  const continued = resumed !== undefined;
+  return {
+    json: {
+      success: true,
+      orchestrator_id: session.orchestrator_id,
+      worker_id: record.worker_id,
+      previous_status: previous,
+      status: "running",
+      window_id: record.window_id,
+      window_reused: reused,
+      conversation_continued: continued,
+    },
+    human: (c) =>
+      `${c.green("resumed")} ${c.bold(record.worker_id)} (was ${previous}) in window ${record.window_id}` +
+      `${continued ? "" : " — this agent has no resume of its own: it starts its task over"}\n`,
+  };
+}

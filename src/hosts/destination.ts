@@ -1,0 +1,64 @@
+// What `orch host add NAME DEST --path DIR` accepts, checked in one place, and the git URL of a host's
+// clone made from it: DEST is what ssh takes (user@host, ssh://user@host:port, an alias of ~/.ssh/config).
+
+import { invalid } from "../errors.ts";
+
+const isNameChar = (c: number) =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 95 || c === 45;
+
+/** A host's name: [A-Za-z0-9._-], 1 to 64 characters, not starting with - or . (it names a file). */
+export function checkHostName(name: string): string {
+  let ok = name.length > 0 && name.length <= 64 && !name.startsWith("-") && !name.startsWith(".");
+  for (let i = 0; ok && i < name.length; i++) ok = isNameChar(name.charCodeAt(i));
+  if (!ok) throw invalid(`bad host name ${JSON.stringify(name)}: use 1 to 64 of [A-Za-z0-9._-], not starting with - or .`);
+  return name;
+}
+
+function hasSpaceOrControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c <= 32 || c === 127) return true;
+  }
+  return false;
+}
+
+/**
+ * DEST as ssh takes it. A leading - would be read by ssh as an option (ssh -oProxyCommand=… runs a
+ * program), and spaces or control characters are no host name: both are refused.
+ */
+export function checkDestination(dest: string): string {
+  if (dest === "" || dest.startsWith("-") || hasSpaceOrControl(dest) || dest.length > 1024) {
+    throw invalid(`bad ssh destination ${JSON.stringify(dest)}: give user@host, ssh://user@host:port or a Host alias of your ssh config`);
+  }
+  if (dest.startsWith("ssh://")) {
+    const authority = dest.slice("ssh://".length).replace(/\/$/, "");
+    if (authority === "" || authority.includes("/")) {
+      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: an ssh:// destination has no path (the clone's folder is --path)`);
+    }
+  }
+  return dest;
+}
+
+/**
+ * The clone's folder on the host: relative paths (and ~/…) are relative to the remote user's home,
+ * where ssh starts its commands. Stored without the ~/, so no remote shell has to expand it.
+ */
+export function checkRemotePath(dir: string): string {
+  let clean = dir.startsWith("~/") ? dir.slice(2) : dir;
+  clean = clean.replace(/\/+$/, "");
+  if (clean === "" || clean === "~" || clean.startsWith("-") || clean.includes("\0") || clean.includes("\n") || clean.split("/").includes("..")) {
+    throw invalid(`bad --path ${JSON.stringify(dir)}: give a folder on the host (relative to its home, or absolute), without ..`);
+  }
+  return clean;
+}
+
+/** The default clone folder: ~/orch/<repo>. */
+export function defaultRemotePath(repoName: string): string {
+  return `orch/${repoName.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[.-]+/, "") || "repo"}`;
+}
+
+/** git's ssh URL for a folder on DEST; a relative folder goes through /~/ (git expands it on the host). */
+export function gitUrlFor(dest: string, dir: string): string {
+  const authority = dest.startsWith("ssh://") ? dest.slice("ssh://".length).replace(/\/$/, "") : dest;
+  return `ssh://${authority}${dir.startsWith("/") ? dir : `/~/${dir}`}`;
+}

@@ -1,0 +1,201 @@
+// Remote workers' messages come home: one ssh call per host claims that host's new messages (the claim
+// happens there, so each is handed out once), they are delivered into this session's mailbox under
+// their own ids, and only then does the host mark them read. A connection that drops before that "ack"
+// leaves them unread on the host; the next claim brings them again and the copies already here are
+// dropped by id. So local poll, poll --wait and watch deliver remote messages exactly once.
+
+import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { HostUnreachable, SSH_CONNECTION_FAILED } from "../adapters/ssh.ts";
+import type { Context } from "../context.ts";
+import { isMessageId, isWorkerId } from "../ids.ts";
+import { listDir, toJson } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { withLock } from "../store/lock.ts";
+import { deliver } from "../store/maildir.ts";
+import { linkEvent, readEventLog } from "../store/events.ts";
+import type { Message } from "../store/messages.ts";
+import { RemoteHost, type LifelineRequest } from "./remote.ts";
+import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
+
+const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
+
+function asMessage(value: unknown, localId: string, host: string): Message | undefined {
+  const m = value as Partial<Message> | null;
+  if (!m || typeof m.id !== "string" || !isMessageId(m.id)) return undefined;
+  const type: unknown = m.message_type;
+  if (typeof type !== "string" || type === "" || ![...type].every((c) => isTypeChar(c.charCodeAt(0)))) return undefined;
+  if (m.worker_id !== null && (typeof m.worker_id !== "string" || !isWorkerId(m.worker_id))) return undefined;
+  if (!m.content || typeof m.content !== "object" || typeof m.created_at !== "string") return undefined;
+  const { id, worker_id, message_type, content, created_at } = m;
+  return { id, orchestrator_id: localId, worker_id, message_type, content, created_at, host } as Message;
+}
+
+/** The message is already in the mailbox: unread, being handed out, or read (checked in the order files move). */
+function alreadyHere(mailDir: string, name: string): boolean {
+  if (fs.existsSync(path.join(mailDir, "new", name))) return true;
+  for (const claim of listDir(path.join(mailDir, "claims"))) if (fs.existsSync(path.join(mailDir, "claims", claim, name))) return true;
+  return fs.existsSync(path.join(mailDir, "cur", name));
+}
+
+/** Delivers a host's messages into the local mailbox (and the workers' event logs); returns how many were new. */
+export async function storeHostMessages(layout: StoreLayout, orchestratorId: string, host: string, values: unknown[]): Promise<number> {
+  const messages = values.map((v) => asMessage(v, orchestratorId, host)).filter((m): m is Message => m !== undefined);
+  if (messages.length === 0) return 0;
+  const mailDir = layout.mailDir(orchestratorId);
+  // One importer at a time per session: the check for a copy and the delivery must not interleave.
+  return withLock(path.join(layout.sessionDir(orchestratorId), "host-import"), "taking messages from hosts", async () => {
+    let stored = 0;
+    for (const message of messages) {
+      const name = `${message.id}.json`;
+      if (alreadyHere(mailDir, name)) continue;
+      const events = message.worker_id ? layout.eventsDir(orchestratorId, message.worker_id) : undefined;
+      const logged = events !== undefined && readEventLog(events).some((entry) => entry.id === message.id);
+      const link = events === undefined || logged ? undefined : (file: string) => linkEvent(events, file, message.message_type, message.id);
+      deliver(mailDir, name, toJson(message), link);
+      stored++;
+    }
+    return stored;
+  });
+}
+
+interface LifelineOutcome {
+  doc: Record<string, unknown>;
+}
+
+/**
+ * Runs one lifeline command on a host: resolves with its document once `onDocument` has handled it
+ * (and, for a poll, the host was told "ack"). `cancel()` closes the connection, which ends it there.
+ */
+export function runLifeline(
+  host: RemoteHost,
+  request: LifelineRequest,
+  onDocument: (doc: Record<string, unknown>) => Promise<void>,
+): { done: Promise<LifelineOutcome>; cancel: () => void } {
+  let child: ChildProcess | undefined;
+  let cancelled = false;
+  const done = new Promise<LifelineOutcome>((resolve, reject) => {
+    child = host.lifeline(request);
+    const closed = new Promise<void>((settle) => child!.on("close", () => settle()));
+    let stdout = "";
+    let stderr = "";
+    let handled: Promise<LifelineOutcome> | undefined;
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      const end = stdout.indexOf("\n");
+      if (handled || end < 0) return;
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(stdout.slice(0, end)) as Record<string, unknown>;
+      } catch {
+        return; // an error document spans lines: read at exit
+      }
+      if (doc.success !== true) return;
+      // Stored here first, then "ack": only then does the host mark them read. The answer counts once
+      // the host has finished (or the connection is gone: then it hands them out again, and the copies
+      // here are dropped by id).
+      handled = onDocument(doc).then(() => {
+        child!.stdin!.write("ack\n");
+        return closed.then(() => ({ doc }));
+      });
+      handled.then(resolve, reject);
+    });
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.stdin!.on("error", () => undefined);
+    child.on("error", (error) => reject(host.unreachable(error.message)));
+    child.on("close", (code) => {
+      if (handled) return;
+      if (cancelled) return reject(host.unreachable("cancelled"));
+      if (code === SSH_CONNECTION_FAILED || code === null) {
+        return reject(host.unreachable(stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ") || "the connection closed"));
+      }
+      try {
+        host.documentOf({ code, stdout, stderr }, request.command);
+        reject(host.unreachable(`orch ${request.command} ended without an answer`));
+      } catch (error) {
+        reject(error);
+      }
+    });
+  });
+  return {
+    done,
+    cancel: () => {
+      cancelled = true;
+      child?.stdin?.end();
+      child?.kill("SIGTERM");
+    },
+  };
+}
+
+function hostsOf(layout: StoreLayout, orchestratorId: string, ctx: Context): { host: RemoteHost; link: HostSessionLink }[] {
+  return listHostSessions(layout, orchestratorId).flatMap((link) => {
+    try {
+      return [{ host: new RemoteHost(loadHost(layout, link.host), ctx.env), link }];
+    } catch {
+      ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      return [];
+    }
+  });
+}
+
+function pollRequest(link: HostSessionLink, wait: boolean): LifelineRequest {
+  return { command: "poll", args: [], flags: { orch: link.remote_orchestrator_id, ...(wait ? { wait: true } : {}) } };
+}
+
+/** One claim per host, all at once: their messages land in the local mailbox. Unreachable hosts warn. */
+export async function collectHostMessages(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<void> {
+  await Promise.all(hostsOf(layout, orchestratorId, ctx).map(async ({ host, link }) => {
+    const store = async (doc: Record<string, unknown>) => {
+      await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
+    };
+    try {
+      await runLifeline(host, pollRequest(link, false), store).done;
+    } catch (error) {
+      ctx.warn(error instanceof HostUnreachable ? `${error.message}: its messages wait there` : `host ${host.name}: ${(error as Error).message}`);
+    }
+  }));
+}
+
+/**
+ * While a local wait runs: one connection per host held open on a remote `poll --wait`; each answer is
+ * stored here (which wakes the local wait) and the wait starts again. A dropped connection is opened
+ * again, after a pause that grows to 5 s; the host's messages wait there meanwhile.
+ */
+export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): { stop: () => void } {
+  let stopped = false;
+  const cancels = new Set<() => void>();
+  for (const { host, link } of hostsOf(layout, orchestratorId, ctx)) {
+    void (async () => {
+      let pause = 250;
+      let warned = false;
+      while (!stopped) {
+        const store = async (doc: Record<string, unknown>) => {
+          await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
+        };
+        const running = runLifeline(host, pollRequest(link, true), store);
+        cancels.add(running.cancel);
+        try {
+          await running.done;
+          pause = 250;
+          if (warned) ctx.warn(`host ${host.name} is reachable again`);
+          warned = false;
+        } catch (error) {
+          if (stopped) break;
+          if (!warned) ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : `host ${host.name}: ${(error as Error).message}`);
+          warned = true;
+          await new Promise((r) => setTimeout(r, pause));
+          pause = Math.min(pause * 2, 5000);
+        } finally {
+          cancels.delete(running.cancel);
+        }
+      }
+    })();
+  }
+  return {
+    stop: () => {
+      stopped = true;
+      for (const cancel of cancels) cancel();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+// Where a worker lives — here, or on a host over ssh — asked in one place: the commands call these,
+// and only a worker with a host loads the ssh side (status, poll and the hooks stay light).
+
+import fs from "node:fs";
+import type { Context } from "../context.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import type { WorkerRecord } from "../store/workers.ts";
+import type { RemoteWorkerRecord } from "./workers.ts";
+
+export function onHost(record: WorkerRecord): record is RemoteWorkerRecord {
+  return typeof record.host === "string";
+}
+
+/**
+ * Brings remote workers' branches into this repository (refs/heads/B, fetched over ssh), so diff,
+ * apply, merge, land and clean read them as they read a local worker's branch. One fetch per worker.
+ */
+export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRecord[], mainRoot: string, ctx: Context): Promise<void> {
+  const remote = records.filter(onHost);
+  if (remote.length === 0) return;
+  const { fetchBranchFromHost } = await import("./workers.ts");
+  await Promise.all(remote.map((record) => fetchBranchFromHost(layout, record, mainRoot, ctx)));
+}
+
+/** The worker's folder is gone (a remote one is the host's to judge, when it is removed). */
+export function worktreeGone(record: WorkerRecord): boolean {
+  return !onHost(record) && !fs.existsSync(record.worktree_path);
+}
+
+/** Uncommitted files in the worker's worktree; a host's orch refuses to remove a dirty one itself. */
+export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> {
+  if (onHost(record)) return [];
+  return (await import("../adapters/git.ts")).dirtyPaths(record.worktree_path);
+}

@@ -1,0 +1,89 @@
+// A host as orch drives it: orch itself run there (`orch … --json` in the host's clone) over the shared
+// ssh connection, and git over the same ssh for the code.
+
+import type { ChildProcess } from "node:child_process";
+import { gitSshCommand, HostUnreachable, runOnHost, spawnOnHost } from "../adapters/ssh.ts";
+import { OrchError, type ErrorKind } from "../errors.ts";
+import type { RunResult } from "../adapters/exec.ts";
+import { gitUrlFor } from "./destination.ts";
+import type { HostRecord } from "./store.ts";
+
+/**
+ * Runs orch in the clone: a constant script whose values arrive as "$@" (never parsed by the shell).
+ * orch's path is taken relative to the home folder before the cd, so a relative --path works too.
+ */
+const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; shift 2; exec "$o" "$@"';
+const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];
+
+export interface OrchRunOptions {
+  input?: string | Buffer;
+}
+
+export class RemoteHost {
+  constructor(readonly record: HostRecord, readonly env: NodeJS.ProcessEnv) {}
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  /** Any program on the host, started in the remote home folder. */
+  run(argv: readonly string[], options: OrchRunOptions = {}): Promise<RunResult> {
+    return runOnHost(this.name, this.record.destination, argv, this.env, options);
+  }
+
+  orchArgv(args: readonly string[]): string[] {
+    return ["sh", "-c", IN_CLONE, "orch-remote", this.record.orch_path, this.record.path, ...args];
+  }
+
+  /** `orch ARGS --json` in the clone; its JSON document, or its error as an OrchError of the same kind. */
+  async orch(args: readonly string[], options: OrchRunOptions = {}): Promise<Record<string, unknown>> {
+    const result = await this.run(this.orchArgv([...args, "--json"]), options);
+    return this.documentOf(result, args[0] ?? "orch");
+  }
+
+  /** Reads the JSON document of a remote orch, turning its failure into an error that says where. */
+  documentOf(result: RunResult, what: string): Record<string, unknown> {
+    let doc: Record<string, unknown> | undefined;
+    try {
+      doc = JSON.parse(result.stdout) as Record<string, unknown>;
+    } catch {
+      doc = undefined;
+    }
+    if (result.code === 0 && doc) return doc;
+    if (result.code === 3) {
+      throw new OrchError("not_found", `on host ${this.name}: the clone ${this.record.path} is missing (orch host rm ${this.name}, then add it again)`);
+    }
+    const error = doc?.error as { code?: string; message?: string } | undefined;
+    const kind = ERROR_KINDS.find((k) => k === error?.code) ?? "failed";
+    const why = error?.message ?? (result.stderr.trim().split("\n").pop() || `exit ${result.code}`);
+    if (result.code === 127 || result.code === 126) {
+      throw new OrchError("failed", `on host ${this.name}: orch is not installed at ${this.record.orch_path} (${why}); run orch host add again`);
+    }
+    throw new OrchError(kind, `on host ${this.name}: orch ${what}: ${why}`, doc && !doc.success ? { host: this.name } : {});
+  }
+
+  /** `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). */
+  lifeline(request: LifelineRequest): ChildProcess {
+    return spawnOnHost(this.record.destination, this.orchArgv(["__lifeline", JSON.stringify(request), "--json"]), this.env);
+  }
+
+  unreachable(error: string): HostUnreachable {
+    return new HostUnreachable(this.name, error);
+  }
+
+  gitUrl(): string {
+    return gitUrlFor(this.record.destination, this.record.path);
+  }
+
+  /** git's environment for talking to the host: the same ssh options, the same shared connection. */
+  gitEnv(): NodeJS.ProcessEnv {
+    return { ...this.env, GIT_SSH_COMMAND: gitSshCommand(this.env), GIT_SSH_VARIANT: "ssh" };
+  }
+}
+
+/** A command that the host's orch runs on a lifeline: poll (claims, then waits for "ack") or await. */
+export interface LifelineRequest {
+  command: "poll" | "await";
+  args: string[];
+  flags: Record<string, string | boolean>;
+}

@@ -1,0 +1,89 @@
+// Hosts in the store: .orch/hosts/<name>.json per host, and per session the remote session orch
+// opened on each host (.orch/sessions/<id>/hosts/<name>.json).
+
+import fs from "node:fs";
+import path from "node:path";
+import { OrchError } from "../errors.ts";
+import { listDir, makeDirs, readJson, writeJsonAtomic } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { checkHostName } from "./destination.ts";
+
+export interface HostRecord {
+  name: string;
+  /** What ssh takes: user@host, ssh://user@host:port, an alias. */
+  destination: string;
+  /** The clone on the host, relative to the remote home unless absolute. */
+  path: string;
+  /** orch on the host, relative to the remote home unless absolute. */
+  orch_path: string;
+  os: string;
+  arch: string;
+  orch_version: string;
+  added_at: string;
+}
+
+/** The session orch opened on a host for one local session. */
+export interface HostSessionLink {
+  host: string;
+  remote_orchestrator_id: string;
+  created_at: string;
+}
+
+export const REMOTE_ORCH_PATH = ".local/bin/orch";
+
+export function hostsDir(layout: StoreLayout): string {
+  return path.join(layout.root, "hosts");
+}
+
+function hostFile(layout: StoreLayout, name: string): string {
+  return path.join(hostsDir(layout), `${checkHostName(name)}.json`);
+}
+
+export function findHost(layout: StoreLayout, name: string): HostRecord | undefined {
+  return readJson<HostRecord>(hostFile(layout, name));
+}
+
+/** A host by name; an unknown one is bad input (exit 2), as the contract asks of --host. */
+export function loadHost(layout: StoreLayout, name: string): HostRecord {
+  const record = findHost(layout, name);
+  if (!record) throw new OrchError("invalid", `unknown host ${JSON.stringify(name)} (see orch host list; add it with orch host add ${name} DEST)`);
+  return record;
+}
+
+export function listHosts(layout: StoreLayout): HostRecord[] {
+  return listDir(hostsDir(layout))
+    .filter((name) => name.endsWith(".json") && !name.startsWith("."))
+    .map((name) => readJson<HostRecord>(path.join(hostsDir(layout), name)))
+    .filter((record): record is HostRecord => record !== undefined)
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function saveHost(layout: StoreLayout, record: HostRecord): void {
+  makeDirs(layout.root, hostsDir(layout));
+  writeJsonAtomic(hostFile(layout, record.name), record);
+}
+
+export function forgetHost(layout: StoreLayout, name: string): void {
+  fs.rmSync(hostFile(layout, name), { force: true });
+}
+
+export function sessionHostsDir(layout: StoreLayout, orchestratorId: string): string {
+  return path.join(layout.sessionDir(orchestratorId), "hosts");
+}
+
+export function findHostSession(layout: StoreLayout, orchestratorId: string, host: string): HostSessionLink | undefined {
+  return readJson<HostSessionLink>(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(host)}.json`));
+}
+
+export function saveHostSession(layout: StoreLayout, orchestratorId: string, link: HostSessionLink): void {
+  makeDirs(sessionHostsDir(layout, orchestratorId));
+  writeJsonAtomic(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(link.host)}.json`), link);
+}
+
+/** The hosts this session has opened a session on (where its remote workers report). */
+export function listHostSessions(layout: StoreLayout, orchestratorId: string): HostSessionLink[] {
+  return listDir(sessionHostsDir(layout, orchestratorId))
+    .filter((name) => name.endsWith(".json") && !name.startsWith("."))
+    .map((name) => readJson<HostSessionLink>(path.join(sessionHostsDir(layout, orchestratorId), name)))
+    .filter((link): link is HostSessionLink => link !== undefined);
+}

@@ -1,0 +1,143 @@
+// status, list and await over hosts: the local workers as they are here, each host's workers as its own
+// orch reports them (one ssh call per host, all at once), and an unreachable host's workers marked
+// `unreachable` with the ssh error instead of a wait.
+
+import { HostUnreachable } from "../adapters/ssh.ts";
+import type { Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { Waker } from "../store/waker.ts";
+import type { WorkerRecord } from "../store/workers.ts";
+import type { WorkerView } from "../commands/status.ts";
+import type { AwaitedWorker } from "../commands/await.ts";
+import { runLifeline } from "./messages.ts";
+import { hostOf, statusOnHosts, type RemoteWorkerRecord } from "./workers.ts";
+import { findHostSession } from "./store.ts";
+
+const isRemote = (record: WorkerRecord): record is RemoteWorkerRecord => typeof record.host === "string";
+
+/** Replaces the views of remote workers (made from the local record) with what their hosts report. */
+export async function overlayHostViews(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  views: WorkerView[],
+  counts: { unread: number; total: number },
+  ctx: Context,
+): Promise<void> {
+  const remote = records.filter(isRemote);
+  const fromHosts = await statusOnHosts(layout, remote, ctx);
+  counts.unread += fromHosts.unread;
+  counts.total += fromHosts.total;
+  for (const record of remote) {
+    const index = views.findIndex((v) => v.worker_id === record.worker_id);
+    if (index < 0) continue;
+    const error = fromHosts.errors.get(record.host);
+    const there = fromHosts.views.get(`${record.host}/${record.worker_id}`);
+    if (error !== undefined) {
+      views[index] = { ...views[index]!, host: record.host, status: "unreachable", alive: false, window_alive: false, agent_alive: false, error };
+    } else if (there) {
+      views[index] = { ...views[index]!, ...there, host: record.host } as WorkerView;
+    } else {
+      views[index] = { ...views[index]!, host: record.host, error: `the host's orch no longer knows worker ${record.worker_id}` };
+    }
+  }
+}
+
+/** What await reports of a remote worker: the host's own answer, with the host (and why it is unreachable). */
+type HostAwaited = AwaitedWorker & { host: string; error?: string };
+
+/** A remote worker before its host has answered. */
+function notYet(record: RemoteWorkerRecord): HostAwaited {
+  return { worker_id: record.worker_id, branch: record.branch, status: "running", pr_url: null, final_message: null, host: record.host };
+}
+
+export interface AwaitParts {
+  localViews: (records: WorkerRecord[]) => AwaitedWorker[];
+  settled: (workers: AwaitedWorker[], any: boolean) => boolean;
+  localDirs: string[];
+}
+
+/**
+ * await over hosts: one connection per host holds the host's own `orch await` for its workers (on a
+ * lifeline, so it ends when we do), while the local workers are watched here. A host that cannot be
+ * reached marks its workers unreachable and stops counting, and is tried again every few seconds.
+ */
+export async function awaitAcrossHosts(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  any: boolean,
+  timeoutMs: number | undefined,
+  ctx: Context,
+  parts: AwaitParts,
+): Promise<AwaitedWorker[]> {
+  const local = records.filter((r) => !isRemote(r));
+  const remote = records.filter(isRemote);
+  const answers = new Map<string, HostAwaited>();
+  const hosts = [...new Set(remote.map((r) => r.host))];
+  const waker = new Waker(parts.localDirs);
+  let poke: (() => void) | undefined;
+  const changed = () => poke?.();
+  let finished = false;
+  const cancels = new Set<() => void>();
+
+  for (const name of hosts) {
+    const mine = remote.filter((r) => r.host === name);
+    const host = hostOf(layout, mine[0]!, ctx);
+    const link = findHostSession(layout, mine[0]!.orchestrator_id, name);
+    void (async () => {
+      let warned = false;
+      while (!finished) {
+        const flags: Record<string, string | boolean> = { orch: link?.remote_orchestrator_id ?? "" };
+        if (any) flags.any = true;
+        const running = runLifeline(host, { command: "await", args: mine.map((r) => r.worker_id), flags }, async (doc) => {
+          for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name });
+        });
+        cancels.add(running.cancel);
+        try {
+          await running.done;
+          changed();
+          return;
+        } catch (error) {
+          if (finished) return;
+          const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
+          if (!warned) ctx.warn(`host ${name}: ${why}${error instanceof HostUnreachable ? " (its workers count as unreachable; trying again)" : ""}`);
+          warned = true;
+          for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
+          changed();
+          if (!(error instanceof HostUnreachable)) return;
+          await new Promise((r) => setTimeout(r, 2000));
+        } finally {
+          cancels.delete(running.cancel);
+        }
+      }
+    })();
+  }
+
+  const current = (): AwaitedWorker[] => {
+    const localNow = parts.localViews(local);
+    return records.map((r) => (isRemote(r)
+      ? answers.get(r.worker_id) ?? notYet(r)
+      : localNow.find((w) => w.worker_id === r.worker_id)!));
+  };
+  const isSettled = (workers: AwaitedWorker[]): boolean => {
+    const reachable = workers.filter((w) => w.status !== "unreachable");
+    return reachable.length === 0 || parts.settled(reachable, any);
+  };
+
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const now = current();
+      if (isSettled(now)) return now;
+      if (deadline !== undefined && Date.now() >= deadline) {
+        const details = { orchestrator_id: records[0]?.orchestrator_id, workers: now };
+        throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, details);
+      }
+      await Promise.race([waker.next(deadline), new Promise<void>((resolve) => (poke = resolve))]);
+    }
+  } finally {
+    finished = true;
+    waker.close();
+    for (const cancel of cancels) cancel();
+  }
+}

@@ -1,0 +1,182 @@
+// Workers on hosts: what spawn, stop, rm, send/reply, status, await and the code-taking commands do
+// when the worker lives on another host. Each is the host's own orch (`orch … --json` in its clone)
+// or git over the same ssh; the local store keeps a record with `host` set.
+
+import * as gitAdapter from "../adapters/git.ts";
+import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
+import { HostUnreachable } from "../adapters/ssh.ts";
+import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
+import { workerIdForBranch } from "../ids.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import type { Message } from "../store/messages.ts";
+import { createWorker, findWorker, forgetWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
+import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
+import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
+import { RemoteHost } from "./remote.ts";
+import { findHostSession, loadHost, saveHostSession } from "./store.ts";
+
+export type RemoteWorkerRecord = WorkerRecord & { host: string };
+
+export function hostOf(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): RemoteHost {
+  return new RemoteHost(loadHost(layout, record.host), ctx.env);
+}
+
+/** The session on the host that belongs to this local session: made with `orch init` there, once. */
+export async function remoteSessionId(layout: StoreLayout, orchestratorId: string, host: RemoteHost): Promise<string> {
+  const known = findHostSession(layout, orchestratorId, host.name);
+  if (known) return known.remote_orchestrator_id;
+  const doc = await host.orch(["init"]);
+  const id = String(doc.orchestrator_id);
+  saveHostSession(layout, orchestratorId, { host: host.name, remote_orchestrator_id: id, created_at: new Date().toISOString() });
+  return id;
+}
+
+function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord): string {
+  const link = findHostSession(layout, record.orchestrator_id, record.host);
+  if (!link) throw new OrchError("not_found", `no session on host ${record.host} for ${record.orchestrator_id}`);
+  return link.remote_orchestrator_id;
+}
+
+/**
+ * orch spawn --host: the base commit (and the branch, when it exists here) goes to the host's clone
+ * with git push over ssh, the host's orch makes the worker, and the worker is recorded here too.
+ */
+export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx: Context): Promise<SpawnResult> {
+  const { layout, session } = await resolveSession(ctx, options.orch);
+  const host = new RemoteHost(loadHost(layout, options.host), ctx.env);
+  const main = mainWorktreeOf(await requireRepo(ctx));
+  const workerId = workerIdForBranch(options.branch);
+  if (findWorker(layout, session.orchestrator_id, workerId)) {
+    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
+  }
+  const fromSha = await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
+  if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
+  const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
+  const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
+  // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
+  const source = branchHere ? `refs/heads/${options.branch}` : fromSha;
+  await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), `${source}:refs/heads/${options.branch}`], main.root, { env: host.gitEnv() });
+  const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
+  const args = ["spawn", options.branch, "--orch", remoteId, "--from", fromSha, "--agent", options.agent];
+  if (options.plan) args.push("--plan");
+  if (!options.window) args.push("--no-window");
+  if (options.backend) args.push("--backend", options.backend);
+  const doc = await host.orch([...args, "-"], { input: options.prompt });
+  const record: RemoteWorkerRecord = {
+    worker_id: String(doc.worker_id),
+    branch: options.branch,
+    orchestrator_id: session.orchestrator_id,
+    worktree_path: String(doc.worktree_path),
+    base_commit: String(doc.base_commit ?? fromSha),
+    base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
+    backend: "git",
+    agent: String(doc.agent ?? options.agent),
+    agent_argv: [],
+    window_id: typeof doc.window_id === "string" ? doc.window_id : null,
+    tmux_session: typeof doc.tmux_session === "string" ? doc.tmux_session : null,
+    created_at: new Date().toISOString(),
+    host: host.name,
+  };
+  if (!createWorker(layout, record, options.prompt)) {
+    await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
+    throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+  }
+  return { record, tmuxSession: record.tmux_session };
+}
+
+export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<StopOutcome> {
+  const doc = await hostOf(layout, record, ctx).orch(["stop", record.worker_id, "--orch", remoteSessionOf(layout, record)]);
+  recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
+  return { agent_stopped: doc.agent_stopped === true, window_closed: doc.window_closed === true };
+}
+
+/** Brings a remote worker's branch here (refs/heads/B, as the host has it), for diff, apply, merge, land and clean. */
+export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWorkerRecord, mainRoot: string, ctx: Context): Promise<void> {
+  const host = hostOf(layout, record, ctx);
+  const ref = `refs/heads/${record.branch}`;
+  const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
+  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: host.gitEnv(), allowFailure: true });
+  if (fetched.code !== 0) {
+    const why = fetched.stderr.trim().split("\n").pop() ?? "";
+    throw new OrchError("failed", `could not fetch ${record.branch} from host ${record.host}: ${why}`);
+  }
+}
+
+/** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
+export async function removeOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  options: RemoveOptions,
+  ctx: Context,
+  mainRoot: string,
+): Promise<RemoveOutcome> {
+  const host = hostOf(layout, record, ctx);
+  const ref = `refs/heads/${record.branch}`;
+  if (options.deleteBranch && !options.forceBranch) {
+    await fetchBranchFromHost(layout, record, mainRoot, ctx);
+    if (!(await gitAdapter.isMergedInto(mainRoot, ref, "HEAD"))) {
+      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
+    }
+  }
+  const doc = await host.orch(["rm", record.worker_id, "--orch", remoteSessionOf(layout, record), "--yes", ...(options.force ? ["--force"] : [])]);
+  let branchDeleted = false;
+  if (options.deleteBranch) {
+    const pushed = await gitAdapter.git(["push", "--quiet", host.gitUrl(), "--delete", ref], mainRoot, { env: host.gitEnv(), allowFailure: true });
+    if (pushed.code !== 0) ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
+    if (await gitAdapter.branchExists(mainRoot, record.branch)) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    branchDeleted = pushed.code === 0;
+  }
+  forgetWorker(layout, record.orchestrator_id, record.worker_id);
+  return {
+    worker_id: record.worker_id,
+    branch: record.branch,
+    worktree_path: record.worktree_path,
+    branch_deleted: branchDeleted,
+    agent_stopped: doc.agent_stopped === true,
+    window_closed: doc.window_closed === true,
+  };
+}
+
+/**
+ * send and reply to a remote worker: the host's orch delivers it there (its inbox, its event log, the
+ * wake-up of its agent). Returns the message as the host made it.
+ */
+export async function deliverOnHost(layout: StoreLayout, record: RemoteWorkerRecord, message: Message, ctx: Context): Promise<Message> {
+  const host = hostOf(layout, record, ctx);
+  const orch = ["--orch", remoteSessionOf(layout, record)];
+  const text = message.content.text ?? "";
+  const doc = message.message_type === "reply" && message.content.in_reply_to
+    ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
+    : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
+  return { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+}
+
+export interface HostViews {
+  /** worker id → the host's view of it (its status document's entry). */
+  views: Map<string, Record<string, unknown>>;
+  unread: number;
+  total: number;
+  errors: Map<string, string>;
+}
+
+/** One `orch status` per host, all at once; an unreachable host is an error entry, never a wait. */
+export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context): Promise<HostViews> {
+  const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map() };
+  const hosts = [...new Set(records.map((r) => r.host))];
+  await Promise.all(hosts.map(async (name) => {
+    try {
+      const sample = records.find((r) => r.host === name)!;
+      const doc = await hostOf(layout, sample, ctx).orch(["status", "--orch", remoteSessionOf(layout, sample)]);
+      // Messages still unread on the host are not in the local mailbox yet: they count as unread here too.
+      out.unread += Number(doc.unread_count ?? 0);
+      out.total += Number(doc.unread_count ?? 0);
+      for (const view of (doc.workers as Record<string, unknown>[]) ?? []) out.views.set(`${name}/${String(view.worker_id)}`, view);
+    } catch (error) {
+      const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
+      out.errors.set(name, why);
+      ctx.warn(`host ${name}: ${why}`);
+    }
+  }));
+  return out;
+}

@@ -1,0 +1,71 @@
+// A listener (poll --wait, watch, await, inbox --wait) lives and dies with the session that started it:
+// it records the chain of processes above it, and before every claim checks that each is still the
+// same process (pid and start time), so a listener left behind by an ended session takes nothing.
+
+import fs from "node:fs";
+import process from "node:process";
+import { OrchError } from "./errors.ts";
+
+interface Ancestor {
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22): a reused pid has another. */
+  start: string;
+}
+
+/** The fields of /proc/<pid>/stat after the command name: [state, ppid, …, starttime at index 19]. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+function ancestorsOf(firstParent: number): Ancestor[] {
+  const chain: Ancestor[] = [];
+  for (let pid = firstParent; pid > 1 && chain.length < 64; ) {
+    const fields = statFields(pid);
+    if (!fields || fields[0] === "Z") break;
+    chain.push({ pid, start: fields[19] ?? "" });
+    pid = Number(fields[1]);
+  }
+  return chain;
+}
+
+export class SessionGuard {
+  private readonly parent = process.ppid;
+  private readonly chain = ancestorsOf(this.parent);
+
+  /**
+   * Why the session this listener was started for is gone (its parent changed, or a process above it
+   * ended or was replaced), or undefined while it lives. Without /proc only the parent is checked.
+   */
+  goneReason(): string | undefined {
+    if (process.ppid !== this.parent) return `its parent process ${this.parent} is gone`;
+    for (const ancestor of this.chain) {
+      const fields = statFields(ancestor.pid);
+      if (!fields || fields[0] === "Z" || fields[19] !== ancestor.start) return `the process ${ancestor.pid} above it has ended`;
+    }
+    return undefined;
+  }
+
+  /** Throws when the session is gone: call before every claim, so nothing is taken for nobody. */
+  check(what: string): void {
+    const reason = this.goneReason();
+    if (reason) throw new OrchError("failed", `${what}: the session that started it has ended (${reason}); nothing was taken`);
+  }
+}
+
+/**
+ * Starts guarding a listener: a closed terminal or tmux pane (SIGHUP) ends it at once, and the
+ * returned guard checks the processes above it. Signals are handled between claims (a claim is
+ * synchronous), so an interrupted listener has taken nothing it did not hand out.
+ */
+let hangupHandled = false;
+
+export function guardListener(): SessionGuard {
+  if (!hangupHandled) process.on("SIGHUP", () => process.exit(129));
+  hangupHandled = true;
+  return new SessionGuard();
+}

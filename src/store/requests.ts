@@ -1,0 +1,109 @@
+// A worker's requests for a person (a permission prompt, a plan to approve), raised by its hook and
+// answered by orch approve/deny. The answer file is created exclusively, so exactly one of the
+// answer, the hook giving up, or the agent moving on decides each request.
+
+import fs from "node:fs";
+import path from "node:path";
+import { errnoCode } from "../errors.ts";
+import { isRequestId, newRequestId } from "../ids.ts";
+import { listDir, makeDirs, readJson, toJson, writeNewFile } from "./files.ts";
+import type { StoreLayout } from "./layout.ts";
+import { isAlive } from "../proc.ts";
+import type { WorkerRecord } from "./workers.ts";
+
+export interface PendingRequest {
+  request_id: string;
+  worker_id: string;
+  /** The tool the agent wants to use (ExitPlanMode for a plan). */
+  tool_name: string;
+  waiting_for: string;
+  /** The hook process that waits for the answer: a request whose hook is gone cannot be answered. */
+  hook_pid: number;
+  created_at: string;
+}
+
+export type Decision = "allow" | "deny" | "expired" | "superseded";
+
+export interface RequestAnswer {
+  decision: Decision;
+  /** allow: also allow this kind of call for the rest of the agent's session. */
+  always?: boolean;
+  /** deny: what the agent is told. */
+  message?: string;
+  answered_at: string;
+}
+
+function requestFile(layout: StoreLayout, record: WorkerRecord, id: string): string {
+  return path.join(layout.requestsDir(record.orchestrator_id, record.worker_id), `${id}.json`);
+}
+
+export function answerFile(layout: StoreLayout, record: WorkerRecord, id: string): string {
+  return path.join(layout.requestsDir(record.orchestrator_id, record.worker_id), `${id}.answer.json`);
+}
+
+export function openRequest(layout: StoreLayout, record: WorkerRecord, toolName: string, waitingFor: string): PendingRequest {
+  makeDirs(layout.requestsDir(record.orchestrator_id, record.worker_id));
+  const request: PendingRequest = {
+    request_id: newRequestId(),
+    worker_id: record.worker_id,
+    tool_name: toolName,
+    waiting_for: waitingFor,
+    hook_pid: process.pid,
+    created_at: new Date().toISOString(),
+  };
+  writeNewFile(requestFile(layout, record, request.request_id), toJson(request), true);
+  return request;
+}
+
+/** Records the answer unless the request already has one; returns the answer that holds. */
+export function answerRequest(layout: StoreLayout, record: WorkerRecord, id: string, answer: Omit<RequestAnswer, "answered_at">): { won: boolean; answer: RequestAnswer } {
+  const full: RequestAnswer = { ...answer, answered_at: new Date().toISOString() };
+  const target = answerFile(layout, record, id);
+  // Written aside, then linked into place: link() fails on an existing name (one answer wins), and
+  // a reader never sees the answer half written.
+  const staging = `${target}.${process.pid}.tmp`;
+  writeNewFile(staging, toJson(full), true);
+  try {
+    fs.linkSync(staging, target);
+    return { won: true, answer: full };
+  } catch (error) {
+    if (errnoCode(error) !== "EEXIST") throw error;
+    return { won: false, answer: readAnswer(layout, record, id) ?? full };
+  } finally {
+    fs.rmSync(staging, { force: true });
+  }
+}
+
+export function readAnswer(layout: StoreLayout, record: WorkerRecord, id: string): RequestAnswer | undefined {
+  try {
+    return readJson<RequestAnswer>(answerFile(layout, record, id));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Requests still waiting for an answer (unanswered, their hook alive), oldest first. */
+export function pendingRequests(layout: StoreLayout, record: WorkerRecord): PendingRequest[] {
+  const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
+  const names = listDir(dir);
+  const pending: PendingRequest[] = [];
+  for (const name of names) {
+    const id = name.slice(0, -5);
+    if (!name.endsWith(".json") || !isRequestId(id) || names.includes(`${id}.answer.json`)) continue;
+    let request: PendingRequest | undefined;
+    try {
+      request = readJson<PendingRequest>(path.join(dir, name));
+    } catch {
+      continue;
+    }
+    if (request && isAlive(request.hook_pid)) pending.push(request);
+  }
+  return pending.sort((a, b) => a.created_at.localeCompare(b.created_at));
+}
+
+/** The agent went on (a person answered in its window, its turn ended): its open requests are moot. */
+export function supersedeRequests(layout: StoreLayout, record: WorkerRecord): void {
+  const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
+  if (!fs.existsSync(dir)) return;
+  for (const request of pendingRequests(layout, record)) answerRequest(layout, record, request.request_id, { decision: "superseded" });
+}

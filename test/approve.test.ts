@@ -1,0 +1,134 @@
+// blocked, approve and deny through the PermissionRequest hook path (payloads as Claude Code sends
+// them on stdin): the orchestrator is told, await returns, the hook returns the orchestrator's answer
+// as Claude Code's decision, or nothing (the prompt stays for a person) when none comes in time.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, orchAsync, sessionRepo, waitUntil, type Result } from "./helpers.ts";
+
+interface Worker {
+  repo: string;
+  id: string;
+  worktree: string;
+}
+
+function worker(branch = "feat/guarded"): Worker {
+  const { repo, id } = sessionRepo();
+  const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+  if (r.code !== 0) throw new Error(`spawn failed: ${r.stderr}`);
+  return { repo, id, worktree: r.json.worktree_path as string };
+}
+
+/** Claude Code's PermissionRequest input (hooks reference): the tool, its input, its suggested rules. */
+function permissionPayload(cwd: string, toolName: string, toolInput: Record<string, unknown>): string {
+  return JSON.stringify({
+    session_id: "0b6e1f6e-4c1e-4a43-9d59-5c0a5d1f0e11",
+    transcript_path: "/home/u/.claude/projects/x/s.jsonl",
+    cwd,
+    permission_mode: "default",
+    hook_event_name: "PermissionRequest",
+    tool_name: toolName,
+    tool_input: toolInput,
+    permission_suggestions: [{ type: "addRules", rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }], behavior: "allow", destination: "localSettings" }],
+  });
+}
+
+function raise(w: Worker, toolName: string, toolInput: Record<string, unknown>, waitSeconds = "60"): Promise<Result> {
+  return orchAsync(["hook", "permission-request"], { cwd: w.worktree, input: permissionPayload(w.worktree, toolName, toolInput), env: { ORCH_APPROVAL_WAIT: waitSeconds } }).done;
+}
+
+function statusOf(w: Worker) {
+  return orch(["status", "--json"], { cwd: w.repo }).json.workers[0];
+}
+
+async function blockedRequest(w: Worker): Promise<{ request_id: string; waiting_for: string }> {
+  await waitUntil(() => statusOf(w).status === "blocked", 15_000, "the worker to be blocked");
+  return statusOf(w);
+}
+
+test("a permission prompt: blocked message, status and await; approve answers through the hook", async () => {
+  const w = worker();
+  const hook = raise(w, "Bash", { command: "make deploy", description: "Deploy" });
+  const blocked = await blockedRequest(w);
+  assert.is(blocked.waiting_for, "Bash: make deploy");
+  assert.match(blocked.request_id, /^req_[a-z0-9]{8}$/);
+  const polled = orch(["poll", "--json"], { cwd: w.repo }).json.messages;
+  assert.equal(polled.map((m: { message_type: string }) => m.message_type), ["blocked"]);
+  assert.is(polled[0].content.request_id, blocked.request_id);
+  assert.is(polled[0].content.waiting_for, "Bash: make deploy");
+  const awaited = orch(["await", "--timeout", "10", "--json"], { cwd: w.repo });
+  assert.is(awaited.code, 0, "await returns on a blocked worker");
+  assert.is(awaited.json.workers[0].status, "blocked");
+
+  const approved = orch(["approve", "feat/guarded", "--json"], { cwd: w.repo });
+  assert.is(approved.code, 0, approved.stderr);
+  assert.is(approved.json.request_id, blocked.request_id);
+  const out = await hook;
+  assert.is(out.code, 0, out.stderr);
+  assert.equal(JSON.parse(out.stdout), {
+    hookSpecificOutput: { hookEventName: "PermissionRequest", decision: { behavior: "allow", updatedInput: { command: "make deploy", description: "Deploy" } } },
+  });
+  assert.is(statusOf(w).status, "running");
+  assert.is(statusOf(w).waiting_for, undefined);
+  assert.is(orch(["approve", "feat/guarded"], { cwd: w.repo }).code, 1, "nothing pending any more");
+});
+
+test("approve --always adds the suggested rules for this session only; deny --message is what the agent is told", async () => {
+  const w = worker();
+  const first = raise(w, "Bash", { command: "make deploy" });
+  const req = await blockedRequest(w);
+  assert.is(orch(["approve", "feat-guarded", req.request_id, "--always"], { cwd: w.repo }).code, 0);
+  const allowed = JSON.parse((await first).stdout).hookSpecificOutput.decision;
+  assert.equal(allowed.updatedPermissions, [{ type: "addRules", rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }], behavior: "allow", destination: "session" }]);
+
+  const second = raise(w, "Bash", { command: "rm -rf build" });
+  await blockedRequest(w);
+  assert.is(orch(["deny", "feat-guarded"], { cwd: w.repo }).code, 2, "deny needs --message");
+  const denied = orch(["deny", "feat-guarded", "--message", "Use make clean instead"], { cwd: w.repo });
+  assert.is(denied.code, 0, denied.stderr);
+  assert.equal(JSON.parse((await second).stdout).hookSpecificOutput.decision, { behavior: "deny", message: "Use make clean instead" });
+});
+
+test("a plan to approve: waiting_for is plan approval with the plan in details; deny --message is the feedback", async () => {
+  const w = worker();
+  const plan = "1. Add the login form\n2. Wire it to the session store";
+  const hook = raise(w, "ExitPlanMode", { plan });
+  const req = await blockedRequest(w);
+  assert.is(req.waiting_for, "plan approval");
+  const message = orch(["poll", "--json"], { cwd: w.repo }).json.messages[0];
+  assert.is(message.content.details, plan);
+  assert.is(orch(["deny", "feat-guarded", "--message", "Also add tests"], { cwd: w.repo }).code, 0);
+  assert.equal(JSON.parse((await hook).stdout).hookSpecificOutput.decision, { behavior: "deny", message: "Also add tests" });
+});
+
+test("no answer in time: the hook says nothing (the prompt stays for a person), the worker stays blocked, approve exits 1", async () => {
+  const w = worker();
+  const out = await raise(w, "Write", { file_path: "/etc/hosts", content: "x" }, "0.5");
+  assert.is(out.code, 0);
+  assert.is(out.stdout, "");
+  assert.is(statusOf(w).status, "blocked");
+  assert.is(statusOf(w).waiting_for, "Write: /etc/hosts");
+  const late = orch(["approve", "feat-guarded", "--json"], { cwd: w.repo });
+  assert.is(late.code, 1);
+  assert.is(late.json.error.code, "not_found");
+});
+
+test("approve and deny refuse bad input: unknown worker, bad request id, nothing pending", () => {
+  const w = worker();
+  assert.is(orch(["approve", "nobody"], { cwd: w.repo }).code, 1);
+  assert.is(orch(["approve", "feat-guarded", "req_BAD"], { cwd: w.repo }).code, 2);
+  assert.is(orch(["approve", "feat-guarded", "../x"], { cwd: w.repo }).code, 2);
+  assert.is(orch(["approve", "feat-guarded"], { cwd: w.repo }).code, 1);
+  assert.is(orch(["deny", "feat-guarded", "--message", "no"], { cwd: w.repo }).code, 1);
+  assert.is(statusOf(w).status, "running", "nothing changed");
+});
+
+test("outside a worker the permission hook says nothing and returns at once", async () => {
+  const { repo } = sessionRepo();
+  const out = await orchAsync(["hook", "permission-request"], { cwd: repo, input: permissionPayload(repo, "Bash", { command: "ls" }) }).done;
+  assert.is(out.code, 0);
+  assert.is(out.stdout, "");
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0);
+});
+
+test.run();

@@ -1,0 +1,206 @@
+// The real Codex, offline: a scripted OpenAI Responses API server on 127.0.0.1 (streamed as server-sent
+// events, every request recorded) and a scratch HOME/CODEX_HOME set up as a user who has used Codex once.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+/** The npm entry of the pinned Codex that .ci/install-agents caches, or undefined when it is not there. */
+export function cachedCodex(): string | undefined {
+  const cache = process.env.ORCH_AGENT_CACHE ?? path.join(os.homedir(), ".cache/orch-agents");
+  const entry = path.join(cache, "node_modules/@openai/codex/bin/codex.js");
+  return fs.existsSync(entry) ? entry : undefined;
+}
+
+/**
+ * Scratch folders for these tests live outside /tmp (the tests make /tmp read-only to Codex's
+ * commands): TMPDIR points at `<base>/tmp` for this process and everything it starts, and the
+ * users' homes go to `<base>/users` (Codex refuses to put its helpers in a home under TMPDIR).
+ */
+export function scratchOutsideTmp(): { tmp: string; users: string } {
+  const base = fs.mkdtempSync(path.join(process.env.ORCH_TEST_SCRATCH ?? "/var/tmp", "orch-codex-"));
+  const tmp = path.join(base, "tmp");
+  const users = path.join(base, "users");
+  fs.mkdirSync(tmp);
+  fs.mkdirSync(users);
+  process.env.TMPDIR = tmp;
+  if (!process.env.ORCH_TEST_KEEP) process.on("exit", () => fs.rmSync(base, { recursive: true, force: true }));
+  return { tmp, users };
+}
+
+/** One model turn: run a shell command through Codex's exec_command tool, or answer with text (ends the turn). */
+export type Step =
+  | { exec: string; login?: boolean; yieldMs?: number; after?: Promise<unknown> }
+  | { say: string; after?: Promise<unknown> };
+
+export interface RecordedRequest {
+  at: number;
+  /** The script named in the prompt (SCRIPT:<name>), for the main conversation's requests. */
+  script: string | undefined;
+  /** Which step of the script it asked for: the number of tool calls so far. */
+  step: number;
+  /** "user" for the conversation; Codex's side requests (a thread title) have their own. */
+  threadSource: string;
+  body: ResponsesRequest;
+}
+
+interface InputItem {
+  type?: string;
+  role?: string;
+  content?: { type?: string; text?: string }[];
+  output?: string;
+}
+
+interface ResponsesRequest {
+  input?: InputItem[];
+}
+
+export interface ResponsesServer {
+  baseUrl: string;
+  requests: RecordedRequest[];
+  /** The text of every user message of a request. */
+  userTexts(request: RecordedRequest): string[];
+  /** The output of the last tool call a request reports back. */
+  lastToolOutput(request: RecordedRequest): string | undefined;
+  close(): Promise<void>;
+}
+
+function userTexts(body: ResponsesRequest): string[] {
+  return (body.input ?? []).filter((item) => item.type === "message" && item.role === "user").flatMap((item) => (item.content ?? []).map((c) => c.text ?? ""));
+}
+
+function sse(res: http.ServerResponse, type: string, data: Record<string, unknown>): void {
+  res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+}
+
+/** A Responses API that answers each conversation from the script its prompt names. */
+export async function responsesServer(scripts: Record<string, Step[]>): Promise<ResponsesServer> {
+  const requests: RecordedRequest[] = [];
+  let counter = 0;
+  const server = http.createServer((req, res) => {
+    let raw = "";
+    req.setEncoding("utf8").on("data", (chunk: string) => (raw += chunk));
+    req.on("end", async () => {
+      if (req.method !== "POST" || !req.url?.endsWith("/responses")) {
+        res.writeHead(404).end();
+        return;
+      }
+      const body = JSON.parse(raw) as ResponsesRequest;
+      let meta: { thread_source?: string } = {};
+      try {
+        meta = JSON.parse(String(req.headers["x-codex-turn-metadata"] ?? "{}"));
+      } catch {
+        // a request without Codex's metadata: treated as the conversation
+      }
+      const threadSource = meta.thread_source ?? "user";
+      const script = /SCRIPT:([A-Za-z0-9_-]+)/.exec(userTexts(body).join("\n"))?.[1];
+      const step = (body.input ?? []).filter((item) => item.type === "function_call").length;
+      requests.push({ at: Date.now(), script, step, threadSource, body });
+      const n = ++counter;
+      const planned = threadSource === "user" && script ? scripts[script]?.[step] : undefined;
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      sse(res, "response.created", { response: { id: `resp_${n}` } });
+      if (planned?.after) await planned.after;
+      let item: Record<string, unknown>;
+      if (planned && "exec" in planned) {
+        const args = {
+          cmd: planned.exec,
+          ...(planned.login === undefined ? {} : { login: planned.login }),
+          ...(planned.yieldMs ? { yield_time_ms: planned.yieldMs } : {}),
+        };
+        item = { type: "function_call", id: `fc_${n}`, call_id: `call_${n}`, name: "exec_command", arguments: JSON.stringify(args) };
+      } else {
+        // Side requests (a title) get a title; a conversation past its script ends its turn.
+        const text = threadSource === "user" ? (planned && "say" in planned ? planned.say : "done") : JSON.stringify({ title: "scripted task" });
+        item = { type: "message", role: "assistant", id: `msg_${n}`, content: [{ type: "output_text", text, annotations: [] }] };
+        sse(res, "response.output_item.added", { output_index: 0, item: { ...item, content: [] } });
+        sse(res, "response.output_text.delta", { output_index: 0, content_index: 0, item_id: item.id, delta: text });
+      }
+      if (item.type === "function_call") sse(res, "response.output_item.added", { output_index: 0, item });
+      sse(res, "response.output_item.done", { output_index: 0, item });
+      const usage = { input_tokens: 10, input_tokens_details: null, output_tokens: 5, output_tokens_details: null, total_tokens: 15 };
+      sse(res, "response.completed", { response: { id: `resp_${n}`, usage } });
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    requests,
+    userTexts: (request) => userTexts(request.body),
+    lastToolOutput: (request) => (request.body.input ?? []).filter((item) => item.type === "function_call_output").pop()?.output,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/**
+ * A HOME whose ~/.codex/config.toml is that of a user who has used Codex once with an API key:
+ * the scripted provider, no update check, no analytics, and /tmp (and $TMPDIR) not writable to
+ * Codex's commands, so nothing can work by writing there. `codex` (the npm entry) is on PATH.
+ */
+export function codexHome(dir: string, server: ResponsesServer, codexEntry: string): Record<string, string> {
+  const home = path.join(dir, "home");
+  const codexDir = path.join(home, ".codex");
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(codexDir, { recursive: true });
+  fs.mkdirSync(bin, { recursive: true });
+  fs.symlinkSync(codexEntry, path.join(bin, "codex"));
+  fs.writeFileSync(path.join(codexDir, "config.toml"), [
+    'model = "scripted-model"',
+    'model_provider = "scripted"',
+    "check_for_update_on_startup = false",
+    "",
+    "[model_providers.scripted]",
+    'name = "scripted"',
+    `base_url = ${JSON.stringify(server.baseUrl)}`,
+    'wire_api = "responses"',
+    'env_key = "ORCH_TEST_OPENAI_KEY"',
+    "request_max_retries = 0",
+    "stream_max_retries = 0",
+    "",
+    "[analytics]",
+    "enabled = false",
+    "",
+    "[sandbox_workspace_write]",
+    "exclude_slash_tmp = true",
+    "exclude_tmpdir_env_var = true",
+    "",
+  ].join("\n"));
+  return {
+    HOME: home,
+    CODEX_HOME: codexDir,
+    ORCH_TEST_OPENAI_KEY: "sk-scripted",
+    PATH: `${bin}${path.delimiter}${process.env.PATH ?? ""}`,
+  };
+}
+
+/**
+ * Starts Codex's shared background server for that user, as their own earlier `codex` left it
+ * running; returns how to stop it and its updater again. Workers must not run in it.
+ */
+export function startSharedCodexServer(env: Record<string, string>): () => void {
+  const codex = path.join(env.PATH!.split(path.delimiter)[0]!, "codex");
+  const run = (args: string[]) => spawnSync(codex, args, { env: { ...process.env, ...env }, encoding: "utf8" });
+  const started = run(["app-server", "daemon", "start"]);
+  if (started.status !== 0) throw new Error(`codex app-server daemon start failed: ${started.stderr}`);
+  return () => stopSharedCodexServer(env);
+}
+
+/** Stops the user's shared Codex server, if one runs, and its updater loop (which outlives `daemon stop`). */
+export function stopSharedCodexServer(env: Record<string, string>): void {
+  const codex = path.join(env.PATH!.split(path.delimiter)[0]!, "codex");
+  spawnSync(codex, ["app-server", "daemon", "stop"], { env: { ...process.env, ...env }, encoding: "utf8" });
+  try {
+    const updater = JSON.parse(fs.readFileSync(path.join(env.CODEX_HOME!, "app-server-daemon/daemon-updater.pid"), "utf8"));
+    process.kill(Number(updater.pid), "SIGTERM");
+  } catch {
+    // not running
+  }
+}

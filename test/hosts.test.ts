@@ -1,0 +1,241 @@
+// orch host add|list|rm and workers on hosts, against real OpenSSH servers (test/ssh-harness.ts): each
+// host its own sshd and user account, reached only over ssh and git. The agent is orch's scripted one.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo } from "./helpers.ts";
+import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld;
+
+test.before(async () => {
+  if (!skip) world = await startSshWorld(2);
+});
+test.after(() => world?.close());
+
+/** The scripted agent: here the binary under test, on a host the orch that host add installed. */
+const localAgent = () => `${orchCommand("binary")[0]} __demo-agent`;
+const hostAgent = (host: SshHost) => `${host.home}/.local/bin/orch __demo-agent`;
+
+interface Msg {
+  id: string;
+  worker_id: string;
+  message_type: string;
+  content: { summary?: string };
+}
+
+/** poll --wait until `count` messages came; every message id must come once. */
+async function pollUntil(repo: string, env: Record<string, string | undefined>, count: number): Promise<Msg[]> {
+  const got: Msg[] = [];
+  const deadline = Date.now() + 120_000;
+  while (got.length < count && Date.now() < deadline) {
+    const r = await orchAsync(["poll", "--wait", "--timeout", "60", "--json"], { cwd: repo, env }).done;
+    assert.ok(r.code === 0 || r.code === 124, r.stderr);
+    if (r.code === 0) got.push(...(r.json.messages as Msg[]));
+  }
+  assert.is(new Set(got.map((m) => m.id)).size, got.length, "no message twice");
+  return got;
+}
+
+test("host add installs orch and makes the clone; list reports it; bad input is refused; rm forgets it", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", "~/clones/repo", "--json"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  assert.is(added.json.installed, true);
+  assert.is(added.json.path, "clones/repo");
+  assert.is(a!.runAs([".local/bin/orch", "--version"]).stdout.trim(), orch(["--version"], { cwd: repo }).stdout.trim());
+  assert.is(a!.runAs(["git", "-C", "clones/repo", "rev-parse", "HEAD"]).stdout.trim(), git(["rev-parse", "HEAD"], repo));
+  const again = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.is(again.code, 1);
+  assert.is(again.json.error.code, "exists");
+  const list = orch(["host", "list", "--json"], { cwd: repo, env });
+  assert.is(list.code, 0, list.stderr);
+  assert.equal(list.json.hosts.map((h: { name: string; reachable: boolean; orch_version: string }) => [h.name, h.reachable, h.orch_version]), [["alpha", true, added.json.orch_version]]);
+
+  for (const bad of [["host", "add", "-x", a!.alias], ["host", "add", "x", "-oProxyCommand=touch /tmp/pwned"], ["host", "add", "x", "a b"], ["host", "frob"]]) {
+    const r = orch([...bad, "--json"], { cwd: repo, env });
+    assert.is(r.code, 2, `${bad.join(" ")}: ${r.stderr}`);
+  }
+  const unknown = orch(["spawn", "feat/x", "--host", "nowhere", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.json.error.message, /unknown host/);
+  const unreachable = orch(["host", "add", "gamma", "ssh://nobody@127.0.0.1:1", "--json"], { cwd: repo, env });
+  assert.is(unreachable.code, 1);
+  assert.match(unreachable.json.error.message, /unreachable/);
+  const removed = orch(["host", "rm", "alpha", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.equal(orch(["host", "list", "--json"], { cwd: repo, env }).json.hosts, []);
+});
+
+test("two hosts and a local worker: spawn, poll --wait across hosts, await, status, diff, land --test, clean", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a, b] = world.hosts;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env, ...privateTmux() };
+  for (const [name, host] of [["alpha", a!], ["beta", b!]] as const) {
+    const r = orch(["host", "add", name, host.alias, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+  }
+  const work = (file: string, text: string) => `Do the work.\nsleep 800\nwrite ${file} ${text}\ncommit Add ${file}`;
+  const spawned = [
+    orch(["spawn", "feat/here", "--agent", localAgent(), "--prompt", work("here.txt", "made here"), "--json"], { cwd: repo, env }),
+    orch(["spawn", "feat/alpha", "--host", "alpha", "--agent", hostAgent(a!), "--prompt", work("alpha.txt", "made on alpha"), "--json"], { cwd: repo, env }),
+    orch(["spawn", "feat/beta", "--host", "beta", "--agent", hostAgent(b!), "--prompt", work("beta.txt", "made on beta"), "--json"], { cwd: repo, env }),
+  ];
+  for (const r of spawned) assert.is(r.code, 0, r.stderr);
+  assert.equal(spawned.map((r) => r.json.host), [null, "alpha", "beta"]);
+  assert.ok(spawned[1]!.json.worktree_path.startsWith(a!.home), spawned[1]!.json.worktree_path);
+
+  const messages = await pollUntil(repo, env, 3);
+  assert.equal(messages.map((m) => `${m.worker_id} ${m.message_type}`).sort(), ["feat-alpha task_complete", "feat-beta task_complete", "feat-here task_complete"]);
+
+  const awaited = orch(["await", "--timeout", "60", "--json"], { cwd: repo, env });
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.equal(awaited.json.workers.map((w: { worker_id: string; status: string }) => `${w.worker_id} ${w.status}`).sort(), ["feat-alpha done", "feat-beta done", "feat-here done"]);
+
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const byId = Object.fromEntries(status.json.workers.map((w: { worker_id: string }) => [w.worker_id, w]));
+  assert.is(byId["feat-alpha"].host, "alpha");
+  assert.is(byId["feat-beta"].status, "done");
+  assert.is(byId["feat-here"].host, null);
+
+  const diff = orch(["diff", "feat/alpha", "--json"], { cwd: repo, env });
+  assert.is(diff.code, 0, diff.stderr);
+  assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["alpha.txt"]);
+  assert.match(diff.json.diff, /\+made on alpha/);
+
+  const dry = orch(["apply", "feat/beta", "--dry-run", "--json"], { cwd: repo, env });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.is(dry.json.applies_cleanly, true);
+  const landed = orch(["land", "--test", "test -f README.md", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.results.map((r: { status: string }) => r.status), ["landed", "landed", "landed"]);
+  for (const file of ["here.txt", "alpha.txt", "beta.txt"]) assert.ok(fs.existsSync(path.join(repo, file)), file);
+
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.is(cleaned.code, 0, cleaned.stderr);
+  assert.equal(cleaned.json.removed.map((r: { worker_id: string }) => r.worker_id).sort(), ["feat-alpha", "feat-beta", "feat-here"]);
+  assert.equal(orch(["list", "--json"], { cwd: repo, env }).json.workers, []);
+  assert.not.ok(fs.existsSync(spawned[1]!.json.worktree_path), "the worktree on alpha is gone");
+  assert.is(a!.runAs(["git", "-C", "orch/repo", "branch", "--list", "feat/alpha"]).stdout.trim(), "");
+});
+
+/** Runs orch as the host's own user inside a folder there (a worker's report, made on the host itself). */
+function orchOnHost(host: SshHost, cwd: string, args: string[]): void {
+  const r = host.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "orch-test", cwd, `${host.home}/.local/bin/orch`, ...args]);
+  assert.is(r.code, 0, r.stderr);
+}
+
+test("a host that goes away during poll --wait: the other keeps delivering; back again, its messages arrive, each once", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a, b] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env };
+  for (const [name, host] of [["alpha", a!], ["beta", b!]] as const) {
+    const added = orch(["host", "add", name, host.alias, "--path", "faults/repo"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+  }
+  const onA = orch(["spawn", "feat/fa", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  const onB = orch(["spawn", "feat/fb", "--host", "beta", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(onA.code, 0, onA.stderr);
+  assert.is(onB.code, 0, onB.stderr);
+  const worktreeA = onA.json.worktree_path as string;
+  const worktreeB = onB.json.worktree_path as string;
+
+  // One listener, as an orchestrator keeps it: poll --wait again and again.
+  const got: Msg[] = [];
+  const warnings: string[] = [];
+  let listening = true;
+  const listener = (async () => {
+    while (listening) {
+      const r = await orchAsync(["poll", "--wait", "--timeout", "2", "--json"], { cwd: repo, env }).done;
+      warnings.push(r.stderr);
+      if (r.code === 0) got.push(...(r.json.messages as Msg[]));
+      else assert.is(r.code, 124, r.stderr);
+    }
+  })();
+  const waitFor = async (what: string, check: () => boolean) => {
+    const deadline = Date.now() + 90_000;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${got.map((m) => m.content.summary).join(", ")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const summaries = () => got.map((m) => m.content.summary!);
+  const report = (host: SshHost, worktree: string, summary: string) => orchOnHost(host, worktree, ["notify", "--type", "progress", "--summary", summary]);
+
+  for (let i = 0; i < 5; i++) {
+    report(a!, worktreeA, `a${i}`);
+    report(b!, worktreeB, `b${i}`);
+  }
+  await waitFor("the first ten", () => got.length >= 10);
+
+  b!.stop();
+  for (let i = 5; i < 10; i++) {
+    report(a!, worktreeA, `a${i}`);
+    report(b!, worktreeB, `b${i}`); // written on beta, which nobody can reach now
+  }
+  await waitFor("alpha's five while beta is away", () => summaries().filter((s) => s.startsWith("a")).length === 10);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const statusOf = Object.fromEntries(status.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w]));
+  assert.is(statusOf["feat-fb"].status, "unreachable");
+  assert.ok(statusOf["feat-fb"].error, "the ssh error is given");
+  assert.is(statusOf["feat-fa"].status, "running");
+  assert.match(status.stderr, /beta/);
+  assert.is(summaries().filter((s) => s.startsWith("b")).length, 5, "beta's later messages wait on beta");
+
+  await b!.start();
+  await waitFor("beta's five after it came back", () => got.length >= 20);
+  await new Promise((r) => setTimeout(r, 1500)); // a doubled message would show up now
+  listening = false;
+  await listener;
+  const expected = [...Array(10).keys()].flatMap((i) => [`a${i}`, `b${i}`]).sort();
+  assert.equal(summaries().sort(), expected, "every message once");
+  assert.ok(warnings.some((w) => /beta/.test(w)), "poll warned about beta");
+  for (const who of ["feat-fa", "feat-fb"]) {
+    const mine = got.filter((m) => m.worker_id === who).map((m) => m.content.summary);
+    assert.equal(mine, [...mine].sort((x, y) => Number(x!.slice(1)) - Number(y!.slice(1))), `${who}'s messages in order`);
+  }
+});
+
+test("a branch name and a prompt full of shell syntax spawn on a host and run nothing; send crosses as data", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env, ...privateTmux() };
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", "hostile/repo"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  const recorder = path.join(a!.home, "record-agent");
+  fs.writeFileSync(recorder, '#!/bin/sh\nprintf %s "$1" > "$HOME/got-prompt"\nprintf %s "$PWD" > "$HOME/got-cwd"\nexec sleep 60\n', { mode: 0o755 });
+  const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!";
+  const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓\n`;
+  const r = orch(["spawn", branch, "--host", "alpha", "--agent", recorder, `--prompt=${prompt}`, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const gotPrompt = path.join(a!.home, "got-prompt");
+  const deadline = Date.now() + 30_000;
+  while (!fs.existsSync(gotPrompt) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  assert.ok(fs.readFileSync(gotPrompt, "utf8").startsWith(prompt), "the prompt reached the agent on the host byte for byte");
+  assert.is(fs.readFileSync(path.join(a!.home, "got-cwd"), "utf8"), r.json.worktree_path);
+  assert.is(a!.runAs(["git", "-C", "hostile/repo", "for-each-ref", "--format=%(refname:short)", "refs/heads/x*"]).stdout.trim(), branch);
+  const sent = orch(["send", r.json.worker_id, "$(touch pwned6) `touch pwned7`", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stderr);
+  const found = a!.runAs(["find", a!.home, "/tmp", "-name", "pwned*"]).stdout.trim();
+  assert.is(found, "", "nothing ran on the host");
+  assert.not.ok(fs.readdirSync(repo).some((n) => n.startsWith("pwned")), "nothing ran here");
+  const stopped = orch(["stop", r.json.worker_id, "--json"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.is(stopped.json.window_closed, true);
+  const removed = orch(["rm", branch, "--force", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(r.json.worktree_path));
+});
+
+test.run();

@@ -1,0 +1,128 @@
+// Waking an idle worker (send types one fixed line into its window, never the message) and orch
+// resume of failed, stopped and dead workers; scripted agents in a private tmux server.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+
+function agentScript(body: string[]): { script: string; dir: string } {
+  const dir = tempDir("orch-agent-");
+  const script = path.join(dir, "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", `out=${JSON.stringify(dir)}`, ...body, ""].join("\n"), { mode: 0o755 });
+  return { script, dir };
+}
+
+function statusOf(repo: string, env: Record<string, string | undefined>) {
+  return orch(["status", "--json"], { cwd: repo, env }).json.workers[0];
+}
+
+const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+
+test("send to a worker idle at its prompt types one fixed line into its window; the message stays in the mailbox", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // An agent with a prompt: it says it is idle, then reads what is typed at it.
+  const { script, dir } = agentScript([
+    'orch notify --type idle --summary "at my prompt"',
+    'IFS= read -r line; printf "%s\\n" "$line" > "$out/typed"',
+    'orch inbox > "$out/inbox"',
+    'orch notify --type task_complete --summary "read it"',
+    "exec sleep 300",
+  ]);
+  orch(["spawn", "feat/idle", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).status === "idle" && statusOf(repo, env).agent_alive, 20_000, "the agent to be idle");
+  const secret = "the secret text $(touch pwned) stays in the mailbox";
+  const sent = orch(["send", "feat/idle", secret, "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, true);
+  await waitUntil(() => read(path.join(dir, "typed")) !== "", 20_000, "the line to be typed");
+  const typed = read(path.join(dir, "typed")).trim();
+  assert.match(typed, /orch inbox/);
+  assert.not.match(typed, /secret/, "the message itself is never typed");
+  await waitUntil(() => statusOf(repo, env).status === "done", 20_000, "the agent to finish");
+  assert.match(read(path.join(dir, "inbox")), "the secret text $(touch pwned) stays in the mailbox");
+  const second = orch(["send", "feat/idle", "after done", "--json"], { cwd: repo, env });
+  assert.is(second.json.woken, false, "a worker that is not at its prompt is not typed at");
+});
+
+test("send does not make a worker running: only a turn that starts does", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/asleep", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  orch(["notify", "--type", "idle", "--summary", "at my prompt"], { cwd: wt });
+  const sent = orch(["send", "feat/asleep", "wake up", "--json"], { cwd: repo });
+  assert.is(sent.json.woken, false, "no window, no agent: nothing to type into");
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers[0].status, "idle");
+  assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 1);
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers[0].status, "running", "reading its inbox is taking up the work");
+});
+
+test("send to a working agent types nothing", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript([
+    'orch notify --type progress --summary "working"',
+    'IFS= read -r line; printf "%s\\n" "$line" > "$out/typed"',
+    "exec sleep 300",
+  ]);
+  const spawned = orch(["spawn", "feat/busy", "--agent", script, "--json"], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).agent_alive && statusOf(repo, env).status === "running" && orch(["poll"], { cwd: repo, env }).stdout.includes("working"), 20_000, "the agent to work");
+  const sent = orch(["send", "feat/busy", "new directions", "--json"], { cwd: repo, env });
+  assert.is(sent.json.woken, false);
+  tmux(["send-keys", "-t", spawned.json.window_id, "-l", "marker typed by the test"], env);
+  tmux(["send-keys", "-t", spawned.json.window_id, "Enter"], env);
+  await waitUntil(() => read(path.join(dir, "typed")) !== "", 20_000, "the test's line");
+  assert.is(read(path.join(dir, "typed")).trim(), "marker typed by the test", "orch typed nothing before it");
+});
+
+test("resume: a failed worker starts again in its window with the new message; refused while the agent runs", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // First life: fails without a report. Second life: records its last argument and reports.
+  const { script, dir } = agentScript([
+    'n=$(cat "$out/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$out/runs"',
+    'if [ "$n" = 1 ]; then exit 3; fi',
+    'for last; do :; done; printf "%s" "$last" > "$out/prompt-$n"',
+    'orch notify --type task_complete --summary "second life"',
+    "exec sleep 300",
+  ]);
+  const spawned = orch(["spawn", "feat/again", "--agent", script, "--prompt", "the task", "--json"], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).status === "failed", 20_000, "the first life to fail");
+  assert.match(orch(["poll", "--json"], { cwd: repo, env }).json.messages[0].content.error, /code 3/);
+  const resumed = orch(["resume", "feat/again", "--prompt", "try once more", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.previous_status, "failed");
+  assert.is(resumed.json.window_id, spawned.json.window_id, "the same window");
+  assert.is(resumed.json.window_reused, true);
+  assert.is(resumed.json.conversation_continued, false, "a command template has no conversation to continue");
+  await waitUntil(() => statusOf(repo, env).status === "done", 20_000, "the second life to report");
+  const prompt = read(path.join(dir, "prompt-2"));
+  assert.ok(prompt.startsWith("the task\n"), "a template starts its task over");
+  assert.ok(prompt.endsWith("\n\ntry once more"), "with the new message after it");
+  const busy = orch(["resume", "feat/again", "--json"], { cwd: repo, env });
+  assert.is(busy.code, 1, "the agent runs: resume is refused");
+  assert.is(busy.json.error.code, "refused");
+});
+
+test("resume after stop opens a new window; the stopped worker runs again", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script } = agentScript(['orch notify --type progress --summary "up"', "exec sleep 300"]);
+  const spawned = orch(["spawn", "feat/paused", "--agent", script, "--json"], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to start");
+  assert.is(orch(["stop", "feat/paused"], { cwd: repo, env }).code, 0);
+  assert.is(statusOf(repo, env).status, "stopped");
+  const resumed = orch(["resume", "feat/paused", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.previous_status, "stopped");
+  assert.is(resumed.json.window_reused, false);
+  assert.ok(spawned.json.window_id);
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to run again");
+  assert.is(statusOf(repo, env).status, "running");
+  assert.is(statusOf(repo, env).window_id, resumed.json.window_id);
+  assert.is(orch(["resume", "nobody"], { cwd: repo, env }).code, 1);
+  assert.is(orch(["resume", "../x"], { cwd: repo, env }).code, 2);
+});
+
+test.run();

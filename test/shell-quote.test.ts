@@ -1,0 +1,102 @@
+// quoteForShell: the one function that quotes arguments for the remote shell. Each hostile word must come
+// back from a real shell exactly as given, and run nothing.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { quoteForShell } from "../src/hosts/shell-quote.ts";
+import { checkDestination, checkHostName, checkRemotePath, gitUrlFor } from "../src/hosts/destination.ts";
+import { sshArgv } from "../src/adapters/ssh.ts";
+import { tempDir } from "./helpers.ts";
+
+const canary = () => path.join(tempDir("orch-quote-"), "pwned");
+
+function hostile(marker: string): string[] {
+  return [
+    "",
+    "plain",
+    "two words",
+    "it's",
+    "'",
+    "''",
+    "\\'",
+    '"double" and \\"escaped\\"',
+    `$(touch ${marker})`,
+    `\`touch ${marker}\``,
+    `; touch ${marker}`,
+    `&& touch ${marker} || true`,
+    `| touch ${marker}`,
+    `$((1+1)) \${HOME} $HOME $0 $@ $* $#`,
+    "line one\nline two\n",
+    "\r\t\v\f",
+    "-n",
+    "--json",
+    "-",
+    "--",
+    "*",
+    "~",
+    "~root",
+    "{a,b}",
+    "!event",
+    "a\\b\\\\c\\",
+    "héllo wörld ✓ 日本 🚀",
+    "\u0001\u001b[31mred",
+    "x".repeat(10_000),
+    `'$(touch ${marker})'`,
+    `"; touch ${marker}; echo "`,
+  ];
+}
+
+function shells(): string[] {
+  return ["sh", "bash", "dash", "zsh", "ksh"].filter((s) => spawnSync("sh", ["-c", `command -v ${s}`]).status === 0);
+}
+
+test("every hostile word comes back whole from a real shell, and nothing runs", () => {
+  for (const shell of shells()) {
+    const marker = canary();
+    const words = hostile(marker);
+    // The shell parses the quoted line; printf hands each resulting word back, NUL-terminated.
+    const line = `printf '%s\\0' ${quoteForShell(words)}`;
+    const result = spawnSync(shell, ["-c", line], { encoding: "utf8" });
+    assert.is(result.status, 0, `${shell}: ${result.stderr}`);
+    assert.equal(result.stdout.split("\0").slice(0, -1), words, shell);
+    assert.not.ok(fs.existsSync(marker), `${shell} ran something`);
+  }
+});
+
+test("the quoted command line is one argv for the program, whatever it holds", () => {
+  const words = ["printf", "%s|", "a b", "-x", "", "'"];
+  const result = spawnSync("sh", ["-c", quoteForShell(words)], { encoding: "utf8" });
+  assert.is(result.stdout, "a b|-x||'|");
+});
+
+test("NUL and an empty command are refused, not passed on cut short", () => {
+  assert.throws(() => quoteForShell(["a\0b"]), /NUL/);
+  assert.throws(() => quoteForShell([]), /no command/);
+});
+
+test("ssh gets the command line as one argument after --, behind orch's options", () => {
+  const argv = sshArgv("user@example", ["orch", "send", "w", "$(reboot)"], { ORCH_SSH_CONTROL_DIR: tempDir("orch-ctl-") });
+  const dash = argv.indexOf("--");
+  assert.is(argv[dash - 1], "user@example");
+  assert.is(argv.length, dash + 2);
+  assert.is(argv[dash + 1], "'orch' 'send' 'w' '$(reboot)'");
+  for (const option of ["BatchMode=yes", "ControlMaster=auto"]) assert.ok(argv.includes(option), option);
+  assert.ok(argv.some((a) => a.startsWith("ControlPath=") && a.endsWith("/%C")));
+});
+
+test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces do not", () => {
+  for (const ok of ["box", "me@box", "ssh://me@box:2222", "ssh://box", "me@10.0.0.1"]) assert.is(checkDestination(ok), ok);
+  for (const bad of ["", "-oProxyCommand=touch x", "me@box extra", "box\nother", "ssh://me@box/path"]) {
+    assert.throws(() => checkDestination(bad), /bad ssh destination/, bad);
+  }
+  assert.is(gitUrlFor("ssh://me@box:2222", "orch/repo"), "ssh://me@box:2222/~/orch/repo");
+  assert.is(gitUrlFor("alias", "/srv/clone"), "ssh://alias/srv/clone");
+  assert.is(checkRemotePath("~/work/repo/"), "work/repo");
+  for (const bad of ["", "~", "-rf", "a/../b"]) assert.throws(() => checkRemotePath(bad), /bad --path/, bad);
+  for (const bad of ["", "-x", ".hidden", "a/b", "a b"]) assert.throws(() => checkHostName(bad), /bad host name/, bad);
+});
+
+test.run();

@@ -1,0 +1,137 @@
+// orch watch and the listener's lifetime: each message once as a JSON line as it arrives; a listener
+// whose session is gone (parent SIGKILLed, terminal hung up) takes nothing and leaves it for the next.
+
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, waitUntil } from "./helpers.ts";
+
+function notify(cwd: string, summary: string): void {
+  const r = orch(["notify", "--type", "progress", "--summary", summary], { cwd });
+  assert.is(r.code, 0, r.stderr);
+}
+
+function workerIn(repo: string, branch: string): string {
+  return orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+}
+
+test("watch prints each message once, as one JSON line, as it arrives; nothing is left unread", async () => {
+  const { repo, id } = sessionRepo();
+  const wt = workerIn(repo, "feat/watched");
+  notify(wt, "before the watch");
+  const watch = orchAsync(["watch"], { cwd: repo });
+  let out = "";
+  watch.child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  await waitUntil(() => out.split("\n").length > 1, 15_000, "the first line");
+  for (const n of [1, 2, 3]) {
+    notify(wt, `message ${n}`);
+    await waitUntil(() => out.includes(`message ${n}`), 15_000, `line ${n}`);
+  }
+  watch.child.kill("SIGTERM");
+  await watch.done;
+  const lines = out.trim().split("\n").map((line) => JSON.parse(line));
+  assert.equal(lines.map((l) => l.content.summary), ["before the watch", "message 1", "message 2", "message 3"]);
+  for (const line of lines) {
+    assert.is(line.orchestrator_id, id);
+    assert.is(line.worker_id, "feat-watched");
+    assert.equal(Object.keys(line).sort(), ["content", "created_at", "id", "message_type", "orchestrator_id", "worker_id"]);
+  }
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0, "every printed message is marked read");
+});
+
+test("watch --timeout: 124 with nothing at all; 0 after printing something; --json changes nothing", async () => {
+  const { repo } = sessionRepo();
+  const empty = orch(["watch", "--timeout", "0.5"], { cwd: repo });
+  assert.is(empty.code, 124);
+  assert.is(empty.stdout, "");
+  assert.is(orch(["watch", "--timeout", "x"], { cwd: repo }).code, 2);
+  const wt = workerIn(repo, "feat/one");
+  notify(wt, "one");
+  const one = orch(["watch", "--timeout", "0.5", "--json"], { cwd: repo });
+  assert.is(one.code, 0, one.stderr);
+  assert.is(one.stdout.trim().split("\n").length, 1, "one JSON line, no closing document");
+  assert.is(JSON.parse(one.stdout).content.summary, "one");
+});
+
+test("two watchers and a poll at once: every message is handed out exactly once", async () => {
+  const { repo } = sessionRepo();
+  const wt = workerIn(repo, "feat/many");
+  const watchers = [orchAsync(["watch", "--timeout", "8"], { cwd: repo }), orchAsync(["watch", "--timeout", "8"], { cwd: repo })];
+  for (let n = 0; n < 30; n++) notify(wt, `m${n}`);
+  const polled = orch(["poll", "--json"], { cwd: repo }).json.messages.map((m: { content: { summary: string } }) => m.content.summary);
+  const results = await Promise.all(watchers.map((w) => w.done));
+  const watched = results.flatMap((r) => r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l).content.summary as string));
+  const all = [...polled, ...watched].sort();
+  assert.equal(all, Array.from({ length: 30 }, (_, n) => `m${n}`).sort());
+});
+
+/** Starts `orch ARGS` under a shell parent (as Claude Code's Bash tool runs it); returns both pids. */
+function underParent(args: string[], cwd: string): { parent: number; listener: () => number | undefined; done: Promise<number> } {
+  const [cmd, ...pre] = orchCommand();
+  const sh = spawn("sh", ["-c", '"$@" & echo $! > "$ORCH_TEST_PIDFILE"; wait', "sh", cmd!, ...pre, ...args], {
+    cwd,
+    env: { ...baseEnv(), ORCH_TEST_PIDFILE: path.join(cwd, ".listener.pid") },
+    stdio: "ignore",
+  });
+  const pidFile = path.join(cwd, ".listener.pid");
+  return {
+    parent: sh.pid!,
+    listener: () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined),
+    done: new Promise((resolve) => sh.on("close", (code) => resolve(code ?? -1))),
+  };
+}
+
+const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
+
+for (const args of [["watch"], ["poll", "--wait"], ["await", "--timeout", "60"]]) {
+  test(`${args.join(" ")}: a listener whose parent is SIGKILLed exits and takes nothing`, async () => {
+    const { repo } = sessionRepo();
+    const wt = workerIn(repo, "feat/orphan");
+    const run = underParent(args, repo);
+    await waitUntil(() => run.listener() !== undefined, 15_000, "the listener to start");
+    const listener = run.listener()!;
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(alive(listener), "the listener waits");
+    process.kill(run.parent, "SIGKILL");
+    await run.done;
+    await waitUntil(() => !alive(listener), 15_000, "the orphaned listener to exit");
+    notify(wt, "for the next reader");
+    const next = orch(["poll", "--json"], { cwd: repo });
+    assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["for the next reader"]);
+  });
+}
+
+test("inbox --wait and poll --wait end on SIGHUP (a closed terminal or pane) without taking anything", async () => {
+  const { repo } = sessionRepo();
+  const wt = workerIn(repo, "feat/hup");
+  const inbox = orchAsync(["inbox", "--wait"], { cwd: wt });
+  const poll = orchAsync(["poll", "--wait"], { cwd: repo });
+  await new Promise((r) => setTimeout(r, 1000));
+  inbox.child.kill("SIGHUP");
+  poll.child.kill("SIGHUP");
+  const [i, p] = await Promise.all([inbox.done, poll.done]);
+  assert.is(i.stdout, "");
+  assert.is(p.stdout, "");
+  orch(["send", "feat/hup", "still here"], { cwd: repo });
+  notify(wt, "still unread");
+  assert.is(orch(["inbox", "--json"], { cwd: wt }).json.messages[0].content.text, "still here");
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.messages[0].content.summary, "still unread");
+});
+
+test("a watch whose reader went away leaves the message it could not write unread", async () => {
+  const { repo } = sessionRepo();
+  const wt = workerIn(repo, "feat/gone");
+  const watch = orchAsync(["watch"], { cwd: repo });
+  await new Promise((r) => setTimeout(r, 800));
+  watch.child.stdout!.destroy();
+  notify(wt, "nobody read this");
+  const result = await watch.done;
+  assert.is(result.code, 1);
+  assert.not.match(result.stderr, /internal error/);
+  const next = orch(["poll", "--json"], { cwd: repo });
+  assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["nobody read this"]);
+});
+
+test.run();
