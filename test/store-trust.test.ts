@@ -49,11 +49,10 @@ test("in a fresh clone of a repository that ships a store, no command uses it", 
   const init = orch(["init", "--json"], { cwd: clone });
   assert.is(init.code, 1, "init refuses a store the repository tracks");
   assert.match(init.stderr, /tracks files under \.orch\//);
-  // Named explicitly, its mailbox's linked new/ is moved aside within the store, never read through.
+  // Named explicitly, its mailbox (git kept no empty folders, only the linked new/) is refused, not read through.
   const named = orch(["poll", "--orch", "orch_evil0001", "--json"], { cwd: clone });
-  assert.is(named.code, 0, named.stderr);
-  assert.is(named.json.message_count, 0);
-  assert.match(named.stderr, /quarantined .*new: a symbolic link in place of the mailbox's new\//);
+  assert.is(named.code, 1, named.stderr);
+  assert.is(named.stderr.trim().split("\n").length, 1, named.stderr);
   assert.equal(fs.readdirSync(outside).sort(), ["msg_000000000000000000000.json", "precious.txt"]);
 });
 

@@ -48,16 +48,16 @@ test("--prompt-file /dev/zero, a FIFO or a folder is refused at once (exit 2), n
   assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.length, 0);
 });
 
-test("a prompt on stdin or in a file larger than 8 MiB is refused with exit 2; /dev/zero as stdin ends", () => {
+test("a prompt on stdin or in a file larger than 16 MiB is refused with exit 2; /dev/zero as stdin ends", () => {
   const { repo } = sessionRepo();
   const big = path.join(tempDir("orch-big-"), "prompt.txt");
-  fs.writeFileSync(big, Buffer.alloc(9 * 1024 * 1024, 0x61));
+  fs.writeFileSync(big, Buffer.alloc(17 * 1024 * 1024, 0x61));
   const fromFile = orch(["spawn", "feat/big", "--no-window", "--prompt-file", big, "--json"], { cwd: repo });
   assert.is(fromFile.code, 2, fromFile.stderr);
-  assert.match(fromFile.json.error.message, /larger than 8 MiB/);
+  assert.match(fromFile.json.error.message, /larger than 16 MiB/);
   const zero = spawnSync("sh", ["-c", `exec "$@" < /dev/zero`, "sh", ...orchArgs(["spawn", "feat/zero", "--no-window", "-", "--json"])], { cwd: repo, encoding: "utf8", timeout: 60_000 });
   assert.is(zero.status, 2, zero.stderr);
-  assert.match(zero.stdout, /larger than 8 MiB/);
+  assert.match(zero.stdout, /larger than 16 MiB/);
   assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.length, 0);
   const sent = orch(["spawn", "feat/ok", "--no-window", "-", "--json"], { cwd: repo, input: "a normal prompt\n" });
   assert.is(sent.code, 0, sent.stderr);

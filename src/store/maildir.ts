@@ -44,18 +44,20 @@ function uniqueName(dir: string, name: string): string {
 
 /**
  * Makes sure `<mailbox>/<sub>` is a real folder. A symbolic link, file or FIFO in its place is renamed
- * (never followed) into quarantine/ — quarantine/ itself beside it — and a fresh folder made.
+ * (never followed) into quarantine/ — quarantine/ itself beside it — and a fresh folder made. A missing
+ * one is an error (not_found), never recreated: the mailbox is being removed, and a reader that made
+ * folders again would keep `rm -rf` of the session from finishing.
  */
 function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undefined): void {
   const place = path.join(dir, sub);
   const stat = lstatOrUndefined(place);
   if (stat?.isDirectory()) return;
-  if (stat !== undefined) {
-    const aside = sub === "quarantine" ? uniqueName(dir, "quarantine.replaced") : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
-    if (sub !== "quarantine") ensureSubdir(dir, "quarantine", report);
-    fs.renameSync(place, aside);
-    report?.(place, aside, `${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of the mailbox's ${sub}/`);
-  }
+  // A missing folder is not made again: the mailbox is being removed (rm -rf racing a reader), not replaced.
+  if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} has no ${sub}/ (was the session removed?)`);
+  const aside = sub === "quarantine" ? uniqueName(dir, "quarantine.replaced") : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
+  if (sub !== "quarantine") ensureSubdir(dir, "quarantine", report);
+  fs.renameSync(place, aside);
+  report?.(place, aside, `${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of the mailbox's ${sub}/`);
   try {
     fs.mkdirSync(place, { mode: 0o700 });
   } catch (error) {
