@@ -6,7 +6,7 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { waitFor } from "../store/waker.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
 import { FINISHED, findWorker, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -70,7 +70,7 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
   const { layout, session } = await resolveSession(ctx, orch);
   const records = names.length
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
-    : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
+    : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
   if (records.some((r) => r.host)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
@@ -78,6 +78,7 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
   }
   const guard = guardListener();
+  const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");
   const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
     guard.check("await");
     await noticeEndedWorkers(layout, records, ctx.env);
@@ -85,7 +86,7 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     if (baseTipsMoved(layout, session.orchestrator_id)) await noticeMoves(layout, session.orchestrator_id, ctx);
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
-  });
+  }, sessionGone);
   if (!result) {
     throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: session.orchestrator_id, workers: views(layout, records) });
   }

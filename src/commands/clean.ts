@@ -10,6 +10,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
+import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface CleanCandidate {
@@ -75,8 +76,11 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const repo = await requireRepo(ctx);
   // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
   await (await import("./coherence.ts")).reconcile(layout, session.orchestrator_id, repo, ctx);
+  // What spawns killed with -9 left (worktrees and branches no record names) is debris by definition.
+  const repaired = dryRun ? [] : await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot);
+  for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
-  for (const record of listWorkers(layout, session.orchestrator_id)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
+  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");
   if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
   const removed: CleanCandidate[] = [];
@@ -101,11 +105,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     }
   }
   return {
-    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped },
+    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped, repaired },
     human: (c) => {
       const verb = dryRun ? "would remove" : "removed";
       const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
       lines.push(...skipped.map((s) => `${c.dim("kept")} ${s.worker_id} (${s.reason})`));
+      lines.push(...repaired.map((line) => `${c.green("repaired")} ${line}`));
       return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
     },
   };

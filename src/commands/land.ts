@@ -9,6 +9,7 @@ import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
+import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
@@ -38,8 +39,8 @@ export interface LandEntry {
 }
 
 /** The finished workers in the order they finished: all `done` workers by their task_complete time. */
-function queueOrder(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
-  return listWorkers(layout, orchestratorId)
+function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: string) => void): WorkerRecord[] {
+  return listWorkers(layout, orchestratorId, warn)
     .map((record) => ({ record, state: workerState(layout, record) }))
     .filter(({ state }) => state.status === "done")
     .sort((a, b) => (a.state.last_message?.id ?? "").localeCompare(b.state.last_message?.id ?? ""))
@@ -66,12 +67,14 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
       // The test command is the user's shell command line, so sh runs it, like git bisect run does.
-      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true });
+      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true, ownProcessGroup: true });
+      throwIfInterrupted();
       if (test.code !== 0) return { ...entry, status: "test_failed", reason: `test command exited ${test.code}`, test_exit_code: test.code };
     }
     const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
     if (overlap.length) return { ...entry, status: "conflict", reason: `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`, conflict_paths: overlap };
-    // What lands is exactly the commit that was tested.
+    // What lands is exactly the commit that was tested, and nothing after an interrupt.
+    throwIfInterrupted();
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${ff.stderr.trim().split("\n").pop() ?? ""}` };
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
@@ -114,7 +117,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
   const orchestratorId = session.orchestrator_id;
   // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.
   await reconcile(layout, orchestratorId, repo, ctx);
-  const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId);
+  const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId, ctx.warn);
   await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];

@@ -7,9 +7,10 @@ import { resolveSession, resolveWorkerSession, type Context } from "../context.t
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
-import type { Colors } from "../output.ts";
+import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
+import { requireOpenStdout, type Colors } from "../output.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
-import { storeError } from "../store/files.ts";
+import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
@@ -21,7 +22,7 @@ import type { CommandResult } from "./types.ts";
 /** TEXT, or standard input when it is "-". */
 function textArgument(args: string[], index: number): string {
   const text = positional(args, index, "text");
-  return text === "-" ? fs.readFileSync(0, "utf8") : text;
+  return text === "-" ? readStdinBounded(MAX_TEXT_BYTES, "the text on standard input") : text;
 }
 
 function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
@@ -96,7 +97,7 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
   }
   for (const dir of places) {
     try {
-      const parsed = parseMessage(fs.readFileSync(path.join(dir, name), "utf8"), name);
+      const parsed = parseMessage(readRegularFile(path.join(dir, name)).toString("utf8"), name);
       if (typeof parsed !== "string") return parsed;
     } catch {
       // not here
@@ -129,13 +130,15 @@ function renderInboxMessage(message: Message, c: Colors): string {
 export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const wait = booleanFlag(flags, "wait");
   const timeoutMs = timeoutFlag(flags);
+  requireOpenStdout();
   const { layout, session, workerId } = await resolveWorkerSession(ctx, stringFlag(flags, "orch"));
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const guard = wait ? guardListener() : undefined;
   // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
-  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait")).catch((error: unknown) => {
+  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait"), `worker ${record.worker_id}`).catch((error: unknown) => {
+    if (error instanceof OrchError) throw error;
     throw storeError("read the inbox at", inbox, error);
   });
   // A worker that reads its messages has taken up its work again.

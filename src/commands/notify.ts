@@ -44,7 +44,7 @@ export async function runNotify(options: NotifyOptions, ctx: Context): Promise<M
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: workerId, message_type: options.type, content });
   const events = workerId === null ? undefined : layout.eventsDir(session.orchestrator_id, workerId);
   try {
-    sendMessage(layout.mailDir(session.orchestrator_id), message, events);
+    sendMessage(layout.mailDir(session.orchestrator_id), message, events, ctx.warn);
   } catch (error) {
     throw storeError("deliver the message into", layout.mailDir(session.orchestrator_id), error);
   }

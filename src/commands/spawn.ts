@@ -7,9 +7,12 @@ import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
 import * as gitAdapter from "../adapters/git.ts";
+import { REPOSITORY_GIT_VARIABLES, programEnv } from "../adapters/exec.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
+import { guardInterrupts, throwIfInterrupted } from "../interrupt.ts";
+import { openJournal, removeSpawnedWorktree, repairSpawn } from "./spawn-journal.ts";
 import { OrchError, errnoCode, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
@@ -174,23 +177,11 @@ export function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-/**
- * The variables that tell git which repository, index or work tree to use ("git rev-parse
- * --local-env-vars", plus the GIT_CONFIG_KEY_n/VALUE_n pairs). An orch run from a git hook or an
- * editor may carry them; the agent and its shells must find the worker's worktree, not that one.
- */
-const REPOSITORY_ENV = [
-  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_OBJECT_DIRECTORY",
-  "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS",
-  "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
-];
+/** The variables that redirect git (one list, in exec.ts); the window's shell unsets them too. */
+const REPOSITORY_ENV: readonly string[] = REPOSITORY_GIT_VARIABLES;
 
 export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const clean: NodeJS.ProcessEnv = { ...env };
-  for (const key of Object.keys(clean)) {
-    if (REPOSITORY_ENV.includes(key) || /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(key)) delete clean[key];
-  }
-  return clean;
+  return programEnv(env);
 }
 
 /**
@@ -233,6 +224,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   });
   const repo = await requireRepo(ctx);
   const profile = await profileOf(options);
+  // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
+  for (const line of await repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
   if (findWorker(layout, orchestratorId, workerId)) {
     throw new OrchError("exists", `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`);
   }
@@ -245,7 +238,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       return { record: await recordPending(layout, orchestratorId, repo, options, profile, prerequisites), tmuxSession: null };
     }
   }
-  return createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined);
+  return guardInterrupts(() => createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined));
 }
 
 /** spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. */
@@ -330,27 +323,35 @@ async function createAndStart(
   ]);
   const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
   if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) throw new OrchError("failed", "backend gtr was chosen but `git gtr` is not installed (see https://github.com/coderabbitai/git-worktree-runner)");
+  throwIfInterrupted();
 
-  const undo: (() => Promise<unknown>)[] = [];
+  const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+  if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  // A pending worker has its record (and a "starting" claim) already; a new one is journaled until it has.
+  const journal = pending ? undefined : await openJournal(layout, orchestratorId, {
+    worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
+  }, main.root, ctx.warn);
+  const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];
   try {
     let worktreePath: string;
     if (backend === "gtr") {
       worktreePath = await gtr.gtrNew(main.root, options.branch, options.from ?? fromSha, ctx.env);
       undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
     } else {
-      worktreePath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
-      if (fs.existsSync(worktreePath)) throw new OrchError("exists", `${worktreePath} already exists`);
+      worktreePath = plannedPath;
       fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
+      const spawned = { branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha };
+      undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
       await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
-      undo.push(async () => {
-        await gitAdapter.worktreeRemove(main.root, worktreePath, true);
-        if (!exists) await gitAdapter.deleteBranch(main.root, options.branch, true);
-      });
+      throwIfInterrupted();
       const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
       if (copied.length) ctx.warn(`copied ${copied.length} file(s) into the worktree: ${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`);
       const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
+      throwIfInterrupted();
       if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
     }
+    throwIfInterrupted();
     const sessionId = crypto.randomUUID();
     const shimDir = ensureShim(ctx.env);
     const launchSpec = {
@@ -384,6 +385,7 @@ async function createAndStart(
     };
     const marker: WorkerMarker = { orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
+    throwIfInterrupted();
     if (pending) {
       // The prompt was written when the worker was recorded pending.
       saveWorker(layout, record);
@@ -393,6 +395,8 @@ async function createAndStart(
       if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
       undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
     }
+    // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
+    journal?.close();
     if (baseBranch && baseTip) {
       const { rememberBaseTipIfNew } = await import("../store/coherence.ts");
       rememberBaseTipIfNew(layout, orchestratorId, repo, baseBranch, baseTip);
@@ -402,6 +406,7 @@ async function createAndStart(
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
+      throwIfInterrupted();
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
@@ -414,6 +419,11 @@ async function createAndStart(
       record.tmux_session = created.sessionName;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
+      undo.push(async () => {
+        const { killWindow } = await import("../adapters/tmux.ts");
+        await killWindow(created.windowId, ctx.env);
+      });
+      throwIfInterrupted();
     }
     return { record, tmuxSession };
   } catch (error) {

@@ -133,10 +133,10 @@ export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRec
 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
-  let records = listWorkers(layout, session.orchestrator_id);
+  let records = listWorkers(layout, session.orchestrator_id, ctx.warn);
   const checked = records.length ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
-  if (started) records = listWorkers(layout, session.orchestrator_id);
+  if (started) records = listWorkers(layout, session.orchestrator_id, ctx.warn);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
   const workers = await viewWorkers(layout, records, ctx.env, standings);
   if (records.some((r) => r.host)) await (await import("../hosts/views.ts")).overlayHostViews(layout, records, workers, counts, ctx);

@@ -6,9 +6,9 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import { writeOut } from "../output.ts";
+import { requireOpenStdout, writeOut } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
-import { waitFor } from "../store/waker.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import { orchestratorTakeCheck, publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -17,7 +17,9 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const orchestratorId = session.orchestrator_id;
   const mailDir = layout.mailDir(orchestratorId);
+  requireOpenStdout();
   const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch");
+  const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let printed = 0;
   for (;;) {
@@ -25,7 +27,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     const taken = await waitFor([path.join(mailDir, "new")], remaining, () => {
       beforeTake();
       return takeMessages(mailDir, ctx.warn);
-    });
+    }, sessionGone);
     if (!taken) break;
     for (const message of taken.messages) {
       try {

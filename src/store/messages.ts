@@ -74,9 +74,10 @@ export function newMessage(fields: Omit<Message, "id" | "created_at">): Message 
 }
 
 /** Delivers `message` into a mailbox and, when given, into a worker's event log (in arrival order). */
-export function sendMessage(mailDir: string, message: Message, eventsDir?: string): void {
+export function sendMessage(mailDir: string, message: Message, eventsDir?: string, warn?: Warn): void {
   const link = eventsDir === undefined ? undefined : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
-  deliver(mailDir, `${message.id}.json`, toJson(message), link);
+  const report = warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
+  deliver(mailDir, `${message.id}.json`, toJson(message), link, report);
 }
 
 /** Why `value` (read from `fileName`) is not a message, or null when it is one. */
@@ -116,7 +117,7 @@ export interface TakenMessages {
  * quarantine/ and reported through `warn`; the rest are still delivered.
  */
 export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undefined {
-  const claim = claimNew(mailDir, (from, to) => warn(`quarantined ${from}: not a message file (moved to ${to})`));
+  const claim = claimNew(mailDir, (from, to, why) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
   if (!claim) return undefined;
   const messages: Message[] = [];
   for (const file of [...claim.files]) {

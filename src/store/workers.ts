@@ -5,10 +5,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
-import { listDir, makeDirs, readJson, toJson, writeJsonAtomic, writeNewFile } from "./files.ts";
+import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
+import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, readEventLog, type EventEntry } from "./events.ts";
-import { createMailbox, isAlive } from "./maildir.ts";
+import { createMailbox } from "./maildir.ts";
 import { newMessage, parseMessage, sendMessage, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
@@ -105,12 +106,41 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
-export function listWorkers(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
+/** Whether a parsed worker.json has the fields orch relies on. */
+function isWorkerRecord(value: unknown): value is WorkerRecord {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.worker_id === "string" && typeof r.branch === "string" && typeof r.worktree_path === "string" &&
+    typeof r.orchestrator_id === "string" && typeof r.created_at === "string" && Array.isArray(r.agent_argv);
+}
+
+/** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
+function readWorkerRecord(file: string): WorkerRecord | undefined {
+  const value = readJson<unknown>(file);
+  if (value === undefined) return undefined;
+  if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
+  return value;
+}
+
+/**
+ * Every worker of the session, oldest first. A record that cannot be read (truncated by a full disk,
+ * edited by hand) is skipped with a warning, as the mailbox does with a corrupt message.
+ */
+export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: (line: string) => void): WorkerRecord[] {
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
     if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
-    const record = readJson<WorkerRecord>(layout.workerFile(orchestratorId, name));
-    if (record) records.push(record);
+    if (!isRealDirectory(layout.workerDir(orchestratorId, name))) {
+      warn?.(`skipping worker ${name}: ${layout.workerDir(orchestratorId, name)} is not a folder (a symbolic link?)`);
+      continue;
+    }
+    try {
+      const record = readWorkerRecord(layout.workerFile(orchestratorId, name));
+      if (record) records.push(record);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
+    }
   }
   return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
@@ -121,7 +151,15 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string): Worker
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
-  return readJson<WorkerRecord>(layout.workerFile(orchestratorId, id));
+  const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
+  if (dir === undefined) return undefined;
+  if (!dir.isDirectory()) throw new OrchError("store", `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`);
+  try {
+    return readWorkerRecord(layout.workerFile(orchestratorId, id));
+  } catch (error) {
+    if (error instanceof CorruptFileError) throw new OrchError("store", `the record of worker ${id} (${error.file}) is ${error.why}: orch rm ${id} --force removes the worker`);
+    throw error;
+  }
 }
 
 export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord {
@@ -165,14 +203,33 @@ export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
   }
 }
 
-/** The pid of the worker's agent while it runs (the runner keeps it in agent.pid), else undefined. */
-export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+/** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
+export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
+  const startTime = processStartTime(pid);
+  writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
+}
+
+/** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
+function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 && isAlive(pid) ? pid : undefined;
+    text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
   } catch {
     return undefined;
   }
+  const [pidText = "", startTime] = text.split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
+}
+
+/**
+ * The pid of the worker's agent while it runs, else undefined: also when that pid now belongs to
+ * another process, or the file has no start time on a system that has them (orch cannot tell then,
+ * and never signals a process it cannot tell).
+ */
+export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  const agent = recordedAgent(layout, record);
+  return agent && isSameProcess(agent.pid, agent.startTime) ? agent.pid : undefined;
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
@@ -225,7 +282,7 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
 
 function readEvent(eventsDir: string, entry: EventEntry): Message | null {
   try {
-    const parsed = parseMessage(fs.readFileSync(path.join(eventsDir, entry.name), "utf8"), `${entry.id}.json`);
+    const parsed = parseMessage(readRegularFile(path.join(eventsDir, entry.name)).toString("utf8"), `${entry.id}.json`);
     return typeof parsed === "string" ? null : parsed;
   } catch {
     return null;
@@ -305,12 +362,14 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
 }
 
 function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return recordedAgent(layout, record)?.pid;
+}
+
+/** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
+function recordedAgentRuns(layout: StoreLayout, record: WorkerRecord): boolean {
+  const agent = recordedAgent(layout, record);
+  if (agent === undefined) return false;
+  return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
 }
 
 /**
@@ -320,8 +379,9 @@ function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | u
  */
 export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
   const pid = recordedAgentPid(layout, record);
-  if (pid !== undefined && !isAlive(pid)) return `the agent (pid ${pid}) ended without reporting`;
-  if (windows && record.window_id && !windows.has(record.window_id) && (pid === undefined || !isAlive(pid))) {
+  const runs = recordedAgentRuns(layout, record);
+  if (pid !== undefined && !runs) return `the agent (pid ${pid}) ended without reporting`;
+  if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
   }
   return undefined;
