@@ -8,7 +8,7 @@ import { run } from "../adapters/exec.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { fetchWorkerBranches } from "../hosts/place.ts";
+import { collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -71,6 +71,9 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
 export async function runLand(names: string[], testCommand: string | undefined, method: gitAdapter.MergeMethod, orch: string | undefined, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, orch);
   const repo = await requireRepo(ctx);
+  // Without names the queue is every done worker: a remote worker is done once its task_complete is
+  // here, so the hosts are asked first (a poll may not have run since).
+  if (names.length === 0) await collectFromHosts(layout, session.orchestrator_id, ctx);
   const queue = names.length ? names.map((n) => loadWorker(layout, session.orchestrator_id, n)) : queueOrder(layout, session.orchestrator_id);
   await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];

@@ -9,8 +9,9 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
-import { createWorker, findWorker, forgetWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
+import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
 import { RemoteHost } from "./remote.ts";
@@ -150,6 +151,47 @@ export async function deliverOnHost(layout: StoreLayout, record: RemoteWorkerRec
     ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
     : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
   return { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+}
+
+/**
+ * resume on the host: its orch restarts the agent there (its own resume, its window). Recorded here as
+ * restarted too, so the local view of the worker (await's default list, land's queue) agrees.
+ */
+export async function resumeOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  prompt: string | undefined,
+  ctx: Context,
+): Promise<Record<string, unknown>> {
+  const args = ["resume", record.worker_id, "--orch", remoteSessionOf(layout, record)];
+  if (prompt !== undefined) args.push("--prompt", prompt);
+  const doc = await hostOf(layout, record, ctx).orch(args);
+  recordWorkerEvent(layout, record, "restarted", `resumed on host ${record.host} by the orchestrator (was ${String(doc.previous_status)})`);
+  if (typeof doc.window_id === "string" && doc.window_id !== record.window_id) {
+    saveWorker(layout, { ...record, window_id: doc.window_id });
+  }
+  return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
+}
+
+export type HostAnswer = Omit<RequestAnswer, "answered_at">;
+
+/** approve / deny on the host: the request lives in the host's store, where the worker's hook waits for it. */
+export async function answerOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  requestId: string | undefined,
+  answer: HostAnswer,
+  ctx: Context,
+): Promise<Record<string, unknown>> {
+  const args = [answer.decision === "allow" ? "approve" : "deny", record.worker_id];
+  if (requestId !== undefined) args.push(requestId);
+  args.push("--orch", remoteSessionOf(layout, record));
+  if (answer.always) args.push("--always");
+  if (answer.message !== undefined) args.push("--message", answer.message);
+  const doc = await hostOf(layout, record, ctx).orch(args);
+  const verb = answer.decision === "allow" ? "approved" : "denied";
+  recordWorkerEvent(layout, record, "answered", `${verb} ${String(doc.waiting_for)} on host ${record.host}`);
+  return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
 }
 
 export interface HostViews {
