@@ -51,19 +51,35 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
   if (findWorker(layout, session.orchestrator_id, workerId)) {
     throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
   }
-  const fromSha = await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
+  // HEAD from git's files (no git process); any other --from is git's to resolve.
+  const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;
+  const fromSha = head && "sha" in head ? head.sha : await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
   if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
   const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
   const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
-  const source = branchHere ? `refs/heads/${options.branch}` : fromSha;
-  await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), `${source}:refs/heads/${options.branch}`], main.root, { env: host.gitEnv() });
+  const push = async (source: string) => {
+    const refspec = `${source}:refs/heads/${options.branch}`;
+    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: host.gitEnv() });
+  };
+  if (branchHere) await push(`refs/heads/${options.branch}`);
   const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
   const args = ["spawn", options.branch, "--orch", remoteId, "--from", fromSha, "--agent", options.agent];
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);
-  const doc = await host.orch([...args, "-"], { input: options.prompt });
+  const spawnThere = () => host.orch([...args, "-"], { input: options.prompt });
+  let doc: Record<string, unknown>;
+  try {
+    doc = await spawnThere();
+  } catch (error) {
+    // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
+    // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
+    const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
+    if (branchHere || !baseMissing) throw error;
+    await push(fromSha);
+    doc = await spawnThere();
+  }
   const record: RemoteWorkerRecord = {
     worker_id: String(doc.worker_id),
     branch: options.branch,
