@@ -428,12 +428,58 @@ async function main(): Promise<void> {
   );
   row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
 
-  // status with 50 workers, against the floor.
+  // status with 50 workers, each with a commit of its own on a base that moved since (so ahead, behind
+  // and merges_cleanly all have something to say), against the floor. The first status computes them.
   const fifty = repoWith(1, "fifty");
   sh([ORCH, "init"], fifty);
-  for (let i = 0; i < 50; i++) sh([ORCH, "spawn", `w/${i}`, "--no-window"], fifty);
+  for (let i = 0; i < 50; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `w/${i}`, "--no-window", "--json"], fifty)).worktree_path as string;
+    fs.writeFileSync(path.join(w, i % 10 === 0 ? "shared.txt" : `w${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `w ${i}`], w);
+  }
+  fs.writeFileSync(path.join(fifty, "shared.txt"), "main\n");
+  sh(["git", "add", "-A"], fifty);
+  sh(["git", "commit", "-q", "-m", "the base moves"], fifty);
+  const firstStatus = JSON.parse(sh([ORCH, "status", "--json"], fifty));
+  const conflicting = firstStatus.workers.filter((w: { merges_cleanly: boolean }) => w.merges_cleanly === false).length;
   const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
-  row("orch status with 50 workers", ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+  row(`orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+
+  // Telling 20 workers after one landing: a commit on the base (not timed), then the next orch command
+  // (poll) notices it and tells all 20, against 20 × orch send.
+  const twenty = repoWith(1, "twenty");
+  sh([ORCH, "init"], twenty);
+  for (let i = 0; i < 20; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `t/${i}`, "--no-window", "--json"], twenty)).worktree_path as string;
+    fs.writeFileSync(path.join(w, `t${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `t ${i}`], w);
+  }
+  let landing = 0;
+  const [tellMs, sendMs] = interleaved(
+    () => {
+      fs.writeFileSync(path.join(twenty, "landed.txt"), `${landing++}\n`);
+      sh(["git", "add", "-A"], twenty);
+      sh(["git", "commit", "-q", "-m", `landing ${landing}`], twenty);
+      return timeOnce([ORCH, "poll"], twenty);
+    },
+    () => {
+      const t = performance.now();
+      for (let i = 0; i < 20; i++) sh([ORCH, "send", `t-${i}`, "the base moved"], twenty);
+      return performance.now() - t;
+    },
+    QUICK ? 5 : 9,
+  );
+  // Every landing must have reached every worker once.
+  const session = path.join(twenty, ".orch/sessions", fs.readdirSync(path.join(twenty, ".orch/sessions"))[0]!);
+  let told = 0;
+  for (const worker of fs.readdirSync(path.join(session, "workers"))) {
+    const inbox = path.join(session, "workers", worker, "inbox/new");
+    told += fs.readdirSync(inbox).filter((f) => fs.readFileSync(path.join(inbox, f), "utf8").includes('"base_moved"')).length;
+  }
+  const what = `telling 20 workers after one landing, by the next orch poll (${told} of ${landing * 20} told)`;
+  row(what, ms(tellMs), `20 × orch send: ${ms(sendMs)}`, tellMs / sendMs, "≤ 1×, each once", tellMs / sendMs <= 1 && told === landing * 20);
 
   // apply of a 50-commit series against raw git format-patch | git am.
   const applyRepo = repoWith(50, "apply");

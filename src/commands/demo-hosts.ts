@@ -27,12 +27,15 @@ import { renderWorkers, runStatus } from "./status.ts";
 import type { CommandResult } from "./types.ts";
 
 const HOST_NAMES = ["north", "south"];
-/** Where each task runs: one here, the rest on the hosts (the one that asks for permission on a host). */
+/**
+ * Where each task runs: three on the hosts (the one that asks for permission on south), and here the one
+ * whose conflict the queue hands back (a hand-back reaches local workers only).
+ */
 const PLACES: Record<string, string | undefined> = {
-  "feat/usage-doc": undefined,
+  "feat/usage-doc": "north",
   "feat/greeting-en": "north",
   "feat/price-list": "south",
-  "feat/greeting-fr": "south",
+  "feat/greeting-fr": undefined,
 };
 
 export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
@@ -87,7 +90,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const localAgent = [...selfCommand(), "__demo-agent"];
     for (const task of TASKS) {
       const host = PLACES[task.branch];
-      const base = { orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, window: true, backend: undefined };
+      const base = { orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, window: true, backend: undefined, after: [] };
       // On a host, the agent is the orch that host add installed there (an absolute path: no shell expands ~).
       const options = host === undefined
         ? { ...base, agent: "demo", agentArgv: localAgent }
@@ -113,19 +116,33 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(renderWorkers(status.workers, c).trimEnd().replace(/^/gm, "    "));
 
     const testCommand = "test -f README.md";
+    const land = (names: string[]) =>
+      runLand({ names, testCommand, method: "squash", onConflict: "return", sync: false, orch: session.orchestrator_id }, ctx);
+    const showLand = (results: LandEntry[]) => {
+      for (const r of results) {
+        const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.yellow;
+        say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
+      }
+    };
     const queue = TASKS.map((t) => t.branch).sort((a, b) => Number(a.includes("greeting")) - Number(b.includes("greeting")));
-    const landed: LandEntry[] = (await runLand(queue, testCommand, "squash", session.orchestrator_id, ctx)).results;
-    step(`orch land ${queue.join(" ")} --test "${testCommand}"`, "each branch fetched from its host with git over ssh, then the queue");
-    for (const r of landed) {
-      const paint = r.status === "landed" ? c.green : r.status === "skipped" ? c.dim : c.red;
-      say(`    ${paint(r.status.padEnd(11))} ${r.worker_id.padEnd(18)} ${r.reason}`);
+    const landed: LandEntry[] = (await land(queue)).results;
+    step(`orch land ${queue.join(" ")} --test "${testCommand}" --on-conflict return`, "branches fetched from their hosts over ssh, then the queue");
+    showLand(landed);
+    const returned = landed.filter((r) => r.status === "returned").map((r) => r.worker_id);
+    let relanded: LandEntry[] = [];
+    if (returned.length) {
+      await runAwait(returned, false, 120_000, session.orchestrator_id, ctx);
+      step(`orch await ${returned.join(" ")}`, "the worker here got its conflict, rebased onto main and reported again");
+      relanded = (await land(returned)).results;
+      step(`orch land ${returned.join(" ")} --test "${testCommand}"`);
+      showLand(relanded);
     }
     const cleaned = await cleanMain([], { yes: true, orch: session.orchestrator_id }, ctx);
     const removed = (cleaned.json.removed as { worker_id: string }[]).map((r) => r.worker_id);
     step("orch clean --yes", `removed ${removed.join(", ") || "nothing"} (here and on the hosts)`);
-    for (const r of landed.filter((x) => x.status !== "landed")) {
+    for (const r of [...landed, ...relanded].filter((x) => x.status === "conflict")) {
       await rmMain([r.worker_id], { force: true, deleteBranch: true, yes: true, orch: session.orchestrator_id }, ctx);
-      step(`orch rm ${r.worker_id} --force --delete-branch --yes`, "the conflicting one is dropped, on its host too");
+      step(`orch rm ${r.worker_id} --force --delete-branch --yes`, "it does not land: dropped");
     }
     const log = await gitAdapter.gitOut(["log", "--format=%h %s", "-5"], repo);
     say(`\nmain now:\n${log.replace(/^/gm, "    ")}`);
@@ -140,6 +157,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
         workers: awaited.workers,
         approved,
         land: landed,
+        relanded,
         cleaned: removed,
         seconds: (Date.now() - started) / 1000,
         kept: keep,

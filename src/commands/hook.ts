@@ -187,7 +187,9 @@ export function inboxText(messages: Message[], record: WorkerRecord): string {
     const { text, in_reply_to, question } = message.content;
     const head = message.message_type === "reply"
       ? `Answer ${message.id} to your question ${in_reply_to ?? ""}${question ? ` ("${question}")` : ""}:`
-      : `Message ${message.id}:`;
+      : message.message_type === "base_moved"
+        ? `${message.content.returned ? "Your work is handed back" : "Your base branch moved"} (${message.id}):`
+        : `Message ${message.id}:`;
     parts.push(`${head}\n${text ?? message.content.summary ?? ""}`);
   }
   parts.push("Act on this now. Report back with orch notify as your instructions say.");

@@ -17,6 +17,7 @@ export interface StopOutcome {
 
 /** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet (it waits for ${(record.after ?? []).join(", ")}): orch rm it to cancel it`);
   if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
@@ -51,6 +52,11 @@ export interface RemoveOutcome extends StopOutcome {
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
 export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  if (record.pending) {
+    // Recorded by spawn --after and never started: no worktree, window or agent to remove.
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    return { worker_id: record.worker_id, branch: record.branch, worktree_path: "", branch_deleted: false, agent_stopped: false, window_closed: false };
+  }
   if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {

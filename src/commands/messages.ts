@@ -8,6 +8,7 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
 import type { Colors } from "../output.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
@@ -38,7 +39,7 @@ export const WAKE_LINE = "orch: you have a new message from your orchestrator. R
  * A worker whose agent sits at its prompt runs no hook and reads nothing until something is typed:
  * type the fixed wake-up line into its window. Only then, so a working agent is never interrupted.
  */
-async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+export async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
   const state = workerState(layout, record);
   if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
   if (runningAgentPid(layout, record) === undefined) return false;
@@ -77,6 +78,7 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const text = textArgument(args, 1);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
   const sent = await deliverAnywhere(layout, record, message, ctx);
   return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
@@ -118,7 +120,9 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {
-  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}` : c.cyan("message");
+  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}`
+    : message.message_type === "base_moved" ? c.yellow(message.content.returned ? "handed back" : "base moved")
+    : c.cyan("message");
   return `${head} ${c.dim(`(${message.id})`)}\n${message.content.text ?? ""}\n`;
 }
 

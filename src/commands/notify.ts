@@ -14,7 +14,7 @@ export interface NotifyOptions {
 }
 
 const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question", "waitingFor"] as const;
-const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], keyof MessageContent> = {
+const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], "details" | "pr_url" | "branch" | "error" | "question" | "waiting_for"> = {
   details: "details",
   prUrl: "pr_url",
   branch: "branch",

@@ -6,6 +6,7 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
 import { guardListener } from "../listener.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
@@ -67,6 +68,8 @@ export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: strin
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
+  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);

@@ -15,8 +15,9 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
-import { toJson } from "../store/files.ts";
+import { toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -31,8 +32,20 @@ export interface SpawnOptions {
   agentArgv?: string[];
   window: boolean;
   backend: "git" | "gtr" | undefined;
+  /** --after: wait (pending, no worktree) until these workers have landed. */
+  after: string[];
   /** The host to create it on (orch host add), else here. */
   host?: string;
+}
+
+/** --after A (repeatable) or --after A,B: the names as given, each a worker id or a branch. */
+export function afterFlag(flags: Flags): string[] {
+  const raw = flags.after;
+  if (raw === undefined) return [];
+  const values = (Array.isArray(raw) ? raw : [raw]).map((v) => (typeof v === "boolean" ? "" : String(v)));
+  const names = values.flatMap((v) => v.split(",")).map((n) => n.trim());
+  if (names.some((n) => n === "")) throw usage("--after needs a worker (--after A, --after A,B or --after A --after B)");
+  return [...new Set(names)];
 }
 
 function hostFlag(flags: Flags): string | undefined {
@@ -119,6 +132,9 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
   const from = stringFlag(flags, "from");
   if (from !== undefined && (from === "" || from.startsWith("-"))) throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
+  const after = afterFlag(flags);
+  if (after.length && flags.host !== undefined) throw usage("--after is not supported with --host yet: spawn it here, or on the host once its prerequisites have landed");
+  if (after.length && from !== undefined) throw usage("--after starts the worker from the base as it is when its prerequisites have landed: leave out --from");
   return {
     orch: stringFlag(flags, "orch"),
     branch,
@@ -128,6 +144,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     agent: stringFlag(flags, "agent") ?? "claude",
     window: flags.window !== false,
     backend,
+    after,
     host: hostFlag(flags),
   };
 }
@@ -196,18 +213,116 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
   };
 }
 
+async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
+  const argv = options.agentArgv;
+  if (argv) return { name: path.basename(argv[0] ?? "agent"), start: () => ({ argv, promptPlacement: "last", env: {} }), prepare: async () => [] };
+  return profileFor(options.agent);
+}
+
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
   if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
   const { layout, session } = await resolveSession(ctx, options.orch);
+  const orchestratorId = session.orchestrator_id;
+  const workerId = workerIdForBranch(options.branch);
+  // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
+  const prerequisites = options.after.map((name) => {
+    const found = findWorker(layout, orchestratorId, name);
+    if (!found) throw new OrchError("invalid", `--after ${name}: no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`);
+    if (found.worker_id === workerId) throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
+    return found.worker_id;
+  });
   const repo = await requireRepo(ctx);
+  const profile = await profileOf(options);
+  if (findWorker(layout, orchestratorId, workerId)) {
+    throw new OrchError("exists", `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`);
+  }
+  const { baseTipsMoved } = await import("../store/coherence.ts");
+  if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {
+    const coherence = await import("./coherence.ts");
+    await coherence.reconcile(layout, orchestratorId, repo, ctx);
+    const landed = await coherence.landedAmong(layout, orchestratorId, repo, prerequisites);
+    if (!prerequisites.every((id) => landed.has(id))) {
+      return { record: await recordPending(layout, orchestratorId, repo, options, profile, prerequisites), tmuxSession: null };
+    }
+  }
+  return createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined);
+}
+
+/** spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. */
+async function recordPending(layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile, after: string[]): Promise<WorkerRecord> {
+  const main = mainWorktreeOf(repo);
+  const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  if (!baseBranch) throw new OrchError("refused", `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`);
+  const workerId = workerIdForBranch(options.branch);
+  const record: WorkerRecord = {
+    worker_id: workerId,
+    branch: options.branch,
+    orchestrator_id: orchestratorId,
+    worktree_path: "",
+    base_commit: "",
+    base_branch: baseBranch,
+    backend: options.backend ?? "git",
+    agent: profile.name,
+    agent_argv: [],
+    window_id: null,
+    tmux_session: null,
+    created_at: new Date().toISOString(),
+    after,
+    after_landed: [],
+    pending: true,
+    pending_spawn: { agent: options.agent, ...(options.agentArgv ? { agent_argv: options.agentArgv } : {}), plan: options.plan, window: options.window, ...(options.backend ? { backend: options.backend } : {}) },
+  };
+  const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+  if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+  return record;
+}
+
+/**
+ * Starts a pending worker whose prerequisites have landed: its worktree from the base branch as it is
+ * now, its window and agent. Once only (an exclusive claim); a failed start makes it failed, reported.
+ */
+export async function startPendingWorker(layout: StoreLayout, pending: WorkerRecord, ctx: Context): Promise<WorkerRecord> {
+  const spec = pending.pending_spawn;
+  if (!spec || !pending.base_branch) throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
+  try {
+    writeNewFile(path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting"), `${process.pid}\n`, false);
+  } catch {
+    throw new OrchError("exists", `worker ${pending.worker_id} is being started by another orch command`);
+  }
+  const options: SpawnOptions = {
+    orch: pending.orchestrator_id, branch: pending.branch, from: `refs/heads/${pending.base_branch}`, plan: spec.plan,
+    prompt: "", agent: spec.agent, agentArgv: spec.agent_argv, window: spec.window, backend: spec.backend, after: [],
+  };
+  try {
+    const repo = await requireRepo(ctx);
+    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, await profileOf(options), ctx, pending);
+    return record;
+  } catch (error) {
+    const reason = (error as Error).message;
+    saveWorker(layout, { ...pending, pending_spawn: { ...spec, start_error: reason } });
+    const message = newMessage({
+      orchestrator_id: pending.orchestrator_id,
+      worker_id: pending.worker_id,
+      message_type: "task_failed",
+      content: { summary: `could not start after ${(pending.after ?? []).join(", ")} landed`, error: reason, branch: pending.branch },
+    });
+    sendMessage(layout.mailDir(pending.orchestrator_id), message, layout.eventsDir(pending.orchestrator_id, pending.worker_id));
+    throw error;
+  }
+}
+
+/** Creates the worktree, the record (or completes a pending one), the window and the agent. */
+async function createAndStart(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  options: SpawnOptions,
+  profile: AgentProfile,
+  ctx: Context,
+  pending: WorkerRecord | undefined,
+): Promise<SpawnResult> {
   const main = mainWorktreeOf(repo);
   const workerId = workerIdForBranch(options.branch);
-  const profile: AgentProfile = options.agentArgv
-    ? { name: path.basename(options.agentArgv[0] ?? "agent"), start: () => ({ argv: options.agentArgv!, promptPlacement: "last", env: {} }), prepare: async () => [] }
-    : await profileFor(options.agent);
-  if (findWorker(layout, session.orchestrator_id, workerId)) {
-    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
-  }
   const [settings, exists, fromSha] = await Promise.all([
     gitAdapter.readSettings(main.root),
     localBranchExists(main, options.branch),
@@ -239,17 +354,20 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     const sessionId = crypto.randomUUID();
     const launchSpec = {
       mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
-      orchestratorId: session.orchestrator_id, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchestratorId, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
     };
     const start = profile.start(launchSpec);
     const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
+    const baseBranch = pending ? pending.base_branch : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+    const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
     const record: WorkerRecord = {
+      ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
       worker_id: workerId,
       branch: options.branch,
-      orchestrator_id: session.orchestrator_id,
+      orchestrator_id: orchestratorId,
       worktree_path: worktreePath,
       base_commit: baseCommit,
-      base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
+      base_branch: baseBranch,
       backend,
       agent: profile.name,
       agent_argv: start.argv,
@@ -259,13 +377,24 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
       window_id: null,
       tmux_session: null,
-      created_at: new Date().toISOString(),
+      created_at: pending?.created_at ?? new Date().toISOString(),
+      ...(baseTip ? { base_tip: baseTip } : {}),
     };
-    const marker: WorkerMarker = { orchestrator_id: session.orchestrator_id, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
+    const marker: WorkerMarker = { orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
-    const prompt = fullPrompt(options.prompt, { orchestratorId: session.orchestrator_id, workerId, branch: options.branch });
-    if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
-    undo.push(async () => forgetWorker(layout, session.orchestrator_id, workerId));
+    if (pending) {
+      // The prompt was written when the worker was recorded pending.
+      saveWorker(layout, record);
+      undo.push(async () => saveWorker(layout, pending));
+    } else {
+      const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+      if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+      undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
+    }
+    if (baseBranch && baseTip) {
+      const { rememberBaseTipIfNew } = await import("../store/coherence.ts");
+      rememberBaseTipIfNew(layout, orchestratorId, repo, baseBranch, baseTip);
+    }
 
     let tmuxSession: string | null = null;
     if (options.window) {
@@ -294,6 +423,17 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { record, tmuxSession } = await runSpawn(parseSpawn(args, flags), ctx);
+  if (record.pending) {
+    const after = (record.after ?? []).join(", ");
+    return {
+      json: {
+        success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
+        orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
+        base_branch: record.base_branch, host: null,
+      },
+      human: (c) => `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): starts from ${record.base_branch} when ${after} ha${(record.after ?? []).length > 1 ? "ve" : "s"} landed\n`,
+    };
+  }
   return {
     json: {
       success: true,

@@ -52,6 +52,18 @@ export class StoreLayout {
   prReportedFile(orchestratorId: string, workerId: string, prUrl: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-")}`);
   }
+  /** What orch remembers per worker about its base: the tip it was last told about, its cached standing. */
+  coherenceFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "coherence.json");
+  }
+  /** One file per base tip the worker was told about, created exclusively: told once per move. */
+  toldDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "told");
+  }
+  /** The base branches' tips as the last orch command saw them: a cheap "has anything moved?". */
+  baseTipsFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "base-tips.json");
+  }
   lockFile(orchestratorId: string, name: string): string {
     return path.join(this.sessionDir(orchestratorId), `${name}.lock-target`);
   }

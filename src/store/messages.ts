@@ -9,16 +9,19 @@ import { claimNew, deliver } from "./maildir.ts";
 
 export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle", "blocked"] as const;
 export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
-/** What the orchestrator sends a worker: a free message, or a reply to one of its questions. */
-export type OrchestratorMessageType = "message" | "reply";
+/**
+ * What the orchestrator sends a worker: a free message, a reply to one of its questions, or base_moved
+ * (its base branch moved: what landed, whether its branch still merges, or a conflict handed back).
+ */
+export type OrchestratorMessageType = "message" | "reply" | "base_moved";
 /**
  * Written by orch itself into a worker's event log: `stopped` by orch stop; `restarted` by orch resume;
  * `turn_started` when the agent takes up work again (a hook saw a prompt or a tool call, or it read its
  * inbox); `turn_ended` when its turn ended (Stop hook); `answered` when approve/deny answered a request;
- * `woken` when orch typed its wake-up line (once per wait at the prompt). `resumed` is the older name
- * of turn_started.
+ * `woken` when orch typed its wake-up line (once per wait at the prompt); `returned` when land hands a
+ * conflict back to the worker (it is at work again). `resumed` is the older name of turn_started.
  */
-export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed";
+export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed" | "returned";
 export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
 
 export interface MessageContent {
@@ -32,6 +35,21 @@ export interface MessageContent {
   text?: string;
   /** The question a reply answers. */
   in_reply_to?: string;
+  /** base_moved: the base branch, its new tip and the tip the worker knew before. */
+  base_branch?: string;
+  base_commit?: string;
+  previous_base?: string;
+  /** base_moved: what landed between the two tips (commits may be cut short; commit_count is all). */
+  commits?: { sha: string; subject: string }[];
+  commit_count?: number;
+  files?: string[];
+  /** base_moved: whether the worker's branch merges onto the new tip, and where it would conflict. */
+  merges_cleanly?: boolean;
+  conflict_paths?: string[];
+  /** base_moved: orch sync brought the branch onto the new tip (its commits were rewritten). */
+  synced?: boolean;
+  /** base_moved: land handed a conflict back (land --on-conflict return): rebase and report again. */
+  returned?: boolean;
   /** blocked: what the agent waits for (the tool call, "plan approval", a dialog). */
   waiting_for?: string;
   /** blocked: the request approve/deny answer. */

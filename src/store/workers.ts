@@ -33,11 +33,31 @@ export interface WorkerRecord {
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;
+  /** The base branch's tip when the worker was created (or last synced): it knows the base up to here. */
+  base_tip?: string;
+  /** spawn --after: the workers this one waits for; and those of them already seen landed. */
+  after?: string[];
+  after_landed?: string[];
+  /** Recorded by spawn --after and not started yet: no worktree, no window (worktree_path is ""). */
+  pending?: boolean;
+  /** How to start a pending worker once its prerequisites have landed. */
+  pending_spawn?: PendingSpawn;
   /** The host the worker lives on (orch host add); absent for a worker here. */
   host?: string;
 }
 
-export type WorkerStatus = "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
+/** The spawn options a pending worker keeps until it starts (its prompt is in prompt.txt). */
+export interface PendingSpawn {
+  agent: string;
+  agent_argv?: string[];
+  plan: boolean;
+  window: boolean;
+  backend?: "git" | "gtr";
+  /** Why the start failed, once it did: the worker is then failed and not started again. */
+  start_error?: string;
+}
+
+export type WorkerStatus = "pending" | "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
 export const FINISHED: readonly WorkerStatus[] = ["done", "failed", "stopped"];
 /** The agent should still be there: if it is gone without a report, it died. */
 export const ACTIVE: readonly WorkerStatus[] = ["running", "waiting", "blocked", "idle"];
@@ -182,6 +202,8 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
       return { status, atPrompt: false };
     case "answered":
       return { status: status === "blocked" ? "running" : status, atPrompt: false };
+    case "returned":
+      return { status: status === "stopped" ? status : "running", atPrompt: false };
     case "task_complete":
       return { status: "done", atPrompt };
     case "task_failed":
@@ -219,6 +241,8 @@ function mtimeOf(file: string): number {
 }
 
 export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
+  // Pending-ness comes from the record, not from events: the worker has not started yet.
+  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const log = readEventLog(eventsDir);
   let step: Step = { status: "running", atPrompt: false };
@@ -317,4 +341,28 @@ export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], 
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
   }
   return reported;
+}
+
+/** Recorded with --after and not started yet (a failed start counts as started: its events say failed). */
+export function isWaitingToStart(record: WorkerRecord): boolean {
+  return record.pending === true && !record.pending_spawn?.start_error;
+}
+
+/**
+ * pending while every prerequisite may still land; blocked (waiting_for "after") once one of them
+ * failed, was removed, or is itself blocked: it cannot start without the orchestrator acting.
+ */
+function pendingState(layout: StoreLayout, record: WorkerRecord, seen: Set<string>): WorkerState {
+  seen.add(record.worker_id);
+  const notStarted = { pr_url: null, last_message: null, at_prompt: false, waiting_for: null, request_id: null, last_activity_at: null };
+  const landed = new Set(record.after_landed ?? []);
+  for (const id of record.after ?? []) {
+    if (landed.has(id)) continue;
+    const prerequisite = findWorker(layout, record.orchestrator_id, id);
+    const status = !prerequisite || seen.has(id) ? "failed"
+      : isWaitingToStart(prerequisite) ? pendingState(layout, prerequisite, seen).status
+      : workerState(layout, prerequisite).status;
+    if (status === "failed" || status === "blocked") return { ...notStarted, status: "blocked", waiting_for: "after" };
+  }
+  return { ...notStarted, status: "pending" };
 }
