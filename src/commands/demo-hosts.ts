@@ -90,19 +90,24 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const localAgent = [...selfCommand(), "__demo-agent"];
     for (const task of TASKS) {
       const host = PLACES[task.branch];
-      const base = { orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt, window: true, backend: undefined, after: [] };
+      const base = {
+        orch: session.orchestrator_id, branch: task.branch, from: undefined, plan: false, prompt: task.prompt,
+        window: true, backend: undefined, after: [],
+      };
       // On a host, the agent is the orch that host add installed there (an absolute path: no shell expands ~).
       const options = host === undefined
         ? { ...base, agent: "demo", agentArgv: localAgent }
         : { ...base, agent: `${homes.get(host)}/${REMOTE_ORCH_PATH} __demo-agent`, host };
       const { record } = await runSpawn(options, ctx);
-      step(`orch spawn ${task.branch}${host ? ` --host ${host}` : ""} --agent <scripted>`, `window ${record.window_id} ${host ? `on ${host}` : "here"}`);
+      const where = `window ${record.window_id} ${host ? `on ${host}` : "here"}`;
+      step(`orch spawn ${task.branch}${host ? ` --host ${host}` : ""} --agent <scripted>`, where);
     }
 
     // await holds one connection per host on the host's own await; a worker blocked there ends it too.
     let awaited = await runAwait([], false, 120_000, session.orchestrator_id, ctx);
     const approved: string[] = [];
-    for (let blocked = awaited.workers.find((w) => w.status === "blocked"); blocked; blocked = awaited.workers.find((w) => w.status === "blocked")) {
+    const blockedOne = () => awaited.workers.find((w) => w.status === "blocked");
+    for (let blocked = blockedOne(); blocked; blocked = blockedOne()) {
       const m = blocked.final_message as { content?: { waiting_for?: string } } | null;
       step("orch await", `${blocked.worker_id} is blocked on its host: it waits for approval of ${m?.content?.waiting_for ?? "a request"}`);
       const answer = await approveMain([blocked.worker_id], { orch: session.orchestrator_id }, ctx);
