@@ -149,7 +149,10 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "demo",
     description: "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, status, land (one conflicts), clean",
-    options: [opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards")],
+    options: [
+      opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards"),
+      opt("--hosts", "The same with workers on two throw-away local ssh hosts (needs root: a user account and an sshd each)"),
+    ],
     load: async () => (await import("../commands/demo.ts")).main,
   },
   DEMO_AGENT,

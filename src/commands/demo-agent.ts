@@ -1,5 +1,6 @@
-// orch __demo-agent: the scripted agent that ships with orch for `orch demo`. It reads its prompt
-// (ORCH_PROMPT_FILE), does the edits the prompt lists, commits them and reports task_complete.
+// orch __demo-agent: the scripted agent that ships with orch for `orch demo`. It reads its prompt (its
+// last argument, or ORCH_PROMPT_FILE), does the edits the prompt lists, commits them and reports
+// task_complete.
 //
 // Prompt lines it understands (anything else is ignored, like the orch instructions appended):
 //   write <path> <text>        replace the file with <text> (\n for new lines)
@@ -94,10 +95,11 @@ async function stayForConflicts(fixes: string[], ctx: Context): Promise<void> {
   }
 }
 
-export async function main(_args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
+export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
   const promptFile = ctx.env.ORCH_PROMPT_FILE;
   if (!promptFile) throw new Error("the demo agent runs inside an orch worker (ORCH_PROMPT_FILE is not set)");
-  const prompt = fs.readFileSync(promptFile, "utf8");
+  // The prompt it is started with (orch resume gives the first prompt and the new message), else the file.
+  const prompt = args[0] ?? fs.readFileSync(promptFile, "utf8");
   const done: string[] = [];
   ctx.warn(`demo agent: ${ctx.env.ORCH_WORKER} at work in ${ctx.cwd}`);
   let summary = "";

@@ -21,7 +21,7 @@ import { runSpawn } from "./spawn.ts";
 import { renderWorkers, runStatus } from "./status.ts";
 import type { CommandResult } from "./types.ts";
 
-const FILES: Record<string, string> = {
+export const FILES: Record<string, string> = {
   "README.md": "# shop\n\nA tiny project for orch demo.\n",
   "greeting.txt": "Hello\nWelcome to the shop.\n",
   "src/prices.txt": "apple 1\npear 2\n",
@@ -31,7 +31,7 @@ const FILES: Record<string, string> = {
  * Four tasks: two touch greeting.txt, so the merge queue meets a conflict (that worker knows how to fix
  * it when it is handed back); one asks for permission before it runs a command.
  */
-const TASKS = [
+export const TASKS = [
   { branch: "feat/usage-doc", prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes" },
   { branch: "feat/greeting-en", prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\ncommit Friendlier English greeting" },
   {
@@ -44,7 +44,8 @@ const TASKS = [
   },
 ];
 
-export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
+export async function main(args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
+  if (booleanFlag(flags, "hosts")) return (await import("./demo-hosts.ts")).main(args, flags, parent);
   const keep = booleanFlag(flags, "keep");
   const json = booleanFlag(flags, "json");
   const c: Colors = json ? (await import("../output.ts")).NO_COLORS : await colorsFor(1, parent.env);

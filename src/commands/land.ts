@@ -12,7 +12,7 @@ import { usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { fetchWorkerBranches } from "../hosts/place.ts";
+import { collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
@@ -117,6 +117,9 @@ export async function runLand(options: LandOptions, ctx: Context) {
   const orchestratorId = session.orchestrator_id;
   // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.
   await reconcile(layout, orchestratorId, repo, ctx);
+  // Without names the queue is every done worker: a remote worker is done once its task_complete is
+  // here, so the hosts are asked first (a poll may not have run since).
+  if (options.names.length === 0) await collectFromHosts(layout, orchestratorId, ctx);
   const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId, ctx.warn);
   await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
@@ -131,7 +134,12 @@ export async function runLand(options: LandOptions, ctx: Context) {
       // A sync may have moved its base commit since the queue was read.
       const record = loadWorker(layout, orchestratorId, queued.worker_id);
       let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
-      if (result.status === "conflict" && result.base_commit && options.onConflict === "return") result = await handBack(layout, repo, record, result, ctx);
+      if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
+        // A remote worker's inbox is on its host, and the base to rebase onto is not there yet: not handed back.
+        result = record.host === undefined
+          ? await handBack(layout, repo, record, result, ctx)
+          : { ...result, reason: `${result.reason} (on host ${record.host}: --on-conflict return hands back local workers only)` };
+      }
       results.push(result);
       if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;

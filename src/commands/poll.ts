@@ -16,7 +16,7 @@ import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 /** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
-function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
+export function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
   return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
 }
 

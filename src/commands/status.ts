@@ -118,7 +118,8 @@ async function checkCoherence(
  * whose window was closed without a report. Returns the windows tmux has.
  */
 export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  if (!records.some((r) => r.window_id)) {
+  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only for local ones.
+  if (!records.some((r) => r.window_id && r.host === undefined)) {
     noticeEndedAgents(layout, records);
     return new Set();
   }

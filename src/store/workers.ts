@@ -394,6 +394,8 @@ export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windo
 export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], windows?: Set<string>): string[] {
   const reported: string[] = [];
   for (const record of records) {
+    // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
+    if (record.host !== undefined) continue;
     if (!record.window_id && recordedAgentPid(layout, record) === undefined) continue;
     const reason = agentGoneReason(layout, record, windows);
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
