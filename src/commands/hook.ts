@@ -10,7 +10,7 @@ import { readWorkerMarker, resolveWorkerSession, type Context } from "../context
 import { errnoCode, usage } from "../errors.ts";
 import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
-import { writeNewFile } from "../store/files.ts";
+import { readUpTo, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
@@ -60,36 +60,14 @@ interface HookReply {
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
-/** All of stdin. A terminal (someone trying the command by hand) counts as empty input. */
+/** All of stdin (a payload over MAX_PAYLOAD counts as none). A terminal (someone trying the command by hand) counts as empty input. */
 function readStdin(): string {
   try {
     if (fs.fstatSync(0).isCharacterDevice()) return "";
+    return readUpTo(0, MAX_PAYLOAD, "the hook payload", Date.now() + 5000).toString("utf8");
   } catch {
     return "";
   }
-  const chunks: Buffer[] = [];
-  const buffer = Buffer.alloc(64 * 1024);
-  let total = 0;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    let count: number;
-    try {
-      count = fs.readSync(0, buffer, 0, buffer.length, null);
-    } catch (error) {
-      // A non-blocking pipe with nothing in it yet.
-      if (errnoCode(error) === "EAGAIN" && Date.now() < deadline) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      if (errnoCode(error) === "EOF") break;
-      throw error;
-    }
-    if (count === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, count)));
-    total += count;
-    if (total > MAX_PAYLOAD) break;
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parsePayload(text: string): HookPayload | undefined {

@@ -13,12 +13,12 @@ import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
 import { guardInterrupts, throwIfInterrupted } from "../interrupt.ts";
 import { openJournal, removeSpawnedWorktree, repairSpawn } from "./spawn-journal.ts";
-import { OrchError, errnoCode, usage } from "../errors.ts";
+import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
-import { toJson, writeNewFile } from "../store/files.ts";
+import { NotRegularFileError, readUpTo, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
@@ -59,28 +59,14 @@ function hostFlag(flags: Flags): string | undefined {
 /** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
 const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
 
-/** Reads at most MAX_PROMPT_BYTES + 1 bytes of `fd`; a non-blocking pipe is waited for. */
-function readBounded(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const buffer = Buffer.alloc(1024 * 1024);
-  while (total <= MAX_PROMPT_BYTES) {
-    let count: number;
-    try {
-      count = fs.readSync(fd, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if (errnoCode(error) === "EAGAIN") {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        continue;
-      }
-      if (errnoCode(error) === "EOF") break;
-      throw error;
-    }
-    if (count === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, count)));
-    total += count;
+/** Reads `fd` to its end; more than MAX_PROMPT_BYTES is refused (exit 2). */
+function readBounded(fd: number, what: string): Buffer {
+  try {
+    return readUpTo(fd, MAX_PROMPT_BYTES, what);
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+    throw error;
   }
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -91,7 +77,7 @@ function readPrompt(source: string): string {
   const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
   let bytes: Buffer;
   if (source === "stdin") {
-    bytes = readBounded(0);
+    bytes = readBounded(0, what);
   } else {
     let stat: fs.Stats;
     try {
@@ -107,12 +93,11 @@ function readPrompt(source: string): string {
       throw new OrchError("invalid", `${what}: no such readable file`);
     }
     try {
-      bytes = readBounded(fd);
+      bytes = readBounded(fd, what);
     } finally {
       fs.closeSync(fd);
     }
   }
-  if (bytes.length > MAX_PROMPT_BYTES) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

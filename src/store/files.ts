@@ -83,8 +83,11 @@ export function readRegularFile(file: string, maxBytes = MAX_STORE_FILE_BYTES): 
   }
 }
 
-/** Reads `fd` to its end, refusing (NotRegularFileError) once it holds more than `maxBytes`. */
-export function readUpTo(fd: number, maxBytes: number, what: string): Buffer {
+/**
+ * Reads `fd` to its end, refusing (NotRegularFileError) once it holds more than `maxBytes`. A
+ * non-blocking pipe with nothing in it yet is waited for, until `deadline` (epoch ms) if one is given.
+ */
+export function readUpTo(fd: number, maxBytes: number, what: string, deadline = Infinity): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   const buffer = Buffer.alloc(64 * 1024);
@@ -94,7 +97,7 @@ export function readUpTo(fd: number, maxBytes: number, what: string): Buffer {
       count = fs.readSync(fd, buffer, 0, buffer.length, null);
     } catch (error) {
       const code = errnoCode(error);
-      if (code === "EOF") break;
+      if (code === "EOF" || (code === "EAGAIN" && Date.now() >= deadline)) break;
       if (code !== "EAGAIN") throw error;
       // A non-blocking pipe with nothing in it yet: wait a little, as a blocking read would.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
