@@ -17,7 +17,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const orchestratorId = session.orchestrator_id;
   const mailDir = layout.mailDir(orchestratorId);
-  const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch");
+  const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch", ctx.env);
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let printed = 0;
   for (;;) {
