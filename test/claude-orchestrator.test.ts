@@ -230,4 +230,23 @@ test("a listener whose session or parent is SIGKILLed takes nothing afterwards",
   }
 });
 
+test("poll, poll --wait and watch take nothing in a Claude Code background session; one line says why", () => {
+  const { repo } = sessionRepo();
+  const worktree = orch(["spawn", "feat/bg", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  assert.is(orch(["notify", "--type", "progress", "--summary", "kept"], { cwd: worktree }).code, 0);
+  const background = { CLAUDE_CODE_SESSION_ATTENDED: "0", CLAUDE_JOB_DIR: tempDir() };
+  for (const args of [["poll"], ["poll", "--wait", "--timeout", "5"], ["watch", "--timeout", "5"]]) {
+    const r = orch([...args, "--json"], { cwd: repo, env: background });
+    assert.is(r.code, 1, `${args.join(" ")}: ${r.stdout}`);
+    assert.is(r.json.error.code, "refused");
+    assert.match(r.json.error.message, /runs in the background with nobody attached.*nothing was taken/);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  assert.is(orch(["poll", "--json"], { cwd: repo, env: { ...background, CLAUDE_CODE_SESSION_ATTENDED: "1" } }).json.message_count, 1,
+    "an attended session takes them");
+  assert.is(orch(["notify", "--type", "progress", "--summary", "again"], { cwd: worktree }).code, 0);
+  assert.is(orch(["poll", "--json"], { cwd: repo, env: { ...background, ORCH_LISTEN_UNATTENDED: "1" } }).json.message_count, 1,
+    "ORCH_LISTEN_UNATTENDED=1 takes them anyway");
+});
+
 test.run();
