@@ -206,6 +206,93 @@ async function codexFirstRequest(): Promise<void> {
   row("the same, against its own mode by hand", ms(orchMs), `codex --no-daemon -- PROMPT: ${ms(embeddedMs)}`, orchMs / embeddedMs, "reported", undefined);
 }
 
+/**
+ * Workers on a host: an sshd on 127.0.0.1 with an account of its own (test/ssh-harness.ts; needs root),
+ * measured against the same work by hand over the same ssh (orch's options, its shared connection).
+ */
+async function benchHosts(): Promise<void> {
+  const { sshSkipReason, startSshWorld } = await import("../test/ssh-harness.ts");
+  const skip = sshSkipReason();
+  if (skip) {
+    rows.push(["hosts: remote status, poll, spawn, wake", `not measured: ${skip}`, "", "", "", ""]);
+    return;
+  }
+  const { sshOptions } = await import("../src/adapters/ssh.ts");
+  const world = await startSshWorld(1);
+  try {
+    const host = world.hosts[0]!;
+    const hostEnv: NodeJS.ProcessEnv = { ...env, ...world.env };
+    const ssh = (argv: string[]) => ["ssh", ...sshOptions(hostEnv), host.alias, "--", ...argv];
+    const repo = repoWith(1000, "hosts");
+    const run = (argv: string[], input?: string) => {
+      const r = spawnSync(argv[0]!, argv.slice(1), { cwd: repo, env: hostEnv, encoding: "utf8", input });
+      if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
+      return r.stdout;
+    };
+    const timed = (argv: string[]) => () => {
+      const t = performance.now();
+      run(argv);
+      return performance.now() - t;
+    };
+    run([ORCH, "init"]);
+    run([ORCH, "host", "add", "h", host.alias, "--path", "bench/repo"]);
+    const first = JSON.parse(run([ORCH, "spawn", "feat/first", "--host", "h", "--no-window", "--json"]));
+    const sshTrue = timed(ssh(["true"]));
+    sshTrue(); // the shared connection is up before anything is timed
+    // The host's orch run by hand over the same ssh, in the clone, as orch runs it (RemoteHost.orchArgv).
+    const { RemoteHost } = await import("../src/hosts/remote.ts");
+    const record = JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/h.json"), "utf8"));
+    const remote = new RemoteHost(record, hostEnv);
+    const sessions = path.join(repo, ".orch/sessions");
+    const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
+    const { sshArgv } = await import("../src/adapters/ssh.ts");
+    const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchArgv([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
+
+    const [statusMs, trueS] = interleaved(timed([ORCH, "status", "--json"]), sshTrue);
+    row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`, statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
+    const [pollMs, trueP] = interleaved(timed([ORCH, "poll", "--json"]), sshTrue);
+    row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`, pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
+    const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status"]));
+    row("remote orch status, against the host's orch by hand", ms(statusAgain), `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
+    const [pollAgain, pollByHand] = interleaved(timed([ORCH, "poll", "--json"]), byHand(["poll"]));
+    row("remote orch poll (empty), against the host's orch by hand", ms(pollAgain), `ssh HOST orch poll in the clone: ${ms(pollByHand)}`, pollAgain / pollByHand, "reported", undefined);
+
+    let k = 0;
+    const [spawnMs, addMs] = interleaved(
+      () => timed([ORCH, "spawn", `feat/b${k}`, "--host", "h", "--no-window"])(),
+      () => {
+        k++;
+        return timed(ssh(["git", "-C", "bench/repo", "worktree", "add", "-q", "-b", `raw-${k}`, `../raw-wt-${k}`]))();
+      },
+      QUICK ? 7 : 15,
+    );
+    row("remote orch spawn --host --no-window (1,000-file repository)", ms(spawnMs), `ssh HOST git worktree add -b: ${ms(addMs)}`, spawnMs / addMs, "≤ 1.5×", spawnMs / addMs <= 1.5);
+
+    // Wake: a notify on the host (as its user, in the worker's worktree) → a local poll --wait prints it.
+    const notifyArgv = ["runuser", "-u", host.user, "--", "sh", "-c", 'cd "$1" && shift && exec "$@"', "bench", first.worktree_path,
+      `${host.home}/.local/bin/orch`, "notify", "--type", "progress", "--summary"];
+    const latencies: number[] = [];
+    for (let i = 0; i < (QUICK ? 10 : 30); i++) {
+      const poller = spawn(ORCH, ["poll", "--wait", "--json"], { cwd: repo, env: hostEnv, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      poller.stderr.on("data", (d) => (stderr += d));
+      const closed = new Promise<number | null>((resolve) => poller.on("close", resolve));
+      const output = new Promise<number>((resolve) => poller.stdout.once("data", () => resolve(performance.now())));
+      await new Promise((r) => setTimeout(r, 300)); // its connection to the host is up and waiting
+      const sender = spawn(notifyArgv[0]!, [...notifyArgv.slice(1), `wake ${i}`], { env: hostEnv, stdio: "ignore" });
+      const exited = await new Promise<number>((resolve) => sender.on("exit", () => resolve(performance.now())));
+      const arrived = await Promise.race([output, closed.then((code) => new Error(`poll --wait ended (${code}) without output: ${stderr}`))]);
+      if (arrived instanceof Error) throw arrived;
+      latencies.push(Math.max(0, arrived - exited));
+      await closed;
+    }
+    row("wake latency, notify on a host → local poll --wait output: p50", ms(pct(latencies, 50)), "over loopback ssh", "", "≤ 50 ms", pct(latencies, 50) <= 50);
+    row("wake latency from a host: p99", ms(pct(latencies, 99)), "", "", "reported", undefined);
+  } finally {
+    world.close();
+  }
+}
+
 const lifecycle: BenchContext = { orch: ORCH, env, work: WORK, quick: QUICK, row };
 /** The parts that run alone with their flag (printed; bench/results.md is left as it is). */
 const ALONE: Record<string, () => Promise<void>> = {
@@ -226,6 +313,12 @@ async function main(): Promise<void> {
   }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
   console.error(`bench in ${WORK} (${N} runs per median)`);
+  if (process.argv.includes("--hosts")) {
+    // Only the hosts' measurements (they need root for the test sshd's accounts), printed.
+    await benchHosts();
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    return;
+  }
   if (process.argv.includes("--codex")) {
     // Only the Codex measurement (it needs the agent cache), printed, bench/results.md left alone.
     await codexFirstRequest();
@@ -348,12 +441,58 @@ async function main(): Promise<void> {
   );
   row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
 
-  // status with 50 workers, against the floor.
+  // status with 50 workers, each with a commit of its own on a base that moved since (so ahead, behind
+  // and merges_cleanly all have something to say), against the floor. The first status computes them.
   const fifty = repoWith(1, "fifty");
   sh([ORCH, "init"], fifty);
-  for (let i = 0; i < 50; i++) sh([ORCH, "spawn", `w/${i}`, "--no-window"], fifty);
+  for (let i = 0; i < 50; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `w/${i}`, "--no-window", "--json"], fifty)).worktree_path as string;
+    fs.writeFileSync(path.join(w, i % 10 === 0 ? "shared.txt" : `w${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `w ${i}`], w);
+  }
+  fs.writeFileSync(path.join(fifty, "shared.txt"), "main\n");
+  sh(["git", "add", "-A"], fifty);
+  sh(["git", "commit", "-q", "-m", "the base moves"], fifty);
+  const firstStatus = JSON.parse(sh([ORCH, "status", "--json"], fifty));
+  const conflicting = firstStatus.workers.filter((w: { merges_cleanly: boolean }) => w.merges_cleanly === false).length;
   const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
-  row("orch status with 50 workers", ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+  row(`orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+
+  // Telling 20 workers after one landing: a commit on the base (not timed), then the next orch command
+  // (poll) notices it and tells all 20, against 20 × orch send.
+  const twenty = repoWith(1, "twenty");
+  sh([ORCH, "init"], twenty);
+  for (let i = 0; i < 20; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `t/${i}`, "--no-window", "--json"], twenty)).worktree_path as string;
+    fs.writeFileSync(path.join(w, `t${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `t ${i}`], w);
+  }
+  let landing = 0;
+  const [tellMs, sendMs] = interleaved(
+    () => {
+      fs.writeFileSync(path.join(twenty, "landed.txt"), `${landing++}\n`);
+      sh(["git", "add", "-A"], twenty);
+      sh(["git", "commit", "-q", "-m", `landing ${landing}`], twenty);
+      return timeOnce([ORCH, "poll"], twenty);
+    },
+    () => {
+      const t = performance.now();
+      for (let i = 0; i < 20; i++) sh([ORCH, "send", `t-${i}`, "the base moved"], twenty);
+      return performance.now() - t;
+    },
+    QUICK ? 5 : 9,
+  );
+  // Every landing must have reached every worker once.
+  const session = path.join(twenty, ".orch/sessions", fs.readdirSync(path.join(twenty, ".orch/sessions"))[0]!);
+  let told = 0;
+  for (const worker of fs.readdirSync(path.join(session, "workers"))) {
+    const inbox = path.join(session, "workers", worker, "inbox/new");
+    told += fs.readdirSync(inbox).filter((f) => fs.readFileSync(path.join(inbox, f), "utf8").includes('"base_moved"')).length;
+  }
+  const what = `telling 20 workers after one landing, by the next orch poll (${told} of ${landing * 20} told)`;
+  row(what, ms(tellMs), `20 × orch send: ${ms(sendMs)}`, tellMs / sendMs, "≤ 1×, each once", tellMs / sendMs <= 1 && told === landing * 20);
 
   // apply of a 50-commit series against raw git format-patch | git am.
   const applyRepo = repoWith(50, "apply");
@@ -409,6 +548,7 @@ async function main(): Promise<void> {
   const [hookMs, floorH] = interleaved(() => timeOnce([ORCH, "hook", "post-tool-use"], repo, payload), floor);
   row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
 
+  await benchHosts();
   await watchAgainstPoll(lifecycle);
   await benchClaude();
   await claudeWake(lifecycle);

@@ -52,10 +52,37 @@ export async function storeRootFor(ctx: Context, dir = ctx.cwd): Promise<string 
   }
 }
 
+/** The folder in a repository's git dir that lists the sessions orch created in its store. */
+export const SESSION_REGISTRY = "orch-sessions";
+
+/**
+ * The store for `dir` (StoreLayout), or undefined when there is none to find. The store of a repository
+ * must be a real folder: a symbolic link at .orch (which a repository can commit) is refused, never followed.
+ */
+export async function storeLayoutFor(ctx: Context, dir = ctx.cwd): Promise<StoreLayout | undefined> {
+  if (ctx.env.ORCH_HOME) return new StoreLayout(path.resolve(ctx.cwd, ctx.env.ORCH_HOME));
+  const repo = await locateRepo(dir);
+  if (!repo) {
+    const root = await storeRootFor(ctx, dir);
+    return root === undefined ? undefined : new StoreLayout(root);
+  }
+  const root = path.join(repo.mainRoot, ".orch");
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.lstatSync(root);
+  } catch {
+    stat = undefined;
+  }
+  if (stat !== undefined && !stat.isDirectory()) {
+    throw new OrchError("store", `${root} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch never uses it as its store (remove it, then orch init; or set ORCH_HOME)`);
+  }
+  return new StoreLayout(root, path.join(repo.commonDir, SESSION_REGISTRY));
+}
+
 export async function storeLayout(ctx: Context): Promise<StoreLayout> {
-  const root = await storeRootFor(ctx);
-  if (!root) throw new OrchError("not_found", "no orch store here: run orch inside your git repository (after orch init), or set ORCH_HOME");
-  return new StoreLayout(root);
+  const layout = await storeLayoutFor(ctx);
+  if (!layout) throw new OrchError("not_found", "no orch store here: run orch inside your git repository (after orch init), or set ORCH_HOME");
+  return layout;
 }
 
 export async function readWorkerMarker(ctx: Context): Promise<WorkerMarker | undefined> {

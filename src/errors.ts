@@ -9,7 +9,8 @@ export type ErrorKind =
   | "conflict" // a merge or patch did not apply
   | "failed" // a program orch ran failed
   | "store" // the store could not be read or written
-  | "timeout"; // a --timeout ran out with nothing to report: exit 124
+  | "timeout" // a --timeout ran out with nothing to report: exit 124
+  | "interrupted"; // Ctrl-C or SIGTERM: what the command started was undone; exit 130
 
 export class OrchError extends Error {
   constructor(
@@ -25,6 +26,7 @@ export class OrchError extends Error {
 export function exitCodeFor(kind: ErrorKind): number {
   if (kind === "usage" || kind === "invalid") return 2;
   if (kind === "timeout") return 124;
+  if (kind === "interrupted") return 130;
   return 1;
 }
 

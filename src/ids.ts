@@ -104,10 +104,25 @@ export function checkWorkerId(id: string, source = "worker id"): string {
   return id;
 }
 
-/** The contract's worker id: the branch with `/` and everything outside [A-Za-z0-9._-] as `-`. */
+/**
+ * The contract's worker id: the branch with `/` and everything outside [A-Za-z0-9._-] as `-`
+ * (`feat/login` → `feat-login`). An id never starts with `-` (it would read as a flag): the dashes a
+ * leading replaced character leaves become `_` (`über/x` → `_ber-x`). A branch cannot start with `-`
+ * itself, so only replaced characters are affected.
+ */
 export function workerIdForBranch(branch: string): string {
-  return branch.replace(/[^A-Za-z0-9._-]/g, "-");
+  const id = branch.replace(/[^A-Za-z0-9._-]/g, "-");
+  let dashes = 0;
+  while (id.charCodeAt(dashes) === 45) dashes++;
+  return dashes === 0 ? id : "_".repeat(dashes) + id.slice(dashes);
 }
+
+/**
+ * The longest branch orch takes, in UTF-8 bytes. Its worker id and folder names are made from the whole
+ * branch and get suffixes (`.new-<pid>`, `.removed-<pid>-<time>`, git's `.lock`), and file names end at
+ * 255 bytes on Linux and macOS.
+ */
+export const MAX_BRANCH_BYTES = 200;
 
 /** git-gtr's folder name for a branch (lib/core.sh sanitize_branch_name), so `git gtr go` finds ours. */
 export function gtrFolderName(branch: string): string {
@@ -121,6 +136,8 @@ export function gtrFolderName(branch: string): string {
  */
 export function branchNameProblem(name: string): string | null {
   if (name === "") return "is empty";
+  const bytes = Buffer.byteLength(name, "utf8");
+  if (bytes > MAX_BRANCH_BYTES) return `is ${bytes} bytes long: too long for orch's file names (at most ${MAX_BRANCH_BYTES})`;
   if (name.startsWith("-")) return "starts with -";
   if (name === "HEAD") return "is HEAD";
   if (name === "@") return "is @";

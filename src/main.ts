@@ -6,7 +6,7 @@ import process from "node:process";
 import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
-import { OrchError, exitCodeFor, type ErrorKind } from "./errors.ts";
+import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
 import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
@@ -27,8 +27,20 @@ let JSON_MODE = jsonFlagGiven(argv, valueTakingNames([...GLOBAL_OPTIONS, ...HOT_
 
 function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
   warn(message.split("\n")[0]!);
-  if (JSON_MODE) writeOut(`${JSON.stringify({ success: false, error: { code: kind, message }, ...details }, null, 2)}\n`);
+  try {
+    if (JSON_MODE) writeOut(`${JSON.stringify({ success: false, error: { code: kind, message }, ...details }, null, 2)}\n`);
+  } catch {
+    // stdout is what failed: the line on stderr has said it.
+  }
   process.exit(exitCodeFor(kind));
+}
+
+/** A system error a user can cause (a read-only or full disk, a missing folder): one line, no stack. */
+function systemErrorLine(error: unknown): string | undefined {
+  const code = errnoCode(error);
+  if (code === undefined || !(error instanceof Error)) return undefined;
+  const where = "path" in error && typeof error.path === "string" && !error.message.includes(error.path) ? ` (${error.path})` : "";
+  return `${error.message.split("\n")[0]}${where}`;
 }
 
 /** The option names (long and short) that take a value: "--prompt <text>", "-t, --type <type>". */
@@ -137,8 +149,13 @@ function parseFast(): Invocation | undefined {
 async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
-    if (JSON_MODE) writeOut(`${JSON.stringify(result.json, null, 2)}\n`);
-    else writeOut(result.human(await colorsFor(1, process.env)));
+    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : result.human(await colorsFor(1, process.env));
+    try {
+      writeOut(text);
+    } catch (error) {
+      // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
+      throw new OrchError("failed", `cannot write to standard output: ${errnoCode(error) ?? (error as Error).message}${result.afterOutput ? "; nothing was marked read" : ""}`);
+    }
   }
   result.afterOutput?.();
   process.exit(result.exitCode ?? 0);
@@ -155,6 +172,8 @@ async function mainEntry(): Promise<void> {
     await emit(result);
   } catch (error) {
     if (error instanceof OrchError) fail(error.kind, error.message, error.details);
+    const line = systemErrorLine(error);
+    if (line !== undefined) fail("failed", line);
     writeErr(`${(error as Error).stack ?? String(error)}\n`);
     fail("failed", `internal error: ${(error as Error).message}`);
   }

@@ -1,7 +1,7 @@
 // Writing to stdout and stderr, and colour: picocolors (which loads node:tty) only when a terminal asks for it.
 
 import fs from "node:fs";
-import { errnoCode } from "./errors.ts";
+import { OrchError, errnoCode } from "./errors.ts";
 
 /** Writes all of `text` to a file descriptor, also when it is a non-blocking pipe. */
 export function writeAll(fd: number, text: string): void {
@@ -14,6 +14,30 @@ export function writeAll(fd: number, text: string): void {
       if (errnoCode(error) !== "EAGAIN") throw error;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
     }
+  }
+}
+
+/**
+ * Refuses to go on when standard output leads nowhere: closed, or closed by the caller and filled in by
+ * the runtime (Node, Bun and Deno open /dev/null read-write on a closed descriptor at start-up; a shell's
+ * `>/dev/null` opens it write-only). A command that hands out messages checks this before taking any,
+ * since a message is marked read only after its bytes reached an open stdout.
+ */
+export function requireOpenStdout(): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.fstatSync(1);
+  } catch {
+    throw new OrchError("failed", "standard output is closed: nothing was taken");
+  }
+  if (!stat.isCharacterDevice() || process.platform !== "linux") return;
+  const NULL_DEVICE = 259; // makedev(1, 3)
+  if (Number(stat.rdev) !== NULL_DEVICE) return;
+  try {
+    const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync("/proc/self/fdinfo/1", "utf8"))?.[1];
+    if (flags !== undefined && (parseInt(flags, 8) & 3) === 2) throw new OrchError("failed", "standard output is closed: nothing was taken");
+  } catch (error) {
+    if (error instanceof OrchError) throw error;
   }
 }
 

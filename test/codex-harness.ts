@@ -33,7 +33,7 @@ export function scratchOutsideTmp(): { tmp: string; users: string } {
 
 /** One model turn: run a shell command through Codex's exec_command tool, or answer with text (ends the turn). */
 export type Step =
-  | { exec: string; login?: boolean; yieldMs?: number; after?: Promise<unknown> }
+  | { exec: string; login?: boolean; yieldMs?: number; escalate?: string; after?: Promise<unknown> }
   | { say: string; after?: Promise<unknown> };
 
 export interface RecordedRequest {
@@ -110,6 +110,8 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
           cmd: planned.exec,
           ...(planned.login === undefined ? {} : { login: planned.login }),
           ...(planned.yieldMs ? { yield_time_ms: planned.yieldMs } : {}),
+          // Asks to run outside the sandbox: Codex asks a person first (approval policy on-request).
+          ...(planned.escalate ? { sandbox_permissions: "require_escalated", justification: planned.escalate } : {}),
         };
         item = { type: "function_call", id: `fc_${n}`, call_id: `call_${n}`, name: "exec_command", arguments: JSON.stringify(args) };
       } else {

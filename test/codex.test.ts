@@ -7,72 +7,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, startSharedCodexServer } from "./codex-harness.ts";
-import type { RecordedRequest, ResponsesServer, Step } from "./codex-harness.ts";
-import { git, orch, orchCommand, privateTmux, sessionRepo, tmux, waitUntil } from "./helpers.ts";
+import { cachedCodex, scratchOutsideTmp, startSharedCodexServer } from "./codex-harness.ts";
+import type { Step } from "./codex-harness.ts";
+import { gate, LONG, paneText, pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord } from "./codex-workers.ts";
+import type { Polled, Setup } from "./codex-workers.ts";
+import { git, orch, orchCommand, waitUntil } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
-const LONG = 90_000;
-
-interface Setup {
-  repo: string;
-  id: string;
-  server: ResponsesServer;
-  env: Record<string, string | undefined>;
-}
-
-async function setup(scripts: Record<string, Step[]>): Promise<Setup> {
-  const server = await responsesServer(scripts);
-  const { repo, id } = sessionRepo();
-  const env = { ...privateTmux(), ...codexHome(fs.mkdtempSync(path.join(scratch.users, "user-")), server, codexEntry!), ORCH_ID: id };
-  return { repo, id, server, env };
-}
-
-function requestsOf(server: ResponsesServer, script: string, step?: number): RecordedRequest[] {
-  return server.requests.filter((r) => r.threadSource === "user" && r.script === script && (step === undefined || r.step === step));
-}
-
-async function requestFor(server: ResponsesServer, script: string, step: number, what: string): Promise<RecordedRequest> {
-  await waitUntil(() => requestsOf(server, script, step).length > 0, LONG, what);
-  return requestsOf(server, script, step)[0]!;
-}
-
-interface Polled {
-  worker_id: string | null;
-  message_type: string;
-  content: { summary?: string; branch?: string };
-}
-
-/** Polls until a message matching `match` has arrived; returns every message taken meanwhile. */
-async function pollUntil(s: Setup, seen: Polled[], match: (m: Polled) => boolean, what: string): Promise<Polled> {
-  await waitUntil(() => {
-    const r = orch(["poll", "--json"], { cwd: s.repo, env: s.env });
-    if (r.code === 0) seen.push(...(r.json.messages as Polled[]));
-    return seen.some(match);
-  }, LONG, what);
-  return seen.find(match)!;
-}
-
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
-}
-
-function spawnCodex(s: Setup, branch: string, prompt: string): string {
-  const r = orch(["spawn", branch, "--agent", "codex", "--json", "-"], { cwd: s.repo, env: s.env, input: prompt });
-  assert.is(r.code, 0, r.stderr);
-  return r.json.worker_id as string;
-}
-
-function workerRecord(s: Setup, worker: string): { window_id: string; agent_session_id?: string } {
-  return JSON.parse(fs.readFileSync(path.join(s.repo, ".orch/sessions", s.id, "workers", worker, "worker.json"), "utf8"));
-}
-
-function paneText(s: Setup, windowId: string): string {
-  return tmux(["capture-pane", "-p", "-t", windowId], s.env);
-}
+const setup = (scripts: Record<string, Step[]>): Promise<Setup> => setupFor(scripts, scratch.users, codexEntry!);
 
 function processesMatching(text: string): string[] {
   const ps = spawnSync("ps", ["-eo", "pid,args"], { encoding: "utf8" }).stdout;

@@ -1,14 +1,16 @@
-// orch demo: the README's main job runs end to end, shows the queue stopping at the conflict, and cleans up.
+// orch demo: the README's main job runs end to end: the queue hands the conflict back, the worker fixes it
+// and lands, and everything is cleaned up.
 
 import fs from "node:fs";
-import os from "node:os";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, tempDir } from "./helpers.ts";
+import { spawnSync } from "node:child_process";
+import { orch, orchCommand, tempDir } from "./helpers.ts";
+import { sshSkipReason } from "./ssh-harness.ts";
 
-test("orch demo: four workers, one approved while blocked, the queue lands three and stops at the conflict, then cleans up", () => {
+test("orch demo: four workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
   const tmp = tempDir("orch-demo-home-");
-  const before = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("orch-demo-")).length;
   const r = orch(["demo", "--json"], { cwd: tmp });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done", "done"]);
@@ -17,18 +19,63 @@ test("orch demo: four workers, one approved while blocked, the queue lands three
     ["feat-usage-doc", "landed"],
     ["feat-price-list", "landed"],
     ["feat-greeting-en", "landed"],
-    ["feat-greeting-fr", "conflict"],
+    ["feat-greeting-fr", "returned"],
   ]);
   assert.equal(r.json.land[3].conflict_paths, ["greeting.txt"]);
-  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-price-list", "feat-usage-doc"]);
+  assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
+  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-price-list", "feat-usage-doc"]);
   assert.not.ok(fs.existsSync(r.json.repository), "the scratch repository is removed");
-  assert.is(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("orch-demo-")).length, before);
+  // Its own scratch folder (other demos may run on the machine at the same time).
+  assert.not.ok(fs.existsSync(path.dirname(r.json.repository)), "the scratch folder is removed");
   const human = orch(["demo"], { cwd: tmp });
   assert.is(human.code, 0, human.stderr);
-  assert.match(human.stdout, /conflict\s+feat-greeting-fr/);
+  assert.match(human.stdout, /returned\s+feat-greeting-fr\s+does not merge onto main .*conflicts in greeting\.txt; handed back/);
+  assert.match(human.stdout, /feat-greeting-fr\s+done\s+Rebased onto main and resolved the conflict/);
+  assert.match(human.stdout, /landed\s+feat-greeting-fr/);
   assert.match(human.stdout, /Friendlier English greeting/);
   assert.match(human.stdout, /feat-price-list is blocked: it waits for approval of Bash: make prices.html/);
   assert.match(human.stdout, /orch approve feat-price-list/);
+});
+
+test("orch demo --hosts: the loop with workers on two local ssh hosts, which are gone again afterwards", () => {
+  const skip = sshSkipReason();
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const tmp = tempDir("orch-demo-home-");
+  const r = orch(["demo", "--hosts", "--json"], { cwd: tmp });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.hosts.map((h: { name: string }) => h.name), ["north", "south"]);
+  assert.equal(r.json.workers.map((w: { worker_id: string; status: string; host?: string }) => `${w.worker_id} ${w.status} ${w.host ?? "here"}`), [
+    "feat-usage-doc done north",
+    "feat-greeting-en done north",
+    "feat-greeting-fr done here",
+    "feat-price-list done south",
+  ]);
+  assert.equal(r.json.approved, ["feat-price-list"], "the worker blocked on south was approved through its host");
+  assert.equal(r.json.land.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
+    ["feat-usage-doc", "landed"],
+    ["feat-price-list", "landed"],
+    ["feat-greeting-en", "landed"],
+    ["feat-greeting-fr", "returned"],
+  ]);
+  assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
+  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-price-list", "feat-usage-doc"]);
+  for (const host of r.json.hosts as { user: string }[]) {
+    assert.is.not(spawnSync("id", ["-u", host.user]).status, 0, `the account ${host.user} is deleted`);
+  }
+  assert.not.ok(fs.existsSync(path.dirname(r.json.repository)), "the scratch folder is removed");
+});
+
+test("orch demo --hosts without root: one line, exit 1, nothing made", () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: needs root to run orch as another user");
+  const tmp = tempDir("orch-demo-nobody-");
+  fs.chmodSync(tmp, 0o777);
+  const [binary] = orchCommand("binary");
+  const r = spawnSync("runuser", ["-u", "nobody", "--", "env", `TMPDIR=${tmp}`, binary!, "demo", "--hosts"], { cwd: "/", encoding: "utf8" });
+  assert.is(r.status, 1, r.stderr);
+  assert.is(r.stdout, "");
+  assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /demo --hosts: .*needs root/);
+  assert.equal(fs.readdirSync(tmp), [], "nothing made");
 });
 
 test.run();

@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo } from "./helpers.ts";
-import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -126,12 +126,6 @@ test("two hosts and a local worker: spawn, poll --wait across hosts, await, stat
   assert.not.ok(fs.existsSync(spawned[1]!.json.worktree_path), "the worktree on alpha is gone");
   assert.is(a!.runAs(["git", "-C", "orch/repo", "branch", "--list", "feat/alpha"]).stdout.trim(), "");
 });
-
-/** Runs orch as the host's own user inside a folder there (a worker's report, made on the host itself). */
-function orchOnHost(host: SshHost, cwd: string, args: string[]): void {
-  const r = host.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "orch-test", cwd, `${host.home}/.local/bin/orch`, ...args]);
-  assert.is(r.code, 0, r.stderr);
-}
 
 test("a host that goes away during poll --wait: the other keeps delivering; back again, its messages arrive, each once", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);

@@ -107,7 +107,8 @@ test("an agent killed with its runner (no one left to report) is noticed by poll
   const spawned = orch(["spawn", "feat/killed", "--agent", agent, "--json"], { cwd: repo, env });
   const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "feat-killed", "agent.pid");
   await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
-  const agentPid = Number(fs.readFileSync(pidFile, "utf8"));
+  // agent.pid holds "<pid> <start time>": the start time tells the agent from a later process with its pid.
+  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
   const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
   const runner = spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n").map(Number).filter(Boolean);
   for (const pid of runner) process.kill(pid, "SIGKILL");

@@ -222,3 +222,10 @@ export async function startSshWorld(count: number): Promise<SshWorld> {
   process.on("exit", close);
   return { hosts, env, close };
 }
+
+/** Runs the host's orch as the host's own user inside a folder there (a worker's report, made on the host). */
+export function orchOnHost(host: SshHost, cwd: string, args: string[]): string {
+  const r = host.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "orch-test", cwd, `${host.home}/.local/bin/orch`, ...args]);
+  if (r.code !== 0) throw new Error(`orch ${args.join(" ")} on ${host.alias} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}

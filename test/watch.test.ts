@@ -73,7 +73,9 @@ function underParent(args: string[], cwd: string): { parent: number; listener: (
   const sh = spawn("sh", ["-c", '"$@" & echo $! > "$ORCH_TEST_PIDFILE"; wait', "sh", cmd!, ...pre, ...args], {
     cwd,
     env: { ...baseEnv(), ORCH_TEST_PIDFILE: path.join(cwd, ".listener.pid") },
-    stdio: "ignore",
+    // stdout is a pipe: a listener refuses a stdout that leads nowhere (closed, or /dev/null opened
+    // read-write as "ignore" does), since what it took would be marked read and lost.
+    stdio: ["ignore", "pipe", "ignore"],
   });
   const pidFile = path.join(cwd, ".listener.pid");
   return {

@@ -1,8 +1,50 @@
 // The one place orch starts programs: argument arrays only, never a shell, so no input is ever parsed
 // as shell syntax. (zx is used where its helpers pay for its ~40 ms load; see README, "Dependencies".)
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import os from "node:os";
 import { OrchError } from "../errors.ts";
+
+/**
+ * The caller's git variables that point git at another repository, index, object store or config
+ * (`git rev-parse --local-env-vars`, plus what changes how git searches upwards). Inside a git hook or an
+ * editor's terminal they name the caller's repository; orch finds repositories from folders and runs
+ * every program with an explicit working directory, so these would only redirect its git calls on
+ * worktrees (a dry run or a red test landing in the main checkout) and its agents' git. Identity and
+ * terminal settings (GIT_AUTHOR_*, GIT_SSH_COMMAND, GIT_CONFIG_GLOBAL…) are kept.
+ */
+export const REPOSITORY_GIT_VARIABLES = [
+  "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
+  "GIT_CONFIG_COUNT", "GIT_NO_REPLACE_OBJECTS", "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX",
+  "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+  "GIT_QUARANTINE_PATH",
+] as const;
+
+/** `env` without the variables that redirect git to another repository: the environment of every program orch starts. */
+export function programEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = { ...env };
+  for (const name of REPOSITORY_GIT_VARIABLES) delete clean[name];
+  // The numbered pairs GIT_CONFIG_COUNT announces, which git reads only with it.
+  for (const key of Object.keys(clean)) if (key.startsWith("GIT_CONFIG_KEY_") || key.startsWith("GIT_CONFIG_VALUE_")) delete clean[key];
+  return clean;
+}
+
+/** Children running now, so an interrupted command can pass the signal on (see interrupt.ts). */
+const activeChildren = new Set<ChildProcess>();
+const ownGroup = new WeakSet<ChildProcess>();
+
+/** Sends `signal` to every program orch is running (to its process group when it has its own). */
+export function signalActiveChildren(signal: NodeJS.Signals): void {
+  for (const child of activeChildren) {
+    if (child.pid === undefined) continue;
+    try {
+      process.kill(ownGroup.has(child) ? -child.pid : child.pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
 
 export interface RunOptions {
   cwd?: string;
@@ -14,6 +56,11 @@ export interface RunOptions {
   inheritOutput?: boolean;
   /** Send the program's stdout and stderr to our stderr (a user's test command): stdout stays ours. */
   outputToStderr?: boolean;
+  /**
+   * Start it in a process group of its own (a user's command line: a test command, a hook), so an
+   * interrupt ends everything it started, not only the shell.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface RunResult {
@@ -42,17 +89,24 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
-      env: options.env ?? process.env,
+      env: programEnv(options.env ?? process.env),
       stdio: [options.input === undefined ? "ignore" : "pipe", options.outputToStderr ? 2 : options.inheritOutput ? "inherit" : "pipe", options.inheritOutput || options.outputToStderr ? "inherit" : "pipe"],
+      detached: options.ownProcessGroup === true,
     });
+    activeChildren.add(child);
+    if (options.ownProcessGroup) ownGroup.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.on("error", (error: NodeJS.ErrnoException) => reject(error.code === "ENOENT" ? missingProgram(argv) : error));
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      activeChildren.delete(child);
+      reject(error.code === "ENOENT" ? missingProgram(argv) : error);
+    });
     child.on("close", (code, signal) => {
+      activeChildren.delete(child);
       const result = {
-        code: code ?? (signal ? 128 + 9 : 1),
+        code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1),
         stdout: Buffer.concat(stdout).toString("utf8"),
         stderr: Buffer.concat(stderr).toString("utf8"),
       };

@@ -195,19 +195,28 @@ export async function unmergedPaths(cwd: string): Promise<string[]> {
   return [...new Set(result.stdout.split("\0").filter(Boolean))];
 }
 
-/** A throw-away detached worktree at `ref`, always removed again, whatever `fn` does. */
+/**
+ * A throw-away detached worktree at `ref`, always removed again, whatever `fn` does — also on Ctrl-C or
+ * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
+ */
 export async function withScratchWorktree<T>(repoRoot: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
   const os = await import("node:os");
-  const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-scratch-"));
-  const dir = path.join(parent, "wt");
-  try {
-    await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
-    return await fn(dir);
-  } finally {
-    await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
-    fs.rmSync(parent, { recursive: true, force: true });
-    await git(["worktree", "prune"], repoRoot, { allowFailure: true });
-  }
+  const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
+  return guardInterrupts(async () => {
+    const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-scratch-"));
+    const dir = path.join(parent, "wt");
+    try {
+      await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
+      throwIfInterrupted();
+      const result = await fn(dir);
+      throwIfInterrupted();
+      return result;
+    } finally {
+      await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
+      fs.rmSync(parent, { recursive: true, force: true });
+      await git(["worktree", "prune"], repoRoot, { allowFailure: true });
+    }
+  });
 }
 
 /** Identity for commits made in throw-away worktrees, when the user has none configured. */
@@ -309,4 +318,56 @@ export async function githubRemote(cwd: string): Promise<string | null> {
     if (match && /github\.com[:/]/.test(match[2]!)) return match[1]!;
   }
   return null;
+}
+
+/** Commits only in `base` (behind) and only in `branch` (ahead): git rev-list --left-right --count. */
+export async function aheadBehind(cwd: string, base: string, branch: string): Promise<{ ahead: number; behind: number }> {
+  const out = await gitOut(["rev-list", "--left-right", "--count", `${base}...${branch}`], cwd);
+  const [behind = "0", ahead = "0"] = out.split(/\s+/);
+  return { ahead: Number(ahead), behind: Number(behind) };
+}
+
+export interface TreeMerge {
+  clean: boolean;
+  tree: string;
+  conflictPaths: string[];
+}
+
+/**
+ * Merges each pair [base, branch] in memory with one `git merge-tree --stdin` (no checkout, no index,
+ * no ref touched): whether it merges cleanly, the tree it would make, the conflicting paths.
+ */
+export async function mergeTrees(cwd: string, pairs: [string, string][]): Promise<TreeMerge[]> {
+  if (pairs.length === 0) return [];
+  const input = pairs.map(([base, branch]) => `${base} ${branch}\n`).join("");
+  const result = await git(["merge-tree", "--stdin", "--name-only", "--no-messages"], cwd, { input, allowFailure: true });
+  if (result.code !== 0) return Promise.all(pairs.map(([base, branch]) => mergeTree(cwd, base, branch)));
+  const fields = result.stdout.split("\0");
+  const merges: TreeMerge[] = [];
+  let i = 0;
+  // Per pair: status ("1" clean, "0" conflicts), tree, conflicted paths…, "" (see git merge-tree, --stdin).
+  while (merges.length < pairs.length && i < fields.length) {
+    const status = fields[i++];
+    const tree = fields[i++] ?? "";
+    const paths: string[] = [];
+    while (i < fields.length && fields[i] !== "") paths.push(fields[i++]!);
+    i++;
+    merges.push({ clean: status === "1", tree, conflictPaths: [...new Set(paths)] });
+  }
+  if (merges.length !== pairs.length) throw new OrchError("failed", `git merge-tree --stdin answered ${merges.length} of ${pairs.length} merges`);
+  return merges;
+}
+
+/** One merge of `git merge-tree --write-tree` (for a git whose merge-tree has no --stdin yet). */
+async function mergeTree(cwd: string, base: string, branch: string): Promise<TreeMerge> {
+  const result = await git(["merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base, branch], cwd, { allowFailure: true });
+  if (result.code !== 0 && result.code !== 1) throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
+  const [tree = "", ...paths] = result.stdout.split("\0").filter(Boolean);
+  return { clean: result.code === 0, tree, conflictPaths: [...new Set(paths)] };
+}
+
+/** The tree of each commit, in one git call. */
+export async function treesOf(cwd: string, commits: string[]): Promise<string[]> {
+  if (commits.length === 0) return [];
+  return (await gitOut(["rev-parse", ...commits.map((c) => `${c}^{tree}`)], cwd)).split("\n");
 }

@@ -41,7 +41,7 @@ function isUnsafePattern(pattern: string): boolean {
 export function copyPatterns(mainRoot: string, settings: GitSettings): { include: string[]; exclude: string[] } {
   const include = allSettings(settings, "gtr.copy.include");
   const worktreeInclude = path.join(mainRoot, ".worktreeinclude");
-  if (fs.existsSync(worktreeInclude)) {
+  if (lstatOrUndefined(worktreeInclude)?.isFile()) {
     for (const line of fs.readFileSync(worktreeInclude, "utf8").split("\n")) {
       const pattern = line.trim();
       if (pattern && !pattern.startsWith("#")) include.push(pattern);
@@ -69,13 +69,74 @@ export async function copyIncludedFiles(mainRoot: string, worktree: string, sett
     const matches = await glob(pattern, { cwd: mainRoot, dot: true, onlyFiles: true, followSymbolicLinks: false, ignore: [".git/**"] });
     for (const file of matches.sort()) {
       if (excludes.some((re) => re.test(file))) continue;
-      const target = path.join(worktree, file);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.copyFileSync(path.join(mainRoot, file), target);
-      copied.push(file);
+      const skipped = copyWithoutLinks(mainRoot, file, worktree);
+      if (skipped) warn(`not copying ${file} into ${worktree}: ${skipped}`);
+      else copied.push(file);
     }
   }
   return copied;
+}
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Copies `relative` from `fromRoot` to the same place under `toRoot` without ever following a symbolic
+ * link: not at the source or its folders (a committed link to ~/.ssh), not at the destination or any
+ * folder above it (a branch that commits `config -> /elsewhere` must not get the main checkout's
+ * secrets written there). Folders are created one by one, each checked; the file is opened with
+ * O_NOFOLLOW. Returns why it was not copied, or undefined when it was.
+ */
+export function copyWithoutLinks(fromRoot: string, relative: string, toRoot: string): string | undefined {
+  const parts = relative.split("/");
+  if (parts.some((part) => part === "" || part === "." || part === "..")) return "not a plain relative path";
+  let source = fromRoot;
+  for (const part of parts.slice(0, -1)) {
+    source = path.join(source, part);
+    if (!lstatOrUndefined(source)?.isDirectory()) return `${path.relative(fromRoot, source)} in the main checkout is not a folder (a symbolic link?)`;
+  }
+  let target = fs.realpathSync(toRoot);
+  for (const part of parts.slice(0, -1)) {
+    target = path.join(target, part);
+    const stat = lstatOrUndefined(target);
+    if (stat === undefined) fs.mkdirSync(target);
+    else if (stat.isSymbolicLink()) return `${path.relative(toRoot, target)} in the worktree is a symbolic link`;
+    else if (!stat.isDirectory()) return `${path.relative(toRoot, target)} in the worktree is not a folder`;
+  }
+  target = path.join(target, parts[parts.length - 1]!);
+  const existing = lstatOrUndefined(target);
+  if (existing?.isSymbolicLink()) return `${relative} in the worktree is a symbolic link`;
+  if (existing && !existing.isFile()) return `${relative} in the worktree is not a regular file`;
+  let from: number;
+  try {
+    from = fs.openSync(path.join(fromRoot, relative), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (error) {
+    return `cannot open it in the main checkout (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+  }
+  try {
+    const stat = fs.fstatSync(from);
+    if (!stat.isFile()) return "not a regular file in the main checkout";
+    const to = fs.openSync(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, stat.mode & 0o777);
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      for (let count = fs.readSync(from, buffer); count > 0; count = fs.readSync(from, buffer)) fs.writeSync(to, buffer, 0, count);
+      fs.fchmodSync(to, stat.mode & 0o777);
+    } finally {
+      fs.closeSync(to);
+    }
+  } finally {
+    fs.closeSync(from);
+  }
+  return undefined;
 }
 
 export type HookPhase = "postCreate" | "preRemove" | "postRemove";
@@ -98,6 +159,7 @@ export async function runHooks(phase: HookPhase, settings: GitSettings, where: {
       cwd: where.cwd,
       env: { ...env, REPO_ROOT: where.repoRoot, WORKTREE_PATH: where.worktreePath, BRANCH: where.branch },
       allowFailure: true,
+      ownProcessGroup: true,
     });
     const output = `${result.stdout}${result.stderr}`;
     if (output) process.stderr.write(output.endsWith("\n") ? output : `${output}\n`);

@@ -48,11 +48,18 @@ function fromDotGit(dir: string): Repo | undefined | "fallback" {
 async function fromGit(cwd: string): Promise<Repo | undefined> {
   // Loaded here only: child_process costs a few milliseconds that the common layouts never pay.
   const { run } = await import("./exec.ts");
-  const result = await run(["git", "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], { cwd, allowFailure: true });
+  const result = await run(["git", "rev-parse", "--path-format=absolute", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], { cwd, allowFailure: true });
   if (result.code !== 0) return undefined;
   const [root, gitDir, common] = result.stdout.split("\n");
   if (!root || !gitDir || !common) return undefined;
   const commonDir = path.resolve(root, common);
+  if (path.resolve(gitDir) === commonDir) return { root, gitDir, commonDir, mainRoot: root };
+  // A linked worktree. In a submodule `git worktree list` names the git dir (.git/modules/<name>) as
+  // the main worktree; its checkout is core.worktree, where git-gtr also puts the worktrees beside.
+  const configured = await run(["git", "config", "--file", path.join(commonDir, "config"), "core.worktree"], { cwd, allowFailure: true });
+  if (configured.code === 0 && configured.stdout.trim()) {
+    return { root, gitDir, commonDir, mainRoot: path.resolve(commonDir, configured.stdout.trim()) };
+  }
   let mainRoot = root;
   const list = await run(["git", "worktree", "list", "--porcelain"], { cwd, allowFailure: true });
   const first = /^worktree (.*)$/m.exec(list.stdout);
@@ -67,21 +74,19 @@ export async function locateRepo(cwd: string): Promise<Repo | undefined> {
   const start = path.resolve(cwd);
   if (cache.has(start)) return cache.get(start);
   let found: Repo | undefined;
-  if (process.env.GIT_DIR || process.env.GIT_WORK_TREE) {
-    found = await fromGit(start);
-  } else {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      const here = fromDotGit(dir);
-      if (here === "fallback") {
-        found = await fromGit(start);
-        break;
-      }
-      if (here) {
-        found = here;
-        break;
-      }
-      if (path.dirname(dir) === dir) break;
+  // The folder decides, never $GIT_DIR or $GIT_WORK_TREE: inside a git hook they name the caller's
+  // repository, and exec.ts keeps them from every program orch starts (README, "Reliability").
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const here = fromDotGit(dir);
+    if (here === "fallback") {
+      found = await fromGit(start);
+      break;
     }
+    if (here) {
+      found = here;
+      break;
+    }
+    if (path.dirname(dir) === dir) break;
   }
   cache.set(start, found);
   return found;

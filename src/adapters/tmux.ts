@@ -41,14 +41,19 @@ export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | u
 }
 
 /**
- * Types `text` into a pane as literal keys, then presses Enter: how a message wakes an agent that
+ * Puts `text` into a pane as a paste, then presses Enter: how a message wakes an agent that
  * sits at its prompt. The text is a fixed line of orch's, never a message's content.
  */
 export async function typeLine(target: string, text: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  // Pasted, not typed: a TUI that asked for bracketed paste gets the text as one paste, so the Enter
+  // after it is a key press. Typed fast, it looks like a paste to Codex, which then takes an Enter
+  // within 120 ms for a newline and never submits (checked with Codex 0.169). Others get plain keys.
+  const buffer = `orch-wake-${process.pid}`;
   try {
-    const typed = await run(["tmux", "send-keys", "-t", target, "-l", "--", text], { env, allowFailure: true });
-    if (typed.code !== 0) return false;
-    // Enter as its own call: some TUIs treat a newline inside a paste-like burst as text.
+    const loaded = await run(["tmux", "set-buffer", "-b", buffer, "--", text], { env, allowFailure: true });
+    if (loaded.code !== 0) return false;
+    const pasted = await run(["tmux", "paste-buffer", "-p", "-d", "-b", buffer, "-t", target], { env, allowFailure: true });
+    if (pasted.code !== 0) return false;
     const entered = await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true });
     return entered.code === 0;
   } catch {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { errnoCode } from "../errors.ts";
 import { mergeClaudeSettings } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
-import type { AgentProfile, LaunchSpec, TrustReport } from "./profile.ts";
+import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
 /** Claude Code's global config: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json (checked with 2.1.328). */
 export function claudeConfigFile(env: NodeJS.ProcessEnv): string {
@@ -136,6 +136,34 @@ export function workerSettings(spec: LaunchSpec): JsonObject {
   return settings;
 }
 
+type Rule = Record<string, unknown>;
+
+/** --always: the rules Claude Code suggested for this prompt, kept for this session only. */
+function sessionRules(toolName: string, suggestions: unknown): Rule[] {
+  const suggested = Array.isArray(suggestions)
+    ? suggestions.filter((s): s is Rule => isObject(s) && s.type === "addRules").map((s) => ({ ...s, destination: "session" }))
+    : [];
+  return suggested.length > 0 ? suggested : [{ type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" }];
+}
+
+/**
+ * Claude Code's PermissionRequest decision (checked with 2.1.328): allow hands the original input back
+ * as updatedInput, which interactive tools such as ExitPlanMode need; --always adds the suggested rules
+ * with destination "session", so nothing is written to a settings file.
+ */
+export const claudePermissionHook: PermissionHook = {
+  allowsAlways: true,
+  decision(answer, request) {
+    if (answer.behavior === "deny") return { behavior: "deny", message: answer.message };
+    const always = answer.always && request.toolName !== "ExitPlanMode";
+    return {
+      behavior: "allow",
+      updatedInput: request.toolInput,
+      ...(always ? { updatedPermissions: sessionRules(request.toolName, request.suggestions) } : {}),
+    };
+  },
+};
+
 export const claudeProfile: AgentProfile = {
   name: "claude",
   start(spec) {
@@ -155,4 +183,5 @@ export const claudeProfile: AgentProfile = {
   },
   prepare: (spec) => markTrusted(spec.mainRoot, spec.env),
   checkTrust,
+  permissionHook: claudePermissionHook,
 };

@@ -1,11 +1,13 @@
 // Codex as a worker: the per-invocation settings that let it work unattended in its default
 // workspace-write sandbox (trust, writable roots for the store and git, PATH), its own app server,
-// and the session id it records for `codex resume`.
+// orch's hooks (blocked, idle, a new turn, messages after a tool call), and `codex resume` with the
+// session id it records.
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { AgentProfile, LaunchSpec, SessionLookup } from "./profile.ts";
+import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
 /** A TOML basic string: JSON's escapes (\", \\, \n, \uXXXX) are all valid TOML. */
 function tomlString(text: string): string {
@@ -36,6 +38,51 @@ export function codexWritableDirs(spec: LaunchSpec): string[] {
   return wanted.filter((dir) => fs.existsSync(dir));
 }
 
+/** A word for the POSIX shell Codex runs hook commands with (`$SHELL -lc`). */
+function shellWord(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** orch's hook handlers, by Codex's event name (it sends Claude Code's payloads and takes its answers). */
+const CODEX_HOOKS = [
+  { event: "PermissionRequest", key: "permission_request", handler: "permission-request", timeoutS: 600 },
+  { event: "Stop", key: "stop", handler: "stop", timeoutS: 30 },
+  { event: "UserPromptSubmit", key: "user_prompt_submit", handler: "user-prompt-submit", timeoutS: 30 },
+  { event: "PostToolUse", key: "post_tool_use", handler: "post-tool-use", timeoutS: 30 },
+] as const;
+
+/**
+ * The trust Codex requires before it runs a hook it has not reviewed: the SHA-256 of the hook's
+ * identity (event, handler with Codex's defaults filled in) as JSON with sorted keys, which is what
+ * Codex compares with `hooks.state."<source>:<event>:<group>:<handler>".trusted_hash`.
+ */
+export function codexHookTrustHash(eventKey: string, command: string, timeoutS: number): string {
+  const identity = JSON.stringify({ event_name: eventKey, hooks: [{ async: false, command, timeout: timeoutS, type: "command" }] });
+  return `sha256:${createHash("sha256").update(identity).digest("hex")}`;
+}
+
+/** Where Codex says `-c` overrides come from, in a hook's trust key. */
+const SESSION_FLAGS_SOURCE = "/<session-flags>/config.toml";
+
+/**
+ * orch's hooks as `-c` overrides, each trusted for this invocation only: nothing is written to
+ * Codex's config, and the user's own hooks and their trust stay as they are (Codex merges the
+ * hooks.state table of the overrides with the one of config.toml). The command names orch by its
+ * absolute path: Codex runs hooks through a login shell, whose profile may reset PATH.
+ */
+export function codexHookArguments(orchProgram: string): string[] {
+  const args: string[] = [];
+  const trust: string[] = [];
+  for (const hook of CODEX_HOOKS) {
+    const command = `${shellWord(orchProgram)} hook ${hook.handler}`;
+    args.push("-c", `hooks.${hook.event}=[{hooks=[{type="command",command=${tomlString(command)},timeout=${hook.timeoutS}}]}]`);
+    const key = `${SESSION_FLAGS_SOURCE}:${hook.key}:0:0`;
+    trust.push(`${tomlString(key)}={trusted_hash=${tomlString(codexHookTrustHash(hook.key, command, hook.timeoutS))}}`);
+  }
+  args.push("-c", `hooks.state={${trust.join(",")}}`);
+  return args;
+}
+
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
 export function codexArguments(spec: LaunchSpec): string[] {
   const trusted = [...new Set([spec.mainRoot, spec.worktreePath])].map((dir) => `${tomlString(dir)}={trust_level="trusted"}`);
@@ -49,6 +96,7 @@ export function codexArguments(spec: LaunchSpec): string[] {
     // Login shells source /etc/profile, which resets PATH and loses orch's bin directory.
     "-c",
     "allow_login_shell=false",
+    ...codexHookArguments(spec.orchProgram),
     ...codexWritableDirs(spec).flatMap((dir) => ["--add-dir", dir]),
   ];
 }
@@ -91,12 +139,30 @@ export function findCodexSession(lookup: SessionLookup): string | undefined {
   return undefined;
 }
 
+/**
+ * Codex's PermissionRequest decision (checked with 0.169): only `behavior` and, to deny, `message`;
+ * a hook that sends updatedInput or updatedPermissions is treated as failed and Codex asks in its
+ * window. So a hook can allow one call, never a kind of call for the rest of the session.
+ */
+export const codexPermissionHook: PermissionHook = {
+  allowsAlways: false,
+  decision: (answer) => (answer.behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: answer.message }),
+};
+
 export const codexProfile: AgentProfile = {
   name: "codex",
   start(spec) {
     if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
     return { argv: codexArguments(spec), promptPlacement: "after-dashdash", env: {} };
   },
+  resume(spec) {
+    // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable
+    // roots stay as they were; the next user message follows "--".
+    if (!spec.sessionId) return undefined;
+    const [program = "codex", ...options] = spec.recorded.argv;
+    return { argv: [program, "resume", ...options, spec.sessionId], promptPlacement: "after-dashdash", env: {} };
+  },
   prepare: async () => [],
   findSessionId: findCodexSession,
+  permissionHook: codexPermissionHook,
 };

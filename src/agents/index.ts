@@ -1,6 +1,6 @@
 // The agent profiles by name: claude and codex are known; any other --agent value is a command template.
 
-import type { AgentProfile } from "./profile.ts";
+import type { AgentProfile, PermissionHook } from "./profile.ts";
 
 export async function profileFor(agent: string): Promise<AgentProfile> {
   if (agent === "claude") return (await import("./claude.ts")).claudeProfile;
@@ -12,6 +12,14 @@ export async function profileFor(agent: string): Promise<AgentProfile> {
 export async function knownProfile(name: string): Promise<AgentProfile | undefined> {
   if (name === "claude" || name === "codex") return profileFor(name);
   return undefined;
+}
+
+/**
+ * How a worker's PermissionRequest hook answers: its profile's way, else Claude Code's, the hooks
+ * `orch install claude` wires (a command template that runs claude gets those hooks from settings).
+ */
+export async function permissionHookOf(agent: string): Promise<PermissionHook> {
+  return (await knownProfile(agent))?.permissionHook ?? (await import("./claude.ts")).claudePermissionHook;
 }
 
 /**

@@ -19,6 +19,11 @@ export interface LaunchSpec {
   sessionId: string;
   /** The environment orch runs in (HOME, CODEX_HOME, …). */
   env: NodeJS.ProcessEnv;
+  /**
+   * An absolute path that runs this orch (its shim), for hook commands the agent runs through a
+   * login shell, whose PATH may no longer hold orch's folder.
+   */
+  orchProgram: string;
   warn: (line: string) => void;
 }
 
@@ -53,6 +58,25 @@ export interface SessionLookup {
   startedAtMs: number;
 }
 
+/** orch approve/deny's answer to a permission request, before the agent's own wire shape. */
+export type PermissionAnswer = { behavior: "allow"; always: boolean } | { behavior: "deny"; message: string };
+
+/** The permission request as the agent's PermissionRequest hook described it. */
+export interface PermissionContext {
+  toolName: string;
+  toolInput: unknown;
+  /** The agent's suggested rules for "allow from now on", if it gave any. */
+  suggestions: unknown;
+}
+
+/** How the agent's PermissionRequest hook takes orch's answer. */
+export interface PermissionHook {
+  /** The `hookSpecificOutput.decision` object the agent accepts for this answer. */
+  decision(answer: PermissionAnswer, request: PermissionContext): Record<string, unknown>;
+  /** Whether a hook can allow a kind of call for the rest of the session (orch approve --always). */
+  allowsAlways: boolean;
+}
+
 export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
@@ -76,6 +100,8 @@ export interface AgentProfile {
    * runner asks while the agent starts and records the answer with the worker.
    */
   findSessionId?(lookup: SessionLookup): string | undefined;
+  /** For agents whose PermissionRequest hook orch answers (approve/deny). */
+  permissionHook?: PermissionHook;
 }
 
 export interface TrustReport {

@@ -117,6 +117,7 @@ export const SPAWN: CommandSpec = {
     opt("--prompt-file <file>", "Read the task from FILE"),
     opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
     opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
+    opt("--after <worker>", "Record it pending and start it (from the base as it is then) once WORKER has landed; repeatable, or A,B"),
     opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
     opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
   ],

@@ -131,13 +131,28 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       opt("--test <cmd>", "Test command line, run by sh in the throw-away worktree"),
       opt("--method <method>", "squash (default), rebase or merge"),
+      opt("--on-conflict <action>", "stop (default): stop the queue at a conflict; return: hand the conflict back to the worker and go on"),
+      opt("--sync", "After each landing, bring the rest of the queue onto the new base (orch sync)"),
     ],
     load: async () => (await import("../commands/land.ts")).main,
   },
   {
+    usage: "sync [...workers]",
+    description: "Bring workers (default: all) onto the current base in their worktrees: rebase (default) or merge; a conflicting one is left as it was and told",
+    options: [
+      opt("--all", "Every worker (the default when none is named)"),
+      opt("--rebase", "Rebase the worker's commits onto the base (default)"),
+      opt("--merge", "Merge the base into the worker's branch instead"),
+    ],
+    load: async () => (await import("../commands/sync.ts")).main,
+  },
+  {
     usage: "demo",
     description: "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, status, land (one conflicts), clean",
-    options: [opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards")],
+    options: [
+      opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards"),
+      opt("--hosts", "The same with workers on two throw-away local ssh hosts (needs root: a user account and an sshd each)"),
+    ],
     load: async () => (await import("../commands/demo.ts")).main,
   },
   DEMO_AGENT,

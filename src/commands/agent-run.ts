@@ -11,7 +11,7 @@ import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { findWorker, loadWorker, reportAgentEnded, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord } from "../store/workers.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -90,7 +90,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
     const startedAtMs = Date.now();
     const agent = await startAgent(argv, record.worktree_path, env);
-    if (agent.pid) fs.writeFileSync(pidFile, String(agent.pid), { mode: 0o600 });
+    if (agent.pid) writeAgentPid(layout, record, agent.pid);
     let exited = false;
     const exit = agent.exit.finally(() => (exited = true));
     // Resume is a convenience: failing to learn the session id must not disturb the worker.

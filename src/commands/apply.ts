@@ -106,6 +106,12 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     writeJsonAtomic(appliedFile, [...applied, { tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString() }]);
     return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
+  }).then(async (result) => {
+    // Applied onto the worker's base branch: it has landed; the others are told of the move.
+    const onBase = record.base_branch !== null && (await gitAdapter.currentBranch(target)) === record.base_branch;
+    const { afterBaseMoved } = await import("./coherence.ts");
+    const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, onBase ? { record, commit: String(result.head_after) } : undefined);
+    return { ...result, told: checked?.told ?? [], started: checked?.started ?? [] };
   });
 }
 

@@ -5,6 +5,8 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkRequestId } from "../ids.ts";
+import { onHost } from "../hosts/place.ts";
+import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { answerRequest, pendingRequests, type PendingRequest, type RequestAnswer } from "../store/requests.ts";
 import { loadWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
@@ -19,11 +21,26 @@ function pickRequest(layout: StoreLayout, record: WorkerRecord, requestId: strin
   throw new OrchError("not_found", `${what} for worker ${record.worker_id} (an expired prompt can still be answered in its window)`);
 }
 
+/** The request is pending in the host's store (its worker's hook waits there): the host's orch answers it. */
+async function answeredOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  requestId: string | undefined,
+  decision: Omit<RequestAnswer, "answered_at">,
+  ctx: Context,
+): Promise<CommandResult> {
+  const json = await (await import("../hosts/workers.ts")).answerOnHost(layout, record, requestId, decision, ctx);
+  const verb = decision.decision === "allow" ? "approved" : "denied";
+  return { json, human: (c) => `${c.green(verb)} ${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)} for ${record.worker_id} on host ${record.host}\n` };
+}
+
 async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit<RequestAnswer, "answered_at">): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
   const requestId = args[1] === undefined ? undefined : checkRequestId(args[1]);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  if (onHost(record)) return answeredOnHost(layout, record, requestId, decision, ctx);
+  await checkAlways(record, decision);
   const request = pickRequest(layout, record, requestId);
   const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
   if (!won) throw new OrchError("not_found", `request ${request.request_id} of worker ${record.worker_id} was already answered (${holding.decision})`);
@@ -44,6 +61,14 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
 
 export async function approveMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   return answer(args, flags, ctx, { decision: "allow", always: booleanFlag(flags, "always") });
+}
+
+/** --always for an agent whose hook can allow only the one call: refused before anything is answered. */
+async function checkAlways(record: WorkerRecord, decision: Omit<RequestAnswer, "answered_at">): Promise<void> {
+  if (!decision.always) return;
+  const { permissionHookOf } = await import("../agents/index.ts");
+  if ((await permissionHookOf(record.agent)).allowsAlways) return;
+  throw usage(`--always: ${record.agent}'s hook can allow this one call only, not a kind of call for the rest of its session; approve without --always`);
 }
 
 export async function denyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

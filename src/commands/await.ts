@@ -6,9 +6,11 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { waitFor } from "../store/waker.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
-import { FINISHED, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
+import { FINISHED, findWorker, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { noticeMoves } from "./coherence.ts";
 import { noticeEndedWorkers } from "./status.ts";
 import { publicMessage } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
@@ -19,21 +21,47 @@ export interface AwaitedWorker {
   status: string;
   pr_url: string | null;
   final_message: Record<string, unknown> | null;
+  waiting_for?: string;
+  after?: string[];
+  /** Set when the wait ended on a pending worker that cannot start before its prerequisites land. */
+  needs?: string;
 }
 
 function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
-  return records.map((record) => {
+  return records.map((old) => {
+    // Re-read: a pending worker may have been started meanwhile.
+    const record = findWorker(layout, old.orchestrator_id, old.worker_id) ?? old;
     const state = workerState(layout, record);
-    return { worker_id: record.worker_id, branch: record.branch, status: state.status, pr_url: state.pr_url, final_message: state.last_message && publicMessage(state.last_message) };
+    const stuck = state.status === "pending" && pendingOnFinishedWork(layout, record);
+    return {
+      worker_id: record.worker_id,
+      branch: record.branch,
+      status: state.status,
+      pr_url: state.pr_url,
+      final_message: state.last_message && publicMessage(state.last_message),
+      ...(state.waiting_for ? { waiting_for: state.waiting_for } : {}),
+      ...(record.after ? { after: record.after } : {}),
+      ...(stuck ? { needs: "its prerequisites have finished: land them so it can start" } : {}),
+    };
+  });
+}
+
+/** A pending worker whose unlanded prerequisites have all finished: only landing them lets it start. */
+function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boolean {
+  const landed = new Set(record.after_landed ?? []);
+  return (record.after ?? []).filter((id) => !landed.has(id)).every((id) => {
+    const prerequisite = findWorker(layout, record.orchestrator_id, id);
+    return prerequisite !== undefined && (FINISHED as readonly string[]).includes(workerState(layout, prerequisite).status);
   });
 }
 
 /**
  * Done when every awaited worker has finished (done, failed, stopped), or any one with --any. A worker
- * that asks a question ends the wait too: it cannot finish before the orchestrator replies.
+ * that asks a question or is blocked ends the wait too: it cannot finish before someone acts; so does
+ * a pending worker whose prerequisites finished without landing. Pending workers are otherwise waited for.
  */
 export function settled(current: AwaitedWorker[], any: boolean): boolean {
-  if (current.some((w) => w.status === "waiting" || w.status === "blocked")) return true;
+  if (current.some((w) => w.status === "waiting" || w.status === "blocked" || w.needs !== undefined)) return true;
   const finished = current.filter((w) => (FINISHED as readonly string[]).includes(w.status));
   return any ? finished.length > 0 : finished.length === current.length;
 }
@@ -42,7 +70,7 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
   const { layout, session } = await resolveSession(ctx, orch);
   const records = names.length
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
-    : listWorkers(layout, session.orchestrator_id).filter((r) => workerState(layout, r).status !== "stopped");
+    : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
   if (records.some((r) => r.host)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
@@ -50,12 +78,15 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
   }
   const guard = guardListener();
+  const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");
   const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
     guard.check("await");
     await noticeEndedWorkers(layout, records, ctx.env);
+    // A prerequisite merged elsewhere starts its pending workers: noticed on every look.
+    if (baseTipsMoved(layout, session.orchestrator_id)) await noticeMoves(layout, session.orchestrator_id, ctx);
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
-  });
+  }, sessionGone);
   if (!result) {
     throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: session.orchestrator_id, workers: views(layout, records) });
   }

@@ -4,11 +4,13 @@
 import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { landedAtTip } from "../store/coherence.ts";
 import { fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
+import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface CleanCandidate {
@@ -21,11 +23,15 @@ interface Verdict {
   record: WorkerRecord;
   action: "remove" | "forget" | "skip";
   reason: string;
-  /** Merged only on GitHub: the branch's changes may not be in the local base, so it is deleted with -D. */
+  /**
+   * Merged only on GitHub, or landed by orch with the squash hidden by later changes: git cannot see
+   * the branch in the local base, so it is deleted with -D.
+   */
   viaGitHub: boolean;
 }
 
 async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
+  if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
   if (worktreeGone(record)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
   try {
     await fetchWorkerBranches(layout, [record], mainRoot, ctx);
@@ -37,8 +43,10 @@ async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string
   // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
   if (tip === record.base_commit) return { record, action: "skip", reason: "no commits yet", viaGitHub: false };
   const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch)) ? record.base_branch : "HEAD";
-  const merged = await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base);
-  let reason = merged ? `merged into ${base} locally` : "";
+  // Landed by orch at this very tip counts even when later changes to the same lines hide the squash.
+  const landedByOrch = landedAtTip(layout, record.orchestrator_id, record.worker_id, tip);
+  const merged = landedByOrch || (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base));
+  let reason = landedByOrch ? `landed on ${base} by orch` : merged ? `merged into ${base} locally` : "";
   let viaGitHub = false;
   if (!merged && askGitHub) {
     const { mergedPullRequests } = await import("../adapters/gh.ts");
@@ -58,7 +66,7 @@ async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
   const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
-  return { record, action: "remove", reason, viaGitHub };
+  return { record, action: "remove", reason, viaGitHub: viaGitHub || landedByOrch };
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -66,8 +74,13 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
+  await (await import("./coherence.ts")).reconcile(layout, session.orchestrator_id, repo, ctx);
+  // What spawns killed with -9 left (worktrees and branches no record names) is debris by definition.
+  const repaired = dryRun ? [] : await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot);
+  for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
-  for (const record of listWorkers(layout, session.orchestrator_id)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
+  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
   const toChange = verdicts.filter((v) => v.action !== "skip");
   if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
   const removed: CleanCandidate[] = [];
@@ -92,11 +105,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     }
   }
   return {
-    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped },
+    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped, repaired },
     human: (c) => {
       const verb = dryRun ? "would remove" : "removed";
       const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
       lines.push(...skipped.map((s) => `${c.dim("kept")} ${s.worker_id} (${s.reason})`));
+      lines.push(...repaired.map((line) => `${c.green("repaired")} ${line}`));
       return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
     },
   };

@@ -6,13 +6,14 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
 import { loadWorker, workerState } from "../store/workers.ts";
-import { uncommittedWarning } from "./integration.ts";
+import { refusePending, uncommittedWarning } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function diffMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const stat = booleanFlag(flags, "stat");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  refusePending(record);
   const repo = await requireRepo(ctx);
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
@@ -45,6 +46,7 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
 export async function prMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  refusePending(record);
   const repo = await requireRepo(ctx);
   const { ghRun } = await import("../adapters/gh.ts");
   const selector = workerState(layout, record).pr_url ?? record.branch;

@@ -11,6 +11,10 @@ import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { settingsHaveOrchHooks } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
+import { isOrchestratorId } from "../ids.ts";
+import { listDir } from "../store/files.ts";
+import { StoreLayout } from "../store/layout.ts";
+import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface Check {
@@ -111,10 +115,11 @@ async function checkStore(ctx: Context): Promise<Check[]> {
   }
   let stat: fs.Stats;
   try {
-    stat = fs.statSync(root);
+    stat = fs.lstatSync(root);
   } catch {
     return [{ name: "store", ok: true, required: true, detail: `${root} does not exist yet; orch init creates it` }];
   }
+  if (stat.isSymbolicLink()) return [{ name: "store", ok: false, required: true, detail: `${root} is a symbolic link: orch never follows it`, fix: `remove ${root}, then orch init (or set ORCH_HOME)` }];
   if (!stat.isDirectory()) return [{ name: "store", ok: false, required: true, detail: `${root} is not a directory`, fix: `move ${root} away, then orch init` }];
   try {
     fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
@@ -127,6 +132,21 @@ async function checkStore(ctx: Context): Promise<Check[]> {
     ? { name: "store permissions", ok: true, required: false, detail: "0700" }
     : { name: "store permissions", ok: false, required: false, detail: `${root} has mode 0${mode.toString(8)}: other users can read the messages`, fix: `chmod 700 ${root}` });
   return checks;
+}
+
+/** Repairs what spawns killed with -9 left in any session of the store (their worktrees and branches). */
+async function checkInterruptedSpawns(ctx: Context): Promise<Check | undefined> {
+  const [root, repo] = await Promise.all([storeRootFor(ctx), repoOf(ctx)]);
+  if (!root || !repo) return undefined;
+  const layout = new StoreLayout(root);
+  const repaired: string[] = [];
+  try {
+    for (const id of listDir(layout.sessionsDir).filter(isOrchestratorId)) repaired.push(...(await repairAllSpawns(layout, id, repo.mainRoot)));
+  } catch (error) {
+    return { name: "interrupted spawns", ok: false, required: false, detail: `could not check: ${(error as Error).message}` };
+  }
+  if (repaired.length === 0) return { name: "interrupted spawns", ok: true, required: false, detail: "none left anything behind" };
+  return { name: "interrupted spawns", ok: true, required: false, detail: `repaired: ${repaired.join("; ")}` };
 }
 
 async function checkClaudeHooks(ctx: Context): Promise<Check> {
@@ -164,7 +184,8 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
     checkAgentTrust(agent, ctx),
   ]);
-  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(trust ? [trust] : [])];
+  const spawns = await checkInterruptedSpawns(ctx);
+  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(trust ? [trust] : []), ...(spawns ? [spawns] : [])];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -8,8 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { readWorkerMarker, resolveWorkerSession, type Context } from "../context.ts";
 import { errnoCode, usage } from "../errors.ts";
+import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
-import { writeNewFile } from "../store/files.ts";
+import { readUpTo, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
@@ -45,15 +46,10 @@ interface HookPayload {
   notification_type?: unknown;
 }
 
-/** Claude Code's answer to a permission prompt, from a PermissionRequest hook. */
-export type PermissionDecision =
-  | { behavior: "allow"; updatedInput?: unknown; updatedPermissions?: unknown[] }
-  | { behavior: "deny"; message: string };
-
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
 type HookOutput =
   | { hookSpecificOutput: { hookEventName: string; additionalContext: string } }
-  | { hookSpecificOutput: { hookEventName: "PermissionRequest"; decision: PermissionDecision } }
+  | { hookSpecificOutput: { hookEventName: "PermissionRequest"; decision: Record<string, unknown> } }
   | { decision: "block"; reason: string };
 
 interface HookReply {
@@ -64,36 +60,14 @@ interface HookReply {
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
-/** All of stdin. A terminal (someone trying the command by hand) counts as empty input. */
+/** All of stdin (a payload over MAX_PAYLOAD counts as none). A terminal (someone trying the command by hand) counts as empty input. */
 function readStdin(): string {
   try {
     if (fs.fstatSync(0).isCharacterDevice()) return "";
+    return readUpTo(0, MAX_PAYLOAD, "the hook payload", Date.now() + 5000).toString("utf8");
   } catch {
     return "";
   }
-  const chunks: Buffer[] = [];
-  const buffer = Buffer.alloc(64 * 1024);
-  let total = 0;
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    let count: number;
-    try {
-      count = fs.readSync(0, buffer, 0, buffer.length, null);
-    } catch (error) {
-      // A non-blocking pipe with nothing in it yet.
-      if (errnoCode(error) === "EAGAIN" && Date.now() < deadline) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      if (errnoCode(error) === "EOF") break;
-      throw error;
-    }
-    if (count === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, count)));
-    total += count;
-    if (total > MAX_PAYLOAD) break;
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 function parsePayload(text: string): HookPayload | undefined {
@@ -187,7 +161,9 @@ export function inboxText(messages: Message[], record: WorkerRecord): string {
     const { text, in_reply_to, question } = message.content;
     const head = message.message_type === "reply"
       ? `Answer ${message.id} to your question ${in_reply_to ?? ""}${question ? ` ("${question}")` : ""}:`
-      : `Message ${message.id}:`;
+      : message.message_type === "base_moved"
+        ? `${message.content.returned ? "Your work is handed back" : "Your base branch moved"} (${message.id}):`
+        : `Message ${message.id}:`;
     parts.push(`${head}\n${text ?? message.content.summary ?? ""}`);
   }
   parts.push("Act on this now. Report back with orch notify as your instructions say.");
@@ -279,31 +255,23 @@ export function waitingForText(toolName: string, toolInput: unknown): string {
   return short ? `${toolName}: ${short}` : toolName;
 }
 
-/** --always: the rules Claude Code suggested for this prompt, kept for this session only. */
-function sessionRules(toolName: string, suggestions: unknown): unknown[] {
-  const suggested = Array.isArray(suggestions)
-    ? suggestions.filter((s) => field(s, "type") === "addRules").map((s) => ({ ...(s as Record<string, unknown>), destination: "session" }))
-    : [];
-  return suggested.length > 0 ? suggested : [{ type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" }];
-}
-
 /**
  * The agent is about to wait for a person: tell the orchestrator (blocked, with a request id), then
- * wait for orch approve/deny and return it as Claude Code's decision. Without an answer in time the
- * hook says nothing and the prompt stays in the window for a person.
+ * wait for orch approve/deny and return it as the agent's decision, in the shape its profile says
+ * (a worker of a command template that runs Claude Code gets Claude Code's). Without an answer in
+ * time the hook says nothing and the prompt stays in the window for a person.
  */
 async function permissionRequest(payload: HookPayload, ctx: Context): Promise<HookReply> {
   if ((str(payload.hook_event_name) ?? "PermissionRequest") !== "PermissionRequest") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
   const toolName = str(payload.tool_name) ?? "a tool";
-  const decision = await raiseAndAwaitAnswer(where, toolName, payload.tool_input, approvalWaitMs(ctx.env));
-  if (!decision) return {};
-  if (decision.behavior === "allow" && decision.always && toolName !== "ExitPlanMode") {
-    decision.updatedPermissions = sessionRules(toolName, payload.permission_suggestions);
-  }
-  const { always: _always, ...answer } = decision as PermissionDecision & { always?: boolean };
-  return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision: answer } } };
+  const answer = await raiseAndAwaitAnswer(where, toolName, payload.tool_input, approvalWaitMs(ctx.env));
+  if (!answer) return {};
+  const { permissionHookOf } = await import("../agents/index.ts");
+  const hook = await permissionHookOf(where.record.agent);
+  const decision = hook.decision(answer, { toolName, toolInput: payload.tool_input, suggestions: payload.permission_suggestions });
+  return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision } } };
 }
 
 /**
@@ -315,12 +283,14 @@ export async function raiseAndAwaitAnswer(
   toolName: string,
   toolInput: unknown,
   waitMs: number,
-): Promise<(PermissionDecision & { always?: boolean }) | undefined> {
+): Promise<PermissionAnswer | undefined> {
   const { layout, record } = where;
   touchActivity(layout, record);
   const waitingFor = waitingForText(toolName, toolInput);
   const request = openRequest(layout, record, toolName, waitingFor);
   const plan = toolName === "ExitPlanMode" ? str(field(toolInput, "plan")) : undefined;
+  // Codex passes the model's justification for an escalated command as the description.
+  const reason = plan ? undefined : str(field(toolInput, "description"));
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
@@ -331,13 +301,20 @@ export async function raiseAndAwaitAnswer(
       request_id: request.request_id,
       branch: record.branch,
       ...(plan ? { details: plan.length > 8000 ? `${plan.slice(0, 8000)}…` : plan } : {}),
+      ...(reason ? { details: reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason } : {}),
     },
   });
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   const answerPath = answerFile(layout, record, request.request_id);
-  await waitFor([path.dirname(answerPath)], waitMs, () => (fs.existsSync(answerPath) ? true : undefined));
-  const { answer } = answerRequest(layout, record, request.request_id, { decision: "expired" });
-  if (answer.decision === "allow") return { behavior: "allow", updatedInput: toolInput, always: answer.always === true };
+  // The agent that ran the hook can die meanwhile (its window closed, orch stop): Codex starts hooks
+  // in a session of their own, so nothing else would end this wait. The parent changing says so.
+  const parent = process.ppid;
+  const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
+    if (fs.existsSync(answerPath)) return "answered";
+    return process.ppid !== parent ? "agent gone" : undefined;
+  });
+  const { answer } = answerRequest(layout, record, request.request_id, { decision: outcome === "agent gone" ? "superseded" : "expired" });
+  if (answer.decision === "allow") return { behavior: "allow", always: answer.always === true };
   if (answer.decision === "deny") return { behavior: "deny", message: answer.message ?? "Denied by the orchestrator." };
   return undefined;
 }

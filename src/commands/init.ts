@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { locateRepo } from "../adapters/repo.ts";
-import { storeRootFor, type Context } from "../context.ts";
+import { storeLayoutFor, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { StoreLayout } from "../store/layout.ts";
@@ -34,10 +34,24 @@ function excludeStore(commonDir: string, warn: (line: string) => void): void {
   }
 }
 
+/** Files the repository tracks under the store's folder: a store a repository ships is never used. */
+async function trackedStoreFiles(mainRoot: string): Promise<string[]> {
+  const { git } = await import("../adapters/git.ts");
+  const listed = await git(["ls-files", "-z", "--", ".orch"], mainRoot, { allowFailure: true });
+  return listed.stdout.split("\0").filter(Boolean);
+}
+
 export async function runInit(options: InitOptions, ctx: Context): Promise<SessionRecord> {
-  const root = (await storeRootFor({ ...ctx, cwd: options.projectDir })) ?? path.join(options.projectDir, ".orch");
-  const record = createSession(new StoreLayout(root), options.projectDir);
+  const projectCtx = { ...ctx, cwd: options.projectDir };
+  const layout = (await storeLayoutFor(projectCtx)) ?? new StoreLayout(path.join(options.projectDir, ".orch"));
   const repo = await locateRepo(options.projectDir);
+  if (repo && !ctx.env.ORCH_HOME) {
+    const tracked = await trackedStoreFiles(repo.mainRoot);
+    if (tracked.length) {
+      throw new OrchError("refused", `the repository tracks files under .orch/ (${tracked.slice(0, 3).join(", ")}${tracked.length > 3 ? ", …" : ""}): orch never uses repository content as its store; remove them from the repository (git rm -r --cached .orch) or set ORCH_HOME`);
+    }
+  }
+  const record = createSession(layout, options.projectDir);
   if (repo && !ctx.env.ORCH_HOME) excludeStore(repo.commonDir, ctx.warn);
   return record;
 }

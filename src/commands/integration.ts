@@ -19,6 +19,7 @@ export interface Series {
 
 /** The worker's commits since its recorded base as a `git format-patch --binary` series, kept in the store. */
 export async function writeSeries(layout: StoreLayout, record: WorkerRecord, repo: Repo): Promise<Series> {
+  refusePending(record);
   const mainRoot = repo.mainRoot;
   const tip = await gitAdapter.refCommit(mainWorktreeOf(repo), `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
@@ -60,6 +61,11 @@ export async function mergeMessage(layout: StoreLayout, record: WorkerRecord, ma
   return `${subject.split("\n")[0]}\n\n${body.join("\n\n")}\n`;
 }
 
+/** A worker recorded with --after that has not started has no branch or commits to look at yet. */
+export function refusePending(record: WorkerRecord): void {
+  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet: it waits for ${(record.after ?? []).join(", ")} to land`);
+}
+
 /** A checkout that receives work must not be a worker's own worktree. */
 export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
   if (path.resolve(repo.root) === path.resolve(record.worktree_path) || (repo.gitDir !== repo.commonDir && fs.existsSync(path.join(repo.gitDir, MARKER_FILE)))) {
@@ -69,6 +75,7 @@ export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
 
 /** The main worktree must have the worker's base branch checked out, with nothing staged. */
 export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord): Promise<string> {
+  refusePending(record);
   const current = await gitAdapter.currentBranch(mainRoot);
   const base = record.base_branch ?? current;
   if (!base) throw new OrchError("refused", `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`);

@@ -1,22 +1,30 @@
 // orch land: a merge queue. One worker at a time: merge it onto the current base in a throw-away
 // worktree, run the test command there, and fast-forward the base to exactly what was tested; stop at
-// the first conflict or red test and say which worker and why.
+// the first conflict or red test and say which worker and why (or, with --on-conflict return, hand a
+// conflict back to its worker and go on). Afterwards the workers whose base moved are told.
 
 import * as gitAdapter from "../adapters/git.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
+import type { Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { stringFlag, type Flags } from "../flags.ts";
+import { usage } from "../errors.ts";
+import { throwIfInterrupted } from "../interrupt.ts";
+import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { fetchWorkerBranches } from "../hosts/place.ts";
+import { collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
+import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
+import { baseMovedMessage, deliverToWorker, reconcile, rememberLanded } from "./coherence.ts";
 import { checkBaseCheckout, checkoutLockTarget, mergeMessage } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
+import { syncWorkers, type SyncOutcome } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
 
-export type LandStatus = "landed" | "conflict" | "test_failed" | "skipped";
+export type LandStatus = "landed" | "conflict" | "returned" | "test_failed" | "skipped";
+export type OnConflict = "stop" | "return";
 
 export interface LandEntry {
   worker_id: string;
@@ -26,11 +34,13 @@ export interface LandEntry {
   commit?: string;
   conflict_paths?: string[];
   test_exit_code?: number;
+  /** The base tip it did not merge onto (a conflict that can be handed back). */
+  base_commit?: string;
 }
 
 /** The finished workers in the order they finished: all `done` workers by their task_complete time. */
-function queueOrder(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
-  return listWorkers(layout, orchestratorId)
+function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: string) => void): WorkerRecord[] {
+  return listWorkers(layout, orchestratorId, warn)
     .map((record) => ({ record, state: workerState(layout, record) }))
     .filter(({ state }) => state.status === "done")
     .sort((a, b) => (a.state.last_message?.id ?? "").localeCompare(b.state.last_message?.id ?? ""))
@@ -48,7 +58,8 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
     const outcome = await gitAdapter.mergeInto(dir, record.branch, record.base_commit, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
-      return { ...entry, status: "conflict", reason: `does not merge onto ${base} at ${head.slice(0, 12)}${paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`}`, conflict_paths: paths };
+      const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
+      return { ...entry, status: "conflict", reason: `does not merge onto ${base} at ${head.slice(0, 12)}${why}`, conflict_paths: paths, base_commit: head };
     }
     const tested = await gitAdapter.gitOut(["rev-parse", "HEAD"], dir);
     if (tested === head) return { ...entry, status: "skipped", reason: `already in ${base}` };
@@ -56,50 +67,115 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
       // The test command is the user's shell command line, so sh runs it, like git bisect run does.
-      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true });
+      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true, ownProcessGroup: true });
+      throwIfInterrupted();
       if (test.code !== 0) return { ...entry, status: "test_failed", reason: `test command exited ${test.code}`, test_exit_code: test.code };
     }
     const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
     if (overlap.length) return { ...entry, status: "conflict", reason: `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`, conflict_paths: overlap };
-    // What lands is exactly the commit that was tested.
+    // What lands is exactly the commit that was tested, and nothing after an interrupt.
+    throwIfInterrupted();
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${ff.stderr.trim().split("\n").pop() ?? ""}` };
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
   });
 }
 
-export async function runLand(names: string[], testCommand: string | undefined, method: gitAdapter.MergeMethod, orch: string | undefined, ctx: Context) {
-  const { layout, session } = await resolveSession(ctx, orch);
+/**
+ * land --on-conflict return: the worker gets its conflict (paths, the base to rebase onto, what to do,
+ * how to report again) as base_moved, and is running again.
+ */
+async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, entry: LandEntry, ctx: Context): Promise<LandEntry> {
+  const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot)) ?? "HEAD";
+  const to = entry.base_commit ?? (await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot));
+  const from = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id).told_base ?? record.base_tip ?? record.base_commit;
+  const notice = { baseBranch: base, from, to, standing: { merges_cleanly: false, conflict_paths: entry.conflict_paths ?? [] }, returned: true };
+  deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  claimTelling(layout, record.orchestrator_id, record.worker_id, to);
+  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: to });
+  // An agent idle at its prompt reads nothing until woken (one fixed line; the message stays in its inbox).
+  const { wakeIfIdle } = await import("./messages.ts");
+  await wakeIfIdle(layout, record, ctx);
+  recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
+  return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker` };
+}
+
+export interface LandOptions {
+  names: string[];
+  testCommand: string | undefined;
+  method: gitAdapter.MergeMethod;
+  onConflict: OnConflict;
+  /** Sync the rest of the queue onto the new base after each landing. */
+  sync: boolean;
+  orch: string | undefined;
+}
+
+export async function runLand(options: LandOptions, ctx: Context) {
+  const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
-  const queue = names.length ? names.map((n) => loadWorker(layout, session.orchestrator_id, n)) : queueOrder(layout, session.orchestrator_id);
+  const orchestratorId = session.orchestrator_id;
+  // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.
+  await reconcile(layout, orchestratorId, repo, ctx);
+  // Without names the queue is every done worker: a remote worker is done once its task_complete is
+  // here, so the hosts are asked first (a poll may not have run since).
+  if (options.names.length === 0) await collectFromHosts(layout, orchestratorId, ctx);
+  const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId, ctx.warn);
   await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
+  const synced: SyncOutcome[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {
     let stoppedAt: LandEntry | undefined;
-    for (const record of queue) {
+    for (const [index, queued] of queue.entries()) {
       if (stoppedAt) {
-        results.push({ worker_id: record.worker_id, branch: record.branch, status: "skipped", reason: `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})` });
+        results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason: `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})` });
         continue;
       }
-      const result = await landOne(layout, record, repo.mainRoot, method, testCommand, ctx);
+      // A sync may have moved its base commit since the queue was read.
+      const record = loadWorker(layout, orchestratorId, queued.worker_id);
+      let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
+      if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
+        // A remote worker's inbox is on its host, and the base to rebase onto is not there yet: not handed back.
+        result = record.host === undefined
+          ? await handBack(layout, repo, record, result, ctx)
+          : { ...result, reason: `${result.reason} (on host ${record.host}: --on-conflict return hands back local workers only)` };
+      }
       results.push(result);
       if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;
+      if (result.status !== "landed" || !result.commit) continue;
+      await rememberLanded(layout, repo, record, result.commit);
+      const rest = queue.slice(index + 1).map((r) => loadWorker(layout, orchestratorId, r.worker_id));
+      if (options.sync && rest.length) synced.push(await syncWorkers(layout, repo, rest, "rebase", ctx));
     }
   });
-  return { orchestratorId: session.orchestrator_id, results };
+  // One notice per worker for the whole run, and pending workers whose prerequisites landed start now.
+  const after = await reconcile(layout, orchestratorId, repo, ctx);
+  return { orchestratorId, results, told: [...new Set([...synced.flatMap((s) => s.told), ...after.told])], started: after.started, synced: [...new Set(synced.flatMap((s) => s.synced))] };
 }
 
 function render(results: LandEntry[], c: Colors): string {
   if (results.length === 0) return "nothing to land: no finished workers\n";
-  const paint: Record<LandStatus, (s: string) => string> = { landed: c.green, conflict: c.red, test_failed: c.red, skipped: c.dim };
+  const paint: Record<LandStatus, (s: string) => string> = { landed: c.green, conflict: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim };
   return results.map((r) => `${paint[r.status](r.status.padEnd(11))} ${c.bold(r.worker_id)}  ${r.reason}${r.commit ? c.dim(` ${r.commit.slice(0, 12)}`) : ""}`).join("\n") + "\n";
+}
+
+export function onConflictFlag(flags: Flags): OnConflict {
+  const value = stringFlag(flags, "onConflict") ?? "stop";
+  if (value !== "stop" && value !== "return") throw usage(`--on-conflict must be stop or return, not ${JSON.stringify(value)}`);
+  return value;
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const method = methodFromFlags(flags);
-  const { orchestratorId, results } = await runLand(args, stringFlag(flags, "test"), method, stringFlag(flags, "orch"), ctx);
+  const options: LandOptions = {
+    names: args, testCommand: stringFlag(flags, "test"), method, onConflict: onConflictFlag(flags), sync: booleanFlag(flags, "sync"), orch: stringFlag(flags, "orch"),
+  };
+  const { orchestratorId, results, told, started, synced } = await runLand(options, ctx);
   const failed = results.find((r) => r.status === "conflict" || r.status === "test_failed");
-  const json = { orchestrator_id: orchestratorId, method, landed: results.filter((r) => r.status === "landed").length, results };
+  const json = {
+    orchestrator_id: orchestratorId, method, on_conflict: options.onConflict, landed: results.filter((r) => r.status === "landed").length, results,
+    returned: results.filter((r) => r.status === "returned").map((r) => r.worker_id), synced, told, started,
+  };
   if (failed) {
     ctx.warn(`the queue stopped at ${failed.worker_id}: ${failed.reason}`);
     return {

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
-import { terminateTree } from "../adapters/processes.ts";
+import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
 import type { Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { onHost } from "../hosts/place.ts";
@@ -13,23 +13,40 @@ import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type Wor
 export interface StopOutcome {
   agent_stopped: boolean;
   window_closed: boolean;
+  /** How many processes of the worker (the agent, its tools, daemons it left) were ended. */
+  processes_ended?: number;
+  /** Processes of the worker orch found and could not end, with the reason. */
+  not_ended?: NotEnded[];
 }
 
-/** Ends the agent (and what it started) and closes its window; the worktree and branch stay. */
+/**
+ * Ends the agent and what it started — its process tree and every process that carries the worker's
+ * ORCH_ID and ORCH_WORKER, daemons that left the tree with setsid included — then closes its window;
+ * the worktree and branch stay. A recorded pid is signalled only while it is still the process the
+ * runner started (pid and start time): a reused pid is never touched.
+ */
 export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet (it waits for ${(record.after ?? []).join(", ")}): orch rm it to cancel it`);
   if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
   if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
-  const pid = runningAgentPid(layout, record);
-  const agentStopped = pid !== undefined && (await terminateTree(pid));
+  const agentPid = runningAgentPid(layout, record);
+  const endProcesses = planWorkerEnd({ orchestratorId: record.orchestrator_id, workerId: record.worker_id }, agentPid);
   let windowClosed = false;
   if (record.window_id) {
     const { killWindow } = await import("../adapters/tmux.ts");
     windowClosed = await killWindow(record.window_id, ctx.env);
   }
+  const outcome = await endProcesses();
+  for (const left of outcome.notEnded) ctx.warn(`could not end process ${left.pid} (${left.name}) of worker ${record.worker_id}: ${left.reason}`);
   fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
-  return { agent_stopped: agentStopped, window_closed: windowClosed };
+  return {
+    agent_stopped: agentPid !== undefined && !outcome.notEnded.some((left) => left.pid === agentPid),
+    window_closed: windowClosed,
+    processes_ended: outcome.ended.length,
+    not_ended: outcome.notEnded,
+  };
 }
 
 export interface RemoveOptions {
@@ -51,6 +68,11 @@ export interface RemoveOutcome extends StopOutcome {
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
 export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+  if (record.pending) {
+    // Recorded by spawn --after and never started: no worktree, window or agent to remove.
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    return { worker_id: record.worker_id, branch: record.branch, worktree_path: "", branch_deleted: false, agent_stopped: false, window_closed: false };
+  }
   if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {

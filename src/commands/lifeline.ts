@@ -68,7 +68,8 @@ export async function main(args: string[], _flags: Flags, ctx: Context): Promise
     result.afterOutput?.();
     process.exit(result.exitCode ?? 0);
   };
-  if (!result.afterOutput) finish();
+  // A poll that took nothing has nothing to mark read: no need to wait for the asker's ack.
+  if (!result.afterOutput || result.json.message_count === 0) finish();
   lifeline.whenAcked(finish);
   return new Promise<never>(() => undefined);
 }

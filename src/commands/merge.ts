@@ -72,6 +72,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const { commit, base } = await mergeLocally(layout, record, repo.mainRoot, method);
     return { via: "local", base_branch: base, commit };
   });
+  // The base moved: the other workers are told, and workers waiting for this one may start.
+  const landedHere = result.via === "local" || ("base_updated" in result && result.base_updated);
+  const { afterBaseMoved } = await import("./coherence.ts");
+  const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landedHere ? { record, commit: result.commit } : undefined);
   let removed = false;
   if (deleteBranch && result.via === "local") {
     try {
@@ -81,7 +85,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       ctx.warn(`merged, but the worker was kept: ${(error as Error).message}`);
     }
   }
-  const json = { success: true, worker_id: record.worker_id, branch: record.branch, method, ...result, worker_removed: removed };
+  const json = {
+    success: true, worker_id: record.worker_id, branch: record.branch, method, ...result, worker_removed: removed,
+    told: checked?.told ?? [], started: checked?.started ?? [],
+  };
   return {
     json,
     human: (c) => `${c.green("merged")} ${c.bold(record.worker_id)} into ${result.base_branch} (${method}, ${result.via === "github" ? `PR ${prUrl}` : "locally"}) at ${result.commit.slice(0, 12)}\n`,

@@ -7,8 +7,10 @@ import { resolveSession, resolveWorkerSession, type Context } from "../context.t
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
-import type { Colors } from "../output.ts";
-import { storeError } from "../store/files.ts";
+import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
+import { requireOpenStdout, type Colors } from "../output.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
+import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
@@ -20,7 +22,7 @@ import type { CommandResult } from "./types.ts";
 /** TEXT, or standard input when it is "-". */
 function textArgument(args: string[], index: number): string {
   const text = positional(args, index, "text");
-  return text === "-" ? fs.readFileSync(0, "utf8") : text;
+  return text === "-" ? readStdinBounded(MAX_TEXT_BYTES, "the text on standard input") : text;
 }
 
 function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
@@ -60,7 +62,7 @@ function mtimeMs(file: string): number {
  * has run nor the message has left the inbox, since an Enter the agent dropped leaves the line
  * waiting in its input for nobody.
  */
-async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context): Promise<boolean> {
+export async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context, message?: Message): Promise<boolean> {
   const state = workerState(layout, record);
   if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
   if (runningAgentPid(layout, record) === undefined) return false;
@@ -70,11 +72,11 @@ async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, message: Me
   const typedAt = Date.now();
   if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
   recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
-  const waiting = path.join(layout.inboxDir(record.orchestrator_id, record.worker_id), "new", `${message.id}.json`);
+  const waiting = message && path.join(layout.inboxDir(record.orchestrator_id, record.worker_id), "new", `${message.id}.json`);
   const activity = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
   for (const pause of RETRY_ENTER_MS) {
     await sleep(pause);
-    if (!fs.existsSync(waiting) || mtimeMs(activity) >= typedAt) break;
+    if ((waiting !== undefined && !fs.existsSync(waiting)) || mtimeMs(activity) >= typedAt) break;
     if (!(await pressEnter(record.window_id, ctx.env))) break;
   }
   return true;
@@ -109,9 +111,10 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const text = textArgument(args, 1);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
   const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, sent, ctx));
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -126,7 +129,7 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
   }
   for (const dir of places) {
     try {
-      const parsed = parseMessage(fs.readFileSync(path.join(dir, name), "utf8"), name);
+      const parsed = parseMessage(readRegularFile(path.join(dir, name)).toString("utf8"), name);
       if (typeof parsed !== "string") return parsed;
     } catch {
       // not here
@@ -146,24 +149,28 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
   const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, sent, ctx));
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {
-  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}` : c.cyan("message");
+  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}`
+    : message.message_type === "base_moved" ? c.yellow(message.content.returned ? "handed back" : "base moved")
+    : c.cyan("message");
   return `${head} ${c.dim(`(${message.id})`)}\n${message.content.text ?? ""}\n`;
 }
 
 export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const wait = booleanFlag(flags, "wait");
   const timeoutMs = timeoutFlag(flags);
+  requireOpenStdout();
   const { layout, session, workerId } = await resolveWorkerSession(ctx, stringFlag(flags, "orch"));
   if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
   const record = loadWorker(layout, session.orchestrator_id, workerId);
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const guard = wait ? guardListener() : undefined;
   // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
-  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait")).catch((error: unknown) => {
+  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait"), `worker ${record.worker_id}`).catch((error: unknown) => {
+    if (error instanceof OrchError) throw error;
     throw storeError("read the inbox at", inbox, error);
   });
   // A worker that reads its messages has taken up its work again.

@@ -14,7 +14,7 @@ export interface NotifyOptions {
 }
 
 const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question", "waitingFor"] as const;
-const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], keyof MessageContent> = {
+const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], "details" | "pr_url" | "branch" | "error" | "question" | "waiting_for"> = {
   details: "details",
   prUrl: "pr_url",
   branch: "branch",
@@ -44,7 +44,7 @@ export async function runNotify(options: NotifyOptions, ctx: Context): Promise<M
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: workerId, message_type: options.type, content });
   const events = workerId === null ? undefined : layout.eventsDir(session.orchestrator_id, workerId);
   try {
-    sendMessage(layout.mailDir(session.orchestrator_id), message, events);
+    sendMessage(layout.mailDir(session.orchestrator_id), message, events, ctx.warn);
   } catch (error) {
     throw storeError("deliver the message into", layout.mailDir(session.orchestrator_id), error);
   }

@@ -5,16 +5,18 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import type { Colors } from "../output.ts";
+import { requireOpenStdout, type Colors } from "../output.ts";
+import { baseTipsMoved } from "../store/coherence.ts";
 import { guardListener, unattendedSessionReason } from "../listener.ts";
+import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
-import { waitFor } from "../store/waker.ts";
+import { sameFolder, waitFor } from "../store/waker.ts";
 import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 /** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
-function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
+export function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
   return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
 }
 
@@ -36,6 +38,8 @@ export interface PollResult {
 /**
  * Takes the unread messages of a mailbox; with `wait`, blocks until some arrive or the timeout runs
  * out. `beforeTake` runs before every attempt (it may throw to end the wait without taking anything).
+ * A wait whose session folder (`what`) is removed or replaced (rm -rf .orch, then a new init) ends with
+ * an error: the session it waited on is gone, and a new session is never followed silently.
  */
 export async function takeFromMailbox(
   mailDir: string,
@@ -43,13 +47,21 @@ export async function takeFromMailbox(
   timeoutMs: number | undefined,
   ctx: Context,
   beforeTake: () => void = () => undefined,
+  what = "the session",
 ): Promise<TakenMessages | undefined> {
   const take = () => {
     beforeTake();
-    return takeMessages(mailDir, ctx.warn);
+    try {
+      return takeMessages(mailDir, ctx.warn);
+    } catch (error) {
+      if (error instanceof OrchError) throw error;
+      throw storeError("take messages from", mailDir, error);
+    }
   };
   if (!wait) return take();
-  return waitFor([path.join(mailDir, "new")], timeoutMs, take);
+  const sessionGone = sameFolder(path.dirname(mailDir), what);
+  const mailGone = sameFolder(mailDir, "its mailbox");
+  return waitFor([path.join(mailDir, "new")], timeoutMs, take, () => sessionGone() ?? mailGone());
 }
 
 /**
@@ -70,6 +82,8 @@ export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: strin
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const check = orchestratorTakeCheck(layout, session.orchestrator_id, options.wait ? "poll --wait" : undefined, ctx.env);
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
+  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
@@ -109,7 +123,9 @@ export function renderMessage(message: Message, c: Colors): string {
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
-  const { orchestratorId, taken } = await runPoll(parsePoll(flags), ctx);
+  const options = parsePoll(flags);
+  requireOpenStdout();
+  const { orchestratorId, taken } = await runPoll(options, ctx);
   const messages = taken?.messages ?? [];
   return {
     json: { success: true, orchestrator_id: orchestratorId, message_count: messages.length, messages: messages.map(publicMessage) },

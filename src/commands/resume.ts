@@ -8,7 +8,10 @@ import type { AgentStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
+import { onHost } from "../hosts/place.ts";
+import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import { ensureShim } from "../runtime.ts";
+import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import { clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
@@ -17,11 +20,21 @@ import type { CommandResult } from "./types.ts";
 
 const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";
 
+/** The host's orch resumes the agent there; its answer is the result, with the host. */
+async function resumedOnHost(layout: StoreLayout, record: RemoteWorkerRecord, text: string | undefined, ctx: Context): Promise<CommandResult> {
+  const json = await (await import("../hosts/workers.ts")).resumeOnHost(layout, record, text, ctx);
+  return {
+    json,
+    human: (c) => `${c.green("resumed")} ${c.bold(record.worker_id)} on host ${record.host} (was ${String(json.previous_status)})\n`,
+  };
+}
+
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
   const text = stringFlag(flags, "prompt");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  if (onHost(record)) return resumedOnHost(layout, record, text, ctx);
   const running = runningAgentPid(layout, record);
   if (running !== undefined) throw new OrchError("refused", `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`);
   if (!fs.existsSync(record.worktree_path)) throw new OrchError("not_found", `the worktree of ${record.worker_id} is gone (${record.worktree_path})`);

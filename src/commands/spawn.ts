@@ -7,16 +7,20 @@ import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
 import * as gitAdapter from "../adapters/git.ts";
+import { REPOSITORY_GIT_VARIABLES, programEnv } from "../adapters/exec.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
-import { OrchError, errnoCode, usage } from "../errors.ts";
+import { guardInterrupts, throwIfInterrupted } from "../interrupt.ts";
+import { openJournal, removeSpawnedWorktree, repairSpawn } from "./spawn-journal.ts";
+import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
-import { toJson } from "../store/files.ts";
+import { NotRegularFileError, readUpTo, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -31,8 +35,20 @@ export interface SpawnOptions {
   agentArgv?: string[];
   window: boolean;
   backend: "git" | "gtr" | undefined;
+  /** --after: wait (pending, no worktree) until these workers have landed. */
+  after: string[];
   /** The host to create it on (orch host add), else here. */
   host?: string;
+}
+
+/** --after A (repeatable) or --after A,B: the names as given, each a worker id or a branch. */
+export function afterFlag(flags: Flags): string[] {
+  const raw = flags.after;
+  if (raw === undefined) return [];
+  const values = (Array.isArray(raw) ? raw : [raw]).map((v) => (typeof v === "boolean" ? "" : String(v)));
+  const names = values.flatMap((v) => v.split(",")).map((n) => n.trim());
+  if (names.some((n) => n === "")) throw usage("--after needs a worker (--after A, --after A,B or --after A --after B)");
+  return [...new Set(names)];
 }
 
 function hostFlag(flags: Flags): string | undefined {
@@ -43,28 +59,14 @@ function hostFlag(flags: Flags): string | undefined {
 /** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
 const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
 
-/** Reads at most MAX_PROMPT_BYTES + 1 bytes of `fd`; a non-blocking pipe is waited for. */
-function readBounded(fd: number): Buffer {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const buffer = Buffer.alloc(1024 * 1024);
-  while (total <= MAX_PROMPT_BYTES) {
-    let count: number;
-    try {
-      count = fs.readSync(fd, buffer, 0, buffer.length, null);
-    } catch (error) {
-      if (errnoCode(error) === "EAGAIN") {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-        continue;
-      }
-      if (errnoCode(error) === "EOF") break;
-      throw error;
-    }
-    if (count === 0) break;
-    chunks.push(Buffer.from(buffer.subarray(0, count)));
-    total += count;
+/** Reads `fd` to its end; more than MAX_PROMPT_BYTES is refused (exit 2). */
+function readBounded(fd: number, what: string): Buffer {
+  try {
+    return readUpTo(fd, MAX_PROMPT_BYTES, what);
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+    throw error;
   }
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -75,7 +77,7 @@ function readPrompt(source: string): string {
   const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
   let bytes: Buffer;
   if (source === "stdin") {
-    bytes = readBounded(0);
+    bytes = readBounded(0, what);
   } else {
     let stat: fs.Stats;
     try {
@@ -91,12 +93,11 @@ function readPrompt(source: string): string {
       throw new OrchError("invalid", `${what}: no such readable file`);
     }
     try {
-      bytes = readBounded(fd);
+      bytes = readBounded(fd, what);
     } finally {
       fs.closeSync(fd);
     }
   }
-  if (bytes.length > MAX_PROMPT_BYTES) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
@@ -119,6 +120,9 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
   const from = stringFlag(flags, "from");
   if (from !== undefined && (from === "" || from.startsWith("-"))) throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
+  const after = afterFlag(flags);
+  if (after.length && flags.host !== undefined) throw usage("--after is not supported with --host yet: spawn it here, or on the host once its prerequisites have landed");
+  if (after.length && from !== undefined) throw usage("--after starts the worker from the base as it is when its prerequisites have landed: leave out --from");
   return {
     orch: stringFlag(flags, "orch"),
     branch,
@@ -128,6 +132,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     agent: stringFlag(flags, "agent") ?? "claude",
     window: flags.window !== false,
     backend,
+    after,
     host: hostFlag(flags),
   };
 }
@@ -157,23 +162,11 @@ export function tmuxSessionName(mainRoot: string): string {
   return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
 }
 
-/**
- * The variables that tell git which repository, index or work tree to use ("git rev-parse
- * --local-env-vars", plus the GIT_CONFIG_KEY_n/VALUE_n pairs). An orch run from a git hook or an
- * editor may carry them; the agent and its shells must find the worker's worktree, not that one.
- */
-const REPOSITORY_ENV = [
-  "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_OBJECT_DIRECTORY",
-  "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_GRAFT_FILE", "GIT_INDEX_FILE", "GIT_NO_REPLACE_OBJECTS",
-  "GIT_REPLACE_REF_BASE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_COMMON_DIR", "GIT_NAMESPACE",
-];
+/** The variables that redirect git (one list, in exec.ts); the window's shell unsets them too. */
+const REPOSITORY_ENV: readonly string[] = REPOSITORY_GIT_VARIABLES;
 
 export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const clean: NodeJS.ProcessEnv = { ...env };
-  for (const key of Object.keys(clean)) {
-    if (REPOSITORY_ENV.includes(key) || /^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(key)) delete clean[key];
-  }
-  return clean;
+  return programEnv(env);
 }
 
 /**
@@ -196,18 +189,118 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
   };
 }
 
+async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
+  const argv = options.agentArgv;
+  if (argv) return { name: path.basename(argv[0] ?? "agent"), start: () => ({ argv, promptPlacement: "last", env: {} }), prepare: async () => [] };
+  return profileFor(options.agent);
+}
+
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
   if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
   const { layout, session } = await resolveSession(ctx, options.orch);
+  const orchestratorId = session.orchestrator_id;
+  const workerId = workerIdForBranch(options.branch);
+  // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
+  const prerequisites = options.after.map((name) => {
+    const found = findWorker(layout, orchestratorId, name);
+    if (!found) throw new OrchError("invalid", `--after ${name}: no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`);
+    if (found.worker_id === workerId) throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
+    return found.worker_id;
+  });
   const repo = await requireRepo(ctx);
+  const profile = await profileOf(options);
+  // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
+  for (const line of await repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
+  if (findWorker(layout, orchestratorId, workerId)) {
+    throw new OrchError("exists", `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`);
+  }
+  const { baseTipsMoved } = await import("../store/coherence.ts");
+  if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {
+    const coherence = await import("./coherence.ts");
+    await coherence.reconcile(layout, orchestratorId, repo, ctx);
+    const landed = await coherence.landedAmong(layout, orchestratorId, repo, prerequisites);
+    if (!prerequisites.every((id) => landed.has(id))) {
+      return { record: await recordPending(layout, orchestratorId, repo, options, profile, prerequisites), tmuxSession: null };
+    }
+  }
+  return guardInterrupts(() => createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined));
+}
+
+/** spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. */
+async function recordPending(layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile, after: string[]): Promise<WorkerRecord> {
+  const main = mainWorktreeOf(repo);
+  const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  if (!baseBranch) throw new OrchError("refused", `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`);
+  const workerId = workerIdForBranch(options.branch);
+  const record: WorkerRecord = {
+    worker_id: workerId,
+    branch: options.branch,
+    orchestrator_id: orchestratorId,
+    worktree_path: "",
+    base_commit: "",
+    base_branch: baseBranch,
+    backend: options.backend ?? "git",
+    agent: profile.name,
+    agent_argv: [],
+    window_id: null,
+    tmux_session: null,
+    created_at: new Date().toISOString(),
+    after,
+    after_landed: [],
+    pending: true,
+    pending_spawn: { agent: options.agent, ...(options.agentArgv ? { agent_argv: options.agentArgv } : {}), plan: options.plan, window: options.window, ...(options.backend ? { backend: options.backend } : {}) },
+  };
+  const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+  if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+  return record;
+}
+
+/**
+ * Starts a pending worker whose prerequisites have landed: its worktree from the base branch as it is
+ * now, its window and agent. Once only (an exclusive claim); a failed start makes it failed, reported.
+ */
+export async function startPendingWorker(layout: StoreLayout, pending: WorkerRecord, ctx: Context): Promise<WorkerRecord> {
+  const spec = pending.pending_spawn;
+  if (!spec || !pending.base_branch) throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
+  try {
+    writeNewFile(path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting"), `${process.pid}\n`, false);
+  } catch {
+    throw new OrchError("exists", `worker ${pending.worker_id} is being started by another orch command`);
+  }
+  const options: SpawnOptions = {
+    orch: pending.orchestrator_id, branch: pending.branch, from: `refs/heads/${pending.base_branch}`, plan: spec.plan,
+    prompt: "", agent: spec.agent, agentArgv: spec.agent_argv, window: spec.window, backend: spec.backend, after: [],
+  };
+  try {
+    const repo = await requireRepo(ctx);
+    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, await profileOf(options), ctx, pending);
+    return record;
+  } catch (error) {
+    const reason = (error as Error).message;
+    saveWorker(layout, { ...pending, pending_spawn: { ...spec, start_error: reason } });
+    const message = newMessage({
+      orchestrator_id: pending.orchestrator_id,
+      worker_id: pending.worker_id,
+      message_type: "task_failed",
+      content: { summary: `could not start after ${(pending.after ?? []).join(", ")} landed`, error: reason, branch: pending.branch },
+    });
+    sendMessage(layout.mailDir(pending.orchestrator_id), message, layout.eventsDir(pending.orchestrator_id, pending.worker_id));
+    throw error;
+  }
+}
+
+/** Creates the worktree, the record (or completes a pending one), the window and the agent. */
+async function createAndStart(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  options: SpawnOptions,
+  profile: AgentProfile,
+  ctx: Context,
+  pending: WorkerRecord | undefined,
+): Promise<SpawnResult> {
   const main = mainWorktreeOf(repo);
   const workerId = workerIdForBranch(options.branch);
-  const profile: AgentProfile = options.agentArgv
-    ? { name: path.basename(options.agentArgv[0] ?? "agent"), start: () => ({ argv: options.agentArgv!, promptPlacement: "last", env: {} }), prepare: async () => [] }
-    : await profileFor(options.agent);
-  if (findWorker(layout, session.orchestrator_id, workerId)) {
-    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
-  }
   const [settings, exists, fromSha] = await Promise.all([
     gitAdapter.readSettings(main.root),
     localBranchExists(main, options.branch),
@@ -215,41 +308,54 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   ]);
   const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
   if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) throw new OrchError("failed", "backend gtr was chosen but `git gtr` is not installed (see https://github.com/coderabbitai/git-worktree-runner)");
+  throwIfInterrupted();
 
-  const undo: (() => Promise<unknown>)[] = [];
+  const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+  if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  // A pending worker has its record (and a "starting" claim) already; a new one is journaled until it has.
+  const journal = pending ? undefined : await openJournal(layout, orchestratorId, {
+    worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
+  }, main.root, ctx.warn);
+  const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];
   try {
     let worktreePath: string;
     if (backend === "gtr") {
       worktreePath = await gtr.gtrNew(main.root, options.branch, options.from ?? fromSha, ctx.env);
       undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
     } else {
-      worktreePath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
-      if (fs.existsSync(worktreePath)) throw new OrchError("exists", `${worktreePath} already exists`);
+      worktreePath = plannedPath;
       fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
+      const spawned = { branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha };
+      undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
       await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
-      undo.push(async () => {
-        await gitAdapter.worktreeRemove(main.root, worktreePath, true);
-        if (!exists) await gitAdapter.deleteBranch(main.root, options.branch, true);
-      });
+      throwIfInterrupted();
       const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
       if (copied.length) ctx.warn(`copied ${copied.length} file(s) into the worktree: ${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`);
       const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
+      throwIfInterrupted();
       if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
     }
+    throwIfInterrupted();
     const sessionId = crypto.randomUUID();
+    const shimDir = ensureShim(ctx.env);
     const launchSpec = {
       mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
-      orchestratorId: session.orchestrator_id, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchestratorId, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchProgram: path.join(shimDir, "orch"),
     };
     const start = profile.start(launchSpec);
     const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
+    const baseBranch = pending ? pending.base_branch : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+    const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
     const record: WorkerRecord = {
+      ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
       worker_id: workerId,
       branch: options.branch,
-      orchestrator_id: session.orchestrator_id,
+      orchestrator_id: orchestratorId,
       worktree_path: worktreePath,
       base_commit: baseCommit,
-      base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
+      base_branch: baseBranch,
       backend,
       agent: profile.name,
       agent_argv: start.argv,
@@ -259,19 +365,33 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
       window_id: null,
       tmux_session: null,
-      created_at: new Date().toISOString(),
+      created_at: pending?.created_at ?? new Date().toISOString(),
+      ...(baseTip ? { base_tip: baseTip } : {}),
     };
-    const marker: WorkerMarker = { orchestrator_id: session.orchestrator_id, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
+    const marker: WorkerMarker = { orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
-    const prompt = fullPrompt(options.prompt, { orchestratorId: session.orchestrator_id, workerId, branch: options.branch });
-    if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
-    undo.push(async () => forgetWorker(layout, session.orchestrator_id, workerId));
+    throwIfInterrupted();
+    if (pending) {
+      // The prompt was written when the worker was recorded pending.
+      saveWorker(layout, record);
+      undo.push(async () => saveWorker(layout, pending));
+    } else {
+      const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+      if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+      undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
+    }
+    // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
+    journal?.close();
+    if (baseBranch && baseTip) {
+      const { rememberBaseTipIfNew } = await import("../store/coherence.ts");
+      rememberBaseTipIfNew(layout, orchestratorId, repo, baseBranch, baseTip);
+    }
 
     let tmuxSession: string | null = null;
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       const { openWindow } = await import("../adapters/tmux.ts");
-      const shimDir = ensureShim(ctx.env);
+      throwIfInterrupted();
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
@@ -284,6 +404,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       record.tmux_session = created.sessionName;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
+      undo.push(async () => {
+        const { killWindow } = await import("../adapters/tmux.ts");
+        await killWindow(created.windowId, ctx.env);
+      });
+      throwIfInterrupted();
     }
     return { record, tmuxSession };
   } catch (error) {
@@ -294,6 +419,17 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { record, tmuxSession } = await runSpawn(parseSpawn(args, flags), ctx);
+  if (record.pending) {
+    const after = (record.after ?? []).join(", ");
+    return {
+      json: {
+        success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
+        orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
+        base_branch: record.base_branch, host: null,
+      },
+      human: (c) => `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): starts from ${record.base_branch} when ${after} ha${(record.after ?? []).length > 1 ? "ve" : "s"} landed\n`,
+    };
+  }
   return {
     json: {
       success: true,

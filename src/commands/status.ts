@@ -1,6 +1,6 @@
 // orch status and orch list: the session, its mailbox counts and its workers (mirrors get_orchestrator_status, task_list).
 
-import { resolveSession, type Context } from "../context.ts";
+import { repoOf, resolveSession, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -21,6 +21,17 @@ export interface WorkerView {
   agent_alive: boolean;
   agent: string;
   base_commit: string;
+  base_branch: string | null;
+  /** Commits against the base branch's current tip (null while pending or when the branch is gone). */
+  ahead: number | null;
+  behind: number | null;
+  /** Whether the branch merges onto the base's tip without conflicts (git merge-tree), null when unknown. */
+  merges_cleanly: boolean | null;
+  conflict_paths?: string[];
+  /** All of its commits are in its base branch (landed by orch, or merged some other way). */
+  landed?: boolean;
+  /** spawn --after: the workers it waits for (pending; blocked with waiting_for "after" when one failed). */
+  after?: string[];
   created_at: string;
   /** The agent's last report, hook event or tool call. */
   last_activity_at: string | null;
@@ -33,6 +44,9 @@ export interface WorkerView {
   error?: string;
 }
 
+/** Where each started worker stands against its base: from the coherence check, keyed by worker. */
+export type Standings = Map<string, { ahead: number; behind: number; merges_cleanly: boolean; conflict_paths: string[]; landed: boolean }>;
+
 export interface StatusView {
   orchestrator_id: string;
   project_dir: string;
@@ -42,11 +56,17 @@ export interface StatusView {
   workers: WorkerView[];
 }
 
-export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<WorkerView[]> {
+export async function viewWorkers(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  env: NodeJS.ProcessEnv,
+  standings: Standings = new Map(),
+): Promise<WorkerView[]> {
   const windows = await noticeEndedWorkers(layout, records, env);
   return records.map((record) => {
     const state = workerState(layout, record);
     const agent = runningAgentPid(layout, record) !== undefined;
+    const standing = standings.get(record.worker_id);
     return {
       worker_id: record.worker_id,
       branch: record.branch,
@@ -59,6 +79,13 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
       agent_alive: agent,
       agent: record.agent,
       base_commit: record.base_commit,
+      base_branch: record.base_branch,
+      ahead: standing?.ahead ?? null,
+      behind: standing?.behind ?? null,
+      merges_cleanly: standing?.merges_cleanly ?? null,
+      ...(standing && !standing.merges_cleanly ? { conflict_paths: standing.conflict_paths } : {}),
+      ...(standing?.landed ? { landed: true } : {}),
+      ...(record.after ? { after: record.after } : {}),
       created_at: record.created_at,
       last_activity_at: state.last_activity_at,
       ...(state.status === "blocked" ? { waiting_for: state.waiting_for, request_id: state.request_id } : {}),
@@ -68,11 +95,31 @@ export async function viewWorkers(layout: StoreLayout, records: WorkerRecord[], 
 }
 
 /**
+ * The coherence check (tells workers whose base moved, starts pending workers that may start) and
+ * every started worker's standing; loaded only when there are workers.
+ */
+async function checkCoherence(
+  layout: StoreLayout,
+  orchestratorId: string,
+  records: WorkerRecord[],
+  ctx: Context,
+): Promise<{ standings: Standings; started: number }> {
+  const standings: Standings = new Map();
+  const repo = await repoOf(ctx);
+  if (!repo) return { standings, started: 0 };
+  const { reconcile } = await import("./coherence.ts");
+  const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
+  for (const view of views) if (view.standing) standings.set(view.record.worker_id, view.standing);
+  return { standings, started: started.length };
+}
+
+/**
  * The no-daemon watchdog of status and await: reports (once) each active worker whose agent died or
  * whose window was closed without a report. Returns the windows tmux has.
  */
 export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  if (!records.some((r) => r.window_id)) {
+  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only for local ones.
+  if (!records.some((r) => r.window_id && r.host === undefined)) {
     noticeEndedAgents(layout, records);
     return new Set();
   }
@@ -87,14 +134,18 @@ export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRec
 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
+  let records = listWorkers(layout, session.orchestrator_id, ctx.warn);
+  const checked = records.length ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
+  const { standings, started } = checked ?? { standings: new Map(), started: 0 };
+  if (started) records = listWorkers(layout, session.orchestrator_id, ctx.warn);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
-  const records = listWorkers(layout, session.orchestrator_id);
-  const workers = await viewWorkers(layout, records, ctx.env);
+  const workers = await viewWorkers(layout, records, ctx.env, standings);
   if (records.some((r) => r.host)) await (await import("../hosts/views.ts")).overlayHostViews(layout, records, workers, counts, ctx);
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }
 
 const STATUS_COLORS: Record<WorkerView["status"], keyof Colors> = {
+  pending: "dim",
   unreachable: "red",
   running: "cyan",
   waiting: "yellow",
@@ -105,6 +156,17 @@ const STATUS_COLORS: Record<WorkerView["status"], keyof Colors> = {
   stopped: "dim",
 };
 
+/** "+2 -1 merges cleanly", "+1 -3 conflicts: a.txt", "waits for feat-a" for the human table. */
+function standingText(w: WorkerView): string {
+  if (w.status === "pending" || w.status === "blocked") {
+    return w.after ? `${w.status === "blocked" ? "cannot start: after" : "after"} ${w.after.join(", ")}` : "";
+  }
+  if (w.ahead === null || w.behind === null) return "";
+  if (w.landed) return `landed on ${w.base_branch ?? "its base"}`;
+  const against = `+${w.ahead} -${w.behind} ${w.base_branch ?? "base"}`;
+  return w.merges_cleanly === false ? `${against} conflicts: ${(w.conflict_paths ?? []).join(", ")}` : against;
+}
+
 export function renderWorkers(workers: WorkerView[], c: Colors): string {
   if (workers.length === 0) return "no workers\n";
   const rows = workers.map((w) => [
@@ -112,7 +174,7 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
     w.status === "blocked" && w.waiting_for ? `blocked (${w.waiting_for}${w.request_id ? ` ${w.request_id}` : ""})` : w.status,
     w.window_id ? `${w.window_id}${w.window_alive ? "" : " (closed)"}` : "-",
     w.agent_alive ? "agent running" : "agent not running",
-    w.pr_url ?? "",
+    [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
     `${w.host ? `${w.host}:` : ""}${w.worktree_path}${w.error ? ` (${w.error})` : ""}`,
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -12,6 +12,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const outcome = await stopWorker(layout, record, ctx);
   return {
     json: { success: true, worker_id: record.worker_id, status: "stopped", ...outcome, worktree_path: record.worktree_path },
-    human: (c) => `${c.yellow("stopped")} ${c.bold(record.worker_id)}${outcome.agent_stopped ? " (agent ended)" : ""}${outcome.window_closed ? " (window closed)" : ""}; worktree kept at ${record.worktree_path}\n`,
+    human: (c) =>
+      `${c.yellow("stopped")} ${c.bold(record.worker_id)}${outcome.agent_stopped ? " (agent ended)" : ""}${outcome.window_closed ? " (window closed)" : ""}; worktree kept at ${record.worktree_path}\n` +
+      (outcome.not_ended ?? []).map((left) => `  ${c.red("could not end")} process ${left.pid} (${left.name}): ${left.reason}\n`).join(""),
   };
 }

@@ -128,12 +128,18 @@ export function runLifeline(
   };
 }
 
-function hostsOf(layout: StoreLayout, orchestratorId: string, ctx: Context): { host: RemoteHost; link: HostSessionLink }[] {
+function hostsOf(
+  layout: StoreLayout,
+  orchestratorId: string,
+  ctx: Context,
+  forgotten = new Set<string>(),
+): { host: RemoteHost; link: HostSessionLink }[] {
   return listHostSessions(layout, orchestratorId).flatMap((link) => {
     try {
       return [{ host: new RemoteHost(loadHost(layout, link.host), ctx.env), link }];
     } catch {
-      ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      if (!forgotten.has(link.host)) ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      forgotten.add(link.host);
       return [];
     }
   });
@@ -157,44 +163,65 @@ export async function collectHostMessages(layout: StoreLayout, orchestratorId: s
   }));
 }
 
+/** How often a follower looks for hosts this session started using meanwhile (a spawn --host). */
+const NEW_HOSTS_MS = 1000;
+
+export interface HostFollower {
+  stop: () => void;
+}
+
 /**
  * While a local wait runs: one connection per host held open on a remote `poll --wait`; each answer is
  * stored here (which wakes the local wait) and the wait starts again. A dropped connection is opened
- * again, after a pause that grows to 5 s; the host's messages wait there meanwhile.
+ * again, after a pause that grows to 5 s; the host's messages wait there meanwhile. A host that this
+ * session starts using during the wait (watch runs for hours) is followed from then on.
  */
-export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): { stop: () => void } {
+export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): HostFollower {
   let stopped = false;
   const cancels = new Set<() => void>();
-  for (const { host, link } of hostsOf(layout, orchestratorId, ctx)) {
-    void (async () => {
-      let pause = 250;
-      let warned = false;
-      while (!stopped) {
-        const store = async (doc: Record<string, unknown>) => {
-          await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
-        };
-        const running = runLifeline(host, pollRequest(link, true), store);
-        cancels.add(running.cancel);
-        try {
-          await running.done;
-          pause = 250;
-          if (warned) ctx.warn(`host ${host.name} is reachable again`);
-          warned = false;
-        } catch (error) {
-          if (stopped) break;
-          if (!warned) ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : `host ${host.name}: ${(error as Error).message}`);
-          warned = true;
-          await new Promise((r) => setTimeout(r, pause));
-          pause = Math.min(pause * 2, 5000);
-        } finally {
-          cancels.delete(running.cancel);
+  const followed = new Set<string>();
+  const forgotten = new Set<string>();
+  const follow = (host: RemoteHost, link: HostSessionLink) => void (async () => {
+    let pause = 250;
+    let warned = false;
+    while (!stopped) {
+      const store = async (doc: Record<string, unknown>) => {
+        await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
+      };
+      const running = runLifeline(host, pollRequest(link, true), store);
+      cancels.add(running.cancel);
+      try {
+        await running.done;
+        pause = 250;
+        if (warned) ctx.warn(`host ${host.name} is reachable again`);
+        warned = false;
+      } catch (error) {
+        if (stopped) break;
+        if (!warned) {
+          ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : `host ${host.name}: ${(error as Error).message}`);
         }
+        warned = true;
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 5000);
+      } finally {
+        cancels.delete(running.cancel);
       }
-    })();
-  }
+    }
+  })();
+  const followNewHosts = () => {
+    for (const { host, link } of hostsOf(layout, orchestratorId, ctx, forgotten)) {
+      if (followed.has(host.name)) continue;
+      followed.add(host.name);
+      follow(host, link);
+    }
+  };
+  followNewHosts();
+  const looking = setInterval(followNewHosts, NEW_HOSTS_MS);
+  looking.unref();
   return {
     stop: () => {
       stopped = true;
+      clearInterval(looking);
       for (const cancel of cancels) cancel();
     },
   };

@@ -2,6 +2,7 @@
 // and only a worker with a host loads the ssh side (status, poll and the hooks stay light).
 
 import fs from "node:fs";
+import path from "node:path";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
@@ -31,4 +32,13 @@ export function worktreeGone(record: WorkerRecord): boolean {
 export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> {
   if (onHost(record)) return [];
   return (await import("../adapters/git.ts")).dirtyPaths(record.worktree_path);
+}
+
+/**
+ * Brings home the messages remote workers have left on their hosts (one claim per host), so that what
+ * this store knows of them (done, failed) is current; they stay unread here for the next poll.
+ */
+export async function collectFromHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<void> {
+  if (!fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"))) return;
+  await (await import("./messages.ts")).collectHostMessages(layout, orchestratorId, ctx);
 }

@@ -9,8 +9,9 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
-import { createWorker, findWorker, forgetWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
+import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
 import { RemoteHost } from "./remote.ts";
@@ -50,19 +51,35 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
   if (findWorker(layout, session.orchestrator_id, workerId)) {
     throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
   }
-  const fromSha = await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
+  // HEAD from git's files (no git process); any other --from is git's to resolve.
+  const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;
+  const fromSha = head && "sha" in head ? head.sha : await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
   if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
   const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
   const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
-  const source = branchHere ? `refs/heads/${options.branch}` : fromSha;
-  await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), `${source}:refs/heads/${options.branch}`], main.root, { env: host.gitEnv() });
+  const push = async (source: string) => {
+    const refspec = `${source}:refs/heads/${options.branch}`;
+    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: host.gitEnv() });
+  };
+  if (branchHere) await push(`refs/heads/${options.branch}`);
   const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
   const args = ["spawn", options.branch, "--orch", remoteId, "--from", fromSha, "--agent", options.agent];
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);
-  const doc = await host.orch([...args, "-"], { input: options.prompt });
+  const spawnThere = () => host.orch([...args, "-"], { input: options.prompt });
+  let doc: Record<string, unknown>;
+  try {
+    doc = await spawnThere();
+  } catch (error) {
+    // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
+    // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
+    const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
+    if (branchHere || !baseMissing) throw error;
+    await push(fromSha);
+    doc = await spawnThere();
+  }
   const record: RemoteWorkerRecord = {
     worker_id: String(doc.worker_id),
     branch: options.branch,
@@ -150,6 +167,47 @@ export async function deliverOnHost(layout: StoreLayout, record: RemoteWorkerRec
     ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
     : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
   return { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+}
+
+/**
+ * resume on the host: its orch restarts the agent there (its own resume, its window). Recorded here as
+ * restarted too, so the local view of the worker (await's default list, land's queue) agrees.
+ */
+export async function resumeOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  prompt: string | undefined,
+  ctx: Context,
+): Promise<Record<string, unknown>> {
+  const args = ["resume", record.worker_id, "--orch", remoteSessionOf(layout, record)];
+  if (prompt !== undefined) args.push("--prompt", prompt);
+  const doc = await hostOf(layout, record, ctx).orch(args);
+  recordWorkerEvent(layout, record, "restarted", `resumed on host ${record.host} by the orchestrator (was ${String(doc.previous_status)})`);
+  if (typeof doc.window_id === "string" && doc.window_id !== record.window_id) {
+    saveWorker(layout, { ...record, window_id: doc.window_id });
+  }
+  return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
+}
+
+export type HostAnswer = Omit<RequestAnswer, "answered_at">;
+
+/** approve / deny on the host: the request lives in the host's store, where the worker's hook waits for it. */
+export async function answerOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  requestId: string | undefined,
+  answer: HostAnswer,
+  ctx: Context,
+): Promise<Record<string, unknown>> {
+  const args = [answer.decision === "allow" ? "approve" : "deny", record.worker_id];
+  if (requestId !== undefined) args.push(requestId);
+  args.push("--orch", remoteSessionOf(layout, record));
+  if (answer.always) args.push("--always");
+  if (answer.message !== undefined) args.push("--message", answer.message);
+  const doc = await hostOf(layout, record, ctx).orch(args);
+  const verb = answer.decision === "allow" ? "approved" : "denied";
+  recordWorkerEvent(layout, record, "answered", `${verb} ${String(doc.waiting_for)} on host ${record.host}`);
+  return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
 }
 
 export interface HostViews {

@@ -83,6 +83,11 @@ TASK
 - orch adds its own instructions for reporting back to the task; you do not need to write them.
 - Pass on what you know, and leave open what you do not: a worker can find out, but a wrong guess
   in the task sends it the wrong way.
+- A task that needs another task's result waits for it: \`orch spawn <branch> --after <worker> - <<'TASK'\`
+  (repeat \`--after\`, or \`--after a,b\`). The worker is \`pending\` (no worktree yet) and starts by itself,
+  from the base as it is then, once every worker it waits for has landed (by \`orch land\`, \`merge\` or
+  \`apply\`). If one of them fails or is removed it is \`blocked\` (\`waiting_for: "after"\`): fix or
+  replace the prerequisite, or \`orch rm\` it. Independent work still goes in parallel, without \`--after\`.
 
 ## 4. Follow the work
 
@@ -92,6 +97,12 @@ TASK
 - \`orch await <worker>... --timeout 600\`: block until those workers finish, or one asks a question or
   is blocked (\`--any\` for the first). It does not take messages; with a listener running you
   rarely need it.
+- \`orch status\` also says where each worker stands against its base: \`ahead\`/\`behind\` and
+  \`merges_cleanly\` (with \`conflict_paths\`). When the base moves (a landing, a commit by hand), orch
+  tells each worker whose base is behind once (a \`base_moved\` message in its inbox); you need not relay it.
+- \`orch sync\` (or \`orch sync <worker>...\`) rebases workers onto the current base in their worktrees
+  (\`--merge\` to merge instead) when the worktree is clean and the agent is idle or done; a worker that
+  would conflict is left as it was and told its conflict. Run it after landings, before reviewing.
 - \`orch send <worker> "<text>"\`: new directions. A worker at work sees it after its next Bash
   command or when its turn ends; a worker idle at its prompt is woken by orch within seconds (the
   message itself stays in its mailbox). Sending does not change its status: it is running once it
@@ -115,6 +126,9 @@ TASK
   - \`orch apply <worker>\`: applies its commits here as a patch series; try \`--dry-run\` first.
   - \`orch land <worker> <worker>... --test "<test command>"\`: several, one at a time, each tested on
     top of the ones before it; it stops at the first conflict or failing test and says which.
+    Add \`--on-conflict return\` to hand a conflicting worker its conflict (it is told what to rebase
+    onto and to report again) while the queue goes on; when it reports \`task_complete\` again, land it.
+    \`--sync\` rebases the rest of the queue onto each new base as it goes.
 
 ## 6. Clean up
 

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { errnoCode } from "../errors.ts";
 import { isDigits } from "../ids.ts";
-import { listDir } from "./files.ts";
+import { isRealDirectory, listDir } from "./files.ts";
 
 /** Wide enough that names sort as numbers do; a worker never sees 10^12 events. */
 const SEQ_DIGITS = 12;
@@ -41,9 +41,11 @@ export function readEventLog(eventsDir: string): EventEntry[] {
 /**
  * Hard-links `file` into the log under the next sequence number. Concurrent writers may pick the same
  * number; link() lets exactly one have it and the others take the next, so numbers follow link order.
- * A missing log folder (a forgotten worker) is skipped.
+ * A missing log folder (a forgotten worker), or one that is not a real folder (a symbolic link, which
+ * would put the link outside the store), is skipped.
  */
 export function linkEvent(eventsDir: string, file: string, type: string, id: string): void {
+  if (!isRealDirectory(eventsDir)) return;
   let names: string[];
   try {
     names = fs.readdirSync(eventsDir);

@@ -21,15 +21,94 @@ export function makeDirs(...dirs: string[]): void {
   for (const dir of dirs) fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
 }
 
-/** Writes the whole buffer, fsyncs it and closes; the file must not exist yet. */
+/**
+ * Writes the whole buffer, fsyncs it and closes; the file must not exist yet. A write that fails
+ * (a full disk) removes the partial file again, so nothing half-written is left behind.
+ */
 export function writeNewFile(file: string, data: string, durable: boolean): void {
   const fd = fs.openSync(file, "wx", FILE_MODE);
   try {
     fs.writeFileSync(fd, data);
     if (durable) fs.fsyncSync(fd);
+  } catch (error) {
+    fs.closeSync(fd);
+    fs.rmSync(file, { force: true });
+    throw error;
+  }
+  fs.closeSync(fd);
+}
+
+/** Where the platform has them: never follow a symbolic link at the last component, never block opening a FIFO. */
+const SAFE_READ_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+
+/** The most orch reads of one store file (a message, a record): more is not something orch wrote. */
+export const MAX_STORE_FILE_BYTES = 4 * 1024 * 1024;
+
+/** A path that is not a regular file of a sane size: a symbolic link, a FIFO, a folder, a device, or too big. */
+export class NotRegularFileError extends Error {
+  readonly code = "ENOTREGULAR";
+  constructor(readonly file: string, readonly why: string) {
+    super(`${file} is ${why}`);
+  }
+}
+
+function kindOf(stat: fs.Stats): string {
+  if (stat.isDirectory()) return "a folder";
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isCharacterDevice() || stat.isBlockDevice()) return "a device";
+  if (stat.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Reads a regular file of at most `maxBytes`. Never follows a symbolic link at `file`, never blocks
+ * on a FIFO or a device, never reads more than the cap: anything else is a NotRegularFileError.
+ * A missing file is the usual ENOENT error.
+ */
+export function readRegularFile(file: string, maxBytes = MAX_STORE_FILE_BYTES): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, SAFE_READ_FLAGS);
+  } catch (error) {
+    if (errnoCode(error) === "ELOOP" || errnoCode(error) === "EMLINK") throw new NotRegularFileError(file, "a symbolic link");
+    throw error;
+  }
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw new NotRegularFileError(file, kindOf(stat));
+    if (stat.size > maxBytes) throw new NotRegularFileError(file, `larger than ${maxBytes} bytes`);
+    return readUpTo(fd, maxBytes, file);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Reads `fd` to its end, refusing (NotRegularFileError) once it holds more than `maxBytes`. A
+ * non-blocking pipe with nothing in it yet is waited for, until `deadline` (epoch ms) if one is given.
+ */
+export function readUpTo(fd: number, maxBytes: number, what: string, deadline = Infinity): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const buffer = Buffer.alloc(64 * 1024);
+  for (;;) {
+    let count: number;
+    try {
+      count = fs.readSync(fd, buffer, 0, buffer.length, null);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "EOF" || (code === "EAGAIN" && Date.now() >= deadline)) break;
+      if (code !== "EAGAIN") throw error;
+      // A non-blocking pipe with nothing in it yet: wait a little, as a blocking read would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+      continue;
+    }
+    if (count === 0) break;
+    total += count;
+    if (total > maxBytes) throw new NotRegularFileError(what, `larger than ${maxBytes} bytes`);
+    chunks.push(Buffer.from(buffer.subarray(0, count)));
+  }
+  return Buffer.concat(chunks);
 }
 
 export function fsyncDir(dir: string): void {
@@ -67,15 +146,48 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, toJson(value));
 }
 
+/** A store file that exists but cannot be used: not valid JSON, not a regular file, too large. */
+export class CorruptFileError extends Error {
+  readonly code = "ECORRUPT";
+  constructor(readonly file: string, readonly why: string) {
+    super(`${file}: ${why}`);
+  }
+}
+
+/** A JSON file of the store, or undefined when it does not exist; CorruptFileError when it is not usable. */
 export function readJson<T>(file: string): T | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = readRegularFile(file).toString("utf8");
   } catch (error) {
     if (errnoCode(error) === "ENOENT") return undefined;
+    if (error instanceof NotRegularFileError) throw new CorruptFileError(file, error.why);
     throw error;
   }
-  return JSON.parse(text) as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new CorruptFileError(file, text.trim() === "" ? "empty" : "not valid JSON (truncated?)");
+  }
+}
+
+/** lstat, or undefined when nothing is there. */
+export function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
+    throw error;
+  }
+}
+
+/** Whether `p` is a folder itself, not a symbolic link to one. */
+export function isRealDirectory(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export function listDir(dir: string): string[] {

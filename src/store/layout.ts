@@ -3,7 +3,12 @@
 import path from "node:path";
 
 export class StoreLayout {
-  constructor(readonly root: string) {}
+  /**
+   * `registryDir`: for the store of a repository, a folder in its git dir that lists the sessions orch
+   * created (one empty file per id). Content a repository ships cannot reach the git dir, so a session
+   * committed under .orch/ is never one orch picks (README, "Reliability").
+   */
+  constructor(readonly root: string, readonly registryDir?: string) {}
 
   get sessionsDir(): string {
     return path.join(this.root, "sessions");
@@ -51,6 +56,25 @@ export class StoreLayout {
   /** Created (exclusively) when the PostToolUse hook has reported this PR: a PR is reported once. */
   prReportedFile(orchestratorId: string, workerId: string, prUrl: string): string {
     return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-")}`);
+  }
+  /** Journals of spawns under way: what a spawn killed with -9 left, for the next command to repair. */
+  spawningDir(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "spawning");
+  }
+  spawningFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.spawningDir(orchestratorId), `${workerId}.json`);
+  }
+  /** What orch remembers per worker about its base: the tip it was last told about, its cached standing. */
+  coherenceFile(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "coherence.json");
+  }
+  /** One file per base tip the worker was told about, created exclusively: told once per move. */
+  toldDir(orchestratorId: string, workerId: string): string {
+    return path.join(this.workerDir(orchestratorId, workerId), "told");
+  }
+  /** The base branches' tips as the last orch command saw them: a cheap "has anything moved?". */
+  baseTipsFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "base-tips.json");
   }
   lockFile(orchestratorId: string, name: string): string {
     return path.join(this.sessionDir(orchestratorId), `${name}.lock-target`);

@@ -3,15 +3,20 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { errnoCode } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { isDigits, isMessageId } from "../ids.ts";
-import { fsyncDir, listDir, makeDirs, writeNewFile } from "./files.ts";
+import { isSameProcess, processStartTime } from "../proc.ts";
+import { MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readRegularFile, writeNewFile } from "./files.ts";
 
 const SUBDIRS = ["tmp", "new", "cur", "claims", "quarantine"] as const;
-/** A claim this old is abandoned even if its pid is alive again (pid reuse, a stopped process). */
-const CLAIM_STALE_MS = 60_000;
+type Subdir = (typeof SUBDIRS)[number];
 /** A tmp/ file this old belongs to a sender that died before its rename. */
 const TMP_STALE_MS = 10 * 60_000;
+/** The largest message a reader takes; anything bigger is quarantined unread. */
+export const MAX_MESSAGE_BYTES = MAX_STORE_FILE_BYTES;
+
+/** Says that something found in the mailbox was moved aside into its quarantine/, and why. */
+export type QuarantineReport = (from: string, to: string, why: string) => void;
 
 export function createMailbox(dir: string): void {
   makeDirs(...SUBDIRS.map((sub) => path.join(dir, sub)));
@@ -21,17 +26,69 @@ export function isMessageFileName(name: string): boolean {
   return name.endsWith(".json") && isMessageId(name.slice(0, -5));
 }
 
-/** The pid in a claim folder's name (<pid>.<nonce>), if it is one. */
-function claimPid(name: string): number | undefined {
-  const dot = name.indexOf(".");
-  return dot > 0 && isDigits(name.slice(0, dot)) ? Number(name.slice(0, dot)) : undefined;
+/** The mailbox folder itself must be a folder, not a symbolic link to one somewhere else. */
+function checkMailboxRoot(dir: string): void {
+  const stat = lstatOrUndefined(dir);
+  if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} does not exist (was the session removed?)`);
+  if (!stat.isDirectory()) {
+    throw new OrchError("store", `the mailbox ${dir} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch does not follow it`);
+  }
+}
+
+function uniqueName(dir: string, name: string): string {
+  const safeName = name.replace(/[^A-Za-z0-9._-]/g, "_") || "unnamed";
+  let target = path.join(dir, `${Date.now()}-${safeName}`);
+  for (let n = 1; lstatOrUndefined(target); n++) target = path.join(dir, `${Date.now()}-${n}-${safeName}`);
+  return target;
+}
+
+/**
+ * Makes sure `<mailbox>/<sub>` is a real folder. A symbolic link, file or FIFO in its place is renamed
+ * (never followed) into quarantine/ — quarantine/ itself beside it — and a fresh folder made. A missing
+ * one is an error (not_found), never recreated: the mailbox is being removed, and a reader that made
+ * folders again would keep `rm -rf` of the session from finishing.
+ */
+function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undefined): void {
+  const place = path.join(dir, sub);
+  const stat = lstatOrUndefined(place);
+  if (stat?.isDirectory()) return;
+  // A missing folder is not made again: the mailbox is being removed (rm -rf racing a reader), not replaced.
+  if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} has no ${sub}/ (was the session removed?)`);
+  const aside = sub === "quarantine" ? uniqueName(dir, "quarantine.replaced") : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
+  if (sub !== "quarantine") ensureSubdir(dir, "quarantine", report);
+  fs.renameSync(place, aside);
+  report?.(place, aside, `${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of the mailbox's ${sub}/`);
+  try {
+    fs.mkdirSync(place, { mode: 0o700 });
+  } catch (error) {
+    if (errnoCode(error) !== "EEXIST") throw error;
+  }
+}
+
+function ensureMailbox(dir: string, subs: readonly Subdir[], report: QuarantineReport | undefined): void {
+  checkMailboxRoot(dir);
+  for (const sub of subs) {
+    // The common case costs one lstat per folder.
+    if (!isRealDirectory(path.join(dir, sub))) ensureSubdir(dir, sub, report);
+  }
+}
+
+/**
+ * A claim folder's owner: <pid>.<start time>.<nonce> (older versions: <pid>.<nonce>). The start time
+ * tells the reader that made it from a later process that got the same pid.
+ */
+function claimOwner(name: string): { pid: number; startTime: string | undefined } | undefined {
+  const parts = name.split(".");
+  if (!isDigits(parts[0] ?? "")) return undefined;
+  return { pid: Number(parts[0]), startTime: parts.length >= 3 && isDigits(parts[1]!) ? parts[1] : undefined };
 }
 
 /**
  * Delivers one message: visible in new/ whole or not at all. `link` is given the written file before
  * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
  */
-export function deliver(dir: string, name: string, data: string, link?: (file: string) => void): void {
+export function deliver(dir: string, name: string, data: string, link?: (file: string) => void, report?: QuarantineReport): void {
+  ensureMailbox(dir, ["tmp", "new"], report);
   const tmp = path.join(dir, "tmp", name);
   writeNewFile(tmp, data, true);
   try {
@@ -60,19 +117,37 @@ export interface Claim {
 }
 
 let claimCounter = 0;
+let ownStartTime: string | undefined | null = null;
+
+function claimFolderName(): string {
+  if (ownStartTime === null) ownStartTime = processStartTime(process.pid);
+  const nonce = `${Date.now().toString(36)}${(++claimCounter).toString(36)}`;
+  return ownStartTime === undefined ? `${process.pid}.${nonce}` : `${process.pid}.${ownStartTime}.${nonce}`;
+}
+
+/** Why a claimed file cannot be handed out, or its text. */
+function readClaimed(file: string): { text: string } | { why: string } {
+  try {
+    return { text: readRegularFile(file, MAX_MESSAGE_BYTES).toString("utf8") };
+  } catch (error) {
+    return { why: error instanceof Error && "why" in error ? String(error.why) : `unreadable (${errnoCode(error) ?? String(error)})` };
+  }
+}
 
 /**
  * Takes every message in new/, oldest first. Each file is renamed into this process's claim folder,
  * so when several readers race, each message goes to exactly one of them. Returns null when there
- * is nothing new. Files that are not messages (by name) are quarantined through `onForeign`.
+ * is nothing new. Anything that is not a message file — by name, or a symbolic link, FIFO, folder,
+ * device or an oversized file under a message's name — is quarantined (renamed, never opened through
+ * a link or read past the cap) and reported through `report`.
  */
-export function claimNew(dir: string, onForeign: (from: string, to: string) => void): Claim | null {
-  recoverAbandonedClaims(dir);
+export function claimNew(dir: string, report: QuarantineReport): Claim | null {
+  ensureMailbox(dir, SUBDIRS, report);
+  recoverAbandonedClaims(dir, report);
   const newDir = path.join(dir, "new");
   const names = listDir(newDir).sort();
   if (names.length === 0) return null;
-  const claimName = `${process.pid}.${Date.now().toString(36)}${(++claimCounter).toString(36)}`;
-  const claimDir = path.join(dir, "claims", claimName);
+  const claimDir = path.join(dir, "claims", claimFolderName());
   fs.mkdirSync(claimDir, { mode: 0o700 });
   const files: ClaimedFile[] = [];
   for (const name of names) {
@@ -83,10 +158,15 @@ export function claimNew(dir: string, onForeign: (from: string, to: string) => v
       throw error;
     }
     if (!isMessageFileName(name)) {
-      onForeign(path.join(newDir, name), moveToQuarantine(dir, path.join(claimDir, name), name));
+      report(path.join(newDir, name), moveToQuarantine(dir, path.join(claimDir, name), name), "not a message file");
       continue;
     }
-    files.push({ name, text: fs.readFileSync(path.join(claimDir, name), "utf8") });
+    const read = readClaimed(path.join(claimDir, name));
+    if ("why" in read) {
+      report(path.join(newDir, name), moveToQuarantine(dir, path.join(claimDir, name), name), read.why);
+      continue;
+    }
+    files.push({ name, text: read.text });
   }
   if (files.length === 0) {
     fs.rmdirSync(claimDir);
@@ -113,9 +193,7 @@ export function claimNew(dir: string, onForeign: (from: string, to: string) => v
 }
 
 function moveToQuarantine(dir: string, from: string, name: string): string {
-  const safeName = name.replace(/[^A-Za-z0-9._-]/g, "_") || "unnamed";
-  let target = path.join(dir, "quarantine", `${Date.now()}-${safeName}`);
-  for (let n = 1; fs.existsSync(target); n++) target = path.join(dir, "quarantine", `${Date.now()}-${n}-${safeName}`);
+  const target = uniqueName(path.join(dir, "quarantine"), name);
   fs.renameSync(from, target);
   return target;
 }
@@ -136,18 +214,26 @@ function moveAllInto(fromDir: string, toDir: string): void {
   }
 }
 
-/** A claim whose reader died before committing goes back to new/; a committed one moves to cur/. */
-function recoverAbandonedClaims(dir: string): void {
+/**
+ * A claim whose reader died before committing goes back to new/; a committed one moves to cur/. A
+ * reader is alive as long as its pid runs with the start time in the claim's name, however slow it
+ * is: no age limit, so a live reader's claim is never taken over (README, "The mailbox").
+ */
+function recoverAbandonedClaims(dir: string, report: QuarantineReport): void {
   const claimsDir = path.join(dir, "claims");
   for (const name of listDir(claimsDir)) {
     const claimDir = path.join(claimsDir, name);
+    if (!isRealDirectory(claimDir)) {
+      report(claimDir, moveToQuarantine(dir, claimDir, `claims-${name}`), "not a claim folder (a symbolic link or a file)");
+      continue;
+    }
     if (name.endsWith(".done")) {
       moveAllInto(claimDir, path.join(dir, "cur"));
       continue;
     }
-    const pid = claimPid(name);
-    if (pid === process.pid) continue;
-    if (pid !== undefined && isAlive(pid) && !isOlderThan(claimDir, CLAIM_STALE_MS)) continue;
+    const owner = claimOwner(name);
+    if (owner?.pid === process.pid) continue;
+    if (owner !== undefined && isSameProcess(owner.pid, owner.startTime)) continue;
     moveAllInto(claimDir, path.join(dir, "new"));
   }
   removeStaleTmp(dir);
@@ -157,32 +243,11 @@ function removeStaleTmp(dir: string): void {
   const tmpDir = path.join(dir, "tmp");
   for (const name of listDir(tmpDir)) {
     const file = path.join(tmpDir, name);
-    if (isOlderThan(file, TMP_STALE_MS)) fs.rmSync(file, { force: true });
+    const stat = lstatOrUndefined(file);
+    if (stat && Date.now() - stat.mtimeMs > TMP_STALE_MS) fs.rmSync(file, { force: true, recursive: stat.isDirectory() });
   }
 }
 
-function isOlderThan(file: string, ms: number): boolean {
-  try {
-    return Date.now() - fs.statSync(file).mtimeMs > ms;
-  } catch {
-    return false;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return errnoCode(error) === "EPERM";
-  }
-  // A killed process that its parent has not reaped yet still answers kill(0): read its state.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-}
 
 export interface MailCounts {
   unread: number;
@@ -190,9 +255,11 @@ export interface MailCounts {
 }
 
 export function countMail(dir: string): MailCounts {
-  let unread = listDir(path.join(dir, "new")).filter(isMessageFileName).length;
-  let read = listDir(path.join(dir, "cur")).length;
-  for (const name of listDir(path.join(dir, "claims"))) {
+  const realList = (sub: string) => (isRealDirectory(path.join(dir, sub)) ? listDir(path.join(dir, sub)) : []);
+  let unread = realList("new").filter(isMessageFileName).length;
+  let read = realList("cur").length;
+  for (const name of realList("claims")) {
+    if (!isRealDirectory(path.join(dir, "claims", name))) continue;
     const count = listDir(path.join(dir, "claims", name)).length;
     if (name.endsWith(".done")) read += count;
     else unread += count;

@@ -9,16 +9,19 @@ import { claimNew, deliver } from "./maildir.ts";
 
 export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle", "blocked"] as const;
 export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
-/** What the orchestrator sends a worker: a free message, or a reply to one of its questions. */
-export type OrchestratorMessageType = "message" | "reply";
+/**
+ * What the orchestrator sends a worker: a free message, a reply to one of its questions, or base_moved
+ * (its base branch moved: what landed, whether its branch still merges, or a conflict handed back).
+ */
+export type OrchestratorMessageType = "message" | "reply" | "base_moved";
 /**
  * Written by orch itself into a worker's event log: `stopped` by orch stop; `restarted` by orch resume;
  * `turn_started` when the agent takes up work again (a hook saw a prompt or a tool call, or it read its
  * inbox); `turn_ended` when its turn ended (Stop hook); `answered` when approve/deny answered a request;
- * `woken` when orch typed its wake-up line (once per wait at the prompt). `resumed` is the older name
- * of turn_started.
+ * `woken` when orch typed its wake-up line (once per wait at the prompt); `returned` when land hands a
+ * conflict back to the worker (it is at work again). `resumed` is the older name of turn_started.
  */
-export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed";
+export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed" | "returned";
 export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
 
 export interface MessageContent {
@@ -32,6 +35,21 @@ export interface MessageContent {
   text?: string;
   /** The question a reply answers. */
   in_reply_to?: string;
+  /** base_moved: the base branch, its new tip and the tip the worker knew before. */
+  base_branch?: string;
+  base_commit?: string;
+  previous_base?: string;
+  /** base_moved: what landed between the two tips (commits may be cut short; commit_count is all). */
+  commits?: { sha: string; subject: string }[];
+  commit_count?: number;
+  files?: string[];
+  /** base_moved: whether the worker's branch merges onto the new tip, and where it would conflict. */
+  merges_cleanly?: boolean;
+  conflict_paths?: string[];
+  /** base_moved: orch sync brought the branch onto the new tip (its commits were rewritten). */
+  synced?: boolean;
+  /** base_moved: land handed a conflict back (land --on-conflict return): rebase and report again. */
+  returned?: boolean;
   /** blocked: what the agent waits for (the tool call, "plan approval", a dialog). */
   waiting_for?: string;
   /** blocked: the request approve/deny answer. */
@@ -56,9 +74,10 @@ export function newMessage(fields: Omit<Message, "id" | "created_at">): Message 
 }
 
 /** Delivers `message` into a mailbox and, when given, into a worker's event log (in arrival order). */
-export function sendMessage(mailDir: string, message: Message, eventsDir?: string): void {
+export function sendMessage(mailDir: string, message: Message, eventsDir?: string, warn?: Warn): void {
   const link = eventsDir === undefined ? undefined : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
-  deliver(mailDir, `${message.id}.json`, toJson(message), link);
+  const report = warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
+  deliver(mailDir, `${message.id}.json`, toJson(message), link, report);
 }
 
 /** Why `value` (read from `fileName`) is not a message, or null when it is one. */
@@ -98,7 +117,7 @@ export interface TakenMessages {
  * quarantine/ and reported through `warn`; the rest are still delivered.
  */
 export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undefined {
-  const claim = claimNew(mailDir, (from, to) => warn(`quarantined ${from}: not a message file (moved to ${to})`));
+  const claim = claimNew(mailDir, (from, to, why) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
   if (!claim) return undefined;
   const messages: Message[] = [];
   for (const file of [...claim.files]) {

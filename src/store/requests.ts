@@ -8,7 +8,7 @@ import { errnoCode } from "../errors.ts";
 import { isRequestId, newRequestId } from "../ids.ts";
 import { listDir, makeDirs, readJson, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { isAlive } from "./maildir.ts";
+import { isAlive } from "../proc.ts";
 import type { WorkerRecord } from "./workers.ts";
 
 export interface PendingRequest {

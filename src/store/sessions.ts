@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
-import { isDirectory, listDir, makeDirs, readJson, storeError, toJson, writeNewFile } from "./files.ts";
+import { isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
 
@@ -28,6 +28,11 @@ export function createSession(layout: StoreLayout, projectDir: string): SessionR
       createMailbox(path.join(staging, "mail"));
       makeDirs(path.join(staging, "workers"));
       writeNewFile(path.join(staging, "session.json"), toJson(record), true);
+      // Registered before it appears: a session orch made is never one the newest-session rule skips.
+      if (layout.registryDir) {
+        makeDirs(layout.registryDir);
+        fs.writeFileSync(path.join(layout.registryDir, record.orchestrator_id), "", { mode: 0o600 });
+      }
       // The session appears whole, under its final name, or not at all.
       fs.renameSync(staging, layout.sessionDir(record.orchestrator_id));
       return record;
@@ -44,6 +49,12 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
   if (!isDirectory(layout.root)) {
     throw new OrchError("not_found", `no orch store at ${layout.root} (run orch init)`);
   }
+  for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
+    const stat = lstatOrUndefined(dir);
+    if (stat !== undefined && !stat.isDirectory()) {
+      throw new OrchError("store", `${dir} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch does not follow it`);
+    }
+  }
   let record: SessionRecord | undefined;
   try {
     record = readJson<SessionRecord>(layout.sessionFile(orchestratorId));
@@ -54,17 +65,30 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
   return record;
 }
 
+/** A session whose created_at lies further ahead than this is not one orch just made: it is never picked. */
+const FUTURE_TOLERANCE_MS = 60_000;
+
+/**
+ * The newest session orch created in this store: for a repository's store only the sessions its git
+ * dir registers (never one committed under .orch/), only real folders (no symbolic links), never one
+ * dated in the future.
+ */
 export function newestSessionId(layout: StoreLayout): string | undefined {
+  if (!isRealDirectory(layout.sessionsDir)) return undefined;
+  const names = layout.registryDir === undefined ? listDir(layout.sessionsDir) : listDir(layout.registryDir);
+  const latestAllowed = new Date(Date.now() + FUTURE_TOLERANCE_MS).toISOString();
   let newest: SessionRecord | undefined;
-  for (const name of listDir(layout.sessionsDir)) {
-    if (!isOrchestratorId(name)) continue;
+  for (const name of names) {
+    if (!isOrchestratorId(name) || !isRealDirectory(layout.sessionDir(name))) continue;
     let record: SessionRecord | undefined;
     try {
       record = readJson<SessionRecord>(layout.sessionFile(name));
     } catch {
       continue;
     }
-    if (record && (!newest || record.created_at > newest.created_at)) newest = record;
+    if (!record || typeof record.created_at !== "string" || record.orchestrator_id !== name) continue;
+    if (record.created_at > latestAllowed) continue;
+    if (!newest || record.created_at > newest.created_at) newest = record;
   }
   return newest?.orchestrator_id;
 }

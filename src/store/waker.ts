@@ -2,6 +2,7 @@
 // interval is the safety net for missed events (network file systems, overflowing inotify queues).
 
 import fs from "node:fs";
+import { OrchError } from "../errors.ts";
 
 export const RESCAN_MS = 1000;
 
@@ -52,19 +53,44 @@ export class Waker {
 }
 
 /**
+ * A check that `dir` is still the folder it is now: undefined while it is, else why not (removed, or
+ * replaced by another folder or a link under the same name, which a watch on the old one never sees).
+ */
+export function sameFolder(dir: string, what: string): () => string | undefined {
+  const identity = (): string | undefined => {
+    try {
+      const stat = fs.lstatSync(dir);
+      return stat.isDirectory() ? `${stat.dev}:${stat.ino}` : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const first = identity();
+  return () => {
+    const now = identity();
+    if (now === first && now !== undefined) return undefined;
+    return now === undefined ? `${what} ${dir} was removed while waiting` : `${what} ${dir} was replaced while waiting`;
+  };
+}
+
+/**
  * Calls `attempt` until it returns a value, sleeping on the waker between tries. Returns undefined
  * when `timeoutMs` runs out first. The watch is set up before the first attempt, so nothing that
- * arrives in between is missed.
+ * arrives in between is missed. `gone` is asked before every attempt: when what is waited on no longer
+ * exists it says why, and the wait ends with that error instead of lasting forever.
  */
 export async function waitFor<T>(
   dirs: string[],
   timeoutMs: number | undefined,
   attempt: () => T | undefined | Promise<T | undefined>,
+  gone?: () => string | undefined,
 ): Promise<T | undefined> {
   const waker = new Waker(dirs);
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   try {
     for (;;) {
+      const why = gone?.();
+      if (why !== undefined) throw new OrchError("not_found", why);
       const result = await attempt();
       if (result !== undefined) return result;
       if (deadline !== undefined && Date.now() >= deadline) return undefined;

@@ -5,10 +5,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
-import { listDir, makeDirs, readJson, toJson, writeJsonAtomic, writeNewFile } from "./files.ts";
+import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
+import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, readEventLog, type EventEntry } from "./events.ts";
-import { createMailbox, isAlive } from "./maildir.ts";
+import { createMailbox } from "./maildir.ts";
 import { newMessage, parseMessage, sendMessage, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
@@ -33,11 +34,31 @@ export interface WorkerRecord {
   window_id: string | null;
   tmux_session: string | null;
   created_at: string;
+  /** The base branch's tip when the worker was created (or last synced): it knows the base up to here. */
+  base_tip?: string;
+  /** spawn --after: the workers this one waits for; and those of them already seen landed. */
+  after?: string[];
+  after_landed?: string[];
+  /** Recorded by spawn --after and not started yet: no worktree, no window (worktree_path is ""). */
+  pending?: boolean;
+  /** How to start a pending worker once its prerequisites have landed. */
+  pending_spawn?: PendingSpawn;
   /** The host the worker lives on (orch host add); absent for a worker here. */
   host?: string;
 }
 
-export type WorkerStatus = "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
+/** The spawn options a pending worker keeps until it starts (its prompt is in prompt.txt). */
+export interface PendingSpawn {
+  agent: string;
+  agent_argv?: string[];
+  plan: boolean;
+  window: boolean;
+  backend?: "git" | "gtr";
+  /** Why the start failed, once it did: the worker is then failed and not started again. */
+  start_error?: string;
+}
+
+export type WorkerStatus = "pending" | "running" | "waiting" | "blocked" | "idle" | "done" | "failed" | "stopped";
 export const FINISHED: readonly WorkerStatus[] = ["done", "failed", "stopped"];
 /** The agent should still be there: if it is gone without a report, it died. */
 export const ACTIVE: readonly WorkerStatus[] = ["running", "waiting", "blocked", "idle"];
@@ -87,12 +108,41 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
-export function listWorkers(layout: StoreLayout, orchestratorId: string): WorkerRecord[] {
+/** Whether a parsed worker.json has the fields orch relies on. */
+function isWorkerRecord(value: unknown): value is WorkerRecord {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.worker_id === "string" && typeof r.branch === "string" && typeof r.worktree_path === "string" &&
+    typeof r.orchestrator_id === "string" && typeof r.created_at === "string" && Array.isArray(r.agent_argv);
+}
+
+/** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
+function readWorkerRecord(file: string): WorkerRecord | undefined {
+  const value = readJson<unknown>(file);
+  if (value === undefined) return undefined;
+  if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
+  return value;
+}
+
+/**
+ * Every worker of the session, oldest first. A record that cannot be read (truncated by a full disk,
+ * edited by hand) is skipped with a warning, as the mailbox does with a corrupt message.
+ */
+export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: (line: string) => void): WorkerRecord[] {
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
     if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
-    const record = readJson<WorkerRecord>(layout.workerFile(orchestratorId, name));
-    if (record) records.push(record);
+    if (!isRealDirectory(layout.workerDir(orchestratorId, name))) {
+      warn?.(`skipping worker ${name}: ${layout.workerDir(orchestratorId, name)} is not a folder (a symbolic link?)`);
+      continue;
+    }
+    try {
+      const record = readWorkerRecord(layout.workerFile(orchestratorId, name));
+      if (record) records.push(record);
+    } catch (error) {
+      if (!(error instanceof CorruptFileError)) throw error;
+      warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
+    }
   }
   return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
@@ -103,7 +153,15 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string): Worker
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
-  return readJson<WorkerRecord>(layout.workerFile(orchestratorId, id));
+  const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
+  if (dir === undefined) return undefined;
+  if (!dir.isDirectory()) throw new OrchError("store", `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`);
+  try {
+    return readWorkerRecord(layout.workerFile(orchestratorId, id));
+  } catch (error) {
+    if (error instanceof CorruptFileError) throw new OrchError("store", `the record of worker ${id} (${error.file}) is ${error.why}: orch rm ${id} --force removes the worker`);
+    throw error;
+  }
 }
 
 export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord {
@@ -147,14 +205,33 @@ export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
   }
 }
 
-/** The pid of the worker's agent while it runs (the runner keeps it in agent.pid), else undefined. */
-export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+/** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
+export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
+  const startTime = processStartTime(pid);
+  writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
+}
+
+/** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
+function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 && isAlive(pid) ? pid : undefined;
+    text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
   } catch {
     return undefined;
   }
+  const [pidText = "", startTime] = text.split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
+}
+
+/**
+ * The pid of the worker's agent while it runs, else undefined: also when that pid now belongs to
+ * another process, or the file has no start time on a system that has them (orch cannot tell then,
+ * and never signals a process it cannot tell).
+ */
+export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
+  const agent = recordedAgent(layout, record);
+  return agent && isSameProcess(agent.pid, agent.startTime) ? agent.pid : undefined;
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
@@ -184,6 +261,8 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
       return { status, atPrompt: false };
     case "answered":
       return { status: status === "blocked" ? "running" : status, atPrompt: false };
+    case "returned":
+      return { status: status === "stopped" ? status : "running", atPrompt: false };
     case "task_complete":
       return { status: "done", atPrompt };
     case "task_failed":
@@ -205,7 +284,7 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
 
 function readEvent(eventsDir: string, entry: EventEntry): Message | null {
   try {
-    const parsed = parseMessage(fs.readFileSync(path.join(eventsDir, entry.name), "utf8"), `${entry.id}.json`);
+    const parsed = parseMessage(readRegularFile(path.join(eventsDir, entry.name)).toString("utf8"), `${entry.id}.json`);
     return typeof parsed === "string" ? null : parsed;
   } catch {
     return null;
@@ -221,6 +300,8 @@ function mtimeOf(file: string): number {
 }
 
 export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
+  // Pending-ness comes from the record, not from events: the worker has not started yet.
+  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const log = readEventLog(eventsDir);
   let step: Step = { status: "running", atPrompt: false };
@@ -289,12 +370,14 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
 }
 
 function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), "utf8"));
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return recordedAgent(layout, record)?.pid;
+}
+
+/** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
+function recordedAgentRuns(layout: StoreLayout, record: WorkerRecord): boolean {
+  const agent = recordedAgent(layout, record);
+  if (agent === undefined) return false;
+  return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
 }
 
 /**
@@ -304,8 +387,9 @@ function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | u
  */
 export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
   const pid = recordedAgentPid(layout, record);
-  if (pid !== undefined && !isAlive(pid)) return `the agent (pid ${pid}) ended without reporting`;
-  if (windows && record.window_id && !windows.has(record.window_id) && (pid === undefined || !isAlive(pid))) {
+  const runs = recordedAgentRuns(layout, record);
+  if (pid !== undefined && !runs) return `the agent (pid ${pid}) ended without reporting`;
+  if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
   }
   return undefined;
@@ -318,9 +402,35 @@ export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windo
 export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], windows?: Set<string>): string[] {
   const reported: string[] = [];
   for (const record of records) {
+    // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
+    if (record.host !== undefined) continue;
     if (!record.window_id && recordedAgentPid(layout, record) === undefined) continue;
     const reason = agentGoneReason(layout, record, windows);
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
   }
   return reported;
+}
+
+/** Recorded with --after and not started yet (a failed start counts as started: its events say failed). */
+export function isWaitingToStart(record: WorkerRecord): boolean {
+  return record.pending === true && !record.pending_spawn?.start_error;
+}
+
+/**
+ * pending while every prerequisite may still land; blocked (waiting_for "after") once one of them
+ * failed, was removed, or is itself blocked: it cannot start without the orchestrator acting.
+ */
+function pendingState(layout: StoreLayout, record: WorkerRecord, seen: Set<string>): WorkerState {
+  seen.add(record.worker_id);
+  const notStarted = { pr_url: null, last_message: null, at_prompt: false, waiting_for: null, request_id: null, last_activity_at: null };
+  const landed = new Set(record.after_landed ?? []);
+  for (const id of record.after ?? []) {
+    if (landed.has(id)) continue;
+    const prerequisite = findWorker(layout, record.orchestrator_id, id);
+    const status = !prerequisite || seen.has(id) ? "failed"
+      : isWaitingToStart(prerequisite) ? pendingState(layout, prerequisite, seen).status
+      : workerState(layout, prerequisite).status;
+    if (status === "failed" || status === "blocked") return { ...notStarted, status: "blocked", waiting_for: "after" };
+  }
+  return { ...notStarted, status: "pending" };
 }

@@ -1,0 +1,177 @@
+// Throw-away ssh "hosts" on this machine, for orch demo --hosts: each an sshd on 127.0.0.1 at a free port
+// with keys made for it, serving one new user account (its own HOME, its own tmux server), so nothing
+// is shared with the orchestrator but what goes over ssh. Needs root (useradd, sshd) and OpenSSH.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { OrchError } from "../errors.ts";
+import { run } from "./exec.ts";
+
+const SSHD = "/usr/sbin/sshd";
+const TOOLS = ["ssh", "ssh-keygen", "useradd", "userdel"];
+
+export interface LocalHost {
+  /** Its Host alias in the generated ssh config: what `orch host add NAME DEST` takes as DEST. */
+  alias: string;
+  user: string;
+  home: string;
+  port: number;
+}
+
+export interface LocalHosts {
+  hosts: LocalHost[];
+  /** What orch needs to reach them: the ssh config (-F) and a control socket folder of their own. */
+  env: { ORCH_SSH_CONFIG: string; ORCH_SSH_CONTROL_DIR: string };
+  /** Ends the connections, the sshds and every process of the accounts, and deletes the accounts. */
+  close(): Promise<void>;
+}
+
+function onPath(program: string, env: NodeJS.ProcessEnv): boolean {
+  return (env.PATH ?? "").split(path.delimiter).some((dir) => dir !== "" && fs.existsSync(path.join(dir, program)));
+}
+
+/** Why local hosts cannot be made here (one line), or undefined when they can. */
+export function localHostsProblem(env: NodeJS.ProcessEnv): string | undefined {
+  if (process.getuid?.() !== 0) return "it makes a user account and an sshd per host, which needs root (run it as root, in a container or VM)";
+  if (!fs.existsSync(SSHD)) return `${SSHD} is missing (Debian: apt-get install openssh-server)`;
+  const missing = TOOLS.filter((tool) => !onPath(tool, env));
+  if (missing.length) return `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not on PATH (Debian: openssh-client, passwd)`;
+  return undefined;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/** The pids of processes running as `uid` (read from /proc): an account's shells, orch, tmux and agents. */
+function processesOf(uid: number): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${name}/status`, "utf8"))?.[1] === String(uid)) pids.push(Number(name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+async function startSshd(config: string, port: number, log: string): Promise<ChildProcess> {
+  const out = fs.openSync(log, "a");
+  const sshd = spawn(SSHD, ["-D", "-e", "-f", config], { stdio: ["ignore", out, out] });
+  fs.closeSync(out);
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    if (sshd.exitCode !== null) break;
+    if (await portOpen(port)) return sshd;
+  }
+  kill(sshd.pid ?? -1);
+  const why = fs.readFileSync(log, "utf8").trim().split("\n").pop() ?? "";
+  throw new OrchError("failed", `the sshd for a local host did not start on port ${port}${why ? `: ${why}` : ""}`);
+}
+
+/**
+ * Makes one host per name under `dir` (which must be reachable by other users: its homes live there).
+ * On failure, whatever was made is taken down again before the error is thrown.
+ */
+export async function startLocalHosts(names: string[], dir: string, env: NodeJS.ProcessEnv): Promise<LocalHosts> {
+  fs.chmodSync(dir, 0o755);
+  fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const must = (argv: string[]) => run(argv, { env });
+  const clientKey = path.join(dir, "client_key");
+  await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orch-demo", "-f", clientKey]);
+  const knownHosts = path.join(dir, "known_hosts");
+  const config = path.join(dir, "ssh_config");
+  const controlDir = path.join(dir, "ssh-control");
+  fs.mkdirSync(controlDir, { mode: 0o700 });
+  const tag = Math.random().toString(36).slice(2, 7);
+  const hosts: LocalHost[] = [];
+  const accounts: { user: string; uid: number }[] = [];
+  const sshds: ChildProcess[] = [];
+  const configLines: string[] = [];
+  const knownLines: string[] = [];
+  const sshEnv = { ORCH_SSH_CONFIG: config, ORCH_SSH_CONTROL_DIR: controlDir };
+
+  const close = async () => {
+    for (const host of hosts) {
+      await run(["ssh", "-F", config, "-o", `ControlPath=${controlDir}/%C`, "-O", "exit", host.alias], { env, allowFailure: true });
+    }
+    for (const sshd of sshds) kill(sshd.pid ?? -1);
+    for (const { user, uid } of accounts) {
+      // An account with a process left cannot be deleted: its tmux server and agents go first.
+      for (let attempt = 0; attempt < 40; attempt++) {
+        for (const pid of processesOf(uid)) kill(pid);
+        if ((await run(["userdel", user], { env, allowFailure: true })).code === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  };
+
+  try {
+    for (const [i, alias] of names.entries()) {
+      const user = `orchdemo${tag}${i}`;
+      const hostDir = path.join(dir, `sshd-${alias}`);
+      const home = path.join(dir, `home-${alias}`);
+      fs.mkdirSync(hostDir, { mode: 0o755 });
+      await must(["useradd", "-m", "-d", home, "-s", "/bin/sh", "-p", "*", "-K", "UMASK=022", user]);
+      const uid = Number((await must(["id", "-u", user])).stdout.trim());
+      accounts.push({ user, uid });
+      const gitConfig = path.join(home, ".gitconfig");
+      fs.writeFileSync(gitConfig, `[user]\n\tname = orch demo (${alias})\n\temail = ${alias}@orch.invalid\n`);
+      fs.chownSync(gitConfig, uid, fs.statSync(home).gid);
+      const hostKey = path.join(hostDir, "host_key");
+      await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
+      const authorized = path.join(hostDir, "authorized_keys");
+      fs.copyFileSync(`${clientKey}.pub`, authorized);
+      fs.chmodSync(authorized, 0o644);
+      const port = await freePort();
+      const sshdConfig = path.join(hostDir, "sshd_config");
+      fs.writeFileSync(sshdConfig, [
+        `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${hostKey}`, `PidFile ${path.join(hostDir, "sshd.pid")}`,
+        `AuthorizedKeysFile ${authorized}`, `AllowUsers ${user}`, "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "UsePAM no", "StrictModes no",
+        "PermitRootLogin no", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200", "",
+      ].join("\n"));
+      configLines.push(`Host ${alias}`, "  HostName 127.0.0.1", `  Port ${port}`, `  User ${user}`, `  IdentityFile ${clientKey}`,
+        "  IdentitiesOnly yes", `  UserKnownHostsFile ${knownHosts}`, "  StrictHostKeyChecking yes", "  LogLevel ERROR", "");
+      const hostPub = fs.readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
+      knownLines.push(`[127.0.0.1]:${port} ${hostPub}`);
+      sshds.push(await startSshd(sshdConfig, port, path.join(hostDir, "sshd.log")));
+      hosts.push({ alias, user, home, port });
+    }
+    fs.writeFileSync(config, configLines.join("\n"));
+    fs.writeFileSync(knownHosts, `${knownLines.join("\n")}\n`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { hosts, env: sshEnv, close };
+}

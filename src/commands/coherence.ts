@@ -1,0 +1,394 @@
+// Keeping parallel work coherent: where each worker stands against its base (ahead, behind, merges
+// cleanly), telling workers once per move of their base (base_moved), and starting pending workers
+// (spawn --after) whose prerequisites have landed. Run by the orchestrator's commands; no daemon.
+
+import type { CommitInfo } from "../adapters/git.ts";
+import { locateRepo, mainWorktreeOf, type Repo } from "../adapters/repo.ts";
+import type { Context } from "../context.ts";
+import { storeError } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import {
+  branchTipFromFiles,
+  claimTelling,
+  readBaseTips,
+  readWorkerCoherence,
+  releaseTelling,
+  saveBaseTips,
+  saveWorkerCoherence,
+  type Standing,
+  type WorkerCoherence,
+} from "../store/coherence.ts";
+import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
+import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecord } from "../store/workers.ts";
+
+// git (and child_process with it) loads only when git has to run: status with nothing new needs none.
+const loadGit = () => import("../adapters/git.ts");
+
+/** The tip of a branch of the main repository: from git's files, else from git; undefined when it is gone. */
+export async function branchTip(main: Repo, branch: string): Promise<string | undefined> {
+  const fromFiles = branchTipFromFiles(main, branch);
+  if (fromFiles !== undefined) return fromFiles ?? undefined;
+  return (await loadGit()).resolveCommit(main.root, `refs/heads/${branch}`);
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time (git processes on a small machine). */
+async function pooled<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+interface StandingQuestion {
+  baseTip: string;
+  branchTip: string;
+  baseCommit: string;
+}
+
+/**
+ * Standings for many (base tip, branch tip) pairs: one rev-list per pair (a few at a time), then one
+ * merge-tree for all pairs that diverged and one rev-parse for the trees of their bases.
+ */
+async function computeStandings(mainRoot: string, questions: StandingQuestion[]): Promise<Standing[]> {
+  if (questions.length === 0) return [];
+  const gitAdapter = await loadGit();
+  const counts = await pooled(questions, 6, (q) => gitAdapter.aheadBehind(mainRoot, q.baseTip, q.branchTip));
+  const diverged = questions.map((_, i) => i).filter((i) => counts[i]!.ahead > 0 && counts[i]!.behind > 0);
+  const merges = await gitAdapter.mergeTrees(mainRoot, diverged.map((i) => [questions[i]!.baseTip, questions[i]!.branchTip]));
+  const mergeOf = new Map(diverged.map((index, k) => [index, merges[k]!]));
+  const baseTips = [...new Set(diverged.filter((i) => mergeOf.get(i)!.clean).map((i) => questions[i]!.baseTip))];
+  const trees = new Map((await gitAdapter.treesOf(mainRoot, baseTips)).map((tree, k) => [baseTips[k]!, tree]));
+  return questions.map((q, i) => {
+    const { ahead, behind } = counts[i]!;
+    const merge = mergeOf.get(i);
+    // All of the branch is in the base: landed, unless the branch never had commits of its own.
+    const landed = ahead === 0 ? q.branchTip !== q.baseCommit : merge !== undefined && merge.clean && merge.tree === trees.get(q.baseTip);
+    return {
+      base_tip: q.baseTip,
+      branch_tip: q.branchTip,
+      ahead,
+      behind,
+      merges_cleanly: merge ? merge.clean : true,
+      conflict_paths: merge?.conflictPaths ?? [],
+      landed,
+    };
+  });
+}
+
+/** What a pass knows about one started worker. */
+export interface WorkerStanding {
+  record: WorkerRecord;
+  baseTip: string | undefined;
+  state: WorkerCoherence;
+  standing: Standing | null;
+}
+
+/** Standings of the given workers (cached per worker while neither tip moves); saves new ones. */
+export async function standingsOf(
+  layout: StoreLayout,
+  repo: Repo,
+  records: WorkerRecord[],
+  tips: Map<string, string | undefined>,
+  states: Map<string, WorkerCoherence> = new Map(),
+): Promise<WorkerStanding[]> {
+  const main = mainWorktreeOf(repo);
+  const views: WorkerStanding[] = [];
+  const missing: { view: WorkerStanding; question: StandingQuestion }[] = [];
+  for (const record of records) {
+    const state = states.get(record.worker_id) ?? readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
+    const baseTip = record.base_branch ? tips.get(record.base_branch) : undefined;
+    const view: WorkerStanding = { record, baseTip, state, standing: null };
+    views.push(view);
+    if (!baseTip || isWaitingToStart(record) || record.pending) continue;
+    const tip = await branchTip(main, record.branch);
+    if (!tip) continue;
+    const cached = state.standing;
+    if (cached && cached.base_tip === baseTip && cached.branch_tip === tip) view.standing = cached;
+    else missing.push({ view, question: { baseTip, branchTip: tip, baseCommit: record.base_commit } });
+  }
+  const computed = await computeStandings(repo.mainRoot, missing.map((m) => m.question));
+  missing.forEach(({ view }, i) => {
+    view.standing = computed[i]!;
+    view.state = { ...view.state, standing: computed[i]! };
+    try {
+      saveWorkerCoherence(layout, view.record.orchestrator_id, view.record.worker_id, view.state);
+    } catch {
+      // Only a cache: the next command computes it again.
+    }
+  });
+  return views;
+}
+
+/** The tips of the base branches the workers were spawned from. */
+export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<Map<string, string | undefined>> {
+  const main = mainWorktreeOf(repo);
+  const tips = new Map<string, string | undefined>();
+  for (const branch of new Set(records.map((r) => r.base_branch).filter((b): b is string => Boolean(b)))) {
+    tips.set(branch, await branchTip(main, branch));
+  }
+  return tips;
+}
+
+export function rememberBaseTips(layout: StoreLayout, orchestratorId: string, repo: Repo, tips: Map<string, string | undefined>): void {
+  const known: Record<string, string> = {};
+  for (const [branch, tip] of tips) if (tip) known[branch] = tip;
+  saveBaseTips(layout, orchestratorId, { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: known });
+}
+
+/** What landed on a base between two tips: commits (newest last) and files, memoised per pair. */
+type MoveSummary = { commits: CommitInfo[]; files: string[] };
+const moveCache = new Map<string, Promise<MoveSummary>>();
+function summarizeMove(mainRoot: string, from: string, to: string): Promise<MoveSummary> {
+  const key = `${from}..${to}`;
+  let summary = moveCache.get(key);
+  if (!summary) {
+    summary = loadGit()
+      .then((gitAdapter) => Promise.all([gitAdapter.commitsBetween(mainRoot, from, to), gitAdapter.changedPaths(mainRoot, from, to)]))
+      .then(([commits, files]) => ({ commits, files }));
+    moveCache.set(key, summary);
+  }
+  return summary;
+}
+
+export interface MoveNotice {
+  baseBranch: string;
+  from: string;
+  to: string;
+  standing: Pick<Standing, "merges_cleanly" | "conflict_paths">;
+  /** sync brought the branch onto `to`. */
+  synced?: boolean;
+  /** land handed the conflict back. */
+  returned?: boolean;
+  /** Why sync left it alone, when it did. */
+  notSyncedBecause?: string;
+}
+
+const short = (sha: string) => sha.slice(0, 12);
+const list = (paths: string[], max = 20) => {
+  const more = paths.length > max ? `, … (${paths.length} in all)` : "";
+  return `${paths.slice(0, max).join(", ")}${more}`;
+};
+
+/** The base_moved message: what landed, whether the branch still merges, and what to do about it. */
+export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, notice: MoveNotice): Promise<Message> {
+  const { baseBranch, from, to, standing } = notice;
+  const { commits, files } = from === to ? { commits: [], files: [] } : await summarizeMove(mainRoot, from, to);
+  const lines: string[] = [];
+  if (notice.returned) {
+    lines.push(
+      `orch land could not merge your branch ${record.branch} onto ${baseBranch} (now at ${short(to)}): ` +
+        `conflicts in ${list(standing.conflict_paths)}. The work is handed back to you.`,
+      `What to do: commit anything uncommitted, run \`git rebase ${baseBranch}\`, resolve the conflicts in those files, ` +
+        "`git add` them and `git rebase --continue`, and run the tests. Then report again with " +
+        '`orch notify --type task_complete --summary "<what you did>"`, so the merge queue can take it.',
+    );
+  } else {
+    const count = commits.length === 1 ? "1 commit" : `${commits.length} commits`;
+    lines.push(`Your base branch ${baseBranch} moved from ${short(from)} to ${short(to)}: ${count} landed.`);
+  }
+  if (commits.length) lines.push(commits.slice(-20).map((c) => `  * ${c.subject} (${short(c.sha)})`).join("\n"));
+  if (files.length) lines.push(`Files changed on ${baseBranch}: ${list(files)}`);
+  if (notice.synced) {
+    lines.push(`orch sync brought your branch onto ${baseBranch} (${short(to)}): your commits were replayed on it and have new ids.`);
+  } else if (!notice.returned) {
+    lines.push(standing.merges_cleanly
+      ? `Your branch ${record.branch} still merges cleanly onto it.`
+      : `Your branch ${record.branch} would conflict with it in: ${list(standing.conflict_paths)}.`);
+    if (notice.notSyncedBecause) lines.push(`orch sync left your branch as it was: ${notice.notSyncedBecause}.`);
+    if (!standing.merges_cleanly) {
+      lines.push(`Before you report done, bring your branch onto the new base: commit your work, \`git rebase ${baseBranch}\`, ` +
+        "resolve the conflicts, `git add` them and `git rebase --continue`.");
+    }
+  }
+  const summary = notice.returned
+    ? `Handed back: ${record.branch} does not merge onto ${baseBranch}; conflicts in ${list(standing.conflict_paths, 5)}`
+    : notice.synced
+      ? `${baseBranch} moved (${commits.length} commit(s)); your branch was synced onto ${short(to)}`
+      : `${baseBranch} moved (${commits.length} commit(s)); your branch ` +
+        (standing.merges_cleanly ? "still merges cleanly" : `conflicts in ${list(standing.conflict_paths, 5)}`);
+  const content: MessageContent = {
+    summary,
+    text: lines.join("\n\n"),
+    base_branch: baseBranch,
+    base_commit: to,
+    previous_base: from,
+    commits: commits.slice(-50).map((c) => ({ sha: c.sha, subject: c.subject })),
+    commit_count: commits.length,
+    files: files.slice(0, 200),
+    merges_cleanly: standing.merges_cleanly,
+    conflict_paths: standing.conflict_paths,
+    ...(notice.synced ? { synced: true } : {}),
+    ...(notice.returned ? { returned: true } : {}),
+  };
+  return newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: "base_moved", content });
+}
+
+export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
+  try {
+    sendMessage(inbox, message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  } catch (error) {
+    throw storeError(`deliver the message to worker ${record.worker_id} in`, inbox, error);
+  }
+}
+
+/** Tells a worker about a move of its base, once per base tip; true when this call told it. */
+export async function tellOnce(layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice): Promise<boolean> {
+  if (!claimTelling(layout, record.orchestrator_id, record.worker_id, notice.to)) return false;
+  try {
+    deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  } catch (error) {
+    // Not told: the next command may try again.
+    releaseTelling(layout, record.orchestrator_id, record.worker_id, notice.to);
+    throw error;
+  }
+  return true;
+}
+
+export interface ReconcileResult {
+  /** Every started worker of the session with its standing (computed only where asked or needed). */
+  views: WorkerStanding[];
+  told: string[];
+  started: string[];
+}
+
+export interface ReconcileOptions {
+  /** Compute every worker's standing (status), not only those whose base moved. */
+  allStandings?: boolean;
+  /** Workers not to tell now (sync tells them itself, with the outcome). */
+  skipTelling?: Set<string>;
+  /** The session's workers, when the caller has just read them. */
+  records?: WorkerRecord[];
+}
+
+/**
+ * The check every orchestrator command makes: each worker whose base moved past what it was told is
+ * told once (base_moved), workers seen landed are remembered, and pending workers whose prerequisites
+ * have all landed are started from the base as it is now.
+ */
+export async function reconcile(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  ctx: Context,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
+  // Workers on other hosts have their inbox there: they are left to their host (not told here yet).
+  const records = (options.records ?? listWorkers(layout, orchestratorId)).filter((r) => !r.host);
+  const tips = await baseTipsOf(repo, records);
+  const started = records.filter((r) => !r.pending);
+  const states = new Map(started.map((r) => [r.worker_id, readWorkerCoherence(layout, orchestratorId, r.worker_id)]));
+  const moved = (r: WorkerRecord) => {
+    const tip = r.base_branch ? tips.get(r.base_branch) : undefined;
+    return tip !== undefined && (states.get(r.worker_id)!.told_base ?? r.base_tip) !== tip;
+  };
+  const waiting = records.filter(isWaitingToStart);
+  const prerequisites = new Set(waiting.flatMap((r) => r.after ?? []));
+  const wanted = options.allStandings ? started : started.filter((r) => moved(r) || prerequisites.has(r.worker_id));
+  const views = await standingsOf(layout, repo, wanted, tips, states);
+  const told: string[] = [];
+  for (const view of views) {
+    const { record, baseTip, standing } = view;
+    if (!baseTip || !record.base_branch) continue;
+    const known = view.state.told_base ?? record.base_tip;
+    if (known === baseTip) continue;
+    let state: WorkerCoherence = { ...view.state, told_base: baseTip };
+    if (known === undefined || !standing || standing.behind === 0) {
+      // First sight (a record of an older orch) or the branch already has the base: nothing to tell.
+    } else if (standing.landed) {
+      state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip } };
+    } else if (!options.skipTelling?.has(record.worker_id)) {
+      const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
+      if (await tellOnce(layout, repo, record, notice)) told.push(record.worker_id);
+    } else {
+      continue;
+    }
+    view.state = state;
+    saveWorkerCoherence(layout, orchestratorId, record.worker_id, state);
+  }
+  const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
+  rememberBaseTips(layout, orchestratorId, repo, tips);
+  return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
+}
+
+/** Which of these workers have landed (by orch, or merged into their base some other way). */
+export async function landedAmong(layout: StoreLayout, orchestratorId: string, repo: Repo, ids: string[]): Promise<Set<string>> {
+  const records = ids.map((id) => findWorker(layout, orchestratorId, id)).filter((r): r is WorkerRecord => r !== undefined && !r.pending);
+  const views = await standingsOf(layout, repo, records, await baseTipsOf(repo, records));
+  return new Set(views.filter(hasLanded).map((v) => v.record.worker_id));
+}
+
+/** Whether a prerequisite has landed: orch landed it, or its changes are all in its base. */
+function hasLanded(view: WorkerStanding | undefined): boolean {
+  return Boolean(view && (view.state.landed || view.standing?.landed));
+}
+
+async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], views: WorkerStanding[], ctx: Context): Promise<string[]> {
+  const byId = new Map(views.map((v) => [v.record.worker_id, v]));
+  const started: string[] = [];
+  for (const pending of waiting) {
+    const landedBefore = new Set(pending.after_landed ?? []);
+    const exists = (id: string) => findWorker(layout, pending.orchestrator_id, id) !== undefined;
+    const landedNow = (pending.after ?? []).filter((id) => !landedBefore.has(id) && exists(id) && hasLanded(byId.get(id)));
+    let record = pending;
+    if (landedNow.length) {
+      record = { ...pending, after_landed: [...landedBefore, ...landedNow] };
+      saveWorker(layout, record);
+    }
+    const all = new Set(record.after_landed ?? []);
+    if (!(record.after ?? []).every((id) => all.has(id))) continue;
+    const { startPendingWorker } = await import("./spawn.ts");
+    try {
+      await startPendingWorker(layout, record, ctx);
+      started.push(record.worker_id);
+    } catch (error) {
+      ctx.warn(`could not start ${record.worker_id} after ${(record.after ?? []).join(", ")}: ${(error as Error).message}`);
+    }
+  }
+  return started;
+}
+
+/** Remembers a worker as landed (by orch land, merge or apply): workers waiting for it may start. */
+export async function rememberLanded(layout: StoreLayout, repo: Repo, record: WorkerRecord, commit: string): Promise<void> {
+  const branchTip = (await (await loadGit()).resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`)) ?? "";
+  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
+  const landed = { commit, at: new Date().toISOString(), branch_tip: branchTip };
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed, told_base: commit });
+}
+
+/**
+ * After orch moved a base (merge, apply): remember what landed, tell the workers whose base moved and
+ * start the pending ones that may start. The move itself already happened, so a failure here only warns.
+ */
+export async function afterBaseMoved(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  ctx: Context,
+  landed: { record: WorkerRecord; commit: string } | undefined,
+): Promise<ReconcileResult | undefined> {
+  try {
+    if (landed) await rememberLanded(layout, repo, landed.record, landed.commit);
+    return await reconcile(layout, orchestratorId, repo, ctx);
+  } catch (error) {
+    ctx.warn(`the base moved, but telling the workers failed: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * For commands that only need to notice (poll, await, send): when a base moved since the last look
+ * (file reads only), run the check; never fails the command it serves.
+ */
+export async function noticeMoves(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<void> {
+  try {
+    const seen = readBaseTips(layout, orchestratorId);
+    const repo = seen && (await locateRepo(seen.main_root));
+    if (repo) await reconcile(layout, orchestratorId, repo, ctx);
+  } catch (error) {
+    ctx.warn(`could not check whether the workers' base moved: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,127 @@
+// The journal of a spawn under way (sessions/<id>/spawning/<worker>.json) and the repair of what a spawn
+// killed with -9 left behind: its worktree, the branch it created, its half-made record.
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import { errnoCode, OrchError } from "../errors.ts";
+import { isWorkerId } from "../ids.ts";
+import { isSameProcess, processStartTime } from "../proc.ts";
+import { listDir, makeDirs, readJson, toJson, writeNewFile } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { findWorker } from "../store/workers.ts";
+
+export interface SpawnJournal {
+  worker_id: string;
+  branch: string;
+  worktree_path: string;
+  /** The spawn created the branch (it did not exist): the repair deletes it if it is still at from_sha. */
+  created_branch: boolean;
+  from_sha: string;
+  pid: number;
+  start_time: string | null;
+}
+
+export interface JournalHandle {
+  /** The spawn finished (or undid itself): the journal goes. */
+  close(): void;
+}
+
+/** Removes a journal, and the spawning/ folder once it is empty: a spawn that failed leaves the store as it was. */
+function removeJournal(layout: StoreLayout, orchestratorId: string, file: string): void {
+  fs.rmSync(file, { force: true });
+  try {
+    fs.rmdirSync(layout.spawningDir(orchestratorId));
+  } catch {
+    // other spawns are under way (ENOTEMPTY), or it is gone already
+  }
+}
+
+function readJournal(file: string): SpawnJournal | undefined {
+  try {
+    return readJson<SpawnJournal>(file);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes the journal before the spawn changes anything. Another spawn of the same worker that still runs
+ * makes this one fail (`exists`); one that was killed is repaired first.
+ */
+export async function openJournal(layout: StoreLayout, orchestratorId: string, entry: Omit<SpawnJournal, "pid" | "start_time">, mainRoot: string, warn: (line: string) => void): Promise<JournalHandle> {
+  const file = layout.spawningFile(orchestratorId, entry.worker_id);
+  makeDirs(layout.spawningDir(orchestratorId));
+  const journal: SpawnJournal = { ...entry, pid: process.pid, start_time: processStartTime(process.pid) ?? null };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      writeNewFile(file, toJson(journal), true);
+      return { close: () => removeJournal(layout, orchestratorId, file) };
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST" || attempt > 2) throw error;
+    }
+    const other = readJournal(file);
+    if (other && isSameProcess(other.pid, other.start_time ?? undefined)) {
+      throw new OrchError("exists", `another orch spawn of ${entry.branch} is under way (pid ${other.pid})`);
+    }
+    for (const line of await repairSpawn(layout, orchestratorId, entry.worker_id, mainRoot)) warn(line);
+  }
+}
+
+/**
+ * Undoes what an interrupted spawn of `workerId` left, when its journal says that spawn no longer runs.
+ * Returns one line per thing repaired (none when there was nothing to repair).
+ */
+export async function repairSpawn(layout: StoreLayout, orchestratorId: string, workerId: string, mainRoot: string): Promise<string[]> {
+  const file = layout.spawningFile(orchestratorId, workerId);
+  if (!fs.existsSync(file)) return [];
+  const journal = readJournal(file);
+  if (journal && isSameProcess(journal.pid, journal.start_time ?? undefined)) return [];
+  const done: string[] = [];
+  if (journal && journal.worker_id === workerId && !findWorker(layout, orchestratorId, workerId)) {
+    done.push(...(await removeSpawnedWorktree(mainRoot, journal, "an interrupted spawn")));
+  }
+  const workersDir = layout.workersDir(orchestratorId);
+  for (const name of listDir(workersDir)) {
+    if (journal && name === `${workerId}.new-${journal.pid}`) fs.rmSync(path.join(workersDir, name), { recursive: true, force: true });
+  }
+  removeJournal(layout, orchestratorId, file);
+  if (done.length === 0) done.push(`cleared the journal of an interrupted spawn of ${journal?.branch ?? workerId}`);
+  return done;
+}
+
+/**
+ * Removes the worktree a spawn made (when it is there) and the branch it created (when it is still at
+ * the commit it was created at: nobody committed on it). Returns what it did, one line each.
+ */
+export async function removeSpawnedWorktree(mainRoot: string, spawned: Omit<SpawnJournal, "pid" | "start_time" | "worker_id">, who: string): Promise<string[]> {
+  const done: string[] = [];
+  const listed = await gitAdapter.git(["worktree", "list", "--porcelain", "-z"], mainRoot, { allowFailure: true });
+  const registered = listed.stdout.split("\0").includes(`worktree ${spawned.worktree_path}`);
+  if (registered || fs.existsSync(spawned.worktree_path)) {
+    await gitAdapter.git(["worktree", "remove", "--force", "--force", spawned.worktree_path], mainRoot, { allowFailure: true });
+    if (fs.existsSync(spawned.worktree_path) && !registered) fs.rmSync(spawned.worktree_path, { recursive: true, force: true });
+    await gitAdapter.git(["worktree", "prune"], mainRoot, { allowFailure: true });
+    done.push(`removed the worktree ${spawned.worktree_path} that ${who} of ${spawned.branch} left`);
+  }
+  if (spawned.created_branch) {
+    const tip = await gitAdapter.resolveCommit(mainRoot, `refs/heads/${spawned.branch}`);
+    if (tip === spawned.from_sha) {
+      await gitAdapter.git(["branch", "-D", "--", spawned.branch], mainRoot, { allowFailure: true });
+      done.push(`deleted the branch ${spawned.branch} that ${who} created`);
+    } else if (tip !== undefined) {
+      done.push(`kept the branch ${spawned.branch} of ${who}: it has commits since`);
+    }
+  }
+  return done;
+}
+
+/** Repairs every interrupted spawn of the session (clean, doctor). */
+export async function repairAllSpawns(layout: StoreLayout, orchestratorId: string, mainRoot: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const name of listDir(layout.spawningDir(orchestratorId))) {
+    const workerId = name.endsWith(".json") ? name.slice(0, -5) : "";
+    if (isWorkerId(workerId)) done.push(...(await repairSpawn(layout, orchestratorId, workerId, mainRoot)));
+  }
+  return done;
+}

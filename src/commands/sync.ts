@@ -1,0 +1,197 @@
+// orch sync [WORKER…|--all] [--rebase|--merge]: bring workers onto the current tip of their base branch,
+// in their own worktrees, when the worktree is clean and the agent is not in a turn; a conflicting one is
+// left exactly as it was and told its conflict. Every worker whose base moved is told (base_moved).
+
+import fs from "node:fs";
+import path from "node:path";
+import * as gitAdapter from "../adapters/git.ts";
+import type { Repo } from "../adapters/repo.ts";
+import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
+import { usage } from "../errors.ts";
+import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import type { Colors } from "../output.ts";
+import { claimTelling, saveWorkerCoherence } from "../store/coherence.ts";
+import { readJson, toJson } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  baseMovedMessage,
+  baseTipsOf,
+  deliverToWorker,
+  reconcile,
+  standingsOf,
+  tellOnce,
+  type MoveNotice,
+  type WorkerStanding,
+} from "./coherence.ts";
+import type { CommandResult } from "./types.ts";
+
+export type SyncMethod = "rebase" | "merge";
+
+export interface SyncOutcome {
+  synced: string[];
+  conflicted: { worker_id: string; conflict_paths: string[] }[];
+  told: string[];
+  up_to_date: string[];
+  skipped: { worker_id: string; reason: string }[];
+}
+
+/**
+ * Whether the agent is in a turn: its process runs and its status says it is at work (running), or
+ * holds a turn open while it waits (waiting for an answer, blocked on a person). An agent that is
+ * gone, idle at its prompt, or has reported done or failed is not in a turn.
+ */
+export function agentInTurn(layout: StoreLayout, record: WorkerRecord): boolean {
+  const status = workerState(layout, record).status;
+  if (status !== "running" && status !== "waiting" && status !== "blocked") return false;
+  return runningAgentPid(layout, record) !== undefined;
+}
+
+/** Why a worker cannot be synced now, or undefined when it can. */
+async function syncBlocker(layout: StoreLayout, view: WorkerStanding): Promise<string | undefined> {
+  const { record } = view;
+  if (!fs.existsSync(record.worktree_path)) return `its worktree ${record.worktree_path} is gone`;
+  if (agentInTurn(layout, record)) return "its agent is in a turn (sync it when it is idle or done)";
+  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  if (dirty.length) return `uncommitted changes in ${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}`;
+  for (const busy of ["rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD"]) {
+    const gitDir = gitAdapter.worktreeGitDir(record.worktree_path);
+    if (fs.existsSync(path.join(gitDir, busy))) return "a rebase, merge or cherry-pick is in progress in its worktree";
+  }
+  return undefined;
+}
+
+/** Rebases (or merges) the worktree's branch onto `tip`; on a conflict undoes it and returns the paths. */
+async function bringOnto(
+  worktree: string,
+  tip: string,
+  method: SyncMethod,
+  message: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ ok: boolean; paths: string[]; error: string }> {
+  const args = method === "rebase" ? ["rebase", "--quiet", tip] : ["merge", "--no-edit", "--quiet", "-m", message, tip];
+  const result = await gitAdapter.git(args, worktree, { allowFailure: true, env });
+  if (result.code === 0) return { ok: true, paths: [], error: "" };
+  const paths = await gitAdapter.unmergedPaths(worktree);
+  await gitAdapter.git([method, "--abort"], worktree, { allowFailure: true, env });
+  return { ok: false, paths, error: (result.stderr || result.stdout).trim().split("\n").pop() ?? "" };
+}
+
+/** After a sync the worker's base is the tip it is now on: diff, apply and merge count from there. */
+function recordNewBase(layout: StoreLayout, view: WorkerStanding, tip: string): void {
+  const record: WorkerRecord = { ...view.record, base_commit: tip, base_tip: tip };
+  saveWorker(layout, record);
+  const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
+  const marker = readJson<WorkerMarker>(markerFile);
+  if (marker) fs.writeFileSync(markerFile, toJson({ ...marker, base_commit: tip }), { mode: 0o600 });
+  view.state = { ...view.state, told_base: tip, standing: undefined };
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, view.state);
+}
+
+/** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
+export async function syncWorkers(
+  layout: StoreLayout,
+  repo: Repo,
+  records: WorkerRecord[],
+  method: SyncMethod,
+  ctx: Context,
+): Promise<SyncOutcome> {
+  const outcome: SyncOutcome = { synced: [], conflicted: [], told: [], up_to_date: [], skipped: [] };
+  if (records.length === 0) return outcome;
+  const orchestratorId = records[0]!.orchestrator_id;
+  const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling: new Set(records.map((r) => r.worker_id)) });
+  outcome.told.push(...checked.told);
+  const started = records.filter((r) => !r.pending && !r.host);
+  for (const record of records.filter((r) => r.pending)) {
+    outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
+  }
+  for (const record of records.filter((r) => r.host)) {
+    outcome.skipped.push({ worker_id: record.worker_id, reason: `on host ${record.host}: sync works on local workers only` });
+  }
+  const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
+  const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
+  for (const view of views) {
+    const { record, baseTip, standing } = view;
+    const id = record.worker_id;
+    if (!baseTip || !standing || !record.base_branch) {
+      outcome.skipped.push({ worker_id: id, reason: "its branch or its base branch is gone" });
+      continue;
+    }
+    const known = view.state.told_base ?? record.base_tip ?? record.base_commit;
+    if (standing.behind === 0 || standing.landed) {
+      if (standing.landed) outcome.skipped.push({ worker_id: id, reason: `already landed on ${record.base_branch}` });
+      else outcome.up_to_date.push(id);
+      view.state = { ...view.state, told_base: baseTip };
+      saveWorkerCoherence(layout, orchestratorId, id, view.state);
+      continue;
+    }
+    const notice: MoveNotice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
+    const blocker = await syncBlocker(layout, view);
+    let reason = blocker;
+    if (!blocker && standing.merges_cleanly) {
+      const result = await bringOnto(record.worktree_path, baseTip, method, `Merge ${record.base_branch} into ${record.branch}`, env);
+      if (result.ok) {
+        recordNewBase(layout, view, baseTip);
+        claimTelling(layout, orchestratorId, id, baseTip);
+        // Its commits were rewritten under it: the agent is told even if it heard of this move before.
+        deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, { ...notice, synced: true }));
+        outcome.synced.push(id);
+        outcome.told.push(id);
+        continue;
+      }
+      // A rebase can stop on a commit in the middle even when the end result would merge: news to a
+      // worker told before that its branch merges cleanly, so it is told whatever it heard before.
+      reason = `${method} stopped on conflicts and was undone${result.paths.length ? "" : `: ${result.error}`}`;
+      outcome.conflicted.push({ worker_id: id, conflict_paths: result.paths });
+      claimTelling(layout, orchestratorId, id, baseTip);
+      const conflict = { ...notice, standing: { merges_cleanly: false, conflict_paths: result.paths }, notSyncedBecause: reason };
+      deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, conflict));
+      outcome.told.push(id);
+      view.state = { ...view.state, told_base: baseTip };
+      saveWorkerCoherence(layout, orchestratorId, id, view.state);
+      continue;
+    } else if (!blocker) {
+      reason = "it would conflict";
+      outcome.conflicted.push({ worker_id: id, conflict_paths: standing.conflict_paths });
+    } else {
+      outcome.skipped.push({ worker_id: id, reason: blocker });
+    }
+    if (await tellOnce(layout, repo, record, { ...notice, notSyncedBecause: reason })) outcome.told.push(id);
+    view.state = { ...view.state, told_base: baseTip };
+    saveWorkerCoherence(layout, orchestratorId, id, view.state);
+  }
+  return outcome;
+}
+
+export function parseSyncMethod(flags: Flags): SyncMethod {
+  if (booleanFlag(flags, "rebase") && booleanFlag(flags, "merge")) throw usage("choose one of --rebase, --merge");
+  return booleanFlag(flags, "merge") ? "merge" : "rebase";
+}
+
+function render(outcome: SyncOutcome, c: Colors): string {
+  const lines = [
+    ...outcome.synced.map((id) => `${c.green("synced".padEnd(10))} ${c.bold(id)}`),
+    ...outcome.conflicted.map((x) => {
+      const paths = x.conflict_paths.join(", ") || "(see its message)";
+      return `${c.red("conflict".padEnd(10))} ${c.bold(x.worker_id)}  left as it was; told: ${paths}`;
+    }),
+    ...outcome.up_to_date.map((id) => `${c.dim("current".padEnd(10))} ${id}`),
+    ...outcome.skipped.map((x) => `${c.dim("skipped".padEnd(10))} ${x.worker_id}  ${x.reason}`),
+  ];
+  if (outcome.told.length) lines.push(c.dim(`told (base_moved): ${outcome.told.join(", ")}`));
+  return lines.length ? `${lines.join("\n")}\n` : "no workers to sync\n";
+}
+
+export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
+  const method = parseSyncMethod(flags);
+  if (args.length && booleanFlag(flags, "all")) throw usage("name workers or give --all, not both");
+  const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
+  const id = session.orchestrator_id;
+  const records = args.length ? args.map((name) => loadWorker(layout, id, name)) : listWorkers(layout, id);
+  const repo = await requireRepo(ctx);
+  const outcome = await syncWorkers(layout, repo, records, method, ctx);
+  return {
+    json: { success: true, orchestrator_id: session.orchestrator_id, method, ...outcome, told: [...new Set(outcome.told)] },
+    human: (c) => render(outcome, c),
+  };
+}

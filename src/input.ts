@@ -1,0 +1,23 @@
+// Reading what the user hands orch on standard input (send/reply -) with a bound, so that /dev/zero or an
+// endless pipe ends in a clear error instead of all of memory. (spawn reads its prompt in spawn.ts.)
+
+import { OrchError, errnoCode } from "./errors.ts";
+import { NotRegularFileError, readUpTo } from "./store/files.ts";
+
+/** The largest message text `send`/`reply` take from standard input. */
+export const MAX_TEXT_BYTES = 1024 * 1024;
+
+function tooLarge(what: string, max: number): OrchError {
+  return new OrchError("invalid", `${what} is larger than ${max / (1024 * 1024)} MiB: orch takes at most that much`);
+}
+
+/** All of standard input, at most `max` bytes (more is refused, exit 2). */
+export function readStdinBounded(max: number, what: string): string {
+  try {
+    return readUpTo(0, max, what).toString("utf8");
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw tooLarge(what, max);
+    if (errnoCode(error) === "EISDIR") throw new OrchError("invalid", `${what}: standard input is a folder`);
+    throw error;
+  }
+}

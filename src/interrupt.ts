@@ -1,0 +1,48 @@
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP during a command that builds something in steps (spawn, land, a
+// dry run in a throw-away worktree): the signal is noted and passed on to the programs orch runs, the
+// command undoes its steps, and exits 130 instead of dying half-way and leaving debris.
+
+import { OrchError } from "./errors.ts";
+import { signalActiveChildren } from "./adapters/exec.ts";
+
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+let interruptedBy: NodeJS.Signals | undefined;
+let depth = 0;
+/** How long a program orch runs gets to end after the signal is passed on, before SIGKILL. */
+const KILL_AFTER_MS = 5000;
+
+function onSignal(signal: NodeJS.Signals): void {
+  // A second Ctrl-C while the undo runs is ignored: stopping the undo half-way is what leaves debris.
+  if (interruptedBy !== undefined) return;
+  interruptedBy = signal;
+  signalActiveChildren(signal);
+  // A program that ignores the signal (a test runner trapping SIGINT) is ended for good after a grace period.
+  setTimeout(() => signalActiveChildren("SIGKILL"), KILL_AFTER_MS).unref();
+}
+
+
+export function interruptedError(): OrchError {
+  return new OrchError("interrupted", `interrupted by ${interruptedBy ?? "a signal"}: what was started was undone`);
+}
+
+/** Throws the interrupted error once a signal arrived: call it between the steps of a guarded command. */
+export function throwIfInterrupted(): void {
+  if (interruptedBy !== undefined) throw interruptedError();
+}
+
+/**
+ * Runs `fn` with SIGINT, SIGTERM and SIGHUP caught: they end the programs orch runs and make
+ * throwIfInterrupted throw, so `fn`'s own catch and finally blocks undo what it did. Nested calls share
+ * the handlers. Whatever `fn` then fails with, the command reports the interruption (exit 130).
+ */
+export async function guardInterrupts<T>(fn: () => Promise<T>): Promise<T> {
+  if (depth++ === 0) for (const signal of SIGNALS) process.on(signal, onSignal);
+  try {
+    return await fn();
+  } catch (error) {
+    if (interruptedBy !== undefined) throw interruptedError();
+    throw error;
+  } finally {
+    if (--depth === 0) for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+}

@@ -1,0 +1,90 @@
+// What the system says about a process: whether it still runs, when it started, its environment
+// (Linux /proc; elsewhere only the signal-0 probe). Used to tell a live process from a reused pid.
+
+import fs from "node:fs";
+import { errnoCode } from "./errors.ts";
+
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses). */
+function statFields(pid: number): string[] | undefined {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** Whether /proc describes processes here (Linux), so start times can be checked. */
+export function hasProcFs(): boolean {
+  return fs.existsSync("/proc/self/stat");
+}
+
+/**
+ * When the process started, in clock ticks since boot (/proc/<pid>/stat field 22): with the pid it
+ * names one process for the life of the machine. Undefined when the process does not exist or the
+ * system has no /proc.
+ */
+export function processStartTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+export interface ProcessStat {
+  state: string;
+  ppid: number;
+  startTime: string;
+}
+
+export function processStat(pid: number): ProcessStat | undefined {
+  const fields = statFields(pid);
+  if (!fields || fields.length < 20) return undefined;
+  return { state: fields[0]!, ppid: Number(fields[1]), startTime: fields[19]! };
+}
+
+/** The process runs (a zombie waiting for its parent does not count). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if (errnoCode(error) !== "EPERM") return false;
+  }
+  const stat = processStat(pid);
+  return stat === undefined ? !hasProcFs() : stat.state !== "Z";
+}
+
+/**
+ * The process `pid` is still the one that had `startTime`: alive and started then. Without /proc
+ * (startTime undefined on both sides) only liveness can be checked.
+ */
+export function isSameProcess(pid: number, startTime: string | undefined): boolean {
+  if (!isAlive(pid)) return false;
+  if (startTime === undefined) return !hasProcFs();
+  return processStartTime(pid) === startTime;
+}
+
+/** Every pid in /proc (empty without /proc). */
+export function allPids(): number[] {
+  try {
+    return fs.readdirSync("/proc").filter((name) => name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The process's environment as NAME=value entries, or undefined when it cannot be read (another user's, gone). */
+export function processEnviron(pid: number): string[] | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The short command name (/proc/<pid>/comm), or "?". */
+export function processName(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "?";
+  }
+}

@@ -1,0 +1,127 @@
+// What orch remembers about each worker's base (the tip it was last told about, its cached standing)
+// and the session's last seen base tips, so "has a base moved?" costs a few file reads and no git.
+
+import fs from "node:fs";
+import { mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { errnoCode } from "../errors.ts";
+import { makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
+import type { StoreLayout } from "./layout.ts";
+
+/** Where a worker's branch stands against its base branch, for one (base tip, branch tip) pair. */
+export interface Standing {
+  base_tip: string;
+  branch_tip: string;
+  /** Commits on the branch that the base lacks. */
+  ahead: number;
+  /** Commits on the base that the branch lacks. */
+  behind: number;
+  merges_cleanly: boolean;
+  conflict_paths: string[];
+  /** The branch has commits of its own and all of their changes are in the base (merged, rebased or squashed). */
+  landed: boolean;
+}
+
+export interface WorkerCoherence {
+  /** The base tip the worker was last told about (or synced onto). */
+  told_base?: string;
+  /** The standing last computed: reused while neither tip moves. */
+  standing?: Standing;
+  /** Set when orch landed the worker (land, merge, apply) or noticed it landed. */
+  landed?: { commit: string; at: string; branch_tip: string };
+}
+
+export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string): WorkerCoherence {
+  try {
+    return readJson<WorkerCoherence>(layout.coherenceFile(orchestratorId, workerId)) ?? {};
+  } catch {
+    return {}; // a damaged cache is recomputed
+  }
+}
+
+export function saveWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string, state: WorkerCoherence): void {
+  // Not fsynced: a state lost in a crash is recomputed, and the told/ claims keep "once" on their own.
+  writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
+}
+
+/**
+ * Claims the right to tell a worker about base tip `tip`: only the first caller gets true, so two orch
+ * commands noticing the same move at once still send one message.
+ */
+export function releaseTelling(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): void {
+  fs.rmSync(`${layout.toldDir(orchestratorId, workerId)}/${tip}`, { force: true });
+}
+
+export function claimTelling(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): boolean {
+  const dir = layout.toldDir(orchestratorId, workerId);
+  makeDirs(dir);
+  try {
+    writeNewFile(`${dir}/${tip}`, `${new Date().toISOString()}\n`, false);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === "EEXIST") return false;
+    throw error;
+  }
+}
+
+export function wasTold(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): boolean {
+  return fs.existsSync(`${layout.toldDir(orchestratorId, workerId)}/${tip}`);
+}
+
+export interface BaseTips {
+  /** The repository the tips belong to (its main worktree and common git dir). */
+  main_root: string;
+  common_dir: string;
+  tips: Record<string, string>;
+}
+
+export function readBaseTips(layout: StoreLayout, orchestratorId: string): BaseTips | undefined {
+  try {
+    return readJson<BaseTips>(layout.baseTipsFile(orchestratorId));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the tips only when they changed: status and poll run this after every look. */
+export function saveBaseTips(layout: StoreLayout, orchestratorId: string, tips: BaseTips): void {
+  const text = toJson(tips);
+  try {
+    if (fs.readFileSync(layout.baseTipsFile(orchestratorId), "utf8") === text) return;
+  } catch {
+    // not written yet
+  }
+  writeFileAtomic(layout.baseTipsFile(orchestratorId), text, false);
+}
+
+/** The tip of `branch` read from git's files; undefined when they cannot tell (then ask git). */
+export function branchTipFromFiles(main: Repo, branch: string): string | null | undefined {
+  const ref = readRefFromFiles(main, `refs/heads/${branch}`);
+  if (!ref) return undefined;
+  return "sha" in ref ? ref.sha : null;
+}
+
+/**
+ * Whether a base branch moved since the last orch command looked: file reads only, for poll and
+ * the hot path. True when it cannot tell cheaply (then the caller does the full check).
+ */
+export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): boolean {
+  const seen = readBaseTips(layout, orchestratorId);
+  if (!seen) return false; // no worker was ever spawned in this session
+  const main = mainWorktreeOf({ root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root });
+  for (const [branch, tip] of Object.entries(seen.tips)) {
+    if (branchTipFromFiles(main, branch) !== tip) return true;
+  }
+  return false;
+}
+
+/** Adds a base branch to the tips the session watches, unless it is watched already (then a move stays visible). */
+export function rememberBaseTipIfNew(layout: StoreLayout, orchestratorId: string, repo: Repo, branch: string, tip: string): void {
+  const seen = readBaseTips(layout, orchestratorId) ?? { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: {} };
+  if (seen.tips[branch] !== undefined) return;
+  saveBaseTips(layout, orchestratorId, { ...seen, tips: { ...seen.tips, [branch]: tip } });
+}
+
+/** Whether orch saw this branch tip land: later commits on the base may hide a squash from git. */
+export function landedAtTip(layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string): boolean {
+  return readWorkerCoherence(layout, orchestratorId, workerId).landed?.branch_tip === branchTip;
+}

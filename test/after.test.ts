@@ -1,0 +1,151 @@
+// spawn --after: a worker recorded pending (no worktree) until its prerequisites land, then started from
+// the base as it is then; a chain A → B → C; blocked when a prerequisite fails or is removed; await.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, snapshot, tempDir } from "./helpers.ts";
+
+interface View {
+  worker_id: string;
+  status: string;
+  worktree_path: string;
+  base_commit: string;
+  after?: string[];
+  waiting_for?: string;
+  alive: boolean;
+}
+
+function workers(repo: string, env?: Record<string, string | undefined>): Map<string, View> {
+  const r = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  return new Map((r.json.workers as View[]).map((w) => [w.worker_id, w]));
+}
+
+function finish(wt: string, files: Record<string, string>, summary: string): void {
+  commitFiles(wt, files, summary);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", summary], { cwd: wt }).code, 0);
+}
+
+test("a chain A → B → C: each starts when its prerequisite has landed, from the base that includes it", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  // A real agent in a real window: it records what it was started with and where.
+  fs.writeFileSync(agent, ["#!/bin/sh", 'git rev-parse HEAD > "$ORCH_PROMPT_FILE.started"', 'printf "%s" "$1" > "$ORCH_PROMPT_FILE.argv"', "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(a.code, 0, a.stderr);
+  const b = orch(["spawn", "feat/b", "--after", "feat/a", "--agent", agent, "--prompt", "build on a", "--json"], { cwd: repo, env });
+  assert.is(b.code, 0, b.stderr);
+  assert.equal([b.json.status, b.json.worktree_path, b.json.window_id, b.json.after], ["pending", null, null, ["feat-a"]]);
+  const c = orch(["spawn", "feat/c", "--after", "feat-b", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(c.json.status, "pending", c.stderr);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/b"], repo), "no branch or worktree while pending");
+  let view = workers(repo, env);
+  assert.equal([view.get("feat-b")!.status, view.get("feat-b")!.after], ["pending", ["feat-a"]]);
+  assert.equal([view.get("feat-c")!.status, view.get("feat-c")!.after], ["pending", ["feat-b"]]);
+  assert.match(orch(["list"], { cwd: repo, env }).stdout, /feat-c\s+pending.*after feat-b/);
+
+  // Something else lands first: B must start from the base as it is when A lands, not as it was.
+  commitFiles(repo, { "early.txt": "e\n" }, "lands before a");
+  finish(a.json.worktree_path, { "a.txt": "a\n" }, "a done");
+  const landedA = orch(["land", "--json"], { cwd: repo, env });
+  assert.is(landedA.code, 0, landedA.stderr);
+  assert.equal(landedA.json.started, ["feat-b"]);
+  const tipA = git(["rev-parse", "main"], repo);
+  view = workers(repo, env);
+  const startedB = view.get("feat-b")!;
+  assert.is(startedB.base_commit, tipA);
+  assert.is(git(["rev-parse", "HEAD"], startedB.worktree_path), tipA);
+  assert.ok(fs.existsSync(path.join(startedB.worktree_path, "a.txt")));
+  assert.ok(fs.existsSync(path.join(startedB.worktree_path, "early.txt")));
+  assert.is(view.get("feat-c")!.status, "pending");
+  // B's agent was started in its window with its prompt, on that commit.
+  const promptFile = path.join(repo, ".orch/sessions", landedA.json.orchestrator_id, "workers/feat-b/prompt.txt");
+  const deadline = Date.now() + 20_000;
+  while (!fs.existsSync(`${promptFile}.started`) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  assert.is(fs.readFileSync(`${promptFile}.started`, "utf8").trim(), tipA);
+  assert.match(fs.readFileSync(`${promptFile}.argv`, "utf8"), /^build on a\n/);
+  assert.is(view.get("feat-b")!.alive, true);
+
+  // B lands by a plain git merge (as if merged elsewhere): the next orch command starts C.
+  commitFiles(startedB.worktree_path, { "b.txt": "b\n" }, "b work");
+  git(["merge", "--no-ff", "-q", "-m", "merge b by hand", "feat/b"], repo);
+  const tipB = git(["rev-parse", "main"], repo);
+  view = workers(repo, env);
+  const startedC = view.get("feat-c")!;
+  assert.is(startedC.status, "running");
+  assert.is(startedC.base_commit, tipB);
+  assert.ok(fs.existsSync(path.join(startedC.worktree_path, "b.txt")));
+  assert.ok(fs.existsSync(path.join(startedC.worktree_path, "a.txt")));
+});
+
+test("--after A,B and repeated --after wait for both; a failed or removed prerequisite leaves it blocked", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  orch(["spawn", "feat/b", "--no-window"], { cwd: repo });
+  const both = orch(["spawn", "feat/both", "--after", "feat-a,feat/b", "--no-window", "--json"], { cwd: repo });
+  assert.equal(both.json.after, ["feat-a", "feat-b"], both.stderr);
+  const repeated = orch(["spawn", "feat/rep", "--after", "feat-a", "--after", "feat-b", "--no-window", "--json"], { cwd: repo });
+  assert.equal(repeated.json.after, ["feat-a", "feat-b"], repeated.stderr);
+  const chained = orch(["spawn", "feat/chained", "--after", "feat-rep", "--no-window", "--json"], { cwd: repo });
+  assert.is(chained.code, 0, chained.stderr);
+
+  orch(["notify", "--type", "task_failed", "--summary", "gave up", "--error", "cannot"], { cwd: a });
+  let view = workers(repo);
+  assert.equal([view.get("feat-both")!.status, view.get("feat-both")!.waiting_for], ["blocked", "after"]);
+  assert.equal([view.get("feat-rep")!.status, view.get("feat-rep")!.waiting_for], ["blocked", "after"]);
+  assert.is(view.get("feat-chained")!.status, "blocked", "blocked behind a blocked worker");
+  const awaited = orch(["await", "feat-both", "--timeout", "30", "--json"], { cwd: repo });
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.is(awaited.json.workers[0].status, "blocked");
+
+  // Removed: the pending one is blocked too; a pending worker is removed without a worktree.
+  orch(["spawn", "feat/d", "--no-window"], { cwd: repo });
+  orch(["spawn", "feat/e", "--after", "feat-d", "--no-window"], { cwd: repo });
+  assert.is(workers(repo).get("feat-e")!.status, "pending");
+  assert.is(orch(["rm", "feat-d", "--yes"], { cwd: repo }).code, 0);
+  view = workers(repo);
+  assert.equal([view.get("feat-e")!.status, view.get("feat-e")!.waiting_for], ["blocked", "after"]);
+  assert.is(orch(["stop", "feat-e"], { cwd: repo }).code, 1);
+  const removed = orch(["rm", "feat-e", "--yes", "--json"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(workers(repo).has("feat-e"));
+});
+
+test("--after a worker that does not exist: exit 2 and nothing changed; --after with --from is a usage error", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
+  const before = snapshot(path.join(repo, ".orch"));
+  const branches = git(["branch", "--list"], repo);
+  for (const args of [["--after", "nope"], ["--after", "feat-a,nope"], ["--after", "feat-a", "--after", "../x"], ["--after", "feat-a", "--from", "main"], ["--after", ""]]) {
+    const r = orch(["spawn", "feat/x", ...args, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.is(r.json.success, false);
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
+  assert.is(git(["branch", "--list"], repo), branches);
+  assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees", "feat-x")));
+});
+
+test("await counts pending workers: it waits while the prerequisite works, and returns when only landing can help", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  orch(["spawn", "feat/b", "--after", "feat-a", "--no-window"], { cwd: repo });
+  const waiting = orch(["await", "--timeout", "1", "--json"], { cwd: repo });
+  assert.is(waiting.code, 124);
+  assert.equal(waiting.json.workers.map((w: { status: string }) => w.status), ["running", "pending"]);
+  finish(a, { "a.txt": "a\n" }, "a done");
+  const settled = orch(["await", "--timeout", "30", "--json"], { cwd: repo });
+  assert.is(settled.code, 0, settled.stderr);
+  assert.equal(settled.json.workers.map((w: { status: string }) => w.status), ["done", "pending"]);
+  assert.match(settled.json.workers[1].needs, /land/);
+  // A prerequisite that already landed: spawn --after starts at once.
+  assert.is(orch(["land"], { cwd: repo }).code, 0);
+  const late = orch(["spawn", "feat/late", "--after", "feat-a", "--no-window", "--json"], { cwd: repo });
+  assert.is(late.json.status, "running", late.stderr);
+  assert.ok(fs.existsSync(late.json.worktree_path));
+});
+
+test.run();

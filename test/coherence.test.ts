@@ -1,0 +1,259 @@
+// Keeping parallel work coherent, on real repositories and worktrees: base_moved told once per move,
+// orch sync (rebase, merge, a conflict left untouched), land --on-conflict return and --sync, a base
+// moved by a plain git commit noticed by the next orch command, and ahead/behind/merges_cleanly.
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, sleep, tempDir, waitUntil } from "./helpers.ts";
+
+interface Inboxed {
+  message_type: string;
+  content: {
+    summary: string;
+    text: string;
+    base_branch: string;
+    base_commit: string;
+    previous_base: string;
+    commits: { sha: string; subject: string }[];
+    files: string[];
+    merges_cleanly: boolean;
+    conflict_paths: string[];
+    synced?: boolean;
+    returned?: boolean;
+  };
+}
+
+function spawnWorker(repo: string, branch: string): string {
+  const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  return r.json.worktree_path as string;
+}
+
+async function finished(repo: string, branch: string, files: Record<string, string>): Promise<string> {
+  const wt = spawnWorker(repo, branch);
+  commitFiles(wt, files, `${branch} work`);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", `${branch} done`], { cwd: wt }).code, 0);
+  await sleep(5); // distinct finishing times: the queue goes in the order they finished
+  return wt;
+}
+
+/** What the worker's agent would read with orch inbox (and marks it read). */
+function inbox(wt: string): Inboxed[] {
+  const r = orch(["inbox", "--json"], { cwd: wt });
+  assert.is(r.code, 0, r.stderr);
+  return r.json.messages as Inboxed[];
+}
+
+/** Every file of a worktree (not .git) with a hash of its bytes, plus HEAD and the branch tip. */
+function fingerprint(wt: string, branch: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      if (name === ".git") continue;
+      const p = path.join(dir, name);
+      if (fs.statSync(p).isDirectory()) walk(p);
+      else out.push(`${path.relative(wt, p)} ${crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex")}`);
+    }
+  };
+  walk(wt);
+  out.push(`HEAD ${git(["rev-parse", "HEAD"], wt)}`, `branch ${git(["rev-parse", `refs/heads/${branch}`], wt)}`, `status ${git(["status", "--porcelain"], wt)}`);
+  return out;
+}
+
+function statusOf(repo: string, id: string, env?: Record<string, string | undefined>): Record<string, unknown> {
+  const r = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.workers as { worker_id: string }[]).find((w) => w.worker_id === id) as Record<string, unknown>;
+}
+
+test("land one of three: the clean one and the conflicting one are told exactly once, with the right paths; then sync", async () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\ntwo\nthree\n" });
+  const a = await finished(repo, "feat/a", { "a.txt": "a\n", "shared.txt": "ONE\ntwo\nthree\n" });
+  const b = spawnWorker(repo, "feat/b");
+  commitFiles(b, { "b.txt": "b\n" }, "b work");
+  const c = spawnWorker(repo, "feat/c");
+  commitFiles(c, { "shared.txt": "uno\ntwo\nthree\n" }, "c work");
+
+  const landed = orch(["land", "feat/a", "--json"], { cwd: repo });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.told.sort(), ["feat-b", "feat-c"]);
+  const tip = git(["rev-parse", "main"], repo);
+  // More orch commands afterwards: nobody is told twice about the same move.
+  for (const args of [["status"], ["list"], ["poll"], ["land", "feat/a"], ["send", "feat-a", "hello"]]) orch(args, { cwd: repo });
+
+  const toB = inbox(b);
+  assert.equal(toB.map((m) => m.message_type), ["base_moved"]);
+  assert.is(toB[0]!.content.merges_cleanly, true);
+  assert.equal(toB[0]!.content.conflict_paths, []);
+  assert.is(toB[0]!.content.base_branch, "main");
+  assert.is(toB[0]!.content.base_commit, tip);
+  assert.equal(toB[0]!.content.files.sort(), ["a.txt", "shared.txt"]);
+  assert.equal(toB[0]!.content.commits.map((x) => x.sha), [tip]);
+  assert.match(toB[0]!.content.text, /still merges cleanly/);
+  const toC = inbox(c);
+  assert.equal(toC.map((m) => m.message_type), ["base_moved"]);
+  assert.is(toC[0]!.content.merges_cleanly, false);
+  assert.equal(toC[0]!.content.conflict_paths, ["shared.txt"]);
+  assert.match(toC[0]!.content.text, /conflict with it in: shared\.txt/);
+  assert.equal(inbox(a).map((m) => m.message_type), ["message"], "the landed worker is not told about its own landing");
+
+  // Status: where each stands against main.
+  const cStatus = statusOf(repo, "feat-c");
+  assert.equal([cStatus.ahead, cStatus.behind, cStatus.merges_cleanly, cStatus.conflict_paths], [1, 1, false, ["shared.txt"]]);
+  const bStatus = statusOf(repo, "feat-b");
+  assert.equal([bStatus.ahead, bStatus.behind, bStatus.merges_cleanly], [1, 1, true]);
+  assert.is(statusOf(repo, "feat-a").landed, true);
+
+  // sync: the clean one is rebased, the conflicting one stays byte for byte as it was.
+  const before = fingerprint(c, "feat/c");
+  const synced = orch(["sync", "--json"], { cwd: repo });
+  assert.is(synced.code, 0, synced.stderr);
+  assert.equal(synced.json.synced, ["feat-b"]);
+  assert.equal(synced.json.conflicted, [{ worker_id: "feat-c", conflict_paths: ["shared.txt"] }]);
+  assert.equal(fingerprint(c, "feat/c"), before);
+  assert.ok(gitOk(["merge-base", "--is-ancestor", tip, "refs/heads/feat/b"], repo), "feat/b now contains main");
+  assert.equal(git(["log", "--format=%s", "-2", "refs/heads/feat/b"], repo).split("\n"), ["b work", "feat/a done"]);
+  assert.is(git(["status", "--porcelain"], b), "");
+  const after = statusOf(repo, "feat-b");
+  assert.equal([after.ahead, after.behind, after.base_commit], [1, 0, tip]);
+  const syncedNote = inbox(b);
+  assert.equal(syncedNote.map((m) => [m.message_type, m.content.synced]), [["base_moved", true]]);
+  assert.equal(inbox(c), [], "the conflicting one was already told about this move");
+  // diff counts from the new base: only b's own commit.
+  assert.match(orch(["diff", "feat/b", "--stat"], { cwd: repo }).stdout, /b\.txt/);
+  assert.not.match(orch(["diff", "feat/b", "--stat"], { cwd: repo }).stdout, /a\.txt/);
+});
+
+test("sync leaves a rebase that stops midway undone, skips dirty worktrees, and --merge merges the base in", () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\ntwo\n" });
+  const mid = spawnWorker(repo, "feat/mid");
+  commitFiles(mid, { "shared.txt": "uno\ntwo\n" }, "try uno");
+  commitFiles(mid, { "shared.txt": "one\ntwo\n", "mid.txt": "m\n" }, "back to one");
+  const dirty = spawnWorker(repo, "feat/dirty");
+  commitFiles(dirty, { "d.txt": "d\n" }, "d work");
+  fs.writeFileSync(path.join(dirty, "d.txt"), "changed, not committed\n");
+  const merged = spawnWorker(repo, "feat/merged");
+  commitFiles(merged, { "m.txt": "m\n" }, "m work");
+  commitFiles(repo, { "shared.txt": "ONE\ntwo\n" }, "main changes line one");
+
+  const midBefore = fingerprint(mid, "feat/mid");
+  const dirtyBefore = fingerprint(dirty, "feat/dirty");
+  const skipped = orch(["sync", "feat-dirty", "--json"], { cwd: repo });
+  assert.equal(skipped.json.skipped.map((s: { worker_id: string }) => s.worker_id), ["feat-dirty"], skipped.stderr);
+  assert.match(skipped.json.skipped[0].reason, /uncommitted changes in d\.txt/);
+  // Naming one worker still tells every worker whose base moved.
+  assert.equal([...skipped.json.told].sort(), ["feat-dirty", "feat-merged", "feat-mid"]);
+  assert.equal(fingerprint(dirty, "feat/dirty"), dirtyBefore);
+  // merge-tree says the end result merges; the rebase still stops on the first commit.
+  assert.is(statusOf(repo, "feat-mid").merges_cleanly, true);
+  const rebased = orch(["sync", "feat/mid", "--json"], { cwd: repo });
+  assert.is(rebased.code, 0, rebased.stderr);
+  assert.equal(rebased.json.conflicted, [{ worker_id: "feat-mid", conflict_paths: ["shared.txt"] }]);
+  assert.equal(fingerprint(mid, "feat/mid"), midBefore);
+  assert.not.ok(fs.existsSync(path.join(git(["rev-parse", "--git-dir"], mid), "rebase-merge")));
+  const told = inbox(mid);
+  assert.equal(told.map((m) => m.content.merges_cleanly), [true, false], "told again: the rebase found a conflict");
+  assert.match(told[1]!.content.text, /left your branch as it was: rebase stopped on conflicts/);
+  assert.equal(told[1]!.content.conflict_paths, ["shared.txt"]);
+  assert.match(inbox(dirty)[0]!.content.text, /uncommitted changes/);
+
+  const viaMerge = orch(["sync", "feat/merged", "--merge", "--json"], { cwd: repo });
+  assert.equal(viaMerge.json.synced, ["feat-merged"], viaMerge.stderr);
+  assert.equal(git(["rev-list", "--parents", "-1", "refs/heads/feat/merged"], repo).split(" ").length, 3, "a merge commit");
+  assert.is(orch(["sync", "--rebase", "--merge"], { cwd: repo }).code, 2);
+  assert.is(orch(["sync", "nope"], { cwd: repo }).code, 1);
+});
+
+test("land --on-conflict return hands the conflict back, lands the rest, and the worker can land after fixing it", async () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\ntwo\n" });
+  await finished(repo, "feat/first", { "shared.txt": "ONE\ntwo\n" });
+  const second = await finished(repo, "feat/second", { "shared.txt": "uno\ntwo\n" });
+  await finished(repo, "feat/third", { "third.txt": "3\n" });
+  const r = orch(["land", "--on-conflict", "return", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
+    ["feat-first", "landed"],
+    ["feat-second", "returned"],
+    ["feat-third", "landed"],
+  ]);
+  assert.equal(r.json.returned, ["feat-second"]);
+  assert.ok(fs.existsSync(path.join(repo, "third.txt")));
+  assert.is(statusOf(repo, "feat-second").status, "running");
+  const handedBack = inbox(second);
+  const conflict = handedBack.find((m) => m.content.returned);
+  assert.ok(conflict, JSON.stringify(handedBack));
+  assert.equal(conflict!.content.conflict_paths, ["shared.txt"]);
+  assert.is(conflict!.content.base_commit, r.json.results[0].commit);
+  assert.match(conflict!.content.text, /git rebase main/);
+  assert.match(conflict!.content.text, /orch notify --type task_complete/);
+
+  // The worker fixes it the way the message says, reports again, and lands.
+  assert.not.ok(gitOk(["rebase", "main"], second));
+  fs.writeFileSync(path.join(second, "shared.txt"), "UNO\ntwo\n");
+  git(["add", "shared.txt"], second);
+  git(["-c", "core.editor=true", "rebase", "--continue"], second);
+  orch(["notify", "--type", "task_complete", "--summary", "second fixed"], { cwd: second });
+  const again = orch(["land", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(again.json.results.filter((x: { status: string }) => x.status === "landed").map((x: { worker_id: string }) => x.worker_id), ["feat-second"]);
+  assert.is(fs.readFileSync(path.join(repo, "shared.txt"), "utf8"), "UNO\ntwo\n");
+
+  // The default stays stop.
+  assert.is(orch(["land", "--on-conflict", "later"], { cwd: repo }).code, 2);
+});
+
+test("land --sync rebases the rest of the queue onto each new base before landing it", async () => {
+  const { repo } = sessionRepo();
+  await finished(repo, "feat/one", { "one.txt": "1\n" });
+  await finished(repo, "feat/two", { "two.txt": "2\n" });
+  const r = orch(["land", "--sync", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "landed"]);
+  assert.equal(r.json.synced, ["feat-two"]);
+  assert.ok(gitOk(["merge-base", "--is-ancestor", r.json.results[0].commit, "refs/heads/feat/two"], repo), "feat/two was rebased onto the first landing");
+});
+
+test("a base moved by a plain git commit is noticed by the next orch command (poll), and told once", () => {
+  const { repo } = sessionRepo({ "notes.txt": "n\n" });
+  const wt = spawnWorker(repo, "feat/watch");
+  commitFiles(wt, { "notes.txt": "mine\n" }, "edit notes");
+  const moved = commitFiles(repo, { "notes.txt": "theirs\n" }, "a commit by hand");
+  const polled = orch(["poll", "--json"], { cwd: repo });
+  assert.is(polled.code, 0, polled.stderr);
+  orch(["status"], { cwd: repo });
+  orch(["poll"], { cwd: repo });
+  const told = inbox(wt);
+  assert.equal(told.map((m) => [m.message_type, m.content.base_commit, m.content.merges_cleanly]), [["base_moved", moved, false]]);
+  assert.equal(told[0]!.content.commits.map((x) => x.subject), ["a commit by hand"]);
+  assert.equal(told[0]!.content.conflict_paths, ["notes.txt"]);
+  // The next move is told again, with only what is new.
+  const next = commitFiles(repo, { "other.txt": "o\n" }, "second commit by hand");
+  orch(["list"], { cwd: repo });
+  const second = inbox(wt);
+  assert.equal(second.map((m) => [m.content.previous_base, m.content.base_commit]), [[moved, next]]);
+});
+
+test("sync leaves a worker whose agent is in a turn alone, and syncs it once the agent is done", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(agent, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  const spawned = orch(["spawn", "feat/busy", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const wt = spawned.json.worktree_path as string;
+  commitFiles(wt, { "busy.txt": "b\n" }, "busy work");
+  commitFiles(repo, { "main.txt": "m\n" }, "main moves");
+  await waitUntil(() => statusOf(repo, "feat-busy", env).alive === true, 20_000, "the agent to run");
+  const busy = orch(["sync", "--json"], { cwd: repo, env });
+  assert.equal(busy.json.skipped, [{ worker_id: "feat-busy", reason: "its agent is in a turn (sync it when it is idle or done)" }], busy.stderr);
+  assert.is(git(["rev-list", "--count", "main..refs/heads/feat/busy"], repo), "1", "left as it was");
+  orch(["notify", "--type", "task_complete", "--summary", "busy done"], { cwd: wt, env });
+  const done = orch(["sync", "--json"], { cwd: repo, env });
+  assert.equal(done.json.synced, ["feat-busy"], done.stderr);
+  assert.ok(gitOk(["merge-base", "--is-ancestor", "main", "refs/heads/feat/busy"], repo));
+});
+
+test.run();

@@ -1,0 +1,121 @@
+// Conditions a user can cause are errors with one line and the right exit code, never "internal error"
+// or a stack trace; and the corners of ids, agents' exit codes and submodules.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { git, orch, privateTmux, scratchRepo, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+
+function oneLineError(r: { stderr: string }): void {
+  assert.not.match(r.stderr, /internal error/);
+  assert.not.match(r.stderr, /\n\s+at .*:\d+/, "no stack trace");
+  assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+}
+
+test("a truncated worker.json is skipped with a warning by status, list and await", () => {
+  const { repo, id } = sessionRepo();
+  orch(["spawn", "feat/good", "--no-window"], { cwd: repo });
+  orch(["spawn", "feat/broken", "--no-window"], { cwd: repo });
+  const file = path.join(repo, ".orch", "sessions", id, "workers", "feat-broken", "worker.json");
+  fs.writeFileSync(file, fs.readFileSync(file, "utf8").slice(0, 40));
+  for (const command of ["status", "list"]) {
+    const r = orch([command, "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-good"]);
+    assert.match(r.stderr, /skipping worker feat-broken: .*not valid JSON/);
+  }
+  orch(["notify", "--type", "task_complete", "--summary", "ok"], { cwd: repo, env: { ORCH_WORKER: "feat-good" } });
+  const awaited = orch(["await", "--timeout", "10", "--json"], { cwd: repo });
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.equal(awaited.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-good"]);
+  const named = orch(["stop", "feat-broken"], { cwd: repo });
+  assert.is(named.code, 1);
+  oneLineError(named);
+});
+
+test("a read-only store: poll, init, inbox and notify say so in one line", () => {
+  if (process.getuid?.() !== 0) {
+    console.log("SKIP: the read-only store needs root for a read-only bind mount");
+    return;
+  }
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/ro", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  orch(["notify", "--type", "progress", "--summary", "waiting"], { cwd: wt });
+  orch(["send", "feat-ro", "hello"], { cwd: repo });
+  const store = path.join(repo, ".orch");
+  const bound = spawnSync("mount", ["--bind", store, store], { encoding: "utf8" });
+  if (bound.status !== 0) {
+    console.log(`SKIP: cannot bind-mount here: ${bound.stderr.trim()}`);
+    return;
+  }
+  try {
+    const ro = spawnSync("mount", ["-o", "remount,bind,ro", store], { encoding: "utf8" });
+    assert.is(ro.status, 0, ro.stderr);
+    for (const [args, cwd] of [[["poll"], repo], [["init"], repo], [["inbox"], wt], [["notify", "--type", "progress", "--summary", "x"], wt]] as const) {
+      const r = orch([...args, "--json"], { cwd });
+      assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /read-only file system/);
+      oneLineError(r);
+      assert.is(r.json.success, false);
+    }
+  } finally {
+    spawnSync("umount", ["-l", store]);
+  }
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 1, "nothing was lost");
+});
+
+test("a 250-character branch is refused with exit 2, nothing created", () => {
+  const { repo } = sessionRepo();
+  const r = orch(["spawn", `feat/${"a".repeat(245)}`, "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.json.error.message, /too long/);
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
+});
+
+test("worker ids never start with -: über/x is _ber-x; feat/login stays feat-login", () => {
+  const { repo } = sessionRepo();
+  const umlaut = orch(["spawn", "über/x", "--no-window", "--json"], { cwd: repo });
+  assert.is(umlaut.code, 0, umlaut.stderr);
+  assert.is(umlaut.json.worker_id, "_ber-x");
+  assert.is(orch(["spawn", "feat/login", "--no-window", "--json"], { cwd: repo }).json.worker_id, "feat-login");
+  assert.is(orch(["stop", "_ber-x", "--json"], { cwd: repo }).code, 0, "its own id is accepted everywhere");
+  assert.is(orch(["rm", "über/x", "--yes", "--json"], { cwd: repo }).code, 0, "so is its branch");
+});
+
+test("an agent that exits 127 is reported as exiting with 127; a missing one as not found", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(agent, "#!/bin/sh\nexit 127\n", { mode: 0o755 });
+  assert.is(orch(["spawn", "feat/a127", "--agent", agent], { cwd: repo, env }).code, 0);
+  assert.is(orch(["spawn", "feat/missing", "--agent", "/nonexistent/agent"], { cwd: repo, env }).code, 0);
+  const messages: { worker_id: string; content: { error: string } }[] = [];
+  await waitUntil(() => {
+    messages.push(...(orch(["poll", "--json"], { cwd: repo }).json?.messages ?? []));
+    return messages.length >= 2;
+  }, 20_000, "both failures");
+  const byWorker = new Map(messages.map((m) => [m.worker_id, m.content.error]));
+  assert.match(byWorker.get("feat-a127")!, /exited with code 127/);
+  assert.not.match(byWorker.get("feat-a127")!, /not found/);
+  assert.match(byWorker.get("feat-missing")!, /not found on PATH/);
+});
+
+test("spawn inside a submodule puts the worktree beside the submodule's checkout, not in .git/modules", () => {
+  const lib = scratchRepo("lib");
+  const app = scratchRepo("app");
+  git(["-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib"], app);
+  git(["commit", "-q", "-m", "add lib"], app);
+  const sub = path.join(app, "lib");
+  assert.is(orch(["init"], { cwd: sub }).code, 0);
+  const r = orch(["spawn", "feat/sub", "--no-window", "--json"], { cwd: sub });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.worktree_path, path.join(app, "lib-worktrees", "feat-sub"));
+  assert.not.match(r.json.worktree_path, /\.git\/modules/);
+  assert.ok(fs.existsSync(path.join(r.json.worktree_path, "README.md")));
+  const status = orch(["status", "--json"], { cwd: r.json.worktree_path });
+  assert.is(status.json.workers[0].worker_id, "feat-sub", "the worktree finds the submodule's store");
+});
+
+test.run();

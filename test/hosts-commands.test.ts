@@ -1,0 +1,167 @@
+// The newer commands on remote workers, against real OpenSSH servers (test/ssh-harness.ts): watch across
+// hosts (each line once, across a dropped connection and a host first used during the watch), approve,
+// deny and resume through the host's orch, and land without names before any poll.
+
+import fs from "node:fs";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld;
+
+test.before(async () => {
+  if (!skip) world = await startSshWorld(2);
+});
+test.after(() => world?.close());
+
+const hostAgent = (host: SshHost) => `${host.home}/.local/bin/orch __demo-agent`;
+
+interface Line {
+  id: string;
+  worker_id: string;
+  message_type: string;
+  orchestrator_id: string;
+  content: { summary?: string; details?: string };
+}
+
+test("watch across hosts: every remote message once as a line, across a dropped connection and a host used later", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a, b] = world.hosts;
+  const { repo, id } = sessionRepo();
+  const env = { ...world.env };
+  for (const [name, host] of [["alpha", a!], ["beta", b!]] as const) {
+    const added = orch(["host", "add", name, host.alias, "--path", "watch/repo"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+  }
+  const onA = orch(["spawn", "feat/wa", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(onA.code, 0, onA.stderr);
+  const here = orch(["spawn", "feat/wl", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(here.code, 0, here.stderr);
+  const notifyHere = (summary: string) => {
+    const r = orch(["notify", "--type", "progress", "--summary", summary], { cwd: here.json.worktree_path, env });
+    assert.is(r.code, 0, r.stderr);
+  };
+  const report = (host: SshHost, worktree: string, summary: string) =>
+    orchOnHost(host, worktree, ["notify", "--type", "progress", "--summary", summary]);
+
+  const watch = orchAsync(["watch"], { cwd: repo, env });
+  let out = "";
+  watch.child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  const summaries = () => out.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as Line).content.summary!);
+  const arrived = (...wanted: string[]) => waitUntil(() => wanted.every((w) => summaries().includes(w)), 90_000, wanted.join(", "));
+
+  for (const n of [0, 1, 2]) report(a!, onA.json.worktree_path, `a${n}`);
+  notifyHere("l0");
+  await arrived("a0", "a1", "a2", "l0");
+
+  a!.stop();
+  for (const n of [3, 4, 5]) report(a!, onA.json.worktree_path, `a${n}`); // written on alpha, which nobody can reach
+  notifyHere("l1");
+  await arrived("l1");
+  await sleep(1000);
+  assert.not.ok(summaries().includes("a3"), "alpha's messages wait on alpha while it is away");
+  await a!.start();
+  await arrived("a3", "a4", "a5");
+
+  // beta is used for the first time while the watch runs: it is followed from then on.
+  const onB = orch(["spawn", "feat/wb", "--host", "beta", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(onB.code, 0, onB.stderr);
+  for (const n of [0, 1]) report(b!, onB.json.worktree_path, `b${n}`);
+  await arrived("b0", "b1");
+  await sleep(1500); // a doubled line would show up now
+  watch.child.kill("SIGTERM");
+  const ended = await watch.done;
+  assert.match(ended.stderr, /alpha/, "watch warned that alpha was unreachable");
+
+  const lines = out.trim().split("\n").map((line) => JSON.parse(line) as Line);
+  assert.equal(lines.map((l) => l.content.summary).sort(), ["a0", "a1", "a2", "a3", "a4", "a5", "b0", "b1", "l0", "l1"]);
+  assert.is(new Set(lines.map((l) => l.id)).size, lines.length, "no message twice");
+  for (const line of lines) assert.is(line.orchestrator_id, id);
+  const fromA = lines.filter((l) => l.worker_id === "feat-wa").map((l) => l.content.summary);
+  assert.equal(fromA, ["a0", "a1", "a2", "a3", "a4", "a5"], "one worker's messages in order");
+  const left = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(left.code, 0, left.stderr);
+  assert.is(left.json.message_count, 0, "every printed message is read, here and on the hosts");
+});
+
+test("approve, deny and resume on a host's workers; land without names takes them before any poll", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env, ...privateTmux() };
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", "answers/repo"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  // A tmux server here whose only window is @0, while alpha's workers have @0 and @1 there: a remote
+  // worker's window is the host's to watch, never judged against this server.
+  tmux(["new-session", "-d", "-s", "here"], env);
+  const spawn = (branch: string, prompt: string) => {
+    const r = orch(["spawn", branch, "--host", "alpha", "--agent", hostAgent(a!), "--prompt", prompt, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    return r.json;
+  };
+  spawn("feat/yes", "Build it.\nask Bash make site\nwrite yes.txt allowed\ncommit Allowed");
+  const no = spawn("feat/no", "Clean up.\nask Bash rm -rf build\nwrite no.txt refused\ncommit Refused");
+  assert.is(no.window_id, "@1");
+
+  const statusOf = () => {
+    const s = orch(["status", "--json"], { cwd: repo, env });
+    assert.is(s.code, 0, s.stderr);
+    return Object.fromEntries(s.json.workers.map((w: { worker_id: string }) => [w.worker_id, w])) as Record<string, Record<string, string>>;
+  };
+  await waitUntil(() => Object.values(statusOf()).every((w) => w.status === "blocked"), 60_000, "both workers blocked on alpha");
+  const blocked = statusOf();
+  assert.is(blocked["feat-yes"]!.waiting_for, "Bash: make site");
+
+  const approved = orch(["approve", "feat/yes", "--json"], { cwd: repo, env });
+  assert.is(approved.code, 0, approved.stderr);
+  assert.is(approved.json.host, "alpha");
+  assert.is(approved.json.decision, "allow");
+  assert.is(approved.json.request_id, blocked["feat-yes"]!.request_id);
+  const denyBare = orch(["deny", "feat-no", "--json"], { cwd: repo, env });
+  assert.is(denyBare.code, 2, "deny without --message is refused here, before ssh");
+  const denied = orch(["deny", "feat-no", blocked["feat-no"]!.request_id!, "--message", "not that; $(touch pwned)", "--json"], { cwd: repo, env });
+  assert.is(denied.code, 0, denied.stderr);
+  assert.is(denied.json.decision, "deny");
+  const again = orch(["approve", "feat-no", "--json"], { cwd: repo, env });
+  assert.is(again.code, 1, "nothing is pending any more");
+  assert.match(again.json.error.message, /no pending request/);
+
+  const awaited = orch(["await", "--timeout", "60", "--json"], { cwd: repo, env });
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.equal(awaited.json.workers.map((w: { status: string }) => w.status), ["done", "done"]);
+
+  // No poll has brought their task_complete here: land asks the hosts.
+  const landed = orch(["land", "--test", "test -f README.md", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.results.map((r: { worker_id: string; status: string }) => r.status), ["landed", "landed"]);
+  assert.ok(fs.existsSync(`${repo}/yes.txt`) && fs.existsSync(`${repo}/no.txt`));
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(polled.code, 0, polled.stderr);
+  const messages = polled.json.messages as Line[];
+  assert.equal(messages.map((m) => `${m.worker_id} ${m.message_type}`).sort(),
+    ["feat-no blocked", "feat-no task_complete", "feat-yes blocked", "feat-yes task_complete"], "landing took nothing from the mailbox; no task_failed");
+  assert.match(messages.find((m) => m.worker_id === "feat-no" && m.message_type === "task_complete")!.content.details!, /denied: not that; \$\(touch pwned\)/);
+  assert.match(messages.find((m) => m.worker_id === "feat-yes" && m.message_type === "task_complete")!.content.details!, /make site approved/);
+  assert.is(a!.runAs(["find", a!.home, "-name", "pwned"]).stdout.trim(), "");
+
+  // resume: the host's orch starts the agent again; the scripted agent has no resume of its own, so it
+  // does its task over with the new message after it.
+  spawn("feat/later", "Wait for the others.\nsleep 100");
+  const first = orch(["await", "feat/later", "--timeout", "60", "--json"], { cwd: repo, env });
+  assert.is(first.json.workers[0].status, "done", first.stderr);
+  const resumed = orch(["resume", "feat/later", "--prompt", "write again.txt resumed\ncommit Again", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.host, "alpha");
+  assert.is(resumed.json.previous_status, "done");
+  assert.is(resumed.json.conversation_continued, false);
+  const done = orch(["await", "feat/later", "--timeout", "60", "--json"], { cwd: repo, env });
+  assert.is(done.code, 0, done.stderr);
+  assert.is(done.json.workers[0].status, "done", JSON.stringify(done.json.workers[0]));
+  const diff = orch(["diff", "feat/later", "--json"], { cwd: repo, env });
+  assert.is(diff.code, 0, diff.stderr);
+  assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["again.txt"]);
+});
+
+test.run();
