@@ -71,7 +71,8 @@ export async function watchAgainstPoll(ctx: BenchContext): Promise<void> {
   const watcher = spawn(orch, ["watch"], { cwd: watched.repo, env, stdio: ["ignore", "pipe", "ignore"] });
   const watchLines = lines(watcher);
   await sleep(200);
-  const notify = (worktree: string, i: number) => spawn(orch, ["notify", "--type", "progress", "--summary", `m${i}`], { cwd: worktree, env, stdio: "ignore" });
+  const notify = (worktree: string, i: number) =>
+    spawn(orch, ["notify", "--type", "progress", "--summary", `m${i}`], { cwd: worktree, env, stdio: "ignore" });
   const watchMs: number[] = [];
   const pollMs: number[] = [];
   for (let i = 0; i < (ctx.quick ? 15 : 41); i++) {
@@ -178,7 +179,8 @@ export async function claudeBlocked(ctx: BenchContext): Promise<void> {
       const spawned = JSON.parse(run([ctx.orch, "spawn", `bench/blocked${i}`, "--prompt", "Make a marker.", "--json"], repo, env));
       let shown = 0;
       await until(() => {
-        if (!shown && spawnSync("tmux", ["capture-pane", "-p", "-t", spawned.window_id], { env, encoding: "utf8" }).stdout.includes("Do you want to proceed?")) shown = Date.now();
+        const screen = shown ? "" : spawnSync("tmux", ["capture-pane", "-p", "-t", spawned.window_id], { env, encoding: "utf8" }).stdout;
+        if (screen.includes("Do you want to proceed?")) shown = Date.now();
         return shown > 0 && watchLines.some((l) => l.text.includes(`"worker_id":"${worker}"`) && l.text.includes('"blocked"'));
       }, 120_000, "the prompt and the blocked line");
       const line = watchLines.find((l) => l.text.includes(`"worker_id":"${worker}"`) && l.text.includes('"blocked"'))!;

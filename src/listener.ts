@@ -68,7 +68,8 @@ export class SessionGuard {
  * job); ORCH_LISTEN_UNATTENDED=1 takes them anyway.
  */
 export function unattendedSessionReason(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.CLAUDE_CODE_SESSION_ATTENDED !== "0" || !env.CLAUDE_JOB_DIR || env.ORCH_LISTEN_UNATTENDED === "1") return undefined;
+  const background = env.CLAUDE_CODE_SESSION_ATTENDED === "0" && Boolean(env.CLAUDE_JOB_DIR);
+  if (!background || env.ORCH_LISTEN_UNATTENDED === "1") return undefined;
   return (
     "this Claude Code session runs in the background with nobody attached (moved there at /exit), so orch takes no " +
     "message here: they stay for the next orchestrator session or orch poll. Do not start the listener again in this " +

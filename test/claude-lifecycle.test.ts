@@ -194,7 +194,8 @@ test("resume after stop continues the same conversation: the model sees the earl
   assert.ok(said.includes("Noted: the secret word is PELICAN."), "the earlier answer is in the resumed conversation");
   assert.ok(userText(second!.body).includes("What was the secret word?"));
   assert.ok(userText(second!.body).includes(userText(first!.body).slice(0, 200)), "and the first prompt");
-  const sessionOf = (r: RecordedRequest | undefined) => (JSON.parse(String((r?.body?.metadata as { user_id?: string }).user_id)) as { session_id?: string }).session_id;
+  const sessionOf = (r: RecordedRequest | undefined) =>
+    (JSON.parse(String((r?.body?.metadata as { user_id?: string }).user_id)) as { session_id?: string }).session_id;
   assert.is(sessionOf(second), sessionOf(first), "the same Claude Code session");
   await s.waitFor(() => s.status("feat-resume").status === "idle", "the resumed turn to end");
   assert.equal(s.poll().filter((m) => m.message_type === "task_failed"), [], "stop and resume are no failure");

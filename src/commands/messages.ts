@@ -62,7 +62,12 @@ function mtimeMs(file: string): number {
  * has run nor the message has left the inbox, since an Enter the agent dropped leaves the line
  * waiting in its input for nobody.
  */
-export async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context, message?: Message): Promise<boolean> {
+export async function wakeIfIdle(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  ctx: Context,
+  message?: Message,
+): Promise<boolean> {
   const state = workerState(layout, record);
   if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
   if (runningAgentPid(layout, record) === undefined) return false;
@@ -72,7 +77,8 @@ export async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx:
   const typedAt = Date.now();
   if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
   recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
-  const waiting = message && path.join(layout.inboxDir(record.orchestrator_id, record.worker_id), "new", `${message.id}.json`);
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
+  const waiting = message && path.join(inbox, "new", `${message.id}.json`);
   const activity = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
   for (const pause of RETRY_ENTER_MS) {
     await sleep(pause);

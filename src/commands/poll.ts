@@ -69,7 +69,12 @@ export async function takeFromMailbox(
  * gone (`what` names the listener; undefined for a one-shot poll), and report workers whose agent
  * died without a word, so their task_failed is among what is taken.
  */
-export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: string, what: string | undefined, env: NodeJS.ProcessEnv): () => void {
+export function orchestratorTakeCheck(
+  layout: StoreLayout,
+  orchestratorId: string,
+  what: string | undefined,
+  env: NodeJS.ProcessEnv,
+): () => void {
   const unattended = unattendedSessionReason(env);
   if (unattended) throw new OrchError("refused", `${what ?? "poll"}: ${unattended}; nothing was taken`);
   const guard = what === undefined ? undefined : guardListener();
@@ -81,7 +86,8 @@ export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: strin
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
-  const check = orchestratorTakeCheck(layout, session.orchestrator_id, options.wait ? "poll --wait" : undefined, ctx.env);
+  const listener = options.wait ? "poll --wait" : undefined;
+  const check = orchestratorTakeCheck(layout, session.orchestrator_id, listener, ctx.env);
   // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
   if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
