@@ -1,13 +1,14 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick] [-- --claude-only]   (writes bench/results.md; needs GNU time for peak
-// memory; the claude row needs .ci/install-agents)
+// Usage: npm run bench [-- --quick] [-- --claude-only | --claude-wake | --claude-blocked | --watch-latency | --codex]
+// (writes bench/results.md when run whole; needs GNU time for peak memory; the claude rows need .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { claudeBlocked, claudeWake, watchAgainstPoll, type BenchContext } from "./lifecycle.ts";
 import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, stopSharedCodexServer } from "../test/codex-harness.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -292,10 +293,22 @@ async function benchHosts(): Promise<void> {
   }
 }
 
+const lifecycle: BenchContext = { orch: ORCH, env, work: WORK, quick: QUICK, row };
+/** The parts that run alone with their flag (printed; bench/results.md is left as it is). */
+const ALONE: Record<string, () => Promise<void>> = {
+  "--claude-only": benchClaude,
+  "--claude-wake": () => claudeWake(lifecycle),
+  "--claude-blocked": () => claudeBlocked(lifecycle),
+  "--watch-latency": () => watchAgainstPoll(lifecycle),
+};
+
 async function main(): Promise<void> {
-  if (process.argv.includes("--claude-only")) {
-    await benchClaude();
+  const alone = Object.keys(ALONE).filter((flag) => process.argv.includes(flag));
+  if (alone.length > 0) {
+    for (const flag of alone) await ALONE[flag]!();
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    spawnSync("tmux", ["kill-server"], { env });
+    fs.rmSync(WORK, { recursive: true, force: true });
     return;
   }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
@@ -536,7 +549,10 @@ async function main(): Promise<void> {
   row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
 
   await benchHosts();
+  await watchAgainstPoll(lifecycle);
   await benchClaude();
+  await claudeWake(lifecycle);
+  await claudeBlocked(lifecycle);
   await codexFirstRequest();
 
   spawnSync("tmux", ["kill-server"], { env });

@@ -1,6 +1,8 @@
 // A listener (poll --wait, watch, await, inbox --wait) lives and dies with the session that started it:
 // it records the chain of processes above it, and before every claim checks that each is still the
 // same process (pid and start time), so a listener left behind by an ended session takes nothing.
+// Nothing takes the orchestrator's messages inside a Claude Code session moved to the background,
+// where no person reads what it is handed.
 
 import fs from "node:fs";
 import process from "node:process";
@@ -55,6 +57,24 @@ export class SessionGuard {
     const reason = this.goneReason();
     if (reason) throw new OrchError("failed", `${what}: the session that started it has ended (${reason}); nothing was taken`);
   }
+}
+
+/**
+ * Why orch must not take the orchestrator's messages here, or undefined. Claude Code 2.1.328's "Move to
+ * background and exit" (and /background) carries the conversation on in its background daemon, which
+ * tells the model that its listener ended; a model that starts it again, as the slash command says,
+ * would take every message into a session nobody is looking at. Commands there run with
+ * CLAUDE_CODE_SESSION_ATTENDED=0 and a CLAUDE_JOB_DIR (a foreground session has ATTENDED=1 and no
+ * job); ORCH_LISTEN_UNATTENDED=1 takes them anyway.
+ */
+export function unattendedSessionReason(env: NodeJS.ProcessEnv): string | undefined {
+  const background = env.CLAUDE_CODE_SESSION_ATTENDED === "0" && Boolean(env.CLAUDE_JOB_DIR);
+  if (!background || env.ORCH_LISTEN_UNATTENDED === "1") return undefined;
+  return (
+    "this Claude Code session runs in the background with nobody attached (moved there at /exit), so orch takes no " +
+    "message here: they stay for the next orchestrator session or orch poll. Do not start the listener again in this " +
+    "session (ORCH_LISTEN_UNATTENDED=1 takes them anyway)"
+  );
 }
 
 /**

@@ -44,6 +44,9 @@ export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.
   for (const key of Object.keys(env)) if (key.startsWith("ORCH_") && key !== "ORCH_TEST_RUNTIME") delete env[key];
   delete env.TMUX;
   delete env.TMUX_PANE;
+  // Run from a Claude Code session in the background, orch would refuse to take messages in every test.
+  delete env.CLAUDE_CODE_SESSION_ATTENDED;
+  delete env.CLAUDE_JOB_DIR;
   env.NO_COLOR = "1";
   // The shell a worker's window falls back to: dash (named so, unlike the runner's sh), so the
   // machine's bash rc files (a pyenv rehash lock left by a killed shell stalls every new bash) never

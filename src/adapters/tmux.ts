@@ -61,6 +61,15 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
   }
 }
 
+/** Presses Enter in the target pane; false when tmux could not. */
+export async function pressEnter(target: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  try {
+    return (await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true })).code === 0;
+  } catch {
+    return false;
+  }
+}
+
 export interface NewWindow {
   /** Session to create the window in; undefined means the current one (inside tmux). */
   session: string | undefined;

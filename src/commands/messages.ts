@@ -37,16 +37,54 @@ function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Mes
 export const WAKE_LINE = "orch: you have a new message from your orchestrator. Read it with: orch inbox";
 
 /**
+ * Claude Code 2.1.328 drops an Enter that arrives in the moment its turn ends (its Stop hook, which
+ * put the worker at its prompt, has run, but its prompt is not back yet): measured, an Enter 0–100 ms
+ * after the idle report was lost about half the time, one 300 ms or more after it never.
+ */
+const SETTLE_MS = 500;
+/** Pauses before pressing Enter again while the wake-up line has not started a turn. */
+const RETRY_ENTER_MS = [400, 700, 1000];
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function mtimeMs(file: string): number {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * A worker whose agent sits at its prompt runs no hook and reads nothing until something is typed:
  * type the fixed wake-up line into its window. Only then, so a working agent is never interrupted.
+ * The line is typed once; Enter is pressed again (a no-op at an empty prompt) while neither a hook
+ * has run nor the message has left the inbox, since an Enter the agent dropped leaves the line
+ * waiting in its input for nobody.
  */
-export async function wakeIfIdle(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+export async function wakeIfIdle(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  ctx: Context,
+  message?: Message,
+): Promise<boolean> {
   const state = workerState(layout, record);
   if (!state.at_prompt || state.status === "stopped" || !record.window_id) return false;
   if (runningAgentPid(layout, record) === undefined) return false;
-  const { typeLine } = await import("../adapters/tmux.ts");
+  const settled = (state.at_prompt_since ?? 0) + SETTLE_MS - Date.now();
+  if (settled > 0) await sleep(Math.min(settled, SETTLE_MS));
+  const { typeLine, pressEnter } = await import("../adapters/tmux.ts");
+  const typedAt = Date.now();
   if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
   recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
+  const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
+  const waiting = message && path.join(inbox, "new", `${message.id}.json`);
+  const activity = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+  for (const pause of RETRY_ENTER_MS) {
+    await sleep(pause);
+    if ((waiting !== undefined && !fs.existsSync(waiting)) || mtimeMs(activity) >= typedAt) break;
+    if (!(await pressEnter(record.window_id, ctx.env))) break;
+  }
   return true;
 }
 
@@ -82,7 +120,7 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
   const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -117,7 +155,7 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
   const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx));
+  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {

@@ -7,7 +7,7 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { requireOpenStdout, type Colors } from "../output.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
-import { guardListener } from "../listener.ts";
+import { guardListener, unattendedSessionReason } from "../listener.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
@@ -69,7 +69,14 @@ export async function takeFromMailbox(
  * gone (`what` names the listener; undefined for a one-shot poll), and report workers whose agent
  * died without a word, so their task_failed is among what is taken.
  */
-export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: string, what: string | undefined): () => void {
+export function orchestratorTakeCheck(
+  layout: StoreLayout,
+  orchestratorId: string,
+  what: string | undefined,
+  env: NodeJS.ProcessEnv,
+): () => void {
+  const unattended = unattendedSessionReason(env);
+  if (unattended) throw new OrchError("refused", `${what ?? "poll"}: ${unattended}; nothing was taken`);
   const guard = what === undefined ? undefined : guardListener();
   return () => {
     guard?.check(what!);
@@ -79,13 +86,14 @@ export function orchestratorTakeCheck(layout: StoreLayout, orchestratorId: strin
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
+  const listener = options.wait ? "poll --wait" : undefined;
+  const check = orchestratorTakeCheck(layout, session.orchestrator_id, listener, ctx.env);
   // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
   if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
-  const check = orchestratorTakeCheck(layout, session.orchestrator_id, options.wait ? "poll --wait" : undefined);
   let taken: TakenMessages | undefined;
   try {
     taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, check);

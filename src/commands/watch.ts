@@ -19,7 +19,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const orchestratorId = session.orchestrator_id;
   const mailDir = layout.mailDir(orchestratorId);
   requireOpenStdout();
-  const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch");
+  const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch", ctx.env);
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let printed = 0;

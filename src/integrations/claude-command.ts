@@ -29,21 +29,25 @@ If \`orch status\` already shows a session for this work, keep using it instead 
 
 ## 2. Keep one listener running
 
-With the **Monitor** tool (Claude Code has it when it is in your tool list): start
-\`orch watch --orch <id>\` with \`persistent: true\` and a description such as "orch messages".
-Every message a worker sends becomes one line of JSON — \`{"id", "worker_id", "message_type",
-"content": {...}, "created_at", "orchestrator_id"}\` — and arrives as a notification the moment it is
-written. The line is the whole message: act on it directly. Do not run \`orch poll\` for it (it is
-already taken, and handed out only once) and do not restart anything: the watch runs until the
-session ends.
+With the **Monitor** tool (Claude Code has it when it is in your tool list or among the deferred
+tools; load a deferred one first with ToolSearch \`select:Monitor\`): start \`orch watch --orch <id>\` with
+\`timeout_ms: 1800000\` (the longest a monitor lives) and the description "orch messages". Every
+message a worker sends becomes one line of JSON — \`{"id", "worker_id", "message_type", "content":
+{...}, "created_at", "orchestrator_id"}\` — and arrives as a notification the moment it is written.
+The line is the whole message: act on it directly. Do not run \`orch poll\` for it (it is already
+taken, and handed out only once). When Claude Code says the monitor expired, start the same watch
+again: nothing is lost meanwhile, messages wait in the mailbox.
 
 Without the Monitor tool: start \`orch poll --wait --orch <id>\` with the Bash tool and
 \`run_in_background: true\`. When Claude Code says that the background task completed, read its
-output once (it holds the messages, in full; they are now marked read and no other poll returns
-them), act on every message, then start the same background poll again in the same turn.
+output file once (it holds the messages, in full; they are now marked read and no other poll returns
+them), act on every message, and start the same background poll again in the same turn (read and
+restart in one step: two tool calls side by side).
 
 Keep exactly one listener. It ends with this session: a listener whose session is gone takes
-nothing, so the next session (or \`orch poll\`) still gets every message.
+nothing, so the next session (or \`orch poll\`) still gets every message. If a listener exits with
+code 1 at once, read why before you start it again; when it says this session runs in the background
+with nobody attached, do not start it again.
 
 | message_type    | what it means                                                 | what to do |
 |-----------------|---------------------------------------------------------------|------------|
@@ -135,7 +139,7 @@ one worker; \`orch stop <worker>\` only ends its agent and keeps its worktree.
 ## Keep in mind
 
 - Open the session and start the listener before the first spawn; a background poll must be
-  started again every time it returns (a Monitor watch never needs it).
+  started again every time it returns (a Monitor watch only when it expires).
 - Workers report with \`orch notify\`; a Claude worker's \`gh pr create\` reports itself.
 - Stay on the base branch in this checkout; the work happens in the workers' worktrees.
 `;

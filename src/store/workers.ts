@@ -70,6 +70,8 @@ export interface WorkerState {
   last_message: Message | null;
   /** The agent's turn ended and it sits at its prompt: a message must wake it (orch types a line). */
   at_prompt: boolean;
+  /** When the event that put it at its prompt was written (ms since the epoch), while at_prompt. */
+  at_prompt_since?: number;
   /** While blocked: what it waits for and the request approve/deny answer. */
   waiting_for: string | null;
   request_id: string | null;
@@ -303,7 +305,12 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const log = readEventLog(eventsDir);
   let step: Step = { status: "running", atPrompt: false };
-  for (const entry of log) step = nextStep(step, entry.type);
+  let promptEntry: EventEntry | undefined;
+  for (const entry of log) {
+    const next = nextStep(step, entry.type);
+    if (next.atPrompt && !step.atPrompt) promptEntry = entry;
+    step = next;
+  }
   const sent = log.filter((entry) => WORKER_SENT.has(entry.type)).reverse();
   const last = sent[0] === undefined ? null : readEvent(eventsDir, sent[0]);
   let prUrl = last?.content.pr_url ?? null;
@@ -322,6 +329,7 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
     pr_url: prUrl,
     last_message: last,
     at_prompt: step.atPrompt,
+    ...(step.atPrompt && promptEntry ? { at_prompt_since: mtimeOf(path.join(eventsDir, promptEntry.name)) } : {}),
     waiting_for: blockedBy?.waiting_for ?? null,
     request_id: blockedBy?.request_id ?? null,
     last_activity_at: activityMs > 0 ? new Date(activityMs).toISOString() : null,

@@ -18,11 +18,24 @@ export interface Step {
   tools?: ToolCall[];
 }
 
+/** A step made from the request it answers: for what the model reads in its prompt (a plan file's path). */
+export type ScriptStep = Step | ((body: MessagesBody) => Step);
+
 /** Shorthands for the steps a script is made of. */
 export const step = {
   bash: (command: string, description = "run a command"): Step => ({ tools: [{ name: "Bash", input: { command, description } }] }),
   tool: (name: string, input: Record<string, unknown>): Step => ({ tools: [{ name, input }] }),
   say: (text: string): Step => ({ text }),
+  /**
+   * Plan mode as Claude Code 2.1.328 runs it: the model writes its plan to the plan file the system
+   * prompt names (ExitPlanMode takes no plan; it reads that file).
+   */
+  writePlan: (plan: string): ((body: MessagesBody) => Step) => (body) => {
+    const file = /create your plan at (\S+\.md)|plan file (?:exists )?at (\S+\.md)/.exec(JSON.stringify(body.system) + JSON.stringify(body.messages));
+    const planFile = file?.[1] ?? file?.[2];
+    if (!planFile) throw new Error("no plan file named in the request: is the session in plan mode?");
+    return { tools: [{ name: "Write", input: { file_path: planFile, content: plan } }] };
+  },
 };
 
 /** A request as it reached the server. */
@@ -52,7 +65,7 @@ export interface MessagesBody {
 
 interface Script {
   key: string;
-  steps: Step[];
+  steps: ScriptStep[];
   /** How many steps were answered so far. */
   used: number;
 }
@@ -204,7 +217,7 @@ export class AnthropicServer {
    * Answers the turns whose request holds `key` in its first user message (the worker's prompt: a
    * worker id or a word of the task) with `steps`, one per request, in order.
    */
-  script(key: string, steps: Step[]): void {
+  script(key: string, steps: ScriptStep[]): void {
     this.scripts.push({ key, steps, used: 0 });
   }
 
@@ -265,6 +278,12 @@ export class AnthropicServer {
       this.requests.push(record);
       try {
         this.answer(record, res);
+      } catch (error) {
+        // A script step that cannot be made: the test sees it in describe(), Claude Code as an API error.
+        record.kind = "other";
+        record.script = `error: ${(error as Error).message}`;
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ type: "error", error: { type: "api_error", message: (error as Error).message } }));
       } finally {
         this.notify();
       }
@@ -302,7 +321,8 @@ export class AnthropicServer {
     const first = firstUserText(body);
     const script = this.scripts.find((s) => first.includes(s.key));
     if (script) record.script = script.key;
-    const next = script && script.used < script.steps.length ? script.steps[script.used++] : undefined;
+    const scripted = script && script.used < script.steps.length ? script.steps[script.used++] : undefined;
+    const next = typeof scripted === "function" ? scripted(body) : scripted;
     replyStep(res, body, next ?? this.options.fallback ?? { text: "Nothing more to do." });
   }
 }

@@ -133,3 +133,30 @@ export function claudeUser(options: ClaudeUserOptions = {}): ClaudeUser {
 export function readClaudeConfig(user: ClaudeUser): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(user.configFile, "utf8")) as Record<string, unknown>;
 }
+
+/**
+ * Ends every process still running with this scratch user's HOME (found through /proc/<pid>/environ):
+ * what Claude Code leaves behind on its own, such as the background daemon and its terminal hosts
+ * after "Move to background and exit", which outlive the tmux server.
+ */
+export function endUserProcesses(user: ClaudeUser): number[] {
+  const marker = `HOME=${user.home}`;
+  const ended: number[] = [];
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return ended;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(marker)) continue;
+      process.kill(Number(pid), "SIGKILL");
+      ended.push(Number(pid));
+    } catch {
+      // gone already, or not ours to read
+    }
+  }
+  return ended;
+}

@@ -1,0 +1,204 @@
+// Worker status with the real Claude Code (the pinned version, offline, against the scripted Anthropic
+// server), each worker started by orch spawn in its tmux window: permission prompts and plans become
+// blocked and are answered with approve/deny, send wakes an idle worker, endings stay truthful, resume
+// continues the conversation. Workers of one test run side by side; every wait has a generous limit.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
+import { claudeUser, endUserProcesses } from "./agents/harness.ts";
+import { orch, orchAsync, privateTmux, sessionRepo, tmux, waitUntil } from "./helpers.ts";
+
+/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
+const AGENT_WAIT = 120_000;
+
+const server = await new AnthropicServer().start();
+const users: ReturnType<typeof claudeUser>[] = [];
+test.after(async () => {
+  for (const user of users) endUserProcesses(user);
+  await server.stop();
+});
+
+interface Message {
+  id: string;
+  worker_id: string;
+  message_type: string;
+  content: Record<string, string>;
+}
+
+interface WorkerView {
+  worker_id: string;
+  status: string;
+  waiting_for?: string;
+  request_id?: string;
+  alive?: boolean;
+  agent_alive?: boolean;
+}
+
+/** One session in a fresh repository, a scratch Claude Code user, and every message polled so far. */
+function setup(allow: string[] = []) {
+  const { repo, id } = sessionRepo();
+  const user = claudeUser({ allow });
+  users.push(user);
+  const env = { ...privateTmux(), ...user.env, ...server.env };
+  const polled: Message[] = [];
+  const run = (args: string[]) => orch(args, { cwd: repo, env });
+  const poll = () => {
+    const r = run(["poll", "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    polled.push(...(r.json.messages as Message[]));
+    return polled;
+  };
+  const status = (worker: string): WorkerView => {
+    const r = run(["status", "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === worker)!;
+  };
+  const spawn = (branch: string, prompt: string, flags: string[] = []) => {
+    const r = run(["spawn", branch, "--prompt", prompt, ...flags, "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    return r.json as { worker_id: string; window_id: string; worktree_path: string };
+  };
+  /** Waits for a condition, and on failure says what the model server, the mailbox and the panes saw. */
+  const waitFor = async (check: () => boolean, what: string) => {
+    try {
+      await waitUntil(check, AGENT_WAIT, what);
+    } catch (error) {
+      const panes = tmux(["list-windows", "-a", "-F", "#{window_id} #{window_name}"], env).split("\n").map((w) => {
+        const [window] = w.split(" ");
+        return `--- ${w}\n${tmux(["capture-pane", "-p", "-t", window!], env).replace(/\n{2,}/g, "\n")}`;
+      });
+      throw new Error(`${(error as Error).message}\nmessages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`);
+    }
+  };
+  return { repo, id, env, run, poll, status, spawn, waitFor, polled };
+}
+
+/** The text of the last message of a request: what the model was told most recently. */
+const lastText = (request: RecordedRequest | undefined) => contentText(request?.body?.messages?.at(-1)?.content);
+
+test("a permission prompt and a plan each become blocked; approve lets them go on, deny --message reaches the model", async () => {
+  const s = setup();
+  server.script("feat-allow", [step.bash("touch allowed-by-orch", "Create a marker file"), step.say("Marker made.")]);
+  server.script("feat-deny", [step.bash("touch denied-by-orch", "Create a marker file"), step.say("Understood.")]);
+  const plan = "1. Add the widget.\n2. Test it.";
+  // Claude Code 2.1.328's ExitPlanMode takes no plan: the model writes it to the plan file first.
+  server.script("feat-plan-ok", [step.writePlan(plan), step.tool("ExitPlanMode", {}), step.say("Starting on the plan.")]);
+  server.script("feat-plan-no", [step.writePlan(plan), step.tool("ExitPlanMode", {}), step.say("Revising the plan.")]);
+  const allow = s.spawn("feat/allow", "Make a marker file.");
+  s.spawn("feat/deny", "Make a marker file.");
+  s.spawn("feat/plan-ok", "Plan the widget.", ["--plan"]);
+  s.spawn("feat/plan-no", "Plan the widget.", ["--plan"]);
+  const workers = ["feat-allow", "feat-deny", "feat-plan-ok", "feat-plan-no"];
+
+  await s.waitFor(() => workers.every((w) => s.status(w).status === "blocked"), "all four workers blocked");
+  assert.is(s.status("feat-allow").waiting_for, "Bash: touch allowed-by-orch");
+  assert.is(s.status("feat-deny").waiting_for, "Bash: touch denied-by-orch");
+  assert.is(s.status("feat-plan-ok").waiting_for, "plan approval");
+  const awaited = s.run(["await", "feat-allow", "--timeout", "60", "--json"]);
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.is(awaited.json.workers[0].status, "blocked", "await returns for a blocked worker");
+  const blocked = s.poll().filter((m) => m.message_type === "blocked");
+  assert.equal(blocked.map((m) => m.worker_id).sort(), [...workers].sort(), "one blocked message per worker");
+  const planMessage = blocked.find((m) => m.worker_id === "feat-plan-ok")!;
+  assert.is(planMessage.content.waiting_for, "plan approval");
+  assert.is(planMessage.content.details, plan, "the plan comes with the message");
+
+  for (const [args, code] of [
+    [["approve", "feat-allow"], 0], [["deny", "feat-deny", "--message", "Not in this repository: write it under /srv instead."], 0],
+    [["approve", "feat-plan-ok"], 0], [["deny", "feat-plan-no", "--message", "Split step 2 into unit and browser tests."], 0],
+  ] as const) {
+    const r = s.run([...args, "--json"]);
+    assert.is(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+  }
+  const answered = (w: string) => server.used(w) === (w.startsWith("feat-plan") ? 3 : 2);
+  await s.waitFor(() => workers.every(answered), "every worker's next request");
+  const [, afterAllow] = server.turns("feat-allow");
+  assert.not.match(lastText(afterAllow), /denied|rejected|error/i, "the approved command ran");
+  assert.ok(fs.existsSync(path.join(allow.worktree_path, "allowed-by-orch")), "the approved command ran in the worktree");
+  assert.ok(lastText(server.turns("feat-deny")[1]).includes("Not in this repository: write it under /srv instead."), lastText(server.turns("feat-deny")[1]));
+  assert.not.ok(fs.existsSync(path.join(allow.worktree_path, "../feat-deny/denied-by-orch")), "the denied command did not run");
+  assert.match(userText(server.turns("feat-plan-ok")[2]!.body), /You have exited plan mode/, "the plan was approved");
+  assert.not.match(userText(server.turns("feat-plan-no")[2]!.body), /You have exited plan mode/, "a denied plan stays in plan mode");
+  assert.ok(lastText(server.turns("feat-plan-no")[2]).includes("Split step 2 into unit and browser tests."), lastText(server.turns("feat-plan-no")[2]));
+  await s.waitFor(() => workers.every((w) => s.status(w).status === "idle"), "every worker idle after its turn");
+  assert.is(s.run(["approve", "feat-allow"]).code, 1, "nothing is pending any more");
+});
+
+test("send to a worker idle at its prompt starts its next turn, and the message reaches the model", async () => {
+  const s = setup();
+  server.script("feat-idle", [step.say("Ready when you are."), step.say("Renaming the button now.")]);
+  const idle = s.spawn("feat/idle", "Wait for directions.");
+  await s.waitFor(() => s.poll().some((m) => m.worker_id === "feat-idle" && m.message_type === "idle"), "the idle report");
+  assert.is(s.status("feat-idle").status, "idle");
+  const sent = s.run(["send", "feat-idle", "-rename the button to Save", "--json"]);
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, true, "orch typed its wake-up line");
+  await s.waitFor(() => server.used("feat-idle") === 2, "the next model request");
+  const woken = userText(server.turns("feat-idle")[1]!.body);
+  assert.ok(woken.includes("-rename the button to Save"), "the message reached the model with the wake-up line");
+  assert.ok(woken.includes("you have a new message from your orchestrator"));
+  await s.waitFor(() => s.poll().filter((m) => m.worker_id === "feat-idle" && m.message_type === "idle").length === 2, "the second idle");
+  const inbox = orch(["inbox", "--json"], { cwd: idle.worktree_path, env: s.env });
+  assert.is(inbox.json.message_count, 0, "the hook handed the message over and marked it read");
+});
+
+test("endings: exit after task_complete stays done, stop is stopped without task_failed, a killed window fails once", async () => {
+  const s = setup();
+  server.script("feat-done", [step.bash("orch notify --type task_complete --summary 'widget done'"), step.say("Done.")]);
+  server.script("feat-stop", [step.say("Waiting.")]);
+  server.script("feat-kill", [step.say("Waiting.")]);
+  const done = s.spawn("feat/done", "Finish the widget.");
+  s.spawn("feat/stop", "Wait.");
+  const killed = s.spawn("feat/kill", "Wait.");
+  await s.waitFor(() => {
+    s.poll();
+    return s.status("feat-done").status === "done" && ["feat-stop", "feat-kill"].every((w) => s.status(w).status === "idle");
+  }, "done, idle, idle");
+
+  tmux(["send-keys", "-t", done.window_id, "/exit", "Enter"], s.env);
+  await s.waitFor(() => s.status("feat-done").agent_alive === false, "claude to exit");
+  const stopped = s.run(["stop", "feat-stop", "--json"]);
+  assert.is(stopped.code, 0, stopped.stderr);
+  const awaiting = orchAsync(["await", "feat-kill", "--timeout", "100", "--json"], { cwd: s.repo, env: s.env });
+  tmux(["kill-window", "-t", killed.window_id], s.env);
+  const awaited = await awaiting.done;
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.is(awaited.json.workers[0].status, "failed", "await returns when the window is killed");
+
+  assert.is(s.status("feat-done").status, "done", "exiting after task_complete changes nothing");
+  assert.is(s.status("feat-stop").status, "stopped");
+  assert.is(s.status("feat-kill").status, "failed");
+  const failures = s.poll().filter((m) => m.message_type === "task_failed");
+  assert.equal(failures.map((m) => m.worker_id), ["feat-kill"], "only the killed window is a failure, reported once");
+  assert.is(s.status("feat-kill").status, "failed");
+  assert.equal(s.poll().filter((m) => m.message_type === "task_failed").length, 1, "and never again");
+});
+
+test("resume after stop continues the same conversation: the model sees the earlier turns", async () => {
+  const s = setup();
+  server.script("feat-resume", [step.say("Noted: the secret word is PELICAN."), step.say("The secret word was PELICAN.")]);
+  s.spawn("feat/resume", "Remember a secret word.");
+  await s.waitFor(() => s.status("feat-resume").status === "idle", "the first turn");
+  assert.is(s.run(["stop", "feat-resume"]).code, 0);
+  await s.waitFor(() => s.status("feat-resume").agent_alive === false, "the agent to end");
+  const resumed = s.run(["resume", "feat-resume", "--prompt", "What was the secret word?", "--json"]);
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.conversation_continued, true);
+  await s.waitFor(() => server.used("feat-resume") === 2, "the resumed turn");
+  const [first, second] = server.turns("feat-resume");
+  const messages = second!.body?.messages ?? [];
+  const said = messages.filter((m) => m.role === "assistant").map((m) => contentText(m.content));
+  assert.ok(said.includes("Noted: the secret word is PELICAN."), "the earlier answer is in the resumed conversation");
+  assert.ok(userText(second!.body).includes("What was the secret word?"));
+  assert.ok(userText(second!.body).includes(userText(first!.body).slice(0, 200)), "and the first prompt");
+  const sessionOf = (r: RecordedRequest | undefined) =>
+    (JSON.parse(String((r?.body?.metadata as { user_id?: string }).user_id)) as { session_id?: string }).session_id;
+  assert.is(sessionOf(second), sessionOf(first), "the same Claude Code session");
+  await s.waitFor(() => s.status("feat-resume").status === "idle", "the resumed turn to end");
+  assert.equal(s.poll().filter((m) => m.message_type === "task_failed"), [], "stop and resume are no failure");
+});
+
+test.run();
