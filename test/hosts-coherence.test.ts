@@ -42,7 +42,7 @@ function gitOnHost(host: SshHost, worktree: string, args: string[]): string {
   return r.stdout.trim();
 }
 
-test("a landing tells remote workers once, on the host; sync rebases the clean one there and leaves the conflicting one", () => {
+test("a landing tells remote workers once, on the host; sync rebases the clean one there and leaves the others", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo({ "README.md": "# shop\n", "prices.txt": "apple 1\npear 2\n" });
@@ -56,6 +56,7 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   };
   const clean = spawnThere("feat/clean");
   const clash = spawnThere("feat/clash");
+  const dirty = spawnThere("feat/dirty");
   const commitThere = (worktree: string, file: string, text: string) => {
     a!.runAs(["sh", "-c", 'printf "%s" "$2" > "$1/$3"', "w", worktree, text, file]);
     gitOnHost(a!, worktree, ["add", "-A"]);
@@ -64,7 +65,10 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   commitThere(clean, "notes.txt", "remember the pears\n");
   commitThere(clash, "prices.txt", "apple 3\npear 2\n");
   const cleanBefore = gitOnHost(a!, clean, ["rev-parse", "HEAD"]);
+  commitThere(dirty, "todo.txt", "buy pears\n");
+  a!.runAs(["sh", "-c", 'echo draft > "$1/draft.txt"', "w", dirty]);
   const clashBefore = gitOnHost(a!, clash, ["rev-parse", "HEAD"]);
+  const dirtyBefore = gitOnHost(a!, dirty, ["rev-parse", "HEAD"]);
 
   // A local worker lands and moves main under the remote ones.
   const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
@@ -75,7 +79,7 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   const landed = orch(["land", "feat/here", "--json"], { cwd: repo, env });
   assert.is(landed.code, 0, landed.stderr);
   const tip = git(["rev-parse", "HEAD"], repo);
-  assert.equal([...landed.json.told].sort(), ["feat-clash", "feat-clean"]);
+  assert.equal([...landed.json.told].sort(), ["feat-clash", "feat-clean", "feat-dirty"]);
   for (const again of [["status"], ["poll"], ["sync", "feat/here"]]) {
     const r = orch([...again, "--json"], { cwd: repo, env });
     assert.is(r.code, 0, r.stderr);
@@ -103,7 +107,9 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   assert.is(synced.code, 0, synced.stderr);
   assert.equal(synced.json.synced, ["feat-clean"]);
   assert.equal(synced.json.conflicted, [{ worker_id: "feat-clash", conflict_paths: ["prices.txt"] }]);
-  assert.equal(synced.json.skipped.filter((s: { worker_id: string }) => s.worker_id !== "feat-here"), []);
+  const skipped = synced.json.skipped.filter((s: { worker_id: string }) => s.worker_id !== "feat-here");
+  assert.equal(skipped.map((s: { worker_id: string }) => s.worker_id), ["feat-dirty"]);
+  assert.match(skipped[0].reason, /uncommitted changes in draft\.txt/);
 
   // On the host: the clean worker's commit now sits on the new tip, its worktree clean; the other as it was.
   assert.is(gitOnHost(a!, clean, ["rev-parse", "HEAD~1"]), tip);
@@ -112,6 +118,8 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   assert.is(gitOnHost(a!, clash, ["rev-parse", "HEAD"]), clashBefore);
   assert.is(gitOnHost(a!, clash, ["status", "--porcelain"]), "");
   assert.is(a!.runAs(["cat", `${clash}/prices.txt`]).stdout, "apple 3\npear 2\n");
+  assert.is(gitOnHost(a!, dirty, ["rev-parse", "HEAD"]), dirtyBefore);
+  assert.is(gitOnHost(a!, dirty, ["status", "--porcelain"]), "?? draft.txt");
   const afterSync = inboxOnHost(a!, clean);
   assert.equal(afterSync.map((m) => [m.message_type, m.content.synced]), [["base_moved", true]]);
   assert.equal(inboxOnHost(a!, clash), [], "told of this move already");
@@ -122,6 +130,23 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["notes.txt"]);
   const thereStatus = JSON.parse(orchOnHost(a!, clean, ["diff", "feat/clean", "--json"])) as { files: { path: string }[] };
   assert.equal(thereStatus.files.map((f) => f.path), ["notes.txt"]);
+
+  // A move while the host is away: noticed, a warning, nothing lost; told once the host is back.
+  inboxOnHost(a!, dirty);
+  a!.stop();
+  fs.writeFileSync(`${repo}/README.md`, "# shop\n\nOpen on Sundays.\n");
+  git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "Sunday hours"], repo);
+  const away = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(away.code, 0, away.stderr);
+  assert.match(away.stderr, /could not fetch feat\/clean from host alpha/);
+  await a!.start();
+  const back = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(back.code, 0, back.stderr);
+  const sunday = git(["rev-parse", "HEAD"], repo);
+  for (const worktree of [clean, clash, dirty]) {
+    const told = inboxOnHost(a!, worktree);
+    assert.equal(told.map((m) => [m.message_type, m.content.base_commit, m.content.files]), [["base_moved", sunday, ["README.md"]]]);
+  }
 });
 
 test("land --on-conflict return hands a remote worker its conflict; it rebases there, reports again and lands", async () => {

@@ -133,9 +133,17 @@ export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<M
   return tips;
 }
 
-export function rememberBaseTips(layout: StoreLayout, orchestratorId: string, repo: Repo, tips: Map<string, string | undefined>): void {
+/** Saves the tips seen; for an `unsettled` branch the one seen before, so its move is noticed again. */
+export function rememberBaseTips(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  tips: Map<string, string | undefined>,
+  unsettled: Set<string> = new Set(),
+): void {
+  const before = unsettled.size ? readBaseTips(layout, orchestratorId)?.tips ?? {} : {};
   const known: Record<string, string> = {};
-  for (const [branch, tip] of tips) if (tip) known[branch] = tip;
+  for (const [branch, tip] of tips) if (tip) known[branch] = unsettled.has(branch) ? before[branch] ?? "" : tip;
   saveBaseTips(layout, orchestratorId, { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: known });
 }
 
@@ -314,6 +322,8 @@ export async function reconcile(
     for (const fetched of await fetchBranchesWherePossible(layout, toFetch, repo.mainRoot, ctx)) unfetched.delete(fetched.worker_id);
   }
   const wanted = wantedAll.filter((r) => !unfetched.has(r.worker_id));
+  // Base branches with a worker not told yet (its host did not answer): the next command looks again.
+  const unsettled = new Set(toFetch.filter((r) => unfetched.has(r.worker_id)).map((r) => r.base_branch!));
   const views = await standingsOf(layout, repo, wanted, tips, states);
   const told: string[] = [];
   for (const view of views) {
@@ -334,6 +344,7 @@ export async function reconcile(
         if (!onHost(record)) throw error;
         // An unreachable host: its worker is told by a later command, once the host answers again.
         ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${(error as Error).message}`);
+        unsettled.add(record.base_branch);
         continue;
       }
     } else {
@@ -343,7 +354,7 @@ export async function reconcile(
     saveWorkerCoherence(layout, orchestratorId, record.worker_id, state);
   }
   const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
-  rememberBaseTips(layout, orchestratorId, repo, tips);
+  rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
   return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
 }
 
