@@ -157,7 +157,8 @@ test("land --on-conflict return hands a remote worker its conflict; it rebases t
   const added = orch(["host", "add", "alpha", a!.alias, "--path", "returned/repo"], { cwd: repo, env });
   assert.is(added.code, 0, added.stderr);
   const prompt = "Greet in French.\nwrite greeting.txt Bonjour\ncommit French greeting\non-conflict write farewell.txt Au revoir";
-  const fr = orch(["spawn", "feat/fr", "--host", "alpha", "--agent", `${a!.home}/.local/bin/orch __demo-agent`, "--prompt", prompt, "--json"], { cwd: repo, env });
+  const agent = `${a!.home}/.local/bin/orch __demo-agent`;
+  const fr = orch(["spawn", "feat/fr", "--host", "alpha", "--agent", agent, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(fr.code, 0, fr.stderr);
   const first = orch(["await", "feat/fr", "--timeout", "60", "--json"], { cwd: repo, env });
   assert.is(first.json.workers[0].status, "done", first.stderr);

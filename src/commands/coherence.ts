@@ -253,7 +253,13 @@ export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, messa
  * pushed to the host first, so the worker can rebase onto it). A conflict handed back also wakes an
  * agent idle at its prompt (one fixed line; the message stays in its inbox).
  */
-export async function tellWorker(layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice, ctx: Context): Promise<void> {
+export async function tellWorker(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<void> {
   if (onHost(record)) {
     await (await import("../hosts/coherence.ts")).tellOnHost(layout, repo, record, notice, ctx);
     return;
@@ -263,7 +269,13 @@ export async function tellWorker(layout: StoreLayout, repo: Repo, record: Worker
 }
 
 /** Tells a worker about a move of its base, once per base tip; true when this call told it. */
-export async function tellOnce(layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice, ctx: Context): Promise<boolean> {
+export async function tellOnce(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<boolean> {
   if (!claimTelling(layout, record.orchestrator_id, record.worker_id, notice.to)) return false;
   try {
     await tellWorker(layout, repo, record, notice, ctx);
@@ -343,7 +355,8 @@ export async function reconcile(
       } catch (error) {
         if (!onHost(record)) throw error;
         // An unreachable host: its worker is told by a later command, once the host answers again.
-        ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${(error as Error).message}`);
+        const why = (error as Error).message;
+        ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${why}`);
         unsettled.add(record.base_branch);
         continue;
       }

@@ -28,14 +28,14 @@ import type { CommandResult } from "./types.ts";
 
 const HOST_NAMES = ["north", "south"];
 /**
- * Where each task runs: three on the hosts (the one that asks for permission on south), and here the one
- * whose conflict the queue hands back (a hand-back reaches local workers only).
+ * Where each task runs: three on the hosts (the one that asks for permission on south, and there too the
+ * one whose conflict the queue hands back, to its inbox on south), and one here.
  */
 const PLACES: Record<string, string | undefined> = {
   "feat/usage-doc": "north",
-  "feat/greeting-en": "north",
+  "feat/greeting-en": undefined,
   "feat/price-list": "south",
-  "feat/greeting-fr": undefined,
+  "feat/greeting-fr": "south",
 };
 
 export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
@@ -137,7 +137,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     let relanded: LandEntry[] = [];
     if (returned.length) {
       await runAwait(returned, false, 120_000, session.orchestrator_id, ctx);
-      step(`orch await ${returned.join(" ")}`, "the worker here got its conflict, rebased onto main and reported again");
+      step(`orch await ${returned.join(" ")}`, "the worker on south got its conflict there, rebased onto orch/base/main and reported again");
       relanded = (await land(returned)).results;
       step(`orch land ${returned.join(" ")} --test "${testCommand}"`);
       showLand(relanded);

@@ -17,7 +17,9 @@ export type CoherenceRequest =
   | { op: "sync"; worker_id: string; sync: SyncRequest };
 
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
 
 function parseRequest(text: string): CoherenceRequest {
   let value: unknown;
@@ -29,14 +31,14 @@ function parseRequest(text: string): CoherenceRequest {
   if (!isObject(value) || typeof value.worker_id !== "string") throw usage("__coherence: the request names no worker");
   const workerId = value.worker_id;
   if (value.op === "tell" && isObject(value.content) && typeof value.content.summary === "string") {
-    return { op: "tell", worker_id: workerId, content: value.content as MessageContent, returned: value.returned === true };
+    const content = value.content as MessageContent;
+    return { op: "tell", worker_id: workerId, content, returned: value.returned === true };
   }
-  const sync = isObject(value.sync) ? value.sync : undefined;
-  if (
-    value.op === "sync" && sync && typeof sync.tip === "string" && /^[0-9a-f]{40,64}$/.test(sync.tip) &&
-    (sync.method === "rebase" || sync.method === "merge") && typeof sync.mergesCleanly === "boolean" && typeof sync.message === "string"
-  ) {
-    return { op: "sync", worker_id: workerId, sync: { tip: sync.tip, method: sync.method, mergesCleanly: sync.mergesCleanly, message: sync.message } };
+  const sync = isObject(value.sync) ? value.sync : {};
+  const { tip, method, mergesCleanly, message } = sync;
+  const isCommit = typeof tip === "string" && /^[0-9a-f]{40,64}$/.test(tip);
+  if (value.op === "sync" && isCommit && (method === "rebase" || method === "merge") && typeof mergesCleanly === "boolean") {
+    return { op: "sync", worker_id: workerId, sync: { tip, method, mergesCleanly, message: typeof message === "string" ? message : "" } };
   }
   throw usage("__coherence serves tell (with content) and sync (with a commit and a method) only");
 }
@@ -50,7 +52,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const attempt = await (await import("./sync.ts")).syncHere(layout, record, request.sync, ctx);
     return { json: { success: true, worker_id: record.worker_id, attempt }, human: () => `${attempt.status}\n` };
   }
-  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "base_moved", content: request.content });
+  const message = newMessage({
+    orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "base_moved", content: request.content,
+  });
   deliverToWorker(layout, record, message);
   let woken = false;
   if (request.returned) {

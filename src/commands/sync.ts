@@ -97,7 +97,12 @@ export interface SyncRequest {
  * Syncs a worker whose worktree is on this machine onto `tip` (a commit of this repository), under the
  * rules of sync; a host's orch runs this for its workers too (orch __coherence).
  */
-export async function syncHere(layout: StoreLayout, record: WorkerRecord, request: SyncRequest, ctx: Context): Promise<SyncAttempt> {
+export async function syncHere(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  request: SyncRequest,
+  ctx: Context,
+): Promise<SyncAttempt> {
   const { tip, method, message } = request;
   const blocker = await syncBlocker(layout, record);
   if (blocker) return { status: "blocked", reason: blocker };
@@ -186,7 +191,8 @@ export async function syncWorkers(
         reason = `${method} stopped on conflicts and was undone${attempt.conflict_paths.length ? "" : `: ${attempt.error}`}`;
         outcome.conflicted.push({ worker_id: id, conflict_paths: attempt.conflict_paths });
         claimTelling(layout, orchestratorId, id, baseTip);
-        const conflict = { ...notice, standing: { merges_cleanly: false, conflict_paths: attempt.conflict_paths }, notSyncedBecause: reason };
+        const standingNow = { merges_cleanly: false, conflict_paths: attempt.conflict_paths };
+        const conflict = { ...notice, standing: standingNow, notSyncedBecause: reason };
         await tellWorker(layout, repo, record, conflict, ctx);
         outcome.told.push(id);
         view.state = { ...view.state, told_base: baseTip };

@@ -20,14 +20,20 @@ export function baseRefOnHost(baseBranch: string): string {
 const pushed = new Map<string, Promise<void>>();
 
 /** Pushes `tip` to the host's clone as orch's ref of the base branch (forced: a base can be rewound). */
-export function pushBaseToHost(layout: StoreLayout, repo: Repo, record: RemoteWorkerRecord, tip: string, ctx: Context): Promise<void> {
+export function pushBaseToHost(
+  layout: StoreLayout,
+  repo: Repo,
+  record: RemoteWorkerRecord,
+  tip: string,
+  ctx: Context,
+): Promise<void> {
   const ref = baseRefOnHost(record.base_branch ?? "HEAD");
   const key = `${record.host}\n${ref}\n${tip}`;
   let push = pushed.get(key);
   if (!push) {
     const host = hostOf(layout, record, ctx);
-    push = gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`], repo.mainRoot, { env: host.gitEnv() })
-      .then(() => undefined);
+    const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
+    push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv() }).then(() => undefined);
     pushed.set(key, push);
     push.catch(() => pushed.delete(key));
   }
@@ -41,11 +47,18 @@ async function askHost(layout: StoreLayout, record: RemoteWorkerRecord, request:
 }
 
 /** base_moved into a remote worker's inbox on its host; a hand-back also wakes it there. */
-export async function tellOnHost(layout: StoreLayout, repo: Repo, record: RemoteWorkerRecord, notice: MoveNotice, ctx: Context): Promise<void> {
+export async function tellOnHost(
+  layout: StoreLayout,
+  repo: Repo,
+  record: RemoteWorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<void> {
   await pushBaseToHost(layout, repo, record, notice.to, ctx);
   const onto = baseRefOnHost(notice.baseBranch).slice("refs/".length);
   const message = await baseMovedMessage(repo.mainRoot, record, { ...notice, rebaseOnto: onto });
-  await askHost(layout, record, { op: "tell", worker_id: record.worker_id, content: message.content, returned: notice.returned === true }, ctx);
+  const request: CoherenceRequest = { op: "tell", worker_id: record.worker_id, content: message.content, returned: notice.returned === true };
+  await askHost(layout, record, request, ctx);
 }
 
 /** Rebases (or merges) a remote worker onto `tip` in its worktree on the host, under the rules of sync. */
