@@ -1,6 +1,6 @@
-// Throw-away ssh "hosts" on this machine, for orch demo --hosts: each an sshd on 127.0.0.1 at a free port
-// with keys made for it, serving one new user account (its own HOME, its own tmux server), so nothing
-// is shared with the orchestrator but what goes over ssh. Needs root (useradd, sshd) and OpenSSH.
+// Throw-away ssh "hosts" on this machine, for orch demo --hosts and the hosts tests: each an sshd on
+// 127.0.0.1 at a free port with keys made for it, serving one new user account (its own HOME, its own tmux
+// server), so nothing is shared with the orchestrator but what goes over ssh. Needs root (useradd, sshd), OpenSSH.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -16,8 +16,20 @@ export interface LocalHost {
   /** Its Host alias in the generated ssh config: what `orch host add NAME DEST` takes as DEST. */
   alias: string;
   user: string;
+  uid: number;
   home: string;
   port: number;
+  /** Starts its sshd (again after stop: same port, same keys) and waits until it accepts connections. */
+  start(): Promise<void>;
+  /** Kills its sshd and every connection it serves: the host is gone until start. */
+  stop(): void;
+}
+
+export interface LocalHostOptions {
+  /** Account names are this, a random tag and the host's index. */
+  userPrefix?: string;
+  /** The accounts' login shell, which runs what comes over ssh. */
+  shell?: string;
 }
 
 export interface LocalHosts {
@@ -77,12 +89,41 @@ function processesOf(uid: number): number[] {
   return pids;
 }
 
+/** The pids of `pid`'s descendants (read from /proc): the sessions an sshd serves. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  const found: number[] = [];
+  const walk = (parent: number) => {
+    for (const child of children.get(parent) ?? []) {
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
 function kill(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
   } catch {
     // already gone
   }
+}
+
+/** Kills every process of the account: one with a process left cannot be deleted. */
+export function endProcessesOf(uid: number): void {
+  for (const pid of processesOf(uid)) kill(pid);
 }
 
 async function startSshd(config: string, port: number, log: string): Promise<ChildProcess> {
@@ -98,11 +139,29 @@ async function startSshd(config: string, port: number, log: string): Promise<Chi
   throw new OrchError("failed", `the sshd for a local host did not start on port ${port}${why ? `: ${why}` : ""}`);
 }
 
+/** The host's sshd as start and stop: stop ends the sessions it serves too. */
+function sshdControl(config: string, port: number, log: string): Pick<LocalHost, "start" | "stop"> {
+  let sshd: ChildProcess | undefined;
+  return {
+    async start() {
+      sshd = await startSshd(config, port, log);
+    },
+    stop() {
+      if (sshd?.pid === undefined) return;
+      for (const pid of [sshd.pid, ...descendants(sshd.pid)]) kill(pid);
+      sshd = undefined;
+    },
+  };
+}
+
 /**
  * Makes one host per name under `dir` (which must be reachable by other users: its homes live there).
  * On failure, whatever was made is taken down again before the error is thrown.
  */
-export async function startLocalHosts(names: string[], dir: string, env: NodeJS.ProcessEnv): Promise<LocalHosts> {
+export async function startLocalHosts(
+  names: string[], dir: string, env: NodeJS.ProcessEnv, options: LocalHostOptions = {},
+): Promise<LocalHosts> {
+  const { userPrefix = "orchdemo", shell = "/bin/sh" } = options;
   fs.chmodSync(dir, 0o755);
   fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const must = (argv: string[]) => run(argv, { env });
@@ -115,7 +174,6 @@ export async function startLocalHosts(names: string[], dir: string, env: NodeJS.
   const tag = Math.random().toString(36).slice(2, 7);
   const hosts: LocalHost[] = [];
   const accounts: { user: string; uid: number }[] = [];
-  const sshds: ChildProcess[] = [];
   const configLines: string[] = [];
   const knownLines: string[] = [];
   const sshEnv = { ORCH_SSH_CONFIG: config, ORCH_SSH_CONTROL_DIR: controlDir };
@@ -124,11 +182,10 @@ export async function startLocalHosts(names: string[], dir: string, env: NodeJS.
     for (const host of hosts) {
       await run(["ssh", "-F", config, "-o", `ControlPath=${controlDir}/%C`, "-O", "exit", host.alias], { env, allowFailure: true });
     }
-    for (const sshd of sshds) kill(sshd.pid ?? -1);
+    for (const host of hosts) host.stop();
     for (const { user, uid } of accounts) {
-      // An account with a process left cannot be deleted: its tmux server and agents go first.
       for (let attempt = 0; attempt < 40; attempt++) {
-        for (const pid of processesOf(uid)) kill(pid);
+        endProcessesOf(uid);
         if ((await run(["userdel", user], { env, allowFailure: true })).code === 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -137,11 +194,11 @@ export async function startLocalHosts(names: string[], dir: string, env: NodeJS.
 
   try {
     for (const [i, alias] of names.entries()) {
-      const user = `orchdemo${tag}${i}`;
+      const user = `${userPrefix}${tag}${i}`;
       const hostDir = path.join(dir, `sshd-${alias}`);
       const home = path.join(dir, `home-${alias}`);
       fs.mkdirSync(hostDir, { mode: 0o755 });
-      await must(["useradd", "-m", "-d", home, "-s", "/bin/sh", "-p", "*", "-K", "UMASK=022", user]);
+      await must(["useradd", "-m", "-d", home, "-s", shell, "-p", "*", "-K", "UMASK=022", user]);
       const uid = Number((await must(["id", "-u", user])).stdout.trim());
       accounts.push({ user, uid });
       const gitConfig = path.join(home, ".gitconfig");
@@ -164,8 +221,10 @@ export async function startLocalHosts(names: string[], dir: string, env: NodeJS.
         "  IdentitiesOnly yes", `  UserKnownHostsFile ${knownHosts}`, "  StrictHostKeyChecking yes", "  LogLevel ERROR", "");
       const hostPub = fs.readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
       knownLines.push(`[127.0.0.1]:${port} ${hostPub}`);
-      sshds.push(await startSshd(sshdConfig, port, path.join(hostDir, "sshd.log")));
-      hosts.push({ alias, user, home, port });
+      const sshd = sshdControl(sshdConfig, port, path.join(hostDir, "sshd.log"));
+      const host: LocalHost = { alias, user, uid, home, port, ...sshd };
+      hosts.push(host);
+      await host.start();
     }
     fs.writeFileSync(config, configLines.join("\n"));
     fs.writeFileSync(knownHosts, `${knownLines.join("\n")}\n`);
