@@ -46,8 +46,8 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
   assert.equal(r.json.hosts.map((h: { name: string }) => h.name), ["north", "south"]);
   assert.equal(r.json.workers.map((w: { worker_id: string; status: string; host?: string }) => `${w.worker_id} ${w.status} ${w.host ?? "here"}`), [
     "feat-usage-doc done north",
-    "feat-greeting-en done north",
-    "feat-greeting-fr done here",
+    "feat-greeting-en done here",
+    "feat-greeting-fr done south",
     "feat-price-list done south",
   ]);
   assert.equal(r.json.approved, ["feat-price-list"], "the worker blocked on south was approved through its host");

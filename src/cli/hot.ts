@@ -132,5 +132,13 @@ export const LIFELINE: CommandSpec = {
   load: async () => (await import("../commands/lifeline.ts")).main,
 };
 
+export const COHERENCE: CommandSpec = {
+  usage: "__coherence <request>",
+  description: "Internal: tells or syncs a worker here for the orch that reached this host over ssh (JSON on stdin)",
+  hidden: true,
+  options: [],
+  load: async () => (await import("../commands/host-coherence.ts")).main,
+};
+
 /** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
-export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE];
+export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE, COHERENCE];

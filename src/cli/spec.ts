@@ -1,7 +1,7 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import { AGENT, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
+import { AGENT, COHERENCE, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
@@ -192,4 +192,5 @@ export const COMMANDS: CommandSpec[] = [
   },
   AGENT,
   LIFELINE,
+  COHERENCE,
 ];

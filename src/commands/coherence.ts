@@ -5,6 +5,7 @@
 import type { CommitInfo } from "../adapters/git.ts";
 import { locateRepo, mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
+import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -132,9 +133,17 @@ export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<M
   return tips;
 }
 
-export function rememberBaseTips(layout: StoreLayout, orchestratorId: string, repo: Repo, tips: Map<string, string | undefined>): void {
+/** Saves the tips seen; for an `unsettled` branch the one seen before, so its move is noticed again. */
+export function rememberBaseTips(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  tips: Map<string, string | undefined>,
+  unsettled: Set<string> = new Set(),
+): void {
+  const before = unsettled.size ? readBaseTips(layout, orchestratorId)?.tips ?? {} : {};
   const known: Record<string, string> = {};
-  for (const [branch, tip] of tips) if (tip) known[branch] = tip;
+  for (const [branch, tip] of tips) if (tip) known[branch] = unsettled.has(branch) ? before[branch] ?? "" : tip;
   saveBaseTips(layout, orchestratorId, { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: known });
 }
 
@@ -164,6 +173,8 @@ export interface MoveNotice {
   returned?: boolean;
   /** Why sync left it alone, when it did. */
   notSyncedBecause?: string;
+  /** What the worker rebases onto, where that is not the base branch (on a host: orch's ref of the new tip). */
+  rebaseOnto?: string;
 }
 
 const short = (sha: string) => sha.slice(0, 12);
@@ -175,13 +186,14 @@ const list = (paths: string[], max = 20) => {
 /** The base_moved message: what landed, whether the branch still merges, and what to do about it. */
 export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, notice: MoveNotice): Promise<Message> {
   const { baseBranch, from, to, standing } = notice;
+  const onto = notice.rebaseOnto ?? baseBranch;
   const { commits, files } = from === to ? { commits: [], files: [] } : await summarizeMove(mainRoot, from, to);
   const lines: string[] = [];
   if (notice.returned) {
     lines.push(
       `orch land could not merge your branch ${record.branch} onto ${baseBranch} (now at ${short(to)}): ` +
         `conflicts in ${list(standing.conflict_paths)}. The work is handed back to you.`,
-      `What to do: commit anything uncommitted, run \`git rebase ${baseBranch}\`, resolve the conflicts in those files, ` +
+      `What to do: commit anything uncommitted, run \`git rebase ${onto}\`, resolve the conflicts in those files, ` +
         "`git add` them and `git rebase --continue`, and run the tests. Then report again with " +
         '`orch notify --type task_complete --summary "<what you did>"`, so the merge queue can take it.',
     );
@@ -199,7 +211,7 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
       : `Your branch ${record.branch} would conflict with it in: ${list(standing.conflict_paths)}.`);
     if (notice.notSyncedBecause) lines.push(`orch sync left your branch as it was: ${notice.notSyncedBecause}.`);
     if (!standing.merges_cleanly) {
-      lines.push(`Before you report done, bring your branch onto the new base: commit your work, \`git rebase ${baseBranch}\`, ` +
+      lines.push(`Before you report done, bring your branch onto the new base: commit your work, \`git rebase ${onto}\`, ` +
         "resolve the conflicts, `git add` them and `git rebase --continue`.");
     }
   }
@@ -215,6 +227,7 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
     base_branch: baseBranch,
     base_commit: to,
     previous_base: from,
+    rebase_onto: onto,
     commits: commits.slice(-50).map((c) => ({ sha: c.sha, subject: c.subject })),
     commit_count: commits.length,
     files: files.slice(0, 200),
@@ -235,11 +248,37 @@ export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, messa
   }
 }
 
+/**
+ * Puts a base_moved into the worker's inbox, here or, for a worker on a host, there (with the new tip
+ * pushed to the host first, so the worker can rebase onto it). A conflict handed back also wakes an
+ * agent idle at its prompt (one fixed line; the message stays in its inbox).
+ */
+export async function tellWorker(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<void> {
+  if (onHost(record)) {
+    await (await import("../hosts/coherence.ts")).tellOnHost(layout, repo, record, notice, ctx);
+    return;
+  }
+  deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  if (notice.returned) await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
+}
+
 /** Tells a worker about a move of its base, once per base tip; true when this call told it. */
-export async function tellOnce(layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice): Promise<boolean> {
+export async function tellOnce(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<boolean> {
   if (!claimTelling(layout, record.orchestrator_id, record.worker_id, notice.to)) return false;
   try {
-    deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+    await tellWorker(layout, repo, record, notice, ctx);
   } catch (error) {
     // Not told: the next command may try again.
     releaseTelling(layout, record.orchestrator_id, record.worker_id, notice.to);
@@ -276,8 +315,7 @@ export async function reconcile(
   ctx: Context,
   options: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
-  // Workers on other hosts have their inbox there: they are left to their host (not told here yet).
-  const records = (options.records ?? listWorkers(layout, orchestratorId)).filter((r) => !r.host);
+  const records = options.records ?? listWorkers(layout, orchestratorId);
   const tips = await baseTipsOf(repo, records);
   const started = records.filter((r) => !r.pending);
   const states = new Map(started.map((r) => [r.worker_id, readWorkerCoherence(layout, orchestratorId, r.worker_id)]));
@@ -287,7 +325,17 @@ export async function reconcile(
   };
   const waiting = records.filter(isWaitingToStart);
   const prerequisites = new Set(waiting.flatMap((r) => r.after ?? []));
-  const wanted = options.allStandings ? started : started.filter((r) => moved(r) || prerequisites.has(r.worker_id));
+  // A remote worker's standing needs its branch fetched: only when its base moved (status shows the
+  // host's view of it otherwise), and not for those the caller tells itself (sync fetches them).
+  const wantedAll = started.filter((r) => (options.allStandings && !r.host) || moved(r) || prerequisites.has(r.worker_id));
+  const toFetch = wantedAll.filter((r) => r.host && moved(r) && !options.skipTelling?.has(r.worker_id));
+  const unfetched = new Set(toFetch.map((r) => r.worker_id));
+  if (toFetch.length) {
+    for (const fetched of await fetchBranchesWherePossible(layout, toFetch, repo.mainRoot, ctx)) unfetched.delete(fetched.worker_id);
+  }
+  const wanted = wantedAll.filter((r) => !unfetched.has(r.worker_id));
+  // Base branches with a worker not told yet (its host did not answer): the next command looks again.
+  const unsettled = new Set(toFetch.filter((r) => unfetched.has(r.worker_id)).map((r) => r.base_branch!));
   const views = await standingsOf(layout, repo, wanted, tips, states);
   const told: string[] = [];
   for (const view of views) {
@@ -302,7 +350,16 @@ export async function reconcile(
       state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip } };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
-      if (await tellOnce(layout, repo, record, notice)) told.push(record.worker_id);
+      try {
+        if (await tellOnce(layout, repo, record, notice, ctx)) told.push(record.worker_id);
+      } catch (error) {
+        if (!onHost(record)) throw error;
+        // An unreachable host: its worker is told by a later command, once the host answers again.
+        const why = (error as Error).message;
+        ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${why}`);
+        unsettled.add(record.base_branch);
+        continue;
+      }
     } else {
       continue;
     }
@@ -310,7 +367,7 @@ export async function reconcile(
     saveWorkerCoherence(layout, orchestratorId, record.worker_id, state);
   }
   const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
-  rememberBaseTips(layout, orchestratorId, repo, tips);
+  rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
   return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
 }
 

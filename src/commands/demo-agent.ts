@@ -60,7 +60,8 @@ async function perform(line: string, cwd: string, done: string[], ctx: Context):
 
 /** Handed back a conflict: rebase onto the base, resolve it as the prompt says, report again. */
 async function fixConflict(handedBack: Message, fixes: string[], ctx: Context): Promise<Message> {
-  const base = handedBack.content.base_branch ?? "main";
+  // On a host the base's new tip is not its branch there but orch's ref of it (rebase_onto).
+  const base = handedBack.content.rebase_onto ?? handedBack.content.base_branch ?? "main";
   const env = { ...ctx.env, GIT_EDITOR: "true" };
   const rebase = await gitAdapter.git(["rebase", "--quiet", base], ctx.cwd, { allowFailure: true, env });
   const done: string[] = [];

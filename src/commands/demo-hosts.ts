@@ -19,14 +19,14 @@ import type { CommandResult } from "./types.ts";
 
 const HOST_NAMES = ["north", "south"];
 /**
- * Where each task runs: three on the hosts (the one that asks for permission on south), and here the one
- * whose conflict the queue hands back (a hand-back reaches local workers only).
+ * Where each task runs: three on the hosts (the one that asks for permission on south, and there too the
+ * one whose conflict the queue hands back, to its inbox on south), and one here.
  */
 const PLACES: Record<string, string | undefined> = {
   "feat/usage-doc": "north",
-  "feat/greeting-en": "north",
+  "feat/greeting-en": undefined,
   "feat/price-list": "south",
-  "feat/greeting-fr": undefined,
+  "feat/greeting-fr": "south",
 };
 
 export async function main(_args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
@@ -82,7 +82,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const landings = await landAndClean(stage, orch, {
       awaitMs: 120_000,
       queue: "branches fetched from their hosts over ssh, then the queue",
-      fixed: "the worker here got its conflict, rebased onto main and reported again",
+      fixed: "the worker on south got its conflict there, rebased onto orch/base/main and reported again",
       cleaned: "here and on the hosts",
     });
     say(`\n${c.green("done")} in ${elapsed(stage)} s. The hosts' accounts and sshds are removed` +

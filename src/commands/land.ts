@@ -17,7 +17,7 @@ import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
 import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
-import { baseMovedMessage, deliverToWorker, reconcile, rememberLanded } from "./coherence.ts";
+import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import { checkBaseCheckout, checkoutLockTarget, mergeMessage } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
@@ -90,13 +90,11 @@ async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, e
   const to = entry.base_commit ?? (await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot));
   const from = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id).told_base ?? record.base_tip ?? record.base_commit;
   const notice = { baseBranch: base, from, to, standing: { merges_cleanly: false, conflict_paths: entry.conflict_paths ?? [] }, returned: true };
-  deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
+  // Here or in its inbox on its host; an agent idle at its prompt is woken (it reads nothing otherwise).
+  await tellWorker(layout, repo, record, notice, ctx);
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
   saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: to });
-  // An agent idle at its prompt reads nothing until woken (one fixed line; the message stays in its inbox).
-  const { wakeIfIdle } = await import("./messages.ts");
-  await wakeIfIdle(layout, record, ctx);
   recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
   return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker` };
 }
@@ -135,10 +133,11 @@ export async function runLand(options: LandOptions, ctx: Context) {
       const record = loadWorker(layout, orchestratorId, queued.worker_id);
       let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
       if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
-        // A remote worker's inbox is on its host, and the base to rebase onto is not there yet: not handed back.
-        result = record.host === undefined
-          ? await handBack(layout, repo, record, result, ctx)
-          : { ...result, reason: `${result.reason} (on host ${record.host}: --on-conflict return hands back local workers only)` };
+        const conflict = result;
+        result = await handBack(layout, repo, record, conflict, ctx).catch((error: Error) => ({
+          ...conflict,
+          reason: `${conflict.reason}; it could not be handed back: ${error.message}`,
+        }));
       }
       results.push(result);
       if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;

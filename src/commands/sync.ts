@@ -10,20 +10,12 @@ import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMark
 import { usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { claimTelling, saveWorkerCoherence } from "../store/coherence.ts";
+import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
+import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
 import { readJson, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
-import {
-  baseMovedMessage,
-  baseTipsOf,
-  deliverToWorker,
-  reconcile,
-  standingsOf,
-  tellOnce,
-  type MoveNotice,
-  type WorkerStanding,
-} from "./coherence.ts";
+import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
 
 export type SyncMethod = "rebase" | "merge";
@@ -48,8 +40,7 @@ export function agentInTurn(layout: StoreLayout, record: WorkerRecord): boolean 
 }
 
 /** Why a worker cannot be synced now, or undefined when it can. */
-async function syncBlocker(layout: StoreLayout, view: WorkerStanding): Promise<string | undefined> {
-  const { record } = view;
+async function syncBlocker(layout: StoreLayout, record: WorkerRecord): Promise<string | undefined> {
   if (!fs.existsSync(record.worktree_path)) return `its worktree ${record.worktree_path} is gone`;
   if (agentInTurn(layout, record)) return "its agent is in a turn (sync it when it is idle or done)";
   const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
@@ -78,14 +69,67 @@ async function bringOnto(
 }
 
 /** After a sync the worker's base is the tip it is now on: diff, apply and merge count from there. */
-function recordNewBase(layout: StoreLayout, view: WorkerStanding, tip: string): void {
-  const record: WorkerRecord = { ...view.record, base_commit: tip, base_tip: tip };
-  saveWorker(layout, record);
+function recordNewBase(layout: StoreLayout, record: WorkerRecord, tip: string): WorkerRecord {
+  const synced: WorkerRecord = { ...record, base_commit: tip, base_tip: tip };
+  saveWorker(layout, synced);
+  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: tip, standing: undefined });
+  return synced;
+}
+
+/** What one worker's sync came to, here or on its host. */
+export type SyncAttempt =
+  | { status: "synced" }
+  | { status: "blocked"; reason: string }
+  /** Not tried: the end result would conflict (merge-tree said so where the standing was computed). */
+  | { status: "would_conflict" }
+  | { status: "stopped"; conflict_paths: string[]; error: string };
+
+export interface SyncRequest {
+  tip: string;
+  method: SyncMethod;
+  /** Whether the branch merges onto `tip` without conflicts; when not, nothing is tried. */
+  mergesCleanly: boolean;
+  message: string;
+}
+
+/**
+ * Syncs a worker whose worktree is on this machine onto `tip` (a commit of this repository), under the
+ * rules of sync; a host's orch runs this for its workers too (orch __coherence).
+ */
+export async function syncHere(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  request: SyncRequest,
+  ctx: Context,
+): Promise<SyncAttempt> {
+  const { tip, method, message } = request;
+  const blocker = await syncBlocker(layout, record);
+  if (blocker) return { status: "blocked", reason: blocker };
+  if (!request.mergesCleanly) return { status: "would_conflict" };
+  const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
+  const result = await bringOnto(record.worktree_path, tip, method, message, env);
+  if (!result.ok) return { status: "stopped", conflict_paths: result.paths, error: result.error };
+  recordNewBase(layout, record, tip);
   const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
   const marker = readJson<WorkerMarker>(markerFile);
   if (marker) fs.writeFileSync(markerFile, toJson({ ...marker, base_commit: tip }), { mode: 0o600 });
-  view.state = { ...view.state, told_base: tip, standing: undefined };
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, view.state);
+  return { status: "synced" };
+}
+
+/** The same, wherever the worker's worktree is: a remote worker is synced by its host's orch. */
+async function syncInPlace(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  request: SyncRequest,
+  ctx: Context,
+): Promise<SyncAttempt> {
+  if (!onHost(record)) return syncHere(layout, record, request, ctx);
+  const attempt = await (await import("../hosts/coherence.ts")).syncOnHost(layout, repo, record, request, ctx);
+  // The host recorded its side; here the record counts from the new base as well.
+  if (attempt.status === "synced") recordNewBase(layout, record, request.tip);
+  return attempt;
 }
 
 /** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
@@ -101,15 +145,17 @@ export async function syncWorkers(
   const orchestratorId = records[0]!.orchestrator_id;
   const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling: new Set(records.map((r) => r.worker_id)) });
   outcome.told.push(...checked.told);
-  const started = records.filter((r) => !r.pending && !r.host);
   for (const record of records.filter((r) => r.pending)) {
     outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
   }
-  for (const record of records.filter((r) => r.host)) {
-    outcome.skipped.push({ worker_id: record.worker_id, reason: `on host ${record.host}: sync works on local workers only` });
+  const candidates = records.filter((r) => !r.pending);
+  // A remote worker's branch is read here as its host has it now (fetched over ssh).
+  const fetched = new Set((await fetchBranchesWherePossible(layout, candidates, repo.mainRoot, ctx)).map((r) => r.worker_id));
+  for (const record of candidates.filter((r) => onHost(r) && !fetched.has(r.worker_id))) {
+    outcome.skipped.push({ worker_id: record.worker_id, reason: `its branch could not be fetched from host ${record.host}` });
   }
+  const started = candidates.filter((r) => !onHost(r) || fetched.has(r.worker_id));
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
-  const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
   for (const view of views) {
     const { record, baseTip, standing } = view;
     const id = record.worker_id;
@@ -126,37 +172,46 @@ export async function syncWorkers(
       continue;
     }
     const notice: MoveNotice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
-    const blocker = await syncBlocker(layout, view);
-    let reason = blocker;
-    if (!blocker && standing.merges_cleanly) {
-      const result = await bringOnto(record.worktree_path, baseTip, method, `Merge ${record.base_branch} into ${record.branch}`, env);
-      if (result.ok) {
-        recordNewBase(layout, view, baseTip);
+    let reason: string;
+    try {
+      const message = `Merge ${record.base_branch} into ${record.branch}`;
+      const request = { tip: baseTip, method, mergesCleanly: standing.merges_cleanly, message };
+      const attempt = await syncInPlace(layout, repo, record, request, ctx);
+      if (attempt.status === "synced") {
         claimTelling(layout, orchestratorId, id, baseTip);
         // Its commits were rewritten under it: the agent is told even if it heard of this move before.
-        deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, { ...notice, synced: true }));
+        await tellWorker(layout, repo, record, { ...notice, synced: true }, ctx);
         outcome.synced.push(id);
         outcome.told.push(id);
         continue;
       }
-      // A rebase can stop on a commit in the middle even when the end result would merge: news to a
-      // worker told before that its branch merges cleanly, so it is told whatever it heard before.
-      reason = `${method} stopped on conflicts and was undone${result.paths.length ? "" : `: ${result.error}`}`;
-      outcome.conflicted.push({ worker_id: id, conflict_paths: result.paths });
-      claimTelling(layout, orchestratorId, id, baseTip);
-      const conflict = { ...notice, standing: { merges_cleanly: false, conflict_paths: result.paths }, notSyncedBecause: reason };
-      deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, conflict));
-      outcome.told.push(id);
-      view.state = { ...view.state, told_base: baseTip };
-      saveWorkerCoherence(layout, orchestratorId, id, view.state);
+      if (attempt.status === "stopped") {
+        // A rebase can stop on a commit in the middle even when the end result would merge: news to a
+        // worker told before that its branch merges cleanly, so it is told whatever it heard before.
+        reason = `${method} stopped on conflicts and was undone${attempt.conflict_paths.length ? "" : `: ${attempt.error}`}`;
+        outcome.conflicted.push({ worker_id: id, conflict_paths: attempt.conflict_paths });
+        claimTelling(layout, orchestratorId, id, baseTip);
+        const standingNow = { merges_cleanly: false, conflict_paths: attempt.conflict_paths };
+        const conflict = { ...notice, standing: standingNow, notSyncedBecause: reason };
+        await tellWorker(layout, repo, record, conflict, ctx);
+        outcome.told.push(id);
+        view.state = { ...view.state, told_base: baseTip };
+        saveWorkerCoherence(layout, orchestratorId, id, view.state);
+        continue;
+      }
+      if (attempt.status === "blocked") {
+        reason = attempt.reason;
+        outcome.skipped.push({ worker_id: id, reason });
+      } else {
+        reason = "it would conflict";
+        outcome.conflicted.push({ worker_id: id, conflict_paths: standing.conflict_paths });
+      }
+      if (await tellOnce(layout, repo, record, { ...notice, notSyncedBecause: reason }, ctx)) outcome.told.push(id);
+    } catch (error) {
+      if (!onHost(record)) throw error;
+      outcome.skipped.push({ worker_id: id, reason: (error as Error).message });
       continue;
-    } else if (!blocker) {
-      reason = "it would conflict";
-      outcome.conflicted.push({ worker_id: id, conflict_paths: standing.conflict_paths });
-    } else {
-      outcome.skipped.push({ worker_id: id, reason: blocker });
     }
-    if (await tellOnce(layout, repo, record, { ...notice, notSyncedBecause: reason })) outcome.told.push(id);
     view.state = { ...view.state, told_base: baseTip };
     saveWorkerCoherence(layout, orchestratorId, id, view.state);
   }

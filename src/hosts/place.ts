@@ -23,6 +23,31 @@ export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRe
   await Promise.all(remote.map((record) => fetchBranchFromHost(layout, record, mainRoot, ctx)));
 }
 
+/**
+ * As fetchWorkerBranches, for the coherence check: a host that cannot be reached is a warning, not a
+ * failure. Returns the workers whose branches were fetched.
+ */
+export async function fetchBranchesWherePossible(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  mainRoot: string,
+  ctx: Context,
+): Promise<WorkerRecord[]> {
+  const remote = records.filter(onHost);
+  if (remote.length === 0) return [];
+  const { fetchBranchFromHost } = await import("./workers.ts");
+  const fetched = await Promise.all(remote.map(async (record) => {
+    try {
+      await fetchBranchFromHost(layout, record, mainRoot, ctx);
+      return record;
+    } catch (error) {
+      ctx.warn(`${record.worker_id}: ${(error as Error).message}`);
+      return undefined;
+    }
+  }));
+  return fetched.filter((record): record is RemoteWorkerRecord => record !== undefined);
+}
+
 /** The worker's folder is gone (a remote one is the host's to judge, when it is removed). */
 export function worktreeGone(record: WorkerRecord): boolean {
   return !onHost(record) && !fs.existsSync(record.worktree_path);

@@ -8,6 +8,7 @@ import { HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
+import { rememberBaseTipIfNew } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
@@ -33,7 +34,7 @@ export async function remoteSessionId(layout: StoreLayout, orchestratorId: strin
   return id;
 }
 
-function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord): string {
+export function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord): string {
   const link = findHostSession(layout, record.orchestrator_id, record.host);
   if (!link) throw new OrchError("not_found", `no session on host ${record.host} for ${record.orchestrator_id}`);
   return link.remote_orchestrator_id;
@@ -80,13 +81,16 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
     await push(fromSha);
     doc = await spawnThere();
   }
+  const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  // The base tip it starts knowing about, so the next move of the base is told to it (coherence.ts).
+  const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
   const record: RemoteWorkerRecord = {
     worker_id: String(doc.worker_id),
     branch: options.branch,
     orchestrator_id: session.orchestrator_id,
     worktree_path: String(doc.worktree_path),
     base_commit: String(doc.base_commit ?? fromSha),
-    base_branch: headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)),
+    base_branch: baseBranch,
     backend: "git",
     agent: String(doc.agent ?? options.agent),
     agent_argv: [],
@@ -94,11 +98,13 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
     tmux_session: typeof doc.tmux_session === "string" ? doc.tmux_session : null,
     created_at: new Date().toISOString(),
     host: host.name,
+    ...(baseTip ? { base_tip: baseTip } : {}),
   };
   if (!createWorker(layout, record, options.prompt)) {
     await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
     throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
   }
+  if (baseBranch && baseTip) rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
   return { record, tmuxSession: record.tmux_session };
 }
 

@@ -50,6 +50,8 @@ export interface MessageContent {
   synced?: boolean;
   /** base_moved: land handed a conflict back (land --on-conflict return): rebase and report again. */
   returned?: boolean;
+  /** base_moved: what to rebase onto (the base branch; on a host, orch's ref of its new tip there). */
+  rebase_onto?: string;
   /** blocked: what the agent waits for (the tool call, "plan approval", a dialog). */
   waiting_for?: string;
   /** blocked: the request approve/deny answer. */

@@ -1,0 +1,75 @@
+// Keeping remote workers coherent: the new base tip goes to the host's clone (under orch's own ref, never
+// the branch checked out there), and the host's orch (`orch __coherence`) puts the base_moved made here
+// into the worker's inbox there, or rebases/merges the worker in its worktree there.
+
+import * as gitAdapter from "../adapters/git.ts";
+import type { Repo } from "../adapters/repo.ts";
+import type { Context } from "../context.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { baseMovedMessage, type MoveNotice } from "../commands/coherence.ts";
+import type { CoherenceRequest } from "../commands/host-coherence.ts";
+import type { SyncAttempt, SyncRequest } from "../commands/sync.ts";
+import { hostOf, remoteSessionOf, type RemoteWorkerRecord } from "./workers.ts";
+
+/** Where the host's clone keeps the tip of a base branch for its workers (`git rebase orch/base/main`). */
+export function baseRefOnHost(baseBranch: string): string {
+  return `refs/orch/base/${baseBranch}`;
+}
+
+/** (host, ref, tip) pushed by this process: one push per host for all of its workers. */
+const pushed = new Map<string, Promise<void>>();
+
+/** Pushes `tip` to the host's clone as orch's ref of the base branch (forced: a base can be rewound). */
+export function pushBaseToHost(
+  layout: StoreLayout,
+  repo: Repo,
+  record: RemoteWorkerRecord,
+  tip: string,
+  ctx: Context,
+): Promise<void> {
+  const ref = baseRefOnHost(record.base_branch ?? "HEAD");
+  const key = `${record.host}\n${ref}\n${tip}`;
+  let push = pushed.get(key);
+  if (!push) {
+    const host = hostOf(layout, record, ctx);
+    const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
+    push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv() }).then(() => undefined);
+    pushed.set(key, push);
+    push.catch(() => pushed.delete(key));
+  }
+  return push;
+}
+
+async function askHost(layout: StoreLayout, record: RemoteWorkerRecord, request: CoherenceRequest, ctx: Context) {
+  return hostOf(layout, record, ctx).orch(["__coherence", "-", "--orch", remoteSessionOf(layout, record)], {
+    input: JSON.stringify(request),
+  });
+}
+
+/** base_moved into a remote worker's inbox on its host; a hand-back also wakes it there. */
+export async function tellOnHost(
+  layout: StoreLayout,
+  repo: Repo,
+  record: RemoteWorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<void> {
+  await pushBaseToHost(layout, repo, record, notice.to, ctx);
+  const onto = baseRefOnHost(notice.baseBranch).slice("refs/".length);
+  const message = await baseMovedMessage(repo.mainRoot, record, { ...notice, rebaseOnto: onto });
+  const request: CoherenceRequest = { op: "tell", worker_id: record.worker_id, content: message.content, returned: notice.returned === true };
+  await askHost(layout, record, request, ctx);
+}
+
+/** Rebases (or merges) a remote worker onto `tip` in its worktree on the host, under the rules of sync. */
+export async function syncOnHost(
+  layout: StoreLayout,
+  repo: Repo,
+  record: RemoteWorkerRecord,
+  sync: SyncRequest,
+  ctx: Context,
+): Promise<SyncAttempt> {
+  await pushBaseToHost(layout, repo, record, sync.tip, ctx);
+  const doc = await askHost(layout, record, { op: "sync", worker_id: record.worker_id, sync }, ctx);
+  return doc.attempt as SyncAttempt;
+}
