@@ -4,9 +4,9 @@
 // Nothing takes the orchestrator's messages inside a Claude Code session moved to the background,
 // where no person reads what it is handed.
 
-import fs from "node:fs";
 import process from "node:process";
 import { OrchError } from "./errors.ts";
+import { processStat } from "./proc.ts";
 
 interface Ancestor {
   pid: number;
@@ -14,23 +14,13 @@ interface Ancestor {
   start: string;
 }
 
-/** The fields of /proc/<pid>/stat after the command name: [state, ppid, …, starttime at index 19]. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
-}
-
 function ancestorsOf(firstParent: number): Ancestor[] {
   const chain: Ancestor[] = [];
   for (let pid = firstParent; pid > 1 && chain.length < 64; ) {
-    const fields = statFields(pid);
-    if (!fields || fields[0] === "Z") break;
-    chain.push({ pid, start: fields[19] ?? "" });
-    pid = Number(fields[1]);
+    const stat = processStat(pid);
+    if (!stat || stat.state === "Z") break;
+    chain.push({ pid, start: stat.startTime });
+    pid = stat.ppid;
   }
   return chain;
 }
@@ -46,8 +36,8 @@ export class SessionGuard {
   goneReason(): string | undefined {
     if (process.ppid !== this.parent) return `its parent process ${this.parent} is gone`;
     for (const ancestor of this.chain) {
-      const fields = statFields(ancestor.pid);
-      if (!fields || fields[0] === "Z" || fields[19] !== ancestor.start) return `the process ${ancestor.pid} above it has ended`;
+      const stat = processStat(ancestor.pid);
+      if (!stat || stat.state === "Z" || stat.startTime !== ancestor.start) return `the process ${ancestor.pid} above it has ended`;
     }
     return undefined;
   }

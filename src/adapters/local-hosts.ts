@@ -7,6 +7,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
+import { allPids, processStat } from "../proc.ts";
 import { run } from "./exec.ts";
 
 const SSHD = "/usr/sbin/sshd";
@@ -78,10 +79,9 @@ function portOpen(port: number): Promise<boolean> {
 /** The pids of processes running as `uid` (read from /proc): an account's shells, orch, tmux and agents. */
 function processesOf(uid: number): number[] {
   const pids: number[] = [];
-  for (const name of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
+  for (const pid of allPids()) {
     try {
-      if (/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${name}/status`, "utf8"))?.[1] === String(uid)) pids.push(Number(name));
+      if (/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] === String(uid)) pids.push(pid);
     } catch {
       // ended meanwhile
     }
@@ -92,15 +92,9 @@ function processesOf(uid: number): number[] {
 /** The pids of `pid`'s descendants (read from /proc): the sessions an sshd serves. */
 function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // ended meanwhile
-    }
+  for (const child of allPids()) {
+    const stat = processStat(child);
+    if (stat) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), child]);
   }
   const found: number[] = [];
   const walk = (parent: number) => {

@@ -3,6 +3,9 @@
 // by quoteForShell only.
 
 import { spawn, type ChildProcess } from "node:child_process";
+
+/** A program running on a host through ssh (a lifeline): its stdio and exit, as a Node child process. */
+export type RemoteProcess = ChildProcess;
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";

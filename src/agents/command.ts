@@ -1,5 +1,5 @@
 // Command templates: any other --agent value is a command line, split as sh would split words (never
-// run through a shell); plus the instructions appended to every worker's prompt and the runner's start.
+// run through a shell), and the instructions appended to every worker's prompt.
 
 import { usage } from "../errors.ts";
 import type { AgentProfile } from "./profile.ts";
@@ -80,44 +80,4 @@ export function reportingInstructions(who: WorkerIdentity): string {
 export function fullPrompt(userPrompt: string, who: WorkerIdentity): string {
   const instructions = reportingInstructions(who);
   return userPrompt === "" ? instructions : `${userPrompt}\n\n${instructions}`;
-}
-
-export interface AgentRun {
-  pid: number | undefined;
-  /** Resolves with the exit code; 127 when the program is not found, 126 when it could not be started. */
-  exit: Promise<number>;
-  /** Why the agent could not be started (E2BIG, ENOENT, a NUL in an argument…), once exit has resolved. */
-  startError: () => string | undefined;
-}
-
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-
-/**
- * Starts the agent on this terminal (stdio inherited); argv already holds the prompt. Never throws:
- * a start that fails (also synchronously, as a NUL in an argument does) is a resolved exit code plus
- * its reason in startError().
- */
-export async function startAgent(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<AgentRun> {
-  const { spawn } = await import("node:child_process");
-  let startError: string | undefined;
-  const describe = (error: NodeJS.ErrnoException) =>
-    error.code === "ENOENT" ? `${argv[0]} was not found on PATH`
-    : error.code === "E2BIG" ? `the agent's arguments and environment are too large for one program start (E2BIG)`
-    : `cannot start ${argv[0]}: ${error.code ?? ""} ${error.message}`.trim();
-  try {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: "inherit" });
-    const exit = new Promise<number>((resolve) => {
-      child.on("error", (error: NodeJS.ErrnoException) => {
-        startError = describe(error);
-        process.stderr.write(`orch: ${startError}\n`);
-        resolve(error.code === "ENOENT" ? 127 : 126);
-      });
-      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 15) : 1)));
-    });
-    return { pid: child.pid, exit, startError: () => startError };
-  } catch (error) {
-    startError = describe(error as NodeJS.ErrnoException);
-    process.stderr.write(`orch: ${startError}\n`);
-    return { pid: undefined, exit: Promise.resolve(126), startError: () => startError };
-  }
 }

@@ -5,7 +5,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { startAgent } from "../agents/command.ts";
+import { startAgent } from "../adapters/agent-process.ts";
 import { argvWithPrompt, knownProfile } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";

@@ -4,10 +4,9 @@
 // leaves them unread on the host; the next claim brings them again and the copies already here are
 // dropped by id. So local poll, poll --wait and watch deliver remote messages exactly once.
 
-import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { HostUnreachable, SSH_CONNECTION_FAILED } from "../adapters/ssh.ts";
+import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
 import type { Context } from "../context.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
 import { listDir, toJson } from "../store/files.ts";
@@ -73,7 +72,7 @@ export function runLifeline(
   request: LifelineRequest,
   onDocument: (doc: Record<string, unknown>) => Promise<void>,
 ): { done: Promise<LifelineOutcome>; cancel: () => void } {
-  let child: ChildProcess | undefined;
+  let child: RemoteProcess | undefined;
   let cancelled = false;
   const done = new Promise<LifelineOutcome>((resolve, reject) => {
     child = host.lifeline(request);

@@ -1,8 +1,7 @@
 // A host as orch drives it: orch itself run there (`orch … --json` in the host's clone) over the shared
 // ssh connection, and git over the same ssh for the code.
 
-import type { ChildProcess } from "node:child_process";
-import { gitSshCommand, HostUnreachable, runOnHost, spawnOnHost } from "../adapters/ssh.ts";
+import { gitSshCommand, HostUnreachable, runOnHost, spawnOnHost, type RemoteProcess } from "../adapters/ssh.ts";
 import { OrchError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
@@ -63,7 +62,7 @@ export class RemoteHost {
   }
 
   /** `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). */
-  lifeline(request: LifelineRequest): ChildProcess {
+  lifeline(request: LifelineRequest): RemoteProcess {
     return spawnOnHost(this.record.destination, this.orchArgv(["__lifeline", JSON.stringify(request), "--json"]), this.env);
   }
 

@@ -369,14 +369,8 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
   return true;
 }
 
-function recordedAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  return recordedAgent(layout, record)?.pid;
-}
-
 /** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
-function recordedAgentRuns(layout: StoreLayout, record: WorkerRecord): boolean {
-  const agent = recordedAgent(layout, record);
-  if (agent === undefined) return false;
+function recordedAgentRuns(agent: { pid: number; startTime: string | undefined }): boolean {
   return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
 }
 
@@ -386,9 +380,9 @@ function recordedAgentRuns(layout: StoreLayout, record: WorkerRecord): boolean {
  * windows) is given — its window was closed and no agent of it runs.
  */
 export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
-  const pid = recordedAgentPid(layout, record);
-  const runs = recordedAgentRuns(layout, record);
-  if (pid !== undefined && !runs) return `the agent (pid ${pid}) ended without reporting`;
+  const agent = recordedAgent(layout, record);
+  const runs = agent !== undefined && recordedAgentRuns(agent);
+  if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
   if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
   }
@@ -404,7 +398,6 @@ export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], 
   for (const record of records) {
     // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
     if (record.host !== undefined) continue;
-    if (!record.window_id && recordedAgentPid(layout, record) === undefined) continue;
     const reason = agentGoneReason(layout, record, windows);
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
   }
