@@ -1,12 +1,13 @@
 // orch mcp: a real MCP client (the SDK's Client over stdio) talking to a real orch process.
 
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, orchAsync, orchCommand, scratchRepo, sessionRepo } from "./helpers.ts";
+import { baseEnv, commitFiles, git, orchAsync, orchCommand, scratchRepo, sessionRepo, waitUntil } from "./helpers.ts";
 
 const TOOL_NAMES = [
   "create_orchestrator_session",
@@ -236,6 +237,86 @@ test("a session created for another project_dir is found by the later calls", as
     assert.is(status.json.workers.length, 1);
   } finally {
     await server.close();
+  }
+});
+
+/** An orch mcp process spoken to line by line over raw pipes, as a client that sends anything would. */
+function rawServer(cwd: string) {
+  const [command, ...pre] = orchCommand();
+  const child = spawn(command!, [...pre, "mcp"], { cwd, env: baseEnv(), stdio: ["pipe", "pipe", "pipe"] });
+  const answers: Record<string, unknown>[] = [];
+  let pending = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    pending += chunk;
+    for (let nl = pending.indexOf("\n"); nl !== -1; nl = pending.indexOf("\n")) {
+      answers.push(JSON.parse(pending.slice(0, nl)) as Record<string, unknown>);
+      pending = pending.slice(nl + 1);
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  const send = (line: string) => new Promise<void>((resolve) => (child.stdin!.write(line) ? resolve() : child.stdin!.once("drain", resolve)));
+  const answerTo = async (id: number) => {
+    await waitUntil(() => answers.some((a) => a.id === id), 30_000, `the answer to request ${id}`);
+    return answers.find((a) => a.id === id)!;
+  };
+  /** Peak and current resident memory of the server, in KiB (/proc/<pid>/status). */
+  const memory = () => {
+    const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)![1]);
+    return { peak: kib("VmHWM"), now: kib("VmRSS") };
+  };
+  return { child, answers, send, answerTo, memory, exited, stderr: () => stderr };
+}
+
+const request = (id: number, method: string, params?: Record<string, unknown>) =>
+  `${JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) })}\n`;
+const INITIALIZE = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } };
+
+test("a request line over 1 MiB is refused with -32600, memory stays bounded, and the next request is answered", async () => {
+  const server = rawServer(scratchRepo());
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    await server.send(`${JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" })}\n`);
+    await server.send(request(2, "tools/list"));
+    assert.is(((await server.answerTo(2)).result as { tools: unknown[] }).tools.length, TOOL_NAMES.length);
+    const before = server.memory();
+
+    // 5 MB in one line, its id first: the error names it.
+    const huge = "x".repeat(5 * 1024 * 1024);
+    await server.send(request(3, "tools/list", { padding: huge }));
+    const refused = await server.answerTo(3);
+    assert.is((refused.error as { code: number }).code, -32600);
+    assert.match((refused.error as { message: string }).message, /longer than 1048576 bytes/);
+    // The same with its id last: it cannot be told without reading the line, so the error has none.
+    await server.send(`{"jsonrpc":"2.0","method":"tools/list","params":{"padding":"${huge}"},"id":4}\n`);
+    await server.send(request(5, "tools/list"));
+    const next = await server.answerTo(5);
+    assert.is((next.result as { tools: unknown[] }).tools.length, TOOL_NAMES.length, "the next line is served");
+    const anonymous = server.answers.filter((a) => a.id === undefined && a.error !== undefined);
+    assert.is(anonymous.length, 1, "one error without an id for the line whose id came last");
+    assert.not.ok(server.answers.some((a) => a.id === 4), "the refused line was not read");
+
+    // Buffering the two lines whole grows a server by far more than their 10 MB (measured: 40-75 MB).
+    const after = server.memory();
+    const grownKiB = after.peak - before.peak;
+    assert.ok(grownKiB < 15 * 1024, `peak memory grew by ${grownKiB} KiB while 10 MB of refused lines went through`);
+
+    // A line of exactly the limit is read.
+    const shell = request(6, "tools/list", { padding: "" });
+    const fits = request(6, "tools/list", { padding: "y".repeat(1024 * 1024 - (shell.length - 1)) });
+    assert.is(Buffer.byteLength(fits) - 1, 1024 * 1024);
+    await server.send(fits);
+    const answered = await server.answerTo(6);
+    assert.ok(answered.result, JSON.stringify(answered).slice(0, 200));
+    assert.match(server.stderr(), /refused a request line of more than 1048576 bytes/);
+
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+  } finally {
+    server.child.kill();
   }
 });
 

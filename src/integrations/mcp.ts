@@ -12,6 +12,10 @@ import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
 import { VERSION } from "../version.ts";
+import { BoundedLines, leadingRequestId, MAX_LINE_BYTES } from "./mcp-lines.ts";
+
+/** JSON-RPC 2.0's code for a request that is not a valid Request object. */
+const INVALID_REQUEST = -32600;
 
 /** The part of JSON Schema the tools use: listed to the client as is, and checked by checkArgument. */
 export type ArgumentSchema =
@@ -369,7 +373,17 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
       resolve();
     });
   });
-  await server.connect(new StdioServerTransport());
+  // The transport reads stdin through a bound on each line: a huge request is refused, not buffered whole.
+  const lines = new BoundedLines(MAX_LINE_BYTES, (line) => {
+    options.warn(`mcp: refused a request line of more than ${MAX_LINE_BYTES} bytes (${line.bytesSeen} so far)`);
+    const id = leadingRequestId(line.head);
+    const error = { code: INVALID_REQUEST, message: `request line longer than ${MAX_LINE_BYTES} bytes: not read` };
+    // Without an id (MCP lets an error response omit it) the client still learns why it got no answer.
+    void transport.send({ jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error }).catch(() => undefined);
+  });
+  process.stdin.pipe(lines);
+  const transport = new StdioServerTransport(lines, process.stdout);
+  await server.connect(transport);
   await closed;
   await Promise.allSettled([...changing]);
   await server.close();
