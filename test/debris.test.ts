@@ -3,6 +3,7 @@
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -90,6 +91,106 @@ for (const next of ["spawn", "rm", "clean", "doctor"] as const) {
     noDebris(repo, id, "feat/killed");
   });
 }
+
+/** A finished worker with one commit of its own. */
+function doneWorker(repo: string, branch: string, file: string): void {
+  const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  commitFiles(wt, { [file]: `${file}\n` }, file);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", file], { cwd: wt }).code, 0);
+}
+
+/** The throw-away worktrees (land's, apply --dry-run's) git has registered. */
+function scratchWorktrees(repo: string): string[] {
+  return git(["worktree", "list", "--porcelain"], repo).split("\n")
+    .filter((line) => line.startsWith("worktree ") && line.includes("orch-scratch-")).map((line) => line.slice(9));
+}
+
+/** A land whose test command writes its shell's pid to a file, then waits (for `release`, or long). */
+async function slowLand(repo: string, branch: string, release?: string) {
+  const started = path.join(tempDir("orch-test-cmd-"), "started");
+  const wait = release ? `while [ ! -e ${release} ]; do sleep 0.1; done` : "sleep 300";
+  const land = orchAsync(["land", branch, "--test", `echo $$ > ${started}.tmp; mv ${started}.tmp ${started}; ${wait}`, "--json"], { cwd: repo });
+  await waitUntil(() => fs.existsSync(started), 30_000, `the test command of the land of ${branch} to start`);
+  return { land, testPid: Number(fs.readFileSync(started, "utf8")) };
+}
+
+/** Kills a land with -9, and its test command (a process group of its own, holding orch's stderr) after it. */
+async function killLand(killed: Awaited<ReturnType<typeof slowLand>>): Promise<void> {
+  killed.land.child.kill("SIGKILL");
+  spawnSync("kill", ["-KILL", "--", `-${killed.testPid}`]);
+  await killed.land.done;
+  await waitUntil(() => !running(killed.testPid), 10_000, "the killed land's test command to end");
+}
+
+const STALE_REMOVED = /removed the throw-away worktree \S+ left by an orch \(pid \d+\) that was killed/;
+
+test("after kill -9 of land, the next land removes its throw-away worktree; a running land's is left alone", async () => {
+  const { repo } = sessionRepo();
+  doneWorker(repo, "feat/killed", "k.txt");
+  doneWorker(repo, "feat/running", "r.txt");
+  const killed = await slowLand(repo, "feat/killed");
+  const [first] = scratchWorktrees(repo);
+  assert.ok(first && fs.existsSync(first), "the land's throw-away worktree exists");
+  const whileRunning = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(whileRunning.code, 0, whileRunning.stderr);
+  assert.equal(scratchWorktrees(repo), [first], "clean leaves a running land's worktree");
+  assert.ok(fs.existsSync(path.join(first!, "k.txt")), "on disk too");
+  await killLand(killed);
+  assert.ok(fs.existsSync(first!), "kill -9 left the throw-away worktree");
+
+  // The next land removes it first thing, then waits for the killed land's lock to go stale, and tests.
+  const release = path.join(tempDir("orch-release-"), "go");
+  const next = await slowLand(repo, "feat/running", release);
+  const [live] = scratchWorktrees(repo);
+  assert.ok(live && live !== first, "only the running land's throw-away worktree is registered");
+  assert.not.ok(fs.existsSync(path.dirname(first!)), "the stale one's temp folder is gone");
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(cleaned.code, 0, cleaned.stderr);
+  assert.equal(cleaned.json.repaired, [], "nothing stale left to repair");
+  assert.equal(scratchWorktrees(repo), [live], "clean leaves the running land's worktree");
+  assert.ok(fs.existsSync(path.join(live!, "r.txt")), "on disk, with the worker's change merged in");
+  assert.ok(running(next.testPid), "the running land's test command still runs");
+
+  fs.writeFileSync(release, "");
+  const landed = await next.land.done;
+  assert.is(landed.code, 0, landed.stderr);
+  assert.match(landed.stderr, STALE_REMOVED);
+  assert.ok(landed.stderr.includes(first!), landed.stderr);
+  assert.is(landed.json.results[0].status, "landed");
+  assert.equal(scratchWorktrees(repo), [], "no throw-away worktree is left");
+});
+
+for (const next of ["merge", "clean", "apply --dry-run"] as const) {
+  test(`after kill -9 of land, ${next} removes its throw-away worktree`, async () => {
+    const { repo } = sessionRepo();
+    doneWorker(repo, "feat/killed", "k.txt");
+    const killed = await slowLand(repo, "feat/killed");
+    const [stale] = scratchWorktrees(repo);
+    await killLand(killed);
+    assert.ok(stale && fs.existsSync(stale), "kill -9 left the throw-away worktree");
+    const args = next === "merge" ? ["merge", "feat/killed", "--local"]
+      : next === "clean" ? ["clean", "--yes"] : ["apply", "feat/killed", "--dry-run"];
+    const result = orch([...args, "--json"], { cwd: repo });
+    assert.is(result.code, 0, result.stderr);
+    assert.match(result.stdout + result.stderr, STALE_REMOVED);
+    if (next === "clean") assert.ok(result.json.repaired.some((line: string) => line.includes(stale!)), result.stdout);
+    assert.equal(scratchWorktrees(repo), [], "no throw-away worktree is left");
+    assert.not.ok(fs.existsSync(path.dirname(stale!)), "its temp folder is gone");
+  });
+}
+
+test("a worktree that only looks like orch's (no owner file) is never removed", async () => {
+  const { repo } = sessionRepo();
+  doneWorker(repo, "feat/mine", "m.txt");
+  const folder = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-scratch-"));
+  git(["worktree", "add", "--quiet", "--detach", path.join(folder, "wt"), "HEAD"], repo);
+  const result = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(result.code, 0, result.stderr);
+  assert.equal(scratchWorktrees(repo), [path.join(folder, "wt")]);
+  assert.ok(fs.existsSync(path.join(folder, "wt", "README.md")));
+  git(["worktree", "remove", "--force", path.join(folder, "wt")], repo);
+  fs.rmSync(folder, { recursive: true, force: true });
+});
 
 test("notify on a full disk fails with one line and leaves no partial file in tmp/", () => {
   if (process.getuid?.() !== 0) {

@@ -195,30 +195,6 @@ export async function unmergedPaths(cwd: string): Promise<string[]> {
   return [...new Set(result.stdout.split("\0").filter(Boolean))];
 }
 
-/**
- * A throw-away detached worktree at `ref`, always removed again, whatever `fn` does — also on Ctrl-C or
- * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
- */
-export async function withScratchWorktree<T>(repoRoot: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
-  const os = await import("node:os");
-  const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
-  return guardInterrupts(async () => {
-    const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-scratch-"));
-    const dir = path.join(parent, "wt");
-    try {
-      await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
-      throwIfInterrupted();
-      const result = await fn(dir);
-      throwIfInterrupted();
-      return result;
-    } finally {
-      await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
-      fs.rmSync(parent, { recursive: true, force: true });
-      await git(["worktree", "prune"], repoRoot, { allowFailure: true });
-    }
-  });
-}
-
 /** Identity for commits made in throw-away worktrees, when the user has none configured. */
 export function scratchIdentity(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return {

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
+import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -68,8 +69,9 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const base = { worker_id: record.worker_id, commits: series.commits.length, patch_file: series.file, series_tip: series.tip, warnings };
 
   if (options.dryRun) {
+    for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
     const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
-    const outcome = await gitAdapter.withScratchWorktree(target, head, (dir) => gitAdapter.applyMailbox(dir, series.file, options.threeWay, gitAdapter.scratchIdentity(ctx.env)));
+    const outcome = await withScratchWorktree(target, head, (dir) => gitAdapter.applyMailbox(dir, series.file, options.threeWay, gitAdapter.scratchIdentity(ctx.env)));
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
     return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
   }

@@ -2,6 +2,7 @@
 // pull request GitHub reports merged), and forget workers whose worktree is gone (mirrors git gtr clean).
 
 import * as gitAdapter from "../adapters/git.ts";
+import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { landedAtTip } from "../store/coherence.ts";
@@ -77,7 +78,10 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
   await (await import("./coherence.ts")).reconcile(layout, session.orchestrator_id, repo, ctx);
   // What spawns killed with -9 left (worktrees and branches no record names) is debris by definition.
-  const repaired = dryRun ? [] : await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot);
+  const repaired = dryRun ? [] : [
+    ...(await repairAllSpawns(layout, session.orchestrator_id, repo.mainRoot)),
+    ...(await removeStaleScratchWorktrees(repo.mainRoot)),
+  ];
   for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
   for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));

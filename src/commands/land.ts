@@ -4,6 +4,7 @@
 // conflict back to its worker and go on). Afterwards the workers whose base moved are told.
 
 import * as gitAdapter from "../adapters/git.ts";
+import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
@@ -54,7 +55,7 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
   if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) return { ...entry, status: "skipped", reason: `already in ${base}` };
   const message = await mergeMessage(layout, record, mainRoot);
   const env = gitAdapter.scratchIdentity(ctx.env);
-  return gitAdapter.withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
+  return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
     const outcome = await gitAdapter.mergeInto(dir, record.branch, record.base_commit, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
@@ -112,6 +113,7 @@ export interface LandOptions {
 export async function runLand(options: LandOptions, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
+  for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   const orchestratorId = session.orchestrator_id;
   // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.
   await reconcile(layout, orchestratorId, repo, ctx);

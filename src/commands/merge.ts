@@ -2,6 +2,7 @@
 // locally into the base checked out in the main worktree (mirrors gh pr merge).
 
 import * as gitAdapter from "../adapters/git.ts";
+import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -48,6 +49,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const repo = await requireRepo(ctx);
+  for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const prUrl = workerState(layout, record).pr_url;
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);

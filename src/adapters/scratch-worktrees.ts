@@ -1,0 +1,115 @@
+// orch's throw-away worktrees (land's merge and test, apply --dry-run): made under the temp folder beside
+// an owner file naming the orch process that made them, and removed again by it; what a process killed
+// with -9 left is removed by the next land, merge, apply or clean, once its owner is known to be gone.
+
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { isSameProcess, processStartTime } from "../proc.ts";
+import { git, gitOut } from "./git.ts";
+
+/** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
+const FOLDER_PREFIX = "orch-scratch-";
+/** The worktree itself, inside that folder. */
+const WORKTREE_NAME = "wt";
+/** Beside it: who made it (written before the worktree is added, so every one of them has it). */
+const OWNER_FILE = "owner.json";
+
+interface ScratchOwner {
+  pid: number;
+  /** With the pid, names one process for the life of the machine (see proc.ts); absent without /proc. */
+  start_time?: string;
+  /** The repository's common git dir: a scan of the temp folder only touches this repository's. */
+  repository: string;
+}
+
+async function commonGitDir(repoRoot: string): Promise<string> {
+  const dir = path.resolve(repoRoot, await gitOut(["rev-parse", "--git-common-dir"], repoRoot));
+  return fs.realpathSync(dir);
+}
+
+function readOwner(folder: string): ScratchOwner | undefined {
+  try {
+    const owner = JSON.parse(fs.readFileSync(path.join(folder, OWNER_FILE), "utf8")) as Partial<ScratchOwner>;
+    if (typeof owner.pid !== "number" || typeof owner.repository !== "string") return undefined;
+    return { pid: owner.pid, start_time: owner.start_time, repository: owner.repository };
+  } catch {
+    return undefined;
+  }
+}
+
+function isScratchFolder(folder: string): boolean {
+  return /^orch-scratch-[A-Za-z0-9]{6}$/.test(path.basename(folder));
+}
+
+/** The temp folders of throw-away worktrees this repository has registered or the temp folder holds. */
+async function scratchFolders(repoRoot: string): Promise<string[]> {
+  const folders = new Set<string>();
+  const listed = await git(["worktree", "list", "--porcelain", "-z"], repoRoot, { allowFailure: true });
+  for (const field of listed.stdout.split("\0")) {
+    if (!field.startsWith("worktree ")) continue;
+    const worktree = field.slice("worktree ".length);
+    if (path.basename(worktree) === WORKTREE_NAME && isScratchFolder(path.dirname(worktree))) {
+      folders.add(path.dirname(worktree));
+    }
+  }
+  const temp = fs.realpathSync(os.tmpdir());
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(temp);
+  } catch {
+    // An unreadable temp folder holds nothing of ours that could be found.
+  }
+  for (const name of names) if (name.startsWith(FOLDER_PREFIX)) folders.add(path.join(temp, name));
+  return [...folders].filter(isScratchFolder);
+}
+
+/**
+ * Removes the throw-away worktrees of this repository whose orch process is gone (killed before it could
+ * remove them): only folders named as orch names them with an owner file for this repository, never one
+ * whose process still runs. Returns what it removed, each as a line to tell the user.
+ */
+export async function removeStaleScratchWorktrees(repoRoot: string): Promise<string[]> {
+  const repository = await commonGitDir(repoRoot);
+  const removed: string[] = [];
+  for (const folder of await scratchFolders(repoRoot)) {
+    const owner = readOwner(folder);
+    if (!owner || owner.repository !== repository || isSameProcess(owner.pid, owner.start_time)) continue;
+    const worktree = path.join(folder, WORKTREE_NAME);
+    await git(["worktree", "remove", "--force", "--force", worktree], repoRoot, { allowFailure: true });
+    try {
+      fs.rmSync(folder, { recursive: true, force: true });
+    } catch {
+      continue;
+    }
+    removed.push(`removed the throw-away worktree ${worktree} left by an orch (pid ${owner.pid}) that was killed`);
+  }
+  if (removed.length) await git(["worktree", "prune"], repoRoot, { allowFailure: true });
+  return removed;
+}
+
+/**
+ * A throw-away detached worktree at `ref`, always removed again, whatever `fn` does — also on Ctrl-C or
+ * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
+ */
+export async function withScratchWorktree<T>(repoRoot: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
+  const repository = await commonGitDir(repoRoot);
+  return guardInterrupts(async () => {
+    const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), FOLDER_PREFIX));
+    const dir = path.join(parent, WORKTREE_NAME);
+    try {
+      const owner: ScratchOwner = { pid: process.pid, start_time: processStartTime(process.pid), repository };
+      fs.writeFileSync(path.join(parent, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+      await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
+      throwIfInterrupted();
+      const result = await fn(dir);
+      throwIfInterrupted();
+      return result;
+    } finally {
+      await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
+      fs.rmSync(parent, { recursive: true, force: true });
+      await git(["worktree", "prune"], repoRoot, { allowFailure: true });
+    }
+  });
+}
