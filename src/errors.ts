@@ -10,7 +10,7 @@ export type ErrorKind =
   | "failed" // a program orch ran failed
   | "store" // the store could not be read or written
   | "timeout" // a --timeout ran out with nothing to report: exit 124
-  | "interrupted"; // Ctrl-C or SIGTERM: what the command started was undone; exit 130
+  | "interrupted"; // Ctrl-C, SIGTERM or SIGHUP: what the command started was undone; exit 128 + the signal's number
 
 export class OrchError extends Error {
   constructor(
@@ -23,10 +23,14 @@ export class OrchError extends Error {
   }
 }
 
-export function exitCodeFor(kind: ErrorKind): number {
+/** The numbers of the signals that interrupt a command (the same on every Unix orch runs on). */
+const INTERRUPTING_SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/** The exit code of an error; an interrupted command exits as a shell reports a program the signal ended. */
+export function exitCodeFor(kind: ErrorKind, signal?: unknown): number {
   if (kind === "usage" || kind === "invalid") return 2;
   if (kind === "timeout") return 124;
-  if (kind === "interrupted") return 130;
+  if (kind === "interrupted") return 128 + (INTERRUPTING_SIGNALS[String(signal)] ?? 2);
   return 1;
 }
 

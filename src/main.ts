@@ -32,7 +32,7 @@ function fail(kind: ErrorKind, message: string, details: Record<string, unknown>
   } catch {
     // stdout is what failed: the line on stderr has said it.
   }
-  process.exit(exitCodeFor(kind));
+  process.exit(exitCodeFor(kind, details.signal));
 }
 
 /** A system error a user can cause (a read-only or full disk, a missing folder): one line, no stack. */

@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { orch, orchCommand, tempDir } from "./helpers.ts";
+import { orch, orchAsync, orchCommand, tempDir, waitUntil } from "./helpers.ts";
 import { sshSkipReason } from "./ssh-harness.ts";
 
 test("orch demo: four workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
@@ -63,6 +63,93 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
     assert.is.not(spawnSync("id", ["-u", host.user]).status, 0, `the account ${host.user} is deleted`);
   }
   assert.not.ok(fs.existsSync(path.dirname(r.json.repository)), "the scratch folder is removed");
+});
+
+/** Processes whose command line or working folder is under `dir` (sshds, tmux servers, agents, shells). */
+function processesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      let cwd = "";
+      try {
+        cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // another user's process, or gone
+      }
+      if (cmdline.includes(dir) || cwd.startsWith(dir)) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return found;
+}
+
+/**
+ * A folder for the demo's TMPDIR that the hosts' accounts can traverse (their homes live under it), with a
+ * short name: ssh's control sockets under it must fit a Unix socket path (108 bytes).
+ */
+function demoTemp(): string {
+  const dir = fs.mkdtempSync("/tmp/od-");
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+test("orch demo: SIGTERM while workers run ends them, removes its tmux server and scratch folder, exits 143", async () => {
+  const tmp = demoTemp();
+  const run = orchAsync(["demo", "--json"], { cwd: tempDir("orch-demo-home-"), env: { TMPDIR: tmp } });
+  let stderr = "";
+  run.child.stderr!.on("data", (chunk: string) => (stderr += chunk));
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  await waitUntil(() => exited || /orch spawn feat\/greeting-fr/.test(stderr), 60_000, "the demo to spawn its workers");
+  // Held still while it is looked at: the whole demo takes seconds.
+  run.child.kill("SIGSTOP");
+  assert.not.ok(exited, `the demo ended by itself: ${stderr}`);
+  const [scratch] = fs.readdirSync(tmp);
+  assert.ok(scratch?.startsWith("orch-demo-"), "the demo made its scratch folder under TMPDIR");
+  assert.ok(processesUnder(path.join(tmp, scratch!)).length > 0, "its workers run in it");
+  run.child.kill("SIGTERM");
+  run.child.kill("SIGCONT");
+  const result = await run.done;
+  assert.is(result.code, 143, result.stderr);
+  assert.is(result.json.error.code, "interrupted");
+  assert.match(result.stderr, /interrupted by SIGTERM/);
+  assert.equal(fs.readdirSync(tmp), [], "no scratch folder left");
+  assert.equal(processesUnder(tmp), [], "no tmux server, agent or shell left");
+  fs.rmdirSync(tmp);
+});
+
+test("orch demo --hosts: Ctrl-C once the hosts and workers are up takes down accounts, sshds and folders, exits 130", async () => {
+  const skip = sshSkipReason();
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const tmp = demoTemp();
+  const run = orchAsync(["demo", "--hosts"], { cwd: tempDir("orch-demo-home-"), env: { TMPDIR: tmp } });
+  let stdout = "";
+  run.child.stdout!.on("data", (chunk: string) => (stdout += chunk));
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  await waitUntil(() => exited || /orch spawn feat\/greeting-fr --host south/.test(stdout), 120_000, "the demo to spawn on the hosts");
+  // Held still while it is looked at: the whole demo takes seconds.
+  run.child.kill("SIGSTOP");
+  assert.not.ok(exited, `the demo ended by itself: ${stdout}`);
+  const users = [...stdout.matchAll(/serving a new user (\S+)/g)].map((m) => m[1]!);
+  assert.is(users.length, 2, stdout);
+  const passwd = () => fs.readFileSync("/etc/passwd", "utf8");
+  for (const user of users) assert.ok(passwd().includes(`${user}:`), `the account ${user} exists while the demo runs`);
+  assert.ok(processesUnder(tmp).some((p) => p.includes("sshd")), "the hosts' sshds run");
+  run.child.kill("SIGINT");
+  run.child.kill("SIGCONT");
+  const result = await run.done;
+  assert.is(result.code, 130, result.stderr);
+  assert.match(result.stderr, /interrupted by SIGINT/);
+  for (const user of users) {
+    assert.not.ok(passwd().includes(`${user}:`), `the account ${user} is deleted`);
+    assert.is.not(spawnSync("id", ["-u", user]).status, 0, `id ${user} knows no such user`);
+  }
+  assert.equal(processesUnder(tmp), [], "no sshd, tmux server, agent or shell left");
+  assert.equal(fs.readdirSync(tmp), [], "no scratch folder left");
+  fs.rmdirSync(tmp);
 });
 
 test("orch demo --hosts without root: one line, exit 1, nothing made", () => {

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
+import { throwIfInterrupted } from "../interrupt.ts";
 import { allPids, processStat } from "../proc.ts";
 import { run } from "./exec.ts";
 
@@ -127,6 +128,12 @@ async function startSshd(config: string, port: number, log: string): Promise<Chi
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
     if (sshd.exitCode !== null) break;
     if (await portOpen(port)) return sshd;
+    try {
+      throwIfInterrupted();
+    } catch (error) {
+      kill(sshd.pid ?? -1);
+      throw error;
+    }
   }
   kill(sshd.pid ?? -1);
   const why = fs.readFileSync(log, "utf8").trim().split("\n").pop() ?? "";
@@ -158,7 +165,13 @@ export async function startLocalHosts(
   const { userPrefix = "orchdemo", shell = "/bin/sh" } = options;
   fs.chmodSync(dir, 0o755);
   fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  const must = (argv: string[]) => run(argv, { env });
+  // Each step ends the making of hosts once Ctrl-C or SIGTERM arrived (in a demo): what was made is undone.
+  const must = async (argv: string[]) => {
+    throwIfInterrupted();
+    const result = await run(argv, { env });
+    throwIfInterrupted();
+    return result;
+  };
   const clientKey = path.join(dir, "client_key");
   await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orch-demo", "-f", clientKey]);
   const knownHosts = path.join(dir, "known_hosts");

@@ -9,7 +9,7 @@ import type { Flags } from "../flags.ts";
 import { REMOTE_ORCH_PATH } from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
 import {
-  awaitApproving, closeStage, elapsed, landAndClean, loopResult, makeShop, openStage, showStatus, TASKS,
+  awaitApproving, closeStage, elapsed, landAndClean, loopResult, makeShop, runDemo, showStatus, TASKS,
 } from "./demo-loop.ts";
 import { main as hostMain } from "./host.ts";
 import { runInit } from "./init.ts";
@@ -35,10 +35,9 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
   if (selfCommand().length !== 1) {
     throw new OrchError("refused", "orch demo --hosts copies this orch to its hosts: run the compiled binary (dist/orch), not orch from source");
   }
-  const stage = await openStage(flags, parent);
-  const { repo, env, ctx, c, say, step } = stage;
   let hosts: LocalHosts | undefined;
-  try {
+  return runDemo(flags, parent, async (stage) => {
+    const { repo, env, ctx, c, say, step } = stage;
     say(`${c.bold("orch demo --hosts")}: the demo's loop with workers on two hosts reached over ssh and git`);
     hosts = await startLocalHosts(HOST_NAMES, stage.scratch, env);
     Object.assign(env, hosts.env);
@@ -89,9 +88,9 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
       `${stage.keep ? `; kept ${stage.scratch}.` : ", and the scratch repository (--keep keeps it)."}`);
     const hostsJson = hosts.hosts.map((h) => ({ name: h.alias, user: h.user, port: h.port }));
     return { json: loopResult(stage, orch, awaited, landings, { hosts: hostsJson }), human: () => "" };
-  } finally {
+  }, async (stage) => {
     await hosts?.close();
     // Kept or not, the tmux server goes: here --keep keeps only the scratch folder (the done line says so).
     await closeStage(stage, false);
-  }
+  });
 }

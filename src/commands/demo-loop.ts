@@ -8,6 +8,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { killServer } from "../adapters/tmux.ts";
 import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
+import { guardInterrupts, throwIfInterrupted, untilInterrupted } from "../interrupt.ts";
 import { colorsFor, NO_COLORS, writeErr, writeOut, type Colors } from "../output.ts";
 import { approveMain } from "./approve.ts";
 import { runAwait, type AwaitedWorker } from "./await.ts";
@@ -76,8 +77,11 @@ export async function openStage(flags: Flags, parent: Context): Promise<DemoStag
   // The narrative says what happens; orch's own progress lines would only repeat it.
   const warn = (line: string) => (line.startsWith("land: testing") ? undefined : parent.warn(line));
   const ctx: Context = { cwd: repo, env, warn };
-  const step = (command: string, result = "") =>
+  const step = (command: string, result = "") => {
     say(`${c.dim("$")} ${c.bold(command)}${result ? `  ${c.dim("→")} ${result}` : ""}`);
+    // Between two steps is where a Ctrl-C takes effect (the programs a step runs end at once).
+    throwIfInterrupted();
+  };
   return { scratch, repo, env, ctx, c, keep: booleanFlag(flags, "keep"), started: Date.now(), say, step };
 }
 
@@ -112,7 +116,7 @@ export async function awaitApproving(
 ): Promise<{ workers: AwaitedWorker[]; approved: string[] }> {
   const { ctx, step } = stage;
   // await also returns when a worker waits for a person: the orchestrator answers, then waits on.
-  let awaited = await runAwait([], false, says.awaitMs, orch, ctx);
+  let awaited = await untilInterrupted(runAwait([], false, says.awaitMs, orch, ctx));
   const approved: string[] = [];
   const blockedOne = () => awaited.workers.find((w) => w.status === "blocked");
   for (let blocked = blockedOne(); blocked; blocked = blockedOne()) {
@@ -122,7 +126,7 @@ export async function awaitApproving(
     const answer = await approveMain([blocked.worker_id], { orch }, ctx);
     approved.push(blocked.worker_id);
     step(`orch approve ${blocked.worker_id}`, `${String(answer.json.request_id)} ${says.approved}`);
-    awaited = await runAwait([], false, says.awaitMs, orch, ctx);
+    awaited = await untilInterrupted(runAwait([], false, says.awaitMs, orch, ctx));
   }
   step("orch await", `${awaited.workers.length} workers finished after ${elapsed(stage)} s`);
   sayWorkers(stage, awaited.workers);
@@ -176,7 +180,7 @@ export async function landAndClean(stage: DemoStage, orch: string, says: LandNar
   const returned = first.results.filter((r) => r.status === "returned").map((r) => r.worker_id);
   let relanded: LandEntry[] = [];
   if (returned.length) {
-    const fixed = await runAwait(returned, false, says.awaitMs, orch, ctx);
+    const fixed = await untilInterrupted(runAwait(returned, false, says.awaitMs, orch, ctx));
     step(`orch await ${returned.join(" ")}`, says.fixed);
     sayWorkers(stage, fixed.workers);
     relanded = (await land(returned)).results;
@@ -214,6 +218,24 @@ export function loopResult(
     seconds: (Date.now() - stage.started) / 1000,
     kept: stage.keep,
   };
+}
+
+/**
+ * Runs a demo on its stage: on Ctrl-C, SIGTERM or SIGHUP the programs it runs end, its waits give up and
+ * `teardown` (which the demo also runs when it ends normally) takes down what it made; the demo then
+ * exits 128 + the signal's number, as a shell reports it.
+ */
+export function runDemo<T>(
+  flags: Flags, parent: Context, demo: (stage: DemoStage) => Promise<T>, teardown: (stage: DemoStage) => Promise<void>,
+): Promise<T> {
+  return guardInterrupts(async () => {
+    const stage = await openStage(flags, parent);
+    try {
+      return await demo(stage);
+    } finally {
+      await teardown(stage);
+    }
+  });
 }
 
 /** Ends the private tmux server (unless kept to attach to) and removes the scratch folder (unless --keep). */

@@ -6,7 +6,7 @@ import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
 import { selfCommand } from "../runtime.ts";
 import {
-  awaitApproving, closeStage, elapsed, landAndClean, loopResult, makeShop, openStage, showStatus, TASKS,
+  awaitApproving, closeStage, elapsed, landAndClean, loopResult, makeShop, runDemo, showStatus, TASKS,
 } from "./demo-loop.ts";
 import { runInit } from "./init.ts";
 import { runSpawn } from "./spawn.ts";
@@ -14,9 +14,8 @@ import type { CommandResult } from "./types.ts";
 
 export async function main(args: string[], flags: Flags, parent: Context): Promise<CommandResult> {
   if (booleanFlag(flags, "hosts")) return (await import("./demo-hosts.ts")).main(args, flags, parent);
-  const stage = await openStage(flags, parent);
-  const { repo, env, ctx, c, say, step } = stage;
-  try {
+  return runDemo(flags, parent, async (stage) => {
+    const { repo, env, ctx, c, say, step } = stage;
     await makeShop(stage);
     say(`${c.bold("orch demo")}: the whole loop on a scratch repository, with the scripted agent that ships with orch`);
     say(`  repository  ${repo}`);
@@ -51,8 +50,8 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
     const kept = stage.keep ? ` Kept ${stage.scratch}.` : " Scratch repository and tmux server removed (--keep keeps them).";
     say(`\n${c.green("done")} in ${elapsed(stage)} s.${kept}`);
     return { json: loopResult(stage, orch, awaited, landings), human: () => "" };
-  } finally {
+  }, async (stage) => {
     // Kept, the tmux server stays too: its windows show what the workers did.
     await closeStage(stage, stage.keep);
-  }
+  });
 }
