@@ -1,7 +1,8 @@
 // Remote workers' standing and unreachable hosts, against a real OpenSSH server (test/ssh-harness.ts):
 // status computes ahead/behind/merges_cleanly here against the base as it is here (fetching a branch
-// only when the host reports a tip this repository lacks), and a host whose sshd is killed costs one
-// connection attempt per pause, gets the new base once it is back.
+// only when the host reports a tip this repository lacks); a host whose sshd is killed costs one
+// connection attempt per pause and gets the new base once it is back; an empty poll's check on the host
+// misses nothing (a message, a claim left by a dead reader, a dead agent).
 
 import fs from "node:fs";
 import path from "node:path";
@@ -160,6 +161,47 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   const later = orch(["status", "--json"], { cwd: repo, env });
   assert.is(later.code, 0, later.stderr);
   assert.equal(JSON.parse(orchOnHost(a!, worktree, ["inbox", "--json"])).messages, [], "told once");
+});
+
+test("poll: the host's orch runs only when there may be something to take, and nothing is missed", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "empty/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/quiet", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  const store = `${a!.home}/empty/repo/.orch`;
+  const session = fs.readdirSync(`${repo}/.orch/sessions`)[0]!;
+  const remoteId = JSON.parse(fs.readFileSync(`${repo}/.orch/sessions/${session}/hosts/alpha.json`, "utf8")).remote_orchestrator_id;
+  const mail = `${store}/sessions/${remoteId}/mail`;
+  const poll = () => {
+    const r = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    return r.json.messages as { worker_id: string; message_type: string; content: { summary: string; error?: string } }[];
+  };
+  assert.equal(poll(), []);
+
+  // A message: taken once.
+  orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "half way"]);
+  assert.equal(poll().map((m) => m.content.summary), ["half way"]);
+  assert.equal(poll(), []);
+
+  // A claim left by a reader that died (pid 1 is never a poll of orch): the host's orch gives it back.
+  orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "claimed by the dead"]);
+  const [name] = a!.runAs(["ls", `${mail}/new`]).stdout.trim().split("\n");
+  a!.runAs(["sh", "-c", 'mkdir "$1/claims/1.1.x" && mv "$1/new/$2" "$1/claims/1.1.x/"', "m", mail, name!]);
+  assert.equal(a!.runAs(["ls", `${mail}/new`]).stdout, "");
+  assert.equal(poll().map((m) => m.content.summary), ["claimed by the dead"]);
+
+  // An agent whose recorded process is gone without a report: the host's watchdog reports it.
+  const pidFile = `${store}/sessions/${remoteId}/workers/feat-quiet/agent.pid`;
+  a!.runAs(["sh", "-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", pidFile]);
+  const failed = poll();
+  assert.equal(failed.map((m) => [m.worker_id, m.message_type]), [["feat-quiet", "task_failed"]]);
+  assert.match(failed[0]!.content.error ?? "", /ended without reporting/);
+  assert.equal(poll(), [], "reported once");
 });
 
 test.run();
