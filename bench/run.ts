@@ -1,6 +1,7 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick] [-- --claude-only | --claude-wake | --claude-blocked | --watch-latency | --codex]
+// Usage: npm run bench [-- --quick] [-- --claude-only | --claude-wake | --claude-blocked | --watch-latency | --codex
+//        | --hosts-only]
 // (writes bench/results.md when run whole; needs GNU time for peak memory; the claude rows need .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
@@ -18,6 +19,8 @@ const QUICK = process.argv.includes("--quick");
 const N = QUICK ? 15 : 41;
 const WORK = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "orch-bench-")));
 const TIME = ["/usr/bin/time", "/bin/time"].find((p) => fs.existsSync(p));
+/** dist/orch's flags (build.ts), for the one-line floor programs. */
+const COMPILE_FLAGS = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none"];
 
 const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@e.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@e.invalid", TMUX_TMPDIR: path.join(WORK, "tmux") };
 for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
@@ -217,7 +220,7 @@ async function benchHosts(): Promise<void> {
     rows.push(["hosts: remote status, poll, spawn, wake", `not measured: ${skip}`, "", "", "", ""]);
     return;
   }
-  const { sshOptions } = await import("../src/adapters/ssh.ts");
+  const { sshArgv, sshOptions } = await import("../src/adapters/ssh.ts");
   const world = await startSshWorld(1);
   try {
     const host = world.hosts[0]!;
@@ -245,14 +248,29 @@ async function benchHosts(): Promise<void> {
     const remote = new RemoteHost(record, hostEnv);
     const sessions = path.join(repo, ".orch/sessions");
     const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
-    const { sshArgv } = await import("../src/adapters/ssh.ts");
     const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchArgv([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
+
+    // The floors: a one-line program compiled as dist/orch is, running ssh HOST true (what any orch
+    // command that asks a host pays before doing anything), and the same running the host's orch --version
+    // (a command that needs the host's orch: one more program start there).
+    fs.writeFileSync(path.join(WORK, "ssh-floor.ts"), 'import { spawnSync } from "node:child_process";\n' +
+      'process.exitCode = spawnSync("ssh", process.argv.slice(2), { stdio: ["ignore", "pipe", "inherit"] }).status ?? 1;\n');
+    const floorBinary = path.join(WORK, "ssh-floor");
+    sh([BUN, "build", "--compile", ...COMPILE_FLAGS, path.join(WORK, "ssh-floor.ts"), "--outfile", floorBinary]);
+    const sshArgs = (argv: string[]) => ssh(argv).slice(1);
+    const [floorMs, trueF] = interleaved(timed([floorBinary, ...sshArgs(["true"])]), sshTrue);
+    row("floor: one-line compiled program running ssh HOST true", ms(floorMs), `ssh HOST true, shared connection: ${ms(trueF)}`,
+      floorMs / trueF, "reported", undefined);
+    const remoteVersion = sshArgv(host.alias, remote.orchArgv(["--version"]), hostEnv).slice(1);
+    const [floorOrchMs, trueO] = interleaved(timed([floorBinary, ...remoteVersion]), sshTrue);
+    row("floor: the same running the host's orch --version in the clone", ms(floorOrchMs),
+      `ssh HOST true, shared connection: ${ms(trueO)}`, floorOrchMs / trueO, "reported", undefined);
 
     const [statusMs, trueS] = interleaved(timed([ORCH, "status", "--json"]), sshTrue);
     row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`, statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
     const [pollMs, trueP] = interleaved(timed([ORCH, "poll", "--json"]), sshTrue);
     row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`, pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
-    const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status"]));
+    const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status", "--branch-tips"]));
     row("remote orch status, against the host's orch by hand", ms(statusAgain), `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
     const [pollAgain, pollByHand] = interleaved(timed([ORCH, "poll", "--json"]), byHand(["poll"]));
     row("remote orch poll (empty), against the host's orch by hand", ms(pollAgain), `ssh HOST orch poll in the clone: ${ms(pollByHand)}`, pollAgain / pollByHand, "reported", undefined);
@@ -267,6 +285,20 @@ async function benchHosts(): Promise<void> {
       QUICK ? 7 : 15,
     );
     row("remote orch spawn --host --no-window (1,000-file repository)", ms(spawnMs), `ssh HOST git worktree add -b: ${ms(addMs)}`, spawnMs / addMs, "≤ 1.5×", spawnMs / addMs <= 1.5);
+    // The host's spawn by hand over the same ssh, exactly as orch asks it (the base is on the host).
+    const base = run(["git", "rev-parse", "HEAD"]).trim();
+    let h = 0;
+    const [spawnAgain, spawnByHand] = interleaved(
+      () => timed([ORCH, "spawn", `feat/c${h}`, "--host", "h", "--no-window"])(),
+      () => {
+        h++;
+        const spawnArgs = ["spawn", `hand-${h}`, "--from", base, "--agent", "claude", "--no-window", "-"];
+        return byHand(spawnArgs)();
+      },
+      QUICK ? 7 : 15,
+    );
+    row("remote orch spawn, against the host's orch by hand", ms(spawnAgain), `ssh HOST orch spawn in the clone: ${ms(spawnByHand)}`,
+      spawnAgain / spawnByHand, "reported", undefined);
 
     // Wake: a notify on the host (as its user, in the worker's worktree) → a local poll --wait prints it.
     const notifyArgv = ["runuser", "-u", host.user, "--", "sh", "-c", 'cd "$1" && shift && exec "$@"', "bench", first.worktree_path,
@@ -313,7 +345,7 @@ async function main(): Promise<void> {
   }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
   console.error(`bench in ${WORK} (${N} runs per median)`);
-  if (process.argv.includes("--hosts")) {
+  if (process.argv.includes("--hosts-only") || process.argv.includes("--hosts")) {
     // Only the hosts' measurements (they need root for the test sshd's accounts), printed.
     await benchHosts();
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
@@ -327,7 +359,7 @@ async function main(): Promise<void> {
   }
   // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
   fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
-  sh([BUN, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
+  sh([BUN, "build", "--compile", ...COMPILE_FLAGS, path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
   const FLOOR = [path.join(WORK, "floor")];
   const floor = () => timeOnce(FLOOR, WORK);
   const [gitMs, floorMs] = interleaved(() => timeOnce(["git", "--version"], WORK), floor);
