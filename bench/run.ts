@@ -20,7 +20,9 @@ const N = QUICK ? 15 : 41;
 const WORK = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "orch-bench-")));
 const TIME = ["/usr/bin/time", "/bin/time"].find((p) => fs.existsSync(p));
 /** dist/orch's flags (build.ts), for the one-line floor programs. */
-const COMPILE_FLAGS = ["--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none"];
+const COMPILE_FLAGS = [
+  "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none",
+];
 
 const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@e.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@e.invalid", TMUX_TMPDIR: path.join(WORK, "tmux") };
 for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];

@@ -76,7 +76,8 @@ test("status: a remote worker's standing is against the base here, fetched only 
   let before = fetches();
   let now = views();
   assert.is(fetches() - before, 2, "one fetch per worker whose tip is new here");
-  assert.equal([now.get("feat-fine")!.ahead, now.get("feat-fine")!.behind, now.get("feat-fine")!.merges_cleanly], [1, 0, true]);
+  const fineFirst = now.get("feat-fine")!;
+  assert.equal([fineFirst.ahead, fineFirst.behind, fineFirst.merges_cleanly], [1, 0, true]);
   assert.equal([now.get("feat-clash")!.ahead, now.get("feat-clash")!.behind], [1, 0]);
   before = fetches();
   views();
@@ -141,13 +142,15 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.is(gitCalls(), attempts, "no fetch or push within the pause");
 
   // The pause runs out while the host is still away: one more attempt, and a longer pause.
-  fs.writeFileSync(`${repo}/.orch/hosts-unreachable/alpha.json`, JSON.stringify({ ...failure, retry_after: new Date(Date.now() - 1000).toISOString() }));
+  const expired = { ...failure, retry_after: new Date(Date.now() - 1000).toISOString() };
+  fs.writeFileSync(`${repo}/.orch/hosts-unreachable/alpha.json`, JSON.stringify(expired));
   const again = orch(["poll", "--json"], { cwd: repo, env });
   assert.is(again.code, 0, again.stderr);
   assert.ok(gitCalls() > attempts, "tried again");
   const second = JSON.parse(fs.readFileSync(`${repo}/.orch/hosts-unreachable/alpha.json`, "utf8"));
   assert.is(second.failures, 2);
-  assert.ok(Date.parse(second.retry_after) - Date.parse(second.last_failed_at) > Date.parse(failure.retry_after) - Date.parse(failure.last_failed_at));
+  const pause = (f: { retry_after: string; last_failed_at: string }) => Date.parse(f.retry_after) - Date.parse(f.last_failed_at);
+  assert.ok(pause(second) > pause(failure), "a longer pause");
 
   // Back within the pause: the host answering (its messages, its status) is enough to bring it the base.
   await a!.start();
@@ -156,7 +159,8 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.not.ok(fs.existsSync(`${repo}/.orch/hosts-unreachable/alpha.json`));
   const sunday = git(["rev-parse", "HEAD"], repo);
   assert.is(gitOnHost(a!, worktree, ["rev-parse", "orch/base/main"]), sunday);
-  const inbox = JSON.parse(orchOnHost(a!, worktree, ["inbox", "--json"])) as { messages: { message_type: string; content: { base_commit: string } }[] };
+  type Inbox = { messages: { message_type: string; content: { base_commit: string } }[] };
+  const inbox = JSON.parse(orchOnHost(a!, worktree, ["inbox", "--json"])) as Inbox;
   assert.equal(inbox.messages.map((m) => [m.message_type, m.content.base_commit]), [["base_moved", sunday]]);
   const later = orch(["status", "--json"], { cwd: repo, env });
   assert.is(later.code, 0, later.stderr);

@@ -93,7 +93,9 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
   // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
-  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+  if (baseTipsMoved(layout, session.orchestrator_id)) {
+    await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+  }
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
   let taken: TakenMessages | undefined;
   try {

@@ -158,7 +158,8 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The hosts are asked first, so their round trips overlap the check made here.
   const hosts = records.some((r) => r.host) ? await import("../hosts/views.ts") : undefined;
   const asked = hosts?.askHosts(layout, records, ctx);
-  const checked = records.length && !branchTips ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
+  const checking = records.length > 0 && !branchTips;
+  const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
   if (started) records = listWorkers(layout, session.orchestrator_id, ctx.warn);
   const counts = countMail(layout.mailDir(session.orchestrator_id));
@@ -168,7 +169,7 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
     const answers = await asked;
     await hosts.overlayHostViews(layout, records, workers, counts, answers, ctx);
     // A host that failed lately answered: the move its workers were not told of is brought to them now.
-    if (answers.cameBack && !branchTips) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+    if (answers.cameBack && checking) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   }
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }

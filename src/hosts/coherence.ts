@@ -38,7 +38,8 @@ export function pushBaseToHost(
     push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv(), allowFailure: true }).then((pushed) => {
       if (pushed.code === 0) return;
       const message = `could not push ${tip.slice(0, 12)} to host ${record.host}: ${sshError(pushed)}`;
-      throw gitCouldNotConnect(pushed.stderr) ? new HostUnreachable(record.host, sshError(pushed), message) : new OrchError("failed", message);
+      if (gitCouldNotConnect(pushed.stderr)) throw new HostUnreachable(record.host, sshError(pushed), message);
+      throw new OrchError("failed", message);
     });
     pushed.set(key, push);
     push.catch(() => pushed.delete(key));

@@ -25,7 +25,11 @@ const isRemote = (record: WorkerRecord): record is RemoteWorkerRecord => typeof 
  * `cameBack`: a host that the coherence check leaves alone for a while after a failure (hosts/backoff.ts)
  * answered, so a move of the base can be brought to it now.
  */
-export async function askHosts(layout: StoreLayout, records: WorkerRecord[], ctx: Context): Promise<HostViews & { cameBack: boolean }> {
+export async function askHosts(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  ctx: Context,
+): Promise<HostViews & { cameBack: boolean }> {
   const remote = records.filter(isRemote);
   const paused = [...new Set(remote.map((r) => r.host))].filter((host) => pausedHost(layout, host) !== undefined);
   const answers = await statusOnHosts(layout, remote, ctx);
