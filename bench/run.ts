@@ -1,7 +1,7 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick] [-- --claude-only | --claude-wake | --claude-blocked | --watch-latency | --codex
-//        | --hosts-only]
+// Usage: npm run bench [-- --quick] [-- --startup-only | --claude-only | --claude-wake | --claude-blocked | --watch-latency
+//        | --codex | --hosts-only]
 // (writes bench/results.md when run whole; needs GNU time for peak memory; the claude rows need .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUN_COMPILE_FLAGS } from "./compile-flags.ts";
 import { claudeBlocked, claudeWake, watchAgainstPoll, type BenchContext } from "./lifecycle.ts";
 import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, stopSharedCodexServer } from "../test/codex-harness.ts";
 
@@ -19,10 +20,6 @@ const QUICK = process.argv.includes("--quick");
 const N = QUICK ? 15 : 41;
 const WORK = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "orch-bench-")));
 const TIME = ["/usr/bin/time", "/bin/time"].find((p) => fs.existsSync(p));
-/** dist/orch's flags (build.ts), for the one-line floor programs. */
-const COMPILE_FLAGS = [
-  "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none",
-];
 
 const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@e.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@e.invalid", TMUX_TMPDIR: path.join(WORK, "tmux") };
 for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
@@ -87,6 +84,100 @@ function repoWith(files: number, name = "repo"): string {
   sh(["git", "add", "-A"], dir);
   sh(["git", "commit", "-q", "-m", "initial"], dir);
   return dir;
+}
+
+/** The floor: a one-line program compiled with the same flags as dist/orch (bench/compile-flags.ts). */
+function buildFloor(): string {
+  const floor = path.join(WORK, "floor");
+  fs.writeFileSync(`${floor}.ts`, 'console.log("hello");\n');
+  sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, `${floor}.ts`, "--outfile", floor]);
+  return floor;
+}
+
+/**
+ * Drops a file's pages from the page cache (GNU dd: iflag=nocache with count=0 covers the whole file).
+ * The peak memory of a bun binary counts the pages of its code the kernel maps in, and how many it maps
+ * around each touched page depends on how the file got into the page cache: just written (a build, a
+ * copy) maps far more than read back from disk (README, Benchmarks). Both binaries of a ratio must be
+ * in the same state.
+ */
+function dropFromPageCache(file: string): boolean {
+  return spawnSync("dd", [`if=${file}`, "iflag=nocache", "count=0", "status=none"]).status === 0;
+}
+
+/** CPU time (user + system, ms) of one run, from the shell's `times` over `runs` runs in a row. */
+function cpuPerRun(argv: string[], cwd: string, runs: number): number {
+  const script = `for i in $(seq ${runs}); do "$@" >/dev/null 2>&1 </dev/null; done; times`;
+  const out = sh(["bash", "-c", script, "bench", ...argv], cwd);
+  const children = out.trim().split("\n").pop()!.split(/\s+/);
+  const seconds = (t: string) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+  };
+  return ((seconds(children[0]!) + seconds(children[1]!)) * 1000) / runs;
+}
+
+/**
+ * The start-up rows: notify and an empty poll (wall, CPU, peak memory in both page-cache states) and
+ * the 2,000-notify burst, each against the floor. `--startup-only` runs just these.
+ */
+async function benchStartup(floorBin: string): Promise<void> {
+  const FLOOR = [floorBin];
+  const floor = () => timeOnce(FLOOR, WORK);
+  const repo = repoWith(200);
+  sh([ORCH, "init", "--json"], repo);
+  const notifyWith = (bin: string) => [bin, "notify", "--type", "progress", "--summary", "bench"];
+  const notify = notifyWith(ORCH);
+  const [notifyMs, floorN] = interleaved(() => timeOnce(notify, repo), floor);
+  sh([ORCH, "poll", "--json"], repo);
+  const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
+  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
+  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
+
+  // Peak memory, both binaries as just written (fresh copies), then both read back from disk.
+  const orchCopy = path.join(WORK, "orch-copy");
+  const floorCopy = path.join(WORK, "floor-copy");
+  fs.copyFileSync(ORCH, orchCopy);
+  fs.copyFileSync(floorBin, floorCopy);
+  const peaks = (state: string) => {
+    const [notifyKb, floorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([floorCopy], WORK), 15);
+    sh([orchCopy, "poll", "--json"], repo);
+    const [pollKb, floorKb2] = interleaved(() => peakOnce([orchCopy, "poll"], repo), () => peakOnce([floorCopy], WORK), 15);
+    row(`orch notify: peak memory, ${state}`, mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
+    row(`orch poll (empty): peak memory, ${state}`, mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+  };
+  peaks("binaries as just written");
+  if (dropFromPageCache(orchCopy) && dropFromPageCache(floorCopy)) {
+    spawnSync(orchCopy, ["poll"], { cwd: repo, env, stdio: "ignore" });
+    spawnSync(floorCopy, [], { cwd: WORK, env, stdio: "ignore" });
+    peaks("binaries read back from disk");
+  }
+
+  const runs = QUICK ? 100 : 300;
+  const notifyCpu = cpuPerRun(notify, repo, runs);
+  const floorCpu = cpuPerRun(FLOOR, WORK, runs);
+  row("orch notify: CPU time (user + system) per run", ms(notifyCpu), `floor ${ms(floorCpu)}`, notifyCpu / floorCpu, "reported", undefined);
+
+  // Throughput: 2,000 messages from 8 concurrent senders, against the floor run 2,000 times the same way.
+  const burst = async (argv: (n: number) => string[], cwd: string) => {
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async (_, s) => {
+      for (let i = 0; i < 250; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const p = spawn(argv(s * 1000 + i)[0]!, argv(s * 1000 + i).slice(1), { cwd, env, stdio: "ignore" });
+          p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+        });
+      }
+    }));
+    return performance.now() - t;
+  };
+  const burstRepo = repoWith(1, "burst");
+  sh([ORCH, "init"], burstRepo);
+  const floorBurst = await burst(() => FLOOR, burstRepo);
+  const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
+  const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
+  const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
+  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
 }
 
 /**
@@ -258,7 +349,7 @@ async function benchHosts(): Promise<void> {
     fs.writeFileSync(path.join(WORK, "ssh-floor.ts"), 'import { spawnSync } from "node:child_process";\n' +
       'process.exitCode = spawnSync("ssh", process.argv.slice(2), { stdio: ["ignore", "pipe", "inherit"] }).status ?? 1;\n');
     const floorBinary = path.join(WORK, "ssh-floor");
-    sh([BUN, "build", "--compile", ...COMPILE_FLAGS, path.join(WORK, "ssh-floor.ts"), "--outfile", floorBinary]);
+    sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(WORK, "ssh-floor.ts"), "--outfile", floorBinary]);
     const sshArgs = (argv: string[]) => ssh(argv).slice(1);
     const [floorMs, trueF] = interleaved(timed([floorBinary, ...sshArgs(["true"])]), sshTrue);
     row("floor: one-line compiled program running ssh HOST true", ms(floorMs), `ssh HOST true, shared connection: ${ms(trueF)}`,
@@ -359,28 +450,24 @@ async function main(): Promise<void> {
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
     return;
   }
-  // The floor: a one-line program compiled with the same flags as dist/orch (see build.ts).
-  fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
-  sh([BUN, "build", "--compile", ...COMPILE_FLAGS, path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
-  const FLOOR = [path.join(WORK, "floor")];
+  const floorBin = buildFloor();
+  const FLOOR = [floorBin];
   const floor = () => timeOnce(FLOOR, WORK);
+  if (process.argv.includes("--startup-only")) {
+    // Only the start-up rows (notify, poll, the burst), printed; bench/results.md is left as it is.
+    await benchStartup(floorBin);
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    fs.rmSync(WORK, { recursive: true, force: true });
+    return;
+  }
   const [gitMs, floorMs] = interleaved(() => timeOnce(["git", "--version"], WORK), floor);
   rows.push(["floor: one-line program, same `bun build --compile` flags", ms(floorMs), "", "", "", ""]);
   rows.push(["git --version", ms(gitMs), `floor ${ms(floorMs)}`, `${(gitMs / floorMs).toFixed(2)}×`, "", ""]);
 
-  // Mailbox: notify and an empty poll.
-  const repo = repoWith(200);
-  const id = JSON.parse(sh([ORCH, "init", "--json"], repo)).orchestrator_id as string;
-  const notify = [ORCH, "notify", "--type", "progress", "--summary", "bench"];
-  const [notifyMs, floorN] = interleaved(() => timeOnce(notify, repo), floor);
-  const [notifyKb, floorKb] = interleaved(() => peakOnce(notify, repo), () => peakOnce(FLOOR, WORK), 15);
-  sh([ORCH, "poll", "--json"], repo);
-  const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
-  const [pollKb, floorKb2] = interleaved(() => peakOnce([ORCH, "poll"], repo), () => peakOnce(FLOOR, WORK), 15);
-  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
-  row("orch notify: peak memory", mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
-  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
-  row("orch poll (empty): peak memory", mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+  // Mailbox: notify and an empty poll (wall, CPU, memory) and the 2,000-notify burst.
+  await benchStartup(floorBin);
+  const repo = repoWith(200, "wake");
+  sh([ORCH, "init"], repo);
 
   // Wake latency: from notify's exit to poll --wait's output.
   const latencies: number[] = [];
@@ -401,27 +488,6 @@ async function main(): Promise<void> {
   row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)", "", "≤ 10 ms", pct(latencies, 50) <= 10);
   row("wake latency: p99", ms(pct(latencies, 99)), "", "", "≤ 50 ms", pct(latencies, 99) <= 50);
 
-  // Throughput: 2,000 messages from 8 concurrent senders, against the floor run 2,000 times the same way.
-  const burst = async (argv: (n: number) => string[], cwd: string) => {
-    const t = performance.now();
-    await Promise.all(Array.from({ length: 8 }, async (_, s) => {
-      for (let i = 0; i < 250; i++) {
-        await new Promise<void>((resolve, reject) => {
-          const p = spawn(argv(s * 1000 + i)[0]!, argv(s * 1000 + i).slice(1), { cwd, env, stdio: "ignore" });
-          p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
-        });
-      }
-    }));
-    return performance.now() - t;
-  };
-  const burstRepo = repoWith(1, "burst");
-  sh([ORCH, "init"], burstRepo);
-  const floorBurst = await burst(() => FLOOR, burstRepo);
-  const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
-  const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
-  const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
-  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
-
   // poll cost with history: 1 new message and 10,000 read ones, against 1 new and no history.
   const fresh = repoWith(1, "fresh");
   sh([ORCH, "init"], fresh);
@@ -441,7 +507,6 @@ async function main(): Promise<void> {
   };
   const [pollHistory, pollFresh] = interleaved(pollOneNew(history), pollOneNew(fresh));
   row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`, pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
-  void id;
 
   // Workers: spawn --no-window against raw git worktree add -b, in a repository of 1,000 files.
   const big = repoWith(1000, "project");
