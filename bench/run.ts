@@ -442,6 +442,7 @@ async function main(): Promise<void> {
     // Only the hosts' measurements (they need root for the test sshd's accounts), printed.
     await benchHosts();
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    fs.rmSync(WORK, { recursive: true, force: true });
     return;
   }
   if (process.argv.includes("--codex")) {
