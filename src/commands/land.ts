@@ -48,11 +48,16 @@ function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: st
     .map(({ record }) => record);
 }
 
-async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod, testCommand: string | undefined, ctx: Context): Promise<LandEntry> {
+async function landOne(
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
+  testCommand: string | undefined, ctx: Context,
+): Promise<LandEntry> {
   const entry = { worker_id: record.worker_id, branch: record.branch };
   const base = await checkBaseCheckout(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
-  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) return { ...entry, status: "skipped", reason: `already in ${base}` };
+  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) {
+    return { ...entry, status: "skipped", reason: `already in ${base}` };
+  }
   const message = await mergeMessage(layout, record, mainRoot);
   const env = gitAdapter.scratchIdentity(ctx.env);
   return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
@@ -60,7 +65,8 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
       const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
-      return { ...entry, status: "conflict", reason: `does not merge onto ${base} at ${head.slice(0, 12)}${why}`, conflict_paths: paths, base_commit: head };
+      const reason = `does not merge onto ${base} at ${head.slice(0, 12)}${why}`;
+      return { ...entry, status: "conflict", reason, conflict_paths: paths, base_commit: head };
     }
     const tested = await gitAdapter.gitOut(["rev-parse", "HEAD"], dir);
     if (tested === head) return { ...entry, status: "skipped", reason: `already in ${base}` };
@@ -68,16 +74,31 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
       // The test command is the user's shell command line, so sh runs it, like git bisect run does.
-      const test = await run(["sh", "-c", testCommand], { cwd: dir, env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id }, allowFailure: true, outputToStderr: true, ownProcessGroup: true });
+      const test = await run(["sh", "-c", testCommand], {
+        cwd: dir,
+        env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id },
+        allowFailure: true,
+        outputToStderr: true,
+        ownProcessGroup: true,
+      });
       throwIfInterrupted();
-      if (test.code !== 0) return { ...entry, status: "test_failed", reason: `test command exited ${test.code}`, test_exit_code: test.code };
+      if (test.code !== 0) {
+        const reason = `test command exited ${test.code}`;
+        return { ...entry, status: "test_failed", reason, test_exit_code: test.code };
+      }
     }
     const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
-    if (overlap.length) return { ...entry, status: "conflict", reason: `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`, conflict_paths: overlap };
+    if (overlap.length) {
+      const reason = `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`;
+      return { ...entry, status: "conflict", reason, conflict_paths: overlap };
+    }
     // What lands is exactly the commit that was tested, and nothing after an interrupt.
     throwIfInterrupted();
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
-    if (ff.code !== 0) return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${ff.stderr.trim().split("\n").pop() ?? ""}` };
+    if (ff.code !== 0) {
+      const why = ff.stderr.trim().split("\n").pop() ?? "";
+      return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${why}` };
+    }
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
   });
 }
@@ -86,11 +107,15 @@ async function landOne(layout: StoreLayout, record: WorkerRecord, mainRoot: stri
  * land --on-conflict return: the worker gets its conflict (paths, the base to rebase onto, what to do,
  * how to report again) as base_moved, and is running again.
  */
-async function handBack(layout: StoreLayout, repo: Repo, record: WorkerRecord, entry: LandEntry, ctx: Context): Promise<LandEntry> {
+async function handBack(
+  layout: StoreLayout, repo: Repo, record: WorkerRecord, entry: LandEntry, ctx: Context,
+): Promise<LandEntry> {
   const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot)) ?? "HEAD";
   const to = entry.base_commit ?? (await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot));
-  const from = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id).told_base ?? record.base_tip ?? record.base_commit;
-  const notice = { baseBranch: base, from, to, standing: { merges_cleanly: false, conflict_paths: entry.conflict_paths ?? [] }, returned: true };
+  const told = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id).told_base;
+  const from = told ?? record.base_tip ?? record.base_commit;
+  const standing = { merges_cleanly: false, conflict_paths: entry.conflict_paths ?? [] };
+  const notice = { baseBranch: base, from, to, standing, returned: true };
   // Here or in its inbox on its host; an agent idle at its prompt is woken (it reads nothing otherwise).
   await tellWorker(layout, repo, record, notice, ctx);
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
@@ -120,7 +145,9 @@ export async function runLand(options: LandOptions, ctx: Context) {
   // Without names the queue is every done worker: a remote worker is done once its task_complete is
   // here, so the hosts are asked first (a poll may not have run since).
   if (options.names.length === 0) await collectFromHosts(layout, orchestratorId, ctx);
-  const queue = options.names.length ? options.names.map((n) => loadWorker(layout, orchestratorId, n)) : queueOrder(layout, orchestratorId, ctx.warn);
+  const queue = options.names.length
+    ? options.names.map((n) => loadWorker(layout, orchestratorId, n))
+    : queueOrder(layout, orchestratorId, ctx.warn);
   await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
@@ -128,7 +155,8 @@ export async function runLand(options: LandOptions, ctx: Context) {
     let stoppedAt: LandEntry | undefined;
     for (const [index, queued] of queue.entries()) {
       if (stoppedAt) {
-        results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason: `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})` });
+        const reason = `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})`;
+        results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason });
         continue;
       }
       // A sync may have moved its base commit since the queue was read.
@@ -151,36 +179,63 @@ export async function runLand(options: LandOptions, ctx: Context) {
   });
   // One notice per worker for the whole run, and pending workers whose prerequisites landed start now.
   const after = await reconcile(layout, orchestratorId, repo, ctx);
-  return { orchestratorId, results, told: [...new Set([...synced.flatMap((s) => s.told), ...after.told])], started: after.started, synced: [...new Set(synced.flatMap((s) => s.synced))] };
+  return {
+    orchestratorId,
+    results,
+    told: [...new Set([...synced.flatMap((s) => s.told), ...after.told])],
+    started: after.started,
+    synced: [...new Set(synced.flatMap((s) => s.synced))],
+  };
 }
 
 function render(results: LandEntry[], c: Colors): string {
   if (results.length === 0) return "nothing to land: no finished workers\n";
-  const paint: Record<LandStatus, (s: string) => string> = { landed: c.green, conflict: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim };
-  return results.map((r) => `${paint[r.status](r.status.padEnd(11))} ${c.bold(r.worker_id)}  ${r.reason}${r.commit ? c.dim(` ${r.commit.slice(0, 12)}`) : ""}`).join("\n") + "\n";
+  const paint: Record<LandStatus, (s: string) => string> = {
+    landed: c.green, conflict: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim,
+  };
+  const line = (r: LandEntry) => {
+    const commit = r.commit ? c.dim(` ${r.commit.slice(0, 12)}`) : "";
+    return `${paint[r.status](r.status.padEnd(11))} ${c.bold(r.worker_id)}  ${r.reason}${commit}`;
+  };
+  return results.map(line).join("\n") + "\n";
 }
 
 export function onConflictFlag(flags: Flags): OnConflict {
   const value = stringFlag(flags, "onConflict") ?? "stop";
-  if (value !== "stop" && value !== "return") throw usage(`--on-conflict must be stop or return, not ${JSON.stringify(value)}`);
+  if (value !== "stop" && value !== "return") {
+    throw usage(`--on-conflict must be stop or return, not ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const method = methodFromFlags(flags);
   const options: LandOptions = {
-    names: args, testCommand: stringFlag(flags, "test"), method, onConflict: onConflictFlag(flags), sync: booleanFlag(flags, "sync"), orch: stringFlag(flags, "orch"),
+    names: args,
+    testCommand: stringFlag(flags, "test"),
+    method,
+    onConflict: onConflictFlag(flags),
+    sync: booleanFlag(flags, "sync"),
+    orch: stringFlag(flags, "orch"),
   };
   const { orchestratorId, results, told, started, synced } = await runLand(options, ctx);
   const failed = results.find((r) => r.status === "conflict" || r.status === "test_failed");
   const json = {
-    orchestrator_id: orchestratorId, method, on_conflict: options.onConflict, landed: results.filter((r) => r.status === "landed").length, results,
-    returned: results.filter((r) => r.status === "returned").map((r) => r.worker_id), synced, told, started,
+    orchestrator_id: orchestratorId,
+    method,
+    on_conflict: options.onConflict,
+    landed: results.filter((r) => r.status === "landed").length,
+    results,
+    returned: results.filter((r) => r.status === "returned").map((r) => r.worker_id),
+    synced,
+    told,
+    started,
   };
   if (failed) {
-    ctx.warn(`the queue stopped at ${failed.worker_id}: ${failed.reason}`);
+    const message = `the queue stopped at ${failed.worker_id}: ${failed.reason}`;
+    ctx.warn(message);
     return {
-      json: { success: false, error: { code: failed.status, message: `the queue stopped at ${failed.worker_id}: ${failed.reason}` }, ...json },
+      json: { success: false, error: { code: failed.status, message }, ...json },
       human: (c) => render(results, c),
       exitCode: 1,
     };

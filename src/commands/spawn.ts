@@ -47,7 +47,9 @@ export function afterFlag(flags: Flags): string[] {
   if (raw === undefined) return [];
   const values = (Array.isArray(raw) ? raw : [raw]).map((v) => (typeof v === "boolean" ? "" : String(v)));
   const names = values.flatMap((v) => v.split(",")).map((n) => n.trim());
-  if (names.some((n) => n === "")) throw usage("--after needs a worker (--after A, --after A,B or --after A --after B)");
+  if (names.some((n) => n === "")) {
+    throw usage("--after needs a worker (--after A, --after A,B or --after A --after B)");
+  }
   return [...new Set(names)];
 }
 
@@ -64,7 +66,9 @@ function readBounded(fd: number, what: string): Buffer {
   try {
     return readUpTo(fd, MAX_PROMPT_BYTES, what);
   } catch (error) {
-    if (error instanceof NotRegularFileError) throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+    if (error instanceof NotRegularFileError) {
+      throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
+    }
     throw error;
   }
 }
@@ -108,21 +112,38 @@ function readPrompt(source: string): string {
 export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
   const branch = checkBranchName(args[0] ?? "");
   const source = args[1];
-  if (source !== undefined && source !== "-") throw usage(`unexpected argument ${JSON.stringify(source)}: the prompt goes in --prompt, --prompt-file or - (stdin)`);
+  if (source !== undefined && source !== "-") {
+    const where = "the prompt goes in --prompt, --prompt-file or - (stdin)";
+    throw usage(`unexpected argument ${JSON.stringify(source)}: ${where}`);
+  }
   const text = stringFlag(flags, "prompt");
   const file = stringFlag(flags, "promptFile");
-  if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
+  if ([text !== undefined, file !== undefined, source === "-"].filter(Boolean).length > 1) {
+    throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
+  }
   let prompt = text ?? "";
   if (file !== undefined) prompt = readPrompt(file === "-" || file === "/dev/stdin" ? "stdin" : file);
   if (source === "-") prompt = readPrompt("stdin");
-  if (prompt.includes("\0")) throw new OrchError("invalid", "the prompt holds a NUL byte, which no program can receive as an argument");
+  if (prompt.includes("\0")) {
+    throw new OrchError("invalid", "the prompt holds a NUL byte, which no program can receive as an argument");
+  }
   const backend = stringFlag(flags, "backend");
-  if (backend !== undefined && backend !== "git" && backend !== "gtr") throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
+  if (backend !== undefined && backend !== "git" && backend !== "gtr") {
+    throw usage(`--backend must be git or gtr, not ${JSON.stringify(backend)}`);
+  }
   const from = stringFlag(flags, "from");
-  if (from !== undefined && (from === "" || from.startsWith("-"))) throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
+  if (from !== undefined && (from === "" || from.startsWith("-"))) {
+    throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
+  }
   const after = afterFlag(flags);
-  if (after.length && flags.host !== undefined) throw usage("--after is not supported with --host yet: spawn it here, or on the host once its prerequisites have landed");
-  if (after.length && from !== undefined) throw usage("--after starts the worker from the base as it is when its prerequisites have landed: leave out --from");
+  if (after.length && flags.host !== undefined) {
+    throw usage("--after is not supported with --host yet: " +
+      "spawn it here, or on the host once its prerequisites have landed");
+  }
+  if (after.length && from !== undefined) {
+    throw usage("--after starts the worker from the base as it is when its prerequisites have landed: " +
+      "leave out --from");
+  }
   return {
     orch: stringFlag(flags, "orch"),
     branch,
@@ -176,8 +197,10 @@ export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv 
  * tmux gives a new window the PATH of the client's environment over `new-window -e PATH=…`.
  */
 export function windowArgv(record: WorkerRecord, shimDir: string, runnerFlags: string[] = []): string[] {
-  const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; exec "\${SHELL:-/bin/sh}"`;
-  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
+  const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; ` +
+    `exec "\${SHELL:-/bin/sh}"`;
+  const runner = [...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
+  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...runner];
 }
 
 export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
@@ -191,20 +214,31 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
 
 async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
   const argv = options.agentArgv;
-  if (argv) return { name: path.basename(argv[0] ?? "agent"), start: () => ({ argv, promptPlacement: "last", env: {} }), prepare: async () => [] };
+  if (argv) {
+    const start = () => ({ argv, promptPlacement: "last" as const, env: {} });
+    return { name: path.basename(argv[0] ?? "agent"), start, prepare: async () => [] };
+  }
   return profileFor(options.agent);
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
-  if (options.host !== undefined) return (await import("../hosts/workers.ts")).spawnOnHost({ ...options, host: options.host }, ctx);
+  if (options.host !== undefined) {
+    const { spawnOnHost } = await import("../hosts/workers.ts");
+    return spawnOnHost({ ...options, host: options.host }, ctx);
+  }
   const { layout, session } = await resolveSession(ctx, options.orch);
   const orchestratorId = session.orchestrator_id;
   const workerId = workerIdForBranch(options.branch);
   // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
   const prerequisites = options.after.map((name) => {
     const found = findWorker(layout, orchestratorId, name);
-    if (!found) throw new OrchError("invalid", `--after ${name}: no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`);
-    if (found.worker_id === workerId) throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
+    if (!found) {
+      const why = `no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`;
+      throw new OrchError("invalid", `--after ${name}: ${why}`);
+    }
+    if (found.worker_id === workerId) {
+      throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
+    }
     return found.worker_id;
   });
   const repo = await requireRepo(ctx);
@@ -212,7 +246,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
   for (const line of await repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
   if (findWorker(layout, orchestratorId, workerId)) {
-    throw new OrchError("exists", `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`);
+    const message = `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`;
+    throw new OrchError("exists", message);
   }
   const { baseTipsMoved } = await import("../store/coherence.ts");
   if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {
@@ -220,17 +255,28 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     await coherence.reconcile(layout, orchestratorId, repo, ctx);
     const landed = await coherence.landedAmong(layout, orchestratorId, repo, prerequisites);
     if (!prerequisites.every((id) => landed.has(id))) {
-      return { record: await recordPending(layout, orchestratorId, repo, options, profile, prerequisites), tmuxSession: null };
+      const record = await recordPending(layout, orchestratorId, repo, options, profile, prerequisites);
+      return { record, tmuxSession: null };
     }
   }
   return guardInterrupts(() => createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined));
 }
 
+function createdMeanwhile(workerId: string): OrchError {
+  return new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+}
+
 /** spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. */
-async function recordPending(layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile, after: string[]): Promise<WorkerRecord> {
+async function recordPending(
+  layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile,
+  after: string[],
+): Promise<WorkerRecord> {
   const main = mainWorktreeOf(repo);
   const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
-  if (!baseBranch) throw new OrchError("refused", `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`);
+  if (!baseBranch) {
+    const message = `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`;
+    throw new OrchError("refused", message);
+  }
   const workerId = workerIdForBranch(options.branch);
   const record: WorkerRecord = {
     worker_id: workerId,
@@ -248,10 +294,16 @@ async function recordPending(layout: StoreLayout, orchestratorId: string, repo: 
     after,
     after_landed: [],
     pending: true,
-    pending_spawn: { agent: options.agent, ...(options.agentArgv ? { agent_argv: options.agentArgv } : {}), plan: options.plan, window: options.window, ...(options.backend ? { backend: options.backend } : {}) },
+    pending_spawn: {
+      agent: options.agent,
+      ...(options.agentArgv ? { agent_argv: options.agentArgv } : {}),
+      plan: options.plan,
+      window: options.window,
+      ...(options.backend ? { backend: options.backend } : {}),
+    },
   };
   const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
-  if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+  if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
   return record;
 }
 
@@ -259,11 +311,16 @@ async function recordPending(layout: StoreLayout, orchestratorId: string, repo: 
  * Starts a pending worker whose prerequisites have landed: its worktree from the base branch as it is
  * now, its window and agent. Once only (an exclusive claim); a failed start makes it failed, reported.
  */
-export async function startPendingWorker(layout: StoreLayout, pending: WorkerRecord, ctx: Context): Promise<WorkerRecord> {
+export async function startPendingWorker(
+  layout: StoreLayout, pending: WorkerRecord, ctx: Context,
+): Promise<WorkerRecord> {
   const spec = pending.pending_spawn;
-  if (!spec || !pending.base_branch) throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
+  if (!spec || !pending.base_branch) {
+    throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
+  }
   try {
-    writeNewFile(path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting"), `${process.pid}\n`, false);
+    const claim = path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting");
+    writeNewFile(claim, `${process.pid}\n`, false);
   } catch {
     throw new OrchError("exists", `worker ${pending.worker_id} is being started by another orch command`);
   }
@@ -273,7 +330,8 @@ export async function startPendingWorker(layout: StoreLayout, pending: WorkerRec
   };
   try {
     const repo = await requireRepo(ctx);
-    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, await profileOf(options), ctx, pending);
+    const profile = await profileOf(options);
+    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, pending);
     return record;
   } catch (error) {
     const reason = (error as Error).message;
@@ -282,9 +340,14 @@ export async function startPendingWorker(layout: StoreLayout, pending: WorkerRec
       orchestrator_id: pending.orchestrator_id,
       worker_id: pending.worker_id,
       message_type: "task_failed",
-      content: { summary: `could not start after ${(pending.after ?? []).join(", ")} landed`, error: reason, branch: pending.branch },
+      content: {
+        summary: `could not start after ${(pending.after ?? []).join(", ")} landed`,
+        error: reason,
+        branch: pending.branch,
+      },
     });
-    sendMessage(layout.mailDir(pending.orchestrator_id), message, layout.eventsDir(pending.orchestrator_id, pending.worker_id));
+    const events = layout.eventsDir(pending.orchestrator_id, pending.worker_id);
+    sendMessage(layout.mailDir(pending.orchestrator_id), message, events);
     throw error;
   }
 }
@@ -307,7 +370,10 @@ async function createAndStart(
     resolveFrom(main, options.from),
   ]);
   const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
-  if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) throw new OrchError("failed", "backend gtr was chosen but `git gtr` is not installed (see https://github.com/coderabbitai/git-worktree-runner)");
+  if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) {
+    const where = "see https://github.com/coderabbitai/git-worktree-runner";
+    throw new OrchError("failed", `backend gtr was chosen but \`git gtr\` is not installed (${where})`);
+  }
   throwIfInterrupted();
 
   const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
@@ -326,15 +392,24 @@ async function createAndStart(
       worktreePath = plannedPath;
       fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
       // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
-      const spawned = { branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha };
+      const spawned = {
+        branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha,
+      };
       undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
       await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
       throwIfInterrupted();
       const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
-      if (copied.length) ctx.warn(`copied ${copied.length} file(s) into the worktree: ${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`);
-      const failures = await gtr.runHooks("postCreate", settings, { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch }, ctx.env);
+      if (copied.length) {
+        const names = `${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`;
+        ctx.warn(`copied ${copied.length} file(s) into the worktree: ${names}`);
+      }
+      const hookContext = { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch };
+      const failures = await gtr.runHooks("postCreate", settings, hookContext, ctx.env);
       throwIfInterrupted();
-      if (failures.length) throw new OrchError("failed", `${gtr.describeHookFailures("postCreate", failures)}; the worktree was removed again`);
+      if (failures.length) {
+        const what = gtr.describeHookFailures("postCreate", failures);
+        throw new OrchError("failed", `${what}; the worktree was removed again`);
+      }
     }
     throwIfInterrupted();
     const sessionId = crypto.randomUUID();
@@ -345,8 +420,12 @@ async function createAndStart(
       orchProgram: path.join(shimDir, "orch"),
     };
     const start = profile.start(launchSpec);
-    const baseCommit = exists ? (await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)) : fromSha;
-    const baseBranch = pending ? pending.base_branch : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+    const baseCommit = exists
+      ? await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)
+      : fromSha;
+    const baseBranch = pending
+      ? pending.base_branch
+      : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
     const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
     const record: WorkerRecord = {
       ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
@@ -368,7 +447,10 @@ async function createAndStart(
       created_at: pending?.created_at ?? new Date().toISOString(),
       ...(baseTip ? { base_tip: baseTip } : {}),
     };
-    const marker: WorkerMarker = { orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit, store: layout.root };
+    const marker: WorkerMarker = {
+      orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit,
+      store: layout.root,
+    };
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
     throwIfInterrupted();
     if (pending) {
@@ -377,7 +459,7 @@ async function createAndStart(
       undo.push(async () => saveWorker(layout, pending));
     } else {
       const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
-      if (!createWorker(layout, record, prompt)) throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+      if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
       undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
     }
     // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
@@ -412,7 +494,9 @@ async function createAndStart(
     }
     return { record, tmuxSession };
   } catch (error) {
-    for (const step of undo.reverse()) await step().catch((e: Error) => ctx.warn(`cleanup after the failed spawn: ${e.message}`));
+    for (const step of undo.reverse()) {
+      await step().catch((e: Error) => ctx.warn(`cleanup after the failed spawn: ${e.message}`));
+    }
     throw error;
   }
 }
@@ -427,7 +511,11 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
         orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
         base_branch: record.base_branch, host: null,
       },
-      human: (c) => `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): starts from ${record.base_branch} when ${after} ha${(record.after ?? []).length > 1 ? "ve" : "s"} landed\n`,
+      human: (c) => {
+        const have = (record.after ?? []).length > 1 ? "have" : "has";
+        const when = `starts from ${record.base_branch} when ${after} ${have} landed`;
+        return `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): ${when}\n`;
+      },
     };
   }
   return {
@@ -444,8 +532,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       host: record.host ?? null,
       status: "running",
     },
-    human: (c) =>
-      `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${record.host ? `${record.host}:` : ""}${record.worktree_path}\n` +
-      (record.window_id ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n` : "  no window (--no-window)\n"),
+    human: (c) => {
+      const where = `${record.host ? `${record.host}:` : ""}${record.worktree_path}`;
+      const window = record.window_id
+        ? `  window ${record.window_id} in tmux session ${tmuxSession}, agent: ${record.agent}\n`
+        : "  no window (--no-window)\n";
+      return `${c.green("spawned")} ${c.bold(record.worker_id)} (${record.branch}) in ${where}\n${window}`;
+    },
   };
 }
