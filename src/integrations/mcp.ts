@@ -55,7 +55,9 @@ interface ToolSpec {
 
 const str = (description: string): ArgumentSchema => ({ type: "string", description });
 const bool = (description: string): ArgumentSchema => ({ type: "boolean", description });
-const object = (properties: Record<string, ArgumentSchema>, required: string[] = [], description?: string): ObjectSchema => ({
+const object = (
+  properties: Record<string, ArgumentSchema>, required: string[] = [], description?: string,
+): ObjectSchema => ({
   type: "object",
   ...(description ? { description } : {}),
   properties,
@@ -63,8 +65,12 @@ const object = (properties: Record<string, ArgumentSchema>, required: string[] =
   additionalProperties: false,
 });
 
-const orchestratorId = (description: string): ArgumentSchema => ({ type: "string", pattern: ORCH_ID_PATTERN, description });
-const ORCHESTRATOR_ID = orchestratorId("The orchestrator session id (orch_ followed by 8 of [a-z0-9]) from create_orchestrator_session");
+const orchestratorId = (description: string): ArgumentSchema => ({
+  type: "string", pattern: ORCH_ID_PATTERN, description,
+});
+const ORCHESTRATOR_ID = orchestratorId(
+  "The orchestrator session id (orch_ followed by 8 of [a-z0-9]) from create_orchestrator_session",
+);
 const WORKER = str("The worker: its id (the branch with / as -) or its branch");
 
 const asString = (value: unknown): string | undefined => (value === undefined ? undefined : String(value));
@@ -73,18 +79,20 @@ export const TOOLS: ToolSpec[] = [
   {
     name: "create_orchestrator_session",
     description:
-      "Creates a new orchestrator session for coordinating worker tasks. Returns an orchestrator_id to use with start_worktree_session, poll_messages and the other tools. " +
-      "The session lives in .orch/ at the root of the project's main worktree (or $ORCH_HOME).",
+      "Creates a new orchestrator session for coordinating worker tasks. Returns an orchestrator_id to use with " +
+      "start_worktree_session, poll_messages and the other tools. The session lives in .orch/ at the root of the " +
+      "project's main worktree (or $ORCH_HOME).",
     inputSchema: object({ project_dir: str("Project directory (defaults to the server's working directory)") }),
     invocation: (a) => ({ command: "init", args: [], flags: { projectDir: a.project_dir } }),
   },
   {
     name: "start_worktree_session",
     description:
-      "Creates a git worktree for a branch (git-gtr layout, beside the repository), records it as a worker of the orchestrator session, " +
-      "and starts the agent (Claude Code by default) with the prompt in a new tmux window: in the current tmux session when the server runs inside tmux, " +
-      "else in a detached session named orch-<repo>. The agent is told how to report back with send_message / orch notify. " +
-      "With noWindow it only creates and records the worktree.",
+      "Creates a git worktree for a branch (git-gtr layout, beside the repository), records it as a worker of the " +
+      "orchestrator session, and starts the agent (Claude Code by default) with the prompt in a new tmux window: in " +
+      "the current tmux session when the server runs inside tmux, else in a detached session named orch-<repo>. The " +
+      "agent is told how to report back with send_message / orch notify. With noWindow it only creates and records " +
+      "the worktree.",
     inputSchema: object({
       branch: str("Branch name for the worktree (e.g. 'feat/add-feature'); created from fromRef if it does not exist"),
       fromRef: str("Base branch/ref for a new branch (default: HEAD of the main worktree)"),
@@ -97,14 +105,18 @@ export const TOOLS: ToolSpec[] = [
     invocation: (a) => ({
       command: "spawn",
       args: [String(a.branch)],
-      flags: { orch: a.orchestratorId, from: a.fromRef, plan: a.planMode === true, prompt: a.prompt, agent: a.agent, window: a.noWindow !== true },
+      flags: {
+        orch: a.orchestratorId, from: a.fromRef, plan: a.planMode === true, prompt: a.prompt, agent: a.agent,
+        window: a.noWindow !== true,
+      },
     }),
   },
   {
     name: "send_message",
     description:
-      "Sends a message from a worker to an orchestrator: task_complete, task_failed or question (and progress, idle). " +
-      "Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by poll_messages.",
+      "Sends a message from a worker to an orchestrator: task_complete, task_failed or question (and progress, " +
+      "idle). Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by " +
+      "poll_messages.",
     inputSchema: object({
       orchestrator_id: orchestratorId("The orchestrator session ID to send the message to"),
       message_type: { type: "string", enum: WORKER_MESSAGE_TYPES, description: "Type of message being sent" },
@@ -140,27 +152,36 @@ export const TOOLS: ToolSpec[] = [
   {
     name: "poll_messages",
     description:
-      "Polls for unread messages from workers, oldest first, and marks them as read: each message is handed out once. " +
-      "Use in a background subagent to receive notifications (or await_workers to block until workers finish).",
-    inputSchema: object({ orchestrator_id: orchestratorId("The orchestrator session ID to poll messages for") }, ["orchestrator_id"]),
+      "Polls for unread messages from workers, oldest first, and marks them as read: each message is handed out " +
+      "once. Use in a background subagent to receive notifications (or await_workers to block until workers finish).",
+    inputSchema: object(
+      { orchestrator_id: orchestratorId("The orchestrator session ID to poll messages for") }, ["orchestrator_id"],
+    ),
     invocation: (a) => ({ command: "poll", args: [], flags: { orch: a.orchestrator_id } }),
   },
   {
     name: "get_orchestrator_status",
-    description: "Gets the status of an orchestrator session: unread and total message counts, and every worker with its branch, worktree, status, PR URL, tmux window and whether its agent is alive.",
-    inputSchema: object({ orchestrator_id: orchestratorId("The orchestrator session ID to check status for") }, ["orchestrator_id"]),
+    description:
+      "Gets the status of an orchestrator session: unread and total message counts, and every worker with its " +
+      "branch, worktree, status, PR URL, tmux window and whether its agent is alive.",
+    inputSchema: object(
+      { orchestrator_id: orchestratorId("The orchestrator session ID to check status for") }, ["orchestrator_id"],
+    ),
     invocation: (a) => ({ command: "status", args: [], flags: { orch: a.orchestrator_id } }),
   },
   {
     name: "await_workers",
     description:
-      "Blocks until the named workers (default: all that are not stopped) have finished with task_complete or task_failed, or the first of them with any; " +
-      "a worker asking a question also ends the wait. Returns each worker's status and final message. " +
-      "Give timeout_seconds below your client's request timeout; when it runs out the result is an error with code timeout and what is known so far.",
+      "Blocks until the named workers (default: all that are not stopped) have finished with task_complete or " +
+      "task_failed, or the first of them with any; a worker asking a question also ends the wait. Returns each " +
+      "worker's status and final message. Give timeout_seconds below your client's request timeout; when it runs out " +
+      "the result is an error with code timeout and what is known so far.",
     waitsOnly: true,
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
-      workers: { type: "array", items: { type: "string" }, description: "Worker ids or branches (default: all active workers)" },
+      workers: {
+        type: "array", items: { type: "string" }, description: "Worker ids or branches (default: all active workers)",
+      },
       any: bool("Return when the first of them finishes (default: false)"),
       timeout_seconds: { type: "number", minimum: 0, description: "Give up after this many seconds" },
     }, ["orchestrator_id"]),
@@ -174,8 +195,8 @@ export const TOOLS: ToolSpec[] = [
     name: "apply_worker_patch",
     description:
       "Applies a worker's commits since its base, as a patch series (git am), to the checkout the server runs in. " +
-      "dry_run tries it in a throw-away worktree and changes nothing. Conflicts are reported with their paths and nothing is left applied; " +
-      "a series already applied is refused unless force.",
+      "dry_run tries it in a throw-away worktree and changes nothing. Conflicts are reported with their paths and " +
+      "nothing is left applied; a series already applied is refused unless force.",
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
       worker: WORKER,
@@ -187,14 +208,18 @@ export const TOOLS: ToolSpec[] = [
     invocation: (a) => ({
       command: "apply",
       args: [String(a.worker)],
-      flags: { orch: a.orchestrator_id, dryRun: a.dry_run === true, threeWay: a.three_way !== false, force: a.force === true, expectedHead: a.expected_head },
+      flags: {
+        orch: a.orchestrator_id, dryRun: a.dry_run === true, threeWay: a.three_way !== false, force: a.force === true,
+        expectedHead: a.expected_head,
+      },
     }),
   },
   {
     name: "merge_worker",
     description:
-      "Merges a worker's pull request with gh (then fast-forwards the base), or its branch locally into the base checked out in the main worktree " +
-      "when local is set or there is no PR. Conflicts are reported with their paths and nothing is merged.",
+      "Merges a worker's pull request with gh (then fast-forwards the base), or its branch locally into the base " +
+      "checked out in the main worktree when local is set or there is no PR. Conflicts are reported with their paths " +
+      "and nothing is merged.",
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
       worker: WORKER,
@@ -205,21 +230,28 @@ export const TOOLS: ToolSpec[] = [
     invocation: (a) => ({
       command: "merge",
       args: [String(a.worker)],
-      flags: { orch: a.orchestrator_id, method: a.method, local: a.local === true, deleteBranch: a.delete_branch === true },
+      flags: {
+        orch: a.orchestrator_id, method: a.method, local: a.local === true, deleteBranch: a.delete_branch === true,
+      },
     }),
   },
   {
     name: "clean_workers",
     description:
-      "Removes the workers whose branch is merged into its base (with merged, also those whose PR GitHub reports merged): their agent, window, worktree and branch. " +
-      "Workers with uncommitted changes or unmerged commits are kept and listed with the reason. dry_run only says what would be removed.",
+      "Removes the workers whose branch is merged into its base (with merged, also those whose PR GitHub reports " +
+      "merged): their agent, window, worktree and branch. Workers with uncommitted changes or unmerged commits are " +
+      "kept and listed with the reason. dry_run only says what would be removed.",
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
       merged: bool("Also ask GitHub which pull requests are merged (default: false)"),
       dry_run: bool("Only say what would be removed (default: false)"),
     }, ["orchestrator_id"]),
     // There is no terminal to ask: the call itself is the confirmation.
-    invocation: (a) => ({ command: "clean", args: [], flags: { orch: a.orchestrator_id, merged: a.merged === true, dryRun: a.dry_run === true, yes: true } }),
+    invocation: (a) => ({
+      command: "clean",
+      args: [],
+      flags: { orch: a.orchestrator_id, merged: a.merged === true, dryRun: a.dry_run === true, yes: true },
+    }),
   },
 ];
 
@@ -238,22 +270,31 @@ export function checkArgument(schema: ArgumentSchema, value: unknown, where: str
   switch (schema.type) {
     case "string":
       if (typeof value !== "string") throw wrongType(where, "a string", value);
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) throw new OrchError("invalid", `argument ${where} must match ${schema.pattern}, not ${JSON.stringify(value)}`);
-      if (schema.enum && !schema.enum.includes(value)) throw new OrchError("invalid", `argument ${where} must be one of ${schema.enum.join(", ")}, not ${JSON.stringify(value)}`);
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) {
+        throw new OrchError("invalid", `argument ${where} must match ${schema.pattern}, not ${JSON.stringify(value)}`);
+      }
+      if (schema.enum && !schema.enum.includes(value)) {
+        const allowed = schema.enum.join(", ");
+        throw new OrchError("invalid", `argument ${where} must be one of ${allowed}, not ${JSON.stringify(value)}`);
+      }
       return;
     case "boolean":
       if (typeof value !== "boolean") throw wrongType(where, "true or false", value);
       return;
     case "number":
       if (typeof value !== "number" || !Number.isFinite(value)) throw wrongType(where, "a number", value);
-      if (schema.minimum !== undefined && value < schema.minimum) throw usage(`argument ${where} must be at least ${schema.minimum}, not ${value}`);
+      if (schema.minimum !== undefined && value < schema.minimum) {
+        throw usage(`argument ${where} must be at least ${schema.minimum}, not ${value}`);
+      }
       return;
     case "array":
       if (!Array.isArray(value)) throw wrongType(where, "an array", value);
       value.forEach((item, i) => checkArgument(schema.items, item, `${where}[${i}]`));
       return;
     case "object": {
-      if (typeof value !== "object" || value === null || Array.isArray(value)) throw wrongType(where || "arguments", "an object", value);
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw wrongType(where || "arguments", "an object", value);
+      }
       const record = value as Record<string, unknown>;
       const prefix = where ? `${where}.` : "";
       for (const key of schema.required ?? []) {
@@ -261,7 +302,9 @@ export function checkArgument(schema: ArgumentSchema, value: unknown, where: str
       }
       for (const [key, item] of Object.entries(record)) {
         const property = schema.properties[key];
-        if (!property) throw usage(`unknown argument ${prefix}${key} (expected ${Object.keys(schema.properties).join(", ")})`);
+        if (!property) {
+          throw usage(`unknown argument ${prefix}${key} (expected ${Object.keys(schema.properties).join(", ")})`);
+        }
         if (item !== null && item !== undefined) checkArgument(property, item, `${prefix}${key}`);
       }
       return;
@@ -274,12 +317,17 @@ function withoutNulls(record: Record<string, unknown>): ToolArguments {
   return Object.fromEntries(
     Object.entries(record)
       .filter(([, v]) => v !== null && v !== undefined)
-      .map(([k, v]) => [k, v && typeof v === "object" && !Array.isArray(v) ? withoutNulls(v as Record<string, unknown>) : v]),
+      .map(([k, v]) => {
+        const nested = v && typeof v === "object" && !Array.isArray(v);
+        return [k, nested ? withoutNulls(v as Record<string, unknown>) : v];
+      }),
   );
 }
 
 export function errorResult(error: unknown): CallToolResult {
-  const failure = error instanceof OrchError ? error : new OrchError("failed", `internal error: ${(error as Error)?.message ?? String(error)}`);
+  const failure = error instanceof OrchError
+    ? error
+    : new OrchError("failed", `internal error: ${(error as Error)?.message ?? String(error)}`);
   const document = { success: false, error: { code: failure.kind, message: failure.message }, ...failure.details };
   return { isError: true, content: [{ type: "text", text: JSON.stringify(document, null, 2) }] };
 }
@@ -317,22 +365,25 @@ export class ToolRunner {
       const text = JSON.stringify(result.json, null, 2);
       // A poll marks its messages read only once the text that hands them out exists.
       result.afterOutput?.();
-      if (invocation.command === "init" && typeof result.json.orchestrator_id === "string" && typeof result.json.project_dir === "string") {
-        this.projects.set(result.json.orchestrator_id, path.resolve(result.json.project_dir));
+      const { orchestrator_id: created, project_dir: projectDir } = result.json;
+      if (invocation.command === "init" && typeof created === "string" && typeof projectDir === "string") {
+        this.projects.set(created, path.resolve(projectDir));
       }
       return { content: [{ type: "text", text }], ...(result.exitCode ? { isError: true } : {}) };
     } catch (error) {
-      if (!(error instanceof OrchError)) this.options.warn(`mcp: ${name}: ${(error as Error)?.stack ?? String(error)}`);
-      else this.options.warn(`mcp: ${name}: ${error.message.split("\n")[0]}`);
+      const detail = error instanceof OrchError
+        ? error.message.split("\n")[0]
+        : (error as Error)?.stack ?? String(error);
+      this.options.warn(`mcp: ${name}: ${detail}`);
       return errorResult(error);
     }
   }
 }
 
 const INSTRUCTIONS =
-  "orch coordinates AI coding workers in git worktrees and tmux windows through a file mailbox. " +
-  "Orchestrator: create_orchestrator_session, then start_worktree_session per task (with orchestratorId and a prompt), " +
-  "then poll_messages or await_workers for their reports, then apply_worker_patch or merge_worker, and clean_workers. " +
+  "orch coordinates AI coding workers in git worktrees and tmux windows through a file mailbox. Orchestrator: " +
+  "create_orchestrator_session, then start_worktree_session per task (with orchestratorId and a prompt), then " +
+  "poll_messages or await_workers for their reports, then apply_worker_patch or merge_worker, and clean_workers. " +
   "Workers report with send_message.";
 
 /**
@@ -350,9 +401,13 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
 
   const runner = new ToolRunner(options);
   const changing = new Set<Promise<unknown>>();
-  const tools: Tool[] = TOOLS.map((t) => ({ name: t.name, description: t.description, inputSchema: t.inputSchema as Tool["inputSchema"] }));
+  const tools: Tool[] = TOOLS.map((t) => ({
+    name: t.name, description: t.description, inputSchema: t.inputSchema as Tool["inputSchema"],
+  }));
   // The low-level Server: plain JSON Schemas (no zod in orch), and bad arguments answered in orch's own error document.
-  const server = new Server({ name: "orch", version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
+  const server = new Server(
+    { name: "orch", version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+  );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const call = runner.call(request.params.name, request.params.arguments);
