@@ -28,7 +28,8 @@ let JSON_MODE = jsonFlagGiven(argv, valueTakingNames([...GLOBAL_OPTIONS, ...HOT_
 function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
   warn(message.split("\n")[0]!);
   try {
-    if (JSON_MODE) writeOut(`${JSON.stringify({ success: false, error: { code: kind, message }, ...details }, null, 2)}\n`);
+    const document = { success: false, error: { code: kind, message }, ...details };
+    if (JSON_MODE) writeOut(`${JSON.stringify(document, null, 2)}\n`);
   } catch {
     // stdout is what failed: the line on stderr has said it.
   }
@@ -39,7 +40,8 @@ function fail(kind: ErrorKind, message: string, details: Record<string, unknown>
 function systemErrorLine(error: unknown): string | undefined {
   const code = errnoCode(error);
   if (code === undefined || !(error instanceof Error)) return undefined;
-  const where = "path" in error && typeof error.path === "string" && !error.message.includes(error.path) ? ` (${error.path})` : "";
+  const unnamedPath = "path" in error && typeof error.path === "string" && !error.message.includes(error.path);
+  const where = unnamedPath ? ` (${String(error.path)})` : "";
   return `${error.message.split("\n")[0]}${where}`;
 }
 
@@ -90,7 +92,9 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
 function unprotect<T>(value: T): T {
   if (typeof value === "string") return (value.startsWith(MARK) ? value.slice(1) : value) as T;
   if (Array.isArray(value)) return value.map(unprotect) as T;
-  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unprotect(v)])) as T;
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unprotect(v)])) as T;
+  }
   return value;
 }
 
@@ -149,12 +153,16 @@ function parseFast(): Invocation | undefined {
 async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
-    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : result.human(await colorsFor(1, process.env));
+    const text = JSON_MODE
+      ? `${JSON.stringify(result.json, null, 2)}\n`
+      : result.human(await colorsFor(1, process.env));
     try {
       writeOut(text);
     } catch (error) {
       // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
-      throw new OrchError("failed", `cannot write to standard output: ${errnoCode(error) ?? (error as Error).message}${result.afterOutput ? "; nothing was marked read" : ""}`);
+      const why = errnoCode(error) ?? (error as Error).message;
+      const unread = result.afterOutput ? "; nothing was marked read" : "";
+      throw new OrchError("failed", `cannot write to standard output: ${why}${unread}`);
     }
   }
   result.afterOutput?.();

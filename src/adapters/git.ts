@@ -11,15 +11,25 @@ function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
 }
 
-export function git(args: string[], cwd: string, options: { allowFailure?: boolean; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
-  return run(["git", ...args], { cwd, env: gitEnv(options.env), allowFailure: options.allowFailure, input: options.input });
+export interface GitOptions {
+  allowFailure?: boolean;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
+  const { allowFailure, input } = options;
+  return run(["git", ...args], { cwd, env: gitEnv(options.env), allowFailure, input });
 }
 
 export async function gitOut(args: string[], cwd: string): Promise<string> {
   return (await git(args, cwd)).stdout.trim();
 }
 
-/** gtr.* and orch.* settings: each key (lower-cased, as git reports it) with all its values, lowest precedence first. */
+/**
+ * gtr.* and orch.* settings: each key (lower-cased, as git reports it) with all its values, lowest
+ * precedence first.
+ */
 export type GitSettings = Map<string, string[]>;
 
 function parseConfigZ(stdout: string, into: GitSettings): void {
@@ -39,11 +49,14 @@ function parseConfigZ(stdout: string, into: GitSettings): void {
 export async function readSettings(mainRoot: string): Promise<GitSettings> {
   const settings: GitSettings = new Map();
   const result = await git(["config", "-z", "--get-regexp", "^(gtr|orch)\\."], mainRoot, { allowFailure: true });
-  if (result.code !== 0 && result.code !== 1) throw new OrchError("failed", `git config failed: ${result.stderr.trim()}`);
+  if (result.code !== 0 && result.code !== 1) {
+    throw new OrchError("failed", `git config failed: ${result.stderr.trim()}`);
+  }
   parseConfigZ(result.stdout, settings);
   const gtrconfig = path.join(mainRoot, ".gtrconfig");
   if (fs.existsSync(gtrconfig)) {
-    const file = await git(["config", "-z", "-f", gtrconfig, "--get-regexp", "^(worktrees|copy|defaults)\\."], mainRoot, { allowFailure: true });
+    const keys = "^(worktrees|copy|defaults)\\.";
+    const file = await git(["config", "-z", "-f", gtrconfig, "--get-regexp", keys], mainRoot, { allowFailure: true });
     const fromFile: GitSettings = new Map();
     parseConfigZ(file.stdout, fromFile);
     const local = await git(["config", "-z", "--local", "--get-regexp", "^gtr\\."], mainRoot, { allowFailure: true });
@@ -75,7 +88,8 @@ export async function refCommit(repo: Repo, ref: string): Promise<string | undef
 
 /** The commit `ref` names, or undefined. */
 export async function resolveCommit(cwd: string, ref: string): Promise<string | undefined> {
-  const result = await git(["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`], cwd, { allowFailure: true });
+  const args = ["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`];
+  const result = await git(args, cwd, { allowFailure: true });
   return result.code === 0 ? result.stdout.trim() : undefined;
 }
 
@@ -90,7 +104,9 @@ export async function currentBranch(cwd: string): Promise<string | null> {
   return result.code === 0 ? result.stdout.trim() : null;
 }
 
-export async function worktreeAdd(mainRoot: string, worktreePath: string, branch: string, createFrom: string | undefined): Promise<void> {
+export async function worktreeAdd(
+  mainRoot: string, worktreePath: string, branch: string, createFrom: string | undefined,
+): Promise<void> {
   const args = createFrom === undefined
     ? ["worktree", "add", "--quiet", worktreePath, branch]
     : ["worktree", "add", "--quiet", "-b", branch, worktreePath, createFrom];
@@ -101,7 +117,8 @@ export async function worktreeAdd(mainRoot: string, worktreePath: string, branch
 }
 
 export async function worktreeRemove(mainRoot: string, worktreePath: string, force: boolean): Promise<void> {
-  const result = await git(["worktree", "remove", ...(force ? ["--force", "--force"] : []), worktreePath], mainRoot, { allowFailure: true });
+  const args = ["worktree", "remove", ...(force ? ["--force", "--force"] : []), worktreePath];
+  const result = await git(args, mainRoot, { allowFailure: true });
   if (result.code !== 0) {
     if (!fs.existsSync(worktreePath)) {
       await git(["worktree", "prune"], mainRoot, { allowFailure: true });
@@ -113,7 +130,10 @@ export async function worktreeRemove(mainRoot: string, worktreePath: string, for
 
 export async function deleteBranch(cwd: string, branch: string, force: boolean): Promise<void> {
   const result = await git(["branch", force ? "-D" : "-d", "--", branch], cwd, { allowFailure: true });
-  if (result.code !== 0) throw new OrchError("refused", `git branch -d ${branch} refused: ${result.stderr.trim().split("\n").pop()} (use --force to delete it anyway)`);
+  if (result.code !== 0) {
+    const why = result.stderr.trim().split("\n").pop();
+    throw new OrchError("refused", `git branch -d ${branch} refused: ${why} (use --force to delete it anyway)`);
+  }
 }
 
 /** Paths with uncommitted changes (staged, unstaged or untracked) in a worktree. */
@@ -170,7 +190,9 @@ export async function changedPaths(cwd: string, from: string, to: string): Promi
 }
 
 /** Uncommitted changes in `checkout` to files that change between `from` and `to`: a merge there would meet them. */
-export async function dirtyPathsTouched(checkout: string, repoRoot: string, from: string, to: string): Promise<string[]> {
+export async function dirtyPathsTouched(
+  checkout: string, repoRoot: string, from: string, to: string,
+): Promise<string[]> {
   const [touched, dirty] = await Promise.all([changedPaths(repoRoot, from, to), dirtyPaths(checkout)]);
   const set = new Set(touched);
   return dirty.filter((p) => set.has(p));
@@ -232,12 +254,16 @@ async function currentPatchPaths(cwd: string): Promise<string[]> {
 }
 
 /** `git am [--3way]` of a patch series; on failure reports the conflicting paths and the failed commit's subject. */
-export async function applyMailbox(cwd: string, mbox: string, threeWay: boolean, env?: NodeJS.ProcessEnv): Promise<AmOutcome> {
-  const result = await git(["am", "--keep-cr", ...(threeWay ? ["--3way"] : []), mbox], cwd, { allowFailure: true, env });
+export async function applyMailbox(
+  cwd: string, mbox: string, threeWay: boolean, env?: NodeJS.ProcessEnv,
+): Promise<AmOutcome> {
+  const args = ["am", "--keep-cr", ...(threeWay ? ["--3way"] : []), mbox];
+  const result = await git(args, cwd, { allowFailure: true, env });
   if (result.code === 0) return { ok: true, conflictPaths: [], failedCommit: null, message: "" };
   const unmerged = await unmergedPaths(cwd);
   const conflictPaths = unmerged.length ? unmerged : await currentPatchPaths(cwd);
-  return { ok: false, conflictPaths, failedCommit: await currentPatchSubject(cwd), message: (result.stderr || result.stdout).trim() };
+  const failedCommit = await currentPatchSubject(cwd);
+  return { ok: false, conflictPaths, failedCommit, message: (result.stderr || result.stdout).trim() };
 }
 
 export async function abortAm(cwd: string): Promise<void> {
@@ -257,10 +283,13 @@ export interface MergeOutcome {
  * (a merge commit) or rebase (the branch's commits since `base` replayed on top, as GitHub's
  * rebase-merge does; the branch itself is untouched). A conflict is undone before returning.
  */
-export async function mergeInto(cwd: string, branch: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv): Promise<MergeOutcome> {
+export async function mergeInto(
+  cwd: string, branch: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv,
+): Promise<MergeOutcome> {
   const ref = `refs/heads/${branch}`;
   if (method === "rebase") {
-    const picked = await git(["cherry-pick", "--allow-empty", "--keep-redundant-commits", `${base}..${ref}`], cwd, { allowFailure: true, env });
+    const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", `${base}..${ref}`];
+    const picked = await git(args, cwd, { allowFailure: true, env });
     if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
     const conflictPaths = await unmergedPaths(cwd);
     await git(["cherry-pick", "--abort"], cwd, { allowFailure: true });
@@ -276,11 +305,14 @@ export async function mergeInto(cwd: string, branch: string, base: string, metho
   }
   if (method === "squash") {
     const staged = await git(["diff", "--cached", "--quiet"], cwd, { allowFailure: true });
-    if (staged.code === 0) return { ok: true, conflictPaths: [], message: "nothing to merge: the changes are already in" };
+    if (staged.code === 0) {
+      return { ok: true, conflictPaths: [], message: "nothing to merge: the changes are already in" };
+    }
     const committed = await git(["commit", "--quiet", "-m", message], cwd, { allowFailure: true, env });
     if (committed.code !== 0) {
       await git(["reset", "--merge"], cwd, { allowFailure: true });
-      throw new OrchError("failed", `git commit of the squash merge failed: ${(committed.stderr || committed.stdout).trim().split("\n").pop()}`);
+      const why = (committed.stderr || committed.stdout).trim().split("\n").pop();
+      throw new OrchError("failed", `git commit of the squash merge failed: ${why}`);
     }
   }
   return { ok: true, conflictPaths: [], message: "" };
@@ -297,7 +329,9 @@ export async function githubRemote(cwd: string): Promise<string | null> {
 }
 
 /** Commits only in `base` (behind) and only in `branch` (ahead): git rev-list --left-right --count. */
-export async function aheadBehind(cwd: string, base: string, branch: string): Promise<{ ahead: number; behind: number }> {
+export async function aheadBehind(
+  cwd: string, base: string, branch: string,
+): Promise<{ ahead: number; behind: number }> {
   const out = await gitOut(["rev-list", "--left-right", "--count", `${base}...${branch}`], cwd);
   const [behind = "0", ahead = "0"] = out.split(/\s+/);
   return { ahead: Number(ahead), behind: Number(behind) };
@@ -316,7 +350,8 @@ export interface TreeMerge {
 export async function mergeTrees(cwd: string, pairs: [string, string][]): Promise<TreeMerge[]> {
   if (pairs.length === 0) return [];
   const input = pairs.map(([base, branch]) => `${base} ${branch}\n`).join("");
-  const result = await git(["merge-tree", "--stdin", "--name-only", "--no-messages"], cwd, { input, allowFailure: true });
+  const args = ["merge-tree", "--stdin", "--name-only", "--no-messages"];
+  const result = await git(args, cwd, { input, allowFailure: true });
   if (result.code !== 0) return Promise.all(pairs.map(([base, branch]) => mergeTree(cwd, base, branch)));
   const fields = result.stdout.split("\0");
   const merges: TreeMerge[] = [];
@@ -330,14 +365,19 @@ export async function mergeTrees(cwd: string, pairs: [string, string][]): Promis
     i++;
     merges.push({ clean: status === "1", tree, conflictPaths: [...new Set(paths)] });
   }
-  if (merges.length !== pairs.length) throw new OrchError("failed", `git merge-tree --stdin answered ${merges.length} of ${pairs.length} merges`);
+  if (merges.length !== pairs.length) {
+    throw new OrchError("failed", `git merge-tree --stdin answered ${merges.length} of ${pairs.length} merges`);
+  }
   return merges;
 }
 
 /** One merge of `git merge-tree --write-tree` (for a git whose merge-tree has no --stdin yet). */
 async function mergeTree(cwd: string, base: string, branch: string): Promise<TreeMerge> {
-  const result = await git(["merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base, branch], cwd, { allowFailure: true });
-  if (result.code !== 0 && result.code !== 1) throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
+  const args = ["merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base, branch];
+  const result = await git(args, cwd, { allowFailure: true });
+  if (result.code !== 0 && result.code !== 1) {
+    throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
+  }
   const [tree = "", ...paths] = result.stdout.split("\0").filter(Boolean);
   return { clean: result.code === 0, tree, conflictPaths: [...new Set(paths)] };
 }

@@ -48,10 +48,14 @@ function onPath(program: string, env: NodeJS.ProcessEnv): boolean {
 
 /** Why local hosts cannot be made here (one line), or undefined when they can. */
 export function localHostsProblem(env: NodeJS.ProcessEnv): string | undefined {
-  if (process.getuid?.() !== 0) return "it makes a user account and an sshd per host, which needs root (run it as root, in a container or VM)";
+  if (process.getuid?.() !== 0) {
+    return "it makes a user account and an sshd per host, which needs root (run it as root, in a container or VM)";
+  }
   if (!fs.existsSync(SSHD)) return `${SSHD} is missing (Debian: apt-get install openssh-server)`;
   const missing = TOOLS.filter((tool) => !onPath(tool, env));
-  if (missing.length) return `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not on PATH (Debian: openssh-client, passwd)`;
+  if (missing.length) {
+    return `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not on PATH (Debian: openssh-client, passwd)`;
+  }
   return undefined;
 }
 
@@ -187,7 +191,8 @@ export async function startLocalHosts(
 
   const close = async () => {
     for (const host of hosts) {
-      await run(["ssh", "-F", config, "-o", `ControlPath=${controlDir}/%C`, "-O", "exit", host.alias], { env, allowFailure: true });
+      const exitMaster = ["ssh", "-F", config, "-o", `ControlPath=${controlDir}/%C`, "-O", "exit", host.alias];
+      await run(exitMaster, { env, allowFailure: true });
     }
     for (const host of hosts) host.stop();
     for (const { user, uid } of accounts) {
@@ -224,8 +229,11 @@ export async function startLocalHosts(
         "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "UsePAM no", "StrictModes no",
         "PermitRootLogin no", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200", "",
       ].join("\n"));
-      configLines.push(`Host ${alias}`, "  HostName 127.0.0.1", `  Port ${port}`, `  User ${user}`, `  IdentityFile ${clientKey}`,
-        "  IdentitiesOnly yes", `  UserKnownHostsFile ${knownHosts}`, "  StrictHostKeyChecking yes", "  LogLevel ERROR", "");
+      configLines.push(
+        `Host ${alias}`, "  HostName 127.0.0.1", `  Port ${port}`, `  User ${user}`, `  IdentityFile ${clientKey}`,
+        "  IdentitiesOnly yes", `  UserKnownHostsFile ${knownHosts}`, "  StrictHostKeyChecking yes", "  LogLevel ERROR",
+        "",
+      );
       const hostPub = fs.readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
       knownLines.push(`[127.0.0.1]:${port} ${hostPub}`);
       const sshd = sshdControl(sshdConfig, port, path.join(hostDir, "sshd.log"));

@@ -66,12 +66,17 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const warnings = [warning].filter((w): w is string => w !== null);
   for (const warning of warnings) ctx.warn(warning);
   const appliedFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "applied.json");
-  const base = { worker_id: record.worker_id, commits: series.commits.length, patch_file: series.file, series_tip: series.tip, warnings };
+  const base = {
+    worker_id: record.worker_id, commits: series.commits.length, patch_file: series.file, series_tip: series.tip,
+    warnings,
+  };
 
   if (options.dryRun) {
     for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
     const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
-    const outcome = await withScratchWorktree(target, head, (dir) => gitAdapter.applyMailbox(dir, series.file, options.threeWay, gitAdapter.scratchIdentity(ctx.env)));
+    const identity = gitAdapter.scratchIdentity(ctx.env);
+    const outcome = await withScratchWorktree(target, head, (dir) =>
+      gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity));
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
     return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
   }
@@ -85,34 +90,54 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       gitAdapter.dirtyPathsTouched(target, repo.mainRoot, record.base_commit, series.tip),
     ]);
     if (options.expectedHead !== undefined) {
-      if (expected !== head) throw new OrchError("refused", `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`);
+      if (expected !== head) {
+        const message = `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`;
+        throw new OrchError("refused", message);
+      }
     }
     const applied = readJson<AppliedRecord[]>(appliedFile) ?? [];
     const previous = applied.find((a) => a.tip === series.tip && a.target === target);
     if (previous && !options.force) {
-      throw new OrchError("refused", `this series of ${record.worker_id} (${series.tip.slice(0, 12)}) was already applied at ${previous.applied_at}: use --force to apply it again`);
+      const which = `this series of ${record.worker_id} (${series.tip.slice(0, 12)})`;
+      const when = `was already applied at ${previous.applied_at}`;
+      throw new OrchError("refused", `${which} ${when}: use --force to apply it again`);
     }
-    if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
-    if (staged.length) throw new OrchError("refused", `the index has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first; nothing was applied`);
-    if (overlap.length) throw new OrchError("refused", `uncommitted changes here touch files the patch changes: ${overlap.join(", ")}; nothing was applied`);
+    if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) {
+      throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
+    }
+    if (staged.length) {
+      const paths = staged.slice(0, 5).join(", ");
+      const message = `the index has staged changes (${paths}): commit or unstage them first; nothing was applied`;
+      throw new OrchError("refused", message);
+    }
+    if (overlap.length) {
+      const paths = overlap.join(", ");
+      const message = `uncommitted changes here touch files the patch changes: ${paths}; nothing was applied`;
+      throw new OrchError("refused", message);
+    }
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
     if (!outcome.ok) {
       if (options.leaveConflict) {
-        ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run `git am --continue`, or `git am --abort` to give up");
+        ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run " +
+          "`git am --continue`, or `git am --abort` to give up");
       } else {
         await gitAdapter.abortAm(target);
       }
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: options.leaveConflict });
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
-    writeJsonAtomic(appliedFile, [...applied, { tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString() }]);
+    const entry: AppliedRecord = {
+      tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString(),
+    };
+    writeJsonAtomic(appliedFile, [...applied, entry]);
     return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
   }).then(async (result) => {
     // Applied onto the worker's base branch: it has landed; the others are told of the move.
     const onBase = record.base_branch !== null && (await gitAdapter.currentBranch(target)) === record.base_branch;
     const { afterBaseMoved } = await import("./coherence.ts");
-    const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, onBase ? { record, commit: String(result.head_after) } : undefined);
+    const landed = onBase ? { record, commit: String(result.head_after) } : undefined;
+    const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
     return { ...result, told: checked?.told ?? [], started: checked?.started ?? [] };
   });
 }
@@ -121,9 +146,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const result = await runApply(parseApply(args, flags), ctx);
   return {
     json: result,
-    human: (c) =>
-      result.dry_run
-        ? `${c.green("applies cleanly")}: ${result.commits} commit(s) of ${result.worker_id} onto ${String(result.head).slice(0, 12)} (dry run, nothing changed)\n`
-        : `${c.green("applied")} ${result.commits} commit(s) of ${result.worker_id}: HEAD ${String(result.head_before).slice(0, 12)} → ${String(result.head_after).slice(0, 12)}\n`,
+    human: (c) => {
+      const commits = `${result.commits} commit(s) of ${result.worker_id}`;
+      const short = (commit: unknown) => String(commit).slice(0, 12);
+      return result.dry_run
+        ? `${c.green("applies cleanly")}: ${commits} onto ${short(result.head)} (dry run, nothing changed)\n`
+        : `${c.green("applied")} ${commits}: HEAD ${short(result.head_before)} → ${short(result.head_after)}\n`;
+    },
   };
 }

@@ -31,7 +31,9 @@ interface Verdict {
   viaGitHub: boolean;
 }
 
-async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context): Promise<Verdict> {
+async function judge(
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context,
+): Promise<Verdict> {
   if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
   if (worktreeGone(record)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
   try {
@@ -39,11 +41,15 @@ async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string
   } catch (error) {
     return { record, action: "skip", reason: (error as Error).message, viaGitHub: false };
   }
-  if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
+  if (!(await gitAdapter.branchExists(mainRoot, record.branch))) {
+    return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
+  }
   const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
   // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
   if (tip === record.base_commit) return { record, action: "skip", reason: "no commits yet", viaGitHub: false };
-  const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch)) ? record.base_branch : "HEAD";
+  const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch))
+    ? record.base_branch
+    : "HEAD";
   // Landed by orch at this very tip counts even when later changes to the same lines hide the squash.
   const landedByOrch = landedAtTip(layout, record.orchestrator_id, record.worker_id, tip);
   const merged = landedByOrch || (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base));
@@ -58,7 +64,9 @@ async function judge(layout: StoreLayout, record: WorkerRecord, mainRoot: string
         reason = `pull request #${pr.number} merged on GitHub`;
         viaGitHub = true;
       } else if (prs.length) {
-        return { record, action: "skip", reason: `its merged pull request #${prs[0]!.number} is not at the branch tip: commits were added after the merge`, viaGitHub: false };
+        const why = `its merged pull request #${prs[0]!.number} is not at the branch tip: ` +
+          "commits were added after the merge";
+        return { record, action: "skip", reason: why, viaGitHub: false };
       }
     } catch (error) {
       return { record, action: "skip", reason: `could not ask GitHub: ${(error as Error).message}`, viaGitHub: false };
@@ -84,11 +92,17 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   ];
   for (const line of repaired) ctx.warn(line);
   const verdicts: Verdict[] = [];
-  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
+  for (const record of listWorkers(layout, session.orchestrator_id, ctx.warn)) {
+    verdicts.push(await judge(layout, record, repo.mainRoot, askGitHub, ctx));
+  }
   const toChange = verdicts.filter((v) => v.action !== "skip");
-  if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
+  if (!dryRun && toChange.length && !booleanFlag(flags, "yes")) {
+    await confirm(`Remove ${toChange.length} worker(s): ${toChange.map((v) => v.record.worker_id).join(", ")}?`);
+  }
   const removed: CleanCandidate[] = [];
-  const skipped: CleanCandidate[] = verdicts.filter((v) => v.action === "skip").map((v) => ({ worker_id: v.record.worker_id, branch: v.record.branch, reason: v.reason }));
+  const skipped: CleanCandidate[] = verdicts
+    .filter((v) => v.action === "skip")
+    .map((v) => ({ worker_id: v.record.worker_id, branch: v.record.branch, reason: v.reason }));
   for (const verdict of toChange) {
     const entry = { worker_id: verdict.record.worker_id, branch: verdict.record.branch, reason: verdict.reason };
     if (dryRun) {
@@ -102,7 +116,8 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       continue;
     }
     try {
-      await removeWorker(layout, verdict.record, { force: false, deleteBranch: true, forceBranch: verdict.viaGitHub }, ctx, repo.mainRoot);
+      const how = { force: false, deleteBranch: true, forceBranch: verdict.viaGitHub };
+      await removeWorker(layout, verdict.record, how, ctx, repo.mainRoot);
       removed.push(entry);
     } catch (error) {
       skipped.push({ ...entry, reason: `${verdict.reason}, but removing failed: ${(error as Error).message}` });

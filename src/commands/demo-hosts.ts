@@ -33,7 +33,8 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
   const problem = localHostsProblem(parent.env);
   if (problem) throw new OrchError("refused", `orch demo --hosts: ${problem}`);
   if (selfCommand().length !== 1) {
-    throw new OrchError("refused", "orch demo --hosts copies this orch to its hosts: run the compiled binary (dist/orch), not orch from source");
+    throw new OrchError("refused", "orch demo --hosts copies this orch to its hosts: " +
+      "run the compiled binary (dist/orch), not orch from source");
   }
   let hosts: LocalHosts | undefined;
   return runDemo(flags, parent, async (stage) => {
@@ -41,7 +42,9 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     say(`${c.bold("orch demo --hosts")}: the demo's loop with workers on two hosts reached over ssh and git`);
     hosts = await startLocalHosts(HOST_NAMES, stage.scratch, env);
     Object.assign(env, hosts.env);
-    for (const h of hosts.hosts) say(`  host ${h.alias.padEnd(6)} an sshd on 127.0.0.1:${h.port} serving a new user ${h.user} (HOME ${h.home})`);
+    for (const h of hosts.hosts) {
+      say(`  host ${h.alias.padEnd(6)} an sshd on 127.0.0.1:${h.port} serving a new user ${h.user} (HOME ${h.home})`);
+    }
     await makeShop(stage);
     say(`  repository  ${repo}\n`);
 
@@ -51,7 +54,9 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const homes = new Map(hosts.hosts.map((h) => [h.alias, h.home]));
     for (const name of HOST_NAMES) {
       const added = await hostMain(["add", name, name], {}, ctx);
-      step(`orch host add ${name} ${name}`, `orch ${String(added.json.orch_version)} installed there, clone at ~/${String(added.json.path)}`);
+      const version = String(added.json.orch_version);
+      const installed = `orch ${version} installed there, clone at ~/${String(added.json.path)}`;
+      step(`orch host add ${name} ${name}`, installed);
     }
     const localAgent = [...selfCommand(), "__demo-agent"];
     for (const task of TASKS) {
@@ -75,7 +80,8 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
       blocked: "is blocked on its host",
       approved: "allowed by the host's orch, through the worker's hook there",
     });
-    const unread = (s: StatusView) => `${s.workers.length} workers, ${s.unread_count} unread messages (here and on the hosts)`;
+    const unread = (s: StatusView) =>
+      `${s.workers.length} workers, ${s.unread_count} unread messages (here and on the hosts)`;
     await showStatus(stage, orch, unread);
 
     const landings = await landAndClean(stage, orch, {

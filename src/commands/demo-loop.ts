@@ -28,15 +28,25 @@ export const FILES: Record<string, string> = {
  * it when it is handed back); one asks for permission before it runs a command.
  */
 export const TASKS = [
-  { branch: "feat/usage-doc", prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes" },
-  { branch: "feat/greeting-en", prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\ncommit Friendlier English greeting" },
+  {
+    branch: "feat/usage-doc",
+    prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\n" +
+      "commit Add usage notes",
+  },
+  {
+    branch: "feat/greeting-en",
+    prompt: "Make the greeting friendlier.\nsleep 600\nreplace greeting.txt 1 Hello, world!\n" +
+      "commit Friendlier English greeting",
+  },
   {
     branch: "feat/greeting-fr",
-    prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French\non-conflict replace greeting.txt 1 Hello, world! Bonjour !",
+    prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French\n" +
+      "on-conflict replace greeting.txt 1 Hello, world! Bonjour !",
   },
   {
     branch: "feat/price-list",
-    prompt: "Publish the price list.\nask Bash make prices.html\nwrite src/prices.html <ul><li>apple 1</li><li>pear 2</li></ul>\ncommit Publish the price list",
+    prompt: "Publish the price list.\nask Bash make prices.html\n" +
+      "write src/prices.html <ul><li>apple 1</li><li>pear 2</li></ul>\ncommit Publish the price list",
   },
 ];
 
@@ -134,7 +144,9 @@ export async function awaitApproving(
 }
 
 /** orch status, summed up by `summary`, then its table of workers. */
-export async function showStatus(stage: DemoStage, orch: string, summary: (status: StatusView) => string): Promise<void> {
+export async function showStatus(
+  stage: DemoStage, orch: string, summary: (status: StatusView) => string,
+): Promise<void> {
   const status = await runStatus(orch, stage.ctx);
   stage.step("orch status", summary(status));
   stage.say(renderWorkers(status.workers, stage.c).trimEnd().replace(/^/gm, "    "));
@@ -172,7 +184,8 @@ export async function landAndClean(stage: DemoStage, orch: string, says: LandNar
     }
   };
   // Named in the order of the tasks, so the queue meets the conflict last whatever order they finished in.
-  const queue = TASKS.map((t) => t.branch).sort((a, b) => Number(a.includes("greeting")) - Number(b.includes("greeting")));
+  const greetingLast = (a: string, b: string) => Number(a.includes("greeting")) - Number(b.includes("greeting"));
+  const queue = TASKS.map((t) => t.branch).sort(greetingLast);
   const first = await land(queue);
   step(`orch land ${queue.join(" ")} --test "${TEST_COMMAND}" --on-conflict return`, says.queue);
   showLand(first.results);

@@ -47,7 +47,9 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
       fixed: "the worker got its conflict in its inbox, rebased onto main and reported again",
       cleaned: "merged into main",
     });
-    const kept = stage.keep ? ` Kept ${stage.scratch}.` : " Scratch repository and tmux server removed (--keep keeps them).";
+    const kept = stage.keep
+      ? ` Kept ${stage.scratch}.`
+      : " Scratch repository and tmux server removed (--keep keeps them).";
     say(`\n${c.green("done")} in ${elapsed(stage)} s.${kept}`);
     return { json: loopResult(stage, orch, awaited, landings), human: () => "" };
   }, async (stage) => {

@@ -16,26 +16,41 @@ import type { CommandResult } from "./types.ts";
 
 export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
   const chosen = (["squash", "rebase", "merge"] as const).filter((m) => booleanFlag(flags, m));
-  if (chosen.length > 1) throw usage(`choose one of --squash, --rebase, --merge (got ${chosen.map((m) => `--${m}`).join(" ")})`);
+  if (chosen.length > 1) {
+    throw usage(`choose one of --squash, --rebase, --merge (got ${chosen.map((m) => `--${m}`).join(" ")})`);
+  }
   const method = stringFlag(flags, "method");
   if (method !== undefined) {
-    if (method !== "squash" && method !== "rebase" && method !== "merge") throw usage(`--method must be squash, rebase or merge, not ${JSON.stringify(method)}`);
+    if (method !== "squash" && method !== "rebase" && method !== "merge") {
+      throw usage(`--method must be squash, rebase or merge, not ${JSON.stringify(method)}`);
+    }
     return method;
   }
   return chosen[0] ?? "squash";
 }
 
 /** Merges a worker's branch into the base branch of the main worktree; throws a conflict with its paths. */
-export async function mergeLocally(layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod): Promise<{ commit: string; base: string }> {
+export async function mergeLocally(
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
+): Promise<{ commit: string; base: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
-  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
-  const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, record.base_commit, `refs/heads/${record.branch}`);
-  if (overlap.length) throw new OrchError("refused", `uncommitted changes in ${mainRoot} touch files ${record.worker_id} changes: ${overlap.join(", ")}; nothing was merged`);
-  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, record.base_commit, method, await mergeMessage(layout, record, mainRoot));
+  const branchRef = `refs/heads/${record.branch}`;
+  if (await gitAdapter.isMergedInto(mainRoot, branchRef, head)) {
+    throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
+  }
+  const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, record.base_commit, branchRef);
+  if (overlap.length) {
+    const touched = `touch files ${record.worker_id} changes: ${overlap.join(", ")}`;
+    throw new OrchError("refused", `uncommitted changes in ${mainRoot} ${touched}; nothing was merged`);
+  }
+  const message = await mergeMessage(layout, record, mainRoot);
+  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, record.base_commit, method, message);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
-    throw new OrchError("conflict", `${record.worker_id} does not merge cleanly into ${base}${paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`}; nothing was merged`, { conflict_paths: paths, worker_id: record.worker_id });
+    const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
+    const text = `${record.worker_id} does not merge cleanly into ${base}${why}; nothing was merged`;
+    throw new OrchError("conflict", text, { conflict_paths: paths, worker_id: record.worker_id });
   }
   const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);
@@ -59,17 +74,27 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
       const { ghRun } = await import("../adapters/gh.ts");
-      const merged = await ghRun(["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])], repo.mainRoot, ctx.env);
-      if (merged.code !== 0) throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${merged.stderr.trim().split("\n").pop() ?? ""}`);
+      const args = ["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])];
+      const merged = await ghRun(args, repo.mainRoot, ctx.env);
+      if (merged.code !== 0) {
+        throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${merged.stderr.trim().split("\n").pop() ?? ""}`);
+      }
       const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
       let baseUpdated = false;
       if (base && (await gitAdapter.currentBranch(repo.mainRoot)) === base) {
-        const fetched = await gitAdapter.git(["fetch", "--quiet", remote, base], repo.mainRoot, { allowFailure: true });
-        const ff = fetched.code === 0 ? await gitAdapter.git(["merge", "--ff-only", "--quiet", "FETCH_HEAD"], repo.mainRoot, { allowFailure: true }) : fetched;
+        const optional = { allowFailure: true };
+        const fetched = await gitAdapter.git(["fetch", "--quiet", remote, base], repo.mainRoot, optional);
+        const ff = fetched.code === 0
+          ? await gitAdapter.git(["merge", "--ff-only", "--quiet", "FETCH_HEAD"], repo.mainRoot, optional)
+          : fetched;
         baseUpdated = ff.code === 0;
-        if (!baseUpdated) ctx.warn(`the PR is merged, but ${base} could not be fast-forwarded from ${remote}: ${ff.stderr.trim().split("\n").pop() ?? ""}`);
+        if (!baseUpdated) {
+          const why = ff.stderr.trim().split("\n").pop() ?? "";
+          ctx.warn(`the PR is merged, but ${base} could not be fast-forwarded from ${remote}: ${why}`);
+        }
       }
-      return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit: await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot) };
+      const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot);
+      return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit };
     }
     const { commit, base } = await mergeLocally(layout, record, repo.mainRoot, method);
     return { via: "local", base_branch: base, commit };
@@ -77,7 +102,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // The base moved: the other workers are told, and workers waiting for this one may start.
   const landedHere = result.via === "local" || ("base_updated" in result && result.base_updated);
   const { afterBaseMoved } = await import("./coherence.ts");
-  const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landedHere ? { record, commit: result.commit } : undefined);
+  const landed = landedHere ? { record, commit: result.commit } : undefined;
+  const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
   let removed = false;
   if (deleteBranch && result.via === "local") {
     try {
@@ -93,6 +119,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   };
   return {
     json,
-    human: (c) => `${c.green("merged")} ${c.bold(record.worker_id)} into ${result.base_branch} (${method}, ${result.via === "github" ? `PR ${prUrl}` : "locally"}) at ${result.commit.slice(0, 12)}\n`,
+    human: (c) => {
+      const how = `${method}, ${result.via === "github" ? `PR ${prUrl}` : "locally"}`;
+      const into = `into ${result.base_branch} (${how}) at ${result.commit.slice(0, 12)}`;
+      return `${c.green("merged")} ${c.bold(record.worker_id)} ${into}\n`;
+    },
   };
 }
