@@ -1,7 +1,9 @@
 // Every command and flag of orch, declared once: cac builds help and parsing from this table, and the
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
-import { AGENT, COHERENCE, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec } from "./hot.ts";
+import {
+  AGENT, COHERENCE, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec,
+} from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
 
@@ -19,7 +21,9 @@ export const COMMANDS: CommandSpec[] = [
   SPAWN,
   {
     usage: "await [...workers]",
-    description: "Wait until the workers (default: all but stopped ones) have finished, or one asks a question; print their final messages",
+    description:
+      "Wait until the workers (default: all but stopped ones) have finished, or one asks a question; print their " +
+      "final messages",
     options: [
       opt("--any", "Return when the first of them finishes"),
       opt("--timeout <sec>", "Give up after SEC seconds (exit 124, with what is known so far)"),
@@ -41,7 +45,9 @@ export const COMMANDS: CommandSpec[] = [
   INBOX,
   {
     usage: "watch",
-    description: "A never-ending poll --wait: each message once, as one JSON line, as it arrives (for tools that read output lines, such as Claude Code's Monitor)",
+    description:
+      "A never-ending poll --wait: each message once, as one JSON line, as it arrives (for tools that read output " +
+      "lines, such as Claude Code's Monitor)",
     options: [opt("--timeout <sec>", "Stop after SEC seconds (exit 124 when nothing at all arrived)")],
     load: async () => (await import("../commands/watch.ts")).main,
   },
@@ -53,13 +59,15 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     usage: "deny <worker> [request-id]",
-    description: "Refuse the worker's pending request; --message is what the agent is told (for a plan: what to change)",
+    description:
+      "Refuse the worker's pending request; --message is what the agent is told (for a plan: what to change)",
     options: [opt("--message <text>", "What the agent is told (required)")],
     load: async () => (await import("../commands/approve.ts")).denyMain,
   },
   {
     usage: "resume <worker>",
-    description: "Start the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation",
+    description:
+      "Start the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation",
     options: [opt("--prompt <text>", "The next user message (default: continue where you left off)")],
     load: async () => (await import("../commands/resume.ts")).main,
   },
@@ -81,7 +89,8 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     usage: "clean",
-    description: "Remove the workers whose branch is merged into its base (and with --merged, whose PR is merged on GitHub)",
+    description:
+      "Remove the workers whose branch is merged into its base (and with --merged, whose PR is merged on GitHub)",
     options: [
       opt("--merged", "Also ask GitHub (gh pr list --head B --state merged)"),
       opt("-n, --dry-run", "Only say what would be removed"),
@@ -127,18 +136,25 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     usage: "land [...workers]",
-    description: "Merge queue: one at a time, merge onto the base in a throw-away worktree, run --test, land exactly what passed; stop at the first conflict or red test",
+    description:
+      "Merge queue: one at a time, merge onto the base in a throw-away worktree, run --test, land exactly what " +
+      "passed; stop at the first conflict or red test",
     options: [
       opt("--test <cmd>", "Test command line, run by sh in the throw-away worktree"),
       opt("--method <method>", "squash (default), rebase or merge"),
-      opt("--on-conflict <action>", "stop (default): stop the queue at a conflict; return: hand the conflict back to the worker and go on"),
+      opt(
+        "--on-conflict <action>",
+        "stop (default): stop the queue at a conflict; return: hand the conflict back to the worker and go on",
+      ),
       opt("--sync", "After each landing, bring the rest of the queue onto the new base (orch sync)"),
     ],
     load: async () => (await import("../commands/land.ts")).main,
   },
   {
     usage: "sync [...workers]",
-    description: "Bring workers (default: all) onto the current base in their worktrees: rebase (default) or merge; a conflicting one is left as it was and told",
+    description:
+      "Bring workers (default: all) onto the current base in their worktrees: rebase (default) or merge; a " +
+      "conflicting one is left as it was and told",
     options: [
       opt("--all", "Every worker (the default when none is named)"),
       opt("--rebase", "Rebase the worker's commits onto the base (default)"),
@@ -148,24 +164,35 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     usage: "demo",
-    description: "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, status, land (one conflicts), clean",
+    description:
+      "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, status, land (one " +
+      "conflicts), clean",
     options: [
       opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards"),
-      opt("--hosts", "The same with workers on two throw-away local ssh hosts (needs root: a user account and an sshd each)"),
+      opt(
+        "--hosts",
+        "The same with workers on two throw-away local ssh hosts (needs root: a user account and an sshd each)",
+      ),
     ],
     load: async () => (await import("../commands/demo.ts")).main,
   },
   DEMO_AGENT,
   {
     usage: "mcp",
-    description: "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments); runs until stdin closes",
+    description:
+      "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments); runs until " +
+      "stdin closes",
     options: [],
     load: async () => (await import("../commands/mcp.ts")).main,
   },
   {
     usage: "install <agent>",
-    description: "Install the integration for an agent: for claude, the /orchestrator-mode command, orch's hooks and an allow rule for Bash(orch:*) in .claude/settings.local.json",
-    options: [opt("--global", "Into ~/.claude/ (settings.json) for every project, instead of this repository's .claude/")],
+    description:
+      "Install the integration for an agent: for claude, the /orchestrator-mode command, orch's hooks and an allow " +
+      "rule for Bash(orch:*) in .claude/settings.local.json",
+    options: [
+      opt("--global", "Into ~/.claude/ (settings.json) for every project, instead of this repository's .claude/"),
+    ],
     load: async () => (await import("../commands/install.ts")).main,
   },
   HOOK,
