@@ -32,9 +32,24 @@ export const MIN_GIT = "2.38";
 async function checkGit(env: NodeJS.ProcessEnv): Promise<Check> {
   const answer = await askTool(["git", "--version"], env);
   const version = answer.code === 0 ? versionIn(answer.output) : undefined;
-  if (!version) return { name: "git", ok: false, required: true, detail: "git is not installed or not on PATH", fix: `install git ${MIN_GIT} or newer` };
+  if (!version) {
+    return {
+      name: "git",
+      ok: false,
+      required: true,
+      detail: "git is not installed or not on PATH",
+      fix: `install git ${MIN_GIT} or newer`,
+    };
+  }
   if (compareVersions(version, MIN_GIT) < 0) {
-    return { name: "git", ok: false, required: true, version, detail: `git ${version} is older than ${MIN_GIT}`, fix: `upgrade git to ${MIN_GIT} or newer: orch apply --dry-run and orch land use git merge-tree --write-tree` };
+    return {
+      name: "git",
+      ok: false,
+      required: true,
+      version,
+      detail: `git ${version} is older than ${MIN_GIT}`,
+      fix: `upgrade git to ${MIN_GIT} or newer: orch apply --dry-run and orch land use git merge-tree --write-tree`,
+    };
   }
   return { name: "git", ok: true, required: true, version, detail: `git ${version}` };
 }
@@ -43,10 +58,30 @@ async function checkTmux(env: NodeJS.ProcessEnv): Promise<Check> {
   const answer = await askTool(["tmux", "-V"], env);
   const version = answer.code === 0 ? versionIn(answer.output) : undefined;
   if (answer.code === undefined) {
-    return { name: "tmux", ok: false, required: true, detail: "tmux is not installed or not on PATH", fix: "install tmux (apt install tmux, brew install tmux): orch spawn opens each worker in a tmux window" };
+    return {
+      name: "tmux",
+      ok: false,
+      required: true,
+      detail: "tmux is not installed or not on PATH",
+      fix: "install tmux (apt install tmux, brew install tmux): orch spawn opens each worker in a tmux window",
+    };
   }
-  if (answer.code !== 0) return { name: "tmux", ok: false, required: true, detail: `tmux -V failed: ${answer.output.split("\n")[0] ?? ""}`, fix: "reinstall tmux" };
-  return { name: "tmux", ok: true, required: true, ...(version ? { version } : {}), detail: `tmux ${version ?? "(unknown version)"}` };
+  if (answer.code !== 0) {
+    return {
+      name: "tmux",
+      ok: false,
+      required: true,
+      detail: `tmux -V failed: ${answer.output.split("\n")[0] ?? ""}`,
+      fix: "reinstall tmux",
+    };
+  }
+  return {
+    name: "tmux",
+    ok: true,
+    required: true,
+    ...(version ? { version } : {}),
+    detail: `tmux ${version ?? "(unknown version)"}`,
+  };
 }
 
 async function checkGh(env: NodeJS.ProcessEnv): Promise<Check> {
@@ -54,22 +89,54 @@ async function checkGh(env: NodeJS.ProcessEnv): Promise<Check> {
   const answer = await askTool(["gh", "--version"], ghEnv);
   const version = answer.code === 0 ? versionIn(answer.output) : undefined;
   if (answer.code === undefined) {
-    return { name: "gh", ok: false, required: false, detail: "the GitHub CLI is not installed: orch merge works locally, orch pr and clean --merged cannot ask GitHub", fix: "install gh (https://cli.github.com), then gh auth login" };
+    return {
+      name: "gh",
+      ok: false,
+      required: false,
+      detail: "the GitHub CLI is not installed: orch merge works locally, orch pr and clean --merged cannot ask GitHub",
+      fix: "install gh (https://cli.github.com), then gh auth login",
+    };
   }
   const auth = await askTool(["gh", "auth", "status"], ghEnv);
   const base = { name: "gh", required: false, ...(version ? { version } : {}) };
-  if (auth.timedOut) return { ...base, ok: false, detail: "gh auth status did not answer within 10 s (no network?)", fix: "check your network, then gh auth status" };
-  if (auth.code !== 0) return { ...base, ok: false, detail: `gh ${version ?? ""} is not logged in`.replace("  ", " "), fix: "gh auth login" };
+  if (auth.timedOut) {
+    return {
+      ...base,
+      ok: false,
+      detail: "gh auth status did not answer within 10 s (no network?)",
+      fix: "check your network, then gh auth status",
+    };
+  }
+  if (auth.code !== 0) {
+    return {
+      ...base,
+      ok: false,
+      detail: `gh ${version ?? ""} is not logged in`.replace("  ", " "),
+      fix: "gh auth login",
+    };
+  }
   return { ...base, ok: true, detail: `gh ${version ?? ""} logged in`.replace("  ", " ") };
 }
 
 async function checkGtr(env: NodeJS.ProcessEnv): Promise<Check> {
   const answer = await askTool(["git", "gtr", "version"], env);
   if (answer.code !== 0) {
-    return { name: "git gtr", ok: false, required: false, detail: "not installed; optional: orch makes gtr-compatible worktrees with git itself", fix: "only for --backend gtr: install git-worktree-runner (https://github.com/coderabbitai/git-worktree-runner)" };
+    return {
+      name: "git gtr",
+      ok: false,
+      required: false,
+      detail: "not installed; optional: orch makes gtr-compatible worktrees with git itself",
+      fix: "only for --backend gtr: install git-worktree-runner (https://github.com/coderabbitai/git-worktree-runner)",
+    };
   }
   const version = versionIn(answer.output);
-  return { name: "git gtr", ok: true, required: false, ...(version ? { version } : {}), detail: `git gtr ${version ?? ""}`.trim() };
+  return {
+    name: "git gtr",
+    ok: true,
+    required: false,
+    ...(version ? { version } : {}),
+    detail: `git gtr ${version ?? ""}`.trim(),
+  };
 }
 
 /** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
@@ -78,21 +145,34 @@ async function checkAgent(agent: string, env: NodeJS.ProcessEnv): Promise<Check>
   try {
     argv = splitWords(agent);
   } catch (error) {
-    return { name: "agent", ok: false, required: true, detail: (error as Error).message, fix: "quote the --agent command line as sh would" };
+    return {
+      name: "agent",
+      ok: false,
+      required: true,
+      detail: (error as Error).message,
+      fix: "quote the --agent command line as sh would",
+    };
   }
   const program = argv[0];
   const name = `agent (${agent})`;
   const found = program === undefined ? undefined : findOnPath(program, env);
   if (!program || !found) {
-    const fix = agent === "claude" ? "install Claude Code (npm install -g @anthropic-ai/claude-code), or pick another agent with orch spawn --agent"
-      : agent === "codex" ? "install Codex (npm install -g @openai/codex), or pick another agent with orch spawn --agent"
-      : `put ${program ?? "the agent"} on PATH, or pick another agent with orch spawn --agent`;
+    const orPick = "or pick another agent with orch spawn --agent";
+    const fix = agent === "claude" ? `install Claude Code (npm install -g @anthropic-ai/claude-code), ${orPick}`
+      : agent === "codex" ? `install Codex (npm install -g @openai/codex), ${orPick}`
+      : `put ${program ?? "the agent"} on PATH, ${orPick}`;
     return { name, ok: false, required: true, detail: `${program ?? "(empty command)"} is not on PATH`, fix };
   }
   if (agent !== "claude" && agent !== "codex") return { name, ok: true, required: true, detail: found };
   const answer = await askTool([found, "--version"], env);
   const version = answer.code === 0 ? versionIn(answer.output) : undefined;
-  return { name, ok: true, required: true, ...(version ? { version } : {}), detail: `${found}${version ? ` (${version})` : ""}` };
+  return {
+    name,
+    ok: true,
+    required: true,
+    ...(version ? { version } : {}),
+    detail: `${found}${version ? ` (${version})` : ""}`,
+  };
 }
 
 function checkOrchOnPath(env: NodeJS.ProcessEnv): Check {
@@ -103,15 +183,23 @@ function checkOrchOnPath(env: NodeJS.ProcessEnv): Check {
     name: "orch on PATH",
     ok: false,
     required: false,
-    detail: "orch is not on PATH: the Claude Code hooks and the /orchestrator-mode command run `orch` (workers get it from orch spawn)",
-    fix: `link it into a folder on your PATH, e.g. ln -s ${self.length === 1 ? self[0] : "/path/to/dist/orch"} ~/.local/bin/orch`,
+    detail: "orch is not on PATH: the Claude Code hooks and the /orchestrator-mode command run `orch` " +
+      "(workers get it from orch spawn)",
+    fix: `link it into a folder on your PATH, e.g. ln -s ${self.length === 1 ? self[0] : "/path/to/dist/orch"} ` +
+      "~/.local/bin/orch",
   };
 }
 
 async function checkStore(ctx: Context): Promise<Check[]> {
   const root = await storeRootFor(ctx);
   if (!root) {
-    return [{ name: "store", ok: false, required: false, detail: "no store here: not inside a git repository and ORCH_HOME is not set", fix: "run orch inside your repository, or set ORCH_HOME" }];
+    return [{
+      name: "store",
+      ok: false,
+      required: false,
+      detail: "no store here: not inside a git repository and ORCH_HOME is not set",
+      fix: "run orch inside your repository, or set ORCH_HOME",
+    }];
   }
   let stat: fs.Stats;
   try {
@@ -119,18 +207,28 @@ async function checkStore(ctx: Context): Promise<Check[]> {
   } catch {
     return [{ name: "store", ok: true, required: true, detail: `${root} does not exist yet; orch init creates it` }];
   }
-  if (stat.isSymbolicLink()) return [{ name: "store", ok: false, required: true, detail: `${root} is a symbolic link: orch never follows it`, fix: `remove ${root}, then orch init (or set ORCH_HOME)` }];
-  if (!stat.isDirectory()) return [{ name: "store", ok: false, required: true, detail: `${root} is not a directory`, fix: `move ${root} away, then orch init` }];
+  const broken = (detail: string, fix: string): Check[] => [{ name: "store", ok: false, required: true, detail, fix }];
+  if (stat.isSymbolicLink()) {
+    const fix = `remove ${root}, then orch init (or set ORCH_HOME)`;
+    return broken(`${root} is a symbolic link: orch never follows it`, fix);
+  }
+  if (!stat.isDirectory()) return broken(`${root} is not a directory`, `move ${root} away, then orch init`);
   try {
     fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
   } catch {
-    return [{ name: "store", ok: false, required: true, detail: `${root} is not readable and writable by you`, fix: `chmod 700 ${root} (and check its owner)` }];
+    return broken(`${root} is not readable and writable by you`, `chmod 700 ${root} (and check its owner)`);
   }
   const checks: Check[] = [{ name: "store", ok: true, required: true, detail: `${root} is readable and writable` }];
   const mode = stat.mode & 0o777;
   checks.push(mode === 0o700
     ? { name: "store permissions", ok: true, required: false, detail: "0700" }
-    : { name: "store permissions", ok: false, required: false, detail: `${root} has mode 0${mode.toString(8)}: other users can read the messages`, fix: `chmod 700 ${root}` });
+    : {
+      name: "store permissions",
+      ok: false,
+      required: false,
+      detail: `${root} has mode 0${mode.toString(8)}: other users can read the messages`,
+      fix: `chmod 700 ${root}`,
+    });
   return checks;
 }
 
@@ -141,11 +239,25 @@ async function checkInterruptedSpawns(ctx: Context): Promise<Check | undefined> 
   const layout = new StoreLayout(root);
   const repaired: string[] = [];
   try {
-    for (const id of listDir(layout.sessionsDir).filter(isOrchestratorId)) repaired.push(...(await repairAllSpawns(layout, id, repo.mainRoot)));
+    for (const id of listDir(layout.sessionsDir).filter(isOrchestratorId)) {
+      repaired.push(...(await repairAllSpawns(layout, id, repo.mainRoot)));
+    }
   } catch (error) {
-    return { name: "interrupted spawns", ok: false, required: false, detail: `could not check: ${(error as Error).message}` };
+    return {
+      name: "interrupted spawns",
+      ok: false,
+      required: false,
+      detail: `could not check: ${(error as Error).message}`,
+    };
   }
-  if (repaired.length === 0) return { name: "interrupted spawns", ok: true, required: false, detail: "none left anything behind" };
+  if (repaired.length === 0) {
+    return {
+      name: "interrupted spawns",
+      ok: true,
+      required: false,
+      detail: "none left anything behind",
+    };
+  }
   return { name: "interrupted spawns", ok: true, required: false, detail: `repaired: ${repaired.join("; ")}` };
 }
 
@@ -155,7 +267,13 @@ async function checkClaudeHooks(ctx: Context): Promise<Check> {
   if (repo) files.unshift(path.join(repo.mainRoot, ".claude", "settings.local.json"));
   const found = files.find(settingsHaveOrchHooks);
   if (found) return { name: "claude hooks", ok: true, required: false, detail: `orch's hooks are in ${found}` };
-  return { name: "claude hooks", ok: false, required: false, detail: "orch's Claude Code hooks are not installed: workers report PRs and idle turns only by orch notify", fix: "orch install claude (or orch install claude --global)" };
+  return {
+    name: "claude hooks",
+    ok: false,
+    required: false,
+    detail: "orch's Claude Code hooks are not installed: workers report PRs and idle turns only by orch notify",
+    fix: "orch install claude (or orch install claude --global)",
+  };
 }
 
 /** The agent's trust of this repository (Claude Code: the main worktree's root in ~/.claude.json). */
@@ -170,7 +288,13 @@ async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | und
   }
   const report = profile.checkTrust?.(repo.mainRoot, ctx.env);
   if (!report) return undefined;
-  return { name: `${profile.name} trust`, ok: report.ok, required: false, detail: report.detail, ...(report.fix ? { fix: report.fix } : {}) };
+  return {
+    name: `${profile.name} trust`,
+    ok: report.ok,
+    required: false,
+    detail: report.detail,
+    ...(report.fix ? { fix: report.fix } : {}),
+  };
 }
 
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
@@ -185,7 +309,8 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkAgentTrust(agent, ctx),
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
-  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...(hooks ? [hooks] : []), ...(trust ? [trust] : []), ...(spawns ? [spawns] : [])];
+  const optional = [hooks, trust, spawns].filter((check): check is Check => check !== undefined);
+  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -199,9 +324,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       const width = Math.max(...checks.map((check) => check.name.length));
       const lines = checks.map((check) => {
         const mark = check.ok ? c.green("ok  ") : check.required ? c.red("FAIL") : c.yellow("warn");
-        return `${mark} ${check.name.padEnd(width)}  ${check.detail}${check.fix && !check.ok ? `\n     ${" ".repeat(width)}  ${c.dim(`fix: ${check.fix}`)}` : ""}`;
+        const fix = check.fix && !check.ok ? `\n     ${" ".repeat(width)}  ${c.dim(`fix: ${check.fix}`)}` : "";
+        return `${mark} ${check.name.padEnd(width)}  ${check.detail}${fix}`;
       });
-      const summary = missing.length ? c.red(`missing or broken: ${missing.join(", ")}`) : c.green("orch has what it needs");
+      const summary = missing.length
+        ? c.red(`missing or broken: ${missing.join(", ")}`)
+        : c.green("orch has what it needs");
       return `${lines.join("\n")}\n${summary}\n`;
     },
     exitCode: missing.length ? 1 : 0,
