@@ -111,7 +111,11 @@ function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
   const file = claudeConfigFile(env);
   const config = readConfig(file);
   if (typeof config === "string") {
-    return { ok: false, detail: `cannot tell whether ${mainRoot} is trusted: ${file}: ${config}`, fix: `repair ${file} (Claude Code's config)` };
+    return {
+      ok: false,
+      detail: `cannot tell whether ${mainRoot} is trusted: ${file}: ${config}`,
+      fix: `repair ${file} (Claude Code's config)`,
+    };
   }
   if (trusted(config, mainRoot)) return { ok: true, detail: `${mainRoot} is trusted in ${file}` };
   return {

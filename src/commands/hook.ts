@@ -196,7 +196,10 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   const inbox = takeInbox(where, ctx);
   if (inbox) notes.push(inbox.text);
   if (notes.length === 0) return {};
-  return { output: { hookSpecificOutput: { hookEventName: event, additionalContext: notes.join("\n\n") } }, commit: inbox?.commit };
+  return {
+    output: { hookSpecificOutput: { hookEventName: event, additionalContext: notes.join("\n\n") } },
+    commit: inbox?.commit,
+  };
 }
 
 /**
@@ -234,7 +237,10 @@ async function userPromptSubmit(payload: HookPayload, ctx: Context): Promise<Hoo
   markTurnStarted(where.layout, where.record);
   const inbox = takeInbox(where, ctx);
   if (!inbox) return {};
-  return { output: { hookSpecificOutput: { hookEventName: "UserPromptSubmit", additionalContext: inbox.text } }, commit: inbox.commit };
+  return {
+    output: { hookSpecificOutput: { hookEventName: "UserPromptSubmit", additionalContext: inbox.text } },
+    commit: inbox.commit,
+  };
 }
 
 /** Seconds the permission hook waits for orch approve/deny before leaving the prompt to a person. */
@@ -366,7 +372,11 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
     message_type: "idle",
-    content: { summary: "The agent stopped and is waiting for input", branch: record.branch, ...(details ? { details } : {}) },
+    content: {
+      summary: "The agent stopped and is waiting for input",
+      branch: record.branch,
+      ...(details ? { details } : {}),
+    },
   });
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   return true;

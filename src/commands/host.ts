@@ -122,7 +122,12 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
   try {
     const result = await new RemoteHost(record, ctx.env).run([record.orch_path, "--version"]);
     if (result.code !== 0) {
-      return { ...base, reachable: true, orch_version: null, error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}` };
+      return {
+        ...base,
+        reachable: true,
+        orch_version: null,
+        error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}`,
+      };
     }
     return { ...base, reachable: true, orch_version: result.stdout.trim().replace(/^orch /, "") };
   } catch (error) {

@@ -71,7 +71,14 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
   if (record.pending) {
     // Recorded by spawn --after and never started: no worktree, window or agent to remove.
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
-    return { worker_id: record.worker_id, branch: record.branch, worktree_path: "", branch_deleted: false, agent_stopped: false, window_closed: false };
+    return {
+      worker_id: record.worker_id,
+      branch: record.branch,
+      worktree_path: "",
+      branch_deleted: false,
+      agent_stopped: false,
+      window_closed: false,
+    };
   }
   if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
@@ -109,5 +116,11 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
     if (failures.length) ctx.warn(gtr.describeHookFailures("postRemove", failures));
   }
   forgetWorker(layout, record.orchestrator_id, record.worker_id);
-  return { worker_id: record.worker_id, branch: record.branch, worktree_path: record.worktree_path, branch_deleted: branchDeleted, ...stopped };
+  return {
+    worker_id: record.worker_id,
+    branch: record.branch,
+    worktree_path: record.worktree_path,
+    branch_deleted: branchDeleted,
+    ...stopped,
+  };
 }

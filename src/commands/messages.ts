@@ -152,7 +152,11 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   if (!original) throw new OrchError("not_found", `no message ${id} in session ${session.orchestrator_id}`);
   if (!original.worker_id) throw new OrchError("not_found", `message ${id} came from no worker: there is nobody to reply to`);
   const record = loadWorker(layout, session.orchestrator_id, original.worker_id);
-  const content = { text, in_reply_to: id, ...(original.content.question ? { question: original.content.question } : {}) };
+  const content = {
+    text,
+    in_reply_to: id,
+    ...(original.content.question ? { question: original.content.question } : {}),
+  };
   const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
   const sent = await deliverAnywhere(layout, record, message, ctx);
   return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));

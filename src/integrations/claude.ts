@@ -41,8 +41,18 @@ const HOOKS: HookWish[] = [
   { event: "PostToolUseFailure", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
   { event: "Stop", matcher: undefined, command: STOP_COMMAND, timeout: HOOK_TIMEOUT },
   { event: "UserPromptSubmit", matcher: undefined, command: USER_PROMPT_SUBMIT_COMMAND, timeout: HOOK_TIMEOUT },
-  { event: "PermissionRequest", matcher: undefined, command: PERMISSION_REQUEST_COMMAND, timeout: PERMISSION_HOOK_TIMEOUT },
-  { event: "Notification", matcher: "permission_prompt|elicitation_dialog", command: NOTIFICATION_COMMAND, timeout: HOOK_TIMEOUT },
+  {
+    event: "PermissionRequest",
+    matcher: undefined,
+    command: PERMISSION_REQUEST_COMMAND,
+    timeout: PERMISSION_HOOK_TIMEOUT,
+  },
+  {
+    event: "Notification",
+    matcher: "permission_prompt|elicitation_dialog",
+    command: NOTIFICATION_COMMAND,
+    timeout: HOOK_TIMEOUT,
+  },
 ];
 
 type JsonObject = Record<string, unknown>;
@@ -166,7 +176,10 @@ export function planInstall(target: InstallTarget): PlannedFile[] {
   const merged = mergeClaudeSettings(readSettingsFile(target.settingsFile), target.settingsFile);
   return [
     { path: commandFile, content: currentCommand === ORCHESTRATOR_COMMAND ? undefined : ORCHESTRATOR_COMMAND },
-    { path: target.settingsFile, content: merged.changed ? `${JSON.stringify(merged.settings, null, 2)}\n` : undefined },
+    {
+      path: target.settingsFile,
+      content: merged.changed ? `${JSON.stringify(merged.settings, null, 2)}\n` : undefined,
+    },
   ];
 }
 
