@@ -15,7 +15,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
 import { waitFor } from "../store/waker.ts";
-import { findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
+} from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = "post-tool-use" | "stop" | "user-prompt-submit" | "permission-request" | "notification";
@@ -28,7 +30,8 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   if (key === "userpromptsubmit") return "user-prompt-submit";
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
-  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use post-tool-use, stop, user-prompt-submit, permission-request or notification`);
+  const events = "post-tool-use, stop, user-prompt-submit, permission-request or notification";
+  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`);
 }
 
 /** The fields of Claude Code's hook input that orch reads; everything is optional and checked. */
@@ -60,7 +63,10 @@ interface HookReply {
 
 const MAX_PAYLOAD = 64 * 1024 * 1024;
 
-/** All of stdin (a payload over MAX_PAYLOAD counts as none). A terminal (someone trying the command by hand) counts as empty input. */
+/**
+ * All of stdin (a payload over MAX_PAYLOAD counts as none). A terminal (someone trying the command by
+ * hand) counts as empty input.
+ */
 function readStdin(): string {
   try {
     if (fs.fstatSync(0).isCharacterDevice()) return "";
@@ -81,7 +87,8 @@ function parsePayload(text: string): HookPayload | undefined {
 }
 
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
-const field = (value: unknown, key: string): unknown => (typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined);
+const field = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 
 export interface WorkerHere {
   layout: StoreLayout;
@@ -143,7 +150,8 @@ function reportPullRequest(where: WorkerHere, url: string, command: string): boo
     content: { summary: title ? `Opened PR: ${title}` : `Opened PR ${url}`, pr_url: url, branch: record.branch },
   });
   try {
-    sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+    const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+    sendMessage(layout.mailDir(record.orchestrator_id), message, events);
   } catch (error) {
     // Not sent: let the next call try again.
     fs.rmSync(marker, { force: true });
@@ -156,7 +164,8 @@ function reportPullRequest(where: WorkerHere, url: string, command: string): boo
 export function inboxText(messages: Message[], record: WorkerRecord): string {
   const count = messages.length === 1 ? "a message" : `${messages.length} messages`;
   const them = messages.length === 1 ? "it" : "them";
-  const parts = [`orch: ${count} from your orchestrator (session ${record.orchestrator_id}) for worker ${record.worker_id}. orch has marked ${them} read, so orch inbox will not show ${them} again.`];
+  const from = `from your orchestrator (session ${record.orchestrator_id}) for worker ${record.worker_id}`;
+  const parts = [`orch: ${count} ${from}. orch has marked ${them} read, so orch inbox will not show ${them} again.`];
   for (const message of messages) {
     const { text, in_reply_to, question } = message.content;
     const head = message.message_type === "reply"
@@ -191,7 +200,8 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   // PostToolUseFailure means the command failed: no PR to report then.
   const url = event === "PostToolUse" ? createdPullRequest(payload) : undefined;
   if (url && reportPullRequest(where, url, str(field(payload.tool_input, "command")) ?? "")) {
-    notes.push(`orch: your orchestrator has been told that ${url} is ready for review (task_complete, branch ${where.record.branch}); no need to send orch notify for it.`);
+    const told = `${url} is ready for review (task_complete, branch ${where.record.branch})`;
+    notes.push(`orch: your orchestrator has been told that ${told}; no need to send orch notify for it.`);
   }
   const inbox = takeInbox(where, ctx);
   if (inbox) notes.push(inbox.text);
@@ -246,7 +256,8 @@ async function userPromptSubmit(payload: HookPayload, ctx: Context): Promise<Hoo
 /** Seconds the permission hook waits for orch approve/deny before leaving the prompt to a person. */
 function approvalWaitMs(env: NodeJS.ProcessEnv): number {
   const seconds = Number(env.ORCH_APPROVAL_WAIT);
-  return Number.isFinite(seconds) && seconds >= 0 && env.ORCH_APPROVAL_WAIT !== "" ? seconds * 1000 : DEFAULT_APPROVAL_WAIT_S * 1000;
+  const given = Number.isFinite(seconds) && seconds >= 0 && env.ORCH_APPROVAL_WAIT !== "";
+  return (given ? seconds : DEFAULT_APPROVAL_WAIT_S) * 1000;
 }
 
 /** Within the hook's timeout in the settings orch writes (600 s, Claude Code's default), with a margin. */
@@ -276,7 +287,8 @@ async function permissionRequest(payload: HookPayload, ctx: Context): Promise<Ho
   if (!answer) return {};
   const { permissionHookOf } = await import("../agents/index.ts");
   const hook = await permissionHookOf(where.record.agent);
-  const decision = hook.decision(answer, { toolName, toolInput: payload.tool_input, suggestions: payload.permission_suggestions });
+  const asked = { toolName, toolInput: payload.tool_input, suggestions: payload.permission_suggestions };
+  const decision = hook.decision(answer, asked);
   return { output: { hookSpecificOutput: { hookEventName: "PermissionRequest", decision } } };
 }
 
@@ -310,7 +322,8 @@ export async function raiseAndAwaitAnswer(
       ...(reason ? { details: reason.length > 2000 ? `${reason.slice(0, 2000)}…` : reason } : {}),
     },
   });
-  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendMessage(layout.mailDir(record.orchestrator_id), message, events);
   const answerPath = answerFile(layout, record, request.request_id);
   // The agent that ran the hook can die meanwhile (its window closed, orch stop): Codex starts hooks
   // in a session of their own, so nothing else would end this wait. The parent changing says so.
@@ -319,7 +332,8 @@ export async function raiseAndAwaitAnswer(
     if (fs.existsSync(answerPath)) return "answered";
     return process.ppid !== parent ? "agent gone" : undefined;
   });
-  const { answer } = answerRequest(layout, record, request.request_id, { decision: outcome === "agent gone" ? "superseded" : "expired" });
+  const decision = outcome === "agent gone" ? "superseded" : "expired";
+  const { answer } = answerRequest(layout, record, request.request_id, { decision });
   if (answer.decision === "allow") return { behavior: "allow", always: answer.always === true };
   if (answer.decision === "deny") return { behavior: "deny", message: answer.message ?? "Denied by the orchestrator." };
   return undefined;
@@ -345,14 +359,16 @@ async function notification(payload: HookPayload, ctx: Context): Promise<HookRep
     message_type: "blocked",
     content: { summary: `waiting for a person: ${waitingFor}`, waiting_for: waitingFor, branch: record.branch },
   });
-  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendMessage(layout.mailDir(record.orchestrator_id), message, events);
   return {};
 }
 
 /** Claude Code lists the session's in-flight background tasks: the orchestrator should know of them. */
 function backgroundTasks(value: unknown): string[] {
   if (!Array.isArray(value)) return [];
-  return value.map((task) => str(field(task, "command")) ?? str(field(task, "description")) ?? str(field(task, "type")) ?? "task");
+  return value.map((task) =>
+    str(field(task, "command")) ?? str(field(task, "description")) ?? str(field(task, "type")) ?? "task");
 }
 
 /**
@@ -366,7 +382,9 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
   if (status !== "running" && status !== "blocked") return false;
   const parts: string[] = [];
   if (lastMessage) parts.push(lastMessage.length > 2000 ? `${lastMessage.slice(0, 2000)}…` : lastMessage);
-  if (background.length) parts.push(`Background tasks still running: ${background.map((t) => t.slice(0, 200)).join("; ")}`);
+  if (background.length) {
+    parts.push(`Background tasks still running: ${background.map((t) => t.slice(0, 200)).join("; ")}`);
+  }
   const details = parts.join("\n\n");
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
@@ -378,7 +396,8 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
       ...(details ? { details } : {}),
     },
   });
-  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendMessage(layout.mailDir(record.orchestrator_id), message, events);
   return true;
 }
 

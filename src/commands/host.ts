@@ -24,7 +24,8 @@ import type { CommandResult } from "./types.ts";
 const PROBE = 'uname -s; uname -m; "$HOME/$1" --version 2>/dev/null || echo "orch none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done';
 /** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
-const INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
+const INSTALL =
+  'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
 /** An empty repository to push into; pushing into its checked-out branch updates its worktree. */
 const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || git init -q -b "$2"; } && ' +
   "git config receive.denyCurrentBranch updateInstead";
@@ -59,12 +60,20 @@ interface AddOutcome {
   warnings: string[];
 }
 
-async function addHost(layout: StoreLayout, name: string, dest: string, dirFlag: string | undefined, ctx: Context): Promise<AddOutcome> {
+/** The last line of a program's error output: what went wrong, without its preamble. */
+function lastLine(stderr: string): string {
+  return stderr.trim().split("\n").pop() ?? "";
+}
+
+async function addHost(
+  layout: StoreLayout, name: string, dest: string, dirFlag: string | undefined, ctx: Context,
+): Promise<AddOutcome> {
   const main = mainWorktreeOf(await requireRepo(ctx));
   if (findHost(layout, name)) throw new OrchError("exists", `host ${name} already exists (orch host rm ${name} first)`);
   const dir = dirFlag === undefined ? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
   const record: HostRecord = {
-    name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "", added_at: new Date().toISOString(),
+    name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "",
+    added_at: new Date().toISOString(),
   };
   const host = new RemoteHost(record, ctx.env);
   const warnings: string[] = [];
@@ -73,30 +82,44 @@ async function addHost(layout: StoreLayout, name: string, dest: string, dirFlag:
   const [system = "", machine = "", version = "", ...missing] = probe.stdout.trim().split("\n");
   record.os = SYSTEMS[system] ?? system.toLowerCase();
   record.arch = MACHINES[machine] ?? machine;
-  if (missing.includes("missing git")) throw new OrchError("failed", `host ${name} has no git on the PATH of its ssh commands: install git there`);
+  if (missing.includes("missing git")) {
+    throw new OrchError("failed", `host ${name} has no git on the PATH of its ssh commands: install git there`);
+  }
   if (missing.includes("missing tmux")) {
-    warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: workers there need --no-window until it is installed`);
+    const until = "workers there need --no-window until it is installed";
+    warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: ${until}`);
   }
 
   let installed = false;
   if (version === "orch none" || isOlder(version, VERSION)) {
     if (record.os !== process.platform || record.arch !== process.arch) {
-      throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${process.platform}/${process.arch}: ` +
+      const here = `${process.platform}/${process.arch}`;
+      throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${here}: ` +
         `install an orch built for it at ~/${REMOTE_ORCH_PATH} there (one binary per architecture)`);
     }
-    const copied = await host.run(["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH], { input: fs.readFileSync(binaryToInstall()) });
-    if (copied.code !== 0) throw new OrchError("failed", `could not install orch on host ${name}: ${copied.stderr.trim().split("\n").pop() ?? ""}`);
+    const binary = fs.readFileSync(binaryToInstall());
+    const copied = await host.run(["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH], { input: binary });
+    if (copied.code !== 0) {
+      throw new OrchError("failed", `could not install orch on host ${name}: ${lastLine(copied.stderr)}`);
+    }
     installed = true;
   }
   const check = await host.run([REMOTE_ORCH_PATH, "--version"]);
   record.orch_version = check.stdout.trim().replace(/^orch /, "");
-  if (check.code !== 0 || !record.orch_version) throw new OrchError("failed", `orch on host ${name} does not run: ${check.stderr.trim().split("\n").pop() ?? ""}`);
+  if (check.code !== 0 || !record.orch_version) {
+    throw new OrchError("failed", `orch on host ${name} does not run: ${lastLine(check.stderr)}`);
+  }
 
   const branch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root)) ?? "main";
   const made = await host.run(["sh", "-c", MAKE_CLONE, "orch-clone", dir, branch]);
-  if (made.code !== 0) throw new OrchError("failed", `could not make the clone ${dir} on host ${name}: ${made.stderr.trim().split("\n").pop() ?? ""}`);
-  const pushed = await gitAdapter.git(["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`], main.root, { env: host.gitEnv(), allowFailure: true });
-  if (pushed.code !== 0) throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
+  if (made.code !== 0) {
+    throw new OrchError("failed", `could not make the clone ${dir} on host ${name}: ${lastLine(made.stderr)}`);
+  }
+  const push = ["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
+  const pushed = await gitAdapter.git(push, main.root, { env: host.gitEnv(), allowFailure: true });
+  if (pushed.code !== 0) {
+    throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
+  }
   saveHost(layout, record);
   return { record, installed, warnings };
 }
@@ -148,7 +171,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     for (const warning of warnings) ctx.warn(warning);
     return {
       json: { success: true, ...record, installed, warnings },
-      human: (c) => `${c.green("added")} host ${c.bold(name)} (${dest}): orch ${record.orch_version}${installed ? " installed" : ""}, clone at ${record.path}\n`,
+      human: (c) => {
+        const orch = `orch ${record.orch_version}${installed ? " installed" : ""}`;
+        return `${c.green("added")} host ${c.bold(name)} (${dest}): ${orch}, clone at ${record.path}\n`;
+      },
     };
   }
   if (action === "list") {
@@ -157,9 +183,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const hosts = await Promise.all(listHosts(layout).map((record) => reportHost(record, workers, ctx)));
     return {
       json: { success: true, hosts },
-      human: (c) => (hosts.length === 0 ? "no hosts (orch host add NAME DEST)\n" : hosts.map((h) =>
-        `${c.bold(h.name)}  ${h.reachable ? c.green("reachable") : c.red("unreachable")}  ${h.orch_version ? `orch ${h.orch_version}` : h.error ?? ""}  ` +
-        `${h.workers.length} worker(s)  ${c.dim(`${h.destination}:${h.path}`)}`).join("\n") + "\n"),
+      human: (c) => {
+        if (hosts.length === 0) return "no hosts (orch host add NAME DEST)\n";
+        const line = (h: (typeof hosts)[number]) => {
+          const reach = h.reachable ? c.green("reachable") : c.red("unreachable");
+          const orch = h.orch_version ? `orch ${h.orch_version}` : h.error ?? "";
+          const where = c.dim(`${h.destination}:${h.path}`);
+          return `${c.bold(h.name)}  ${reach}  ${orch}  ${h.workers.length} worker(s)  ${where}`;
+        };
+        return hosts.map(line).join("\n") + "\n";
+      },
     };
   }
   if (action === "rm") {
@@ -170,7 +203,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     const workers = allWorkers(layout).filter((w) => w.host === name);
     if (workers.length && !booleanFlag(flags, "force")) {
       const ids = workers.map((w) => w.worker_id).join(", ");
-      throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: orch rm them first, or --force to forget the host anyway`);
+      const what = "orch rm them first, or --force to forget the host anyway";
+      throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: ${what}`);
     }
     forgetHost(layout, name);
     await closeConnection(record.destination, ctx.env).catch(() => undefined);
