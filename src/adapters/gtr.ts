@@ -9,8 +9,13 @@ import { gtrFolderName } from "../ids.ts";
 import { run } from "./exec.ts";
 import { allSettings, lastSetting, type GitSettings } from "./git.ts";
 
-/** <gtr.worktrees.dir or <parent>/<repo>-worktrees>/<gtr.worktrees.prefix><sanitized branch>, as git-gtr computes it. */
-export function worktreePathFor(mainRoot: string, branch: string, settings: GitSettings, env: NodeJS.ProcessEnv): string {
+/**
+ * <gtr.worktrees.dir or <parent>/<repo>-worktrees>/<gtr.worktrees.prefix><sanitized branch>, as git-gtr
+ * computes it.
+ */
+export function worktreePathFor(
+  mainRoot: string, branch: string, settings: GitSettings, env: NodeJS.ProcessEnv,
+): string {
   let base = lastSetting(settings, "gtr.worktrees.dir") ?? env.GTR_WORKTREES_DIR ?? "";
   const home = env.HOME ?? os.homedir();
   if (base === "~") base = home;
@@ -19,7 +24,9 @@ export function worktreePathFor(mainRoot: string, branch: string, settings: GitS
   else if (!path.isAbsolute(base)) base = path.join(mainRoot, base);
   const prefix = lastSetting(settings, "gtr.worktrees.prefix") ?? env.GTR_WORKTREES_PREFIX ?? "";
   const folder = gtrFolderName(branch);
-  if (folder === "" || folder === "." || folder === "..") throw new OrchError("invalid", `branch ${JSON.stringify(branch)} gives no usable folder name`);
+  if (folder === "" || folder === "." || folder === "..") {
+    throw new OrchError("invalid", `branch ${JSON.stringify(branch)} gives no usable folder name`);
+  }
   return path.join(base, `${prefix}${folder}`);
 }
 
@@ -35,7 +42,8 @@ function casePattern(pattern: string): RegExp {
 }
 
 function isUnsafePattern(pattern: string): boolean {
-  return path.isAbsolute(pattern) || pattern === ".." || pattern.startsWith("../") || pattern.includes("/../") || pattern.endsWith("/..");
+  return path.isAbsolute(pattern) || pattern === ".." || pattern.startsWith("../") || pattern.includes("/../") ||
+    pattern.endsWith("/..");
 }
 
 export function copyPatterns(mainRoot: string, settings: GitSettings): { include: string[]; exclude: string[] } {
@@ -55,7 +63,9 @@ export function copyPatterns(mainRoot: string, settings: GitSettings): { include
  * repository) into the new worktree, minus gtr.copy.exclude; existing files are overwritten, as gtr does.
  * Returns the copied paths. zx's glob is loaded only when there is something to copy.
  */
-export async function copyIncludedFiles(mainRoot: string, worktree: string, settings: GitSettings, warn: (line: string) => void): Promise<string[]> {
+export async function copyIncludedFiles(
+  mainRoot: string, worktree: string, settings: GitSettings, warn: (line: string) => void,
+): Promise<string[]> {
   const { include, exclude } = copyPatterns(mainRoot, settings);
   if (include.length === 0) return [];
   const { glob } = await import("zx");
@@ -66,7 +76,8 @@ export async function copyIncludedFiles(mainRoot: string, worktree: string, sett
       warn(`skipping unsafe copy pattern ${JSON.stringify(pattern)}`);
       continue;
     }
-    const matches = await glob(pattern, { cwd: mainRoot, dot: true, onlyFiles: true, followSymbolicLinks: false, ignore: [".git/**"] });
+    const options = { cwd: mainRoot, dot: true, onlyFiles: true, followSymbolicLinks: false, ignore: [".git/**"] };
+    const matches = await glob(pattern, options);
     for (const file of matches.sort()) {
       if (excludes.some((re) => re.test(file))) continue;
       const skipped = copyWithoutLinks(mainRoot, file, worktree);
@@ -102,7 +113,9 @@ export function copyWithoutLinks(fromRoot: string, relative: string, toRoot: str
   let source = fromRoot;
   for (const part of parts.slice(0, -1)) {
     source = path.join(source, part);
-    if (!lstatOrUndefined(source)?.isDirectory()) return `${path.relative(fromRoot, source)} in the main checkout is not a folder (a symbolic link?)`;
+    if (!lstatOrUndefined(source)?.isDirectory()) {
+      return `${path.relative(fromRoot, source)} in the main checkout is not a folder (a symbolic link?)`;
+    }
   }
   let target = fs.realpathSync(toRoot);
   for (const part of parts.slice(0, -1)) {
@@ -128,7 +141,9 @@ export function copyWithoutLinks(fromRoot: string, relative: string, toRoot: str
     const to = fs.openSync(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, stat.mode & 0o777);
     try {
       const buffer = Buffer.alloc(64 * 1024);
-      for (let count = fs.readSync(from, buffer); count > 0; count = fs.readSync(from, buffer)) fs.writeSync(to, buffer, 0, count);
+      for (let count = fs.readSync(from, buffer); count > 0; count = fs.readSync(from, buffer)) {
+        fs.writeSync(to, buffer, 0, count);
+      }
       fs.fchmodSync(to, stat.mode & 0o777);
     } finally {
       fs.closeSync(to);
@@ -152,7 +167,12 @@ export interface HookFailure {
  * so it runs through bash -c as git-gtr's eval does; the branch and paths reach it only through the
  * REPO_ROOT, WORKTREE_PATH and BRANCH variables, never inside the command text. Hook output goes to stderr.
  */
-export async function runHooks(phase: HookPhase, settings: GitSettings, where: { cwd: string; repoRoot: string; worktreePath: string; branch: string }, env: NodeJS.ProcessEnv): Promise<HookFailure[]> {
+export async function runHooks(
+  phase: HookPhase,
+  settings: GitSettings,
+  where: { cwd: string; repoRoot: string; worktreePath: string; branch: string },
+  env: NodeJS.ProcessEnv,
+): Promise<HookFailure[]> {
   const failures: HookFailure[] = [];
   for (const command of allSettings(settings, `gtr.hook.${phase}`)) {
     const result = await run(["bash", "-c", command], {
@@ -169,7 +189,10 @@ export async function runHooks(phase: HookPhase, settings: GitSettings, where: {
 }
 
 export function describeHookFailures(phase: HookPhase, failures: HookFailure[]): string {
-  return failures.map((f) => `${phase} hook ${JSON.stringify(f.command)} exited ${f.code}${f.output ? `: ${f.output.split("\n").pop()}` : ""}`).join("; ");
+  return failures.map((f) => {
+    const output = f.output ? `: ${f.output.split("\n").pop()}` : "";
+    return `${phase} hook ${JSON.stringify(f.command)} exited ${f.code}${output}`;
+  }).join("; ");
 }
 
 /** Whether `git gtr` is installed. */
@@ -188,7 +211,8 @@ function gtrEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** `git gtr new BRANCH --from REF --no-fetch --porcelain`: returns the worktree path gtr made. */
 export async function gtrNew(mainRoot: string, branch: string, from: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const result = await run(["git", "gtr", "new", branch, "--from", from, "--no-fetch", "--porcelain"], { cwd: mainRoot, env: gtrEnv(env), allowFailure: true });
+  const argv = ["git", "gtr", "new", branch, "--from", from, "--no-fetch", "--porcelain"];
+  const result = await run(argv, { cwd: mainRoot, env: gtrEnv(env), allowFailure: true });
   if (result.stderr.trim()) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
   const fields = new Map(result.stdout.split("\n").filter(Boolean).map((line) => {
     const tab = line.indexOf("\t");
@@ -196,16 +220,26 @@ export async function gtrNew(mainRoot: string, branch: string, from: string, env
   }));
   const worktree = fields.get("path")?.replace(/\\t/g, "\t").replace(/\\n/g, "\n").replace(/\\\\/g, "\\");
   if (result.code !== 0 || !worktree) {
-    const why = result.stderr.split("\n").filter((l) => l.includes("[x]")).pop() ?? result.stderr.trim().split("\n").pop() ?? "";
+    const marked = result.stderr.split("\n").filter((l) => l.includes("[x]")).pop();
+    const why = marked ?? result.stderr.trim().split("\n").pop() ?? "";
     throw new OrchError("failed", `git gtr new failed (exit ${result.code})${why ? `: ${why.trim()}` : ""}`);
   }
   return path.resolve(worktree);
 }
 
 /** `git gtr rm BRANCH --yes [--force] [--delete-branch]`: gtr runs its own hooks. */
-export async function gtrRemove(mainRoot: string, branch: string, options: { force: boolean; deleteBranch: boolean }, env: NodeJS.ProcessEnv): Promise<void> {
-  const args = ["git", "gtr", "rm", branch, "--yes", ...(options.force ? ["--force"] : []), ...(options.deleteBranch ? ["--delete-branch"] : [])];
+export async function gtrRemove(
+  mainRoot: string, branch: string, options: { force: boolean; deleteBranch: boolean }, env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const args = [
+    "git", "gtr", "rm", branch, "--yes",
+    ...(options.force ? ["--force"] : []),
+    ...(options.deleteBranch ? ["--delete-branch"] : []),
+  ];
   const result = await run(args, { cwd: mainRoot, env: gtrEnv(env), allowFailure: true });
   if (result.stderr.trim()) process.stderr.write(result.stderr.endsWith("\n") ? result.stderr : `${result.stderr}\n`);
-  if (result.code !== 0) throw new OrchError("failed", `git gtr rm failed (exit ${result.code}): ${result.stderr.trim().split("\n").pop() ?? ""}`);
+  if (result.code !== 0) {
+    const why = result.stderr.trim().split("\n").pop() ?? "";
+    throw new OrchError("failed", `git gtr rm failed (exit ${result.code}): ${why}`);
+  }
 }

@@ -92,7 +92,9 @@ export async function removeStaleScratchWorktrees(repoRoot: string): Promise<str
  * A throw-away detached worktree at `ref`, always removed again, whatever `fn` does — also on Ctrl-C or
  * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
  */
-export async function withScratchWorktree<T>(repoRoot: string, ref: string, fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withScratchWorktree<T>(
+  repoRoot: string, ref: string, fn: (dir: string) => Promise<T>,
+): Promise<T> {
   const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
   const repository = await commonGitDir(repoRoot);
   return guardInterrupts(async () => {

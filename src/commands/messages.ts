@@ -14,7 +14,9 @@ import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
-import { loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord,
+} from "../store/workers.ts";
 import { onHost } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
@@ -27,9 +29,11 @@ function textArgument(args: string[], index: number): string {
 
 function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
   try {
-    sendMessage(layout.inboxDir(record.orchestrator_id, record.worker_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+    const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+    sendMessage(layout.inboxDir(record.orchestrator_id, record.worker_id), message, events);
   } catch (error) {
-    throw storeError(`deliver the message to worker ${record.worker_id} in`, layout.inboxDir(record.orchestrator_id, record.worker_id), error);
+    const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
+    throw storeError(`deliver the message to worker ${record.worker_id} in`, inbox, error);
   }
 }
 
@@ -99,12 +103,17 @@ function sentResult(message: Message, woken: boolean): CommandResult {
       created_at: message.created_at,
       woken,
     },
-    human: (c) => `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}${woken ? " (woke it at its prompt)" : ""}\n`,
+    human: (c) => {
+      const wake = woken ? " (woke it at its prompt)" : "";
+      return `${c.green("sent")} ${message.message_type} ${c.dim(message.id)} to ${message.worker_id}${wake}\n`;
+    },
   };
 }
 
 /** Delivers here, or for a worker on a host through the host's orch (which gives the message its id there). */
-async function deliverAnywhere(layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context): Promise<Message> {
+async function deliverAnywhere(
+  layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context,
+): Promise<Message> {
   if (!onHost(record)) {
     deliverToWorker(layout, record, message);
     return message;
@@ -117,8 +126,13 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const text = textArgument(args, 1);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
-  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
-  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text } });
+  if (baseTipsMoved(layout, session.orchestrator_id)) {
+    const { noticeMoves } = await import("./coherence.ts");
+    await noticeMoves(layout, session.orchestrator_id, ctx);
+  }
+  const message = newMessage({
+    orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text },
+  });
   const sent = await deliverAnywhere(layout, record, message, ctx);
   return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
@@ -150,20 +164,25 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const original = findSessionMessage(layout, session.orchestrator_id, id);
   if (!original) throw new OrchError("not_found", `no message ${id} in session ${session.orchestrator_id}`);
-  if (!original.worker_id) throw new OrchError("not_found", `message ${id} came from no worker: there is nobody to reply to`);
+  if (!original.worker_id) {
+    throw new OrchError("not_found", `message ${id} came from no worker: there is nobody to reply to`);
+  }
   const record = loadWorker(layout, session.orchestrator_id, original.worker_id);
   const content = {
     text,
     in_reply_to: id,
     ...(original.content.question ? { question: original.content.question } : {}),
   };
-  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content });
+  const message = newMessage({
+    orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content,
+  });
   const sent = await deliverAnywhere(layout, record, message, ctx);
   return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {
-  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${message.content.question ? ` (${message.content.question})` : ""}`
+  const question = message.content.question ? ` (${message.content.question})` : "";
+  const head = message.message_type === "reply" ? `${c.yellow("reply")} to ${message.content.in_reply_to}${question}`
     : message.message_type === "base_moved" ? c.yellow(message.content.returned ? "handed back" : "base moved")
     : c.cyan("message");
   return `${head} ${c.dim(`(${message.id})`)}\n${message.content.text ?? ""}\n`;
@@ -174,23 +193,32 @@ export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Pr
   const timeoutMs = timeoutFlag(flags);
   requireOpenStdout();
   const { layout, session, workerId } = await resolveWorkerSession(ctx, stringFlag(flags, "orch"));
-  if (!workerId) throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
+  if (!workerId) {
+    throw new OrchError("not_found", "not inside a worker: run orch inbox in a worker's worktree (or set ORCH_WORKER)");
+  }
   const record = loadWorker(layout, session.orchestrator_id, workerId);
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const guard = wait ? guardListener() : undefined;
   // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
-  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, () => guard?.check("inbox --wait"), `worker ${record.worker_id}`).catch((error: unknown) => {
+  const checkFolder = () => guard?.check("inbox --wait");
+  const whose = `worker ${record.worker_id}`;
+  const taken = await takeFromMailbox(inbox, wait, timeoutMs, ctx, checkFolder, whose).catch((error: unknown) => {
     if (error instanceof OrchError) throw error;
     throw storeError("read the inbox at", inbox, error);
   });
   // A worker that reads its messages has taken up its work again.
   if (taken) markTurnStarted(layout, record);
   const base = { orchestrator_id: session.orchestrator_id, worker_id: record.worker_id };
-  if (!taken && wait) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { ...base, message_count: 0, messages: [] });
+  if (!taken && wait) {
+    const nothing = { ...base, message_count: 0, messages: [] };
+    throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, nothing);
+  }
   const messages = taken?.messages ?? [];
   return {
     json: { success: true, ...base, message_count: messages.length, messages: messages.map(publicMessage) },
-    human: (c) => (messages.length ? messages.map((m) => renderInboxMessage(m, c)).join("\n") : "no messages from the orchestrator\n"),
+    human: (c) => messages.length
+      ? messages.map((m) => renderInboxMessage(m, c)).join("\n")
+      : "no messages from the orchestrator\n",
     afterOutput: () => {
       try {
         taken?.commit();

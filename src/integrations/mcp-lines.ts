@@ -70,7 +70,10 @@ export class BoundedLines extends Transform {
 
 // A top-level "id" can only be told without parsing when it comes before any nested value: after nothing
 // but "jsonrpc" and "method" with their plain string values.
-const LEADING_ID = /^\s*\{(?:\s*"(?:jsonrpc|method)"\s*:\s*"(?:[^"\\]|\\.)*"\s*,)*\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")/;
+const JSON_STRING = String.raw`"(?:[^"\\]|\\.)*"`;
+const LEADING_ID = new RegExp(
+  String.raw`^\s*\{(?:\s*"(?:jsonrpc|method)"\s*:\s*${JSON_STRING}\s*,)*\s*"id"\s*:\s*(-?\d+|${JSON_STRING})`,
+);
 
 /** The request id of a refused line, when its first bytes show it unambiguously. */
 export function leadingRequestId(head: Buffer): string | number | undefined {
