@@ -50,7 +50,11 @@ export function commandProfile(line: string): AgentProfile {
     name: argv[0]!.split("/").pop()!,
     start(spec) {
       if (spec.plan) spec.warn(`--plan only changes how claude starts; ignored for --agent ${line}`);
-      return { argv: endsWithDashDash ? argv.slice(0, -1) : argv, promptPlacement: endsWithDashDash ? "after-dashdash" : "last", env: {} };
+      return {
+        argv: endsWithDashDash ? argv.slice(0, -1) : argv,
+        promptPlacement: endsWithDashDash ? "after-dashdash" : "last",
+        env: {},
+      };
     },
     prepare: async () => [],
   };

@@ -31,7 +31,10 @@ async function answeredOnHost(
 ): Promise<CommandResult> {
   const json = await (await import("../hosts/workers.ts")).answerOnHost(layout, record, requestId, decision, ctx);
   const verb = decision.decision === "allow" ? "approved" : "denied";
-  return { json, human: (c) => `${c.green(verb)} ${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)} for ${record.worker_id} on host ${record.host}\n` };
+  return {
+    json,
+    human: (c) => `${c.green(verb)} ${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)} for ${record.worker_id} on host ${record.host}\n`,
+  };
 }
 
 async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit<RequestAnswer, "answered_at">): Promise<CommandResult> {
@@ -56,7 +59,10 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
     ...(decision.message !== undefined ? { message: decision.message } : {}),
   };
   const verb = decision.decision === "allow" ? "approved" : "denied";
-  return { json, human: (c) => `${c.green(verb)} ${request.waiting_for} ${c.dim(`(${request.request_id})`)} for ${record.worker_id}\n` };
+  return {
+    json,
+    human: (c) => `${c.green(verb)} ${request.waiting_for} ${c.dim(`(${request.request_id})`)} for ${record.worker_id}\n`,
+  };
 }
 
 export async function approveMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

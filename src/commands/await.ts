@@ -75,7 +75,10 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
   if (records.some((r) => r.host)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
     const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
-    return { orchestratorId: session.orchestrator_id, workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts) };
+    return {
+      orchestratorId: session.orchestrator_id,
+      workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts),
+    };
   }
   const guard = guardListener();
   const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");

@@ -108,5 +108,8 @@ export async function main(args: string[], _flags: Flags, ctx: Context): Promise
   const message = await runNotify({ orch: undefined, type: "task_complete", content: { summary: summary || done.join(", ") || "nothing to do", details: `${done.join(", ")} (scripted by orch demo)` } }, ctx);
   const fixes = prompt.split("\n").filter((line) => line.startsWith("on-conflict ")).map((line) => line.slice("on-conflict ".length));
   if (fixes.length) await stayForConflicts(fixes, ctx);
-  return { json: { success: true, message_id: message.id }, human: () => `demo agent: reported ${message.message_type} (${message.id})\n` };
+  return {
+    json: { success: true, message_id: message.id },
+    human: () => `demo agent: reported ${message.message_type} (${message.id})\n`,
+  };
 }

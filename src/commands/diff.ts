@@ -38,7 +38,17 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   const warning = await uncommittedWarning(record);
   if (warning) ctx.warn(warning);
   return {
-    json: { success: true, worker_id: record.worker_id, branch: record.branch, base_commit: record.base_commit, head_commit: tip, commits, files, ...(patch ? { diff: patch.stdout } : {}), uncommitted_warning: warning },
+    json: {
+      success: true,
+      worker_id: record.worker_id,
+      branch: record.branch,
+      base_commit: record.base_commit,
+      head_commit: tip,
+      commits,
+      files,
+      ...(patch ? { diff: patch.stdout } : {}),
+      uncommitted_warning: warning,
+    },
     human: () => (stat ? `${commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n")}\n${summary.stdout}` : patch!.stdout),
   };
 }

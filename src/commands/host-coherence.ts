@@ -38,7 +38,11 @@ function parseRequest(text: string): CoherenceRequest {
   const { tip, method, mergesCleanly, message } = sync;
   const isCommit = typeof tip === "string" && /^[0-9a-f]{40,64}$/.test(tip);
   if (value.op === "sync" && isCommit && (method === "rebase" || method === "merge") && typeof mergesCleanly === "boolean") {
-    return { op: "sync", worker_id: workerId, sync: { tip, method, mergesCleanly, message: typeof message === "string" ? message : "" } };
+    return {
+      op: "sync",
+      worker_id: workerId,
+      sync: { tip, method, mergesCleanly, message: typeof message === "string" ? message : "" },
+    };
   }
   throw usage("__coherence serves tell (with content) and sync (with a commit and a method) only");
 }
@@ -61,5 +65,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     woken = await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
     recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${request.content.summary ?? ""}`);
   }
-  return { json: { success: true, worker_id: record.worker_id, message_id: message.id, woken }, human: () => `${message.id}\n` };
+  return {
+    json: { success: true, worker_id: record.worker_id, message_id: message.id, woken },
+    human: () => `${message.id}\n`,
+  };
 }

@@ -59,7 +59,11 @@ export async function runInit(options: InitOptions, ctx: Context): Promise<Sessi
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const record = await runInit(parseInit(flags, ctx), ctx);
   return {
-    json: { success: true, ...record, message: "Orchestrator session created. Use this ID when starting worker sessions." },
+    json: {
+      success: true,
+      ...record,
+      message: "Orchestrator session created. Use this ID when starting worker sessions.",
+    },
     // The bare id on stdout, so that ORCH_ID=$(orch init) works; the sentence goes to stderr.
     human: () => {
       ctx.warn(`created orchestrator session ${record.orchestrator_id} for ${record.project_dir}`);

@@ -42,13 +42,23 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 
   const profile = await knownProfile(record.agent);
   const recorded = { argv: record.agent_argv, promptPlacement: record.agent_prompt_placement ?? "last" } as const;
-  const resumeSpec = { sessionId: record.agent_session_id, recorded, worktreePath: record.worktree_path, env: ctx.env, warn: ctx.warn };
+  const resumeSpec = {
+    sessionId: record.agent_session_id,
+    recorded,
+    worktreePath: record.worktree_path,
+    env: ctx.env,
+    warn: ctx.warn,
+  };
   const resumed: AgentStart | undefined = profile?.resume?.(resumeSpec);
   // An agent with no resume of its own starts its task over, with the new message after it.
   const firstPrompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
   const plan: ResumePlan = resumed
     ? { argv: resumed.argv, prompt_placement: resumed.promptPlacement, prompt: text ?? DEFAULT_PROMPT }
-    : { argv: record.agent_argv, prompt_placement: record.agent_prompt_placement ?? "last", prompt: text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}` };
+    : {
+      argv: record.agent_argv,
+      prompt_placement: record.agent_prompt_placement ?? "last",
+      prompt: text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}`,
+    };
   writeJsonAtomic(resumePlanFile(layout, record), plan);
   record.agent_env = { ...record.agent_env, ...resumed?.env };
 

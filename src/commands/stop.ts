@@ -11,7 +11,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const outcome = await stopWorker(layout, record, ctx);
   return {
-    json: { success: true, worker_id: record.worker_id, status: "stopped", ...outcome, worktree_path: record.worktree_path },
+    json: {
+      success: true,
+      worker_id: record.worker_id,
+      status: "stopped",
+      ...outcome,
+      worktree_path: record.worktree_path,
+    },
     human: (c) =>
       `${c.yellow("stopped")} ${c.bold(record.worker_id)}${outcome.agent_stopped ? " (agent ended)" : ""}${outcome.window_closed ? " (window closed)" : ""}; worktree kept at ${record.worktree_path}\n` +
       (outcome.not_ended ?? []).map((left) => `  ${c.red("could not end")} process ${left.pid} (${left.name}): ${left.reason}\n`).join(""),

@@ -55,5 +55,9 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     following?.stop();
   }
   if (printed === 0) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: orchestratorId });
-  return { json: { success: true, orchestrator_id: orchestratorId, message_count: printed }, human: () => "", streamed: true };
+  return {
+    json: { success: true, orchestrator_id: orchestratorId, message_count: printed },
+    human: () => "",
+    streamed: true,
+  };
 }

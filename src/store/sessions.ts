@@ -21,7 +21,11 @@ export function createSession(layout: StoreLayout, projectDir: string): SessionR
     throw storeError("create the store at", layout.root, error);
   }
   for (let attempt = 0; ; attempt++) {
-    const record: SessionRecord = { orchestrator_id: newOrchestratorId(), project_dir: projectDir, created_at: new Date().toISOString() };
+    const record: SessionRecord = {
+      orchestrator_id: newOrchestratorId(),
+      project_dir: projectDir,
+      created_at: new Date().toISOString(),
+    };
     const staging = path.join(layout.sessionsDir, `.new-${record.orchestrator_id}-${process.pid}`);
     try {
       makeDirs(staging);
