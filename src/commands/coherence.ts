@@ -3,7 +3,7 @@
 // (spawn --after) whose prerequisites have landed. Run by the orchestrator's commands; no daemon.
 
 import type { CommitInfo } from "../adapters/git.ts";
-import { locateRepo, mainWorktreeOf, type Repo } from "../adapters/repo.ts";
+import { locateRepo, mainWorktreeOf, refReader, type Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
 import { storeError } from "../store/files.ts";
@@ -26,8 +26,8 @@ import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecor
 const loadGit = () => import("../adapters/git.ts");
 
 /** The tip of a branch of the main repository: from git's files, else from git; undefined when it is gone. */
-export async function branchTip(main: Repo, branch: string): Promise<string | undefined> {
-  const fromFiles = branchTipFromFiles(main, branch);
+export async function branchTip(main: Repo, branch: string, readRef = refReader(main)): Promise<string | undefined> {
+  const fromFiles = branchTipFromFiles(main, branch, readRef);
   if (fromFiles !== undefined) return fromFiles ?? undefined;
   return (await loadGit()).resolveCommit(main.root, `refs/heads/${branch}`);
 }
@@ -96,6 +96,7 @@ export async function standingsOf(
   states: Map<string, WorkerCoherence> = new Map(),
 ): Promise<WorkerStanding[]> {
   const main = mainWorktreeOf(repo);
+  const readRef = refReader(main);
   const views: WorkerStanding[] = [];
   const missing: { view: WorkerStanding; question: StandingQuestion }[] = [];
   for (const record of records) {
@@ -104,7 +105,9 @@ export async function standingsOf(
     const view: WorkerStanding = { record, baseTip, state, standing: null };
     views.push(view);
     if (!baseTip || isWaitingToStart(record) || record.pending) continue;
-    const tip = await branchTip(main, record.branch);
+    // From git's files without a promise per worker; git is asked only when the files cannot tell.
+    const fromFiles = branchTipFromFiles(main, record.branch, readRef);
+    const tip = fromFiles === undefined ? await branchTip(main, record.branch, readRef) : fromFiles ?? undefined;
     if (!tip) continue;
     const cached = state.standing;
     if (cached && cached.base_tip === baseTip && cached.branch_tip === tip) view.standing = cached;
@@ -126,9 +129,10 @@ export async function standingsOf(
 /** The tips of the base branches the workers were spawned from. */
 export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<Map<string, string | undefined>> {
   const main = mainWorktreeOf(repo);
+  const readRef = refReader(main);
   const tips = new Map<string, string | undefined>();
   for (const branch of new Set(records.map((r) => r.base_branch).filter((b): b is string => Boolean(b)))) {
-    tips.set(branch, await branchTip(main, branch));
+    tips.set(branch, await branchTip(main, branch, readRef));
   }
   return tips;
 }

@@ -5,7 +5,15 @@ import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { countMail } from "../store/maildir.ts";
-import { listWorkers, noticeEndedAgents, runningAgentPid, workerState, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
+import {
+  listWorkers,
+  lookAtAgent,
+  noticeEndedAgents,
+  workerState,
+  type WorkerLook,
+  type WorkerRecord,
+  type WorkerStatus,
+} from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -62,10 +70,14 @@ export async function viewWorkers(
   env: NodeJS.ProcessEnv,
   standings: Standings = new Map(),
 ): Promise<WorkerView[]> {
-  const windows = await noticeEndedWorkers(layout, records, env);
+  // Each worker's event log and agent.pid are read once: the watchdog and the view share them.
+  const states = new Map(records.map((record) => [record.worker_id, workerState(layout, record)]));
+  const seen = new Map(records.map((record) => [record.worker_id, { status: states.get(record.worker_id)!.status, agent: lookAtAgent(layout, record) }]));
+  const { windows, reported } = await noticeEndedWorkers(layout, records, env, seen);
   return records.map((record) => {
-    const state = workerState(layout, record);
-    const agent = runningAgentPid(layout, record) !== undefined;
+    // A worker the watchdog has just reported failed has a new event in its log.
+    const state = reported.includes(record.worker_id) ? workerState(layout, record) : states.get(record.worker_id)!;
+    const agent = seen.get(record.worker_id)!.agent.running !== undefined;
     const standing = standings.get(record.worker_id);
     return {
       worker_id: record.worker_id,
@@ -115,21 +127,26 @@ async function checkCoherence(
 
 /**
  * The no-daemon watchdog of status and await: reports (once) each active worker whose agent died or
- * whose window was closed without a report. Returns the windows tmux has.
+ * whose window was closed without a report. Returns the windows tmux has and the workers reported now.
+ * `seen`: what the caller has read about each worker this command (status reads it once for both).
  */
-export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only for local ones.
+export async function noticeEndedWorkers(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  env: NodeJS.ProcessEnv,
+  seen?: Map<string, WorkerLook>,
+): Promise<{ windows: Set<string>; reported: string[] }> {
+  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only
+  // for local ones, and only when one of them has a window (status shows window_alive for every window).
   if (!records.some((r) => r.window_id && r.host === undefined)) {
-    noticeEndedAgents(layout, records);
-    return new Set();
+    return { windows: new Set(), reported: noticeEndedAgents(layout, records, undefined, seen) };
   }
   const { listPanes, serverRunning } = await import("../adapters/tmux.ts");
   const panes = await listPanes(env);
   const windows = new Set(panes.map((p) => p.windowId));
   // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
   const known = panes.length > 0 || (await serverRunning(env)) === false;
-  noticeEndedAgents(layout, records, known ? windows : undefined);
-  return windows;
+  return { windows, reported: noticeEndedAgents(layout, records, known ? windows : undefined, seen) };
 }
 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {

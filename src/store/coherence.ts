@@ -2,7 +2,7 @@
 // and the session's last seen base tips, so "has a base moved?" costs a few file reads and no git.
 
 import fs from "node:fs";
-import { mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { mainWorktreeOf, refReader, type RefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
 import { makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -94,8 +94,8 @@ export function saveBaseTips(layout: StoreLayout, orchestratorId: string, tips: 
 }
 
 /** The tip of `branch` read from git's files; undefined when they cannot tell (then ask git). */
-export function branchTipFromFiles(main: Repo, branch: string): string | null | undefined {
-  const ref = readRefFromFiles(main, `refs/heads/${branch}`);
+export function branchTipFromFiles(main: Repo, branch: string, readRef: (name: string) => RefFromFiles = refReader(main)): string | null | undefined {
+  const ref = readRef(`refs/heads/${branch}`);
   if (!ref) return undefined;
   return "sha" in ref ? ref.sha : null;
 }
@@ -108,8 +108,9 @@ export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): bool
   const seen = readBaseTips(layout, orchestratorId);
   if (!seen) return false; // no worker was ever spawned in this session
   const main = mainWorktreeOf({ root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root });
+  const readRef = refReader(main);
   for (const [branch, tip] of Object.entries(seen.tips)) {
-    if (branchTipFromFiles(main, branch) !== tip) return true;
+    if (branchTipFromFiles(main, branch, readRef) !== tip) return true;
   }
   return false;
 }

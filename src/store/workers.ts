@@ -144,7 +144,12 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: 
       warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
     }
   }
-  return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
+  return records.sort((a, b) => byText(a.created_at, b.created_at));
+}
+
+/** Code-unit order: the order of ISO times and ids, without the locale collation localeCompare pays for. */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -213,9 +218,12 @@ export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: nu
 
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
 function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
+  const file = layout.agentPidFile(record.orchestrator_id, record.worker_id);
   let text: string;
   try {
-    text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
+    // Most workers have no agent running here: a look without an error object is cheaper than a failed open.
+    if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+    text = readRegularFile(file, 1024).toString("utf8").trim();
   } catch {
     return undefined;
   }
@@ -230,8 +238,23 @@ function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number
  * and never signals a process it cannot tell).
  */
 export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  const agent = recordedAgent(layout, record);
-  return agent && isSameProcess(agent.pid, agent.startTime) ? agent.pid : undefined;
+  return lookAtAgent(layout, record).running;
+}
+
+/** One reading of a worker's agent.pid, shared by the watchdog and the view of one command. */
+export interface AgentLook {
+  recorded: { pid: number; startTime: string | undefined } | undefined;
+  /** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
+  runs: boolean;
+  /** What runningAgentPid returns. */
+  running: number | undefined;
+}
+
+export function lookAtAgent(layout: StoreLayout, record: WorkerRecord): AgentLook {
+  const recorded = recordedAgent(layout, record);
+  if (recorded === undefined) return { recorded, runs: false, running: undefined };
+  const same = isSameProcess(recorded.pid, recorded.startTime);
+  return { recorded, runs: recorded.startTime === undefined ? isAlive(recorded.pid) : same, running: same ? recorded.pid : undefined };
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
@@ -293,7 +316,8 @@ function readEvent(eventsDir: string, entry: EventEntry): Message | null {
 
 function mtimeOf(file: string): number {
   try {
-    return fs.statSync(file).mtimeMs;
+    // A missing file is the common case (no activity yet): answered without building an error.
+    return fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   } catch {
     return 0;
   }
@@ -369,19 +393,18 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
   return true;
 }
 
-/** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
-function recordedAgentRuns(agent: { pid: number; startTime: string | undefined }): boolean {
-  return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
-}
-
 /**
  * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
  * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
  * windows) is given — its window was closed and no agent of it runs.
  */
-export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
-  const agent = recordedAgent(layout, record);
-  const runs = agent !== undefined && recordedAgentRuns(agent);
+export function agentGoneReason(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  windows?: Set<string>,
+  look: AgentLook = lookAtAgent(layout, record),
+): string | undefined {
+  const { recorded: agent, runs } = look;
   if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
   if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
@@ -389,16 +412,31 @@ export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windo
   return undefined;
 }
 
+/** What a command has already read about a worker: its status and its agent.pid. */
+export interface WorkerLook {
+  status: WorkerStatus;
+  agent: AgentLook;
+}
+
 /**
  * The no-daemon watchdog that status, await and poll run: every active worker whose agent is gone
- * without reporting is reported failed, once. Returns the ids reported now.
+ * without reporting is reported failed, once. Returns the ids reported now. With `seen` (what the
+ * caller read this command), a worker known not to be active is passed over without reading anything.
  */
-export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], windows?: Set<string>): string[] {
+export function noticeEndedAgents(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  windows?: Set<string>,
+  seen?: Map<string, WorkerLook>,
+): string[] {
   const reported: string[] = [];
   for (const record of records) {
     // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
     if (record.host !== undefined) continue;
-    const reason = agentGoneReason(layout, record, windows);
+    const look = seen?.get(record.worker_id);
+    if (look && !(ACTIVE as readonly string[]).includes(look.status)) continue;
+    // reportAgentEnded reads the status again before it reports: a report that came meanwhile wins.
+    const reason = agentGoneReason(layout, record, windows, look?.agent);
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
   }
   return reported;
