@@ -119,7 +119,10 @@ async function checkCoherence(
   const standings: Standings = new Map();
   const repo = await repoOf(ctx);
   if (!repo) return { standings, started: 0 };
-  const { reconcile } = await import("./coherence.ts");
+  const { reconcile, settledStandings } = await import("./coherence.ts");
+  // Nothing moved since the last look: no one to tell or start, and the standings come from the cache.
+  const settled = await settledStandings(layout, orchestratorId, repo, records);
+  if (settled) return { standings: settled, started: 0 };
   const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
   for (const view of views) if (view.standing) standings.set(view.record.worker_id, view.standing);
   return { standings, started: started.length };

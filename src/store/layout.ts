@@ -24,12 +24,18 @@ export class StoreLayout {
     return path.join(this.sessionDir(orchestratorId), "mail");
   }
   workersDir(orchestratorId: string): string {
-    return path.join(this.sessionDir(orchestratorId), "workers");
+    let dir = this.workersDirs.get(orchestratorId);
+    if (dir === undefined) {
+      dir = path.join(this.sessionDir(orchestratorId), "workers");
+      this.workersDirs.set(orchestratorId, dir);
+    }
+    return dir;
   }
-  /** Worker folders already joined: status asks for several paths of every worker. */
+  /** Folders already joined: status asks for several paths of every worker. */
+  private readonly workersDirs = new Map<string, string>();
   private readonly workerDirs = new Map<string, string>();
   workerDir(orchestratorId: string, workerId: string): string {
-    const key = `${orchestratorId}\0${workerId}`;
+    const key = `${orchestratorId}/${workerId}`;
     let dir = this.workerDirs.get(key);
     if (dir === undefined) {
       dir = path.join(this.workersDir(orchestratorId), workerId);
@@ -85,6 +91,10 @@ export class StoreLayout {
     return this.inWorker(orchestratorId, workerId, "told");
   }
   /** The base branches' tips as the last orch command saw them: a cheap "has anything moved?". */
+  /** Every worker's standing as last computed (ahead, behind, merges cleanly), one file for the session. */
+  standingsFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "standings.json");
+  }
   baseTipsFile(orchestratorId: string): string {
     return path.join(this.sessionDir(orchestratorId), "base-tips.json");
   }
