@@ -5,15 +5,8 @@ import { stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { countMail } from "../store/maildir.ts";
-import {
-  listWorkers,
-  lookAtAgent,
-  noticeEndedAgents,
-  workerState,
-  type WorkerLook,
-  type WorkerRecord,
-  type WorkerStatus,
-} from "../store/workers.ts";
+import { statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
+import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -66,18 +59,18 @@ export interface StatusView {
 
 export async function viewWorkers(
   layout: StoreLayout,
-  records: WorkerRecord[],
+  workers: StatusWorker[],
   env: NodeJS.ProcessEnv,
   standings: Standings = new Map(),
 ): Promise<WorkerView[]> {
-  // Each worker's event log and agent.pid are read once: the watchdog and the view share them.
-  const states = new Map(records.map((record) => [record.worker_id, workerState(layout, record)]));
-  const seen = new Map(records.map((record) => [record.worker_id, { status: states.get(record.worker_id)!.status, agent: lookAtAgent(layout, record) }]));
+  const records = workers.map((w) => w.record);
+  // The watchdog and the view share one reading of each worker's state and agent.pid.
+  const seen = new Map(workers.map((w) => [w.record.worker_id, { status: w.state.status, agent: w.agent }]));
   const { windows, reported } = await noticeEndedWorkers(layout, records, env, seen);
-  return records.map((record) => {
+  return workers.map(({ record, state: known, agent }) => {
     // A worker the watchdog has just reported failed has a new event in its log.
-    const state = reported.includes(record.worker_id) ? workerState(layout, record) : states.get(record.worker_id)!;
-    const agent = seen.get(record.worker_id)!.agent.running !== undefined;
+    const state = reported.includes(record.worker_id) ? statusStateOf(layout, record) : known;
+    const alive = agent.running !== undefined;
     const standing = standings.get(record.worker_id);
     return {
       worker_id: record.worker_id,
@@ -86,9 +79,9 @@ export async function viewWorkers(
       status: state.status,
       pr_url: state.pr_url,
       window_id: record.window_id,
-      alive: agent,
+      alive,
       window_alive: record.window_id !== null && windows.has(record.window_id),
-      agent_alive: agent,
+      agent_alive: alive,
       agent: record.agent,
       base_commit: record.base_commit,
       base_branch: record.base_branch,
@@ -154,12 +147,16 @@ export async function noticeEndedWorkers(
 
 export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
-  let records = listWorkers(layout, session.orchestrator_id, ctx.warn);
+  let found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+  let records = found.map((w) => w.record);
   const checked = records.length ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
-  if (started) records = listWorkers(layout, session.orchestrator_id, ctx.warn);
+  if (started) {
+    found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+    records = found.map((w) => w.record);
+  }
   const counts = countMail(layout.mailDir(session.orchestrator_id));
-  const workers = await viewWorkers(layout, records, ctx.env, standings);
+  const workers = await viewWorkers(layout, found, ctx.env, standings);
   if (records.some((r) => r.host)) await (await import("../hosts/views.ts")).overlayHostViews(layout, records, workers, counts, ctx);
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }

@@ -91,6 +91,10 @@ export class StoreLayout {
     return this.inWorker(orchestratorId, workerId, "told");
   }
   /** The base branches' tips as the last orch command saw them: a cheap "has anything moved?". */
+  /** What status last read of each worker, with the stamps of the folders it came from (store/status-cache.ts). */
+  statusCacheFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "status-cache.json");
+  }
   /** Every worker's standing as last computed (ahead, behind, merges cleanly), one file for the session. */
   standingsFile(orchestratorId: string): string {
     return path.join(this.sessionDir(orchestratorId), "standings.json");

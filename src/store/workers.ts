@@ -109,7 +109,7 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
 }
 
 /** Whether a parsed worker.json has the fields orch relies on. */
-function isWorkerRecord(value: unknown): value is WorkerRecord {
+export function isWorkerRecord(value: unknown): value is WorkerRecord {
   if (!value || typeof value !== "object" || Array.isArray(value)) return false;
   const r = value as Record<string, unknown>;
   return typeof r.worker_id === "string" && typeof r.branch === "string" && typeof r.worktree_path === "string" &&
@@ -117,7 +117,7 @@ function isWorkerRecord(value: unknown): value is WorkerRecord {
 }
 
 /** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
-function readWorkerRecord(file: string): WorkerRecord | undefined {
+export function readWorkerRecord(file: string): WorkerRecord | undefined {
   const value = readJson<unknown>(file);
   if (value === undefined) return undefined;
   if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
@@ -201,7 +201,7 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
 
 /** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
 export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
-  const file = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+  const file = activityFile(layout, record);
   const now = new Date();
   try {
     fs.utimesSync(file, now, now);
@@ -216,8 +216,13 @@ export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: nu
   writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
 }
 
+export interface RecordedAgent {
+  pid: number;
+  startTime: string | undefined;
+}
+
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
-function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
+export function recordedAgent(layout: StoreLayout, record: WorkerRecord): RecordedAgent | undefined {
   const file = layout.agentPidFile(record.orchestrator_id, record.worker_id);
   let text: string;
   try {
@@ -243,7 +248,7 @@ export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): numb
 
 /** One reading of a worker's agent.pid, shared by the watchdog and the view of one command. */
 export interface AgentLook {
-  recorded: { pid: number; startTime: string | undefined } | undefined;
+  recorded: RecordedAgent | undefined;
   /** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
   runs: boolean;
   /** What runningAgentPid returns. */
@@ -251,7 +256,11 @@ export interface AgentLook {
 }
 
 export function lookAtAgent(layout: StoreLayout, record: WorkerRecord): AgentLook {
-  const recorded = recordedAgent(layout, record);
+  return lookAtRecordedAgent(recordedAgent(layout, record));
+}
+
+/** Whether the process agent.pid names still runs (asked of the system every time). */
+export function lookAtRecordedAgent(recorded: RecordedAgent | undefined): AgentLook {
   if (recorded === undefined) return { recorded, runs: false, running: undefined };
   const same = isSameProcess(recorded.pid, recorded.startTime);
   return { recorded, runs: recorded.startTime === undefined ? isAlive(recorded.pid) : same, running: same ? recorded.pid : undefined };
@@ -323,9 +332,20 @@ function mtimeOf(file: string): number {
   }
 }
 
-export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
-  // Pending-ness comes from the record, not from events: the worker has not started yet.
-  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
+/** What a started worker's event log alone says; the activity file's time is added by workerState. */
+export interface LogState {
+  status: WorkerStatus;
+  pr_url: string | null;
+  last_message: Message | null;
+  at_prompt: boolean;
+  at_prompt_since?: number;
+  waiting_for: string | null;
+  request_id: string | null;
+  /** When its newest event of the agent's own was written (ms since the epoch), 0 before any. */
+  event_activity_ms: number;
+}
+
+export function logState(layout: StoreLayout, record: WorkerRecord): LogState {
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const log = readEventLog(eventsDir);
   let step: Step = { status: "running", atPrompt: false };
@@ -344,10 +364,6 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
   }
   const blockedBy = step.status === "blocked" && last?.message_type === "blocked" ? last.content : undefined;
   const lastActive = [...log].reverse().find((entry) => AGENT_ACTIVITY.has(entry.type));
-  const activityMs = Math.max(
-    lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
-    mtimeOf(path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity")),
-  );
   return {
     status: step.status,
     pr_url: prUrl,
@@ -356,8 +372,30 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
     ...(step.atPrompt && promptEntry ? { at_prompt_since: mtimeOf(path.join(eventsDir, promptEntry.name)) } : {}),
     waiting_for: blockedBy?.waiting_for ?? null,
     request_id: blockedBy?.request_id ?? null,
-    last_activity_at: activityMs > 0 ? new Date(activityMs).toISOString() : null,
+    event_activity_ms: lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
   };
+}
+
+/** Hooks touch it on every call: the worker's last sign of life besides its events. */
+export function activityFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+}
+
+/** last_activity_at: the newer of the newest agent event and the activity file (0: none yet). */
+export function lastActivityAt(eventActivityMs: number, activityFileMs: number): string | null {
+  const ms = Math.max(eventActivityMs, activityFileMs);
+  return ms > 0 ? new Date(ms).toISOString() : null;
+}
+
+export function activityMtime(layout: StoreLayout, record: WorkerRecord): number {
+  return mtimeOf(activityFile(layout, record));
+}
+
+export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
+  // Pending-ness comes from the record, not from events: the worker has not started yet.
+  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
+  const { event_activity_ms: eventActivityMs, ...state } = logState(layout, record);
+  return { ...state, last_activity_at: lastActivityAt(eventActivityMs, activityMtime(layout, record)) };
 }
 
 /** Created (exclusively) by whoever reports the agent's end first: a dead agent is reported once. */
