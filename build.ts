@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { BUN_COMPILE_FLAGS } from "./bench/compile-flags.ts";
 
 const root = path.dirname(new URL(import.meta.url).pathname);
 const bin = (name: string) => path.join(root, "node_modules", ".bin", name);
@@ -29,11 +30,7 @@ if (step("tsc → dist/node", [bin("tsc"), "-p", root])) process.exit(1);
 
 if (target === "bun") {
   const failed = step("bun build --compile → dist/orch", [
-    // A compiled bun binary would otherwise read the .env and bunfig.toml of whatever folder it runs in:
-    // a project's ORCH_ID or GIT_DIR in .env must not steer orch.
-    bin("bun"), "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
-    "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none",
-    path.join(root, "src", "main.ts"), "--outfile", path.join(root, "dist", "orch"),
+    bin("bun"), "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(root, "src", "main.ts"), "--outfile", path.join(root, "dist", "orch"),
   ]);
   if (failed) process.exit(1);
 } else if (target === "deno") {

@@ -1,6 +1,7 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick] [-- --status-only [--keep] | --claude-only | --claude-wake | --claude-blocked | --watch-latency | --codex]
+// Usage: npm run bench [-- --quick] [-- --startup-only | --status-only [--keep] | --claude-only | --claude-wake
+//        | --claude-blocked | --watch-latency | --codex | --hosts-only]
 // (writes bench/results.md when run whole; needs GNU time for peak memory; the claude rows need .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
@@ -8,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUN_COMPILE_FLAGS } from "./compile-flags.ts";
 import { claudeBlocked, claudeWake, watchAgainstPoll, type BenchContext } from "./lifecycle.ts";
 import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, stopSharedCodexServer } from "../test/codex-harness.ts";
 
@@ -82,6 +84,100 @@ function repoWith(files: number, name = "repo"): string {
   sh(["git", "add", "-A"], dir);
   sh(["git", "commit", "-q", "-m", "initial"], dir);
   return dir;
+}
+
+/** The floor: a one-line program compiled with the same flags as dist/orch (bench/compile-flags.ts). */
+function buildFloor(): string {
+  const floor = path.join(WORK, "floor");
+  fs.writeFileSync(`${floor}.ts`, 'console.log("hello");\n');
+  sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, `${floor}.ts`, "--outfile", floor]);
+  return floor;
+}
+
+/**
+ * Drops a file's pages from the page cache (GNU dd: iflag=nocache with count=0 covers the whole file).
+ * The peak memory of a bun binary counts the pages of its code the kernel maps in, and how many it maps
+ * around each touched page depends on how the file got into the page cache: just written (a build, a
+ * copy) maps far more than read back from disk (README, Benchmarks). Both binaries of a ratio must be
+ * in the same state.
+ */
+function dropFromPageCache(file: string): boolean {
+  return spawnSync("dd", [`if=${file}`, "iflag=nocache", "count=0", "status=none"]).status === 0;
+}
+
+/** CPU time (user + system, ms) of one run, from the shell's `times` over `runs` runs in a row. */
+function cpuPerRun(argv: string[], cwd: string, runs: number): number {
+  const script = `for i in $(seq ${runs}); do "$@" >/dev/null 2>&1 </dev/null; done; times`;
+  const out = sh(["bash", "-c", script, "bench", ...argv], cwd);
+  const children = out.trim().split("\n").pop()!.split(/\s+/);
+  const seconds = (t: string) => {
+    const m = /^(\d+)m([\d.]+)s$/.exec(t);
+    return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+  };
+  return ((seconds(children[0]!) + seconds(children[1]!)) * 1000) / runs;
+}
+
+/**
+ * The start-up rows: notify and an empty poll (wall, CPU, peak memory in both page-cache states) and
+ * the 2,000-notify burst, each against the floor. `--startup-only` runs just these.
+ */
+async function benchStartup(floorBin: string): Promise<void> {
+  const FLOOR = [floorBin];
+  const floor = () => timeOnce(FLOOR, WORK);
+  const repo = repoWith(200);
+  sh([ORCH, "init", "--json"], repo);
+  const notifyWith = (bin: string) => [bin, "notify", "--type", "progress", "--summary", "bench"];
+  const notify = notifyWith(ORCH);
+  const [notifyMs, floorN] = interleaved(() => timeOnce(notify, repo), floor);
+  sh([ORCH, "poll", "--json"], repo);
+  const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
+  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
+  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
+
+  // Peak memory, both binaries as just written (fresh copies), then both read back from disk.
+  const orchCopy = path.join(WORK, "orch-copy");
+  const floorCopy = path.join(WORK, "floor-copy");
+  fs.copyFileSync(ORCH, orchCopy);
+  fs.copyFileSync(floorBin, floorCopy);
+  const peaks = (state: string) => {
+    const [notifyKb, floorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([floorCopy], WORK), 15);
+    sh([orchCopy, "poll", "--json"], repo);
+    const [pollKb, floorKb2] = interleaved(() => peakOnce([orchCopy, "poll"], repo), () => peakOnce([floorCopy], WORK), 15);
+    row(`orch notify: peak memory, ${state}`, mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
+    row(`orch poll (empty): peak memory, ${state}`, mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+  };
+  peaks("binaries as just written");
+  if (dropFromPageCache(orchCopy) && dropFromPageCache(floorCopy)) {
+    spawnSync(orchCopy, ["poll"], { cwd: repo, env, stdio: "ignore" });
+    spawnSync(floorCopy, [], { cwd: WORK, env, stdio: "ignore" });
+    peaks("binaries read back from disk");
+  }
+
+  const runs = QUICK ? 100 : 300;
+  const notifyCpu = cpuPerRun(notify, repo, runs);
+  const floorCpu = cpuPerRun(FLOOR, WORK, runs);
+  row("orch notify: CPU time (user + system) per run", ms(notifyCpu), `floor ${ms(floorCpu)}`, notifyCpu / floorCpu, "reported", undefined);
+
+  // Throughput: 2,000 messages from 8 concurrent senders, against the floor run 2,000 times the same way.
+  const burst = async (argv: (n: number) => string[], cwd: string) => {
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async (_, s) => {
+      for (let i = 0; i < 250; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const p = spawn(argv(s * 1000 + i)[0]!, argv(s * 1000 + i).slice(1), { cwd, env, stdio: "ignore" });
+          p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
+        });
+      }
+    }));
+    return performance.now() - t;
+  };
+  const burstRepo = repoWith(1, "burst");
+  sh([ORCH, "init"], burstRepo);
+  const floorBurst = await burst(() => FLOOR, burstRepo);
+  const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
+  const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
+  const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
+  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
 }
 
 /**
@@ -217,7 +313,7 @@ async function benchHosts(): Promise<void> {
     rows.push(["hosts: remote status, poll, spawn, wake", `not measured: ${skip}`, "", "", "", ""]);
     return;
   }
-  const { sshOptions } = await import("../src/adapters/ssh.ts");
+  const { sshArgv, sshOptions } = await import("../src/adapters/ssh.ts");
   const world = await startSshWorld(1);
   try {
     const host = world.hosts[0]!;
@@ -245,14 +341,29 @@ async function benchHosts(): Promise<void> {
     const remote = new RemoteHost(record, hostEnv);
     const sessions = path.join(repo, ".orch/sessions");
     const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
-    const { sshArgv } = await import("../src/adapters/ssh.ts");
     const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchArgv([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
+
+    // The floors: a one-line program compiled as dist/orch is, running ssh HOST true (what any orch
+    // command that asks a host pays before doing anything), and the same running the host's orch --version
+    // (a command that needs the host's orch: one more program start there).
+    fs.writeFileSync(path.join(WORK, "ssh-floor.ts"), 'import { spawnSync } from "node:child_process";\n' +
+      'process.exitCode = spawnSync("ssh", process.argv.slice(2), { stdio: ["ignore", "pipe", "inherit"] }).status ?? 1;\n');
+    const floorBinary = path.join(WORK, "ssh-floor");
+    sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(WORK, "ssh-floor.ts"), "--outfile", floorBinary]);
+    const sshArgs = (argv: string[]) => ssh(argv).slice(1);
+    const [floorMs, trueF] = interleaved(timed([floorBinary, ...sshArgs(["true"])]), sshTrue);
+    row("floor: one-line compiled program running ssh HOST true", ms(floorMs), `ssh HOST true, shared connection: ${ms(trueF)}`,
+      floorMs / trueF, "reported", undefined);
+    const remoteVersion = sshArgv(host.alias, remote.orchArgv(["--version"]), hostEnv).slice(1);
+    const [floorOrchMs, trueO] = interleaved(timed([floorBinary, ...remoteVersion]), sshTrue);
+    row("floor: the same running the host's orch --version in the clone", ms(floorOrchMs),
+      `ssh HOST true, shared connection: ${ms(trueO)}`, floorOrchMs / trueO, "reported", undefined);
 
     const [statusMs, trueS] = interleaved(timed([ORCH, "status", "--json"]), sshTrue);
     row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`, statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
     const [pollMs, trueP] = interleaved(timed([ORCH, "poll", "--json"]), sshTrue);
     row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`, pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
-    const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status"]));
+    const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status", "--branch-tips"]));
     row("remote orch status, against the host's orch by hand", ms(statusAgain), `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
     const [pollAgain, pollByHand] = interleaved(timed([ORCH, "poll", "--json"]), byHand(["poll"]));
     row("remote orch poll (empty), against the host's orch by hand", ms(pollAgain), `ssh HOST orch poll in the clone: ${ms(pollByHand)}`, pollAgain / pollByHand, "reported", undefined);
@@ -267,6 +378,20 @@ async function benchHosts(): Promise<void> {
       QUICK ? 7 : 15,
     );
     row("remote orch spawn --host --no-window (1,000-file repository)", ms(spawnMs), `ssh HOST git worktree add -b: ${ms(addMs)}`, spawnMs / addMs, "≤ 1.5×", spawnMs / addMs <= 1.5);
+    // The host's spawn by hand over the same ssh, exactly as orch asks it (the base is on the host).
+    const base = run(["git", "rev-parse", "HEAD"]).trim();
+    let h = 0;
+    const [spawnAgain, spawnByHand] = interleaved(
+      () => timed([ORCH, "spawn", `feat/c${h}`, "--host", "h", "--no-window"])(),
+      () => {
+        h++;
+        const spawnArgs = ["spawn", `hand-${h}`, "--from", base, "--agent", "claude", "--no-window", "-"];
+        return byHand(spawnArgs)();
+      },
+      QUICK ? 7 : 15,
+    );
+    row("remote orch spawn, against the host's orch by hand", ms(spawnAgain), `ssh HOST orch spawn in the clone: ${ms(spawnByHand)}`,
+      spawnAgain / spawnByHand, "reported", undefined);
 
     // Wake: a notify on the host (as its user, in the worker's worktree) → a local poll --wait prints it.
     const notifyArgv = ["runuser", "-u", host.user, "--", "sh", "-c", 'cd "$1" && shift && exec "$@"', "bench", first.worktree_path,
@@ -315,13 +440,6 @@ function benchStatusFifty(floor: () => number): void {
   row(`orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
 }
 
-/** The floor: a one-line program compiled with the same flags as dist/orch (see build.ts). */
-function buildFloor(): string[] {
-  fs.writeFileSync(path.join(WORK, "floor.ts"), 'console.log("hello");\n');
-  sh([BUN, "build", "--compile", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--bytecode", "--format=esm", "--splitting", "--minify", "--sourcemap=none", path.join(WORK, "floor.ts"), "--outfile", path.join(WORK, "floor")]);
-  return [path.join(WORK, "floor")];
-}
-
 const lifecycle: BenchContext = { orch: ORCH, env, work: WORK, quick: QUICK, row };
 /** The parts that run alone with their flag (printed; bench/results.md is left as it is). */
 const ALONE: Record<string, () => Promise<void>> = {
@@ -342,10 +460,11 @@ async function main(): Promise<void> {
   }
   if (!fs.existsSync(ORCH)) throw new Error("build first: npm run build");
   console.error(`bench in ${WORK} (${N} runs per median)`);
-  if (process.argv.includes("--hosts")) {
+  if (process.argv.includes("--hosts-only") || process.argv.includes("--hosts")) {
     // Only the hosts' measurements (they need root for the test sshd's accounts), printed.
     await benchHosts();
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    fs.rmSync(WORK, { recursive: true, force: true });
     return;
   }
   if (process.argv.includes("--codex")) {
@@ -354,8 +473,16 @@ async function main(): Promise<void> {
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
     return;
   }
-  const FLOOR = buildFloor();
+  const floorBin = buildFloor();
+  const FLOOR = [floorBin];
   const floor = () => timeOnce(FLOOR, WORK);
+  if (process.argv.includes("--startup-only")) {
+    // Only the start-up rows (notify, poll, the burst), printed; bench/results.md is left as it is.
+    await benchStartup(floorBin);
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    fs.rmSync(WORK, { recursive: true, force: true });
+    return;
+  }
   if (process.argv.includes("--status-only")) {
     // Only status with 50 workers against the floor, printed; --keep leaves the repository for profiling.
     benchStatusFifty(floor);
@@ -368,19 +495,10 @@ async function main(): Promise<void> {
   rows.push(["floor: one-line program, same `bun build --compile` flags", ms(floorMs), "", "", "", ""]);
   rows.push(["git --version", ms(gitMs), `floor ${ms(floorMs)}`, `${(gitMs / floorMs).toFixed(2)}×`, "", ""]);
 
-  // Mailbox: notify and an empty poll.
-  const repo = repoWith(200);
-  const id = JSON.parse(sh([ORCH, "init", "--json"], repo)).orchestrator_id as string;
-  const notify = [ORCH, "notify", "--type", "progress", "--summary", "bench"];
-  const [notifyMs, floorN] = interleaved(() => timeOnce(notify, repo), floor);
-  const [notifyKb, floorKb] = interleaved(() => peakOnce(notify, repo), () => peakOnce(FLOOR, WORK), 15);
-  sh([ORCH, "poll", "--json"], repo);
-  const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
-  const [pollKb, floorKb2] = interleaved(() => peakOnce([ORCH, "poll"], repo), () => peakOnce(FLOOR, WORK), 15);
-  row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
-  row("orch notify: peak memory", mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
-  row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
-  row("orch poll (empty): peak memory", mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+  // Mailbox: notify and an empty poll (wall, CPU, memory) and the 2,000-notify burst.
+  await benchStartup(floorBin);
+  const repo = repoWith(200, "wake");
+  sh([ORCH, "init"], repo);
 
   // Wake latency: from notify's exit to poll --wait's output.
   const latencies: number[] = [];
@@ -401,27 +519,6 @@ async function main(): Promise<void> {
   row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)", "", "≤ 10 ms", pct(latencies, 50) <= 10);
   row("wake latency: p99", ms(pct(latencies, 99)), "", "", "≤ 50 ms", pct(latencies, 99) <= 50);
 
-  // Throughput: 2,000 messages from 8 concurrent senders, against the floor run 2,000 times the same way.
-  const burst = async (argv: (n: number) => string[], cwd: string) => {
-    const t = performance.now();
-    await Promise.all(Array.from({ length: 8 }, async (_, s) => {
-      for (let i = 0; i < 250; i++) {
-        await new Promise<void>((resolve, reject) => {
-          const p = spawn(argv(s * 1000 + i)[0]!, argv(s * 1000 + i).slice(1), { cwd, env, stdio: "ignore" });
-          p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))));
-        });
-      }
-    }));
-    return performance.now() - t;
-  };
-  const burstRepo = repoWith(1, "burst");
-  sh([ORCH, "init"], burstRepo);
-  const floorBurst = await burst(() => FLOOR, burstRepo);
-  const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
-  const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
-  const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
-  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
-
   // poll cost with history: 1 new message and 10,000 read ones, against 1 new and no history.
   const fresh = repoWith(1, "fresh");
   sh([ORCH, "init"], fresh);
@@ -441,7 +538,6 @@ async function main(): Promise<void> {
   };
   const [pollHistory, pollFresh] = interleaved(pollOneNew(history), pollOneNew(fresh));
   row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`, pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
-  void id;
 
   // Workers: spawn --no-window against raw git worktree add -b, in a repository of 1,000 files.
   const big = repoWith(1000, "project");

@@ -18,9 +18,17 @@ export const SSH_CONNECTION_FAILED = 255;
 
 /** A host could not be reached: its workers are `unreachable`, the other hosts go on. */
 export class HostUnreachable extends OrchError {
-  constructor(readonly host: string, readonly sshError: string) {
-    super("failed", `host ${host} is unreachable: ${sshError}`);
+  constructor(readonly host: string, readonly sshError: string, message = `host ${host} is unreachable: ${sshError}`) {
+    super("failed", message);
   }
+}
+
+/**
+ * git over ssh failed to reach the host (ssh's own complaint, or the end of the connection before git
+ * spoke), as against git refusing something there (a missing ref, a rejected push).
+ */
+export function gitCouldNotConnect(stderr: string): boolean {
+  return /^ssh: |Could not read from remote repository|Connection closed by|kex_exchange_identification/m.test(stderr);
 }
 
 /**

@@ -58,7 +58,7 @@ export const STATUS: CommandSpec = {
   usage: "status",
   description: "The session, its mailbox counts and its workers",
 
-  options: [],
+  options: [opt("--branch-tips", "Internal, for the orch that drives this host: branch tips instead of standings")],
   load: async () => (await import("../commands/status.ts")).main,
 };
 

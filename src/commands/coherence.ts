@@ -384,14 +384,17 @@ export async function reconcile(
   // A remote worker's standing needs its branch fetched: only when its base moved (status shows the
   // host's view of it otherwise), and not for those the caller tells itself (sync fetches them).
   const wantedAll = started.filter((r) => (options.allStandings && !r.host) || moved(r) || prerequisites.has(r.worker_id));
-  const toFetch = wantedAll.filter((r) => r.host && moved(r) && !options.skipTelling?.has(r.worker_id));
-  const unfetched = new Set(toFetch.map((r) => r.worker_id));
+  const toTell = wantedAll.filter((r) => r.host && moved(r) && !options.skipTelling?.has(r.worker_id));
+  // A host that failed lately is left alone until its pause runs out (one connection attempt per pause).
+  const paused = toTell.length ? await pausedHosts(layout, toTell, ctx) : new Set<string>();
+  const toFetch = toTell.filter((r) => !paused.has(r.host!));
+  const unfetched = new Set(toTell.map((r) => r.worker_id));
   if (toFetch.length) {
     for (const fetched of await fetchBranchesWherePossible(layout, toFetch, repo.mainRoot, ctx)) unfetched.delete(fetched.worker_id);
   }
   const wanted = wantedAll.filter((r) => !unfetched.has(r.worker_id));
   // Base branches with a worker not told yet (its host did not answer): the next command looks again.
-  const unsettled = new Set(toFetch.filter((r) => unfetched.has(r.worker_id)).map((r) => r.base_branch!));
+  const unsettled = new Set(toTell.filter((r) => unfetched.has(r.worker_id)).map((r) => r.base_branch!));
   const views = await standingsOf(layout, repo, wanted, tips, states);
   const told: string[] = [];
   for (const view of views) {
@@ -406,6 +409,10 @@ export async function reconcile(
       state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip } };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
+      if (onHost(record) && paused.has(record.host)) {
+        unsettled.add(record.base_branch);
+        continue;
+      }
       try {
         if (await tellOnce(layout, repo, record, notice, ctx)) told.push(record.worker_id);
       } catch (error) {
@@ -413,6 +420,11 @@ export async function reconcile(
         // An unreachable host: its worker is told by a later command, once the host answers again.
         const why = (error as Error).message;
         ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${why}`);
+        const { HostUnreachable } = await import("../adapters/ssh.ts");
+        if (error instanceof HostUnreachable) {
+          (await import("../hosts/backoff.ts")).noteHostFailure(layout, record.host, error.sshError);
+          paused.add(record.host);
+        }
         unsettled.add(record.base_branch);
         continue;
       }
@@ -425,6 +437,20 @@ export async function reconcile(
   const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
   rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
   return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
+}
+
+/** The hosts of these workers that failed lately and wait out their pause, each said once on stderr. */
+async function pausedHosts(layout: StoreLayout, records: WorkerRecord[], ctx: Context): Promise<Set<string>> {
+  const { nextTryText, pausedHost } = await import("../hosts/backoff.ts");
+  const paused = new Set<string>();
+  for (const host of new Set(records.map((r) => r.host!))) {
+    const failure = pausedHost(layout, host);
+    if (!failure) continue;
+    paused.add(host);
+    ctx.warn(`host ${host} was unreachable at ${failure.last_failed_at} (${failure.error}): ` +
+      `its workers are told of the move later (${nextTryText(failure)})`);
+  }
+  return paused;
 }
 
 /** Which of these workers have landed (by orch, or merged into their base some other way). */

@@ -88,11 +88,14 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   const { layout, session } = await resolveSession(ctx, options.orch);
   const listener = options.wait ? "poll --wait" : undefined;
   const check = orchestratorTakeCheck(layout, session.orchestrator_id, listener, ctx.env);
-  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
-  if (baseTipsMoved(layout, session.orchestrator_id)) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
-  // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come).
+  // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come); a host
+  // that answers is one the check below may bring a new base to, even within the pause of a failure.
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
+  if (baseTipsMoved(layout, session.orchestrator_id)) {
+    await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+  }
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
   let taken: TakenMessages | undefined;
   try {

@@ -1,9 +1,11 @@
 // orch status and orch list: the session, its mailbox counts and its workers (mirrors get_orchestrator_status, task_list).
 
+import { mainWorktreeOf } from "../adapters/repo.ts";
 import { repoOf, resolveSession, type Context } from "../context.ts";
-import { stringFlag, type Flags } from "../flags.ts";
+import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import { branchTipFromFiles } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
 import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
@@ -43,6 +45,8 @@ export interface WorkerView {
   host: string | null;
   /** Why its host could not say (unreachable: the ssh error). */
   error?: string;
+  /** Only for the orch that drives this host (status --branch-tips): the branch's tip here, null when it is gone. */
+  branch_tip?: string | null;
 }
 
 /** Where each started worker stands against its base: from the coherence check, keyed by worker. */
@@ -145,11 +149,31 @@ export async function noticeEndedWorkers(
   return { windows, reported: noticeEndedAgents(layout, records, known ? windows : undefined, seen) };
 }
 
-export async function runStatus(orch: string | undefined, ctx: Context): Promise<StatusView> {
+/**
+ * What a host's orch answers the orch that drives it (status --branch-tips): each worker's branch tip
+ * instead of its standing, which the driving orch computes against its own base (the host's copy of the
+ * base branch is never moved); so no coherence check runs here.
+ */
+async function addBranchTips(views: WorkerView[], ctx: Context): Promise<void> {
+  const repo = await repoOf(ctx);
+  if (!repo) return;
+  const main = mainWorktreeOf(repo);
+  const { branchTip } = await import("./coherence.ts");
+  for (const view of views) {
+    const fromFiles = branchTipFromFiles(main, view.branch);
+    view.branch_tip = fromFiles !== undefined ? fromFiles : (await branchTip(main, view.branch)) ?? null;
+  }
+}
+
+export async function runStatus(orch: string | undefined, ctx: Context, branchTips = false): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
   let found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
   let records = found.map((w) => w.record);
-  const checked = records.length ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
+  // The hosts are asked first, so their round trips overlap the check made here.
+  const hosts = records.some((r) => r.host) ? await import("../hosts/views.ts") : undefined;
+  const asked = hosts?.askHosts(layout, records, ctx);
+  const checking = records.length > 0 && !branchTips;
+  const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
   if (started) {
     found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
@@ -157,7 +181,13 @@ export async function runStatus(orch: string | undefined, ctx: Context): Promise
   }
   const counts = countMail(layout.mailDir(session.orchestrator_id));
   const workers = await viewWorkers(layout, found, ctx.env, standings);
-  if (records.some((r) => r.host)) await (await import("../hosts/views.ts")).overlayHostViews(layout, records, workers, counts, ctx);
+  if (branchTips) await addBranchTips(workers, ctx);
+  if (hosts && asked) {
+    const answers = await asked;
+    await hosts.overlayHostViews(layout, records, workers, counts, answers, ctx);
+    // A host that failed lately answered: the move its workers were not told of is brought to them now.
+    if (answers.cameBack && checking) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+  }
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }
 
@@ -204,7 +234,7 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
-  const view = await runStatus(stringFlag(flags, "orch"), ctx);
+  const view = await runStatus(stringFlag(flags, "orch"), ctx, booleanFlag(flags, "branchTips"));
   return {
     json: { success: true, ...view },
     human: (c) =>

@@ -3,6 +3,8 @@
 // into the worker's inbox there, or rebases/merges the worker in its worktree there.
 
 import * as gitAdapter from "../adapters/git.ts";
+import { gitCouldNotConnect, HostUnreachable, sshError } from "../adapters/ssh.ts";
+import { OrchError } from "../errors.ts";
 import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -33,7 +35,12 @@ export function pushBaseToHost(
   if (!push) {
     const host = hostOf(layout, record, ctx);
     const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
-    push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv() }).then(() => undefined);
+    push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv(), allowFailure: true }).then((pushed) => {
+      if (pushed.code === 0) return;
+      const message = `could not push ${tip.slice(0, 12)} to host ${record.host}: ${sshError(pushed)}`;
+      if (gitCouldNotConnect(pushed.stderr)) throw new HostUnreachable(record.host, sshError(pushed), message);
+      throw new OrchError("failed", message);
+    });
     pushed.set(key, push);
     push.catch(() => pushed.delete(key));
   }

@@ -15,6 +15,7 @@ import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
 import type { Message } from "../store/messages.ts";
+import { noteHostReached } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
 import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
 
@@ -156,6 +157,7 @@ export async function collectHostMessages(layout: StoreLayout, orchestratorId: s
     };
     try {
       await runLifeline(host, pollRequest(link, false), store).done;
+      noteHostReached(layout, host.name);
     } catch (error) {
       ctx.warn(error instanceof HostUnreachable ? `${error.message}: its messages wait there` : `host ${host.name}: ${(error as Error).message}`);
     }

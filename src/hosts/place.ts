@@ -24,8 +24,9 @@ export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRe
 }
 
 /**
- * As fetchWorkerBranches, for the coherence check: a host that cannot be reached is a warning, not a
- * failure. Returns the workers whose branches were fetched.
+ * As fetchWorkerBranches, for the coherence check and status: a host that cannot be reached is a
+ * warning, not a failure, and is remembered (hosts/backoff.ts) as one that answered is forgotten.
+ * Returns the workers whose branches were fetched.
  */
 export async function fetchBranchesWherePossible(
   layout: StoreLayout,
@@ -36,15 +37,24 @@ export async function fetchBranchesWherePossible(
   const remote = records.filter(onHost);
   if (remote.length === 0) return [];
   const { fetchBranchFromHost } = await import("./workers.ts");
+  const { HostUnreachable } = await import("../adapters/ssh.ts");
+  const { noteHostFailure, noteHostReached } = await import("./backoff.ts");
+  const unreachable = new Map<string, string>();
+  const reached = new Set<string>();
   const fetched = await Promise.all(remote.map(async (record) => {
     try {
       await fetchBranchFromHost(layout, record, mainRoot, ctx);
+      reached.add(record.host);
       return record;
     } catch (error) {
       ctx.warn(`${record.worker_id}: ${(error as Error).message}`);
+      if (error instanceof HostUnreachable) unreachable.set(record.host, error.sshError);
       return undefined;
     }
   }));
+  // Once per host and attempt, however many of its workers were fetched at once.
+  for (const host of reached) noteHostReached(layout, host);
+  for (const [host, why] of unreachable) if (!reached.has(host)) noteHostFailure(layout, host, why);
   return fetched.filter((record): record is RemoteWorkerRecord => record !== undefined);
 }
 

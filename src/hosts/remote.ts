@@ -12,6 +12,26 @@ import type { HostRecord } from "./store.ts";
  * orch's path is taken relative to the home folder before the cd, so a relative --path works too.
  */
 const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; shift 2; exec "$o" "$@"';
+/**
+ * An empty poll without orch: the same start as IN_CLONE, then ($3 the session there) a look at what a
+ * poll of that session could take — a file in its mailbox's new/ or claims/ (a claim left by a reader
+ * that died goes back to new/), or a worker's agent whose recorded pid no longer runs as the process it
+ * was (the watchdog would report it) — and orch runs only when there is any; otherwise the answer of an
+ * empty poll. It may run orch for nothing (a stopped agent's pid file), never skip a message: the claim
+ * itself is always the host's orch's, under its locks.
+ */
+const POLL_IF_ANY = [
+  'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; d=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
+  // 0 (run orch) unless the agent recorded in $1 still runs with its recorded start time.
+  'ended() { read -r pid start < "$1"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0',
+  '  [ -d /proc/self ] || return 1; IFS= read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',
+  '  [ "$1" != Z ] && shift 19 && [ -n "$start" ] && [ "$1" = "$start" ] && return 1; return 0; }',
+  '[ -d "$d/mail/new" ] || exec "$o" "$@"',
+  'for f in "$d"/mail/new/* "$d"/mail/claims/*; do if [ -e "$f" ] || [ -L "$f" ]; then exec "$o" "$@"; fi; done',
+  'for p in "$d"/workers/*/agent.pid; do',
+  '  [ -e "$p" ] && [ ! -e "${p%/agent.pid}/ended" ] && ended "$p" && exec "$o" "$@"; done',
+  'echo \'{"success":true,"message_count":0,"messages":[]}\'',
+].join("\n");
 const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];
 
 export interface OrchRunOptions {
@@ -61,9 +81,17 @@ export class RemoteHost {
     throw new OrchError(kind, `on host ${this.name}: orch ${what}: ${why}`, doc && !doc.success ? { host: this.name } : {});
   }
 
-  /** `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). */
+  /**
+   * `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). A poll
+   * that does not wait starts orch there only when there may be something to take (POLL_IF_ANY).
+   */
   lifeline(request: LifelineRequest): RemoteProcess {
-    return spawnOnHost(this.record.destination, this.orchArgv(["__lifeline", JSON.stringify(request), "--json"]), this.env);
+    const lifeline = ["__lifeline", JSON.stringify(request), "--json"];
+    const session = request.flags.orch;
+    const argv = request.command === "poll" && !request.flags.wait && typeof session === "string"
+      ? ["sh", "-c", POLL_IF_ANY, "orch-poll", this.record.orch_path, this.record.path, session, ...lifeline]
+      : this.orchArgv(lifeline);
+    return spawnOnHost(this.record.destination, argv, this.env);
   }
 
   unreachable(error: string): HostUnreachable {

@@ -2,32 +2,84 @@
 // orch reports them (one ssh call per host, all at once), and an unreachable host's workers marked
 // `unreachable` with the ssh error instead of a wait.
 
+import { mainWorktreeOf } from "../adapters/repo.ts";
 import { HostUnreachable } from "../adapters/ssh.ts";
-import type { Context } from "../context.ts";
+import { repoOf, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
+import { branchTipFromFiles, type Standing } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { Waker } from "../store/waker.ts";
 import type { WorkerRecord } from "../store/workers.ts";
 import type { WorkerView } from "../commands/status.ts";
 import type { AwaitedWorker } from "../commands/await.ts";
 import { runLifeline } from "./messages.ts";
-import { hostOf, statusOnHosts, type RemoteWorkerRecord } from "./workers.ts";
+import { pausedHost } from "./backoff.ts";
+import { fetchBranchesWherePossible } from "./place.ts";
+import { hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
 import { findHostSession } from "./store.ts";
 
 const isRemote = (record: WorkerRecord): record is RemoteWorkerRecord => typeof record.host === "string";
 
-/** Replaces the views of remote workers (made from the local record) with what their hosts report. */
+/**
+ * Starts asking each host of these workers for its status (one ssh call per host, all at once).
+ * `cameBack`: a host that the coherence check leaves alone for a while after a failure (hosts/backoff.ts)
+ * answered, so a move of the base can be brought to it now.
+ */
+export async function askHosts(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  ctx: Context,
+): Promise<HostViews & { cameBack: boolean }> {
+  const remote = records.filter(isRemote);
+  const paused = [...new Set(remote.map((r) => r.host))].filter((host) => pausedHost(layout, host) !== undefined);
+  const answers = await statusOnHosts(layout, remote, ctx);
+  return { ...answers, cameBack: paused.some((host) => !answers.errors.has(host)) };
+}
+
+/**
+ * Where remote workers stand against their base as it is here: from their branches as last fetched
+ * here, fetched again only when the host reports a tip this repository does not have. Cached per
+ * (base tip, branch tip) as for local workers (store/coherence.ts), so an unchanged worker costs no git.
+ */
+async function standingsHere(
+  layout: StoreLayout,
+  remote: RemoteWorkerRecord[],
+  fromHosts: HostViews,
+  ctx: Context,
+): Promise<Map<string, Standing>> {
+  const out = new Map<string, Standing>();
+  const repo = await repoOf(ctx);
+  if (!repo) return out;
+  const main = mainWorktreeOf(repo);
+  const reported = (r: RemoteWorkerRecord) => fromHosts.views.get(`${r.host}/${r.worker_id}`)?.branch_tip;
+  const known = remote.filter((r) => !r.pending && typeof reported(r) === "string");
+  const stale = known.filter((r) => branchTipFromFiles(main, r.branch) !== reported(r));
+  const fetched = new Set((await fetchBranchesWherePossible(layout, stale, repo.mainRoot, ctx)).map((r) => r.worker_id));
+  const ready = known.filter((r) => !stale.includes(r) || fetched.has(r.worker_id));
+  if (ready.length === 0) return out;
+  const { baseTipsOf, standingsOf } = await import("../commands/coherence.ts");
+  for (const view of await standingsOf(layout, repo, ready, await baseTipsOf(repo, ready))) {
+    if (view.standing) out.set(view.record.worker_id, view.standing);
+  }
+  return out;
+}
+
+/**
+ * Replaces the views of remote workers (made from the local record) with what their hosts report, and
+ * their standing (ahead, behind, merges_cleanly) with what it is against the base here.
+ */
 export async function overlayHostViews(
   layout: StoreLayout,
   records: WorkerRecord[],
   views: WorkerView[],
   counts: { unread: number; total: number },
+  fromHosts: HostViews,
   ctx: Context,
 ): Promise<void> {
   const remote = records.filter(isRemote);
-  const fromHosts = await statusOnHosts(layout, remote, ctx);
   counts.unread += fromHosts.unread;
   counts.total += fromHosts.total;
+  const standings = await standingsHere(layout, remote, fromHosts, ctx);
   for (const record of remote) {
     const index = views.findIndex((v) => v.worker_id === record.worker_id);
     if (index < 0) continue;
@@ -36,11 +88,25 @@ export async function overlayHostViews(
     if (error !== undefined) {
       views[index] = { ...views[index]!, host: record.host, status: "unreachable", alive: false, window_alive: false, agent_alive: false, error };
     } else if (there) {
-      views[index] = { ...views[index]!, ...there, host: record.host } as WorkerView;
+      const { branch_tip: branchTip, ...view } = there;
+      const standing = standings.get(record.worker_id);
+      // An older orch on the host sends no tip: its own standing (against its copy of the base) stays.
+      const here = branchTip === undefined ? {} : standingFields(standing);
+      views[index] = { ...views[index]!, ...view, ...here, host: record.host } as WorkerView;
     } else {
       views[index] = { ...views[index]!, host: record.host, error: `the host's orch no longer knows worker ${record.worker_id}` };
     }
   }
+}
+
+function standingFields(standing: Standing | undefined): Partial<WorkerView> {
+  return {
+    ahead: standing?.ahead ?? null,
+    behind: standing?.behind ?? null,
+    merges_cleanly: standing?.merges_cleanly ?? null,
+    ...(standing && !standing.merges_cleanly ? { conflict_paths: standing.conflict_paths } : {}),
+    ...(standing?.landed ? { landed: true } : {}),
+  };
 }
 
 /** What await reports of a remote worker: the host's own answer, with the host (and why it is unreachable). */

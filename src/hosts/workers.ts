@@ -4,7 +4,7 @@
 
 import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
-import { HostUnreachable } from "../adapters/ssh.ts";
+import { gitCouldNotConnect, HostUnreachable, sshError } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
@@ -15,6 +15,7 @@ import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
+import { noteHostReached } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHostSession, loadHost, saveHostSession } from "./store.ts";
 
@@ -122,7 +123,9 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: host.gitEnv(), allowFailure: true });
   if (fetched.code !== 0) {
     const why = fetched.stderr.trim().split("\n").pop() ?? "";
-    throw new OrchError("failed", `could not fetch ${record.branch} from host ${record.host}: ${why}`);
+    const message = `could not fetch ${record.branch} from host ${record.host}: ${why}`;
+    if (gitCouldNotConnect(fetched.stderr)) throw new HostUnreachable(record.host, sshError(fetched), message);
+    throw new OrchError("failed", message);
   }
 }
 
@@ -231,7 +234,15 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
   await Promise.all(hosts.map(async (name) => {
     try {
       const sample = records.find((r) => r.host === name)!;
-      const doc = await hostOf(layout, sample, ctx).orch(["status", "--orch", remoteSessionOf(layout, sample)]);
+      const host = hostOf(layout, sample, ctx);
+      const args = ["status", "--orch", remoteSessionOf(layout, sample)];
+      // Branch tips, not the host's standings (computed here against the base as it is here); an older
+      // orch on the host does not know the flag and answers as it always did.
+      const doc = await host.orch([...args, "--branch-tips"]).catch((error: unknown) => {
+        if (error instanceof OrchError && error.kind === "usage") return host.orch(args);
+        throw error;
+      });
+      noteHostReached(layout, name);
       // Messages still unread on the host are not in the local mailbox yet: they count as unread here too.
       out.unread += Number(doc.unread_count ?? 0);
       out.total += Number(doc.unread_count ?? 0);

@@ -1,0 +1,72 @@
+// Hosts that could not be reached when orch last tried to bring them a new base (fetch, push, tell):
+// remembered in the store with a growing pause, so an unreachable host costs at most one connection
+// attempt per pause, whichever orch commands run meanwhile, instead of ssh's ConnectTimeout on each.
+
+import fs from "node:fs";
+import path from "node:path";
+import { makeDirs, readJson, toJson, writeFileAtomic } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { checkHostName } from "./destination.ts";
+
+/** The first pause after a failure; it doubles with each failure after it, up to the longest. */
+export const FIRST_PAUSE_MS = 10_000;
+export const LONGEST_PAUSE_MS = 300_000;
+
+export interface HostFailure {
+  host: string;
+  /** Failed attempts in a row. */
+  failures: number;
+  first_failed_at: string;
+  last_failed_at: string;
+  /** No new attempt before this time (ISO). */
+  retry_after: string;
+  error: string;
+}
+
+function failureFile(layout: StoreLayout, host: string): string {
+  return path.join(layout.root, "hosts-unreachable", `${checkHostName(host)}.json`);
+}
+
+export function readHostFailure(layout: StoreLayout, host: string): HostFailure | undefined {
+  try {
+    return readJson<HostFailure>(failureFile(layout, host));
+  } catch {
+    return undefined; // a damaged record only costs one more attempt
+  }
+}
+
+/** The failure that still holds the host back (its pause has not run out), if any. */
+export function pausedHost(layout: StoreLayout, host: string, now = Date.now()): HostFailure | undefined {
+  const failure = readHostFailure(layout, host);
+  return failure && Date.parse(failure.retry_after) > now ? failure : undefined;
+}
+
+export function noteHostFailure(layout: StoreLayout, host: string, error: string, now = Date.now()): HostFailure {
+  const before = readHostFailure(layout, host);
+  const failures = (before?.failures ?? 0) + 1;
+  const pause = Math.min(FIRST_PAUSE_MS * 2 ** (failures - 1), LONGEST_PAUSE_MS);
+  const at = new Date(now).toISOString();
+  const failure: HostFailure = {
+    host,
+    failures,
+    first_failed_at: before?.first_failed_at ?? at,
+    last_failed_at: at,
+    retry_after: new Date(now + pause).toISOString(),
+    error,
+  };
+  makeDirs(layout.root, path.dirname(failureFile(layout, host)));
+  // Not fsynced: a record lost in a crash costs one more attempt.
+  writeFileAtomic(failureFile(layout, host), toJson(failure), false);
+  return failure;
+}
+
+/** The host answered: its next base move is brought to it at once. */
+export function noteHostReached(layout: StoreLayout, host: string): void {
+  const file = failureFile(layout, host);
+  if (fs.existsSync(file)) fs.rmSync(file, { force: true });
+}
+
+/** "next try in 40 s" for a warning. */
+export function nextTryText(failure: HostFailure, now = Date.now()): string {
+  return `next try in ${Math.max(1, Math.ceil((Date.parse(failure.retry_after) - now) / 1000))} s`;
+}
