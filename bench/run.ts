@@ -437,7 +437,8 @@ function benchStatusFifty(floor: () => number): void {
   const firstStatus = JSON.parse(sh([ORCH, "status", "--json"], fifty));
   const conflicting = firstStatus.workers.filter((w: { merges_cleanly: boolean }) => w.merges_cleanly === false).length;
   const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
-  row(`orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+  const what = `orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`;
+  row(what, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
 }
 
 const lifecycle: BenchContext = { orch: ORCH, env, work: WORK, quick: QUICK, row };

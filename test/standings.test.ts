@@ -111,7 +111,8 @@ test("messages that arrive show in the next status while the standings stay cach
   const { repo, clean, conflicting } = twoWorkers();
   assert.is(status(repo)["feat-clean"]!.status, "running");
   assert.is(orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: clean }).code, 0);
-  assert.is(orch(["notify", "--type", "question", "--summary", "which one?", "--question", "which one?"], { cwd: conflicting }).code, 0);
+  const asked = orch(["notify", "--type", "question", "--summary", "which one?", "--question", "which one?"], { cwd: conflicting });
+  assert.is(asked.code, 0, asked.stderr);
   const recorder = recordingGit();
   const after = status(repo, recorder.env);
   assert.equal([after["feat-clean"]!.status, after["feat-conflict"]!.status], ["done", "waiting"]);
@@ -137,7 +138,8 @@ test("a damaged cache is computed again, and a removed worker's entry leaves it"
   const recorder = recordingGit();
   assert.equal(status(repo, recorder.env), first);
   assert.ok(recorder.calls().length > 0, "computed again");
-  assert.equal(Object.keys(JSON.parse(fs.readFileSync(standingsFile(repo, id), "utf8"))).sort(), ["feat-clean", "feat-conflict"]);
+  const kept = Object.keys(JSON.parse(fs.readFileSync(standingsFile(repo, id), "utf8"))).sort();
+  assert.equal(kept, ["feat-clean", "feat-conflict"]);
 
   const removed = orch(["rm", "feat-conflict", "--force"], { cwd: repo });
   assert.is(removed.code, 0, removed.stderr);

@@ -33,7 +33,8 @@ function snapshotFile(repo: string, id: string): string {
 }
 
 function snapshotIds(repo: string, id: string): string[] {
-  return Object.keys((JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as { workers: object }).workers).sort();
+  const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as { workers: object };
+  return Object.keys(snapshot.workers).sort();
 }
 
 function spawnWorker(repo: string, branch: string, env?: Record<string, string | undefined>): string {
@@ -46,7 +47,12 @@ function spawnWorker(repo: string, branch: string, env?: Record<string, string |
  * Status until every worker is in the snapshot: a folder is kept only once it was last changed
  * before the file system's clock was read, so a status right after a change reads the files.
  */
-async function settle(repo: string, id: string, count: number, env?: Record<string, string | undefined>): Promise<{ workers: View[] }> {
+async function settle(
+  repo: string,
+  id: string,
+  count: number,
+  env?: Record<string, string | undefined>,
+): Promise<{ workers: View[] }> {
   for (let i = 0; ; i++) {
     await sleep(20);
     const view = statusJson(repo, env);
@@ -86,7 +92,7 @@ test("what status shows from the snapshot is what the files say, for every kind 
   assert.is(views["feat-done"]!.ahead, 1);
 });
 
-test("a worker's folder stamp is what decides: the snapshot is used while it holds, and any change orch makes moves it", async () => {
+test("the worker's folder stamp decides: the snapshot is used while it holds; any change orch makes moves it", async () => {
   const { repo, id } = sessionRepo();
   const wt = spawnWorker(repo, "feat/one");
   await settle(repo, id, 1);
@@ -135,7 +141,8 @@ test("the agent's liveness and the activity file are looked at every time, the s
   fs.writeFileSync(activity, "");
   const before = byId((await settle(repo, id, 1, env)).workers)["feat-live"]!;
   assert.is(before.alive, true);
-  const later = new Date(Date.now() + 60_000);
+  // A whole second: utimes keeps it exactly (a fraction of a millisecond could round either way).
+  const later = new Date(Math.ceil(Date.now() / 1000) * 1000 + 60_000);
   fs.utimesSync(activity, later, later);
   assert.is(byId(statusJson(repo, env).workers)["feat-live"]!.last_activity_at, later.toISOString());
   // Killed with its window: no report from the agent, the watchdog tells.
@@ -167,7 +174,8 @@ test("a damaged or edited snapshot is read again from the files, without an erro
   const wt = spawnWorker(repo, "feat/x");
   assert.is(orch(["notify", "--type", "question", "--summary", "q", "--question", "q"], { cwd: wt }).code, 0);
   const truth = await settle(repo, id, 1);
-  const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as { workers: Record<string, Record<string, unknown>> };
+  type Entries = { workers: Record<string, Record<string, unknown>> };
+  const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as Entries;
   const entry = snapshot.workers["feat-x"]!;
   const edits: unknown[] = [
     "{ not json",

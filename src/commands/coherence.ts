@@ -106,7 +106,8 @@ export async function standingsFor(
     if (!tip) continue;
     cache ??= readStandings(layout, record.orchestrator_id);
     const cached = Object.hasOwn(cache, record.worker_id) ? cache[record.worker_id] : undefined;
-    if (cached && cached.base_tip === baseTip && cached.branch_tip === tip && cached.base_commit === record.base_commit) {
+    const valid = cached?.base_tip === baseTip && cached.branch_tip === tip && cached.base_commit === record.base_commit;
+    if (cached && valid) {
       const { base_commit: _, ...standing } = cached;
       standings.set(record.worker_id, standing);
     } else {

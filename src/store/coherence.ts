@@ -64,7 +64,9 @@ export function readStandings(layout: StoreLayout, orchestratorId: string): Reco
  */
 export function saveStandings(layout: StoreLayout, orchestratorId: string, fresh: Map<string, CachedStanding>): void {
   const all = { ...readStandings(layout, orchestratorId), ...Object.fromEntries(fresh) };
-  for (const id of Object.keys(all)) if (!fresh.has(id) && !isRealDirectory(layout.workerDir(orchestratorId, id))) delete all[id];
+  for (const id of Object.keys(all)) {
+    if (!fresh.has(id) && !isRealDirectory(layout.workerDir(orchestratorId, id))) delete all[id];
+  }
   writeFileAtomic(layout.standingsFile(orchestratorId), `${JSON.stringify(all)}\n`, false);
 }
 
@@ -119,7 +121,11 @@ export function saveBaseTips(layout: StoreLayout, orchestratorId: string, tips: 
 }
 
 /** The tip of `branch` read from git's files; undefined when they cannot tell (then ask git). */
-export function branchTipFromFiles(main: Repo, branch: string, readRef: (name: string) => RefFromFiles = refReader(main)): string | null | undefined {
+export function branchTipFromFiles(
+  main: Repo,
+  branch: string,
+  readRef: (name: string) => RefFromFiles = refReader(main),
+): string | null | undefined {
   const ref = readRef(`refs/heads/${branch}`);
   if (!ref) return undefined;
   return "sha" in ref ? ref.sha : null;

@@ -89,15 +89,17 @@ function sameStamp(a: Stamp, b: Stamp): boolean {
 const onlyStamp = ({ ino, mtime, ctime, size, nlink }: Stamp): Stamp => ({ ino, mtime, ctime, size, nlink });
 
 const STATUSES = new Set<WorkerStatus>(["pending", "running", "waiting", "blocked", "idle", "done", "failed", "stopped"]);
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 const isStringOrNull = (value: unknown) => value === null || typeof value === "string";
 
-/** An entry as this module writes them, for the worker `name` (the snapshot is a file anyone with the store can edit). */
+/** An entry as this module writes them, for the worker `name`: the snapshot is a file anyone with the store can edit. */
 function isEntry(value: unknown, name: string): value is Entry {
-  if (!isObject(value) || !isObject(value.folder) || !isObject(value.events) || typeof value.activity !== "boolean") return false;
-  if (!isWorkerRecord(value.record) || value.record.worker_id !== name) return false;
+  if (!isObject(value) || !isObject(value.folder) || !isObject(value.events)) return false;
+  if (typeof value.activity !== "boolean" || !isWorkerRecord(value.record) || value.record.worker_id !== name) return false;
   const agent = value.agent;
-  if (agent !== null && !(isObject(agent) && Number.isInteger(agent.pid) && (agent.startTime === undefined || typeof agent.startTime === "string"))) return false;
+  const startTimeOk = (a: Record<string, unknown>) => a.startTime === undefined || typeof a.startTime === "string";
+  if (agent !== null && !(isObject(agent) && Number.isInteger(agent.pid) && startTimeOk(agent))) return false;
   const log = value.log;
   return log === undefined || (isObject(log) && STATUSES.has(log.status as WorkerStatus) && isStringOrNull(log.pr_url) &&
     isStringOrNull(log.waiting_for) && isStringOrNull(log.request_id) && typeof log.event_activity_ms === "number");
@@ -121,7 +123,8 @@ function fileSystemNow(probe: string): number {
   let fd: number | undefined;
   try {
     // Never through a symbolic link; a write stamps the file whatever it held.
-    fd = fs.openSync(probe, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | (fs.constants.O_NOFOLLOW ?? 0), 0o600);
+    const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
+    fd = fs.openSync(probe, O_WRONLY | O_CREAT | O_TRUNC | (O_NOFOLLOW ?? 0), 0o600);
     fs.writeSync(fd, "1");
     return fs.fstatSync(fd).mtimeMs;
   } catch {
@@ -158,7 +161,11 @@ export function statusStateOf(layout: StoreLayout, record: WorkerRecord): Status
  * workerState would give them, reading a worker's files only when its folders changed. A record that
  * cannot be read is skipped with a warning, as listWorkers does.
  */
-export function workersForStatus(layout: StoreLayout, orchestratorId: string, warn?: (line: string) => void): StatusWorker[] {
+export function workersForStatus(
+  layout: StoreLayout,
+  orchestratorId: string,
+  warn?: (line: string) => void,
+): StatusWorker[] {
   const file = layout.statusCacheFile(orchestratorId);
   const known = readSnapshot(file);
   const kept: Record<string, Entry> = {};
@@ -177,7 +184,9 @@ export function workersForStatus(layout: StoreLayout, orchestratorId: string, wa
     }
     let events = stampOf(eventsPath);
     let entry = Object.hasOwn(known, name) && isEntry(known[name], name) ? known[name] : undefined;
-    if (entry === undefined || events === undefined || !sameStamp(entry.folder, folder) || !sameStamp(entry.events, events)) {
+    const unchanged = entry !== undefined && events !== undefined &&
+      sameStamp(entry.folder, folder) && sameStamp(entry.events, events);
+    if (!unchanged || entry === undefined) {
       // Read again: the clock first, then the stamps, then the files, so that a change made while
       // they are read leaves stamps other than the ones kept with what was read.
       now ??= fileSystemNow(statusCacheProbe(layout, orchestratorId));
@@ -214,7 +223,8 @@ export function workersForStatus(layout: StoreLayout, orchestratorId: string, wa
     workers.push({ record, state, agent: lookAtRecordedAgent(agent ?? undefined) });
   }
   if (changed || Object.keys(kept).length !== Object.keys(known).length) saveSnapshot(file, kept);
-  return workers.sort((a, b) => (a.record.created_at < b.record.created_at ? -1 : a.record.created_at > b.record.created_at ? 1 : 0));
+  const created = (w: StatusWorker) => w.record.created_at;
+  return workers.sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
 }
 
 function saveSnapshot(file: string, workers: Record<string, Entry>): void {

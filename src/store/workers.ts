@@ -263,7 +263,8 @@ export function lookAtAgent(layout: StoreLayout, record: WorkerRecord): AgentLoo
 export function lookAtRecordedAgent(recorded: RecordedAgent | undefined): AgentLook {
   if (recorded === undefined) return { recorded, runs: false, running: undefined };
   const same = isSameProcess(recorded.pid, recorded.startTime);
-  return { recorded, runs: recorded.startTime === undefined ? isAlive(recorded.pid) : same, running: same ? recorded.pid : undefined };
+  const runs = recorded.startTime === undefined ? isAlive(recorded.pid) : same;
+  return { recorded, runs, running: same ? recorded.pid : undefined };
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
