@@ -1,7 +1,7 @@
 // The benchmark: orch's compiled binary against references measured in the same run (a one-line
 // program compiled with the same bun build --compile flags, git --version, raw git and tmux), as ratios.
-// Usage: npm run bench [-- --quick] [-- --startup-only | --claude-only | --claude-wake | --claude-blocked | --watch-latency
-//        | --codex | --hosts-only]
+// Usage: npm run bench [-- --quick] [-- --startup-only | --status-only [--keep] | --claude-only | --claude-wake
+//        | --claude-blocked | --watch-latency | --codex | --hosts-only]
 // (writes bench/results.md when run whole; needs GNU time for peak memory; the claude rows need .ci/install-agents)
 
 import { spawn, spawnSync } from "node:child_process";
@@ -418,6 +418,29 @@ async function benchHosts(): Promise<void> {
   }
 }
 
+/**
+ * status with 50 workers, each with a commit of its own on a base that moved since (so ahead, behind
+ * and merges_cleanly all have something to say), against the floor. The first status computes them.
+ */
+function benchStatusFifty(floor: () => number): void {
+  const fifty = repoWith(1, "fifty");
+  sh([ORCH, "init"], fifty);
+  for (let i = 0; i < 50; i++) {
+    const w = JSON.parse(sh([ORCH, "spawn", `w/${i}`, "--no-window", "--json"], fifty)).worktree_path as string;
+    fs.writeFileSync(path.join(w, i % 10 === 0 ? "shared.txt" : `w${i}.txt`), `${i}\n`);
+    sh(["git", "add", "-A"], w);
+    sh(["git", "commit", "-q", "-m", `w ${i}`], w);
+  }
+  fs.writeFileSync(path.join(fifty, "shared.txt"), "main\n");
+  sh(["git", "add", "-A"], fifty);
+  sh(["git", "commit", "-q", "-m", "the base moves"], fifty);
+  const firstStatus = JSON.parse(sh([ORCH, "status", "--json"], fifty));
+  const conflicting = firstStatus.workers.filter((w: { merges_cleanly: boolean }) => w.merges_cleanly === false).length;
+  const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
+  const what = `orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`;
+  row(what, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+}
+
 const lifecycle: BenchContext = { orch: ORCH, env, work: WORK, quick: QUICK, row };
 /** The parts that run alone with their flag (printed; bench/results.md is left as it is). */
 const ALONE: Record<string, () => Promise<void>> = {
@@ -459,6 +482,14 @@ async function main(): Promise<void> {
     await benchStartup(floorBin);
     console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
     fs.rmSync(WORK, { recursive: true, force: true });
+    return;
+  }
+  if (process.argv.includes("--status-only")) {
+    // Only status with 50 workers against the floor, printed; --keep leaves the repository for profiling.
+    benchStatusFifty(floor);
+    console.log(rows.map((r) => `| ${r.join(" | ")} |`).join("\n"));
+    if (process.argv.includes("--keep")) console.error(`kept ${WORK}`);
+    else fs.rmSync(WORK, { recursive: true, force: true });
     return;
   }
   const [gitMs, floorMs] = interleaved(() => timeOnce(["git", "--version"], WORK), floor);
@@ -541,23 +572,7 @@ async function main(): Promise<void> {
   );
   row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
 
-  // status with 50 workers, each with a commit of its own on a base that moved since (so ahead, behind
-  // and merges_cleanly all have something to say), against the floor. The first status computes them.
-  const fifty = repoWith(1, "fifty");
-  sh([ORCH, "init"], fifty);
-  for (let i = 0; i < 50; i++) {
-    const w = JSON.parse(sh([ORCH, "spawn", `w/${i}`, "--no-window", "--json"], fifty)).worktree_path as string;
-    fs.writeFileSync(path.join(w, i % 10 === 0 ? "shared.txt" : `w${i}.txt`), `${i}\n`);
-    sh(["git", "add", "-A"], w);
-    sh(["git", "commit", "-q", "-m", `w ${i}`], w);
-  }
-  fs.writeFileSync(path.join(fifty, "shared.txt"), "main\n");
-  sh(["git", "add", "-A"], fifty);
-  sh(["git", "commit", "-q", "-m", "the base moves"], fifty);
-  const firstStatus = JSON.parse(sh([ORCH, "status", "--json"], fifty));
-  const conflicting = firstStatus.workers.filter((w: { merges_cleanly: boolean }) => w.merges_cleanly === false).length;
-  const [statusMs, floorS] = interleaved(() => timeOnce([ORCH, "status", "--json"], fifty), floor);
-  row(`orch status with 50 workers, ahead/behind/merges_cleanly (${conflicting} conflicting)`, ms(statusMs), `floor ${ms(floorS)}`, statusMs / floorS, "≤ 3×", statusMs / floorS <= 3);
+  benchStatusFifty(floor);
 
   // Telling 20 workers after one landing: a commit on the base (not timed), then the next orch command
   // (poll) notices it and tells all 20, against 20 × orch send.

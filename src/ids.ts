@@ -18,12 +18,25 @@ function randomChars(count: number): string {
 
 // Ids are checked with plain character tests, not regular expressions: the first regular expression
 // a compiled binary runs costs ~1 ms and ~2 MB, and notify, poll and the hooks check ids on every call.
-const isDigit = (c: number) => c >= 48 && c <= 57;
-const isLowerAlnum = (c: number) => isDigit(c) || (c >= 97 && c <= 122);
-const isIdChar = (c: number) => isLowerAlnum(c) || (c >= 65 && c <= 90) || c === 46 || c === 95 || c === 45; // . _ -
+// One table lookup per character, no call per character: status checks every worker's id and every
+// event name, and small functions called that often are what the engine then spends time compiling.
+const DIGIT = 1;
+const LOWER_ALNUM = 2;
+const ID_CHAR = 4;
+const CLASSES = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const digit = c >= 48 && c <= 57;
+  const lowerAlnum = digit || (c >= 97 && c <= 122);
+  const idChar = lowerAlnum || (c >= 65 && c <= 90) || c === 46 || c === 95 || c === 45; // . _ -
+  CLASSES[c] = (digit ? DIGIT : 0) | (lowerAlnum ? LOWER_ALNUM : 0) | (idChar ? ID_CHAR : 0);
+}
 
-function allChars(text: string, from: number, ok: (c: number) => boolean): boolean {
-  for (let i = from; i < text.length; i++) if (!ok(text.charCodeAt(i))) return false;
+/** Every character of `text` from `from` on is in the class `kind` (all of them ASCII). */
+function allChars(text: string, from: number, kind: number): boolean {
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || (CLASSES[c]! & kind) === 0) return false;
+  }
   return true;
 }
 
@@ -33,17 +46,17 @@ export const MESSAGE_ID_PATTERN = "^msg_[a-z0-9]{19}$";
 
 /** orch_ followed by 8 of [a-z0-9]. */
 export function isOrchestratorId(id: string): boolean {
-  return id.length === 13 && id.startsWith("orch_") && allChars(id, 5, isLowerAlnum);
+  return id.length === 13 && id.startsWith("orch_") && allChars(id, 5, LOWER_ALNUM);
 }
 
 /** msg_ followed by 19 of [a-z0-9]. */
 export function isMessageId(id: string): boolean {
-  return id.length === 23 && id.startsWith("msg_") && allChars(id, 4, isLowerAlnum);
+  return id.length === 23 && id.startsWith("msg_") && allChars(id, 4, LOWER_ALNUM);
 }
 
 /** req_ followed by 8 of [a-z0-9]: a worker's pending request (a permission prompt, a plan). */
 export function isRequestId(id: string): boolean {
-  return id.length === 12 && id.startsWith("req_") && allChars(id, 4, isLowerAlnum);
+  return id.length === 12 && id.startsWith("req_") && allChars(id, 4, LOWER_ALNUM);
 }
 
 export function newRequestId(): string {
@@ -56,7 +69,7 @@ export function checkRequestId(id: string): string {
 }
 
 export function isDigits(text: string): boolean {
-  return text.length > 0 && allChars(text, 0, isDigit);
+  return text.length > 0 && allChars(text, 0, DIGIT);
 }
 
 export function newOrchestratorId(): string {
@@ -94,7 +107,7 @@ export function checkMessageId(id: string): string {
 }
 
 export function isWorkerId(id: string): boolean {
-  return id.length > 0 && allChars(id, 0, isIdChar) && id !== "." && id !== ".." && !id.startsWith("-");
+  return id.length > 0 && allChars(id, 0, ID_CHAR) && id !== "." && id !== ".." && !id.startsWith("-");
 }
 
 export function checkWorkerId(id: string, source = "worker id"): string {

@@ -41,25 +41,34 @@ export function processStat(pid: number): ProcessStat | undefined {
   return { state: fields[0]!, ppid: Number(fields[1]), startTime: fields[19]! };
 }
 
-/** The process runs (a zombie waiting for its parent does not count). */
-export function isAlive(pid: number): boolean {
+/** Signal 0 reaches the pid (EPERM: it exists, owned by someone else). */
+function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {
     if (errnoCode(error) !== "EPERM") return false;
   }
+  return true;
+}
+
+/** The process runs (a zombie waiting for its parent does not count). */
+export function isAlive(pid: number): boolean {
+  if (!pidExists(pid)) return false;
   const stat = processStat(pid);
   return stat === undefined ? !hasProcFs() : stat.state !== "Z";
 }
 
 /**
  * The process `pid` is still the one that had `startTime`: alive and started then. Without /proc
- * (startTime undefined on both sides) only liveness can be checked.
+ * (startTime undefined on both sides) only liveness can be checked. One read of /proc/<pid>/stat
+ * answers both whether it is a zombie and when it started.
  */
 export function isSameProcess(pid: number, startTime: string | undefined): boolean {
-  if (!isAlive(pid)) return false;
-  if (startTime === undefined) return !hasProcFs();
-  return processStartTime(pid) === startTime;
+  if (!pidExists(pid)) return false;
+  const stat = processStat(pid);
+  if (stat === undefined) return startTime === undefined && !hasProcFs();
+  if (stat.state === "Z") return false;
+  return startTime === undefined ? !hasProcFs() : stat.startTime === startTime;
 }
 
 /** Every pid in /proc (empty without /proc). */

@@ -97,12 +97,32 @@ export function mainWorktreeOf(repo: Repo): Repo {
   return { root: repo.mainRoot, gitDir: repo.commonDir, commonDir: repo.commonDir, mainRoot: repo.mainRoot };
 }
 
+export type RefFromFiles = { sha: string } | { missing: true } | undefined;
+
 /**
  * Reads a ref from git's files (loose ref, then packed-refs), following symbolic refs. Returns
  * undefined when it cannot tell for sure (reftable storage, odd layouts): ask git then.
  */
-export function readRefFromFiles(repo: Repo, name: string): { sha: string } | { missing: true } | undefined {
-  if (fs.existsSync(path.join(repo.commonDir, "reftable"))) return undefined;
+export function readRefFromFiles(repo: Repo, name: string): RefFromFiles {
+  return refReader(repo)(name);
+}
+
+/**
+ * readRefFromFiles for many refs of one repository (status reads one per worker): whether the
+ * repository uses reftable is asked once, and packed-refs is read once, when a loose ref is missing.
+ * Meant for one command's look at the refs, not to be kept: the files are not watched.
+ */
+export function refReader(repo: Repo): (name: string) => RefFromFiles {
+  const reftable = fs.existsSync(path.join(repo.commonDir, "reftable"));
+  let packed: string | null | undefined;
+  const packedRefs = () => {
+    if (packed === undefined) packed = readTrimmed(path.join(repo.commonDir, "packed-refs")) ?? null;
+    return packed;
+  };
+  return (name) => (reftable ? undefined : readRefWith(repo, name, packedRefs));
+}
+
+function readRefWith(repo: Repo, name: string, packedRefs: () => string | null): RefFromFiles {
   let ref = name;
   for (let depth = 0; depth < 5; depth++) {
     // HEAD and other per-worktree refs live in the worktree's own git dir.
@@ -115,8 +135,8 @@ export function readRefFromFiles(repo: Repo, name: string): { sha: string } | { 
       }
       return /^[0-9a-f]{40,64}$/.test(loose) ? { sha: loose } : undefined;
     }
-    const packed = readTrimmed(path.join(repo.commonDir, "packed-refs"));
-    if (packed !== undefined) {
+    const packed = packedRefs();
+    if (packed !== null) {
       for (const line of packed.split("\n")) {
         if (line.endsWith(` ${ref}`) && /^[0-9a-f]{40,64} /.test(line)) return { sha: line.slice(0, line.indexOf(" ")) };
       }

@@ -3,7 +3,7 @@
 // (spawn --after) whose prerequisites have landed. Run by the orchestrator's commands; no daemon.
 
 import type { CommitInfo } from "../adapters/git.ts";
-import { locateRepo, mainWorktreeOf, type Repo } from "../adapters/repo.ts";
+import { locateRepo, mainWorktreeOf, refReader, type Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
 import { storeError } from "../store/files.ts";
@@ -12,10 +12,13 @@ import {
   branchTipFromFiles,
   claimTelling,
   readBaseTips,
+  readStandings,
   readWorkerCoherence,
   releaseTelling,
   saveBaseTips,
+  saveStandings,
   saveWorkerCoherence,
+  type CachedStanding,
   type Standing,
   type WorkerCoherence,
 } from "../store/coherence.ts";
@@ -26,8 +29,8 @@ import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecor
 const loadGit = () => import("../adapters/git.ts");
 
 /** The tip of a branch of the main repository: from git's files, else from git; undefined when it is gone. */
-export async function branchTip(main: Repo, branch: string): Promise<string | undefined> {
-  const fromFiles = branchTipFromFiles(main, branch);
+export async function branchTip(main: Repo, branch: string, readRef = refReader(main)): Promise<string | undefined> {
+  const fromFiles = branchTipFromFiles(main, branch, readRef);
   if (fromFiles !== undefined) return fromFiles ?? undefined;
   return (await loadGit()).resolveCommit(main.root, `refs/heads/${branch}`);
 }
@@ -79,6 +82,53 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
   });
 }
 
+/**
+ * Standings of the given workers, by worker id: from the session's cache while the base tip, the
+ * branch tip and the base commit are those it was computed for, else from git (then cached).
+ */
+export async function standingsFor(
+  layout: StoreLayout,
+  repo: Repo,
+  records: WorkerRecord[],
+  tips: Map<string, string | undefined>,
+): Promise<Map<string, Standing>> {
+  const main = mainWorktreeOf(repo);
+  const readRef = refReader(main);
+  const standings = new Map<string, Standing>();
+  const missing: { record: WorkerRecord; question: StandingQuestion }[] = [];
+  let cache: Record<string, CachedStanding> | undefined;
+  for (const record of records) {
+    const baseTip = record.base_branch ? tips.get(record.base_branch) : undefined;
+    if (!baseTip || isWaitingToStart(record) || record.pending) continue;
+    // From git's files without a promise per worker; git is asked only when the files cannot tell.
+    const fromFiles = branchTipFromFiles(main, record.branch, readRef);
+    const tip = fromFiles === undefined ? await branchTip(main, record.branch, readRef) : fromFiles ?? undefined;
+    if (!tip) continue;
+    cache ??= readStandings(layout, record.orchestrator_id);
+    const cached = Object.hasOwn(cache, record.worker_id) ? cache[record.worker_id] : undefined;
+    const valid = cached?.base_tip === baseTip && cached.branch_tip === tip && cached.base_commit === record.base_commit;
+    if (cached && valid) {
+      const { base_commit: _, ...standing } = cached;
+      standings.set(record.worker_id, standing);
+    } else {
+      missing.push({ record, question: { baseTip, branchTip: tip, baseCommit: record.base_commit } });
+    }
+  }
+  if (missing.length === 0) return standings;
+  const computed = await computeStandings(repo.mainRoot, missing.map((m) => m.question));
+  const fresh = new Map<string, CachedStanding>();
+  missing.forEach(({ record }, i) => {
+    standings.set(record.worker_id, computed[i]!);
+    fresh.set(record.worker_id, { ...computed[i]!, base_commit: record.base_commit });
+  });
+  try {
+    saveStandings(layout, missing[0]!.record.orchestrator_id, fresh);
+  } catch {
+    // Only a cache: the next command computes them again.
+  }
+  return standings;
+}
+
 /** What a pass knows about one started worker. */
 export interface WorkerStanding {
   record: WorkerRecord;
@@ -87,7 +137,7 @@ export interface WorkerStanding {
   standing: Standing | null;
 }
 
-/** Standings of the given workers (cached per worker while neither tip moves); saves new ones. */
+/** Standings of the given workers with what orch remembers about each (told, landed). */
 export async function standingsOf(
   layout: StoreLayout,
   repo: Repo,
@@ -95,40 +145,47 @@ export async function standingsOf(
   tips: Map<string, string | undefined>,
   states: Map<string, WorkerCoherence> = new Map(),
 ): Promise<WorkerStanding[]> {
-  const main = mainWorktreeOf(repo);
-  const views: WorkerStanding[] = [];
-  const missing: { view: WorkerStanding; question: StandingQuestion }[] = [];
-  for (const record of records) {
-    const state = states.get(record.worker_id) ?? readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-    const baseTip = record.base_branch ? tips.get(record.base_branch) : undefined;
-    const view: WorkerStanding = { record, baseTip, state, standing: null };
-    views.push(view);
-    if (!baseTip || isWaitingToStart(record) || record.pending) continue;
-    const tip = await branchTip(main, record.branch);
-    if (!tip) continue;
-    const cached = state.standing;
-    if (cached && cached.base_tip === baseTip && cached.branch_tip === tip) view.standing = cached;
-    else missing.push({ view, question: { baseTip, branchTip: tip, baseCommit: record.base_commit } });
+  const standings = await standingsFor(layout, repo, records, tips);
+  return records.map((record) => ({
+    record,
+    baseTip: record.base_branch ? tips.get(record.base_branch) : undefined,
+    state: states.get(record.worker_id) ?? readWorkerCoherence(layout, record.orchestrator_id, record.worker_id),
+    standing: standings.get(record.worker_id) ?? null,
+  }));
+}
+
+/**
+ * Status's standings when nothing can need telling or starting: every base branch is where the last
+ * orch command saw it (the check poll makes), no worker waits to start, and every worker knows the
+ * tip it started from. Undefined when the full check (reconcile) has to run. Remote workers are left
+ * out, as reconcile leaves them out of status's standings.
+ */
+export async function settledStandings(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  records: WorkerRecord[],
+): Promise<Map<string, Standing> | undefined> {
+  if (records.some((r) => isWaitingToStart(r) || (!r.pending && r.base_tip === undefined))) return undefined;
+  const seen = readBaseTips(layout, orchestratorId);
+  if (!seen || seen.main_root !== repo.mainRoot || seen.common_dir !== repo.commonDir) return undefined;
+  const readRef = refReader(mainWorktreeOf(repo));
+  const tips = new Map<string, string | undefined>();
+  for (const branch of new Set(records.map((r) => r.base_branch).filter((b): b is string => Boolean(b)))) {
+    const tip = branchTipFromFiles(mainWorktreeOf(repo), branch, readRef);
+    if (tip === undefined || tip === null || seen.tips[branch] !== tip) return undefined;
+    tips.set(branch, tip);
   }
-  const computed = await computeStandings(repo.mainRoot, missing.map((m) => m.question));
-  missing.forEach(({ view }, i) => {
-    view.standing = computed[i]!;
-    view.state = { ...view.state, standing: computed[i]! };
-    try {
-      saveWorkerCoherence(layout, view.record.orchestrator_id, view.record.worker_id, view.state);
-    } catch {
-      // Only a cache: the next command computes it again.
-    }
-  });
-  return views;
+  return standingsFor(layout, repo, records.filter((r) => !r.pending && !r.host), tips);
 }
 
 /** The tips of the base branches the workers were spawned from. */
 export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<Map<string, string | undefined>> {
   const main = mainWorktreeOf(repo);
+  const readRef = refReader(main);
   const tips = new Map<string, string | undefined>();
   for (const branch of new Set(records.map((r) => r.base_branch).filter((b): b is string => Boolean(b)))) {
-    tips.set(branch, await branchTip(main, branch));
+    tips.set(branch, await branchTip(main, branch, readRef));
   }
   return tips;
 }

@@ -7,7 +7,8 @@ import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
-import { listWorkers, noticeEndedAgents, runningAgentPid, workerState, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
+import { statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
+import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -62,14 +63,18 @@ export interface StatusView {
 
 export async function viewWorkers(
   layout: StoreLayout,
-  records: WorkerRecord[],
+  workers: StatusWorker[],
   env: NodeJS.ProcessEnv,
   standings: Standings = new Map(),
 ): Promise<WorkerView[]> {
-  const windows = await noticeEndedWorkers(layout, records, env);
-  return records.map((record) => {
-    const state = workerState(layout, record);
-    const agent = runningAgentPid(layout, record) !== undefined;
+  const records = workers.map((w) => w.record);
+  // The watchdog and the view share one reading of each worker's state and agent.pid.
+  const seen = new Map(workers.map((w) => [w.record.worker_id, { status: w.state.status, agent: w.agent }]));
+  const { windows, reported } = await noticeEndedWorkers(layout, records, env, seen);
+  return workers.map(({ record, state: known, agent }) => {
+    // A worker the watchdog has just reported failed has a new event in its log.
+    const state = reported.includes(record.worker_id) ? statusStateOf(layout, record) : known;
+    const alive = agent.running !== undefined;
     const standing = standings.get(record.worker_id);
     return {
       worker_id: record.worker_id,
@@ -78,9 +83,9 @@ export async function viewWorkers(
       status: state.status,
       pr_url: state.pr_url,
       window_id: record.window_id,
-      alive: agent,
+      alive,
       window_alive: record.window_id !== null && windows.has(record.window_id),
-      agent_alive: agent,
+      agent_alive: alive,
       agent: record.agent,
       base_commit: record.base_commit,
       base_branch: record.base_branch,
@@ -111,7 +116,10 @@ async function checkCoherence(
   const standings: Standings = new Map();
   const repo = await repoOf(ctx);
   if (!repo) return { standings, started: 0 };
-  const { reconcile } = await import("./coherence.ts");
+  const { reconcile, settledStandings } = await import("./coherence.ts");
+  // Nothing moved since the last look: no one to tell or start, and the standings come from the cache.
+  const settled = await settledStandings(layout, orchestratorId, repo, records);
+  if (settled) return { standings: settled, started: 0 };
   const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
   for (const view of views) if (view.standing) standings.set(view.record.worker_id, view.standing);
   return { standings, started: started.length };
@@ -119,21 +127,26 @@ async function checkCoherence(
 
 /**
  * The no-daemon watchdog of status and await: reports (once) each active worker whose agent died or
- * whose window was closed without a report. Returns the windows tmux has.
+ * whose window was closed without a report. Returns the windows tmux has and the workers reported now.
+ * `seen`: what the caller has read about each worker this command (status reads it once for both).
  */
-export async function noticeEndedWorkers(layout: StoreLayout, records: WorkerRecord[], env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only for local ones.
+export async function noticeEndedWorkers(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  env: NodeJS.ProcessEnv,
+  seen?: Map<string, WorkerLook>,
+): Promise<{ windows: Set<string>; reported: string[] }> {
+  // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only
+  // for local ones, and only when one of them has a window (status shows window_alive for every window).
   if (!records.some((r) => r.window_id && r.host === undefined)) {
-    noticeEndedAgents(layout, records);
-    return new Set();
+    return { windows: new Set(), reported: noticeEndedAgents(layout, records, undefined, seen) };
   }
   const { listPanes, serverRunning } = await import("../adapters/tmux.ts");
   const panes = await listPanes(env);
   const windows = new Set(panes.map((p) => p.windowId));
   // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
   const known = panes.length > 0 || (await serverRunning(env)) === false;
-  noticeEndedAgents(layout, records, known ? windows : undefined);
-  return windows;
+  return { windows, reported: noticeEndedAgents(layout, records, known ? windows : undefined, seen) };
 }
 
 /**
@@ -154,16 +167,20 @@ async function addBranchTips(views: WorkerView[], ctx: Context): Promise<void> {
 
 export async function runStatus(orch: string | undefined, ctx: Context, branchTips = false): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
-  let records = listWorkers(layout, session.orchestrator_id, ctx.warn);
+  let found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+  let records = found.map((w) => w.record);
   // The hosts are asked first, so their round trips overlap the check made here.
   const hosts = records.some((r) => r.host) ? await import("../hosts/views.ts") : undefined;
   const asked = hosts?.askHosts(layout, records, ctx);
   const checking = records.length > 0 && !branchTips;
   const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
-  if (started) records = listWorkers(layout, session.orchestrator_id, ctx.warn);
+  if (started) {
+    found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+    records = found.map((w) => w.record);
+  }
   const counts = countMail(layout.mailDir(session.orchestrator_id));
-  const workers = await viewWorkers(layout, records, ctx.env, standings);
+  const workers = await viewWorkers(layout, found, ctx.env, standings);
   if (branchTips) await addBranchTips(workers, ctx);
   if (hosts && asked) {
     const answers = await asked;

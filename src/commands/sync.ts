@@ -73,7 +73,7 @@ function recordNewBase(layout: StoreLayout, record: WorkerRecord, tip: string): 
   const synced: WorkerRecord = { ...record, base_commit: tip, base_tip: tip };
   saveWorker(layout, synced);
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: tip, standing: undefined });
+  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: tip });
   return synced;
 }
 

@@ -1,10 +1,11 @@
-// What orch remembers about each worker's base (the tip it was last told about, its cached standing)
-// and the session's last seen base tips, so "has a base moved?" costs a few file reads and no git.
+// What orch remembers about each worker's base (the tip it was last told about, whether it landed), the
+// session's cached standings and its last seen base tips, so "has a base moved?" costs a few file
+// reads and no git.
 
 import fs from "node:fs";
-import { mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { mainWorktreeOf, refReader, type RefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
-import { makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
+import { isRealDirectory, makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 
 /** Where a worker's branch stands against its base branch, for one (base tip, branch tip) pair. */
@@ -24,8 +25,6 @@ export interface Standing {
 export interface WorkerCoherence {
   /** The base tip the worker was last told about (or synced onto). */
   told_base?: string;
-  /** The standing last computed: reused while neither tip moves. */
-  standing?: Standing;
   /** Set when orch landed the worker (land, merge, apply) or noticed it landed. */
   landed?: { commit: string; at: string; branch_tip: string };
 }
@@ -41,6 +40,34 @@ export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string,
 export function saveWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string, state: WorkerCoherence): void {
   // Not fsynced: a state lost in a crash is recomputed, and the told/ claims keep "once" on their own.
   writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
+}
+
+/** A cached standing and the base commit it was computed with (landed depends on it). */
+export type CachedStanding = Standing & { base_commit: string };
+
+/**
+ * The session's standings cache, by worker: one file, so status reads one file for all its workers.
+ * Entries are only valid for the (base tip, branch tip, base commit) they name; git stays the truth.
+ */
+export function readStandings(layout: StoreLayout, orchestratorId: string): Record<string, CachedStanding> {
+  try {
+    const value = readJson<unknown>(layout.standingsFile(orchestratorId));
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, CachedStanding>) : {};
+  } catch {
+    return {}; // a damaged cache is recomputed
+  }
+}
+
+/**
+ * Adds fresh standings to the cache (read again first: another command may have added its own) and
+ * drops those of workers that are gone. Atomic, not fsynced: a cache lost in a crash is recomputed.
+ */
+export function saveStandings(layout: StoreLayout, orchestratorId: string, fresh: Map<string, CachedStanding>): void {
+  const all = { ...readStandings(layout, orchestratorId), ...Object.fromEntries(fresh) };
+  for (const id of Object.keys(all)) {
+    if (!fresh.has(id) && !isRealDirectory(layout.workerDir(orchestratorId, id))) delete all[id];
+  }
+  writeFileAtomic(layout.standingsFile(orchestratorId), `${JSON.stringify(all)}\n`, false);
 }
 
 /**
@@ -94,8 +121,12 @@ export function saveBaseTips(layout: StoreLayout, orchestratorId: string, tips: 
 }
 
 /** The tip of `branch` read from git's files; undefined when they cannot tell (then ask git). */
-export function branchTipFromFiles(main: Repo, branch: string): string | null | undefined {
-  const ref = readRefFromFiles(main, `refs/heads/${branch}`);
+export function branchTipFromFiles(
+  main: Repo,
+  branch: string,
+  readRef: (name: string) => RefFromFiles = refReader(main),
+): string | null | undefined {
+  const ref = readRef(`refs/heads/${branch}`);
   if (!ref) return undefined;
   return "sha" in ref ? ref.sha : null;
 }
@@ -108,8 +139,9 @@ export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): bool
   const seen = readBaseTips(layout, orchestratorId);
   if (!seen) return false; // no worker was ever spawned in this session
   const main = mainWorktreeOf({ root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root });
+  const readRef = refReader(main);
   for (const [branch, tip] of Object.entries(seen.tips)) {
-    if (branchTipFromFiles(main, branch) !== tip) return true;
+    if (branchTipFromFiles(main, branch, readRef) !== tip) return true;
   }
   return false;
 }

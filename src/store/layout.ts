@@ -24,27 +24,45 @@ export class StoreLayout {
     return path.join(this.sessionDir(orchestratorId), "mail");
   }
   workersDir(orchestratorId: string): string {
-    return path.join(this.sessionDir(orchestratorId), "workers");
+    let dir = this.workersDirs.get(orchestratorId);
+    if (dir === undefined) {
+      dir = path.join(this.sessionDir(orchestratorId), "workers");
+      this.workersDirs.set(orchestratorId, dir);
+    }
+    return dir;
   }
+  /** Folders already joined: status asks for several paths of every worker. */
+  private readonly workersDirs = new Map<string, string>();
+  private readonly workerDirs = new Map<string, string>();
   workerDir(orchestratorId: string, workerId: string): string {
-    return path.join(this.workersDir(orchestratorId), workerId);
+    const key = `${orchestratorId}/${workerId}`;
+    let dir = this.workerDirs.get(key);
+    if (dir === undefined) {
+      dir = path.join(this.workersDir(orchestratorId), workerId);
+      this.workerDirs.set(key, dir);
+    }
+    return dir;
+  }
+  /** A file in a worker's folder: the folder is normalized already, so appending is what path.join would give. */
+  private inWorker(orchestratorId: string, workerId: string, name: string): string {
+    return `${this.workerDir(orchestratorId, workerId)}${path.sep}${name}`;
   }
   workerFile(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "worker.json");
+    return this.inWorker(orchestratorId, workerId, "worker.json");
   }
   /** Every message to and from a worker, hard-linked, plus lifecycle events: its status is derived from these. */
   eventsDir(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "events");
+    return this.inWorker(orchestratorId, workerId, "events");
   }
   /** Orchestrator → worker messages. */
   inboxDir(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "inbox");
+    return this.inWorker(orchestratorId, workerId, "inbox");
   }
   promptFile(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "prompt.txt");
+    return this.inWorker(orchestratorId, workerId, "prompt.txt");
   }
   agentPidFile(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "agent.pid");
+    return this.inWorker(orchestratorId, workerId, "agent.pid");
   }
   /** A worker's requests waiting for approve/deny: <id>.json, and <id>.answer.json once answered. */
   requestsDir(orchestratorId: string, workerId: string): string {
@@ -66,13 +84,21 @@ export class StoreLayout {
   }
   /** What orch remembers per worker about its base: the tip it was last told about, its cached standing. */
   coherenceFile(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "coherence.json");
+    return this.inWorker(orchestratorId, workerId, "coherence.json");
   }
   /** One file per base tip the worker was told about, created exclusively: told once per move. */
   toldDir(orchestratorId: string, workerId: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), "told");
+    return this.inWorker(orchestratorId, workerId, "told");
   }
   /** The base branches' tips as the last orch command saw them: a cheap "has anything moved?". */
+  /** What status last read of each worker, with the stamps of the folders it came from (store/status-cache.ts). */
+  statusCacheFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "status-cache.json");
+  }
+  /** Every worker's standing as last computed (ahead, behind, merges cleanly), one file for the session. */
+  standingsFile(orchestratorId: string): string {
+    return path.join(this.sessionDir(orchestratorId), "standings.json");
+  }
   baseTipsFile(orchestratorId: string): string {
     return path.join(this.sessionDir(orchestratorId), "base-tips.json");
   }

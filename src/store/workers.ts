@@ -109,7 +109,7 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
 }
 
 /** Whether a parsed worker.json has the fields orch relies on. */
-function isWorkerRecord(value: unknown): value is WorkerRecord {
+export function isWorkerRecord(value: unknown): value is WorkerRecord {
   if (!value || typeof value !== "object" || Array.isArray(value)) return false;
   const r = value as Record<string, unknown>;
   return typeof r.worker_id === "string" && typeof r.branch === "string" && typeof r.worktree_path === "string" &&
@@ -117,7 +117,7 @@ function isWorkerRecord(value: unknown): value is WorkerRecord {
 }
 
 /** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
-function readWorkerRecord(file: string): WorkerRecord | undefined {
+export function readWorkerRecord(file: string): WorkerRecord | undefined {
   const value = readJson<unknown>(file);
   if (value === undefined) return undefined;
   if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
@@ -144,7 +144,12 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: 
       warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
     }
   }
-  return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
+  return records.sort((a, b) => byText(a.created_at, b.created_at));
+}
+
+/** Code-unit order: the order of ISO times and ids, without the locale collation localeCompare pays for. */
+function byText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -196,7 +201,7 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
 
 /** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
 export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
-  const file = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+  const file = activityFile(layout, record);
   const now = new Date();
   try {
     fs.utimesSync(file, now, now);
@@ -211,11 +216,19 @@ export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: nu
   writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
 }
 
+export interface RecordedAgent {
+  pid: number;
+  startTime: string | undefined;
+}
+
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
-function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number; startTime: string | undefined } | undefined {
+export function recordedAgent(layout: StoreLayout, record: WorkerRecord): RecordedAgent | undefined {
+  const file = layout.agentPidFile(record.orchestrator_id, record.worker_id);
   let text: string;
   try {
-    text = readRegularFile(layout.agentPidFile(record.orchestrator_id, record.worker_id), 1024).toString("utf8").trim();
+    // Most workers have no agent running here: a look without an error object is cheaper than a failed open.
+    if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+    text = readRegularFile(file, 1024).toString("utf8").trim();
   } catch {
     return undefined;
   }
@@ -230,8 +243,28 @@ function recordedAgent(layout: StoreLayout, record: WorkerRecord): { pid: number
  * and never signals a process it cannot tell).
  */
 export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
-  const agent = recordedAgent(layout, record);
-  return agent && isSameProcess(agent.pid, agent.startTime) ? agent.pid : undefined;
+  return lookAtAgent(layout, record).running;
+}
+
+/** One reading of a worker's agent.pid, shared by the watchdog and the view of one command. */
+export interface AgentLook {
+  recorded: RecordedAgent | undefined;
+  /** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
+  runs: boolean;
+  /** What runningAgentPid returns. */
+  running: number | undefined;
+}
+
+export function lookAtAgent(layout: StoreLayout, record: WorkerRecord): AgentLook {
+  return lookAtRecordedAgent(recordedAgent(layout, record));
+}
+
+/** Whether the process agent.pid names still runs (asked of the system every time). */
+export function lookAtRecordedAgent(recorded: RecordedAgent | undefined): AgentLook {
+  if (recorded === undefined) return { recorded, runs: false, running: undefined };
+  const same = isSameProcess(recorded.pid, recorded.startTime);
+  const runs = recorded.startTime === undefined ? isAlive(recorded.pid) : same;
+  return { recorded, runs, running: same ? recorded.pid : undefined };
 }
 
 const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
@@ -293,15 +326,27 @@ function readEvent(eventsDir: string, entry: EventEntry): Message | null {
 
 function mtimeOf(file: string): number {
   try {
-    return fs.statSync(file).mtimeMs;
+    // A missing file is the common case (no activity yet): answered without building an error.
+    return fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   } catch {
     return 0;
   }
 }
 
-export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
-  // Pending-ness comes from the record, not from events: the worker has not started yet.
-  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
+/** What a started worker's event log alone says; the activity file's time is added by workerState. */
+export interface LogState {
+  status: WorkerStatus;
+  pr_url: string | null;
+  last_message: Message | null;
+  at_prompt: boolean;
+  at_prompt_since?: number;
+  waiting_for: string | null;
+  request_id: string | null;
+  /** When its newest event of the agent's own was written (ms since the epoch), 0 before any. */
+  event_activity_ms: number;
+}
+
+export function logState(layout: StoreLayout, record: WorkerRecord): LogState {
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   const log = readEventLog(eventsDir);
   let step: Step = { status: "running", atPrompt: false };
@@ -320,10 +365,6 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
   }
   const blockedBy = step.status === "blocked" && last?.message_type === "blocked" ? last.content : undefined;
   const lastActive = [...log].reverse().find((entry) => AGENT_ACTIVITY.has(entry.type));
-  const activityMs = Math.max(
-    lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
-    mtimeOf(path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity")),
-  );
   return {
     status: step.status,
     pr_url: prUrl,
@@ -332,8 +373,30 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
     ...(step.atPrompt && promptEntry ? { at_prompt_since: mtimeOf(path.join(eventsDir, promptEntry.name)) } : {}),
     waiting_for: blockedBy?.waiting_for ?? null,
     request_id: blockedBy?.request_id ?? null,
-    last_activity_at: activityMs > 0 ? new Date(activityMs).toISOString() : null,
+    event_activity_ms: lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
   };
+}
+
+/** Hooks touch it on every call: the worker's last sign of life besides its events. */
+export function activityFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
+}
+
+/** last_activity_at: the newer of the newest agent event and the activity file (0: none yet). */
+export function lastActivityAt(eventActivityMs: number, activityFileMs: number): string | null {
+  const ms = Math.max(eventActivityMs, activityFileMs);
+  return ms > 0 ? new Date(ms).toISOString() : null;
+}
+
+export function activityMtime(layout: StoreLayout, record: WorkerRecord): number {
+  return mtimeOf(activityFile(layout, record));
+}
+
+export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerState {
+  // Pending-ness comes from the record, not from events: the worker has not started yet.
+  if (isWaitingToStart(record)) return pendingState(layout, record, new Set());
+  const { event_activity_ms: eventActivityMs, ...state } = logState(layout, record);
+  return { ...state, last_activity_at: lastActivityAt(eventActivityMs, activityMtime(layout, record)) };
 }
 
 /** Created (exclusively) by whoever reports the agent's end first: a dead agent is reported once. */
@@ -369,19 +432,18 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
   return true;
 }
 
-/** The recorded agent still runs: the same process when a start time was recorded, else any live pid. */
-function recordedAgentRuns(agent: { pid: number; startTime: string | undefined }): boolean {
-  return agent.startTime === undefined ? isAlive(agent.pid) : isSameProcess(agent.pid, agent.startTime);
-}
-
 /**
  * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
  * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
  * windows) is given — its window was closed and no agent of it runs.
  */
-export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windows?: Set<string>): string | undefined {
-  const agent = recordedAgent(layout, record);
-  const runs = agent !== undefined && recordedAgentRuns(agent);
+export function agentGoneReason(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  windows?: Set<string>,
+  look: AgentLook = lookAtAgent(layout, record),
+): string | undefined {
+  const { recorded: agent, runs } = look;
   if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
   if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
@@ -389,16 +451,31 @@ export function agentGoneReason(layout: StoreLayout, record: WorkerRecord, windo
   return undefined;
 }
 
+/** What a command has already read about a worker: its status and its agent.pid. */
+export interface WorkerLook {
+  status: WorkerStatus;
+  agent: AgentLook;
+}
+
 /**
  * The no-daemon watchdog that status, await and poll run: every active worker whose agent is gone
- * without reporting is reported failed, once. Returns the ids reported now.
+ * without reporting is reported failed, once. Returns the ids reported now. With `seen` (what the
+ * caller read this command), a worker known not to be active is passed over without reading anything.
  */
-export function noticeEndedAgents(layout: StoreLayout, records: WorkerRecord[], windows?: Set<string>): string[] {
+export function noticeEndedAgents(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  windows?: Set<string>,
+  seen?: Map<string, WorkerLook>,
+): string[] {
   const reported: string[] = [];
   for (const record of records) {
     // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
     if (record.host !== undefined) continue;
-    const reason = agentGoneReason(layout, record, windows);
+    const look = seen?.get(record.worker_id);
+    if (look && !(ACTIVE as readonly string[]).includes(look.status)) continue;
+    // reportAgentEnded reads the status again before it reports: a report that came meanwhile wins.
+    const reason = agentGoneReason(layout, record, windows, look?.agent);
     if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
   }
   return reported;
