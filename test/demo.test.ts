@@ -87,10 +87,11 @@ function processesUnder(dir: string): string[] {
 
 /**
  * A folder for the demo's TMPDIR that the hosts' accounts can traverse (their homes live under it), with a
- * short name: ssh's control sockets under it must fit a Unix socket path (108 bytes).
+ * name as long as macOS gives: tmux's and ssh's sockets would not fit under it (104 bytes), so the demo
+ * must put them elsewhere, and remove them too.
  */
 function demoTemp(): string {
-  const dir = fs.mkdtempSync("/tmp/od-");
+  const dir = fs.mkdtempSync(`/tmp/od-${"long-temporary-folder-".repeat(3)}`);
   fs.chmodSync(dir, 0o755);
   return dir;
 }

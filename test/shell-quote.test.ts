@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { checkDestination, checkHostName, checkRemotePath, gitUrlFor } from "../src/hosts/destination.ts";
-import { sshArgv } from "../src/adapters/ssh.ts";
+import { controlDir, controlSocketsFit, sshArgv } from "../src/adapters/ssh.ts";
 import { tempDir } from "./helpers.ts";
 
 const canary = () => path.join(tempDir("orch-quote-"), "pwned");
@@ -85,6 +85,16 @@ test("ssh gets the command line as one argument after --, behind orch's options"
   assert.is(argv[dash + 1], "'orch' 'send' 'w' '$(reboot)'");
   for (const option of ["BatchMode=yes", "ControlMaster=auto"]) assert.ok(argv.includes(option), option);
   assert.ok(argv.some((a) => a.startsWith("ControlPath=") && a.endsWith("/%C")));
+});
+
+test("control sockets: a folder too long for a socket path is passed over, or refused when given", () => {
+  const long = tempDir(`orch-${"long-temporary-folder-".repeat(3)}`);
+  const chosen = controlDir({ TMPDIR: long, XDG_RUNTIME_DIR: long });
+  assert.ok(controlSocketsFit(chosen), chosen);
+  assert.not.ok(chosen.startsWith(long), chosen);
+  assert.is(path.basename(chosen), `orch-ssh-${process.getuid!()}`);
+  assert.throws(() => controlDir({ ORCH_SSH_CONTROL_DIR: path.join(long, "ctl") }), /too long for ssh's control socket/);
+  assert.not.ok(fs.existsSync(path.join(long, "ctl")), "nothing made for a refused folder");
 });
 
 test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces do not", () => {

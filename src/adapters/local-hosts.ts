@@ -10,6 +10,7 @@ import { OrchError } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { allPids, processStat } from "../proc.ts";
 import { run } from "./exec.ts";
+import { controlSocketsFit } from "./ssh.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const TOOLS = ["ssh", "ssh-keygen", "useradd", "userdel"];
@@ -180,8 +181,10 @@ export async function startLocalHosts(
   await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "orch-demo", "-f", clientKey]);
   const knownHosts = path.join(dir, "known_hosts");
   const config = path.join(dir, "ssh_config");
-  const controlDir = path.join(dir, "ssh-control");
-  fs.mkdirSync(controlDir, { mode: 0o700 });
+  // Under dir when the sockets' paths fit there (a long $TMPDIR), else a folder of its own in /tmp.
+  const ownControlDir = !controlSocketsFit(path.join(dir, "ssh-control"));
+  const controlDir = ownControlDir ? fs.mkdtempSync("/tmp/orch-ssh-") : path.join(dir, "ssh-control");
+  if (!ownControlDir) fs.mkdirSync(controlDir, { mode: 0o700 });
   const tag = Math.random().toString(36).slice(2, 7);
   const hosts: LocalHost[] = [];
   const accounts: { user: string; uid: number }[] = [];
@@ -195,6 +198,7 @@ export async function startLocalHosts(
       await run(exitMaster, { env, allowFailure: true });
     }
     for (const host of hosts) host.stop();
+    if (ownControlDir) fs.rmSync(controlDir, { recursive: true, force: true });
     for (const { user, uid } of accounts) {
       for (let attempt = 0; attempt < 40; attempt++) {
         endProcessesOf(uid);

@@ -3,15 +3,15 @@
 // by quoteForShell only.
 
 import { spawn, type ChildProcess } from "node:child_process";
-
-/** A program running on a host through ssh (a lifeline): its stdio and exit, as a Node child process. */
-export type RemoteProcess = ChildProcess;
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { quoteForShell } from "../hosts/shell-quote.ts";
 import { run, type RunResult } from "./exec.ts";
+
+/** A program running on a host through ssh (a lifeline): its stdio and exit, as a Node child process. */
+export type RemoteProcess = ChildProcess;
 
 /** ssh's own exit code for "could not connect, or the connection broke". */
 export const SSH_CONNECTION_FAILED = 255;
@@ -32,12 +32,31 @@ export function gitCouldNotConnect(stderr: string): boolean {
 }
 
 /**
- * The folder of orch's control sockets: $ORCH_SSH_CONTROL_DIR, else orch-ssh-<uid> in
- * $XDG_RUNTIME_DIR or the temp folder. Made 0700; refused when it is a link or someone else's.
+ * The longest folder a control socket fits in: a socket's path holds at most 104 bytes on macOS (108 on
+ * Linux), and ssh binds the master's socket as "<folder>/<%C: 40 hex digits>.<16 random characters>".
+ */
+export const MAX_CONTROL_DIR_BYTES = 103 - 1 - 40 - 17;
+
+/** Whether ssh's control sockets fit in this folder (see MAX_CONTROL_DIR_BYTES). */
+export function controlSocketsFit(dir: string): boolean {
+  return Buffer.byteLength(dir) <= MAX_CONTROL_DIR_BYTES;
+}
+
+/**
+ * The folder of orch's control sockets: $ORCH_SSH_CONTROL_DIR, else orch-ssh-<uid> in $XDG_RUNTIME_DIR,
+ * the temp folder or /tmp, the first one short enough for a socket path. Made 0700; refused when it is a
+ * link or someone else's.
  */
 export function controlDir(env: NodeJS.ProcessEnv): string {
   const uid = process.getuid?.() ?? 0;
-  const dir = env.ORCH_SSH_CONTROL_DIR || path.join(env.XDG_RUNTIME_DIR || os.tmpdir(), `orch-ssh-${uid}`);
+  const candidates = [env.XDG_RUNTIME_DIR, env.TMPDIR, os.tmpdir(), "/tmp"].filter((d): d is string => Boolean(d));
+  const dir = env.ORCH_SSH_CONTROL_DIR ||
+    candidates.map((base) => path.join(base, `orch-ssh-${uid}`)).find(controlSocketsFit) ||
+    path.join("/tmp", `orch-ssh-${uid}`);
+  if (!controlSocketsFit(dir)) {
+    const why = `is over ${MAX_CONTROL_DIR_BYTES} bytes, too long for ssh's control socket paths`;
+    throw new OrchError("invalid", `ORCH_SSH_CONTROL_DIR ${dir} ${why}: give a shorter folder`);
+  }
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {

@@ -67,6 +67,16 @@ export interface DemoStage {
   step(command: string, result?: string): void;
 }
 
+/**
+ * The private tmux server's folder: in the scratch folder when its socket path (<folder>/tmux-<uid>/default)
+ * fits a Unix socket's 104 bytes, else a folder of its own in /tmp (a long $TMPDIR, as on macOS).
+ */
+function tmuxFolder(scratch: string): string {
+  const inScratch = path.join(scratch, "tmux");
+  const socket = path.join(inScratch, `tmux-${process.getuid?.() ?? 0}`, "default");
+  return Buffer.byteLength(socket) < 104 ? inScratch : fs.mkdtempSync("/tmp/orch-demo-tmux-");
+}
+
 /** Makes the scratch folder and the private tmux server's folder; nothing of the caller's session leaks in. */
 export async function openStage(flags: Flags, parent: Context): Promise<DemoStage> {
   const json = booleanFlag(flags, "json");
@@ -76,14 +86,14 @@ export async function openStage(flags: Flags, parent: Context): Promise<DemoStag
   const repo = path.join(scratch, "shop");
   const env: NodeJS.ProcessEnv = {
     ...parent.env,
-    TMUX_TMPDIR: path.join(scratch, "tmux"),
+    TMUX_TMPDIR: tmuxFolder(scratch),
     GIT_AUTHOR_NAME: parent.env.GIT_AUTHOR_NAME ?? "orch demo",
     GIT_AUTHOR_EMAIL: parent.env.GIT_AUTHOR_EMAIL ?? "demo@orch.invalid",
     GIT_COMMITTER_NAME: parent.env.GIT_COMMITTER_NAME ?? "orch demo",
     GIT_COMMITTER_EMAIL: parent.env.GIT_COMMITTER_EMAIL ?? "demo@orch.invalid",
   };
   for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
-  fs.mkdirSync(env.TMUX_TMPDIR!, { mode: 0o700 });
+  fs.mkdirSync(env.TMUX_TMPDIR!, { recursive: true, mode: 0o700 });
   // The narrative says what happens; orch's own progress lines would only repeat it.
   const warn = (line: string) => (line.startsWith("land: testing") ? undefined : parent.warn(line));
   const ctx: Context = { cwd: repo, env, warn };
@@ -254,5 +264,7 @@ export function runDemo<T>(
 /** Ends the private tmux server (unless kept to attach to) and removes the scratch folder (unless --keep). */
 export async function closeStage(stage: DemoStage, keepServer: boolean): Promise<void> {
   if (!keepServer) await killServer(stage.env);
+  const tmuxOutside = !stage.env.TMUX_TMPDIR!.startsWith(`${stage.scratch}${path.sep}`);
+  if (!keepServer && tmuxOutside) fs.rmSync(stage.env.TMUX_TMPDIR!, { recursive: true, force: true });
   if (!stage.keep) fs.rmSync(stage.scratch, { recursive: true, force: true });
 }
