@@ -334,17 +334,10 @@ function mtimeOf(file: string): number {
 }
 
 /** What a started worker's event log alone says; the activity file's time is added by workerState. */
-export interface LogState {
-  status: WorkerStatus;
-  pr_url: string | null;
-  last_message: Message | null;
-  at_prompt: boolean;
-  at_prompt_since?: number;
-  waiting_for: string | null;
-  request_id: string | null;
+export type LogState = Omit<WorkerState, "last_activity_at"> & {
   /** When its newest event of the agent's own was written (ms since the epoch), 0 before any. */
   event_activity_ms: number;
-}
+};
 
 export function logState(layout: StoreLayout, record: WorkerRecord): LogState {
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
