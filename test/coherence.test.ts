@@ -2,6 +2,7 @@
 // orch sync (rebase, merge, a conflict left untouched), land --on-conflict return and --sync, a base
 // moved by a plain git commit noticed by the next orch command, and ahead/behind/merges_cleanly.
 
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -234,6 +235,30 @@ test("a base moved by a plain git commit is noticed by the next orch command (po
   orch(["list"], { cwd: repo });
   const second = inbox(wt);
   assert.equal(second.map((m) => [m.content.previous_base, m.content.base_commit]), [[moved, next]]);
+});
+
+test("a sync killed before it told its worker leaves the move for the next orch command, which tells it once", () => {
+  const { repo } = sessionRepo({ "notes.txt": "n\n" });
+  const wt = spawnWorker(repo, "feat/killed");
+  commitFiles(wt, { "mine.txt": "m\n" }, "my work");
+  const moved = commitFiles(repo, { "theirs.txt": "t\n" }, "a commit by hand");
+  // A git that takes orch down with it (SIGKILL: no cleanup runs) when sync starts the rebase.
+  const bin = tempDir("orch-killing-git-");
+  const realGit = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  fs.writeFileSync(path.join(bin, "git"), [
+    "#!/bin/sh",
+    'for a in "$@"; do [ "$a" = rebase ] && kill -9 "$PPID" && exit 1; done',
+    `exec ${realGit} "$@"`,
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const killed = orch(["sync", "feat/killed", "--json"], { cwd: repo, env: { PATH: `${bin}:${process.env.PATH}` } });
+  assert.is.not(killed.code, 0, "sync was killed");
+  assert.is(git(["rev-parse", "HEAD"], wt), git(["rev-parse", "feat/killed"], wt));
+  assert.equal(inbox(wt), [], "not told before it died");
+  assert.is(orch(["poll", "--json"], { cwd: repo }).code, 0);
+  orch(["status"], { cwd: repo });
+  const told = inbox(wt);
+  assert.equal(told.map((m) => [m.message_type, m.content.base_commit, m.content.merges_cleanly]), [["base_moved", moved, true]]);
 });
 
 test("sync leaves a worker whose agent is in a turn alone, and syncs it once the agent is done", async () => {

@@ -396,6 +396,9 @@ export async function reconcile(
   const wanted = wantedAll.filter((r) => !unfetched.has(r.worker_id));
   // Base branches with a worker not told yet (its host did not answer): the next command looks again.
   const unsettled = new Set(toTell.filter((r) => unfetched.has(r.worker_id)).map((r) => r.base_branch!));
+  // Those the caller tells itself (sync) keep their base's move visible until a later pass finds them
+  // told: a caller that dies before telling them leaves the move for the next orch command to notice.
+  for (const r of started) if (options.skipTelling?.has(r.worker_id) && moved(r)) unsettled.add(r.base_branch!);
   const views = await standingsOf(layout, repo, wanted, tips, states);
   const told: string[] = [];
   for (const view of views) {
