@@ -67,7 +67,12 @@ test("a chain A → B → C: each starts when its prerequisite has landed, from 
   while (!fs.existsSync(`${promptFile}.started`) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
   assert.is(fs.readFileSync(`${promptFile}.started`, "utf8").trim(), tipA);
   assert.match(fs.readFileSync(`${promptFile}.argv`, "utf8"), /^build on a\n/);
-  assert.is(view.get("feat-b")!.alive, true);
+  // Its agent starts in the window after land returns (its runner records its pid as it starts it).
+  const aliveBy = Date.now() + 20_000;
+  while (!workers(repo, env).get("feat-b")!.alive && Date.now() < aliveBy) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+  assert.is(workers(repo, env).get("feat-b")!.alive, true);
 
   // B lands by a plain git merge (as if merged elsewhere): the next orch command starts C.
   commitFiles(startedB.worktree_path, { "b.txt": "b\n" }, "b work");
