@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { BUN_COMPILE_FLAGS } from "./bench/compile-flags.ts";
+import { BUN_COMPILE_FLAGS } from "./compile-flags.ts";
 
 const root = path.dirname(new URL(import.meta.url).pathname);
 const bin = (name: string) => path.join(root, "node_modules", ".bin", name);

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { BUN_COMPILE_FLAGS } from "./compile-flags.ts";
+import { BUN_COMPILE_FLAGS } from "../compile-flags.ts";
 import { claudeBlocked, claudeWake, watchAgainstPoll, type BenchContext } from "./lifecycle.ts";
 import { cachedCodex, codexHome, responsesServer, scratchOutsideTmp, stopSharedCodexServer } from "../test/codex-harness.ts";
 
@@ -86,7 +86,7 @@ function repoWith(files: number, name = "repo"): string {
   return dir;
 }
 
-/** The floor: a one-line program compiled with the same flags as dist/orch (bench/compile-flags.ts). */
+/** The floor: a one-line program compiled with the same flags as dist/orch (compile-flags.ts). */
 function buildFloor(): string {
   const floor = path.join(WORK, "floor");
   fs.writeFileSync(`${floor}.ts`, 'console.log("hello");\n');

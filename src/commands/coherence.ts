@@ -25,7 +25,7 @@ import {
 import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
 import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecord } from "../store/workers.ts";
 
-// git (and child_process with it) loads only when git has to run: status with nothing new needs none.
+// The git adapter loads only when git has to run: status with nothing new needs none.
 const loadGit = () => import("../adapters/git.ts");
 
 /** The tip of a branch of the main repository: from git's files, else from git; undefined when it is gone. */
