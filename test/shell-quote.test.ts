@@ -84,7 +84,18 @@ test("ssh gets the command line as one argument after --, behind orch's options"
   assert.is(argv.length, dash + 2);
   assert.is(argv[dash + 1], "'orch' 'send' 'w' '$(reboot)'");
   for (const option of ["BatchMode=yes", "ControlMaster=auto"]) assert.ok(argv.includes(option), option);
-  assert.ok(argv.some((a) => a.startsWith("ControlPath=") && a.endsWith("/%C")));
+  // A socket named by orch (so it can find it without ssh), one per destination and client config, and
+  // within the length a socket path allows.
+  const dir = tempDir("orch-ctl-");
+  const socketOf = (dest: string, config?: string) => {
+    const options = sshArgv(dest, ["true"], { ORCH_SSH_CONTROL_DIR: dir, ...(config ? { ORCH_SSH_CONFIG: config } : {}) });
+    return options.find((a) => a.startsWith("ControlPath="))!.slice("ControlPath=".length);
+  };
+  const mine = socketOf("user@example");
+  assert.match(mine, new RegExp(`^${dir}/[0-9a-f]{40}$`));
+  assert.is(socketOf("user@example"), mine);
+  assert.is.not(socketOf("other@example"), mine);
+  assert.is.not(socketOf("user@example", "/etc/other_config"), mine);
 });
 
 test("control sockets: a folder too long for a socket path is passed over, or refused when given", () => {

@@ -10,7 +10,7 @@ import { OrchError } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { allPids, processStat } from "../proc.ts";
 import { run } from "./exec.ts";
-import { controlSocketsFit } from "./ssh.ts";
+import { closeConnection, controlSocketsFit } from "./ssh.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const TOOLS = ["ssh", "ssh-keygen", "useradd", "userdel"];
@@ -193,10 +193,7 @@ export async function startLocalHosts(
   const sshEnv = { ORCH_SSH_CONFIG: config, ORCH_SSH_CONTROL_DIR: controlDir };
 
   const close = async () => {
-    for (const host of hosts) {
-      const exitMaster = ["ssh", "-F", config, "-o", `ControlPath=${controlDir}/%C`, "-O", "exit", host.alias];
-      await run(exitMaster, { env, allowFailure: true });
-    }
+    for (const host of hosts) await closeConnection(host.alias, { ...env, ...sshEnv }).catch(() => undefined);
     for (const host of hosts) host.stop();
     if (ownControlDir) fs.rmSync(controlDir, { recursive: true, force: true });
     for (const { user, uid } of accounts) {

@@ -1,17 +1,28 @@
 // OpenSSH's client, the one way orch reaches a host: BatchMode (never a password prompt), one shared
-// connection per host (ControlMaster in a socket folder of orch's own), the remote command line made
-// by quoteForShell only.
+// connection per host (ControlMaster in a socket folder of orch's own, reached through its socket
+// without starting ssh when it is up: ssh-mux.ts), the remote command line made by quoteForShell only.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { quoteForShell } from "../hosts/shell-quote.ts";
-import { run, type RunResult } from "./exec.ts";
+import { sha256Hex } from "../sha256.ts";
+import type { RunResult } from "./exec.ts";
+import { runThroughMaster, type MuxSession } from "./ssh-mux.ts";
 
-/** A program running on a host through ssh (a lifeline): its stdio and exit, as a Node child process. */
-export type RemoteProcess = ChildProcess;
+/** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
+export interface RemoteProcess {
+  onStdout(listener: (text: string) => void): void;
+  onStderr(listener: (text: string) => void): void;
+  /** A line for its standard input. */
+  write(text: string): void;
+  /** Ends it: its input closes, and the connection (a lifeline ends when its input does). */
+  kill(): void;
+  /** Its exit code; SSH_CONNECTION_FAILED when the connection failed or broke. Rejects if ssh cannot start. */
+  readonly exit: Promise<number>;
+}
 
 /** ssh's own exit code for "could not connect, or the connection broke". */
 export const SSH_CONNECTION_FAILED = 255;
@@ -69,12 +80,20 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
   return dir;
 }
 
-/** ssh with orch's options, before the destination. $ORCH_SSH_CONFIG is passed as -F. */
-export function sshOptions(env: NodeJS.ProcessEnv): string[] {
+/**
+ * The control socket for `dest`: named by orch (a hash of the destination and the client config), not by
+ * ssh's %C, which hashes what ssh resolves from its config — orch has to find the socket without ssh.
+ */
+export function controlPath(dest: string, env: NodeJS.ProcessEnv): string {
+  return path.join(controlDir(env), sha256Hex(`${env.ORCH_SSH_CONFIG ?? ""}\n${dest}`).slice(0, 40));
+}
+
+/** ssh with orch's options for `dest`, before the destination. $ORCH_SSH_CONFIG is passed as -F. */
+export function sshOptions(dest: string, env: NodeJS.ProcessEnv): string[] {
   const options = [
     "-o", "BatchMode=yes",
     "-o", "ControlMaster=auto",
-    "-o", `ControlPath=${path.join(controlDir(env), "%C")}`,
+    "-o", `ControlPath=${controlPath(dest, env)}`,
     "-o", "ControlPersist=300",
     "-o", "ConnectTimeout=5",
     "-o", "ServerAliveInterval=10",
@@ -86,12 +105,15 @@ export function sshOptions(env: NodeJS.ProcessEnv): string[] {
 
 /** The full ssh argv that runs `argv` on `dest`, its words quoted once for the remote shell. */
 export function sshArgv(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  return ["ssh", ...sshOptions(env), dest, "--", quoteForShell(argv)];
+  return ["ssh", ...sshOptions(dest, env), dest, "--", quoteForShell(argv)];
 }
 
-/** GIT_SSH_COMMAND for git over the same options (and so the same shared connection). git runs it with sh. */
-export function gitSshCommand(env: NodeJS.ProcessEnv): string {
-  return quoteForShell(["ssh", ...sshOptions(env)]);
+/**
+ * GIT_SSH_COMMAND for git's ssh to `dest` over the same options (and so the same shared connection).
+ * git runs it with sh.
+ */
+export function gitSshCommand(dest: string, env: NodeJS.ProcessEnv): string {
+  return quoteForShell(["ssh", ...sshOptions(dest, env)]);
 }
 
 export function sshError(result: RunResult): string {
@@ -102,7 +124,33 @@ export interface RemoteRunOptions {
   input?: string | Buffer;
 }
 
-/** Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned. */
+/** The master's socket for `dest` when orch's own ssh options name it (not with ORCH_SSH_NO_MUX=1). */
+function masterSocket(dest: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.ORCH_SSH_NO_MUX === "1") return undefined;
+  const socket = controlPath(dest, env);
+  return fs.existsSync(socket) ? socket : undefined;
+}
+
+/** `argv` through the shared connection's socket, when its master is up; undefined when it is not. */
+async function startThroughMaster(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
+  const socket = masterSocket(dest, env);
+  return socket === undefined ? undefined : runThroughMaster(socket, quoteForShell(argv));
+}
+
+function collect(session: MuxSession, input: string | Buffer | undefined): Promise<RunResult> {
+  let stdout = "";
+  let stderr = "";
+  session.onStdout((text) => (stdout += text));
+  session.onStderr((text) => (stderr += text));
+  if (input !== undefined) session.write(typeof input === "string" ? input : new Uint8Array(input.buffer, input.byteOffset, input.length));
+  session.end();
+  return session.exit.then((code) => ({ code, stdout, stderr }));
+}
+
+/**
+ * Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned.
+ * (Programs are started only when ssh is: node:child_process costs ~1.5 ms to load in a compiled binary.)
+ */
 export async function runOnHost(
   host: string,
   dest: string,
@@ -110,17 +158,51 @@ export async function runOnHost(
   env: NodeJS.ProcessEnv,
   options: RemoteRunOptions = {},
 ): Promise<RunResult> {
-  const result = await run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
+  const session = await startThroughMaster(dest, argv, env);
+  const result = session
+    ? await collect(session, options.input)
+    : await (await import("./exec.ts")).run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }
 
-/** A long-lived remote command with pipes (the waits of poll --wait and await). */
-export function spawnOnHost(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+function asRemoteProcess(child: ChildProcess): RemoteProcess {
+  child.stdin!.on("error", () => undefined);
+  return {
+    onStdout: (listener) => void child.stdout!.setEncoding("utf8").on("data", listener),
+    onStderr: (listener) => void child.stderr!.setEncoding("utf8").on("data", listener),
+    write: (text) => void child.stdin!.write(text),
+    kill: () => {
+      child.stdin!.end();
+      child.kill("SIGTERM");
+    },
+    exit: new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) => resolve(code ?? SSH_CONNECTION_FAILED));
+    }),
+  };
+}
+
+function sessionAsRemoteProcess(session: MuxSession): RemoteProcess {
+  return {
+    onStdout: (listener) => session.onStdout(listener),
+    onStderr: (listener) => session.onStderr(listener),
+    write: (text) => session.write(text),
+    kill: () => session.close(),
+    exit: session.exit,
+  };
+}
+
+/** A long-lived remote command with its input open (the waits of poll --wait and await). */
+export async function spawnOnHost(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<RemoteProcess> {
+  const session = await startThroughMaster(dest, argv, env);
+  if (session) return sessionAsRemoteProcess(session);
+  const { spawn } = await import("node:child_process");
+  return asRemoteProcess(spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] }));
 }
 
 /** Ends the shared connection to `dest` (orch host rm), if there is one. */
 export async function closeConnection(dest: string, env: NodeJS.ProcessEnv): Promise<void> {
-  await run(["ssh", ...sshOptions(env), "-O", "exit", dest], { env, allowFailure: true });
+  const { run } = await import("./exec.ts");
+  await run(["ssh", ...sshOptions(dest, env), "-O", "exit", dest], { env, allowFailure: true });
 }

@@ -75,13 +75,13 @@ export function runLifeline(
 ): { done: Promise<LifelineOutcome>; cancel: () => void } {
   let child: RemoteProcess | undefined;
   let cancelled = false;
-  const done = new Promise<LifelineOutcome>((resolve, reject) => {
-    child = host.lifeline(request);
-    const closed = new Promise<void>((settle) => child!.on("close", () => settle()));
+  const done = host.lifeline(request).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
+    child = started;
+    if (cancelled) child.kill();
     let stdout = "";
     let stderr = "";
     let handled: Promise<LifelineOutcome> | undefined;
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    child.onStdout((chunk) => {
       stdout += chunk;
       const end = stdout.indexOf("\n");
       if (handled || end < 0) return;
@@ -92,22 +92,26 @@ export function runLifeline(
         return; // an error document spans lines: read at exit
       }
       if (doc.success !== true) return;
+      if (request.command === "poll" && doc.message_count === 0) {
+        // Nothing taken there, nothing to acknowledge: the host's side is ending on its own.
+        handled = Promise.resolve({ doc });
+        started.kill();
+        return resolve({ doc });
+      }
       // Stored here first, then "ack": only then does the host mark them read. The answer counts once
       // the host has finished (or the connection is gone: then it hands them out again, and the copies
       // here are dropped by id).
       handled = onDocument(doc).then(() => {
-        child!.stdin!.write("ack\n");
-        return closed.then(() => ({ doc }));
+        started.write("ack\n");
+        return started.exit.then(() => ({ doc }));
       });
       handled.then(resolve, reject);
     });
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.stdin!.on("error", () => undefined);
-    child.on("error", (error) => reject(host.unreachable(error.message)));
-    child.on("close", (code) => {
+    child.onStderr((chunk) => (stderr += chunk));
+    child.exit.then((code) => {
       if (handled) return;
       if (cancelled) return reject(host.unreachable("cancelled"));
-      if (code === SSH_CONNECTION_FAILED || code === null) {
+      if (code === SSH_CONNECTION_FAILED) {
         return reject(host.unreachable(stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ") || "the connection closed"));
       }
       try {
@@ -116,14 +120,13 @@ export function runLifeline(
       } catch (error) {
         reject(error);
       }
-    });
-  });
+    }, (error: Error) => reject(host.unreachable(error.message)));
+  }));
   return {
     done,
     cancel: () => {
       cancelled = true;
-      child?.stdin?.end();
-      child?.kill("SIGTERM");
+      child?.kill();
     },
   };
 }

@@ -85,7 +85,7 @@ export class RemoteHost {
    * `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). A poll
    * that does not wait starts orch there only when there may be something to take (POLL_IF_ANY).
    */
-  lifeline(request: LifelineRequest): RemoteProcess {
+  lifeline(request: LifelineRequest): Promise<RemoteProcess> {
     const lifeline = ["__lifeline", JSON.stringify(request), "--json"];
     const session = request.flags.orch;
     const argv = request.command === "poll" && !request.flags.wait && typeof session === "string"
@@ -104,7 +104,7 @@ export class RemoteHost {
 
   /** git's environment for talking to the host: the same ssh options, the same shared connection. */
   gitEnv(): NodeJS.ProcessEnv {
-    return { ...this.env, GIT_SSH_COMMAND: gitSshCommand(this.env), GIT_SSH_VARIANT: "ssh" };
+    return { ...this.env, GIT_SSH_COMMAND: gitSshCommand(this.record.destination, this.env), GIT_SSH_VARIANT: "ssh" };
   }
 }
 

@@ -1,0 +1,441 @@
+// A command on a host through ssh's shared connection without starting ssh: the ControlMaster's socket
+// in proxy mode (OpenSSH's PROTOCOL.mux, "Requesting proxy mode"), where the socket carries the SSH
+// connection protocol itself (one session channel: exec, its output, its exit status) and no file
+// descriptor is passed. Starting ssh costs about as much as the round trip it makes; this costs a
+// socket. Anything short of a channel that runs the command is "no master here", and the caller runs
+// ssh instead, which also starts the master.
+
+const MUX_MSG_HELLO = 0x00000001;
+const MUX_C_PROXY = 0x1000000f;
+const MUX_S_PROXY = 0x8000000f;
+const MUX_VERSION = 4;
+
+const CHANNEL_OPEN = 90;
+const CHANNEL_OPEN_CONFIRMATION = 91;
+const CHANNEL_OPEN_FAILURE = 92;
+const CHANNEL_WINDOW_ADJUST = 93;
+const CHANNEL_DATA = 94;
+const CHANNEL_EXTENDED_DATA = 95;
+const CHANNEL_EOF = 96;
+const CHANNEL_CLOSE = 97;
+const CHANNEL_REQUEST = 98;
+const CHANNEL_SUCCESS = 99;
+const CHANNEL_FAILURE = 100;
+
+/** ssh's own defaults for a session channel: 32 KiB packets, a window of 64 of them. */
+const PACKET_SIZE = 32 * 1024;
+const WINDOW_SIZE = 64 * PACKET_SIZE;
+
+/**
+ * How long a master may take to open the channel (ssh's ConnectTimeout, as orch sets it): past that, a
+ * master that is stuck is left to ssh.
+ */
+const START_TIMEOUT_MS = 5000;
+
+/** What ssh exits with when the connection failed or broke; a command killed by a signal gives 128 + it. */
+const CONNECTION_FAILED = 255;
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, ABRT: 6, FPE: 8, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15, USR1: 10, USR2: 12 };
+
+/** A command running on a host over the shared connection. */
+export interface MuxSession {
+  onStdout(listener: (text: string) => void): void;
+  onStderr(listener: (text: string) => void): void;
+  /** Sends bytes to the command's standard input (as the host's window allows). */
+  write(data: string | Uint8Array): void;
+  /** Closes its standard input once what was written has gone. */
+  end(): void;
+  /** Ends the session: its input closes and the channel with it (the command sees end of input). */
+  close(): void;
+  /** Its exit code: 128 + a signal that killed it, CONNECTION_FAILED when the connection went first. */
+  readonly exit: Promise<number>;
+}
+
+interface Transport {
+  write(bytes: Uint8Array): void;
+  destroy(): void;
+}
+
+interface TransportEvents {
+  data(bytes: Uint8Array): void;
+  closed(): void;
+}
+
+type BunSocket = { write(data: Uint8Array): number; end(): void; terminate?(): void };
+type BunConnect = (options: {
+  unix: string;
+  socket: {
+    open?(socket: BunSocket): void;
+    data(socket: BunSocket, data: Uint8Array): void;
+    drain?(socket: BunSocket): void;
+    close?(socket: BunSocket): void;
+    error?(socket: BunSocket, error: Error): void;
+  };
+}) => Promise<BunSocket>;
+
+/** Bun's own socket where there is one: node:net costs ~10 ms to load in a compiled binary, this nothing. */
+async function connectWithBun(connect: BunConnect, socketPath: string, events: TransportEvents): Promise<Transport> {
+  let pending: Uint8Array[] = [];
+  let socket: BunSocket | undefined;
+  const flush = () => {
+    while (socket && pending.length > 0) {
+      const chunk = pending[0]!;
+      const written = socket.write(chunk);
+      if (written < 0) return;
+      if (written < chunk.length) {
+        pending[0] = chunk.subarray(written);
+        return;
+      }
+      pending.shift();
+    }
+  };
+  socket = await connect({
+    unix: socketPath,
+    socket: {
+      data: (_socket, data) => events.data(data),
+      drain: () => flush(),
+      close: () => events.closed(),
+      error: () => events.closed(),
+    },
+  });
+  return {
+    write(bytes) {
+      pending.push(bytes);
+      if (pending.length === 1) flush();
+    },
+    destroy() {
+      pending = [];
+      if (socket?.terminate) socket.terminate();
+      else socket?.end();
+    },
+  };
+}
+
+async function connectWithNode(socketPath: string, events: TransportEvents): Promise<Transport> {
+  const net = await import("node:net");
+  const socket = net.createConnection(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("error", reject);
+  });
+  socket.on("data", (data: Buffer) => events.data(data));
+  socket.on("error", () => undefined);
+  socket.on("close", () => events.closed());
+  return { write: (bytes) => void socket.write(bytes), destroy: () => socket.destroy() };
+}
+
+function connectUnix(socketPath: string, events: TransportEvents): Promise<Transport> {
+  const bun = (globalThis as { Bun?: { connect?: BunConnect } }).Bun;
+  return bun?.connect ? connectWithBun(bun.connect, socketPath, events) : connectWithNode(socketPath, events);
+}
+
+const encoder = new TextEncoder();
+
+function u32(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value >>> 0);
+  return bytes;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function sshString(value: string | Uint8Array): Uint8Array {
+  const bytes = typeof value === "string" ? encoder.encode(value) : value;
+  return concat([u32(bytes.length), bytes]);
+}
+
+/** One message of the mux protocol, or (in proxy mode) one SSH packet: a length, then the body. */
+function framed(body: Uint8Array): Uint8Array {
+  return concat([u32(body.length), body]);
+}
+
+/** An SSH packet as proxy mode carries it: unencrypted, a padding length of 0, the type, the fields. */
+function packet(type: number, ...fields: Uint8Array[]): Uint8Array {
+  return framed(concat([Uint8Array.of(0, type), ...fields]));
+}
+
+/** Reads the fields of one received message in order. */
+class Reader {
+  private at = 0;
+  private readonly view: DataView;
+  constructor(private readonly message: Uint8Array) {
+    this.view = new DataView(message.buffer, message.byteOffset, message.byteLength);
+  }
+  u32(): number {
+    const value = this.view.getUint32(this.at);
+    this.at += 4;
+    return value;
+  }
+  byte(): number {
+    return this.view.getUint8(this.at++);
+  }
+  bytes(): Uint8Array {
+    const length = this.u32();
+    if (this.at + length > this.message.length) throw new RangeError("field longer than its message");
+    const value = this.message.subarray(this.at, this.at + length);
+    this.at += length;
+    return value;
+  }
+  text(): string {
+    return new TextDecoder().decode(this.bytes());
+  }
+}
+
+/** Splits the byte stream into length-prefixed messages. */
+class Framer {
+  private buffered: Uint8Array = new Uint8Array(0);
+  push(bytes: Uint8Array): Uint8Array[] {
+    this.buffered = this.buffered.length === 0 ? bytes : concat([this.buffered, bytes]);
+    const messages: Uint8Array[] = [];
+    while (this.buffered.length >= 4) {
+      const length = new DataView(this.buffered.buffer, this.buffered.byteOffset, 4).getUint32(0);
+      if (this.buffered.length < 4 + length) break;
+      messages.push(this.buffered.slice(4, 4 + length));
+      this.buffered = this.buffered.subarray(4 + length);
+    }
+    return messages;
+  }
+}
+
+type Stage = "hello" | "proxy" | "open" | "running" | "closed";
+type Listener = (text: string) => void;
+
+/** One session channel through the master, from the hellos to the channel's close. */
+class MuxChannel implements MuxSession {
+  readonly exit: Promise<number>;
+  private stage: Stage = "hello";
+  private transport: Transport | undefined;
+  private readonly framer = new Framer();
+  private readonly stdout: Listener[] = [];
+  private readonly stderr: Listener[] = [];
+  private readonly outText = new TextDecoder();
+  private readonly errText = new TextDecoder();
+  private remoteChannel = 0;
+  private remoteWindow = 0;
+  private remotePacket = PACKET_SIZE;
+  /** Output taken since our window was last given back. */
+  private consumed = 0;
+  private input: Uint8Array[] = [];
+  private inputEnding = false;
+  private inputEnded = false;
+  private exitCode: number | undefined;
+  private errorText = "";
+  private settleExit: (code: number) => void = () => undefined;
+  private readonly startTimer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly command: string,
+    /** Called once: with this channel once the command was sent, or undefined when nothing ran. */
+    private readonly started: (session: MuxSession | undefined) => void,
+    startTimeoutMs: number,
+  ) {
+    this.exit = new Promise((resolve) => (this.settleExit = resolve));
+    this.startTimer = setTimeout(() => this.giveUp(), startTimeoutMs);
+  }
+
+  onStdout(listener: Listener): void {
+    this.stdout.push(listener);
+  }
+
+  onStderr(listener: Listener): void {
+    this.stderr.push(listener);
+  }
+
+  write(data: string | Uint8Array): void {
+    if (this.inputEnding) return;
+    this.input.push(typeof data === "string" ? encoder.encode(data) : data);
+    this.flushInput();
+  }
+
+  end(): void {
+    this.inputEnding = true;
+    this.flushInput();
+  }
+
+  close(): void {
+    if (this.stage !== "running") return;
+    if (!this.inputEnded) this.sendOnChannel(CHANNEL_EOF);
+    this.inputEnded = true;
+    this.input = [];
+    this.sendOnChannel(CHANNEL_CLOSE);
+    this.finish(this.exitCode ?? CONNECTION_FAILED);
+  }
+
+  connected(transport: Transport): void {
+    this.transport = transport;
+    if (this.stage === "closed") return transport.destroy();
+    // All three at once: the master reads one message at a time and handles each as the one before left
+    // it, so the channel's opening is read as proxy mode's first packet. (Had proxy mode been refused, it
+    // would be a mux message the master does not know: a failure reply, and no channel.)
+    const hello = framed(concat([u32(MUX_MSG_HELLO), u32(MUX_VERSION)]));
+    const proxy = framed(concat([u32(MUX_C_PROXY), u32(1)]));
+    const open = packet(CHANNEL_OPEN, sshString("session"), u32(0), u32(WINDOW_SIZE), u32(PACKET_SIZE));
+    transport.write(concat([hello, proxy, open]));
+  }
+
+  received(bytes: Uint8Array): void {
+    try {
+      for (const message of this.framer.push(bytes)) {
+        if (this.stage === "closed") return;
+        this.onMessage(message);
+      }
+    } catch {
+      // A message we cannot read: what the master says is no longer followed.
+      if (this.stage === "running") this.finish(CONNECTION_FAILED);
+      else this.giveUp();
+    }
+  }
+
+  disconnected(): void {
+    if (this.stage !== "running") return this.giveUp();
+    this.errorText += "the shared ssh connection closed\n";
+    this.finish(this.exitCode ?? CONNECTION_FAILED);
+  }
+
+  /** Nothing ran: the caller starts ssh. */
+  giveUp(): void {
+    clearTimeout(this.startTimer);
+    if (this.stage === "running" || this.stage === "closed") return;
+    this.stage = "closed";
+    this.transport?.destroy();
+    this.started(undefined);
+  }
+
+  private finish(code: number): void {
+    if (this.stage === "closed") return;
+    this.stage = "closed";
+    const out = this.outText.decode();
+    const err = this.errText.decode() + this.errorText;
+    if (out) for (const listener of this.stdout) listener(out);
+    if (err) for (const listener of this.stderr) listener(err);
+    this.transport?.destroy();
+    this.settleExit(code);
+  }
+
+  private sendOnChannel(type: number, ...fields: Uint8Array[]): void {
+    this.transport?.write(packet(type, u32(this.remoteChannel), ...fields));
+  }
+
+  private flushInput(): void {
+    if (this.stage !== "running") return;
+    while (this.input.length > 0 && this.remoteWindow > 0) {
+      const chunk = this.input[0]!;
+      const size = Math.min(chunk.length, this.remoteWindow, this.remotePacket);
+      this.sendOnChannel(CHANNEL_DATA, sshString(chunk.subarray(0, size)));
+      this.remoteWindow -= size;
+      if (size === chunk.length) this.input.shift();
+      else this.input[0] = chunk.subarray(size);
+    }
+    if (this.inputEnding && !this.inputEnded && this.input.length === 0) {
+      this.inputEnded = true;
+      this.sendOnChannel(CHANNEL_EOF);
+    }
+  }
+
+  private deliver(listeners: Listener[], decoder: TextDecoder, data: Uint8Array): void {
+    const text = decoder.decode(data, { stream: true });
+    if (text) for (const listener of listeners) listener(text);
+    // Our window is given back as the output is taken, as ssh does: half of it at a time.
+    this.consumed += data.length;
+    if (this.consumed >= WINDOW_SIZE / 2) {
+      this.sendOnChannel(CHANNEL_WINDOW_ADJUST, u32(this.consumed));
+      this.consumed = 0;
+    }
+  }
+
+  private onMessage(message: Uint8Array): void {
+    if (this.stage === "hello" || this.stage === "proxy") {
+      const reader = new Reader(message);
+      const [type, second] = [reader.u32(), reader.u32()];
+      const expected = this.stage === "hello" ? [MUX_MSG_HELLO, MUX_VERSION] : [MUX_S_PROXY, 1];
+      if (type !== expected[0] || second !== expected[1]) return this.giveUp();
+      this.stage = this.stage === "hello" ? "proxy" : "open";
+      return;
+    }
+    const reader = new Reader(message);
+    reader.byte(); // padding length, always 0 here
+    const type = reader.byte();
+    if (this.stage === "open") return this.onOpened(type, reader);
+    if (this.stage === "running") this.onChannelMessage(type, reader);
+  }
+
+  private onOpened(type: number, reader: Reader): void {
+    if (type === CHANNEL_OPEN_FAILURE) return this.giveUp();
+    if (type !== CHANNEL_OPEN_CONFIRMATION) return;
+    reader.u32(); // our channel number
+    this.remoteChannel = reader.u32();
+    this.remoteWindow = reader.u32();
+    this.remotePacket = Math.min(reader.u32(), PACKET_SIZE);
+    this.stage = "running";
+    clearTimeout(this.startTimer);
+    this.sendOnChannel(CHANNEL_REQUEST, sshString("exec"), Uint8Array.of(1), sshString(this.command));
+    this.started(this);
+    this.flushInput();
+  }
+
+  private onChannelMessage(type: number, reader: Reader): void {
+    reader.u32(); // our channel number
+    switch (type) {
+      case CHANNEL_DATA:
+        return this.deliver(this.stdout, this.outText, reader.bytes());
+      case CHANNEL_EXTENDED_DATA:
+        reader.u32(); // 1: stderr, the only kind there is
+        return this.deliver(this.stderr, this.errText, reader.bytes());
+      case CHANNEL_WINDOW_ADJUST:
+        this.remoteWindow += reader.u32();
+        return this.flushInput();
+      case CHANNEL_REQUEST:
+        return this.onRequest(reader);
+      case CHANNEL_FAILURE:
+        // The exec request refused (the server's ForceCommand or a session limit).
+        this.errorText += "the host refused to run the command\n";
+        this.sendOnChannel(CHANNEL_CLOSE);
+        return this.finish(CONNECTION_FAILED);
+      case CHANNEL_CLOSE:
+        this.sendOnChannel(CHANNEL_CLOSE);
+        return this.finish(this.exitCode ?? CONNECTION_FAILED);
+      case CHANNEL_SUCCESS: // the exec request taken
+      case CHANNEL_EOF: // the end of its output
+      default:
+        return;
+    }
+  }
+
+  private onRequest(reader: Reader): void {
+    const name = reader.text();
+    const wantReply = reader.byte() !== 0;
+    if (name === "exit-status") {
+      this.exitCode = reader.u32();
+    } else if (name === "exit-signal") {
+      const signal = reader.text();
+      reader.byte(); // core dumped
+      const message = reader.text();
+      this.exitCode = 128 + (SIGNALS[signal] ?? 9);
+      this.errorText += `the command was killed by SIG${signal}${message ? `: ${message}` : ""}\n`;
+    } else if (wantReply) {
+      this.sendOnChannel(CHANNEL_FAILURE);
+    }
+  }
+}
+
+/**
+ * Runs `command` (one line for the remote shell, as ssh would send it) through the master listening on
+ * `socketPath`. Resolves undefined when there is no usable master (no socket, a refusal, a channel the
+ * server would not open, no answer within `startTimeoutMs`): nothing ran, and ssh itself should be used.
+ * Once the exec request is sent, the session is the command's, and a broken connection is its exit
+ * CONNECTION_FAILED, as with ssh.
+ */
+export function runThroughMaster(socketPath: string, command: string, startTimeoutMs = START_TIMEOUT_MS): Promise<MuxSession | undefined> {
+  return new Promise((resolve) => {
+    const channel = new MuxChannel(command, resolve, startTimeoutMs);
+    const events = { data: (bytes: Uint8Array) => channel.received(bytes), closed: () => channel.disconnected() };
+    connectUnix(socketPath, events).then((transport) => channel.connected(transport), () => channel.giveUp());
+  });
+}

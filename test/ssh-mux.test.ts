@@ -1,0 +1,151 @@
+// The shared connection's socket in proxy mode (ssh-mux.ts) against a real OpenSSH master and sshd: what a
+// command prints, reads and exits with comes back as through ssh itself; anything short of a master that
+// runs the command is "no master" (ssh is used instead), and a master that dies mid-command is a failed
+// connection, never a hang. Runs under Node here (node:net); the hosts tests run it in the binary (Bun).
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { controlPath, HostUnreachable, runOnHost, sshOptions } from "../src/adapters/ssh.ts";
+import { runThroughMaster, type MuxSession } from "../src/adapters/ssh-mux.ts";
+import { quoteForShell } from "../src/hosts/shell-quote.ts";
+import { tempDir } from "./helpers.ts";
+import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld | undefined;
+let env: NodeJS.ProcessEnv = {};
+let dest = "";
+
+/** Starts the master as orch does (the first ssh call), and returns its socket. */
+function startMaster(): string {
+  const r = spawnSync("ssh", [...sshOptions(dest, env), dest, "true"], { env, encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const socket = controlPath(dest, env);
+  assert.ok(fs.existsSync(socket), "ssh made the control socket orch names");
+  return socket;
+}
+
+/** `promise`, or a failure after `ms` (a stalled window would otherwise hang until the runner's kill). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no end within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+async function outcome(session: MuxSession | undefined, input?: string | Uint8Array) {
+  assert.ok(session, "the master ran the command");
+  let stdout = "";
+  let stderr = "";
+  session.onStdout((text) => (stdout += text));
+  session.onStderr((text) => (stderr += text));
+  if (input !== undefined) session.write(input);
+  session.end();
+  return { code: await session.exit, stdout, stderr };
+}
+
+test.before(async () => {
+  if (skip) return;
+  world = await startSshWorld(1);
+  env = { ...process.env, ...world.env };
+  dest = world.hosts[0]!.alias;
+});
+test.after(() => world?.close());
+
+test("a command's stdout, stderr and exit code come back apart, its arguments as given", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  const words = ["it's", "$(touch pwned)", "two  spaces", "ünï ☃", "line\nbreak", ""];
+  const command = quoteForShell(["sh", "-c", 'printf "%s|" "$@"; echo oops >&2; exit 7', "sh", ...words]);
+  const result = await outcome(await runThroughMaster(socket, command));
+  assert.is(result.code, 7);
+  assert.is(result.stdout, `${words.join("|")}|`);
+  assert.is(result.stderr, "oops\n");
+  const home = world!.hosts[0]!.home;
+  assert.not.ok(world!.hosts[0]!.runAs(["test", "-e", path.join(home, "pwned")]).code === 0, "nothing ran from an argument");
+});
+
+test("megabytes both ways: the windows of both sides are honoured", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  // 5 MiB in (more than the host's window), 5 MiB out (more than ours), checked byte for byte.
+  const input = new Uint8Array(5 * 1024 * 1024).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+  let received = 0;
+  const session = await runThroughMaster(socket, quoteForShell(["sh", "-c", "cat > in.bin && wc -c < in.bin && cksum < in.bin && head -c 5242880 /dev/zero | tr '\\0' x"]));
+  assert.ok(session);
+  let stdout = "";
+  session.onStdout((text) => {
+    received += text.length;
+    if (stdout.length < 200) stdout += text.slice(0, 200);
+  });
+  session.write(input);
+  session.end();
+  assert.is(await within(session.exit, 30_000, "5 MiB each way"), 0);
+  const local = spawnSync("cksum", { input }).stdout.toString();
+  const [count, sum] = stdout.split("\n");
+  assert.is(Number(count), input.length);
+  assert.is(sum, local.trim());
+  assert.is(received, `${count}\n${sum}\n`.length + 5 * 1024 * 1024);
+});
+
+test("a command killed by a signal exits 128 + its number, as a shell reports it", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  const result = await outcome(await runThroughMaster(socket, quoteForShell(["sh", "-c", "kill -TERM $$"])));
+  assert.is(result.code, 143);
+  assert.match(result.stderr, /SIGTERM/);
+});
+
+test("no master, a stale socket, or a socket that never answers: undefined (ssh is used), nothing waits long", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const dir = tempDir("orch-mux-");
+  assert.is(await runThroughMaster(path.join(dir, "none"), "true"), undefined);
+  const stale = path.join(dir, "stale");
+  const server = net.createServer().listen(stale);
+  await new Promise((resolve) => server.once("listening", resolve));
+  server.close(); // a socket file left by a master that was killed
+  fs.writeFileSync(path.join(dir, "file"), "");
+  assert.is(await runThroughMaster(path.join(dir, "file"), "true"), undefined);
+  const mute = net.createServer((conn) => conn.on("data", () => undefined)).listen(path.join(dir, "mute"));
+  await new Promise((resolve) => mute.once("listening", resolve));
+  const started = Date.now();
+  assert.is(await runThroughMaster(path.join(dir, "mute"), "true", 300), undefined);
+  assert.ok(Date.now() - started < 3000);
+  // Something that speaks, but not the mux protocol.
+  const liar = net.createServer((conn) => conn.end("SSH-2.0-not-a-master\r\n")).listen(path.join(dir, "liar"));
+  await new Promise((resolve) => liar.once("listening", resolve));
+  assert.is(await runThroughMaster(path.join(dir, "liar"), "true"), undefined);
+  mute.close();
+  liar.close();
+});
+
+test("runOnHost goes through the master without starting ssh; the master killed mid-command is HostUnreachable", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  // No ssh on PATH: only the socket can have run it.
+  const bin = tempDir("orch-nossh-");
+  for (const tool of ["sh", "env"]) fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`]).stdout.toString().trim(), path.join(bin, tool));
+  const noSsh = { ...env, PATH: bin };
+  const echoed = await runOnHost("h", dest, ["printf", "%s", "via the master"], noSsh);
+  assert.is(echoed.stdout, "via the master");
+  const refused = await runOnHost("h", dest, ["true"], { ...noSsh, ORCH_SSH_NO_MUX: "1" }).then(() => "ran", (error: Error) => error.message);
+  assert.match(refused, /ssh is not installed/);
+
+  const long = runOnHost("h", dest, ["sleep", "30"], noSsh);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const master = spawnSync("ssh", [...sshOptions(dest, env), "-O", "check", dest], { env, encoding: "utf8" }).stderr;
+  const pid = Number(/pid=(\d+)/.exec(master)?.[1]);
+  assert.ok(pid > 0, master);
+  process.kill(pid, "SIGKILL");
+  const error = await long.then(() => undefined, (e: unknown) => e);
+  assert.instance(error, HostUnreachable);
+  assert.match((error as HostUnreachable).sshError, /shared ssh connection closed/);
+  // The socket file stays behind: the next call goes to ssh, which starts a new master.
+  assert.ok(fs.existsSync(socket));
+  assert.is((await runOnHost("h", dest, ["echo", "again"], env)).stdout, "again\n");
+});
+
+test.run();
