@@ -91,9 +91,12 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come); a host
   // that answers is one the check below may bring a new base to, even within the pause of a failure.
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
-  if (hosts && !options.wait) await hosts.collectHostMessages(layout, session.orchestrator_id, ctx);
-  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too.
-  if (baseTipsMoved(layout, session.orchestrator_id)) {
+  const collecting = hosts && !options.wait ? hosts.collectHostMessages(layout, session.orchestrator_id, ctx) : undefined;
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too; looked
+  // at while the hosts answer.
+  const moved = baseTipsMoved(layout, session.orchestrator_id);
+  await collecting;
+  if (moved) {
     await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   }
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
