@@ -318,16 +318,16 @@ async function benchHosts(): Promise<void> {
   try {
     const host = world.hosts[0]!;
     const hostEnv: NodeJS.ProcessEnv = { ...env, ...world.env };
-    const ssh = (argv: string[]) => ["ssh", ...sshOptions(hostEnv), host.alias, "--", ...argv];
+    const ssh = (argv: string[]) => ["ssh", ...sshOptions(host.alias, hostEnv), host.alias, "--", ...argv];
     const repo = repoWith(1000, "hosts");
-    const run = (argv: string[], input?: string) => {
-      const r = spawnSync(argv[0]!, argv.slice(1), { cwd: repo, env: hostEnv, encoding: "utf8", input });
+    const run = (argv: string[], input?: string, extraEnv: NodeJS.ProcessEnv = {}) => {
+      const r = spawnSync(argv[0]!, argv.slice(1), { cwd: repo, env: { ...hostEnv, ...extraEnv }, encoding: "utf8", input });
       if (r.status !== 0) throw new Error(`${argv.join(" ")} failed: ${r.stderr}`);
       return r.stdout;
     };
-    const timed = (argv: string[]) => () => {
+    const timed = (argv: string[], extraEnv: NodeJS.ProcessEnv = {}) => () => {
       const t = performance.now();
-      run(argv);
+      run(argv, undefined, extraEnv);
       return performance.now() - t;
     };
     run([ORCH, "init"]);
@@ -343,19 +343,23 @@ async function benchHosts(): Promise<void> {
     const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
     const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchArgv([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
 
-    // The floors: a one-line program compiled as dist/orch is, running ssh HOST true (what any orch
-    // command that asks a host pays before doing anything), and the same running the host's orch --version
-    // (a command that needs the host's orch: one more program start there).
-    fs.writeFileSync(path.join(WORK, "ssh-floor.ts"), 'import { spawnSync } from "node:child_process";\n' +
-      'process.exitCode = spawnSync("ssh", process.argv.slice(2), { stdio: ["ignore", "pipe", "inherit"] }).status ?? 1;\n');
-    const floorBinary = path.join(WORK, "ssh-floor");
-    sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(WORK, "ssh-floor.ts"), "--outfile", floorBinary]);
-    const sshArgs = (argv: string[]) => ssh(argv).slice(1);
-    const [floorMs, trueF] = interleaved(timed([floorBinary, ...sshArgs(["true"])]), sshTrue);
-    row("floor: one-line compiled program running ssh HOST true", ms(floorMs), `ssh HOST true, shared connection: ${ms(trueF)}`,
-      floorMs / trueF, "reported", undefined);
-    const remoteVersion = sshArgv(host.alias, remote.orchArgv(["--version"]), hostEnv).slice(1);
-    const [floorOrchMs, trueO] = interleaved(timed([floorBinary, ...remoteVersion]), sshTrue);
+    // The floors: a one-line program compiled as dist/orch is, running `true` on the host through the shared
+    // connection's socket as orch does (ssh-mux.ts: no ssh started), and the same running the host's
+    // orch --version (a command that needs the host's orch: one more program start there).
+    const { controlPath } = await import("../src/adapters/ssh.ts");
+    const { quoteForShell } = await import("../src/hosts/shell-quote.ts");
+    const muxModule = path.join(ROOT, "src/adapters/ssh-mux.ts");
+    fs.writeFileSync(path.join(WORK, "mux-floor.ts"), `import { runThroughMaster } from ${JSON.stringify(muxModule)};\n` +
+      "const session = await runThroughMaster(process.argv[2]!, process.argv[3]!);\n" +
+      "if (!session) throw new Error(\"no master\");\nsession.end();\nprocess.exitCode = await session.exit;\n");
+    const floorBinary = path.join(WORK, "mux-floor");
+    sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(WORK, "mux-floor.ts"), "--outfile", floorBinary]);
+    const socket = controlPath(host.alias, hostEnv);
+    const [floorMs, trueF] = interleaved(timed([floorBinary, socket, "true"]), sshTrue);
+    row("floor: one-line compiled program running true through the shared connection's socket", ms(floorMs),
+      `ssh HOST true, shared connection: ${ms(trueF)}`, floorMs / trueF, "reported", undefined);
+    const remoteVersion = quoteForShell(remote.orchArgv(["--version"]));
+    const [floorOrchMs, trueO] = interleaved(timed([floorBinary, socket, remoteVersion]), sshTrue);
     row("floor: the same running the host's orch --version in the clone", ms(floorOrchMs),
       `ssh HOST true, shared connection: ${ms(trueO)}`, floorOrchMs / trueO, "reported", undefined);
 
@@ -363,6 +367,10 @@ async function benchHosts(): Promise<void> {
     row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`, statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
     const [pollMs, trueP] = interleaved(timed([ORCH, "poll", "--json"]), sshTrue);
     row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`, pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
+    const withSsh = { ORCH_SSH_NO_MUX: "1" };
+    const [pollMux, pollSsh] = interleaved(timed([ORCH, "poll", "--json"]), timed([ORCH, "poll", "--json"], withSsh));
+    row("remote orch poll (empty), through the socket against starting ssh (ORCH_SSH_NO_MUX=1)", ms(pollMux),
+      `the same starting ssh: ${ms(pollSsh)}`, pollMux / pollSsh, "reported", undefined);
     const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status", "--branch-tips"]));
     row("remote orch status, against the host's orch by hand", ms(statusAgain), `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
     const [pollAgain, pollByHand] = interleaved(timed([ORCH, "poll", "--json"]), byHand(["poll"]));
