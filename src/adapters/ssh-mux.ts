@@ -5,6 +5,8 @@
 // socket. Anything short of a channel that runs the command is "no master here", and the caller runs
 // ssh instead, which also starts the master.
 
+import os from "node:os";
+
 const MUX_MSG_HELLO = 0x00000001;
 const MUX_C_PROXY = 0x1000000f;
 const MUX_S_PROXY = 0x8000000f;
@@ -34,7 +36,6 @@ const START_TIMEOUT_MS = 5000;
 
 /** What ssh exits with when the connection failed or broke; a command killed by a signal gives 128 + it. */
 const CONNECTION_FAILED = 255;
-const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ILL: 4, ABRT: 6, FPE: 8, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15, USR1: 10, USR2: 12 };
 
 /** A command running on a host over the shared connection. */
 export interface MuxSession {
@@ -417,7 +418,7 @@ class MuxChannel implements MuxSession {
       const signal = reader.text();
       reader.byte(); // core dumped
       const message = reader.text();
-      this.exitCode = 128 + (SIGNALS[signal] ?? 9);
+      this.exitCode = 128 + (os.constants.signals[`SIG${signal}` as NodeJS.Signals] ?? 9);
       this.errorText += `the command was killed by SIG${signal}${message ? `: ${message}` : ""}\n`;
     } else if (wantReply) {
       this.sendOnChannel(CHANNEL_FAILURE);

@@ -142,7 +142,7 @@ function collect(session: MuxSession, input: string | Buffer | undefined): Promi
   let stderr = "";
   session.onStdout((text) => (stdout += text));
   session.onStderr((text) => (stderr += text));
-  if (input !== undefined) session.write(typeof input === "string" ? input : new Uint8Array(input.buffer, input.byteOffset, input.length));
+  if (input !== undefined) session.write(input);
   session.end();
   return session.exit.then((code) => ({ code, stdout, stderr }));
 }
