@@ -208,7 +208,9 @@ test("a branch name and a prompt full of shell syntax spawn on a host and run no
   const added = orch(["host", "add", "alpha", a!.alias, "--path", "hostile/repo"], { cwd: repo, env });
   assert.is(added.code, 0, added.stderr);
   const recorder = path.join(a!.home, "record-agent");
-  fs.writeFileSync(recorder, '#!/bin/sh\nprintf %s "$1" > "$HOME/got-prompt"\nprintf %s "$PWD" > "$HOME/got-cwd"\nexec sleep 60\n', { mode: 0o755 });
+  // got-prompt appears whole (written aside, then renamed) and last: once it exists, both can be read.
+  const script = 'printf %s "$PWD" > "$HOME/got-cwd"\nprintf %s "$1" > "$HOME/got-prompt.tmp"\nmv "$HOME/got-prompt.tmp" "$HOME/got-prompt"\n';
+  fs.writeFileSync(recorder, `#!/bin/sh\n${script}exec sleep 60\n`, { mode: 0o755 });
   const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!";
   const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓\n`;
   const r = orch(["spawn", branch, "--host", "alpha", "--agent", recorder, `--prompt=${prompt}`, "--json"], { cwd: repo, env });
