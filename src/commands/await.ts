@@ -4,6 +4,7 @@
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
+import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
@@ -72,7 +73,7 @@ export async function runAwait(names: string[], any: boolean, timeoutMs: number 
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
-  if (records.some((r) => r.host)) {
+  if (records.some(onHost)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
     const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
     return {

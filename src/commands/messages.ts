@@ -114,6 +114,11 @@ function sentResult(message: Message, woken: boolean): CommandResult {
 async function deliverAnywhere(
   layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context,
 ): Promise<Message> {
+  if (record.pending && record.host !== undefined) {
+    // Its inbox will be on the host, where nothing exists yet: a message kept here would never reach it.
+    const why = `it waits for ${(record.after ?? []).join(", ")} to land, then starts on host ${record.host}`;
+    throw new OrchError("refused", `worker ${record.worker_id} has not started yet (${why}): nothing was sent`);
+  }
   if (!onHost(record)) {
     deliverToWorker(layout, record, message);
     return message;
@@ -125,10 +130,12 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const workerArg = positional(args, 0, "worker");
   const text = textArgument(args, 1);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  let record = loadWorker(layout, session.orchestrator_id, workerArg);
   if (baseTipsMoved(layout, session.orchestrator_id)) {
     const { noticeMoves } = await import("./coherence.ts");
     await noticeMoves(layout, session.orchestrator_id, ctx);
+    // It may have been started just now (spawn --after), on a host too.
+    record = loadWorker(layout, session.orchestrator_id, record.worker_id);
   }
   const message = newMessage({
     orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text },

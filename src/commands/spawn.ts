@@ -136,10 +136,6 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     throw new OrchError("invalid", `bad --from ${JSON.stringify(from)}`);
   }
   const after = afterFlag(flags);
-  if (after.length && flags.host !== undefined) {
-    throw usage("--after is not supported with --host yet: " +
-      "spawn it here, or on the host once its prerequisites have landed");
-  }
   if (after.length && from !== undefined) {
     throw usage("--after starts the worker from the base as it is when its prerequisites have landed: " +
       "leave out --from");
@@ -222,7 +218,7 @@ async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Pr
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
-  if (options.host !== undefined) {
+  if (options.host !== undefined && options.after.length === 0) {
     const { spawnOnHost } = await import("../hosts/workers.ts");
     return spawnOnHost({ ...options, host: options.host }, ctx);
   }
@@ -241,10 +237,13 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     }
     return found.worker_id;
   });
+  // An unknown host is bad input (exit 2) before anything is recorded. Its agent is the host's to
+  // resolve (a name or a command there), so no profile is looked up here.
+  if (options.host !== undefined) (await import("../hosts/store.ts")).loadHost(layout, options.host);
   const repo = await requireRepo(ctx);
-  const profile = await profileOf(options);
+  const profile = options.host === undefined ? await profileOf(options) : undefined;
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
-  for (const line of await repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
+  if (profile) for (const line of await repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
   if (findWorker(layout, orchestratorId, workerId)) {
     const message = `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`;
     throw new OrchError("exists", message);
@@ -259,6 +258,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       return { record, tmuxSession: null };
     }
   }
+  if (!profile) {
+    // Its prerequisites have all landed already: it starts on its host now, as spawn --host does.
+    const { spawnOnHost } = await import("../hosts/workers.ts");
+    return spawnOnHost({ ...options, host: options.host!, after: [] }, ctx);
+  }
   return guardInterrupts(() => createAndStart(layout, orchestratorId, repo, options, profile, ctx, undefined));
 }
 
@@ -266,9 +270,13 @@ function createdMeanwhile(workerId: string): OrchError {
   return new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
 }
 
-/** spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. */
+/**
+ * spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. With
+ * --host (no profile here) the host is kept on the record, and the prompt as given, which goes to the
+ * host's orch when it starts (as spawn --host records it).
+ */
 async function recordPending(
-  layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile,
+  layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile | undefined,
   after: string[],
 ): Promise<WorkerRecord> {
   const main = mainWorktreeOf(repo);
@@ -286,11 +294,12 @@ async function recordPending(
     base_commit: "",
     base_branch: baseBranch,
     backend: options.backend ?? "git",
-    agent: profile.name,
+    agent: profile?.name ?? options.agent,
     agent_argv: [],
     window_id: null,
     tmux_session: null,
     created_at: new Date().toISOString(),
+    ...(options.host !== undefined ? { host: options.host } : {}),
     after,
     after_landed: [],
     pending: true,
@@ -302,7 +311,7 @@ async function recordPending(
       ...(options.backend ? { backend: options.backend } : {}),
     },
   };
-  const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+  const prompt = profile ? fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch }) : options.prompt;
   if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
   return record;
 }
@@ -329,6 +338,13 @@ export async function startPendingWorker(
     prompt: "", agent: spec.agent, agentArgv: spec.agent_argv, window: spec.window, backend: spec.backend, after: [],
   };
   try {
+    if (pending.host !== undefined) {
+      // On its host, through spawn --host's path, with the prompt as given (kept in prompt.txt).
+      const prompt = fs.readFileSync(layout.promptFile(pending.orchestrator_id, pending.worker_id), "utf8");
+      const { spawnOnHost } = await import("../hosts/workers.ts");
+      const { record } = await spawnOnHost({ ...options, prompt, host: pending.host }, ctx, pending);
+      return record;
+    }
     const repo = await requireRepo(ctx);
     const profile = await profileOf(options);
     const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, pending);
@@ -509,11 +525,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       json: {
         success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
         orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
-        base_branch: record.base_branch, host: null,
+        base_branch: record.base_branch, host: record.host ?? null,
       },
       human: (c) => {
         const have = (record.after ?? []).length > 1 ? "have" : "has";
-        const when = `starts from ${record.base_branch} when ${after} ${have} landed`;
+        const where = record.host ? ` on host ${record.host}` : "";
+        const when = `starts${where} from ${record.base_branch} when ${after} ${have} landed`;
         return `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): ${when}\n`;
       },
     };

@@ -3,6 +3,7 @@
 import { mainWorktreeOf } from "../adapters/repo.ts";
 import { repoOf, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles } from "../store/coherence.ts";
@@ -169,15 +170,24 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   const { layout, session } = await resolveSession(ctx, orch);
   let found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
   let records = found.map((w) => w.record);
+  const initial = records;
   // The hosts are asked first, so their round trips overlap the check made here.
-  const hosts = records.some((r) => r.host) ? await import("../hosts/views.ts") : undefined;
-  const asked = hosts?.askHosts(layout, records, ctx);
+  let hosts = records.some(onHost) ? await import("../hosts/views.ts") : undefined;
+  let asked = hosts?.askHosts(layout, records, ctx);
   const checking = records.length > 0 && !branchTips;
   const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
   if (started) {
     found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
     records = found.map((w) => w.record);
+    // A pending worker started on its host just now (spawn --after --host): the hosts, asked before it
+    // was there, are asked again.
+    const startedOnHost = records.some((r) => onHost(r) && initial.find((i) => i.worker_id === r.worker_id)?.pending);
+    if (startedOnHost) {
+      void asked?.catch(() => undefined);
+      hosts = await import("../hosts/views.ts");
+      asked = hosts.askHosts(layout, records, ctx);
+    }
   }
   const counts = countMail(layout.mailDir(session.orchestrator_id));
   const workers = await viewWorkers(layout, found, ctx.env, standings);

@@ -8,8 +8,12 @@ import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
 import type { RemoteWorkerRecord } from "./workers.ts";
 
+/**
+ * The worker lives on a host now. A pending one (spawn --after --host) has nothing there yet: it is
+ * handled here as a local pending worker is, until it starts on its host.
+ */
 export function onHost(record: WorkerRecord): record is RemoteWorkerRecord {
-  return typeof record.host === "string";
+  return typeof record.host === "string" && record.pending !== true;
 }
 
 /**

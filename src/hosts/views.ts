@@ -14,11 +14,9 @@ import type { WorkerView } from "../commands/status.ts";
 import type { AwaitedWorker } from "../commands/await.ts";
 import { runLifeline } from "./messages.ts";
 import { pausedHost } from "./backoff.ts";
-import { fetchBranchesWherePossible } from "./place.ts";
+import { fetchBranchesWherePossible, onHost } from "./place.ts";
 import { hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
 import { findHostSession } from "./store.ts";
-
-const isRemote = (record: WorkerRecord): record is RemoteWorkerRecord => typeof record.host === "string";
 
 /**
  * Starts asking each host of these workers for its status (one ssh call per host, all at once).
@@ -30,7 +28,7 @@ export async function askHosts(
   records: WorkerRecord[],
   ctx: Context,
 ): Promise<HostViews & { cameBack: boolean }> {
-  const remote = records.filter(isRemote);
+  const remote = records.filter(onHost);
   const paused = [...new Set(remote.map((r) => r.host))].filter((host) => pausedHost(layout, host) !== undefined);
   const answers = await statusOnHosts(layout, remote, ctx);
   return { ...answers, cameBack: paused.some((host) => !answers.errors.has(host)) };
@@ -52,7 +50,7 @@ async function standingsHere(
   if (!repo) return out;
   const main = mainWorktreeOf(repo);
   const reported = (r: RemoteWorkerRecord) => fromHosts.views.get(`${r.host}/${r.worker_id}`)?.branch_tip;
-  const known = remote.filter((r) => !r.pending && typeof reported(r) === "string");
+  const known = remote.filter((r) => typeof reported(r) === "string");
   const stale = known.filter((r) => branchTipFromFiles(main, r.branch) !== reported(r));
   const fetched = new Set((await fetchBranchesWherePossible(layout, stale, repo.mainRoot, ctx)).map((r) => r.worker_id));
   const ready = known.filter((r) => !stale.includes(r) || fetched.has(r.worker_id));
@@ -76,7 +74,7 @@ export async function overlayHostViews(
   fromHosts: HostViews,
   ctx: Context,
 ): Promise<void> {
-  const remote = records.filter(isRemote);
+  const remote = records.filter(onHost);
   counts.unread += fromHosts.unread;
   counts.total += fromHosts.total;
   const standings = await standingsHere(layout, remote, fromHosts, ctx);
@@ -136,8 +134,8 @@ export async function awaitAcrossHosts(
   ctx: Context,
   parts: AwaitParts,
 ): Promise<AwaitedWorker[]> {
-  const local = records.filter((r) => !isRemote(r));
-  const remote = records.filter(isRemote);
+  const local = records.filter((r) => !onHost(r));
+  const remote = records.filter(onHost);
   const answers = new Map<string, HostAwaited>();
   const hosts = [...new Set(remote.map((r) => r.host))];
   const waker = new Waker(parts.localDirs);
@@ -181,7 +179,7 @@ export async function awaitAcrossHosts(
 
   const current = (): AwaitedWorker[] => {
     const localNow = parts.localViews(local);
-    return records.map((r) => (isRemote(r)
+    return records.map((r) => (onHost(r)
       ? answers.get(r.worker_id) ?? notYet(r)
       : localNow.find((w) => w.worker_id === r.worker_id)!));
   };

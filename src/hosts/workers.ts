@@ -44,13 +44,19 @@ export function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord)
 /**
  * orch spawn --host: the base commit (and the branch, when it exists here) goes to the host's clone
  * with git push over ssh, the host's orch makes the worker, and the worker is recorded here too.
+ * `pending`: a worker recorded by spawn --after --host whose prerequisites have landed (its caller
+ * holds the start claim); its record becomes the remote worker's, keeping what it waited for.
  */
-export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx: Context): Promise<SpawnResult> {
+export async function spawnOnHost(
+  options: SpawnOptions & { host: string },
+  ctx: Context,
+  pending?: WorkerRecord,
+): Promise<SpawnResult> {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const host = new RemoteHost(loadHost(layout, options.host), ctx.env);
   const main = mainWorktreeOf(await requireRepo(ctx));
   const workerId = workerIdForBranch(options.branch);
-  if (findWorker(layout, session.orchestrator_id, workerId)) {
+  if (!pending && findWorker(layout, session.orchestrator_id, workerId)) {
     throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
   }
   // HEAD from git's files (no git process); any other --from is git's to resolve.
@@ -82,10 +88,13 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
     await push(fromSha);
     doc = await spawnThere();
   }
-  const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  const baseBranch = pending
+    ? pending.base_branch
+    : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
   // The base tip it starts knowing about, so the next move of the base is told to it (coherence.ts).
   const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
   const record: RemoteWorkerRecord = {
+    ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
     worker_id: String(doc.worker_id),
     branch: options.branch,
     orchestrator_id: session.orchestrator_id,
@@ -97,11 +106,14 @@ export async function spawnOnHost(options: SpawnOptions & { host: string }, ctx:
     agent_argv: [],
     window_id: typeof doc.window_id === "string" ? doc.window_id : null,
     tmux_session: typeof doc.tmux_session === "string" ? doc.tmux_session : null,
-    created_at: new Date().toISOString(),
+    created_at: pending?.created_at ?? new Date().toISOString(),
     host: host.name,
     ...(baseTip ? { base_tip: baseTip } : {}),
   };
-  if (!createWorker(layout, record, options.prompt)) {
+  if (pending) {
+    // The prompt was kept when it was recorded pending.
+    saveWorker(layout, record);
+  } else if (!createWorker(layout, record, options.prompt)) {
     await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
     throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
   }
