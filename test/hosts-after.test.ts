@@ -1,13 +1,13 @@
 // spawn --after with --host, against a real OpenSSH server (test/ssh-harness.ts): the worker is pending
 // here with nothing on the host; once its prerequisite lands it is made and started on the host from the
-// base as it is then; a pending remote worker is never looked for on its host (status, rm, send), and a
-// start that cannot reach the host makes it failed and reported.
+// base as it is then (an await begun before follows it there); a pending remote worker is never looked
+// for on its host (status, poll, rm, send), and a start that cannot reach the host is failed and reported.
 
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, privateTmux, sessionRepo, waitUntil } from "./helpers.ts";
+import { commitFiles, git, orch, orchAsync, privateTmux, sessionRepo, waitUntil } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -77,12 +77,19 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   assert.is(onHost(a!, ["git", "-C", clone, "worktree", "list"]).split("\n").length, 1, "no worktree on the host yet");
   assert.equal(workersOnHost(a!, clone), [], "the host's orch knows no worker yet");
 
+  // C, quick at its work, is awaited from before it starts: the await follows it to its host, where
+  // its report stays until a poll (nothing of it reaches this store by itself).
+  const quick = ["--prompt", "write c.txt made on alpha\ncommit Add c.txt", "--json"];
+  const c = orch(["spawn", "feat/c", "--after", "feat/a", "--host", "alpha", "--agent", hostAgent(a!), ...quick], { cwd: repo, env });
+  assert.is(c.code, 0, c.stderr);
+  const awaiting = orchAsync(["await", "feat-c", "--timeout", "120", "--json"], { cwd: repo, env });
+
   // Something lands first: B starts from the base as it is when A lands, not as it was when recorded.
   commitFiles(repo, { "early.txt": "early\n" }, "lands before a");
   commitFiles(first.json.worktree_path, { "a.txt": "from a\n" }, "a's work");
   const landed = orch(["land", "feat/a", "--test", "true", "--json"], { cwd: repo, env });
   assert.is(landed.code, 0, landed.stderr);
-  assert.equal(landed.json.started, ["feat-b"]);
+  assert.equal(landed.json.started.sort(), ["feat-b", "feat-c"]);
   const tip = git(["rev-parse", "main"], repo);
 
   seen = statusOf(repo, env);
@@ -93,7 +100,7 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   assert.is(started.base_commit, tip);
   assert.ok(started.worktree_path.startsWith(a!.home), started.worktree_path);
   assert.equal(started.after, ["feat-a"]);
-  assert.equal(workersOnHost(a!, clone), ["feat-b"]);
+  assert.equal(workersOnHost(a!, clone).sort(), ["feat-b", "feat-c"]);
   for (const file of ["a.txt", "early.txt"]) assert.ok(onHost(a!, ["ls", started.worktree_path]).split("\n").includes(file), file);
   // Its agent ran there with its prompt: the commit it made is on the host's branch, on top of the base.
   await waitUntil(() => a!.runAs(["git", "-C", started.worktree_path, "log", "-1", "--format=%s"]).stdout.trim() === "Add b.txt",
@@ -105,7 +112,13 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   assert.is(diff.code, 0, diff.stderr);
   assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["b.txt"]);
 
-  // From now on it is a remote worker like any other: rm removes it on the host.
+  const awaited = await awaiting.done;
+  assert.is(awaited.code, 0, `${awaited.stderr}${awaited.stdout}`);
+  assert.equal(awaited.json.workers.map((w: { worker_id: string; status: string; host?: string }) => [w.worker_id, w.status, w.host]),
+    [["feat-c", "done", "alpha"]]);
+
+  // From now on they are remote workers like any other: rm goes to the host.
+  assert.is(orch(["rm", "feat/c", "--yes"], { cwd: repo, env }).code, 0);
   const removed = orch(["rm", "feat/b", "--force", "--yes", "--json"], { cwd: repo, env });
   assert.is(removed.code, 0, removed.stderr);
   assert.not.ok(a!.runAs(["test", "-e", started.worktree_path]).code === 0, "its worktree on alpha is gone");

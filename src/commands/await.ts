@@ -67,34 +67,63 @@ export function settled(current: AwaitedWorker[], any: boolean): boolean {
   return any ? finished.length > 0 : finished.length === current.length;
 }
 
+/** A pending worker of these has been started on its host meanwhile (spawn --after --host). */
+function startedOnHost(layout: StoreLayout, records: WorkerRecord[]): boolean {
+  return records.some((r) => {
+    if (!r.pending || r.host === undefined) return false;
+    const now = findWorker(layout, r.orchestrator_id, r.worker_id);
+    return now !== undefined && now.pending !== true;
+  });
+}
+
 export async function runAwait(names: string[], any: boolean, timeoutMs: number | undefined, orch: string | undefined, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, orch);
-  const records = names.length
+  let records = names.length
     ? names.map((name) => loadWorker(layout, session.orchestrator_id, name))
     : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  for (;;) {
+    const workers = await awaitOnce(layout, session.orchestrator_id, records, any, timeoutMs, deadline, ctx);
+    if (workers) return { orchestratorId: session.orchestrator_id, workers };
+    // A pending worker now lives on its host: the wait goes on with its host followed as well.
+    records = records.map((r) => findWorker(layout, r.orchestrator_id, r.worker_id) ?? r);
+  }
+}
+
+/** The wait, until it is settled (the workers' views) or a pending worker started on its host (undefined). */
+async function awaitOnce(
+  layout: StoreLayout,
+  orchestratorId: string,
+  records: WorkerRecord[],
+  any: boolean,
+  timeoutMs: number | undefined,
+  deadline: number | undefined,
+  ctx: Context,
+): Promise<AwaitedWorker[] | undefined> {
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
+  const restart = () => startedOnHost(layout, records);
   if (records.some(onHost)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
-    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs };
-    return {
-      orchestratorId: session.orchestrator_id,
-      workers: await awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts),
-    };
+    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs, restart, deadline };
+    return awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts);
   }
   const guard = guardListener();
-  const sessionGone = sameFolder(layout.sessionDir(session.orchestrator_id), "the session");
-  const result = records.length === 0 ? [] : await waitFor(dirs, timeoutMs, async () => {
+  const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
+  const remaining = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+  const result = records.length === 0 ? [] : await waitFor(dirs, remaining, async () => {
     guard.check("await");
     await noticeEndedWorkers(layout, records, ctx.env);
     // A prerequisite merged elsewhere starts its pending workers: noticed on every look.
-    if (baseTipsMoved(layout, session.orchestrator_id)) await noticeMoves(layout, session.orchestrator_id, ctx);
+    if (baseTipsMoved(layout, orchestratorId)) await noticeMoves(layout, orchestratorId, ctx);
+    if (restart()) return "restart" as const;
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;
   }, sessionGone);
+  if (result === "restart") return undefined;
   if (!result) {
-    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: session.orchestrator_id, workers: views(layout, records) });
+    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: orchestratorId, workers: views(layout, records) });
   }
-  return { orchestratorId: session.orchestrator_id, workers: result };
+  return result;
 }
 
 function render(workers: AwaitedWorker[], c: Colors): string {

@@ -119,12 +119,17 @@ export interface AwaitParts {
   localViews: (records: WorkerRecord[]) => AwaitedWorker[];
   settled: (workers: AwaitedWorker[], any: boolean) => boolean;
   localDirs: string[];
+  /** Whether to give up this wait for a new one (a pending worker has started on its host). */
+  restart?: () => boolean;
+  /** When the whole wait ends (ms since epoch), if it began before this one; else now + timeoutMs. */
+  deadline?: number;
 }
 
 /**
  * await over hosts: one connection per host holds the host's own `orch await` for its workers (on a
  * lifeline, so it ends when we do), while the local workers are watched here. A host that cannot be
  * reached marks its workers unreachable and stops counting, and is tried again every few seconds.
+ * Undefined when `parts.restart` said so (the caller waits again, with the workers as they are now).
  */
 export async function awaitAcrossHosts(
   layout: StoreLayout,
@@ -133,7 +138,7 @@ export async function awaitAcrossHosts(
   timeoutMs: number | undefined,
   ctx: Context,
   parts: AwaitParts,
-): Promise<AwaitedWorker[]> {
+): Promise<AwaitedWorker[] | undefined> {
   const local = records.filter((r) => !onHost(r));
   const remote = records.filter(onHost);
   const answers = new Map<string, HostAwaited>();
@@ -188,9 +193,10 @@ export async function awaitAcrossHosts(
     return reachable.length === 0 || parts.settled(reachable, any);
   };
 
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const deadline = parts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
   try {
     for (;;) {
+      if (parts.restart?.()) return undefined;
       const now = current();
       if (isSettled(now)) return now;
       if (deadline !== undefined && Date.now() >= deadline) {
