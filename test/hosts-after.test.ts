@@ -194,6 +194,9 @@ test("a pending remote worker: unknown host refused, never looked for on its hos
       .filter((m) => m.worker_id === "feat-b");
     assert.equal(failed.map((m) => m.message_type), ["task_failed"]);
     assert.match(failed[0]!.content.error, /alpha/);
+    const resumed = orch(["resume", "feat-b", "--json"], { cwd: repo, env });
+    assert.is(resumed.code, 1, resumed.stderr);
+    assert.match(resumed.json.error.message, /has not started: its start failed .*orch rm it/);
   } finally {
     await a!.start();
   }

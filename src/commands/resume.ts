@@ -34,6 +34,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const text = stringFlag(flags, "prompt");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
+  if (record.pending) {
+    // spawn --after: nothing to resume (no worktree or agent yet, here or on its host).
+    const failed = record.pending_spawn?.start_error;
+    const why = failed === undefined
+      ? `it starts when ${(record.after ?? []).join(", ")} have landed`
+      : `its start failed (${failed}): orch rm it and spawn it again`;
+    throw new OrchError("refused", `worker ${record.worker_id} has not started: ${why}`);
+  }
   if (onHost(record)) return resumedOnHost(layout, record, text, ctx);
   const running = runningAgentPid(layout, record);
   if (running !== undefined) throw new OrchError("refused", `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`);
