@@ -72,7 +72,7 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   let seen = statusOf(repo, env);
   const b = seen.views.get("feat-b")!;
   assert.equal([b.status, b.host, b.after, b.error], ["pending", "alpha", ["feat-a"], undefined]);
-  assert.match(orch(["list"], { cwd: repo, env }).stdout, /feat-b\s+pending.*after feat-a/);
+  assert.match(orch(["list"], { cwd: repo, env }).stdout, /feat-b\s+pending.*after feat-a\s+on host alpha\n/);
   assert.is(onHost(a!, ["git", "-C", clone, "branch", "--list", "feat/b"]), "", "no branch on the host yet");
   assert.is(onHost(a!, ["git", "-C", clone, "worktree", "list"]).split("\n").length, 1, "no worktree on the host yet");
   assert.equal(workersOnHost(a!, clone), [], "the host's orch knows no worker yet");
@@ -116,6 +116,14 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   assert.is(awaited.code, 0, `${awaited.stderr}${awaited.stdout}`);
   assert.equal(awaited.json.workers.map((w: { worker_id: string; status: string; host?: string }) => [w.worker_id, w.status, w.host]),
     [["feat-c", "done", "alpha"]]);
+
+  // Its prerequisite has landed already: spawn --after --host starts it on the host at once.
+  const late = orch(["spawn", "feat/e", "--after", "feat/a", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(late.code, 0, late.stderr);
+  assert.equal([late.json.status, late.json.host, late.json.base_commit], ["running", "alpha", tip]);
+  assert.ok(late.json.worktree_path.startsWith(a!.home), late.json.worktree_path);
+  assert.equal(workersOnHost(a!, clone).sort(), ["feat-b", "feat-c", "feat-e"]);
+  assert.is(orch(["rm", "feat/e", "--yes"], { cwd: repo, env }).code, 0);
 
   // From now on they are remote workers like any other: rm goes to the host.
   assert.is(orch(["rm", "feat/c", "--yes"], { cwd: repo, env }).code, 0);

@@ -224,6 +224,12 @@ function standingText(w: WorkerView): string {
   return w.merges_cleanly === false ? `${against} conflicts: ${(w.conflict_paths ?? []).join(", ")}` : against;
 }
 
+/** host:path; a worker not made yet (pending) has no path, only the host it will start on. */
+function whereText(w: WorkerView): string {
+  if (!w.host) return w.worktree_path;
+  return w.worktree_path ? `${w.host}:${w.worktree_path}` : `on host ${w.host}`;
+}
+
 export function renderWorkers(workers: WorkerView[], c: Colors): string {
   if (workers.length === 0) return "no workers\n";
   const rows = workers.map((w) => [
@@ -232,7 +238,7 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
     w.window_id ? `${w.window_id}${w.window_alive ? "" : " (closed)"}` : "-",
     w.agent_alive ? "agent running" : "agent not running",
     [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
-    `${w.host ? `${w.host}:` : ""}${w.worktree_path}${w.error ? ` (${w.error})` : ""}`,
+    `${whereText(w)}${w.error ? ` (${w.error})` : ""}`,
   ]);
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows
