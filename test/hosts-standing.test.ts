@@ -4,6 +4,7 @@
 // connection attempt per pause and gets the new base once it is back; an empty poll's check on the host
 // misses nothing (a message, a claim left by a dead reader, a dead agent).
 
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -206,6 +207,17 @@ test("poll: the host's orch runs only when there may be something to take, and n
   assert.equal(failed.map((m) => [m.worker_id, m.message_type]), [["feat-quiet", "task_failed"]]);
   assert.match(failed[0]!.content.error ?? "", /ended without reporting/);
   assert.equal(poll(), [], "reported once");
+
+  // A local worker's agent gone the same way, in a session with a host: the local watchdog runs while the
+  // host answers, and its report comes with the host's messages in one poll.
+  const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(here.code, 0, here.stderr);
+  const localPidFile = `${repo}/.orch/sessions/${session}/workers/feat-here/agent.pid`;
+  execFileSync("sh", ["-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", localPidFile]);
+  orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "still here"]);
+  const both = poll();
+  assert.equal(both.map((m) => [m.worker_id, m.message_type]).sort(), [["feat-here", "task_failed"], ["feat-quiet", "progress"]]);
+  assert.equal(poll(), [], "each once");
 });
 
 test.run();
