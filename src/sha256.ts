@@ -14,8 +14,22 @@ const K = Uint32Array.from([
 
 const rotr = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
+interface NativeHasher {
+  update(text: string): NativeHasher;
+  digest(encoding: "hex"): string;
+}
+type NativeHasherClass = new (algorithm: "sha256") => NativeHasher;
+
 /** The SHA-256 digest of `text`'s UTF-8 bytes, as 64 lowercase hex digits. */
 export function sha256Hex(text: string): string {
+  // In the compiled binary, Bun's own hasher: no module to load, and a third of the time of the first
+  // call below, which runs before anything is compiled.
+  const Native = (globalThis as { Bun?: { CryptoHasher?: NativeHasherClass } }).Bun?.CryptoHasher;
+  return Native ? new Native("sha256").update(text).digest("hex") : sha256HexInJs(text);
+}
+
+/** The same in JavaScript (Node, Deno), tested against node:crypto. */
+export function sha256HexInJs(text: string): string {
   const data = new TextEncoder().encode(text);
   // The message, a 1 bit, zeros, and its length in bits as 64 bits: a whole number of 64-byte blocks.
   const padded = new Uint8Array(Math.ceil((data.length + 9) / 64) * 64);
@@ -33,14 +47,30 @@ export function sha256Hex(text: string): string {
       const s1 = rotr(w[i - 2]!, 17) ^ rotr(w[i - 2]!, 19) ^ (w[i - 2]! >>> 10);
       w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) >>> 0;
     }
-    const v = Array.from(h);
+    // Plain variables, not an array shifted each round: this runs once per command, before JIT.
+    let a = h[0]!, b = h[1]!, c = h[2]!, d = h[3]!, e = h[4]!, f = h[5]!, g = h[6]!, hh = h[7]!;
     for (let i = 0; i < 64; i++) {
-      const [a, b, c, d, e, f, g, hh] = v as [number, number, number, number, number, number, number, number];
       const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) >>> 0;
       const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
-      v.splice(0, 8, (t1 + t2) >>> 0, a, b, c, (d + t1) >>> 0, e, f, g);
+      hh = g;
+      g = f;
+      f = e;
+      e = (d + t1) >>> 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) >>> 0;
     }
-    for (let i = 0; i < 8; i++) h[i] = h[i]! + v[i]!;
+    h[0] = h[0]! + a;
+    h[1] = h[1]! + b;
+    h[2] = h[2]! + c;
+    h[3] = h[3]! + d;
+    h[4] = h[4]! + e;
+    h[5] = h[5]! + f;
+    h[6] = h[6]! + g;
+    h[7] = h[7]! + hh;
   }
-  return Array.from(h, (word) => word.toString(16).padStart(8, "0")).join("");
+  let hex = "";
+  for (const word of h) hex += word.toString(16).padStart(8, "0");
+  return hex;
 }

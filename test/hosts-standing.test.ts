@@ -2,8 +2,9 @@
 // status computes ahead/behind/merges_cleanly here against the base as it is here (fetching a branch
 // only when the host reports a tip this repository lacks); a host whose sshd is killed costs one
 // connection attempt per pause and gets the new base once it is back; an empty poll's check on the host
-// misses nothing (a message, a claim left by a dead reader, a dead agent).
+// misses nothing (a message, a claim left by a dead reader, a dead agent) and runs the host's orch only then.
 
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -180,32 +181,61 @@ test("poll: the host's orch runs only when there may be something to take, and n
   const session = fs.readdirSync(`${repo}/.orch/sessions`)[0]!;
   const remoteId = JSON.parse(fs.readFileSync(`${repo}/.orch/sessions/${session}/hosts/alpha.json`, "utf8")).remote_orchestrator_id;
   const mail = `${store}/sessions/${remoteId}/mail`;
-  const poll = () => {
+  // The host's orch behind a wrapper that counts the polls it runs.
+  const runsLog = `${a!.home}/orch-polls.log`;
+  a!.runAs(["sh", "-c", 'mv "$1" "$1.real" && printf "%s\n" "#!/bin/sh" "$2" > "$1" && chmod 755 "$1"', "w",
+    `${a!.home}/.local/bin/orch`, `case "$1" in __lifeline) echo run >> '${runsLog}' ;; esac; exec "$0.real" "$@"`]);
+  const hostRuns = () => a!.runAs(["sh", "-c", '[ -e "$1" ] && wc -l < "$1" || echo 0', "c", runsLog]).stdout.trim();
+  const poll = (runs: string) => {
     const r = orch(["poll", "--json"], { cwd: repo, env });
     assert.is(r.code, 0, r.stderr);
+    assert.is(hostRuns(), runs, "the polls the host's orch ran");
     return r.json.messages as { worker_id: string; message_type: string; content: { summary: string; error?: string } }[];
   };
-  assert.equal(poll(), []);
+  assert.equal(poll("0"), []);
 
   // A message: taken once.
   orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "half way"]);
-  assert.equal(poll().map((m) => m.content.summary), ["half way"]);
-  assert.equal(poll(), []);
+  assert.equal(poll("1").map((m) => m.content.summary), ["half way"]);
+  assert.equal(poll("1"), []);
 
   // A claim left by a reader that died (pid 1 is never a poll of orch): the host's orch gives it back.
   orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "claimed by the dead"]);
   const [name] = a!.runAs(["ls", `${mail}/new`]).stdout.trim().split("\n");
   a!.runAs(["sh", "-c", 'mkdir "$1/claims/1.1.x" && mv "$1/new/$2" "$1/claims/1.1.x/"', "m", mail, name!]);
   assert.equal(a!.runAs(["ls", `${mail}/new`]).stdout, "");
-  assert.equal(poll().map((m) => m.content.summary), ["claimed by the dead"]);
+  assert.equal(poll("2").map((m) => m.content.summary), ["claimed by the dead"]);
 
   // An agent whose recorded process is gone without a report: the host's watchdog reports it.
   const pidFile = `${store}/sessions/${remoteId}/workers/feat-quiet/agent.pid`;
   a!.runAs(["sh", "-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", pidFile]);
-  const failed = poll();
+  const failed = poll("3");
   assert.equal(failed.map((m) => [m.worker_id, m.message_type]), [["feat-quiet", "task_failed"]]);
   assert.match(failed[0]!.content.error ?? "", /ended without reporting/);
-  assert.equal(poll(), [], "reported once");
+  assert.equal(poll("3"), [], "reported once");
+
+  // A finished worker whose runner was killed, leaving its agent.pid: the host's orch runs once, removes
+  // it, and the next empty poll runs nothing there again.
+  const done = orch(["spawn", "feat/done", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(done.code, 0, done.stderr);
+  orchOnHost(a!, done.json.worktree_path as string, ["notify", "--type", "task_complete", "--summary", "finished"]);
+  assert.equal(poll("4").map((m) => m.message_type), ["task_complete"]);
+  const donePid = `${store}/sessions/${remoteId}/workers/feat-done/agent.pid`;
+  a!.runAs(["sh", "-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", donePid]);
+  assert.equal(poll("5"), [], "not a failure: the worker had finished");
+  assert.is(a!.runAs(["test", "-e", donePid]).code, 1, "its agent.pid is gone");
+  assert.equal(poll("5"), []);
+
+  // A local worker's agent gone the same way, in a session with a host: the local watchdog runs while the
+  // host answers, and its report comes with the host's messages in one poll.
+  const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(here.code, 0, here.stderr);
+  const localPidFile = `${repo}/.orch/sessions/${session}/workers/feat-here/agent.pid`;
+  execFileSync("sh", ["-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", localPidFile]);
+  orchOnHost(a!, worktree, ["notify", "--type", "progress", "--summary", "still here"]);
+  const both = poll("6");
+  assert.equal(both.map((m) => [m.worker_id, m.message_type]).sort(), [["feat-here", "task_failed"], ["feat-quiet", "progress"]]);
+  assert.equal(poll("6"), [], "each once");
 });
 
 test.run();

@@ -122,6 +122,34 @@ test("an agent killed with its runner (no one left to report) is noticed by poll
   assert.equal(pollAll(repo, env), [], "status reports nothing again");
 });
 
+test("a finished worker's agent.pid left by a killed runner is removed by status and poll, without a report; a live one stays", () => {
+  const { repo, id } = sessionRepo();
+  const pidOf = (worker: string) => path.join(repo, ".orch", "sessions", id, "workers", worker, "agent.pid");
+  const deadPid = () => {
+    const child = spawnSync("sh", ["-c", 'sh -c "exit 0" & wait; echo "$!"'], { encoding: "utf8" });
+    return `${child.stdout.trim()} 1\n`;
+  };
+  for (const branch of ["feat/by-status", "feat/by-poll", "feat/live"]) {
+    const spawned = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+    const done = orch(["notify", "--type", "task_complete", "--summary", "finished"], { cwd: spawned.json.worktree_path });
+    assert.is(done.code, 0, done.stderr);
+  }
+  assert.equal(pollAll(repo).map((m) => m.message_type), ["task_complete", "task_complete", "task_complete"]);
+  fs.writeFileSync(pidOf("feat-by-status"), deadPid());
+  // This test's own process, with its start time as the runner records it (field 22 of /proc/PID/stat).
+  const startTime = fs.readFileSync(`/proc/${process.pid}/stat`, "utf8").split(")").pop()!.trim().split(" ")[19];
+  fs.writeFileSync(pidOf("feat-live"), `${process.pid} ${startTime}\n`);
+  assert.is(orch(["status", "--json"], { cwd: repo }).code, 0);
+  assert.not.ok(fs.existsSync(pidOf("feat-by-status")), "status removed the dead one");
+  fs.writeFileSync(pidOf("feat-by-poll"), deadPid());
+  assert.equal(pollAll(repo), [], "a finished worker's agent ending is no failure");
+  assert.not.ok(fs.existsSync(pidOf("feat-by-poll")), "poll removed the dead one");
+  assert.ok(fs.existsSync(pidOf("feat-live")), "a running agent's pid stays");
+  const live = orch(["status", "--json"], { cwd: repo }).json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-live");
+  assert.is(live.status, "done");
+  assert.is(live.agent_alive, true);
+});
+
 test("the runner reports every start failure with its reason: not found, E2BIG, a NUL in an argument", () => {
   const { repo, id } = sessionRepo();
   const cases: [string, (record: Record<string, unknown>) => void, RegExp][] = [

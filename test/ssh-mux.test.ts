@@ -9,7 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { controlPath, HostUnreachable, runOnHost, sshOptions } from "../src/adapters/ssh.ts";
+import { controlPath, HostUnreachable, runOnHost, sentEnvironment, spawnOnHost, sshOptions } from "../src/adapters/ssh.ts";
 import { runThroughMaster, type MuxSession } from "../src/adapters/ssh-mux.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
@@ -112,7 +112,7 @@ test("no master, a stale socket, or a socket that never answers: undefined (ssh 
   const mute = net.createServer((conn) => conn.on("data", () => undefined)).listen(path.join(dir, "mute"));
   await new Promise((resolve) => mute.once("listening", resolve));
   const started = Date.now();
-  assert.is(await runThroughMaster(path.join(dir, "mute"), "true", 300), undefined);
+  assert.is(await runThroughMaster(path.join(dir, "mute"), "true", { startTimeoutMs: 300 }), undefined);
   assert.ok(Date.now() - started < 3000);
   // Something that speaks, but not the mux protocol.
   const liar = net.createServer((conn) => conn.end("SSH-2.0-not-a-master\r\n")).listen(path.join(dir, "liar"));
@@ -122,13 +122,76 @@ test("no master, a stale socket, or a socket that never answers: undefined (ssh 
   liar.close();
 });
 
+/** A folder for PATH holding only sh and env: no ssh, so only the master's socket can run anything. */
+function pathWithoutSsh(): string {
+  const bin = tempDir("orch-nossh-");
+  for (const tool of ["sh", "env"]) fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`]).stdout.toString().trim(), path.join(bin, tool));
+  return bin;
+}
+
+/** The environment `env -0` printed on the host, as name → value. */
+function parseEnv(output: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const entry of output.split("\0").filter(Boolean)) {
+    const at = entry.indexOf("=");
+    vars.set(entry.slice(0, at), entry.slice(at + 1));
+  }
+  return vars;
+}
+
+test("what orch's channel sends: LANG and LC_* that an environment can hold, in the caller's order", () => {
+  const env = {
+    LC_TIME: "C", lang: "x", LANGUAGE: "de", LCX: "x", LANG: "C.UTF-8", LC_EMPTY: "", LC_NUL: "a\0b",
+    "LC_A=B": "x", LC_UNSET: undefined, LC_ORCH_NOTE: "ünï ☃ 'q'",
+  };
+  assert.equal(sentEnvironment(env), [["LC_TIME", "C"], ["LANG", "C.UTF-8"], ["LC_ORCH_NOTE", "ünï ☃ 'q'"]]);
+  assert.equal(sentEnvironment({ PATH: "/bin" }), []);
+});
+
+test("the caller's LANG and LC_* reach the host's command as ssh's SendEnv sends them, as data; nothing else does", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  const note = `it's "ünï ☃" $(touch pwned) \`touch pwned2\` two  spaces; \\ end`;
+  const caller = {
+    ...env, LANG: "C.UTF-8", LC_MESSAGES: "C.UTF-8", LC_ORCH_NOTE: note, LC_EMPTY: "",
+    LANGUAGE: "de:en", ORCH_NOT_SENT: "kept here", TERM: "xterm-orch",
+  };
+  const sent = ["LANG", "LC_MESSAGES", "LC_ORCH_NOTE"];
+  const unsent = ["LC_EMPTY", "LANGUAGE", "ORCH_NOT_SENT", "TERM"];
+
+  // Without them, the host's command has none of them (sshd starts it with an environment of its own).
+  const bare = parseEnv((await outcome(await runThroughMaster(socket, quoteForShell(["env", "-0"])))).stdout);
+  for (const name of [...sent, ...unsent]) assert.not.ok(bare.has(name), `${name} is not on the host by itself`);
+
+  const viaMaster = await runOnHost("h", dest, ["env", "-0"], { ...caller, PATH: pathWithoutSsh() });
+  assert.is(viaMaster.code, 0, viaMaster.stderr);
+  const seen = parseEnv(viaMaster.stdout);
+  for (const name of sent) assert.is(seen.get(name), caller[name as keyof typeof caller], name);
+  for (const name of unsent) assert.not.ok(seen.has(name), `${name} was not sent`);
+  const home = world!.hosts[0]!.home;
+  for (const file of ["pwned", "pwned2"]) assert.is(world!.hosts[0]!.runAs(["test", "-e", path.join(home, file)]).code, 1);
+
+  // A lifeline (poll --wait, await) gets them too.
+  const lifeline = await spawnOnHost(dest, ["sh", "-c", 'printf "%s" "$LC_ORCH_NOTE"; read line'], { ...caller, PATH: pathWithoutSsh() });
+  let printed = "";
+  lifeline.onStdout((text) => (printed += text));
+  lifeline.write("done\n");
+  assert.is(await within(lifeline.exit, 30_000, "the lifeline"), 0);
+  assert.is(printed, note);
+
+  // ssh itself (the tests' config says SendEnv LANG LC_*, as Debian's and macOS's do) sends the same ones,
+  // except that ssh sends an empty value too.
+  const viaSsh = await runOnHost("h", dest, ["env", "-0"], { ...caller, ORCH_SSH_NO_MUX: "1" });
+  const sshSeen = parseEnv(viaSsh.stdout);
+  for (const name of sent) assert.is(sshSeen.get(name), caller[name as keyof typeof caller], `${name} through ssh`);
+  assert.is(sshSeen.get("LC_EMPTY"), "");
+  for (const name of unsent.filter((n) => n !== "LC_EMPTY")) assert.not.ok(sshSeen.has(name), `${name} not sent by ssh`);
+});
+
 test("runOnHost goes through the master without starting ssh; the master killed mid-command is HostUnreachable", async () => {
   if (skip) return console.log(`  skipped: ${skip}`);
   const socket = startMaster();
-  // No ssh on PATH: only the socket can have run it.
-  const bin = tempDir("orch-nossh-");
-  for (const tool of ["sh", "env"]) fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`]).stdout.toString().trim(), path.join(bin, tool));
-  const noSsh = { ...env, PATH: bin };
+  const noSsh = { ...env, PATH: pathWithoutSsh() };
   const echoed = await runOnHost("h", dest, ["printf", "%s", "via the master"], noSsh);
   assert.is(echoed.stdout, "via the master");
   const refused = await runOnHost("h", dest, ["true"], { ...noSsh, ORCH_SSH_NO_MUX: "1" }).then(() => "ran", (error: Error) => error.message);

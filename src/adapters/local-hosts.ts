@@ -228,12 +228,16 @@ export async function startLocalHosts(
         `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${hostKey}`, `PidFile ${path.join(hostDir, "sshd.pid")}`,
         `AuthorizedKeysFile ${authorized}`, `AllowUsers ${user}`, "PasswordAuthentication no",
         "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "UsePAM no", "StrictModes no",
-        "PermitRootLogin no", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200", "",
+        "PermitRootLogin no", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100:30:200",
+        // As Debian's sshd_config: the caller's locale reaches the host (ssh's SendEnv, orch's own channel).
+        "AcceptEnv LANG LC_*", "",
       ].join("\n"));
       configLines.push(
         `Host ${alias}`, "  HostName 127.0.0.1", `  Port ${port}`, `  User ${user}`, `  IdentityFile ${clientKey}`,
         "  IdentitiesOnly yes", `  UserKnownHostsFile ${knownHosts}`, "  StrictHostKeyChecking yes", "  LogLevel ERROR",
-        "",
+        // -F leaves out /etc/ssh/ssh_config, whose SendEnv this is on Debian and macOS: ssh sends what orch's
+        // own channel sends.
+        "  SendEnv LANG LC_*", "",
       );
       const hostPub = fs.readFileSync(`${hostKey}.pub`, "utf8").trim().split(" ").slice(0, 2).join(" ");
       knownLines.push(`[127.0.0.1]:${port} ${hostPub}`);

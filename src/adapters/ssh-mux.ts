@@ -233,6 +233,8 @@ class MuxChannel implements MuxSession {
 
   constructor(
     private readonly command: string,
+    /** Variables for the command's environment, sent as ssh sends SendEnv's: before the command. */
+    private readonly environment: readonly (readonly [string, string])[],
     /** Called once: with this channel once the command was sent, or undefined when nothing ran. */
     private readonly started: (session: MuxSession | undefined) => void,
     startTimeoutMs: number,
@@ -376,6 +378,11 @@ class MuxChannel implements MuxSession {
     this.remotePacket = Math.min(reader.u32(), PACKET_SIZE);
     this.stage = "running";
     clearTimeout(this.startTimer);
+    // As ssh's client_session2_setup: no reply wanted (a host whose AcceptEnv does not name one ignores
+    // it), all of them right before the command, which the host starts with the ones it took.
+    for (const [name, value] of this.environment) {
+      this.sendOnChannel(CHANNEL_REQUEST, sshString("env"), Uint8Array.of(0), sshString(name), sshString(value));
+    }
     this.sendOnChannel(CHANNEL_REQUEST, sshString("exec"), Uint8Array.of(1), sshString(this.command));
     this.started(this);
     this.flushInput();
@@ -426,6 +433,12 @@ class MuxChannel implements MuxSession {
   }
 }
 
+export interface MuxRunOptions {
+  /** Name and value pairs for the command's environment on the host (its sshd's AcceptEnv decides). */
+  environment?: readonly (readonly [string, string])[];
+  startTimeoutMs?: number;
+}
+
 /**
  * Runs `command` (one line for the remote shell, as ssh would send it) through the master listening on
  * `socketPath`. Resolves undefined when there is no usable master (no socket, a refusal, a channel the
@@ -433,9 +446,10 @@ class MuxChannel implements MuxSession {
  * Once the exec request is sent, the session is the command's, and a broken connection is its exit
  * CONNECTION_FAILED, as with ssh.
  */
-export function runThroughMaster(socketPath: string, command: string, startTimeoutMs = START_TIMEOUT_MS): Promise<MuxSession | undefined> {
+export function runThroughMaster(socketPath: string, command: string, options: MuxRunOptions = {}): Promise<MuxSession | undefined> {
+  const { environment = [], startTimeoutMs = START_TIMEOUT_MS } = options;
   return new Promise((resolve) => {
-    const channel = new MuxChannel(command, resolve, startTimeoutMs);
+    const channel = new MuxChannel(command, environment, resolve, startTimeoutMs);
     const events = { data: (bytes: Uint8Array) => channel.received(bytes), closed: () => channel.disconnected() };
     connectUnix(socketPath, events).then((transport) => channel.connected(transport), () => channel.giveUp());
   });

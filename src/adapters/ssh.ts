@@ -131,10 +131,26 @@ function masterSocket(dest: string, env: NodeJS.ProcessEnv): string | undefined 
   return fs.existsSync(socket) ? socket : undefined;
 }
 
+/**
+ * What orch's own channel sends of `env` for the host's environment: LANG and every LC_* variable, as the
+ * `SendEnv LANG LC_*` of Debian's, Fedora's and macOS's default ssh_config has ssh send them (orch reads no
+ * ssh config). An empty value is left out (ssh would send it): to setlocale an empty one is an unset one.
+ */
+export function sentEnvironment(env: NodeJS.ProcessEnv): [string, string][] {
+  const sent: [string, string][] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if ((name !== "LANG" && !name.startsWith("LC_")) || name.includes("=")) continue;
+    // An SSH string could carry a NUL, but no environment can: the host would cut the value there.
+    if (typeof value === "string" && value !== "" && !value.includes("\0")) sent.push([name, value]);
+  }
+  return sent;
+}
+
 /** `argv` through the shared connection's socket, when its master is up; undefined when it is not. */
 async function startThroughMaster(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
   const socket = masterSocket(dest, env);
-  return socket === undefined ? undefined : runThroughMaster(socket, quoteForShell(argv));
+  if (socket === undefined) return undefined;
+  return runThroughMaster(socket, quoteForShell(argv), { environment: sentEnvironment(env) });
 }
 
 function collect(session: MuxSession, input: string | Buffer | undefined): Promise<RunResult> {

@@ -95,6 +95,8 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too; looked
   // at while the hosts answer.
   const moved = baseTipsMoved(layout, session.orchestrator_id);
+  // So is the look for local agents that died (their task_failed is taken below with the rest).
+  if (collecting) check();
   await collecting;
   if (moved) {
     await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
@@ -102,7 +104,8 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
   let taken: TakenMessages | undefined;
   try {
-    taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, check);
+    const beforeTake = collecting ? () => undefined : check;
+    taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, beforeTake);
   } finally {
     following?.stop();
   }

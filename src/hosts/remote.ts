@@ -17,8 +17,8 @@ const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || ex
  * poll of that session could take — a file in its mailbox's new/ or claims/ (a claim left by a reader
  * that died goes back to new/), or a worker's agent whose recorded pid no longer runs as the process it
  * was (the watchdog would report it) — and orch runs only when there is any; otherwise the answer of an
- * empty poll. It may run orch for nothing (a stopped agent's pid file), never skip a message: the claim
- * itself is always the host's orch's, under its locks.
+ * empty poll. It may run orch for nothing (the pid file of a finished worker's runner that was killed,
+ * which that orch then removes), never skip a message: the claim itself is always the host's orch's.
  */
 const POLL_IF_ANY = [
   'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; d=${ORCH_HOME:-.orch}/sessions/$3; shift 3',

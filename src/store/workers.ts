@@ -223,7 +223,10 @@ export interface RecordedAgent {
 
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
 export function recordedAgent(layout: StoreLayout, record: WorkerRecord): RecordedAgent | undefined {
-  const file = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  return agentInFile(layout.agentPidFile(record.orchestrator_id, record.worker_id));
+}
+
+function agentInFile(file: string): RecordedAgent | undefined {
   let text: string;
   try {
     // Most workers have no agent running here: a look without an error object is cheaper than a failed open.
@@ -244,6 +247,32 @@ export function recordedAgent(layout: StoreLayout, record: WorkerRecord): Record
  */
 export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): number | undefined {
   return lookAtAgent(layout, record).running;
+}
+
+/**
+ * The agent.pid of a worker that is no longer active (done, failed, stopped) and whose agent has ended
+ * without its runner removing the file (the runner was killed, the machine restarted): removed, so that
+ * nothing takes it for an agent to watch again (a host's empty poll would start orch each time for it).
+ * Moved aside first and removed only while it is the one that was read: one that a new life (resume)
+ * wrote meanwhile is put back.
+ */
+export function forgetEndedAgent(layout: StoreLayout, record: WorkerRecord, ended: RecordedAgent): void {
+  const file = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  const aside = `${file}.ended-${process.pid}`;
+  try {
+    fs.renameSync(file, aside);
+  } catch {
+    return; // gone already
+  }
+  const taken = agentInFile(aside);
+  if (taken?.pid !== ended.pid || taken.startTime !== ended.startTime) {
+    try {
+      fs.linkSync(aside, file);
+    } catch {
+      // A newer one is there already.
+    }
+  }
+  fs.rmSync(aside, { force: true });
 }
 
 /** One reading of a worker's agent.pid, shared by the watchdog and the view of one command. */
@@ -466,10 +495,19 @@ export function noticeEndedAgents(
     // A remote worker's agent and window are on its host, which watches them: nothing here can tell.
     if (record.host !== undefined) continue;
     const look = seen?.get(record.worker_id);
-    if (look && !(ACTIVE as readonly string[]).includes(look.status)) continue;
+    if (look && !(ACTIVE as readonly string[]).includes(look.status)) {
+      if (look.agent.recorded && !look.agent.runs) forgetEndedAgent(layout, record, look.agent.recorded);
+      continue;
+    }
+    const agent = look?.agent ?? lookAtAgent(layout, record);
     // reportAgentEnded reads the status again before it reports: a report that came meanwhile wins.
-    const reason = agentGoneReason(layout, record, windows, look?.agent);
-    if (reason && reportAgentEnded(layout, record, "agent ended without reporting", reason)) reported.push(record.worker_id);
+    const reason = agentGoneReason(layout, record, windows, agent);
+    if (!reason) continue;
+    if (reportAgentEnded(layout, record, "agent ended without reporting", reason)) {
+      reported.push(record.worker_id);
+    } else if (agent.recorded && !agent.runs && !(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
+      forgetEndedAgent(layout, record, agent.recorded);
+    }
   }
   return reported;
 }
