@@ -104,7 +104,8 @@ async function awaitOnce(
   const restart = () => startedOnHost(layout, records);
   if (records.some(onHost)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
-    const parts = { localViews: (local: WorkerRecord[]) => views(layout, local), settled, localDirs: dirs, restart, deadline };
+    const localViews = (local: WorkerRecord[]) => views(layout, local);
+    const parts = { localViews, settled, localDirs: dirs, restart, deadline };
     return awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts);
   }
   const guard = guardListener();

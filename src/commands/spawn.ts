@@ -311,7 +311,9 @@ async function recordPending(
       ...(options.backend ? { backend: options.backend } : {}),
     },
   };
-  const prompt = profile ? fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch }) : options.prompt;
+  const prompt = profile
+    ? fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch })
+    : options.prompt;
   if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
   return record;
 }
