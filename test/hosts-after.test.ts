@@ -2,6 +2,7 @@
 // here with nothing on the host; once its prerequisite lands it is made and started on the host from the
 // base as it is then (an await begun before follows it there); a pending remote worker is never looked
 // for on its host (status, poll, rm, send), and a start that cannot reach the host is failed and reported.
+// A prerequisite on the same host lands from there (its branch fetched) and the worker starts on top of it.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -131,6 +132,33 @@ test("spawn B --after A --host: pending here, nothing on the host; A lands; B is
   assert.is(removed.code, 0, removed.stderr);
   assert.not.ok(a!.runAs(["test", "-e", started.worktree_path]).code === 0, "its worktree on alpha is gone");
   assert.equal(workersOnHost(a!, clone), []);
+});
+
+test("A on a host, B --after A on the same host: A's work lands from there and B starts on it", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env, ...privateTmux() };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "chain/repo"], { cwd: repo, env }).code, 0);
+  const work = ["--host", "alpha", "--agent", hostAgent(a!), "--json"];
+  const first = orch(["spawn", "feat/a", ...work, "--prompt", "write a.txt made by a on alpha\ncommit Add a.txt"], { cwd: repo, env });
+  assert.is(first.code, 0, first.stderr);
+  const second = orch(["spawn", "feat/b", "--after", "feat/a", ...work, "--prompt", "p"], { cwd: repo, env });
+  assert.is(second.code, 0, second.stderr);
+  assert.is(second.json.status, "pending");
+
+  const awaited = orch(["await", "feat-a", "--timeout", "60", "--json"], { cwd: repo, env });
+  assert.is(awaited.code, 0, awaited.stderr);
+  assert.is(awaited.json.workers[0].status, "done");
+  assert.is(statusOf(repo, env).views.get("feat-b")!.status, "pending", "done is not landed");
+  const landed = orch(["land", "feat/a", "--test", "true", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.started, ["feat-b"]);
+  assert.is(fs.readFileSync(path.join(repo, "a.txt"), "utf8").trim(), "made by a on alpha", "A's work came back and landed here");
+
+  const b = statusOf(repo, env).views.get("feat-b")!;
+  assert.equal([b.host, b.base_commit, b.error], ["alpha", git(["rev-parse", "main"], repo), undefined]);
+  assert.is(onHost(a!, ["cat", path.join(b.worktree_path, "a.txt")]), "made by a on alpha", "B starts from the base with A in it");
 });
 
 test("a pending remote worker: unknown host refused, never looked for on its host, rm forgets it, a failed start is reported", async () => {
