@@ -1,7 +1,9 @@
 // The newer commands on remote workers, against real OpenSSH servers (test/ssh-harness.ts): watch across
 // hosts (each line once, across a dropped connection and a host first used during the watch), approve,
-// deny and resume through the host's orch, and land without names before any poll.
+// deny and resume through the host's orch, land without names before any poll, and await across hosts
+// watching the local workers' agents meanwhile.
 
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -162,6 +164,27 @@ test("approve, deny and resume on a host's workers; land without names takes the
   const diff = orch(["diff", "feat/later", "--json"], { cwd: repo, env });
   assert.is(diff.code, 0, diff.stderr);
   assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["again.txt"]);
+});
+
+test("await across hosts: a local worker's agent that dies meanwhile is reported, and ends the wait", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo, id } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env, ...privateTmux() };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "await/repo"], { cwd: repo, env }).code, 0);
+  assert.is(orch(["spawn", "feat/there", "--host", "alpha", "--no-window"], { cwd: repo, env }).code, 0);
+  assert.is(orch(["spawn", "feat/here", "--no-window"], { cwd: repo, env }).code, 0);
+  const awaiting = orchAsync(["await", "feat-there", "feat-here", "--any", "--timeout", "60", "--json"], { cwd: repo, env });
+  await sleep(1000); // the wait is under way, its connection to alpha open
+  const pidFile = `${repo}/.orch/sessions/${id}/workers/feat-here/agent.pid`;
+  execFileSync("sh", ["-c", 'sh -c "exit 0" & wait; printf "%s 1" "$!" > "$1"', "p", pidFile]);
+  const done = await awaiting.done;
+  assert.is(done.code, 0, `${done.stderr}${done.stdout}`);
+  const byId = new Map((done.json.workers as { worker_id: string; status: string }[]).map((w) => [w.worker_id, w.status]));
+  assert.equal([byId.get("feat-here"), byId.get("feat-there")], ["failed", "running"]);
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.equal(polled.json.messages.map((m: { worker_id: string; message_type: string }) => [m.worker_id, m.message_type]),
+    [["feat-here", "task_failed"]], "reported once");
 });
 
 test.run();

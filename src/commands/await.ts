@@ -102,20 +102,24 @@ async function awaitOnce(
 ): Promise<AwaitedWorker[] | undefined> {
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
   const restart = () => startedOnHost(layout, records);
+  const guard = guardListener();
+  // Before every look, with hosts or without: the watchdog of the workers here (a remote worker's is its
+  // host's), and a prerequisite merged elsewhere, which starts its pending workers.
+  const beforeLook = async () => {
+    guard.check("await");
+    await noticeEndedWorkers(layout, records, ctx.env);
+    if (baseTipsMoved(layout, orchestratorId)) await noticeMoves(layout, orchestratorId, ctx);
+  };
   if (records.some(onHost)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
     const localViews = (local: WorkerRecord[]) => views(layout, local);
-    const parts = { localViews, settled, localDirs: dirs, restart, deadline };
+    const parts = { localViews, settled, localDirs: dirs, restart, deadline, beforeLook };
     return awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts);
   }
-  const guard = guardListener();
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
   const remaining = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
   const result = records.length === 0 ? [] : await waitFor(dirs, remaining, async () => {
-    guard.check("await");
-    await noticeEndedWorkers(layout, records, ctx.env);
-    // A prerequisite merged elsewhere starts its pending workers: noticed on every look.
-    if (baseTipsMoved(layout, orchestratorId)) await noticeMoves(layout, orchestratorId, ctx);
+    await beforeLook();
     if (restart()) return "restart" as const;
     const current = views(layout, records);
     return settled(current, any) ? current : undefined;

@@ -123,6 +123,8 @@ export interface AwaitParts {
   restart?: () => boolean;
   /** When the whole wait ends (ms since epoch), if it began before this one; else now + timeoutMs. */
   deadline?: number;
+  /** Runs before every look (the watchdog of the workers here, a base that moved). */
+  beforeLook?: () => Promise<void>;
 }
 
 /**
@@ -196,6 +198,7 @@ export async function awaitAcrossHosts(
   const deadline = parts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
   try {
     for (;;) {
+      await parts.beforeLook?.();
       if (parts.restart?.()) return undefined;
       const now = current();
       if (isSettled(now)) return now;
