@@ -40,7 +40,7 @@ async function pollUntil(repo: string, env: Record<string, string | undefined>, 
   return got;
 }
 
-test("host add installs orch and makes the clone; list reports it; bad input is refused; rm forgets it", () => {
+test("host add installs orch and makes the clone; added again it upgrades orch and mends the clone; bad input is refused; rm forgets it", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo();
@@ -51,9 +51,26 @@ test("host add installs orch and makes the clone; list reports it; bad input is 
   assert.is(added.json.path, "clones/repo");
   assert.is(a!.runAs([".local/bin/orch", "--version"]).stdout.trim(), orch(["--version"], { cwd: repo }).stdout.trim());
   assert.is(a!.runAs(["git", "-C", "clones/repo", "rev-parse", "HEAD"]).stdout.trim(), git(["rev-parse", "HEAD"], repo));
+  // Added again as it was: checked anew, nothing to do.
   const again = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
-  assert.is(again.code, 1);
-  assert.is(again.json.error.code, "exists");
+  assert.is(again.code, 0, again.stderr);
+  assert.equal([again.json.again, again.json.installed, again.json.path, again.json.added_at],
+    [true, false, "clones/repo", added.json.added_at]);
+  // Another destination or clone under the same name is another host: refused, nothing changed.
+  for (const other of [["ssh://nobody@127.0.0.1:1"], [a!.alias, "--path", "elsewhere"]]) {
+    const r = orch(["host", "add", "alpha", ...other, "--json"], { cwd: repo, env });
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.json.error.code, "exists");
+  }
+  assert.equal(JSON.parse(fs.readFileSync(`${repo}/.orch/hosts/alpha.json`, "utf8")).path, "clones/repo");
+  // An older orch there, and a clone removed there: added again, orch is upgraded and the clone made anew.
+  a!.runAs(["sh", "-c", 'printf "%s\\n" "#!/bin/sh" "echo orch 0.0.1" > .local/bin/orch && rm -rf clones/repo']);
+  assert.is(a!.runAs([".local/bin/orch", "--version"]).stdout.trim(), "orch 0.0.1");
+  const upgraded = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.is(upgraded.code, 0, upgraded.stderr);
+  assert.equal([upgraded.json.again, upgraded.json.installed], [true, true]);
+  assert.is(a!.runAs([".local/bin/orch", "--version"]).stdout.trim(), orch(["--version"], { cwd: repo }).stdout.trim());
+  assert.is(a!.runAs(["git", "-C", "clones/repo", "rev-parse", "HEAD"]).stdout.trim(), git(["rev-parse", "HEAD"], repo));
   const list = orch(["host", "list", "--json"], { cwd: repo, env });
   assert.is(list.code, 0, list.stderr);
   assert.equal(list.json.hosts.map((h: { name: string; reachable: boolean; orch_version: string }) => [h.name, h.reachable, h.orch_version]), [["alpha", true, added.json.orch_version]]);

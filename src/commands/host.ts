@@ -27,7 +27,7 @@ const PROBE = 'uname -s; uname -m; "$HOME/$1" --version 2>/dev/null || echo "orc
 const INSTALL =
   'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
 /** An empty repository to push into; pushing into its checked-out branch updates its worktree. */
-const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || git init -q -b "$2"; } && ' +
+const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || { git init -q -b "$2" && echo made; }; } && ' +
   "git config receive.denyCurrentBranch updateInstead";
 
 const SYSTEMS: Record<string, string> = { Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd" };
@@ -57,6 +57,8 @@ function binaryToInstall(): string {
 interface AddOutcome {
   record: HostRecord;
   installed: boolean;
+  /** The host was known already: checked again (orch upgraded there when older, the clone made when gone). */
+  again: boolean;
   warnings: string[];
 }
 
@@ -69,11 +71,17 @@ async function addHost(
   layout: StoreLayout, name: string, dest: string, dirFlag: string | undefined, ctx: Context,
 ): Promise<AddOutcome> {
   const main = mainWorktreeOf(await requireRepo(ctx));
-  if (findHost(layout, name)) throw new OrchError("exists", `host ${name} already exists (orch host rm ${name} first)`);
-  const dir = dirFlag === undefined ? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
+  // Added again as it was (the way to upgrade its orch, or to mend a clone removed there): checked anew.
+  // Anything else under a known name is another host.
+  const known = findHost(layout, name);
+  const dir = dirFlag === undefined ? known?.path ?? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
+  if (known && (known.destination !== dest || known.path !== dir)) {
+    const was = `${known.destination}, clone at ${known.path}`;
+    throw new OrchError("exists", `host ${name} already exists as ${was} (orch host rm ${name} first, or use another name)`);
+  }
   const record: HostRecord = {
     name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "",
-    added_at: new Date().toISOString(),
+    added_at: known?.added_at ?? new Date().toISOString(),
   };
   const host = new RemoteHost(record, ctx.env);
   const warnings: string[] = [];
@@ -115,13 +123,16 @@ async function addHost(
   if (made.code !== 0) {
     throw new OrchError("failed", `could not make the clone ${dir} on host ${name}: ${lastLine(made.stderr)}`);
   }
-  const push = ["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
-  const pushed = await gitAdapter.git(push, main.root, { env: host.gitEnv(), allowFailure: true });
-  if (pushed.code !== 0) {
-    throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
+  // Into a clone made now; one that was there has its history, and spawn pushes what it needs.
+  if (!known || made.stdout.includes("made")) {
+    const push = ["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
+    const pushed = await gitAdapter.git(push, main.root, { env: host.gitEnv(), allowFailure: true });
+    if (pushed.code !== 0) {
+      throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
+    }
   }
   saveHost(layout, record);
-  return { record, installed, warnings };
+  return { record, installed, again: known !== undefined, warnings };
 }
 
 /** Every worker recorded in any session of this store, with its session. */
@@ -167,13 +178,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     if (args.length > 3) throw usage("host add takes NAME and DEST");
     const name = checkHostName(positional(args, 1, "host name"));
     const dest = checkDestination(positional(args, 2, "ssh destination (user@host, ssh://user@host:port or an alias)"));
-    const { record, installed, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
+    const { record, installed, again, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
     for (const warning of warnings) ctx.warn(warning);
     return {
-      json: { success: true, ...record, installed, warnings },
+      json: { success: true, ...record, installed, again, warnings },
       human: (c) => {
         const orch = `orch ${record.orch_version}${installed ? " installed" : ""}`;
-        return `${c.green("added")} host ${c.bold(name)} (${dest}): ${orch}, clone at ${record.path}\n`;
+        const what = again ? c.green("checked") : c.green("added");
+        return `${what} host ${c.bold(name)} (${dest}): ${orch}, clone at ${record.path}\n`;
       },
     };
   }
