@@ -446,7 +446,11 @@ export interface MuxRunOptions {
  * Once the exec request is sent, the session is the command's, and a broken connection is its exit
  * CONNECTION_FAILED, as with ssh.
  */
-export function runThroughMaster(socketPath: string, command: string, options: MuxRunOptions = {}): Promise<MuxSession | undefined> {
+export function runThroughMaster(
+  socketPath: string,
+  command: string,
+  options: MuxRunOptions = {},
+): Promise<MuxSession | undefined> {
   const { environment = [], startTimeoutMs = START_TIMEOUT_MS } = options;
   return new Promise((resolve) => {
     const channel = new MuxChannel(command, environment, resolve, startTimeoutMs);

@@ -126,7 +126,8 @@ async function awaitOnce(
   }, sessionGone);
   if (result === "restart") return undefined;
   if (!result) {
-    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: orchestratorId, workers: views(layout, records) });
+    const details = { orchestrator_id: orchestratorId, workers: views(layout, records) };
+    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, details);
   }
   return result;
 }

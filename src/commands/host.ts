@@ -74,10 +74,13 @@ async function addHost(
   // Added again as it was (the way to upgrade its orch, or to mend a clone removed there): checked anew.
   // Anything else under a known name is another host.
   const known = findHost(layout, name);
-  const dir = dirFlag === undefined ? known?.path ?? defaultRemotePath(path.basename(main.root)) : checkRemotePath(dirFlag);
+  const dir = dirFlag !== undefined
+    ? checkRemotePath(dirFlag)
+    : known?.path ?? defaultRemotePath(path.basename(main.root));
   if (known && (known.destination !== dest || known.path !== dir)) {
     const was = `${known.destination}, clone at ${known.path}`;
-    throw new OrchError("exists", `host ${name} already exists as ${was} (orch host rm ${name} first, or use another name)`);
+    const instead = `orch host rm ${name} first, or use another name`;
+    throw new OrchError("exists", `host ${name} already exists as ${was} (${instead})`);
   }
   const record: HostRecord = {
     name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "",

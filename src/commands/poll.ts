@@ -105,7 +105,8 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   let taken: TakenMessages | undefined;
   try {
     const beforeTake = collecting ? () => undefined : check;
-    taken = await takeFromMailbox(layout.mailDir(session.orchestrator_id), options.wait, options.timeoutMs, ctx, beforeTake);
+    const mailDir = layout.mailDir(session.orchestrator_id);
+    taken = await takeFromMailbox(mailDir, options.wait, options.timeoutMs, ctx, beforeTake);
   } finally {
     following?.stop();
   }

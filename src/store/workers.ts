@@ -505,8 +505,10 @@ export function noticeEndedAgents(
     if (!reason) continue;
     if (reportAgentEnded(layout, record, "agent ended without reporting", reason)) {
       reported.push(record.worker_id);
-    } else if (agent.recorded && !agent.runs && !(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
-      forgetEndedAgent(layout, record, agent.recorded);
+    } else if (agent.recorded && !agent.runs) {
+      // Not reported because the worker had finished (or it was reported already): its pid file goes.
+      const active = (ACTIVE as readonly string[]).includes(workerState(layout, record).status);
+      if (!active) forgetEndedAgent(layout, record, agent.recorded);
     }
   }
   return reported;
