@@ -110,10 +110,13 @@ function sentResult(message: Message, woken: boolean): CommandResult {
   };
 }
 
-/** Delivers here, or for a worker on a host through the host's orch (which gives the message its id there). */
+/**
+ * Delivers here and wakes the agent if it sits idle at its prompt; for a worker on a host, the host's
+ * orch does both (and gives the message its id there).
+ */
 async function deliverAnywhere(
   layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context,
-): Promise<Message> {
+): Promise<{ sent: Message; woken: boolean }> {
   if (record.pending && record.host !== undefined) {
     // Its inbox will be on the host, where nothing exists yet: a message kept here would never reach it.
     const why = `it waits for ${(record.after ?? []).join(", ")} to land, then starts on host ${record.host}`;
@@ -121,7 +124,7 @@ async function deliverAnywhere(
   }
   if (!onHost(record)) {
     deliverToWorker(layout, record, message);
-    return message;
+    return { sent: message, woken: await wakeIfIdle(layout, record, ctx, message) };
   }
   return (await import("../hosts/workers.ts")).deliverOnHost(layout, record, message, ctx);
 }
@@ -140,8 +143,8 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const message = newMessage({
     orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text },
   });
-  const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
+  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, woken);
 }
 
 /** A message of the session's mailbox by id, wherever it is (unread, being handed out, or read). */
@@ -183,8 +186,8 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const message = newMessage({
     orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content,
   });
-  const sent = await deliverAnywhere(layout, record, message, ctx);
-  return sentResult(sent, onHost(record) ? false : await wakeIfIdle(layout, record, ctx, sent));
+  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx);
+  return sentResult(sent, woken);
 }
 
 function renderInboxMessage(message: Message, c: Colors): string {

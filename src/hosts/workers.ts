@@ -178,16 +178,19 @@ export async function removeOnHost(
 
 /**
  * send and reply to a remote worker: the host's orch delivers it there (its inbox, its event log, the
- * wake-up of its agent). Returns the message as the host made it.
+ * wake-up of its agent). Returns the message as the host made it, and whether the host woke the agent.
  */
-export async function deliverOnHost(layout: StoreLayout, record: RemoteWorkerRecord, message: Message, ctx: Context): Promise<Message> {
+export async function deliverOnHost(
+  layout: StoreLayout, record: RemoteWorkerRecord, message: Message, ctx: Context,
+): Promise<{ sent: Message; woken: boolean }> {
   const host = hostOf(layout, record, ctx);
   const orch = ["--orch", remoteSessionOf(layout, record)];
   const text = message.content.text ?? "";
   const doc = message.message_type === "reply" && message.content.in_reply_to
     ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
     : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
-  return { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+  const sent = { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+  return { sent, woken: doc.woken === true };
 }
 
 /**
