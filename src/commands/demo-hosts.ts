@@ -53,7 +53,9 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     step("orch init", orch);
     const homes = new Map(hosts.hosts.map((h) => [h.alias, h.home]));
     for (const name of HOST_NAMES) {
-      const added = await hostMain(["add", name, name], {}, ctx);
+      // Its hosts run the scripted agent: that they have no claude is no news here.
+      const quiet = { ...ctx, warn: (line: string) => (/ has no claude on the PATH/.test(line) ? undefined : ctx.warn(line)) };
+      const added = await hostMain(["add", name, name], {}, quiet);
       const version = String(added.json.orch_version);
       const installed = `orch ${version} installed there, clone at ~/${String(added.json.path)}`;
       step(`orch host add ${name} ${name}`, installed);

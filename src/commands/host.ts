@@ -20,9 +20,15 @@ import { listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { VERSION } from "../version.ts";
 import type { CommandResult } from "./types.ts";
 
-/** What the host has: its system, its orch (if any), and which of git and tmux are missing. */
-const PROBE = 'uname -s; uname -m; "$HOME/$1" --version 2>/dev/null || echo "orch none"; ' +
-  'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done';
+/**
+ * What the host has: its system, its orch (if any), which of git and tmux are missing, and which of the
+ * agents orch knows by name ("$@" after the orch path) its ssh commands find.
+ */
+const PROBE = 'o=$1; shift; uname -s; uname -m; "$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
+  'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
+  'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
+/** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
+const NAMED_AGENTS = ["claude", "codex"];
 /** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
 const INSTALL =
   'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
@@ -56,6 +62,8 @@ function binaryToInstall(): string {
 
 interface AddOutcome {
   record: HostRecord;
+  /** The named agents whose program is on the PATH of the host's ssh commands. */
+  agents: string[];
   installed: boolean;
   /** The host was known already: checked again (orch upgraded there when older, the clone made when gone). */
   again: boolean;
@@ -89,16 +97,23 @@ async function addHost(
   const host = new RemoteHost(record, ctx.env);
   const warnings: string[] = [];
 
-  const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH]);
-  const [system = "", machine = "", version = "", ...missing] = probe.stdout.trim().split("\n");
+  const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH, ...NAMED_AGENTS]);
+  const [system = "", machine = "", version = "", ...found] = probe.stdout.trim().split("\n");
   record.os = SYSTEMS[system] ?? system.toLowerCase();
   record.arch = MACHINES[machine] ?? machine;
-  if (missing.includes("missing git")) {
+  if (found.includes("missing git")) {
     throw new OrchError("failed", `host ${name} has no git on the PATH of its ssh commands: install git there`);
   }
-  if (missing.includes("missing tmux")) {
+  if (found.includes("missing tmux")) {
     const until = "workers there need --no-window until it is installed";
     warnings.push(`host ${name} has no tmux on the PATH of its ssh commands: ${until}`);
+  }
+  const agents = found.filter((line) => line.startsWith("agent ")).map((line) => line.slice("agent ".length));
+  if (!agents.includes("claude")) {
+    // The default agent: its workers would fail there at once ("claude was not found on PATH").
+    const instead = agents.length ? `, or spawn there with --agent ${agents.join(" or ")}` : "";
+    warnings.push(`host ${name} has no claude on the PATH of its ssh commands: Claude Code workers there fail ` +
+      `until it has (see "Hosts" in orch's README${instead})`);
   }
 
   let installed = false;
@@ -135,7 +150,7 @@ async function addHost(
     }
   }
   saveHost(layout, record);
-  return { record, installed, again: known !== undefined, warnings };
+  return { record, agents, installed, again: known !== undefined, warnings };
 }
 
 /** Every worker recorded in any session of this store, with its session. */
@@ -181,10 +196,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     if (args.length > 3) throw usage("host add takes NAME and DEST");
     const name = checkHostName(positional(args, 1, "host name"));
     const dest = checkDestination(positional(args, 2, "ssh destination (user@host, ssh://user@host:port or an alias)"));
-    const { record, installed, again, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
+    const { record, agents, installed, again, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
     for (const warning of warnings) ctx.warn(warning);
     return {
-      json: { success: true, ...record, installed, again, warnings },
+      json: { success: true, ...record, agents, installed, again, warnings },
       human: (c) => {
         const orch = `orch ${record.orch_version}${installed ? " installed" : ""}`;
         const what = again ? c.green("checked") : c.green("added");
