@@ -1,0 +1,234 @@
+// The real Claude Code as a worker on a host, driven only through orch here over real OpenSSH: the host's
+// account has claude set up as a user who has used it once (its own HOME, its API settings in
+// ~/.claude/settings.json, claude on the PATH of ssh commands through ~/.bashrc), and nothing of this
+// test's environment crosses ssh. Reports, the Stop hook's idle, waking an idle worker with send, a
+// permission prompt answered with approve, and nothing of the account left running at the end.
+
+import fs from "node:fs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { AnthropicServer, step, userText } from "./agents/anthropic-server.ts";
+import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
+import { orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
+import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+
+/** Claude Code starts in seconds on a quiet machine; on a loaded 2-core one, give it minutes. */
+const AGENT_WAIT = 120_000;
+const skip = sshSkipReason();
+let world: SshWorld | undefined;
+const server = await new AnthropicServer().start();
+
+test.after(async () => {
+  await world?.close();
+  await server.stop();
+});
+
+/** The command lines of the account's live processes (from /proc; zombies have ended): what runs as its user. */
+function accountCommands(uid: number): string[] {
+  const commands: string[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid) || /^State:\s+Z/m.test(status)) continue;
+      commands.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" "));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return commands;
+}
+
+/** Writes a file in the host's HOME as its user would have it: owned by the account. */
+function writeAsUser(host: SshHost, relative: string, content: string, mode = 0o644): void {
+  const file = path.join(host.home, relative);
+  const gid = fs.statSync(host.home).gid;
+  for (let dir = path.dirname(file); dir !== host.home && !fs.existsSync(dir); dir = path.dirname(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  for (let dir = path.dirname(file); dir !== host.home; dir = path.dirname(dir)) fs.chownSync(dir, host.uid, gid);
+  fs.writeFileSync(file, content, { mode });
+  fs.chmodSync(file, mode);
+  fs.chownSync(file, host.uid, gid);
+}
+
+/**
+ * Claude Code on the host as a user who has used it once: the binary in ~/.local/bin (a hard link to the
+ * cached one when it is on the same file system: 373 MB), that folder put on PATH at the top of ~/.bashrc
+ * (above Debian's "not interactive: return"), the onboarding done, and settings.json's `env` pointing it
+ * at the model server with the updater off: how a user points a host's claude at a gateway.
+ */
+function setUpClaudeOnHost(host: SshHost, model: AnthropicServer): void {
+  writeAsUser(host, ".local/bin/.keep", "");
+  const installed = path.join(host.home, ".local/bin/claude");
+  try {
+    fs.linkSync(agentBinary("claude"), installed);
+  } catch {
+    fs.copyFileSync(agentBinary("claude"), installed);
+    fs.chmodSync(installed, 0o755);
+  }
+  writeAsUser(host, ".claude.json", `${JSON.stringify(usedOnceConfig(), null, 2)}\n`, 0o600);
+  const settings = {
+    autoUpdates: false,
+    env: { ...model.env, DISABLE_AUTOUPDATER: "1" },
+    permissions: { defaultMode: "manual", allow: [] },
+  };
+  writeAsUser(host, ".claude/settings.json", `${JSON.stringify(settings, null, 2)}\n`, 0o600);
+}
+
+/** What puts ~/.local/bin on the PATH of the host's ssh commands: a line at the top of ~/.bashrc. */
+function putLocalBinOnPath(host: SshHost): void {
+  const bashrc = path.join(host.home, ".bashrc");
+  const rest = fs.existsSync(bashrc) ? fs.readFileSync(bashrc, "utf8") : "";
+  assert.match(rest, /not running interactively/, "Debian's ~/.bashrc, which returns at once when not interactive");
+  writeAsUser(host, ".bashrc", `export PATH="$HOME/.local/bin:$PATH"\n${rest}`);
+}
+
+interface Message {
+  id: string;
+  worker_id: string;
+  message_type: string;
+  content: Record<string, string>;
+}
+
+interface WorkerView {
+  worker_id: string;
+  status: string;
+  host?: string;
+  waiting_for?: string;
+  request_id?: string;
+}
+
+/** The host, the session here, and every message polled here so far (both tests use them, in order). */
+interface Setting {
+  host: SshHost;
+  repo: string;
+  run: (args: string[]) => ReturnType<typeof orch>;
+  polled: Message[];
+  /** poll --wait until a message of `type` from `worker` has come; fails with what the model server saw. */
+  pollFor: (worker: string, type: string) => Promise<Message>;
+  status: (worker: string) => WorkerView;
+  sshCommand: (command: string) => string;
+}
+let setting: Setting | undefined;
+
+async function setUp(): Promise<Setting> {
+  world = await startSshWorld(1);
+  const host = world.hosts[0]!;
+  setUpClaudeOnHost(host, server);
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  // Only what reaches the hosts: nothing of the model server, HOME or PATH of this test goes with it.
+  const env = { ...world.env };
+  const run = (args: string[]) => orch(args, { cwd: repo, env });
+  const polled: Message[] = [];
+  const pollFor = async (worker: string, type: string) => {
+    const deadline = Date.now() + AGENT_WAIT;
+    const match = (m: Message) => m.worker_id === worker && m.message_type === type;
+    while (!polled.some(match)) {
+      if (Date.now() > deadline) {
+        assert.unreachable(`no ${type} from ${worker}; polled ${JSON.stringify(polled)}\nrequests:\n${server.describe()}`);
+      }
+      // Not orch(): a process waited for synchronously would stop this process's model server meanwhile.
+      const r = await orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd: repo, env }).done;
+      assert.ok(r.code === 0 || r.code === 124, r.stderr);
+      if (r.code === 0) polled.push(...(r.json.messages as Message[]));
+    }
+    return polled.find(match)!;
+  };
+  const status = (worker: string): WorkerView => {
+    const r = run(["status", "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === worker)!;
+  };
+  const sshArgs = ["-F", world.env.ORCH_SSH_CONFIG, "-o", "BatchMode=yes", host.alias];
+  const sshCommand = (command: string) => spawnSync("ssh", [...sshArgs, command], { encoding: "utf8" }).stdout.trim();
+  return { host, repo, run, polled, pollFor, status, sshCommand };
+}
+
+test("a host whose ssh commands do not find claude: host add warns, and a Claude Code worker there fails saying why", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  setting = await setUp();
+  const { host, run, pollFor, status, sshCommand } = setting;
+  assert.is(sshCommand("command -v claude || echo none"), "none", "~/.local/bin is not on that PATH by itself");
+  const added = run(["host", "add", "alpha", host.alias, "--path", "shop", "--json"]);
+  assert.is(added.code, 0, added.stderr);
+  assert.equal(added.json.agents, []);
+  assert.match(added.stderr, "host alpha has no claude on the PATH of its ssh commands");
+
+  const spawned = run(["spawn", "feat/nowhere", "--host", "alpha", "--agent", "claude", "--prompt", "Do it.", "--json"]);
+  assert.is(spawned.code, 0, spawned.stderr);
+  const failed = await pollFor("feat-nowhere", "task_failed");
+  assert.match(JSON.stringify(failed.content), "claude was not found on PATH");
+  assert.is(status("feat-nowhere").status, "failed");
+});
+
+test("a real Claude Code worker on a host: reports, idle, woken by send, blocked and approved, done", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { host, run, polled, pollFor, status, sshCommand } = setting!;
+  // Debian's bash reads ~/.bashrc for a command sshd runs: with ~/.local/bin put on PATH at its top,
+  // above the line that returns when not interactive, claude is on the PATH of the host's ssh commands.
+  putLocalBinOnPath(host);
+  assert.is(sshCommand("command -v claude"), path.join(host.home, ".local/bin/claude"));
+  const again = run(["host", "add", "alpha", host.alias, "--path", "shop", "--json"]);
+  assert.is(again.code, 0, again.stderr);
+  assert.equal([again.json.agents, again.json.warnings], [["claude"], []]);
+
+  const seen = new Set<string>();
+  const sampler = setInterval(() => accountCommands(host.uid).forEach((c) => seen.add(c)), 200);
+  sampler.unref();
+  server.script("feat-x", [
+    step.bash("orch notify --type progress --summary 'halfway on the host'", "Report progress"),
+    step.say("Waiting for directions."),
+    step.bash("touch approved-on-host", "Create a marker file"),
+    step.bash("orch notify --type task_complete --summary 'feature x done on the host'", "Report completion"),
+    step.say("Done."),
+  ]);
+  const spawned = run(["spawn", "feat/x", "--host", "alpha", "--agent", "claude", "--prompt", "Build feature x.", "--json"]);
+  assert.is(spawned.code, 0, spawned.stderr);
+  assert.is(spawned.json.host, "alpha");
+  assert.ok(spawned.json.window_id, "a tmux window on the host");
+  const fromX = () => polled.filter((m) => m.worker_id === "feat-x");
+
+  await pollFor("feat-x", "idle");
+  assert.equal(fromX().map((m) => m.message_type), ["progress", "idle"]);
+  assert.is(fromX()[0]!.content.summary, "halfway on the host");
+  const idle = status("feat-x");
+  assert.is(idle.host, "alpha");
+  assert.is(idle.status, "idle", "the Stop hook ran on the host");
+
+  const sent = run(["send", "feat-x", "-use the blue palette", "--json"]);
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, true, "the host's orch typed its wake-up line");
+  await server.waitFor(() => server.used("feat-x") >= 3, AGENT_WAIT, "the woken turn");
+  const woken = userText(server.turns("feat-x")[2]!.body);
+  assert.ok(woken.includes("-use the blue palette"), "the message reached the model on the host");
+  assert.ok(woken.includes("you have a new message from your orchestrator"));
+
+  await waitUntil(() => status("feat-x").status === "blocked", AGENT_WAIT, "the permission prompt on the host");
+  const blocked = status("feat-x");
+  assert.is(blocked.waiting_for, "Bash: touch approved-on-host");
+  const approved = run(["approve", "feat-x", "--json"]);
+  assert.is(approved.code, 0, approved.stderr);
+  assert.is(approved.json.request_id, blocked.request_id);
+
+  await pollFor("feat-x", "task_complete");
+  assert.equal(fromX().map((m) => m.message_type), ["progress", "idle", "blocked", "task_complete"]);
+  assert.is(new Set(polled.map((m) => m.id)).size, polled.length, "each message once");
+  assert.is(fromX()[3]!.content.summary, "feature x done on the host");
+  await waitUntil(() => status("feat-x").status === "done", AGENT_WAIT, "done");
+  assert.ok(fs.existsSync(path.join(spawned.json.worktree_path, "approved-on-host")), "the approved command ran there");
+
+  const stopped = run(["stop", "feat-x", "--json"]);
+  assert.is(stopped.code, 0, stopped.stderr);
+  await waitUntil(() => !accountCommands(host.uid).some((c) => /claude/.test(c)), AGENT_WAIT, "stop to end claude there");
+  clearInterval(sampler);
+  assert.ok([...seen].some((c) => c.startsWith("claude --session-id")), [...seen].join("\n"));
+  assert.not.ok([...seen].some((c) => /\bnpm\b|claude (update|install)/.test(c)), "no updater ran on the host");
+
+  await world!.close();
+  world = undefined;
+  assert.equal(accountCommands(host.uid), [], "nothing of the account runs any more");
+});
+
+test.run();
