@@ -229,6 +229,7 @@ test("a real Claude Code worker on a host: reports, idle, woken by send, blocked
   await world!.close();
   world = undefined;
   assert.equal(accountCommands(host.uid), [], "nothing of the account runs any more");
+  assert.not.ok(fs.existsSync(`/tmp/tmux-${host.uid}`), "nor is its tmux server's socket folder left");
 });
 
 test.run();

@@ -126,6 +126,20 @@ export function endProcessesOf(uid: number): void {
   for (const pid of processesOf(uid)) kill(pid);
 }
 
+/**
+ * The account's tmux server kept its socket in /tmp/tmux-<uid> (ssh passes no TMUX_TMPDIR): removed with
+ * the account, when it is that account's, so no folder of a deleted user is left in /tmp.
+ */
+function removeTmuxSocketDir(uid: number): void {
+  const dir = path.join("/tmp", `tmux-${uid}`);
+  try {
+    const stat = fs.lstatSync(dir);
+    if (stat.isDirectory() && stat.uid === uid) fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // none: the account ran no tmux
+  }
+}
+
 async function startSshd(config: string, port: number, log: string): Promise<ChildProcess> {
   const out = fs.openSync(log, "a");
   const sshd = spawn(SSHD, ["-D", "-e", "-f", config], { stdio: ["ignore", out, out] });
@@ -199,6 +213,8 @@ export async function startLocalHosts(
     for (const { user, uid } of accounts) {
       for (let attempt = 0; attempt < 40; attempt++) {
         endProcessesOf(uid);
+        // While the account exists, so that its uid cannot be another new account's yet.
+        removeTmuxSocketDir(uid);
         if ((await run(["userdel", user], { env, allowFailure: true })).code === 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
