@@ -127,7 +127,8 @@ async function setUp(): Promise<Setting> {
     const match = (m: Message) => m.worker_id === worker && m.message_type === type;
     while (!polled.some(match)) {
       if (Date.now() > deadline) {
-        assert.unreachable(`no ${type} from ${worker}; polled ${JSON.stringify(polled)}\nrequests:\n${server.describe()}`);
+        const seen = JSON.stringify(polled);
+        assert.unreachable(`no ${type} from ${worker}; polled ${seen}\nrequests:\n${server.describe()}`);
       }
       // Not orch(): a process waited for synchronously would stop this process's model server meanwhile.
       const r = await orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd: repo, env }).done;
@@ -146,7 +147,7 @@ async function setUp(): Promise<Setting> {
   return { host, repo, run, polled, pollFor, status, sshCommand };
 }
 
-test("a host whose ssh commands do not find claude: host add warns, and a Claude Code worker there fails saying why", async () => {
+test("a host whose ssh commands find no claude: host add warns, a Claude Code worker there fails saying why", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   setting = await setUp();
   const { host, run, pollFor, status, sshCommand } = setting;
@@ -184,7 +185,7 @@ test("a real Claude Code worker on a host: reports, idle, woken by send, blocked
     step.bash("orch notify --type task_complete --summary 'feature x done on the host'", "Report completion"),
     step.say("Done."),
   ]);
-  const spawned = run(["spawn", "feat/x", "--host", "alpha", "--agent", "claude", "--prompt", "Build feature x.", "--json"]);
+  const spawned = run(["spawn", "feat/x", "--host", "alpha", "--agent", "claude", "--prompt", "Build x.", "--json"]);
   assert.is(spawned.code, 0, spawned.stderr);
   assert.is(spawned.json.host, "alpha");
   assert.ok(spawned.json.window_id, "a tmux window on the host");
@@ -221,7 +222,8 @@ test("a real Claude Code worker on a host: reports, idle, woken by send, blocked
 
   const stopped = run(["stop", "feat-x", "--json"]);
   assert.is(stopped.code, 0, stopped.stderr);
-  await waitUntil(() => !accountCommands(host.uid).some((c) => /claude/.test(c)), AGENT_WAIT, "stop to end claude there");
+  const claudeRuns = () => accountCommands(host.uid).some((c) => /claude/.test(c));
+  await waitUntil(() => !claudeRuns(), AGENT_WAIT, "stop to end claude there");
   clearInterval(sampler);
   assert.ok([...seen].some((c) => c.startsWith("claude --session-id")), [...seen].join("\n"));
   assert.not.ok([...seen].some((c) => /\bnpm\b|claude (update|install)/.test(c)), "no updater ran on the host");

@@ -54,7 +54,8 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const homes = new Map(hosts.hosts.map((h) => [h.alias, h.home]));
     for (const name of HOST_NAMES) {
       // Its hosts run the scripted agent: that they have no claude is no news here.
-      const quiet = { ...ctx, warn: (line: string) => (/ has no claude on the PATH/.test(line) ? undefined : ctx.warn(line)) };
+      const warn = (line: string) => (/ has no claude on the PATH/.test(line) ? undefined : ctx.warn(line));
+      const quiet = { ...ctx, warn };
       const added = await hostMain(["add", name, name], {}, quiet);
       const version = String(added.json.orch_version);
       const installed = `orch ${version} installed there, clone at ~/${String(added.json.path)}`;

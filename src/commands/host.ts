@@ -196,7 +196,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     if (args.length > 3) throw usage("host add takes NAME and DEST");
     const name = checkHostName(positional(args, 1, "host name"));
     const dest = checkDestination(positional(args, 2, "ssh destination (user@host, ssh://user@host:port or an alias)"));
-    const { record, agents, installed, again, warnings } = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
+    const added = await addHost(layout, name, dest, stringFlag(flags, "path"), ctx);
+    const { record, agents, installed, again, warnings } = added;
     for (const warning of warnings) ctx.warn(warning);
     return {
       json: { success: true, ...record, agents, installed, again, warnings },

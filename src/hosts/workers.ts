@@ -189,7 +189,8 @@ export async function deliverOnHost(
   const doc = message.message_type === "reply" && message.content.in_reply_to
     ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
     : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
-  const sent = { ...message, id: String(doc.message_id ?? message.id), created_at: String(doc.created_at ?? message.created_at) };
+  const id = String(doc.message_id ?? message.id);
+  const sent = { ...message, id, created_at: String(doc.created_at ?? message.created_at) };
   return { sent, woken: doc.woken === true };
 }
 
