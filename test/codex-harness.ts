@@ -44,6 +44,8 @@ export interface RecordedRequest {
   step: number;
   /** "user" for the conversation; Codex's side requests (a thread title) have their own. */
   threadSource: string;
+  /** The Authorization header it came with: which credentials the Codex that asked was configured with. */
+  authorization: string | undefined;
   body: ResponsesRequest;
 }
 
@@ -98,7 +100,8 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
       const threadSource = meta.thread_source ?? "user";
       const script = /SCRIPT:([A-Za-z0-9_-]+)/.exec(userTexts(body).join("\n"))?.[1];
       const step = (body.input ?? []).filter((item) => item.type === "function_call").length;
-      requests.push({ at: Date.now(), script, step, threadSource, body });
+      const authorization = req.headers.authorization;
+      requests.push({ at: Date.now(), script, step, threadSource, authorization, body });
       const n = ++counter;
       const planned = threadSource === "user" && script ? scripts[script]?.[step] : undefined;
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -142,19 +145,16 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
   };
 }
 
+/** How the scripted provider's key reaches Codex: an environment variable, or the token in config.toml itself. */
+export type ProviderKey = { envKey: string } | { bearerToken: string };
+
 /**
- * A HOME whose ~/.codex/config.toml is that of a user who has used Codex once with an API key:
- * the scripted provider, no update check, no analytics, and /tmp (and $TMPDIR) not writable to
- * Codex's commands, so nothing can work by writing there. `codex` (the npm entry) is on PATH.
+ * The config.toml of a user who has used Codex once with an API key: the scripted provider, no update
+ * check, no analytics, and /tmp (and $TMPDIR) not writable to Codex's commands, so nothing can work by
+ * writing there.
  */
-export function codexHome(dir: string, server: ResponsesServer, codexEntry: string): Record<string, string> {
-  const home = path.join(dir, "home");
-  const codexDir = path.join(home, ".codex");
-  const bin = path.join(dir, "bin");
-  fs.mkdirSync(codexDir, { recursive: true });
-  fs.mkdirSync(bin, { recursive: true });
-  fs.symlinkSync(codexEntry, path.join(bin, "codex"));
-  fs.writeFileSync(path.join(codexDir, "config.toml"), [
+export function codexConfigToml(server: ResponsesServer, key: ProviderKey): string {
+  return [
     'model = "scripted-model"',
     'model_provider = "scripted"',
     "check_for_update_on_startup = false",
@@ -163,7 +163,9 @@ export function codexHome(dir: string, server: ResponsesServer, codexEntry: stri
     'name = "scripted"',
     `base_url = ${JSON.stringify(server.baseUrl)}`,
     'wire_api = "responses"',
-    'env_key = "ORCH_TEST_OPENAI_KEY"',
+    "envKey" in key
+      ? `env_key = ${JSON.stringify(key.envKey)}`
+      : `experimental_bearer_token = ${JSON.stringify(key.bearerToken)}`,
     "request_max_retries = 0",
     "stream_max_retries = 0",
     "",
@@ -174,7 +176,21 @@ export function codexHome(dir: string, server: ResponsesServer, codexEntry: stri
     "exclude_slash_tmp = true",
     "exclude_tmpdir_env_var = true",
     "",
-  ].join("\n"));
+  ].join("\n");
+}
+
+/**
+ * A HOME whose ~/.codex/config.toml is that of a user who has used Codex once (codexConfigToml, the
+ * key in the environment). `codex` (the npm entry) is on PATH.
+ */
+export function codexHome(dir: string, server: ResponsesServer, codexEntry: string): Record<string, string> {
+  const home = path.join(dir, "home");
+  const codexDir = path.join(home, ".codex");
+  const bin = path.join(dir, "bin");
+  fs.mkdirSync(codexDir, { recursive: true });
+  fs.mkdirSync(bin, { recursive: true });
+  fs.symlinkSync(codexEntry, path.join(bin, "codex"));
+  fs.writeFileSync(path.join(codexDir, "config.toml"), codexConfigToml(server, { envKey: "ORCH_TEST_OPENAI_KEY" }));
   return {
     HOME: home,
     CODEX_HOME: codexDir,

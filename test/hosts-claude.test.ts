@@ -12,7 +12,8 @@ import * as assert from "uvu/assert";
 import { AnthropicServer, step, userText } from "./agents/anthropic-server.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
 import { orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
-import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { accountCommands, installOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser } from "./ssh-harness.ts";
+import type { SshHost, SshWorld } from "./ssh-harness.ts";
 
 /** Claude Code starts in seconds on a quiet machine; on a loaded 2-core one, give it minutes. */
 const AGENT_WAIT = 120_000;
@@ -25,34 +26,6 @@ test.after(async () => {
   await server.stop();
 });
 
-/** The command lines of the account's live processes (from /proc; zombies have ended): what runs as its user. */
-function accountCommands(uid: number): string[] {
-  const commands: string[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
-    try {
-      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid) || /^State:\s+Z/m.test(status)) continue;
-      commands.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" "));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return commands;
-}
-
-/** Writes a file in the host's HOME as its user would have it: owned by the account. */
-function writeAsUser(host: SshHost, relative: string, content: string, mode = 0o644): void {
-  const file = path.join(host.home, relative);
-  const gid = fs.statSync(host.home).gid;
-  for (let dir = path.dirname(file); dir !== host.home && !fs.existsSync(dir); dir = path.dirname(dir)) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-  for (let dir = path.dirname(file); dir !== host.home; dir = path.dirname(dir)) fs.chownSync(dir, host.uid, gid);
-  fs.writeFileSync(file, content, { mode });
-  fs.chmodSync(file, mode);
-  fs.chownSync(file, host.uid, gid);
-}
-
 /**
  * Claude Code on the host as a user who has used it once: the binary in ~/.local/bin (a hard link to the
  * cached one when it is on the same file system: 373 MB), that folder put on PATH at the top of ~/.bashrc
@@ -60,14 +33,7 @@ function writeAsUser(host: SshHost, relative: string, content: string, mode = 0o
  * at the model server with the updater off: how a user points a host's claude at a gateway.
  */
 function setUpClaudeOnHost(host: SshHost, model: AnthropicServer): void {
-  writeAsUser(host, ".local/bin/.keep", "");
-  const installed = path.join(host.home, ".local/bin/claude");
-  try {
-    fs.linkSync(agentBinary("claude"), installed);
-  } catch {
-    fs.copyFileSync(agentBinary("claude"), installed);
-    fs.chmodSync(installed, 0o755);
-  }
+  installOnHost(host, agentBinary("claude"), "claude");
   writeAsUser(host, ".claude.json", `${JSON.stringify(usedOnceConfig(), null, 2)}\n`, 0o600);
   const settings = {
     autoUpdates: false,
@@ -75,14 +41,6 @@ function setUpClaudeOnHost(host: SshHost, model: AnthropicServer): void {
     permissions: { defaultMode: "manual", allow: [] },
   };
   writeAsUser(host, ".claude/settings.json", `${JSON.stringify(settings, null, 2)}\n`, 0o600);
-}
-
-/** What puts ~/.local/bin on the PATH of the host's ssh commands: a line at the top of ~/.bashrc. */
-function putLocalBinOnPath(host: SshHost): void {
-  const bashrc = path.join(host.home, ".bashrc");
-  const rest = fs.existsSync(bashrc) ? fs.readFileSync(bashrc, "utf8") : "";
-  assert.match(rest, /not running interactively/, "Debian's ~/.bashrc, which returns at once when not interactive");
-  writeAsUser(host, ".bashrc", `export PATH="$HOME/.local/bin:$PATH"\n${rest}`);
 }
 
 interface Message {

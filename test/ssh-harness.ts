@@ -3,6 +3,8 @@
 // the tests need: a look at a host's side as its user, and accounts that go even when a test file dies.
 
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { endProcessesOf, localHostsProblem, startLocalHosts, type LocalHost } from "../src/adapters/local-hosts.ts";
 import { tempDir } from "./helpers.ts";
 
@@ -38,11 +40,25 @@ function removeAccountsNow(hosts: LocalHost[]): void {
   }
 }
 
+/** Where a world lives: its sshds' files and the accounts' homes. */
+export interface SshWorldOptions {
+  /** The folder to make it in, instead of the temp folder (Codex will not run from a HOME under /tmp). */
+  parent?: string;
+}
+
+/** A folder of its own under `parent`, removed when this process exits. */
+function worldDir(parent: string): string {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(parent, "orch-ssh-")));
+  if (!process.env.ORCH_TEST_KEEP) process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** `count` hosts named hosta, hostb, …; each account's login shell is bash, as on most machines people ssh to. */
-export async function startSshWorld(count: number): Promise<SshWorld> {
+export async function startSshWorld(count: number, worldOptions: SshWorldOptions = {}): Promise<SshWorld> {
   const aliases = Array.from({ length: count }, (_, i) => `host${String.fromCharCode(97 + i)}`);
   const options = { userPrefix: "orcht", shell: "/bin/bash" };
-  const local = await startLocalHosts(aliases, tempDir("orch-ssh-"), process.env, options);
+  const dir = worldOptions.parent ? worldDir(worldOptions.parent) : tempDir("orch-ssh-");
+  const local = await startLocalHosts(aliases, dir, process.env, options);
   const lastResort = () => removeAccountsNow(local.hosts);
   process.on("exit", lastResort);
   const hosts = local.hosts.map((host): SshHost => Object.assign(host, {
@@ -64,4 +80,61 @@ export function orchOnHost(host: SshHost, cwd: string, args: string[]): string {
   const r = host.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "orch-test", cwd, `${host.home}/.local/bin/orch`, ...args]);
   if (r.code !== 0) throw new Error(`orch ${args.join(" ")} on ${host.alias} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** The command lines of the account's live processes (from /proc; zombies have ended): what runs as its user. */
+export function accountCommands(uid: number): string[] {
+  const commands: string[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      if (/^Uid:\s+(\d+)/m.exec(status)?.[1] !== String(uid) || /^State:\s+Z/m.test(status)) continue;
+      commands.push(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" "));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return commands;
+}
+
+/** Writes a file in the host's HOME as its user would have it: owned by the account, folders too. */
+export function writeAsUser(host: SshHost, relative: string, content: string, mode = 0o644): void {
+  const file = path.join(host.home, relative);
+  const gid = fs.statSync(host.home).gid;
+  for (let dir = path.dirname(file); dir !== host.home && !fs.existsSync(dir); dir = path.dirname(dir)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  for (let dir = path.dirname(file); dir !== host.home; dir = path.dirname(dir)) fs.chownSync(dir, host.uid, gid);
+  fs.writeFileSync(file, content, { mode });
+  fs.chmodSync(file, mode);
+  fs.chownSync(file, host.uid, gid);
+}
+
+/**
+ * An agent's native binary as `~/.local/bin/NAME` of the host's account: a hard link to the cached one when
+ * it is on the same file system (they are hundreds of MB), else a copy.
+ */
+export function installOnHost(host: SshHost, binary: string, name: string): string {
+  writeAsUser(host, ".local/bin/.keep", "");
+  const installed = path.join(host.home, ".local/bin", name);
+  try {
+    fs.linkSync(binary, installed);
+  } catch {
+    fs.copyFileSync(binary, installed);
+    fs.chmodSync(installed, 0o755);
+  }
+  return installed;
+}
+
+/**
+ * What puts ~/.local/bin on the PATH of the host's ssh commands: a line at the top of Debian's ~/.bashrc,
+ * above its "not interactive: return" (Debian's bash reads ~/.bashrc for a command sshd runs).
+ */
+export function putLocalBinOnPath(host: SshHost): void {
+  const bashrc = path.join(host.home, ".bashrc");
+  const rest = fs.existsSync(bashrc) ? fs.readFileSync(bashrc, "utf8") : "";
+  if (!/not running interactively/.test(rest)) {
+    throw new Error(`${bashrc} is not Debian's, which returns at once when not interactive: the premise of this setup`);
+  }
+  writeAsUser(host, ".bashrc", `export PATH="$HOME/.local/bin:$PATH"\n${rest}`);
 }
