@@ -192,6 +192,10 @@ test("a real Codex worker on a host: reports from its sandbox, idle, woken, appr
   clearInterval(sampler);
   assert.ok([...seen].some((c) => c.startsWith("codex --no-daemon")), [...seen].join("\n"));
   assert.not.ok([...seen].some((c) => /\bnpm\b|codex (update|install)/.test(c)), "no updater ran on the host");
+  const config = fs.readFileSync(path.join(host.home, ".codex/config.toml"), "utf8");
+  // Codex itself keeps its TUI's state there; orch's trust, hooks and writable roots were per invocation.
+  assert.ok(config.startsWith(codexConfigToml(server, { bearerToken: HOST_KEY })), config);
+  assert.not.match(config, /projects|trust|hooks|orch/, "orch wrote nothing into the host's Codex config");
 
   await world.close();
   world = undefined;
