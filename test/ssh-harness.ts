@@ -44,6 +44,8 @@ function removeAccountsNow(hosts: LocalHost[]): void {
 export interface SshWorldOptions {
   /** The folder to make it in, instead of the temp folder (Codex will not run from a HOME under /tmp). */
   parent?: string;
+  /** The accounts' login shell (bash by default, as on most machines people ssh to). */
+  shell?: string;
 }
 
 /** A folder of its own under `parent`, removed when this process exits. */
@@ -56,7 +58,7 @@ function worldDir(parent: string): string {
 /** `count` hosts named hosta, hostb, …; each account's login shell is bash, as on most machines people ssh to. */
 export async function startSshWorld(count: number, worldOptions: SshWorldOptions = {}): Promise<SshWorld> {
   const aliases = Array.from({ length: count }, (_, i) => `host${String.fromCharCode(97 + i)}`);
-  const options = { userPrefix: "orcht", shell: "/bin/bash" };
+  const options = { userPrefix: "orcht", shell: worldOptions.shell ?? "/bin/bash" };
   const dir = worldOptions.parent ? worldDir(worldOptions.parent) : tempDir("orch-ssh-");
   const local = await startLocalHosts(aliases, dir, process.env, options);
   const lastResort = () => removeAccountsNow(local.hosts);
