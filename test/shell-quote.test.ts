@@ -50,7 +50,7 @@ function hostile(marker: string): string[] {
 }
 
 function shells(): string[] {
-  return ["sh", "bash", "dash", "zsh", "ksh"].filter((s) => spawnSync("sh", ["-c", `command -v ${s}`]).status === 0);
+  return ["sh", "bash", "dash", "zsh", "ksh", "fish"].filter((s) => spawnSync("sh", ["-c", `command -v ${s}`]).status === 0);
 }
 
 test("every hostile word comes back whole from a real shell, and nothing runs", () => {
