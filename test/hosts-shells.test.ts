@@ -1,7 +1,8 @@
-// A host whose ssh user has another login shell than bash: dash (Debian's /bin/sh) and zsh. ssh hands
+// A host whose ssh user has another login shell than bash: dash (Debian's /bin/sh), zsh and fish. ssh hands
 // the command line orch sends to that shell, so the loop and the quoting are proven with each: host add,
 // a spawn whose branch name and prompt are full of shell syntax, the worker's report taken by poll, its
-// standing in status, its branch fetched by diff, and rm; nothing of the syntax runs on the host.
+// standing in status, its branch fetched by diff, a resume whose prompt crosses as an argument full of
+// backslashes, and rm; nothing of the syntax runs on the host. fish too, though it is not POSIX.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -11,7 +12,7 @@ import { orch, orchAsync, privateTmux, sessionRepo } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
-const SHELLS = ["/usr/bin/dash", "/usr/bin/zsh"];
+const SHELLS = ["/usr/bin/dash", "/usr/bin/zsh", "/usr/bin/fish"];
 
 for (const shell of SHELLS) {
   test(`a host whose login shell is ${path.basename(shell)}: the loop, with shell syntax as data`, async () => {
@@ -30,7 +31,7 @@ for (const shell of SHELLS) {
 
       const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!=%{}#";
       const prompt = `'$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME =ls !! %1\n` +
-        "write made.txt made on a host\ncommit Add made.txt";
+        "write made.txt made on a host";
       const agent = `${a!.home}/.local/bin/orch __demo-agent`;
       const spawned = orch(["spawn", branch, "--host", "alpha", "--agent", agent, `--prompt=${prompt}`, "--json"], { cwd: repo, env });
       assert.is(spawned.code, 0, spawned.stderr);
@@ -43,18 +44,33 @@ for (const shell of SHELLS) {
       assert.equal(polled.json.messages.map((m: { message_type: string }) => m.message_type), ["task_complete"]);
       assert.equal(orch(["poll", "--json"], { cwd: repo, env }).json.messages, [], "an empty poll through the host's check");
 
+      // Committed on the host as its user would (the scripted agent, run again by resume below, only writes).
+      const worktree = spawned.json.worktree_path as string;
+      for (const args of [["add", "-A"], ["-c", "user.name=u", "-c", "user.email=u@h", "commit", "-q", "-m", "Add made.txt"]]) {
+        const r = a!.runAs(["git", "-C", worktree, ...args]);
+        assert.is(r.code, 0, r.stderr);
+      }
       const view = orch(["status", "--json"], { cwd: repo, env }).json.workers[0];
       assert.equal([view.host, view.status, view.ahead, view.behind, view.merges_cleanly], ["alpha", "done", 1, 0, true]);
       const diff = orch(["diff", id, "--json"], { cwd: repo, env });
       assert.is(diff.code, 0, diff.stderr);
       assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["made.txt"]);
 
+      // Backslashes cross ssh as arguments too (resume --prompt): fish reads them even inside single quotes.
+      const slashes = "a\\b\\\\c\\ '\\'";
+      const resumed = orch(["resume", id, "--prompt", `write back.txt ${slashes}`, "--json"], { cwd: repo, env });
+      assert.is(resumed.code, 0, resumed.stderr);
+      const again = await orchAsync(["await", id, "--timeout", "60", "--json"], { cwd: repo, env }).done;
+      assert.is(again.code, 0, again.stderr);
+      const back = a!.runAs(["cat", path.join(worktree, "back.txt")]);
+      assert.is(back.stdout.replace(/\n$/, ""), slashes, back.stderr);
+
       const found = a!.runAs(["find", a!.home, "/tmp", "-name", "pwned*"]).stdout.trim();
       assert.is(found, "", "nothing of the syntax ran on the host");
       assert.not.ok(fs.readdirSync(repo).some((n) => n.startsWith("pwned")), "nor here");
       const removed = orch(["rm", id, "--force", "--yes", "--json"], { cwd: repo, env });
       assert.is(removed.code, 0, removed.stderr);
-      assert.not.ok(a!.runAs(["test", "-e", spawned.json.worktree_path]).code === 0, "its worktree on the host is gone");
+      assert.not.ok(a!.runAs(["test", "-e", worktree]).code === 0, "its worktree on the host is gone");
     } finally {
       await world?.close();
     }
