@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
 import { claudeUser, endUserProcesses } from "./agents/harness.ts";
-import { orch, orchAsync, privateTmux, sessionRepo, tmux, waitUntil } from "./helpers.ts";
+import { orch, orchAsync, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
 
 /** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
 const AGENT_WAIT = 120_000;
@@ -21,12 +21,7 @@ test.after(async () => {
   await server.stop();
 });
 
-interface Message {
-  id: string;
-  worker_id: string;
-  message_type: string;
-  content: Record<string, string>;
-}
+type Message = PolledMessage;
 
 interface WorkerView {
   worker_id: string;

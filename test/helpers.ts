@@ -31,6 +31,38 @@ export interface Result {
   json: any;
 }
 
+/** A message as `orch poll --json` (and await, watch) hands it out. */
+export interface PolledMessage {
+  id: string;
+  worker_id: string;
+  message_type: string;
+  content: Record<string, string>;
+}
+
+/**
+ * `orch poll --wait` until a message of `type` from `worker` is among `polled` (which keeps what every
+ * call took, so each message is seen once); `describe` says what else to show when it does not come.
+ * Asynchronous on purpose: a synchronous wait would stop a model server running in this process.
+ */
+export async function pollForMessage(
+  cwd: string,
+  env: Record<string, string | undefined>,
+  polled: PolledMessage[],
+  wanted: { worker: string; type: string; timeoutMs: number; describe: () => string },
+): Promise<PolledMessage> {
+  const deadline = Date.now() + wanted.timeoutMs;
+  const match = (m: PolledMessage) => m.worker_id === wanted.worker && m.message_type === wanted.type;
+  while (!polled.some(match)) {
+    if (Date.now() > deadline) {
+      throw new Error(`no ${wanted.type} from ${wanted.worker}; polled ${JSON.stringify(polled)}\n${wanted.describe()}`);
+    }
+    const r = await orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd, env }).done;
+    if (r.code !== 0 && r.code !== 124) throw new Error(`orch poll --wait exited ${r.code}: ${r.stderr}`);
+    if (r.code === 0) polled.push(...(r.json.messages as PolledMessage[]));
+  }
+  return polled.find(match)!;
+}
+
 export interface RunOptions {
   cwd: string;
   env?: Record<string, string | undefined>;

@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AnthropicServer, step, userText } from "./agents/anthropic-server.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
-import { orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
+import { orch, sessionRepo, waitUntil, pollForMessage, type PolledMessage } from "./helpers.ts";
 import { accountCommands, installOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser } from "./ssh-harness.ts";
 import type { SshHost, SshWorld } from "./ssh-harness.ts";
 
@@ -43,12 +43,7 @@ function setUpClaudeOnHost(host: SshHost, model: AnthropicServer): void {
   writeAsUser(host, ".claude/settings.json", `${JSON.stringify(settings, null, 2)}\n`, 0o600);
 }
 
-interface Message {
-  id: string;
-  worker_id: string;
-  message_type: string;
-  content: Record<string, string>;
-}
+type Message = PolledMessage;
 
 interface WorkerView {
   worker_id: string;
@@ -80,21 +75,9 @@ async function setUp(): Promise<Setting> {
   const env = { ...world.env };
   const run = (args: string[]) => orch(args, { cwd: repo, env });
   const polled: Message[] = [];
-  const pollFor = async (worker: string, type: string) => {
-    const deadline = Date.now() + AGENT_WAIT;
-    const match = (m: Message) => m.worker_id === worker && m.message_type === type;
-    while (!polled.some(match)) {
-      if (Date.now() > deadline) {
-        const seen = JSON.stringify(polled);
-        assert.unreachable(`no ${type} from ${worker}; polled ${seen}\nrequests:\n${server.describe()}`);
-      }
-      // Not orch(): a process waited for synchronously would stop this process's model server meanwhile.
-      const r = await orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd: repo, env }).done;
-      assert.ok(r.code === 0 || r.code === 124, r.stderr);
-      if (r.code === 0) polled.push(...(r.json.messages as Message[]));
-    }
-    return polled.find(match)!;
-  };
+  const describe = () => `requests:\n${server.describe()}`;
+  const pollFor = (worker: string, type: string): Promise<Message> =>
+    pollForMessage(repo, env, polled, { worker, type, timeoutMs: AGENT_WAIT, describe });
   const status = (worker: string): WorkerView => {
     const r = run(["status", "--json"]);
     assert.is(r.code, 0, r.stderr);

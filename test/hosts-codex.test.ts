@@ -12,7 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { agentBinary } from "./agents/harness.ts";
 import { codexConfigToml, responsesServer, type RecordedRequest, type Step } from "./codex-harness.ts";
-import { orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
+import { orch, sessionRepo, waitUntil, pollForMessage, type PolledMessage } from "./helpers.ts";
 import { accountCommands, installOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld } from "./ssh-harness.ts";
 import { writeAsUser } from "./ssh-harness.ts";
 import type { SshHost, SshWorld } from "./ssh-harness.ts";
@@ -52,12 +52,7 @@ function setUpCodexOnHost(host: SshHost): void {
   writeAsUser(host, ".codex/config.toml", codexConfigToml(server, { bearerToken: HOST_KEY }), 0o600);
 }
 
-interface Message {
-  id: string;
-  worker_id: string;
-  message_type: string;
-  content: Record<string, string>;
-}
+type Message = PolledMessage;
 
 interface WorkerView {
   worker_id: string;
@@ -94,21 +89,9 @@ test("a real Codex worker on a host: reports from its sandbox, idle, woken, appr
   assert.equal(added.json.agents, ["codex"], "host add finds codex on that PATH");
 
   const polled: Message[] = [];
-  const pollFor = async (worker: string, type: string): Promise<Message> => {
-    const deadline = Date.now() + AGENT_WAIT;
-    const match = (m: Message) => m.worker_id === worker && m.message_type === type;
-    while (!polled.some(match)) {
-      if (Date.now() > deadline) {
-        const seenSoFar = JSON.stringify(polled);
-        assert.unreachable(`no ${type} from ${worker}; polled ${seenSoFar}\nrequests:\n${describeRequests()}`);
-      }
-      // Not orch(): a process waited for synchronously would stop this process's model server meanwhile.
-      const r = await orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd: repo, env }).done;
-      assert.ok(r.code === 0 || r.code === 124, r.stderr);
-      if (r.code === 0) polled.push(...(r.json.messages as Message[]));
-    }
-    return polled.find(match)!;
-  };
+  const describe = () => `requests:\n${describeRequests()}`;
+  const pollFor = (worker: string, type: string): Promise<Message> =>
+    pollForMessage(repo, env, polled, { worker, type, timeoutMs: AGENT_WAIT, describe });
   const status = (worker: string): WorkerView => {
     const r = run(["status", "--json"]);
     assert.is(r.code, 0, r.stderr);
