@@ -10,7 +10,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, HostUnreachable, runOnHost, sentEnvironment, spawnOnHost, sshOptions } from "../src/adapters/ssh.ts";
-import { runThroughMaster, type MuxSession } from "../src/adapters/ssh-mux.ts";
+import { runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
@@ -36,15 +36,9 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-async function outcome(session: MuxSession | undefined, input?: string | Uint8Array) {
+function outcome(session: MuxSession | undefined, input?: string | Uint8Array) {
   assert.ok(session, "the master ran the command");
-  let stdout = "";
-  let stderr = "";
-  session.onStdout((text) => (stdout += text));
-  session.onStderr((text) => (stderr += text));
-  if (input !== undefined) session.write(input);
-  session.end();
-  return { code: await session.exit, stdout, stderr };
+  return runToEnd(session, input);
 }
 
 test.before(async () => {

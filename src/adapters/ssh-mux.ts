@@ -458,3 +458,17 @@ export function runThroughMaster(
     connectUnix(socketPath, events).then((transport) => channel.connected(transport), () => channel.giveUp());
   });
 }
+
+/** Gives `input` (if any) to the session, closes its input, and collects its output and exit code. */
+export function runToEnd(
+  session: MuxSession,
+  input?: string | Uint8Array,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  session.onStdout((text) => (stdout += text));
+  session.onStderr((text) => (stderr += text));
+  if (input !== undefined) session.write(input);
+  session.end();
+  return session.exit.then((code) => ({ code, stdout, stderr }));
+}

@@ -10,7 +10,7 @@ import { OrchError } from "../errors.ts";
 import { quoteForShell } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
-import { runThroughMaster, type MuxSession } from "./ssh-mux.ts";
+import { runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
 
 /** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
 export interface RemoteProcess {
@@ -153,16 +153,6 @@ async function startThroughMaster(dest: string, argv: readonly string[], env: No
   return runThroughMaster(socket, quoteForShell(argv), { environment: sentEnvironment(env) });
 }
 
-function collect(session: MuxSession, input: string | Buffer | undefined): Promise<RunResult> {
-  let stdout = "";
-  let stderr = "";
-  session.onStdout((text) => (stdout += text));
-  session.onStderr((text) => (stderr += text));
-  if (input !== undefined) session.write(input);
-  session.end();
-  return session.exit.then((code) => ({ code, stdout, stderr }));
-}
-
 /**
  * Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned.
  * (Programs are started only when ssh is: node:child_process costs ~1.5 ms to load in a compiled binary.)
@@ -176,7 +166,7 @@ export async function runOnHost(
 ): Promise<RunResult> {
   const session = await startThroughMaster(dest, argv, env);
   const result = session
-    ? await collect(session, options.input)
+    ? await runToEnd(session, options.input)
     : await (await import("./exec.ts")).run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
