@@ -43,6 +43,7 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
   const tmp = tempDir("orch-demo-home-");
   const r = orch(["demo", "--hosts", "--json"], { cwd: tmp });
   assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /no claude/, "its hosts run the scripted agent: no warning that they lack claude");
   assert.equal(r.json.hosts.map((h: { name: string }) => h.name), ["north", "south"]);
   assert.equal(r.json.workers.map((w: { worker_id: string; status: string; host?: string }) => `${w.worker_id} ${w.status} ${w.host ?? "here"}`), [
     "feat-usage-doc done north",

@@ -11,7 +11,7 @@ import { selfCommand } from "../runtime.ts";
 import {
   awaitApproving, closeStage, elapsed, landAndClean, loopResult, makeShop, runDemo, showStatus, TASKS,
 } from "./demo-loop.ts";
-import { main as hostMain } from "./host.ts";
+import { main as hostMain, NO_CLAUDE_THERE } from "./host.ts";
 import { runInit } from "./init.ts";
 import { runSpawn } from "./spawn.ts";
 import type { StatusView } from "./status.ts";
@@ -54,7 +54,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const homes = new Map(hosts.hosts.map((h) => [h.alias, h.home]));
     for (const name of HOST_NAMES) {
       // Its hosts run the scripted agent: that they have no claude is no news here.
-      const warn = (line: string) => (/ has no claude on the PATH/.test(line) ? undefined : ctx.warn(line));
+      const warn = (line: string) => (line.includes(NO_CLAUDE_THERE) ? undefined : ctx.warn(line));
       const quiet = { ...ctx, warn };
       const added = await hostMain(["add", name, name], {}, quiet);
       const version = String(added.json.orch_version);

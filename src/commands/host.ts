@@ -29,6 +29,8 @@ const PROBE = 'o=$1; shift; uname -s; uname -m; "$HOME/$o" --version 2>/dev/null
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
 const NAMED_AGENTS = ["claude", "codex"];
+/** The heart of host add's warning for a host without claude (demo --hosts, whose hosts need none, skips it). */
+export const NO_CLAUDE_THERE = "has no claude on the PATH of its ssh commands";
 /** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
 const INSTALL =
   'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
@@ -112,7 +114,7 @@ async function addHost(
   if (!agents.includes("claude")) {
     // The default agent: its workers would fail there at once ("claude was not found on PATH").
     const instead = agents.length ? `, or spawn there with --agent ${agents.join(" or ")}` : "";
-    warnings.push(`host ${name} has no claude on the PATH of its ssh commands: Claude Code workers there fail ` +
+    warnings.push(`host ${name} ${NO_CLAUDE_THERE}: Claude Code workers there fail ` +
       `until it has (see "Hosts" in orch's README${instead})`);
   }
 
