@@ -87,11 +87,19 @@ function repoWith(files: number, name = "repo"): string {
 }
 
 /** The floor: a one-line program compiled with the same flags as dist/orch (compile-flags.ts). */
-function buildFloor(): string {
-  const floor = path.join(WORK, "floor");
-  fs.writeFileSync(`${floor}.ts`, 'console.log("hello");\n');
+function buildFloor(name = "floor", source = 'console.log("hello");\n'): string {
+  const floor = path.join(WORK, name);
+  fs.writeFileSync(`${floor}.ts`, source);
   sh([BUN, "build", "--compile", ...BUN_COMPILE_FLAGS, `${floor}.ts`, "--outfile", floor]);
   return floor;
+}
+
+/**
+ * A second floor for what any program that touches a file pays in a bun binary: the same line written
+ * through node:fs, whose loading alone costs start-up time and memory (README, Benchmarks).
+ */
+function buildFsFloor(): string {
+  return buildFloor("floor-fs", 'import { writeSync } from "node:fs";\nwriteSync(1, "hello\\n");\n');
 }
 
 /**
@@ -133,23 +141,35 @@ async function benchStartup(floorBin: string): Promise<void> {
   const [pollMs, floorP] = interleaved(() => timeOnce([ORCH, "poll"], repo), floor);
   row("orch notify: median wall", ms(notifyMs), `floor ${ms(floorN)}`, notifyMs / floorN, "≤ 2×", notifyMs / floorN <= 2);
   row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
+  const fsFloor = buildFsFloor();
+  const [fsFloorMs, floorF] = interleaved(() => timeOnce([fsFloor], WORK), floor);
+  row("floor with node:fs: the same line written through node:fs", ms(fsFloorMs), `floor ${ms(floorF)}`, fsFloorMs / floorF, "reported", undefined);
+  const [notifyAgain, fsFloorN] = interleaved(() => timeOnce(notify, repo), () => timeOnce([fsFloor], WORK));
+  row("orch notify: median wall, against the floor with node:fs", ms(notifyAgain), `floor with node:fs ${ms(fsFloorN)}`,
+    notifyAgain / fsFloorN, "reported", undefined);
 
   // Peak memory, both binaries as just written (fresh copies), then both read back from disk.
   const orchCopy = path.join(WORK, "orch-copy");
   const floorCopy = path.join(WORK, "floor-copy");
   fs.copyFileSync(ORCH, orchCopy);
   fs.copyFileSync(floorBin, floorCopy);
+  const fsFloorCopy = path.join(WORK, "floor-fs-copy");
+  fs.copyFileSync(fsFloor, fsFloorCopy);
   const peaks = (state: string) => {
     const [notifyKb, floorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([floorCopy], WORK), 15);
     sh([orchCopy, "poll", "--json"], repo);
     const [pollKb, floorKb2] = interleaved(() => peakOnce([orchCopy, "poll"], repo), () => peakOnce([floorCopy], WORK), 15);
     row(`orch notify: peak memory, ${state}`, mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
     row(`orch poll (empty): peak memory, ${state}`, mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+    const [notifyKb2, fsFloorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([fsFloorCopy], WORK), 15);
+    row(`orch notify: peak memory, ${state}, against the floor with node:fs`, mb(notifyKb2), `floor with node:fs ${mb(fsFloorKb)}`,
+      notifyKb2 / fsFloorKb, "reported", undefined);
   };
   peaks("binaries as just written");
-  if (dropFromPageCache(orchCopy) && dropFromPageCache(floorCopy)) {
+  if (dropFromPageCache(orchCopy) && dropFromPageCache(floorCopy) && dropFromPageCache(fsFloorCopy)) {
     spawnSync(orchCopy, ["poll"], { cwd: repo, env, stdio: "ignore" });
     spawnSync(floorCopy, [], { cwd: WORK, env, stdio: "ignore" });
+    spawnSync(fsFloorCopy, [], { cwd: WORK, env, stdio: "ignore" });
     peaks("binaries read back from disk");
   }
 
