@@ -113,7 +113,13 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   let invocation: Invocation | undefined;
   for (const spec of COMMANDS.filter((s) => !s.hidden)) {
     const command = cli.command(spec.usage, spec.description);
-    for (const option of spec.options) command.option(option.flags, option.description);
+    for (const option of spec.options) {
+      command.option(option.flags, option.description);
+      // cac gives a --no-x switch the default true and prints "(default: true)" beside it, which reads as if
+      // --no-x were on by default; the commands take an absent switch as "x on" anyway (flags.x !== false).
+      const added = command.options[command.options.length - 1];
+      if (added?.negated) added.config.default = undefined;
+    }
     command.action((...params: unknown[]) => {
       const flags = params.pop() as Record<string, unknown>;
       invocation = { spec, args: params.flat().filter((a) => a !== undefined).map(String), flags };

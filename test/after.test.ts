@@ -114,9 +114,14 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   view = workers(repo);
   assert.equal([view.get("feat-e")!.status, view.get("feat-e")!.waiting_for], ["blocked", "after"]);
   assert.is(orch(["stop", "feat-e"], { cwd: repo }).code, 1);
+  orch(["spawn", "feat/f", "--after", "feat-e", "--no-window"], { cwd: repo });
   const removed = orch(["rm", "feat-e", "--yes", "--json"], { cwd: repo });
   assert.is(removed.code, 0, removed.stderr);
   assert.not.ok(workers(repo).has("feat-e"));
+  // Said as it is: no "worktree " with an empty path, no branch "kept" that never existed.
+  const said = orch(["rm", "feat-f"], { cwd: repo });
+  assert.is(said.code, 0, said.stderr);
+  assert.is(said.stdout, "removed feat-f: forgotten (pending: it had no worktree or branch yet)\n");
 });
 
 test("--after a worker that does not exist: exit 2 and nothing changed; --after with --from is a usage error", () => {

@@ -31,6 +31,14 @@ test("every command has --help naming each of its options", () => {
   for (const spec of COMMANDS.filter((s) => !s.hidden)) assert.ok(top.stdout.includes(spec.usage.split(" ")[0]!));
 });
 
+test("--help says what a --no-… switch does, never that it is on by default", () => {
+  for (const [name, flag] of [["spawn", "--no-window"], ["apply", "--no-3way"]] as const) {
+    const line = orch([name, "--help"], { cwd }).stdout.split("\n").find((l) => l.trim().startsWith(flag));
+    assert.ok(line, `${name} --help lists ${flag}`);
+    assert.not.match(line!, /default/, `${name} --help: ${line}`);
+  }
+});
+
 test("no command prints the help and exits 2", () => {
   const r = orch([], { cwd });
   assert.is(r.code, 2);

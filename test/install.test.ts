@@ -82,6 +82,9 @@ test("into an empty project: the slash command and the settings with the allow r
   assert.is(stop.hooks[0]!.type, "command");
   assert.ok(stop.hooks[0]!.timeout > 0);
   assert.not.ok("matcher" in stop, "Stop takes no matcher");
+  const writtenCommand = (event: string) => hookCommands(settings, event)[0]!.replace(/^\S+ /, "");
+  const written = Object.fromEntries(Object.keys(settings.hooks as object).map((e) => [e, writtenCommand(e)]));
+  assert.equal(r.json.hooks, written, "--json names every hook it wrote");
 });
 
 test("the slash command has valid front matter and walks through the orch workflow", () => {

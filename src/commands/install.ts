@@ -7,7 +7,13 @@ import { findOnPath } from "../adapters/tools.ts";
 import { requireRepo, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
 import { booleanFlag, positional, type Flags } from "../flags.ts";
-import { ALLOW_RULE, POST_TOOL_USE_COMMAND, STOP_COMMAND, planInstall, writeFileReplacing, type InstallTarget } from "../integrations/claude.ts";
+import {
+  ALLOW_RULE,
+  INSTALLED_HOOK_COMMANDS,
+  planInstall,
+  writeFileReplacing,
+  type InstallTarget,
+} from "../integrations/claude.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface InstallOptions {
@@ -64,7 +70,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       scope: result.scope,
       files: result.files,
       allow_rule: ALLOW_RULE,
-      hooks: { PostToolUse: POST_TOOL_USE_COMMAND, PostToolUseFailure: POST_TOOL_USE_COMMAND, Stop: STOP_COMMAND },
+      hooks: INSTALLED_HOOK_COMMANDS,
       orch_on_path: result.orchOnPath ?? null,
     },
     human: (c) =>

@@ -6,7 +6,7 @@ import { isWorkerId, workerIdForBranch } from "../ids.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { loadWorker } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
-import { removeWorker } from "./lifecycle.ts";
+import { removeWorker, type RemoveOutcome } from "./lifecycle.ts";
 import { repairSpawn } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -34,6 +34,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const outcome = await removeWorker(layout, record, { force, deleteBranch, forceBranch: force }, ctx, repo.mainRoot);
   return {
     json: { success: true, removed: true, ...outcome },
-    human: (c) => `${c.green("removed")} ${c.bold(record.worker_id)}: worktree ${record.worktree_path}${outcome.branch_deleted ? `, branch ${record.branch}` : ` (branch ${record.branch} kept)`}\n`,
+    human: (c) => `${c.green("removed")} ${c.bold(record.worker_id)}: ${removedWhat(record.pending === true, outcome)}\n`,
   };
+}
+
+/** A pending worker (spawn --after, never started) had no worktree or branch: there is nothing to name. */
+function removedWhat(pending: boolean, outcome: RemoveOutcome): string {
+  if (pending) return "forgotten (pending: it had no worktree or branch yet)";
+  const branch = outcome.branch_deleted ? `, branch ${outcome.branch}` : ` (branch ${outcome.branch} kept)`;
+  return `worktree ${outcome.worktree_path}${branch}`;
 }

@@ -55,6 +55,9 @@ const HOOKS: HookWish[] = [
   },
 ];
 
+/** Each hook event orch installs, with the command it runs: what `orch install claude --json` reports. */
+export const INSTALLED_HOOK_COMMANDS: Record<string, string> = Object.fromEntries(HOOKS.map((h) => [h.event, h.command]));
+
 type JsonObject = Record<string, unknown>;
 
 function isObject(value: unknown): value is JsonObject {
