@@ -3,6 +3,7 @@
 // and hot commands (cli/hot.ts) with plain arguments skip loading cac and the rest of the table.
 
 import process from "node:process";
+import { undecodableArgument } from "./argv.ts";
 import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
@@ -169,8 +170,17 @@ async function emit(result: CommandResult): Promise<never> {
   process.exit(result.exitCode ?? 0);
 }
 
+/** orch keeps text as UTF-8 JSON: an argument that is not UTF-8 would be stored changed, so it is refused. */
+function refuseUndecodableArguments(): void {
+  const index = undecodableArgument(argv);
+  if (index === undefined) return;
+  const shown = JSON.stringify(argv[index]);
+  throw new OrchError("invalid", `argument ${index + 1} (${shown}) is not valid UTF-8: orch takes text in UTF-8 only`);
+}
+
 async function mainEntry(): Promise<void> {
   try {
+    refuseUndecodableArguments();
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
     JSON_MODE = invocation.flags.json === true;
