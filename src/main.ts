@@ -8,7 +8,7 @@ import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
-import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
+import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
 const argv = process.argv.slice(2);
@@ -154,9 +154,9 @@ function parseFast(): Invocation | undefined {
 async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
-    const text = JSON_MODE
-      ? `${JSON.stringify(result.json, null, 2)}\n`
-      : result.human(await colorsFor(1, process.env));
+    const colors = JSON_MODE ? NO_COLORS : await colorsFor(1, process.env);
+    const human = () => (result.verbatim ? result.human(colors) : forTerminal(result.human(colors), colors !== NO_COLORS));
+    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {
       writeOut(text);
     } catch (error) {
