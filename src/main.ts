@@ -8,6 +8,7 @@ import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
+import { booleanFlag } from "./flags.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
@@ -99,6 +100,18 @@ function unprotect<T>(value: T): T {
   return value;
 }
 
+/** `orch help` and `orch help COMMAND`, as git and gh take them: the same as `--help`. */
+function helpAsFlag(args: string[], commands: CommandSpec[]): string[] {
+  if (args[0] !== "help") return args;
+  const [topic, ...rest] = args.slice(1).filter((a) => a !== "--json");
+  if (topic === undefined) return ["--help"];
+  if (rest.length > 0 || !commands.some((c) => !c.hidden && commandName(c) === topic)) {
+    const asked = JSON.stringify(args.slice(1).join(" "));
+    throw new OrchError("usage", `no help for ${asked}: orch help takes one command (see orch --help)`);
+  }
+  return [topic, "--help"];
+}
+
 interface Invocation {
   spec: CommandSpec;
   args: string[];
@@ -122,15 +135,16 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   }
   cli.help();
   try {
-    const parsed = cli.parse(["", "", ...protect(argv, COMMANDS)], { run: false });
+    const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
     if (parsed.options.help) process.exit(0);
     if (parsed.options.version) {
-      writeOut(`orch ${VERSION}\n`);
+      writeOut(JSON_MODE ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }
     if (!cli.matchedCommand) {
       const first = unprotect(parsed.args[0]);
       if (first === undefined) {
+        if (JSON_MODE) throw new OrchError("usage", "no command given (see orch --help)");
         cli.outputHelp();
         process.exit(2);
       }
@@ -155,7 +169,10 @@ async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
     const colors = JSON_MODE ? NO_COLORS : await colorsFor(1, process.env);
-    const human = () => (result.verbatim ? result.human(colors) : forTerminal(result.human(colors), colors !== NO_COLORS));
+    const human = () => {
+      const text = result.human(colors);
+      return result.verbatim ? text : forTerminal(text, colors !== NO_COLORS);
+    };
     const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {
       writeOut(text);
@@ -183,7 +200,7 @@ async function mainEntry(): Promise<void> {
     refuseUndecodableArguments();
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
-    JSON_MODE = invocation.flags.json === true;
+    JSON_MODE = booleanFlag(invocation.flags, "json");
     const command = await invocation.spec.load();
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);
