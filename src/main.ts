@@ -3,11 +3,13 @@
 // and hot commands (cli/hot.ts) with plain arguments skip loading cac and the rest of the table.
 
 import process from "node:process";
+import { undecodableArgument } from "./argv.ts";
 import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
-import { colorsFor, warn, writeErr, writeOut } from "./output.ts";
+import { booleanFlag } from "./flags.ts";
+import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
 
 const argv = process.argv.slice(2);
@@ -98,6 +100,18 @@ function unprotect<T>(value: T): T {
   return value;
 }
 
+/** `orch help` and `orch help COMMAND`, as git and gh take them: the same as `--help`. */
+function helpAsFlag(args: string[], commands: CommandSpec[]): string[] {
+  if (args[0] !== "help") return args;
+  const [topic, ...rest] = args.slice(1).filter((a) => a !== "--json");
+  if (topic === undefined) return ["--help"];
+  if (rest.length > 0 || !commands.some((c) => !c.hidden && commandName(c) === topic)) {
+    const asked = JSON.stringify(args.slice(1).join(" "));
+    throw new OrchError("usage", `no help for ${asked}: orch help takes one command (see orch --help)`);
+  }
+  return [topic, "--help"];
+}
+
 interface Invocation {
   spec: CommandSpec;
   args: string[];
@@ -127,15 +141,16 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   }
   cli.help();
   try {
-    const parsed = cli.parse(["", "", ...protect(argv, COMMANDS)], { run: false });
+    const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
     if (parsed.options.help) process.exit(0);
     if (parsed.options.version) {
-      writeOut(`orch ${VERSION}\n`);
+      writeOut(JSON_MODE ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }
     if (!cli.matchedCommand) {
       const first = unprotect(parsed.args[0]);
       if (first === undefined) {
+        if (JSON_MODE) throw new OrchError("usage", "no command given (see orch --help)");
         cli.outputHelp();
         process.exit(2);
       }
@@ -159,9 +174,12 @@ function parseFast(): Invocation | undefined {
 async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
-    const text = JSON_MODE
-      ? `${JSON.stringify(result.json, null, 2)}\n`
-      : result.human(await colorsFor(1, process.env));
+    const colors = JSON_MODE ? NO_COLORS : await colorsFor(1, process.env);
+    const human = () => {
+      const text = result.human(colors);
+      return result.verbatim ? text : forTerminal(text, colors !== NO_COLORS);
+    };
+    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {
       writeOut(text);
     } catch (error) {
@@ -175,11 +193,20 @@ async function emit(result: CommandResult): Promise<never> {
   process.exit(result.exitCode ?? 0);
 }
 
+/** orch keeps text as UTF-8 JSON: an argument that is not UTF-8 would be stored changed, so it is refused. */
+function refuseUndecodableArguments(): void {
+  const index = undecodableArgument(argv);
+  if (index === undefined) return;
+  const shown = JSON.stringify(argv[index]);
+  throw new OrchError("invalid", `argument ${index + 1} (${shown}) is not valid UTF-8: orch takes text in UTF-8 only`);
+}
+
 async function mainEntry(): Promise<void> {
   try {
+    refuseUndecodableArguments();
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
-    JSON_MODE = invocation.flags.json === true;
+    JSON_MODE = booleanFlag(invocation.flags, "json");
     const command = await invocation.spec.load();
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);

@@ -57,6 +57,44 @@ export function warn(line: string): void {
   writeErr(`orch: ${line}\n`);
 }
 
+const ESC = 0x1b;
+
+/** An SGR sequence (ESC [ digits and ; m) at `at`: its length, else 0. Colours are the only ones orch writes. */
+function colourSequenceAt(text: string, at: number): number {
+  if (text.charCodeAt(at + 1) !== 0x5b) return 0;
+  for (let i = at + 2; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x6d) return i - at + 1;
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x3b)) return 0;
+  }
+  return 0;
+}
+
+/**
+ * Human output made harmless for a terminal: a worker's summary (or a branch, a PR body) is text from an
+ * agent, and its control characters would be the terminal's commands (clear the screen, retitle the
+ * window, OSC 52 writes the clipboard). Each C0/C1 control but newline and tab is shown as \xNN; with
+ * `keepColours`, colour sequences stay (picocolors writes them). A loop, not a regular expression: the
+ * first one a compiled binary runs costs ~1 ms, and status and poll print through here.
+ */
+export function forTerminal(text: string, keepColours: boolean): string {
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const control = (c < 0x20 && c !== 0x0a && c !== 0x09) || (c >= 0x7f && c <= 0x9f);
+    if (!control) continue;
+    const colour = keepColours && c === ESC ? colourSequenceAt(text, i) : 0;
+    if (colour > 0) {
+      i += colour - 1;
+      continue;
+    }
+    out += `${text.slice(from, i)}\\x${c.toString(16).padStart(2, "0")}`;
+    from = i + 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
 type Paint = (text: string) => string;
 
 export interface Colors {

@@ -45,6 +45,42 @@ test("no command prints the help and exits 2", () => {
   assert.ok(r.stdout.includes("Usage"));
 });
 
+test("no command with --json: a JSON usage error, not the help", () => {
+  const r = orch(["--json"], { cwd });
+  assert.is(r.code, 2);
+  assert.is(r.json.error.code, "usage", r.stdout);
+  assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+});
+
+test("orch help and orch help COMMAND print what --help prints; a topic that is no command is a usage error", () => {
+  assert.equal(orch(["help"], { cwd }), orch(["--help"], { cwd }));
+  for (const name of ["spawn", "poll", "host"]) {
+    const help = orch(["help", name], { cwd });
+    assert.is(help.code, 0, help.stderr);
+    assert.equal(help, orch([name, "--help"], { cwd }), name);
+  }
+  for (const args of [["help", "frobnicate"], ["help", "spawn", "poll"], ["help", "__agent"]]) {
+    const r = orch([...args, "--json"], { cwd });
+    assert.is(r.code, 2, args.join(" "));
+    assert.is(r.json.error.code, "usage");
+    assert.is(r.stderr.trim().split("\n").length, 1);
+  }
+});
+
+test("--json given twice is still --json; --version --json is one JSON document", () => {
+  const id = orch(["init", "--json", "--json"], { cwd }).json.orchestrator_id;
+  assert.type(id, "string");
+  for (const command of ["poll", "status", "list"]) {
+    const r = orch([command, "--json", "--json"], { cwd, env: { ORCH_ID: id } });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.json.success, true, `${command}: ${r.stdout}`);
+  }
+  const version = orch(["--version", "--json"], { cwd });
+  assert.is(version.code, 0);
+  const { version: expected } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+  assert.equal(version.json, { success: true, version: expected });
+});
+
 test("an unknown command or flag is a usage error: exit 2, one line on stderr, JSON error with --json", () => {
   for (const args of [["frobnicate"], ["notify", "--bogus"], ["poll", "-x"], ["status", "extra-arg"]]) {
     const r = orch(args, { cwd });

@@ -144,7 +144,8 @@ test("outside a worker: no output, exit 0 (the main checkout, a plain directory,
 
 test("pending orchestrator messages reach the agent as additionalContext, once", () => {
   const w = worker();
-  const text = `Use the "session" cookie; keep $(this) and \`that\` as they are.\nSecond line.`;
+  // U+009B: a control character JSON.stringify leaves as it is; the hook's JSON must carry it unchanged.
+  const text = `Use the "session" cookie; keep $(this) and \`that\` as they are.\nSecond line \u009b.`;
   assert.is(orch(["send", "feat-login", text, "--orch", w.id], { cwd: w.repo }).code, 0);
   assert.is(orch(["send", "feat-login", "and add a test", "--orch", w.id], { cwd: w.repo }).code, 0);
   const input = postToolUse(w.worktree, "npm test", "ok\n");

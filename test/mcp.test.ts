@@ -320,6 +320,51 @@ test("a request line over 1 MiB is refused with -32600, memory stays bounded, an
   }
 });
 
+test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line each; the server goes on", async () => {
+  const server = rawServer(scratchRepo());
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    const anonymous: [string, number][] = [
+      ["not json\n", -32700],
+      ['{"jsonrpc":"2.0"}\n', -32600],
+      ["[]\n", -32600],
+      ['[{"jsonrpc":"2.0","id":99,"method":"tools/list"}]\n', -32600],
+      ["5\n", -32600],
+      ['{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}\n', -32600],
+    ];
+    for (const [line] of anonymous) await server.send(line);
+    await server.send("\n");
+    const withId: [number, string, number][] = [
+      [10, '{"jsonrpc":"1.0","id":10,"method":"tools/list"}\n', -32600],
+      [11, '{"jsonrpc":"2.0","id":11,"method":5}\n', -32600],
+      [12, request(12, "tools/call", { name: "poll_messages", arguments: [] }), -32602],
+      [13, request(13, "tools/call", { arguments: {} }), -32602],
+      [14, request(14, "tools/call"), -32602],
+      [15, request(15, "initialize", {}), -32602],
+    ];
+    for (const [, line] of withId) await server.send(line);
+    await server.send(request(20, "tools/list"));
+    const next = await server.answerTo(20);
+    assert.is((next.result as { tools: unknown[] }).tools.length, TOOL_NAMES.length, "the server still answers");
+    for (const [id, , code] of withId) {
+      const error = (await server.answerTo(id)).error as { code: number; message: string };
+      assert.is(error.code, code, `request ${id}: ${error.message}`);
+      assert.not.match(error.message, /\n/, `request ${id}: one line`);
+    }
+    const errors = server.answers.filter((a) => a.id === undefined).map((a) => (a.error as { code: number }).code);
+    assert.equal(errors, anonymous.map(([, code]) => code), "one error without an id for each of those lines");
+    assert.match(JSON.stringify(server.answers.find((a) => a.id === 15)), /protocolVersion/);
+    const stderrLines = server.stderr().trim().split("\n");
+    assert.ok(stderrLines.length >= anonymous.length, server.stderr());
+    assert.ok(stderrLines.every((l) => l.startsWith("orch: mcp: ")), server.stderr());
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+  } finally {
+    server.child.kill();
+  }
+});
+
 test("the server exits 0 with nothing on stdout when stdin closes; --json is refused", async () => {
   const repo = scratchRepo();
   const { done } = orchAsync(["mcp"], { cwd: repo, input: "" });

@@ -4,6 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { forTerminal } from "../src/output.ts";
 import { orch, orchAsync, sessionRepo, sleep, snapshot } from "./helpers.ts";
 
 test("poll hands out messages oldest first, marks them read, and has nothing the second time", () => {
@@ -72,6 +73,25 @@ test("a bad --timeout is refused with exit 2 and changes nothing", () => {
   }
   assert.equal(snapshot(path.join(repo, ".orch")), before);
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 1);
+});
+
+
+test("poll's human form shows a worker's control characters escaped; --json keeps them; colours survive", () => {
+  const { repo } = sessionRepo();
+  const hostile = "evil\u001b]52;c;cHduZWQ=\u0007 \u001b[2J\r\u009b done";
+  const sent = orch(["notify", "--type", "progress", "--summary", hostile, "--details", "a\n\tb"], { cwd: repo });
+  assert.is(sent.code, 0, sent.stderr);
+  const shown = orch(["poll"], { cwd: repo });
+  assert.is(shown.code, 0, shown.stderr);
+  assert.ok(shown.stdout.includes(String.raw`evil\x1b]52;c;cHduZWQ=\x07 \x1b[2J\x0d\x9b done`), shown.stdout);
+  assert.match(shown.stdout, /a\n *\tb/, "newlines and tabs stay");
+  assert.not.match(shown.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, "no control character reaches the terminal");
+  orch(["notify", "--type", "progress", "--summary", hostile], { cwd: repo });
+  const json = orch(["poll", "--json"], { cwd: repo });
+  assert.is(json.json.messages[0].content.summary, hostile, "the data itself is unchanged");
+  const red = "\u001b[31mred\u001b[39m";
+  assert.is(forTerminal(`${red} \u001b]0;x\u0007`, true), `${red} \\x1b]0;x\\x07`, "orch's own colours stay on a terminal");
+  assert.is(forTerminal(red, false), "\\x1b[31mred\\x1b[39m");
 });
 
 test.run();

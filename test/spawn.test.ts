@@ -5,7 +5,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil } from "./helpers.ts";
+import {
+  baseEnv, git, orch, orchCommand, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil, type Result,
+} from "./helpers.ts";
 
 /** An agent script that writes the prompt it got (its last argument), its environment and its cwd. */
 function recordingAgent(): { script: string; out: string } {
@@ -154,6 +156,40 @@ test("prompts orch cannot pass are refused at spawn with exit 2, nothing created
   assert.equal({ branches: git(["branch", "--list"], repo), store: snapshot(path.join(repo, ".orch")) }, before);
   const fromStdin = orch(["spawn", "feat/stdin-file", "--prompt-file", "-", "--no-window", "--json"], { cwd: repo, input: "-x via stdin" });
   assert.is(fromStdin.code, 0, fromStdin.stderr);
+});
+
+/** orch with its last argument made of raw bytes (Node encodes every string argument it passes as UTF-8). */
+function orchWithRawLastArgument(args: string[], printfBytes: string, cwd: string): Omit<Result, "json"> {
+  const script = `exec "$@" "$(printf -- '${printfBytes}')"`;
+  const options = { cwd, env: baseEnv(), encoding: "utf8" } as const;
+  const r = spawnSync("bash", ["-c", script, "bash", ...orchCommand(), ...args], options);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+test("an argument that is not UTF-8 (a prompt, a branch) is refused with exit 2, never stored as U+FFFD", () => {
+  const { repo } = sessionRepo();
+  const before = { branches: git(["branch", "--list"], repo), store: snapshot(path.join(repo, ".orch")) };
+  const cases: [string, string[], string][] = [
+    ["a Latin-1 prompt", ["spawn", "feat/latin1", "--no-window", "--json", "--prompt"], "caf\\351"],
+    ["a prompt given with =", ["spawn", "feat/latin1", "--no-window", "--json"], "--prompt=caf\\351"],
+    ["a branch", ["spawn", "--no-window", "--json"], "feat/\\377"],
+    ["a message", ["send", "--json", "no-such-worker"], "\\200"],
+  ];
+  for (const [what, args, bytes] of cases) {
+    const r = orchWithRawLastArgument(args, bytes, repo);
+    assert.is(r.code, 2, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, /is not valid UTF-8/, what);
+    assert.is(r.stderr.trim().split("\n").length, 1, `${what}: one line`);
+    assert.is(JSON.parse(r.stdout).error.code, "invalid", what);
+  }
+  assert.equal({ branches: git(["branch", "--list"], repo), store: snapshot(path.join(repo, ".orch")) }, before);
+  // U+FFFD typed as such is valid UTF-8 text like any other.
+  const typedArgs = ["spawn", "feat/typed", "--no-window", "--json", "--prompt"];
+  const typed = orchWithRawLastArgument(typedArgs, "\\357\\277\\275 ok", repo);
+  assert.is(typed.code, 0, typed.stderr);
+  const session = JSON.parse(typed.stdout).orchestrator_id;
+  const promptFile = path.join(repo, ".orch/sessions", session, "workers/feat-typed/prompt.txt");
+  assert.ok(fs.readFileSync(promptFile, "utf8").startsWith("\uFFFD ok\n"));
 });
 
 test("a prompt too large for one argument reaches the agent as a one-line pointer to ORCH_PROMPT_FILE", async () => {

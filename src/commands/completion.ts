@@ -18,5 +18,6 @@ export async function main(args: string[], _flags: Flags, _ctx: Context): Promis
   return {
     json: { success: true, shell, script },
     human: () => script,
+    verbatim: true,
   };
 }

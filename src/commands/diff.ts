@@ -50,6 +50,7 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
       uncommitted_warning: warning,
     },
     human: () => (stat ? `${commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n")}\n${summary.stdout}` : patch!.stdout),
+    verbatim: !stat,
   };
 }
 

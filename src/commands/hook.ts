@@ -423,6 +423,8 @@ export async function main(args: string[], _flags: Flags, ctx: Context): Promise
   return {
     json: reply.output ?? {},
     human: () => text,
+    // Claude Code reads it as JSON: the text of a message in it (a C1 control included) goes through as sent.
+    verbatim: true,
     exitCode: 0,
     afterOutput: () => {
       try {

@@ -7,8 +7,10 @@ import type { Colors } from "../output.ts";
 export interface CommandResult {
   /** The --json document (success: true is added by main.ts unless present). */
   json: Record<string, unknown>;
-  /** The short human form. */
+  /** The short human form; its control characters are shown escaped (output.ts forTerminal) unless `verbatim`. */
   human: (colors: Colors) => string;
+  /** The human form is data to pass on byte for byte (a patch, a completion script), not text to show. */
+  verbatim?: boolean;
   /** Non-zero for a result that is reported but not a success (e.g. await timing out). */
   exitCode?: number;
   /** Runs once the output is written: a poll marks its messages read only after handing them out. */

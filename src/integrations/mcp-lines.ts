@@ -28,6 +28,8 @@ export class BoundedLines extends Transform {
   constructor(
     private readonly limit: number,
     private readonly onOversized: (line: OversizedLine) => void,
+    /** Says whether a whole line (without its newline) goes on; one it refuses is dropped. */
+    private readonly accept: (line: Buffer) => boolean = () => true,
   ) {
     super();
   }
@@ -38,7 +40,10 @@ export class BoundedLines extends Transform {
       const end = newline === -1 ? chunk.length : newline;
       if (!this.dropping) this.keep(chunk.subarray(start, end));
       if (newline === -1) break;
-      if (!this.dropping) this.push(Buffer.concat([...this.parts, Buffer.from([NEWLINE])]));
+      if (!this.dropping) {
+        const line = Buffer.concat(this.parts);
+        if (this.accept(line)) this.push(Buffer.concat([line, Buffer.from([NEWLINE])]));
+      }
       this.parts = [];
       this.size = 0;
       this.dropping = false;

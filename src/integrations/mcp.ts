@@ -3,7 +3,7 @@
 
 import path from "node:path";
 import process from "node:process";
-import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, JSONRPCMessage, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { COMMANDS } from "../cli/spec.ts";
 import type { CommandResult } from "../commands/types.ts";
 import type { Context } from "../context.ts";
@@ -12,10 +12,10 @@ import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
 import { VERSION } from "../version.ts";
+import { frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine } from "./mcp-frames.ts";
 import { BoundedLines, leadingRequestId, MAX_LINE_BYTES } from "./mcp-lines.ts";
 
 /** JSON-RPC 2.0's code for a request that is not a valid Request object. */
-const INVALID_REQUEST = -32600;
 
 /** The part of JSON Schema the tools use: listed to the client as is, and checked by checkArgument. */
 export type ArgumentSchema =
@@ -417,7 +417,7 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     }
     return call;
   });
-  server.onerror = (error) => options.warn(`mcp: ${error.message}`);
+  server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
 
   const closed = new Promise<void>((resolve) => {
     process.stdin.once("end", resolve);
@@ -435,9 +435,23 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     const error = { code: INVALID_REQUEST, message: `request line longer than ${MAX_LINE_BYTES} bytes: not read` };
     // Without an id (MCP lets an error response omit it) the client still learns why it got no answer.
     void transport.send({ jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error }).catch(() => undefined);
+  }, (line) => {
+    const text = line.toString("utf8");
+    if (text.trim() === "") return false; // a blank line is no message: nothing to answer
+    const problem = frameProblem(text);
+    if (problem === undefined) return true;
+    const { id, ...error } = problem;
+    options.warn(`mcp: ${error.message}`);
+    void transport.send({ jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error }).catch(() => undefined);
+    return false;
   });
   process.stdin.pipe(lines);
-  const transport = new StdioServerTransport(lines, process.stdout);
+  class ReadableErrorsTransport extends StdioServerTransport {
+    override send(message: JSONRPCMessage): Promise<void> {
+      return super.send(readableSchemaError(message));
+    }
+  }
+  const transport = new ReadableErrorsTransport(lines, process.stdout);
   await server.connect(transport);
   await closed;
   await Promise.allSettled([...changing]);
