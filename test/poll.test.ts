@@ -67,12 +67,21 @@ test("a bad --timeout is refused with exit 2 and changes nothing", () => {
   const { repo } = sessionRepo();
   orch(["notify", "--type", "progress", "--summary", "keep me"], { cwd: repo });
   const before = snapshot(path.join(repo, ".orch"));
-  for (const value of ["abc", "-1", "1s", "", "NaN", "Infinity"]) {
+  for (const value of ["abc", "-1", "1s", "", "NaN", "Infinity", "0x10", "1e309", ".", "e3", "+1"]) {
     const r = orch(["poll", "--wait", `--timeout=${value}`], { cwd: repo });
     assert.is(r.code, 2, `--timeout=${value}: ${r.stderr}`);
   }
   assert.equal(snapshot(path.join(repo, ".orch")), before);
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 1);
+});
+
+test("--timeout takes a decimal number as sleep does: .05, 0.05, 5e-2", () => {
+  const { repo } = sessionRepo();
+  for (const value of [".05", "0.05", "5e-2", "0."]) {
+    const r = orch(["poll", "--wait", "--timeout", value, "--json"], { cwd: repo });
+    assert.is(r.code, 124, `--timeout ${value}: ${r.stderr}`);
+    assert.is(r.json.message_count, 0);
+  }
 });
 
 
