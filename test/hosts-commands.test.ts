@@ -205,7 +205,8 @@ test("a login shell that prints text for ssh commands, or exits: host add, list 
     assert.is(added.stderr.trim().split("\n").length, 1, added.stderr);
     const listed = orch(["host", "list", "--json"], { cwd: repo, env });
     assert.is(listed.code, 0, listed.stderr);
-    assert.equal([listed.json.hosts[0].orch_version, listed.json.hosts[0].error.includes('prints "Welcome to beta"')], [null, true]);
+    const [listedB] = listed.json.hosts;
+    assert.equal([listedB.orch_version, listedB.error.includes('prints "Welcome to beta"')], [null, true]);
     const polled = orch(["poll", "--json"], { cwd: repo, env });
     assert.is(polled.code, 0, polled.stderr);
     assert.match(polled.stderr, /on host beta: the login shell prints "Welcome to beta"/);

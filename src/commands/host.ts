@@ -24,7 +24,8 @@ import type { CommandResult } from "./types.ts";
  * What the host has: its system, its orch (if any), which of git and tmux are missing, and which of the
  * agents orch knows by name ("$@" after the orch path) its ssh commands find.
  */
-const PROBE = 'o=$1; shift; echo orch-probe; uname -s; uname -m; "$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
+const PROBE = 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
+  '"$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */

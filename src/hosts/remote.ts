@@ -40,8 +40,9 @@ const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exi
  */
 export function loginShellNoise(host: string, noise: string): OrchError {
   const first = noise.trim().split("\n")[0]!.slice(0, 80);
-  return new OrchError("failed", `on host ${host}: the login shell prints ${JSON.stringify(first)} for commands run over ssh, ` +
-    "which breaks orch's answers and git there: make its rc files print only in interactive shells (see \"Hosts\" in orch's README)");
+  const fix = "make its rc files print only in interactive shells (see \"Hosts\" in orch's README)";
+  return new OrchError("failed", `on host ${host}: the login shell prints ${JSON.stringify(first)} ` +
+    `for commands run over ssh, which breaks orch's answers and git there: ${fix}`);
 }
 
 export interface OrchRunOptions {
