@@ -8,7 +8,7 @@ import fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -185,6 +185,40 @@ test("await across hosts: a local worker's agent that dies meanwhile is reported
   const polled = orch(["poll", "--json"], { cwd: repo, env });
   assert.equal(polled.json.messages.map((m: { worker_id: string; message_type: string }) => [m.worker_id, m.message_type]),
     [["feat-here", "task_failed"]], "reported once");
+});
+
+test("a login shell that prints text for ssh commands, or exits: host add, list and poll say so in one line", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const b = world.hosts[1]!;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "beta", b.alias, "--path", "noise/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/noise", "--host", "beta", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const bashrc = fs.readFileSync(`${b.home}/.bashrc`, "utf8");
+  try {
+    writeAsUser(b, ".bashrc", `echo "Welcome to beta"\n${bashrc}`);
+    const noise = /on host gamma: the login shell prints "Welcome to beta" for commands run over ssh/;
+    const added = orch(["host", "add", "gamma", b.alias, "--path", "noise/other", "--json"], { cwd: repo, env });
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, noise);
+    assert.is(added.stderr.trim().split("\n").length, 1, added.stderr);
+    const listed = orch(["host", "list", "--json"], { cwd: repo, env });
+    assert.is(listed.code, 0, listed.stderr);
+    const [listedB] = listed.json.hosts;
+    assert.equal([listedB.orch_version, listedB.error.includes('prints "Welcome to beta"')], [null, true]);
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(polled.code, 0, polled.stderr);
+    assert.match(polled.stderr, /on host beta: the login shell prints "Welcome to beta"/);
+    writeAsUser(b, ".bashrc", `exit 0\n${bashrc}`);
+    const silent = orch(["host", "add", "gamma", b.alias, "--path", "noise/other", "--json"], { cwd: repo, env });
+    assert.is(silent.code, 1, silent.stderr);
+    assert.match(silent.json.error.message, /host gamma: its login shell did not run orch's probe \(exit 0: no output\)/);
+  } finally {
+    writeAsUser(b, ".bashrc", bashrc);
+  }
+  const clean = orch(["host", "list", "--json"], { cwd: repo, env });
+  assert.is(clean.json.hosts[0].error, undefined);
 });
 
 test.run();

@@ -182,6 +182,31 @@ test("the caller's LANG and LC_* reach the host's command as ssh's SendEnv sends
   for (const name of unsent.filter((n) => n !== "LC_EMPTY")) assert.not.ok(sshSeen.has(name), `${name} not sent by ssh`);
 });
 
+/** The pid of the master behind `dest`'s socket (ssh -O check says it). */
+function masterPid(): number {
+  const check = spawnSync("ssh", [...sshOptions(dest, env), "-O", "check", dest], { env, encoding: "utf8" }).stderr;
+  const pid = Number(/pid=(\d+)/.exec(check)?.[1]);
+  assert.ok(pid > 0, check);
+  return pid;
+}
+
+test("sessions closed early, as an empty poll closes its lifeline, leave the master up and serving", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  const pid = masterPid();
+  // The command ends on its own as orch's empty poll does, and the session is closed at its first output:
+  // its CLOSE crosses the host's. Leaving the socket before the host's CLOSE came made the master refuse
+  // new channels within ~100 of these, or die of SIGSEGV with its socket left behind.
+  for (let i = 0; i < 300; i++) {
+    const session = await runThroughMaster(socket, "echo hi");
+    assert.ok(session, `the master ran session ${i + 1}`);
+    session.onStdout(() => session.close());
+    await within(session.exit, 10_000, `session ${i + 1}`);
+  }
+  assert.not.throws(() => process.kill(pid, 0), "the master is still running");
+  assert.is((await outcome(await runThroughMaster(socket, "echo still"))).stdout, "still\n");
+});
+
 test("runOnHost goes through the master without starting ssh; the master killed mid-command is HostUnreachable", async () => {
   if (skip) return console.log(`  skipped: ${skip}`);
   const socket = startMaster();

@@ -34,6 +34,12 @@ const WINDOW_SIZE = 64 * PACKET_SIZE;
  */
 const START_TIMEOUT_MS = 5000;
 
+/**
+ * How long a closed session waits for the host's own CLOSE before it leaves anyway (a command that goes
+ * on after its input closed keeps its channel open until it ends).
+ */
+const CLOSE_TIMEOUT_MS = 2000;
+
 /** What ssh exits with when the connection failed or broke; a command killed by a signal gives 128 + it. */
 const CONNECTION_FAILED = 255;
 
@@ -45,7 +51,11 @@ export interface MuxSession {
   write(data: string | Uint8Array): void;
   /** Closes its standard input once what was written has gone. */
   end(): void;
-  /** Ends the session: its input closes and the channel with it (the command sees end of input). */
+  /**
+   * Ends the session: its input closes and the channel with it (the command sees end of input). `exit`
+   * settles once the host has closed the channel too (or CLOSE_TIMEOUT_MS later): wait for it before the
+   * process ends.
+   */
   close(): void;
   /** Its exit code: 128 + a signal that killed it, CONNECTION_FAILED when the connection went first. */
   readonly exit: Promise<number>;
@@ -205,7 +215,7 @@ class Framer {
   }
 }
 
-type Stage = "hello" | "proxy" | "open" | "running" | "closed";
+type Stage = "hello" | "proxy" | "open" | "running" | "closing" | "closed";
 type Listener = (text: string) => void;
 
 /** One session channel through the master, from the hellos to the channel's close. */
@@ -230,6 +240,7 @@ class MuxChannel implements MuxSession {
   private errorText = "";
   private settleExit: (code: number) => void = () => undefined;
   private readonly startTimer: ReturnType<typeof setTimeout>;
+  private closeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly command: string,
@@ -266,9 +277,7 @@ class MuxChannel implements MuxSession {
     if (this.stage !== "running") return;
     if (!this.inputEnded) this.sendOnChannel(CHANNEL_EOF);
     this.inputEnded = true;
-    this.input = [];
-    this.sendOnChannel(CHANNEL_CLOSE);
-    this.finish(this.exitCode ?? CONNECTION_FAILED);
+    this.closeChannel();
   }
 
   connected(transport: Transport): void {
@@ -297,6 +306,7 @@ class MuxChannel implements MuxSession {
   }
 
   disconnected(): void {
+    if (this.stage === "closing") return this.finish(this.exitCode ?? CONNECTION_FAILED);
     if (this.stage !== "running") return this.giveUp();
     this.errorText += "the shared ssh connection closed\n";
     this.finish(this.exitCode ?? CONNECTION_FAILED);
@@ -305,14 +315,29 @@ class MuxChannel implements MuxSession {
   /** Nothing ran: the caller starts ssh. */
   giveUp(): void {
     clearTimeout(this.startTimer);
-    if (this.stage === "running" || this.stage === "closed") return;
+    if (this.stage === "running" || this.stage === "closing" || this.stage === "closed") return;
     this.stage = "closed";
     this.transport?.destroy();
     this.started(undefined);
   }
 
+  /**
+   * Sends our CLOSE and waits for the host's before the socket goes. The master must see the channel
+   * closed both ways while its client is still there: a client that leaves in between (its CLOSE sent,
+   * the host's on the way) makes OpenSSH's master (9.2) take a path that, every few hundred times, ends
+   * in its own SIGSEGV (sshbuf's sanity check) — the master gone, its socket left behind refusing
+   * connections, and every session on it broken.
+   */
+  private closeChannel(): void {
+    this.input = [];
+    this.sendOnChannel(CHANNEL_CLOSE);
+    this.stage = "closing";
+    this.closeTimer = setTimeout(() => this.finish(this.exitCode ?? CONNECTION_FAILED), CLOSE_TIMEOUT_MS);
+  }
+
   private finish(code: number): void {
     if (this.stage === "closed") return;
+    clearTimeout(this.closeTimer);
     this.stage = "closed";
     const out = this.outText.decode();
     const err = this.errText.decode() + this.errorText;
@@ -366,7 +391,8 @@ class MuxChannel implements MuxSession {
     reader.byte(); // padding length, always 0 here
     const type = reader.byte();
     if (this.stage === "open") return this.onOpened(type, reader);
-    if (this.stage === "running") this.onChannelMessage(type, reader);
+    if (this.stage === "running") return this.onChannelMessage(type, reader);
+    if (this.stage === "closing") this.onClosingMessage(type, reader);
   }
 
   private onOpened(type: number, reader: Reader): void {
@@ -404,8 +430,8 @@ class MuxChannel implements MuxSession {
       case CHANNEL_FAILURE:
         // The exec request refused (the server's ForceCommand or a session limit).
         this.errorText += "the host refused to run the command\n";
-        this.sendOnChannel(CHANNEL_CLOSE);
-        return this.finish(CONNECTION_FAILED);
+        this.exitCode = CONNECTION_FAILED;
+        return this.closeChannel();
       case CHANNEL_CLOSE:
         this.sendOnChannel(CHANNEL_CLOSE);
         return this.finish(this.exitCode ?? CONNECTION_FAILED);
@@ -414,6 +440,13 @@ class MuxChannel implements MuxSession {
       default:
         return;
     }
+  }
+
+  /** After our CLOSE: only the host's CLOSE (and the exit status before it) still matter. */
+  private onClosingMessage(type: number, reader: Reader): void {
+    reader.u32(); // our channel number
+    if (type === CHANNEL_REQUEST) this.onRequest(reader);
+    else if (type === CHANNEL_CLOSE) this.finish(this.exitCode ?? CONNECTION_FAILED);
   }
 
   private onRequest(reader: Reader): void {
@@ -427,7 +460,7 @@ class MuxChannel implements MuxSession {
       const message = reader.text();
       this.exitCode = 128 + (os.constants.signals[`SIG${signal}` as NodeJS.Signals] ?? 9);
       this.errorText += `the command was killed by SIG${signal}${message ? `: ${message}` : ""}\n`;
-    } else if (wantReply) {
+    } else if (wantReply && this.stage === "running") {
       this.sendOnChannel(CHANNEL_FAILURE);
     }
   }

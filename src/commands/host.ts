@@ -11,7 +11,7 @@ import { requireRepo, storeLayout, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
-import { RemoteHost } from "../hosts/remote.ts";
+import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
 import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
 import { listDir } from "../store/files.ts";
@@ -24,7 +24,8 @@ import type { CommandResult } from "./types.ts";
  * What the host has: its system, its orch (if any), which of git and tmux are missing, and which of the
  * agents orch knows by name ("$@" after the orch path) its ssh commands find.
  */
-const PROBE = 'o=$1; shift; uname -s; uname -m; "$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
+const PROBE = 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
+  '"$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
@@ -100,7 +101,15 @@ async function addHost(
   const warnings: string[] = [];
 
   const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH, ...NAMED_AGENTS]);
-  const [system = "", machine = "", version = "", ...found] = probe.stdout.trim().split("\n");
+  // Its first line is the probe's own: anything before it came from the login shell.
+  const lines = probe.stdout.trim().split("\n");
+  const start = lines.indexOf("orch-probe");
+  if (start > 0) throw loginShellNoise(name, lines.slice(0, start).join("\n"));
+  if (start < 0) {
+    const why = lastLine(probe.stderr) || (probe.stdout.trim() ? `it printed ${JSON.stringify(lines[0])}` : "no output");
+    throw new OrchError("failed", `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`);
+  }
+  const [system = "", machine = "", version = "", ...found] = lines.slice(1);
   record.os = SYSTEMS[system] ?? system.toLowerCase();
   record.arch = MACHINES[machine] ?? machine;
   if (found.includes("missing git")) {
@@ -183,7 +192,12 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
         error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}`,
       };
     }
-    return { ...base, reachable: true, orch_version: result.stdout.trim().replace(/^orch /, "") };
+    const answer = result.stdout.trim();
+    if (answer.includes("\n")) {
+      const noise = answer.slice(0, answer.lastIndexOf("\n"));
+      return { ...base, reachable: true, orch_version: null, error: loginShellNoise(record.name, noise).message };
+    }
+    return { ...base, reachable: true, orch_version: answer.replace(/^orch /, "") };
   } catch (error) {
     const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
     ctx.warn(`host ${record.name}: ${why}`);

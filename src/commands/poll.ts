@@ -108,7 +108,7 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
     const mailDir = layout.mailDir(session.orchestrator_id);
     taken = await takeFromMailbox(mailDir, options.wait, options.timeoutMs, ctx, beforeTake);
   } finally {
-    following?.stop();
+    await following?.stop();
   }
   if (!taken && options.wait) {
     throw new OrchError("timeout", `no message within ${(options.timeoutMs ?? 0) / 1000}s`, {

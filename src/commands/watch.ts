@@ -52,7 +52,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       taken.commit();
     }
   } finally {
-    following?.stop();
+    await following?.stop();
   }
   if (printed === 0) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: orchestratorId });
   return {

@@ -93,10 +93,12 @@ export function runLifeline(
       }
       if (doc.success !== true) return;
       if (request.command === "poll" && doc.message_count === 0) {
-        // Nothing taken there, nothing to acknowledge: the host's side is ending on its own.
-        handled = Promise.resolve({ doc });
+        // Nothing taken there, nothing to acknowledge: the host's side is ending on its own. The answer
+        // counts once the connection has closed both ways (see MuxSession.close): the process may end next.
+        handled = started.exit.then(() => ({ doc }));
         started.kill();
-        return resolve({ doc });
+        handled.then(resolve, reject);
+        return;
       }
       // Stored here first, then "ack": only then does the host mark them read. The answer counts once
       // the host has finished (or the connection is gone: then it hands them out again, and the copies
@@ -171,7 +173,8 @@ export async function collectHostMessages(layout: StoreLayout, orchestratorId: s
 const NEW_HOSTS_MS = 1000;
 
 export interface HostFollower {
-  stop: () => void;
+  /** Ends the waits; settles once their connections have closed (bounded: see MuxSession.close). */
+  stop: () => Promise<void>;
 }
 
 /**
@@ -183,6 +186,7 @@ export interface HostFollower {
 export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): HostFollower {
   let stopped = false;
   const cancels = new Set<() => void>();
+  const running = new Set<Promise<unknown>>();
   const followed = new Set<string>();
   const forgotten = new Set<string>();
   const follow = (host: RemoteHost, link: HostSessionLink) => void (async () => {
@@ -192,10 +196,11 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
       const store = async (doc: Record<string, unknown>) => {
         await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
       };
-      const running = runLifeline(host, pollRequest(link, true), store);
-      cancels.add(running.cancel);
+      const lifeline = runLifeline(host, pollRequest(link, true), store);
+      cancels.add(lifeline.cancel);
+      running.add(lifeline.done);
       try {
-        await running.done;
+        await lifeline.done;
         pause = 250;
         if (warned) ctx.warn(`host ${host.name} is reachable again`);
         warned = false;
@@ -208,7 +213,8 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         await new Promise((r) => setTimeout(r, pause));
         pause = Math.min(pause * 2, 5000);
       } finally {
-        cancels.delete(running.cancel);
+        cancels.delete(lifeline.cancel);
+        running.delete(lifeline.done);
       }
     }
   })();
@@ -223,10 +229,11 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
   const looking = setInterval(followNewHosts, NEW_HOSTS_MS);
   looking.unref();
   return {
-    stop: () => {
+    stop: async () => {
       stopped = true;
       clearInterval(looking);
       for (const cancel of cancels) cancel();
+      await Promise.allSettled([...running]);
     },
   };
 }

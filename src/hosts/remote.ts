@@ -34,6 +34,17 @@ const POLL_IF_ANY = [
 ].join("\n");
 const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];
 
+/**
+ * The host's login shell printed `noise` on stdout before the command's own output (an echo in ~/.bashrc,
+ * a motd printed by an rc file): orch's answers and git's protocol over ssh both need that stream clean.
+ */
+export function loginShellNoise(host: string, noise: string): OrchError {
+  const first = noise.trim().split("\n")[0]!.slice(0, 80);
+  const fix = "make its rc files print only in interactive shells (see \"Hosts\" in orch's README)";
+  return new OrchError("failed", `on host ${host}: the login shell prints ${JSON.stringify(first)} ` +
+    `for commands run over ssh, which breaks orch's answers and git there: ${fix}`);
+}
+
 export interface OrchRunOptions {
   input?: string | Buffer;
 }
@@ -69,6 +80,8 @@ export class RemoteHost {
       doc = undefined;
     }
     if (result.code === 0 && doc) return doc;
+    const answerAt = result.stdout.search(/^\{/m);
+    if (!doc && answerAt > 0) throw loginShellNoise(this.name, result.stdout.slice(0, answerAt));
     if (result.code === 3) {
       throw new OrchError("not_found", `on host ${this.name}: the clone ${this.record.path} is missing (orch host rm ${this.name}, then add it again)`);
     }

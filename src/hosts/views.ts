@@ -150,6 +150,7 @@ export async function awaitAcrossHosts(
   const changed = () => poke?.();
   let finished = false;
   const cancels = new Set<() => void>();
+  const running = new Set<Promise<unknown>>();
 
   for (const name of hosts) {
     const mine = remote.filter((r) => r.host === name);
@@ -160,12 +161,13 @@ export async function awaitAcrossHosts(
       while (!finished) {
         const flags: Record<string, string | boolean> = { orch: link?.remote_orchestrator_id ?? "" };
         if (any) flags.any = true;
-        const running = runLifeline(host, { command: "await", args: mine.map((r) => r.worker_id), flags }, async (doc) => {
+        const lifeline = runLifeline(host, { command: "await", args: mine.map((r) => r.worker_id), flags }, async (doc) => {
           for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name });
         });
-        cancels.add(running.cancel);
+        cancels.add(lifeline.cancel);
+        running.add(lifeline.done);
         try {
-          await running.done;
+          await lifeline.done;
           changed();
           return;
         } catch (error) {
@@ -178,7 +180,8 @@ export async function awaitAcrossHosts(
           if (!(error instanceof HostUnreachable)) return;
           await new Promise((r) => setTimeout(r, 2000));
         } finally {
-          cancels.delete(running.cancel);
+          cancels.delete(lifeline.cancel);
+          running.delete(lifeline.done);
         }
       }
     })();
@@ -212,5 +215,7 @@ export async function awaitAcrossHosts(
     finished = true;
     waker.close();
     for (const cancel of cancels) cancel();
+    // Their connections close both ways before the process may end (see MuxSession.close).
+    await Promise.allSettled([...running]);
   }
 }
