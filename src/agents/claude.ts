@@ -118,10 +118,11 @@ function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
     };
   }
   if (trusted(config, mainRoot)) return { ok: true, detail: `${mainRoot} is trusted in ${file}` };
+  // Nothing for the user to do, so no warning: spawn marks it before the first claude worker starts.
   return {
-    ok: false,
-    detail: `${mainRoot} is not marked trusted in ${file} yet`,
-    fix: "nothing to do: orch spawn marks it trusted (projects[root].hasTrustDialogAccepted) before the first claude worker starts",
+    ok: true,
+    detail: `${mainRoot} is not marked trusted in ${file} yet; orch spawn marks it (projects[root].hasTrustDialogAccepted) ` +
+      "before the first claude worker starts",
   };
 }
 
