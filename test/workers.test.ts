@@ -83,6 +83,9 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   const wt = orch(["spawn", "feat/inbox", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   assert.is(orch(["send", "feat/inbox", "first"], { cwd: repo }).code, 0);
   assert.is(orch(["send", "feat-inbox", "-"], { cwd: repo, input: "second\nwith two lines" }).code, 0);
+  const empty = orch(["send", "feat-inbox", "-"], { cwd: repo, input: "" });
+  assert.is(empty.code, 2, "an empty standard input is a missing text, as an empty argument is");
+  assert.match(empty.stderr, /missing text/);
   const inbox = orch(["inbox", "--json"], { cwd: wt });
   assert.is(inbox.code, 0, inbox.stderr);
   assert.equal(inbox.json.messages.map((m: { content: { text: string } }) => m.content.text), ["first", "second\nwith two lines"]);

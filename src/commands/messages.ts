@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { resolveSession, resolveWorkerSession, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { checkMessageId } from "../ids.ts";
 import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
@@ -21,10 +21,13 @@ import { onHost } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
-/** TEXT, or standard input when it is "-". */
+/** TEXT, or standard input when it is "-": empty either way is refused, as an empty TEXT argument is. */
 function textArgument(args: string[], index: number): string {
   const text = positional(args, index, "text");
-  return text === "-" ? readStdinBounded(MAX_TEXT_BYTES, "the text on standard input") : text;
+  if (text !== "-") return text;
+  const piped = readStdinBounded(MAX_TEXT_BYTES, "the text on standard input");
+  if (piped === "") throw usage("missing text: standard input was empty");
+  return piped;
 }
 
 function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
