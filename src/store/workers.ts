@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
+import { branchNameProblem, isWorkerId, windowKey, workerIdForBranch } from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -32,6 +32,8 @@ export interface WorkerRecord {
   /** The session id orch gave the agent (for agents that accept one), so resume can continue it. */
   agent_session_id?: string;
   window_id: string | null;
+  /** The tmux server that made the window (pid.start_time; absent in records of older versions). */
+  tmux_server?: string;
   tmux_session: string | null;
   created_at: string;
   /** The base branch's tip when the worker was created (or last synced): it knows the base up to here. */
@@ -457,7 +459,7 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
 /**
  * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
  * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
- * windows) is given — its window was closed and no agent of it runs.
+ * windows, by windowKey) is given — its window was closed and no agent of it runs.
  */
 export function agentGoneReason(
   layout: StoreLayout,
@@ -467,7 +469,7 @@ export function agentGoneReason(
 ): string | undefined {
   const { recorded: agent, runs } = look;
   if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
-  if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
+  if (windows && record.window_id && !windows.has(windowKey(record.window_id, record.tmux_server)) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
   }
   return undefined;
