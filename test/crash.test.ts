@@ -1,6 +1,8 @@
 // Crashes and restarts: a tmux server killed under running workers, whose window ids the next server hands
-// out again. Real processes in a private tmux server, scripted agents (shell scripts).
+// out again; a reporter killed between claiming a dead agent's report and sending it. Real processes in a
+// private tmux server, scripted agents (shell scripts).
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -27,7 +29,7 @@ function statusRows(repo: string, env: Record<string, string | undefined>): Map<
   return new Map((r.json.workers as StatusRow[]).map((w) => [w.worker_id, w]));
 }
 
-test("after tmux restarts, a dead worker's old window id is another worker's: stop, resume and rm leave that one alone", async () => {
+test("after tmux restarts, a dead worker's window id is another's: stop, resume and rm leave that one alone", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   const agent = sleepingAgent();
@@ -41,7 +43,8 @@ test("after tmux restarts, a dead worker's old window id is another worker's: st
   assert.is(fresh.code, 0, fresh.stderr);
   assert.is(fresh.json.window_id, old.json.window_id, "the new server hands the same window id out again");
   await waitUntil(() => statusRows(repo, env).get("fresh")?.agent_alive === true, 20_000, "the second agent to start");
-  assert.is(statusRows(repo, env).get("old")?.window_alive, false, "the old worker's window is gone, whatever its id names now");
+  const oldRow = statusRows(repo, env).get("old");
+  assert.is(oldRow?.window_alive, false, "the old worker's window is gone, whatever its id names now");
 
   const stopped = orch(["stop", "old", "--json"], { cwd: repo, env });
   assert.is(stopped.code, 0, stopped.stderr);
@@ -60,6 +63,60 @@ test("after tmux restarts, a dead worker's old window id is another worker's: st
   assert.is(survivor?.agent_alive, true, "the other worker's agent still runs");
   assert.is(survivor?.window_alive, true);
   tmux(["kill-server"], env);
+});
+
+function startTime(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
+}
+
+function gone(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return true;
+  }
+}
+
+function failures(repo: string, env: Record<string, string | undefined>): string[] {
+  const r = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.messages as { message_type: string; worker_id: string }[])
+    .filter((m) => m.message_type === "task_failed").map((m) => m.worker_id);
+}
+
+test("a reporter killed after claiming a dead agent's report, before sending it: the next poll sends it, once", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const spawned = orch(["spawn", "lost", "--agent", sleepingAgent(), "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const workerDir = path.join(repo, ".orch", "sessions", id, "workers", "lost");
+  const pidFile = path.join(workerDir, "agent.pid");
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
+  const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
+  const children = spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim();
+  const runnerPid = Number(children.split("\n")[0]);
+  assert.ok(runnerPid > 0, "the runner runs in the window");
+  const marker = path.join(workerDir, "ended");
+  const claimBy = (pid: number, start: string) => JSON.stringify({
+    error: "its tmux window was closed", message_id: "msg_0hoer000000000000000",
+    reporter_pid: pid, reporter_start_time: start,
+  });
+  const runnerClaim = claimBy(runnerPid, startTime(runnerPid));
+
+  // A reporter that still runs (this test) is left to send its report.
+  fs.writeFileSync(marker, claimBy(process.pid, startTime(process.pid)));
+  for (const pid of [runnerPid, agentPid]) process.kill(pid, "SIGKILL");
+  await waitUntil(() => gone(runnerPid) && gone(agentPid), 10_000, "the runner and the agent to die");
+  assert.equal(failures(repo, env), [], "nothing while the claim's reporter runs");
+
+  // The runner had claimed it, and was killed before it sent the message (as a reboot kills everything).
+  fs.writeFileSync(marker, runnerClaim);
+  assert.equal(failures(repo, env), ["lost"], "the abandoned report is sent");
+  assert.equal(failures(repo, env), [], "and only once");
+  assert.is(statusRows(repo, env).get("lost")?.status, "failed");
+  assert.equal(failures(repo, env), [], "status does not send it again");
 });
 
 test.run();
