@@ -1,13 +1,13 @@
 // Crashes and restarts: a tmux server killed under running workers, whose window ids the next server hands
 // out again; a reporter killed between claiming a dead agent's report and sending it. Real processes in a
-// private tmux server, scripted agents (shell scripts).
+// private tmux server, scripted agents (shell scripts); a worker's branch deleted by hand.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { commitFiles, git, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -117,6 +117,24 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
   assert.equal(failures(repo, env), [], "and only once");
   assert.is(statusRows(repo, env).get("lost")?.status, "failed");
   assert.equal(failures(repo, env), [], "status does not send it again");
+});
+
+test("a worker's branch deleted by hand: land, merge and apply say so in one line; rm still clears it", () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/gone", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  commitFiles(spawned.json.worktree_path, { "gone.txt": "work\n" }, "work");
+  git(["update-ref", "-d", "refs/heads/feat/gone"], repo);
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const args of [["land", "feat-gone"], ["merge", "feat-gone", "--local"], ["apply", "feat-gone"]]) {
+    const r = orch(args, { cwd: repo });
+    assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.is(r.stderr.trim(), "orch: branch feat/gone of worker feat-gone no longer exists", args[0]);
+  }
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing moved");
+  const removed = orch(["rm", "feat-gone", "--force"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
 });
 
 test.run();
