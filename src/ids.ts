@@ -172,3 +172,12 @@ export function checkBranchName(name: string): string {
   if (problem) throw invalid(`bad branch name ${JSON.stringify(name)}: ${problem}`);
   return name;
 }
+
+/**
+ * How a tmux window is known across servers: its id and the server that made it (pid and start time),
+ * since a server started after the last one died hands the same ids out again. Records of older
+ * versions have no server: the bare id, as before.
+ */
+export function windowKey(windowId: string, server?: string | null): string {
+  return server ? `${server}/${windowId}` : windowId;
+}

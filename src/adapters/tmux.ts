@@ -2,10 +2,18 @@
 // a detached session orch-<repo> on whatever server tmux itself would use ($TMUX, TMUX_TMPDIR).
 
 import { OrchError } from "../errors.ts";
+import { windowKey } from "../ids.ts";
 import { run } from "./exec.ts";
+
+/**
+ * A tmux server instance: its pid and start time. Window ids (@0, @1, …) are unique only within one
+ * server: a server started after the last one died (killed, a reboot) hands the same ids out again.
+ */
+const SERVER_FORMAT = "#{pid}.#{start_time}";
 
 export interface PaneInfo {
   windowId: string;
+  server: string;
   sessionName: string;
   panePid: number;
   paneDead: boolean;
@@ -15,15 +23,21 @@ export interface PaneInfo {
 export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   let result;
   try {
-    result = await run(["tmux", "list-panes", "-a", "-F", "#{window_id} #{pane_pid} #{pane_dead} #{session_name}"], { env, allowFailure: true });
+    const format = `#{window_id} #{pane_pid} #{pane_dead} ${SERVER_FORMAT} #{session_name}`;
+    result = await run(["tmux", "list-panes", "-a", "-F", format], { env, allowFailure: true });
   } catch {
     return [];
   }
   if (result.code !== 0) return [];
   return result.stdout.split("\n").filter(Boolean).map((line) => {
-    const [windowId = "", pid = "0", dead = "0", ...session] = line.split(" ");
-    return { windowId, sessionName: session.join(" "), panePid: Number(pid), paneDead: dead === "1" };
+    const [windowId = "", pid = "0", dead = "0", server = "", ...session] = line.split(" ");
+    return { windowId, server, sessionName: session.join(" "), panePid: Number(pid), paneDead: dead === "1" };
   });
+}
+
+/** The keys (windowKey) under which the windows of `panes` can be looked up, with and without their server. */
+export function liveWindowKeys(panes: PaneInfo[]): Set<string> {
+  return new Set(panes.flatMap((pane) => [pane.windowId, windowKey(pane.windowId, pane.server)]));
 }
 
 /**
@@ -81,6 +95,8 @@ export interface NewWindow {
 
 export interface CreatedWindow {
   windowId: string;
+  /** The server that made it (SERVER_FORMAT). */
+  server: string;
   sessionName: string;
 }
 
@@ -89,16 +105,16 @@ export interface CreatedWindow {
  * locale (an ssh command's environment) tmux prints a tab in a format as "_".
  */
 function parseCreated(stdout: string): CreatedWindow {
-  const [windowId = "", ...session] = stdout.replace(/\n$/, "").split(" ");
+  const [windowId = "", server = "", ...session] = stdout.replace(/\n$/, "").split(" ");
   const sessionName = session.join(" ");
   if (!windowId.startsWith("@")) throw new OrchError("failed", `tmux did not report the new window: ${stdout.trim()}`);
-  return { windowId, sessionName };
+  return { windowId, server, sessionName };
 }
 
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const format = ["-P", "-F", "#{window_id} #{session_name}"];
+  const format = ["-P", "-F", `#{window_id} ${SERVER_FORMAT} #{session_name}`];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
   const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
   if (attempt.code === 0) return parseCreated(attempt.stdout);
@@ -118,8 +134,17 @@ export async function respawnWindow(windowId: string, spec: Omit<NewWindow, "ses
   return result.code === 0;
 }
 
-export async function killWindow(windowId: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+/**
+ * Closes the window, when it is still the one that `server` made (given): after a restart of tmux
+ * the same id may name another worker's window, which must not be closed.
+ */
+export async function killWindow(windowId: string, env: NodeJS.ProcessEnv, server?: string | null): Promise<boolean> {
   try {
+    if (server) {
+      const ask = ["tmux", "display-message", "-p", "-t", windowId, SERVER_FORMAT];
+      const owner = await run(ask, { env, allowFailure: true });
+      if (owner.code !== 0 || owner.stdout.trim() !== server) return false;
+    }
     const result = await run(["tmux", "kill-window", "-t", windowId], { env, allowFailure: true });
     return result.code === 0;
   } catch {

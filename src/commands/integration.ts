@@ -17,12 +17,21 @@ export interface Series {
   commits: gitAdapter.CommitInfo[];
 }
 
+/** The tip of the worker's branch; one line when the branch was deleted (by hand, or another tool). */
+export async function branchTipOrFail(repo: Repo | string, record: WorkerRecord): Promise<string> {
+  const ref = `refs/heads/${record.branch}`;
+  const tip = typeof repo === "string"
+    ? await gitAdapter.resolveCommit(repo, ref)
+    : await gitAdapter.refCommit(mainWorktreeOf(repo), ref);
+  if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
+  return tip;
+}
+
 /** The worker's commits since its recorded base as a `git format-patch --binary` series, kept in the store. */
 export async function writeSeries(layout: StoreLayout, record: WorkerRecord, repo: Repo): Promise<Series> {
   refusePending(record);
   const mainRoot = repo.mainRoot;
-  const tip = await gitAdapter.refCommit(mainWorktreeOf(repo), `refs/heads/${record.branch}`);
-  if (!tip) throw new OrchError("not_found", `branch ${record.branch} of worker ${record.worker_id} no longer exists`);
+  const tip = await branchTipOrFail(repo, record);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
   const file = path.join(dir, `${tip}.mbox`);
   const stored = fs.existsSync(file);

@@ -19,7 +19,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
 import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
-import { checkBaseCheckout, checkoutLockTarget, mergeMessage } from "./integration.ts";
+import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
@@ -54,6 +54,7 @@ async function landOne(
 ): Promise<LandEntry> {
   const entry = { worker_id: record.worker_id, branch: record.branch };
   const base = await checkBaseCheckout(mainRoot, record);
+  await branchTipOrFail(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) {
     return { ...entry, status: "skipped", reason: `already in ${base}` };

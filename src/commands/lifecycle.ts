@@ -36,7 +36,7 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
   let windowClosed = false;
   if (record.window_id) {
     const { killWindow } = await import("../adapters/tmux.ts");
-    windowClosed = await killWindow(record.window_id, ctx.env);
+    windowClosed = await killWindow(record.window_id, ctx.env, record.tmux_server);
   }
   const outcome = await endProcesses();
   for (const left of outcome.notEnded) ctx.warn(`could not end process ${left.pid} (${left.name}) of worker ${record.worker_id}: ${left.reason}`);

@@ -10,7 +10,7 @@ import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
-import { checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning } from "./integration.ts";
+import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -34,6 +34,7 @@ export async function mergeLocally(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
 ): Promise<{ commit: string; base: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
+  await branchTipOrFail(mainRoot, record);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   const branchRef = `refs/heads/${record.branch}`;
   if (await gitAdapter.isMergedInto(mainRoot, branchRef, head)) {
@@ -68,6 +69,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const prUrl = workerState(layout, record).pr_url;
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
+  // Before the warning: a worktree whose branch is gone has everything "uncommitted".
+  if (!remote) await branchTipOrFail(repo.mainRoot, record);
   const warning = await uncommittedWarning(record);
   if (warning) ctx.warn(warning);
 

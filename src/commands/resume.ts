@@ -8,6 +8,7 @@ import type { AgentStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
+import { windowKey } from "../ids.ts";
 import { onHost } from "../hosts/place.ts";
 import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import { ensureShim } from "../runtime.ts";
@@ -77,17 +78,22 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
-  const windows = new Set((await tmux.listPanes(ctx.env)).map((p) => p.windowId));
+  const windows = tmux.liveWindowKeys(await tmux.listPanes(ctx.env));
   // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
   clearEndedMarker(layout, record);
   recordWorkerEvent(layout, record, "restarted", `resumed by the orchestrator (was ${previous})`);
   let reused = false;
-  if (record.window_id && windows.has(record.window_id)) reused = await tmux.respawnWindow(record.window_id, windowSpec, ctx.env);
+  const window = record.window_id;
+  // Only the window this worker had: after a restart of tmux its id may be another worker's.
+  if (window && windows.has(windowKey(window, record.tmux_server))) {
+    reused = await tmux.respawnWindow(window, windowSpec, ctx.env);
+  }
   if (!reused) {
     const inTmux = Boolean(ctx.env.TMUX);
     const tmuxSession = inTmux ? undefined : record.tmux_session ?? tmuxSessionName(path.dirname(record.worktree_path));
     const created = await tmux.openWindow({ ...windowSpec, session: tmuxSession, name: record.worker_id }, ctx.env);
     record.window_id = created.windowId;
+    record.tmux_server = created.server;
     record.tmux_session = created.sessionName;
   }
   saveWorker(layout, record);

@@ -501,12 +501,13 @@ async function createAndStart(
         argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
+      record.tmux_server = created.server;
       record.tmux_session = created.sessionName;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
       undo.push(async () => {
         const { killWindow } = await import("../adapters/tmux.ts");
-        await killWindow(created.windowId, ctx.env);
+        await killWindow(created.windowId, ctx.env, created.server);
       });
       throwIfInterrupted();
     }

@@ -3,6 +3,7 @@
 import { mainWorktreeOf } from "../adapters/repo.ts";
 import { repoOf, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import { windowKey } from "../ids.ts";
 import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -85,7 +86,7 @@ export async function viewWorkers(
       pr_url: state.pr_url,
       window_id: record.window_id,
       alive,
-      window_alive: record.window_id !== null && windows.has(record.window_id),
+      window_alive: record.window_id !== null && windows.has(windowKey(record.window_id, record.tmux_server)),
       agent_alive: alive,
       agent: record.agent,
       base_commit: record.base_commit,
@@ -142,9 +143,9 @@ export async function noticeEndedWorkers(
   if (!records.some((r) => r.window_id && r.host === undefined)) {
     return { windows: new Set(), reported: noticeEndedAgents(layout, records, undefined, seen) };
   }
-  const { listPanes, serverRunning } = await import("../adapters/tmux.ts");
+  const { listPanes, liveWindowKeys, serverRunning } = await import("../adapters/tmux.ts");
   const panes = await listPanes(env);
-  const windows = new Set(panes.map((p) => p.windowId));
+  const windows = liveWindowKeys(panes);
   // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
   const known = panes.length > 0 || (await serverRunning(env)) === false;
   return { windows, reported: noticeEndedAgents(layout, records, known ? windows : undefined, seen) };

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { branchNameProblem, isWorkerId, workerIdForBranch } from "../ids.ts";
+import { branchNameProblem, isWorkerId, windowKey, workerIdForBranch } from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -32,6 +32,8 @@ export interface WorkerRecord {
   /** The session id orch gave the agent (for agents that accept one), so resume can continue it. */
   agent_session_id?: string;
   window_id: string | null;
+  /** The tmux server that made the window (pid.start_time; absent in records of older versions). */
+  tmux_server?: string;
   tmux_session: string | null;
   created_at: string;
   /** The base branch's tip when the worker was created (or last synced): it knows the base up to here. */
@@ -431,6 +433,73 @@ export function clearEndedMarker(layout: StoreLayout, record: WorkerRecord): voi
   fs.rmSync(endedMarker(layout, record), { force: true });
 }
 
+/** What the ended marker says: the report's message and the process that sends it. */
+interface EndedClaim {
+  error: string;
+  message_id: string;
+  reporter_pid: number;
+  reporter_start_time: string | null;
+}
+
+/** Creates the ended marker whole (written aside, then linked: exclusive); false when it exists. */
+function claimEndedMarker(marker: string, claim: EndedClaim): boolean {
+  const aside = `${marker}.${process.pid}.tmp`;
+  try {
+    writeFileAtomic(aside, toJson(claim), true);
+    fs.linkSync(aside, marker);
+    return true;
+  } catch (failure) {
+    if (errnoCode(failure) === "EEXIST" || errnoCode(failure) === "ENOENT") return false;
+    throw failure;
+  } finally {
+    fs.rmSync(aside, { force: true });
+  }
+}
+
+/**
+ * A reporter killed between its marker and its message (the runner of a window whose tmux server was
+ * killed first, a reboot) would leave the worker active, its failure told to nobody: when the marker's
+ * reporter is gone and its message never reached the worker's log, the marker is taken away (by one
+ * rename, which only one taker wins) so the caller can report in its place. True when it was taken.
+ */
+function takeAbandonedMarker(layout: StoreLayout, record: WorkerRecord, marker: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(marker, "utf8");
+  } catch (failure) {
+    if (errnoCode(failure) === "ENOENT") return true;
+    throw failure;
+  }
+  let claim: Partial<EndedClaim>;
+  try {
+    claim = JSON.parse(text) as Partial<EndedClaim>;
+  } catch {
+    return false; // a marker of an older version, written after its message was sent
+  }
+  if (typeof claim.reporter_pid !== "number" || typeof claim.message_id !== "string") return false;
+  if (isSameProcess(claim.reporter_pid, claim.reporter_start_time ?? undefined)) return false;
+  const events = readEventLog(layout.eventsDir(record.orchestrator_id, record.worker_id));
+  if (events.some((event) => event.id === claim.message_id)) return false;
+  const taken = `${marker}.taken-${process.pid}`;
+  try {
+    fs.renameSync(marker, taken);
+  } catch (failure) {
+    if (errnoCode(failure) === "ENOENT") return false;
+    throw failure;
+  }
+  // Another taker may have replaced it with its own live claim in between: that one is put back.
+  const takenText = fs.readFileSync(taken, "utf8");
+  if (takenText !== text) {
+    try {
+      fs.linkSync(taken, marker);
+    } catch {
+      // a third reporter claimed it meanwhile: its claim stands
+    }
+  }
+  fs.rmSync(taken, { force: true });
+  return takenText === text;
+}
+
 /**
  * Tells the orchestrator that the worker's agent ended without reporting (task_failed with the
  * reason), unless the worker has reported, was stopped, or someone has reported its end already.
@@ -438,18 +507,22 @@ export function clearEndedMarker(layout: StoreLayout, record: WorkerRecord): voi
  */
 export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summary: string, error: string): boolean {
   if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) return false;
-  try {
-    writeNewFile(endedMarker(layout, record), `${error}\n`, true);
-  } catch (failure) {
-    if (errnoCode(failure) === "EEXIST" || errnoCode(failure) === "ENOENT") return false;
-    throw failure;
-  }
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
     message_type: "task_failed",
     content: { summary, error, branch: record.branch },
   });
+  const marker = endedMarker(layout, record);
+  const claim: EndedClaim = {
+    error,
+    message_id: message.id,
+    reporter_pid: process.pid,
+    reporter_start_time: processStartTime(process.pid) ?? null,
+  };
+  if (!claimEndedMarker(marker, claim)) {
+    if (!takeAbandonedMarker(layout, record, marker) || !claimEndedMarker(marker, claim)) return false;
+  }
   sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
   return true;
 }
@@ -457,7 +530,7 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
 /**
  * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
  * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
- * windows) is given — its window was closed and no agent of it runs.
+ * windows, by windowKey) is given — its window was closed and no agent of it runs.
  */
 export function agentGoneReason(
   layout: StoreLayout,
@@ -467,7 +540,7 @@ export function agentGoneReason(
 ): string | undefined {
   const { recorded: agent, runs } = look;
   if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
-  if (windows && record.window_id && !windows.has(record.window_id) && !runs) {
+  if (windows && record.window_id && !windows.has(windowKey(record.window_id, record.tmux_server)) && !runs) {
     return `its tmux window ${record.window_id} was closed`;
   }
   return undefined;

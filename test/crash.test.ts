@@ -1,0 +1,140 @@
+// Crashes and restarts: a tmux server killed under running workers, whose window ids the next server hands
+// out again; a reporter killed between claiming a dead agent's report and sending it. Real processes in a
+// private tmux server, scripted agents (shell scripts); a worker's branch deleted by hand.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+
+function sleepingAgent(): string {
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  return script;
+}
+
+interface StatusRow {
+  worker_id: string;
+  status: string;
+  window_id: string | null;
+  window_alive: boolean;
+  agent_alive: boolean;
+}
+
+function statusRows(repo: string, env: Record<string, string | undefined>): Map<string, StatusRow> {
+  const r = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  return new Map((r.json.workers as StatusRow[]).map((w) => [w.worker_id, w]));
+}
+
+test("after tmux restarts, a dead worker's window id is another's: stop, resume and rm leave that one alone", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = sleepingAgent();
+  const old = orch(["spawn", "old", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(old.code, 0, old.stderr);
+  await waitUntil(() => statusRows(repo, env).get("old")?.agent_alive === true, 20_000, "the first agent to start");
+  tmux(["kill-server"], env);
+  await waitUntil(() => statusRows(repo, env).get("old")?.status === "failed", 20_000, "the first worker to fail");
+
+  const fresh = orch(["spawn", "fresh", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(fresh.code, 0, fresh.stderr);
+  assert.is(fresh.json.window_id, old.json.window_id, "the new server hands the same window id out again");
+  await waitUntil(() => statusRows(repo, env).get("fresh")?.agent_alive === true, 20_000, "the second agent to start");
+  const oldRow = statusRows(repo, env).get("old");
+  assert.is(oldRow?.window_alive, false, "the old worker's window is gone, whatever its id names now");
+
+  const stopped = orch(["stop", "old", "--json"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.is(stopped.json.window_closed, false);
+  const resumed = orch(["resume", "old", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.window_reused, false, "a new window, not the other worker's");
+  assert.is.not(resumed.json.window_id, fresh.json.window_id);
+  await waitUntil(() => statusRows(repo, env).get("old")?.agent_alive === true, 20_000, "the resumed agent to start");
+  const removed = orch(["rm", "old", "--force", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.window_closed, true, "its own new window is closed");
+
+  const survivor = statusRows(repo, env).get("fresh");
+  assert.is(survivor?.status, "running");
+  assert.is(survivor?.agent_alive, true, "the other worker's agent still runs");
+  assert.is(survivor?.window_alive, true);
+  tmux(["kill-server"], env);
+});
+
+function startTime(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
+}
+
+function gone(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return true;
+  }
+}
+
+function failures(repo: string, env: Record<string, string | undefined>): string[] {
+  const r = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.messages as { message_type: string; worker_id: string }[])
+    .filter((m) => m.message_type === "task_failed").map((m) => m.worker_id);
+}
+
+test("a reporter killed after claiming a dead agent's report, before sending it: the next poll sends it, once", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const spawned = orch(["spawn", "lost", "--agent", sleepingAgent(), "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const workerDir = path.join(repo, ".orch", "sessions", id, "workers", "lost");
+  const pidFile = path.join(workerDir, "agent.pid");
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
+  const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
+  const children = spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim();
+  const runnerPid = Number(children.split("\n")[0]);
+  assert.ok(runnerPid > 0, "the runner runs in the window");
+  const marker = path.join(workerDir, "ended");
+  const claimBy = (pid: number, start: string) => JSON.stringify({
+    error: "its tmux window was closed", message_id: "msg_0hoer000000000000000",
+    reporter_pid: pid, reporter_start_time: start,
+  });
+  const runnerClaim = claimBy(runnerPid, startTime(runnerPid));
+
+  // A reporter that still runs (this test) is left to send its report.
+  fs.writeFileSync(marker, claimBy(process.pid, startTime(process.pid)));
+  for (const pid of [runnerPid, agentPid]) process.kill(pid, "SIGKILL");
+  await waitUntil(() => gone(runnerPid) && gone(agentPid), 10_000, "the runner and the agent to die");
+  assert.equal(failures(repo, env), [], "nothing while the claim's reporter runs");
+
+  // The runner had claimed it, and was killed before it sent the message (as a reboot kills everything).
+  fs.writeFileSync(marker, runnerClaim);
+  assert.equal(failures(repo, env), ["lost"], "the abandoned report is sent");
+  assert.equal(failures(repo, env), [], "and only once");
+  assert.is(statusRows(repo, env).get("lost")?.status, "failed");
+  assert.equal(failures(repo, env), [], "status does not send it again");
+});
+
+test("a worker's branch deleted by hand: land, merge and apply say so in one line; rm still clears it", () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/gone", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  commitFiles(spawned.json.worktree_path, { "gone.txt": "work\n" }, "work");
+  git(["update-ref", "-d", "refs/heads/feat/gone"], repo);
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const args of [["land", "feat-gone"], ["merge", "feat-gone", "--local"], ["apply", "feat-gone"]]) {
+    const r = orch(args, { cwd: repo });
+    assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.is(r.stderr.trim(), "orch: branch feat/gone of worker feat-gone no longer exists", args[0]);
+  }
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing moved");
+  const removed = orch(["rm", "feat-gone", "--force"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
+});
+
+test.run();
