@@ -54,12 +54,14 @@ test("stop ends the agent, its children and a daemon that left with setsid; stat
   ].join("\n"), { mode: 0o755 });
   const spawned = orch(["spawn", "feat/daemon", "--agent", agent, "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
-  await waitUntil(() => fs.existsSync(daemonPidFile) && fs.existsSync(childPidFile) && fs.readFileSync(childPidFile, "utf8").trim() !== "", 20_000, "the agent's processes");
+  const written = (file: string) => fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() !== "";
+  await waitUntil(() => written(daemonPidFile) && written(childPidFile), 20_000, "the agent's processes");
   const daemon = Number(fs.readFileSync(daemonPidFile, "utf8"));
   const child = Number(fs.readFileSync(childPidFile, "utf8"));
   assert.ok(running(daemon) && running(child));
   const sessionOf = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[3];
-  assert.is.not(sessionOf(daemon), sessionOf(child), "the daemon runs in a session of its own");
+  // $! is setsid's pid from its fork on: its new session begins a moment later.
+  await waitUntil(() => sessionOf(daemon) !== sessionOf(child), 20_000, "the daemon in a session of its own");
   const stopped = orch(["stop", "feat/daemon", "--json"], { cwd: repo, env });
   assert.is(stopped.code, 0, stopped.stderr);
   assert.equal(stopped.json.not_ended, []);
