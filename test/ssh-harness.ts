@@ -102,6 +102,10 @@ export function accountCommands(uid: number): string[] {
 /** Writes a file in the host's HOME as its user would have it: owned by the account, folders too. */
 export function writeAsUser(host: SshHost, relative: string, content: string, mode = 0o644): void {
   const file = path.join(host.home, relative);
+  // The folders up to HOME become the account's: a path that leaves HOME would climb to / and give it away.
+  if (path.relative(host.home, file).startsWith("..") || path.isAbsolute(path.relative(host.home, file))) {
+    throw new Error(`writeAsUser: ${relative} is outside ${host.home}`);
+  }
   const gid = fs.statSync(host.home).gid;
   for (let dir = path.dirname(file); dir !== host.home && !fs.existsSync(dir); dir = path.dirname(dir)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
