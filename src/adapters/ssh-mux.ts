@@ -249,9 +249,13 @@ class MuxChannel implements MuxSession {
     /** Called once: with this channel once the command was sent, or undefined when nothing ran. */
     private readonly started: (session: MuxSession | undefined) => void,
     startTimeoutMs: number,
+    onSilent: () => void,
   ) {
     this.exit = new Promise((resolve) => (this.settleExit = resolve));
-    this.startTimer = setTimeout(() => this.giveUp(), startTimeoutMs);
+    this.startTimer = setTimeout(() => {
+      if (this.stage === "hello") onSilent();
+      this.giveUp();
+    }, startTimeoutMs);
   }
 
   onStdout(listener: Listener): void {
@@ -470,6 +474,12 @@ export interface MuxRunOptions {
   /** Name and value pairs for the command's environment on the host (its sshd's AcceptEnv decides). */
   environment?: readonly (readonly [string, string])[];
   startTimeoutMs?: number;
+  /**
+   * Called when the master took the connection but did not answer its hello within the start timeout. A
+   * master answers that by itself, without the network: it is stopped or wedged, and ssh, which waits for
+   * that answer without any time limit, would hang on its socket too.
+   */
+  onSilent?: () => void;
 }
 
 /**
@@ -484,11 +494,42 @@ export function runThroughMaster(
   command: string,
   options: MuxRunOptions = {},
 ): Promise<MuxSession | undefined> {
-  const { environment = [], startTimeoutMs = START_TIMEOUT_MS } = options;
+  const { environment = [], startTimeoutMs = START_TIMEOUT_MS, onSilent = () => undefined } = options;
   return new Promise((resolve) => {
-    const channel = new MuxChannel(command, environment, resolve, startTimeoutMs);
+    const channel = new MuxChannel(command, environment, resolve, startTimeoutMs, onSilent);
     const events = { data: (bytes: Uint8Array) => channel.received(bytes), closed: () => channel.disconnected() };
     connectUnix(socketPath, events).then((transport) => channel.connected(transport), () => channel.giveUp());
+  });
+}
+
+/**
+ * Whether the master on `socketPath` answers its hello within `timeoutMs`: "absent" when nothing listens
+ * there, "silent" when something took the connection but said nothing (a stopped or wedged master).
+ */
+export function masterAnswers(socketPath: string, timeoutMs = START_TIMEOUT_MS): Promise<"answers" | "silent" | "absent"> {
+  return new Promise((resolve) => {
+    let transport: Transport | undefined;
+    let settled = false;
+    const framer = new Framer();
+    const settle = (answer: "answers" | "silent" | "absent") => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      transport?.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => settle("silent"), timeoutMs);
+    const events = {
+      data: (bytes: Uint8Array) => {
+        if (framer.push(bytes).length > 0) settle("answers");
+      },
+      closed: () => settle("absent"),
+    };
+    connectUnix(socketPath, events).then((connected) => {
+      transport = connected;
+      if (settled) return connected.destroy();
+      connected.write(framed(concat([u32(MUX_MSG_HELLO), u32(MUX_VERSION)])));
+    }, () => settle("absent"));
   });
 }
 

@@ -68,7 +68,7 @@ export async function spawnOnHost(
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
   const push = async (source: string) => {
     const refspec = `${source}:refs/heads/${options.branch}`;
-    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: host.gitEnv() });
+    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: await host.gitEnv() });
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
   const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
@@ -132,7 +132,7 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
   const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
-  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: host.gitEnv(), allowFailure: true });
+  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: await host.gitEnv(), allowFailure: true });
   if (fetched.code !== 0) {
     const why = fetched.stderr.trim().split("\n").pop() ?? "";
     const message = `could not fetch ${record.branch} from host ${record.host}: ${why}`;
@@ -160,7 +160,8 @@ export async function removeOnHost(
   const doc = await host.orch(["rm", record.worker_id, "--orch", remoteSessionOf(layout, record), "--yes", ...(options.force ? ["--force"] : [])]);
   let branchDeleted = false;
   if (options.deleteBranch) {
-    const pushed = await gitAdapter.git(["push", "--quiet", host.gitUrl(), "--delete", ref], mainRoot, { env: host.gitEnv(), allowFailure: true });
+    const deletion = ["push", "--quiet", host.gitUrl(), "--delete", ref];
+    const pushed = await gitAdapter.git(deletion, mainRoot, { env: await host.gitEnv(), allowFailure: true });
     if (pushed.code !== 0) ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
     if (await gitAdapter.branchExists(mainRoot, record.branch)) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
     branchDeleted = pushed.code === 0;
