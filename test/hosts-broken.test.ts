@@ -1,12 +1,13 @@
 // Hosts whose connection breaks or hangs in the middle of things, against a real OpenSSH server and master
-// (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command.
+// (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command, and an
+// orch ended by a signal mid-command leaves the shared master up for the other commands.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, sshOptions } from "../src/adapters/ssh.ts";
-import { orch, orchAsync, sessionRepo, type Result } from "./helpers.ts";
+import { orch, orchAsync, sessionRepo, sleep, waitUntil, type Result } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -52,9 +53,25 @@ function masterPid(): number | undefined {
   return pid === undefined ? undefined : Number(pid);
 }
 
+/** The host's sshd process serving the shared connection (the one that runs as the account). */
+async function sshdSessionPid(): Promise<number> {
+  let pids: number[] = [];
+  await waitUntil(() => {
+    const r = spawnSync("pgrep", ["-u", String(host.uid), "-f", `^sshd: ${host.user}@notty`], { encoding: "utf8" });
+    pids = r.stdout.trim().split("\n").filter(Boolean).map(Number);
+    return pids.length === 1;
+  }, 30_000, "one sshd session process: the shared connection's");
+  return pids[0]!;
+}
+
 function stop(pid: number): void {
   stopped.add(pid);
   process.kill(pid, "SIGSTOP");
+}
+
+function resume(pid: number): void {
+  process.kill(pid, "SIGCONT");
+  stopped.delete(pid);
 }
 
 /** `orch ARGS` in the background; its result, or a failure (the process killed) when it hangs past `ms`. */
@@ -101,6 +118,41 @@ test("a master that stops answering (SIGSTOP): git and orch's own calls set it a
   assert.is(status.json.workers[0].status, "running");
   assert.ok(fs.existsSync(controlPath(host.alias, sshEnv)));
   endStopped();
+});
+
+test("orch ended by a signal mid-command leaves the shared master up; an opening on its way is closed unused", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("signalled/repo");
+  const master = masterPid();
+  assert.ok(master, "a master is up");
+  // The host holds the channel's opening (its sshd stopped) while orch is ended: before, the master then
+  // exited at once ("chan_send_close2: channel N: no remote_id"), taking every session on it along.
+  const sshd = await sshdSessionPid();
+  stop(sshd);
+  const send = orchAsync(["send", "feat-w", "never sent"], { cwd: repo, env: world.env });
+  await sleep(1500);
+  send.child.kill("SIGTERM");
+  await sleep(300);
+  resume(sshd);
+  const ended = await send.done;
+  assert.is(masterPid(), master, "the same master serves");
+  assert.is(ended.code, 143, ended.stderr);
+  const inboxes = host.runAs(["sh", "-c", 'cat "$1"/.orch/sessions/*/workers/feat-w/inbox/*/* 2>/dev/null', "sh", `${host.home}/signalled/repo`]);
+  assert.not.match(inboxes.stdout, "never sent", "the command never ran on the host");
+
+  // Ended at any moment of a command, many times in a row.
+  for (let round = 0; round < 30; round++) {
+    const run = orchAsync(["send", "feat-w", `round ${round}`], { cwd: repo, env: world.env });
+    await sleep(Math.random() * 60);
+    run.child.kill(round % 2 === 0 ? "SIGTERM" : "SIGINT");
+    // Done (0), ended as the signal would end it (128 + its number), or killed before it reached the master.
+    const r = await run.done;
+    assert.ok([0, 130, 143, -1].includes(r.code), `send ended with ${r.code}: ${r.stderr}`);
+  }
+  assert.is(masterPid(), master, "the same master serves after 30 commands ended by signals");
+  const status = orch(["status", "--json"], { cwd: repo, env: world.env });
+  assert.is(status.code, 0, status.stderr);
+  assert.is(status.json.workers[0].status, "running");
 });
 
 test.run();
