@@ -1,14 +1,16 @@
 // Hosts whose connection breaks or hangs in the middle of things, against a real OpenSSH server and master
-// (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command, and an
-// orch ended by a signal mid-command leaves the shared master up for the other commands.
+// (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command, an orch
+// ended by a signal mid-command leaves the shared master up for the other commands, and a spawn whose
+// connection broke after the host made the worker is recorded by the next spawn of it.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, sshOptions } from "../src/adapters/ssh.ts";
 import { orch, orchAsync, sessionRepo, sleep, waitUntil, type Result } from "./helpers.ts";
-import { sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -153,6 +155,34 @@ test("orch ended by a signal mid-command leaves the shared master up; an opening
   const status = orch(["status", "--json"], { cwd: repo, env: world.env });
   assert.is(status.code, 0, status.stderr);
   assert.is(status.json.workers[0].status, "running");
+});
+
+test("a worker made on the host by a spawn whose connection broke is recorded by the next spawn of it, then rm works", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, id } = sessionRepo();
+  const added = orch(["host", "add", "h", host.alias, "--path", "orphan/repo"], { cwd: repo, env: world.env });
+  assert.is(added.code, 0, added.stderr);
+  const first = orch(["spawn", "feat/first", "--host", "h", "--no-window"], { cwd: repo, env: world.env });
+  assert.is(first.code, 0, first.stderr);
+  // What the host holds when the connection broke between its spawn and the answer: its session has the
+  // worker, this one has no record of it (and rm here did not know it).
+  const link = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
+  orchOnHost(host, `${host.home}/orphan/repo`, ["spawn", "feat/cut", "--orch", link.remote_orchestrator_id, "--no-window", "--json"]);
+  assert.is(orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env }).code, 1, "not known here");
+
+  const again = orch(["spawn", "feat/cut", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /feat-cut was made on host h by an earlier spawn/);
+  assert.is(again.json.worktree_path, `${host.home}/orphan/repo-worktrees/feat-cut`);
+  const status = orch(["status", "--json"], { cwd: repo, env: world.env });
+  assert.equal(status.json.workers.map((w: { worker_id: string }) => w.worker_id).sort(), ["feat-cut", "feat-first"]);
+  const removed = orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(`${host.home}/orphan/repo-worktrees/feat-cut`), "removed on the host");
+  // Any other refusal of the host stays one: a branch spawned twice here is refused as before.
+  const twice = orch(["spawn", "feat/first", "--host", "h", "--no-window"], { cwd: repo, env: world.env });
+  assert.is(twice.code, 1);
+  assert.match(twice.stderr, /already exists/);
 });
 
 test.run();

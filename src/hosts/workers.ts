@@ -81,12 +81,19 @@ export async function spawnOnHost(
   try {
     doc = await spawnThere();
   } catch (error) {
-    // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
-    // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
-    const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
-    if (branchHere || !baseMissing) throw error;
-    await push(fromSha);
-    doc = await spawnThere();
+    const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
+    if (orphan) {
+      ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose connection ` +
+        "broke before it was recorded here: recorded now as it is there (its agent has that spawn's prompt)");
+      doc = orphan;
+    } else {
+      // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
+      // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
+      const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
+      if (branchHere || !baseMissing) throw error;
+      await push(fromSha);
+      doc = await spawnThere();
+    }
   }
   const baseBranch = pending
     ? pending.base_branch
@@ -119,6 +126,21 @@ export async function spawnOnHost(
   }
   if (baseBranch && baseTip) rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
   return { record, tmuxSession: record.tmux_session };
+}
+
+/**
+ * The host's view of worker `workerId` when its spawn there was refused because the host's session (this
+ * local session's own) has it already while nothing here records it: a spawn whose connection broke (or
+ * whose orch was killed) after the host made it. Undefined for any other failure.
+ */
+async function leftByInterruptedSpawn(
+  error: unknown, host: RemoteHost, remoteId: string, workerId: string, branch: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (!(error instanceof OrchError) || error.kind !== "exists") return undefined;
+  if (!error.message.includes(`worker ${workerId} already exists in session ${remoteId}`)) return undefined;
+  const status = await host.orch(["status", "--orch", remoteId]);
+  const workers = Array.isArray(status.workers) ? (status.workers as Record<string, unknown>[]) : [];
+  return workers.find((w) => w.worker_id === workerId && w.branch === branch);
 }
 
 export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<StopOutcome> {
