@@ -50,7 +50,8 @@ test.after(async () => {
 
 /** The pid of the shared connection's master, as the master itself says (ssh -O check), or undefined. */
 function masterPid(): number | undefined {
-  const r = spawnSync("ssh", [...sshOptions(host.alias, sshEnv), "-O", "check", host.alias], { env: sshEnv, encoding: "utf8" });
+  const check = [...sshOptions(host.alias, sshEnv), "-O", "check", host.alias];
+  const r = spawnSync("ssh", check, { env: sshEnv, encoding: "utf8" });
   const pid = /pid=(\d+)/.exec(r.stderr)?.[1];
   return pid === undefined ? undefined : Number(pid);
 }
@@ -139,7 +140,8 @@ test("orch ended by a signal mid-command leaves the shared master up; an opening
   const ended = await send.done;
   assert.is(masterPid(), master, "the same master serves");
   assert.is(ended.code, 143, ended.stderr);
-  const inboxes = host.runAs(["sh", "-c", 'cat "$1"/.orch/sessions/*/workers/feat-w/inbox/*/* 2>/dev/null', "sh", `${host.home}/signalled/repo`]);
+  const catInboxes = 'cat "$1"/.orch/sessions/*/workers/feat-w/inbox/*/* 2>/dev/null';
+  const inboxes = host.runAs(["sh", "-c", catInboxes, "sh", `${host.home}/signalled/repo`]);
   assert.not.match(inboxes.stdout, "never sent", "the command never ran on the host");
 
   // Ended at any moment of a command, many times in a row.
@@ -157,7 +159,7 @@ test("orch ended by a signal mid-command leaves the shared master up; an opening
   assert.is(status.json.workers[0].status, "running");
 });
 
-test("a worker made on the host by a spawn whose connection broke is recorded by the next spawn of it, then rm works", () => {
+test("a worker a broken spawn left on the host is recorded by the next spawn of it, then rm works", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo, id } = sessionRepo();
   const added = orch(["host", "add", "h", host.alias, "--path", "orphan/repo"], { cwd: repo, env: world.env });
@@ -167,7 +169,8 @@ test("a worker made on the host by a spawn whose connection broke is recorded by
   // What the host holds when the connection broke between its spawn and the answer: its session has the
   // worker, this one has no record of it (and rm here did not know it).
   const link = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
-  orchOnHost(host, `${host.home}/orphan/repo`, ["spawn", "feat/cut", "--orch", link.remote_orchestrator_id, "--no-window", "--json"]);
+  const remoteSpawn = ["spawn", "feat/cut", "--orch", link.remote_orchestrator_id, "--no-window", "--json"];
+  orchOnHost(host, `${host.home}/orphan/repo`, remoteSpawn);
   assert.is(orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env }).code, 1, "not known here");
 
   const again = orch(["spawn", "feat/cut", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
