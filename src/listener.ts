@@ -75,7 +75,11 @@ export function unattendedSessionReason(env: NodeJS.ProcessEnv): string | undefi
 let hangupHandled = false;
 
 export function guardListener(): SessionGuard {
-  if (!hangupHandled) process.on("SIGHUP", () => process.exit(129));
+  // The listener's connections to hosts are closed first, as a finished command closes them (ssh-mux.ts).
+  const hangUp = () => {
+    void import("./adapters/ssh-mux.ts").then((mux) => mux.endLiveSessions()).finally(() => process.exit(129));
+  };
+  if (!hangupHandled) process.on("SIGHUP", hangUp);
   hangupHandled = true;
   return new SessionGuard();
 }

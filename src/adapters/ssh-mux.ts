@@ -216,6 +216,39 @@ class Framer {
 }
 
 type Stage = "hello" | "proxy" | "open" | "running" | "closing" | "closed";
+
+/**
+ * The channels of this process that the master still holds. A process that dies with one of them (Ctrl-C,
+ * SIGTERM from a timeout or a tool runner) leaves the master mid-channel: OpenSSH's master (9.2) then
+ * exits ("chan_send_close2: no remote_id", a channel whose opening it had passed on) or, now and then,
+ * crashes — and every other session on the shared connection breaks with it. So while there are any,
+ * SIGINT, SIGTERM and SIGHUP first close them as a finished command does, then end the process as the
+ * signal would have (128 + its number).
+ */
+const liveChannels = new Set<MuxChannel>();
+const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** Ends every live channel as a finished command would; settles once the master has let go of them. */
+export function endLiveSessions(): Promise<void> {
+  return Promise.all([...liveChannels].map((channel) => channel.abandon())).then(() => undefined);
+}
+
+function onEndingSignal(signal: NodeJS.Signals): void {
+  // Another handler (a command undoing its steps, a listener) decides how the process ends.
+  if (process.listenerCount(signal) > 1) return;
+  const code = 128 + (os.constants.signals[signal] ?? 0);
+  void endLiveSessions().then(() => process.exit(code));
+}
+
+function channelOpened(channel: MuxChannel): void {
+  if (liveChannels.size === 0) for (const signal of ENDING_SIGNALS) process.on(signal, onEndingSignal);
+  liveChannels.add(channel);
+}
+
+function channelGone(channel: MuxChannel): void {
+  if (!liveChannels.delete(channel) || liveChannels.size > 0) return;
+  for (const signal of ENDING_SIGNALS) process.off(signal, onEndingSignal);
+}
 type Listener = (text: string) => void;
 
 /** One session channel through the master, from the hellos to the channel's close. */
@@ -241,6 +274,11 @@ class MuxChannel implements MuxSession {
   private settleExit: (code: number) => void = () => undefined;
   private readonly startTimer: ReturnType<typeof setTimeout>;
   private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ended before it ran (a signal): once the master has opened the channel, it is closed unused. */
+  private abandoned = false;
+  private settleGone: () => void = () => undefined;
+  /** Settles once the master holds nothing of this channel any more (or CLOSE_TIMEOUT_MS after abandon). */
+  private readonly gone = new Promise<void>((resolve) => (this.settleGone = resolve));
 
   constructor(
     private readonly command: string,
@@ -249,9 +287,13 @@ class MuxChannel implements MuxSession {
     /** Called once: with this channel once the command was sent, or undefined when nothing ran. */
     private readonly started: (session: MuxSession | undefined) => void,
     startTimeoutMs: number,
+    onSilent: () => void,
   ) {
     this.exit = new Promise((resolve) => (this.settleExit = resolve));
-    this.startTimer = setTimeout(() => this.giveUp(), startTimeoutMs);
+    this.startTimer = setTimeout(() => {
+      if (this.stage === "hello") onSilent();
+      this.giveUp();
+    }, startTimeoutMs);
   }
 
   onStdout(listener: Listener): void {
@@ -280,9 +322,34 @@ class MuxChannel implements MuxSession {
     this.closeChannel();
   }
 
+  /**
+   * Ends the channel whatever its stage, without leaving the master mid-channel: a running command is
+   * closed as `close` does; an opening already on its way to the host is waited for, then closed unused.
+   */
+  abandon(): Promise<void> {
+    if (this.stage === "running") this.close();
+    else if (this.stage !== "closing" && this.stage !== "closed" && !this.abandoned) {
+      this.abandoned = true;
+      clearTimeout(this.startTimer);
+      if (this.transport === undefined) this.leave();
+      else this.closeTimer = setTimeout(() => this.leave(), CLOSE_TIMEOUT_MS);
+    }
+    return this.gone;
+  }
+
+  /** Leaves the socket for good: nothing ran, and nothing will. */
+  private leave(): void {
+    clearTimeout(this.closeTimer);
+    this.stage = "closed";
+    this.transport?.destroy();
+    this.settleGone();
+    channelGone(this);
+  }
+
   connected(transport: Transport): void {
     this.transport = transport;
     if (this.stage === "closed") return transport.destroy();
+    channelOpened(this);
     // All three at once: the master reads one message at a time and handles each as the one before left
     // it, so the channel's opening is read as proxy mode's first packet. (Had proxy mode been refused, it
     // would be a mux message the master does not know: a failure reply, and no channel.)
@@ -306,6 +373,7 @@ class MuxChannel implements MuxSession {
   }
 
   disconnected(): void {
+    if (this.abandoned && this.stage !== "closing") return this.leave();
     if (this.stage === "closing") return this.finish(this.exitCode ?? CONNECTION_FAILED);
     if (this.stage !== "running") return this.giveUp();
     this.errorText += "the shared ssh connection closed\n";
@@ -316,8 +384,8 @@ class MuxChannel implements MuxSession {
   giveUp(): void {
     clearTimeout(this.startTimer);
     if (this.stage === "running" || this.stage === "closing" || this.stage === "closed") return;
-    this.stage = "closed";
-    this.transport?.destroy();
+    if (this.abandoned) return this.leave();
+    this.leave();
     this.started(undefined);
   }
 
@@ -344,6 +412,8 @@ class MuxChannel implements MuxSession {
     if (out) for (const listener of this.stdout) listener(out);
     if (err) for (const listener of this.stderr) listener(err);
     this.transport?.destroy();
+    this.settleGone();
+    channelGone(this);
     this.settleExit(code);
   }
 
@@ -404,6 +474,10 @@ class MuxChannel implements MuxSession {
     this.remotePacket = Math.min(reader.u32(), PACKET_SIZE);
     this.stage = "running";
     clearTimeout(this.startTimer);
+    if (this.abandoned) {
+      clearTimeout(this.closeTimer);
+      return this.closeChannel();
+    }
     // As ssh's client_session2_setup: no reply wanted (a host whose AcceptEnv does not name one ignores
     // it), all of them right before the command, which the host starts with the ones it took.
     for (const [name, value] of this.environment) {
@@ -470,6 +544,12 @@ export interface MuxRunOptions {
   /** Name and value pairs for the command's environment on the host (its sshd's AcceptEnv decides). */
   environment?: readonly (readonly [string, string])[];
   startTimeoutMs?: number;
+  /**
+   * Called when the master took the connection but did not answer its hello within the start timeout. A
+   * master answers that by itself, without the network: it is stopped or wedged, and ssh, which waits for
+   * that answer without any time limit, would hang on its socket too.
+   */
+  onSilent?: () => void;
 }
 
 /**
@@ -484,11 +564,42 @@ export function runThroughMaster(
   command: string,
   options: MuxRunOptions = {},
 ): Promise<MuxSession | undefined> {
-  const { environment = [], startTimeoutMs = START_TIMEOUT_MS } = options;
+  const { environment = [], startTimeoutMs = START_TIMEOUT_MS, onSilent = () => undefined } = options;
   return new Promise((resolve) => {
-    const channel = new MuxChannel(command, environment, resolve, startTimeoutMs);
+    const channel = new MuxChannel(command, environment, resolve, startTimeoutMs, onSilent);
     const events = { data: (bytes: Uint8Array) => channel.received(bytes), closed: () => channel.disconnected() };
     connectUnix(socketPath, events).then((transport) => channel.connected(transport), () => channel.giveUp());
+  });
+}
+
+/**
+ * Whether the master on `socketPath` answers its hello within `timeoutMs`: "absent" when nothing listens
+ * there, "silent" when something took the connection but said nothing (a stopped or wedged master).
+ */
+export function masterAnswers(socketPath: string, timeoutMs = START_TIMEOUT_MS): Promise<"answers" | "silent" | "absent"> {
+  return new Promise((resolve) => {
+    let transport: Transport | undefined;
+    let settled = false;
+    const framer = new Framer();
+    const settle = (answer: "answers" | "silent" | "absent") => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      transport?.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => settle("silent"), timeoutMs);
+    const events = {
+      data: (bytes: Uint8Array) => {
+        if (framer.push(bytes).length > 0) settle("answers");
+      },
+      closed: () => settle("absent"),
+    };
+    connectUnix(socketPath, events).then((connected) => {
+      transport = connected;
+      if (settled) return connected.destroy();
+      connected.write(framed(concat([u32(MUX_MSG_HELLO), u32(MUX_VERSION)])));
+    }, () => settle("absent"));
   });
 }
 

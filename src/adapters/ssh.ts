@@ -10,7 +10,7 @@ import { OrchError } from "../errors.ts";
 import { quoteForShell } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
-import { runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
+import { masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
 
 /** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
 export interface RemoteProcess {
@@ -146,11 +146,37 @@ export function sentEnvironment(env: NodeJS.ProcessEnv): [string, string][] {
   return sent;
 }
 
+/**
+ * Takes away the socket of a master that does not answer (stopped, wedged), if it is still the one that was
+ * asked (`asked`: its identity then), so that the next ssh starts a new master instead of waiting on it for
+ * ever (ssh's wait for the master's hello has no time limit). The silent master itself is left as it is.
+ */
+function setAsideSilentMaster(socket: string, asked: fs.Stats): void {
+  try {
+    const now = fs.lstatSync(socket);
+    if (now.ino === asked.ino && now.dev === asked.dev) fs.unlinkSync(socket);
+  } catch {
+    // gone already, or replaced by a new master meanwhile: nothing to set aside
+  }
+}
+
 /** `argv` through the shared connection's socket, when its master is up; undefined when it is not. */
 async function startThroughMaster(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
   const socket = masterSocket(dest, env);
   if (socket === undefined) return undefined;
-  return runThroughMaster(socket, quoteForShell(argv), { environment: sentEnvironment(env) });
+  const asked = fs.lstatSync(socket, { throwIfNoEntry: false });
+  const onSilent = () => asked && setAsideSilentMaster(socket, asked);
+  return runThroughMaster(socket, quoteForShell(argv), { environment: sentEnvironment(env), onSilent });
+}
+
+/**
+ * Before ssh itself talks to `dest` (git over ssh, ssh -O): a master on orch's socket that does not answer
+ * its hello within 5 s is set aside, so that ssh does not hang on it. About a millisecond when it answers.
+ */
+export async function setAsideSilentMasterOf(dest: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const socket = controlPath(dest, env);
+  const asked = fs.lstatSync(socket, { throwIfNoEntry: false });
+  if (asked && (await masterAnswers(socket)) === "silent") setAsideSilentMaster(socket, asked);
 }
 
 /**
@@ -209,6 +235,7 @@ export async function spawnOnHost(dest: string, argv: readonly string[], env: No
 
 /** Ends the shared connection to `dest` (orch host rm), if there is one. */
 export async function closeConnection(dest: string, env: NodeJS.ProcessEnv): Promise<void> {
+  await setAsideSilentMasterOf(dest, env);
   const { run } = await import("./exec.ts");
   await run(["ssh", ...sshOptions(dest, env), "-O", "exit", dest], { env, allowFailure: true });
 }

@@ -155,7 +155,7 @@ async function addHost(
   // Into a clone made now; one that was there has its history, and spawn pushes what it needs.
   if (!known || made.stdout.includes("made")) {
     const push = ["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
-    const pushed = await gitAdapter.git(push, main.root, { env: host.gitEnv(), allowFailure: true });
+    const pushed = await gitAdapter.git(push, main.root, { env: await host.gitEnv(), allowFailure: true });
     if (pushed.code !== 0) {
       throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
     }

@@ -35,7 +35,7 @@ export function pushBaseToHost(
   if (!push) {
     const host = hostOf(layout, record, ctx);
     const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
-    push = gitAdapter.git(args, repo.mainRoot, { env: host.gitEnv(), allowFailure: true }).then((pushed) => {
+    push = host.gitEnv().then((env) => gitAdapter.git(args, repo.mainRoot, { env, allowFailure: true })).then((pushed) => {
       if (pushed.code === 0) return;
       const message = `could not push ${tip.slice(0, 12)} to host ${record.host}: ${sshError(pushed)}`;
       if (gitCouldNotConnect(pushed.stderr)) throw new HostUnreachable(record.host, sshError(pushed), message);

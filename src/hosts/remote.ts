@@ -1,7 +1,9 @@
 // A host as orch drives it: orch itself run there (`orch … --json` in the host's clone) over the shared
 // ssh connection, and git over the same ssh for the code.
 
-import { gitSshCommand, HostUnreachable, runOnHost, spawnOnHost, type RemoteProcess } from "../adapters/ssh.ts";
+import {
+  gitSshCommand, HostUnreachable, runOnHost, setAsideSilentMasterOf, spawnOnHost, type RemoteProcess,
+} from "../adapters/ssh.ts";
 import { OrchError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
@@ -115,8 +117,12 @@ export class RemoteHost {
     return gitUrlFor(this.record.destination, this.record.path);
   }
 
-  /** git's environment for talking to the host: the same ssh options, the same shared connection. */
-  gitEnv(): NodeJS.ProcessEnv {
+  /**
+   * git's environment for talking to the host: the same ssh options, the same shared connection (a master
+   * that does not answer is set aside first: git's ssh would wait on it without end).
+   */
+  async gitEnv(): Promise<NodeJS.ProcessEnv> {
+    await setAsideSilentMasterOf(this.record.destination, this.env);
     return { ...this.env, GIT_SSH_COMMAND: gitSshCommand(this.record.destination, this.env), GIT_SSH_VARIANT: "ssh" };
   }
 }

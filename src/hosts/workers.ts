@@ -68,7 +68,7 @@ export async function spawnOnHost(
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
   const push = async (source: string) => {
     const refspec = `${source}:refs/heads/${options.branch}`;
-    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: host.gitEnv() });
+    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: await host.gitEnv() });
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
   const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
@@ -81,12 +81,19 @@ export async function spawnOnHost(
   try {
     doc = await spawnThere();
   } catch (error) {
-    // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
-    // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
-    const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
-    if (branchHere || !baseMissing) throw error;
-    await push(fromSha);
-    doc = await spawnThere();
+    const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
+    if (orphan) {
+      ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose connection ` +
+        "broke before it was recorded here: recorded now as it is there (its agent has that spawn's prompt)");
+      doc = orphan;
+    } else {
+      // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
+      // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
+      const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
+      if (branchHere || !baseMissing) throw error;
+      await push(fromSha);
+      doc = await spawnThere();
+    }
   }
   const baseBranch = pending
     ? pending.base_branch
@@ -121,6 +128,21 @@ export async function spawnOnHost(
   return { record, tmuxSession: record.tmux_session };
 }
 
+/**
+ * The host's view of worker `workerId` when its spawn there was refused because the host's session (this
+ * local session's own) has it already while nothing here records it: a spawn whose connection broke (or
+ * whose orch was killed) after the host made it. Undefined for any other failure.
+ */
+async function leftByInterruptedSpawn(
+  error: unknown, host: RemoteHost, remoteId: string, workerId: string, branch: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (!(error instanceof OrchError) || error.kind !== "exists") return undefined;
+  if (!error.message.includes(`worker ${workerId} already exists in session ${remoteId}`)) return undefined;
+  const status = await host.orch(["status", "--orch", remoteId]);
+  const workers = Array.isArray(status.workers) ? (status.workers as Record<string, unknown>[]) : [];
+  return workers.find((w) => w.worker_id === workerId && w.branch === branch);
+}
+
 export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<StopOutcome> {
   const doc = await hostOf(layout, record, ctx).orch(["stop", record.worker_id, "--orch", remoteSessionOf(layout, record)]);
   recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
@@ -132,7 +154,7 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
   const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
-  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: host.gitEnv(), allowFailure: true });
+  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: await host.gitEnv(), allowFailure: true });
   if (fetched.code !== 0) {
     const why = fetched.stderr.trim().split("\n").pop() ?? "";
     const message = `could not fetch ${record.branch} from host ${record.host}: ${why}`;
@@ -160,7 +182,8 @@ export async function removeOnHost(
   const doc = await host.orch(["rm", record.worker_id, "--orch", remoteSessionOf(layout, record), "--yes", ...(options.force ? ["--force"] : [])]);
   let branchDeleted = false;
   if (options.deleteBranch) {
-    const pushed = await gitAdapter.git(["push", "--quiet", host.gitUrl(), "--delete", ref], mainRoot, { env: host.gitEnv(), allowFailure: true });
+    const deletion = ["push", "--quiet", host.gitUrl(), "--delete", ref];
+    const pushed = await gitAdapter.git(deletion, mainRoot, { env: await host.gitEnv(), allowFailure: true });
     if (pushed.code !== 0) ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
     if (await gitAdapter.branchExists(mainRoot, record.branch)) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
     branchDeleted = pushed.code === 0;

@@ -1,0 +1,191 @@
+// Hosts whose connection breaks or hangs in the middle of things, against a real OpenSSH server and master
+// (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command, an orch
+// ended by a signal mid-command leaves the shared master up for the other commands, and a spawn whose
+// connection broke after the host made the worker is recorded by the next spawn of it.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { controlPath, sshOptions } from "../src/adapters/ssh.ts";
+import { orch, orchAsync, sessionRepo, sleep, waitUntil, type Result } from "./helpers.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld;
+let host: SshHost;
+let sshEnv: NodeJS.ProcessEnv;
+/** Processes a test stopped: continued and ended at the end whatever happened. */
+const stopped = new Set<number>();
+
+test.before(async () => {
+  if (skip) return;
+  world = await startSshWorld(1);
+  host = world.hosts[0]!;
+  sshEnv = { ...process.env, ...world.env };
+});
+/** Continues and ends what a test stopped. */
+function endStopped(): void {
+  for (const pid of stopped) {
+    for (const signal of ["SIGCONT", "SIGTERM"] as const) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // ended already
+      }
+    }
+  }
+  stopped.clear();
+  // A set-aside master removes the socket's path when it ends (ssh does), orphaning its successor: end
+  // every master of this host's socket, so that the next test starts from one connection.
+  const masters = spawnSync("pgrep", ["-f", `^ssh: ${controlPath(host.alias, sshEnv)} `], { encoding: "utf8" });
+  for (const pid of masters.stdout.trim().split("\n").filter(Boolean)) process.kill(Number(pid), "SIGTERM");
+}
+
+test.after(async () => {
+  endStopped();
+  await world?.close();
+});
+
+/** The pid of the shared connection's master, as the master itself says (ssh -O check), or undefined. */
+function masterPid(): number | undefined {
+  const check = [...sshOptions(host.alias, sshEnv), "-O", "check", host.alias];
+  const r = spawnSync("ssh", check, { env: sshEnv, encoding: "utf8" });
+  const pid = /pid=(\d+)/.exec(r.stderr)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
+/** The host's sshd process serving the shared connection (the one that runs as the account). */
+async function sshdSessionPid(): Promise<number> {
+  let pids: number[] = [];
+  await waitUntil(() => {
+    const r = spawnSync("pgrep", ["-u", String(host.uid), "-f", `^sshd: ${host.user}@notty`], { encoding: "utf8" });
+    pids = r.stdout.trim().split("\n").filter(Boolean).map(Number);
+    return pids.length === 1;
+  }, 30_000, "one sshd session process: the shared connection's");
+  return pids[0]!;
+}
+
+function stop(pid: number): void {
+  stopped.add(pid);
+  process.kill(pid, "SIGSTOP");
+}
+
+function resume(pid: number): void {
+  process.kill(pid, "SIGCONT");
+  stopped.delete(pid);
+}
+
+/** `orch ARGS` in the background; its result, or a failure (the process killed) when it hangs past `ms`. */
+async function ends(args: string[], cwd: string, ms: number): Promise<Result> {
+  const run = orchAsync(args, { cwd, env: world.env });
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      run.child.kill("SIGKILL");
+      reject(new Error(`orch ${args.join(" ")} did not end within ${ms / 1000} s`));
+    }, ms);
+  });
+  return Promise.race([run.done, hang]).finally(() => clearTimeout(timer));
+}
+
+function hostWithWorker(path: string): { repo: string } {
+  const { repo } = sessionRepo();
+  const added = orch(["host", "add", "h", host.alias, "--path", path], { cwd: repo, env: world.env });
+  assert.is(added.code, 0, added.stderr);
+  const spawned = orch(["spawn", "feat/w", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  return { repo };
+}
+
+test("a master that stops answering (SIGSTOP): git and orch's own calls set it aside, a new master serves", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("silent/repo");
+  const first = masterPid();
+  assert.ok(first, "host add left a master running");
+  stop(first!);
+  // ssh waits for a master's hello without any limit: before, git's fetch here hung for good.
+  const diff = await ends(["diff", "feat-w"], repo, 60_000);
+  assert.is(diff.code, 0, diff.stderr);
+  const second = masterPid();
+  assert.ok(second !== undefined && second !== first, "a new master took the socket's place");
+  stop(second!);
+  // orch's own channel: the master's silence is noticed, and ssh, started instead, makes a new master.
+  const sent = await ends(["send", "feat-w", "through a new master"], repo, 60_000);
+  assert.is(sent.code, 0, sent.stderr);
+  const third = masterPid();
+  assert.ok(third !== undefined && third !== second, "a new master again");
+  const status = await ends(["status", "--json"], repo, 60_000);
+  assert.is(status.code, 0, status.stderr);
+  assert.is(status.json.workers[0].status, "running");
+  assert.ok(fs.existsSync(controlPath(host.alias, sshEnv)));
+  endStopped();
+});
+
+test("orch ended by a signal mid-command leaves the shared master up; an opening on its way is closed unused", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("signalled/repo");
+  const master = masterPid();
+  assert.ok(master, "a master is up");
+  // The host holds the channel's opening (its sshd stopped) while orch is ended: before, the master then
+  // exited at once ("chan_send_close2: channel N: no remote_id"), taking every session on it along.
+  const sshd = await sshdSessionPid();
+  stop(sshd);
+  const send = orchAsync(["send", "feat-w", "never sent"], { cwd: repo, env: world.env });
+  await sleep(1500);
+  send.child.kill("SIGTERM");
+  await sleep(300);
+  resume(sshd);
+  const ended = await send.done;
+  assert.is(masterPid(), master, "the same master serves");
+  assert.is(ended.code, 143, ended.stderr);
+  const catInboxes = 'cat "$1"/.orch/sessions/*/workers/feat-w/inbox/*/* 2>/dev/null';
+  const inboxes = host.runAs(["sh", "-c", catInboxes, "sh", `${host.home}/signalled/repo`]);
+  assert.not.match(inboxes.stdout, "never sent", "the command never ran on the host");
+
+  // Ended at any moment of a command, many times in a row.
+  for (let round = 0; round < 30; round++) {
+    const run = orchAsync(["send", "feat-w", `round ${round}`], { cwd: repo, env: world.env });
+    await sleep(Math.random() * 60);
+    run.child.kill(round % 2 === 0 ? "SIGTERM" : "SIGINT");
+    // Done (0), ended as the signal would end it (128 + its number), or killed before it reached the master.
+    const r = await run.done;
+    assert.ok([0, 130, 143, -1].includes(r.code), `send ended with ${r.code}: ${r.stderr}`);
+  }
+  assert.is(masterPid(), master, "the same master serves after 30 commands ended by signals");
+  const status = orch(["status", "--json"], { cwd: repo, env: world.env });
+  assert.is(status.code, 0, status.stderr);
+  assert.is(status.json.workers[0].status, "running");
+});
+
+test("a worker a broken spawn left on the host is recorded by the next spawn of it, then rm works", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, id } = sessionRepo();
+  const added = orch(["host", "add", "h", host.alias, "--path", "orphan/repo"], { cwd: repo, env: world.env });
+  assert.is(added.code, 0, added.stderr);
+  const first = orch(["spawn", "feat/first", "--host", "h", "--no-window"], { cwd: repo, env: world.env });
+  assert.is(first.code, 0, first.stderr);
+  // What the host holds when the connection broke between its spawn and the answer: its session has the
+  // worker, this one has no record of it (and rm here did not know it).
+  const link = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
+  const remoteSpawn = ["spawn", "feat/cut", "--orch", link.remote_orchestrator_id, "--no-window", "--json"];
+  orchOnHost(host, `${host.home}/orphan/repo`, remoteSpawn);
+  assert.is(orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env }).code, 1, "not known here");
+
+  const again = orch(["spawn", "feat/cut", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /feat-cut was made on host h by an earlier spawn/);
+  assert.is(again.json.worktree_path, `${host.home}/orphan/repo-worktrees/feat-cut`);
+  const status = orch(["status", "--json"], { cwd: repo, env: world.env });
+  assert.equal(status.json.workers.map((w: { worker_id: string }) => w.worker_id).sort(), ["feat-cut", "feat-first"]);
+  const removed = orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(`${host.home}/orphan/repo-worktrees/feat-cut`), "removed on the host");
+  // Any other refusal of the host stays one: a branch spawned twice here is refused as before.
+  const twice = orch(["spawn", "feat/first", "--host", "h", "--no-window"], { cwd: repo, env: world.env });
+  assert.is(twice.code, 1);
+  assert.match(twice.stderr, /already exists/);
+});
+
+test.run();
