@@ -5,10 +5,10 @@
 
 import { OrchError } from "./errors.ts";
 import { signalActiveChildren } from "./adapters/exec.ts";
+import { enterSignalGuard, leaveSignalGuard } from "./signal-guard.ts";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 let interruptedBy: NodeJS.Signals | undefined;
-let depth = 0;
 /** How long a program orch runs gets to end after the signal is passed on, before SIGKILL. */
 const KILL_AFTER_MS = 5000;
 
@@ -54,13 +54,13 @@ export function throwIfInterrupted(): void {
  * the handlers. Whatever `fn` then fails with, the command reports the interruption (exit 130).
  */
 export async function guardInterrupts<T>(fn: () => Promise<T>): Promise<T> {
-  if (depth++ === 0) for (const signal of SIGNALS) process.on(signal, onSignal);
+  if (enterSignalGuard()) for (const signal of SIGNALS) process.on(signal, onSignal);
   try {
     return await fn();
   } catch (error) {
     if (interruptedBy !== undefined) throw interruptedError();
     throw error;
   } finally {
-    if (--depth === 0) for (const signal of SIGNALS) process.off(signal, onSignal);
+    if (leaveSignalGuard()) for (const signal of SIGNALS) process.off(signal, onSignal);
   }
 }

@@ -73,8 +73,16 @@ test("watch across hosts: every remote message once as a line, across a dropped 
   for (const n of [0, 1]) report(b!, onB.json.worktree_path, `b${n}`);
   await arrived("b0", "b1");
   await sleep(1500); // a doubled line would show up now
+  // By now messages were stored here under a lock: proper-lockfile's signal-exit listens for SIGTERM too.
   watch.child.kill("SIGTERM");
-  const ended = await watch.done;
+  const late = sleep(20_000).then(() => "still running 20 s after SIGTERM");
+  const ended = await Promise.race([watch.done, late]);
+  if (typeof ended === "string") {
+    watch.child.kill("SIGKILL");
+    assert.unreachable(ended);
+    return;
+  }
+  assert.is(ended.code, 143, ended.stderr);
   assert.match(ended.stderr, /alpha/, "watch warned that alpha was unreachable");
 
   const lines = out.trim().split("\n").map((line) => JSON.parse(line) as Line);

@@ -6,6 +6,7 @@
 // ssh instead, which also starts the master.
 
 import os from "node:os";
+import { signalsGuarded } from "../signal-guard.ts";
 
 const MUX_MSG_HELLO = 0x00000001;
 const MUX_C_PROXY = 0x1000000f;
@@ -234,8 +235,9 @@ export function endLiveSessions(): Promise<void> {
 }
 
 function onEndingSignal(signal: NodeJS.Signals): void {
-  // Another handler (a command undoing its steps, a listener) decides how the process ends.
-  if (process.listenerCount(signal) > 1) return;
+  // A command undoing its steps decides how the process ends (interrupt.ts). Any other listener (a
+  // library's, such as signal-exit's, which itself holds back while this one listens) does not.
+  if (signalsGuarded()) return;
   const code = 128 + (os.constants.signals[signal] ?? 0);
   void endLiveSessions().then(() => process.exit(code));
 }
