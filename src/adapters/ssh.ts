@@ -64,6 +64,10 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
   const dir = env.ORCH_SSH_CONTROL_DIR ||
     candidates.map((base) => path.join(base, `orch-ssh-${uid}`)).find(controlSocketsFit) ||
     path.join("/tmp", `orch-ssh-${uid}`);
+  if (!path.isAbsolute(dir)) {
+    // A relative one would be another folder in every working folder (and no shared connection).
+    throw new OrchError("invalid", `ORCH_SSH_CONTROL_DIR ${dir} is not an absolute path: give one that is`);
+  }
   if (!controlSocketsFit(dir)) {
     const why = `is over ${MAX_CONTROL_DIR_BYTES} bytes, too long for ssh's control socket paths`;
     throw new OrchError("invalid", `ORCH_SSH_CONTROL_DIR ${dir} ${why}: give a shorter folder`);
