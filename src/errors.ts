@@ -23,6 +23,19 @@ export class OrchError extends Error {
   }
 }
 
+/** An error on a host, or on the way to it, whose message names the host already. */
+export class HostError extends OrchError {
+  constructor(kind: ErrorKind, readonly host: string, message: string, details: Record<string, unknown> = {}) {
+    super(kind, message, details);
+  }
+}
+
+/** A warning's line about host `name`: `host NAME: …`, without naming the host twice when the error does. */
+export function aboutHost(name: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof HostError && error.host === name ? message : `host ${name}: ${message}`;
+}
+
 /** The numbers of the signals that interrupt a command (the same on every Unix orch runs on). */
 const INTERRUPTING_SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 

@@ -25,6 +25,8 @@ test("status and poll of a remote worker under node, deno and bun, through the s
   assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "runtimes/repo"], { cwd: repo, env }).code, 0);
   const spawned = orch(["spawn", "feat/there", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
+  // The worker's branch is mirrored here by git over ssh (status fetches a tip it lacks), which needs ssh itself.
+  assert.is(orch(["status"], { cwd: repo, env }).code, 0);
   // The master is up now (the binary's calls started it); from here on no ssh may be started.
   const noSsh = tempDir("orch-no-ssh-");
   fs.writeFileSync(path.join(noSsh, "ssh"), "#!/bin/sh\necho 'ssh was started' >&2\nexit 255\n", { mode: 0o755 });

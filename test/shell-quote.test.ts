@@ -108,17 +108,23 @@ test("control sockets: a folder too long for a socket path is passed over, or re
   fs.rmSync(short, { recursive: true });
   assert.throws(() => controlDir({ ORCH_SSH_CONTROL_DIR: path.join(long, "ctl") }), /too long for ssh's control socket/);
   assert.not.ok(fs.existsSync(path.join(long, "ctl")), "nothing made for a refused folder");
+  assert.throws(() => controlDir({ ORCH_SSH_CONTROL_DIR: "ctl-relative" }), /is not an absolute path/);
+  assert.not.ok(fs.existsSync("ctl-relative"), "nor for a relative one");
 });
 
 test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces do not", () => {
   for (const ok of ["box", "me@box", "ssh://me@box:2222", "ssh://box", "me@10.0.0.1"]) assert.is(checkDestination(ok), ok);
-  for (const bad of ["", "-oProxyCommand=touch x", "me@box extra", "box\nother", "ssh://me@box/path"]) {
+  const badUrls = ["ssh://", "ssh://me@", "ssh://box:", "ssh://box:0", "ssh://box:99999", "ssh://:22"];
+  for (const bad of ["", "-oProxyCommand=touch x", "me@box extra", "box\nother", "ssh://me@box/path", ...badUrls]) {
     assert.throws(() => checkDestination(bad), /bad ssh destination/, bad);
   }
   assert.is(gitUrlFor("ssh://me@box:2222", "orch/repo"), "ssh://me@box:2222/~/orch/repo");
   assert.is(gitUrlFor("alias", "/srv/clone"), "ssh://alias/srv/clone");
   assert.is(checkRemotePath("~/work/repo/"), "work/repo");
-  for (const bad of ["", "~", "-rf", "a/../b"]) assert.throws(() => checkRemotePath(bad), /bad --path/, bad);
+  for (const bad of ["", "~", "-rf", "a/../b", ".", "./", "././", "~/.", "~user/x", "~root"]) {
+    assert.throws(() => checkRemotePath(bad), /bad --path/, bad);
+  }
+  for (const ok of ["./work", "/srv/.", "a//b", "sp ace/$(x)"]) assert.ok(checkRemotePath(ok), ok);
   for (const bad of ["", "-x", ".hidden", "a/b", "a b"]) assert.throws(() => checkHostName(bad), /bad host name/, bad);
 });
 

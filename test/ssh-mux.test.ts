@@ -9,7 +9,7 @@ import net from "node:net";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { controlPath, HostUnreachable, runOnHost, sentEnvironment, spawnOnHost, sshOptions } from "../src/adapters/ssh.ts";
+import { announced, controlPath, HostUnreachable, runOnHost, sentEnvironment, sshOptions, startOnHost } from "../src/adapters/ssh.ts";
 import { runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
@@ -166,7 +166,8 @@ test("the caller's LANG and LC_* reach the host's command as ssh's SendEnv sends
   for (const file of ["pwned", "pwned2"]) assert.is(world!.hosts[0]!.runAs(["test", "-e", path.join(home, file)]).code, 1);
 
   // A lifeline (poll --wait, await) gets them too.
-  const lifeline = await spawnOnHost(dest, ["sh", "-c", 'printf "%s" "$LC_ORCH_NOTE"; read line'], { ...caller, PATH: pathWithoutSsh() });
+  const noting = announced(["sh", "-c", 'printf "%s" "$LC_ORCH_NOTE"; read line']);
+  const lifeline = await startOnHost("h", dest, noting, { ...caller, PATH: pathWithoutSsh() });
   let printed = "";
   lifeline.onStdout((text) => (printed += text));
   lifeline.write("done\n");

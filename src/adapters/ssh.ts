@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { OrchError } from "../errors.ts";
+import { HostError, OrchError } from "../errors.ts";
 import { quoteForShell } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
@@ -16,8 +16,10 @@ import { masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ss
 export interface RemoteProcess {
   onStdout(listener: (text: string) => void): void;
   onStderr(listener: (text: string) => void): void;
-  /** A line for its standard input. */
-  write(text: string): void;
+  /** Bytes for its standard input. */
+  write(data: string | Uint8Array): void;
+  /** Closes its standard input once what was written has gone. */
+  end(): void;
   /** Ends it: its input closes, and the connection (a lifeline ends when its input does). */
   kill(): void;
   /** Its exit code; SSH_CONNECTION_FAILED when the connection failed or broke. Rejects if ssh cannot start. */
@@ -28,9 +30,9 @@ export interface RemoteProcess {
 export const SSH_CONNECTION_FAILED = 255;
 
 /** A host could not be reached: its workers are `unreachable`, the other hosts go on. */
-export class HostUnreachable extends OrchError {
-  constructor(readonly host: string, readonly sshError: string, message = `host ${host} is unreachable: ${sshError}`) {
-    super("failed", message);
+export class HostUnreachable extends HostError {
+  constructor(host: string, readonly sshError: string, message = `host ${host} is unreachable: ${sshError}`) {
+    super("failed", host, message);
   }
 }
 
@@ -39,7 +41,17 @@ export class HostUnreachable extends OrchError {
  * spoke), as against git refusing something there (a missing ref, a rejected push).
  */
 export function gitCouldNotConnect(stderr: string): boolean {
+  // git says "Could not read from remote repository" after the host's own refusal too.
+  const hostAnswered = /does not appear to be a git repository|git-(upload|receive)-pack: (command )?not found/;
+  if (hostAnswered.test(stderr)) return false;
   return /^ssh: |Could not read from remote repository|Connection closed by|kex_exchange_identification/m.test(stderr);
+}
+
+/** What git over ssh said went wrong: its first line that is not git's generic advice, without "fatal: ". */
+export function gitComplaint(stderr: string): string {
+  const advice = /^(fatal: )?Could not read from remote repository\.$|^Please make sure|^and the repository exists|^To \S+$/;
+  const said = stderr.split("\n").map((line) => line.trim()).filter((line) => line !== "" && !advice.test(line));
+  return (said[0] ?? stderr.trim().split("\n").pop() ?? "").replace(/^(fatal|error): /, "") || "git failed";
 }
 
 /**
@@ -64,6 +76,10 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
   const dir = env.ORCH_SSH_CONTROL_DIR ||
     candidates.map((base) => path.join(base, `orch-ssh-${uid}`)).find(controlSocketsFit) ||
     path.join("/tmp", `orch-ssh-${uid}`);
+  if (!path.isAbsolute(dir)) {
+    // A relative one would be another folder in every working folder (and no shared connection).
+    throw new OrchError("invalid", `ORCH_SSH_CONTROL_DIR ${dir} is not an absolute path: give one that is`);
+  }
   if (!controlSocketsFit(dir)) {
     const why = `is over ${MAX_CONTROL_DIR_BYTES} bytes, too long for ssh's control socket paths`;
     throw new OrchError("invalid", `ORCH_SSH_CONTROL_DIR ${dir} ${why}: give a shorter folder`);
@@ -180,8 +196,95 @@ export async function setAsideSilentMasterOf(dest: string, env: NodeJS.ProcessEn
 }
 
 /**
+ * What a command that reads its standard input prints on stderr first, from the shell that runs it: the
+ * login shell has read its rc files by then. Only then does orch write the input: an rc file that reads
+ * (a `read`, a prompt) would take it instead, and orch's text would be lost there without a word.
+ */
+export const ANNOUNCE = "echo orch-ready >&2 || exit 1";
+const READY_LINE = "orch-ready\n";
+
+/** `argv` behind ANNOUNCE. (A closed channel makes that echo fail, so the command never runs without its input.) */
+export function announced(argv: readonly string[]): string[] {
+  return ["sh", "-c", `${ANNOUNCE}; exec "$@"`, "orch-ready", ...argv];
+}
+
+/** How long a host's login shell may take to start a command: $ORCH_SSH_START_TIMEOUT seconds, else 15. */
+function startTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const seconds = Number(env.ORCH_SSH_START_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 15_000;
+}
+
+/** Output kept until someone listens, then passed on as it comes. */
+function relay(): { push(text: string): void; listen(listener: (text: string) => void): void } {
+  let kept = "";
+  const listeners: ((text: string) => void)[] = [];
+  return {
+    push(text) {
+      if (text === "") return;
+      if (listeners.length === 0) kept += text;
+      for (const listener of listeners) listener(text);
+    },
+    listen(listener) {
+      listeners.push(listener);
+      if (kept !== "") listener(kept);
+      kept = "";
+    },
+  };
+}
+
+/**
+ * `started` (a command behind ANNOUNCE) once it has announced itself, or has ended before that; a login
+ * shell that has not started it within the time limit (one that waits for input never does) makes the host
+ * unreachable, in one line that says why.
+ */
+function whenStarted(host: string, started: RemoteProcess, env: NodeJS.ProcessEnv): Promise<RemoteProcess> {
+  const stdout = relay();
+  const stderr = relay();
+  started.onStdout((text) => stdout.push(text));
+  const held: RemoteProcess = {
+    onStdout: (listener) => stdout.listen(listener),
+    onStderr: (listener) => stderr.listen(listener),
+    write: (data) => started.write(data),
+    end: () => started.end(),
+    kill: () => started.kill(),
+    exit: started.exit,
+  };
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    let early = "";
+    const limit = startTimeoutMs(env);
+    const timer = setTimeout(() => {
+      started.kill();
+      const why = `its login shell did not start orch's command within ${limit / 1000} s: ` +
+        "an rc file that waits for input (a read, a prompt) or hangs? Commands run over ssh must not ask for anything";
+      reject(new HostUnreachable(host, why));
+    }, limit);
+    started.onStderr((text) => {
+      if (ready) return stderr.push(text);
+      early += text;
+      const at = early.indexOf(READY_LINE);
+      if (at < 0) return;
+      ready = true;
+      clearTimeout(timer);
+      stderr.push(early.slice(0, at) + early.slice(at + READY_LINE.length));
+      resolve(held);
+    });
+    started.exit.then(() => {
+      if (ready) return;
+      clearTimeout(timer);
+      stderr.push(early);
+      resolve(held);
+    }, (error: unknown) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/**
  * Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned.
  * (Programs are started only when ssh is: node:child_process costs ~1.5 ms to load in a compiled binary.)
+ * With `input`, the input goes once the command has started (see ANNOUNCE).
  */
 export async function runOnHost(
   host: string,
@@ -190,10 +293,30 @@ export async function runOnHost(
   env: NodeJS.ProcessEnv,
   options: RemoteRunOptions = {},
 ): Promise<RunResult> {
+  if (options.input !== undefined) return runWithInput(host, dest, argv, env, options.input);
   const session = await startThroughMaster(dest, argv, env);
   const result = session
     ? await runToEnd(session, options.input)
     : await (await import("./exec.ts")).run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
+  if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
+  return result;
+}
+
+async function runWithInput(
+  host: string,
+  dest: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  input: string | Buffer,
+): Promise<RunResult> {
+  const running = await startOnHost(host, dest, announced(argv), env);
+  let stdout = "";
+  let stderr = "";
+  running.onStdout((text) => (stdout += text));
+  running.onStderr((text) => (stderr += text));
+  running.write(input);
+  running.end();
+  const result = { code: await running.exit, stdout, stderr };
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }
@@ -203,7 +326,8 @@ function asRemoteProcess(child: ChildProcess): RemoteProcess {
   return {
     onStdout: (listener) => void child.stdout!.setEncoding("utf8").on("data", listener),
     onStderr: (listener) => void child.stderr!.setEncoding("utf8").on("data", listener),
-    write: (text) => void child.stdin!.write(text),
+    write: (data) => void child.stdin!.write(data),
+    end: () => void child.stdin!.end(),
     kill: () => {
       child.stdin!.end();
       child.kill("SIGTERM");
@@ -219,18 +343,28 @@ function sessionAsRemoteProcess(session: MuxSession): RemoteProcess {
   return {
     onStdout: (listener) => session.onStdout(listener),
     onStderr: (listener) => session.onStderr(listener),
-    write: (text) => session.write(text),
+    write: (data) => session.write(data),
+    end: () => session.end(),
     kill: () => session.close(),
     exit: session.exit,
   };
 }
 
-/** A long-lived remote command with its input open (the waits of poll --wait and await). */
-export async function spawnOnHost(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<RemoteProcess> {
+/**
+ * A long-lived remote command with its input open (the waits of poll --wait and await), once it has
+ * started: `argv` must print ANNOUNCE's line on stderr first (see announced()).
+ */
+export async function startOnHost(
+  host: string,
+  dest: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<RemoteProcess> {
   const session = await startThroughMaster(dest, argv, env);
-  if (session) return sessionAsRemoteProcess(session);
+  if (session) return whenStarted(host, sessionAsRemoteProcess(session), env);
   const { spawn } = await import("node:child_process");
-  return asRemoteProcess(spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] }));
+  const child = spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+  return whenStarted(host, asRemoteProcess(child), env);
 }
 
 /** Ends the shared connection to `dest` (orch host rm), if there is one. */

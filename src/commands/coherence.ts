@@ -422,8 +422,8 @@ export async function reconcile(
       } catch (error) {
         if (!onHost(record)) throw error;
         // An unreachable host: its worker is told by a later command, once the host answers again.
-        const why = (error as Error).message;
-        ctx.warn(`could not tell ${record.worker_id} on host ${record.host} that ${record.base_branch} moved: ${why}`);
+        const { aboutHost } = await import("../errors.ts");
+        ctx.warn(`could not tell ${record.worker_id} that ${record.base_branch} moved: ${aboutHost(record.host, error)}`);
         const { HostUnreachable } = await import("../adapters/ssh.ts");
         if (error instanceof HostUnreachable) {
           (await import("../hosts/backoff.ts")).noteHostFailure(layout, record.host, error.sshError);

@@ -8,7 +8,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf } from "../adapters/repo.ts";
 import { closeConnection, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, storeLayout, type Context } from "../context.ts";
-import { OrchError, usage } from "../errors.ts";
+import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
 import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
@@ -37,7 +37,8 @@ const INSTALL =
   'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
 /** An empty repository to push into; pushing into its checked-out branch updates its worktree. */
 const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || { git init -q -b "$2" && echo made; }; } && ' +
-  "git config receive.denyCurrentBranch updateInstead";
+  // git config exits 255 when it cannot write (a read-only disk), which would read as ssh's "unreachable".
+  "{ git config receive.denyCurrentBranch updateInstead || exit 1; }";
 
 const SYSTEMS: Record<string, string> = { Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd" };
 const MACHINES: Record<string, string> = { x86_64: "x64", amd64: "x64", aarch64: "arm64", arm64: "arm64" };
@@ -100,7 +101,8 @@ async function addHost(
   const host = new RemoteHost(record, ctx.env);
   const warnings: string[] = [];
 
-  const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH, ...NAMED_AGENTS]);
+  // With its input open until it runs, as orch's later commands have it: a login shell that reads it fails here.
+  const probe = await host.run(["sh", "-c", PROBE, "orch-probe", REMOTE_ORCH_PATH, ...NAMED_AGENTS], { input: "" });
   // Its first line is the probe's own: anything before it came from the login shell.
   const lines = probe.stdout.trim().split("\n");
   const start = lines.indexOf("orch-probe");
@@ -200,7 +202,7 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
     return { ...base, reachable: true, orch_version: answer.replace(/^orch /, "") };
   } catch (error) {
     const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
-    ctx.warn(`host ${record.name}: ${why}`);
+    ctx.warn(error instanceof HostUnreachable ? `host ${record.name}: ${why}` : aboutHost(record.name, error));
     return { ...base, reachable: false, orch_version: null, error: why };
   }
 }

@@ -61,6 +61,8 @@ export interface RemoveOutcome extends StopOutcome {
   branch: string;
   worktree_path: string;
   branch_deleted: boolean;
+  /** A remote worker its host no longer had (its store, session or clone gone there): only forgotten here. */
+  forgotten_only?: boolean;
 }
 
 /**

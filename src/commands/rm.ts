@@ -4,7 +4,7 @@ import { repoOf, requireRepo, resolveSession, type Context } from "../context.ts
 import { OrchError } from "../errors.ts";
 import { isWorkerId, workerIdForBranch } from "../ids.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { loadWorker } from "../store/workers.ts";
+import { CorruptWorkerRecord, forgetWorker, loadWorker } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker, type RemoveOutcome } from "./lifecycle.ts";
 import { repairSpawn } from "./spawn-journal.ts";
@@ -19,6 +19,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   try {
     record = loadWorker(layout, session.orchestrator_id, name);
   } catch (error) {
+    // An unreadable record says nothing of a worktree or a branch: --force forgets the worker, as promised.
+    if (error instanceof CorruptWorkerRecord && force) {
+      forgetWorker(layout, session.orchestrator_id, error.workerId);
+      const left = "its worktree and branch, if it had any, are left (git worktree list shows them)";
+      ctx.warn(`worker ${error.workerId} had an unreadable record: only the record was removed; ${left}`);
+      return {
+        json: { success: true, removed: true, worker_id: error.workerId, record_unreadable: true },
+        human: (c) => `${c.green("removed")} ${c.bold(error.workerId)}: its unreadable record\n`,
+      };
+    }
     // No record, but perhaps the remains of a spawn killed before it made one: rm removes those.
     if (!(error instanceof OrchError) || error.kind !== "not_found") throw error;
     const repo = await repoOf(ctx);
@@ -41,6 +51,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 /** A pending worker (spawn --after, never started) had no worktree or branch: there is nothing to name. */
 function removedWhat(pending: boolean, outcome: RemoveOutcome): string {
   if (pending) return "forgotten (pending: it had no worktree or branch yet)";
+  if (outcome.forgotten_only) return "forgotten here only (its worktree on its host, if any, is left)";
   const branch = outcome.branch_deleted ? `, branch ${outcome.branch}` : ` (branch ${outcome.branch} kept)`;
   return `worktree ${outcome.worktree_path}${branch}`;
 }

@@ -3,8 +3,6 @@
 // into the worker's inbox there, or rebases/merges the worker in its worktree there.
 
 import * as gitAdapter from "../adapters/git.ts";
-import { gitCouldNotConnect, HostUnreachable, sshError } from "../adapters/ssh.ts";
-import { OrchError } from "../errors.ts";
 import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -37,9 +35,7 @@ export function pushBaseToHost(
     const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
     push = host.gitEnv().then((env) => gitAdapter.git(args, repo.mainRoot, { env, allowFailure: true })).then((pushed) => {
       if (pushed.code === 0) return;
-      const message = `could not push ${tip.slice(0, 12)} to host ${record.host}: ${sshError(pushed)}`;
-      if (gitCouldNotConnect(pushed.stderr)) throw new HostUnreachable(record.host, sshError(pushed), message);
-      throw new OrchError("failed", message);
+      throw host.gitFailure(`push ${tip.slice(0, 12)} to`, pushed);
     });
     pushed.set(key, push);
     push.catch(() => pushed.delete(key));

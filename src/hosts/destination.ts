@@ -32,8 +32,14 @@ export function checkDestination(dest: string): string {
   }
   if (dest.startsWith("ssh://")) {
     const authority = dest.slice("ssh://".length).replace(/\/$/, "");
-    if (authority === "" || authority.includes("/")) {
+    if (authority.includes("/")) {
       throw invalid(`bad ssh destination ${JSON.stringify(dest)}: an ssh:// destination has no path (the clone's folder is --path)`);
+    }
+    // ssh would print its usage for these, which reads as if the host were unreachable.
+    const port = /:(\d*)$/.exec(authority)?.[1];
+    const hostPart = authority.replace(/^[^@]*@/, "").replace(/:\d*$/, "");
+    if (hostPart === "" || (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535))) {
+      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: give ssh://[user@]host[:port], with a port from 1 to 65535`);
     }
   }
   return dest;
@@ -48,6 +54,14 @@ export function checkRemotePath(dir: string): string {
   clean = clean.replace(/\/+$/, "");
   if (clean === "" || clean === "~" || clean.startsWith("-") || clean.includes("\0") || clean.includes("\n") || clean.split("/").includes("..")) {
     throw invalid(`bad --path ${JSON.stringify(dir)}: give a folder on the host (relative to its home, or absolute), without ..`);
+  }
+  // The home itself would become the clone (every file there in its worktree), as ~ would.
+  if (!clean.startsWith("/") && clean.split("/").every((part) => part === "." || part === "")) {
+    throw invalid(`bad --path ${JSON.stringify(dir)}: that is the home folder itself; give a folder in it (default: ~/orch/<repo>)`);
+  }
+  // No shell expands it (orch passes the path as data): ~user/x would be a folder named "~user" in the home.
+  if (clean.startsWith("~")) {
+    throw invalid(`bad --path ${JSON.stringify(dir)}: ~user is not expanded; give the folder relative to the ssh user's home, or absolute`);
   }
   return clean;
 }

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
 import type { Context } from "../context.ts";
+import { aboutHost } from "../errors.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
 import { listDir, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -164,7 +165,8 @@ export async function collectHostMessages(layout: StoreLayout, orchestratorId: s
       await runLifeline(host, pollRequest(link, false), store).done;
       noteHostReached(layout, host.name);
     } catch (error) {
-      ctx.warn(error instanceof HostUnreachable ? `${error.message}: its messages wait there` : `host ${host.name}: ${(error as Error).message}`);
+      const waiting = error instanceof HostUnreachable;
+      ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
     }
   }));
 }
@@ -207,7 +209,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
       } catch (error) {
         if (stopped) break;
         if (!warned) {
-          ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : `host ${host.name}: ${(error as Error).message}`);
+          ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : aboutHost(host.name, error));
         }
         warned = true;
         await new Promise((r) => setTimeout(r, pause));

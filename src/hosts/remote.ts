@@ -2,11 +2,13 @@
 // ssh connection, and git over the same ssh for the code.
 
 import {
-  gitSshCommand, HostUnreachable, runOnHost, setAsideSilentMasterOf, spawnOnHost, type RemoteProcess,
+  ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, runOnHost, setAsideSilentMasterOf,
+  sshError, startOnHost, type RemoteProcess,
 } from "../adapters/ssh.ts";
-import { OrchError, type ErrorKind } from "../errors.ts";
+import { HostError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
+import { quoteForShell } from "./shell-quote.ts";
 import type { HostRecord } from "./store.ts";
 
 /**
@@ -40,10 +42,10 @@ const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exi
  * The host's login shell printed `noise` on stdout before the command's own output (an echo in ~/.bashrc,
  * a motd printed by an rc file): orch's answers and git's protocol over ssh both need that stream clean.
  */
-export function loginShellNoise(host: string, noise: string): OrchError {
+export function loginShellNoise(host: string, noise: string): HostError {
   const first = noise.trim().split("\n")[0]!.slice(0, 80);
   const fix = "make its rc files print only in interactive shells (see \"Hosts\" in orch's README)";
-  return new OrchError("failed", `on host ${host}: the login shell prints ${JSON.stringify(first)} ` +
+  return new HostError("failed", host, `on host ${host}: the login shell prints ${JSON.stringify(first)} ` +
     `for commands run over ssh, which breaks orch's answers and git there: ${fix}`);
 }
 
@@ -85,15 +87,33 @@ export class RemoteHost {
     const answerAt = result.stdout.search(/^\{/m);
     if (!doc && answerAt > 0) throw loginShellNoise(this.name, result.stdout.slice(0, answerAt));
     if (result.code === 3) {
-      throw new OrchError("not_found", `on host ${this.name}: the clone ${this.record.path} is missing (orch host rm ${this.name}, then add it again)`);
+      const what = `the clone ${this.record.path} is missing`;
+      const message = `on host ${this.name}: ${what} (${this.addAgain()} makes it again)`;
+      throw new HostError("not_found", this.name, message, { host: this.name, clone_missing: true });
     }
     const error = doc?.error as { code?: string; message?: string } | undefined;
     const kind = ERROR_KINDS.find((k) => k === error?.code) ?? "failed";
+    if (doc?.session_missing === true) {
+      // Its store or this session's part of it was removed there (or the clone made anew): what this session
+      // had on the host is gone with it.
+      const gone = "the host's orch no longer has this session (its store there removed, or the clone made anew)";
+      const fix = "orch rm forgets its workers here; the next spawn there starts a new session";
+      const details = { host: this.name, session_missing: true };
+      throw new HostError("not_found", this.name, `on host ${this.name}: ${gone}: ${fix}`, details);
+    }
     const why = error?.message ?? (result.stderr.trim().split("\n").pop() || `exit ${result.code}`);
     if (result.code === 127 || result.code === 126) {
-      throw new OrchError("failed", `on host ${this.name}: orch is not installed at ${this.record.orch_path} (${why}); run orch host add again`);
+      const where = `orch is not installed at ${this.record.orch_path} (${why})`;
+      throw new HostError("failed", this.name, `on host ${this.name}: ${where}: ${this.addAgain()} installs it`);
     }
-    throw new OrchError(kind, `on host ${this.name}: orch ${what}: ${why}`, doc && !doc.success ? { host: this.name } : {});
+    const details = doc && !doc.success ? { host: this.name } : {};
+    throw new HostError(kind, this.name, `on host ${this.name}: orch ${what}: ${why}`, details);
+  }
+
+  /** The command that checks this host anew, installing orch and making the clone where they are gone. */
+  addAgain(): string {
+    const word = (w: string) => (/^[A-Za-z0-9@%+=:,./_-]+$/.test(w) ? w : quoteForShell([w]));
+    return `orch host add ${this.name} ${word(this.record.destination)} --path ${word(this.record.path)}`;
   }
 
   /**
@@ -103,10 +123,24 @@ export class RemoteHost {
   lifeline(request: LifelineRequest): Promise<RemoteProcess> {
     const lifeline = ["__lifeline", JSON.stringify(request), "--json"];
     const session = request.flags.orch;
+    // Announced (see ANNOUNCE): the "ack" must reach orch there, not an rc file's read.
+    const { orch_path: orchPath, path } = this.record;
     const argv = request.command === "poll" && !request.flags.wait && typeof session === "string"
-      ? ["sh", "-c", POLL_IF_ANY, "orch-poll", this.record.orch_path, this.record.path, session, ...lifeline]
-      : this.orchArgv(lifeline);
-    return spawnOnHost(this.record.destination, argv, this.env);
+      ? ["sh", "-c", `${ANNOUNCE}\n${POLL_IF_ANY}`, "orch-poll", orchPath, path, session, ...lifeline]
+      : ["sh", "-c", `${ANNOUNCE}; ${IN_CLONE}`, "orch-remote", orchPath, path, ...lifeline];
+    return startOnHost(this.name, this.record.destination, argv, this.env);
+  }
+
+  /**
+   * git over ssh to this host failed (`what`: "fetch B from", "push C to"): HostUnreachable when ssh could
+   * not connect, else what the host's git said.
+   */
+  gitFailure(what: string, result: RunResult): HostError {
+    const message = `could not ${what} host ${this.name}: ${gitComplaint(result.stderr)}`;
+    if (gitCouldNotConnect(result.stderr)) return new HostUnreachable(this.name, sshError(result), message);
+    const noClone = /does not appear to be a git repository/.test(result.stderr);
+    const fix = noClone ? ` (${this.addAgain()} makes the clone again)` : "";
+    return new HostError("failed", this.name, `${message}${fix}`);
   }
 
   unreachable(error: string): HostUnreachable {

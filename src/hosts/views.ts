@@ -5,7 +5,7 @@
 import { mainWorktreeOf } from "../adapters/repo.ts";
 import { HostUnreachable } from "../adapters/ssh.ts";
 import { repoOf, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { aboutHost, OrchError } from "../errors.ts";
 import { branchTipFromFiles, type Standing } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { Waker } from "../store/waker.ts";
@@ -173,7 +173,8 @@ export async function awaitAcrossHosts(
         } catch (error) {
           if (finished) return;
           const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
-          if (!warned) ctx.warn(`host ${name}: ${why}${error instanceof HostUnreachable ? " (its workers count as unreachable; trying again)" : ""}`);
+          const again = " (its workers count as unreachable; trying again)";
+          if (!warned) ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}${again}` : aboutHost(name, error));
           warned = true;
           for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
           changed();

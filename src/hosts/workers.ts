@@ -4,9 +4,9 @@
 
 import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
-import { gitCouldNotConnect, HostUnreachable, sshError } from "../adapters/ssh.ts";
+import { HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
 import { rememberBaseTipIfNew } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -17,7 +17,7 @@ import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/life
 import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
 import { noteHostReached } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
-import { findHostSession, loadHost, saveHostSession } from "./store.ts";
+import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
 export type RemoteWorkerRecord = WorkerRecord & { host: string };
 
@@ -26,8 +26,13 @@ export function hostOf(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Con
 }
 
 /** The session on the host that belongs to this local session: made with `orch init` there, once. */
-export async function remoteSessionId(layout: StoreLayout, orchestratorId: string, host: RemoteHost): Promise<string> {
-  const known = findHostSession(layout, orchestratorId, host.name);
+export async function remoteSessionId(
+  layout: StoreLayout,
+  orchestratorId: string,
+  host: RemoteHost,
+  anew = false,
+): Promise<string> {
+  const known = anew ? undefined : findHostSession(layout, orchestratorId, host.name);
   if (known) return known.remote_orchestrator_id;
   const doc = await host.orch(["init"]);
   const id = String(doc.orchestrator_id);
@@ -71,28 +76,38 @@ export async function spawnOnHost(
     await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: await host.gitEnv() });
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
-  const remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
-  const args = ["spawn", options.branch, "--orch", remoteId, "--from", fromSha, "--agent", options.agent];
+  let remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
+  const args = ["--from", fromSha, "--agent", options.agent];
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);
-  const spawnThere = () => host.orch([...args, "-"], { input: options.prompt });
-  let doc: Record<string, unknown>;
-  try {
-    doc = await spawnThere();
-  } catch (error) {
-    const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
-    if (orphan) {
-      ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose connection ` +
-        "broke before it was recorded here: recorded now as it is there (its agent has that spawn's prompt)");
-      doc = orphan;
-    } else {
+  const spawnThere = () => host.orch(["spawn", options.branch, "--orch", remoteId, ...args, "-"], { input: options.prompt });
+  let doc: Record<string, unknown> | undefined;
+  let basePushed = branchHere;
+  let sessionMade = false;
+  while (!doc) {
+    try {
+      doc = await spawnThere();
+    } catch (error) {
+      // The host lost this session (its store removed, its clone made anew): a new one there, once.
+      if (!sessionMade && error instanceof OrchError && error.details.session_missing === true) {
+        sessionMade = true;
+        remoteId = await remoteSessionId(layout, session.orchestrator_id, host, true);
+        continue;
+      }
+      const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
+      if (orphan) {
+        ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose connection ` +
+          "broke before it was recorded here: recorded now as it is there (its agent has that spawn's prompt)");
+        doc = orphan;
+        continue;
+      }
       // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
       // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
       const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
-      if (branchHere || !baseMissing) throw error;
+      if (basePushed || !baseMissing) throw error;
+      basePushed = true;
       await push(fromSha);
-      doc = await spawnThere();
     }
   }
   const baseBranch = pending
@@ -155,12 +170,7 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   const ref = `refs/heads/${record.branch}`;
   const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
   const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: await host.gitEnv(), allowFailure: true });
-  if (fetched.code !== 0) {
-    const why = fetched.stderr.trim().split("\n").pop() ?? "";
-    const message = `could not fetch ${record.branch} from host ${record.host}: ${why}`;
-    if (gitCouldNotConnect(fetched.stderr)) throw new HostUnreachable(record.host, sshError(fetched), message);
-    throw new OrchError("failed", message);
-  }
+  if (fetched.code !== 0) throw host.gitFailure(`fetch ${record.branch} from`, fetched);
 }
 
 /** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
@@ -171,6 +181,18 @@ export async function removeOnHost(
   ctx: Context,
   mainRoot: string,
 ): Promise<RemoveOutcome> {
+  const left = `its worktree there, if any, is left as it is (${record.worktree_path})`;
+  const forgottenHere = (why: string): RemoveOutcome => {
+    ctx.warn(`${record.worker_id} is only forgotten here: ${why}; ${left}`);
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    const { worker_id, branch, worktree_path } = record;
+    const nothingDone = { branch_deleted: false, agent_stopped: false, window_closed: false };
+    return { worker_id, branch, worktree_path, ...nothingDone, forgotten_only: true };
+  };
+  // Its host forgotten here (orch host rm --force): nothing reaches it any more, and the record is all there is.
+  if (!findHost(layout, record.host)) {
+    return forgottenHere(`host ${record.host} is no longer known (orch host rm --force?)`);
+  }
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
   if (options.deleteBranch && !options.forceBranch) {
@@ -179,7 +201,21 @@ export async function removeOnHost(
       throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
     }
   }
-  const doc = await host.orch(["rm", record.worker_id, "--orch", remoteSessionOf(layout, record), "--yes", ...(options.force ? ["--force"] : [])]);
+  const force = options.force ? ["--force"] : [];
+  let forgottenOnly: string | undefined;
+  const doc = await host.orch(["rm", record.worker_id, "--orch", remoteSessionOf(layout, record), "--yes", ...force])
+    .catch((error: unknown): Record<string, unknown> => {
+      // The host's orch has nothing of it any more (its store or its session removed there, the clone made
+      // anew): it cannot remove anything, and the record here is what keeps the worker listed. A clone that
+      // is missing may be back (its agent may still run there): that one is mended first (host add).
+      if (!(error instanceof HostError) || error.kind !== "not_found" || error.details.clone_missing) throw error;
+      forgottenOnly = error.message;
+      return {};
+    });
+  if (forgottenOnly !== undefined) return forgottenHere(forgottenOnly);
+  if (doc.record_unreadable === true) {
+    return forgottenHere(`its record on host ${record.host} was unreadable, and only that was removed`);
+  }
   let branchDeleted = false;
   if (options.deleteBranch) {
     const deletion = ["push", "--quiet", host.gitUrl(), "--delete", ref];
@@ -289,7 +325,7 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
     } catch (error) {
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
       out.errors.set(name, why);
-      ctx.warn(`host ${name}: ${why}`);
+      ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}` : aboutHost(name, error));
     }
   }));
   return out;

@@ -51,7 +51,7 @@ export function createSession(layout: StoreLayout, projectDir: string): SessionR
 
 export function loadSession(layout: StoreLayout, orchestratorId: string): SessionRecord {
   if (!isDirectory(layout.root)) {
-    throw new OrchError("not_found", `no orch store at ${layout.root} (run orch init)`);
+    throw new OrchError("not_found", `no orch store at ${layout.root} (run orch init)`, { session_missing: true });
   }
   for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
     const stat = lstatOrUndefined(dir);
@@ -65,7 +65,10 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
   } catch (error) {
     throw storeError("read session", layout.sessionFile(orchestratorId), error);
   }
-  if (!record) throw new OrchError("not_found", `orchestrator session ${orchestratorId} not found in ${layout.root}`);
+  if (!record) {
+    const message = `orchestrator session ${orchestratorId} not found in ${layout.root}`;
+    throw new OrchError("not_found", message, { session_missing: true });
+  }
   return record;
 }
 

@@ -154,6 +154,14 @@ function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** A worker whose record cannot be read: `orch rm ID --force` forgets it (see rm.ts). */
+export class CorruptWorkerRecord extends OrchError {
+  constructor(readonly workerId: string, error: CorruptFileError) {
+    const fix = `orch rm ${workerId} --force removes the worker`;
+    super("store", `the record of worker ${workerId} (${error.file}) is ${error.why}: ${fix}`);
+  }
+}
+
 /**
  * A worker by id or by branch. The id is a function of the branch and two branches with one id
  * cannot both exist, so both come down to reading one record.
@@ -166,7 +174,7 @@ export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBran
   try {
     return readWorkerRecord(layout.workerFile(orchestratorId, id));
   } catch (error) {
-    if (error instanceof CorruptFileError) throw new OrchError("store", `the record of worker ${id} (${error.file}) is ${error.why}: orch rm ${id} --force removes the worker`);
+    if (error instanceof CorruptFileError) throw new CorruptWorkerRecord(id, error);
     throw error;
   }
 }

@@ -1,0 +1,154 @@
+// A host broken on its side, against a real OpenSSH server (test/ssh-harness.ts): its clone moved away,
+// its store removed, a worker record truncated there, a login shell that reads its input, a read-only home.
+// Each command says so in one line that names the host once and what to do, changes nothing it should not,
+// and the next command works once the host is mended.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, sessionRepo } from "./helpers.ts";
+import { sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld;
+
+test.before(async () => {
+  if (!skip) world = await startSshWorld(1);
+});
+test.after(() => world?.close());
+
+/** A repository with a session and host alpha (its clone at `clone`), and one --no-window worker there. */
+function repoWithWorker(host: SshHost, clone: string, branch: string) {
+  const { repo } = sessionRepo({ "README.md": "# broken\n" });
+  const env = { ...world.env };
+  const added = orch(["host", "add", "alpha", host.alias, "--path", clone], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  const spawned = orch(["spawn", branch, "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  return { repo, env, worker: spawned.json.worker_id as string };
+}
+
+/** The warning lines of a command: each one line, naming the host once. */
+function namesHostOnce(stderr: string): void {
+  for (const line of stderr.trim().split("\n").filter(Boolean)) {
+    assert.is(line.split("host alpha").length, 2, `names the host once: ${line}`);
+  }
+}
+
+test("a clone moved away, then its store removed: one line each naming the host once; spawn and rm recover", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/clone", "feat/lost");
+  const clone = path.join(a.home, "broken/clone");
+  fs.renameSync(clone, `${clone}.moved`);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  namesHostOnce(status.stderr);
+  assert.match(status.stderr, /the clone broken\/clone is missing \(orch host add alpha \S+ --path broken\/clone makes it again\)/);
+  const diff = orch(["diff", worker, "--json"], { cwd: repo, env });
+  assert.is(diff.code, 1, diff.stderr);
+  // The host answered (its git said why): not "unreachable", and git's own words, not its generic advice.
+  assert.match(diff.json.error.message, /^could not fetch feat\/lost from host alpha: .*does not appear to be a git repository/);
+  assert.not.match(diff.json.error.message, /unreachable|repository exists/);
+  assert.not.ok(fs.existsSync(path.join(repo, ".orch/hosts-unreachable/alpha.json")), "no pause for a host that answers");
+  // Its agent may still run there: rm does not forget it before the clone is back (or made anew).
+  const refused = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /the clone broken\/clone is missing/);
+  fs.renameSync(`${clone}.moved`, clone);
+
+  // Its store removed there: this session's workers are gone with it. A spawn starts a new session there,
+  // and rm forgets the lost worker here (its host has nothing to remove).
+  fs.rmSync(path.join(clone, ".orch"), { recursive: true });
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(polled.code, 0, polled.stderr);
+  namesHostOnce(polled.stderr);
+  assert.match(polled.stderr, /no longer has this session/);
+  const spawned = orch(["spawn", "feat/after", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const removed = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.forgotten_only, true);
+  assert.match(removed.stderr, /feat-lost is only forgotten here: .*its worktree there, if any, is left as it is/);
+  const after = orch(["status", "--json"], { cwd: repo, env });
+  assert.equal(after.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w.status]), [["feat-after", "running"]]);
+  assert.is(after.stderr, "");
+});
+
+test("a worker record truncated on the host: rm --force removes it there and here, as its error says", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/truncated", "feat/cut");
+  const records = a.runAs(["sh", "-c", 'ls "$1"/sessions/*/workers/*/worker.json', "ls", "broken/truncated/.orch"]);
+  const record = records.stdout.trim(); // relative to the home folder, as writeAsUser takes it
+  assert.ok(record.endsWith(`/workers/${worker}/worker.json`), records.stderr);
+  writeAsUser(a, record, '{"worker_id": "feat-cut", "bra', 0o600);
+  const refused = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /^on host alpha: orch rm: the record of worker feat-cut .* orch rm feat-cut --force removes/);
+  const removed = orch(["rm", worker, "--force", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.forgotten_only, true);
+  assert.is(a.runAs(["test", "-e", path.dirname(record)]).code, 1, "its record is gone on the host");
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
+  // Its host forgotten here (host rm --force) leaves a worker that rm still forgets.
+  const other = orch(["spawn", "feat/orphan", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(other.code, 0, other.stderr);
+  assert.is(orch(["host", "rm", "alpha", "--force"], { cwd: repo, env }).code, 0);
+  const orphan = orch(["rm", "feat-orphan", "--yes", "--json"], { cwd: repo, env });
+  assert.is(orphan.code, 0, orphan.stderr);
+  assert.match(orphan.stderr, /host alpha is no longer known/);
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
+});
+
+test("a login shell that reads its input: send and spawn fail in one line instead of losing the text; mended, it works", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env: hostEnv, worker } = repoWithWorker(a, "broken/reading", "feat/read");
+  const env = { ...hostEnv, ORCH_SSH_START_TIMEOUT: "2" };
+  const bashrc = fs.readFileSync(path.join(a.home, ".bashrc"), "utf8");
+  const inbox = () => a.runAs(["sh", "-c", 'cat "$1"/sessions/*/workers/*/inbox/new/*.json 2>/dev/null', "cat", "broken/reading/.orch"]).stdout;
+  try {
+    writeAsUser(a, ".bashrc", `read -r answer\n${bashrc}`);
+    const sent = orch(["send", worker, "the first line\nthe second", "--json"], { cwd: repo, env });
+    assert.is(sent.code, 1, sent.stderr);
+    assert.match(sent.json.error.message, /^host alpha is unreachable: its login shell did not start orch's command within 2 s: .*input/);
+    assert.is(sent.stderr.trim().split("\n").length, 1, sent.stderr);
+    assert.is(inbox(), "", "nothing delivered, not even an empty message");
+    const spawned = orch(["spawn", "feat/read2", "--host", "alpha", "--no-window", "--prompt", "do it", "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 1, spawned.stderr);
+    const added = orch(["host", "add", "alpha", a.alias, "--path", "broken/reading", "--json"], { cwd: repo, env });
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, /did not start orch's command/);
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(polled.code, 0, polled.stderr);
+    namesHostOnce(polled.stderr);
+  } finally {
+    writeAsUser(a, ".bashrc", bashrc);
+  }
+  const sent = orch(["send", worker, "the first line\nthe second", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stderr);
+  assert.match(inbox(), /"text": "the first line\\nthe second"/);
+});
+
+test("a read-only home on the host: host add says what failed there, not that the host is unreachable", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env } = repoWithWorker(a, "broken/readonly", "feat/ro");
+  const mount = (args: string[]) => assert.is(spawnSync("mount", args, { encoding: "utf8" }).status, 0, args.join(" "));
+  mount(["--bind", a.home, a.home]);
+  try {
+    mount(["-o", "remount,bind,ro", a.home]);
+    const added = orch(["host", "add", "alpha", a.alias, "--path", "broken/readonly", "--json"], { cwd: repo, env });
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, /^could not make the clone broken\/readonly on host alpha: .*Read-only file system/);
+  } finally {
+    spawnSync("umount", [a.home]);
+  }
+  const again = orch(["host", "add", "alpha", a.alias, "--path", "broken/readonly", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+});
+
+test.run();
