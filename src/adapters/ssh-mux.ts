@@ -578,7 +578,10 @@ export function runThroughMaster(
  * Whether the master on `socketPath` answers its hello within `timeoutMs`: "absent" when nothing listens
  * there, "silent" when something took the connection but said nothing (a stopped or wedged master).
  */
-export function masterAnswers(socketPath: string, timeoutMs = START_TIMEOUT_MS): Promise<"answers" | "silent" | "absent"> {
+export function masterAnswers(
+  socketPath: string,
+  timeoutMs = START_TIMEOUT_MS,
+): Promise<"answers" | "silent" | "absent"> {
   return new Promise((resolve) => {
     let transport: Transport | undefined;
     let settled = false;

@@ -49,7 +49,8 @@ export function gitCouldNotConnect(stderr: string): boolean {
 
 /** What git over ssh said went wrong: its first line that is not git's generic advice, without "fatal: ". */
 export function gitComplaint(stderr: string): string {
-  const advice = /^(fatal: )?Could not read from remote repository\.$|^Please make sure|^and the repository exists|^To \S+$/;
+  const advice =
+    /^(fatal: )?Could not read from remote repository\.$|^Please make sure|^and the repository exists|^To \S+$/;
   const said = stderr.split("\n").map((line) => line.trim()).filter((line) => line !== "" && !advice.test(line));
   return (said[0] ?? stderr.trim().split("\n").pop() ?? "").replace(/^(fatal|error): /, "") || "git failed";
 }

@@ -121,8 +121,8 @@ function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
   // Nothing for the user to do, so no warning: spawn marks it before the first claude worker starts.
   return {
     ok: true,
-    detail: `${mainRoot} is not marked trusted in ${file} yet; orch spawn marks it (projects[root].hasTrustDialogAccepted) ` +
-      "before the first claude worker starts",
+    detail: `${mainRoot} is not marked trusted in ${file} yet; orch spawn marks it ` +
+      "(projects[root].hasTrustDialogAccepted) before the first claude worker starts",
   };
 }
 

@@ -10,7 +10,9 @@ import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
-import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning } from "./integration.ts";
+import {
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning,
+} from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
 

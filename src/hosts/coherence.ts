@@ -33,7 +33,8 @@ export function pushBaseToHost(
   if (!push) {
     const host = hostOf(layout, record, ctx);
     const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
-    push = host.gitEnv().then((env) => gitAdapter.git(args, repo.mainRoot, { env, allowFailure: true })).then((pushed) => {
+    const pushing = host.gitEnv().then((env) => gitAdapter.git(args, repo.mainRoot, { env, allowFailure: true }));
+    push = pushing.then((pushed) => {
       if (pushed.code === 0) return;
       throw host.gitFailure(`push ${tip.slice(0, 12)} to`, pushed);
     });

@@ -39,7 +39,8 @@ export function checkDestination(dest: string): string {
     const port = /:(\d*)$/.exec(authority)?.[1];
     const hostPart = authority.replace(/^[^@]*@/, "").replace(/:\d*$/, "");
     if (hostPart === "" || (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535))) {
-      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: give ssh://[user@]host[:port], with a port from 1 to 65535`);
+      const want = "give ssh://[user@]host[:port], with a port from 1 to 65535";
+      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${want}`);
     }
   }
   return dest;
@@ -57,11 +58,13 @@ export function checkRemotePath(dir: string): string {
   }
   // The home itself would become the clone (every file there in its worktree), as ~ would.
   if (!clean.startsWith("/") && clean.split("/").every((part) => part === "." || part === "")) {
-    throw invalid(`bad --path ${JSON.stringify(dir)}: that is the home folder itself; give a folder in it (default: ~/orch/<repo>)`);
+    const want = "give a folder in it (default: ~/orch/<repo>)";
+    throw invalid(`bad --path ${JSON.stringify(dir)}: that is the home folder itself; ${want}`);
   }
   // No shell expands it (orch passes the path as data): ~user/x would be a folder named "~user" in the home.
   if (clean.startsWith("~")) {
-    throw invalid(`bad --path ${JSON.stringify(dir)}: ~user is not expanded; give the folder relative to the ssh user's home, or absolute`);
+    const want = "give the folder relative to the ssh user's home, or absolute";
+    throw invalid(`bad --path ${JSON.stringify(dir)}: ~user is not expanded; ${want}`);
   }
   return clean;
 }

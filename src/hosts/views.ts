@@ -161,7 +161,8 @@ export async function awaitAcrossHosts(
       while (!finished) {
         const flags: Record<string, string | boolean> = { orch: link?.remote_orchestrator_id ?? "" };
         if (any) flags.any = true;
-        const lifeline = runLifeline(host, { command: "await", args: mine.map((r) => r.worker_id), flags }, async (doc) => {
+        const request = { command: "await" as const, args: mine.map((r) => r.worker_id), flags };
+        const lifeline = runLifeline(host, request, async (doc) => {
           for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name });
         });
         cancels.add(lifeline.cancel);
@@ -174,7 +175,8 @@ export async function awaitAcrossHosts(
           if (finished) return;
           const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
           const again = " (its workers count as unreachable; trying again)";
-          if (!warned) ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}${again}` : aboutHost(name, error));
+          const said = error instanceof HostUnreachable ? `host ${name}: ${why}${again}` : aboutHost(name, error);
+          if (!warned) ctx.warn(said);
           warned = true;
           for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
           changed();

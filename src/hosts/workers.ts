@@ -81,7 +81,10 @@ export async function spawnOnHost(
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);
-  const spawnThere = () => host.orch(["spawn", options.branch, "--orch", remoteId, ...args, "-"], { input: options.prompt });
+  // remoteId may change before a second try (a new session there): the arguments are made at each.
+  const spawnThere = () => host.orch(["spawn", options.branch, "--orch", remoteId, ...args, "-"], {
+    input: options.prompt,
+  });
   let doc: Record<string, unknown> | undefined;
   let basePushed = branchHere;
   let sessionMade = false;
@@ -97,14 +100,16 @@ export async function spawnOnHost(
       }
       const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
       if (orphan) {
-        ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose connection ` +
-          "broke before it was recorded here: recorded now as it is there (its agent has that spawn's prompt)");
+        ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose ` +
+          "connection broke before it was recorded here: recorded now as it is there " +
+          "(its agent has that spawn's prompt)");
         doc = orphan;
         continue;
       }
       // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
       // push; when it is not, the host's spawn refuses before it changes anything, and it is pushed now.
-      const baseMissing = error instanceof OrchError && error.kind === "not_found" && error.message.includes(`--from ${fromSha} is not a commit`);
+      const baseMissing = error instanceof OrchError && error.kind === "not_found" &&
+        error.message.includes(`--from ${fromSha} is not a commit`);
       if (basePushed || !baseMissing) throw error;
       basePushed = true;
       await push(fromSha);
