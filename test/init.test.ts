@@ -86,6 +86,10 @@ test("init outside a repository uses the project folder; --project-dir must exis
   assert.ok(fs.existsSync(path.join(dir, ".orch/sessions", r.json.orchestrator_id)));
   const missing = orch(["init", "--project-dir", path.join(dir, "nope")], { cwd: dir });
   assert.is(missing.code, 2);
+  fs.writeFileSync(path.join(dir, "a-file"), "x\n");
+  const file = orch(["init", "--project-dir", path.join(dir, "a-file")], { cwd: dir });
+  assert.is(file.code, 2, "a file is no project folder: bad input");
+  assert.match(file.stderr, /is not a folder/);
 });
 
 test.run();

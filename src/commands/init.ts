@@ -18,6 +18,9 @@ export function parseInit(flags: Flags, ctx: Context): InitOptions {
   const dir = stringFlag(flags, "projectDir");
   const projectDir = path.resolve(ctx.cwd, dir ?? ".");
   if (dir !== undefined && !fs.existsSync(projectDir)) throw new OrchError("invalid", `--project-dir ${dir} does not exist`);
+  if (dir !== undefined && !fs.statSync(projectDir).isDirectory()) {
+    throw new OrchError("invalid", `--project-dir ${dir} is not a folder`);
+  }
   return { projectDir };
 }
 
