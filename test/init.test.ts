@@ -90,6 +90,11 @@ test("init outside a repository uses the project folder; --project-dir must exis
   const file = orch(["init", "--project-dir", path.join(dir, "a-file")], { cwd: dir });
   assert.is(file.code, 2, "a file is no project folder: bad input");
   assert.match(file.stderr, /is not a folder/);
+  fs.symlinkSync(path.join(dir, "missing"), path.join(dir, "dangling"));
+  const dangling = orch(["init"], { cwd: dir, env: { ORCH_HOME: path.join(dir, "dangling") } });
+  assert.is(dangling.code, 1);
+  assert.match(dangling.stderr, /symbolic link to something missing/);
+  assert.not.match(dangling.stderr, /EEXIST/);
 });
 
 test.run();

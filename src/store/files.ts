@@ -10,6 +10,7 @@ export const FILE_MODE = 0o600;
 export function storeError(action: string, target: string, error: unknown): OrchError {
   const code = errnoCode(error);
   const why = code === "ENOTDIR" ? "a path component is not a directory"
+    : code === "EEXIST" ? "it is in the way: a file, or a symbolic link to something missing, not a folder"
     : code === "EACCES" || code === "EPERM" ? "permission denied"
     : code === "ENOSPC" ? "no space left on device"
     : code === "EROFS" ? "read-only file system"
