@@ -15,8 +15,6 @@ import { VERSION } from "../version.ts";
 import { frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine } from "./mcp-frames.ts";
 import { BoundedLines, leadingRequestId, MAX_LINE_BYTES } from "./mcp-lines.ts";
 
-/** JSON-RPC 2.0's code for a request that is not a valid Request object. */
-
 /** The part of JSON Schema the tools use: listed to the client as is, and checked by checkArgument. */
 export type ArgumentSchema =
   | { type: "string"; description?: string; enum?: readonly string[]; pattern?: string }
