@@ -92,12 +92,13 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   // that answers is one the check below may bring a new base to, even within the pause of a failure.
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
   const collecting = hosts && !options.wait ? hosts.collectHostMessages(layout, session.orchestrator_id, ctx) : undefined;
-  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too; looked
-  // at while the hosts answer.
+  // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too, and so
+  // are local agents that died (their task_failed is taken below with the rest): looked at once the
+  // claims have gone, while the hosts answer.
+  await collecting?.sent;
   const moved = baseTipsMoved(layout, session.orchestrator_id);
-  // So is the look for local agents that died (their task_failed is taken below with the rest).
   if (collecting) check();
-  await collecting;
+  await collecting?.done;
   if (moved) {
     await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
   }

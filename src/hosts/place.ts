@@ -79,5 +79,5 @@ export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> 
  */
 export async function collectFromHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<void> {
   if (!fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"))) return;
-  await (await import("./messages.ts")).collectHostMessages(layout, orchestratorId, ctx);
+  await (await import("./messages.ts")).collectHostMessages(layout, orchestratorId, ctx).done;
 }
