@@ -10,7 +10,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { announced, controlPath, HostUnreachable, runOnHost, sentEnvironment, sshOptions, startOnHost } from "../src/adapters/ssh.ts";
-import { runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
+import { requestsSent, runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
@@ -114,6 +114,26 @@ test("no master, a stale socket, or a socket that never answers: undefined (ssh 
   assert.is(await runThroughMaster(path.join(dir, "liar"), "true"), undefined);
   mute.close();
   liar.close();
+});
+
+test("requestsSent: settles once every channel's command has gone (or it gave up), before any has ended", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  await within(requestsSent(), 100, "requestsSent with no channel");
+  const socket = startMaster();
+  const dir = tempDir("orch-mux-sent-");
+  // Three commands that wait for their input, and one that cannot start (no master there).
+  const sessions: (MuxSession | undefined)[] = [];
+  const starting = [0, 1, 2].map(() => runThroughMaster(socket, "cat").then((s) => void sessions.push(s)));
+  const missing = runThroughMaster(path.join(dir, "none"), "true").then((s) => void sessions.push(s));
+  assert.is(sessions.length, 0, "nothing was sent before the event loop ran");
+  await within(requestsSent(), 5000, "requestsSent");
+  assert.is(sessions.length, 4, "every opening had settled when requestsSent did");
+  assert.is(sessions.filter((s) => s !== undefined).length, 3);
+  await Promise.all([...starting, missing]);
+  // The three are running on the host: each waits for its input, and ends with it.
+  const results = await Promise.all(sessions.filter((s) => s !== undefined).map((s, i) => runToEnd(s!, `in ${i}\n`)));
+  assert.equal(results.map((r) => [r.code, r.stdout]), [[0, "in 0\n"], [0, "in 1\n"], [0, "in 2\n"]]);
+  await within(requestsSent(), 100, "requestsSent once all are over");
 });
 
 /** A folder for PATH holding only sh and env: no ssh, so only the master's socket can run anything. */

@@ -251,6 +251,29 @@ function channelGone(channel: MuxChannel): void {
   if (!liveChannels.delete(channel) || liveChannels.size > 0) return;
   for (const signal of ENDING_SIGNALS) process.off(signal, onEndingSignal);
 }
+
+/**
+ * The channels between their start and their command sent. The master's hellos and its channel's
+ * confirmation are each answered from this process's event loop, so work that a caller does meanwhile
+ * without yielding holds its commands back: requestsSent() lets it wait for them first, then work while
+ * the hosts do.
+ */
+const opening = new Set<MuxChannel>();
+let waitingForSent: (() => void)[] = [];
+
+/** Settles once every channel of this process has sent its command to its host, or given up. */
+export function requestsSent(): Promise<void> {
+  if (opening.size === 0) return Promise.resolve();
+  return new Promise((resolve) => waitingForSent.push(resolve));
+}
+
+function openingOver(channel: MuxChannel): void {
+  if (!opening.delete(channel) || opening.size > 0) return;
+  const waiting = waitingForSent;
+  waitingForSent = [];
+  for (const resolve of waiting) resolve();
+}
+
 type Listener = (text: string) => void;
 
 /** One session channel through the master, from the hellos to the channel's close. */
@@ -292,6 +315,7 @@ class MuxChannel implements MuxSession {
     onSilent: () => void,
   ) {
     this.exit = new Promise((resolve) => (this.settleExit = resolve));
+    opening.add(this);
     this.startTimer = setTimeout(() => {
       if (this.stage === "hello") onSilent();
       this.giveUp();
@@ -341,6 +365,7 @@ class MuxChannel implements MuxSession {
 
   /** Leaves the socket for good: nothing ran, and nothing will. */
   private leave(): void {
+    openingOver(this);
     clearTimeout(this.closeTimer);
     this.stage = "closed";
     this.transport?.destroy();
@@ -406,6 +431,7 @@ class MuxChannel implements MuxSession {
   }
 
   private finish(code: number): void {
+    openingOver(this);
     if (this.stage === "closed") return;
     clearTimeout(this.closeTimer);
     this.stage = "closed";
@@ -487,6 +513,7 @@ class MuxChannel implements MuxSession {
     }
     this.sendOnChannel(CHANNEL_REQUEST, sshString("exec"), Uint8Array.of(1), sshString(this.command));
     this.started(this);
+    openingOver(this);
     this.flushInput();
   }
 

@@ -353,24 +353,18 @@ function sessionAsRemoteProcess(session: MuxSession): RemoteProcess {
 
 /**
  * A long-lived remote command with its input open (the waits of poll --wait and await), once it has
- * started: `argv` must print ANNOUNCE's line on stderr first (see announced()). `sent` is called as soon as
- * the command has gone to the host, before it has started there: work of the caller's own can overlap it.
+ * started: `argv` must print ANNOUNCE's line on stderr first (see announced()).
  */
 export async function startOnHost(
   host: string,
   dest: string,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
-  sent: () => void = () => undefined,
 ): Promise<RemoteProcess> {
   const session = await startThroughMaster(dest, argv, env);
-  if (session) {
-    sent();
-    return whenStarted(host, sessionAsRemoteProcess(session), env);
-  }
+  if (session) return whenStarted(host, sessionAsRemoteProcess(session), env);
   const { spawn } = await import("node:child_process");
   const child = spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
-  sent();
   return whenStarted(host, asRemoteProcess(child), env);
 }
 

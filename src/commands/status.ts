@@ -175,6 +175,8 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The hosts are asked first, so their round trips overlap the check made here.
   let hosts = records.some(onHost) ? await import("../hosts/views.ts") : undefined;
   let asked = hosts?.askHosts(layout, records, ctx);
+  // The check runs once their requests have gone: before that, it would hold them back (see requestsSent).
+  await hosts?.requestsSent();
   const checking = records.length > 0 && !branchTips;
   const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };

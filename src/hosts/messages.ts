@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
+import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
@@ -68,17 +69,15 @@ interface LifelineOutcome {
 /**
  * Runs one lifeline command on a host: resolves with its document once `onDocument` has handled it
  * (and, for a poll, the host was told "ack"). `cancel()` closes the connection, which ends it there.
- * `sent`: called once the request has gone to the host (not when it could not be sent).
  */
 export function runLifeline(
   host: RemoteHost,
   request: LifelineRequest,
   onDocument: (doc: Record<string, unknown>) => Promise<void>,
-  sent?: () => void,
 ): { done: Promise<LifelineOutcome>; cancel: () => void } {
   let child: RemoteProcess | undefined;
   let cancelled = false;
-  const done = host.lifeline(request, sent).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
+  const done = host.lifeline(request).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
     child = started;
     if (cancelled) child.kill();
     let stdout = "";
@@ -165,28 +164,22 @@ export interface HostClaims {
 
 /**
  * One claim per host, all at once: their messages land in the local mailbox. Unreachable hosts warn.
- * The caller's own work goes best between `sent` and `done`, while the hosts answer: before `sent`, it
- * holds up the requests (each step of a channel's opening waits for this process to be free).
+ * The caller's own work goes best between `sent` and `done`, while the hosts answer (see requestsSent).
  */
 export function collectHostMessages(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
-  const sending: Promise<void>[] = [];
   const done = Promise.all(hostsOf(layout, orchestratorId, ctx).map(async ({ host, link }) => {
     const store = async (doc: Record<string, unknown>) => {
       await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
     };
-    let markSent: () => void = () => undefined;
-    sending.push(new Promise<void>((resolve) => (markSent = resolve)));
     try {
-      await runLifeline(host, pollRequest(link, false), store, markSent).done;
+      await runLifeline(host, pollRequest(link, false), store).done;
       noteHostReached(layout, host.name);
     } catch (error) {
       const waiting = error instanceof HostUnreachable;
       ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
-    } finally {
-      markSent();
     }
   })).then(() => undefined);
-  return { sent: Promise.all(sending).then(() => undefined), done };
+  return { sent: requestsSent(), done };
 }
 
 /** How often a follower looks for hosts this session started using meanwhile (a spawn --host). */

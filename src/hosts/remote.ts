@@ -120,7 +120,7 @@ export class RemoteHost {
    * `orch __lifeline REQUEST` with pipes: it ends when its standard input closes (see lifeline.ts). A poll
    * that does not wait starts orch there only when there may be something to take (POLL_IF_ANY).
    */
-  lifeline(request: LifelineRequest, sent?: () => void): Promise<RemoteProcess> {
+  lifeline(request: LifelineRequest): Promise<RemoteProcess> {
     const lifeline = ["__lifeline", JSON.stringify(request), "--json"];
     const session = request.flags.orch;
     // Announced (see ANNOUNCE): the "ack" must reach orch there, not an rc file's read.
@@ -128,7 +128,7 @@ export class RemoteHost {
     const argv = request.command === "poll" && !request.flags.wait && typeof session === "string"
       ? ["sh", "-c", `${ANNOUNCE}\n${POLL_IF_ANY}`, "orch-poll", orchPath, path, session, ...lifeline]
       : ["sh", "-c", `${ANNOUNCE}; ${IN_CLONE}`, "orch-remote", orchPath, path, ...lifeline];
-    return startOnHost(this.name, this.record.destination, argv, this.env, sent);
+    return startOnHost(this.name, this.record.destination, argv, this.env);
   }
 
   /**

@@ -13,6 +13,8 @@ import type { WorkerRecord } from "../store/workers.ts";
 import type { WorkerView } from "../commands/status.ts";
 import type { AwaitedWorker } from "../commands/await.ts";
 import { runLifeline } from "./messages.ts";
+
+export { requestsSent } from "../adapters/ssh-mux.ts";
 import { pausedHost } from "./backoff.ts";
 import { fetchBranchesWherePossible, onHost } from "./place.ts";
 import { hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
