@@ -63,6 +63,30 @@ export async function pollForMessage(
   return polled.find(match)!;
 }
 
+/**
+ * Following a session's workers from its repository, as an orchestrator does: `pollFor` (pollForMessage
+ * with what it has taken so far in `polled`) and `status`, one worker's entry of `orch status --json`.
+ */
+export function followWorkers<View extends { worker_id: string }>(
+  cwd: string,
+  env: Record<string, string | undefined>,
+  timeoutMs: number,
+  describe: () => string,
+): {
+  polled: PolledMessage[];
+  pollFor: (worker: string, type: string) => Promise<PolledMessage>;
+  status: (worker: string) => View;
+} {
+  const polled: PolledMessage[] = [];
+  const pollFor = (worker: string, type: string) => pollForMessage(cwd, env, polled, { worker, type, timeoutMs, describe });
+  const status = (worker: string): View => {
+    const r = orch(["status", "--json"], { cwd, env });
+    if (r.code !== 0) throw new Error(`orch status exited ${r.code}: ${r.stderr}`);
+    return (r.json.workers as View[]).find((w) => w.worker_id === worker)!;
+  };
+  return { polled, pollFor, status };
+}
+
 export interface RunOptions {
   cwd: string;
   env?: Record<string, string | undefined>;

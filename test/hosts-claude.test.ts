@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AnthropicServer, step, userText } from "./agents/anthropic-server.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
-import { orch, sessionRepo, waitUntil, pollForMessage, type PolledMessage } from "./helpers.ts";
+import { followWorkers, orch, sessionRepo, waitUntil, type PolledMessage } from "./helpers.ts";
 import { accountCommands, installOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser } from "./ssh-harness.ts";
 import type { SshHost, SshWorld } from "./ssh-harness.ts";
 
@@ -74,15 +74,7 @@ async function setUp(): Promise<Setting> {
   // Only what reaches the hosts: nothing of the model server, HOME or PATH of this test goes with it.
   const env = { ...world.env };
   const run = (args: string[]) => orch(args, { cwd: repo, env });
-  const polled: Message[] = [];
-  const describe = () => `requests:\n${server.describe()}`;
-  const pollFor = (worker: string, type: string): Promise<Message> =>
-    pollForMessage(repo, env, polled, { worker, type, timeoutMs: AGENT_WAIT, describe });
-  const status = (worker: string): WorkerView => {
-    const r = run(["status", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === worker)!;
-  };
+  const { polled, pollFor, status } = followWorkers<WorkerView>(repo, env, AGENT_WAIT, () => `requests:\n${server.describe()}`);
   const sshArgs = ["-F", world.env.ORCH_SSH_CONFIG, "-o", "BatchMode=yes", host.alias];
   const sshCommand = (command: string) => spawnSync("ssh", [...sshArgs, command], { encoding: "utf8" }).stdout.trim();
   return { host, repo, run, polled, pollFor, status, sshCommand };

@@ -12,7 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { agentBinary } from "./agents/harness.ts";
 import { codexConfigToml, responsesServer, type RecordedRequest, type Step } from "./codex-harness.ts";
-import { orch, sessionRepo, waitUntil, pollForMessage, type PolledMessage } from "./helpers.ts";
+import { followWorkers, orch, sessionRepo, waitUntil } from "./helpers.ts";
 import { accountCommands, installOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld } from "./ssh-harness.ts";
 import { writeAsUser } from "./ssh-harness.ts";
 import type { SshHost, SshWorld } from "./ssh-harness.ts";
@@ -52,7 +52,6 @@ function setUpCodexOnHost(host: SshHost): void {
   writeAsUser(host, ".codex/config.toml", codexConfigToml(server, { bearerToken: HOST_KEY }), 0o600);
 }
 
-type Message = PolledMessage;
 
 interface WorkerView {
   worker_id: string;
@@ -88,15 +87,7 @@ test("a real Codex worker on a host: reports from its sandbox, idle, woken, appr
   assert.is(added.code, 0, added.stderr);
   assert.equal(added.json.agents, ["codex"], "host add finds codex on that PATH");
 
-  const polled: Message[] = [];
-  const describe = () => `requests:\n${describeRequests()}`;
-  const pollFor = (worker: string, type: string): Promise<Message> =>
-    pollForMessage(repo, env, polled, { worker, type, timeoutMs: AGENT_WAIT, describe });
-  const status = (worker: string): WorkerView => {
-    const r = run(["status", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === worker)!;
-  };
+  const { polled, pollFor, status } = followWorkers<WorkerView>(repo, env, AGENT_WAIT, () => `requests:\n${describeRequests()}`);
 
   const seen = new Set<string>();
   const sampler = setInterval(() => accountCommands(host.uid).forEach((c) => seen.add(c)), 200);
