@@ -1,11 +1,13 @@
 // orch stop signals only what it can prove is the worker's: never a process that got a recorded pid
 // later; and it ends the daemons the agent left behind with setsid, found by the worker's environment.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { processesWorkingIn } from "../src/adapters/processes.ts";
+import { hasProcFs } from "../src/proc.ts";
 import { orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 
 function running(pid: number): boolean {
@@ -68,6 +70,30 @@ test("stop ends the agent, its children and a daemon that left with setsid; stat
   await waitUntil(() => !running(daemon) && !running(child), 10_000, "the daemon and the child to end");
   const status = orch(["status", "--json"], { cwd: repo, env });
   assert.is(status.json.workers[0].alive, false);
+});
+
+test("processesWorkingIn: the processes whose folder is in a folder or below it, also reached through a link", async () => {
+  if (!hasProcFs()) return console.log("  skipped: no /proc");
+  const dir = tempDir("orch-working-in-");
+  fs.mkdirSync(path.join(dir, "deep"));
+  const sibling = `${dir}-sibling`; // same prefix, another folder
+  fs.mkdirSync(sibling);
+  const link = `${dir}-link`;
+  fs.symlinkSync(dir, link);
+  const sleeper = (cwd: string) => spawn("sleep", ["30"], { cwd, stdio: "ignore" });
+  const children = [sleeper(dir), sleeper(path.join(dir, "deep")), sleeper(sibling)];
+  try {
+    const pids = (where: string) => processesWorkingIn(where).map((t) => t.pid).sort();
+    const inside = children.slice(0, 2).map((c) => c.pid!).sort();
+    assert.equal(pids(dir), inside);
+    assert.equal(pids(link), inside, "a folder named through a link");
+    assert.equal(pids(sibling), [children[2]!.pid]);
+    assert.equal(pids(path.join(dir, "missing")), []);
+  } finally {
+    for (const child of children) child.kill("SIGKILL");
+    fs.rmSync(sibling, { recursive: true, force: true });
+    fs.rmSync(link, { force: true });
+  }
 });
 
 test.run();

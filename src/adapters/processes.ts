@@ -2,6 +2,8 @@
 // orch means: the agent by its pid and start time, the rest by being in its process tree or carrying the
 // worker's ORCH_ID and ORCH_WORKER in its environment (daemons that setsid keep their environment).
 
+import fs from "node:fs";
+import path from "node:path";
 import { allPids, hasProcFs, isSameProcess, processEnviron, processName, processStat } from "../proc.ts";
 
 export interface Target {
@@ -65,6 +67,36 @@ export function workerProcesses(marker: { orchestratorId: string; workerId: stri
     }
   }
   return [...found.values()];
+}
+
+/**
+ * The processes (not this one or its ancestors) working in `dir` or below it: their current folder is
+ * there. Empty without /proc, and for another user's processes, whose folder cannot be read.
+ */
+export function processesWorkingIn(dir: string): Target[] {
+  if (!hasProcFs()) return [];
+  let real: string;
+  try {
+    real = fs.realpathSync(dir); // what /proc shows of a folder reached through a link
+  } catch {
+    return [];
+  }
+  const exclude = selfAndAncestors();
+  const found: Target[] = [];
+  for (const pid of allPids()) {
+    if (exclude.has(pid)) continue;
+    let cwd: string;
+    try {
+      cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      continue; // ended meanwhile, or not ours to read
+    }
+    const stat = processStat(pid);
+    if (stat && stat.state !== "Z" && (cwd === real || cwd.startsWith(`${real}${path.sep}`))) {
+      found.push({ pid, startTime: stat.startTime, name: processName(pid) });
+    }
+  }
+  return found;
 }
 
 function signal(target: Target, name: NodeJS.Signals): string | undefined {

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
+import { processesWorkingIn, terminate } from "../adapters/processes.ts";
 import { killServer } from "../adapters/tmux.ts";
 import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
@@ -261,10 +262,16 @@ export function runDemo<T>(
   });
 }
 
-/** Ends the private tmux server (unless kept to attach to) and removes the scratch folder (unless --keep). */
+/**
+ * Ends the private tmux server (unless kept to attach to) and removes the scratch folder (unless --keep).
+ * The workers' runners and agents, hung up with their windows, are ended before the folder goes: one still
+ * ending (a runner writing its worker's ended marker) would make parts of the store again once removed.
+ */
 export async function closeStage(stage: DemoStage, keepServer: boolean): Promise<void> {
   if (!keepServer) await killServer(stage.env);
   const tmuxOutside = !stage.env.TMUX_TMPDIR!.startsWith(`${stage.scratch}${path.sep}`);
   if (!keepServer && tmuxOutside) fs.rmSync(stage.env.TMUX_TMPDIR!, { recursive: true, force: true });
-  if (!stage.keep) fs.rmSync(stage.scratch, { recursive: true, force: true });
+  if (stage.keep) return;
+  if (!keepServer) await terminate(processesWorkingIn(stage.scratch));
+  fs.rmSync(stage.scratch, { recursive: true, force: true });
 }
