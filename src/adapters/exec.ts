@@ -1,7 +1,7 @@
 // The one place orch starts programs: argument arrays only, never a shell, so no input is ever parsed
 // as shell syntax. (zx is used where its helpers pay for its ~40 ms load; see README, "Dependencies".)
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import os from "node:os";
 import { OrchError } from "../errors.ts";
 
@@ -85,7 +85,12 @@ function checkResult(argv: readonly string[], result: RunResult, options: RunOpt
   return result;
 }
 
-export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+/** Loaded with the first program run: a command that runs none (or only over ssh-mux) does without it. */
+let childProcess: typeof import("node:child_process") | undefined;
+
+export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  childProcess ??= await import("node:child_process");
+  const { spawn } = childProcess;
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
