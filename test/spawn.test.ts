@@ -266,6 +266,36 @@ test("an existing branch is checked out as it is; a new one starts from --from",
   assert.is(git(["rev-parse", "HEAD"], fromFirst.json.worktree_path), first);
 });
 
+test("a full commit id is checked by the add itself: one that names no commit is refused as --from, nothing left", () => {
+  const { repo, id } = sessionRepo();
+  const head = git(["rev-parse", "HEAD"], repo);
+  git(["tag", "-a", "-m", "release", "v1"], repo);
+  const tag = git(["rev-parse", "v1"], repo);
+  assert.is.not(tag, head);
+  const blob = spawnSync("git", ["hash-object", "-w", "--stdin"], { cwd: repo, input: "a blob\n", encoding: "utf8" }).stdout.trim();
+  git(["branch", "kept"], repo);
+  const missing = "0123456789abcdef0123456789abcdef01234567";
+  const worktrees = () => git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length;
+  const before = { branches: git(["branch", "--list"], repo), worktrees: worktrees() };
+  for (const [branch, from] of [["feat/missing", missing], ["feat/blob", blob], ["kept", missing]] as const) {
+    const r = orch(["spawn", branch, "--from", from, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${branch}: ${r.stderr}`);
+    assert.is(r.json.error.code, "not_found");
+    assert.ok(r.json.error.message.includes(`--from ${from} is not a commit`), r.json.error.message);
+    assert.is(r.stderr.split("\n").filter(Boolean).length, 1, r.stderr);
+  }
+  assert.equal({ branches: git(["branch", "--list"], repo), worktrees: worktrees() }, before);
+  const session = path.join(repo, ".orch/sessions", id);
+  const entries = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => !n.startsWith(".")) : []);
+  assert.equal(entries(path.join(session, "workers")), []);
+  assert.equal(entries(path.join(session, "spawning")), []);
+  // An annotated tag's id (full, so not looked at before the add): the worker starts at its commit.
+  const tagged = orch(["spawn", "feat/tagged", "--from", tag, "--no-window", "--json"], { cwd: repo });
+  assert.is(tagged.code, 0, tagged.stderr);
+  assert.is(tagged.json.base_commit, head);
+  assert.is(git(["rev-parse", "HEAD"], tagged.json.worktree_path), head);
+});
+
 test("git-gtr settings: worktrees.dir (relative to the repository), prefix, copy include/exclude, postCreate hook", () => {
   const { repo } = sessionRepo({ "README.md": "r", ".gitignore": ".env*\nconfig/local.json\n" });
   fs.writeFileSync(path.join(repo, ".env"), "SECRET=1");

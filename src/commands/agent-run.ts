@@ -12,7 +12,7 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord } from "../store/workers.ts";
-import { withoutRepositoryEnv, workerEnv } from "./spawn.ts";
+import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 
 /** What orch resume leaves for the runner: the agent's resume command and the next user message. */

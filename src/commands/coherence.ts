@@ -483,7 +483,7 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
     }
     const all = new Set(record.after_landed ?? []);
     if (!(record.after ?? []).every((id) => all.has(id))) continue;
-    const { startPendingWorker } = await import("./spawn.ts");
+    const { startPendingWorker } = await import("./spawn-here.ts");
     try {
       await startPendingWorker(layout, record, ctx);
       started.push(record.worker_id);

@@ -16,7 +16,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import { clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
-import { tmuxSessionName, windowArgv, workerEnv } from "./spawn.ts";
+import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 
 const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";

@@ -105,8 +105,12 @@ export async function removeSpawnedWorktree(mainRoot: string, spawned: Omit<Spaw
     done.push(`removed the worktree ${spawned.worktree_path} that ${who} of ${spawned.branch} left`);
   }
   if (spawned.created_branch) {
-    const tip = await gitAdapter.resolveCommit(mainRoot, `refs/heads/${spawned.branch}`);
-    if (tip === spawned.from_sha) {
+    // from_sha as the spawn was given it: a full id it had not checked yet may be an annotated tag's.
+    const [tip, from] = await Promise.all([
+      gitAdapter.resolveCommit(mainRoot, `refs/heads/${spawned.branch}`),
+      gitAdapter.resolveCommit(mainRoot, spawned.from_sha),
+    ]);
+    if (tip !== undefined && tip === from) {
       await gitAdapter.git(["branch", "-D", "--", spawned.branch], mainRoot, { allowFailure: true });
       done.push(`deleted the branch ${spawned.branch} that ${who} created`);
     } else if (tip !== undefined) {

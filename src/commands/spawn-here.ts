@@ -1,0 +1,356 @@
+// A worker made on this machine (orch spawn, and a pending worker's start): a worktree in git-gtr's
+// layout, the worker's marker and record, a tmux window running the agent with the prompt. Loaded by
+// spawn.ts while git reads what it needs (readSpawnInputs).
+
+import fs from "node:fs";
+import path from "node:path";
+import { fullPrompt } from "../agents/command.ts";
+import { profileFor } from "../agents/index.ts";
+import type { AgentProfile } from "../agents/profile.ts";
+import * as gitAdapter from "../adapters/git.ts";
+import { REPOSITORY_GIT_VARIABLES, programEnv } from "../adapters/exec.ts";
+import * as gtr from "../adapters/gtr.ts";
+import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { MARKER_FILE, requireRepo, type Context, type WorkerMarker } from "../context.ts";
+import { throwIfInterrupted } from "../interrupt.ts";
+import { openJournal, removeSpawnedWorktree } from "./spawn-journal.ts";
+import { OrchError } from "../errors.ts";
+import { ensureShim, selfCommand } from "../runtime.ts";
+import { toJson, writeNewFile } from "../store/files.ts";
+import { workerIdForBranch } from "../ids.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import { newMessage, sendMessage } from "../store/messages.ts";
+import { createWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { notACommit, readSpawnInputs, type SpawnInputs, type SpawnOptions, type SpawnResult } from "./spawn.ts";
+
+export { repairSpawn } from "./spawn-journal.ts";
+
+/** `sha` as the commit it names; not_found (the --from error) when it names none here. */
+async function checkedBase(main: Repo, sha: string): Promise<string> {
+  const commit = await gitAdapter.resolveCommit(main.root, sha);
+  if (!commit) throw notACommit(sha, main);
+  return commit;
+}
+
+/** Where `branch`, just created from `from`, points: from git's files, else git's answer. */
+async function createdAt(main: Repo, branch: string, from: string): Promise<string> {
+  const tip = readRefFromFiles(main, `refs/heads/${branch}`);
+  return tip && "sha" in tip ? tip.sha : checkedBase(main, from);
+}
+
+async function localBranchExists(main: Repo, branch: string): Promise<boolean> {
+  const fromFiles = readRefFromFiles(main, `refs/heads/${branch}`);
+  if (fromFiles) return "sha" in fromFiles;
+  return gitAdapter.branchExists(main.root, branch);
+}
+
+export function tmuxSessionName(mainRoot: string): string {
+  return `orch-${path.basename(mainRoot).replace(/[^A-Za-z0-9_-]/g, "-")}`;
+}
+
+/** The variables that redirect git (one list, in exec.ts); the window's shell unsets them too. */
+const REPOSITORY_ENV: readonly string[] = REPOSITORY_GIT_VARIABLES;
+
+export function withoutRepositoryEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return programEnv(env);
+}
+
+/**
+ * The window's program: a constant sh script that puts orch's shim folder ($1) first on PATH, drops
+ * the repository variables, runs the agent runner ("$@", never text for sh to parse), then execs the
+ * user's shell, so the window stays usable. PATH is set here, in the window's own process, because
+ * tmux gives a new window the PATH of the client's environment over `new-window -e PATH=…`.
+ */
+export function windowArgv(record: WorkerRecord, shimDir: string, runnerFlags: string[] = []): string[] {
+  const script = `PATH="$1:$PATH"; export PATH; shift; unset ${REPOSITORY_ENV.join(" ")}; "$@"; ` +
+    `exec "\${SHELL:-/bin/sh}"`;
+  const runner = [...selfCommand(), "__agent", ...runnerFlags, "--orch", record.orchestrator_id, record.worker_id];
+  return ["/bin/sh", "-c", script, "orch-agent", shimDir, ...runner];
+}
+
+export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
+  return {
+    ORCH_ID: record.orchestrator_id,
+    ORCH_WORKER: record.worker_id,
+    ORCH_HOME: layout.root,
+    ORCH_PROMPT_FILE: layout.promptFile(record.orchestrator_id, record.worker_id),
+  };
+}
+
+export async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
+  const argv = options.agentArgv;
+  if (argv) {
+    const start = () => ({ argv, promptPlacement: "last" as const, env: {} });
+    return { name: path.basename(argv[0] ?? "agent"), start, prepare: async () => [] };
+  }
+  return profileFor(options.agent);
+}
+
+function createdMeanwhile(workerId: string): OrchError {
+  return new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
+}
+
+/**
+ * spawn --after: the worker is recorded pending, with its prompt and agent, and no worktree yet. With
+ * --host (no profile here) the host is kept on the record, and the prompt as given, which goes to the
+ * host's orch when it starts (as spawn --host records it).
+ */
+export async function recordPending(
+  layout: StoreLayout, orchestratorId: string, repo: Repo, options: SpawnOptions, profile: AgentProfile | undefined,
+  after: string[],
+): Promise<WorkerRecord> {
+  const main = mainWorktreeOf(repo);
+  const baseBranch = headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  if (!baseBranch) {
+    const message = `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`;
+    throw new OrchError("refused", message);
+  }
+  const workerId = workerIdForBranch(options.branch);
+  const record: WorkerRecord = {
+    worker_id: workerId,
+    branch: options.branch,
+    orchestrator_id: orchestratorId,
+    worktree_path: "",
+    base_commit: "",
+    base_branch: baseBranch,
+    backend: options.backend ?? "git",
+    agent: profile?.name ?? options.agent,
+    agent_argv: [],
+    window_id: null,
+    tmux_session: null,
+    created_at: new Date().toISOString(),
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    after,
+    after_landed: [],
+    pending: true,
+    pending_spawn: {
+      agent: options.agent,
+      ...(options.agentArgv ? { agent_argv: options.agentArgv } : {}),
+      plan: options.plan,
+      window: options.window,
+      ...(options.backend ? { backend: options.backend } : {}),
+    },
+  };
+  const prompt = profile
+    ? fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch })
+    : options.prompt;
+  if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
+  return record;
+}
+
+/**
+ * Starts a pending worker whose prerequisites have landed: its worktree from the base branch as it is
+ * now, its window and agent. Once only (an exclusive claim); a failed start makes it failed, reported.
+ */
+export async function startPendingWorker(
+  layout: StoreLayout, pending: WorkerRecord, ctx: Context,
+): Promise<WorkerRecord> {
+  const spec = pending.pending_spawn;
+  if (!spec || !pending.base_branch) {
+    throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
+  }
+  try {
+    const claim = path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting");
+    writeNewFile(claim, `${process.pid}\n`, false);
+  } catch {
+    throw new OrchError("exists", `worker ${pending.worker_id} is being started by another orch command`);
+  }
+  const options: SpawnOptions = {
+    orch: pending.orchestrator_id, branch: pending.branch, from: `refs/heads/${pending.base_branch}`, plan: spec.plan,
+    prompt: "", agent: spec.agent, agentArgv: spec.agent_argv, window: spec.window, backend: spec.backend, after: [],
+  };
+  try {
+    if (pending.host !== undefined) {
+      // On its host, through spawn --host's path, with the prompt as given (kept in prompt.txt).
+      const prompt = fs.readFileSync(layout.promptFile(pending.orchestrator_id, pending.worker_id), "utf8");
+      const { spawnOnHost } = await import("../hosts/workers.ts");
+      const { record } = await spawnOnHost({ ...options, prompt, host: pending.host }, ctx, pending);
+      return record;
+    }
+    const repo = await requireRepo(ctx);
+    const profile = await profileOf(options);
+    const inputs = readSpawnInputs(repo, options.from);
+    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, { inputs, pending });
+    return record;
+  } catch (error) {
+    const reason = (error as Error).message;
+    saveWorker(layout, { ...pending, pending_spawn: { ...spec, start_error: reason } });
+    const message = newMessage({
+      orchestrator_id: pending.orchestrator_id,
+      worker_id: pending.worker_id,
+      message_type: "task_failed",
+      content: {
+        summary: `could not start after ${(pending.after ?? []).join(", ")} landed`,
+        error: reason,
+        branch: pending.branch,
+      },
+    });
+    const events = layout.eventsDir(pending.orchestrator_id, pending.worker_id);
+    sendMessage(layout.mailDir(pending.orchestrator_id), message, events);
+    throw error;
+  }
+}
+
+/** Creates the worktree, the record (or completes a pending one), the window and the agent. */
+export async function createAndStart(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  options: SpawnOptions,
+  profile: AgentProfile,
+  ctx: Context,
+  start: { inputs: SpawnInputs; pending?: WorkerRecord },
+): Promise<SpawnResult> {
+  const { pending } = start;
+  const main = mainWorktreeOf(repo);
+  const workerId = workerIdForBranch(options.branch);
+  const [settings, exists, base] = await Promise.all([
+    start.inputs.settings,
+    localBranchExists(main, options.branch),
+    start.inputs.base,
+  ]);
+  // A base that git has not looked at yet is checked by the add; an existing branch's merge-base needs it now.
+  let fromSha = exists && !base.checked ? await checkedBase(main, base.sha) : base.sha;
+  const baseChecked = base.checked || exists;
+  const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
+  if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) {
+    const where = "see https://github.com/coderabbitai/git-worktree-runner";
+    throw new OrchError("failed", `backend gtr was chosen but \`git gtr\` is not installed (${where})`);
+  }
+  throwIfInterrupted();
+
+  const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+  if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  // A pending worker has its record (and a "starting" claim) already; a new one is journaled until it has.
+  const journal = pending ? undefined : await openJournal(layout, orchestratorId, {
+    worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
+  }, main.root, ctx.warn);
+  const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];
+  try {
+    let worktreePath: string;
+    if (backend === "gtr") {
+      if (!baseChecked) fromSha = await checkedBase(main, fromSha);
+      worktreePath = await gtr.gtrNew(main.root, options.branch, options.from ?? fromSha, ctx.env);
+      undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
+    } else {
+      worktreePath = plannedPath;
+      fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
+      const spawned = {
+        branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha,
+      };
+      undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
+      try {
+        await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
+      } catch (error) {
+        // A base not checked yet that is no commit here is said as such (nothing was made).
+        if (!baseChecked) await checkedBase(main, fromSha);
+        throw error;
+      }
+      // The new branch is at the commit the id named (an annotated tag's id is peeled to it).
+      if (!baseChecked) fromSha = await createdAt(main, options.branch, fromSha);
+      throwIfInterrupted();
+      const copied = await gtr.copyIncludedFiles(main.root, worktreePath, settings, ctx.warn);
+      if (copied.length) {
+        const names = `${copied.slice(0, 5).join(", ")}${copied.length > 5 ? ", …" : ""}`;
+        ctx.warn(`copied ${copied.length} file(s) into the worktree: ${names}`);
+      }
+      const hookContext = { cwd: worktreePath, repoRoot: main.root, worktreePath, branch: options.branch };
+      const failures = await gtr.runHooks("postCreate", settings, hookContext, ctx.env);
+      throwIfInterrupted();
+      if (failures.length) {
+        const what = gtr.describeHookFailures("postCreate", failures);
+        throw new OrchError("failed", `${what}; the worktree was removed again`);
+      }
+    }
+    throwIfInterrupted();
+    const sessionId = crypto.randomUUID();
+    const shimDir = ensureShim(ctx.env);
+    const launchSpec = {
+      mainRoot: main.root, worktreePath, commonGitDir: repo.commonDir, storeRoot: layout.root,
+      orchestratorId, workerId, plan: options.plan, sessionId, env: ctx.env, warn: ctx.warn,
+      orchProgram: path.join(shimDir, "orch"),
+    };
+    const start = profile.start(launchSpec);
+    const baseCommit = exists
+      ? await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)
+      : fromSha;
+    const baseBranch = pending
+      ? pending.base_branch
+      : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+    const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
+    const record: WorkerRecord = {
+      ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
+      worker_id: workerId,
+      branch: options.branch,
+      orchestrator_id: orchestratorId,
+      worktree_path: worktreePath,
+      base_commit: baseCommit,
+      base_branch: baseBranch,
+      backend,
+      agent: profile.name,
+      agent_argv: start.argv,
+      agent_prompt_placement: start.promptPlacement,
+      agent_env: start.env,
+      // An agent that picks its own id (Codex) gets it recorded by the runner once it has started.
+      ...(profile.findSessionId ? {} : { agent_session_id: sessionId }),
+      window_id: null,
+      tmux_session: null,
+      created_at: pending?.created_at ?? new Date().toISOString(),
+      ...(baseTip ? { base_tip: baseTip } : {}),
+    };
+    const marker: WorkerMarker = {
+      orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit,
+      store: layout.root,
+    };
+    fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
+    throwIfInterrupted();
+    if (pending) {
+      // The prompt was written when the worker was recorded pending.
+      saveWorker(layout, record);
+      undo.push(async () => saveWorker(layout, pending));
+    } else {
+      const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
+      if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
+      undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
+    }
+    // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
+    journal?.close();
+    if (baseBranch && baseTip) {
+      const { rememberBaseTipIfNew } = await import("../store/coherence.ts");
+      rememberBaseTipIfNew(layout, orchestratorId, repo, baseBranch, baseTip);
+    }
+
+    let tmuxSession: string | null = null;
+    if (options.window) {
+      for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
+      const { openWindow } = await import("../adapters/tmux.ts");
+      throwIfInterrupted();
+      const inTmux = Boolean(ctx.env.TMUX);
+      const created = await openWindow({
+        session: inTmux ? undefined : tmuxSessionName(main.root),
+        name: workerId,
+        cwd: worktreePath,
+        env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+        argv: windowArgv(record, shimDir),
+      }, ctx.env);
+      record.window_id = created.windowId;
+      record.tmux_server = created.server;
+      record.tmux_session = created.sessionName;
+      tmuxSession = created.sessionName;
+      saveWorker(layout, record);
+      undo.push(async () => {
+        const { killWindow } = await import("../adapters/tmux.ts");
+        await killWindow(created.windowId, ctx.env, created.server);
+      });
+      throwIfInterrupted();
+    }
+    return { record, tmuxSession };
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      await step().catch((e: Error) => ctx.warn(`cleanup after the failed spawn: ${e.message}`));
+    }
+    throw error;
+  }
+}
+
