@@ -204,6 +204,8 @@ function refuseUndecodableArguments(): void {
 async function mainEntry(): Promise<void> {
   try {
     refuseUndecodableArguments();
+    // A remote poll's claims go before the rest loads (poll-early.ts).
+    if (argv[0] === "poll") await (await import("./commands/poll-early.ts")).claimHostsEarly(argv.slice(1));
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
     JSON_MODE = booleanFlag(invocation.flags, "json");

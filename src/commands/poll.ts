@@ -1,6 +1,5 @@
 // orch poll: take the unread messages of a session, oldest first, each handed out once (mirrors poll_messages).
 
-import fs from "node:fs";
 import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
@@ -13,12 +12,8 @@ import type { StoreLayout } from "../store/layout.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
 import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
+import { hasHostSessions } from "../hosts/store.ts";
 import type { CommandResult } from "./types.ts";
-
-/** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
-export function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
-  return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
-}
 
 export interface PollOptions {
   orch: string | undefined;

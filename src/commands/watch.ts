@@ -10,7 +10,8 @@ import { requireOpenStdout, writeOut } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
 import type { HostFollower } from "../hosts/messages.ts";
-import { hasHostSessions, orchestratorTakeCheck, publicMessage } from "./poll.ts";
+import { orchestratorTakeCheck, publicMessage } from "./poll.ts";
+import { hasHostSessions } from "../hosts/store.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -162,11 +162,31 @@ export interface HostClaims {
   done: Promise<void>;
 }
 
+/** Claims made before poll itself had loaded (poll-early.ts), and the session they were made for. */
+let early: { layout: StoreLayout; orchestratorId: string; claims: HostClaims } | undefined;
+
+/** Starts collectHostMessages's claims now, for the poll that is about to load: it takes them over. */
+export function claimEarly(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
+  const claims = claimAll(layout, orchestratorId, ctx);
+  early = { layout, orchestratorId, claims };
+  return claims;
+}
+
 /**
  * One claim per host, all at once: their messages land in the local mailbox. Unreachable hosts warn.
  * The caller's own work goes best between `sent` and `done`, while the hosts answer (see requestsSent).
  */
 export function collectHostMessages(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
+  const made = early;
+  early = undefined;
+  if (made?.orchestratorId === orchestratorId && made.layout.root === layout.root) return made.claims;
+  const claims = claimAll(layout, orchestratorId, ctx);
+  if (!made) return claims;
+  // Made for another session (a newer one appeared meanwhile): those end before this poll does too.
+  return { sent: claims.sent, done: Promise.all([claims.done, made.claims.done]).then(() => undefined) };
+}
+
+function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
   const done = Promise.all(hostsOf(layout, orchestratorId, ctx).map(async ({ host, link }) => {
     const store = async (doc: Record<string, unknown>) => {
       await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);

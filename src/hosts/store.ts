@@ -22,6 +22,11 @@ export interface HostRecord {
   added_at: string;
 }
 
+/** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
+export function hasHostSessions(layout: StoreLayout, orchestratorId: string): boolean {
+  return fs.existsSync(path.join(layout.sessionDir(orchestratorId), "hosts"));
+}
+
 /** The session orch opened on a host for one local session. */
 export interface HostSessionLink {
   host: string;
