@@ -276,7 +276,8 @@ test("a full commit id is checked by the add itself: one that names no commit is
   git(["branch", "kept"], repo);
   const missing = "0123456789abcdef0123456789abcdef01234567";
   const worktrees = () => git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length;
-  const before = { branches: git(["branch", "--list"], repo), worktrees: worktrees() };
+  const beside = () => fs.readdirSync(path.dirname(repo)).sort();
+  const before = { branches: git(["branch", "--list"], repo), worktrees: worktrees(), beside: beside() };
   for (const [branch, from] of [["feat/missing", missing], ["feat/blob", blob], ["kept", missing]] as const) {
     const r = orch(["spawn", branch, "--from", from, "--no-window", "--json"], { cwd: repo });
     assert.is(r.code, 1, `${branch}: ${r.stderr}`);
@@ -284,7 +285,7 @@ test("a full commit id is checked by the add itself: one that names no commit is
     assert.ok(r.json.error.message.includes(`--from ${from} is not a commit`), r.json.error.message);
     assert.is(r.stderr.split("\n").filter(Boolean).length, 1, r.stderr);
   }
-  assert.equal({ branches: git(["branch", "--list"], repo), worktrees: worktrees() }, before);
+  assert.equal({ branches: git(["branch", "--list"], repo), worktrees: worktrees(), beside: beside() }, before);
   const session = path.join(repo, ".orch/sessions", id);
   const entries = (dir: string) => (fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => !n.startsWith(".")) : []);
   assert.equal(entries(path.join(session, "workers")), []);

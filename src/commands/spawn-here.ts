@@ -25,6 +25,18 @@ import { notACommit, readSpawnInputs, type SpawnInputs, type SpawnOptions, type 
 
 export { repairSpawn } from "./spawn-journal.ts";
 
+/** Removes `from` and the folders above it up to `top` (the first one this spawn made), while empty. */
+function removeEmptyFolders(from: string, top: string): void {
+  for (let folder = from; ; folder = path.dirname(folder)) {
+    try {
+      fs.rmdirSync(folder);
+    } catch {
+      return;
+    }
+    if (folder === top || path.dirname(folder) === folder) return;
+  }
+}
+
 /** `sha` as the commit it names; not_found (the --from error) when it names none here. */
 async function checkedBase(main: Repo, sha: string): Promise<string> {
   const commit = await gitAdapter.resolveCommit(main.root, sha);
@@ -234,7 +246,8 @@ export async function createAndStart(
       undo.push(() => gtr.gtrRemove(main.root, options.branch, { force: true, deleteBranch: !exists }, ctx.env));
     } else {
       worktreePath = plannedPath;
-      fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      const madeFolder = fs.mkdirSync(path.dirname(worktreePath), { recursive: true });
+      if (madeFolder !== undefined) undo.push(async () => removeEmptyFolders(path.dirname(worktreePath), madeFolder));
       // Pushed before the add: an interrupted `git worktree add` leaves a partial worktree to remove.
       const spawned = {
         branch: options.branch, worktree_path: worktreePath, created_branch: !exists, from_sha: fromSha,
