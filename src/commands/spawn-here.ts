@@ -21,7 +21,7 @@ import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
-import { notACommit, readSpawnInputs, type SpawnInputs, type SpawnOptions, type SpawnResult } from "./spawn.ts";
+import { notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult } from "./spawn.ts";
 
 export { repairSpawn } from "./spawn-journal.ts";
 
@@ -288,10 +288,7 @@ export async function createAndStart(
     const baseCommit = exists
       ? await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)
       : fromSha;
-    const baseBranch = pending
-      ? pending.base_branch
-      : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
-    const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
+    const { baseBranch, baseTip } = await startingBase(main, pending);
     const record: WorkerRecord = {
       ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
       worker_id: workerId,

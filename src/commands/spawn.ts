@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import * as gitAdapter from "../adapters/git.ts";
-import { mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
+import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { guardInterrupts } from "../interrupt.ts";
 import { OrchError, usage } from "../errors.ts";
@@ -192,6 +192,21 @@ export function readSpawnInputs(repo: Repo, from: string | undefined): SpawnInpu
   inputs.settings.catch(() => undefined);
   inputs.base.catch(() => undefined);
   return inputs;
+}
+
+/**
+ * The base branch a new worker is told about (a pending worker's recorded one, else the main worktree's
+ * branch) and its tip now, so that the next move of the base is told to it (coherence.ts).
+ */
+export async function startingBase(
+  main: Repo,
+  pending: WorkerRecord | undefined,
+): Promise<{ baseBranch: string | null; baseTip: string | undefined }> {
+  const baseBranch = pending
+    ? pending.base_branch
+    : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
+  const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
+  return { baseBranch, baseTip };
 }
 
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {

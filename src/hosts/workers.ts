@@ -3,7 +3,7 @@
 // or git over the same ssh; the local store keeps a record with `host` set.
 
 import * as gitAdapter from "../adapters/git.ts";
-import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
+import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
 import { HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
@@ -14,7 +14,7 @@ import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
-import type { SpawnOptions, SpawnResult } from "../commands/spawn.ts";
+import { startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
 import { noteHostReached } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
@@ -115,11 +115,7 @@ export async function spawnOnHost(
       await push(fromSha);
     }
   }
-  const baseBranch = pending
-    ? pending.base_branch
-    : headBranchFromFiles(main) ?? (await gitAdapter.currentBranch(main.root));
-  // The base tip it starts knowing about, so the next move of the base is told to it (coherence.ts).
-  const baseTip = baseBranch ? await gitAdapter.refCommit(main, `refs/heads/${baseBranch}`) : undefined;
+  const { baseBranch, baseTip } = await startingBase(main, pending);
   const record: RemoteWorkerRecord = {
     ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
     worker_id: String(doc.worker_id),
