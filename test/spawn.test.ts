@@ -266,16 +266,18 @@ test("an existing branch is checked out as it is; a new one starts from --from",
   assert.is(git(["rev-parse", "HEAD"], fromFirst.json.worktree_path), first);
 });
 
-test("a full commit id is checked by the add itself: one that names no commit is refused as --from, nothing left", () => {
+test("a full commit id is checked by the add: one naming no commit is refused as a bad --from, nothing left", () => {
   const { repo, id } = sessionRepo();
   const head = git(["rev-parse", "HEAD"], repo);
   git(["tag", "-a", "-m", "release", "v1"], repo);
   const tag = git(["rev-parse", "v1"], repo);
   assert.is.not(tag, head);
-  const blob = spawnSync("git", ["hash-object", "-w", "--stdin"], { cwd: repo, input: "a blob\n", encoding: "utf8" }).stdout.trim();
+  const hashed = spawnSync("git", ["hash-object", "-w", "--stdin"], { cwd: repo, input: "a blob\n", encoding: "utf8" });
+  const blob = hashed.stdout.trim();
   git(["branch", "kept"], repo);
   const missing = "0123456789abcdef0123456789abcdef01234567";
-  const worktrees = () => git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length;
+  const worktrees = () =>
+    git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length;
   const beside = () => fs.readdirSync(path.dirname(repo)).sort();
   const before = { branches: git(["branch", "--list"], repo), worktrees: worktrees(), beside: beside() };
   for (const [branch, from] of [["feat/missing", missing], ["feat/blob", blob], ["kept", missing]] as const) {

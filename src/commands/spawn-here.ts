@@ -21,7 +21,9 @@ import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
-import { notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult } from "./spawn.ts";
+import {
+  notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
+} from "./spawn.ts";
 
 export { repairSpawn } from "./spawn-journal.ts";
 
@@ -182,7 +184,8 @@ export async function startPendingWorker(
     const repo = await requireRepo(ctx);
     const profile = await profileOf(options);
     const inputs = readSpawnInputs(repo, options.from);
-    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, { inputs, pending });
+    const start = { inputs, pending };
+    const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, start);
     return record;
   } catch (error) {
     const reason = (error as Error).message;

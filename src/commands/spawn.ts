@@ -234,11 +234,13 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   if (options.host !== undefined) (await import("../hosts/store.ts")).loadHost(layout, options.host);
   const repo = await requireRepo(ctx);
   // A worker made here now: git reads what it needs while the code that makes it loads.
-  const inputs = options.host === undefined && prerequisites.length === 0 ? readSpawnInputs(repo, options.from) : undefined;
+  const makesNow = options.host === undefined && prerequisites.length === 0;
+  const inputs = makesNow ? readSpawnInputs(repo, options.from) : undefined;
   const here = await import("./spawn-here.ts");
   const profile = options.host === undefined ? await here.profileOf(options) : undefined;
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
-  if (profile) for (const line of await here.repairSpawn(layout, orchestratorId, workerId, repo.mainRoot)) ctx.warn(line);
+  const repaired = profile ? await here.repairSpawn(layout, orchestratorId, workerId, repo.mainRoot) : [];
+  for (const line of repaired) ctx.warn(line);
   if (findWorker(layout, orchestratorId, workerId)) {
     const message = `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`;
     throw new OrchError("exists", message);
