@@ -13,6 +13,7 @@ import { takeMessages, type Message, type TakenMessages } from "../store/message
 import { sameFolder, waitFor } from "../store/waker.ts";
 import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
 import { hasHostSessions } from "../hosts/store.ts";
+import { earlySession } from "./poll-early.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface PollOptions {
@@ -80,7 +81,7 @@ export function orchestratorTakeCheck(
 }
 
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
-  const { layout, session } = await resolveSession(ctx, options.orch);
+  const { layout, session } = earlySession(options.orch) ?? (await resolveSession(ctx, options.orch));
   const listener = options.wait ? "poll --wait" : undefined;
   const check = orchestratorTakeCheck(layout, session.orchestrator_id, listener, ctx.env);
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come); a host
