@@ -355,19 +355,19 @@ async function benchHosts(): Promise<void> {
     const first = JSON.parse(run([ORCH, "spawn", "feat/first", "--host", "h", "--no-window", "--json"]));
     const sshTrue = timed(ssh(["true"]));
     sshTrue(); // the shared connection is up before anything is timed
-    // The host's orch run by hand over the same ssh, in the clone, as orch runs it (RemoteHost.orchArgv).
+    // The host's orch run by hand over the same ssh, in the clone, as orch runs it (RemoteHost.orchCommand).
     const { RemoteHost } = await import("../src/hosts/remote.ts");
     const record = JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/h.json"), "utf8"));
     const remote = new RemoteHost(record, hostEnv);
     const sessions = path.join(repo, ".orch/sessions");
     const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
-    const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchArgv([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
+    const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchCommand([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
 
     // The floors: a one-line program compiled as dist/orch is, running `true` on the host through the shared
     // connection's socket as orch does (ssh-mux.ts: no ssh started), and the same running the host's
     // orch --version (a command that needs the host's orch: one more program start there).
     const { controlPath } = await import("../src/adapters/ssh.ts");
-    const { quoteForShell } = await import("../src/hosts/shell-quote.ts");
+    const { commandLine } = await import("../src/hosts/shell-quote.ts");
     const muxModule = path.join(ROOT, "src/adapters/ssh-mux.ts");
     fs.writeFileSync(path.join(WORK, "mux-floor.ts"), `import { runThroughMaster } from ${JSON.stringify(muxModule)};\n` +
       "const session = await runThroughMaster(process.argv[2]!, process.argv[3]!);\n" +
@@ -378,7 +378,7 @@ async function benchHosts(): Promise<void> {
     const [floorMs, trueF] = interleaved(timed([floorBinary, socket, "true"]), sshTrue);
     row("floor: one-line compiled program running true through the shared connection's socket", ms(floorMs),
       `ssh HOST true, shared connection: ${ms(trueF)}`, floorMs / trueF, "reported", undefined);
-    const remoteVersion = quoteForShell(remote.orchArgv(["--version"]));
+    const remoteVersion = commandLine(remote.orchCommand(["--version"]));
     const [floorOrchMs, trueO] = interleaved(timed([floorBinary, socket, remoteVersion]), sshTrue);
     row("floor: the same running the host's orch --version in the clone", ms(floorOrchMs),
       `ssh HOST true, shared connection: ${ms(trueO)}`, floorOrchMs / trueO, "reported", undefined);

@@ -28,6 +28,9 @@ for (const shell of SHELLS) {
       const added = orch(["host", "add", "alpha", a!.alias, "--path", "shells/repo", "--json"], { cwd: repo, env });
       assert.is(added.code, 0, added.stderr);
       assert.is(added.json.installed, true);
+      // Only dash reads orch's scripts as they are: zsh and fish get them through sh -c.
+      const record = JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/alpha.json"), "utf8"));
+      assert.is(record.posix_shell, shell === "/usr/bin/dash", "the login shell check");
 
       const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!=%{}#";
       const prompt = `'$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME =ls !! %1\n` +

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { quoteForShell } from "../src/hosts/shell-quote.ts";
+import { commandLine, POSIX_SHELL_CHECK, POSIX_SHELL_OK, quoteForShell, scriptLine } from "../src/hosts/shell-quote.ts";
 import { checkDestination, checkHostName, checkRemotePath, gitUrlFor } from "../src/hosts/destination.ts";
 import { controlDir, controlSocketsFit, sshArgv } from "../src/adapters/ssh.ts";
 import { tempDir } from "./helpers.ts";
@@ -75,6 +75,37 @@ test("the quoted command line is one argv for the program, whatever it holds", (
 test("NUL and an empty command are refused, not passed on cut short", () => {
   assert.throws(() => quoteForShell(["a\0b"]), /NUL/);
   assert.throws(() => quoteForShell([]), /no command/);
+});
+
+const POSIX = new Set(["sh", "bash", "dash", "ksh"]);
+
+test("scriptLine: a script gets its arguments back whole, straight in a POSIX login shell, through sh -c in any", () => {
+  const script = "printf '%s\\0' \"$@\"";
+  for (const shell of shells()) {
+    for (const posix of POSIX.has(shell) ? [true, false] : [false]) {
+      const marker = canary();
+      const words = hostile(marker);
+      const command = scriptLine(script, "orch-test", words, posix);
+      assert.is("line" in command, posix, `${shell}: the form`);
+      // What ssh hands the login shell: `SHELL -c LINE`.
+      const result = spawnSync(shell, ["-c", commandLine(command)], { encoding: "utf8" });
+      assert.is(result.status, 0, `${shell} (posix ${posix}): ${result.stderr}`);
+      assert.equal(result.stdout.split("\0").slice(0, -1), words, `${shell} (posix ${posix})`);
+      assert.not.ok(fs.existsSync(marker), `${shell} ran something`);
+    }
+  }
+  // No arguments: "$@" is empty, not the shell's own.
+  const none = spawnSync("bash", ["-c", commandLine(scriptLine('echo "$#"', "orch-test", [], true))], { encoding: "utf8" });
+  assert.is(none.stdout, "0\n");
+});
+
+test("the login shell check passes in sh, bash and dash, and fails in zsh and fish", () => {
+  for (const shell of shells()) {
+    const result = spawnSync(shell, ["-c", commandLine(POSIX_SHELL_CHECK)], { encoding: "utf8" });
+    const passed = result.status === 0 && result.stdout.split("\n").includes(POSIX_SHELL_OK);
+    assert.is(passed, POSIX.has(shell), `${shell}: ${result.stdout} ${result.stderr}`);
+  }
+  assert.ok(shells().includes("zsh") && shells().includes("fish"), "zsh and fish are installed (.ci/run installs them)");
 });
 
 test("ssh gets the command line as one argument after --, behind orch's options", () => {

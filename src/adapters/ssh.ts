@@ -1,13 +1,13 @@
 // OpenSSH's client, the one way orch reaches a host: BatchMode (never a password prompt), one shared
 // connection per host (ControlMaster in a socket folder of orch's own, reached through its socket
-// without starting ssh when it is up: ssh-mux.ts), the remote command line made by quoteForShell only.
+// without starting ssh when it is up: ssh-mux.ts), the remote command line made by shell-quote.ts only.
 
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { HostError, OrchError } from "../errors.ts";
-import { quoteForShell } from "../hosts/shell-quote.ts";
+import { commandLine, quoteForShell, type RemoteCommand } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
 import { masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
@@ -120,9 +120,9 @@ export function sshOptions(dest: string, env: NodeJS.ProcessEnv): string[] {
   return options;
 }
 
-/** The full ssh argv that runs `argv` on `dest`, its words quoted once for the remote shell. */
-export function sshArgv(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  return ["ssh", ...sshOptions(dest, env), dest, "--", quoteForShell(argv)];
+/** The full ssh argv that runs `command` on `dest`: its words quoted once for the remote shell, or its ShellLine. */
+export function sshArgv(dest: string, command: RemoteCommand, env: NodeJS.ProcessEnv): string[] {
+  return ["ssh", ...sshOptions(dest, env), dest, "--", commandLine(command)];
 }
 
 /**
@@ -177,13 +177,13 @@ function setAsideSilentMaster(socket: string, asked: fs.Stats): void {
   }
 }
 
-/** `argv` through the shared connection's socket, when its master is up; undefined when it is not. */
-async function startThroughMaster(dest: string, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
+/** `command` through the shared connection's socket, when its master is up; undefined when it is not. */
+async function startThroughMaster(dest: string, command: RemoteCommand, env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
   const socket = masterSocket(dest, env);
   if (socket === undefined) return undefined;
   const asked = fs.lstatSync(socket, { throwIfNoEntry: false });
   const onSilent = () => asked && setAsideSilentMaster(socket, asked);
-  return runThroughMaster(socket, quoteForShell(argv), { environment: sentEnvironment(env), onSilent });
+  return runThroughMaster(socket, commandLine(command), { environment: sentEnvironment(env), onSilent });
 }
 
 /**
@@ -204,9 +204,13 @@ export async function setAsideSilentMasterOf(dest: string, env: NodeJS.ProcessEn
 export const ANNOUNCE = "echo orch-ready >&2 || exit 1";
 const READY_LINE = "orch-ready\n";
 
-/** `argv` behind ANNOUNCE. (A closed channel makes that echo fail, so the command never runs without its input.) */
-export function announced(argv: readonly string[]): string[] {
-  return ["sh", "-c", `${ANNOUNCE}; exec "$@"`, "orch-ready", ...argv];
+/**
+ * `command` behind ANNOUNCE. (A closed channel makes that echo fail, so the command never runs without its
+ * input.) A ShellLine is for a POSIX login shell (scriptLine), which runs the echo itself.
+ */
+export function announced(command: RemoteCommand): RemoteCommand {
+  if ("line" in command) return { line: `${ANNOUNCE}\n${command.line}` };
+  return ["sh", "-c", `${ANNOUNCE}; exec "$@"`, "orch-ready", ...command];
 }
 
 /** How long a host's login shell may take to start a command: $ORCH_SSH_START_TIMEOUT seconds, else 15. */
@@ -283,22 +287,22 @@ function whenStarted(host: string, started: RemoteProcess, env: NodeJS.ProcessEn
 }
 
 /**
- * Runs `argv` on the host; a connection failure is HostUnreachable, the program's own exit is returned.
+ * Runs `command` on the host; a connection failure is HostUnreachable, the program's own exit is returned.
  * (Programs are started only when ssh is: node:child_process costs ~1.5 ms to load in a compiled binary.)
  * With `input`, the input goes once the command has started (see ANNOUNCE).
  */
 export async function runOnHost(
   host: string,
   dest: string,
-  argv: readonly string[],
+  command: RemoteCommand,
   env: NodeJS.ProcessEnv,
   options: RemoteRunOptions = {},
 ): Promise<RunResult> {
-  if (options.input !== undefined) return runWithInput(host, dest, argv, env, options.input);
-  const session = await startThroughMaster(dest, argv, env);
+  if (options.input !== undefined) return runWithInput(host, dest, command, env, options.input);
+  const session = await startThroughMaster(dest, command, env);
   const result = session
     ? await runToEnd(session, options.input)
-    : await (await import("./exec.ts")).run(sshArgv(dest, argv, env), { env, input: options.input, allowFailure: true });
+    : await (await import("./exec.ts")).run(sshArgv(dest, command, env), { env, input: options.input, allowFailure: true });
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }
@@ -306,11 +310,11 @@ export async function runOnHost(
 async function runWithInput(
   host: string,
   dest: string,
-  argv: readonly string[],
+  command: RemoteCommand,
   env: NodeJS.ProcessEnv,
   input: string | Buffer,
 ): Promise<RunResult> {
-  const running = await startOnHost(host, dest, announced(argv), env);
+  const running = await startOnHost(host, dest, announced(command), env);
   let stdout = "";
   let stderr = "";
   running.onStdout((text) => (stdout += text));
@@ -353,18 +357,18 @@ function sessionAsRemoteProcess(session: MuxSession): RemoteProcess {
 
 /**
  * A long-lived remote command with its input open (the waits of poll --wait and await), once it has
- * started: `argv` must print ANNOUNCE's line on stderr first (see announced()).
+ * started: `command` must print ANNOUNCE's line on stderr first (see announced()).
  */
 export async function startOnHost(
   host: string,
   dest: string,
-  argv: readonly string[],
+  command: RemoteCommand,
   env: NodeJS.ProcessEnv,
 ): Promise<RemoteProcess> {
-  const session = await startThroughMaster(dest, argv, env);
+  const session = await startThroughMaster(dest, command, env);
   if (session) return whenStarted(host, sessionAsRemoteProcess(session), env);
   const { spawn } = await import("node:child_process");
-  const child = spawn("ssh", sshArgv(dest, argv, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
+  const child = spawn("ssh", sshArgv(dest, command, env).slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
   return whenStarted(host, asRemoteProcess(child), env);
 }
 

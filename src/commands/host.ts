@@ -12,6 +12,7 @@ import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
 import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
+import { POSIX_SHELL_CHECK, POSIX_SHELL_OK } from "../hosts/shell-quote.ts";
 import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
 import { listDir } from "../store/files.ts";
@@ -112,6 +113,9 @@ async function addHost(
     throw new OrchError("failed", `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`);
   }
   const [system = "", machine = "", version = "", ...found] = lines.slice(1);
+  // Asked of the login shell itself: orch's scripts then run in it without an sh of their own.
+  const shellCheck = await host.run(POSIX_SHELL_CHECK);
+  record.posix_shell = shellCheck.code === 0 && shellCheck.stdout.split("\n").includes(POSIX_SHELL_OK);
   record.os = SYSTEMS[system] ?? system.toLowerCase();
   record.arch = MACHINES[machine] ?? machine;
   if (found.includes("missing git")) {

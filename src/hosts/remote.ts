@@ -8,7 +8,7 @@ import {
 import { HostError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
-import { quoteForShell } from "./shell-quote.ts";
+import { quoteForShell, scriptLine, type RemoteCommand } from "./shell-quote.ts";
 import type { HostRecord } from "./store.ts";
 
 /**
@@ -61,17 +61,23 @@ export class RemoteHost {
   }
 
   /** Any program on the host, started in the remote home folder. */
-  run(argv: readonly string[], options: OrchRunOptions = {}): Promise<RunResult> {
-    return runOnHost(this.name, this.record.destination, argv, this.env, options);
+  run(command: RemoteCommand, options: OrchRunOptions = {}): Promise<RunResult> {
+    return runOnHost(this.name, this.record.destination, command, this.env, options);
   }
 
-  orchArgv(args: readonly string[]): string[] {
-    return ["sh", "-c", IN_CLONE, "orch-remote", this.record.orch_path, this.record.path, ...args];
+  /** One of orch's scripts with its "$@" (see scriptLine): straight in a login shell known to be POSIX. */
+  script(script: string, name: string, args: readonly string[]): RemoteCommand {
+    return scriptLine(script, name, args, this.record.posix_shell === true);
+  }
+
+  /** orch ARGS in the clone. */
+  orchCommand(args: readonly string[]): RemoteCommand {
+    return this.script(IN_CLONE, "orch-remote", [this.record.orch_path, this.record.path, ...args]);
   }
 
   /** `orch ARGS --json` in the clone; its JSON document, or its error as an OrchError of the same kind. */
   async orch(args: readonly string[], options: OrchRunOptions = {}): Promise<Record<string, unknown>> {
-    const result = await this.run(this.orchArgv([...args, "--json"]), options);
+    const result = await this.run(this.orchCommand([...args, "--json"]), options);
     return this.documentOf(result, args[0] ?? "orch");
   }
 
@@ -125,10 +131,10 @@ export class RemoteHost {
     const session = request.flags.orch;
     // Announced (see ANNOUNCE): the "ack" must reach orch there, not an rc file's read.
     const { orch_path: orchPath, path } = this.record;
-    const argv = request.command === "poll" && !request.flags.wait && typeof session === "string"
-      ? ["sh", "-c", `${ANNOUNCE}\n${POLL_IF_ANY}`, "orch-poll", orchPath, path, session, ...lifeline]
-      : ["sh", "-c", `${ANNOUNCE}; ${IN_CLONE}`, "orch-remote", orchPath, path, ...lifeline];
-    return startOnHost(this.name, this.record.destination, argv, this.env);
+    const command = request.command === "poll" && !request.flags.wait && typeof session === "string"
+      ? this.script(`${ANNOUNCE}\n${POLL_IF_ANY}`, "orch-poll", [orchPath, path, session, ...lifeline])
+      : this.script(`${ANNOUNCE}; ${IN_CLONE}`, "orch-remote", [orchPath, path, ...lifeline]);
+    return startOnHost(this.name, this.record.destination, command, this.env);
   }
 
   /**

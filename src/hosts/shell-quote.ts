@@ -20,3 +20,38 @@ export function quoteForShell(argv: readonly string[]): string {
   if (argv.length === 0) throw invalid("no command to quote for the remote shell");
   return argv.map(quoteWord).join(" ");
 }
+
+/** A command line for the remote login shell, made here: scriptLine's, for a login shell known to be POSIX. */
+export interface ShellLine {
+  readonly line: string;
+}
+
+/** What runs on a host: a program and its arguments (quoted by quoteForShell), or a ShellLine. */
+export type RemoteCommand = readonly string[] | ShellLine;
+
+/** The one line the remote shell is given for `command`. */
+export function commandLine(command: RemoteCommand): string {
+  return "line" in command ? command.line : quoteForShell(command);
+}
+
+/**
+ * `script` (a constant of orch's, never user input) run with `args` as its "$@". In a login shell known to
+ * be POSIX (sh, dash, bash, ksh: checked by host add, see POSIX_SHELL_CHECK) the script is its own next
+ * command, after a `set --` of the quoted arguments: one program start fewer on the host. Any other shell
+ * (zsh splits words its own way, fish and csh have their own syntax) gets `sh -c script name args`.
+ */
+export function scriptLine(script: string, name: string, args: readonly string[], posixLoginShell: boolean): RemoteCommand {
+  if (!posixLoginShell) return ["sh", "-c", script, name, ...args];
+  return { line: `${quoteForShell(["set", "--", ...args])}\n${script}` };
+}
+
+/**
+ * Run as the login shell's own command line by host add: prints POSIX_SHELL_OK only where the shell reads
+ * scripts as POSIX sh does — `set --`, field splitting of an unquoted expansion, and a glob that matches
+ * nothing left as it is. zsh fails the last two, fish and csh do not parse it at all.
+ */
+export const POSIX_SHELL_CHECK: ShellLine = {
+  line: "set -- a 'b c'; s='d e'; set -- \"$@\" $s; for f in /nonexistent-orch-check/*; do set -- \"$@\" \"$f\"; done; " +
+    "[ $# = 5 ] && [ \"$2\" = 'b c' ] && [ \"$5\" = '/nonexistent-orch-check/*' ] && echo orch-posix-shell",
+};
+export const POSIX_SHELL_OK = "orch-posix-shell";

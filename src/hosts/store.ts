@@ -20,6 +20,11 @@ export interface HostRecord {
   arch: string;
   orch_version: string;
   added_at: string;
+  /**
+   * The login shell of its ssh user reads orch's scripts as POSIX sh does (host add checks it): they run
+   * in it straight, without an sh started for them. Absent in records of older orch versions.
+   */
+  posix_shell?: boolean;
 }
 
 /** This session has opened sessions on hosts (spawn --host): a stat, so a poll without hosts stays light. */
