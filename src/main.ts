@@ -8,6 +8,7 @@ import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
+import { endAll } from "./exit-hold.ts";
 import { booleanFlag } from "./flags.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
 import { VERSION } from "./version.ts";
@@ -190,6 +191,7 @@ async function emit(result: CommandResult): Promise<never> {
     }
   }
   result.afterOutput?.();
+  await endAll();
   process.exit(result.exitCode ?? 0);
 }
 
@@ -214,6 +216,7 @@ async function mainEntry(): Promise<void> {
     const result = await command(invocation.args, invocation.flags, ctx);
     await emit(result);
   } catch (error) {
+    await endAll();
     if (error instanceof OrchError) fail(error.kind, error.message, error.details);
     const line = systemErrorLine(error);
     if (line !== undefined) fail("failed", line);

@@ -90,14 +90,38 @@ async function ends(args: string[], cwd: string, ms: number): Promise<Result> {
   return Promise.race([run.done, hang]).finally(() => clearTimeout(timer));
 }
 
-function hostWithWorker(path: string): { repo: string } {
+function hostWithWorker(path: string): { repo: string; worktree: string } {
   const { repo } = sessionRepo();
   const added = orch(["host", "add", "h", host.alias, "--path", path], { cwd: repo, env: world.env });
   assert.is(added.code, 0, added.stderr);
   const spawned = orch(["spawn", "feat/w", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
   assert.is(spawned.code, 0, spawned.stderr);
-  return { repo };
+  return { repo, worktree: spawned.json.worktree_path as string };
 }
+
+test("empty polls count their answer before the channel has closed, and end only once it has: the master serves on", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, worktree } = hostWithWorker("polled/repo");
+  const record = JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/h.json"), "utf8"));
+  assert.is(record.posix_shell, true, "bash, the account's login shell, runs orch's check itself");
+  const master = masterPid();
+  assert.ok(master, "a master is up");
+  // Leaving the master mid-channel is what brought OpenSSH's master down: 64 polls, 8 at a time.
+  for (let round = 0; round < 8; round++) {
+    const polls = await Promise.all(Array.from({ length: 8 }, () => ends(["poll", "--json"], repo, 30_000)));
+    for (const polled of polls) {
+      assert.is(polled.code, 0, polled.stderr);
+      assert.equal([polled.json.message_count, polled.stderr], [0, ""]);
+    }
+  }
+  assert.is(masterPid(), master, "the same master serves after 64 empty polls");
+  // And a message waiting there still comes through it, once.
+  orchOnHost(host, worktree, ["notify", "--type", "task_complete", "--summary", "made it"]);
+  const taken = orch(["poll", "--json"], { cwd: repo, env: world.env });
+  assert.equal(taken.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["made it"]);
+  assert.equal(orch(["poll", "--json"], { cwd: repo, env: world.env }).json.messages, []);
+  assert.is(masterPid(), master);
+});
 
 test("a master that stops answering (SIGSTOP): git and orch's own calls set it aside, a new master serves", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);

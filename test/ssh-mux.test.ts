@@ -11,6 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { announced, controlPath, HostUnreachable, runOnHost, sentEnvironment, sshOptions, startOnHost } from "../src/adapters/ssh.ts";
 import { requestsSent, runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
+import { endAll, holdExitUntil } from "../src/exit-hold.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
@@ -226,6 +227,30 @@ test("sessions closed early, as an empty poll closes its lifeline, leave the mas
   }
   assert.not.throws(() => process.kill(pid, 0), "the master is still running");
   assert.is((await outcome(await runThroughMaster(socket, "echo still"))).stdout, "still\n");
+});
+
+test("endAll, which orch runs before it exits, settles only once a closing session has let go of the master", async () => {
+  if (skip) return console.log(`  skipped: ${skip}`);
+  const socket = startMaster();
+  for (let i = 0; i < 3; i++) {
+    // Closed at its first output, as an empty poll's is: the host answers CLOSE once its command has ended.
+    const session = await runThroughMaster(socket, "echo hi; sleep 0.3");
+    assert.ok(session, "the master ran the command");
+    let closed = false;
+    void session.exit.then(() => (closed = true));
+    await within(new Promise<void>((resolve) => session.onStdout(() => resolve())), 10_000, "its output");
+    session.close();
+    await Promise.resolve();
+    assert.not.ok(closed, "the host has not closed its side yet");
+    await within(endAll(), 10_000, "endAll");
+    assert.ok(closed, "endAll waited for the host's close");
+  }
+  // What else a command holds the exit for (the ssh started when there is no master).
+  let released = false;
+  holdExitUntil(new Promise((resolve) => setTimeout(() => resolve((released = true)), 200)));
+  await endAll();
+  assert.ok(released, "endAll waited for the hold");
+  await endAll(); // a settled hold is let go: nothing left to wait for
 });
 
 test("runOnHost goes through the master without starting ssh; the master killed mid-command is HostUnreachable", async () => {

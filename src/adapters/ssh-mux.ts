@@ -6,6 +6,7 @@
 // ssh instead, which also starts the master.
 
 import os from "node:os";
+import { endBeforeExit } from "../exit-hold.ts";
 import { signalsGuarded } from "../signal-guard.ts";
 
 const MUX_MSG_HELLO = 0x00000001;
@@ -233,6 +234,8 @@ const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 export function endLiveSessions(): Promise<void> {
   return Promise.all([...liveChannels].map((channel) => channel.abandon())).then(() => undefined);
 }
+// So too when the command is over: a channel may still be closing (a poll's empty answer counts at once).
+endBeforeExit(endLiveSessions);
 
 function onEndingSignal(signal: NodeJS.Signals): void {
   // A command undoing its steps decides how the process ends (interrupt.ts). Any other listener (a

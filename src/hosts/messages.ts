@@ -10,6 +10,7 @@ import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../a
 import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
+import { holdExitUntil } from "../exit-hold.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
 import { listDir, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -95,10 +96,11 @@ export function runLifeline(
       }
       if (doc.success !== true) return;
       if (request.command === "poll" && doc.message_count === 0) {
-        // Nothing taken there, nothing to acknowledge: the host's side is ending on its own. The answer
-        // counts once the connection has closed both ways (see MuxSession.close): the process may end next.
-        handled = started.exit.then(() => ({ doc }));
+        // Nothing taken there, nothing to acknowledge: the host's side is ending on its own, and the answer
+        // counts now. The channel closes both ways meanwhile; the process ends only once it has.
         started.kill();
+        holdExitUntil(started.exit);
+        handled = Promise.resolve({ doc });
         handled.then(resolve, reject);
         return;
       }
