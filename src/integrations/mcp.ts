@@ -11,6 +11,7 @@ import { OrchError, usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
+import { runningLong } from "../jit.ts";
 import { VERSION } from "../version.ts";
 import { frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine } from "./mcp-frames.ts";
 import { BoundedLines, leadingRequestId, MAX_LINE_BYTES } from "./mcp-lines.ts";
@@ -397,6 +398,7 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   const toStderr = (...items: unknown[]) => options.warn(items.map(String).join(" "));
   console.log = console.info = console.debug = toStderr;
 
+  runningLong();
   const runner = new ToolRunner(options);
   const changing = new Set<Promise<unknown>>();
   const tools: Tool[] = TOOLS.map((t) => ({

@@ -3,6 +3,7 @@
 
 import fs from "node:fs";
 import { OrchError } from "../errors.ts";
+import { runningLong } from "../jit.ts";
 
 export const RESCAN_MS = 1000;
 
@@ -94,6 +95,7 @@ export async function waitFor<T>(
       const result = await attempt();
       if (result !== undefined) return result;
       if (deadline !== undefined && Date.now() >= deadline) return undefined;
+      runningLong();
       await waker.next(deadline);
     }
   } finally {
