@@ -1,5 +1,6 @@
 // A worker's event log: a hard link to every message it sent or got, plus orch's own lifecycle events,
-// each named <seq>.<type>.<id>.json with a sequence number taken at delivery. Status reads the log in
+// each named <seq>.<type>.<id>.json with a sequence number taken at delivery (and kept: the bare <seq> is a
+// second link, see linkEvent). Status reads the log in
 // that order — the order in which events arrived — so a clock stepped back cannot reorder it.
 
 import fs from "node:fs";
@@ -39,8 +40,36 @@ export function readEventLog(eventsDir: string): EventEntry[] {
 }
 
 /**
+ * The number after the highest in `names` (events and taken numbers). Zero-padded numbers sort as text
+ * does, and a digit sorts before any letter, so the greatest name that starts with SEQ_DIGITS digits (then
+ * a dot, or nothing) is found without reading every name apart (a worker's log holds hundreds); a log
+ * where that name is not a number after all is read apart name by name.
+ */
+function nextSeq(names: string[]): number {
+  let greatest = "";
+  for (const name of names) {
+    const first = name.charCodeAt(0);
+    if (first < 48 || first > 57 || name <= greatest) continue;
+    if (name.length === SEQ_DIGITS || name.charCodeAt(SEQ_DIGITS) === 46) greatest = name;
+  }
+  const prefix = greatest.slice(0, SEQ_DIGITS);
+  if (greatest === "" || !isDigits(prefix)) {
+    let seq = 0;
+    for (const name of names) {
+      const entry = parseEventName(name);
+      if (entry && entry.seq >= seq) seq = entry.seq + 1;
+    }
+    return seq;
+  }
+  return Number(prefix) + 1;
+}
+
+/**
  * Hard-links `file` into the log under the next sequence number. Concurrent writers may pick the same
- * number; link() lets exactly one have it and the others take the next, so numbers follow link order.
+ * number: the one whose link of the bare number (<seq>, no type, no id) comes first has it, and the others
+ * take the next, so each number is one event's and numbers follow link order. That bare link stays: a
+ * writer that listed the log before it was made must still find the number taken. (A writer killed between
+ * its two links leaves a number without an event: a gap, never a tie.)
  * A missing log folder (a forgotten worker), or one that is not a real folder (a symbolic link, which
  * would put the link outside the store), is skipped.
  */
@@ -53,17 +82,16 @@ export function linkEvent(eventsDir: string, file: string, type: string, id: str
     if (errnoCode(error) === "ENOENT") return;
     throw error;
   }
-  let seq = 0;
-  for (const name of names) {
-    const entry = parseEventName(name);
-    if (entry && entry.seq >= seq) seq = entry.seq + 1;
-  }
+  let seq = nextSeq(names);
   for (;; seq++) {
+    const number = String(seq).padStart(SEQ_DIGITS, "0");
     try {
-      fs.linkSync(file, path.join(eventsDir, `${String(seq).padStart(SEQ_DIGITS, "0")}.${type}.${id}.json`));
-      return;
+      fs.linkSync(file, path.join(eventsDir, number));
     } catch (error) {
-      if (errnoCode(error) !== "EEXIST") throw error;
+      if (errnoCode(error) === "EEXIST") continue;
+      throw error;
     }
+    fs.linkSync(file, path.join(eventsDir, `${number}.${type}.${id}.json`));
+    return;
   }
 }

@@ -1,0 +1,73 @@
+// A worker's event log (store/events.ts): each event linked under the next sequence number, found from the
+// names already there, one number per event when many processes link at once.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { linkEvent, readEventLog } from "../src/store/events.ts";
+import { orch, orchAsync, sessionRepo, tempDir } from "./helpers.ts";
+
+function eventFile(dir: string): string {
+  const file = path.join(dir, `msg-${Math.random().toString(36).slice(2)}.json`);
+  fs.writeFileSync(file, "{}");
+  return file;
+}
+
+test("the next number follows the highest there, whatever else the log holds", () => {
+  const root = tempDir("orch-events-");
+  const log = path.join(root, "events");
+  fs.mkdirSync(log);
+  linkEvent(log, eventFile(root), "spawned", "msg_a");
+  assert.equal(readEventLog(log).map((e) => e.seq), [0], "an empty log starts at 0");
+  // An older log's names (<id>.<type>.json), a stray file, and numbers out of order.
+  for (const name of ["msg_old.progress.json", "notes.txt", "000000000041.progress.msg_b.json", "000000000007.x.msg_c.json"]) {
+    fs.writeFileSync(path.join(log, name), "{}");
+  }
+  linkEvent(log, eventFile(root), "progress", "msg_d");
+  assert.equal(readEventLog(log).map((e) => [e.seq, e.id]), [[-1, "msg_old"], [0, "msg_a"], [7, "msg_c"], [41, "msg_b"], [42, "msg_d"]]);
+  // Each number it gave is taken for good by its bare name, a second link to the same event.
+  for (const n of ["000000000000", "000000000042"]) assert.ok(fs.existsSync(path.join(log, n)), n);
+  assert.is(fs.statSync(path.join(log, "000000000042")).ino, fs.statSync(path.join(log, "000000000042.progress.msg_d.json")).ino);
+  // A number taken without its event (a writer killed between its two links) is passed over.
+  fs.writeFileSync(path.join(log, "000000000043"), "");
+  linkEvent(log, eventFile(root), "progress", "msg_g");
+  assert.equal(readEventLog(log).slice(-2).map((e) => [e.seq, e.id]), [[42, "msg_d"], [44, "msg_g"]]);
+  // A name that looks numbered but is not is read apart, not trusted.
+  fs.writeFileSync(path.join(log, "99999999x999.progress.msg_e.json"), "{}");
+  linkEvent(log, eventFile(root), "progress", "msg_f");
+  assert.equal(readEventLog(log).at(-1)!.id, "msg_f");
+  assert.is(readEventLog(log).at(-1)!.seq, 45);
+  // A log with only the older names starts at 0.
+  const old = path.join(root, "old");
+  fs.mkdirSync(old);
+  fs.writeFileSync(path.join(old, "msg_x.progress.json"), "{}");
+  linkEvent(old, eventFile(root), "progress", "msg_y");
+  assert.equal(readEventLog(old).map((e) => e.seq), [-1, 0]);
+});
+
+test("8 workers' processes notifying at once: one number per event, none skipped, each sender's in its order", async () => {
+  const { repo, id } = sessionRepo();
+  const spawned = orch(["spawn", "feat/log", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  const log = path.join(repo, ".orch/sessions", id, "workers", "feat-log", "events");
+  const before = readEventLog(log).length;
+  const senders = Array.from({ length: 8 }, async (_, s) => {
+    for (let n = 0; n < 25; n++) {
+      const run = orchAsync(["notify", "--type", "progress", "--summary", `s${s}:${n}`], { cwd: worktree });
+      assert.is((await run.done).code, 0);
+    }
+  });
+  await Promise.all(senders);
+  const entries = readEventLog(log);
+  assert.is(entries.length, before + 200);
+  assert.equal(entries.map((e) => e.seq), entries.map((_, i) => i), "0, 1, 2, … with none twice and none skipped");
+  const summaries = entries.slice(before).map((e) => JSON.parse(fs.readFileSync(path.join(log, e.name), "utf8")).content.summary);
+  for (let s = 0; s < 8; s++) {
+    const mine = summaries.filter((x: string) => x.startsWith(`s${s}:`)).map((x: string) => Number(x.split(":")[1]));
+    assert.equal(mine, Array.from({ length: 25 }, (_, n) => n), `s${s}'s events in the order it sent them`);
+  }
+});
+
+test.run();
