@@ -25,14 +25,19 @@ function jsonFlagGiven(args: string[], valueTaking: Set<string>): boolean {
   }
   return false;
 }
-// Until the command is parsed: the value-taking flags of the commands at hand; corrected after parsing.
-let JSON_MODE = jsonFlagGiven(argv, valueTakingNames([...GLOBAL_OPTIONS, ...HOT_COMMANDS.flatMap((c) => c.options)]));
+// Whether to answer in JSON: what the parsed flags say once the command is parsed. Before that (an error
+// in parsing, --version) it is worked out when first asked, from the value-taking flags of the commands at hand.
+let jsonAnswer: boolean | undefined;
+function jsonMode(): boolean {
+  jsonAnswer ??= jsonFlagGiven(argv, valueTakingNames([...GLOBAL_OPTIONS, ...HOT_COMMANDS.flatMap((c) => c.options)]));
+  return jsonAnswer;
+}
 
 function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
   warn(message.split("\n")[0]!);
   try {
     const document = { success: false, error: { code: kind, message }, ...details };
-    if (JSON_MODE) writeOut(`${JSON.stringify(document, null, 2)}\n`);
+    if (jsonMode()) writeOut(`${JSON.stringify(document, null, 2)}\n`);
   } catch {
     // stdout is what failed: the line on stderr has said it.
   }
@@ -145,13 +150,13 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
     if (parsed.options.help) process.exit(0);
     if (parsed.options.version) {
-      writeOut(JSON_MODE ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
+      writeOut(jsonMode() ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }
     if (!cli.matchedCommand) {
       const first = unprotect(parsed.args[0]);
       if (first === undefined) {
-        if (JSON_MODE) throw new OrchError("usage", "no command given (see orch --help)");
+        if (jsonMode()) throw new OrchError("usage", "no command given (see orch --help)");
         cli.outputHelp();
         process.exit(2);
       }
@@ -175,12 +180,12 @@ function parseFast(): Invocation | undefined {
 async function emit(result: CommandResult): Promise<never> {
   // A streamed result (watch's JSON lines) has written its output as it went.
   if (!result.streamed) {
-    const colors = JSON_MODE ? NO_COLORS : await colorsFor(1, process.env);
+    const colors = jsonMode() ? NO_COLORS : await colorsFor(1, process.env);
     const human = () => {
       const text = result.human(colors);
       return result.verbatim ? text : forTerminal(text, colors !== NO_COLORS);
     };
-    const text = JSON_MODE ? `${JSON.stringify(result.json, null, 2)}\n` : human();
+    const text = jsonMode() ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {
       writeOut(text);
     } catch (error) {
@@ -210,7 +215,7 @@ async function mainEntry(): Promise<void> {
     if (argv[0] === "poll") await (await import("./commands/poll-early.ts")).claimHostsEarly(argv.slice(1));
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
-    JSON_MODE = booleanFlag(invocation.flags, "json");
+    jsonAnswer = booleanFlag(invocation.flags, "json");
     const command = await invocation.spec.load();
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);
