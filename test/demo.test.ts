@@ -9,21 +9,20 @@ import { spawnSync } from "node:child_process";
 import { orch, orchAsync, orchCommand, tempDir, waitUntil } from "./helpers.ts";
 import { sshSkipReason } from "./ssh-harness.ts";
 
-test("orch demo: four workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
+test("orch demo: three workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
   const tmp = tempDir("orch-demo-home-");
   const r = orch(["demo", "--json"], { cwd: tmp });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done", "done"]);
-  assert.equal(r.json.approved, ["feat-price-list"], "the blocked worker was answered with orch approve");
+  assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done"]);
+  assert.equal(r.json.approved, ["feat-usage-doc"], "the blocked worker was answered with orch approve");
   assert.equal(r.json.land.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
     ["feat-usage-doc", "landed"],
-    ["feat-price-list", "landed"],
     ["feat-greeting-en", "landed"],
     ["feat-greeting-fr", "returned"],
   ]);
-  assert.equal(r.json.land[3].conflict_paths, ["greeting.txt"]);
+  assert.equal(r.json.land[2].conflict_paths, ["greeting.txt"]);
   assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
-  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-price-list", "feat-usage-doc"]);
+  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-usage-doc"]);
   assert.not.ok(fs.existsSync(r.json.repository), "the scratch repository is removed");
   // Its own scratch folder (other demos may run on the machine at the same time).
   assert.not.ok(fs.existsSync(path.dirname(r.json.repository)), "the scratch folder is removed");
@@ -33,8 +32,8 @@ test("orch demo: four workers, one approved while blocked, the conflicting one h
   assert.match(human.stdout, /feat-greeting-fr\s+done\s+Rebased onto main and resolved the conflict/);
   assert.match(human.stdout, /landed\s+feat-greeting-fr/);
   assert.match(human.stdout, /Friendlier English greeting/);
-  assert.match(human.stdout, /feat-price-list is blocked: it waits for approval of Bash: make prices.html/);
-  assert.match(human.stdout, /orch approve feat-price-list/);
+  assert.match(human.stdout, /feat-usage-doc is blocked: it waits for approval of Bash: make docs/);
+  assert.match(human.stdout, /orch approve feat-usage-doc/);
 });
 
 test("orch demo --hosts: the loop with workers on two local ssh hosts, which are gone again afterwards", () => {
@@ -49,17 +48,15 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
     "feat-usage-doc done north",
     "feat-greeting-en done here",
     "feat-greeting-fr done south",
-    "feat-price-list done south",
   ]);
-  assert.equal(r.json.approved, ["feat-price-list"], "the worker blocked on south was approved through its host");
+  assert.equal(r.json.approved, ["feat-usage-doc"], "the worker blocked on north was approved through its host");
   assert.equal(r.json.land.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [
     ["feat-usage-doc", "landed"],
-    ["feat-price-list", "landed"],
     ["feat-greeting-en", "landed"],
     ["feat-greeting-fr", "returned"],
   ]);
   assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
-  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-price-list", "feat-usage-doc"]);
+  assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-usage-doc"]);
   for (const host of r.json.hosts as { user: string }[]) {
     assert.is.not(spawnSync("id", ["-u", host.user]).status, 0, `the account ${host.user} is deleted`);
   }

@@ -165,7 +165,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "demo",
     description:
-      "The whole loop on a scratch repository with a scripted agent: spawn four workers, await, approve the one " +
+      "The whole loop on a scratch repository with a scripted agent: spawn three workers, await, approve the one " +
       "that asks, status, land (one conflicts and is handed back), clean",
     options: [
       opt("--keep", "Keep the scratch repository and its tmux server for a look afterwards"),

@@ -19,13 +19,12 @@ import type { CommandResult } from "./types.ts";
 
 const HOST_NAMES = ["north", "south"];
 /**
- * Where each task runs: three on the hosts (the one that asks for permission on south, and there too the
- * one whose conflict the queue hands back, to its inbox on south), and one here.
+ * Where each task runs: one on each host (the one that asks for permission on north, the one whose
+ * conflict the queue hands back, to its inbox, on south), and one here.
  */
 const PLACES: Record<string, string | undefined> = {
   "feat/usage-doc": "north",
   "feat/greeting-en": undefined,
-  "feat/price-list": "south",
   "feat/greeting-fr": "south",
 };
 

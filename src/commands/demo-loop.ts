@@ -1,4 +1,4 @@
-// What orch demo and orch demo --hosts share: the shop and its four tasks, the scratch folder with its private
+// What orch demo and orch demo --hosts share: the shop and its three tasks, the scratch folder with its private
 // tmux server, the narrator, and the loop after the spawns (await and approve, land, hand back, clean).
 
 import fs from "node:fs";
@@ -31,7 +31,7 @@ export const FILES: Record<string, string> = {
 export const TASKS = [
   {
     branch: "feat/usage-doc",
-    prompt: "Write the usage notes.\nsleep 300\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\n" +
+    prompt: "Write the usage notes.\nask Bash make docs\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\n" +
       "commit Add usage notes",
   },
   {
@@ -43,11 +43,6 @@ export const TASKS = [
     branch: "feat/greeting-fr",
     prompt: "Greet in French.\nsleep 900\nreplace greeting.txt 1 Bonjour !\ncommit Greet in French\n" +
       "on-conflict replace greeting.txt 1 Hello, world! Bonjour !",
-  },
-  {
-    branch: "feat/price-list",
-    prompt: "Publish the price list.\nask Bash make prices.html\n" +
-      "write src/prices.html <ul><li>apple 1</li><li>pear 2</li></ul>\ncommit Publish the price list",
   },
 ];
 

@@ -1,5 +1,5 @@
 // orch demo: the whole loop on a scratch repository and a private tmux server, with the scripted agent
-// that ships with orch: init, spawn four workers, await, approve the one that waits for permission,
+// that ships with orch: init, spawn three workers, await, approve the one that waits for permission,
 // status, land (one conflicts and is handed back), the worker fixes its conflict, land it, clean.
 
 import type { Context } from "../context.ts";
