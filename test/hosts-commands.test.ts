@@ -5,6 +5,7 @@
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
@@ -193,6 +194,47 @@ test("await across hosts: a local worker's agent that dies meanwhile is reported
   const polled = orch(["poll", "--json"], { cwd: repo, env });
   assert.equal(polled.json.messages.map((m: { worker_id: string; message_type: string }) => [m.worker_id, m.message_type]),
     [["feat-here", "task_failed"]], "reported once");
+});
+
+test("rc files of the login shell: its own cd, echo, read and kill leave orch's scripts alone; set -f sends them to sh", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const b = world.hosts[1]!;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  const bashrc = fs.readFileSync(`${b.home}/.bashrc`, "utf8");
+  const noisy = ["cd", "echo", "read", "kill"].map((name) => `${name}() { builtin ${name} "$@"; builtin echo "my ${name}"; }`);
+  const record = () => JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/delta.json"), "utf8"));
+  const notifyThere = (worktree: string, summary: string) => {
+    const r = b.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "t", worktree, `${b.home}/.local/bin/orch`,
+      "notify", "--type", "progress", "--summary", summary]);
+    assert.is(r.code, 0, r.stderr);
+  };
+  try {
+    // Before Debian's "not interactive: return", as rc files without that guard have them.
+    writeAsUser(b, ".bashrc", `${noisy.join("\n")}\n${bashrc}`);
+    const added = orch(["host", "add", "delta", b.alias, "--path", "rc/repo", "--json"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+    assert.is(record().posix_shell, true, "functions do not make the shell other than POSIX");
+    const spawned = orch(["spawn", "feat/rc", "--host", "delta", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 0, spawned.stderr);
+    const empty = orch(["poll", "--json"], { cwd: repo, env });
+    assert.equal([empty.code, empty.json.message_count, empty.stderr], [0, 0, ""]);
+    notifyThere(spawned.json.worktree_path, "through their functions");
+    const taken = orch(["poll", "--json"], { cwd: repo, env });
+    assert.equal(taken.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["through their functions"]);
+    const status = orch(["status", "--json"], { cwd: repo, env });
+    assert.equal([status.code, status.json.workers[0].host, status.stderr], [0, "delta", ""]);
+
+    // No globs in the login shell: the poll's look would find nothing, so orch's scripts go through sh -c.
+    writeAsUser(b, ".bashrc", `set -f\n${bashrc}`);
+    assert.is(orch(["host", "add", "delta", b.alias, "--path", "rc/repo"], { cwd: repo, env }).code, 0);
+    assert.is(record().posix_shell, false, "set -f in the rc files");
+    notifyThere(spawned.json.worktree_path, "seen through sh");
+    const seen = orch(["poll", "--json"], { cwd: repo, env });
+    assert.equal(seen.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["seen through sh"]);
+  } finally {
+    writeAsUser(b, ".bashrc", bashrc);
+  }
 });
 
 test("a login shell that prints text for ssh commands, or exits: host add, list and poll say so in one line", () => {

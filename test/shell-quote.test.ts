@@ -106,6 +106,11 @@ test("the login shell check passes in sh, bash and dash, and fails in zsh and fi
     assert.is(passed, POSIX.has(shell), `${shell}: ${result.stdout} ${result.stderr}`);
   }
   assert.ok(shells().includes("zsh") && shells().includes("fish"), "zsh and fish are installed (.ci/run installs them)");
+  // What a bash's rc files may have set before the command runs: each would change orch's scripts.
+  for (const set of ["set -f", "set -u", "set -e", "set -x", "shopt -s nullglob", "shopt -s failglob", "IFS=:"]) {
+    const result = spawnSync("bash", ["-c", `${set}\n${commandLine(POSIX_SHELL_CHECK)}`], { encoding: "utf8" });
+    assert.not.ok(result.stdout.split("\n").includes(POSIX_SHELL_OK), `${set}: ${result.stdout}`);
+  }
 });
 
 test("ssh gets the command line as one argument after --, behind orch's options", () => {

@@ -201,7 +201,7 @@ export async function setAsideSilentMasterOf(dest: string, env: NodeJS.ProcessEn
  * login shell has read its rc files by then. Only then does orch write the input: an rc file that reads
  * (a `read`, a prompt) would take it instead, and orch's text would be lost there without a word.
  */
-export const ANNOUNCE = "echo orch-ready >&2 || exit 1";
+export const ANNOUNCE = "command echo orch-ready >&2 || exit 1";
 const READY_LINE = "orch-ready\n";
 
 /**

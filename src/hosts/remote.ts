@@ -15,7 +15,7 @@ import type { HostRecord } from "./store.ts";
  * Runs orch in the clone: a constant script whose values arrive as "$@" (never parsed by the shell).
  * orch's path is taken relative to the home folder before the cd, so a relative --path works too.
  */
-const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; shift 2; exec "$o" "$@"';
+const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3; shift 2; exec "$o" "$@"';
 /**
  * An empty poll without orch: the same start as IN_CLONE, then ($3 the session there) a look at what a
  * poll of that session could take — a file in its mailbox's new/ or claims/ (a claim left by a reader
@@ -23,18 +23,20 @@ const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || ex
  * was (the watchdog would report it) — and orch runs only when there is any; otherwise the answer of an
  * empty poll. It may run orch for nothing (the pid file of a finished worker's runner that was killed,
  * which that orch then removes), never skip a message: the claim itself is always the host's orch's.
+ * (Run by a POSIX login shell itself, after its rc files: `command` passes over a function of theirs
+ * named cd, read, kill or echo; the options that would change the script, host add's check refuses.)
  */
 const POLL_IF_ANY = [
-  'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; cd -- "$2" || exit 3; d=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
+  'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3; d=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
   // 0 (run orch) unless the agent recorded in $1 still runs with its recorded start time.
-  'ended() { read -r pid start < "$1"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0',
-  '  [ -d /proc/self ] || return 1; IFS= read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',
+  'ended() { command read -r pid start < "$1"; [ -n "$pid" ] && command kill -0 "$pid" 2>/dev/null || return 0',
+  '  [ -d /proc/self ] || return 1; IFS= command read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',
   '  [ "$1" != Z ] && shift 19 && [ -n "$start" ] && [ "$1" = "$start" ] && return 1; return 0; }',
   '[ -d "$d/mail/new" ] || exec "$o" "$@"',
   'for f in "$d"/mail/new/* "$d"/mail/claims/*; do if [ -e "$f" ] || [ -L "$f" ]; then exec "$o" "$@"; fi; done',
   'for p in "$d"/workers/*/agent.pid; do',
   '  [ -e "$p" ] && [ ! -e "${p%/agent.pid}/ended" ] && ended "$p" && exec "$o" "$@"; done',
-  'echo \'{"success":true,"message_count":0,"messages":[]}\'',
+  'command echo \'{"success":true,"message_count":0,"messages":[]}\'',
 ].join("\n");
 const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];
 

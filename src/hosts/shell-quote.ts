@@ -46,12 +46,16 @@ export function scriptLine(script: string, name: string, args: readonly string[]
 }
 
 /**
- * Run as the login shell's own command line by host add: prints POSIX_SHELL_OK only where the shell reads
- * scripts as POSIX sh does — `set --`, field splitting of an unquoted expansion, and a glob that matches
- * nothing left as it is. zsh fails the last two, fish and csh do not parse it at all.
+ * Run as the login shell's own command line by host add, after its rc files as every later command is:
+ * prints POSIX_SHELL_OK only where the shell reads scripts as POSIX sh does — `set --`, field splitting of
+ * an unquoted expansion with the default IFS, a glob that matches nothing left as it is (not an error, as
+ * bash's failglob makes it, nor nothing, as nullglob) — and no option is on that would change orch's
+ * scripts: -f (no globs: the poll's look would see no messages), -e, -u, -x. zsh fails the splitting and
+ * the glob, fish and csh do not parse it at all.
  */
 export const POSIX_SHELL_CHECK: ShellLine = {
   line: "set -- a 'b c'; s='d e'; set -- \"$@\" $s; for f in /nonexistent-orch-check/*; do set -- \"$@\" \"$f\"; done; " +
+    "case $- in *[efux]*) set -- ;; esac; " +
     "[ $# = 5 ] && [ \"$2\" = 'b c' ] && [ \"$5\" = '/nonexistent-orch-check/*' ] && echo orch-posix-shell",
 };
 export const POSIX_SHELL_OK = "orch-posix-shell";
