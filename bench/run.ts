@@ -361,7 +361,8 @@ async function benchHosts(): Promise<void> {
     const remote = new RemoteHost(record, hostEnv);
     const sessions = path.join(repo, ".orch/sessions");
     const link = JSON.parse(fs.readFileSync(path.join(sessions, fs.readdirSync(sessions)[0]!, "hosts/h.json"), "utf8"));
-    const byHand = (args: string[]) => timed(sshArgv(host.alias, remote.orchCommand([...args, "--orch", link.remote_orchestrator_id, "--json"]), hostEnv));
+    const inClone = (args: string[]) => remote.orchCommand([...args, "--orch", link.remote_orchestrator_id, "--json"]);
+    const byHand = (args: string[]) => timed(sshArgv(host.alias, inClone(args), hostEnv));
 
     // The floors: a one-line program compiled as dist/orch is, running `true` on the host through the shared
     // connection's socket as orch does (ssh-mux.ts: no ssh started), and the same running the host's

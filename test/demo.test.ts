@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { orch, orchAsync, orchCommand, tempDir, waitUntil } from "./helpers.ts";
 import { sshSkipReason } from "./ssh-harness.ts";
 
-test("orch demo: three workers, one approved while blocked, the conflicting one handed back, fixed and landed; then cleaned up", () => {
+test("orch demo: three workers, one approved while blocked, the conflicting one handed back, fixed, landed", () => {
   const tmp = tempDir("orch-demo-home-");
   const r = orch(["demo", "--json"], { cwd: tmp });
   assert.is(r.code, 0, r.stderr);

@@ -21,18 +21,20 @@ test("the next number follows the highest there, whatever else the log holds", (
   linkEvent(log, eventFile(root), "spawned", "msg_a");
   assert.equal(readEventLog(log).map((e) => e.seq), [0], "an empty log starts at 0");
   // An older log's names (<id>.<type>.json), a stray file, and numbers out of order.
-  for (const name of ["msg_old.progress.json", "notes.txt", "000000000041.progress.msg_b.json", "000000000007.x.msg_c.json"]) {
-    fs.writeFileSync(path.join(log, name), "{}");
-  }
+  const others = ["msg_old.progress.json", "notes.txt"];
+  others.push("000000000041.progress.msg_b.json", "000000000007.x.msg_c.json");
+  for (const name of others) fs.writeFileSync(path.join(log, name), "{}");
   linkEvent(log, eventFile(root), "progress", "msg_d");
-  assert.equal(readEventLog(log).map((e) => [e.seq, e.id]), [[-1, "msg_old"], [0, "msg_a"], [7, "msg_c"], [41, "msg_b"], [42, "msg_d"]]);
+  const seqAndId = (dir: string) => readEventLog(dir).map((e) => [e.seq, e.id]);
+  assert.equal(seqAndId(log), [[-1, "msg_old"], [0, "msg_a"], [7, "msg_c"], [41, "msg_b"], [42, "msg_d"]]);
   // Each number it gave is taken for good by its bare name, a second link to the same event.
   for (const n of ["000000000000", "000000000042"]) assert.ok(fs.existsSync(path.join(log, n)), n);
-  assert.is(fs.statSync(path.join(log, "000000000042")).ino, fs.statSync(path.join(log, "000000000042.progress.msg_d.json")).ino);
+  const inode = (name: string) => fs.statSync(path.join(log, name)).ino;
+  assert.is(inode("000000000042"), inode("000000000042.progress.msg_d.json"));
   // A number taken without its event (a writer killed between its two links) is passed over.
   fs.writeFileSync(path.join(log, "000000000043"), "");
   linkEvent(log, eventFile(root), "progress", "msg_g");
-  assert.equal(readEventLog(log).slice(-2).map((e) => [e.seq, e.id]), [[42, "msg_d"], [44, "msg_g"]]);
+  assert.equal(seqAndId(log).slice(-2), [[42, "msg_d"], [44, "msg_g"]]);
   // A name that looks numbered but is not is read apart, not trusted.
   fs.writeFileSync(path.join(log, "99999999x999.progress.msg_e.json"), "{}");
   linkEvent(log, eventFile(root), "progress", "msg_f");
@@ -46,7 +48,7 @@ test("the next number follows the highest there, whatever else the log holds", (
   assert.equal(readEventLog(old).map((e) => e.seq), [-1, 0]);
 });
 
-test("8 workers' processes notifying at once: one number per event, none skipped, each sender's in its order", async () => {
+test("8 processes notifying as one worker at once: one number per event, none skipped, each in order", async () => {
   const { repo, id } = sessionRepo();
   const spawned = orch(["spawn", "feat/log", "--no-window", "--json"], { cwd: repo });
   assert.is(spawned.code, 0, spawned.stderr);
@@ -63,7 +65,8 @@ test("8 workers' processes notifying at once: one number per event, none skipped
   const entries = readEventLog(log);
   assert.is(entries.length, before + 200);
   assert.equal(entries.map((e) => e.seq), entries.map((_, i) => i), "0, 1, 2, … with none twice and none skipped");
-  const summaries = entries.slice(before).map((e) => JSON.parse(fs.readFileSync(path.join(log, e.name), "utf8")).content.summary);
+  const summaryOf = (name: string) => JSON.parse(fs.readFileSync(path.join(log, name), "utf8")).content.summary;
+  const summaries = entries.slice(before).map((e) => summaryOf(e.name));
   for (let s = 0; s < 8; s++) {
     const mine = summaries.filter((x: string) => x.startsWith(`s${s}:`)).map((x: string) => Number(x.split(":")[1]));
     assert.equal(mine, Array.from({ length: 25 }, (_, n) => n), `s${s}'s events in the order it sent them`);

@@ -99,7 +99,7 @@ function hostWithWorker(path: string): { repo: string; worktree: string } {
   return { repo, worktree: spawned.json.worktree_path as string };
 }
 
-test("empty polls count their answer before the channel has closed, and end only once it has: the master serves on", async () => {
+test("empty polls take their answer before their channel has closed, and end once it has", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo, worktree } = hostWithWorker("polled/repo");
   const record = JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/h.json"), "utf8"));

@@ -196,13 +196,16 @@ test("await across hosts: a local worker's agent that dies meanwhile is reported
     [["feat-here", "task_failed"]], "reported once");
 });
 
-test("rc files of the login shell: its own cd, echo, read and kill leave orch's scripts alone; set -f sends them to sh", () => {
+test("rc files: their cd, echo, read and kill leave orch's scripts alone; set -f sends them to sh", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const b = world.hosts[1]!;
   const { repo } = sessionRepo();
   const env = world.env;
   const bashrc = fs.readFileSync(`${b.home}/.bashrc`, "utf8");
-  const noisy = ["cd", "echo", "read", "kill"].map((name) => `${name}() { builtin ${name} "$@"; builtin echo "my ${name}"; }`);
+  const noisy = ["cd", "echo", "read", "kill"]
+    .map((name) => `${name}() { builtin ${name} "$@"; builtin echo "my ${name}"; }`);
+  type Polled = { json: { messages: { content: { summary: string } }[] } };
+  const summaries = (r: Polled) => r.json.messages.map((m) => m.content.summary);
   const record = () => JSON.parse(fs.readFileSync(path.join(repo, ".orch/hosts/delta.json"), "utf8"));
   const notifyThere = (worktree: string, summary: string) => {
     const r = b.runAs(["sh", "-c", 'cd "$1" && shift && exec "$@"', "t", worktree, `${b.home}/.local/bin/orch`,
@@ -221,7 +224,7 @@ test("rc files of the login shell: its own cd, echo, read and kill leave orch's 
     assert.equal([empty.code, empty.json.message_count, empty.stderr], [0, 0, ""]);
     notifyThere(spawned.json.worktree_path, "through their functions");
     const taken = orch(["poll", "--json"], { cwd: repo, env });
-    assert.equal(taken.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["through their functions"]);
+    assert.equal(summaries(taken), ["through their functions"]);
     const status = orch(["status", "--json"], { cwd: repo, env });
     assert.equal([status.code, status.json.workers[0].host, status.stderr], [0, "delta", ""]);
 
@@ -231,7 +234,7 @@ test("rc files of the login shell: its own cd, echo, read and kill leave orch's 
     assert.is(record().posix_shell, false, "set -f in the rc files");
     notifyThere(spawned.json.worktree_path, "seen through sh");
     const seen = orch(["poll", "--json"], { cwd: repo, env });
-    assert.equal(seen.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["seen through sh"]);
+    assert.equal(summaries(seen), ["seen through sh"]);
   } finally {
     writeAsUser(b, ".bashrc", bashrc);
   }

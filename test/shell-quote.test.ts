@@ -79,7 +79,7 @@ test("NUL and an empty command are refused, not passed on cut short", () => {
 
 const POSIX = new Set(["sh", "bash", "dash", "ksh"]);
 
-test("scriptLine: a script gets its arguments back whole, straight in a POSIX login shell, through sh -c in any", () => {
+test("scriptLine: a script gets its arguments whole, straight in a POSIX login shell, through sh -c in any", () => {
   const script = "printf '%s\\0' \"$@\"";
   for (const shell of shells()) {
     for (const posix of POSIX.has(shell) ? [true, false] : [false]) {
@@ -95,7 +95,8 @@ test("scriptLine: a script gets its arguments back whole, straight in a POSIX lo
     }
   }
   // No arguments: "$@" is empty, not the shell's own.
-  const none = spawnSync("bash", ["-c", commandLine(scriptLine('echo "$#"', "orch-test", [], true))], { encoding: "utf8" });
+  const countLine = commandLine(scriptLine('echo "$#"', "orch-test", [], true));
+  const none = spawnSync("bash", ["-c", countLine], { encoding: "utf8" });
   assert.is(none.stdout, "0\n");
 });
 
@@ -105,7 +106,8 @@ test("the login shell check passes in sh, bash and dash, and fails in zsh and fi
     const passed = result.status === 0 && result.stdout.split("\n").includes(POSIX_SHELL_OK);
     assert.is(passed, POSIX.has(shell), `${shell}: ${result.stdout} ${result.stderr}`);
   }
-  assert.ok(shells().includes("zsh") && shells().includes("fish"), "zsh and fish are installed (.ci/run installs them)");
+  const installed = shells().includes("zsh") && shells().includes("fish");
+  assert.ok(installed, "zsh and fish are installed (.ci/run installs them)");
   // What a bash's rc files may have set before the command runs: each would change orch's scripts.
   for (const set of ["set -f", "set -u", "set -e", "set -x", "shopt -s nullglob", "shopt -s failglob", "IFS=:"]) {
     const result = spawnSync("bash", ["-c", `${set}\n${commandLine(POSIX_SHELL_CHECK)}`], { encoding: "utf8" });

@@ -229,7 +229,7 @@ test("sessions closed early, as an empty poll closes its lifeline, leave the mas
   assert.is((await outcome(await runThroughMaster(socket, "echo still"))).stdout, "still\n");
 });
 
-test("endAll, which orch runs before it exits, settles only once a closing session has let go of the master", async () => {
+test("endAll, which orch runs before it exits, settles once a closing session has let go of the master", async () => {
   if (skip) return console.log(`  skipped: ${skip}`);
   const socket = startMaster();
   for (let i = 0; i < 3; i++) {

@@ -178,7 +178,11 @@ function setAsideSilentMaster(socket: string, asked: fs.Stats): void {
 }
 
 /** `command` through the shared connection's socket, when its master is up; undefined when it is not. */
-async function startThroughMaster(dest: string, command: RemoteCommand, env: NodeJS.ProcessEnv): Promise<MuxSession | undefined> {
+async function startThroughMaster(
+  dest: string,
+  command: RemoteCommand,
+  env: NodeJS.ProcessEnv,
+): Promise<MuxSession | undefined> {
   const socket = masterSocket(dest, env);
   if (socket === undefined) return undefined;
   const asked = fs.lstatSync(socket, { throwIfNoEntry: false });
@@ -300,9 +304,8 @@ export async function runOnHost(
 ): Promise<RunResult> {
   if (options.input !== undefined) return runWithInput(host, dest, command, env, options.input);
   const session = await startThroughMaster(dest, command, env);
-  const result = session
-    ? await runToEnd(session, options.input)
-    : await (await import("./exec.ts")).run(sshArgv(dest, command, env), { env, input: options.input, allowFailure: true });
+  const withSsh = async () => (await import("./exec.ts")).run(sshArgv(dest, command, env), { env, allowFailure: true });
+  const result = session ? await runToEnd(session) : await withSsh();
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }

@@ -31,8 +31,8 @@ export const FILES: Record<string, string> = {
 export const TASKS = [
   {
     branch: "feat/usage-doc",
-    prompt: "Write the usage notes.\nask Bash make docs\nwrite docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\n" +
-      "commit Add usage notes",
+    prompt: "Write the usage notes.\nask Bash make docs\n" +
+      "write docs/USAGE.md # Usage\\n\\nRun the shop and buy a pear.\ncommit Add usage notes",
   },
   {
     branch: "feat/greeting-en",

@@ -27,7 +27,8 @@ const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$
  * named cd, read, kill or echo; the options that would change the script, host add's check refuses.)
  */
 const POLL_IF_ANY = [
-  'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3; d=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
+  'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3',
+  'd=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
   // 0 (run orch) unless the agent recorded in $1 still runs with its recorded start time.
   'ended() { command read -r pid start < "$1"; [ -n "$pid" ] && command kill -0 "$pid" 2>/dev/null || return 0',
   '  [ -d /proc/self ] || return 1; IFS= command read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',

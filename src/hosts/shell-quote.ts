@@ -40,7 +40,12 @@ export function commandLine(command: RemoteCommand): string {
  * command, after a `set --` of the quoted arguments: one program start fewer on the host. Any other shell
  * (zsh splits words its own way, fish and csh have their own syntax) gets `sh -c script name args`.
  */
-export function scriptLine(script: string, name: string, args: readonly string[], posixLoginShell: boolean): RemoteCommand {
+export function scriptLine(
+  script: string,
+  name: string,
+  args: readonly string[],
+  posixLoginShell: boolean,
+): RemoteCommand {
   if (!posixLoginShell) return ["sh", "-c", script, name, ...args];
   return { line: `${quoteForShell(["set", "--", ...args])}\n${script}` };
 }
@@ -54,7 +59,8 @@ export function scriptLine(script: string, name: string, args: readonly string[]
  * the glob, fish and csh do not parse it at all.
  */
 export const POSIX_SHELL_CHECK: ShellLine = {
-  line: "set -- a 'b c'; s='d e'; set -- \"$@\" $s; for f in /nonexistent-orch-check/*; do set -- \"$@\" \"$f\"; done; " +
+  line: "set -- a 'b c'; s='d e'; set -- \"$@\" $s; " +
+    "for f in /nonexistent-orch-check/*; do set -- \"$@\" \"$f\"; done; " +
     "case $- in *[efux]*) set -- ;; esac; " +
     "[ $# = 5 ] && [ \"$2\" = 'b c' ] && [ \"$5\" = '/nonexistent-orch-check/*' ] && echo orch-posix-shell",
 };
