@@ -6,6 +6,7 @@
 
 import process from "node:process";
 import { OrchError } from "./errors.ts";
+import { startingParent } from "./parent.ts";
 import { processStat } from "./proc.ts";
 
 interface Ancestor {
@@ -26,7 +27,7 @@ function ancestorsOf(firstParent: number): Ancestor[] {
 }
 
 export class SessionGuard {
-  private readonly parent = process.ppid;
+  private readonly parent = startingParent();
   private readonly chain = ancestorsOf(this.parent);
 
   /**

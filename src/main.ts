@@ -11,8 +11,10 @@ import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
 import { endAll } from "./exit-hold.ts";
 import { booleanFlag } from "./flags.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
+import { noteParent } from "./parent.ts";
 import { VERSION } from "./version.ts";
 
+noteParent();
 const argv = process.argv.slice(2);
 const commandName = (spec: CommandSpec) => spec.usage.split(" ")[0]!;
 

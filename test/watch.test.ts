@@ -1,7 +1,7 @@
 // orch watch and the listener's lifetime: each message once as a JSON line as it arrives; a listener
 // whose session is gone (parent SIGKILLed, terminal hung up) takes nothing and leaves it for the next.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -85,7 +85,32 @@ function underParent(args: string[], cwd: string): { parent: number; listener: (
   };
 }
 
-const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
+/** Running: an orphan that has exited stays a zombie until init reaps it, which some inits do seconds later. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The listener waits: it has its inotify watch (made after it took note of the processes above it). A
+ * parent ended before then is no parent it knows of: under load a fixed pause was sometimes too short.
+ */
+function watching(pid: number): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:inotify";
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 
 for (const args of [["watch"], ["poll", "--wait"], ["await", "--timeout", "60"]]) {
   test(`${args.join(" ")}: a listener whose parent is SIGKILLed exits and takes nothing`, async () => {
@@ -94,7 +119,7 @@ for (const args of [["watch"], ["poll", "--wait"], ["await", "--timeout", "60"]]
     const run = underParent(args, repo);
     await waitUntil(() => run.listener() !== undefined, 15_000, "the listener to start");
     const listener = run.listener()!;
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntil(() => watching(listener), 15_000, "the listener to wait");
     assert.ok(alive(listener), "the listener waits");
     process.kill(run.parent, "SIGKILL");
     await run.done;
