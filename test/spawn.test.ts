@@ -22,7 +22,8 @@ function recordingAgent(): { script: string; out: string } {
     'printf "%s" "$last" > "$out.prompt"',
     'printf "%s\\n%s\\n%s\\n%s\\n%s\\n" "$ORCH_ID" "$ORCH_WORKER" "$ORCH_HOME" "$ORCH_PROMPT_FILE" "$(command -v orch)" > "$out.env"',
     'pwd > "$out.cwd"',
-    'printf "%s\\n" "$#" > "$out.argc"',
+    // Last, and whole at once: the tests wait for this file, then read the others and it.
+    'printf "%s\\n" "$#" > "$out.argc.tmp" && mv "$out.argc.tmp" "$out.argc"',
     "",
   ].join("\n"), { mode: 0o755 });
   return { script, out };
