@@ -36,7 +36,7 @@ export function commandLine(command: RemoteCommand): string {
 
 /**
  * `script` (a constant of orch's, never user input) run with `args` as its "$@". In a login shell known to
- * be POSIX (sh, dash, bash, ksh: checked by host add, see POSIX_SHELL_CHECK) the script is its own next
+ * be POSIX (sh, dash, bash: checked by host add, see POSIX_SHELL_CHECK) the script is its own next
  * command, after a `set --` of the quoted arguments: one program start fewer on the host. Any other shell
  * (zsh splits words its own way, fish and csh have their own syntax) gets `sh -c script name args`.
  */
