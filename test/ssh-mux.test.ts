@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { announced, controlPath, HostUnreachable, runOnHost, sentEnvironment, sshOptions, startOnHost } from "../src/adapters/ssh.ts";
 import { requestsSent, runThroughMaster, runToEnd, type MuxSession } from "../src/adapters/ssh-mux.ts";
-import { endAll, holdExitUntil } from "../src/exit-hold.ts";
+import { endAll } from "../src/exit-hold.ts";
 import { quoteForShell } from "../src/hosts/shell-quote.ts";
 import { tempDir } from "./helpers.ts";
 import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
@@ -229,7 +229,7 @@ test("sessions closed early, as an empty poll closes its lifeline, leave the mas
   assert.is((await outcome(await runThroughMaster(socket, "echo still"))).stdout, "still\n");
 });
 
-test("endAll, which orch runs before it exits, settles once a closing session has let go of the master", async () => {
+test("endAll, which orch runs before it exits, waits for what a command ended: a closing channel, an ssh", async () => {
   if (skip) return console.log(`  skipped: ${skip}`);
   const socket = startMaster();
   for (let i = 0; i < 3; i++) {
@@ -245,12 +245,15 @@ test("endAll, which orch runs before it exits, settles once a closing session ha
     await within(endAll(), 10_000, "endAll");
     assert.ok(closed, "endAll waited for the host's close");
   }
-  // What else a command holds the exit for (the ssh started when there is no master).
-  let released = false;
-  holdExitUntil(new Promise((resolve) => setTimeout(() => resolve((released = true)), 200)));
-  await endAll();
-  assert.ok(released, "endAll waited for the hold");
-  await endAll(); // a settled hold is let go: nothing left to wait for
+  // Without the master (ssh started instead): a killed command's ssh is waited for too.
+  const withSsh = { ...env, ORCH_SSH_NO_MUX: "1" };
+  const started = await startOnHost("h", dest, announced(["sh", "-c", "echo hi; sleep 5"]), withSsh);
+  let ended = false;
+  void started.exit.then(() => (ended = true));
+  await within(new Promise<void>((resolve) => started.onStdout(() => resolve())), 10_000, "its output");
+  started.kill();
+  await within(endAll(), 10_000, "endAll");
+  assert.ok(ended, "endAll waited for the ssh it ended");
 });
 
 test("runOnHost goes through the master without starting ssh; the master killed mid-command is HostUnreachable", async () => {

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { HostError, OrchError } from "../errors.ts";
+import { holdExitUntil } from "../exit-hold.ts";
 import { commandLine, quoteForShell, type RemoteCommand } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
@@ -20,7 +21,10 @@ export interface RemoteProcess {
   write(data: string | Uint8Array): void;
   /** Closes its standard input once what was written has gone. */
   end(): void;
-  /** Ends it: its input closes, and the connection (a lifeline ends when its input does). */
+  /**
+   * Ends it: its input closes, and the connection (a lifeline ends when its input does). orch exits only
+   * once it is gone (exit-hold.ts: a channel through the master is closed both ways, an ssh has ended).
+   */
   kill(): void;
   /** Its exit code; SSH_CONNECTION_FAILED when the connection failed or broke. Rejects if ssh cannot start. */
   readonly exit: Promise<number>;
@@ -251,12 +255,9 @@ function whenStarted(host: string, started: RemoteProcess, env: NodeJS.ProcessEn
   const stderr = relay();
   started.onStdout((text) => stdout.push(text));
   const held: RemoteProcess = {
+    ...started,
     onStdout: (listener) => stdout.listen(listener),
     onStderr: (listener) => stderr.listen(listener),
-    write: (data) => started.write(data),
-    end: () => started.end(),
-    kill: () => started.kill(),
-    exit: started.exit,
   };
   return new Promise((resolve, reject) => {
     let ready = false;
@@ -331,6 +332,10 @@ async function runWithInput(
 
 function asRemoteProcess(child: ChildProcess): RemoteProcess {
   child.stdin!.on("error", () => undefined);
+  const exit = new Promise<number>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code ?? SSH_CONNECTION_FAILED));
+  });
   return {
     onStdout: (listener) => void child.stdout!.setEncoding("utf8").on("data", listener),
     onStderr: (listener) => void child.stderr!.setEncoding("utf8").on("data", listener),
@@ -339,11 +344,9 @@ function asRemoteProcess(child: ChildProcess): RemoteProcess {
     kill: () => {
       child.stdin!.end();
       child.kill("SIGTERM");
+      holdExitUntil(exit);
     },
-    exit: new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code) => resolve(code ?? SSH_CONNECTION_FAILED));
-    }),
+    exit,
   };
 }
 

@@ -10,7 +10,6 @@ import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../a
 import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
-import { holdExitUntil } from "../exit-hold.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
 import { listDir, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -99,7 +98,6 @@ export function runLifeline(
         // Nothing taken there, nothing to acknowledge: the host's side is ending on its own, and the answer
         // counts now. The channel closes both ways meanwhile; the process ends only once it has.
         started.kill();
-        holdExitUntil(started.exit);
         handled = Promise.resolve({ doc });
         handled.then(resolve, reject);
         return;
