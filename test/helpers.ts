@@ -92,6 +92,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   input?: string | Buffer;
   runtime?: string;
+  /** Milliseconds: orch is killed past them and the call throws (a wait that must end). */
+  timeout?: number;
 }
 
 /** A clean environment: no orch or tmux variables leak in from the session running the tests. */
@@ -127,7 +129,7 @@ function parseJson(stdout: string): unknown {
 
 export function orch(args: string[], options: RunOptions): Result {
   const [cmd, ...pre] = orchCommand(options.runtime);
-  const result = spawnSync(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: options.timeout });
   if (result.error) throw result.error;
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, json: parseJson(result.stdout) };
 }

@@ -110,6 +110,10 @@ test("a login shell that reads its input: send and spawn fail in one line instea
   const env = { ...hostEnv, ORCH_SSH_START_TIMEOUT: "2" };
   const bashrc = fs.readFileSync(path.join(a.home, ".bashrc"), "utf8");
   const inbox = () => a.runAs(["sh", "-c", 'cat "$1"/sessions/*/workers/*/inbox/new/*.json 2>/dev/null', "cat", "broken/reading/.orch"]).stdout;
+  // A commit on the host: status fetches the branch that moved, diff fetches it anyway (git over ssh).
+  const worktree = orch(["status", "--json"], { cwd: repo, env }).json.workers[0].worktree_path as string;
+  const commit = 'echo made-there > there.txt && git add there.txt && git -c user.name=w -c user.email=w@h commit -qm there';
+  assert.is(a.runAs(["sh", "-c", `cd "$1" && ${commit}`, "commit", worktree]).code, 0);
   try {
     writeAsUser(a, ".bashrc", `read -r answer\n${bashrc}`);
     const sent = orch(["send", worker, "the first line\nthe second", "--json"], { cwd: repo, env });
@@ -125,9 +129,21 @@ test("a login shell that reads its input: send and spawn fail in one line instea
     const polled = orch(["poll", "--json"], { cwd: repo, env });
     assert.is(polled.code, 0, polled.stderr);
     namesHostOnce(polled.stderr);
+    // git over ssh waits for the same announcement: without it, git and the rc file's read wait on each other.
+    const status = orch(["status", "--json"], { cwd: repo, env, timeout: 30_000 });
+    assert.is(status.code, 0, status.stderr);
+    assert.match(status.stderr, /host alpha is unreachable: its login shell did not start git-upload-pack within 2 s/);
+    assert.is(status.json.workers[0].ahead, null, "no standing from a branch that could not be fetched");
+    const diff = orch(["diff", worker, "--json"], { cwd: repo, env, timeout: 30_000 });
+    assert.is(diff.code, 1, diff.stderr);
+    assert.match(diff.json.error.message, /^host alpha is unreachable: its login shell did not start git-upload-pack within 2 s/);
   } finally {
     writeAsUser(a, ".bashrc", bashrc);
   }
+  const diff = orch(["diff", worker], { cwd: repo, env });
+  assert.is(diff.code, 0, diff.stderr);
+  assert.match(diff.stdout, /\+made-there/);
+  assert.is(orch(["status", "--json"], { cwd: repo, env }).json.workers[0].ahead, 1);
   const sent = orch(["send", worker, "the first line\nthe second", "--json"], { cwd: repo, env });
   assert.is(sent.code, 0, sent.stderr);
   assert.match(inbox(), /"text": "the first line\\nthe second"/);

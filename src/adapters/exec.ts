@@ -61,12 +61,20 @@ export interface RunOptions {
    * interrupt ends everything it started, not only the shell.
    */
   ownProcessGroup?: boolean;
+  /**
+   * A line the program must print on stderr within `withinMs` (git over ssh behind ANNOUNCE: a login shell
+   * that waits for input never gets to it): else it is killed, with its process group when it has one of its
+   * own, and the result says `notReady`. The line is taken out of its stderr.
+   */
+  readyLine?: { text: string; withinMs: number };
 }
 
 export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** Killed for not printing its readyLine in time. */
+  notReady?: boolean;
 }
 
 function describe(argv: readonly string[]): string {
@@ -88,6 +96,37 @@ function checkResult(argv: readonly string[], result: RunResult, options: RunOpt
 /** Loaded with the first program run: a command that runs none (or only over ssh-mux) does without it. */
 let childProcess: typeof import("node:child_process") | undefined;
 
+/**
+ * Watches `child`'s stderr (as `chunks` collects it) for `line`: not there within `withinMs`, the child is
+ * killed (its whole group when it leads one). `stop` once it has ended; `missed` says whether it was killed.
+ */
+function awaitReadyLine(
+  child: ChildProcess,
+  line: { text: string; withinMs: number },
+  chunks: Buffer[],
+  ownGroup: boolean,
+): { stop(): void; missed(): boolean } {
+  let killed = false;
+  const wanted = `${line.text}\n`;
+  const timer = setTimeout(() => {
+    killed = true;
+    try {
+      if (ownGroup && child.pid !== undefined) process.kill(-child.pid, "SIGTERM");
+      else child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+  }, line.withinMs);
+  const look = () => {
+    if (Buffer.concat(chunks).toString("utf8").includes(wanted)) {
+      clearTimeout(timer);
+      child.stderr?.off("data", look);
+    }
+  };
+  child.stderr?.on("data", look);
+  return { stop: () => clearTimeout(timer), missed: () => killed };
+}
+
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   childProcess ??= await import("node:child_process");
   const { spawn } = childProcess;
@@ -104,16 +143,21 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     const stderr: Buffer[] = [];
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const ready = options.readyLine && awaitReadyLine(child, options.readyLine, stderr, options.ownProcessGroup === true);
     child.on("error", (error: NodeJS.ErrnoException) => {
+      ready?.stop();
       activeChildren.delete(child);
       reject(error.code === "ENOENT" ? missingProgram(argv) : error);
     });
     child.on("close", (code, signal) => {
+      ready?.stop();
       activeChildren.delete(child);
-      const result = {
+      const errors = Buffer.concat(stderr).toString("utf8");
+      const result: RunResult = {
         code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1),
         stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: Buffer.concat(stderr).toString("utf8"),
+        stderr: options.readyLine ? errors.replace(`${options.readyLine.text}\n`, "") : errors,
+        ...(ready?.missed() ? { notReady: true } : {}),
       };
       try {
         resolve(checkResult(argv, result, options));

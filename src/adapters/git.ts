@@ -4,22 +4,21 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { run, type RunResult } from "./exec.ts";
+import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { readRefFromFiles, type Repo } from "./repo.ts";
 
 function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
 }
 
-export interface GitOptions {
+export interface GitOptions extends Pick<RunOptions, "readyLine" | "ownProcessGroup"> {
   allowFailure?: boolean;
   input?: string;
   env?: NodeJS.ProcessEnv;
 }
 
 export function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
-  const { allowFailure, input } = options;
-  return run(["git", ...args], { cwd, env: gitEnv(options.env), allowFailure, input });
+  return run(["git", ...args], { ...options, cwd, env: gitEnv(options.env) });
 }
 
 export async function gitOut(args: string[], cwd: string): Promise<string> {

@@ -210,7 +210,15 @@ export async function setAsideSilentMasterOf(dest: string, env: NodeJS.ProcessEn
  * (a `read`, a prompt) would take it instead, and orch's text would be lost there without a word.
  */
 export const ANNOUNCE = "command echo orch-ready >&2 || exit 1";
-const READY_LINE = "orch-ready\n";
+export const READY = "orch-ready";
+const READY_LINE = `${READY}\n`;
+
+/** The host's login shell did not start `what` (behind ANNOUNCE) within `limitMs`. */
+export function notStarted(host: string, what: string, limitMs: number): HostUnreachable {
+  const why = `its login shell did not start ${what} within ${limitMs / 1000} s: ` +
+    "an rc file that waits for input (a read, a prompt) or hangs? Commands run over ssh must not ask for anything";
+  return new HostUnreachable(host, why);
+}
 
 /**
  * `command` behind ANNOUNCE. (A closed channel makes that echo fail, so the command never runs without its
@@ -222,7 +230,7 @@ export function announced(command: RemoteCommand): RemoteCommand {
 }
 
 /** How long a host's login shell may take to start a command: $ORCH_SSH_START_TIMEOUT seconds, else 15. */
-function startTimeoutMs(env: NodeJS.ProcessEnv): number {
+export function startTimeoutMs(env: NodeJS.ProcessEnv): number {
   const seconds = Number(env.ORCH_SSH_START_TIMEOUT);
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 15_000;
 }
@@ -265,9 +273,7 @@ function whenStarted(host: string, started: RemoteProcess, env: NodeJS.ProcessEn
     const limit = startTimeoutMs(env);
     const timer = setTimeout(() => {
       started.kill();
-      const why = `its login shell did not start orch's command within ${limit / 1000} s: ` +
-        "an rc file that waits for input (a read, a prompt) or hangs? Commands run over ssh must not ask for anything";
-      reject(new HostUnreachable(host, why));
+      reject(notStarted(host, "orch's command", limit));
     }, limit);
     started.onStderr((text) => {
       if (ready) return stderr.push(text);

@@ -160,8 +160,8 @@ async function addHost(
   }
   // Into a clone made now; one that was there has its history, and spawn pushes what it needs.
   if (!known || made.stdout.includes("made")) {
-    const push = ["push", "--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
-    const pushed = await gitAdapter.git(push, main.root, { env: await host.gitEnv(), allowFailure: true });
+    const push = ["--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
+    const pushed = await host.git("push", push, main.root);
     if (pushed.code !== 0) {
       throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
     }

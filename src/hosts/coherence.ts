@@ -2,7 +2,6 @@
 // the branch checked out there), and the host's orch (`orch __coherence`) puts the base_moved made here
 // into the worker's inbox there, or rebases/merges the worker in its worktree there.
 
-import * as gitAdapter from "../adapters/git.ts";
 import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -32,9 +31,8 @@ export function pushBaseToHost(
   let push = pushed.get(key);
   if (!push) {
     const host = hostOf(layout, record, ctx);
-    const args = ["push", "--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
-    const pushing = host.gitEnv().then((env) => gitAdapter.git(args, repo.mainRoot, { env, allowFailure: true }));
-    push = pushing.then((pushed) => {
+    const args = ["--quiet", "--force", host.gitUrl(), `${tip}:${ref}`];
+    push = host.git("push", args, repo.mainRoot).then((pushed) => {
       if (pushed.code === 0) return;
       throw host.gitFailure(`push ${tip.slice(0, 12)} to`, pushed);
     });

@@ -2,8 +2,8 @@
 // ssh connection, and git over the same ssh for the code.
 
 import {
-  ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, runOnHost, setAsideSilentMasterOf,
-  sshError, startOnHost, type RemoteProcess,
+  ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, notStarted, READY, runOnHost,
+  setAsideSilentMasterOf, sshError, startOnHost, startTimeoutMs, type RemoteProcess,
 } from "../adapters/ssh.ts";
 import { HostError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
@@ -161,10 +161,34 @@ export class RemoteHost {
   }
 
   /**
+   * `git fetch ARGS` or `git push ARGS` with this host's clone (gitUrl) in `cwd`, failing or not. The host runs
+   * git's upload-pack or receive-pack behind ANNOUNCE: a login shell that waits for input (an rc file's
+   * read, which would take git's own protocol and wait for ever) makes the host unreachable once the start
+   * time limit has passed, as for orch's own commands.
+   */
+  async git(verb: "fetch" | "push", args: readonly string[], cwd: string): Promise<RunResult> {
+    const program = `git-${verb === "push" ? "receive" : "upload"}-pack`;
+    // git appends the clone's path, quoted, to this and hands the line to ssh for the login shell.
+    const announced = this.record.posix_shell === true
+      ? `${ANNOUNCE}; exec ${program}`
+      : quoteForShell(["sh", "-c", `${ANNOUNCE}; exec ${program} "$1"`, "orch-git"]);
+    const env = await this.gitEnv();
+    const limit = startTimeoutMs(env);
+    const option = `--${verb === "push" ? "receive" : "upload"}-pack=${announced}`;
+    // Loaded here: the remote poll, which runs no git, does without it.
+    const { git } = await import("../adapters/git.ts");
+    const result = await git([verb, option, ...args], cwd, {
+      env, allowFailure: true, ownProcessGroup: true, readyLine: { text: READY, withinMs: limit },
+    });
+    if (result.notReady) throw notStarted(this.name, program, limit);
+    return result;
+  }
+
+  /**
    * git's environment for talking to the host: the same ssh options, the same shared connection (a master
    * that does not answer is set aside first: git's ssh would wait on it without end).
    */
-  async gitEnv(): Promise<NodeJS.ProcessEnv> {
+  private async gitEnv(): Promise<NodeJS.ProcessEnv> {
     await setAsideSilentMasterOf(this.record.destination, this.env);
     return { ...this.env, GIT_SSH_COMMAND: gitSshCommand(this.record.destination, this.env), GIT_SSH_VARIANT: "ssh" };
   }

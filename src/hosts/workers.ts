@@ -73,7 +73,8 @@ export async function spawnOnHost(
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
   const push = async (source: string) => {
     const refspec = `${source}:refs/heads/${options.branch}`;
-    await gitAdapter.git(["push", "--quiet", "--force", host.gitUrl(), refspec], main.root, { env: await host.gitEnv() });
+    const pushed = await host.git("push", ["--quiet", "--force", host.gitUrl(), refspec], main.root);
+    if (pushed.code !== 0) throw host.gitFailure(`push ${options.branch} to`, pushed);
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
   let remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
@@ -169,8 +170,8 @@ export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord
 export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWorkerRecord, mainRoot: string, ctx: Context): Promise<void> {
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
-  const fetchArgs = ["fetch", "--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
-  const fetched = await gitAdapter.git(fetchArgs, mainRoot, { env: await host.gitEnv(), allowFailure: true });
+  const fetchArgs = ["--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
+  const fetched = await host.git("fetch", fetchArgs, mainRoot);
   if (fetched.code !== 0) throw host.gitFailure(`fetch ${record.branch} from`, fetched);
 }
 
@@ -219,8 +220,8 @@ export async function removeOnHost(
   }
   let branchDeleted = false;
   if (options.deleteBranch) {
-    const deletion = ["push", "--quiet", host.gitUrl(), "--delete", ref];
-    const pushed = await gitAdapter.git(deletion, mainRoot, { env: await host.gitEnv(), allowFailure: true });
+    const deletion = ["--quiet", host.gitUrl(), "--delete", ref];
+    const pushed = await host.git("push", deletion, mainRoot);
     if (pushed.code !== 0) ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
     if (await gitAdapter.branchExists(mainRoot, record.branch)) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
     branchDeleted = pushed.code === 0;
