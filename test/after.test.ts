@@ -151,6 +151,18 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   assert.is(settled.code, 0, settled.stderr);
   assert.equal(settled.json.workers.map((w: { status: string }) => w.status), ["done", "pending"]);
   assert.match(settled.json.workers[1].needs, /land/);
+  // In the middle of a land: orch has recorded A as landed and has yet to start B. B is about to start, so a
+  // wait does not end on it.
+  const session = orch(["status", "--json"], { cwd: repo }).json.orchestrator_id as string;
+  const coherence = path.join(repo, ".orch", "sessions", session, "workers", "feat-a", "coherence.json");
+  const before = fs.existsSync(coherence) ? fs.readFileSync(coherence, "utf8") : undefined;
+  const tip = git(["rev-parse", "feat/a"], repo);
+  fs.writeFileSync(coherence, JSON.stringify({ ...JSON.parse(before ?? "{}"), landed: { commit: tip, at: new Date().toISOString(), branch_tip: tip } }));
+  const landing = orch(["await", "feat-b", "--timeout", "1", "--json"], { cwd: repo });
+  assert.is(landing.code, 124, landing.stderr);
+  assert.is(landing.json.workers[0].needs, undefined);
+  if (before === undefined) fs.rmSync(coherence);
+  else fs.writeFileSync(coherence, before);
   // A prerequisite that already landed: spawn --after starts at once.
   assert.is(orch(["land"], { cwd: repo }).code, 0);
   const late = orch(["spawn", "feat/late", "--after", "feat-a", "--no-window", "--json"], { cwd: repo });

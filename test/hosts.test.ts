@@ -251,4 +251,39 @@ test("a branch name and a prompt full of shell syntax spawn on a host and run no
   assert.not.ok(fs.existsSync(r.json.worktree_path));
 });
 
+test("await while its worker's host is away: 124 past its timeout; a drop mid-wait is waited out, and the report comes", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "awaits/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/aw", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const id = spawned.json.worker_id as string;
+
+  a!.stop();
+  try {
+    const away = orch(["await", id, "--timeout", "3", "--json"], { cwd: repo, env, timeout: 60_000 });
+    assert.is(away.code, 124, `${away.stderr}${away.stdout}`);
+    assert.is(away.json.workers[0].status, "unreachable");
+    assert.match(away.stderr, /host alpha: .*trying again/);
+  } finally {
+    await a!.start();
+  }
+
+  const awaiting = orchAsync(["await", id, "--timeout", "120", "--json"], { cwd: repo, env });
+  let ended = false;
+  void awaiting.done.then(() => (ended = true));
+  await new Promise((r) => setTimeout(r, 1000));
+  a!.stop();
+  await new Promise((r) => setTimeout(r, 3000));
+  await a!.start();
+  assert.not.ok(ended, "the wait went on while alpha was away");
+  orchOnHost(a!, spawned.json.worktree_path, ["notify", "--type", "task_complete", "--summary", "done on alpha"]);
+  const r = await awaiting.done;
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.workers.map((w: { status: string; host: string }) => [w.status, w.host]), [["done", "alpha"]]);
+  assert.is(r.json.workers[0].final_message.content.summary, "done on alpha");
+});
+
 test.run();

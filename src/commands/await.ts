@@ -9,7 +9,7 @@ import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
-import { baseTipsMoved } from "../store/coherence.ts";
+import { baseTipsMoved, readWorkerCoherence } from "../store/coherence.ts";
 import { FINISHED, findWorker, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { noticeMoves } from "./coherence.ts";
 import { noticeEndedWorkers } from "./status.ts";
@@ -47,10 +47,15 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
   });
 }
 
-/** A pending worker whose unlanded prerequisites have all finished: only landing them lets it start. */
+/**
+ * A pending worker whose unlanded prerequisites have all finished: only landing them lets it start. One
+ * that orch has landed counts as landed before the pending worker's record says so: the land that landed
+ * it starts the worker next (until then a wait here must not end on it).
+ */
 function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boolean {
-  const landed = new Set(record.after_landed ?? []);
-  return (record.after ?? []).filter((id) => !landed.has(id)).every((id) => {
+  const recorded = new Set(record.after_landed ?? []);
+  const unlanded = (record.after ?? []).filter((id) => !recorded.has(id) && !readWorkerCoherence(layout, record.orchestrator_id, id).landed);
+  return unlanded.length > 0 && unlanded.every((id) => {
     const prerequisite = findWorker(layout, record.orchestrator_id, id);
     return prerequisite !== undefined && (FINISHED as readonly string[]).includes(workerState(layout, prerequisite).status);
   });

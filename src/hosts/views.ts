@@ -146,6 +146,8 @@ export async function awaitAcrossHosts(
   const local = records.filter((r) => !onHost(r));
   const remote = records.filter(onHost);
   const answers = new Map<string, HostAwaited>();
+  /** Workers whose host answered with an error of its own: not asked again. */
+  const givenUp = new Set<string>();
   const hosts = [...new Set(remote.map((r) => r.host))];
   const waker = new Waker(parts.localDirs);
   let poke: (() => void) | undefined;
@@ -181,6 +183,7 @@ export async function awaitAcrossHosts(
           if (!warned) ctx.warn(said);
           warned = true;
           for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
+          if (!(error instanceof HostUnreachable)) for (const r of mine) givenUp.add(r.worker_id);
           changed();
           if (!(error instanceof HostUnreachable)) return;
           await new Promise((r) => setTimeout(r, 2000));
@@ -198,9 +201,13 @@ export async function awaitAcrossHosts(
       ? answers.get(r.worker_id) ?? notYet(r)
       : localNow.find((w) => w.worker_id === r.worker_id)!));
   };
+  // An unreachable host's workers stop counting while others can settle the wait. With none left to count,
+  // the wait goes on while their hosts are tried again (until one answers or the time is up); only a host
+  // that answered with an error of its own (not tried again) ends it.
   const isSettled = (workers: AwaitedWorker[]): boolean => {
     const reachable = workers.filter((w) => w.status !== "unreachable");
-    return reachable.length === 0 || parts.settled(reachable, any);
+    if (reachable.length === 0) return workers.every((w) => givenUp.has(w.worker_id));
+    return parts.settled(reachable, any);
   };
 
   const deadline = parts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
