@@ -121,17 +121,41 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.is(spawned.code, 0, spawned.stderr);
   const worktree = spawned.json.worktree_path as string;
   commitOnHost(a!, worktree, "todo.txt", "buy pears\n");
+  const too = orch(["spawn", "feat/away-too", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(too.code, 0, too.stderr);
+  commitOnHost(a!, too.json.worktree_path, "list.txt", "buy plums\n");
   const gitCalls = () => ssh.calls().filter((line) => /git-(upload|receive)-pack/.test(line)).length;
+  // Done, and its report home: land's queue has it.
+  orchOnHost(a!, worktree, ["notify", "--type", "task_complete", "--summary", "pears"]);
+  assert.is(orch(["poll", "--json"], { cwd: repo, env }).json.messages.length, 1);
 
   a!.stop();
   fs.writeFileSync(`${repo}/README.md`, "# shop\n\nOpen on Sundays.\n");
   git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "Sunday hours"], repo);
+  const before = gitCalls();
   const first = orch(["poll", "--json"], { cwd: repo, env });
   assert.is(first.code, 0, first.stderr);
-  assert.match(first.stderr, /could not fetch feat\/away from host alpha/);
+  // Both workers are behind, but the host costs one attempt and one line, which gives ssh's own error.
+  assert.is(gitCalls() - before, 1, "one fetch attempt for the host, not one per worker");
+  const about = first.stderr.split("\n").filter((line) => /could not fetch|branch(es)? (is|are) left out/.test(line));
+  assert.equal(about.length, 1, first.stderr);
+  assert.match(about[0]!, /^orch: host alpha is unreachable: ssh: connect to host .*Connection refused: its workers' branches are left out$/);
   const failure = JSON.parse(fs.readFileSync(`${repo}/.orch/hosts-unreachable/alpha.json`, "utf8"));
   assert.is(failure.failures, 1);
+  assert.match(failure.error, /Connection refused/);
   assert.ok(Date.parse(failure.retry_after) > Date.now());
+
+  // land without names while the host is away: the local worker lands, the host's are left out.
+  const local = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+  const here = local.json.worktree_path as string;
+  fs.writeFileSync(`${here}/hours.txt`, "9 to 5\n");
+  git(["add", "-A"], here);
+  git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "Hours"], here);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "hours"], { cwd: here, env }).code, 0);
+  const landed = orch(["land", "--test", "true", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.results.map((r: { worker_id: string; status: string }) => [r.worker_id, r.status]), [["feat-here", "landed"]]);
+  assert.match(landed.stderr, /host alpha/);
 
   // Within the pause: status and poll say why and try no git over ssh (poll still asks for messages).
   const attempts = gitCalls();

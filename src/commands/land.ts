@@ -13,7 +13,7 @@ import { usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
+import { collectFromHosts, fetchBranchesWherePossible, fetchWorkerBranches, onHost } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
@@ -146,10 +146,17 @@ export async function runLand(options: LandOptions, ctx: Context) {
   // Without names the queue is every done worker: a remote worker is done once its task_complete is
   // here, so the hosts are asked first (a poll may not have run since).
   if (options.names.length === 0) await collectFromHosts(layout, orchestratorId, ctx);
-  const queue = options.names.length
-    ? options.names.map((n) => loadWorker(layout, orchestratorId, n))
-    : queueOrder(layout, orchestratorId, ctx.warn);
-  await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
+  let queue: WorkerRecord[];
+  if (options.names.length) {
+    // Named: each must be fetched, or the land fails.
+    queue = options.names.map((n) => loadWorker(layout, orchestratorId, n));
+    await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
+  } else {
+    // The whole queue: a worker whose host cannot be reached now is left out (with a warning), not the queue.
+    const all = queueOrder(layout, orchestratorId, ctx.warn);
+    const fetched = new Set((await fetchBranchesWherePossible(layout, all, repo.mainRoot, ctx)).map((r) => r.worker_id));
+    queue = all.filter((r) => !onHost(r) || fetched.has(r.worker_id));
+  }
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {

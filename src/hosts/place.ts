@@ -28,8 +28,10 @@ export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRe
 }
 
 /**
- * As fetchWorkerBranches, for the coherence check and status: a host that cannot be reached is a
- * warning, not a failure, and is remembered (hosts/backoff.ts) as one that answered is forgotten.
+ * As fetchWorkerBranches, for the coherence check, status, sync and land's queue: a host that cannot be
+ * reached is a warning, not a failure, and is remembered (hosts/backoff.ts) as one that answered is
+ * forgotten. A host in its pause after failing lately is not tried, and one whose first fetch could not
+ * connect is not tried again for its other workers: one connection attempt and one line per host.
  * Returns the workers whose branches were fetched.
  */
 export async function fetchBranchesWherePossible(
@@ -42,24 +44,40 @@ export async function fetchBranchesWherePossible(
   if (remote.length === 0) return [];
   const { fetchBranchFromHost } = await import("./workers.ts");
   const { HostUnreachable } = await import("../adapters/ssh.ts");
-  const { noteHostFailure, noteHostReached } = await import("./backoff.ts");
-  const unreachable = new Map<string, string>();
-  const reached = new Set<string>();
-  const fetched = await Promise.all(remote.map(async (record) => {
+  const { nextTryText, noteHostFailure, noteHostReached, pausedHost } = await import("./backoff.ts");
+  const hosts = [...new Set(remote.map((r) => r.host))];
+  const fetched = await Promise.all(hosts.map(async (host): Promise<RemoteWorkerRecord[]> => {
+    const mine = remote.filter((r) => r.host === host);
+    const leftOut = `${mine.length === 1 ? `${mine[0]!.worker_id}'s branch is` : "its workers' branches are"} left out`;
+    const paused = pausedHost(layout, host);
+    if (paused) {
+      ctx.warn(`host ${host} was unreachable at ${paused.last_failed_at} (${paused.error}): ${leftOut} (${nextTryText(paused)})`);
+      return [];
+    }
+    const fetchOne = async (record: RemoteWorkerRecord) => {
+      try {
+        await fetchBranchFromHost(layout, record, mainRoot, ctx);
+        return record;
+      } catch (error) {
+        if (error instanceof HostUnreachable) throw error;
+        ctx.warn(`${record.worker_id}: ${(error as Error).message}`);
+        return undefined;
+      }
+    };
     try {
-      await fetchBranchFromHost(layout, record, mainRoot, ctx);
-      reached.add(record.host);
-      return record;
+      // The first alone: a host that cannot be reached costs one attempt, not one per worker.
+      const first = await fetchOne(mine[0]!);
+      const rest = await Promise.all(mine.slice(1).map(fetchOne));
+      noteHostReached(layout, host);
+      return [first, ...rest].filter((r): r is RemoteWorkerRecord => r !== undefined);
     } catch (error) {
-      ctx.warn(`${record.worker_id}: ${(error as Error).message}`);
-      if (error instanceof HostUnreachable) unreachable.set(record.host, error.sshError);
-      return undefined;
+      const failure = error as InstanceType<typeof HostUnreachable>;
+      ctx.warn(`host ${host} is unreachable: ${failure.sshError}: ${leftOut}`);
+      noteHostFailure(layout, host, failure.sshError);
+      return [];
     }
   }));
-  // Once per host and attempt, however many of its workers were fetched at once.
-  for (const host of reached) noteHostReached(layout, host);
-  for (const [host, why] of unreachable) if (!reached.has(host)) noteHostFailure(layout, host, why);
-  return fetched.filter((record): record is RemoteWorkerRecord => record !== undefined);
+  return fetched.flat();
 }
 
 /** The worker's folder is gone (a remote one is the host's to judge, when it is removed). */

@@ -3,7 +3,7 @@
 
 import {
   ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, notStarted, READY, runOnHost,
-  setAsideSilentMasterOf, sshError, startOnHost, startTimeoutMs, type RemoteProcess,
+  setAsideSilentMasterOf, startOnHost, startTimeoutMs, type RemoteProcess,
 } from "../adapters/ssh.ts";
 import { HostError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
@@ -146,7 +146,8 @@ export class RemoteHost {
    */
   gitFailure(what: string, result: RunResult): HostError {
     const message = `could not ${what} host ${this.name}: ${gitComplaint(result.stderr)}`;
-    if (gitCouldNotConnect(result.stderr)) return new HostUnreachable(this.name, sshError(result), message);
+    // The ssh error itself (git's advice after it says nothing of why).
+    if (gitCouldNotConnect(result.stderr)) return new HostUnreachable(this.name, gitComplaint(result.stderr), message);
     const noClone = /does not appear to be a git repository/.test(result.stderr);
     const fix = noClone ? ` (${this.addAgain()} makes the clone again)` : "";
     return new HostError("failed", this.name, `${message}${fix}`);
