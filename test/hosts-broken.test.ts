@@ -147,6 +147,44 @@ test("a master that stops answering (SIGSTOP): git and orch's own calls set it a
   endStopped();
 });
 
+test("a host that stops answering: one status waits it out; status, list and poll then pass it over; poll --wait is not held up", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("frozen/repo");
+  const config = path.join(path.dirname(world.env.ORCH_SSH_CONFIG!), `sshd-${host.alias}`, "sshd_config");
+  const listener = spawnSync("pgrep", ["-f", `sshd -D -e -f ${config}`], { encoding: "utf8" }).stdout.trim().split("\n").map(Number);
+  assert.is(listener.length, 1, "the host's sshd");
+  // Its sshd and the shared connection's session stopped: connections are accepted and never answered.
+  const frozen = [listener[0]!, await sshdSessionPid()];
+  for (const pid of frozen) stop(pid);
+  const failureFile = path.join(repo, ".orch", "hosts-unreachable", "h.json");
+  try {
+    const first = await ends(["status", "--json"], repo, 60_000);
+    assert.is(first.code, 0, first.stderr);
+    assert.is(first.json.workers[0].status, "unreachable");
+    assert.is(JSON.parse(fs.readFileSync(failureFile, "utf8")).silent, true, "remembered as a host that let it wait");
+    for (const args of [["status", "--json"], ["list", "--json"], ["poll", "--json"]]) {
+      const r = await ends(args, repo, 60_000);
+      assert.is(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^orch: host h did not answer at .*: (its workers count as unreachable|its messages wait there) until the next try in \d+ s\n$/);
+    }
+    // A listener holds a connection to every host, a silent one included: a message here, or its time
+    // limit, ends it without waiting for that host (ssh's limits are 5 s; these end well before).
+    assert.is(orch(["notify", "--type", "progress", "--summary", "from here"], { cwd: repo, env: world.env }).code, 0);
+    const got = await ends(["poll", "--wait", "--timeout", "30", "--json"], repo, 4000);
+    assert.equal(got.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["from here"]);
+    const none = await ends(["poll", "--wait", "--timeout", "1", "--json"], repo, 4000);
+    assert.is(none.code, 124, none.stderr);
+  } finally {
+    for (const pid of frozen) resume(pid);
+  }
+  // Back: the listener reaches it, which ends the pause at once for status and poll.
+  const back = await ends(["poll", "--wait", "--timeout", "3", "--json"], repo, 60_000);
+  assert.is(back.code, 124, back.stderr);
+  assert.not.ok(fs.existsSync(failureFile), "the pause ended when the listener reached the host");
+  const status = await ends(["status", "--json"], repo, 60_000);
+  assert.is(status.json.workers[0].status, "running", status.stderr);
+});
+
 test("orch ended by a signal mid-command leaves the shared master up; an opening on its way is closed unused", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo } = hostWithWorker("signalled/repo");

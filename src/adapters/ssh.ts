@@ -26,6 +26,8 @@ export interface RemoteProcess {
    * once it is gone (exit-hold.ts: a channel through the master is closed both ways, an ssh has ended).
    */
   kill(): void;
+  /** Started behind ANNOUNCE and announced itself: the host's login shell ran it (see whenStarted). */
+  announced?: boolean;
   /** Its exit code; SSH_CONNECTION_FAILED when the connection failed or broke. Rejects if ssh cannot start. */
   readonly exit: Promise<number>;
 }
@@ -283,7 +285,7 @@ function whenStarted(host: string, started: RemoteProcess, env: NodeJS.ProcessEn
       ready = true;
       clearTimeout(timer);
       stderr.push(early.slice(0, at) + early.slice(at + READY_LINE.length));
-      resolve(held);
+      resolve({ ...held, announced: true });
     });
     started.exit.then(() => {
       if (ready) return;

@@ -1,12 +1,18 @@
-// Hosts that could not be reached when orch last tried to bring them a new base (fetch, push, tell):
-// remembered in the store with a growing pause, so an unreachable host costs at most one connection
-// attempt per pause, whichever orch commands run meanwhile, instead of ssh's ConnectTimeout on each.
+// Hosts that could not be reached when orch last tried to bring them a new base (fetch, push, tell), or
+// that did not answer status or poll: remembered in the store with a growing pause, so an unreachable host
+// costs at most one connection attempt per pause, whichever orch commands run meanwhile, instead of
+// ssh's ConnectTimeout on each. status and poll keep trying a host that refuses at once (that costs
+// nothing) and pass over one that let them wait (a "silent" host), until its pause runs out or a
+// listener (poll --wait, watch) reaches it.
 
 import fs from "node:fs";
 import path from "node:path";
 import { makeDirs, readJson, toJson, writeFileAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { checkHostName } from "./destination.ts";
+
+/** An attempt that failed after this long waited out a time limit: the host is silent, not refusing. */
+export const SILENT_AFTER_MS = 2000;
 
 /** The first pause after a failure; it doubles with each failure after it, up to the longest. */
 export const FIRST_PAUSE_MS = 10_000;
@@ -21,6 +27,8 @@ export interface HostFailure {
   /** No new attempt before this time (ISO). */
   retry_after: string;
   error: string;
+  /** The attempt waited SILENT_AFTER_MS or more before it failed (see silentHost). */
+  silent?: boolean;
 }
 
 function failureFile(layout: StoreLayout, host: string): string {
@@ -41,7 +49,17 @@ export function pausedHost(layout: StoreLayout, host: string, now = Date.now()):
   return failure && Date.parse(failure.retry_after) > now ? failure : undefined;
 }
 
-export function noteHostFailure(layout: StoreLayout, host: string, error: string, now = Date.now()): HostFailure {
+/**
+ * The failure of a host that let the last attempt wait (see SILENT_AFTER_MS) and whose pause has not run
+ * out: status, list and poll do not wait for it again meanwhile.
+ */
+export function silentHost(layout: StoreLayout, host: string, now = Date.now()): HostFailure | undefined {
+  const failure = pausedHost(layout, host, now);
+  return failure?.silent === true ? failure : undefined;
+}
+
+/** `startedAt`: when the failed attempt began, for whether it was silent. */
+export function noteHostFailure(layout: StoreLayout, host: string, error: string, now = Date.now(), startedAt = now): HostFailure {
   const before = readHostFailure(layout, host);
   const failures = (before?.failures ?? 0) + 1;
   const pause = Math.min(FIRST_PAUSE_MS * 2 ** (failures - 1), LONGEST_PAUSE_MS);
@@ -53,6 +71,7 @@ export function noteHostFailure(layout: StoreLayout, host: string, error: string
     last_failed_at: at,
     retry_after: new Date(now + pause).toISOString(),
     error,
+    ...(now - startedAt >= SILENT_AFTER_MS ? { silent: true } : {}),
   };
   makeDirs(layout.root, path.dirname(failureFile(layout, host)));
   // Not fsynced: a record lost in a crash costs one more attempt.

@@ -17,7 +17,7 @@ import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
 import type { Message } from "../store/messages.ts";
-import { noteHostReached } from "./backoff.ts";
+import { nextTryText, noteHostFailure, noteHostReached, silentHost } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
 import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
 
@@ -74,10 +74,19 @@ export function runLifeline(
   host: RemoteHost,
   request: LifelineRequest,
   onDocument: (doc: Record<string, unknown>) => Promise<void>,
-): { done: Promise<LifelineOutcome>; cancel: () => void } {
+): { done: Promise<LifelineOutcome>; started: Promise<RemoteProcess>; cancel: () => void } {
   let child: RemoteProcess | undefined;
   let cancelled = false;
-  const done = host.lifeline(request).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
+  let cancelStart: (error: Error) => void = () => undefined;
+  // Cancelled while still starting (a host that does not answer): over at once; what starts later is ended.
+  const starting = new Promise<never>((_, reject) => (cancelStart = reject));
+  starting.catch(() => undefined);
+  const started = host.lifeline(request).then((process) => {
+    if (cancelled) process.kill();
+    return process;
+  });
+  started.catch(() => undefined);
+  const done = Promise.race([started, starting]).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
     child = started;
     if (cancelled) child.kill();
     let stdout = "";
@@ -128,9 +137,11 @@ export function runLifeline(
   }));
   return {
     done,
+    started,
     cancel: () => {
       cancelled = true;
       child?.kill();
+      cancelStart(host.unreachable("cancelled"));
     },
   };
 }
@@ -191,12 +202,19 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
     const store = async (doc: Record<string, unknown>) => {
       await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
     };
+    const silent = silentHost(layout, host.name);
+    if (silent) {
+      const when = `did not answer at ${silent.last_failed_at} (${silent.error})`;
+      return ctx.warn(`host ${host.name} ${when}: its messages wait there until the ${nextTryText(silent)}`);
+    }
+    const startedAt = Date.now();
     try {
       await runLifeline(host, pollRequest(link, false), store).done;
       noteHostReached(layout, host.name);
     } catch (error) {
       const waiting = error instanceof HostUnreachable;
       ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
+      if (waiting) noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
     }
   })).then(() => undefined);
   return { sent: requestsSent(), done };
@@ -230,6 +248,8 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
       };
       const lifeline = runLifeline(host, pollRequest(link, true), store);
+      // Reached (its wait is on): status and poll, which pass over a silent host for a while, ask it again.
+      lifeline.started.then((process) => process.announced && noteHostReached(layout, host.name), () => undefined);
       cancels.add(lifeline.cancel);
       running.add(lifeline.done);
       try {

@@ -15,7 +15,7 @@ import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
-import { noteHostReached } from "./backoff.ts";
+import { nextTryText, noteHostFailure, noteHostReached, silentHost } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
@@ -309,6 +309,13 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
   const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map() };
   const hosts = [...new Set(records.map((r) => r.host))];
   await Promise.all(hosts.map(async (name) => {
+    const silent = silentHost(layout, name);
+    if (silent) {
+      out.errors.set(name, silent.error);
+      const when = `did not answer at ${silent.last_failed_at} (${silent.error})`;
+      return ctx.warn(`host ${name} ${when}: its workers count as unreachable until the ${nextTryText(silent)}`);
+    }
+    const startedAt = Date.now();
     try {
       const sample = records.find((r) => r.host === name)!;
       const host = hostOf(layout, sample, ctx);
@@ -328,6 +335,7 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
       out.errors.set(name, why);
       ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}` : aboutHost(name, error));
+      if (error instanceof HostUnreachable) noteHostFailure(layout, name, why, Date.now(), startedAt);
     }
   }));
   return out;
