@@ -77,6 +77,26 @@ test("a clone moved away, then its store removed: one line each naming the host 
   assert.is(after.stderr, "");
 });
 
+test("a clone made anew by host add: rm --delete-branch forgets its worker here and deletes the branch here", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/anew", "feat/anew");
+  assert.is(orch(["diff", worker], { cwd: repo, env }).code, 0, "its branch fetched here");
+  const clone = path.join(a.home, "broken/anew");
+  fs.renameSync(clone, `${clone}.moved`);
+  const added = orch(["host", "add", "alpha", a.alias, "--path", "broken/anew"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  // The new clone has neither the branch nor the session: there is nothing there to remove or to fetch.
+  const removed = orch(["rm", worker, "--yes", "--delete-branch", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.equal([removed.json.forgotten_only, removed.json.branch_deleted], [true, true]);
+  assert.is(removed.stderr.trim().split("\n").length, 1, removed.stderr);
+  namesHostOnce(removed.stderr);
+  assert.match(removed.stderr, /feat-anew is only forgotten here: .*no longer has this session/);
+  assert.not.ok(spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/feat/anew"], { cwd: repo }).status === 0);
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
+});
+
 test("a worker record truncated on the host: rm --force removes it there and here, as its error says", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -51,7 +51,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 /** A pending worker (spawn --after, never started) had no worktree or branch: there is nothing to name. */
 function removedWhat(pending: boolean, outcome: RemoveOutcome): string {
   if (pending) return "forgotten (pending: it had no worktree or branch yet)";
-  if (outcome.forgotten_only) return "forgotten here only (its worktree on its host, if any, is left)";
+  if (outcome.forgotten_only) {
+    const branch = outcome.branch_deleted ? `; branch ${outcome.branch} deleted here` : "";
+    return `forgotten here only (its worktree on its host, if any, is left)${branch}`;
+  }
   const branch = outcome.branch_deleted ? `, branch ${outcome.branch}` : ` (branch ${outcome.branch} kept)`;
   return `worktree ${outcome.worktree_path}${branch}`;
 }

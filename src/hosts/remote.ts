@@ -150,7 +150,9 @@ export class RemoteHost {
     if (gitCouldNotConnect(result.stderr)) return new HostUnreachable(this.name, gitComplaint(result.stderr), message);
     const noClone = /does not appear to be a git repository/.test(result.stderr);
     const fix = noClone ? ` (${this.addAgain()} makes the clone again)` : "";
-    return new HostError("failed", this.name, `${message}${fix}`);
+    // A clone made anew (host add) no longer has the branches of the workers it had: rm still forgets them.
+    const details = /couldn't find remote ref/.test(result.stderr) ? { branch_missing: true } : {};
+    return new HostError("failed", this.name, `${message}${fix}`, details);
   }
 
   unreachable(error: string): HostUnreachable {

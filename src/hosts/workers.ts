@@ -183,25 +183,37 @@ export async function removeOnHost(
   ctx: Context,
   mainRoot: string,
 ): Promise<RemoveOutcome> {
-  const left = `its worktree there, if any, is left as it is (${record.worktree_path})`;
-  const forgottenHere = (why: string): RemoveOutcome => {
-    ctx.warn(`${record.worker_id} is only forgotten here: ${why}; ${left}`);
-    forgetWorker(layout, record.orchestrator_id, record.worker_id);
-    const { worker_id, branch, worktree_path } = record;
-    const nothingDone = { branch_deleted: false, agent_stopped: false, window_closed: false };
-    return { worker_id, branch, worktree_path, ...nothingDone, forgotten_only: true };
-  };
-  // Its host forgotten here (orch host rm --force): nothing reaches it any more, and the record is all there is.
-  if (!findHost(layout, record.host)) {
-    return forgottenHere(`host ${record.host} is no longer known (orch host rm --force?)`);
-  }
-  const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
-  if (options.deleteBranch && !options.forceBranch) {
-    await fetchBranchFromHost(layout, record, mainRoot, ctx);
+  // The branch here, as last fetched: deleted with the worker only when merged (or with --force).
+  const refuseUnmerged = async (): Promise<void> => {
+    if (!options.deleteBranch || options.forceBranch) return;
+    if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return;
     if (!(await gitAdapter.isMergedInto(mainRoot, ref, "HEAD"))) {
       throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
     }
+  };
+  const left = `its worktree there, if any, is left as it is (${record.worktree_path})`;
+  const forgottenHere = async (why: string): Promise<RemoveOutcome> => {
+    ctx.warn(`${record.worker_id} is only forgotten here: ${why}; ${left}`);
+    const branchDeleted = options.deleteBranch && (await gitAdapter.branchExists(mainRoot, record.branch));
+    if (branchDeleted) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    const { worker_id, branch, worktree_path } = record;
+    const nothingDone = { agent_stopped: false, window_closed: false };
+    return { worker_id, branch, worktree_path, branch_deleted: branchDeleted, ...nothingDone, forgotten_only: true };
+  };
+  // Its host forgotten here (orch host rm --force): nothing reaches it any more, and the record is all there is.
+  if (!findHost(layout, record.host)) {
+    await refuseUnmerged();
+    return forgottenHere(`host ${record.host} is no longer known (orch host rm --force?)`);
+  }
+  const host = hostOf(layout, record, ctx);
+  if (options.deleteBranch && !options.forceBranch) {
+    // A branch the host no longer has (its clone made anew) is judged as it was last fetched here, if it was.
+    await fetchBranchFromHost(layout, record, mainRoot, ctx).catch((error: unknown) => {
+      if (!(error instanceof HostError) || error.details.branch_missing !== true) throw error;
+    });
+    await refuseUnmerged();
   }
   const force = options.force ? ["--force"] : [];
   let forgottenOnly: string | undefined;
