@@ -43,6 +43,12 @@ export function checkDestination(dest: string): string {
       throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${want}`);
     }
   }
+  // ssh takes the user up to the last @. A host after it that starts with - ssh refuses only once run, which
+  // read as an unreachable host (for an ssh:// one, with ssh's usage text as the reason).
+  const authority = dest.replace(/^ssh:\/\//, "");
+  if (authority.slice(authority.lastIndexOf("@") + 1).startsWith("-")) {
+    throw invalid(`bad ssh destination ${JSON.stringify(dest)}: a host name does not start with -`);
+  }
   return dest;
 }
 
