@@ -1,15 +1,16 @@
 // Hosts whose connection breaks or hangs in the middle of things, against a real OpenSSH server and master
 // (test/ssh-harness.ts): a master that stops answering is set aside instead of hanging every command, an orch
-// ended by a signal mid-command leaves the shared master up for the other commands, and a spawn whose
-// connection broke after the host made the worker is recorded by the next spawn of it.
+// ended by a signal mid-command leaves the shared master up for the other commands, a spawn whose
+// connection broke after the host made the worker is recorded by the next spawn of it, and a control socket
+// folder that no connection can use ($ORCH_SSH_CONTROL_DIR) is refused by every command that would connect.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { controlPath, sshOptions } from "../src/adapters/ssh.ts";
-import { orch, orchAsync, sessionRepo, sleep, waitUntil, type Result } from "./helpers.ts";
+import { controlPath, MAX_CONTROL_DIR_BYTES, sshOptions } from "../src/adapters/ssh.ts";
+import { orch, orchAsync, sessionRepo, sleep, snapshot, waitUntil, type Result } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -219,6 +220,36 @@ test("orch ended by a signal mid-command leaves the shared master up; an opening
   const status = orch(["status", "--json"], { cwd: repo, env: world.env });
   assert.is(status.code, 0, status.stderr);
   assert.is(status.json.workers[0].status, "running");
+});
+
+test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuses it, exit 2, changing nothing", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("badcontrol/repo");
+  assert.is(orch(["diff", "feat-w"], { cwd: repo, env: world.env }).code, 0, "its branch fetched here");
+  const commands = [
+    ["status"], ["list"], ["poll"], ["poll", "--wait", "--timeout", "1"], ["watch"], ["await", "feat-w", "--timeout", "1"],
+    ["send", "feat-w", "hello"], ["stop", "feat-w"], ["resume", "feat-w"], ["approve", "feat-w"],
+    ["deny", "feat-w", "--message", "no"], ["diff", "feat-w"], ["apply", "feat-w"], ["merge", "feat-w"],
+    ["land", "feat-w"], ["land"], ["sync"], ["clean"], ["rm", "feat-w", "--yes"], ["host", "list"],
+    ["host", "add", "h", host.alias, "--path", "badcontrol/repo"], ["spawn", "feat/x", "--host", "h", "--no-window"],
+  ];
+  // status keeps a cache of what it read here (store/status-cache.ts) before it asks the hosts: made now.
+  assert.is(orch(["status"], { cwd: repo, env: world.env }).code, 0);
+  const before = snapshot(path.join(repo, ".orch"));
+  for (const dir of ["ctl-relative", `/tmp/${"x".repeat(MAX_CONTROL_DIR_BYTES)}`]) {
+    const env = { ...world.env, ORCH_SSH_CONTROL_DIR: dir };
+    for (const args of commands) {
+      const r = orch([...args, "--json"], { cwd: repo, env, timeout: 30_000 });
+      const what = `${args.join(" ")} with ${dir}: ${r.stderr}`;
+      assert.is(r.code, 2, what);
+      assert.equal([r.json?.error?.code, r.stderr.trim().split("\n").length], ["invalid", 1], what);
+      assert.match(r.json.error.message, /^ORCH_SSH_CONTROL_DIR /, what);
+    }
+    assert.not.ok(fs.existsSync(path.resolve(repo, dir)), "no folder made for it");
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "nothing changed in the store");
+  const status = orch(["status", "--json"], { cwd: repo, env: world.env });
+  assert.equal([status.code, status.stderr, status.json.workers[0].status], [0, "", "running"]);
 });
 
 test("a worker a broken spawn left on the host is recorded by the next spawn of it, then rm works", () => {

@@ -104,6 +104,15 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
 }
 
 /**
+ * orch's own ssh setup (its control socket folder), checked before a command reaches its hosts: a setup
+ * that no host can be reached with is the command's error, where each host's own failure is a warning
+ * (its workers `unreachable`) and the command goes on.
+ */
+export function checkSshSetup(env: NodeJS.ProcessEnv): void {
+  controlDir(env);
+}
+
+/**
  * The control socket for `dest`: named by orch (a hash of the destination and the client config), not by
  * ssh's %C, which hashes what ssh resolves from its config — orch has to find the socket without ssh.
  */

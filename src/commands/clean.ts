@@ -6,7 +6,7 @@ import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { landedAtTip } from "../store/coherence.ts";
-import { fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
+import { checkSshSetupFor, fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
@@ -83,6 +83,8 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  // A host that fails only skips its workers below: a setup that reaches no host is refused before anything.
+  await checkSshSetupFor(listWorkers(layout, session.orchestrator_id), ctx);
   // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
   await (await import("./coherence.ts")).reconcile(layout, session.orchestrator_id, repo, ctx);
   // What spawns killed with -9 left (worktrees and branches no record names) is debris by definition.

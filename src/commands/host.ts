@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf } from "../adapters/repo.ts";
-import { closeConnection, HostUnreachable } from "../adapters/ssh.ts";
+import { checkSshSetup, closeConnection, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, storeLayout, type Context } from "../context.ts";
 import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -233,7 +233,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   if (action === "list") {
     if (args.length > 1) throw usage("host list takes no arguments");
     const workers = allWorkers(layout);
-    const hosts = await Promise.all(listHosts(layout).map((record) => reportHost(record, workers, ctx)));
+    const records = listHosts(layout);
+    if (records.length) checkSshSetup(ctx.env);
+    const hosts = await Promise.all(records.map((record) => reportHost(record, workers, ctx)));
     return {
       json: { success: true, hosts },
       human: (c) => {

@@ -6,7 +6,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
+import { checkSshSetup, HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
 import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
@@ -198,7 +198,9 @@ export function collectHostMessages(layout: StoreLayout, orchestratorId: string,
 }
 
 function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
-  const done = Promise.all(hostsOf(layout, orchestratorId, ctx).map(async ({ host, link }) => {
+  const hosts = hostsOf(layout, orchestratorId, ctx);
+  if (hosts.length) checkSshSetup(ctx.env);
+  const done = Promise.all(hosts.map(async ({ host, link }) => {
     const store = async (doc: Record<string, unknown>) => {
       await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
     };
@@ -278,6 +280,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
       follow(host, link);
     }
   };
+  if (listHostSessions(layout, orchestratorId).length) checkSshSetup(ctx.env);
   followNewHosts();
   const looking = setInterval(followNewHosts, NEW_HOSTS_MS);
   looking.unref();

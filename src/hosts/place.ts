@@ -16,6 +16,11 @@ export function onHost(record: WorkerRecord): record is RemoteWorkerRecord {
   return typeof record.host === "string" && record.pending !== true;
 }
 
+/** Refuses a bad ssh setup of orch's (see checkSshSetup) when any of these workers is on a host. */
+export async function checkSshSetupFor(records: WorkerRecord[], ctx: Context): Promise<void> {
+  if (records.some(onHost)) (await import("../adapters/ssh.ts")).checkSshSetup(ctx.env);
+}
+
 /**
  * Brings remote workers' branches into this repository (refs/heads/B, fetched over ssh), so diff,
  * apply, merge, land and clean read them as they read a local worker's branch. One fetch per worker.
@@ -43,7 +48,8 @@ export async function fetchBranchesWherePossible(
   const remote = records.filter(onHost);
   if (remote.length === 0) return [];
   const { fetchBranchFromHost } = await import("./workers.ts");
-  const { HostUnreachable } = await import("../adapters/ssh.ts");
+  const { checkSshSetup, HostUnreachable } = await import("../adapters/ssh.ts");
+  checkSshSetup(ctx.env);
   const { nextTryText, noteHostFailure, noteHostReached, pausedHost } = await import("./backoff.ts");
   const hosts = [...new Set(remote.map((r) => r.host))];
   const fetched = await Promise.all(hosts.map(async (host): Promise<RemoteWorkerRecord[]> => {

@@ -3,7 +3,7 @@
 // `unreachable` with the ssh error instead of a wait.
 
 import { mainWorktreeOf } from "../adapters/repo.ts";
-import { HostUnreachable } from "../adapters/ssh.ts";
+import { checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { repoOf, type Context } from "../context.ts";
 import { aboutHost, OrchError } from "../errors.ts";
 import { branchTipFromFiles, type Standing } from "../store/coherence.ts";
@@ -149,6 +149,7 @@ export async function awaitAcrossHosts(
   /** Workers whose host answered with an error of its own: not asked again. */
   const givenUp = new Set<string>();
   const hosts = [...new Set(remote.map((r) => r.host))];
+  if (hosts.length) checkSshSetup(ctx.env);
   const waker = new Waker(parts.localDirs);
   let poke: (() => void) | undefined;
   const changed = () => poke?.();

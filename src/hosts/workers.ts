@@ -4,7 +4,7 @@
 
 import * as gitAdapter from "../adapters/git.ts";
 import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
-import { HostUnreachable } from "../adapters/ssh.ts";
+import { checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
@@ -320,6 +320,7 @@ export interface HostViews {
 export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context): Promise<HostViews> {
   const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map() };
   const hosts = [...new Set(records.map((r) => r.host))];
+  if (hosts.length) checkSshSetup(ctx.env);
   await Promise.all(hosts.map(async (name) => {
     const silent = silentHost(layout, name);
     if (silent) {
