@@ -146,9 +146,6 @@ test("a login shell that reads its input: send and spawn fail in one line instea
     const added = orch(["host", "add", "alpha", a.alias, "--path", "broken/reading", "--json"], { cwd: repo, env });
     assert.is(added.code, 1, added.stderr);
     assert.match(added.json.error.message, /did not start orch's command/);
-    const polled = orch(["poll", "--json"], { cwd: repo, env });
-    assert.is(polled.code, 0, polled.stderr);
-    namesHostOnce(polled.stderr);
     // git over ssh waits for the same announcement: without it, git and the rc file's read wait on each other.
     const status = orch(["status", "--json"], { cwd: repo, env, timeout: 30_000 });
     assert.is(status.code, 0, status.stderr);
@@ -157,6 +154,9 @@ test("a login shell that reads its input: send and spawn fail in one line instea
     const diff = orch(["diff", worker, "--json"], { cwd: repo, env, timeout: 30_000 });
     assert.is(diff.code, 1, diff.stderr);
     assert.match(diff.json.error.message, /^host alpha is unreachable: its login shell did not start git-upload-pack within 2 s/);
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(polled.code, 0, polled.stderr);
+    namesHostOnce(polled.stderr);
   } finally {
     writeAsUser(a, ".bashrc", bashrc);
   }

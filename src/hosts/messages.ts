@@ -17,7 +17,7 @@ import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
 import type { Message } from "../store/messages.ts";
-import { nextTryText, noteHostFailure, noteHostReached, silentHost } from "./backoff.ts";
+import { nextTryText, noteHostFailure, noteHostReached, SILENT_AFTER_MS, silentHost } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
 import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
 
@@ -216,7 +216,8 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
     } catch (error) {
       const waiting = error instanceof HostUnreachable;
       ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
-      if (waiting) noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
+      // One that let it wait is passed over for a while; one that refused at once costs nothing to ask again.
+      if (waiting && Date.now() - startedAt >= SILENT_AFTER_MS) noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
     }
   })).then(() => undefined);
   return { sent: requestsSent(), done };

@@ -30,6 +30,9 @@ export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRe
   if (remote.length === 0) return;
   const { fetchBranchFromHost } = await import("./workers.ts");
   await Promise.all(remote.map((record) => fetchBranchFromHost(layout, record, mainRoot, ctx)));
+  // They answered: a pause of theirs after a failure (hosts/backoff.ts) is over.
+  const { noteHostReached } = await import("./backoff.ts");
+  for (const host of new Set(remote.map((r) => r.host))) noteHostReached(layout, host);
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
-import { nextTryText, noteHostFailure, noteHostReached, silentHost } from "./backoff.ts";
+import { nextTryText, noteHostFailure, noteHostReached, SILENT_AFTER_MS, silentHost } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
@@ -348,7 +348,10 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
       out.errors.set(name, why);
       ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}` : aboutHost(name, error));
-      if (error instanceof HostUnreachable) noteHostFailure(layout, name, why, Date.now(), startedAt);
+      // One that let it wait is passed over for a while; one that refused at once costs nothing to ask again.
+      if (error instanceof HostUnreachable && Date.now() - startedAt >= SILENT_AFTER_MS) {
+        noteHostFailure(layout, name, why, Date.now(), startedAt);
+      }
     }
   }));
   return out;
