@@ -21,3 +21,13 @@ export function readStdinBounded(max: number, what: string): string {
     throw error;
   }
 }
+
+/**
+ * The text of a flag, or (with the internal --text-on-stdin, from the orch that drives this host) standard
+ * input: a text in a quoted argument could pass the host's limit on one command line (128 KiB) once quoted.
+ */
+export function flagTextOrStdin(flags: Record<string, unknown>, name: string, what: string): string | undefined {
+  if (flags.textOnStdin === true) return readStdinBounded(MAX_TEXT_BYTES, what);
+  const value = flags[name];
+  return typeof value === "string" ? value : undefined;
+}

@@ -132,9 +132,11 @@ test("approve, deny and resume on a host's workers; land without names takes the
   assert.is(approved.json.request_id, blocked["feat-yes"]!.request_id);
   const denyBare = orch(["deny", "feat-no", "--json"], { cwd: repo, env });
   assert.is(denyBare.code, 2, "deny without --message is refused here, before ssh");
-  const denied = orch(["deny", "feat-no", blocked["feat-no"]!.request_id!, "--message", "not that; $(touch pwned)", "--json"], { cwd: repo, env });
+  const denial = `not that; $(touch pwned) ${"'".repeat(40_000)}`;
+  const denied = orch(["deny", "feat-no", blocked["feat-no"]!.request_id!, "--message", denial, "--json"], { cwd: repo, env });
   assert.is(denied.code, 0, denied.stderr);
   assert.is(denied.json.decision, "deny");
+  assert.is(denied.json.message, denial, "the whole text, through the host's standard input");
   const again = orch(["approve", "feat-no", "--json"], { cwd: repo, env });
   assert.is(again.code, 1, "nothing is pending any more");
   assert.match(again.json.error.message, /no pending request/);
@@ -162,7 +164,9 @@ test("approve, deny and resume on a host's workers; land without names takes the
   spawn("feat/later", "Wait for the others.\nsleep 100");
   const first = orch(["await", "feat/later", "--timeout", "60", "--json"], { cwd: repo, env });
   assert.is(first.json.workers[0].status, "done", first.stderr);
-  const resumed = orch(["resume", "feat/later", "--prompt", "write again.txt resumed\ncommit Again", "--json"], { cwd: repo, env });
+  // A text of quotes quadruples when quoted for the host's shell: it goes on standard input instead, whole.
+  const quotes = "'".repeat(60_000);
+  const resumed = orch(["resume", "feat/later", "--prompt", `write again.txt resumed\ncommit Again\n${quotes}`, "--json"], { cwd: repo, env });
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.host, "alpha");
   assert.is(resumed.json.previous_status, "done");

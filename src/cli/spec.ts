@@ -61,14 +61,20 @@ export const COMMANDS: CommandSpec[] = [
     usage: "deny <worker> [request-id]",
     description:
       "Refuse the worker's pending request; --message is what the agent is told (for a plan: what to change)",
-    options: [opt("--message <text>", "What the agent is told (required)")],
+    options: [
+      opt("--message <text>", "What the agent is told (required)"),
+      opt("--text-on-stdin", "Internal, for the orch that drives this host: the --message text is on standard input"),
+    ],
     load: async () => (await import("../commands/approve.ts")).denyMain,
   },
   {
     usage: "resume <worker>",
     description:
       "Start the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation",
-    options: [opt("--prompt <text>", "The next user message (default: continue where you left off)")],
+    options: [
+      opt("--prompt <text>", "The next user message (default: continue where you left off)"),
+      opt("--text-on-stdin", "Internal, for the orch that drives this host: the --prompt text is on standard input"),
+    ],
     load: async () => (await import("../commands/resume.ts")).main,
   },
   {

@@ -5,6 +5,7 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkRequestId } from "../ids.ts";
+import { flagTextOrStdin } from "../input.ts";
 import { onHost } from "../hosts/place.ts";
 import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -78,7 +79,7 @@ async function checkAlways(record: WorkerRecord, decision: Omit<RequestAnswer, "
 }
 
 export async function denyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
-  const message = stringFlag(flags, "message");
+  const message = flagTextOrStdin(flags, "message", "the message on standard input");
   if (message === undefined || message.trim() === "") throw usage("--message is required: it is what the agent is told");
   return answer(args, flags, ctx, { decision: "deny", message });
 }

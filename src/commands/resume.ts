@@ -9,6 +9,7 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { windowKey } from "../ids.ts";
+import { flagTextOrStdin } from "../input.ts";
 import { onHost } from "../hosts/place.ts";
 import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import { ensureShim } from "../runtime.ts";
@@ -32,7 +33,7 @@ async function resumedOnHost(layout: StoreLayout, record: RemoteWorkerRecord, te
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
-  const text = stringFlag(flags, "prompt");
+  const text = flagTextOrStdin(flags, "prompt", "the prompt on standard input");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
   if (record.pending) {

@@ -278,13 +278,24 @@ export async function resumeOnHost(
   ctx: Context,
 ): Promise<Record<string, unknown>> {
   const args = ["resume", record.worker_id, "--orch", remoteSessionOf(layout, record)];
-  if (prompt !== undefined) args.push("--prompt", prompt);
-  const doc = await hostOf(layout, record, ctx).orch(args);
+  const doc = await withText(hostOf(layout, record, ctx), args, "--prompt", prompt);
   recordWorkerEvent(layout, record, "restarted", `resumed on host ${record.host} by the orchestrator (was ${String(doc.previous_status)})`);
   if (typeof doc.window_id === "string" && doc.window_id !== record.window_id) {
     saveWorker(layout, { ...record, window_id: doc.window_id });
   }
   return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
+}
+
+/**
+ * `orch ARGS` on the host with a text flag's value on standard input (--text-on-stdin), as send's text
+ * goes: any text fits. A host's orch older than that flag gets it as the quoted argument, as before.
+ */
+async function withText(host: RemoteHost, args: string[], flag: string, text: string | undefined): Promise<Record<string, unknown>> {
+  if (text === undefined) return host.orch(args);
+  return host.orch([...args, "--text-on-stdin"], { input: text }).catch((error: unknown) => {
+    if (error instanceof OrchError && error.kind === "usage" && /textOnStdin/.test(error.message)) return host.orch([...args, flag, text]);
+    throw error;
+  });
 }
 
 export type HostAnswer = Omit<RequestAnswer, "answered_at">;
@@ -301,8 +312,7 @@ export async function answerOnHost(
   if (requestId !== undefined) args.push(requestId);
   args.push("--orch", remoteSessionOf(layout, record));
   if (answer.always) args.push("--always");
-  if (answer.message !== undefined) args.push("--message", answer.message);
-  const doc = await hostOf(layout, record, ctx).orch(args);
+  const doc = await withText(hostOf(layout, record, ctx), args, "--message", answer.message);
   const verb = answer.decision === "allow" ? "approved" : "denied";
   recordWorkerEvent(layout, record, "answered", `${verb} ${String(doc.waiting_for)} on host ${record.host}`);
   return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
