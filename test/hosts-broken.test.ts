@@ -168,6 +168,9 @@ test("a host that stops answering: one status waits it out; status, list and pol
       assert.is(r.code, 0, r.stderr);
       assert.match(r.stderr, /^orch: host h did not answer at .*: (its workers count as unreachable|its messages wait there) until the next try in \d+ s\n$/);
     }
+    // What its worker's window and agent do is not known here: the table does not say they are gone.
+    const table = await ends(["status"], repo, 60_000);
+    assert.match(table.stdout, /feat-w\s+unreachable\s+-\s+agent unknown/);
     // A listener holds a connection to every host, a silent one included: a message here, or its time
     // limit, ends it without waiting for that host (ssh's limits are 5 s; these end well before).
     assert.is(orch(["notify", "--type", "progress", "--summary", "from here"], { cwd: repo, env: world.env }).code, 0);

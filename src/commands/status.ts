@@ -235,11 +235,13 @@ function whereText(w: WorkerView): string {
 
 export function renderWorkers(workers: WorkerView[], c: Colors): string {
   if (workers.length === 0) return "no workers\n";
+  // An unreachable host's worker: what its window and agent do is not known here.
+  const unknown = (w: WorkerView) => w.status === "unreachable";
   const rows = workers.map((w) => [
     w.worker_id,
     w.status === "blocked" && w.waiting_for ? `blocked (${w.waiting_for}${w.request_id ? ` ${w.request_id}` : ""})` : w.status,
-    w.window_id ? `${w.window_id}${w.window_alive ? "" : " (closed)"}` : "-",
-    w.agent_alive ? "agent running" : "agent not running",
+    w.window_id ? `${w.window_id}${unknown(w) ? " (?)" : w.window_alive ? "" : " (closed)"}` : "-",
+    unknown(w) ? "agent unknown" : w.agent_alive ? "agent running" : "agent not running",
     [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
     `${whereText(w)}${w.error ? ` (${w.error})` : ""}`,
   ]);
