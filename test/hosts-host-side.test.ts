@@ -43,6 +43,9 @@ test("a clone moved away, then its store removed: one line each naming the host 
   const { repo, env, worker } = repoWithWorker(a, "broken/clone", "feat/lost");
   const clone = path.join(a.home, "broken/clone");
   fs.renameSync(clone, `${clone}.moved`);
+  const listed = orch(["host", "list", "--json"], { cwd: repo, env });
+  assert.is(listed.code, 0, listed.stderr);
+  assert.match(listed.json.hosts[0].error, /^the clone broken\/clone is missing \(orch host add alpha .* makes it again\)$/);
   const status = orch(["status", "--json"], { cwd: repo, env });
   assert.is(status.code, 0, status.stderr);
   namesHostOnce(status.stderr);

@@ -189,7 +189,13 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
   const mine = workers.filter((w) => w.host === record.name).map((w) => w.worker_id);
   const base = { name: record.name, destination: record.destination, path: record.path, workers: mine };
   try {
-    const result = await new RemoteHost(record, ctx.env).run([record.orch_path, "--version"]);
+    // Run in the clone, as every remote command is: a clone gone from there shows here too.
+    const host = new RemoteHost(record, ctx.env);
+    const result = await host.run(host.orchCommand(["--version"]));
+    if (result.code === 3) {
+      const error = `the clone ${record.path} is missing (${host.addAgain()} makes it again)`;
+      return { ...base, reachable: true, orch_version: null, error };
+    }
     if (result.code !== 0) {
       return {
         ...base,
