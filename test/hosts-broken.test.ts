@@ -268,11 +268,14 @@ test("a worker a broken spawn left on the host is recorded by the next spawn of 
   const remoteSpawn = ["spawn", "feat/cut", "--orch", link.remote_orchestrator_id, "--no-window", "--json"];
   orchOnHost(host, `${host.home}/orphan/repo`, remoteSpawn);
   assert.is(orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env }).code, 1, "not known here");
+  // It finished meanwhile: the spawn that records it says so.
+  orchOnHost(host, `${host.home}/orphan/repo-worktrees/feat-cut`, ["notify", "--type", "task_complete", "--summary", "done before"]);
 
   const again = orch(["spawn", "feat/cut", "--host", "h", "--no-window", "--json"], { cwd: repo, env: world.env });
   assert.is(again.code, 0, again.stderr);
   assert.match(again.stderr, /feat-cut was made on host h by an earlier spawn/);
   assert.is(again.json.worktree_path, `${host.home}/orphan/repo-worktrees/feat-cut`);
+  assert.is(again.json.status, "done", "its status on the host, not a fresh spawn's");
   const status = orch(["status", "--json"], { cwd: repo, env: world.env });
   assert.equal(status.json.workers.map((w: { worker_id: string }) => w.worker_id).sort(), ["feat-cut", "feat-first"]);
   const removed = orch(["rm", "feat-cut", "--yes"], { cwd: repo, env: world.env });

@@ -148,6 +148,8 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
 export interface SpawnResult {
   record: WorkerRecord;
   tmuxSession: string | null;
+  /** A worker an interrupted spawn left on its host, recorded now: its status there (it may have finished). */
+  status?: string;
 }
 
 /** The commit a worker starts from, and whether git has said it is one (see readBase). */
@@ -265,7 +267,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
-  const { record, tmuxSession } = await runSpawn(parseSpawn(args, flags), ctx);
+  const { record, tmuxSession, status } = await runSpawn(parseSpawn(args, flags), ctx);
   if (record.pending) {
     const after = (record.after ?? []).join(", ");
     return {
@@ -294,7 +296,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       base_commit: record.base_commit,
       tmux_session: tmuxSession,
       host: record.host ?? null,
-      status: "running",
+      status: status ?? "running",
     },
     human: (c) => {
       const where = `${record.host ? `${record.host}:` : ""}${record.worktree_path}`;

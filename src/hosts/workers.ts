@@ -87,6 +87,7 @@ export async function spawnOnHost(
     input: options.prompt,
   });
   let doc: Record<string, unknown> | undefined;
+  let adopted = false;
   let basePushed = branchHere;
   let sessionMade = false;
   while (!doc) {
@@ -105,6 +106,7 @@ export async function spawnOnHost(
           "connection broke before it was recorded here: recorded now as it is there " +
           "(its agent has that spawn's prompt)");
         doc = orphan;
+        adopted = true;
         continue;
       }
       // The base is usually there already (host add pushed it, or an earlier spawn did), which saves a
@@ -142,7 +144,7 @@ export async function spawnOnHost(
     throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
   }
   if (baseBranch && baseTip) rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
-  return { record, tmuxSession: record.tmux_session };
+  return { record, tmuxSession: record.tmux_session, ...(adopted ? { status: String(doc.status) } : {}) };
 }
 
 /**
