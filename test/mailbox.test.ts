@@ -50,16 +50,19 @@ function assertSenderOrder(outputs: Result[]): void {
   }
 }
 
-test("16 senders x 50 messages with 2 pollers at once: every message handed out exactly once, in each sender's order", async () => {
+test("16 senders x 50 messages with 4 pollers at once: every message handed out exactly once, in each sender's order", async () => {
   const { repo, id } = sessionRepo();
   let sending = true;
   const senders = Array.from({ length: 16 }, (_, i) => sender(repo, `s${i}`, 50));
-  const pollers = [poller(repo, () => !sending), poller(repo, () => !sending)];
+  const pollers = Array.from({ length: 4 }, () => poller(repo, () => !sending));
   const codes = (await Promise.all(senders)).flat();
   sending = false;
   const outputs = (await Promise.all(pollers)).flat();
   outputs.push(orch(["poll", "--json"], { cwd: repo }));
   assert.equal(codes.filter((c) => c !== 0), [], "every notify exited 0");
+  // Readers finishing their claims at once never trip each other up (a claim folder gone meanwhile).
+  const failed = outputs.filter((o) => o.code !== 0 && o.code !== 124);
+  assert.equal(failed.map((o) => o.stderr), [], "every poll answered (or timed out)");
   const received = messagesOf(outputs);
   assert.is(received.length, 800, "all 800 delivered");
   assert.is(new Set(received.map((m) => m.id)).size, 800, "no duplicates");

@@ -198,6 +198,16 @@ function moveToQuarantine(dir: string, from: string, name: string): string {
   return target;
 }
 
+/** moveToQuarantine, or undefined when `from` is gone already (another reader got there first). */
+function quarantineIfThere(dir: string, from: string, name: string): string | undefined {
+  try {
+    return moveToQuarantine(dir, from, name);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" && lstatOrUndefined(from) === undefined) return undefined;
+    throw error;
+  }
+}
+
 function moveAllInto(fromDir: string, toDir: string): void {
   for (const name of listDir(fromDir)) {
     try {
@@ -224,7 +234,9 @@ function recoverAbandonedClaims(dir: string, report: QuarantineReport): void {
   for (const name of listDir(claimsDir)) {
     const claimDir = path.join(claimsDir, name);
     if (!isRealDirectory(claimDir)) {
-      report(claimDir, moveToQuarantine(dir, claimDir, `claims-${name}`), "not a claim folder (a symbolic link or a file)");
+      // Gone since the listing (its reader finished with it, or another reader recovered it): nothing to do.
+      const moved = quarantineIfThere(dir, claimDir, `claims-${name}`);
+      if (moved !== undefined) report(claimDir, moved, "not a claim folder (a symbolic link or a file)");
       continue;
     }
     if (name.endsWith(".done")) {
