@@ -175,6 +175,8 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The hosts are asked first, so their round trips overlap the check made here.
   let hosts = records.some(onHost) ? await import("../hosts/views.ts") : undefined;
   let asked = hosts?.askHosts(layout, records, ctx);
+  // Its failure (a bad ssh setting) is thrown where it is awaited, below; meanwhile it is not "unhandled".
+  asked?.catch(() => undefined);
   // The check runs once their requests have gone: before that, it would hold them back (see requestsSent).
   await hosts?.requestsSent();
   const checking = records.length > 0 && !branchTips;
@@ -190,6 +192,7 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
       void asked?.catch(() => undefined);
       hosts = await import("../hosts/views.ts");
       asked = hosts.askHosts(layout, records, ctx);
+      asked.catch(() => undefined);
     }
   }
   const counts = countMail(layout.mailDir(session.orchestrator_id));
