@@ -159,6 +159,12 @@ test("a host that stops answering: one status waits it out; status, list and pol
   for (const pid of frozen) stop(pid);
   const failureFile = path.join(repo, ".orch", "hosts-unreachable", "h.json");
   try {
+    // git through the shared connection, whose master holds git's pipes: ended at the start limit, with the
+    // command, not when the master gives the host up (ServerAlive, half a minute later).
+    const slow = { ...world.env, ORCH_SSH_START_TIMEOUT: "3" };
+    const diff = orch(["diff", "feat-w", "--json"], { cwd: repo, env: slow, timeout: 20_000 });
+    assert.is(diff.code, 1, diff.stderr);
+    assert.match(diff.json.error.message, /did not start git-upload-pack within 3 s: the host does not answer/);
     const first = await ends(["status", "--json"], repo, 60_000);
     assert.is(first.code, 0, first.stderr);
     assert.is(first.json.workers[0].status, "unreachable");

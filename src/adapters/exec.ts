@@ -149,6 +149,13 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       activeChildren.delete(child);
       reject(error.code === "ENOENT" ? missingProgram(argv) : error);
     });
+    // A program killed for missing its ready line can leave its output pipes open in a process it handed
+    // them to (an ssh master holds a channel's pipes): its exit is the end, not their close.
+    child.on("exit", () => {
+      if (!ready?.missed()) return;
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    });
     child.on("close", (code, signal) => {
       ready?.stop();
       activeChildren.delete(child);

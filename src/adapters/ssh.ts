@@ -226,8 +226,8 @@ const READY_LINE = `${READY}\n`;
 
 /** The host's login shell did not start `what` (behind ANNOUNCE) within `limitMs`. */
 export function notStarted(host: string, what: string, limitMs: number): HostUnreachable {
-  const why = `its login shell did not start ${what} within ${limitMs / 1000} s: ` +
-    "an rc file that waits for input (a read, a prompt) or hangs? Commands run over ssh must not ask for anything";
+  const why = `its login shell did not start ${what} within ${limitMs / 1000} s: the host does not answer, ` +
+    "or an rc file waits for input (a read, a prompt) or hangs? Commands run over ssh must not ask for anything";
   return new HostUnreachable(host, why);
 }
 

@@ -73,6 +73,7 @@ export async function fetchBranchesWherePossible(
         return undefined;
       }
     };
+    const startedAt = Date.now();
     try {
       // The first alone: a host that cannot be reached costs one attempt, not one per worker.
       const first = await fetchOne(mine[0]!);
@@ -82,7 +83,8 @@ export async function fetchBranchesWherePossible(
     } catch (error) {
       const failure = error as InstanceType<typeof HostUnreachable>;
       ctx.warn(`host ${host} is unreachable: ${failure.sshError}: ${leftOut}`);
-      noteHostFailure(layout, host, failure.sshError);
+      // One that let it wait (a time limit) is passed over by status and poll too for a while.
+      noteHostFailure(layout, host, failure.sshError, Date.now(), startedAt);
       return [];
     }
   }));
