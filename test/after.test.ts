@@ -146,6 +146,7 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   const waiting = orch(["await", "--timeout", "1", "--json"], { cwd: repo });
   assert.is(waiting.code, 124);
   assert.equal(waiting.json.workers.map((w: { status: string }) => w.status), ["running", "pending"]);
+  assert.match(waiting.stderr, /workers still running after 1s: feat-a running, feat-b pending/);
   finish(a, { "a.txt": "a\n" }, "a done");
   const settled = orch(["await", "--timeout", "30", "--json"], { cwd: repo });
   assert.is(settled.code, 0, settled.stderr);

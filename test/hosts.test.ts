@@ -266,6 +266,7 @@ test("await while its worker's host is away: 124 past its timeout; a drop mid-wa
     const away = orch(["await", id, "--timeout", "3", "--json"], { cwd: repo, env, timeout: 60_000 });
     assert.is(away.code, 124, `${away.stderr}${away.stdout}`);
     assert.is(away.json.workers[0].status, "unreachable");
+    assert.match(away.stderr, /^orch: workers still running after 3s: feat-aw unreachable$/m);
     assert.match(away.stderr, /host alpha: .*trying again/);
   } finally {
     await a!.start();

@@ -130,11 +130,16 @@ async function awaitOnce(
     return settled(current, any) ? current : undefined;
   }, sessionGone);
   if (result === "restart") return undefined;
-  if (!result) {
-    const details = { orchestrator_id: orchestratorId, workers: views(layout, records) };
-    throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, details);
-  }
+  if (!result) throw stillRunning(orchestratorId, views(layout, records), timeoutMs);
   return result;
+}
+
+/** await's --timeout ran out: the line names the workers not finished and how they stand. */
+export function stillRunning(orchestratorId: string | undefined, workers: AwaitedWorker[], timeoutMs: number | undefined): OrchError {
+  const open = workers.filter((w) => !(FINISHED as readonly string[]).includes(w.status));
+  const which = open.map((w) => `${w.worker_id} ${w.status}`).join(", ");
+  const message = `workers still running after ${(timeoutMs ?? 0) / 1000}s${which ? `: ${which}` : ""}`;
+  return new OrchError("timeout", message, { orchestrator_id: orchestratorId, workers });
 }
 
 function render(workers: AwaitedWorker[], c: Colors): string {

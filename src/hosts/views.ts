@@ -5,7 +5,7 @@
 import { mainWorktreeOf } from "../adapters/repo.ts";
 import { checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { repoOf, type Context } from "../context.ts";
-import { aboutHost, OrchError } from "../errors.ts";
+import { aboutHost } from "../errors.ts";
 import { branchTipFromFiles, type Standing } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { Waker } from "../store/waker.ts";
@@ -219,8 +219,7 @@ export async function awaitAcrossHosts(
       const now = current();
       if (isSettled(now)) return now;
       if (deadline !== undefined && Date.now() >= deadline) {
-        const details = { orchestrator_id: records[0]?.orchestrator_id, workers: now };
-        throw new OrchError("timeout", `workers still running after ${(timeoutMs ?? 0) / 1000}s`, details);
+        throw (await import("../commands/await.ts")).stillRunning(records[0]?.orchestrator_id, now, timeoutMs);
       }
       await Promise.race([waker.next(deadline), new Promise<void>((resolve) => (poke = resolve))]);
     }
