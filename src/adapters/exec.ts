@@ -143,7 +143,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     const stderr: Buffer[] = [];
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
-    const ready = options.readyLine && awaitReadyLine(child, options.readyLine, stderr, options.ownProcessGroup === true);
+    const { readyLine } = options;
+    const ready = readyLine && awaitReadyLine(child, readyLine, stderr, options.ownProcessGroup === true);
     child.on("error", (error: NodeJS.ErrnoException) => {
       ready?.stop();
       activeChildren.delete(child);

@@ -54,7 +54,8 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
  */
 function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boolean {
   const recorded = new Set(record.after_landed ?? []);
-  const unlanded = (record.after ?? []).filter((id) => !recorded.has(id) && !readWorkerCoherence(layout, record.orchestrator_id, id).landed);
+  const landedByOrch = (id: string) => readWorkerCoherence(layout, record.orchestrator_id, id).landed !== undefined;
+  const unlanded = (record.after ?? []).filter((id) => !recorded.has(id) && !landedByOrch(id));
   return unlanded.length > 0 && unlanded.every((id) => {
     const prerequisite = findWorker(layout, record.orchestrator_id, id);
     return prerequisite !== undefined && (FINISHED as readonly string[]).includes(workerState(layout, prerequisite).status);
@@ -135,7 +136,11 @@ async function awaitOnce(
 }
 
 /** await's --timeout ran out: the line names the workers not finished and how they stand. */
-export function stillRunning(orchestratorId: string | undefined, workers: AwaitedWorker[], timeoutMs: number | undefined): OrchError {
+export function stillRunning(
+  orchestratorId: string | undefined,
+  workers: AwaitedWorker[],
+  timeoutMs: number | undefined,
+): OrchError {
   const open = workers.filter((w) => !(FINISHED as readonly string[]).includes(w.status));
   const which = open.map((w) => `${w.worker_id} ${w.status}`).join(", ");
   const message = `workers still running after ${(timeoutMs ?? 0) / 1000}s${which ? `: ${which}` : ""}`;

@@ -59,7 +59,13 @@ export function silentHost(layout: StoreLayout, host: string, now = Date.now()):
 }
 
 /** `startedAt`: when the failed attempt began, for whether it was silent. */
-export function noteHostFailure(layout: StoreLayout, host: string, error: string, now = Date.now(), startedAt = now): HostFailure {
+export function noteHostFailure(
+  layout: StoreLayout,
+  host: string,
+  error: string,
+  now = Date.now(),
+  startedAt = now,
+): HostFailure {
   const before = readHostFailure(layout, host);
   const failures = (before?.failures ?? 0) + 1;
   const pause = Math.min(FIRST_PAUSE_MS * 2 ** (failures - 1), LONGEST_PAUSE_MS);

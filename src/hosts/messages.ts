@@ -217,7 +217,9 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
       const waiting = error instanceof HostUnreachable;
       ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
       // One that let it wait is passed over for a while; one that refused at once costs nothing to ask again.
-      if (waiting && Date.now() - startedAt >= SILENT_AFTER_MS) noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
+      if (waiting && Date.now() - startedAt >= SILENT_AFTER_MS) {
+        noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
+      }
     }
   })).then(() => undefined);
   return { sent: requestsSent(), done };

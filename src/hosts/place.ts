@@ -60,7 +60,8 @@ export async function fetchBranchesWherePossible(
     const leftOut = `${mine.length === 1 ? `${mine[0]!.worker_id}'s branch is` : "its workers' branches are"} left out`;
     const paused = pausedHost(layout, host);
     if (paused) {
-      ctx.warn(`host ${host} was unreachable at ${paused.last_failed_at} (${paused.error}): ${leftOut} (${nextTryText(paused)})`);
+      const when = `was unreachable at ${paused.last_failed_at} (${paused.error})`;
+      ctx.warn(`host ${host} ${when}: ${leftOut} (${nextTryText(paused)})`);
       return [];
     }
     const fetchOne = async (record: RemoteWorkerRecord) => {

@@ -191,7 +191,8 @@ export async function removeOnHost(
     if (!options.deleteBranch || options.forceBranch) return;
     if (!(await gitAdapter.branchExists(mainRoot, record.branch))) return;
     if (!(await gitAdapter.isMergedInto(mainRoot, ref, "HEAD"))) {
-      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
+      const fix = "nothing was removed (use --force to delete it anyway)";
+      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: ${fix}`);
     }
   };
   const left = `its worktree there, if any, is left as it is (${record.worktree_path})`;
@@ -292,10 +293,16 @@ export async function resumeOnHost(
  * `orch ARGS` on the host with a text flag's value on standard input (--text-on-stdin), as send's text
  * goes: any text fits. A host's orch older than that flag gets it as the quoted argument, as before.
  */
-async function withText(host: RemoteHost, args: string[], flag: string, text: string | undefined): Promise<Record<string, unknown>> {
+async function withText(
+  host: RemoteHost,
+  args: string[],
+  flag: string,
+  text: string | undefined,
+): Promise<Record<string, unknown>> {
   if (text === undefined) return host.orch(args);
   return host.orch([...args, "--text-on-stdin"], { input: text }).catch((error: unknown) => {
-    if (error instanceof OrchError && error.kind === "usage" && /textOnStdin/.test(error.message)) return host.orch([...args, flag, text]);
+    const unknownFlag = error instanceof OrchError && error.kind === "usage" && /textOnStdin/.test(error.message);
+    if (unknownFlag) return host.orch([...args, flag, text]);
     throw error;
   });
 }
