@@ -164,7 +164,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       const result: RunResult = {
         code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1),
         stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: options.readyLine ? errors.replace(`${options.readyLine.text}\n`, "") : errors,
+        stderr: readyLine ? errors.replace(`${readyLine.text}\n`, "") : errors,
         ...(ready?.missed() ? { notReady: true } : {}),
       };
       try {

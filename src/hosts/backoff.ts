@@ -12,7 +12,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { checkHostName } from "./destination.ts";
 
 /** An attempt that failed after this long waited out a time limit: the host is silent, not refusing. */
-export const SILENT_AFTER_MS = 2000;
+const SILENT_AFTER_MS = 2000;
 
 /** The first pause after a failure; it doubles with each failure after it, up to the longest. */
 export const FIRST_PAUSE_MS = 10_000;
@@ -56,6 +56,20 @@ export function pausedHost(layout: StoreLayout, host: string, now = Date.now()):
 export function silentHost(layout: StoreLayout, host: string, now = Date.now()): HostFailure | undefined {
   const failure = pausedHost(layout, host, now);
   return failure?.silent === true ? failure : undefined;
+}
+
+/** "did not answer at T (ERROR)", for the line of a command that passes a silent host over. */
+export function silentSince(failure: HostFailure): string {
+  return `did not answer at ${failure.last_failed_at} (${failure.error})`;
+}
+
+/**
+ * status's or poll's attempt at `host`, begun at `startedAt`, failed: remembered only when it let them wait
+ * (a silent host is passed over for a while); a host that refused at once costs nothing to ask again.
+ */
+export function noteSilentFailure(layout: StoreLayout, host: string, error: string, startedAt: number): void {
+  const now = Date.now();
+  if (now - startedAt >= SILENT_AFTER_MS) noteHostFailure(layout, host, error, now, startedAt);
 }
 
 /** `startedAt`: when the failed attempt began, for whether it was silent. */

@@ -17,7 +17,7 @@ import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
 import type { Message } from "../store/messages.ts";
-import { nextTryText, noteHostFailure, noteHostReached, SILENT_AFTER_MS, silentHost } from "./backoff.ts";
+import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
 import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
 
@@ -81,12 +81,12 @@ export function runLifeline(
   // Cancelled while still starting (a host that does not answer): over at once; what starts later is ended.
   const starting = new Promise<never>((_, reject) => (cancelStart = reject));
   starting.catch(() => undefined);
-  const started = host.lifeline(request).then((process) => {
+  const launched = host.lifeline(request).then((process) => {
     if (cancelled) process.kill();
     return process;
   });
-  started.catch(() => undefined);
-  const done = Promise.race([started, starting]).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
+  launched.catch(() => undefined);
+  const done = Promise.race([launched, starting]).then((started) => new Promise<LifelineOutcome>((resolve, reject) => {
     child = started;
     if (cancelled) child.kill();
     let stdout = "";
@@ -137,7 +137,7 @@ export function runLifeline(
   }));
   return {
     done,
-    started,
+    started: launched,
     cancel: () => {
       cancelled = true;
       child?.kill();
@@ -206,8 +206,8 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
     };
     const silent = silentHost(layout, host.name);
     if (silent) {
-      const when = `did not answer at ${silent.last_failed_at} (${silent.error})`;
-      return ctx.warn(`host ${host.name} ${when}: its messages wait there until the ${nextTryText(silent)}`);
+      const until = `until the ${nextTryText(silent)}`;
+      return ctx.warn(`host ${host.name} ${silentSince(silent)}: its messages wait there ${until}`);
     }
     const startedAt = Date.now();
     try {
@@ -216,10 +216,7 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
     } catch (error) {
       const waiting = error instanceof HostUnreachable;
       ctx.warn(waiting ? `${error.message}: its messages wait there` : aboutHost(host.name, error));
-      // One that let it wait is passed over for a while; one that refused at once costs nothing to ask again.
-      if (waiting && Date.now() - startedAt >= SILENT_AFTER_MS) {
-        noteHostFailure(layout, host.name, error.sshError, Date.now(), startedAt);
-      }
+      if (waiting) noteSilentFailure(layout, host.name, error.sshError, startedAt);
     }
   })).then(() => undefined);
   return { sent: requestsSent(), done };

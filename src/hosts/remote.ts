@@ -170,14 +170,15 @@ export class RemoteHost {
    * time limit has passed, as for orch's own commands.
    */
   async git(verb: "fetch" | "push", args: readonly string[], cwd: string): Promise<RunResult> {
-    const program = `git-${verb === "push" ? "receive" : "upload"}-pack`;
+    const pack = verb === "push" ? "receive-pack" : "upload-pack";
+    const program = `git-${pack}`;
     // git appends the clone's path, quoted, to this and hands the line to ssh for the login shell.
     const announced = this.record.posix_shell === true
       ? `${ANNOUNCE}; exec ${program}`
       : quoteForShell(["sh", "-c", `${ANNOUNCE}; exec ${program} "$1"`, "orch-git"]);
     const env = await this.gitEnv();
     const limit = startTimeoutMs(env);
-    const option = `--${verb === "push" ? "receive" : "upload"}-pack=${announced}`;
+    const option = `--${pack}=${announced}`;
     // Loaded here: the remote poll, which runs no git, does without it.
     const { git } = await import("../adapters/git.ts");
     const result = await git([verb, option, ...args], cwd, {

@@ -15,7 +15,7 @@ import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
-import { nextTryText, noteHostFailure, noteHostReached, SILENT_AFTER_MS, silentHost } from "./backoff.ts";
+import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
@@ -344,8 +344,8 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
     const silent = silentHost(layout, name);
     if (silent) {
       out.errors.set(name, silent.error);
-      const when = `did not answer at ${silent.last_failed_at} (${silent.error})`;
-      return ctx.warn(`host ${name} ${when}: its workers count as unreachable until the ${nextTryText(silent)}`);
+      const until = `until the ${nextTryText(silent)}`;
+      return ctx.warn(`host ${name} ${silentSince(silent)}: its workers count as unreachable ${until}`);
     }
     const startedAt = Date.now();
     try {
@@ -367,10 +367,7 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
       out.errors.set(name, why);
       ctx.warn(error instanceof HostUnreachable ? `host ${name}: ${why}` : aboutHost(name, error));
-      // One that let it wait is passed over for a while; one that refused at once costs nothing to ask again.
-      if (error instanceof HostUnreachable && Date.now() - startedAt >= SILENT_AFTER_MS) {
-        noteHostFailure(layout, name, why, Date.now(), startedAt);
-      }
+      if (error instanceof HostUnreachable) noteSilentFailure(layout, name, why, startedAt);
     }
   }));
   return out;
