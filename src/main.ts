@@ -168,7 +168,9 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   } catch (error) {
     if (error instanceof OrchError) throw error;
     const name = cli.matchedCommandName ? ` ${cli.matchedCommandName}` : "";
-    throw new OrchError("usage", `${(error as Error).message} (see orch${name} --help)`);
+    // cac quotes the arguments it could not place ("Unused args: `x`") with protect()'s marker on them.
+    const message = (error as Error).message.replaceAll(MARK, "");
+    throw new OrchError("usage", `${message} (see orch${name} --help)`);
   }
   return invocation && { ...invocation, args: unprotect(invocation.args), flags: unprotect(invocation.flags) };
 }

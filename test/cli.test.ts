@@ -96,6 +96,16 @@ test("an unknown command or flag is a usage error: exit 2, one line on stderr, J
   }
 });
 
+test("an argument too many is named as typed, with no control character of orch's parser in the message", () => {
+  for (const args of [["status", "extra-arg"], ["send", "w", "text", "extra-arg"], ["spawn", "feat/a", "b", "extra-arg"]]) {
+    const r = orch(args, { cwd });
+    assert.is(r.code, 2, args.join(" "));
+    assert.match(r.stderr, /Unused args: `extra-arg`/, JSON.stringify(r.stderr));
+    const j = orch([...args, "--json"], { cwd });
+    assert.match(j.json.error.message, /^Unused args: `extra-arg`/, JSON.stringify(j.json.error.message));
+  }
+});
+
 test("values reach commands exactly as typed: numbers, leading dashes with =, unicode", () => {
   const id = orch(["init", "--json"], { cwd }).json.orchestrator_id;
   for (const summary of ["007", "1e3", "0x10", "-starts-with-dash", "ünï $(x) `y` 'q' \"d\""]) {
