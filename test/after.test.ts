@@ -139,6 +139,22 @@ test("--after a worker that does not exist: exit 2 and nothing changed; --after 
   assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees", "feat-x")));
 });
 
+test("a pending worker has no commits yet: diff, pr, apply, merge and land say it waits, whatever the checkout", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
+  orch(["spawn", "feat/later", "--after", "feat-a", "--no-window"], { cwd: repo });
+  const before = snapshot(path.join(repo, ".orch"));
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const args of [["diff"], ["pr"], ["apply"], ["apply", "--dry-run"], ["merge", "--local"], ["merge"], ["land"]]) {
+    const r = orch([args[0]!, "feat-later", ...args.slice(1), "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+    assert.is(r.json.error.code, "refused", args.join(" "));
+    assert.match(r.stderr, /^orch: worker feat-later has not started yet: it waits for feat-a to land\n$/, args.join(" "));
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+});
+
 test("await counts pending workers: it waits while the prerequisite works, and returns when only landing can help", () => {
   const { repo } = sessionRepo();
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;

@@ -12,7 +12,7 @@ import { fetchWorkerBranches } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
 import { loadWorker } from "../store/workers.ts";
-import { checkoutLockTarget, refuseWorkerCheckout, uncommittedWarning, writeSeries } from "./integration.ts";
+import { checkoutLockTarget, refusePending, refuseWorkerCheckout, uncommittedWarning, writeSeries } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
 interface AppliedRecord {
@@ -57,6 +57,7 @@ function conflictError(worker: string, outcome: gitAdapter.AmOutcome, extra: Rec
 export async function runApply(options: ApplyOptions, ctx: Context): Promise<Record<string, unknown>> {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const record = loadWorker(layout, session.orchestrator_id, options.worker);
+  refusePending(record);
   const repo = await requireRepo(ctx);
   refuseWorkerCheckout(repo, record);
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);

@@ -11,7 +11,7 @@ import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, uncommittedWarning,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, refusePending, uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
@@ -66,6 +66,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const deleteBranch = booleanFlag(flags, "deleteBranch");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  refusePending(record);
   const repo = await requireRepo(ctx);
   for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
