@@ -11,14 +11,21 @@ function tooLarge(what: string, max: number): OrchError {
   return new OrchError("invalid", `${what} is larger than ${max / (1024 * 1024)} MiB: orch takes at most that much`);
 }
 
-/** All of standard input, at most `max` bytes (more is refused, exit 2). */
+/** All of standard input, at most `max` bytes (more is refused, exit 2), as UTF-8 text. */
 export function readStdinBounded(max: number, what: string): string {
+  let bytes: Buffer;
   try {
-    return readUpTo(0, max, what).toString("utf8");
+    bytes = readUpTo(0, max, what);
   } catch (error) {
     if (error instanceof NotRegularFileError) throw tooLarge(what, max);
     if (errnoCode(error) === "EISDIR") throw new OrchError("invalid", `${what}: standard input is a folder`);
     throw error;
+  }
+  // Refused rather than stored with U+FFFD in place of the bytes, as arguments and spawn's prompt are.
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new OrchError("invalid", `${what} is not valid UTF-8 text`);
   }
 }
 

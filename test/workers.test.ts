@@ -97,6 +97,22 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   assert.is(orch(["reply", "msg_0000000000000000000", "x"], { cwd: repo }).code, 1);
 });
 
+test("send and reply - refuse a text on standard input that is not UTF-8 (exit 2, nothing sent), never store it as U+FFFD", () => {
+  const { repo, id } = sessionRepo();
+  const wt = orch(["spawn", "feat/bytes", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  orch(["notify", "--type", "question", "--summary", "which?", "--question", "which?"], { cwd: wt });
+  const question = orch(["poll", "--json"], { cwd: repo }).json.messages[0].id as string;
+  const before = snapshot(path.join(repo, ".orch", "sessions", id));
+  for (const args of [["send", "feat-bytes", "-"], ["reply", question, "-"]]) {
+    const r = orch([...args, "--json"], { cwd: repo, input: Buffer.from([0x63, 0x61, 0x66, 0xe9]) });
+    assert.is(r.code, 2, `${args[0]}: ${r.stderr}`);
+    assert.is(r.json.error.code, "invalid", args[0]);
+    assert.match(r.stderr, /^orch: the text on standard input is not valid UTF-8 text\n$/, args[0]);
+  }
+  assert.equal(snapshot(path.join(repo, ".orch", "sessions", id)), before);
+  assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 0);
+});
+
 test("await: --timeout exits 124 with what is known, --any returns on the first finished worker", () => {
   const { repo } = sessionRepo();
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
