@@ -56,4 +56,17 @@ test("pr shows the PR through gh pr view and gh pr diff, with exactly these argu
   assert.is(none.json.error.code, "not_found");
 });
 
+test("pr: a gh that answers pr view with something that is not JSON is one line and exit 1, never a stack", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/pr", "--no-window"], { cwd: repo });
+  const env = ghStandIn(["echo 'A new release of gh is available'"]).env;
+  const r = orch(["pr", "feat/pr", "--json"], { cwd: repo, env });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "failed");
+  assert.match(r.stderr, /^orch: gh pr view printed something that is not a JSON object: A new release of gh is available\n$/);
+  const nothing = orch(["pr", "feat/pr"], { cwd: repo, env: ghStandIn(["echo null"]).env });
+  assert.is(nothing.code, 1, nothing.stderr);
+  assert.match(nothing.stderr, /^orch: gh pr view printed something that is not a JSON object: null\n$/);
+});
+
 test.run();
