@@ -1,6 +1,7 @@
 // Shell completion scripts for bash, zsh and fish, generated from the command table in spec.ts, so a
 // new command or flag is completed as soon as it is declared there.
 
+import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -30,10 +31,11 @@ interface CommandInfo {
 
 /** What the value of a flag or a positional can be; the rest is free text. */
 const FLAG_VALUES: Record<string, Completer> = {
-  "--type": { words: ["task_complete", "task_failed", "question", "progress", "idle"] },
+  "--type": { words: [...WORKER_MESSAGE_TYPES] },
   "--agent": { words: ["claude", "codex"] },
   "--backend": { words: ["git", "gtr"] },
   "--method": { words: ["squash", "rebase", "merge"] },
+  "--on-conflict": { words: ["stop", "return"] },
   "--prompt-file": "files",
   "--project-dir": "dirs",
   "--from": "branches",
@@ -44,7 +46,7 @@ const POSITIONAL_VALUES: Record<string, Completer> = {
   branch: "branches",
   shell: { words: [...SHELLS] },
   agent: { words: ["claude"] },
-  event: { words: ["post-tool-use", "stop"] },
+  event: { words: ["post-tool-use", "stop", "user-prompt-submit", "permission-request", "notification"] },
 };
 
 function parseFlag(option: OptionSpec): Flag {
