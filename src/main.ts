@@ -9,7 +9,8 @@ import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
 import { endAll } from "./exit-hold.ts";
-import { booleanFlag } from "./flags.ts";
+import { booleanFlag, stringFlag } from "./flags.ts";
+import { checkOrchestratorId } from "./ids.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
 import { noteParent } from "./parent.ts";
 import { VERSION } from "./version.ts";
@@ -220,6 +221,9 @@ async function mainEntry(): Promise<void> {
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
     jsonAnswer = booleanFlag(invocation.flags, "json");
+    // Refused before any command runs: init and install, which never read a session, would write first.
+    const orchFlag = stringFlag(invocation.flags, "orch");
+    if (orchFlag !== undefined) checkOrchestratorId(orchFlag, "--orch id");
     const command = await invocation.spec.load();
     const ctx = { cwd: process.cwd(), env: process.env, warn };
     const result = await command(invocation.args, invocation.flags, ctx);

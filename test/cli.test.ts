@@ -5,7 +5,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { COMMANDS } from "../src/cli/spec.ts";
-import { orch, ROOT, scratchRepo } from "./helpers.ts";
+import { orch, ROOT, scratchRepo, snapshot } from "./helpers.ts";
 
 const cwd = scratchRepo();
 
@@ -104,6 +104,19 @@ test("an argument too many is named as typed, with no control character of orch'
     const j = orch([...args, "--json"], { cwd });
     assert.match(j.json.error.message, /^Unused args: `extra-arg`/, JSON.stringify(j.json.error.message));
   }
+});
+
+test("a malformed --orch is refused with exit 2 by every command, before anything is written (init, install too)", () => {
+  const repo = scratchRepo();
+  const before = snapshot(repo);
+  const commands = [["init"], ["install", "claude"], ["doctor"], ["completion", "bash"], ["host", "list"], ["status"]];
+  for (const args of commands) {
+    const r = orch([...args, "--orch", "orch_BAD", "--json"], { cwd: repo });
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.is(r.json.error.code, "invalid", args.join(" "));
+    assert.match(r.stderr, /^orch: bad --orch id "orch_BAD": expected orch_ followed by 8 of \[a-z0-9\]\n$/, args.join(" "));
+  }
+  assert.equal(snapshot(repo), before);
 });
 
 test("values reach commands exactly as typed: numbers, leading dashes with =, unicode", () => {
