@@ -68,7 +68,10 @@ test("two watchers and a poll at once: every message is handed out exactly once"
 });
 
 /** Starts `orch ARGS` under a shell parent (as Claude Code's Bash tool runs it); returns both pids. */
-function underParent(args: string[], cwd: string): { parent: number; listener: () => number | undefined; done: Promise<number> } {
+function underParent(
+  args: string[],
+  cwd: string,
+): { parent: number; listener: () => number | undefined; done: Promise<number>; kill: () => void } {
   const [cmd, ...pre] = orchCommand();
   const sh = spawn("sh", ["-c", '"$@" & echo $! > "$ORCH_TEST_PIDFILE"; wait', "sh", cmd!, ...pre, ...args], {
     cwd,
@@ -82,6 +85,16 @@ function underParent(args: string[], cwd: string): { parent: number; listener: (
     parent: sh.pid!,
     listener: () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined),
     done: new Promise((resolve) => sh.on("close", (code) => resolve(code ?? -1))),
+    kill: () => {
+      const listener = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined;
+      for (const pid of [sh.pid!, listener]) {
+        try {
+          if (pid && alive(pid)) process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    },
   };
 }
 
@@ -117,16 +130,23 @@ for (const args of [["watch"], ["poll", "--wait"], ["await", "--timeout", "60"]]
     const { repo } = sessionRepo();
     const wt = workerIn(repo, "feat/orphan");
     const run = underParent(args, repo);
-    await waitUntil(() => run.listener() !== undefined, 15_000, "the listener to start");
-    const listener = run.listener()!;
-    await waitUntil(() => watching(listener), 15_000, "the listener to wait");
-    assert.ok(alive(listener), "the listener waits");
-    process.kill(run.parent, "SIGKILL");
-    await run.done;
-    await waitUntil(() => !alive(listener), 15_000, "the orphaned listener to exit");
-    notify(wt, "for the next reader");
-    const next = orch(["poll", "--json"], { cwd: repo });
-    assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["for the next reader"]);
+    try {
+      await waitUntil(() => run.listener() !== undefined, 15_000, "the listener to start");
+      const listener = run.listener()!;
+      // Its inotify watch shows it waits. A machine out of inotify instances (other programs' watches) gives
+      // it none, and it waits by re-scanning: after 10 s it has long taken note of its parent either way.
+      await waitUntil(() => watching(listener), 10_000, "the listener to wait").catch(() => undefined);
+      assert.ok(alive(listener), "the listener waits");
+      process.kill(run.parent, "SIGKILL");
+      await run.done;
+      await waitUntil(() => !alive(listener), 15_000, "the orphaned listener to exit");
+      notify(wt, "for the next reader");
+      const next = orch(["poll", "--json"], { cwd: repo });
+      assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["for the next reader"]);
+    } finally {
+      // A failure above must not leave the listener running: the test file would not end.
+      run.kill();
+    }
   });
 }
 
