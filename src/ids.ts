@@ -107,7 +107,8 @@ export function checkMessageId(id: string): string {
 }
 
 export function isWorkerId(id: string): boolean {
-  return id.length > 0 && allChars(id, 0, ID_CHAR) && id !== "." && id !== ".." && !id.startsWith("-");
+  // ".." anywhere: no branch has it (git refuses it), so no worker id made from one does either.
+  return id.length > 0 && allChars(id, 0, ID_CHAR) && id !== "." && !id.includes("..") && !id.startsWith("-");
 }
 
 export function checkWorkerId(id: string, source = "worker id"): string {

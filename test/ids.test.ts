@@ -45,7 +45,9 @@ test("the character checks agree with the published patterns, on good ids and on
     assert.is(isOrchestratorId(s), orchPattern.test(s), s);
     assert.is(isMessageId(s), messagePattern.test(s), s);
   }
-  for (const s of ["feat-login", "a.b_c-d", "..", ".", "-x", "a/b", "a b", "ü", ""]) assert.is(isWorkerId(s), /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== ".." && !s.startsWith("-"), s);
+  for (const s of ["feat-login", "a.b_c-d", "..", ".", "-x", "a/b", "a b", "ü", "", "w1..", "a..b", "..."]) {
+    assert.is(isWorkerId(s), /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && !s.includes("..") && !s.startsWith("-"), s);
+  }
 });
 
 test("worker ids follow the contract and folders follow git-gtr", () => {

@@ -93,6 +93,14 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   assert.is(orch(["inbox"], { cwd: repo }).code, 1, "the main worktree is no worker");
   assert.is(orch(["send", "nobody", "x"], { cwd: repo }).code, 1);
   assert.is(orch(["send", "../x", "x"], { cwd: repo }).code, 2);
+  // An id with ".." anywhere is refused as the contract says (no branch, so no worker id, has one).
+  for (const name of ["w1..", "a..b"]) {
+    for (const args of [["send", name, "x"], ["diff", name], ["stop", name]]) {
+      const refused = orch([...args, "--json"], { cwd: repo });
+      assert.is(refused.code, 2, `${args.join(" ")}: ${refused.stderr}`);
+      assert.is(refused.json.error.code, "invalid");
+    }
+  }
   assert.is(orch(["reply", "msg_bad", "x"], { cwd: repo }).code, 2);
   assert.is(orch(["reply", "msg_0000000000000000000", "x"], { cwd: repo }).code, 1);
 });
