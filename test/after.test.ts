@@ -45,6 +45,10 @@ test("a chain A → B → C: each starts when its prerequisite has landed, from 
   let view = workers(repo, env);
   assert.equal([view.get("feat-b")!.status, view.get("feat-b")!.after], ["pending", ["feat-a"]]);
   assert.equal([view.get("feat-c")!.status, view.get("feat-c")!.after], ["pending", ["feat-b"]]);
+  // No worktree and no base yet: null, as spawn answered, in status, list and (below) rm.
+  assert.equal([view.get("feat-c")!.worktree_path, view.get("feat-c")!.base_commit], [null, null]);
+  const listed = orch(["list", "--json"], { cwd: repo, env }).json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-c");
+  assert.equal([listed.worktree_path, listed.base_commit], [null, null]);
   assert.match(orch(["list"], { cwd: repo, env }).stdout, /feat-c\s+pending.*after feat-b/);
 
   // Something else lands first: B must start from the base as it is when A lands, not as it was.
@@ -117,6 +121,7 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   orch(["spawn", "feat/f", "--after", "feat-e", "--no-window"], { cwd: repo });
   const removed = orch(["rm", "feat-e", "--yes", "--json"], { cwd: repo });
   assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.worktree_path, null);
   assert.not.ok(workers(repo).has("feat-e"));
   // Said as it is: no "worktree " with an empty path, no branch "kept" that never existed.
   const said = orch(["rm", "feat-f"], { cwd: repo });

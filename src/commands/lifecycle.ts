@@ -59,7 +59,8 @@ export interface RemoveOptions {
 export interface RemoveOutcome extends StopOutcome {
   worker_id: string;
   branch: string;
-  worktree_path: string;
+  /** null for a pending worker: it had none. */
+  worktree_path: string | null;
   branch_deleted: boolean;
   /** A remote worker its host no longer had (its store, session or clone gone there): only forgotten here. */
   forgotten_only?: boolean;
@@ -76,7 +77,7 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
     return {
       worker_id: record.worker_id,
       branch: record.branch,
-      worktree_path: "",
+      worktree_path: null,
       branch_deleted: false,
       agent_stopped: false,
       window_closed: false,

@@ -16,7 +16,8 @@ import type { CommandResult } from "./types.ts";
 export interface WorkerView {
   worker_id: string;
   branch: string;
-  worktree_path: string;
+  /** null while pending: no worktree yet (as spawn --after answers). */
+  worktree_path: string | null;
   status: WorkerStatus | "unreachable";
   pr_url: string | null;
   window_id: string | null;
@@ -25,7 +26,8 @@ export interface WorkerView {
   window_alive: boolean;
   agent_alive: boolean;
   agent: string;
-  base_commit: string;
+  /** null while pending: it starts from the base as it is then. */
+  base_commit: string | null;
   base_branch: string | null;
   /** Commits against the base branch's current tip (null while pending or when the branch is gone). */
   ahead: number | null;
@@ -81,7 +83,7 @@ export async function viewWorkers(
     return {
       worker_id: record.worker_id,
       branch: record.branch,
-      worktree_path: record.worktree_path,
+      worktree_path: record.worktree_path || null,
       status: state.status,
       pr_url: state.pr_url,
       window_id: record.window_id,
@@ -89,7 +91,7 @@ export async function viewWorkers(
       window_alive: record.window_id !== null && windows.has(windowKey(record.window_id, record.tmux_server)),
       agent_alive: alive,
       agent: record.agent,
-      base_commit: record.base_commit,
+      base_commit: record.base_commit || null,
       base_branch: record.base_branch,
       ahead: standing?.ahead ?? null,
       behind: standing?.behind ?? null,
@@ -232,7 +234,7 @@ function standingText(w: WorkerView): string {
 
 /** host:path; a worker not made yet (pending) has no path, only the host it will start on. */
 function whereText(w: WorkerView): string {
-  if (!w.host) return w.worktree_path;
+  if (!w.host) return w.worktree_path ?? "";
   return w.worktree_path ? `${w.host}:${w.worktree_path}` : `on host ${w.host}`;
 }
 
