@@ -29,8 +29,10 @@ test("full lifecycle: spawn, question, reply, done, status and list, await, stop
   const spawned = orch(["spawn", "feat/life", "--agent", agent, "--prompt", "answer the question", "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
 
-  const asked = orch(["await", "feat/life", "--timeout", "30", "--json"], { cwd: repo, env });
+  // Named by branch and by id: one worker, awaited and listed once.
+  const asked = orch(["await", "feat/life", "feat-life", "--timeout", "30", "--json"], { cwd: repo, env });
   assert.is(asked.code, 0, asked.stderr);
+  assert.is(asked.json.workers.length, 1);
   assert.is(asked.json.workers[0].status, "waiting");
   assert.is(asked.json.workers[0].final_message.content.question, "red or blue?");
 
