@@ -92,7 +92,7 @@ export const DEMO_AGENT: CommandSpec = {
 
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
-  description: "Claude Code hook handler (post-tool-use, stop, user-prompt-submit, permission-request, notification) reading the hook JSON on stdin; always exits 0",
+  description: "Claude Code hook handler (post-tool-use, stop, user-prompt-submit, permission-request, notification) reading the hook JSON on stdin; exits 0 whatever the payload (2 for an unknown event)",
 
   options: [],
   load: async () => (await import("../commands/hook.ts")).main,
