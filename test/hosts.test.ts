@@ -287,4 +287,49 @@ test("await while its worker's host is away: 124 past its timeout; a drop mid-wa
   assert.is(r.json.workers[0].final_message.content.summary, "done on alpha");
 });
 
+test("two sessions sharing a host's clone: a spawn of a branch the other's worker has there is refused, its work kept", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo, id: first } = sessionRepo();
+  const second = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id as string;
+  const env = world.env;
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", "shared/repo"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  const spawn = (orchId: string) =>
+    orch(["spawn", "feat/shared", "--host", "alpha", "--orch", orchId, "--no-window", "--json"], { cwd: repo, env });
+  const mine = spawn(first);
+  assert.is(mine.code, 0, mine.stderr);
+  const worktree = mine.json.worktree_path as string;
+  // The first session's worker commits its work there.
+  const onHost = (args: string[]) => a!.runAs(["git", "-C", worktree, ...args]);
+  fs.writeFileSync(path.join(worktree, "work.txt"), "the first session's work\n");
+  fs.chownSync(path.join(worktree, "work.txt"), a!.uid, fs.statSync(worktree).gid);
+  assert.is(onHost(["add", "work.txt"]).code, 0);
+  assert.is(onHost(["commit", "-q", "-m", "Work"]).code, 0);
+  const tip = onHost(["rev-parse", "HEAD"]).stdout.trim();
+
+  // The second session spawns the same branch there: with the branch here (pushed as it is here), and
+  // without it from a base the host lacks (pushed as the branch). Neither moves the worker's branch.
+  const workKept = (what: string) => {
+    assert.is(onHost(["rev-parse", "HEAD"]).stdout.trim(), tip, `${what}: the worker's branch is where its commit left it`);
+    assert.ok(fs.existsSync(path.join(worktree, "work.txt")), `${what}: its worktree keeps the work`);
+    assert.equal(onHost(["status", "--porcelain"]).stdout, "", `${what}: its worktree untouched`);
+  };
+  git(["branch", "feat/shared", "HEAD"], repo);
+  const withBranch = spawn(second);
+  workKept("the branch pushed from here");
+  assert.is(withBranch.code, 1, withBranch.stderr);
+  assert.is(withBranch.json.error.code, "exists");
+  git(["branch", "-D", "feat/shared"], repo);
+  git(["commit", "-q", "--allow-empty", "-m", "A base the host lacks"], repo);
+  const fromNewBase = spawn(second);
+  workKept("the base pushed as the branch");
+  assert.is(fromNewBase.code, 1, fromNewBase.stderr);
+  assert.is(fromNewBase.json.error.code, "exists");
+  assert.match(fromNewBase.json.error.message, /feat\/shared is checked out in a worktree on host alpha/);
+  const listed = (orchId: string) =>
+    orch(["list", "--orch", orchId, "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id);
+  assert.equal([listed(first), listed(second)], [["feat-shared"], []]);
+});
+
 test.run();

@@ -167,15 +167,20 @@ export class RemoteHost {
    * `git fetch ARGS` or `git push ARGS` with this host's clone (gitUrl) in `cwd`, failing or not. The host runs
    * git's upload-pack or receive-pack behind ANNOUNCE: a login shell that waits for input (an rc file's
    * read, which would take git's own protocol and wait for ever) makes the host unreachable once the start
-   * time limit has passed, as for orch's own commands.
+   * time limit has passed, as for orch's own commands. `sparingCheckedOut`: a push that would move a branch
+   * checked out in a worktree there (a worker's, of any session) is refused ("branch is currently checked
+   * out") instead of resetting that worktree, as the clone's receive.denyCurrentBranch updateInstead would.
    */
-  async git(verb: "fetch" | "push", args: readonly string[], cwd: string): Promise<RunResult> {
+  async git(
+    verb: "fetch" | "push", args: readonly string[], cwd: string, options: { sparingCheckedOut?: boolean } = {},
+  ): Promise<RunResult> {
     const pack = verb === "push" ? "receive-pack" : "upload-pack";
     const program = `git-${pack}`;
+    const run = options.sparingCheckedOut ? `git -c receive.denyCurrentBranch=refuse ${pack}` : program;
     // git appends the clone's path, quoted, to this and hands the line to ssh for the login shell.
     const announced = this.record.posix_shell === true
-      ? `${ANNOUNCE}; exec ${program}`
-      : quoteForShell(["sh", "-c", `${ANNOUNCE}; exec ${program} "$1"`, "orch-git"]);
+      ? `${ANNOUNCE}; exec ${run}`
+      : quoteForShell(["sh", "-c", `${ANNOUNCE}; exec ${run} "$1"`, "orch-git"]);
     const env = await this.gitEnv();
     const limit = startTimeoutMs(env);
     const option = `--${pack}=${announced}`;

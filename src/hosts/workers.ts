@@ -70,11 +70,16 @@ export async function spawnOnHost(
   if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
   const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
   const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
-  // The branch goes over as it is here, or starts at the base: either way the host checks it out as is.
-  const push = async (source: string) => {
+  // The branch goes over as it is here, or starts at the base: either way the host checks it out as is. Never
+  // over a worktree there that has it checked out (a worker of another session sharing the clone, or one an
+  // interrupted spawn of this session left): that push is refused (false), and the host's spawn says whose.
+  const push = async (source: string): Promise<boolean> => {
     const refspec = `${source}:refs/heads/${options.branch}`;
-    const pushed = await host.git("push", ["--quiet", "--force", host.gitUrl(), refspec], main.root);
-    if (pushed.code !== 0) throw host.gitFailure(`push ${options.branch} to`, pushed);
+    const args = ["--quiet", "--force", host.gitUrl(), refspec];
+    const pushed = await host.git("push", args, main.root, { sparingCheckedOut: true });
+    if (pushed.code === 0) return true;
+    if (/branch is currently checked out/.test(pushed.stderr)) return false;
+    throw host.gitFailure(`push ${options.branch} to`, pushed);
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
   let remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
@@ -115,7 +120,11 @@ export async function spawnOnHost(
         error.message.includes(`--from ${fromSha} is not a commit`);
       if (basePushed || !baseMissing) throw error;
       basePushed = true;
-      await push(fromSha);
+      if (!(await push(fromSha))) {
+        const whose = "a worker of another session sharing its clone?";
+        throw new OrchError("exists", `branch ${options.branch} is checked out in a worktree on host ${host.name} ` +
+          `(${whose}): nothing was pushed; spawn under another branch name`);
+      }
     }
   }
   const { baseBranch, baseTip } = await startingBase(main, pending);
