@@ -332,4 +332,31 @@ test("two sessions sharing a host's clone: a spawn of a branch the other's worke
   assert.equal([listed(first), listed(second)], [["feat-shared"], []]);
 });
 
+test("a --path with spaces, quotes and % is the clone's folder for git as for ssh: %2e%2e is a name, not ..", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  const clone = "odd path/%2e%2e/it's 100%41";
+  const added = orch(["host", "add", "alpha", a!.alias, "--path", clone, "--json"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  assert.is(added.json.path, clone);
+  const headOf = (dir: string) => a!.runAs(["git", "-C", dir, "rev-parse", "HEAD"]).stdout.trim();
+  assert.is(headOf(clone), git(["rev-parse", "HEAD"], repo), "pushed into the clone host add made");
+  for (const decoded of ["it's 100A", "odd path/../it's 100A", "it's 100%41"]) {
+    assert.not.ok(fs.existsSync(path.join(a!.home, decoded)), `nothing at ${decoded}`);
+  }
+  // Its workers' branches go there and come back by the same URL.
+  git(["commit", "-q", "--allow-empty", "-m", "A base the host lacks"], repo);
+  const spawned = orch(["spawn", "feat/odd", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  assert.ok(spawned.json.worktree_path.startsWith(path.join(a!.home, "odd path/%2e%2e/")), spawned.json.worktree_path);
+  assert.is(headOf(spawned.json.worktree_path), git(["rev-parse", "HEAD"], repo));
+  const diff = orch(["diff", "feat-odd", "--json"], { cwd: repo, env });
+  assert.is(diff.code, 0, diff.stderr);
+  const removed = orch(["rm", "feat-odd", "--delete-branch", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.branch_deleted, true);
+});
+
 test.run();

@@ -161,6 +161,7 @@ test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces 
   }
   assert.is(gitUrlFor("ssh://me@box:2222", "orch/repo"), "ssh://me@box:2222/~/orch/repo");
   assert.is(gitUrlFor("alias", "/srv/clone"), "ssh://alias/srv/clone");
+  assert.is(gitUrlFor("alias", "a/%2e%2e/100%"), "ssh://alias/~/a/%252e%252e/100%25", "git decodes %XX: % goes as %25");
   assert.is(checkRemotePath("~/work/repo/"), "work/repo");
   for (const bad of ["", "~", "-rf", "a/../b", ".", "./", "././", "~/.", "~user/x", "~root"]) {
     assert.throws(() => checkRemotePath(bad), /bad --path/, bad);

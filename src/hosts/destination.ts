@@ -80,8 +80,12 @@ export function defaultRemotePath(repoName: string): string {
   return `orch/${repoName.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[.-]+/, "") || "repo"}`;
 }
 
-/** git's ssh URL for a folder on DEST; a relative folder goes through /~/ (git expands it on the host). */
+/**
+ * git's ssh URL for a folder on DEST; a relative folder goes through /~/ (git expands it on the host). git
+ * decodes %XX in such a URL, so a % of the folder's own name goes as %25: the clone made there, not another.
+ */
 export function gitUrlFor(dest: string, dir: string): string {
   const authority = dest.startsWith("ssh://") ? dest.slice("ssh://".length).replace(/\/$/, "") : dest;
-  return `ssh://${authority}${dir.startsWith("/") ? dir : `/~/${dir}`}`;
+  const folder = dir.startsWith("/") ? dir : `/~/${dir}`;
+  return `ssh://${authority}${folder.replaceAll("%", "%25")}`;
 }
