@@ -1,5 +1,6 @@
 // A host broken on its side, against a real OpenSSH server (test/ssh-harness.ts): its clone moved away,
-// its store removed, a worker record truncated there, a login shell that reads its input, a read-only home.
+// its store removed, a worker record truncated there, a login shell that reads its input, a read-only home;
+// a host forgotten here (host rm --force) while a worker of it is recorded.
 // Each command says so in one line that names the host once and what to do, changes nothing it should not,
 // and the next command works once the host is mended.
 
@@ -188,6 +189,29 @@ test("a read-only home on the host: host add says what failed there, not that th
   }
   const again = orch(["host", "add", "alpha", a.alias, "--path", "broken/readonly", "--json"], { cwd: repo, env });
   assert.is(again.code, 0, again.stderr);
+});
+
+test("a host forgotten with host rm --force: await counts its worker as settled and returns the others", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/forgotten", "feat/gone");
+  const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(here.code, 0, here.stderr);
+  const done = ["notify", "--type", "task_complete", "--summary", "done here"];
+  assert.is(orch(done, { cwd: here.json.worktree_path, env }).code, 0);
+  assert.is(orch(["host", "rm", "alpha"], { cwd: repo, env }).code, 1, "refused while it has a worker");
+  const removed = orch(["host", "rm", "alpha", "--force"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+
+  for (const args of [[], [worker]]) {
+    const awaited = orch(["await", ...args, "--timeout", "30", "--json"], { cwd: repo, env, timeout: 60_000 });
+    assert.is(awaited.code, 0, awaited.stderr);
+    const byId = Object.fromEntries(awaited.json.workers.map((w: { worker_id: string }) => [w.worker_id, w]));
+    assert.is(byId[worker].status, "unreachable");
+    assert.match(byId[worker].error, /host alpha is no longer known/);
+    if (args.length === 0) assert.is(byId["feat-here"].status, "done");
+    namesHostOnce(awaited.stderr);
+  }
 });
 
 test.run();

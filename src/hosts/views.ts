@@ -18,7 +18,7 @@ export { requestsSent } from "../adapters/ssh-mux.ts";
 import { pausedHost } from "./backoff.ts";
 import { fetchBranchesWherePossible, onHost } from "./place.ts";
 import { hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
-import { findHostSession } from "./store.ts";
+import { findHost, findHostSession } from "./store.ts";
 
 /**
  * Starts asking each host of these workers for its status (one ssh call per host, all at once).
@@ -159,6 +159,15 @@ export async function awaitAcrossHosts(
 
   for (const name of hosts) {
     const mine = remote.filter((r) => r.host === name);
+    if (!findHost(layout, name)) {
+      // Forgotten here (host rm --force): nothing reaches its workers, so they count as settled, as those of a
+      // host that answers with an error of its own do.
+      const why = `host ${name} is no longer known (orch host rm --force?): orch rm forgets its workers here`;
+      ctx.warn(why);
+      for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
+      for (const r of mine) givenUp.add(r.worker_id);
+      continue;
+    }
     const host = hostOf(layout, mine[0]!, ctx);
     const link = findHostSession(layout, mine[0]!.orchestrator_id, name);
     void (async () => {
