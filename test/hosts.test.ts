@@ -359,4 +359,32 @@ test("a --path with spaces, quotes and % is the clone's folder for git as for ss
   assert.is(removed.json.branch_deleted, true);
 });
 
+test("host rm of a host the session used: later poll, watch and land say nothing of it; with a worker left, they do", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "forgotten/repo"], { cwd: repo, env }).code, 0);
+  const spawn = (branch: string) => orch(["spawn", branch, "--host", "alpha", "--no-window"], { cwd: repo, env });
+  assert.is(spawn("feat/once").code, 0);
+  assert.is(orch(["rm", "feat-once", "--yes"], { cwd: repo, env }).code, 0);
+  const removed = orch(["host", "rm", "alpha"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  const quiet = (args: string[], code = 0) => {
+    const r = orch(args, { cwd: repo, env });
+    assert.is(r.code, code, r.stderr);
+    return r.stderr.split("\n").filter((line) => line.includes("alpha"));
+  };
+  for (const args of [["poll"], ["land"], ["status"]]) assert.equal(quiet(args), [], args.join(" "));
+  assert.equal(quiet(["watch", "--timeout", "1"], 124), []);
+
+  // A worker of it still recorded here (host rm --force): its messages wait there, and poll says so.
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "forgotten/repo"], { cwd: repo, env }).code, 0);
+  assert.is(spawn("feat/left").code, 0);
+  assert.is(orch(["host", "rm", "alpha", "--force"], { cwd: repo, env }).code, 0);
+  assert.match(quiet(["poll"]).join("\n"), /host alpha is no longer known .*its messages stay there/);
+  assert.is(orch(["rm", "feat-left", "--yes"], { cwd: repo, env }).code, 0);
+  assert.equal(quiet(["poll"]), [], "nothing of it is left here");
+});
+
 test.run();

@@ -17,6 +17,7 @@ import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
 import type { Message } from "../store/messages.ts";
+import { listWorkers } from "../store/workers.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
 import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
@@ -156,7 +157,11 @@ function hostsOf(
     try {
       return [{ host: new RemoteHost(loadHost(layout, link.host), ctx.env), link }];
     } catch {
-      if (!forgotten.has(link.host)) ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      // Forgotten here (host rm): worth a word only while workers of this session are still recorded on it.
+      const workersThere = () => listWorkers(layout, orchestratorId).some((w) => w.host === link.host);
+      if (!forgotten.has(link.host) && workersThere()) {
+        ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      }
       forgotten.add(link.host);
       return [];
     }
