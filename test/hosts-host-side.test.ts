@@ -191,7 +191,7 @@ test("a read-only home on the host: host add says what failed there, not that th
   assert.is(again.code, 0, again.stderr);
 });
 
-test("a host forgotten with host rm --force: await counts its worker as settled and returns the others", () => {
+test("a host forgotten with host rm --force: await counts its worker as settled; commands on it exit 1 saying why", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;
   const { repo, env, worker } = repoWithWorker(a, "broken/forgotten", "feat/gone");
@@ -212,6 +212,18 @@ test("a host forgotten with host rm --force: await counts its worker as settled 
     if (args.length === 0) assert.is(byId["feat-here"].status, "done");
     namesHostOnce(awaited.stderr);
   }
+  // Nothing of it was bad input: each command on it says what is missing and what to do (exit 1, not 2).
+  for (const args of [["send", worker, "hello"], ["stop", worker], ["resume", worker], ["diff", worker]]) {
+    const r = orch([...args, "--json"], { cwd: repo, env });
+    assert.equal([r.code, r.json.error.code], [1, "not_found"], `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.json.error.message, /^host alpha is no longer known \(orch host rm --force\?\): orch rm forgets/);
+    namesHostOnce(r.stderr);
+  }
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  namesHostOnce(status.stderr);
+  const rm = orch(["rm", worker, "--yes"], { cwd: repo, env });
+  assert.is(rm.code, 0, rm.stderr);
 });
 
 test.run();

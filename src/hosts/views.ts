@@ -17,7 +17,7 @@ import { runLifeline } from "./messages.ts";
 export { requestsSent } from "../adapters/ssh-mux.ts";
 import { pausedHost } from "./backoff.ts";
 import { fetchBranchesWherePossible, onHost } from "./place.ts";
-import { hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
+import { forgottenHost, hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
 import { findHost, findHostSession } from "./store.ts";
 
 /**
@@ -162,7 +162,7 @@ export async function awaitAcrossHosts(
     if (!findHost(layout, name)) {
       // Forgotten here (host rm --force): nothing reaches its workers, so they count as settled, as those of a
       // host that answers with an error of its own do.
-      const why = `host ${name} is no longer known (orch host rm --force?): orch rm forgets its workers here`;
+      const why = forgottenHost(name).message;
       ctx.warn(why);
       for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
       for (const r of mine) givenUp.add(r.worker_id);

@@ -22,7 +22,18 @@ import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts
 export type RemoteWorkerRecord = WorkerRecord & { host: string };
 
 export function hostOf(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): RemoteHost {
-  return new RemoteHost(loadHost(layout, record.host), ctx.env);
+  const host = findHost(layout, record.host);
+  if (!host) throw forgottenHost(record.host);
+  return new RemoteHost(host, ctx.env);
+}
+
+/**
+ * A worker's host was forgotten here (host rm --force) while the worker stayed recorded: nothing reaches it.
+ * Not bad input (the worker was named rightly), so not_found, with what to do.
+ */
+export function forgottenHost(name: string): HostError {
+  const fix = "orch rm forgets its workers here";
+  return new HostError("not_found", name, `host ${name} is no longer known (orch host rm --force?): ${fix}`);
 }
 
 /** The session on the host that belongs to this local session: made with `orch init` there, once. */
