@@ -387,4 +387,23 @@ test("host rm of a host the session used: later poll, watch and land say nothing
   assert.equal(quiet(["poll"]), [], "nothing of it is left here");
 });
 
+test("host add whose push is refused says git's reason: a clone of another history there, a repository without commits", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const env = world.env;
+  const first = sessionRepo({ "README.md": "# first\n" }).repo;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "taken/repo"], { cwd: first, env }).code, 0);
+  const other = sessionRepo({ "README.md": "# another history\n" }).repo;
+  const refused = orch(["host", "add", "alpha", a!.alias, "--path", "taken/repo", "--json"], { cwd: other, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /: ! \[rejected\] .* \(taken\/repo there holds another history: choose another --path\)$/);
+  const empty = path.join(path.dirname(first), "empty");
+  fs.mkdirSync(empty);
+  git(["init", "-q", "-b", "main"], empty);
+  assert.is(orch(["init"], { cwd: empty }).code, 0);
+  const unborn = orch(["host", "add", "alpha", a!.alias, "--path", "unborn/repo", "--json"], { cwd: empty, env });
+  assert.is(unborn.code, 1, unborn.stderr);
+  assert.match(unborn.json.error.message, /: src refspec HEAD does not match any$/);
+});
+
 test.run();

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf } from "../adapters/repo.ts";
-import { checkSshSetup, closeConnection, HostUnreachable } from "../adapters/ssh.ts";
+import { checkSshSetup, closeConnection, gitComplaint, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, storeLayout, type Context } from "../context.ts";
 import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -163,7 +163,11 @@ async function addHost(
     const push = ["--quiet", host.gitUrl(), `HEAD:refs/heads/${branch}`];
     const pushed = await host.git("push", push, main.root);
     if (pushed.code !== 0) {
-      throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${lastLine(pushed.stderr)}`);
+      // git's own line (its advice comes after it); a clone of another history there refuses a fast-forward.
+      const rejected = /\[rejected\]/.test(pushed.stderr);
+      const other = rejected ? ` (${dir} there holds another history: choose another --path)` : "";
+      const why = `${gitComplaint(pushed.stderr)}${other}`;
+      throw new OrchError("failed", `could not push this repository to ${host.gitUrl()}: ${why}`);
     }
   }
   saveHost(layout, record);
