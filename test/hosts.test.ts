@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo } from "./helpers.ts";
+import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -404,6 +404,39 @@ test("host add whose push is refused says git's reason: a clone of another histo
   const unborn = orch(["host", "add", "alpha", a!.alias, "--path", "unborn/repo", "--json"], { cwd: empty, env });
   assert.is(unborn.code, 1, unborn.stderr);
   assert.match(unborn.json.error.message, /: src refspec HEAD does not match any$/);
+});
+
+test("stop and rm of a worker on a host say what they ended, as for a worker here: processes_ended, not_ended", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env, ...privateTmux() };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "ended/repo"], { cwd: repo, env }).code, 0);
+  // An agent that leaves a tool running beside it: stop ends both.
+  const script = "#!/bin/sh\nsleep 300 &\nexec sleep 300\n";
+  const agents = { here: path.join(path.dirname(repo), "busy-agent"), there: path.join(a!.home, "busy-agent") };
+  for (const file of Object.values(agents)) fs.writeFileSync(file, script, { mode: 0o755 });
+  const started = (branch: string, args: string[]) => {
+    const r = orch(["spawn", branch, ...args, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    return r.json.worker_id as string;
+  };
+  const here = started("feat/busy-here", ["--agent", agents.here]);
+  const there = started("feat/busy-there", ["--host", "alpha", "--agent", agents.there]);
+  const sleepsThere = () => a!.runAs(["pgrep", "-u", String(a!.uid), "-fx", "sleep 300"]).stdout.trim().split("\n").filter(Boolean);
+  await waitUntil(() => sleepsThere().length === 2, 30_000, "the agent and its tool on the host");
+
+  const stopHere = orch(["stop", here, "--json"], { cwd: repo, env });
+  const stopThere = orch(["stop", there, "--json"], { cwd: repo, env });
+  assert.is(stopThere.code, 0, stopThere.stderr);
+  assert.equal(Object.keys(stopThere.json).sort(), Object.keys(stopHere.json).sort(), "the same shape as here");
+  assert.ok(stopThere.json.processes_ended >= 2, `the agent and its tool: ${stopThere.stdout}`);
+  assert.equal(stopThere.json.not_ended, []);
+  assert.equal(sleepsThere(), []);
+  const rmHere = orch(["rm", here, "--yes", "--json"], { cwd: repo, env });
+  const rmThere = orch(["rm", there, "--yes", "--json"], { cwd: repo, env });
+  assert.is(rmThere.code, 0, rmThere.stderr);
+  assert.equal(Object.keys(rmThere.json).sort(), Object.keys(rmHere.json).sort(), "the same shape as here");
 });
 
 test.run();

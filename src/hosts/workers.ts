@@ -3,6 +3,7 @@
 // or git over the same ssh; the local store keeps a record with `host` set.
 
 import * as gitAdapter from "../adapters/git.ts";
+import type { NotEnded } from "../adapters/processes.ts";
 import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
 import { checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
@@ -185,7 +186,23 @@ async function leftByInterruptedSpawn(
 export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<StopOutcome> {
   const doc = await hostOf(layout, record, ctx).orch(["stop", record.worker_id, "--orch", remoteSessionOf(layout, record)]);
   recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
-  return { agent_stopped: doc.agent_stopped === true, window_closed: doc.window_closed === true };
+  return endedOnHost(doc, record, ctx);
+}
+
+/** What the host's stop or rm ended of the worker, as a local one reports it: what it could not end is said. */
+function endedOnHost(doc: Record<string, unknown>, record: RemoteWorkerRecord, ctx: Context): StopOutcome {
+  const notEnded = Array.isArray(doc.not_ended) ? (doc.not_ended as NotEnded[]) : undefined;
+  for (const left of notEnded ?? []) {
+    const where = `of worker ${record.worker_id} on host ${record.host}`;
+    ctx.warn(`could not end process ${left.pid} (${left.name}) ${where}: ${left.reason}`);
+  }
+  return {
+    agent_stopped: doc.agent_stopped === true,
+    window_closed: doc.window_closed === true,
+    // An older orch on the host does not say.
+    ...(typeof doc.processes_ended === "number" ? { processes_ended: doc.processes_ended } : {}),
+    ...(notEnded ? { not_ended: notEnded } : {}),
+  };
 }
 
 /** Brings a remote worker's branch here (refs/heads/B, as the host has it), for diff, apply, merge, land and clean. */
@@ -267,8 +284,7 @@ export async function removeOnHost(
     branch: record.branch,
     worktree_path: record.worktree_path,
     branch_deleted: branchDeleted,
-    agent_stopped: doc.agent_stopped === true,
-    window_closed: doc.window_closed === true,
+    ...endedOnHost(doc, record, ctx),
   };
 }
 
