@@ -1,6 +1,6 @@
 // A host broken on its side, against a real OpenSSH server (test/ssh-harness.ts): its clone moved away,
 // its store removed, a worker record truncated there, a login shell that reads its input, a read-only home;
-// a host forgotten here (host rm --force) while a worker of it is recorded.
+// a host forgotten here (host rm --force) while a worker of it is recorded; a host record edited by hand.
 // Each command says so in one line that names the host once and what to do, changes nothing it should not,
 // and the next command works once the host is mended.
 
@@ -224,6 +224,21 @@ test("a host forgotten with host rm --force: await counts its worker as settled;
   namesHostOnce(status.stderr);
   const rm = orch(["rm", worker, "--yes"], { cwd: repo, env });
   assert.is(rm.code, 0, rm.stderr);
+});
+
+test("a host record edited so that it lacks its path: each command names the file in one line, no stack trace", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/edited", "feat/edited");
+  const file = path.join(repo, ".orch/hosts/alpha.json");
+  const { path: _dropped, ...edited } = JSON.parse(fs.readFileSync(file, "utf8"));
+  fs.writeFileSync(file, JSON.stringify(edited));
+  const commands = [["send", worker, "hello"], ["stop", worker], ["status"], ["poll"], ["host", "list"], ["rm", worker, "--yes"]];
+  for (const args of commands) {
+    const r = orch(args, { cwd: repo, env });
+    assert.not.match(r.stderr, /\n\s+at /, `${args.join(" ")}: no stack trace: ${r.stderr}`);
+    assert.match(r.stderr, /alpha\.json: not a host record/, args.join(" "));
+  }
 });
 
 test.run();

@@ -20,7 +20,7 @@ import type { Message } from "../store/messages.ts";
 import { listWorkers } from "../store/workers.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
-import { listHostSessions, loadHost, type HostSessionLink } from "./store.ts";
+import { findHost, listHostSessions, type HostRecord, type HostSessionLink } from "./store.ts";
 
 const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
 
@@ -154,17 +154,23 @@ function hostsOf(
   forgotten = new Set<string>(),
 ): { host: RemoteHost; link: HostSessionLink }[] {
   return listHostSessions(layout, orchestratorId).flatMap((link) => {
+    let record: HostRecord | undefined;
     try {
-      return [{ host: new RemoteHost(loadHost(layout, link.host), ctx.env), link }];
-    } catch {
-      // Forgotten here (host rm): worth a word only while workers of this session are still recorded on it.
-      const workersThere = () => listWorkers(layout, orchestratorId).some((w) => w.host === link.host);
-      if (!forgotten.has(link.host) && workersThere()) {
-        ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
-      }
+      record = findHost(layout, link.host);
+    } catch (error) {
+      // Its file unusable (truncated, edited): said once, as the other commands say it.
+      if (!forgotten.has(link.host)) ctx.warn(`${aboutHost(link.host, error)}: its messages stay there`);
       forgotten.add(link.host);
       return [];
     }
+    if (record) return [{ host: new RemoteHost(record, ctx.env), link }];
+    // Forgotten here (host rm): worth a word only while workers of this session are still recorded on it.
+    const workersThere = () => listWorkers(layout, orchestratorId).some((w) => w.host === link.host);
+    if (!forgotten.has(link.host) && workersThere()) {
+      ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+    }
+    forgotten.add(link.host);
+    return [];
   });
 }
 

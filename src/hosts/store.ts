@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { listDir, makeDirs, readJson, writeJsonAtomic } from "../store/files.ts";
+import { CorruptFileError, listDir, makeDirs, readJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { checkHostName } from "./destination.ts";
 
@@ -50,7 +50,18 @@ function hostFile(layout: StoreLayout, name: string): string {
 }
 
 export function findHost(layout: StoreLayout, name: string): HostRecord | undefined {
-  return readJson<HostRecord>(hostFile(layout, name));
+  return readHostRecord(hostFile(layout, name));
+}
+
+/** A host's file; one edited so that it lacks what every command reads is as unusable as a truncated one. */
+function readHostRecord(file: string): HostRecord | undefined {
+  const record = readJson<Partial<Record<keyof HostRecord, unknown>>>(file);
+  if (record === undefined) return undefined;
+  const { name, destination, path: dir, orch_path: orchPath } = record;
+  if (![name, destination, dir, orchPath].every((value) => typeof value === "string")) {
+    throw new CorruptFileError(file, "not a host record (its name, destination, path and orch_path are text)");
+  }
+  return record as HostRecord;
 }
 
 /** A host by name; an unknown one is bad input (exit 2), as the contract asks of --host. */
@@ -63,7 +74,7 @@ export function loadHost(layout: StoreLayout, name: string): HostRecord {
 export function listHosts(layout: StoreLayout): HostRecord[] {
   return listDir(hostsDir(layout))
     .filter((name) => name.endsWith(".json") && !name.startsWith("."))
-    .map((name) => readJson<HostRecord>(path.join(hostsDir(layout), name)))
+    .map((name) => readHostRecord(path.join(hostsDir(layout), name)))
     .filter((record): record is HostRecord => record !== undefined)
     .sort((a, b) => a.name.localeCompare(b.name));
 }
