@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, waitUntil } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -437,6 +437,24 @@ test("stop and rm of a worker on a host say what they ended, as for a worker her
   const rmThere = orch(["rm", there, "--yes", "--json"], { cwd: repo, env });
   assert.is(rmThere.code, 0, rmThere.stderr);
   assert.equal(Object.keys(rmThere.json).sort(), Object.keys(rmHere.json).sort(), "the same shape as here");
+});
+
+test("host add again replaces another build of the same version on the host (an orch from before a rebuild here)", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "rebuilt/repo"], { cwd: repo, env }).code, 0);
+  // What an earlier build of this version leaves there: it says the same version, and is not this file.
+  const version = orch(["--version"], { cwd: repo }).stdout.trim();
+  writeAsUser(a!, ".local/bin/orch", `#!/bin/sh\necho '${version}'\n`, 0o755);
+  const again = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal([again.json.again, again.json.installed], [true, true]);
+  const installed = fs.readFileSync(path.join(a!.home, ".local/bin/orch"));
+  assert.ok(installed.equals(fs.readFileSync(orchCommand("binary")[0]!)), "this orch's file is there now");
+  const once = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.equal([once.code, once.json.installed], [0, false], "the same build is left as it is");
 });
 
 test.run();

@@ -7,6 +7,7 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf } from "../adapters/repo.ts";
 import { checkSshSetup, closeConnection, gitComplaint, HostUnreachable } from "../adapters/ssh.ts";
+import { posixCksum } from "../cksum.ts";
 import { requireRepo, storeLayout, type Context } from "../context.ts";
 import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -22,11 +23,11 @@ import { VERSION } from "../version.ts";
 import type { CommandResult } from "./types.ts";
 
 /**
- * What the host has: its system, its orch (if any), which of git and tmux are missing, and which of the
- * agents orch knows by name ("$@" after the orch path) its ssh commands find.
+ * What the host has: its system, its orch (if any) and that file's POSIX cksum, which of git and tmux are
+ * missing, and which of the agents orch knows by name ("$@" after the orch path) its ssh commands find.
  */
 const PROBE = 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
-  '"$HOME/$o" --version 2>/dev/null || echo "orch none"; ' +
+  '"$HOME/$o" --version 2>/dev/null || echo "orch none"; { cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
@@ -53,6 +54,17 @@ function isOlder(theirs: string, ours: string): boolean {
   if (a.length === 0) return true;
   for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
   return false;
+}
+
+/**
+ * The host's orch is of this orch's version but not this file (cksum, `sum`): another build of it, older as
+ * far as anyone can tell, since the version stays the same between releases. Run from source, orch has no
+ * file to compare and leaves it.
+ */
+function anotherBuild(theirs: string, sum: string): boolean {
+  const self = selfCommand();
+  if (self.length !== 1 || isOlder(VERSION, theirs)) return false;
+  return posixCksum(fs.readFileSync(self[0]!)) !== sum.trim();
 }
 
 /** This orch as one file to copy: the compiled binary. */
@@ -112,7 +124,7 @@ async function addHost(
     const why = lastLine(probe.stderr) || (probe.stdout.trim() ? `it printed ${JSON.stringify(lines[0])}` : "no output");
     throw new OrchError("failed", `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`);
   }
-  const [system = "", machine = "", version = "", ...found] = lines.slice(1);
+  const [system = "", machine = "", version = "", sum = "", ...found] = lines.slice(1);
   // Asked of the login shell itself: orch's scripts then run in it without an sh of their own.
   const shellCheck = await host.run(POSIX_SHELL_CHECK);
   record.posix_shell = shellCheck.code === 0 && shellCheck.stdout.split("\n").includes(POSIX_SHELL_OK);
@@ -134,7 +146,7 @@ async function addHost(
   }
 
   let installed = false;
-  if (version === "orch none" || isOlder(version, VERSION)) {
+  if (version === "orch none" || isOlder(version, VERSION) || anotherBuild(version, sum)) {
     if (record.os !== process.platform || record.arch !== process.arch) {
       const here = `${process.platform}/${process.arch}`;
       throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${here}: ` +
