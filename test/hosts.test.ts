@@ -457,4 +457,22 @@ test("host add again replaces another build of the same version on the host (an 
   assert.equal([once.code, once.json.installed], [0, false], "the same build is left as it is");
 });
 
+test("spawns to a host at once, its first use by the session: one session there, every worker's report arrives", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo, id } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "together/repo"], { cwd: repo, env }).code, 0);
+  const branches = ["feat/t1", "feat/t2", "feat/t3", "feat/t4"];
+  const spawns = branches.map((b) => orchAsync(["spawn", b, "--host", "alpha", "--no-window", "--json"], { cwd: repo, env }).done);
+  const spawned = await Promise.all(spawns);
+  for (const r of spawned) assert.is(r.code, 0, r.stderr);
+  const sessions = a!.runAs(["ls", "together/repo/.orch/sessions"]).stdout.split("\n").filter((n) => n.startsWith("orch_"));
+  assert.is(sessions.length, 1, `one session on the host for ${id}: ${sessions.join(", ")}`);
+  for (const r of spawned) orchOnHost(a!, r.json.worktree_path, ["notify", "--type", "task_complete", "--summary", r.json.worker_id]);
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(polled.code, 0, polled.stderr);
+  assert.equal(polled.json.messages.map((m: Msg) => m.content.summary).sort(), ["feat-t1", "feat-t2", "feat-t3", "feat-t4"]);
+});
+
 test.run();

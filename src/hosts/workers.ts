@@ -2,6 +2,7 @@
 // when the worker lives on another host. Each is the host's own orch (`orch … --json` in its clone)
 // or git over the same ssh; the local store keeps a record with `host` set.
 
+import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import type { NotEnded } from "../adapters/processes.ts";
 import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
@@ -10,6 +11,7 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
 import { rememberBaseTipIfNew } from "../store/coherence.ts";
+import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
@@ -37,19 +39,34 @@ export function forgottenHost(name: string): HostError {
   return new HostError("not_found", name, `host ${name} is no longer known (orch host rm --force?): ${fix}`);
 }
 
-/** The session on the host that belongs to this local session: made with `orch init` there, once. */
+/**
+ * The session on the host that belongs to this local session: made with `orch init` there, once, under a
+ * lock, so that spawns to a host at once share it (each making its own, all but one would be lost: their
+ * workers' reports unread for ever). `lost`: the id the host no longer has, replaced unless another spawn
+ * has replaced it meanwhile.
+ */
 export async function remoteSessionId(
   layout: StoreLayout,
   orchestratorId: string,
   host: RemoteHost,
-  anew = false,
+  lost?: string,
 ): Promise<string> {
-  const known = anew ? undefined : findHostSession(layout, orchestratorId, host.name);
-  if (known) return known.remote_orchestrator_id;
-  const doc = await host.orch(["init"]);
-  const id = String(doc.orchestrator_id);
-  saveHostSession(layout, orchestratorId, { host: host.name, remote_orchestrator_id: id, created_at: new Date().toISOString() });
-  return id;
+  const current = () => {
+    const known = findHostSession(layout, orchestratorId, host.name)?.remote_orchestrator_id;
+    return known === lost ? undefined : known;
+  };
+  const known = current();
+  if (known) return known;
+  const lock = path.join(layout.sessionDir(orchestratorId), `host-session-${host.name}`);
+  return withLock(lock, `opening a session on host ${host.name}`, async () => {
+    const madeMeanwhile = current();
+    if (madeMeanwhile) return madeMeanwhile;
+    const doc = await host.orch(["init"]);
+    const id = String(doc.orchestrator_id);
+    const link = { host: host.name, remote_orchestrator_id: id, created_at: new Date().toISOString() };
+    saveHostSession(layout, orchestratorId, link);
+    return id;
+  });
 }
 
 export function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord): string {
@@ -114,7 +131,7 @@ export async function spawnOnHost(
       // The host lost this session (its store removed, its clone made anew): a new one there, once.
       if (!sessionMade && error instanceof OrchError && error.details.session_missing === true) {
         sessionMade = true;
-        remoteId = await remoteSessionId(layout, session.orchestrator_id, host, true);
+        remoteId = await remoteSessionId(layout, session.orchestrator_id, host, remoteId);
         continue;
       }
       const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
