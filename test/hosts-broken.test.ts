@@ -3,6 +3,7 @@
 // ended by a signal mid-command leaves the shared master up for the other commands, a spawn whose
 // connection broke after the host made the worker is recorded by the next spawn of it, and a control socket
 // folder that no connection can use ($ORCH_SSH_CONTROL_DIR) is refused by every command that would connect.
+// A host add that reaches a host after a silent spell ends its pause.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -291,6 +292,28 @@ test("a worker a broken spawn left on the host is recorded by the next spawn of 
   const twice = orch(["spawn", "feat/first", "--host", "h", "--no-window"], { cwd: repo, env: world.env });
   assert.is(twice.code, 1);
   assert.match(twice.stderr, /already exists/);
+});
+
+test("a host back after a silent spell: host add again, which reaches it, ends its pause for status at once", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("mended/repo");
+  const config = path.join(path.dirname(world.env.ORCH_SSH_CONFIG!), `sshd-${host.alias}`, "sshd_config");
+  const listener = spawnSync("pgrep", ["-f", `sshd -D -e -f ${config}`], { encoding: "utf8" }).stdout.trim().split("\n").map(Number);
+  const frozen = [listener[0]!, await sshdSessionPid()];
+  for (const pid of frozen) stop(pid);
+  const failureFile = path.join(repo, ".orch", "hosts-unreachable", "h.json");
+  try {
+    const waited = await ends(["status", "--json"], repo, 60_000);
+    assert.is(waited.json.workers[0].status, "unreachable", waited.stderr);
+    assert.is(JSON.parse(fs.readFileSync(failureFile, "utf8")).silent, true);
+  } finally {
+    for (const pid of frozen) resume(pid);
+  }
+  const again = orch(["host", "add", "h", host.alias, "--json"], { cwd: repo, env: world.env });
+  assert.is(again.code, 0, again.stderr);
+  assert.not.ok(fs.existsSync(failureFile), "the pause ended when host add reached the host");
+  const status = await ends(["status", "--json"], repo, 60_000);
+  assert.equal([status.json.workers[0].status, status.stderr], ["running", ""]);
 });
 
 test.run();

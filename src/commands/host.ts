@@ -11,6 +11,7 @@ import { posixCksum } from "../cksum.ts";
 import { requireRepo, storeLayout, type Context } from "../context.ts";
 import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
+import { noteHostReached } from "../hosts/backoff.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
 import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
 import { POSIX_SHELL_CHECK, POSIX_SHELL_OK } from "../hosts/shell-quote.ts";
@@ -125,6 +126,8 @@ async function addHost(
     throw new OrchError("failed", `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`);
   }
   const [system = "", machine = "", version = "", sum = "", ...found] = lines.slice(1);
+  // It answered: a pause of status and poll after it failed them (hosts/backoff.ts) is over, as when they reach it.
+  noteHostReached(layout, name);
   // Asked of the login shell itself: orch's scripts then run in it without an sh of their own.
   const shellCheck = await host.run(POSIX_SHELL_CHECK);
   record.posix_shell = shellCheck.code === 0 && shellCheck.stdout.split("\n").includes(POSIX_SHELL_OK);
