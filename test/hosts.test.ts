@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, waitUntil } from "./helpers.ts";
+import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -473,6 +473,37 @@ test("spawns to a host at once, its first use by the session: one session there,
   const polled = orch(["poll", "--json"], { cwd: repo, env });
   assert.is(polled.code, 0, polled.stderr);
   assert.equal(polled.json.messages.map((m: Msg) => m.content.summary).sort(), ["feat-t1", "feat-t2", "feat-t3", "feat-t4"]);
+});
+
+test("spawns of one branch to a host at once: the worker one records is kept on the host, the other refused", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "twice/repo"], { cwd: repo, env }).code, 0);
+  assert.is(orch(["spawn", "feat/first", "--host", "alpha", "--no-window"], { cwd: repo, env }).code, 0);
+  // The host's orch answers a spawn 2 s after it has made the worker: the second spawn, started then, finds
+  // the worker there and records it here before the first has had its answer.
+  const installed = path.join(a!.home, ".local/bin/orch");
+  fs.renameSync(installed, `${installed}.real`);
+  writeAsUser(a!, ".local/bin/orch", '#!/bin/sh\n"$0.real" "$@"; code=$?\n[ "$1" = spawn ] && sleep 2\nexit $code\n', 0o755);
+  try {
+    const spawn = () => orchAsync(["spawn", "feat/twice", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env }).done;
+    const first = spawn();
+    const made = path.join(a!.home, "twice/repo-worktrees/feat-twice");
+    await waitUntil(() => fs.existsSync(made), 30_000, "the first spawn's worker on the host");
+    await sleep(500);
+    const second = await spawn();
+    const results = [await first, second];
+    assert.equal(results.map((r) => r.code).sort(), [0, 1], results.map((r) => r.stderr).join(" | "));
+    assert.match(results.find((r) => r.code === 1)!.stderr, /was created by another spawn at the same time/);
+  } finally {
+    fs.renameSync(`${installed}.real`, installed);
+  }
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  const twice = status.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-twice");
+  assert.equal([twice.status, twice.error], ["running", undefined], "the worker recorded here is still on the host");
+  assert.ok(fs.existsSync(twice.worktree_path));
 });
 
 test.run();

@@ -178,7 +178,11 @@ export async function spawnOnHost(
     // The prompt was kept when it was recorded pending.
     saveWorker(layout, record);
   } else if (!createWorker(layout, record, options.prompt)) {
-    await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
+    // Recorded by another spawn meanwhile. One that recorded this very worker (a spawn of the same branch to
+    // this host, which made it or found it made) keeps it; anything else leaves it here to remove.
+    const winner = findWorker(layout, session.orchestrator_id, workerId);
+    const same = winner?.host === host.name && winner.worktree_path === record.worktree_path && !winner.pending;
+    if (!same) await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
     throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
   }
   if (baseBranch && baseTip) rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
