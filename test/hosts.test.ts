@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, waitUntil } from "./helpers.ts";
+import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, snapshot, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -504,6 +504,25 @@ test("spawns of one branch to a host at once: the worker one records is kept on 
   const twice = status.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-twice");
   assert.equal([twice.status, twice.error], ["running", undefined], "the worker recorded here is still on the host");
   assert.ok(fs.existsSync(twice.worktree_path));
+});
+
+test("spawn --host of the branch checked out here is refused, as a spawn here is: its fetches back would be", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "mine/repo"], { cwd: repo, env }).code, 0);
+  git(["checkout", "-q", "-b", "feat/mine"], repo);
+  const before = snapshot(path.join(repo, ".orch"));
+  const spawned = orch(["spawn", "feat/mine", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 1, spawned.stderr);
+  assert.match(spawned.json.error.message, /^branch feat\/mine is checked out at .*: a worker's commits come back/);
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "nothing recorded here");
+  assert.is(a!.runAs(["git", "-C", "mine/repo", "branch", "--list", "feat/mine"]).stdout.trim(), "", "nothing pushed there");
+  // Another branch from it goes, and its commits come back.
+  const other = orch(["spawn", "feat/mine-too", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(other.code, 0, other.stderr);
+  assert.is(orch(["diff", "feat-mine-too"], { cwd: repo, env }).code, 0);
 });
 
 test.run();

@@ -97,6 +97,13 @@ export async function branchExists(cwd: string, branch: string): Promise<boolean
   return result.code === 0;
 }
 
+/** The worktree of this repository that has `branch` checked out, if any. */
+export async function worktreeOfBranch(cwd: string, branch: string): Promise<string | undefined> {
+  const list = await git(["worktree", "list", "--porcelain"], cwd, { allowFailure: true });
+  const entry = list.stdout.split("\n\n").find((lines) => lines.split("\n").includes(`branch refs/heads/${branch}`));
+  return entry === undefined ? undefined : /^worktree (.*)$/m.exec(entry)?.[1];
+}
+
 /** The branch checked out in a worktree, or null when its HEAD is detached. */
 export async function currentBranch(cwd: string): Promise<string | null> {
   const result = await git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd, { allowFailure: true });

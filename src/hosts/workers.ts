@@ -99,6 +99,13 @@ export async function spawnOnHost(
   if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
   const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
   const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
+  // Its commits come back into refs/heads/B here (git fetch), which git refuses for a branch checked out here.
+  const checkedOutAt = branchHere ? await gitAdapter.worktreeOfBranch(main.root, options.branch) : undefined;
+  if (checkedOutAt !== undefined) {
+    const why = "a worker's commits come back into it with git fetch, which git refuses for a branch checked out";
+    throw new OrchError("refused", `branch ${options.branch} is checked out at ${checkedOutAt}: ${why} ` +
+      "(switch that worktree to another branch, or spawn another one)");
+  }
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is. Never
   // over a worktree there that has it checked out (a worker of another session sharing the clone, or one an
   // interrupted spawn of this session left): that push is refused (false), and the host's spawn says whose.
