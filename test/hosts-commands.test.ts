@@ -1,7 +1,7 @@
 // The newer commands on remote workers, against real OpenSSH servers (test/ssh-harness.ts): watch across
-// hosts (each line once, across a dropped connection and a host first used during the watch), approve,
-// deny and resume through the host's orch, land without names before any poll, and await across hosts
-// watching the local workers' agents meanwhile.
+// hosts (each line once, across a dropped connection, a host first used during the watch and one added again
+// elsewhere under its name), approve, deny and resume through the host's orch, land without names before any
+// poll, and await across hosts watching the local workers' agents meanwhile.
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -276,6 +276,39 @@ test("a login shell that prints text for ssh commands, or exits: host add, list 
   }
   const clean = orch(["host", "list", "--json"], { cwd: repo, env });
   assert.is(clean.json.hosts[0].error, undefined);
+});
+
+test("watch follows a host added again elsewhere under its name while it runs; a forgotten host's messages stay there", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a, b] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "moved/repo"], { cwd: repo, env }).code, 0);
+  const old = orch(["spawn", "feat/old", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(old.code, 0, old.stderr);
+  const watch = orchAsync(["watch"], { cwd: repo, env });
+  let out = "";
+  watch.child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  const summaries = () => out.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as Line).content.summary!);
+  try {
+    orchOnHost(a!, old.json.worktree_path, ["notify", "--type", "progress", "--summary", "before"]);
+    await waitUntil(() => summaries().includes("before"), 30_000, "the first host's message");
+
+    // The host moved: forgotten here, and added again under its name, at another destination.
+    assert.is(orch(["host", "rm", "alpha", "--force"], { cwd: repo, env }).code, 0);
+    assert.is(orch(["host", "add", "alpha", b!.alias, "--path", "moved/repo"], { cwd: repo, env }).code, 0);
+    const moved = orch(["spawn", "feat/moved", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(moved.code, 0, moved.stderr);
+    orchOnHost(b!, moved.json.worktree_path, ["notify", "--type", "progress", "--summary", "after"]);
+    orchOnHost(a!, old.json.worktree_path, ["notify", "--type", "progress", "--summary", "forgotten"]);
+    await waitUntil(() => summaries().includes("after"), 30_000, "the message of the host added again");
+    await sleep(1500);
+  } finally {
+    watch.child.kill("SIGTERM");
+  }
+  const ended = await watch.done;
+  assert.is(ended.code, 143, ended.stderr);
+  assert.equal(summaries(), ["before", "after"], `the forgotten host's message stays there: ${ended.stderr}`);
 });
 
 test.run();

@@ -20,7 +20,7 @@ import type { Message } from "../store/messages.ts";
 import { listWorkers } from "../store/workers.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
-import { findHost, listHostSessions, type HostRecord, type HostSessionLink } from "./store.ts";
+import { findHost, findHostSession, listHostSessions, type HostRecord, type HostSessionLink } from "./store.ts";
 
 const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
 
@@ -245,18 +245,39 @@ export interface HostFollower {
  * While a local wait runs: one connection per host held open on a remote `poll --wait`; each answer is
  * stored here (which wakes the local wait) and the wait starts again. A dropped connection is opened
  * again, after a pause that grows to 5 s; the host's messages wait there meanwhile. A host that this
- * session starts using during the wait (watch runs for hours) is followed from then on.
+ * session starts using during the wait (watch runs for hours) is followed from then on, and so is one
+ * added again elsewhere under its name, or whose session there was made anew; a host forgotten here is not.
  */
 export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Context): HostFollower {
   let stopped = false;
   const cancels = new Set<() => void>();
   const running = new Set<Promise<unknown>>();
-  const followed = new Set<string>();
+  /** Each follower by what it follows (see keyOf), with the cancel of its lifeline of the moment. */
+  const followed = new Map<string, () => void>();
+  const keyOf = (record: HostRecord, link: HostSessionLink) =>
+    [record.name, record.destination, record.path, link.remote_orchestrator_id].join("\n");
+  /** What a follower of host `name` would follow now, or undefined when the host or its session is gone here. */
+  const currentKey = (name: string): string | undefined => {
+    try {
+      const record = findHost(layout, name);
+      const link = findHostSession(layout, orchestratorId, name);
+      return record && link ? keyOf(record, link) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const forgotten = new Set<string>();
-  const follow = (host: RemoteHost, link: HostSessionLink) => void (async () => {
+  const follow = (host: RemoteHost, link: HostSessionLink, key: string) => void (async () => {
+    const following = () => !stopped && followed.has(key);
     let pause = 250;
     let warned = false;
-    while (!stopped) {
+    // Looked at again before each connection (a dropped one too: host rm closes it): never the old host.
+    const gone = () => currentKey(host.name) !== key;
+    while (following()) {
+      if (gone()) {
+        followed.delete(key);
+        break;
+      }
       const store = async (doc: Record<string, unknown>) => {
         await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
       };
@@ -264,6 +285,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
       // Reached (its wait is on): status and poll, which pass over a silent host for a while, ask it again.
       lifeline.started.then((process) => process.announced && noteHostReached(layout, host.name), () => undefined);
       cancels.add(lifeline.cancel);
+      if (followed.has(key)) followed.set(key, lifeline.cancel);
       running.add(lifeline.done);
       try {
         await lifeline.done;
@@ -271,7 +293,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         if (warned) ctx.warn(`host ${host.name} is reachable again`);
         warned = false;
       } catch (error) {
-        if (stopped) break;
+        if (!following() || gone()) continue;
         if (!warned) {
           ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : aboutHost(host.name, error));
         }
@@ -285,10 +307,18 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
     }
   })();
   const followNewHosts = () => {
-    for (const { host, link } of hostsOf(layout, orchestratorId, ctx, forgotten)) {
-      if (followed.has(host.name)) continue;
-      followed.add(host.name);
-      follow(host, link);
+    const now = hostsOf(layout, orchestratorId, ctx, forgotten)
+      .map((pair) => ({ ...pair, key: keyOf(pair.host.record, pair.link) }));
+    // Forgotten here, added again elsewhere, its session there made anew: what its follower follows is gone.
+    for (const [key, cancel] of followed) {
+      if (now.some((pair) => pair.key === key)) continue;
+      followed.delete(key);
+      cancel();
+    }
+    for (const { host, link, key } of now) {
+      if (followed.has(key)) continue;
+      followed.set(key, () => undefined);
+      follow(host, link, key);
     }
   };
   if (listHostSessions(layout, orchestratorId).length) checkSshSetup(ctx.env);
