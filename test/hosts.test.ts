@@ -406,6 +406,36 @@ test("host add whose push is refused says git's reason: a clone of another histo
   assert.match(unborn.json.error.message, /: src refspec HEAD does not match any$/);
 });
 
+test("host add --path of a repository orch did not make there (the user's own checkout) is refused, left untouched", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const env = world.env;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  // The host's user has a checkout of their own there.
+  const mine = path.join(a!.home, "src", "shop");
+  const as = (args: string[]) => {
+    const r = a!.runAs(args);
+    assert.is(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  as(["mkdir", "-p", mine]);
+  as(["git", "-C", mine, "init", "-q", "-b", "main"]);
+  as(["git", "-C", mine, "-c", "user.name=me", "-c", "user.email=me@host", "commit", "-q", "--allow-empty", "-m", "mine"]);
+  const first = as(["git", "-C", mine, "rev-parse", "HEAD"]);
+  const refused = orch(["host", "add", "alpha", a!.alias, "--path", "src/shop", "--json"], { cwd: repo, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /src\/shop on host alpha holds a repository orch did not make: .*choose another --path/);
+  // Its config, branch and worktree as they were; no host recorded here.
+  assert.is(a!.runAs(["git", "-C", mine, "config", "receive.denyCurrentBranch"]).code, 1);
+  assert.is(as(["git", "-C", mine, "rev-parse", "HEAD"]), first);
+  assert.is(orch(["host", "list", "--json"], { cwd: repo, env }).json.hosts.length, 0);
+  // A folder orch made (and added again after host rm) is used as before.
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "orch-made/shop"], { cwd: repo, env }).code, 0);
+  assert.is(orch(["host", "rm", "alpha"], { cwd: repo, env }).code, 0);
+  const again = orch(["host", "add", "alpha", a!.alias, "--path", "orch-made/shop", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+});
+
 test("stop and rm of a worker on a host say what they ended, as for a worker here: processes_ended, not_ended", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;

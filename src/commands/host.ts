@@ -38,8 +38,14 @@ export const NO_CLAUDE_THERE = "has no claude on the PATH of its ssh commands";
 /** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
 const INSTALL =
   'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
-/** An empty repository to push into; pushing into its checked-out branch updates its worktree. */
-const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && { [ -e .git ] || { git init -q -b "$2" && echo made; }; } && ' +
+/**
+ * An empty repository to push into; pushing into its checked-out branch updates its worktree. A repository
+ * already there is used only when it takes such pushes already (one orch made): anyone else's checkout
+ * (`foreign`) is left as it is, its config and worktree untouched.
+ */
+const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && if [ -e .git ]; then ' +
+  '[ "$(git config receive.denyCurrentBranch)" = updateInstead ] || { echo foreign; exit 0; }; ' +
+  'else git init -q -b "$2" && echo made; fi && ' +
   // git config exits 255 when it cannot write (a read-only disk), which would read as ssh's "unreachable".
   "{ git config receive.denyCurrentBranch updateInstead || exit 1; }";
 
@@ -172,6 +178,11 @@ async function addHost(
   const made = await host.run(["sh", "-c", MAKE_CLONE, "orch-clone", dir, branch]);
   if (made.code !== 0) {
     throw new OrchError("failed", `could not make the clone ${dir} on host ${name}: ${lastLine(made.stderr)}`);
+  }
+  if (made.stdout.split("\n").includes("foreign")) {
+    const why = "orch pushes into its clone's checked-out branch, which would move that repository's worktree";
+    throw new OrchError("refused", `${dir} on host ${name} holds a repository orch did not make: ${why}; ` +
+      "nothing was changed there (choose another --path)");
   }
   // Into a clone made now; one that was there has its history, and spawn pushes what it needs.
   if (!known || made.stdout.includes("made")) {
