@@ -241,4 +241,20 @@ test("a host record edited so that it lacks its path: each command names the fil
   }
 });
 
+test("a session's link to a host edited to {}: poll, status and stop name the file in one line", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/link", "feat/link");
+  const sessions = path.join(repo, ".orch/sessions");
+  const [session] = fs.readdirSync(sessions).filter((name) => name.startsWith("orch_"));
+  fs.writeFileSync(path.join(sessions, session!, "hosts", "alpha.json"), "{}");
+  // status shows the rest and warns, as for a host it cannot reach; the others fail.
+  for (const [args, code] of [[["poll"], 1], [["status"], 0], [["stop", worker], 1]] as const) {
+    const r = orch([...args], { cwd: repo, env });
+    assert.is(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    assert.not.match(r.stderr, /undefined|\n\s+at /, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /alpha\.json: not a link to a host's session/, args.join(" "));
+  }
+});
+
 test.run();

@@ -93,7 +93,17 @@ export function sessionHostsDir(layout: StoreLayout, orchestratorId: string): st
 }
 
 export function findHostSession(layout: StoreLayout, orchestratorId: string, host: string): HostSessionLink | undefined {
-  return readJson<HostSessionLink>(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(host)}.json`));
+  return readHostSessionLink(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(host)}.json`));
+}
+
+/** A session's link to a host; one edited so that it lacks the host or its session there is unusable. */
+function readHostSessionLink(file: string): HostSessionLink | undefined {
+  const link = readJson<Partial<Record<keyof HostSessionLink, unknown>>>(file);
+  if (link === undefined) return undefined;
+  if (typeof link.host !== "string" || typeof link.remote_orchestrator_id !== "string") {
+    throw new CorruptFileError(file, "not a link to a host's session (its host and remote_orchestrator_id are text)");
+  }
+  return link as HostSessionLink;
 }
 
 export function saveHostSession(layout: StoreLayout, orchestratorId: string, link: HostSessionLink): void {
@@ -105,6 +115,6 @@ export function saveHostSession(layout: StoreLayout, orchestratorId: string, lin
 export function listHostSessions(layout: StoreLayout, orchestratorId: string): HostSessionLink[] {
   return listDir(sessionHostsDir(layout, orchestratorId))
     .filter((name) => name.endsWith(".json") && !name.startsWith("."))
-    .map((name) => readJson<HostSessionLink>(path.join(sessionHostsDir(layout, orchestratorId), name)))
+    .map((name) => readHostSessionLink(path.join(sessionHostsDir(layout, orchestratorId), name)))
     .filter((link): link is HostSessionLink => link !== undefined);
 }
