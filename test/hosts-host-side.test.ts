@@ -239,6 +239,11 @@ test("a host record edited so that it lacks its path: each command names the fil
     assert.not.match(r.stderr, /\n\s+at /, `${args.join(" ")}: no stack trace: ${r.stderr}`);
     assert.match(r.stderr, /alpha\.json: not a host record/, args.join(" "));
   }
+  // host rm takes such a record away (--force: its worker is still recorded here), saying what it was.
+  const removed = orch(["host", "rm", "alpha", "--force"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.match(removed.stderr, /removed the unusable record of host alpha \(.*alpha\.json: not a host record/);
+  assert.not.ok(fs.existsSync(file));
 });
 
 test("a session's link to a host edited to {}: poll, status and stop name the file in one line", () => {

@@ -17,7 +17,7 @@ import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
 import { POSIX_SHELL_CHECK, POSIX_SHELL_OK } from "../hosts/shell-quote.ts";
 import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
-import { listDir } from "../store/files.ts";
+import { CorruptFileError, listDir } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { VERSION } from "../version.ts";
@@ -289,8 +289,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   if (action === "rm") {
     if (args.length > 2) throw usage("host rm takes one NAME");
     const name = checkHostName(positional(args, 1, "host name"));
-    const record = findHost(layout, name);
-    if (!record) throw new OrchError("not_found", `no host ${name}`);
+    let record: HostRecord | undefined;
+    let unusable: string | undefined;
+    try {
+      record = findHost(layout, name);
+    } catch (error) {
+      // A record no command can use (truncated, edited) is what rm is for: it goes, said as it is.
+      if (!(error instanceof CorruptFileError)) throw error;
+      unusable = error.message;
+    }
+    if (!record && unusable === undefined) throw new OrchError("not_found", `no host ${name}`);
     const workers = allWorkers(layout).filter((w) => w.host === name);
     if (workers.length && !booleanFlag(flags, "force")) {
       const ids = workers.map((w) => w.worker_id).join(", ");
@@ -298,10 +306,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: ${what}`);
     }
     forgetHost(layout, name);
-    await closeConnection(record.destination, ctx.env).catch(() => undefined);
+    if (record) await closeConnection(record.destination, ctx.env).catch(() => undefined);
+    else ctx.warn(`removed the unusable record of host ${name} (${unusable})`);
+    const where = record ? `on ${record.destination}` : "on the host";
     return {
       json: { success: true, name, removed: true },
-      human: (c) => `${c.green("removed")} host ${c.bold(name)} (its clone and orch stay on ${record.destination})\n`,
+      human: (c) => `${c.green("removed")} host ${c.bold(name)} (its clone and orch stay ${where})\n`,
     };
   }
   throw usage(`unknown host action ${JSON.stringify(action)}: use add, list or rm`);
