@@ -85,8 +85,9 @@ function startedOnHost(layout: StoreLayout, records: WorkerRecord[]): boolean {
 export async function runAwait(names: string[], any: boolean, timeoutMs: number | undefined, orch: string | undefined, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, orch);
   // Each worker once, however often it is named (by id and by branch, or twice).
+  const named = names.map((name) => loadWorker(layout, session.orchestrator_id, name));
   let records = names.length
-    ? [...new Map(names.map((name) => loadWorker(layout, session.orchestrator_id, name)).map((r) => [r.worker_id, r])).values()]
+    ? [...new Map(named.map((r) => [r.worker_id, r])).values()]
     : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   for (;;) {
