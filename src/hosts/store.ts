@@ -53,15 +53,21 @@ export function findHost(layout: StoreLayout, name: string): HostRecord | undefi
   return readHostRecord(hostFile(layout, name));
 }
 
-/** A host's file; one edited so that it lacks what every command reads is as unusable as a truncated one. */
-function readHostRecord(file: string): HostRecord | undefined {
-  const record = readJson<Partial<Record<keyof HostRecord, unknown>>>(file);
-  if (record === undefined) return undefined;
-  const { name, destination, path: dir, orch_path: orchPath } = record;
-  if (![name, destination, dir, orchPath].every((value) => typeof value === "string")) {
-    throw new CorruptFileError(file, "not a host record (its name, destination, path and orch_path are text)");
+/**
+ * One of the hosts' files, or undefined when absent; one edited so that a field every command reads is not
+ * text is as unusable as a truncated one (`what` names the file's kind in the error).
+ */
+function readWithText<T>(file: string, fields: readonly (keyof T & string)[], what: string): T | undefined {
+  const value = readJson<Record<string, unknown>>(file);
+  if (value === undefined) return undefined;
+  if (!fields.every((field) => typeof value[field] === "string")) {
+    throw new CorruptFileError(file, `not ${what} (its ${fields.join(", ")} are text)`);
   }
-  return record as HostRecord;
+  return value as T;
+}
+
+function readHostRecord(file: string): HostRecord | undefined {
+  return readWithText<HostRecord>(file, ["name", "destination", "path", "orch_path"], "a host record");
 }
 
 /** A host by name; an unknown one is bad input (exit 2), as the contract asks of --host. */
@@ -96,14 +102,8 @@ export function findHostSession(layout: StoreLayout, orchestratorId: string, hos
   return readHostSessionLink(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(host)}.json`));
 }
 
-/** A session's link to a host; one edited so that it lacks the host or its session there is unusable. */
 function readHostSessionLink(file: string): HostSessionLink | undefined {
-  const link = readJson<Partial<Record<keyof HostSessionLink, unknown>>>(file);
-  if (link === undefined) return undefined;
-  if (typeof link.host !== "string" || typeof link.remote_orchestrator_id !== "string") {
-    throw new CorruptFileError(file, "not a link to a host's session (its host and remote_orchestrator_id are text)");
-  }
-  return link as HostSessionLink;
+  return readWithText<HostSessionLink>(file, ["host", "remote_orchestrator_id"], "a link to a host's session");
 }
 
 export function saveHostSession(layout: StoreLayout, orchestratorId: string, link: HostSessionLink): void {
