@@ -1,5 +1,5 @@
-// Reading what the user hands orch on standard input (send/reply -) with a bound, so that /dev/zero or an
-// endless pipe ends in a clear error instead of all of memory. (spawn reads its prompt in spawn.ts.)
+// Reading what the user hands orch as text (spawn's prompt, send/reply -) with a bound, so that /dev/zero
+// or an endless pipe ends in a clear error instead of all of memory.
 
 import { OrchError, errnoCode } from "./errors.ts";
 import { NotRegularFileError, readUpTo } from "./store/files.ts";
@@ -7,26 +7,32 @@ import { NotRegularFileError, readUpTo } from "./store/files.ts";
 /** The largest message text `send`/`reply` take from standard input. */
 export const MAX_TEXT_BYTES = 1024 * 1024;
 
-function tooLarge(what: string, max: number): OrchError {
-  return new OrchError("invalid", `${what} is larger than ${max / (1024 * 1024)} MiB: orch takes at most that much`);
-}
-
-/** All of standard input, at most `max` bytes (more is refused, exit 2), as UTF-8 text. */
-export function readStdinBounded(max: number, what: string): string {
+/**
+ * All of `fd` (a regular file, a pipe), at most `max` bytes, as UTF-8 text: more, a folder, or bytes that
+ * are not UTF-8 are refused (exit 2), never stored changed (U+FFFD in place of the bytes).
+ */
+export function readTextBounded(fd: number, max: number, what: string): string {
   let bytes: Buffer;
   try {
-    bytes = readUpTo(0, max, what);
+    bytes = readUpTo(fd, max, what);
   } catch (error) {
-    if (error instanceof NotRegularFileError) throw tooLarge(what, max);
+    if (error instanceof NotRegularFileError) {
+      throw new OrchError("invalid", `${what} is larger than ${max / (1024 * 1024)} MiB: orch takes at most that much`);
+    }
+    // Only standard input can be one here: a file given by name is checked to be a regular file first.
     if (errnoCode(error) === "EISDIR") throw new OrchError("invalid", `${what}: standard input is a folder`);
     throw error;
   }
-  // Refused rather than stored with U+FFFD in place of the bytes, as arguments and spawn's prompt are.
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     throw new OrchError("invalid", `${what} is not valid UTF-8 text`);
   }
+}
+
+/** All of standard input as text (see readTextBounded). */
+export function readStdinBounded(max: number, what: string): string {
+  return readTextBounded(0, max, what);
 }
 
 /**

@@ -11,7 +11,7 @@ import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
-import { NotRegularFileError, readUpTo } from "../store/files.ts";
+import { readTextBounded } from "../input.ts";
 import { findWorker, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -52,51 +52,30 @@ function hostFlag(flags: Flags): string | undefined {
 /** Far beyond any real task; a bound so that `--prompt-file /dev/stdin < /dev/zero` ends. */
 const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
 
-/** Reads `fd` to its end; more than MAX_PROMPT_BYTES is refused (exit 2). */
-function readBounded(fd: number, what: string): Buffer {
-  try {
-    return readUpTo(fd, MAX_PROMPT_BYTES, what);
-  } catch (error) {
-    if (error instanceof NotRegularFileError) {
-      throw new OrchError("invalid", `${what} is larger than ${MAX_PROMPT_BYTES / 1024 / 1024} MiB`);
-    }
-    throw error;
-  }
-}
-
 /**
  * The prompt from a regular file or from stdin, as text: refused (exit 2) when the file is anything
  * else (a device such as /dev/zero, a folder, a FIFO), larger than MAX_PROMPT_BYTES, or not UTF-8.
  */
 function readPrompt(source: string): string {
   const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
-  let bytes: Buffer;
-  if (source === "stdin") {
-    bytes = readBounded(0, what);
-  } else {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(source);
-    } catch {
-      throw new OrchError("invalid", `${what}: no such readable file`);
-    }
-    if (!stat.isFile()) throw new OrchError("invalid", `${what}: not a regular file (give a file, or - for stdin)`);
-    let fd: number;
-    try {
-      fd = fs.openSync(source, "r");
-    } catch {
-      throw new OrchError("invalid", `${what}: no such readable file`);
-    }
-    try {
-      bytes = readBounded(fd, what);
-    } finally {
-      fs.closeSync(fd);
-    }
+  if (source === "stdin") return readTextBounded(0, MAX_PROMPT_BYTES, what);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(source);
+  } catch {
+    throw new OrchError("invalid", `${what}: no such readable file`);
+  }
+  if (!stat.isFile()) throw new OrchError("invalid", `${what}: not a regular file (give a file, or - for stdin)`);
+  let fd: number;
+  try {
+    fd = fs.openSync(source, "r");
+  } catch {
+    throw new OrchError("invalid", `${what}: no such readable file`);
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new OrchError("invalid", `${what} is not valid UTF-8 text`);
+    return readTextBounded(fd, MAX_PROMPT_BYTES, what);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
