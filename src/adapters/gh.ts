@@ -22,11 +22,24 @@ async function gh(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<
 export async function mergedPullRequests(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PullRequest[]> {
   const result = await gh(["pr", "list", "--head", branch, "--state", "merged", "--json", "number,url,headRefOid,state", "--limit", "100"], cwd, env);
   if (result.code !== 0) throw new OrchError("failed", `gh pr list failed: ${result.stderr.trim().split("\n").pop() ?? ""}`);
+  return ghJson("gh pr list", result.stdout || "[]", "array") as PullRequest[];
+}
+
+/**
+ * What a gh --json command printed, as the array or object it prints; anything else (a wrapper's or an old
+ * gh's text, null) is a one-line failure (exit 1), not a stack.
+ */
+export function ghJson(command: string, stdout: string, shape: "array" | "object"): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(result.stdout || "[]") as PullRequest[];
+    value = JSON.parse(stdout);
   } catch {
-    throw new OrchError("failed", `gh pr list printed something that is not JSON: ${result.stdout.slice(0, 80)}`);
+    value = undefined;
   }
+  const isArray = Array.isArray(value);
+  if (value !== null && typeof value === "object" && isArray === (shape === "array")) return value;
+  const expected = shape === "array" ? "a JSON array" : "a JSON object";
+  throw new OrchError("failed", `${command} printed something that is not ${expected}: ${stdout.trim().slice(0, 80)}`);
 }
 
 export async function ghRun(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {

@@ -54,28 +54,16 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   };
 }
 
-/** gh pr view's object; anything else (text from a wrapper or an old gh) is a one-line failure, not a stack. */
-function pullRequestView(stdout: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(stdout);
-  } catch {
-    value = undefined;
-  }
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
-  throw new OrchError("failed", `gh pr view printed something that is not a JSON object: ${stdout.trim().slice(0, 80)}`);
-}
-
 export async function prMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   refusePending(record);
   const repo = await requireRepo(ctx);
-  const { ghRun } = await import("../adapters/gh.ts");
+  const { ghJson, ghRun } = await import("../adapters/gh.ts");
   const selector = workerState(layout, record).pr_url ?? record.branch;
   const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
   if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
-  const pr = pullRequestView(view.stdout);
+  const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;
   const diff = await ghRun(["pr", "diff", String(pr.url ?? selector)], repo.mainRoot, ctx.env);
   return {
     json: { success: true, worker_id: record.worker_id, pr, diff: diff.code === 0 ? diff.stdout : null },
