@@ -2,6 +2,7 @@
 // new command or flag is completed as soon as it is declared there.
 
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
+import { HOOK_EVENTS } from "./hot.ts";
 import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./spec.ts";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -46,7 +47,7 @@ const POSITIONAL_VALUES: Record<string, Completer> = {
   branch: "branches",
   shell: { words: [...SHELLS] },
   agent: { words: ["claude"] },
-  event: { words: ["post-tool-use", "stop", "user-prompt-submit", "permission-request", "notification"] },
+  event: { words: [...HOOK_EVENTS] },
 };
 
 function parseFlag(option: OptionSpec): Flag {

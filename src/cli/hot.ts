@@ -90,9 +90,13 @@ export const DEMO_AGENT: CommandSpec = {
   load: async () => (await import("../commands/demo-agent.ts")).main,
 };
 
+/** The hook events orch handles (hook.ts), by orch's names. */
+export const HOOK_EVENTS = ["post-tool-use", "stop", "user-prompt-submit", "permission-request", "notification"] as const;
+
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
-  description: "Claude Code hook handler (post-tool-use, stop, user-prompt-submit, permission-request, notification) reading the hook JSON on stdin; exits 0 whatever the payload (2 for an unknown event)",
+  description: `Claude Code hook handler (${HOOK_EVENTS.join(", ")}) reading the hook JSON on stdin; ` +
+    "exits 0 whatever the payload (2 for an unknown event)",
 
   options: [],
   load: async () => (await import("../commands/hook.ts")).main,

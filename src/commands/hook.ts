@@ -18,9 +18,10 @@ import { waitFor } from "../store/waker.ts";
 import {
   findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
+import { HOOK_EVENTS } from "../cli/hot.ts";
 import type { CommandResult } from "./types.ts";
 
-type HookEvent = "post-tool-use" | "stop" | "user-prompt-submit" | "permission-request" | "notification";
+type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** Accepts orch's names and Claude Code's (post-tool-use, PostToolUse, post_tool_use_failure, Stop…). */
 export function parseHookEvent(name: string | undefined): HookEvent {
@@ -30,7 +31,7 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   if (key === "userpromptsubmit") return "user-prompt-submit";
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
-  const events = "post-tool-use, stop, user-prompt-submit, permission-request or notification";
+  const events = `${HOOK_EVENTS.slice(0, -1).join(", ")} or ${HOOK_EVENTS[HOOK_EVENTS.length - 1]}`;
   throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`);
 }
 
