@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, privateTmux, sessionRepo } from "./helpers.ts";
+import { git, orch, privateTmux, sessionRepo, tempDir } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -33,6 +33,13 @@ interface BaseMoved {
 /** Reads (and takes) the worker's inbox on the host, as its agent would there. */
 function inboxOnHost(host: SshHost, worktree: string): BaseMoved[] {
   return (JSON.parse(orchOnHost(host, worktree, ["inbox", "--json"])) as { messages: BaseMoved[] }).messages;
+}
+
+/** The id of this repository's session on the host (its link, .orch/sessions/<id>/hosts/<host>.json). */
+function remoteSessionIn(repo: string, host: string): string {
+  const [session] = fs.readdirSync(`${repo}/.orch/sessions`);
+  const link = JSON.parse(fs.readFileSync(`${repo}/.orch/sessions/${session}/hosts/${host}.json`, "utf8"));
+  return link.remote_orchestrator_id as string;
 }
 
 /** git in a worktree on the host, as the host's user. */
@@ -93,14 +100,15 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   assert.equal(toldClean[0]!.content.conflict_paths, []);
   assert.is(toldClash[0]!.content.merges_cleanly, false);
   assert.equal(toldClash[0]!.content.conflict_paths, ["prices.txt"]);
+  const remoteSession = remoteSessionIn(repo, "alpha");
   for (const m of [...toldClean, ...toldClash]) {
     assert.is(m.content.base_commit, tip);
     assert.equal(m.content.files, ["prices.txt"]);
-    assert.is(m.content.rebase_onto, "orch/base/main");
+    assert.is(m.content.rebase_onto, `orch/${remoteSession}/base/main`);
   }
   // The new tip is on the host under orch's ref, and the worker can rebase onto it by that name;
   // the branch checked out in the host's clone is left alone.
-  assert.is(gitOnHost(a!, clash, ["rev-parse", "orch/base/main"]), tip);
+  assert.is(gitOnHost(a!, clash, ["rev-parse", toldClash[0]!.content.rebase_onto]), tip);
   assert.is.not(gitOnHost(a!, "told/repo", ["rev-parse", "main"]), tip);
 
   const synced = orch(["sync", "--json"], { cwd: repo, env });
@@ -179,13 +187,51 @@ test("land --on-conflict return hands a remote worker its conflict; it rebases t
   const again = orch(["await", "feat/fr", "--timeout", "90", "--json"], { cwd: repo, env });
   assert.is(again.code, 0, again.stderr);
   assert.is(again.json.workers[0].status, "done");
-  assert.match(again.json.workers[0].final_message.content.summary, /Rebased onto orch\/base\/main/);
+  const onto = `orch/${remoteSessionIn(repo, "alpha")}/base/main`;
+  assert.match(again.json.workers[0].final_message.content.summary, new RegExp(`Rebased onto ${onto}`));
   const second = orch(["land", "feat/fr", "--json"], { cwd: repo, env });
   assert.is(second.code, 0, second.stderr);
   assert.equal(second.json.results.map((r: { status: string }) => r.status), ["landed"]);
   // main's side of the conflict, then the fix the prompt asked for, on top of what landed first.
   assert.is(fs.readFileSync(`${repo}/greeting.txt`, "utf8"), "Hello there\n");
   assert.is(fs.readFileSync(`${repo}/farewell.txt`, "utf8"), "Au revoir\n");
+});
+
+test("two checkouts sharing one clone on the host each keep their own base there", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo: first } = sessionRepo({ "README.md": "# shop\n", "prices.txt": "apple 1\npear 2\n" });
+  const second = `${tempDir()}/repo`;
+  git(["clone", "--quiet", first, second], tempDir());
+  assert.is(orch(["init", "--json"], { cwd: second }).code, 0);
+  const env = { ...world.env };
+  const workers = new Map<string, string>();
+  for (const [repo, branch] of [[first, "feat/one"], [second, "feat/two"]] as const) {
+    const added = orch(["host", "add", "alpha", a!.alias, "--path", "shared/repo"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+    const r = orch(["spawn", branch, "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    workers.set(repo, r.json.worktree_path as string);
+  }
+  // Each checkout moves its own main (a local worker lands a different change), telling its remote worker.
+  const tips = new Map<string, string>();
+  for (const [repo, price] of [[first, "apple 5"], [second, "apple 7"]] as const) {
+    const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(here.code, 0, here.stderr);
+    fs.writeFileSync(`${here.json.worktree_path}/prices.txt`, `${price}\npear 2\n`);
+    git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", price], here.json.worktree_path);
+    const landed = orch(["land", "feat/here", "--json"], { cwd: repo, env });
+    assert.is(landed.code, 0, landed.stderr);
+    assert.equal(landed.json.told, [repo === first ? "feat-one" : "feat-two"]);
+    tips.set(repo, git(["rev-parse", "HEAD"], repo));
+  }
+  assert.is.not(tips.get(first), tips.get(second));
+  // Each worker's message names a ref that still holds its own checkout's main, after the other's push.
+  for (const repo of [first, second]) {
+    const [told] = inboxOnHost(a!, workers.get(repo)!);
+    assert.is(told!.content.base_commit, tips.get(repo));
+    assert.is(gitOnHost(a!, workers.get(repo)!, ["rev-parse", told!.content.rebase_onto]), tips.get(repo));
+  }
 });
 
 test.run();

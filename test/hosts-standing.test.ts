@@ -183,10 +183,10 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.is(back.code, 0, back.stderr);
   assert.not.ok(fs.existsSync(`${repo}/.orch/hosts-unreachable/alpha.json`));
   const sunday = git(["rev-parse", "HEAD"], repo);
-  assert.is(gitOnHost(a!, worktree, ["rev-parse", "orch/base/main"]), sunday);
-  type Inbox = { messages: { message_type: string; content: { base_commit: string } }[] };
+  type Inbox = { messages: { message_type: string; content: { base_commit: string; rebase_onto: string } }[] };
   const inbox = JSON.parse(orchOnHost(a!, worktree, ["inbox", "--json"])) as Inbox;
   assert.equal(inbox.messages.map((m) => [m.message_type, m.content.base_commit]), [["base_moved", sunday]]);
+  assert.is(gitOnHost(a!, worktree, ["rev-parse", inbox.messages[0]!.content.rebase_onto]), sunday);
   const later = orch(["status", "--json"], { cwd: repo, env });
   assert.is(later.code, 0, later.stderr);
   assert.equal(JSON.parse(orchOnHost(a!, worktree, ["inbox", "--json"])).messages, [], "told once");

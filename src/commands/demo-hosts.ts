@@ -89,7 +89,7 @@ export async function main(_args: string[], flags: Flags, parent: Context): Prom
     const landings = await landAndClean(stage, orch, {
       awaitMs: 120_000,
       queue: "branches fetched from their hosts over ssh, then the queue",
-      fixed: "the worker on south got its conflict there, rebased onto orch/base/main and reported again",
+      fixed: "the worker on south got its conflict there, rebased onto orch's ref of main there and reported again",
       cleaned: "here and on the hosts",
     });
     say(`\n${c.green("done")} in ${elapsed(stage)} s. The hosts' accounts and sshds are removed` +

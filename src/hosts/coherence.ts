@@ -10,9 +10,13 @@ import type { CoherenceRequest } from "../commands/host-coherence.ts";
 import type { SyncAttempt, SyncRequest } from "../commands/sync.ts";
 import { hostOf, remoteSessionOf, type RemoteWorkerRecord } from "./workers.ts";
 
-/** Where the host's clone keeps the tip of a base branch for its workers (`git rebase orch/base/main`). */
-export function baseRefOnHost(baseBranch: string): string {
-  return `refs/orch/base/${baseBranch}`;
+/**
+ * Where the host's clone keeps the tip of a base branch for the workers of one session there
+ * (`git rebase orch/orch_k2j4h5g6/base/main`). Per session: two repositories (or two checkouts of one) whose
+ * host clone is the same must not move each other's base under their workers.
+ */
+export function baseRefOnHost(remoteSession: string, baseBranch: string): string {
+  return `refs/orch/${remoteSession}/base/${baseBranch}`;
 }
 
 /** (host, ref, tip) pushed by this process: one push per host for all of its workers. */
@@ -26,7 +30,7 @@ export function pushBaseToHost(
   tip: string,
   ctx: Context,
 ): Promise<void> {
-  const ref = baseRefOnHost(record.base_branch ?? "HEAD");
+  const ref = baseRefOnHost(remoteSessionOf(layout, record), record.base_branch ?? "HEAD");
   const key = `${record.host}\n${ref}\n${tip}`;
   let push = pushed.get(key);
   if (!push) {
@@ -57,7 +61,7 @@ export async function tellOnHost(
   ctx: Context,
 ): Promise<void> {
   await pushBaseToHost(layout, repo, record, notice.to, ctx);
-  const onto = baseRefOnHost(notice.baseBranch).slice("refs/".length);
+  const onto = baseRefOnHost(remoteSessionOf(layout, record), notice.baseBranch).slice("refs/".length);
   const message = await baseMovedMessage(repo.mainRoot, record, { ...notice, rebaseOnto: onto });
   const request: CoherenceRequest = { op: "tell", worker_id: record.worker_id, content: message.content, returned: notice.returned === true };
   await askHost(layout, record, request, ctx);
