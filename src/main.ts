@@ -149,9 +149,15 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     });
   }
   cli.help();
+  // With --json, the help cac prints (console.info) is the text of one JSON document instead.
+  let helpText: string | undefined;
+  if (jsonMode()) console.info = (text: string) => (helpText = text);
   try {
     const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
-    if (parsed.options.help) process.exit(0);
+    if (parsed.options.help) {
+      if (helpText !== undefined) writeOut(`${JSON.stringify({ success: true, help: helpText }, null, 2)}\n`);
+      process.exit(0);
+    }
     if (parsed.options.version) {
       writeOut(jsonMode() ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);

@@ -31,6 +31,17 @@ test("every command has --help naming each of its options", () => {
   for (const spec of COMMANDS.filter((s) => !s.hidden)) assert.ok(top.stdout.includes(spec.usage.split(" ")[0]!));
 });
 
+test("help with --json is one JSON document holding the same text", () => {
+  for (const argv of [["--help"], ["help"], ["spawn", "--help"], ["help", "spawn"]]) {
+    const text = orch(argv, { cwd });
+    const r = orch([...argv, "--json"], { cwd });
+    assert.is(r.code, 0, argv.join(" "));
+    const doc = JSON.parse(r.stdout);
+    assert.is(doc.success, true);
+    assert.is(`${doc.help}\n`, text.stdout, `${argv.join(" ")} --json holds the help text`);
+  }
+});
+
 test("--help says what a --no-… switch does, never that it is on by default", () => {
   for (const [name, flag] of [["spawn", "--no-window"], ["apply", "--no-3way"]] as const) {
     const line = orch([name, "--help"], { cwd }).stdout.split("\n").find((l) => l.trim().startsWith(flag));
