@@ -75,10 +75,14 @@ test("host add installs orch and makes the clone; added again it upgrades orch a
   assert.is(list.code, 0, list.stderr);
   assert.equal(list.json.hosts.map((h: { name: string; reachable: boolean; orch_version: string }) => [h.name, h.reachable, h.orch_version]), [["alpha", true, added.json.orch_version]]);
 
-  for (const bad of [["host", "add", "-x", a!.alias], ["host", "add", "x", "-oProxyCommand=touch /tmp/pwned"], ["host", "add", "x", "a b"], ["host", "frob"]]) {
+  const hostsBefore = fs.readFileSync(`${repo}/.orch/hosts/alpha.json`, "utf8");
+  const misplaced = [["host", "list", "--path", "x"], ["host", "rm", "alpha", "--path", "x"], ["host", "add", "alpha", a!.alias, "--force"]];
+  for (const bad of [["host", "add", "-x", a!.alias], ["host", "add", "x", "-oProxyCommand=touch /tmp/pwned"], ["host", "add", "x", "a b"], ["host", "frob"], ...misplaced]) {
     const r = orch([...bad, "--json"], { cwd: repo, env });
     assert.is(r.code, 2, `${bad.join(" ")}: ${r.stderr}`);
+    if (misplaced.includes(bad)) assert.match(r.json.error.message, /is an option of host (add|rm), not of host (list|rm|add)/);
   }
+  assert.is(fs.readFileSync(`${repo}/.orch/hosts/alpha.json`, "utf8"), hostsBefore, "the host was not removed");
   const unknown = orch(["spawn", "feat/x", "--host", "nowhere", "--no-window", "--json"], { cwd: repo, env });
   assert.is(unknown.code, 2, unknown.stderr);
   assert.match(unknown.json.error.message, /unknown host/);

@@ -249,6 +249,14 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const action = positional(args, 0, "action (add, list or rm)");
+  // An option of another action is a mistake to say, not to pass over (git's "unknown option" for its subcommands).
+  const options = { path: "add", force: "rm" } as const;
+  for (const [option, owner] of Object.entries(options)) {
+    const given = flags[option] !== undefined && flags[option] !== false;
+    if (given && action !== owner && ["add", "list", "rm"].includes(action)) {
+      throw usage(`--${option} is an option of host ${owner}, not of host ${action}`);
+    }
+  }
   const layout = await storeLayout(ctx);
   if (action === "add") {
     if (args.length > 3) throw usage("host add takes NAME and DEST");
