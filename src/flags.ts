@@ -36,7 +36,7 @@ export function timeoutFlag(flags: Flags, name = "timeout"): number | undefined 
   if (raw === undefined) return undefined;
   const text = stringFlag(flags, name)!;
   // A decimal number as people and `sleep` write it: 5, 0.5, .5, 5., 1e3; never hex, a sign or words.
-  if (!/^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim()) || !Number.isFinite(Number(text))) {
+  if (!/^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) || !Number.isFinite(Number(text))) {
     throw usage(`${flagName(name)} must be a non-negative number of seconds, not ${JSON.stringify(text)}`);
   }
   return Math.round(Number(text) * 1000);

@@ -67,7 +67,7 @@ test("a bad --timeout is refused with exit 2 and changes nothing", () => {
   const { repo } = sessionRepo();
   orch(["notify", "--type", "progress", "--summary", "keep me"], { cwd: repo });
   const before = snapshot(path.join(repo, ".orch"));
-  for (const value of ["abc", "-1", "1s", "", "NaN", "Infinity", "0x10", "1e309", ".", "e3", "+1"]) {
+  for (const value of ["abc", "-1", "1s", "", "NaN", "Infinity", "0x10", "1e309", ".", "e3", "+1", "1 ", " 5", "5\n"]) {
     const r = orch(["poll", "--wait", `--timeout=${value}`], { cwd: repo });
     assert.is(r.code, 2, `--timeout=${value}: ${r.stderr}`);
   }
