@@ -166,7 +166,8 @@ test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces 
   for (const bad of ["", "~", "-rf", "a/../b", ".", "./", "././", "~/.", "~user/x", "~root"]) {
     assert.throws(() => checkRemotePath(bad), /bad --path/, bad);
   }
-  for (const ok of ["./work", "/srv/.", "a//b", "sp ace/$(x)"]) assert.ok(checkRemotePath(ok), ok);
+  const spellings = [["./work", "work"], ["/srv/.", "/srv"], ["a//b", "a/b"], ["~/./a/./b/", "a/b"], ["//srv", "/srv"]];
+  for (const [given, folder] of [...spellings, ["sp ace/$(x)", "sp ace/$(x)"]]) assert.is(checkRemotePath(given!), folder, given);
   for (const bad of ["", "-x", ".hidden", "a/b", "a b"]) assert.throws(() => checkHostName(bad), /bad host name/, bad);
 });
 

@@ -109,7 +109,7 @@ async function addHost(
   const dir = dirFlag !== undefined
     ? checkRemotePath(dirFlag)
     : known?.path ?? defaultRemotePath(path.basename(main.root));
-  if (known && (known.destination !== dest || known.path !== dir)) {
+  if (known && (known.destination !== dest || checkRemotePath(known.path) !== dir)) {
     const was = `${known.destination}, clone at ${known.path}`;
     const instead = `orch host rm ${name} first, or use another name`;
     throw new OrchError("exists", `host ${name} already exists as ${was} (${instead})`);

@@ -72,7 +72,9 @@ export function checkRemotePath(dir: string): string {
     const want = "give the folder relative to the ssh user's home, or absolute";
     throw invalid(`bad --path ${JSON.stringify(dir)}: ~user is not expanded; ${want}`);
   }
-  return clean;
+  // One spelling per folder (./x, x/. and x are one clone), as for a host added again.
+  const parts = clean.split("/").filter((part) => part !== "" && part !== ".");
+  return `${clean.startsWith("/") ? "/" : ""}${parts.join("/")}`;
 }
 
 /** The default clone folder: ~/orch/<repo>. */
