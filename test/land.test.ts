@@ -64,4 +64,29 @@ test("all green: everything lands in order, as exactly the commits that were tes
   assert.is(orch(["land", "--method", "octopus"], { cwd: repo }).code, 2);
 });
 
+test("the user switches branches or moves the base during --test: nothing lands, nothing else moves", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/a", { "a.txt": "a\n" });
+  const head = git(["rev-parse", "HEAD"], repo);
+  // The test command plays the user, who works in the main checkout while a long test runs.
+  const switched = orch(["land", "--test", `git -C '${repo}' checkout -q -b experiment`, "--json"], { cwd: repo });
+  assert.is(switched.code, 1, switched.stderr);
+  assert.is(switched.json.results[0].status, "conflict");
+  assert.match(switched.json.results[0].reason, /switched from main to experiment.*nothing landed/);
+  assert.is(git(["rev-parse", "experiment"], repo), head, "the branch the user switched to was not fast-forwarded");
+  assert.is(git(["rev-parse", "main"], repo), head);
+  git(["checkout", "-q", "main"], repo);
+  const moved = orch(["land", "--test", `git -C '${repo}' commit -q --allow-empty -m mine`, "--json"], { cwd: repo });
+  assert.is(moved.code, 1, moved.stderr);
+  assert.match(moved.json.results[0].reason, /main moved from .* while it was tested: nothing landed/);
+  assert.is(git(["log", "-1", "--format=%s"], repo), "mine");
+  const dropped = orch(["land", "--test", `git -C '${repo}' reset -q --hard HEAD~1`, "--json"], { cwd: repo });
+  assert.is(dropped.code, 1, "a commit the user dropped during the test is not brought back by the fast-forward");
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  assert.not.ok(fs.existsSync(path.join(repo, "a.txt")));
+  const landed = orch(["land", "--json"], { cwd: repo });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.is(git(["rev-parse", "HEAD"], repo), landed.json.results[0].commit);
+});
+
 test.run();

@@ -48,6 +48,14 @@ function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: st
     .map(({ record }) => record);
 }
 
+/** How the main worktree left `base` at `head`, or null when it is still there. */
+async function baseMovedAway(mainRoot: string, base: string, head: string): Promise<string | null> {
+  const current = await gitAdapter.currentBranch(mainRoot);
+  if (current !== base) return `the main worktree switched from ${base} to ${current ?? "a detached HEAD"}`;
+  const now = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
+  return now === head ? null : `${base} moved from ${head.slice(0, 12)} to ${now.slice(0, 12)}`;
+}
+
 async function landOne(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
   testCommand: string | undefined, ctx: Context,
@@ -95,6 +103,10 @@ async function landOne(
     }
     // What lands is exactly the commit that was tested, and nothing after an interrupt.
     throwIfInterrupted();
+    // The user may have switched branches or moved the base while the test ran: a fast-forward then would
+    // move another branch (and report it landed) or bring back commits the user dropped.
+    const moved = await baseMovedAway(mainRoot, base, head);
+    if (moved) return { ...entry, status: "conflict", reason: `${moved} while it was tested: nothing landed` };
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) {
       const why = ff.stderr.trim().split("\n").pop() ?? "";
