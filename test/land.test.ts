@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo, sleep } from "./helpers.ts";
+import { commitFiles, git, orch, sessionRepo, sleep, writeFiles } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -87,6 +87,28 @@ test("the user switches branches or moves the base during --test: nothing lands,
   const landed = orch(["land", "--json"], { cwd: repo });
   assert.is(landed.code, 0, landed.stderr);
   assert.is(git(["rev-parse", "HEAD"], repo), landed.json.results[0].commit);
+});
+
+test("an ignored file of the user's where the worker adds a tracked one: land, merge and apply refuse, the file stays", async () => {
+  const { repo } = sessionRepo({ ".gitignore": ".env\nbuild/\n", "README.md": "r\n" });
+  writeFiles(repo, { ".env": "SECRET=mine\n", "build/out.js": "mine\n" });
+  await finishedWorker(repo, "feat/env", { ".gitignore": "", ".env": "SECRET=worker\n", "build/out.js": "theirs\n" });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const land = orch(["land", "--json"], { cwd: repo });
+  assert.is(land.code, 1, land.stderr);
+  assert.equal(land.json.results[0].conflict_paths, [".env", "build/out.js"]);
+  const merge = orch(["merge", "feat/env", "--local", "--json"], { cwd: repo });
+  assert.is(merge.code, 1, merge.stderr);
+  assert.match(merge.json.error.message, /\.env, build\/out\.js; nothing was merged/);
+  assert.is(orch(["apply", "feat/env", "--json"], { cwd: repo }).code, 1);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  assert.is(fs.readFileSync(path.join(repo, ".env"), "utf8"), "SECRET=mine\n");
+  assert.is(fs.readFileSync(path.join(repo, "build/out.js"), "utf8"), "mine\n");
+  // Once the user's files are out of the way, it lands.
+  fs.rmSync(path.join(repo, ".env"));
+  fs.rmSync(path.join(repo, "build"), { recursive: true });
+  assert.is(orch(["land", "--json"], { cwd: repo }).code, 0);
+  assert.is(fs.readFileSync(path.join(repo, ".env"), "utf8"), "SECRET=worker\n");
 });
 
 test.run();

@@ -176,6 +176,11 @@ export async function isMergedInto(cwd: string, branch: string, base: string): P
   return merged.stdout.split("\n")[0]?.trim() === baseTree;
 }
 
+/** Whether `commit` is in the history of `ref`. */
+export async function isAncestor(cwd: string, commit: string, ref: string): Promise<boolean> {
+  return (await git(["merge-base", "--is-ancestor", commit, ref], cwd, { allowFailure: true })).code === 0;
+}
+
 /** Paths in the index that differ from HEAD (staged changes). */
 export async function stagedPaths(cwd: string): Promise<string[]> {
   const result = await git(["diff", "--cached", "--name-only", "-z"], cwd);
@@ -195,13 +200,54 @@ export async function changedPaths(cwd: string, from: string, to: string): Promi
   return [...new Set(paths)];
 }
 
-/** Uncommitted changes in `checkout` to files that change between `from` and `to`: a merge there would meet them. */
+/**
+ * Uncommitted changes in `checkout` (untracked and ignored files included) to files that change between
+ * `from` and `to`: a merge there would meet them.
+ */
 export async function dirtyPathsTouched(
   checkout: string, repoRoot: string, from: string, to: string,
 ): Promise<string[]> {
-  const [touched, dirty] = await Promise.all([changedPaths(repoRoot, from, to), dirtyPaths(checkout)]);
+  const [touched, dirty, tracked] = await Promise.all([
+    changedPaths(repoRoot, from, to), dirtyPaths(checkout), git(["ls-files", "-z"], checkout),
+  ]);
   const set = new Set(touched);
-  return dirty.filter((p) => set.has(p));
+  const found = dirty.filter((p) => set.has(p));
+  // An ignored file is in no git status, and a merge or fast-forward that brings a tracked file to its
+  // path overwrites it without a word (a user's .env, say): it counts as a local change in the way.
+  const trackedSet = new Set(tracked.stdout.split("\0"));
+  const listed = new Set(found);
+  for (const p of touched) {
+    const inTheWay = untrackedInTheWay(checkout, p, trackedSet);
+    if (inTheWay === undefined || listed.has(inTheWay)) continue;
+    listed.add(inTheWay);
+    found.push(inTheWay);
+  }
+  return found;
+}
+
+/**
+ * The untracked (or ignored) file a tracked file arriving at `file` would overwrite: the file itself, a
+ * folder there holding such files, or a file or symlink where one of its parent folders must go.
+ */
+function untrackedInTheWay(checkout: string, file: string, tracked: Set<string>): string | undefined {
+  const parts = file.split("/");
+  for (let depth = 1; depth <= parts.length; depth++) {
+    const sub = parts.slice(0, depth).join("/");
+    if (tracked.has(sub)) return undefined;
+    const stat = fs.lstatSync(path.join(checkout, sub), { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    if (!stat.isDirectory()) return sub;
+    if (depth === parts.length) return holdsUntracked(checkout, sub, tracked) ? sub : undefined;
+  }
+  return undefined;
+}
+
+/** Whether the folder `dir` (a tracked folder a merge replaces by a file, say) holds any file git does not track. */
+function holdsUntracked(checkout: string, dir: string, tracked: Set<string>): boolean {
+  return fs.readdirSync(path.join(checkout, dir), { withFileTypes: true }).some((entry) => {
+    const inside = `${dir}/${entry.name}`;
+    return entry.isDirectory() ? holdsUntracked(checkout, inside, tracked) : !tracked.has(inside);
+  });
 }
 
 export interface CommitInfo {
