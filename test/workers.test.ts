@@ -193,6 +193,25 @@ test("clean removes workers merged into the base locally (squash merge too) and 
   assert.ok(fs.existsSync(open));
 });
 
+test("clean: a landing the user undid with git reset is not merged; one hidden by later edits still is", () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\n" });
+  const kept = orch(["spawn", "feat/kept", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const undone = orch(["spawn", "feat/undone", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(kept, { "shared.txt": "ONE\n" }, "kept work");
+  commitFiles(undone, { "u.txt": "work that must not be lost\n" }, "undone work");
+  assert.is(orch(["land", "feat/kept", "--json"], { cwd: repo }).code, 0);
+  commitFiles(repo, { "shared.txt": "uno\n" }, "the user edits the same line: git alone no longer sees the squash");
+  const before = git(["rev-parse", "HEAD"], repo);
+  assert.is(orch(["land", "feat/undone", "--json"], { cwd: repo }).code, 0);
+  git(["reset", "-q", "--hard", before], repo);
+  const r = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-kept"]);
+  assert.equal(r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]), [["feat-undone", "not merged"]]);
+  assert.ok(fs.existsSync(undone));
+  assert.is(git(["log", "-1", "--format=%s", "feat/undone"], repo), "undone work");
+});
+
 test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

@@ -50,8 +50,10 @@ async function judge(
   const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch))
     ? record.base_branch
     : "HEAD";
-  // Landed by orch at this very tip counts even when later changes to the same lines hide the squash.
-  const landedByOrch = landedAtTip(layout, record.orchestrator_id, record.worker_id, tip);
+  // Landed by orch at this very tip counts even when later changes to the same lines hide the squash,
+  // as long as that landing is still in the base (the user may have reset it away since).
+  const landedAs = landedAtTip(layout, record.orchestrator_id, record.worker_id, tip);
+  const landedByOrch = landedAs !== undefined && (await gitAdapter.isAncestor(mainRoot, landedAs, base));
   const merged = landedByOrch || (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base));
   let reason = landedByOrch ? `landed on ${base} by orch` : merged ? `merged into ${base} locally` : "";
   let viaGitHub = false;

@@ -153,7 +153,13 @@ export function rememberBaseTipIfNew(layout: StoreLayout, orchestratorId: string
   saveBaseTips(layout, orchestratorId, { ...seen, tips: { ...seen.tips, [branch]: tip } });
 }
 
-/** Whether orch saw this branch tip land: later commits on the base may hide a squash from git. */
-export function landedAtTip(layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string): boolean {
-  return readWorkerCoherence(layout, orchestratorId, workerId).landed?.branch_tip === branchTip;
+/**
+ * The commit orch landed this branch tip as, when it saw it land: later commits on the base may hide a
+ * squash from git.
+ */
+export function landedAtTip(
+  layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string,
+): string | undefined {
+  const landed = readWorkerCoherence(layout, orchestratorId, workerId).landed;
+  return landed?.branch_tip === branchTip ? landed.commit : undefined;
 }
