@@ -111,4 +111,23 @@ test("an ignored file of the user's where the worker adds a tracked one: land, m
   assert.is(fs.readFileSync(path.join(repo, ".env"), "utf8"), "SECRET=worker\n");
 });
 
+test("a pre-commit hook that refuses the second squash: the first is reported landed, the second stopped", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/fine", { "fine.txt": "f\n" });
+  await finishedWorker(repo, "feat/linted", { "bad.txt": "b\n" });
+  const hook = "#!/bin/sh\ngit diff --cached --name-only | grep -q bad.txt && { echo 'lint: bad.txt' >&2; exit 1; }\nexit 0\n";
+  fs.writeFileSync(path.join(repo, ".git/hooks/pre-commit"), hook, { mode: 0o755 });
+  const r = orch(["land", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.landed, 1);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "conflict"]);
+  assert.match(r.json.results[1].reason, /git commit of the squash merge failed: lint: bad\.txt/);
+  assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
+  const merge = orch(["merge", "feat/linted", "--local", "--json"], { cwd: repo });
+  assert.is(merge.code, 1);
+  assert.match(merge.json.error.message, /lint: bad\.txt; nothing was merged/);
+  assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
+  assert.is(git(["status", "--porcelain"], repo), "");
+});
+
 test.run();

@@ -333,7 +333,8 @@ export interface MergeOutcome {
 /**
  * Merges `branch` into the branch checked out at `cwd`: squash (one commit with `message`), merge
  * (a merge commit) or rebase (the branch's commits since `base` replayed on top, as GitHub's
- * rebase-merge does; the branch itself is untouched). A conflict is undone before returning.
+ * rebase-merge does; the branch itself is untouched). A conflict, or a commit git refuses (a hook), is
+ * undone before returning.
  */
 export async function mergeInto(
   cwd: string, branch: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv,
@@ -363,8 +364,11 @@ export async function mergeInto(
     const committed = await git(["commit", "--quiet", "-m", message], cwd, { allowFailure: true, env });
     if (committed.code !== 0) {
       await git(["reset", "--merge"], cwd, { allowFailure: true });
-      const why = (committed.stderr || committed.stdout).trim().split("\n").pop();
-      throw new OrchError("failed", `git commit of the squash merge failed: ${why}`);
+      // A refusing pre-commit or commit-msg hook (or signing without a key) stops this worker like a
+      // conflict does, as a refusing pre-merge-commit hook stops --merge: land then reports the workers
+      // that landed before it, and can hand it back.
+      const why = (committed.stderr || committed.stdout).trim().split("\n").pop() ?? "";
+      return { ok: false, conflictPaths: [], message: `git commit of the squash merge failed: ${why}` };
     }
   }
   return { ok: true, conflictPaths: [], message: "" };
