@@ -127,4 +127,18 @@ test("the same series twice is refused; --force applies it again; uncommitted wo
   assert.is(orch(["apply", "feat/twice"], { cwd: wt }).code, 1, "not into the worker's own worktree");
 });
 
+test("a series whose changes are already here (landed another way): refused, not reported as applied", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/landed");
+  commitFiles(wt, { "l.txt": "l\n" }, "add l");
+  assert.is(orch(["merge", "feat/landed", "--local", "--json"], { cwd: repo }).code, 0);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const r = orch(["apply", "feat/landed", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stdout);
+  assert.is(r.json.error.code, "refused");
+  assert.match(r.json.error.message, /already here .*nothing was applied/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  assert.is(git(["status", "--porcelain"], repo), "");
+});
+
 test.run();

@@ -128,6 +128,11 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: options.leaveConflict });
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
+    // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.
+    if (after === head) {
+      const already = `${record.worker_id}'s changes are already here (git am found nothing to apply)`;
+      throw new OrchError("refused", `${already}: nothing was applied`, { ...base, head_before: head });
+    }
     const entry: AppliedRecord = {
       tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString(),
     };
