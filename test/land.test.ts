@@ -130,4 +130,22 @@ test("a pre-commit hook that refuses the second squash: the first is reported la
   assert.is(git(["status", "--porcelain"], repo), "");
 });
 
+test("a worker that rebased onto the moved base by itself: diff, apply and land --rebase take only its own commits", async () => {
+  const { repo } = sessionRepo();
+  const wt = await finishedWorker(repo, "feat/rebased", { "mine.txt": "mine\n" });
+  commitFiles(repo, { "base.txt": "the base moved\n" }, "base moves");
+  git(["rebase", "-q", "main"], wt); // the agent's own rebase: orch's record still names the old base
+  const diff = orch(["diff", "feat/rebased", "--json"], { cwd: repo });
+  assert.is(diff.code, 0, diff.stderr);
+  assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["mine.txt"]);
+  assert.equal(diff.json.commits.map((c: { subject: string }) => c.subject), ["feat/rebased work"]);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const dry = orch(["apply", "feat/rebased", "--dry-run", "--json"], { cwd: repo });
+  assert.is(dry.json.commits, 1, dry.stderr);
+  const r = orch(["land", "--method", "rebase", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(git(["log", "--format=%s", `${head}..HEAD`], repo).split("\n"), ["feat/rebased work"]);
+  assert.equal(git(["log", "--format=%s"], repo).split("\n").filter((s) => s === "base moves").length, 1);
+});
+
 test.run();

@@ -88,7 +88,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       gitAdapter.gitOut(["rev-parse", "HEAD"], target),
       options.expectedHead === undefined ? undefined : gitAdapter.resolveCommit(target, options.expectedHead),
       gitAdapter.stagedPaths(target),
-      gitAdapter.dirtyPathsTouched(target, repo.mainRoot, record.base_commit, series.tip),
+      gitAdapter.dirtyPathsTouched(target, repo.mainRoot, series.fork, series.tip),
     ]);
     if (options.expectedHead !== undefined) {
       if (expected !== head) {

@@ -6,7 +6,7 @@ import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
 import { loadWorker, workerState } from "../store/workers.ts";
-import { refusePending, uncommittedWarning } from "./integration.ts";
+import { forkPoint, refusePending, uncommittedWarning } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function diffMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -18,9 +18,10 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
   const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} no longer exists`);
-  const range = [record.base_commit, tip];
+  const fork = await forkPoint(repo.mainRoot, record, tip);
+  const range = [fork, tip];
   const [commits, numstat, patch, summary] = await Promise.all([
-    gitAdapter.commitsBetween(repo.mainRoot, record.base_commit, tip),
+    gitAdapter.commitsBetween(repo.mainRoot, fork, tip),
     gitAdapter.git(["diff", "--numstat", "-z", "-M", ...range], repo.mainRoot),
     stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", "--binary", "-M", ...range], repo.mainRoot),
     gitAdapter.git(["diff", "--stat", "-M", ...range], repo.mainRoot),
@@ -42,7 +43,7 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
       success: true,
       worker_id: record.worker_id,
       branch: record.branch,
-      base_commit: record.base_commit,
+      base_commit: fork,
       head_commit: tip,
       commits,
       files,

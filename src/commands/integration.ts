@@ -14,6 +14,8 @@ import { workerState, type WorkerRecord } from "../store/workers.ts";
 export interface Series {
   file: string;
   tip: string;
+  /** Where the series starts (see forkPoint). */
+  fork: string;
   commits: gitAdapter.CommitInfo[];
 }
 
@@ -27,26 +29,41 @@ export async function branchTipOrFail(repo: Repo | string, record: WorkerRecord)
   return tip;
 }
 
-/** The worker's commits since its recorded base as a `git format-patch --binary` series, kept in the store. */
+/**
+ * Where the worker's own commits start: its recorded base, or the later commit of its base branch that the
+ * worker rebased onto or merged by itself (sync records that; an agent's own `git rebase main` does not).
+ * Counting from the recorded base then would take the base's own commits for the worker's.
+ */
+export async function forkPoint(mainRoot: string, record: WorkerRecord, tip: string): Promise<string> {
+  const baseRef = record.base_branch ? `refs/heads/${record.base_branch}` : "HEAD";
+  const found = await gitAdapter.git(["merge-base", baseRef, tip], mainRoot, { allowFailure: true });
+  const fork = found.stdout.trim();
+  // A tip inside the base (landed with a merge commit) keeps its recorded base: its change is still its own.
+  if (found.code !== 0 || fork === record.base_commit || fork === tip) return record.base_commit;
+  return (await gitAdapter.isAncestor(mainRoot, record.base_commit, fork)) ? fork : record.base_commit;
+}
+
+/** The worker's commits since its fork point as a `git format-patch --binary` series, kept in the store. */
 export async function writeSeries(layout: StoreLayout, record: WorkerRecord, repo: Repo): Promise<Series> {
   refusePending(record);
   const mainRoot = repo.mainRoot;
   const tip = await branchTipOrFail(repo, record);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
-  const file = path.join(dir, `${tip}.mbox`);
+  const fork = await forkPoint(mainRoot, record, tip);
+  const file = path.join(dir, fork === record.base_commit ? `${tip}.mbox` : `${fork}..${tip}.mbox`);
   const stored = fs.existsSync(file);
   const [commits, patch] = await Promise.all([
-    gitAdapter.commitsBetween(mainRoot, record.base_commit, tip),
-    stored ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${record.base_commit}..${tip}`], mainRoot),
+    gitAdapter.commitsBetween(mainRoot, fork, tip),
+    stored ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${fork}..${tip}`], mainRoot),
   ]);
-  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${record.base_commit.slice(0, 12)}: nothing to apply`);
+  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`);
   if (patch) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
-  return { file, tip, commits };
+  return { file, tip, fork, commits };
 }
 
 /** Uncommitted changes in the worker's worktree: they are not part of what gets applied or merged. */
@@ -61,7 +78,8 @@ export async function uncommittedWarning(record: WorkerRecord): Promise<string |
 export async function mergeMessage(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<string> {
   const last = workerState(layout, record).last_message;
   const subject = last?.message_type === "task_complete" && last.content.summary ? last.content.summary : `Merge ${record.branch}`;
-  const commits = await gitAdapter.commitsBetween(mainRoot, record.base_commit, `refs/heads/${record.branch}`);
+  const tip = await branchTipOrFail(mainRoot, record);
+  const commits = await gitAdapter.commitsBetween(mainRoot, await forkPoint(mainRoot, record, tip), tip);
   const body = [
     last?.content.details ?? "",
     commits.length ? commits.map((c) => `* ${c.subject}`).join("\n") : "",

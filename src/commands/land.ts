@@ -19,7 +19,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
 import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
-import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage } from "./integration.ts";
+import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
@@ -62,7 +62,8 @@ async function landOne(
 ): Promise<LandEntry> {
   const entry = { worker_id: record.worker_id, branch: record.branch };
   const base = await checkBaseCheckout(mainRoot, record);
-  await branchTipOrFail(mainRoot, record);
+  const tip = await branchTipOrFail(mainRoot, record);
+  const fork = await forkPoint(mainRoot, record, tip);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) {
     return { ...entry, status: "skipped", reason: `already in ${base}` };
@@ -70,7 +71,7 @@ async function landOne(
   const message = await mergeMessage(layout, record, mainRoot);
   const env = gitAdapter.scratchIdentity(ctx.env);
   return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
-    const outcome = await gitAdapter.mergeInto(dir, record.branch, record.base_commit, method, message, env);
+    const outcome = await gitAdapter.mergeInto(dir, record.branch, fork, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
       const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;

@@ -11,7 +11,7 @@ import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, mergeMessage, refusePending, uncommittedWarning,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, refusePending, uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
@@ -36,19 +36,20 @@ export async function mergeLocally(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
 ): Promise<{ commit: string; base: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
-  await branchTipOrFail(mainRoot, record);
+  const tip = await branchTipOrFail(mainRoot, record);
+  const fork = await forkPoint(mainRoot, record, tip);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   const branchRef = `refs/heads/${record.branch}`;
   if (await gitAdapter.isMergedInto(mainRoot, branchRef, head)) {
     throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
   }
-  const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, record.base_commit, branchRef);
+  const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, fork, branchRef);
   if (overlap.length) {
     const touched = `touch files ${record.worker_id} changes: ${overlap.join(", ")}`;
     throw new OrchError("refused", `uncommitted changes in ${mainRoot} ${touched}; nothing was merged`);
   }
   const message = await mergeMessage(layout, record, mainRoot);
-  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, record.base_commit, method, message);
+  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, fork, method, message);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
     const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
