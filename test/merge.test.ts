@@ -3,7 +3,7 @@
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, ghStandIn, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+import { commitFiles, ghStandIn, git, gitOk, orch, sessionRepo, tempDir } from "./helpers.ts";
 
 function workerWithCommits(repo: string, branch: string, commits: Record<string, string>[]): string {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -92,6 +92,26 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(local.code, 1);
   assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
   assert.is(gh.calls().length, 3, "--local never calls gh");
+});
+
+test("the user is in the middle of a merge in the main checkout: merge, land and apply refuse and leave it under way", () => {
+  const { repo } = sessionRepo();
+  workerWithCommits(repo, "feat/wait", [{ "w.txt": "w\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "w"], { cwd: path.join(path.dirname(repo), "repo-worktrees", "feat-wait") });
+  git(["checkout", "-q", "-b", "side"], repo);
+  commitFiles(repo, { "s.txt": "s\n" }, "side");
+  git(["checkout", "-q", "main"], repo);
+  git(["merge", "-q", "-s", "ours", "--no-commit", "side"], repo); // under way, nothing staged
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const args of [["merge", "feat/wait", "--local"], ["land"], ["apply", "feat/wait"]]) {
+    const r = orch([...args, "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${args[0]}: ${r.stdout}`);
+    assert.match(r.stdout, /in the middle of a merge: finish or abort it first/, args[0]);
+    assert.ok(gitOk(["rev-parse", "--verify", "--quiet", "MERGE_HEAD"], repo), `${args[0]} left the user's merge under way`);
+  }
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  git(["commit", "-q", "--no-edit"], repo);
+  assert.is(orch(["merge", "feat/wait", "--local", "--json"], { cwd: repo }).code, 0);
 });
 
 test.run();

@@ -181,6 +181,20 @@ export async function isAncestor(cwd: string, commit: string, ref: string): Prom
   return (await git(["merge-base", "--is-ancestor", commit, ref], cwd, { allowFailure: true })).code === 0;
 }
 
+/** The git operations a checkout can be in the middle of, by the file git keeps for each in its git dir. */
+const OPERATION_FILES: [string, string][] = [
+  ["MERGE_HEAD", "a merge"], ["CHERRY_PICK_HEAD", "a cherry-pick"], ["REVERT_HEAD", "a revert"],
+  ["rebase-merge", "a rebase"], ["rebase-apply", "a rebase or git am"], ["BISECT_LOG", "a bisect"],
+];
+
+/** The git operation the checkout at `cwd` is in the middle of ("a merge", …), or null. */
+export async function operationInProgress(cwd: string): Promise<string | null> {
+  const args = ["rev-parse", ...OPERATION_FILES.flatMap(([file]) => ["--git-path", file])];
+  const paths = (await gitOut(args, cwd)).split("\n");
+  const index = paths.findIndex((file) => fs.existsSync(path.resolve(cwd, file)));
+  return index < 0 ? null : OPERATION_FILES[index]![1];
+}
+
 /** Paths in the index that differ from HEAD (staged changes). */
 export async function stagedPaths(cwd: string): Promise<string[]> {
   const result = await git(["diff", "--cached", "--name-only", "-z"], cwd);

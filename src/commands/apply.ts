@@ -1,7 +1,6 @@
 // orch apply WORKER: the worker's commits since its base as a patch series, applied here with git am;
 // --dry-run tries it in a throw-away worktree (mirrors mux's task_apply_git_patch).
 
-import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
@@ -103,9 +102,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       const when = `was already applied at ${previous.applied_at}`;
       throw new OrchError("refused", `${which} ${when}: use --force to apply it again`);
     }
-    if (fs.existsSync(path.join(repo.gitDir, "rebase-apply"))) {
-      throw new OrchError("refused", "a git am or rebase is already in progress here: finish or abort it first");
-    }
+    const operation = await gitAdapter.operationInProgress(target);
+    if (operation) throw new OrchError("refused", `this checkout is in the middle of ${operation}: finish or abort it first`);
     if (staged.length) {
       const paths = staged.slice(0, 5).join(", ");
       const message = `the index has staged changes (${paths}): commit or unstage them first; nothing was applied`;

@@ -100,13 +100,16 @@ export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
   }
 }
 
-/** The main worktree must have the worker's base branch checked out, with nothing staged. */
+/** The main worktree must have the worker's base branch checked out, with nothing staged and no operation under way. */
 export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord): Promise<string> {
   refusePending(record);
   const current = await gitAdapter.currentBranch(mainRoot);
   const base = record.base_branch ?? current;
   if (!base) throw new OrchError("refused", `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`);
   if (current !== base) throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, but ${record.worker_id} started from ${base}: check out ${base} first`);
+  // Merging now would end the user's operation (merge --abort, reset --merge) or mix into it.
+  const operation = await gitAdapter.operationInProgress(mainRoot);
+  if (operation) throw new OrchError("refused", `${mainRoot} is in the middle of ${operation}: finish or abort it first`);
   const staged = await gitAdapter.stagedPaths(mainRoot);
   if (staged.length) throw new OrchError("refused", `the index of ${mainRoot} has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first`);
   return base;
