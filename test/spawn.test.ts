@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, git, orch, orchCommand, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil, type Result,
+  baseEnv, git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil, type Result,
 } from "./helpers.ts";
 
 /** An agent script that writes the prompt it got (its last argument), its environment and its cwd. */
@@ -104,6 +104,23 @@ test("a name git accepts but a shell would run is only ever data: spawned with a
   for (const dir of [repo, r.json.worktree_path, path.dirname(repo), process.cwd()]) {
     for (const file of ["pwned", "pwned2", "pwned3"]) assert.not.ok(fs.existsSync(path.join(dir, file)), `${file} in ${dir}`);
   }
+});
+
+test("spawns of different branches at once all succeed: none dies on another's worktree being made", async () => {
+  const { repo } = sessionRepo();
+  // git lists the worktrees in a worktree add, and died on one that another add was making (about 1 in 12 of
+  // these spawns did): 6 rounds of 8 at once.
+  for (let round = 0; round < 6; round++) {
+    const spawns = Array.from({ length: 8 }, (_, i) => orchAsync(
+      ["spawn", `par/r${round}-${i}`, "--no-window", "--agent", "true", "--json"], { cwd: repo },
+    ).done);
+    for (const r of await Promise.all(spawns)) assert.is(r.code, 0, r.stderr);
+  }
+  const workers = orch(["status", "--json"], { cwd: repo }).json.workers as { branch: string }[];
+  assert.is(workers.length, 48);
+  const branches = git(["for-each-ref", "--format=%(refname:short)", "refs/heads/par/"], repo).split("\n");
+  assert.equal(branches.sort(), workers.map((w) => w.branch).sort());
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 49);
 });
 
 test("the same branch twice: the second spawn exits 1 and changes nothing", () => {

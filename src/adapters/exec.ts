@@ -85,7 +85,8 @@ function missingProgram(argv: readonly string[]): OrchError {
   return new OrchError("failed", `${argv[0]} is not installed or not on PATH (needed for: ${describe(argv)})`);
 }
 
-function checkResult(argv: readonly string[], result: RunResult, options: RunOptions): RunResult {
+/** Throws the one-line error of a program that failed, unless `allowFailure`. */
+export function checkResult(argv: readonly string[], result: RunResult, options: RunOptions): RunResult {
   if (result.code !== 0 && !options.allowFailure) {
     const message = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-3).join(" | ");
     throw new OrchError("failed", `${describe(argv.slice(0, 3))} failed (exit ${result.code})${message ? `: ${message}` : ""}`);

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { run, type RunOptions, type RunResult } from "./exec.ts";
+import { checkResult, run, type RunOptions, type RunResult } from "./exec.ts";
 import { readRefFromFiles, type Repo } from "./repo.ts";
 
 function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -17,8 +17,31 @@ export interface GitOptions extends Pick<RunOptions, "readyLine" | "ownProcessGr
   env?: NodeJS.ProcessEnv;
 }
 
-export function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
-  return run(["git", ...args], { ...options, cwd, env: gitEnv(options.env) });
+/**
+ * git dies with "failed to read .git/worktrees/X/commondir" when it lists the worktrees (worktree add,
+ * list and remove, branch -D, checkout) while another process is making one: the folder is there before
+ * the file. Parallel spawns meet it. It dies before it changes anything (but for worktree add -b, see
+ * worktreeAdd), so the command is run again.
+ */
+const WORKTREE_BEING_MADE = /failed to read .*worktrees\/[^\n]*\/(commondir|gitdir)\b/;
+
+const RACE_TRIES = 10;
+
+function pauseAfterRace(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 10)));
+}
+
+function gitOnce(args: string[], cwd: string, options: GitOptions): Promise<RunResult> {
+  return run(["git", ...args], { ...options, allowFailure: true, cwd, env: gitEnv(options.env) });
+}
+
+export async function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
+  let result = await gitOnce(args, cwd, options);
+  for (let attempt = 1; result.code !== 0 && attempt <= RACE_TRIES && WORKTREE_BEING_MADE.test(result.stderr); attempt++) {
+    await pauseAfterRace(attempt);
+    result = await gitOnce(args, cwd, options);
+  }
+  return checkResult(["git", ...args], result, options);
 }
 
 export async function gitOut(args: string[], cwd: string): Promise<string> {
@@ -113,10 +136,16 @@ export async function currentBranch(cwd: string): Promise<string | null> {
 export async function worktreeAdd(
   mainRoot: string, worktreePath: string, branch: string, createFrom: string | undefined,
 ): Promise<void> {
-  const args = createFrom === undefined
-    ? ["worktree", "add", "--quiet", worktreePath, branch]
-    : ["worktree", "add", "--quiet", "-b", branch, worktreePath, createFrom];
-  const result = await git(args, mainRoot, { allowFailure: true });
+  const plain = ["worktree", "add", "--quiet", worktreePath, branch];
+  const withBranch = ["worktree", "add", "--quiet", "-b", branch, worktreePath, createFrom ?? ""];
+  let result = await gitOnce(createFrom === undefined ? plain : withBranch, mainRoot, {});
+  for (let attempt = 1; result.code !== 0 && attempt <= RACE_TRIES && WORKTREE_BEING_MADE.test(result.stderr); attempt++) {
+    await pauseAfterRace(attempt);
+    // With -b git makes the branch before it lists the worktrees: a try that died there left it, to check out now.
+    const left = createFrom !== undefined &&
+      (await resolveCommit(mainRoot, `refs/heads/${branch}`)) === (await resolveCommit(mainRoot, createFrom));
+    result = await gitOnce(createFrom === undefined || left ? plain : withBranch, mainRoot, {});
+  }
   if (result.code !== 0) {
     throw new OrchError("failed", `git worktree add failed: ${result.stderr.trim().split("\n").pop()}`);
   }
