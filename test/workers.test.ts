@@ -212,6 +212,27 @@ test("clean: a landing the user undid with git reset is not merged; one hidden b
   assert.is(git(["log", "-1", "--format=%s", "feat/undone"], repo), "undone work");
 });
 
+test("clean and rm --delete-branch keep a worker whose branch the user checked out in another worktree, whole", () => {
+  const { repo } = sessionRepo();
+  const worktree = orch(["spawn", "feat/done", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(worktree, { "d.txt": "done\n" }, "done work");
+  assert.is(orch(["land", "feat/done", "--json"], { cwd: repo }).code, 0);
+  // The worker moved on to another branch; the user looks at its branch in a worktree of their own.
+  git(["switch", "-q", "-c", "feat/next"], worktree);
+  const mine = `${tempDir()}/mine`;
+  git(["worktree", "add", "-q", mine, "feat/done"], repo);
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(cleaned.code, 0, cleaned.stderr);
+  assert.equal(cleaned.json.removed, []);
+  assert.match(cleaned.json.skipped[0].reason, /branch feat\/done is checked out at .*mine.*nothing was removed/);
+  const rm = orch(["rm", "feat/done", "--delete-branch", "--json"], { cwd: repo });
+  assert.is(rm.code, 1, rm.stderr);
+  assert.ok(fs.existsSync(worktree), "the worker's worktree is kept");
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.length, 1, "and so is its record");
+  git(["worktree", "remove", mine], repo);
+  assert.is(orch(["clean", "--yes", "--json"], { cwd: repo }).json.removed.length, 1, "once it is not checked out there");
+});
+
 test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

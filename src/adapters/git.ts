@@ -122,9 +122,16 @@ export async function branchExists(cwd: string, branch: string): Promise<boolean
 
 /** The worktree of this repository that has `branch` checked out, if any. */
 export async function worktreeOfBranch(cwd: string, branch: string): Promise<string | undefined> {
+  return (await worktreesOfBranch(cwd, branch))[0];
+}
+
+/** Every worktree of this repository that has `branch` checked out (git allows more than one when forced). */
+export async function worktreesOfBranch(cwd: string, branch: string): Promise<string[]> {
   const list = await git(["worktree", "list", "--porcelain"], cwd, { allowFailure: true });
-  const entry = list.stdout.split("\n\n").find((lines) => lines.split("\n").includes(`branch refs/heads/${branch}`));
-  return entry === undefined ? undefined : /^worktree (.*)$/m.exec(entry)?.[1];
+  return list.stdout.split("\n\n")
+    .filter((lines) => lines.split("\n").includes(`branch refs/heads/${branch}`))
+    .map((entry) => /^worktree (.*)$/m.exec(entry)?.[1])
+    .filter((dir): dir is string => dir !== undefined);
 }
 
 /** The branch checked out in a worktree, or null when its HEAD is detached. */

@@ -85,6 +85,17 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
   }
   if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
+  if (options.deleteBranch) {
+    // git deletes no branch checked out somewhere: found only after the worktree went, the worker would be
+    // half removed (its worktree gone, its branch and record kept).
+    const real = (dir: string) => (fs.existsSync(dir) ? fs.realpathSync(dir) : dir);
+    const own = real(record.worktree_path);
+    const elsewhere = (await gitAdapter.worktreesOfBranch(mainRoot, record.branch)).find((dir) => real(dir) !== own);
+    if (elsewhere !== undefined) {
+      throw new OrchError("refused", `branch ${record.branch} is checked out at ${elsewhere}, so it cannot be deleted: ` +
+        "nothing was removed (switch that worktree to another branch first)");
+    }
+  }
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {
       throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
