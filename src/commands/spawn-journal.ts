@@ -51,14 +51,17 @@ function readJournal(file: string): SpawnJournal | undefined {
  */
 export async function openJournal(layout: StoreLayout, orchestratorId: string, entry: Omit<SpawnJournal, "pid" | "start_time">, mainRoot: string, warn: (line: string) => void): Promise<JournalHandle> {
   const file = layout.spawningFile(orchestratorId, entry.worker_id);
-  makeDirs(layout.spawningDir(orchestratorId));
   const journal: SpawnJournal = { ...entry, pid: process.pid, start_time: processStartTime(process.pid) ?? null };
-  for (let attempt = 0; ; attempt++) {
+  for (let existed = 0, folderGone = 0; ; ) {
+    makeDirs(layout.spawningDir(orchestratorId));
     try {
       writeNewFile(file, toJson(journal), true);
       return { close: () => removeJournal(layout, orchestratorId, file) };
     } catch (error) {
-      if (errnoCode(error) !== "EEXIST" || attempt > 2) throw error;
+      // Another spawn that just finished removed spawning/, empty between our mkdir and this write: made again.
+      const code = errnoCode(error);
+      if (code === "ENOENT" && folderGone++ < 20) continue;
+      if (code !== "EEXIST" || existed++ > 2) throw error;
     }
     const other = readJournal(file);
     if (other && isSameProcess(other.pid, other.start_time ?? undefined)) {
