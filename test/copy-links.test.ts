@@ -61,8 +61,14 @@ test("land copies into its throw-away worktree without following the worker's co
   commitFiles(wt, { "work.txt": "w\n" }, "work plus a link");
   orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt });
   const landed = orch(["land", "--test", "true", "--json"], { cwd: repo });
-  assert.is(landed.code, 0, landed.stderr);
+  // The test ran in the throw-away worktree, whose copies left the link alone.
+  assert.match(landed.stderr, /not copying secret\.env into .*symbolic link/);
+  assert.match(landed.stderr, /testing feat-linker/);
   assert.equal(fs.readdirSync(outside), [], "the main checkout's secret was not written through the link");
+  // Landing it would then replace the user's ignored secret.env here with the worker's link: it stops there.
+  assert.is(landed.code, 1, landed.stderr);
+  assert.match(landed.stderr, /stopped at feat-linker: local changes .*ignored\) touch secret\.env/);
+  assert.is(fs.readFileSync(path.join(repo, "secret.env"), "utf8"), "TOKEN=main-checkout-secret\n");
 });
 
 test("a source that is a link in the main checkout is not copied (it could point at anything)", () => {

@@ -111,7 +111,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     }
     if (overlap.length) {
       const paths = overlap.join(", ");
-      const message = `uncommitted changes here touch files the patch changes: ${paths}; nothing was applied`;
+      const what = "local changes here (uncommitted, untracked or ignored)";
+      const message = `${what} touch files the patch changes: ${paths}; nothing was applied`;
       throw new OrchError("refused", message);
     }
 

@@ -99,7 +99,7 @@ async function landOne(
     }
     const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, head, tested);
     if (overlap.length) {
-      const reason = `uncommitted changes in ${mainRoot} touch ${overlap.join(", ")}`;
+      const reason = `local changes in ${mainRoot} (uncommitted, untracked or ignored) touch ${overlap.join(", ")}`;
       return { ...entry, status: "conflict", reason, conflict_paths: overlap };
     }
     // What lands is exactly the commit that was tested, and nothing after an interrupt.

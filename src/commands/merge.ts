@@ -46,7 +46,8 @@ export async function mergeLocally(
   const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, fork, branchRef);
   if (overlap.length) {
     const touched = `touch files ${record.worker_id} changes: ${overlap.join(", ")}`;
-    throw new OrchError("refused", `uncommitted changes in ${mainRoot} ${touched}; nothing was merged`);
+    const what = `local changes in ${mainRoot} (uncommitted, untracked or ignored)`;
+    throw new OrchError("refused", `${what} ${touched}; nothing was merged`);
   }
   const message = await mergeMessage(layout, record, mainRoot);
   const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, fork, method, message);
