@@ -71,6 +71,29 @@ export function isSameProcess(pid: number, startTime: string | undefined): boole
   return startTime === undefined ? !hasProcFs() : stat.startTime === startTime;
 }
 
+export interface ProcessIdentity {
+  pid: number;
+  startTime: string | undefined;
+}
+
+/**
+ * The processes above `pid`, its parent first, up to (not including) init: with /proc each with its
+ * start time, elsewhere only the parent (nothing tells the grandparent).
+ */
+export function ancestorsOf(pid: number): ProcessIdentity[] {
+  const chain: ProcessIdentity[] = [];
+  let stat = processStat(pid);
+  if (stat === undefined) return pid === process.pid ? [{ pid: process.ppid, startTime: undefined }] : [];
+  // A bound against a cycle that a pid reused between two reads could make.
+  while (stat !== undefined && stat.ppid > 1 && chain.length < 64) {
+    const parent = processStat(stat.ppid);
+    if (parent === undefined) break;
+    chain.push({ pid: stat.ppid, startTime: parent.startTime });
+    stat = parent;
+  }
+  return chain;
+}
+
 /** Every pid in /proc (empty without /proc). */
 export function allPids(): number[] {
   try {

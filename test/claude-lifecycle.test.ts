@@ -9,6 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
 import { claudeUser, endUserProcesses } from "./agents/harness.ts";
+import { allPids, processEnviron } from "../src/proc.ts";
 import { orch, orchAsync, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
 
 /** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
@@ -72,6 +73,19 @@ function setup(allow: string[] = []) {
 }
 
 /** The text of the last message of a request: what the model was told most recently. */
+/** The `orch hook permission-request` processes still running for a worker (found by its environment). */
+function permissionHooksOf(worker: string): number[] {
+  const commandLine = (pid: number) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      return ""; // ended meanwhile
+    }
+  };
+  return allPids().filter((pid) => processEnviron(pid)?.includes(`ORCH_WORKER=${worker}`) &&
+    commandLine(pid).includes("hook\0permission-request"));
+}
+
 const lastText = (request: RecordedRequest | undefined) => contentText(request?.body?.messages?.at(-1)?.content);
 
 test("a permission prompt and a plan each become blocked; approve lets them go on, deny --message reaches the model", async () => {
@@ -140,18 +154,30 @@ test("send to a worker idle at its prompt starts its next turn, and the message 
   assert.is(inbox.json.message_count, 0, "the hook handed the message over and marked it read");
 });
 
-test("endings: exit after task_complete stays done, stop is stopped without task_failed, a killed window fails once", async () => {
+test("endings: exit after task_complete stays done, stop is stopped without task_failed, a killed window or agent fails once", async () => {
   const s = setup();
   server.script("feat-done", [step.bash("orch notify --type task_complete --summary 'widget done'"), step.say("Done.")]);
   server.script("feat-stop", [step.say("Waiting.")]);
   server.script("feat-kill", [step.say("Waiting.")]);
+  server.script("feat-crash", [step.bash("touch never-approved", "Create a marker file"), step.say("Made.")]);
   const done = s.spawn("feat/done", "Finish the widget.");
   s.spawn("feat/stop", "Wait.");
   const killed = s.spawn("feat/kill", "Wait.");
+  s.spawn("feat/crash", "Make a marker file.");
   await s.waitFor(() => {
     s.poll();
-    return s.status("feat-done").status === "done" && ["feat-stop", "feat-kill"].every((w) => s.status(w).status === "idle");
-  }, "done, idle, idle");
+    return s.status("feat-done").status === "done" && ["feat-stop", "feat-kill"].every((w) => s.status(w).status === "idle") &&
+      s.status("feat-crash").status === "blocked";
+  }, "done, idle, idle, blocked");
+
+  // Claude Code SIGKILLed at its permission prompt: the hook (under the `sh -c` that outlives it) stops
+  // waiting, so nothing is left pending and the worker is failed.
+  const pidFile = path.join(s.repo, ".orch", "sessions", s.id, "workers", "feat-crash", "agent.pid");
+  process.kill(Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]), "SIGKILL");
+  await s.waitFor(() => s.status("feat-crash").status === "failed", "the crashed agent's worker failed");
+  await s.waitFor(() => permissionHooksOf("feat-crash").length === 0, "the permission hook of the crashed agent to end");
+  const lateApproval = s.run(["approve", "feat-crash"]);
+  assert.is(lateApproval.code, 1, "nothing is pending for an agent that is gone");
 
   tmux(["send-keys", "-t", done.window_id, "/exit", "Enter"], s.env);
   await s.waitFor(() => s.status("feat-done").agent_alive === false, "claude to exit");
@@ -167,9 +193,9 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   assert.is(s.status("feat-stop").status, "stopped");
   assert.is(s.status("feat-kill").status, "failed");
   const failures = s.poll().filter((m) => m.message_type === "task_failed");
-  assert.equal(failures.map((m) => m.worker_id), ["feat-kill"], "only the killed window is a failure, reported once");
+  assert.equal(failures.map((m) => m.worker_id).sort(), ["feat-crash", "feat-kill"], "only the killed ones fail, once each");
   assert.is(s.status("feat-kill").status, "failed");
-  assert.equal(s.poll().filter((m) => m.message_type === "task_failed").length, 1, "and never again");
+  assert.equal(s.poll().filter((m) => m.message_type === "task_failed").length, 2, "and never again");
 });
 
 test("resume after stop continues the same conversation: the model sees the earlier turns", async () => {

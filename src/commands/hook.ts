@@ -19,6 +19,7 @@ import {
   findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
+import { ancestorsOf, isSameProcess } from "../proc.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = (typeof HOOK_EVENTS)[number];
@@ -326,12 +327,16 @@ export async function raiseAndAwaitAnswer(
   const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
   sendMessage(layout.mailDir(record.orchestrator_id), message, events);
   const answerPath = answerFile(layout, record, request.request_id);
-  // The agent that ran the hook can die meanwhile (its window closed, orch stop): Codex starts hooks
-  // in a session of their own, so nothing else would end this wait. The parent changing says so.
+  // The agent that ran the hook can die meanwhile (its window closed, orch stop, a crash): Codex starts
+  // hooks in a session of their own, so nothing else would end this wait. Its parent is not always
+  // the agent: Claude Code runs the hook through `sh -c`, and that shell outlives a SIGKILLed agent.
+  // So every process above the hook counts: one of them ending says the agent is gone.
   const parent = process.ppid;
+  const ancestors = ancestorsOf(process.pid);
   const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
     if (fs.existsSync(answerPath)) return "answered";
-    return process.ppid !== parent ? "agent gone" : undefined;
+    const gone = process.ppid !== parent || ancestors.some((p) => !isSameProcess(p.pid, p.startTime));
+    return gone ? "agent gone" : undefined;
   });
   const decision = outcome === "agent gone" ? "superseded" : "expired";
   const { answer } = answerRequest(layout, record, request.request_id, { decision });
