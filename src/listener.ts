@@ -7,28 +7,11 @@
 import process from "node:process";
 import { OrchError } from "./errors.ts";
 import { startingParent } from "./parent.ts";
-import { processStat } from "./proc.ts";
-
-interface Ancestor {
-  pid: number;
-  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22): a reused pid has another. */
-  start: string;
-}
-
-function ancestorsOf(firstParent: number): Ancestor[] {
-  const chain: Ancestor[] = [];
-  for (let pid = firstParent; pid > 1 && chain.length < 64; ) {
-    const stat = processStat(pid);
-    if (!stat || stat.state === "Z") break;
-    chain.push({ pid, start: stat.startTime });
-    pid = stat.ppid;
-  }
-  return chain;
-}
+import { isSameProcess, processChain } from "./proc.ts";
 
 export class SessionGuard {
   private readonly parent = startingParent();
-  private readonly chain = ancestorsOf(this.parent);
+  private readonly chain = processChain(this.parent);
 
   /**
    * Why the session this listener was started for is gone (its parent changed, or a process above it
@@ -36,10 +19,8 @@ export class SessionGuard {
    */
   goneReason(): string | undefined {
     if (process.ppid !== this.parent) return `its parent process ${this.parent} is gone`;
-    for (const ancestor of this.chain) {
-      const stat = processStat(ancestor.pid);
-      if (!stat || stat.state === "Z" || stat.startTime !== ancestor.start) return `the process ${ancestor.pid} above it has ended`;
-    }
+    const ended = this.chain.find((ancestor) => !isSameProcess(ancestor.pid, ancestor.startTime));
+    if (ended) return `the process ${ended.pid} above it has ended`;
     return undefined;
   }
 

@@ -73,23 +73,22 @@ export function isSameProcess(pid: number, startTime: string | undefined): boole
 
 export interface ProcessIdentity {
   pid: number;
-  startTime: string | undefined;
+  /** In clock ticks since boot (/proc/<pid>/stat field 22): a reused pid has another. */
+  startTime: string;
 }
 
 /**
- * The processes above `pid`, its parent first, up to (not including) init: with /proc each with its
- * start time, elsewhere only the parent (nothing tells the grandparent).
+ * `first` and the processes above it, up to (not including) init, each with its start time; a zombie
+ * ends the chain (it is over). Empty without /proc, where nothing tells a process's parent.
  */
-export function ancestorsOf(pid: number): ProcessIdentity[] {
+export function processChain(first: number): ProcessIdentity[] {
   const chain: ProcessIdentity[] = [];
-  let stat = processStat(pid);
-  if (stat === undefined) return pid === process.pid ? [{ pid: process.ppid, startTime: undefined }] : [];
   // A bound against a cycle that a pid reused between two reads could make.
-  while (stat !== undefined && stat.ppid > 1 && chain.length < 64) {
-    const parent = processStat(stat.ppid);
-    if (parent === undefined) break;
-    chain.push({ pid: stat.ppid, startTime: parent.startTime });
-    stat = parent;
+  for (let pid = first; pid > 1 && chain.length < 64; ) {
+    const stat = processStat(pid);
+    if (!stat || stat.state === "Z") break;
+    chain.push({ pid, startTime: stat.startTime });
+    pid = stat.ppid;
   }
   return chain;
 }

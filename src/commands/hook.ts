@@ -19,7 +19,7 @@ import {
   findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
-import { ancestorsOf, isSameProcess } from "../proc.ts";
+import { isSameProcess, processChain } from "../proc.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = (typeof HOOK_EVENTS)[number];
@@ -332,7 +332,7 @@ export async function raiseAndAwaitAnswer(
   // the agent: Claude Code runs the hook through `sh -c`, and that shell outlives a SIGKILLed agent.
   // So every process above the hook counts: one of them ending says the agent is gone.
   const parent = process.ppid;
-  const ancestors = ancestorsOf(process.pid);
+  const ancestors = processChain(process.ppid);
   const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
     if (fs.existsSync(answerPath)) return "answered";
     const gone = process.ppid !== parent || ancestors.some((p) => !isSameProcess(p.pid, p.startTime));
