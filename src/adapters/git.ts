@@ -223,11 +223,23 @@ const OPERATION_FILES: [string, string][] = [
   ["rebase-merge", "a rebase"], ["rebase-apply", "a rebase or git am"], ["BISECT_LOG", "a bisect"],
 ];
 
-/** The git operation the checkout at `cwd` is in the middle of ("a merge", …), or null. */
-export async function operationInProgress(cwd: string): Promise<string | null> {
-  const args = ["rev-parse", ...OPERATION_FILES.flatMap(([file]) => ["--git-path", file])];
-  const paths = (await gitOut(args, cwd)).split("\n");
-  const index = paths.findIndex((file) => fs.existsSync(path.resolve(cwd, file)));
+/**
+ * The git operation the checkout whose top is `checkout` is in the middle of ("a merge", …), or null. Its own
+ * git dir is read without a git process (apply and land ask on every run); git is asked where it is odd.
+ */
+export async function operationInProgress(checkout: string): Promise<string | null> {
+  const dotGit = path.join(checkout, ".git");
+  const stat = fs.statSync(dotGit, { throwIfNoEntry: false });
+  let paths: string[];
+  if (stat?.isDirectory()) {
+    paths = OPERATION_FILES.map(([file]) => path.join(dotGit, file));
+  } else if (stat?.isFile() && fs.readFileSync(dotGit, "utf8").startsWith("gitdir: ")) {
+    paths = OPERATION_FILES.map(([file]) => path.join(worktreeGitDir(checkout), file));
+  } else {
+    const args = ["rev-parse", ...OPERATION_FILES.flatMap(([file]) => ["--git-path", file])];
+    paths = (await gitOut(args, checkout)).split("\n").map((file) => path.resolve(checkout, file));
+  }
+  const index = paths.findIndex((file) => fs.existsSync(file));
   return index < 0 ? null : OPERATION_FILES[index]![1];
 }
 

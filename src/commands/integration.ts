@@ -49,13 +49,18 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
   const mainRoot = repo.mainRoot;
   const tip = await branchTipOrFail(repo, record);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
-  const fork = await forkPoint(mainRoot, record, tip);
-  const file = path.join(dir, fork === record.base_commit ? `${tip}.mbox` : `${fork}..${tip}.mbox`);
-  const stored = fs.existsSync(file);
-  const [commits, patch] = await Promise.all([
-    gitAdapter.commitsBetween(mainRoot, fork, tip),
-    stored ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", `${fork}..${tip}`], mainRoot),
-  ]);
+  const seriesFrom = async (fork: string) => {
+    const file = path.join(dir, fork === record.base_commit ? `${tip}.mbox` : `${fork}..${tip}.mbox`);
+    const range = `${fork}..${tip}`;
+    const [commits, patch] = await Promise.all([
+      gitAdapter.commitsBetween(mainRoot, fork, tip),
+      fs.existsSync(file) ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", range], mainRoot),
+    ]);
+    return { file, commits, patch };
+  };
+  // The usual series (from the recorded base) is asked for with the fork point, and asked again when they differ.
+  const [fork, usual] = await Promise.all([forkPoint(mainRoot, record, tip), seriesFrom(record.base_commit)]);
+  const { file, commits, patch } = fork === record.base_commit ? usual : await seriesFrom(fork);
   if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`);
   if (patch) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
