@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, sleep, tempDir, waitUntil } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
 
 interface Inboxed {
   message_type: string;
@@ -279,6 +279,50 @@ test("sync leaves a worker whose agent is in a turn alone, and syncs it once the
   const done = orch(["sync", "--json"], { cwd: repo, env });
   assert.equal(done.json.synced, ["feat-busy"], done.stderr);
   assert.ok(gitOk(["merge-base", "--is-ancestor", "main", "refs/heads/feat/busy"], repo));
+});
+
+test("sync leaves alone a worker with ignored files where the base brings tracked ones, or another branch checked out", () => {
+  const { repo } = sessionRepo();
+  const ignoring = spawnWorker(repo, "feat/ignoring");
+  commitFiles(ignoring, { ".gitignore": ".env\nbuild/\n", "w.txt": "w\n" }, "ignore .env and build/");
+  writeFiles(ignoring, { ".env": "SECRET=worker\n", "build/out.bin": "worker build\n" });
+  const elsewhere = spawnWorker(repo, "feat/elsewhere");
+  commitFiles(elsewhere, { "e.txt": "e\n" }, "e work");
+  git(["checkout", "-q", "-b", "experiment"], elsewhere);
+  writeFiles(repo, { ".env": "SECRET=base\n", "build/out.bin": "base build\n" });
+  git(["add", "-f", ".env", "build/out.bin"], repo);
+  git(["commit", "-q", "-m", "main tracks .env and build/out.bin"], repo);
+
+  const before = { ignoring: fingerprint(ignoring, "feat/ignoring"), elsewhere: fingerprint(elsewhere, "feat/elsewhere") };
+  for (const method of ["--rebase", "--merge"]) {
+    const r = orch(["sync", method, "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.json.synced, [], `${method}: nothing synced`);
+    const reasons = Object.fromEntries(r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]));
+    assert.match(reasons["feat-ignoring"], /untracked or ignored files where main brings tracked ones: \.env, build\/out\.bin/);
+    assert.match(reasons["feat-elsewhere"], /its worktree has branch experiment checked out, not feat\/elsewhere/);
+  }
+  assert.is(fs.readFileSync(path.join(ignoring, ".env"), "utf8"), "SECRET=worker\n");
+  assert.is(fs.readFileSync(path.join(ignoring, "build/out.bin"), "utf8"), "worker build\n");
+  assert.equal(fingerprint(ignoring, "feat/ignoring"), before.ignoring);
+  assert.equal(fingerprint(elsewhere, "feat/elsewhere"), before.elsewhere);
+  assert.is(statusOf(repo, "feat-elsewhere").behind, 1, "its branch is still behind, as status says");
+  git(["checkout", "-q", "--detach"], elsewhere);
+  assert.match(orch(["sync", "feat-elsewhere", "--json"], { cwd: repo }).json.skipped[0].reason, /a detached HEAD checked out/);
+});
+
+test("sync --merge with the user's merge.ff=only merges the base in instead of reporting a conflict", () => {
+  const { repo } = sessionRepo();
+  const wt = spawnWorker(repo, "feat/ffonly");
+  commitFiles(wt, { "w.txt": "w\n" }, "w work");
+  commitFiles(repo, { "b.txt": "b\n" }, "main moves");
+  git(["config", "merge.ff", "only"], repo);
+  const r = orch(["sync", "--merge", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.conflicted, [], r.stderr);
+  assert.equal(r.json.synced, ["feat-ffonly"]);
+  assert.ok(gitOk(["merge-base", "--is-ancestor", "main", "refs/heads/feat/ffonly"], repo));
+  assert.is(inbox(wt).at(-1)!.content.synced, true);
 });
 
 test.run();

@@ -39,15 +39,29 @@ export function agentInTurn(layout: StoreLayout, record: WorkerRecord): boolean 
   return runningAgentPid(layout, record) !== undefined;
 }
 
-/** Why a worker cannot be synced now, or undefined when it can. */
-async function syncBlocker(layout: StoreLayout, record: WorkerRecord): Promise<string | undefined> {
-  if (!fs.existsSync(record.worktree_path)) return `its worktree ${record.worktree_path} is gone`;
+/** Why a worker cannot be synced onto `tip` now, or undefined when it can. */
+async function syncBlocker(layout: StoreLayout, record: WorkerRecord, tip: string): Promise<string | undefined> {
+  const worktree = record.worktree_path;
+  if (!fs.existsSync(worktree)) return `its worktree ${worktree} is gone`;
   if (agentInTurn(layout, record)) return "its agent is in a turn (sync it when it is idle or done)";
-  const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
+  const operation = await gitAdapter.operationInProgress(worktree);
+  if (operation) return `${operation} is in progress in its worktree`;
+  // git rebase and git merge work on whatever is checked out: another branch, or a detached HEAD, would
+  // be moved instead of the worker's branch.
+  const checkedOut = await gitAdapter.currentBranch(worktree);
+  if (checkedOut !== record.branch) {
+    return `its worktree has ${checkedOut === null ? "a detached HEAD" : `branch ${checkedOut}`} checked out, ` +
+      `not ${record.branch}`;
+  }
+  const dirty = await gitAdapter.dirtyPaths(worktree);
   if (dirty.length) return `uncommitted changes in ${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}`;
-  for (const busy of ["rebase-merge", "rebase-apply", "MERGE_HEAD", "CHERRY_PICK_HEAD"]) {
-    const gitDir = gitAdapter.worktreeGitDir(record.worktree_path);
-    if (fs.existsSync(path.join(gitDir, busy))) return "a rebase, merge or cherry-pick is in progress in its worktree";
+  // An ignored file (a .env, build output) where the new base brings a tracked file: git's checkout
+  // would overwrite it without a word.
+  const inTheWay = await gitAdapter.dirtyPathsTouched(worktree, worktree, "HEAD", tip);
+  if (inTheWay.length) {
+    const more = inTheWay.length > 5 ? ", …" : "";
+    return `untracked or ignored files where ${record.base_branch ?? "the base"} brings tracked ones: ` +
+      `${inTheWay.slice(0, 5).join(", ")}${more}`;
   }
   return undefined;
 }
@@ -60,7 +74,9 @@ async function bringOnto(
   message: string,
   env: NodeJS.ProcessEnv,
 ): Promise<{ ok: boolean; paths: string[]; error: string }> {
-  const args = method === "rebase" ? ["rebase", "--quiet", tip] : ["merge", "--no-edit", "--quiet", "-m", message, tip];
+  // --ff: a user's merge.ff=only would refuse to merge a branch with commits of its own.
+  const merge = ["merge", "--ff", "--no-edit", "--quiet", "-m", message, tip];
+  const args = method === "rebase" ? ["rebase", "--quiet", tip] : merge;
   const result = await gitAdapter.git(args, worktree, { allowFailure: true, env });
   if (result.code === 0) return { ok: true, paths: [], error: "" };
   const paths = await gitAdapter.unmergedPaths(worktree);
@@ -104,7 +120,7 @@ export async function syncHere(
   ctx: Context,
 ): Promise<SyncAttempt> {
   const { tip, method, message } = request;
-  const blocker = await syncBlocker(layout, record);
+  const blocker = await syncBlocker(layout, record, tip);
   if (blocker) return { status: "blocked", reason: blocker };
   if (!request.mergesCleanly) return { status: "would_conflict" };
   const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
