@@ -148,4 +148,19 @@ test("a worker that rebased onto the moved base by itself: diff, apply and land 
   assert.equal(git(["log", "--format=%s"], repo).split("\n").filter((s) => s === "base moves").length, 1);
 });
 
+test("the user's merge.ff=only: land squashes and merges a diverged worker instead of calling it a conflict", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/squashed", { "s.txt": "s\n" });
+  await finishedWorker(repo, "feat/merged", { "m.txt": "m\n" });
+  commitFiles(repo, { "b.txt": "b\n" }, "main moves");
+  git(["config", "merge.ff", "only"], repo);
+  const squashed = orch(["land", "feat/squashed", "--json"], { cwd: repo });
+  assert.is(squashed.code, 0, squashed.stderr);
+  assert.equal(squashed.json.results.map((x: { status: string }) => x.status), ["landed"]);
+  assert.is(git(["show", "HEAD:s.txt"], repo), "s");
+  const merged = orch(["land", "feat/merged", "--method", "merge", "--json"], { cwd: repo });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.is(git(["show", "HEAD:m.txt"], repo), "m");
+});
+
 test.run();

@@ -410,7 +410,8 @@ export async function mergeInto(
     await git(["cherry-pick", "--abort"], cwd, { allowFailure: true });
     return { ok: false, conflictPaths, message: picked.stderr.trim() };
   }
-  const args = method === "squash" ? ["merge", "--squash", ref] : ["merge", "--no-ff", "--no-edit", "-m", message, ref];
+  // --ff: a user's merge.ff=only would refuse every squash of a diverged branch ("Not possible to fast-forward").
+  const args = method === "squash" ? ["merge", "--squash", "--ff", ref] : ["merge", "--no-ff", "--no-edit", "-m", message, ref];
   const merged = await git(args, cwd, { allowFailure: true, env });
   if (merged.code !== 0) {
     const conflictPaths = await unmergedPaths(cwd);
