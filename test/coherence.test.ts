@@ -325,4 +325,36 @@ test("sync --merge with the user's merge.ff=only merges the base in instead of r
   assert.is(inbox(wt).at(-1)!.content.synced, true);
 });
 
+test("sync refused by git (a failing pre-rebase hook, a held index.lock) is no conflict: skipped with git's word", () => {
+  const { repo } = sessionRepo();
+  const hooked = spawnWorker(repo, "feat/hooked");
+  commitFiles(hooked, { "h.txt": "h\n" }, "h work");
+  const locked = spawnWorker(repo, "feat/locked");
+  commitFiles(locked, { "l.txt": "l\n" }, "l work");
+  commitFiles(repo, { "b.txt": "b\n" }, "main moves");
+  const hooks = tempDir("orch-hooks-");
+  fs.writeFileSync(path.join(hooks, "pre-rebase"), "#!/bin/sh\necho no rebasing here >&2\nexit 1\n", { mode: 0o755 });
+  git(["config", "core.hooksPath", hooks], repo);
+  const lock = path.join(git(["rev-parse", "--absolute-git-dir"], locked), "index.lock");
+  fs.writeFileSync(lock, "");
+  const before = { hooked: fingerprint(hooked, "feat/hooked"), locked: fingerprint(locked, "feat/locked") };
+  const r = orch(["sync", "feat/hooked", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.conflicted, []);
+  assert.equal(r.json.skipped.map((x: { worker_id: string }) => x.worker_id), ["feat-hooked"]);
+  assert.match(r.json.skipped[0].reason, /git rebase failed: .*pre-rebase hook refused/);
+  const told = inbox(hooked);
+  assert.is(told.length, 1);
+  assert.is(told[0]!.content.merges_cleanly, true, "told the truth: it still merges cleanly");
+  assert.match(told[0]!.content.text, /left your branch as it was: git rebase failed/);
+  git(["config", "--unset", "core.hooksPath"], repo);
+  const viaMerge = orch(["sync", "feat/locked", "--merge", "--json"], { cwd: repo });
+  assert.equal(viaMerge.json.conflicted, [], viaMerge.stderr);
+  assert.match(viaMerge.json.skipped[0].reason, /its index is locked \(index\.lock\)/);
+  assert.equal(fingerprint(hooked, "feat/hooked"), before.hooked);
+  fs.rmSync(lock);
+  assert.equal(fingerprint(locked, "feat/locked"), before.locked);
+  assert.not.ok(fs.existsSync(path.join(path.dirname(lock), "MERGE_HEAD")), "no merge left half done");
+});
+
 test.run();

@@ -44,6 +44,10 @@ async function syncBlocker(layout: StoreLayout, record: WorkerRecord, tip: strin
   const worktree = record.worktree_path;
   if (!fs.existsSync(worktree)) return `its worktree ${worktree} is gone`;
   if (agentInTurn(layout, record)) return "its agent is in a turn (sync it when it is idle or done)";
+  // A held index lock: another git runs there, and a merge that cannot write the index leaves MERGE_HEAD behind.
+  if (fs.existsSync(path.join(gitAdapter.worktreeGitDir(worktree), "index.lock"))) {
+    return "its index is locked (index.lock): another git command runs in its worktree, or died there";
+  }
   const operation = await gitAdapter.operationInProgress(worktree);
   if (operation) return `${operation} is in progress in its worktree`;
   // git rebase and git merge work on whatever is checked out: another branch, or a detached HEAD, would
@@ -125,6 +129,10 @@ export async function syncHere(
   if (!request.mergesCleanly) return { status: "would_conflict" };
   const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
   const result = await bringOnto(record.worktree_path, tip, method, message, env);
+  if (!result.ok && result.paths.length === 0) {
+    // Refused before any conflict (a pre-rebase hook, a held index.lock): nothing says the branch conflicts.
+    return { status: "blocked", reason: `git ${method} failed: ${result.error}` };
+  }
   if (!result.ok) return { status: "stopped", conflict_paths: result.paths, error: result.error };
   recordNewBase(layout, record, tip);
   const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
