@@ -163,4 +163,25 @@ test("the user's merge.ff=only: land squashes and merges a diverged worker inste
   assert.is(git(["show", "HEAD:m.txt"], repo), "m");
 });
 
+test("a held refs/heads/main.lock: nothing lands and the user's checkout is left as it was, local changes kept", async () => {
+  const { repo } = sessionRepo({ "README.md": "# scratch\n", "notes.txt": "n\n" });
+  await finishedWorker(repo, "feat/locked", { "w.txt": "w\n", "README.md": "# changed by the worker\n" });
+  fs.writeFileSync(path.join(repo, "notes.txt"), "the user's own edit\n");
+  const lock = path.join(repo, ".git", "refs", "heads", "main.lock");
+  fs.writeFileSync(lock, "");
+  const head = git(["rev-parse", "HEAD"], repo);
+  const r = orch(["land", "--json"], { cwd: repo });
+  assert.is(r.code, 1);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["conflict"]);
+  assert.match(r.json.results[0].reason, /could not fast-forward main: .*main\.lock/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  assert.is(git(["status", "--porcelain"], repo), "M notes.txt", "only the user's edit: no worker file staged");
+  assert.not.ok(fs.existsSync(path.join(repo, "w.txt")));
+  assert.is(fs.readFileSync(path.join(repo, "README.md"), "utf8"), "# scratch\n");
+  fs.rmSync(lock);
+  const again = orch(["land", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(fs.readFileSync(path.join(repo, "notes.txt"), "utf8"), "the user's own edit\n");
+});
+
 test.run();

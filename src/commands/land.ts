@@ -111,7 +111,12 @@ async function landOne(
     if (moved) return { ...entry, status: "conflict", reason: `${moved} while it was tested: nothing landed` };
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) {
-      const why = ff.stderr.trim().split("\n").pop() ?? "";
+      // git merge --ff-only checks the tested tree out before it moves the ref: one it could not move (a
+      // held refs/heads/<base>.lock) leaves the worker's files staged in the user's checkout. Back out.
+      if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === head) {
+        await gitAdapter.git(["read-tree", "-m", "-u", tested, head], mainRoot, { allowFailure: true });
+      }
+      const why = ff.stderr.trim().split("\n")[0] ?? "";
       return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${why}` };
     }
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
