@@ -192,4 +192,24 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   assert.ok(fs.existsSync(late.json.worktree_path));
 });
 
+test("a prerequisite whose branch was reset to before its base has not landed: the pending worker keeps waiting", () => {
+  const { repo } = sessionRepo();
+  commitFiles(repo, { "second.txt": "2\n" }, "second");
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo });
+  assert.is(a.code, 0, a.stderr);
+  const wt = a.json.worktree_path as string;
+  finish(wt, { "a.txt": "a\n" }, "a work");
+  assert.is(orch(["spawn", "feat/b", "--after", "feat/a", "--no-window", "--json"], { cwd: repo }).code, 0);
+  // The agent drops its work and goes back further than where it started.
+  git(["reset", "-q", "--hard", "HEAD~2"], wt);
+  commitFiles(repo, { "third.txt": "3\n" }, "third");
+  const seen = workers(repo);
+  assert.is(seen.get("feat-b")!.status, "pending", "feat/a's work is nowhere in main");
+  assert.not.ok(seen.get("feat-b")!.worktree_path && fs.existsSync(seen.get("feat-b")!.worktree_path));
+  const r = orch(["sync", "feat/a", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.skipped, [], "not skipped as already landed");
+  assert.equal(r.json.synced, ["feat-a"]);
+});
+
 test.run();

@@ -65,11 +65,20 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
   const mergeOf = new Map(diverged.map((index, k) => [index, merges[k]!]));
   const baseTips = [...new Set(diverged.filter((i) => mergeOf.get(i)!.clean).map((i) => questions[i]!.baseTip))];
   const trees = new Map((await gitAdapter.treesOf(mainRoot, baseTips)).map((tree, k) => [baseTips[k]!, tree]));
+  // A branch reset to its base or before it (its work dropped) has nothing in the base: not landed.
+  const inBaseOnly = questions.map((_, i) => i)
+    .filter((i) => counts[i]!.ahead === 0 && questions[i]!.branchTip !== questions[i]!.baseCommit);
+  const behindItsStart = new Set(await pooled(inBaseOnly, 6, async (i) => {
+    const { branchTip, baseCommit } = questions[i]!;
+    return (await gitAdapter.isAncestor(mainRoot, branchTip, baseCommit)) ? i : -1;
+  }));
   return questions.map((q, i) => {
     const { ahead, behind } = counts[i]!;
     const merge = mergeOf.get(i);
     // All of the branch is in the base: landed, unless the branch never had commits of its own.
-    const landed = ahead === 0 ? q.branchTip !== q.baseCommit : merge !== undefined && merge.clean && merge.tree === trees.get(q.baseTip);
+    const landed = ahead === 0
+      ? q.branchTip !== q.baseCommit && !behindItsStart.has(i)
+      : merge !== undefined && merge.clean && merge.tree === trees.get(q.baseTip);
     return {
       base_tip: q.baseTip,
       branch_tip: q.branchTip,
