@@ -141,4 +141,22 @@ test("a series whose changes are already here (landed another way): refused, not
   assert.is(git(["status", "--porcelain"], repo), "");
 });
 
+test("the user's diff, format-patch and am settings change neither the bytes applied nor the messages", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  for (const [key, value] of [["diff.noprefix", "true"], ["diff.context", "0"], ["format.coverLetter", "true"],
+    ["apply.whitespace", "fix"], ["mailinfo.scissors", "true"], ["am.threeWay", "true"]]) {
+    git(["config", key!, value!], repo);
+  }
+  const wt = worker(repo, "feat/settings");
+  commitFiles(wt, { "f.txt": "a\nB   \nc\n" }, "[WIP] trailing blanks stay");
+  git(["commit", "-q", "--allow-empty", "-m", "an empty commit is kept"], wt);
+  commitFiles(wt, { "g.txt": "g\n" }, "body quotes a mail\n\nFrom nobody Mon Sep 17 00:00:00 2001\n-- >8 --\nstill here");
+  const r = orch(["apply", "feat/settings", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.commits, 3);
+  assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt), "the same bytes as the worker's");
+  const messages = (ref: string) => git(["log", "--format=%B%x00", "-3", ref], repo);
+  assert.is(messages("HEAD"), messages("feat/settings"));
+});
+
 test.run();

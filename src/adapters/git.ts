@@ -367,11 +367,31 @@ async function currentPatchPaths(cwd: string): Promise<string[]> {
   return [...paths];
 }
 
-/** `git am [--3way]` of a patch series; on failure reports the conflicting paths and the failed commit's subject. */
+/**
+ * `git format-patch` of a worker's series to be read back by applyMailbox, the same whatever the user's
+ * settings: diff.noprefix (no a/ b/: am strips the first folder), diff.context=0 (am cannot place the
+ * hunks), format.coverLetter (a patch of its own, with no change), format.useAutoBase (fails without an
+ * upstream). mboxrd quotes a "From " line in a message, which would otherwise start a new mail there; -k keeps
+ * a subject's own "[WIP]" or "Re:"; --always keeps empty commits.
+ */
+export const FORMAT_PATCH = [
+  "format-patch", "--stdout", "--binary", "--no-signature", "--pretty=mboxrd", "-k", "--always", "--no-cover-letter",
+  "--no-base", "--unified=3", "--src-prefix=a/", "--dst-prefix=b/", "--no-color", "--no-ext-diff", "--no-textconv",
+];
+
+/**
+ * `git am [--3way]` of a FORMAT_PATCH series; on failure reports the conflicting paths and the failed commit's
+ * subject. Whatever the user's settings: the bytes as committed (apply.whitespace=fix would strip trailing
+ * blanks, =error refuse them), the whole message (mailinfo.scissors would cut it at a "-- >8 --" line), and
+ * --no-3way meaning no 3-way (am.threeWay).
+ */
 export async function applyMailbox(
   cwd: string, mbox: string, threeWay: boolean, env?: NodeJS.ProcessEnv,
 ): Promise<AmOutcome> {
-  const args = ["am", "--keep-cr", ...(threeWay ? ["--3way"] : []), mbox];
+  const args = [
+    "am", "--keep-cr", "--patch-format=mboxrd", "-k", "--no-scissors", "--whitespace=nowarn", "--empty=keep",
+    threeWay ? "--3way" : "--no-3way", mbox,
+  ];
   const result = await git(args, cwd, { allowFailure: true, env });
   if (result.code === 0) return { ok: true, conflictPaths: [], failedCommit: null, message: "" };
   const unmerged = await unmergedPaths(cwd);

@@ -50,11 +50,12 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
   const tip = await branchTipOrFail(repo, record);
   const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
   const seriesFrom = async (fork: string) => {
-    const file = path.join(dir, fork === record.base_commit ? `${tip}.mbox` : `${fork}..${tip}.mbox`);
+    // .mboxrd: series kept by an orch before the format below (.mbox) may carry the user's settings; not reused.
+    const file = path.join(dir, fork === record.base_commit ? `${tip}.mboxrd` : `${fork}..${tip}.mboxrd`);
     const range = `${fork}..${tip}`;
     const [commits, patch] = await Promise.all([
       gitAdapter.commitsBetween(mainRoot, fork, tip),
-      fs.existsSync(file) ? undefined : gitAdapter.git(["format-patch", "--binary", "--stdout", "--no-signature", range], mainRoot),
+      fs.existsSync(file) ? undefined : gitAdapter.git([...gitAdapter.FORMAT_PATCH, range], mainRoot),
     ]);
     return { file, commits, patch };
   };
