@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, sessionRepo } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
   const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
@@ -157,6 +157,23 @@ test("the user's diff, format-patch and am settings change neither the bytes app
   assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt), "the same bytes as the worker's");
   const messages = (ref: string) => git(["log", "--format=%B%x00", "-3", ref], repo);
   assert.is(messages("HEAD"), messages("feat/settings"));
+});
+
+test("a branch with merge commits is applied as one commit of its whole change, the merges' own changes included", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  const wt = worker(repo, "feat/merges");
+  git(["checkout", "-q", "-b", "side"], wt);
+  commitFiles(wt, { "f.txt": "a\nSIDE\nc\n", "s.txt": "s\n" }, "side");
+  git(["checkout", "-q", "feat/merges"], wt);
+  commitFiles(wt, { "f.txt": "a\nMINE\nc\n" }, "mine");
+  assert.not.ok(gitOk(["merge", "-q", "side"], wt), "the merge conflicts");
+  commitFiles(wt, { "f.txt": "a\nRESOLVED\nc\n", "fixed-in-merge.txt": "x\n" }, "merge side, resolved");
+  const r = orch(["apply", "feat/merges", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.commits, 1);
+  assert.match(r.json.warnings.join("\n"), /merge commits/);
+  assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt), "the worker's tree exactly");
+  assert.is(git(["rev-list", "--count", "HEAD"], repo), "2");
 });
 
 test.run();

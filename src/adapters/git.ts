@@ -315,13 +315,15 @@ function holdsUntracked(checkout: string, dir: string, tracked: Set<string>): bo
 export interface CommitInfo {
   sha: string;
   subject: string;
+  /** Set on a merge commit only. */
+  merge?: true;
 }
 
 export async function commitsBetween(cwd: string, from: string, to: string): Promise<CommitInfo[]> {
-  const result = await git(["log", "--reverse", "--format=%H%x00%s", `${from}..${to}`], cwd);
+  const result = await git(["log", "--reverse", "--format=%H%x00%P%x00%s", `${from}..${to}`], cwd);
   return result.stdout.split("\n").filter(Boolean).map((line) => {
-    const [sha = "", subject = ""] = line.split("\0");
-    return { sha, subject };
+    const [sha = "", parents = "", subject = ""] = line.split("\0");
+    return parents.includes(" ") ? { sha, subject, merge: true } : { sha, subject };
   });
 }
 

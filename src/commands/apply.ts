@@ -63,7 +63,11 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const target = repo.root;
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);
-  const warnings = [warning].filter((w): w is string => w !== null);
+  const squashed = series.squashed
+    ? `${record.worker_id}'s branch has merge commits, which a patch series cannot carry: its whole change since ` +
+      `${series.fork.slice(0, 12)} is applied as one commit`
+    : null;
+  const warnings = [squashed, warning].filter((w): w is string => w !== null);
   for (const warning of warnings) ctx.warn(warning);
   const appliedFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "applied.json");
   const base = {

@@ -17,6 +17,8 @@ export interface Series {
   /** Where the series starts (see forkPoint). */
   fork: string;
   commits: gitAdapter.CommitInfo[];
+  /** The branch has merge commits: the series is one commit of its whole change (see squashedSeries). */
+  squashed?: true;
 }
 
 /** The tip of the worker's branch; one line when the branch was deleted (by hand, or another tool). */
@@ -63,6 +65,7 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
   const [fork, usual] = await Promise.all([forkPoint(mainRoot, record, tip), seriesFrom(record.base_commit)]);
   const { file, commits, patch } = fork === record.base_commit ? usual : await seriesFrom(fork);
   if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`);
+  if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, fork, tip);
   if (patch) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -70,6 +73,35 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
     fs.renameSync(tmp, file);
   }
   return { file, tip, fork, commits };
+}
+
+/**
+ * A branch with merge commits as one patch: its whole change from the fork point to its tip, by the tip's
+ * author. format-patch leaves merge commits out, so a conflict the worker resolved in a merge came back as a
+ * conflict, and whatever else a merge commit changed was lost without a word.
+ */
+async function squashedSeries(
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, fork: string, tip: string,
+): Promise<Series> {
+  const [message, author] = await Promise.all([
+    mergeMessage(layout, record, mainRoot),
+    gitAdapter.git(["log", "-1", "--format=%an%x00%ae%x00%aD", tip], mainRoot),
+  ]);
+  const [name = "", email = "", date = ""] = author.stdout.trim().split("\0");
+  const env = {
+    ...gitAdapter.scratchIdentity(process.env), GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_AUTHOR_DATE: date,
+  };
+  // --no-gpg-sign: this commit only carries the patch; git am makes the commit that stays.
+  const args = ["commit-tree", "--no-gpg-sign", "-p", fork, "-F", "-", `${tip}^{tree}`];
+  const squash = (await gitAdapter.git(args, mainRoot, { input: message, env })).stdout.trim();
+  const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot);
+  const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
+  const file = path.join(dir, `${fork}..${tip}.squashed.mboxrd`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+  return { file, tip, fork, commits: [{ sha: squash, subject: message.split("\n")[0]! }], squashed: true };
 }
 
 /** Uncommitted changes in the worker's worktree: they are not part of what gets applied or merged. */
