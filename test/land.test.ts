@@ -184,4 +184,20 @@ test("a held refs/heads/main.lock: nothing lands and the user's checkout is left
   assert.is(fs.readFileSync(path.join(repo, "notes.txt"), "utf8"), "the user's own edit\n");
 });
 
+test("--method rebase replays a merge commit of the worker's branch as one commit, its own changes included", async () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  const wt = await finishedWorker(repo, "feat/merged", { "mine.txt": "mine\n" });
+  git(["checkout", "-q", "-b", "side"], wt);
+  commitFiles(wt, { "side.txt": "s\n" }, "side");
+  git(["checkout", "-q", "feat/merged"], wt);
+  git(["merge", "-q", "--no-ff", "--no-commit", "side"], wt);
+  commitFiles(wt, { "f.txt": "changed in the merge\n" }, "merge side");
+  commitFiles(repo, { "main.txt": "m\n" }, "main moves");
+  const r = orch(["land", "feat/merged", "--method", "rebase", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["merge side", "feat/merged work", "main moves"]);
+  assert.is(git(["rev-list", "--merges", "--count", "HEAD"], repo), "0", "replayed in a line");
+  assert.is(git(["diff", "HEAD", "feat/merged", "--name-only"], repo), "main.txt", "all of the branch's content landed");
+});
+
 test.run();

@@ -425,7 +425,10 @@ export async function mergeInto(
 ): Promise<MergeOutcome> {
   const ref = `refs/heads/${branch}`;
   if (method === "rebase") {
-    const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", `${base}..${ref}`];
+    // Along the first parents, a merge commit of the branch is replayed as one commit of all it changed (-m 1);
+    // before, cherry-pick refused it and land called that a conflict.
+    const range = ["-m", "1", "--first-parent", `${base}..${ref}`];
+    const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", ...range];
     const picked = await git(args, cwd, { allowFailure: true, env });
     if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
     const conflictPaths = await unmergedPaths(cwd);
