@@ -69,4 +69,22 @@ test("pr: a gh that answers pr view with something that is not JSON is one line 
   assert.match(nothing.stderr, /^orch: gh pr view printed something that is not a JSON object: null\n$/);
 });
 
+test("diff's patch is one git apply takes, whatever the user's diff.external, color.ui and diff.noprefix", () => {
+  const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
+  for (const [key, value] of [["diff.external", "echo EXTERNAL"], ["color.ui", "always"], ["diff.noprefix", "true"]]) {
+    git(["config", key!, value!], repo);
+  }
+  const wt = orch(["spawn", "feat/plain", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(wt, { "f.txt": "a\nB\nc\n", "dir/new.txt": "n\n" }, "change");
+  const r = orch(["diff", "feat/plain", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.json.diff, /EXTERNAL|\u001b/);
+  const patch = path.join(path.dirname(repo), "change.patch");
+  fs.writeFileSync(patch, r.json.diff);
+  git(["apply", "--index", patch], repo);
+  assert.is(git(["write-tree"], repo), git(["rev-parse", "feat/plain^{tree}"], repo));
+  const stat = orch(["diff", "feat/plain", "--stat"], { cwd: repo, env: { NO_COLOR: undefined } });
+  assert.not.match(stat.stdout, /\u001b/);
+});
+
 test.run();

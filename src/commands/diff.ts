@@ -20,11 +20,14 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} no longer exists`);
   const fork = await forkPoint(repo.mainRoot, record, tip);
   const range = [fork, tip];
+  // The worker's change as git apply takes it, whatever the user's diff.external, color.ui=always,
+  // textconv drivers or diff.noprefix would make of it.
+  const plain = ["--no-ext-diff", "--no-color", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/"];
   const [commits, numstat, patch, summary] = await Promise.all([
     gitAdapter.commitsBetween(repo.mainRoot, fork, tip),
     gitAdapter.git(["diff", "--numstat", "-z", "-M", ...range], repo.mainRoot),
-    stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", "--binary", "-M", ...range], repo.mainRoot),
-    gitAdapter.git(["diff", "--stat", "-M", ...range], repo.mainRoot),
+    stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", ...plain, "--binary", "-M", ...range], repo.mainRoot),
+    gitAdapter.git(["diff", "--no-color", "--stat", "-M", ...range], repo.mainRoot),
   ]);
   const files: { path: string; additions: number | null; deletions: number | null; from?: string }[] = [];
   const fields = numstat.stdout.split("\0");
