@@ -7,7 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, orchAsync, orchCommand, scratchRepo, sessionRepo, waitUntil } from "./helpers.ts";
+import { baseEnv, commitFiles, git, orch, orchAsync, orchCommand, scratchRepo, sessionRepo, waitUntil } from "./helpers.ts";
 
 const TOOL_NAMES = [
   "create_orchestrator_session",
@@ -363,6 +363,31 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
   } finally {
     server.child.kill();
   }
+});
+
+test("a client gone during poll_messages (stdout closed): the messages stay unread for the next poll", async () => {
+  const { repo, id } = sessionRepo();
+  const sent = [1, 2, 3].map((n) => {
+    const result = orch(["notify", "--orch", id, "--type", "progress", "--summary", `report ${n}`, "--json"], { cwd: repo });
+    assert.is(result.code, 0, result.stderr);
+    return result.json.message_id as string;
+  });
+  const server = rawServer(repo);
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    await server.send(request(2, "tools/call", { name: "poll_messages", arguments: { orchestrator_id: id } }));
+    // Gone before the poll can answer: its answer meets a closed pipe.
+    server.child.stdout!.destroy();
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+    assert.match(server.stderr(), /EPIPE/);
+  } finally {
+    server.child.kill();
+  }
+  const next = orch(["poll", "--orch", id, "--json"], { cwd: repo });
+  assert.is(next.code, 0, next.stderr);
+  assert.equal(next.json.messages.map((m: { id: string }) => m.id), sent, "nothing was marked read for nobody");
 });
 
 test("the server exits 0 with nothing on stdout when stdin closes; --json is refused", async () => {

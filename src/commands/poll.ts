@@ -144,5 +144,6 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
     json: { success: true, orchestrator_id: orchestratorId, message_count: messages.length, messages: messages.map(publicMessage) },
     human: (c) => (messages.length === 0 ? "no unread messages\n" : messages.map((m) => renderMessage(m, c)).join("")),
     afterOutput: () => taken?.commit(),
+    notOutput: () => taken?.release(),
   };
 }

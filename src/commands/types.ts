@@ -15,6 +15,8 @@ export interface CommandResult {
   exitCode?: number;
   /** Runs once the output is written: a poll marks its messages read only after handing them out. */
   afterOutput?: () => void;
+  /** Runs instead of afterOutput when a server could not hand the output out: a poll's messages stay unread. */
+  notOutput?: () => void;
   /** The command wrote its own output as it went (watch's JSON lines): print nothing more. */
   streamed?: boolean;
 }

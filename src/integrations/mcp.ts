@@ -3,7 +3,7 @@
 
 import path from "node:path";
 import process from "node:process";
-import type { CallToolResult, JSONRPCMessage, Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, JSONRPCMessage, RequestId, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { COMMANDS } from "../cli/spec.ts";
 import type { CommandResult } from "../commands/types.ts";
 import type { Context } from "../context.ts";
@@ -337,6 +337,12 @@ export interface McpServerOptions {
   warn: (line: string) => void;
 }
 
+/** A tool call's answer, and for a poll what to do once the answer was written to the client, or could not be. */
+export interface ToolOutcome {
+  result: CallToolResult;
+  delivered?: (sent: boolean) => void;
+}
+
 /** Runs the tools' command modules; remembers where each session created here lives. */
 export class ToolRunner {
   /** orchestrator_id → project_dir of sessions created through this server, so later calls find their store. */
@@ -349,7 +355,7 @@ export class ToolRunner {
     return { cwd, env: { ...this.options.env, ...env }, warn: this.options.warn };
   }
 
-  async call(name: string, rawArguments: unknown): Promise<CallToolResult> {
+  async call(name: string, rawArguments: unknown): Promise<ToolOutcome> {
     try {
       const tool = TOOLS.find((t) => t.name === name);
       if (!tool) throw usage(`unknown tool ${JSON.stringify(name)} (tools: ${TOOLS.map((t) => t.name).join(", ")})`);
@@ -362,19 +368,22 @@ export class ToolRunner {
       const ctx = this.contextFor(invocation.flags.orch, invocation.env);
       const result: CommandResult = await main(invocation.args, invocation.flags, ctx);
       const text = JSON.stringify(result.json, null, 2);
-      // A poll marks its messages read only once the text that hands them out exists.
-      result.afterOutput?.();
       const { orchestrator_id: created, project_dir: projectDir } = result.json;
       if (invocation.command === "init" && typeof created === "string" && typeof projectDir === "string") {
         this.projects.set(created, path.resolve(projectDir));
       }
-      return { content: [{ type: "text", text }], ...(result.exitCode ? { isError: true } : {}) };
+      const failed = result.exitCode ? { isError: true } : {};
+      const answer: CallToolResult = { content: [{ type: "text", text }], ...failed };
+      const { afterOutput, notOutput } = result;
+      if (!afterOutput && !notOutput) return { result: answer };
+      // A poll marks its messages read only once its answer was written, like the CLI's poll.
+      return { result: answer, delivered: (sent) => (sent ? afterOutput : notOutput)?.() };
     } catch (error) {
       const detail = error instanceof OrchError
         ? error.message.split("\n")[0]
         : (error as Error)?.stack ?? String(error);
       this.options.warn(`mcp: ${name}: ${detail}`);
-      return errorResult(error);
+      return { result: errorResult(error) };
     }
   }
 }
@@ -409,14 +418,37 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     { name: "orch", version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  // Answers waiting to be written whose call has something to do then (a poll marks its messages read):
+  // called with whether the answer reached stdout. A client gone or a call cancelled leaves them unread.
+  const deliveries = new Map<RequestId, (sent: boolean) => void>();
+  const track = (work: Promise<unknown>) => {
+    changing.add(work);
+    void work.finally(() => changing.delete(work));
+  };
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const call = runner.call(request.params.name, request.params.arguments);
-    if (!TOOLS.find((t) => t.name === request.params.name)?.waitsOnly) {
-      changing.add(call);
-      void call.finally(() => changing.delete(call));
-    }
-    return call;
+    if (!TOOLS.find((t) => t.name === request.params.name)?.waitsOnly) track(call);
+    const { result, delivered } = await call;
+    if (delivered) track(awaitDelivery(extra.requestId, extra.signal, delivered));
+    return result;
   });
+  const awaitDelivery = (id: RequestId, signal: AbortSignal, delivered: (sent: boolean) => void) =>
+    new Promise<void>((resolve) => {
+      const settle = (sent: boolean) => {
+        if (deliveries.get(id) !== settle) return;
+        deliveries.delete(id);
+        try {
+          delivered(sent);
+        } catch (error) {
+          options.warn(`mcp: ${sent ? "marking" : "leaving"} messages ${sent ? "read" : "unread"}: ${String(error)}`);
+        }
+        resolve();
+      };
+      deliveries.set(id, settle);
+      // The SDK writes no answer for a cancelled request.
+      if (signal.aborted) settle(false);
+      else signal.addEventListener("abort", () => settle(false), { once: true });
+    });
   server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
 
   const closed = new Promise<void>((resolve) => {
@@ -448,12 +480,23 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   process.stdin.pipe(lines);
   class ReadableErrorsTransport extends StdioServerTransport {
     override send(message: JSONRPCMessage): Promise<void> {
-      return super.send(readableSchemaError(message));
+      const readable = readableSchemaError(message);
+      const answerTo = "id" in readable && !("method" in readable) ? readable.id : undefined;
+      const settle = answerTo === undefined ? undefined : deliveries.get(answerTo);
+      if (!settle) return super.send(readable);
+      // The SDK's send does not say whether the write failed: written here to learn it.
+      return new Promise((resolve) => {
+        process.stdout.write(`${JSON.stringify(readable)}\n`, (error) => {
+          settle(!error);
+          resolve();
+        });
+      });
     }
   }
   const transport = new ReadableErrorsTransport(lines, process.stdout);
   await server.connect(transport);
   await closed;
-  await Promise.allSettled([...changing]);
+  // A call that ends may add its answer's delivery: waited for too, before the process exits.
+  while (changing.size > 0) await Promise.allSettled([...changing]);
   await server.close();
 }

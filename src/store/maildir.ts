@@ -114,6 +114,8 @@ export interface Claim {
   commit(): void;
   /** Marks one claimed file read (a rename into cur/), for a reader that hands messages out one by one. */
   commitFile(name: string): void;
+  /** Puts everything still claimed back into new/, unread: the reader could not hand it out. */
+  release(): void;
 }
 
 let claimCounter = 0;
@@ -188,6 +190,9 @@ export function claimNew(dir: string, report: QuarantineReport): Claim | null {
     },
     commitFile(name) {
       fs.renameSync(path.join(claimDir, name), path.join(dir, "cur", name));
+    },
+    release() {
+      moveAllInto(claimDir, newDir);
     },
   };
 }

@@ -112,6 +112,8 @@ export interface TakenMessages {
   commit(): void;
   /** Marks one of them read, for a reader that hands them out one at a time (watch). */
   commitOne(message: Message): void;
+  /** Leaves them unread for the next reader: call when they could not be handed out. */
+  release(): void;
 }
 
 /**
@@ -135,7 +137,12 @@ export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undef
     claim.commit();
     return undefined;
   }
-  return { messages, commit: () => claim.commit(), commitOne: (message) => claim.commitFile(`${message.id}.json`) };
+  return {
+    messages,
+    commit: () => claim.commit(),
+    commitOne: (message) => claim.commitFile(`${message.id}.json`),
+    release: () => claim.release(),
+  };
 }
 
 export function messageTypeError(type: string, allowed: readonly string[]): OrchError {
