@@ -321,7 +321,8 @@ test("a request line over 1 MiB is refused with -32600, memory stays bounded, an
 });
 
 test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line each; the server goes on", async () => {
-  const server = rawServer(scratchRepo());
+  const repo = scratchRepo();
+  const server = rawServer(repo);
   try {
     await server.send(request(1, "initialize", INITIALIZE));
     await server.answerTo(1);
@@ -332,6 +333,8 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
       ['[{"jsonrpc":"2.0","id":99,"method":"tools/list"}]\n', -32600],
       ["5\n", -32600],
       ['{"jsonrpc":"2.0","id":{"a":1},"method":"tools/list"}\n', -32600],
+      // Numbers JSON-RPC allows but the SDK cannot answer to: before, no answer at all.
+      ['{"jsonrpc":"2.0","id":1.5,"method":"ping"}\n', -32600],
     ];
     for (const [line] of anonymous) await server.send(line);
     await server.send("\n");
@@ -342,8 +345,14 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
       [13, request(13, "tools/call", { arguments: {} }), -32602],
       [14, request(14, "tools/call"), -32602],
       [15, request(15, "initialize", {}), -32602],
+      // What the SDK's schema refuses it used to drop unanswered, with "Invalid input" on stderr.
+      [16, '{"jsonrpc":"2.0","id":16,"method":"ping","extra":1}\n', -32600],
+      [17, '{"jsonrpc":"2.0","id":17,"method":"ping","params":5}\n', -32600],
     ];
     for (const [, line] of withId) await server.send(line);
+    // A tools/call without an id is a notification: never answered nor run, but said on stderr.
+    const orphan = { name: "create_orchestrator_session", arguments: {} };
+    await server.send(`${JSON.stringify({ jsonrpc: "2.0", method: "tools/call", params: orphan })}\n`);
     await server.send(request(20, "tools/list"));
     const next = await server.answerTo(20);
     assert.is((next.result as { tools: unknown[] }).tools.length, TOOL_NAMES.length, "the server still answers");
@@ -355,6 +364,9 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
     const errors = server.answers.filter((a) => a.id === undefined).map((a) => (a.error as { code: number }).code);
     assert.equal(errors, anonymous.map(([, code]) => code), "one error without an id for each of those lines");
     assert.match(JSON.stringify(server.answers.find((a) => a.id === 15)), /protocolVersion/);
+    assert.match(JSON.stringify(server.answers.find((a) => a.id === 16)), /Unrecognized key: \\"extra\\"/);
+    assert.match(server.stderr(), /tools\/call without an id is a notification: not run/);
+    assert.not.ok(fs.existsSync(path.join(repo, ".orch")), "the notification created no session");
     const stderrLines = server.stderr().trim().split("\n");
     assert.ok(stderrLines.length >= anonymous.length, server.stderr());
     assert.ok(stderrLines.every((l) => l.startsWith("orch: mcp: ")), server.stderr());

@@ -11,13 +11,21 @@ export interface FrameProblem {
   id?: string | number;
   code: number;
   message: string;
+  /** Said on stderr only: a notification is never answered (JSON-RPC). */
+  quiet?: true;
 }
+
+/** The first issue the SDK's own schema finds in a request or notification it would drop unanswered. */
+export type SdkRefusal = (message: unknown, kind: "request" | "notification") => string | undefined;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** Why `line` cannot be served as it is, or undefined when it is a message for the SDK. */
-export function frameProblem(line: string): FrameProblem | undefined {
+/**
+ * Why `line` cannot be served as it is, or undefined when it is a message for the SDK. What the SDK's
+ * schema refuses (`sdkRefusal`) it drops with one vague stderr line and no answer: answered here instead.
+ */
+export function frameProblem(line: string, sdkRefusal: SdkRefusal = () => undefined): FrameProblem | undefined {
   let message: unknown;
   try {
     message = JSON.parse(line);
@@ -28,17 +36,32 @@ export function frameProblem(line: string): FrameProblem | undefined {
     const what = Array.isArray(message) ? "a batch (an array), which MCP does not take" : `a JSON ${typeof message}`;
     return { code: INVALID_REQUEST, message: `Invalid Request: expected one JSON-RPC object, got ${what}` };
   }
-  const id = typeof message.id === "string" || typeof message.id === "number" ? message.id : undefined;
+  // The SDK takes integer ids only (1.5 and 1e300 are JSON-RPC numbers it cannot answer to).
+  const usable = typeof message.id === "string" || Number.isSafeInteger(message.id);
+  const id = usable ? message.id as string | number : undefined;
   const invalid = (why: string): FrameProblem => ({
     ...(id === undefined ? {} : { id }), code: INVALID_REQUEST, message: `Invalid Request: ${why}`,
   });
   if (message.jsonrpc !== "2.0") return invalid('"jsonrpc" must be "2.0"');
-  if ("id" in message && id === undefined) return invalid('"id" must be a string or a number');
+  if ("id" in message && id === undefined) return invalid('"id" must be a string or an integer');
   const isResponse = id !== undefined && ("result" in message || "error" in message) && !("method" in message);
   if (isResponse) return undefined;
   if (typeof message.method !== "string") return invalid('"method" must be a string');
-  if (message.method === "tools/call" && id !== undefined) return toolCallProblem(id, message.params);
-  return undefined;
+  if (id === undefined) return notificationProblem(message, message.method, sdkRefusal);
+  const problem = message.method === "tools/call" ? toolCallProblem(id, message.params) : undefined;
+  if (problem !== undefined) return problem;
+  const refused = sdkRefusal(message, "request");
+  return refused === undefined ? undefined : invalid(refused);
+}
+
+function notificationProblem(message: unknown, method: string, sdkRefusal: SdkRefusal): FrameProblem | undefined {
+  const quiet = (why: string): FrameProblem => ({
+    code: INVALID_REQUEST, message: `Invalid Request: ${why}`, quiet: true,
+  });
+  // MCP's notifications are all notifications/…: anything else without an id is a request missing it.
+  if (!method.startsWith("notifications/")) return quiet(`${method} without an id is a notification: not run`);
+  const refused = sdkRefusal(message, "notification");
+  return refused === undefined ? undefined : quiet(`${method}: ${refused}`);
 }
 
 function toolCallProblem(id: string | number, params: unknown): FrameProblem | undefined {

@@ -13,7 +13,9 @@ import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
 import { runningLong } from "../jit.ts";
 import { VERSION } from "../version.ts";
-import { frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine } from "./mcp-frames.ts";
+import {
+  frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine, type SdkRefusal,
+} from "./mcp-frames.ts";
 import { BoundedLines, leadingRequestId, MAX_LINE_BYTES } from "./mcp-lines.ts";
 
 /** The part of JSON Schema the tools use: listed to the client as is, and checked by checkArgument. */
@@ -399,11 +401,16 @@ const INSTRUCTIONS =
  * finish. Only protocol frames go to stdout: console output is sent to stderr for the whole time.
  */
 export async function serveMcp(options: McpServerOptions): Promise<void> {
-  const [{ Server }, { StdioServerTransport }, { CallToolRequestSchema, ListToolsRequestSchema }] = await Promise.all([
+  const [{ Server }, { StdioServerTransport }, schemas] = await Promise.all([
     import("@modelcontextprotocol/sdk/server/index.js"),
     import("@modelcontextprotocol/sdk/server/stdio.js"),
     import("@modelcontextprotocol/sdk/types.js"),
   ]);
+  const { CallToolRequestSchema, ListToolsRequestSchema, JSONRPCNotificationSchema, JSONRPCRequestSchema } = schemas;
+  const sdkRefusal: SdkRefusal = (message, kind) => {
+    const checked = (kind === "request" ? JSONRPCRequestSchema : JSONRPCNotificationSchema).safeParse(message);
+    return checked.success ? undefined : schemaIssueLine(checked.error.message) ?? "not a message MCP can read";
+  };
   const toStderr = (...items: unknown[]) => options.warn(items.map(String).join(" "));
   console.log = console.info = console.debug = toStderr;
 
@@ -470,10 +477,11 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   }, (line) => {
     const text = line.toString("utf8");
     if (text.trim() === "") return false; // a blank line is no message: nothing to answer
-    const problem = frameProblem(text);
+    const problem = frameProblem(text, sdkRefusal);
     if (problem === undefined) return true;
-    const { id, ...error } = problem;
+    const { id, quiet, ...error } = problem;
     options.warn(`mcp: ${error.message}`);
+    if (quiet) return false;
     void transport.send({ jsonrpc: "2.0", ...(id === undefined ? {} : { id }), error }).catch(() => undefined);
     return false;
   });
