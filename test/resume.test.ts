@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
   const dir = tempDir("orch-agent-");
@@ -45,6 +45,30 @@ test("send to a worker idle at its prompt types one fixed line into its window; 
   assert.match(read(path.join(dir, "inbox")), "the secret text $(touch pwned) stays in the mailbox");
   const second = orch(["send", "feat/idle", "after done", "--json"], { cwd: repo, env });
   assert.is(second.json.woken, false, "a worker that is not at its prompt is not typed at");
+});
+
+test("sends that find a worker at its prompt at once type the wake-up line once between them; each message is read once", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript([
+    'orch notify --type idle --summary "at my prompt"',
+    // Everything typed at it for a while (Enter at an empty line included), then its inbox.
+    'timeout --foreground 8 cat > "$out/typed"',
+    'orch inbox --json > "$out/inbox"',
+    "exec sleep 300",
+  ]);
+  orch(["spawn", "feat/idle", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).status === "idle" && statusOf(repo, env).agent_alive, 20_000, "the agent to be idle");
+  // Within send's settling pause after the idle report: all four wait for the same moment to type.
+  const texts = ["first", "second", "third", "fourth"].map((word) => `the ${word} message`);
+  const sends = await Promise.all(texts.map((text) => orchAsync(["send", "feat/idle", text, "--json"], { cwd: repo, env }).done));
+  for (const sent of sends) assert.is(sent.code, 0, sent.stderr);
+  assert.is(sends.filter((sent) => sent.json.woken === true).length, 1, "one of them typed the line");
+  await waitUntil(() => read(path.join(dir, "inbox")) !== "", 30_000, "the agent to read its inbox");
+  const typed = read(path.join(dir, "typed"));
+  assert.is(typed.split("orch inbox").length - 1, 1, `the wake-up line once, not once per send: ${JSON.stringify(typed)}`);
+  const inbox = JSON.parse(read(path.join(dir, "inbox"))) as { messages: { content: { text?: string } }[] };
+  assert.equal(inbox.messages.map((m) => m.content.text).sort(), [...texts].sort());
 });
 
 test("send does not make a worker running: only a turn that starts does", () => {

@@ -15,7 +15,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
 import {
-  loadWorker, markTurnStarted, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord,
+  loadWorker, claimWakeUp, markTurnStarted, runningAgentPid, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { onHost } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
@@ -81,9 +81,10 @@ export async function wakeIfIdle(
   const settled = (state.at_prompt_since ?? 0) + SETTLE_MS - Date.now();
   if (settled > 0) await sleep(Math.min(settled, SETTLE_MS));
   const { typeLine, pressEnter } = await import("../adapters/tmux.ts");
+  // Claimed before typing: of several sends at once, one types the line (the rest find it woken).
+  if (!claimWakeUp(layout, record)) return false;
   const typedAt = Date.now();
   if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
-  recordWorkerEvent(layout, record, "woken", "orch typed its wake-up line into the agent's window");
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const waiting = message && path.join(inbox, "new", `${message.id}.json`);
   const activity = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");

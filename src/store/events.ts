@@ -82,16 +82,26 @@ export function linkEvent(eventsDir: string, file: string, type: string, id: str
     if (errnoCode(error) === "ENOENT") return;
     throw error;
   }
-  let seq = nextSeq(names);
-  for (;; seq++) {
-    const number = String(seq).padStart(SEQ_DIGITS, "0");
-    try {
-      fs.linkSync(file, path.join(eventsDir, number));
-    } catch (error) {
-      if (errnoCode(error) === "EEXIST") continue;
-      throw error;
-    }
-    fs.linkSync(file, path.join(eventsDir, `${number}.${type}.${id}.json`));
-    return;
+  for (let seq = nextSeq(names); !linkEventAt(eventsDir, file, type, id, seq); seq++);
+}
+
+/** The sequence number the next event of the log will take (see linkEventAt). */
+export function nextEventSeq(eventsDir: string): number {
+  return nextSeq(listDir(eventsDir));
+}
+
+/**
+ * Hard-links `file` into the log under exactly `seq`; false when another event has that number. A writer
+ * that read the log up to `seq` appends this way only if nothing arrived since (a compare-and-swap).
+ */
+export function linkEventAt(eventsDir: string, file: string, type: string, id: string, seq: number): boolean {
+  const number = String(seq).padStart(SEQ_DIGITS, "0");
+  try {
+    fs.linkSync(file, path.join(eventsDir, number));
+  } catch (error) {
+    if (errnoCode(error) === "EEXIST") return false;
+    throw error;
   }
+  fs.linkSync(file, path.join(eventsDir, `${number}.${type}.${id}.json`));
+  return true;
 }

@@ -8,7 +8,7 @@ import { branchNameProblem, isWorkerId, windowKey, workerIdForBranch } from "../
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { linkEvent, readEventLog, type EventEntry } from "./events.ts";
+import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
 import { createMailbox } from "./maildir.ts";
 import { newMessage, parseMessage, sendMessage, type LifecycleType, type Message } from "./messages.ts";
 
@@ -196,6 +196,32 @@ export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, typ
   writeNewFile(staging, toJson(event), true);
   try {
     linkEvent(eventsDir, staging, type, event.id);
+  } finally {
+    fs.rmSync(staging, { force: true });
+  }
+}
+
+/**
+ * Records `woken` if the worker's agent is still at its prompt and nothing else was logged meanwhile:
+ * true for the one caller that should type the wake-up line. Two sends that find the agent at its
+ * prompt at once would otherwise both type it, into one input line.
+ */
+export function claimWakeUp(layout: StoreLayout, record: WorkerRecord): boolean {
+  const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  if (!isRealDirectory(eventsDir)) return false;
+  const summary = "orch typed its wake-up line into the agent's window";
+  const event = newMessage({
+    orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: "woken", content: { summary },
+  });
+  const staging = path.join(eventsDir, `.${event.id}.tmp`);
+  writeNewFile(staging, toJson(event), true);
+  try {
+    for (;;) {
+      // The number first, then the state: an event that lands in between takes that number.
+      const seq = nextEventSeq(eventsDir);
+      if (!logState(layout, record).at_prompt) return false;
+      if (linkEventAt(eventsDir, staging, "woken", event.id, seq)) return true;
+    }
   } finally {
     fs.rmSync(staging, { force: true });
   }
