@@ -377,6 +377,31 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
   }
 });
 
+test("stdin closed while calls run: each is finished and answered before the server exits", async () => {
+  const { repo, id } = sessionRepo();
+  const server = rawServer(repo);
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    const branches = ["feat/a", "feat/b", "feat/c"];
+    for (const [i, branch] of branches.entries()) {
+      const args = { branch, orchestratorId: id, noWindow: true };
+      await server.send(request(10 + i, "tools/call", { name: "start_worktree_session", arguments: args }));
+    }
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+    for (const i of branches.keys()) {
+      const answer = server.answers.find((a) => a.id === 10 + i);
+      assert.ok(answer, `request ${10 + i} (${branches[i]}) was answered: ${JSON.stringify(server.answers.map((a) => a.id))}`);
+      assert.not.ok((answer!.result as { isError?: boolean }).isError, JSON.stringify(answer));
+    }
+  } finally {
+    server.child.kill();
+  }
+  const list = orch(["list", "--json"], { cwd: repo });
+  assert.equal(list.json.workers.map((w: { branch: string }) => w.branch).sort(), ["feat/a", "feat/b", "feat/c"]);
+});
+
 test("a client gone during poll_messages (stdout closed): the messages stay unread for the next poll", async () => {
   const { repo, id } = sessionRepo();
   const sent = [1, 2, 3].map((n) => {

@@ -425,37 +425,42 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     { name: "orch", version: VERSION }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
-  // Answers waiting to be written whose call has something to do then (a poll marks its messages read):
-  // called with whether the answer reached stdout. A client gone or a call cancelled leaves them unread.
-  const deliveries = new Map<RequestId, (sent: boolean) => void>();
+  // The answers of calls that change things, until each is written or cannot be: the server exits only
+  // then, and a poll marks its messages read only once its answer reached stdout. Keyed by request id.
+  const answering = new Map<RequestId, (sent: boolean) => void>();
   const track = (work: Promise<unknown>) => {
     changing.add(work);
     void work.finally(() => changing.delete(work));
   };
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const call = runner.call(request.params.name, request.params.arguments);
-    if (!TOOLS.find((t) => t.name === request.params.name)?.waitsOnly) track(call);
-    const { result, delivered } = await call;
-    if (delivered) track(awaitDelivery(extra.requestId, extra.signal, delivered));
-    return result;
-  });
-  const awaitDelivery = (id: RequestId, signal: AbortSignal, delivered: (sent: boolean) => void) =>
-    new Promise<void>((resolve) => {
+  /** Whether the answer to request `id` was written: false when the write failed or the call was cancelled. */
+  const answerWritten = (id: RequestId, signal: AbortSignal) =>
+    new Promise<boolean>((resolve) => {
       const settle = (sent: boolean) => {
-        if (deliveries.get(id) !== settle) return;
-        deliveries.delete(id);
-        try {
-          delivered(sent);
-        } catch (error) {
-          options.warn(`mcp: ${sent ? "marking" : "leaving"} messages ${sent ? "read" : "unread"}: ${String(error)}`);
-        }
-        resolve();
+        if (answering.get(id) !== settle) return;
+        answering.delete(id);
+        resolve(sent);
       };
-      deliveries.set(id, settle);
+      answering.set(id, settle);
       // The SDK writes no answer for a cancelled request.
       if (signal.aborted) settle(false);
       else signal.addEventListener("abort", () => settle(false), { once: true });
     });
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    const call = runner.call(request.params.name, request.params.arguments);
+    const waitsOnly = TOOLS.find((t) => t.name === request.params.name)?.waitsOnly === true;
+    // A client that reuses the id of a call still under way gets its answer untracked.
+    if (!waitsOnly && !answering.has(extra.requestId)) {
+      track(answerWritten(extra.requestId, extra.signal).then(async (sent) => {
+        const { delivered } = await call;
+        try {
+          delivered?.(sent);
+        } catch (error) {
+          options.warn(`mcp: after the answer to request ${JSON.stringify(extra.requestId)}: ${String(error)}`);
+        }
+      }));
+    }
+    return (await call).result;
+  });
   server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
 
   const closed = new Promise<void>((resolve) => {
@@ -490,7 +495,7 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     override send(message: JSONRPCMessage): Promise<void> {
       const readable = readableSchemaError(message);
       const answerTo = "id" in readable && !("method" in readable) ? readable.id : undefined;
-      const settle = answerTo === undefined ? undefined : deliveries.get(answerTo);
+      const settle = answerTo === undefined ? undefined : answering.get(answerTo);
       if (!settle) return super.send(readable);
       // The SDK's send does not say whether the write failed: written here to learn it.
       return new Promise((resolve) => {
@@ -504,7 +509,6 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   const transport = new ReadableErrorsTransport(lines, process.stdout);
   await server.connect(transport);
   await closed;
-  // A call that ends may add its answer's delivery: waited for too, before the process exits.
-  while (changing.size > 0) await Promise.allSettled([...changing]);
+  await Promise.allSettled([...changing]);
   await server.close();
 }
