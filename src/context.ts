@@ -130,7 +130,7 @@ export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined):
   if (!marker) return fromEnv === undefined ? undefined : checkWorkerId(fromEnv, "$ORCH_WORKER");
   if (fromEnv !== undefined && fromEnv !== marker.worker_id) {
     const id = marker.worker_id;
-    ctx.warn(`orch: $ORCH_WORKER is ${fromEnv} but this worktree belongs to worker ${id}: speaking as ${id}`);
+    ctx.warn(`$ORCH_WORKER is ${fromEnv} but this worktree belongs to worker ${id}: speaking as ${id}`);
   }
   return marker.worker_id;
 }
@@ -152,11 +152,11 @@ export async function resolveWorkerSession(
   const env = { ...ctx.env };
   if (env.ORCH_ID && env.ORCH_ID !== marker.orchestrator_id) {
     const id = marker.orchestrator_id;
-    ctx.warn(`orch: $ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${id}: using ${id}`);
+    ctx.warn(`$ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${id}: using ${id}`);
   }
   delete env.ORCH_ID;
   if (env.ORCH_HOME && marker.store && path.resolve(ctx.cwd, env.ORCH_HOME) !== marker.store) {
-    ctx.warn(`orch: $ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${marker.store}: using ${marker.store}`);
+    ctx.warn(`$ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${marker.store}: using ${marker.store}`);
   }
   if (marker.store) env.ORCH_HOME = marker.store;
   const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);

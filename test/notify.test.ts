@@ -42,6 +42,7 @@ test("in a worker's worktree the marker decides who speaks; a disagreeing enviro
   assert.match(r.stderr, "$ORCH_WORKER is feat-a but this worktree belongs to worker feat-b");
   assert.match(r.stderr, `$ORCH_ID is ${other}`);
   assert.match(r.stderr, "$ORCH_HOME is");
+  assert.is(r.stderr.split("\n").filter((line) => line.startsWith("orch: $ORCH_")).length, 3, `one prefix each: ${r.stderr}`);
   assert.not.ok(fs.existsSync(elsewhere), "nothing was written to the store the environment named");
   const polled = orch(["poll", "--json", "--orch", id], { cwd: repo });
   assert.equal(polled.json.messages.map((m: { worker_id: string }) => m.worker_id), ["feat-b"]);
