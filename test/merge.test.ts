@@ -1,5 +1,6 @@
 // orch merge: local squash, rebase and merge; conflicts; gh pr merge when a PR and a GitHub remote exist.
 
+import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -92,6 +93,34 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(local.code, 1);
   assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
   assert.is(gh.calls().length, 3, "--local never calls gh");
+});
+
+test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {
+  const { repo } = sessionRepo();
+  const bare = path.join(tempDir(), "origin.git");
+  git(["init", "-q", "--bare", bare], repo);
+  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
+  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
+  git(["push", "-q", "origin", "main"], repo);
+  const wt = workerWithCommits(repo, "feat/flag", [{ "f.txt": "f\n" }]);
+  for (const bad of ["--admin", "javascript:alert(1)", "12"]) {
+    const refused = orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", bad, "--json"], { cwd: wt });
+    assert.is(refused.code, 2, `${bad}: ${refused.stderr}`);
+    assert.match(refused.json.error.message, /--pr-url must be the pull request's http\(s\) URL/);
+  }
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0, "nothing was sent");
+  // A message that did not come through orch notify (an older orch, a file written by hand).
+  const sent = orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", "https://github.com/acme/shop/pull/3", "--json"], { cwd: wt });
+  assert.is(sent.code, 0, sent.stderr);
+  const message = path.join(repo, ".orch/sessions", sent.json.orchestrator_id, "mail/new", `${sent.json.message_id}.json`);
+  fs.writeFileSync(message, fs.readFileSync(message, "utf8").replace("https://github.com/acme/shop/pull/3", "--admin"));
+  const gh = ghStandIn(["exit 0"]);
+  const merged = orch(["merge", "feat/flag", "--json"], { cwd: repo, env: gh.env });
+  assert.is(merged.code, 1, merged.stderr);
+  assert.match(merged.json.error.message, /pr_url must be the pull request's http\(s\) URL, not "--admin"/);
+  const pr = orch(["pr", "feat/flag", "--json"], { cwd: repo, env: gh.env });
+  assert.is(pr.code, 1, pr.stderr);
+  assert.equal(gh.calls(), [], "gh was never run");
 });
 
 test("the user is in the middle of a merge in the main checkout: merge, land and apply refuse and leave it under way", () => {

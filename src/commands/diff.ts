@@ -3,6 +3,7 @@
 import * as gitAdapter from "../adapters/git.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
+import { prUrlProblem } from "../store/messages.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
 import { loadWorker, workerState } from "../store/workers.ts";
@@ -65,6 +66,8 @@ export async function prMain(args: string[], flags: Flags, ctx: Context): Promis
   const repo = await requireRepo(ctx);
   const { ghJson, ghRun } = await import("../adapters/gh.ts");
   const selector = workerState(layout, record).pr_url ?? record.branch;
+  const badPrUrl = selector === record.branch ? undefined : prUrlProblem(selector);
+  if (badPrUrl !== undefined) throw new OrchError("refused", `${record.worker_id}: its ${badPrUrl}`);
   const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
   if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;

@@ -1,10 +1,13 @@
 // orch notify: a message from a worker to its orchestrator (mirrors send_message).
 
 import { resolveWorkerSession, type Context } from "../context.ts";
-import { usage } from "../errors.ts";
+import { invalid, usage } from "../errors.ts";
 import { requiredString, stringFlag, type Flags } from "../flags.ts";
 import { storeError } from "../store/files.ts";
-import { WORKER_MESSAGE_TYPES, isWorkerMessageType, messageTypeError, newMessage, sendMessage, type Message, type MessageContent, type WorkerMessageType } from "../store/messages.ts";
+import {
+  WORKER_MESSAGE_TYPES, isWorkerMessageType, messageTypeError, newMessage, prUrlProblem, sendMessage,
+  type Message, type MessageContent, type WorkerMessageType,
+} from "../store/messages.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface NotifyOptions {
@@ -33,6 +36,8 @@ export function parseNotify(flags: Flags): NotifyOptions {
     const value = stringFlag(flags, flag);
     if (value !== undefined) content[CONTENT_KEYS[flag]] = value;
   }
+  const prUrl = content.pr_url === undefined ? undefined : prUrlProblem(content.pr_url);
+  if (prUrl !== undefined) throw invalid(prUrl.replace("pr_url", "--pr-url"));
   return { orch: stringFlag(flags, "orch"), type, content };
 }
 

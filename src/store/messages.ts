@@ -145,6 +145,23 @@ export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undef
   };
 }
 
+/**
+ * Why `value` cannot be a message's pr_url, or undefined. It is handed to gh as an argument (gh pr merge,
+ * gh pr view): only an http(s) URL, so a worker's "--admin" never becomes one of gh's flags.
+ */
+export function prUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `pr_url must be the pull request's http(s) URL, not ${JSON.stringify(value)}`;
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    return `pr_url must be the pull request's http(s) URL, not ${JSON.stringify(value)}`;
+  }
+  return undefined;
+}
+
 export function messageTypeError(type: string, allowed: readonly string[]): OrchError {
   return new OrchError("invalid", `unknown message type ${JSON.stringify(type)}: use one of ${allowed.join(", ")}`);
 }
