@@ -101,6 +101,48 @@ test("a clone made anew by host add: rm --delete-branch forgets its worker here 
   assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
 });
 
+test("rm --delete-branch and clean of a worker whose branch a worktree of the host's own has: refused, nothing removed", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/elsewhere", "feat/co");
+  const clone = path.join(a.home, "broken/elsewhere");
+  const gitThere = (dir: string, args: string[]) => {
+    const r = a.runAs(["git", "-C", dir, "-c", "user.name=w", "-c", "user.email=w@w", ...args]);
+    assert.is(r.code, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const own = orch(["status", "--json"], { cwd: repo, env }).json.workers[0].worktree_path as string;
+  writeAsUser(a, path.relative(a.home, path.join(own, "co.txt")), "co\n");
+  gitThere(own, ["add", "co.txt"]);
+  gitThere(own, ["commit", "-q", "-m", "co"]);
+  const landed = orch(["land", worker, "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  // Someone on the host works on the branch in a worktree of their own.
+  const elsewhere = path.join(a.home, "co-by-hand");
+  gitThere(own, ["checkout", "-q", "--detach"]);
+  gitThere(clone, ["worktree", "add", "-q", elsewhere, "feat/co"]);
+  const branchThere = () => a.runAs(["git", "-C", clone, "rev-parse", "--verify", "-q", "refs/heads/feat/co"]).code === 0;
+
+  const removed = orch(["rm", worker, "--delete-branch", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 1, removed.stderr);
+  assert.is(removed.json.error.message, `branch feat/co is checked out at ${elsewhere} on host alpha, so it cannot ` +
+    "be deleted: nothing was removed (switch that worktree to another branch first)");
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.is(cleaned.code, 0, cleaned.stderr);
+  assert.equal(cleaned.json.removed, []);
+  assert.match(cleaned.json.skipped[0].reason, /removing failed: branch feat\/co is checked out at .* on host alpha/);
+  assert.ok(fs.existsSync(own), "its worktree there is kept");
+  assert.ok(branchThere(), "its branch there is kept");
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id), [worker]);
+
+  gitThere(clone, ["worktree", "remove", elsewhere]);
+  const again = orch(["rm", worker, "--delete-branch", "--yes", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.json.branch_deleted, true);
+  assert.not.ok(branchThere());
+  assert.not.ok(fs.existsSync(own));
+});
+
 test("a worker record truncated on the host: rm --force removes it there and here, as its error says", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -128,7 +128,12 @@ export async function worktreeOfBranch(cwd: string, branch: string): Promise<str
 /** Every worktree of this repository that has `branch` checked out (git allows more than one when forced). */
 export async function worktreesOfBranch(cwd: string, branch: string): Promise<string[]> {
   const list = await git(["worktree", "list", "--porcelain"], cwd, { allowFailure: true });
-  return list.stdout.split("\n\n")
+  return worktreesWithBranch(list.stdout, branch);
+}
+
+/** The worktrees in a `git worktree list --porcelain` listing (here or a host's) that have `branch` checked out. */
+export function worktreesWithBranch(porcelain: string, branch: string): string[] {
+  return porcelain.split("\n\n")
     .filter((lines) => lines.split("\n").includes(`branch refs/heads/${branch}`))
     .map((entry) => /^worktree (.*)$/m.exec(entry)?.[1])
     .filter((dir): dir is string => dir !== undefined);

@@ -242,6 +242,26 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   if (fetched.code !== 0) throw host.gitFailure(`fetch ${record.branch} from`, fetched);
 }
 
+/** `git worktree list --porcelain` in the host's clone; exit 3 when the clone is missing. */
+const LIST_WORKTREES = 'command cd -- "$1" || exit 3; exec git worktree list --porcelain';
+
+/**
+ * git deletes no branch checked out in a worktree, here or on the host (its receive-pack refuses the push):
+ * found only after the host's rm, the worker's worktree there would be gone and its branch left on the host.
+ */
+async function refuseBranchCheckedOutElsewhere(host: RemoteHost, record: RemoteWorkerRecord, mainRoot: string) {
+  const refuse = (where: string) => new OrchError("refused", `branch ${record.branch} is checked out at ${where}, ` +
+    "so it cannot be deleted: nothing was removed (switch that worktree to another branch first)");
+  const here = await gitAdapter.worktreesOfBranch(mainRoot, record.branch);
+  if (here.length) throw refuse(here[0]!);
+  const listed = await host.run(host.script(LIST_WORKTREES, "orch-worktrees", [host.record.path]));
+  // A clone that cannot be listed (missing there) is the host's rm to report.
+  if (listed.code !== 0) return;
+  const own = path.posix.normalize(record.worktree_path);
+  const there = gitAdapter.worktreesWithBranch(listed.stdout, record.branch).find((dir) => path.posix.normalize(dir) !== own);
+  if (there !== undefined) throw refuse(`${there} on host ${host.name}`);
+}
+
 /** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
 export async function removeOnHost(
   layout: StoreLayout,
@@ -276,6 +296,7 @@ export async function removeOnHost(
     return forgottenHere(`host ${record.host} is no longer known (orch host rm --force?)`);
   }
   const host = hostOf(layout, record, ctx);
+  if (options.deleteBranch) await refuseBranchCheckedOutElsewhere(host, record, mainRoot);
   if (options.deleteBranch && !options.forceBranch) {
     // A branch the host no longer has (its clone made anew) is judged as it was last fetched here, if it was.
     await fetchBranchFromHost(layout, record, mainRoot, ctx).catch((error: unknown) => {
