@@ -157,6 +157,33 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   }
 });
 
+test("sync --merge of a remote worker tells it, on the host, that its branch was merged into, not replayed", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "merged/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/kept", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  a!.runAs(["sh", "-c", 'echo kept > "$1/kept.txt"', "w", worktree]);
+  gitOnHost(a!, worktree, ["add", "kept.txt"]);
+  gitOnHost(a!, worktree, ["-c", "user.name=w", "-c", "user.email=w@w", "commit", "--quiet", "-m", "Kept"]);
+  const own = gitOnHost(a!, worktree, ["rev-parse", "HEAD"]);
+  fs.writeFileSync(`${repo}/README.md`, "# shop\n\nOpen late.\n");
+  git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "Late hours"], repo);
+
+  const synced = orch(["sync", "--merge", "--json"], { cwd: repo, env });
+  assert.is(synced.code, 0, synced.stderr);
+  assert.equal(synced.json.synced, ["feat-kept"]);
+  assert.is(gitOnHost(a!, worktree, ["rev-parse", "HEAD^1"]), own, "its commit is kept under the merge");
+  const told = inboxOnHost(a!, worktree).filter((m) => m.content.synced);
+  assert.is(told.length, 1);
+  const text = (told[0]!.content as { text?: string }).text ?? "";
+  assert.match(text, /orch sync merged main \([0-9a-f]{12}\) into your branch: a merge commit on top of yours/);
+  assert.not.match(text, /replayed|new ids/);
+});
+
 test("land --on-conflict return hands a remote worker its conflict; it rebases there, reports again and lands", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;

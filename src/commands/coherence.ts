@@ -235,6 +235,8 @@ export interface MoveNotice {
   standing: Pick<Standing, "merges_cleanly" | "conflict_paths">;
   /** sync brought the branch onto `to`. */
   synced?: boolean;
+  /** How sync did it: a merge leaves the worker's commits as they were; a rebase (the default) rewrites them. */
+  syncedBy?: "rebase" | "merge";
   /** land handed the conflict back. */
   returned?: boolean;
   /** Why sync left it alone, when it did. */
@@ -270,7 +272,10 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
   if (commits.length) lines.push(commits.slice(-20).map((c) => `  * ${c.subject} (${short(c.sha)})`).join("\n"));
   if (files.length) lines.push(`Files changed on ${baseBranch}: ${list(files)}`);
   if (notice.synced) {
-    lines.push(`orch sync brought your branch onto ${baseBranch} (${short(to)}): your commits were replayed on it and have new ids.`);
+    lines.push(notice.syncedBy === "merge"
+      ? `orch sync merged ${baseBranch} (${short(to)}) into your branch: a merge commit on top of yours, ` +
+        "which keep their ids."
+      : `orch sync brought your branch onto ${baseBranch} (${short(to)}): your commits were replayed on it and have new ids.`);
   } else if (!notice.returned) {
     lines.push(standing.merges_cleanly
       ? `Your branch ${record.branch} still merges cleanly onto it.`

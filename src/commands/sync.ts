@@ -203,8 +203,8 @@ export async function syncWorkers(
       const attempt = await syncInPlace(layout, repo, record, request, ctx);
       if (attempt.status === "synced") {
         claimTelling(layout, orchestratorId, id, baseTip);
-        // Its commits were rewritten under it: the agent is told even if it heard of this move before.
-        await tellWorker(layout, repo, record, { ...notice, synced: true }, ctx);
+        // Its branch moved under it: the agent is told even if it heard of this move before.
+        await tellWorker(layout, repo, record, { ...notice, synced: true, syncedBy: method }, ctx);
         outcome.synced.push(id);
         outcome.told.push(id);
         continue;
