@@ -176,4 +176,19 @@ test("a branch with merge commits is applied as one commit of its whole change, 
   assert.is(git(["rev-list", "--count", "HEAD"], repo), "2");
 });
 
+test("--no-3way names every path of the patch that does not apply, non-ASCII and renamed ones too", () => {
+  const nfd = "e\u0301.txt";
+  const lines = "1\n2\n3\n4\n5\n";
+  const { repo } = sessionRepo({ "é ü.txt": lines, [nfd]: lines, "old name.txt": lines, "plain.txt": lines });
+  const wt = worker(repo, "feat/names");
+  git(["mv", "old name.txt", "new name.txt"], wt);
+  const edited = (line: string) => `1\n${line}\n3\n4\n5\n`;
+  commitFiles(wt, { "é ü.txt": edited("W"), [nfd]: edited("W"), "new name.txt": edited("W") }, "edits");
+  commitFiles(repo, { "é ü.txt": edited("B"), [nfd]: edited("B"), "old name.txt": edited("B") }, "base");
+  const r = orch(["apply", "feat/names", "--no-3way", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "conflict");
+  assert.equal([...r.json.conflict_paths].sort(), ["new name.txt", "old name.txt", "é ü.txt", nfd].sort());
+});
+
 test.run();

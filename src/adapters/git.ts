@@ -363,13 +363,47 @@ async function currentPatchSubject(cwd: string): Promise<string | null> {
   return subject ? subject[1]!.replace(/\n[ \t]+/g, " ").trim() : null;
 }
 
-/** Paths the stopped patch touches (when a non-3-way apply fails there are no unmerged entries). */
+/**
+ * A path as git writes it in a patch's header lines: in double quotes with C escapes (octal bytes for
+ * non-ASCII under the default core.quotePath) when it has such characters, else as it is.
+ */
+export function unquoteGitPath(written: string): string {
+  if (!written.startsWith('"') || !written.endsWith('"') || written.length < 2) return written;
+  const escapes: Record<string, number> = { a: 7, b: 8, t: 9, n: 10, v: 11, f: 12, r: 13, '"': 34, "\\": 92 };
+  const bytes: number[] = [];
+  const inner = written.slice(1, -1);
+  for (let i = 0; i < inner.length; i++) {
+    const char = inner[i]!;
+    if (char !== "\\") {
+      bytes.push(...Buffer.from(char, "utf8"));
+      continue;
+    }
+    const next = inner[i + 1] ?? "";
+    const octal = /^[0-3][0-7]{2}/.exec(inner.slice(i + 1, i + 4));
+    if (octal) {
+      bytes.push(parseInt(octal[0], 8));
+      i += 3;
+    } else {
+      bytes.push(escapes[next] ?? next.charCodeAt(0));
+      i += 1;
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/**
+ * Paths the stopped patch touches (when a non-3-way apply fails there are no unmerged entries). git apply
+ * --numstat -z names each file of the patch once, unquoted (a non-ASCII name is quoted in the patch, and a
+ * pattern on its "diff --git" line missed it: a conflict with no paths); a rename's source is added.
+ */
 async function currentPatchPaths(cwd: string): Promise<string[]> {
   const diff = await git(["am", "--show-current-patch=diff"], cwd, { allowFailure: true });
+  const listed = await git(["apply", "--numstat", "-z"], cwd, { input: diff.stdout, allowFailure: true });
   const paths = new Set<string>();
-  for (const match of diff.stdout.matchAll(/^diff --git a\/(.+?) b\/(.+)$/gm)) {
-    paths.add(match[1]!);
-    paths.add(match[2]!);
+  for (const match of diff.stdout.matchAll(/^(?:rename|copy) from (.+)$/gm)) paths.add(unquoteGitPath(match[1]!));
+  for (const entry of listed.stdout.split("\0")) {
+    const name = entry.split("\t").slice(2).join("\t");
+    if (name) paths.add(name);
   }
   return [...paths];
 }
