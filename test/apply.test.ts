@@ -191,4 +191,35 @@ test("--no-3way names every path of the patch that does not apply, non-ASCII and
   assert.equal([...r.json.conflict_paths].sort(), ["new name.txt", "old name.txt", "é ü.txt", nfd].sort());
 });
 
+test("a refusing applypatch-msg or pre-applypatch hook, or signing with no key, is no conflict; nothing changed", () => {
+  const { repo } = sessionRepo({ "f.txt": "f\n" });
+  const wt = worker(repo, "feat/hooked");
+  commitFiles(wt, { "a.txt": "a\n" }, "add a");
+  const hooks = path.join(repo, ".git", "hooks");
+  git(["config", "gpg.program", "false"], repo);
+  const refusingHook = (hook: string) => () =>
+    fs.writeFileSync(path.join(hooks, hook), `#!/bin/sh\necho ${hook} says no >&2\nexit 1\n`, { mode: 0o755 });
+  const refusals: [string, () => void, RegExp][] = [
+    ["applypatch-msg", refusingHook("applypatch-msg"), /applypatch-msg says no/],
+    ["pre-applypatch", refusingHook("pre-applypatch"), /pre-applypatch says no/],
+    // gpg.program that fails: signing with no key to sign with, whether gpg is installed or not.
+    ["commit.gpgsign", () => git(["config", "commit.gpgsign", "true"], repo), /failed to write commit object/],
+  ];
+  for (const [name, refuse, said] of refusals) {
+    fs.rmSync(hooks, { recursive: true, force: true });
+    fs.mkdirSync(hooks);
+    gitOk(["config", "--unset-all", "commit.gpgsign"], repo);
+    refuse();
+    for (const how of ["--leave-conflict", "--dry-run"]) {
+      const before = trace(repo);
+      const r = orch(["apply", "feat/hooked", how, "--json"], { cwd: repo });
+      assert.is(r.code, 1, `${name} ${how}: ${r.stderr}`);
+      assert.is(r.json.error.code, "failed", `${name} ${how}: not a conflict`);
+      assert.match(r.json.error.message, said, name);
+      assert.equal(r.json.conflict_paths, [], name);
+      assert.equal(trace(repo), before, `${name} ${how}: nothing changed, no git am left in progress`);
+    }
+  }
+});
+
 test.run();

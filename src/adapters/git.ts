@@ -351,6 +351,11 @@ export function scratchIdentity(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 export interface AmOutcome {
   ok: boolean;
+  /**
+   * Failed because a patch did not apply. False when git am stopped for another reason: a refusing
+   * applypatch-msg or pre-applypatch hook, a commit it could not write (commit.gpgsign without a key).
+   */
+  conflict: boolean;
   conflictPaths: string[];
   failedCommit: string | null;
   message: string;
@@ -434,11 +439,14 @@ export async function applyMailbox(
     threeWay ? "--3way" : "--no-3way", mbox,
   ];
   const result = await git(args, cwd, { allowFailure: true, env });
-  if (result.code === 0) return { ok: true, conflictPaths: [], failedCommit: null, message: "" };
-  const unmerged = await unmergedPaths(cwd);
+  if (result.code === 0) return { ok: true, conflict: false, conflictPaths: [], failedCommit: null, message: "" };
+  const [unmerged, failedCommit] = await Promise.all([unmergedPaths(cwd), currentPatchSubject(cwd)]);
+  const message = (result.stderr || result.stdout).trim();
+  // git am says this (on stdout, whatever --quiet) only when a patch does not apply; a hook says nothing of it.
+  const conflict = unmerged.length > 0 || /^Patch failed at /m.test(result.stdout);
+  if (!conflict) return { ok: false, conflict, conflictPaths: [], failedCommit, message };
   const conflictPaths = unmerged.length ? unmerged : await currentPatchPaths(cwd);
-  const failedCommit = await currentPatchSubject(cwd);
-  return { ok: false, conflictPaths, failedCommit, message: (result.stderr || result.stdout).trim() };
+  return { ok: false, conflict, conflictPaths, failedCommit, message };
 }
 
 export async function abortAm(cwd: string): Promise<void> {

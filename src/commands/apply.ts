@@ -45,6 +45,16 @@ export function parseApply(args: string[], flags: Flags): ApplyOptions {
 }
 
 function conflictError(worker: string, outcome: gitAdapter.AmOutcome, extra: Record<string, unknown>): OrchError {
+  if (!outcome.conflict) {
+    const why = outcome.message.split("\n").filter((line) => !line.startsWith("hint:")).pop() ?? "";
+    const what = `git am stopped at ${worker}'s patch "${outcome.failedCommit ?? "?"}" without a conflict`;
+    const cause = "(a hook such as applypatch-msg or pre-applypatch refused it, or the commit could not be written)";
+    return new OrchError("failed", `${what} ${cause}: ${why || "git said nothing"}; nothing was applied`, {
+      conflict_paths: [],
+      failed_commit: outcome.failedCommit,
+      ...extra,
+    });
+  }
   const where = outcome.conflictPaths.length ? ` in ${outcome.conflictPaths.join(", ")}` : "";
   return new OrchError("conflict", `${worker}'s patch "${outcome.failedCommit ?? "?"}" does not apply${where}`, {
     conflict_paths: outcome.conflictPaths,
@@ -122,13 +132,15 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
     if (!outcome.ok) {
-      if (options.leaveConflict) {
+      // Only a conflict is left to resolve: a refusal has nothing to resolve, and nothing is left changed.
+      if (options.leaveConflict && outcome.conflict) {
         ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run " +
           "`git am --continue`, or `git am --abort` to give up");
       } else {
         await gitAdapter.abortAm(target);
       }
-      throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: options.leaveConflict });
+      const leftInProgress = options.leaveConflict && outcome.conflict;
+      throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.
