@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo, sleep, writeFiles } from "./helpers.ts";
+import { commitFiles, git, orch, sessionRepo, sleep, tempDir, writeFiles } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -198,6 +198,39 @@ test("--method rebase replays a merge commit of the worker's branch as one commi
   assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["merge side", "feat/merged work", "main moves"]);
   assert.is(git(["rev-list", "--merges", "--count", "HEAD"], repo), "0", "replayed in a line");
   assert.is(git(["diff", "HEAD", "feat/merged", "--name-only"], repo), "main.txt", "all of the branch's content landed");
+});
+
+test("what land commits is by the user's configured identity, and by orch's only where git finds none", async () => {
+  const { repo } = sessionRepo();
+  const noIdentityInEnv = {
+    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
+  };
+  const wt = await finishedWorker(repo, "feat/who", { "who.txt": "w\n" });
+  git(["commit", "-q", "--amend", "--no-edit", "--author", "Worker Bot <bot@worker.invalid>"], wt);
+  git(["config", "user.name", "Real User"], repo);
+  git(["config", "user.email", "real@user.invalid"], repo);
+  const who = (ref: string) => git(["log", "-1", "--format=%an <%ae> / %cn <%ce>", ref], repo);
+  const start = git(["rev-parse", "HEAD"], repo);
+  const expected: [string, string, string][] = [
+    ["squash", "HEAD", "Real User <real@user.invalid> / Real User <real@user.invalid>"],
+    ["merge", "HEAD", "Real User <real@user.invalid> / Real User <real@user.invalid>"],
+    ["rebase", "HEAD", "Worker Bot <bot@worker.invalid> / Real User <real@user.invalid>"],
+  ];
+  for (const [method, ref, identity] of expected) {
+    const r = orch(["land", "feat/who", "--method", method, "--json"], { cwd: repo, env: noIdentityInEnv });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(who(ref), identity, method);
+    git(["reset", "-q", "--hard", start], repo);
+  }
+  // No identity anywhere (user.useConfigOnly: no guess from the host name): orch's, so the landing still happens.
+  git(["config", "--unset", "user.name"], repo);
+  git(["config", "--unset", "user.email"], repo);
+  git(["config", "user.useConfigOnly", "true"], repo);
+  const home = tempDir("orch-home-");
+  const bare = { ...noIdentityInEnv, HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1" };
+  const r = orch(["land", "feat/who", "--json"], { cwd: repo, env: bare });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(who("HEAD"), "orch <orch@localhost> / orch <orch@localhost>");
 });
 
 test.run();

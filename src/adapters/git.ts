@@ -338,15 +338,26 @@ export async function unmergedPaths(cwd: string): Promise<string[]> {
   return [...new Set(result.stdout.split("\0").filter(Boolean))];
 }
 
-/** Identity for commits made in throw-away worktrees, when the user has none configured. */
-export function scratchIdentity(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return {
-    ...env,
-    GIT_COMMITTER_NAME: env.GIT_COMMITTER_NAME ?? "orch",
-    GIT_COMMITTER_EMAIL: env.GIT_COMMITTER_EMAIL ?? "orch@localhost",
-    GIT_AUTHOR_NAME: env.GIT_AUTHOR_NAME ?? "orch",
-    GIT_AUTHOR_EMAIL: env.GIT_AUTHOR_EMAIL ?? "orch@localhost",
-  };
+/**
+ * The environment for the commits orch makes (land's merge, sync's rebase, a dry run's git am): the user's own
+ * identity wherever git finds one (GIT_* variables, user.*, author.*, committer.*), as a git commit of theirs
+ * would have; orch's only where git would refuse to commit for want of one. Before, orch's replaced the
+ * user's configured one in every commit land put on the base.
+ */
+export async function commitIdentity(cwd: string, env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  const known = (variable: string) =>
+    git(["var", variable], cwd, { env, allowFailure: true }).then((result) => result.code === 0);
+  const [author, committer] = await Promise.all([known("GIT_AUTHOR_IDENT"), known("GIT_COMMITTER_IDENT")]);
+  const identity: NodeJS.ProcessEnv = { ...env };
+  if (!author) {
+    identity.GIT_AUTHOR_NAME = env.GIT_AUTHOR_NAME ?? "orch";
+    identity.GIT_AUTHOR_EMAIL = env.GIT_AUTHOR_EMAIL ?? "orch@localhost";
+  }
+  if (!committer) {
+    identity.GIT_COMMITTER_NAME = env.GIT_COMMITTER_NAME ?? "orch";
+    identity.GIT_COMMITTER_EMAIL = env.GIT_COMMITTER_EMAIL ?? "orch@localhost";
+  }
+  return identity;
 }
 
 export interface AmOutcome {

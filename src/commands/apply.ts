@@ -88,7 +88,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   if (options.dryRun) {
     for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
     const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
-    const identity = gitAdapter.scratchIdentity(ctx.env);
+    const identity = await gitAdapter.commitIdentity(target, ctx.env);
     const outcome = await withScratchWorktree(target, head, (dir) =>
       gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity));
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });

@@ -83,14 +83,13 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
 async function squashedSeries(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, fork: string, tip: string,
 ): Promise<Series> {
-  const [message, author] = await Promise.all([
+  const [message, author, identity] = await Promise.all([
     mergeMessage(layout, record, mainRoot),
     gitAdapter.git(["log", "-1", "--format=%an%x00%ae%x00%aD", tip], mainRoot),
+    gitAdapter.commitIdentity(mainRoot, process.env),
   ]);
   const [name = "", email = "", date = ""] = author.stdout.trim().split("\0");
-  const env = {
-    ...gitAdapter.scratchIdentity(process.env), GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_AUTHOR_DATE: date,
-  };
+  const env = { ...identity, GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_AUTHOR_DATE: date };
   // --no-gpg-sign: this commit only carries the patch; git am makes the commit that stays.
   const args = ["commit-tree", "--no-gpg-sign", "-p", fork, "-F", "-", `${tip}^{tree}`];
   const squash = (await gitAdapter.git(args, mainRoot, { input: message, env })).stdout.trim();

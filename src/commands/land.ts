@@ -70,7 +70,7 @@ async function landOne(
     return { ...entry, status: "skipped", reason: `already in ${base}` };
   }
   const message = await mergeMessage(layout, record, mainRoot);
-  const env = gitAdapter.scratchIdentity(ctx.env);
+  const env = await gitAdapter.commitIdentity(mainRoot, ctx.env);
   return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
     const outcome = await gitAdapter.mergeInto(dir, record.branch, fork, method, message, env);
     if (!outcome.ok) {

@@ -127,7 +127,7 @@ export async function syncHere(
   const blocker = await syncBlocker(layout, record, tip);
   if (blocker) return { status: "blocked", reason: blocker };
   if (!request.mergesCleanly) return { status: "would_conflict" };
-  const env = { ...gitAdapter.scratchIdentity(ctx.env), GIT_EDITOR: "true" };
+  const env = { ...(await gitAdapter.commitIdentity(record.worktree_path, ctx.env)), GIT_EDITOR: "true" };
   const result = await bringOnto(record.worktree_path, tip, method, message, env);
   if (!result.ok && result.paths.length === 0) {
     // Refused before any conflict (a pre-rebase hook, a held index.lock): nothing says the branch conflicts.
