@@ -83,16 +83,17 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(r.json.base_updated, true);
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
   orch(["merge", "feat/gh", "--rebase"], { cwd: repo, env });
-  orch(["merge", "feat/gh", "--merge", "--delete-branch"], { cwd: repo, env });
+  orch(["merge", "feat/gh", "--merge"], { cwd: repo, env });
+  const state = "pr view https://github.com/acme/shop/pull/9 --json state";
   assert.equal(gh.calls(), [
-    "pr merge https://github.com/acme/shop/pull/9 --squash",
-    "pr merge https://github.com/acme/shop/pull/9 --rebase",
-    "pr merge https://github.com/acme/shop/pull/9 --merge --delete-branch",
+    "pr merge https://github.com/acme/shop/pull/9 --squash", state,
+    "pr merge https://github.com/acme/shop/pull/9 --rebase", state,
+    "pr merge https://github.com/acme/shop/pull/9 --merge", state,
   ]);
   const local = orch(["merge", "feat/gh", "--local", "--json"], { cwd: repo, env });
   assert.is(local.code, 1);
   assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
-  assert.is(gh.calls().length, 3, "--local never calls gh");
+  assert.is(gh.calls().length, 6, "--local never calls gh");
 });
 
 test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {
@@ -141,6 +142,44 @@ test("the user is in the middle of a merge in the main checkout: merge, land and
   assert.is(git(["rev-parse", "HEAD"], repo), head);
   git(["commit", "-q", "--no-edit"], repo);
   assert.is(orch(["merge", "feat/wait", "--local", "--json"], { cwd: repo }).code, 0);
+});
+
+test("gh pr merge: merged though --delete-branch then failed at the worktree's branch; a queued PR has not landed", () => {
+  const { repo } = sessionRepo();
+  const bare = path.join(tempDir(), "origin.git");
+  git(["init", "-q", "--bare", bare], repo);
+  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
+  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
+  git(["push", "-q", "origin", "main"], repo);
+  const url = "https://github.com/acme/shop/pull/9";
+  const queued = workerWithCommits(repo, "feat/queued", [{ "q.txt": "q\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: queued });
+  // A repository with a merge queue: gh exits 0 (it says so only on a terminal), the PR stays open.
+  const queue = ghStandIn(['case "$1 $2" in "pr view") echo \'{"state":"OPEN"}\' ;; esac']);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const r = orch(["merge", "feat/queued", "--json"], { cwd: repo, env: queue.env });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.json.error.message, /the PR is open, not merged/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  orch(["rm", "feat/queued", "--force"], { cwd: repo });
+  const wt = workerWithCommits(repo, "feat/gh", [{ "g.txt": "g\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: wt });
+  // gh merges, then its git branch -D meets the branch the worker's worktree has checked out, and exits 1.
+  const gh = ghStandIn([
+    'case "$1 $2" in',
+    `  "pr merge") git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main`,
+    `    echo "failed to delete local branch feat/gh: used by worktree at ${wt}" >&2; exit 1 ;;`,
+    `  "pr view") echo '{"state":"MERGED"}' ;;`,
+    "esac",
+  ]);
+  const tip = git(["rev-parse", "feat/gh"], repo);
+  const merged = orch(["merge", "feat/gh", "--delete-branch", "--json"], { cwd: repo, env: gh.env });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.is(merged.json.base_updated, true);
+  assert.is(git(["rev-parse", "HEAD"], repo), tip, "the base took what GitHub merged");
+  assert.match(merged.stderr, /the PR is merged, but gh pr merge then failed: failed to delete local branch/);
+  assert.is(merged.json.worker_removed, true, "--delete-branch done here: worktree and branch");
+  assert.not.ok(fs.existsSync(wt));
 });
 
 test.run();

@@ -42,6 +42,18 @@ export function ghJson(command: string, stdout: string, shape: "array" | "object
   throw new OrchError("failed", `${command} printed something that is not ${expected}: ${stdout.trim().slice(0, 80)}`);
 }
 
+/** A pull request's state as gh pr view says it (OPEN, CLOSED, MERGED), or undefined when gh cannot say. */
+export async function pullRequestState(url: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const view = await gh(["pr", "view", url, "--json", "state"], cwd, env);
+  if (view.code !== 0) return undefined;
+  try {
+    const state = (JSON.parse(view.stdout) as { state?: unknown }).state;
+    return typeof state === "string" ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function ghRun(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
   return gh(args, cwd, env);
 }

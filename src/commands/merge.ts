@@ -85,12 +85,19 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
-      const { ghRun } = await import("../adapters/gh.ts");
+      const { ghRun, pullRequestState } = await import("../adapters/gh.ts");
       const args = ["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])];
       const merged = await ghRun(args, repo.mainRoot, ctx.env);
-      if (merged.code !== 0) {
-        throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${merged.stderr.trim().split("\n").pop() ?? ""}`);
+      const ghSaid = merged.stderr.trim().split("\n").pop() ?? "";
+      // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
+      // a worker's worktree has checked out; a merge queue or auto-merge exits 0 with the PR still open.
+      const state = await pullRequestState(prUrl, repo.mainRoot, ctx.env);
+      if (merged.code !== 0 && state !== "MERGED") throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid}`);
+      if (merged.code === 0 && state !== undefined && state !== "MERGED") {
+        const queued = `gh pr merge ${prUrl} exited 0, but the PR is ${state.toLowerCase()}, not merged`;
+        throw new OrchError("failed", `${queued} (queued for a merge queue or auto-merge?): nothing landed yet`);
       }
+      if (merged.code !== 0) ctx.warn(`the PR is merged, but gh pr merge then failed: ${ghSaid}`);
       const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
       let baseUpdated = false;
       if (base && (await gitAdapter.currentBranch(repo.mainRoot)) === base) {
@@ -117,7 +124,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const landed = landedHere ? { record, commit: result.commit } : undefined;
   const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
   let removed = false;
-  if (deleteBranch && result.via === "local") {
+  // After a merge on GitHub too: gh cannot delete a branch that the worker's worktree has checked out.
+  if (deleteBranch) {
     try {
       await removeWorker(layout, record, { force: false, deleteBranch: true, forceBranch: true }, ctx, repo.mainRoot);
       removed = true;
