@@ -87,4 +87,27 @@ test("diff's patch is one git apply takes, whatever the user's diff.external, co
   assert.not.match(stat.stdout, /\u001b/);
 });
 
+test("pr of a branch gh would read as a PR number (\"42\") finds the PR whose head it is, never PR #42", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "42", "--no-window"], { cwd: repo });
+  const gh = ghStandIn([
+    'case "$1 $2" in',
+    `  "pr list") echo '[{"url":"https://github.com/o/r/pull/7"}]' ;;`,
+    `  "pr view") echo '{"number":7,"url":"https://github.com/o/r/pull/7","title":"Branch 42","state":"OPEN"}' ;;`,
+    "esac",
+  ]);
+  const r = orch(["pr", "42", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.pr.number, 7);
+  const fields = "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions";
+  assert.equal(gh.calls(), [
+    "pr list --head 42 --state all --json url --limit 1",
+    `pr view https://github.com/o/r/pull/7 --json ${fields}`,
+    "pr diff https://github.com/o/r/pull/7",
+  ]);
+  const none = orch(["pr", "42", "--json"], { cwd: repo, env: ghStandIn(["echo '[]'"]).env });
+  assert.is(none.code, 1, none.stderr);
+  assert.is(none.json.error.code, "not_found");
+});
+
 test.run();

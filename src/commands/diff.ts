@@ -59,15 +59,32 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   };
 }
 
+/**
+ * What gh pr view takes for the PR of `branch`: the branch itself, unless gh would read it as a PR number
+ * (a branch "42" or "#42" is PR #42 to gh): then the URL of the newest PR whose head it is.
+ */
+async function prOfBranch(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (!/^#?[0-9]+$/.test(branch)) return branch;
+  const { ghJson, ghRun } = await import("../adapters/gh.ts");
+  const args = ["pr", "list", "--head", branch, "--state", "all", "--json", "url", "--limit", "1"];
+  const listed = await ghRun(args, cwd, env);
+  if (listed.code !== 0) throw new OrchError("failed", `gh pr list failed: ${listed.stderr.trim().split("\n").pop() ?? ""}`);
+  const [pr] = ghJson("gh pr list", listed.stdout || "[]", "array") as { url?: unknown }[];
+  if (typeof pr?.url !== "string") throw new OrchError("not_found", `no pull request has ${branch} as its head`);
+  if (prUrlProblem(pr.url) !== undefined) throw new OrchError("failed", `gh pr list gave no PR URL: ${pr.url}`);
+  return pr.url;
+}
+
 export async function prMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   refusePending(record);
   const repo = await requireRepo(ctx);
   const { ghJson, ghRun } = await import("../adapters/gh.ts");
-  const selector = workerState(layout, record).pr_url ?? record.branch;
-  const badPrUrl = selector === record.branch ? undefined : prUrlProblem(selector);
+  const reported = workerState(layout, record).pr_url;
+  const badPrUrl = reported === null ? undefined : prUrlProblem(reported);
   if (badPrUrl !== undefined) throw new OrchError("refused", `${record.worker_id}: its ${badPrUrl}`);
+  const selector = reported ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
   const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
   if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;
