@@ -217,4 +217,43 @@ test("other agents and bad usage exit 2; outside a repository without --global e
   assert.match(r.stderr, /git repository/);
 });
 
+test("a dangling link stays a link: its target is created, or, when its folder is missing, install fails", () => {
+  const repo = scratchRepo();
+  const outside = tempDir();
+  const file = path.join(repo, SETTINGS);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.symlinkSync(path.join(outside, "shared-settings.json"), file);
+  const r = orch(["install", "claude"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.ok(fs.lstatSync(file).isSymbolicLink(), "the link is still a link");
+  assert.equal(hookCommands(readJsonFile(path.join(outside, "shared-settings.json")), "Stop"), ["* orch hook stop"]);
+
+  const other = scratchRepo();
+  const otherFile = path.join(other, SETTINGS);
+  fs.mkdirSync(path.dirname(otherFile), { recursive: true });
+  const missing = path.join(outside, "not-mounted", "settings.json");
+  fs.symlinkSync(missing, otherFile);
+  const refused = orch(["install", "claude"], { cwd: other });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.is(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+  assert.match(refused.stderr, /a link to .*not-mounted/);
+  assert.is(fs.readlinkSync(otherFile), missing, "the link is untouched");
+  assert.not.ok(fs.existsSync(path.dirname(missing)), "no folder made where the link points");
+});
+
+test("a settings file of another user keeps its owner when root installs (sudo orch install claude --global)", () => {
+  if (process.getuid?.() !== 0) return;
+  const home = tempDir();
+  const file = path.join(home, ".claude/settings.json");
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ theme: "dark" }));
+  fs.chownSync(file, 65534, 65534);
+  const r = orch(["install", "claude", "--global"], { cwd: home, env: { HOME: home } });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(readJsonFile(file).theme, "dark");
+  assert.ok(fs.readFileSync(file, "utf8").includes("orch hook stop"));
+  const stat = fs.statSync(file);
+  assert.equal([stat.uid, stat.gid], [65534, 65534], "still the user's file");
+});
+
 test.run();

@@ -188,28 +188,64 @@ export function planInstall(target: InstallTarget): PlannedFile[] {
 
 let tmpCounter = 0;
 
+/** Where writing through `file` lands: itself, or the end of its chain of symbolic links, existing or not. */
+function linkTarget(file: string): { target: string; linked: boolean } {
+  let target = file;
+  for (let hops = 0; hops < 40; hops++) {
+    let link: string;
+    try {
+      if (!fs.lstatSync(target).isSymbolicLink()) break;
+      link = fs.readlinkSync(target);
+    } catch {
+      break;
+    }
+    target = path.resolve(path.dirname(target), link);
+  }
+  // realpath also resolves links in the folders above; a dangling chain keeps its last name.
+  try {
+    target = fs.realpathSync(target);
+  } catch {
+    // does not exist (yet)
+  }
+  return { target, linked: target !== path.resolve(file) };
+}
+
+/** Gives the new content the old file's owner; refuses to take a file over from another user. */
+function keepOwner(tmp: string, existing: fs.Stats): void {
+  try {
+    fs.chownSync(tmp, existing.uid, existing.gid);
+  } catch {
+    throw new Error(`it belongs to uid ${existing.uid} (gid ${existing.gid}), and the replacement could not be given that owner`);
+  }
+}
+
 /**
- * Replaces a file atomically (temporary file in the same folder, then rename), keeping the mode of
- * the file it replaces. A symbolic link (git-gtr setups link settings.local.json into worktrees) is
- * followed, so the link stays a link and its target gets the new content.
+ * Replaces a file atomically (temporary file in the same folder, then rename), keeping the mode and
+ * the owner of the file it replaces. A symbolic link (git-gtr setups link settings.local.json into
+ * worktrees) is followed, so the link stays a link and its target gets the new content; a dangling
+ * link too: its target is created, in a folder that must exist, rather than the link replaced.
  */
 export function writeFileReplacing(file: string, content: string): void {
-  let target = file;
-  let mode: number | undefined;
+  const { target, linked } = linkTarget(file);
+  let existing: fs.Stats | undefined;
   try {
-    target = fs.realpathSync(file);
-    mode = fs.statSync(target).mode & 0o777;
+    existing = fs.statSync(target);
   } catch {
     // A new file: the default mode under the user's umask.
   }
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${++tmpCounter}.tmp`);
   try {
-    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (!linked) fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.writeFileSync(tmp, content, { flag: "wx" });
-    if (mode !== undefined) fs.chmodSync(tmp, mode);
+    if (existing) {
+      fs.chmodSync(tmp, existing.mode & 0o777);
+      // A root (sudo) install must not leave the user a settings file they can no longer edit.
+      const written = fs.statSync(tmp);
+      if (existing.uid !== written.uid || existing.gid !== written.gid) keepOwner(tmp, existing);
+    }
     fs.renameSync(tmp, target);
   } catch (error) {
     fs.rmSync(tmp, { force: true });
-    throw new OrchError("failed", `cannot write ${file}: ${(error as Error).message}`);
+    throw new OrchError("failed", `cannot write ${file}${linked ? ` (a link to ${target})` : ""}: ${(error as Error).message}`);
   }
 }
