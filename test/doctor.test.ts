@@ -99,4 +99,29 @@ test("the claude hooks check follows orch install claude", () => {
   assert.is(after.json.checks.find((c: Check) => c.name === "claude hooks").ok, true);
 });
 
+test("settings that orch install claude would refuse are named in the claude hooks finding, not sent back to install", () => {
+  const states: [string, (file: string) => void, RegExp][] = [
+    ["invalid JSON", (file) => fs.writeFileSync(file, '{ "model": "opus", }'), /not valid JSON/],
+    ["a byte order mark", (file) => fs.writeFileSync(file, "\uFEFF{}"), /byte order mark/],
+    ["an array", (file) => fs.writeFileSync(file, "[]"), /not an object/],
+    ["a folder", (file) => fs.mkdirSync(file), /cannot read it/],
+    ["hooks of the wrong shape", (file) => fs.writeFileSync(file, '{"hooks": []}'), /"hooks" is not an object/],
+  ];
+  for (const [what, make, reason] of states) {
+    const repo = scratchRepo();
+    const home = tempDir();
+    const file = path.join(repo, ".claude", "settings.local.json");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    make(file);
+    const r = orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } });
+    assert.not.match(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+    const check = r.json.checks.find((c: Check) => c.name === "claude hooks");
+    assert.is(check.ok, false, what);
+    assert.match(check.detail, reason, what);
+    assert.ok(check.detail.includes(file), `${what}: ${check.detail}`);
+    assert.match(check.fix, /repair or move .*settings\.local\.json/, what);
+    assert.is(orch(["install", "claude"], { cwd: repo, env: { HOME: home } }).code, 1, `${what}: install refuses it`);
+  }
+});
+
 test.run();

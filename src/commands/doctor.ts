@@ -9,7 +9,7 @@ import { profileFor } from "../agents/index.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { stringFlag, type Flags } from "../flags.ts";
-import { settingsHaveOrchHooks } from "../integrations/claude.ts";
+import { orchHooksState } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
 import { isOrchestratorId } from "../ids.ts";
 import { listDir } from "../store/files.ts";
@@ -265,8 +265,20 @@ async function checkClaudeHooks(ctx: Context): Promise<Check> {
   const files = [path.join(ctx.env.HOME || os.homedir(), ".claude", "settings.json")];
   const repo = await repoOf(ctx);
   if (repo) files.unshift(path.join(repo.mainRoot, ".claude", "settings.local.json"));
-  const found = files.find(settingsHaveOrchHooks);
-  if (found) return { name: "claude hooks", ok: true, required: false, detail: `orch's hooks are in ${found}` };
+  const states = files.map((file) => ({ file, state: orchHooksState(file) }));
+  const found = states.find((s) => s.state === "installed");
+  if (found) return { name: "claude hooks", ok: true, required: false, detail: `orch's hooks are in ${found.file}` };
+  // A file install would refuse: saying "not installed; run orch install claude" would send the user in a circle.
+  const broken = states.find((s) => s.state !== "missing");
+  if (broken) {
+    return {
+      name: "claude hooks",
+      ok: false,
+      required: false,
+      detail: `orch's Claude Code hooks are not installed, and orch install claude cannot add them: ${broken.state}`,
+      fix: `repair or move ${broken.file}, then orch install claude`,
+    };
+  }
   return {
     name: "claude hooks",
     ok: false,

@@ -119,36 +119,54 @@ export function mergeClaudeSettings(current: JsonObject, file: string): MergeRes
   return { settings, changed };
 }
 
-/** The settings object in `file`: {} when the file does not exist; refused when it is not a JSON object. */
-export function readSettingsFile(file: string): JsonObject {
+type SettingsRead = { settings: JsonObject } | { problem: string; unreadable: boolean };
+
+/** The settings object in `file` ({} when the file does not exist), or what keeps it from being one. */
+function loadSettings(file: string): SettingsRead {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return {};
-    throw new OrchError("failed", `cannot read ${file}: ${(error as Error).message}`);
+    if (errnoCode(error) === "ENOENT") return { settings: {} };
+    return { problem: `cannot read it: ${(error as Error).message}`, unreadable: true };
   }
+  if (text.startsWith("\uFEFF")) return { problem: "it is not valid JSON (it starts with a byte order mark)", unreadable: false };
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new OrchError("refused", `cannot merge into ${file}: it is not valid JSON (${(error as Error).message.split("\n")[0]}); fix or move it, then run orch install claude again`);
+    return { problem: `it is not valid JSON (${(error as Error).message.split("\n")[0]})`, unreadable: false };
   }
-  if (!isObject(value)) throw new OrchError("refused", `cannot merge into ${file}: it holds JSON but not an object; fix or move it, then run orch install claude again`);
-  return value;
+  if (!isObject(value)) return { problem: "it holds JSON but not an object", unreadable: false };
+  return { settings: value };
 }
 
-/** True when the settings in `file` run orch's hooks (doctor's question). Unreadable means no. */
-export function settingsHaveOrchHooks(file: string): boolean {
-  let settings: JsonObject;
-  try {
-    settings = readSettingsFile(file);
-  } catch {
-    return false;
+/** The settings object in `file`: {} when the file does not exist; refused when it is not a JSON object. */
+export function readSettingsFile(file: string): JsonObject {
+  const read = loadSettings(file);
+  if ("settings" in read) return read.settings;
+  if (read.unreadable) throw new OrchError("failed", `cannot read ${file}: ${read.problem.replace(/^cannot read it: /, "")}`);
+  throw new OrchError("refused", `cannot merge into ${file}: ${read.problem}; fix or move it, then run orch install claude again`);
+}
+
+/**
+ * Doctor's question about one settings file: orch's hooks are all there ("installed"), some are not
+ * ("missing"), or a sentence saying why orch install claude cannot merge into it.
+ */
+export function orchHooksState(file: string): "installed" | "missing" | string {
+  const read = loadSettings(file);
+  if (!("settings" in read)) return `${file}: ${read.problem}`;
+  const settings = read.settings;
+  const hooks = isObject(settings.hooks) ? settings.hooks : {};
+  if (HOOKS.every((wish) => Array.isArray(hooks[wish.event]) && hasHook(hooks[wish.event] as unknown[], wish.command))) {
+    return "installed";
   }
-  if (!isObject(settings.hooks)) return false;
-  const hooks = settings.hooks;
-  return HOOKS.every((wish) => Array.isArray(hooks[wish.event]) && hasHook(hooks[wish.event] as unknown[], wish.command));
+  try {
+    mergeClaudeSettings(settings, file);
+  } catch (error) {
+    return (error as Error).message.replace(/^cannot merge into /, "").replace(/; fix it by hand.*$/, "");
+  }
+  return "missing";
 }
 
 export interface PlannedFile {
