@@ -41,6 +41,23 @@ test("init adds .orch/ to .git/info/exclude once and never touches tracked files
   assert.not.ok(fs.existsSync(path.join(repo, ".gitignore")));
 });
 
+test("an exclude that already keeps the store out in another spelling, or without a final newline, is kept as it is", () => {
+  for (const spelling of [".orch", "/.orch", "/.orch/", ".orch/*", ".orch/\r"]) {
+    const repo = scratchRepo();
+    const file = path.join(repo, ".git/info/exclude");
+    const before = `# mine\n${spelling}`;
+    fs.writeFileSync(file, before);
+    assert.is(orch(["init"], { cwd: repo }).code, 0);
+    assert.is(fs.readFileSync(file, "utf8"), before, JSON.stringify(spelling));
+    assert.is(git(["status", "--porcelain"], repo), "", `${JSON.stringify(spelling)}: the store is not seen by git`);
+  }
+  const repo = scratchRepo();
+  const file = path.join(repo, ".git/info/exclude");
+  fs.writeFileSync(file, "# mine\n*.log");
+  assert.is(orch(["init"], { cwd: repo }).code, 0);
+  assert.is(fs.readFileSync(file, "utf8"), "# mine\n*.log\n.orch/\n", "appended on a line of its own");
+});
+
 test("every linked worktree finds the same store, through git's files alone", () => {
   const repo = scratchRepo();
   const id = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;

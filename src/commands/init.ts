@@ -24,12 +24,15 @@ export function parseInit(flags: Flags, ctx: Context): InitOptions {
   return { projectDir };
 }
 
+/** The spellings of an exclude line that already keep the store out of git status. */
+const EXCLUDES_STORE = new Set([".orch", ".orch/", "/.orch", "/.orch/", ".orch/*", "/.orch/*", ".orch/**", "/.orch/**"]);
+
 /** Adds `.orch/` to the repository's info/exclude (never to tracked files), once. */
 function excludeStore(commonDir: string, warn: (line: string) => void): void {
   const exclude = path.join(commonDir, "info", "exclude");
   try {
     const current = fs.existsSync(exclude) ? fs.readFileSync(exclude, "utf8") : "";
-    if (current.split("\n").some((line) => line.trim() === ".orch/" || line.trim() === "/.orch/")) return;
+    if (current.split("\n").some((line) => EXCLUDES_STORE.has(line.trim()))) return;
     fs.mkdirSync(path.dirname(exclude), { recursive: true });
     fs.appendFileSync(exclude, `${current === "" || current.endsWith("\n") ? "" : "\n"}.orch/\n`);
   } catch (error) {
