@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { errnoCode } from "../errors.ts";
-import { mergeClaudeSettings } from "../integrations/claude.ts";
+import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
@@ -48,31 +48,6 @@ function trusted(config: JsonObject | undefined, root: string): boolean {
 }
 
 /**
- * Replaces the file with `content` the way an editor that keeps its file would: a temporary file in
- * the same folder with the old file's mode (0600 for a new one: the config holds the user's ids),
- * then a rename, so Claude Code never reads half a file; a symbolic link stays a link.
- */
-function replaceFile(file: string, content: string): void {
-  let target = file;
-  let mode = 0o600;
-  try {
-    target = fs.realpathSync(file);
-    mode = fs.statSync(target).mode & 0o777;
-  } catch {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  }
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.orch-${process.pid}.tmp`);
-  try {
-    fs.writeFileSync(tmp, content, { flag: "w", mode });
-    fs.chmodSync(tmp, mode);
-    fs.renameSync(tmp, target);
-  } catch (error) {
-    fs.rmSync(tmp, { force: true });
-    throw error;
-  }
-}
-
-/**
  * Marks the main worktree's root trusted the way Claude Code's own dialog does
  * (projects[root].hasTrustDialogAccepted = true): linked worktrees of the repository are then trusted
  * too. Done under Claude Code's own lock on the file (proper-lockfile, <file>.lock), re-reading it
@@ -99,7 +74,8 @@ export async function markTrusted(root: string, env: NodeJS.ProcessEnv): Promise
     projects[root] = entry;
     next.projects = projects;
     try {
-      replaceFile(file, `${JSON.stringify(next, null, 2)}\n`);
+      // 0600 when it is new, as Claude Code makes it: the config holds the user's ids.
+      writeFileReplacing(file, `${JSON.stringify(next, null, 2)}\n`, 0o600);
     } catch (error) {
       return [`could not mark ${root} trusted in Claude Code's config ${file} (${(error as Error).message}): its workers will ask`];
     }

@@ -242,8 +242,9 @@ function keepOwner(tmp: string, existing: fs.Stats): void {
  * the owner of the file it replaces. A symbolic link (git-gtr setups link settings.local.json into
  * worktrees) is followed, so the link stays a link and its target gets the new content; a dangling
  * link too: its target is created, in a folder that must exist, rather than the link replaced.
+ * `newFileMode`: the mode of a file made anew (the umask's default otherwise), in a folder made 0700.
  */
-export function writeFileReplacing(file: string, content: string): void {
+export function writeFileReplacing(file: string, content: string, newFileMode?: number): void {
   const { target, linked } = linkTarget(file);
   let existing: fs.Stats | undefined;
   try {
@@ -253,8 +254,9 @@ export function writeFileReplacing(file: string, content: string): void {
   }
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${++tmpCounter}.tmp`);
   try {
-    if (!linked) fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.writeFileSync(tmp, content, { flag: "wx" });
+    if (!linked) fs.mkdirSync(path.dirname(target), { recursive: true, mode: newFileMode === undefined ? undefined : 0o700 });
+    fs.writeFileSync(tmp, content, { flag: "wx", mode: newFileMode });
+    if (!existing && newFileMode !== undefined) fs.chmodSync(tmp, newFileMode);
     if (existing) {
       fs.chmodSync(tmp, existing.mode & 0o777);
       // A root (sudo) install must not leave the user a settings file they can no longer edit.
