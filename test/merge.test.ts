@@ -6,6 +6,20 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitFiles, ghStandIn, git, gitOk, orch, sessionRepo, tempDir } from "./helpers.ts";
 
+/**
+ * A session repository whose origin is github.com/acme/shop to orch and gh, fetched from and pushed to a bare
+ * repository here (url.insteadOf): GitHub cannot be reached.
+ */
+function githubSessionRepo(): { repo: string; bare: string } {
+  const { repo } = sessionRepo();
+  const bare = path.join(tempDir(), "origin.git");
+  git(["init", "-q", "--bare", bare], repo);
+  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
+  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
+  git(["push", "-q", "origin", "main"], repo);
+  return { repo, bare };
+}
+
 function workerWithCommits(repo: string, branch: string, commits: Record<string, string>[]): string {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   commits.forEach((files, i) => commitFiles(wt, files, `${branch} commit ${i + 1}`));
@@ -66,12 +80,7 @@ test("refusals: two methods (exit 2), the main worktree on another branch (exit 
 });
 
 test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge exactly, then the base fast-forwards", () => {
-  const { repo } = sessionRepo();
-  const bare = path.join(tempDir(), "origin.git");
-  git(["init", "-q", "--bare", bare], repo);
-  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
-  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
-  git(["push", "-q", "origin", "main"], repo);
+  const { repo, bare } = githubSessionRepo();
   const wt = workerWithCommits(repo, "feat/gh", [{ "g.txt": "g\n" }]);
   orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", "https://github.com/acme/shop/pull/9"], { cwd: wt });
   // The stand-in "merges" on the remote the way GitHub would: the squashed change lands on origin/main.
@@ -97,12 +106,7 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
 });
 
 test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {
-  const { repo } = sessionRepo();
-  const bare = path.join(tempDir(), "origin.git");
-  git(["init", "-q", "--bare", bare], repo);
-  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
-  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
-  git(["push", "-q", "origin", "main"], repo);
+  const { repo } = githubSessionRepo();
   const wt = workerWithCommits(repo, "feat/flag", [{ "f.txt": "f\n" }]);
   for (const bad of ["--admin", "javascript:alert(1)", "12"]) {
     const refused = orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", bad, "--json"], { cwd: wt });
@@ -145,12 +149,7 @@ test("the user is in the middle of a merge in the main checkout: merge, land and
 });
 
 test("gh pr merge: merged though --delete-branch then failed at the worktree's branch; a queued PR has not landed", () => {
-  const { repo } = sessionRepo();
-  const bare = path.join(tempDir(), "origin.git");
-  git(["init", "-q", "--bare", bare], repo);
-  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
-  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
-  git(["push", "-q", "origin", "main"], repo);
+  const { repo, bare } = githubSessionRepo();
   const url = "https://github.com/acme/shop/pull/9";
   const queued = workerWithCommits(repo, "feat/queued", [{ "q.txt": "q\n" }]);
   orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: queued });
