@@ -65,14 +65,17 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
   const [fork, usual] = await Promise.all([forkPoint(mainRoot, record, tip), seriesFrom(record.base_commit)]);
   const { file, commits, patch } = fork === record.base_commit ? usual : await seriesFrom(fork);
   if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`);
-  if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, fork, tip);
-  if (patch) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
-    fs.renameSync(tmp, file);
-  }
+  if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, { fork, tip, commits });
+  if (patch) keepSeries(file, patch.stdout);
   return { file, tip, fork, commits };
+}
+
+/** Writes a series into the store whole (a reader never sees half of it), private to the user. */
+function keepSeries(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.renameSync(tmp, file);
 }
 
 /**
@@ -81,10 +84,10 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
  * conflict, and whatever else a merge commit changed was lost without a word.
  */
 async function squashedSeries(
-  layout: StoreLayout, record: WorkerRecord, mainRoot: string, fork: string, tip: string,
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, { fork, tip, commits }: Omit<Series, "file">,
 ): Promise<Series> {
-  const [message, author, identity] = await Promise.all([
-    mergeMessage(layout, record, mainRoot),
+  const message = mergeMessage(layout, record, commits);
+  const [author, identity] = await Promise.all([
     gitAdapter.git(["log", "-1", "--format=%an%x00%ae%x00%aD", tip], mainRoot),
     gitAdapter.commitIdentity(mainRoot, process.env),
   ]);
@@ -94,12 +97,8 @@ async function squashedSeries(
   const args = ["commit-tree", "--no-gpg-sign", "-p", fork, "-F", "-", `${tip}^{tree}`];
   const squash = (await gitAdapter.git(args, mainRoot, { input: message, env })).stdout.trim();
   const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot);
-  const dir = layout.patchesDir(record.orchestrator_id, record.worker_id);
-  const file = path.join(dir, `${fork}..${tip}.squashed.mboxrd`);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, patch.stdout, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  const file = path.join(layout.patchesDir(record.orchestrator_id, record.worker_id), `${fork}..${tip}.squashed.mboxrd`);
+  keepSeries(file, patch.stdout);
   return { file, tip, fork, commits: [{ sha: squash, subject: message.split("\n")[0]! }], squashed: true };
 }
 
@@ -111,12 +110,13 @@ export async function uncommittedWarning(record: WorkerRecord): Promise<string |
   return `worker ${record.worker_id} has uncommitted changes that are not included: ${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
 }
 
-/** The commit message for a worker's change: its final summary, then details and the commits. */
-export async function mergeMessage(layout: StoreLayout, record: WorkerRecord, mainRoot: string): Promise<string> {
+/**
+ * The commit message for a worker's change: its final summary, then details and `commits` (its own, from its
+ * fork point: the callers have them).
+ */
+export function mergeMessage(layout: StoreLayout, record: WorkerRecord, commits: gitAdapter.CommitInfo[]): string {
   const last = workerState(layout, record).last_message;
   const subject = last?.message_type === "task_complete" && last.content.summary ? last.content.summary : `Merge ${record.branch}`;
-  const tip = await branchTipOrFail(mainRoot, record);
-  const commits = await gitAdapter.commitsBetween(mainRoot, await forkPoint(mainRoot, record, tip), tip);
   const body = [
     last?.content.details ?? "",
     commits.length ? commits.map((c) => `* ${c.subject}`).join("\n") : "",

@@ -69,7 +69,7 @@ async function landOne(
   if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) {
     return { ...entry, status: "skipped", reason: `already in ${base}` };
   }
-  const message = await mergeMessage(layout, record, mainRoot);
+  const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   const env = await gitAdapter.commitIdentity(mainRoot, ctx.env);
   return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
     const outcome = await gitAdapter.mergeInto(dir, record.branch, fork, method, message, env);

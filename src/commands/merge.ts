@@ -50,7 +50,7 @@ export async function mergeLocally(
     const what = `local changes in ${mainRoot} (uncommitted, untracked or ignored)`;
     throw new OrchError("refused", `${what} ${touched}; nothing was merged`);
   }
-  const message = await mergeMessage(layout, record, mainRoot);
+  const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, fork, method, message);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
