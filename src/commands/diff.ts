@@ -6,8 +6,8 @@ import { OrchError } from "../errors.ts";
 import { prUrlProblem } from "../store/messages.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
-import { loadWorker, workerState } from "../store/workers.ts";
-import { forkPoint, refusePending, uncommittedWarning } from "./integration.ts";
+import { loadWorker } from "../store/workers.ts";
+import { forkPoint, refusePending, reportedPrUrl, uncommittedWarning } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function diffMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -81,10 +81,7 @@ export async function prMain(args: string[], flags: Flags, ctx: Context): Promis
   refusePending(record);
   const repo = await requireRepo(ctx);
   const { ghJson, ghRun } = await import("../adapters/gh.ts");
-  const reported = workerState(layout, record).pr_url;
-  const badPrUrl = reported === null ? undefined : prUrlProblem(reported);
-  if (badPrUrl !== undefined) throw new OrchError("refused", `${record.worker_id}: its ${badPrUrl}`);
-  const selector = reported ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
+  const selector = reportedPrUrl(layout, record) ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
   const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
   if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;

@@ -8,6 +8,7 @@ import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import { OrchError } from "../errors.ts";
+import { prUrlProblem } from "../store/messages.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -123,6 +124,17 @@ export function mergeMessage(layout: StoreLayout, record: WorkerRecord, commits:
     `Worker: ${record.worker_id} (branch ${record.branch})${last?.content.pr_url ? `\nPR: ${last.content.pr_url}` : ""}`,
   ].filter(Boolean);
   return `${subject.split("\n")[0]}\n\n${body.join("\n\n")}\n`;
+}
+
+/**
+ * The PR URL the worker reported, or null. One that is no http(s) URL (not from orch notify: an older orch
+ * on a host, a hand-made message) is refused here: it goes to gh as an argument, where "--admin" is a flag.
+ */
+export function reportedPrUrl(layout: StoreLayout, record: WorkerRecord): string | null {
+  const reported = workerState(layout, record).pr_url;
+  const problem = reported === null ? undefined : prUrlProblem(reported);
+  if (problem !== undefined) throw new OrchError("refused", `${record.worker_id}: its ${problem}`);
+  return reported;
 }
 
 /** A worker recorded with --after that has not started has no branch or commits to look at yet. */

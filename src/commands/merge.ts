@@ -5,14 +5,14 @@ import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
-import { prUrlProblem } from "../store/messages.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import { loadWorker, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, refusePending, uncommittedWarning,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, refusePending, reportedPrUrl,
+  uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
@@ -73,10 +73,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const repo = await requireRepo(ctx);
   for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
-  const prUrl = workerState(layout, record).pr_url;
-  // Read from the worker's messages: a stored one that is no URL (not from orch notify) never reaches gh.
-  const badPrUrl = prUrl === null ? undefined : prUrlProblem(prUrl);
-  if (badPrUrl !== undefined) throw new OrchError("refused", `${record.worker_id}: its ${badPrUrl}`);
+  const prUrl = reportedPrUrl(layout, record);
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
   // Before the warning: a worktree whose branch is gone has everything "uncommitted".
   if (!remote) await branchTipOrFail(repo.mainRoot, record);

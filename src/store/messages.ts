@@ -150,16 +150,9 @@ export function takeMessages(mailDir: string, warn: Warn): TakenMessages | undef
  * gh pr view): only an http(s) URL, so a worker's "--admin" never becomes one of gh's flags.
  */
 export function prUrlProblem(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return `pr_url must be the pull request's http(s) URL, not ${JSON.stringify(value)}`;
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    return `pr_url must be the pull request's http(s) URL, not ${JSON.stringify(value)}`;
-  }
-  return undefined;
+  const protocol = URL.canParse(value) ? new URL(value).protocol : undefined;
+  if (protocol === "https:" || protocol === "http:") return undefined;
+  return `pr_url must be the pull request's http(s) URL, not ${JSON.stringify(value)}`;
 }
 
 export function messageTypeError(type: string, allowed: readonly string[]): OrchError {
