@@ -19,7 +19,6 @@ import {
   findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
-import { isSameProcess, processChain } from "../proc.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = (typeof HOOK_EVENTS)[number];
@@ -330,13 +329,12 @@ export async function raiseAndAwaitAnswer(
   // The agent that ran the hook can die meanwhile (its window closed, orch stop, a crash): Codex starts
   // hooks in a session of their own, so nothing else would end this wait. Its parent is not always
   // the agent: Claude Code runs the hook through `sh -c`, and that shell outlives a SIGKILLed agent.
-  // So every process above the hook counts: one of them ending says the agent is gone.
-  const parent = process.ppid;
-  const ancestors = processChain(process.ppid);
+  // So every process above the hook counts, as for a listener: one of them ending says the agent is gone.
+  const { SessionGuard } = await import("../listener.ts");
+  const guard = new SessionGuard();
   const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
     if (fs.existsSync(answerPath)) return "answered";
-    const gone = process.ppid !== parent || ancestors.some((p) => !isSameProcess(p.pid, p.startTime));
-    return gone ? "agent gone" : undefined;
+    return guard.goneReason() === undefined ? undefined : "agent gone";
   });
   const decision = outcome === "agent gone" ? "superseded" : "expired";
   const { answer } = answerRequest(layout, record, request.request_id, { decision });
