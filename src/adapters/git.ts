@@ -27,20 +27,22 @@ const WORKTREE_BEING_MADE = /failed to read .*worktrees\/[^\n]*\/(commondir|gitd
 
 const RACE_TRIES = 10;
 
-function pauseAfterRace(attempt: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 10)));
-}
-
 function gitOnce(args: string[], cwd: string, options: GitOptions): Promise<RunResult> {
   return run(["git", ...args], { ...options, allowFailure: true, cwd, env: gitEnv(options.env) });
 }
 
-export async function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
-  let result = await gitOnce(args, cwd, options);
+/** Runs `tryOnce` (attempt 0, 1, …) again while it died on a worktree being made, up to RACE_TRIES times. */
+async function whileWorktreeMade(tryOnce: (attempt: number) => Promise<RunResult>): Promise<RunResult> {
+  let result = await tryOnce(0);
   for (let attempt = 1; result.code !== 0 && attempt <= RACE_TRIES && WORKTREE_BEING_MADE.test(result.stderr); attempt++) {
-    await pauseAfterRace(attempt);
-    result = await gitOnce(args, cwd, options);
+    await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 10)));
+    result = await tryOnce(attempt);
   }
+  return result;
+}
+
+export async function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
+  const result = await whileWorktreeMade(() => gitOnce(args, cwd, options));
   return checkResult(["git", ...args], result, options);
 }
 
@@ -150,14 +152,12 @@ export async function worktreeAdd(
 ): Promise<void> {
   const plain = ["worktree", "add", "--quiet", worktreePath, branch];
   const withBranch = ["worktree", "add", "--quiet", "-b", branch, worktreePath, createFrom ?? ""];
-  let result = await gitOnce(createFrom === undefined ? plain : withBranch, mainRoot, {});
-  for (let attempt = 1; result.code !== 0 && attempt <= RACE_TRIES && WORKTREE_BEING_MADE.test(result.stderr); attempt++) {
-    await pauseAfterRace(attempt);
+  const result = await whileWorktreeMade(async (attempt) => {
     // With -b git makes the branch before it lists the worktrees: a try that died there left it, to check out now.
-    const left = createFrom !== undefined &&
+    const left = attempt > 0 && createFrom !== undefined &&
       (await resolveCommit(mainRoot, `refs/heads/${branch}`)) === (await resolveCommit(mainRoot, createFrom));
-    result = await gitOnce(createFrom === undefined || left ? plain : withBranch, mainRoot, {});
-  }
+    return gitOnce(createFrom === undefined || left ? plain : withBranch, mainRoot, {});
+  });
   if (result.code !== 0) {
     throw new OrchError("failed", `git worktree add failed: ${result.stderr.trim().split("\n").pop()}`);
   }
