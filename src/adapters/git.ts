@@ -133,6 +133,12 @@ export async function worktreesOfBranch(cwd: string, branch: string): Promise<st
   return worktreesWithBranch(list.stdout, branch);
 }
 
+/** git deletes no branch checked out in a worktree: refused before anything else is removed (rm, clean). */
+export function branchInUse(branch: string, where: string): OrchError {
+  return new OrchError("refused", `branch ${branch} is checked out at ${where}, so it cannot be deleted: ` +
+    "nothing was removed (switch that worktree to another branch first)");
+}
+
 /** The worktrees in a `git worktree list --porcelain` listing (here or a host's) that have `branch` checked out. */
 export function worktreesWithBranch(porcelain: string, branch: string): string[] {
   return porcelain.split("\n\n")

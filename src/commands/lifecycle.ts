@@ -91,10 +91,7 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
     const real = (dir: string) => (fs.existsSync(dir) ? fs.realpathSync(dir) : dir);
     const own = real(record.worktree_path);
     const elsewhere = (await gitAdapter.worktreesOfBranch(mainRoot, record.branch)).find((dir) => real(dir) !== own);
-    if (elsewhere !== undefined) {
-      throw new OrchError("refused", `branch ${record.branch} is checked out at ${elsewhere}, so it cannot be deleted: ` +
-        "nothing was removed (switch that worktree to another branch first)");
-    }
+    if (elsewhere !== undefined) throw gitAdapter.branchInUse(record.branch, elsewhere);
   }
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {

@@ -250,16 +250,14 @@ const LIST_WORKTREES = 'command cd -- "$1" || exit 3; exec git worktree list --p
  * found only after the host's rm, the worker's worktree there would be gone and its branch left on the host.
  */
 async function refuseBranchCheckedOutElsewhere(host: RemoteHost, record: RemoteWorkerRecord, mainRoot: string) {
-  const refuse = (where: string) => new OrchError("refused", `branch ${record.branch} is checked out at ${where}, ` +
-    "so it cannot be deleted: nothing was removed (switch that worktree to another branch first)");
   const here = await gitAdapter.worktreesOfBranch(mainRoot, record.branch);
-  if (here.length) throw refuse(here[0]!);
+  if (here.length) throw gitAdapter.branchInUse(record.branch, here[0]!);
   const listed = await host.run(host.script(LIST_WORKTREES, "orch-worktrees", [host.record.path]));
   // A clone that cannot be listed (missing there) is the host's rm to report.
   if (listed.code !== 0) return;
   const own = path.posix.normalize(record.worktree_path);
   const there = gitAdapter.worktreesWithBranch(listed.stdout, record.branch).find((dir) => path.posix.normalize(dir) !== own);
-  if (there !== undefined) throw refuse(`${there} on host ${host.name}`);
+  if (there !== undefined) throw gitAdapter.branchInUse(record.branch, `${there} on host ${host.name}`);
 }
 
 /** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
