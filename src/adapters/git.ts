@@ -129,7 +129,7 @@ export async function worktreeOfBranch(cwd: string, branch: string): Promise<str
 
 /** Every worktree of this repository that has `branch` checked out (git allows more than one when forced). */
 export async function worktreesOfBranch(cwd: string, branch: string): Promise<string[]> {
-  const list = await git(["worktree", "list", "--porcelain"], cwd, { allowFailure: true });
+  const list = await git(["worktree", "list", "--porcelain", "-z"], cwd, { allowFailure: true });
   return worktreesWithBranch(list.stdout, branch);
 }
 
@@ -139,11 +139,15 @@ export function branchInUse(branch: string, where: string): OrchError {
     "nothing was removed (switch that worktree to another branch first)");
 }
 
-/** The worktrees in a `git worktree list --porcelain` listing (here or a host's) that have `branch` checked out. */
+/**
+ * The worktrees in a `git worktree list --porcelain -z` listing (here or a host's) that have `branch` checked
+ * out. NUL-separated, so a worktree path with a newline in it is read whole.
+ */
 export function worktreesWithBranch(porcelain: string, branch: string): string[] {
-  return porcelain.split("\n\n")
-    .filter((lines) => lines.split("\n").includes(`branch refs/heads/${branch}`))
-    .map((entry) => /^worktree (.*)$/m.exec(entry)?.[1])
+  return porcelain.split("\0\0")
+    .map((entry) => entry.split("\0"))
+    .filter((fields) => fields.includes(`branch refs/heads/${branch}`))
+    .map((fields) => fields.find((field) => field.startsWith("worktree "))?.slice("worktree ".length))
     .filter((dir): dir is string => dir !== undefined);
 }
 

@@ -242,8 +242,8 @@ export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWor
   if (fetched.code !== 0) throw host.gitFailure(`fetch ${record.branch} from`, fetched);
 }
 
-/** `git worktree list --porcelain` in the host's clone; exit 3 when the clone is missing. */
-const LIST_WORKTREES = 'command cd -- "$1" || exit 3; exec git worktree list --porcelain';
+/** `git worktree list --porcelain -z` in the host's clone; exit 3 when the clone is missing. */
+const LIST_WORKTREES = 'command cd -- "$1" || exit 3; exec git worktree list --porcelain -z';
 
 /**
  * git deletes no branch checked out in a worktree, here or on the host (its receive-pack refuses the push):
