@@ -147,6 +147,10 @@ test("bad arguments give an isError result naming the argument, and the server k
       ["send_message", { orchestrator_id: id, message_type: "shout", content: { summary: "hi" } }, "invalid", /argument message_type must be one of task_complete/],
       ["send_message", { orchestrator_id: id, message_type: "question", content: {} }, "usage", /argument content\.summary is required/],
       ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "hi", colour: "red" } }, "usage", /unknown argument content\.colour/],
+      // Refused by the command itself, whose error names the tool's argument, not the CLI flag it became.
+      ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "" } }, "usage", /^argument content\.summary must not be empty$/],
+      ["send_message", { orchestrator_id: id, message_type: "task_complete", content: { summary: "x", pr_url: "nope" } }, "invalid", /^argument content\.pr_url must be the pull request's http\(s\) URL/],
+      ["start_worktree_session", { branch: "feat/y", fromRef: "no-such-ref", noWindow: true }, "not_found", /^argument fromRef no-such-ref is not a commit/],
       ["poll_messages", { orchestrator_id: "../x" }, "invalid", /argument orchestrator_id must match/],
       ["poll_messages", {}, "usage", /argument orchestrator_id is required/],
       ["get_orchestrator_status", { orchestrator_id: 42 }, "usage", /argument orchestrator_id must be a string/],

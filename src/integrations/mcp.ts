@@ -52,6 +52,8 @@ interface ToolSpec {
   /** A call that only waits and changes nothing: abandoned, not awaited, when the client goes away. */
   waitsOnly?: boolean;
   invocation: (args: ToolArguments) => Invocation;
+  /** The CLI flag (without its dashes) that each argument becomes, where their names differ: errors name the argument. */
+  flagArguments?: Record<string, string>;
 }
 
 const str = (description: string): ArgumentSchema => ({ type: "string", description });
@@ -85,6 +87,7 @@ export const TOOLS: ToolSpec[] = [
       "project's main worktree (or $ORCH_HOME).",
     inputSchema: object({ project_dir: str("Project directory (defaults to the server's working directory)") }),
     invocation: (a) => ({ command: "init", args: [], flags: { projectDir: a.project_dir } }),
+    flagArguments: { "project-dir": "project_dir" },
   },
   {
     name: "start_worktree_session",
@@ -111,6 +114,7 @@ export const TOOLS: ToolSpec[] = [
         window: a.noWindow !== true,
       },
     }),
+    flagArguments: { orch: "orchestratorId", from: "fromRef", plan: "planMode", "no-window": "noWindow" },
   },
   {
     name: "send_message",
@@ -148,6 +152,10 @@ export const TOOLS: ToolSpec[] = [
         },
         env: a.worker_id === undefined ? undefined : { ORCH_WORKER: String(a.worker_id) },
       };
+    },
+    flagArguments: {
+      orch: "orchestrator_id", type: "message_type", summary: "content.summary", details: "content.details",
+      "pr-url": "content.pr_url", branch: "content.branch", error: "content.error", question: "content.question",
     },
   },
   {
@@ -191,6 +199,7 @@ export const TOOLS: ToolSpec[] = [
       args: (a.workers as string[] | undefined) ?? [],
       flags: { orch: a.orchestrator_id, any: a.any === true, timeout: asString(a.timeout_seconds) },
     }),
+    flagArguments: { orch: "orchestrator_id", timeout: "timeout_seconds" },
   },
   {
     name: "apply_worker_patch",
@@ -214,6 +223,10 @@ export const TOOLS: ToolSpec[] = [
         expectedHead: a.expected_head,
       },
     }),
+    flagArguments: {
+      orch: "orchestrator_id", "dry-run": "dry_run", "3way": "three_way", "no-3way": "three_way",
+      "expected-head": "expected_head",
+    },
   },
   {
     name: "merge_worker",
@@ -235,6 +248,7 @@ export const TOOLS: ToolSpec[] = [
         orch: a.orchestrator_id, method: a.method, local: a.local === true, deleteBranch: a.delete_branch === true,
       },
     }),
+    flagArguments: { orch: "orchestrator_id", "delete-branch": "delete_branch" },
   },
   {
     name: "clean_workers",
@@ -253,12 +267,15 @@ export const TOOLS: ToolSpec[] = [
       args: [],
       flags: { orch: a.orchestrator_id, merged: a.merged === true, dryRun: a.dry_run === true, yes: true },
     }),
+    flagArguments: { orch: "orchestrator_id", "dry-run": "dry_run" },
   },
 ];
 
 function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
+  // JSON reads 1e400 as Infinity, which JSON.stringify would print as null.
+  if (typeof value === "number" && !Number.isFinite(value)) return `number ${String(value)}`;
   return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
 }
 
@@ -325,6 +342,25 @@ function withoutNulls(record: Record<string, unknown>): ToolArguments {
   );
 }
 
+/**
+ * The command's error as the tool's caller should read it: a CLI flag it names (`--summary`) is the tool's
+ * argument (`content.summary`) that became it; flags the tool has no argument for stay as they are.
+ */
+function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
+  const names = tool?.flagArguments;
+  if (!(error instanceof OrchError) || !names) return error;
+  // A command line it suggests (`orch rm W --force`) is left whole: it is for a shell, not for the tool.
+  const suggestion = error.message.search(/\borch [a-z]/);
+  const own = suggestion < 0 ? error.message : error.message.slice(0, suggestion);
+  const renamed = own.replace(/(?<![\w-])--([a-z0-9][a-z0-9-]*)/g, (flag, name: string) => {
+    const argument = names[name] ?? (tool.inputSchema.properties[name] ? name : undefined);
+    return argument === undefined ? flag : `argument ${argument}`;
+  });
+  const message = renamed + error.message.slice(own.length);
+  if (message === error.message) return error;
+  return new OrchError(error.kind, message, error.details);
+}
+
 export function errorResult(error: unknown): CallToolResult {
   const failure = error instanceof OrchError
     ? error
@@ -358,8 +394,8 @@ export class ToolRunner {
   }
 
   async call(name: string, rawArguments: unknown): Promise<ToolOutcome> {
+    const tool = TOOLS.find((t) => t.name === name);
     try {
-      const tool = TOOLS.find((t) => t.name === name);
       if (!tool) throw usage(`unknown tool ${JSON.stringify(name)} (tools: ${TOOLS.map((t) => t.name).join(", ")})`);
       checkArgument(tool.inputSchema, rawArguments ?? {}, "");
       const args = withoutNulls(rawArguments as Record<string, unknown> ?? {});
@@ -385,7 +421,7 @@ export class ToolRunner {
         ? error.message.split("\n")[0]
         : (error as Error)?.stack ?? String(error);
       this.options.warn(`mcp: ${name}: ${detail}`);
-      return { result: errorResult(error) };
+      return { result: errorResult(inToolTerms(error, tool)) };
     }
   }
 }
