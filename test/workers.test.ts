@@ -107,7 +107,7 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   assert.is(orch(["reply", "msg_0000000000000000000", "x"], { cwd: repo }).code, 1);
 });
 
-test("send and reply - refuse a text on standard input that is not UTF-8 (exit 2, nothing sent), never store it as U+FFFD", () => {
+test("send and reply - refuse a text on standard input that is not UTF-8 or holds a NUL (exit 2, nothing sent), never store it as U+FFFD", () => {
   const { repo, id } = sessionRepo();
   const wt = orch(["spawn", "feat/bytes", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   orch(["notify", "--type", "question", "--summary", "which?", "--question", "which?"], { cwd: wt });
@@ -118,6 +118,9 @@ test("send and reply - refuse a text on standard input that is not UTF-8 (exit 2
     assert.is(r.code, 2, `${args[0]}: ${r.stderr}`);
     assert.is(r.json.error.code, "invalid", args[0]);
     assert.match(r.stderr, /^orch: the text on standard input is not valid UTF-8 text\n$/, args[0]);
+    const nul = orch([...args, "--json"], { cwd: repo, input: "before\0after" });
+    assert.is(nul.code, 2, `${args[0]}: ${nul.stderr}`);
+    assert.match(nul.stderr, /^orch: the text on standard input holds a NUL byte\n$/, args[0]);
   }
   assert.equal(snapshot(path.join(repo, ".orch", "sessions", id)), before);
   assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 0);

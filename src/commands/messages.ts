@@ -27,6 +27,8 @@ function textArgument(args: string[], index: number): string {
   if (text !== "-") return text;
   const piped = readStdinBounded(MAX_TEXT_BYTES, "the text on standard input");
   if (piped === "") throw usage("missing text: standard input was empty");
+  // As for spawn's prompt: a TEXT argument cannot hold one, and the agent reads the text as a prompt.
+  if (piped.includes("\0")) throw new OrchError("invalid", "the text on standard input holds a NUL byte");
   return piped;
 }
 
