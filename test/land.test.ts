@@ -71,7 +71,7 @@ test("the user switches branches or moves the base during --test: nothing lands,
   // The test command plays the user, who works in the main checkout while a long test runs.
   const switched = orch(["land", "--test", `git -C '${repo}' checkout -q -b experiment`, "--json"], { cwd: repo });
   assert.is(switched.code, 1, switched.stderr);
-  assert.is(switched.json.results[0].status, "conflict");
+  assert.is(switched.json.results[0].status, "failed");
   assert.match(switched.json.results[0].reason, /switched from main to experiment.*nothing landed/);
   assert.is(git(["rev-parse", "experiment"], repo), head, "the branch the user switched to was not fast-forwarded");
   assert.is(git(["rev-parse", "main"], repo), head);
@@ -120,9 +120,16 @@ test("a pre-commit hook that refuses the second squash: the first is reported la
   const r = orch(["land", "--json"], { cwd: repo });
   assert.is(r.code, 1, r.stderr);
   assert.is(r.json.landed, 1);
-  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "conflict"]);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "failed"]);
   assert.match(r.json.results[1].reason, /git commit of the squash merge failed: lint: bad\.txt/);
+  assert.is(r.json.error.code, "failed");
   assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
+  // Not a conflict: rebasing would not help, so it is not handed back to the worker, and the queue stops.
+  const returned = orch(["land", "feat/linted", "--on-conflict", "return", "--json"], { cwd: repo });
+  assert.is(returned.code, 1, returned.stderr);
+  assert.equal(returned.json.results.map((x: { status: string }) => x.status), ["failed"]);
+  assert.equal(returned.json.returned, []);
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-linted").status, "done");
   const merge = orch(["merge", "feat/linted", "--local", "--json"], { cwd: repo });
   assert.is(merge.code, 1);
   assert.match(merge.json.error.message, /lint: bad\.txt; nothing was merged/);
@@ -172,7 +179,7 @@ test("a held refs/heads/main.lock: nothing lands and the user's checkout is left
   const head = git(["rev-parse", "HEAD"], repo);
   const r = orch(["land", "--json"], { cwd: repo });
   assert.is(r.code, 1);
-  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["conflict"]);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["failed"]);
   assert.match(r.json.results[0].reason, /could not fast-forward main: .*main\.lock/);
   assert.is(git(["rev-parse", "HEAD"], repo), head);
   assert.is(git(["status", "--porcelain"], repo), "M notes.txt", "only the user's edit: no worker file staged");

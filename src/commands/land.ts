@@ -24,7 +24,12 @@ import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
 
-export type LandStatus = "landed" | "conflict" | "returned" | "test_failed" | "skipped";
+/**
+ * `conflict`: the worker's changes do not merge onto the base (paths given); `failed`: git refused for
+ * another reason (a hook, signing, a held lock, the base moved meanwhile), which the worker cannot fix by
+ * rebasing, so it is never handed back.
+ */
+export type LandStatus = "landed" | "conflict" | "failed" | "returned" | "test_failed" | "skipped";
 export type OnConflict = "stop" | "return";
 
 export interface LandEntry {
@@ -38,6 +43,8 @@ export interface LandEntry {
   /** The base tip it did not merge onto (a conflict that can be handed back). */
   base_commit?: string;
 }
+
+const stopsTheQueue = (status: LandStatus) => status === "conflict" || status === "failed" || status === "test_failed";
 
 /** The finished workers in the order they finished: all `done` workers by their task_complete time. */
 function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: string) => void): WorkerRecord[] {
@@ -75,8 +82,11 @@ async function landOne(
     const outcome = await gitAdapter.mergeInto(dir, record.branch, fork, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
-      const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
-      const reason = `does not merge onto ${base} at ${head.slice(0, 12)}${why}`;
+      if (paths.length === 0) {
+        const reason = `could not be merged onto ${base} at ${head.slice(0, 12)}: ${outcome.message.split("\n").pop()}`;
+        return { ...entry, status: "failed", reason };
+      }
+      const reason = `does not merge onto ${base} at ${head.slice(0, 12)}: conflicts in ${paths.join(", ")}`;
       return { ...entry, status: "conflict", reason, conflict_paths: paths, base_commit: head };
     }
     const tested = await gitAdapter.gitOut(["rev-parse", "HEAD"], dir);
@@ -108,7 +118,7 @@ async function landOne(
     // The user may have switched branches or moved the base while the test ran: a fast-forward then would
     // move another branch (and report it landed) or bring back commits the user dropped.
     const moved = await baseMovedAway(mainRoot, base, head);
-    if (moved) return { ...entry, status: "conflict", reason: `${moved} while it was tested: nothing landed` };
+    if (moved) return { ...entry, status: "failed", reason: `${moved} while it was tested: nothing landed` };
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
     if (ff.code !== 0) {
       // git merge --ff-only checks the tested tree out before it moves the ref: one it could not move (a
@@ -117,7 +127,7 @@ async function landOne(
         await gitAdapter.git(["read-tree", "-m", "-u", tested, head], mainRoot, { allowFailure: true });
       }
       const why = ff.stderr.trim().split("\n")[0] ?? "";
-      return { ...entry, status: "conflict", reason: `could not fast-forward ${base}: ${why}` };
+      return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}` };
     }
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
   });
@@ -197,7 +207,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
         }));
       }
       results.push(result);
-      if (result.status === "conflict" || result.status === "test_failed") stoppedAt = result;
+      if (stopsTheQueue(result.status)) stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;
       await rememberLanded(layout, repo, record, result.commit);
       const rest = queue.slice(index + 1).map((r) => loadWorker(layout, orchestratorId, r.worker_id));
@@ -218,7 +228,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
 function render(results: LandEntry[], c: Colors): string {
   if (results.length === 0) return "nothing to land: no finished workers\n";
   const paint: Record<LandStatus, (s: string) => string> = {
-    landed: c.green, conflict: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim,
+    landed: c.green, conflict: c.red, failed: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim,
   };
   const line = (r: LandEntry) => {
     const commit = r.commit ? c.dim(` ${r.commit.slice(0, 12)}`) : "";
@@ -246,7 +256,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     orch: stringFlag(flags, "orch"),
   };
   const { orchestratorId, results, told, started, synced } = await runLand(options, ctx);
-  const failed = results.find((r) => r.status === "conflict" || r.status === "test_failed");
+  const failed = results.find((r) => stopsTheQueue(r.status));
   const json = {
     orchestrator_id: orchestratorId,
     method,
