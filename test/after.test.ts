@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, snapshot, tempDir } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, orchAsync, privateTmux, sessionRepo, snapshot, tempDir } from "./helpers.ts";
 
 interface View {
   worker_id: string;
@@ -210,6 +210,32 @@ test("a prerequisite whose branch was reset to before its base has not landed: t
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.skipped, [], "not skipped as already landed");
   assert.equal(r.json.synced, ["feat-a"]);
+});
+
+test("four commands that notice a landing at once start each pending worker once, and none is left pending", async () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  commitFiles(a, { "a.txt": "a\n" }, "a work");
+  const waiting = ["feat-b", "feat-c", "feat-d", "feat-e"];
+  for (const id of waiting) {
+    const r = orch(["spawn", id.replace("-", "/"), "--after", "feat-a", "--no-window", "--json"], { cwd: repo });
+    assert.is(r.json.status, "pending", r.stderr);
+  }
+  // Landed by the user's own merge: noticed by whichever command looks first, all of them at once here.
+  git(["merge", "--no-edit", "feat/a"], repo);
+  const noticing = ["status", "list", "poll", "status"].map((command) => orchAsync([command, "--json"], { cwd: repo }).done);
+  const noticed = await Promise.all(noticing);
+  for (const r of noticed) assert.is(r.code, 0, r.stderr);
+  const view = workers(repo);
+  const tip = git(["rev-parse", "main"], repo);
+  for (const id of waiting) {
+    // A command that read it pending must not write that back over the record of the one that started it.
+    assert.equal([view.get(id)!.status, view.get(id)!.base_commit], ["running", tip], id);
+    assert.ok(fs.existsSync(view.get(id)!.worktree_path), id);
+  }
+  assert.is(git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length, 6);
+  // One started each, the others had nothing to say (no "being started by another orch command").
+  assert.equal(noticed.map((r) => r.stderr), ["", "", "", ""]);
 });
 
 test.run();

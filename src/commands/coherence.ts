@@ -23,7 +23,9 @@ import {
   type WorkerCoherence,
 } from "../store/coherence.ts";
 import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
-import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import {
+  claimStart, findWorker, isWaitingToStart, listWorkers, releaseStart, saveWorker, type WorkerRecord,
+} from "../store/workers.ts";
 
 // The git adapter loads only when git has to run: status with nothing new needs none.
 const loadGit = () => import("../adapters/git.ts");
@@ -486,17 +488,27 @@ function hasLanded(view: WorkerStanding | undefined): boolean {
 async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], views: WorkerStanding[], ctx: Context): Promise<string[]> {
   const byId = new Map(views.map((v) => [v.record.worker_id, v]));
   const started: string[] = [];
-  for (const pending of waiting) {
-    const landedBefore = new Set(pending.after_landed ?? []);
-    const exists = (id: string) => findWorker(layout, pending.orchestrator_id, id) !== undefined;
-    const landedNow = (pending.after ?? []).filter((id) => !landedBefore.has(id) && exists(id) && hasLanded(byId.get(id)));
-    let record = pending;
-    if (landedNow.length) {
-      record = { ...pending, after_landed: [...landedBefore, ...landedNow] };
-      saveWorker(layout, record);
+  for (const listed of waiting) {
+    const exists = (id: string) => findWorker(layout, listed.orchestrator_id, id) !== undefined;
+    const newlyLanded = (record: WorkerRecord) => (record.after ?? [])
+      .filter((id) => !(record.after_landed ?? []).includes(id) && exists(id) && hasLanded(byId.get(id)));
+    const allLanded = (record: WorkerRecord) => (record.after ?? []).every((id) => record.after_landed?.includes(id));
+    if (!allLanded(listed) && newlyLanded(listed).length === 0) continue;
+    // Claimed before its record is read again and written: a command that read it pending before another
+    // started it would write the pending record back over the started one. Held: another command has it.
+    if (!claimStart(layout, listed)) continue;
+    const fresh = findWorker(layout, listed.orchestrator_id, listed.worker_id);
+    if (!fresh || !isWaitingToStart(fresh)) {
+      releaseStart(layout, listed);
+      continue;
     }
-    const all = new Set(record.after_landed ?? []);
-    if (!(record.after ?? []).every((id) => all.has(id))) continue;
+    const landedNow = newlyLanded(fresh);
+    const record = landedNow.length ? { ...fresh, after_landed: [...(fresh.after_landed ?? []), ...landedNow] } : fresh;
+    if (!allLanded(record)) {
+      if (record !== fresh) saveWorker(layout, record);
+      releaseStart(layout, record);
+      continue;
+    }
     const { startPendingWorker } = await import("./spawn-here.ts");
     try {
       await startPendingWorker(layout, record, ctx);

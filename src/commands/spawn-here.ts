@@ -16,7 +16,7 @@ import { throwIfInterrupted } from "../interrupt.ts";
 import { openJournal, removeSpawnedWorktree } from "./spawn-journal.ts";
 import { OrchError } from "../errors.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
-import { toJson, writeNewFile } from "../store/files.ts";
+import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
@@ -154,7 +154,8 @@ export async function recordPending(
 
 /**
  * Starts a pending worker whose prerequisites have landed: its worktree from the base branch as it is
- * now, its window and agent. Once only (an exclusive claim); a failed start makes it failed, reported.
+ * now, its window and agent. The caller holds its claim (claimStart), so it starts once; a failed start
+ * makes it failed, reported.
  */
 export async function startPendingWorker(
   layout: StoreLayout, pending: WorkerRecord, ctx: Context,
@@ -162,12 +163,6 @@ export async function startPendingWorker(
   const spec = pending.pending_spawn;
   if (!spec || !pending.base_branch) {
     throw new OrchError("failed", `worker ${pending.worker_id} has no recorded spawn to start`);
-  }
-  try {
-    const claim = path.join(layout.workerDir(pending.orchestrator_id, pending.worker_id), "starting");
-    writeNewFile(claim, `${process.pid}\n`, false);
-  } catch {
-    throw new OrchError("exists", `worker ${pending.worker_id} is being started by another orch command`);
   }
   const options: SpawnOptions = {
     orch: pending.orchestrator_id, branch: pending.branch, from: `refs/heads/${pending.base_branch}`, plan: spec.plan,

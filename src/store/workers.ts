@@ -103,6 +103,30 @@ export function saveWorker(layout: StoreLayout, record: WorkerRecord): void {
   writeJsonAtomic(layout.workerFile(record.orchestrator_id, record.worker_id), record);
 }
 
+/** Created exclusively by the orch command that starts a pending worker, and kept once it started or failed to. */
+function startClaimFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "starting");
+}
+
+/**
+ * Claims a pending worker for one orch command: to start it, or to write what it learnt into its record.
+ * False when another command holds it (it starts the worker, or has started it) or the worker is gone.
+ */
+export function claimStart(layout: StoreLayout, record: WorkerRecord): boolean {
+  try {
+    writeNewFile(startClaimFile(layout, record), `${process.pid}\n`, false);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === "EEXIST" || errnoCode(error) === "ENOENT") return false;
+    throw error;
+  }
+}
+
+/** Gives a claim back when the worker was not started under it. */
+export function releaseStart(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(startClaimFile(layout, record), { force: true });
+}
+
 export function forgetWorker(layout: StoreLayout, orchestratorId: string, workerId: string): void {
   const dir = layout.workerDir(orchestratorId, workerId);
   const trash = `${dir}.removed-${process.pid}-${Date.now()}`;
