@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, orchAsync, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
 
 interface Inboxed {
   message_type: string;
@@ -204,6 +204,27 @@ test("land --on-conflict return hands the conflict back, lands the rest, and the
 
   // The default stays stop.
   assert.is(orch(["land", "--on-conflict", "later"], { cwd: repo }).code, 2);
+});
+
+test("two lands at once with --on-conflict return hand a conflict back once; a named land again does not repeat it", async () => {
+  const { repo } = sessionRepo({ "shared.txt": "one\ntwo\n" });
+  await finished(repo, "feat/first", { "shared.txt": "ONE\ntwo\n" });
+  const second = await finished(repo, "feat/second", { "shared.txt": "uno\ntwo\n" });
+  // The second land reads the queue while the first holds the lock (its test runs), and lands after it.
+  const args = ["land", "--on-conflict", "return", "--test", "sleep 1", "--json"];
+  const first = orchAsync(args, { cwd: repo });
+  await waitUntil(() => fs.existsSync(path.join(repo, ".orch", "checkout.lock")), 30_000, "the first land's lock");
+  const [r1, r2] = await Promise.all([first.done, orchAsync(args, { cwd: repo }).done]);
+  assert.equal([r1.code, r2.code], [0, 0], r1.stderr + r2.stderr);
+  const outcome = (r: { json: { results: { worker_id: string; status: string }[] } }) => r.json.results.map((x) => x.status);
+  assert.equal([outcome(r1), outcome(r2)], [["landed", "returned"], ["skipped", "skipped"]]);
+  assert.match(r2.json.results[1].reason, /running now/);
+  assert.equal(inbox(second).filter((m) => m.content.returned).length, 1);
+  // Named, the same conflict (same base tip, same branch tip) is not handed back a second time.
+  const named = orch(["land", "feat-second", "--on-conflict", "return", "--json"], { cwd: repo });
+  assert.is(named.json.results[0].status, "returned", named.stderr);
+  assert.match(named.json.results[0].reason, /handed back to the worker already/);
+  assert.equal(inbox(second), []);
 });
 
 test("land --sync rebases the rest of the queue onto each new base before landing it", async () => {

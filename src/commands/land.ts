@@ -16,7 +16,9 @@ import type { Colors } from "../output.ts";
 import { collectFromHosts, fetchBranchesWherePossible, fetchWorkerBranches, onHost } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
+import {
+  claimHandBack, claimTelling, readWorkerCoherence, releaseHandBack, saveWorkerCoherence,
+} from "../store/coherence.ts";
 import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage } from "./integration.ts";
@@ -146,8 +148,17 @@ async function handBack(
   const from = told ?? record.base_tip ?? record.base_commit;
   const standing = { merges_cleanly: false, conflict_paths: entry.conflict_paths ?? [] };
   const notice = { baseBranch: base, from, to, standing, returned: true };
+  const branchTip = await branchTipOrFail(repo.mainRoot, record);
+  if (!claimHandBack(layout, record.orchestrator_id, record.worker_id, to, branchTip)) {
+    return { ...entry, status: "returned", reason: `${entry.reason}; it was handed back to the worker already` };
+  }
   // Here or in its inbox on its host; an agent idle at its prompt is woken (it reads nothing otherwise).
-  await tellWorker(layout, repo, record, notice, ctx);
+  try {
+    await tellWorker(layout, repo, record, notice, ctx);
+  } catch (error) {
+    releaseHandBack(layout, record.orchestrator_id, record.worker_id, to, branchTip);
+    throw error;
+  }
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
   saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: to });
@@ -198,6 +209,13 @@ export async function runLand(options: LandOptions, ctx: Context) {
       }
       // A sync may have moved its base commit since the queue was read.
       const record = loadWorker(layout, orchestratorId, queued.worker_id);
+      // The queue was read before the lock: another land may have landed or handed it back since.
+      const now = options.names.length ? "done" : workerState(layout, record).status;
+      if (now !== "done") {
+        const reason = `it is ${now} now`;
+        results.push({ worker_id: record.worker_id, branch: record.branch, status: "skipped", reason });
+        continue;
+      }
       let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
       if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
         const conflict = result;

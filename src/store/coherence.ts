@@ -79,10 +79,30 @@ export function releaseTelling(layout: StoreLayout, orchestratorId: string, work
 }
 
 export function claimTelling(layout: StoreLayout, orchestratorId: string, workerId: string, tip: string): boolean {
+  return claimToldFile(layout, orchestratorId, workerId, tip);
+}
+
+/**
+ * Claims handing a conflict back to a worker: once per base tip and branch tip, so two lands at once
+ * (or a land run again before the worker did anything) hand the same conflict back once.
+ */
+export function claimHandBack(
+  layout: StoreLayout, orchestratorId: string, workerId: string, baseTip: string, branchTip: string,
+): boolean {
+  return claimToldFile(layout, orchestratorId, workerId, `returned-${baseTip}-${branchTip}`);
+}
+
+export function releaseHandBack(
+  layout: StoreLayout, orchestratorId: string, workerId: string, baseTip: string, branchTip: string,
+): void {
+  fs.rmSync(`${layout.toldDir(orchestratorId, workerId)}/returned-${baseTip}-${branchTip}`, { force: true });
+}
+
+function claimToldFile(layout: StoreLayout, orchestratorId: string, workerId: string, name: string): boolean {
   const dir = layout.toldDir(orchestratorId, workerId);
   makeDirs(dir);
   try {
-    writeNewFile(`${dir}/${tip}`, `${new Date().toISOString()}\n`, false);
+    writeNewFile(`${dir}/${name}`, `${new Date().toISOString()}\n`, false);
     return true;
   } catch (error) {
     if (errnoCode(error) === "EEXIST") return false;
