@@ -64,6 +64,23 @@ test("all green: everything lands in order, as exactly the commits that were tes
   assert.is(orch(["land", "--method", "octopus"], { cwd: repo }).code, 2);
 });
 
+test("a worker that commits while its landing is tested: that commit did not land, and clean keeps the worker", async () => {
+  const { repo } = sessionRepo();
+  const wt = await finishedWorker(repo, "feat/a", { "a.txt": "a\n" });
+  commitFiles(repo, { "m.txt": "m\n" }, "the base moves: a squash, not a fast-forward");
+  // The test command is where the worker's commit lands in time: after the merge, before the fast-forward.
+  const late = `cd '${wt}' && echo late > late.txt && git add late.txt && git commit -qm 'late work'`;
+  const r = orch(["land", "--test", late, "--json"], { cwd: repo });
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed"], r.stderr);
+  assert.not.ok(fs.existsSync(path.join(repo, "late.txt")));
+  const lateCommit = git(["rev-parse", "refs/heads/feat/a"], repo);
+  const clean = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(clean.code, 0, clean.stderr);
+  assert.equal(clean.json.removed, [], "the worker's late commit is in no base");
+  assert.is(git(["rev-parse", "refs/heads/feat/a"], wt), lateCommit);
+  assert.ok(fs.existsSync(path.join(wt, "late.txt")));
+});
+
 test("the user switches branches or moves the base during --test: nothing lands, nothing else moves", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/a", { "a.txt": "a\n" });

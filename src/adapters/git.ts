@@ -489,13 +489,13 @@ export interface MergeOutcome {
  * undone before returning.
  */
 export async function mergeInto(
-  cwd: string, branch: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv,
+  cwd: string, tip: string, base: string, method: MergeMethod, message: string, env?: NodeJS.ProcessEnv,
 ): Promise<MergeOutcome> {
-  const ref = `refs/heads/${branch}`;
+  // The commit the caller read and described, not the branch: a commit made since is not merged unsaid.
   if (method === "rebase") {
     // Along the first parents, a merge commit of the branch is replayed as one commit of all it changed (-m 1);
     // before, cherry-pick refused it and land called that a conflict.
-    const range = ["-m", "1", "--first-parent", `${base}..${ref}`];
+    const range = ["-m", "1", "--first-parent", `${base}..${tip}`];
     const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", ...range];
     const picked = await git(args, cwd, { allowFailure: true, env });
     if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
@@ -504,7 +504,7 @@ export async function mergeInto(
     return { ok: false, conflictPaths, message: picked.stderr.trim() };
   }
   // --ff: a user's merge.ff=only would refuse every squash of a diverged branch ("Not possible to fast-forward").
-  const args = method === "squash" ? ["merge", "--squash", "--ff", ref] : ["merge", "--no-ff", "--no-edit", "-m", message, ref];
+  const args = method === "squash" ? ["merge", "--squash", "--ff", tip] : ["merge", "--no-ff", "--no-edit", "-m", message, tip];
   const merged = await git(args, cwd, { allowFailure: true, env });
   if (merged.code !== 0) {
     const conflictPaths = await unmergedPaths(cwd);

@@ -157,7 +157,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     // Applied onto the worker's base branch: it has landed; the others are told of the move.
     const onBase = record.base_branch !== null && (await gitAdapter.currentBranch(target)) === record.base_branch;
     const { afterBaseMoved } = await import("./coherence.ts");
-    const landed = onBase ? { record, commit: String(result.head_after) } : undefined;
+    const landed = onBase ? { record, commit: String(result.head_after), branchTip: series.tip } : undefined;
     const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
     return { ...result, told: checked?.told ?? [], started: checked?.started ?? [] };
   });

@@ -520,11 +520,16 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
   return started;
 }
 
-/** Remembers a worker as landed (by orch land, merge or apply): workers waiting for it may start. */
-export async function rememberLanded(layout: StoreLayout, repo: Repo, record: WorkerRecord, commit: string): Promise<void> {
-  const branchTip = (await (await loadGit()).resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`)) ?? "";
+/**
+ * Remembers a worker as landed (by orch land, merge or apply): workers waiting for it may start. `branchTip`
+ * is the commit of the worker's branch that landed, when orch knows it: the branch may have moved on since
+ * (a commit made while land's tests ran), and clean takes a worker landed at its tip as merged.
+ */
+export function rememberLanded(
+  layout: StoreLayout, record: WorkerRecord, commit: string, branchTip: string | undefined,
+): void {
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-  const landed = { commit, at: new Date().toISOString(), branch_tip: branchTip };
+  const landed = { commit, at: new Date().toISOString(), ...(branchTip ? { branch_tip: branchTip } : {}) };
   saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed, told_base: commit });
 }
 
@@ -537,10 +542,10 @@ export async function afterBaseMoved(
   orchestratorId: string,
   repo: Repo,
   ctx: Context,
-  landed: { record: WorkerRecord; commit: string } | undefined,
+  landed: { record: WorkerRecord; commit: string; branchTip: string | undefined } | undefined,
 ): Promise<ReconcileResult | undefined> {
   try {
-    if (landed) await rememberLanded(layout, repo, landed.record, landed.commit);
+    if (landed) rememberLanded(layout, landed.record, landed.commit, landed.branchTip);
     return await reconcile(layout, orchestratorId, repo, ctx);
   } catch (error) {
     ctx.warn(`the base moved, but telling the workers failed: ${(error as Error).message}`);

@@ -66,22 +66,25 @@ async function baseMovedAway(mainRoot: string, base: string, head: string): Prom
   return now === head ? null : `${base} moved from ${head.slice(0, 12)} to ${now?.slice(0, 12)}`;
 }
 
+/**
+ * Lands the worker's branch as it was at `tip` onto `base` (checked out, checkBaseCheckout): a commit the
+ * worker makes meanwhile (while the test runs) is not landed.
+ */
 async function landOne(
-  layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
-  testCommand: string | undefined, ctx: Context,
+  layout: StoreLayout, record: WorkerRecord, landing: { base: string; tip: string }, mainRoot: string,
+  method: gitAdapter.MergeMethod, testCommand: string | undefined, ctx: Context,
 ): Promise<LandEntry> {
   const entry = { worker_id: record.worker_id, branch: record.branch };
-  const base = await checkBaseCheckout(mainRoot, record);
-  const tip = await branchTipOrFail(mainRoot, record);
+  const { base, tip } = landing;
   const fork = await forkPoint(mainRoot, record, tip);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
-  if (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, head)) {
+  if (await gitAdapter.isMergedInto(mainRoot, tip, head)) {
     return { ...entry, status: "skipped", reason: `already in ${base}` };
   }
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   const env = await gitAdapter.commitIdentity(mainRoot, ctx.env);
   return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
-    const outcome = await gitAdapter.mergeInto(dir, record.branch, fork, method, message, env);
+    const outcome = await gitAdapter.mergeInto(dir, tip, fork, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
       if (paths.length === 0) {
@@ -216,7 +219,10 @@ export async function runLand(options: LandOptions, ctx: Context) {
         results.push({ worker_id: record.worker_id, branch: record.branch, status: "skipped", reason });
         continue;
       }
-      let result = await landOne(layout, record, repo.mainRoot, options.method, options.testCommand, ctx);
+      const base = await checkBaseCheckout(repo.mainRoot, record);
+      const tip = await branchTipOrFail(repo.mainRoot, record);
+      const landing = { base, tip };
+      let result = await landOne(layout, record, landing, repo.mainRoot, options.method, options.testCommand, ctx);
       if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
         const conflict = result;
         result = await handBack(layout, repo, record, conflict, ctx).catch((error: Error) => ({
@@ -227,7 +233,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
       results.push(result);
       if (stopsTheQueue(result.status)) stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;
-      await rememberLanded(layout, repo, record, result.commit);
+      rememberLanded(layout, record, result.commit, tip);
       const rest = queue.slice(index + 1).map((r) => loadWorker(layout, orchestratorId, r.worker_id));
       if (options.sync && rest.length) synced.push(await syncWorkers(layout, repo, rest, "rebase", ctx));
     }

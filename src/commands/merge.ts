@@ -35,7 +35,7 @@ export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
 /** Merges a worker's branch into the base branch of the main worktree; throws a conflict with its paths. */
 export async function mergeLocally(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
-): Promise<{ commit: string; base: string }> {
+): Promise<{ commit: string; base: string; tip: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
   const tip = await branchTipOrFail(mainRoot, record);
   const fork = await forkPoint(mainRoot, record, tip);
@@ -51,7 +51,7 @@ export async function mergeLocally(
     throw new OrchError("refused", `${what} ${touched}; nothing was merged`);
   }
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
-  const outcome = await gitAdapter.mergeInto(mainRoot, record.branch, fork, method, message);
+  const outcome = await gitAdapter.mergeInto(mainRoot, tip, fork, method, message);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
     const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
@@ -60,7 +60,7 @@ export async function mergeLocally(
   }
   const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);
-  return { commit, base };
+  return { commit, base, tip };
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -80,6 +80,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const warning = await uncommittedWarning(record);
   if (warning) ctx.warn(warning);
 
+  // The branch's commit that landed; unknown for a PR merged on GitHub (its head need not be the local tip).
+  let mergedTip: string | undefined;
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
       const { ghRun, pullRequestState } = await import("../adapters/gh.ts");
@@ -112,13 +114,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot);
       return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit };
     }
-    const { commit, base } = await mergeLocally(layout, record, repo.mainRoot, method);
+    const { commit, base, tip } = await mergeLocally(layout, record, repo.mainRoot, method);
+    mergedTip = tip;
     return { via: "local", base_branch: base, commit };
   });
   // The base moved: the other workers are told, and workers waiting for this one may start.
   const landedHere = result.via === "local" || ("base_updated" in result && result.base_updated);
   const { afterBaseMoved } = await import("./coherence.ts");
-  const landed = landedHere ? { record, commit: result.commit } : undefined;
+  const landed = landedHere ? { record, commit: result.commit, branchTip: mergedTip } : undefined;
   const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
   let removed = false;
   // After a merge on GitHub too: gh cannot delete a branch that the worker's worktree has checked out.

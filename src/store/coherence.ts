@@ -26,7 +26,8 @@ export interface WorkerCoherence {
   /** The base tip the worker was last told about (or synced onto). */
   told_base?: string;
   /** Set when orch landed the worker (land, merge, apply) or noticed it landed. */
-  landed?: { commit: string; at: string; branch_tip: string };
+  /** branch_tip: the commit of the worker's branch that landed (absent when orch does not know it: a PR). */
+  landed?: { commit: string; at: string; branch_tip?: string };
 }
 
 export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string): WorkerCoherence {
@@ -181,5 +182,5 @@ export function landedAtTip(
   layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string,
 ): string | undefined {
   const landed = readWorkerCoherence(layout, orchestratorId, workerId).landed;
-  return landed?.branch_tip === branchTip ? landed.commit : undefined;
+  return landed?.branch_tip !== undefined && landed.branch_tip === branchTip ? landed.commit : undefined;
 }
