@@ -1,6 +1,7 @@
 // spawn --after: a worker recorded pending (no worktree) until its prerequisites land, then started from
 // the base as it is then; a chain A → B → C; blocked when a prerequisite fails or is removed; await.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -236,6 +237,22 @@ test("four commands that notice a landing at once start each pending worker once
   assert.is(git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree ")).length, 6);
   // One started each, the others had nothing to say (no "being started by another orch command").
   assert.equal(noticed.map((r) => r.stderr), ["", "", "", ""]);
+});
+
+test("a command killed while it started a pending worker leaves its claim: the next command starts it", () => {
+  const { repo, id } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  commitFiles(a, { "a.txt": "a\n" }, "a work");
+  assert.is(orch(["spawn", "feat/b", "--after", "feat-a", "--no-window", "--json"], { cwd: repo }).json.status, "pending");
+  // What an orch killed (-9) right after claiming the start leaves: its claim, its process gone.
+  const gone = spawnSync("true");
+  const claim = path.join(repo, ".orch", "sessions", id, "workers", "feat-b", "starting");
+  assert.ok(fs.existsSync(path.dirname(claim)), path.dirname(claim));
+  fs.writeFileSync(claim, JSON.stringify({ pid: gone.pid, start_time: "1" }));
+  git(["merge", "--no-edit", "feat/a"], repo);
+  const view = workers(repo).get("feat-b")!;
+  assert.equal([view.status, view.base_commit], ["running", git(["rev-parse", "main"], repo)]);
+  assert.ok(fs.existsSync(view.worktree_path));
 });
 
 test.run();

@@ -113,13 +113,60 @@ function startClaimFile(layout: StoreLayout, record: WorkerRecord): string {
  * False when another command holds it (it starts the worker, or has started it) or the worker is gone.
  */
 export function claimStart(layout: StoreLayout, record: WorkerRecord): boolean {
-  try {
-    writeNewFile(startClaimFile(layout, record), `${process.pid}\n`, false);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === "EEXIST" || errnoCode(error) === "ENOENT") return false;
-    throw error;
+  const claim = startClaimFile(layout, record);
+  const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeNewFile(claim, mine, false);
+      return true;
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST") {
+        if (errnoCode(error) === "ENOENT") return false;
+        throw error;
+      }
+    }
+    if (attempt > 0 || !takeAbandonedStart(claim)) return false;
   }
+  return false;
+}
+
+/**
+ * A command killed while it started a pending worker (its record still pending) leaves its claim: the
+ * worker would wait forever. A claim whose process is gone is taken away (one rename, which one taker
+ * wins; a live claim renamed meanwhile is put back), so the next command starts it (or reports why not).
+ */
+function takeAbandonedStart(claim: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(claim, "utf8");
+  } catch {
+    return false;
+  }
+  let holder: { pid?: unknown; start_time?: unknown };
+  try {
+    holder = JSON.parse(text) as { pid?: unknown; start_time?: unknown };
+  } catch {
+    holder = { pid: Number(text.trim()) }; // an older orch wrote the pid alone
+  }
+  if (typeof holder.pid !== "number" || !Number.isInteger(holder.pid) || holder.pid <= 0) return false;
+  const startTime = typeof holder.start_time === "string" ? holder.start_time : undefined;
+  if (startTime === undefined ? isAlive(holder.pid) : isSameProcess(holder.pid, startTime)) return false;
+  const taken = `${claim}.taken-${process.pid}`;
+  try {
+    fs.renameSync(claim, taken);
+  } catch {
+    return false;
+  }
+  const takenText = fs.readFileSync(taken, "utf8");
+  if (takenText !== text) {
+    try {
+      fs.linkSync(taken, claim);
+    } catch {
+      // a third command claimed it meanwhile: its claim stands
+    }
+  }
+  fs.rmSync(taken, { force: true });
+  return takenText === text;
 }
 
 /** Gives a claim back when the worker was not started under it. */
