@@ -12,7 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, MAX_CONTROL_DIR_BYTES, sshOptions } from "../src/adapters/ssh.ts";
 import { orch, orchAsync, sessionRepo, sleep, snapshot, waitUntil, type Result } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -51,9 +51,9 @@ test.after(async () => {
 });
 
 /** The pid of the shared connection's master, as the master itself says (ssh -O check), or undefined. */
-function masterPid(): number | undefined {
-  const check = [...sshOptions(host.alias, sshEnv), "-O", "check", host.alias];
-  const r = spawnSync("ssh", check, { env: sshEnv, encoding: "utf8" });
+function masterPid(env = sshEnv): number | undefined {
+  const check = [...sshOptions(host.alias, env), "-O", "check", host.alias];
+  const r = spawnSync("ssh", check, { env, encoding: "utf8" });
   const pid = /pid=(\d+)/.exec(r.stderr)?.[1];
   return pid === undefined ? undefined : Number(pid);
 }
@@ -314,6 +314,67 @@ test("a host back after a silent spell: host add again, which reaches it, ends i
   assert.not.ok(fs.existsSync(failureFile), "the pause ended when host add reached the host");
   const status = await ends(["status", "--json"], repo, 60_000);
   assert.equal([status.json.workers[0].status, status.stderr], ["running", ""]);
+});
+
+/**
+ * The host's orch as a wrapper that, while the file `hold` exists, holds back the answer of a send after
+ * delivering it (and says so with the file `delivered`): the connection can be broken with the answer lost.
+ */
+function holdSendAnswers(hold: string, delivered: string): () => void {
+  const installed = path.join(host.home, ".local/bin/orch");
+  const real = `${installed}.real`;
+  fs.renameSync(installed, real);
+  const script = [
+    "#!/bin/sh",
+    `[ "$1" = send ] && [ -e ${hold} ] || exec ${real} "$@"`,
+    `out=$(${real} "$@"); code=$?; : > ${delivered}`,
+    `while [ -e ${hold} ]; do sleep 0.1; done; printf '%s\\n' "$out"; exit $code`,
+  ].join("\n");
+  writeAsUser(host, ".local/bin/orch", `${script}\n`, 0o755);
+  return () => fs.renameSync(real, installed);
+}
+
+test("send whose connection breaks after the host delivered: the message arrives once, sent again or not", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, worktree } = hostWithWorker("unsure/repo");
+  const hold = path.join(host.home, "hold-sends");
+  const delivered = path.join(host.home, "send-delivered");
+  const restore = holdSendAnswers(hold, delivered);
+  // A client config of its own, so that the host can be made unreachable for new connections only.
+  const config = path.join(repo, ".orch", "ssh_config");
+  fs.copyFileSync(world.env.ORCH_SSH_CONFIG!, config);
+  const env = { ...world.env, ORCH_SSH_CONFIG: config };
+  const inbox = () => JSON.parse(orchOnHost(host, worktree, ["inbox", "--json"])).messages.map((m: { content: { text: string } }) => m.content.text);
+  /** Sends `text`, killing the shared connection's master once the host's orch has delivered it. */
+  const sendBroken = async (text: string, thenUnreachable: boolean): Promise<Result> => {
+    fs.writeFileSync(hold, "");
+    const run = orchAsync(["send", "feat-w", text], { cwd: repo, env });
+    await waitUntil(() => fs.existsSync(delivered), 60_000, "the host's send to deliver");
+    if (thenUnreachable) fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace(/^(\s*Port) \d+$/m, "$1 1"));
+    process.kill(masterPid({ ...sshEnv, ...env })!, "SIGKILL");
+    fs.rmSync(hold);
+    fs.rmSync(delivered);
+    return run.done;
+  };
+  try {
+    // The master killed: sent again at once over a new connection, delivered once.
+    const first = await sendBroken("first", false);
+    assert.is(first.code, 0, first.stderr);
+    assert.equal(inbox(), ["first"]);
+    // The host unreachable for the second try: orch says it may have arrived; sent again, it is not doubled.
+    const second = await sendBroken("second", true);
+    assert.is(second.code, 1, second.stderr);
+    assert.match(second.stderr, /unreachable.*may have arrived there \(.*\): orch send with the same text again delivers it once/);
+    assert.is(second.stderr.trim().split("\n").length, 1, second.stderr);
+    fs.copyFileSync(world.env.ORCH_SSH_CONFIG!, config);
+    const sentAgain = orch(["send", "feat-w", "second"], { cwd: repo, env });
+    assert.is(sentAgain.code, 0, sentAgain.stderr);
+    assert.equal(inbox(), ["second"], "the second message once");
+  } finally {
+    restore();
+    const master = masterPid({ ...sshEnv, ...env });
+    if (master !== undefined) process.kill(master, "SIGTERM");
+  }
 });
 
 test.run();

@@ -37,6 +37,11 @@ export const SSH_CONNECTION_FAILED = 255;
 
 /** A host could not be reached: its workers are `unreachable`, the other hosts go on. */
 export class HostUnreachable extends HostError {
+  /**
+   * The connection broke after the host's login shell had started the command (it announced itself): the
+   * command may have done its work there, its answer lost.
+   */
+  commandStarted = false;
   constructor(host: string, readonly sshError: string, message = `host ${host} is unreachable: ${sshError}`) {
     super("failed", host, message);
   }
@@ -343,8 +348,10 @@ async function runWithInput(
   running.write(input);
   running.end();
   const result = { code: await running.exit, stdout, stderr };
-  if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
-  return result;
+  if (result.code !== SSH_CONNECTION_FAILED) return result;
+  const unreachable = new HostUnreachable(host, sshError(result));
+  unreachable.commandStarted = running.announced === true;
+  throw unreachable;
 }
 
 function asRemoteProcess(child: ChildProcess): RemoteProcess {

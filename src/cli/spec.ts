@@ -33,13 +33,13 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "send <worker> <text>",
     description: "Send a message to a worker (TEXT - reads stdin)",
-    options: [],
+    options: [opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)")],
     load: async () => (await import("../commands/messages.ts")).sendMain,
   },
   {
     usage: "reply <message-id> <text>",
     description: "Answer a worker's question (TEXT - reads stdin)",
-    options: [],
+    options: [opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)")],
     load: async () => (await import("../commands/messages.ts")).replyMain,
   },
   INBOX,

@@ -10,6 +10,7 @@ import { checkMessageId } from "../ids.ts";
 import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
 import { requireOpenStdout, type Colors } from "../output.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
+import { readEventLog } from "../store/events.ts";
 import { readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
@@ -117,11 +118,33 @@ function sentResult(message: Message, woken: boolean): CommandResult {
 }
 
 /**
+ * The message with `id` when the worker's event log has it already: a send from the orch that drives this
+ * host, run again because its connection broke before the answer came (the first run may have delivered it).
+ */
+function deliveredBefore(layout: StoreLayout, record: WorkerRecord, id: string): Message | undefined {
+  const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  const entry = readEventLog(eventsDir).find((e) => e.id === id);
+  if (!entry) return undefined;
+  const parsed = parseMessage(readRegularFile(path.join(eventsDir, entry.name)).toString("utf8"), `${id}.json`);
+  return typeof parsed === "string" ? undefined : parsed;
+}
+
+/**
+ * The message's id given by the orch that drives this host (internal --message-id): the same send again
+ * delivers it once.
+ */
+function givenMessageId(flags: Flags): string | undefined {
+  const id = stringFlag(flags, "messageId");
+  return id === undefined ? undefined : checkMessageId(id);
+}
+
+/**
  * Delivers here and wakes the agent if it sits idle at its prompt; for a worker on a host, the host's
- * orch does both (and gives the message its id there).
+ * orch does both (and gives the message its id there). `once`: a message of this id delivered already
+ * is not delivered again (see givenMessageId).
  */
 async function deliverAnywhere(
-  layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context,
+  layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context, once = false,
 ): Promise<{ sent: Message; woken: boolean }> {
   if (record.pending && record.host !== undefined) {
     // Its inbox will be on the host, where nothing exists yet: a message kept here would never reach it.
@@ -129,6 +152,8 @@ async function deliverAnywhere(
     throw new OrchError("refused", `worker ${record.worker_id} has not started yet (${why}): nothing was sent`);
   }
   if (!onHost(record)) {
+    const earlier = once ? deliveredBefore(layout, record, message.id) : undefined;
+    if (earlier) return { sent: earlier, woken: false };
     deliverToWorker(layout, record, message);
     return { sent: message, woken: await wakeIfIdle(layout, record, ctx, message) };
   }
@@ -138,6 +163,7 @@ async function deliverAnywhere(
 export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
   const text = textArgument(args, 1);
+  const givenId = givenMessageId(flags);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   let record = loadWorker(layout, session.orchestrator_id, workerArg);
   if (baseTipsMoved(layout, session.orchestrator_id)) {
@@ -149,7 +175,8 @@ export async function sendMain(args: string[], flags: Flags, ctx: Context): Prom
   const message = newMessage({
     orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "message", content: { text },
   });
-  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx);
+  if (givenId) message.id = givenId;
+  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx, givenId !== undefined);
   return sentResult(sent, woken);
 }
 
@@ -177,6 +204,7 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
 export async function replyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const id = checkMessageId(positional(args, 0, "message id"));
   const text = textArgument(args, 1);
+  const givenId = givenMessageId(flags);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const original = findSessionMessage(layout, session.orchestrator_id, id);
   if (!original) throw new OrchError("not_found", `no message ${id} in session ${session.orchestrator_id}`);
@@ -192,7 +220,8 @@ export async function replyMain(args: string[], flags: Flags, ctx: Context): Pro
   const message = newMessage({
     orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "reply", content,
   });
-  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx);
+  if (givenId) message.id = givenId;
+  const { sent, woken } = await deliverAnywhere(layout, record, message, ctx, givenId !== undefined);
   return sentResult(sent, woken);
 }
 

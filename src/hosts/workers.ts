@@ -2,6 +2,7 @@
 // when the worker lives on another host. Each is the host's own orch (`orch … --json` in its clone)
 // or git over the same ssh; the local store keeps a record with `host` set.
 
+import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import type { NotEnded } from "../adapters/processes.ts";
@@ -11,6 +12,7 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
 import { rememberBaseTipIfNew } from "../store/coherence.ts";
+import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
@@ -335,21 +337,78 @@ export async function removeOnHost(
   };
 }
 
+/** What a send or reply to a remote worker must match to be the same one again (see unsureSendFile). */
+function sameSend(a: Message, b: Message): boolean {
+  const { text, in_reply_to: inReplyTo } = a.content;
+  return a.message_type === b.message_type && text === b.content.text && inReplyTo === b.content.in_reply_to;
+}
+
+/**
+ * A send to a remote worker whose outcome is unknown (its connection broke after the host's orch had started
+ * it): kept here, so that the same send again reuses its id, which the host's orch delivers once.
+ */
+function unsureSendFile(layout: StoreLayout, record: RemoteWorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "unsure-send.json");
+}
+
+function readUnsureSend(file: string): Message | undefined {
+  try {
+    return readJson<Message>(file);
+  } catch {
+    // Unusable: a send as if there were none (the host delivers a new id as a new message).
+    return undefined;
+  }
+}
+
 /**
  * send and reply to a remote worker: the host's orch delivers it there (its inbox, its event log, the
  * wake-up of its agent). Returns the message as the host made it, and whether the host woke the agent.
+ * The message's id goes along (--message-id), so a send whose connection broke after the host's orch had
+ * started is sent again with it, once at once (a new connection) and by the same send run again: the host
+ * delivers each id once, whichever of them got through.
  */
 export async function deliverOnHost(
   layout: StoreLayout, record: RemoteWorkerRecord, message: Message, ctx: Context,
 ): Promise<{ sent: Message; woken: boolean }> {
   const host = hostOf(layout, record, ctx);
   const orch = ["--orch", remoteSessionOf(layout, record)];
-  const text = message.content.text ?? "";
-  const doc = message.message_type === "reply" && message.content.in_reply_to
-    ? await host.orch(["reply", message.content.in_reply_to, "-", ...orch], { input: text })
-    : await host.orch(["send", record.worker_id, "-", ...orch], { input: text });
-  const id = String(doc.message_id ?? message.id);
-  const sent = { ...message, id, created_at: String(doc.created_at ?? message.created_at) };
+  const unsureFile = unsureSendFile(layout, record);
+  const earlier = readUnsureSend(unsureFile);
+  const sending = earlier && sameSend(earlier, message) ? { ...message, id: earlier.id } : message;
+  const text = sending.content.text ?? "";
+  const args = sending.message_type === "reply" && sending.content.in_reply_to
+    ? ["reply", sending.content.in_reply_to, "-", ...orch]
+    : ["send", record.worker_id, "-", ...orch];
+  const deliver = () => host.orch([...args, "--message-id", sending.id], { input: text }).catch((error: unknown) => {
+    // An orch on the host from before --message-id: sent as before, without it.
+    if (error instanceof OrchError && error.kind === "usage" && /messageId/.test(error.message)) {
+      return host.orch(args, { input: text });
+    }
+    throw error;
+  });
+  // An earlier send of it may have arrived, or this one may have.
+  let unsure = sending !== message;
+  let doc: Record<string, unknown>;
+  try {
+    doc = await deliver().catch((error: unknown) => {
+      if (!(error instanceof HostUnreachable) || !error.commandStarted) throw error;
+      unsure = true;
+      writeJsonAtomic(unsureFile, sending);
+      return deliver();
+    });
+  } catch (error) {
+    if (error instanceof HostUnreachable && (error.commandStarted || unsure)) {
+      writeJsonAtomic(unsureFile, sending);
+      const again = `orch ${sending.message_type === "reply" ? "reply" : "send"} with the same text again delivers it once`;
+      const why = "a connection broke after the host's orch had started it";
+      throw new HostError("failed", record.host, `${error.message}; the ${sending.message_type} to ` +
+        `${record.worker_id} may have arrived there (${why}): ${again}`);
+    }
+    throw error;
+  }
+  fs.rmSync(unsureFile, { force: true });
+  const id = String(doc.message_id ?? sending.id);
+  const sent = { ...sending, id, created_at: String(doc.created_at ?? sending.created_at) };
   return { sent, woken: doc.woken === true };
 }
 
