@@ -119,6 +119,39 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
   assert.equal(failures(repo, env), [], "status does not send it again");
 });
 
+test("an agent that ends while the store's disk is full: its report is sent by the next poll once there is room", async () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
+  const mount = tempDir("orch-full-");
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mount], { encoding: "utf8" });
+  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  try {
+    const { repo } = sessionRepo();
+    const env = { ...privateTmux(), ORCH_HOME: path.join(mount, "store") };
+    assert.is(orch(["init"], { cwd: repo, env }).code, 0);
+    const go = path.join(tempDir("orch-go-"), "go");
+    const script = path.join(tempDir("orch-agent-"), "agent.sh");
+    fs.writeFileSync(script, ["#!/bin/sh", `while [ ! -e ${go} ]; do sleep 0.1; done`, "exit 3", ""].join("\n"), { mode: 0o755 });
+    const spawned = orch(["spawn", "full", "--agent", script, "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 0, spawned.stderr);
+    const session = fs.readdirSync(path.join(mount, "store", "sessions"))[0]!;
+    const pidFile = path.join(mount, "store", "sessions", session, "workers", "full", "agent.pid");
+    await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+    const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
+    const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+    assert.ok(runnerPid > 0, "the runner runs in the window");
+    const filler = path.join(mount, "filler");
+    spawnSync("sh", ["-c", `dd if=/dev/zero of=${filler} bs=1k count=1024 2>/dev/null; true`]);
+    fs.writeFileSync(go, "");
+    await waitUntil(() => gone(runnerPid), 20_000, "the runner to end, its report not written");
+    fs.rmSync(filler);
+    assert.equal(failures(repo, env), ["full"], "the report is sent");
+    assert.equal(failures(repo, env), [], "once");
+    assert.is(statusRows(repo, env).get("full")?.status, "failed");
+  } finally {
+    spawnSync("umount", ["-l", mount]);
+  }
+});
+
 test("a worker's branch deleted by hand: land, merge and apply say so in one line; rm still clears it", () => {
   const { repo } = sessionRepo();
   const spawned = orch(["spawn", "feat/gone", "--no-window", "--json"], { cwd: repo });

@@ -66,18 +66,22 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   const pidFile = layout.agentPidFile(record.orchestrator_id, record.worker_id);
+  // The pid file of the dead agent goes once its end is told (or needs no telling). A report that could not
+  // be written (a full disk) leaves it, with the claim of a reporter that is gone: the watchdog of the next
+  // status, poll or await sees the dead agent and sends the report in its place.
   const report = (summary: string, error: string) => {
     try {
       reportAgentEnded(layout, record, summary, error);
+      fs.rmSync(pidFile, { force: true });
     } catch (failure) {
-      ctx.warn(`could not report to the orchestrator: ${(failure as Error).message}`);
+      const later = "the next orch status or poll reports it";
+      ctx.warn(`could not report to the orchestrator: ${(failure as Error).message}; ${later}`);
     }
   };
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
   // A closed window hangs up on the agent and on us: say so before going down with it.
   const windowClosed = () => {
-    fs.rmSync(pidFile, { force: true });
     report("agent ended: its window was closed", `its tmux window ${record.window_id ?? "(none)"} was closed`);
   };
   process.on("SIGHUP", () => {
@@ -96,7 +100,6 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     // Resume is a convenience: failing to learn the session id must not disturb the worker.
     await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined);
     code = await exit;
-    fs.rmSync(pidFile, { force: true });
     const startError = agent.startError();
     // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
     if (startError) report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
@@ -105,7 +108,6 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     else report("agent exited without reporting", `the agent exited with code ${code} without reporting`);
   } catch (error) {
     code = 126;
-    fs.rmSync(pidFile, { force: true });
     report("the agent could not be started", (error as Error).message);
   }
   return { json: { success: code === 0, exit_code: code }, human: () => "", exitCode: code };

@@ -36,7 +36,7 @@ const POLL_IF_ANY = [
   '[ -d "$d/mail/new" ] || exec "$o" "$@"',
   'for f in "$d"/mail/new/* "$d"/mail/claims/*; do if [ -e "$f" ] || [ -L "$f" ]; then exec "$o" "$@"; fi; done',
   'for p in "$d"/workers/*/agent.pid; do',
-  '  [ -e "$p" ] && [ ! -e "${p%/agent.pid}/ended" ] && ended "$p" && exec "$o" "$@"; done',
+  '  [ -e "$p" ] && ended "$p" && exec "$o" "$@"; done',
   'command echo \'{"success":true,"message_count":0,"messages":[]}\'',
 ].join("\n");
 const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];

@@ -683,6 +683,8 @@ export function noticeEndedAgents(
     if (!reason) continue;
     if (reportAgentEnded(layout, record, "agent ended without reporting", reason)) {
       reported.push(record.worker_id);
+      // Told now: its pid file has nothing more to say (see agent-run.ts, which keeps it until then).
+      if (agent.recorded && !agent.runs) forgetEndedAgent(layout, record, agent.recorded);
     } else if (agent.recorded && !agent.runs) {
       // Not reported because the worker had finished (or it was reported already): its pid file goes.
       const active = (ACTIVE as readonly string[]).includes(workerState(layout, record).status);
