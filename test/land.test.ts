@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo, sleep, tempDir, writeFiles } from "./helpers.ts";
+import { commitFiles, git, orch, sessionRepo, sleep, snapshot, tempDir, writeFiles } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -46,6 +46,22 @@ test("a red --test stops the queue with test_failed; the test ran with the chang
   assert.is(r.json.results[1].test_exit_code, 1);
   assert.is(git(["rev-parse", "HEAD~1"], repo), head, "only the good one landed");
   assert.not.ok(fs.existsSync(path.join(repo, "bad.txt")));
+});
+
+test("an empty or blank --test (an unset variable) is refused with exit 2: nothing lands untested", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/untested", { "u.txt": "u\n" });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const before = snapshot(path.join(repo, ".orch"));
+  for (const blank of ["", "  "]) {
+    const r = orch(["land", "--test", blank, "--json"], { cwd: repo });
+    assert.is(r.code, 2, r.stdout);
+    assert.is(r.json.error.code, "usage");
+    assert.match(r.json.error.message, /--test is empty/);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing landed");
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
 });
 
 test("all green: everything lands in order, as exactly the commits that were tested; named workers only", async () => {

@@ -269,11 +269,20 @@ export function onConflictFlag(flags: Flags): OnConflict {
   return value;
 }
 
+/** --test's command line; an empty one (an unset "$TEST_CMD") is refused, not taken as "land untested". */
+function testCommandFlag(flags: Flags): string | undefined {
+  const command = stringFlag(flags, "test");
+  if (command !== undefined && command.trim() === "") {
+    throw usage("--test is empty: give the command that must pass (or leave --test out to land untested)");
+  }
+  return command;
+}
+
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const method = methodFromFlags(flags);
   const options: LandOptions = {
     names: args,
-    testCommand: stringFlag(flags, "test"),
+    testCommand: testCommandFlag(flags),
     method,
     onConflict: onConflictFlag(flags),
     sync: booleanFlag(flags, "sync"),
