@@ -59,6 +59,9 @@ test("a permission prompt: blocked message, status and await; approve answers th
   const awaited = orch(["await", "--timeout", "10", "--json"], { cwd: w.repo });
   assert.is(awaited.code, 0, "await returns on a blocked worker");
   assert.is(awaited.json.workers[0].status, "blocked");
+  // await's answer alone is enough to answer the request: status is not needed for its id.
+  assert.is(awaited.json.workers[0].waiting_for, "Bash: make deploy");
+  assert.is(awaited.json.workers[0].request_id, blocked.request_id);
 
   const approved = orch(["approve", "feat/guarded", "--json"], { cwd: w.repo });
   assert.is(approved.code, 0, approved.stderr);

@@ -23,6 +23,8 @@ export interface AwaitedWorker {
   pr_url: string | null;
   final_message: Record<string, unknown> | null;
   waiting_for?: string;
+  /** While blocked on a request: what approve/deny name, so the wait's answer is enough to answer it. */
+  request_id?: string;
   after?: string[];
   /** Set when the wait ended on a pending worker that cannot start before its prerequisites land. */
   needs?: string;
@@ -41,6 +43,7 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
       pr_url: state.pr_url,
       final_message: state.last_message && publicMessage(state.last_message),
       ...(state.waiting_for ? { waiting_for: state.waiting_for } : {}),
+      ...(state.request_id ? { request_id: state.request_id } : {}),
       ...(record.after ? { after: record.after } : {}),
       ...(stuck ? { needs: "its prerequisites have finished: land them so it can start" } : {}),
     };
