@@ -36,11 +36,15 @@ function jsonMode(): boolean {
   return jsonAnswer;
 }
 
+// Set once the command is known: a JSON Lines command (watch) keeps its failure's document on one line,
+// so that every line of its output is a JSON document for a reader that takes lines as they come.
+let answerInLines = false;
+
 function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
   warn(message.split("\n")[0]!);
   try {
     const document = { success: false, error: { code: kind, message }, ...details };
-    if (jsonMode()) writeOut(`${JSON.stringify(document, null, 2)}\n`);
+    if (jsonMode()) writeOut(`${answerInLines ? JSON.stringify(document) : JSON.stringify(document, null, 2)}\n`);
   } catch {
     // stdout is what failed: the line on stderr has said it.
   }
@@ -174,6 +178,7 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     cli.runMatchedCommand();
   } catch (error) {
     if (error instanceof OrchError) throw error;
+    answerInLines = COMMANDS.find((spec) => commandName(spec) === cli.matchedCommandName)?.jsonLines === true;
     const name = cli.matchedCommandName ? ` ${cli.matchedCommandName}` : "";
     // cac quotes the arguments it could not place ("Unused args: `x`") with protect()'s marker on them.
     const message = (error as Error).message.replaceAll(MARK, "");
@@ -227,6 +232,7 @@ async function mainEntry(): Promise<void> {
     const invocation = parseFast() ?? (await parseWithCac());
     if (!invocation) return;
     jsonAnswer = booleanFlag(invocation.flags, "json");
+    answerInLines = invocation.spec.jsonLines === true;
     // Refused before any command runs: init and install, which never read a session, would write first.
     const orchFlag = stringFlag(invocation.flags, "orch");
     if (orchFlag !== undefined) checkOrchestratorId(orchFlag, "--orch id");

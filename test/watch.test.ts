@@ -47,6 +47,13 @@ test("watch --timeout: 124 with nothing at all; 0 after printing something; --js
   assert.is(empty.code, 124);
   assert.is(empty.stdout, "");
   assert.is(orch(["watch", "--timeout", "x"], { cwd: repo }).code, 2);
+  // With --json a failure's document is one line too: the output stays JSON Lines for a line reader.
+  for (const [args, code, kind] of [[["--timeout", "0"], 124, "timeout"], [["--bogus"], 2, "usage"]] as const) {
+    const failed = orch(["watch", ...args, "--json"], { cwd: repo });
+    assert.is(failed.code, code, failed.stderr);
+    assert.is(failed.stdout.split("\n").length, 2, `one line: ${failed.stdout}`);
+    assert.equal([failed.json.success, failed.json.error.code], [false, kind]);
+  }
   const wt = workerIn(repo, "feat/one");
   notify(wt, "one");
   const one = orch(["watch", "--timeout", "0.5", "--json"], { cwd: repo });

@@ -17,6 +17,8 @@ export interface CommandSpec {
   options: OptionSpec[];
   load: () => Promise<CommandMain>;
   hidden?: boolean;
+  /** Its --json output is JSON Lines (watch): a failure's document is one line too, never pretty-printed. */
+  jsonLines?: boolean;
 }
 
 export const GLOBAL_OPTIONS: OptionSpec[] = [

@@ -50,6 +50,7 @@ export const COMMANDS: CommandSpec[] = [
       "lines, such as Claude Code's Monitor)",
     options: [opt("--timeout <sec>", "Stop after SEC seconds (exit 124 when nothing at all arrived)")],
     load: async () => (await import("../commands/watch.ts")).main,
+    jsonLines: true,
   },
   {
     usage: "approve <worker> [request-id]",
