@@ -116,10 +116,11 @@ function unprotect<T>(value: T): T {
 /** `orch help` and `orch help COMMAND`, as git and gh take them: the same as `--help`. */
 function helpAsFlag(args: string[], commands: CommandSpec[]): string[] {
   if (args[0] !== "help") return args;
-  const [topic, ...rest] = args.slice(1).filter((a) => a !== "--json");
+  const words = args.slice(1).filter((a) => a !== "--json");
+  const [topic, ...rest] = words;
   if (topic === undefined) return ["--help"];
   if (rest.length > 0 || !commands.some((c) => !c.hidden && commandName(c) === topic)) {
-    const asked = JSON.stringify(args.slice(1).join(" "));
+    const asked = JSON.stringify(words.join(" "));
     throw new OrchError("usage", `no help for ${asked}: orch help takes one command (see orch --help)`);
   }
   return [topic, "--help"];

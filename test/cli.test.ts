@@ -75,6 +75,7 @@ test("orch help and orch help COMMAND print what --help prints; a topic that is 
     assert.is(r.code, 2, args.join(" "));
     assert.is(r.json.error.code, "usage");
     assert.is(r.stderr.trim().split("\n").length, 1);
+    assert.ok(r.json.error.message.startsWith(`no help for ${JSON.stringify(args.slice(1).join(" "))}:`), r.stdout);
   }
 });
 
