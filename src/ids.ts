@@ -125,7 +125,8 @@ export function checkWorkerId(id: string, source = "worker id"): string {
  * itself, so only replaced characters are affected.
  */
 export function workerIdForBranch(branch: string): string {
-  const id = branch.replace(/[^A-Za-z0-9._-]/g, "-");
+  // Per code point ("u"): a character outside the BMP (an emoji) is one character, so one "-", not two.
+  const id = branch.replace(/[^A-Za-z0-9._-]/gu, "-");
   let dashes = 0;
   while (id.charCodeAt(dashes) === 45) dashes++;
   return dashes === 0 ? id : "_".repeat(dashes) + id.slice(dashes);

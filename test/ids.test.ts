@@ -53,6 +53,8 @@ test("the character checks agree with the published patterns, on good ids and on
 test("worker ids follow the contract and folders follow git-gtr", () => {
   assert.is(workerIdForBranch("feat/login"), "feat-login");
   assert.is(workerIdForBranch("fix/ü"), "fix--");
+  assert.is(workerIdForBranch("feat/😀x"), "feat--x", "every character, one outside the BMP too, is one -");
+  assert.is(workerIdForBranch("😀/x"), "__x");
   assert.is(gtrFolderName("fix/#12-x"), "fix--12-x");
   assert.is(gtrFolderName("feat/login"), "feat-login");
 });
