@@ -133,6 +133,15 @@ export function workerIdForBranch(branch: string): string {
 }
 
 /**
+ * The id earlier builds gave a branch with characters outside the BMP (one `-` per UTF-16 unit:
+ * `feat/😀x` → `feat---x`), or undefined when it is the id above: a worker recorded so is still found.
+ */
+export function legacyWorkerIdForBranch(branch: string): string | undefined {
+  const legacy = branch.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^-+/, (dashes) => "_".repeat(dashes.length));
+  return legacy === workerIdForBranch(branch) ? undefined : legacy;
+}
+
+/**
  * The longest branch orch takes, in UTF-8 bytes. Its worker id and folder names are made from the whole
  * branch and get suffixes (`.new-<pid>`, `.removed-<pid>-<time>`, git's `.lock`), and file names end at
  * 255 bytes on Linux and macOS.

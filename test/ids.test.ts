@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
+import { branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, legacyWorkerIdForBranch, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
 import { scratchRepo } from "./helpers.ts";
 
 const CORPUS = [
@@ -55,6 +55,9 @@ test("worker ids follow the contract and folders follow git-gtr", () => {
   assert.is(workerIdForBranch("fix/ü"), "fix--");
   assert.is(workerIdForBranch("feat/😀x"), "feat--x", "every character, one outside the BMP too, is one -");
   assert.is(workerIdForBranch("😀/x"), "__x");
+  // The id earlier builds recorded for such a branch, still looked up; none where nothing changed.
+  assert.is(legacyWorkerIdForBranch("feat/😀x"), "feat---x");
+  assert.is(legacyWorkerIdForBranch("fix/ü"), undefined);
   assert.is(gtrFolderName("fix/#12-x"), "fix--12-x");
   assert.is(gtrFolderName("feat/login"), "feat-login");
 });

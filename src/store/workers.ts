@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { branchNameProblem, isWorkerId, windowKey, workerIdForBranch } from "../ids.ts";
+import { branchNameProblem, isWorkerId, legacyWorkerIdForBranch, windowKey, workerIdForBranch } from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
@@ -238,7 +238,16 @@ export class CorruptWorkerRecord extends OrchError {
  * cannot both exist, so both come down to reading one record.
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
-  const id = isWorkerId(idOrBranch) ? idOrBranch : workerIdForBranch(idOrBranch);
+  if (isWorkerId(idOrBranch)) return readWorkerAt(layout, orchestratorId, idOrBranch);
+  const found = readWorkerAt(layout, orchestratorId, workerIdForBranch(idOrBranch));
+  if (found !== undefined) return found;
+  // Recorded by an orch that gave a character outside the BMP two dashes: its old id, if the branch is this one.
+  const legacy = legacyWorkerIdForBranch(idOrBranch);
+  const old = legacy === undefined ? undefined : readWorkerAt(layout, orchestratorId, legacy);
+  return old?.branch === idOrBranch ? old : undefined;
+}
+
+function readWorkerAt(layout: StoreLayout, orchestratorId: string, id: string): WorkerRecord | undefined {
   const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
   if (dir === undefined) return undefined;
   if (!dir.isDirectory()) throw new OrchError("store", `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`);
