@@ -150,6 +150,20 @@ test("spawn input errors exit 2: missing prompt file, two prompt sources, bad ba
   assert.equal(git(["branch", "--list", "feat/b"], repo), "");
 });
 
+test("a repository with no commit yet: spawn says so (not a --from nobody gave), exit 1, nothing made", () => {
+  const repo = path.join(tempDir(), "empty");
+  fs.mkdirSync(repo);
+  git(["init", "-q", "-b", "main"], repo);
+  assert.is(orch(["init"], { cwd: repo }).code, 0);
+  const r = orch(["spawn", "feat/first", "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stdout);
+  assert.is(r.json.error.code, "not_found");
+  assert.match(r.json.error.message, /has no commit yet to start a worker from/);
+  assert.not.match(r.json.error.message, /--from HEAD/);
+  assert.equal(git(["branch", "--list"], repo), "");
+  assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "empty-worktrees")));
+});
+
 test("prompts orch cannot pass are refused at spawn with exit 2, nothing created: NUL, invalid UTF-8, devices, FIFOs", () => {
   const { repo } = sessionRepo();
   const dir = tempDir();

@@ -140,7 +140,11 @@ export interface SpawnBase {
 /** A full commit id, as the orch that drives a host gives its spawn there (see readBase). */
 const FULL_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
-export function notACommit(from: string, main: Repo): OrchError {
+/** --from that names no commit; without --from, a repository whose HEAD has none yet (no --from was typed). */
+export function notACommit(from: string | undefined, main: Repo): OrchError {
+  if (from === undefined) {
+    return new OrchError("not_found", `${main.root} has no commit yet to start a worker from: commit first, or give --from`);
+  }
   return new OrchError("not_found", `--from ${from} is not a commit in ${main.root}`);
 }
 
@@ -156,7 +160,7 @@ async function readBase(main: Repo, from: string | undefined): Promise<SpawnBase
   }
   if (from !== undefined && FULL_ID.test(from)) return { sha: from, checked: false };
   const sha = await gitAdapter.resolveCommit(main.root, from ?? "HEAD");
-  if (!sha) throw notACommit(from ?? "HEAD", main);
+  if (!sha) throw notACommit(from, main);
   return { sha, checked: true };
 }
 

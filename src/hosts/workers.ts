@@ -19,7 +19,7 @@ import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
-import { startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
+import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
@@ -98,7 +98,7 @@ export async function spawnOnHost(
   // HEAD from git's files (no git process); any other --from is git's to resolve.
   const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;
   const fromSha = head && "sha" in head ? head.sha : await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
-  if (!fromSha) throw new OrchError("not_found", `--from ${options.from ?? "HEAD"} is not a commit in ${main.root}`);
+  if (!fromSha) throw notACommit(options.from, main);
   const local = readRefFromFiles(main, `refs/heads/${options.branch}`);
   const branchHere = local ? "sha" in local : await gitAdapter.branchExists(main.root, options.branch);
   // Its commits come back into refs/heads/B here (git fetch), which git refuses for a branch checked out here.
