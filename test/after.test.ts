@@ -130,6 +130,22 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   assert.is(said.stdout, "removed feat-f: forgotten (pending: it had no worktree or branch yet)\n");
 });
 
+test("a started --after worker blocked on a request: list shows the request and its standing, not 'cannot start'", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/first", "--no-window", "--json"], { cwd: repo });
+  const b = orch(["spawn", "feat/then", "--after", "feat/first", "--no-window", "--json"], { cwd: repo });
+  assert.is(b.json.status, "pending", b.stderr);
+  finish(a.json.worktree_path, { "first.txt": "1\n" }, "first done");
+  assert.equal(orch(["land", "--json"], { cwd: repo }).json.started, ["feat-then"]);
+  const started = workers(repo).get("feat-then")!;
+  const blocked = ["notify", "--type", "blocked", "--summary", "needs a yes", "--waiting-for", "Bash: rm x"];
+  assert.is(orch(blocked, { cwd: started.worktree_path }).code, 0);
+  const line = orch(["list"], { cwd: repo }).stdout.split("\n").find((l) => l.startsWith("feat-then"))!;
+  assert.match(line, /blocked \(Bash: rm x\)/);
+  assert.match(line, /\+0 -0 main/);
+  assert.not.match(line, /cannot start/);
+});
+
 test("--after a worker that does not exist: exit 2 and nothing changed; --after with --from is a usage error", () => {
   const { repo } = sessionRepo();
   orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
