@@ -130,7 +130,7 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   assert.is(said.stdout, "removed feat-f: forgotten (pending: it had no worktree or branch yet)\n");
 });
 
-test("a started --after worker blocked on a request: list shows the request and its standing, not 'cannot start'", () => {
+test("a started --after worker blocked on a request: list shows the request and its standing", () => {
   const { repo } = sessionRepo();
   const a = orch(["spawn", "feat/first", "--no-window", "--json"], { cwd: repo });
   const b = orch(["spawn", "feat/then", "--after", "feat/first", "--no-window", "--json"], { cwd: repo });

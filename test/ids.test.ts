@@ -3,7 +3,10 @@
 import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, legacyWorkerIdForBranch, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch } from "../src/ids.ts";
+import {
+  branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, legacyWorkerIdForBranch, MESSAGE_ID_PATTERN,
+  newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch,
+} from "../src/ids.ts";
 import { scratchRepo } from "./helpers.ts";
 
 const CORPUS = [

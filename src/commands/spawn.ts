@@ -143,7 +143,8 @@ const FULL_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** --from that names no commit; without --from, a repository whose HEAD has none yet (no --from was typed). */
 export function notACommit(from: string | undefined, main: Repo): OrchError {
   if (from === undefined) {
-    return new OrchError("not_found", `${main.root} has no commit yet to start a worker from: commit first, or give --from`);
+    const why = `${main.root} has no commit yet to start a worker from`;
+    return new OrchError("not_found", `${why}: commit first, or give --from`);
   }
   return new OrchError("not_found", `--from ${from} is not a commit in ${main.root}`);
 }

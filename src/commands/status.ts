@@ -225,7 +225,9 @@ const STATUS_COLORS: Record<WorkerView["status"], keyof Colors> = {
 function standingText(w: WorkerView): string {
   // Not started yet: what it waits for. A started worker keeps its `after`, but blocked then means a request.
   const notStarted = w.status === "pending" || (w.status === "blocked" && w.waiting_for === "after");
-  if (notStarted) return w.after ? `${w.status === "blocked" ? "cannot start: after" : "after"} ${w.after.join(", ")}` : "";
+  if (notStarted) {
+    return w.after ? `${w.status === "blocked" ? "cannot start: after" : "after"} ${w.after.join(", ")}` : "";
+  }
   if (w.ahead === null || w.behind === null) return "";
   if (w.landed) return `landed on ${w.base_branch ?? "its base"}`;
   const against = `+${w.ahead} -${w.behind} ${w.base_branch ?? "base"}`;
