@@ -10,7 +10,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, sessionRepo } from "./helpers.ts";
-import { sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -75,10 +75,32 @@ test("a clone moved away, then its store removed: one line each naming the host 
   const removed = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
   assert.is(removed.code, 0, removed.stderr);
   assert.is(removed.json.forgotten_only, true);
-  assert.match(removed.stderr, /feat-lost is only forgotten here: .*its worktree there, if any, is left as it is/);
+  assert.match(removed.stderr, /feat-lost is only forgotten here: .*; its worktree there is left as it is \(/);
   const after = orch(["status", "--json"], { cwd: repo, env });
   assert.equal(after.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w.status]), [["feat-after", "running"]]);
   assert.is(after.stderr, "");
+});
+
+test("rm again after an rm the host carried out but whose answer was lost: says the worktree there is gone", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/half-rm", "feat/half");
+  const clone = path.join(a.home, "broken/half-rm");
+  const sessions = fs.readdirSync(path.join(clone, ".orch/sessions"));
+  assert.is(sessions.length, 1);
+  const worktree = orch(["status", "--json"], { cwd: repo, env }).json.workers[0].worktree_path as string;
+  assert.ok(fs.existsSync(worktree), worktree);
+  // What an rm whose connection broke after the host's orch removed the worker leaves: gone there, recorded here.
+  orchOnHost(a, clone, ["rm", worker, "--orch", sessions[0]!, "--yes", "--json"]);
+  assert.not.ok(fs.existsSync(worktree), "the host removed its worktree");
+  const removed = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.forgotten_only, true);
+  assert.is(removed.stderr.trim().split("\n").length, 1, removed.stderr);
+  namesHostOnce(removed.stderr);
+  assert.match(removed.stderr, /feat-half is only forgotten here: .*; its worktree there is gone/);
+  assert.not.match(removed.stderr, /is left/);
+  assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers, []);
 });
 
 test("a clone made anew by host add: rm --delete-branch forgets its worker here and deletes the branch here", () => {

@@ -262,6 +262,21 @@ async function refuseBranchCheckedOutElsewhere(host: RemoteHost, record: RemoteW
   if (there !== undefined) throw gitAdapter.branchInUse(record.branch, `${there} on host ${host.name}`);
 }
 
+/** Exit 0 when the path is there, 1 when it is not. */
+const PATH_THERE = 'if command test -e "$1" || command test -L "$1"; then exit 0; fi; exit 1';
+
+/**
+ * What rm says of a worker's worktree on a host it only forgets the worker for: one an earlier rm whose
+ * answer was lost (or the host's own rm) removed is said to be gone, not left; one it cannot look at
+ * (the host forgotten here, or not answering) is left, if there is one.
+ */
+async function worktreeLeftOnHost(host: RemoteHost | undefined, worktree: string): Promise<string> {
+  const looked = host?.run(host.script(PATH_THERE, "orch-path-there", [worktree])).catch(() => undefined);
+  const there = (await looked)?.code;
+  if (there === 1) return "its worktree there is gone";
+  return `its worktree there${there === 0 ? "" : ", if any,"} is left as it is (${worktree})`;
+}
+
 /** rm on the host (which refuses a dirty worktree without --force), then the branch if asked, then forget here. */
 export async function removeOnHost(
   layout: StoreLayout,
@@ -280,8 +295,8 @@ export async function removeOnHost(
       throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: ${fix}`);
     }
   };
-  const left = `its worktree there, if any, is left as it is (${record.worktree_path})`;
-  const forgottenHere = async (why: string): Promise<RemoveOutcome> => {
+  const forgottenHere = async (why: string, host?: RemoteHost): Promise<RemoveOutcome> => {
+    const left = await worktreeLeftOnHost(host, record.worktree_path);
     ctx.warn(`${record.worker_id} is only forgotten here: ${why}; ${left}`);
     const branchDeleted = options.deleteBranch && (await gitAdapter.branchExists(mainRoot, record.branch));
     if (branchDeleted) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
@@ -315,9 +330,9 @@ export async function removeOnHost(
       forgottenOnly = error.message;
       return {};
     });
-  if (forgottenOnly !== undefined) return forgottenHere(forgottenOnly);
+  if (forgottenOnly !== undefined) return forgottenHere(forgottenOnly, host);
   if (doc.record_unreadable === true) {
-    return forgottenHere(`its record on host ${record.host} was unreadable, and only that was removed`);
+    return forgottenHere(`its record on host ${record.host} was unreadable, and only that was removed`, host);
   }
   let branchDeleted = false;
   if (options.deleteBranch) {
