@@ -290,6 +290,40 @@ test("a host forgotten with host rm --force: await counts its worker as settled;
   assert.is(rm.code, 0, rm.stderr);
 });
 
+test("host rm --force, then host add under another name: its warning's host add and rm remove the worker there", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/renamed", "feat/renamed");
+  const worktree = orch(["status", "--json"], { cwd: repo, env }).json.workers[0].worktree_path as string;
+  const forgotten = orch(["host", "rm", "alpha", "--force", "--json"], { cwd: repo, env });
+  assert.is(forgotten.code, 0, forgotten.stderr);
+  assert.equal(forgotten.json.workers_left, [worker]);
+  const again = ["host", "add", "alpha", a.alias, "--path", "broken/renamed"];
+  assert.is(forgotten.stderr.trim().split("\n").length, 1, forgotten.stderr);
+  assert.ok(forgotten.stderr.includes(`feat-renamed stay on host alpha: orch ${again.join(" ")} (as it was`), forgotten.stderr);
+  const beta = orch(["host", "add", "beta", a.alias, "--path", "broken/renamed"], { cwd: repo, env });
+  assert.is(beta.code, 0, beta.stderr);
+  const other = orch(["spawn", "feat/beta", "--host", "beta", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(other.code, 0, other.stderr);
+  const sent = orch(["send", worker, "hello", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 1, sent.stderr);
+  assert.match(sent.json.error.message, /orch host add alpha again, as it was, then orch rm, removes them there too/);
+
+  // What the warning says, beside beta: the worker's worktree and record there go, beta's worker stays.
+  assert.is(orch(again, { cwd: repo, env }).code, 0);
+  const removed = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.forgotten_only, undefined, "removed on the host, not only forgotten here");
+  assert.not.ok(fs.existsSync(worktree), "its worktree on the host is gone");
+  const records = a.runAs(["sh", "-c", 'ls "$1"/sessions/*/workers/', "ls", "broken/renamed/.orch"]).stdout;
+  assert.match(records, /feat-beta/);
+  assert.not.match(records, /feat-renamed/);
+  assert.is(orch(["host", "rm", "alpha"], { cwd: repo, env }).code, 0);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.equal(status.json.workers.map((w: { worker_id: string; host: string }) => [w.worker_id, w.host]), [["feat-beta", "beta"]]);
+  assert.is(status.stderr, "");
+});
+
 test("a host record edited so that it lacks its path: each command names the file in one line, no stack trace", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -316,9 +316,17 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     forgetHost(layout, name);
     if (record) await closeConnection(record.destination, ctx.env).catch(() => undefined);
     else ctx.warn(`removed the unusable record of host ${name} (${unusable})`);
+    const left = workers.map((w) => w.worker_id);
+    if (left.length && record) {
+      // Their worktrees, windows and agents stay there; the host's orch removes them only when reached
+      // under this name again (the session link here, kept, names the host's session that has them).
+      const again = new RemoteHost(record, ctx.env).addAgain();
+      ctx.warn(`worker(s) ${left.join(", ")} stay on host ${name}: ${again} (as it was, beside any other name ` +
+        `for it), then orch rm, removes them there; orch rm alone only forgets them here`);
+    }
     const where = record ? `on ${record.destination}` : "on the host";
     return {
-      json: { success: true, name, removed: true },
+      json: { success: true, name, removed: true, ...(left.length ? { workers_left: left } : {}) },
       human: (c) => `${c.green("removed")} host ${c.bold(name)} (its clone and orch stay ${where})\n`,
     };
   }

@@ -37,7 +37,8 @@ export function hostOf(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Con
  * Not bad input (the worker was named rightly), so not_found, with what to do.
  */
 export function forgottenHost(name: string): HostError {
-  const fix = "orch rm forgets its workers here";
+  const fix = `orch rm forgets its workers here (orch host add ${name} again, as it was, then orch rm, removes ` +
+    "them there too)";
   return new HostError("not_found", name, `host ${name} is no longer known (orch host rm --force?): ${fix}`);
 }
 
