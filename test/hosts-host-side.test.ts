@@ -324,6 +324,31 @@ test("host rm --force, then host add under another name: its warning's host add 
   assert.is(status.stderr, "");
 });
 
+test("an orch on the host that hangs (its child holding the pipes): host list says so within its limit; host add repairs", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env } = repoWithWorker(a, "broken/hangs", "feat/hangs");
+  const bin = path.join(a.home, ".local/bin/orch");
+  const good = fs.readFileSync(bin);
+  try {
+    writeAsUser(a, ".local/bin/orch", "#!/bin/sh\nsleep 3600\n", 0o755);
+    const listed = orch(["host", "list", "--json"], { cwd: repo, env, timeout: 120_000 });
+    assert.is(listed.code, 0, listed.stderr);
+    assert.is(listed.json.hosts[0].orch_version, null);
+    assert.match(listed.json.hosts[0].error, /^orch does not run there \(it did not answer --version within 10 s\): orch host add alpha \S+ --path broken\/hangs installs it$/);
+    const added = orch(["host", "add", "alpha", a.alias, "--path", "broken/hangs", "--json"], { cwd: repo, env, timeout: 120_000 });
+    assert.is(added.code, 0, added.stderr);
+    assert.is(added.json.installed, true);
+    const again = orch(["host", "list", "--json"], { cwd: repo, env, timeout: 120_000 });
+    assert.type(again.json.hosts[0].orch_version, "string");
+    assert.is(again.json.hosts[0].error, undefined);
+  } finally {
+    fs.rmSync(bin, { force: true });
+    fs.writeFileSync(bin, good, { mode: 0o755 });
+    fs.chownSync(bin, a.uid, fs.statSync(a.home).gid);
+  }
+});
+
 test("a host record edited so that it lacks its path: each command names the file in one line, no stack trace", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

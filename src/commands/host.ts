@@ -13,7 +13,7 @@ import { aboutHost, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { noteHostReached } from "../hosts/backoff.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
-import { loginShellNoise, RemoteHost } from "../hosts/remote.ts";
+import { loginShellNoise, RemoteHost, VERSION_LIMIT_SECONDS, VERSION_WITHIN } from "../hosts/remote.ts";
 import { POSIX_SHELL_CHECK, POSIX_SHELL_OK } from "../hosts/shell-quote.ts";
 import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
@@ -27,8 +27,8 @@ import type { CommandResult } from "./types.ts";
  * What the host has: its system, its orch (if any) and that file's POSIX cksum, which of git and tmux are
  * missing, and which of the agents orch knows by name ("$@" after the orch path) its ssh commands find.
  */
-const PROBE = 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
-  '"$HOME/$o" --version 2>/dev/null || echo "orch none"; { cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
+const PROBE = `${VERSION_WITHIN}; ` + 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
+  'versionWithin "$HOME/$o" 2>/dev/null || echo "orch none"; { cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
@@ -221,18 +221,17 @@ async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Cont
   try {
     // Run in the clone, as every remote command is: a clone gone from there shows here too.
     const host = new RemoteHost(record, ctx.env);
-    const result = await host.run(host.orchCommand(["--version"]));
+    const result = await host.run(host.versionCommand());
     if (result.code === 3) {
       const error = `the clone ${record.path} is missing (${host.addAgain()} makes it again)`;
       return { ...base, reachable: true, orch_version: null, error };
     }
     if (result.code !== 0) {
-      return {
-        ...base,
-        reachable: true,
-        orch_version: null,
-        error: `orch does not run there: ${result.stderr.trim().split("\n").pop() ?? ""}`,
-      };
+      const why = result.code === 137
+        ? `it did not answer --version within ${VERSION_LIMIT_SECONDS} s`
+        : result.stderr.trim().split("\n").pop() || `--version exited ${result.code}`;
+      const error = `orch does not run there (${why}): ${host.addAgain()} installs it`;
+      return { ...base, reachable: true, orch_version: null, error };
     }
     const answer = result.stdout.trim();
     if (answer.includes("\n")) {

@@ -16,6 +16,22 @@ import type { HostRecord } from "./store.ts";
  * orch's path is taken relative to the home folder before the cd, so a relative --path works too.
  */
 const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3; shift 2; exec "$o" "$@"';
+/** How long an orch on a host may take to print its version before host add or host list ends it. */
+export const VERSION_LIMIT_SECONDS = 10;
+/**
+ * `versionWithin PROGRAM`: PROGRAM --version, ended (kill -9, exit 137) when it has not ended within
+ * VERSION_LIMIT_SECONDS: an orch there that hangs (a broken build) would hold host add, which replaces it,
+ * and host list for ever. Its output goes through files: a process it started (which the kill does not
+ * reach) would hold the connection's pipe open. The watcher's sleep ends with it.
+ */
+export const VERSION_WITHIN = 'versionWithin() { t=$(mktemp) || return 1; "$1" --version </dev/null >"$t" 2>"$t.e" & p=$!; ' +
+  `( trap 'command kill $s 2>/dev/null; wait $s; exit 0' TERM; sleep ${VERSION_LIMIT_SECONDS} & s=$!; wait $s; ` +
+  "command kill -9 $p 2>/dev/null ) </dev/null >/dev/null 2>&1 & k=$!; " +
+  'wait $p; r=$?; command kill $k 2>/dev/null; wait $k; command cat -- "$t"; command cat -- "$t.e" >&2; ' +
+  'rm -f -- "$t" "$t.e"; return $r; }';
+/** IN_CLONE for `orch --version`, within its limit. */
+const VERSION_IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3; ' +
+  `${VERSION_WITHIN}; versionWithin "$o"`;
 /**
  * An empty poll without orch: the same start as IN_CLONE, then ($3 the session there) a look at what a
  * poll of that session could take — a file in its mailbox's new/ or claims/ (a claim left by a reader
@@ -76,6 +92,11 @@ export class RemoteHost {
   /** orch ARGS in the clone. */
   orchCommand(args: readonly string[]): RemoteCommand {
     return this.script(IN_CLONE, "orch-remote", [this.record.orch_path, this.record.path, ...args]);
+  }
+
+  /** `orch --version` in the clone, ended after VERSION_LIMIT_SECONDS (exit 137). */
+  versionCommand(): RemoteCommand {
+    return this.script(VERSION_IN_CLONE, "orch-version", [this.record.orch_path, this.record.path]);
   }
 
   /** `orch ARGS --json` in the clone; its JSON document, or its error as an OrchError of the same kind. */
