@@ -332,6 +332,22 @@ test("an orch on the host that hangs (its child holding the pipes): host list sa
   const good = fs.readFileSync(bin);
   try {
     writeAsUser(a, ".local/bin/orch", "#!/bin/sh\nsleep 3600\n", 0o755);
+    // poll and status give it up after $ORCH_SSH_ANSWER_TIMEOUT (the host then counts as silent for a while).
+    const limited = { ...env, ORCH_SSH_ANSWER_TIMEOUT: "2" };
+    // A file in the host's mailbox, so that its empty-poll check starts orch there.
+    const sessions = path.join(a.home, "broken/hangs/.orch/sessions");
+    const remoteSession = fs.readdirSync(sessions).find((name) => name.startsWith("orch_"))!;
+    writeAsUser(a, `broken/hangs/.orch/sessions/${remoteSession}/mail/new/msg_waiting.json`, "{}\n");
+    const polled = orch(["poll", "--json"], { cwd: repo, env: limited, timeout: 60_000 });
+    assert.is(polled.code, 0, polled.stderr);
+    assert.is(polled.json.message_count, 0);
+    assert.match(polled.stderr, /orch there did not answer within 2 s/);
+    // The poll's failure pauses the host for status too: forgotten, so that status asks it.
+    fs.rmSync(path.join(repo, ".orch", "hosts-unreachable"), { recursive: true, force: true });
+    const status = orch(["status", "--json"], { cwd: repo, env: limited, timeout: 60_000 });
+    assert.is(status.code, 0, status.stderr);
+    assert.is(status.json.workers[0].status, "unreachable");
+    assert.match(status.json.workers[0].error, /orch there did not answer within 2 s/);
     const listed = orch(["host", "list", "--json"], { cwd: repo, env, timeout: 120_000 });
     assert.is(listed.code, 0, listed.stderr);
     assert.is(listed.json.hosts[0].orch_version, null);

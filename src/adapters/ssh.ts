@@ -159,6 +159,28 @@ export function sshError(result: RunResult): string {
 
 export interface RemoteRunOptions {
   input?: string | Buffer;
+  /**
+   * A command that answers at once (status): through the shared connection, one that has not ended within
+   * this time (an orch there that hangs) is given up, and the host counts as unreachable meanwhile.
+   */
+  answerWithinMs?: number;
+}
+
+/** How long a host's orch may take over a command that answers at once: $ORCH_SSH_ANSWER_TIMEOUT s, else 30. */
+export function answerTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const seconds = Number(env.ORCH_SSH_ANSWER_TIMEOUT);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000;
+}
+
+/** The session's output and exit code, or undefined (the channel closed) when it has not ended within `limitMs`. */
+async function runToEndWithin(session: MuxSession, limitMs: number | undefined): Promise<RunResult | undefined> {
+  if (limitMs === undefined) return runToEnd(session);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), limitMs)));
+  const result = await Promise.race([runToEnd(session), late]);
+  clearTimeout(timer);
+  if (result === undefined) session.close();
+  return result;
 }
 
 /** The master's socket for `dest` when orch's own ssh options name it (not with ORCH_SSH_NO_MUX=1). */
@@ -328,7 +350,11 @@ export async function runOnHost(
   if (options.input !== undefined) return runWithInput(host, dest, command, env, options.input);
   const session = await startThroughMaster(dest, command, env);
   const withSsh = async () => (await import("./exec.ts")).run(sshArgv(dest, command, env), { env, allowFailure: true });
-  const result = session ? await runToEnd(session) : await withSsh();
+  const result = session ? await runToEndWithin(session, options.answerWithinMs) : await withSsh();
+  if (result === undefined) {
+    const limit = (options.answerWithinMs ?? 0) / 1000;
+    throw new HostUnreachable(host, `orch there did not answer within ${limit} s (does it hang?)`);
+  }
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }

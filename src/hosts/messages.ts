@@ -6,7 +6,9 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { checkSshSetup, HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess } from "../adapters/ssh.ts";
+import {
+  answerTimeoutMs, checkSshSetup, HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess,
+} from "../adapters/ssh.ts";
 import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
@@ -208,6 +210,21 @@ export function collectHostMessages(layout: StoreLayout, orchestratorId: string,
   return { sent: claims.sent, done: Promise.all([claims.done, made.claims.done]).then(() => undefined) };
 }
 
+/**
+ * A poll that does not wait, given up (its connection closed) when the host's orch has not finished within
+ * `limitMs` (one that hangs there): what it had claimed is not acknowledged, so it is handed out again.
+ */
+async function answeredInTime(
+  host: RemoteHost, lifeline: { done: Promise<LifelineOutcome>; cancel: () => void }, limitMs: number,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), limitMs)));
+  const outcome = await Promise.race([lifeline.done, late]).finally(() => clearTimeout(timer));
+  if (outcome !== "late") return;
+  lifeline.cancel();
+  throw host.unreachable(`orch there did not answer within ${limitMs / 1000} s (does it hang?)`);
+}
+
 function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): HostClaims {
   const hosts = hostsOf(layout, orchestratorId, ctx);
   if (hosts.length) checkSshSetup(ctx.env);
@@ -222,7 +239,7 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
     }
     const startedAt = Date.now();
     try {
-      await runLifeline(host, pollRequest(link, false), store).done;
+      await answeredInTime(host, runLifeline(host, pollRequest(link, false), store), answerTimeoutMs(ctx.env));
       noteHostReached(layout, host.name);
     } catch (error) {
       const waiting = error instanceof HostUnreachable;

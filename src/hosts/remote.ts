@@ -70,6 +70,8 @@ export function loginShellNoise(host: string, noise: string): HostError {
 
 export interface OrchRunOptions {
   input?: string | Buffer;
+  /** See RemoteRunOptions.answerWithinMs. */
+  answerWithinMs?: number;
 }
 
 export class RemoteHost {

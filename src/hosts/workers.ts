@@ -7,7 +7,7 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import type { NotEnded } from "../adapters/processes.ts";
 import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
-import { checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
+import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
@@ -512,8 +512,10 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
       const args = ["status", "--orch", remoteSessionOf(layout, sample)];
       // Branch tips, not the host's standings (computed here against the base as it is here); an older
       // orch on the host does not know the flag and answers as it always did.
-      const doc = await host.orch([...args, "--branch-tips"]).catch((error: unknown) => {
-        if (error instanceof OrchError && error.kind === "usage") return host.orch(args);
+      // An orch there that hangs makes the host unreachable for this status, not the status wait for ever.
+      const limit = { answerWithinMs: answerTimeoutMs(ctx.env) };
+      const doc = await host.orch([...args, "--branch-tips"], limit).catch((error: unknown) => {
+        if (error instanceof OrchError && error.kind === "usage") return host.orch(args, limit);
         throw error;
       });
       noteHostReached(layout, name);
