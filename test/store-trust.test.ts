@@ -1,6 +1,7 @@
 // The store is never content a repository ships: committed sessions are not picked, a committed .orch
 // link or tracked store is refused, and nothing under the store is followed through a symbolic link.
 
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -81,6 +82,54 @@ test("a worker folder that is a link is skipped by status and refused by stop", 
   const stop = orch(["stop", "fake", "--json"], { cwd: repo });
   assert.is(stop.code, 1);
   assert.match(stop.stderr, /symbolic link/);
+});
+
+/** A worker folder as orch makes it (record, event log, inbox), with the record's fields as given. */
+function handMadeWorker(repo: string, id: string, name: string, record: Record<string, unknown>): string {
+  const dir = path.join(repo, ".orch", "sessions", id, "workers", name);
+  for (const sub of ["events", "inbox/tmp", "inbox/new", "inbox/cur", "inbox/claims", "inbox/quarantine"]) {
+    fs.mkdirSync(path.join(dir, sub), { recursive: true });
+  }
+  const fields = { worker_id: name, branch: name, orchestrator_id: id, worktree_path: repo, created_at: "2026-01-01T00:00:00.000Z" };
+  fs.writeFileSync(path.join(dir, "worker.json"), JSON.stringify({ ...fields, agent_argv: ["true"], ...record }));
+  return dir;
+}
+
+test("a worker record naming ../ ids, or whose event log is a link (outside, /etc/passwd, a FIFO, itself): skipped with a warning, never written through", () => {
+  const { repo, id } = sessionRepo();
+  const outside = tempDir("orch-outside-");
+  fs.mkdirSync(path.join(outside, "events"));
+  const fifo = path.join(outside, "fifo");
+  execFileSync("mkfifo", [fifo]);
+  handMadeWorker(repo, id, "escape", { worker_id: `../../../../../../../..${outside}` });
+  const targets: Record<string, string> = { outside: path.join(outside, "events"), passwd: "/etc/passwd", fifo, self: "events" };
+  for (const [name, target] of Object.entries(targets)) {
+    const dir = handMadeWorker(repo, id, `link-${name}`, {});
+    fs.rmdirSync(path.join(dir, "events"));
+    fs.symlinkSync(target, path.join(dir, "events"));
+  }
+  handMadeWorker(repo, id, "good", {});
+  assert.is(orch(["notify", "--type", "progress", "--summary", "still here"], { cwd: repo, env: { ORCH_WORKER: "good" } }).code, 0);
+
+  const status = orch(["status", "--json"], { cwd: repo, timeout: 60_000 });
+  assert.is(status.code, 0, status.stderr);
+  assert.equal(status.json.workers.map((w: { worker_id: string }) => w.worker_id), ["good"]);
+  for (const name of ["escape", ...Object.keys(targets).map((n) => `link-${n}`)]) {
+    assert.is(status.stderr.split(`skipping worker ${name}:`).length, 2, `one warning for ${name}: ${status.stderr}`);
+  }
+  assert.not.match(status.stderr, /at .*\.js:\d+/, "no stack trace");
+  for (const name of ["escape", "link-outside", "link-fifo", "link-self"]) {
+    const stop = orch(["stop", name], { cwd: repo, timeout: 60_000 });
+    assert.is(stop.code, 1, `stop ${name}: ${stop.stderr}`);
+    assert.match(stop.stderr, /orch rm .* --force removes the worker/);
+  }
+  assert.equal(fs.readdirSync(path.join(outside, "events")), [], "nothing was written outside the store");
+  const poll = orch(["poll", "--json"], { cwd: repo, timeout: 60_000 });
+  assert.is(poll.code, 0, poll.stderr);
+  assert.equal(poll.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["still here"]);
+  const rm = orch(["rm", "link-outside", "--force", "--yes"], { cwd: repo, timeout: 60_000 });
+  assert.is(rm.code, 0, rm.stderr);
+  assert.ok(fs.existsSync(path.join(outside, "events")), "rm removed the link, not what it points at");
 });
 
 test.run();

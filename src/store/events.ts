@@ -29,9 +29,10 @@ export function parseEventName(name: string): EventEntry | undefined {
   return undefined;
 }
 
-/** The log in arrival order. */
+/** The log in arrival order; none when it is not a real folder (a symbolic link is never followed). */
 export function readEventLog(eventsDir: string): EventEntry[] {
   const entries: EventEntry[] = [];
+  if (!isRealDirectory(eventsDir)) return entries;
   for (const name of listDir(eventsDir)) {
     const entry = parseEventName(name);
     if (entry) entries.push(entry);

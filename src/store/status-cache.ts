@@ -198,7 +198,7 @@ export function workersForStatus(
         record = readWorkerRecord(layout.workerFile(orchestratorId, name));
       } catch (error) {
         if (!(error instanceof CorruptFileError)) throw error;
-        warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
+        warn?.(`skipping worker ${name}: ${error.file} is ${error.why}`);
         continue;
       }
       if (record === undefined) continue;

@@ -189,11 +189,27 @@ export function isWorkerRecord(value: unknown): value is WorkerRecord {
     typeof r.orchestrator_id === "string" && typeof r.created_at === "string" && Array.isArray(r.agent_argv);
 }
 
-/** A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields. */
+/**
+ * A worker's record; CorruptFileError when worker.json is truncated, not JSON or lacks its fields, when
+ * its ids are not those of the folders it sits in (every path of a worker is made from them: a
+ * worker_id of "../../x" would put its event log outside the store), or when its event log is not a
+ * real folder (a symbolic link would have orch read and write wherever it points).
+ */
 export function readWorkerRecord(file: string): WorkerRecord | undefined {
   const value = readJson<unknown>(file);
   if (value === undefined) return undefined;
   if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
+  const workerDir = path.dirname(file);
+  const sessionId = path.basename(path.dirname(path.dirname(workerDir)));
+  if (value.worker_id !== path.basename(workerDir) || value.orchestrator_id !== sessionId) {
+    const says = `${JSON.stringify(value.orchestrator_id)}/${JSON.stringify(value.worker_id)}`;
+    throw new CorruptFileError(file, `not the record of the worker whose folder it is in (it names ${says})`);
+  }
+  const events = lstatOrUndefined(path.join(workerDir, "events"));
+  if (events !== undefined && !events.isDirectory()) {
+    const what = events.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    throw new CorruptFileError(path.join(workerDir, "events"), `${what}, not the worker's event log folder`);
+  }
   return value;
 }
 
@@ -214,7 +230,7 @@ export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: 
       if (record) records.push(record);
     } catch (error) {
       if (!(error instanceof CorruptFileError)) throw error;
-      warn?.(`skipping worker ${name}: its record ${error.file} is ${error.why}`);
+      warn?.(`skipping worker ${name}: ${error.file} is ${error.why}`);
     }
   }
   return records.sort((a, b) => byText(a.created_at, b.created_at));
@@ -272,6 +288,8 @@ export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, type: LifecycleType, summary: string): void {
   const event = newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: type, content: { summary } });
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  // As linkEvent: a log that is gone (the worker is being removed) or not a real folder is not written through.
+  if (!isRealDirectory(eventsDir)) return;
   const staging = path.join(eventsDir, `.${event.id}.tmp`);
   writeNewFile(staging, toJson(event), true);
   try {
