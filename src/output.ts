@@ -41,6 +41,69 @@ export function requireOpenStdout(): void {
   }
 }
 
+/** How often a waiting listener looks for its pipe's reader: the look reads every process's fd list. */
+const READER_CHECK_MS = 5000;
+let lastReaderCheck = 0;
+
+/**
+ * Why standard output leads nowhere any more, or undefined: it is a pipe that no process holds open
+ * for reading (`orch watch | head -1` once head has its line). A waiting listener asks this as it waits,
+ * so it ends instead of waiting for a message it could never hand out. Linux has no call that says so
+ * without writing; /proc shows who holds the pipe and how. Asked at most every READER_CHECK_MS.
+ */
+export function stdoutReaderGone(): string | undefined {
+  if (process.platform !== "linux" || Date.now() - lastReaderCheck < READER_CHECK_MS) return undefined;
+  lastReaderCheck = Date.now();
+  try {
+    const stat = fs.fstatSync(1);
+    // What /proc shows for each fd of it: "pipe:[inode]", or a named FIFO's path.
+    if (!stat.isFIFO() || pipeHasReader(fs.readlinkSync("/proc/self/fd/1"))) return undefined;
+  } catch {
+    return undefined; // /proc cannot be read here: assume someone reads
+  }
+  return "nothing reads standard output any more (its pipe was closed)";
+}
+
+/** The session id in /proc/<pid>/stat (after the command name, which may hold spaces and parentheses). */
+function sessionOf(pid: string): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether another process holds the pipe `link` (as /proc shows an fd of it) open for reading. A process
+ * whose fds cannot be looked at (another user's: `orch watch | sudo tee`) counts as a reader when it is in
+ * this terminal session, as a pipeline's processes are.
+ */
+function pipeHasReader(link: string): boolean {
+  const ownSession = sessionOf("self");
+  for (const pid of fs.readdirSync("/proc")) {
+    const first = pid.charCodeAt(0);
+    if (first < 48 || first > 57 || Number(pid) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch (error) {
+      if (errnoCode(error) === "EACCES" && sessionOf(pid) === ownSession) return true;
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
+        if (flags === undefined || (parseInt(flags, 8) & 3) !== fs.constants.O_WRONLY) return true;
+      } catch {
+        // closed or ended since the listing
+      }
+    }
+  }
+  return false;
+}
+
 export function writeOut(text: string): void {
   writeAll(1, text);
 }

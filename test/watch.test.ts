@@ -191,4 +191,28 @@ test("a watch whose reader went away leaves the message it could not write unrea
   assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["nobody read this"]);
 });
 
+test("watch | head -1 ends once head has its line, with no message after it; poll --wait whose reader is gone ends too", async () => {
+  const { repo } = sessionRepo();
+  notify(repo, "the one line");
+  const [cmd, ...pre] = orchCommand();
+  // A shell pipeline, as a user types it: node's own child pipes are socket pairs, not pipes.
+  const pipeline = (reader: string, args: string[]) => {
+    const child = spawn("sh", ["-c", `"$0" "$@" | ${reader}`, cmd!, ...pre, ...args], { cwd: repo, env: baseEnv() });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    return new Promise<{ stdout: string; stderr: string }>((resolve) => child.on("close", () => resolve({ stdout, stderr })));
+  };
+  // --timeout only bounds a watch that never notices: ending by it would say nothing on stderr.
+  const watched = await pipeline("head -1", ["watch", "--timeout", "40"]);
+  assert.is(JSON.parse(watched.stdout).content.summary, "the one line");
+  assert.match(watched.stderr, /nothing reads standard output any more/);
+  const polled = await pipeline("true", ["poll", "--wait", "--timeout", "40", "--json"]);
+  assert.match(polled.stderr, /nothing reads standard output any more/);
+  notify(repo, "after them");
+  const next = orch(["poll", "--json"], { cwd: repo });
+  assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["after them"]);
+});
+
 test.run();

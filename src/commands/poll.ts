@@ -4,7 +4,7 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import { requireOpenStdout, type Colors } from "../output.ts";
+import { requireOpenStdout, stdoutReaderGone, type Colors } from "../output.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
 import { guardListener, unattendedSessionReason } from "../listener.ts";
 import { storeError } from "../store/files.ts";
@@ -57,7 +57,7 @@ export async function takeFromMailbox(
   if (!wait) return take();
   const sessionGone = sameFolder(path.dirname(mailDir), what);
   const mailGone = sameFolder(mailDir, "its mailbox");
-  return waitFor([path.join(mailDir, "new")], timeoutMs, take, () => sessionGone() ?? mailGone());
+  return waitFor([path.join(mailDir, "new")], timeoutMs, take, () => sessionGone() ?? mailGone() ?? stdoutReaderGone());
 }
 
 /**

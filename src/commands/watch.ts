@@ -6,7 +6,7 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import { requireOpenStdout, writeOut } from "../output.ts";
+import { requireOpenStdout, stdoutReaderGone, writeOut } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
 import type { HostFollower } from "../hosts/messages.ts";
@@ -37,7 +37,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
         beforeTake();
         await followHostsOnceThere();
         return takeMessages(mailDir, ctx.warn);
-      }, sessionGone);
+      }, () => sessionGone() ?? stdoutReaderGone());
       if (!taken) break;
       for (const message of taken.messages) {
         try {
