@@ -43,7 +43,8 @@ export function requireOpenStdout(): void {
 
 /** How often a waiting listener looks for its pipe's reader: the look reads every process's fd list. */
 const READER_CHECK_MS = 5000;
-let lastReaderCheck = 0;
+/** Set at the first ask, so a listener's start (and its first message's latency) never pays for the look. */
+let lastReaderCheck: number | undefined;
 
 /**
  * Why standard output leads nowhere any more, or undefined: it is a pipe that no process holds open
@@ -52,6 +53,7 @@ let lastReaderCheck = 0;
  * without writing; /proc shows who holds the pipe and how. Asked at most every READER_CHECK_MS.
  */
 export function stdoutReaderGone(): string | undefined {
+  lastReaderCheck ??= Date.now();
   if (process.platform !== "linux" || Date.now() - lastReaderCheck < READER_CHECK_MS) return undefined;
   lastReaderCheck = Date.now();
   try {
