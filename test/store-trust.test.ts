@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, scratchRepo, sessionRepo, tempDir, writeFiles } from "./helpers.ts";
+import { commitFiles, git, orch, scratchRepo, sessionRepo, tempDir, writeFiles } from "./helpers.ts";
 
 /** A session as a hostile repository would commit it: dated in the future, its new/ a link outside. */
 function shipSession(repo: string, outside: string, id = "orch_evil0001"): void {
@@ -130,6 +130,24 @@ test("a worker record naming ../ ids, or whose event log is a link (outside, /et
   const rm = orch(["rm", "link-outside", "--force", "--yes"], { cwd: repo, timeout: 60_000 });
   assert.is(rm.code, 0, rm.stderr);
   assert.ok(fs.existsSync(path.join(outside, "events")), "rm removed the link, not what it points at");
+});
+
+test("a lock that is a symbolic link (to an old folder outside) is removed with a warning, not waited on or followed", () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/locked", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  commitFiles(spawned.json.worktree_path, { "a.txt": "a\n" }, "add a");
+  const outside = tempDir("orch-outside-");
+  writeFiles(outside, { "precious.txt": "keep me\n" });
+  fs.utimesSync(outside, new Date("2020-01-01"), new Date("2020-01-01"));
+  fs.symlinkSync(outside, path.join(repo, ".orch", "checkout.lock"));
+  const started = Date.now();
+  const apply = orch(["apply", "feat/locked", "--json"], { cwd: repo, timeout: 120_000 });
+  assert.is(apply.code, 0, apply.stderr);
+  assert.ok(Date.now() - started < 30_000, "not held up by proper-lockfile's retries");
+  assert.match(apply.stderr, /removed .*checkout\.lock: a symbolic link in place of a lock/);
+  assert.is(fs.readFileSync(path.join(outside, "precious.txt"), "utf8"), "keep me\n");
+  assert.ok(fs.existsSync(path.join(repo, "a.txt")), "applied");
 });
 
 test.run();

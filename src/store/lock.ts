@@ -2,7 +2,9 @@
 // at a time changes the orchestrator's checkout. A holder killed with -9 leaves a lock that goes
 // stale after STALE_MS, so the next command waits seconds, not forever.
 
-import { OrchError } from "../errors.ts";
+import fs from "node:fs";
+import { OrchError, errnoCode } from "../errors.ts";
+import { warn } from "../output.ts";
 
 const STALE_MS = 10_000;
 
@@ -13,8 +15,31 @@ export function prepareLock(): void {
   loading ??= import("proper-lockfile");
 }
 
+/**
+ * proper-lockfile's lock is a folder it makes with mkdir: anything else at its place (a symbolic link, a
+ * file, a FIFO) is no one's lock, yet would have every command wait out all its retries and then fail on
+ * it (its stale check follows a link; its removal is rmdir). It is unlinked, never followed, with a warning.
+ */
+function removeForeignLock(lockPath: string): void {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(lockPath);
+  } catch {
+    return;
+  }
+  if (stat.isDirectory()) return;
+  try {
+    fs.unlinkSync(lockPath);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return;
+    throw new OrchError("store", `cannot remove ${lockPath}, which is no lock: ${(error as Error).message}`);
+  }
+  warn(`removed ${lockPath}: ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of a lock`);
+}
+
 export async function withLock<T>(target: string, what: string, fn: () => Promise<T>): Promise<T> {
   prepareLock();
+  removeForeignLock(`${target}.lock`);
   const lockfile = await loading!;
   let release: () => Promise<void>;
   try {
