@@ -1,10 +1,11 @@
 // The mailbox under load and under kill -9: many real notify and poll processes at once.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, sessionRepo, sleep, type Result } from "./helpers.ts";
+import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, sleep, tempDir, waitUntil, type Result } from "./helpers.ts";
 
 interface Received {
   id: string;
@@ -124,6 +125,53 @@ test("kill -9 of senders and pollers at random moments: no half message, no dupl
   assert.is(fs.readdirSync(path.join(mail, "new")).length, 0, "nothing left unread");
   assert.equal(fs.readdirSync(path.join(mail, "claims")), [], "no abandoned claim left");
   for (const name of fs.readdirSync(path.join(mail, "cur"))) JSON.parse(fs.readFileSync(path.join(mail, "cur", name), "utf8"));
+});
+
+test("root's notify and a root reader killed mid-claim in another user's store: the owner's poll gets the rest, each once", async () => {
+  if (process.getuid?.() !== 0) {
+    console.log("SKIP: writing as root into another user's store needs root");
+    return;
+  }
+  const home = tempDir("orch-owner-");
+  fs.chownSync(home, 65534, 65534);
+  const asOwner = (args: string[]) => {
+    const run = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...orchCommand(), ...args], {
+      cwd: home, env: baseEnv({ HOME: home, ORCH_HOME: path.join(home, "store") }), encoding: "utf8",
+    });
+    return { code: run.status, stderr: run.stderr, json: run.status === 0 ? JSON.parse(run.stdout) : undefined };
+  };
+  const init = asOwner(["init", "--json"]);
+  if (init.code !== 0 && /permission denied/i.test(init.stderr)) {
+    console.log(`SKIP: uid 65534 cannot reach ${home}`);
+    return;
+  }
+  assert.is(init.code, 0, init.stderr);
+  const asRoot = { cwd: home, env: { HOME: home, ORCH_HOME: path.join(home, "store") } };
+  for (let n = 0; n < 6; n++) {
+    const sent = orch(["notify", "--type", "progress", "--summary", `root ${n}`, "--details", "z".repeat(100_000)], asRoot);
+    assert.is(sent.code, 0, sent.stderr);
+  }
+  // A watch whose reader does not read: it claims all six, writes until the socket is full, and is killed there.
+  const watch = orchAsync(["watch"], asRoot);
+  watch.child.stdout!.pause();
+  const claims = fs.readdirSync(path.join(home, "store", "sessions"))
+    .map((id) => path.join(home, "store", "sessions", id, "mail", "claims"))[0]!;
+  await waitUntil(() => fs.readdirSync(claims).length > 0, 30_000, "the watch's claim");
+  await sleep(500);
+  // Read on only once it is dead: a writer blocked on a full socket that gets room before it sees the
+  // SIGKILL finishes that write, and dies before marking the line read (README: at least once).
+  const dead = new Promise((resolve) => watch.child.on("exit", resolve));
+  watch.child.kill("SIGKILL");
+  await dead;
+  watch.child.stdout!.resume();
+  // A line counts once its newline is out: the last piece, cut by the kill, was never handed out.
+  const printed = (await watch.done).stdout.split("\n").slice(0, -1).map((line) => JSON.parse(line).id);
+  const polled = asOwner(["poll", "--json"]);
+  assert.is(polled.code, 0, polled.stderr);
+  const ids = [...printed, ...polled.json.messages.map((m: { id: string }) => m.id)];
+  assert.ok(polled.json.messages.length > 0, "the watch was killed with messages still claimed");
+  assert.is(ids.length, 6, `every message once: ${printed.join(" ")} printed, then ${ids.slice(printed.length).join(" ")}`);
+  assert.is(new Set(ids).size, 6);
 });
 
 test.run();

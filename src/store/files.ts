@@ -22,13 +22,29 @@ export function makeDirs(...dirs: string[]): void {
   for (const dir of dirs) fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
 }
 
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Whom root should give what it makes in `dir` (a store folder owned by another user), so that its
+ * owner's orch can still read it and move it; undefined when nothing needs changing.
+ */
+export function ownerToKeep(dir: fs.Stats): FileOwner | undefined {
+  const uid = process.getuid?.();
+  if (uid !== 0 || dir.uid === 0) return undefined;
+  return { uid: dir.uid, gid: dir.gid };
+}
+
 /**
  * Writes the whole buffer, fsyncs it and closes; the file must not exist yet. A write that fails
  * (a full disk) removes the partial file again, so nothing half-written is left behind.
  */
-export function writeNewFile(file: string, data: string, durable: boolean): void {
+export function writeNewFile(file: string, data: string, durable: boolean, owner?: FileOwner): void {
   const fd = fs.openSync(file, "wx", FILE_MODE);
   try {
+    if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
     fs.writeFileSync(fd, data);
     if (durable) fs.fsyncSync(fd);
   } catch (error) {

@@ -6,7 +6,10 @@ import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isDigits, isMessageId } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
-import { MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readRegularFile, writeNewFile } from "./files.ts";
+import {
+  MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, ownerToKeep, readRegularFile, writeNewFile,
+  type FileOwner,
+} from "./files.ts";
 
 const SUBDIRS = ["tmp", "new", "cur", "claims", "quarantine"] as const;
 type Subdir = (typeof SUBDIRS)[number];
@@ -27,12 +30,27 @@ export function isMessageFileName(name: string): boolean {
 }
 
 /** The mailbox folder itself must be a folder, not a symbolic link to one somewhere else. */
-function checkMailboxRoot(dir: string): void {
+function checkMailboxRoot(dir: string): fs.Stats {
   const stat = lstatOrUndefined(dir);
   if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} does not exist (was the session removed?)`);
   if (!stat.isDirectory()) {
     throw new OrchError("store", `the mailbox ${dir} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch does not follow it`);
   }
+  return stat;
+}
+
+/**
+ * Who must own what this process puts into the mailbox: its owner reads messages (mode 0600) and
+ * recovers claims left by a killed reader, so root gives them to it; any other user whose mailbox
+ * this is not is refused, since a message of its own would be unreadable there (moved aside, lost to
+ * its reader) while notify said it was sent.
+ */
+function mailboxOwner(dir: string, stat: fs.Stats): FileOwner | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === stat.uid) return undefined;
+  const owner = ownerToKeep(stat);
+  if (owner) return owner;
+  throw new OrchError("store", `the mailbox ${dir} belongs to uid ${stat.uid}, not to you (uid ${uid}): what you put there its owner could not read`);
 }
 
 function uniqueName(dir: string, name: string): string {
@@ -65,12 +83,13 @@ function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undef
   }
 }
 
-function ensureMailbox(dir: string, subs: readonly Subdir[], report: QuarantineReport | undefined): void {
-  checkMailboxRoot(dir);
+function ensureMailbox(dir: string, subs: readonly Subdir[], report: QuarantineReport | undefined): FileOwner | undefined {
+  const owner = mailboxOwner(dir, checkMailboxRoot(dir));
   for (const sub of subs) {
     // The common case costs one lstat per folder.
     if (!isRealDirectory(path.join(dir, sub))) ensureSubdir(dir, sub, report);
   }
+  return owner;
 }
 
 /**
@@ -88,9 +107,9 @@ function claimOwner(name: string): { pid: number; startTime: string | undefined 
  * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
  */
 export function deliver(dir: string, name: string, data: string, link?: (file: string) => void, report?: QuarantineReport): void {
-  ensureMailbox(dir, ["tmp", "new"], report);
+  const owner = ensureMailbox(dir, ["tmp", "new"], report);
   const tmp = path.join(dir, "tmp", name);
-  writeNewFile(tmp, data, true);
+  writeNewFile(tmp, data, true, owner);
   try {
     link?.(tmp);
     fs.renameSync(tmp, path.join(dir, "new", name));
@@ -144,13 +163,14 @@ function readClaimed(file: string): { text: string } | { why: string } {
  * a link or read past the cap) and reported through `report`.
  */
 export function claimNew(dir: string, report: QuarantineReport): Claim | null {
-  ensureMailbox(dir, SUBDIRS, report);
+  const owner = ensureMailbox(dir, SUBDIRS, report);
   recoverAbandonedClaims(dir, report);
   const newDir = path.join(dir, "new");
   const names = listDir(newDir).sort();
   if (names.length === 0) return null;
   const claimDir = path.join(dir, "claims", claimFolderName());
   fs.mkdirSync(claimDir, { mode: 0o700 });
+  if (owner) fs.chownSync(claimDir, owner.uid, owner.gid);
   const files: ClaimedFile[] = [];
   for (const name of names) {
     try {
