@@ -41,7 +41,11 @@ export function createSession(layout: StoreLayout, projectDir: string): SessionR
       fs.renameSync(staging, layout.sessionDir(record.orchestrator_id));
       return record;
     } catch (error) {
-      fs.rmSync(staging, { recursive: true, force: true });
+      try {
+        fs.rmSync(staging, { recursive: true, force: true });
+      } catch {
+        // A store that refused the session (read-only, not ours) refuses this too: the first error says why.
+      }
       const code = errnoCode(error);
       if ((code === "EEXIST" || code === "ENOTEMPTY") && attempt < 5) continue;
       throw storeError("write a session into", layout.sessionsDir, error);
