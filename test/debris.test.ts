@@ -216,6 +216,16 @@ test("notify on a full disk fails with one line and leaves no partial file in tm
     assert.is(r.stderr.trim().split("\n").length, 1, "one line, no stack trace");
     const session = fs.readdirSync(path.join(mount, "store", "sessions"))[0]!;
     assert.equal(fs.readdirSync(path.join(mount, "store", "sessions", session, "mail", "tmp")), []);
+    const spawned = orch(["spawn", "feat/full", "--no-window", "--agent", "true"], { cwd: repo, env });
+    assert.is(spawned.code, 1, spawned.stderr);
+    // The line says which file could not be written (a write(2) error names none by itself).
+    assert.match(spawned.stderr, /no space left on device, write \(\/.+\)$/m);
+    assert.is(spawned.stderr.trim().split("\n").length, 1, "one line, no stack trace");
+    assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/full"], repo), "no branch left behind");
+    fs.rmSync(filler);
+    assert.is(orch(["notify", "--type", "progress", "--summary", "after"], { cwd: repo, env }).code, 0);
+    const again = orch(["spawn", "feat/full", "--no-window", "--agent", "true"], { cwd: repo, env });
+    assert.is(again.code, 0, again.stderr);
   } finally {
     spawnSync("umount", ["-l", mount]);
   }

@@ -50,6 +50,8 @@ export function writeNewFile(file: string, data: string, durable: boolean, owner
   } catch (error) {
     fs.closeSync(fd);
     fs.rmSync(file, { force: true });
+    // A failed write(2) names no file ("ENOSPC: no space left on device, write"): say which one.
+    if (error instanceof Error && !("path" in error)) Object.assign(error, { path: file });
     throw error;
   }
   fs.closeSync(fd);
