@@ -50,7 +50,8 @@ function mailboxOwner(dir: string, stat: fs.Stats): FileOwner | undefined {
   if (uid === undefined || uid === stat.uid) return undefined;
   const owner = ownerToKeep(stat);
   if (owner) return owner;
-  throw new OrchError("store", `the mailbox ${dir} belongs to uid ${stat.uid}, not to you (uid ${uid}): what you put there its owner could not read`);
+  const why = `belongs to uid ${stat.uid}, not to you (uid ${uid}): what you put there its owner could not read`;
+  throw new OrchError("store", `the mailbox ${dir} ${why}`);
 }
 
 function uniqueName(dir: string, name: string): string {
@@ -83,7 +84,11 @@ function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undef
   }
 }
 
-function ensureMailbox(dir: string, subs: readonly Subdir[], report: QuarantineReport | undefined): FileOwner | undefined {
+function ensureMailbox(
+  dir: string,
+  subs: readonly Subdir[],
+  report: QuarantineReport | undefined,
+): FileOwner | undefined {
   const owner = mailboxOwner(dir, checkMailboxRoot(dir));
   for (const sub of subs) {
     // The common case costs one lstat per folder.
