@@ -198,7 +198,7 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   const tip = git(["rev-parse", "feat/a"], repo);
   fs.writeFileSync(coherence, JSON.stringify({ ...JSON.parse(before ?? "{}"), landed: { commit: tip, at: new Date().toISOString(), branch_tip: tip } }));
   const landing = orch(["await", "feat-b", "--timeout", "1", "--json"], { cwd: repo });
-  assert.is(landing.code, 124, landing.stderr);
+  assert.is(landing.code, 124, `${landing.stderr} ${landing.stdout}`);
   assert.is(landing.json.workers[0].needs, undefined);
   if (before === undefined) fs.rmSync(coherence);
   else fs.writeFileSync(coherence, before);

@@ -151,18 +151,27 @@ function takeAbandonedStart(claim: string): boolean {
   if (typeof holder.pid !== "number" || !Number.isInteger(holder.pid) || holder.pid <= 0) return false;
   const startTime = typeof holder.start_time === "string" ? holder.start_time : undefined;
   if (startTime === undefined ? isAlive(holder.pid) : isSameProcess(holder.pid, startTime)) return false;
+  return takeAwayClaim(claim, text);
+}
+
+/**
+ * Takes away the claim file `claim`, read as `text`, whose holder is gone: by one rename, which only one
+ * taker wins. A live claim that replaced it in between (another taker's) is put back. True when taken.
+ */
+function takeAwayClaim(claim: string, text: string): boolean {
   const taken = `${claim}.taken-${process.pid}`;
   try {
     fs.renameSync(claim, taken);
-  } catch {
-    return false;
+  } catch (failure) {
+    if (errnoCode(failure) === "ENOENT") return false;
+    throw failure;
   }
   const takenText = fs.readFileSync(taken, "utf8");
   if (takenText !== text) {
     try {
       fs.linkSync(taken, claim);
     } catch {
-      // a third command claimed it meanwhile: its claim stands
+      // a third taker claimed it meanwhile: its claim stands
     }
   }
   fs.rmSync(taken, { force: true });
@@ -612,24 +621,7 @@ function takeAbandonedMarker(layout: StoreLayout, record: WorkerRecord, marker: 
   if (isSameProcess(claim.reporter_pid, claim.reporter_start_time ?? undefined)) return false;
   const events = readEventLog(layout.eventsDir(record.orchestrator_id, record.worker_id));
   if (events.some((event) => event.id === claim.message_id)) return false;
-  const taken = `${marker}.taken-${process.pid}`;
-  try {
-    fs.renameSync(marker, taken);
-  } catch (failure) {
-    if (errnoCode(failure) === "ENOENT") return false;
-    throw failure;
-  }
-  // Another taker may have replaced it with its own live claim in between: that one is put back.
-  const takenText = fs.readFileSync(taken, "utf8");
-  if (takenText !== text) {
-    try {
-      fs.linkSync(taken, marker);
-    } catch {
-      // a third reporter claimed it meanwhile: its claim stands
-    }
-  }
-  fs.rmSync(taken, { force: true });
-  return takenText === text;
+  return takeAwayClaim(marker, text);
 }
 
 /**
