@@ -11,6 +11,7 @@ import { holdExitUntil } from "../exit-hold.ts";
 import { commandLine, quoteForShell, type RemoteCommand } from "../hosts/shell-quote.ts";
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
+import { LATE, settledWithin } from "../within.ts";
 import { masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
 
 /** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
@@ -175,12 +176,10 @@ export function answerTimeoutMs(env: NodeJS.ProcessEnv): number {
 /** The session's output and exit code, or undefined (the channel closed) when it has not ended within `limitMs`. */
 async function runToEndWithin(session: MuxSession, limitMs: number | undefined): Promise<RunResult | undefined> {
   if (limitMs === undefined) return runToEnd(session);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), limitMs)));
-  const result = await Promise.race([runToEnd(session), late]);
-  clearTimeout(timer);
-  if (result === undefined) session.close();
-  return result;
+  const result = await settledWithin(runToEnd(session), limitMs);
+  if (result !== LATE) return result;
+  session.close();
+  return undefined;
 }
 
 /** The master's socket for `dest` when orch's own ssh options name it (not with ORCH_SSH_NO_MUX=1). */

@@ -3,6 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { run } from "./exec.ts";
+import { LATE, settledWithin } from "../within.ts";
 
 /** The first executable called `name` on `PATH`, or undefined; a name with a / is checked as a path. */
 export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
@@ -31,20 +32,12 @@ export interface ToolAnswer {
  * (gh auth status asks the network) is left to finish on its own: doctor reports it and moves on.
  */
 export async function askTool(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<ToolAnswer> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ToolAnswer>((resolve) => {
-    timer = setTimeout(() => resolve({ code: undefined, output: "", timedOut: true }), timeoutMs);
-    timer.unref();
-  });
   const answer = run(argv, { env, allowFailure: true }).then(
     (result): ToolAnswer => ({ code: result.code, output: `${result.stdout}\n${result.stderr}`.trim(), timedOut: false }),
     (): ToolAnswer => ({ code: undefined, output: "", timedOut: false }),
   );
-  try {
-    return await Promise.race([answer, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const settled = await settledWithin(answer, timeoutMs);
+  return settled === LATE ? { code: undefined, output: "", timedOut: true } : settled;
 }
 
 /** The first dotted version number in a program's output ("git version 2.39.5" → "2.39.5", "tmux 3.3a" → "3.3a"). */

@@ -12,6 +12,7 @@ import {
 import { requestsSent } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
+import { LATE, settledWithin } from "../within.ts";
 import { isMessageId, isWorkerId } from "../ids.ts";
 import { listDir, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -217,10 +218,7 @@ export function collectHostMessages(layout: StoreLayout, orchestratorId: string,
 async function answeredInTime(
   host: RemoteHost, lifeline: { done: Promise<LifelineOutcome>; cancel: () => void }, limitMs: number,
 ): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), limitMs)));
-  const outcome = await Promise.race([lifeline.done, late]).finally(() => clearTimeout(timer));
-  if (outcome !== "late") return;
+  if ((await settledWithin(lifeline.done, limitMs)) !== LATE) return;
   lifeline.cancel();
   throw host.unreachable(`orch there did not answer within ${limitMs / 1000} s (does it hang?)`);
 }
