@@ -2,6 +2,7 @@
 
 import fs from "node:fs";
 import { OrchError, errnoCode } from "./errors.ts";
+import { pipeHasReader } from "./proc.ts";
 
 /** Writes all of `text` to a file descriptor, also when it is a non-blocking pipe. */
 export function writeAll(fd: number, text: string): void {
@@ -64,46 +65,6 @@ export function stdoutReaderGone(): string | undefined {
     return undefined; // /proc cannot be read here: assume someone reads
   }
   return "nothing reads standard output any more (its pipe was closed)";
-}
-
-/** The session id in /proc/<pid>/stat (after the command name, which may hold spaces and parentheses). */
-function sessionOf(pid: string): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Whether another process holds the pipe `link` (as /proc shows an fd of it) open for reading. A process
- * whose fds cannot be looked at (another user's: `orch watch | sudo tee`) counts as a reader when it is in
- * this terminal session, as a pipeline's processes are.
- */
-function pipeHasReader(link: string): boolean {
-  const ownSession = sessionOf("self");
-  for (const pid of fs.readdirSync("/proc")) {
-    const first = pid.charCodeAt(0);
-    if (first < 48 || first > 57 || Number(pid) === process.pid) continue;
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${pid}/fd`);
-    } catch (error) {
-      if (errnoCode(error) === "EACCES" && sessionOf(pid) === ownSession) return true;
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
-        const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
-        if (flags === undefined || (parseInt(flags, 8) & 3) !== fs.constants.O_WRONLY) return true;
-      } catch {
-        // closed or ended since the listing
-      }
-    }
-  }
-  return false;
 }
 
 export function writeOut(text: string): void {

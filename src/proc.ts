@@ -32,13 +32,15 @@ export function processStartTime(pid: number): string | undefined {
 export interface ProcessStat {
   state: string;
   ppid: number;
+  /** Its session id: the processes of one terminal's pipeline share it. */
+  session: string;
   startTime: string;
 }
 
 export function processStat(pid: number): ProcessStat | undefined {
   const fields = statFields(pid);
   if (!fields || fields.length < 20) return undefined;
-  return { state: fields[0]!, ppid: Number(fields[1]), startTime: fields[19]! };
+  return { state: fields[0]!, ppid: Number(fields[1]), session: fields[3]!, startTime: fields[19]! };
 }
 
 /** Signal 0 reaches the pid (EPERM: it exists, owned by someone else). */
@@ -100,6 +102,40 @@ export function allPids(): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * Whether a process other than this one holds the pipe `link` (as /proc shows an fd of it: "pipe:[inode]",
+ * or a named FIFO's path) open for reading. The likeliest holders are looked at first: the processes
+ * above this one (an agent reading a command's output), then the nearest pids (a pipeline's other
+ * commands). One whose fds cannot be looked at (another user's: `orch watch | sudo tee`) counts as a
+ * reader when it is in this process's session, as a pipeline's processes are.
+ */
+export function pipeHasReader(link: string): boolean {
+  const ownSession = processStat(process.pid)?.session;
+  const above = processChain(process.ppid).map((p) => p.pid);
+  const nearest = allPids()
+    .filter((pid) => pid !== process.pid && !above.includes(pid))
+    .sort((a, b) => Math.abs(a - process.pid) - Math.abs(b - process.pid));
+  for (const pid of [...above, ...nearest]) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch (error) {
+      if (errnoCode(error) === "EACCES" && processStat(pid)?.session === ownSession) return true;
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+        const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
+        if (flags === undefined || (parseInt(flags, 8) & 3) !== fs.constants.O_WRONLY) return true;
+      } catch {
+        // closed or ended since the listing
+      }
+    }
+  }
+  return false;
 }
 
 /** The process's environment as NAME=value entries, or undefined when it cannot be read (another user's, gone). */
