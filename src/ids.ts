@@ -126,7 +126,11 @@ export function checkWorkerId(id: string, source = "worker id"): string {
  */
 export function workerIdForBranch(branch: string): string {
   // Per code point ("u"): a character outside the BMP (an emoji) is one character, so one "-", not two.
-  const id = branch.replace(/[^A-Za-z0-9._-]/gu, "-");
+  return withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/gu, "-"));
+}
+
+/** A worker id never starts with "-" (it would read as a flag): its leading dashes become "_". */
+function withoutLeadingDashes(id: string): string {
   let dashes = 0;
   while (id.charCodeAt(dashes) === 45) dashes++;
   return dashes === 0 ? id : "_".repeat(dashes) + id.slice(dashes);
@@ -137,7 +141,7 @@ export function workerIdForBranch(branch: string): string {
  * `feat/😀x` → `feat---x`), or undefined when it is the id above: a worker recorded so is still found.
  */
 export function legacyWorkerIdForBranch(branch: string): string | undefined {
-  const legacy = branch.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^-+/, (dashes) => "_".repeat(dashes.length));
+  const legacy = withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/g, "-"));
   return legacy === workerIdForBranch(branch) ? undefined : legacy;
 }
 
