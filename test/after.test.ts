@@ -271,4 +271,26 @@ test("a command killed while it started a pending worker leaves its claim: the n
   assert.ok(fs.existsSync(view.worktree_path));
 });
 
+test("a worker removed and spawned again --after one that waits for it: refused as a circle, nothing made", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
+  orch(["spawn", "feat/b", "--after", "feat-a", "--no-window"], { cwd: repo });
+  orch(["spawn", "feat/c", "--after", "feat-b", "--no-window"], { cwd: repo });
+  assert.is(orch(["rm", "feat-a", "--force"], { cwd: repo }).code, 0);
+  const before = snapshot(path.join(repo, ".orch"));
+  const branches = git(["branch", "--list"], repo);
+  for (const prerequisite of ["feat-b", "feat-c"]) {
+    const r = orch(["spawn", "feat/a", "--after", prerequisite, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 2, r.stderr);
+    assert.is(r.json.error.code, "invalid");
+    const circle = prerequisite === "feat-b" ? "feat-a → feat-b → feat-a" : "feat-a → feat-c → feat-b → feat-a";
+    assert.match(r.stderr, `orch: --after ${prerequisite}: ${prerequisite} waits for feat-a already (${circle})`);
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
+  assert.is(git(["branch", "--list"], repo), branches);
+  // Without the wait on it, the same worker is made again.
+  const again = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+});
+
 test.run();

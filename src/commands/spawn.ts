@@ -12,6 +12,7 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, workerIdForBranch } from "../ids.ts";
 import { readTextBounded } from "../input.ts";
+import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -195,6 +196,27 @@ export async function startingBase(
   return { baseBranch, baseTip };
 }
 
+/**
+ * The workers from `from` along their --after prerequisites to one that waits for `target` (whose record
+ * may be gone: rm keeps the waits on it), or undefined when none does.
+ */
+function waitChain(layout: StoreLayout, orchestratorId: string, from: WorkerRecord, target: string): string[] | undefined {
+  const seen = new Set<string>();
+  const walk = (record: WorkerRecord): string[] | undefined => {
+    if (seen.has(record.worker_id)) return undefined;
+    seen.add(record.worker_id);
+    if (!record.pending) return undefined;
+    for (const id of record.after ?? []) {
+      if (id === target) return [record.worker_id];
+      const next = findWorker(layout, orchestratorId, id);
+      const rest = next && walk(next);
+      if (rest) return [record.worker_id, ...rest];
+    }
+    return undefined;
+  };
+  return walk(from);
+}
+
 export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<SpawnResult> {
   if (options.host !== undefined && options.after.length === 0) {
     const { spawnOnHost } = await import("../hosts/workers.ts");
@@ -212,6 +234,13 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     }
     if (found.worker_id === workerId) {
       throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
+    }
+    // Only a worker removed and spawned again under its id can close a cycle: the others waiting for it still do.
+    const chain = waitChain(layout, orchestratorId, found, workerId);
+    if (chain) {
+      const circle = [workerId, ...chain, workerId].join(" → ");
+      const why = `${found.worker_id} waits for ${workerId} already (${circle}), so neither would ever start`;
+      throw new OrchError("invalid", `--after ${name}: ${why}; nothing was created`);
     }
     return found.worker_id;
   });
