@@ -124,4 +124,15 @@ test("settings that orch install claude would refuse are named in the claude hoo
   }
 });
 
+test("an empty or unparsable --agent is bad input: exit 2, one line, as for spawn", () => {
+  const repo = scratchRepo();
+  for (const [agent, said] of [["", "--agent is empty"], ["   ", "--agent is empty"], ['claude "x', "unterminated"]]) {
+    const r = orch(["doctor", "--json", "--agent", agent!], { cwd: repo });
+    assert.is(r.code, 2, `${JSON.stringify(agent)}: ${r.stderr}`);
+    assert.is(r.json.error.code, "usage");
+    assert.ok(r.stderr.startsWith(`orch: ${said}`), r.stderr);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
+
 test.run();

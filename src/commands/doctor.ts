@@ -8,6 +8,7 @@ import { splitWords } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
+import { usage } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { orchHooksState } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
@@ -140,19 +141,19 @@ async function checkGtr(env: NodeJS.ProcessEnv): Promise<Check> {
 }
 
 /** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
-async function checkAgent(agent: string, env: NodeJS.ProcessEnv): Promise<Check> {
+/** --agent as spawn reads it: an empty or unparsable command line is bad input (exit 2), not a failed check. */
+function agentWords(agent: string): string[] {
   let argv: string[];
   try {
     argv = splitWords(agent);
   } catch (error) {
-    return {
-      name: "agent",
-      ok: false,
-      required: true,
-      detail: (error as Error).message,
-      fix: "quote the --agent command line as sh would",
-    };
+    throw usage(`${(error as Error).message} (quote it as sh would)`);
   }
+  if (argv.length === 0) throw usage("--agent is empty");
+  return argv;
+}
+
+async function checkAgent(agent: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Check> {
   const program = argv[0];
   const name = `agent (${agent})`;
   const found = program === undefined ? undefined : findOnPath(program, env);
@@ -310,12 +311,13 @@ async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | und
 }
 
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
+  const argv = agentWords(agent);
   const [git, tmux, gh, gtr, agentCheck, store, hooks, trust] = await Promise.all([
     checkGit(ctx.env),
     checkTmux(ctx.env),
     checkGh(ctx.env),
     checkGtr(ctx.env),
-    checkAgent(agent, ctx.env),
+    checkAgent(agent, argv, ctx.env),
     checkStore(ctx),
     agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
     checkAgentTrust(agent, ctx),
