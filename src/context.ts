@@ -111,7 +111,7 @@ export async function resolveSession(ctx: Context, orchFlag: string | undefined,
   const layout = await storeLayout(ctx);
   if (id === undefined) {
     try {
-      id = newestSessionId(layout);
+      id = newestSessionId(layout, ctx.warn);
     } catch (error) {
       throw storeError("read the store at", layout.root, error);
     }

@@ -150,4 +150,25 @@ test("a lock that is a symbolic link (to an old folder outside) is removed with 
   assert.ok(fs.existsSync(path.join(repo, "a.txt")), "applied");
 });
 
+test("a damaged newest session is passed over with a warning naming it; one still being made is passed over unsaid", () => {
+  const { repo, id: older } = sessionRepo();
+  const newer = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id as string;
+  const record = path.join(repo, ".orch", "sessions", newer, "session.json");
+  for (const damage of ["{broken", "{}", ""]) {
+    fs.writeFileSync(record, damage);
+    const r = orch(["status", "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.json.orchestrator_id, older);
+    const lines = r.stderr.trim().split("\n");
+    assert.is(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.startsWith(`orch: ignoring session ${newer}: ${record} cannot be read (`), r.stderr);
+  }
+  // A registered session whose record is not there yet (init between its registration and its rename).
+  fs.rmSync(record);
+  const quiet = orch(["poll", "--json"], { cwd: repo });
+  assert.is(quiet.code, 0, quiet.stderr);
+  assert.is(quiet.json.orchestrator_id, older);
+  assert.is(quiet.stderr, "");
+});
+
 test.run();

@@ -4,7 +4,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
-import { isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson, writeNewFile } from "./files.ts";
+import {
+  CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson, writeNewFile,
+} from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
 
@@ -82,9 +84,10 @@ const FUTURE_TOLERANCE_MS = 60_000;
 /**
  * The newest session orch created in this store: for a repository's store only the sessions its git
  * dir registers (never one committed under .orch/), only real folders (no symbolic links), never one
- * dated in the future.
+ * dated in the future. A session whose record cannot be read is passed over with a warning, as git passes
+ * over a broken ref: it may have been the newest, and commands would otherwise go to an older one unsaid.
  */
-export function newestSessionId(layout: StoreLayout): string | undefined {
+export function newestSessionId(layout: StoreLayout, warn: (line: string) => void = () => undefined): string | undefined {
   if (!isRealDirectory(layout.sessionsDir)) return undefined;
   const names = layout.registryDir === undefined ? listDir(layout.sessionsDir) : listDir(layout.registryDir);
   const latestAllowed = new Date(Date.now() + FUTURE_TOLERANCE_MS).toISOString();
@@ -94,12 +97,24 @@ export function newestSessionId(layout: StoreLayout): string | undefined {
     let record: SessionRecord | undefined;
     try {
       record = readJson<SessionRecord>(layout.sessionFile(name));
-    } catch {
+    } catch (error) {
+      const why = error instanceof CorruptFileError ? error.why : (error as Error).message.split("\n")[0]!;
+      warn(damagedSession(layout, name, why));
       continue;
     }
-    if (!record || typeof record.created_at !== "string" || record.orchestrator_id !== name) continue;
+    // No record yet: a session being made (registered before it appears).
+    if (!record) continue;
+    if (typeof record.created_at !== "string" || record.orchestrator_id !== name) {
+      warn(damagedSession(layout, name, "it lacks its orchestrator_id or created_at"));
+      continue;
+    }
     if (record.created_at > latestAllowed) continue;
     if (!newest || record.created_at > newest.created_at) newest = record;
   }
   return newest?.orchestrator_id;
+}
+
+function damagedSession(layout: StoreLayout, name: string, why: string): string {
+  const fix = `pick a session with --orch, or remove ${layout.sessionDir(name)} if it is of no use`;
+  return `ignoring session ${name}: ${layout.sessionFile(name)} cannot be read (${why}); ${fix}`;
 }
