@@ -144,6 +144,30 @@ test("await: --timeout exits 124 with what is known, --any returns on the first 
   assert.is(orch(["await", "no-such-worker"], { cwd: repo }).code, 1);
 });
 
+test("await returns on a worker idle without a report, unless a send or reply waits to start its next turn", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/quiet", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  orch(["spawn", "feat/busy", "--no-window"], { cwd: repo });
+  // What a Stop hook reports when the agent ends its turn without having said done or failed.
+  assert.is(orch(["notify", "--type", "idle", "--summary", "turn ended", "--details", "All set, I think."], { cwd: wt }).code, 0);
+  const idle = orch(["await", "--timeout", "10", "--json"], { cwd: repo });
+  assert.is(idle.code, 0, idle.stderr);
+  const quiet = idle.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-quiet");
+  assert.is(quiet.status, "idle");
+  assert.match(quiet.needs, /turn ended without a report/);
+  assert.is(quiet.final_message.content.details, "All set, I think.");
+  const sent = orch(["send", "feat-quiet", "Also add the tests.", "--json"], { cwd: repo });
+  assert.is(sent.code, 0, sent.stderr);
+  const waking = orch(["await", "feat-quiet", "--timeout", "0.5", "--json"], { cwd: repo });
+  assert.is(waking.code, 124, "the send starts its next turn: nothing to act on yet");
+  assert.is(waking.json.workers[0].needs, undefined);
+  // Its hook takes the message as the turn starts; a turn that ends again without a report settles the wait.
+  assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 1);
+  assert.is(orch(["await", "feat-quiet", "--timeout", "0.5"], { cwd: repo }).code, 124, "at work again");
+  assert.is(orch(["notify", "--type", "idle", "--summary", "turn ended"], { cwd: wt }).code, 0);
+  assert.is(orch(["await", "feat-quiet", "--timeout", "10"], { cwd: repo }).code, 0);
+});
+
 test("rm refuses a dirty worktree or a failing preRemove hook, changing nothing; --force removes", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/dirty", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

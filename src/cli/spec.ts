@@ -22,8 +22,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "await [...workers]",
     description:
-      "Wait until the workers (default: all but stopped ones) have finished, or one asks a question; print their " +
-      "final messages",
+      "Wait until the workers (default: all but stopped ones) have finished, or one asks a question, is blocked or " +
+      "ended its turn without a report (idle); print their final messages",
     options: [
       opt("--any", "Return when the first of them finishes"),
       opt("--timeout <sec>", "Give up after SEC seconds (exit 124, with what is known so far)"),

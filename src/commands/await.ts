@@ -1,6 +1,8 @@
 // orch await [WORKER…]: block until the workers have finished (or one asks a question) and print their
 // final messages (mirrors mux's task_await).
 
+import fs from "node:fs";
+import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
@@ -10,6 +12,8 @@ import type { StoreLayout } from "../store/layout.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
 import { baseTipsMoved, readWorkerCoherence } from "../store/coherence.ts";
+import { unreadFiles } from "../store/maildir.ts";
+import { parseMessage, type Message } from "../store/messages.ts";
 import { FINISHED, findWorker, listWorkers, loadWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { noticeMoves } from "./coherence.ts";
 import { noticeEndedWorkers } from "./status.ts";
@@ -36,6 +40,7 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
     const record = findWorker(layout, old.orchestrator_id, old.worker_id) ?? old;
     const state = workerState(layout, record);
     const stuck = state.status === "pending" && pendingOnFinishedWork(layout, record);
+    const unasked = state.status === "idle" && !wakeWaiting(layout, record);
     return {
       worker_id: record.worker_id,
       branch: record.branch,
@@ -46,7 +51,25 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
       ...(state.request_id ? { request_id: state.request_id } : {}),
       ...(record.after ? { after: record.after } : {}),
       ...(stuck ? { needs: "its prerequisites have finished: land them so it can start" } : {}),
+      ...(unasked ? { needs: "its turn ended without a report: orch send it what to do next" } : {}),
     };
+  });
+}
+
+/**
+ * An unread message that starts the idle worker's next turn: a send, a reply or a conflict handed back
+ * (orch wakes it at its prompt for those). A base_moved alone leaves it idle, as does nothing at all.
+ */
+function wakeWaiting(layout: StoreLayout, record: WorkerRecord): boolean {
+  return unreadFiles(layout.inboxDir(record.orchestrator_id, record.worker_id)).some((file) => {
+    let message: Message | string;
+    try {
+      message = parseMessage(fs.readFileSync(file, "utf8"), path.basename(file));
+    } catch {
+      return false;
+    }
+    if (typeof message === "string") return false;
+    return message.message_type !== "base_moved" || message.content.returned === true;
   });
 }
 
@@ -67,8 +90,10 @@ function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boole
 
 /**
  * Done when every awaited worker has finished (done, failed, stopped), or any one with --any. A worker
- * that asks a question or is blocked ends the wait too: it cannot finish before someone acts; so does
- * a pending worker whose prerequisites finished without landing. Pending workers are otherwise waited for.
+ * that asks a question or is blocked ends the wait too: it cannot finish before someone acts; so do one
+ * idle at its prompt with nothing sent to it that would start its next turn (it ended a turn without
+ * reporting), and a pending worker whose prerequisites finished without landing. Pending workers are
+ * otherwise waited for.
  */
 export function settled(current: AwaitedWorker[], any: boolean): boolean {
   if (current.some((w) => w.status === "waiting" || w.status === "blocked" || w.needs !== undefined)) return true;

@@ -94,8 +94,8 @@ TASK
 - \`orch status --orch <id>\`: every worker with its status (running, waiting, blocked, idle, done,
   failed, stopped), \`waiting_for\` while blocked, \`last_activity_at\`, its PR and whether its agent
   runs. \`orch list\` is the short form.
-- \`orch await <worker>... --timeout 600\`: block until those workers finish, or one asks a question or
-  is blocked (\`--any\` for the first). It does not take messages; with a listener running you
+- \`orch await <worker>... --timeout 600\`: block until those workers finish, or one asks a question, is
+  blocked, or ends its turn without a report (\`idle\`; \`--any\` for the first). It does not take messages; with a listener running you
   rarely need it.
 - \`orch status\` also says where each worker stands against its base: \`ahead\`/\`behind\` and
   \`merges_cleanly\` (with \`conflict_paths\`). When the base moves (a landing, a commit by hand), orch

@@ -182,7 +182,8 @@ export const TOOLS: ToolSpec[] = [
     name: "await_workers",
     description:
       "Blocks until the named workers (default: all that are not stopped) have finished with task_complete or " +
-      "task_failed, or the first of them with any; a worker asking a question also ends the wait. Returns each " +
+      "task_failed, or the first of them with any; a worker asking a question, blocked on a person, or idle after a " +
+      "turn that ended without a report (see its needs) also ends the wait. Returns each " +
       "worker's status and final message. Give timeout_seconds below your client's request timeout; when it runs out " +
       "the result is an error with code timeout and what is known so far.",
     waitsOnly: true,

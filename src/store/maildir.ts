@@ -296,16 +296,26 @@ export interface MailCounts {
   total: number;
 }
 
+/** The files of the messages not read yet: in new/, and in the claims/ of a reader that has not finished. */
+export function unreadFiles(dir: string): string[] {
+  const files = realList(dir, "new").filter(isMessageFileName).map((name) => path.join(dir, "new", name));
+  for (const name of realList(dir, "claims")) {
+    if (name.endsWith(".done")) continue;
+    files.push(...realList(dir, path.join("claims", name)).map((file) => path.join(dir, "claims", name, file)));
+  }
+  return files;
+}
+
 export function countMail(dir: string): MailCounts {
-  const realList = (sub: string) => (isRealDirectory(path.join(dir, sub)) ? listDir(path.join(dir, sub)) : []);
-  let unread = realList("new").filter(isMessageFileName).length;
-  let read = realList("cur").length;
-  for (const name of realList("claims")) {
-    if (!isRealDirectory(path.join(dir, "claims", name))) continue;
-    const count = listDir(path.join(dir, "claims", name)).length;
-    if (name.endsWith(".done")) read += count;
-    else unread += count;
+  const unread = unreadFiles(dir).length;
+  let read = realList(dir, "cur").length;
+  for (const name of realList(dir, "claims")) {
+    if (name.endsWith(".done")) read += realList(dir, path.join("claims", name)).length;
   }
   return { unread, total: unread + read };
+}
+
+function realList(dir: string, sub: string): string[] {
+  return isRealDirectory(path.join(dir, sub)) ? listDir(path.join(dir, sub)) : [];
 }
 
