@@ -21,12 +21,16 @@ export const REPOSITORY_GIT_VARIABLES = [
   "GIT_QUARANTINE_PATH",
 ] as const;
 
-/** `env` without the variables that redirect git to another repository: the environment of every program orch starts. */
+/**
+ * `env` without the variables that redirect git to another repository: the environment of every
+ * program orch starts.
+ */
 export function programEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const clean: NodeJS.ProcessEnv = { ...env };
   for (const name of REPOSITORY_GIT_VARIABLES) delete clean[name];
   // The numbered pairs GIT_CONFIG_COUNT announces, which git reads only with it.
-  for (const key of Object.keys(clean)) if (key.startsWith("GIT_CONFIG_KEY_") || key.startsWith("GIT_CONFIG_VALUE_")) delete clean[key];
+  const isNumberedPair = (key: string) => key.startsWith("GIT_CONFIG_KEY_") || key.startsWith("GIT_CONFIG_VALUE_");
+  for (const key of Object.keys(clean)) if (isNumberedPair(key)) delete clean[key];
   return clean;
 }
 
@@ -89,7 +93,8 @@ function missingProgram(argv: readonly string[]): OrchError {
 export function checkResult(argv: readonly string[], result: RunResult, options: RunOptions): RunResult {
   if (result.code !== 0 && !options.allowFailure) {
     const message = (result.stderr.trim() || result.stdout.trim()).split("\n").slice(-3).join(" | ");
-    throw new OrchError("failed", `${describe(argv.slice(0, 3))} failed (exit ${result.code})${message ? `: ${message}` : ""}`);
+    const detail = message ? `: ${message}` : "";
+    throw new OrchError("failed", `${describe(argv.slice(0, 3))} failed (exit ${result.code})${detail}`);
   }
   return result;
 }
@@ -131,11 +136,14 @@ function awaitReadyLine(
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   childProcess ??= await import("node:child_process");
   const { spawn } = childProcess;
+  const stdinMode = options.input === undefined ? "ignore" : "pipe";
+  const stdoutMode = options.outputToStderr ? 2 : options.inheritOutput ? "inherit" : "pipe";
+  const stderrMode = options.inheritOutput || options.outputToStderr ? "inherit" : "pipe";
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: options.cwd,
       env: programEnv(options.env ?? process.env),
-      stdio: [options.input === undefined ? "ignore" : "pipe", options.outputToStderr ? 2 : options.inheritOutput ? "inherit" : "pipe", options.inheritOutput || options.outputToStderr ? "inherit" : "pipe"],
+      stdio: [stdinMode, stdoutMode, stderrMode],
       detached: options.ownProcessGroup === true,
     });
     activeChildren.add(child);

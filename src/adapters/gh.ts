@@ -12,7 +12,8 @@ export interface PullRequest {
 
 async function gh(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<RunResult> {
   try {
-    return await run(["gh", ...args], { cwd, env: { ...env, GH_PROMPT_DISABLED: "1", NO_COLOR: "1" }, allowFailure: true });
+    const quietEnv = { ...env, GH_PROMPT_DISABLED: "1", NO_COLOR: "1" };
+    return await run(["gh", ...args], { cwd, env: quietEnv, allowFailure: true });
   } catch (error) {
     throw new OrchError("failed", (error as Error).message);
   }
@@ -20,8 +21,12 @@ async function gh(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<
 
 /** The merged pull requests whose head is `branch` (gh pr list --head B --state merged). */
 export async function mergedPullRequests(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PullRequest[]> {
-  const result = await gh(["pr", "list", "--head", branch, "--state", "merged", "--json", "number,url,headRefOid,state", "--limit", "100"], cwd, env);
-  if (result.code !== 0) throw new OrchError("failed", `gh pr list failed: ${result.stderr.trim().split("\n").pop() ?? ""}`);
+  const query = ["--head", branch, "--state", "merged", "--json", "number,url,headRefOid,state", "--limit", "100"];
+  const result = await gh(["pr", "list", ...query], cwd, env);
+  if (result.code !== 0) {
+    const lastLine = result.stderr.trim().split("\n").pop() ?? "";
+    throw new OrchError("failed", `gh pr list failed: ${lastLine}`);
+  }
   return ghJson("gh pr list", result.stdout || "[]", "array") as PullRequest[];
 }
 

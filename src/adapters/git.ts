@@ -34,7 +34,8 @@ function gitOnce(args: string[], cwd: string, options: GitOptions): Promise<RunR
 /** Runs `tryOnce` (attempt 0, 1, …) again while it died on a worktree being made, up to RACE_TRIES times. */
 async function whileWorktreeMade(tryOnce: (attempt: number) => Promise<RunResult>): Promise<RunResult> {
   let result = await tryOnce(0);
-  for (let attempt = 1; result.code !== 0 && attempt <= RACE_TRIES && WORKTREE_BEING_MADE.test(result.stderr); attempt++) {
+  const diedOnWorktreeBeingMade = () => result.code !== 0 && WORKTREE_BEING_MADE.test(result.stderr);
+  for (let attempt = 1; attempt <= RACE_TRIES && diedOnWorktreeBeingMade(); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 10)));
     result = await tryOnce(attempt);
   }
@@ -504,7 +505,9 @@ export async function mergeInto(
     return { ok: false, conflictPaths, message: picked.stderr.trim() };
   }
   // --ff: a user's merge.ff=only would refuse every squash of a diverged branch ("Not possible to fast-forward").
-  const args = method === "squash" ? ["merge", "--squash", "--ff", tip] : ["merge", "--no-ff", "--no-edit", "-m", message, tip];
+  const squashArgs = ["merge", "--squash", "--ff", tip];
+  const mergeCommitArgs = ["merge", "--no-ff", "--no-edit", "-m", message, tip];
+  const args = method === "squash" ? squashArgs : mergeCommitArgs;
   const merged = await git(args, cwd, { allowFailure: true, env });
   if (merged.code !== 0) {
     const conflictPaths = await unmergedPaths(cwd);

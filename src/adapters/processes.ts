@@ -38,7 +38,10 @@ function selfAndAncestors(): Set<number> {
  * ORCH_ID=<orchestratorId> and ORCH_WORKER=<workerId>. A tmux server that happens to carry them (started
  * from inside a worker) is left alone: it serves every window.
  */
-export function workerProcesses(marker: { orchestratorId: string; workerId: string }, agentPid: number | undefined): Target[] {
+export function workerProcesses(
+  marker: { orchestratorId: string; workerId: string },
+  agentPid: number | undefined,
+): Target[] {
   if (!hasProcFs()) return [];
   const exclude = selfAndAncestors();
   const idEntry = `ORCH_ID=${marker.orchestratorId}`;
@@ -119,19 +122,25 @@ export async function terminate(targets: Target[], graceMs = 1500): Promise<Term
     if (problem) refused.set(target.pid, problem);
   }
   const running = () => targets.filter((t) => isSameProcess(t.pid, t.startTime));
-  for (let waited = 0; waited < graceMs && running().length > 0; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  const shortPause = () => new Promise((r) => setTimeout(r, 50));
+  for (let waited = 0; waited < graceMs && running().length > 0; waited += 50) await shortPause();
   for (const target of running()) {
     const problem = signal(target, "SIGKILL");
     if (problem) refused.set(target.pid, problem);
   }
-  for (let waited = 0; waited < 1000 && running().length > 0; waited += 50) await new Promise((r) => setTimeout(r, 50));
+  for (let waited = 0; waited < 1000 && running().length > 0; waited += 50) await shortPause();
   const left = running();
+  const whyNotEnded = (pid: number): string => {
+    if (refused.get(pid) === "EPERM") return "permission denied (another user's process)";
+    if (refused.has(pid)) return `kill failed: ${refused.get(pid)}`;
+    return "still running after SIGKILL (uninterruptible sleep?)";
+  };
   return {
     ended: targets.filter((t) => !left.includes(t)),
     notEnded: left.map((t) => ({
       pid: t.pid,
       name: t.name,
-      reason: refused.get(t.pid) === "EPERM" ? "permission denied (another user's process)" : refused.has(t.pid) ? `kill failed: ${refused.get(t.pid)}` : "still running after SIGKILL (uninterruptible sleep?)",
+      reason: whyNotEnded(t.pid),
     })),
   };
 }
@@ -141,7 +150,10 @@ export async function terminate(targets: Target[], graceMs = 1500): Promise<Term
  * the window in between: the list is taken while the tree is still whole. Without /proc (macOS) neither
  * start times nor environments can be read: the agent's tree is ended through ps (zx's kill).
  */
-export function planWorkerEnd(marker: { orchestratorId: string; workerId: string }, agentPid: number | undefined): () => Promise<TerminateOutcome> {
+export function planWorkerEnd(
+  marker: { orchestratorId: string; workerId: string },
+  agentPid: number | undefined,
+): () => Promise<TerminateOutcome> {
   if (hasProcFs()) {
     const targets = workerProcesses(marker, agentPid);
     return () => terminate(targets);

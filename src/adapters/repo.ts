@@ -48,7 +48,8 @@ function fromDotGit(dir: string): Repo | undefined | "fallback" {
 async function fromGit(cwd: string): Promise<Repo | undefined> {
   // Loaded here only: child_process costs a few milliseconds that the common layouts never pay.
   const { run } = await import("./exec.ts");
-  const result = await run(["git", "rev-parse", "--path-format=absolute", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], { cwd, allowFailure: true });
+  const asked = ["--path-format=absolute", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"];
+  const result = await run(["git", "rev-parse", ...asked], { cwd, allowFailure: true });
   if (result.code !== 0) return undefined;
   const [root, gitDir, common] = result.stdout.split("\n");
   if (!root || !gitDir || !common) return undefined;
@@ -56,7 +57,8 @@ async function fromGit(cwd: string): Promise<Repo | undefined> {
   if (path.resolve(gitDir) === commonDir) return { root, gitDir, commonDir, mainRoot: root };
   // A linked worktree. In a submodule `git worktree list` names the git dir (.git/modules/<name>) as
   // the main worktree; its checkout is core.worktree, where git-gtr also puts the worktrees beside.
-  const configured = await run(["git", "config", "--file", path.join(commonDir, "config"), "core.worktree"], { cwd, allowFailure: true });
+  const commonConfig = path.join(commonDir, "config");
+  const configured = await run(["git", "config", "--file", commonConfig, "core.worktree"], { cwd, allowFailure: true });
   if (configured.code === 0 && configured.stdout.trim()) {
     return { root, gitDir, commonDir, mainRoot: path.resolve(commonDir, configured.stdout.trim()) };
   }
@@ -138,7 +140,8 @@ function readRefWith(repo: Repo, name: string, packedRefs: () => string | null):
     const packed = packedRefs();
     if (packed !== null) {
       for (const line of packed.split("\n")) {
-        if (line.endsWith(` ${ref}`) && /^[0-9a-f]{40,64} /.test(line)) return { sha: line.slice(0, line.indexOf(" ")) };
+        const namesRef = line.endsWith(` ${ref}`) && /^[0-9a-f]{40,64} /.test(line);
+        if (namesRef) return { sha: line.slice(0, line.indexOf(" ")) };
       }
     }
     return { missing: true };

@@ -66,7 +66,8 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
   try {
     const loaded = await run(["tmux", "set-buffer", "-b", buffer, "--", text], { env, allowFailure: true });
     if (loaded.code !== 0) return false;
-    const pasted = await run(["tmux", "paste-buffer", "-p", "-d", "-b", buffer, "-t", target], { env, allowFailure: true });
+    const pasteArgs = ["paste-buffer", "-p", "-d", "-b", buffer, "-t", target];
+    const pasted = await run(["tmux", ...pasteArgs], { env, allowFailure: true });
     if (pasted.code !== 0) return false;
     const entered = await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true });
     return entered.code === 0;
@@ -116,21 +117,28 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
   const format = ["-P", "-F", `#{window_id} ${SERVER_FORMAT} #{session_name}`];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
-  const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  const windowArgs = ["-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
+  const tolerant = { env, allowFailure: true };
+  const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
-  const created = await run(["tmux", "new-session", "-d", ...format, "-s", spec.session, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  const created = await run(["tmux", "new-session", "-d", ...format, "-s", spec.session, ...windowArgs], tolerant);
   if (created.code === 0) return parseCreated(created.stdout);
   // Another spawn may have created the session in between: its window is then the way in.
-  const retry = await run(["tmux", "new-window", "-d", ...format, ...target, "-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  const retry = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
   if (retry.code === 0) return parseCreated(retry.stdout);
   throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
 }
 
 /** Starts `argv` anew in an existing window (its old process, a shell left by the agent, is ended). */
-export async function respawnWindow(windowId: string, spec: Omit<NewWindow, "session" | "name">, env: NodeJS.ProcessEnv): Promise<boolean> {
+export async function respawnWindow(
+  windowId: string,
+  spec: Omit<NewWindow, "session" | "name">,
+  env: NodeJS.ProcessEnv,
+): Promise<boolean> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const result = await run(["tmux", "respawn-window", "-k", "-t", windowId, "-c", spec.cwd, ...envArgs, "--", ...spec.argv], { env, allowFailure: true });
+  const respawnArgs = ["respawn-window", "-k", "-t", windowId, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
+  const result = await run(["tmux", ...respawnArgs], { env, allowFailure: true });
   return result.code === 0;
 }
 

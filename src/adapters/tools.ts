@@ -7,7 +7,8 @@ import { LATE, settledWithin } from "../within.ts";
 
 /** The first executable called `name` on `PATH`, or undefined; a name with a / is checked as a path. */
 export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  const candidates = name.includes("/") ? [name] : (env.PATH ?? "").split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name));
+  const pathDirs = (env.PATH ?? "").split(path.delimiter).filter(Boolean);
+  const candidates = name.includes("/") ? [name] : pathDirs.map((dir) => path.join(dir, name));
   for (const candidate of candidates) {
     try {
       if (!fs.statSync(candidate).isFile()) continue;
@@ -33,14 +34,20 @@ export interface ToolAnswer {
  */
 export async function askTool(argv: string[], env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<ToolAnswer> {
   const answer = run(argv, { env, allowFailure: true }).then(
-    (result): ToolAnswer => ({ code: result.code, output: `${result.stdout}\n${result.stderr}`.trim(), timedOut: false }),
+    (result): ToolAnswer => {
+      const output = `${result.stdout}\n${result.stderr}`.trim();
+      return { code: result.code, output, timedOut: false };
+    },
     (): ToolAnswer => ({ code: undefined, output: "", timedOut: false }),
   );
   const settled = await settledWithin(answer, timeoutMs);
   return settled === LATE ? { code: undefined, output: "", timedOut: true } : settled;
 }
 
-/** The first dotted version number in a program's output ("git version 2.39.5" → "2.39.5", "tmux 3.3a" → "3.3a"). */
+/**
+ * The first dotted version number in a program's output ("git version 2.39.5" → "2.39.5",
+ * "tmux 3.3a" → "3.3a").
+ */
 export function versionIn(output: string): string | undefined {
   return /(\d+\.\d+(?:\.\d+)?[a-z]?)/.exec(output)?.[1];
 }
