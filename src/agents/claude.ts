@@ -17,7 +17,8 @@ export function claudeConfigFile(env: NodeJS.ProcessEnv): string {
 }
 
 type JsonObject = Record<string, unknown>;
-const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The config as an object; undefined when the file does not exist; a string saying why when it is unusable. */
 function readConfig(file: string): JsonObject | undefined | string {
@@ -55,19 +56,20 @@ function trusted(config: JsonObject | undefined, root: string): boolean {
  */
 export async function markTrusted(root: string, env: NodeJS.ProcessEnv): Promise<string[]> {
   const file = claudeConfigFile(env);
+  const leftAlone = (why: string) => [
+    `Claude Code's config ${file} was left alone (${why}): its workers will ask whether to trust ${root}`,
+  ];
   const before = readConfig(file);
-  if (typeof before === "string") return [`Claude Code's config ${file} was left alone (${before}): its workers will ask whether to trust ${root}`];
+  if (typeof before === "string") return leftAlone(before);
   if (trusted(before, root)) return [];
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const { withLock } = await import("../store/lock.ts");
   return withLock(file, `Claude Code's config ${file}`, async () => {
     const config = readConfig(file);
-    if (typeof config === "string") return [`Claude Code's config ${file} was left alone (${config}): its workers will ask whether to trust ${root}`];
+    if (typeof config === "string") return leftAlone(config);
     if (trusted(config, root)) return [];
     const next: JsonObject = config ?? {};
-    if (next.projects !== undefined && !isObject(next.projects)) {
-      return [`Claude Code's config ${file} was left alone ("projects" is not an object): its workers will ask whether to trust ${root}`];
-    }
+    if (next.projects !== undefined && !isObject(next.projects)) return leftAlone('"projects" is not an object');
     const projects: JsonObject = isObject(next.projects) ? next.projects : {};
     const entry: JsonObject = isObject(projects[root]) ? projects[root] : {};
     entry.hasTrustDialogAccepted = true;
@@ -77,9 +79,12 @@ export async function markTrusted(root: string, env: NodeJS.ProcessEnv): Promise
       // 0600 when it is new, as Claude Code makes it: the config holds the user's ids.
       writeFileReplacing(file, `${JSON.stringify(next, null, 2)}\n`, 0o600);
     } catch (error) {
-      return [`could not mark ${root} trusted in Claude Code's config ${file} (${(error as Error).message}): its workers will ask`];
+      const why = (error as Error).message;
+      return [`could not mark ${root} trusted in Claude Code's config ${file} (${why}): its workers will ask`];
     }
-    return [`marked ${root} trusted for Claude Code in ${file} (as its trust dialog would), so workers start unattended`];
+    return [
+      `marked ${root} trusted for Claude Code in ${file} (as its trust dialog would), so workers start unattended`,
+    ];
   });
 }
 
@@ -121,10 +126,12 @@ type Rule = Record<string, unknown>;
 
 /** --always: the rules Claude Code suggested for this prompt, kept for this session only. */
 function sessionRules(toolName: string, suggestions: unknown): Rule[] {
+  const forThisSession = (rule: Rule): Rule => ({ ...rule, destination: "session" });
   const suggested = Array.isArray(suggestions)
-    ? suggestions.filter((s): s is Rule => isObject(s) && s.type === "addRules").map((s) => ({ ...s, destination: "session" }))
+    ? suggestions.filter((s): s is Rule => isObject(s) && s.type === "addRules").map(forThisSession)
     : [];
-  return suggested.length > 0 ? suggested : [{ type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" }];
+  const allowThisTool: Rule = { type: "addRules", rules: [{ toolName }], behavior: "allow", destination: "session" };
+  return suggested.length > 0 ? suggested : [allowThisTool];
 }
 
 /**

@@ -57,7 +57,8 @@ const CODEX_HOOKS = [
  * Codex compares with `hooks.state."<source>:<event>:<group>:<handler>".trusted_hash`.
  */
 export function codexHookTrustHash(eventKey: string, command: string, timeoutS: number): string {
-  const identity = JSON.stringify({ event_name: eventKey, hooks: [{ async: false, command, timeout: timeoutS, type: "command" }] });
+  const handler = { async: false, command, timeout: timeoutS, type: "command" };
+  const identity = JSON.stringify({ event_name: eventKey, hooks: [handler] });
   return `sha256:${createHash("sha256").update(identity).digest("hex")}`;
 }
 
@@ -75,7 +76,8 @@ export function codexHookArguments(orchProgram: string): string[] {
   const trust: string[] = [];
   for (const hook of CODEX_HOOKS) {
     const command = `${shellWord(orchProgram)} hook ${hook.handler}`;
-    args.push("-c", `hooks.${hook.event}=[{hooks=[{type="command",command=${tomlString(command)},timeout=${hook.timeoutS}}]}]`);
+    const handler = `{type="command",command=${tomlString(command)},timeout=${hook.timeoutS}}`;
+    args.push("-c", `hooks.${hook.event}=[{hooks=[${handler}]}]`);
     const key = `${SESSION_FLAGS_SOURCE}:${hook.key}:0:0`;
     trust.push(`${tomlString(key)}={trusted_hash=${tomlString(codexHookTrustHash(hook.key, command, hook.timeoutS))}}`);
   }
@@ -85,7 +87,8 @@ export function codexHookArguments(orchProgram: string): string[] {
 
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
 export function codexArguments(spec: LaunchSpec): string[] {
-  const trusted = [...new Set([spec.mainRoot, spec.worktreePath])].map((dir) => `${tomlString(dir)}={trust_level="trusted"}`);
+  const trustedDirs = [...new Set([spec.mainRoot, spec.worktreePath])];
+  const trusted = trustedDirs.map((dir) => `${tomlString(dir)}={trust_level="trusted"}`);
   return [
     "codex",
     // Its own app server: the shared one would run this worker's commands with the environment of
@@ -146,7 +149,8 @@ export function findCodexSession(lookup: SessionLookup): string | undefined {
  */
 export const codexPermissionHook: PermissionHook = {
   allowsAlways: false,
-  decision: (answer) => (answer.behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: answer.message }),
+  decision: (answer) =>
+    answer.behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: answer.message },
 };
 
 export const codexProfile: AgentProfile = {

@@ -32,11 +32,17 @@ export const MAX_PROMPT_ARGUMENT_BYTES = 100 * 1024;
 export function promptArgument(prompt: string, promptFile: string): string {
   const bytes = Buffer.byteLength(prompt, "utf8");
   if (bytes <= MAX_PROMPT_ARGUMENT_BYTES) return prompt;
-  return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${bytes} bytes, too large for a command-line argument): read all of it, then do what it says.`;
+  const size = `${bytes} bytes, too large for a command-line argument`;
+  return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${size}): read all of it, then do what it says.`;
 }
 
 /** The argv the runner starts: the profile's command, then the prompt where the profile places it. */
-export function argvWithPrompt(argv: string[], placement: "last" | "after-dashdash", prompt: string, promptFile: string): string[] {
+export function argvWithPrompt(
+  argv: string[],
+  placement: "last" | "after-dashdash",
+  prompt: string,
+  promptFile: string,
+): string[] {
   const argument = promptArgument(prompt, promptFile);
   return placement === "after-dashdash" ? [...argv, "--", argument] : [...argv, argument];
 }
