@@ -104,7 +104,10 @@ function bashScript(): string {
     const action = bashWords(FLAG_VALUES[flag]);
     return `    ${flag}) ${action ? `${action}; ` : ""}return 0 ;;`;
   });
-  const flagCases = commands.map((c) => `      ${c.name}) COMPREPLY=($(compgen -W "${flagNames([...c.flags, ...globals])}" -- "$cur")) ;;`);
+  const flagCases = commands.map((c) => {
+    const words = flagNames([...c.flags, ...globals]);
+    return `      ${c.name}) COMPREPLY=($(compgen -W "${words}" -- "$cur")) ;;`;
+  });
   const positionalCases = commands.flatMap((c) => {
     const first = c.positionals[0];
     const action = bashWords(firstPositionalCompleter(c));
@@ -179,8 +182,9 @@ function zshAction(completer: Completer): string {
 function zshFlag(flag: Flag): string {
   const value = flag.takesValue ? `:${flag.long.slice(2)}:${zshAction(FLAG_VALUES[flag.long])}` : "";
   const explanation = `[${zshText(flag.description)}]${value}`;
-  if (flag.short) return `'(${flag.short} ${flag.long})'{${flag.short},${flag.long}}'${flag.takesValue ? "=" : ""}${explanation}'`;
-  return `'${flag.long}${flag.takesValue ? "=" : ""}${explanation}'`;
+  const equals = flag.takesValue ? "=" : "";
+  if (flag.short) return `'(${flag.short} ${flag.long})'{${flag.short},${flag.long}}'${equals}${explanation}'`;
+  return `'${flag.long}${equals}${explanation}'`;
 }
 
 function zshScript(): string {

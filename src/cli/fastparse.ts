@@ -13,7 +13,10 @@ export interface Parsed {
 /** pr-url → prUrl, as cac names its options (written out: no regular expression on the hot path). */
 function camel(name: string): string {
   let out = "";
-  for (let i = 0; i < name.length; i++) out += name[i] === "-" && i + 1 < name.length ? name[++i]!.toUpperCase() : name[i];
+  for (let i = 0; i < name.length; i++) {
+    const startsWord = name[i] === "-" && i + 1 < name.length;
+    out += startsWord ? name[++i]!.toUpperCase() : name[i];
+  }
   return out;
 }
 
@@ -30,7 +33,8 @@ function flagTable(options: OptionSpec[]): Map<string, FlagInfo> {
     if (!flag.startsWith("--") || flag.includes(",")) continue;
     const name = flag.slice(2);
     const negated = name.startsWith("no-");
-    table.set(name, { key: camel(negated ? name.slice(3) : name), takesValue: value?.startsWith("<") ?? false, negated });
+    const key = camel(negated ? name.slice(3) : name);
+    table.set(name, { key, takesValue: value?.startsWith("<") ?? false, negated });
   }
   return table;
 }
@@ -48,7 +52,8 @@ export function fastParse(spec: CommandSpec, globals: OptionSpec[], argv: string
       break;
     }
     // Text with a space ("-n is the flag") is a value, never a flag.
-    if (!token.startsWith("-") || token === "-" || (/\s/.test(token) && !(token.startsWith("--") && token.includes("=")))) {
+    const isTextWithSpace = /\s/.test(token) && !(token.startsWith("--") && token.includes("="));
+    if (!token.startsWith("-") || token === "-" || isTextWithSpace) {
       args.push(token);
       continue;
     }

@@ -23,7 +23,10 @@ export interface CommandSpec {
 
 export const GLOBAL_OPTIONS: OptionSpec[] = [
   { flags: "--json", description: "Print exactly one JSON document on stdout" },
-  { flags: "--orch <id>", description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session)" },
+  {
+    flags: "--orch <id>",
+    description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session)",
+  },
 ];
 
 export const opt = (flags: string, description: string): OptionSpec => ({ flags, description });
@@ -93,7 +96,9 @@ export const DEMO_AGENT: CommandSpec = {
 };
 
 /** The hook events orch handles (hook.ts), by orch's names. */
-export const HOOK_EVENTS = ["post-tool-use", "stop", "user-prompt-submit", "permission-request", "notification"] as const;
+export const HOOK_EVENTS = [
+  "post-tool-use", "stop", "user-prompt-submit", "permission-request", "notification",
+] as const;
 
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
@@ -115,7 +120,9 @@ export const AGENT: CommandSpec = {
 
 export const SPAWN: CommandSpec = {
   usage: "spawn <branch> [stdin]",
-  description: "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt from stdin)",
+  description:
+    "Create a worktree for BRANCH, record the worker, open a tmux window and start the agent (- reads the prompt " +
+    "from stdin)",
   options: [
     opt("--from <ref>", "Start a new branch from REF (default: HEAD of the main worktree)"),
     opt("--plan", "Start claude in plan mode (--permission-mode plan)"),
@@ -123,8 +130,14 @@ export const SPAWN: CommandSpec = {
     opt("--prompt-file <file>", "Read the task from FILE"),
     opt("--agent <agent>", "claude (default), codex, or any command line; the prompt is appended as its last argument"),
     opt("--no-window", "Create and record the worker without tmux and without starting the agent"),
-    opt("--after <worker>", "Record it pending and start it (from the base as it is then) once WORKER has landed; repeatable, or A,B"),
-    opt("--backend <backend>", "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend"),
+    opt(
+      "--after <worker>",
+      "Record it pending and start it (from the base as it is then) once WORKER has landed; repeatable, or A,B",
+    ),
+    opt(
+      "--backend <backend>",
+      "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend",
+    ),
     opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
   ],
   load: async () => (await import("../commands/spawn.ts")).main,
@@ -147,4 +160,6 @@ export const COHERENCE: CommandSpec = {
 };
 
 /** Parsed without cac when their arguments are plain (cli/fastparse.ts). */
-export const HOT_COMMANDS: CommandSpec[] = [NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE, COHERENCE];
+export const HOT_COMMANDS: CommandSpec[] = [
+  NOTIFY, POLL, STATUS, LIST, INBOX, SPAWN, HOOK, AGENT, DEMO_AGENT, LIFELINE, COHERENCE,
+];
