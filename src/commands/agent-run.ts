@@ -11,7 +11,9 @@ import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord } from "../store/workers.ts";
+import {
+  findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord,
+} from "../store/workers.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 

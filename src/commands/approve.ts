@@ -19,7 +19,8 @@ function pickRequest(layout: StoreLayout, record: WorkerRecord, requestId: strin
   const request = requestId === undefined ? pending[0] : pending.find((r) => r.request_id === requestId);
   if (request) return request;
   const what = requestId === undefined ? "no pending request" : `no pending request ${requestId}`;
-  throw new OrchError("not_found", `${what} for worker ${record.worker_id} (an expired prompt can still be answered in its window)`);
+  const why = `${what} for worker ${record.worker_id} (an expired prompt can still be answered in its window)`;
+  throw new OrchError("not_found", why);
 }
 
 /** The request is pending in the host's store (its worker's hook waits there): the host's orch answers it. */
@@ -34,11 +35,19 @@ async function answeredOnHost(
   const verb = decision.decision === "allow" ? "approved" : "denied";
   return {
     json,
-    human: (c) => `${c.green(verb)} ${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)} for ${record.worker_id} on host ${record.host}\n`,
+    human: (c) => {
+      const what = `${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)}`;
+      return `${c.green(verb)} ${what} for ${record.worker_id} on host ${record.host}\n`;
+    },
   };
 }
 
-async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit<RequestAnswer, "answered_at">): Promise<CommandResult> {
+async function answer(
+  args: string[],
+  flags: Flags,
+  ctx: Context,
+  decision: Omit<RequestAnswer, "answered_at">,
+): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
   const requestId = args[1] === undefined ? undefined : checkRequestId(args[1]);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
@@ -47,8 +56,12 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
   await checkAlways(record, decision);
   const request = pickRequest(layout, record, requestId);
   const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
-  if (!won) throw new OrchError("not_found", `request ${request.request_id} of worker ${record.worker_id} was already answered (${holding.decision})`);
-  recordWorkerEvent(layout, record, "answered", `${decision.decision === "allow" ? "approved" : "denied"} ${request.waiting_for}`);
+  if (!won) {
+    const which = `request ${request.request_id} of worker ${record.worker_id}`;
+    throw new OrchError("not_found", `${which} was already answered (${holding.decision})`);
+  }
+  const verb = decision.decision === "allow" ? "approved" : "denied";
+  recordWorkerEvent(layout, record, "answered", `${verb} ${request.waiting_for}`);
   const json = {
     success: true,
     orchestrator_id: session.orchestrator_id,
@@ -59,10 +72,12 @@ async function answer(args: string[], flags: Flags, ctx: Context, decision: Omit
     ...(decision.always ? { always: true } : {}),
     ...(decision.message !== undefined ? { message: decision.message } : {}),
   };
-  const verb = decision.decision === "allow" ? "approved" : "denied";
   return {
     json,
-    human: (c) => `${c.green(verb)} ${request.waiting_for} ${c.dim(`(${request.request_id})`)} for ${record.worker_id}\n`,
+    human: (c) => {
+      const requestId = c.dim(`(${request.request_id})`);
+      return `${c.green(verb)} ${request.waiting_for} ${requestId} for ${record.worker_id}\n`;
+    },
   };
 }
 
@@ -75,11 +90,15 @@ async function checkAlways(record: WorkerRecord, decision: Omit<RequestAnswer, "
   if (!decision.always) return;
   const { permissionHookOf } = await import("../agents/index.ts");
   if ((await permissionHookOf(record.agent)).allowsAlways) return;
-  throw usage(`--always: ${record.agent}'s hook can allow this one call only, not a kind of call for the rest of its session; approve without --always`);
+  const why =
+    `--always: ${record.agent}'s hook can allow this one call only, not a kind of call for the rest of its session; ` +
+    "approve without --always";
+  throw usage(why);
 }
 
 export async function denyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const message = flagTextOrStdin(flags, "message", "the message on standard input");
-  if (message === undefined || message.trim() === "") throw usage("--message is required: it is what the agent is told");
+  const missing = message === undefined || message.trim() === "";
+  if (missing) throw usage("--message is required: it is what the agent is told");
   return answer(args, flags, ctx, { decision: "deny", message });
 }

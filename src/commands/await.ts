@@ -84,7 +84,8 @@ function pendingOnFinishedWork(layout: StoreLayout, record: WorkerRecord): boole
   const unlanded = (record.after ?? []).filter((id) => !recorded.has(id) && !landedByOrch(id));
   return unlanded.length > 0 && unlanded.every((id) => {
     const prerequisite = findWorker(layout, record.orchestrator_id, id);
-    return prerequisite !== undefined && (FINISHED as readonly string[]).includes(workerState(layout, prerequisite).status);
+    if (prerequisite === undefined) return false;
+    return (FINISHED as readonly string[]).includes(workerState(layout, prerequisite).status);
   });
 }
 
@@ -110,7 +111,13 @@ function startedOnHost(layout: StoreLayout, records: WorkerRecord[]): boolean {
   });
 }
 
-export async function runAwait(names: string[], any: boolean, timeoutMs: number | undefined, orch: string | undefined, ctx: Context) {
+export async function runAwait(
+  names: string[],
+  any: boolean,
+  timeoutMs: number | undefined,
+  orch: string | undefined,
+  ctx: Context,
+) {
   const { layout, session } = await resolveSession(ctx, orch);
   // Each worker once, however often it is named (by id and by branch, or twice).
   const named = names.map((name) => loadWorker(layout, session.orchestrator_id, name));
@@ -177,18 +184,27 @@ export function stillRunning(
   return new OrchError("timeout", message, { orchestrator_id: orchestratorId, workers });
 }
 
+interface FinalMessageParts {
+  message_type?: string;
+  content?: { summary?: string; question?: string; error?: string };
+}
+
 function render(workers: AwaitedWorker[], c: Colors): string {
   if (workers.length === 0) return "no active workers to wait for\n";
   return workers.map((w) => {
-    const message = w.final_message as { message_type?: string; content?: { summary?: string; question?: string; error?: string } } | null;
+    const message = w.final_message as FinalMessageParts | null;
     const summary = message?.content?.summary ?? "";
     const extra = message?.content?.question ?? message?.content?.error ?? "";
-    return `${c.bold(w.worker_id)} ${w.status}${summary ? `: ${summary}` : ""}${extra ? ` (${extra})` : ""}${w.pr_url ? ` ${w.pr_url}` : ""}`;
+    const said = summary ? `: ${summary}` : "";
+    const asked = extra ? ` (${extra})` : "";
+    const pr = w.pr_url ? ` ${w.pr_url}` : "";
+    return `${c.bold(w.worker_id)} ${w.status}${said}${asked}${pr}`;
   }).join("\n") + "\n";
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const timeoutMs = timeoutFlag(flags);
-  const { orchestratorId, workers } = await runAwait(args, booleanFlag(flags, "any"), timeoutMs, stringFlag(flags, "orch"), ctx);
+  const any = booleanFlag(flags, "any");
+  const { orchestratorId, workers } = await runAwait(args, any, timeoutMs, stringFlag(flags, "orch"), ctx);
   return { json: { success: true, orchestrator_id: orchestratorId, workers }, human: (c) => render(workers, c) };
 }

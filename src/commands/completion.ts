@@ -8,7 +8,8 @@ import type { Context } from "../context.ts";
 
 export function parseShell(name: string | undefined): Shell {
   if (name === undefined || name === "") throw usage(`missing shell: use one of ${SHELLS.join(", ")}`);
-  if (!(SHELLS as readonly string[]).includes(name)) throw usage(`unknown shell ${JSON.stringify(name)}: use one of ${SHELLS.join(", ")}`);
+  const known = (SHELLS as readonly string[]).includes(name);
+  if (!known) throw usage(`unknown shell ${JSON.stringify(name)}: use one of ${SHELLS.join(", ")}`);
   return name as Shell;
 }
 

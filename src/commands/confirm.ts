@@ -6,7 +6,8 @@ import { OrchError } from "../errors.ts";
 /** Asks on the terminal; refuses (exit 1, nothing done) on "no". Without a terminal it refuses too: pass --yes. */
 export async function confirm(question: string): Promise<void> {
   const tty = await import("node:tty");
-  if (!tty.isatty(0) || !tty.isatty(2)) throw new OrchError("refused", `${question} Refusing without a terminal to ask: pass --yes`);
+  const onTerminal = tty.isatty(0) && tty.isatty(2);
+  if (!onTerminal) throw new OrchError("refused", `${question} Refusing without a terminal to ask: pass --yes`);
   fs.writeSync(2, `${question} [y/N] `);
   const buffer = Buffer.alloc(256);
   let answer = "";

@@ -28,8 +28,10 @@ async function askPermission(tool: string, text: string, ctx: Context, done: str
   const { raiseAndAwaitAnswer, workerHere } = await import("./hook.ts");
   const where = await workerHere({ cwd: ctx.cwd }, ctx);
   if (!where) throw new Error("the demo agent asks for permission only inside an orch worker");
-  const decision = await raiseAndAwaitAnswer(where, tool, tool === "Bash" ? { command: text } : { file_path: text }, 120_000);
-  done.push(decision?.behavior === "allow" ? `${tool} ${text} approved` : `${tool} ${text} ${decision ? `denied: ${decision.message}` : "unanswered"}`);
+  const toolInput = tool === "Bash" ? { command: text } : { file_path: text };
+  const decision = await raiseAndAwaitAnswer(where, tool, toolInput, 120_000);
+  if (decision?.behavior === "allow") done.push(`${tool} ${text} approved`);
+  else done.push(`${tool} ${text} ${decision ? `denied: ${decision.message}` : "unanswered"}`);
 }
 
 /** Does one prompt line; returns the commit message when it committed. */
@@ -74,7 +76,8 @@ async function fixConflict(handedBack: Message, fixes: string[], ctx: Context): 
     await gitAdapter.git(["rebase", "--continue"], ctx.cwd, { env });
   }
   const summary = `Rebased onto ${base}${done.length ? ` and resolved the conflict (${done.join(", ")})` : ""}`;
-  return runNotify({ orch: undefined, type: "task_complete", content: { summary, details: `handed back by ${handedBack.id} (scripted by orch demo)` } }, ctx);
+  const details = `handed back by ${handedBack.id} (scripted by orch demo)`;
+  return runNotify({ orch: undefined, type: "task_complete", content: { summary, details } }, ctx);
 }
 
 /** Waits (up to two minutes) for the orchestrator to hand a conflict back, and fixes it. */
@@ -105,8 +108,13 @@ export async function main(args: string[], _flags: Flags, ctx: Context): Promise
   ctx.warn(`demo agent: ${ctx.env.ORCH_WORKER} at work in ${ctx.cwd}`);
   let summary = "";
   for (const line of prompt.split("\n")) summary = (await perform(line, ctx.cwd, done, ctx)) ?? summary;
-  const message = await runNotify({ orch: undefined, type: "task_complete", content: { summary: summary || done.join(", ") || "nothing to do", details: `${done.join(", ")} (scripted by orch demo)` } }, ctx);
-  const fixes = prompt.split("\n").filter((line) => line.startsWith("on-conflict ")).map((line) => line.slice("on-conflict ".length));
+  const content = {
+    summary: summary || done.join(", ") || "nothing to do",
+    details: `${done.join(", ")} (scripted by orch demo)`,
+  };
+  const message = await runNotify({ orch: undefined, type: "task_complete", content }, ctx);
+  const conflictFixLines = prompt.split("\n").filter((line) => line.startsWith("on-conflict "));
+  const fixes = conflictFixLines.map((line) => line.slice("on-conflict ".length));
   if (fixes.length) await stayForConflicts(fixes, ctx);
   return {
     json: { success: true, message_id: message.id },

@@ -17,7 +17,9 @@ export interface InitOptions {
 export function parseInit(flags: Flags, ctx: Context): InitOptions {
   const dir = stringFlag(flags, "projectDir");
   const projectDir = path.resolve(ctx.cwd, dir ?? ".");
-  if (dir !== undefined && !fs.existsSync(projectDir)) throw new OrchError("invalid", `--project-dir ${dir} does not exist`);
+  if (dir !== undefined && !fs.existsSync(projectDir)) {
+    throw new OrchError("invalid", `--project-dir ${dir} does not exist`);
+  }
   if (dir !== undefined && !fs.statSync(projectDir).isDirectory()) {
     throw new OrchError("invalid", `--project-dir ${dir} is not a folder`);
   }
@@ -25,7 +27,9 @@ export function parseInit(flags: Flags, ctx: Context): InitOptions {
 }
 
 /** The spellings of an exclude line that already keep the store out of git status. */
-const EXCLUDES_STORE = new Set([".orch", ".orch/", "/.orch", "/.orch/", ".orch/*", "/.orch/*", ".orch/**", "/.orch/**"]);
+const EXCLUDES_STORE = new Set([
+  ".orch", ".orch/", "/.orch", "/.orch/", ".orch/*", "/.orch/*", ".orch/**", "/.orch/**",
+]);
 
 /** Adds `.orch/` to the repository's info/exclude (never to tracked files), once. */
 function excludeStore(commonDir: string, warn: (line: string) => void): void {
@@ -54,7 +58,11 @@ export async function runInit(options: InitOptions, ctx: Context): Promise<Sessi
   if (repo && !ctx.env.ORCH_HOME) {
     const tracked = await trackedStoreFiles(repo.mainRoot);
     if (tracked.length) {
-      throw new OrchError("refused", `the repository tracks files under .orch/ (${tracked.slice(0, 3).join(", ")}${tracked.length > 3 ? ", …" : ""}): orch never uses repository content as its store; remove them from the repository (git rm -r --cached .orch) or set ORCH_HOME`);
+      const some = `${tracked.slice(0, 3).join(", ")}${tracked.length > 3 ? ", …" : ""}`;
+      const why =
+        `the repository tracks files under .orch/ (${some}): orch never uses repository content as its store; ` +
+        "remove them from the repository (git rm -r --cached .orch) or set ORCH_HOME";
+      throw new OrchError("refused", why);
     }
   }
   const record = createSession(layout, options.projectDir);

@@ -24,7 +24,10 @@ export interface InstallOptions {
 export function parseInstall(args: string[], flags: Flags): InstallOptions {
   const agent = positional(args, 0, "agent (claude)");
   if (agent !== "claude") {
-    throw usage(`orch install knows only claude, not ${JSON.stringify(agent)}: other agents need nothing installed (their prompt tells them how to report back)`);
+    const why =
+      `orch install knows only claude, not ${JSON.stringify(agent)}: ` +
+      "other agents need nothing installed (their prompt tells them how to report back)";
+    throw usage(why);
   }
   return { agent, global: booleanFlag(flags, "global") };
 }
@@ -53,7 +56,12 @@ export async function runInstall(options: InstallOptions, ctx: Context): Promise
   const planned = planInstall(target);
   for (const file of planned) if (file.content !== undefined) writeFileReplacing(file.path, file.content);
   const orchOnPath = findOnPath("orch", ctx.env);
-  if (!orchOnPath) ctx.warn("orch is not on your PATH: the hooks and the slash command run `orch`, so put it there (workers get it from orch spawn)");
+  if (!orchOnPath) {
+    ctx.warn(
+      "orch is not on your PATH: the hooks and the slash command run `orch`, so put it there " +
+      "(workers get it from orch spawn)",
+    );
+  }
   return {
     scope: options.global ? "global" : "project",
     files: planned.map((file) => ({ path: file.path, changed: file.content !== undefined })),
@@ -73,8 +81,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       hooks: INSTALLED_HOOK_COMMANDS,
       orch_on_path: result.orchOnPath ?? null,
     },
-    human: (c) =>
-      result.files.map((file) => `${file.changed ? c.green("wrote    ") : c.dim("unchanged")} ${file.path}\n`).join("") +
-      `Start Claude Code in ${result.scope === "global" ? "any repository" : "this repository"} and type /orchestrator-mode.\n`,
+    human: (c) => {
+      const fileLines = result.files.map((file) => {
+        const what = file.changed ? c.green("wrote    ") : c.dim("unchanged");
+        return `${what} ${file.path}\n`;
+      });
+      const where = result.scope === "global" ? "any repository" : "this repository";
+      return fileLines.join("") + `Start Claude Code in ${where} and type /orchestrator-mode.\n`;
+    },
   };
 }

@@ -17,7 +17,8 @@ export interface NotifyOptions {
 }
 
 const CONTENT_FLAGS = ["details", "prUrl", "branch", "error", "question", "waitingFor"] as const;
-const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], "details" | "pr_url" | "branch" | "error" | "question" | "waiting_for"> = {
+type ContentKey = "details" | "pr_url" | "branch" | "error" | "question" | "waiting_for";
+const CONTENT_KEYS: Record<(typeof CONTENT_FLAGS)[number], ContentKey> = {
   details: "details",
   prUrl: "pr_url",
   branch: "branch",
@@ -46,7 +47,12 @@ export async function runNotify(options: NotifyOptions, ctx: Context): Promise<M
   const workerId = found ?? null;
   const content = { ...options.content };
   if (content.branch === undefined && marker && marker.worker_id === workerId) content.branch = marker.branch;
-  const message = newMessage({ orchestrator_id: session.orchestrator_id, worker_id: workerId, message_type: options.type, content });
+  const message = newMessage({
+    orchestrator_id: session.orchestrator_id,
+    worker_id: workerId,
+    message_type: options.type,
+    content,
+  });
   const events = workerId === null ? undefined : layout.eventsDir(session.orchestrator_id, workerId);
   try {
     sendMessage(layout.mailDir(session.orchestrator_id), message, events, ctx.warn);

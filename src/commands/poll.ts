@@ -87,7 +87,8 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   // Remote workers' messages are brought into this mailbox first (or, while waiting, as they come); a host
   // that answers is one the check below may bring a new base to, even within the pause of a failure.
   const hosts = hasHostSessions(layout, session.orchestrator_id) ? await import("../hosts/messages.ts") : undefined;
-  const collecting = hosts && !options.wait ? hosts.collectHostMessages(layout, session.orchestrator_id, ctx) : undefined;
+  const collecting =
+    hosts && !options.wait ? hosts.collectHostMessages(layout, session.orchestrator_id, ctx) : undefined;
   // A base that moved since the last orch command (a commit by hand, a pull) is noticed here too, and so
   // are local agents that died (their task_failed is taken below with the rest): looked at once the
   // claims have gone, while the hosts answer.
@@ -119,13 +120,21 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
 
 /** The seed's poll_messages shape: no orchestrator_id inside each message. */
 export function publicMessage(message: Message): Record<string, unknown> {
-  return { id: message.id, worker_id: message.worker_id, message_type: message.message_type, content: message.content, created_at: message.created_at };
+  return {
+    id: message.id,
+    worker_id: message.worker_id,
+    message_type: message.message_type,
+    content: message.content,
+    created_at: message.created_at,
+  };
 }
 
 export function renderMessage(message: Message, c: Colors): string {
   const from = message.worker_id ?? "(no worker)";
-  const typeColor = message.message_type === "task_failed" ? c.red : message.message_type === "question" ? c.yellow : c.green;
-  const lines = [`${typeColor(message.message_type)} ${c.bold(from)}: ${message.content.summary ?? message.content.text ?? ""} ${c.dim(`(${message.id})`)}`];
+  const typeColor =
+    message.message_type === "task_failed" ? c.red : message.message_type === "question" ? c.yellow : c.green;
+  const text = message.content.summary ?? message.content.text ?? "";
+  const lines = [`${typeColor(message.message_type)} ${c.bold(from)}: ${text} ${c.dim(`(${message.id})`)}`];
   const { details, pr_url, branch, error, question } = message.content;
   if (question) lines.push(`  question: ${question}`);
   if (error) lines.push(`  error: ${error}`);
@@ -141,7 +150,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const { orchestratorId, taken } = await runPoll(options, ctx);
   const messages = taken?.messages ?? [];
   return {
-    json: { success: true, orchestrator_id: orchestratorId, message_count: messages.length, messages: messages.map(publicMessage) },
+    json: {
+      success: true,
+      orchestrator_id: orchestratorId,
+      message_count: messages.length,
+      messages: messages.map(publicMessage),
+    },
     human: (c) => (messages.length === 0 ? "no unread messages\n" : messages.map((m) => renderMessage(m, c)).join("")),
     afterOutput: () => taken?.commit(),
     notOutput: () => taken?.release(),

@@ -15,7 +15,9 @@ import type { RemoteWorkerRecord } from "../hosts/workers.ts";
 import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
-import { clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState } from "../store/workers.ts";
+import {
+  clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState,
+} from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
@@ -23,11 +25,17 @@ import type { CommandResult } from "./types.ts";
 const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";
 
 /** The host's orch resumes the agent there; its answer is the result, with the host. */
-async function resumedOnHost(layout: StoreLayout, record: RemoteWorkerRecord, text: string | undefined, ctx: Context): Promise<CommandResult> {
+async function resumedOnHost(
+  layout: StoreLayout,
+  record: RemoteWorkerRecord,
+  text: string | undefined,
+  ctx: Context,
+): Promise<CommandResult> {
   const json = await (await import("../hosts/workers.ts")).resumeOnHost(layout, record, text, ctx);
+  const was = String(json.previous_status);
   return {
     json,
-    human: (c) => `${c.green("resumed")} ${c.bold(record.worker_id)} on host ${record.host} (was ${String(json.previous_status)})\n`,
+    human: (c) => `${c.green("resumed")} ${c.bold(record.worker_id)} on host ${record.host} (was ${was})\n`,
   };
 }
 
@@ -46,8 +54,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   }
   if (onHost(record)) return resumedOnHost(layout, record, text, ctx);
   const running = runningAgentPid(layout, record);
-  if (running !== undefined) throw new OrchError("refused", `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`);
-  if (!fs.existsSync(record.worktree_path)) throw new OrchError("not_found", `the worktree of ${record.worker_id} is gone (${record.worktree_path})`);
+  if (running !== undefined) {
+    const why = `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`;
+    throw new OrchError("refused", why);
+  }
+  if (!fs.existsSync(record.worktree_path)) {
+    throw new OrchError("not_found", `the worktree of ${record.worker_id} is gone (${record.worktree_path})`);
+  }
   const previous = workerState(layout, record).status;
 
   const profile = await knownProfile(record.agent);

@@ -49,7 +49,13 @@ function readJournal(file: string): SpawnJournal | undefined {
  * Writes the journal before the spawn changes anything. Another spawn of the same worker that still runs
  * makes this one fail (`exists`); one that was killed is repaired first.
  */
-export async function openJournal(layout: StoreLayout, orchestratorId: string, entry: Omit<SpawnJournal, "pid" | "start_time">, mainRoot: string, warn: (line: string) => void): Promise<JournalHandle> {
+export async function openJournal(
+  layout: StoreLayout,
+  orchestratorId: string,
+  entry: Omit<SpawnJournal, "pid" | "start_time">,
+  mainRoot: string,
+  warn: (line: string) => void,
+): Promise<JournalHandle> {
   const file = layout.spawningFile(orchestratorId, entry.worker_id);
   const journal: SpawnJournal = { ...entry, pid: process.pid, start_time: processStartTime(process.pid) ?? null };
   for (let existed = 0, folderGone = 0; ; ) {
@@ -75,7 +81,12 @@ export async function openJournal(layout: StoreLayout, orchestratorId: string, e
  * Undoes what an interrupted spawn of `workerId` left, when its journal says that spawn no longer runs.
  * Returns one line per thing repaired (none when there was nothing to repair).
  */
-export async function repairSpawn(layout: StoreLayout, orchestratorId: string, workerId: string, mainRoot: string): Promise<string[]> {
+export async function repairSpawn(
+  layout: StoreLayout,
+  orchestratorId: string,
+  workerId: string,
+  mainRoot: string,
+): Promise<string[]> {
   const file = layout.spawningFile(orchestratorId, workerId);
   if (!fs.existsSync(file)) return [];
   const journal = readJournal(file);
@@ -86,7 +97,8 @@ export async function repairSpawn(layout: StoreLayout, orchestratorId: string, w
   }
   const workersDir = layout.workersDir(orchestratorId);
   for (const name of listDir(workersDir)) {
-    if (journal && name === `${workerId}.new-${journal.pid}`) fs.rmSync(path.join(workersDir, name), { recursive: true, force: true });
+    const halfMade = journal && name === `${workerId}.new-${journal.pid}`;
+    if (halfMade) fs.rmSync(path.join(workersDir, name), { recursive: true, force: true });
   }
   removeJournal(layout, orchestratorId, file);
   if (done.length === 0) done.push(`cleared the journal of an interrupted spawn of ${journal?.branch ?? workerId}`);
@@ -97,13 +109,19 @@ export async function repairSpawn(layout: StoreLayout, orchestratorId: string, w
  * Removes the worktree a spawn made (when it is there) and the branch it created (when it is still at
  * the commit it was created at: nobody committed on it). Returns what it did, one line each.
  */
-export async function removeSpawnedWorktree(mainRoot: string, spawned: Omit<SpawnJournal, "pid" | "start_time" | "worker_id">, who: string): Promise<string[]> {
+export async function removeSpawnedWorktree(
+  mainRoot: string,
+  spawned: Omit<SpawnJournal, "pid" | "start_time" | "worker_id">,
+  who: string,
+): Promise<string[]> {
   const done: string[] = [];
   const listed = await gitAdapter.git(["worktree", "list", "--porcelain", "-z"], mainRoot, { allowFailure: true });
   const registered = listed.stdout.split("\0").includes(`worktree ${spawned.worktree_path}`);
   if (registered || fs.existsSync(spawned.worktree_path)) {
-    await gitAdapter.git(["worktree", "remove", "--force", "--force", spawned.worktree_path], mainRoot, { allowFailure: true });
-    if (fs.existsSync(spawned.worktree_path) && !registered) fs.rmSync(spawned.worktree_path, { recursive: true, force: true });
+    const removeArgs = ["worktree", "remove", "--force", "--force", spawned.worktree_path];
+    await gitAdapter.git(removeArgs, mainRoot, { allowFailure: true });
+    const leftUnregistered = fs.existsSync(spawned.worktree_path) && !registered;
+    if (leftUnregistered) fs.rmSync(spawned.worktree_path, { recursive: true, force: true });
     await gitAdapter.git(["worktree", "prune"], mainRoot, { allowFailure: true });
     done.push(`removed the worktree ${spawned.worktree_path} that ${who} of ${spawned.branch} left`);
   }
@@ -124,7 +142,11 @@ export async function removeSpawnedWorktree(mainRoot: string, spawned: Omit<Spaw
 }
 
 /** Repairs every interrupted spawn of the session (clean, doctor). */
-export async function repairAllSpawns(layout: StoreLayout, orchestratorId: string, mainRoot: string): Promise<string[]> {
+export async function repairAllSpawns(
+  layout: StoreLayout,
+  orchestratorId: string,
+  mainRoot: string,
+): Promise<string[]> {
   const done: string[] = [];
   for (const name of listDir(layout.spawningDir(orchestratorId))) {
     const workerId = name.endsWith(".json") ? name.slice(0, -5) : "";

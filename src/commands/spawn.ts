@@ -200,7 +200,12 @@ export async function startingBase(
  * The workers from `from` along their --after prerequisites to one that waits for `target` (whose record
  * may be gone: rm keeps the waits on it), or undefined when none does.
  */
-function waitChain(layout: StoreLayout, orchestratorId: string, from: WorkerRecord, target: string): string[] | undefined {
+function waitChain(
+  layout: StoreLayout,
+  orchestratorId: string,
+  from: WorkerRecord,
+  target: string,
+): string[] | undefined {
   const seen = new Set<string>();
   const walk = (record: WorkerRecord): string[] | undefined => {
     if (seen.has(record.worker_id)) return undefined;

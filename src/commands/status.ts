@@ -1,4 +1,4 @@
-// orch status and orch list: the session, its mailbox counts and its workers (mirrors get_orchestrator_status, task_list).
+// orch status and orch list: the session, its mail counts and its workers (as get_orchestrator_status, task_list).
 
 import { mainWorktreeOf } from "../adapters/repo.ts";
 import { repoOf, resolveSession, type Context } from "../context.ts";
@@ -54,7 +54,15 @@ export interface WorkerView {
 }
 
 /** Where each started worker stands against its base: from the coherence check, keyed by worker. */
-export type Standings = Map<string, { ahead: number; behind: number; merges_cleanly: boolean; conflict_paths: string[]; landed: boolean }>;
+export type Standings = Map<string, WorkerStanding>;
+
+interface WorkerStanding {
+  ahead: number;
+  behind: number;
+  merges_cleanly: boolean;
+  conflict_paths: string[];
+  landed: boolean;
+}
 
 export interface StatusView {
   orchestrator_id: string;
@@ -204,7 +212,9 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
     const answers = await asked;
     await hosts.overlayHostViews(layout, records, workers, counts, answers, ctx);
     // A host that failed lately answered: the move its workers were not told of is brought to them now.
-    if (answers.cameBack && checking) await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+    if (answers.cameBack && checking) {
+      await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+    }
   }
   return { ...session, unread_count: counts.unread, total_messages: counts.total, workers };
 }
@@ -234,6 +244,12 @@ function standingText(w: WorkerView): string {
   return w.merges_cleanly === false ? `${against} conflicts: ${(w.conflict_paths ?? []).join(", ")}` : against;
 }
 
+/** "blocked (Bash r-1)": a blocked worker with what it waits for; else the status alone. */
+function statusText(w: WorkerView): string {
+  if (w.status !== "blocked" || !w.waiting_for) return w.status;
+  return `blocked (${w.waiting_for}${w.request_id ? ` ${w.request_id}` : ""})`;
+}
+
 /** host:path; a worker not made yet (pending) has no path, only the host it will start on. */
 function whereText(w: WorkerView): string {
   if (!w.host) return w.worktree_path ?? "";
@@ -246,7 +262,7 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
   const unknown = (w: WorkerView) => w.status === "unreachable";
   const rows = workers.map((w) => [
     w.worker_id,
-    w.status === "blocked" && w.waiting_for ? `blocked (${w.waiting_for}${w.request_id ? ` ${w.request_id}` : ""})` : w.status,
+    statusText(w),
     w.window_id ? `${w.window_id}${unknown(w) ? " (?)" : w.window_alive ? "" : " (closed)"}` : "-",
     unknown(w) ? "agent unknown" : w.agent_alive ? "agent running" : "agent not running",
     [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
@@ -255,8 +271,9 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
   const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows
     .map((r) => {
-      const status = c[STATUS_COLORS[r[1]!.split(" ")[0] as WorkerView["status"]] ?? "bold"](r[1]!.padEnd(widths[1]!));
-      return [c.bold(r[0]!.padEnd(widths[0]!)), status, r[2]!.padEnd(widths[2]!), r[3]!.padEnd(widths[3]!), r[4], c.dim(r[5]!)].filter(Boolean).join("  ");
+      const padded = (i: number) => r[i]!.padEnd(widths[i]!);
+      const status = c[STATUS_COLORS[r[1]!.split(" ")[0] as WorkerView["status"]] ?? "bold"](padded(1));
+      return [c.bold(padded(0)), status, padded(2), padded(3), r[4], c.dim(r[5]!)].filter(Boolean).join("  ");
     })
     .join("\n") + "\n";
 }
@@ -265,8 +282,11 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const view = await runStatus(stringFlag(flags, "orch"), ctx, booleanFlag(flags, "branchTips"));
   return {
     json: { success: true, ...view },
-    human: (c) =>
-      `${c.bold(view.orchestrator_id)}  ${view.unread_count} unread of ${view.total_messages} messages  ${c.dim(view.project_dir)}\n` + renderWorkers(view.workers, c),
+    human: (c) => {
+      const counts = `${view.unread_count} unread of ${view.total_messages} messages`;
+      const header = `${c.bold(view.orchestrator_id)}  ${counts}  ${c.dim(view.project_dir)}\n`;
+      return header + renderWorkers(view.workers, c);
+    },
   };
 }
 

@@ -55,7 +55,10 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   } finally {
     await following?.stop();
   }
-  if (printed === 0) throw new OrchError("timeout", `no message within ${(timeoutMs ?? 0) / 1000}s`, { orchestrator_id: orchestratorId });
+  if (printed === 0) {
+    const why = `no message within ${(timeoutMs ?? 0) / 1000}s`;
+    throw new OrchError("timeout", why, { orchestrator_id: orchestratorId });
+  }
   return {
     json: { success: true, orchestrator_id: orchestratorId, message_count: printed },
     human: () => "",
