@@ -56,7 +56,8 @@ const HOOKS: HookWish[] = [
 ];
 
 /** Each hook event orch installs, with the command it runs: what `orch install claude --json` reports. */
-export const INSTALLED_HOOK_COMMANDS: Record<string, string> = Object.fromEntries(HOOKS.map((h) => [h.event, h.command]));
+export const INSTALLED_HOOK_COMMANDS: Record<string, string> =
+  Object.fromEntries(HOOKS.map((h) => [h.event, h.command]));
 
 type JsonObject = Record<string, unknown>;
 
@@ -69,15 +70,19 @@ function isOrchHook(command: unknown, wanted: string): boolean {
   if (typeof command !== "string") return false;
   const words = command.trim().split(/\s+/);
   const want = wanted.split(" ");
-  return words.length === want.length && path.basename(words[0]!) === want[0] && words.slice(1).join(" ") === want.slice(1).join(" ");
+  const sameProgram = path.basename(words[0]!) === want[0];
+  const sameArguments = words.slice(1).join(" ") === want.slice(1).join(" ");
+  return words.length === want.length && sameProgram && sameArguments;
 }
 
 function hasHook(groups: unknown[], command: string): boolean {
-  return groups.some((group) => isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isOrchHook(h.command, command)));
+  const runsIt = (hook: unknown) => isObject(hook) && isOrchHook(hook.command, command);
+  return groups.some((group) => isObject(group) && Array.isArray(group.hooks) && group.hooks.some(runsIt));
 }
 
 function shapeError(file: string, where: string, expected: string): OrchError {
-  return new OrchError("refused", `cannot merge into ${file}: ${where} is not ${expected}; fix it by hand, then run orch install claude again`);
+  const why = `${where} is not ${expected}; fix it by hand, then run orch install claude again`;
+  return new OrchError("refused", `cannot merge into ${file}: ${why}`);
 }
 
 export interface MergeResult {
@@ -93,9 +98,13 @@ export function mergeClaudeSettings(current: JsonObject, file: string): MergeRes
   const settings: JsonObject = structuredClone(current);
   let changed = false;
 
-  if (settings.permissions !== undefined && !isObject(settings.permissions)) throw shapeError(file, '"permissions"', "an object");
+  if (settings.permissions !== undefined && !isObject(settings.permissions)) {
+    throw shapeError(file, '"permissions"', "an object");
+  }
   const permissions: JsonObject = isObject(settings.permissions) ? settings.permissions : {};
-  if (permissions.allow !== undefined && !Array.isArray(permissions.allow)) throw shapeError(file, '"permissions.allow"', "an array");
+  if (permissions.allow !== undefined && !Array.isArray(permissions.allow)) {
+    throw shapeError(file, '"permissions.allow"', "an array");
+  }
   const allow: unknown[] = Array.isArray(permissions.allow) ? permissions.allow : [];
   if (!allow.some((rule) => typeof rule === "string" && ALLOW_EQUIVALENTS.has(rule.trim()))) {
     allow.push(ALLOW_RULE);
@@ -107,7 +116,9 @@ export function mergeClaudeSettings(current: JsonObject, file: string): MergeRes
   if (settings.hooks !== undefined && !isObject(settings.hooks)) throw shapeError(file, '"hooks"', "an object");
   const hooks: JsonObject = isObject(settings.hooks) ? settings.hooks : {};
   for (const wish of HOOKS) {
-    if (hooks[wish.event] !== undefined && !Array.isArray(hooks[wish.event])) throw shapeError(file, `"hooks.${wish.event}"`, "an array");
+    if (hooks[wish.event] !== undefined && !Array.isArray(hooks[wish.event])) {
+      throw shapeError(file, `"hooks.${wish.event}"`, "an array");
+    }
     const groups: unknown[] = Array.isArray(hooks[wish.event]) ? (hooks[wish.event] as unknown[]) : [];
     if (hasHook(groups, wish.command)) continue;
     const handler = { type: "command", command: wish.command, timeout: wish.timeout };
@@ -130,7 +141,9 @@ function loadSettings(file: string): SettingsRead {
     if (errnoCode(error) === "ENOENT") return { settings: {} };
     return { problem: `cannot read it: ${(error as Error).message}`, unreadable: true };
   }
-  if (text.startsWith("\uFEFF")) return { problem: "it is not valid JSON (it starts with a byte order mark)", unreadable: false };
+  if (text.startsWith("\uFEFF")) {
+    return { problem: "it is not valid JSON (it starts with a byte order mark)", unreadable: false };
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -145,8 +158,11 @@ function loadSettings(file: string): SettingsRead {
 export function readSettingsFile(file: string): JsonObject {
   const read = loadSettings(file);
   if ("settings" in read) return read.settings;
-  if (read.unreadable) throw new OrchError("failed", `cannot read ${file}: ${read.problem.replace(/^cannot read it: /, "")}`);
-  throw new OrchError("refused", `cannot merge into ${file}: ${read.problem}; fix or move it, then run orch install claude again`);
+  if (read.unreadable) {
+    throw new OrchError("failed", `cannot read ${file}: ${read.problem.replace(/^cannot read it: /, "")}`);
+  }
+  const why = `cannot merge into ${file}: ${read.problem}; fix or move it, then run orch install claude again`;
+  throw new OrchError("refused", why);
 }
 
 /**
@@ -158,9 +174,11 @@ export function orchHooksState(file: string): "installed" | "missing" | string {
   if (!("settings" in read)) return `${file}: ${read.problem}`;
   const settings = read.settings;
   const hooks = isObject(settings.hooks) ? settings.hooks : {};
-  if (HOOKS.every((wish) => Array.isArray(hooks[wish.event]) && hasHook(hooks[wish.event] as unknown[], wish.command))) {
-    return "installed";
-  }
+  const allThere = HOOKS.every((wish) => {
+    const groups = hooks[wish.event];
+    return Array.isArray(groups) && hasHook(groups, wish.command);
+  });
+  if (allThere) return "installed";
   try {
     mergeClaudeSettings(settings, file);
   } catch (error) {
@@ -233,7 +251,8 @@ function keepOwner(tmp: string, existing: fs.Stats): void {
   try {
     fs.chownSync(tmp, existing.uid, existing.gid);
   } catch {
-    throw new Error(`it belongs to uid ${existing.uid} (gid ${existing.gid}), and the replacement could not be given that owner`);
+    const owner = `uid ${existing.uid} (gid ${existing.gid})`;
+    throw new Error(`it belongs to ${owner}, and the replacement could not be given that owner`);
   }
 }
 
@@ -254,7 +273,8 @@ export function writeFileReplacing(file: string, content: string, newFileMode?: 
   }
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${++tmpCounter}.tmp`);
   try {
-    if (!linked) fs.mkdirSync(path.dirname(target), { recursive: true, mode: newFileMode === undefined ? undefined : 0o700 });
+    const folderMode = newFileMode === undefined ? undefined : 0o700;
+    if (!linked) fs.mkdirSync(path.dirname(target), { recursive: true, mode: folderMode });
     fs.writeFileSync(tmp, content, { flag: "wx", mode: newFileMode });
     if (!existing && newFileMode !== undefined) fs.chmodSync(tmp, newFileMode);
     if (existing) {
@@ -266,6 +286,7 @@ export function writeFileReplacing(file: string, content: string, newFileMode?: 
     fs.renameSync(tmp, target);
   } catch (error) {
     fs.rmSync(tmp, { force: true });
-    throw new OrchError("failed", `cannot write ${file}${linked ? ` (a link to ${target})` : ""}: ${(error as Error).message}`);
+    const where = linked ? ` (a link to ${target})` : "";
+    throw new OrchError("failed", `cannot write ${file}${where}: ${(error as Error).message}`);
   }
 }

@@ -52,7 +52,10 @@ interface ToolSpec {
   /** A call that only waits and changes nothing: abandoned, not awaited, when the client goes away. */
   waitsOnly?: boolean;
   invocation: (args: ToolArguments) => Invocation;
-  /** The CLI flag (without its dashes) that each argument becomes, where their names differ: errors name the argument. */
+  /**
+   * The CLI flag (without its dashes) that each argument becomes, where their names differ: errors
+   * name the argument.
+   */
   flagArguments?: Record<string, string>;
 }
 
