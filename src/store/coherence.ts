@@ -38,7 +38,12 @@ export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string,
   }
 }
 
-export function saveWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string, state: WorkerCoherence): void {
+export function saveWorkerCoherence(
+  layout: StoreLayout,
+  orchestratorId: string,
+  workerId: string,
+  state: WorkerCoherence,
+): void {
   // Not fsynced: a state lost in a crash is recomputed, and the told/ claims keep "once" on their own.
   writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
 }
@@ -159,7 +164,10 @@ export function branchTipFromFiles(
 export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): boolean {
   const seen = readBaseTips(layout, orchestratorId);
   if (!seen) return false; // no worker was ever spawned in this session
-  const main = mainWorktreeOf({ root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root });
+  const seenRepo = {
+    root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root,
+  };
+  const main = mainWorktreeOf(seenRepo);
   const readRef = refReader(main);
   for (const [branch, tip] of Object.entries(seen.tips)) {
     if (branchTipFromFiles(main, branch, readRef) !== tip) return true;
@@ -168,8 +176,15 @@ export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): bool
 }
 
 /** Adds a base branch to the tips the session watches, unless it is watched already (then a move stays visible). */
-export function rememberBaseTipIfNew(layout: StoreLayout, orchestratorId: string, repo: Repo, branch: string, tip: string): void {
-  const seen = readBaseTips(layout, orchestratorId) ?? { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: {} };
+export function rememberBaseTipIfNew(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  branch: string,
+  tip: string,
+): void {
+  const noneYet: BaseTips = { main_root: repo.mainRoot, common_dir: repo.commonDir, tips: {} };
+  const seen = readBaseTips(layout, orchestratorId) ?? noneYet;
   if (seen.tips[branch] !== undefined) return;
   saveBaseTips(layout, orchestratorId, { ...seen, tips: { ...seen.tips, [branch]: tip } });
 }

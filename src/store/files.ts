@@ -89,7 +89,8 @@ export function readRegularFile(file: string, maxBytes = MAX_STORE_FILE_BYTES): 
   try {
     fd = fs.openSync(file, SAFE_READ_FLAGS);
   } catch (error) {
-    if (errnoCode(error) === "ELOOP" || errnoCode(error) === "EMLINK") throw new NotRegularFileError(file, "a symbolic link");
+    const code = errnoCode(error);
+    if (code === "ELOOP" || code === "EMLINK") throw new NotRegularFileError(file, "a symbolic link");
     throw error;
   }
   try {

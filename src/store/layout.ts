@@ -73,7 +73,8 @@ export class StoreLayout {
   }
   /** Created (exclusively) when the PostToolUse hook has reported this PR: a PR is reported once. */
   prReportedFile(orchestratorId: string, workerId: string, prUrl: string): string {
-    return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-")}`);
+    const urlAsName = prUrl.replace(/^https?:\/\//, "").replace(/[^A-Za-z0-9._-]/g, "-");
+    return path.join(this.workerDir(orchestratorId, workerId), `pr-reported-${urlAsName}`);
   }
   /** Journals of spawns under way: what a spawn killed with -9 left, for the next command to repair. */
   spawningDir(orchestratorId: string): string {

@@ -7,8 +7,8 @@ import { OrchError, errnoCode } from "../errors.ts";
 import { isDigits, isMessageId } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import {
-  MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, ownerToKeep, readRegularFile, writeNewFile,
-  type FileOwner,
+  MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, ownerToKeep, readRegularFile,
+  writeNewFile, type FileOwner,
 } from "./files.ts";
 
 const SUBDIRS = ["tmp", "new", "cur", "claims", "quarantine"] as const;
@@ -32,9 +32,12 @@ export function isMessageFileName(name: string): boolean {
 /** The mailbox folder itself must be a folder, not a symbolic link to one somewhere else. */
 function checkMailboxRoot(dir: string): fs.Stats {
   const stat = lstatOrUndefined(dir);
-  if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} does not exist (was the session removed?)`);
+  if (stat === undefined) {
+    throw new OrchError("not_found", `the mailbox ${dir} does not exist (was the session removed?)`);
+  }
   if (!stat.isDirectory()) {
-    throw new OrchError("store", `the mailbox ${dir} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch does not follow it`);
+    const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    throw new OrchError("store", `the mailbox ${dir} is ${what}: orch does not follow it`);
   }
   return stat;
 }
@@ -72,11 +75,16 @@ function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undef
   const stat = lstatOrUndefined(place);
   if (stat?.isDirectory()) return;
   // A missing folder is not made again: the mailbox is being removed (rm -rf racing a reader), not replaced.
-  if (stat === undefined) throw new OrchError("not_found", `the mailbox ${dir} has no ${sub}/ (was the session removed?)`);
-  const aside = sub === "quarantine" ? uniqueName(dir, "quarantine.replaced") : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
+  if (stat === undefined) {
+    throw new OrchError("not_found", `the mailbox ${dir} has no ${sub}/ (was the session removed?)`);
+  }
+  const aside = sub === "quarantine"
+    ? uniqueName(dir, "quarantine.replaced")
+    : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
   if (sub !== "quarantine") ensureSubdir(dir, "quarantine", report);
   fs.renameSync(place, aside);
-  report?.(place, aside, `${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of the mailbox's ${sub}/`);
+  const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+  report?.(place, aside, `${what} in place of the mailbox's ${sub}/`);
   try {
     fs.mkdirSync(place, { mode: 0o700 });
   } catch (error) {
@@ -111,7 +119,13 @@ function claimOwner(name: string): { pid: number; startTime: string | undefined 
  * Delivers one message: visible in new/ whole or not at all. `link` is given the written file before
  * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
  */
-export function deliver(dir: string, name: string, data: string, link?: (file: string) => void, report?: QuarantineReport): void {
+export function deliver(
+  dir: string,
+  name: string,
+  data: string,
+  link?: (file: string) => void,
+  report?: QuarantineReport,
+): void {
   const owner = ensureMailbox(dir, ["tmp", "new"], report);
   const tmp = path.join(dir, "tmp", name);
   writeNewFile(tmp, data, true, owner);
@@ -156,7 +170,8 @@ function readClaimed(file: string): { text: string } | { why: string } {
   try {
     return { text: readRegularFile(file, MAX_MESSAGE_BYTES).toString("utf8") };
   } catch (error) {
-    return { why: error instanceof Error && "why" in error ? String(error.why) : `unreadable (${errnoCode(error) ?? String(error)})` };
+    if (error instanceof Error && "why" in error) return { why: String(error.why) };
+    return { why: `unreadable (${errnoCode(error) ?? String(error)})` };
   }
 }
 
@@ -286,7 +301,9 @@ function removeStaleTmp(dir: string): void {
   for (const name of listDir(tmpDir)) {
     const file = path.join(tmpDir, name);
     const stat = lstatOrUndefined(file);
-    if (stat && Date.now() - stat.mtimeMs > TMP_STALE_MS) fs.rmSync(file, { force: true, recursive: stat.isDirectory() });
+    if (stat && Date.now() - stat.mtimeMs > TMP_STALE_MS) {
+      fs.rmSync(file, { force: true, recursive: stat.isDirectory() });
+    }
   }
 }
 

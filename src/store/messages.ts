@@ -7,7 +7,9 @@ import { linkEvent } from "./events.ts";
 import { toJson } from "./files.ts";
 import { claimNew, deliver } from "./maildir.ts";
 
-export const WORKER_MESSAGE_TYPES = ["task_complete", "task_failed", "question", "progress", "idle", "blocked"] as const;
+export const WORKER_MESSAGE_TYPES = [
+  "task_complete", "task_failed", "question", "progress", "idle", "blocked",
+] as const;
 export type WorkerMessageType = (typeof WORKER_MESSAGE_TYPES)[number];
 /**
  * What the orchestrator sends a worker: a free message, a reply to one of its questions, or base_moved
@@ -21,7 +23,8 @@ export type OrchestratorMessageType = "message" | "reply" | "base_moved";
  * `woken` when orch typed its wake-up line (once per wait at the prompt); `returned` when land hands a
  * conflict back to the worker (it is at work again). `resumed` is the older name of turn_started.
  */
-export type LifecycleType = "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed" | "returned";
+export type LifecycleType =
+  | "stopped" | "restarted" | "turn_started" | "turn_ended" | "answered" | "woken" | "resumed" | "returned";
 export type MessageType = WorkerMessageType | OrchestratorMessageType | LifecycleType;
 
 export interface MessageContent {
@@ -77,8 +80,11 @@ export function newMessage(fields: Omit<Message, "id" | "created_at">): Message 
 
 /** Delivers `message` into a mailbox and, when given, into a worker's event log (in arrival order). */
 export function sendMessage(mailDir: string, message: Message, eventsDir?: string, warn?: Warn): void {
-  const link = eventsDir === undefined ? undefined : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
-  const report = warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
+  const link = eventsDir === undefined
+    ? undefined
+    : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
+  const report =
+    warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
   deliver(mailDir, `${message.id}.json`, toJson(message), link, report);
 }
 

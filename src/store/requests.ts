@@ -41,7 +41,12 @@ export function answerFile(layout: StoreLayout, record: WorkerRecord, id: string
   return path.join(layout.requestsDir(record.orchestrator_id, record.worker_id), `${id}.answer.json`);
 }
 
-export function openRequest(layout: StoreLayout, record: WorkerRecord, toolName: string, waitingFor: string): PendingRequest {
+export function openRequest(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  toolName: string,
+  waitingFor: string,
+): PendingRequest {
   makeDirs(layout.requestsDir(record.orchestrator_id, record.worker_id));
   const request: PendingRequest = {
     request_id: newRequestId(),
@@ -56,7 +61,12 @@ export function openRequest(layout: StoreLayout, record: WorkerRecord, toolName:
 }
 
 /** Records the answer unless the request already has one; returns the answer that holds. */
-export function answerRequest(layout: StoreLayout, record: WorkerRecord, id: string, answer: Omit<RequestAnswer, "answered_at">): { won: boolean; answer: RequestAnswer } {
+export function answerRequest(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  id: string,
+  answer: Omit<RequestAnswer, "answered_at">,
+): { won: boolean; answer: RequestAnswer } {
   const full: RequestAnswer = { ...answer, answered_at: new Date().toISOString() };
   const target = answerFile(layout, record, id);
   // Written aside, then linked into place: link() fails on an existing name (one answer wins), and
@@ -105,5 +115,7 @@ export function pendingRequests(layout: StoreLayout, record: WorkerRecord): Pend
 export function supersedeRequests(layout: StoreLayout, record: WorkerRecord): void {
   const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
   if (!fs.existsSync(dir)) return;
-  for (const request of pendingRequests(layout, record)) answerRequest(layout, record, request.request_id, { decision: "superseded" });
+  for (const request of pendingRequests(layout, record)) {
+    answerRequest(layout, record, request.request_id, { decision: "superseded" });
+  }
 }

@@ -5,7 +5,8 @@ import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
 import {
-  CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson, writeNewFile,
+  CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson,
+  writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
@@ -62,7 +63,8 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
   for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
     const stat = lstatOrUndefined(dir);
     if (stat !== undefined && !stat.isDirectory()) {
-      throw new OrchError("store", `${dir} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch does not follow it`);
+      const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+      throw new OrchError("store", `${dir} is ${what}: orch does not follow it`);
     }
   }
   let record: SessionRecord | undefined;
@@ -87,7 +89,10 @@ const FUTURE_TOLERANCE_MS = 60_000;
  * dated in the future. A session whose record cannot be read is passed over with a warning, as git passes
  * over a broken ref: it may have been the newest, and commands would otherwise go to an older one unsaid.
  */
-export function newestSessionId(layout: StoreLayout, warn: (line: string) => void = () => undefined): string | undefined {
+export function newestSessionId(
+  layout: StoreLayout,
+  warn: (line: string) => void = () => undefined,
+): string | undefined {
   if (!isRealDirectory(layout.sessionsDir)) return undefined;
   const names = layout.registryDir === undefined ? listDir(layout.sessionsDir) : listDir(layout.registryDir);
   const latestAllowed = new Date(Date.now() + FUTURE_TOLERANCE_MS).toISOString();

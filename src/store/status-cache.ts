@@ -88,21 +88,28 @@ function sameStamp(a: Stamp, b: Stamp): boolean {
 
 const onlyStamp = ({ ino, mtime, ctime, size, nlink }: Stamp): Stamp => ({ ino, mtime, ctime, size, nlink });
 
-const STATUSES = new Set<WorkerStatus>(["pending", "running", "waiting", "blocked", "idle", "done", "failed", "stopped"]);
+const STATUSES = new Set<WorkerStatus>([
+  "pending", "running", "waiting", "blocked", "idle", "done", "failed", "stopped",
+]);
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 const isStringOrNull = (value: unknown) => value === null || typeof value === "string";
 
-/** An entry as this module writes them, for the worker `name`: the snapshot is a file anyone with the store can edit. */
+/**
+ * An entry as this module writes them, for the worker `name`: the snapshot is a file anyone with the
+ * store can edit.
+ */
 function isEntry(value: unknown, name: string): value is Entry {
   if (!isObject(value) || !isObject(value.folder) || !isObject(value.events)) return false;
-  if (typeof value.activity !== "boolean" || !isWorkerRecord(value.record) || value.record.worker_id !== name) return false;
+  if (typeof value.activity !== "boolean" || !isWorkerRecord(value.record)) return false;
+  if (value.record.worker_id !== name) return false;
   const agent = value.agent;
   const startTimeOk = (a: Record<string, unknown>) => a.startTime === undefined || typeof a.startTime === "string";
   if (agent !== null && !(isObject(agent) && Number.isInteger(agent.pid) && startTimeOk(agent))) return false;
   const log = value.log;
-  return log === undefined || (isObject(log) && STATUSES.has(log.status as WorkerStatus) && isStringOrNull(log.pr_url) &&
-    isStringOrNull(log.waiting_for) && isStringOrNull(log.request_id) && typeof log.event_activity_ms === "number");
+  if (log === undefined) return true;
+  return isObject(log) && STATUSES.has(log.status as WorkerStatus) && isStringOrNull(log.pr_url) &&
+    isStringOrNull(log.waiting_for) && isStringOrNull(log.request_id) && typeof log.event_activity_ms === "number";
 }
 
 function readSnapshot(file: string): Record<string, Entry> {

@@ -6,7 +6,10 @@ import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { branchNameProblem, isWorkerId, legacyWorkerIdForBranch, windowKey, workerIdForBranch } from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
-import { CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile } from "./files.ts";
+import {
+  CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson,
+  writeFileAtomic, writeJsonAtomic, writeNewFile,
+} from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
 import { createMailbox } from "./maildir.ts";
@@ -226,7 +229,11 @@ export function readWorkerRecord(file: string): WorkerRecord | undefined {
  * Every worker of the session, oldest first. A record that cannot be read (truncated by a full disk,
  * edited by hand) is skipped with a warning, as the mailbox does with a corrupt message.
  */
-export function listWorkers(layout: StoreLayout, orchestratorId: string, warn?: (line: string) => void): WorkerRecord[] {
+export function listWorkers(
+  layout: StoreLayout,
+  orchestratorId: string,
+  warn?: (line: string) => void,
+): WorkerRecord[] {
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
     if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
@@ -275,7 +282,10 @@ export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 function readWorkerAt(layout: StoreLayout, orchestratorId: string, id: string): WorkerRecord | undefined {
   const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
   if (dir === undefined) return undefined;
-  if (!dir.isDirectory()) throw new OrchError("store", `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`);
+  if (!dir.isDirectory()) {
+    const why = `${layout.workerDir(orchestratorId, id)} is not a folder (a symbolic link?): orch does not follow it`;
+    throw new OrchError("store", why);
+  }
   try {
     return readWorkerRecord(layout.workerFile(orchestratorId, id));
   } catch (error) {
@@ -294,8 +304,18 @@ export function loadWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 }
 
 /** Appends a lifecycle event (e.g. "stopped") to a worker's event log, after every event before it. */
-export function recordWorkerEvent(layout: StoreLayout, record: WorkerRecord, type: LifecycleType, summary: string): void {
-  const event = newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: type, content: { summary } });
+export function recordWorkerEvent(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  type: LifecycleType,
+  summary: string,
+): void {
+  const event = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: type,
+    content: { summary },
+  });
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
   // As linkEvent: a log that is gone (the worker is being removed) or not a real folder is not written through.
   if (!isRealDirectory(eventsDir)) return;
@@ -356,7 +376,8 @@ export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
 /** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
 export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
   const startTime = processStartTime(pid);
-  writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`, false);
+  const pidLine = `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`;
+  writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), pidLine, false);
 }
 
 export interface RecordedAgent {
@@ -647,7 +668,8 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
   if (!claimEndedMarker(marker, claim)) {
     if (!takeAbandonedMarker(layout, record, marker) || !claimEndedMarker(marker, claim)) return false;
   }
-  sendMessage(layout.mailDir(record.orchestrator_id), message, layout.eventsDir(record.orchestrator_id, record.worker_id));
+  const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendMessage(layout.mailDir(record.orchestrator_id), message, eventsDir);
   return true;
 }
 
@@ -724,7 +746,9 @@ export function isWaitingToStart(record: WorkerRecord): boolean {
  */
 function pendingState(layout: StoreLayout, record: WorkerRecord, seen: Set<string>): WorkerState {
   seen.add(record.worker_id);
-  const notStarted = { pr_url: null, last_message: null, at_prompt: false, waiting_for: null, request_id: null, last_activity_at: null };
+  const notStarted = {
+    pr_url: null, last_message: null, at_prompt: false, waiting_for: null, request_id: null, last_activity_at: null,
+  };
   const landed = new Set(record.after_landed ?? []);
   for (const id of record.after ?? []) {
     if (landed.has(id)) continue;
