@@ -74,14 +74,19 @@ export async function storeLayoutFor(ctx: Context, dir = ctx.cwd): Promise<Store
     stat = undefined;
   }
   if (stat !== undefined && !stat.isDirectory()) {
-    throw new OrchError("store", `${root} is ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"}: orch never uses it as its store (remove it, then orch init; or set ORCH_HOME)`);
+    const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    const why = `${root} is ${what}: orch never uses it as its store (remove it, then orch init; or set ORCH_HOME)`;
+    throw new OrchError("store", why);
   }
   return new StoreLayout(root, path.join(repo.commonDir, SESSION_REGISTRY));
 }
 
 export async function storeLayout(ctx: Context): Promise<StoreLayout> {
   const layout = await storeLayoutFor(ctx);
-  if (!layout) throw new OrchError("not_found", "no orch store here: run orch inside your git repository (after orch init), or set ORCH_HOME");
+  if (!layout) {
+    const why = "no orch store here: run orch inside your git repository (after orch init), or set ORCH_HOME";
+    throw new OrchError("not_found", why);
+  }
   return layout;
 }
 
@@ -102,12 +107,19 @@ export interface SessionRef {
 }
 
 /** --orch ID, else $ORCH_ID, else the worker marker, else the newest session in the store. */
-export async function resolveSession(ctx: Context, orchFlag: string | undefined, knownMarker?: WorkerMarker): Promise<SessionRef> {
+export async function resolveSession(
+  ctx: Context,
+  orchFlag: string | undefined,
+  knownMarker?: WorkerMarker,
+): Promise<SessionRef> {
   let id: string | undefined;
+  const envId = ctx.env.ORCH_ID;
   if (orchFlag !== undefined) id = checkOrchestratorId(orchFlag, "--orch id");
-  else if (ctx.env.ORCH_ID !== undefined && ctx.env.ORCH_ID !== "") id = checkOrchestratorId(ctx.env.ORCH_ID, "$ORCH_ID");
+  else if (envId !== undefined && envId !== "") id = checkOrchestratorId(envId, "$ORCH_ID");
   const marker = knownMarker ?? (await readWorkerMarker(ctx));
-  if (id === undefined && marker) id = checkOrchestratorId(marker.orchestrator_id, "orchestrator id in the worker marker");
+  if (id === undefined && marker) {
+    id = checkOrchestratorId(marker.orchestrator_id, "orchestrator id in the worker marker");
+  }
   const layout = await storeLayout(ctx);
   if (id === undefined) {
     try {

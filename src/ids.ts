@@ -165,7 +165,9 @@ export function gtrFolderName(branch: string): string {
 export function branchNameProblem(name: string): string | null {
   if (name === "") return "is empty";
   const bytes = Buffer.byteLength(name, "utf8");
-  if (bytes > MAX_BRANCH_BYTES) return `is ${bytes} bytes long: too long for orch's file names (at most ${MAX_BRANCH_BYTES})`;
+  if (bytes > MAX_BRANCH_BYTES) {
+    return `is ${bytes} bytes long: too long for orch's file names (at most ${MAX_BRANCH_BYTES})`;
+  }
   if (name.startsWith("-")) return "starts with -";
   if (name === "HEAD") return "is HEAD";
   if (name === "@") return "is @";

@@ -27,7 +27,9 @@ export class SessionGuard {
   /** Throws when the session is gone: call before every claim, so nothing is taken for nobody. */
   check(what: string): void {
     const reason = this.goneReason();
-    if (reason) throw new OrchError("failed", `${what}: the session that started it has ended (${reason}); nothing was taken`);
+    if (reason) {
+      throw new OrchError("failed", `${what}: the session that started it has ended (${reason}); nothing was taken`);
+    }
   }
 }
 

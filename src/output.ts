@@ -36,7 +36,8 @@ export function requireOpenStdout(): void {
   if (Number(stat.rdev) !== NULL_DEVICE) return;
   try {
     const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync("/proc/self/fdinfo/1", "utf8"))?.[1];
-    if (flags !== undefined && (parseInt(flags, 8) & 3) === 2) throw new OrchError("failed", "standard output is closed: nothing was taken");
+    const openedReadWrite = flags !== undefined && (parseInt(flags, 8) & 3) === 2;
+    if (openedReadWrite) throw new OrchError("failed", "standard output is closed: nothing was taken");
   } catch (error) {
     if (error instanceof OrchError) throw error;
   }

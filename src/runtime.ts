@@ -35,17 +35,25 @@ export function shimDir(env: NodeJS.ProcessEnv): string {
   const key = createHash("sha256").update(self.join("\0")).digest("hex").slice(0, 16);
   const uid = typeof process.getuid === "function" ? process.getuid() : -1;
   const home = env.HOME || os.homedir();
-  const stateHome = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(home, ".local", "state");
+  const xdgStateHome = env.XDG_STATE_HOME;
+  const stateHome =
+    xdgStateHome && path.isAbsolute(xdgStateHome) ? xdgStateHome : path.join(home, ".local", "state");
   const candidates = [path.join(stateHome, "orch"), path.join(os.tmpdir(), `orch-${uid}`)];
   const base = candidates.find((dir) => !dir.includes(path.delimiter));
-  if (!base) throw new OrchError("failed", `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`);
+  if (!base) {
+    const why = `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`;
+    throw new OrchError("failed", why);
+  }
   const dir = path.join(base, "bin", key);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const folder of [base, path.join(base, "bin"), dir]) {
     const stat = fs.lstatSync(folder);
     const foreign = !stat.isDirectory() || (uid >= 0 && stat.uid !== uid) || (stat.mode & 0o022) !== 0;
     if (foreign) {
-      throw new OrchError("failed", `${folder} is not a private folder of yours (a link, another owner, or writable by others): move it away so orch can put its shim there`);
+      const why =
+        `${folder} is not a private folder of yours (a link, another owner, or writable by others): ` +
+        "move it away so orch can put its shim there";
+      throw new OrchError("failed", why);
     }
   }
   return dir;
