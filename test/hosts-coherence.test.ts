@@ -5,8 +5,10 @@
 import fs from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, privateTmux, sessionRepo, tempDir } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { git, orch, orchAsync, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import {
+  accountCommands, orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld,
+} from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -259,6 +261,50 @@ test("two checkouts sharing one clone on the host each keep their own base there
     assert.is(told!.content.base_commit, tips.get(repo));
     assert.is(gitOnHost(a!, workers.get(repo)!, ["rev-parse", told!.content.rebase_onto]), tips.get(repo));
   }
+});
+
+test("sync whose host drops after rebasing a worker there: the sync run again tells it, from the new base", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo, id } = sessionRepo({ "README.md": "# shop\n" });
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "dropped/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/moved", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  a!.runAs(["sh", "-c", 'echo moved > "$1/moved.txt"', "w", worktree]);
+  gitOnHost(a!, worktree, ["add", "moved.txt"]);
+  gitOnHost(a!, worktree, ["-c", "user.name=w", "-c", "user.email=w@w", "commit", "--quiet", "-m", "Moved"]);
+  // git runs post-rewrite once the rebase has moved the branch: the host's orch is held there, then the host drops.
+  const hold = '#!/bin/sh\nwhile [ -e "$HOME/hold-sync" ]; do sleep 0.1; done\n';
+  writeAsUser(a!, "dropped/repo/.git/hooks/post-rewrite", hold, 0o755);
+  writeAsUser(a!, "hold-sync", "");
+  fs.writeFileSync(`${repo}/README.md`, "# shop\n\nOpen late.\n");
+  git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "Late hours"], repo);
+  const tip = git(["rev-parse", "HEAD"], repo);
+  const sync = orchAsync(["sync", "--json"], { cwd: repo, env });
+  try {
+    await waitUntil(() => accountCommands(a!.uid).some((c) => c.includes("post-rewrite")), 90_000, "the rebase there");
+  } finally {
+    a!.stop();
+    fs.rmSync(`${a!.home}/hold-sync`, { force: true });
+  }
+  const first = await sync.done;
+  await a!.start();
+  assert.is(first.code, 0, first.stderr);
+  assert.equal(JSON.parse(first.stdout).synced, []);
+  assert.is(gitOnHost(a!, worktree, ["rev-parse", "HEAD^"]), tip, "the host rebased it before it dropped");
+
+  const again = orch(["sync", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(again.json.synced, ["feat-moved"], "rebased there: synced, not current");
+  const told = inboxOnHost(a!, worktree).filter((m) => m.message_type === "base_moved" && m.content.synced);
+  assert.is(told.length, 1, "told once that its branch was rebased");
+  const record = JSON.parse(fs.readFileSync(`${repo}/.orch/sessions/${id}/workers/feat-moved/worker.json`, "utf8"));
+  assert.is(record.base_commit, tip, "counted from the new base here too");
+  const third = orch(["sync", "--json"], { cwd: repo, env });
+  assert.equal(third.json.up_to_date, ["feat-moved"]);
+  assert.equal(inboxOnHost(a!, worktree), [], "told once");
 });
 
 test.run();

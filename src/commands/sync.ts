@@ -12,7 +12,7 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
-import { readJson, toJson } from "../store/files.ts";
+import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
@@ -156,6 +156,35 @@ async function syncInPlace(
   return attempt;
 }
 
+/**
+ * A remote worker's sync that its host was asked for and the worker has not been told of yet: the answer may
+ * have been lost (the connection broke after the host's orch had started it), or the host synced it and the
+ * base_moved that says so did not get there. Kept here until the worker is told, so that a sync run again
+ * that finds the branch on that base already tells it and counts it from there, instead of taking it as
+ * current: the agent would never hear that its branch was rewritten under it, and this record would keep
+ * the old base.
+ */
+interface HostSyncOwed {
+  tip: string;
+  method: SyncMethod;
+  /** The base the worker knew before (told_base, …). */
+  from: string;
+}
+
+function hostSyncFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "host-sync.json");
+}
+
+function readHostSyncOwed(layout: StoreLayout, record: WorkerRecord): HostSyncOwed | undefined {
+  try {
+    const owed = readJson<HostSyncOwed>(hostSyncFile(layout, record));
+    return typeof owed?.tip === "string" && typeof owed.from === "string" ? owed : undefined;
+  } catch {
+    // Unusable: as if none, so the worker is synced or taken as current as it stands.
+    return undefined;
+  }
+}
+
 /** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
 export async function syncWorkers(
   layout: StoreLayout,
@@ -188,6 +217,28 @@ export async function syncWorkers(
       continue;
     }
     const known = view.state.told_base ?? record.base_tip ?? record.base_commit;
+    const baseBranch = record.base_branch;
+    const owed = onHost(record) ? readHostSyncOwed(layout, record) : undefined;
+    const tellSynced = async (from: string, syncedBy: SyncMethod) => {
+      claimTelling(layout, orchestratorId, id, baseTip);
+      // Its branch moved under it: the agent is told even if it heard of this move before.
+      const moved: MoveNotice = { baseBranch, from, to: baseTip, standing };
+      await tellWorker(layout, repo, record, { ...moved, synced: true, syncedBy }, ctx);
+      if (onHost(record)) fs.rmSync(hostSyncFile(layout, record), { force: true });
+      outcome.synced.push(id);
+      outcome.told.push(id);
+    };
+    if (owed && owed.tip === baseTip && standing.behind === 0 && !standing.landed) {
+      // The host synced it onto this very tip for an earlier sync, which could not tell it.
+      try {
+        recordNewBase(layout, record, baseTip);
+        await tellSynced(owed.from, owed.method);
+      } catch (error) {
+        outcome.skipped.push({ worker_id: id, reason: (error as Error).message });
+      }
+      continue;
+    }
+    if (owed) fs.rmSync(hostSyncFile(layout, record), { force: true });
     if (standing.behind === 0 || standing.landed) {
       if (standing.landed) outcome.skipped.push({ worker_id: id, reason: `already landed on ${record.base_branch}` });
       else outcome.up_to_date.push(id);
@@ -200,15 +251,14 @@ export async function syncWorkers(
     try {
       const message = `Merge ${record.base_branch} into ${record.branch}`;
       const request = { tip: baseTip, method, mergesCleanly: standing.merges_cleanly, message };
+      if (onHost(record)) writeJsonAtomic(hostSyncFile(layout, record), { tip: baseTip, method, from: known });
       const attempt = await syncInPlace(layout, repo, record, request, ctx);
       if (attempt.status === "synced") {
-        claimTelling(layout, orchestratorId, id, baseTip);
-        // Its branch moved under it: the agent is told even if it heard of this move before.
-        await tellWorker(layout, repo, record, { ...notice, synced: true, syncedBy: method }, ctx);
-        outcome.synced.push(id);
-        outcome.told.push(id);
+        await tellSynced(known, method);
         continue;
       }
+      // The host answered: it did not sync it.
+      if (onHost(record)) fs.rmSync(hostSyncFile(layout, record), { force: true });
       if (attempt.status === "stopped") {
         // A rebase can stop on a commit in the middle even when the end result would merge: news to a
         // worker told before that its branch merges cleanly, so it is told whatever it heard before.
