@@ -12,7 +12,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, MAX_CONTROL_DIR_BYTES, sshOptions } from "../src/adapters/ssh.ts";
 import { orch, orchAsync, sessionRepo, sleep, snapshot, waitUntil, type Result } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import {
+  accountCommands, orchOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser,
+  type SshHost, type SshWorld,
+} from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -375,6 +378,51 @@ test("send whose connection breaks after the host delivered: the message arrives
     const master = masterPid({ ...sshEnv, ...env });
     if (master !== undefined) process.kill(master, "SIGTERM");
   }
+});
+
+test("diff and apply whose connection ends mid-fetch: one line saying so, exit 1, nothing changed", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", host.alias, "--path", "midfetch/repo"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "feat/far", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  host.runAs(["sh", "-c", 'cd "$1" && echo far > far.txt && git add far.txt && git commit -qm Far', "w", worktree]);
+  if (!fs.readFileSync(path.join(host.home, ".bashrc"), "utf8").includes(".local/bin")) putLocalBinOnPath(host);
+  // While ~/hold-fetch is there, the host's upload-pack holds the fetch (~/.local/bin first on its PATH).
+  const hold = '#!/bin/sh\nwhile [ -e "$HOME/hold-fetch" ]; do sleep 0.1; done\nexec git upload-pack "$@"\n';
+  writeAsUser(host, ".local/bin/git-upload-pack", hold, 0o755);
+  const gitState = () => ["for-each-ref", "status --porcelain --ignored=no"]
+    .map((args) => spawnSync("git", args.split(" "), { cwd: repo, encoding: "utf8" }).stdout);
+  const before = gitState();
+  const held = () => accountCommands(host.uid).some((c) => c.includes("git-upload-pack"));
+  // The host's sshd, then only orch's shared connection here (its master).
+  const ends = [
+    ["diff", () => host.stop(), () => host.start()],
+    ["apply", () => process.kill(masterPid()!, "SIGTERM"), async () => undefined],
+  ] as const;
+  try {
+    for (const [command, end, restore] of ends) {
+      writeAsUser(host, "hold-fetch", "");
+      const run = orchAsync([command, "feat/far", "--json"], { cwd: repo, env: world.env });
+      await waitUntil(held, 90_000, `${command}'s fetch on the host`);
+      end();
+      const r = await run.done;
+      fs.rmSync(path.join(host.home, "hold-fetch"), { force: true });
+      await restore();
+      assert.is(r.code, 1, r.stderr);
+      assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.json.error.message, /could not fetch feat\/far from host alpha: the connection to the host ended/);
+      assert.equal(gitState(), before, `${command} changed nothing`);
+    }
+  } finally {
+    fs.rmSync(path.join(host.home, "hold-fetch"), { force: true });
+    fs.rmSync(path.join(host.home, ".local/bin/git-upload-pack"), { force: true });
+  }
+  const diff = orch(["diff", "feat/far", "--json"], { cwd: repo, env: world.env });
+  assert.is(diff.code, 0, diff.stderr);
+  assert.match(JSON.stringify(diff.json), /far\.txt/);
 });
 
 test.run();

@@ -59,12 +59,22 @@ export function gitCouldNotConnect(stderr: string): boolean {
   return /^ssh: |Could not read from remote repository|Connection closed by|kex_exchange_identification/m.test(stderr);
 }
 
-/** What git over ssh said went wrong: its first line that is not git's generic advice, without "fatal: ". */
+/**
+ * What git over ssh said went wrong: its first line that is not git's generic advice nor ssh's note that it
+ * goes on without the shared connection (the error follows it), without "fatal: ".
+ */
 export function gitComplaint(stderr: string): string {
   const advice =
     /^(fatal: )?Could not read from remote repository\.$|^Please make sure|^and the repository exists|^To \S+$/;
-  const said = stderr.split("\n").map((line) => line.trim()).filter((line) => line !== "" && !advice.test(line));
-  return (said[0] ?? stderr.trim().split("\n").pop() ?? "").replace(/^(fatal|error): /, "") || "git failed";
+  const sshNote = /^ControlSocket .* already exists, disabling multiplexing$/;
+  const lines = stderr.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+  const said = lines.filter((line) => !advice.test(line) && !sshNote.test(line));
+  if (said[0] !== undefined) return said[0].replace(/^(fatal|error): /, "") || "git failed";
+  // git's advice alone: ssh said nothing, its connection ended under git (the host dropped it mid-transfer).
+  if (lines.some((line) => /Could not read from remote repository/.test(line))) {
+    return "the connection to the host ended while git was using it";
+  }
+  return (lines.pop() ?? "").replace(/^(fatal|error): /, "") || "git failed";
 }
 
 /**
