@@ -380,7 +380,19 @@ test("send whose connection breaks after the host delivered: the message arrives
   }
 });
 
-test("diff and apply whose connection ends mid-fetch: one line saying so, exit 1, nothing changed", async () => {
+/** The git fetches running in `dir` (from /proc). */
+function gitFetchesIn(dir: string): string[] {
+  return fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).flatMap((pid) => {
+    try {
+      const command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+      return command.startsWith("git fetch") && fs.readlinkSync(`/proc/${pid}/cwd`) === dir ? [command] : [];
+    } catch {
+      return []; // ended meanwhile
+    }
+  });
+}
+
+test("diff, apply and land whose connection ends mid-fetch: one line saying so, exit 1, nothing left", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo } = sessionRepo();
   const env = world.env;
@@ -390,8 +402,14 @@ test("diff and apply whose connection ends mid-fetch: one line saying so, exit 1
   const worktree = spawned.json.worktree_path as string;
   host.runAs(["sh", "-c", 'cd "$1" && echo far > far.txt && git add far.txt && git commit -qm Far', "w", worktree]);
   if (!fs.readFileSync(path.join(host.home, ".bashrc"), "utf8").includes(".local/bin")) putLocalBinOnPath(host);
-  // While ~/hold-fetch is there, the host's upload-pack holds the fetch (~/.local/bin first on its PATH).
-  const hold = '#!/bin/sh\nwhile [ -e "$HOME/hold-fetch" ]; do sleep 0.1; done\nexec git upload-pack "$@"\n';
+  // While ~/hold-fetch is there, the host's upload-pack holds the first fetch (it made ~/held) and refuses
+  // the others once that one is held (~/.local/bin first on its PATH).
+  const hold = [
+    "#!/bin/sh",
+    'if [ -e "$HOME/hold-fetch" ] && ! mkdir "$HOME/held" 2>/dev/null; then echo "refused for the test" >&2; exit 1; fi',
+    'while [ -e "$HOME/hold-fetch" ]; do sleep 0.1; done',
+    'exec git upload-pack "$@"',
+  ].join("\n");
   writeAsUser(host, ".local/bin/git-upload-pack", hold, 0o755);
   const gitState = () => ["for-each-ref", "status --porcelain --ignored=no"]
     .map((args) => spawnSync("git", args.split(" "), { cwd: repo, encoding: "utf8" }).stdout);
@@ -404,6 +422,7 @@ test("diff and apply whose connection ends mid-fetch: one line saying so, exit 1
   ] as const;
   try {
     for (const [command, end, restore] of ends) {
+      fs.rmSync(path.join(host.home, "held"), { recursive: true, force: true });
       writeAsUser(host, "hold-fetch", "");
       const run = orchAsync([command, "feat/far", "--json"], { cwd: repo, env: world.env });
       await waitUntil(held, 90_000, `${command}'s fetch on the host`);
@@ -416,6 +435,28 @@ test("diff and apply whose connection ends mid-fetch: one line saying so, exit 1
       assert.match(r.json.error.message, /could not fetch feat\/far from host alpha: the connection to the host ended/);
       assert.equal(gitState(), before, `${command} changed nothing`);
     }
+    // land of two workers whose fetches run at once: the host refuses one while it holds the other (see hold):
+    // land fails once that fetch has ended, never leaving its git fetch to write here after it.
+    const near = orch(["spawn", "feat/near", "--host", "alpha", "--no-window"], { cwd: repo, env });
+    assert.is(near.code, 0, near.stderr);
+    const headOf = () => spawnSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" }).stdout;
+    const head = headOf();
+    writeAsUser(host, "hold-fetch", "");
+    fs.rmSync(path.join(host.home, "held"), { recursive: true, force: true });
+    const land = orchAsync(["land", "feat/far", "feat/near", "--json"], { cwd: repo, env });
+    let fetchesLeft: string[] | undefined;
+    const landed = land.done.then((r) => {
+      fetchesLeft = gitFetchesIn(repo);
+      return r;
+    });
+    await waitUntil(() => held() || fetchesLeft !== undefined, 90_000, "land's fetch on the host");
+    await Promise.race([landed, sleep(3000)]);
+    fs.rmSync(path.join(host.home, "hold-fetch"), { force: true });
+    const r = await landed;
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.json.error.message, /could not fetch feat\/(far|near) from host alpha: refused for the test/);
+    assert.equal(fetchesLeft, [], "no git fetch outlives land");
+    assert.is(headOf(), head, "the base did not move");
   } finally {
     fs.rmSync(path.join(host.home, "hold-fetch"), { force: true });
     fs.rmSync(path.join(host.home, ".local/bin/git-upload-pack"), { force: true });
