@@ -156,6 +156,11 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.is(landed.code, 0, landed.stderr);
   assert.equal(landed.json.results.map((r: { worker_id: string; status: string }) => [r.worker_id, r.status]), [["feat-here", "landed"]]);
   assert.match(landed.stderr, /host alpha/);
+  assert.equal(landed.json.left_out, [{ worker_id: "feat-away", branch: "feat/away", host: "alpha" }]);
+  // Within the host's pause, land does not try it: it is still named as left out.
+  const paused = orch(["land", "--test", "true"], { cwd: repo, env });
+  assert.is(paused.code, 0, paused.stderr);
+  assert.match(paused.stdout, /^left out +feat-away  its host alpha could not be reached; the next land takes it$/m);
 
   // Within the pause: status and poll say why and try no git over ssh (poll still asks for messages).
   const attempts = gitCalls();

@@ -190,6 +190,8 @@ export async function runLand(options: LandOptions, ctx: Context) {
   // here, so the hosts are asked first (a poll may not have run since).
   if (options.names.length === 0) await collectFromHosts(layout, orchestratorId, ctx);
   let queue: WorkerRecord[];
+  /** Finished workers of hosts that could not be reached now: not in this queue, the next land takes them. */
+  let leftOut: LeftOut[] = [];
   if (options.names.length) {
     // Named: each must be fetched, or the land fails.
     queue = options.names.map((n) => loadWorker(layout, orchestratorId, n));
@@ -199,6 +201,9 @@ export async function runLand(options: LandOptions, ctx: Context) {
     const all = queueOrder(layout, orchestratorId, ctx.warn);
     const fetched = new Set((await fetchBranchesWherePossible(layout, all, repo.mainRoot, ctx)).map((r) => r.worker_id));
     queue = all.filter((r) => !onHost(r) || fetched.has(r.worker_id));
+    leftOut = all.filter((r) => onHost(r) && !fetched.has(r.worker_id)).map((r) => ({
+      worker_id: r.worker_id, branch: r.branch, host: r.host!,
+    }));
   }
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
@@ -246,11 +251,23 @@ export async function runLand(options: LandOptions, ctx: Context) {
     told: [...new Set([...synced.flatMap((s) => s.told), ...after.told])],
     started: after.started,
     synced: [...new Set(synced.flatMap((s) => s.synced))],
+    leftOut,
   };
 }
 
-function render(results: LandEntry[], c: Colors): string {
-  if (results.length === 0) return "nothing to land: no finished workers\n";
+interface LeftOut {
+  worker_id: string;
+  branch: string;
+  host: string;
+}
+
+function render(results: LandEntry[], leftOut: LeftOut[], c: Colors): string {
+  const away = leftOut.map((w) => `${c.dim("left out".padEnd(11))} ${c.bold(w.worker_id)}  its host ${w.host} ` +
+    "could not be reached; the next land takes it");
+  if (results.length === 0) {
+    const none = leftOut.length ? "nothing to land here now" : "nothing to land: no finished workers";
+    return [none, ...away].join("\n") + "\n";
+  }
   const paint: Record<LandStatus, (s: string) => string> = {
     landed: c.green, conflict: c.red, failed: c.red, returned: c.yellow, test_failed: c.red, skipped: c.dim,
   };
@@ -258,7 +275,7 @@ function render(results: LandEntry[], c: Colors): string {
     const commit = r.commit ? c.dim(` ${r.commit.slice(0, 12)}`) : "";
     return `${paint[r.status](r.status.padEnd(11))} ${c.bold(r.worker_id)}  ${r.reason}${commit}`;
   };
-  return results.map(line).join("\n") + "\n";
+  return [...results.map(line), ...away].join("\n") + "\n";
 }
 
 export function onConflictFlag(flags: Flags): OnConflict {
@@ -288,7 +305,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     sync: booleanFlag(flags, "sync"),
     orch: stringFlag(flags, "orch"),
   };
-  const { orchestratorId, results, told, started, synced } = await runLand(options, ctx);
+  const { orchestratorId, results, told, started, synced, leftOut } = await runLand(options, ctx);
   const failed = results.find((r) => stopsTheQueue(r.status));
   const json = {
     orchestrator_id: orchestratorId,
@@ -300,15 +317,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     synced,
     told,
     started,
+    left_out: leftOut,
   };
   if (failed) {
     const message = `the queue stopped at ${failed.worker_id}: ${failed.reason}`;
     ctx.warn(message);
     return {
       json: { success: false, error: { code: failed.status, message }, ...json },
-      human: (c) => render(results, c),
+      human: (c) => render(results, leftOut, c),
       exitCode: 1,
     };
   }
-  return { json: { success: true, ...json }, human: (c) => render(results, c) };
+  return { json: { success: true, ...json }, human: (c) => render(results, leftOut, c) };
 }
