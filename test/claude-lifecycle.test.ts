@@ -74,16 +74,26 @@ function setup(allow: string[] = []) {
 
 /** The text of the last message of a request: what the model was told most recently. */
 /** The `orch hook permission-request` processes still running for a worker (found by its environment). */
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return ""; // ended meanwhile
+  }
+}
+
+/** The worker's processes whose arguments hold `words` (NUL-separated, as in /proc/PID/cmdline). */
+function processesOf(worker: string, words: string): number[] {
+  return allPids().filter((pid) => processEnviron(pid)?.includes(`ORCH_WORKER=${worker}`) && commandLine(pid).includes(words));
+}
+
 function permissionHooksOf(worker: string): number[] {
-  const commandLine = (pid: number) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    } catch {
-      return ""; // ended meanwhile
-    }
-  };
-  return allPids().filter((pid) => processEnviron(pid)?.includes(`ORCH_WORKER=${worker}`) &&
-    commandLine(pid).includes("hook\0permission-request"));
+  return processesOf(worker, "hook\0permission-request");
+}
+
+/** Whether the worker's agent is running `orch inbox --wait` (its Bash tool, in a turn). */
+function inboxWaitOf(worker: string): boolean {
+  return processesOf(worker, "inbox\0--wait").length > 0;
 }
 
 const lastText = (request: RecordedRequest | undefined) => contentText(request?.body?.messages?.at(-1)?.content);
@@ -158,7 +168,8 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   const s = setup();
   server.script("feat-done", [step.bash("orch notify --type task_complete --summary 'widget done'"), step.say("Done.")]);
   server.script("feat-stop", [step.say("Waiting.")]);
-  server.script("feat-kill", [step.say("Waiting.")]);
+  // In a turn (its Bash tool waits for directions), so an await on it waits until the window goes.
+  server.script("feat-kill", [step.bash("orch inbox --wait --timeout 300", "Wait for directions"), step.say("Got them.")]);
   server.script("feat-crash", [step.bash("touch never-approved", "Create a marker file"), step.say("Made.")]);
   const done = s.spawn("feat/done", "Finish the widget.");
   s.spawn("feat/stop", "Wait.");
@@ -166,9 +177,9 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   s.spawn("feat/crash", "Make a marker file.");
   await s.waitFor(() => {
     s.poll();
-    return s.status("feat-done").status === "done" && ["feat-stop", "feat-kill"].every((w) => s.status(w).status === "idle") &&
-      s.status("feat-crash").status === "blocked";
-  }, "done, idle, idle, blocked");
+    return s.status("feat-done").status === "done" && s.status("feat-stop").status === "idle" &&
+      s.status("feat-kill").status === "running" && inboxWaitOf("feat-kill") && s.status("feat-crash").status === "blocked";
+  }, "done, idle, running (its inbox wait), blocked");
 
   // Claude Code SIGKILLed at its permission prompt: the hook (under the `sh -c` that outlives it) stops
   // waiting, so nothing is left pending and the worker is failed.
