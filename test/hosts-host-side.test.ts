@@ -365,6 +365,30 @@ test("an orch on the host that hangs (its child holding the pipes): host list sa
   }
 });
 
+test("an orch on the host that exits 1 silently or prints junk: status says it gave no answer and how to reinstall it", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env } = repoWithWorker(a, "broken/junk", "feat/junk");
+  const bin = path.join(a.home, ".local/bin/orch");
+  const good = fs.readFileSync(bin);
+  try {
+    for (const [script, said] of [["exit 1", "exit 1, no output"], ["echo 'Segmentation fault?'", "exit 0: Segmentation fault?"]]) {
+      writeAsUser(a, ".local/bin/orch", `#!/bin/sh\n${script}\n`, 0o755);
+      fs.rmSync(path.join(repo, ".orch", "hosts-unreachable"), { recursive: true, force: true });
+      const status = orch(["status", "--json"], { cwd: repo, env });
+      assert.is(status.code, 0, status.stderr);
+      const error = status.json.workers[0].error as string;
+      assert.ok(error.startsWith(`on host alpha: orch status gave no answer orch can read (${said}); `), error);
+      assert.match(error, /if it is not this orch's build, orch host add alpha \S+ --path broken\/junk installs it again$/);
+      assert.is(status.stderr.trim().split("\n").length, 1, status.stderr);
+    }
+  } finally {
+    fs.rmSync(bin, { force: true });
+    fs.writeFileSync(bin, good, { mode: 0o755 });
+    fs.chownSync(bin, a.uid, fs.statSync(a.home).gid);
+  }
+});
+
 test("a host record edited so that it lacks its path: each command names the file in one line, no stack trace", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -138,6 +138,13 @@ export class RemoteHost {
       const where = `orch is not installed at ${this.record.orch_path} (${why})`;
       throw new HostError("failed", this.name, `on host ${this.name}: ${where}: ${this.addAgain()} installs it`);
     }
+    if (!doc && result.code < 128) {
+      // Not orch's answer at all (no JSON document, not ended by a signal): a broken or foreign program there.
+      const said = result.stderr.trim().split("\n").pop() || result.stdout.trim().split("\n")[0]!.slice(0, 80);
+      const answer = `gave no answer orch can read (exit ${result.code}${said ? `: ${said}` : ", no output"})`;
+      const fix = `if it is not this orch's build, ${this.addAgain()} installs it again`;
+      throw new HostError("failed", this.name, `on host ${this.name}: orch ${what} ${answer}; ${fix}`);
+    }
     const details = doc && !doc.success ? { host: this.name } : {};
     throw new HostError(kind, this.name, `on host ${this.name}: orch ${what}: ${why}`, details);
   }
