@@ -17,8 +17,18 @@ export function selfCommand(): string[] {
   const script = process.argv[1];
   if (!script) return [exe];
   if (name === "deno") return [exe, "run", "-A", "--quiet", script];
+  if (name === "bun") return [exe, ...BUN_NO_PROJECT_FILES, script];
   return [exe, script];
 }
+
+/**
+ * Bun, run on a script, loads the .env and bunfig.toml of the folder it runs in (a bunfig's `preload`
+ * is code run inside orch). orch starts itself again in a worker's worktree (the agent runner, the
+ * shim on the agent's PATH), where these are the project's files: without these flags the agent would
+ * inherit the project's .env and orch would run its preloads. The compiled binary is built without
+ * both (build.ts); Node and Deno load neither.
+ */
+const BUN_NO_PROJECT_FILES = ["--no-env-file", "--config=/dev/null"];
 
 function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;

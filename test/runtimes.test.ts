@@ -1,8 +1,13 @@
-// The same source under Node, Deno 2 (deno run) and Bun, and the compiled binary: the mailbox round trip.
+// The same source under Node, Deno 2 (deno run) and Bun, and the compiled binary: the mailbox round trip,
+// and what orch does when it starts itself again in a worker's worktree.
 
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, scratchRepo, sleep } from "./helpers.ts";
+import {
+  type PolledMessage, commitFiles, git, orch, orchAsync, pollForMessage, privateTmux, scratchRepo, sleep, tempDir,
+} from "./helpers.ts";
 
 for (const runtime of ["binary", "node", "deno", "bun"]) {
   test(`round trip under ${runtime}: init, notify, poll --wait, status`, async () => {
@@ -26,6 +31,37 @@ for (const runtime of ["binary", "node", "deno", "bun"]) {
     assert.is(bad.code, 2, bad.stderr);
     const timeout = orch(["poll", "--wait", "--timeout", "0.1"], { cwd: repo, runtime });
     assert.is(timeout.code, 124);
+  });
+}
+
+for (const runtime of ["node", "deno", "bun"]) {
+  test(`under ${runtime}, a worktree's .env and bunfig.toml reach neither the agent nor orch run there`, async () => {
+    const preloads = path.join(tempDir(), "preloads.log");
+    const repo = scratchRepo();
+    // The project's own settings for its own programs, on the branch the worker starts from only: the
+    // orchestrator's `bun src/main.ts` in the main worktree would load them itself (the README says so).
+    git(["switch", "-q", "-c", "with-dotenv"], repo);
+    commitFiles(repo, {
+      ".env": "ORCH_TEST_DOTENV=from-the-project\n",
+      "bunfig.toml": 'preload = ["./preload.js"]\n',
+      "preload.js": `require("node:fs").appendFileSync(${JSON.stringify(preloads)}, ` +
+        `JSON.stringify({ cwd: process.cwd(), argv: process.argv.slice(2) }) + "\\n");\n`,
+    }, "the project's .env and bunfig.toml");
+    git(["switch", "-q", "main"], repo);
+    const env = privateTmux();
+    assert.is(orch(["init", "--json"], { cwd: repo, runtime, env }).code, 0);
+    const agent = `sh -c 'orch notify --type task_complete --summary "dotenv: \${ORCH_TEST_DOTENV-unset}"' sh`;
+    const spawnArgs = ["spawn", "w", "--from", "with-dotenv", "--agent", agent, "--prompt", "go", "--json"];
+    const spawned = orch(spawnArgs, { cwd: repo, runtime, env });
+    assert.is(spawned.code, 0, spawned.stderr);
+    const worktree = spawned.json.worktree_path as string;
+    const describe = () => (fs.existsSync(preloads) ? fs.readFileSync(preloads, "utf8") : "no preloads");
+    const polled: PolledMessage[] = [];
+    const wanted = { worker: "w", type: "task_complete", timeoutMs: 60_000, describe };
+    const done = await pollForMessage(repo, env, polled, wanted);
+    assert.is(done.content.summary, "dotenv: unset", "the agent's environment is orch's, not the project's .env");
+    const ranInWorktree = describe().split("\n").filter((line) => line.includes(JSON.stringify(worktree)));
+    assert.equal(ranInWorktree, [], "no preload of the project ran in orch's agent runner or shim");
   });
 }
 
