@@ -324,14 +324,25 @@ test("host rm --force, then host add under another name: its warning's host add 
   assert.is(status.stderr, "");
 });
 
+/** Runs `body` with the host's orch replaced by `script`, and puts the real one back whatever happens. */
+function withHostOrch(host: SshHost, script: string, body: () => void): void {
+  const bin = path.join(host.home, ".local/bin/orch");
+  const good = fs.readFileSync(bin);
+  try {
+    writeAsUser(host, ".local/bin/orch", script, 0o755);
+    body();
+  } finally {
+    fs.rmSync(bin, { force: true });
+    fs.writeFileSync(bin, good, { mode: 0o755 });
+    fs.chownSync(bin, host.uid, fs.statSync(host.home).gid);
+  }
+}
+
 test("an orch on the host that hangs (its child holding the pipes): host list says so within its limit; host add repairs", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;
   const { repo, env } = repoWithWorker(a, "broken/hangs", "feat/hangs");
-  const bin = path.join(a.home, ".local/bin/orch");
-  const good = fs.readFileSync(bin);
-  try {
-    writeAsUser(a, ".local/bin/orch", "#!/bin/sh\nsleep 3600\n", 0o755);
+  withHostOrch(a, "#!/bin/sh\nsleep 3600\n", () => {
     // poll and status give it up after $ORCH_SSH_ANSWER_TIMEOUT (the host then counts as silent for a while).
     const limited = { ...env, ORCH_SSH_ANSWER_TIMEOUT: "2" };
     // A file in the host's mailbox, so that its empty-poll check starts orch there.
@@ -358,22 +369,15 @@ test("an orch on the host that hangs (its child holding the pipes): host list sa
     const again = orch(["host", "list", "--json"], { cwd: repo, env, timeout: 120_000 });
     assert.type(again.json.hosts[0].orch_version, "string");
     assert.is(again.json.hosts[0].error, undefined);
-  } finally {
-    fs.rmSync(bin, { force: true });
-    fs.writeFileSync(bin, good, { mode: 0o755 });
-    fs.chownSync(bin, a.uid, fs.statSync(a.home).gid);
-  }
+  });
 });
 
 test("an orch on the host that exits 1 silently or prints junk: status says it gave no answer and how to reinstall it", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;
   const { repo, env } = repoWithWorker(a, "broken/junk", "feat/junk");
-  const bin = path.join(a.home, ".local/bin/orch");
-  const good = fs.readFileSync(bin);
-  try {
-    for (const [script, said] of [["exit 1", "exit 1, no output"], ["echo 'Segmentation fault?'", "exit 0: Segmentation fault?"]]) {
-      writeAsUser(a, ".local/bin/orch", `#!/bin/sh\n${script}\n`, 0o755);
+  for (const [script, said] of [["exit 1", "exit 1, no output"], ["echo 'Segmentation fault?'", "exit 0: Segmentation fault?"]]) {
+    withHostOrch(a, `#!/bin/sh\n${script}\n`, () => {
       fs.rmSync(path.join(repo, ".orch", "hosts-unreachable"), { recursive: true, force: true });
       const status = orch(["status", "--json"], { cwd: repo, env });
       assert.is(status.code, 0, status.stderr);
@@ -381,11 +385,7 @@ test("an orch on the host that exits 1 silently or prints junk: status says it g
       assert.ok(error.startsWith(`on host alpha: orch status gave no answer orch can read (${said}); `), error);
       assert.match(error, /if it is not this orch's build, orch host add alpha \S+ --path broken\/junk installs it again$/);
       assert.is(status.stderr.trim().split("\n").length, 1, status.stderr);
-    }
-  } finally {
-    fs.rmSync(bin, { force: true });
-    fs.writeFileSync(bin, good, { mode: 0o755 });
-    fs.chownSync(bin, a.uid, fs.statSync(a.home).gid);
+    });
   }
 });
 
