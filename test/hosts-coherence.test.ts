@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, orchAsync, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 import {
-  accountCommands, orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld,
+  accountCommands, commitOnHost, gitOnHost, orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost,
+  type SshWorld,
 } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -44,13 +45,6 @@ function remoteSessionIn(repo: string, host: string): string {
   return link.remote_orchestrator_id as string;
 }
 
-/** git in a worktree on the host, as the host's user. */
-function gitOnHost(host: SshHost, worktree: string, args: string[]): string {
-  const r = host.runAs(["git", "-C", worktree, ...args]);
-  if (r.code !== 0) throw new Error(`git ${args.join(" ")} on ${host.alias}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
 test("a landing tells remote workers once, on the host; sync rebases the clean one there and leaves the others", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
@@ -66,15 +60,10 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   const clean = spawnThere("feat/clean");
   const clash = spawnThere("feat/clash");
   const dirty = spawnThere("feat/dirty");
-  const commitThere = (worktree: string, file: string, text: string) => {
-    a!.runAs(["sh", "-c", 'printf "%s" "$2" > "$1/$3"', "w", worktree, text, file]);
-    gitOnHost(a!, worktree, ["add", "-A"]);
-    gitOnHost(a!, worktree, ["commit", "--quiet", "-m", `Change ${file}`]);
-  };
-  commitThere(clean, "notes.txt", "remember the pears\n");
-  commitThere(clash, "prices.txt", "apple 3\npear 2\n");
+  commitOnHost(a!, clean, "notes.txt", "remember the pears\n");
+  commitOnHost(a!, clash, "prices.txt", "apple 3\npear 2\n");
   const cleanBefore = gitOnHost(a!, clean, ["rev-parse", "HEAD"]);
-  commitThere(dirty, "todo.txt", "buy pears\n");
+  commitOnHost(a!, dirty, "todo.txt", "buy pears\n");
   a!.runAs(["sh", "-c", 'echo draft > "$1/draft.txt"', "w", dirty]);
   const clashBefore = gitOnHost(a!, clash, ["rev-parse", "HEAD"]);
   const dirtyBefore = gitOnHost(a!, dirty, ["rev-parse", "HEAD"]);
@@ -168,9 +157,7 @@ test("sync --merge of a remote worker tells it, on the host, that its branch was
   const spawned = orch(["spawn", "feat/kept", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
   const worktree = spawned.json.worktree_path as string;
-  a!.runAs(["sh", "-c", 'echo kept > "$1/kept.txt"', "w", worktree]);
-  gitOnHost(a!, worktree, ["add", "kept.txt"]);
-  gitOnHost(a!, worktree, ["-c", "user.name=w", "-c", "user.email=w@w", "commit", "--quiet", "-m", "Kept"]);
+  commitOnHost(a!, worktree, "kept.txt", "kept\n", "Kept");
   const own = gitOnHost(a!, worktree, ["rev-parse", "HEAD"]);
   fs.writeFileSync(`${repo}/README.md`, "# shop\n\nOpen late.\n");
   git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-am", "Late hours"], repo);
@@ -272,9 +259,7 @@ test("sync whose host drops after rebasing a worker there: the sync run again te
   const spawned = orch(["spawn", "feat/moved", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
   const worktree = spawned.json.worktree_path as string;
-  a!.runAs(["sh", "-c", 'echo moved > "$1/moved.txt"', "w", worktree]);
-  gitOnHost(a!, worktree, ["add", "moved.txt"]);
-  gitOnHost(a!, worktree, ["-c", "user.name=w", "-c", "user.email=w@w", "commit", "--quiet", "-m", "Moved"]);
+  commitOnHost(a!, worktree, "moved.txt", "moved\n", "Moved");
   // git runs post-rewrite once the rebase has moved the branch: the host's orch is held there, then the host drops.
   const hold = '#!/bin/sh\nwhile [ -e "$HOME/hold-sync" ]; do sleep 0.1; done\n';
   writeAsUser(a!, "dropped/repo/.git/hooks/post-rewrite", hold, 0o755);

@@ -10,7 +10,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, sessionRepo, tempDir } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import { commitOnHost, gitOnHost, orchOnHost, sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -27,18 +27,6 @@ function loggingSsh(): { path: string; calls: () => string[] } {
   const real = ["/usr/bin/ssh", "/bin/ssh"].find((p) => fs.existsSync(p))!;
   fs.writeFileSync(path.join(dir, "ssh"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
   return { path: `${dir}:${process.env.PATH}`, calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []) };
-}
-
-function gitOnHost(host: SshHost, worktree: string, args: string[]): string {
-  const r = host.runAs(["git", "-C", worktree, ...args]);
-  if (r.code !== 0) throw new Error(`git ${args.join(" ")} on ${host.alias}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-function commitOnHost(host: SshHost, worktree: string, file: string, text: string): void {
-  host.runAs(["sh", "-c", 'printf "%s" "$2" > "$1/$3"', "w", worktree, text, file]);
-  gitOnHost(host, worktree, ["add", "-A"]);
-  gitOnHost(host, worktree, ["commit", "--quiet", "-m", `Change ${file}`]);
 }
 
 interface View {

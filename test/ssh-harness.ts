@@ -84,6 +84,20 @@ export function orchOnHost(host: SshHost, cwd: string, args: string[]): string {
   return r.stdout;
 }
 
+/** git in a worktree on the host, as the host's user; its output, trimmed (throws when git fails). */
+export function gitOnHost(host: SshHost, worktree: string, args: string[]): string {
+  const r = host.runAs(["git", "-C", worktree, ...args]);
+  if (r.code !== 0) throw new Error(`git ${args.join(" ")} on ${host.alias}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A worker's commit on the host, as the host's user: `file` in `worktree` with `text`, all of it committed. */
+export function commitOnHost(host: SshHost, worktree: string, file: string, text: string, message = `Change ${file}`): void {
+  host.runAs(["sh", "-c", 'printf "%s" "$2" > "$1/$3"', "w", worktree, text, file]);
+  gitOnHost(host, worktree, ["add", "-A"]);
+  gitOnHost(host, worktree, ["-c", "user.name=w", "-c", "user.email=w@w", "commit", "--quiet", "-m", message]);
+}
+
 /** The command lines of the account's live processes (from /proc; zombies have ended): what runs as its user. */
 export function accountCommands(uid: number): string[] {
   const commands: string[] = [];
