@@ -29,15 +29,21 @@ export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRe
   const remote = records.filter(onHost);
   if (remote.length === 0) return;
   const { fetchBranchFromHost } = await import("./workers.ts");
-  // Every fetch ends before the first failure is thrown: one still running would outlive orch (its git fetch
-  // left to itself, writing the branch here after the command said it failed).
-  const fetching = remote.map((record) => fetchBranchFromHost(layout, record, mainRoot, ctx));
-  const fetches = await Promise.allSettled(fetching);
-  const failed = fetches.find((fetch): fetch is PromiseRejectedResult => fetch.status === "rejected");
-  if (failed) throw failed.reason;
+  await allEnded(remote.map((record) => fetchBranchFromHost(layout, record, mainRoot, ctx)));
   // They answered: a pause of theirs after a failure (hosts/backoff.ts) is over.
   const { noteHostReached } = await import("./backoff.ts");
   for (const host of new Set(remote.map((r) => r.host))) noteHostReached(layout, host);
+}
+
+/**
+ * Their values once every one has ended, else the first failure, thrown only then: a fetch still running
+ * would outlive orch (its git fetch left to itself, writing the branch here after the command said it failed).
+ */
+async function allEnded<T>(fetches: Promise<T>[]): Promise<T[]> {
+  const ended = await Promise.allSettled(fetches);
+  const failed = ended.find((fetch): fetch is PromiseRejectedResult => fetch.status === "rejected");
+  if (failed) throw failed.reason;
+  return ended.map((fetch) => (fetch as PromiseFulfilledResult<T>).value);
 }
 
 /**
@@ -83,10 +89,7 @@ export async function fetchBranchesWherePossible(
     try {
       // The first alone: a host that cannot be reached costs one attempt, not one per worker.
       const first = await fetchOne(mine[0]!);
-      const settled = await Promise.allSettled(mine.slice(1).map(fetchOne));
-      const lost = settled.find((fetch): fetch is PromiseRejectedResult => fetch.status === "rejected");
-      if (lost) throw lost.reason;
-      const rest = settled.map((fetch) => (fetch.status === "fulfilled" ? fetch.value : undefined));
+      const rest = await allEnded(mine.slice(1).map(fetchOne));
       noteHostReached(layout, host);
       return [first, ...rest].filter((r): r is RemoteWorkerRecord => r !== undefined);
     } catch (error) {
