@@ -5,7 +5,7 @@ import path from "node:path";
 import { locateRepo, type Repo } from "./adapters/repo.ts";
 import { OrchError } from "./errors.ts";
 import { checkOrchestratorId, checkWorkerId } from "./ids.ts";
-import { readJson, storeError } from "./store/files.ts";
+import { notAFolder, readJson, storeError } from "./store/files.ts";
 import { StoreLayout } from "./store/layout.ts";
 import { loadSession, newestSessionId, type SessionRecord } from "./store/sessions.ts";
 
@@ -74,7 +74,7 @@ export async function storeLayoutFor(ctx: Context, dir = ctx.cwd): Promise<Store
     stat = undefined;
   }
   if (stat !== undefined && !stat.isDirectory()) {
-    const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    const what = notAFolder(stat);
     const why = `${root} is ${what}: orch never uses it as its store (remove it, then orch init; or set ORCH_HOME)`;
     throw new OrchError("store", why);
   }

@@ -196,6 +196,11 @@ export function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** What stands where a folder should, for the one-line errors and warnings that say so. */
+export function notAFolder(stat: fs.Stats): string {
+  return stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+}
+
 /** lstat, or undefined when nothing is there. */
 export function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {

@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import { OrchError, errnoCode } from "../errors.ts";
 import { warn } from "../output.ts";
+import { notAFolder } from "./files.ts";
 
 const STALE_MS = 10_000;
 
@@ -34,7 +35,7 @@ function removeForeignLock(lockPath: string): void {
     if (errnoCode(error) === "ENOENT") return;
     throw new OrchError("store", `cannot remove ${lockPath}, which is no lock: ${(error as Error).message}`);
   }
-  warn(`removed ${lockPath}: ${stat.isSymbolicLink() ? "a symbolic link" : "not a folder"} in place of a lock`);
+  warn(`removed ${lockPath}: ${notAFolder(stat)} in place of a lock`);
 }
 
 export async function withLock<T>(target: string, what: string, fn: () => Promise<T>): Promise<T> {

@@ -8,7 +8,7 @@ import { isDigits, isMessageId } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import {
   MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, ownerToKeep, readRegularFile,
-  writeNewFile, type FileOwner,
+  notAFolder, writeNewFile, type FileOwner,
 } from "./files.ts";
 
 const SUBDIRS = ["tmp", "new", "cur", "claims", "quarantine"] as const;
@@ -36,7 +36,7 @@ function checkMailboxRoot(dir: string): fs.Stats {
     throw new OrchError("not_found", `the mailbox ${dir} does not exist (was the session removed?)`);
   }
   if (!stat.isDirectory()) {
-    const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    const what = notAFolder(stat);
     throw new OrchError("store", `the mailbox ${dir} is ${what}: orch does not follow it`);
   }
   return stat;
@@ -83,7 +83,7 @@ function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undef
     : uniqueName(path.join(dir, "quarantine"), `${sub}.replaced`);
   if (sub !== "quarantine") ensureSubdir(dir, "quarantine", report);
   fs.renameSync(place, aside);
-  const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+  const what = notAFolder(stat);
   report?.(place, aside, `${what} in place of the mailbox's ${sub}/`);
   try {
     fs.mkdirSync(place, { mode: 0o700 });

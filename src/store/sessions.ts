@@ -6,7 +6,7 @@ import { OrchError, errnoCode } from "../errors.ts";
 import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
 import {
   CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson,
-  writeNewFile,
+  notAFolder, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
@@ -63,7 +63,7 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
   for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
     const stat = lstatOrUndefined(dir);
     if (stat !== undefined && !stat.isDirectory()) {
-      const what = stat.isSymbolicLink() ? "a symbolic link" : "not a folder";
+      const what = notAFolder(stat);
       throw new OrchError("store", `${dir} is ${what}: orch does not follow it`);
     }
   }

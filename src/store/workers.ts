@@ -8,7 +8,7 @@ import { branchNameProblem, isWorkerId, legacyWorkerIdForBranch, windowKey, work
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson,
-  writeFileAtomic, writeJsonAtomic, writeNewFile,
+  notAFolder, writeFileAtomic, writeJsonAtomic, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
@@ -219,7 +219,7 @@ export function readWorkerRecord(file: string): WorkerRecord | undefined {
   }
   const events = lstatOrUndefined(path.join(workerDir, "events"));
   if (events !== undefined && !events.isDirectory()) {
-    const what = events.isSymbolicLink() ? "a symbolic link" : "not a folder";
+    const what = notAFolder(events);
     throw new CorruptFileError(path.join(workerDir, "events"), `${what}, not the worker's event log folder`);
   }
   return value;
