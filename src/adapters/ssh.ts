@@ -114,7 +114,8 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
   }
   const stat = fs.lstatSync(dir);
   if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
-    throw new OrchError("refused", `ssh's control socket folder ${dir} must be a folder of yours with mode 0700 (it holds live connections)`);
+    const must = "must be a folder of yours with mode 0700 (it holds live connections)";
+    throw new OrchError("refused", `ssh's control socket folder ${dir} ${must}`);
   }
   return dir;
 }

@@ -63,7 +63,12 @@ export async function tellOnHost(
   await pushBaseToHost(layout, repo, record, notice.to, ctx);
   const onto = baseRefOnHost(remoteSessionOf(layout, record), notice.baseBranch).slice("refs/".length);
   const message = await baseMovedMessage(repo.mainRoot, record, { ...notice, rebaseOnto: onto });
-  const request: CoherenceRequest = { op: "tell", worker_id: record.worker_id, content: message.content, returned: notice.returned === true };
+  const request: CoherenceRequest = {
+    op: "tell",
+    worker_id: record.worker_id,
+    content: message.content,
+    returned: notice.returned === true,
+  };
   await askHost(layout, record, request, ctx);
 }
 

@@ -10,7 +10,9 @@ const isNameChar = (c: number) =>
 export function checkHostName(name: string): string {
   let ok = name.length > 0 && name.length <= 64 && !name.startsWith("-") && !name.startsWith(".");
   for (let i = 0; ok && i < name.length; i++) ok = isNameChar(name.charCodeAt(i));
-  if (!ok) throw invalid(`bad host name ${JSON.stringify(name)}: use 1 to 64 of [A-Za-z0-9._-], not starting with - or .`);
+  if (!ok) {
+    throw invalid(`bad host name ${JSON.stringify(name)}: use 1 to 64 of [A-Za-z0-9._-], not starting with - or .`);
+  }
   return name;
 }
 
@@ -28,12 +30,14 @@ function hasSpaceOrControl(text: string): boolean {
  */
 export function checkDestination(dest: string): string {
   if (dest === "" || dest.startsWith("-") || hasSpaceOrControl(dest) || dest.length > 1024) {
-    throw invalid(`bad ssh destination ${JSON.stringify(dest)}: give user@host, ssh://user@host:port or a Host alias of your ssh config`);
+    const forms = "give user@host, ssh://user@host:port or a Host alias of your ssh config";
+    throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${forms}`);
   }
   if (dest.startsWith("ssh://")) {
     const authority = dest.slice("ssh://".length).replace(/\/$/, "");
     if (authority.includes("/")) {
-      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: an ssh:// destination has no path (the clone's folder is --path)`);
+      const why = "an ssh:// destination has no path (the clone's folder is --path)";
+      throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${why}`);
     }
     // ssh would print its usage for these, which reads as if the host were unreachable.
     const port = /:(\d*)$/.exec(authority)?.[1];
@@ -59,8 +63,11 @@ export function checkDestination(dest: string): string {
 export function checkRemotePath(dir: string): string {
   let clean = dir.startsWith("~/") ? dir.slice(2) : dir;
   clean = clean.replace(/\/+$/, "");
-  if (clean === "" || clean === "~" || clean.startsWith("-") || clean.includes("\0") || clean.includes("\n") || clean.split("/").includes("..")) {
-    throw invalid(`bad --path ${JSON.stringify(dir)}: give a folder on the host (relative to its home, or absolute), without ..`);
+  const unusable = clean === "" || clean === "~" || clean.startsWith("-") ||
+    clean.includes("\0") || clean.includes("\n") || clean.split("/").includes("..");
+  if (unusable) {
+    const instead = "give a folder on the host (relative to its home, or absolute), without ..";
+    throw invalid(`bad --path ${JSON.stringify(dir)}: ${instead}`);
   }
   // The home itself would become the clone (every file there in its worktree), as ~ would.
   if (!clean.startsWith("/") && clean.split("/").every((part) => part === "." || part === "")) {

@@ -41,24 +41,31 @@ function asMessage(value: unknown, localId: string, host: string): Message | und
 /** The message is already in the mailbox: unread, being handed out, or read (checked in the order files move). */
 function alreadyHere(mailDir: string, name: string): boolean {
   if (fs.existsSync(path.join(mailDir, "new", name))) return true;
-  for (const claim of listDir(path.join(mailDir, "claims"))) if (fs.existsSync(path.join(mailDir, "claims", claim, name))) return true;
+  for (const claim of listDir(path.join(mailDir, "claims"))) {
+    if (fs.existsSync(path.join(mailDir, "claims", claim, name))) return true;
+  }
   return fs.existsSync(path.join(mailDir, "cur", name));
 }
 
 /** Delivers a host's messages into the local mailbox (and the workers' event logs); returns how many were new. */
-export async function storeHostMessages(layout: StoreLayout, orchestratorId: string, host: string, values: unknown[]): Promise<number> {
+export async function storeHostMessages(
+  layout: StoreLayout, orchestratorId: string, host: string, values: unknown[],
+): Promise<number> {
   const messages = values.map((v) => asMessage(v, orchestratorId, host)).filter((m): m is Message => m !== undefined);
   if (messages.length === 0) return 0;
   const mailDir = layout.mailDir(orchestratorId);
   // One importer at a time per session: the check for a copy and the delivery must not interleave.
-  return withLock(path.join(layout.sessionDir(orchestratorId), "host-import"), "taking messages from hosts", async () => {
+  const importLock = path.join(layout.sessionDir(orchestratorId), "host-import");
+  return withLock(importLock, "taking messages from hosts", async () => {
     let stored = 0;
     for (const message of messages) {
       const name = `${message.id}.json`;
       if (alreadyHere(mailDir, name)) continue;
       const events = message.worker_id ? layout.eventsDir(orchestratorId, message.worker_id) : undefined;
       const logged = events !== undefined && readEventLog(events).some((entry) => entry.id === message.id);
-      const link = events === undefined || logged ? undefined : (file: string) => linkEvent(events, file, message.message_type, message.id);
+      const link = events === undefined || logged
+        ? undefined
+        : (file: string) => linkEvent(events, file, message.message_type, message.id);
       deliver(mailDir, name, toJson(message), link);
       stored++;
     }
@@ -129,7 +136,8 @@ export function runLifeline(
       if (handled) return;
       if (cancelled) return reject(host.unreachable("cancelled"));
       if (code === SSH_CONNECTION_FAILED) {
-        return reject(host.unreachable(stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ") || "the connection closed"));
+        const sshSaid = stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ");
+        return reject(host.unreachable(sshSaid || "the connection closed"));
       }
       try {
         host.documentOf({ code, stdout, stderr }, request.command);

@@ -25,7 +25,9 @@ export async function checkSshSetupFor(records: WorkerRecord[], ctx: Context): P
  * Brings remote workers' branches into this repository (refs/heads/B, fetched over ssh), so diff,
  * apply, merge, land and clean read them as they read a local worker's branch. One fetch per worker.
  */
-export async function fetchWorkerBranches(layout: StoreLayout, records: WorkerRecord[], mainRoot: string, ctx: Context): Promise<void> {
+export async function fetchWorkerBranches(
+  layout: StoreLayout, records: WorkerRecord[], mainRoot: string, ctx: Context,
+): Promise<void> {
   const remote = records.filter(onHost);
   if (remote.length === 0) return;
   const { fetchBranchFromHost } = await import("./workers.ts");

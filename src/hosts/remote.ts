@@ -24,7 +24,8 @@ export const VERSION_LIMIT_SECONDS = 10;
  * and host list for ever. Its output goes through files: a process it started (which the kill does not
  * reach) would hold the connection's pipe open. The watcher's sleep ends with it.
  */
-export const VERSION_WITHIN = 'versionWithin() { t=$(mktemp) || return 1; "$1" --version </dev/null >"$t" 2>"$t.e" & p=$!; ' +
+export const VERSION_WITHIN = 'versionWithin() { t=$(mktemp) || return 1; ' +
+  '"$1" --version </dev/null >"$t" 2>"$t.e" & p=$!; ' +
   `( trap 'command kill $s 2>/dev/null; wait $s; exit 0' TERM; sleep ${VERSION_LIMIT_SECONDS} & s=$!; wait $s; ` +
   "command kill -9 $p 2>/dev/null ) </dev/null >/dev/null 2>&1 & k=$!; " +
   'wait $p; r=$?; command kill $k 2>/dev/null; wait $k; command cat -- "$t"; command cat -- "$t.e" >&2; ' +
@@ -55,7 +56,9 @@ const POLL_IF_ANY = [
   '  [ -e "$p" ] && ended "$p" && exec "$o" "$@"; done',
   'command echo \'{"success":true,"message_count":0,"messages":[]}\'',
 ].join("\n");
-const ERROR_KINDS: readonly ErrorKind[] = ["usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout"];
+const ERROR_KINDS: readonly ErrorKind[] = [
+  "usage", "invalid", "not_found", "exists", "refused", "conflict", "failed", "store", "timeout",
+];
 
 /**
  * The host's login shell printed `noise` on stdout before the command's own output (an echo in ~/.bashrc,

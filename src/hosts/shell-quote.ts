@@ -11,7 +11,9 @@ import { invalid } from "../errors.ts";
  * dash, bash, ksh, zsh and fish.
  */
 function quoteWord(word: string): string {
-  if (word.includes("\0")) throw invalid("an argument for the remote shell holds a NUL byte, which no command line can carry");
+  if (word.includes("\0")) {
+    throw invalid("an argument for the remote shell holds a NUL byte, which no command line can carry");
+  }
   return `'${word.replace(/['\\]/g, (c) => `'\\${c}'`)}'`;
 }
 

@@ -73,7 +73,10 @@ function readHostRecord(file: string): HostRecord | undefined {
 /** A host by name; an unknown one is bad input (exit 2), as the contract asks of --host. */
 export function loadHost(layout: StoreLayout, name: string): HostRecord {
   const record = findHost(layout, name);
-  if (!record) throw new OrchError("invalid", `unknown host ${JSON.stringify(name)} (see orch host list; add it with orch host add ${name} DEST)`);
+  if (!record) {
+    const see = `see orch host list; add it with orch host add ${name} DEST`;
+    throw new OrchError("invalid", `unknown host ${JSON.stringify(name)} (${see})`);
+  }
   return record;
 }
 
@@ -98,7 +101,9 @@ export function sessionHostsDir(layout: StoreLayout, orchestratorId: string): st
   return path.join(layout.sessionDir(orchestratorId), "hosts");
 }
 
-export function findHostSession(layout: StoreLayout, orchestratorId: string, host: string): HostSessionLink | undefined {
+export function findHostSession(
+  layout: StoreLayout, orchestratorId: string, host: string,
+): HostSessionLink | undefined {
   return readHostSessionLink(path.join(sessionHostsDir(layout, orchestratorId), `${checkHostName(host)}.json`));
 }
 

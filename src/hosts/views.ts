@@ -54,7 +54,8 @@ async function standingsHere(
   const reported = (r: RemoteWorkerRecord) => fromHosts.views.get(`${r.host}/${r.worker_id}`)?.branch_tip;
   const known = remote.filter((r) => typeof reported(r) === "string");
   const stale = known.filter((r) => branchTipFromFiles(main, r.branch) !== reported(r));
-  const fetched = new Set((await fetchBranchesWherePossible(layout, stale, repo.mainRoot, ctx)).map((r) => r.worker_id));
+  const fetchedNow = await fetchBranchesWherePossible(layout, stale, repo.mainRoot, ctx);
+  const fetched = new Set(fetchedNow.map((r) => r.worker_id));
   const ready = known.filter((r) => !stale.includes(r) || fetched.has(r.worker_id));
   if (ready.length === 0) return out;
   const { baseTipsOf, standingsOf } = await import("../commands/coherence.ts");
@@ -86,7 +87,8 @@ export async function overlayHostViews(
     const error = fromHosts.errors.get(record.host);
     const there = fromHosts.views.get(`${record.host}/${record.worker_id}`);
     if (error !== undefined) {
-      views[index] = { ...views[index]!, host: record.host, status: "unreachable", alive: false, window_alive: false, agent_alive: false, error };
+      const unknownState = { alive: false, window_alive: false, agent_alive: false };
+      views[index] = { ...views[index]!, host: record.host, status: "unreachable", ...unknownState, error };
     } else if (there) {
       const { branch_tip: branchTip, ...view } = there;
       const standing = standings.get(record.worker_id);
@@ -94,7 +96,8 @@ export async function overlayHostViews(
       const here = branchTip === undefined ? {} : standingFields(standing);
       views[index] = { ...views[index]!, ...view, ...here, host: record.host } as WorkerView;
     } else {
-      views[index] = { ...views[index]!, host: record.host, error: `the host's orch no longer knows worker ${record.worker_id}` };
+      const unknownThere = `the host's orch no longer knows worker ${record.worker_id}`;
+      views[index] = { ...views[index]!, host: record.host, error: unknownThere };
     }
   }
 }
@@ -114,7 +117,14 @@ type HostAwaited = AwaitedWorker & { host: string; error?: string };
 
 /** A remote worker before its host has answered. */
 function notYet(record: RemoteWorkerRecord): HostAwaited {
-  return { worker_id: record.worker_id, branch: record.branch, status: "running", pr_url: null, final_message: null, host: record.host };
+  return {
+    worker_id: record.worker_id,
+    branch: record.branch,
+    status: "running",
+    pr_url: null,
+    final_message: null,
+    host: record.host,
+  };
 }
 
 export interface AwaitParts {

@@ -17,7 +17,9 @@ import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
-import { createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import {
+  createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord,
+} from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
@@ -94,7 +96,8 @@ export async function spawnOnHost(
   const main = mainWorktreeOf(await requireRepo(ctx));
   const workerId = workerIdForBranch(options.branch);
   if (!pending && findWorker(layout, session.orchestrator_id, workerId)) {
-    throw new OrchError("exists", `worker ${workerId} already exists in session ${session.orchestrator_id} (orch rm ${workerId} first)`);
+    const where = `in session ${session.orchestrator_id}`;
+    throw new OrchError("exists", `worker ${workerId} already exists ${where} (orch rm ${workerId} first)`);
   }
   // HEAD from git's files (no git process); any other --from is git's to resolve.
   const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;
@@ -144,7 +147,9 @@ export async function spawnOnHost(
         remoteId = await remoteSessionId(layout, session.orchestrator_id, host, remoteId);
         continue;
       }
-      const orphan = pending ? undefined : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
+      const orphan = pending
+        ? undefined
+        : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
       if (orphan) {
         ctx.warn(`worker ${workerId} was made on host ${host.name} by an earlier spawn of this session whose ` +
           "connection broke before it was recorded here: recorded now as it is there " +
@@ -195,7 +200,9 @@ export async function spawnOnHost(
     if (!same) await host.orch(["rm", record.worker_id, "--orch", remoteId, "--force", "--yes"]).catch(() => undefined);
     throw new OrchError("exists", `worker ${workerId} was created by another spawn at the same time`);
   }
-  if (baseBranch && baseTip) rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
+  if (baseBranch && baseTip) {
+    rememberBaseTipIfNew(layout, session.orchestrator_id, await requireRepo(ctx), baseBranch, baseTip);
+  }
   return { record, tmuxSession: record.tmux_session, ...(adopted ? { status: String(doc.status) } : {}) };
 }
 
@@ -215,7 +222,8 @@ async function leftByInterruptedSpawn(
 }
 
 export async function stopOnHost(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<StopOutcome> {
-  const doc = await hostOf(layout, record, ctx).orch(["stop", record.worker_id, "--orch", remoteSessionOf(layout, record)]);
+  const args = ["stop", record.worker_id, "--orch", remoteSessionOf(layout, record)];
+  const doc = await hostOf(layout, record, ctx).orch(args);
   recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
   return endedOnHost(doc, record, ctx);
 }
@@ -237,7 +245,9 @@ function endedOnHost(doc: Record<string, unknown>, record: RemoteWorkerRecord, c
 }
 
 /** Brings a remote worker's branch here (refs/heads/B, as the host has it), for diff, apply, merge, land and clean. */
-export async function fetchBranchFromHost(layout: StoreLayout, record: RemoteWorkerRecord, mainRoot: string, ctx: Context): Promise<void> {
+export async function fetchBranchFromHost(
+  layout: StoreLayout, record: RemoteWorkerRecord, mainRoot: string, ctx: Context,
+): Promise<void> {
   const host = hostOf(layout, record, ctx);
   const ref = `refs/heads/${record.branch}`;
   const fetchArgs = ["--quiet", "--no-tags", "--force", host.gitUrl(), `+${ref}:${ref}`];
@@ -259,7 +269,8 @@ async function refuseBranchCheckedOutElsewhere(host: RemoteHost, record: RemoteW
   // A clone that cannot be listed (missing there) is the host's rm to report.
   if (listed.code !== 0) return;
   const own = path.posix.normalize(record.worktree_path);
-  const there = gitAdapter.worktreesWithBranch(listed.stdout, record.branch).find((dir) => path.posix.normalize(dir) !== own);
+  const withBranch = gitAdapter.worktreesWithBranch(listed.stdout, record.branch);
+  const there = withBranch.find((dir) => path.posix.normalize(dir) !== own);
   if (there !== undefined) throw gitAdapter.branchInUse(record.branch, `${there} on host ${host.name}`);
 }
 
@@ -339,8 +350,13 @@ export async function removeOnHost(
   if (options.deleteBranch) {
     const deletion = ["--quiet", host.gitUrl(), "--delete", ref];
     const pushed = await host.git("push", deletion, mainRoot);
-    if (pushed.code !== 0) ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${pushed.stderr.trim().split("\n").pop() ?? ""}`);
-    if (await gitAdapter.branchExists(mainRoot, record.branch)) await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    if (pushed.code !== 0) {
+      const gitSaid = pushed.stderr.trim().split("\n").pop() ?? "";
+      ctx.warn(`could not delete ${record.branch} on host ${record.host}: ${gitSaid}`);
+    }
+    if (await gitAdapter.branchExists(mainRoot, record.branch)) {
+      await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    }
     branchDeleted = pushed.code === 0;
   }
   forgetWorker(layout, record.orchestrator_id, record.worker_id);
@@ -415,7 +431,8 @@ export async function deliverOnHost(
   } catch (error) {
     if (error instanceof HostUnreachable && (error.commandStarted || unsure)) {
       writeJsonAtomic(unsureFile, sending);
-      const again = `orch ${sending.message_type === "reply" ? "reply" : "send"} with the same text again delivers it once`;
+      const command = sending.message_type === "reply" ? "reply" : "send";
+      const again = `orch ${command} with the same text again delivers it once`;
       const why = "a connection broke after the host's orch had started it";
       throw new HostError("failed", record.host, `${error.message}; the ${sending.message_type} to ` +
         `${record.worker_id} may have arrived there (${why}): ${again}`);
@@ -440,7 +457,8 @@ export async function resumeOnHost(
 ): Promise<Record<string, unknown>> {
   const args = ["resume", record.worker_id, "--orch", remoteSessionOf(layout, record)];
   const doc = await withText(hostOf(layout, record, ctx), args, "--prompt", prompt);
-  recordWorkerEvent(layout, record, "restarted", `resumed on host ${record.host} by the orchestrator (was ${String(doc.previous_status)})`);
+  const was = String(doc.previous_status);
+  recordWorkerEvent(layout, record, "restarted", `resumed on host ${record.host} by the orchestrator (was ${was})`);
   if (typeof doc.window_id === "string" && doc.window_id !== record.window_id) {
     saveWorker(layout, { ...record, window_id: doc.window_id });
   }
@@ -494,7 +512,9 @@ export interface HostViews {
 }
 
 /** One `orch status` per host, all at once; an unreachable host is an error entry, never a wait. */
-export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context): Promise<HostViews> {
+export async function statusOnHosts(
+  layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context,
+): Promise<HostViews> {
   const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map() };
   const hosts = [...new Set(records.map((r) => r.host))];
   if (hosts.length) checkSshSetup(ctx.env);
@@ -522,7 +542,9 @@ export async function statusOnHosts(layout: StoreLayout, records: RemoteWorkerRe
       // Messages still unread on the host are not in the local mailbox yet: they count as unread here too.
       out.unread += Number(doc.unread_count ?? 0);
       out.total += Number(doc.unread_count ?? 0);
-      for (const view of (doc.workers as Record<string, unknown>[]) ?? []) out.views.set(`${name}/${String(view.worker_id)}`, view);
+      for (const view of (doc.workers as Record<string, unknown>[]) ?? []) {
+        out.views.set(`${name}/${String(view.worker_id)}`, view);
+      }
     } catch (error) {
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
       out.errors.set(name, why);
