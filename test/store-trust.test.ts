@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, scratchRepo, sessionRepo, tempDir, writeFiles } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, tempDir, writeFiles } from "./helpers.ts";
 
 /** A session as a hostile repository would commit it: dated in the future, its new/ a link outside. */
 function shipSession(repo: string, outside: string, id = "orch_evil0001"): void {
@@ -169,6 +169,67 @@ test("a damaged newest session is passed over with a warning naming it; one stil
   assert.is(quiet.code, 0, quiet.stderr);
   assert.is(quiet.json.orchestrator_id, older);
   assert.is(quiet.stderr, "");
+});
+
+/** Rewrites fields of a worker's record in place, as a hand edit would. */
+function editRecord(repo: string, id: string, workerId: string, fields: Record<string, unknown>): void {
+  const file = path.join(repo, ".orch", "sessions", id, "workers", workerId, "worker.json");
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), ...fields }));
+}
+
+test("a worktree_path edited to another folder (outside, another worker's worktree, relative, .., /): rm and clean remove nothing there", () => {
+  const { repo, id } = sessionRepo();
+  const spawn = (branch: string) => {
+    const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    return r.json.worktree_path as string;
+  };
+  const keptWorktree = spawn("feat/kept");
+  spawn("feat/outside");
+  spawn("feat/other");
+  const merged = spawn("feat/merged");
+  commitFiles(merged, { "m.txt": "m\n" }, "merged work");
+  git(["merge", "-q", "--no-edit", "feat/merged"], repo);
+  for (const branch of ["feat/rel", "feat/dots", "feat/root"]) spawn(branch);
+  const outside = tempDir("orch-outside-");
+  writeFiles(outside, { "precious.txt": "keep me\n" });
+  editRecord(repo, id, "feat-outside", { worktree_path: outside });
+  editRecord(repo, id, "feat-other", { worktree_path: keptWorktree });
+  editRecord(repo, id, "feat-merged", { worktree_path: outside });
+  editRecord(repo, id, "feat-rel", { worktree_path: "relative/wt" });
+  editRecord(repo, id, "feat-dots", { worktree_path: `${keptWorktree}/../../${path.basename(outside)}` });
+  editRecord(repo, id, "feat-root", { worktree_path: "/" });
+
+  const status = orch(["status", "--json"], { cwd: repo });
+  assert.is(status.code, 0, status.stderr);
+  for (const name of ["feat-rel", "feat-dots", "feat-root"]) {
+    assert.match(status.stderr, new RegExp(`skipping worker ${name}: .*worktree_path orch never records`));
+  }
+  const refused = orch(["rm", "feat-outside", "--json"], { cwd: repo });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /is not a linked worktree of .*: nothing was removed/);
+  assert.is(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.not.match(cleaned.stderr, /at .*\.js:\d+/, "no stack trace");
+  assert.equal(cleaned.json.removed, [], cleaned.stdout);
+  const keptMerged = cleaned.json.skipped.find((s: { worker_id: string }) => s.worker_id === "feat-merged");
+  assert.match(keptMerged?.reason, /merged into main locally, but its record's .* is not a linked worktree/, cleaned.stdout);
+
+  const forced = orch(["rm", "feat-other", "--force", "--json"], { cwd: repo });
+  assert.is(forced.code, 0, forced.stderr);
+  assert.equal([forced.json.worktree_path, forced.json.forgotten_only], [null, true]);
+  assert.match(forced.stderr, /feat-other's record names .*feat-kept, which is not this worker's worktree/);
+  for (const name of ["feat-outside", "feat-merged", "feat-rel", "feat-dots", "feat-root"]) {
+    const r = orch(["rm", name, "--force", "--delete-branch", "--yes", "--json"], { cwd: repo });
+    assert.is(r.code, 0, `${name}: ${r.stderr}`);
+  }
+  assert.is(fs.readFileSync(path.join(outside, "precious.txt"), "utf8"), "keep me\n");
+  assert.ok(fs.existsSync(path.join(keptWorktree, "README.md")), "another worker's worktree is left");
+  const worktrees = git(["worktree", "list", "--porcelain"], repo).split("\n").filter((l) => l.startsWith("worktree "));
+  assert.is(worktrees.length, 8, "no worktree removed: the records did not name them");
+  assert.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/other"], repo), "its branch kept: nothing was said of it");
+  const left = orch(["status", "--json"], { cwd: repo });
+  assert.equal(left.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-kept"]);
 });
 
 test.run();

@@ -134,6 +134,15 @@ export async function worktreesOfBranch(cwd: string, branch: string): Promise<st
   return worktreesWithBranch(list.stdout, branch);
 }
 
+/** The linked worktrees of this repository (the main worktree, listed first by git, left out). */
+export async function linkedWorktrees(cwd: string): Promise<string[]> {
+  const list = await git(["worktree", "list", "--porcelain", "-z"], cwd);
+  return list.stdout.split("\0\0")
+    .map((entry) => entry.split("\0").find((field) => field.startsWith("worktree "))?.slice("worktree ".length))
+    .filter((dir): dir is string => dir !== undefined)
+    .slice(1);
+}
+
 /** git deletes no branch checked out in a worktree: refused before anything else is removed (rm, clean). */
 export function branchInUse(branch: string, where: string): OrchError {
   return new OrchError("refused", `branch ${branch} is checked out at ${where}, so it cannot be deleted: ` +

@@ -6,11 +6,11 @@ import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { landedAtTip } from "../store/coherence.ts";
-import { checkSshSetupFor, fetchWorkerBranches, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
+import { checkSshSetupFor, fetchWorkerBranches, onHost, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
-import { removeWorker } from "./lifecycle.ts";
+import { notTheWorkersWorktree, removeWorker } from "./lifecycle.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -75,6 +75,11 @@ async function judge(
     }
   }
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
+  const notOurs = onHost(record) ? undefined : await notTheWorkersWorktree(mainRoot, record);
+  if (notOurs !== undefined) {
+    const why = `${reason}, but its record's ${record.worktree_path} ${notOurs}`;
+    return { record, action: "skip", reason: why, viaGitHub };
+  }
   const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
   return { record, action: "remove", reason, viaGitHub: viaGitHub || landedByOrch };

@@ -1,12 +1,14 @@
 // Stopping and removing workers: shared by orch stop, orch rm and orch clean.
 
 import fs from "node:fs";
+import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import * as gtr from "../adapters/gtr.ts";
 import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
-import type { Context } from "../context.ts";
+import { MARKER_FILE, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { onHost } from "../hosts/place.ts";
+import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -67,6 +69,28 @@ export interface RemoveOutcome extends StopOutcome {
 }
 
 /**
+ * Why the folder a worker's record names is not the worktree orch made for it, or undefined when it is:
+ * one of this repository's linked worktrees (git worktree list) whose private git dir holds this worker's
+ * marker. An edited record could otherwise have rm remove another worker's worktree, or any folder.
+ */
+export async function notTheWorkersWorktree(mainRoot: string, record: WorkerRecord): Promise<string | undefined> {
+  const real = fs.realpathSync(record.worktree_path);
+  const linked = await gitAdapter.linkedWorktrees(mainRoot);
+  if (!linked.some((dir) => fs.existsSync(dir) && fs.realpathSync(dir) === real)) {
+    return `is not a linked worktree of ${mainRoot} (git worktree list)`;
+  }
+  const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
+  let marker: WorkerMarker | undefined;
+  try {
+    marker = readJson<WorkerMarker>(markerFile);
+  } catch {
+    marker = undefined; // a damaged marker names nobody
+  }
+  if (marker?.orchestrator_id === record.orchestrator_id && marker.worker_id === record.worker_id) return undefined;
+  return "is not this worker's worktree (its marker names another worker, or none)";
+}
+
+/**
  * Removes a worker: refuses a dirty worktree without force, runs preRemove (which can refuse),
  * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
  */
@@ -85,6 +109,21 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
   }
   if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
   const present = fs.existsSync(record.worktree_path);
+  const notOurs = present ? await notTheWorkersWorktree(mainRoot, record) : undefined;
+  if (notOurs !== undefined) {
+    const what = `worker ${record.worker_id}'s record names ${record.worktree_path}, which ${notOurs}`;
+    if (!options.force) {
+      throw new OrchError("refused", `${what}: nothing was removed (orch rm ${record.worker_id} --force forgets ` +
+        "the worker and leaves that folder)");
+    }
+    ctx.warn(`${what}: it is left as it is; only the worker was stopped and forgotten`);
+    const stopped = await stopWorker(layout, record, ctx);
+    forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    return {
+      worker_id: record.worker_id, branch: record.branch, worktree_path: null, branch_deleted: false,
+      forgotten_only: true, ...stopped,
+    };
+  }
   if (options.deleteBranch) {
     // git deletes no branch checked out somewhere: found only after the worktree went, the worker would be
     // half removed (its worktree gone, its branch and record kept).

@@ -4,7 +4,8 @@ import { repoOf, requireRepo, resolveSession, type Context } from "../context.ts
 import { OrchError } from "../errors.ts";
 import { isWorkerId, workerIdForBranch } from "../ids.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { CorruptWorkerRecord, forgetWorker, loadWorker } from "../store/workers.ts";
+import { onHost } from "../hosts/place.ts";
+import { CorruptWorkerRecord, forgetWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker, type RemoveOutcome } from "./lifecycle.ts";
 import { repairSpawn } from "./spawn-journal.ts";
@@ -44,13 +45,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const outcome = await removeWorker(layout, record, { force, deleteBranch, forceBranch: force }, ctx, repo.mainRoot);
   return {
     json: { success: true, removed: true, ...outcome },
-    human: (c) => `${c.green("removed")} ${c.bold(record.worker_id)}: ${removedWhat(record.pending === true, outcome)}\n`,
+    human: (c) => `${c.green("removed")} ${c.bold(record.worker_id)}: ${removedWhat(record, outcome)}\n`,
   };
 }
 
 /** A pending worker (spawn --after, never started) had no worktree or branch: there is nothing to name. */
-function removedWhat(pending: boolean, outcome: RemoveOutcome): string {
-  if (pending) return "forgotten (pending: it had no worktree or branch yet)";
+function removedWhat(record: WorkerRecord, outcome: RemoveOutcome): string {
+  if (record.pending === true) return "forgotten (pending: it had no worktree or branch yet)";
+  if (outcome.forgotten_only && !onHost(record)) {
+    return `forgotten only (the folder its record names, ${record.worktree_path}, is not its worktree and is left)`;
+  }
   if (outcome.forgotten_only) {
     const branch = outcome.branch_deleted ? `; branch ${outcome.branch} deleted here` : "";
     return `forgotten here only (its worktree on its host, if any, is left)${branch}`;

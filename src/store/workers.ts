@@ -217,12 +217,28 @@ export function readWorkerRecord(file: string): WorkerRecord | undefined {
     const says = `${JSON.stringify(value.orchestrator_id)}/${JSON.stringify(value.worker_id)}`;
     throw new CorruptFileError(file, `not the record of the worker whose folder it is in (it names ${says})`);
   }
+  if (!isRecordablePath(value.worktree_path, value.pending === true)) {
+    const says = JSON.stringify(value.worktree_path);
+    const why = `naming a worktree_path orch never records (${says}: not an absolute, normal path)`;
+    throw new CorruptFileError(file, why);
+  }
   const events = lstatOrUndefined(path.join(workerDir, "events"));
   if (events !== undefined && !events.isDirectory()) {
     const what = notAFolder(events);
     throw new CorruptFileError(path.join(workerDir, "events"), `${what}, not the worker's event log folder`);
   }
   return value;
+}
+
+/**
+ * Whether `worktreePath` is one orch could have recorded: an absolute path without `.`, `..`, doubled or
+ * trailing slashes, and not `/` (here or on a host, both POSIX); a pending worker has none yet (""). rm
+ * and clean act on it, so a relative or roundabout path edited in would point them somewhere else.
+ */
+function isRecordablePath(worktreePath: string, pending: boolean): boolean {
+  if (worktreePath === "") return pending;
+  return path.posix.isAbsolute(worktreePath) && path.posix.normalize(worktreePath) === worktreePath &&
+    worktreePath !== "/" && !worktreePath.endsWith("/");
 }
 
 /**
