@@ -138,6 +138,22 @@ test("a landing tells remote workers once, on the host; sync rebases the clean o
   const away = orch(["status", "--json"], { cwd: repo, env });
   assert.is(away.code, 0, away.stderr);
   assert.match(away.stderr, /host alpha is unreachable: .*Connection refused: its workers' branches are left out/);
+  // clean cannot tell whether the host's workers are merged: it keeps them and says so by its exit code, so that
+  // `orch clean --yes && …` does not go on as if all merged work had been cleaned up.
+  // The landed local worker is removed all the same.
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.is(cleaned.code, 1, cleaned.stderr);
+  assert.equal([cleaned.json.success, cleaned.json.error.code], [false, "failed"]);
+  assert.equal(cleaned.json.removed.map((r: { worker_id: string }) => r.worker_id), ["feat-here"]);
+  const keptEntries = cleaned.json.skipped as { worker_id: string; failed?: boolean }[];
+  assert.equal(keptEntries.map((s) => [s.worker_id, s.failed]).sort(),
+    [["feat-clash", true], ["feat-clean", true], ["feat-dirty", true]]);
+  assert.match(cleaned.json.error.message, /^could not check or remove 3 worker\(s\), kept: feat-\w+ \(could not fetch .* from host alpha/,
+    cleaned.stdout);
+  assert.is(cleaned.stderr.split("could not check or remove").length, 2, cleaned.stderr);
+  const human = orch(["clean", "--yes"], { cwd: repo, env });
+  assert.is(human.code, 1, human.stderr);
+  assert.match(human.stdout, /^failed feat-clash \(could not fetch feat\/clash from host alpha/m);
   await a!.start();
   const back = orch(["poll", "--json"], { cwd: repo, env });
   assert.is(back.code, 0, back.stderr);

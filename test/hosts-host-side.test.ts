@@ -150,9 +150,11 @@ test("rm --delete-branch and clean of a worker whose branch a worktree of the ho
   assert.is(removed.json.error.message, `branch feat/co is checked out at ${elsewhere} on host alpha, so it cannot ` +
     "be deleted: nothing was removed (switch that worktree to another branch first)");
   const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo, env });
-  assert.is(cleaned.code, 0, cleaned.stderr);
-  assert.equal(cleaned.json.removed, []);
+  // As git branch -d of a branch checked out: clean could not do what it set out to, and says so by its exit code.
+  assert.is(cleaned.code, 1, cleaned.stderr);
+  assert.equal([cleaned.json.success, cleaned.json.error.code, cleaned.json.removed], [false, "failed", []]);
   assert.match(cleaned.json.skipped[0].reason, /removing failed: branch feat\/co is checked out at .* on host alpha/);
+  assert.is(cleaned.json.skipped[0].failed, true);
   assert.ok(fs.existsSync(own), "its worktree there is kept");
   assert.ok(branchThere(), "its branch there is kept");
   assert.equal(orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id), [worker]);

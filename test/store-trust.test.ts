@@ -210,6 +210,7 @@ test("a worktree_path edited to another folder (outside, another worker's worktr
   assert.match(refused.json.error.message, /is not a linked worktree of .*: nothing was removed/);
   assert.is(refused.stderr.trim().split("\n").length, 1, refused.stderr);
   const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(cleaned.code, 1, "it could not remove a merged worker");
   assert.not.match(cleaned.stderr, /at .*\.js:\d+/, "no stack trace");
   assert.equal(cleaned.json.removed, [], cleaned.stdout);
   const keptMerged = cleaned.json.skipped.find((s: { worker_id: string }) => s.worker_id === "feat-merged");

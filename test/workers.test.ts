@@ -250,8 +250,8 @@ test("clean and rm --delete-branch keep a worker whose branch the user checked o
   const mine = `${tempDir()}/my\nown`;
   git(["worktree", "add", "-q", mine, "feat/done"], repo);
   const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
-  assert.is(cleaned.code, 0, cleaned.stderr);
-  assert.equal(cleaned.json.removed, []);
+  assert.is(cleaned.code, 1, "a merged worker it could not remove: exit 1, as git branch -d says it");
+  assert.equal([cleaned.json.removed, cleaned.json.skipped[0].failed], [[], true]);
   assert.ok(cleaned.json.skipped[0].reason.includes(`branch feat/done is checked out at ${mine}, so`), cleaned.json.skipped[0].reason);
   const rm = orch(["rm", "feat/done", "--delete-branch", "--json"], { cwd: repo });
   assert.is(rm.code, 1, rm.stderr);

@@ -5,6 +5,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
+import type { Colors } from "../output.ts";
 import { landedAtTip } from "../store/coherence.ts";
 import { checkSshSetupFor, fetchWorkerBranches, onHost, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -18,6 +19,8 @@ export interface CleanCandidate {
   worker_id: string;
   branch: string;
   reason: string;
+  /** Kept because clean could not check it (its host, GitHub) or its removal failed: not a settled keep. */
+  failed?: true;
 }
 
 interface Verdict {
@@ -29,6 +32,8 @@ interface Verdict {
    * the branch in the local base, so it is deleted with -D.
    */
   viaGitHub: boolean;
+  /** Skipped because clean could not find out or do what it had to, not because the worker must stay. */
+  failed?: true;
 }
 
 async function judge(
@@ -39,7 +44,7 @@ async function judge(
   try {
     await fetchWorkerBranches(layout, [record], mainRoot, ctx);
   } catch (error) {
-    return { record, action: "skip", reason: (error as Error).message, viaGitHub: false };
+    return { record, action: "skip", reason: (error as Error).message, viaGitHub: false, failed: true };
   }
   if (!(await gitAdapter.branchExists(mainRoot, record.branch))) {
     return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
@@ -71,14 +76,15 @@ async function judge(
         return { record, action: "skip", reason: why, viaGitHub: false };
       }
     } catch (error) {
-      return { record, action: "skip", reason: `could not ask GitHub: ${(error as Error).message}`, viaGitHub: false };
+      const why = `could not ask GitHub: ${(error as Error).message}`;
+      return { record, action: "skip", reason: why, viaGitHub: false, failed: true };
     }
   }
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
   const notOurs = onHost(record) ? undefined : await notTheWorkersWorktree(mainRoot, record);
   if (notOurs !== undefined) {
     const why = `${reason}, but its record's ${record.worktree_path} ${notOurs}`;
-    return { record, action: "skip", reason: why, viaGitHub };
+    return { record, action: "skip", reason: why, viaGitHub, failed: true };
   }
   const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
@@ -111,7 +117,10 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const removed: CleanCandidate[] = [];
   const skipped: CleanCandidate[] = verdicts
     .filter((v) => v.action === "skip")
-    .map((v) => ({ worker_id: v.record.worker_id, branch: v.record.branch, reason: v.reason }));
+    .map((v) => {
+      const entry: CleanCandidate = { worker_id: v.record.worker_id, branch: v.record.branch, reason: v.reason };
+      return v.failed ? { ...entry, failed: v.failed } : entry;
+    });
   for (const verdict of toChange) {
     const entry = { worker_id: verdict.record.worker_id, branch: verdict.record.branch, reason: verdict.reason };
     if (dryRun) {
@@ -129,17 +138,23 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       await removeWorker(layout, verdict.record, how, ctx, repo.mainRoot);
       removed.push(entry);
     } catch (error) {
-      skipped.push({ ...entry, reason: `${verdict.reason}, but removing failed: ${(error as Error).message}` });
+      const reason = `${verdict.reason}, but removing failed: ${(error as Error).message}`;
+      skipped.push({ ...entry, reason, failed: true });
     }
   }
-  return {
-    json: { success: true, orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped, repaired },
-    human: (c) => {
-      const verb = dryRun ? "would remove" : "removed";
-      const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
-      lines.push(...skipped.map((s) => `${c.dim("kept")} ${s.worker_id} (${s.reason})`));
-      lines.push(...repaired.map((line) => `${c.green("repaired")} ${line}`));
-      return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
-    },
+  const document = { orchestrator_id: session.orchestrator_id, dry_run: dryRun, removed, skipped, repaired };
+  const human = (c: Colors) => {
+    const verb = dryRun ? "would remove" : "removed";
+    const lines = removed.map((r) => `${c.green(verb)} ${c.bold(r.worker_id)} (${r.reason})`);
+    lines.push(...skipped.map((s) => `${s.failed ? c.red("failed") : c.dim("kept")} ${s.worker_id} (${s.reason})`));
+    lines.push(...repaired.map((line) => `${c.green("repaired")} ${line}`));
+    return lines.length ? `${lines.join("\n")}\n` : "no workers\n";
   };
+  // As git branch -d with several names: what could be done is done, and the exit code says not all was.
+  const failed = skipped.filter((s) => s.failed);
+  if (failed.length === 0) return { json: { success: true, ...document }, human };
+  const message = `could not check or remove ${failed.length} worker(s), kept: ` +
+    failed.map((s) => `${s.worker_id} (${s.reason})`).join("; ");
+  ctx.warn(message);
+  return { json: { success: false, error: { code: "failed", message }, ...document }, human, exitCode: 1 };
 }
