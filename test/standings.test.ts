@@ -148,4 +148,28 @@ test("a damaged cache is computed again, and a removed worker's entry leaves it"
   assert.equal(Object.keys(JSON.parse(fs.readFileSync(standingsFile(repo, id), "utf8"))), ["feat-clean"]);
 });
 
+test("a base branch renamed after spawn: status, sync and land say so in one line; all as before once it is back", () => {
+  const { repo } = sessionRepo();
+  const worktree = spawnWorker(repo, "feat/renamed");
+  commitFiles(worktree, { "r.txt": "r\n" }, "work");
+  assert.equal(status(repo)["feat-renamed"]!.ahead, 1);
+  git(["branch", "-m", "main", "trunk"], repo);
+  const seen = orch(["status", "--json"], { cwd: repo });
+  assert.is(seen.code, 0, seen.stderr);
+  assert.is(seen.json.workers[0].ahead, null);
+  const warning = /^orch: base branch main of feat-renamed does not exist here \(renamed or deleted\?\): ahead, behind/m;
+  assert.match(seen.stderr, warning);
+  assert.is(seen.stderr.split("base branch main").length, 2, "one line for it");
+  const synced = orch(["sync", "--json"], { cwd: repo });
+  const reasons = synced.json.skipped.map((s: { reason: string }) => s.reason);
+  assert.equal(reasons, ["its base branch main does not exist here (renamed or deleted?)"]);
+  const landed = orch(["land", "feat/renamed", "--json"], { cwd: repo });
+  assert.is(landed.code, 1, landed.stderr);
+  const refusal = /^feat-renamed started from main, which does not exist here \(renamed or deleted\?\): bring it back \(git branch -m trunk main/;
+  assert.match(landed.json.error.message, refusal);
+  git(["branch", "-m", "trunk", "main"], repo);
+  const back = orch(["status", "--json"], { cwd: repo });
+  assert.equal([back.code, back.stderr, back.json.workers[0].ahead], [0, "", 1]);
+});
+
 test.run();

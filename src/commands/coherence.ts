@@ -201,6 +201,20 @@ export async function baseTipsOf(repo: Repo, records: WorkerRecord[]): Promise<M
   return tips;
 }
 
+/**
+ * One line per base branch that no longer exists here (renamed with git branch -m, or deleted): without it,
+ * its workers' standings are silently unknown and land refuses them.
+ */
+function warnOfMissingBases(started: WorkerRecord[], tips: Map<string, string | undefined>, ctx: Context): void {
+  for (const [branch, tip] of tips) {
+    if (tip !== undefined) continue;
+    const ids = started.filter((r) => r.base_branch === branch).map((r) => r.worker_id);
+    if (ids.length === 0) continue;
+    ctx.warn(`base branch ${branch} of ${ids.join(", ")} does not exist here (renamed or deleted?): ` +
+      `ahead, behind and merges_cleanly are unknown and land refuses them until ${branch} is back`);
+  }
+}
+
 /** Saves the tips seen; for an `unsettled` branch the one seen before, so its move is noticed again. */
 export function rememberBaseTips(
   layout: StoreLayout,
@@ -391,6 +405,7 @@ export async function reconcile(
   const records = options.records ?? listWorkers(layout, orchestratorId);
   const tips = await baseTipsOf(repo, records);
   const started = records.filter((r) => !r.pending);
+  warnOfMissingBases(started, tips, ctx);
   const states = new Map(started.map((r) => [r.worker_id, readWorkerCoherence(layout, orchestratorId, r.worker_id)]));
   const moved = (r: WorkerRecord) => {
     const tip = r.base_branch ? tips.get(r.base_branch) : undefined;

@@ -155,6 +155,11 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
   const current = await gitAdapter.currentBranch(mainRoot);
   const base = record.base_branch ?? current;
   if (!base) throw new OrchError("refused", `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`);
+  if (current !== base && !(await gitAdapter.branchExists(mainRoot, base))) {
+    const bringBack = `git branch -m ${current ?? "NEW"} ${base}, or git branch ${base} REV`;
+    throw new OrchError("refused", `${record.worker_id} started from ${base}, which does not exist here ` +
+      `(renamed or deleted?): bring it back (${bringBack}) first`);
+  }
   if (current !== base) throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, but ${record.worker_id} started from ${base}: check out ${base} first`);
   // Merging now would end the user's operation (merge --abort, reset --merge) or mix into it.
   const operation = await gitAdapter.operationInProgress(mainRoot);

@@ -213,7 +213,10 @@ export async function syncWorkers(
     const { record, baseTip, standing } = view;
     const id = record.worker_id;
     if (!baseTip || !standing || !record.base_branch) {
-      outcome.skipped.push({ worker_id: id, reason: "its branch or its base branch is gone" });
+      const gone = record.base_branch && !baseTip
+        ? `its base branch ${record.base_branch}`
+        : `its branch ${record.branch}`;
+      outcome.skipped.push({ worker_id: id, reason: `${gone} does not exist here (renamed or deleted?)` });
       continue;
     }
     const known = view.state.told_base ?? record.base_tip ?? record.base_commit;
