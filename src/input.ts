@@ -2,6 +2,7 @@
 // or an endless pipe ends in a clear error instead of all of memory.
 
 import { OrchError, errnoCode } from "./errors.ts";
+import { stringFlag } from "./flags.ts";
 import { NotRegularFileError, readUpTo } from "./store/files.ts";
 
 /** The largest message text `send`/`reply` take from standard input. */
@@ -41,6 +42,6 @@ export function readStdinBounded(max: number, what: string): string {
  */
 export function flagTextOrStdin(flags: Record<string, unknown>, name: string, what: string): string | undefined {
   if (flags.textOnStdin === true) return readStdinBounded(MAX_TEXT_BYTES, what);
-  const value = flags[name];
-  return typeof value === "string" ? value : undefined;
+  // Strictly, as every text flag: given twice is a usage error, never taken as not given at all.
+  return stringFlag(flags, name);
 }

@@ -123,6 +123,9 @@ test("approve and deny refuse bad input: unknown worker, bad request id, nothing
   assert.is(orch(["approve", "feat-guarded", "../x"], { cwd: w.repo }).code, 2);
   assert.is(orch(["approve", "feat-guarded"], { cwd: w.repo }).code, 1);
   assert.is(orch(["deny", "feat-guarded", "--message", "no"], { cwd: w.repo }).code, 1);
+  const twice = orch(["deny", "feat-guarded", "--message", "a", "--message", "b"], { cwd: w.repo });
+  assert.is(twice.code, 2);
+  assert.match(twice.stderr, /--message was given more than once/);
   assert.is(statusOf(w).status, "running", "nothing changed");
 });
 

@@ -114,6 +114,10 @@ test("resume: a failed worker starts again in its window with the new message; r
   const spawned = orch(["spawn", "feat/again", "--agent", script, "--prompt", "the task", "--json"], { cwd: repo, env });
   await waitUntil(() => statusOf(repo, env).status === "failed", 20_000, "the first life to fail");
   assert.match(orch(["poll", "--json"], { cwd: repo, env }).json.messages[0].content.error, /code 3/);
+  const twice = orch(["resume", "feat/again", "--prompt", "a", "--prompt", "b", "--json"], { cwd: repo, env });
+  assert.is(twice.code, 2, "a --prompt given twice is refused, never taken as no prompt");
+  assert.match(twice.json.error.message, /--prompt was given more than once/);
+  assert.is(statusOf(repo, env).status, "failed", "nothing was started");
   const resumed = orch(["resume", "feat/again", "--prompt", "try once more", "--json"], { cwd: repo, env });
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.previous_status, "failed");
