@@ -70,6 +70,16 @@ function valueTakingNames(options: { flags: string }[]): Set<string> {
   return names;
 }
 
+/** The long names of the options that take no value: "--sync", "--no-window". */
+function switchNames(options: { flags: string }[]): Set<string> {
+  const names = new Set<string>();
+  for (const option of options) {
+    if (/[<[]/.test(option.flags)) continue;
+    for (const word of option.flags.split(/[\s,]+/)) if (word.startsWith("--")) names.add(word);
+  }
+  return names;
+}
+
 // mri (inside cac) turns "007" into 7 and reads "-5 tests" as flags; a marker on every value keeps
 // the text exactly as typed and makes it a value. Contract: a flag that takes a value takes the next
 // argument whatever it looks like, "--" ends the flags, and text with a space is never a flag.
@@ -84,6 +94,12 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
       break;
     }
     if (a.startsWith("--") && a.includes("=")) {
+      // mri would take the value of a switch ("--sync=x") as an argument: land or await would act on x.
+      const name = a.slice(0, a.indexOf("="));
+      if (switchNames([...GLOBAL_OPTIONS, ...(command?.options ?? [])]).has(name)) {
+        const help = command ? `orch ${commandName(command)} --help` : "orch --help";
+        throw new OrchError("usage", `${name} takes no value (see ${help})`);
+      }
       out.push(a.replace(/^(--[^=]+=)/, `$1${MARK}`));
       continue;
     }

@@ -118,6 +118,21 @@ test("an argument too many is named as typed, with no control character of orch'
   }
 });
 
+test("a switch given a value (--sync=x) is a usage error, never an argument: land and await act on nothing", () => {
+  const repo = scratchRepo();
+  const id = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;
+  orch(["spawn", "feat/one", "--no-window", "--json"], { cwd: repo, env: { ORCH_ID: id } });
+  const before = snapshot(repo);
+  const cases = [["land", "--sync=feat-one"], ["await", "--any=feat-one"], ["poll", "--wait=1"], ["--json=1", "status"]];
+  for (const args of cases) {
+    const r = orch(args, { cwd: repo, env: { ORCH_ID: id } });
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    const name = args.find((a) => a.includes("="))!.split("=")[0]!;
+    assert.match(r.stderr, new RegExp(`^orch: ${name} takes no value \\(see orch [a-z ]*--help\\)\n$`), r.stderr);
+  }
+  assert.equal(snapshot(repo), before, "nothing landed, nothing changed");
+});
+
 test("a malformed --orch is refused with exit 2 by every command, before anything is written (init, install too)", () => {
   const repo = scratchRepo();
   const before = snapshot(repo);
