@@ -151,12 +151,15 @@ test("control sockets: a folder too long for a socket path is passed over, or re
 });
 
 test("destinations: user@host, ssh:// URLs and aliases pass; options and spaces do not", () => {
-  for (const ok of ["box", "me@box", "ssh://me@box:2222", "ssh://box", "me@10.0.0.1"]) assert.is(checkDestination(ok), ok);
+  const good = ["box", "me@box", "ssh://me@box:2222", "ssh://box", "me@10.0.0.1", "ssh://a@b@box:22/"];
+  for (const ok of good) assert.is(checkDestination(ok), ok);
   const badUrls = ["ssh://", "ssh://me@", "ssh://box:", "ssh://box:0", "ssh://box:99999", "ssh://:22"];
+  // ssh prints its usage for these, which read as an unreachable host (exit 1) with that text as the reason.
+  const refusedBySsh = ["ssh://box:abc", "ssh://box:0x16", "ssh://box:22:33", "ssh://@box", "ssh://me@box?x", "@box"];
   // A host that starts with -, in either form: ssh would refuse it only once run, as if unreachable.
   const optionHosts = ["u@-oProxy", "a@b@-c", "ssh://u@-oProxy:22", "ssh://-x"];
   const others = ["", "-oProxyCommand=touch x", "me@box extra", "box\nother", "ssh://me@box/path"];
-  for (const bad of [...others, ...badUrls, ...optionHosts]) {
+  for (const bad of [...others, ...badUrls, ...refusedBySsh, "me@", ...optionHosts]) {
     assert.throws(() => checkDestination(bad), /bad ssh destination/, bad);
   }
   assert.is(gitUrlFor("ssh://me@box:2222", "orch/repo"), "ssh://me@box:2222/~/orch/repo");

@@ -39,13 +39,17 @@ export function checkDestination(dest: string): string {
       const why = "an ssh:// destination has no path (the clone's folder is --path)";
       throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${why}`);
     }
-    // ssh would print its usage for these, which reads as if the host were unreachable.
-    const port = /:(\d*)$/.exec(authority)?.[1];
-    const hostPart = authority.replace(/^[^@]*@/, "").replace(/:\d*$/, "");
-    if (hostPart === "" || (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535))) {
+    // ssh would print its usage for these (a port that is no number, an empty user, a ? or #), which reads
+    // as if the host were unreachable.
+    const hostAndPort = /^(\[[^\]]+\]|[^:?#[\]]+)(?::(\d*))?$/.exec(authority.slice(authority.lastIndexOf("@") + 1));
+    const port = hostAndPort?.[2];
+    const portOk = port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+    if (!hostAndPort || !portOk || authority.startsWith("@")) {
       const want = "give ssh://[user@]host[:port], with a port from 1 to 65535";
       throw invalid(`bad ssh destination ${JSON.stringify(dest)}: ${want}`);
     }
+  } else if (dest.startsWith("@") || dest.endsWith("@")) {
+    throw invalid(`bad ssh destination ${JSON.stringify(dest)}: give user@host, with neither of them empty`);
   }
   // ssh takes the user up to the last @. A host after it that starts with - ssh refuses only once run, which
   // read as an unreachable host (for an ssh:// one, with ssh's usage text as the reason).
