@@ -132,7 +132,8 @@ function unprotect<T>(value: T): T {
 /** `orch help` and `orch help COMMAND`, as git and gh take them: the same as `--help`. */
 function helpAsFlag(args: string[], commands: CommandSpec[]): string[] {
   if (args[0] !== "help") return args;
-  const words = args.slice(1).filter((a) => a !== "--json");
+  // help is no command of the table: its own -h or --help asks for the help it gives anyway.
+  const words = args.slice(1).filter((a) => a !== "--json" && a !== "-h" && a !== "--help");
   const [topic, ...rest] = words;
   if (topic === undefined) return ["--help"];
   if (rest.length > 0 || !commands.some((c) => !c.hidden && commandName(c) === topic)) {

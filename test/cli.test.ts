@@ -65,6 +65,10 @@ test("no command with --json: a JSON usage error, not the help", () => {
 
 test("orch help and orch help COMMAND print what --help prints; a topic that is no command is a usage error", () => {
   assert.equal(orch(["help"], { cwd }), orch(["--help"], { cwd }));
+  for (const flag of ["-h", "--help"]) {
+    assert.equal(orch(["help", flag], { cwd }), orch(["--help"], { cwd }), flag);
+    assert.equal(orch(["help", "land", flag], { cwd }), orch(["land", "--help"], { cwd }), flag);
+  }
   for (const name of ["spawn", "poll", "host"]) {
     const help = orch(["help", name], { cwd });
     assert.is(help.code, 0, help.stderr);
