@@ -99,6 +99,9 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   assert.equal(both.json.after, ["feat-a", "feat-b"], both.stderr);
   const repeated = orch(["spawn", "feat/rep", "--after", "feat-a", "--after", "feat-b", "--no-window", "--json"], { cwd: repo });
   assert.equal(repeated.json.after, ["feat-a", "feat-b"], repeated.stderr);
+  const byIdAndBranch = ["--after", "feat-a", "--after", "feat/a,feat-b", "--no-window", "--json"];
+  const once = orch(["spawn", "feat/once", ...byIdAndBranch], { cwd: repo });
+  assert.equal(once.json.after, ["feat-a", "feat-b"], "a worker named by id and by branch is waited for once");
   const chained = orch(["spawn", "feat/chained", "--after", "feat-rep", "--no-window", "--json"], { cwd: repo });
   assert.is(chained.code, 0, chained.stderr);
 

@@ -231,7 +231,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   const orchestratorId = session.orchestrator_id;
   const workerId = workerIdForBranch(options.branch);
   // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
-  const prerequisites = options.after.map((name) => {
+  const named = options.after.map((name) => {
     const found = findWorker(layout, orchestratorId, name);
     if (!found) {
       const why = `no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`;
@@ -249,6 +249,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     }
     return found.worker_id;
   });
+  // Each once, however it was named (by id and by branch): it is waited for and listed once.
+  const prerequisites = [...new Set(named)];
   // An unknown host is bad input (exit 2) before anything is recorded. Its agent is the host's to
   // resolve (a name or a command there), so no profile is looked up here.
   if (options.host !== undefined) (await import("../hosts/store.ts")).loadHost(layout, options.host);
