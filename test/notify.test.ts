@@ -74,6 +74,10 @@ test("bad input exits 2 with one line and leaves the store as it was", () => {
     [["--type", "progress"]],
     [["--summary", "s"]],
     [["--type", "progress", "--type", "question", "--summary", "s"]],
+    // A branch name git check-ref-format --branch rejects, as spawn refuses it.
+    [[...ok, "--branch", "a..b"]],
+    [[...ok, "--branch", "-x"]],
+    [[...ok, "--branch", "feat/x.lock"]],
   ];
   for (const [args, env] of cases) {
     const r = orch(["notify", ...args], { cwd: repo, env });

@@ -3,6 +3,7 @@
 import { resolveWorkerSession, type Context } from "../context.ts";
 import { invalid, usage } from "../errors.ts";
 import { requiredString, stringFlag, type Flags } from "../flags.ts";
+import { branchNameProblem } from "../ids.ts";
 import { storeError } from "../store/files.ts";
 import {
   WORKER_MESSAGE_TYPES, isWorkerMessageType, messageTypeError, newMessage, prUrlProblem, sendMessage,
@@ -37,6 +38,8 @@ export function parseNotify(flags: Flags): NotifyOptions {
     const value = stringFlag(flags, flag);
     if (value !== undefined) content[CONTENT_KEYS[flag]] = value;
   }
+  const branchProblem = content.branch === undefined ? null : branchNameProblem(content.branch);
+  if (branchProblem !== null) throw invalid(`bad --branch ${JSON.stringify(content.branch)}: ${branchProblem}`);
   const prUrl = content.pr_url === undefined ? undefined : prUrlProblem(content.pr_url);
   if (prUrl !== undefined) throw invalid(prUrl.replace("pr_url", "--pr-url"));
   return { orch: stringFlag(flags, "orch"), type, content };
