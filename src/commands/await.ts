@@ -198,7 +198,9 @@ function render(workers: AwaitedWorker[], c: Colors): string {
     const said = summary ? `: ${summary}` : "";
     const asked = extra ? ` (${extra})` : "";
     const pr = w.pr_url ? ` ${w.pr_url}` : "";
-    return `${c.bold(w.worker_id)} ${w.status}${said}${asked}${pr}`;
+    // Why the wait ended on a worker that has not finished: what it takes to move it on.
+    const needs = w.needs ? ` — ${w.needs}` : "";
+    return `${c.bold(w.worker_id)} ${w.status}${said}${asked}${pr}${needs}`;
   }).join("\n") + "\n";
 }
 
