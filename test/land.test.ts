@@ -48,6 +48,17 @@ test("a red --test stops the queue with test_failed; the test ran with the chang
   assert.not.ok(fs.existsSync(path.join(repo, "bad.txt")));
 });
 
+test("a --test command line that starts with - is run as the command, not read by sh as its options", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/dashed", { "d.txt": "d\n" });
+  const bin = tempDir("orch-bin-");
+  fs.writeFileSync(path.join(bin, "-check"), "#!/bin/sh\ntest -f d.txt\n", { mode: 0o755 });
+  const env = { PATH: `${bin}:${process.env.PATH}` };
+  const r = orch(["land", "--test", "-check", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed"]);
+});
+
 test("an empty or blank --test (an unset variable) is refused with exit 2: nothing lands untested", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/untested", { "u.txt": "u\n" });

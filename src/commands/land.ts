@@ -99,8 +99,9 @@ async function landOne(
     if (testCommand) {
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
-      // The test command is the user's shell command line, so sh runs it, like git bisect run does.
-      const test = await run(["sh", "-c", testCommand], {
+      // The test command is the user's shell command line, so sh runs it, like git bisect run does; after
+      // "--", as the command line even when it starts with - or + (sh would read it as its own options).
+      const test = await run(["sh", "-c", "--", testCommand], {
         cwd: dir,
         env: { ...ctx.env, ORCH_LAND_WORKER: record.worker_id },
         allowFailure: true,
