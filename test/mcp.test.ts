@@ -151,6 +151,7 @@ test("bad arguments give an isError result naming the argument, and the server k
       ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "" } }, "usage", /^argument content\.summary must not be empty$/],
       ["send_message", { orchestrator_id: id, message_type: "task_complete", content: { summary: "x", pr_url: "nope" } }, "invalid", /^argument content\.pr_url must be the pull request's http\(s\) URL/],
       ["start_worktree_session", { branch: "feat/y", fromRef: "no-such-ref", noWindow: true }, "not_found", /^argument fromRef no-such-ref is not a commit/],
+      ["send_message", { orchestrator_id: id, message_type: "progress", content: { summary: "x" }, worker_id: "../x" }, "invalid", /^bad argument worker_id "\.\.\/x"/],
       ["poll_messages", { orchestrator_id: "../x" }, "invalid", /argument orchestrator_id must match/],
       ["poll_messages", {}, "usage", /argument orchestrator_id is required/],
       ["get_orchestrator_status", { orchestrator_id: 42 }, "usage", /argument orchestrator_id must be a string/],

@@ -53,8 +53,8 @@ interface ToolSpec {
   waitsOnly?: boolean;
   invocation: (args: ToolArguments) => Invocation;
   /**
-   * The CLI flag (without its dashes) that each argument becomes, where their names differ: errors
-   * name the argument.
+   * The CLI flag (without its dashes), or the environment variable ($NAME), that each argument becomes,
+   * where their names differ: errors name the argument.
    */
   flagArguments?: Record<string, string>;
 }
@@ -159,6 +159,7 @@ export const TOOLS: ToolSpec[] = [
     flagArguments: {
       orch: "orchestrator_id", type: "message_type", summary: "content.summary", details: "content.details",
       "pr-url": "content.pr_url", branch: "content.branch", error: "content.error", question: "content.question",
+      $ORCH_WORKER: "worker_id",
     },
   },
   {
@@ -356,8 +357,9 @@ function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
   // A command line it suggests (`orch rm W --force`) is left whole: it is for a shell, not for the tool.
   const suggestion = error.message.search(/\borch [a-z]/);
   const own = suggestion < 0 ? error.message : error.message.slice(0, suggestion);
-  const renamed = own.replace(/(?<![\w-])--([a-z0-9][a-z0-9-]*)/g, (flag, name: string) => {
-    const argument = names[name] ?? (tool.inputSchema.properties[name] ? name : undefined);
+  const renamed = own.replace(/(?<![\w-])(?:--([a-z0-9][a-z0-9-]*)|\$[A-Z_]+)/g, (flag, name?: string) => {
+    const sameName = name !== undefined && tool.inputSchema.properties[name] ? name : undefined;
+    const argument = names[name ?? flag] ?? sameName;
     return argument === undefined ? flag : `argument ${argument}`;
   });
   const message = renamed + error.message.slice(own.length);
