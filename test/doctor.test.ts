@@ -87,24 +87,70 @@ test("a store that is open to others is reported with the chmod to fix it", () =
   assert.is(r.code, 0, "a warning, not a failure");
 });
 
-test("the claude hooks check follows orch install claude", () => {
+test("the claude install check follows orch install claude, and its advice, followed, makes it ok", () => {
   const repo = scratchRepo();
   const home = tempDir();
+  const check = () => orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } }).json.checks.find((c: Check) => c.name === "claude install");
   const before = orch(["doctor", "--json", "--agent", "sh"], { cwd: repo, env: { HOME: home } });
-  assert.not.ok(before.json.checks.some((c: Check) => c.name === "claude hooks"), "only checked for claude");
-  const withClaude = orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } });
-  assert.is(withClaude.json.checks.find((c: Check) => c.name === "claude hooks").ok, false);
-  assert.is(orch(["install", "claude"], { cwd: repo, env: { HOME: home } }).code, 0);
-  const after = orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } });
-  assert.is(after.json.checks.find((c: Check) => c.name === "claude hooks").ok, true);
+  assert.not.ok(before.json.checks.some((c: Check) => c.name === "claude install"), "only checked for claude");
+  const missing = check();
+  assert.is(missing.ok, false);
+  // Workers carry orch's hooks on their command line: the install is for the orchestrator's own session.
+  assert.match(missing.detail, /\/orchestrator-mode/);
+  assert.not.match(missing.detail, /workers report .* only/);
+  assert.is(missing.fix, "orch install claude");
+  assert.is(orch(missing.fix.split(" ").slice(1), { cwd: repo, env: { HOME: home } }).code, 0);
+  assert.is(check().ok, true);
+  // A slash command of another orch (an upgrade) is out of date until install runs again.
+  const command = path.join(repo, ".claude", "commands", "orchestrator-mode.md");
+  fs.writeFileSync(command, "# an older orchestrator-mode\n");
+  const stale = check();
+  assert.is(stale.ok, false);
+  assert.ok(stale.detail.includes(command), stale.detail);
+  assert.is(orch(stale.fix.split(" ").slice(1), { cwd: repo, env: { HOME: home } }).code, 0);
+  assert.is(check().ok, true);
+  // --global counts too.
+  fs.rmSync(path.join(repo, ".claude"), { recursive: true });
+  assert.is(orch(["install", "claude", "--global"], { cwd: repo, env: { HOME: home } }).code, 0);
+  assert.is(check().ok, true);
 });
 
-test("settings that orch install claude would refuse are named in the claude hooks finding, not sent back to install", () => {
+test("claude or codex older than the tested version is a warning that names the version to install; one whose --version fails cannot start a worker", () => {
+  const repo = scratchRepo();
+  const bin = tempDir("orch-agents-");
+  const script = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  script("claude", 'echo "2.0.5 (Claude Code)"');
+  script("codex", 'echo "codex-cli 0.120.0"');
+  const env = { PATH: `${bin}:${process.env.PATH}` };
+  for (const [agent, old, tested] of [["claude", "2.0.5", "2.1.328"], ["codex", "0.120.0", "0.169.0"]] as const) {
+    const r = orch(["doctor", "--json", "--agent", agent], { cwd: repo, env });
+    const byName = Object.fromEntries(r.json.checks.map((c: Check) => [c.name, c]));
+    assert.is(byName[`agent (${agent})`].ok, true, agent);
+    const version = byName[`${agent} version`];
+    assert.is(version.ok, false, agent);
+    assert.is(version.required, false);
+    assert.is(version.version, old);
+    assert.match(version.detail, new RegExp(`older than ${tested.replace(/\./g, "\\.")}`));
+    assert.match(version.fix, new RegExp(`@${tested.replace(/\./g, "\\.")}\\)`));
+  }
+  script("codex", 'echo "codex-cli 0.169.0"');
+  const current = orch(["doctor", "--json", "--agent", "codex"], { cwd: repo, env });
+  assert.not.ok(current.json.checks.some((c: Check) => c.name === "codex version"), "the tested version is not warned about");
+  script("claude", 'echo "error: claude native binary not installed" >&2; exit 1');
+  const broken = orch(["doctor", "--json"], { cwd: repo, env });
+  assert.is(broken.code, 1);
+  const agent = broken.json.checks.find((c: Check) => c.name === "agent (claude)");
+  assert.is(agent.ok, false);
+  assert.match(agent.detail, /--version failed \(exit 1\): error: claude native binary not installed/);
+  assert.match(agent.fix, /npm install -g @anthropic-ai\/claude-code/);
+});
+
+test("settings that orch install claude would refuse are named in the claude install finding, not sent back to install", () => {
   const states: [string, (file: string) => void, RegExp][] = [
     ["invalid JSON", (file) => fs.writeFileSync(file, '{ "model": "opus", }'), /not valid JSON/],
     ["a byte order mark", (file) => fs.writeFileSync(file, "\uFEFF{}"), /byte order mark/],
     ["an array", (file) => fs.writeFileSync(file, "[]"), /not an object/],
-    ["a folder", (file) => fs.mkdirSync(file), /cannot read it/],
+    ["a folder", (file) => fs.mkdirSync(file), /cannot read .*settings\.local\.json: EISDIR/],
     ["hooks of the wrong shape", (file) => fs.writeFileSync(file, '{"hooks": []}'), /"hooks" is not an object/],
   ];
   for (const [what, make, reason] of states) {
@@ -115,7 +161,7 @@ test("settings that orch install claude would refuse are named in the claude hoo
     make(file);
     const r = orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } });
     assert.not.match(r.stderr, /\n\s+at /, `${what}: no stack trace`);
-    const check = r.json.checks.find((c: Check) => c.name === "claude hooks");
+    const check = r.json.checks.find((c: Check) => c.name === "claude install");
     assert.is(check.ok, false, what);
     assert.match(check.detail, reason, what);
     assert.ok(check.detail.includes(file), `${what}: ${check.detail}`);

@@ -154,6 +154,7 @@ export const claudePermissionHook: PermissionHook = {
 
 export const claudeProfile: AgentProfile = {
   name: "claude",
+  testedVersion: "2.1.328",
   start(spec) {
     const argv = ["claude", "--session-id", spec.sessionId, "--settings", JSON.stringify(workerSettings(spec))];
     if (spec.plan) argv.push("--permission-mode", "plan");

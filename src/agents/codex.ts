@@ -155,6 +155,7 @@ export const codexPermissionHook: PermissionHook = {
 
 export const codexProfile: AgentProfile = {
   name: "codex",
+  testedVersion: "0.169.0",
   start(spec) {
     if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
     return { argv: codexArguments(spec), promptPlacement: "after-dashdash", env: {} };

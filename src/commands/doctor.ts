@@ -5,12 +5,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { splitWords } from "../agents/command.ts";
-import { profileFor } from "../agents/index.ts";
+import { knownProfile, profileFor } from "../agents/index.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
-import { orchHooksState } from "../integrations/claude.ts";
+import { globalTarget, planInstall, projectTarget, type InstallTarget } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
 import { isOrchestratorId } from "../ids.ts";
 import { listDir } from "../store/files.ts";
@@ -140,7 +140,6 @@ async function checkGtr(env: NodeJS.ProcessEnv): Promise<Check> {
   };
 }
 
-/** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
 /** --agent as spawn reads it: an empty or unparsable command line is bad input (exit 2), not a failed check. */
 function agentWords(agent: string): string[] {
   let argv: string[];
@@ -153,27 +152,56 @@ function agentWords(agent: string): string[] {
   return argv;
 }
 
-async function checkAgent(agent: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Check> {
+function installAdvice(agent: string, program: string | undefined, version = ""): string {
+  const orPick = "or pick another agent with orch spawn --agent";
+  if (agent === "claude") return `install Claude Code (npm install -g @anthropic-ai/claude-code${version}), ${orPick}`;
+  if (agent === "codex") return `install Codex (npm install -g @openai/codex${version}), ${orPick}`;
+  return `put ${program ?? "the agent"} on PATH, ${orPick}`;
+}
+
+/** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
+async function checkAgent(agent: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Check[]> {
   const program = argv[0];
   const name = `agent (${agent})`;
   const found = program === undefined ? undefined : findOnPath(program, env);
   if (!program || !found) {
-    const orPick = "or pick another agent with orch spawn --agent";
-    const fix = agent === "claude" ? `install Claude Code (npm install -g @anthropic-ai/claude-code), ${orPick}`
-      : agent === "codex" ? `install Codex (npm install -g @openai/codex), ${orPick}`
-      : `put ${program ?? "the agent"} on PATH, ${orPick}`;
-    return { name, ok: false, required: true, detail: `${program ?? "(empty command)"} is not on PATH`, fix };
+    const fix = installAdvice(agent, program);
+    return [{ name, ok: false, required: true, detail: `${program ?? "(empty command)"} is not on PATH`, fix }];
   }
-  if (agent !== "claude" && agent !== "codex") return { name, ok: true, required: true, detail: found };
+  const profile = await knownProfile(agent);
+  if (!profile) return [{ name, ok: true, required: true, detail: found }];
   const answer = await askTool([found, "--version"], env);
-  const version = answer.code === 0 ? versionIn(answer.output) : undefined;
-  return {
+  if (answer.code !== 0) {
+    // The same program orch spawn would start: one that cannot say its version will not start a worker either.
+    const said = answer.output.trim().split("\n")[0] || (answer.timedOut ? "no answer" : "no output");
+    return [{
+      name,
+      ok: false,
+      required: true,
+      detail: `${found} --version failed (${answer.timedOut ? "timed out" : `exit ${answer.code ?? "?"}`}): ${said}`,
+      fix: installAdvice(agent, program),
+    }];
+  }
+  const version = versionIn(answer.output);
+  const checks: Check[] = [{
     name,
     ok: true,
     required: true,
     ...(version ? { version } : {}),
     detail: `${found}${version ? ` (${version})` : ""}`,
-  };
+  }];
+  if (profile.testedVersion && version && compareVersions(version, profile.testedVersion) < 0) {
+    checks.push({
+      name: `${agent} version`,
+      ok: false,
+      required: false,
+      version,
+      detail: `${version} is older than ${profile.testedVersion}, the version orch is tested with: ` +
+        "it may not take what orch passes it (options, hooks), and a worker would fail to start or go unheard",
+      fix: installAdvice(agent, program, `@${profile.testedVersion}`).replace(/^install/, "update"),
+    });
+  }
+  return checks;
 }
 
 function checkOrchOnPath(env: NodeJS.ProcessEnv): Check {
@@ -262,30 +290,54 @@ async function checkInterruptedSpawns(ctx: Context): Promise<Check | undefined> 
   return { name: "interrupted spawns", ok: true, required: false, detail: `repaired: ${repaired.join("; ")}` };
 }
 
-async function checkClaudeHooks(ctx: Context): Promise<Check> {
-  const files = [path.join(ctx.env.HOME || os.homedir(), ".claude", "settings.json")];
+/**
+ * What orch install claude gives the orchestrator's own Claude Code: the /orchestrator-mode command and the
+ * allow rule and hooks in its settings. Workers need none of it (spawn passes them orch's settings), so a
+ * missing or out-of-date install costs the orchestrator's session, never a worker's reports.
+ */
+async function checkClaudeInstall(ctx: Context): Promise<Check> {
+  const name = "claude install";
+  const home = ctx.env.HOME || os.homedir();
   const repo = await repoOf(ctx);
-  if (repo) files.unshift(path.join(repo.mainRoot, ".claude", "settings.local.json"));
-  const states = files.map((file) => ({ file, state: orchHooksState(file) }));
-  const found = states.find((s) => s.state === "installed");
-  if (found) return { name: "claude hooks", ok: true, required: false, detail: `orch's hooks are in ${found.file}` };
-  // A file install would refuse: saying "not installed; run orch install claude" would send the user in a circle.
-  const broken = states.find((s) => s.state !== "missing");
-  if (broken) {
+  const targets: { target: InstallTarget; install: string }[] = [
+    ...(repo ? [{ target: projectTarget(repo.mainRoot), install: "orch install claude" }] : []),
+    { target: globalTarget(home), install: "orch install claude --global" },
+  ];
+  const plans = targets.map(({ target, install }) => {
+    try {
+      return { target, install, stale: planInstall(target).filter((file) => file.content !== undefined) };
+    } catch (error) {
+      // A file install would refuse: "run orch install claude" would send the user in a circle.
+      return { target, install, refused: (error as Error).message.replace(/; fix (it by hand|or move it).*$/, "") };
+    }
+  });
+  const current = plans.find((plan) => plan.stale?.length === 0);
+  if (current) {
+    const detail = `/orchestrator-mode and orch's settings are in ${current.target.claudeDir}`;
+    return { name, ok: true, required: false, detail };
+  }
+  const refused = plans.find((plan) => plan.refused !== undefined);
+  if (refused) {
     return {
-      name: "claude hooks",
+      name,
       ok: false,
       required: false,
-      detail: `orch's Claude Code hooks are not installed, and orch install claude cannot add them: ${broken.state}`,
-      fix: `repair or move ${broken.file}, then orch install claude`,
+      detail: `orch install claude cannot write its settings: ${refused.refused!.replace(/^cannot merge into /, "")}`,
+      fix: `repair or move ${refused.target.settingsFile}, then ${refused.install}`,
     };
   }
+  const started = plans.find((plan) => fs.existsSync(path.join(plan.target.claudeDir, "commands", "orchestrator-mode.md")));
+  const plan = started ?? plans[0]!;
+  const stale = plan.stale!.map((file) => file.path).join(" and ");
   return {
-    name: "claude hooks",
+    name,
     ok: false,
     required: false,
-    detail: "orch's Claude Code hooks are not installed: workers report PRs and idle turns only by orch notify",
-    fix: "orch install claude (or orch install claude --global)",
+    detail: started
+      ? `not what this orch writes (another version of orch, or edited): ${stale}`
+      : "orch install claude has not been run: the orchestrator's Claude Code has no /orchestrator-mode " +
+        "(workers need nothing installed: orch spawn hands them orch's hooks)",
+    fix: plan.install,
   };
 }
 
@@ -319,12 +371,12 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkGtr(ctx.env),
     checkAgent(agent, argv, ctx.env),
     checkStore(ctx),
-    agent === "claude" ? checkClaudeHooks(ctx) : Promise.resolve(undefined),
+    agent === "claude" ? checkClaudeInstall(ctx) : Promise.resolve(undefined),
     checkAgentTrust(agent, ctx),
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
   const optional = [hooks, trust, spawns].filter((check): check is Check => check !== undefined);
-  return [git, tmux, gh, gtr, agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
+  return [git, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

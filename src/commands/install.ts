@@ -2,7 +2,6 @@
 // merged into the project's (or with --global, the user's) Claude Code settings.
 
 import os from "node:os";
-import path from "node:path";
 import { findOnPath } from "../adapters/tools.ts";
 import { requireRepo, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
@@ -10,7 +9,9 @@ import { booleanFlag, positional, type Flags } from "../flags.ts";
 import {
   ALLOW_RULE,
   INSTALLED_HOOK_COMMANDS,
+  globalTarget,
   planInstall,
+  projectTarget,
   writeFileReplacing,
   type InstallTarget,
 } from "../integrations/claude.ts";
@@ -34,15 +35,8 @@ export function parseInstall(args: string[], flags: Flags): InstallOptions {
 
 /** The user's ~/.claude (with --global; $HOME first, as Claude Code does), else .claude/ of the main worktree. */
 async function installTarget(options: InstallOptions, ctx: Context): Promise<InstallTarget> {
-  if (options.global) {
-    const claudeDir = path.join(ctx.env.HOME || os.homedir(), ".claude");
-    return { claudeDir, settingsFile: path.join(claudeDir, "settings.json") };
-  }
-  // The main worktree's file: Claude Code (2.1.211+) reads settings.local.json at the repository
-  // root also when it runs in a linked worktree, so the workers get the hooks too.
-  const repo = await requireRepo(ctx);
-  const claudeDir = path.join(repo.mainRoot, ".claude");
-  return { claudeDir, settingsFile: path.join(claudeDir, "settings.local.json") };
+  if (options.global) return globalTarget(ctx.env.HOME || os.homedir());
+  return projectTarget((await requireRepo(ctx)).mainRoot);
 }
 
 export interface InstallResult {

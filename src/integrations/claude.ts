@@ -165,28 +165,6 @@ export function readSettingsFile(file: string): JsonObject {
   throw new OrchError("refused", why);
 }
 
-/**
- * Doctor's question about one settings file: orch's hooks are all there ("installed"), some are not
- * ("missing"), or a sentence saying why orch install claude cannot merge into it.
- */
-export function orchHooksState(file: string): "installed" | "missing" | string {
-  const read = loadSettings(file);
-  if (!("settings" in read)) return `${file}: ${read.problem}`;
-  const settings = read.settings;
-  const hooks = isObject(settings.hooks) ? settings.hooks : {};
-  const allThere = HOOKS.every((wish) => {
-    const groups = hooks[wish.event];
-    return Array.isArray(groups) && hasHook(groups, wish.command);
-  });
-  if (allThere) return "installed";
-  try {
-    mergeClaudeSettings(settings, file);
-  } catch (error) {
-    return (error as Error).message.replace(/^cannot merge into /, "").replace(/; fix it by hand.*$/, "");
-  }
-  return "missing";
-}
-
 export interface PlannedFile {
   path: string;
   /** The new content, or undefined when the file already says what it should. */
@@ -197,6 +175,21 @@ export interface PlannedFile {
 export interface InstallTarget {
   claudeDir: string;
   settingsFile: string;
+}
+
+/**
+ * The main worktree's .claude/: Claude Code (2.1.211+) reads settings.local.json at the repository root
+ * also when it runs in a linked worktree.
+ */
+export function projectTarget(mainRoot: string): InstallTarget {
+  const claudeDir = path.join(mainRoot, ".claude");
+  return { claudeDir, settingsFile: path.join(claudeDir, "settings.local.json") };
+}
+
+/** The user's ~/.claude ($HOME first, as Claude Code does). */
+export function globalTarget(home: string): InstallTarget {
+  const claudeDir = path.join(home, ".claude");
+  return { claudeDir, settingsFile: path.join(claudeDir, "settings.json") };
 }
 
 /**
