@@ -193,8 +193,8 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   assert.is(settled.code, 0, settled.stderr);
   assert.equal(settled.json.workers.map((w: { status: string }) => w.status), ["done", "pending"]);
   assert.match(settled.json.workers[1].needs, /land/);
-  const said = orch(["await", "--timeout", "30"], { cwd: repo });
-  assert.match(said.stdout, /^feat-b pending — its prerequisites have finished: land them so it can start$/m, said.stdout);
+  const said = orch(["await", "--timeout", "30"], { cwd: repo }).stdout;
+  assert.match(said, /^feat-b pending \(after feat-a\) - needs: its prerequisites have finished: land them/m, said);
   // In the middle of a land: orch has recorded A as landed and has yet to start B. B is about to start, so a
   // wait does not end on it.
   const session = orch(["status", "--json"], { cwd: repo }).json.orchestrator_id as string;

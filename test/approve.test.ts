@@ -62,6 +62,10 @@ test("a permission prompt: blocked message, status and await; approve answers th
   // await's answer alone is enough to answer the request: status is not needed for its id.
   assert.is(awaited.json.workers[0].waiting_for, "Bash: make deploy");
   assert.is(awaited.json.workers[0].request_id, blocked.request_id);
+  // So is the human form, which is what a model reads after orch await.
+  const said = orch(["await", "--timeout", "10"], { cwd: w.repo }).stdout;
+  const answer = `orch approve feat-guarded ${blocked.request_id}, or orch deny feat-guarded ${blocked.request_id} --message`;
+  assert.ok(said.includes(`waiting for Bash: make deploy: ${answer}`), said);
 
   const approved = orch(["approve", "feat/guarded", "--json"], { cwd: w.repo });
   assert.is(approved.code, 0, approved.stderr);

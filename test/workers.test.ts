@@ -156,6 +156,8 @@ test("await returns on a worker idle without a report, unless a send or reply wa
   assert.is(quiet.status, "idle");
   assert.match(quiet.needs, /turn ended without a report/);
   assert.is(quiet.final_message.content.details, "All set, I think.");
+  const said = orch(["await", "feat-quiet", "--timeout", "10"], { cwd: repo }).stdout;
+  assert.match(said, /^feat-quiet idle: turn ended - needs: its turn ended without a report: orch send it what to do next$/m);
   const sent = orch(["send", "feat-quiet", "Also add the tests.", "--json"], { cwd: repo });
   assert.is(sent.code, 0, sent.stderr);
   const waking = orch(["await", "feat-quiet", "--timeout", "0.5", "--json"], { cwd: repo });

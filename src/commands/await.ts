@@ -198,10 +198,27 @@ function render(workers: AwaitedWorker[], c: Colors): string {
     const said = summary ? `: ${summary}` : "";
     const asked = extra ? ` (${extra})` : "";
     const pr = w.pr_url ? ` ${w.pr_url}` : "";
-    // Why the wait ended on a worker that has not finished: what it takes to move it on.
-    const needs = w.needs ? ` — ${w.needs}` : "";
-    return `${c.bold(w.worker_id)} ${w.status}${said}${asked}${pr}${needs}`;
+    const after = w.status === "pending" && w.after ? ` (after ${w.after.join(", ")})` : "";
+    return `${c.bold(w.worker_id)} ${w.status}${after}${said}${asked}${pr}${whatItNeeds(w)}`;
   }).join("\n") + "\n";
+}
+
+/**
+ * Why the wait ended on this worker and what answers it, as the JSON says it (needs, waiting_for,
+ * request_id): the human form is what a model reads after orch await, and without it "pending" or
+ * "idle" gave no reason and no next step.
+ */
+function whatItNeeds(w: AwaitedWorker): string {
+  if (w.needs) return ` - needs: ${w.needs}`;
+  if (w.status !== "blocked" || !w.waiting_for) return "";
+  if (w.waiting_for === "after") {
+    return " - waiting for after: a worker it waits for failed or was removed: fix or replace that one, or orch rm this";
+  }
+  const request = w.request_id ? ` ${w.request_id}` : "";
+  const answer = w.request_id
+    ? `: orch approve ${w.worker_id}${request}, or orch deny ${w.worker_id}${request} --message "<why>"`
+    : "";
+  return ` - waiting for ${w.waiting_for}${answer}`;
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
