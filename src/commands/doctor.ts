@@ -326,7 +326,8 @@ async function checkClaudeInstall(ctx: Context): Promise<Check> {
       fix: `repair or move ${refused.target.settingsFile}, then ${refused.install}`,
     };
   }
-  const started = plans.find((plan) => fs.existsSync(path.join(plan.target.claudeDir, "commands", "orchestrator-mode.md")));
+  const commandFile = (target: InstallTarget) => path.join(target.claudeDir, "commands", "orchestrator-mode.md");
+  const started = plans.find((plan) => fs.existsSync(commandFile(plan.target)));
   const plan = started ?? plans[0]!;
   const stale = plan.stale!.map((file) => file.path).join(" and ");
   return {

@@ -96,7 +96,10 @@ TASK
   runs. \`orch list\` is the short form.
 - \`orch await <worker>... --timeout 600\`: block until those workers finish, or one asks a question, is
   blocked, or ends its turn without a report (\`idle\`; \`--any\` for the first). It does not take messages; with a listener running you
-  rarely need it.
+  rarely need it. Each line it prints says why the wait ended on that worker and what answers it: a
+  \`blocked\` one names what it waits for and the \`orch approve\`/\`orch deny\` that answers it; \`needs:\` says what
+  only you can do (an \`idle\` one needs \`orch send\` with what to do next; a \`pending\` one needs the workers it
+  waits for landed, step 5).
 - \`orch status\` also says where each worker stands against its base: \`ahead\`/\`behind\` and
   \`merges_cleanly\` (with \`conflict_paths\`). When the base moves (a landing, a commit by hand), orch
   tells each worker whose base is behind once (a \`base_moved\` message in its inbox); you need not relay it.
@@ -128,7 +131,8 @@ TASK
     top of the ones before it; it stops at the first conflict or failing test and says which.
     Add \`--on-conflict return\` to hand a conflicting worker its conflict (it is told what to rebase
     onto and to report again) while the queue goes on; when it reports \`task_complete\` again, land it.
-    \`--sync\` rebases the rest of the queue onto each new base as it goes.
+    \`--sync\` rebases the rest of the queue onto each new base as it goes. A worker shown as \`left out\`
+    (\`left_out\` with \`--json\`) is on a host that did not answer: run the same land again once it does.
 
 ## 6. Clean up
 

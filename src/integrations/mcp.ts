@@ -189,7 +189,10 @@ export const TOOLS: ToolSpec[] = [
       "task_failed, or the first of them with any; a worker asking a question, blocked on a person, or idle after a " +
       "turn that ended without a report (see its needs) also ends the wait. Returns each " +
       "worker's status and final message. Give timeout_seconds below your client's request timeout; when it runs out " +
-      "the result is an error with code timeout and what is known so far.",
+      "the result is an error with code timeout and what is known so far. What answers a worker has no tool here: " +
+      "run the orch CLI in a shell, orch approve <worker> <request_id> or orch deny <worker> <request_id> --message " +
+      "<text> for a blocked one, orch send <worker> <text> for an idle one, orch reply <message id> <text> for a " +
+      "question, orch land <worker> for a pending one's prerequisites.",
     waitsOnly: true,
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
