@@ -129,6 +129,19 @@ function unprotect<T>(value: T): T {
   return value;
 }
 
+/**
+ * Writes output that hands nothing out (help, the version). A reader that has gone (`orch help | head -0`)
+ * ends orch at once with exit 1 and nothing said: nothing was lost, and git says nothing either.
+ */
+function writeOrLeave(text: string): void {
+  try {
+    writeOut(text);
+  } catch (error) {
+    if (errnoCode(error) === "EPIPE") process.exit(1);
+    throw error;
+  }
+}
+
 /** `orch help` and `orch help COMMAND`, as git and gh take them: the same as `--help`. */
 function helpAsFlag(args: string[], commands: CommandSpec[]): string[] {
   if (args[0] !== "help") return args;
@@ -177,11 +190,11 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   try {
     const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
     if (parsed.options.help) {
-      if (helpText !== undefined) writeOut(`${JSON.stringify({ success: true, help: helpText }, null, 2)}\n`);
+      if (helpText !== undefined) writeOrLeave(`${JSON.stringify({ success: true, help: helpText }, null, 2)}\n`);
       process.exit(0);
     }
     if (parsed.options.version) {
-      writeOut(jsonMode() ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
+      writeOrLeave(jsonMode() ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }
     if (!cli.matchedCommand) {
@@ -223,8 +236,13 @@ async function emit(result: CommandResult): Promise<never> {
     try {
       writeOut(text);
     } catch (error) {
-      // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
       const why = errnoCode(error) ?? (error as Error).message;
+      if (why === "EPIPE" && !result.afterOutput) {
+        // The reader has gone (orch status | head -0): nothing was lost, so nothing to say, as git says nothing.
+        await endAll();
+        process.exit(1);
+      }
+      // Nothing is marked read then (afterOutput does not run): the messages stay for the next reader.
       const unread = result.afterOutput ? "; nothing was marked read" : "";
       throw new OrchError("failed", `cannot write to standard output: ${why}${unread}`);
     }

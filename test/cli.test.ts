@@ -1,11 +1,12 @@
 // The command line itself: --version, --help for every command, usage errors with exit 2 and one line.
 
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { COMMANDS } from "../src/cli/spec.ts";
-import { orch, ROOT, scratchRepo, snapshot } from "./helpers.ts";
+import { orch, orchCommand, ROOT, scratchRepo, snapshot } from "./helpers.ts";
 
 const cwd = scratchRepo();
 
@@ -192,6 +193,17 @@ test("a flag that takes text takes the next argument whatever it looks like; -- 
   assert.is(inbox.code, 0, inbox.stderr);
   const texts = JSON.stringify(inbox.json);
   for (const text of ["-n is the flag", "--also text", '"-n"']) assert.ok(texts.includes(text), `${text} in ${texts}`);
+});
+
+test("a reader that has gone before the output (orch help | head -0): exit 1 and nothing said, as git", async () => {
+  const [program, ...args] = orchCommand();
+  const child = spawn(program!, [...args, "help", "--json"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy(); // before orch has started: its one write meets a pipe with no reader
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.is(stderr, "");
+  assert.is(code, 1);
 });
 
 test.run();
