@@ -6,8 +6,7 @@ import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkRequestId } from "../ids.ts";
 import { flagTextOrStdin } from "../input.ts";
-import { onHost } from "../hosts/place.ts";
-import type { RemoteWorkerRecord } from "../hosts/workers.ts";
+import { placeOf } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { answerRequest, pendingRequests, type PendingRequest, type RequestAnswer } from "../store/requests.ts";
 import { loadWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
@@ -23,25 +22,6 @@ function pickRequest(layout: StoreLayout, record: WorkerRecord, requestId: strin
   throw new OrchError("not_found", why);
 }
 
-/** The request is pending in the host's store (its worker's hook waits there): the host's orch answers it. */
-async function answeredOnHost(
-  layout: StoreLayout,
-  record: RemoteWorkerRecord,
-  requestId: string | undefined,
-  decision: Omit<RequestAnswer, "answered_at">,
-  ctx: Context,
-): Promise<CommandResult> {
-  const json = await (await import("../hosts/workers.ts")).answerOnHost(layout, record, requestId, decision, ctx);
-  const verb = decision.decision === "allow" ? "approved" : "denied";
-  return {
-    json,
-    human: (c) => {
-      const what = `${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)}`;
-      return `${c.green(verb)} ${what} for ${record.worker_id} on host ${record.host}\n`;
-    },
-  };
-}
-
 async function answer(
   args: string[],
   flags: Flags,
@@ -52,7 +32,26 @@ async function answer(
   const requestId = args[1] === undefined ? undefined : checkRequestId(args[1]);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, workerArg);
-  if (onHost(record)) return answeredOnHost(layout, record, requestId, decision, ctx);
+  // On a host, the request is pending in the host's store (its worker's hook waits there): its orch answers.
+  const json = await (await placeOf(layout, record, ctx)).answer(requestId, decision);
+  const verb = decision.decision === "allow" ? "approved" : "denied";
+  const where = typeof json.host === "string" ? ` on host ${json.host}` : "";
+  return {
+    json,
+    human: (c) => {
+      const what = `${String(json.waiting_for)} ${c.dim(`(${String(json.request_id)})`)}`;
+      return `${c.green(verb)} ${what} for ${record.worker_id}${where}\n`;
+    },
+  };
+}
+
+/** approve / deny of a worker on this machine: the answer goes into its store, where its hook waits for it. */
+export async function answerHere(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  requestId: string | undefined,
+  decision: Omit<RequestAnswer, "answered_at">,
+): Promise<Record<string, unknown>> {
   await checkAlways(record, decision);
   const request = pickRequest(layout, record, requestId);
   const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
@@ -62,22 +61,15 @@ async function answer(
   }
   const verb = decision.decision === "allow" ? "approved" : "denied";
   recordWorkerEvent(layout, record, "answered", `${verb} ${request.waiting_for}`);
-  const json = {
+  return {
     success: true,
-    orchestrator_id: session.orchestrator_id,
+    orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
     request_id: request.request_id,
     waiting_for: request.waiting_for,
     decision: decision.decision,
     ...(decision.always ? { always: true } : {}),
     ...(decision.message !== undefined ? { message: decision.message } : {}),
-  };
-  return {
-    json,
-    human: (c) => {
-      const requestId = c.dim(`(${request.request_id})`);
-      return `${c.green(verb)} ${request.waiting_for} ${requestId} for ${record.worker_id}\n`;
-    },
   };
 }
 

@@ -5,7 +5,7 @@
 import type { CommitInfo } from "../adapters/git.ts";
 import { locateRepo, mainWorktreeOf, refReader, type Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
-import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
+import { fetchBranchesWherePossible, onHost, placeOf } from "../hosts/place.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -347,10 +347,17 @@ export async function tellWorker(
   notice: MoveNotice,
   ctx: Context,
 ): Promise<void> {
-  if (onHost(record)) {
-    await (await import("../hosts/coherence.ts")).tellOnHost(layout, repo, record, notice, ctx);
-    return;
-  }
+  await (await placeOf(layout, record, ctx)).tell(repo, notice);
+}
+
+/** tellWorker of a worker on this machine. */
+export async function tellHere(
+  layout: StoreLayout,
+  repo: Repo,
+  record: WorkerRecord,
+  notice: MoveNotice,
+  ctx: Context,
+): Promise<void> {
   deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
   if (notice.returned) await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
 }

@@ -13,7 +13,7 @@ import { usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { collectFromHosts, fetchBranchesWherePossible, fetchWorkerBranches, onHost } from "../hosts/place.ts";
+import { branchesReadableHere, collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -200,11 +200,9 @@ export async function runLand(options: LandOptions, ctx: Context) {
   } else {
     // The whole queue: a worker whose host cannot be reached now is left out (with a warning), not the queue.
     const all = queueOrder(layout, orchestratorId, ctx.warn);
-    const fetched = new Set((await fetchBranchesWherePossible(layout, all, repo.mainRoot, ctx)).map((r) => r.worker_id));
-    queue = all.filter((r) => !onHost(r) || fetched.has(r.worker_id));
-    leftOut = all.filter((r) => onHost(r) && !fetched.has(r.worker_id)).map((r) => ({
-      worker_id: r.worker_id, branch: r.branch, host: r.host!,
-    }));
+    const { readable, unfetched } = await branchesReadableHere(layout, all, repo.mainRoot, ctx);
+    queue = readable;
+    leftOut = unfetched.map((r) => ({ worker_id: r.worker_id, branch: r.branch, host: r.host }));
   }
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];

@@ -7,7 +7,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
 import { MARKER_FILE, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError } from "../errors.ts";
-import { onHost } from "../hosts/place.ts";
+import { placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -21,15 +21,23 @@ export interface StopOutcome {
   not_ended?: NotEnded[];
 }
 
+/** Stops a started worker wherever it lives (see stopHere); one still pending is refused. */
+export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+  if (record.pending) {
+    const waits = `it waits for ${(record.after ?? []).join(", ")}`;
+    const instead = "orch rm it to cancel it";
+    throw new OrchError("refused", `worker ${record.worker_id} has not started yet (${waits}): ${instead}`);
+  }
+  return (await placeOf(layout, record, ctx)).stop();
+}
+
 /**
  * Ends the agent and what it started — its process tree and every process that carries the worker's
  * ORCH_ID and ORCH_WORKER, daemons that left the tree with setsid included — then closes its window;
  * the worktree and branch stay. A recorded pid is signalled only while it is still the process the
  * runner started (pid and start time): a reused pid is never touched.
  */
-export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
-  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet (it waits for ${(record.after ?? []).join(", ")}): orch rm it to cancel it`);
-  if (onHost(record)) return (await import("../hosts/workers.ts")).stopOnHost(layout, record, ctx);
+export async function stopHere(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
   if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
@@ -90,11 +98,10 @@ export async function notTheWorkersWorktree(mainRoot: string, record: WorkerReco
   return "is not this worker's worktree (its marker names another worker, or none)";
 }
 
-/**
- * Removes a worker: refuses a dirty worktree without force, runs preRemove (which can refuse),
- * stops the agent, removes the worktree (and the branch if asked), runs postRemove, forgets the worker.
- */
-export async function removeWorker(layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string): Promise<RemoveOutcome> {
+/** Removes a worker wherever it lives; one still pending (spawn --after) is only forgotten. */
+export async function removeWorker(
+  layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
+): Promise<RemoveOutcome> {
   if (record.pending) {
     // Recorded by spawn --after and never started: no worktree, window or agent to remove.
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
@@ -107,7 +114,17 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
       window_closed: false,
     };
   }
-  if (onHost(record)) return (await import("../hosts/workers.ts")).removeOnHost(layout, record, options, ctx, mainRoot);
+  return (await placeOf(layout, record, ctx)).remove(options, mainRoot);
+}
+
+/**
+ * removeWorker of a started worker on this machine: refuses a dirty worktree without force, runs preRemove
+ * (which can refuse), stops the agent, removes the worktree (and the branch if asked), runs postRemove,
+ * forgets the worker.
+ */
+export async function removeHere(
+  layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
+): Promise<RemoveOutcome> {
   const present = fs.existsSync(record.worktree_path);
   const notOurs = present ? await notTheWorkersWorktree(mainRoot, record) : undefined;
   if (notOurs !== undefined) {
@@ -117,7 +134,7 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
         "the worker and leaves that folder)");
     }
     ctx.warn(`${what}: it is left as it is; only the worker was stopped and forgotten`);
-    const stopped = await stopWorker(layout, record, ctx);
+    const stopped = await stopHere(layout, record, ctx);
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
     return {
       worker_id: record.worker_id, branch: record.branch, worktree_path: null, branch_deleted: false,
@@ -149,7 +166,7 @@ export async function removeWorker(layout: StoreLayout, record: WorkerRecord, op
     const failures = await gtr.runHooks("preRemove", settings, { ...where, cwd: record.worktree_path }, ctx.env);
     if (failures.length && !options.force) throw new OrchError("refused", `${gtr.describeHookFailures("preRemove", failures)}: nothing was removed (use --force to remove anyway)`);
   }
-  const stopped = await stopWorker(layout, record, ctx);
+  const stopped = await stopHere(layout, record, ctx);
   let branchDeleted = false;
   if (record.backend === "gtr" && present) {
     await gtr.gtrRemove(mainRoot, record.branch, { force: options.force, deleteBranch: false }, ctx.env);

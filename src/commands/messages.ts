@@ -18,7 +18,7 @@ import { guardListener } from "../listener.ts";
 import {
   loadWorker, claimWakeUp, markTurnStarted, runningAgentPid, workerState, type WorkerRecord,
 } from "../store/workers.ts";
-import { onHost } from "../hosts/place.ts";
+import { placeOf } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -151,13 +151,17 @@ async function deliverAnywhere(
     const why = `it waits for ${(record.after ?? []).join(", ")} to land, then starts on host ${record.host}`;
     throw new OrchError("refused", `worker ${record.worker_id} has not started yet (${why}): nothing was sent`);
   }
-  if (!onHost(record)) {
-    const earlier = once ? deliveredBefore(layout, record, message.id) : undefined;
-    if (earlier) return { sent: earlier, woken: false };
-    deliverToWorker(layout, record, message);
-    return { sent: message, woken: await wakeIfIdle(layout, record, ctx, message) };
-  }
-  return (await import("../hosts/workers.ts")).deliverOnHost(layout, record, message, ctx);
+  return (await placeOf(layout, record, ctx)).deliver(message, once);
+}
+
+/** deliverAnywhere to a worker on this machine (or one still pending here: it reads its inbox once started). */
+export async function deliverHere(
+  layout: StoreLayout, record: WorkerRecord, message: Message, ctx: Context, once: boolean,
+): Promise<{ sent: Message; woken: boolean }> {
+  const earlier = once ? deliveredBefore(layout, record, message.id) : undefined;
+  if (earlier) return { sent: earlier, woken: false };
+  deliverToWorker(layout, record, message);
+  return { sent: message, woken: await wakeIfIdle(layout, record, ctx, message) };
 }
 
 export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

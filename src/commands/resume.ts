@@ -10,34 +10,18 @@ import { OrchError } from "../errors.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
 import { windowKey } from "../ids.ts";
 import { flagTextOrStdin } from "../input.ts";
-import { onHost } from "../hosts/place.ts";
-import type { RemoteWorkerRecord } from "../hosts/workers.ts";
+import { placeOf } from "../hosts/place.ts";
 import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import {
-  clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState,
+  clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 
 const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";
-
-/** The host's orch resumes the agent there; its answer is the result, with the host. */
-async function resumedOnHost(
-  layout: StoreLayout,
-  record: RemoteWorkerRecord,
-  text: string | undefined,
-  ctx: Context,
-): Promise<CommandResult> {
-  const json = await (await import("../hosts/workers.ts")).resumeOnHost(layout, record, text, ctx);
-  const was = String(json.previous_status);
-  return {
-    json,
-    human: (c) => `${c.green("resumed")} ${c.bold(record.worker_id)} on host ${record.host} (was ${was})\n`,
-  };
-}
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
@@ -52,7 +36,23 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       : `its start failed (${failed}): orch rm it and spawn it again`;
     throw new OrchError("refused", `worker ${record.worker_id} has not started: ${why}`);
   }
-  if (onHost(record)) return resumedOnHost(layout, record, text, ctx);
+  // On a host, its orch resumes the agent there; its answer is the result, with the host.
+  const json = await (await placeOf(layout, record, ctx)).resume(text);
+  const was = String(json.previous_status);
+  const where = typeof json.host === "string" ? ` on host ${json.host}` : ` in window ${String(json.window_id)}`;
+  const startsOver = json.conversation_continued === false
+    ? " — this agent has no resume of its own: it starts its task over"
+    : "";
+  return {
+    json,
+    human: (c) => `${c.green("resumed")} ${c.bold(record.worker_id)} (was ${was})${where}${startsOver}\n`,
+  };
+}
+
+/** resume of a worker on this machine: its agent again in its window (or a new one), as the command's JSON. */
+export async function resumeHere(
+  layout: StoreLayout, record: WorkerRecord, text: string | undefined, ctx: Context,
+): Promise<Record<string, unknown>> {
   const running = runningAgentPid(layout, record);
   if (running !== undefined) {
     const why = `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`;
@@ -111,20 +111,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     record.tmux_session = created.sessionName;
   }
   saveWorker(layout, record);
-  const continued = resumed !== undefined;
   return {
-    json: {
-      success: true,
-      orchestrator_id: session.orchestrator_id,
-      worker_id: record.worker_id,
-      previous_status: previous,
-      status: "running",
-      window_id: record.window_id,
-      window_reused: reused,
-      conversation_continued: continued,
-    },
-    human: (c) =>
-      `${c.green("resumed")} ${c.bold(record.worker_id)} (was ${previous}) in window ${record.window_id}` +
-      `${continued ? "" : " — this agent has no resume of its own: it starts its task over"}\n`,
+    success: true,
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    previous_status: previous,
+    status: "running",
+    window_id: record.window_id,
+    window_reused: reused,
+    conversation_continued: resumed !== undefined,
   };
 }

@@ -10,9 +10,9 @@ import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMark
 import { usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { fetchBranchesWherePossible, onHost } from "../hosts/place.ts";
+import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
-import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
+import { readJson, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
@@ -89,7 +89,7 @@ async function bringOnto(
 }
 
 /** After a sync the worker's base is the tip it is now on: diff, apply and merge count from there. */
-function recordNewBase(layout: StoreLayout, record: WorkerRecord, tip: string): WorkerRecord {
+export function recordNewBase(layout: StoreLayout, record: WorkerRecord, tip: string): WorkerRecord {
   const synced: WorkerRecord = { ...record, base_commit: tip, base_tip: tip };
   saveWorker(layout, synced);
   const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
@@ -141,50 +141,6 @@ export async function syncHere(
   return { status: "synced" };
 }
 
-/** The same, wherever the worker's worktree is: a remote worker is synced by its host's orch. */
-async function syncInPlace(
-  layout: StoreLayout,
-  repo: Repo,
-  record: WorkerRecord,
-  request: SyncRequest,
-  ctx: Context,
-): Promise<SyncAttempt> {
-  if (!onHost(record)) return syncHere(layout, record, request, ctx);
-  const attempt = await (await import("../hosts/coherence.ts")).syncOnHost(layout, repo, record, request, ctx);
-  // The host recorded its side; here the record counts from the new base as well.
-  if (attempt.status === "synced") recordNewBase(layout, record, request.tip);
-  return attempt;
-}
-
-/**
- * A remote worker's sync that its host was asked for and the worker has not been told of yet: the answer may
- * have been lost (the connection broke after the host's orch had started it), or the host synced it and the
- * base_moved that says so did not get there. Kept here until the worker is told, so that a sync run again
- * that finds the branch on that base already tells it and counts it from there, instead of taking it as
- * current: the agent would never hear that its branch was rewritten under it, and this record would keep
- * the old base.
- */
-interface HostSyncOwed {
-  tip: string;
-  method: SyncMethod;
-  /** The base the worker knew before (told_base, …). */
-  from: string;
-}
-
-function hostSyncFile(layout: StoreLayout, record: WorkerRecord): string {
-  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "host-sync.json");
-}
-
-function readHostSyncOwed(layout: StoreLayout, record: WorkerRecord): HostSyncOwed | undefined {
-  try {
-    const owed = readJson<HostSyncOwed>(hostSyncFile(layout, record));
-    return typeof owed?.tip === "string" && typeof owed.from === "string" ? owed : undefined;
-  } catch {
-    // Unusable: as if none, so the worker is synced or taken as current as it stands.
-    return undefined;
-  }
-}
-
 /** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
 export async function syncWorkers(
   layout: StoreLayout,
@@ -203,11 +159,10 @@ export async function syncWorkers(
   }
   const candidates = records.filter((r) => !r.pending);
   // A remote worker's branch is read here as its host has it now (fetched over ssh).
-  const fetched = new Set((await fetchBranchesWherePossible(layout, candidates, repo.mainRoot, ctx)).map((r) => r.worker_id));
-  for (const record of candidates.filter((r) => onHost(r) && !fetched.has(r.worker_id))) {
+  const { readable: started, unfetched } = await branchesReadableHere(layout, candidates, repo.mainRoot, ctx);
+  for (const record of unfetched) {
     outcome.skipped.push({ worker_id: record.worker_id, reason: `its branch could not be fetched from host ${record.host}` });
   }
-  const started = candidates.filter((r) => !onHost(r) || fetched.has(r.worker_id));
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
   for (const view of views) {
     const { record, baseTip, standing } = view;
@@ -221,13 +176,14 @@ export async function syncWorkers(
     }
     const known = view.state.told_base ?? record.base_tip ?? record.base_commit;
     const baseBranch = record.base_branch;
-    const owed = onHost(record) ? readHostSyncOwed(layout, record) : undefined;
+    const place = await placeOf(layout, record, ctx);
+    const owed = place.syncOwed();
     const tellSynced = async (from: string, syncedBy: SyncMethod) => {
       claimTelling(layout, orchestratorId, id, baseTip);
       // Its branch moved under it: the agent is told even if it heard of this move before.
       const moved: MoveNotice = { baseBranch, from, to: baseTip, standing };
       await tellWorker(layout, repo, record, { ...moved, synced: true, syncedBy }, ctx);
-      if (onHost(record)) fs.rmSync(hostSyncFile(layout, record), { force: true });
+      place.settleSync();
       outcome.synced.push(id);
       outcome.told.push(id);
     };
@@ -241,7 +197,7 @@ export async function syncWorkers(
       }
       continue;
     }
-    if (owed) fs.rmSync(hostSyncFile(layout, record), { force: true });
+    if (owed) place.settleSync();
     if (standing.behind === 0 || standing.landed) {
       if (standing.landed) outcome.skipped.push({ worker_id: id, reason: `already landed on ${record.base_branch}` });
       else outcome.up_to_date.push(id);
@@ -254,14 +210,14 @@ export async function syncWorkers(
     try {
       const message = `Merge ${record.base_branch} into ${record.branch}`;
       const request = { tip: baseTip, method, mergesCleanly: standing.merges_cleanly, message };
-      if (onHost(record)) writeJsonAtomic(hostSyncFile(layout, record), { tip: baseTip, method, from: known });
-      const attempt = await syncInPlace(layout, repo, record, request, ctx);
+      place.oweSync({ tip: baseTip, method, from: known });
+      const attempt = await place.sync(repo, request);
       if (attempt.status === "synced") {
         await tellSynced(known, method);
         continue;
       }
       // The host answered: it did not sync it.
-      if (onHost(record)) fs.rmSync(hostSyncFile(layout, record), { force: true });
+      place.settleSync();
       if (attempt.status === "stopped") {
         // A rebase can stop on a commit in the middle even when the end result would merge: news to a
         // worker told before that its branch merges cleanly, so it is told whatever it heard before.

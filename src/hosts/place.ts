@@ -3,9 +3,15 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import type { Message } from "../store/messages.ts";
+import type { RequestAnswer } from "../store/requests.ts";
 import type { WorkerRecord } from "../store/workers.ts";
+import type { MoveNotice } from "../commands/coherence.ts";
+import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
+import type { SyncAttempt, SyncMethod, SyncRequest } from "../commands/sync.ts";
 import type { RemoteWorkerRecord } from "./workers.ts";
 
 /**
@@ -14,6 +20,58 @@ import type { RemoteWorkerRecord } from "./workers.ts";
  */
 export function onHost(record: WorkerRecord): record is RemoteWorkerRecord {
   return typeof record.host === "string" && record.pending !== true;
+}
+
+/**
+ * The operations on one started worker whose doing differs with where it lives. Here the store and the
+ * adapters do them; on a host, its orch does them there (`orch … --json` over ssh, hosts/workers.ts) and
+ * this store records what it answered. The commands ask placeOf and call the same method either way.
+ */
+export interface WorkerPlace {
+  /** Ends the agent and what it started, and closes its window; the worktree and branch stay. */
+  stop(): Promise<StopOutcome>;
+  /** Removes the worktree (and the branch when asked), then forgets the worker here. */
+  remove(options: RemoveOptions, mainRoot: string): Promise<RemoveOutcome>;
+  /** approve / deny: the worker's pending request (the oldest when none is named), as the command's JSON. */
+  answer(
+    requestId: string | undefined, decision: Omit<RequestAnswer, "answered_at">,
+  ): Promise<Record<string, unknown>>;
+  /** Starts the agent again in its worktree (its own resume when it has one), as the command's JSON. */
+  resume(prompt: string | undefined): Promise<Record<string, unknown>>;
+  /**
+   * Puts a message in the worker's inbox and wakes its agent when it sits idle. `once`: an id delivered
+   * already is not delivered again (the host keeps its own record of ids).
+   */
+  deliver(message: Message, once: boolean): Promise<{ sent: Message; woken: boolean }>;
+  /** A base_moved in its inbox (on a host, with the new tip pushed there first, so it can rebase onto it). */
+  tell(repo: Repo, notice: MoveNotice): Promise<void>;
+  /** Rebases or merges the worker's branch onto a commit of this repository, in its worktree. */
+  sync(repo: Repo, request: SyncRequest): Promise<SyncAttempt>;
+  /** A sync asked of its place that the worker has not been told of yet (always none here): see HostSyncOwed. */
+  syncOwed(): SyncOwed | undefined;
+  /** Remembers such a sync until settleSync: the answer can be lost on the way back from a host. */
+  oweSync(owed: SyncOwed): void;
+  settleSync(): void;
+}
+
+/**
+ * A remote worker's sync that its host was asked for and the worker has not been told of yet: the answer may
+ * have been lost (the connection broke after the host's orch had started it), or the host synced it and the
+ * base_moved that says so did not get there. Kept until the worker is told, so that a sync run again that
+ * finds the branch on that base already tells it and counts it from there, instead of taking it as current:
+ * the agent would never hear that its branch was rewritten under it, and this record would keep the old base.
+ */
+export interface SyncOwed {
+  tip: string;
+  method: SyncMethod;
+  /** The base the worker knew before (told_base, …). */
+  from: string;
+}
+
+/** Where this started worker lives: only a worker with a host loads the ssh side. */
+export async function placeOf(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<WorkerPlace> {
+  if (onHost(record)) return (await import("./workers.ts")).hostPlace(layout, record, ctx);
+  return (await import("../commands/place-here.ts")).herePlace(layout, record, ctx);
 }
 
 /** Refuses a bad ssh setup of orch's (see checkSshSetup) when any of these workers is on a host. */
@@ -103,6 +161,19 @@ export async function fetchBranchesWherePossible(
     }
   }));
   return fetched.flat();
+}
+
+/**
+ * These workers split by whether their branches can be read in this repository now: those here, and those
+ * on hosts whose branches fetchBranchesWherePossible brought (`readable`, in the given order); the others
+ * are on hosts that could not be reached (`unfetched`, each said once on stderr).
+ */
+export async function branchesReadableHere(
+  layout: StoreLayout, records: WorkerRecord[], mainRoot: string, ctx: Context,
+): Promise<{ readable: WorkerRecord[]; unfetched: RemoteWorkerRecord[] }> {
+  const fetched = new Set((await fetchBranchesWherePossible(layout, records, mainRoot, ctx)).map((r) => r.worker_id));
+  const unfetched = records.filter((r): r is RemoteWorkerRecord => onHost(r) && !fetched.has(r.worker_id));
+  return { readable: records.filter((r) => !unfetched.includes(r as RemoteWorkerRecord)), unfetched };
 }
 
 /** The worker's folder is gone (a remote one is the host's to judge, when it is removed). */

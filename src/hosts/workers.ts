@@ -23,6 +23,7 @@ import {
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
+import type { WorkerPlace } from "./place.ts";
 import { RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
@@ -501,6 +502,24 @@ export async function answerOnHost(
   const verb = answer.decision === "allow" ? "approved" : "denied";
   recordWorkerEvent(layout, record, "answered", `${verb} ${String(doc.waiting_for)} on host ${record.host}`);
   return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
+}
+
+/** A worker on a host, as a WorkerPlace (place.ts): the host's orch does each operation there. */
+export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<WorkerPlace> {
+  const coherence = await import("./coherence.ts");
+  return {
+    stop: () => stopOnHost(layout, record, ctx),
+    remove: (options, mainRoot) => removeOnHost(layout, record, options, ctx, mainRoot),
+    answer: (requestId, decision) => answerOnHost(layout, record, requestId, decision, ctx),
+    resume: (prompt) => resumeOnHost(layout, record, prompt, ctx),
+    // The host delivers each message id once itself (send's --message-id): `once` holds there.
+    deliver: (message) => deliverOnHost(layout, record, message, ctx),
+    tell: (repo, notice) => coherence.tellOnHost(layout, repo, record, notice, ctx),
+    sync: (repo, request) => coherence.syncOnHost(layout, repo, record, request, ctx),
+    syncOwed: () => coherence.readSyncOwed(layout, record),
+    oweSync: (owed) => coherence.writeSyncOwed(layout, record, owed),
+    settleSync: () => coherence.removeSyncOwed(layout, record),
+  };
 }
 
 export interface HostViews {
