@@ -7,11 +7,11 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { landedAtTip } from "../store/coherence.ts";
-import { checkSshSetupFor, fetchWorkerBranches, onHost, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
+import { checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
-import { notTheWorkersWorktree, removeWorker } from "./lifecycle.ts";
+import { removeWorker } from "./lifecycle.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -81,7 +81,7 @@ async function judge(
     }
   }
   if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
-  const notOurs = onHost(record) ? undefined : await notTheWorkersWorktree(mainRoot, record);
+  const notOurs = await notItsWorktree(record, mainRoot);
   if (notOurs !== undefined) {
     const why = `${reason}, but its record's ${record.worktree_path} ${notOurs}`;
     return { record, action: "skip", reason: why, viaGitHub, failed: true };

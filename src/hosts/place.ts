@@ -181,6 +181,12 @@ export function worktreeGone(record: WorkerRecord): boolean {
   return !onHost(record) && !fs.existsSync(record.worktree_path);
 }
 
+/** notTheWorkersWorktree (commands/lifecycle.ts) of a worker here; a remote one's folder is the host's to judge. */
+export async function notItsWorktree(record: WorkerRecord, mainRoot: string): Promise<string | undefined> {
+  if (onHost(record)) return undefined;
+  return (await import("../commands/lifecycle.ts")).notTheWorkersWorktree(mainRoot, record);
+}
+
 /** Uncommitted files in the worker's worktree; a host's orch refuses to remove a dirty one itself. */
 export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> {
   if (onHost(record)) return [];
