@@ -88,6 +88,11 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   const empty = orch(["send", "feat-inbox", "-"], { cwd: repo, input: "" });
   assert.is(empty.code, 2, "an empty standard input is a missing text, as an empty argument is");
   assert.match(empty.stderr, /missing text/);
+  for (const [text, input] of [["  \t", undefined], ["-", " \n\n"]] as const) {
+    const blank = orch(["send", "feat-inbox", text, "--json"], { cwd: repo, input });
+    assert.is(blank.code, 2, `a blank text is a missing one too: ${JSON.stringify(blank.stdout)}`);
+    assert.match(blank.json.error.message, /missing text: (it is|standard input was) blank/);
+  }
   const inbox = orch(["inbox", "--json"], { cwd: wt });
   assert.is(inbox.code, 0, inbox.stderr);
   assert.equal(inbox.json.messages.map((m: { content: { text: string } }) => m.content.text), ["first", "second\nwith two lines"]);

@@ -25,9 +25,13 @@ import type { CommandResult } from "./types.ts";
 /** TEXT, or standard input when it is "-": empty either way is refused, as an empty TEXT argument is. */
 function textArgument(args: string[], index: number): string {
   const text = positional(args, index, "text");
-  if (text !== "-") return text;
+  // Blank, as git takes a blank commit message: an unset "$MSG" would wake the agent to an empty prompt.
+  if (text !== "-") {
+    if (text.trim() === "") throw usage("missing text: it is blank");
+    return text;
+  }
   const piped = readStdinBounded(MAX_TEXT_BYTES, "the text on standard input");
-  if (piped === "") throw usage("missing text: standard input was empty");
+  if (piped.trim() === "") throw usage(`missing text: standard input was ${piped === "" ? "empty" : "blank"}`);
   // As for spawn's prompt: a TEXT argument cannot hold one, and the agent reads the text as a prompt.
   if (piped.includes("\0")) throw new OrchError("invalid", "the text on standard input holds a NUL byte");
   return piped;
