@@ -123,7 +123,7 @@ export const TOOLS: ToolSpec[] = [
     name: "send_message",
     description:
       "Sends a message from a worker to an orchestrator: task_complete, task_failed or question (and progress, " +
-      "idle). Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by " +
+      "idle, blocked). Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by " +
       "poll_messages.",
     inputSchema: object({
       orchestrator_id: orchestratorId("The orchestrator session ID to send the message to"),
