@@ -11,7 +11,9 @@ import { fetchWorkerBranches } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
 import { loadWorker } from "../store/workers.ts";
-import { checkoutLockTarget, refusePending, refuseWorkerCheckout, uncommittedWarning, writeSeries } from "./integration.ts";
+import {
+  checkoutLockTarget, refusePending, refuseWorkerCheckout, uncommittedWarning, writeSeries,
+} from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
 interface AppliedRecord {
@@ -117,7 +119,9 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       throw new OrchError("refused", `${which} ${when}: use --force to apply it again`);
     }
     const operation = await gitAdapter.operationInProgress(target);
-    if (operation) throw new OrchError("refused", `this checkout is in the middle of ${operation}: finish or abort it first`);
+    if (operation) {
+      throw new OrchError("refused", `this checkout is in the middle of ${operation}: finish or abort it first`);
+    }
     if (staged.length) {
       const paths = staged.slice(0, 5).join(", ");
       const message = `the index has staged changes (${paths}): commit or unstage them first; nothing was applied`;

@@ -54,7 +54,11 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
       ...(patch ? { diff: patch.stdout } : {}),
       uncommitted_warning: warning,
     },
-    human: () => (stat ? `${commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n")}\n${summary.stdout}` : patch!.stdout),
+    human: () => {
+      if (!stat) return patch!.stdout;
+      const commitLines = commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n");
+      return `${commitLines}\n${summary.stdout}`;
+    },
     verbatim: !stat,
   };
 }
@@ -68,7 +72,10 @@ async function prOfBranch(branch: string, cwd: string, env: NodeJS.ProcessEnv): 
   const { ghJson, ghRun } = await import("../adapters/gh.ts");
   const args = ["pr", "list", "--head", branch, "--state", "all", "--json", "url", "--limit", "1"];
   const listed = await ghRun(args, cwd, env);
-  if (listed.code !== 0) throw new OrchError("failed", `gh pr list failed: ${listed.stderr.trim().split("\n").pop() ?? ""}`);
+  if (listed.code !== 0) {
+    const ghSaid = listed.stderr.trim().split("\n").pop() ?? "";
+    throw new OrchError("failed", `gh pr list failed: ${ghSaid}`);
+  }
   const [pr] = ghJson("gh pr list", listed.stdout || "[]", "array") as { url?: unknown }[];
   if (typeof pr?.url !== "string") throw new OrchError("not_found", `no pull request has ${branch} as its head`);
   if (prUrlProblem(pr.url) !== undefined) throw new OrchError("failed", `gh pr list gave no PR URL: ${pr.url}`);
@@ -82,12 +89,20 @@ export async function prMain(args: string[], flags: Flags, ctx: Context): Promis
   const repo = await requireRepo(ctx);
   const { ghJson, ghRun } = await import("../adapters/gh.ts");
   const selector = reportedPrUrl(layout, record) ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
-  const view = await ghRun(["pr", "view", selector, "--json", "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions"], repo.mainRoot, ctx.env);
-  if (view.code !== 0) throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${view.stderr.trim().split("\n").pop() ?? ""}`);
+  const prFields = "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions";
+  const view = await ghRun(["pr", "view", selector, "--json", prFields], repo.mainRoot, ctx.env);
+  if (view.code !== 0) {
+    const ghSaid = view.stderr.trim().split("\n").pop() ?? "";
+    throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${ghSaid}`);
+  }
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;
   const diff = await ghRun(["pr", "diff", String(pr.url ?? selector)], repo.mainRoot, ctx.env);
   return {
     json: { success: true, worker_id: record.worker_id, pr, diff: diff.code === 0 ? diff.stdout : null },
-    human: (c) => `${c.bold(`#${pr.number} ${pr.title}`)} (${pr.state}) ${pr.url}\n${pr.body ? `\n${pr.body}\n` : ""}\n${diff.stdout}`,
+    human: (c) => {
+      const heading = `${c.bold(`#${pr.number} ${pr.title}`)} (${pr.state}) ${pr.url}`;
+      const body = pr.body ? `\n${pr.body}\n` : "";
+      return `${heading}\n${body}\n${diff.stdout}`;
+    },
   };
 }

@@ -65,7 +65,10 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
   // The usual series (from the recorded base) is asked for with the fork point, and asked again when they differ.
   const [fork, usual] = await Promise.all([forkPoint(mainRoot, record, tip), seriesFrom(record.base_commit)]);
   const { file, commits, patch } = fork === record.base_commit ? usual : await seriesFrom(fork);
-  if (commits.length === 0) throw new OrchError("refused", `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`);
+  if (commits.length === 0) {
+    const message = `worker ${record.worker_id} has no commits since its base ${fork.slice(0, 12)}: nothing to apply`;
+    throw new OrchError("refused", message);
+  }
   if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, { fork, tip, commits });
   if (patch) keepSeries(file, patch.stdout);
   return { file, tip, fork, commits };
@@ -98,7 +101,8 @@ async function squashedSeries(
   const args = ["commit-tree", "--no-gpg-sign", "-p", fork, "-F", "-", `${tip}^{tree}`];
   const squash = (await gitAdapter.git(args, mainRoot, { input: message, env })).stdout.trim();
   const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot);
-  const file = path.join(layout.patchesDir(record.orchestrator_id, record.worker_id), `${fork}..${tip}.squashed.mboxrd`);
+  const patchesDir = layout.patchesDir(record.orchestrator_id, record.worker_id);
+  const file = path.join(patchesDir, `${fork}..${tip}.squashed.mboxrd`);
   keepSeries(file, patch.stdout);
   return { file, tip, fork, commits: [{ sha: squash, subject: message.split("\n")[0]! }], squashed: true };
 }
@@ -108,7 +112,8 @@ export async function uncommittedWarning(record: WorkerRecord): Promise<string |
   if (worktreeGone(record)) return null;
   const dirty = await uncommittedPaths(record);
   if (dirty.length === 0) return null;
-  return `worker ${record.worker_id} has uncommitted changes that are not included: ${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
+  const listed = `${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
+  return `worker ${record.worker_id} has uncommitted changes that are not included: ${listed}`;
 }
 
 /**
@@ -117,11 +122,14 @@ export async function uncommittedWarning(record: WorkerRecord): Promise<string |
  */
 export function mergeMessage(layout: StoreLayout, record: WorkerRecord, commits: gitAdapter.CommitInfo[]): string {
   const last = workerState(layout, record).last_message;
-  const subject = last?.message_type === "task_complete" && last.content.summary ? last.content.summary : `Merge ${record.branch}`;
+  const subject = last?.message_type === "task_complete" && last.content.summary
+    ? last.content.summary
+    : `Merge ${record.branch}`;
+  const prLine = last?.content.pr_url ? `\nPR: ${last.content.pr_url}` : "";
   const body = [
     last?.content.details ?? "",
     commits.length ? commits.map((c) => `* ${c.subject}`).join("\n") : "",
-    `Worker: ${record.worker_id} (branch ${record.branch})${last?.content.pr_url ? `\nPR: ${last.content.pr_url}` : ""}`,
+    `Worker: ${record.worker_id} (branch ${record.branch})${prLine}`,
   ].filter(Boolean);
   return `${subject.split("\n")[0]}\n\n${body.join("\n\n")}\n`;
 }
@@ -139,13 +147,19 @@ export function reportedPrUrl(layout: StoreLayout, record: WorkerRecord): string
 
 /** A worker recorded with --after that has not started has no branch or commits to look at yet. */
 export function refusePending(record: WorkerRecord): void {
-  if (record.pending) throw new OrchError("refused", `worker ${record.worker_id} has not started yet: it waits for ${(record.after ?? []).join(", ")} to land`);
+  if (record.pending) {
+    const waitsFor = (record.after ?? []).join(", ");
+    throw new OrchError("refused", `worker ${record.worker_id} has not started yet: it waits for ${waitsFor} to land`);
+  }
 }
 
 /** A checkout that receives work must not be a worker's own worktree. */
 export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
-  if (path.resolve(repo.root) === path.resolve(record.worktree_path) || (repo.gitDir !== repo.commonDir && fs.existsSync(path.join(repo.gitDir, MARKER_FILE)))) {
-    throw new OrchError("refused", `run this from the orchestrator's checkout, not from worker ${record.worker_id}'s worktree`);
+  const inItsWorktree = path.resolve(repo.root) === path.resolve(record.worktree_path);
+  const inAWorkersWorktree = repo.gitDir !== repo.commonDir && fs.existsSync(path.join(repo.gitDir, MARKER_FILE));
+  if (inItsWorktree || inAWorkersWorktree) {
+    const message = `run this from the orchestrator's checkout, not from worker ${record.worker_id}'s worktree`;
+    throw new OrchError("refused", message);
   }
 }
 
@@ -154,18 +168,30 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
   refusePending(record);
   const current = await gitAdapter.currentBranch(mainRoot);
   const base = record.base_branch ?? current;
-  if (!base) throw new OrchError("refused", `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`);
+  if (!base) {
+    const message = `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`;
+    throw new OrchError("refused", message);
+  }
   if (current !== base && !(await gitAdapter.branchExists(mainRoot, base))) {
     const bringBack = `git branch -m ${current ?? "NEW"} ${base}, or git branch ${base} REV`;
     throw new OrchError("refused", `${record.worker_id} started from ${base}, which does not exist here ` +
       `(renamed or deleted?): bring it back (${bringBack}) first`);
   }
-  if (current !== base) throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, but ${record.worker_id} started from ${base}: check out ${base} first`);
+  if (current !== base) {
+    throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, ` +
+      `but ${record.worker_id} started from ${base}: check out ${base} first`);
+  }
   // Merging now would end the user's operation (merge --abort, reset --merge) or mix into it.
   const operation = await gitAdapter.operationInProgress(mainRoot);
-  if (operation) throw new OrchError("refused", `${mainRoot} is in the middle of ${operation}: finish or abort it first`);
+  if (operation) {
+    throw new OrchError("refused", `${mainRoot} is in the middle of ${operation}: finish or abort it first`);
+  }
   const staged = await gitAdapter.stagedPaths(mainRoot);
-  if (staged.length) throw new OrchError("refused", `the index of ${mainRoot} has staged changes (${staged.slice(0, 5).join(", ")}): commit or unstage them first`);
+  if (staged.length) {
+    const paths = staged.slice(0, 5).join(", ");
+    const message = `the index of ${mainRoot} has staged changes (${paths}): commit or unstage them first`;
+    throw new OrchError("refused", message);
+  }
   return base;
 }
 

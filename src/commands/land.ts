@@ -60,7 +60,8 @@ function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: st
 /** How the main worktree left `base` at `head`, or null when it is still there. */
 async function baseMovedAway(mainRoot: string, base: string, head: string): Promise<string | null> {
   // One git for both: the commit, then the branch checked out (HEAD when detached; the flag applies to what follows).
-  const [now, name] = (await gitAdapter.gitOut(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], mainRoot)).split("\n");
+  const headAndBranch = await gitAdapter.gitOut(["rev-parse", "HEAD", "--symbolic-full-name", "HEAD"], mainRoot);
+  const [now, name] = headAndBranch.split("\n");
   const current = name?.startsWith("refs/heads/") ? name.slice("refs/heads/".length) : null;
   if (current !== base) return `the main worktree switched from ${base} to ${current ?? "a detached HEAD"}`;
   return now === head ? null : `${base} moved from ${head.slice(0, 12)} to ${now?.slice(0, 12)}`;

@@ -91,7 +91,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
       // a worker's worktree has checked out; a merge queue or auto-merge exits 0 with the PR still open.
       const state = await pullRequestState(prUrl, repo.mainRoot, ctx.env);
-      if (merged.code !== 0 && state !== "MERGED") throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid}`);
+      if (merged.code !== 0 && state !== "MERGED") {
+        throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid}`);
+      }
       if (merged.code === 0 && state !== undefined && state !== "MERGED") {
         const queued = `gh pr merge ${prUrl} exited 0, but the PR is ${state.toLowerCase()}, not merged`;
         throw new OrchError("failed", `${queued} (queued for a merge queue or auto-merge?): nothing landed yet`);
