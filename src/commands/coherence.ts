@@ -63,7 +63,8 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
   const gitAdapter = await loadGit();
   const counts = await pooled(questions, 6, (q) => gitAdapter.aheadBehind(mainRoot, q.baseTip, q.branchTip));
   const diverged = questions.map((_, i) => i).filter((i) => counts[i]!.ahead > 0 && counts[i]!.behind > 0);
-  const merges = await gitAdapter.mergeTrees(mainRoot, diverged.map((i) => [questions[i]!.baseTip, questions[i]!.branchTip]));
+  const tipPairs = diverged.map((i): [string, string] => [questions[i]!.baseTip, questions[i]!.branchTip]);
+  const merges = await gitAdapter.mergeTrees(mainRoot, tipPairs);
   const mergeOf = new Map(diverged.map((index, k) => [index, merges[k]!]));
   const baseTips = [...new Set(diverged.filter((i) => mergeOf.get(i)!.clean).map((i) => questions[i]!.baseTip))];
   const trees = new Map((await gitAdapter.treesOf(mainRoot, baseTips)).map((tree, k) => [baseTips[k]!, tree]));
@@ -117,7 +118,8 @@ export async function standingsFor(
     if (!tip) continue;
     cache ??= readStandings(layout, record.orchestrator_id);
     const cached = Object.hasOwn(cache, record.worker_id) ? cache[record.worker_id] : undefined;
-    const valid = cached?.base_tip === baseTip && cached.branch_tip === tip && cached.base_commit === record.base_commit;
+    const valid = cached?.base_tip === baseTip && cached.branch_tip === tip &&
+      cached.base_commit === record.base_commit;
     if (cached && valid) {
       const { base_commit: _, ...standing } = cached;
       standings.set(record.worker_id, standing);
@@ -237,7 +239,10 @@ function summarizeMove(mainRoot: string, from: string, to: string): Promise<Move
   let summary = moveCache.get(key);
   if (!summary) {
     summary = loadGit()
-      .then((gitAdapter) => Promise.all([gitAdapter.commitsBetween(mainRoot, from, to), gitAdapter.changedPaths(mainRoot, from, to)]))
+      .then((gitAdapter) => Promise.all([
+        gitAdapter.commitsBetween(mainRoot, from, to),
+        gitAdapter.changedPaths(mainRoot, from, to),
+      ]))
       .then(([commits, files]) => ({ commits, files }));
     moveCache.set(key, summary);
   }
@@ -291,19 +296,22 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
     lines.push(notice.syncedBy === "merge"
       ? `orch sync merged ${baseBranch} (${short(to)}) into your branch: a merge commit on top of yours, ` +
         "which keep their ids."
-      : `orch sync brought your branch onto ${baseBranch} (${short(to)}): your commits were replayed on it and have new ids.`);
+      : `orch sync brought your branch onto ${baseBranch} (${short(to)}): ` +
+        "your commits were replayed on it and have new ids.");
   } else if (!notice.returned) {
     lines.push(standing.merges_cleanly
       ? `Your branch ${record.branch} still merges cleanly onto it.`
       : `Your branch ${record.branch} would conflict with it in: ${list(standing.conflict_paths)}.`);
     if (notice.notSyncedBecause) lines.push(`orch sync left your branch as it was: ${notice.notSyncedBecause}.`);
     if (!standing.merges_cleanly) {
-      lines.push(`Before you report done, bring your branch onto the new base: commit your work, \`git rebase ${onto}\`, ` +
+      lines.push("Before you report done, bring your branch onto the new base: " +
+        `commit your work, \`git rebase ${onto}\`, ` +
         "resolve the conflicts, `git add` them and `git rebase --continue`.");
     }
   }
   const summary = notice.returned
-    ? `Handed back: ${record.branch} does not merge onto ${baseBranch}; conflicts in ${list(standing.conflict_paths, 5)}`
+    ? `Handed back: ${record.branch} does not merge onto ${baseBranch}; ` +
+      `conflicts in ${list(standing.conflict_paths, 5)}`
     : notice.synced
       ? `${baseBranch} moved (${commits.length} commit(s)); your branch was synced onto ${short(to)}`
       : `${baseBranch} moved (${commits.length} commit(s)); your branch ` +
@@ -323,7 +331,12 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
     ...(notice.synced ? { synced: true } : {}),
     ...(notice.returned ? { returned: true } : {}),
   };
-  return newMessage({ orchestrator_id: record.orchestrator_id, worker_id: record.worker_id, message_type: "base_moved", content });
+  return newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "base_moved",
+    content,
+  });
 }
 
 export function deliverToWorker(layout: StoreLayout, record: WorkerRecord, message: Message): void {
@@ -422,14 +435,16 @@ export async function reconcile(
   const prerequisites = new Set(waiting.flatMap((r) => r.after ?? []));
   // A remote worker's standing needs its branch fetched: only when its base moved (status shows the
   // host's view of it otherwise), and not for those the caller tells itself (sync fetches them).
-  const wantedAll = started.filter((r) => (options.allStandings && !r.host) || moved(r) || prerequisites.has(r.worker_id));
+  const wantedAll = started.filter((r) =>
+    (options.allStandings && !r.host) || moved(r) || prerequisites.has(r.worker_id));
   const toTell = wantedAll.filter((r) => r.host && moved(r) && !options.skipTelling?.has(r.worker_id));
   // A host that failed lately is left alone until its pause runs out (one connection attempt per pause).
   const paused = toTell.length ? await pausedHosts(layout, toTell, ctx) : new Set<string>();
   const toFetch = toTell.filter((r) => !paused.has(r.host!));
   const unfetched = new Set(toTell.map((r) => r.worker_id));
   if (toFetch.length) {
-    for (const fetched of await fetchBranchesWherePossible(layout, toFetch, repo.mainRoot, ctx)) unfetched.delete(fetched.worker_id);
+    const fetchedAll = await fetchBranchesWherePossible(layout, toFetch, repo.mainRoot, ctx);
+    for (const fetched of fetchedAll) unfetched.delete(fetched.worker_id);
   }
   const wanted = wantedAll.filter((r) => !unfetched.has(r.worker_id));
   // Base branches with a worker not told yet (its host did not answer): the next command looks again.
@@ -448,7 +463,8 @@ export async function reconcile(
     if (known === undefined || !standing || standing.behind === 0) {
       // First sight (a record of an older orch) or the branch already has the base: nothing to tell.
     } else if (standing.landed) {
-      state = { ...state, landed: state.landed ?? { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip } };
+      const landedNow = { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip };
+      state = { ...state, landed: state.landed ?? landedNow };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
       if (onHost(record) && paused.has(record.host)) {
@@ -461,7 +477,8 @@ export async function reconcile(
         if (!onHost(record)) throw error;
         // An unreachable host: its worker is told by a later command, once the host answers again.
         const { aboutHost } = await import("../errors.ts");
-        ctx.warn(`could not tell ${record.worker_id} that ${record.base_branch} moved: ${aboutHost(record.host, error)}`);
+        const why = aboutHost(record.host, error);
+        ctx.warn(`could not tell ${record.worker_id} that ${record.base_branch} moved: ${why}`);
         const { HostUnreachable } = await import("../adapters/ssh.ts");
         if (error instanceof HostUnreachable) {
           (await import("../hosts/backoff.ts")).noteHostFailure(layout, record.host, error.sshError);
@@ -496,8 +513,15 @@ async function pausedHosts(layout: StoreLayout, records: WorkerRecord[], ctx: Co
 }
 
 /** Which of these workers have landed (by orch, or merged into their base some other way). */
-export async function landedAmong(layout: StoreLayout, orchestratorId: string, repo: Repo, ids: string[]): Promise<Set<string>> {
-  const records = ids.map((id) => findWorker(layout, orchestratorId, id)).filter((r): r is WorkerRecord => r !== undefined && !r.pending);
+export async function landedAmong(
+  layout: StoreLayout,
+  orchestratorId: string,
+  repo: Repo,
+  ids: string[],
+): Promise<Set<string>> {
+  const records = ids
+    .map((id) => findWorker(layout, orchestratorId, id))
+    .filter((r): r is WorkerRecord => r !== undefined && !r.pending);
   const views = await standingsOf(layout, repo, records, await baseTipsOf(repo, records));
   return new Set(views.filter(hasLanded).map((v) => v.record.worker_id));
 }
@@ -507,7 +531,12 @@ function hasLanded(view: WorkerStanding | undefined): boolean {
   return Boolean(view && (view.state.landed || view.standing?.landed));
 }
 
-async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], views: WorkerStanding[], ctx: Context): Promise<string[]> {
+async function startReadyWorkers(
+  layout: StoreLayout,
+  waiting: WorkerRecord[],
+  views: WorkerStanding[],
+  ctx: Context,
+): Promise<string[]> {
   const byId = new Map(views.map((v) => [v.record.worker_id, v]));
   const started: string[] = [];
   for (const listed of waiting) {
@@ -536,7 +565,8 @@ async function startReadyWorkers(layout: StoreLayout, waiting: WorkerRecord[], v
       await startPendingWorker(layout, record, ctx);
       started.push(record.worker_id);
     } catch (error) {
-      ctx.warn(`could not start ${record.worker_id} after ${(record.after ?? []).join(", ")}: ${(error as Error).message}`);
+      const waitedFor = (record.after ?? []).join(", ");
+      ctx.warn(`could not start ${record.worker_id} after ${waitedFor}: ${(error as Error).message}`);
     }
   }
   return started;

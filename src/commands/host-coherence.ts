@@ -37,7 +37,8 @@ function parseRequest(text: string): CoherenceRequest {
   const sync = isObject(value.sync) ? value.sync : {};
   const { tip, method, mergesCleanly, message } = sync;
   const isCommit = typeof tip === "string" && /^[0-9a-f]{40,64}$/.test(tip);
-  if (value.op === "sync" && isCommit && (method === "rebase" || method === "merge") && typeof mergesCleanly === "boolean") {
+  const isMethod = method === "rebase" || method === "merge";
+  if (value.op === "sync" && isCommit && isMethod && typeof mergesCleanly === "boolean") {
     return {
       op: "sync",
       worker_id: workerId,
@@ -57,7 +58,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     return { json: { success: true, worker_id: record.worker_id, attempt }, human: () => `${attempt.status}\n` };
   }
   const message = newMessage({
-    orchestrator_id: session.orchestrator_id, worker_id: record.worker_id, message_type: "base_moved", content: request.content,
+    orchestrator_id: session.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "base_moved",
+    content: request.content,
   });
   deliverToWorker(layout, record, message);
   let woken = false;

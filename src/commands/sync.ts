@@ -14,7 +14,9 @@ import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
 import { readJson, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord,
+} from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -152,7 +154,8 @@ export async function syncWorkers(
   const outcome: SyncOutcome = { synced: [], conflicted: [], told: [], up_to_date: [], skipped: [] };
   if (records.length === 0) return outcome;
   const orchestratorId = records[0]!.orchestrator_id;
-  const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling: new Set(records.map((r) => r.worker_id)) });
+  const skipTelling = new Set(records.map((r) => r.worker_id));
+  const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling });
   outcome.told.push(...checked.told);
   for (const record of records.filter((r) => r.pending)) {
     outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
@@ -161,7 +164,8 @@ export async function syncWorkers(
   // A remote worker's branch is read here as its host has it now (fetched over ssh).
   const { readable: started, unfetched } = await branchesReadableHere(layout, candidates, repo.mainRoot, ctx);
   for (const record of unfetched) {
-    outcome.skipped.push({ worker_id: record.worker_id, reason: `its branch could not be fetched from host ${record.host}` });
+    const reason = `its branch could not be fetched from host ${record.host}`;
+    outcome.skipped.push({ worker_id: record.worker_id, reason });
   }
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
   for (const view of views) {
@@ -221,7 +225,8 @@ export async function syncWorkers(
       if (attempt.status === "stopped") {
         // A rebase can stop on a commit in the middle even when the end result would merge: news to a
         // worker told before that its branch merges cleanly, so it is told whatever it heard before.
-        reason = `${method} stopped on conflicts and was undone${attempt.conflict_paths.length ? "" : `: ${attempt.error}`}`;
+        const gitSaid = attempt.conflict_paths.length ? "" : `: ${attempt.error}`;
+        reason = `${method} stopped on conflicts and was undone${gitSaid}`;
         outcome.conflicted.push({ worker_id: id, conflict_paths: attempt.conflict_paths });
         claimTelling(layout, orchestratorId, id, baseTip);
         const standingNow = { merges_cleanly: false, conflict_paths: attempt.conflict_paths };
@@ -279,7 +284,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const repo = await requireRepo(ctx);
   const outcome = await syncWorkers(layout, repo, records, method, ctx);
   return {
-    json: { success: true, orchestrator_id: session.orchestrator_id, method, ...outcome, told: [...new Set(outcome.told)] },
+    json: {
+      success: true,
+      orchestrator_id: session.orchestrator_id,
+      method,
+      ...outcome,
+      told: [...new Set(outcome.told)],
+    },
     human: (c) => render(outcome, c),
   };
 }
