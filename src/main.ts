@@ -194,7 +194,8 @@ async function parseWithCac(): Promise<Invocation | undefined> {
       process.exit(0);
     }
     if (parsed.options.version) {
-      writeOrLeave(jsonMode() ? `${JSON.stringify({ success: true, version: VERSION }, null, 2)}\n` : `orch ${VERSION}\n`);
+      const versionJson = { success: true, version: VERSION };
+      writeOrLeave(jsonMode() ? `${JSON.stringify(versionJson, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }
     if (!cli.matchedCommand) {

@@ -212,7 +212,8 @@ function whatItNeeds(w: AwaitedWorker): string {
   if (w.needs) return ` - needs: ${w.needs}`;
   if (w.status !== "blocked" || !w.waiting_for) return "";
   if (w.waiting_for === "after") {
-    return " - waiting for after: a worker it waits for failed or was removed: fix or replace that one, or orch rm this";
+    return " - waiting for after: a worker it waits for failed or was removed: " +
+      "fix or replace that one, or orch rm this";
   }
   const request = w.request_id ? ` ${w.request_id}` : "";
   const answer = w.request_id

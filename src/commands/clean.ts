@@ -7,7 +7,9 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { landedAtTip } from "../store/coherence.ts";
-import { checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone } from "../hosts/place.ts";
+import {
+  checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone,
+} from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";

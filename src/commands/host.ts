@@ -28,7 +28,8 @@ import type { CommandResult } from "./types.ts";
  * missing, and which of the agents orch knows by name ("$@" after the orch path) its ssh commands find.
  */
 const PROBE = `${VERSION_WITHIN}; ` + 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
-  'versionWithin "$HOME/$o" 2>/dev/null || echo "orch none"; { cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
+  'versionWithin "$HOME/$o" 2>/dev/null || echo "orch none"; ' +
+  '{ cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
 /** The programs of the agents orch knows by name (--agent claude, --agent codex); claude is the default. */
@@ -128,8 +129,10 @@ async function addHost(
   const start = lines.indexOf("orch-probe");
   if (start > 0) throw loginShellNoise(name, lines.slice(0, start).join("\n"));
   if (start < 0) {
-    const why = lastLine(probe.stderr) || (probe.stdout.trim() ? `it printed ${JSON.stringify(lines[0])}` : "no output");
-    throw new OrchError("failed", `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`);
+    const printed = probe.stdout.trim() ? `it printed ${JSON.stringify(lines[0])}` : "no output";
+    const why = lastLine(probe.stderr) || printed;
+    const message = `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`;
+    throw new OrchError("failed", message);
   }
   const [system = "", machine = "", version = "", sum = "", ...found] = lines.slice(1);
   // It answered: a pause of status and poll after it failed them (hosts/backoff.ts) is over, as when they reach it.

@@ -40,7 +40,9 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
 export async function stopHere(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
-  if (workerState(layout, record).status !== "stopped") recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
+  if (workerState(layout, record).status !== "stopped") {
+    recordWorkerEvent(layout, record, "stopped", "stopped by the orchestrator");
+  }
   const agentPid = runningAgentPid(layout, record);
   const endProcesses = planWorkerEnd({ orchestratorId: record.orchestrator_id, workerId: record.worker_id }, agentPid);
   let windowClosed = false;
@@ -49,7 +51,9 @@ export async function stopHere(layout: StoreLayout, record: WorkerRecord, ctx: C
     windowClosed = await killWindow(record.window_id, ctx.env, record.tmux_server);
   }
   const outcome = await endProcesses();
-  for (const left of outcome.notEnded) ctx.warn(`could not end process ${left.pid} (${left.name}) of worker ${record.worker_id}: ${left.reason}`);
+  for (const left of outcome.notEnded) {
+    ctx.warn(`could not end process ${left.pid} (${left.name}) of worker ${record.worker_id}: ${left.reason}`);
+  }
   fs.rmSync(layout.agentPidFile(record.orchestrator_id, record.worker_id), { force: true });
   return {
     agent_stopped: agentPid !== undefined && !outcome.notEnded.some((left) => left.pid === agentPid),
@@ -62,7 +66,10 @@ export async function stopHere(layout: StoreLayout, record: WorkerRecord, ctx: C
 export interface RemoveOptions {
   force: boolean;
   deleteBranch: boolean;
-  /** Delete the branch even when its changes are not in the main worktree's HEAD (rm --force, a PR merged on GitHub). */
+  /**
+   * Delete the branch even when its changes are not in the main worktree's HEAD (rm --force, a PR merged on
+   * GitHub).
+   */
   forceBranch: boolean;
 }
 
@@ -151,20 +158,26 @@ export async function removeHere(
   }
   if (options.deleteBranch && !options.forceBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
     if (!(await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, "HEAD"))) {
-      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: nothing was removed (use --force to delete it anyway)`);
+      throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: ` +
+        "nothing was removed (use --force to delete it anyway)");
     }
   }
   if (present && !options.force) {
     const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
     if (dirty.length) {
-      throw new OrchError("refused", `worker ${record.worker_id} has uncommitted changes (${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}): commit them or use --force`);
+      const listed = `${dirty.slice(0, 5).join(", ")}${dirty.length > 5 ? ", …" : ""}`;
+      const message = `worker ${record.worker_id} has uncommitted changes (${listed}): commit them or use --force`;
+      throw new OrchError("refused", message);
     }
   }
   const settings = await gitAdapter.readSettings(mainRoot);
   const where = { repoRoot: mainRoot, worktreePath: record.worktree_path, branch: record.branch };
   if (present && record.backend === "git") {
     const failures = await gtr.runHooks("preRemove", settings, { ...where, cwd: record.worktree_path }, ctx.env);
-    if (failures.length && !options.force) throw new OrchError("refused", `${gtr.describeHookFailures("preRemove", failures)}: nothing was removed (use --force to remove anyway)`);
+    if (failures.length && !options.force) {
+      const hooksFailed = gtr.describeHookFailures("preRemove", failures);
+      throw new OrchError("refused", `${hooksFailed}: nothing was removed (use --force to remove anyway)`);
+    }
   }
   const stopped = await stopHere(layout, record, ctx);
   let branchDeleted = false;

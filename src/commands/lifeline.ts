@@ -21,10 +21,14 @@ function parseRequest(text: string | undefined): LifelineRequest {
     throw usage("__lifeline takes one JSON request");
   }
   const request = value as Partial<LifelineRequest> | null;
-  if (!request || typeof request.command !== "string" || !SERVED.includes(request.command)) throw usage("__lifeline serves poll and await only");
+  if (!request || typeof request.command !== "string" || !SERVED.includes(request.command)) {
+    throw usage("__lifeline serves poll and await only");
+  }
   const args = Array.isArray(request.args) ? request.args.filter((a): a is string => typeof a === "string") : [];
   const flags: Record<string, string | boolean> = {};
-  for (const [key, flag] of Object.entries(request.flags ?? {})) if (typeof flag === "string" || typeof flag === "boolean") flags[key] = flag;
+  for (const [key, flag] of Object.entries(request.flags ?? {})) {
+    if (typeof flag === "string" || typeof flag === "boolean") flags[key] = flag;
+  }
   return { command: request.command, args, flags };
 }
 

@@ -33,11 +33,15 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     // No record, but perhaps the remains of a spawn killed before it made one: rm removes those.
     if (!(error instanceof OrchError) || error.kind !== "not_found") throw error;
     const repo = await repoOf(ctx);
-    const repaired = repo ? await repairSpawn(layout, session.orchestrator_id, isWorkerId(name) ? name : workerIdForBranch(name), repo.mainRoot) : [];
+    const spawnedId = isWorkerId(name) ? name : workerIdForBranch(name);
+    const repaired = repo ? await repairSpawn(layout, session.orchestrator_id, spawnedId, repo.mainRoot) : [];
     if (repaired.length === 0) throw error;
     return {
       json: { success: true, removed: true, worker_id: name, repaired },
-      human: (c) => `${c.green("removed")} what an interrupted spawn of ${name} left:\n${repaired.map((line) => `  ${line}\n`).join("")}`,
+      human: (c) => {
+        const leftovers = repaired.map((line) => `  ${line}\n`).join("");
+        return `${c.green("removed")} what an interrupted spawn of ${name} left:\n${leftovers}`;
+      },
     };
   }
   const repo = await requireRepo(ctx);

@@ -18,8 +18,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       ...outcome,
       worktree_path: record.worktree_path,
     },
-    human: (c) =>
-      `${c.yellow("stopped")} ${c.bold(record.worker_id)}${outcome.agent_stopped ? " (agent ended)" : ""}${outcome.window_closed ? " (window closed)" : ""}; worktree kept at ${record.worktree_path}\n` +
-      (outcome.not_ended ?? []).map((left) => `  ${c.red("could not end")} process ${left.pid} (${left.name}): ${left.reason}\n`).join(""),
+    human: (c) => {
+      const agentEnded = outcome.agent_stopped ? " (agent ended)" : "";
+      const windowClosed = outcome.window_closed ? " (window closed)" : "";
+      const notEnded = (outcome.not_ended ?? [])
+        .map((left) => `  ${c.red("could not end")} process ${left.pid} (${left.name}): ${left.reason}\n`)
+        .join("");
+      return `${c.yellow("stopped")} ${c.bold(record.worker_id)}${agentEnded}${windowClosed}; ` +
+        `worktree kept at ${record.worktree_path}\n${notEnded}`;
+    },
   };
 }
