@@ -123,8 +123,8 @@ export const TOOLS: ToolSpec[] = [
     name: "send_message",
     description:
       "Sends a message from a worker to an orchestrator: task_complete, task_failed or question (and progress, " +
-      "idle, blocked). Use this to notify completion, failure, or ask questions. Each message is delivered exactly once by " +
-      "poll_messages.",
+      "idle, blocked). Use this to notify completion, failure, or ask questions. Each message is delivered " +
+      "exactly once by poll_messages.",
     inputSchema: object({
       orchestrator_id: orchestratorId("The orchestrator session ID to send the message to"),
       message_type: { type: "string", enum: WORKER_MESSAGE_TYPES, description: "Type of message being sent" },
