@@ -41,7 +41,8 @@ if (target === "bun") {
   if (failed) {
     const download = /dl\.deno\.land|error sending request|dns error/.exec(failed);
     process.stderr.write(download
-      ? "build: deno compile needs Deno's runtime (denort), which it downloads from dl.deno.land, and that host cannot be reached from here. " +
+      ? "build: deno compile needs Deno's runtime (denort), which it downloads from dl.deno.land, " +
+        "and that host cannot be reached from here. " +
         "Build with the default target (bun build.ts), or point DENORT_BIN at a denort binary you have.\n"
       : failed);
     process.exit(1);

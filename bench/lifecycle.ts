@@ -156,7 +156,8 @@ export async function claudeWake(ctx: BenchContext): Promise<void> {
   } finally {
     await setup.done();
   }
-  ctx.row(`claude: send → idle worker's next model request, p50 (${runs} runs)`, ms(p50(latencies)), "", "", "≤ 2 s", p50(latencies) <= 2000);
+  ctx.row(`claude: send → idle worker's next model request, p50 (${runs} runs)`, ms(p50(latencies)),
+    "", "", "≤ 2 s", p50(latencies) <= 2000);
   ctx.row("claude: send → next model request, max", ms(max(latencies)), "", "", "≤ 2 s", max(latencies) <= 2000);
 }
 
@@ -193,5 +194,6 @@ export async function claudeBlocked(ctx: BenchContext): Promise<void> {
     await setup.done();
   }
   // Negative: the line came before the prompt was drawn (the hook runs as Claude Code opens the prompt).
-  ctx.row("claude: permission prompt on screen → blocked watch line, max", ms(max(afterPrompt)), `p50 ${ms(p50(afterPrompt))}`, "", "≤ 10 s", max(afterPrompt) <= 10_000);
+  ctx.row("claude: permission prompt on screen → blocked watch line, max", ms(max(afterPrompt)),
+    `p50 ${ms(p50(afterPrompt))}`, "", "≤ 10 s", max(afterPrompt) <= 10_000);
 }

@@ -21,7 +21,15 @@ const N = QUICK ? 15 : 41;
 const WORK = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), "orch-bench-")));
 const TIME = ["/usr/bin/time", "/bin/time"].find((p) => fs.existsSync(p));
 
-const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", GIT_AUTHOR_NAME: "bench", GIT_AUTHOR_EMAIL: "b@e.invalid", GIT_COMMITTER_NAME: "bench", GIT_COMMITTER_EMAIL: "b@e.invalid", TMUX_TMPDIR: path.join(WORK, "tmux") };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  NO_COLOR: "1",
+  GIT_AUTHOR_NAME: "bench",
+  GIT_AUTHOR_EMAIL: "b@e.invalid",
+  GIT_COMMITTER_NAME: "bench",
+  GIT_COMMITTER_EMAIL: "b@e.invalid",
+  TMUX_TMPDIR: path.join(WORK, "tmux"),
+};
 for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
 fs.mkdirSync(env.TMUX_TMPDIR!);
 
@@ -143,7 +151,8 @@ async function benchStartup(floorBin: string): Promise<void> {
   row("orch poll (empty): median wall", ms(pollMs), `floor ${ms(floorP)}`, pollMs / floorP, "≤ 2×", pollMs / floorP <= 2);
   const fsFloor = buildFsFloor();
   const [fsFloorMs, floorF] = interleaved(() => timeOnce([fsFloor], WORK), floor);
-  row("floor with node:fs: the same line written through node:fs", ms(fsFloorMs), `floor ${ms(floorF)}`, fsFloorMs / floorF, "reported", undefined);
+  row("floor with node:fs: the same line written through node:fs", ms(fsFloorMs), `floor ${ms(floorF)}`,
+    fsFloorMs / floorF, "reported", undefined);
   const [notifyAgain, fsFloorN] = interleaved(() => timeOnce(notify, repo), () => timeOnce([fsFloor], WORK));
   row("orch notify: median wall, against the floor with node:fs", ms(notifyAgain), `floor with node:fs ${ms(fsFloorN)}`,
     notifyAgain / fsFloorN, "reported", undefined);
@@ -159,8 +168,10 @@ async function benchStartup(floorBin: string): Promise<void> {
     const [notifyKb, floorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([floorCopy], WORK), 15);
     sh([orchCopy, "poll", "--json"], repo);
     const [pollKb, floorKb2] = interleaved(() => peakOnce([orchCopy, "poll"], repo), () => peakOnce([floorCopy], WORK), 15);
-    row(`orch notify: peak memory, ${state}`, mb(notifyKb), `floor ${mb(floorKb)}`, notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
-    row(`orch poll (empty): peak memory, ${state}`, mb(pollKb), `floor ${mb(floorKb2)}`, pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
+    row(`orch notify: peak memory, ${state}`, mb(notifyKb), `floor ${mb(floorKb)}`,
+      notifyKb / floorKb, "≤ 1.3×", notifyKb / floorKb <= 1.3);
+    row(`orch poll (empty): peak memory, ${state}`, mb(pollKb), `floor ${mb(floorKb2)}`,
+      pollKb / floorKb2, "≤ 1.3×", pollKb / floorKb2 <= 1.3);
     const [notifyKb2, fsFloorKb] = interleaved(() => peakOnce(notifyWith(orchCopy), repo), () => peakOnce([fsFloorCopy], WORK), 15);
     row(`orch notify: peak memory, ${state}, against the floor with node:fs`, mb(notifyKb2), `floor with node:fs ${mb(fsFloorKb)}`,
       notifyKb2 / fsFloorKb, "reported", undefined);
@@ -197,7 +208,9 @@ async function benchStartup(floorBin: string): Promise<void> {
   const orchBurst = await burst((n) => [ORCH, "notify", "--type", "progress", "--summary", `m${n}`], burstRepo);
   const delivered = JSON.parse(sh([ORCH, "poll", "--json"], burstRepo));
   const unique = new Set(delivered.messages.map((m: { id: string }) => m.id)).size;
-  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst), `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once", orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
+  row(`2,000 notifies from 8 senders (${delivered.message_count} delivered, ${unique} unique)`, ms(orchBurst),
+    `floor ×2,000: ${ms(floorBurst)}`, orchBurst / floorBurst, "≤ 1.5×, all once",
+    orchBurst / floorBurst <= 1.5 && unique === 2000 && delivered.message_count === 2000);
 }
 
 /**
@@ -230,7 +243,11 @@ async function benchClaude(): Promise<void> {
     return r.stdout;
   };
   const firstRequest = async (key: string, started: number) => {
-    await server.waitFor(() => server.turns().some((t) => JSON.stringify(t.body?.messages ?? "").includes(key)), 120_000, `the first request of ${key}`);
+    await server.waitFor(
+      () => server.turns().some((t) => JSON.stringify(t.body?.messages ?? "").includes(key)),
+      120_000,
+      `the first request of ${key}`,
+    );
     return server.turns().find((t) => JSON.stringify(t.body?.messages ?? "").includes(key))!.at - started;
   };
   // A session of its own keeps the server (started with this environment) up between windows.
@@ -253,7 +270,8 @@ async function benchClaude(): Promise<void> {
   spawnSync("tmux", ["kill-server"], { env: agentEnv });
   await server.stop();
   const [orchMs, rawMs] = [median(subject), median(reference)];
-  row("claude: orch spawn → first model request", ms(orchMs), `claude -- PROMPT in the same worktree: ${ms(rawMs)}`, orchMs / rawMs, "≤ 1.2×", orchMs / rawMs <= 1.2);
+  row("claude: orch spawn → first model request", ms(orchMs), `claude -- PROMPT in the same worktree: ${ms(rawMs)}`,
+    orchMs / rawMs, "≤ 1.2×", orchMs / rawMs <= 1.2);
 }
 
 /**
@@ -298,17 +316,21 @@ async function codexFirstRequest(): Promise<void> {
   for (let i = 0; i < (QUICK ? 3 : 7); i++) {
     const token = `RUN-${i}`;
     let t = Date.now();
-    const spawned = JSON.parse(run([ORCH, "spawn", `codex/b${i}`, "--agent", "codex", "--prompt", `SCRIPT:bench ${token}`, "--json"], repo));
+    const spawnArgv = [ORCH, "spawn", `codex/b${i}`, "--agent", "codex", "--prompt", `SCRIPT:bench ${token}`, "--json"];
+    const spawned = JSON.parse(run(spawnArgv, repo));
     orchTimes.push(await firstRequest(token, t));
     run([ORCH, "stop", spawned.worker_id], repo);
     fs.appendFileSync(config, `\n[projects.${JSON.stringify(spawned.worktree_path)}]\ntrust_level = "trusted"\n`);
     t = Date.now();
-    const window = run(["tmux", "new-window", "-d", "-t", "bench-hand:", "-P", "-F", "#{window_id}", "-c", spawned.worktree_path, "codex", "--", `SCRIPT:bench hand-${token}`], repo).trim();
+    const newWindow = ["tmux", "new-window", "-d", "-t", "bench-hand:", "-P", "-F", "#{window_id}"];
+    const inWorktree = ["-c", spawned.worktree_path];
+    const window = run([...newWindow, ...inWorktree, "codex", "--", `SCRIPT:bench hand-${token}`], repo).trim();
     handTimes.push(await firstRequest(`hand-${token}`, t));
     run(["tmux", "kill-window", "-t", window], repo);
     // The same by hand with the shared server off, as orch runs it: what orch itself adds.
     t = Date.now();
-    const embedded = run(["tmux", "new-window", "-d", "-t", "bench-hand:", "-P", "-F", "#{window_id}", "-c", spawned.worktree_path, "codex", "--no-daemon", "--", `SCRIPT:bench embedded-${token}`], repo).trim();
+    const embeddedArgv = ["codex", "--no-daemon", "--", `SCRIPT:bench embedded-${token}`];
+    const embedded = run([...newWindow, ...inWorktree, ...embeddedArgv], repo).trim();
     embeddedTimes.push(await firstRequest(`embedded-${token}`, t));
     run(["tmux", "kill-window", "-t", embedded], repo);
   }
@@ -318,8 +340,10 @@ async function codexFirstRequest(): Promise<void> {
   await server.close();
   const [orchMs, handMs] = [median(orchTimes), median(handTimes)];
   const embeddedMs = median(embeddedTimes);
-  row("orch spawn --agent codex → first model request", ms(orchMs), `codex -- PROMPT by hand: ${ms(handMs)}`, orchMs / handMs, "≤ 1.2×", orchMs / handMs <= 1.2);
-  row("the same, against its own mode by hand", ms(orchMs), `codex --no-daemon -- PROMPT: ${ms(embeddedMs)}`, orchMs / embeddedMs, "reported", undefined);
+  row("orch spawn --agent codex → first model request", ms(orchMs), `codex -- PROMPT by hand: ${ms(handMs)}`,
+    orchMs / handMs, "≤ 1.2×", orchMs / handMs <= 1.2);
+  row("the same, against its own mode by hand", ms(orchMs), `codex --no-daemon -- PROMPT: ${ms(embeddedMs)}`,
+    orchMs / embeddedMs, "reported", undefined);
 }
 
 /**
@@ -385,17 +409,21 @@ async function benchHosts(): Promise<void> {
       `ssh HOST true, shared connection: ${ms(trueO)}`, floorOrchMs / trueO, "reported", undefined);
 
     const [statusMs, trueS] = interleaved(timed([ORCH, "status", "--json"]), sshTrue);
-    row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`, statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
+    row("remote orch status (1 worker on a host)", ms(statusMs), `ssh HOST true, shared connection: ${ms(trueS)}`,
+      statusMs / trueS, "≤ 1.5×", statusMs / trueS <= 1.5);
     const [pollMs, trueP] = interleaved(timed([ORCH, "poll", "--json"]), sshTrue);
-    row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`, pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
+    row("remote orch poll (empty)", ms(pollMs), `ssh HOST true, shared connection: ${ms(trueP)}`,
+      pollMs / trueP, "≤ 1.5×", pollMs / trueP <= 1.5);
     const withSsh = { ORCH_SSH_NO_MUX: "1" };
     const [pollMux, pollSsh] = interleaved(timed([ORCH, "poll", "--json"]), timed([ORCH, "poll", "--json"], withSsh));
     row("remote orch poll (empty), through the socket against starting ssh (ORCH_SSH_NO_MUX=1)", ms(pollMux),
       `the same starting ssh: ${ms(pollSsh)}`, pollMux / pollSsh, "reported", undefined);
     const [statusAgain, statusByHand] = interleaved(timed([ORCH, "status", "--json"]), byHand(["status", "--branch-tips"]));
-    row("remote orch status, against the host's orch by hand", ms(statusAgain), `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
+    row("remote orch status, against the host's orch by hand", ms(statusAgain),
+      `ssh HOST orch status in the clone: ${ms(statusByHand)}`, statusAgain / statusByHand, "reported", undefined);
     const [pollAgain, pollByHand] = interleaved(timed([ORCH, "poll", "--json"]), byHand(["poll"]));
-    row("remote orch poll (empty), against the host's orch by hand", ms(pollAgain), `ssh HOST orch poll in the clone: ${ms(pollByHand)}`, pollAgain / pollByHand, "reported", undefined);
+    row("remote orch poll (empty), against the host's orch by hand", ms(pollAgain),
+      `ssh HOST orch poll in the clone: ${ms(pollByHand)}`, pollAgain / pollByHand, "reported", undefined);
 
     let k = 0;
     const [spawnMs, addMs] = interleaved(
@@ -406,7 +434,8 @@ async function benchHosts(): Promise<void> {
       },
       QUICK ? 7 : 15,
     );
-    row("remote orch spawn --host --no-window (1,000-file repository)", ms(spawnMs), `ssh HOST git worktree add -b: ${ms(addMs)}`, spawnMs / addMs, "≤ 1.5×", spawnMs / addMs <= 1.5);
+    row("remote orch spawn --host --no-window (1,000-file repository)", ms(spawnMs),
+      `ssh HOST git worktree add -b: ${ms(addMs)}`, spawnMs / addMs, "≤ 1.5×", spawnMs / addMs <= 1.5);
     // The host's spawn by hand over the same ssh, exactly as orch asks it (the base is on the host).
     const base = run(["git", "rev-parse", "HEAD"]).trim();
     let h = 0;
@@ -435,12 +464,14 @@ async function benchHosts(): Promise<void> {
       await new Promise((r) => setTimeout(r, 300)); // its connection to the host is up and waiting
       const sender = spawn(notifyArgv[0]!, [...notifyArgv.slice(1), `wake ${i}`], { env: hostEnv, stdio: "ignore" });
       const exited = await new Promise<number>((resolve) => sender.on("exit", () => resolve(performance.now())));
-      const arrived = await Promise.race([output, closed.then((code) => new Error(`poll --wait ended (${code}) without output: ${stderr}`))]);
+      const endedEarly = closed.then((code) => new Error(`poll --wait ended (${code}) without output: ${stderr}`));
+      const arrived = await Promise.race([output, endedEarly]);
       if (arrived instanceof Error) throw arrived;
       latencies.push(Math.max(0, arrived - exited));
       await closed;
     }
-    row("wake latency, notify on a host → local poll --wait output: p50", ms(pct(latencies, 50)), "over loopback ssh", "", "≤ 50 ms", pct(latencies, 50) <= 50);
+    row("wake latency, notify on a host → local poll --wait output: p50", ms(pct(latencies, 50)), "over loopback ssh",
+      "", "≤ 50 ms", pct(latencies, 50) <= 50);
     row("wake latency from a host: p99", ms(pct(latencies, 99)), "", "", "reported", undefined);
   } finally {
     world.close();
@@ -546,7 +577,8 @@ async function main(): Promise<void> {
     latencies.push(Math.max(0, arrived - exited));
     await closed;
   }
-  row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)", "", "≤ 10 ms", pct(latencies, 50) <= 10);
+  row("wake latency notify exit → poll --wait output: p50", ms(pct(latencies, 50)), "(the seed polls every 30 s)",
+    "", "≤ 10 ms", pct(latencies, 50) <= 10);
   row("wake latency: p99", ms(pct(latencies, 99)), "", "", "≤ 50 ms", pct(latencies, 99) <= 50);
 
   // poll cost with history: 1 new message and 10,000 read ones, against 1 new and no history.
@@ -567,7 +599,8 @@ async function main(): Promise<void> {
     return timeOnce([ORCH, "poll"], dir);
   };
   const [pollHistory, pollFresh] = interleaved(pollOneNew(history), pollOneNew(fresh));
-  row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`, pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
+  row("poll of 1 new message with 10,000 read ones", ms(pollHistory), `no history: ${ms(pollFresh)}`,
+    pollHistory / pollFresh, "≤ 1.2×", pollHistory / pollFresh <= 1.2);
 
   // Workers: spawn --no-window against raw git worktree add -b, in a repository of 1,000 files.
   const big = repoWith(1000, "project");
@@ -578,7 +611,8 @@ async function main(): Promise<void> {
     () => timeOnce(["git", "worktree", "add", "-q", "-b", `raw-${k}`, path.join(WORK, `raw-wt-${k}`)], big),
     QUICK ? 7 : 15,
   );
-  row("orch spawn --no-window (1,000-file repository)", ms(spawnMs), `git worktree add -b: ${ms(rawAdd)}`, spawnMs / rawAdd, "≤ 1.5×", spawnMs / rawAdd <= 1.5);
+  row("orch spawn --no-window (1,000-file repository)", ms(spawnMs), `git worktree add -b: ${ms(rawAdd)}`,
+    spawnMs / rawAdd, "≤ 1.5×", spawnMs / rawAdd <= 1.5);
   sh(["tmux", "new-session", "-d", "-s", "bench"], big);
   // Each window's program keeps running after the command returns (orch's runs the agent, then the
   // user's shell; the raw one the user's shell); a pause before each timed run keeps that work out of
@@ -599,7 +633,8 @@ async function main(): Promise<void> {
     },
     QUICK ? 7 : 15,
   );
-  row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`, spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
+  row("orch spawn with a tmux window", ms(spawnWindow), `worktree add + tmux new-window: ${ms(rawWindow)}`,
+    spawnWindow / rawWindow, "≤ 1.5×", spawnWindow / rawWindow <= 1.5);
 
   benchStatusFifty(floor);
 
@@ -636,7 +671,8 @@ async function main(): Promise<void> {
     told += fs.readdirSync(inbox).filter((f) => fs.readFileSync(path.join(inbox, f), "utf8").includes('"base_moved"')).length;
   }
   const what = `telling 20 workers after one landing, by the next orch poll (${told} of ${landing * 20} told)`;
-  row(what, ms(tellMs), `20 × orch send: ${ms(sendMs)}`, tellMs / sendMs, "≤ 1×, each once", tellMs / sendMs <= 1 && told === landing * 20);
+  row(what, ms(tellMs), `20 × orch send: ${ms(sendMs)}`,
+    tellMs / sendMs, "≤ 1×, each once", tellMs / sendMs <= 1 && told === landing * 20);
 
   // apply of a 50-commit series against raw git format-patch | git am.
   const applyRepo = repoWith(50, "apply");
@@ -662,7 +698,8 @@ async function main(): Promise<void> {
     },
     QUICK ? 5 : 9,
   );
-  row("orch apply of a 50-commit series", ms(orchApply), `git format-patch \\| git am: ${ms(rawApply)}`, orchApply / rawApply, "≤ 1.3×", orchApply / rawApply <= 1.3);
+  row("orch apply of a 50-commit series", ms(orchApply), `git format-patch \\| git am: ${ms(rawApply)}`,
+    orchApply / rawApply, "≤ 1.3×", orchApply / rawApply <= 1.3);
 
   // land of 10 workers with a trivial test, per worker, against raw git merge --squash + commit.
   const landRepo = repoWith(100, "land");
@@ -685,10 +722,19 @@ async function main(): Promise<void> {
     sh(["git", "commit", "-q", "-m", `land ${i}`], landRepo);
   }
   const rawPer = (performance.now() - tRaw) / 10;
-  row("orch land, per worker (10 workers, --test true)", ms(landPer), `git merge --squash + commit: ${ms(rawPer)}`, landPer / rawPer, "reported", undefined);
+  row("orch land, per worker (10 workers, --test true)", ms(landPer), `git merge --squash + commit: ${ms(rawPer)}`,
+    landPer / rawPer, "reported", undefined);
 
   // The PostToolUse hook on a payload that is not ours (runs after every tool call of every worker).
-  const payload = JSON.stringify({ session_id: "s", transcript_path: "/dev/null", cwd: repo, hook_event_name: "PostToolUse", tool_name: "Read", tool_input: { file_path: "/etc/hostname" }, tool_response: {} });
+  const payload = JSON.stringify({
+    session_id: "s",
+    transcript_path: "/dev/null",
+    cwd: repo,
+    hook_event_name: "PostToolUse",
+    tool_name: "Read",
+    tool_input: { file_path: "/etc/hostname" },
+    tool_response: {},
+  });
   const [hookMs, floorH] = interleaved(() => timeOnce([ORCH, "hook", "post-tool-use"], repo, payload), floor);
   row("orch hook post-tool-use, non-matching payload", ms(hookMs), `floor ${ms(floorH)}`, hookMs / floorH, "≤ 2×", hookMs / floorH <= 2);
 
@@ -700,8 +746,13 @@ async function main(): Promise<void> {
   await codexFirstRequest();
 
   spawnSync("tmux", ["kill-server"], { env });
+  const day = new Date().toISOString().slice(0, 10);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${os.platform()} ${os.release()}`;
+  const gitVersion = sh(["git", "--version"]).trim().split(" ").pop();
+  const tmuxVersion = sh(["tmux", "-V"]).trim().split(" ").pop();
   const table = [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${os.platform()} ${os.release()}, git ${sh(["git", "--version"]).trim().split(" ").pop()}, tmux ${sh(["tmux", "-V"]).trim().split(" ").pop()}; medians of ${N} runs${QUICK ? " (--quick)" : ""}.`,
+    `Measured ${day} on ${machine}, git ${gitVersion}, tmux ${tmuxVersion}; ` +
+      `medians of ${N} runs${QUICK ? " (--quick)" : ""}.`,
     "",
     "| measurement | orch | reference (same run) | ratio | target | met |",
     "|---|---|---|---|---|---|",
