@@ -31,7 +31,12 @@ function session(name = "repo"): { repo: string; id: string } {
 }
 
 /** Polls until `done` holds for the messages taken so far (all of them are returned). */
-async function pollUntil(repo: string, env: Record<string, string | undefined>, done: (all: Message[]) => boolean, what: string): Promise<Message[]> {
+async function pollUntil(
+  repo: string,
+  env: Record<string, string | undefined>,
+  done: (all: Message[]) => boolean,
+  what: string,
+): Promise<Message[]> {
   const all: Message[] = [];
   try {
     await waitUntil(() => {
@@ -59,7 +64,8 @@ function pane(window: string, env: Record<string, string | undefined>): string {
   }
 }
 
-test("a worker starts with no dialog in a repository it has never seen; orch needs no approval; orch on PATH before and after", async () => {
+test("a worker starts with no dialog in a repository it has never seen; orch needs no approval; " +
+  "orch on PATH before and after", async () => {
   const { repo, id } = session("new:repo");
   const user = claudeUser({ allow: ["Bash(command -v:*)"] });
   assert.not.ok(JSON.stringify(readClaudeConfig(user)).includes(repo), "Claude Code has never seen this repository");
@@ -86,16 +92,25 @@ test("a worker starts with no dialog in a repository it has never seen; orch nee
   const metadata = JSON.parse(String((first!.body?.metadata as { user_id?: string }).user_id)) as { session_id?: string };
   assert.is(metadata.session_id, record.agent_session_id, "claude runs with the session id orch recorded");
   const shimLine = userText(third!.body).split("\n").find((line) => line.endsWith("/orch"));
-  assert.ok(shimLine && shimLine.startsWith(user.home), `orch on the PATH of claude's shell, from orch's private folder: ${userText(third!.body).slice(-300)}`);
+  const why = `orch on the PATH of claude's shell, from orch's private folder: ${userText(third!.body).slice(-300)}`;
+  assert.ok(shimLine && shimLine.startsWith(user.home), why);
   assert.not.ok(shimLine!.includes(repo), "nothing on PATH lies in the repository");
 
   // The shell left in the window after claude exits has orch on its PATH too.
   const window = r.json.window_id as string;
   tmux(["send-keys", "-t", window, "/exit", "Enter"], env);
-  await waitUntil(() => tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env) === "bash", AGENT_WAIT, `the shell after claude:\n${pane(window, env)}`);
+  await waitUntil(
+    () => tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env) === "bash",
+    AGENT_WAIT,
+    `the shell after claude:\n${pane(window, env)}`,
+  );
   const out = path.join(tempDir(), "orch-path");
   tmux(["send-keys", "-t", window, `command -v orch > ${out}`, "Enter"], env);
-  await waitUntil(() => fs.existsSync(out) && fs.readFileSync(out, "utf8").endsWith("\n"), AGENT_WAIT, `the shell to answer:\n${pane(window, env)}`);
+  await waitUntil(
+    () => fs.existsSync(out) && fs.readFileSync(out, "utf8").endsWith("\n"),
+    AGENT_WAIT,
+    `the shell to answer:\n${pane(window, env)}`,
+  );
   assert.is(fs.readFileSync(out, "utf8").trim(), shimLine);
 });
 
@@ -134,7 +149,8 @@ test("the PR hook reports task_complete with the URL; orch send mid-turn reaches
   // Claude Code calls gh itself too (auth token, its own closed issues): only the agent's call counts here.
   assert.equal(gh.calls().filter((call) => call.startsWith("pr ")), ["pr create --title Blue widget --body As asked"]);
   const [, second] = server.turns("feat-pr");
-  assert.is(userText(second!.body).split("-n: use the blue widget").length - 1, 1, "the message reached the model after the Bash call, once");
+  const timesSeen = userText(second!.body).split("-n: use the blue widget").length - 1;
+  assert.is(timesSeen, 1, "the message reached the model after the Bash call, once");
   assert.is(server.turns("feat-pr").length, 3, "one request per step");
 });
 
@@ -159,7 +175,11 @@ test("prompts arrive whole: one starting with -, one of 60 KB, one of 300 KB (th
   const { repo, id } = session();
   const user = claudeUser();
   const env = { ...privateTmux(), ...user.env, ...server.env };
-  const lines = (tag: string, kb: number) => Array.from({ length: Math.ceil((kb * 1024) / 64) }, (_, i) => `${tag} line ${String(i).padStart(6, "0")} ${"·".repeat(40)}`).join("\n");
+  const lines = (tag: string, kb: number) =>
+    Array.from(
+      { length: Math.ceil((kb * 1024) / 64) },
+      (_, i) => `${tag} line ${String(i).padStart(6, "0")} ${"·".repeat(40)}`,
+    ).join("\n");
   const prompts = {
     "feat-dash": "-n --help: a prompt that starts with a dash\n---\nfront: matter\n---",
     "feat-60k": `${lines("sixty", 60)}\nEND OF SIXTY`,
@@ -175,10 +195,15 @@ test("prompts arrive whole: one starting with -, one of 60 KB, one of 300 KB (th
     const r = orch(["spawn", worker, "--prompt-file", file, "--json"], { cwd: repo, env });
     assert.is(r.code, 0, r.stderr);
   }
-  await server.waitFor(() => server.used("feat-dash") === 1 && server.used("feat-60k") === 1 && server.used("feat-300k") === 2, AGENT_WAIT, "every prompt");
+  await server.waitFor(
+    () => server.used("feat-dash") === 1 && server.used("feat-60k") === 1 && server.used("feat-300k") === 2,
+    AGENT_WAIT,
+    "every prompt",
+  );
   for (const worker of ["feat-dash", "feat-60k"] as const) {
     const text = firstUserText(server.turns(worker)[0]!.body);
-    assert.ok(text.includes(`${prompts[worker]}\n\n---\nYou are an orch worker: worker ${worker}`), `${worker}: the whole prompt, then orch's instructions`);
+    const promptThenInstructions = `${prompts[worker]}\n\n---\nYou are an orch worker: worker ${worker}`;
+    assert.ok(text.includes(promptThenInstructions), `${worker}: the whole prompt, then orch's instructions`);
   }
   const [pointer, afterRead] = server.turns("feat-300k");
   assert.match(firstUserText(pointer!.body), new RegExp(`Your task is in the file ${bigFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
@@ -234,7 +259,8 @@ test("trust: CLAUDE_CONFIG_DIR is respected; a config that is not JSON is left a
   assert.match(check!.detail, /not marked trusted .* yet; orch spawn marks it/);
   const r = orch(["spawn", "feat/dir", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(JSON.parse(fs.readFileSync(path.join(configDir, ".claude.json"), "utf8")), { projects: { [repo]: { hasTrustDialogAccepted: true } } });
+  const config = JSON.parse(fs.readFileSync(path.join(configDir, ".claude.json"), "utf8"));
+  assert.equal(config, { projects: { [repo]: { hasTrustDialogAccepted: true } } });
   assert.is(fs.statSync(path.join(configDir, ".claude.json")).mode & 0o777, 0o600, "a new config is private");
   assert.not.ok(fs.existsSync(path.join(home, ".claude.json")), "HOME's config untouched");
 

@@ -40,7 +40,8 @@ async function pollUntil(repo: string, env: Record<string, string | undefined>, 
   return got;
 }
 
-test("host add installs orch and makes the clone; added again it upgrades orch and mends the clone; bad input is refused; rm forgets it", () => {
+test("host add installs orch and makes the clone; added again it upgrades orch and mends the clone; " +
+  "bad input is refused; rm forgets it", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo();
@@ -73,11 +74,25 @@ test("host add installs orch and makes the clone; added again it upgrades orch a
   assert.is(a!.runAs(["git", "-C", "clones/repo", "rev-parse", "HEAD"]).stdout.trim(), git(["rev-parse", "HEAD"], repo));
   const list = orch(["host", "list", "--json"], { cwd: repo, env });
   assert.is(list.code, 0, list.stderr);
-  assert.equal(list.json.hosts.map((h: { name: string; reachable: boolean; orch_version: string }) => [h.name, h.reachable, h.orch_version]), [["alpha", true, added.json.orch_version]]);
+  const listed = list.json.hosts.map(
+    (h: { name: string; reachable: boolean; orch_version: string }) => [h.name, h.reachable, h.orch_version],
+  );
+  assert.equal(listed, [["alpha", true, added.json.orch_version]]);
 
   const hostsBefore = fs.readFileSync(`${repo}/.orch/hosts/alpha.json`, "utf8");
-  const misplaced = [["host", "list", "--path", "x"], ["host", "rm", "alpha", "--path", "x"], ["host", "add", "alpha", a!.alias, "--force"]];
-  for (const bad of [["host", "add", "-x", a!.alias], ["host", "add", "x", "-oProxyCommand=touch /tmp/pwned"], ["host", "add", "x", "a b"], ["host", "frob"], ...misplaced]) {
+  const misplaced = [
+    ["host", "list", "--path", "x"],
+    ["host", "rm", "alpha", "--path", "x"],
+    ["host", "add", "alpha", a!.alias, "--force"],
+  ];
+  const refused = [
+    ["host", "add", "-x", a!.alias],
+    ["host", "add", "x", "-oProxyCommand=touch /tmp/pwned"],
+    ["host", "add", "x", "a b"],
+    ["host", "frob"],
+    ...misplaced,
+  ];
+  for (const bad of refused) {
     const r = orch([...bad, "--json"], { cwd: repo, env });
     assert.is(r.code, 2, `${bad.join(" ")}: ${r.stderr}`);
     if (misplaced.includes(bad)) assert.match(r.json.error.message, /is an option of host (add|rm), not of host (list|rm|add)/);
@@ -106,19 +121,28 @@ test("two hosts and a local worker: spawn, poll --wait across hosts, await, stat
   const work = (file: string, text: string) => `Do the work.\nsleep 800\nwrite ${file} ${text}\ncommit Add ${file}`;
   const spawned = [
     orch(["spawn", "feat/here", "--agent", localAgent(), "--prompt", work("here.txt", "made here"), "--json"], { cwd: repo, env }),
-    orch(["spawn", "feat/alpha", "--host", "alpha", "--agent", hostAgent(a!), "--prompt", work("alpha.txt", "made on alpha"), "--json"], { cwd: repo, env }),
-    orch(["spawn", "feat/beta", "--host", "beta", "--agent", hostAgent(b!), "--prompt", work("beta.txt", "made on beta"), "--json"], { cwd: repo, env }),
+    orch(["spawn", "feat/alpha", "--host", "alpha", "--agent", hostAgent(a!),
+      "--prompt", work("alpha.txt", "made on alpha"), "--json"], { cwd: repo, env }),
+    orch(["spawn", "feat/beta", "--host", "beta", "--agent", hostAgent(b!),
+      "--prompt", work("beta.txt", "made on beta"), "--json"], { cwd: repo, env }),
   ];
   for (const r of spawned) assert.is(r.code, 0, r.stderr);
   assert.equal(spawned.map((r) => r.json.host), [null, "alpha", "beta"]);
   assert.ok(spawned[1]!.json.worktree_path.startsWith(a!.home), spawned[1]!.json.worktree_path);
 
   const messages = await pollUntil(repo, env, 3);
-  assert.equal(messages.map((m) => `${m.worker_id} ${m.message_type}`).sort(), ["feat-alpha task_complete", "feat-beta task_complete", "feat-here task_complete"]);
+  assert.equal(messages.map((m) => `${m.worker_id} ${m.message_type}`).sort(), [
+    "feat-alpha task_complete",
+    "feat-beta task_complete",
+    "feat-here task_complete",
+  ]);
 
   const awaited = orch(["await", "--timeout", "60", "--json"], { cwd: repo, env });
   assert.is(awaited.code, 0, awaited.stderr);
-  assert.equal(awaited.json.workers.map((w: { worker_id: string; status: string }) => `${w.worker_id} ${w.status}`).sort(), ["feat-alpha done", "feat-beta done", "feat-here done"]);
+  const awaitedWorkers = awaited.json.workers.map(
+    (w: { worker_id: string; status: string }) => `${w.worker_id} ${w.status}`,
+  );
+  assert.equal(awaitedWorkers.sort(), ["feat-alpha done", "feat-beta done", "feat-here done"]);
 
   const status = orch(["status", "--json"], { cwd: repo, env });
   assert.is(status.code, 0, status.stderr);
@@ -184,7 +208,8 @@ test("a host that goes away during poll --wait: the other keeps delivering; back
     }
   };
   const summaries = () => got.map((m) => m.content.summary!);
-  const report = (host: SshHost, worktree: string, summary: string) => orchOnHost(host, worktree, ["notify", "--type", "progress", "--summary", summary]);
+  const report = (host: SshHost, worktree: string, summary: string) =>
+    orchOnHost(host, worktree, ["notify", "--type", "progress", "--summary", summary]);
 
   for (let i = 0; i < 5; i++) {
     report(a!, worktreeA, `a${i}`);
@@ -230,7 +255,8 @@ test("a branch name and a prompt full of shell syntax spawn on a host and run no
   assert.is(added.code, 0, added.stderr);
   const recorder = path.join(a!.home, "record-agent");
   // got-prompt appears whole (written aside, then renamed) and last: once it exists, both can be read.
-  const script = 'printf %s "$PWD" > "$HOME/got-cwd"\nprintf %s "$1" > "$HOME/got-prompt.tmp"\nmv "$HOME/got-prompt.tmp" "$HOME/got-prompt"\n';
+  const script = 'printf %s "$PWD" > "$HOME/got-cwd"\n' +
+    'printf %s "$1" > "$HOME/got-prompt.tmp"\nmv "$HOME/got-prompt.tmp" "$HOME/got-prompt"\n';
   fs.writeFileSync(recorder, `#!/bin/sh\n${script}exec sleep 60\n`, { mode: 0o755 });
   const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!";
   const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓\n`;

@@ -70,7 +70,8 @@ test("lists the nine tools with descriptions and JSON Schemas", async () => {
       assert.is(tool.inputSchema.type, "object");
     }
     const spawn = tools.find((t) => t.name === "start_worktree_session")!;
-    assert.equal(Object.keys(spawn.inputSchema.properties ?? {}), ["branch", "fromRef", "planMode", "prompt", "orchestratorId", "agent", "noWindow"]);
+    const spawnArguments = ["branch", "fromRef", "planMode", "prompt", "orchestratorId", "agent", "noWindow"];
+    assert.equal(Object.keys(spawn.inputSchema.properties ?? {}), spawnArguments);
     assert.equal(spawn.inputSchema.required, ["branch"]);
     const send = tools.find((t) => t.name === "send_message")!;
     assert.equal(send.inputSchema.required, ["orchestrator_id", "message_type", "content"]);
@@ -142,20 +143,65 @@ test("bad arguments give an isError result naming the argument, and the server k
   try {
     const cases: [string, Record<string, unknown>, string, RegExp][] = [
       ["start_worktree_session", { noWindow: true }, "usage", /argument branch is required/],
-      ["start_worktree_session", { branch: "feat/x", planMode: "yes" }, "usage", /argument planMode must be true or false/],
+      [
+        "start_worktree_session",
+        { branch: "feat/x", planMode: "yes" },
+        "usage",
+        /argument planMode must be true or false/,
+      ],
       ["start_worktree_session", { branch: "-x", noWindow: true }, "invalid", /bad branch name/],
-      ["send_message", { orchestrator_id: id, message_type: "shout", content: { summary: "hi" } }, "invalid", /argument message_type must be one of task_complete/],
-      ["send_message", { orchestrator_id: id, message_type: "question", content: {} }, "usage", /argument content\.summary is required/],
-      ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "hi", colour: "red" } }, "usage", /unknown argument content\.colour/],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "shout", content: { summary: "hi" } },
+        "invalid",
+        /argument message_type must be one of task_complete/,
+      ],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "question", content: {} },
+        "usage",
+        /argument content\.summary is required/,
+      ],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "question", content: { summary: "hi", colour: "red" } },
+        "usage",
+        /unknown argument content\.colour/,
+      ],
       // Refused by the command itself, whose error names the tool's argument, not the CLI flag it became.
-      ["send_message", { orchestrator_id: id, message_type: "question", content: { summary: "" } }, "usage", /^argument content\.summary must not be empty$/],
-      ["send_message", { orchestrator_id: id, message_type: "task_complete", content: { summary: "x", pr_url: "nope" } }, "invalid", /^argument content\.pr_url must be the pull request's http\(s\) URL/],
-      ["start_worktree_session", { branch: "feat/y", fromRef: "no-such-ref", noWindow: true }, "not_found", /^argument fromRef no-such-ref is not a commit/],
-      ["send_message", { orchestrator_id: id, message_type: "progress", content: { summary: "x" }, worker_id: "../x" }, "invalid", /^bad argument worker_id "\.\.\/x"/],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "question", content: { summary: "" } },
+        "usage",
+        /^argument content\.summary must not be empty$/,
+      ],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "task_complete", content: { summary: "x", pr_url: "nope" } },
+        "invalid",
+        /^argument content\.pr_url must be the pull request's http\(s\) URL/,
+      ],
+      [
+        "start_worktree_session",
+        { branch: "feat/y", fromRef: "no-such-ref", noWindow: true },
+        "not_found",
+        /^argument fromRef no-such-ref is not a commit/,
+      ],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "progress", content: { summary: "x" }, worker_id: "../x" },
+        "invalid",
+        /^bad argument worker_id "\.\.\/x"/,
+      ],
       ["poll_messages", { orchestrator_id: "../x" }, "invalid", /argument orchestrator_id must match/],
       ["poll_messages", {}, "usage", /argument orchestrator_id is required/],
       ["get_orchestrator_status", { orchestrator_id: 42 }, "usage", /argument orchestrator_id must be a string/],
-      ["await_workers", { orchestrator_id: id, timeout_seconds: -1 }, "usage", /argument timeout_seconds must be at least 0/],
+      [
+        "await_workers",
+        { orchestrator_id: id, timeout_seconds: -1 },
+        "usage",
+        /argument timeout_seconds must be at least 0/,
+      ],
       ["await_workers", { orchestrator_id: id, workers: ["ok", 3] }, "usage", /argument workers\[1\] must be a string/],
       ["get_orchestrator_status", { orchestrator_id: "orch_00000000" }, "not_found", /orch_00000000/],
       ["no_such_tool", {}, "usage", /unknown tool "no_such_tool"/],
@@ -191,7 +237,12 @@ test("await, apply (dry run), merge and clean through the tools; a timeout is an
     assert.equal(waited.json.workers.map((w: { worker_id: string }) => w.worker_id), ["feat-done"]);
 
     const pending = call(server, "await_workers", { orchestrator_id: id, workers: ["feat/done"], timeout_seconds: 30 });
-    const sent = await call(server, "send_message", { orchestrator_id: id, message_type: "task_complete", content: { summary: "Feature added" }, worker_id: "feat-done" });
+    const sent = await call(server, "send_message", {
+      orchestrator_id: id,
+      message_type: "task_complete",
+      content: { summary: "Feature added" },
+      worker_id: "feat-done",
+    });
     assert.not.ok(sent.isError, sent.text);
     const done = await pending;
     assert.not.ok(done.isError, done.text);
@@ -261,7 +312,8 @@ function rawServer(cwd: string) {
   });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  const send = (line: string) => new Promise<void>((resolve) => (child.stdin!.write(line) ? resolve() : child.stdin!.once("drain", resolve)));
+  const send = (line: string) =>
+    new Promise<void>((resolve) => (child.stdin!.write(line) ? resolve() : child.stdin!.once("drain", resolve)));
   const answerTo = async (id: number) => {
     await waitUntil(() => answers.some((a) => a.id === id), 30_000, `the answer to request ${id}`);
     return answers.find((a) => a.id === id)!;

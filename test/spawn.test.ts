@@ -33,10 +33,23 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   const { repo, id } = sessionRepo();
   const env = privateTmux();
   const { script, out } = recordingAgent();
-  const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\nnew lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(90 * 1024)}\nend`;
+  const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\n` +
+    `new lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(90 * 1024)}\nend`;
   const r = orch(["spawn", "feat/bytes", "--agent", `${script} --flag`, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(Object.keys(r.json).sort(), ["agent", "base_commit", "branch", "host", "orchestrator_id", "status", "success", "tmux_session", "window_id", "worker_id", "worktree_path"]);
+  assert.equal(Object.keys(r.json).sort(), [
+    "agent",
+    "base_commit",
+    "branch",
+    "host",
+    "orchestrator_id",
+    "status",
+    "success",
+    "tmux_session",
+    "window_id",
+    "worker_id",
+    "worktree_path",
+  ]);
   assert.is(r.json.worker_id, "feat-bytes");
   assert.is(r.json.worktree_path, path.join(path.dirname(repo), "repo-worktrees", "feat-bytes"));
   assert.match(r.json.window_id, /^@\d+$/);
@@ -44,7 +57,8 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   const received = fs.readFileSync(path.join(out, "feat-bytes.prompt"), "utf8");
   assert.ok(received.startsWith(`${prompt}\n\n`), "the user's prompt arrives unchanged, first");
   assert.match(received.slice(prompt.length), /orch notify --type task_complete/);
-  assert.is(fs.readFileSync(path.join(out, "feat-bytes.argc"), "utf8").trim(), "2", "the template's own argument, then the prompt as one argument");
+  const argc = fs.readFileSync(path.join(out, "feat-bytes.argc"), "utf8").trim();
+  assert.is(argc, "2", "the template's own argument, then the prompt as one argument");
   const [envId, envWorker, envHome, envPromptFile, orchOnPath] = fs.readFileSync(path.join(out, "feat-bytes.env"), "utf8").split("\n");
   assert.is(envId, id);
   assert.is(envWorker, "feat-bytes");
@@ -55,11 +69,21 @@ test("the agent gets the prompt byte for byte, its environment, orch on PATH; th
   for (const where of [repo, r.json.worktree_path, path.dirname(script)]) {
     assert.not.ok(fs.existsSync(path.join(where, "pwned")) || fs.existsSync(path.join(where, "pwned2")), "nothing in the prompt ran");
   }
-  await waitUntil(() => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh", 10_000, "the shell after the agent");
+  await waitUntil(
+    () => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh",
+    10_000,
+    "the shell after the agent",
+  );
   const pane = tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_dead} #{pane_current_path}"], env);
   assert.is(pane, `0 ${r.json.worktree_path}`, "a live shell in the worktree after the agent exited");
   const marker = JSON.parse(fs.readFileSync(path.join(repo, ".git/worktrees/feat-bytes/orch-worker.json"), "utf8"));
-  assert.equal(marker, { orchestrator_id: id, worker_id: "feat-bytes", branch: "feat/bytes", base_commit: git(["rev-parse", "HEAD"], repo), store: path.join(repo, ".orch") });
+  assert.equal(marker, {
+    orchestrator_id: id,
+    worker_id: "feat-bytes",
+    branch: "feat/bytes",
+    base_commit: git(["rev-parse", "HEAD"], repo),
+    store: path.join(repo, ".orch"),
+  });
   assert.is(git(["status", "--porcelain"], r.json.worktree_path), "", "nothing of orch's is in the worktree");
 });
 
@@ -69,7 +93,10 @@ test("inside tmux ($TMUX set) the window opens in the current session; outside, 
   tmux(["new-session", "-d", "-s", "mine"], env);
   // What tmux itself puts in $TMUX for a pane of session "mine": socket path, server pid, session id.
   const [socket, pid, session] = tmux(["display-message", "-p", "-t", "mine", "#{socket_path}\t#{pid}\t#{session_id}"], env).split("\t");
-  const inside = orch(["spawn", "feat/inside", "--agent", "true", "--json"], { cwd: repo, env: { ...env, TMUX: `${socket},${pid},${session!.slice(1)}` } });
+  const inside = orch(["spawn", "feat/inside", "--agent", "true", "--json"], {
+    cwd: repo,
+    env: { ...env, TMUX: `${socket},${pid},${session!.slice(1)}` },
+  });
   assert.is(inside.code, 0, inside.stderr);
   assert.is(inside.json.tmux_session, "mine");
   const outside = orch(["spawn", "feat/outside", "--agent", "true", "--json"], { cwd: repo, env });
@@ -82,13 +109,20 @@ test("hostile branch names are refused before anything is created", () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   tmux(["new-session", "-d", "-s", "keep"], env);
-  const before = { branches: git(["branch", "--list"], repo), worktrees: git(["worktree", "list"], repo), windows: tmux(["list-windows", "-a"], env), store: snapshot(path.join(repo, ".orch")), parent: fs.readdirSync(path.dirname(repo)) };
+  const everything = () => ({
+    branches: git(["branch", "--list"], repo),
+    worktrees: git(["worktree", "list"], repo),
+    windows: tmux(["list-windows", "-a"], env),
+    store: snapshot(path.join(repo, ".orch")),
+    parent: fs.readdirSync(path.dirname(repo)),
+  });
+  const before = everything();
   for (const name of ["$(touch pwned)", "a;rm -rf x", "-x", "--help-me", "a..b", "a b", "feat/.hidden", "a.lock", "@", "HEAD"]) {
     const r = orch(["spawn", name, "--agent", "true", "--json"], { cwd: repo, env });
     assert.is(r.code, 2, `${name}: ${r.stderr}`);
     assert.is(r.json?.success, false, name);
   }
-  const after = { branches: git(["branch", "--list"], repo), worktrees: git(["worktree", "list"], repo), windows: tmux(["list-windows", "-a"], env), store: snapshot(path.join(repo, ".orch")), parent: fs.readdirSync(path.dirname(repo)) };
+  const after = everything();
   assert.equal(after, before);
   assert.not.ok(fs.existsSync(path.join(repo, "pwned")));
 });
@@ -100,7 +134,11 @@ test("a name git accepts but a shell would run is only ever data: spawned with a
   const r = orch(["spawn", name, "--agent", "true", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], r.json.worktree_path), name);
-  await waitUntil(() => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh", 10_000, "the agent to end");
+  await waitUntil(
+    () => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh",
+    10_000,
+    "the agent to end",
+  );
   for (const dir of [repo, r.json.worktree_path, path.dirname(repo), process.cwd()]) {
     for (const file of ["pwned", "pwned2", "pwned3"]) assert.not.ok(fs.existsSync(path.join(dir, file)), `${file} in ${dir}`);
   }
@@ -247,7 +285,11 @@ test("an agent that cannot be started is reported as task_failed with the reason
   const env = privateTmux();
   const notExecutable = path.join(tempDir(), "agent.sh");
   fs.writeFileSync(notExecutable, "#!/bin/sh\n", { mode: 0o644 });
-  for (const [branch, agent, reason] of [["feat/noexec", notExecutable, /EACCES|permission denied/i], ["feat/missing", "no-such-agent-xyz", /not found/]] as const) {
+  const cases = [
+    ["feat/noexec", notExecutable, /EACCES|permission denied/i],
+    ["feat/missing", "no-such-agent-xyz", /not found/],
+  ] as const;
+  for (const [branch, agent, reason] of cases) {
     const r = orch(["spawn", branch, "--agent", agent, "--json"], { cwd: repo, env });
     assert.is(r.code, 0, r.stderr);
     let messages: { worker_id: string; message_type: string; content: { error: string } }[] = [];
@@ -266,20 +308,41 @@ test("the agent and its window's shell never see another repository's GIT_DIR, G
   const elsewhere = tempDir();
   // A tmux server started from a git hook carries these into every window it opens later.
   spawnSync("tmux", ["new-session", "-d", "-s", "keep"], {
-    env: { ...process.env, ...env, TMUX: "", GIT_DIR: path.join(elsewhere, ".git"), GIT_INDEX_FILE: path.join(elsewhere, "index"), GIT_WORK_TREE: elsewhere, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "user.name", GIT_CONFIG_VALUE_0: "x" },
+    env: {
+      ...process.env,
+      ...env,
+      TMUX: "",
+      GIT_DIR: path.join(elsewhere, ".git"),
+      GIT_INDEX_FILE: path.join(elsewhere, "index"),
+      GIT_WORK_TREE: elsewhere,
+      GIT_CONFIG_COUNT: "1",
+      GIT_CONFIG_KEY_0: "user.name",
+      GIT_CONFIG_VALUE_0: "x",
+    },
   });
   const out = path.join(tempDir(), "env");
   const agent = path.join(tempDir(), "agent.sh");
-  fs.writeFileSync(agent, `#!/bin/sh\nenv | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG)' > ${out}.tmp; git rev-parse --show-toplevel >> ${out}.tmp; mv ${out}.tmp ${out}\n`, { mode: 0o755 });
+  const agentScript = `#!/bin/sh\nenv | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG)' > ${out}.tmp; ` +
+    `git rev-parse --show-toplevel >> ${out}.tmp; mv ${out}.tmp ${out}\n`;
+  fs.writeFileSync(agent, agentScript, { mode: 0o755 });
   const r = orch(["spawn", "feat/env", "--agent", agent, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   await waitUntil(() => fs.existsSync(out), 15_000, "the agent to run");
   assert.is(fs.readFileSync(out, "utf8").trim(), r.json.worktree_path, "no GIT_ variable; git finds the worker's worktree");
   const window = r.json.window_id as string;
-  await waitUntil(() => !["sh", "orch"].includes(tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env)), 15_000, "the shell after the agent");
+  await waitUntil(
+    () => !["sh", "orch"].includes(tmux(["list-panes", "-t", window, "-F", "#{pane_current_command}"], env)),
+    15_000,
+    "the shell after the agent",
+  );
   // GIT_CONFIG_KEY_n/VALUE_n may stay in the shell: without GIT_CONFIG_COUNT git ignores them.
-  tmux(["send-keys", "-t", window, `{ env | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG_COUNT)='; echo end; } > ${out}.shell`, "Enter"], env);
-  await waitUntil(() => fs.existsSync(`${out}.shell`) && fs.readFileSync(`${out}.shell`, "utf8").endsWith("end\n"), 15_000, "the shell to answer");
+  const shellLine = `{ env | grep -E '^GIT_(DIR|INDEX_FILE|WORK_TREE|CONFIG_COUNT)='; echo end; } > ${out}.shell`;
+  tmux(["send-keys", "-t", window, shellLine, "Enter"], env);
+  await waitUntil(
+    () => fs.existsSync(`${out}.shell`) && fs.readFileSync(`${out}.shell`, "utf8").endsWith("end\n"),
+    15_000,
+    "the shell to answer",
+  );
   assert.is(fs.readFileSync(`${out}.shell`, "utf8"), "end\n", "the shell left in the window has none either");
 });
 
