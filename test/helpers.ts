@@ -7,7 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root (tests run from dist/node/test/). */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? "../../.." : "..");
+const compiledToDist = fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`);
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), compiledToDist ? "../../.." : "..");
 
 /** How orch is started: the compiled binary by default; ORCH_TEST_RUNTIME=node|deno|bun for the source. */
 export function orchCommand(runtime = process.env.ORCH_TEST_RUNTIME ?? "binary"): string[] {
@@ -129,21 +130,34 @@ function parseJson(stdout: string): unknown {
 
 export function orch(args: string[], options: RunOptions): Result {
   const [cmd, ...pre] = orchCommand(options.runtime);
-  const result = spawnSync(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), input: options.input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: options.timeout });
+  const result = spawnSync(cmd!, [...pre, ...args], {
+    cwd: options.cwd,
+    env: baseEnv(options.env),
+    input: options.input,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: options.timeout,
+  });
   if (result.error) throw result.error;
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr, json: parseJson(result.stdout) };
 }
 
 export function orchAsync(args: string[], options: RunOptions): { child: ChildProcess; done: Promise<Result> } {
   const [cmd, ...pre] = orchCommand(options.runtime);
-  const child = spawn(cmd!, [...pre, ...args], { cwd: options.cwd, env: baseEnv(options.env), stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  const child = spawn(cmd!, [...pre, ...args], {
+    cwd: options.cwd,
+    env: baseEnv(options.env),
+    stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   if (options.input !== undefined) child.stdin!.end(options.input);
   const done = new Promise<Result>((resolve) => {
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal === "SIGKILL" ? 137 : -1), stdout, stderr, json: parseJson(stdout) }));
+    child.on("close", (code, signal) => {
+      resolve({ code: code ?? (signal === "SIGKILL" ? 137 : -1), stdout, stderr, json: parseJson(stdout) });
+    });
   });
   return { child, done };
 }
@@ -262,7 +276,8 @@ export function sessionRepo(files?: Record<string, string>): { repo: string; id:
 export function ghStandIn(answer: string[]): { env: Record<string, string>; calls: () => string[] } {
   const bin = tempDir("orch-gh-");
   const log = path.join(bin, "calls.log");
-  fs.writeFileSync(path.join(bin, "gh"), ["#!/bin/sh", `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`, ...answer, ""].join("\n"), { mode: 0o755 });
+  const script = ["#!/bin/sh", `printf '%s\\n' "$*" >> ${JSON.stringify(log)}`, ...answer, ""].join("\n");
+  fs.writeFileSync(path.join(bin, "gh"), script, { mode: 0o755 });
   return {
     env: { PATH: `${bin}:${baseEnv().PATH}` },
     calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),

@@ -22,7 +22,8 @@ function notify(repo: string, summary: string): void {
   assert.is(r.code, 0, r.stderr);
 }
 
-test("a FIFO, a folder, a link to /dev/zero, a link outside and an oversized file under message names: quarantined, the rest delivered", () => {
+test("a FIFO, a folder, a link to /dev/zero, a link outside and an oversized file under message names: " +
+  "quarantined, the rest delivered", () => {
   const { repo, id } = sessionRepo();
   const mail = mailOf(repo, id);
   const outside = tempDir("orch-outside-");
@@ -60,7 +61,8 @@ test("new/ replaced by a link to a folder outside: moved aside within the store,
   assert.equal(fs.readdirSync(outside), [fakeName(7)]);
   assert.ok(fs.lstatSync(path.join(mail, "new")).isDirectory(), "a real new/ again");
   notify(repo, "delivered");
-  assert.equal(orch(["poll", "--json"], { cwd: repo }).json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["delivered"]);
+  const polled = orch(["poll", "--json"], { cwd: repo }).json.messages;
+  assert.equal(polled.map((m: { content: { summary: string } }) => m.content.summary), ["delivered"]);
   assert.equal(fs.readdirSync(outside), [fakeName(7)]);
 });
 
@@ -95,7 +97,14 @@ test("a live reader's claim is never taken back, however old; a claim whose pid 
   const slow = spawnSync("sh", ["-c", "sleep 300 >/dev/null 2>&1 & echo $!"], { encoding: "utf8" });
   const pid = Number(slow.stdout.trim());
   const start = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]!;
-  const message = (n: number) => JSON.stringify({ id: fakeName(n).slice(0, -5), orchestrator_id: id, worker_id: "w", message_type: "progress", content: { summary: `m${n}` }, created_at: "2020-01-01T00:00:00Z" });
+  const message = (n: number) => JSON.stringify({
+    id: fakeName(n).slice(0, -5),
+    orchestrator_id: id,
+    worker_id: "w",
+    message_type: "progress",
+    content: { summary: `m${n}` },
+    created_at: "2020-01-01T00:00:00Z",
+  });
   const liveClaim = path.join(mail, "claims", `${pid}.${start}.slow`);
   const reusedClaim = path.join(mail, "claims", `${pid}.${Number(start) + 1}.reused`);
   fs.mkdirSync(liveClaim);
@@ -105,12 +114,17 @@ test("a live reader's claim is never taken back, however old; a claim whose pid 
   const hourAgo = new Date(Date.now() - 3600_000);
   for (const p of [liveClaim, reusedClaim, path.join(liveClaim, fakeName(8))]) fs.utimesSync(p, hourAgo, hourAgo);
   const first = orch(["poll", "--json"], { cwd: repo });
-  assert.equal(first.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["m9"], "only the reused pid's claim came back");
+  const summaryOf = (m: { content: { summary: string } }) => m.content.summary;
+  assert.equal(first.json.messages.map(summaryOf), ["m9"], "only the reused pid's claim came back");
   assert.ok(fs.existsSync(path.join(liveClaim, fakeName(8))), "the live reader keeps its claim");
   process.kill(pid, "SIGKILL");
-  await waitUntil(() => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"), 10_000, "the reader to die");
+  await waitUntil(
+    () => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z"),
+    10_000,
+    "the reader to die",
+  );
   const second = orch(["poll", "--json"], { cwd: repo });
-  assert.equal(second.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["m8"], "a dead reader's claim is delivered");
+  assert.equal(second.json.messages.map(summaryOf), ["m8"], "a dead reader's claim is delivered");
 });
 
 test.run();

@@ -8,14 +8,32 @@ import { orch, sessionRepo, snapshot } from "./helpers.ts";
 
 test("notify writes a readable JSON message with every content field", () => {
   const { repo, id } = sessionRepo();
-  const r = orch(["notify", "--type", "task_complete", "--summary", "done it", "--details", "line1\nline2", "--pr-url", "https://github.com/o/r/pull/7", "--branch", "feat/x", "--error", "e", "--question", "q?", "--json"], { cwd: repo, env: { ORCH_WORKER: "feat-x" } });
+  const r = orch([
+    "notify",
+    "--type", "task_complete",
+    "--summary", "done it",
+    "--details", "line1\nline2",
+    "--pr-url", "https://github.com/o/r/pull/7",
+    "--branch", "feat/x",
+    "--error", "e",
+    "--question", "q?",
+    "--json",
+  ], { cwd: repo, env: { ORCH_WORKER: "feat-x" } });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(Object.keys(r.json).sort(), ["created_at", "message_id", "message_type", "orchestrator_id", "status", "success", "worker_id"]);
+  const fields = ["created_at", "message_id", "message_type", "orchestrator_id", "status", "success", "worker_id"];
+  assert.equal(Object.keys(r.json).sort(), fields);
   assert.is(r.json.orchestrator_id, id);
   assert.is(r.json.status, "unread");
   const file = path.join(repo, ".orch/sessions", id, "mail/new", `${r.json.message_id}.json`);
   const message = JSON.parse(fs.readFileSync(file, "utf8"));
-  assert.equal(message.content, { summary: "done it", details: "line1\nline2", pr_url: "https://github.com/o/r/pull/7", branch: "feat/x", error: "e", question: "q?" });
+  assert.equal(message.content, {
+    summary: "done it",
+    details: "line1\nline2",
+    pr_url: "https://github.com/o/r/pull/7",
+    branch: "feat/x",
+    error: "e",
+    question: "q?",
+  });
   assert.is(message.worker_id, "feat-x");
   assert.is(message.message_type, "task_complete");
 });
@@ -23,9 +41,11 @@ test("notify writes a readable JSON message with every content field", () => {
 test("the orchestrator is found by --orch, then $ORCH_ID, then the newest session", () => {
   const { repo, id: first } = sessionRepo();
   const second = orch(["init", "--json"], { cwd: repo }).json.orchestrator_id;
-  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--json"], { cwd: repo }).json.orchestrator_id, second);
-  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--json"], { cwd: repo, env: { ORCH_ID: first } }).json.orchestrator_id, first);
-  assert.is(orch(["notify", "--type", "progress", "--summary", "a", "--orch", second, "--json"], { cwd: repo, env: { ORCH_ID: first } }).json.orchestrator_id, second);
+  const progress = ["notify", "--type", "progress", "--summary", "a"];
+  assert.is(orch([...progress, "--json"], { cwd: repo }).json.orchestrator_id, second);
+  const withOrchId = { cwd: repo, env: { ORCH_ID: first } };
+  assert.is(orch([...progress, "--json"], withOrchId).json.orchestrator_id, first);
+  assert.is(orch([...progress, "--orch", second, "--json"], withOrchId).json.orchestrator_id, second);
 });
 
 test("in a worker's worktree the marker decides who speaks; a disagreeing environment is a warning", () => {
@@ -49,7 +69,10 @@ test("in a worker's worktree the marker decides who speaks; a disagreeing enviro
   const inbox = orch(["inbox", "--json"], { cwd: worktreeB, env: { ORCH_WORKER: "feat-a" } });
   assert.is(inbox.json.worker_id, "feat-b");
   // Outside any worktree, $ORCH_WORKER is who speaks, and nobody warns.
-  const plain = orch(["notify", "--type", "progress", "--summary", "x", "--json", "--orch", id], { cwd: repo, env: { ORCH_WORKER: "feat-a" } });
+  const plain = orch(["notify", "--type", "progress", "--summary", "x", "--json", "--orch", id], {
+    cwd: repo,
+    env: { ORCH_WORKER: "feat-a" },
+  });
   assert.is(plain.json.worker_id, "feat-a");
   assert.is(plain.stderr, "");
 });

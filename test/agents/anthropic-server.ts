@@ -31,7 +31,8 @@ export const step = {
    * prompt names (ExitPlanMode takes no plan; it reads that file).
    */
   writePlan: (plan: string): ((body: MessagesBody) => Step) => (body) => {
-    const file = /create your plan at (\S+\.md)|plan file (?:exists )?at (\S+\.md)/.exec(JSON.stringify(body.system) + JSON.stringify(body.messages));
+    const request = JSON.stringify(body.system) + JSON.stringify(body.messages);
+    const file = /create your plan at (\S+\.md)|plan file (?:exists )?at (\S+\.md)/.exec(request);
     const planFile = file?.[1] ?? file?.[2];
     if (!planFile) throw new Error("no plan file named in the request: is the session in plan mode?");
     return { tools: [{ name: "Write", input: { file_path: planFile, content: plan } }] };
@@ -113,7 +114,12 @@ function blocksOf(answer: Step): Record<string, unknown>[] {
 
 /** Streams a step the way the Messages API does: message_start, one block at a time, message_delta, message_stop. */
 function streamStep(res: http.ServerResponse, model: string, answer: Step): void {
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "request-id": newId("req") });
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "request-id": newId("req"),
+  });
   const usage = { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   sse(res, "message_start", {
     type: "message_start",
@@ -136,7 +142,11 @@ function streamStep(res: http.ServerResponse, model: string, answer: Step): void
     sse(res, "content_block_stop", { type: "content_block_stop", index });
   });
   const stopReason = answer.tools?.length ? "tool_use" : "end_turn";
-  sse(res, "message_delta", { type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: 5 } });
+  sse(res, "message_delta", {
+    type: "message_delta",
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: 5 },
+  });
   sse(res, "message_stop", { type: "message_stop" });
   res.end();
 }
@@ -175,10 +185,12 @@ export function isSecurityMonitor(body: MessagesBody | undefined): boolean {
 
 /** A side request's answer: JSON that fits its output schema (a session title) when it asks for one. */
 function sideAnswer(body: MessagesBody): string {
-  const format = (body.output_config as { format?: { type?: string; schema?: { properties?: Record<string, { type?: string }> } } } | undefined)?.format;
+  type OutputFormat = { type?: string; schema?: { properties?: Record<string, { type?: string }> } };
+  const format = (body.output_config as { format?: OutputFormat } | undefined)?.format;
   if (format?.type !== "json_schema") return "Side answer";
   const properties = format.schema?.properties ?? {};
-  return JSON.stringify(Object.fromEntries(Object.entries(properties).map(([key, prop]) => [key, prop.type === "string" ? "Test session" : null])));
+  const fields = Object.entries(properties).map(([key, prop]) => [key, prop.type === "string" ? "Test session" : null]);
+  return JSON.stringify(Object.fromEntries(fields));
 }
 
 export class AnthropicServer {
@@ -274,7 +286,15 @@ export class AnthropicServer {
         body = undefined;
       }
       const url = new URL(req.url ?? "/", this.url);
-      const record: RecordedRequest = { method: req.method ?? "", path: url.pathname, headers: req.headers, body, raw, kind: "other", at: Date.now() };
+      const record: RecordedRequest = {
+        method: req.method ?? "",
+        path: url.pathname,
+        headers: req.headers,
+        body,
+        raw,
+        kind: "other",
+        at: Date.now(),
+      };
       this.requests.push(record);
       try {
         this.answer(record, res);
@@ -304,7 +324,9 @@ export class AnthropicServer {
     }
     if (isSecurityMonitor(body)) {
       record.kind = "side";
-      const verdict = this.options.monitor === "block" ? "<block>yes</block><category>Test</category><reason>[Test] blocked by the test" : "<block>no";
+      const verdict = this.options.monitor === "block"
+        ? "<block>yes</block><category>Test</category><reason>[Test] blocked by the test"
+        : "<block>no";
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({
         id: newId("msg"), type: "message", role: "assistant", model: body.model, content: [{ type: "text", text: verdict }],

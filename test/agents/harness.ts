@@ -35,7 +35,8 @@ const AGENT_BINARIES: Record<"claude" | "codex", string> = {
 export function agentBinary(agent: "claude" | "codex"): string {
   const file = path.join(agentCache(), AGENT_BINARIES[agent]);
   if (!fs.existsSync(file)) {
-    throw new Error(`${agent} is not installed at ${file}: run .ci/install-agents (npm test does), or set ORCH_AGENT_CACHE to where it put them`);
+    throw new Error(`${agent} is not installed at ${file}: run .ci/install-agents (npm test does), ` +
+      "or set ORCH_AGENT_CACHE to where it put them");
   }
   return file;
 }
