@@ -29,12 +29,21 @@ function permissionPayload(cwd: string, toolName: string, toolInput: Record<stri
     hook_event_name: "PermissionRequest",
     tool_name: toolName,
     tool_input: toolInput,
-    permission_suggestions: [{ type: "addRules", rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }], behavior: "allow", destination: "localSettings" }],
+    permission_suggestions: [{
+      type: "addRules",
+      rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }],
+      behavior: "allow",
+      destination: "localSettings",
+    }],
   });
 }
 
 function raise(w: Worker, toolName: string, toolInput: Record<string, unknown>, waitSeconds = "60"): Promise<Result> {
-  return orchAsync(["hook", "permission-request"], { cwd: w.worktree, input: permissionPayload(w.worktree, toolName, toolInput), env: { ORCH_APPROVAL_WAIT: waitSeconds } }).done;
+  return orchAsync(["hook", "permission-request"], {
+    cwd: w.worktree,
+    input: permissionPayload(w.worktree, toolName, toolInput),
+    env: { ORCH_APPROVAL_WAIT: waitSeconds },
+  }).done;
 }
 
 function statusOf(w: Worker) {
@@ -73,7 +82,10 @@ test("a permission prompt: blocked message, status and await; approve answers th
   const out = await hook;
   assert.is(out.code, 0, out.stderr);
   assert.equal(JSON.parse(out.stdout), {
-    hookSpecificOutput: { hookEventName: "PermissionRequest", decision: { behavior: "allow", updatedInput: { command: "make deploy", description: "Deploy" } } },
+    hookSpecificOutput: {
+      hookEventName: "PermissionRequest",
+      decision: { behavior: "allow", updatedInput: { command: "make deploy", description: "Deploy" } },
+    },
   });
   assert.is(statusOf(w).status, "running");
   assert.is(statusOf(w).waiting_for, undefined);
@@ -86,7 +98,12 @@ test("approve --always adds the suggested rules for this session only; deny --me
   const req = await blockedRequest(w);
   assert.is(orch(["approve", "feat-guarded", req.request_id, "--always"], { cwd: w.repo }).code, 0);
   const allowed = JSON.parse((await first).stdout).hookSpecificOutput.decision;
-  assert.equal(allowed.updatedPermissions, [{ type: "addRules", rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }], behavior: "allow", destination: "session" }]);
+  assert.equal(allowed.updatedPermissions, [{
+    type: "addRules",
+    rules: [{ toolName: "Bash", ruleContent: "make deploy:*" }],
+    behavior: "allow",
+    destination: "session",
+  }]);
 
   const second = raise(w, "Bash", { command: "rm -rf build" });
   await blockedRequest(w);
@@ -135,7 +152,10 @@ test("approve and deny refuse bad input: unknown worker, bad request id, nothing
 
 test("outside a worker the permission hook says nothing and returns at once", async () => {
   const { repo } = sessionRepo();
-  const out = await orchAsync(["hook", "permission-request"], { cwd: repo, input: permissionPayload(repo, "Bash", { command: "ls" }) }).done;
+  const out = await orchAsync(["hook", "permission-request"], {
+    cwd: repo,
+    input: permissionPayload(repo, "Bash", { command: "ls" }),
+  }).done;
   assert.is(out.code, 0);
   assert.is(out.stdout, "");
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0);

@@ -112,7 +112,9 @@ test("concurrent hooks for the same PR still send it once", async () => {
 
 test("a failed gh pr create, or one without a URL, sends nothing", () => {
   const w = worker();
-  const failed = hook("post-tool-use", postToolUseFailure(w.worktree, "gh pr create --fill", `a pull request for branch "feat/login" into branch "main" already exists:\n${PR_URL}`), w.worktree);
+  const alreadyExists = `a pull request for branch "feat/login" into branch "main" already exists:\n${PR_URL}`;
+  const payload = postToolUseFailure(w.worktree, "gh pr create --fill", alreadyExists);
+  const failed = hook("post-tool-use", payload, w.worktree);
   assert.is(failed.code, 0);
   assert.is(failed.stdout, "");
   const noUrl = hook("post-tool-use", postToolUse(w.worktree, "gh pr create --fill", "Warning: 2 uncommitted changes\n"), w.worktree);
@@ -170,7 +172,10 @@ test("after a failed command the messages come with hookEventName PostToolUseFai
 
 test("a reply to a question names the question", () => {
   const w = worker();
-  const asked = orch(["notify", "--type", "question", "--summary", "which db?", "--question", "Postgres or SQLite?", "--json"], { cwd: w.worktree });
+  const asked = orch(
+    ["notify", "--type", "question", "--summary", "which db?", "--question", "Postgres or SQLite?", "--json"],
+    { cwd: w.worktree },
+  );
   assert.is(asked.code, 0, asked.stderr);
   assert.is(orch(["reply", asked.json.message_id, "SQLite", "--orch", w.id], { cwd: w.repo }).code, 0);
   const r = hook("post-tool-use", postToolUse(w.worktree, "ls", ""), w.worktree);
@@ -189,7 +194,8 @@ test("the worker is found from the payload's cwd, also in a subfolder, whatever 
 
 test("garbage on stdin, empty stdin, wrong shapes: exit 0 and no output", () => {
   const w = worker();
-  for (const input of ["", "not json", "{", "[1,2]", "null", "42", '{"tool_name": 5, "cwd": 7, "tool_input": "x", "tool_response": [1]}', "\u0000\u00ff"]) {
+  const wrongTypes = '{"tool_name": 5, "cwd": 7, "tool_input": "x", "tool_response": [1]}';
+  for (const input of ["", "not json", "{", "[1,2]", "null", "42", wrongTypes, "\u0000\u00ff"]) {
     for (const event of ["post-tool-use", "stop"]) {
       const r = hook(event, input, w.worktree);
       assert.is(r.code, 0, `${event} ${JSON.stringify(input)}: ${r.stderr}`);
@@ -250,7 +256,8 @@ test("stop after the worker reported done sends no idle", () => {
 test("event names: Claude Code's spelling works, an unknown one is a usage error", () => {
   const w = worker();
   orch(["send", "feat-login", "hi", "--orch", w.id], { cwd: w.repo });
-  assert.is(JSON.parse(hook("PostToolUse", postToolUse(w.worktree, "ls", ""), w.worktree).stdout).hookSpecificOutput.hookEventName, "PostToolUse");
+  const answered = JSON.parse(hook("PostToolUse", postToolUse(w.worktree, "ls", ""), w.worktree).stdout);
+  assert.is(answered.hookSpecificOutput.hookEventName, "PostToolUse");
   const bad = hook("pre-tool-use", "{}", w.worktree);
   assert.is(bad.code, 2);
 });

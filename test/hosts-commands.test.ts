@@ -154,9 +154,12 @@ test("approve, deny and resume on a host's workers; land without names takes the
   assert.is(polled.code, 0, polled.stderr);
   const messages = polled.json.messages as Line[];
   assert.equal(messages.map((m) => `${m.worker_id} ${m.message_type}`).sort(),
-    ["feat-no blocked", "feat-no task_complete", "feat-yes blocked", "feat-yes task_complete"], "landing took nothing from the mailbox; no task_failed");
-  assert.match(messages.find((m) => m.worker_id === "feat-no" && m.message_type === "task_complete")!.content.details!, /denied: not that; \$\(touch pwned\)/);
-  assert.match(messages.find((m) => m.worker_id === "feat-yes" && m.message_type === "task_complete")!.content.details!, /make site approved/);
+    ["feat-no blocked", "feat-no task_complete", "feat-yes blocked", "feat-yes task_complete"],
+    "landing took nothing from the mailbox; no task_failed");
+  const detailsOfCompletion = (worker: string) =>
+    messages.find((m) => m.worker_id === worker && m.message_type === "task_complete")!.content.details!;
+  assert.match(detailsOfCompletion("feat-no"), /denied: not that; \$\(touch pwned\)/);
+  assert.match(detailsOfCompletion("feat-yes"), /make site approved/);
   assert.is(a!.runAs(["find", a!.home, "-name", "pwned"]).stdout.trim(), "");
 
   // resume: the host's orch starts the agent again; the scripted agent has no resume of its own, so it
@@ -166,7 +169,10 @@ test("approve, deny and resume on a host's workers; land without names takes the
   assert.is(first.json.workers[0].status, "done", first.stderr);
   // A text of quotes quadruples when quoted for the host's shell: it goes on standard input instead, whole.
   const quotes = "'".repeat(60_000);
-  const resumed = orch(["resume", "feat/later", "--prompt", `write again.txt resumed\ncommit Again\n${quotes}`, "--json"], { cwd: repo, env });
+  const resumed = orch(
+    ["resume", "feat/later", "--prompt", `write again.txt resumed\ncommit Again\n${quotes}`, "--json"],
+    { cwd: repo, env },
+  );
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.host, "alpha");
   assert.is(resumed.json.previous_status, "done");

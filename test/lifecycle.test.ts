@@ -43,9 +43,15 @@ test("status follows arrival order: a progress dated a day ahead does not hide t
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/clock", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   const [cmd, ...pre] = orchCommand();
-  const future = spawnSync("faketime", ["-f", "+1d", cmd!, ...pre, "notify", "--type", "progress", "--summary", "from the future", "--json"], { cwd: wt, env: baseEnv(), encoding: "utf8" });
+  const notifyArgs = ["notify", "--type", "progress", "--summary", "from the future", "--json"];
+  const future = spawnSync("faketime", ["-f", "+1d", cmd!, ...pre, ...notifyArgs], {
+    cwd: wt,
+    env: baseEnv(),
+    encoding: "utf8",
+  });
   assert.is(future.status, 0, future.stderr);
-  assert.ok(Date.parse(future.stdout ? JSON.parse(future.stdout).created_at : "") > Date.now() + 12 * 3600_000, "the progress is dated in the future");
+  const createdAt = Date.parse(future.stdout ? JSON.parse(future.stdout).created_at : "");
+  assert.ok(createdAt > Date.now() + 12 * 3600_000, "the progress is dated in the future");
   assert.is(orch(["notify", "--type", "task_complete", "--summary", "now"], { cwd: wt }).code, 0);
   assert.is(statusOf(repo).status, "done");
   const awaited = orch(["await", "--timeout", "10", "--json"], { cwd: repo });
@@ -59,7 +65,11 @@ test("an agent that exits after task_complete stays done; no task_failed is sent
   const agent = agentScript(['orch notify --type task_complete --summary "all done"', "exit 0"]);
   const spawned = orch(["spawn", "feat/done", "--agent", agent, "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
-  await waitUntil(() => statusOf(repo, env).agent_alive === false && statusOf(repo, env).status === "done", 20_000, "the agent to report and exit");
+  await waitUntil(
+    () => statusOf(repo, env).agent_alive === false && statusOf(repo, env).status === "done",
+    20_000,
+    "the agent to report and exit",
+  );
   assert.equal(pollAll(repo, env).map((m) => m.message_type), ["task_complete"]);
   assert.is(statusOf(repo, env).status, "done");
   assert.ok(statusOf(repo, env).last_activity_at, "last_activity_at is the report's time");
@@ -154,7 +164,11 @@ test("the runner reports every start failure with its reason: not found, E2BIG, 
   const { repo, id } = sessionRepo();
   const cases: [string, (record: Record<string, unknown>) => void, RegExp][] = [
     ["feat/missing", (r) => (r.agent_argv = ["/nonexistent/agent"]), /was not found on PATH/],
-    ["feat/huge", (r) => Object.assign(r, { agent_argv: ["sh", "-c", "exit 0"], agent_env: { HUGE: "x".repeat(3 * 1024 * 1024) } }), /E2BIG/],
+    [
+      "feat/huge",
+      (r) => Object.assign(r, { agent_argv: ["sh", "-c", "exit 0"], agent_env: { HUGE: "x".repeat(3 * 1024 * 1024) } }),
+      /E2BIG/,
+    ],
     ["feat/nul", (r) => (r.agent_argv = ["sh", "-c", "a\u0000b"]), /cannot start sh/],
   ];
   for (const [branch, edit, reason] of cases) {

@@ -11,7 +11,8 @@ import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, tempDir, write
 /** A session as a hostile repository would commit it: dated in the future, its new/ a link outside. */
 function shipSession(repo: string, outside: string, id = "orch_evil0001"): void {
   const session = path.join(repo, ".orch", "sessions", id);
-  writeFiles(session, { "session.json": JSON.stringify({ orchestrator_id: id, project_dir: repo, created_at: "2099-01-01T00:00:00.000Z" }) });
+  const sessionRecord = { orchestrator_id: id, project_dir: repo, created_at: "2099-01-01T00:00:00.000Z" };
+  writeFiles(session, { "session.json": JSON.stringify(sessionRecord) });
   for (const sub of ["tmp", "cur", "claims", "quarantine"]) fs.mkdirSync(path.join(session, "mail", sub), { recursive: true });
   fs.symlinkSync(outside, path.join(session, "mail", "new"));
   fs.mkdirSync(path.join(session, "workers"));
@@ -73,7 +74,15 @@ test(".orch as a symbolic link is refused by init, status and notify", () => {
 test("a worker folder that is a link is skipped by status and refused by stop", () => {
   const { repo, id } = sessionRepo();
   const elsewhere = tempDir("orch-elsewhere-");
-  writeFiles(elsewhere, { "worker.json": JSON.stringify({ worker_id: "fake", branch: "fake", orchestrator_id: id, worktree_path: "/", created_at: "x", agent_argv: [] }) });
+  const fakeWorker = {
+    worker_id: "fake",
+    branch: "fake",
+    orchestrator_id: id,
+    worktree_path: "/",
+    created_at: "x",
+    agent_argv: [],
+  };
+  writeFiles(elsewhere, { "worker.json": JSON.stringify(fakeWorker) });
   fs.symlinkSync(elsewhere, path.join(repo, ".orch", "sessions", id, "workers", "fake"));
   const status = orch(["status", "--json"], { cwd: repo });
   assert.is(status.code, 0, status.stderr);
@@ -95,7 +104,8 @@ function handMadeWorker(repo: string, id: string, name: string, record: Record<s
   return dir;
 }
 
-test("a worker record naming ../ ids, or whose event log is a link (outside, /etc/passwd, a FIFO, itself): skipped with a warning, never written through", () => {
+test("a worker record naming ../ ids, or whose event log is a link (outside, /etc/passwd, a FIFO, itself): " +
+  "skipped with a warning, never written through", () => {
   const { repo, id } = sessionRepo();
   const outside = tempDir("orch-outside-");
   fs.mkdirSync(path.join(outside, "events"));
@@ -177,7 +187,8 @@ function editRecord(repo: string, id: string, workerId: string, fields: Record<s
   fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), ...fields }));
 }
 
-test("a worktree_path edited to another folder (outside, another worker's worktree, relative, .., /): rm and clean remove nothing there", () => {
+test("a worktree_path edited to another folder (outside, another worker's worktree, relative, .., /): " +
+  "rm and clean remove nothing there", () => {
   const { repo, id } = sessionRepo();
   const spawn = (branch: string) => {
     const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
