@@ -34,7 +34,14 @@ test("a chain A → B → C: each starts when its prerequisite has landed, from 
   const env = privateTmux();
   const agent = path.join(tempDir("orch-agent-"), "agent.sh");
   // A real agent in a real window: it records what it was started with and where.
-  fs.writeFileSync(agent, ["#!/bin/sh", 'git rev-parse HEAD > "$ORCH_PROMPT_FILE.started"', 'printf "%s" "$1" > "$ORCH_PROMPT_FILE.argv"', "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  const script = [
+    "#!/bin/sh",
+    'git rev-parse HEAD > "$ORCH_PROMPT_FILE.started"',
+    'printf "%s" "$1" > "$ORCH_PROMPT_FILE.argv"',
+    "exec sleep 300",
+    "",
+  ].join("\n");
+  fs.writeFileSync(agent, script, { mode: 0o755 });
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo, env });
   assert.is(a.code, 0, a.stderr);
   const b = orch(["spawn", "feat/b", "--after", "feat/a", "--agent", agent, "--prompt", "build on a", "--json"], { cwd: repo, env });
@@ -154,7 +161,14 @@ test("--after a worker that does not exist: exit 2 and nothing changed; --after 
   orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
   const before = snapshot(path.join(repo, ".orch"));
   const branches = git(["branch", "--list"], repo);
-  for (const args of [["--after", "nope"], ["--after", "feat-a,nope"], ["--after", "feat-a", "--after", "../x"], ["--after", "feat-a", "--from", "main"], ["--after", ""]]) {
+  const refused = [
+    ["--after", "nope"],
+    ["--after", "feat-a,nope"],
+    ["--after", "feat-a", "--after", "../x"],
+    ["--after", "feat-a", "--from", "main"],
+    ["--after", ""],
+  ];
+  for (const args of refused) {
     const r = orch(["spawn", "feat/x", ...args, "--no-window", "--json"], { cwd: repo });
     assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.is(r.json.success, false);
@@ -201,7 +215,8 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   const coherence = path.join(repo, ".orch", "sessions", session, "workers", "feat-a", "coherence.json");
   const before = fs.existsSync(coherence) ? fs.readFileSync(coherence, "utf8") : undefined;
   const tip = git(["rev-parse", "feat/a"], repo);
-  fs.writeFileSync(coherence, JSON.stringify({ ...JSON.parse(before ?? "{}"), landed: { commit: tip, at: new Date().toISOString(), branch_tip: tip } }));
+  const landed = { commit: tip, at: new Date().toISOString(), branch_tip: tip };
+  fs.writeFileSync(coherence, JSON.stringify({ ...JSON.parse(before ?? "{}"), landed }));
   const landing = orch(["await", "feat-b", "--timeout", "1", "--json"], { cwd: repo });
   assert.is(landing.code, 124, `${landing.stderr} ${landing.stdout}`);
   assert.is(landing.json.workers[0].needs, undefined);

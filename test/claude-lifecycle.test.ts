@@ -66,7 +66,8 @@ function setup(allow: string[] = []) {
         const [window] = w.split(" ");
         return `--- ${w}\n${tmux(["capture-pane", "-p", "-t", window!], env).replace(/\n{2,}/g, "\n")}`;
       });
-      throw new Error(`${(error as Error).message}\nmessages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`);
+      const evidence = `messages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`;
+      throw new Error(`${(error as Error).message}\n${evidence}`);
     }
   };
   return { repo, id, env, run, poll, status, spawn, waitFor, polled };
@@ -137,11 +138,13 @@ test("a permission prompt and a plan each become blocked; approve lets them go o
   const [, afterAllow] = server.turns("feat-allow");
   assert.not.match(lastText(afterAllow), /denied|rejected|error/i, "the approved command ran");
   assert.ok(fs.existsSync(path.join(allow.worktree_path, "allowed-by-orch")), "the approved command ran in the worktree");
-  assert.ok(lastText(server.turns("feat-deny")[1]).includes("Not in this repository: write it under /srv instead."), lastText(server.turns("feat-deny")[1]));
+  const denied = lastText(server.turns("feat-deny")[1]);
+  assert.ok(denied.includes("Not in this repository: write it under /srv instead."), denied);
   assert.not.ok(fs.existsSync(path.join(allow.worktree_path, "../feat-deny/denied-by-orch")), "the denied command did not run");
   assert.match(userText(server.turns("feat-plan-ok")[2]!.body), /You have exited plan mode/, "the plan was approved");
   assert.not.match(userText(server.turns("feat-plan-no")[2]!.body), /You have exited plan mode/, "a denied plan stays in plan mode");
-  assert.ok(lastText(server.turns("feat-plan-no")[2]).includes("Split step 2 into unit and browser tests."), lastText(server.turns("feat-plan-no")[2]));
+  const planDenied = lastText(server.turns("feat-plan-no")[2]);
+  assert.ok(planDenied.includes("Split step 2 into unit and browser tests."), planDenied);
   await s.waitFor(() => workers.every((w) => s.status(w).status === "idle"), "every worker idle after its turn");
   assert.is(s.run(["approve", "feat-allow"]).code, 1, "nothing is pending any more");
 });

@@ -93,7 +93,12 @@ if (!codexEntry) {
       await requestFor(s.server, "block", 1, "the request after the approved command");
       assert.is(fs.readFileSync(approvedFile, "utf8"), "approved\n", "the approved command ran outside the sandbox");
 
-      const second = await pollUntil(s, seen, (m) => m.message_type === "blocked" && m.content.request_id !== first.content.request_id, "the second blocked message");
+      const second = await pollUntil(
+        s,
+        seen,
+        (m) => m.message_type === "blocked" && m.content.request_id !== first.content.request_id,
+        "the second blocked message",
+      );
       assert.is(second.content.waiting_for, `Bash: echo denied > ${deniedFile}`);
       const deny = orch(["deny", worker, "--message", "-no: keep to the worktree"], { cwd: s.repo, env: s.env });
       assert.is(deny.code, 0, deny.stderr);
@@ -116,7 +121,12 @@ if (!codexEntry) {
       const woken = requestsOf(s.server, "block").find(isWakeTurn)!;
       verbose(`send → next model request: ${woken.at - sentAt} ms`);
       assert.match(bodyText(woken), "look at the cache again", "the message reaches the model with the new turn");
-      await pollUntil(s, seen, (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 2, "idle after the woken turn");
+      await pollUntil(
+        s,
+        seen,
+        (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 2,
+        "idle after the woken turn",
+      );
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
     } finally {
       await s.server.close();
@@ -185,12 +195,18 @@ if (!codexEntry) {
       const next = requestsOf(s.server, "again")[before]!;
       const texts = s.server.userTexts(next);
       assert.ok(texts.some((t) => t.startsWith("Remember the word PELICAN.")), "the first prompt is in the history");
-      assert.ok(texts.some((t) => t === "-carry on with the word"), `the resume prompt follows: ${texts.map((t) => t.slice(0, 60)).join(" | ")}`);
+      const why = `the resume prompt follows: ${texts.map((t) => t.slice(0, 60)).join(" | ")}`;
+      assert.ok(texts.some((t) => t === "-carry on with the word"), why);
       assert.match(bodyText(next), "noted the word", "the model's earlier answer is in the history");
       assert.is(statusOf(s, worker).status, "running");
       assert.is(workerRecord(s, worker).agent_session_id, sessionId, "the same Codex session");
       resumed.open();
-      await pollUntil(s, seen, (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 2, "idle after the resumed turn");
+      await pollUntil(
+        s,
+        seen,
+        (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 2,
+        "idle after the resumed turn",
+      );
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
     } finally {
       await s.server.close();

@@ -42,7 +42,10 @@ if (!codexEntry) {
     const s = await setup({
       one: [
         { exec: `touch /tmp/${probe} 2>/dev/null && echo TMP-WRITABLE || echo TMP-READONLY; orch inbox`, after: sent.opened },
-        { exec: 'echo work > work.txt && git add work.txt && git commit -qm "codex work" && orch notify --type task_complete --summary committed' },
+        {
+          exec: 'echo work > work.txt && git add work.txt && git commit -qm "codex work" && ' +
+            "orch notify --type task_complete --summary committed",
+        },
         { say: "all done" },
       ],
     });
@@ -126,7 +129,8 @@ if (!codexEntry) {
       assert.is(last.worker_id, beta);
       // Had alpha's turn gone on somewhere, its command would end and the model hear from it.
       await waitUntil(() => Date.now() > stoppedAt + Number(marker) * 1000 + 2500, 20_000, "time for alpha's command to have ended");
-      assert.equal(requestsOf(s.server, "alpha").filter((r) => r.at > stoppedAt).map((r) => r.step), [], "no model request from alpha after stop");
+      const afterStop = requestsOf(s.server, "alpha").filter((r) => r.at > stoppedAt);
+      assert.equal(afterStop.map((r) => r.step), [], "no model request from alpha after stop");
       assert.is(orch(["stop", beta], { cwd: s.repo, env: s.env }).code, 0);
     } finally {
       stopServer();
@@ -145,7 +149,9 @@ if (!codexEntry) {
       const [self, ...pre] = orchCommand();
       const r = spawnSync(codex, ["sandbox", "-P", ":workspace", "-C", worktree, "--", self!, ...pre, "inbox"], {
         // Its profile lets commands write $TMPDIR, where this test's store is: point it elsewhere.
-        cwd: worktree, encoding: "utf8", env: { ...process.env, ...s.env, TMUX: "", TMPDIR: fs.mkdtempSync(path.join(scratch.users, "tmp-")) },
+        cwd: worktree,
+        encoding: "utf8",
+        env: { ...process.env, ...s.env, TMUX: "", TMPDIR: fs.mkdtempSync(path.join(scratch.users, "tmp-")) },
       });
       assert.is(r.status, 1, r.stderr);
       assert.match(r.stderr, "read-only file system", r.stderr);

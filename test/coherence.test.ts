@@ -60,7 +60,11 @@ function fingerprint(wt: string, branch: string): string[] {
     }
   };
   walk(wt);
-  out.push(`HEAD ${git(["rev-parse", "HEAD"], wt)}`, `branch ${git(["rev-parse", `refs/heads/${branch}`], wt)}`, `status ${git(["status", "--porcelain"], wt)}`);
+  out.push(
+    `HEAD ${git(["rev-parse", "HEAD"], wt)}`,
+    `branch ${git(["rev-parse", `refs/heads/${branch}`], wt)}`,
+    `status ${git(["status", "--porcelain"], wt)}`,
+  );
   return out;
 }
 
@@ -199,7 +203,8 @@ test("land --on-conflict return hands the conflict back, lands the rest, and the
   orch(["notify", "--type", "task_complete", "--summary", "second fixed"], { cwd: second });
   const again = orch(["land", "--json"], { cwd: repo });
   assert.is(again.code, 0, again.stderr);
-  assert.equal(again.json.results.filter((x: { status: string }) => x.status === "landed").map((x: { worker_id: string }) => x.worker_id), ["feat-second"]);
+  const landedAgain = again.json.results.filter((x: { status: string }) => x.status === "landed");
+  assert.equal(landedAgain.map((x: { worker_id: string }) => x.worker_id), ["feat-second"]);
   assert.is(fs.readFileSync(path.join(repo, "shared.txt"), "utf8"), "UNO\ntwo\n");
 
   // The default stays stop.
@@ -235,7 +240,8 @@ test("land --sync rebases the rest of the queue onto each new base before landin
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed", "landed"]);
   assert.equal(r.json.synced, ["feat-two"]);
-  assert.ok(gitOk(["merge-base", "--is-ancestor", r.json.results[0].commit, "refs/heads/feat/two"], repo), "feat/two was rebased onto the first landing");
+  const rebased = gitOk(["merge-base", "--is-ancestor", r.json.results[0].commit, "refs/heads/feat/two"], repo);
+  assert.ok(rebased, "feat/two was rebased onto the first landing");
 });
 
 test("a base moved by a plain git commit is noticed by the next orch command (poll), and told once", () => {
@@ -294,7 +300,8 @@ test("sync leaves a worker whose agent is in a turn alone, and syncs it once the
   commitFiles(repo, { "main.txt": "m\n" }, "main moves");
   await waitUntil(() => statusOf(repo, "feat-busy", env).alive === true, 20_000, "the agent to run");
   const busy = orch(["sync", "--json"], { cwd: repo, env });
-  assert.equal(busy.json.skipped, [{ worker_id: "feat-busy", reason: "its agent is in a turn (sync it when it is idle or done)" }], busy.stderr);
+  const inATurn = { worker_id: "feat-busy", reason: "its agent is in a turn (sync it when it is idle or done)" };
+  assert.equal(busy.json.skipped, [inATurn], busy.stderr);
   assert.is(git(["rev-list", "--count", "main..refs/heads/feat/busy"], repo), "1", "left as it was");
   orch(["notify", "--type", "task_complete", "--summary", "busy done"], { cwd: wt, env });
   const done = orch(["sync", "--json"], { cwd: repo, env });

@@ -21,7 +21,8 @@ test("orch demo: three workers, one approved while blocked, the conflicting one 
     ["feat-greeting-fr", "returned"],
   ]);
   assert.equal(r.json.land[2].conflict_paths, ["greeting.txt"]);
-  assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
+  const relanded = r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(relanded, [["feat-greeting-fr", "landed"]]);
   assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-usage-doc"]);
   assert.not.ok(fs.existsSync(r.json.repository), "the scratch repository is removed");
   // Its own scratch folder (other demos may run on the machine at the same time).
@@ -44,7 +45,10 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
   assert.is(r.code, 0, r.stderr);
   assert.not.match(r.stderr, /no claude/, "its hosts run the scripted agent: no warning that they lack claude");
   assert.equal(r.json.hosts.map((h: { name: string }) => h.name), ["north", "south"]);
-  assert.equal(r.json.workers.map((w: { worker_id: string; status: string; host?: string }) => `${w.worker_id} ${w.status} ${w.host ?? "here"}`), [
+  const workers = r.json.workers.map(
+    (w: { worker_id: string; status: string; host?: string }) => `${w.worker_id} ${w.status} ${w.host ?? "here"}`,
+  );
+  assert.equal(workers, [
     "feat-usage-doc done north",
     "feat-greeting-en done here",
     "feat-greeting-fr done south",
@@ -55,7 +59,8 @@ test("orch demo --hosts: the loop with workers on two local ssh hosts, which are
     ["feat-greeting-en", "landed"],
     ["feat-greeting-fr", "returned"],
   ]);
-  assert.equal(r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-greeting-fr", "landed"]]);
+  const relanded = r.json.relanded.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(relanded, [["feat-greeting-fr", "landed"]]);
   assert.equal([...r.json.cleaned].sort(), ["feat-greeting-en", "feat-greeting-fr", "feat-usage-doc"]);
   for (const host of r.json.hosts as { user: string }[]) {
     assert.is.not(spawnSync("id", ["-u", host.user]).status, 0, `the account ${host.user} is deleted`);
@@ -156,7 +161,8 @@ test("orch demo --hosts without root: one line, exit 1, nothing made", () => {
   const tmp = tempDir("orch-demo-nobody-");
   fs.chmodSync(tmp, 0o777);
   const [binary] = orchCommand("binary");
-  const r = spawnSync("runuser", ["-u", "nobody", "--", "env", `TMPDIR=${tmp}`, binary!, "demo", "--hosts"], { cwd: "/", encoding: "utf8" });
+  const demoAsNobody = ["-u", "nobody", "--", "env", `TMPDIR=${tmp}`, binary!, "demo", "--hosts"];
+  const r = spawnSync("runuser", demoAsNobody, { cwd: "/", encoding: "utf8" });
   assert.is(r.status, 1, r.stderr);
   assert.is(r.stdout, "");
   assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);

@@ -19,7 +19,8 @@ test("diff shows the worker's commits since its base: files with counts, renames
   const r = orch(["diff", "feat/review", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.commits.map((c: { subject: string }) => c.subject), ["add new", "add a binary", "rename"]);
-  const files = Object.fromEntries(r.json.files.map((f: { path: string; additions: number | null; deletions: number | null; from?: string }) => [f.path, f]));
+  type FileStat = { path: string; additions: number | null; deletions: number | null; from?: string };
+  const files = Object.fromEntries(r.json.files.map((f: FileStat) => [f.path, f]));
   assert.equal(Object.keys(files).sort(), ["logo.bin", "new.txt", "renamed.txt"], "main's own commit is not the worker's change");
   assert.is(files["new.txt"].additions, 2);
   assert.is(files["logo.bin"].additions, null, "binary: no line counts");
@@ -48,10 +49,12 @@ test("pr shows the PR through gh pr view and gh pr diff, with exactly these argu
   assert.is(r.json.pr.title, "Add login");
   assert.match(r.json.diff, /diff --git/);
   assert.equal(gh.calls(), [
-    "pr view https://github.com/o/r/pull/12 --json number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions",
+    "pr view https://github.com/o/r/pull/12 --json " +
+      "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions",
     "pr diff https://github.com/o/r/pull/12",
   ]);
-  const none = orch(["pr", "feat/pr", "--json"], { cwd: repo, env: ghStandIn(["echo 'no pull requests found for branch' >&2", "exit 1"]).env });
+  const noPullRequest = ghStandIn(["echo 'no pull requests found for branch' >&2", "exit 1"]);
+  const none = orch(["pr", "feat/pr", "--json"], { cwd: repo, env: noPullRequest.env });
   assert.is(none.code, 1);
   assert.is(none.json.error.code, "not_found");
 });

@@ -31,7 +31,9 @@ function assertWellFormed(checks: Check[]): void {
     if (!check.ok) assert.type(check.fix, "string", `${check.name} says what to fix`);
   }
   const names = checks.map((c) => c.name);
-  for (const needed of ["git", "tmux", "gh", "git gtr", "store"]) assert.ok(names.includes(needed), `checks ${needed}: ${names.join(", ")}`);
+  for (const needed of ["git", "tmux", "gh", "git gtr", "store"]) {
+    assert.ok(names.includes(needed), `checks ${needed}: ${names.join(", ")}`);
+  }
   assert.ok(names.some((n) => n.startsWith("agent")), "checks the agent");
 }
 
@@ -90,7 +92,8 @@ test("a store that is open to others is reported with the chmod to fix it", () =
 test("the claude install check follows orch install claude, and its advice, followed, makes it ok", () => {
   const repo = scratchRepo();
   const home = tempDir();
-  const check = () => orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } }).json.checks.find((c: Check) => c.name === "claude install");
+  const check = () => orch(["doctor", "--json"], { cwd: repo, env: { HOME: home } })
+    .json.checks.find((c: Check) => c.name === "claude install");
   const before = orch(["doctor", "--json", "--agent", "sh"], { cwd: repo, env: { HOME: home } });
   assert.not.ok(before.json.checks.some((c: Check) => c.name === "claude install"), "only checked for claude");
   const missing = check();
@@ -115,7 +118,8 @@ test("the claude install check follows orch install claude, and its advice, foll
   assert.is(check().ok, true);
 });
 
-test("claude or codex older than the tested version is a warning that names the version to install; one whose --version fails cannot start a worker", () => {
+test("claude or codex older than the tested version is a warning that names the version to install; " +
+  "one whose --version fails cannot start a worker", () => {
   const repo = scratchRepo();
   const bin = tempDir("orch-agents-");
   const script = (name: string, body: string) => fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });

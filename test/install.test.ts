@@ -98,7 +98,27 @@ test("the slash command has valid front matter and walks through the orch workfl
   const toolList = Array.isArray(tools) ? tools : tools!.split(/,\s*/);
   assert.ok(toolList.includes("Bash(orch:*)"), String(tools));
   assert.not.ok(toolList.some((t) => t.startsWith("mcp__")), "no MCP tools");
-  for (const needed of ["orch init", "run_in_background: true", "orch poll --wait", "orch spawn", "--plan", "orch status", "orch list", "orch await", "orch reply", "orch diff", "orch pr", "orch apply", "orch merge", "orch land", "--test", "orch clean --merged --yes", "$ARGUMENTS", "ORCH_ID=$(orch init)"]) {
+  const mentioned = [
+    "orch init",
+    "run_in_background: true",
+    "orch poll --wait",
+    "orch spawn",
+    "--plan",
+    "orch status",
+    "orch list",
+    "orch await",
+    "orch reply",
+    "orch diff",
+    "orch pr",
+    "orch apply",
+    "orch merge",
+    "orch land",
+    "--test",
+    "orch clean --merged --yes",
+    "$ARGUMENTS",
+    "ORCH_ID=$(orch init)",
+  ];
+  for (const needed of mentioned) {
     assert.ok(text.includes(needed), `the command mentions ${needed}`);
   }
 });
@@ -139,8 +159,10 @@ test("existing settings and hooks are kept; a second run changes nothing, byte f
 test("a file that already has orch's rule and hooks is left exactly as written, formatting included", () => {
   const repo = scratchRepo();
   const file = path.join(repo, SETTINGS);
-  const text = `{"permissions":{"allow":["Bash(orch *)"]},"hooks":{"PostToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"/usr/local/bin/orch hook post-tool-use"}]}],` +
-    `"PostToolUseFailure":[{"matcher":"Bash","hooks":[{"type":"command","command":"orch hook post-tool-use"}]}],"Stop":[{"hooks":[{"type":"command","command":"orch hook stop"}]}],` +
+  const text = `{"permissions":{"allow":["Bash(orch *)"]},"hooks":{` +
+    `"PostToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"/usr/local/bin/orch hook post-tool-use"}]}],` +
+    `"PostToolUseFailure":[{"matcher":"Bash","hooks":[{"type":"command","command":"orch hook post-tool-use"}]}],` +
+    `"Stop":[{"hooks":[{"type":"command","command":"orch hook stop"}]}],` +
     `"UserPromptSubmit":[{"hooks":[{"type":"command","command":"orch hook user-prompt-submit"}]}],` +
     `"PermissionRequest":[{"hooks":[{"type":"command","command":"orch hook permission-request","timeout":600}]}],` +
     `"Notification":[{"matcher":"permission_prompt","hooks":[{"type":"command","command":"orch hook notification"}]}]}}`;

@@ -23,7 +23,8 @@ test("three workers, the second conflicts: first landed, second conflict, third 
   assert.is(r.code, 1);
   assert.is(r.json.success, false);
   assert.is(r.json.error.code, "conflict");
-  assert.equal(r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-first", "landed"], ["feat-second", "conflict"], ["feat-third", "skipped"]]);
+  const results = r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(results, [["feat-first", "landed"], ["feat-second", "conflict"], ["feat-third", "skipped"]]);
   assert.equal(r.json.results[1].conflict_paths, ["shared.txt"]);
   assert.match(r.json.results[2].reason, /stopped at feat-second/);
   assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
@@ -85,7 +86,8 @@ test("all green: everything lands in order, as exactly the commits that were tes
   assert.equal(only.json.results.map((x: { worker_id: string }) => x.worker_id), ["feat-y"]);
   const r = orch(["land", "--test", "true", "--method", "rebase", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);
-  assert.equal(r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]), [["feat-x", "landed"], ["feat-y", "skipped"], ["feat-z", "landed"]]);
+  const results = r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(results, [["feat-x", "landed"], ["feat-y", "skipped"], ["feat-z", "landed"]]);
   assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[2].commit);
   assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["feat/z work", "feat/x work", "feat/y done"]);
   assert.is(orch(["land", "--method", "octopus"], { cwd: repo }).code, 2);
@@ -173,7 +175,8 @@ test("a pre-commit hook that refuses the second squash: the first is reported la
   assert.is(returned.code, 1, returned.stderr);
   assert.equal(returned.json.results.map((x: { status: string }) => x.status), ["failed"]);
   assert.equal(returned.json.returned, []);
-  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-linted").status, "done");
+  const workers = orch(["status", "--json"], { cwd: repo }).json.workers;
+  assert.is(workers.find((w: { worker_id: string }) => w.worker_id === "feat-linted").status, "done");
   const merge = orch(["merge", "feat/linted", "--local", "--json"], { cwd: repo });
   assert.is(merge.code, 1);
   assert.match(merge.json.error.message, /lint: bad\.txt; nothing was merged/);

@@ -69,7 +69,8 @@ test("megabytes both ways: the windows of both sides are honoured", async () => 
   // 5 MiB in (more than the host's window), 5 MiB out (more than ours), checked byte for byte.
   const input = new Uint8Array(5 * 1024 * 1024).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
   let received = 0;
-  const session = await runThroughMaster(socket, quoteForShell(["sh", "-c", "cat > in.bin && wc -c < in.bin && cksum < in.bin && head -c 5242880 /dev/zero | tr '\\0' x"]));
+  const echoBack = "cat > in.bin && wc -c < in.bin && cksum < in.bin && head -c 5242880 /dev/zero | tr '\\0' x";
+  const session = await runThroughMaster(socket, quoteForShell(["sh", "-c", echoBack]));
   assert.ok(session);
   let stdout = "";
   session.onStdout((text) => {
@@ -140,7 +141,9 @@ test("requestsSent: settles once every channel's command has gone (or it gave up
 /** A folder for PATH holding only sh and env: no ssh, so only the master's socket can run anything. */
 function pathWithoutSsh(): string {
   const bin = tempDir("orch-nossh-");
-  for (const tool of ["sh", "env"]) fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`]).stdout.toString().trim(), path.join(bin, tool));
+  for (const tool of ["sh", "env"]) {
+    fs.symlinkSync(spawnSync("sh", ["-c", `command -v ${tool}`]).stdout.toString().trim(), path.join(bin, tool));
+  }
   return bin;
 }
 
@@ -262,7 +265,10 @@ test("runOnHost goes through the master without starting ssh; the master killed 
   const noSsh = { ...env, PATH: pathWithoutSsh() };
   const echoed = await runOnHost("h", dest, ["printf", "%s", "via the master"], noSsh);
   assert.is(echoed.stdout, "via the master");
-  const refused = await runOnHost("h", dest, ["true"], { ...noSsh, ORCH_SSH_NO_MUX: "1" }).then(() => "ran", (error: Error) => error.message);
+  const refused = await runOnHost("h", dest, ["true"], { ...noSsh, ORCH_SSH_NO_MUX: "1" }).then(
+    () => "ran",
+    (error: Error) => error.message,
+  );
   assert.match(refused, /ssh is not installed/);
 
   const long = runOnHost("h", dest, ["sleep", "30"], noSsh);

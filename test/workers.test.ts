@@ -42,7 +42,8 @@ test("full lifecycle: spawn, question, reply, done, status and list, await, stop
   assert.is(question.worker_id, "feat-life");
 
   const waiting = orch(["status", "--json"], { cwd: repo, env });
-  assert.equal(Object.keys(waiting.json.workers[0]).filter((k) => ["worker_id", "branch", "worktree_path", "status", "pr_url", "window_id", "alive"].includes(k)).length, 7);
+  const listedFields = ["worker_id", "branch", "worktree_path", "status", "pr_url", "window_id", "alive"];
+  assert.equal(Object.keys(waiting.json.workers[0]).filter((k) => listedFields.includes(k)).length, 7);
   assert.is(waiting.json.workers[0].status, "waiting");
   assert.is(waiting.json.workers[0].window_id, spawned.json.window_id);
   assert.is(waiting.json.workers[0].window_alive, true);
@@ -112,7 +113,8 @@ test("send reaches the worker's inbox once; inbox outside a worker is refused", 
   assert.is(orch(["reply", "msg_0000000000000000000", "x"], { cwd: repo }).code, 1);
 });
 
-test("send and reply - refuse a text on standard input that is not UTF-8 or holds a NUL (exit 2, nothing sent), never store it as U+FFFD", () => {
+test("send and reply - refuse a text on standard input that is not UTF-8 or holds a NUL (exit 2, nothing sent), " +
+  "never store it as U+FFFD", () => {
   const { repo, id } = sessionRepo();
   const wt = orch(["spawn", "feat/bytes", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   orch(["notify", "--type", "question", "--summary", "which?", "--question", "which?"], { cwd: wt });
@@ -221,7 +223,8 @@ test("clean removes workers merged into the base locally (squash merge too) and 
   const r = orch(["clean", "--yes", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-merged"]);
-  assert.equal(r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]).sort(), [["feat-fresh", "no commits yet"], ["feat-open", "not merged"]]);
+  const skipped = r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]);
+  assert.equal(skipped.sort(), [["feat-fresh", "no commits yet"], ["feat-open", "not merged"]]);
   assert.not.ok(fs.existsSync(merged));
   assert.is(git(["branch", "--list", "feat/merged"], repo), "");
   assert.ok(fs.existsSync(open));
