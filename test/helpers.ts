@@ -183,6 +183,11 @@ process.on("exit", () => {
   }
 });
 
+/** One regular expression from literal parts (their sources joined), so a long one can be written over lines. */
+export function regExpOf(...parts: RegExp[]): RegExp {
+  return new RegExp(parts.map((part) => part.source).join(""));
+}
+
 export function tempDir(prefix = "orch-test-"): string {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
   if (!process.env.ORCH_TEST_KEEP) cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -127,7 +127,9 @@ test("a host whose sshd is gone: one connection attempt per pause for the new ba
   assert.is(gitCalls() - before, 1, "one fetch attempt for the host, not one per worker");
   const about = first.stderr.split("\n").filter((line) => /could not fetch|branch(es)? (is|are) left out/.test(line));
   assert.equal(about.length, 1, first.stderr);
-  assert.match(about[0]!, /^orch: host alpha is unreachable: ssh: connect to host .*Connection refused: its workers' branches are left out$/);
+  const leftOut =
+    /^orch: host alpha is unreachable: ssh: connect to host .*Connection refused: its workers' branches are left out$/;
+  assert.match(about[0]!, leftOut);
   const failure = JSON.parse(fs.readFileSync(`${repo}/.orch/hosts-unreachable/alpha.json`, "utf8"));
   assert.is(failure.failures, 1);
   assert.match(failure.error, /Connection refused/);

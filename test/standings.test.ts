@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo, tempDir } from "./helpers.ts";
+import { commitFiles, git, orch, regExpOf, sessionRepo, tempDir } from "./helpers.ts";
 
 interface View {
   worker_id: string;
@@ -165,7 +165,10 @@ test("a base branch renamed after spawn: status, sync and land say so in one lin
   assert.equal(reasons, ["its base branch main does not exist here (renamed or deleted?)"]);
   const landed = orch(["land", "feat/renamed", "--json"], { cwd: repo });
   assert.is(landed.code, 1, landed.stderr);
-  const refusal = /^feat-renamed started from main, which does not exist here \(renamed or deleted\?\): bring it back \(git branch -m trunk main/;
+  const refusal = regExpOf(
+    /^feat-renamed started from main, which does not exist here \(renamed or deleted\?\): /,
+    /bring it back \(git branch -m trunk main/,
+  );
   assert.match(landed.json.error.message, refusal);
   git(["branch", "-m", "trunk", "main"], repo);
   const back = orch(["status", "--json"], { cwd: repo });
