@@ -8,7 +8,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AnthropicServer, contentText, step, userText, type MessagesBody, type RecordedRequest, type Step } from "./agents/anthropic-server.ts";
+import {
+  AnthropicServer,
+  contentText,
+  step,
+  userText,
+  type MessagesBody,
+  type RecordedRequest,
+  type Step,
+} from "./agents/anthropic-server.ts";
 import { claudeUser, endUserProcesses, type ClaudeUser } from "./agents/harness.ts";
 import { orch, orchCommand, privateTmux, sessionRepo, sleep, tempDir, tmux, waitUntil } from "./helpers.ts";
 
@@ -51,7 +59,11 @@ const watchStep = (id: string): Step[] => [
   step.tool("ToolSearch", { query: "select:Monitor", max_results: 1 }),
   step.tool("Monitor", { command: `orch watch --orch ${id}`, description: "orch messages", timeout_ms: 1_800_000 }),
 ];
-const pollStep = (id: string): Step => step.tool("Bash", { command: `orch poll --wait --orch ${id}`, description: "Wait for orch messages", run_in_background: true });
+const pollStep = (id: string): Step => step.tool("Bash", {
+  command: `orch poll --wait --orch ${id}`,
+  description: "Wait for orch messages",
+  run_in_background: true,
+});
 
 /** The output file of the background task whose completion the request reports. */
 function completedOutputFile(body: MessagesBody): string {

@@ -71,7 +71,9 @@ export interface ResponsesServer {
 }
 
 function userTexts(body: ResponsesRequest): string[] {
-  return (body.input ?? []).filter((item) => item.type === "message" && item.role === "user").flatMap((item) => (item.content ?? []).map((c) => c.text ?? ""));
+  return (body.input ?? [])
+    .filter((item) => item.type === "message" && item.role === "user")
+    .flatMap((item) => (item.content ?? []).map((c) => c.text ?? ""));
 }
 
 function sse(res: http.ServerResponse, type: string, data: Record<string, unknown>): void {
@@ -119,7 +121,9 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
         item = { type: "function_call", id: `fc_${n}`, call_id: `call_${n}`, name: "exec_command", arguments: JSON.stringify(args) };
       } else {
         // Side requests (a title) get a title; a conversation past its script ends its turn.
-        const text = threadSource === "user" ? (planned && "say" in planned ? planned.say : "done") : JSON.stringify({ title: "scripted task" });
+        const text = threadSource === "user"
+          ? (planned && "say" in planned ? planned.say : "done")
+          : JSON.stringify({ title: "scripted task" });
         item = { type: "message", role: "assistant", id: `msg_${n}`, content: [{ type: "output_text", text, annotations: [] }] };
         sse(res, "response.output_item.added", { output_index: 0, item: { ...item, content: [] } });
         sse(res, "response.output_text.delta", { output_index: 0, content_index: 0, item_id: item.id, delta: text });

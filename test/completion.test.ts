@@ -36,7 +36,11 @@ function bashComplete(text: string, words: string[], cwd: string, extraPath: str
   const file = path.join(tempDir(), "orch.bash");
   fs.writeFileSync(file, text);
   const program = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _orch; printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const r = spawnSync("bash", ["-c", program, "bash", file, ...words], { cwd, encoding: "utf8", env: { ...process.env, PATH: `${extraPath}:${process.env.PATH}` } });
+  const r = spawnSync("bash", ["-c", program, "bash", file, ...words], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, PATH: `${extraPath}:${process.env.PATH}` },
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.split("\n").filter(Boolean);
 }

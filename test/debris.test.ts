@@ -55,7 +55,8 @@ test("SIGTERM during land ends the test command and removes the throw-away workt
   orch(["notify", "--type", "task_complete", "--summary", "s"], { cwd: wt });
   const head = git(["rev-parse", "HEAD"], repo);
   const started = path.join(tempDir("orch-test-cmd-"), "started");
-  const run = orchAsync(["land", "--test", `sleep 300 & echo $! > ${started}.tmp; mv ${started}.tmp ${started}; wait`, "--json"], { cwd: repo });
+  const testCommand = `sleep 300 & echo $! > ${started}.tmp; mv ${started}.tmp ${started}; wait`;
+  const run = orchAsync(["land", "--test", testCommand, "--json"], { cwd: repo });
   await waitUntil(() => fs.existsSync(started), 20_000, "the test command to start");
   const testPid = Number(fs.readFileSync(started, "utf8"));
   run.child.kill("SIGTERM");
@@ -110,7 +111,8 @@ function scratchWorktrees(repo: string): string[] {
 async function slowLand(repo: string, branch: string, release?: string) {
   const started = path.join(tempDir("orch-test-cmd-"), "started");
   const wait = release ? `while [ ! -e ${release} ]; do sleep 0.1; done` : "sleep 300";
-  const land = orchAsync(["land", branch, "--test", `echo $$ > ${started}.tmp; mv ${started}.tmp ${started}; ${wait}`, "--json"], { cwd: repo });
+  const testCommand = `echo $$ > ${started}.tmp; mv ${started}.tmp ${started}; ${wait}`;
+  const land = orchAsync(["land", branch, "--test", testCommand, "--json"], { cwd: repo });
   await waitUntil(() => fs.existsSync(started), 30_000, `the test command of the land of ${branch} to start`);
   return { land, testPid: Number(fs.readFileSync(started, "utf8")) };
 }

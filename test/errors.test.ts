@@ -53,7 +53,13 @@ test("a read-only store: poll, init, inbox and notify say so in one line", () =>
   try {
     const ro = spawnSync("mount", ["-o", "remount,bind,ro", store], { encoding: "utf8" });
     assert.is(ro.status, 0, ro.stderr);
-    for (const [args, cwd] of [[["poll"], repo], [["init"], repo], [["inbox"], wt], [["notify", "--type", "progress", "--summary", "x"], wt]] as const) {
+    const writers = [
+      [["poll"], repo],
+      [["init"], repo],
+      [["inbox"], wt],
+      [["notify", "--type", "progress", "--summary", "x"], wt],
+    ] as const;
+    for (const [args, cwd] of writers) {
       const r = orch([...args, "--json"], { cwd });
       assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
       assert.match(r.stderr, /read-only file system/);

@@ -58,14 +58,18 @@ test("the land test command and gtr hooks run without the caller's repository va
   const { repo } = sessionRepo();
   const other = scratchRepo("other");
   const seen = path.join(path.dirname(repo), "seen.txt");
-  git(["config", "gtr.hook.postCreate", `printf '%s|%s|%s\\n' "\${GIT_DIR-unset}" "\${GIT_WORK_TREE-unset}" "$(git rev-parse --show-toplevel)" >> ${seen}`], repo);
+  const recordGitVariables =
+    `printf '%s|%s|%s\\n' "\${GIT_DIR-unset}" "\${GIT_WORK_TREE-unset}" "$(git rev-parse --show-toplevel)" >> ${seen}`;
+  git(["config", "gtr.hook.postCreate", recordGitVariables], repo);
   const env = hookEnv(other, { GIT_OBJECT_DIRECTORY: path.join(other, ".git", "objects"), GIT_NAMESPACE: "evil" });
   const spawned = orch(["spawn", "feat/hooked", "--no-window", "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
   assert.is(fs.readFileSync(seen, "utf8"), `unset|unset|${spawned.json.worktree_path}\n`);
   commitFiles(spawned.json.worktree_path, { "h.txt": "h\n" }, "h");
   orch(["notify", "--type", "task_complete", "--summary", "h"], { cwd: spawned.json.worktree_path });
-  const landed = orch(["land", "--test", `test "\${GIT_DIR-unset}" = unset && test -f h.txt && test "$(git rev-parse --show-toplevel)" = "$PWD"`, "--json"], { cwd: repo, env });
+  const testCommand = `test "\${GIT_DIR-unset}" = unset && test -f h.txt && ` +
+    `test "$(git rev-parse --show-toplevel)" = "$PWD"`;
+  const landed = orch(["land", "--test", testCommand, "--json"], { cwd: repo, env });
   assert.is(landed.code, 0, landed.stderr);
   assert.is(landed.json.results[0].status, "landed");
   assert.ok(fs.existsSync(path.join(repo, "h.txt")));

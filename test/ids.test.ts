@@ -10,11 +10,12 @@ import {
 import { scratchRepo } from "./helpers.ts";
 
 const CORPUS = [
-  "main", "feat/login", "fix/#12-x", "a..b", "-x", "--x", "a;rm -rf x", "$(touch pwned)", "`id`", "a b", "a\tb", "a~b", "a^b",
-  "a:b", "a?b", "a*b", "a[b", "a\\b", "a/", "/a", "a//b", "a.", ".a", "a/.b", "a.lock", "a/b.lock", "a.lock/b", "@", "a@{b",
-  "a@b", "HEAD", "head", "x/HEAD", "refs/heads/x", "ünïcödé", "日本語/ブランチ", "a\u007fb", "a\u0001b", "", "a/b/c/d", "...", "a.b",
-  "a..", "a/./b", "a/../b", "feat-login", "x'y", 'x"y', "x|y", "x&y", "x>y", "x<y", "x!y", "x#y", "x%y", "x=y", "x+y", "x,y",
-  "a-", "a_", "1", "0.1", "v1.2.3", "a/b.", "a/.lock", "a.lock.lock", "@/x", "x/@", "a@", "{a}", "a}{", "ab~1",
+  "main", "feat/login", "fix/#12-x", "a..b", "-x", "--x", "a;rm -rf x", "$(touch pwned)", "`id`", "a b", "a\tb", "a~b",
+  "a^b", "a:b", "a?b", "a*b", "a[b", "a\\b", "a/", "/a", "a//b", "a.", ".a", "a/.b", "a.lock", "a/b.lock", "a.lock/b",
+  "@", "a@{b", "a@b", "HEAD", "head", "x/HEAD", "refs/heads/x", "ünïcödé", "日本語/ブランチ", "a\u007fb",
+  "a\u0001b", "", "a/b/c/d", "...", "a.b", "a..", "a/./b", "a/../b", "feat-login", "x'y", 'x"y', "x|y", "x&y", "x>y",
+  "x<y", "x!y", "x#y", "x%y", "x=y", "x+y", "x,y", "a-", "a_", "1", "0.1", "v1.2.3", "a/b.", "a/.lock", "a.lock.lock",
+  "@/x", "x/@", "a@", "{a}", "a}{", "ab~1",
 ];
 
 test("branchNameProblem agrees with git check-ref-format --branch on every name of the corpus", () => {
@@ -26,7 +27,8 @@ test("branchNameProblem agrees with git check-ref-format --branch on every name 
     // The contract refuses every leading -; and git's --branch reads "@" as the current branch
     // (printing "main"), which as a name for a new branch would be a mistake, so orch refuses it.
     const expected = gitSays && !name.startsWith("-") && name !== "@";
-    if (weSay !== expected) disagreements.push(`${JSON.stringify(name)}: git ${gitSays ? "accepts" : "rejects"}, orch ${weSay ? "accepts" : "rejects"}`);
+    const verdicts = `git ${gitSays ? "accepts" : "rejects"}, orch ${weSay ? "accepts" : "rejects"}`;
+    if (weSay !== expected) disagreements.push(`${JSON.stringify(name)}: ${verdicts}`);
   }
   assert.equal(disagreements, []);
 });
@@ -43,7 +45,10 @@ test("orchestrator and message ids match their patterns and message ids sort by 
 test("the character checks agree with the published patterns, on good ids and on near misses", () => {
   const orchPattern = new RegExp(ORCH_ID_PATTERN);
   const messagePattern = new RegExp(MESSAGE_ID_PATTERN);
-  const samples = [newOrchestratorId(), newMessageId(), "orch_ABCDEFGH", "orch_abc", "orch_abcdefghi", "../x", "", "orch_abcdefg/", "msg_", "msg_0hodh0jyot8klu0x0bK", "msg_0hodh0jyot8klu0x0b", "orch_abcdefg\n", "xorch_abcdefgh"];
+  const samples = [
+    newOrchestratorId(), newMessageId(), "orch_ABCDEFGH", "orch_abc", "orch_abcdefghi", "../x", "", "orch_abcdefg/",
+    "msg_", "msg_0hodh0jyot8klu0x0bK", "msg_0hodh0jyot8klu0x0b", "orch_abcdefg\n", "xorch_abcdefgh",
+  ];
   for (const s of samples) {
     assert.is(isOrchestratorId(s), orchPattern.test(s), s);
     assert.is(isMessageId(s), messagePattern.test(s), s);

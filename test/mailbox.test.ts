@@ -17,7 +17,10 @@ interface Received {
 async function sender(repo: string, name: string, count: number, onChild?: (kill: () => void) => void): Promise<number[]> {
   const codes: number[] = [];
   for (let n = 0; n < count; n++) {
-    const run = orchAsync(["notify", "--type", "progress", "--summary", `${name}:${n}`, "--details", "x".repeat(200)], { cwd: repo, env: { ORCH_WORKER: name } });
+    const run = orchAsync(["notify", "--type", "progress", "--summary", `${name}:${n}`, "--details", "x".repeat(200)], {
+      cwd: repo,
+      env: { ORCH_WORKER: name },
+    });
     onChild?.(() => run.child.kill("SIGKILL"));
     codes.push((await run.done).code);
   }

@@ -115,7 +115,8 @@ test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses
   }
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0, "nothing was sent");
   // A message that did not come through orch notify (an older orch, a file written by hand).
-  const sent = orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", "https://github.com/acme/shop/pull/3", "--json"], { cwd: wt });
+  const prUrl = "https://github.com/acme/shop/pull/3";
+  const sent = orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", prUrl, "--json"], { cwd: wt });
   assert.is(sent.code, 0, sent.stderr);
   const message = path.join(repo, ".orch/sessions", sent.json.orchestrator_id, "mail/new", `${sent.json.message_id}.json`);
   fs.writeFileSync(message, fs.readFileSync(message, "utf8").replace("https://github.com/acme/shop/pull/3", "--admin"));

@@ -29,7 +29,8 @@ test("corrupt and foreign files are quarantined, reported on stderr, and the res
   const newDir = path.join(repo, ".orch/sessions", id, "mail/new");
   fs.writeFileSync(path.join(newDir, "notes.txt"), "hello");
   fs.writeFileSync(path.join(newDir, "msg_0000000000000000000.json"), '{"id": "msg_0000000');
-  fs.writeFileSync(path.join(newDir, "msg_1111111111111111111.json"), JSON.stringify({ id: "msg_2222222222222222222", message_type: "x", content: {}, created_at: "x" }));
+  const misnamed = { id: "msg_2222222222222222222", message_type: "x", content: {}, created_at: "x" };
+  fs.writeFileSync(path.join(newDir, "msg_1111111111111111111.json"), JSON.stringify(misnamed));
   fs.mkdirSync(path.join(newDir, "a-directory"));
   const r = orch(["poll", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);

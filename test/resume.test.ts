@@ -91,7 +91,14 @@ test("send to a working agent types nothing", async () => {
     "exec sleep 300",
   ]);
   const spawned = orch(["spawn", "feat/busy", "--agent", script, "--json"], { cwd: repo, env });
-  await waitUntil(() => statusOf(repo, env).agent_alive && statusOf(repo, env).status === "running" && orch(["poll"], { cwd: repo, env }).stdout.includes("working"), 20_000, "the agent to work");
+  await waitUntil(
+    () =>
+      statusOf(repo, env).agent_alive &&
+      statusOf(repo, env).status === "running" &&
+      orch(["poll"], { cwd: repo, env }).stdout.includes("working"),
+    20_000,
+    "the agent to work",
+  );
   const sent = orch(["send", "feat/busy", "new directions", "--json"], { cwd: repo, env });
   assert.is(sent.json.woken, false);
   tmux(["send-keys", "-t", spawned.json.window_id, "-l", "marker typed by the test"], env);

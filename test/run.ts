@@ -7,7 +7,10 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const filter = process.argv.slice(2);
-const files = fs.readdirSync(here).filter((f) => f.endsWith(".test.js")).filter((f) => filter.length === 0 || filter.some((x) => f.includes(x))).sort();
+const files = fs.readdirSync(here)
+  .filter((f) => f.endsWith(".test.js"))
+  .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
+  .sort();
 const parallel = Number(process.env.ORCH_TEST_JOBS ?? 2);
 
 interface FileResult {
@@ -22,7 +25,10 @@ interface FileResult {
 function runFile(file: string): Promise<FileResult> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(here, file)], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
+    const child = spawn(process.execPath, [path.join(here, file)], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+    });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
@@ -49,14 +55,20 @@ await Promise.all(
       const result = await runFile(file);
       results.push(result);
       const mark = result.failed ? "FAIL" : "ok  ";
-      process.stdout.write(`${mark} ${file.padEnd(34)} ${String(result.passed).padStart(3)} passed ${String(result.failed).padStart(2)} failed ${result.skipped ? `${result.skipped} skipped ` : ""}(${(result.ms / 1000).toFixed(1)} s)\n`);
+      const skipped = result.skipped ? `${result.skipped} skipped ` : "";
+      const passed = `${String(result.passed).padStart(3)} passed`;
+      const failedCount = `${String(result.failed).padStart(2)} failed`;
+      const seconds = (result.ms / 1000).toFixed(1);
+      process.stdout.write(`${mark} ${file.padEnd(34)} ${passed} ${failedCount} ${skipped}(${seconds} s)\n`);
       if (result.failed || process.env.ORCH_TEST_VERBOSE) process.stdout.write(result.output.replace(/^/gm, "    ") + "\n");
     }
   }),
 );
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
-const skippedNotes = results.flatMap((r) => r.output.split("\n").filter((l) => l.includes("SKIP:")).map((l) => l.slice(l.indexOf("SKIP:"))));
+const skippedNotes = results.flatMap((r) =>
+  r.output.split("\n").filter((l) => l.includes("SKIP:")).map((l) => l.slice(l.indexOf("SKIP:"))),
+);
 for (const note of skippedNotes) process.stdout.write(`${note}\n`);
 process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed === 0 ? 0 : 1);

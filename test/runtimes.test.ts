@@ -17,7 +17,11 @@ for (const runtime of ["binary", "node", "deno", "bun"]) {
     const id = init.json.orchestrator_id;
     const waiting = orchAsync(["poll", "--wait", "--timeout", "30", "--json"], { cwd: repo, runtime });
     await sleep(runtime === "binary" ? 100 : 600);
-    const sent = orch(["notify", "--type", "task_complete", "--summary", `hello from ${runtime} ü`, "--json"], { cwd: repo, runtime, env: { ORCH_WORKER: "w1" } });
+    const sent = orch(["notify", "--type", "task_complete", "--summary", `hello from ${runtime} ü`, "--json"], {
+      cwd: repo,
+      runtime,
+      env: { ORCH_WORKER: "w1" },
+    });
     assert.is(sent.code, 0, sent.stderr);
     const got = await waiting.done;
     assert.is(got.code, 0, got.stderr);

@@ -55,7 +55,12 @@ test("a prompt on stdin or in a file larger than 16 MiB is refused with exit 2; 
   const fromFile = orch(["spawn", "feat/big", "--no-window", "--prompt-file", big, "--json"], { cwd: repo });
   assert.is(fromFile.code, 2, fromFile.stderr);
   assert.match(fromFile.json.error.message, /larger than 16 MiB/);
-  const zero = spawnSync("sh", ["-c", `exec "$@" < /dev/zero`, "sh", ...orchArgs(["spawn", "feat/zero", "--no-window", "-", "--json"])], { cwd: repo, encoding: "utf8", timeout: 60_000 });
+  const spawnFromStdin = orchArgs(["spawn", "feat/zero", "--no-window", "-", "--json"]);
+  const zero = spawnSync("sh", ["-c", `exec "$@" < /dev/zero`, "sh", ...spawnFromStdin], {
+    cwd: repo,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   assert.is(zero.status, 2, zero.stderr);
   assert.match(zero.stdout, /larger than 16 MiB/);
   assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.length, 0);
