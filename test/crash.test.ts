@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { baseEnv, commitFiles, git, gitOk, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -168,6 +168,37 @@ test("a worker's branch deleted by hand: land, merge and apply say so in one lin
   const removed = orch(["rm", "feat-gone", "--force"], { cwd: repo });
   assert.is(removed.code, 0, removed.stderr);
   assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
+});
+
+function windowNames(env: Record<string, string | undefined>): string[] {
+  const listed = spawnSync("tmux", ["list-windows", "-a", "-F", "#{window_name}"], { env: baseEnv(env), encoding: "utf8" });
+  return listed.status === 0 ? listed.stdout.split("\n").filter(Boolean) : []; // no server: no window
+}
+
+test("spawn interrupted while tmux opens its window: the window tmux made is closed too, and nothing is reported", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // tmux makes the window, then SIGTERM reaches orch (the Ctrl-C of a user) before tmux has said which one.
+  const bin = tempDir("orch-tmux-bin-");
+  const realTmux = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8" }).stdout.trim();
+  fs.writeFileSync(path.join(bin, "tmux"), [
+    "#!/bin/sh",
+    'case "$1" in new-window|new-session) ;; *) exec ' + realTmux + ' "$@" ;; esac',
+    `out=$(${realTmux} "$@"); code=$?`,
+    '[ "$code" = 0 ] && { kill -TERM $PPID; sleep 1; }',
+    'printf "%s\\n" "$out"; exit $code',
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const spawnEnv = { ...env, PATH: `${bin}:${baseEnv().PATH}` };
+  const spawned = orch(["spawn", "cut", "--agent", sleepingAgent()], { cwd: repo, env: spawnEnv });
+  assert.is(spawned.code, 143, spawned.stderr);
+  assert.match(spawned.stderr, /interrupted by SIGTERM/);
+  await waitUntil(() => windowNames(env).length === 0, 20_000, `the window to close (left: ${windowNames(env)})`);
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "no branch left");
+  const listed = orch(["status", "--json"], { cwd: repo, env });
+  assert.equal(listed.json.workers, [], "no worker");
+  assert.equal(failures(repo, env), [], "no failure told for a worker that the spawn undid");
 });
 
 test.run();

@@ -37,11 +37,15 @@ export function programEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Process
 /** Children running now, so an interrupted command can pass the signal on (see interrupt.ts). */
 const activeChildren = new Set<ChildProcess>();
 const ownGroup = new WeakSet<ChildProcess>();
+const finishing = new WeakSet<ChildProcess>();
 
-/** Sends `signal` to every program orch is running (to its process group when it has its own). */
+/**
+ * Sends `signal` to every program orch is running (to its process group when it has its own); one run
+ * with finishOnInterrupt gets only SIGKILL, the end of the grace period.
+ */
 export function signalActiveChildren(signal: NodeJS.Signals): void {
   for (const child of activeChildren) {
-    if (child.pid === undefined) continue;
+    if (child.pid === undefined || (finishing.has(child) && signal !== "SIGKILL")) continue;
     try {
       process.kill(ownGroup.has(child) ? -child.pid : child.pid, signal);
     } catch {
@@ -65,6 +69,12 @@ export interface RunOptions {
    * interrupt ends everything it started, not only the shell.
    */
   ownProcessGroup?: boolean;
+  /**
+   * A short program whose answer orch needs to undo what it did (tmux new-window, which says which window
+   * it made): an interrupt lets it finish. It runs in a process group of its own, so a terminal's Ctrl-C
+   * misses it too, and is killed only if it is still running when the interrupt's grace period ends.
+   */
+  finishOnInterrupt?: boolean;
   /**
    * A line the program must print on stderr within `withinMs` (git over ssh behind ANNOUNCE: a login shell
    * that waits for input never gets to it): else it is killed, with its process group when it has one of its
@@ -144,10 +154,11 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       cwd: options.cwd,
       env: programEnv(options.env ?? process.env),
       stdio: [stdinMode, stdoutMode, stderrMode],
-      detached: options.ownProcessGroup === true,
+      detached: options.ownProcessGroup === true || options.finishOnInterrupt === true,
     });
     activeChildren.add(child);
     if (options.ownProcessGroup) ownGroup.add(child);
+    if (options.finishOnInterrupt) finishing.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));

@@ -118,7 +118,9 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const format = ["-P", "-F", `#{window_id} ${SERVER_FORMAT} #{session_name}`];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
   const windowArgs = ["-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
-  const tolerant = { env, allowFailure: true };
+  // Finished even when orch is interrupted: a client killed after its server made the window would not
+  // say which window that is, and the spawn could not close it again.
+  const tolerant = { env, allowFailure: true, finishOnInterrupt: true };
   const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);

@@ -332,8 +332,18 @@ export async function createAndStart(
     let tmuxSession: string | null = null;
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
-      const { openWindow } = await import("../adapters/tmux.ts");
+      const { openWindow, killWindow } = await import("../adapters/tmux.ts");
       throwIfInterrupted();
+      // Pushed before the window is asked for, and undone as stop does it: the worker is recorded stopped
+      // first (its runner, hung up on, reports no failure for a worker that is going), then its window (by id,
+      // once tmux said it) and every process that carries its ORCH_ID and ORCH_WORKER are ended.
+      undo.push(async () => {
+        if (!pending) return (await import("./lifecycle.ts")).stopHere(layout, record, ctx);
+        // A pending worker's record goes back to pending: a stopped event would outlive its next start.
+        if (record.window_id) await killWindow(record.window_id, ctx.env, record.tmux_server);
+        const { planWorkerEnd } = await import("../adapters/processes.ts");
+        return planWorkerEnd({ orchestratorId, workerId }, undefined)();
+      });
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
@@ -347,10 +357,6 @@ export async function createAndStart(
       record.tmux_session = created.sessionName;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
-      undo.push(async () => {
-        const { killWindow } = await import("../adapters/tmux.ts");
-        await killWindow(created.windowId, ctx.env, created.server);
-      });
       throwIfInterrupted();
     }
     return { record, tmuxSession };
