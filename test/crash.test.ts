@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, gitOk, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { baseEnv, commitFiles, git, gitOk, orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -171,11 +171,12 @@ test("a worker's branch deleted by hand: land, merge and apply say so in one lin
 });
 
 function windowNames(env: Record<string, string | undefined>): string[] {
-  const listed = spawnSync("tmux", ["list-windows", "-a", "-F", "#{window_name}"], { env: baseEnv(env), encoding: "utf8" });
+  const ask = ["list-windows", "-a", "-F", "#{window_name}"];
+  const listed = spawnSync("tmux", ask, { env: baseEnv(env), encoding: "utf8" });
   return listed.status === 0 ? listed.stdout.split("\n").filter(Boolean) : []; // no server: no window
 }
 
-test("spawn interrupted while tmux opens its window: the window tmux made is closed too, and nothing is reported", async () => {
+test("spawn interrupted while tmux opens its window: the window is closed too, and nothing reported", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   // tmux makes the window, then SIGTERM reaches orch (the Ctrl-C of a user) before tmux has said which one.
@@ -199,6 +200,43 @@ test("spawn interrupted while tmux opens its window: the window tmux made is clo
   const listed = orch(["status", "--json"], { cwd: repo, env });
   assert.equal(listed.json.workers, [], "no worker");
   assert.equal(failures(repo, env), [], "no failure told for a worker that the spawn undid");
+});
+
+test("rm of one worker twice at once: one removes it, the other says why; a killed rm's claim is taken", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const agent = sleepingAgent();
+  for (const name of ["r1", "r2", "r3"]) {
+    assert.is(orch(["spawn", name, "--agent", agent], { cwd: repo, env }).code, 0);
+    const rm = ["rm", name, "--force", "--yes", "--delete-branch"];
+    const both = [0, 1].map(() => orchAsync(rm, { cwd: repo, env }).done);
+    const results = await Promise.all(both);
+    assert.equal(results.map((r) => r.code).sort(), [0, 1], results.map((r) => r.stderr).join(""));
+    const loser = results.find((r) => r.code === 1)!;
+    const why = [
+      `orch: worker ${name} is being removed by another orch command`,
+      `orch: no worker "${name}" in session ${id}`,
+      `orch: no worker ${name}: another orch command removed it meanwhile`,
+    ];
+    assert.ok(why.includes(loser.stderr.trim()), loser.stderr);
+    assert.not.ok(gitOk(["rev-parse", "--verify", `refs/heads/${name}`], repo), "its branch is gone");
+  }
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
+  assert.equal(windowNames(env), [], "no window left");
+
+  // The same instant made deterministic: a live command's claim refuses, changing nothing; a dead one's is taken over.
+  assert.is(orch(["spawn", "held", "--agent", agent], { cwd: repo, env }).code, 0);
+  const claim = path.join(repo, ".orch", "sessions", id, "workers", "held", "removing");
+  fs.writeFileSync(claim, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) }));
+  const refused = orch(["rm", "held", "--force"], { cwd: repo, env });
+  assert.is(refused.code, 1);
+  assert.is(refused.stderr.trim(), "orch: worker held is being removed by another orch command");
+  assert.is(statusRows(repo, env).get("held")?.status, "running", "nothing was stopped");
+  const dead = spawnSync("true");
+  fs.writeFileSync(claim, JSON.stringify({ pid: dead.pid, start_time: "1" }));
+  const removed = orch(["rm", "held", "--force"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(statusRows(repo, env).get("held"), undefined);
 });
 
 test.run();

@@ -10,7 +10,10 @@ import { OrchError } from "../errors.ts";
 import { placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { forgetWorker, recordWorkerEvent, runningAgentPid, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  claimRemoval, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, runningAgentPid, workerState,
+  type WorkerRecord,
+} from "../store/workers.ts";
 
 export interface StopOutcome {
   agent_stopped: boolean;
@@ -105,8 +108,31 @@ export async function notTheWorkersWorktree(mainRoot: string, record: WorkerReco
   return "is not this worker's worktree (its marker names another worker, or none)";
 }
 
-/** Removes a worker wherever it lives; one still pending (spawn --after) is only forgotten. */
+/**
+ * Removes a worker wherever it lives, under its removal claim (one command at a time; the record is read
+ * again once claimed); one still pending (spawn --after) is only forgotten.
+ */
 export async function removeWorker(
+  layout: StoreLayout, given: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
+): Promise<RemoveOutcome> {
+  const claim = claimRemoval(layout, given);
+  const record = claim === "claimed" ? findWorker(layout, given.orchestrator_id, given.worker_id) : undefined;
+  if (claim === "held") {
+    throw new OrchError("refused", `worker ${given.worker_id} is being removed by another orch command`);
+  }
+  if (record === undefined) {
+    if (claim === "claimed") releaseRemoval(layout, given);
+    throw new OrchError("not_found", `no worker ${given.worker_id}: another orch command removed it meanwhile`);
+  }
+  try {
+    return await removeClaimed(layout, record, options, ctx, mainRoot);
+  } catch (error) {
+    if (findWorker(layout, record.orchestrator_id, record.worker_id)) releaseRemoval(layout, record);
+    throw error;
+  }
+}
+
+async function removeClaimed(
   layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
 ): Promise<RemoveOutcome> {
   if (record.pending) {

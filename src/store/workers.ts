@@ -134,9 +134,10 @@ export function claimStart(layout: StoreLayout, record: WorkerRecord): boolean {
 }
 
 /**
- * A command killed while it started a pending worker (its record still pending) leaves its claim: the
- * worker would wait forever. A claim whose process is gone is taken away (one rename, which one taker
- * wins; a live claim renamed meanwhile is put back), so the next command starts it (or reports why not).
+ * A command killed while it started a pending worker (its record still pending), or while it removed a
+ * worker, leaves its claim: the worker would wait, or refuse rm, forever. A claim whose process is gone
+ * is taken away (one rename, which one taker wins; a live claim renamed meanwhile is put back), so the
+ * next command starts it (or reports why not), or finishes its removal.
  */
 function takeAbandonedStart(claim: string): boolean {
   let text: string;
@@ -179,6 +180,37 @@ function takeAwayClaim(claim: string, text: string): boolean {
   }
   fs.rmSync(taken, { force: true });
   return takenText === text;
+}
+
+function removalClaimFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "removing");
+}
+
+/**
+ * Claims a worker for the one orch command that removes it (rm, clean, merge): two at once each removed
+ * part of it and one then failed on what the other had removed (a raw ENOENT, a branch "not found").
+ * "held" while another live command holds it (one killed is taken over: its removal is finished), "gone"
+ * when the worker's record went meanwhile.
+ */
+export function claimRemoval(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
+  const claim = removalClaimFile(layout, record);
+  const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeNewFile(claim, mine, false);
+      return "claimed";
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return "gone";
+      if (errnoCode(error) !== "EEXIST") throw error;
+    }
+    if (attempt > 0 || !takeAbandonedStart(claim)) return "held";
+  }
+  return "held";
+}
+
+/** Gives the removal claim back when the worker was not removed (a refusal, a failure). */
+export function releaseRemoval(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(removalClaimFile(layout, record), { force: true });
 }
 
 /** Gives a claim back when the worker was not started under it. */
