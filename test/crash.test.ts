@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, gitOk, orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -237,6 +237,22 @@ test("rm of one worker twice at once: one removes it, the other says why; a kill
   const removed = orch(["rm", "held", "--force"], { cwd: repo, env });
   assert.is(removed.code, 0, removed.stderr);
   assert.is(statusRows(repo, env).get("held"), undefined);
+});
+
+test("a worker removed while land tests it: land still lands the tested commit and says so, exit 0", () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "going", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  commitFiles(spawned.json.worktree_path, { "going.txt": "work\n" }, "work");
+  const before = git(["rev-parse", "main"], repo);
+  // The user's rm lands between land's test and its record of the landing (the test command runs it).
+  const removeMeanwhile = `${orchCommand()[0]} rm going --force --yes --delete-branch >&2`;
+  const landed = orch(["land", "going", "--test", removeMeanwhile, "--json"], { cwd: repo });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.is.not(git(["rev-parse", "main"], repo), before, "main moved");
+  assert.is(git(["show", "main:going.txt"], repo), "work", "to the tested commit, with the worker's work");
+  assert.is(git(["status", "--porcelain", "--untracked-files=no"], repo), "", "the main worktree is clean");
+  assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
 });
 
 test.run();

@@ -45,7 +45,12 @@ export function saveWorkerCoherence(
   state: WorkerCoherence,
 ): void {
   // Not fsynced: a state lost in a crash is recomputed, and the told/ claims keep "once" on their own.
-  writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
+  try {
+    writeFileAtomic(layout.coherenceFile(orchestratorId, workerId), toJson(state), false);
+  } catch (error) {
+    // A worker removed meanwhile (an rm while land landed it) has nothing left to remember it in.
+    if (errnoCode(error) !== "ENOENT" || fs.existsSync(layout.workerDir(orchestratorId, workerId))) throw error;
+  }
 }
 
 /** A cached standing and the base commit it was computed with (landed depends on it). */
