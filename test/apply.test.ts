@@ -141,6 +141,20 @@ test("a series whose changes are already here (landed another way): refused, not
   assert.is(git(["status", "--porcelain"], repo), "");
 });
 
+test("an apply killed after its git am, before it recorded the series: the next apply says they are here", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/cut");
+  for (const line of ["1", "2", "3"]) commitFiles(wt, { "c.txt": `${"x\n".repeat(Number(line))}` }, `step ${line}`);
+  // What the killed apply's git am did (it finishes when orch is killed -9): the series is on HEAD, unrecorded.
+  git(["cherry-pick", "main..feat/cut"], repo);
+  const before = trace(repo);
+  const r = orch(["apply", "feat/cut", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stdout);
+  assert.is(r.json.error.code, "refused");
+  assert.is(r.json.error.message, "feat-cut's changes are already here (HEAD has them): nothing was applied");
+  assert.equal(trace(repo), before, "no git am left in progress, nothing changed");
+});
+
 test("the user's diff, format-patch and am settings change neither the bytes applied nor the messages", () => {
   const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
   for (const [key, value] of [["diff.noprefix", "true"], ["diff.context", "0"], ["format.coverLetter", "true"],

@@ -135,6 +135,14 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     }
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
+    const alreadyHere = `${record.worker_id}'s changes are already here`;
+    if (!outcome.ok && (await gitAdapter.isMergedInto(target, series.tip, head))) {
+      // An apply killed after its git am finished, before it recorded the series: they do not apply again
+      // because they are here, which is no conflict to resolve.
+      await gitAdapter.abortAm(target);
+      const message = `${alreadyHere} (HEAD has them): nothing was applied`;
+      throw new OrchError("refused", message, { ...base, head_before: head });
+    }
     if (!outcome.ok) {
       // Only a conflict is left to resolve: a refusal has nothing to resolve, and nothing is left changed.
       if (options.leaveConflict && outcome.conflict) {
@@ -149,8 +157,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.
     if (after === head) {
-      const already = `${record.worker_id}'s changes are already here (git am found nothing to apply)`;
-      throw new OrchError("refused", `${already}: nothing was applied`, { ...base, head_before: head });
+      const already = `${alreadyHere} (git am found nothing to apply): nothing was applied`;
+      throw new OrchError("refused", already, { ...base, head_before: head });
     }
     const entry: AppliedRecord = {
       tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString(),
