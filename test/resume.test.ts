@@ -160,4 +160,23 @@ test("resume after stop opens a new window; the stopped worker runs again", asyn
   assert.is(orch(["resume", "../x"], { cwd: repo, env }).code, 2);
 });
 
+test("two resumes at once of a stopped worker: one starts its agent, the other is refused; one agent runs", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript(['echo started >> "$out/starts"', "exec sleep 300"]);
+  orch(["spawn", "feat/twice", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to start");
+  assert.is(orch(["stop", "feat/twice"], { cwd: repo, env }).code, 0);
+  const both = await Promise.all([0, 1].map(() => orchAsync(["resume", "feat/twice"], { cwd: repo, env }).done));
+  const codes = both.map((r) => r.code).sort();
+  assert.equal(codes, [0, 1], both.map((r) => r.stderr).join(" | "));
+  const refused = both.find((r) => r.code === 1)!;
+  assert.match(refused.stderr, /being resumed by another orch command|is still running/);
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the resumed agent to run");
+  await new Promise((r) => setTimeout(r, 500)); // a second agent, had one been started, has written by now
+  assert.is(read(path.join(dir, "starts")), "started\nstarted\n", "the first life and one resumed life");
+  const windows = tmux(["list-windows", "-a", "-F", "#{window_name}"], env).split("\n");
+  assert.is(windows.filter((name) => name === "feat-twice").length, 1);
+});
+
 test.run();

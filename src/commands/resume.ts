@@ -15,7 +15,8 @@ import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import {
-  clearEndedMarker, loadWorker, recordWorkerEvent, runningAgentPid, saveWorker, workerState, type WorkerRecord,
+  agentStartedOrEnded, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume,
+  runningAgentPid, saveWorker, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
@@ -51,6 +52,29 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 
 /** resume of a worker on this machine: its agent again in its window (or a new one), as the command's JSON. */
 export async function resumeHere(
+  layout: StoreLayout, record: WorkerRecord, text: string | undefined, ctx: Context,
+): Promise<Record<string, unknown>> {
+  const claim = claimResume(layout, record);
+  if (claim === "gone") throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile`);
+  if (claim === "held") {
+    throw new OrchError("refused", `worker ${record.worker_id} is being resumed by another orch command`);
+  }
+  try {
+    const resumed = await startAgainHere(layout, record, text, ctx);
+    // Held until the new agent runs (or its runner said it ended): a resume that came meanwhile would have
+    // found no agent running and started a second one in the same worktree.
+    const until = Date.now() + AGENT_START_WAIT_MS;
+    while (!agentStartedOrEnded(layout, record) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return resumed;
+  } finally {
+    releaseResume(layout, record);
+  }
+}
+
+/** How long resume holds its claim for the new agent to start; a runner that never starts is let go then. */
+const AGENT_START_WAIT_MS = 5000;
+
+async function startAgainHere(
   layout: StoreLayout, record: WorkerRecord, text: string | undefined, ctx: Context,
 ): Promise<Record<string, unknown>> {
   const running = runningAgentPid(layout, record);

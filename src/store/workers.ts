@@ -182,8 +182,11 @@ function takeAwayClaim(claim: string, text: string): boolean {
   return takenText === text;
 }
 
-function removalClaimFile(layout: StoreLayout, record: WorkerRecord): string {
-  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "removing");
+/** What one orch command at a time does to a worker, under a claim file of that name in its folder. */
+type WorkerClaim = "removing" | "resuming";
+
+function claimFileOf(layout: StoreLayout, record: WorkerRecord, claim: WorkerClaim): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), claim);
 }
 
 /**
@@ -193,7 +196,22 @@ function removalClaimFile(layout: StoreLayout, record: WorkerRecord): string {
  * when the worker's record went meanwhile.
  */
 export function claimRemoval(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
-  const claim = removalClaimFile(layout, record);
+  return claimWorker(claimFileOf(layout, record, "removing"));
+}
+
+/**
+ * Claims a worker for the one orch resume that starts its agent again: two at once each saw no agent
+ * running and each started one, two agents in one worktree. Held until the agent runs (see resume).
+ */
+export function claimResume(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
+  return claimWorker(claimFileOf(layout, record, "resuming"));
+}
+
+export function releaseResume(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(claimFileOf(layout, record, "resuming"), { force: true });
+}
+
+function claimWorker(claim: string): "claimed" | "held" | "gone" {
   const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -210,7 +228,7 @@ export function claimRemoval(layout: StoreLayout, record: WorkerRecord): "claime
 
 /** Gives the removal claim back when the worker was not removed (a refusal, a failure). */
 export function releaseRemoval(layout: StoreLayout, record: WorkerRecord): void {
-  fs.rmSync(removalClaimFile(layout, record), { force: true });
+  fs.rmSync(claimFileOf(layout, record, "removing"), { force: true });
 }
 
 /** Gives a claim back when the worker was not started under it. */
@@ -636,6 +654,11 @@ export function workerState(layout: StoreLayout, record: WorkerRecord): WorkerSt
 /** Created (exclusively) by whoever reports the agent's end first: a dead agent is reported once. */
 function endedMarker(layout: StoreLayout, record: WorkerRecord): string {
   return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "ended");
+}
+
+/** The agent of the worker's current life runs, or has already ended (its runner reported it). */
+export function agentStartedOrEnded(layout: StoreLayout, record: WorkerRecord): boolean {
+  return runningAgentPid(layout, record) !== undefined || fs.existsSync(endedMarker(layout, record));
 }
 
 /** orch resume starts a new life: its end will be reported again. */
