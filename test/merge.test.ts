@@ -40,6 +40,23 @@ test("local squash: one commit with the worker's summary, the branch's tree", ()
   assert.is(git(["rev-parse", "HEAD^{tree}"], repo), git(["rev-parse", "HEAD^{tree}"], wt));
 });
 
+test("a squash left staged by a merge killed before its commit: merge names it and both ways out; git commit finishes", () => {
+  const { repo } = sessionRepo();
+  workerWithCommits(repo, "feat/half", [{ "h.txt": "h\n" }]);
+  // What orch merge leaves when it is killed between git merge --squash and its git commit.
+  git(["merge", "--squash", "--ff", "feat/half"], repo);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const again = orch(["merge", "feat/half"], { cwd: repo });
+  assert.is(again.code, 1, again.stdout);
+  assert.match(again.stderr, /staged changes \(h\.txt\): they are what a git merge --squash left/);
+  assert.match(again.stderr, /git commit finishes that merge, git reset --merge drops it/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing was committed");
+  git(["commit", "-q", "--no-edit"], repo);
+  const done = orch(["merge", "feat/half"], { cwd: repo });
+  assert.is(done.code, 1);
+  assert.match(done.stderr, /already merged/, "the merge it finished is the worker's");
+});
+
 test("local rebase replays each commit; local merge makes a merge commit", () => {
   const { repo } = sessionRepo();
   workerWithCommits(repo, "feat/rb", [{ "r1.txt": "1\n" }, { "r2.txt": "2\n" }]);

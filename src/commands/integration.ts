@@ -189,8 +189,13 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
   const staged = await gitAdapter.stagedPaths(mainRoot);
   if (staged.length) {
     const paths = staged.slice(0, 5).join(", ");
-    const message = `the index of ${mainRoot} has staged changes (${paths}): commit or unstage them first`;
-    throw new OrchError("refused", message);
+    const squashMessage = await gitAdapter.gitOut(["rev-parse", "--git-path", "SQUASH_MSG"], mainRoot);
+    // A merge --local killed between git merge --squash and its commit leaves just this.
+    const fix = fs.existsSync(path.resolve(mainRoot, squashMessage))
+      ? "they are what a git merge --squash left (SQUASH_MSG is there; an orch merge killed before its commit?): " +
+        "git commit finishes that merge, git reset --merge drops it"
+      : "commit or unstage them first";
+    throw new OrchError("refused", `the index of ${mainRoot} has staged changes (${paths}): ${fix}`);
   }
   return base;
 }
