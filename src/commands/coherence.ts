@@ -365,11 +365,7 @@ export async function tellWorker(
 
 /** tellWorker of a worker on this machine. */
 export async function tellHere(
-  layout: StoreLayout,
-  repo: Repo,
-  record: WorkerRecord,
-  notice: MoveNotice,
-  ctx: Context,
+  layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice, ctx: Context,
 ): Promise<void> {
   deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
   if (notice.returned) await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
