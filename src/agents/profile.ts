@@ -81,8 +81,9 @@ export interface AgentProfile {
   /** The name shown in status and recorded with the worker. */
   readonly name: string;
   /**
-   * The version orch is tested with (`<program> --version`); orch doctor warns about an older one, which may
-   * lack what orch passes it (Codex before 0.157 has no --no-daemon, and hooks came late to both).
+   * The oldest version orch is tested with (`<program> --version`; CI runs the pin in .ci/install-agents); orch
+   * doctor warns about an older one, which may lack what orch passes it (Codex before 0.157 has no --no-daemon,
+   * and hooks came late to both).
    */
   readonly testedVersion?: string;
   /** How to start the agent on a new task. */
