@@ -253,13 +253,19 @@ test("stop after the worker reported done sends no idle", () => {
   assert.equal(poll(w).map((m) => m.message_type), ["task_complete"]);
 });
 
-test("event names: Claude Code's spelling works, an unknown one is a usage error", () => {
+test("event names: Claude Code's spelling works; an unknown one fails with exit 1, never 2 (Claude Code's 'block')", () => {
   const w = worker();
   orch(["send", "feat-login", "hi", "--orch", w.id], { cwd: w.repo });
   const answered = JSON.parse(hook("PostToolUse", postToolUse(w.worktree, "ls", ""), w.worktree).stdout);
   assert.is(answered.hookSpecificOutput.hookEventName, "PostToolUse");
-  const bad = hook("pre-tool-use", "{}", w.worktree);
-  assert.is(bad.code, 2);
+  // A settings file of another orch naming an event this one does not know: a 2 would block every tool call.
+  const bad = hook("pre-tool-use", postToolUse(w.worktree, "ls", ""), w.worktree);
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /^orch: unknown hook event "pre-tool-use": use post-tool-use, .*\n$/);
+  assert.is(bad.stdout, "");
+  const none = orch(["hook"], { cwd: w.worktree });
+  assert.is(none.code, 2, "no event at all is a usage error, as for any command");
+  assert.equal(poll(w).map((m) => m.message_type), [], "nothing was sent");
 });
 
 /** The modules a file loads when it is imported: static imports only, `import type` and `await import()` excluded. */

@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { readWorkerMarker, resolveWorkerSession, type Context } from "../context.ts";
-import { errnoCode, usage } from "../errors.ts";
+import { errnoCode, OrchError, usage } from "../errors.ts";
 import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
 import { readUpTo, writeNewFile } from "../store/files.ts";
@@ -32,7 +32,11 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
   const events = `${HOOK_EVENTS.slice(0, -1).join(", ")} or ${HOOK_EVENTS[HOOK_EVENTS.length - 1]}`;
-  throw usage(`unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`);
+  const message = `unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`;
+  if (name === undefined) throw usage(message);
+  // Named by a settings file (one of another orch version, say): Claude Code takes a hook's exit 2 as "block"
+  // (every tool call, or the end of every turn), so this one fails as any other error does, with exit 1.
+  throw new OrchError("failed", message);
 }
 
 /** The fields of Claude Code's hook input that orch reads; everything is optional and checked. */
