@@ -19,6 +19,16 @@ const TOOL_NAMES = [
   "apply_worker_patch",
   "merge_worker",
   "clean_workers",
+  "send_to_worker",
+  "reply_to_question",
+  "approve_request",
+  "deny_request",
+  "land_workers",
+  "sync_workers",
+  "resume_worker",
+  "stop_worker",
+  "remove_worker",
+  "get_worker_diff",
 ];
 
 interface Server {
@@ -60,7 +70,7 @@ async function call(server: Server, name: string, args: Record<string, unknown>)
   return { isError: result.isError === true, json: JSON.parse(text), text };
 }
 
-test("lists the nine tools with descriptions and JSON Schemas", async () => {
+test("lists the plugin's tools and orch's own with descriptions and JSON Schemas", async () => {
   const server = await startServer(scratchRepo());
   try {
     const { tools } = await server.client.listTools();
@@ -272,6 +282,102 @@ test("await, apply (dry run), merge and clean through the tools; a timeout is an
     assert.equal(cleaned.json.removed.map((w: { worker_id: string }) => w.worker_id), ["feat-done"]);
     assert.not.ok(fs.existsSync(spawn.json.worktree_path));
     assert.equal(server.transportErrors, []);
+  } finally {
+    await server.close();
+  }
+});
+
+/** A worker's permission prompt raised through its PermissionRequest hook, as Claude Code runs it; ends when answered. */
+function raisePermission(worktree: string, command: string) {
+  const payload = {
+    cwd: worktree, hook_event_name: "PermissionRequest", tool_name: "Bash", tool_input: { command }, permission_mode: "default",
+  };
+  return orchAsync(["hook", "permission-request"], {
+    cwd: worktree, input: JSON.stringify(payload), env: { ORCH_APPROVAL_WAIT: "60" },
+  }).done;
+}
+
+test("orch's own tools answer and finish: approve, deny, send, reply, diff, land, sync, stop, resume, remove", async () => {
+  const { repo, id } = sessionRepo();
+  const server = await startServer(repo);
+  const requestOf = async (worker: string): Promise<string> => {
+    const workers = (): { worker_id: string; request_id?: string }[] => orch(["status", "--json"], { cwd: repo }).json.workers;
+    const request = () => workers().find((w) => w.worker_id === worker)?.request_id;
+    await waitUntil(() => request() !== undefined, 15_000, `${worker} to be blocked`);
+    return request()!;
+  };
+  try {
+    const a = await call(server, "start_worktree_session", { branch: "feat/a", orchestratorId: id, noWindow: true });
+    const b = await call(server, "start_worktree_session", { branch: "feat/b", orchestratorId: id, noWindow: true });
+    assert.not.ok(a.isError || b.isError, a.text + b.text);
+    const [worktreeA, worktreeB] = [a.json.worktree_path as string, b.json.worktree_path as string];
+
+    const allowed = raisePermission(worktreeA, "make deploy");
+    const approved = await call(server, "approve_request", {
+      orchestrator_id: id, worker: "feat-a", request_id: await requestOf("feat-a"),
+    });
+    assert.not.ok(approved.isError, approved.text);
+    assert.is(JSON.parse((await allowed).stdout).hookSpecificOutput.decision.behavior, "allow");
+    const refused = raisePermission(worktreeA, "rm -rf build");
+    await requestOf("feat-a"); // deny_request names none: the worker's only pending one
+    const denied = await call(server, "deny_request", { orchestrator_id: id, worker: "feat/a", message: "not the build" });
+    assert.not.ok(denied.isError, denied.text);
+    const decision = JSON.parse((await refused).stdout).hookSpecificOutput.decision;
+    assert.equal([decision.behavior, decision.message], ["deny", "not the build"]);
+    const none = await call(server, "deny_request", { orchestrator_id: id, worker: "feat-a", message: "again" });
+    assert.ok(none.isError, "nothing is pending any more");
+
+    // "-" is text here: the server's standard input is the protocol's, never read as a message.
+    const sent = await call(server, "send_to_worker", { orchestrator_id: id, worker: "feat-b", text: "-" });
+    assert.not.ok(sent.isError, sent.text);
+    const asked = await call(server, "send_message", {
+      orchestrator_id: id, message_type: "question", content: { summary: "Which port?", question: "Which port?" }, worker_id: "feat-b",
+    });
+    assert.not.ok(asked.isError, asked.text);
+    const replied = await call(server, "reply_to_question", {
+      orchestrator_id: id, message_id: asked.json.message_id, text: "8080",
+    });
+    assert.not.ok(replied.isError, replied.text);
+    const inbox = orch(["inbox", "--json"], { cwd: worktreeB }).json.messages;
+    assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), ["-", "8080"]);
+    assert.is(inbox[1].content.in_reply_to, asked.json.message_id);
+    const blank = await call(server, "send_to_worker", { orchestrator_id: id, worker: "feat-b", text: " " });
+    assert.is(blank.json.error.code, "usage", "a blank text is refused as on the command line");
+
+    commitFiles(worktreeA, { "a.txt": "a\n" }, "Add a");
+    commitFiles(worktreeB, { "b.txt": "b\n" }, "Add b");
+    const diff = await call(server, "get_worker_diff", { orchestrator_id: id, worker: "feat-a", stat: true });
+    assert.not.ok(diff.isError, diff.text);
+    assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["a.txt"]);
+    assert.is(diff.json.diff, undefined, "stat: no patch");
+
+    await call(server, "send_message", {
+      orchestrator_id: id, message_type: "task_complete", content: { summary: "a" }, worker_id: "feat-a",
+    });
+    const landing = { orchestrator_id: id, test: "echo tested && test -f a.txt", on_conflict: "return" };
+    const landed = await call(server, "land_workers", landing);
+    assert.not.ok(landed.isError, landed.text);
+    assert.equal([landed.json.landed, landed.json.on_conflict], [1, "return"]);
+    assert.is(git(["show", "main:a.txt"], repo), "a");
+    const synced = await call(server, "sync_workers", { orchestrator_id: id, workers: ["feat-b"], method: "merge" });
+    assert.not.ok(synced.isError, synced.text);
+    assert.equal(synced.json.synced, ["feat-b"]);
+    assert.is(git(["log", "-1", "--format=%P", "feat/b"], repo).split(" ").length, 2, "merged, as method asked");
+
+    const stopped = await call(server, "stop_worker", { orchestrator_id: id, worker: "feat-b" });
+    assert.not.ok(stopped.isError, stopped.text);
+    const resumed = await call(server, "resume_worker", { orchestrator_id: id, worker: "feat-nobody" });
+    assert.is(resumed.json.error.code, "not_found");
+    const kept = await call(server, "remove_worker", { orchestrator_id: id, worker: "feat-b", delete_branch: true });
+    assert.ok(kept.isError, "its branch is not merged: refused without force");
+    assert.ok(fs.existsSync(worktreeB));
+    const removed = await call(server, "remove_worker", {
+      orchestrator_id: id, worker: "feat-b", delete_branch: true, force: true,
+    });
+    assert.not.ok(removed.isError, removed.text);
+    assert.not.ok(fs.existsSync(worktreeB));
+    assert.is(git(["branch", "--list", "feat/b"], repo), "");
+    assert.equal(server.transportErrors, [], "stdout carried protocol frames only (land's test output went to stderr)");
   } finally {
     await server.close();
   }

@@ -187,8 +187,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "mcp",
     description:
-      "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments); runs until " +
-      "stdin closes",
+      "Serve orch's tools over MCP on stdin/stdout (the tmux-worktree plugin's tool names and arguments, and orch's " +
+      "own for answering, landing and removing workers); runs until stdin closes",
     options: [],
     load: async () => (await import("../commands/mcp.ts")).main,
   },

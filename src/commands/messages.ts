@@ -22,11 +22,14 @@ import { placeOf } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";
 
-/** TEXT, or standard input when it is "-": empty either way is refused, as an empty TEXT argument is. */
-function textArgument(args: string[], index: number): string {
+/**
+ * TEXT, or standard input when it is "-": empty either way is refused, as an empty TEXT argument is. A tool
+ * of orch mcp (`literalText`) sends "-" as it is: its standard input is the protocol's.
+ */
+function textArgument(args: string[], index: number, flags: Flags): string {
   const text = positional(args, index, "text");
   // Blank, as git takes a blank commit message: an unset "$MSG" would wake the agent to an empty prompt.
-  if (text !== "-") {
+  if (text !== "-" || flags.literalText === true) {
     if (text.trim() === "") throw usage("missing text: it is blank");
     return text;
   }
@@ -170,7 +173,7 @@ export async function deliverHere(
 
 export async function sendMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const workerArg = positional(args, 0, "worker");
-  const text = textArgument(args, 1);
+  const text = textArgument(args, 1, flags);
   const givenId = givenMessageId(flags);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   let record = loadWorker(layout, session.orchestrator_id, workerArg);
@@ -211,7 +214,7 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
 
 export async function replyMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const id = checkMessageId(positional(args, 0, "message id"));
-  const text = textArgument(args, 1);
+  const text = textArgument(args, 1, flags);
   const givenId = givenMessageId(flags);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const original = findSessionMessage(layout, session.orchestrator_id, id);

@@ -189,10 +189,9 @@ export const TOOLS: ToolSpec[] = [
       "task_failed, or the first of them with any; a worker asking a question, blocked on a person, or idle after a " +
       "turn that ended without a report (see its needs) also ends the wait. Returns each " +
       "worker's status and final message. Give timeout_seconds below your client's request timeout; when it runs out " +
-      "the result is an error with code timeout and what is known so far. What answers a worker has no tool here: " +
-      "run the orch CLI in a shell, orch approve <worker> <request_id> or orch deny <worker> <request_id> --message " +
-      "<text> for a blocked one, orch send <worker> <text> for an idle one, orch reply <message id> <text> for a " +
-      "question, orch land <worker> for a pending one's prerequisites.",
+      "the result is an error with code timeout and what is known so far. What answers a worker: approve_request " +
+      "or deny_request (with its request_id) for a blocked one, send_to_worker for an idle one, reply_to_question " +
+      "for a question, land_workers for a pending one's prerequisites.",
     waitsOnly: true,
     inputSchema: object({
       orchestrator_id: ORCHESTRATOR_ID,
@@ -276,6 +275,174 @@ export const TOOLS: ToolSpec[] = [
       flags: { orch: a.orchestrator_id, merged: a.merged === true, dryRun: a.dry_run === true, yes: true },
     }),
     flagArguments: { orch: "orchestrator_id", "dry-run": "dry_run" },
+  },
+  // Beyond the plugin's tools: what answers a worker and finishes the loop, so a client without a shell can too.
+  {
+    name: "send_to_worker",
+    description:
+      "Sends a message to a worker: it reaches the agent as its next prompt (an idle agent is woken to read it; one " +
+      "in a turn gets it with its next prompt). Use it to give an idle worker its next step or more context.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      text: str("The message, as the agent should read it"),
+    }, ["orchestrator_id", "worker", "text"]),
+    invocation: (a) => ({
+      command: "send", args: [String(a.worker), String(a.text)], flags: { orch: a.orchestrator_id, literalText: true },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "reply_to_question",
+    description:
+      "Answers a worker's question: message_id is the id of its question message (from poll_messages or " +
+      "await_workers); the reply reaches the agent as its next prompt, with the question it answers.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      message_id: str("The id of the worker's question message"),
+      text: str("The answer"),
+    }, ["orchestrator_id", "message_id", "text"]),
+    invocation: (a) => ({
+      command: "reply", args: [String(a.message_id), String(a.text)],
+      flags: { orch: a.orchestrator_id, literalText: true },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "approve_request",
+    description:
+      "Allows a blocked worker's pending request (a permission prompt or a plan; see its request_id in " +
+      "await_workers or get_orchestrator_status). always also allows this kind of call for the rest of its session.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      request_id: str("The request to answer (default: the worker's only pending one)"),
+      always: bool("Also allow this kind of call for the rest of the worker's session (default: false)"),
+    }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({
+      command: "approve",
+      args: [String(a.worker), ...(a.request_id === undefined ? [] : [String(a.request_id)])],
+      flags: { orch: a.orchestrator_id, always: a.always === true },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "deny_request",
+    description:
+      "Refuses a blocked worker's pending request (a permission prompt or a plan); message is what the agent is " +
+      "told (for a plan: what to change).",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      request_id: str("The request to answer (default: the worker's only pending one)"),
+      message: str("What the agent is told"),
+    }, ["orchestrator_id", "worker", "message"]),
+    invocation: (a) => ({
+      command: "deny",
+      args: [String(a.worker), ...(a.request_id === undefined ? [] : [String(a.request_id)])],
+      flags: { orch: a.orchestrator_id, message: a.message },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "land_workers",
+    description:
+      "The merge queue: one worker at a time (default: every finished one), merges its branch onto its base in a " +
+      "throw-away worktree, runs test there, and moves the base to exactly what passed; stops at the first conflict " +
+      "or red test (on_conflict return hands a conflict back to its worker and goes on). sync brings the rest of " +
+      "the queue onto each new base.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      workers: {
+        type: "array", items: { type: "string" }, description: "Worker ids or branches (default: all finished ones)",
+      },
+      test: str("Test command line, run by sh in the throw-away worktree"),
+      method: { type: "string", enum: ["squash", "rebase", "merge"], description: "squash (default), rebase or merge" },
+      on_conflict: { type: "string", enum: ["stop", "return"], description: "stop (default) or return" },
+      sync: bool("After each landing, bring the rest of the queue onto the new base (default: false)"),
+    }, ["orchestrator_id"]),
+    invocation: (a) => ({
+      command: "land",
+      args: (a.workers as string[] | undefined) ?? [],
+      flags: {
+        orch: a.orchestrator_id, test: a.test, method: a.method, onConflict: a.on_conflict, sync: a.sync === true,
+      },
+    }),
+    flagArguments: { orch: "orchestrator_id", "on-conflict": "on_conflict" },
+  },
+  {
+    name: "sync_workers",
+    description:
+      "Brings workers (default: all) onto their base's current tip in their own worktrees: rebase (default) or " +
+      "merge. A worker in a turn, with uncommitted changes, or whose branch would conflict is left as it was and told.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      workers: { type: "array", items: { type: "string" }, description: "Worker ids or branches (default: all)" },
+      method: { type: "string", enum: ["rebase", "merge"], description: "rebase (default) or merge" },
+    }, ["orchestrator_id"]),
+    invocation: (a) => ({
+      command: "sync",
+      args: (a.workers as string[] | undefined) ?? [],
+      flags: { orch: a.orchestrator_id, rebase: a.method === "rebase", merge: a.method === "merge" },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "resume_worker",
+    description:
+      "Starts the agent of a stopped, failed or dead worker again in its worktree, continuing its conversation; " +
+      "prompt is its next user message (default: continue where it left off).",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      prompt: str("The next user message"),
+    }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({
+      command: "resume", args: [String(a.worker)], flags: { orch: a.orchestrator_id, prompt: a.prompt },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "stop_worker",
+    description:
+      "Ends a worker's agent and its tmux window; keeps its worktree and branch (resume_worker starts it again).",
+    inputSchema: object({ orchestrator_id: ORCHESTRATOR_ID, worker: WORKER }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({ command: "stop", args: [String(a.worker)], flags: { orch: a.orchestrator_id } }),
+    flagArguments: { orch: "orchestrator_id" },
+  },
+  {
+    name: "remove_worker",
+    description:
+      "Stops a worker, removes its worktree and forgets it. Refused when the worktree has uncommitted changes " +
+      "unless force; delete_branch deletes its branch too (it must be merged, unless force).",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      force: bool("Remove even with uncommitted changes (default: false)"),
+      delete_branch: bool("Delete the branch too (default: false)"),
+    }, ["orchestrator_id", "worker"]),
+    // There is no terminal to ask: the call itself is the confirmation.
+    invocation: (a) => ({
+      command: "rm",
+      args: [String(a.worker)],
+      flags: { orch: a.orchestrator_id, force: a.force === true, deleteBranch: a.delete_branch === true, yes: true },
+    }),
+    flagArguments: { orch: "orchestrator_id", "delete-branch": "delete_branch" },
+  },
+  {
+    name: "get_worker_diff",
+    description:
+      "What a worker changed since its base commit: its commits, the files with their counts, and the patch " +
+      "(stat: without the patch), for review before landing.",
+    inputSchema: object({
+      orchestrator_id: ORCHESTRATOR_ID,
+      worker: WORKER,
+      stat: bool("Only the commits and a summary of files (default: false)"),
+    }, ["orchestrator_id", "worker"]),
+    invocation: (a) => ({
+      command: "diff", args: [String(a.worker)], flags: { orch: a.orchestrator_id, stat: a.stat === true },
+    }),
+    flagArguments: { orch: "orchestrator_id" },
   },
 ];
 
@@ -438,8 +605,9 @@ export class ToolRunner {
 const INSTRUCTIONS =
   "orch coordinates AI coding workers in git worktrees and tmux windows through a file mailbox. Orchestrator: " +
   "create_orchestrator_session, then start_worktree_session per task (with orchestratorId and a prompt), then " +
-  "poll_messages or await_workers for their reports, then apply_worker_patch or merge_worker, and clean_workers. " +
-  "Workers report with send_message.";
+  "poll_messages or await_workers for their reports (answer them with send_to_worker, reply_to_question, " +
+  "approve_request or deny_request), review with get_worker_diff, then land_workers (the tested merge queue), " +
+  "apply_worker_patch or merge_worker, and clean_workers. Workers report with send_message.";
 
 /**
  * Serves the tools on stdin/stdout until stdin closes, then waits for the calls that change things to
