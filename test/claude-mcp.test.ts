@@ -85,7 +85,8 @@ test("the real Claude Code drives the loop through orch mcp: session, worker, aw
 
   // The worker's side, as an agent in it would do it: commit, then report.
   const worktree = path.join(path.dirname(repo), "repo-worktrees", "feat-mcp");
-  await waitUntil(() => fs.existsSync(path.join(worktree, ".git")), 90_000, `the worker's worktree:\n${output}`);
+  // Once the model has the spawn's answer: the worktree is made and orch's git is done with it.
+  await waitUntil(() => results.length >= 2, 90_000, `the worker's spawn:\n${output}\n${server.describe()}`);
   commitFiles(worktree, { "mcp.txt": "made by the worker\n" }, "Add mcp.txt");
   const notified = orch(["notify", "--type", "task_complete", "--summary", "mcp.txt added"], { cwd: worktree });
   assert.is(notified.code, 0, notified.stderr);
