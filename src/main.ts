@@ -184,13 +184,16 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     });
   }
   cli.help();
-  // With --json, the help cac prints (console.info) is the text of one JSON document instead.
-  let helpText: string | undefined;
-  if (jsonMode()) console.info = (text: string) => (helpText = text);
+  // The help cac prints (console.info) is kept and written here: console.info would swallow a closed pipe's
+  // EPIPE (orch help | head -0 would exit 0), and with --json it is the text of one JSON document instead.
+  let helpText = "";
+  console.info = (text: string) => (helpText = text);
+  const writeHelp = () =>
+    writeOrLeave(jsonMode() ? `${JSON.stringify({ success: true, help: helpText }, null, 2)}\n` : `${helpText}\n`);
   try {
     const parsed = cli.parse(["", "", ...protect(helpAsFlag(argv, COMMANDS), COMMANDS)], { run: false });
     if (parsed.options.help) {
-      if (helpText !== undefined) writeOrLeave(`${JSON.stringify({ success: true, help: helpText }, null, 2)}\n`);
+      writeHelp();
       process.exit(0);
     }
     if (parsed.options.version) {
@@ -203,6 +206,7 @@ async function parseWithCac(): Promise<Invocation | undefined> {
       if (first === undefined) {
         if (jsonMode()) throw new OrchError("usage", "no command given (see orch --help)");
         cli.outputHelp();
+        writeHelp();
         process.exit(2);
       }
       throw new OrchError("usage", `unknown command ${JSON.stringify(first)} (see orch --help)`);

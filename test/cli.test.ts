@@ -197,13 +197,16 @@ test("a flag that takes text takes the next argument whatever it looks like; -- 
 
 test("a reader that has gone before the output (orch help | head -0): exit 1 and nothing said, as git", async () => {
   const [program, ...args] = orchCommand();
-  const child = spawn(program!, [...args, "help", "--json"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.destroy(); // before orch has started: its one write meets a pipe with no reader
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
-  assert.is(stderr, "");
-  assert.is(code, 1);
+  // The human help too: cac printed it with console.info, which dropped the EPIPE, and orch exited 0.
+  for (const asked of [["help", "--json"], ["help"], ["help", "status"], ["--help"], ["status", "--help"], ["-v"]]) {
+    const child = spawn(program!, [...args, ...asked], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy(); // before orch has started: its one write meets a pipe with no reader
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.is(stderr, "", asked.join(" "));
+    assert.is(code, 1, asked.join(" "));
+  }
 });
 
 test.run();

@@ -62,6 +62,8 @@ test("bash: completes commands, flags, flag values and worker names", () => {
   assert.equal(bashComplete(text, ["orch", "completion", "z"], repo, bin), ["zsh"]);
   assert.equal(bashComplete(text, ["orch", "--orch", "x", "stop", ""], repo, bin), ["feat-a"]);
   assert.equal(bashComplete(text, ["orch", "send", "feat-a", ""], repo, bin), [], "the text is free");
+  assert.equal(bashComplete(text, ["orch", "host", ""], repo, bin), ["add", "list", "rm"], "host's actions");
+  assert.equal(bashComplete(text, ["orch", "spawn", "feat/b", "--after", ""], repo, bin), ["feat-a"], "--after: a worker");
 });
 
 test("zsh: non-empty, every public command, and zsh -n when zsh is installed", () => {

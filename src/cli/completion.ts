@@ -40,6 +40,7 @@ const FLAG_VALUES: Record<string, Completer> = {
   "--prompt-file": "files",
   "--project-dir": "dirs",
   "--from": "branches",
+  "--after": "workers",
 };
 const POSITIONAL_VALUES: Record<string, Completer> = {
   worker: "workers",
@@ -48,6 +49,8 @@ const POSITIONAL_VALUES: Record<string, Completer> = {
   shell: { words: [...SHELLS] },
   agent: { words: ["claude"] },
   event: { words: [...HOOK_EVENTS] },
+  // orch host's first word
+  action: { words: ["add", "list", "rm"] },
 };
 
 function parseFlag(option: OptionSpec): Flag {
