@@ -47,6 +47,8 @@ test("a chain A → B → C: each starts when its prerequisite has landed, from 
   const b = orch(["spawn", "feat/b", "--after", "feat/a", "--agent", agent, "--prompt", "build on a", "--json"], { cwd: repo, env });
   assert.is(b.code, 0, b.stderr);
   assert.equal([b.json.status, b.json.worktree_path, b.json.window_id, b.json.after], ["pending", null, null, ["feat-a"]]);
+  // The same fields as a started spawn's answer: no base and no tmux session yet are null, not absent.
+  assert.equal([b.json.base_commit, b.json.tmux_session], [null, null]);
   const c = orch(["spawn", "feat/c", "--after", "feat-b", "--no-window", "--json"], { cwd: repo, env });
   assert.is(c.json.status, "pending", c.stderr);
   assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/b"], repo), "no branch or worktree while pending");

@@ -293,8 +293,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     return {
       json: {
         success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
-        orchestrator_id: record.orchestrator_id, agent: record.agent, status: "pending", after: record.after,
-        base_branch: record.base_branch, host: record.host ?? null,
+        orchestrator_id: record.orchestrator_id, agent: record.agent, base_commit: null, tmux_session: null,
+        status: "pending", after: record.after, base_branch: record.base_branch, host: record.host ?? null,
       },
       human: (c) => {
         const have = (record.after ?? []).length > 1 ? "have" : "has";
