@@ -10,6 +10,8 @@ import { ROOT, orch, sessionRepo, tempDir } from "./helpers.ts";
 
 const PUBLIC = COMMANDS.filter((c) => !c.hidden).map((c) => c.usage.split(" ")[0]!);
 const HIDDEN = COMMANDS.filter((c) => c.hidden).map((c) => c.usage.split(" ")[0]!);
+/** The flags only the orch that drives a host passes (their help says "Internal"): never offered. */
+const INTERNAL_FLAGS = ["--branch-tips", "--message-id", "--text-on-stdin"];
 
 function has(program: string): boolean {
   return spawnSync("sh", ["-c", 'command -v "$1"', "sh", program]).status === 0;
@@ -28,6 +30,7 @@ test("bash: passes bash -n and mentions every public command and its flags, no h
   assert.is(check.status, 0, check.stderr);
   for (const name of PUBLIC) assert.ok(new RegExp(`\\b${name}\\b`).test(text), `mentions ${name}`);
   for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  for (const flag of INTERNAL_FLAGS) assert.not.ok(text.includes(flag), `hides ${flag}`);
   for (const flag of ["--prompt-file", "--no-window", "--dry-run", "--global", "--json", "--orch"]) assert.ok(text.includes(flag), flag);
 });
 
@@ -71,6 +74,7 @@ test("zsh: non-empty, every public command, and zsh -n when zsh is installed", (
   assert.ok(text.startsWith("#compdef orch\n"));
   for (const name of PUBLIC) assert.ok(text.includes(`'${name}:`), `describes ${name}`);
   for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  for (const flag of INTERNAL_FLAGS) assert.not.ok(text.includes(flag), `hides ${flag}`);
   if (has("zsh")) {
     const check = spawnSync("zsh", ["-n"], { input: text, encoding: "utf8" });
     assert.is(check.status, 0, check.stderr);
@@ -83,6 +87,7 @@ test("fish: non-empty, every public command, and fish -n when fish is installed"
   const text = script("fish");
   for (const name of PUBLIC) assert.ok(text.includes(`-a ${name} `), `offers ${name}`);
   for (const name of HIDDEN) assert.not.ok(text.includes(name), `hides ${name}`);
+  for (const flag of INTERNAL_FLAGS) assert.not.ok(text.includes(`-l ${flag.slice(2)}`), `hides ${flag}`);
   assert.ok(text.includes("-l prompt-file"));
   assert.ok(text.includes("-s n -l dry-run"));
   if (has("fish")) {

@@ -60,13 +60,17 @@ function parseFlag(option: OptionSpec): Flag {
   return { short, long, takesValue: option.flags.includes("<"), description: option.description };
 }
 
+/** A flag only the orch that drives a host passes (its description says "Internal"): not offered to a person. */
+const isInternal = (option: OptionSpec) => option.description.startsWith("Internal");
+
 function commandInfo(spec: CommandSpec): CommandInfo {
   const [name, ...rest] = spec.usage.split(/\s+/);
   const positionals = rest.map((token) => {
     const inner = token.replace(/^[<[]|[>\]]$/g, "");
     return { name: inner.replace(/^\.\.\./, ""), repeated: inner.startsWith("...") };
   });
-  return { name: name!, description: spec.description, positionals, flags: spec.options.map(parseFlag) };
+  const flags = spec.options.filter((option) => !isInternal(option)).map(parseFlag);
+  return { name: name!, description: spec.description, positionals, flags };
 }
 
 function publicCommands(): CommandInfo[] {
