@@ -178,6 +178,12 @@ test("spawn input errors exit 2: missing prompt file, two prompt sources, bad ba
   assert.is(orch(["spawn", "feat/a", "--prompt-file", "/nonexistent/file", "--no-window"], { cwd: repo }).code, 2);
   assert.is(orch(["spawn", "feat/a", "--prompt", "x", "--prompt-file", "/etc/hostname", "--no-window"], { cwd: repo }).code, 2);
   assert.is(orch(["spawn", "feat/a", "--backend", "svn", "--no-window"], { cwd: repo }).code, 2);
+  // A config value orch does not know is refused as git refuses one, not taken as the git backend.
+  git(["config", "orch.backend", "gtrr"], repo);
+  const configured = orch(["spawn", "feat/a", "--no-window"], { cwd: repo });
+  assert.equal([configured.code, configured.stderr.trim()], [2, 'orch: bad git config orch.backend "gtrr": it must be git or gtr']);
+  assert.is(orch(["spawn", "feat/c", "--backend", "git", "--no-window"], { cwd: repo }).code, 0, "--backend decides over it");
+  git(["config", "--unset", "orch.backend"], repo);
   assert.equal(git(["branch", "--list", "feat/a"], repo), "");
   const r = orch(["spawn", "feat/stdin", "-", "--no-window", "--json"], { cwd: repo, input: "from stdin ✓\n" });
   assert.is(r.code, 0, r.stderr);

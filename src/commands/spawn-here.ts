@@ -201,6 +201,12 @@ export async function startPendingWorker(
   }
 }
 
+/** git config orch.backend, as git takes a config value it does not know: refused, never read as "git". */
+function configuredBackend(value: string | undefined): "git" | "gtr" {
+  if (value === undefined || value === "git" || value === "gtr") return value ?? "git";
+  throw new OrchError("invalid", `bad git config orch.backend ${JSON.stringify(value)}: it must be git or gtr`);
+}
+
 /** Creates the worktree, the record (or completes a pending one), the window and the agent. */
 export async function createAndStart(
   layout: StoreLayout,
@@ -222,7 +228,7 @@ export async function createAndStart(
   // A base that git has not looked at yet is checked by the add; an existing branch's merge-base needs it now.
   let fromSha = exists && !base.checked ? await checkedBase(main, base.sha) : base.sha;
   const baseChecked = base.checked || exists;
-  const backend = options.backend ?? (gitAdapter.lastSetting(settings, "orch.backend") === "gtr" ? "gtr" : "git");
+  const backend = options.backend ?? configuredBackend(gitAdapter.lastSetting(settings, "orch.backend"));
   if (backend === "gtr" && !(await gtr.gtrAvailable(ctx.env))) {
     const where = "see https://github.com/coderabbitai/git-worktree-runner";
     throw new OrchError("failed", `backend gtr was chosen but \`git gtr\` is not installed (${where})`);
