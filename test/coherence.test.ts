@@ -2,13 +2,12 @@
 // orch sync (rebase, merge, a conflict left untouched), land --on-conflict return and --sync, a base
 // moved by a plain git commit noticed by the next orch command, and ahead/behind/merges_cleanly.
 
-import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, orchAsync, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
+import { commitFiles, git, gitOk, gitStandIn, orch, orchAsync, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
 
 interface Inboxed {
   message_type: string;
@@ -270,15 +269,8 @@ test("a sync killed before it told its worker leaves the move for the next orch 
   commitFiles(wt, { "mine.txt": "m\n" }, "my work");
   const moved = commitFiles(repo, { "theirs.txt": "t\n" }, "a commit by hand");
   // A git that takes orch down with it (SIGKILL: no cleanup runs) when sync starts the rebase.
-  const bin = tempDir("orch-killing-git-");
-  const realGit = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
-  fs.writeFileSync(path.join(bin, "git"), [
-    "#!/bin/sh",
-    'for a in "$@"; do [ "$a" = rebase ] && kill -9 "$PPID" && exit 1; done',
-    `exec ${realGit} "$@"`,
-    "",
-  ].join("\n"), { mode: 0o755 });
-  const killed = orch(["sync", "feat/killed", "--json"], { cwd: repo, env: { PATH: `${bin}:${process.env.PATH}` } });
+  const env = gitStandIn(['for a in "$@"; do [ "$a" = rebase ] && kill -9 "$orch" && exit 1; done']);
+  const killed = orch(["sync", "feat/killed", "--json"], { cwd: repo, env });
   assert.is.not(killed.code, 0, "sync was killed");
   assert.is(git(["rev-parse", "HEAD"], wt), git(["rev-parse", "feat/killed"], wt));
   assert.equal(inbox(wt), [], "not told before it died");

@@ -288,3 +288,16 @@ export function ghStandIn(answer: string[]): { env: Record<string, string>; call
     calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),
   };
 }
+
+/**
+ * A stand-in for git on PATH that runs the given sh lines before the real git (they see the arguments as
+ * "$@", the real git as $real and the process that ran it, orch, as $orch), then execs the real git: a
+ * crash or a signal at a chosen point of orch's work (kill -9 "$orch" when it starts a rebase).
+ */
+export function gitStandIn(lines: string[]): Record<string, string> {
+  const bin = tempDir("orch-git-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`, "orch=$PPID", ...lines, 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, "git"), script.join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}

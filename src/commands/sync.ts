@@ -15,7 +15,8 @@ import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store
 import { readJson, toJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  listWorkers, loadWorker, runningAgentPid, saveWorker, workerState, type WorkerRecord,
+  claimSync, findWorker, listWorkers, loadWorker, releaseSync, runningAgentPid, saveWorker, workerState,
+  type WorkerRecord,
 } from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
@@ -160,7 +161,45 @@ export async function syncWorkers(
   for (const record of records.filter((r) => r.pending)) {
     outcome.skipped.push({ worker_id: record.worker_id, reason: "pending: not started yet" });
   }
-  const candidates = records.filter((r) => !r.pending);
+  const claimed = claimSyncs(layout, records.filter((r) => !r.pending), outcome);
+  try {
+    await syncClaimed(layout, repo, claimed, method, outcome, ctx);
+  } finally {
+    for (const record of claimed) releaseSync(layout, record);
+  }
+  return outcome;
+}
+
+/**
+ * The workers this command may sync, each under its sync claim and read again under it (a sync that held
+ * it may have moved its base); the others are skipped, said why.
+ */
+function claimSyncs(layout: StoreLayout, records: WorkerRecord[], outcome: SyncOutcome): WorkerRecord[] {
+  const claimed: WorkerRecord[] = [];
+  for (const given of records) {
+    const claim = claimSync(layout, given);
+    const record = claim === "claimed" ? findWorker(layout, given.orchestrator_id, given.worker_id) : undefined;
+    if (record) {
+      claimed.push(record);
+      continue;
+    }
+    if (claim === "claimed") releaseSync(layout, given);
+    const reason = claim === "held" ? "it is being synced by another orch command" : "it was removed meanwhile";
+    outcome.skipped.push({ worker_id: given.worker_id, reason });
+  }
+  return claimed;
+}
+
+async function syncClaimed(
+  layout: StoreLayout,
+  repo: Repo,
+  candidates: WorkerRecord[],
+  method: SyncMethod,
+  outcome: SyncOutcome,
+  ctx: Context,
+): Promise<void> {
+  if (candidates.length === 0) return;
+  const orchestratorId = candidates[0]!.orchestrator_id;
   // A remote worker's branch is read here as its host has it now (fetched over ssh).
   const { readable: started, unfetched } = await branchesReadableHere(layout, candidates, repo.mainRoot, ctx);
   for (const record of unfetched) {
@@ -253,7 +292,6 @@ export async function syncWorkers(
     view.state = { ...view.state, told_base: baseTip };
     saveWorkerCoherence(layout, orchestratorId, id, view.state);
   }
-  return outcome;
 }
 
 export function parseSyncMethod(flags: Flags): SyncMethod {

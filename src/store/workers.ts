@@ -183,7 +183,7 @@ function takeAwayClaim(claim: string, text: string): boolean {
 }
 
 /** What one orch command at a time does to a worker, under a claim file of that name in its folder. */
-type WorkerClaim = "removing" | "resuming";
+type WorkerClaim = "removing" | "resuming" | "syncing";
 
 function claimFileOf(layout: StoreLayout, record: WorkerRecord, claim: WorkerClaim): string {
   return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), claim);
@@ -209,6 +209,19 @@ export function claimResume(layout: StoreLayout, record: WorkerRecord): "claimed
 
 export function releaseResume(layout: StoreLayout, record: WorkerRecord): void {
   fs.rmSync(claimFileOf(layout, record, "resuming"), { force: true });
+}
+
+/**
+ * Claims a worker for the one orch command that syncs it (sync, land --sync): two at once each rebased the
+ * same worktree and each told the worker, and what one recorded the other overwrote. Held from before its
+ * standing is read until the worker is told; one killed is taken over by the next sync.
+ */
+export function claimSync(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
+  return claimWorker(claimFileOf(layout, record, "syncing"));
+}
+
+export function releaseSync(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(claimFileOf(layout, record, "syncing"), { force: true });
 }
 
 function claimWorker(claim: string): "claimed" | "held" | "gone" {

@@ -1,0 +1,61 @@
+// orch sync under races, kills and signals, with real processes: many syncs (and land --sync) of one worker
+// at once, a sync killed with -9 during or after its git rebase, a sync interrupted by SIGINT or SIGTERM.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo } from "./helpers.ts";
+
+interface Told {
+  message_type: string;
+  content: { base_commit: string; synced?: boolean };
+}
+
+function spawnWorker(repo: string, branch: string): string {
+  const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  return r.json.worktree_path as string;
+}
+
+/** What the worker was told (and marks it read), as [type, base commit, synced]. */
+function toldOf(wt: string): [string, string, boolean][] {
+  const r = orch(["inbox", "--json"], { cwd: wt });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.messages as Told[]).map((m) => [m.message_type, m.content.base_commit, m.content.synced === true]);
+}
+
+/** A worker with one commit of its own, and main moved on by hand: the worker is one behind. */
+function behindOne(branch: string): { repo: string; id: string; wt: string; tip: string } {
+  const { repo, id } = sessionRepo();
+  const wt = spawnWorker(repo, branch);
+  commitFiles(wt, { [`${branch}.txt`]: "mine\n" }, `${branch} work`);
+  const tip = commitFiles(repo, { "main.txt": "moved\n" }, "main moves");
+  return { repo, id, wt, tip };
+}
+
+/** The worker's branch holds `tip` and its own one commit on top, once. */
+function onTipOnce(repo: string, branch: string, tip: string): void {
+  assert.is(git(["merge-base", tip, branch], repo), tip, `${branch} is on ${tip}`);
+  assert.is(git(["rev-list", "--count", `${tip}..${branch}`], repo), "1", "its one commit, replayed once");
+}
+
+test("six syncs of one worker at once: one rebases and tells it, the others skip it; told once", async () => {
+  const { repo, wt, tip } = behindOne("busy");
+  // Each rebase waits a little before git starts: every sync reaches its rebase while the others do.
+  const env = gitStandIn(['case " $* " in *" rebase --quiet "*) sleep 0.4 ;; esac']);
+  const runs = await Promise.all(Array.from({ length: 6 }, () => orchAsync(["sync", "busy", "--json"], { cwd: repo, env }).done));
+  for (const r of runs) assert.is(r.code, 0, r.stderr);
+  const synced = runs.filter((r) => r.json.synced.includes("busy"));
+  assert.is(synced.length, 1, `one sync rebased it: ${runs.map((r) => r.stdout).join("")}`);
+  for (const r of runs.filter((x) => !x.json.synced.includes("busy"))) {
+    const why = [...r.json.skipped.map((s: { reason: string }) => s.reason), ...r.json.up_to_date];
+    assert.ok(
+      why.includes("it is being synced by another orch command") || why.includes("busy"),
+      `skipped as being synced, or found current: ${r.stdout}`,
+    );
+  }
+  onTipOnce(repo, "busy", tip);
+  assert.is(git(["status", "--porcelain"], wt), "", "its worktree is clean, no rebase left in it");
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+});
+
+test.run();
