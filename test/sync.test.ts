@@ -58,4 +58,32 @@ test("six syncs of one worker at once: one rebases and tells it, the others skip
   assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
 });
 
+/** The worker's base commit as orch records it (status). */
+function recordedBase(repo: string, id: string): string {
+  const r = orch(["status", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.workers as { worker_id: string; base_commit: string }[]).find((w) => w.worker_id === id)!.base_commit;
+}
+
+test("a sync killed with -9 after git rebased the worker: the next sync records the new base and tells it, once", () => {
+  const { repo, wt, tip } = behindOne("cut");
+  const before = recordedBase(repo, "cut");
+  assert.equal(toldOf(wt), [["base_moved", tip, false]], "status noticed the move and told it");
+  // git's rebase runs to its end; orch dies before it records the new base or tells the worker.
+  const env = gitStandIn(['case " $* " in *" rebase --quiet "*) "$real" "$@"; code=$?; kill -9 "$orch"; exit $code ;; esac']);
+  const killed = orch(["sync", "cut", "--json"], { cwd: repo, env });
+  assert.is(killed.code, -1, "killed by SIGKILL");
+  onTipOnce(repo, "cut", tip);
+  assert.is(recordedBase(repo, "cut"), before, "not recorded before it died (status looked meanwhile)");
+  assert.equal(toldOf(wt), [], "not told before it died");
+  const again = orch(["sync", "cut", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(again.json.synced, ["cut"], again.stdout);
+  assert.is(recordedBase(repo, "cut"), tip, "its base is the tip it was rebased onto");
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+  const third = orch(["sync", "cut", "--json"], { cwd: repo });
+  assert.equal([third.json.synced, third.json.up_to_date], [[], ["cut"]], third.stdout);
+  assert.equal(toldOf(wt), [], "not told again");
+});
+
 test.run();

@@ -3,8 +3,12 @@
 
 import type { Context } from "../context.ts";
 import type { WorkerPlace } from "../hosts/place.ts";
+import { readSyncOwed, removeSyncOwed, writeSyncOwed } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
+
+/** Where a local worker's owed sync (SyncOwed) is kept in its folder until it is told. */
+const SYNC_OWED = "sync-owed.json";
 
 export function herePlace(layout: StoreLayout, record: WorkerRecord, ctx: Context): WorkerPlace {
   return {
@@ -21,9 +25,9 @@ export function herePlace(layout: StoreLayout, record: WorkerRecord, ctx: Contex
     deliver: async (message, once) => (await import("./messages.ts")).deliverHere(layout, record, message, ctx, once),
     tell: async (repo, notice) => (await import("./coherence.ts")).tellHere(layout, repo, record, notice, ctx),
     sync: async (_repo, request) => (await import("./sync.ts")).syncHere(layout, record, request, ctx),
-    // Here the answer of a sync cannot be lost on its way back: nothing to remember.
-    syncOwed: () => undefined,
-    oweSync: () => undefined,
-    settleSync: () => undefined,
+    // A sync killed after git rebased the worktree, before it told the worker, is finished by the next.
+    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED),
+    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED, owed),
+    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED),
   };
 }

@@ -2,16 +2,12 @@
 // the branch checked out there), and the host's orch (`orch __coherence`) puts the base_moved made here
 // into the worker's inbox there, or rebases/merges the worker in its worktree there.
 
-import fs from "node:fs";
-import path from "node:path";
 import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
-import { readJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { baseMovedMessage, type MoveNotice } from "../commands/coherence.ts";
 import type { CoherenceRequest } from "../commands/host-coherence.ts";
 import type { SyncAttempt, SyncRequest } from "../commands/sync.ts";
-import type { SyncOwed } from "./place.ts";
 import { hostOf, remoteSessionOf, type RemoteWorkerRecord } from "./workers.ts";
 
 /**
@@ -90,27 +86,4 @@ export async function syncOnHost(
   // The host recorded its side; here the record counts from the new base as well.
   if (attempt.status === "synced") (await import("../commands/sync.ts")).recordNewBase(layout, record, sync.tip);
   return attempt;
-}
-
-/** Where a remote worker's owed sync (SyncOwed, hosts/place.ts) is kept until the worker is told. */
-function syncOwedFile(layout: StoreLayout, record: RemoteWorkerRecord): string {
-  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "host-sync.json");
-}
-
-export function readSyncOwed(layout: StoreLayout, record: RemoteWorkerRecord): SyncOwed | undefined {
-  try {
-    const owed = readJson<SyncOwed>(syncOwedFile(layout, record));
-    return typeof owed?.tip === "string" && typeof owed.from === "string" ? owed : undefined;
-  } catch {
-    // Unusable: as if none, so the worker is synced or taken as current as it stands.
-    return undefined;
-  }
-}
-
-export function writeSyncOwed(layout: StoreLayout, record: RemoteWorkerRecord, owed: SyncOwed): void {
-  writeJsonAtomic(syncOwedFile(layout, record), owed);
-}
-
-export function removeSyncOwed(layout: StoreLayout, record: RemoteWorkerRecord): void {
-  fs.rmSync(syncOwedFile(layout, record), { force: true });
 }

@@ -11,7 +11,8 @@ import type { RequestAnswer } from "../store/requests.ts";
 import type { WorkerRecord } from "../store/workers.ts";
 import type { MoveNotice } from "../commands/coherence.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
-import type { SyncAttempt, SyncMethod, SyncRequest } from "../commands/sync.ts";
+import type { SyncAttempt, SyncRequest } from "../commands/sync.ts";
+import type { SyncOwed } from "../store/coherence.ts";
 import type { RemoteWorkerRecord } from "./workers.ts";
 
 /**
@@ -47,26 +48,22 @@ export interface WorkerPlace {
   tell(repo: Repo, notice: MoveNotice): Promise<void>;
   /** Rebases or merges the worker's branch onto a commit of this repository, in its worktree. */
   sync(repo: Repo, request: SyncRequest): Promise<SyncAttempt>;
-  /** A sync asked of its place that the worker has not been told of yet (always none here): see HostSyncOwed. */
+  /** A sync asked of its place that the worker has not been told of yet: see SyncOwed. */
   syncOwed(): SyncOwed | undefined;
-  /** Remembers such a sync until settleSync: the answer can be lost on the way back from a host. */
+  /** Remembers such a sync until settleSync: the answer can be lost on the way back, or orch killed. */
   oweSync(owed: SyncOwed): void;
   settleSync(): void;
 }
 
 /**
- * A remote worker's sync that its host was asked for and the worker has not been told of yet: the answer may
- * have been lost (the connection broke after the host's orch had started it), or the host synced it and the
- * base_moved that says so did not get there. Kept until the worker is told, so that a sync run again that
- * finds the branch on that base already tells it and counts it from there, instead of taking it as current:
- * the agent would never hear that its branch was rewritten under it, and this record would keep the old base.
+ * A sync asked of a worker's place that the worker has not been told of yet: the answer may have been lost
+ * (the connection to its host broke after the host's orch had started it, or this orch was killed after
+ * git rebased it), or it was synced and the base_moved that says so did not get there. Kept until the
+ * worker is told, so that a sync run again that finds the branch on that base already tells it and counts
+ * it from there, instead of taking it as current: the agent would never hear that its branch was rewritten
+ * under it, and this record would keep the old base.
  */
-export interface SyncOwed {
-  tip: string;
-  method: SyncMethod;
-  /** The base the worker knew before (told_base, …). */
-  from: string;
-}
+export type { SyncOwed } from "../store/coherence.ts";
 
 /** Where this started worker lives: only a worker with a host loads the ssh side. */
 export async function placeOf(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<WorkerPlace> {

@@ -11,7 +11,7 @@ import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
-import { rememberBaseTipIfNew } from "../store/coherence.ts";
+import { readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, writeSyncOwed } from "../store/coherence.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -504,6 +504,9 @@ export async function answerOnHost(
   return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
 }
 
+/** Where a remote worker's owed sync is kept (SyncOwed, hosts/place.ts): the host's answer may be lost. */
+const HOST_SYNC_OWED = "host-sync.json";
+
 /** A worker on a host, as a WorkerPlace (place.ts): the host's orch does each operation there. */
 export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<WorkerPlace> {
   const coherence = await import("./coherence.ts");
@@ -516,9 +519,9 @@ export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord,
     deliver: (message) => deliverOnHost(layout, record, message, ctx),
     tell: (repo, notice) => coherence.tellOnHost(layout, repo, record, notice, ctx),
     sync: (repo, request) => coherence.syncOnHost(layout, repo, record, request, ctx),
-    syncOwed: () => coherence.readSyncOwed(layout, record),
-    oweSync: (owed) => coherence.writeSyncOwed(layout, record, owed),
-    settleSync: () => coherence.removeSyncOwed(layout, record),
+    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED),
+    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED, owed),
+    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED),
   };
 }
 

@@ -3,9 +3,12 @@
 // reads and no git.
 
 import fs from "node:fs";
+import path from "node:path";
 import { mainWorktreeOf, refReader, type RefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
-import { isRealDirectory, makeDirs, readJson, toJson, writeFileAtomic, writeNewFile } from "./files.ts";
+import {
+  isRealDirectory, makeDirs, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
+} from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 
 /** Where a worker's branch stands against its base branch, for one (base tip, branch tip) pair. */
@@ -203,4 +206,41 @@ export function landedAtTip(
 ): string | undefined {
   const landed = readWorkerCoherence(layout, orchestratorId, workerId).landed;
   return landed?.branch_tip !== undefined && landed.branch_tip === branchTip ? landed.commit : undefined;
+}
+
+/**
+ * A sync that was started and the worker has not been told of yet (WorkerPlace.oweSync): the base it is
+ * synced onto, how, and the base the worker knew before (told_base, …).
+ */
+export interface SyncOwed {
+  tip: string;
+  method: "rebase" | "merge";
+  from: string;
+}
+
+/** Where a worker's owed sync is kept until it is told: `file` in its folder (one name per kind of place). */
+function syncOwedFile(layout: StoreLayout, orchestratorId: string, workerId: string, file: string): string {
+  return path.join(layout.workerDir(orchestratorId, workerId), file);
+}
+
+export function readSyncOwed(
+  layout: StoreLayout, orchestratorId: string, workerId: string, file: string,
+): SyncOwed | undefined {
+  try {
+    const owed = readJson<SyncOwed>(syncOwedFile(layout, orchestratorId, workerId, file));
+    return typeof owed?.tip === "string" && typeof owed.from === "string" ? owed : undefined;
+  } catch {
+    // Unusable: as if none, so the worker is synced or taken as current as it stands.
+    return undefined;
+  }
+}
+
+export function writeSyncOwed(
+  layout: StoreLayout, orchestratorId: string, workerId: string, file: string, owed: SyncOwed,
+): void {
+  writeJsonAtomic(syncOwedFile(layout, orchestratorId, workerId, file), owed);
+}
+
+export function removeSyncOwed(layout: StoreLayout, orchestratorId: string, workerId: string, file: string): void {
+  fs.rmSync(syncOwedFile(layout, orchestratorId, workerId, file), { force: true });
 }
