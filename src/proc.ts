@@ -53,6 +53,11 @@ function pidExists(pid: number): boolean {
   return true;
 }
 
+/** A process of the process group `pgid` is still there (a program started in a group of its own, or its children). */
+export function processGroupExists(pgid: number): boolean {
+  return pgid > 0 && pidExists(-pgid);
+}
+
 /** The process runs (a zombie waiting for its parent does not count). */
 export function isAlive(pid: number): boolean {
   if (!pidExists(pid)) return false;

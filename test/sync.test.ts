@@ -1,9 +1,12 @@
 // orch sync under races, kills and signals, with real processes: many syncs (and land --sync) of one worker
 // at once, a sync killed with -9 during or after its git rebase, a sync interrupted by SIGINT or SIGTERM.
 
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo } from "./helpers.ts";
+import { baseEnv, commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
 
 interface Told {
   message_type: string;
@@ -58,6 +61,15 @@ test("six syncs of one worker at once: one rebases and tells it, the others skip
   assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
 });
 
+function processGroupRuns(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The worker's base commit as orch records it (status). */
 function recordedBase(repo: string, id: string): string {
   const r = orch(["status", "--json"], { cwd: repo });
@@ -84,6 +96,42 @@ test("a sync killed with -9 after git rebased the worker: the next sync records 
   const third = orch(["sync", "cut", "--json"], { cwd: repo });
   assert.equal([third.json.synced, third.json.up_to_date], [[], ["cut"]], third.stdout);
   assert.equal(toldOf(wt), [], "not told again");
+});
+
+test("a sync killed with -9 in the middle of its git rebase: the next sync puts the rebase back and syncs the worker", async () => {
+  const { repo, wt, tip } = behindOne("mid");
+  assert.equal(toldOf(wt), []);
+  // git stops its rebase after replaying the worker's commit (an --exec step that fails), and orch dies then.
+  const stopMidway = 'shift; exec "$real" rebase --exec "kill -9 $orch; exit 1" "$@"';
+  const env = gitStandIn([`case " $* " in " rebase --quiet "*) ${stopMidway} ;; esac`]);
+  const killed = orch(["sync", "mid", "--json"], { cwd: repo, env });
+  assert.is(killed.code, -1, "killed by SIGKILL");
+  const gitDir = git(["rev-parse", "--git-dir"], wt);
+  // git ends its rebase a moment after orch died: a sync meanwhile would find it running and leave it.
+  const gitPid = JSON.parse(fs.readFileSync(path.join(gitDir, "orch-sync.json"), "utf8")).git_pid as number;
+  await waitUntil(() => !processGroupRuns(gitPid), 10_000, "the killed sync's git to end");
+  assert.ok(fs.existsSync(path.join(gitDir, "rebase-merge")), "a rebase is left in progress");
+  const again = orch(["sync", "mid", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, "mid: the git rebase of a sync that was killed was left in progress: undone (git rebase --abort)");
+  assert.equal(again.json.synced, ["mid"], again.stdout);
+  onTipOnce(repo, "mid", tip);
+  assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], wt), "mid", "its branch is checked out again");
+  assert.is(git(["status", "--porcelain"], wt), "", "nothing left in progress or uncommitted");
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+});
+
+test("a rebase in progress that no sync left (the agent's own) is not touched: skipped, said why", () => {
+  const { repo, wt, tip } = behindOne("own");
+  commitFiles(wt, { "main.txt": "the worker's own\n" }, "conflicts with main");
+  assert.equal(spawnSync("git", ["rebase", "main"], { cwd: wt, env: baseEnv() }).status, 1, "the agent's rebase stops");
+  const head = git(["rev-parse", "HEAD"], wt);
+  const r = orch(["sync", "own", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.skipped.map((x: { reason: string }) => x.reason), ["a rebase is in progress in its worktree"]);
+  assert.is(git(["rev-parse", "HEAD"], wt), head, "its rebase is where the agent left it");
+  assert.ok(fs.existsSync(path.join(git(["rev-parse", "--git-dir"], wt), "rebase-merge")));
+  assert.is.not(git(["merge-base", tip, "own"], repo), tip, "not synced");
 });
 
 test.run();

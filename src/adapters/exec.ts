@@ -81,6 +81,8 @@ export interface RunOptions {
    * own, and the result says `notReady`. The line is taken out of its stderr.
    */
   readyLine?: { text: string; withinMs: number };
+  /** Called with the program's pid once it started (to record it where a later orch can see it runs). */
+  onStart?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -157,6 +159,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       detached: options.ownProcessGroup === true || options.finishOnInterrupt === true,
     });
     activeChildren.add(child);
+    if (child.pid !== undefined) options.onStart?.(child.pid);
     if (options.ownProcessGroup) ownGroup.add(child);
     if (options.finishOnInterrupt) finishing.add(child);
     const stdout: Buffer[] = [];

@@ -12,7 +12,8 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
 import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
-import { readJson, toJson } from "../store/files.ts";
+import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
+import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimSync, findWorker, listWorkers, loadWorker, releaseSync, runningAgentPid, saveWorker, workerState,
@@ -73,7 +74,69 @@ async function syncBlocker(layout: StoreLayout, record: WorkerRecord, tip: strin
   return undefined;
 }
 
-/** Rebases (or merges) the worktree's branch onto `tip`; on a conflict undoes it and returns the paths. */
+/**
+ * Written in the worktree's git dir while sync's git rebase (or merge) runs there. A sync killed meanwhile
+ * leaves it, so the next one can tell the rebase it left in progress (onto this tip, with neither that orch
+ * nor its git running) from one the user or the agent started.
+ */
+interface SyncInProgress {
+  pid: number;
+  start_time: string | null;
+  tip: string;
+  method: SyncMethod;
+  /** git's pid, which leads a process group of its own (the hooks it runs are in it too). */
+  git_pid?: number;
+}
+
+function syncInProgressFile(worktree: string): string {
+  return path.join(gitAdapter.worktreeGitDir(worktree), "orch-sync.json");
+}
+
+/** What the rebase (or merge) in progress in a worktree's git dir goes onto, or undefined when none is. */
+function operationOnto(gitDir: string, method: SyncMethod): string | undefined {
+  const files = method === "rebase" ? ["rebase-merge/onto", "rebase-apply/onto"] : ["MERGE_HEAD"];
+  for (const file of files) {
+    try {
+      return fs.readFileSync(path.join(gitDir, file), "utf8").split("\n")[0]!.trim();
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A sync killed during its git rebase (or merge) left it in progress in the worktree, which every later
+ * sync would skip for good: put back with --abort once neither that orch nor its git runs. Returns why
+ * the worker cannot be synced now when they still run.
+ */
+async function undoAbandonedSync(worktree: string, workerId: string, ctx: Context): Promise<string | undefined> {
+  const file = syncInProgressFile(worktree);
+  let left: SyncInProgress | undefined;
+  try {
+    left = readJson<SyncInProgress>(file);
+  } catch {
+    left = undefined; // damaged: it names nothing that could be undone
+  }
+  if (left) {
+    const orchRuns = isSameProcess(left.pid, left.start_time ?? undefined);
+    if (orchRuns || (left.git_pid !== undefined && processGroupExists(left.git_pid))) {
+      return "it is being synced by another orch command";
+    }
+    if (operationOnto(gitAdapter.worktreeGitDir(worktree), left.method) === left.tip) {
+      await gitAdapter.git([left.method, "--abort"], worktree, { allowFailure: true });
+      ctx.warn(`${workerId}: the git ${left.method} of a sync that was killed was left in progress: ` +
+        `undone (git ${left.method} --abort)`);
+    }
+  }
+  fs.rmSync(file, { force: true });
+  return undefined;
+}
+
+/**
+ * Rebases (or merges) the worktree's branch onto `tip`; on a conflict undoes it and returns the paths. Its
+ * SyncInProgress says what runs meanwhile.
+ */
 async function bringOnto(
   worktree: string,
   tip: string,
@@ -81,13 +144,28 @@ async function bringOnto(
   message: string,
   env: NodeJS.ProcessEnv,
 ): Promise<{ ok: boolean; paths: string[]; error: string }> {
+  const file = syncInProgressFile(worktree);
+  const mine: SyncInProgress = { pid: process.pid, start_time: processStartTime(process.pid) ?? null, tip, method };
+  writeJsonAtomic(file, mine);
+  const onStart = (pid: number) => writeJsonAtomic(file, { ...mine, git_pid: pid });
   // --ff: a user's merge.ff=only would refuse to merge a branch with commits of its own.
   const merge = ["merge", "--ff", "--no-edit", "--quiet", "-m", message, tip];
   const args = method === "rebase" ? ["rebase", "--quiet", tip] : merge;
-  const result = await gitAdapter.git(args, worktree, { allowFailure: true, env });
+  try {
+    return await runOnto(worktree, method, args, { allowFailure: true, env, ownProcessGroup: true, onStart });
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** git rebase (or merge) with `args`, undone (--abort) when it stops on a conflict. */
+async function runOnto(
+  worktree: string, method: SyncMethod, args: string[], options: gitAdapter.GitOptions,
+): Promise<{ ok: boolean; paths: string[]; error: string }> {
+  const result = await gitAdapter.git(args, worktree, options);
   if (result.code === 0) return { ok: true, paths: [], error: "" };
   const paths = await gitAdapter.unmergedPaths(worktree);
-  await gitAdapter.git([method, "--abort"], worktree, { allowFailure: true, env });
+  await gitAdapter.git([method, "--abort"], worktree, options);
   return { ok: false, paths, error: (result.stderr || result.stdout).trim().split("\n").pop() ?? "" };
 }
 
@@ -127,6 +205,10 @@ export async function syncHere(
   ctx: Context,
 ): Promise<SyncAttempt> {
   const { tip, method, message } = request;
+  if (fs.existsSync(record.worktree_path)) {
+    const held = await undoAbandonedSync(record.worktree_path, record.worker_id, ctx);
+    if (held) return { status: "blocked", reason: held };
+  }
   const blocker = await syncBlocker(layout, record, tip);
   if (blocker) return { status: "blocked", reason: blocker };
   if (!request.mergesCleanly) return { status: "would_conflict" };
