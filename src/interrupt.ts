@@ -43,6 +43,11 @@ export function untilInterrupted<T>(wait: Promise<T>): Promise<T> {
   });
 }
 
+/** The signal that arrived during guardInterrupts, if one did: a command that ends after its current step asks. */
+export function interruptSignal(): NodeJS.Signals | undefined {
+  return interruptedBy;
+}
+
 /** Throws the interrupted error once a signal arrived: call it between the steps of a guarded command. */
 export function throwIfInterrupted(): void {
   if (interruptedBy !== undefined) throw interruptedError();
@@ -58,7 +63,10 @@ export async function guardInterrupts<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
-    if (interruptedBy !== undefined) throw interruptedError();
+    // An interrupted error of the command's own (saying what it did before it stopped) is kept.
+    if (interruptedBy !== undefined && !(error instanceof OrchError && error.kind === "interrupted")) {
+      throw interruptedError();
+    }
     throw error;
   } finally {
     if (leaveSignalGuard()) for (const signal of SIGNALS) process.off(signal, onSignal);

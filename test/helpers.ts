@@ -95,6 +95,8 @@ export interface RunOptions {
   runtime?: string;
   /** Milliseconds: orch is killed past them and the call throws (a wait that must end). */
   timeout?: number;
+  /** orchAsync: in a process group of its own, as a terminal runs a command (its Ctrl-C goes to the group). */
+  ownGroup?: boolean;
 }
 
 /** A clean environment: no orch or tmux variables leak in from the session running the tests. */
@@ -148,6 +150,7 @@ export function orchAsync(args: string[], options: RunOptions): { child: ChildPr
     cwd: options.cwd,
     env: baseEnv(options.env),
     stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    detached: options.ownGroup === true,
   });
   let stdout = "";
   let stderr = "";

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo, waitUntil } from "./helpers.ts";
+import { baseEnv, commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 
 interface Told {
   message_type: string;
@@ -26,13 +26,16 @@ function toldOf(wt: string): [string, string, boolean][] {
   return (r.json.messages as Told[]).map((m) => [m.message_type, m.content.base_commit, m.content.synced === true]);
 }
 
-/** A worker with one commit of its own, and main moved on by hand: the worker is one behind. */
-function behindOne(branch: string): { repo: string; id: string; wt: string; tip: string } {
-  const { repo, id } = sessionRepo();
-  const wt = spawnWorker(repo, branch);
-  commitFiles(wt, { [`${branch}.txt`]: "mine\n" }, `${branch} work`);
+/** Workers with one commit of their own each, and main moved on by hand: each is one behind. */
+function behindOne(...branches: string[]): { repo: string; wt: string; tip: string; wts: string[] } {
+  const { repo } = sessionRepo();
+  const wts = branches.map((branch) => {
+    const wt = spawnWorker(repo, branch);
+    commitFiles(wt, { [`${branch}.txt`]: "mine\n" }, `${branch} work`);
+    return wt;
+  });
   const tip = commitFiles(repo, { "main.txt": "moved\n" }, "main moves");
-  return { repo, id, wt, tip };
+  return { repo, wt: wts[0]!, tip, wts };
 }
 
 /** The worker's branch holds `tip` and its own one commit on top, once. */
@@ -132,6 +135,48 @@ test("a rebase in progress that no sync left (the agent's own) is not touched: s
   assert.is(git(["rev-parse", "HEAD"], wt), head, "its rebase is where the agent left it");
   assert.ok(fs.existsSync(path.join(git(["rev-parse", "--git-dir"], wt), "rebase-merge")));
   assert.is.not(git(["merge-base", tip, "own"], repo), tip, "not synced");
+});
+
+/** A git whose first rebase waits for a signal to reach orch (it says so in `started`) before it runs. */
+function slowFirstRebase(): { env: Record<string, string>; started: string } {
+  const started = path.join(tempDir("orch-started-"), "started");
+  const waitFirst = `mkdir ${JSON.stringify(started)} 2>/dev/null && sleep 1`;
+  return { env: gitStandIn([`case " $* " in " rebase --quiet "*) ${waitFirst} ;; esac`]), started };
+}
+
+test("Ctrl-C of a sync while git rebases a worker: that rebase ends and its worker is told, the next is left; exit 130", async () => {
+  const { repo, wt, tip, wts } = behindOne("first", "second");
+  const second = wts[1]!;
+  const { env, started } = slowFirstRebase();
+  const sync = orchAsync(["sync", "first", "second"], { cwd: repo, env, ownGroup: true });
+  await waitUntil(() => fs.existsSync(started), 20_000, "the first rebase to start");
+  process.kill(-sync.child.pid!, "SIGINT"); // as a terminal's Ctrl-C: to orch and every process of its group
+  const r = await sync.done;
+  assert.is(r.code, 130, r.stderr);
+  const said = "orch: interrupted by SIGINT: synced first; the other workers were left as they were";
+  assert.is(r.stderr.trim().split("\n").pop(), said);
+  onTipOnce(repo, "first", tip);
+  assert.is(git(["rev-parse", "HEAD"], wt), git(["rev-parse", "first"], repo), "its rebase finished: on its branch");
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+  assert.is.not(git(["merge-base", tip, "second"], repo), tip, "the second was left as it was");
+  assert.is(git(["status", "--porcelain"], second), "");
+  const again = orch(["sync", "--json"], { cwd: repo });
+  assert.equal([again.json.synced, again.json.up_to_date], [["second"], ["first"]], again.stdout);
+});
+
+test("SIGTERM to a sync at its last worker: the worker is synced and told, and sync exits 143, not 0", async () => {
+  const { repo, wt, tip } = behindOne("last");
+  const { env, started } = slowFirstRebase();
+  const sync = orchAsync(["sync", "last", "--json"], { cwd: repo, env, ownGroup: true });
+  await waitUntil(() => fs.existsSync(started), 20_000, "the rebase to start");
+  process.kill(sync.child.pid!, "SIGTERM");
+  const r = await sync.done;
+  assert.is(r.code, 143, r.stderr);
+  assert.equal([r.json.success, r.json.error.code], [false, "interrupted"], r.stdout);
+  onTipOnce(repo, "last", tip);
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+  const again = orch(["sync", "--json"], { cwd: repo });
+  assert.equal([again.json.synced, again.json.up_to_date], [[], ["last"]], again.stdout);
 });
 
 test.run();

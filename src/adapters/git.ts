@@ -11,7 +11,7 @@ function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
 }
 
-export interface GitOptions extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "onStart"> {
+export interface GitOptions extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "finishOnInterrupt" | "onStart"> {
   allowFailure?: boolean;
   input?: string;
   env?: NodeJS.ProcessEnv;

@@ -7,7 +7,8 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import type { Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, resolveSession, type Context, type WorkerMarker } from "../context.ts";
-import { usage } from "../errors.ts";
+import { OrchError, usage } from "../errors.ts";
+import { guardInterrupts, interruptSignal } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
@@ -152,7 +153,10 @@ async function bringOnto(
   const merge = ["merge", "--ff", "--no-edit", "--quiet", "-m", message, tip];
   const args = method === "rebase" ? ["rebase", "--quiet", tip] : merge;
   try {
-    return await runOnto(worktree, method, args, { allowFailure: true, env, ownProcessGroup: true, onStart });
+    // Let finish on Ctrl-C (its own process group, which a terminal's signal misses): a rebase cut
+    // mid-write leaves the worktree half-way; sync stops after this worker instead.
+    const options = { allowFailure: true, env, finishOnInterrupt: true, onStart };
+    return await runOnto(worktree, method, args, options);
   } finally {
     fs.rmSync(file, { force: true });
   }
@@ -245,11 +249,22 @@ export async function syncWorkers(
   }
   const claimed = claimSyncs(layout, records.filter((r) => !r.pending), outcome);
   try {
-    await syncClaimed(layout, repo, claimed, method, outcome, ctx);
+    await guardInterrupts(() => syncClaimed(layout, repo, claimed, method, outcome, ctx).catch((error: unknown) => {
+      // A git the signal reached failed: what was synced before it still is.
+      const signal = interruptSignal();
+      throw signal ? syncInterrupted(signal, outcome) : error;
+    }));
   } finally {
     for (const record of claimed) releaseSync(layout, record);
   }
   return outcome;
+}
+
+/** A sync stopped by a signal after the worker it was at: what it did stays, the rest was left as it was. */
+function syncInterrupted(signal: NodeJS.Signals, outcome: SyncOutcome): OrchError {
+  const synced = outcome.synced.length ? `synced ${outcome.synced.join(", ")}` : "nothing was synced";
+  const message = `interrupted by ${signal}: ${synced}; the other workers were left as they were`;
+  return new OrchError("interrupted", message, { signal, synced: outcome.synced });
 }
 
 /**
@@ -290,6 +305,9 @@ async function syncClaimed(
   }
   const views = await standingsOf(layout, repo, started, await baseTipsOf(repo, started));
   for (const view of views) {
+    // A signal ends the sync between workers: the one it was at is synced and told, or left as it was.
+    const signal = interruptSignal();
+    if (signal) throw syncInterrupted(signal, outcome);
     const { record, baseTip, standing } = view;
     const id = record.worker_id;
     if (!baseTip || !standing || !record.base_branch) {
@@ -374,6 +392,8 @@ async function syncClaimed(
     view.state = { ...view.state, told_base: baseTip };
     saveWorkerCoherence(layout, orchestratorId, id, view.state);
   }
+  const signal = interruptSignal();
+  if (signal) throw syncInterrupted(signal, outcome);
 }
 
 export function parseSyncMethod(flags: Flags): SyncMethod {
