@@ -7,7 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, gitStandIn, orch, orchAsync, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles } from "./helpers.ts";
+import {
+  commitFiles, git, gitOk, gitStandIn, orch, orchAsync, privateTmux, sessionRepo, sleep, tempDir, waitUntil, writeFiles,
+} from "./helpers.ts";
 
 interface Inboxed {
   message_type: string;

@@ -179,4 +179,28 @@ test("SIGTERM to a sync at its last worker: the worker is synced and told, and s
   assert.equal([again.json.synced, again.json.up_to_date], [[], ["last"]], again.stdout);
 });
 
+test("land --sync and four syncs of the next worker at once: each lands as tested, nobody is told a move twice", async () => {
+  const { repo, wts } = behindOne("one", "two");
+  for (const wt of wts) assert.is(orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt }).code, 0);
+  for (const wt of wts) toldOf(wt);
+  const tested = path.join(tempDir("orch-tested-"), "tested");
+  const test = `git rev-parse HEAD >> ${JSON.stringify(tested)}`;
+  const env = gitStandIn(['case " $* " in *" rebase --quiet "*) sleep 0.2 ;; esac']);
+  const land = orchAsync(["land", "--sync", "--test", test, "--json"], { cwd: repo, env }).done;
+  const syncs = Array.from({ length: 4 }, () => orchAsync(["sync", "two", "--json"], { cwd: repo, env }).done);
+  const [landed, ...synced] = await Promise.all([land, ...syncs]);
+  assert.is(landed.code, 0, landed.stderr);
+  for (const r of synced) assert.is(r.code, 0, r.stderr);
+  const results = landed.json.results as { worker_id: string; status: string; commit: string }[];
+  assert.equal(results.map((x) => x.status), ["landed", "landed"], landed.stdout);
+  const testedCommits = fs.readFileSync(tested, "utf8").trim().split("\n");
+  for (const x of results) assert.ok(testedCommits.includes(x.commit), `${x.worker_id} landed as tested`);
+  assert.is(git(["rev-parse", "main"], repo), results[1]!.commit, "main is the last tested commit");
+  const told = toldOf(wts[1]!);
+  const moves = told.map(([, base, synced]) => `${base} ${synced}`);
+  assert.equal(moves, [...new Set(moves)], `no move told twice the same way: ${JSON.stringify(told)}`);
+  const syncedOnto = told.filter(([, , synced]) => synced).map(([, base]) => base);
+  assert.equal(syncedOnto, [...new Set(syncedOnto)], "told once per base it was synced onto");
+});
+
 test.run();
