@@ -119,7 +119,7 @@ async function undoAbandonedSync(worktree: string, workerId: string, ctx: Contex
   } catch {
     left = undefined; // damaged: it names nothing that could be undone
   }
-  if (left) {
+  if (left && (left.method === "rebase" || left.method === "merge")) {
     const orchRuns = isSameProcess(left.pid, left.start_time ?? undefined);
     if (orchRuns || (left.git_pid !== undefined && processGroupExists(left.git_pid))) {
       return "it is being synced by another orch command";
