@@ -137,6 +137,26 @@ test("a rebase in progress that no sync left (the agent's own) is not touched: s
   assert.is.not(git(["merge-base", tip, "own"], repo), tip, "not synced");
 });
 
+test("an orch-sync.json naming no rebase or merge (damaged, or not orch's) runs nothing: the agent's rebase stays", () => {
+  const { repo, wt } = behindOne("noted");
+  commitFiles(wt, { "main.txt": "the worker's own\n" }, "conflicts with main");
+  assert.equal(spawnSync("git", ["rebase", "main"], { cwd: wt, env: baseEnv() }).status, 1, "the agent's rebase stops");
+  const gitDir = git(["rev-parse", "--absolute-git-dir"], wt);
+  const onto = fs.readFileSync(path.join(gitDir, "rebase-merge", "onto"), "utf8").trim();
+  // A dead sync's note, but of a method no sync uses: nothing of it is run as git <method> --abort.
+  const note = { pid: 2 ** 22 + 1, start_time: null, tip: onto, method: "am" };
+  fs.writeFileSync(path.join(gitDir, "orch-sync.json"), JSON.stringify(note));
+  // What a merge onto that tip would leave: before the check, enough for sync to run `git am --abort` here.
+  fs.writeFileSync(path.join(gitDir, "MERGE_HEAD"), `${onto}\n`);
+  const r = orch(["sync", "noted", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /undone/);
+  assert.is(r.json.skipped.length, 1, "skipped, as any worktree in the middle of a git operation");
+  assert.match(r.json.skipped[0].reason, /^a (merge|rebase) is in progress in its worktree$/);
+  assert.ok(fs.existsSync(path.join(gitDir, "rebase-merge")), "the agent's rebase is where it left it");
+  assert.not.ok(fs.existsSync(path.join(gitDir, "orch-sync.json")), "the note is gone");
+});
+
 /** A git whose first rebase waits for a signal to reach orch (it says so in `started`) before it runs. */
 function slowFirstRebase(): { env: Record<string, string>; started: string } {
   const started = path.join(tempDir("orch-started-"), "started");
