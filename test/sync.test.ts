@@ -164,6 +164,30 @@ function slowFirstRebase(): { env: Record<string, string>; started: string } {
   return { env: gitStandIn([`case " $* " in " rebase --quiet "*) ${waitFirst} ;; esac`]), started };
 }
 
+test("a worker landed while a sync rebases another: the sync keeps the landing noted, so clean removes it later", async () => {
+  const { repo, wt, tip } = behindOne("slow");
+  const current = spawnWorker(repo, "current"); // from main as it is now: up to date for the sync
+  commitFiles(current, { "shared.txt": "the worker's line\n" }, "current's work");
+  const go = path.join(tempDir("orch-go-"), "go");
+  const started = path.join(path.dirname(go), "started");
+  const held = `mkdir ${JSON.stringify(started)} 2>/dev/null; while [ ! -e ${JSON.stringify(go)} ]; do sleep 0.05; done`;
+  const env = gitStandIn([`case " $* " in " rebase --quiet "*) ${held} ;; esac`]);
+  const sync = orchAsync(["sync", "slow", "current", "--json"], { cwd: repo, env });
+  await waitUntil(() => fs.existsSync(started), 20_000, "the sync's rebase of the first worker");
+  const landed = orch(["land", "current", "--test", "true", "--json"], { cwd: repo });
+  assert.is(landed.code, 0, landed.stderr);
+  fs.writeFileSync(go, "");
+  const r = await sync.done;
+  assert.is(r.code, 0, r.stderr);
+  onTipOnce(repo, "slow", tip);
+  // Later work on main rewrites the landed line: only orch's note of the landing says current is in.
+  commitFiles(repo, { "shared.txt": "main's line now\n" }, "main rewrites it");
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo });
+  assert.is(cleaned.code, 0, cleaned.stdout);
+  assert.ok(cleaned.json.removed.some((w: { worker_id: string }) => w.worker_id === "current"), cleaned.stdout);
+  assert.ok(fs.existsSync(wt), "the synced worker, not landed, is kept");
+});
+
 test("Ctrl-C of a sync while git rebases a worker: that rebase ends and its worker is told, the next is left; exit 130", async () => {
   const { repo, wt, tip, wts } = behindOne("first", "second");
   const second = wts[1]!;

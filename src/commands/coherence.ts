@@ -17,7 +17,7 @@ import {
   releaseTelling,
   saveBaseTips,
   saveStandings,
-  saveWorkerCoherence,
+  updateWorkerCoherence,
   type CachedStanding,
   type Standing,
   type WorkerCoherence,
@@ -455,12 +455,11 @@ export async function reconcile(
     if (!baseTip || !record.base_branch) continue;
     const known = view.state.told_base ?? record.base_tip;
     if (known === baseTip) continue;
-    let state: WorkerCoherence = { ...view.state, told_base: baseTip };
+    let landedNow: WorkerCoherence["landed"];
     if (known === undefined || !standing || standing.behind === 0) {
       // First sight (a record of an older orch) or the branch already has the base: nothing to tell.
     } else if (standing.landed) {
-      const landedNow = { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip };
-      state = { ...state, landed: state.landed ?? landedNow };
+      landedNow = { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
       if (onHost(record) && paused.has(record.host)) {
@@ -486,8 +485,10 @@ export async function reconcile(
     } else {
       continue;
     }
-    view.state = state;
-    saveWorkerCoherence(layout, orchestratorId, record.worker_id, state);
+    // As it is now: a land of this worker meanwhile noted the branch tip that landed, which this keeps.
+    view.state = updateWorkerCoherence(layout, orchestratorId, record.worker_id, (now) => ({
+      ...now, told_base: baseTip, ...(landedNow ? { landed: now.landed ?? landedNow } : {}),
+    }));
   }
   const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
   rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
@@ -576,9 +577,9 @@ async function startReadyWorkers(
 export function rememberLanded(
   layout: StoreLayout, record: WorkerRecord, commit: string, branchTip: string | undefined,
 ): void {
-  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
   const landed = { commit, at: new Date().toISOString(), ...(branchTip ? { branch_tip: branchTip } : {}) };
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, landed, told_base: commit });
+  const { orchestrator_id: orchestratorId, worker_id: workerId } = record;
+  updateWorkerCoherence(layout, orchestratorId, workerId, (now) => ({ ...now, landed, told_base: commit }));
 }
 
 /**

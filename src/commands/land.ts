@@ -17,7 +17,7 @@ import { branchesReadableHere, collectFromHosts, fetchWorkerBranches } from "../
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimHandBack, claimTelling, readWorkerCoherence, releaseHandBack, saveWorkerCoherence,
+  claimHandBack, claimTelling, noteToldBase, readWorkerCoherence, releaseHandBack,
 } from "../store/coherence.ts";
 import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
@@ -165,8 +165,7 @@ async function handBack(
     throw error;
   }
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
-  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: to });
+  noteToldBase(layout, record.orchestrator_id, record.worker_id, to);
   recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
   return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker` };
 }

@@ -12,7 +12,7 @@ import { guardInterrupts, interruptSignal } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
-import { claimTelling, readWorkerCoherence, saveWorkerCoherence } from "../store/coherence.ts";
+import { claimTelling, noteToldBase } from "../store/coherence.ts";
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -177,8 +177,7 @@ async function runOnto(
 export function recordNewBase(layout: StoreLayout, record: WorkerRecord, tip: string): WorkerRecord {
   const synced: WorkerRecord = { ...record, base_commit: tip, base_tip: tip };
   saveWorker(layout, synced);
-  const state = readWorkerCoherence(layout, record.orchestrator_id, record.worker_id);
-  saveWorkerCoherence(layout, record.orchestrator_id, record.worker_id, { ...state, told_base: tip });
+  noteToldBase(layout, record.orchestrator_id, record.worker_id, tip);
   return synced;
 }
 
@@ -344,8 +343,7 @@ async function syncClaimed(
     if (standing.behind === 0 || standing.landed) {
       if (standing.landed) outcome.skipped.push({ worker_id: id, reason: `already landed on ${record.base_branch}` });
       else outcome.up_to_date.push(id);
-      view.state = { ...view.state, told_base: baseTip };
-      saveWorkerCoherence(layout, orchestratorId, id, view.state);
+      view.state = noteToldBase(layout, orchestratorId, id, baseTip);
       continue;
     }
     const notice: MoveNotice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
@@ -372,8 +370,7 @@ async function syncClaimed(
         const conflict = { ...notice, standing: standingNow, notSyncedBecause: reason };
         await tellWorker(layout, repo, record, conflict, ctx);
         outcome.told.push(id);
-        view.state = { ...view.state, told_base: baseTip };
-        saveWorkerCoherence(layout, orchestratorId, id, view.state);
+        view.state = noteToldBase(layout, orchestratorId, id, baseTip);
         continue;
       }
       if (attempt.status === "blocked") {
@@ -389,8 +386,7 @@ async function syncClaimed(
       outcome.skipped.push({ worker_id: id, reason: (error as Error).message });
       continue;
     }
-    view.state = { ...view.state, told_base: baseTip };
-    saveWorkerCoherence(layout, orchestratorId, id, view.state);
+    view.state = noteToldBase(layout, orchestratorId, id, baseTip);
   }
   const signal = interruptSignal();
   if (signal) throw syncInterrupted(signal, outcome);

@@ -56,6 +56,28 @@ export function saveWorkerCoherence(
   }
 }
 
+/**
+ * Changes a worker's state as it is now, not as it was read earlier: a command that read it before a rebase
+ * or a test would otherwise write back over what another orch command noted meanwhile (that it landed).
+ */
+export function updateWorkerCoherence(
+  layout: StoreLayout,
+  orchestratorId: string,
+  workerId: string,
+  change: (now: WorkerCoherence) => WorkerCoherence,
+): WorkerCoherence {
+  const state = change(readWorkerCoherence(layout, orchestratorId, workerId));
+  saveWorkerCoherence(layout, orchestratorId, workerId, state);
+  return state;
+}
+
+/** The worker was told of (or synced onto) `tip`. */
+export function noteToldBase(
+  layout: StoreLayout, orchestratorId: string, workerId: string, tip: string,
+): WorkerCoherence {
+  return updateWorkerCoherence(layout, orchestratorId, workerId, (now) => ({ ...now, told_base: tip }));
+}
+
 /** A cached standing and the base commit it was computed with (landed depends on it). */
 export type CachedStanding = Standing & { base_commit: string };
 
