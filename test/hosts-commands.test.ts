@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
+import { git, orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -183,6 +183,13 @@ test("approve, deny and resume on a host's workers; land without names takes the
   const diff = orch(["diff", "feat/later", "--json"], { cwd: repo, env });
   assert.is(diff.code, 0, diff.stderr);
   assert.equal(diff.json.files.map((f: { path: string }) => f.path), ["again.txt"]);
+
+  // Named, before any poll brought its second task_complete here: land asks its host for it, and the
+  // squash is titled with its summary, not "Merge feat/later".
+  const summary = done.json.workers[0].final_message.content.summary as string;
+  const named = orch(["land", "feat/later", "--test", "test -f again.txt", "--json"], { cwd: repo, env });
+  assert.is(named.code, 0, named.stderr);
+  assert.is(git(["log", "-1", "--format=%s", "main"], repo), summary.split("\n")[0]);
 });
 
 test("await across hosts: a local worker's agent that dies meanwhile is reported, and ends the wait", async () => {

@@ -7,7 +7,7 @@ import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/sc
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { fetchWorkerBranches } from "../hosts/place.ts";
+import { bringHome } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
 import { loadWorker } from "../store/workers.ts";
@@ -71,7 +71,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   refusePending(record);
   const repo = await requireRepo(ctx);
   refuseWorkerCheckout(repo, record);
-  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
+  await bringHome(layout, [record], repo.mainRoot, ctx);
   const target = repo.root;
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);

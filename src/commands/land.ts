@@ -13,7 +13,7 @@ import { usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { branchesReadableHere, collectFromHosts, fetchWorkerBranches } from "../hosts/place.ts";
+import { branchesReadableHere, bringHome, collectFromHosts } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -196,7 +196,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
   if (options.names.length) {
     // Named: each must be fetched, or the land fails.
     queue = options.names.map((n) => loadWorker(layout, orchestratorId, n));
-    await fetchWorkerBranches(layout, queue, repo.mainRoot, ctx);
+    await bringHome(layout, queue, repo.mainRoot, ctx);
   } else {
     // The whole queue: a worker whose host cannot be reached now is left out (with a warning), not the queue.
     const all = queueOrder(layout, orchestratorId, ctx.warn);

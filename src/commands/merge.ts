@@ -6,7 +6,7 @@ import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { fetchWorkerBranches } from "../hosts/place.ts";
+import { bringHome } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
@@ -72,7 +72,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   refusePending(record);
   const repo = await requireRepo(ctx);
   for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
-  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
+  await bringHome(layout, [record], repo.mainRoot, ctx);
   const prUrl = reportedPrUrl(layout, record);
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
   // Before the warning: a worktree whose branch is gone has everything "uncommitted".

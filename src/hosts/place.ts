@@ -191,6 +191,19 @@ export async function uncommittedPaths(record: WorkerRecord): Promise<string[]> 
 }
 
 /**
+ * What land, merge and apply write into the base, here: each remote worker's branch (fetched) and its
+ * messages (collected), whose task_complete gives the commit its summary and a merge its PR.
+ */
+export async function bringHome(
+  layout: StoreLayout, records: WorkerRecord[], mainRoot: string, ctx: Context,
+): Promise<void> {
+  const remote = records.filter(onHost);
+  if (remote.length === 0) return;
+  await fetchWorkerBranches(layout, remote, mainRoot, ctx);
+  await collectFromHosts(layout, remote[0]!.orchestrator_id, ctx);
+}
+
+/**
  * Brings home the messages remote workers have left on their hosts (one claim per host), so that what
  * this store knows of them (done, failed) is current; they stay unread here for the next poll.
  */
