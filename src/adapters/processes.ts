@@ -32,6 +32,13 @@ function selfAndAncestors(): Set<number> {
   return mine;
 }
 
+/** Whether process `pid` has exactly ORCH_ID=<orchestratorId> and ORCH_WORKER=<workerId> in its environment. */
+export function carriesWorkerMarker(pid: number, marker: { orchestratorId: string; workerId: string }): boolean {
+  const environ = processEnviron(pid);
+  if (!environ) return false;
+  return environ.includes(`ORCH_ID=${marker.orchestratorId}`) && environ.includes(`ORCH_WORKER=${marker.workerId}`);
+}
+
 /**
  * The processes of a worker: the agent (if `agentPid` is still the process that started at
  * `agentStart`), its descendants, and every process of this user whose environment holds exactly
@@ -44,8 +51,6 @@ export function workerProcesses(
 ): Target[] {
   if (!hasProcFs()) return [];
   const exclude = selfAndAncestors();
-  const idEntry = `ORCH_ID=${marker.orchestratorId}`;
-  const workerEntry = `ORCH_WORKER=${marker.workerId}`;
   const byMarker = marker.orchestratorId !== "" && marker.workerId !== "";
   const children = new Map<number, number[]>();
   const found = new Map<number, Target>();
@@ -54,8 +59,7 @@ export function workerProcesses(
     if (!stat || stat.state === "Z") continue;
     children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), pid]);
     if (exclude.has(pid) || !byMarker) continue;
-    const environ = processEnviron(pid);
-    if (environ && environ.includes(idEntry) && environ.includes(workerEntry)) {
+    if (carriesWorkerMarker(pid, marker)) {
       const name = processName(pid);
       if (!name.startsWith("tmux")) found.set(pid, { pid, startTime: stat.startTime, name });
     }

@@ -15,6 +15,7 @@ import { MARKER_FILE, requireRepo, type Context, type WorkerMarker } from "../co
 import { throwIfInterrupted } from "../interrupt.ts";
 import { openJournal, removeSpawnedWorktree } from "./spawn-journal.ts";
 import { OrchError } from "../errors.ts";
+import { processStartTime } from "../proc.ts";
 import { ensureShim, selfCommand } from "../runtime.ts";
 import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
@@ -293,6 +294,8 @@ export async function createAndStart(
       ? await gitAdapter.gitOut(["merge-base", fromSha, `refs/heads/${options.branch}`], main.root)
       : fromSha;
     const { baseBranch, baseTip } = await startingBase(main, pending);
+    // Kept until the window is recorded: a spawn killed in between leaves a record that says so (status reads it).
+    const openingWindow = { pid: process.pid, start_time: processStartTime(process.pid) ?? null };
     const record: WorkerRecord = {
       ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
       worker_id: workerId,
@@ -312,6 +315,7 @@ export async function createAndStart(
       tmux_session: null,
       created_at: pending?.created_at ?? new Date().toISOString(),
       ...(baseTip ? { base_tip: baseTip } : {}),
+      ...(options.window ? { opening_window: openingWindow } : {}),
     };
     const marker: WorkerMarker = {
       orchestrator_id: orchestratorId, worker_id: workerId, branch: options.branch, base_commit: baseCommit,
@@ -361,6 +365,7 @@ export async function createAndStart(
       record.window_id = created.windowId;
       record.tmux_server = created.server;
       record.tmux_session = created.sessionName;
+      delete record.opening_window;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
       throwIfInterrupted();

@@ -141,6 +141,24 @@ export async function removeSpawnedWorktree(
   return done;
 }
 
+/**
+ * What spawns killed before they recorded their worker left (status says so): one line each, naming what
+ * removes it.
+ */
+export function interruptedSpawns(layout: StoreLayout, orchestratorId: string): string[] {
+  const lines: string[] = [];
+  const dir = layout.spawningDir(orchestratorId);
+  for (const name of listDir(dir)) {
+    const journal = name.endsWith(".json") ? readJournal(path.join(dir, name)) : undefined;
+    if (!journal || isSameProcess(journal.pid, journal.start_time ?? undefined)) continue;
+    if (!isWorkerId(journal.worker_id) || findWorker(layout, orchestratorId, journal.worker_id)) continue;
+    const left = `a spawn of ${journal.branch} killed before it recorded the worker may have left its worktree ` +
+      `${journal.worktree_path}${journal.created_branch ? " and branch" : ""}`;
+    lines.push(`${left}: orch rm ${journal.worker_id}, orch clean or the next spawn of it removes them`);
+  }
+  return lines;
+}
+
 /** Repairs every interrupted spawn of the session (clean, doctor). */
 export async function repairAllSpawns(
   layout: StoreLayout,

@@ -50,6 +50,11 @@ export interface WorkerRecord {
   pending_spawn?: PendingSpawn;
   /** The host the worker lives on (orch host add); absent for a worker here. */
   host?: string;
+  /**
+   * The spawn that is opening the worker's window (until it has recorded which): one killed meanwhile
+   * left a window no record names, or none; status finds which (adoptOpenedWindows).
+   */
+  opening_window?: { pid: number; start_time: string | null };
 }
 
 /** The spawn options a pending worker keeps until it starts (its prompt is in prompt.txt). */
