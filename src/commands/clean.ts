@@ -4,6 +4,7 @@
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
+import { OrchError } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { landedAtTip } from "../store/coherence.ts";
@@ -11,7 +12,7 @@ import {
   checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone,
 } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { forgetWorker, listWorkers, type WorkerRecord } from "../store/workers.ts";
+import { listWorkers, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";
@@ -42,18 +43,21 @@ async function judge(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, askGitHub: boolean, ctx: Context,
 ): Promise<Verdict> {
   if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
-  if (worktreeGone(record)) return { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
+  // Gone by hand, or by a clean or rm killed half-way: forgotten, and its branch deleted too when it is merged.
+  const gone = worktreeGone(record);
+  const forget: Verdict = { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
   try {
     await fetchWorkerBranches(layout, [record], mainRoot, ctx);
   } catch (error) {
     return { record, action: "skip", reason: (error as Error).message, viaGitHub: false, failed: true };
   }
   if (!(await gitAdapter.branchExists(mainRoot, record.branch))) {
-    return { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
+    return gone ? forget : { record, action: "skip", reason: "branch no longer exists", viaGitHub: false };
   }
   const tip = await gitAdapter.gitOut(["rev-parse", `refs/heads/${record.branch}`], mainRoot);
   // A worker that has not committed yet is trivially "merged": it is still at work, not finished.
-  if (tip === record.base_commit) return { record, action: "skip", reason: "no commits yet", viaGitHub: false };
+  const noCommits: Verdict = { record, action: "skip", reason: "no commits yet", viaGitHub: false };
+  if (tip === record.base_commit) return gone ? forget : noCommits;
   const base = record.base_branch && (await gitAdapter.branchExists(mainRoot, record.base_branch))
     ? record.base_branch
     : "HEAD";
@@ -82,7 +86,9 @@ async function judge(
       return { record, action: "skip", reason: why, viaGitHub: false, failed: true };
     }
   }
-  if (!reason) return { record, action: "skip", reason: "not merged", viaGitHub: false };
+  if (!reason) return gone ? forget : { record, action: "skip", reason: "not merged", viaGitHub: false };
+  const deleteWith = viaGitHub || landedByOrch;
+  if (gone) return { record, action: "remove", reason: `${reason}; worktree folder is gone`, viaGitHub: deleteWith };
   const notOurs = await notItsWorktree(record, mainRoot);
   if (notOurs !== undefined) {
     const why = `${reason}, but its record's ${record.worktree_path} ${notOurs}`;
@@ -90,7 +96,7 @@ async function judge(
   }
   const dirty = await uncommittedPaths(record);
   if (dirty.length) return { record, action: "skip", reason: `${reason}, but has uncommitted changes`, viaGitHub };
-  return { record, action: "remove", reason, viaGitHub: viaGitHub || landedByOrch };
+  return { record, action: "remove", reason, viaGitHub: deleteWith };
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -129,17 +135,16 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       removed.push(entry);
       continue;
     }
-    if (verdict.action === "forget") {
-      await gitAdapter.git(["worktree", "prune"], repo.mainRoot, { allowFailure: true });
-      forgetWorker(layout, session.orchestrator_id, verdict.record.worker_id);
-      removed.push(entry);
-      continue;
-    }
     try {
-      const how = { force: false, deleteBranch: true, forceBranch: verdict.viaGitHub };
+      // Under the removal claim, as rm: a clean or rm at the same time removes each worker once.
+      const how = { force: false, deleteBranch: verdict.action === "remove", forceBranch: verdict.viaGitHub };
       await removeWorker(layout, verdict.record, how, ctx, repo.mainRoot);
       removed.push(entry);
     } catch (error) {
+      if (error instanceof OrchError && error.details.removed_by_other === true) {
+        skipped.push({ ...entry, reason: `${verdict.reason}; another orch command removes it` });
+        continue;
+      }
       const reason = `${verdict.reason}, but removing failed: ${(error as Error).message}`;
       skipped.push({ ...entry, reason, failed: true });
     }

@@ -82,6 +82,8 @@ export interface RemoveOutcome extends StopOutcome {
   /** null for a pending worker: it had none. */
   worktree_path: string | null;
   branch_deleted: boolean;
+  /** The branch is still there after the removal (false: deleted now, or gone before it). */
+  branch_kept?: boolean;
   /** A remote worker its host no longer had (its store, session or clone gone there): only forgotten here. */
   forgotten_only?: boolean;
 }
@@ -117,12 +119,15 @@ export async function removeWorker(
 ): Promise<RemoveOutcome> {
   const claim = claimRemoval(layout, given);
   const record = claim === "claimed" ? findWorker(layout, given.orchestrator_id, given.worker_id) : undefined;
+  // Marked so that clean can tell a worker another command removes from one it failed to remove.
+  const byOther = { removed_by_other: true };
   if (claim === "held") {
-    throw new OrchError("refused", `worker ${given.worker_id} is being removed by another orch command`);
+    throw new OrchError("refused", `worker ${given.worker_id} is being removed by another orch command`, byOther);
   }
   if (record === undefined) {
     if (claim === "claimed") releaseRemoval(layout, given);
-    throw new OrchError("not_found", `no worker ${given.worker_id}: another orch command removed it meanwhile`);
+    const why = `no worker ${given.worker_id}: another orch command removed it meanwhile`;
+    throw new OrchError("not_found", why, byOther);
   }
   try {
     return await removeClaimed(layout, record, options, ctx, mainRoot);
@@ -212,7 +217,9 @@ export async function removeHere(
   } else {
     await gitAdapter.worktreeRemove(mainRoot, record.worktree_path, options.force);
   }
-  if (options.deleteBranch && (await gitAdapter.branchExists(mainRoot, record.branch))) {
+  // Gone already when an rm killed after deleting it is run again, or someone deleted it by hand.
+  const branchThere = await gitAdapter.branchExists(mainRoot, record.branch);
+  if (options.deleteBranch && branchThere) {
     // Checked above: merged (by content, so squash merges count) or forced, hence -D.
     await gitAdapter.deleteBranch(mainRoot, record.branch, true);
     branchDeleted = true;
@@ -227,6 +234,7 @@ export async function removeHere(
     branch: record.branch,
     worktree_path: record.worktree_path,
     branch_deleted: branchDeleted,
+    branch_kept: branchThere && !branchDeleted,
     ...stopped,
   };
 }

@@ -63,6 +63,12 @@ function removedWhat(record: WorkerRecord, outcome: RemoveOutcome): string {
     const branch = outcome.branch_deleted ? `; branch ${outcome.branch} deleted here` : "";
     return `forgotten here only (its worktree on its host, if any, is left)${branch}`;
   }
-  const branch = outcome.branch_deleted ? `, branch ${outcome.branch}` : ` (branch ${outcome.branch} kept)`;
-  return `worktree ${outcome.worktree_path}${branch}`;
+  return `worktree ${outcome.worktree_path}${branchWhat(outcome)}`;
+}
+
+/** What became of the branch: deleted by this rm, kept, or gone before it (a killed rm deleted it). */
+function branchWhat(outcome: RemoveOutcome): string {
+  if (outcome.branch_deleted) return `, branch ${outcome.branch}`;
+  if (outcome.branch_kept === false) return ` (branch ${outcome.branch} was gone already)`;
+  return ` (branch ${outcome.branch} kept)`;
 }
