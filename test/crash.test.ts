@@ -7,7 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import {
+  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, tempDir, tmux, waitUntil,
+} from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -253,6 +255,159 @@ test("a worker removed while land tests it: land still lands the tested commit a
   assert.is(git(["show", "main:going.txt"], repo), "work", "to the tested commit, with the worker's work");
   assert.is(git(["status", "--porcelain", "--untracked-files=no"], repo), "", "the main worktree is clean");
   assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
+});
+
+/**
+ * PATH with a stand-in for `program` that runs the real one and SIGKILLs the orch that called it at the
+ * chosen point: before or after the call whose first two arguments match `call` (a sh case pattern),
+ * after it only when it succeeded; `nth` of those calls (1 = the first).
+ */
+function killedAt(program: string, call: string, when: "before" | "after", nth = 1): Record<string, string> {
+  const bin = tempDir("orch-kill-bin-");
+  const real = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).stdout.trim();
+  const count = path.join(bin, "count");
+  const hit = [`n=$(cat ${count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${count}`, `[ $n = ${nth} ]`];
+  fs.writeFileSync(path.join(bin, program), [
+    "#!/bin/sh",
+    `case "$1 $2" in ${call.replaceAll(" ", "\\ ")}) ;; *) exec ${real} "$@" ;; esac`,
+    ...(when === "before" ? [`${hit.join(" && ")} && kill -KILL $PPID`, `exec ${real} "$@"`] : [
+      `${real} "$@"; code=$?`,
+      `[ $code = 0 ] && ${hit.join(" && ")} && kill -KILL $PPID`,
+      "exit $code",
+    ]),
+    "",
+  ].join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+test("spawn killed -9 after tmux made its window, before it recorded it: status finds the window; rm closes it", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const spawned = orch(["spawn", "cut", "--agent", sleepingAgent(), "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const made = spawned.json.window_id as string;
+  // What the kill leaves, made exact: the record as written before the window, its spawn's process gone.
+  const file = path.join(repo, ".orch", "sessions", id, "workers", "cut", "worker.json");
+  const record = () => JSON.parse(fs.readFileSync(file, "utf8"));
+  const dead = spawnSync("true");
+  fs.writeFileSync(file, JSON.stringify({
+    ...record(), window_id: null, tmux_server: undefined, tmux_session: null,
+    opening_window: { pid: dead.pid, start_time: "1" },
+  }));
+  await waitUntil(() => statusRows(repo, env).get("cut")?.agent_alive === true, 20_000, "the agent to start");
+  const row = statusRows(repo, env).get("cut")!;
+  assert.is(row.window_id, made, "status names the window");
+  assert.is(row.window_alive, true);
+  assert.is(row.status, "running");
+  assert.is(record().window_id, made, "and records it");
+  assert.is(record().opening_window, undefined);
+  const list = orch(["list"], { cwd: repo, env });
+  assert.match(list.stdout, new RegExp(`^cut +running +${made} `, "m"));
+  const removed = orch(["rm", "cut", "--force", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.window_closed, true, "rm closes it by its id");
+  assert.equal(windowNames(env), [], "no window of the worker left");
+  assert.equal(failures(repo, env), [], "nothing reported failed");
+});
+
+test("spawn killed -9 before tmux made its window: status reports it failed once; resume starts it", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const agent = sleepingAgent();
+  const killed = orch(["spawn", "cut", "--agent", agent], {
+    cwd: repo, env: { ...env, ...killedAt("tmux", "new-window*|new-session*", "before") },
+  });
+  assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+  assert.is(statusRows(repo, env).get("cut")?.status, "failed", "not running: nothing runs");
+  assert.equal(failures(repo, env), ["cut"], "reported");
+  assert.equal(failures(repo, env), [], "once");
+  const resumed = orch(["resume", "cut", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  await waitUntil(() => statusRows(repo, env).get("cut")?.agent_alive === true, 20_000, "the resumed agent");
+  assert.is(statusRows(repo, env).get("cut")?.status, "running");
+  assert.is(orch(["rm", "cut", "--force"], { cwd: repo, env }).code, 0);
+  assert.equal(windowNames(env), []);
+});
+
+test("spawn --from killed -9 after git made its worktree: status says what is left; the next spawn clears it", () => {
+  const { repo } = sessionRepo();
+  const from = git(["rev-parse", "HEAD"], repo);
+  commitFiles(repo, { "later.txt": "later\n" }, "later");
+  const killed = orch(["spawn", "cut", "--from", from, "--no-window"], {
+    cwd: repo, env: killedAt("git", "worktree add", "after"),
+  });
+  assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+  assert.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "the branch was made");
+  const status = orch(["status", "--json"], { cwd: repo });
+  assert.equal(status.json.workers, [], "no worker was recorded");
+  assert.match(status.stderr, /a spawn of cut killed before it recorded the worker may have left its worktree .*cut/);
+  assert.match(status.stderr, /orch rm cut, orch clean or the next spawn of it removes them/);
+  const again = orch(["spawn", "cut", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /deleted the branch cut that an interrupted spawn created/);
+  assert.is(again.json.base_commit, git(["rev-parse", "HEAD"], repo), "made anew from the base as it is now");
+  assert.not.match(orch(["status"], { cwd: repo }).stderr, /killed before/);
+});
+
+test("rm killed -9 after it deleted the branch: the next rm finishes and says the branch was gone already", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "cut", "--no-window"], { cwd: repo }).code, 0);
+  const rm = ["rm", "cut", "--force", "--delete-branch", "--yes"];
+  const killed = orch(rm, { cwd: repo, env: killedAt("git", "branch -D", "after") });
+  assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "the branch is gone");
+  assert.ok(statusRows(repo, {}).has("cut"), "the worker is still listed");
+  const again = orch(rm, { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^removed cut: worktree .*cut \(branch cut was gone already\)$/m);
+  const json = orch(["spawn", "kept", "--no-window"], { cwd: repo });
+  assert.is(json.code, 0);
+  const keeps = orch(["rm", "kept", "--json"], { cwd: repo });
+  assert.is(keeps.json.branch_kept, true);
+  assert.match(orch(["rm", "nobody"], { cwd: repo }).stderr, /no worker/);
+  assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
+});
+
+/** `names` spawned with a sleeping agent, each with one commit merged into main. */
+function mergedWorkers(repo: string, env: Record<string, string | undefined>, names: string[]): void {
+  const agent = sleepingAgent();
+  for (const name of names) {
+    const spawned = orch(["spawn", name, "--agent", agent, "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 0, spawned.stderr);
+    commitFiles(spawned.json.worktree_path, { [`${name}.txt`]: `${name}\n` }, name);
+    git(["merge", "-q", "--no-edit", name], repo);
+  }
+}
+
+test("two cleans at once remove each worker once, the other says so; a clean killed half-way is finished", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const first = ["a", "b", "c", "d", "e"];
+  mergedWorkers(repo, env, first);
+  const both = await Promise.all([0, 1].map(() => orchAsync(["clean", "--yes", "--json"], { cwd: repo, env }).done));
+  for (const r of both) assert.is(r.code, 0, r.stderr);
+  const removed = both.flatMap((r) => (r.json.removed as { worker_id: string }[]).map((w) => w.worker_id));
+  assert.equal(removed.sort(), first, "each removed by one of them");
+  for (const r of both) {
+    for (const kept of r.json.skipped as { worker_id: string; reason: string; failed?: boolean }[]) {
+      assert.match(kept.reason, /another orch command removes it$/);
+      assert.is(kept.failed, undefined, "not a failure");
+    }
+  }
+  const second = ["f", "g", "h"];
+  mergedWorkers(repo, env, second);
+  // Killed after the second worktree is removed, before that worker's branch and record go.
+  const killed = orch(["clean", "--yes"], { cwd: repo, env: { ...env, ...killedAt("git", "worktree remove", "after", 2) } });
+  assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+  assert.is(statusRows(repo, env).size, 2, "one removed, one half removed, one left");
+  const finished = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.is(finished.code, 0, finished.stderr);
+  assert.is((finished.json.removed as unknown[]).length, 2);
+  assert.equal(finished.json.skipped, []);
+  assert.is(statusRows(repo, env).size, 0, "no worker left");
+  assert.is(git(["branch", "--format=%(refname:short)"], repo), "main", "no branch left");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "no worktree left");
+  assert.equal(windowNames(env), [], "no window left");
 });
 
 test.run();
