@@ -161,4 +161,26 @@ test("outside a worker the permission hook says nothing and returns at once", as
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0);
 });
 
+test("approve twice at once, and approve racing deny: one answer reaches the hook, the other says it was answered", async () => {
+  for (const [first, second] of [["approve", "approve"], ["approve", "deny"]] as const) {
+    const w = worker();
+    const hook = raise(w, "Bash", { command: "make deploy", description: "Deploy" });
+    const { request_id: requestId } = await blockedRequest(w);
+    const args = (verb: string) => [verb, "feat-guarded", ...(verb === "deny" ? ["--message", "no"] : [])];
+    const both = await Promise.all([first, second].map((verb) => orchAsync(args(verb), { cwd: w.repo }).done));
+    assert.equal(both.map((r) => r.code).sort(), [0, 1], both.map((r) => r.stderr).join(""));
+    const loser = both.find((r) => r.code === 1)!;
+    assert.match(loser.stderr.trim(), new RegExp(`^orch: request ${requestId} of worker feat-guarded was already ` +
+      "answered \\((allow|deny)\\)$"));
+    const out = await hook;
+    assert.is(out.code, 0, out.stderr);
+    const winner = [first, second][both.findIndex((r) => r.code === 0)];
+    const decision = JSON.parse(out.stdout).hookSpecificOutput.decision.behavior;
+    assert.is(decision, winner === "deny" ? "deny" : "allow", "the winner's answer, once, reaches the agent");
+    const late = orch(args("approve"), { cwd: w.repo });
+    assert.is(late.code, 1);
+    assert.match(late.stderr, /was already answered/);
+  }
+});
+
 test.run();

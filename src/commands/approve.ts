@@ -8,7 +8,9 @@ import { checkRequestId } from "../ids.ts";
 import { flagTextOrStdin } from "../input.ts";
 import { placeOf } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { answerRequest, pendingRequests, type PendingRequest, type RequestAnswer } from "../store/requests.ts";
+import {
+  answeredRequest, answerRequest, pendingRequests, type PendingRequest, type RequestAnswer,
+} from "../store/requests.ts";
 import { loadWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -17,9 +19,19 @@ function pickRequest(layout: StoreLayout, record: WorkerRecord, requestId: strin
   const pending = pendingRequests(layout, record);
   const request = requestId === undefined ? pending[0] : pending.find((r) => r.request_id === requestId);
   if (request) return request;
+  // Another approve or deny (or the window) answered it first: said as such, with the answer that holds.
+  const answered = answeredRequest(layout, record, requestId);
+  if (answered && (answered.answer.decision === "allow" || answered.answer.decision === "deny")) {
+    throw alreadyAnswered(record, answered.request_id, answered.answer);
+  }
   const what = requestId === undefined ? "no pending request" : `no pending request ${requestId}`;
   const why = `${what} for worker ${record.worker_id} (an expired prompt can still be answered in its window)`;
   throw new OrchError("not_found", why);
+}
+
+function alreadyAnswered(record: WorkerRecord, requestId: string, holding: RequestAnswer): OrchError {
+  const which = `request ${requestId} of worker ${record.worker_id}`;
+  return new OrchError("not_found", `${which} was already answered (${holding.decision})`);
 }
 
 async function answer(
@@ -55,10 +67,7 @@ export async function answerHere(
   await checkAlways(record, decision);
   const request = pickRequest(layout, record, requestId);
   const { won, answer: holding } = answerRequest(layout, record, request.request_id, decision);
-  if (!won) {
-    const which = `request ${request.request_id} of worker ${record.worker_id}`;
-    throw new OrchError("not_found", `${which} was already answered (${holding.decision})`);
-  }
+  if (!won) throw alreadyAnswered(record, request.request_id, holding);
   const verb = decision.decision === "allow" ? "approved" : "denied";
   recordWorkerEvent(layout, record, "answered", `${verb} ${request.waiting_for}`);
   return {

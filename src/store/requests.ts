@@ -92,6 +92,15 @@ export function readAnswer(layout: StoreLayout, record: WorkerRecord, id: string
   }
 }
 
+/** A request's file, or undefined when it is gone or unreadable (a damaged one answers nothing). */
+function readRequest(file: string): PendingRequest | undefined {
+  try {
+    return readJson<PendingRequest>(file);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Requests still waiting for an answer (unanswered, their hook alive), oldest first. */
 export function pendingRequests(layout: StoreLayout, record: WorkerRecord): PendingRequest[] {
   const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
@@ -100,15 +109,32 @@ export function pendingRequests(layout: StoreLayout, record: WorkerRecord): Pend
   for (const name of names) {
     const id = name.slice(0, -5);
     if (!name.endsWith(".json") || !isRequestId(id) || names.includes(`${id}.answer.json`)) continue;
-    let request: PendingRequest | undefined;
-    try {
-      request = readJson<PendingRequest>(path.join(dir, name));
-    } catch {
-      continue;
-    }
+    const request = readRequest(path.join(dir, name));
     if (request && isAlive(request.hook_pid)) pending.push(request);
   }
   return pending.sort((a, b) => a.created_at.localeCompare(b.created_at));
+}
+
+/**
+ * The answer `id` has, or, with no id, the newest request's answer: what tells an approve that lost a
+ * race (or came late) that its request was answered already, and how.
+ */
+export function answeredRequest(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  id: string | undefined,
+): { request_id: string; answer: RequestAnswer } | undefined {
+  let requestId = id;
+  if (requestId === undefined) {
+    const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
+    const newest = listDir(dir).filter((name) => name.endsWith(".json") && isRequestId(name.slice(0, -5)))
+      .map((name) => readRequest(path.join(dir, name)))
+      .filter((request) => request !== undefined)
+      .sort((a, b) => a.created_at.localeCompare(b.created_at)).pop();
+    requestId = newest?.request_id;
+  }
+  const answer = requestId === undefined ? undefined : readAnswer(layout, record, requestId);
+  return requestId !== undefined && answer ? { request_id: requestId, answer } : undefined;
 }
 
 /** The agent went on (a person answered in its window, its turn ended): its open requests are moot. */
