@@ -4,7 +4,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, sessionRepo, sleep, snapshot, tempDir, writeFiles } from "./helpers.ts";
+import {
+  commitFiles, git, orch, privateTmux, sessionRepo, sleep, snapshot, tempDir, waitUntil, writeFiles,
+} from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -285,6 +287,32 @@ test("what land commits is by the user's configured identity, and by orch's only
   const r = orch(["land", "feat/who", "--json"], { cwd: repo, env: bare });
   assert.is(r.code, 0, r.stderr);
   assert.is(who("HEAD"), "orch <orch@localhost> / orch <orch@localhost>");
+});
+
+test("--on-conflict return to a worker whose agent has ended: its agent is started again, told of the conflict", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const runs = path.join(tempDir("orch-runs-"), "runs.log");
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(agent, [
+    "#!/bin/sh",
+    `n=$(($(cat ${runs}.count 2>/dev/null || echo 0) + 1)); echo $n > ${runs}.count; printf '%s' "$*" > ${runs}.$n`,
+    '[ $n = 1 ] && { echo worker > README.md; git commit -qam work; }',
+    'orch notify --type task_complete --summary "run $n"',
+    "",
+  ].join("\n"), { mode: 0o755 });
+  assert.is(orch(["spawn", "ended", "--agent", agent], { cwd: repo, env }).code, 0);
+  const status = () => orch(["status", "--json"], { cwd: repo, env }).json.workers[0];
+  await waitUntil(() => status().status === "done" && status().agent_alive === false, 20_000, "the agent to end");
+  commitFiles(repo, { "README.md": "base\n" }, "base");
+  const landed = orch(["land", "ended", "--on-conflict", "return", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.is(landed.json.results[0].status, "returned");
+  assert.is(landed.json.results[0].restarted, true);
+  assert.match(landed.json.results[0].reason, /its agent had ended and was started again$/);
+  await waitUntil(() => fs.existsSync(`${runs}.2`), 20_000, "a second run");
+  assert.match(fs.readFileSync(`${runs}.2`, "utf8"), /orch inbox has the conflicting paths/);
+  await waitUntil(() => status().status === "done", 20_000, "its second report");
 });
 
 test.run();

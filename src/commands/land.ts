@@ -9,11 +9,11 @@ import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { usage } from "../errors.ts";
+import { OrchError, usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { branchesReadableHere, bringHome, collectFromHosts } from "../hosts/place.ts";
+import { branchesReadableHere, bringHome, collectFromHosts, placeOf } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -44,6 +44,8 @@ export interface LandEntry {
   test_exit_code?: number;
   /** The base tip it did not merge onto (a conflict that can be handed back). */
   base_commit?: string;
+  /** Handed back to a worker whose agent had ended: its agent was started again (as resume does). */
+  restarted?: boolean;
 }
 
 const stopsTheQueue = (status: LandStatus) => status === "conflict" || status === "failed" || status === "test_failed";
@@ -167,7 +169,32 @@ async function handBack(
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
   noteToldBase(layout, record.orchestrator_id, record.worker_id, to);
   recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
-  return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker` };
+  // Running must be true: an agent that has ended (a command agent that ran and reported) is started again.
+  const started = await startAgainIfEnded(layout, record, ctx).catch((error: Error) => {
+    const resume = `orch resume ${record.worker_id} once it can start`;
+    return `; its agent, which had ended, could not be started again: ${error.message} (${resume})`;
+  });
+  const how = started === true ? "; its agent had ended and was started again" : started || "";
+  return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker${how}`,
+    ...(started === true ? { restarted: true } : {}) };
+}
+
+/** What an agent started again by land --on-conflict return is told (the conflict waits in its inbox). */
+const RETURNED_PROMPT = "Your branch no longer merges onto its base: orch inbox has the conflicting paths and " +
+  "what to do. Resolve the conflict, run the tests, then report back with orch notify as your instructions say.";
+
+/**
+ * The worker's agent started again as resume starts it, with RETURNED_PROMPT, when it has ended; false when
+ * it still runs (resume refuses it; an agent idle at its prompt was woken by the telling).
+ */
+async function startAgainIfEnded(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+  try {
+    await (await placeOf(layout, record, ctx)).resume(RETURNED_PROMPT);
+    return true;
+  } catch (error) {
+    if (error instanceof OrchError && error.kind === "refused") return false;
+    throw error;
+  }
 }
 
 export interface LandOptions {
