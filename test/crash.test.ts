@@ -266,13 +266,13 @@ function killedAt(program: string, call: string, when: "before" | "after", nth =
   const bin = tempDir("orch-kill-bin-");
   const real = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).stdout.trim();
   const count = path.join(bin, "count");
-  const hit = [`n=$(cat ${count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > ${count}`, `[ $n = ${nth} ]`];
+  const hit = `{ n=$(($(cat ${count} 2>/dev/null || echo 0) + 1)); echo $n > ${count}; [ $n = ${nth} ]; }`;
   fs.writeFileSync(path.join(bin, program), [
     "#!/bin/sh",
     `case "$1 $2" in ${call.replaceAll(" ", "\\ ")}) ;; *) exec ${real} "$@" ;; esac`,
-    ...(when === "before" ? [`${hit.join(" && ")} && kill -KILL $PPID`, `exec ${real} "$@"`] : [
+    ...(when === "before" ? [`${hit} && kill -KILL $PPID`, `exec ${real} "$@"`] : [
       `${real} "$@"; code=$?`,
-      `[ $code = 0 ] && ${hit.join(" && ")} && kill -KILL $PPID`,
+      `[ $code = 0 ] && ${hit} && kill -KILL $PPID`,
       "exit $code",
     ]),
     "",
@@ -283,17 +283,16 @@ function killedAt(program: string, call: string, when: "before" | "after", nth =
 test("spawn killed -9 after tmux made its window, before it recorded it: status finds the window; rm closes it", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();
-  const spawned = orch(["spawn", "cut", "--agent", sleepingAgent(), "--json"], { cwd: repo, env });
-  assert.is(spawned.code, 0, spawned.stderr);
-  const made = spawned.json.window_id as string;
-  // What the kill leaves, made exact: the record as written before the window, its spawn's process gone.
+  const killed = await orchAsync(["spawn", "cut", "--agent", sleepingAgent()], {
+    cwd: repo, env: { ...env, ...killedAt("tmux", "new-window*|new-session*", "after") },
+  }).done;
+  assert.is(killed.code, 137, `killed by its SIGKILL: ${killed.stderr}`);
   const file = path.join(repo, ".orch", "sessions", id, "workers", "cut", "worker.json");
   const record = () => JSON.parse(fs.readFileSync(file, "utf8"));
-  const dead = spawnSync("true");
-  fs.writeFileSync(file, JSON.stringify({
-    ...record(), window_id: null, tmux_server: undefined, tmux_session: null,
-    opening_window: { pid: dead.pid, start_time: "1" },
-  }));
+  assert.is(record().window_id, null, "killed before it recorded its window");
+  const made = tmux(["list-windows", "-a", "-F", "#{window_id} #{window_name}"], env).split("\n")
+    .find((line) => line.endsWith(" cut"))?.split(" ")[0];
+  assert.ok(made, "tmux made the window");
   await waitUntil(() => statusRows(repo, env).get("cut")?.agent_alive === true, 20_000, "the agent to start");
   const row = statusRows(repo, env).get("cut")!;
   assert.is(row.window_id, made, "status names the window");
