@@ -139,7 +139,7 @@ test("approve, deny and resume on a host's workers; land without names takes the
   assert.is(denied.json.message, denial, "the whole text, through the host's standard input");
   const again = orch(["approve", "feat-no", "--json"], { cwd: repo, env });
   assert.is(again.code, 1, "nothing is pending any more");
-  assert.match(again.json.error.message, /no pending request/);
+  assert.match(again.json.error.message, /request req_\w+ of worker feat-no was already answered \(deny\)/);
 
   const awaited = orch(["await", "--timeout", "60", "--json"], { cwd: repo, env });
   assert.is(awaited.code, 0, awaited.stderr);

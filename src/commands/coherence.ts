@@ -24,7 +24,7 @@ import {
 } from "../store/coherence.ts";
 import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
 import {
-  claimStart, findWorker, isWaitingToStart, listWorkers, releaseStart, saveWorker, type WorkerRecord,
+  agentHasEnded, claimStart, findWorker, isWaitingToStart, listWorkers, releaseStart, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
 
 // The git adapter loads only when git has to run: status with nothing new needs none.
@@ -359,16 +359,19 @@ export async function tellWorker(
   record: WorkerRecord,
   notice: MoveNotice,
   ctx: Context,
-): Promise<void> {
-  await (await placeOf(layout, record, ctx)).tell(repo, notice);
+): Promise<{ agent_ended?: boolean }> {
+  return (await placeOf(layout, record, ctx)).tell(repo, notice);
 }
 
 /** tellWorker of a worker on this machine. */
 export async function tellHere(
   layout: StoreLayout, repo: Repo, record: WorkerRecord, notice: MoveNotice, ctx: Context,
-): Promise<void> {
+): Promise<{ agent_ended?: boolean }> {
+  // Looked at before the telling: an agent that reads it and ends at once is not taken for one that had ended.
+  const ended = notice.returned === true && agentHasEnded(layout, record);
   deliverToWorker(layout, record, await baseMovedMessage(repo.mainRoot, record, notice));
-  if (notice.returned) await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
+  if (notice.returned && !ended) await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
+  return notice.returned ? { agent_ended: ended } : {};
 }
 
 /** Tells a worker about a move of its base, once per base tip; true when this call told it. */

@@ -7,7 +7,7 @@ import { usage } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { readStdinBounded } from "../input.ts";
 import { newMessage, type MessageContent } from "../store/messages.ts";
-import { loadWorker, recordWorkerEvent } from "../store/workers.ts";
+import { agentHasEnded, loadWorker, recordWorkerEvent } from "../store/workers.ts";
 import { deliverToWorker } from "./coherence.ts";
 import type { SyncRequest } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
@@ -63,14 +63,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     message_type: "base_moved",
     content: request.content,
   });
+  // As tellHere: whether its agent had ended is looked at before it is told.
+  const ended = request.returned && agentHasEnded(layout, record);
   deliverToWorker(layout, record, message);
   let woken = false;
   if (request.returned) {
-    woken = await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
+    if (!ended) woken = await (await import("./messages.ts")).wakeIfIdle(layout, record, ctx);
     recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${request.content.summary ?? ""}`);
   }
   return {
-    json: { success: true, worker_id: record.worker_id, message_id: message.id, woken },
+    json: { success: true, worker_id: record.worker_id, message_id: message.id, woken, agent_ended: ended },
     human: () => `${message.id}\n`,
   };
 }

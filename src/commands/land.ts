@@ -9,7 +9,7 @@ import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { OrchError, usage } from "../errors.ts";
+import { usage } from "../errors.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
@@ -160,8 +160,9 @@ async function handBack(
     return { ...entry, status: "returned", reason: `${entry.reason}; it was handed back to the worker already` };
   }
   // Here or in its inbox on its host; an agent idle at its prompt is woken (it reads nothing otherwise).
+  let telling: { agent_ended?: boolean };
   try {
-    await tellWorker(layout, repo, record, notice, ctx);
+    telling = await tellWorker(layout, repo, record, notice, ctx);
   } catch (error) {
     releaseHandBack(layout, record.orchestrator_id, record.worker_id, to, branchTip);
     throw error;
@@ -169,12 +170,9 @@ async function handBack(
   claimTelling(layout, record.orchestrator_id, record.worker_id, to);
   noteToldBase(layout, record.orchestrator_id, record.worker_id, to);
   recordWorkerEvent(layout, record, "returned", `land handed its conflict back: ${entry.reason}`);
-  // Running must be true: an agent that has ended (a command agent that ran and reported) is started again.
-  const started = await startAgainIfEnded(layout, record, ctx).catch((error: Error) => {
-    const resume = `orch resume ${record.worker_id} once it can start`;
-    return `; its agent, which had ended, could not be started again: ${error.message} (${resume})`;
-  });
-  const how = started === true ? "; its agent had ended and was started again" : started || "";
+  // Running must be true: an agent that had ended (a command agent that ran and reported) is started again.
+  const started = telling.agent_ended ? await startAgain(layout, record, ctx) : undefined;
+  const how = started === true ? "; its agent had ended and was started again" : started ?? "";
   return { ...entry, status: "returned", reason: `${entry.reason}; handed back to the worker${how}`,
     ...(started === true ? { restarted: true } : {}) };
 }
@@ -184,16 +182,16 @@ const RETURNED_PROMPT = "Your branch no longer merges onto its base: orch inbox 
   "what to do. Resolve the conflict, run the tests, then report back with orch notify as your instructions say.";
 
 /**
- * The worker's agent started again as resume starts it, with RETURNED_PROMPT, when it has ended; false when
- * it still runs (resume refuses it; an agent idle at its prompt was woken by the telling).
+ * The worker's agent, which had ended, started again as resume starts it, with RETURNED_PROMPT: true, or
+ * what to add to the entry's reason when it could not be (a resume at the same time started it first).
  */
-async function startAgainIfEnded(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<boolean> {
+async function startAgain(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<true | string> {
   try {
     await (await placeOf(layout, record, ctx)).resume(RETURNED_PROMPT);
     return true;
   } catch (error) {
-    if (error instanceof OrchError && error.kind === "refused") return false;
-    throw error;
+    const resume = `orch resume ${record.worker_id} if nothing runs`;
+    return `; its agent, which had ended, could not be started again: ${(error as Error).message} (${resume})`;
   }
 }
 

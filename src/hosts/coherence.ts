@@ -59,7 +59,7 @@ export async function tellOnHost(
   record: RemoteWorkerRecord,
   notice: MoveNotice,
   ctx: Context,
-): Promise<void> {
+): Promise<{ agent_ended?: boolean }> {
   await pushBaseToHost(layout, repo, record, notice.to, ctx);
   const onto = baseRefOnHost(remoteSessionOf(layout, record), notice.baseBranch).slice("refs/".length);
   const message = await baseMovedMessage(repo.mainRoot, record, { ...notice, rebaseOnto: onto });
@@ -69,7 +69,8 @@ export async function tellOnHost(
     content: message.content,
     returned: notice.returned === true,
   };
-  await askHost(layout, record, request, ctx);
+  const doc = await askHost(layout, record, request, ctx);
+  return notice.returned ? { agent_ended: doc.agent_ended === true } : {};
 }
 
 /** Rebases (or merges) a remote worker onto `tip` in its worktree on the host, under the rules of sync. */

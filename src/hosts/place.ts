@@ -45,7 +45,8 @@ export interface WorkerPlace {
    */
   deliver(message: Message, once: boolean): Promise<{ sent: Message; woken: boolean }>;
   /** A base_moved in its inbox (on a host, with the new tip pushed there first, so it can rebase onto it). */
-  tell(repo: Repo, notice: MoveNotice): Promise<void>;
+  /** Tells the worker of a move; with `returned`, also whether its agent had ended before it was told. */
+  tell(repo: Repo, notice: MoveNotice): Promise<{ agent_ended?: boolean }>;
   /** Rebases or merges the worker's branch onto a commit of this repository, in its worktree. */
   sync(repo: Repo, request: SyncRequest): Promise<SyncAttempt>;
   /** A sync asked of its place that the worker has not been told of yet: see SyncOwed. */

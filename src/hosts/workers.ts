@@ -366,6 +366,8 @@ export async function removeOnHost(
     branch: record.branch,
     worktree_path: record.worktree_path,
     branch_deleted: branchDeleted,
+    // As the host's rm says of its branch there (gone already, when an rm killed there had deleted it).
+    branch_kept: !branchDeleted && doc.branch_kept !== false,
     ...endedOnHost(doc, record, ctx),
   };
 }

@@ -497,6 +497,11 @@ export function runningAgentPid(layout: StoreLayout, record: WorkerRecord): numb
   return lookAtAgent(layout, record).running;
 }
 
+/** The agent orch started in the worker's window has ended (a --no-window worker has none orch runs). */
+export function agentHasEnded(layout: StoreLayout, record: WorkerRecord): boolean {
+  return record.window_id !== null && runningAgentPid(layout, record) === undefined;
+}
+
 /**
  * The agent.pid of a worker that is no longer active (done, failed, stopped) and whose agent has ended
  * without its runner removing the file (the runner was killed, the machine restarted): removed, so that
