@@ -84,7 +84,7 @@ test("16 senders x 50 messages with 4 pollers at once: every message handed out 
   assert.is(fs.readdirSync(path.join(mail, "cur")).length, 800);
 });
 
-test("kill -9 of senders and pollers at random moments: no half message, no duplicate, nothing confirmed lost, no lock left", async () => {
+test("kill -9 of senders and pollers at random moments: whole messages, none lost, a second copy only from a killed poll", async () => {
   const { repo, id } = sessionRepo();
   const live = new Set<() => void>();
   const track = (kill: () => void) => live.add(kill);
@@ -117,8 +117,10 @@ test("kill -9 of senders and pollers at random moments: no half message, no dupl
   assert.ok(kills >= 10, `the test killed processes (${kills})`);
 
   const received = messagesOf(outputs);
-  const ids = received.map((m) => m.id);
-  assert.is(new Set(ids).size, ids.length, "no message delivered twice");
+  // A poller killed after its whole answer was written and before it marked it read hands those messages
+  // out again (at least once, as the README says): a second copy must always be one such killed poll's.
+  const finished = messagesOf(outputs.filter((o) => o.code !== 137)).map((m) => m.id);
+  assert.is(new Set(finished).size, finished.length, "no message delivered twice by polls that finished");
   for (const m of received) assert.match(m.content.summary, /^k\d:\d+$/, "every delivered message is whole");
   const got = new Set(received.map((m) => m.content.summary));
   codes.forEach((list, i) => list.forEach((code, n) => {
