@@ -23,8 +23,15 @@ export function agentCache(): string {
   return process.env.ORCH_AGENT_CACHE || path.join(os.homedir(), ".cache", "orch-agents");
 }
 
-export const CLAUDE_VERSION = "2.1.328";
-export const CODEX_VERSION = "0.169.0";
+/** A version .ci/install-agents pins (its `NAME=x.y.z` line): the one place that says which agents are tested. */
+function pinned(name: string): string {
+  const script = fs.readFileSync(new URL("../../../../.ci/install-agents", import.meta.url), "utf8");
+  const version = new RegExp(`^${name}=(\\S+)$`, "m").exec(script)?.[1];
+  if (!version) throw new Error(`.ci/install-agents pins no ${name}`);
+  return version;
+}
+
+export const CLAUDE_VERSION = pinned("CLAUDE_VERSION");
 
 const AGENT_BINARIES: Record<"claude" | "codex", string> = {
   claude: "node_modules/@anthropic-ai/claude-code-linux-x64/claude",
