@@ -103,7 +103,7 @@ export const HOOK_EVENTS = [
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
   description: `Claude Code hook handler (${HOOK_EVENTS.join(", ")}) reading the hook JSON on stdin; ` +
-    "exits 0 whatever the payload (2 for an unknown event)",
+    "exits 0 whatever the payload (1 for an event this orch does not know)",
 
   options: [],
   load: async () => (await import("../commands/hook.ts")).main,
