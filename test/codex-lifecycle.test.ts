@@ -48,7 +48,7 @@ function statusOf(s: Setup, worker: string): StatusRow {
 const bodyText = (request: RecordedRequest): string => JSON.stringify(request.body);
 
 if (!codexEntry) {
-  test("SKIP: Codex 0.169 is not in the agent cache (run .ci/install-agents)", () => {});
+  test("Codex", () => console.log("SKIP: Codex 0.169 is not in the agent cache (run .ci/install-agents)"));
 } else {
   test("a Codex worker at an approval prompt is blocked; approve and deny answer it; its turn's end is idle; send wakes it", async () => {
     // Outside every writable root of the sandbox: only an approved, escalated command can write here.

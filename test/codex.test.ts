@@ -34,7 +34,7 @@ function ancestors(pid: number): number[] {
 }
 
 if (!codexEntry) {
-  test("SKIP: Codex 0.169 is not in the agent cache (run .ci/install-agents)", () => {});
+  test("Codex", () => console.log("SKIP: Codex 0.169 is not in the agent cache (run .ci/install-agents)"));
 } else {
   test("a Codex worker starts unattended, reads a send, commits and reports from its sandbox", async () => {
     const sent = gate();
