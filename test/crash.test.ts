@@ -8,7 +8,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, tempDir, tmux, waitUntil,
+  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, startTime, tempDir, tmux,
+  waitUntil,
 } from "./helpers.ts";
 
 function sleepingAgent(): string {
@@ -66,11 +67,6 @@ test("after tmux restarts, a dead worker's window id is another's: stop, resume 
   assert.is(survivor?.window_alive, true);
   tmux(["kill-server"], env);
 });
-
-function startTime(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
-}
 
 function gone(pid: number): boolean {
   try {

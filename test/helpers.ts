@@ -265,6 +265,12 @@ export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what =
   }
 }
 
+/** A process's start time as /proc says it (what orch's claims record beside the pid). */
+export function startTime(pid: number): string {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

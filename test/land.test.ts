@@ -5,7 +5,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitFiles, git, orch, privateTmux, sessionRepo, sleep, snapshot, tempDir, waitUntil, writeFiles,
+  commitFiles, git, gitOk, orch, orchCommand, privateTmux, sessionRepo, sleep, snapshot, startTime, tempDir, waitUntil,
+  writeFiles,
 } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
@@ -313,6 +314,44 @@ test("--on-conflict return to a worker whose agent has ended: its agent is start
   await waitUntil(() => fs.existsSync(`${runs}.2`), 20_000, "a second run");
   assert.match(fs.readFileSync(`${runs}.2`, "utf8"), /orch inbox has the conflicting paths/);
   await waitUntil(() => status().status === "done", 20_000, "its second report");
+});
+
+test("queued workers that rm and clean remove while land runs: skipped with the reason, the others land", async () => {
+  const { repo, id } = sessionRepo();
+  await finishedWorker(repo, "feat/a", { "a.txt": "a\n" });
+  await finishedWorker(repo, "feat/b", { "b.txt": "b\n" });
+  await finishedWorker(repo, "feat/c", { "c.txt": "c\n" });
+  await finishedWorker(repo, "feat/d", { "d.txt": "d\n" });
+  // c's work reached main another way (a squash merge): clean removes it as merged.
+  git(["merge", "-q", "--squash", "feat/c"], repo);
+  git(["commit", "-q", "-m", "c by hand"], repo);
+  // While a is tested (the queue read), the user removes b and cleans c away, as another terminal would.
+  const bin = orchCommand()[0];
+  const meanwhile = `[ "$ORCH_LAND_WORKER" != feat-a ] || { ${bin} rm feat-b --force --yes --delete-branch && ` +
+    `${bin} clean --yes; } >&2`;
+  const r = orch(["land", "--test", meanwhile, "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /\n\s+at /, "no stack trace");
+  const results = r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(results, [["feat-a", "landed"], ["feat-b", "skipped"], ["feat-c", "skipped"], ["feat-d", "landed"]]);
+  for (const gone of [r.json.results[1], r.json.results[2]]) {
+    assert.match(gone.reason, /^it was removed meanwhile \(orch rm or clean\)$/);
+  }
+  assert.is(git(["show", "main:d.txt"], repo), "d");
+  assert.not.ok(fs.existsSync(path.join(repo, "b.txt")), "nothing of b landed");
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/b"], repo), "b's branch stays deleted");
+  const workers = path.join(repo, ".orch", "sessions", id, "workers");
+  assert.equal(fs.readdirSync(workers).sort(), ["feat-a", "feat-d"], "nothing of b or c was made again");
+
+  // One that an rm removes at this moment (its claim held by a live process, here this test): left to it.
+  await finishedWorker(repo, "feat/e", { "e.txt": "e\n" });
+  const claim = path.join(workers, "feat-e", "removing");
+  fs.writeFileSync(claim, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) }));
+  const head = git(["rev-parse", "main"], repo);
+  const held = orch(["land"], { cwd: repo });
+  assert.is(held.code, 0, held.stderr);
+  assert.match(held.stdout, /^skipped +feat-e +another orch command \(rm or clean\) is removing it$/m);
+  assert.is(git(["rev-parse", "main"], repo), head, "nothing landed");
 });
 
 test.run();

@@ -3,6 +3,7 @@
 // the first conflict or red test and say which worker and why (or, with --on-conflict return, hand a
 // conflict back to its worker and go on). Afterwards the workers whose base moved are told.
 
+import fs from "node:fs";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
@@ -19,7 +20,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import {
   claimHandBack, claimTelling, noteToldBase, readWorkerCoherence, releaseHandBack,
 } from "../store/coherence.ts";
-import { listWorkers, loadWorker, recordWorkerEvent, workerState, type WorkerRecord } from "../store/workers.ts";
+import {
+  findWorker, listWorkers, loadWorker, recordWorkerEvent, removalUnderWay, workerState, type WorkerRecord,
+} from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
@@ -239,8 +242,14 @@ export async function runLand(options: LandOptions, ctx: Context) {
         results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason });
         continue;
       }
-      // A sync may have moved its base commit since the queue was read.
-      const record = loadWorker(layout, orchestratorId, queued.worker_id);
+      // A sync may have moved its base commit since the queue was read; an rm or clean may have removed it.
+      const record = findWorker(layout, orchestratorId, queued.worker_id);
+      const away = removedMeanwhile(layout, record);
+      if (record === undefined || away !== undefined) {
+        const reason = away ?? REMOVED;
+        results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason });
+        continue;
+      }
       // The queue was read before the lock: another land may have landed or handed it back since.
       const now = options.names.length ? "done" : workerState(layout, record).status;
       if (now !== "done") {
@@ -249,7 +258,16 @@ export async function runLand(options: LandOptions, ctx: Context) {
         continue;
       }
       const base = await checkBaseCheckout(repo.mainRoot, record);
-      const tip = await branchTipOrFail(repo.mainRoot, record);
+      let tip: string;
+      try {
+        tip = await branchTipOrFail(repo.mainRoot, record);
+      } catch (error) {
+        // Its branch deleted by an rm that removes it now: as removed, not a failure of the whole land.
+        const gone = removedMeanwhile(layout, findWorker(layout, orchestratorId, record.worker_id) ?? record);
+        if (gone === undefined) throw error;
+        results.push({ worker_id: record.worker_id, branch: record.branch, status: "skipped", reason: gone });
+        continue;
+      }
       const landing = { base, tip };
       let result = await landOne(layout, record, landing, repo.mainRoot, options.method, options.testCommand, ctx);
       if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
@@ -263,7 +281,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
       if (stopsTheQueue(result.status)) stoppedAt = result;
       if (result.status !== "landed" || !result.commit) continue;
       rememberLanded(layout, record, result.commit, tip);
-      const rest = queue.slice(index + 1).map((r) => loadWorker(layout, orchestratorId, r.worker_id));
+      const rest = queue.slice(index + 1).flatMap((r) => findWorker(layout, orchestratorId, r.worker_id) ?? []);
       if (options.sync && rest.length) synced.push(await syncWorkers(layout, repo, rest, "rebase", ctx));
     }
   });
@@ -277,6 +295,22 @@ export async function runLand(options: LandOptions, ctx: Context) {
     synced: [...new Set(synced.flatMap((s) => s.synced))],
     leftOut,
   };
+}
+
+const REMOVED = "it was removed meanwhile (orch rm or clean)";
+
+/**
+ * Why a queued worker is not landed because an rm or clean removes it (or has removed it: `record`
+ * undefined), or undefined when none does. Nothing of it is landed or written again.
+ */
+function removedMeanwhile(layout: StoreLayout, record: WorkerRecord | undefined): string | undefined {
+  if (record === undefined || !fs.existsSync(layout.workerFile(record.orchestrator_id, record.worker_id))) {
+    return REMOVED;
+  }
+  const removal = removalUnderWay(layout, record);
+  if (removal === "removing") return "another orch command (rm or clean) is removing it";
+  if (removal === "interrupted") return `an orch rm or clean of it was killed half-way: orch rm ${record.worker_id}`;
+  return undefined;
 }
 
 interface LeftOut {

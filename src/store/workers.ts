@@ -151,16 +151,23 @@ function takeAbandonedStart(claim: string): boolean {
   } catch {
     return false;
   }
+  return claimHolderOf(text) === "gone" && takeAwayClaim(claim, text);
+}
+
+/**
+ * Whether the process that wrote a claim file's `text` still runs: "live", "gone", or "unknown" when the
+ * text names no process (such a claim is never taken away).
+ */
+function claimHolderOf(text: string): "live" | "gone" | "unknown" {
   let holder: { pid?: unknown; start_time?: unknown };
   try {
     holder = JSON.parse(text) as { pid?: unknown; start_time?: unknown };
   } catch {
     holder = { pid: Number(text.trim()) }; // an older orch wrote the pid alone
   }
-  if (typeof holder.pid !== "number" || !Number.isInteger(holder.pid) || holder.pid <= 0) return false;
+  if (typeof holder.pid !== "number" || !Number.isInteger(holder.pid) || holder.pid <= 0) return "unknown";
   const startTime = typeof holder.start_time === "string" ? holder.start_time : undefined;
-  if (startTime === undefined ? isAlive(holder.pid) : isSameProcess(holder.pid, startTime)) return false;
-  return takeAwayClaim(claim, text);
+  return (startTime === undefined ? isAlive(holder.pid) : isSameProcess(holder.pid, startTime)) ? "live" : "gone";
 }
 
 /**
@@ -242,6 +249,21 @@ function claimWorker(claim: string): "claimed" | "held" | "gone" {
     if (attempt > 0 || !takeAbandonedStart(claim)) return "held";
   }
   return "held";
+}
+
+/**
+ * Whether an orch command removes the worker: "removing" while the one that claimed it runs, "interrupted"
+ * when it was killed half-way (the next rm or clean finishes the removal), undefined when none claimed it.
+ */
+export function removalUnderWay(layout: StoreLayout, record: WorkerRecord): "removing" | "interrupted" | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(claimFileOf(layout, record, "removing"), "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
+    throw error;
+  }
+  return claimHolderOf(text) === "gone" ? "interrupted" : "removing";
 }
 
 /** Gives the removal claim back when the worker was not removed (a refusal, a failure). */
