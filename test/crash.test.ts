@@ -305,6 +305,33 @@ test("spawn killed -9 after tmux made its window, before it recorded it: status 
   assert.equal(failures(repo, env), [], "nothing reported failed");
 });
 
+test("spawn killed -9 after tmux made its window, its agent ended: resume starts it in that window, not a second", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const runs = path.join(tempDir("orch-runs-"), "runs");
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(agent, ["#!/bin/sh", `echo run >> ${runs}`, "exit 3", ""].join("\n"), { mode: 0o755 });
+  const killed = await orchAsync(["spawn", "cut", "--agent", agent], {
+    cwd: repo, env: { ...env, ...killedAt("tmux", "new-window*|new-session*", "after") },
+  }).done;
+  assert.is(killed.code, 137, `killed by its SIGKILL: ${killed.stderr}`);
+  const workerDir = path.join(repo, ".orch", "sessions", id, "workers", "cut");
+  assert.ok(JSON.parse(fs.readFileSync(path.join(workerDir, "worker.json"), "utf8")).opening_window);
+  // Its runner reports the agent's end; no status, list or await has run to adopt the window.
+  await waitUntil(() => fs.existsSync(path.join(workerDir, "ended")), 20_000, "the agent's end to be reported");
+  const made = tmux(["list-windows", "-a", "-F", "#{window_id} #{window_name}"], env).split("\n")
+    .filter((line) => line.endsWith(" cut")).map((line) => line.split(" ")[0]);
+  assert.is(made.length, 1, "tmux made the window, which stays (its shell)");
+  const resumed = orch(["resume", "cut", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.window_id, made[0], "the window spawn made");
+  assert.is(resumed.json.window_reused, true);
+  await waitUntil(() => fs.readFileSync(runs, "utf8").split("\n").length > 2, 20_000, "the agent to run again");
+  assert.equal(windowNames(env), ["cut"], "one window for the worker");
+  assert.is(orch(["rm", "cut", "--force"], { cwd: repo, env }).code, 0);
+  assert.equal(windowNames(env), []);
+});
+
 test("spawn killed -9 before tmux made its window: status reports it failed once; resume starts it", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();

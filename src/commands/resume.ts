@@ -11,6 +11,7 @@ import { positional, stringFlag, type Flags } from "../flags.ts";
 import { windowKey } from "../ids.ts";
 import { flagTextOrStdin } from "../input.ts";
 import { placeOf } from "../hosts/place.ts";
+import { isSameProcess } from "../proc.ts";
 import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
@@ -60,6 +61,7 @@ export async function resumeHere(
     throw new OrchError("refused", `worker ${record.worker_id} is being resumed by another orch command`);
   }
   try {
+    if (record.opening_window) await adoptSpawnsWindow(layout, record, record.opening_window, ctx);
     const resumed = await startAgainHere(layout, record, text, ctx);
     // Held until the new agent runs (or its runner said it ended): a resume that came meanwhile would have
     // found no agent running and started a second one in the same worktree.
@@ -69,6 +71,21 @@ export async function resumeHere(
   } finally {
     releaseResume(layout, record);
   }
+}
+
+/**
+ * A worker whose spawn was killed -9 after tmux made its window, before it recorded which: that window (its
+ * pane carries the worker's ORCH_ID and ORCH_WORKER) is recorded as its own, as status does, so the agent
+ * starts again there and not in a second window of the same worktree. One whose spawn still runs is refused.
+ */
+async function adoptSpawnsWindow(
+  layout: StoreLayout, record: WorkerRecord, spawn: { pid: number; start_time: string | null }, ctx: Context,
+): Promise<void> {
+  if (isSameProcess(spawn.pid, spawn.start_time ?? undefined)) {
+    const wait = `its orch spawn (pid ${spawn.pid}) is still opening its window`;
+    throw new OrchError("refused", `worker ${record.worker_id} has not started yet: ${wait}`);
+  }
+  await (await import("./spawn-journal.ts")).adoptOpenedWindows(layout, [record], ctx.env);
 }
 
 /** How long resume holds its claim for the new agent to start; a runner that never starts is let go then. */

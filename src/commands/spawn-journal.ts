@@ -9,7 +9,9 @@ import { isWorkerId } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { listDir, makeDirs, readJson, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { findWorker } from "../store/workers.ts";
+import {
+  findWorker, lookAtAgent, reportAgentEnded, saveWorker, type WorkerRecord,
+} from "../store/workers.ts";
 
 export interface SpawnJournal {
   worker_id: string;
@@ -171,4 +173,41 @@ export async function repairAllSpawns(
     if (isWorkerId(workerId)) done.push(...(await repairSpawn(layout, orchestratorId, workerId, mainRoot)));
   }
   return done;
+}
+
+/**
+ * Workers whose spawn was killed while it opened their window (opening_window, its process gone): the
+ * window tmux made, found by its pane's ORCH_ID and ORCH_WORKER, is recorded as theirs (in `records`
+ * too); those with no such window and no agent are reported failed. Returns the ids reported.
+ */
+export async function adoptOpenedWindows(
+  layout: StoreLayout,
+  records: WorkerRecord[],
+  env: NodeJS.ProcessEnv,
+): Promise<string[]> {
+  const opening = records.filter((r) => r.opening_window && r.host === undefined && !r.window_id &&
+    !isSameProcess(r.opening_window.pid, r.opening_window.start_time ?? undefined));
+  if (opening.length === 0) return [];
+  const { listPanes } = await import("../adapters/tmux.ts");
+  const { carriesWorkerMarker } = await import("../adapters/processes.ts");
+  const panes = await listPanes(env);
+  const reported: string[] = [];
+  for (const record of opening) {
+    const marker = { orchestratorId: record.orchestrator_id, workerId: record.worker_id };
+    const pane = panes.find((p) => !p.paneDead && carriesWorkerMarker(p.panePid, marker));
+    if (pane) {
+      Object.assign(record, { window_id: pane.windowId, tmux_server: pane.server, tmux_session: pane.sessionName });
+    }
+    delete record.opening_window;
+    try {
+      saveWorker(layout, record);
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") continue; // removed meanwhile (rm): nothing to record
+      throw error;
+    }
+    const never = "its spawn was killed before its tmux window opened";
+    if (pane || lookAtAgent(layout, record).recorded) continue;
+    if (reportAgentEnded(layout, record, "agent ended without reporting", never)) reported.push(record.worker_id);
+  }
+  return reported;
 }

@@ -11,12 +11,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
-import { errnoCode } from "../errors.ts";
-import { isSameProcess } from "../proc.ts";
-import {
-  lookAtAgent, noticeEndedAgents, reportAgentEnded, saveWorker, type WorkerLook, type WorkerRecord,
-  type WorkerStatus,
-} from "../store/workers.ts";
+import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -154,7 +149,9 @@ export async function noticeEndedWorkers(
   env: NodeJS.ProcessEnv,
   seen?: Map<string, WorkerLook>,
 ): Promise<{ windows: Set<string>; reported: string[] }> {
-  const orphaned = await adoptOpenedWindows(layout, records, env);
+  const orphaned = records.some((r) => r.opening_window)
+    ? await (await import("./spawn-journal.ts")).adoptOpenedWindows(layout, records, env)
+    : [];
   // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only
   // for local ones, and only when one of them has a window (status shows window_alive for every window).
   if (!records.some((r) => r.window_id && r.host === undefined)) {
@@ -166,43 +163,6 @@ export async function noticeEndedWorkers(
   // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
   const known = panes.length > 0 || (await serverRunning(env)) === false;
   return { windows, reported: [...orphaned, ...noticeEndedAgents(layout, records, known ? windows : undefined, seen)] };
-}
-
-/**
- * Workers whose spawn was killed while it opened their window (opening_window, its process gone): the
- * window tmux made, found by its pane's ORCH_ID and ORCH_WORKER, is recorded as theirs (in `records`
- * too); those with no such window and no agent are reported failed. Returns the ids reported.
- */
-async function adoptOpenedWindows(
-  layout: StoreLayout,
-  records: WorkerRecord[],
-  env: NodeJS.ProcessEnv,
-): Promise<string[]> {
-  const opening = records.filter((r) => r.opening_window && r.host === undefined && !r.window_id &&
-    !isSameProcess(r.opening_window.pid, r.opening_window.start_time ?? undefined));
-  if (opening.length === 0) return [];
-  const { listPanes } = await import("../adapters/tmux.ts");
-  const { carriesWorkerMarker } = await import("../adapters/processes.ts");
-  const panes = await listPanes(env);
-  const reported: string[] = [];
-  for (const record of opening) {
-    const marker = { orchestratorId: record.orchestrator_id, workerId: record.worker_id };
-    const pane = panes.find((p) => !p.paneDead && carriesWorkerMarker(p.panePid, marker));
-    if (pane) {
-      Object.assign(record, { window_id: pane.windowId, tmux_server: pane.server, tmux_session: pane.sessionName });
-    }
-    delete record.opening_window;
-    try {
-      saveWorker(layout, record);
-    } catch (error) {
-      if (errnoCode(error) === "ENOENT") continue; // removed meanwhile (rm): nothing to record
-      throw error;
-    }
-    const never = "its spawn was killed before its tmux window opened";
-    if (pane || lookAtAgent(layout, record).recorded) continue;
-    if (reportAgentEnded(layout, record, "agent ended without reporting", never)) reported.push(record.worker_id);
-  }
-  return reported;
 }
 
 /**
