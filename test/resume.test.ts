@@ -1,11 +1,14 @@
 // Waking an idle worker (send types one fixed line into its window, never the message) and orch
 // resume of failed, stopped and dead workers; scripted agents in a private tmux server.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import {
+  baseEnv, orch, orchAsync, privateTmux, sessionRepo, startTime, tempDir, tmux, waitUntil, type Result,
+} from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
   const dir = tempDir("orch-agent-");
@@ -177,6 +180,101 @@ test("two resumes at once of a stopped worker: one starts its agent, the other i
   assert.is(read(path.join(dir, "starts")), "started\nstarted\n", "the first life and one resumed life");
   const windows = tmux(["list-windows", "-a", "-F", "#{window_name}"], env).split("\n");
   assert.is(windows.filter((name) => name === "feat-twice").length, 1);
+});
+
+/** The processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */
+function processesOf(id: string, worker: string): number[] {
+  const found: number[] = [];
+  for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const vars = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      const zombie = fs.readFileSync(`/proc/${name}/stat`, "utf8").includes(") Z ");
+      if (!zombie && vars.includes(`ORCH_ID=${id}`) && vars.includes(`ORCH_WORKER=${worker}`)) found.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+test("stop and rm at once with resume, many times: a stopped or removed worker runs nothing; resume says why", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const { script } = agentScript(["exec sleep 300"]);
+  const worker = (name: string) => orch(["status", "--json"], { cwd: repo, env }).json.workers
+    .find((w: { worker_id: string }) => w.worker_id === name);
+  const windows = (name: string) => {
+    const ask = ["list-windows", "-a", "-F", "#{window_name}"];
+    const listed = spawnSync("tmux", ask, { env: baseEnv(env), encoding: "utf8" });
+    return listed.status === 0 ? listed.stdout.split("\n").filter((n) => n === name).length : 0; // no server: none
+  };
+  const why = [/worker \S+ is being (?:stopped|removed) by another orch command/, /no worker .*/,
+    /worker \S+ was removed meanwhile/, /the worktree of \S+ is gone .*/];
+  const loserSays = new RegExp(`^orch: (?:${why.map((w) => w.source).join("|")})$`);
+  const atOnce = (a: string[], b: string[]) => Promise.all([orchAsync(a, { cwd: repo, env }).done,
+    orchAsync(b, { cwd: repo, env }).done]);
+  const resumeOutcome = (r: Result) => {
+    if (r.code !== 0) assert.match(r.stderr.trim(), loserSays);
+    assert.is(r.stderr.trim().split("\n").length <= 1, true, r.stderr);
+  };
+  for (let round = 0; round < 6; round++) {
+    const name = `w${round}`;
+    assert.is(orch(["spawn", name, "--agent", script], { cwd: repo, env }).code, 0);
+    await waitUntil(() => worker(name).agent_alive, 20_000, "the agent to start");
+    assert.is(orch(["stop", name], { cwd: repo, env }).code, 0);
+    // stop racing resume: whichever comes last decides, and a stopped worker has nothing running.
+    const [resumed, stopped] = await atOnce(["resume", name], ["stop", name]);
+    assert.is(stopped.code, 0, stopped.stderr);
+    resumeOutcome(resumed);
+    const status = worker(name).status;
+    if (status === "stopped") {
+      const what = `no process of stopped ${name} (round ${round})`;
+      await waitUntil(() => processesOf(id, name).length === 0, 10_000, what);
+      assert.is(windows(name), 0, "no window of the stopped worker");
+    } else {
+      assert.is(status, "running");
+      assert.is(resumed.code, 0, "only a resume makes it run");
+    }
+    // rm racing resume: the worker is removed, and nothing of it runs or is left in tmux.
+    if (status === "running") assert.is(orch(["stop", name], { cwd: repo, env }).code, 0);
+    const [again, removed] = await atOnce(["resume", name], ["rm", name, "--force"]);
+    assert.is(removed.code, 0, removed.stderr);
+    resumeOutcome(again);
+    assert.is(worker(name), undefined, "removed");
+    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of removed ${name} (round ${round})`);
+    assert.is(windows(name), 0, "no window of the removed worker");
+  }
+});
+
+test("resume of a worker an rm is removing (or a killed rm left half removed) is refused in one line; nothing starts", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript(['echo started >> "$out/starts"', "exec sleep 300"]);
+  orch(["spawn", "held", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to start");
+  assert.is(orch(["stop", "held"], { cwd: repo, env }).code, 0);
+  const claim = path.join(repo, ".orch", "sessions", id, "workers", "held", "removing");
+  fs.writeFileSync(claim, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) }));
+  const refused = orch(["resume", "held", "--json"], { cwd: repo, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.is(refused.stderr.trim(), "orch: worker held is being removed by another orch command");
+  assert.is(refused.json.error.code, "refused");
+  const dead = spawnSync("true");
+  fs.writeFileSync(claim, JSON.stringify({ pid: dead.pid, start_time: "1" }));
+  const killed = orch(["resume", "held"], { cwd: repo, env });
+  assert.is(killed.code, 1, killed.stderr);
+  assert.is(killed.stderr.trim(),
+    "orch: an orch rm or clean of worker held was killed half-way: orch rm held finishes the removal");
+  assert.is(statusOf(repo, env).status, "stopped", "nothing was started");
+  assert.is(read(path.join(dir, "starts")), "started\n", "the first life only");
+  // A stop ending the agent holds the resume claim: a resume meanwhile says so.
+  fs.rmSync(claim);
+  const stopping = path.join(repo, ".orch", "sessions", id, "workers", "held", "resuming");
+  fs.writeFileSync(stopping, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid), by: "stop" }));
+  const meanwhile = orch(["resume", "held"], { cwd: repo, env });
+  assert.is(meanwhile.stderr.trim(), "orch: worker held is being stopped by another orch command");
+  fs.rmSync(stopping);
+  assert.is(orch(["rm", "held", "--force"], { cwd: repo, env }).code, 0, "rm finishes the removal");
 });
 
 test.run();

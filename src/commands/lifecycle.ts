@@ -11,8 +11,8 @@ import { placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimRemoval, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, runningAgentPid, workerState,
-  type WorkerRecord,
+  claimRemoval, claimResume, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
+  resumeClaimHolder, runningAgentPid, workerState, CLAIM_VERB, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -40,7 +40,38 @@ export async function stopWorker(layout: StoreLayout, record: WorkerRecord, ctx:
  * the worktree and branch stay. A recorded pid is signalled only while it is still the process the
  * runner started (pid and start time): a reused pid is never touched.
  */
-export async function stopHere(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
+export async function stopHere(
+  layout: StoreLayout, record: WorkerRecord, ctx: Context, by: "stop" | "rm" = "stop",
+): Promise<StopOutcome> {
+  // Under the resume claim: a resume at the same time starts no agent in a worker being stopped or removed.
+  await waitForResumeClaim(layout, record, by);
+  try {
+    return await stopClaimed(layout, record, ctx);
+  } finally {
+    releaseResume(layout, record);
+  }
+}
+
+/** How long stop and rm wait for a resume under way to have started its agent (it holds its claim until then). */
+const RESUME_WAIT_MS = 30_000;
+
+async function waitForResumeClaim(layout: StoreLayout, record: WorkerRecord, by: "stop" | "rm"): Promise<void> {
+  const until = Date.now() + RESUME_WAIT_MS;
+  for (;;) {
+    const claim = claimResume(layout, record, by);
+    if (claim === "claimed") return;
+    if (claim === "gone") {
+      throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
+    }
+    if (Date.now() > until) {
+      const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
+      throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function stopClaimed(layout: StoreLayout, record: WorkerRecord, ctx: Context): Promise<StopOutcome> {
   // Recorded first: the runner and the watchdogs then see a stopped worker, not a dead one, and send
   // no task_failed for the agent ending under the signal.
   if (workerState(layout, record).status !== "stopped") {
@@ -172,7 +203,7 @@ export async function removeHere(
         "the worker and leaves that folder)");
     }
     ctx.warn(`${what}: it is left as it is; only the worker was stopped and forgotten`);
-    const stopped = await stopHere(layout, record, ctx);
+    const stopped = await stopHere(layout, record, ctx, "rm");
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
     return {
       worker_id: record.worker_id, branch: record.branch, worktree_path: null, branch_deleted: false,
@@ -210,7 +241,7 @@ export async function removeHere(
       throw new OrchError("refused", `${hooksFailed}: nothing was removed (use --force to remove anyway)`);
     }
   }
-  const stopped = await stopHere(layout, record, ctx);
+  const stopped = await stopHere(layout, record, ctx, "rm");
   let branchDeleted = false;
   if (record.backend === "gtr" && present) {
     await gtr.gtrRemove(mainRoot, record.branch, { force: options.force, deleteBranch: false }, ctx.env);

@@ -16,8 +16,8 @@ import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import {
-  agentStartedOrEnded, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume,
-  runningAgentPid, saveWorker, workerState, type WorkerRecord,
+  agentStartedOrEnded, CLAIM_VERB, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume,
+  removalUnderWay, resumeClaimHolder, runningAgentPid, saveWorker, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
@@ -58,9 +58,20 @@ export async function resumeHere(
   const claim = claimResume(layout, record);
   if (claim === "gone") throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile`);
   if (claim === "held") {
-    throw new OrchError("refused", `worker ${record.worker_id} is being resumed by another orch command`);
+    // Another resume, or a stop or rm ending its agent: which one is said.
+    const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
+    throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
   }
   try {
+    // An rm or clean that claimed it first ends with the worker gone: nothing is started in it.
+    const removal = removalUnderWay(layout, record);
+    if (removal === "removing") {
+      throw new OrchError("refused", `worker ${record.worker_id} is being removed by another orch command`);
+    }
+    if (removal === "interrupted") {
+      const killed = `an orch rm or clean of worker ${record.worker_id} was killed half-way`;
+      throw new OrchError("refused", `${killed}: orch rm ${record.worker_id} finishes the removal`);
+    }
     if (record.opening_window) await adoptSpawnsWindow(layout, record, record.opening_window, ctx);
     const resumed = await startAgainHere(layout, record, text, ctx);
     // Held until the new agent runs (or its runner said it ended): a resume that came meanwhile would have

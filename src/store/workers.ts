@@ -215,8 +215,29 @@ export function claimRemoval(layout: StoreLayout, record: WorkerRecord): "claime
  * Claims a worker for the one orch resume that starts its agent again: two at once each saw no agent
  * running and each started one, two agents in one worktree. Held until the agent runs (see resume).
  */
-export function claimResume(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
-  return claimWorker(claimFileOf(layout, record, "resuming"));
+export function claimResume(
+  layout: StoreLayout, record: WorkerRecord, by: ResumeClaimer = "resume",
+): "claimed" | "held" | "gone" {
+  return claimWorker(claimFileOf(layout, record, "resuming"), by);
+}
+
+/**
+ * The commands that hold the resume claim: resume while it starts the agent, and stop and rm while they end
+ * it (a resume at the same time would start an agent in a worker being stopped or removed).
+ */
+export type ResumeClaimer = "resume" | "stop" | "rm";
+
+/** What the holder of a worker's resume claim is doing to it, as "worker W is being … by another orch command". */
+export const CLAIM_VERB: Record<ResumeClaimer, string> = { resume: "resumed", stop: "stopped", rm: "removed" };
+
+/** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
+export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
+  try {
+    const holder = JSON.parse(fs.readFileSync(claimFileOf(layout, record, "resuming"), "utf8")) as { by?: unknown };
+    return holder.by === "stop" || holder.by === "rm" ? holder.by : "resume";
+  } catch {
+    return undefined; // released meanwhile, or half written
+  }
 }
 
 export function releaseResume(layout: StoreLayout, record: WorkerRecord): void {
@@ -236,8 +257,8 @@ export function releaseSync(layout: StoreLayout, record: WorkerRecord): void {
   fs.rmSync(claimFileOf(layout, record, "syncing"), { force: true });
 }
 
-function claimWorker(claim: string): "claimed" | "held" | "gone" {
-  const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null });
+function claimWorker(claim: string, by?: string): "claimed" | "held" | "gone" {
+  const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null, ...(by ? { by } : {}) });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeNewFile(claim, mine, false);
