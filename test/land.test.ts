@@ -5,7 +5,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitFiles, git, gitOk, orch, orchCommand, privateTmux, sessionRepo, sleep, snapshot, startTime, tempDir, waitUntil,
+  commitFiles, git, gitOk, gitStandIn, orch, orchCommand, privateTmux, sessionRepo, sleep, snapshot, startTime, tempDir,
+  waitUntil,
   writeFiles,
 } from "./helpers.ts";
 
@@ -352,6 +353,25 @@ test("queued workers that rm and clean remove while land runs: skipped with the 
   assert.is(held.code, 0, held.stderr);
   assert.match(held.stdout, /^skipped +feat-e +another orch command \(rm or clean\) is removing it$/m);
   assert.is(git(["rev-parse", "main"], repo), head, "nothing landed");
+});
+
+test("a worker removed while land merges it, which conflicts: skipped, not handed back, the queue goes on", async () => {
+  const { repo, id } = sessionRepo({ "shared.txt": "one\n" });
+  await finishedWorker(repo, "feat/clash", { "shared.txt": "worker\n" });
+  await finishedWorker(repo, "feat/after", { "after.txt": "after\n" });
+  commitFiles(repo, { "shared.txt": "base\n" }, "the base changes the same line");
+  // The user's rm runs as git starts merging the first worker (once: the rm's own git calls pass through).
+  const rm = `${orchCommand()[0]} rm feat-clash --force --yes --delete-branch >&2`;
+  const once = path.join(tempDir("orch-once-"), "done");
+  const env = gitStandIn([`[ "$1 $2" = "merge --squash" ] && [ ! -e ${once} ] && touch ${once} && ${rm}`]);
+  const r = orch(["land", "--on-conflict", "return", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const results = r.json.results.map((x: { worker_id: string; status: string }) => [x.worker_id, x.status]);
+  assert.equal(results, [["feat-clash", "skipped"], ["feat-after", "landed"]]);
+  assert.is(r.json.results[0].reason, "it was removed meanwhile (orch rm or clean)");
+  assert.equal(r.json.returned, []);
+  const workers = path.join(repo, ".orch", "sessions", id, "workers");
+  assert.equal(fs.readdirSync(workers), ["feat-after"], "nothing of the removed worker was written again");
 });
 
 test.run();

@@ -270,6 +270,13 @@ export async function runLand(options: LandOptions, ctx: Context) {
       }
       const landing = { base, tip };
       let result = await landOne(layout, record, landing, repo.mainRoot, options.method, options.testCommand, ctx);
+      // Removed by an rm or clean while it was merged or tested: its conflict or red test stops nothing, and
+      // nothing is handed back to it (that would write into the store of a worker that is gone).
+      const goneSince = result.status === "landed" ? undefined
+        : removedMeanwhile(layout, findWorker(layout, orchestratorId, record.worker_id));
+      if (goneSince !== undefined) {
+        result = { worker_id: record.worker_id, branch: record.branch, status: "skipped", reason: goneSince };
+      }
       if (result.status === "conflict" && result.base_commit && options.onConflict === "return") {
         const conflict = result;
         result = await handBack(layout, repo, record, conflict, ctx).catch((error: Error) => ({
