@@ -6,8 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   commitFiles, git, gitOk, gitStandIn, orch, orchCommand, privateTmux, sessionRepo, sleep, snapshot, startTime, tempDir,
-  waitUntil,
-  writeFiles,
+  waitUntil, writeFiles,
 } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {

@@ -273,7 +273,12 @@ test("resume of a worker an rm is removing (or a killed rm left half removed) is
   fs.writeFileSync(stopping, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid), by: "stop" }));
   const meanwhile = orch(["resume", "held"], { cwd: repo, env });
   assert.is(meanwhile.stderr.trim(), "orch: worker held is being stopped by another orch command");
-  fs.rmSync(stopping);
+  // A resume killed -9 while it held the claim: stop and rm take it over at once.
+  fs.writeFileSync(stopping, JSON.stringify({ pid: dead.pid, start_time: "1" }));
+  const stopped = orch(["stop", "held"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.not.ok(fs.existsSync(stopping), "stop gave the claim back");
+  fs.writeFileSync(stopping, JSON.stringify({ pid: dead.pid, start_time: "1" }));
   assert.is(orch(["rm", "held", "--force"], { cwd: repo, env }).code, 0, "rm finishes the removal");
 });
 
