@@ -322,6 +322,16 @@ test("spawn killed -9 after tmux made its window, its agent ended: resume starts
   const made = tmux(["list-windows", "-a", "-F", "#{window_id} #{window_name}"], env).split("\n")
     .filter((line) => line.endsWith(" cut")).map((line) => line.split(" ")[0]);
   assert.is(made.length, 1, "tmux made the window, which stays (its shell)");
+  // While the spawn that opens the window still runs (here: a record naming this test), resume waits for it.
+  const file = path.join(workerDir, "worker.json");
+  const left = fs.readFileSync(file, "utf8");
+  const live = { ...JSON.parse(left), opening_window: { pid: process.pid, start_time: startTime(process.pid) } };
+  fs.writeFileSync(file, JSON.stringify(live));
+  const early = orch(["resume", "cut"], { cwd: repo, env });
+  assert.is(early.code, 1, early.stderr);
+  const opening = `orch: worker cut has not started yet: its orch spawn (pid ${process.pid}) is still opening its window`;
+  assert.is(early.stderr.trim(), opening);
+  fs.writeFileSync(file, left);
   const resumed = orch(["resume", "cut", "--json"], { cwd: repo, env });
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.window_id, made[0], "the window spawn made");
