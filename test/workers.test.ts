@@ -213,6 +213,8 @@ test("clean removes workers merged into the base locally (squash merge too) and 
   git(["merge", "--squash", "feat/merged"], repo);
   git(["commit", "-qm", "squash feat/merged"], repo);
   orch(["spawn", "feat/fresh", "--no-window"], { cwd: repo });
+  // status notices the squash in the base (and records it for the workers waiting on it): still not orch's landing.
+  assert.is(orch(["status"], { cwd: repo }).code, 0);
   const dry = orch(["clean", "--dry-run", "--json"], { cwd: repo });
   assert.is(dry.code, 0, dry.stderr);
   assert.is(dry.json.dry_run, true);
@@ -223,6 +225,7 @@ test("clean removes workers merged into the base locally (squash merge too) and 
   const r = orch(["clean", "--yes", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-merged"]);
+  assert.is(r.json.removed[0].reason, "merged into main locally", "merged by hand, not landed by orch");
   const skipped = r.json.skipped.map((x: { worker_id: string; reason: string }) => [x.worker_id, x.reason]);
   assert.equal(skipped.sort(), [["feat-fresh", "no commits yet"], ["feat-open", "not merged"]]);
   assert.not.ok(fs.existsSync(merged));

@@ -64,8 +64,9 @@ async function judge(
   // Landed by orch at this very tip counts even when later changes to the same lines hide the squash,
   // as long as that landing is still in the base (the user may have reset it away since).
   const landedAs = landedAtTip(layout, record.orchestrator_id, record.worker_id, tip);
-  const landedByOrch = landedAs !== undefined && (await gitAdapter.isAncestor(mainRoot, landedAs, base));
-  const merged = landedByOrch || (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base));
+  const stillLanded = landedAs !== undefined && (await gitAdapter.isAncestor(mainRoot, landedAs.commit, base));
+  const landedByOrch = stillLanded && landedAs.byOrch;
+  const merged = stillLanded || (await gitAdapter.isMergedInto(mainRoot, `refs/heads/${record.branch}`, base));
   let reason = landedByOrch ? `landed on ${base} by orch` : merged ? `merged into ${base} locally` : "";
   let viaGitHub = false;
   if (!merged && askGitHub) {
@@ -87,7 +88,8 @@ async function judge(
     }
   }
   if (!reason) return gone ? forget : { record, action: "skip", reason: "not merged", viaGitHub: false };
-  const deleteWith = viaGitHub || landedByOrch;
+  // A landing orch recorded at this tip (its own, or one it noticed in the base) lets the branch go as merged.
+  const deleteWith = viaGitHub || stillLanded;
   if (gone) return { record, action: "remove", reason: `${reason}; worktree folder is gone`, viaGitHub: deleteWith };
   const notOurs = await notItsWorktree(record, mainRoot);
   if (notOurs !== undefined) {

@@ -462,7 +462,8 @@ export async function reconcile(
     if (known === undefined || !standing || standing.behind === 0) {
       // First sight (a record of an older orch) or the branch already has the base: nothing to tell.
     } else if (standing.landed) {
-      landedNow = { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip };
+      // Found in the base, not landed by orch: merged by hand or elsewhere.
+      landedNow = { commit: baseTip, at: new Date().toISOString(), branch_tip: standing.branch_tip, noticed: true };
     } else if (!options.skipTelling?.has(record.worker_id)) {
       const notice = { baseBranch: record.base_branch, from: known, to: baseTip, standing };
       if (onHost(record) && paused.has(record.host)) {

@@ -28,9 +28,9 @@ export interface Standing {
 export interface WorkerCoherence {
   /** The base tip the worker was last told about (or synced onto). */
   told_base?: string;
-  /** Set when orch landed the worker (land, merge, apply) or noticed it landed. */
+  /** Set when orch landed the worker (land, merge, apply) or noticed it landed (`noticed`: merged by hand). */
   /** branch_tip: the commit of the worker's branch that landed (absent when orch does not know it: a PR). */
-  landed?: { commit: string; at: string; branch_tip?: string };
+  landed?: { commit: string; at: string; branch_tip?: string; noticed?: true };
 }
 
 export function readWorkerCoherence(layout: StoreLayout, orchestratorId: string, workerId: string): WorkerCoherence {
@@ -225,9 +225,10 @@ export function rememberBaseTipIfNew(
  */
 export function landedAtTip(
   layout: StoreLayout, orchestratorId: string, workerId: string, branchTip: string,
-): string | undefined {
+): { commit: string; byOrch: boolean } | undefined {
   const landed = readWorkerCoherence(layout, orchestratorId, workerId).landed;
-  return landed?.branch_tip !== undefined && landed.branch_tip === branchTip ? landed.commit : undefined;
+  if (landed?.branch_tip === undefined || landed.branch_tip !== branchTip) return undefined;
+  return { commit: landed.commit, byOrch: landed.noticed !== true };
 }
 
 /**
