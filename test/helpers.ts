@@ -1,6 +1,7 @@
 // Shared test helpers: run orch as a real process, make scratch git repositories and private tmux servers.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -250,6 +251,32 @@ export function snapshot(dir: string): string[] {
         walk(p);
       } else {
         out.push(`${path.relative(dir, p)} ${stat.size}`);
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * What `dir` holds, byte for byte: every folder, every file with its contents (a link with its target), so
+ * that a claim taken and given back, or a file rewritten to the same size, shows.
+ */
+export function snapshotBytes(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const stat = fs.lstatSync(p);
+      const where = path.relative(dir, p);
+      if (stat.isDirectory()) {
+        out.push(`${where}/`);
+        walk(p);
+      } else if (stat.isSymbolicLink()) {
+        out.push(`${where} -> ${fs.readlinkSync(p)}`);
+      } else {
+        out.push(`${where} ${stat.size} ${createHash("sha256").update(fs.readFileSync(p)).digest("hex").slice(0, 16)}`);
       }
     }
   };

@@ -11,7 +11,9 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, MAX_CONTROL_DIR_BYTES, sshOptions } from "../src/adapters/ssh.ts";
-import { orch, orchAsync, regExpOf, sessionRepo, sleep, snapshot, waitUntil, type Result } from "./helpers.ts";
+import {
+  commitFiles, orch, orchAsync, regExpOf, sessionRepo, sleep, snapshotBytes, tempDir, waitUntil, type Result,
+} from "./helpers.ts";
 import {
   accountCommands, orchOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser,
   type SshHost, type SshWorld,
@@ -254,7 +256,7 @@ test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuse
   ];
   // status keeps a cache of what it read here (store/status-cache.ts) before it asks the hosts: made now.
   assert.is(orch(["status"], { cwd: repo, env: world.env }).code, 0);
-  const before = snapshot(path.join(repo, ".orch"));
+  const before = snapshotBytes(path.join(repo, ".orch"));
   for (const dir of ["ctl-relative", `/tmp/${"x".repeat(MAX_CONTROL_DIR_BYTES)}`]) {
     const env = { ...world.env, ORCH_SSH_CONTROL_DIR: dir };
     for (const args of commands) {
@@ -266,9 +268,92 @@ test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuse
     }
     assert.not.ok(fs.existsSync(path.resolve(repo, dir)), "no folder made for it");
   }
-  assert.equal(snapshot(path.join(repo, ".orch")), before, "nothing changed in the store");
+  assert.equal(snapshotBytes(path.join(repo, ".orch")), before, "nothing changed in the store");
   const status = orch(["status", "--json"], { cwd: repo, env: world.env });
   assert.equal([status.code, status.stderr, status.json.workers[0].status], [0, "", "running"]);
+});
+
+test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse it before they take one", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, id } = sessionRepo();
+  const added = orch(["host", "add", "h", host.alias, "--path", "claims/repo"], { cwd: repo, env: world.env });
+  assert.is(added.code, 0, added.stderr);
+  for (const args of [["feat/w", "--host", "h"], ["feat/p", "--host", "h", "--after", "feat-w"], ["feat/here"]]) {
+    const spawned = orch(["spawn", ...args, "--no-window"], { cwd: repo, env: world.env });
+    assert.is(spawned.code, 0, spawned.stderr);
+  }
+  assert.is(orch(["diff", "feat-w"], { cwd: repo, env: world.env }).code, 0, "its branch fetched here");
+  // Each claim as a command killed while it held it leaves it: the next command that takes that claim
+  // takes it over (and gives it back), so a claim taken before the refusal changes its file, or removes it.
+  const killed = JSON.stringify({ pid: process.pid, start_time: "a process long gone" });
+  const workers = path.join(repo, ".orch/sessions", id, "workers");
+  const leaveClaims = () => {
+    for (const claim of ["removing", "resuming", "syncing"]) {
+      for (const worker of ["feat-w", "feat-here"]) fs.writeFileSync(path.join(workers, worker, claim), killed);
+    }
+    fs.writeFileSync(path.join(workers, "feat-p", "starting"), killed);
+  };
+  leaveClaims();
+  assert.is(orch(["status"], { cwd: repo, env: world.env }).code, 0, "status's cache made");
+  // The base moved since: a command's coherence check would tell the workers (and claim that telling).
+  commitFiles(repo, { "moved.txt": "the base moved\n" }, "base moves");
+
+  const file = path.join(tempDir("orch-ctl-"), "a-file");
+  fs.writeFileSync(file, "");
+  const open = tempDir("orch-ctl-");
+  fs.chmodSync(open, 0o755);
+  const othersOwn = tempDir("orch-ctl-");
+  fs.chmodSync(othersOwn, 0o700);
+  // Someone else's folder needs root to make; as anyone else, the open one covers the same check.
+  if (process.getuid?.() === 0) fs.chownSync(othersOwn, 65534, 65534);
+  // Bad input (exit 2), or a folder that cannot be made or trusted (exit 1, as other refusals of safety).
+  const notOurs = /^ssh's control socket folder .* must be a folder of yours with mode 0700/;
+  const refusals: [string, number, RegExp][] = [
+    ["ctl-relative", 2, /^ORCH_SSH_CONTROL_DIR ctl-relative is not an absolute path/],
+    [`/tmp/${"x".repeat(MAX_CONTROL_DIR_BYTES)}`, 2, /^ORCH_SSH_CONTROL_DIR \/tmp\/x+ is over \d+ bytes/],
+    [file, 1, /^cannot create ssh's control socket folder /],
+    [path.join(file, "under"), 1, /^cannot create ssh's control socket folder /],
+    [open, 1, notOurs],
+    [othersOwn, 1, notOurs],
+  ];
+  const commands = [
+    ["status"], ["list"], ["poll"], ["await", "feat-w", "--timeout", "1"], ["watch"],
+    ["sync"], ["sync", "feat-w"], ["sync", "feat-here", "feat-w"], ["rm", "feat-w", "--yes"], ["clean"],
+    ["land", "feat-w"], ["land"], ["land", "--sync"], ["merge", "feat-w"], ["resume", "feat-w"], ["stop", "feat-w"],
+    ["approve", "feat-w"], ["deny", "feat-w", "--message", "no"], ["spawn", "feat/x", "--host", "h", "--no-window"],
+  ];
+  const store = path.join(repo, ".orch");
+  const before = snapshotBytes(store);
+  const hostStore = path.join(host.home, "claims/repo/.orch");
+  const hostBefore = snapshotBytes(hostStore);
+  assert.ok(hostBefore.some((line) => line.endsWith("/feat-w/")), "the host's store holds its worker");
+  const changed: string[] = [];
+  for (const [dir, code, says] of refusals) {
+    const env = { ...world.env, ORCH_SSH_CONTROL_DIR: dir };
+    for (const args of commands) {
+      const r = orch([...args, "--json"], { cwd: repo, env, timeout: 30_000 });
+      const what = `${args.join(" ")} with ${dir}: ${r.stderr}`;
+      assert.is(r.code, code, what);
+      assert.equal([r.json?.success, r.stderr.trim().split("\n").length], [false, 1], what);
+      assert.match(r.json.error.message, says, what);
+      const after = snapshotBytes(store);
+      const differ = [...before.filter((x) => !after.includes(x)), ...after.filter((x) => !before.includes(x))];
+      if (differ.length === 0) continue;
+      // Said all at once, each command's change with the claims put back for the next one.
+      changed.push(`${args.join(" ")} with ${dir} changed ${differ.join(", ")}`);
+      leaveClaims();
+    }
+  }
+  assert.equal(changed, [], "the store as it was after every refusal");
+  assert.equal(snapshotBytes(hostStore), hostBefore, "and the host's, which nothing reached");
+  // What they would have changed: a sync takes over the killed one's claims, and feat-here hears of its base.
+  const synced = orch(["sync", "--json"], { cwd: repo, env: world.env });
+  assert.is(synced.code, 0, synced.stderr);
+  assert.equal(synced.json.synced.sort(), ["feat-here", "feat-w"], synced.stderr);
+  assert.not.ok(fs.existsSync(path.join(workers, "feat-w", "syncing")), "its claim taken over and given back");
+  assert.not.ok(fs.existsSync(path.join(repo, "ctl-relative")), "no folder made for the relative one");
+  assert.not.ok(fs.existsSync(path.join(file, "under")), "nor under the file");
+  assert.equal([fs.statSync(open).mode & 0o777, fs.readdirSync(open)], [0o755, []], "the open folder left alone");
 });
 
 test("a worker a broken spawn left on the host is recorded by the next spawn of it, then rm works", () => {

@@ -7,7 +7,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
 import { MARKER_FILE, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError } from "../errors.ts";
-import { placeOf } from "../hosts/place.ts";
+import { checkSshSetupFor, placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
@@ -148,6 +148,8 @@ export async function notTheWorkersWorktree(mainRoot: string, record: WorkerReco
 export async function removeWorker(
   layout: StoreLayout, given: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
 ): Promise<RemoveOutcome> {
+  // Refused before the claim: taking it over from a command that was killed would change the store.
+  await checkSshSetupFor([given], ctx);
   const claim = claimRemoval(layout, given);
   const record = claim === "claimed" ? findWorker(layout, given.orchestrator_id, given.worker_id) : undefined;
   // Marked so that clean can tell a worker another command removes from one it failed to remove.

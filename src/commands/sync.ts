@@ -11,7 +11,7 @@ import { OrchError, usage } from "../errors.ts";
 import { guardInterrupts, interruptSignal } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { branchesReadableHere, onHost, placeOf } from "../hosts/place.ts";
+import { branchesReadableHere, checkSshSetupFor, onHost, placeOf } from "../hosts/place.ts";
 import { claimTelling, noteToldBase } from "../store/coherence.ts";
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
@@ -239,6 +239,8 @@ export async function syncWorkers(
 ): Promise<SyncOutcome> {
   const outcome: SyncOutcome = { synced: [], conflicted: [], told: [], up_to_date: [], skipped: [] };
   if (records.length === 0) return outcome;
+  // A bad ssh setup is refused before the coherence check tells anyone and before any sync claim is taken.
+  await checkSshSetupFor(records, ctx);
   const orchestratorId = records[0]!.orchestrator_id;
   const skipTelling = new Set(records.map((r) => r.worker_id));
   const checked = await reconcile(layout, orchestratorId, repo, ctx, { skipTelling });
