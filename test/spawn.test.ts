@@ -105,6 +105,15 @@ test("inside tmux ($TMUX set) the window opens in the current session; outside, 
   assert.equal(tmux(["list-sessions", "-F", "#{session_name}"], env).split("\n").sort(), ["mine", "orch-repo"]);
 });
 
+/**
+ * Every window of the server as "session window_id": which windows there are, not what they look like. A
+ * window's name follows what runs in it (tmux's automatic-rename): a shell just started is named "tmux" or
+ * "mesg" (its profile's) for a moment under load, then "dash".
+ */
+function windowsOf(env: Record<string, string | undefined>): string[] {
+  return tmux(["list-windows", "-a", "-F", "#{session_name} #{window_id}"], env).split("\n").sort();
+}
+
 test("hostile branch names are refused before anything is created", () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
@@ -112,7 +121,7 @@ test("hostile branch names are refused before anything is created", () => {
   const everything = () => ({
     branches: git(["branch", "--list"], repo),
     worktrees: git(["worktree", "list"], repo),
-    windows: tmux(["list-windows", "-a"], env),
+    windows: windowsOf(env),
     store: snapshot(path.join(repo, ".orch")),
     parent: fs.readdirSync(path.dirname(repo)),
   });
@@ -127,21 +136,41 @@ test("hostile branch names are refused before anything is created", () => {
   assert.not.ok(fs.existsSync(path.join(repo, "pwned")));
 });
 
-test("a name git accepts but a shell would run is only ever data: spawned with a window, nothing runs", async () => {
+test("a name and prompt git and orch accept but a shell would run are only data: one window, nothing runs", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
+  tmux(["new-session", "-d", "-s", "keep"], env);
+  const before = windowsOf(env);
+  const { script, out } = recordingAgent();
   const name = "x;touch${IFS}pwned;`touch${IFS}pwned2`$(touch${IFS}pwned3)";
-  const r = orch(["spawn", name, "--agent", "true", "--json"], { cwd: repo, env });
+  const prompt = "$(touch pwned4) `touch pwned5`; touch pwned6 && echo ${IFS} '\" | touch pwned7";
+  const r = orch(["spawn", name, "--agent", script, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
+  const id = r.json.worker_id as string;
+  assert.is(id, name.replace(/[^A-Za-z0-9._-]/g, "-"), "each character outside [A-Za-z0-9._-] made a -");
   assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], r.json.worktree_path), name);
+  // Exactly one window more, orch's, named after the worker (a name given is never renamed by tmux).
+  assert.equal(windowsOf(env), [...before, `orch-repo ${r.json.window_id}`].sort());
+  assert.is(tmux(["display-message", "-p", "-t", r.json.window_id, "#{window_name}"], env), id);
+  // The agent ran with both as given, then the shell the window keeps took over: whatever the name or the
+  // prompt could have run has run by then.
+  await waitUntil(() => fs.existsSync(path.join(out, `${id}.argc`)), 15_000, "the agent to run");
+  assert.ok(fs.readFileSync(path.join(out, `${id}.prompt`), "utf8").startsWith(`${prompt}\n\n`), "the prompt as given");
+  assert.is(fs.readFileSync(path.join(out, `${id}.env`), "utf8").split("\n")[1], id, "ORCH_WORKER");
+  const shell = path.basename(baseEnv().SHELL ?? "sh");
   await waitUntil(
-    () => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) !== "sh",
+    () => tmux(["list-panes", "-t", r.json.window_id, "-F", "#{pane_current_command}"], env) === shell,
     10_000,
-    "the agent to end",
+    "the shell after the agent",
   );
-  for (const dir of [repo, r.json.worktree_path, path.dirname(repo), process.cwd()]) {
-    for (const file of ["pwned", "pwned2", "pwned3"]) assert.not.ok(fs.existsSync(path.join(dir, file)), `${file} in ${dir}`);
+  const dirs = [repo, r.json.worktree_path, path.dirname(repo), path.dirname(script), out, process.cwd()];
+  for (const dir of dirs) {
+    for (let n = 1; n <= 7; n++) {
+      const file = `pwned${n === 1 ? "" : n}`;
+      assert.not.ok(fs.existsSync(path.join(dir, file)), `${file} in ${dir}`);
+    }
   }
+  assert.equal(windowsOf(env), [...before, `orch-repo ${r.json.window_id}`].sort(), "still that one window");
 });
 
 test("spawns of different branches at once all succeed: none dies on another's worktree being made", async () => {
