@@ -136,7 +136,7 @@ test("hostile branch names are refused before anything is created", () => {
   assert.not.ok(fs.existsSync(path.join(repo, "pwned")));
 });
 
-test("a name and prompt git and orch accept but a shell would run are only data: one window, nothing runs", async () => {
+test("a branch name and a prompt that a shell would run are only data: one window, nothing runs", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   tmux(["new-session", "-d", "-s", "keep"], env);
