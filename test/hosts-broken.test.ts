@@ -297,6 +297,11 @@ test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse i
   assert.is(orch(["status"], { cwd: repo, env: world.env }).code, 0, "status's cache made");
   // The base moved since: a command's coherence check would tell the workers (and claim that telling).
   commitFiles(repo, { "moved.txt": "the base moved\n" }, "base moves");
+  // And a worker reported since: status's cache of what it read no longer holds (status would read it again).
+  const here = orch(["status", "--json"], { cwd: repo, env: world.env }).json.workers
+    .find((w: { worker_id: string }) => w.worker_id === "feat-here").worktree_path as string;
+  const progress = orch(["notify", "--type", "progress", "--summary", "halfway"], { cwd: here, env: world.env });
+  assert.is(progress.code, 0, progress.stderr);
 
   const file = path.join(tempDir("orch-ctl-"), "a-file");
   fs.writeFileSync(file, "");

@@ -10,7 +10,7 @@ import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
-import { statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
+import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
 import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -183,11 +183,15 @@ async function addBranchTips(views: WorkerView[], ctx: Context): Promise<void> {
 
 export async function runStatus(orch: string | undefined, ctx: Context, branchTips = false): Promise<StatusView> {
   const { layout, session } = await resolveSession(ctx, orch);
-  let found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+  const read = readWorkersForStatus(layout, session.orchestrator_id, ctx.warn);
+  let found = read.workers;
   let records = found.map((w) => w.record);
   const initial = records;
   // The hosts are asked first, so their round trips overlap the check made here.
   let hosts = records.some(onHost) ? await import("../hosts/views.ts") : undefined;
+  // A bad ssh setup refuses status before it writes anything, its cache of what it read too.
+  if (hosts) (await import("../adapters/ssh.ts")).checkSshSetup(ctx.env);
+  read.keep();
   let asked = hosts?.askHosts(layout, records, ctx);
   // Its failure (a bad ssh setting) is thrown where it is awaited, below; meanwhile it is not "unhandled".
   asked?.catch(() => undefined);

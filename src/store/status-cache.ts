@@ -173,6 +173,24 @@ export function workersForStatus(
   orchestratorId: string,
   warn?: (line: string) => void,
 ): StatusWorker[] {
+  const read = readWorkersForStatus(layout, orchestratorId, warn);
+  read.keep();
+  return read.workers;
+}
+
+/** What workersForStatus read, and the cache it would write: kept only once the command is not refused. */
+export interface StatusRead {
+  workers: StatusWorker[];
+  /** Writes the cache of what was read when it changed. */
+  keep(): void;
+}
+
+/** workersForStatus without writing its cache yet: a command that can still refuse keeps it afterwards. */
+export function readWorkersForStatus(
+  layout: StoreLayout,
+  orchestratorId: string,
+  warn?: (line: string) => void,
+): StatusRead {
   const file = layout.statusCacheFile(orchestratorId);
   const known = readSnapshot(file);
   const kept: Record<string, Entry> = {};
@@ -229,9 +247,12 @@ export function workersForStatus(
     const state = log ? stateOf(log, activity ? activityMtime(layout, record) : 0) : statusStateOf(layout, record);
     workers.push({ record, state, agent: lookAtRecordedAgent(agent ?? undefined) });
   }
-  if (changed || Object.keys(kept).length !== Object.keys(known).length) saveSnapshot(file, kept);
   const created = (w: StatusWorker) => w.record.created_at;
-  return workers.sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+  workers.sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+  const keep = () => {
+    if (changed || Object.keys(kept).length !== Object.keys(known).length) saveSnapshot(file, kept);
+  };
+  return { workers, keep };
 }
 
 function saveSnapshot(file: string, workers: Record<string, Entry>): void {
