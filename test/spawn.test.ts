@@ -341,11 +341,12 @@ test("the agent and its window's shell never see another repository's GIT_DIR, G
   const { repo } = sessionRepo();
   const env = privateTmux();
   const elsewhere = tempDir();
-  // A tmux server started from a git hook carries these into every window it opens later.
+  // A tmux server started from a git hook carries these into every window it opens later. Started with the
+  // tests' own environment otherwise: with the runner's SHELL, the window's shell would be a bash whose rc
+  // files can stall it (a pyenv rehash waiting on a lock a killed bash left), and it never answered.
   spawnSync("tmux", ["new-session", "-d", "-s", "keep"], {
     env: {
-      ...process.env,
-      ...env,
+      ...baseEnv(env),
       TMUX: "",
       GIT_DIR: path.join(elsewhere, ".git"),
       GIT_INDEX_FILE: path.join(elsewhere, "index"),
