@@ -238,31 +238,12 @@ export function tmux(args: string[], env: Record<string, string | undefined>): s
   return result.stdout.trim();
 }
 
-/** Every file under `dir` with its size: a snapshot to prove a refused command changed nothing. */
-export function snapshot(dir: string): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of fs.readdirSync(d).sort()) {
-      const p = path.join(d, name);
-      const stat = fs.lstatSync(p);
-      if (stat.isDirectory()) {
-        out.push(`${path.relative(dir, p)}/`);
-        walk(p);
-      } else {
-        out.push(`${path.relative(dir, p)} ${stat.size}`);
-      }
-    }
-  };
-  walk(dir);
-  return out;
-}
-
 /**
  * What `dir` holds, byte for byte: every folder, every file with its contents (a link with its target), so
- * that a claim taken and given back, or a file rewritten to the same size, shows.
+ * that a claim taken and given back, or a file rewritten to the same size, shows. A snapshot taken before
+ * and after a refused command proves it changed nothing.
  */
-export function snapshotBytes(dir: string): string[] {
+export function snapshot(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   const out: string[] = [];
   const walk = (d: string) => {

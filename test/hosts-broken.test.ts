@@ -12,7 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { controlPath, MAX_CONTROL_DIR_BYTES, sshOptions } from "../src/adapters/ssh.ts";
 import {
-  commitFiles, orch, orchAsync, regExpOf, sessionRepo, sleep, snapshotBytes, tempDir, waitUntil, type Result,
+  commitFiles, orch, orchAsync, regExpOf, sessionRepo, sleep, snapshot, tempDir, waitUntil, type Result,
 } from "./helpers.ts";
 import {
   accountCommands, orchOnHost, putLocalBinOnPath, sshSkipReason, startSshWorld, writeAsUser,
@@ -256,7 +256,7 @@ test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuse
   ];
   // status keeps a cache of what it read here (store/status-cache.ts) before it asks the hosts: made now.
   assert.is(orch(["status"], { cwd: repo, env: world.env }).code, 0);
-  const before = snapshotBytes(path.join(repo, ".orch"));
+  const before = snapshot(path.join(repo, ".orch"));
   for (const dir of ["ctl-relative", `/tmp/${"x".repeat(MAX_CONTROL_DIR_BYTES)}`]) {
     const env = { ...world.env, ORCH_SSH_CONTROL_DIR: dir };
     for (const args of commands) {
@@ -268,7 +268,7 @@ test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuse
     }
     assert.not.ok(fs.existsSync(path.resolve(repo, dir)), "no folder made for it");
   }
-  assert.equal(snapshotBytes(path.join(repo, ".orch")), before, "nothing changed in the store");
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "nothing changed in the store");
   const status = orch(["status", "--json"], { cwd: repo, env: world.env });
   assert.equal([status.code, status.stderr, status.json.workers[0].status], [0, "", "running"]);
 });
@@ -328,9 +328,9 @@ test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse i
     ["approve", "feat-w"], ["deny", "feat-w", "--message", "no"], ["spawn", "feat/x", "--host", "h", "--no-window"],
   ];
   const store = path.join(repo, ".orch");
-  const before = snapshotBytes(store);
+  const before = snapshot(store);
   const hostStore = path.join(host.home, "claims/repo/.orch");
-  const hostBefore = snapshotBytes(hostStore);
+  const hostBefore = snapshot(hostStore);
   assert.ok(hostBefore.some((line) => line.endsWith("/feat-w/")), "the host's store holds its worker");
   const changed: string[] = [];
   for (const [dir, code, says] of refusals) {
@@ -341,7 +341,7 @@ test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse i
       assert.is(r.code, code, what);
       assert.equal([r.json?.success, r.stderr.trim().split("\n").length], [false, 1], what);
       assert.match(r.json.error.message, says, what);
-      const after = snapshotBytes(store);
+      const after = snapshot(store);
       const differ = [...before.filter((x) => !after.includes(x)), ...after.filter((x) => !before.includes(x))];
       if (differ.length === 0) continue;
       // Said all at once, each command's change with the claims put back for the next one.
@@ -350,7 +350,7 @@ test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse i
     }
   }
   assert.equal(changed, [], "the store as it was after every refusal");
-  assert.equal(snapshotBytes(hostStore), hostBefore, "and the host's, which nothing reached");
+  assert.equal(snapshot(hostStore), hostBefore, "and the host's, which nothing reached");
   // What they would have changed: a sync takes over the killed one's claims, and feat-here hears of its base.
   const synced = orch(["sync", "--json"], { cwd: repo, env: world.env });
   assert.is(synced.code, 0, synced.stderr);
