@@ -69,6 +69,24 @@ test("bash: completes commands, flags, flag values and worker names", () => {
   assert.equal(bashComplete(text, ["orch", "spawn", "feat/b", "--after", ""], repo, bin), ["feat-a"], "--after: a worker");
 });
 
+test("every shell completes orch help and its one word, a public command (orch help COMMAND is COMMAND --help)", () => {
+  const cwd = tempDir();
+  const bash = script("bash");
+  assert.equal(bashComplete(bash, ["orch", "he"], cwd, cwd), ["help"]);
+  assert.equal(bashComplete(bash, ["orch", "help", "sp"], cwd, cwd), ["spawn"]);
+  assert.equal(bashComplete(bash, ["orch", "help", ""], cwd, cwd), PUBLIC, "every public command, no hidden one");
+  assert.equal(bashComplete(bash, ["orch", "help", "spawn", ""], cwd, cwd), [], "one word only");
+  assert.ok(script("zsh").includes(`'help:`), "zsh describes help");
+  assert.ok(script("zsh").includes(`'1:command:(${PUBLIC.join(" ")})'`), "zsh: help's word");
+  assert.ok(script("fish").includes("-a help "), "fish offers help");
+  assert.ok(script("fish").includes(`__fish_seen_subcommand_from help' -a '${PUBLIC.join(" ")}'`), "fish: help's word");
+  for (const name of PUBLIC) {
+    const help = orch(["help", name], { cwd });
+    assert.is(help.code, 0, `orch help ${name}: ${help.stderr}`);
+    assert.is(help.stdout, orch([name, "--help"], { cwd }).stdout, `orch help ${name} is orch ${name} --help`);
+  }
+});
+
 test("zsh: non-empty, every public command, and zsh -n when zsh is installed", () => {
   const text = script("zsh");
   assert.ok(text.startsWith("#compdef orch\n"));

@@ -53,6 +53,16 @@ const POSITIONAL_VALUES: Record<string, Completer> = {
   action: { words: ["add", "list", "rm"] },
 };
 
+/** `orch help COMMAND` (main.ts takes it as `orch COMMAND --help`): no command of the table, completed as one. */
+function helpCommand(): CommandInfo {
+  return {
+    name: "help",
+    description: "Show the help of a command (orch help COMMAND is orch COMMAND --help)",
+    positionals: [{ name: "command", repeated: false }],
+    flags: [],
+  };
+}
+
 function parseFlag(option: OptionSpec): Flag {
   const names = option.flags.split(/[\s,]+/).filter((word) => word.startsWith("-"));
   const long = names.find((name) => name.startsWith("--")) ?? names[0]!;
@@ -73,8 +83,10 @@ function commandInfo(spec: CommandSpec): CommandInfo {
   return { name: name!, description: spec.description, positionals, flags };
 }
 
+/** The commands a person types: the table's public ones, then help, whose one word is any of them. */
 function publicCommands(): CommandInfo[] {
-  return COMMANDS.filter((spec) => !spec.hidden).map(commandInfo);
+  const commands = COMMANDS.filter((spec) => !spec.hidden).map(commandInfo);
+  return [...commands, helpCommand()];
 }
 
 const globalFlags = (): Flag[] => [
@@ -85,9 +97,15 @@ const globalFlags = (): Flag[] => [
 const WORKERS_SED = `sed -n 's/^ *"worker_id": *"\\([^"]*\\)".*/\\1/p'`;
 const BRANCHES = "git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null";
 
+/** help's word is a command: the table's public commands (not help itself, which main.ts refuses there). */
+function positionalCompleter(positional: Positional): Completer {
+  if (positional.name === "command") return { words: COMMANDS.filter((c) => !c.hidden).map((c) => commandInfo(c).name) };
+  return POSITIONAL_VALUES[positional.name];
+}
+
 function firstPositionalCompleter(command: CommandInfo): Completer {
   const first = command.positionals[0];
-  return first && POSITIONAL_VALUES[first.name];
+  return first && positionalCompleter(first);
 }
 
 // ---- bash ----
@@ -201,7 +219,7 @@ function zshScript(): string {
   const cases = commands.map((c) => {
     const specs = [...c.flags, ...globals].map(zshFlag);
     c.positionals.forEach((p, i) => {
-      const action = zshAction(POSITIONAL_VALUES[p.name]);
+      const action = zshAction(positionalCompleter(p));
       specs.push(p.repeated ? `'*:${p.name}:${action}'` : `'${i + 1}:${p.name}:${action}'`);
     });
     return `        ${c.name})\n          _arguments -s ${specs.join(" \\\n            ")} && ret=0 ;;`;
