@@ -99,8 +99,8 @@ const BRANCHES = "git for-each-ref --format='%(refname:short)' refs/heads 2>/dev
 
 /** help's word is a command: the table's public commands (not help itself, which main.ts refuses there). */
 function positionalCompleter(positional: Positional): Completer {
-  if (positional.name === "command") return { words: COMMANDS.filter((c) => !c.hidden).map((c) => commandInfo(c).name) };
-  return POSITIONAL_VALUES[positional.name];
+  if (positional.name !== "command") return POSITIONAL_VALUES[positional.name];
+  return { words: COMMANDS.filter((c) => !c.hidden).map((c) => commandInfo(c).name) };
 }
 
 function firstPositionalCompleter(command: CommandInfo): Completer {
