@@ -65,6 +65,31 @@ test("a missing agent is required too: exit 1 naming it", () => {
   assert.match(agent.detail, /no-such-agent-xyz/);
 });
 
+test("a relative --agent path is looked up as spawn runs it: from the repository's root (a worker's worktree " +
+  "holds the same files), not from the folder doctor runs in; one that leaves the repository finds nothing", () => {
+  const repo = scratchRepo();
+  fs.mkdirSync(path.join(repo, "sub"));
+  fs.writeFileSync(path.join(repo, "agent.sh"), "#!/bin/sh\n", { mode: 0o755 });
+  fs.writeFileSync(path.join(path.dirname(repo), "outside.sh"), "#!/bin/sh\n", { mode: 0o755 });
+  const agentCheck = (agent: string, cwd: string) => {
+    const r = orch(["doctor", "--json", "--agent", agent], { cwd });
+    return { code: r.code, check: r.json.checks.find((c: Check) => c.name.startsWith("agent")) as Check };
+  };
+  const fromRoot = agentCheck("./agent.sh", path.join(repo, "sub"));
+  assert.is(fromRoot.check.ok, true, fromRoot.check.detail);
+  assert.is(fromRoot.check.detail, path.join(repo, "agent.sh"));
+  const inSub = agentCheck("../agent.sh", path.join(repo, "sub"));
+  assert.is(inSub.check.ok, false, "../agent.sh from sub/ leaves a worktree's root");
+  assert.is(inSub.code, 1);
+  const outside = agentCheck("../outside.sh", repo);
+  assert.is(outside.check.ok, false, outside.check.detail);
+  assert.match(outside.check.detail, /leaves the repository, but a relative path is taken from each worker's worktree/);
+  assert.match(outside.check.fix!, /absolute path/);
+  const missing = agentCheck("./nothere.sh", repo);
+  assert.is(missing.check.ok, false);
+  assert.match(missing.check.detail, /is not in .* \(a relative path is taken from each worker's worktree\)/);
+});
+
 test("with git, tmux and the agent present: exit 0 and well-formed checks", () => {
   const { repo } = sessionRepo();
   const r = orch(["doctor", "--json", "--agent", "sh -c"], { cwd: repo });

@@ -106,7 +106,26 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
   const byWorker = new Map(messages.map((m) => [m.worker_id, m.content.error]));
   assert.match(byWorker.get("feat-a127")!, /exited with code 127/);
   assert.not.match(byWorker.get("feat-a127")!, /not found/);
-  assert.match(byWorker.get("feat-missing")!, /not found on PATH/);
+  const missing = byWorker.get("feat-missing")!;
+  assert.match(missing, /^\/nonexistent\/agent was not found$/, "a path is not looked up on PATH");
+});
+
+test("an agent given as a relative path missing from the worktree: its failure says it is taken from there", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // Beside the repository, so ../agent.sh works where spawn is typed, but not from the worker's worktree.
+  const script = "#!/bin/sh\norch notify --type task_complete --summary x\n";
+  fs.writeFileSync(path.join(path.dirname(repo), "agent.sh"), script, { mode: 0o755 });
+  assert.is(orch(["spawn", "feat/rel", "--agent", "../agent.sh"], { cwd: repo, env }).code, 0);
+  const messages: { message_type: string; content: { error: string } }[] = [];
+  await waitUntil(() => {
+    messages.push(...(orch(["poll", "--json"], { cwd: repo }).json?.messages ?? []));
+    return messages.length >= 1;
+  }, 20_000, "the failure");
+  assert.is(messages[0]!.message_type, "task_failed");
+  const worktree = orch(["status", "--json"], { cwd: repo }).json.workers[0].worktree_path;
+  assert.is(messages[0]!.content.error,
+    `../agent.sh was not found in the worker's worktree ${worktree} (a relative --agent path is taken from there)`);
 });
 
 test("spawn inside a submodule puts the worktree beside the submodule's checkout, not in .git/modules", () => {

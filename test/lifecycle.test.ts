@@ -163,7 +163,7 @@ test("a finished worker's agent.pid left by a killed runner is removed by status
 test("the runner reports every start failure with its reason: not found, E2BIG, a NUL in an argument", () => {
   const { repo, id } = sessionRepo();
   const cases: [string, (record: Record<string, unknown>) => void, RegExp][] = [
-    ["feat/missing", (r) => (r.agent_argv = ["/nonexistent/agent"]), /was not found on PATH/],
+    ["feat/missing", (r) => (r.agent_argv = ["/nonexistent/agent"]), /\/nonexistent\/agent was not found/],
     [
       "feat/huge",
       (r) => Object.assign(r, { agent_argv: ["sh", "-c", "exit 0"], agent_env: { HUGE: "x".repeat(3 * 1024 * 1024) } }),

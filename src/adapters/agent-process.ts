@@ -9,6 +9,16 @@ export interface AgentRun {
   startError: () => string | undefined;
 }
 
+/**
+ * Why a program did not start with ENOENT: a bare name was looked up on PATH; a path was not, and a relative
+ * one is taken from the worktree the agent runs in, not from where orch spawn was typed.
+ */
+function notFound(program: string, cwd: string): string {
+  if (!program.includes("/")) return `${program} was not found on PATH`;
+  if (program.startsWith("/")) return `${program} was not found`;
+  return `${program} was not found in the worker's worktree ${cwd} (a relative --agent path is taken from there)`;
+}
+
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 /**
@@ -20,7 +30,7 @@ export async function startAgent(argv: string[], cwd: string, env: NodeJS.Proces
   const { spawn } = await import("node:child_process");
   let startError: string | undefined;
   const describe = (error: NodeJS.ErrnoException) =>
-    error.code === "ENOENT" ? `${argv[0]} was not found on PATH`
+    error.code === "ENOENT" ? notFound(argv[0]!, cwd)
     : error.code === "E2BIG" ? `the agent's arguments and environment are too large for one program start (E2BIG)`
     : `cannot start ${argv[0]}: ${error.code ?? ""} ${error.message}`.trim();
   try {

@@ -156,17 +156,28 @@ function installAdvice(agent: string, program: string | undefined, version = "")
   const orPick = "or pick another agent with orch spawn --agent";
   if (agent === "claude") return `install Claude Code (npm install -g @anthropic-ai/claude-code${version}), ${orPick}`;
   if (agent === "codex") return `install Codex (npm install -g @openai/codex${version}), ${orPick}`;
+  if (program?.includes("/")) return `give the agent's program as an absolute path or a name on PATH, ${orPick}`;
   return `put ${program ?? "the agent"} on PATH, ${orPick}`;
 }
 
 /** claude and codex are asked for --version; a command line of your own is only looked up, never run. */
-async function checkAgent(agent: string, argv: string[], env: NodeJS.ProcessEnv): Promise<Check[]> {
+async function checkAgent(agent: string, argv: string[], ctx: Context): Promise<Check[]> {
+  const env = ctx.env;
   const program = argv[0];
   const name = `agent (${agent})`;
-  const found = program === undefined ? undefined : findOnPath(program, env);
+  // A relative path (with a /) is taken from the worker's worktree, which holds what the repository's root does.
+  // A worktree lies elsewhere, so one that leaves the repository (../x) finds nothing there.
+  const relative = program !== undefined && program.includes("/") && !path.isAbsolute(program);
+  const root = relative ? (await repoOf(ctx))?.mainRoot ?? ctx.cwd : undefined;
+  const leaves = relative && path.normalize(program).split("/")[0] === "..";
+  const lookedUp = root ? path.join(root, program!) : program;
+  const found = lookedUp === undefined || leaves ? undefined : findOnPath(lookedUp, env);
   if (!program || !found) {
     const fix = installAdvice(agent, program);
-    return [{ name, ok: false, required: true, detail: `${program ?? "(empty command)"} is not on PATH`, fix }];
+    const where = leaves ? "leaves the repository, but a relative path is taken from each worker's worktree"
+      : root ? `is not in ${root} (a relative path is taken from each worker's worktree)`
+      : program?.includes("/") ? "does not exist or is not executable" : "is not on PATH";
+    return [{ name, ok: false, required: true, detail: `${program ?? "(empty command)"} ${where}`, fix }];
   }
   const profile = await knownProfile(agent);
   if (!profile) return [{ name, ok: true, required: true, detail: found }];
@@ -370,7 +381,7 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkTmux(ctx.env),
     checkGh(ctx.env),
     checkGtr(ctx.env),
-    checkAgent(agent, argv, ctx.env),
+    checkAgent(agent, argv, ctx),
     checkStore(ctx),
     agent === "claude" ? checkClaudeInstall(ctx) : Promise.resolve(undefined),
     checkAgentTrust(agent, ctx),
