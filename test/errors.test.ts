@@ -110,7 +110,7 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
   assert.match(missing, /^\/nonexistent\/agent was not found$/, "a path is not looked up on PATH");
 });
 
-test("an agent given as a relative path missing from the worktree: its failure says it is taken from there", async () => {
+test("an agent at a relative path missing from the worktree: its failure says it is taken from there", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   // Beside the repository, so ../agent.sh works where spawn is typed, but not from the worker's worktree.
