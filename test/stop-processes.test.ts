@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { processesWorkingIn } from "../src/adapters/processes.ts";
 import { hasProcFs } from "../src/proc.ts";
-import { orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function running(pid: number): boolean {
   try {
@@ -70,6 +70,23 @@ test("stop ends the agent, its children and a daemon that left with setsid; stat
   await waitUntil(() => !running(daemon) && !running(child), 10_000, "the daemon and the child to end");
   const status = orch(["status", "--json"], { cwd: repo, env });
   assert.is(status.json.workers[0].alive, false);
+});
+
+test("a window a person opens in the workers' tmux session is no worker's: stop of the first one leaves it", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const spawned = orch(["spawn", "feat/first", "--agent", "sleep 1000", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const session = spawned.json.tmux_session;
+  // As Ctrl-b c would: a window of the session, with the session's environment.
+  const opened = tmux(["new-window", "-d", "-t", `=${session}:`, "-P", "-F", "#{pane_pid}", "exec sleep 1000"], env);
+  const pid = Number(opened);
+  const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  assert.not.ok(environ.some((v) => /^ORCH_(ID|WORKER|HOME|PROMPT_FILE)=/.test(v)), environ.join(" "));
+  assert.not.match(tmux(["show-environment", "-t", `=${session}`], env), /ORCH_/);
+  const stopped = orch(["stop", "feat/first", "--json"], { cwd: repo, env });
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.ok(running(pid), "the person's window still runs after stop");
 });
 
 test("processesWorkingIn: the processes whose folder is in a folder or below it, also reached through a link", async () => {

@@ -112,6 +112,17 @@ function parseCreated(stdout: string): CreatedWindow {
   return { windowId, server, sessionName };
 }
 
+/**
+ * new-session's -e sets the variables in the session's environment, not only its first window's: every window
+ * opened in the session later (a person's Ctrl-b c) would get that worker's ORCH_ID and ORCH_WORKER, so
+ * `orch stop` of it ended that shell, and orch commands run there spoke as it. They are removed again (the
+ * first window's process has its copy already).
+ */
+async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const unsets = keys.flatMap((key, i) => [...(i ? [";"] : []), "set-environment", "-t", `=${session}`, "-u", key]);
+  if (unsets.length) await run(["tmux", ...unsets], { env, allowFailure: true, finishOnInterrupt: true });
+}
+
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
@@ -125,7 +136,10 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
   const created = await run(["tmux", "new-session", "-d", ...format, "-s", spec.session, ...windowArgs], tolerant);
-  if (created.code === 0) return parseCreated(created.stdout);
+  if (created.code === 0) {
+    await forgetSessionEnv(spec.session, Object.keys(spec.env), env);
+    return parseCreated(created.stdout);
+  }
   // Another spawn may have created the session in between: its window is then the way in.
   const retry = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
   if (retry.code === 0) return parseCreated(retry.stdout);
