@@ -37,6 +37,24 @@ test("orch demo: three workers, one approved while blocked, the conflicting one 
   assert.match(human.stdout, /orch approve feat-usage-doc/);
 });
 
+test("orch demo --keep keeps its repository and its tmux server: a shell in the repository to attach to", () => {
+  const tmp = tempDir("orch-demo-home-");
+  const r = orch(["demo", "--keep", "--json"], { cwd: tmp });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.kept, true);
+  const env = { ...process.env, TMUX_TMPDIR: r.json.tmux_tmpdir, TMUX: "" };
+  try {
+    assert.ok(fs.existsSync(path.join(r.json.repository, ".git")), "the repository is kept");
+    const format = "#{session_name} #{window_name} #{pane_current_path}";
+    const windows = spawnSync("tmux", ["list-windows", "-a", "-F", format], { env, encoding: "utf8" });
+    assert.is(windows.status, 0, `the tmux server runs after the demo: ${windows.stderr}`);
+    assert.is(windows.stdout, `orch-shop shop ${r.json.repository}\n`, "a shell in the repository");
+  } finally {
+    spawnSync("tmux", ["kill-server"], { env });
+    fs.rmSync(path.dirname(r.json.repository), { recursive: true, force: true });
+  }
+});
+
 test("orch demo --hosts: the loop with workers on two local ssh hosts, which are gone again afterwards", () => {
   const skip = sshSkipReason();
   if (skip) return console.log(`SKIP: ${skip}`);

@@ -2,6 +2,7 @@
 // that ships with orch: init, spawn three workers, await, approve the one that waits for permission,
 // status, land (one conflicts and is handed back), the worker fixes its conflict, land it, clean.
 
+import { openWindow } from "../adapters/tmux.ts";
 import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
 import { selfCommand } from "../runtime.ts";
@@ -25,6 +26,7 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
     const orch = session.orchestrator_id;
     step("orch init", orch);
     const agent = [...selfCommand(), "__demo-agent"];
+    let shopSession = "orch-shop";
     for (const task of TASKS) {
       const options = {
         orch, branch: task.branch, from: undefined, plan: false, prompt: task.prompt,
@@ -33,8 +35,17 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
       const { record, tmuxSession } = await runSpawn(options, ctx);
       const command = `orch spawn ${task.branch} --agent <scripted> --prompt "${task.prompt.split("\n")[0]}"`;
       step(command, `window ${record.window_id} in tmux session ${tmuxSession}`);
+      shopSession = tmuxSession ?? shopSession;
     }
-    say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (with --keep)`));
+    if (stage.keep) {
+      // clean closes the workers' windows, and tmux ends a session with its last window (and the server with
+      // its last session): a shell in the repository keeps both for the look afterwards that --keep promises.
+      const shell = env.SHELL || "/bin/sh";
+      await openWindow({ session: shopSession, name: "shop", cwd: repo, env: {}, argv: [shell] }, env);
+      say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (kept afterwards)`));
+    } else {
+      say(c.dim(`  attach to watch: TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop (with --keep)`));
+    }
 
     const awaited = await awaitApproving(stage, orch, {
       awaitMs: 60_000, blocked: "is blocked", approved: "allowed through the worker's permission hook",
@@ -47,11 +58,12 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
       fixed: "the worker got its conflict in its inbox, rebased onto main and reported again",
       cleaned: "merged into main",
     });
-    const kept = stage.keep
-      ? ` Kept ${stage.scratch}.`
+    const keptLine = stage.keep
+      ? ` Kept ${stage.scratch} and its tmux server (a shell in the repository: tmux attach -t orch-shop).`
       : " Scratch repository and tmux server removed (--keep keeps them).";
-    say(`\n${c.green("done")} in ${elapsed(stage)} s.${kept}`);
-    return { json: loopResult(stage, orch, awaited, landings), human: () => "" };
+    say(`\n${c.green("done")} in ${elapsed(stage)} s.${keptLine}`);
+    const kept = stage.keep ? { tmux_tmpdir: env.TMUX_TMPDIR } : {};
+    return { json: loopResult(stage, orch, awaited, landings, kept), human: () => "" };
   }, async (stage) => {
     // Kept, the tmux server stays too: its windows show what the workers did.
     await closeStage(stage, stage.keep);
