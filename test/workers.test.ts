@@ -274,6 +274,23 @@ test("clean and rm --delete-branch keep a worker whose branch the user checked o
   assert.is(orch(["clean", "--yes", "--json"], { cwd: repo }).json.removed.length, 1, "once it is not checked out there");
 });
 
+test("clean --merged in a repository with no remote: GitHub is not asked, nothing fails, local merges still count", () => {
+  const { repo } = sessionRepo();
+  const open = orch(["spawn", "feat/open", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const merged = orch(["spawn", "feat/merged", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(open, { "o.txt": "open\n" }, "open work");
+  commitFiles(merged, { "m.txt": "merged\n" }, "merged work");
+  git(["merge", "-q", "feat/merged"], repo);
+  const gh = ghStandIn(["echo 'gh: no git remotes found' >&2", "exit 1"]);
+  const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^orch: this repository has no remote, so --merged has no pull request to ask GitHub about/m);
+  assert.equal(gh.calls(), [], "gh is not asked");
+  assert.equal(r.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-merged"]);
+  assert.equal(r.json.skipped, [{ worker_id: "feat-open", branch: "feat/open", reason: "not merged" }]);
+  assert.ok(fs.existsSync(open));
+});
+
 test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
@@ -287,6 +304,7 @@ test("clean --merged asks gh (a recording stand-in) with the documented argument
     "esac",
   ]);
   const env = gh.env;
+  git(["remote", "add", "origin", "https://github.com/o/r.git"], repo);
   const plain = orch(["clean", "--yes", "--json"], { cwd: repo, env });
   assert.equal(plain.json.removed, [], "without --merged, GitHub is not asked");
   assert.equal(gh.calls(), []);

@@ -103,9 +103,15 @@ async function judge(
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const dryRun = booleanFlag(flags, "dryRun") || booleanFlag(flags, "n");
-  const askGitHub = booleanFlag(flags, "merged");
+  let askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  // gh finds a repository's pull requests through its remotes: with none, there is nothing to ask (not a failure).
+  if (askGitHub && (await gitAdapter.gitOut(["remote"], repo.mainRoot)) === "") {
+    askGitHub = false;
+    ctx.warn("this repository has no remote, so --merged has no pull request to ask GitHub about: " +
+      "only merges into the base here count");
+  }
   // A host that fails only skips its workers below: a setup that reaches no host is refused before anything.
   await checkSshSetupFor(listWorkers(layout, session.orchestrator_id), ctx);
   // Notice first: a worker merged elsewhere may let pending workers start before it is removed.
