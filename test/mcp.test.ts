@@ -214,6 +214,9 @@ test("bad arguments give an isError result naming the argument, and the server k
       ],
       ["await_workers", { orchestrator_id: id, workers: ["ok", 3] }, "usage", /argument workers\[1\] must be a string/],
       ["get_orchestrator_status", { orchestrator_id: "orch_00000000" }, "not_found", /orch_00000000/],
+      // Longer than a file name can be: no worker has it (before, ENAMETOOLONG came back as an internal error).
+      ["stop_worker", { orchestrator_id: id, worker: "x".repeat(300) }, "not_found", /^no worker "x{300}" in session/],
+      ["get_worker_diff", { orchestrator_id: id, worker: "y".repeat(256) }, "not_found", /^no worker "y{256}"/],
       ["no_such_tool", {}, "usage", /unknown tool "no_such_tool"/],
     ];
     for (const [tool, args, code, message] of cases) {

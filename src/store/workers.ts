@@ -406,7 +406,12 @@ export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBran
   return old?.branch === idOrBranch ? old : undefined;
 }
 
+/** The longest file name Linux and macOS take, in bytes: no worker folder has a longer one. */
+const NAME_MAX = 255;
+
 function readWorkerAt(layout: StoreLayout, orchestratorId: string, id: string): WorkerRecord | undefined {
+  // Looked up, such a name fails with ENAMETOOLONG: it names no worker ("no worker …"), as any other would.
+  if (Buffer.byteLength(id, "utf8") > NAME_MAX) return undefined;
   const dir = lstatOrUndefined(layout.workerDir(orchestratorId, id));
   if (dir === undefined) return undefined;
   if (!dir.isDirectory()) {
