@@ -14,6 +14,8 @@ export interface Context {
   env: NodeJS.ProcessEnv;
   /** A line for stderr (warnings, progress); never stdout. */
   warn: (line: string) => void;
+  /** Aborted when orch mcp's client cancels the tool call: a wait (await) ends at its next look. */
+  signal?: AbortSignal;
 }
 
 /** Written into a worker worktree's private git dir at spawn; read back by notify, inbox and the hooks. */

@@ -568,6 +568,48 @@ test("stdin closed while calls run: each is finished and answered before the ser
   assert.equal(list.json.workers.map((w: { branch: string }) => w.branch).sort(), ["feat/a", "feat/b", "feat/c"]);
 });
 
+test("a cancelled await_workers stops waiting (it went on for ever); the server serves the next call", async () => {
+  const { repo, id } = sessionRepo();
+  const server = rawServer(repo);
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
+    await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
+    await server.answerTo(2);
+    // No timeout: as a client calls it, then gives up on it (its own request timeout) and cancels.
+    await server.send(request(3, "tools/call", { name: "await_workers", arguments: { orchestrator_id: id } }));
+    await waitUntil(() => watchCount(server.child.pid!) > 0, 15_000, "the await to watch the worker");
+    const cancel = { jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 3, reason: "timeout" } };
+    await server.send(`${JSON.stringify(cancel)}\n`);
+    const ended = () => /await_workers: await: cancelled by the client/.test(server.stderr());
+    await waitUntil(ended, 15_000, "the await to end");
+    await waitUntil(() => watchCount(server.child.pid!) === 0, 15_000, "the await's watch to be closed");
+    const status = { name: "get_orchestrator_status", arguments: { orchestrator_id: id } };
+    await server.send(request(4, "tools/call", status));
+    assert.ok((await server.answerTo(4)).result, "the next call is answered");
+    assert.not.ok(server.answers.some((a) => a.id === 3), "a cancelled call is not answered (MCP)");
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+  } finally {
+    server.child.kill();
+  }
+});
+
+/** The inotify watches a process holds (an await's fs.watch of its workers' event folders). */
+function watchCount(pid: number): number {
+  let count = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const lines = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8").split("\n");
+      count += lines.filter((l) => l.startsWith("inotify wd:")).length;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return count;
+}
+
 test("a client gone during poll_messages (stdout closed): the messages stay unread for the next poll", async () => {
   const { repo, id } = sessionRepo();
   const sent = [1, 2, 3].map((n) => {

@@ -150,6 +150,8 @@ async function awaitOnce(
   // host's), and a prerequisite merged elsewhere, which starts its pending workers.
   const beforeLook = async () => {
     guard.check("await");
+    // orch mcp's client cancelled the call (or gave up on it): nobody reads what the wait would find.
+    if (ctx.signal?.aborted) throw new OrchError("interrupted", "await: cancelled by the client; nothing was taken");
     await noticeEndedWorkers(layout, records, ctx.env);
     if (baseTipsMoved(layout, orchestratorId)) await noticeMoves(layout, orchestratorId, ctx);
   };

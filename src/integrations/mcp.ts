@@ -564,12 +564,15 @@ export class ToolRunner {
 
   constructor(private readonly options: McpServerOptions) {}
 
-  private contextFor(orchestratorId: unknown, env: Record<string, string> | undefined): Context {
+  private contextFor(
+    orchestratorId: unknown, env: Record<string, string> | undefined, signal: AbortSignal | undefined,
+  ): Context {
     const cwd = (typeof orchestratorId === "string" && this.projects.get(orchestratorId)) || this.options.cwd;
-    return { cwd, env: { ...this.options.env, ...env }, warn: this.options.warn };
+    return { cwd, env: { ...this.options.env, ...env }, warn: this.options.warn, ...(signal ? { signal } : {}) };
   }
 
-  async call(name: string, rawArguments: unknown): Promise<ToolOutcome> {
+  /** `signal`: the client cancelled the call; a wait ends on it, a call that changes things is finished. */
+  async call(name: string, rawArguments: unknown, signal?: AbortSignal): Promise<ToolOutcome> {
     const tool = TOOLS.find((t) => t.name === name);
     try {
       if (!tool) throw usage(`unknown tool ${JSON.stringify(name)} (tools: ${TOOLS.map((t) => t.name).join(", ")})`);
@@ -579,7 +582,7 @@ export class ToolRunner {
       const spec = COMMANDS.find((s) => s.usage.split(" ")[0] === invocation.command);
       if (!spec) throw new OrchError("failed", `internal error: no command ${invocation.command}`);
       const main = await spec.load();
-      const ctx = this.contextFor(invocation.flags.orch, invocation.env);
+      const ctx = this.contextFor(invocation.flags.orch, invocation.env, signal);
       const result: CommandResult = await main(invocation.args, invocation.flags, ctx);
       const text = JSON.stringify(result.json, null, 2);
       const { orchestrator_id: created, project_dir: projectDir } = result.json;
@@ -659,7 +662,7 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
       else signal.addEventListener("abort", () => settle(false), { once: true });
     });
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const call = runner.call(request.params.name, request.params.arguments);
+    const call = runner.call(request.params.name, request.params.arguments, extra.signal);
     const waitsOnly = TOOLS.find((t) => t.name === request.params.name)?.waitsOnly === true;
     // A client that reuses the id of a call still under way gets its answer untracked.
     if (!waitsOnly && !answering.has(extra.requestId)) {
