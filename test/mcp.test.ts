@@ -610,6 +610,26 @@ function watchCount(pid: number): number {
   return count;
 }
 
+test("a last request line without its newline (stdin closed after it) is run and answered", async () => {
+  const { repo, id } = sessionRepo();
+  const server = rawServer(repo);
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    const args = { branch: "feat/last", orchestratorId: id, noWindow: true };
+    await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }).trimEnd());
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+    const answer = server.answers.find((a) => a.id === 2);
+    assert.ok(answer, `answered: ${JSON.stringify(server.answers)}`);
+    assert.not.ok((answer!.result as { isError?: boolean }).isError, JSON.stringify(answer));
+  } finally {
+    server.child.kill();
+  }
+  const list = orch(["list", "--json"], { cwd: repo });
+  assert.equal(list.json.workers.map((w: { branch: string }) => w.branch), ["feat/last"]);
+});
+
 test("a client gone during poll_messages (stdout closed): the messages stay unread for the next poll", async () => {
   const { repo, id } = sessionRepo();
   const sent = [1, 2, 3].map((n) => {

@@ -53,8 +53,14 @@ export class BoundedLines extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    // A last line without its newline is not a complete message: the transport would not read it either.
+    // A last line without its newline (stdin closed after it) is read as if it had one: a client that
+    // wrote a whole request and closed gets it served, and one cut short gets its parse error.
+    if (!this.dropping && this.size > 0) {
+      const line = Buffer.concat(this.parts);
+      if (this.accept(line)) this.push(Buffer.concat([line, Buffer.from([NEWLINE])]));
+    }
     this.parts = [];
+    this.size = 0;
     done();
   }
 

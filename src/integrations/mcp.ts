@@ -679,15 +679,6 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   });
   server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
 
-  const closed = new Promise<void>((resolve) => {
-    process.stdin.once("end", resolve);
-    process.stdin.once("close", resolve);
-    // A client that went away: EPIPE on stdout must not crash the server mid-call.
-    process.stdout.on("error", (error) => {
-      options.warn(`mcp: stdout: ${error.message}`);
-      resolve();
-    });
-  });
   // The transport reads stdin through a bound on each line: a huge request is refused, not buffered whole.
   const lines = new BoundedLines(MAX_LINE_BYTES, (line) => {
     options.warn(`mcp: refused a request line of more than ${MAX_LINE_BYTES} bytes (${line.bytesSeen} so far)`);
@@ -707,6 +698,16 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     return false;
   });
   process.stdin.pipe(lines);
+  const closed = new Promise<void>((resolve) => {
+    // After the reader's end: the last line, written without its newline, has reached the server by then.
+    lines.once("end", resolve);
+    process.stdin.once("close", resolve);
+    // A client that went away: EPIPE on stdout must not crash the server mid-call.
+    process.stdout.on("error", (error) => {
+      options.warn(`mcp: stdout: ${error.message}`);
+      resolve();
+    });
+  });
   class ReadableErrorsTransport extends StdioServerTransport {
     override send(message: JSONRPCMessage): Promise<void> {
       const readable = readableSchemaError(message);
@@ -725,6 +726,8 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
   const transport = new ReadableErrorsTransport(lines, process.stdout);
   await server.connect(transport);
   await closed;
+  // The requests of the last lines start their calls (tracked in changing) on later ticks of the loop.
+  await new Promise((resolve) => setImmediate(resolve));
   await Promise.allSettled([...changing]);
   await server.close();
 }
