@@ -612,11 +612,14 @@ const INSTRUCTIONS =
   "approve_request or deny_request), review with get_worker_diff, then land_workers (the tested merge queue), " +
   "apply_worker_patch or merge_worker, and clean_workers. Workers report with send_message.";
 
+const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
 /**
- * Serves the tools on stdin/stdout until stdin closes, then waits for the calls that change things to
- * finish. Only protocol frames go to stdout: console output is sent to stderr for the whole time.
+ * Serves the tools on stdin/stdout until stdin closes (or a signal comes), then waits for the calls that
+ * change things to finish. Only protocol frames go to stdout: console output is sent to stderr for the
+ * whole time. Resolves to the signal that ended the server, if one did.
  */
-export async function serveMcp(options: McpServerOptions): Promise<void> {
+export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signals | undefined> {
   const [{ Server }, { StdioServerTransport }, schemas] = await Promise.all([
     import("@modelcontextprotocol/sdk/server/index.js"),
     import("@modelcontextprotocol/sdk/server/stdio.js"),
@@ -698,7 +701,9 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     return false;
   });
   process.stdin.pipe(lines);
+  let endReading!: () => void;
   const closed = new Promise<void>((resolve) => {
+    endReading = resolve;
     // After the reader's end: the last line, written without its newline, has reached the server by then.
     lines.once("end", resolve);
     process.stdin.once("close", resolve);
@@ -724,10 +729,25 @@ export async function serveMcp(options: McpServerOptions): Promise<void> {
     }
   }
   const transport = new ReadableErrorsTransport(lines, process.stdout);
+  // SIGTERM (a client ending its server), SIGINT or SIGHUP ends the server as stdin's close does: nothing
+  // more is read, and the calls under way are answered first. Those that undo their steps on a signal
+  // (spawn, land, apply's dry run, …) are interrupted by it (interrupt.ts) and say so. Before, the server
+  // went on serving after such a call had caught the signal, and every later one was "interrupted".
+  let endedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (endedBy !== undefined) return;
+    endedBy = signal;
+    options.warn(`mcp: ${signal}: ending once the calls under way are answered`);
+    process.stdin.unpipe(lines);
+    endReading();
+  };
+  for (const signal of ENDING_SIGNALS) process.on(signal, onSignal);
   await server.connect(transport);
   await closed;
   // The requests of the last lines start their calls (tracked in changing) on later ticks of the loop.
   await new Promise((resolve) => setImmediate(resolve));
   await Promise.allSettled([...changing]);
   await server.close();
+  for (const signal of ENDING_SIGNALS) process.off(signal, onSignal);
+  return endedBy;
 }
