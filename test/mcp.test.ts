@@ -218,6 +218,19 @@ test("bad arguments give an isError result naming the argument, and the server k
       ["stop_worker", { orchestrator_id: id, worker: "x".repeat(300) }, "not_found", /^no worker "x{300}" in session/],
       ["get_worker_diff", { orchestrator_id: id, worker: "y".repeat(256) }, "not_found", /^no worker "y{256}"/],
       ["no_such_tool", {}, "usage", /unknown tool "no_such_tool"/],
+      // A huge value comes back cut to its start and length, not whole into the model's context.
+      [
+        "send_to_worker",
+        { orchestrator_id: id, worker: "w".repeat(200_000), text: "x" },
+        "not_found",
+        /^no worker "w{100}…" \(200000 characters\) in session orch_/,
+      ],
+      [
+        "get_orchestrator_status",
+        { orchestrator_id: "o".repeat(5000) },
+        "invalid",
+        /^argument orchestrator_id must match \S+, not "o{100}…" \(5000 characters\)$/,
+      ],
     ];
     for (const [tool, args, code, message] of cases) {
       const answer = await call(server, tool, args);
@@ -225,6 +238,7 @@ test("bad arguments give an isError result naming the argument, and the server k
       assert.is(answer.json.success, false);
       assert.is(answer.json.error.code, code, answer.text);
       assert.match(answer.json.error.message, message);
+      assert.ok(answer.text.length < 2000, `${tool}: a short answer (${answer.text.length} characters)`);
     }
     assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees")), "no worktree was made by a refused call");
     const status = await call(server, "get_orchestrator_status", { orchestrator_id: id });

@@ -537,6 +537,25 @@ function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
   return new OrchError(error.kind, message, error.details);
 }
 
+/** A quoted value longer than this, in an error's message, is cut to its start and its length. */
+const QUOTED_MAX = 1000;
+const LONG_QUOTED = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"`, "g");
+
+/** The message with each long quoted value (an argument echoed back) cut: `"xxx…" (200000 characters)`. */
+function shortenQuoted(message: string): string {
+  return message.replace(LONG_QUOTED, (_, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`);
+}
+
+/**
+ * The error with the arguments it echoes shortened: a client's 200 KB string came back whole in the
+ * error's text, into the model's context, where its start and its length say what went wrong.
+ */
+function withValuesShortened(error: unknown): unknown {
+  if (!(error instanceof OrchError)) return error;
+  const message = shortenQuoted(error.message);
+  return message === error.message ? error : new OrchError(error.kind, message, error.details);
+}
+
 export function errorResult(error: unknown): CallToolResult {
   const failure = error instanceof OrchError
     ? error
@@ -597,10 +616,10 @@ export class ToolRunner {
       return { result: answer, delivered: (sent) => (sent ? afterOutput : notOutput)?.() };
     } catch (error) {
       const detail = error instanceof OrchError
-        ? error.message.split("\n")[0]
+        ? shortenQuoted(error.message.split("\n")[0]!)
         : (error as Error)?.stack ?? String(error);
       this.options.warn(`mcp: ${name}: ${detail}`);
-      return { result: errorResult(inToolTerms(error, tool)) };
+      return { result: errorResult(withValuesShortened(inToolTerms(error, tool))) };
     }
   }
 }
