@@ -683,6 +683,53 @@ test("SIGTERM while land_workers tests: the land is undone and answered, then th
   assert.is(again.json.landed, 1, "the next land is not held up by anything the first left");
 });
 
+test("a tools/call reusing the id of a call under way is refused, not run: messages are handed out once", async () => {
+  const { repo, id } = sessionRepo();
+  const server = rawServer(repo);
+  const go = path.join(path.dirname(repo), "go");
+  try {
+    await server.send(request(1, "initialize", INITIALIZE));
+    await server.answerTo(1);
+    const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
+    await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
+    const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
+    commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
+    for (const n of [1, 2, 3]) {
+      const report = { orchestrator_id: id, message_type: "progress", content: { summary: `report ${n}` } };
+      await server.send(request(2 + n, "tools/call", { name: "send_message", arguments: report }));
+      await server.answerTo(2 + n);
+    }
+    const done = { orchestrator_id: id, message_type: "task_complete", content: { summary: "a" }, worker_id: "feat-a" };
+    await server.send(request(6, "tools/call", { name: "send_message", arguments: done }));
+    await server.answerTo(6);
+    // Request 7 is a land whose test waits for the file go; a poll comes with the same id meanwhile.
+    const landing = { orchestrator_id: id, test: `while [ ! -f ${go} ]; do sleep 0.1; done` };
+    await server.send(request(7, "tools/call", { name: "land_workers", arguments: landing }));
+    await waitUntil(() => /land: testing feat-a/.test(server.stderr()), 30_000, "the land's test to start");
+    await server.send(request(7, "tools/call", { name: "poll_messages", arguments: { orchestrator_id: id } }));
+    const refused = await server.answerTo(7);
+    const error = refused.error as { code: number; message: string };
+    assert.ok(error, `refused: ${JSON.stringify(refused).slice(0, 300)}`);
+    assert.is(error.code, -32600);
+    assert.match(error.message, /request id 7 is that of a call still under way: not run/);
+    fs.writeFileSync(go, "");
+    await waitUntil(() => server.answers.filter((a) => a.id === 7).length === 2, 30_000, "the land's answer");
+    const land = server.answers.filter((a) => a.id === 7)[1]!.result as { content: { text: string }[] };
+    assert.is(JSON.parse(land.content[0]!.text).landed, 1);
+    await server.send(request(8, "tools/call", { name: "poll_messages", arguments: { orchestrator_id: id } }));
+    const polled = (await server.answerTo(8)).result as { content: { text: string }[] };
+    const messages: { content: { summary: string } }[] = JSON.parse(polled.content[0]!.text).messages;
+    const summaries = messages.map((m) => m.content.summary);
+    assert.equal(summaries, ["report 1", "report 2", "report 3", "a"], "the refused poll took none of them");
+    server.child.stdin!.end();
+    assert.is(await server.exited, 0, server.stderr());
+  } finally {
+    server.child.kill();
+  }
+  const after = orch(["poll", "--orch", id, "--json"], { cwd: repo });
+  assert.equal(after.json.messages, [], "none is handed out a second time");
+});
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -645,6 +645,7 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
     import("@modelcontextprotocol/sdk/types.js"),
   ]);
   const { CallToolRequestSchema, ListToolsRequestSchema, JSONRPCNotificationSchema, JSONRPCRequestSchema } = schemas;
+  const { ErrorCode, McpError } = schemas;
   const sdkRefusal: SdkRefusal = (message, kind) => {
     const checked = (kind === "request" ? JSONRPCRequestSchema : JSONRPCNotificationSchema).safeParse(message);
     return checked.success ? undefined : schemaIssueLine(checked.error.message) ?? "not a message MCP can read";
@@ -683,21 +684,33 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
       if (signal.aborted) settle(false);
       else signal.addEventListener("abort", () => settle(false), { once: true });
     });
+  /** The ids of the tool calls under way, until each has its answer. */
+  const underWay = new Set<RequestId>();
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const call = runner.call(request.params.name, request.params.arguments, extra.signal);
-    const waitsOnly = TOOLS.find((t) => t.name === request.params.name)?.waitsOnly === true;
-    // A client that reuses the id of a call still under way gets its answer untracked.
-    if (!waitsOnly && !answering.has(extra.requestId)) {
-      track(answerWritten(extra.requestId, extra.signal).then(async (sent) => {
-        const { delivered } = await call;
-        try {
-          delivered?.(sent);
-        } catch (error) {
-          options.warn(`mcp: after the answer to request ${JSON.stringify(extra.requestId)}: ${String(error)}`);
-        }
-      }));
+    // JSON-RPC ids are unique among the requests under way. A call that reuses one is refused, not run:
+    // its answer could not be told from the other's, and, untracked, a poll's messages stayed claimed
+    // (not marked read) once handed out, for the next server to hand out again.
+    if (underWay.has(extra.requestId)) {
+      const why = `request id ${JSON.stringify(extra.requestId)} is that of a call still under way: not run`;
+      throw new McpError(ErrorCode.InvalidRequest, why);
     }
-    return (await call).result;
+    underWay.add(extra.requestId);
+    try {
+      const call = runner.call(request.params.name, request.params.arguments, extra.signal);
+      if (TOOLS.find((t) => t.name === request.params.name)?.waitsOnly !== true) {
+        track(answerWritten(extra.requestId, extra.signal).then(async (sent) => {
+          const { delivered } = await call;
+          try {
+            delivered?.(sent);
+          } catch (error) {
+            options.warn(`mcp: after the answer to request ${JSON.stringify(extra.requestId)}: ${String(error)}`);
+          }
+        }));
+      }
+      return (await call).result;
+    } finally {
+      underWay.delete(extra.requestId);
+    }
   });
   server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
 
@@ -735,7 +748,9 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
   class ReadableErrorsTransport extends StdioServerTransport {
     override send(message: JSONRPCMessage): Promise<void> {
       const readable = readableSchemaError(message);
-      const answerTo = "id" in readable && !("method" in readable) ? readable.id : undefined;
+      // Only a result answers a tool call (its failures are results too): an error with the same id refuses
+      // another request that reused it, and must not count as the call's answer written.
+      const answerTo = "id" in readable && "result" in readable ? readable.id : undefined;
       const settle = answerTo === undefined ? undefined : answering.get(answerTo);
       if (!settle) return super.send(readable);
       // The SDK's send does not say whether the write failed: written here to learn it.
