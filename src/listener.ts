@@ -7,6 +7,7 @@
 import process from "node:process";
 import { OrchError } from "./errors.ts";
 import { startingParent } from "./parent.ts";
+import { signalsGuarded } from "./signal-guard.ts";
 import { isSameProcess, processChain } from "./proc.ts";
 
 export class SessionGuard {
@@ -61,6 +62,8 @@ let hangupHandled = false;
 export function guardListener(): SessionGuard {
   // The listener's connections to hosts are closed first, as a finished command closes them (ssh-mux.ts).
   const hangUp = () => {
+    // A command undoing its steps (interrupt.ts), or orch mcp answering its calls, ends the process itself.
+    if (signalsGuarded()) return;
     void import("./adapters/ssh-mux.ts").then((mux) => mux.endLiveSessions()).finally(() => process.exit(129));
   };
   if (!hangupHandled) process.on("SIGHUP", hangUp);

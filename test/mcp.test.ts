@@ -644,44 +644,57 @@ test("a last request line without its newline (stdin closed after it) is run and
   assert.equal(list.json.workers.map((w: { branch: string }) => w.branch), ["feat/last"]);
 });
 
-test("SIGTERM while land_workers tests: the land is undone and answered, then the server exits 143", async () => {
-  const { repo, id } = sessionRepo();
-  const server = rawServer(repo);
-  const pidFile = path.join(path.dirname(repo), "test.pid");
-  try {
-    await server.send(request(1, "initialize", INITIALIZE));
-    await server.answerTo(1);
-    const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
-    await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
-    const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
-    commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
-    const done = { orchestrator_id: id, message_type: "task_complete", content: { summary: "a" }, worker_id: "feat-a" };
-    await server.send(request(3, "tools/call", { name: "send_message", arguments: done }));
-    await server.answerTo(3);
-    const landing = { orchestrator_id: id, test: `echo $$ > ${pidFile}; exec sleep 300` };
-    await server.send(request(4, "tools/call", { name: "land_workers", arguments: landing }));
-    const testStarted = () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, "utf8").endsWith("\n");
-    await waitUntil(testStarted, 30_000, "the land's test to start");
-    const testPid = Number(fs.readFileSync(pidFile, "utf8"));
-    server.child.kill("SIGTERM");
-    // Before, the land caught the signal and the server went on serving (every later land or spawn "interrupted").
-    const ended = () => server.child.exitCode !== null || server.child.signalCode !== null;
-    await waitUntil(ended, 30_000, "the server to exit");
-    assert.is(await server.exited, 143, server.stderr());
-    const land = (await server.answerTo(4)).result as { isError: boolean; content: { text: string }[] };
-    assert.ok(land.isError);
-    assert.is(JSON.parse(land.content[0]!.text).error.code, "interrupted");
-    assert.match(server.stderr(), /mcp: SIGTERM: ending once the calls under way are answered/);
-    await waitUntil(() => !isRunning(testPid), 15_000, "the land's test to be ended");
-  } finally {
-    server.child.kill();
-  }
-  assert.is(git(["log", "-1", "--format=%s", "main"], repo), "initial", "nothing landed");
-  assert.is(git(["worktree", "list"], repo).split("\n").length, 2, "no throw-away worktree is left");
-  const again = orch(["land", "--json"], { cwd: repo });
-  assert.is(again.code, 0, again.stderr);
-  assert.is(again.json.landed, 1, "the next land is not held up by anything the first left");
-});
+for (const [signal, exitCode] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
+  const title = `${signal} while land_workers tests and await_workers waits: the land is undone and answered, ` +
+    `exit ${exitCode}`;
+  test(title, async () => {
+    const { repo, id } = sessionRepo();
+    const server = rawServer(repo);
+    const pidFile = path.join(path.dirname(repo), "test.pid");
+    try {
+      await server.send(request(1, "initialize", INITIALIZE));
+      await server.answerTo(1);
+      const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
+      await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
+      const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
+      commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
+      const done = {
+        orchestrator_id: id, message_type: "task_complete", content: { summary: "a" }, worker_id: "feat-a",
+      };
+      await server.send(request(3, "tools/call", { name: "send_message", arguments: done }));
+      await server.answerTo(3);
+      const landing = { orchestrator_id: id, test: `echo $$ > ${pidFile}; exec sleep 300` };
+      await server.send(request(4, "tools/call", { name: "land_workers", arguments: landing }));
+      const testStarted = () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, "utf8").endsWith("\n");
+      await waitUntil(testStarted, 30_000, "the land's test to start");
+      const testPid = Number(fs.readFileSync(pidFile, "utf8"));
+      // An await's own SIGHUP handler ended the process at once, the land half-done (its worktree left).
+      const other = { branch: "feat/b", orchestratorId: id, noWindow: true };
+      await server.send(request(5, "tools/call", { name: "start_worktree_session", arguments: other }));
+      await server.answerTo(5);
+      const awaiting = { orchestrator_id: id, workers: ["feat-b"] };
+      await server.send(request(6, "tools/call", { name: "await_workers", arguments: awaiting }));
+      await waitUntil(() => watchCount(server.child.pid!) > 0, 15_000, "the await to watch the worker");
+      server.child.kill(signal);
+      // Before, the land caught the signal and the server went on serving (every later land or spawn "interrupted").
+      const ended = () => server.child.exitCode !== null || server.child.signalCode !== null;
+      await waitUntil(ended, 30_000, "the server to exit");
+      assert.is(await server.exited, exitCode, server.stderr());
+      const land = (await server.answerTo(4)).result as { isError: boolean; content: { text: string }[] };
+      assert.ok(land.isError);
+      assert.is(JSON.parse(land.content[0]!.text).error.code, "interrupted");
+      assert.match(server.stderr(), new RegExp(`mcp: ${signal}: ending once the calls under way are answered`));
+      await waitUntil(() => !isRunning(testPid), 15_000, "the land's test to be ended");
+    } finally {
+      server.child.kill();
+    }
+    assert.is(git(["log", "-1", "--format=%s", "main"], repo), "initial", "nothing landed");
+    assert.is(git(["worktree", "list"], repo).split("\n").length, 3, "no throw-away worktree is left");
+    const again = orch(["land", "--json"], { cwd: repo });
+    assert.is(again.code, 0, again.stderr);
+    assert.is(again.json.landed, 1, "the next land is not held up by anything the first left");
+  });
+}
 
 test("a tools/call reusing the id of a call under way is refused, not run: messages are handed out once", async () => {
   const { repo, id } = sessionRepo();

@@ -12,6 +12,7 @@ import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
 import { runningLong } from "../jit.ts";
+import { serveSignals } from "../signal-guard.ts";
 import { VERSION } from "../version.ts";
 import {
   frameProblem, INVALID_REQUEST, readableSchemaError, schemaIssueLine, type SdkRefusal,
@@ -776,6 +777,8 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
     endReading();
   };
   for (const signal of ENDING_SIGNALS) process.on(signal, onSignal);
+  // The handlers of an await (SIGHUP) and of hosts' connections (ssh-mux.ts) leave the ending to this one.
+  serveSignals(true);
   await server.connect(transport);
   await closed;
   // The requests of the last lines start their calls (tracked in changing) on later ticks of the loop.
@@ -783,5 +786,6 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
   await Promise.allSettled([...changing]);
   await server.close();
   for (const signal of ENDING_SIGNALS) process.off(signal, onSignal);
+  serveSignals(false);
   return endedBy;
 }
