@@ -752,6 +752,40 @@ function isRunning(pid: number): boolean {
   }
 }
 
+test("two servers on one session polling at once: each message is handed out exactly once", async () => {
+  const { repo, id } = sessionRepo();
+  for (let n = 0; n < 30; n++) {
+    const sent = orch(["notify", "--orch", id, "--type", "progress", "--summary", `report ${n}`], { cwd: repo });
+    assert.is(sent.code, 0, sent.stderr);
+  }
+  const servers = [rawServer(repo), rawServer(repo)];
+  try {
+    for (const server of servers) {
+      await server.send(request(1, "initialize", INITIALIZE));
+      await server.answerTo(1);
+    }
+    // Ten polls from each, all sent before any is answered.
+    const poll = (n: number) => request(n, "tools/call", { name: "poll_messages", arguments: { orchestrator_id: id } });
+    const ids = Array.from({ length: 10 }, (_, i) => 10 + i);
+    await Promise.all(servers.map((server) => server.send(ids.map(poll).join(""))));
+    const handed: string[] = [];
+    for (const server of servers) {
+      for (const n of ids) {
+        const result = (await server.answerTo(n)).result as { content: { text: string }[] };
+        const messages: { content: { summary: string } }[] = JSON.parse(result.content[0]!.text).messages;
+        handed.push(...messages.map((m) => m.content.summary));
+      }
+      server.child.stdin!.end();
+      assert.is(await server.exited, 0, server.stderr());
+    }
+    assert.is(handed.length, 30, handed.join(", "));
+    assert.is(new Set(handed).size, 30, "none twice");
+  } finally {
+    for (const server of servers) server.child.kill();
+  }
+  assert.equal(orch(["poll", "--orch", id, "--json"], { cwd: repo }).json.messages, [], "none left unread");
+});
+
 test("a client gone during poll_messages (stdout closed): the messages stay unread for the next poll", async () => {
   const { repo, id } = sessionRepo();
   const sent = [1, 2, 3].map((n) => {
