@@ -544,7 +544,8 @@ const LONG_QUOTED = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"
 
 /** The message with each long quoted value (an argument echoed back) cut: `"xxx…" (200000 characters)`. */
 function shortenQuoted(message: string): string {
-  return message.replace(LONG_QUOTED, (_, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`);
+  const cut = (_: string, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`;
+  return message.replace(LONG_QUOTED, cut);
 }
 
 /**
