@@ -226,6 +226,12 @@ test("bad arguments give an isError result naming the argument, and the server k
         /^no worker "w{100}…" \(200000 characters\) in session orch_/,
       ],
       [
+        "create_orchestrator_session",
+        { project_dir: "p".repeat(5000) },
+        "invalid",
+        /^argument project_dir p{100}… \(5000 characters\) does not exist$/,
+      ],
+      [
         "get_orchestrator_status",
         { orchestrator_id: "o".repeat(5000) },
         "invalid",

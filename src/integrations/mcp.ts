@@ -538,14 +538,20 @@ function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
   return new OrchError(error.kind, message, error.details);
 }
 
-/** A quoted value longer than this, in an error's message, is cut to its start and its length. */
+/** A value longer than this, quoted or not (a path), in an error's message is cut to its start and its length. */
 const QUOTED_MAX = 1000;
 const LONG_QUOTED = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"`, "g");
+const LONG_WORD = new RegExp(String.raw`[^\s"]{${QUOTED_MAX + 1},}`, "g");
 
-/** The message with each long quoted value (an argument echoed back) cut: `"xxx…" (200000 characters)`. */
+/**
+ * The message with each long value (an argument echoed back) cut: `"xxx…" (200000 characters)`, or
+ * `xxx… (200000 characters)` for one it names without quotes (`--project-dir DIR does not exist`).
+ */
 function shortenQuoted(message: string): string {
   const cut = (_: string, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`;
-  return message.replace(LONG_QUOTED, cut);
+  return message
+    .replace(LONG_QUOTED, cut)
+    .replace(LONG_WORD, (word) => `${word.slice(0, 100)}… (${word.length} characters)`);
 }
 
 /**
