@@ -218,6 +218,14 @@ test("bad arguments give an isError result naming the argument, and the server k
       ["stop_worker", { orchestrator_id: id, worker: "x".repeat(300) }, "not_found", /^no worker "x{300}" in session/],
       ["get_worker_diff", { orchestrator_id: id, worker: "y".repeat(256) }, "not_found", /^no worker "y{256}"/],
       ["no_such_tool", {}, "usage", /unknown tool "no_such_tool"/],
+      // Names every object has are no arguments either (they passed as known ones).
+      ["get_orchestrator_status", { orchestrator_id: id, constructor: 1 }, "usage", /^unknown argument constructor /],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "progress", content: { summary: "s", toString: "x" } },
+        "usage",
+        /^unknown argument content\.toString /,
+      ],
       // A huge value comes back cut to its start and length, not whole into the model's context.
       [
         "send_to_worker",

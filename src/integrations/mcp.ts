@@ -495,7 +495,8 @@ export function checkArgument(schema: ArgumentSchema, value: unknown, where: str
         if (record[key] === undefined || record[key] === null) throw usage(`argument ${prefix}${key} is required`);
       }
       for (const [key, item] of Object.entries(record)) {
-        const property = schema.properties[key];
+        // Own properties only: "constructor" or "__proto__" is no argument, though every object has one.
+        const property = Object.hasOwn(schema.properties, key) ? schema.properties[key] : undefined;
         if (!property) {
           throw usage(`unknown argument ${prefix}${key} (expected ${Object.keys(schema.properties).join(", ")})`);
         }
@@ -529,7 +530,7 @@ function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
   const suggestion = error.message.search(/\borch [a-z]/);
   const own = suggestion < 0 ? error.message : error.message.slice(0, suggestion);
   const renamed = own.replace(/(?<![\w-])(?:--([a-z0-9][a-z0-9-]*)|\$[A-Z_]+)/g, (flag, name?: string) => {
-    const sameName = name !== undefined && tool.inputSchema.properties[name] ? name : undefined;
+    const sameName = name !== undefined && Object.hasOwn(tool.inputSchema.properties, name) ? name : undefined;
     const argument = names[name ?? flag] ?? sameName;
     return argument === undefined ? flag : `argument ${argument}`;
   });
