@@ -544,6 +544,8 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
       [17, '{"jsonrpc":"2.0","id":17,"method":"ping","params":5}\n', -32600],
     ];
     for (const [, line] of withId) await server.send(line);
+    // A notification the SDK's own handler refuses: said on stderr in one line (it was cut at "[").
+    await server.send('{"jsonrpc":"2.0","method":"notifications/cancelled"}\n');
     // A tools/call without an id is a notification: never answered nor run, but said on stderr.
     const orphan = { name: "create_orchestrator_session", arguments: {} };
     await server.send(`${JSON.stringify({ jsonrpc: "2.0", method: "tools/call", params: orphan })}\n`);
@@ -564,6 +566,8 @@ test("lines that are no JSON-RPC request get JSON-RPC's error, one stderr line e
     const stderrLines = server.stderr().trim().split("\n");
     assert.ok(stderrLines.length >= anonymous.length, server.stderr());
     assert.ok(stderrLines.every((l) => l.startsWith("orch: mcp: ")), server.stderr());
+    assert.match(server.stderr(), /^orch: mcp: Uncaught error in notification handler: params: .+$/m);
+    assert.not.match(server.stderr(), /\[$/m, "no line cut at its issue list");
     server.child.stdin!.end();
     assert.is(await server.exited, 0, server.stderr());
   } finally {

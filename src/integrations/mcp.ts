@@ -643,6 +643,19 @@ const INSTRUCTIONS =
 const ENDING_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /**
+ * An error the SDK reports, in one line: a schema's issue list, alone or after the SDK's words (a
+ * notifications/cancelled without its params: "Uncaught error in notification handler: [" and the
+ * list), says its first issue; before, the line ended at "[".
+ */
+function sdkErrorLine(message: string): string {
+  const list = message.indexOf("[");
+  const issue = list < 0 ? undefined : schemaIssueLine(message.slice(list));
+  if (issue === undefined) return message.split("\n")[0]!;
+  const before = message.slice(0, list).trim();
+  return before ? `${before} ${issue}` : issue;
+}
+
+/**
  * Serves the tools on stdin/stdout until stdin closes (or a signal comes), then waits for the calls that
  * change things to finish. Only protocol frames go to stdout: console output is sent to stderr for the
  * whole time. Resolves to the signal that ended the server, if one did.
@@ -721,7 +734,7 @@ export async function serveMcp(options: McpServerOptions): Promise<NodeJS.Signal
       underWay.delete(extra.requestId);
     }
   });
-  server.onerror = (error) => options.warn(`mcp: ${schemaIssueLine(error.message) ?? error.message.split("\n")[0]}`);
+  server.onerror = (error) => options.warn(`mcp: ${sdkErrorLine(error.message)}`);
 
   // The transport reads stdin through a bound on each line: a huge request is refused, not buffered whole.
   const lines = new BoundedLines(MAX_LINE_BYTES, (line) => {
