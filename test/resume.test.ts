@@ -74,6 +74,32 @@ test("sends that find a worker at its prompt at once type the wake-up line once 
   assert.equal(inbox.messages.map((m) => m.content.text).sort(), [...texts].sort());
 });
 
+test("a send that comes while another orch links its wake-up into the log waits for it, and does not type again", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript(['orch notify --type idle --summary "at my prompt"', 'cat > "$out/typed"']);
+  orch(["spawn", "feat/idle", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).status === "idle" && statusOf(repo, env).agent_alive, 20_000, "the agent to be idle");
+  // Another send, between the two links of its wake-up event: the number is taken, the named link not yet made.
+  const events = path.join(repo, ".orch", "sessions", id, "workers", "feat-idle", "events");
+  const names = fs.readdirSync(events).filter((name) => /^\d{12}\./.test(name)).sort();
+  const last = JSON.parse(fs.readFileSync(path.join(events, names[names.length - 1]!), "utf8"));
+  const woken = { ...last, id: "msg_0wokenbyanother0", message_type: "woken", content: { summary: "typed" } };
+  const staged = path.join(events, ".woken.tmp");
+  fs.writeFileSync(staged, JSON.stringify(woken));
+  const number = String(Number(names[names.length - 1]!.slice(0, 12)) + 1).padStart(12, "0");
+  fs.linkSync(staged, path.join(events, number));
+  const send = orchAsync(["send", "feat/idle", "a message", "--json"], { cwd: repo, env });
+  await new Promise((r) => setTimeout(r, 800));
+  fs.linkSync(staged, path.join(events, `${number}.woken.${woken.id}.json`));
+  fs.rmSync(staged);
+  const sent = await send.done;
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, false, "the other send woke it: this one finds it woken and types nothing");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.is(read(path.join(dir, "typed")), "", "nothing was typed");
+});
+
 test("send does not make a worker running: only a turn that starts does", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/asleep", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

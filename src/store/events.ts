@@ -86,9 +86,37 @@ export function linkEvent(eventsDir: string, file: string, type: string, id: str
   for (let seq = nextSeq(names); !linkEventAt(eventsDir, file, type, id, seq); seq++);
 }
 
-/** The sequence number the next event of the log will take (see linkEventAt). */
+/**
+ * How long a bare number without its named link counts as an event being linked: a writer takes well under
+ * this between its two links; an older one is the gap a writer killed between them left.
+ */
+const IN_FLIGHT_MS = 2000;
+
+/** Whether `names` shows an event whose bare number is linked and whose named link is not yet. */
+function eventInFlight(eventsDir: string, names: string[]): boolean {
+  const named = new Set<string>();
+  const bare: string[] = [];
+  for (const name of names) {
+    if (name.length === SEQ_DIGITS) bare.push(name);
+    else if (name.charCodeAt(SEQ_DIGITS) === 46) named.add(name.slice(0, SEQ_DIGITS));
+  }
+  return bare.some((number) => {
+    if (named.has(number) || !isDigits(number)) return false;
+    const stat = fs.lstatSync(path.join(eventsDir, number), { throwIfNoEntry: false });
+    return stat !== undefined && Date.now() - stat.ctimeMs < IN_FLIGHT_MS;
+  });
+}
+
+/**
+ * The sequence number the next event of the log will take (see linkEventAt), once every event numbered
+ * before it can be read: a compare-and-swap that reads the log's state after this sees all of them.
+ */
 export function nextEventSeq(eventsDir: string): number {
-  return nextSeq(listDir(eventsDir));
+  for (;;) {
+    const names = listDir(eventsDir);
+    if (!eventInFlight(eventsDir, names)) return nextSeq(names);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
 }
 
 /**
