@@ -201,7 +201,7 @@ test("await counts pending workers: it waits while the prerequisite works, and r
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
   orch(["spawn", "feat/b", "--after", "feat-a", "--no-window"], { cwd: repo });
   const waiting = orch(["await", "--timeout", "1", "--json"], { cwd: repo });
-  assert.is(waiting.code, 124);
+  assert.is(waiting.code, 124, `${waiting.stderr} ${waiting.stdout}`);
   assert.equal(waiting.json.workers.map((w: { status: string }) => w.status), ["running", "pending"]);
   assert.match(waiting.stderr, /workers still running after 1s: feat-a running, feat-b pending/);
   finish(a, { "a.txt": "a\n" }, "a done");
