@@ -198,9 +198,11 @@ test("a flag that takes text takes the next argument whatever it looks like; -- 
 test("a reader that has gone before the output (orch help | head -0): exit 1 and nothing said, as git", async () => {
   const [program, ...args] = orchCommand();
   // The human help too: cac printed it with console.info, which dropped the EPIPE, and orch exited 0.
+  // orch's stdout is a FIFO whose only reader closed before orch started: its one write meets no reader. (A pipe
+  // whose end this process destroys is closed later, by the event loop: under load orch could write first.)
+  const noReader = 'f=$(mktemp -u) && mkfifo "$f" && exec 3<>"$f" 4>"$f" && rm "$f" && exec 3<&- && exec "$@" >&4';
   for (const asked of [["help", "--json"], ["help"], ["help", "status"], ["--help"], ["status", "--help"], ["-v"]]) {
-    const child = spawn(program!, [...args, ...asked], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout.destroy(); // before orch has started: its one write meets a pipe with no reader
+    const child = spawn("sh", ["-c", noReader, "sh", program!, ...args, ...asked], { cwd, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
