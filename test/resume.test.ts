@@ -240,7 +240,7 @@ test("stop and rm at once with resume, many times: a stopped or removed worker r
   const atOnce = (a: string[], b: string[]) => Promise.all([orchAsync(a, { cwd: repo, env }).done,
     orchAsync(b, { cwd: repo, env }).done]);
   const resumeOutcome = (r: Result) => {
-    if (r.code !== 0) assert.match(r.stderr.trim(), loserSays);
+    if (r.code !== 0) assert.match(r.stderr.trim(), loserSays, r.stderr);
     assert.is(r.stderr.trim().split("\n").length <= 1, true, r.stderr);
   };
   for (let round = 0; round < 6; round++) {
