@@ -662,6 +662,16 @@ test("a last request line without its newline (stdin closed after it) is run and
   assert.equal(list.json.workers.map((w: { branch: string }) => w.branch), ["feat/last"]);
 });
 
+/** Requests 1 and 2: initialize, then start feat/a (no window), which gets a commit of its own. */
+async function initializedWithWorkerA(server: ReturnType<typeof rawServer>, id: string): Promise<void> {
+  await server.send(request(1, "initialize", INITIALIZE));
+  await server.answerTo(1);
+  const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
+  await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
+  const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
+  commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
+}
+
 for (const [signal, exitCode] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
   const title = `${signal} while land_workers tests and await_workers waits: the land is undone and answered, ` +
     `exit ${exitCode}`;
@@ -670,12 +680,7 @@ for (const [signal, exitCode] of [["SIGTERM", 143], ["SIGHUP", 129]] as const) {
     const server = rawServer(repo);
     const pidFile = path.join(path.dirname(repo), "test.pid");
     try {
-      await server.send(request(1, "initialize", INITIALIZE));
-      await server.answerTo(1);
-      const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
-      await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
-      const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
-      commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
+      await initializedWithWorkerA(server, id);
       const done = {
         orchestrator_id: id, message_type: "task_complete", content: { summary: "a" }, worker_id: "feat-a",
       };
@@ -719,12 +724,7 @@ test("a tools/call reusing the id of a call under way is refused, not run: messa
   const server = rawServer(repo);
   const go = path.join(path.dirname(repo), "go");
   try {
-    await server.send(request(1, "initialize", INITIALIZE));
-    await server.answerTo(1);
-    const args = { branch: "feat/a", orchestratorId: id, noWindow: true };
-    await server.send(request(2, "tools/call", { name: "start_worktree_session", arguments: args }));
-    const spawned = (await server.answerTo(2)).result as { content: { text: string }[] };
-    commitFiles(JSON.parse(spawned.content[0]!.text).worktree_path, { "a.txt": "a\n" }, "Add a");
+    await initializedWithWorkerA(server, id);
     for (const n of [1, 2, 3]) {
       const report = { orchestrator_id: id, message_type: "progress", content: { summary: `report ${n}` } };
       await server.send(request(2 + n, "tools/call", { name: "send_message", arguments: report }));
