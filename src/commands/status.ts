@@ -5,7 +5,7 @@ import { mainWorktreeOf } from "../adapters/repo.ts";
 import { repoOf, resolveSession, type Context } from "../context.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { windowKey } from "../ids.ts";
-import { onHost } from "../hosts/place.ts";
+import { checkSshSetupFor, onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles } from "../store/coherence.ts";
@@ -190,7 +190,7 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The hosts are asked first, so their round trips overlap the check made here.
   let hosts = records.some(onHost) ? await import("../hosts/views.ts") : undefined;
   // A bad ssh setup refuses status before it writes anything, its cache of what it read too.
-  if (hosts) (await import("../adapters/ssh.ts")).checkSshSetup(ctx.env);
+  await checkSshSetupFor(records, ctx);
   read.keep();
   let asked = hosts?.askHosts(layout, records, ctx);
   // Its failure (a bad ssh setting) is thrown where it is awaited, below; meanwhile it is not "unhandled".
