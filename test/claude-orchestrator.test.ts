@@ -208,11 +208,16 @@ test("/exit asks while a listener runs; Move to background and exit leaves the n
   assert.match(o.pane(), /Background work is running/);
   tmux(["send-keys", "-t", o.window, "2"], o.env);
   await waitFor(o, () => server.used(o.key) === 4, "the backgrounded session to start its poll again");
-  await waitFor(o, () => !processesOf(o.user).some((p) => isListener(p, "poll --wait")), "the poll in the background session to refuse");
   const rearmed = server.turns(o.key)[3]!;
   const output = [...userText(rearmed.body).matchAll(/Output is being written to: (\S+\.output)/g)].at(-1)?.[1];
   assert.ok(output, "the background session started its poll again");
-  assert.match(fs.readFileSync(output!, "utf8"), /runs in the background with nobody attached/, "and orch refused it");
+  // The model hears of the background command as soon as it is launched: its output comes after.
+  const said = () => (fs.existsSync(output!) ? fs.readFileSync(output!, "utf8") : "");
+  const refused = () => /runs in the background with nobody attached/.test(said());
+  await waitFor(o, refused, "orch to refuse the background session's poll").catch((error: Error) => {
+    throw new Error(`${error.message}\nits output: ${JSON.stringify(said())}`);
+  });
+  await waitFor(o, () => !processesOf(o.user).some((p) => isListener(p, "poll --wait")), "the poll in the background session to end");
   const id = o.notify("after the exit");
   await sleep(QUIET_MS);
   const polled = o.run(["poll", "--json"]);
