@@ -217,10 +217,26 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     answerInLines = COMMANDS.find((spec) => commandName(spec) === cli.matchedCommandName)?.jsonLines === true;
     const name = cli.matchedCommandName ? ` ${cli.matchedCommandName}` : "";
     // cac quotes the arguments it could not place ("Unused args: `x`") with protect()'s marker on them.
-    const message = (error as Error).message.replaceAll(MARK, "");
+    const message = inOrchWords((error as Error).message.replaceAll(MARK, ""), cli.args.length);
     throw new OrchError("usage", `${message} (see orch${name} --help)`);
   }
   return invocation && { ...invocation, args: unprotect(invocation.args), flags: unprotect(invocation.flags) };
+}
+
+/** cac's four usage errors in orch's words (lower case, as git's and every other orch message); others as they are. */
+function inOrchWords(message: string, given: number): string {
+  const unused = /^Unused args: (.*)$/.exec(message);
+  if (unused) return `unexpected argument${unused[1]!.includes("`, `") ? "s" : ""} ${unused[1]}`;
+  const unknown = /^Unknown option (`.*`)$/.exec(message);
+  if (unknown) return `unknown option ${unknown[1]}`;
+  const missing = /^missing required args for command `\S+ (.*)`$/.exec(message);
+  if (missing) {
+    const needed = missing[1]!.split(" ").filter((part) => part.startsWith("<")).slice(given);
+    return `missing ${needed.join(" ")}`;
+  }
+  const noValue = /^option `(\S+) (\S+)` value is missing$/.exec(message);
+  if (noValue) return `option \`${noValue[1]} ${noValue[2]}\` needs a value`;
+  return message;
 }
 
 function parseFast(): Invocation | undefined {

@@ -117,9 +117,27 @@ test("an argument too many is named as typed, with no control character of orch'
   for (const args of [["status", "extra-arg"], ["send", "w", "text", "extra-arg"], ["spawn", "feat/a", "b", "extra-arg"]]) {
     const r = orch(args, { cwd });
     assert.is(r.code, 2, args.join(" "));
-    assert.match(r.stderr, /Unused args: `extra-arg`/, JSON.stringify(r.stderr));
+    assert.match(r.stderr, /^orch: unexpected argument `extra-arg` \(see orch \w+ --help\)\n$/, JSON.stringify(r.stderr));
     const j = orch([...args, "--json"], { cwd });
-    assert.match(j.json.error.message, /^Unused args: `extra-arg`/, JSON.stringify(j.json.error.message));
+    assert.match(j.json.error.message, /^unexpected argument `extra-arg`/, JSON.stringify(j.json.error.message));
+  }
+});
+
+test("the parser's usage errors are said in orch's words: what is unexpected, unknown or missing", () => {
+  const said: [string[], string][] = [
+    [["status", "a", "b"], "unexpected arguments `a`, `b` (see orch status --help)"],
+    [["poll", "--bogus"], "unknown option `--bogus` (see orch poll --help)"],
+    [["spawn"], "missing <branch> (see orch spawn --help)"],
+    [["send"], "missing <worker> <text> (see orch send --help)"],
+    [["send", "w"], "missing <text> (see orch send --help)"],
+    [["notify", "--type"], "option `--type <type>` needs a value (see orch notify --help)"],
+  ];
+  for (const [args, message] of said) {
+    const r = orch(args, { cwd });
+    assert.is(r.code, 2, args.join(" "));
+    assert.is(r.stderr, `orch: ${message}\n`, args.join(" "));
+    const json = [args[0]!, "--json", ...args.slice(1)]; // before a trailing --type, which would take it as its value
+    assert.is(orch(json, { cwd }).json.error.message, message, json.join(" "));
   }
 });
 
