@@ -5,7 +5,7 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { invalid, OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { bringHome } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
@@ -106,6 +106,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       gitAdapter.dirtyPathsTouched(target, repo.mainRoot, series.fork, series.tip),
     ]);
     if (options.expectedHead !== undefined) {
+      const names = `--expected-head ${options.expectedHead}`;
+      if (expected === undefined) throw invalid(`${names} names no commit: nothing was applied`);
       if (expected !== head) {
         const message = `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`;
         throw new OrchError("refused", message);
