@@ -251,7 +251,7 @@ test("a bad ORCH_SSH_CONTROL_DIR: every command that would reach the host refuse
     ["status"], ["list"], ["poll"], ["poll", "--wait", "--timeout", "1"], ["watch"], ["await", "feat-w", "--timeout", "1"],
     ["send", "feat-w", "hello"], ["stop", "feat-w"], ["resume", "feat-w"], ["approve", "feat-w"],
     ["deny", "feat-w", "--message", "no"], ["diff", "feat-w"], ["apply", "feat-w"], ["merge", "feat-w"],
-    ["land", "feat-w"], ["land"], ["sync"], ["clean"], ["rm", "feat-w", "--yes"], ["host", "list"],
+    ["land", "feat-w"], ["land"], ["sync"], ["clean"], ["rm", "feat-w", "--yes"], ["rm", "feat-w", "--delete-branch"], ["host", "list"],
     ["host", "add", "h", host.alias, "--path", "badcontrol/repo"], ["spawn", "feat/x", "--host", "h", "--no-window"],
   ];
   // status keeps a cache of what it read here (store/status-cache.ts) before it asks the hosts: made now.

@@ -4,7 +4,7 @@ import { repoOf, requireRepo, resolveSession, type Context } from "../context.ts
 import { OrchError } from "../errors.ts";
 import { isWorkerId, workerIdForBranch } from "../ids.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { onHost } from "../hosts/place.ts";
+import { checkSshSetupFor, onHost } from "../hosts/place.ts";
 import { CorruptWorkerRecord, forgetWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker, type RemoveOutcome } from "./lifecycle.ts";
@@ -45,6 +45,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     };
   }
   const repo = await requireRepo(ctx);
+  // Refused before asking anything: the answer would be wasted.
+  await checkSshSetupFor([record], ctx);
   if (deleteBranch && !booleanFlag(flags, "yes")) await confirm(`Also delete branch ${record.branch}?`);
   const outcome = await removeWorker(layout, record, { force, deleteBranch, forceBranch: force }, ctx, repo.mainRoot);
   return {
