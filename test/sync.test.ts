@@ -80,17 +80,37 @@ function recordedBase(repo: string, id: string): string {
   return (r.json.workers as { worker_id: string; base_commit: string }[]).find((w) => w.worker_id === id)!.base_commit;
 }
 
-test("a sync killed with -9 after git rebased the worker: the next sync records the new base and tells it, once", () => {
+/** The worker's record as its file has it (no command looks first: status would finish a killed sync's part). */
+function recordFile(repo: string, id: string): { base_commit: string; base_tip?: string } {
+  const sessions = path.join(repo, ".orch", "sessions");
+  const session = fs.readdirSync(sessions).find((name) => name.startsWith("orch_"))!;
+  return JSON.parse(fs.readFileSync(path.join(sessions, session, "workers", id, "worker.json"), "utf8"));
+}
+
+/** A git whose rebase runs to its end, then kills orch: dead before it records the new base or tells the worker. */
+const killedAfterRebase = () =>
+  gitStandIn(['case " $* " in *" rebase --quiet "*) "$real" "$@"; code=$?; kill -9 "$orch"; exit $code ;; esac']);
+
+/**
+ * Waits until the killed sync's git (the stand-in above, which outlives orch a moment) has ended, as it has
+ * been reaped: until then a command takes it for a sync's git that still runs, and leaves the worker to it.
+ */
+async function killedSyncsGitEnded(wt: string): Promise<void> {
+  const note = path.join(git(["rev-parse", "--absolute-git-dir"], wt), "orch-sync.json");
+  const gitPid = JSON.parse(fs.readFileSync(note, "utf8")).git_pid as number;
+  await waitUntil(() => !processGroupRuns(gitPid), 20_000, "the killed sync's git to end");
+}
+
+test("a sync killed with -9 after git rebased the worker: the next sync records the new base and tells it, once", async () => {
   const { repo, wt, tip } = behindOne("cut");
   const before = recordedBase(repo, "cut");
   assert.equal(toldOf(wt), [["base_moved", tip, false]], "status noticed the move and told it");
-  // git's rebase runs to its end; orch dies before it records the new base or tells the worker.
-  const env = gitStandIn(['case " $* " in *" rebase --quiet "*) "$real" "$@"; code=$?; kill -9 "$orch"; exit $code ;; esac']);
-  const killed = orch(["sync", "cut", "--json"], { cwd: repo, env });
+  const killed = orch(["sync", "cut", "--json"], { cwd: repo, env: killedAfterRebase() });
   assert.is(killed.code, -1, "killed by SIGKILL");
   onTipOnce(repo, "cut", tip);
-  assert.is(recordedBase(repo, "cut"), before, "not recorded before it died (status looked meanwhile)");
+  assert.is(recordFile(repo, "cut").base_commit, before, "not recorded before it died");
   assert.equal(toldOf(wt), [], "not told before it died");
+  await killedSyncsGitEnded(wt);
   const again = orch(["sync", "cut", "--json"], { cwd: repo });
   assert.is(again.code, 0, again.stderr);
   assert.equal(again.json.synced, ["cut"], again.stdout);
@@ -99,6 +119,110 @@ test("a sync killed with -9 after git rebased the worker: the next sync records 
   const third = orch(["sync", "cut", "--json"], { cwd: repo });
   assert.equal([third.json.synced, third.json.up_to_date], [[], ["cut"]], third.stdout);
   assert.equal(toldOf(wt), [], "not told again");
+});
+
+/**
+ * Two idle workers with no commits of their own, main moved on, and `later` waiting for `cut` to land:
+ * `whole` synced by a sync that finished, `cut` fast-forwarded by one killed after its git, before it
+ * recorded the new base. Each command below is the first to look after that kill.
+ */
+async function syncedTwoWays(): Promise<{ repo: string; tip: string; wtCut: string }> {
+  const { repo } = sessionRepo();
+  spawnWorker(repo, "whole");
+  const wtCut = spawnWorker(repo, "cut");
+  const later = orch(["spawn", "later", "--after", "cut", "--no-window", "--json"], { cwd: repo });
+  assert.is(later.code, 0, later.stderr);
+  const tip = commitFiles(repo, { "main.txt": "moved\n" }, "main moves");
+  const synced = orch(["sync", "whole", "--json"], { cwd: repo });
+  assert.equal(synced.json.synced, ["whole"], synced.stdout);
+  const killed = orch(["sync", "cut", "--json"], { cwd: repo, env: killedAfterRebase() });
+  assert.is(killed.code, -1, "killed by SIGKILL");
+  assert.is(git(["rev-parse", "cut"], repo), tip, "git fast-forwarded it");
+  assert.is.not(recordFile(repo, "cut").base_commit, tip, "killed before it recorded the new base");
+  await killedSyncsGitEnded(wtCut);
+  return { repo, tip, wtCut };
+}
+
+/** The killed sync's part is done: its new base recorded, the worker told once; the next sync finds it current. */
+function finishedAfterKill(repo: string, wtCut: string, tip: string): void {
+  assert.equal([recordFile(repo, "cut").base_commit, recordFile(repo, "cut").base_tip], [tip, tip]);
+  // The first sync's check told it of the move (it was not that sync's to sync); then that it was synced.
+  assert.equal(toldOf(wtCut), [["base_moved", tip, false], ["base_moved", tip, true]]);
+  const again = orch(["sync", "cut", "--json"], { cwd: repo });
+  assert.equal([again.json.synced, again.json.up_to_date], [[], ["cut"]], again.stdout);
+  assert.equal(toldOf(wtCut), [], "not told again");
+}
+
+/** `later` (spawn --after cut) has not started: cut, synced onto main with no commits, has not landed. */
+function laterStillWaits(repo: string): void {
+  const r = orch(["status", "--json"], { cwd: repo });
+  const later = (r.json.workers as { worker_id: string; status: string }[]).find((w) => w.worker_id === "later");
+  assert.is(later?.status, "pending", r.stdout);
+}
+
+test("a sync killed -9 after git, before its record: diff counts from the new base, not main's commits", async () => {
+  const { repo, tip, wtCut } = await syncedTwoWays();
+  const [whole, cut] = ["whole", "cut"].map((id) => orch(["diff", id, "--json"], { cwd: repo }));
+  assert.is(cut.code, 0, cut.stderr);
+  const shown = (r: { json: Record<string, unknown> }) => {
+    const { base_commit: base, commits, files, diff } = r.json;
+    return [base, commits, files, diff];
+  };
+  assert.equal(shown(cut), [tip, [], [], ""], "main's commit is not shown as the worker's");
+  assert.equal(shown(cut), shown(whole), "as after a sync that finished");
+  finishedAfterKill(repo, wtCut, tip);
+});
+
+test("a sync killed -9 after git, before its record: apply finds nothing of the worker's to apply", async () => {
+  const { repo, tip, wtCut } = await syncedTwoWays();
+  const [whole, cut] = ["whole", "cut"].map((id) => orch(["apply", id, "--dry-run", "--json"], { cwd: repo }));
+  assert.is(cut.json.error?.code, "refused", cut.stdout);
+  const nothing = `worker cut has no commits since its base ${tip.slice(0, 12)}: nothing to apply`;
+  assert.equal(cut.json.error.message, nothing);
+  assert.equal([whole.code, whole.json.error.message.replace("whole", "cut")], [cut.code, cut.json.error.message]);
+  finishedAfterKill(repo, wtCut, tip);
+});
+
+test("a sync killed -9 after git, before its record: status shows the new base, not landed; later waits", async () => {
+  const { repo, tip, wtCut } = await syncedTwoWays();
+  const r = orch(["status", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  const workers = r.json.workers as Record<string, unknown>[];
+  const fields = (id: string) => {
+    const w = workers.find((x) => x.worker_id === id)!;
+    return [w.base_commit, w.ahead, w.behind, w.merges_cleanly, w.landed ?? false];
+  };
+  assert.equal(fields("cut"), [tip, 0, 0, true, false], r.stdout);
+  assert.equal(fields("cut"), fields("whole"), "as after a sync that finished");
+  laterStillWaits(repo);
+  finishedAfterKill(repo, wtCut, tip);
+});
+
+test("a sync killed -9 after git, then main moves: poll's check does not take the worker for landed", async () => {
+  const { repo, tip, wtCut } = await syncedTwoWays();
+  const next = commitFiles(repo, { "next.txt": "on\n" }, "main moves on");
+  const r = orch(["poll", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(recordFile(repo, "cut").base_commit, tip, "poll's check finished the killed sync's part first");
+  laterStillWaits(repo);
+  const told = [["base_moved", tip, false], ["base_moved", tip, true], ["base_moved", next, false]];
+  assert.equal(toldOf(wtCut), told, "told it was synced, then that main moved on");
+});
+
+test("a worker with commits, its sync killed -9 after git: status counts it from the new base, +1 -0", async () => {
+  const { repo, wt, tip } = behindOne("cut");
+  const killed = orch(["sync", "cut", "--json"], { cwd: repo, env: killedAfterRebase() });
+  assert.is(killed.code, -1, "killed by SIGKILL");
+  await killedSyncsGitEnded(wt);
+  const r = orch(["status", "--json"], { cwd: repo });
+  const cut = (r.json.workers as Record<string, unknown>[]).find((w) => w.worker_id === "cut")!;
+  assert.equal([cut.base_commit, cut.ahead, cut.behind, cut.landed ?? false], [tip, 1, 0, false], r.stdout);
+  assert.match(r.stderr, `cut: a sync killed after its git rebase onto ${tip.slice(0, 12)} is finished`);
+  assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+  const marker = path.join(git(["rev-parse", "--absolute-git-dir"], wt), "orch-worker.json");
+  assert.is(JSON.parse(fs.readFileSync(marker, "utf8")).base_commit, tip, "its worktree's marker too");
+  const again = orch(["sync", "cut", "--json"], { cwd: repo });
+  assert.equal([again.json.synced, again.json.up_to_date], [[], ["cut"]], again.stdout);
 });
 
 test("a sync killed with -9 in the middle of its git rebase: the next sync puts the rebase back and syncs the worker", async () => {

@@ -67,11 +67,13 @@ function conflictError(worker: string, outcome: gitAdapter.AmOutcome, extra: Rec
 
 export async function runApply(options: ApplyOptions, ctx: Context): Promise<Record<string, unknown>> {
   const { layout, session } = await resolveSession(ctx, options.orch);
-  const record = loadWorker(layout, session.orchestrator_id, options.worker);
-  refusePending(record);
+  const given = loadWorker(layout, session.orchestrator_id, options.worker);
+  refusePending(given);
   const repo = await requireRepo(ctx);
-  refuseWorkerCheckout(repo, record);
-  await bringHome(layout, [record], repo.mainRoot, ctx);
+  refuseWorkerCheckout(repo, given);
+  await bringHome(layout, [given], repo.mainRoot, ctx);
+  const { finishKilledSyncsOf } = await import("./coherence.ts");
+  const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
   const target = repo.root;
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);

@@ -17,6 +17,7 @@ import {
   releaseTelling,
   saveBaseTips,
   saveStandings,
+  syncOwedExists,
   updateWorkerCoherence,
   type CachedStanding,
   type Standing,
@@ -421,7 +422,8 @@ export async function reconcile(
   ctx: Context,
   options: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
-  const records = options.records ?? listWorkers(layout, orchestratorId);
+  const records = await finishKilledSyncsOf(layout, repo, options.records ?? listWorkers(layout, orchestratorId), ctx,
+    options.skipTelling);
   const tips = await baseTipsOf(repo, records);
   const started = records.filter((r) => !r.pending);
   warnOfMissingBases(started, tips, ctx);
@@ -497,6 +499,18 @@ export async function reconcile(
   const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
   rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
   return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
+}
+
+/**
+ * finishKilledSyncs (sync.ts) of these workers, loaded only when one of them has a sync not settled: the
+ * records as they are now.
+ */
+export async function finishKilledSyncsOf(
+  layout: StoreLayout, repo: Repo, records: WorkerRecord[], ctx: Context, skip?: Set<string>,
+): Promise<WorkerRecord[]> {
+  const owing = records.some((r) => !r.pending && syncOwedExists(layout, r.orchestrator_id, r.worker_id));
+  if (!owing) return records;
+  return (await import("./sync.ts")).finishKilledSyncs(layout, repo, records, ctx, skip);
 }
 
 /** The hosts of these workers that failed lately and wait out their pause, each said once on stderr. */

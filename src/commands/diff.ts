@@ -13,10 +13,12 @@ import type { CommandResult } from "./types.ts";
 export async function diffMain(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const stat = booleanFlag(flags, "stat");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
-  refusePending(record);
+  const given = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  refusePending(given);
   const repo = await requireRepo(ctx);
-  await fetchWorkerBranches(layout, [record], repo.mainRoot, ctx);
+  await fetchWorkerBranches(layout, [given], repo.mainRoot, ctx);
+  const { finishKilledSyncsOf } = await import("./coherence.ts");
+  const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
   const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
   if (!tip) throw new OrchError("not_found", `branch ${record.branch} no longer exists`);
   const fork = await forkPoint(repo.mainRoot, record, tip);

@@ -68,11 +68,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const local = booleanFlag(flags, "local");
   const deleteBranch = booleanFlag(flags, "deleteBranch");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
-  const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
-  refusePending(record);
+  const given = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  refusePending(given);
   const repo = await requireRepo(ctx);
   for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
-  await bringHome(layout, [record], repo.mainRoot, ctx);
+  await bringHome(layout, [given], repo.mainRoot, ctx);
+  const { finishKilledSyncsOf } = await import("./coherence.ts");
+  const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
   const prUrl = reportedPrUrl(layout, record);
   const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
   // Before the warning: a worktree whose branch is gone has everything "uncommitted".

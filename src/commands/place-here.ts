@@ -3,12 +3,9 @@
 
 import type { Context } from "../context.ts";
 import type { WorkerPlace } from "../hosts/place.ts";
-import { readSyncOwed, removeSyncOwed, writeSyncOwed } from "../store/coherence.ts";
+import { readSyncOwed, removeSyncOwed, SYNC_OWED_HERE as SYNC_OWED, writeSyncOwed } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
-
-/** Where a local worker's owed sync (SyncOwed) is kept in its folder until it is told. */
-const SYNC_OWED = "sync-owed.json";
 
 export function herePlace(layout: StoreLayout, record: WorkerRecord, ctx: Context): WorkerPlace {
   return {

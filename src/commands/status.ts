@@ -8,7 +8,7 @@ import { windowKey } from "../ids.ts";
 import { checkSshSetupFor, onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { branchTipFromFiles } from "../store/coherence.ts";
+import { branchTipFromFiles, syncOwedExists } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
 import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
@@ -192,6 +192,15 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // A bad ssh setup refuses status before it writes anything, its cache of what it read too.
   await checkSshSetupFor(records, ctx);
   read.keep();
+  // A sync killed after its git left a base unrecorded: finished first, so that this status (and the hosts'
+  // views, asked next) count from the base the branch is on.
+  if (!branchTips && records.some((r) => !r.pending && syncOwedExists(layout, r.orchestrator_id, r.worker_id))) {
+    const repo = await repoOf(ctx);
+    const { finishKilledSyncsOf } = await import("./coherence.ts");
+    if (repo) await finishKilledSyncsOf(layout, repo, records, ctx);
+    found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
+    records = found.map((w) => w.record);
+  }
   let asked = hosts?.askHosts(layout, records, ctx);
   // Its failure (a bad ssh setting) is thrown where it is awaited, below; meanwhile it is not "unhandled".
   asked?.catch(() => undefined);

@@ -11,8 +11,10 @@ import { OrchError, usage } from "../errors.ts";
 import { guardInterrupts, interruptSignal } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
-import { branchesReadableHere, checkSshSetupFor, onHost, placeOf } from "../hosts/place.ts";
-import { claimTelling, noteToldBase } from "../store/coherence.ts";
+import {
+  branchesReadableHere, checkSshSetupFor, fetchBranchesWherePossible, onHost, placeOf, type WorkerPlace,
+} from "../hosts/place.ts";
+import { claimTelling, noteToldBase, syncOwedExists, type SyncOwed } from "../store/coherence.ts";
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -211,6 +213,11 @@ export async function syncHere(
   if (fs.existsSync(record.worktree_path)) {
     const held = await undoAbandonedSync(record.worktree_path, record.worker_id, ctx);
     if (held) return { status: "blocked", reason: held };
+    // Already on it: a sync killed after its git, before it recorded that (finishKilledSyncs asks this).
+    if (await gitAdapter.isAncestor(record.worktree_path, tip, `refs/heads/${record.branch}`)) {
+      recordSyncedHere(layout, record, tip);
+      return { status: "synced" };
+    }
   }
   const blocker = await syncBlocker(layout, record, tip);
   if (blocker) return { status: "blocked", reason: blocker };
@@ -222,11 +229,77 @@ export async function syncHere(
     return { status: "blocked", reason: `git ${method} failed: ${result.error}` };
   }
   if (!result.ok) return { status: "stopped", conflict_paths: result.paths, error: result.error };
+  recordSyncedHere(layout, record, tip);
+  return { status: "synced" };
+}
+
+/** The new base of a worker synced here, in its record and in its worktree's marker. */
+function recordSyncedHere(layout: StoreLayout, record: WorkerRecord, tip: string): void {
   recordNewBase(layout, record, tip);
   const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
   const marker = readJson<WorkerMarker>(markerFile);
   if (marker) fs.writeFileSync(markerFile, toJson({ ...marker, base_commit: tip }), { mode: 0o600 });
-  return { status: "synced" };
+}
+
+/**
+ * The sync `owed` names, asked of the worker's place again once its branch is on that tip already: its place
+ * records the new base then (on a host, there and here) without running git (see syncHere).
+ */
+function recordOwedSync(place: WorkerPlace, repo: Repo, owed: SyncOwed): Promise<SyncAttempt> {
+  return place.sync(repo, { tip: owed.tip, method: owed.method, mergesCleanly: true, message: "" });
+}
+
+/**
+ * What a sync killed after its git left undone (the new base recorded, the worker told it was synced), done
+ * by the commands that read the workers' bases (status, diff, apply, merge, land, the coherence check): until
+ * then they counted from the old base, and took the base's own commits for the worker's. Under the sync
+ * claim, so a sync that still runs finishes its own. A sync killed before its git ran, or whose git put the
+ * branch back, moved nothing: it is left for the next sync. Returns the records as they are now.
+ */
+export async function finishKilledSyncs(
+  layout: StoreLayout, repo: Repo, records: WorkerRecord[], ctx: Context, skip?: Set<string>,
+): Promise<WorkerRecord[]> {
+  const now: WorkerRecord[] = [];
+  for (const record of records) {
+    const { orchestrator_id: orchestratorId, worker_id: workerId } = record;
+    const owing = !record.pending && !skip?.has(workerId) && syncOwedExists(layout, orchestratorId, workerId);
+    now.push(owing ? await finishKilledSync(layout, repo, record, ctx) : record);
+  }
+  return now;
+}
+
+async function finishKilledSync(
+  layout: StoreLayout, repo: Repo, given: WorkerRecord, ctx: Context,
+): Promise<WorkerRecord> {
+  if (claimSync(layout, given) !== "claimed") return given;
+  const { orchestrator_id: orchestratorId, worker_id: workerId } = given;
+  try {
+    const record = findWorker(layout, orchestratorId, workerId);
+    if (!record?.base_branch) return record ?? given;
+    const place = await placeOf(layout, record, ctx);
+    const owed = place.syncOwed();
+    if (!owed) return record;
+    // A remote worker's branch as its host has it now: its sync moved it there.
+    const fetched = () => fetchBranchesWherePossible(layout, [record], repo.mainRoot, ctx);
+    if (onHost(record) && (await fetched()).length === 0) return record;
+    const branchRef = `refs/heads/${record.branch}`;
+    if (!(await gitAdapter.isAncestor(repo.mainRoot, owed.tip, branchRef))) return record;
+    const attempt = await recordOwedSync(place, repo, owed);
+    if (attempt.status !== "synced") return record;
+    claimTelling(layout, orchestratorId, workerId, owed.tip);
+    const standing = { merges_cleanly: true, conflict_paths: [] };
+    const notice: MoveNotice = { baseBranch: record.base_branch, from: owed.from, to: owed.tip, standing };
+    await tellWorker(layout, repo, record, { ...notice, synced: true, syncedBy: owed.method }, ctx);
+    place.settleSync();
+    ctx.warn(`${workerId}: a sync killed after its git ${owed.method} onto ${owed.tip.slice(0, 12)} ` +
+      "is finished: its new base recorded, the worker told");
+    return findWorker(layout, orchestratorId, workerId) ?? record;
+  } catch (error) {
+    ctx.warn(`${workerId}: what a killed sync left undone could not be finished: ${(error as Error).message}`);
+    return findWorker(layout, orchestratorId, workerId) ?? given;
+  } finally {
+    releaseSync(layout, given);
+  }
 }
 
 /** Syncs the given workers; the coherence check first tells everyone else whose base moved. */
@@ -332,10 +405,15 @@ async function syncClaimed(
       outcome.told.push(id);
     };
     if (owed && owed.tip === baseTip && standing.behind === 0 && !standing.landed) {
-      // The host synced it onto this very tip for an earlier sync, which could not tell it.
+      // Its place synced it onto this very tip for an earlier sync, which could not record it or tell it.
       try {
-        recordNewBase(layout, record, baseTip);
-        await tellSynced(owed.from, owed.method);
+        const attempt = await recordOwedSync(place, repo, owed);
+        if (attempt.status === "synced") {
+          await tellSynced(owed.from, owed.method);
+        } else {
+          const reason = attempt.status === "blocked" ? attempt.reason : `its ${method} ended: ${attempt.status}`;
+          outcome.skipped.push({ worker_id: id, reason });
+        }
       } catch (error) {
         outcome.skipped.push({ worker_id: id, reason: (error as Error).message });
       }

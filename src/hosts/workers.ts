@@ -11,7 +11,9 @@ import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
 import { workerIdForBranch } from "../ids.ts";
-import { readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, writeSyncOwed } from "../store/coherence.ts";
+import {
+  readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, SYNC_OWED_ON_HOST, writeSyncOwed,
+} from "../store/coherence.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -507,7 +509,7 @@ export async function answerOnHost(
 }
 
 /** Where a remote worker's owed sync is kept (SyncOwed, hosts/place.ts): the host's answer may be lost. */
-const HOST_SYNC_OWED = "host-sync.json";
+const HOST_SYNC_OWED = SYNC_OWED_ON_HOST;
 
 /** A worker on a host, as a WorkerPlace (place.ts): the host's orch does each operation there. */
 export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<WorkerPlace> {

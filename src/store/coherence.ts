@@ -241,6 +241,19 @@ export interface SyncOwed {
   from: string;
 }
 
+/** The files a worker's owed sync is kept in, in its folder: one name per kind of place. */
+export const SYNC_OWED_HERE = "sync-owed.json";
+export const SYNC_OWED_ON_HOST = "host-sync.json";
+
+/**
+ * Whether a sync of this worker was started and not settled: one runs now, or one was killed (two file
+ * checks, so that the commands that read the worker's base can look each time; see finishKilledSyncs).
+ */
+export function syncOwedExists(layout: StoreLayout, orchestratorId: string, workerId: string): boolean {
+  const dir = layout.workerDir(orchestratorId, workerId);
+  return fs.existsSync(path.join(dir, SYNC_OWED_HERE)) || fs.existsSync(path.join(dir, SYNC_OWED_ON_HOST));
+}
+
 /** Where a worker's owed sync is kept until it is told: `file` in its folder (one name per kind of place). */
 function syncOwedFile(layout: StoreLayout, orchestratorId: string, workerId: string, file: string): string {
   return path.join(layout.workerDir(orchestratorId, workerId), file);
