@@ -53,9 +53,17 @@ function pidExists(pid: number): boolean {
   return true;
 }
 
-/** A process of the process group `pgid` is still there (a program started in a group of its own, or its children). */
+/**
+ * A process of the process group `pgid` still runs (a program started in a group of its own, or its children).
+ * Zombies do not count: where nothing reaps orphans at once (a container whose PID 1 reaps late or never),
+ * a killed orch's git stays one after it ended, and its group looked alive.
+ */
 export function processGroupExists(pgid: number): boolean {
-  return pgid > 0 && pidExists(-pgid);
+  if (pgid <= 0 || !pidExists(-pgid)) return false;
+  if (!hasProcFs()) return true;
+  const runsInGroup = (fields: string[] | undefined) => fields?.[2] === String(pgid) && fields[0] !== "Z";
+  if (runsInGroup(statFields(pgid))) return true;
+  return fs.readdirSync("/proc").some((name) => /^[0-9]+$/.test(name) && runsInGroup(statFields(Number(name))));
 }
 
 /** The process runs (a zombie waiting for its parent does not count). */

@@ -1,7 +1,7 @@
 // orch sync under races, kills and signals, with real processes: many syncs (and land --sync) of one worker
 // at once, a sync killed with -9 during or after its git rebase, a sync interrupted by SIGINT or SIGTERM.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -246,6 +246,27 @@ test("a sync killed with -9 in the middle of its git rebase: the next sync puts 
   assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], wt), "mid", "its branch is checked out again");
   assert.is(git(["status", "--porcelain"], wt), "", "nothing left in progress or uncommitted");
   assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
+});
+
+test("a killed sync's git left a zombie (nothing reaps it): the next sync does not take it for a running git", async () => {
+  if (!fs.existsSync("/proc/self/stat")) return console.log("SKIP: no /proc to tell a zombie by");
+  const { repo, wt, tip } = behindOne("reaped");
+  // A group of its own whose one process has ended, never reaped: its parent (sleep) waits for no child.
+  const script = 'setsid sh -c "exit 0" & echo $!; exec sleep 60';
+  const parent = spawn("sh", ["-c", script], { stdio: ["ignore", "pipe", "ignore"] });
+  try {
+    const zombie = await new Promise<number>((resolve) => parent.stdout!.once("data", (d) => resolve(Number(`${d}`))));
+    const state = () => fs.readFileSync(`/proc/${zombie}/stat`, "utf8").split(") ")[1]![0];
+    await waitUntil(() => state() === "Z", 10_000, "a zombie");
+    const note = { pid: 2 ** 22 + 1, start_time: null, tip, method: "rebase", git_pid: zombie };
+    const gitDir = git(["rev-parse", "--absolute-git-dir"], wt);
+    fs.writeFileSync(path.join(gitDir, "orch-sync.json"), JSON.stringify(note));
+    const r = orch(["sync", "reaped", "--json"], { cwd: repo });
+    assert.equal(r.json.synced, ["reaped"], r.stdout);
+    onTipOnce(repo, "reaped", tip);
+  } finally {
+    parent.kill("SIGKILL");
+  }
 });
 
 test("a rebase in progress that no sync left (the agent's own) is not touched: skipped, said why", () => {
