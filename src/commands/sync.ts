@@ -242,11 +242,16 @@ function recordSyncedHere(layout: StoreLayout, record: WorkerRecord, tip: string
 }
 
 /**
- * The sync `owed` names, asked of the worker's place again once its branch is on that tip already: its place
- * records the new base then (on a host, there and here) without running git (see syncHere).
+ * Records the new base of a worker whose branch is on the tip of the sync `owed` names already. That sync is
+ * asked of its place again, which records it there without running git (see syncHere): on a host, in the
+ * host's record too; here, in the worktree's marker too. Where that sync's git (or the host's orch) still
+ * runs, the place leaves its part to it, and the record here is written alone.
  */
-function recordOwedSync(place: WorkerPlace, repo: Repo, owed: SyncOwed): Promise<SyncAttempt> {
-  return place.sync(repo, { tip: owed.tip, method: owed.method, mergesCleanly: true, message: "" });
+async function recordOwedSync(
+  layout: StoreLayout, place: WorkerPlace, repo: Repo, record: WorkerRecord, owed: SyncOwed,
+): Promise<void> {
+  const attempt = await place.sync(repo, { tip: owed.tip, method: owed.method, mergesCleanly: true, message: "" });
+  if (attempt.status !== "synced") recordNewBase(layout, record, owed.tip);
 }
 
 /**
@@ -284,8 +289,7 @@ async function finishKilledSync(
     if (onHost(record) && (await fetched()).length === 0) return record;
     const branchRef = `refs/heads/${record.branch}`;
     if (!(await gitAdapter.isAncestor(repo.mainRoot, owed.tip, branchRef))) return record;
-    const attempt = await recordOwedSync(place, repo, owed);
-    if (attempt.status !== "synced") return record;
+    await recordOwedSync(layout, place, repo, record, owed);
     claimTelling(layout, orchestratorId, workerId, owed.tip);
     const standing = { merges_cleanly: true, conflict_paths: [] };
     const notice: MoveNotice = { baseBranch: record.base_branch, from: owed.from, to: owed.tip, standing };
@@ -407,13 +411,8 @@ async function syncClaimed(
     if (owed && owed.tip === baseTip && standing.behind === 0 && !standing.landed) {
       // Its place synced it onto this very tip for an earlier sync, which could not record it or tell it.
       try {
-        const attempt = await recordOwedSync(place, repo, owed);
-        if (attempt.status === "synced") {
-          await tellSynced(owed.from, owed.method);
-        } else {
-          const reason = attempt.status === "blocked" ? attempt.reason : `its ${method} ended: ${attempt.status}`;
-          outcome.skipped.push({ worker_id: id, reason });
-        }
+        await recordOwedSync(layout, place, repo, record, owed);
+        await tellSynced(owed.from, owed.method);
       } catch (error) {
         outcome.skipped.push({ worker_id: id, reason: (error as Error).message });
       }
