@@ -1,6 +1,7 @@
 // Names and ids: the one place that makes and checks them (orchestrator, worker, message ids, branches).
 
 import { invalid } from "./errors.ts";
+import { sha256Hex } from "./sha256.ts";
 
 const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -123,10 +124,33 @@ export function checkWorkerId(id: string, source = "worker id"): string {
  * (`feat/login` → `feat-login`). An id never starts with `-` (it would read as a flag): the dashes a
  * leading replaced character leaves become `_` (`über/x` → `_ber-x`). A branch cannot start with `-`
  * itself, so only replaced characters are affected.
+ * A branch with a character outside ASCII also gets `-` and 8 of [a-z0-9] from the SHA-256 of the whole
+ * branch (`feat/é` → `feat---` and 8 more): by its dashes alone, `feat/é` and `feat/è` would be one id, and so
+ * would every two branches of one length in another script. An all-ASCII branch's id is only the dashed branch.
  */
 export function workerIdForBranch(branch: string): string {
+  const dashed = dashedBranch(branch);
+  return isAscii(branch) ? dashed : `${dashed}-${branchDigest(branch)}`;
+}
+
+/** The branch with every code point outside [A-Za-z0-9._-] as one `-`, never starting with `-`. */
+function dashedBranch(branch: string): string {
   // Per code point ("u"): a character outside the BMP (an emoji) is one character, so one "-", not two.
   return withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/gu, "-"));
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 128) return false;
+  return true;
+}
+
+/**
+ * 8 of [a-z0-9] from the SHA-256 of the branch's UTF-8 bytes (its first 48 bits, modulo 36^8: 41 bits).
+ * The same in every runtime and on every host: a host's orch gives its worker this id too.
+ */
+function branchDigest(branch: string): string {
+  const first48Bits = Number.parseInt(sha256Hex(branch).slice(0, 12), 16);
+  return (first48Bits % 36 ** 8).toString(36).padStart(8, "0");
 }
 
 /** A worker id never starts with "-" (it would read as a flag): its leading dashes become "_". */
@@ -137,18 +161,24 @@ function withoutLeadingDashes(id: string): string {
 }
 
 /**
- * The id earlier builds gave a branch with characters outside the BMP (one `-` per UTF-16 unit:
- * `feat/😀x` → `feat---x`), or undefined when it is the id above: a worker recorded so is still found.
+ * The ids earlier builds gave a branch that has another one now, newest first, so a worker recorded under
+ * one is still found by its branch: only branches with a character outside ASCII have any. The id was the
+ * dashed branch alone (`feat/é` → `feat--`) before the digest came; before that, a character outside the
+ * BMP was one `-` per UTF-16 unit (`feat/😀x` → `feat---x`). Several branches share such an id: the record found
+ * under one is its branch's only when the branch it names is this one.
  */
-export function legacyWorkerIdForBranch(branch: string): string | undefined {
-  const legacy = withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/g, "-"));
-  return legacy === workerIdForBranch(branch) ? undefined : legacy;
+export function legacyWorkerIdsForBranch(branch: string): string[] {
+  if (isAscii(branch)) return [];
+  const dashed = dashedBranch(branch);
+  const perUnit = withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/g, "-"));
+  return perUnit === dashed ? [dashed] : [dashed, perUnit];
 }
 
 /**
  * The longest branch orch takes, in UTF-8 bytes. Its worker id and folder names are made from the whole
  * branch and get suffixes (`.new-<pid>`, `.removed-<pid>-<time>`, git's `.lock`), and file names end at
- * 255 bytes on Linux and macOS.
+ * 255 bytes on Linux and macOS. A worker id is at most 208 characters: a branch with a character outside
+ * ASCII has at most 199 code points, and its id 9 characters more.
  */
 export const MAX_BRANCH_BYTES = 200;
 

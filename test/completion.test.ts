@@ -69,6 +69,20 @@ test("bash: completes commands, flags, flag values and worker names", () => {
   assert.equal(bashComplete(text, ["orch", "spawn", "feat/b", "--after", ""], repo, bin), ["feat-a"], "--after: a worker");
 });
 
+test("bash completes the ids of workers whose branches are outside ASCII, each its own", () => {
+  const { repo } = sessionRepo();
+  const ids = ["feat/é", "feat/è", "功能/登录"].map((branch) => {
+    const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    return r.json.worker_id as string;
+  });
+  const bin = tempDir();
+  fs.symlinkSync(path.join(ROOT, "dist/orch"), path.join(bin, "orch"));
+  const text = script("bash");
+  assert.equal(bashComplete(text, ["orch", "stop", ""], repo, bin).sort(), [...ids].sort());
+  assert.equal(bashComplete(text, ["orch", "stop", "feat"], repo, bin).sort(), ids.slice(0, 2).sort());
+});
+
 test("every shell completes orch help and its one word, a public command (orch help COMMAND is COMMAND --help)", () => {
   const cwd = tempDir();
   const bash = script("bash");

@@ -464,4 +464,75 @@ test("a failing postCreate hook: exit 1, and the worktree, branch and worker are
   assert.equal(snapshot(path.join(repo, ".orch")), before);
 });
 
+test("branches one character apart outside ASCII (é/è, two in CJK) are four workers: own ids, windows, mail", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const branches = ["feat/é", "feat/è", "功能/登录", "功能/注册"];
+  const spawned = branches.map((branch) => {
+    const r = orch(["spawn", branch, "--agent", "true", "--prompt", "p", "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, `${branch}: ${r.stderr}`);
+    return r.json as { worker_id: string; worktree_path: string; window_id: string };
+  });
+  const ids = spawned.map((w) => w.worker_id);
+  assert.is(new Set(ids).size, 4, ids.join(" "));
+  // The dashed branch stays readable in front of the digest.
+  assert.match(ids[0]!, /^feat---[a-z0-9]{8}$/);
+  assert.match(ids[2]!, /^_____-[a-z0-9]{8}$/);
+  for (const [i, w] of spawned.entries()) {
+    assert.is(tmux(["display-message", "-p", "-t", w.window_id, "#{window_name}"], env), w.worker_id, "its window's name");
+    assert.is(path.basename(w.worktree_path), branches[i]!.replace("/", "-"), "git-gtr's folder name");
+    assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], w.worktree_path), branches[i]);
+    const sent = orch(["notify", "--type", "progress", "--summary", `from ${branches[i]}`], { cwd: w.worktree_path });
+    assert.is(sent.code, 0, sent.stderr);
+  }
+  const polled = orch(["poll", "--json"], { cwd: repo });
+  // The agent (true) exits at once: its task_failed may be there too.
+  const mail = (polled.json.messages as { worker_id: string; message_type: string; content: { summary: string } }[])
+    .filter((m) => m.message_type === "progress").map((m) => `${m.worker_id} ${m.content.summary}`).sort();
+  assert.equal(mail, branches.map((b, i) => `${ids[i]} from ${b}`).sort(), "each message under its own worker's id");
+  const status = orch(["status", "--json"], { cwd: repo }).json.workers as { worker_id: string; branch: string }[];
+  assert.equal(status.map((w) => `${w.worker_id} ${w.branch}`).sort(), branches.map((b, i) => `${ids[i]} ${b}`).sort());
+  const shown = orch(["status"], { cwd: repo });
+  for (const id of ids) assert.ok(shown.stdout.includes(id), `status shows ${id}:\n${shown.stdout}`);
+  // Each found by its branch and by its id.
+  for (const [i, branch] of branches.entries()) {
+    const removed = orch(["rm", i % 2 ? ids[i]! : branch, "--yes", "--json"], { cwd: repo, env });
+    assert.is(removed.code, 0, removed.stderr);
+    assert.is(removed.json.worker_id, ids[i]);
+  }
+  assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
+});
+
+test("a worker an earlier build recorded under the dashed id alone is still found by its branch, and its own", () => {
+  const { repo, id } = sessionRepo();
+  const made = orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo });
+  assert.is(made.code, 0, made.stderr);
+  // As an earlier build recorded it: under feat--, in its folder, its record and its worktree's marker.
+  const workers = path.join(repo, ".orch", "sessions", id, "workers");
+  fs.renameSync(path.join(workers, made.json.worker_id), path.join(workers, "feat--"));
+  const recordFile = path.join(workers, "feat--", "worker.json");
+  fs.writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(recordFile, "utf8")), worker_id: "feat--" }));
+  const marker = path.join(git(["rev-parse", "--absolute-git-dir"], made.json.worktree_path), "orch-worker.json");
+  fs.writeFileSync(marker, JSON.stringify({ ...JSON.parse(fs.readFileSync(marker, "utf8")), worker_id: "feat--" }));
+
+  const other = orch(["spawn", "feat/è", "--no-window", "--json"], { cwd: repo });
+  assert.is(other.code, 0, `feat/è no longer shares its id: ${other.stderr}`);
+  assert.is(other.json.worker_id, "feat---mmyj8wzk");
+  const again = orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 1, again.stderr);
+  assert.match(again.json.error.message, /^worker feat-- already exists/, "the old worker of that branch");
+  assert.is(orch(["notify", "--type", "progress", "--summary", "old"], { cwd: made.json.worktree_path }).code, 0);
+  const polled = orch(["poll", "--json"], { cwd: repo }).json.messages as { worker_id: string }[];
+  assert.equal(polled.map((m) => m.worker_id), ["feat--"]);
+  assert.is(orch(["stop", "feat/é", "--json"], { cwd: repo }).code, 0, "by its branch");
+  assert.is(orch(["diff", "feat/é", "--json"], { cwd: repo }).code, 0, "by its branch");
+  const removed = orch(["rm", "feat/é", "--yes", "--json"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.worker_id, "feat--");
+  const left = orch(["status", "--json"], { cwd: repo }).json.workers as { worker_id: string }[];
+  assert.equal(left.map((w) => w.worker_id), ["feat---mmyj8wzk"], "feat/è's worker is not the old one");
+  assert.is(orch(["rm", "feat/è", "--yes"], { cwd: repo }).code, 0);
+});
+
 test.run();

@@ -263,9 +263,11 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
   const repaired = profile ? await here.repairSpawn(layout, orchestratorId, workerId, repo.mainRoot) : [];
   for (const line of repaired) ctx.warn(line);
-  if (findWorker(layout, orchestratorId, workerId)) {
-    const message = `worker ${workerId} already exists in session ${orchestratorId} (orch rm ${workerId} first)`;
-    throw new OrchError("exists", message);
+  // By its branch: a worker of it that an earlier build recorded under another id is this one too.
+  const existing = findWorker(layout, orchestratorId, options.branch);
+  if (existing) {
+    const id = existing.worker_id;
+    throw new OrchError("exists", `worker ${id} already exists in session ${orchestratorId} (orch rm ${id} first)`);
   }
   const { baseTipsMoved } = await import("../store/coherence.ts");
   if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {

@@ -98,9 +98,12 @@ export async function spawnOnHost(
   const host = new RemoteHost(loadHost(layout, options.host), ctx.env);
   const main = mainWorktreeOf(await requireRepo(ctx));
   const workerId = workerIdForBranch(options.branch);
-  if (!pending && findWorker(layout, session.orchestrator_id, workerId)) {
+  // By its branch: a worker of it that an earlier build recorded under another id is this one too.
+  const existing = pending ? undefined : findWorker(layout, session.orchestrator_id, options.branch);
+  if (existing) {
     const where = `in session ${session.orchestrator_id}`;
-    throw new OrchError("exists", `worker ${workerId} already exists ${where} (orch rm ${workerId} first)`);
+    const id = existing.worker_id;
+    throw new OrchError("exists", `worker ${id} already exists ${where} (orch rm ${id} first)`);
   }
   // HEAD from git's files (no git process); any other --from is git's to resolve.
   const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { branchNameProblem, isWorkerId, legacyWorkerIdForBranch, windowKey, workerIdForBranch } from "../ids.ts";
+import { branchNameProblem, isWorkerId, legacyWorkerIdsForBranch, windowKey, workerIdForBranch } from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson,
@@ -394,16 +394,18 @@ export class CorruptWorkerRecord extends OrchError {
 
 /**
  * A worker by id or by branch. The id is a function of the branch and two branches with one id
- * cannot both exist, so both come down to reading one record.
+ * cannot both exist, so both come down to reading one record (or the few an earlier build's ids name).
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   if (isWorkerId(idOrBranch)) return readWorkerAt(layout, orchestratorId, idOrBranch);
   const found = readWorkerAt(layout, orchestratorId, workerIdForBranch(idOrBranch));
   if (found !== undefined) return found;
-  // Recorded by an orch that gave a character outside the BMP two dashes: its old id, if the branch is this one.
-  const legacy = legacyWorkerIdForBranch(idOrBranch);
-  const old = legacy === undefined ? undefined : readWorkerAt(layout, orchestratorId, legacy);
-  return old?.branch === idOrBranch ? old : undefined;
+  // Recorded by an earlier build under the id it gave this branch (ids.ts): there, if its branch is this one.
+  for (const legacy of legacyWorkerIdsForBranch(idOrBranch)) {
+    const old = readWorkerAt(layout, orchestratorId, legacy);
+    if (old?.branch === idOrBranch) return old;
+  }
+  return undefined;
 }
 
 /** The longest file name Linux and macOS take, in bytes: no worker folder has a longer one. */
