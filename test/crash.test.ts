@@ -442,4 +442,36 @@ test("two cleans at once remove each worker once, the other says so; a clean kil
   assert.equal(windowNames(env), [], "no window left");
 });
 
+test("what a killed spawn of an earlier build left under the dashed id alone: rm or spawn of its branch clears it", () => {
+  const { repo, id } = sessionRepo();
+  const spawning = path.join(repo, ".orch", "sessions", id, "spawning");
+  /** A spawn of `branch` killed -9 after git made its worktree, journaled as an earlier build did: under `oldId`. */
+  const killedSpawnAsOld = (branch: string, oldId: string): void => {
+    const killed = orch(["spawn", branch, "--no-window"], { cwd: repo, env: killedAt("git", "worktree add", "after") });
+    assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+    const [name] = fs.readdirSync(spawning);
+    const journal = JSON.parse(fs.readFileSync(path.join(spawning, name!), "utf8"));
+    fs.rmSync(path.join(spawning, name!));
+    fs.writeFileSync(path.join(spawning, `${oldId}.json`), JSON.stringify({ ...journal, worker_id: oldId }));
+  };
+  killedSpawnAsOld("feat/é", "feat--");
+  assert.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/é"], repo), "the branch was made");
+  // Another branch with that old id is not the one it journaled: its rm finds nothing, and leaves it.
+  const other = orch(["rm", "feat/è", "--yes", "--json"], { cwd: repo });
+  assert.is(other.code, 1, other.stderr);
+  assert.is(other.json.error.code, "not_found");
+  assert.equal(fs.readdirSync(spawning), ["feat--.json"]);
+  const removed = orch(["rm", "feat/é", "--yes", "--json"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.match(removed.json.repaired.join("\n"), /deleted the branch feat\/é that an interrupted spawn created/);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/é"], repo), "the branch is gone");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "and the worktree");
+
+  killedSpawnAsOld("功能/登录", "_____");
+  const again = orch(["spawn", "功能/登录", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /deleted the branch 功能\/登录 that an interrupted spawn created/);
+  assert.not.ok(fs.existsSync(spawning) && fs.readdirSync(spawning).length > 0, "no journal left");
+});
+
 test.run();

@@ -2,13 +2,13 @@
 
 import { repoOf, requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
-import { isWorkerId, workerIdForBranch } from "../ids.ts";
+import { isWorkerId } from "../ids.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { checkSshSetupFor, onHost } from "../hosts/place.ts";
 import { CorruptWorkerRecord, forgetWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker, type RemoveOutcome } from "./lifecycle.ts";
-import { repairSpawn } from "./spawn-journal.ts";
+import { repairSpawn, repairSpawnsOf } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
@@ -33,8 +33,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     // No record, but perhaps the remains of a spawn killed before it made one: rm removes those.
     if (!(error instanceof OrchError) || error.kind !== "not_found") throw error;
     const repo = await repoOf(ctx);
-    const spawnedId = isWorkerId(name) ? name : workerIdForBranch(name);
-    const repaired = repo ? await repairSpawn(layout, session.orchestrator_id, spawnedId, repo.mainRoot) : [];
+    const repair = isWorkerId(name) ? repairSpawn : repairSpawnsOf;
+    const repaired = repo ? await repair(layout, session.orchestrator_id, name, repo.mainRoot) : [];
     if (repaired.length === 0) throw error;
     return {
       json: { success: true, removed: true, worker_id: name, repaired },

@@ -26,7 +26,7 @@ import {
   notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";
 
-export { repairSpawn } from "./spawn-journal.ts";
+export { repairSpawnsOf } from "./spawn-journal.ts";
 
 /** Removes `from` and the folders above it up to `top` (the first one this spawn made), while empty. */
 function removeEmptyFolders(from: string, top: string): void {
@@ -220,7 +220,8 @@ export async function createAndStart(
 ): Promise<SpawnResult> {
   const { pending } = start;
   const main = mainWorktreeOf(repo);
-  const workerId = workerIdForBranch(options.branch);
+  // A pending worker keeps the id it was recorded under (an earlier build's, perhaps).
+  const workerId = pending?.worker_id ?? workerIdForBranch(options.branch);
   const [settings, exists, base] = await Promise.all([
     start.inputs.settings,
     localBranchExists(main, options.branch),

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { errnoCode, OrchError } from "../errors.ts";
-import { isWorkerId } from "../ids.ts";
+import { isWorkerId, legacyWorkerIdsForBranch, workerIdForBranch } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { listDir, makeDirs, readJson, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -80,18 +80,38 @@ export async function openJournal(
 }
 
 /**
- * Undoes what an interrupted spawn of `workerId` left, when its journal says that spawn no longer runs.
- * Returns one line per thing repaired (none when there was nothing to repair).
+ * What interrupted spawns of `branch` left: under its id, and under the ids earlier builds gave it (ids.ts),
+ * there only a journal of this very branch (other branches share those ids).
+ */
+export async function repairSpawnsOf(
+  layout: StoreLayout,
+  orchestratorId: string,
+  branch: string,
+  mainRoot: string,
+): Promise<string[]> {
+  const done = await repairSpawn(layout, orchestratorId, workerIdForBranch(branch), mainRoot);
+  for (const legacy of legacyWorkerIdsForBranch(branch)) {
+    done.push(...(await repairSpawn(layout, orchestratorId, legacy, mainRoot, branch)));
+  }
+  return done;
+}
+
+/**
+ * Undoes what an interrupted spawn of `workerId` left, when its journal says that spawn no longer runs
+ * (and, given `branch`, is a spawn of it). Returns one line per thing repaired (none when there was nothing
+ * to repair).
  */
 export async function repairSpawn(
   layout: StoreLayout,
   orchestratorId: string,
   workerId: string,
   mainRoot: string,
+  branch?: string,
 ): Promise<string[]> {
   const file = layout.spawningFile(orchestratorId, workerId);
   if (!fs.existsSync(file)) return [];
   const journal = readJournal(file);
+  if (branch !== undefined && journal?.branch !== branch) return [];
   if (journal && isSameProcess(journal.pid, journal.start_time ?? undefined)) return [];
   const done: string[] = [];
   if (journal && journal.worker_id === workerId && !findWorker(layout, orchestratorId, workerId)) {

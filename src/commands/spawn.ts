@@ -261,7 +261,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   const here = await import("./spawn-here.ts");
   const profile = options.host === undefined ? await here.profileOf(options) : undefined;
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
-  const repaired = profile ? await here.repairSpawn(layout, orchestratorId, workerId, repo.mainRoot) : [];
+  const repaired = profile ? await here.repairSpawnsOf(layout, orchestratorId, options.branch, repo.mainRoot) : [];
   for (const line of repaired) ctx.warn(line);
   // By its branch: a worker of it that an earlier build recorded under another id is this one too.
   const existing = findWorker(layout, orchestratorId, options.branch);
