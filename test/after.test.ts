@@ -36,8 +36,9 @@ test("a chain A → B → C: each starts when its prerequisite has landed, from 
   // A real agent in a real window: it records what it was started with and where.
   const script = [
     "#!/bin/sh",
-    'git rev-parse HEAD > "$ORCH_PROMPT_FILE.started"',
     'printf "%s" "$1" > "$ORCH_PROMPT_FILE.argv"',
+    // Last, and whole at once (written aside, then renamed): the test waits for it, then reads both.
+    'git rev-parse HEAD > "$ORCH_PROMPT_FILE.started.tmp" && mv "$ORCH_PROMPT_FILE.started.tmp" "$ORCH_PROMPT_FILE.started"',
     "exec sleep 300",
     "",
   ].join("\n");
