@@ -124,19 +124,40 @@ export function checkWorkerId(id: string, source = "worker id"): string {
  * (`feat/login` → `feat-login`). An id never starts with `-` (it would read as a flag): the dashes a
  * leading replaced character leaves become `_` (`über/x` → `_ber-x`). A branch cannot start with `-`
  * itself, so only replaced characters are affected.
- * A branch with a character outside ASCII also gets `-` and 8 of [a-z0-9] from the SHA-256 of the whole
- * branch (`feat/é` → `feat---` and 8 more): by its dashes alone, `feat/é` and `feat/è` would be one id, and so
- * would every two branches of one length in another script. An all-ASCII branch's id is only the dashed branch.
  */
 export function workerIdForBranch(branch: string): string {
-  const dashed = dashedBranch(branch);
-  return isAscii(branch) ? dashed : `${dashed}-${branchDigest(branch)}`;
-}
-
-/** The branch with every code point outside [A-Za-z0-9._-] as one `-`, never starting with `-`. */
-function dashedBranch(branch: string): string {
   // Per code point ("u"): a character outside the BMP (an emoji) is one character, so one "-", not two.
   return withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/gu, "-"));
+}
+
+/**
+ * The id a worker of a branch with a character outside ASCII gets when its contract id is taken by a worker
+ * of another branch (`feat/é` has `feat--`, so `feat/è` gets `feat---mmyj8wzk`): the contract id, `-` and 8 of
+ * [a-z0-9] from the SHA-256 of the whole branch. Undefined for an all-ASCII branch: two of those that share an
+ * id (`feat/a`, `feat-a`) cannot both be workers of one session.
+ */
+export function digestWorkerIdForBranch(branch: string): string | undefined {
+  return isAscii(branch) ? undefined : `${workerIdForBranch(branch)}-${branchDigest(branch)}`;
+}
+
+/**
+ * The ids a worker of `branch` may be recorded under, in the order they are looked at: the contract id,
+ * the digest id (outside ASCII), and the id earlier builds gave a branch with a character outside the BMP
+ * (one `-` per UTF-16 unit: `feat/😀x` → `feat---x`). Other branches' workers may have any of them: the
+ * record found under one is this branch's only when the branch it names is this one.
+ */
+export function workerIdsForBranch(branch: string): string[] {
+  const ids = [workerIdForBranch(branch)];
+  const digest = digestWorkerIdForBranch(branch);
+  if (digest !== undefined) ids.push(digest);
+  const perUnit = withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/g, "-"));
+  if (perUnit !== ids[0]) ids.push(perUnit);
+  return ids;
+}
+
+/** `id` is one a worker of `branch` may be given: its contract id, or its digest id. */
+export function isWorkerIdOfBranch(id: string, branch: string): boolean {
+  return id === workerIdForBranch(branch) || id === digestWorkerIdForBranch(branch);
 }
 
 function isAscii(text: string): boolean {
@@ -146,7 +167,7 @@ function isAscii(text: string): boolean {
 
 /**
  * 8 of [a-z0-9] from the SHA-256 of the branch's UTF-8 bytes (its first 48 bits, modulo 36^8: 41 bits).
- * The same in every runtime and on every host: a host's orch gives its worker this id too.
+ * The same in every runtime and on every host.
  */
 function branchDigest(branch: string): string {
   const first48Bits = Number.parseInt(sha256Hex(branch).slice(0, 12), 16);
@@ -161,24 +182,10 @@ function withoutLeadingDashes(id: string): string {
 }
 
 /**
- * The ids earlier builds gave a branch that has another one now, newest first, so a worker recorded under
- * one is still found by its branch: only branches with a character outside ASCII have any. The id was the
- * dashed branch alone (`feat/é` → `feat--`) before the digest came; before that, a character outside the
- * BMP was one `-` per UTF-16 unit (`feat/😀x` → `feat---x`). Several branches share such an id: the record found
- * under one is its branch's only when the branch it names is this one.
- */
-export function legacyWorkerIdsForBranch(branch: string): string[] {
-  if (isAscii(branch)) return [];
-  const dashed = dashedBranch(branch);
-  const perUnit = withoutLeadingDashes(branch.replace(/[^A-Za-z0-9._-]/g, "-"));
-  return perUnit === dashed ? [dashed] : [dashed, perUnit];
-}
-
-/**
  * The longest branch orch takes, in UTF-8 bytes. Its worker id and folder names are made from the whole
  * branch and get suffixes (`.new-<pid>`, `.removed-<pid>-<time>`, git's `.lock`), and file names end at
  * 255 bytes on Linux and macOS. A worker id is at most 208 characters: a branch with a character outside
- * ASCII has at most 199 code points, and its id 9 characters more.
+ * ASCII has at most 199 code points, and its digest id 9 characters more.
  */
 export const MAX_BRANCH_BYTES = 200;
 

@@ -4,9 +4,9 @@ import { spawnSync } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  branchNameProblem, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId, legacyWorkerIdsForBranch, MAX_BRANCH_BYTES,
-  MESSAGE_ID_PATTERN,
-  newMessageId, newOrchestratorId, ORCH_ID_PATTERN, workerIdForBranch,
+  branchNameProblem, digestWorkerIdForBranch, gtrFolderName, isMessageId, isOrchestratorId, isWorkerId,
+  isWorkerIdOfBranch, MAX_BRANCH_BYTES, MESSAGE_ID_PATTERN, newMessageId, newOrchestratorId, ORCH_ID_PATTERN,
+  workerIdForBranch, workerIdsForBranch,
 } from "../src/ids.ts";
 import { scratchRepo } from "./helpers.ts";
 
@@ -61,53 +61,64 @@ test("the character checks agree with the published patterns, on good ids and on
 
 test("worker ids follow the contract and folders follow git-gtr", () => {
   assert.is(workerIdForBranch("feat/login"), "feat-login");
-  assert.is(workerIdForBranch("fix/#12-x"), "fix--12-x", "ASCII: the dashed branch alone");
-  assert.is(workerIdForBranch("feat/a"), workerIdForBranch("feat-a"), "two ASCII branches may share an id (documented)");
-  // Outside ASCII: the dashed branch (every character, one outside the BMP too, is one -) and a digest.
-  assert.is(workerIdForBranch("fix/ü"), "fix---bql36nnt");
-  assert.is(workerIdForBranch("feat/😀x"), "feat--x-907ilttj");
-  assert.is(workerIdForBranch("😀/x"), "__x-diqmsp68");
-  assert.is(workerIdForBranch("über/x"), "_ber-x-xdocle4h");
-  // The ids earlier builds recorded for such a branch, newest first, still looked up; none for ASCII.
-  assert.equal(legacyWorkerIdsForBranch("feat/😀x"), ["feat--x", "feat---x"]);
-  assert.equal(legacyWorkerIdsForBranch("fix/ü"), ["fix--"]);
-  assert.equal(legacyWorkerIdsForBranch("😀/x"), ["__x", "___x"]);
-  assert.equal(legacyWorkerIdsForBranch("feat/login"), []);
-  assert.equal(legacyWorkerIdsForBranch("fix/#12-x"), []);
+  assert.is(workerIdForBranch("fix/#12-x"), "fix--12-x");
+  assert.is(workerIdForBranch("fix/ü"), "fix--");
+  assert.is(workerIdForBranch("feat/é"), "feat--", "the contract's id, outside ASCII too");
+  assert.is(workerIdForBranch("功能/登录"), "_____");
+  assert.is(workerIdForBranch("feat/😀x"), "feat--x", "every character, one outside the BMP too, is one -");
+  assert.is(workerIdForBranch("😀/x"), "__x");
+  assert.is(workerIdForBranch("über/x"), "_ber-x");
   assert.is(gtrFolderName("fix/#12-x"), "fix--12-x");
   assert.is(gtrFolderName("feat/login"), "feat-login");
 });
 
-test("branches outside ASCII get distinct ids: accents, CJK, Cyrillic, one character apart", () => {
-  // The digest is fixed: a host's orch gives its worker the same id, and records name it.
-  assert.is(workerIdForBranch("feat/é"), "feat---pemli9x3");
-  assert.is(workerIdForBranch("feat/è"), "feat---mmyj8wzk");
-  assert.is(workerIdForBranch("功能/登录"), "_____-catt3tzi");
-  assert.is(workerIdForBranch("功能/注册"), "_____-42kk36nk");
+test("a branch outside ASCII has a digest id, for when its contract id is another branch's; ASCII has none", () => {
+  // The digest is fixed: the orch that drives a host and the host's orch check it alike, and records name it.
+  assert.is(digestWorkerIdForBranch("feat/é"), "feat---pemli9x3");
+  assert.is(digestWorkerIdForBranch("feat/è"), "feat---mmyj8wzk");
+  assert.is(digestWorkerIdForBranch("功能/登录"), "_____-catt3tzi");
+  assert.is(digestWorkerIdForBranch("功能/注册"), "_____-42kk36nk");
+  assert.is(digestWorkerIdForBranch("über/x"), "_ber-x-xdocle4h");
+  assert.is(digestWorkerIdForBranch("feat/a"), undefined, "feat/a and feat-a stay one id");
+  assert.is(digestWorkerIdForBranch("fix/#12-x"), undefined);
   const branches = [
     "feat/é", "feat/è", "feat/e\u0301", "功能/登录", "功能/注册", "функция/вход", "функция/выход", "функция/входы",
     "fix/ü", "fix/ö", "日本語/ブランチ", "ünïcödé", "ünïcöde", "über/x", "öber/x", "feat/😀x", "feat/😁x", "😀/x",
     ...Array.from({ length: 300 }, (_, i) => `ветка/${String.fromCodePoint(0x0430 + (i % 32))}${i}`),
   ];
-  const ids = branches.map(workerIdForBranch);
-  assert.is(new Set(ids).size, branches.length, "no two branches share an id");
-  for (const [i, id] of ids.entries()) {
+  const digests = branches.map((b) => digestWorkerIdForBranch(b)!);
+  assert.is(new Set(digests).size, branches.length, "no two branches share a digest id");
+  for (const [i, id] of digests.entries()) {
+    const branch = branches[i]!;
     assert.ok(isWorkerId(id), id);
-    assert.is(id, workerIdForBranch(branches[i]!), "the same branch, the same id");
-    assert.not.ok(legacyWorkerIdsForBranch(branches[i]!).includes(id), "no old id is the new one");
+    assert.ok(id.startsWith(`${workerIdForBranch(branch)}-`), `${id}: the contract id, - and 8 more`);
+    assert.is(id.length, workerIdForBranch(branch).length + 9);
+    assert.ok(isWorkerIdOfBranch(id, branch) && isWorkerIdOfBranch(workerIdForBranch(branch), branch), branch);
+    assert.not.ok(isWorkerIdOfBranch(digests[(i + 1) % digests.length]!, branch), "not another branch's digest id");
   }
 });
 
-test("the longest branches outside ASCII have ids short enough for orch's file names", () => {
+test("the ids a branch's worker is looked for under: contract, digest, an earlier build's per-UTF-16 id", () => {
+  assert.equal(workerIdsForBranch("feat/login"), ["feat-login"]);
+  assert.equal(workerIdsForBranch("feat/é"), ["feat--", "feat---pemli9x3"]);
+  assert.equal(workerIdsForBranch("feat/😀x"), ["feat--x", digestWorkerIdForBranch("feat/😀x"), "feat---x"]);
+  assert.equal(workerIdsForBranch("😀/x"), ["__x", digestWorkerIdForBranch("😀/x"), "___x"]);
+  // Only the contract and digest ids are given to a new worker (--worker-id takes no other).
+  assert.not.ok(isWorkerIdOfBranch("feat---x", "feat/😀x"));
+  assert.ok(isWorkerIdOfBranch("feat-a", "feat@a"), "feat@a's contract id is feat-a");
+  assert.not.ok(isWorkerIdOfBranch("feat-a-x", "feat/a"));
+});
+
+test("the longest branches outside ASCII have digest ids short enough for orch's file names", () => {
   const longest = ["a".repeat(MAX_BRANCH_BYTES - 2) + "é", "é".repeat(MAX_BRANCH_BYTES / 2), "😀".repeat(MAX_BRANCH_BYTES / 4)];
   for (const branch of longest) {
     assert.is(branchNameProblem(branch), null, branch);
-    const id = workerIdForBranch(branch);
+    const id = digestWorkerIdForBranch(branch)!;
     assert.ok(isWorkerId(id), id);
     // The longest suffix orch gives a worker's folder: .removed-<pid>-<ms>; its journal's temporary file is shorter.
     assert.ok(Buffer.byteLength(`${id}.removed-4194304-${Date.now()}`) <= 255, `${id.length}`);
   }
-  assert.is(workerIdForBranch(longest[0]!).length, MAX_BRANCH_BYTES + 8, "199 readable characters, - and 8");
+  assert.is(digestWorkerIdForBranch(longest[0]!)!.length, MAX_BRANCH_BYTES + 8, "199 readable characters, - and 8");
 });
 
 test.run();

@@ -464,7 +464,7 @@ test("a failing postCreate hook: exit 1, and the worktree, branch and worker are
   assert.equal(snapshot(path.join(repo, ".orch")), before);
 });
 
-test("branches one character apart outside ASCII (é/è, two in CJK) are four workers: own ids, windows, mail", () => {
+test("branches one character apart outside ASCII: the first has the contract id, the next its digest id", () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   const branches = ["feat/é", "feat/è", "功能/登录", "功能/注册"];
@@ -474,10 +474,8 @@ test("branches one character apart outside ASCII (é/è, two in CJK) are four wo
     return r.json as { worker_id: string; worktree_path: string; window_id: string };
   });
   const ids = spawned.map((w) => w.worker_id);
-  assert.is(new Set(ids).size, 4, ids.join(" "));
-  // The dashed branch stays readable in front of the digest.
-  assert.match(ids[0]!, /^feat---[a-z0-9]{8}$/);
-  assert.match(ids[2]!, /^_____-[a-z0-9]{8}$/);
+  // The contract's id for the first; the second's is taken by it, so it gets its digest id.
+  assert.equal(ids, ["feat--", "feat---mmyj8wzk", "_____", "_____-42kk36nk"]);
   for (const [i, w] of spawned.entries()) {
     assert.is(tmux(["display-message", "-p", "-t", w.window_id, "#{window_name}"], env), w.worker_id, "its window's name");
     assert.is(path.basename(w.worktree_path), branches[i]!.replace("/", "-"), "git-gtr's folder name");
@@ -492,47 +490,71 @@ test("branches one character apart outside ASCII (é/è, two in CJK) are four wo
   assert.equal(mail, branches.map((b, i) => `${ids[i]} from ${b}`).sort(), "each message under its own worker's id");
   const status = orch(["status", "--json"], { cwd: repo }).json.workers as { worker_id: string; branch: string }[];
   assert.equal(status.map((w) => `${w.worker_id} ${w.branch}`).sort(), branches.map((b, i) => `${ids[i]} ${b}`).sort());
-  const shown = orch(["status"], { cwd: repo });
-  for (const id of ids) assert.ok(shown.stdout.includes(id), `status shows ${id}:\n${shown.stdout}`);
-  // Each found by its branch and by its id.
+  // By its branch, each command finds that branch's worker, whichever id it has.
   for (const [i, branch] of branches.entries()) {
-    const removed = orch(["rm", i % 2 ? ids[i]! : branch, "--yes", "--json"], { cwd: repo, env });
-    assert.is(removed.code, 0, removed.stderr);
-    assert.is(removed.json.worker_id, ids[i]);
+    const sent = orch(["send", branch, `to ${branch}`, "--json"], { cwd: repo, env });
+    assert.is(sent.code, 0, sent.stderr);
+    assert.is(sent.json.worker_id, ids[i], `send ${branch}`);
+    const inbox = orch(["inbox", "--json"], { cwd: spawned[i]!.worktree_path });
+    assert.is(inbox.json.message_count, 1, JSON.stringify(inbox.json));
+    assert.ok(JSON.stringify(inbox.json.messages).includes(`to ${branch}`), JSON.stringify(inbox.json));
   }
-  assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
-  assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
+  // A spawn again of each is refused, naming its own worker; a third accented branch gets its digest id.
+  for (const [i, branch] of branches.entries()) {
+    const again = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
+    assert.is(again.code, 1, again.stderr);
+    assert.match(again.json.error.message, new RegExp(`^worker ${ids[i]} already exists`));
+  }
+  const third = orch(["spawn", "feat/ê", "--no-window", "--json"], { cwd: repo });
+  assert.is(third.json.worker_id, "feat---kz2ctne9", third.stderr);
+  for (const [i, branch] of branches.entries()) {
+    const removed = orch(["rm", branch, "--yes", "--json"], { cwd: repo, env });
+    assert.is(removed.code, 0, removed.stderr);
+    assert.is(removed.json.worker_id, ids[i], `rm ${branch}`);
+  }
+  assert.equal((orch(["status", "--json"], { cwd: repo }).json.workers as { worker_id: string }[])
+    .map((w) => w.worker_id), ["feat---kz2ctne9"]);
+  // feat-- is free again: the next accented branch has the contract id.
+  assert.is(orch(["spawn", "feat/ë", "--no-window", "--json"], { cwd: repo }).json.worker_id, "feat--");
 });
 
-test("a worker an earlier build recorded under the dashed id alone is still found by its branch, and its own", () => {
-  const { repo, id } = sessionRepo();
-  const made = orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo });
-  assert.is(made.code, 0, made.stderr);
-  // As an earlier build recorded it: under feat--, in its folder, its record and its worktree's marker.
-  const workers = path.join(repo, ".orch", "sessions", id, "workers");
-  fs.renameSync(path.join(workers, made.json.worker_id), path.join(workers, "feat--"));
-  const recordFile = path.join(workers, "feat--", "worker.json");
-  fs.writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(recordFile, "utf8")), worker_id: "feat--" }));
-  const marker = path.join(git(["rev-parse", "--absolute-git-dir"], made.json.worktree_path), "orch-worker.json");
-  fs.writeFileSync(marker, JSON.stringify({ ...JSON.parse(fs.readFileSync(marker, "utf8")), worker_id: "feat--" }));
+test("rm by a branch whose id is another branch's worker: not_found, nothing removed (feat/è, feat@a)", () => {
+  const { repo } = sessionRepo();
+  for (const branch of ["feat/é", "feat/a"]) {
+    assert.is(orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).code, 0);
+  }
+  const before = [snapshot(path.join(repo, ".orch")), git(["worktree", "list"], repo), git(["branch"], repo)];
+  for (const other of ["feat/è", "feat@a"]) {
+    for (const command of [["rm", other, "--force", "--yes"], ["stop", other], ["diff", other]]) {
+      const r = orch([...command, "--json"], { cwd: repo });
+      assert.is(r.code, 1, `${command.join(" ")}: ${r.stderr}`);
+      assert.is(r.json.error.code, "not_found", command.join(" "));
+    }
+  }
+  assert.equal([snapshot(path.join(repo, ".orch")), git(["worktree", "list"], repo), git(["branch"], repo)], before);
+  // An all-ASCII branch with another's id is refused, as before; its id stays the contract's.
+  const ascii = orch(["spawn", "feat@a", "--no-window", "--json"], { cwd: repo });
+  assert.is(ascii.code, 1, ascii.stderr);
+  assert.match(ascii.json.error.message, /^worker feat-a already exists/);
+  assert.equal(snapshot(path.join(repo, ".orch")), before[0]);
+});
 
-  const other = orch(["spawn", "feat/è", "--no-window", "--json"], { cwd: repo });
-  assert.is(other.code, 0, `feat/è no longer shares its id: ${other.stderr}`);
-  assert.is(other.json.worker_id, "feat---mmyj8wzk");
-  const again = orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo });
-  assert.is(again.code, 1, again.stderr);
-  assert.match(again.json.error.message, /^worker feat-- already exists/, "the old worker of that branch");
-  assert.is(orch(["notify", "--type", "progress", "--summary", "old"], { cwd: made.json.worktree_path }).code, 0);
-  const polled = orch(["poll", "--json"], { cwd: repo }).json.messages as { worker_id: string }[];
-  assert.equal(polled.map((m) => m.worker_id), ["feat--"]);
-  assert.is(orch(["stop", "feat/é", "--json"], { cwd: repo }).code, 0, "by its branch");
-  assert.is(orch(["diff", "feat/é", "--json"], { cwd: repo }).code, 0, "by its branch");
-  const removed = orch(["rm", "feat/é", "--yes", "--json"], { cwd: repo });
-  assert.is(removed.code, 0, removed.stderr);
-  assert.is(removed.json.worker_id, "feat--");
-  const left = orch(["status", "--json"], { cwd: repo }).json.workers as { worker_id: string }[];
-  assert.equal(left.map((w) => w.worker_id), ["feat---mmyj8wzk"], "feat/è's worker is not the old one");
-  assert.is(orch(["rm", "feat/è", "--yes"], { cwd: repo }).code, 0);
+test("spawn --worker-id (internal, from the orch that drives a host): only the branch's contract or digest id", () => {
+  const { repo } = sessionRepo();
+  const before = snapshot(path.join(repo, ".orch"));
+  for (const [branch, id] of [["feat/è", "feat-x"], ["feat/è", "feat---pemli9x3"], ["feat/a", "feat-a-x"]]) {
+    const r = orch(["spawn", branch!, "--worker-id", id!, "--no-window", "--json"], { cwd: repo });
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.json.error.message, /--worker-id .* is not an id of branch/);
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "nothing made");
+  const given = orch(["spawn", "feat/è", "--worker-id", "feat---mmyj8wzk", "--no-window", "--json"], { cwd: repo });
+  assert.is(given.json.worker_id, "feat---mmyj8wzk", given.stderr);
+  assert.is(orch(["spawn", "feat/é", "--worker-id", "feat--", "--no-window", "--json"], { cwd: repo }).code, 0);
+  // Taken by another branch: refused, the given id is not replaced by another.
+  const taken = orch(["spawn", "feat/ê", "--worker-id", "feat--", "--no-window", "--json"], { cwd: repo });
+  assert.is(taken.code, 1, taken.stderr);
+  assert.match(taken.json.error.message, /^worker feat-- already exists/);
 });
 
 test.run();

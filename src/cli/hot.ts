@@ -139,6 +139,7 @@ export const SPAWN: CommandSpec = {
       "git (native, default) or gtr (git gtr, when installed); default: git config orch.backend",
     ),
     opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
+    opt("--worker-id <id>", "Internal, for the orch that drives this host: the worker's id, chosen there"),
   ],
   load: async () => (await import("../commands/spawn.ts")).main,
 };

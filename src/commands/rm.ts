@@ -20,8 +20,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   try {
     record = loadWorker(layout, session.orchestrator_id, name);
   } catch (error) {
-    // An unreadable record says nothing of a worktree or a branch: --force forgets the worker, as promised.
-    if (error instanceof CorruptWorkerRecord && force) {
+    // An unreadable record says nothing of a worktree or a branch: --force forgets the worker, as promised,
+    // when named by its id (by a branch, it may be another branch's: the error names the id).
+    if (error instanceof CorruptWorkerRecord && force && error.workerId === name) {
       forgetWorker(layout, session.orchestrator_id, error.workerId);
       const left = "its worktree and branch, if it had any, are left (git worktree list shows them)";
       ctx.warn(`worker ${error.workerId} had an unreadable record: only the record was removed; ${left}`);

@@ -120,7 +120,7 @@ export async function recordPending(
     const message = `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`;
     throw new OrchError("refused", message);
   }
-  const workerId = workerIdForBranch(options.branch);
+  const workerId = options.workerId ?? workerIdForBranch(options.branch);
   const record: WorkerRecord = {
     worker_id: workerId,
     branch: options.branch,
@@ -220,8 +220,8 @@ export async function createAndStart(
 ): Promise<SpawnResult> {
   const { pending } = start;
   const main = mainWorktreeOf(repo);
-  // A pending worker keeps the id it was recorded under (an earlier build's, perhaps).
-  const workerId = pending?.worker_id ?? workerIdForBranch(options.branch);
+  // A pending worker keeps the id it was recorded under (its digest id, or an earlier build's).
+  const workerId = pending?.worker_id ?? options.workerId ?? workerIdForBranch(options.branch);
   const [settings, exists, base] = await Promise.all([
     start.inputs.settings,
     localBranchExists(main, options.branch),

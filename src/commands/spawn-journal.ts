@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { errnoCode, OrchError } from "../errors.ts";
-import { isWorkerId, legacyWorkerIdsForBranch, workerIdForBranch } from "../ids.ts";
+import { isWorkerId, workerIdsForBranch } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { listDir, makeDirs, readJson, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -73,15 +73,20 @@ export async function openJournal(
     }
     const other = readJournal(file);
     if (other && isSameProcess(other.pid, other.start_time ?? undefined)) {
-      throw new OrchError("exists", `another orch spawn of ${entry.branch} is under way (pid ${other.pid})`);
+      throw new OrchError("exists", `another orch spawn of ${other.branch} is under way (pid ${other.pid})`);
+    }
+    // Another branch's (a worker id may be that of several branches): not this spawn's to repair.
+    if (other && other.branch !== entry.branch) {
+      const fix = `orch rm ${entry.worker_id} removes what it left`;
+      throw new OrchError("exists", `a spawn of ${other.branch} as ${entry.worker_id} was interrupted: ${fix}`);
     }
     for (const line of await repairSpawn(layout, orchestratorId, entry.worker_id, mainRoot)) warn(line);
   }
 }
 
 /**
- * What interrupted spawns of `branch` left: under its id, and under the ids earlier builds gave it (ids.ts),
- * there only a journal of this very branch (other branches share those ids).
+ * What interrupted spawns of `branch` left, under each id its worker may have (ids.ts workerIdsForBranch):
+ * only a journal of this very branch (other branches' workers may have those ids).
  */
 export async function repairSpawnsOf(
   layout: StoreLayout,
@@ -89,9 +94,9 @@ export async function repairSpawnsOf(
   branch: string,
   mainRoot: string,
 ): Promise<string[]> {
-  const done = await repairSpawn(layout, orchestratorId, workerIdForBranch(branch), mainRoot);
-  for (const legacy of legacyWorkerIdsForBranch(branch)) {
-    done.push(...(await repairSpawn(layout, orchestratorId, legacy, mainRoot, branch)));
+  const done: string[] = [];
+  for (const workerId of workerIdsForBranch(branch)) {
+    done.push(...(await repairSpawn(layout, orchestratorId, workerId, mainRoot, branch)));
   }
   return done;
 }

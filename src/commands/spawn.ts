@@ -10,10 +10,10 @@ import { guardInterrupts } from "../interrupt.ts";
 import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
-import { checkBranchName, workerIdForBranch } from "../ids.ts";
+import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
 import { readTextBounded } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { findWorker, type WorkerRecord } from "../store/workers.ts";
+import { findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface SpawnOptions {
@@ -31,6 +31,11 @@ export interface SpawnOptions {
   after: string[];
   /** The host to create it on (orch host add), else here. */
   host?: string;
+  /**
+   * Its id, when chosen already: by runSpawn (store/workers.ts newWorkerId), or, on a host, by the orch that
+   * drives it (internal --worker-id: the branch's contract id or its digest id).
+   */
+  workerId?: string;
 }
 
 /** --after A (repeatable) or --after A,B: the names as given, each a worker id or a branch. */
@@ -122,7 +127,23 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     backend,
     after,
     host: hostFlag(flags),
+    ...workerIdFlag(flags, branch),
   };
+}
+
+/**
+ * Internal --worker-id, from the orch that drives this host: the id it chose for the worker (its session's
+ * workers decide whether the contract id is taken). Only the branch's contract id or its digest id.
+ */
+function workerIdFlag(flags: Flags, branch: string): { workerId?: string } {
+  const workerId = stringFlag(flags, "workerId");
+  if (workerId === undefined) return {};
+  if (!isWorkerIdOfBranch(workerId, branch)) {
+    const digest = digestWorkerIdForBranch(branch);
+    const expected = `${workerIdForBranch(branch)}${digest === undefined ? "" : ` or ${digest}`}`;
+    throw usage(`--worker-id ${JSON.stringify(workerId)} is not an id of branch ${branch} (${expected})`);
+  }
+  return { workerId };
 }
 
 export interface SpawnResult {
@@ -229,7 +250,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   }
   const { layout, session } = await resolveSession(ctx, options.orch);
   const orchestratorId = session.orchestrator_id;
-  const workerId = workerIdForBranch(options.branch);
+  // The id it gets; one taken (by a worker of this branch or of another) refuses the spawn below.
+  const { workerId, taken } = newWorkerId(layout, orchestratorId, options.branch, options.workerId);
   // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
   const named = options.after.map((name) => {
     const found = findWorker(layout, orchestratorId, name);
@@ -237,7 +259,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
       const why = `no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`;
       throw new OrchError("invalid", `--after ${name}: ${why}`);
     }
-    if (found.worker_id === workerId) {
+    if (found.worker_id === workerId && found.branch === options.branch) {
       throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
     }
     // Only a worker removed and spawned again under its id can close a cycle: the others waiting for it still do.
@@ -264,28 +286,29 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   const repaired = profile ? await here.repairSpawnsOf(layout, orchestratorId, options.branch, repo.mainRoot) : [];
   for (const line of repaired) ctx.warn(line);
   // By its branch: a worker of it that an earlier build recorded under another id is this one too.
-  const existing = findWorker(layout, orchestratorId, options.branch);
+  const existing = findWorker(layout, orchestratorId, options.branch) ?? taken;
   if (existing) {
     const id = existing.worker_id;
     throw new OrchError("exists", `worker ${id} already exists in session ${orchestratorId} (orch rm ${id} first)`);
   }
+  const chosen = { ...options, workerId };
   const { baseTipsMoved } = await import("../store/coherence.ts");
   if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {
     const coherence = await import("./coherence.ts");
     await coherence.reconcile(layout, orchestratorId, repo, ctx);
     const landed = await coherence.landedAmong(layout, orchestratorId, repo, prerequisites);
     if (!prerequisites.every((id) => landed.has(id))) {
-      const record = await here.recordPending(layout, orchestratorId, repo, options, profile, prerequisites);
+      const record = await here.recordPending(layout, orchestratorId, repo, chosen, profile, prerequisites);
       return { record, tmuxSession: null };
     }
   }
   if (!profile) {
     // Its prerequisites have all landed already: it starts on its host now, as spawn --host does.
     const { spawnOnHost } = await import("../hosts/workers.ts");
-    return spawnOnHost({ ...options, host: options.host!, after: [] }, ctx);
+    return spawnOnHost({ ...chosen, host: options.host!, after: [] }, ctx);
   }
   const start = { inputs: inputs ?? readSpawnInputs(repo, options.from) };
-  return guardInterrupts(() => here.createAndStart(layout, orchestratorId, repo, options, profile, ctx, start));
+  return guardInterrupts(() => here.createAndStart(layout, orchestratorId, repo, chosen, profile, ctx, start));
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -10,7 +10,7 @@ import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
 import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, HostError, OrchError } from "../errors.ts";
-import { workerIdForBranch } from "../ids.ts";
+import { isWorkerIdOfBranch } from "../ids.ts";
 import {
   readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, SYNC_OWED_ON_HOST, writeSyncOwed,
 } from "../store/coherence.ts";
@@ -20,7 +20,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
 import {
-  createWorker, findWorker, forgetWorker, recordWorkerEvent, saveWorker, type WorkerRecord,
+  createWorker, findWorker, forgetWorker, newWorkerId, recordWorkerEvent, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
@@ -97,9 +97,13 @@ export async function spawnOnHost(
   const { layout, session } = await resolveSession(ctx, options.orch);
   const host = new RemoteHost(loadHost(layout, options.host), ctx.env);
   const main = mainWorktreeOf(await requireRepo(ctx));
-  const workerId = workerIdForBranch(options.branch);
+  // This session's workers, here and on hosts, decide its id (a pending worker has its own already); the
+  // host's orch is told it (--worker-id), so both record it under one id.
+  const orchestratorId = session.orchestrator_id;
+  const choice = pending ? { workerId: pending.worker_id } : newWorkerId(layout, orchestratorId, options.branch);
+  const workerId = choice.workerId;
   // By its branch: a worker of it that an earlier build recorded under another id is this one too.
-  const existing = pending ? undefined : findWorker(layout, session.orchestrator_id, options.branch);
+  const existing = pending ? undefined : findWorker(layout, orchestratorId, options.branch) ?? choice.taken;
   if (existing) {
     const where = `in session ${session.orchestrator_id}`;
     const id = existing.worker_id;
@@ -132,6 +136,8 @@ export async function spawnOnHost(
   if (branchHere) await push(`refs/heads/${options.branch}`);
   let remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
   const args = ["--from", fromSha, "--agent", options.agent];
+  // Not an id an earlier build gave a pending worker (the host takes only the branch's contract or digest id).
+  if (isWorkerIdOfBranch(workerId, options.branch)) args.push("--worker-id", workerId);
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);

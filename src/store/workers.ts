@@ -4,7 +4,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { branchNameProblem, isWorkerId, legacyWorkerIdsForBranch, windowKey, workerIdForBranch } from "../ids.ts";
+import {
+  branchNameProblem, digestWorkerIdForBranch, isWorkerId, windowKey, workerIdForBranch, workerIdsForBranch,
+} from "../ids.ts";
 import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson,
@@ -393,19 +395,39 @@ export class CorruptWorkerRecord extends OrchError {
 }
 
 /**
- * A worker by id or by branch. The id is a function of the branch and two branches with one id
- * cannot both exist, so both come down to reading one record (or the few an earlier build's ids name).
+ * A worker by id or by branch. A name that is a worker id is read as one. A branch's worker is under its
+ * contract id, its digest id, or the id an earlier build gave it (ids.ts workerIdsForBranch), and other
+ * branches' workers may be under any of those: a record found there is this branch's only when it names it.
  */
 export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBranch: string): WorkerRecord | undefined {
   if (isWorkerId(idOrBranch)) return readWorkerAt(layout, orchestratorId, idOrBranch);
-  const found = readWorkerAt(layout, orchestratorId, workerIdForBranch(idOrBranch));
-  if (found !== undefined) return found;
-  // Recorded by an earlier build under the id it gave this branch (ids.ts): there, if its branch is this one.
-  for (const legacy of legacyWorkerIdsForBranch(idOrBranch)) {
-    const old = readWorkerAt(layout, orchestratorId, legacy);
-    if (old?.branch === idOrBranch) return old;
+  for (const id of workerIdsForBranch(idOrBranch)) {
+    const found = readWorkerAt(layout, orchestratorId, id);
+    if (found?.branch === idOrBranch) return found;
   }
   return undefined;
+}
+
+/**
+ * The id a new worker of `branch` gets in the session: its contract id, or its digest id when a worker of
+ * another branch has the contract id and the branch has a character outside ASCII (ids.ts); `given` (the id
+ * the orch that drives this host chose) instead of both. `taken`: the worker that already has that id, of
+ * this branch or another: the spawn is refused (`exists`).
+ */
+export function newWorkerId(
+  layout: StoreLayout,
+  orchestratorId: string,
+  branch: string,
+  given?: string,
+): { workerId: string; taken?: WorkerRecord } {
+  const digest = digestWorkerIdForBranch(branch);
+  const ids = given !== undefined ? [given] : [workerIdForBranch(branch), ...(digest ? [digest] : [])];
+  let taken: WorkerRecord | undefined;
+  for (const workerId of ids) {
+    taken = readWorkerAt(layout, orchestratorId, workerId);
+    if (taken === undefined || taken.branch === branch) return { workerId, taken };
+  }
+  return { workerId: ids[ids.length - 1]!, taken };
 }
 
 /** The longest file name Linux and macOS take, in bytes: no worker folder has a longer one. */
