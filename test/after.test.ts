@@ -316,25 +316,24 @@ test("a worker removed and spawned again --after one that waits for it: refused 
   assert.is(again.code, 0, again.stderr);
 });
 
-test("a pending worker an earlier build recorded under the dashed id alone starts under that id", () => {
+test("a pending worker recorded under its digest id starts under it, though the contract id is free by then", () => {
   const { repo, id } = sessionRepo();
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
   commitFiles(a, { "a.txt": "a\n" }, "a work");
-  const pending = orch(["spawn", "feat/é", "--after", "feat-a", "--no-window", "--json"], { cwd: repo });
+  assert.is(orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo }).json.worker_id, "feat--");
+  const pending = orch(["spawn", "feat/è", "--after", "feat-a", "--no-window", "--json"], { cwd: repo });
   assert.is(pending.json.status, "pending", pending.stderr);
-  // As an earlier build recorded it: under feat--.
-  const workersDir = path.join(repo, ".orch", "sessions", id, "workers");
-  fs.renameSync(path.join(workersDir, pending.json.worker_id), path.join(workersDir, "feat--"));
-  const recordFile = path.join(workersDir, "feat--", "worker.json");
-  fs.writeFileSync(recordFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(recordFile, "utf8")), worker_id: "feat--" }));
+  assert.is(pending.json.worker_id, "feat---mmyj8wzk", "feat-- is feat/é's");
+  assert.is(orch(["rm", "feat/é", "--yes"], { cwd: repo }).code, 0);
   git(["merge", "--no-edit", "feat/a"], repo);
   const view = workers(repo);
-  assert.equal([...view.keys()].sort(), ["feat--", "feat-a"]);
-  assert.is(view.get("feat--")!.status, "running", JSON.stringify(view.get("feat--")));
-  assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], view.get("feat--")!.worktree_path), "feat/é");
-  assert.not.ok(fs.existsSync(path.join(workersDir, pending.json.worker_id)), "no second folder");
-  const marker = path.join(git(["rev-parse", "--absolute-git-dir"], view.get("feat--")!.worktree_path), "orch-worker.json");
-  assert.is(JSON.parse(fs.readFileSync(marker, "utf8")).worker_id, "feat--", "its worktree says the same id");
+  assert.equal([...view.keys()].sort(), ["feat---mmyj8wzk", "feat-a"]);
+  const started = view.get("feat---mmyj8wzk")!;
+  assert.is(started.status, "running", JSON.stringify(started));
+  assert.is(git(["rev-parse", "--abbrev-ref", "HEAD"], started.worktree_path), "feat/è");
+  assert.not.ok(fs.existsSync(path.join(repo, ".orch", "sessions", id, "workers", "feat--")), "no second folder");
+  const marker = path.join(git(["rev-parse", "--absolute-git-dir"], started.worktree_path), "orch-worker.json");
+  assert.is(JSON.parse(fs.readFileSync(marker, "utf8")).worker_id, "feat---mmyj8wzk", "its worktree says the same id");
 });
 
 test.run();

@@ -8,8 +8,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, startTime, tempDir, tmux,
-  waitUntil,
+  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, startTime, tempDir,
+  tmux, waitUntil,
 } from "./helpers.ts";
 
 function sleepingAgent(): string {
@@ -442,34 +442,39 @@ test("two cleans at once remove each worker once, the other says so; a clean kil
   assert.equal(windowNames(env), [], "no window left");
 });
 
-test("what a killed spawn of an earlier build left under the dashed id alone: rm or spawn of its branch clears it", () => {
+test("what a killed spawn left under a digest id or the contract id: only its own branch's rm or spawn clears it", () => {
   const { repo, id } = sessionRepo();
   const spawning = path.join(repo, ".orch", "sessions", id, "spawning");
-  /** A spawn of `branch` killed -9 after git made its worktree, journaled as an earlier build did: under `oldId`. */
-  const killedSpawnAsOld = (branch: string, oldId: string): void => {
+  /** A spawn of `branch` killed -9 after git made its worktree: its journal is left. */
+  const killedSpawn = (branch: string): void => {
     const killed = orch(["spawn", branch, "--no-window"], { cwd: repo, env: killedAt("git", "worktree add", "after") });
     assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
-    const [name] = fs.readdirSync(spawning);
-    const journal = JSON.parse(fs.readFileSync(path.join(spawning, name!), "utf8"));
-    fs.rmSync(path.join(spawning, name!));
-    fs.writeFileSync(path.join(spawning, `${oldId}.json`), JSON.stringify({ ...journal, worker_id: oldId }));
   };
-  killedSpawnAsOld("feat/é", "feat--");
-  assert.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/é"], repo), "the branch was made");
-  // Another branch with that old id is not the one it journaled: its rm finds nothing, and leaves it.
-  const other = orch(["rm", "feat/è", "--yes", "--json"], { cwd: repo });
+  assert.is(orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo }).json.worker_id, "feat--");
+  killedSpawn("feat/è");
+  assert.equal(fs.readdirSync(spawning), ["feat---mmyj8wzk.json"], "journaled under its digest id");
+  // Another branch whose ids come near: its rm finds nothing and leaves the journal.
+  const other = orch(["rm", "feat/ê", "--yes", "--json"], { cwd: repo });
   assert.is(other.code, 1, other.stderr);
   assert.is(other.json.error.code, "not_found");
-  assert.equal(fs.readdirSync(spawning), ["feat--.json"]);
-  const removed = orch(["rm", "feat/é", "--yes", "--json"], { cwd: repo });
+  assert.equal(fs.readdirSync(spawning), ["feat---mmyj8wzk.json"]);
+  const removed = orch(["rm", "feat/è", "--yes", "--json"], { cwd: repo });
   assert.is(removed.code, 0, removed.stderr);
-  assert.match(removed.json.repaired.join("\n"), /deleted the branch feat\/é that an interrupted spawn created/);
-  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/é"], repo), "the branch is gone");
-  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "and the worktree");
+  assert.match(removed.json.repaired.join("\n"), /deleted the branch feat\/è that an interrupted spawn created/);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/è"], repo), "the branch is gone");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 2, "and its worktree; feat/é's stays");
 
-  killedSpawnAsOld("功能/登录", "_____");
+  killedSpawn("功能/登录");
+  assert.equal(fs.readdirSync(spawning), ["_____.json"], "journaled under the contract id");
+  // A spawn of another branch with that id does not repair it, and changes nothing.
+  const before = [snapshot(path.join(repo, ".orch")), git(["worktree", "list"], repo), git(["branch"], repo)];
+  const refused = orch(["spawn", "功能/注册", "--no-window", "--json"], { cwd: repo });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.json.error.message, /a spawn of 功能\/登录 as _____ was interrupted: orch rm _____/);
+  assert.equal([snapshot(path.join(repo, ".orch")), git(["worktree", "list"], repo), git(["branch"], repo)], before);
   const again = orch(["spawn", "功能/登录", "--no-window", "--json"], { cwd: repo });
   assert.is(again.code, 0, again.stderr);
+  assert.is(again.json.worker_id, "_____");
   assert.match(again.stderr, /deleted the branch 功能\/登录 that an interrupted spawn created/);
   assert.not.ok(fs.existsSync(spawning) && fs.readdirSync(spawning).length > 0, "no journal left");
 });
