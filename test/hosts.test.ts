@@ -6,7 +6,6 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, snapshot, waitUntil } from "./helpers.ts";
-import { workerIdForBranch } from "../src/ids.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -586,35 +585,40 @@ test("spawn --host of the branch checked out here is refused, as a spawn here is
   assert.is(orch(["diff", "feat-mine-too"], { cwd: repo, env }).code, 0);
 });
 
-test("branches outside ASCII one character apart spawn on a host as four workers, under the id made here too", async () => {
+test("feat/é and feat/è on a host: the contract id and the digest id, the same there as here", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo();
   const env = world.env;
   assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "intl/repo"], { cwd: repo, env }).code, 0);
-  const branches = ["feat/é", "feat/è", "功能/登录", "功能/注册"];
+  // A local worker of 功能/登录 has _____: 功能/注册 on the host gets its digest id, as this session decides.
+  assert.is(orch(["spawn", "功能/登录", "--no-window", "--json"], { cwd: repo, env }).json.worker_id, "_____");
+  const branches = ["feat/é", "feat/è", "功能/注册"];
+  const ids = ["feat--", "feat---mmyj8wzk", "_____-42kk36nk"];
   const spawned = branches.map((branch) => {
     const r = orch(["spawn", branch, "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
     assert.is(r.code, 0, `${branch}: ${r.stderr}`);
     return r.json as { worker_id: string; worktree_path: string };
   });
-  // The host's orch made each id (this runtime's and the installed binary's digests agree).
-  assert.equal(spawned.map((w) => w.worker_id), branches.map(workerIdForBranch));
+  assert.equal(spawned.map((w) => w.worker_id), ids);
   const there = JSON.parse(orchOnHost(a!, "intl/repo", ["status", "--json"])).workers as { worker_id: string; branch: string }[];
   const here = orch(["status", "--json"], { cwd: repo, env }).json.workers as { worker_id: string; branch: string }[];
-  const expected = branches.map((b) => `${workerIdForBranch(b)} ${b}`).sort();
-  assert.equal(there.map((w) => `${w.worker_id} ${w.branch}`).sort(), expected, "on the host");
-  assert.equal(here.map((w) => `${w.worker_id} ${w.branch}`).sort(), expected, "here");
+  const expected = branches.map((b, i) => `${ids[i]} ${b}`);
+  assert.equal(there.map((w) => `${w.worker_id} ${w.branch}`).sort(), [...expected].sort(), "on the host");
+  assert.equal(here.map((w) => `${w.worker_id} ${w.branch}`).sort(), [...expected, "_____ 功能/登录"].sort(), "here");
   for (const [i, w] of spawned.entries()) {
     orchOnHost(a!, w.worktree_path, ["notify", "--type", "progress", "--summary", `from ${branches[i]}`]);
   }
-  const messages = await pollUntil(repo, env, 4);
+  const messages = await pollUntil(repo, env, 3);
   const mail = messages.map((m) => `${m.worker_id} ${m.content.summary}`).sort();
-  assert.equal(mail, branches.map((b) => `${workerIdForBranch(b)} from ${b}`).sort());
-  for (const branch of branches) {
+  assert.equal(mail, branches.map((b, i) => `${ids[i]} from ${b}`).sort());
+  // By branch, each hits its own worker; one whose id is another's finds none.
+  const stray = orch(["rm", "feat/ê", "--force", "--yes", "--json"], { cwd: repo, env });
+  assert.is(stray.json.error.code, "not_found", stray.stderr);
+  for (const [i, branch] of branches.entries()) {
     const removed = orch(["rm", branch, "--yes", "--json"], { cwd: repo, env });
     assert.is(removed.code, 0, removed.stderr);
-    assert.is(removed.json.worker_id, workerIdForBranch(branch));
+    assert.is(removed.json.worker_id, ids[i]);
   }
   assert.equal(JSON.parse(orchOnHost(a!, "intl/repo", ["status", "--json"])).workers, [], "gone from the host");
 });
