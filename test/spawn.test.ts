@@ -539,6 +539,21 @@ test("rm by a branch whose id is another branch's worker: not_found, nothing rem
   assert.equal(snapshot(path.join(repo, ".orch")), before[0]);
 });
 
+test("rm --force by a branch does not forget another branch's unreadable record under its id; by the id it does", () => {
+  const { repo, id } = sessionRepo();
+  assert.is(orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo }).code, 0);
+  const folder = path.join(repo, ".orch", "sessions", id, "workers", "feat--");
+  fs.writeFileSync(path.join(folder, "worker.json"), "{ truncated");
+  const before = snapshot(path.join(repo, ".orch"));
+  const other = orch(["rm", "feat/è", "--force", "--yes", "--json"], { cwd: repo });
+  assert.is.not(other.code, 0, other.stderr);
+  assert.match(other.json.error.message, /orch rm feat-- --force removes the worker/);
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "feat/é's record is left");
+  const byId = orch(["rm", "feat--", "--force", "--yes", "--json"], { cwd: repo });
+  assert.is(byId.code, 0, byId.stderr);
+  assert.not.ok(fs.existsSync(folder));
+});
+
 test("spawn --worker-id (internal, from the orch that drives a host): only the branch's contract or digest id", () => {
   const { repo } = sessionRepo();
   const before = snapshot(path.join(repo, ".orch"));
