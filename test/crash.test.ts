@@ -8,8 +8,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, startTime, tempDir,
-  tmux, waitUntil,
+  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, startTime,
+  tempDir, tmux, waitUntil,
 } from "./helpers.ts";
 
 function sleepingAgent(): string {
@@ -442,7 +442,7 @@ test("two cleans at once remove each worker once, the other says so; a clean kil
   assert.equal(windowNames(env), [], "no window left");
 });
 
-test("what a killed spawn left under a digest id or the contract id: only its own branch's rm or spawn clears it", () => {
+test("what a killed spawn left under a digest id or the contract id: only its branch's rm or spawn clears it", () => {
   const { repo, id } = sessionRepo();
   const spawning = path.join(repo, ".orch", "sessions", id, "spawning");
   /** A spawn of `branch` killed -9 after git made its worktree: its journal is left. */

@@ -605,7 +605,8 @@ test("feat/é and feat/è on a host: the contract id and the digest id, the same
   const here = orch(["status", "--json"], { cwd: repo, env }).json.workers as { worker_id: string; branch: string }[];
   const expected = branches.map((b, i) => `${ids[i]} ${b}`);
   assert.equal(there.map((w) => `${w.worker_id} ${w.branch}`).sort(), [...expected].sort(), "on the host");
-  assert.equal(here.map((w) => `${w.worker_id} ${w.branch}`).sort(), [...expected, "_____ 功能/登录"].sort(), "here");
+  const local = [...expected, "_____ 功能/登录"].sort();
+  assert.equal(here.map((w) => `${w.worker_id} ${w.branch}`).sort(), local, "here");
   for (const [i, w] of spawned.entries()) {
     orchOnHost(a!, w.worktree_path, ["notify", "--type", "progress", "--summary", `from ${branches[i]}`]);
   }

@@ -539,7 +539,7 @@ test("rm by a branch whose id is another branch's worker: not_found, nothing rem
   assert.equal(snapshot(path.join(repo, ".orch")), before[0]);
 });
 
-test("rm --force by a branch does not forget another branch's unreadable record under its id; by the id it does", () => {
+test("rm --force by a branch leaves another branch's unreadable record under its id; by the id it goes", () => {
   const { repo, id } = sessionRepo();
   assert.is(orch(["spawn", "feat/é", "--no-window", "--json"], { cwd: repo }).code, 0);
   const folder = path.join(repo, ".orch", "sessions", id, "workers", "feat--");
