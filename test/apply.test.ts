@@ -225,7 +225,7 @@ test("a refusing applypatch-msg or pre-applypatch hook, or signing with no key, 
     ["applypatch-msg", refusingHook("applypatch-msg"), /applypatch-msg says no/],
     ["pre-applypatch", refusingHook("pre-applypatch"), /pre-applypatch says no/],
     // gpg.program that fails: signing with no key to sign with, whether gpg is installed or not.
-    ["commit.gpgsign", () => git(["config", "commit.gpgsign", "true"], repo), /failed to write commit object/],
+    ["commit.gpgsign", () => git(["config", "commit.gpgsign", "true"], repo), /: error: gpg failed to sign the data;/],
   ];
   for (const [name, refuse, said] of refusals) {
     fs.rmSync(hooks, { recursive: true, force: true });

@@ -379,4 +379,21 @@ test("sync refused by git (a failing pre-rebase hook, a held index.lock) is no c
   assert.not.ok(fs.existsSync(path.join(path.dirname(lock), "MERGE_HEAD")), "no merge left half done");
 });
 
+test("sync with commit.gpgsign and no key: skipped with git's cause (gpg), not 'could not apply'", () => {
+  const { repo } = sessionRepo();
+  const wt = spawnWorker(repo, "feat/signs");
+  commitFiles(wt, { "s.txt": "s\n" }, "s work");
+  commitFiles(repo, { "b.txt": "b\n" }, "main moves");
+  git(["config", "gpg.program", "false"], repo); // signing with no key to sign with, whether gpg is installed or not
+  git(["config", "commit.gpgsign", "true"], repo);
+  const before = fingerprint(wt, "feat/signs");
+  for (const method of ["--rebase", "--merge"]) {
+    const r = orch(["sync", "feat/signs", method, "--json"], { cwd: repo });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.json.conflicted, [], method);
+    assert.match(r.json.skipped[0].reason, /^git (rebase|merge) failed: error: gpg failed to sign the data$/, method);
+    assert.equal(fingerprint(wt, "feat/signs"), before, `${method}: the branch and worktree as they were`);
+  }
+});
+
 test.run();

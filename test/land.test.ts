@@ -187,6 +187,19 @@ test("a pre-commit hook that refuses the second squash: the first is reported la
   assert.is(git(["status", "--porcelain"], repo), "");
 });
 
+test("commit.gpgsign with no key: land stops the worker as failed with git's cause (gpg), nothing landed", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/unsigned", { "u.txt": "u\n" });
+  git(["config", "gpg.program", "false"], repo); // signing with no key to sign with, whether gpg is installed or not
+  git(["config", "commit.gpgsign", "true"], repo);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const r = orch(["land", "--test", "true", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "failed");
+  assert.match(r.json.results[0].reason, /squash merge failed: error: gpg failed to sign the data$/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+});
+
 test("a worker that rebased onto the moved base by itself: diff, apply and land --rebase take only its own commits", async () => {
   const { repo } = sessionRepo();
   const wt = await finishedWorker(repo, "feat/rebased", { "mine.txt": "mine\n" });

@@ -86,6 +86,23 @@ test("a conflict exits 1, names the paths, and leaves the base as it was", () =>
   }
 });
 
+test("commit.gpgsign with no key is no conflict: exit 1, code failed, git's cause named, nothing changed", () => {
+  const { repo } = sessionRepo();
+  workerWithCommits(repo, "feat/signed", [{ "s.txt": "s\n" }]);
+  git(["config", "gpg.program", "false"], repo); // signing with no key to sign with, whether gpg is installed or not
+  git(["config", "commit.gpgsign", "true"], repo);
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const method of ["--squash", "--merge", "--rebase"]) {
+    const r = orch(["merge", "feat/signed", method, "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${method}: ${r.stderr}`);
+    assert.is(r.json.error.code, "failed", `${method}: not a conflict`);
+    assert.match(r.json.error.message, /gpg failed to sign the data; nothing was merged$/, method);
+    assert.not.match(r.json.error.message, /does not merge cleanly/, method);
+    assert.is(git(["rev-parse", "HEAD"], repo), head);
+    assert.is(git(["status", "--porcelain"], repo), "", `${method} left the checkout clean`);
+  }
+});
+
 test("refusals: two methods (exit 2), the main worktree on another branch (exit 1)", () => {
   const { repo } = sessionRepo();
   workerWithCommits(repo, "feat/rf", [{ "x.txt": "x\n" }]);

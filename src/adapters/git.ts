@@ -535,11 +535,21 @@ export async function mergeInto(
       // A refusing pre-commit or commit-msg hook (or signing without a key) stops this worker like a
       // conflict does, as a refusing pre-merge-commit hook stops --merge: land then reports the workers
       // that landed before it, and can hand it back.
-      const why = (committed.stderr || committed.stdout).trim().split("\n").pop() ?? "";
+      const why = gitSaid(`${committed.stdout}\n${committed.stderr}`);
       return { ok: false, conflictPaths: [], message: `git commit of the squash merge failed: ${why}` };
     }
   }
   return { ok: true, conflictPaths: [], message: "" };
+}
+
+/**
+ * What git said, in one line: its first `error:` or `fatal:` line, which names the cause ("gpg failed to
+ * sign the data" comes before "failed to write commit object"), else its last line (a refusing hook's own
+ * words). Hints are left out.
+ */
+export function gitSaid(output: string): string {
+  const lines = output.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
+  return lines.find((line) => /^(error|fatal): /.test(line)) ?? lines.pop() ?? "";
 }
 
 /** The first remote whose URL (as configured, before insteadOf) is on github.com, or null. */

@@ -48,7 +48,7 @@ export function parseApply(args: string[], flags: Flags): ApplyOptions {
 
 function conflictError(worker: string, outcome: gitAdapter.AmOutcome, extra: Record<string, unknown>): OrchError {
   if (!outcome.conflict) {
-    const why = outcome.message.split("\n").filter((line) => !line.startsWith("hint:")).pop() ?? "";
+    const why = gitAdapter.gitSaid(outcome.message);
     const what = `git am stopped at ${worker}'s patch "${outcome.failedCommit ?? "?"}" without a conflict`;
     const cause = "(a hook such as applypatch-msg or pre-applypatch refused it, or the commit could not be written)";
     return new OrchError("failed", `${what} ${cause}: ${why || "git said nothing"}; nothing was applied`, {

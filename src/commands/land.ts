@@ -94,7 +94,8 @@ async function landOne(
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
       if (paths.length === 0) {
-        const reason = `could not be merged onto ${base} at ${head.slice(0, 12)}: ${outcome.message.split("\n").pop()}`;
+        const gitSays = gitAdapter.gitSaid(outcome.message);
+        const reason = `could not be merged onto ${base} at ${head.slice(0, 12)}: ${gitSays}`;
         return { ...entry, status: "failed", reason };
       }
       const reason = `does not merge onto ${base} at ${head.slice(0, 12)}: conflicts in ${paths.join(", ")}`;

@@ -54,9 +54,14 @@ export async function mergeLocally(
   const outcome = await gitAdapter.mergeInto(mainRoot, tip, fork, method, message);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
-    const why = paths.length ? `: conflicts in ${paths.join(", ")}` : `: ${outcome.message.split("\n").pop()}`;
-    const text = `${record.worker_id} does not merge cleanly into ${base}${why}; nothing was merged`;
-    throw new OrchError("conflict", text, { conflict_paths: paths, worker_id: record.worker_id });
+    if (paths.length === 0) {
+      // A refusing hook or signing without a key is no conflict (as for land and apply): rebasing would not help.
+      const text = `could not merge ${record.worker_id} into ${base}: ${gitAdapter.gitSaid(outcome.message)}`;
+      throw new OrchError("failed", `${text}; nothing was merged`, { conflict_paths: [], worker_id: record.worker_id });
+    }
+    const text = `${record.worker_id} does not merge cleanly into ${base}: conflicts in ${paths.join(", ")}`;
+    const extra = { conflict_paths: paths, worker_id: record.worker_id };
+    throw new OrchError("conflict", `${text}; nothing was merged`, extra);
   }
   const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);

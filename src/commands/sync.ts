@@ -172,7 +172,7 @@ async function runOnto(
   if (result.code === 0) return { ok: true, paths: [], error: "" };
   const paths = await gitAdapter.unmergedPaths(worktree);
   await gitAdapter.git([method, "--abort"], worktree, options);
-  return { ok: false, paths, error: (result.stderr || result.stdout).trim().split("\n").pop() ?? "" };
+  return { ok: false, paths, error: gitAdapter.gitSaid(`${result.stdout}\n${result.stderr}`) };
 }
 
 /** After a sync the worker's base is the tip it is now on: diff, apply and merge count from there. */
