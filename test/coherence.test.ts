@@ -396,4 +396,18 @@ test("sync with commit.gpgsign and no key: skipped with git's cause (gpg), not '
   }
 });
 
+test("a worker spawned while the main worktree had a detached HEAD: sync says it has no base branch, not 'gone'", () => {
+  const { repo } = sessionRepo();
+  git(["checkout", "-q", "--detach"], repo);
+  const wt = spawnWorker(repo, "feat/headless");
+  commitFiles(wt, { "h.txt": "h\n" }, "h work");
+  git(["checkout", "-q", "main"], repo);
+  commitFiles(repo, { "b.txt": "b\n" }, "main moves");
+  const r = orch(["sync", "--all", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.skipped.map((x: { worker_id: string }) => x.worker_id), ["feat-headless"]);
+  assert.match(r.json.skipped[0].reason, /no base branch \(the main worktree had a detached HEAD when it was spawned\)/);
+  assert.not.match(r.json.skipped[0].reason, /does not exist/);
+});
+
 test.run();

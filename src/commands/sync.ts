@@ -388,8 +388,14 @@ async function syncClaimed(
     if (signal) throw syncInterrupted(signal, outcome);
     const { record, baseTip, standing } = view;
     const id = record.worker_id;
-    if (!baseTip || !standing || !record.base_branch) {
-      const gone = record.base_branch && !baseTip
+    if (!record.base_branch) {
+      // Spawned while the main worktree had a detached HEAD: there is no branch whose moves it could follow.
+      const reason = "it has no base branch (the main worktree had a detached HEAD when it was spawned)";
+      outcome.skipped.push({ worker_id: id, reason });
+      continue;
+    }
+    if (!baseTip || !standing) {
+      const gone = !baseTip
         ? `its base branch ${record.base_branch}`
         : `its branch ${record.branch}`;
       outcome.skipped.push({ worker_id: id, reason: `${gone} does not exist here (renamed or deleted?)` });
