@@ -291,6 +291,22 @@ test("clean --merged in a repository with no remote: GitHub is not asked, nothin
   assert.ok(fs.existsSync(open));
 });
 
+test("clean --merged with only a non-GitHub remote (file://, GitLab): GitHub is not asked, nothing fails", () => {
+  const { repo } = sessionRepo();
+  const open = orch(["spawn", "feat/open", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(open, { "o.txt": "open\n" }, "open work");
+  git(["remote", "add", "origin", `file://${repo}`], repo);
+  git(["remote", "add", "mirror", "git@gitlab.com:o/r.git"], repo);
+  const ghSays = "none of the git remotes configured for this repository point to a known GitHub host";
+  const gh = ghStandIn([`echo '${ghSays}' >&2`, "exit 1"]);
+  const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^orch: no remote of this repository is on github\.com, so --merged has no pull request/m);
+  assert.equal(gh.calls(), [], "gh is not asked");
+  assert.equal(r.json.skipped, [{ worker_id: "feat-open", branch: "feat/open", reason: "not merged" }]);
+  assert.ok(fs.existsSync(open));
+});
+
 test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/pr", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

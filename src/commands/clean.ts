@@ -106,11 +106,13 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   let askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
-  // gh finds a repository's pull requests through its remotes: with none, there is nothing to ask (not a failure).
-  if (askGitHub && (await gitAdapter.gitOut(["remote"], repo.mainRoot)) === "") {
+  // gh finds a repository's pull requests through its remotes: with none on github.com (none at all, or a
+  // GitLab or file:// origin), there is nothing to ask (not a failure), as merge decides too.
+  if (askGitHub && (await gitAdapter.githubRemote(repo.mainRoot)) === null) {
     askGitHub = false;
-    ctx.warn("this repository has no remote, so --merged has no pull request to ask GitHub about: " +
-      "only merges into the base here count");
+    const none = (await gitAdapter.gitOut(["remote"], repo.mainRoot)) === "";
+    const which = none ? "this repository has no remote" : "no remote of this repository is on github.com";
+    ctx.warn(`${which}, so --merged has no pull request to ask GitHub about: only merges into the base here count`);
   }
   // A host that fails only skips its workers below: a setup that reaches no host is refused before anything.
   await checkSshSetupFor(listWorkers(layout, session.orchestrator_id), ctx);
