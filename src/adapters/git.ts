@@ -178,9 +178,22 @@ export async function worktreeAdd(
       (await resolveCommit(mainRoot, `refs/heads/${branch}`)) === (await resolveCommit(mainRoot, createFrom));
     return gitOnce(createFrom === undefined || left ? plain : withBranch, mainRoot, {});
   });
-  if (result.code !== 0) {
-    throw new OrchError("failed", `git worktree add failed: ${result.stderr.trim().split("\n").pop()}`);
+  if (result.code !== 0) throw new OrchError("failed", worktreeAddFailure(worktreePath, result.stderr));
+}
+
+/**
+ * Why `git worktree add` failed, in one line. A checkout that ran a filter or hook ends in git's generic
+ * "the remote end hung up unexpectedly" or in the hook's own words: the lines before it say what
+ * (git-lfs not found for filter.lfs.required), and a worktree made whose post-checkout hook then failed
+ * is said as such.
+ */
+function worktreeAddFailure(worktreePath: string, stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
+  const said = lines.slice(-3).join("; ") || "git said nothing";
+  if (fs.existsSync(path.join(worktreePath, ".git")) && !/^(error|fatal): /m.test(stderr)) {
+    return `git worktree add failed in its post-checkout hook: ${said}`;
   }
+  return `git worktree add failed: ${said}`;
 }
 
 export async function worktreeRemove(mainRoot: string, worktreePath: string, force: boolean): Promise<void> {
