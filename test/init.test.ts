@@ -1,5 +1,6 @@
 // orch init: a session whole or not at all, .orch/ excluded, the same store from every worktree.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -112,6 +113,35 @@ test("init outside a repository uses the project folder; --project-dir must exis
   assert.is(dangling.code, 1);
   assert.match(dangling.stderr, /symbolic link to something missing/);
   assert.not.match(dangling.stderr, /EEXIST/);
+});
+
+test("a repository owned by another user (git's dubious ownership): refused as git refuses it, nothing written", () => {
+  if (process.geteuid?.() !== 0) {
+    console.log("SKIP: not root, so no repository of another user could be made here");
+    return;
+  }
+  const repo = scratchRepo();
+  const exclude = path.join(repo, ".git", "info", "exclude");
+  const before = fs.readFileSync(exclude, "utf8");
+  fs.chmodSync(path.dirname(repo), 0o755);
+  spawnSync("chown", ["-R", "nobody", repo]);
+  // Only the global config of this test, which trusts nothing (a machine's own could hold safe.directory=*).
+  const globalConfig = path.join(tempDir(), "gitconfig");
+  fs.writeFileSync(globalConfig, "");
+  const env = { GIT_CONFIG_GLOBAL: globalConfig, GIT_CONFIG_NOSYSTEM: "1" };
+  for (const args of [["init"], ["status"], ["spawn", "feat/a", "--no-window"]]) {
+    const r = orch([...args, "--json"], { cwd: repo, env });
+    assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.is(r.json.error.code, "refused");
+    const fix = `git config --global --add safe.directory ${repo}`;
+    assert.is(r.json.error.message, `git refuses ${repo}: it is owned by another user (dubious ownership); ` +
+      `if you trust it: ${fix}`);
+  }
+  assert.not.ok(fs.existsSync(path.join(repo, ".orch")), "no store made");
+  assert.is(fs.readFileSync(exclude, "utf8"), before, "exclude untouched");
+  fs.writeFileSync(globalConfig, `[safe]\n\tdirectory = ${repo}\n`);
+  const trusted = orch(["init", "--json"], { cwd: repo, env });
+  assert.is(trusted.code, 0, trusted.stderr);
 });
 
 test.run();

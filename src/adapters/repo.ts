@@ -3,6 +3,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { OrchError } from "../errors.ts";
 
 export interface Repo {
   /** The top of the worktree you stand in. */
@@ -50,7 +51,10 @@ async function fromGit(cwd: string): Promise<Repo | undefined> {
   const { run } = await import("./exec.ts");
   const asked = ["--path-format=absolute", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"];
   const result = await run(["git", "rev-parse", ...asked], { cwd, allowFailure: true });
-  if (result.code !== 0) return undefined;
+  if (result.code !== 0) {
+    if (DUBIOUS.test(result.stderr)) throw dubiousOwnership(cwd, result.stderr);
+    return undefined;
+  }
   const [root, gitDir, common] = result.stdout.split("\n");
   if (!root || !gitDir || !common) return undefined;
   const commonDir = path.resolve(root, common);
@@ -71,6 +75,35 @@ async function fromGit(cwd: string): Promise<Repo | undefined> {
 
 const cache = new Map<string, Repo | undefined>();
 
+const DUBIOUS = /detected dubious ownership/;
+
+function dubiousOwnership(where: string, gitSaid: string): OrchError {
+  const fix = /git config --global --add safe\.directory .*/.exec(gitSaid)?.[0];
+  const trust = fix ? `; if you trust it: ${fix.trim()}` : "";
+  return new OrchError("refused", `git refuses ${where}: it is owned by another user (dubious ownership)${trust}`);
+}
+
+/**
+ * git refuses a repository that another user owns unless safe.directory allows it, and so does orch, before
+ * it writes anything there. Only when an owner differs is git asked (it knows safe.directory and sudo's
+ * SUDO_UID): the common layouts still start no git process.
+ */
+async function refuseDubiousOwnership(repo: Repo): Promise<void> {
+  const uid = process.geteuid?.();
+  if (uid === undefined) return;
+  const ownerOf = (dir: string) => {
+    try {
+      return fs.statSync(dir).uid;
+    } catch {
+      return uid;
+    }
+  };
+  if (ownerOf(repo.root) === uid && ownerOf(repo.commonDir) === uid) return;
+  const { run } = await import("./exec.ts");
+  const result = await run(["git", "rev-parse", "--git-dir"], { cwd: repo.root, allowFailure: true });
+  if (result.code !== 0 && DUBIOUS.test(result.stderr)) throw dubiousOwnership(repo.root, result.stderr);
+}
+
 /** The repository `cwd` is in, or undefined outside any repository. */
 export async function locateRepo(cwd: string): Promise<Repo | undefined> {
   const start = path.resolve(cwd);
@@ -90,6 +123,7 @@ export async function locateRepo(cwd: string): Promise<Repo | undefined> {
     }
     if (path.dirname(dir) === dir) break;
   }
+  if (found) await refuseDubiousOwnership(found);
   cache.set(start, found);
   return found;
 }
