@@ -144,4 +144,26 @@ test("spawn inside a submodule puts the worktree beside the submodule's checkout
   assert.is(status.json.workers[0].worker_id, "feat-sub", "the worktree finds the submodule's store");
 });
 
+test("a repository with a submodule: spawn says it is not checked out there; rm of one that is names --force", () => {
+  const lib = scratchRepo("lib");
+  const app = scratchRepo("app");
+  git(["-c", "protocol.file.allow=always", "submodule", "add", "-q", lib, "lib"], app);
+  git(["commit", "-q", "-m", "add lib"], app);
+  assert.is(orch(["init"], { cwd: app }).code, 0);
+  const r = orch(["spawn", "feat/uses-lib", "--no-window", "--json"], { cwd: app });
+  assert.is(r.code, 0, r.stderr);
+  const worktree = r.json.worktree_path as string;
+  assert.is(fs.readdirSync(path.join(worktree, "lib")).length, 0, "git worktree add leaves it empty");
+  const warned = /^orch: submodule\(s\) lib are not checked out in the worktree .*git submodule update --init/m;
+  assert.match(r.stderr, warned);
+  git(["-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init"], worktree);
+  const rm = orch(["rm", "feat/uses-lib", "--json"], { cwd: app });
+  assert.is(rm.code, 1, rm.stderr);
+  assert.is(rm.json.error.message, `git worktree remove refuses ${worktree}: it has submodules checked out ` +
+    "(--force removes it, with any commit or change made only in those submodules)");
+  assert.ok(fs.existsSync(path.join(worktree, "lib", "README.md")), "nothing removed");
+  assert.is(orch(["rm", "feat/uses-lib", "--force"], { cwd: app }).code, 0);
+  assert.not.ok(fs.existsSync(worktree));
+});
+
 test.run();

@@ -196,6 +196,22 @@ function worktreeAddFailure(worktreePath: string, stderr: string): string {
   return `git worktree add failed: ${said}`;
 }
 
+/**
+ * The submodules checked out in the main worktree that `worktree` has not checked out (git worktree add
+ * leaves them empty). Asks git only when the worktree has a .gitmodules.
+ */
+export async function submodulesNotCheckedOut(mainRoot: string, worktree: string): Promise<string[]> {
+  if (!fs.existsSync(path.join(worktree, ".gitmodules"))) return [];
+  const statusOf = async (cwd: string) => {
+    const result = await git(["submodule", "status"], cwd, { allowFailure: true });
+    // "-<sha> <path>" is a submodule not checked out; " ", "+" and "U" one that is.
+    return result.stdout.split("\n").filter(Boolean).map((line) => ({ empty: line.startsWith("-"), at: line.slice(1) }))
+      .map(({ empty, at }) => ({ empty, path: at.replace(/^[0-9a-f]+ /, "").replace(/ \([^)]*\)$/, "") }));
+  };
+  const inMain = new Set((await statusOf(mainRoot)).filter((s) => !s.empty).map((s) => s.path));
+  return (await statusOf(worktree)).filter((s) => s.empty && inMain.has(s.path)).map((s) => s.path);
+}
+
 export async function worktreeRemove(mainRoot: string, worktreePath: string, force: boolean): Promise<void> {
   const args = ["worktree", "remove", ...(force ? ["--force", "--force"] : []), worktreePath];
   const result = await git(args, mainRoot, { allowFailure: true });
@@ -204,7 +220,13 @@ export async function worktreeRemove(mainRoot: string, worktreePath: string, for
       await git(["worktree", "prune"], mainRoot, { allowFailure: true });
       return;
     }
-    throw new OrchError("failed", `git worktree remove failed: ${result.stderr.trim().split("\n").pop()}`);
+    const said = result.stderr.trim().split("\n").pop();
+    if (/working trees containing submodules/.test(result.stderr)) {
+      // git's own refusal names no way out: --force is it, and what it throws away is the user's to weigh.
+      throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it has submodules checked ` +
+        "out (--force removes it, with any commit or change made only in those submodules)");
+    }
+    throw new OrchError("failed", `git worktree remove failed: ${said}`);
   }
 }
 

@@ -281,6 +281,11 @@ export async function createAndStart(
         const what = gtr.describeHookFailures("postCreate", failures);
         throw new OrchError("failed", `${what}; the worktree was removed again`);
       }
+      const empty = await gitAdapter.submodulesNotCheckedOut(main.root, worktreePath);
+      if (empty.length) {
+        ctx.warn(`submodule(s) ${empty.join(", ")} are not checked out in the worktree (git worktree add does ` +
+          "not check out submodules): in it, git submodule update --init --recursive checks them out");
+      }
     }
     throwIfInterrupted();
     const sessionId = crypto.randomUUID();
