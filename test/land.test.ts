@@ -200,6 +200,26 @@ test("commit.gpgsign with no key: land stops the worker as failed with git's cau
   assert.is(git(["rev-parse", "HEAD"], repo), head);
 });
 
+test("a failing post-checkout hook only warns in land's and apply --dry-run's throw-away worktree", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/first", { "first.txt": "1\n" });
+  await finishedWorker(repo, "feat/second", { "second.txt": "2\n" });
+  const hooks = tempDir("orch-hooks-");
+  fs.writeFileSync(path.join(hooks, "post-checkout"), "#!/bin/sh\necho hook broke >&2\nexit 1\n", { mode: 0o755 });
+  git(["config", "core.hooksPath", hooks], repo);
+  const warned = "orch: your post-checkout hook failed in the throw-away worktree (git's checkout is whole): " +
+    "hook broke";
+  const dry = orch(["apply", "feat/second", "--dry-run", "--json"], { cwd: repo });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.is(dry.json.applies_cleanly, true);
+  assert.ok(dry.stderr.split("\n").includes(warned), dry.stderr);
+  const r = orch(["land", "feat/first", "--test", "test -f first.txt", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { status: string }) => x.status), ["landed"]);
+  assert.ok(r.stderr.split("\n").includes(warned), r.stderr);
+  assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
+});
+
 test("a worker that rebased onto the moved base by itself: diff, apply and land --rebase take only its own commits", async () => {
   const { repo } = sessionRepo();
   const wt = await finishedWorker(repo, "feat/rebased", { "mine.txt": "mine\n" });

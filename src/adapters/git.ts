@@ -167,9 +167,14 @@ export async function currentBranch(cwd: string): Promise<string | null> {
   return result.code === 0 ? result.stdout.trim() : null;
 }
 
+/**
+ * git worktree add of `branch` (made at `createFrom` when given). Returns what the post-checkout hook said
+ * when git made the worktree whole and only that hook then failed, which is no failure (see
+ * postCheckoutHookFailure).
+ */
 export async function worktreeAdd(
   mainRoot: string, worktreePath: string, branch: string, createFrom: string | undefined,
-): Promise<void> {
+): Promise<string | undefined> {
   const plain = ["worktree", "add", "--quiet", worktreePath, branch];
   const withBranch = ["worktree", "add", "--quiet", "-b", branch, worktreePath, createFrom ?? ""];
   const result = await whileWorktreeMade(async (attempt) => {
@@ -178,22 +183,35 @@ export async function worktreeAdd(
       (await resolveCommit(mainRoot, `refs/heads/${branch}`)) === (await resolveCommit(mainRoot, createFrom));
     return gitOnce(createFrom === undefined || left ? plain : withBranch, mainRoot, {});
   });
-  if (result.code !== 0) throw new OrchError("failed", worktreeAddFailure(worktreePath, result.stderr));
+  if (result.code === 0) return undefined;
+  const hookSaid = postCheckoutHookFailure(worktreePath, result.stderr);
+  if (hookSaid === undefined) throw new OrchError("failed", worktreeAddFailure(result.stderr));
+  return hookSaid;
+}
+
+/** git's last lines, joined: the one before git's generic last words often says what (see worktreeAddFailure). */
+function lastLinesOf(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
+  return lines.slice(-3).join("; ");
 }
 
 /**
- * Why `git worktree add` failed, in one line. A checkout that ran a filter or hook ends in git's generic
- * "the remote end hung up unexpectedly" or in the hook's own words: the lines before it say what
- * (git-lfs not found for filter.lfs.required), and a worktree made whose post-checkout hook then failed
- * is said as such.
+ * What the post-checkout hook said when a `git worktree add` failed only in it: git made the worktree whole,
+ * then the hook's exit status became git's ("This hook cannot affect the outcome of git switch or git
+ * checkout, other than that the hook's exit status becomes the exit status", githooks(5)). Undefined when
+ * git itself failed.
  */
-function worktreeAddFailure(worktreePath: string, stderr: string): string {
-  const lines = stderr.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
-  const said = lines.slice(-3).join("; ") || "git said nothing";
-  if (fs.existsSync(path.join(worktreePath, ".git")) && !/^(error|fatal): /m.test(stderr)) {
-    return `git worktree add failed in its post-checkout hook: ${said}`;
-  }
-  return `git worktree add failed: ${said}`;
+export function postCheckoutHookFailure(worktreePath: string, stderr: string): string | undefined {
+  if (!fs.existsSync(path.join(worktreePath, ".git")) || /^(error|fatal): /m.test(stderr)) return undefined;
+  return lastLinesOf(stderr) || "it said nothing";
+}
+
+/**
+ * Why `git worktree add` failed, in one line. A checkout that ran a filter ends in git's generic "the
+ * remote end hung up unexpectedly": the lines before it say what (git-lfs not found for filter.lfs.required).
+ */
+export function worktreeAddFailure(stderr: string): string {
+  return `git worktree add failed: ${lastLinesOf(stderr) || "git said nothing"}`;
 }
 
 /**

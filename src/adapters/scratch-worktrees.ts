@@ -6,7 +6,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
-import { git, gitOut } from "./git.ts";
+import { OrchError } from "../errors.ts";
+import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure } from "./git.ts";
 
 /** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
 const FOLDER_PREFIX = "orch-scratch-";
@@ -93,7 +94,7 @@ export async function removeStaleScratchWorktrees(repoRoot: string): Promise<str
  * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
  */
 export async function withScratchWorktree<T>(
-  repoRoot: string, ref: string, fn: (dir: string) => Promise<T>,
+  repoRoot: string, ref: string, fn: (dir: string) => Promise<T>, warn: (line: string) => void,
 ): Promise<T> {
   const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
   const repository = await commonGitDir(repoRoot);
@@ -103,7 +104,12 @@ export async function withScratchWorktree<T>(
     try {
       const owner: ScratchOwner = { pid: process.pid, start_time: processStartTime(process.pid), repository };
       fs.writeFileSync(path.join(parent, OWNER_FILE), `${JSON.stringify(owner)}\n`);
-      await gitOut(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot);
+      const added = await git(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot, { allowFailure: true });
+      if (added.code !== 0) {
+        const hookSaid = postCheckoutHookFailure(dir, added.stderr);
+        if (hookSaid === undefined) throw new OrchError("failed", worktreeAddFailure(added.stderr));
+        warn(`your post-checkout hook failed in the throw-away worktree (git's checkout is whole): ${hookSaid}`);
+      }
       throwIfInterrupted();
       const result = await fn(dir);
       throwIfInterrupted();

@@ -94,7 +94,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
     const identity = await gitAdapter.commitIdentity(target, ctx.env);
     const outcome = await withScratchWorktree(target, head, (dir) =>
-      gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity));
+      gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity), ctx.warn);
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
     return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
   }

@@ -143,7 +143,7 @@ async function landOne(
       return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}` };
     }
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
-  });
+  }, ctx.warn);
 }
 
 /**

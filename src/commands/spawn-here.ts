@@ -260,7 +260,11 @@ export async function createAndStart(
       };
       undo.push(() => removeSpawnedWorktree(main.root, spawned, "this spawn"));
       try {
-        await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, exists ? undefined : fromSha);
+        const createFrom = exists ? undefined : fromSha;
+        const hookSaid = await gitAdapter.worktreeAdd(main.root, worktreePath, options.branch, createFrom);
+        if (hookSaid !== undefined) {
+          ctx.warn(`your post-checkout hook failed in the new worktree (git's checkout is whole): ${hookSaid}`);
+        }
       } catch (error) {
         // A base not checked yet that is no commit here is said as such (nothing was made).
         if (!baseChecked) await checkedBase(main, fromSha);
