@@ -160,7 +160,12 @@ test("a repository with a submodule: spawn says it is not checked out there; rm 
   const rm = orch(["rm", "feat/uses-lib", "--json"], { cwd: app });
   assert.is(rm.code, 1, rm.stderr);
   assert.is(rm.json.error.message, `git worktree remove refuses ${worktree}: it has submodules checked out ` +
-    "(--force removes it, with any commit or change made only in those submodules)");
+    "(orch rm feat-uses-lib --force removes it, with any commit or change made only in those submodules)");
+  git(["commit", "-q", "--allow-empty", "-m", "merged by hand"], worktree);
+  git(["merge", "-q", "feat/uses-lib"], app);
+  const clean = orch(["clean", "--yes", "--json"], { cwd: app });
+  assert.is(clean.code, 1, clean.stderr);
+  assert.match(clean.stderr, /feat-uses-lib .*orch rm feat-uses-lib --force removes it/);
   assert.ok(fs.existsSync(path.join(worktree, "lib", "README.md")), "nothing removed");
   assert.is(orch(["rm", "feat/uses-lib", "--force"], { cwd: app }).code, 0);
   assert.not.ok(fs.existsSync(worktree));

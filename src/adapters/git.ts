@@ -230,7 +230,9 @@ export async function submodulesNotCheckedOut(mainRoot: string, worktree: string
   return (await statusOf(worktree)).filter((s) => s.empty && inMain.has(s.path)).map((s) => s.path);
 }
 
-export async function worktreeRemove(mainRoot: string, worktreePath: string, force: boolean): Promise<void> {
+export async function worktreeRemove(
+  mainRoot: string, worktreePath: string, force: boolean, workerId?: string,
+): Promise<void> {
   const args = ["worktree", "remove", ...(force ? ["--force", "--force"] : []), worktreePath];
   const result = await git(args, mainRoot, { allowFailure: true });
   if (result.code !== 0) {
@@ -241,8 +243,9 @@ export async function worktreeRemove(mainRoot: string, worktreePath: string, for
     const said = result.stderr.trim().split("\n").pop();
     if (/working trees containing submodules/.test(result.stderr)) {
       // git's own refusal names no way out: --force is it, and what it throws away is the user's to weigh.
+      const force = workerId ? `orch rm ${workerId} --force` : "--force";
       throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it has submodules checked ` +
-        "out (--force removes it, with any commit or change made only in those submodules)");
+        `out (${force} removes it, with any commit or change made only in those submodules)`);
     }
     throw new OrchError("failed", `git worktree remove failed: ${said}`);
   }

@@ -248,7 +248,7 @@ export async function removeHere(
   if (record.backend === "gtr" && present) {
     await gtr.gtrRemove(mainRoot, record.branch, { force: options.force, deleteBranch: false }, ctx.env);
   } else {
-    await gitAdapter.worktreeRemove(mainRoot, record.worktree_path, options.force);
+    await gitAdapter.worktreeRemove(mainRoot, record.worktree_path, options.force, record.worker_id);
   }
   // Gone already when an rm killed after deleting it is run again, or someone deleted it by hand.
   const branchThere = await gitAdapter.branchExists(mainRoot, record.branch);
