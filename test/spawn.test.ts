@@ -6,7 +6,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, tempDir, tmux, waitUntil, type Result,
+  baseEnv, git, orch, orchAsync, orchCommand, privateTmux, scratchRepo, sessionRepo, snapshot, tempDir, tmux, waitUntil,
+  type Result,
 } from "./helpers.ts";
 
 /** An agent script that writes the prompt it got (its last argument), its environment and its cwd. */
@@ -395,6 +396,34 @@ test("an existing branch is checked out as it is; a new one starts from --from",
   const fromFirst = orch(["spawn", "feat/old", "--from", first, "--no-window", "--json"], { cwd: repo });
   assert.is(fromFirst.json.base_commit, first);
   assert.is(git(["rev-parse", "HEAD"], fromFirst.json.worktree_path), first);
+});
+
+test("a branch only a remote has (origin/feat/x): refused without --from, nothing made; tracked, then as it is", () => {
+  const upstream = scratchRepo("upstream");
+  git(["checkout", "-q", "-b", "feat/theirs"], upstream);
+  fs.writeFileSync(path.join(upstream, "theirs.txt"), "a colleague's work\n");
+  git(["add", "theirs.txt"], upstream);
+  git(["commit", "-q", "-m", "their work"], upstream);
+  git(["checkout", "-q", "main"], upstream);
+  const repo = path.join(tempDir(), "clone");
+  git(["clone", "-q", upstream, repo], upstream);
+  assert.is(orch(["init"], { cwd: repo }).code, 0);
+  const before = snapshot(path.join(repo, ".orch"));
+  const r = orch(["spawn", "feat/theirs", "--no-window", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "refused");
+  assert.is(r.json.error.message, "feat/theirs is no branch here, but origin/feat/theirs is: git branch --track " +
+    "feat/theirs origin/feat/theirs makes it (spawn then checks it out as it is), or --from HEAD starts a new " +
+    "feat/theirs; nothing was made");
+  assert.is(git(["branch", "--list", "feat/theirs"], repo), "");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
+  assert.equal(snapshot(path.join(repo, ".orch")), before);
+  git(["branch", "-q", "--track", "feat/theirs", "origin/feat/theirs"], repo);
+  const tracked = orch(["spawn", "feat/theirs", "--no-window", "--json"], { cwd: repo });
+  assert.is(tracked.code, 0, tracked.stderr);
+  assert.ok(fs.existsSync(path.join(tracked.json.worktree_path, "theirs.txt")), "the remote's work is there");
+  const fresh = orch(["spawn", "feat/new", "--no-window", "--json"], { cwd: repo });
+  assert.is(fresh.code, 0, "a branch no remote has starts from HEAD as before");
 });
 
 test("a full commit id is checked by the add: one naming no commit is refused as a bad --from, nothing left", () => {

@@ -202,6 +202,20 @@ export async function startPendingWorker(
   }
 }
 
+/**
+ * A branch that is not here but is a remote's (origin/feat/x): git switch and git worktree add would make it
+ * from the remote's, while spawn would start it over from HEAD and hide that work. Refused, naming both ways.
+ */
+async function refuseRemoteOnlyBranch(main: Repo, branch: string): Promise<void> {
+  const pattern = `refs/remotes/*/${branch}`;
+  const listed = await gitAdapter.gitOut(["for-each-ref", "--format=%(refname:short)", pattern], main.root);
+  const remotes = listed.split("\n").filter(Boolean);
+  if (remotes.length === 0) return;
+  const make = `git branch --track ${branch} ${remotes[0]}`;
+  throw new OrchError("refused", `${branch} is no branch here, but ${remotes.join(" and ")} is: ${make} makes it ` +
+    `(spawn then checks it out as it is), or --from HEAD starts a new ${branch}; nothing was made`);
+}
+
 /** git config orch.backend, as git takes a config value it does not know: refused, never read as "git". */
 function configuredBackend(value: string | undefined): "git" | "gtr" {
   if (value === undefined || value === "git" || value === "gtr") return value ?? "git";
@@ -227,6 +241,7 @@ export async function createAndStart(
     localBranchExists(main, options.branch),
     start.inputs.base,
   ]);
+  if (!exists && options.from === undefined) await refuseRemoteOnlyBranch(main, options.branch);
   // A base that git has not looked at yet is checked by the add; an existing branch's merge-base needs it now.
   let fromSha = exists && !base.checked ? await checkedBase(main, base.sha) : base.sha;
   const baseChecked = base.checked || exists;
