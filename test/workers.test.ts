@@ -274,6 +274,20 @@ test("clean and rm --delete-branch keep a worker whose branch the user checked o
   assert.is(orch(["clean", "--yes", "--json"], { cwd: repo }).json.removed.length, 1, "once it is not checked out there");
 });
 
+test("rm of a worktree the user locked (git worktree lock): git's reason and orch's ways out, nothing removed", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/locked", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  git(["worktree", "lock", "--reason", "on a usb disk", wt], repo);
+  const r = orch(["rm", "feat/locked", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.message, `git worktree remove refuses ${wt}: it is locked (on a usb disk); ` +
+    `git worktree unlock ${wt} first, or orch rm feat-locked --force removes it anyway`);
+  assert.not.match(r.json.error.message, /remove -f -f/, "git's flags are not orch's");
+  assert.ok(fs.existsSync(wt));
+  assert.is(orch(["rm", "feat/locked", "--force"], { cwd: repo }).code, 0);
+  assert.not.ok(fs.existsSync(wt));
+});
+
 test("clean --merged in a repository with no remote: GitHub is not asked, nothing fails, local merges still count", () => {
   const { repo } = sessionRepo();
   const open = orch(["spawn", "feat/open", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

@@ -240,14 +240,20 @@ export async function worktreeRemove(
       await git(["worktree", "prune"], mainRoot, { allowFailure: true });
       return;
     }
-    const said = result.stderr.trim().split("\n").pop();
+    const force = workerId ? `orch rm ${workerId} --force` : "--force";
     if (/working trees containing submodules/.test(result.stderr)) {
       // git's own refusal names no way out: --force is it, and what it throws away is the user's to weigh.
-      const force = workerId ? `orch rm ${workerId} --force` : "--force";
       throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it has submodules checked ` +
         `out (${force} removes it, with any commit or change made only in those submodules)`);
     }
-    throw new OrchError("failed", `git worktree remove failed: ${said}`);
+    const locked = /cannot remove a locked working tree(?:, lock reason: (.*))?/.exec(result.stderr);
+    if (locked) {
+      // git's way out ("remove -f -f") is git's flag, not orch's.
+      const why = locked[1] ? ` (${locked[1].trim()})` : "";
+      throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it is locked${why}; ` +
+        `git worktree unlock ${worktreePath} first, or ${force} removes it anyway`);
+    }
+    throw new OrchError("failed", `git worktree remove failed: ${gitSaid(result.stderr)}`);
   }
 }
 
