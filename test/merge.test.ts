@@ -4,6 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { gitHubHosts, remoteUrlHost } from "../src/adapters/git.ts";
 import { commitFiles, ghStandIn, git, gitOk, orch, sessionRepo, tempDir } from "./helpers.ts";
 
 /**
@@ -137,6 +138,37 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(local.code, 1);
   assert.match(local.json.error.message, /already merged/, "--local merges here, and here it is already in");
   assert.is(gh.calls().length, 6, "--local never calls gh");
+});
+
+test("a remote's host, as git reads its URL; GitHub's hosts: github.com, GH_HOST, the reported PRs' servers", () => {
+  const hosts: [string, string | undefined][] = [
+    ["https://github.com/acme/shop.git", "github.com"], ["git@github.com:acme/shop.git", "github.com"],
+    ["ssh://git@github.acme.com:2222/a/b", "github.acme.com"], ["https://user:pw@GitHub.com/x", "github.com"],
+    ["github.com:acme/x", "github.com"], ["https://evil.example/github.com/x", "evil.example"],
+    ["git@evilgithub.com:x", "evilgithub.com"], ["/srv/git/github.com:x", undefined], ["file:///srv/x", undefined],
+    ["../x", undefined],
+  ];
+  for (const [url, host] of hosts) assert.is(remoteUrlHost(url), host, url);
+  assert.equal(gitHubHosts({}, [null, "https://github.acme.com/o/r/pull/1", "not a url"]), ["github.com", "github.acme.com"]);
+  assert.equal(gitHubHosts({ GH_HOST: "GHE.example" }), ["github.com", "ghe.example"]);
+});
+
+test("a PR on GitHub Enterprise (the remote on the PR's server): gh pr merge <url>, not a local merge", () => {
+  const { repo } = sessionRepo();
+  const bare = path.join(tempDir(), "origin.git");
+  git(["init", "-q", "--bare", bare], repo);
+  git(["remote", "add", "origin", "ssh://git@github.acme.com:2222/acme/shop.git"], repo);
+  git(["config", `url.${bare}.insteadOf`, "ssh://git@github.acme.com:2222/acme/shop.git"], repo);
+  git(["push", "-q", "origin", "main"], repo);
+  const wt = workerWithCommits(repo, "feat/ghe", [{ "e.txt": "e\n" }]);
+  const prUrl = "https://github.acme.com/acme/shop/pull/12";
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", prUrl], { cwd: wt });
+  const gh = ghStandIn([`git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main`]);
+  const r = orch(["merge", "feat/ghe", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.via, "github");
+  assert.equal(gh.calls(), [`pr merge ${prUrl} --squash`, `pr view ${prUrl} --json state`]);
+  assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
 });
 
 test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {

@@ -315,10 +315,37 @@ test("clean --merged with only a non-GitHub remote (file://, GitLab): GitHub is 
   const gh = ghStandIn([`echo '${ghSays}' >&2`, "exit 1"]);
   const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env: gh.env });
   assert.is(r.code, 0, r.stderr);
-  assert.match(r.stderr, /^orch: no remote of this repository is on github\.com, so --merged has no pull request/m);
+  assert.match(r.stderr, /^orch: no remote of this repository is on GitHub, so --merged has no pull request/m);
   assert.equal(gh.calls(), [], "gh is not asked");
   assert.equal(r.json.skipped, [{ worker_id: "feat-open", branch: "feat/open", reason: "not merged" }]);
   assert.ok(fs.existsSync(open));
+});
+
+test("clean --merged on GitHub Enterprise: a remote on gh's GH_HOST, or on a reported pull request's server, is asked", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/ghe", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  const tip = commitFiles(wt, { "ghe.txt": "ghe\n" }, "ghe work");
+  const answer = `[{"number":4,"url":"https://github.acme.com/o/r/pull/4","headRefOid":"${tip}","state":"MERGED"}]`;
+  git(["remote", "add", "origin", "git@github.acme.com:o/r.git"], repo);
+  const asked = "pr list --head feat/ghe --state merged --json number,url,headRefOid,state --limit 100";
+  // Not github.com, and nothing says it is GitHub: not asked (as for GitLab).
+  const unknown = ghStandIn([`echo '${answer}'`]);
+  const notAsked = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env: unknown.env });
+  assert.equal([notAsked.code, unknown.calls(), notAsked.json.removed], [0, [], []], notAsked.stderr);
+  // gh's own GH_HOST names the server: asked, and the merged worker is removed.
+  const byEnv = ghStandIn([`echo '${answer}'`]);
+  const dry = orch(["clean", "--merged", "--dry-run", "--json"], { cwd: repo, env: { ...byEnv.env, GH_HOST: "GitHub.acme.com" } });
+  assert.is(dry.code, 0, dry.stderr);
+  assert.equal(byEnv.calls(), [asked]);
+  assert.equal(dry.json.removed.map((x: { worker_id: string }) => x.worker_id), ["feat-ghe"], "(dry run)");
+  // A pull request the worker reported on that server names it too.
+  orch(["notify", "--type", "task_complete", "--summary", "PR", "--pr-url", "https://github.acme.com/o/r/pull/4"], { cwd: wt });
+  const byPr = ghStandIn([`echo '${answer}'`]);
+  const r = orch(["clean", "--merged", "--yes", "--json"], { cwd: repo, env: byPr.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(byPr.calls(), [asked]);
+  assert.equal(r.json.removed, [{ worker_id: "feat-ghe", branch: "feat/ghe", reason: "pull request #4 merged on GitHub" }]);
+  assert.not.ok(fs.existsSync(wt));
 });
 
 test("clean --merged asks gh (a recording stand-in) with the documented arguments and removes PR-merged workers", () => {

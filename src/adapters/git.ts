@@ -11,7 +11,8 @@ function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
 }
 
-export interface GitOptions extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "finishOnInterrupt" | "onStart"> {
+export interface GitOptions
+  extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "finishOnInterrupt" | "onStart"> {
   allowFailure?: boolean;
   input?: string;
   env?: NodeJS.ProcessEnv;
@@ -614,12 +615,49 @@ export function gitSaid(output: string): string {
   return lines.find((line) => /^(error|fatal): /.test(line)) ?? lines.pop() ?? "";
 }
 
-/** The first remote whose URL (as configured, before insteadOf) is on github.com, or null. */
-export async function githubRemote(cwd: string): Promise<string | null> {
+/**
+ * The hosts gh may serve here: github.com, gh's own GH_HOST (a GitHub Enterprise server), and the hosts of the
+ * pull requests the workers reported (a PR at https://github.acme.com/… is on that server).
+ */
+export function gitHubHosts(env: NodeJS.ProcessEnv, prUrls: readonly (string | null | undefined)[] = []): string[] {
+  const hosts = new Set(["github.com"]);
+  if (env.GH_HOST) hosts.add(env.GH_HOST.toLowerCase());
+  for (const url of prUrls) {
+    try {
+      if (url) hosts.add(new URL(url).hostname.toLowerCase());
+    } catch {
+      // not a URL: it names no host
+    }
+  }
+  return [...hosts];
+}
+
+/**
+ * The host of a remote's URL as configured: https://host/…, ssh://git@host:22/…, or scp-like git@host:org/repo;
+ * undefined for a path (a local or file:// remote).
+ */
+export function remoteUrlHost(url: string): string | undefined {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url)) {
+    try {
+      return new URL(url).hostname.toLowerCase() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  // scp-like: no slash before the first colon (git's own rule, connect.c parse_connect_url).
+  const colon = url.indexOf(":");
+  if (colon <= 0 || url.slice(0, colon).includes("/")) return undefined;
+  const host = url.slice(url.lastIndexOf("@", colon) + 1, colon).replace(/^\[(.*)\]$/, "$1");
+  return host.toLowerCase() || undefined;
+}
+
+/** The first remote whose URL (as configured, before insteadOf) is on one of `hosts` (gitHubHosts), or null. */
+export async function githubRemote(cwd: string, hosts: readonly string[] = ["github.com"]): Promise<string | null> {
   const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });
   for (const line of result.stdout.split("\n")) {
     const match = /^remote\.(.+)\.url (.*)$/.exec(line);
-    if (match && /github\.com[:/]/.test(match[2]!)) return match[1]!;
+    const host = match ? remoteUrlHost(match[2]!) : undefined;
+    if (match && host !== undefined && hosts.includes(host)) return match[1]!;
   }
   return null;
 }

@@ -12,7 +12,7 @@ import {
   checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone,
 } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { listWorkers, type WorkerRecord } from "../store/workers.ts";
+import { listWorkers, workerState, type WorkerRecord } from "../store/workers.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";
@@ -106,12 +106,14 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   let askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
-  // gh finds a repository's pull requests through its remotes: with none on github.com (none at all, or a
-  // GitLab or file:// origin), there is nothing to ask (not a failure), as merge decides too.
-  if (askGitHub && (await gitAdapter.githubRemote(repo.mainRoot)) === null) {
+  // gh finds a repository's pull requests through its remotes: with none on GitHub (none at all, or a GitLab
+  // or file:// origin), there is nothing to ask (not a failure), as merge decides too. GitHub is github.com,
+  // gh's GH_HOST, or the server of a pull request a worker reported (GitHub Enterprise).
+  const prUrls = () => listWorkers(layout, session.orchestrator_id).map((w) => workerState(layout, w).pr_url);
+  if (askGitHub && (await gitAdapter.githubRemote(repo.mainRoot, gitAdapter.gitHubHosts(ctx.env, prUrls()))) === null) {
     askGitHub = false;
     const none = (await gitAdapter.gitOut(["remote"], repo.mainRoot)) === "";
-    const which = none ? "this repository has no remote" : "no remote of this repository is on github.com";
+    const which = none ? "this repository has no remote" : "no remote of this repository is on GitHub";
     ctx.warn(`${which}, so --merged has no pull request to ask GitHub about: only merges into the base here count`);
   }
   // A host that fails only skips its workers below: a setup that reaches no host is refused before anything.

@@ -81,7 +81,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { finishKilledSyncsOf } = await import("./coherence.ts");
   const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
   const prUrl = reportedPrUrl(layout, record);
-  const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot);
+  const gitHub = gitAdapter.gitHubHosts(ctx.env, [prUrl]);
+  const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot, gitHub);
   // Before the warning: a worktree whose branch is gone has everything "uncommitted".
   if (!remote) await branchTipOrFail(repo.mainRoot, record);
   const warning = await uncommittedWarning(record);
