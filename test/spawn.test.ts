@@ -418,6 +418,13 @@ test("a branch only a remote has (origin/feat/x): refused without --from, nothin
   assert.is(git(["branch", "--list", "feat/theirs"], repo), "");
   assert.is(git(["worktree", "list"], repo).split("\n").length, 1);
   assert.equal(snapshot(path.join(repo, ".orch")), before);
+  // Waiting for another worker (--after): refused when it is recorded, not when it would start.
+  assert.is(orch(["spawn", "feat/first", "--no-window"], { cwd: repo }).code, 0);
+  const workers = () => orch(["status", "--json"], { cwd: repo }).json.workers.map((w: { branch: string }) => w.branch);
+  const pending = orch(["spawn", "feat/theirs", "--after", "feat-first", "--no-window", "--json"], { cwd: repo });
+  assert.equal([pending.code, pending.json.error.code], [1, "refused"], pending.stderr);
+  assert.match(pending.json.error.message, /^feat\/theirs is no branch here, but origin\/feat\/theirs is: /);
+  assert.equal(workers(), ["feat/first"], "no pending worker recorded");
   git(["branch", "-q", "--track", "feat/theirs", "origin/feat/theirs"], repo);
   const tracked = orch(["spawn", "feat/theirs", "--no-window", "--json"], { cwd: repo });
   assert.is(tracked.code, 0, tracked.stderr);

@@ -120,6 +120,10 @@ export async function recordPending(
     const message = `the main worktree ${main.root} has a detached HEAD: --after needs a base branch to start from`;
     throw new OrchError("refused", message);
   }
+  // Refused now rather than when it starts: a branch only a remote has (see refuseRemoteOnlyBranch).
+  if (options.host === undefined && options.from === undefined && !(await localBranchExists(main, options.branch))) {
+    refuseRemoteOnlyBranch(options.branch, await remoteBranchesOf(main, options.branch));
+  }
   const workerId = options.workerId ?? workerIdForBranch(options.branch);
   const record: WorkerRecord = {
     worker_id: workerId,
@@ -202,14 +206,18 @@ export async function startPendingWorker(
   }
 }
 
+/** The remote-tracking branches of `branch` (origin/feat/x), which a spawn without --from must not hide. */
+async function remoteBranchesOf(main: Repo, branch: string): Promise<string[]> {
+  const pattern = `refs/remotes/*/${branch}`;
+  const listed = await gitAdapter.gitOut(["for-each-ref", "--format=%(refname:short)", pattern], main.root);
+  return listed.split("\n").filter(Boolean);
+}
+
 /**
  * A branch that is not here but is a remote's (origin/feat/x): git switch and git worktree add would make it
  * from the remote's, while spawn would start it over from HEAD and hide that work. Refused, naming both ways.
  */
-async function refuseRemoteOnlyBranch(main: Repo, branch: string): Promise<void> {
-  const pattern = `refs/remotes/*/${branch}`;
-  const listed = await gitAdapter.gitOut(["for-each-ref", "--format=%(refname:short)", pattern], main.root);
-  const remotes = listed.split("\n").filter(Boolean);
+function refuseRemoteOnlyBranch(branch: string, remotes: string[]): void {
   if (remotes.length === 0) return;
   const make = `git branch --track ${branch} ${remotes[0]}`;
   throw new OrchError("refused", `${branch} is no branch here, but ${remotes.join(" and ")} is: ${make} makes it ` +
@@ -236,12 +244,14 @@ export async function createAndStart(
   const main = mainWorktreeOf(repo);
   // A pending worker keeps the id it was recorded under (its digest id, or an earlier build's).
   const workerId = pending?.worker_id ?? options.workerId ?? workerIdForBranch(options.branch);
-  const [settings, exists, base] = await Promise.all([
+  // Asked at once; a branch only a remote has matters only when it is not here and no --from was given.
+  const [settings, exists, base, remotes] = await Promise.all([
     start.inputs.settings,
     localBranchExists(main, options.branch),
     start.inputs.base,
+    options.from === undefined ? remoteBranchesOf(main, options.branch) : [],
   ]);
-  if (!exists && options.from === undefined) await refuseRemoteOnlyBranch(main, options.branch);
+  if (!exists) refuseRemoteOnlyBranch(options.branch, remotes);
   // A base that git has not looked at yet is checked by the add; an existing branch's merge-base needs it now.
   let fromSha = exists && !base.checked ? await checkedBase(main, base.sha) : base.sha;
   const baseChecked = base.checked || exists;
