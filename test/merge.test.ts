@@ -11,12 +11,13 @@ import { commitFiles, ghStandIn, git, gitOk, orch, sessionRepo, tempDir } from "
  * A session repository whose origin is github.com/acme/shop to orch and gh, fetched from and pushed to a bare
  * repository here (url.insteadOf): GitHub cannot be reached.
  */
-function githubSessionRepo(): { repo: string; bare: string } {
+/** A session repository whose origin is `url` (GitHub's, as configured), served from a local bare one. */
+function githubSessionRepo(url = "https://github.com/acme/shop.git"): { repo: string; bare: string } {
   const { repo } = sessionRepo();
   const bare = path.join(tempDir(), "origin.git");
   git(["init", "-q", "--bare", bare], repo);
-  git(["remote", "add", "origin", "https://github.com/acme/shop.git"], repo);
-  git(["config", `url.${bare}.insteadOf`, "https://github.com/acme/shop.git"], repo);
+  git(["remote", "add", "origin", url], repo);
+  git(["config", `url.${bare}.insteadOf`, url], repo);
   git(["push", "-q", "origin", "main"], repo);
   return { repo, bare };
 }
@@ -154,12 +155,7 @@ test("a remote's host, as git reads its URL; GitHub's hosts: github.com, GH_HOST
 });
 
 test("a PR on GitHub Enterprise (the remote on the PR's server): gh pr merge <url>, not a local merge", () => {
-  const { repo } = sessionRepo();
-  const bare = path.join(tempDir(), "origin.git");
-  git(["init", "-q", "--bare", bare], repo);
-  git(["remote", "add", "origin", "ssh://git@github.acme.com:2222/acme/shop.git"], repo);
-  git(["config", `url.${bare}.insteadOf`, "ssh://git@github.acme.com:2222/acme/shop.git"], repo);
-  git(["push", "-q", "origin", "main"], repo);
+  const { repo, bare } = githubSessionRepo("ssh://git@github.acme.com:2222/acme/shop.git");
   const wt = workerWithCommits(repo, "feat/ghe", [{ "e.txt": "e\n" }]);
   const prUrl = "https://github.acme.com/acme/shop/pull/12";
   orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", prUrl], { cwd: wt });
