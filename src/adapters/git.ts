@@ -190,10 +190,14 @@ export async function worktreeAdd(
   return hookSaid;
 }
 
+/** What git printed, line by line, without blank lines and its hints. */
+function gitLines(output: string): string[] {
+  return output.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
+}
+
 /** git's last lines, joined: the one before git's generic last words often says what (see worktreeAddFailure). */
 function lastLinesOf(stderr: string): string {
-  const lines = stderr.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
-  return lines.slice(-3).join("; ");
+  return gitLines(stderr).slice(-3).join("; ");
 }
 
 /**
@@ -611,7 +615,7 @@ export async function mergeInto(
  * words). Hints are left out.
  */
 export function gitSaid(output: string): string {
-  const lines = output.trim().split("\n").filter((line) => line.trim() !== "" && !line.startsWith("hint:"));
+  const lines = gitLines(output);
   return lines.find((line) => /^(error|fatal): /.test(line)) ?? lines.pop() ?? "";
 }
 

@@ -17,7 +17,7 @@ import {
   releaseTelling,
   saveBaseTips,
   saveStandings,
-  syncOwedExists,
+  owesSync,
   updateWorkerCoherence,
   type CachedStanding,
   type Standing,
@@ -508,8 +508,7 @@ export async function reconcile(
 export async function finishKilledSyncsOf(
   layout: StoreLayout, repo: Repo, records: WorkerRecord[], ctx: Context, skip?: Set<string>,
 ): Promise<WorkerRecord[]> {
-  const owing = records.some((r) => !r.pending && syncOwedExists(layout, r.orchestrator_id, r.worker_id));
-  if (!owing) return records;
+  if (!records.some((r) => owesSync(layout, r))) return records;
   return (await import("./sync.ts")).finishKilledSyncs(layout, repo, records, ctx, skip);
 }
 

@@ -3,7 +3,7 @@
 
 import type { Context } from "../context.ts";
 import type { WorkerPlace } from "../hosts/place.ts";
-import { readSyncOwed, removeSyncOwed, SYNC_OWED_HERE as SYNC_OWED, writeSyncOwed } from "../store/coherence.ts";
+import { readSyncOwed, removeSyncOwed, SYNC_OWED_HERE, writeSyncOwed } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import type { WorkerRecord } from "../store/workers.ts";
 
@@ -23,8 +23,8 @@ export function herePlace(layout: StoreLayout, record: WorkerRecord, ctx: Contex
     tell: async (repo, notice) => (await import("./coherence.ts")).tellHere(layout, repo, record, notice, ctx),
     sync: async (_repo, request) => (await import("./sync.ts")).syncHere(layout, record, request, ctx),
     // A sync killed after git rebased the worktree, before it told the worker, is finished by the next.
-    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED),
-    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED, owed),
-    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED),
+    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_HERE),
+    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_HERE, owed),
+    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_HERE),
   };
 }

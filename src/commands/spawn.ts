@@ -13,7 +13,7 @@ import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
 import { readTextBounded } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
+import { alreadyExists, findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface SpawnOptions {
@@ -251,7 +251,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   const { layout, session } = await resolveSession(ctx, options.orch);
   const orchestratorId = session.orchestrator_id;
   // The id it gets; one taken (by a worker of this branch or of another) refuses the spawn below.
-  const { workerId, taken } = newWorkerId(layout, orchestratorId, options.branch, options.workerId);
+  const { workerId, existing } = newWorkerId(layout, orchestratorId, options.branch, options.workerId);
   // Every --after worker must exist before anything is looked at or made (bad input: exit 2).
   const named = options.after.map((name) => {
     const found = findWorker(layout, orchestratorId, name);
@@ -285,12 +285,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
   // What a spawn of this worker killed with -9 left (worktree, branch) goes first, so it can be made again.
   const repaired = profile ? await here.repairSpawnsOf(layout, orchestratorId, options.branch, repo.mainRoot) : [];
   for (const line of repaired) ctx.warn(line);
-  // By its branch: a worker of it that an earlier build recorded under another id is this one too.
-  const existing = findWorker(layout, orchestratorId, options.branch) ?? taken;
-  if (existing) {
-    const id = existing.worker_id;
-    throw new OrchError("exists", `worker ${id} already exists in session ${orchestratorId} (orch rm ${id} first)`);
-  }
+  if (existing) throw alreadyExists(existing);
   const chosen = { ...options, workerId };
   const { baseTipsMoved } = await import("../store/coherence.ts");
   if (prerequisites.length || baseTipsMoved(layout, orchestratorId)) {

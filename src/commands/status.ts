@@ -8,7 +8,7 @@ import { windowKey } from "../ids.ts";
 import { checkSshSetupFor, onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { branchTipFromFiles, syncOwedExists } from "../store/coherence.ts";
+import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
 import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
@@ -194,7 +194,7 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   read.keep();
   // A sync killed after its git left a base unrecorded: finished first, so that this status (and the hosts'
   // views, asked next) count from the base the branch is on.
-  if (!branchTips && records.some((r) => !r.pending && syncOwedExists(layout, r.orchestrator_id, r.worker_id))) {
+  if (!branchTips && records.some((r) => owesSync(layout, r))) {
     const repo = await repoOf(ctx);
     const { finishKilledSyncsOf } = await import("./coherence.ts");
     if (repo) await finishKilledSyncsOf(layout, repo, records, ctx);

@@ -14,7 +14,7 @@ import type { Colors } from "../output.ts";
 import {
   branchesReadableHere, checkSshSetupFor, fetchBranchesWherePossible, onHost, placeOf, type WorkerPlace,
 } from "../hosts/place.ts";
-import { claimTelling, noteToldBase, syncOwedExists, type SyncOwed } from "../store/coherence.ts";
+import { claimTelling, noteToldBase, owesSync, type SyncOwed } from "../store/coherence.ts";
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -266,8 +266,7 @@ export async function finishKilledSyncs(
 ): Promise<WorkerRecord[]> {
   const now: WorkerRecord[] = [];
   for (const record of records) {
-    const { orchestrator_id: orchestratorId, worker_id: workerId } = record;
-    const owing = !record.pending && !skip?.has(workerId) && syncOwedExists(layout, orchestratorId, workerId);
+    const owing = !skip?.has(record.worker_id) && owesSync(layout, record);
     now.push(owing ? await finishKilledSync(layout, repo, record, ctx) : record);
   }
   return now;

@@ -20,7 +20,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
 import {
-  createWorker, findWorker, forgetWorker, newWorkerId, recordWorkerEvent, saveWorker, type WorkerRecord,
+  alreadyExists, createWorker, findWorker, forgetWorker, newWorkerId, recordWorkerEvent, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
@@ -101,14 +101,8 @@ export async function spawnOnHost(
   // host's orch is told it (--worker-id), so both record it under one id.
   const orchestratorId = session.orchestrator_id;
   const choice = pending ? { workerId: pending.worker_id } : newWorkerId(layout, orchestratorId, options.branch);
-  const workerId = choice.workerId;
-  // By its branch: a worker of it that an earlier build recorded under another id is this one too.
-  const existing = pending ? undefined : findWorker(layout, orchestratorId, options.branch) ?? choice.taken;
-  if (existing) {
-    const where = `in session ${session.orchestrator_id}`;
-    const id = existing.worker_id;
-    throw new OrchError("exists", `worker ${id} already exists ${where} (orch rm ${id} first)`);
-  }
+  const { workerId, existing } = choice;
+  if (existing) throw alreadyExists(existing);
   // HEAD from git's files (no git process); any other --from is git's to resolve.
   const head = options.from === undefined || options.from === "HEAD" ? readRefFromFiles(main, "HEAD") : undefined;
   const fromSha = head && "sha" in head ? head.sha : await gitAdapter.resolveCommit(main.root, options.from ?? "HEAD");
@@ -517,8 +511,6 @@ export async function answerOnHost(
   return { ...doc, orchestrator_id: record.orchestrator_id, host: record.host };
 }
 
-/** Where a remote worker's owed sync is kept (SyncOwed, hosts/place.ts): the host's answer may be lost. */
-const HOST_SYNC_OWED = SYNC_OWED_ON_HOST;
 
 /** A worker on a host, as a WorkerPlace (place.ts): the host's orch does each operation there. */
 export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): Promise<WorkerPlace> {
@@ -532,9 +524,9 @@ export async function hostPlace(layout: StoreLayout, record: RemoteWorkerRecord,
     deliver: (message) => deliverOnHost(layout, record, message, ctx),
     tell: (repo, notice) => coherence.tellOnHost(layout, repo, record, notice, ctx),
     sync: (repo, request) => coherence.syncOnHost(layout, repo, record, request, ctx),
-    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED),
-    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED, owed),
-    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, HOST_SYNC_OWED),
+    syncOwed: () => readSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_ON_HOST),
+    oweSync: (owed) => writeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_ON_HOST, owed),
+    settleSync: () => removeSyncOwed(layout, record.orchestrator_id, record.worker_id, SYNC_OWED_ON_HOST),
   };
 }
 

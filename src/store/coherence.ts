@@ -10,6 +10,7 @@ import {
   isRealDirectory, makeDirs, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
+import type { WorkerRecord } from "./workers.ts";
 
 /** Where a worker's branch stands against its base branch, for one (base tip, branch tip) pair. */
 export interface Standing {
@@ -246,11 +247,12 @@ export const SYNC_OWED_HERE = "sync-owed.json";
 export const SYNC_OWED_ON_HOST = "host-sync.json";
 
 /**
- * Whether a sync of this worker was started and not settled: one runs now, or one was killed (two file
- * checks, so that the commands that read the worker's base can look each time; see finishKilledSyncs).
+ * Whether a sync of this (started) worker was begun and not settled: one runs now, or one was killed (two
+ * file checks, so that the commands that read the worker's base can look each time; see finishKilledSyncs).
  */
-export function syncOwedExists(layout: StoreLayout, orchestratorId: string, workerId: string): boolean {
-  const dir = layout.workerDir(orchestratorId, workerId);
+export function owesSync(layout: StoreLayout, record: WorkerRecord): boolean {
+  if (record.pending) return false;
+  const dir = layout.workerDir(record.orchestrator_id, record.worker_id);
   return fs.existsSync(path.join(dir, SYNC_OWED_HERE)) || fs.existsSync(path.join(dir, SYNC_OWED_ON_HOST));
 }
 

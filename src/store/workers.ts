@@ -411,23 +411,31 @@ export function findWorker(layout: StoreLayout, orchestratorId: string, idOrBran
 /**
  * The id a new worker of `branch` gets in the session: its contract id, or its digest id when a worker of
  * another branch has the contract id and the branch has a character outside ASCII (ids.ts); `given` (the id
- * the orch that drives this host chose) instead of both. `taken`: the worker that already has that id, of
- * this branch or another: the spawn is refused (`exists`).
+ * the orch that drives this host chose) instead of both. `existing`: a worker of this branch (under any id
+ * it may have), or the one that has that id: the spawn is refused (alreadyExists).
  */
 export function newWorkerId(
   layout: StoreLayout,
   orchestratorId: string,
   branch: string,
   given?: string,
-): { workerId: string; taken?: WorkerRecord } {
+): { workerId: string; existing?: WorkerRecord } {
   const digest = digestWorkerIdForBranch(branch);
   const ids = given !== undefined ? [given] : [workerIdForBranch(branch), ...(digest ? [digest] : [])];
+  const ofBranch = findWorker(layout, orchestratorId, branch);
   let taken: WorkerRecord | undefined;
   for (const workerId of ids) {
     taken = readWorkerAt(layout, orchestratorId, workerId);
-    if (taken === undefined || taken.branch === branch) return { workerId, taken };
+    if (taken === undefined || taken.branch === branch) return { workerId, existing: ofBranch ?? taken };
   }
-  return { workerId: ids[ids.length - 1]!, taken };
+  return { workerId: ids[ids.length - 1]!, existing: ofBranch ?? taken };
+}
+
+/** A spawn of a worker the session has already (newWorkerId's `existing`). */
+export function alreadyExists(record: WorkerRecord): OrchError {
+  const id = record.worker_id;
+  const where = `in session ${record.orchestrator_id}`;
+  return new OrchError("exists", `worker ${id} already exists ${where} (orch rm ${id} first)`);
 }
 
 /** The longest file name Linux and macOS take, in bytes: no worker folder has a longer one. */
