@@ -6,7 +6,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, privateTmux, scratchRepo, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import {
+  git, orch, pollForMessage, privateTmux, scratchRepo, sessionRepo, tempDir, type PolledMessage,
+} from "./helpers.ts";
 
 function oneLineError(r: { stderr: string }): void {
   assert.not.match(r.stderr, /internal error/);
@@ -98,15 +100,14 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
   fs.writeFileSync(agent, "#!/bin/sh\nexit 127\n", { mode: 0o755 });
   assert.is(orch(["spawn", "feat/a127", "--agent", agent], { cwd: repo, env }).code, 0);
   assert.is(orch(["spawn", "feat/missing", "--agent", "/nonexistent/agent"], { cwd: repo, env }).code, 0);
-  const messages: { worker_id: string; content: { error: string } }[] = [];
-  await waitUntil(() => {
-    messages.push(...(orch(["poll", "--json"], { cwd: repo }).json?.messages ?? []));
-    return messages.length >= 2;
-  }, 20_000, "both failures");
-  const byWorker = new Map(messages.map((m) => [m.worker_id, m.content.error]));
-  assert.match(byWorker.get("feat-a127")!, /exited with code 127/);
-  assert.not.match(byWorker.get("feat-a127")!, /not found/);
-  const missing = byWorker.get("feat-missing")!;
+  const polled: PolledMessage[] = [];
+  const failureOf = async (worker: string) =>
+    (await pollForMessage(repo, {}, polled, { worker, type: "task_failed", timeoutMs: 20_000, describe: () => "" }))
+      .content.error!;
+  const exited = await failureOf("feat-a127");
+  assert.match(exited, /exited with code 127/);
+  assert.not.match(exited, /not found/);
+  const missing = await failureOf("feat-missing");
   assert.match(missing, /^\/nonexistent\/agent was not found$/, "a path is not looked up on PATH");
 });
 
@@ -117,14 +118,11 @@ test("an agent at a relative path missing from the worktree: its failure says it
   const script = "#!/bin/sh\norch notify --type task_complete --summary x\n";
   fs.writeFileSync(path.join(path.dirname(repo), "agent.sh"), script, { mode: 0o755 });
   assert.is(orch(["spawn", "feat/rel", "--agent", "../agent.sh"], { cwd: repo, env }).code, 0);
-  const messages: { message_type: string; content: { error: string } }[] = [];
-  await waitUntil(() => {
-    messages.push(...(orch(["poll", "--json"], { cwd: repo }).json?.messages ?? []));
-    return messages.length >= 1;
-  }, 20_000, "the failure");
-  assert.is(messages[0]!.message_type, "task_failed");
+  const failed = await pollForMessage(repo, {}, [], {
+    worker: "feat-rel", type: "task_failed", timeoutMs: 20_000, describe: () => "",
+  });
   const worktree = orch(["status", "--json"], { cwd: repo }).json.workers[0].worktree_path;
-  assert.is(messages[0]!.content.error,
+  assert.is(failed.content.error,
     `../agent.sh was not found in the worker's worktree ${worktree} (a relative --agent path is taken from there)`);
 });
 
