@@ -13,6 +13,7 @@ const SERVER_FORMAT = "#{pid}.#{start_time}";
 
 export interface PaneInfo {
   windowId: string;
+  paneId: string;
   server: string;
   sessionName: string;
   panePid: number;
@@ -23,15 +24,16 @@ export interface PaneInfo {
 export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   let result;
   try {
-    const format = `#{window_id} #{pane_pid} #{pane_dead} ${SERVER_FORMAT} #{session_name}`;
+    const format = `#{window_id} #{pane_id} #{pane_pid} #{pane_dead} ${SERVER_FORMAT} #{session_name}`;
     result = await run(["tmux", "list-panes", "-a", "-F", format], { env, allowFailure: true });
   } catch {
     return [];
   }
   if (result.code !== 0) return [];
   return result.stdout.split("\n").filter(Boolean).map((line) => {
-    const [windowId = "", pid = "0", dead = "0", server = "", ...session] = line.split(" ");
-    return { windowId, server, sessionName: session.join(" "), panePid: Number(pid), paneDead: dead === "1" };
+    const [windowId = "", paneId = "", pid = "0", dead = "0", server = "", ...session] = line.split(" ");
+    const sessionName = session.join(" ");
+    return { windowId, paneId, server, sessionName, panePid: Number(pid), paneDead: dead === "1" };
   });
 }
 
@@ -96,6 +98,11 @@ export interface NewWindow {
 
 export interface CreatedWindow {
   windowId: string;
+  /**
+   * The pane the agent runs in: a hook of the user's (after-new-window 'split-window') can add panes
+   * to the window and make another one active, so the window alone does not say where to type.
+   */
+  paneId: string;
   /** The server that made it (SERVER_FORMAT). */
   server: string;
   sessionName: string;
@@ -106,10 +113,10 @@ export interface CreatedWindow {
  * locale (an ssh command's environment) tmux prints a tab in a format as "_".
  */
 function parseCreated(stdout: string): CreatedWindow {
-  const [windowId = "", server = "", ...session] = stdout.replace(/\n$/, "").split(" ");
+  const [windowId = "", paneId = "", server = "", ...session] = stdout.replace(/\n$/, "").split(" ");
   const sessionName = session.join(" ");
   if (!windowId.startsWith("@")) throw new OrchError("failed", `tmux did not report the new window: ${stdout.trim()}`);
-  return { windowId, server, sessionName };
+  return { windowId, paneId, server, sessionName };
 }
 
 /**
@@ -126,7 +133,7 @@ async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.Pro
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const format = ["-P", "-F", `#{window_id} ${SERVER_FORMAT} #{session_name}`];
+  const format = ["-P", "-F", `#{window_id} #{pane_id} ${SERVER_FORMAT} #{session_name}`];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
   const windowArgs = ["-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
   // Finished even when orch is interrupted: a client killed after its server made the window would not
@@ -146,14 +153,19 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
 }
 
-/** Starts `argv` anew in an existing window (its old process, a shell left by the agent, is ended). */
-export async function respawnWindow(
-  windowId: string,
+/**
+ * Starts `argv` anew in an existing pane (`%N`: respawn-pane, other panes of its window are left as they
+ * are) or window (`@N`, of records that name no pane: respawn-window, which keeps one pane); the old
+ * process there, a shell left by the agent, is ended.
+ */
+export async function respawnAgent(
+  target: string,
   spec: Omit<NewWindow, "session" | "name">,
   env: NodeJS.ProcessEnv,
 ): Promise<boolean> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
-  const respawnArgs = ["respawn-window", "-k", "-t", windowId, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
+  const command = target.startsWith("%") ? "respawn-pane" : "respawn-window";
+  const respawnArgs = [command, "-k", "-t", target, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
   const result = await run(["tmux", ...respawnArgs], { env, allowFailure: true });
   return result.code === 0;
 }

@@ -94,14 +94,16 @@ export async function wakeIfIdle(
   // Claimed before typing: of several sends at once, one types the line (the rest find it woken).
   if (!claimWakeUp(layout, record)) return false;
   const typedAt = Date.now();
-  if (!(await typeLine(record.window_id, WAKE_LINE, ctx.env))) return false;
+  // The agent's pane, not the window: the window's active pane may be one a hook of the user's split off.
+  const target = record.tmux_pane ?? record.window_id;
+  if (!(await typeLine(target, WAKE_LINE, ctx.env))) return false;
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
   const waiting = message && path.join(inbox, "new", `${message.id}.json`);
   const activity = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "activity");
   for (const pause of RETRY_ENTER_MS) {
     await sleep(pause);
     if ((waiting !== undefined && !fs.existsSync(waiting)) || mtimeMs(activity) >= typedAt) break;
-    if (!(await pressEnter(record.window_id, ctx.env))) break;
+    if (!(await pressEnter(target, ctx.env))) break;
   }
   return true;
 }

@@ -144,7 +144,8 @@ async function startAgainHere(
     env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
-  const windows = tmux.liveWindowKeys(await tmux.listPanes(ctx.env));
+  const panes = await tmux.listPanes(ctx.env);
+  const windows = tmux.liveWindowKeys(panes);
   // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
   clearEndedMarker(layout, record);
   recordWorkerEvent(layout, record, "restarted", `resumed by the orchestrator (was ${previous})`);
@@ -152,13 +153,18 @@ async function startAgainHere(
   const window = record.window_id;
   // Only the window this worker had: after a restart of tmux its id may be another worker's.
   if (window && windows.has(windowKey(window, record.tmux_server))) {
-    reused = await tmux.respawnWindow(window, windowSpec, ctx.env);
+    // In the agent's own pane: panes the user (or a hook) added to the window are theirs and stay. A window
+    // that lost that pane gets no agent started in another one (a new window is opened instead).
+    const pane = record.tmux_pane;
+    const paneThere = pane !== undefined && panes.some((p) => p.paneId === pane && p.windowId === window);
+    if (pane === undefined || paneThere) reused = await tmux.respawnAgent(pane ?? window, windowSpec, ctx.env);
   }
   if (!reused) {
     const inTmux = Boolean(ctx.env.TMUX);
     const tmuxSession = inTmux ? undefined : record.tmux_session ?? tmuxSessionName(path.dirname(record.worktree_path));
     const created = await tmux.openWindow({ ...windowSpec, session: tmuxSession, name: record.worker_id }, ctx.env);
     record.window_id = created.windowId;
+    record.tmux_pane = created.paneId;
     record.tmux_server = created.server;
     record.tmux_session = created.sessionName;
   }

@@ -398,6 +398,7 @@ export async function createAndStart(
         argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
+      record.tmux_pane = created.paneId;
       record.tmux_server = created.server;
       record.tmux_session = created.sessionName;
       delete record.opening_window;

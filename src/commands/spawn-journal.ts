@@ -221,7 +221,8 @@ export async function adoptOpenedWindows(
     const marker = { orchestratorId: record.orchestrator_id, workerId: record.worker_id };
     const pane = panes.find((p) => !p.paneDead && carriesWorkerMarker(p.panePid, marker));
     if (pane) {
-      Object.assign(record, { window_id: pane.windowId, tmux_server: pane.server, tmux_session: pane.sessionName });
+      const { windowId, paneId, server, sessionName } = pane;
+      Object.assign(record, { window_id: windowId, tmux_pane: paneId, tmux_server: server, tmux_session: sessionName });
     }
     delete record.opening_window;
     try {

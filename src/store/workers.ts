@@ -37,6 +37,8 @@ export interface WorkerRecord {
   /** The session id orch gave the agent (for agents that accept one), so resume can continue it. */
   agent_session_id?: string;
   window_id: string | null;
+  /** The pane of that window the agent runs in (absent in records of older versions: the window's active one). */
+  tmux_pane?: string;
   /** The tmux server that made the window (pid.start_time; absent in records of older versions). */
   tmux_server?: string;
   tmux_session: string | null;

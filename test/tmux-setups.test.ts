@@ -1,0 +1,65 @@
+// orch under users' tmux configurations: the options, hooks and habits of a person's tmux.conf reach the
+// server orch opens its windows on. Private tmux servers started with a configuration file; scripted agents.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+
+function agentScript(body: string[]): { script: string; dir: string } {
+  const dir = tempDir("orch-agent-");
+  const script = path.join(dir, "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", `out=${JSON.stringify(dir)}`, ...body, ""].join("\n"), { mode: 0o755 });
+  return { script, dir };
+}
+
+function tmuxConf(lines: string[]): string {
+  const file = path.join(tempDir("orch-tmux-conf-"), "tmux.conf");
+  fs.writeFileSync(file, [...lines, ""].join("\n"));
+  return file;
+}
+
+function statusOf(repo: string, env: Record<string, string | undefined>) {
+  return orch(["status", "--json"], { cwd: repo, env }).json.workers[0];
+}
+
+const read = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+
+test("a hook that splits every new window: send types into the agent's pane, resume leaves the other pane", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const conf = tmuxConf(["set -g base-index 1", "setw -g pane-base-index 1", "set-hook -g after-new-window 'split-window'"]);
+  // orch's session exists already, so the worker's window is a new-window and the hook splits it: the
+  // split-off pane (a shell) is the window's active one.
+  tmux(["-f", conf, "new-session", "-d", "-s", "orch-repo"], env);
+  const { script, dir } = agentScript([
+    'orch notify --type idle --summary "at my prompt"',
+    'IFS= read -r line; printf "%s\\n" "$line" >> "$out/typed"',
+    'orch notify --type task_complete --summary "read it"',
+  ]);
+  const spawned = orch(["spawn", "feat/split", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const window = spawned.json.window_id as string;
+  const panes = () => tmux(["list-panes", "-t", window, "-F", "#{pane_id} #{pane_pid} #{pane_active}"], env).split("\n");
+  await waitUntil(() => panes().length === 2, 10_000, "the hook to split the worker's window");
+  const userPane = panes().find((line) => line.endsWith(" 1"))!;
+
+  await waitUntil(() => statusOf(repo, env).status === "idle", 20_000, "the agent to be idle");
+  const sent = orch(["send", "feat/split", "hello", "--json"], { cwd: repo, env });
+  assert.is(sent.json.woken, true, sent.stderr);
+  await waitUntil(() => read(path.join(dir, "typed")).includes("orch inbox"), 20_000, "the agent to read the wake line");
+  const userScreen = tmux(["capture-pane", "-p", "-t", userPane.split(" ")[0]!], env);
+  assert.not.match(userScreen, /orch inbox/, "nothing was typed into the user's pane");
+
+  await waitUntil(() => statusOf(repo, env).status === "done", 20_000, "the report");
+  const resumed = orch(["resume", "feat/split", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.window_reused, true);
+  assert.ok(panes().includes(userPane), `the user's pane is untouched: ${panes().join(", ")}`);
+  await waitUntil(() => read(path.join(dir, "typed")) !== "" && statusOf(repo, env).status === "idle", 20_000,
+    "the resumed agent to be at its prompt");
+  orch(["rm", "feat/split", "--force"], { cwd: repo, env });
+});
+
+test.run();
