@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { git, orch, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
   const dir = tempDir("orch-agent-");
@@ -60,6 +60,36 @@ test("a hook that splits every new window: send types into the agent's pane, res
   await waitUntil(() => read(path.join(dir, "typed")) !== "" && statusOf(repo, env).status === "idle", 20_000,
     "the resumed agent to be at its prompt");
   orch(["rm", "feat/split", "--force"], { cwd: repo, env });
+});
+
+test("destroy-unattached on: orch's detached session is kept for it, and the worker runs", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const conf = tmuxConf(["set -g exit-empty off", "set -g destroy-unattached on"]);
+  tmux(["-f", conf, "start-server"], env);
+  const { script } = agentScript(["exec sleep 300"]);
+  const spawned = orch(["spawn", "feat/kept", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worker = statusOf(repo, env);
+  assert.ok(worker.window_alive && worker.agent_alive, `the window and agent live on: ${JSON.stringify(worker)}`);
+  assert.is(tmux(["show-options", "-gv", "destroy-unattached"], env), "on", "the user's setting stays for the rest");
+  orch(["rm", "feat/kept", "--force"], { cwd: repo, env });
+});
+
+test("exit-unattached on and no client attached: spawn is refused in one line; nothing is left", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // No server runs: orch's tmux starts one, and it reads the user's configuration.
+  const config = tempDir("orch-xdg-");
+  fs.mkdirSync(path.join(config, "tmux"));
+  fs.writeFileSync(path.join(config, "tmux", "tmux.conf"), "set -g exit-unattached on\n");
+  const { script } = agentScript(["exec sleep 300"]);
+  const spawned = orch(["spawn", "feat/gone", "--agent", script], { cwd: repo, env: { ...env, XDG_CONFIG_HOME: config } });
+  assert.is(spawned.code, 1, spawned.stdout);
+  assert.match(spawned.stderr, /^orch: tmux's exit-unattached is on and no client is attached.*\n$/);
+  assert.is(orch(["status", "--json"], { cwd: repo, env }).json.workers.length, 0);
+  assert.is(git(["branch", "--list", "feat/gone"], repo), "");
+  assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees", "feat-gone")));
 });
 
 test.run();

@@ -130,6 +130,20 @@ async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.Pro
   if (unsets.length) await run(["tmux", ...unsets], { env, allowFailure: true, finishOnInterrupt: true });
 }
 
+/**
+ * A detached session of orch's lives only while some client is attached when the user's tmux has
+ * exit-unattached on: the server (started by this call with the user's configuration, if none ran) would
+ * exit, ending the agent, as soon as orch's tmux command has, so the spawn is refused before it opens one.
+ */
+async function refuseServerThatWouldExit(env: NodeJS.ProcessEnv): Promise<void> {
+  const ask = ["start-server", ";", "show-options", "-gv", "exit-unattached", ";", "list-clients", "-F", "#{client_pid}"];
+  const answer = await run(["tmux", ...ask], { env, allowFailure: true, finishOnInterrupt: true });
+  const [exitUnattached, ...clients] = answer.stdout.split("\n").filter(Boolean);
+  if (exitUnattached !== "on" || clients.length > 0) return; // list-clients fails when no session exists yet
+  const why = "tmux's exit-unattached is on and no client is attached, so the server would end orch's window at once";
+  throw new OrchError("failed", `${why}: run orch inside tmux, keep a client attached, or set exit-unattached off`);
+}
+
 /** Opens a window running `argv` (no shell parses it); creates the detached session when it is missing. */
 export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promise<CreatedWindow> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
@@ -142,7 +156,13 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
-  const created = await run(["tmux", "new-session", "-d", ...format, "-s", spec.session, ...windowArgs], tolerant);
+  await refuseServerThatWouldExit(env);
+  // In the same call as new-session, before tmux's loop can end the session: orch's session is detached by
+  // design, so a user's `destroy-unattached on` (which would close it, and the agent with it, at once) is
+  // turned off for it alone.
+  const keepDetached = [";", "set-option", "-t", `=${spec.session}:`, "destroy-unattached", "off"];
+  const newSession = ["new-session", "-d", ...format, "-s", spec.session, ...windowArgs, ...keepDetached];
+  const created = await run(["tmux", ...newSession], tolerant);
   if (created.code === 0) {
     await forgetSessionEnv(spec.session, Object.keys(spec.env), env);
     return parseCreated(created.stdout);
