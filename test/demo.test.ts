@@ -37,6 +37,15 @@ test("orch demo: three workers, one approved while blocked, the conflicting one 
   assert.match(human.stdout, /orch approve feat-usage-doc/);
 });
 
+test("orch demo under a tmux configuration with exit-unattached on: its private server stays for the loop", () => {
+  const config = tempDir("orch-xdg-");
+  fs.mkdirSync(path.join(config, "tmux"));
+  fs.writeFileSync(path.join(config, "tmux", "tmux.conf"), "set -g exit-unattached on\n");
+  const r = orch(["demo", "--json"], { cwd: tempDir("orch-demo-home-"), env: { XDG_CONFIG_HOME: config } });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.workers.map((w: { status: string }) => w.status), ["done", "done", "done"]);
+});
+
 test("orch demo --keep keeps its repository and its tmux server: a shell in the repository to attach to", () => {
   const tmp = tempDir("orch-demo-home-");
   const r = orch(["demo", "--keep", "--json"], { cwd: tmp });

@@ -208,6 +208,15 @@ export async function killWindow(windowId: string, env: NodeJS.ProcessEnv, serve
   }
 }
 
+/**
+ * Starts a private server (orch demo's) that lives until killServer, whatever the user's configuration says:
+ * exit-unattached on would end it, and the workers in it, since nobody attaches to it.
+ */
+export async function startPrivateServer(env: NodeJS.ProcessEnv): Promise<void> {
+  const keep = [";", "set-option", "-g", "exit-unattached", "off", ";", "set-option", "-g", "exit-empty", "off"];
+  await run(["tmux", "start-server", ...keep], { env, allowFailure: true, finishOnInterrupt: true });
+}
+
 export async function killServer(env: NodeJS.ProcessEnv): Promise<void> {
   try {
     await run(["tmux", "kill-server"], { env, allowFailure: true });

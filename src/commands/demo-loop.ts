@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { processesWorkingIn, terminate } from "../adapters/processes.ts";
-import { killServer } from "../adapters/tmux.ts";
+import { killServer, startPrivateServer } from "../adapters/tmux.ts";
 import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
 import { guardInterrupts, throwIfInterrupted, untilInterrupted } from "../interrupt.ts";
@@ -90,6 +90,7 @@ export async function openStage(flags: Flags, parent: Context): Promise<DemoStag
   };
   for (const key of ["TMUX", "TMUX_PANE", "ORCH_ID", "ORCH_WORKER", "ORCH_HOME"]) delete env[key];
   fs.mkdirSync(env.TMUX_TMPDIR!, { recursive: true, mode: 0o700 });
+  await startPrivateServer(env);
   // The narrative says what happens; orch's own progress lines would only repeat it.
   const warn = (line: string) => (line.startsWith("land: testing") ? undefined : parent.warn(line));
   const ctx: Context = { cwd: repo, env, warn };
