@@ -62,7 +62,7 @@ test("a hook that splits every new window: send types into the agent's pane, res
   orch(["rm", "feat/split", "--force"], { cwd: repo, env });
 });
 
-test("destroy-unattached on: orch's detached session is kept for it, and the worker runs", () => {
+test("destroy-unattached on: orch's detached session is kept for it, and the worker runs", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();
   const conf = tmuxConf(["set -g exit-empty off", "set -g destroy-unattached on"]);
@@ -70,8 +70,8 @@ test("destroy-unattached on: orch's detached session is kept for it, and the wor
   const { script } = agentScript(["exec sleep 300"]);
   const spawned = orch(["spawn", "feat/kept", "--agent", script, "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
-  const worker = statusOf(repo, env);
-  assert.ok(worker.window_alive && worker.agent_alive, `the window and agent live on: ${JSON.stringify(worker)}`);
+  assert.ok(statusOf(repo, env).window_alive, `the window lives on: ${JSON.stringify(statusOf(repo, env))}`);
+  await waitUntil(() => statusOf(repo, env).agent_alive, 10_000, "the agent to run");
   assert.is(tmux(["show-options", "-gv", "destroy-unattached"], env), "on", "the user's setting stays for the rest");
   orch(["rm", "feat/kept", "--force"], { cwd: repo, env });
 });
