@@ -5,6 +5,7 @@
 
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -322,6 +323,48 @@ test("watch follows a host added again elsewhere under its name while it runs; a
   const ended = await watch.done;
   assert.is(ended.code, 143, ended.stderr);
   assert.equal(summaries(), ["before", "after"], `the forgotten host's message stays there: ${ended.stderr}`);
+});
+
+test("a user's ssh config with RemoteCommand, RequestTTY, forwards and a LocalCommand: the loop works as without", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo();
+  // The popular "land in tmux" set-up, a forward whose port is taken (fatal under ExitOnForwardFailure) and a
+  // LocalCommand that prints: none of it may reach orch's commands, git's fetches or their output.
+  const taken = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => taken.once("listening", resolve));
+  const port = (taken.address() as net.AddressInfo).port;
+  const userConfig = path.join(path.dirname(world.env.ORCH_SSH_CONFIG!), "user_ssh_config");
+  fs.writeFileSync(userConfig, [
+    "Host *",
+    "  RemoteCommand tmux new-session -A -s main",
+    "  RequestTTY force",
+    `  LocalForward 127.0.0.1:${port} 127.0.0.1:22`,
+    "  ExitOnForwardFailure yes",
+    "  PermitLocalCommand yes",
+    "  LocalCommand echo hello from LocalCommand",
+    fs.readFileSync(world.env.ORCH_SSH_CONFIG!, "utf8"),
+  ].join("\n"));
+  const env = { ...world.env, ORCH_SSH_CONFIG: userConfig };
+  try {
+    const added = orch(["host", "add", "alpha", a.alias, "--path", "userconf/repo", "--json"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+    const spawned = orch(["spawn", "feat/conf", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 0, spawned.stderr);
+    const worktree = spawned.json.worktree_path as string;
+    a.runAs(["sh", "-c", `cd "$1" && echo work > conf.txt && git add conf.txt && git commit -qm conf`, "-", worktree]);
+    orchOnHost(a, worktree, ["notify", "--type", "task_complete", "--summary", "conf done"]);
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(polled.code, 0, polled.stderr);
+    assert.equal(polled.json.messages.map((m: Line) => m.content.summary), ["conf done"]);
+    const landed = orch(["land", "feat-conf", "--json"], { cwd: repo, env });
+    assert.is(landed.code, 0, landed.stderr);
+    assert.is(fs.readFileSync(path.join(repo, "conf.txt"), "utf8"), "work\n");
+    const removed = orch(["rm", "feat-conf", "--json"], { cwd: repo, env });
+    assert.is(removed.code, 0, removed.stderr);
+  } finally {
+    taken.close();
+  }
 });
 
 test.run();

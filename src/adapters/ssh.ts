@@ -147,6 +147,14 @@ export function sshOptions(dest: string, env: NodeJS.ProcessEnv): string[] {
     "-o", "ConnectTimeout=5",
     "-o", "ServerAliveInterval=10",
     "-o", "ServerAliveCountMax=3",
+    // A user's ssh config is kept (aliases, ports, keys, jumps), but what would turn orch's calls into a session
+    // of theirs is not: a RemoteCommand (ssh refuses a command line beside it), a forced terminal (which mangles
+    // git's pack stream and never ends stdin), forwards (a taken port, fatal under ExitOnForwardFailure) and a
+    // LocalCommand (its output would be read as the host's answer).
+    "-o", "RemoteCommand=none",
+    "-o", "RequestTTY=no",
+    "-o", "ClearAllForwardings=yes",
+    "-o", "PermitLocalCommand=no",
   ];
   if (env.ORCH_SSH_CONFIG) options.push("-F", env.ORCH_SSH_CONFIG);
   return options;
