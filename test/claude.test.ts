@@ -273,4 +273,43 @@ test("trust: CLAUDE_CONFIG_DIR is respected; a config that is not JSON is left a
   assert.is(fs.readFileSync(path.join(configDir, ".claude.json"), "utf8"), broken);
 });
 
+test("settings that keep workers from reporting (disableAllHooks, a deny of orch) are said in one line each; " +
+  "nothing of the user's is changed", () => {
+  const { repo } = session();
+  const home = tempDir("orch-home-");
+  const env = { ...privateTmux(), ...fakeClaudeEnv(home) };
+  const clean = orch(["doctor", "--json"], { cwd: repo, env });
+  const checkOf = (r: typeof clean) => (r.json.checks as { name: string; ok: boolean; detail: string }[])
+    .find((c) => c.name === "claude settings");
+  assert.is(checkOf(clean)?.ok, true, JSON.stringify(clean.json.checks));
+  const userFile = path.join(home, ".claude", "settings.json");
+  const localFile = path.join(repo, ".claude", "settings.local.json");
+  fs.mkdirSync(path.dirname(userFile));
+  fs.mkdirSync(path.dirname(localFile));
+  const user = { disableAllHooks: true, hooks: { Stop: [{ hooks: [{ type: "command", command: "echo mine" }] }] } };
+  const local = { permissions: { deny: ["Bash(rm:*)", "Bash(orch *)"] } };
+  fs.writeFileSync(userFile, JSON.stringify(user));
+  fs.writeFileSync(localFile, JSON.stringify(local));
+  const r = orch(["spawn", "feat/unheard", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stderr.split("\n");
+  const disabled = `orch: ${userFile} sets disableAllHooks: orch's hooks will not run`;
+  assert.ok(lines.some((l) => l.startsWith(disabled)), r.stderr);
+  assert.ok(lines.some((l) => l.startsWith(`orch: ${localFile} denies "Bash(orch *)"`)), r.stderr);
+  const doctor = checkOf(orch(["doctor", "--json"], { cwd: repo, env }));
+  assert.is(doctor?.ok, false);
+  assert.match(doctor!.detail, /disableAllHooks.*; .*denies "Bash\(orch \*\)"/);
+  assert.is(fs.readFileSync(userFile, "utf8"), JSON.stringify(user), "the user's settings are left as they were");
+  assert.is(fs.readFileSync(localFile, "utf8"), JSON.stringify(local));
+
+  // A deny of something else is no problem; "Bash(orch:*)" and "Bash" cover orch as well.
+  fs.writeFileSync(userFile, JSON.stringify({ permissions: { deny: ["Bash(rm:*)", "Bash(orchestrate *)"] } }));
+  fs.rmSync(localFile);
+  assert.is(checkOf(orch(["doctor", "--json"], { cwd: repo, env }))?.ok, true);
+  for (const rule of ["Bash(orch:*)", "Bash", "Bash(orch notify:*)"]) {
+    fs.writeFileSync(userFile, JSON.stringify({ permissions: { deny: [rule] } }));
+    assert.is(checkOf(orch(["doctor", "--json"], { cwd: repo, env }))?.ok, false, rule);
+  }
+});
+
 test.run();

@@ -107,6 +107,62 @@ function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
   };
 }
 
+/** A settings file's object, or undefined when it is missing or not a JSON object (Claude Code then ignores it too). */
+function readSettings(file: string): JsonObject | undefined {
+  const settings = readConfig(file);
+  return typeof settings === "object" ? settings : undefined;
+}
+
+/** Commands a worker must be able to run: a deny rule that matches one of them keeps it from reporting. */
+const ORCH_COMMANDS = ["orch notify --type task_complete --summary done", "orch inbox"];
+
+/** True when a permissions.deny rule of Claude Code's (`Bash`, `Bash(orch *)`, `Bash(orch:*)`, …) covers orch. */
+function deniesOrch(rule: unknown): boolean {
+  if (typeof rule !== "string") return false;
+  const match = /^Bash(?:\((.*)\))?$/.exec(rule.trim());
+  if (!match) return false;
+  if (match[1] === undefined) return true;
+  // "prefix:*" is the old spelling of "prefix *", which also matches "prefix" alone; "*" matches anything.
+  const pattern = match[1].replace(/:\*$/, " *");
+  const literal = (part: string) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&");
+  const regex = new RegExp(`^${pattern.split("*").map(literal).join(".*")}$`);
+  return ORCH_COMMANDS.some((command) => regex.test(command) || regex.test(`${command} `));
+}
+
+/**
+ * What in the user's own Claude Code settings keeps orch from hearing a worker, one line each:
+ * disableAllHooks (orch's hooks then never run: no idle, no blocked, no wake-up) and a deny rule that
+ * covers orch's commands (deny wins over orch's allow rule: orch notify is refused). The files are
+ * the ones Claude Code reads in the worktree: the user's, the project's and the local ones.
+ */
+export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS.ProcessEnv): string[] {
+  const userDir = env.CLAUDE_CONFIG_DIR
+    ? path.resolve(env.CLAUDE_CONFIG_DIR)
+    : path.join(env.HOME || os.homedir(), ".claude");
+  const files = [
+    path.join(userDir, "settings.json"),
+    path.join(worktree, ".claude", "settings.json"),
+    path.join(worktree, ".claude", "settings.local.json"),
+    path.join(mainRoot, ".claude", "settings.local.json"),
+  ];
+  const problems: string[] = [];
+  for (const file of [...new Set(files)]) {
+    const settings = readSettings(file);
+    if (!settings) continue;
+    if (settings.disableAllHooks === true) {
+      problems.push(`${file} sets disableAllHooks: orch's hooks will not run in Claude Code workers, so orch ` +
+        "hears no idle or blocked from them and cannot wake them (only their own orch notify reports)");
+    }
+    const deny = isObject(settings.permissions) ? settings.permissions.deny : undefined;
+    const rule = Array.isArray(deny) ? deny.find(deniesOrch) : undefined;
+    if (rule !== undefined) {
+      problems.push(`${file} denies ${JSON.stringify(rule)}, which covers orch's own commands: Claude Code ` +
+        "workers cannot run orch notify or orch inbox (deny wins over orch's allow rule)");
+    }
+  }
+  return problems;
+}
+
 /**
  * The settings every worker gets on its command line, whatever the repository holds: the allow rule
  * for orch's own commands (so reports never wait at a permission prompt, in any permission mode that
@@ -170,7 +226,11 @@ export const claudeProfile: AgentProfile = {
     argv.splice(1, 0, "--resume", spec.sessionId);
     return { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
   },
-  prepare: (spec) => markTrusted(spec.mainRoot, spec.env),
+  prepare: async (spec) => [
+    ...await markTrusted(spec.mainRoot, spec.env),
+    ...settingsProblems(spec.mainRoot, spec.worktreePath, spec.env),
+  ],
   checkTrust,
+  checkSettings: (mainRoot, env) => settingsProblems(mainRoot, mainRoot, env),
   permissionHook: claudePermissionHook,
 };

@@ -106,6 +106,11 @@ export interface AgentProfile {
    * runner asks while the agent starts and records the answer with the worker.
    */
   findSessionId?(lookup: SessionLookup): string | undefined;
+  /**
+   * What in the user's own configuration of the agent keeps orch from hearing its workers here (hooks
+   * turned off, orch's commands denied), one line each: `orch doctor` shows them, spawn warns.
+   */
+  checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
   /** For agents whose PermissionRequest hook orch answers (approve/deny). */
   permissionHook?: PermissionHook;
 }

@@ -374,9 +374,28 @@ async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | und
   };
 }
 
+/** What in the user's own agent settings keeps orch from hearing its workers (Claude Code: disableAllHooks, deny). */
+async function checkAgentSettings(agent: string, ctx: Context): Promise<Check | undefined> {
+  const repo = await repoOf(ctx);
+  if (!repo) return undefined;
+  let profile;
+  try {
+    profile = await profileFor(agent);
+  } catch {
+    return undefined;
+  }
+  const problems = profile.checkSettings?.(repo.mainRoot, ctx.env);
+  if (!problems) return undefined;
+  const name = `${profile.name} settings`;
+  if (problems.length === 0) {
+    return { name, ok: true, required: false, detail: "nothing in its settings keeps workers from reporting" };
+  }
+  return { name, ok: false, required: false, detail: problems.join("; "), fix: "change those settings" };
+}
+
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const argv = agentWords(agent);
-  const [git, tmux, gh, gtr, agentCheck, store, hooks, trust] = await Promise.all([
+  const [git, tmux, gh, gtr, agentCheck, store, hooks, trust, settings] = await Promise.all([
     checkGit(ctx.env),
     checkTmux(ctx.env),
     checkGh(ctx.env),
@@ -385,9 +404,10 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkStore(ctx),
     agent === "claude" ? checkClaudeInstall(ctx) : Promise.resolve(undefined),
     checkAgentTrust(agent, ctx),
+    checkAgentSettings(agent, ctx),
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
-  const optional = [hooks, trust, spawns].filter((check): check is Check => check !== undefined);
+  const optional = [hooks, trust, settings, spawns].filter((check): check is Check => check !== undefined);
   return [git, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
 
