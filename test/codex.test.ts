@@ -138,6 +138,32 @@ if (!codexEntry) {
     }
   });
 
+  test("a read-only sandbox in the user's config.toml: the worker starts (Codex refuses --add-dir there), " +
+    "spawn says what it cannot do, its hooks still report, the config is left as it was", async () => {
+    const s = await setup({
+      ro: [{ exec: "orch notify --type progress --summary from-ro" }, { say: "read-only done" }],
+    });
+    try {
+      const config = path.join(s.env.CODEX_HOME!, "config.toml");
+      const text = `sandbox_mode = "read-only"\n${fs.readFileSync(config, "utf8")}`;
+      fs.writeFileSync(config, text);
+      const r = orch(["spawn", "ro", "--agent", "codex", "--json", "--prompt", "SCRIPT:ro"], { cwd: s.repo, env: s.env });
+      assert.is(r.code, 0, r.stderr);
+      assert.match(r.stderr, `orch: ${config} sets sandbox_mode = "read-only": the Codex worker's commands cannot write`);
+      const seen: Polled[] = [];
+      const idle = await pollUntil(s, seen, (m) => m.message_type === "idle", "the idle of the Stop hook");
+      assert.is(idle.content.details, "read-only done");
+      const afterNotify = s.server.lastToolOutput(requestsOf(s.server, "ro", 1)[0]!) ?? "";
+      assert.match(afterNotify, "read-only file system", `orch notify could not write the store: ${afterNotify}`);
+      assert.not.ok(seen.some((m) => m.message_type === "progress"));
+      // Codex itself appends its [tui] notes; what the user wrote stays.
+      assert.ok(fs.readFileSync(config, "utf8").startsWith(text), "the user's config is left as it was");
+      assert.is(orch(["stop", "ro"], { cwd: s.repo, env: s.env }).code, 0);
+    } finally {
+      await s.server.close();
+    }
+  });
+
   test("orch inbox in a sandbox that cannot write the store fails with one line", async () => {
     const s = await setup({});
     try {

@@ -85,8 +85,43 @@ export function codexHookArguments(orchProgram: string): string[] {
   return args;
 }
 
+/**
+ * The sandbox_mode a config.toml sets at its top level (before its first table), if any: enough for
+ * `sandbox_mode = "read-only"` in the user's config or the project's .codex/config.toml.
+ */
+function topLevelSandboxMode(file: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    if (/^\s*\[/.test(line)) return undefined;
+    const value = /^\s*sandbox_mode\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(line);
+    if (value) return value[1] ?? value[2];
+  }
+  return undefined;
+}
+
+/** The config.toml that sets the worker's sandbox read-only (the project's before the user's), if one does. */
+function readOnlySandbox(spec: LaunchSpec): string | undefined {
+  const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
+  for (const file of [path.join(spec.worktreePath, ".codex", "config.toml"), path.join(home, "config.toml")]) {
+    const mode = topLevelSandboxMode(file);
+    if (mode !== undefined) return mode === "read-only" ? file : undefined;
+  }
+  return undefined;
+}
+
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
 export function codexArguments(spec: LaunchSpec): string[] {
+  // Codex refuses to start with --add-dir in a read-only sandbox: the user's choice stands, without them.
+  const readOnly = readOnlySandbox(spec);
+  if (readOnly) {
+    spec.warn(`${readOnly} sets sandbox_mode = "read-only": the Codex worker's commands cannot write its ` +
+      "worktree, git or orch's store (no commits, no orch notify); orch hears it through its hooks only");
+  }
   const trustedDirs = [...new Set([spec.mainRoot, spec.worktreePath])];
   const trusted = trustedDirs.map((dir) => `${tomlString(dir)}={trust_level="trusted"}`);
   return [
@@ -100,7 +135,7 @@ export function codexArguments(spec: LaunchSpec): string[] {
     "-c",
     "allow_login_shell=false",
     ...codexHookArguments(spec.orchProgram),
-    ...codexWritableDirs(spec).flatMap((dir) => ["--add-dir", dir]),
+    ...(readOnly ? [] : codexWritableDirs(spec).flatMap((dir) => ["--add-dir", dir])),
   ];
 }
 
