@@ -312,4 +312,24 @@ test("settings that keep workers from reporting (disableAllHooks, a deny of orch
   }
 });
 
+test("claude by a path with spaces and options of the user's is still claude: orch's settings, session id, trust", async () => {
+  const { repo, id } = session();
+  const home = tempDir("orch-home-");
+  const bin = path.join(tempDir(), "my tools");
+  fs.mkdirSync(bin);
+  const argsFile = path.join(home, "args");
+  fs.writeFileSync(path.join(bin, "claude"), `#!/bin/sh\nprintf '%s\\n' "$@" > '${argsFile}'\n`, { mode: 0o755 });
+  const env = { ...privateTmux(), ...fakeClaudeEnv(home) };
+  const agent = `'${bin}/claude' --model opus`;
+  const r = orch(["spawn", "feat/path", "--agent", agent, "--prompt", "hi", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /marked .* trusted for Claude Code/);
+  await waitUntil(() => fs.existsSync(argsFile) && fs.readFileSync(argsFile, "utf8").endsWith("\n"), AGENT_WAIT, "the agent");
+  const args = fs.readFileSync(argsFile, "utf8").split("\n");
+  const record = workerRecord(repo, id, "feat-path");
+  assert.equal(args.slice(0, 4), ["--model", "opus", "--session-id", record.agent_session_id]);
+  assert.ok(args.includes("--settings"), args.join(" "));
+  assert.is(record.agent, "claude");
+});
+
 test.run();

@@ -5,7 +5,26 @@ import type { AgentProfile, PermissionHook } from "./profile.ts";
 export async function profileFor(agent: string): Promise<AgentProfile> {
   if (agent === "claude") return (await import("./claude.ts")).claudeProfile;
   if (agent === "codex") return (await import("./codex.ts")).codexProfile;
-  return (await import("./command.ts")).commandProfile(agent);
+  const { commandProfile, splitWords } = await import("./command.ts");
+  const template = commandProfile(agent);
+  const words = splitWords(agent);
+  const known = words.includes("--") ? undefined : await knownProfile(template.name);
+  return known ? withCommand(known, words) : template;
+}
+
+/**
+ * claude or codex named by a path or with options of the user's (`/opt/bin/claude --model opus`,
+ * `codex --profile fast`): the agent orch knows, started by that program with those options before
+ * orch's own, so it gets orch's hooks, trust and session id as the bare name does.
+ */
+function withCommand(profile: AgentProfile, words: string[]): AgentProfile {
+  return {
+    ...profile,
+    start(spec) {
+      const start = profile.start(spec);
+      return { ...start, argv: [...words, ...start.argv.slice(1)] };
+    },
+  };
 }
 
 /** The profile of an agent orch knows by name (as recorded with a worker), else undefined (a command template). */
