@@ -332,4 +332,29 @@ test("claude by a path with spaces and options of the user's is still claude: or
   assert.is(record.agent, "claude");
 });
 
+test("the user's own hooks run beside orch's; a Stop hook of theirs that blocks: orch tells idle again, " +
+  "with the last words, when the turn really ends", async () => {
+  const { repo } = session();
+  const user = claudeUser();
+  const settingsFile = path.join(user.home, ".claude", "settings.json");
+  const settings = JSON.parse(fs.readFileSync(settingsFile, "utf8"));
+  const once = path.join(user.home, "linted");
+  settings.hooks = {
+    PostToolUse: [{ matcher: "Bash", hooks: [{ type: "command", command: `echo post >> '${user.home}/post.log'` }] }],
+    Stop: [{ hooks: [{
+      type: "command",
+      command: `[ -e '${once}' ] || { touch '${once}'; echo '{"decision":"block","reason":"run the linter"}'; }`,
+    }] }],
+  };
+  fs.writeFileSync(settingsFile, JSON.stringify(settings));
+  const env = { ...privateTmux(), ...user.env, ...server.env };
+  server.script("feat-lint", [step.bash("true"), step.say("first done"), step.say("lint ok")]);
+  const r = orch(["spawn", "feat/lint", "--prompt", "Work, then lint.", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const messages = await pollUntil(repo, env, (all) => all.some((m) => m.content.details === "lint ok"), "the last idle");
+  assert.ok(fs.existsSync(once), "the user's Stop hook ran");
+  assert.is(fs.readFileSync(path.join(user.home, "post.log"), "utf8"), "post\n", "the user's PostToolUse hook ran");
+  assert.equal(messages.map((m) => m.message_type), ["idle", "idle"], JSON.stringify(messages));
+});
+
 test.run();

@@ -231,6 +231,11 @@ async function stop(payload: HookPayload, ctx: Context): Promise<HookReply> {
   touchActivity(where.layout, where.record);
   const inbox = takeInbox(where, ctx);
   if (inbox) return { output: { decision: "block", reason: inbox.text }, commit: inbox.commit };
+  // A Stop after a blocked one ends a turn that went on: when another Stop hook (the user's own) kept it
+  // going after orch had reported idle, that idle came too early, so this one is told with the last words.
+  if (payload.stop_hook_active === true && workerState(where.layout, where.record).status === "idle") {
+    markTurnStarted(where.layout, where.record);
+  }
   // The turn is over: whatever was still waiting for an answer was answered in the window, or dropped.
   supersedeRequests(where.layout, where.record);
   if (!reportIdle(where, str(payload.last_assistant_message), backgroundTasks(payload.background_tasks))) {
