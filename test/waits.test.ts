@@ -68,6 +68,26 @@ test("a prompt on stdin or in a file larger than 16 MiB is refused with exit 2; 
   assert.is(sent.code, 0, sent.stderr);
 });
 
+test("a send whose stored message would be over 4 MiB is refused with exit 2, so nothing is sent that inbox drops", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/w", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  // Within the 1 MiB send takes, but JSON writes each control character as six bytes: 6 MiB as stored.
+  const controls = "\x01".repeat(1024 * 1024 - 1);
+  const refused = orch(["send", "feat-w", "-", "--json"], { cwd: repo, input: controls });
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.json.error.message, /over the 4 MiB a reader takes: nothing was sent/);
+  const inbox = path.join(repo, ".orch/sessions", orch(["status", "--json"], { cwd: repo }).json.orchestrator_id,
+    "workers/feat-w/inbox");
+  assert.equal(fs.readdirSync(path.join(inbox, "new")), []);
+  assert.equal(fs.readdirSync(path.join(inbox, "tmp")), []);
+  const plain = "x".repeat(1024 * 1024 - 1);
+  assert.is(orch(["send", "feat-w", "-"], { cwd: repo, input: plain }).code, 0);
+  const read = orch(["inbox", "--json"], { cwd: wt });
+  assert.is(read.code, 0, read.stderr);
+  assert.equal(read.json.messages.map((m: { content: { text: string } }) => m.content.text), [plain]);
+  assert.equal(fs.readdirSync(path.join(inbox, "quarantine")), []);
+});
+
 function orchArgs(args: string[]): string[] {
   const { orchCommand } = helpers;
   return [...orchCommand(), ...args];

@@ -8,6 +8,8 @@ export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
 export function storeError(action: string, target: string, error: unknown): OrchError {
+  // Bad input (a message too large to store) is not a store failure: it keeps its code and exit 2.
+  if (error instanceof OrchError && error.kind === "invalid") return error;
   const code = errnoCode(error);
   const why = code === "ENOTDIR" ? "a path component is not a directory"
     : code === "EEXIST" ? "it is in the way: a file, or a symbolic link to something missing, not a folder"

@@ -4,7 +4,7 @@ import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { isMessageId, newMessageId } from "../ids.ts";
 import { linkEvent } from "./events.ts";
-import { toJson } from "./files.ts";
+import { MAX_STORE_FILE_BYTES, toJson } from "./files.ts";
 import { claimNew, deliver } from "./maildir.ts";
 
 export const WORKER_MESSAGE_TYPES = [
@@ -85,7 +85,22 @@ export function sendMessage(mailDir: string, message: Message, eventsDir?: strin
     : (file: string) => linkEvent(eventsDir, file, message.message_type, message.id);
   const report =
     warn && ((from: string, to: string, why: string) => warn(`quarantined ${from}: ${why} (moved to ${to})`));
-  deliver(mailDir, `${message.id}.json`, toJson(message), link, report);
+  deliver(mailDir, `${message.id}.json`, storedMessage(message), link, report);
+}
+
+/**
+ * The message as its file holds it, refused (exit 2, nothing written) when it is larger than a reader
+ * takes: poll and inbox would quarantine it, so a send that exits 0 would never be handed out. JSON
+ * escapes each control character as six bytes, so 1 MiB of text can need more than 4 MiB.
+ */
+export function storedMessage(message: Message): string {
+  const text = toJson(message);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_STORE_FILE_BYTES) {
+    throw new OrchError("invalid", `the message would be ${bytes} bytes as stored (JSON, control characters ` +
+      `escaped), over the ${MAX_STORE_FILE_BYTES / (1024 * 1024)} MiB a reader takes: nothing was sent`);
+  }
+  return text;
 }
 
 /** Why `value` (read from `fileName`) is not a message, or null when it is one. */
