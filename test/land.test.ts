@@ -1,5 +1,6 @@
 // orch land: the merge queue — what lands is what was tested; it stops at the first conflict or red test.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -9,7 +10,7 @@ import {
   waitUntil, writeFiles,
 } from "./helpers.ts";
 
-async function finishedWorker(repo: string, branch: string, files: Record<string, string>): Promise<string> {
+async function finishedWorker(repo: string, branch: string, files: Record<string, string | Buffer>): Promise<string> {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path;
   commitFiles(wt, files, `${branch} work`);
   orch(["notify", "--type", "task_complete", "--summary", `${branch} done`], { cwd: wt });
@@ -272,6 +273,45 @@ test("a held refs/heads/main.lock: nothing lands and the user's checkout is left
   const again = orch(["land", "--json"], { cwd: repo });
   assert.is(again.code, 0, again.stderr);
   assert.is(fs.readFileSync(path.join(repo, "notes.txt"), "utf8"), "the user's own edit\n");
+});
+
+test("a disk that fills during the fast-forward: nothing lands, the checkout is put back, land works with room", async () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
+  const mount = tempDir("orch-full-");
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { encoding: "utf8" });
+  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  try {
+    const repo = path.join(mount, "repo");
+    fs.mkdirSync(repo);
+    git(["init", "-q", "-b", "main"], repo);
+    commitFiles(repo, { "a.txt": "a\n", "gone.txt": "g\n" }, "initial");
+    assert.is(orch(["init"], { cwd: repo }).code, 0);
+    // The checkout writes a.txt, removes gone.txt, then runs out of room in big.bin.
+    const big = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
+    const wt = await finishedWorker(repo, "feat/big", { "a.txt": "changed\n", "big.bin": big });
+    git(["rm", "-q", "gone.txt"], wt);
+    git(["commit", "-q", "--amend", "--no-edit"], wt);
+    const filler = path.join(mount, "filler");
+    const free = fs.statfsSync(mount);
+    fs.writeFileSync(filler, Buffer.alloc(Number(free.bavail * free.bsize) - 256 * 1024));
+    const head = git(["rev-parse", "HEAD"], repo);
+    const r = orch(["land", "--json"], { cwd: repo });
+    assert.is(r.code, 1, r.stderr);
+    assert.equal(r.json.results.map((x: { status: string }) => x.status), ["failed"]);
+    assert.match(r.json.results[0].reason, /could not fast-forward main: .*big\.bin/);
+    assert.not.match(r.json.results[0].reason, /could not put back/);
+    assert.is(git(["rev-parse", "HEAD"], repo), head);
+    assert.is(git(["status", "--porcelain"], repo), "", "no file of the worker left written in the checkout");
+    assert.is(fs.readFileSync(path.join(repo, "a.txt"), "utf8"), "a\n");
+    assert.ok(fs.existsSync(path.join(repo, "gone.txt")));
+    fs.rmSync(filler);
+    const again = orch(["land", "--json"], { cwd: repo });
+    assert.is(again.code, 0, again.stderr);
+    assert.equal(fs.readFileSync(path.join(repo, "big.bin")), big);
+    assert.not.ok(fs.existsSync(path.join(repo, "gone.txt")));
+  } finally {
+    spawnSync("umount", ["-l", mount]);
+  }
 });
 
 test("--method rebase replays a merge commit of the worker's branch as one commit, its own changes included", async () => {
