@@ -547,8 +547,14 @@ export async function applyMailbox(
   return { ok: false, conflict, conflictPaths, failedCommit, message };
 }
 
-export async function abortAm(cwd: string): Promise<void> {
-  await git(["am", "--abort"], cwd, { allowFailure: true });
+/**
+ * Ends a git am session; undefined once none is left (or there was none: an am that could not start),
+ * else what git said (a full disk can keep it from ending its own session).
+ */
+export async function abortAm(cwd: string): Promise<string | undefined> {
+  const aborted = await git(["am", "--abort"], cwd, { allowFailure: true });
+  if (aborted.code === 0 || (await operationInProgress(cwd)) === null) return undefined;
+  return gitSaid(aborted.stderr) || `git am --abort exited ${aborted.code}`;
 }
 
 export type MergeMethod = "squash" | "rebase" | "merge";

@@ -153,7 +153,14 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
         ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run " +
           "`git am --continue`, or `git am --abort` to give up");
       } else {
-        await gitAdapter.abortAm(target);
+        const stuck = await gitAdapter.abortAm(target);
+        // Out of room, git am may not even end its own session: say so, not "nothing was applied" alone.
+        if (stuck !== undefined) {
+          const error = conflictError(record.worker_id, outcome, { ...base, left_in_progress: true });
+          error.message += `, but git am --abort failed too (${stuck}): its session is left in progress here; ` +
+            "git am --abort ends it (once there is room)";
+          throw error;
+        }
       }
       const leftInProgress = options.leaveConflict && outcome.conflict;
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });

@@ -9,6 +9,7 @@ import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import { OrchError } from "../errors.ts";
 import { prUrlProblem } from "../store/messages.ts";
+import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -76,10 +77,16 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
 
 /** Writes a series into the store whole (a reader never sees half of it), private to the user. */
 function keepSeries(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } catch (error) {
+    // A full disk: no half series left in the store, and the line names the file (write(2) names none).
+    fs.rmSync(tmp, { force: true });
+    throw storeError("write the patch series", file, error);
+  }
 }
 
 /**
