@@ -1,5 +1,6 @@
 // orch merge: local squash, rebase and merge; conflicts; gh pr merge when a PR and a GitHub remote exist.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -242,6 +243,39 @@ test("gh pr merge: merged though --delete-branch then failed at the worktree's b
   assert.match(merged.stderr, /the PR is merged, but gh pr merge then failed: failed to delete local branch/);
   assert.is(merged.json.worker_removed, true, "--delete-branch done here: worktree and branch");
   assert.not.ok(fs.existsSync(wt));
+});
+
+test("merge --local on a disk that fills while git writes the merge: nothing merged, no worker file left here", () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
+  const mount = tempDir("orch-full-");
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { encoding: "utf8" });
+  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  try {
+    const repo = path.join(mount, "repo");
+    fs.mkdirSync(repo);
+    git(["init", "-q", "-b", "main"], repo);
+    commitFiles(repo, { "a.txt": "a\n" }, "initial");
+    const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
+    assert.is(orch(["init"], { cwd: repo, env }).code, 0);
+    const wt = orch(["spawn", "feat/big", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
+    const big = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
+    commitFiles(wt, { "a.txt": "changed\n", "big.bin": big, "new.txt": "n\n" }, "big");
+    commitFiles(repo, { "main.txt": "m\n" }, "main moves");
+    const filler = path.join(mount, "filler");
+    const free = fs.statfsSync(mount);
+    fs.writeFileSync(filler, Buffer.alloc(Number(free.bavail * free.bsize) - 256 * 1024));
+    const r = orch(["merge", "feat/big", "--local", "--json"], { cwd: repo, env });
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.json.error.message, /could not merge feat-big into main: .*; nothing was merged$/);
+    assert.is(git(["log", "--format=%s", "-1"], repo), "main moves");
+    fs.rmSync(filler);
+    assert.is(git(["status", "--porcelain"], repo), "", "no file of the worker left written in the checkout");
+    const again = orch(["merge", "feat/big", "--local", "--json"], { cwd: repo, env });
+    assert.is(again.code, 0, again.stderr);
+    assert.equal(fs.readFileSync(path.join(repo, "big.bin")), big);
+  } finally {
+    spawnSync("umount", ["-l", mount]);
+  }
 });
 
 test.run();

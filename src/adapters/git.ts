@@ -557,6 +557,38 @@ export async function abortAm(cwd: string): Promise<string | undefined> {
   return gitSaid(aborted.stderr) || `git am --abort exited ${aborted.code}`;
 }
 
+/**
+ * Puts the paths that differ between `from` and `to` back as HEAD has them, in the index and the checkout
+ * at `cwd`: what a checkout that failed part-way (a full disk) wrote of them. Paths HEAD lacks are removed,
+ * those first (room for the rest). Only for paths no local change touched: callers check that before.
+ * Returns the paths it could not put back (all of them when git could not say which), else none.
+ */
+export async function putBackPaths(cwd: string, from: string, to: string): Promise<string[]> {
+  const changed = await git(["diff", "--name-only", "-z", "--no-renames", from, to], cwd, { allowFailure: true });
+  const listed = await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"], cwd, { allowFailure: true });
+  const paths = changed.stdout.split("\0").filter(Boolean);
+  if (changed.code !== 0 || listed.code !== 0) return paths.length ? paths : ["(the paths could not be listed)"];
+  const inHead = new Set(listed.stdout.split("\0"));
+  const absent = paths.filter((file) => !inHead.has(file));
+  const present = paths.filter((file) => inHead.has(file));
+  for (const file of absent) fs.rmSync(path.join(cwd, file), { force: true });
+  const literal = ["--literal-pathspecs"];
+  const fromStdin = ["--pathspec-from-file=-", "--pathspec-file-nul"];
+  const unstaged = absent.length === 0 || (await git(
+    [...literal, "rm", "--cached", "--quiet", "--ignore-unmatch", ...fromStdin], cwd,
+    { input: absent.join("\0"), allowFailure: true })).code === 0;
+  const restored = present.length === 0 || (await git(
+    [...literal, "checkout", "HEAD", ...fromStdin], cwd, { input: present.join("\0"), allowFailure: true })).code === 0;
+  return [...(unstaged ? [] : absent), ...(restored ? [] : present)];
+}
+
+/** The paths `putBackPaths` could not put back, said for the end of a failure's line ("" when none). */
+export function notPutBack(paths: string[]): string {
+  if (paths.length === 0) return "";
+  const named = paths.length > 5 ? `${paths.slice(0, 5).join(", ")} and ${paths.length - 5} more` : paths.join(", ");
+  return `; orch could not put back what it wrote of ${named} (git checkout HEAD -- each that HEAD has, rm the others)`;
+}
+
 export type MergeMethod = "squash" | "rebase" | "merge";
 
 export interface MergeOutcome {

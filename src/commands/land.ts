@@ -4,7 +4,6 @@
 // conflict back to its worker and go on). Afterwards the workers whose base moved are told.
 
 import fs from "node:fs";
-import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
@@ -140,41 +139,13 @@ async function landOne(
       // ran out of disk half-way leaves some of them written (not staged). Back out.
       let left = "";
       if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === head) {
-        left = await backOutCheckout(mainRoot, head, tested);
+        left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, head, tested));
       }
       const why = ff.stderr.trim().split("\n")[0] ?? "";
       return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}${left}` };
     }
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
   }, ctx.warn);
-}
-
-/**
- * Puts the paths a failed fast-forward from `head` to `tested` may have written back as `head` has them, in
- * the index and the checkout: no local change touched them (checked before), so what is there is orch's.
- * Files `tested` adds go first (room for the rest on a full disk). Says what it could not put back, if any.
- */
-async function backOutCheckout(mainRoot: string, head: string, tested: string): Promise<string> {
-  const changed = await gitAdapter.git(
-    ["diff", "--name-status", "-z", "--no-renames", head, tested], mainRoot, { allowFailure: true });
-  const fields = changed.stdout.split("\0");
-  const added: string[] = [];
-  const other: string[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) (fields[i] === "A" ? added : other).push(fields[i + 1]!);
-  for (const file of added) fs.rmSync(path.join(mainRoot, file), { force: true });
-  const literal = ["--literal-pathspecs"];
-  const fromStdin = ["--pathspec-from-file=-", "--pathspec-file-nul"];
-  const unstaged = added.length === 0 || (await gitAdapter.git(
-    [...literal, "rm", "--cached", "--quiet", "--ignore-unmatch", ...fromStdin], mainRoot,
-    { input: added.join("\0"), allowFailure: true })).code === 0;
-  const restored = other.length === 0 || (await gitAdapter.git(
-    [...literal, "checkout", head, ...fromStdin], mainRoot,
-    { input: other.join("\0"), allowFailure: true })).code === 0;
-  if (changed.code === 0 && unstaged && restored) return "";
-  const paths = [...added, ...other];
-  const named = paths.length > 5 ? `${paths.slice(0, 5).join(", ")} and ${paths.length - 5} more` : paths.join(", ");
-  return `; orch could not put back what it wrote of ${named || "the worker's files"} ` +
-    "(git checkout HEAD -- each that HEAD has, rm the others)";
 }
 
 /**

@@ -56,8 +56,12 @@ export async function mergeLocally(
     const paths = outcome.conflictPaths;
     if (paths.length === 0) {
       // A refusing hook or signing without a key is no conflict (as for land and apply): rebasing would not help.
+      // A disk that filled while git wrote the merge leaves the files it wrote unstaged: they go too.
+      const moved = (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) !== head;
+      const left = moved ? "" : gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, fork, tip));
       const text = `could not merge ${record.worker_id} into ${base}: ${gitAdapter.gitSaid(outcome.message)}`;
-      throw new OrchError("failed", `${text}; nothing was merged`, { conflict_paths: [], worker_id: record.worker_id });
+      const extra = { conflict_paths: [], worker_id: record.worker_id };
+      throw new OrchError("failed", `${text}; nothing was merged${left}`, extra);
     }
     const text = `${record.worker_id} does not merge cleanly into ${base}: conflicts in ${paths.join(", ")}`;
     const extra = { conflict_paths: paths, worker_id: record.worker_id };
