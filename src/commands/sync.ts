@@ -158,21 +158,28 @@ async function bringOnto(
     // Let finish on Ctrl-C (its own process group, which a terminal's signal misses): a rebase cut
     // mid-write leaves the worktree half-way; sync stops after this worker instead.
     const options = { allowFailure: true, env, finishOnInterrupt: true, onStart };
-    return await runOnto(worktree, method, args, options);
+    return await runOnto(worktree, method, tip, args, options);
   } finally {
     fs.rmSync(file, { force: true });
   }
 }
 
-/** git rebase (or merge) with `args`, undone (--abort) when it stops on a conflict. */
+/** git rebase (or merge) onto `tip` with `args`, undone (--abort) when it stops on a conflict. */
 async function runOnto(
-  worktree: string, method: SyncMethod, args: string[], options: gitAdapter.GitOptions,
+  worktree: string, method: SyncMethod, tip: string, args: string[], options: gitAdapter.GitOptions,
 ): Promise<{ ok: boolean; paths: string[]; error: string }> {
+  const before = await gitAdapter.gitOut(["rev-parse", "HEAD"], worktree);
   const result = await gitAdapter.git(args, worktree, options);
   if (result.code === 0) return { ok: true, paths: [], error: "" };
   const paths = await gitAdapter.unmergedPaths(worktree);
   await gitAdapter.git([method, "--abort"], worktree, options);
-  return { ok: false, paths, error: gitAdapter.gitSaid(`${result.stdout}\n${result.stderr}`) };
+  let error = gitAdapter.gitSaid(`${result.stdout}\n${result.stderr}`);
+  // A disk that filled while git checked the new base out (before it had a rebase or merge to abort) leaves
+  // the files it wrote or removed so in the worktree, which was clean: put them back as the branch has them.
+  if (paths.length === 0 && (await gitAdapter.gitOut(["rev-parse", "HEAD"], worktree)) === before) {
+    error += gitAdapter.notPutBack(await gitAdapter.putBackPaths(worktree, before, tip));
+  }
+  return { ok: false, paths, error };
 }
 
 /** After a sync the worker's base is the tip it is now on: diff, apply and merge count from there. */
