@@ -1,12 +1,11 @@
 // orch apply: a worker's commits as a patch series with git am — clean, dry run, conflicts, refusals.
 
-import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, sessionRepo, tempDir } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, smallDisk } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
   const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
@@ -245,41 +244,28 @@ test("a refusing applypatch-msg or pre-applypatch hook, or signing with no key, 
   }
 });
 
-/** Fills the file system of `dir` with `filler` until only `leftKiB` are free. */
-function fillUpTo(dir: string, filler: string, leftKiB: number): void {
-  const free = fs.statfsSync(dir);
-  fs.writeFileSync(filler, Buffer.alloc(Math.max(0, Number(free.bavail * free.bsize) - leftKiB * 1024)));
-}
-
 test("a full disk: the series write names its file and leaves no part; a git am it stops says what is left", () => {
-  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
-  const repoMount = tempDir("orch-full-repo-");
-  const storeMount = tempDir("orch-full-store-");
-  const mounts = [[repoMount, "4m"], [storeMount, "1m"]].map(([dir, size]) =>
-    spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir!], { encoding: "utf8" }));
+  const disks = [smallDisk("4m"), smallDisk("1m")];
   try {
-    const failed = mounts.find((m) => m.status !== 0);
-    if (failed) return console.log(`SKIP: cannot mount a tmpfs here: ${failed.stderr.trim()}`);
-    const repo = path.join(repoMount, "repo");
-    fs.mkdirSync(repo);
-    git(["init", "-q", "-b", "main"], repo);
-    commitFiles(repo, { "a.txt": "a\n" }, "initial");
-    const env = { ORCH_HOME: path.join(storeMount, "store") };
+    const [repoDisk, storeDisk] = disks;
+    if (typeof repoDisk === "string" || typeof storeDisk === "string") {
+      return console.log(`SKIP: ${String(disks.find((disk) => typeof disk === "string"))}`);
+    }
+    const repo = scratchRepo("repo", { "a.txt": "a\n" }, repoDisk.dir);
+    const env = { ORCH_HOME: path.join(storeDisk.dir, "store") };
     assert.is(orch(["init"], { cwd: repo, env }).code, 0);
     const wt = orch(["spawn", "feat/big", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
     commitFiles(wt, { "big.txt": `${"z".repeat(400_000)}\n`, "a.txt": "b\n" }, "big");
-    const storeFiller = path.join(storeMount, "filler");
-    fillUpTo(storeMount, storeFiller, 64);
+    const storeFiller = storeDisk.fill(64);
     const series = orch(["apply", "feat-big"], { cwd: repo, env });
     assert.is(series.code, 1, series.stderr);
     assert.match(series.stderr.trim(), /^orch: cannot write the patch series \/.+\.mboxrd: no space left on device$/);
-    const session = fs.readdirSync(path.join(storeMount, "store", "sessions"))[0]!;
-    const patches = path.join(storeMount, "store", "sessions", session, "workers", "feat-big", "patches");
+    const session = fs.readdirSync(path.join(storeDisk.dir, "store", "sessions"))[0]!;
+    const patches = path.join(storeDisk.dir, "store", "sessions", session, "workers", "feat-big", "patches");
     assert.equal(fs.existsSync(patches) ? fs.readdirSync(patches) : [], [], "no half series in the store");
     fs.rmSync(storeFiller);
-    const repoFiller = path.join(repoMount, "filler");
     // Room for git am to split the series and start, not to finish: it stops, and cannot end its session.
-    fillUpTo(repoMount, repoFiller, 600);
+    const repoFiller = repoDisk.fill(600);
     const am = orch(["apply", "feat-big"], { cwd: repo, env });
     assert.is(am.code, 1, am.stderr);
     assert.is(git(["log", "--format=%s", "-1"], repo), "initial");
@@ -292,7 +278,7 @@ test("a full disk: the series write names its file and leaves no part; a git am 
     assert.is(again.code, 0, again.stderr);
     assert.is(git(["log", "--format=%s", "-1"], repo), "big");
   } finally {
-    for (const dir of [repoMount, storeMount]) spawnSync("umount", ["-l", dir]);
+    for (const disk of disks) if (typeof disk !== "string") disk.unmount();
   }
 });
 

@@ -8,8 +8,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, snapshot, startTime,
-  tempDir, tmux, waitUntil,
+  baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, smallDisk, snapshot,
+  startTime, tempDir, tmux, waitUntil,
 } from "./helpers.ts";
 
 function sleepingAgent(): string {
@@ -118,10 +118,9 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
 });
 
 test("an agent that ends while the store's disk is full: its report is sent by the next poll once there is room", async () => {
-  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
-  const mount = tempDir("orch-full-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mount], { encoding: "utf8" });
-  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  const disk = smallDisk("512k");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  const mount = disk.dir;
   try {
     const { repo } = sessionRepo();
     const env = { ...privateTmux(), ORCH_HOME: path.join(mount, "store") };
@@ -137,8 +136,7 @@ test("an agent that ends while the store's disk is full: its report is sent by t
     const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
     const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
     assert.ok(runnerPid > 0, "the runner runs in the window");
-    const filler = path.join(mount, "filler");
-    spawnSync("sh", ["-c", `dd if=/dev/zero of=${filler} bs=1k count=1024 2>/dev/null; true`]);
+    const filler = disk.fill(0);
     fs.writeFileSync(go, "");
     await waitUntil(() => gone(runnerPid), 20_000, "the runner to end, its report not written");
     fs.rmSync(filler);
@@ -146,7 +144,7 @@ test("an agent that ends while the store's disk is full: its report is sent by t
     assert.equal(failures(repo, env), [], "once");
     assert.is(statusRows(repo, env).get("full")?.status, "failed");
   } finally {
-    spawnSync("umount", ["-l", mount]);
+    disk.unmount();
   }
 });
 

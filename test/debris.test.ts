@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, orchAsync, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, orchAsync, sessionRepo, smallDisk, tempDir, waitUntil } from "./helpers.ts";
 
 function running(pid: number): boolean {
   try {
@@ -196,22 +196,14 @@ test("a worktree that only looks like orch's (no owner file) is never removed", 
 });
 
 test("notify on a full disk fails with one line and leaves no partial file in tmp/", () => {
-  if (process.getuid?.() !== 0) {
-    console.log("SKIP: notify on a full disk needs root to mount a small tmpfs");
-    return;
-  }
-  const mount = tempDir("orch-full-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mount], { encoding: "utf8" });
-  if (mounted.status !== 0) {
-    console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
-    return;
-  }
+  const disk = smallDisk("256k");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  const mount = disk.dir;
   try {
     const { repo } = sessionRepo();
     const env = { ORCH_HOME: path.join(mount, "store") };
     assert.is(orch(["init"], { cwd: repo, env }).code, 0);
-    const filler = path.join(mount, "filler");
-    spawnSync("sh", ["-c", `dd if=/dev/zero of=${filler} bs=1k count=1000 2>/dev/null; true`]);
+    const filler = disk.fill(0);
     const r = orch(["notify", "--type", "progress", "--summary", "big", "--details", "x".repeat(100_000), "--json"], { cwd: repo, env });
     assert.is(r.code, 1, r.stderr);
     assert.match(r.stderr, /no space left on device/);
@@ -229,7 +221,7 @@ test("notify on a full disk fails with one line and leaves no partial file in tm
     const again = orch(["spawn", "feat/full", "--no-window", "--agent", "true"], { cwd: repo, env });
     assert.is(again.code, 0, again.stderr);
   } finally {
-    spawnSync("umount", ["-l", mount]);
+    disk.unmount();
   }
 });
 

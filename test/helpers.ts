@@ -198,9 +198,15 @@ export function tempDir(prefix = "orch-test-"): string {
   return dir;
 }
 
-/** A scratch repository (branch main, one commit) inside its own temp folder, so worktrees land beside it. */
-export function scratchRepo(name = "repo", files: Record<string, string> = { "README.md": "# scratch\n" }): string {
-  const parent = tempDir();
+/**
+ * A scratch repository (branch main, one commit) inside its own temp folder, or in `parent` (a small disk),
+ * so worktrees land beside it.
+ */
+export function scratchRepo(
+  name = "repo",
+  files: Record<string, string> = { "README.md": "# scratch\n" },
+  parent = tempDir(),
+): string {
   const dir = path.join(parent, name);
   fs.mkdirSync(dir);
   git(["init", "-q", "-b", "main"], dir);
@@ -222,6 +228,36 @@ export function commitFiles(dir: string, files: Record<string, string | Buffer>,
   git(["add", "-A"], dir);
   git(["commit", "-q", "-m", message], dir);
   return git(["rev-parse", "HEAD"], dir);
+}
+
+/** A small tmpfs for a full-disk test: `fill` leaves `leftKiB` free and returns the filler file to remove. */
+export interface SmallDisk {
+  dir: string;
+  fill(leftKiB: number): string;
+  unmount(): void;
+}
+
+/** A tmpfs of `size` (`4m`) mounted in a temp folder, or why none can be here (the test says SKIP): root only. */
+export function smallDisk(size: string): SmallDisk | string {
+  if (process.getuid?.() !== 0) return "a full disk needs root to mount a small tmpfs";
+  const dir = tempDir("orch-full-");
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { encoding: "utf8" });
+  if (mounted.status !== 0) return `cannot mount a tmpfs here: ${mounted.stderr.trim()}`;
+  return {
+    dir,
+    fill(leftKiB) {
+      const filler = path.join(dir, "filler");
+      const free = fs.statfsSync(dir);
+      fs.writeFileSync(filler, Buffer.alloc(Math.max(0, Number(free.bavail * free.bsize) - leftKiB * 1024)));
+      return filler;
+    },
+    unmount: () => void spawnSync("umount", ["-l", dir]),
+  };
+}
+
+/** 1 MiB that git cannot compress much: a checkout of it needs about that much room. */
+export function incompressibleMiB(): Buffer {
+  return Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
 }
 
 /** A private tmux server: TMUX_TMPDIR points at a fresh folder; killed at exit. */

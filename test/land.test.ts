@@ -1,13 +1,12 @@
 // orch land: the merge queue — what lands is what was tested; it stops at the first conflict or red test.
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitFiles, git, gitOk, gitStandIn, orch, orchCommand, privateTmux, sessionRepo, sleep, snapshot, startTime, tempDir,
-  waitUntil, writeFiles,
+  commitFiles, git, gitOk, gitStandIn, incompressibleMiB, orch, orchCommand, privateTmux, scratchRepo, sessionRepo, sleep,
+  smallDisk, snapshot, startTime, tempDir, waitUntil, writeFiles,
 } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string | Buffer>): Promise<string> {
@@ -276,24 +275,17 @@ test("a held refs/heads/main.lock: nothing lands and the user's checkout is left
 });
 
 test("a disk that fills during the fast-forward: nothing lands, the checkout is put back, land works with room", async () => {
-  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
-  const mount = tempDir("orch-full-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { encoding: "utf8" });
-  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  const disk = smallDisk("4m");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
-    const repo = path.join(mount, "repo");
-    fs.mkdirSync(repo);
-    git(["init", "-q", "-b", "main"], repo);
-    commitFiles(repo, { "a.txt": "a\n", "gone.txt": "g\n" }, "initial");
+    const repo = scratchRepo("repo", { "a.txt": "a\n", "gone.txt": "g\n" }, disk.dir);
     assert.is(orch(["init"], { cwd: repo }).code, 0);
     // The checkout writes a.txt, removes gone.txt, then runs out of room in big.bin.
-    const big = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
+    const big = incompressibleMiB();
     const wt = await finishedWorker(repo, "feat/big", { "a.txt": "changed\n", "big.bin": big });
     git(["rm", "-q", "gone.txt"], wt);
     git(["commit", "-q", "--amend", "--no-edit"], wt);
-    const filler = path.join(mount, "filler");
-    const free = fs.statfsSync(mount);
-    fs.writeFileSync(filler, Buffer.alloc(Number(free.bavail * free.bsize) - 256 * 1024));
+    const filler = disk.fill(256);
     const head = git(["rev-parse", "HEAD"], repo);
     const r = orch(["land", "--json"], { cwd: repo });
     assert.is(r.code, 1, r.stderr);
@@ -310,7 +302,7 @@ test("a disk that fills during the fast-forward: nothing lands, the checkout is 
     assert.equal(fs.readFileSync(path.join(repo, "big.bin")), big);
     assert.not.ok(fs.existsSync(path.join(repo, "gone.txt")));
   } finally {
-    spawnSync("umount", ["-l", mount]);
+    disk.unmount();
   }
 });
 

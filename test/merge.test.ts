@@ -1,12 +1,13 @@
 // orch merge: local squash, rebase and merge; conflicts; gh pr merge when a PR and a GitHub remote exist.
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { gitHubHosts, remoteUrlHost } from "../src/adapters/git.ts";
-import { commitFiles, ghStandIn, git, gitOk, orch, sessionRepo, tempDir } from "./helpers.ts";
+import {
+  commitFiles, ghStandIn, git, gitOk, incompressibleMiB, orch, scratchRepo, sessionRepo, smallDisk, tempDir,
+} from "./helpers.ts";
 
 /**
  * A session repository whose origin is github.com/acme/shop to orch and gh, fetched from and pushed to a bare
@@ -246,24 +247,17 @@ test("gh pr merge: merged though --delete-branch then failed at the worktree's b
 });
 
 test("merge --local on a disk that fills while git writes the merge: nothing merged, no worker file left here", () => {
-  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
-  const mount = tempDir("orch-full-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { encoding: "utf8" });
-  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  const disk = smallDisk("4m");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
-    const repo = path.join(mount, "repo");
-    fs.mkdirSync(repo);
-    git(["init", "-q", "-b", "main"], repo);
-    commitFiles(repo, { "a.txt": "a\n" }, "initial");
+    const repo = scratchRepo("repo", { "a.txt": "a\n" }, disk.dir);
     const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
     assert.is(orch(["init"], { cwd: repo, env }).code, 0);
     const wt = orch(["spawn", "feat/big", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
-    const big = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
+    const big = incompressibleMiB();
     commitFiles(wt, { "a.txt": "changed\n", "big.bin": big, "new.txt": "n\n" }, "big");
     commitFiles(repo, { "main.txt": "m\n" }, "main moves");
-    const filler = path.join(mount, "filler");
-    const free = fs.statfsSync(mount);
-    fs.writeFileSync(filler, Buffer.alloc(Number(free.bavail * free.bsize) - 256 * 1024));
+    const filler = disk.fill(256);
     const r = orch(["merge", "feat/big", "--local", "--json"], { cwd: repo, env });
     assert.is(r.code, 1, r.stderr);
     assert.match(r.json.error.message, /could not merge feat-big into main: .*; nothing was merged$/);
@@ -274,7 +268,7 @@ test("merge --local on a disk that fills while git writes the merge: nothing mer
     assert.is(again.code, 0, again.stderr);
     assert.equal(fs.readFileSync(path.join(repo, "big.bin")), big);
   } finally {
-    spawnSync("umount", ["-l", mount]);
+    disk.unmount();
   }
 });
 

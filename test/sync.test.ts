@@ -6,7 +6,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, git, gitStandIn, orch, orchAsync, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import {
+  baseEnv, commitFiles, git, gitStandIn, incompressibleMiB, orch, orchAsync, scratchRepo, sessionRepo, smallDisk, tempDir,
+  waitUntil,
+} from "./helpers.ts";
 
 interface Told {
   message_type: string;
@@ -393,25 +396,18 @@ test("land --sync and four syncs of the next worker at once: each lands as teste
 });
 
 test("a sync on a disk that fills while git checks the new base out: the worker's worktree is left as it was", () => {
-  if (process.getuid?.() !== 0) return console.log("SKIP: a full disk needs root to mount a small tmpfs");
-  const mount = tempDir("orch-full-");
-  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], { encoding: "utf8" });
-  if (mounted.status !== 0) return console.log(`SKIP: cannot mount a tmpfs here: ${mounted.stderr.trim()}`);
+  const disk = smallDisk("4m");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
-    const repo = path.join(mount, "repo");
-    fs.mkdirSync(repo);
-    git(["init", "-q", "-b", "main"], repo);
-    commitFiles(repo, { "a.txt": "a\n" }, "initial");
+    const repo = scratchRepo("repo", { "a.txt": "a\n" }, disk.dir);
     const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
     assert.is(orch(["init"], { cwd: repo, env }).code, 0);
     const wt = orch(["spawn", "feat/w", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
     commitFiles(wt, { "w.txt": "the worker's\n" }, "worker");
     // The new base brings a file too big for the room left: git runs out while it checks it out.
-    const big = Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));
+    const big = incompressibleMiB();
     commitFiles(repo, { "big.bin": big }, "main moves");
-    const filler = path.join(mount, "filler");
-    const free = fs.statfsSync(mount);
-    fs.writeFileSync(filler, Buffer.alloc(Number(free.bavail * free.bsize) - 256 * 1024));
+    const filler = disk.fill(256);
     const r = orch(["sync", "feat/w", "--json"], { cwd: repo, env });
     assert.is(r.code, 0, r.stderr);
     assert.equal(r.json.synced, []);
@@ -425,7 +421,7 @@ test("a sync on a disk that fills while git checks the new base out: the worker'
     assert.equal(again.json.synced, ["feat-w"]);
     assert.equal(fs.readFileSync(path.join(wt, "big.bin")), big);
   } finally {
-    spawnSync("umount", ["-l", mount]);
+    disk.unmount();
   }
 });
 

@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { splitWords } from "../agents/command.ts";
 import { knownProfile, profileFor } from "../agents/index.ts";
+import type { AgentProfile } from "../agents/profile.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
 import { repoOf, storeRootFor, type Context } from "../context.ts";
 import { usage } from "../errors.ts";
@@ -353,20 +354,29 @@ async function checkClaudeInstall(ctx: Context): Promise<Check> {
   };
 }
 
-/** The agent's trust of this repository (Claude Code: the main worktree's root in ~/.claude.json). */
-async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | undefined> {
+/** The agent's profile and this repository's main root, for the checks of the agent's own files. */
+interface AgentHere {
+  profile: AgentProfile;
+  mainRoot: string;
+}
+
+/** None outside a repository, or for an agent orch cannot read. */
+async function agentInRepo(agent: string, ctx: Context): Promise<AgentHere | undefined> {
   const repo = await repoOf(ctx);
   if (!repo) return undefined;
-  let profile;
   try {
-    profile = await profileFor(agent);
+    return { profile: await profileFor(agent), mainRoot: repo.mainRoot };
   } catch {
     return undefined;
   }
-  const report = profile.checkTrust?.(repo.mainRoot, ctx.env);
-  if (!report) return undefined;
+}
+
+/** The agent's trust of this repository (Claude Code: the main worktree's root in ~/.claude.json). */
+function checkAgentTrust(found: AgentHere | undefined, ctx: Context): Check | undefined {
+  const report = found?.profile.checkTrust?.(found.mainRoot, ctx.env);
+  if (!found || !report) return undefined;
   return {
-    name: `${profile.name} trust`,
+    name: `${found.profile.name} trust`,
     ok: report.ok,
     required: false,
     detail: report.detail,
@@ -375,18 +385,10 @@ async function checkAgentTrust(agent: string, ctx: Context): Promise<Check | und
 }
 
 /** What in the user's own agent settings keeps orch from hearing its workers (Claude Code: disableAllHooks, deny). */
-async function checkAgentSettings(agent: string, ctx: Context): Promise<Check | undefined> {
-  const repo = await repoOf(ctx);
-  if (!repo) return undefined;
-  let profile;
-  try {
-    profile = await profileFor(agent);
-  } catch {
-    return undefined;
-  }
-  const problems = profile.checkSettings?.(repo.mainRoot, ctx.env);
-  if (!problems) return undefined;
-  const name = `${profile.name} settings`;
+function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check | undefined {
+  const problems = found?.profile.checkSettings?.(found.mainRoot, ctx.env);
+  if (!found || !problems) return undefined;
+  const name = `${found.profile.name} settings`;
   if (problems.length === 0) {
     return { name, ok: true, required: false, detail: "nothing in its settings keeps workers from reporting" };
   }
@@ -395,7 +397,7 @@ async function checkAgentSettings(agent: string, ctx: Context): Promise<Check | 
 
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const argv = agentWords(agent);
-  const [git, tmux, gh, gtr, agentCheck, store, hooks, trust, settings] = await Promise.all([
+  const [git, tmux, gh, gtr, agentCheck, store, hooks, inRepo] = await Promise.all([
     checkGit(ctx.env),
     checkTmux(ctx.env),
     checkGh(ctx.env),
@@ -403,10 +405,10 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
     checkAgent(agent, argv, ctx),
     checkStore(ctx),
     agent === "claude" ? checkClaudeInstall(ctx) : Promise.resolve(undefined),
-    checkAgentTrust(agent, ctx),
-    checkAgentSettings(agent, ctx),
+    agentInRepo(agent, ctx),
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
+  const [trust, settings] = [checkAgentTrust(inRepo, ctx), checkAgentSettings(inRepo, ctx)];
   const optional = [hooks, trust, settings, spawns].filter((check): check is Check => check !== undefined);
   return [git, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
