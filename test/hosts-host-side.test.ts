@@ -258,6 +258,63 @@ test("a read-only home on the host: host add says what failed there, not that th
   assert.is(again.code, 0, again.stderr);
 });
 
+test("a full disk on the host: host add says so and leaves no half-made clone or binary; with room, it works", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo({ "README.md": "# full\n" });
+  const mount = (dir: string, options: string) => {
+    writeAsUser(a, `${dir}/.keep`, "");
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `${options},uid=${a.uid},mode=755`, "tmpfs", `${a.home}/${dir}`]);
+    assert.is(mounted.status, 0, `mount ${dir}`);
+  };
+  const fill = (dir: string) => a.runAs(["sh", "-c", `dd if=/dev/zero of=${dir}/fill bs=64k 2>/dev/null; :`]);
+  const addFull = () => orch(["host", "add", "alpha", a.alias, "--path", "full/repo", "--json"], { cwd: repo, env: world.env });
+  // The binary first: a copy that fails half-way leaves no partial file to hold the space.
+  mount(".local/bin", "size=1m");
+  try {
+    const added = addFull();
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, /^could not install orch on host alpha: .*No space left on device$/);
+    assert.equal(fs.readdirSync(`${a.home}/.local/bin`), [], "no temporary file left there");
+  } finally {
+    spawnSync("umount", [`${a.home}/.local/bin`]);
+  }
+  // Then the clone: git init that runs out of room half-way leaves no .git that the next host add would
+  // take for a repository of someone else's.
+  mount("full", "size=256k");
+  try {
+    fill(`${a.home}/full`);
+    const added = addFull();
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, /^could not make the clone full\/repo on host alpha: .*No space left on device/);
+    assert.not.ok(fs.existsSync(`${a.home}/full/repo/.git`), "no half-made clone left");
+    fs.rmSync(`${a.home}/full/fill`);
+    const again = addFull();
+    assert.is(again.code, 0, again.stderr);
+    assert.is(a.runAs(["git", "-C", "full/repo", "log", "--format=%s"]).stdout.trim(), "initial");
+  } finally {
+    spawnSync("umount", [`${a.home}/full`]);
+  }
+});
+
+test("a ~/.local/bin on a noexec mount: host add says its file system does not let orch run", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo();
+  writeAsUser(a, ".local/bin/.keep", "");
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", `noexec,uid=${a.uid},mode=755`, "tmpfs", `${a.home}/.local/bin`]);
+  assert.is(mounted.status, 0);
+  try {
+    const added = orch(["host", "add", "alpha", a.alias, "--path", "noexec/repo", "--json"], { cwd: repo, env: world.env });
+    assert.is(added.code, 1, added.stderr);
+    assert.match(added.json.error.message, regExpOf(/^orch on host alpha cannot run: ~\/\.local\/bin\/orch is executable /,
+      /but was refused \(Permission denied\), so its file system does not let programs run \(mounted noexec\?\)/));
+    assert.is(added.stderr.trim().split("\n").length, 1, added.stderr);
+  } finally {
+    spawnSync("umount", [`${a.home}/.local/bin`]);
+  }
+});
+
 test("a host forgotten with host rm --force: await counts its worker as settled; commands on it exit 1 saying why", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

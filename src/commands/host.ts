@@ -36,18 +36,24 @@ const PROBE = `${VERSION_WITHIN}; ` + 'o=$1; shift; echo orch-probe; uname -s; u
 const NAMED_AGENTS = ["claude", "codex"];
 /** The heart of host add's warning for a host without claude (demo --hosts, whose hosts need none, skips it). */
 export const NO_CLAUDE_THERE = "has no claude on the PATH of its ssh commands";
-/** Writes standard input to the orch path atomically (a running orch there keeps its old file). */
-const INSTALL =
-  'mkdir -p -- "$(dirname -- "$1")" && cat > "$1.$$.tmp" && chmod 755 "$1.$$.tmp" && mv -f -- "$1.$$.tmp" "$1"';
+/**
+ * Writes standard input to the orch path atomically (a running orch there keeps its old file). A copy that
+ * fails (a full disk) removes its temporary file: a partial binary would keep the space it took.
+ */
+const INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && t="$1.$$.tmp" && ' +
+  '{ { cat > "$t" && chmod 755 "$t" && mv -f -- "$t" "$1"; } || { rm -f -- "$t"; exit 1; }; }';
 /**
  * An empty repository to push into; pushing into its checked-out branch updates its worktree. A repository
  * already there is used only when it takes such pushes already (one orch made): anyone else's checkout
- * (`foreign`) is left as it is, its config and worktree untouched.
+ * (`foreign`) is left as it is, its config and worktree untouched. A clone whose making fails half-way (a
+ * full disk) is removed again: left without its setting, the next host add would take it for someone else's.
  */
 const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && if [ -e .git ]; then ' +
   '[ "$(git config receive.denyCurrentBranch)" = updateInstead ] || { echo foreign; exit 0; }; ' +
-  'else git init -q -b "$2" && echo made; fi && ' +
   // git config exits 255 when it cannot write (a read-only disk), which would read as ssh's "unreachable".
+  'else { git init -q -b "$2" && git config receive.denyCurrentBranch updateInstead; } || ' +
+  '{ rm -rf .git 2>/dev/null; exit 1; }; echo made; fi && ' +
+  // Written again when the clone was there: a home that cannot be written fails here, not at the next spawn.
   "{ git config receive.denyCurrentBranch updateInstead || exit 1; }";
 
 const SYSTEMS: Record<string, string> = { Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd" };
@@ -98,6 +104,21 @@ interface AddOutcome {
 /** The last line of a program's error output: what went wrong, without its preamble. */
 function lastLine(stderr: string): string {
   return stderr.trim().split("\n").pop() ?? "";
+}
+
+/**
+ * The shell could not start the host's orch (exit 126): when the file's mode lets its owner run it but the
+ * system says it cannot be run (access(2), as `test -x` asks it), its file system refuses to run programs (a
+ * home or ~/.local/bin mounted noexec), which the shell's "Permission denied" hides.
+ */
+async function refusedToRun(host: RemoteHost, name: string): Promise<void> {
+  const noexec = 'test -f "$1" && test -n "$(find "$1" -perm -100)" && ! test -x "$1" && echo noexec';
+  const probe = await host.run(["sh", "-c", noexec, "orch-probe", REMOTE_ORCH_PATH]);
+  if (!probe.stdout.split("\n").includes("noexec")) return;
+  throw new OrchError("failed", `orch on host ${name} cannot run: ~/${REMOTE_ORCH_PATH} is executable but was ` +
+    "refused (Permission denied), so its file system does not let programs run (mounted noexec?): put " +
+    `~/${path.dirname(REMOTE_ORCH_PATH)}, and ~/.local/state/orch where orch keeps its shim, on one that does ` +
+    "(a link to a folder elsewhere will do), then host add again");
 }
 
 async function addHost(
@@ -174,6 +195,7 @@ async function addHost(
   const check = await host.run([REMOTE_ORCH_PATH, "--version"]);
   record.orch_version = check.stdout.trim().replace(/^orch /, "");
   if (check.code !== 0 || !record.orch_version) {
+    if (check.code === 126) await refusedToRun(host, name);
     throw new OrchError("failed", `orch on host ${name} does not run: ${lastLine(check.stderr)}`);
   }
 
