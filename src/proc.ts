@@ -121,8 +121,9 @@ export function allPids(): number[] {
  * Whether a process other than this one holds the pipe `link` (as /proc shows an fd of it: "pipe:[inode]",
  * or a named FIFO's path) open for reading. The likeliest holders are looked at first: the processes
  * above this one (an agent reading a command's output), then the nearest pids (a pipeline's other
- * commands). One whose fds cannot be looked at (another user's: `orch watch | sudo tee`) counts as a
- * reader when it is in this process's session, as a pipeline's processes are.
+ * commands). One whose fds cannot be looked at (another user's: `orch watch | sudo tee`; sshd's, for a
+ * command run over ssh) counts as a reader when it is above this one or in this process's session, as a
+ * pipeline's processes are.
  */
 export function pipeHasReader(link: string): boolean {
   const ownSession = processStat(process.pid)?.session;
@@ -135,7 +136,11 @@ export function pipeHasReader(link: string): boolean {
     try {
       fds = fs.readdirSync(`/proc/${pid}/fd`);
     } catch (error) {
-      if (errnoCode(error) === "EACCES" && processStat(pid)?.session === ownSession) return true;
+      // Above this one: it made or passed on this pipe (sshd's session process, which no one may look into,
+      // holds the pipe of a command run over ssh: a host's orch serving a poll --wait from here).
+      if (errnoCode(error) === "EACCES" && (above.includes(pid) || processStat(pid)?.session === ownSession)) {
+        return true;
+      }
       continue;
     }
     for (const fd of fds) {

@@ -130,6 +130,16 @@ test("empty polls take their answer before their channel has closed, and end onc
   assert.is(masterPid(), master);
 });
 
+test("a poll --wait longer than the host's look for a reader: the host's side keeps waiting, nothing said", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo } = hostWithWorker("quiet/repo");
+  // The host's orch looks every 5 s whether its stdout still has a reader: there that is sshd's, which
+  // nobody may look into. Taken for gone, the host's wait ended with an error, warned about here.
+  const waited = orch(["poll", "--wait", "--timeout", "7"], { cwd: repo, env: world.env });
+  assert.is(waited.code, 124, waited.stderr);
+  assert.is(waited.stderr, "orch: no message within 7s\n");
+});
+
 test("a master that stops answering (SIGSTOP): git and orch's own calls set it aside, a new master serves", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo } = hostWithWorker("silent/repo");
