@@ -87,6 +87,11 @@ function nowMicros(): number {
   return micros;
 }
 
+/** The creation time a message id carries (microseconds since the epoch, on its maker's clock). */
+export function messageIdMicros(id: string): number {
+  return parseInt(id.slice(4, 15), 36);
+}
+
 /**
  * A message id sorts by creation time: 11 base-36 digits of microseconds, then 8 random characters.
  * Mailbox files are named after it, so a directory listing sorted by name is oldest first.

@@ -367,4 +367,39 @@ test("a user's ssh config with RemoteCommand, RequestTTY, forwards and a LocalCo
   }
 });
 
+
+const FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+test("a host whose clock is an hour ahead: land takes its worker that finished first first, as by this clock", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  if (!fs.existsSync(FAKETIME)) return console.log("SKIP: no libfaketime (apt-get install faketime)");
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo();
+  const env = { ...world.env };
+  // Every program of the account's ssh commands, and its reports, an hour ahead.
+  const ahead = `export LD_PRELOAD=${FAKETIME} FAKETIME=+1h FAKETIME_DONT_RESET=1`;
+  const bashrc = fs.readFileSync(path.join(a.home, ".bashrc"), "utf8");
+  writeAsUser(a, ".bashrc", `${ahead}\n${bashrc}`);
+  try {
+    assert.is(orch(["host", "add", "alpha", a.alias, "--path", "ahead/repo"], { cwd: repo, env }).code, 0);
+    const there = orch(["spawn", "feat/there", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+    const here = orch(["spawn", "feat/here", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(there.code + here.code, 0, there.stderr + here.stderr);
+    const wt = there.json.worktree_path as string;
+    a.runAs(["sh", "-c", `cd "$1" && echo there > there.txt && git add . && git -c user.name=w -c user.email=w@w ` +
+      `commit -qm there && ${ahead} && exec "$2" notify --type task_complete --summary there`,
+    "w", wt, `${a.home}/.local/bin/orch`]);
+    fs.writeFileSync(path.join(here.json.worktree_path, "here.txt"), "here\n");
+    git(["add", "."], here.json.worktree_path);
+    git(["commit", "-qm", "here"], here.json.worktree_path);
+    const notified = orch(["notify", "--type", "task_complete", "--summary", "here"], { cwd: here.json.worktree_path, env });
+    assert.is(notified.code, 0, notified.stderr);
+    const landed = orch(["land", "--json"], { cwd: repo, env });
+    assert.is(landed.code, 0, landed.stderr);
+    assert.equal(landed.json.results.map((r: { worker_id: string }) => r.worker_id), ["feat-there", "feat-here"]);
+  } finally {
+    writeAsUser(a, ".bashrc", bashrc);
+  }
+});
+
 test.run();

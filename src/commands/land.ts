@@ -17,6 +17,8 @@ import type { Colors } from "../output.ts";
 import { branchesReadableHere, bringHome, collectFromHosts, placeOf } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import { messageIdMicros } from "../ids.ts";
+import type { Message } from "../store/messages.ts";
 import {
   claimHandBack, claimTelling, noteToldBase, readWorkerCoherence, releaseHandBack,
 } from "../store/coherence.ts";
@@ -53,12 +55,19 @@ export interface LandEntry {
 
 const stopsTheQueue = (status: LandStatus) => status === "conflict" || status === "failed" || status === "test_failed";
 
-/** The finished workers in the order they finished: all `done` workers by their task_complete time. */
+/**
+ * The finished workers in the order they finished: all `done` workers by their task_complete time (a message id
+ * sorts by it), on this machine's clock (a host's whose clock is off has it as `created_here`).
+ */
 function queueOrder(layout: StoreLayout, orchestratorId: string, warn: (line: string) => void): WorkerRecord[] {
+  const finished = (m: Message | null) =>
+    (!m ? 0 : m.created_here ? Date.parse(m.created_here) * 1000 : messageIdMicros(m.id));
+  const id = (m: Message | null) => m?.id ?? "";
   return listWorkers(layout, orchestratorId, warn)
     .map((record) => ({ record, state: workerState(layout, record) }))
     .filter(({ state }) => state.status === "done")
-    .sort((a, b) => (a.state.last_message?.id ?? "").localeCompare(b.state.last_message?.id ?? ""))
+    .sort((a, b) => finished(a.state.last_message) - finished(b.state.last_message) ||
+      id(a.state.last_message).localeCompare(id(b.state.last_message)))
     .map(({ record }) => record);
 }
 

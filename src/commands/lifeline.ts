@@ -67,7 +67,8 @@ export async function main(args: string[], _flags: Flags, ctx: Context): Promise
   if (!spec) throw new OrchError("failed", `no command ${request.command}`);
   const command = await spec.load();
   const result = await command(request.args, { ...request.flags, json: true }, ctx);
-  writeOut(`${JSON.stringify(result.json)}\n`);
+  // Its clock's time: the asker puts this host's message times on its own clock (the land queue's order).
+  writeOut(`${JSON.stringify({ ...result.json, now: new Date().toISOString() })}\n`);
   const finish = () => {
     result.afterOutput?.();
     process.exit(result.exitCode ?? 0);

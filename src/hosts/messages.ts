@@ -47,11 +47,34 @@ function alreadyHere(mailDir: string, name: string): boolean {
   return fs.existsSync(path.join(mailDir, "cur", name));
 }
 
-/** Delivers a host's messages into the local mailbox (and the workers' event logs); returns how many were new. */
+/** Differences between the clocks below this are the round trip's, not the host's clock: never corrected. */
+const CLOCK_TOLERANCE_MS = 1000;
+
+/**
+ * How far the host's clock is ahead of this one (ms; negative when behind), from the time its orch sent
+ * the claim (`now`, which an older orch there does not send): 0 within CLOCK_TOLERANCE_MS.
+ */
+export function clockOffsetOf(doc: Record<string, unknown>): number {
+  const there = typeof doc.now === "string" ? Date.parse(doc.now) : Number.NaN;
+  const offset = Number.isNaN(there) ? 0 : there - Date.now();
+  return Math.abs(offset) < CLOCK_TOLERANCE_MS ? 0 : offset;
+}
+
+/**
+ * Delivers a host's messages into the local mailbox (and the workers' event logs); returns how many were new.
+ * A host whose clock is off by `clockOffsetMs` has each message's time on this clock recorded beside its own
+ * (`created_here`), so that the land queue orders its workers by when they finished, not by its clock.
+ */
 export async function storeHostMessages(
-  layout: StoreLayout, orchestratorId: string, host: string, values: unknown[],
+  layout: StoreLayout, orchestratorId: string, host: string, values: unknown[], clockOffsetMs = 0,
 ): Promise<number> {
   const messages = values.map((v) => asMessage(v, orchestratorId, host)).filter((m): m is Message => m !== undefined);
+  if (clockOffsetMs !== 0) {
+    for (const m of messages) {
+      const at = Date.parse(m.created_at);
+      if (!Number.isNaN(at)) m.created_here = new Date(at - clockOffsetMs).toISOString();
+    }
+  }
   if (messages.length === 0) return 0;
   const mailDir = layout.mailDir(orchestratorId);
   // One importer at a time per session: the check for a copy and the delivery must not interleave.
@@ -236,7 +259,7 @@ function claimAll(layout: StoreLayout, orchestratorId: string, ctx: Context): Ho
   if (hosts.length) checkSshSetup(ctx.env);
   const done = Promise.all(hosts.map(async ({ host, link }) => {
     const store = async (doc: Record<string, unknown>) => {
-      await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
+      await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? [], clockOffsetOf(doc));
     };
     const silent = silentHost(layout, host.name);
     if (silent) {
@@ -302,7 +325,8 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         break;
       }
       const store = async (doc: Record<string, unknown>) => {
-        await storeHostMessages(layout, orchestratorId, host.name, (doc.messages as unknown[]) ?? []);
+        const messages = (doc.messages as unknown[]) ?? [];
+        await storeHostMessages(layout, orchestratorId, host.name, messages, clockOffsetOf(doc));
       };
       const lifeline = runLifeline(host, pollRequest(link, true), store);
       // Reached (its wait is on): status and poll, which pass over a silent host for a while, ask it again.

@@ -68,6 +68,8 @@ export interface Message {
   message_type: MessageType;
   content: MessageContent;
   created_at: string;
+  /** A host's message whose host's clock is off: its created_at on this machine's clock (see storeHostMessages). */
+  created_here?: string;
 }
 
 export function isWorkerMessageType(type: string): type is WorkerMessageType {
