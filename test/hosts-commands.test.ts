@@ -367,8 +367,9 @@ test("a user's ssh config with RemoteCommand, RequestTTY, forwards and a LocalCo
   }
 });
 
-
-const FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, …). */
+const FAKETIME = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
+  .find((file) => fs.existsSync(file)) ?? "libfaketime.so.1";
 
 test("a host whose clock is an hour ahead: land takes its worker that finished first first, as by this clock", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
