@@ -425,4 +425,18 @@ test("a sync on a disk that fills while git checks the new base out: the worker'
   }
 });
 
+test("an agent that edits its file after sync looked (git refuses to check out over it): its edit stays", () => {
+  const { repo, wt } = behindOne("feat/busy");
+  // git runs pre-rebase after sync found the worktree clean and before it checks the new base out: the
+  // agent's write lands there, as it may at any time while the agent works.
+  const hooks = path.join(repo, ".git", "hooks");
+  const edit = `#!/bin/sh\necho "the agent's edit" >> feat/busy.txt\n`;
+  fs.writeFileSync(path.join(hooks, "pre-rebase"), edit, { mode: 0o755 });
+  const r = orch(["sync", "feat/busy", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.synced, []);
+  assert.match(r.json.skipped[0].reason, /would be overwritten/);
+  assert.is(fs.readFileSync(path.join(wt, "feat/busy.txt"), "utf8"), "mine\nthe agent's edit\n");
+});
+
 test.run();

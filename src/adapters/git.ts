@@ -558,12 +558,24 @@ export async function abortAm(cwd: string): Promise<string | undefined> {
 }
 
 /**
+ * What git says when it refuses to check out over changes it did not make (C locale): it has written
+ * nothing then, and those changes are someone's work, made after the caller looked (an agent at work in
+ * its worktree, the user saving a file).
+ */
+const REFUSED_OVER_LOCAL_CHANGES = new RegExp([
+  "would be (overwritten|removed) by", "would lose untracked files", "not uptodate", "You have unstaged changes",
+  "Your index contains uncommitted changes",
+].join("|"));
+
+/**
  * Puts the paths that differ between `from` and `to` back as HEAD has them, in the index and the checkout
  * at `cwd`: what a checkout that failed part-way (a full disk) wrote of them. Paths HEAD lacks are removed,
- * those first (room for the rest). Only for paths no local change touched: callers check that before.
+ * those first (room for the rest). Only for paths no local change touched: callers check that before, and
+ * when git's `output` says a change made since stopped it, nothing is put back (git wrote nothing).
  * Returns the paths it could not put back (all of them when git could not say which), else none.
  */
-export async function putBackPaths(cwd: string, from: string, to: string): Promise<string[]> {
+export async function putBackPaths(cwd: string, from: string, to: string, output: string): Promise<string[]> {
+  if (REFUSED_OVER_LOCAL_CHANGES.test(output)) return [];
   const changed = await git(["diff", "--name-only", "-z", "--no-renames", from, to], cwd, { allowFailure: true });
   const listed = await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"], cwd, { allowFailure: true });
   const paths = changed.stdout.split("\0").filter(Boolean);

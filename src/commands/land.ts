@@ -148,7 +148,7 @@ async function landOne(
       // ran out of disk half-way leaves some of them written (not staged). Back out.
       let left = "";
       if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === head) {
-        left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, head, tested));
+        left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, head, tested, ff.stderr));
       }
       const why = ff.stderr.trim().split("\n")[0] ?? "";
       return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}${left}` };

@@ -58,7 +58,8 @@ export async function mergeLocally(
       // A refusing hook or signing without a key is no conflict (as for land and apply): rebasing would not help.
       // A disk that filled while git wrote the merge leaves the files it wrote unstaged: they go too.
       const moved = (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) !== head;
-      const left = moved ? "" : gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, fork, tip));
+      const putBack = moved ? [] : await gitAdapter.putBackPaths(mainRoot, fork, tip, outcome.message);
+      const left = gitAdapter.notPutBack(putBack);
       const text = `could not merge ${record.worker_id} into ${base}: ${gitAdapter.gitSaid(outcome.message)}`;
       const extra = { conflict_paths: [], worker_id: record.worker_id };
       throw new OrchError("failed", `${text}; nothing was merged${left}`, extra);

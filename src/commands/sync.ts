@@ -173,11 +173,12 @@ async function runOnto(
   if (result.code === 0) return { ok: true, paths: [], error: "" };
   const paths = await gitAdapter.unmergedPaths(worktree);
   await gitAdapter.git([method, "--abort"], worktree, options);
-  let error = gitAdapter.gitSaid(`${result.stdout}\n${result.stderr}`);
+  const output = `${result.stdout}\n${result.stderr}`;
+  let error = gitAdapter.gitSaid(output);
   // A disk that filled while git checked the new base out (before it had a rebase or merge to abort) leaves
   // the files it wrote or removed so in the worktree, which was clean: put them back as the branch has them.
   if (paths.length === 0 && (await gitAdapter.gitOut(["rev-parse", "HEAD"], worktree)) === before) {
-    error += gitAdapter.notPutBack(await gitAdapter.putBackPaths(worktree, before, tip));
+    error += gitAdapter.notPutBack(await gitAdapter.putBackPaths(worktree, before, tip, output));
   }
   return { ok: false, paths, error };
 }
