@@ -117,41 +117,54 @@ export function allPids(): number[] {
   }
 }
 
+/** How process `pid` holds the pipe `link`: for reading, for writing only, not at all, or unknown (hidden). */
+function pipeHold(pid: number, link: string): "reads" | "writes" | "none" | "hidden" {
+  let fds: string[];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch (error) {
+    return errnoCode(error) === "EACCES" ? "hidden" : "none";
+  }
+  let hold: "writes" | "none" = "none";
+  for (const fd of fds) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
+      const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
+      if (flags === undefined || (parseInt(flags, 8) & 3) !== fs.constants.O_WRONLY) return "reads";
+      hold = "writes";
+    } catch {
+      // closed or ended since the listing
+    }
+  }
+  return hold;
+}
+
 /**
  * Whether a process other than this one holds the pipe `link` (as /proc shows an fd of it: "pipe:[inode]",
  * or a named FIFO's path) open for reading. The likeliest holders are looked at first: the processes
  * above this one (an agent reading a command's output), then the nearest pids (a pipeline's other
- * commands). One whose fds cannot be looked at (another user's: `orch watch | sudo tee`; sshd's, for a
- * command run over ssh) counts as a reader when it is above this one or in this process's session, as a
- * pipeline's processes are.
+ * commands). One whose fds cannot be looked at (another user's: `orch watch | sudo tee`) counts as a
+ * reader when it is in this process's session, as a pipeline's processes are, or when it is above this
+ * one and the pipe came down from it: each process between holds it (sshd's session process, which no one
+ * may look into, holds the pipe of a command run over ssh). A shell between that made the pipe for a
+ * pipeline holds none of it: the sshd above a user's login shell is then no reader of it.
  */
 export function pipeHasReader(link: string): boolean {
   const ownSession = processStat(process.pid)?.session;
+  const sameSession = (pid: number) => processStat(pid)?.session === ownSession;
   const above = processChain(process.ppid).map((p) => p.pid);
+  let cameDown = true;
+  for (const pid of above) {
+    const hold = pipeHold(pid, link);
+    if (hold === "reads" || (hold === "hidden" && (cameDown || sameSession(pid)))) return true;
+    if (hold !== "writes") cameDown = false;
+  }
   const nearest = allPids()
     .filter((pid) => pid !== process.pid && !above.includes(pid))
     .sort((a, b) => Math.abs(a - process.pid) - Math.abs(b - process.pid));
-  for (const pid of [...above, ...nearest]) {
-    let fds: string[];
-    try {
-      fds = fs.readdirSync(`/proc/${pid}/fd`);
-    } catch (error) {
-      // Above this one: it made or passed on this pipe (sshd's session process, which no one may look into,
-      // holds the pipe of a command run over ssh: a host's orch serving a poll --wait from here).
-      if (errnoCode(error) === "EACCES" && (above.includes(pid) || processStat(pid)?.session === ownSession)) {
-        return true;
-      }
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) !== link) continue;
-        const flags = /^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1];
-        if (flags === undefined || (parseInt(flags, 8) & 3) !== fs.constants.O_WRONLY) return true;
-      } catch {
-        // closed or ended since the listing
-      }
-    }
+  for (const pid of nearest) {
+    const hold = pipeHold(pid, link);
+    if (hold === "reads" || (hold === "hidden" && sameSession(pid))) return true;
   }
   return false;
 }

@@ -1,7 +1,7 @@
 // orch watch and the listener's lifetime: each message once as a JSON line as it arrives; a listener
 // whose session is gone (parent SIGKILLed, terminal hung up) takes nothing and leaves it for the next.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -213,6 +213,22 @@ test("watch | head -1 ends once head has its line, with no message after it; pol
   notify(repo, "after them");
   const next = orch(["poll", "--json"], { cwd: repo });
   assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["after them"]);
+});
+
+test("poll --wait under another user's process (sshd above a login): ends once its pipeline's reader is gone", () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: needs root to run orch as another user");
+  const { repo } = sessionRepo();
+  const nobody = Number(spawnSync("id", ["-u", "nobody"], { encoding: "utf8" }).stdout);
+  for (let dir = repo; dir !== path.dirname(dir) && dir !== "/tmp"; dir = path.dirname(dir)) fs.chmodSync(dir, 0o755);
+  spawnSync("chown", ["-R", `${nobody}:${nobody}`, repo]);
+  const [binary] = orchCommand("binary");
+  // runuser stays above the shell, root's (nobody may look into it) and, after setsid, in another session: the
+  // shell made the pipe for its pipeline, so runuser never held it and does not count as its reader.
+  const line = `"$0" poll --wait --timeout 30 | true`;
+  const env = { ...baseEnv(), HOME: repo };
+  const asNobody = ["-u", "nobody", "--", "setsid", "sh", "-c", line, binary!];
+  const r = spawnSync("runuser", asNobody, { cwd: repo, env, encoding: "utf8" });
+  assert.match(r.stderr, /nothing reads standard output any more/);
 });
 
 test.run();
