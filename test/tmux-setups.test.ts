@@ -92,4 +92,33 @@ test("exit-unattached on and no client attached: spawn is refused in one line; n
   assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees", "feat-gone")));
 });
 
+test("a branch, folder or repository name ending in ';' (tmux's command separator) is a name to tmux too", async () => {
+  // A repository whose folder ends in ';' names the worktrees' folder; feat; is a branch git
+  // takes. With no server yet (new-session) and with one (new-window), then resume (respawn-pane).
+  const parent = tempDir("orch-semi-");
+  const repo = path.join(parent, "shop;");
+  fs.mkdirSync(repo);
+  git(["init", "-q", "-b", "main"], repo);
+  git(["commit", "-q", "--allow-empty", "-m", "initial"], repo);
+  const env = privateTmux();
+  assert.is(orch(["init"], { cwd: repo, env }).code, 0);
+  const { script, dir } = agentScript(['pwd > "$out/cwd-$ORCH_WORKER"', "sleep 60"]);
+  for (const branch of ["feat;", "fix;"]) {
+    const r = orch(["spawn", branch, "--agent", script, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.json.worktree_path, path.join(`${repo}-worktrees`, branch));
+    const cwd = path.join(dir, `cwd-${r.json.worker_id}`);
+    await waitUntil(() => read(cwd) !== "", 10_000, `${branch}'s agent`);
+    assert.is(read(cwd), `${r.json.worktree_path}\n`, "the agent runs in its worktree");
+  }
+  const sessions = tmux(["list-windows", "-a", "-F", "#{session_name}"], env).split("\n");
+  assert.equal(sessions, ["orch-shop-", "orch-shop-"], "both in one session, named as any orch session is");
+  assert.is(orch(["stop", "feat;"], { cwd: repo, env }).code, 0);
+  fs.rmSync(path.join(dir, "cwd-feat-"));
+  const resumed = orch(["resume", "feat;", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  await waitUntil(() => read(path.join(dir, "cwd-feat-")) !== "", 10_000, "the resumed agent");
+  assert.is(statusOf(repo, env).status, "running");
+});
+
 test.run();

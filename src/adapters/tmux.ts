@@ -6,6 +6,15 @@ import { windowKey } from "../ids.ts";
 import { run } from "./exec.ts";
 
 /**
+ * tmux's argv for `args`. tmux ends a command at any argument that ends in ";" (its command separator, also
+ * after `--`), so a worktree path or variable of a branch `feat;` would cut the command short; `\;` at the end
+ * is its escape for a literal one. The separators orch means are the bare ";".
+ */
+function tmuxArgv(args: string[]): string[] {
+  return ["tmux", ...args.map((arg) => (arg !== ";" && arg.endsWith(";") ? `${arg.slice(0, -1)}\\;` : arg))];
+}
+
+/**
  * A tmux server instance: its pid and start time. Window ids (@0, @1, …) are unique only within one
  * server: a server started after the last one died (killed, a reboot) hands the same ids out again.
  */
@@ -25,7 +34,7 @@ export async function listPanes(env: NodeJS.ProcessEnv): Promise<PaneInfo[]> {
   let result;
   try {
     const format = `#{window_id} #{pane_id} #{pane_pid} #{pane_dead} ${SERVER_FORMAT} #{session_name}`;
-    result = await run(["tmux", "list-panes", "-a", "-F", format], { env, allowFailure: true });
+    result = await run(tmuxArgv(["list-panes", "-a", "-F", format]), { env, allowFailure: true });
   } catch {
     return [];
   }
@@ -48,7 +57,7 @@ export function liveWindowKeys(panes: PaneInfo[]): Set<string> {
  */
 export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
   try {
-    const result = await run(["tmux", "list-sessions", "-F", "#{session_id}"], { env, allowFailure: true });
+    const result = await run(tmuxArgv(["list-sessions", "-F", "#{session_id}"]), { env, allowFailure: true });
     if (result.code === 0) return true;
     return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
   } catch {
@@ -66,12 +75,12 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
   // within 120 ms for a newline and never submits (checked with Codex 0.169). Others get plain keys.
   const buffer = `orch-wake-${process.pid}`;
   try {
-    const loaded = await run(["tmux", "set-buffer", "-b", buffer, "--", text], { env, allowFailure: true });
+    const loaded = await run(tmuxArgv(["set-buffer", "-b", buffer, "--", text]), { env, allowFailure: true });
     if (loaded.code !== 0) return false;
     const pasteArgs = ["paste-buffer", "-p", "-d", "-b", buffer, "-t", target];
-    const pasted = await run(["tmux", ...pasteArgs], { env, allowFailure: true });
+    const pasted = await run(tmuxArgv([...pasteArgs]), { env, allowFailure: true });
     if (pasted.code !== 0) return false;
-    const entered = await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true });
+    const entered = await run(tmuxArgv(["send-keys", "-t", target, "Enter"]), { env, allowFailure: true });
     return entered.code === 0;
   } catch {
     return false;
@@ -81,7 +90,7 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
 /** Presses Enter in the target pane; false when tmux could not. */
 export async function pressEnter(target: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   try {
-    return (await run(["tmux", "send-keys", "-t", target, "Enter"], { env, allowFailure: true })).code === 0;
+    return (await run(tmuxArgv(["send-keys", "-t", target, "Enter"]), { env, allowFailure: true })).code === 0;
   } catch {
     return false;
   }
@@ -127,7 +136,7 @@ function parseCreated(stdout: string): CreatedWindow {
  */
 async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const unsets = keys.flatMap((key, i) => [...(i ? [";"] : []), "set-environment", "-t", `=${session}`, "-u", key]);
-  if (unsets.length) await run(["tmux", ...unsets], { env, allowFailure: true, finishOnInterrupt: true });
+  if (unsets.length) await run(tmuxArgv([...unsets]), { env, allowFailure: true, finishOnInterrupt: true });
 }
 
 /**
@@ -137,7 +146,7 @@ async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.Pro
  */
 async function refuseServerThatWouldExit(env: NodeJS.ProcessEnv): Promise<void> {
   const ask = ["start-server", ";", "show-options", "-gv", "exit-unattached", ";", "list-clients", "-F", "#{client_pid}"];
-  const answer = await run(["tmux", ...ask], { env, allowFailure: true, finishOnInterrupt: true });
+  const answer = await run(tmuxArgv([...ask]), { env, allowFailure: true, finishOnInterrupt: true });
   const [exitUnattached, ...clients] = answer.stdout.split("\n").filter(Boolean);
   if (exitUnattached !== "on" || clients.length > 0) return; // list-clients fails when no session exists yet
   const why = "tmux's exit-unattached is on and no client is attached, so the server would end orch's window at once";
@@ -153,7 +162,7 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   // Finished even when orch is interrupted: a client killed after its server made the window would not
   // say which window that is, and the spawn could not close it again.
   const tolerant = { env, allowFailure: true, finishOnInterrupt: true };
-  const attempt = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
+  const attempt = await run(tmuxArgv(["new-window", "-d", ...format, ...target, ...windowArgs]), tolerant);
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
   await refuseServerThatWouldExit(env);
@@ -162,13 +171,13 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   // turned off for it alone.
   const keepDetached = [";", "set-option", "-t", `=${spec.session}:`, "destroy-unattached", "off"];
   const newSession = ["new-session", "-d", ...format, "-s", spec.session, ...windowArgs, ...keepDetached];
-  const created = await run(["tmux", ...newSession], tolerant);
+  const created = await run(tmuxArgv([...newSession]), tolerant);
   if (created.code === 0) {
     await forgetSessionEnv(spec.session, Object.keys(spec.env), env);
     return parseCreated(created.stdout);
   }
   // Another spawn may have created the session in between: its window is then the way in.
-  const retry = await run(["tmux", "new-window", "-d", ...format, ...target, ...windowArgs], tolerant);
+  const retry = await run(tmuxArgv(["new-window", "-d", ...format, ...target, ...windowArgs]), tolerant);
   if (retry.code === 0) return parseCreated(retry.stdout);
   throw new OrchError("failed", `tmux could not open a window: ${created.stderr.trim() || retry.stderr.trim()}`);
 }
@@ -186,7 +195,7 @@ export async function respawnAgent(
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
   const command = target.startsWith("%") ? "respawn-pane" : "respawn-window";
   const respawnArgs = [command, "-k", "-t", target, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
-  const result = await run(["tmux", ...respawnArgs], { env, allowFailure: true });
+  const result = await run(tmuxArgv([...respawnArgs]), { env, allowFailure: true });
   return result.code === 0;
 }
 
@@ -197,11 +206,11 @@ export async function respawnAgent(
 export async function killWindow(windowId: string, env: NodeJS.ProcessEnv, server?: string | null): Promise<boolean> {
   try {
     if (server) {
-      const ask = ["tmux", "display-message", "-p", "-t", windowId, SERVER_FORMAT];
+      const ask = tmuxArgv(["display-message", "-p", "-t", windowId, SERVER_FORMAT]);
       const owner = await run(ask, { env, allowFailure: true });
       if (owner.code !== 0 || owner.stdout.trim() !== server) return false;
     }
-    const result = await run(["tmux", "kill-window", "-t", windowId], { env, allowFailure: true });
+    const result = await run(tmuxArgv(["kill-window", "-t", windowId]), { env, allowFailure: true });
     return result.code === 0;
   } catch {
     return false;
@@ -214,12 +223,12 @@ export async function killWindow(windowId: string, env: NodeJS.ProcessEnv, serve
  */
 export async function startPrivateServer(env: NodeJS.ProcessEnv): Promise<void> {
   const keep = [";", "set-option", "-g", "exit-unattached", "off", ";", "set-option", "-g", "exit-empty", "off"];
-  await run(["tmux", "start-server", ...keep], { env, allowFailure: true, finishOnInterrupt: true });
+  await run(tmuxArgv(["start-server", ...keep]), { env, allowFailure: true, finishOnInterrupt: true });
 }
 
 export async function killServer(env: NodeJS.ProcessEnv): Promise<void> {
   try {
-    await run(["tmux", "kill-server"], { env, allowFailure: true });
+    await run(tmuxArgv(["kill-server"]), { env, allowFailure: true });
   } catch {
     // no tmux: nothing to stop
   }
