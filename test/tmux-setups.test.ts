@@ -121,4 +121,30 @@ test("a branch, folder or repository name ending in ';' (tmux's command separato
   assert.is(statusOf(repo, env).status, "running");
 });
 
+test("a repository in a folder with # in its name (F#Project, #(command)): the agent starts in its worktree, runs nothing", async () => {
+  // tmux reads a window's start directory as a format: #P is the pane's index, #(…) runs a command.
+  const parent = tempDir("orch-hash-");
+  const marker = path.join(parent, "ran");
+  // A folder name holds no /: the command's file comes from the environment tmux's server inherits.
+  for (const name of ["F#Project", "x#(touch${IFS}$ORCH_TEST_MARKER)"]) {
+    const repo = path.join(parent, name);
+    fs.mkdirSync(repo);
+    git(["init", "-q", "-b", "main"], repo);
+    git(["commit", "-q", "--allow-empty", "-m", "initial"], repo);
+    const env = { ...privateTmux(), ORCH_TEST_MARKER: marker };
+    assert.is(orch(["init"], { cwd: repo, env }).code, 0);
+    const { script, dir } = agentScript(['pwd > "$out/cwd"', "sleep 60"]);
+    const r = orch(["spawn", "feat/a", "--agent", script, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    await waitUntil(() => read(path.join(dir, "cwd")) !== "", 10_000, `the agent of ${name}`);
+    assert.is(read(path.join(dir, "cwd")), `${r.json.worktree_path}\n`, `the agent runs in its worktree (${name})`);
+    assert.is(orch(["stop", "feat/a"], { cwd: repo, env }).code, 0);
+    fs.rmSync(path.join(dir, "cwd"));
+    assert.is(orch(["resume", "feat/a"], { cwd: repo, env }).code, 0);
+    await waitUntil(() => read(path.join(dir, "cwd")) !== "", 10_000, `the resumed agent of ${name}`);
+    assert.is(read(path.join(dir, "cwd")), `${r.json.worktree_path}\n`, `resumed in its worktree (${name})`);
+  }
+  assert.not.ok(fs.existsSync(marker), "tmux ran no command of the folder's name");
+});
+
 test.run();

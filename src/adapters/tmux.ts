@@ -15,6 +15,15 @@ function tmuxArgv(args: string[]): string[] {
 }
 
 /**
+ * A window's start directory as tmux's -c takes it: a format, in which `#P`, `#{…}` or `#(command)` of a folder
+ * name (`C#/app`, `F#Project`) would be expanded (a command run, or the agent started in another folder); `##`
+ * is a literal `#`.
+ */
+function startDirectory(cwd: string): string {
+  return cwd.replaceAll("#", "##");
+}
+
+/**
  * A tmux server instance: its pid and start time. Window ids (@0, @1, …) are unique only within one
  * server: a server started after the last one died (killed, a reboot) hands the same ids out again.
  */
@@ -78,7 +87,7 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
     const loaded = await run(tmuxArgv(["set-buffer", "-b", buffer, "--", text]), { env, allowFailure: true });
     if (loaded.code !== 0) return false;
     const pasteArgs = ["paste-buffer", "-p", "-d", "-b", buffer, "-t", target];
-    const pasted = await run(tmuxArgv([...pasteArgs]), { env, allowFailure: true });
+    const pasted = await run(tmuxArgv(pasteArgs), { env, allowFailure: true });
     if (pasted.code !== 0) return false;
     const entered = await run(tmuxArgv(["send-keys", "-t", target, "Enter"]), { env, allowFailure: true });
     return entered.code === 0;
@@ -136,7 +145,7 @@ function parseCreated(stdout: string): CreatedWindow {
  */
 async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.ProcessEnv): Promise<void> {
   const unsets = keys.flatMap((key, i) => [...(i ? [";"] : []), "set-environment", "-t", `=${session}`, "-u", key]);
-  if (unsets.length) await run(tmuxArgv([...unsets]), { env, allowFailure: true, finishOnInterrupt: true });
+  if (unsets.length) await run(tmuxArgv(unsets), { env, allowFailure: true, finishOnInterrupt: true });
 }
 
 /**
@@ -145,8 +154,10 @@ async function forgetSessionEnv(session: string, keys: string[], env: NodeJS.Pro
  * exit, ending the agent, as soon as orch's tmux command has, so the spawn is refused before it opens one.
  */
 async function refuseServerThatWouldExit(env: NodeJS.ProcessEnv): Promise<void> {
-  const ask = ["start-server", ";", "show-options", "-gv", "exit-unattached", ";", "list-clients", "-F", "#{client_pid}"];
-  const answer = await run(tmuxArgv([...ask]), { env, allowFailure: true, finishOnInterrupt: true });
+  const ask = [
+    "start-server", ";", "show-options", "-gv", "exit-unattached", ";", "list-clients", "-F", "#{client_pid}",
+  ];
+  const answer = await run(tmuxArgv(ask), { env, allowFailure: true, finishOnInterrupt: true });
   const [exitUnattached, ...clients] = answer.stdout.split("\n").filter(Boolean);
   if (exitUnattached !== "on" || clients.length > 0) return; // list-clients fails when no session exists yet
   const why = "tmux's exit-unattached is on and no client is attached, so the server would end orch's window at once";
@@ -158,7 +169,7 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
   const format = ["-P", "-F", `#{window_id} #{pane_id} ${SERVER_FORMAT} #{session_name}`];
   const target = spec.session === undefined ? [] : ["-t", `=${spec.session}:`];
-  const windowArgs = ["-n", spec.name, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
+  const windowArgs = ["-n", spec.name, "-c", startDirectory(spec.cwd), ...envArgs, "--", ...spec.argv];
   // Finished even when orch is interrupted: a client killed after its server made the window would not
   // say which window that is, and the spawn could not close it again.
   const tolerant = { env, allowFailure: true, finishOnInterrupt: true };
@@ -171,7 +182,7 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   // turned off for it alone.
   const keepDetached = [";", "set-option", "-t", `=${spec.session}:`, "destroy-unattached", "off"];
   const newSession = ["new-session", "-d", ...format, "-s", spec.session, ...windowArgs, ...keepDetached];
-  const created = await run(tmuxArgv([...newSession]), tolerant);
+  const created = await run(tmuxArgv(newSession), tolerant);
   if (created.code === 0) {
     await forgetSessionEnv(spec.session, Object.keys(spec.env), env);
     return parseCreated(created.stdout);
@@ -194,8 +205,8 @@ export async function respawnAgent(
 ): Promise<boolean> {
   const envArgs = Object.entries(spec.env).flatMap(([key, value]) => ["-e", `${key}=${value}`]);
   const command = target.startsWith("%") ? "respawn-pane" : "respawn-window";
-  const respawnArgs = [command, "-k", "-t", target, "-c", spec.cwd, ...envArgs, "--", ...spec.argv];
-  const result = await run(tmuxArgv([...respawnArgs]), { env, allowFailure: true });
+  const respawnArgs = [command, "-k", "-t", target, "-c", startDirectory(spec.cwd), ...envArgs, "--", ...spec.argv];
+  const result = await run(tmuxArgv(respawnArgs), { env, allowFailure: true });
   return result.code === 0;
 }
 
