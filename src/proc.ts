@@ -29,6 +29,24 @@ export function processStartTime(pid: number): string | undefined {
   return statFields(pid)?.[19];
 }
 
+let ownNamespace: string | null | undefined;
+
+/**
+ * Which pid namespace this process sees pids in (`pid:[4026531836]`), or undefined without /proc. A
+ * sandbox (Codex's, bubblewrap's) may run commands in a namespace of their own, where the pids others
+ * recorded name nobody, or someone else.
+ */
+export function ownPidNamespace(): string | undefined {
+  if (ownNamespace === undefined) {
+    try {
+      ownNamespace = fs.readlinkSync("/proc/self/ns/pid");
+    } catch {
+      ownNamespace = null;
+    }
+  }
+  return ownNamespace ?? undefined;
+}
+
 export interface ProcessStat {
   state: string;
   ppid: number;

@@ -68,6 +68,9 @@ export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | u
   try {
     const result = await run(tmuxArgv(["list-sessions", "-F", "#{session_id}"]), { env, allowFailure: true });
     if (result.code === 0) return true;
+    // A socket this process may not connect to (a sandbox's filter: "Operation not permitted") says nothing
+    // about the server, whose windows must not be taken for closed.
+    if (/error connecting to .*\((Operation not permitted|Permission denied)\)/.test(result.stderr)) return undefined;
     return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
   } catch {
     return undefined;

@@ -47,7 +47,7 @@ const POLL_IF_ANY = [
   'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3',
   'd=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
   // 0 (run orch) unless the agent recorded in $1 still runs with its recorded start time.
-  'ended() { command read -r pid start < "$1"; [ -n "$pid" ] && command kill -0 "$pid" 2>/dev/null || return 0',
+  'ended() { command read -r pid start _ < "$1"; [ -n "$pid" ] && command kill -0 "$pid" 2>/dev/null || return 0',
   '  [ -d /proc/self ] || return 1; IFS= command read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',
   '  [ "$1" != Z ] && shift 19 && [ -n "$start" ] && [ "$1" = "$start" ] && return 1; return 0; }',
   '[ -d "$d/mail/new" ] || exec "$o" "$@"',

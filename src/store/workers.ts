@@ -7,7 +7,7 @@ import { OrchError, errnoCode } from "../errors.ts";
 import {
   branchNameProblem, digestWorkerIdForBranch, isWorkerId, windowKey, workerIdForBranch, workerIdsForBranch,
 } from "../ids.ts";
-import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
+import { isAlive, isSameProcess, ownPidNamespace, processStartTime } from "../proc.ts";
 import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, readRegularFile, toJson,
   notAFolder, writeFileAtomic, writeJsonAtomic, writeNewFile,
@@ -539,16 +539,23 @@ export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
   }
 }
 
-/** Records the agent's pid with its start time, so a later process that gets the same pid is not taken for it. */
+/**
+ * Records the agent's pid with its start time, so a later process that gets the same pid is not taken for
+ * it, and the pid namespace it is a pid in, so a command run in another one (a sandbox) does not judge it.
+ */
 export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
   const startTime = processStartTime(pid);
-  const pidLine = `${pid}${startTime === undefined ? "" : ` ${startTime}`}\n`;
+  const namespace = ownPidNamespace();
+  const tail = startTime === undefined ? "" : ` ${startTime}${namespace === undefined ? "" : ` ${namespace}`}`;
+  const pidLine = `${pid}${tail}\n`;
   writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), pidLine, false);
 }
 
 export interface RecordedAgent {
   pid: number;
   startTime: string | undefined;
+  /** The pid namespace the pid is in (`pid:[…]`); files of older runners have none. */
+  pidNamespace?: string;
 }
 
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
@@ -565,9 +572,10 @@ function agentInFile(file: string): RecordedAgent | undefined {
   } catch {
     return undefined;
   }
-  const [pidText = "", startTime] = text.split(/\s+/);
+  const [pidText = "", startTime, pidNamespace] = text.split(/\s+/);
   const pid = Number(pidText);
-  return Number.isInteger(pid) && pid > 0 ? { pid, startTime } : undefined;
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  return pidNamespace === undefined ? { pid, startTime } : { pid, startTime, pidNamespace };
 }
 
 /**
@@ -626,6 +634,12 @@ export function lookAtAgent(layout: StoreLayout, record: WorkerRecord): AgentLoo
 /** Whether the process agent.pid names still runs (asked of the system every time). */
 export function lookAtRecordedAgent(recorded: RecordedAgent | undefined): AgentLook {
   if (recorded === undefined) return { recorded, runs: false, running: undefined };
+  // Seen from another pid namespace (a command in Codex's sandbox) its pid names nobody here: orch cannot
+  // tell whether it ended, so it is taken to run, and never signalled from here.
+  const here = ownPidNamespace();
+  if (recorded.pidNamespace !== undefined && here !== undefined && recorded.pidNamespace !== here) {
+    return { recorded, runs: true, running: undefined };
+  }
   const same = isSameProcess(recorded.pid, recorded.startTime);
   const runs = recorded.startTime === undefined ? isAlive(recorded.pid) : same;
   return { recorded, runs, running: same ? recorded.pid : undefined };
