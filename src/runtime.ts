@@ -34,15 +34,8 @@ function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * The folder for orch's shim: private to this user and out of any repository's reach (a repository
- * could ship its own .orch/bin), one per orch program so that two orch builds never overwrite each
- * other's shim, and with no ":" in its path, which would split PATH. Refused unless it is a real
- * directory owned by this user that nobody else can write to.
- */
-export function shimDir(env: NodeJS.ProcessEnv): string {
-  const self = selfCommand();
-  const key = createHash("sha256").update(self.join("\0")).digest("hex").slice(0, 16);
+/** The folder under which orch keeps its shims: ~/.local/state/orch (or $XDG_STATE_HOME/orch). */
+export function shimHome(env: NodeJS.ProcessEnv): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : -1;
   const home = env.HOME || os.homedir();
   const xdgStateHome = env.XDG_STATE_HOME;
@@ -54,7 +47,19 @@ export function shimDir(env: NodeJS.ProcessEnv): string {
     const why = `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`;
     throw new OrchError("failed", why);
   }
-  const dir = path.join(base, "bin", key);
+  return base;
+}
+
+/**
+ * The folder for orch's shim: private to this user and out of any repository's reach (a repository
+ * could ship its own .orch/bin), one per orch program so that two orch builds never overwrite each
+ * other's shim, and with no ":" in its path, which would split PATH. Refused unless it is a real
+ * directory owned by this user that nobody else can write to.
+ */
+export function shimDir(env: NodeJS.ProcessEnv): string {
+  const uid = typeof process.getuid === "function" ? process.getuid() : -1;
+  const base = shimHome(env);
+  const dir = shimFolderIn(base);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const folder of [base, path.join(base, "bin"), dir]) {
     const stat = fs.lstatSync(folder);
@@ -69,6 +74,25 @@ export function shimDir(env: NodeJS.ProcessEnv): string {
   return dir;
 }
 
+/** The shim's folder for this orch program under `base`. */
+function shimFolderIn(base: string): string {
+  const key = createHash("sha256").update(selfCommand().join("\0")).digest("hex").slice(0, 16);
+  return path.join(base, "bin", key);
+}
+
+function shimBody(): string {
+  return `#!/bin/sh\nexec ${selfCommand().map(shellQuote).join(" ")} "$@"\n`;
+}
+
+/** Whether ensureShim has to write (the shim is missing or runs another orch): spawn checks it can first. */
+export function shimNeedsWriting(env: NodeJS.ProcessEnv): boolean {
+  try {
+    return fs.readFileSync(path.join(shimFolderIn(shimHome(env)), "orch"), "utf8") !== shimBody();
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Writes <shimDir>/orch, a two-line sh script that runs this orch, so agents find `orch` on their
  * PATH whatever runtime spawned them; returns its folder. Our own paths are quoted for sh; no user
@@ -77,7 +101,7 @@ export function shimDir(env: NodeJS.ProcessEnv): string {
 export function ensureShim(env: NodeJS.ProcessEnv): string {
   const binDir = shimDir(env);
   const shim = path.join(binDir, "orch");
-  const body = `#!/bin/sh\nexec ${selfCommand().map(shellQuote).join(" ")} "$@"\n`;
+  const body = shimBody();
   let current: string | undefined;
   try {
     current = fs.readFileSync(shim, "utf8");

@@ -1,6 +1,7 @@
 // orch clean: remove the workers whose branch is merged into its base locally (or, with --merged, whose
 // pull request GitHub reports merged), and forget workers whose worktree is gone (mirrors git gtr clean).
 
+import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
@@ -106,6 +107,15 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   let askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
+  if (!dryRun) {
+    const { refuseReadOnlyFolders } = await import("../sandbox.ts");
+    const local = listWorkers(layout, session.orchestrator_id).filter((w) => w.host === undefined && !w.pending);
+    const worktreeFolders = [...new Set(local.map((w) => path.dirname(w.worktree_path)))];
+    refuseReadOnlyFolders([
+      { dir: repo.commonDir, why: "clean removes the workers' worktrees and branches from the git dir" },
+      ...worktreeFolders.map((dir) => ({ dir, why: "clean removes the workers' worktrees there" })),
+    ], ctx.env);
+  }
   // gh finds a repository's pull requests through its remotes: with none on GitHub (none at all, or a GitLab
   // or file:// origin), there is nothing to ask (not a failure), as merge decides too. GitHub is github.com,
   // gh's GH_HOST, or the server of a pull request a worker reported (GitHub Enterprise).

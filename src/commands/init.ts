@@ -65,6 +65,14 @@ export async function runInit(options: InitOptions, ctx: Context): Promise<Sessi
       throw new OrchError("refused", why);
     }
   }
+  const { refuseReadOnlyFolders } = await import("../sandbox.ts");
+  refuseReadOnlyFolders([
+    { dir: layout.root, why: "orch keeps its store there" },
+    // The git dir as a whole: spawn, land and clean write there too.
+    ...(layout.registryDir
+      ? [{ dir: path.dirname(layout.registryDir), why: "orch records the sessions it made in the git dir" }]
+      : []),
+  ], ctx.env);
   const record = createSession(layout, options.projectDir);
   if (repo && !ctx.env.ORCH_HOME) excludeStore(repo.commonDir, ctx.warn);
   return record;

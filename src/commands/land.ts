@@ -4,6 +4,7 @@
 // conflict back to its worker and go on). Afterwards the workers whose base moved are told.
 
 import fs from "node:fs";
+import os from "node:os";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
@@ -223,6 +224,11 @@ export interface LandOptions {
 export async function runLand(options: LandOptions, ctx: Context) {
   const { layout, session } = await resolveSession(ctx, options.orch);
   const repo = await requireRepo(ctx);
+  const { refuseReadOnlyFolders } = await import("../sandbox.ts");
+  refuseReadOnlyFolders([
+    { dir: repo.commonDir, why: "land moves the base branch there and records its throw-away worktree" },
+    { dir: os.tmpdir(), why: "land merges and tests in a throw-away worktree there" },
+  ], ctx.env);
   for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   const orchestratorId = session.orchestrator_id;
   // The check first: it may start workers whose prerequisites landed elsewhere, and tells of moves.

@@ -1,5 +1,6 @@
 // orch rm WORKER: stop it, remove its worktree (git-gtr's hooks around it), forget it (mirrors git gtr rm).
 
+import path from "node:path";
 import { repoOf, requireRepo, resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { isWorkerId } from "../ids.ts";
@@ -46,6 +47,14 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     };
   }
   const repo = await requireRepo(ctx);
+  if (record.host === undefined && !record.pending) {
+    const { refuseBlockedTmux, refuseReadOnlyFolders } = await import("../sandbox.ts");
+    refuseReadOnlyFolders([
+      { dir: repo.commonDir, why: "rm removes the worktree (and the branch) from the git dir" },
+      { dir: path.dirname(record.worktree_path), why: "rm removes the worker's worktree there" },
+    ], ctx.env);
+    if (record.window_id) await refuseBlockedTmux(ctx.env);
+  }
   // Refused before asking anything: the answer would be wasted.
   await checkSshSetupFor([record], ctx);
   if (deleteBranch && !booleanFlag(flags, "yes")) await confirm(`Also delete branch ${record.branch}?`);

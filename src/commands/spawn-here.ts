@@ -16,7 +16,7 @@ import { throwIfInterrupted } from "../interrupt.ts";
 import { openJournal, removeSpawnedWorktree } from "./spawn-journal.ts";
 import { OrchError } from "../errors.ts";
 import { processStartTime } from "../proc.ts";
-import { ensureShim, selfCommand } from "../runtime.ts";
+import { ensureShim, selfCommand, shimHome, shimNeedsWriting } from "../runtime.ts";
 import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -230,6 +230,22 @@ function configuredBackend(value: string | undefined): "git" | "gtr" {
   throw new OrchError("invalid", `bad git config orch.backend ${JSON.stringify(value)}: it must be git or gtr`);
 }
 
+/**
+ * Run in a sandbox (Codex as the orchestrator), spawn would make half a worker: what it must write (the git
+ * dir, the worktrees folder, orch's shim) and tmux's socket are checked before anything is made.
+ */
+async function refuseSandboxed(
+  repo: Repo, plannedPath: string, window: boolean, env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const { refuseReadOnlyFolders, refuseBlockedTmux } = await import("../sandbox.ts");
+  refuseReadOnlyFolders([
+    { dir: repo.commonDir, why: "git worktree add records the worktree and its branch in the git dir" },
+    { dir: path.dirname(plannedPath), why: "the worker's worktree goes there" },
+    ...(shimNeedsWriting(env) ? [{ dir: shimHome(env), why: "orch puts the shim its agents run there" }] : []),
+  ], env);
+  if (window) await refuseBlockedTmux(env);
+}
+
 /** Creates the worktree, the record (or completes a pending one), the window and the agent. */
 export async function createAndStart(
   layout: StoreLayout,
@@ -264,6 +280,7 @@ export async function createAndStart(
 
   const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
   if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  await refuseSandboxed(repo, plannedPath, options.window, ctx.env);
   // A pending worker has its record (and a "starting" claim) already; a new one is journaled until it has.
   const journal = pending ? undefined : await openJournal(layout, orchestratorId, {
     worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,

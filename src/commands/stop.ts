@@ -9,6 +9,8 @@ import type { CommandResult } from "./types.ts";
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
+  // From a sandbox that cannot reach tmux (nor see the agent's process), stop would only record "stopped".
+  if (record.host === undefined && record.window_id) await (await import("../sandbox.ts")).refuseBlockedTmux(ctx.env);
   const outcome = await stopWorker(layout, record, ctx);
   return {
     json: {
