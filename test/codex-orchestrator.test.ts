@@ -8,6 +8,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { cachedCodex, codexConfigToml, responsesServer, scratchOutsideTmp } from "./codex-harness.ts";
+import { stopSharedCodexServer } from "./codex-harness.ts";
 import type { ResponsesServer } from "./codex-harness.ts";
 import { git, orch, orchCommand, privateTmux, scratchRepo, tmux, waitUntil } from "./helpers.ts";
 
@@ -22,6 +23,8 @@ interface Orchestrator {
   /** The output of each command the model ran, in order, once all have run. */
   outputs: () => Promise<string[]>;
   server: ResponsesServer;
+  /** Ends the shared background server a plain `codex` starts (it outlives the TUI), and the model server. */
+  close: () => Promise<void>;
 }
 
 /**
@@ -73,7 +76,17 @@ async function startCodex(
     }
     return commands.map((_, i) => server.lastToolOutput(requests().find((r) => r.step === i + 1)!) ?? "");
   };
-  return { repo, home, env, outputs, server };
+  const close = async () => {
+    // The TUI first: it would start the shared server again when it lost it.
+    try {
+      tmux(["kill-server"], env);
+    } catch {
+      // gone already
+    }
+    stopSharedCodexServer({ PATH: env.PATH, CODEX_HOME: env.CODEX_HOME, HOME: home });
+    await server.close();
+  };
+  return { repo, home, env, outputs, server, close };
 }
 
 /** Waits (busily: only for the few milliseconds a runner takes) before Codex starts. */
@@ -115,7 +128,7 @@ if (!codexEntry) {
       assert.not.ok(fs.existsSync(`${o.repo}-worktrees/feat-a`), "clean removed the worktree");
       assert.is(git(["branch", "--list", "feat/a"], o.repo), "", "and the branch");
     } finally {
-      await o.server.close();
+      await o.close();
     }
   });
 
@@ -174,7 +187,7 @@ if (!codexEntry) {
       orch(["stop", "feat/long"], { cwd: o.repo, env: o.env });
       orch(["stop", "feat/unrecorded"], { cwd: o.repo, env: o.env });
     } finally {
-      await o.server.close();
+      await o.close();
     }
   });
 }
