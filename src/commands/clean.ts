@@ -107,8 +107,8 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   let askGitHub = booleanFlag(flags, "merged");
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const repo = await requireRepo(ctx);
-  if (!dryRun) {
-    const { refuseReadOnlyFolders } = await import("../sandbox.ts");
+  const { insideCodex, refuseReadOnlyFolders } = await import("../sandbox.ts");
+  if (!dryRun && insideCodex(ctx.env)) {
     const local = listWorkers(layout, session.orchestrator_id).filter((w) => w.host === undefined && !w.pending);
     const worktreeFolders = [...new Set(local.map((w) => path.dirname(w.worktree_path)))];
     refuseReadOnlyFolders([

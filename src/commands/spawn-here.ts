@@ -237,7 +237,8 @@ function configuredBackend(value: string | undefined): "git" | "gtr" {
 async function refuseSandboxed(
   repo: Repo, plannedPath: string, window: boolean, env: NodeJS.ProcessEnv,
 ): Promise<void> {
-  const { refuseReadOnlyFolders, refuseBlockedTmux } = await import("../sandbox.ts");
+  const { insideCodex, refuseReadOnlyFolders, refuseBlockedTmux } = await import("../sandbox.ts");
+  if (!insideCodex(env)) return; // nothing to ask (the shim's check reads a file) for anyone else
   refuseReadOnlyFolders([
     { dir: repo.commonDir, why: "git worktree add records the worktree and its branch in the git dir" },
     { dir: path.dirname(plannedPath), why: "the worker's worktree goes there" },
