@@ -185,7 +185,13 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   // turned off for it alone.
   const keepDetached = [";", "set-option", "-t", `=${spec.session}:`, "destroy-unattached", "off"];
   const newSession = ["new-session", "-d", ...format, "-s", spec.session, ...windowArgs, ...keepDetached];
-  const created = await run(tmuxArgv(newSession), tolerant);
+  let created = await run(tmuxArgv(newSession), tolerant);
+  // The server the check above started, with no session, exits right after it: a client that reaches it
+  // meanwhile hears "server exited unexpectedly", and nothing was made. The next one starts a server.
+  for (let attempt = 1; attempt <= 3 && /server exited unexpectedly/.test(created.stderr); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    created = await run(tmuxArgv(newSession), tolerant);
+  }
   if (created.code === 0) {
     await forgetSessionEnv(spec.session, Object.keys(spec.env), env);
     return parseCreated(created.stdout);
