@@ -125,9 +125,12 @@ export function writeAsUser(host: SshHost, relative: string, content: string, mo
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   for (let dir = path.dirname(file); dir !== host.home; dir = path.dirname(dir)) fs.chownSync(dir, host.uid, gid);
-  fs.writeFileSync(file, content, { mode });
-  fs.chmodSync(file, mode);
-  fs.chownSync(file, host.uid, gid);
+  // Written beside it and renamed over it, as an installer does: a program there may be running (ETXTBSY).
+  const written = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(written, content, { mode });
+  fs.chmodSync(written, mode);
+  fs.chownSync(written, host.uid, gid);
+  fs.renameSync(written, file);
 }
 
 /**
