@@ -255,6 +255,18 @@ export function smallDisk(size: string): SmallDisk | string {
   };
 }
 
+/**
+ * A session in a repository (one file, a.txt) on `disk`, its store elsewhere (the disk fills under git, not
+ * under orch), and a `--no-window` worker of `branch`.
+ */
+export function workerOnDisk(disk: SmallDisk, branch: string): { repo: string; env: Record<string, string>; wt: string } {
+  const repo = scratchRepo("repo", { "a.txt": "a\n" }, disk.dir);
+  const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
+  if (orch(["init"], { cwd: repo, env }).code !== 0) throw new Error("orch init failed");
+  const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
+  return { repo, env, wt };
+}
+
 /** 1 MiB that git cannot compress much: a checkout of it needs about that much room. */
 export function incompressibleMiB(): Buffer {
   return Buffer.from(Array.from({ length: 1024 * 1024 }, (_, i) => (i * 7919) % 251));

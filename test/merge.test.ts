@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { gitHubHosts, remoteUrlHost } from "../src/adapters/git.ts";
 import {
-  commitFiles, ghStandIn, git, gitOk, incompressibleMiB, orch, scratchRepo, sessionRepo, smallDisk, tempDir,
+  commitFiles, ghStandIn, git, gitOk, incompressibleMiB, orch, sessionRepo, smallDisk, tempDir, workerOnDisk,
 } from "./helpers.ts";
 
 /**
@@ -250,10 +250,7 @@ test("merge --local on a disk that fills while git writes the merge: nothing mer
   const disk = smallDisk("4m");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
-    const repo = scratchRepo("repo", { "a.txt": "a\n" }, disk.dir);
-    const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
-    assert.is(orch(["init"], { cwd: repo, env }).code, 0);
-    const wt = orch(["spawn", "feat/big", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
+    const { repo, env, wt } = workerOnDisk(disk, "feat/big");
     const big = incompressibleMiB();
     commitFiles(wt, { "a.txt": "changed\n", "big.bin": big, "new.txt": "n\n" }, "big");
     commitFiles(repo, { "main.txt": "m\n" }, "main moves");

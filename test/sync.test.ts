@@ -7,8 +7,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitStandIn, incompressibleMiB, orch, orchAsync, scratchRepo, sessionRepo, smallDisk, tempDir,
-  waitUntil,
+  baseEnv, commitFiles, git, gitStandIn, incompressibleMiB, orch, orchAsync, sessionRepo, smallDisk, tempDir, waitUntil,
+  workerOnDisk,
 } from "./helpers.ts";
 
 interface Told {
@@ -399,10 +399,7 @@ test("a sync on a disk that fills while git checks the new base out: the worker'
   const disk = smallDisk("4m");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
-    const repo = scratchRepo("repo", { "a.txt": "a\n" }, disk.dir);
-    const env = { ORCH_HOME: path.join(tempDir("orch-store-"), "store") };
-    assert.is(orch(["init"], { cwd: repo, env }).code, 0);
-    const wt = orch(["spawn", "feat/w", "--no-window", "--json"], { cwd: repo, env }).json.worktree_path as string;
+    const { repo, env, wt } = workerOnDisk(disk, "feat/w");
     commitFiles(wt, { "w.txt": "the worker's\n" }, "worker");
     // The new base brings a file too big for the room left: git runs out while it checks it out.
     const big = incompressibleMiB();
