@@ -47,6 +47,73 @@ export function ownPidNamespace(): string | undefined {
   return ownNamespace ?? undefined;
 }
 
+/** The machine's first pid namespace (the kernel's PROC_PID_INIT_INO): every process on it is visible from there. */
+const INITIAL_PID_NAMESPACE = "pid:[4026531836]";
+
+/** `pid:[4026531836]` → `4026531836`, the namespace's inode number (undefined for any other text). */
+export function namespaceInode(namespace: string): string | undefined {
+  return /^pid:\[([0-9]+)\]$/.exec(namespace)?.[1];
+}
+
+/** The pids of a process as its status lists them, from the namespace /proc was mounted in down to its own. */
+function namespacePids(pid: number): string[] | undefined {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    return /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The processes this one sees, by the pid namespace each runs in: one readlink per process, made the first
+ * time a process of another namespace is asked about, then kept for the one pass of the caller.
+ */
+export class NamespaceView {
+  private members: Map<string, number[]> | undefined;
+  /** A process in a namespace below this one whose namespace could not be read (another user's). */
+  private hiddenNested = false;
+
+  /**
+   * Whether the process that was `pid` in the namespace `namespace` (`pid:[…]`) and started at `startTime`
+   * still runs, or undefined when that cannot be told from here. From an outer namespace every process of
+   * a nested one is visible, with its pid there (the last of its NSpid) and the same start time; a
+   * namespace with no process visible here has ended only if this is the machine's first one: from any
+   * other (a sandbox, a container) it may be an outer or a sibling namespace, whose processes it cannot see.
+   */
+  runs(pid: number, startTime: string, namespace: string): boolean | undefined {
+    const members = this.memberPids().get(namespace);
+    for (const member of members ?? []) {
+      if (namespacePids(member)?.at(-1) !== String(pid)) continue;
+      const stat = processStat(member);
+      return stat !== undefined && stat.state !== "Z" && stat.startTime === startTime;
+    }
+    if (this.hiddenNested) return undefined;
+    if (members !== undefined) return false;
+    return ownPidNamespace() === INITIAL_PID_NAMESPACE ? false : undefined;
+  }
+
+  private memberPids(): Map<string, number[]> {
+    if (this.members !== undefined) return this.members;
+    this.members = new Map();
+    for (const pid of allPids()) {
+      let namespace: string;
+      try {
+        namespace = fs.readlinkSync(`/proc/${pid}/ns/pid`);
+      } catch (error) {
+        const code = errnoCode(error);
+        // A process that ended (or a zombie, which has no namespace left) counts for nothing.
+        if (code === "EACCES" || code === "EPERM") this.hiddenNested ||= (namespacePids(pid)?.length ?? 0) > 1;
+        continue;
+      }
+      const list = this.members.get(namespace);
+      if (list) list.push(pid);
+      else this.members.set(namespace, [pid]);
+    }
+    return this.members;
+  }
+}
+
 export interface ProcessStat {
   state: string;
   ppid: number;

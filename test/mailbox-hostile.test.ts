@@ -1,12 +1,12 @@
 // The mailbox against what it may find (FIFOs, folders, links, devices, oversized files, new/ replaced by
-// a link) and the two exactly-once holes: a closed stdout, and a slow reader's claim.
+// a link) and the exactly-once holes: a closed stdout, a slow reader's claim, readers in other pid namespaces.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchCommand, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import { baseEnv, orch, orchCommand, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 
 function mailOf(repo: string, id: string): string {
   return path.join(repo, ".orch", "sessions", id, "mail");
@@ -90,6 +90,126 @@ for (const [what, redirect] of [["closed", ">&-"], ["/dev/full", ">/dev/full"]] 
     assert.equal(again.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["keep me"]);
   });
 }
+
+function fakeMessage(id: string, n: number, summary: string): string {
+  return JSON.stringify({
+    id: fakeName(n).slice(0, -5),
+    orchestrator_id: id,
+    worker_id: "w",
+    message_type: "progress",
+    content: { summary },
+    created_at: "2020-01-01T00:00:00Z",
+  });
+}
+
+/** A summary, with one over a kilobyte (a message that fills a pipe) shown by its length only. */
+const shortSummaryOf = (m: { content: { summary: string } }) =>
+  m.content.summary.length > 1024 ? `${m.content.summary.length} bytes` : m.content.summary;
+
+/** The claim folders in the mailbox that no reader committed yet. */
+function openClaims(mail: string): string[] {
+  return fs.readdirSync(path.join(mail, "claims")).filter((name) => !name.endsWith(".done"));
+}
+
+/**
+ * `orch poll --json` (in a new pid namespace of its own with `inNamespace`) into a pipe that nobody reads until
+ * `release` writes to the gate FIFO: with a message bigger than the pipe, the poll holds its claim until then.
+ */
+function holdingPoll(repo: string, inNamespace: boolean) {
+  const gate = path.join(tempDir("orch-gate-"), "gate");
+  spawnSync("mkfifo", [gate]);
+  const quoted = [...orchCommand(), "poll", "--json"].map((w) => `'${w}'`).join(" ");
+  const line = `${quoted} | { read -r go < '${gate}'; cat; }`;
+  const argv = inNamespace ? ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", line] : ["sh", "-c", line];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: repo, env: baseEnv(), stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let released = false;
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const open = () => {
+    if (!released && child.exitCode === null) fs.writeFileSync(gate, "go\n");
+    released = true;
+    return exited;
+  };
+  const release = async () => {
+    await open();
+    return JSON.parse(stdout);
+  };
+  /** Lets the reader finish whatever happened (a failed assertion would leave it waiting for ever). */
+  const cleanUp = open;
+  return { child, exited, release, cleanUp };
+}
+
+/** `orch poll --json` run inside a new pid namespace (with its own /proc), as in an agent's sandbox. */
+function pollInNamespace(repo: string) {
+  const r = spawnSync("unshare", ["--pid", "--fork", "--mount-proc", ...orchCommand(), "poll", "--json"], {
+    cwd: repo,
+    env: baseEnv(),
+    encoding: "utf8",
+  });
+  assert.is(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const asRoot = process.getuid?.() === 0
+  && spawnSync("unshare", ["--pid", "--fork", "--mount-proc", "true"]).status === 0;
+
+test("a poll in a pid namespace of its own leaves a live reader's claim outside alone: each message once", async () => {
+  if (!asRoot) return console.log("SKIP: unshare --pid needs root");
+  const { repo, id } = sessionRepo();
+  const mail = mailOf(repo, id);
+  const big = "x".repeat(1024 * 1024);
+  fs.writeFileSync(path.join(mail, "new", fakeName(10)), fakeMessage(id, 10, big));
+  const outside = holdingPoll(repo, false);
+  try {
+    await waitUntil(() => openClaims(mail).length === 1 && fs.readdirSync(path.join(mail, "new")).length === 0,
+      10_000, "the reader outside to claim the big message");
+    const [claim] = openClaims(mail);
+    notify(repo, "small");
+    const inside = pollInNamespace(repo);
+    assert.equal(inside.messages.map(shortSummaryOf), ["small"], "the poll inside took only the unclaimed message");
+    assert.equal(openClaims(mail), [claim], "the claim outside is still held");
+    const held = await outside.release();
+    assert.is(await outside.exited, 0);
+    const handedOut = held.messages.map(shortSummaryOf);
+    assert.equal(handedOut, [`${big.length} bytes`], "the reader outside handed out its message");
+    assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0, "nothing is handed out twice");
+  } finally {
+    await outside.cleanUp();
+  }
+});
+
+test("a reader outside leaves a live claim of a reader in a pid namespace inside, and takes it back once the " +
+  "namespace is killed", async () => {
+  if (!asRoot) return console.log("SKIP: unshare --pid needs root");
+  const { repo, id } = sessionRepo();
+  const mail = mailOf(repo, id);
+  const big = "y".repeat(1024 * 1024);
+  fs.writeFileSync(path.join(mail, "new", fakeName(11)), fakeMessage(id, 11, big));
+  const inside = holdingPoll(repo, true);
+  try {
+    await waitUntil(() => openClaims(mail).length === 1 && fs.readdirSync(path.join(mail, "new")).length === 0,
+      10_000, "the reader inside to claim the big message");
+    const [claim] = openClaims(mail);
+    const here = fs.readlinkSync("/proc/self/ns/pid");
+    assert.is.not(`pid:[${claim!.split(".")[2]}]`, here, `the claim names the reader's own namespace: ${claim}`);
+    const meanwhile = orch(["poll", "--json"], { cwd: repo });
+    assert.is(meanwhile.json.message_count, 0, "a reader outside finds the reader inside alive: it leaves the claim");
+    assert.equal(openClaims(mail), [claim]);
+    // The namespace's first process (unshare's child): killing it ends every process of the namespace.
+    const unshare = inside.child.pid!;
+    const init = Number(fs.readFileSync(`/proc/${unshare}/task/${unshare}/children`, "utf8").trim());
+    process.kill(init, "SIGKILL");
+    await inside.exited;
+    assert.equal(openClaims(mail), [claim], "the killed reader left its claim");
+  } finally {
+    await inside.cleanUp();
+  }
+  const after = orch(["poll", "--json"], { cwd: repo });
+  assert.is(after.code, 0, after.stderr);
+  assert.equal(after.json.messages.map(shortSummaryOf), [`${big.length} bytes`], "the message is delivered, once");
+  assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0);
+});
 
 test("a live reader's claim is never taken back, however old; a claim whose pid now names another process is", async () => {
   const { repo, id } = sessionRepo();

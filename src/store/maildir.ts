@@ -1,11 +1,12 @@
 // A Maildir-style queue: deliver into tmp/, fsync, rename into new/; a reader claims by renaming into
-// claims/<pid>.<nonce>/, hands the messages out, then commits with one rename of the claim folder.
+// claims/<pid>.<start time>.<pid namespace>.<nonce>/, hands the messages out, then commits with one rename
+// of the claim folder.
 
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isDigits, isMessageId } from "../ids.ts";
-import { isSameProcess, processStartTime } from "../proc.ts";
+import { NamespaceView, isSameProcess, namespaceInode, ownPidNamespace, processStartTime } from "../proc.ts";
 import {
   MAX_STORE_FILE_BYTES, fsyncDir, isRealDirectory, listDir, lstatOrUndefined, makeDirs, ownerToKeep, readRegularFile,
   notAFolder, writeNewFile, type FileOwner,
@@ -105,14 +106,24 @@ function ensureMailbox(
   return owner;
 }
 
+interface ClaimOwner {
+  pid: number;
+  startTime: string | undefined;
+  /** The pid namespace the pid is in (`pid:[…]`); names made by older versions have none. */
+  namespace: string | undefined;
+}
+
 /**
- * A claim folder's owner: <pid>.<start time>.<nonce> (older versions: <pid>.<nonce>). The start time
- * tells the reader that made it from a later process that got the same pid.
+ * A claim folder's owner: <pid>.<start time>.<pid namespace's inode>.<nonce> (older versions:
+ * <pid>.<start time>.<nonce>, <pid>.<nonce>). The start time tells the reader that made it from a later
+ * process that got the same pid; the namespace, whether the pid means anything to the reader that looks.
  */
-function claimOwner(name: string): { pid: number; startTime: string | undefined } | undefined {
+function claimOwner(name: string): ClaimOwner | undefined {
   const parts = name.split(".");
   if (!isDigits(parts[0] ?? "")) return undefined;
-  return { pid: Number(parts[0]), startTime: parts.length >= 3 && isDigits(parts[1]!) ? parts[1] : undefined };
+  const startTime = parts.length >= 3 && isDigits(parts[1]!) ? parts[1] : undefined;
+  const hasNamespace = startTime !== undefined && parts.length >= 4 && isDigits(parts[2]!);
+  return { pid: Number(parts[0]), startTime, namespace: hasNamespace ? `pid:[${parts[2]}]` : undefined };
 }
 
 /**
@@ -162,7 +173,10 @@ let ownStartTime: string | undefined | null = null;
 function claimFolderName(): string {
   if (ownStartTime === null) ownStartTime = processStartTime(process.pid);
   const nonce = `${Date.now().toString(36)}${(++claimCounter).toString(36)}`;
-  return ownStartTime === undefined ? `${process.pid}.${nonce}` : `${process.pid}.${ownStartTime}.${nonce}`;
+  if (ownStartTime === undefined) return `${process.pid}.${nonce}`;
+  const namespace = ownPidNamespace();
+  const inode = namespace === undefined ? undefined : namespaceInode(namespace);
+  return `${process.pid}.${ownStartTime}.${inode === undefined ? "" : `${inode}.`}${nonce}`;
 }
 
 /** Why a claimed file cannot be handed out, or its text. */
@@ -276,6 +290,7 @@ function moveAllInto(fromDir: string, toDir: string): void {
  */
 function recoverAbandonedClaims(dir: string, report: QuarantineReport): void {
   const claimsDir = path.join(dir, "claims");
+  let namespaces: NamespaceView | undefined;
   for (const name of listDir(claimsDir)) {
     const claimDir = path.join(claimsDir, name);
     if (!isRealDirectory(claimDir)) {
@@ -289,11 +304,23 @@ function recoverAbandonedClaims(dir: string, report: QuarantineReport): void {
       continue;
     }
     const owner = claimOwner(name);
-    if (owner?.pid === process.pid) continue;
-    if (owner !== undefined && isSameProcess(owner.pid, owner.startTime)) continue;
+    if (owner !== undefined && readerMayRun(owner, () => (namespaces ??= new NamespaceView()))) continue;
     moveAllInto(claimDir, path.join(dir, "new"));
   }
   removeStaleTmp(dir);
+}
+
+/**
+ * Whether the reader that made a claim may still run. A reader in another pid namespace (a command in an
+ * agent's sandbox, with a /proc of its own) is not judged by its pid, which names someone else here: it is
+ * looked for from the namespace that sees it, and its claim is left alone where it cannot be seen.
+ */
+function readerMayRun(owner: ClaimOwner, namespaces: () => NamespaceView): boolean {
+  const here = owner.namespace === undefined ? undefined : ownPidNamespace();
+  if (owner.namespace !== undefined && owner.namespace !== here) {
+    return here === undefined || (namespaces().runs(owner.pid, owner.startTime!, owner.namespace) ?? true);
+  }
+  return owner.pid === process.pid || isSameProcess(owner.pid, owner.startTime);
 }
 
 function removeStaleTmp(dir: string): void {
