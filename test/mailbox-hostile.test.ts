@@ -207,6 +207,12 @@ test("a reader outside leaves a live claim of a reader in a pid namespace inside
   }
   const after = orch(["poll", "--json"], { cwd: repo });
   assert.is(after.code, 0, after.stderr);
+  // Only a reader in the machine's first pid namespace sees every process; one in a container cannot tell a
+  // namespace that is gone from one it cannot see, and leaves the claim (as the README says).
+  if (fs.readlinkSync("/proc/self/ns/pid") !== "pid:[4026531836]") {
+    assert.is(after.json.message_count, 0, "a reader in a container leaves the claim of a namespace it cannot see");
+    return console.log("SKIP: the take-back needs the machine's first pid namespace (this runs in a container)");
+  }
   assert.equal(after.json.messages.map(shortSummaryOf), [`${big.length} bytes`], "the message is delivered, once");
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 0);
 });
