@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, regExpOf, sessionRepo } from "./helpers.ts";
+import { orch, orchAsync, orchCommand, regExpOf, sessionRepo, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -487,6 +487,33 @@ test("a session's link to a host edited to {}: poll, status and stop name the fi
     assert.not.match(r.stderr, /undefined|\n\s+at /, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, /alpha\.json: not a link to a host's session/, args.join(" "));
   }
+});
+
+test("host add whose connection ends during the copy of orch installs no partial binary there", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo();
+  const bin = `${a.home}/.local/bin`;
+  a.runAs(["rm", "-f", `${bin}/orch`]);
+  // A cat that takes its time after the first megabyte: the connection ends while the copy is under way,
+  // and the copy then reads the end of its input, as sshd closes it.
+  const bashrc = fs.readFileSync(`${a.home}/.bashrc`, "utf8");
+  writeAsUser(a, "slow/cat", "#!/bin/sh\nhead -c 1048576; sleep 2; exec /bin/cat\n", 0o755);
+  writeAsUser(a, ".bashrc", `PATH="$HOME/slow:$PATH"\n${bashrc}`);
+  try {
+    const adding = orchAsync(["host", "add", "cut", a.alias, "--path", "cut/repo"], { cwd: repo, env: world.env });
+    const copying = () => fs.readdirSync(bin).filter((name) => name.endsWith(".tmp"));
+    await waitUntil(() => copying().some((name) => fs.statSync(`${bin}/${name}`).size >= 1048576), 30_000, "the copy");
+    adding.child.kill("SIGKILL");
+    await adding.done;
+    await waitUntil(() => copying().length === 0, 15_000, "the copy's end on the host");
+    assert.not.ok(fs.existsSync(`${bin}/orch`), "no partial orch installed");
+  } finally {
+    writeAsUser(a, ".bashrc", bashrc);
+  }
+  const again = orch(["host", "add", "cut", a.alias, "--path", "cut/repo", "--json"], { cwd: repo, env: world.env });
+  assert.is(again.code, 0, again.stderr);
+  assert.ok(fs.readFileSync(`${bin}/orch`).equals(fs.readFileSync(orchCommand("binary")[0]!)), "installed whole");
 });
 
 test.run();

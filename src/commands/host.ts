@@ -37,11 +37,15 @@ const NAMED_AGENTS = ["claude", "codex"];
 /** The heart of host add's warning for a host without claude (demo --hosts, whose hosts need none, skips it). */
 export const NO_CLAUDE_THERE = "has no claude on the PATH of its ssh commands";
 /**
- * Writes standard input to the orch path atomically (a running orch there keeps its old file). A copy that
- * fails (a full disk) removes its temporary file: a partial binary would keep the space it took.
+ * Writes standard input to the orch path atomically (a running orch there keeps its old file), once all $2
+ * bytes have come: a connection that ends mid-copy ends the input early, which cat takes for its end. A copy
+ * that fails (a full disk, a short one) removes its temporary file: a partial binary would keep its space.
  */
 const INSTALL = 'mkdir -p -- "$(dirname -- "$1")" && t="$1.$$.tmp" && ' +
-  '{ { cat > "$t" && chmod 755 "$t" && mv -f -- "$t" "$1"; } || { rm -f -- "$t"; exit 1; }; }';
+  '{ { cat > "$t" && n=$(wc -c < "$t") && { [ $n -eq "$2" ] || { short=1; false; }; } && chmod 755 "$t" && ' +
+  // Removed before saying so: with the connection gone, a write to stderr would end this shell.
+  'mv -f -- "$t" "$1"; } || ' +
+  '{ rm -f -- "$t"; [ -z "$short" ] || echo "orch-install: $n of $2 bytes came" >&2; exit 1; }; }';
 /**
  * An empty repository to push into; pushing into its checked-out branch updates its worktree. A repository
  * already there is used only when it takes such pushes already (one orch made): anyone else's checkout
@@ -186,7 +190,8 @@ async function addHost(
         `install an orch built for it at ~/${REMOTE_ORCH_PATH} there (one binary per architecture)`);
     }
     const binary = fs.readFileSync(binaryToInstall());
-    const copied = await host.run(["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH], { input: binary });
+    const install = ["sh", "-c", INSTALL, "orch-install", REMOTE_ORCH_PATH, String(binary.length)];
+    const copied = await host.run(install, { input: binary });
     if (copied.code !== 0) {
       throw new OrchError("failed", `could not install orch on host ${name}: ${lastLine(copied.stderr)}`);
     }
