@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, orch, orchAsync, privateTmux, sessionRepo, startTime, tempDir, tmux, waitUntil, type Result,
+  baseEnv, orch, orchAsync, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
 } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
@@ -299,6 +299,12 @@ test("resume of a worker an rm is removing (or a killed rm left half removed) is
   fs.writeFileSync(stopping, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid), by: "stop" }));
   const meanwhile = orch(["resume", "held"], { cwd: repo, env });
   assert.is(meanwhile.stderr.trim(), "orch: worker held is being stopped by another orch command");
+  // A claim is made, then written: a resume that reads it in between waits for what it says.
+  fs.writeFileSync(stopping, "");
+  const early = orchAsync(["resume", "held"], { cwd: repo, env });
+  await sleep(300);
+  fs.writeFileSync(stopping, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid), by: "stop" }));
+  assert.is((await early.done).stderr.trim(), "orch: worker held is being stopped by another orch command");
   // A resume killed -9 while it held the claim: stop and rm take it over at once.
   fs.writeFileSync(stopping, JSON.stringify({ pid: dead.pid, start_time: "1" }));
   const stopped = orch(["stop", "held"], { cwd: repo, env });

@@ -236,13 +236,27 @@ export const CLAIM_VERB: Record<ResumeClaimer, string> = { resume: "resumed", st
 
 /** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
 export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
-  try {
-    const holder = JSON.parse(fs.readFileSync(claimFileOf(layout, record, "resuming"), "utf8")) as { by?: unknown };
-    return holder.by === "stop" || holder.by === "rm" ? holder.by : "resume";
-  } catch {
-    return undefined; // released meanwhile, or half written
+  const claim = claimFileOf(layout, record, "resuming");
+  // A claim is its file made, then written: read in between, a stop's claim would pass for a resume's.
+  for (let waited = 0; waited <= CLAIM_WRITE_WAIT_MS; waited += 2) {
+    let text: string;
+    try {
+      text = fs.readFileSync(claim, "utf8");
+    } catch {
+      return undefined; // released meanwhile
+    }
+    try {
+      const holder = JSON.parse(text) as { by?: unknown };
+      return holder.by === "stop" || holder.by === "rm" ? holder.by : "resume";
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    }
   }
+  return undefined; // its writer was killed between the two
 }
+
+/** How long a claim file may stand made but not yet written: its writer writes it at once, even under load. */
+const CLAIM_WRITE_WAIT_MS = 1000;
 
 export function releaseResume(layout: StoreLayout, record: WorkerRecord): void {
   fs.rmSync(claimFileOf(layout, record, "resuming"), { force: true });
