@@ -53,17 +53,17 @@ export function refuseReadOnlyFolders(needed: NeededFolder[], env: NodeJS.Proces
  */
 export async function refuseBlockedTmux(env: NodeJS.ProcessEnv): Promise<void> {
   if (!insideCodex(env)) return;
-  const { run } = await import("./adapters/exec.ts");
+  const tmux = await import("./adapters/tmux.ts");
   let stderr: string;
   try {
-    stderr = (await run(["tmux", "list-sessions", "-F", "#{session_id}"], { env, allowFailure: true })).stderr;
+    stderr = (await tmux.askServer(env)).stderr;
   } catch {
     return; // no tmux: the command says so itself
   }
-  const blocked = /error connecting to (\S+) \((Operation not permitted|Permission denied)\)/.exec(stderr);
+  const blocked = tmux.socketRefused(stderr);
   if (!blocked) return;
   const fix = "Codex's sandbox blocks it unless commands have network access: start codex with " +
     "-c sandbox_workspace_write.network_access=true (or set it in ~/.codex/config.toml), or -s danger-full-access";
-  throw new OrchError("failed", `tmux cannot connect to its server at ${blocked[1]} (${blocked[2]}): ${fix}; ` +
+  throw new OrchError("failed", `tmux cannot connect to its server at ${blocked.socket} (${blocked.reason}): ${fix}; ` +
     "nothing was changed");
 }

@@ -60,17 +60,28 @@ export function liveWindowKeys(panes: PaneInfo[]): Set<string> {
   return new Set(panes.flatMap((pane) => [pane.windowId, windowKey(pane.windowId, pane.server)]));
 }
 
+/** The socket and the reason when tmux's `stderr` says this process may not connect to it (a sandbox). */
+export function socketRefused(stderr: string): { socket: string; reason: string } | undefined {
+  const refused = /error connecting to (\S+) \((Operation not permitted|Permission denied)\)/.exec(stderr);
+  return refused ? { socket: refused[1]!, reason: refused[2]! } : undefined;
+}
+
+/** What tmux says when asked for its sessions: whether a server answers, and why not. */
+export async function askServer(env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
+  return run(tmuxArgv(["list-sessions", "-F", "#{session_id}"]), { env, allowFailure: true });
+}
+
 /**
  * Whether a tmux server answers on the socket tmux would use: false only when tmux says there is no
  * server (so every window orch opened there is gone); undefined when tmux itself cannot be run.
  */
 export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | undefined> {
   try {
-    const result = await run(tmuxArgv(["list-sessions", "-F", "#{session_id}"]), { env, allowFailure: true });
+    const result = await askServer(env);
     if (result.code === 0) return true;
     // A socket this process may not connect to (a sandbox's filter: "Operation not permitted") says nothing
     // about the server, whose windows must not be taken for closed.
-    if (/error connecting to .*\((Operation not permitted|Permission denied)\)/.test(result.stderr)) return undefined;
+    if (socketRefused(result.stderr)) return undefined;
     return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
   } catch {
     return undefined;
