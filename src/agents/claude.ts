@@ -5,9 +5,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { errnoCode } from "../errors.ts";
+import { errnoCode, OrchError, usage } from "../errors.ts";
 import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
+import { CLAUDE_OPTIONS, given, readOptions } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
 /** Claude Code's global config: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json (checked with 2.1.328). */
@@ -145,20 +146,24 @@ export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS
     path.join(worktree, ".claude", "settings.local.json"),
     path.join(mainRoot, ".claude", "settings.local.json"),
   ];
-  const problems: string[] = [];
-  for (const file of [...new Set(files)]) {
+  return [...new Set(files)].flatMap((file) => {
     const settings = readSettings(file);
-    if (!settings) continue;
-    if (settings.disableAllHooks === true) {
-      problems.push(`${file} sets disableAllHooks: orch's hooks will not run in Claude Code workers, so orch ` +
-        "hears no idle or blocked from them and cannot wake them (only their own orch notify reports)");
-    }
-    const deny = isObject(settings.permissions) ? settings.permissions.deny : undefined;
-    const rule = Array.isArray(deny) ? deny.find(deniesOrch) : undefined;
-    if (rule !== undefined) {
-      problems.push(`${file} denies ${JSON.stringify(rule)}, which covers orch's own commands: Claude Code ` +
-        "workers cannot run orch notify or orch inbox (deny wins over orch's allow rule)");
-    }
+    return settings ? problemsOf(settings, file) : [];
+  });
+}
+
+/** What in one settings object (from `where`) keeps orch from hearing a worker, one line each. */
+function problemsOf(settings: JsonObject, where: string): string[] {
+  const problems: string[] = [];
+  if (settings.disableAllHooks === true) {
+    problems.push(`${where} sets disableAllHooks: orch's hooks will not run in Claude Code workers, so orch ` +
+      "hears no idle or blocked from them and cannot wake them (only their own orch notify reports)");
+  }
+  const deny = isObject(settings.permissions) ? settings.permissions.deny : undefined;
+  const rule = Array.isArray(deny) ? deny.find(deniesOrch) : undefined;
+  if (rule !== undefined) {
+    problems.push(`${where} denies ${JSON.stringify(rule)}, which covers orch's own commands: Claude Code ` +
+      "workers cannot run orch notify or orch inbox (deny wins over orch's allow rule)");
   }
   return problems;
 }
@@ -169,8 +174,8 @@ export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS
  * asks) and orch's hooks (the same command lines `orch install claude` writes, which Claude Code then
  * runs once), plus reading the worker's own prompt file (ORCH_PROMPT_FILE, outside the worktree).
  */
-export function workerSettings(spec: LaunchSpec): JsonObject {
-  const settings = mergeClaudeSettings({}, "--settings").settings;
+export function workerSettings(spec: LaunchSpec, own: JsonObject = {}): JsonObject {
+  const settings = mergeClaudeSettings(own, "--settings").settings;
   const workerDir = new StoreLayout(spec.storeRoot).workerDir(spec.orchestratorId, spec.workerId);
   const permissions = settings.permissions as { allow: string[] };
   // "//" starts an absolute path in Claude Code's permission rules.
@@ -208,13 +213,118 @@ export const claudePermissionHook: PermissionHook = {
   },
 };
 
+/** What orch reads in the user's own claude options (`--agent "claude --settings team.json"`). */
+export interface ClaudeOptions {
+  /** The options as given, less their --settings, which orch merges into its own. */
+  rest: string[];
+  /** Their --settings (the last one counts, as in Claude Code): inline JSON or a file. */
+  settings?: string;
+}
+
+/** A --settings value as Claude Code reads it: JSON when it starts with "{", else a file from the worktree. */
+function ownSettings(value: string, worktree: string, line: string): JsonObject {
+  const inline = value.trimStart().startsWith("{");
+  const where = inline ? "--settings" : path.resolve(worktree, value);
+  let text = value;
+  if (!inline) {
+    try {
+      text = fs.readFileSync(where, "utf8");
+    } catch (error) {
+      const why = errnoCode(error) === "ENOENT" ? "no such file (a relative one is read in the worker's worktree)"
+        : (error as Error).message;
+      throw usage(`--agent ${JSON.stringify(line)}: cannot read its --settings ${value}: ${why}`);
+    }
+  }
+  try {
+    const settings: unknown = JSON.parse(text);
+    if (isObject(settings)) return settings;
+  } catch {
+    // said below
+  }
+  throw usage(`--agent ${JSON.stringify(line)}: its --settings ${inline ? "" : `${where} `}is not a JSON object`);
+}
+
+/**
+ * The user's claude options, read once. Refused (usage, exit 2): a subcommand or prompt, -p/--print (one
+ * answer and exit: no window to wake), --session-id, -r/--resume, -c/--continue, --fork-session (orch gives
+ * each worker a session of its own, which resume continues), -w/--worktree and --tmux (a worktree of
+ * Claude Code's own, not the worker's). Warned about: what keeps orch's hooks or commands from working.
+ */
+export function readClaudeOptions(line: string, words: string[], warn: (line: string) => void): ClaudeOptions {
+  const options = readOptions(words, CLAUDE_OPTIONS);
+  const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
+  if (options.positionals.length > 0) {
+    throw refuse(`orch starts Claude Code's interactive session with the task as its prompt, so --agent takes ` +
+      `claude's options only, not ${JSON.stringify(options.positionals[0])}`);
+  }
+  const print = given(options, "-p", "--print")[0];
+  if (print) {
+    throw refuse(`${print.name} answers once and exits: orch needs the interactive session, which it wakes with ` +
+      "send and continues with resume");
+  }
+  const session = given(options, "--session-id", "-r", "--resume", "-c", "--continue", "--fork-session")[0];
+  if (session) {
+    throw refuse(`${session.name}: orch gives each worker a new session of its own (--session-id), which resume ` +
+      "continues; to continue a worker's conversation use orch resume");
+  }
+  const away = given(options, "-w", "--worktree", "--tmux")[0];
+  if (away) {
+    throw refuse(`${away.name} would have the worker work in a worktree of Claude Code's own, not its own, where ` +
+      "orch reads its commits");
+  }
+  if (given(options, "--bare").length > 0) {
+    warn(`--agent ${JSON.stringify(line)}: --bare skips the hooks in settings, orch's too, so orch hears no idle ` +
+      "or blocked from its workers and cannot wake them (only their own orch notify reports)");
+  }
+  for (const option of given(options, "--disallowedTools", "--disallowed-tools")) {
+    const rule = option.values.flatMap((value) => value.split(/[,\s]+(?![^(]*\))/)).find(deniesOrch);
+    if (rule !== undefined) {
+      warn(`--agent ${JSON.stringify(line)} disallows ${JSON.stringify(rule.trim())}, which covers orch's own ` +
+        "commands: its workers cannot run orch notify or orch inbox");
+    }
+  }
+  const settings = given(options, "--settings").at(-1)?.values[0];
+  const rest = options.options.filter((option) => option.name !== "--settings").flatMap((option) => option.words);
+  return settings === undefined ? { rest } : { rest, settings };
+}
+
+/** How claude starts on a new task: the user's options (with their --settings merged into orch's), then orch's. */
+function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions = { rest: [] }, line = "") {
+  let own: JsonObject = {};
+  if (given.settings !== undefined) {
+    own = ownSettings(given.settings, spec.worktreePath, line);
+    const where = given.settings.trimStart().startsWith("{") ? `--agent's --settings` : `--agent's --settings ` +
+      path.resolve(spec.worktreePath, given.settings);
+    for (const problem of problemsOf(own, where)) spec.warn(problem);
+  }
+  let settings: JsonObject;
+  try {
+    settings = workerSettings(spec, own);
+  } catch (error) {
+    if (!(error instanceof OrchError)) throw error;
+    throw usage(`--agent ${JSON.stringify(line)}: its --settings cannot take orch's hooks and allow rule: ` +
+      error.message.replace(/^cannot merge into --settings: /, "").replace(/; fix it by hand.*$/, ""));
+  }
+  const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];
+  if (spec.plan) argv.push("--permission-mode", "plan");
+  return { argv, promptPlacement: "after-dashdash" as const, env: {} };
+}
+
 export const claudeProfile: AgentProfile = {
   name: "claude",
   testedVersion: "2.1.328",
-  start(spec) {
-    const argv = ["claude", "--session-id", spec.sessionId, "--settings", JSON.stringify(workerSettings(spec))];
-    if (spec.plan) argv.push("--permission-mode", "plan");
-    return { argv, promptPlacement: "after-dashdash", env: {} };
+  start: (spec) => claudeStart(spec),
+  withOptions(program, words) {
+    const line = [program, ...words].join(" ");
+    const warnings: string[] = [];
+    const options = readClaudeOptions(line, words, (warning) => warnings.push(warning));
+    return {
+      ...claudeProfile,
+      start(spec) {
+        for (const warning of warnings) spec.warn(warning);
+        return claudeStart(spec, program, options, line);
+      },
+    };
   },
   resume(spec) {
     // The session id orch gave claude at spawn names the conversation to continue; the rest of the

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { usage } from "../errors.ts";
+import { CODEX_OPTIONS, given, readOptions } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
 /** A TOML basic string: JSON's escapes (\", \\, \n, \uXXXX) are all valid TOML. */
@@ -85,10 +87,7 @@ export function codexHookArguments(orchProgram: string): string[] {
   return args;
 }
 
-/**
- * The sandbox_mode a config.toml sets at its top level (before its first table), if any: enough for
- * `sandbox_mode = "read-only"` in the user's config or the project's .codex/config.toml.
- */
+/** The sandbox_mode a config.toml sets at its top level (before its first table), if any. */
 function topLevelSandboxMode(file: string): string | undefined {
   let text: string;
   try {
@@ -104,22 +103,90 @@ function topLevelSandboxMode(file: string): string | undefined {
   return undefined;
 }
 
-/** The config.toml that sets the worker's sandbox read-only (the project's before the user's), if one does. */
-function readOnlySandbox(spec: LaunchSpec): string | undefined {
+/** The sandbox the user asked for on the command line, and in which words; the last one counts, as in Codex. */
+interface GivenSandbox {
+  mode: string;
+  source: string;
+}
+
+/** What orch reads in the user's own codex options (`--agent "codex -s read-only"`). */
+export interface CodexOptions {
+  /** -s/--sandbox or -c sandbox_mode=…: these win over every config file. */
+  sandbox?: GivenSandbox;
+  /** -p/--profile NAME: $CODEX_HOME/NAME.config.toml, layered over the user's config. */
+  profile?: string;
+}
+
+/** A `-c key=value` value as Codex reads it: TOML, else the raw text (`sandbox_mode=read-only`). */
+function configValue(text: string): string {
+  const quoted = /^\s*(?:"([^"]*)"|'([^']*)')\s*$/.exec(text);
+  return quoted ? (quoted[1] ?? quoted[2]!) : text.trim();
+}
+
+/**
+ * The user's codex options, read once: the sandbox and profile they choose, and a refusal (usage, exit 2)
+ * for those that take the worker away from orch: a subcommand (`exec` runs one turn with no window to wake,
+ * and takes none of orch's options), -C/--cd (another folder than its worktree), --worktree (a worktree
+ * of Codex's own).
+ */
+export function readCodexOptions(line: string, words: string[]): CodexOptions {
+  const options = readOptions(words, CODEX_OPTIONS);
+  const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
+  if (options.positionals.length > 0) {
+    throw refuse(`orch starts Codex's interactive session with the task as its prompt, so --agent takes ` +
+      `codex's options only, not ${JSON.stringify(options.positionals[0])} (a subcommand such as exec runs ` +
+      "without a window that orch can wake, resume or stop)");
+  }
+  const away = given(options, "-C", "--cd", "--worktree")[0];
+  if (away) {
+    throw refuse(`${away.name} would have the worker work outside its worktree, where orch reads its ` +
+      "commits; orch starts it in the worktree itself");
+  }
+  const result: CodexOptions = {};
+  for (const option of options.options) {
+    const value = option.values[0];
+    if (value === undefined) continue;
+    if (option.name === "-s" || option.name === "--sandbox") {
+      result.sandbox = { mode: value, source: option.words.join(" ") };
+    } else if ((option.name === "-c" || option.name === "--config") && /^\s*sandbox_mode\s*=/.test(value)) {
+      result.sandbox = { mode: configValue(value.slice(value.indexOf("=") + 1)), source: option.words.join(" ") };
+    } else if (option.name === "-p" || option.name === "--profile") {
+      result.profile = value;
+    }
+  }
+  // -s wins over -c sandbox_mode whatever their order (Codex applies the flag after the overrides).
+  const flag = given(options, "-s", "--sandbox").at(-1);
+  if (flag?.values[0] !== undefined) result.sandbox = { mode: flag.values[0], source: flag.words.join(" ") };
+  return result;
+}
+
+/**
+ * The sandbox the worker gets and what set it, when anything does: the command line, else the profile's
+ * file, the project's .codex/config.toml, the user's config.toml (undefined: Codex's workspace-write).
+ */
+function chosenSandbox(spec: LaunchSpec, options: CodexOptions): GivenSandbox | undefined {
+  if (options.sandbox) return options.sandbox;
   const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
-  for (const file of [path.join(spec.worktreePath, ".codex", "config.toml"), path.join(home, "config.toml")]) {
+  const files = [
+    ...(options.profile ? [path.join(home, `${options.profile}.config.toml`)] : []),
+    path.join(spec.worktreePath, ".codex", "config.toml"),
+    path.join(home, "config.toml"),
+  ];
+  for (const file of files) {
     const mode = topLevelSandboxMode(file);
-    if (mode !== undefined) return mode === "read-only" ? file : undefined;
+    if (mode !== undefined) return { mode, source: `${file} sets sandbox_mode = ${JSON.stringify(mode)}` };
   }
   return undefined;
 }
 
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
-export function codexArguments(spec: LaunchSpec): string[] {
+export function codexArguments(spec: LaunchSpec, options: CodexOptions = {}): string[] {
   // Codex refuses to start with --add-dir in a read-only sandbox: the user's choice stands, without them.
-  const readOnly = readOnlySandbox(spec);
+  const sandbox = chosenSandbox(spec, options);
+  const readOnly = sandbox?.mode === "read-only";
   if (readOnly) {
-    spec.warn(`${readOnly} sets sandbox_mode = "read-only": the Codex worker's commands cannot write its ` +
+    const source = options.sandbox ? `--agent's ${sandbox.source} asks for a read-only sandbox` : sandbox.source;
+    spec.warn(`${source}: the Codex worker's commands cannot write its ` +
       "worktree, git or orch's store (no commits, no orch notify); orch hears it through its hooks only");
   }
   const trustedDirs = [...new Set([spec.mainRoot, spec.worktreePath])];
@@ -205,4 +272,15 @@ export const codexProfile: AgentProfile = {
   prepare: async () => [],
   findSessionId: findCodexSession,
   permissionHook: codexPermissionHook,
+  withOptions(program, words) {
+    const options = readCodexOptions([program, ...words].join(" "), words);
+    return {
+      ...codexProfile,
+      start(spec) {
+        if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
+        const argv = [program, ...words, ...codexArguments(spec, options).slice(1)];
+        return { argv, promptPlacement: "after-dashdash", env: {} };
+      },
+    };
+  },
 };

@@ -18,6 +18,7 @@ export async function profileFor(agent: string): Promise<AgentProfile> {
  * orch's own, so it gets orch's hooks, trust and session id as the bare name does.
  */
 function withCommand(profile: AgentProfile, words: string[]): AgentProfile {
+  if (profile.withOptions) return profile.withOptions(words[0]!, words.slice(1));
   return {
     ...profile,
     start(spec) {

@@ -113,6 +113,12 @@ export interface AgentProfile {
   checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
   /** For agents whose PermissionRequest hook orch answers (approve/deny). */
   permissionHook?: PermissionHook;
+  /**
+   * The agent started by `program` with the user's own `options` before orch's (`--agent "codex -s
+   * read-only"`): orch's arguments fit what they ask, and options that make orch's loop impossible (print
+   * mode, another session or folder) are refused (usage, exit 2) before anything is made.
+   */
+  withOptions?(program: string, options: string[]): AgentProfile;
 }
 
 export interface TrustReport {

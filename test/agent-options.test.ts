@@ -1,0 +1,156 @@
+// The user's own options for claude and codex in --agent ("codex -s read-only", "claude --settings x.json"):
+// read once (src/agents/options.ts) and what orch starts with them: a read-only sandbox keeps orch's
+// --add-dir out, the user's --settings are merged into orch's instead of replaced by them, and options that
+// make orch's loop impossible are refused (exit 2) before spawn makes anything.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { profileFor } from "../src/agents/index.ts";
+import { CODEX_OPTIONS, readOptions } from "../src/agents/options.ts";
+import type { LaunchSpec } from "../src/agents/profile.ts";
+import { git, orch, sessionRepo, tempDir } from "./helpers.ts";
+
+/** A launch in a scratch worktree with a git dir, as spawn gives it; the warnings are collected. */
+function launch(env: NodeJS.ProcessEnv = {}): { spec: LaunchSpec; warnings: string[] } {
+  const root = tempDir("orch-options-");
+  const worktree = path.join(root, "wt");
+  const common = path.join(root, "repo.git");
+  for (const dir of ["objects", "refs", "logs"]) fs.mkdirSync(path.join(common, dir), { recursive: true });
+  fs.mkdirSync(path.join(common, "worktrees", "wt"), { recursive: true });
+  fs.mkdirSync(worktree);
+  fs.writeFileSync(path.join(worktree, ".git"), `gitdir: ${path.join(common, "worktrees", "wt")}\n`);
+  fs.mkdirSync(path.join(root, "store"));
+  const home = path.join(root, "home");
+  fs.mkdirSync(path.join(home, ".codex"), { recursive: true });
+  const warnings: string[] = [];
+  const spec: LaunchSpec = {
+    mainRoot: root, worktreePath: worktree, commonGitDir: common, storeRoot: path.join(root, "store"),
+    orchestratorId: "orch_abcdefgh", workerId: "w", plan: false, sessionId: "11111111-2222-4333-8444-555555555555",
+    env: { HOME: home, CODEX_HOME: path.join(home, ".codex"), ...env }, orchProgram: "/x/orch",
+    warn: (line) => warnings.push(line),
+  };
+  return { spec, warnings };
+}
+
+async function argvOf(agent: string, spec: LaunchSpec): Promise<string[]> {
+  return (await profileFor(agent)).start(spec).argv;
+}
+
+test("options are read as the agent reads them: values by any spelling, flags, positionals", () => {
+  const read = readOptions(["-sread-only", "--model=o3", "-c", "a=b", "--yolo", "exec"], CODEX_OPTIONS);
+  assert.equal(read.options.map((o) => [o.name, o.values]), [["-s", ["read-only"]], ["--model", ["o3"]],
+    ["-c", ["a=b"]], ["--yolo", []]]);
+  assert.equal(read.positionals, ["exec"]);
+});
+
+for (const given of ["-s read-only", "--sandbox read-only", "--sandbox=read-only", "-sread-only",
+  `-c sandbox_mode="read-only"`, "-c 'sandbox_mode=read-only'", "--config sandbox_mode=read-only"]) {
+  test(`codex ${given}: no --add-dir (Codex refuses it in a read-only sandbox), and spawn says why`, async () => {
+    const { spec, warnings } = launch();
+    const argv = await argvOf(`codex ${given}`, spec);
+    assert.not.ok(argv.includes("--add-dir"), argv.join(" "));
+    assert.is(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0]!, "asks for a read-only sandbox: the Codex worker's commands cannot write");
+  });
+}
+
+test("codex --profile p whose file sets read-only: no --add-dir; -s workspace-write wins over a read-only config",
+  async () => {
+    const { spec, warnings } = launch();
+    const home = spec.env.CODEX_HOME!;
+    fs.writeFileSync(path.join(home, "p.config.toml"), 'sandbox_mode = "read-only"\n');
+    assert.not.ok((await argvOf("codex --profile p", spec)).includes("--add-dir"));
+    assert.match(warnings[0]!, `${path.join(home, "p.config.toml")} sets sandbox_mode = "read-only"`);
+    assert.ok((await argvOf("codex -p other", spec)).includes("--add-dir"), "another profile: orch's dirs");
+
+    fs.writeFileSync(path.join(home, "config.toml"), 'sandbox_mode = "read-only"\n');
+    const asked = launch({ CODEX_HOME: home });
+    const argv = await argvOf("codex -c sandbox_mode=read-only -s workspace-write", asked.spec);
+    assert.ok(argv.includes("--add-dir"), "the command line's workspace-write wins: orch's writable dirs");
+    assert.equal(asked.warnings, []);
+    assert.ok((await argvOf("codex --dangerously-bypass-approvals-and-sandbox", launch().spec)).includes("--add-dir"));
+  });
+
+test("codex: the user's options come first, orch's after them, the prompt after --", async () => {
+  const { spec } = launch();
+  const argv = await argvOf("codex -c 'notify=[\"x\"]' -m o3", spec);
+  assert.equal(argv.slice(0, 6), ["codex", "-c", 'notify=["x"]', "-m", "o3", "--no-daemon"]);
+  assert.is((await profileFor("codex -m o3")).start(spec).promptPlacement, "after-dashdash");
+});
+
+test("claude --settings (a file, or inline JSON): merged into orch's one --settings, its problems said", async () => {
+  const { spec, warnings } = launch();
+  const stop = [{ hooks: [{ type: "command", command: "mine" }] }];
+  const own = { env: { MY: "1" }, disableAllHooks: true, hooks: { Stop: stop } };
+  fs.writeFileSync(path.join(spec.worktreePath, "team.json"), JSON.stringify(own));
+  const inline = `claude --settings=${JSON.stringify(JSON.stringify(own))}`;
+  for (const agent of ["claude --settings team.json --model opus", inline]) {
+    warnings.length = 0;
+    const argv = await argvOf(agent, spec);
+    assert.is(argv.filter((word) => word === "--settings").length, 1, argv.join(" "));
+    const settings = JSON.parse(argv[argv.indexOf("--settings") + 1]!);
+    assert.is(settings.env.MY, "1", "the user's settings stay");
+    const stops = JSON.stringify(settings.hooks.Stop);
+    assert.ok(stops.includes('"mine"') && stops.includes("hook stop"), `both Stop hooks: ${stops}`);
+    assert.ok(settings.permissions.allow.includes("Bash(orch:*)"));
+    assert.is(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0]!, "sets disableAllHooks: orch's hooks will not run");
+  }
+});
+
+test("claude --disallowedTools covering orch and --bare warn; the user's other options are kept", async () => {
+  const { spec, warnings } = launch();
+  const argv = await argvOf(`claude --disallowedTools "Bash(orch:*)" Edit --bare --dangerously-skip-permissions`, spec);
+  assert.equal(argv.slice(0, 6), ["claude", "--disallowedTools", "Bash(orch:*)", "Edit", "--bare",
+    "--dangerously-skip-permissions"]);
+  assert.is(argv[6], "--session-id");
+  assert.is(warnings.length, 2, warnings.join("\n"));
+  assert.match(warnings.join("\n"), `disallows "Bash(orch:*)", which covers orch's own commands`);
+  assert.match(warnings.join("\n"), "--bare skips the hooks");
+  warnings.length = 0;
+  await argvOf("claude --disallowedTools Edit,WebFetch --permission-mode plan --add-dir /x", spec);
+  assert.equal(warnings, []);
+});
+
+const refused: [string, RegExp][] = [
+  ["codex exec", /codex's options only, not "exec"/],
+  ["codex -C /elsewhere", /-C would have the worker work outside its worktree/],
+  ["codex --cd=/elsewhere", /--cd would have the worker work outside its worktree/],
+  ["codex --worktree", /--worktree would have the worker work outside its worktree/],
+  ["claude -p", /-p answers once and exits/],
+  ["claude --print --output-format json", /--print answers once and exits/],
+  ["claude --session-id 11111111-2222-4333-8444-555555555555", /--session-id: orch gives each worker a new session/],
+  ["claude --resume abc", /--resume: orch gives each worker/],
+  ["claude -c", /-c: orch gives each worker/],
+  ["claude --continue", /--continue: orch gives each worker/],
+  ["claude -w", /-w would have the worker work in a worktree of Claude Code's own/],
+  ["claude mcp", /claude's options only, not "mcp"/],
+];
+for (const [agent, why] of refused) {
+  test(`--agent "${agent}" is refused in one line`, async () => {
+    await profileFor(agent).then(
+      () => assert.unreachable("accepted"),
+      (error: Error) => assert.match(error.message, why),
+    );
+  });
+}
+
+test("spawn with a refused --agent: exit 2, one line, no worktree, branch or worker made", () => {
+  const { repo } = sessionRepo();
+  const r = orch(["spawn", "feat/print", "--agent", "claude -p", "--prompt", "hi"], { cwd: repo });
+  assert.is(r.code, 2, r.stderr);
+  assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, "-p answers once and exits");
+  assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "repo-worktrees")), "no worktree");
+  assert.is(orch(["list", "--json"], { cwd: repo }).json.workers.length, 0);
+  const agent = "claude --settings nope.json";
+  const missing = orch(["spawn", "feat/settings", "--agent", agent, "--prompt", "hi"], { cwd: repo });
+  assert.is(missing.code, 2, missing.stderr);
+  assert.match(missing.stderr, "cannot read its --settings nope.json: no such file");
+  assert.is(orch(["list", "--json"], { cwd: repo }).json.workers.length, 0);
+  assert.is(git(["branch", "--list", "feat/*"], repo), "", "no branch left");
+});
+
+test.run();
