@@ -138,10 +138,12 @@ if (!codexEntry) {
     }
   });
 
-  test("a read-only sandbox in the user's config.toml: the worker starts (Codex refuses --add-dir there), " +
-    "spawn says what it cannot do, its hooks still report, the config is left as it was", async () => {
+  test("a read-only sandbox in the user's config.toml or --agent's options: the worker starts (Codex refuses " +
+    "--add-dir there), spawn says what it cannot do, its hooks still report, the config is left as it was",
+  async () => {
     const s = await setup({
       ro: [{ exec: "orch notify --type progress --summary from-ro" }, { say: "read-only done" }],
+      flag: [{ say: "flag read-only done" }],
     });
     try {
       const config = path.join(s.env.CODEX_HOME!, "config.toml");
@@ -159,6 +161,16 @@ if (!codexEntry) {
       // Codex itself appends its [tui] notes; what the user wrote stays.
       assert.ok(fs.readFileSync(config, "utf8").startsWith(text), "the user's config is left as it was");
       assert.is(orch(["stop", "ro"], { cwd: s.repo, env: s.env }).code, 0);
+
+      // The same sandbox asked for on the command line, over a config that leaves it workspace-write.
+      fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace('sandbox_mode = "read-only"\n', ""));
+      const agent = "codex --sandbox=read-only";
+      const flag = orch(["spawn", "flag", "--agent", agent, "--prompt", "SCRIPT:flag"], { cwd: s.repo, env: s.env });
+      assert.is(flag.code, 0, flag.stderr);
+      assert.match(flag.stderr, "--sandbox=read-only asks for a read-only sandbox");
+      const flagIdle = await pollUntil(s, seen, (m) => m.worker_id === "flag" && m.message_type === "idle", "its idle");
+      assert.is(flagIdle.content.details, "flag read-only done");
+      assert.is(orch(["stop", "flag"], { cwd: s.repo, env: s.env }).code, 0);
     } finally {
       await s.server.close();
     }
