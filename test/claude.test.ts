@@ -171,6 +171,22 @@ test("--plan starts claude in plan mode: the model is told so", async () => {
   assert.not.match(noPlan!.raw, /plan mode is active/i);
 });
 
+test("--agent with the user's own --settings: Claude Code runs their Stop hook and orch's (one --settings, merged)",
+  async () => {
+    const { repo } = session();
+    const user = claudeUser();
+    const env = { ...privateTmux(), ...user.env, ...server.env };
+    const marker = path.join(tempDir("orch-own-hook-"), "ran");
+    const own = { hooks: { Stop: [{ hooks: [{ type: "command", command: `touch '${marker}'` }] }] } };
+    server.script("feat-own", [step.say("Done with my own settings.")]);
+    const agent = `claude --settings '${JSON.stringify(own)}'`;
+    const r = orch(["spawn", "feat/own", "--agent", agent, "--prompt", "Work.", "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    const all = await pollUntil(repo, env, (m) => m.some((x) => x.message_type === "idle"), "orch's idle");
+    assert.is(all.find((m) => m.message_type === "idle")!.content.details, "Done with my own settings.");
+    await waitUntil(() => fs.existsSync(marker), AGENT_WAIT, "the user's own Stop hook");
+  });
+
 test("prompts arrive whole: one starting with -, one of 60 KB, one of 300 KB (through ORCH_PROMPT_FILE)", async () => {
   const { repo, id } = session();
   const user = claudeUser();
