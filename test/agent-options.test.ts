@@ -153,4 +153,12 @@ test("spawn with a refused --agent: exit 2, one line, no worktree, branch or wor
   assert.is(git(["branch", "--list", "feat/*"], repo), "", "no branch left");
 });
 
+test("doctor refuses the options spawn refuses, in the same line (exit 2)", () => {
+  const { repo } = sessionRepo();
+  const r = orch(["doctor", "--agent", "codex --cd /elsewhere"], { cwd: repo });
+  assert.is(r.code, 2, r.stderr);
+  assert.is(r.stderr.trim(), 'orch: --agent "codex --cd /elsewhere": --cd would have the worker work outside its ' +
+    "worktree, where orch reads its commits; orch starts it in the worktree itself");
+});
+
 test.run();

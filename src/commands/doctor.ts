@@ -397,6 +397,8 @@ function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check |
 
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const argv = agentWords(agent);
+  // Options of the user's that spawn refuses (claude -p, codex exec) are refused here too, in the same words.
+  await profileFor(agent);
   const [git, tmux, gh, gtr, agentCheck, store, hooks, inRepo] = await Promise.all([
     checkGit(ctx.env),
     checkTmux(ctx.env),
