@@ -487,6 +487,88 @@ test("send whose connection breaks after the host delivered: the message arrives
   }
 });
 
+/**
+ * The host's orch as a wrapper that, while the file `hold` exists, has the first send or spawn wait for the
+ * file `cut` before it runs, reading nothing meanwhile (its input waits in the pipe, and the connection is
+ * killed under it); the others wait until that first one has ended (it then removes `hold`).
+ */
+function cutFirstInput(hold: string, cut: string): () => void {
+  const installed = path.join(host.home, ".local/bin/orch");
+  const real = `${installed}.real`;
+  fs.renameSync(installed, real);
+  const script = [
+    "#!/bin/sh",
+    `case $1 in send|spawn) [ -e ${hold} ] || exec ${real} "$@" ;; *) exec ${real} "$@" ;; esac`,
+    `if mkdir ${hold}.first 2>/dev/null; then : > ${hold}.waiting`,
+    `  while [ ! -e ${cut} ]; do sleep 0.1; done; ${real} "$@"; code=$?; rm -rf ${hold} ${hold}.first; exit $code; fi`,
+    `while [ -e ${hold} ]; do sleep 0.1; done; exec ${real} "$@"`,
+  ].join("\n");
+  writeAsUser(host, ".local/bin/orch", `${script}\n`, 0o755);
+  return () => fs.renameSync(real, installed);
+}
+
+test("a send and a spawn whose connection ends mid-text: the host takes no part of it; sent again whole, once; " +
+  "an older orch there takes it without its length", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, worktree } = hostWithWorker("cut/repo");
+  const hold = path.join(host.home, "hold-input");
+  const cut = path.join(host.home, "cut-input");
+  const restore = cutFirstInput(hold, cut);
+  // Larger than the pipe the host's orch reads from (64 KiB): what the connection had carried past it is lost.
+  const text = (n: string) => `${n}:${"0123456789abcdef".repeat(32 * 1024)}:end`;
+  /** `args` with `input`, the shared connection's master killed while the host's orch waits to read it. */
+  const cutMidText = async (args: string[], input: string): Promise<Result> => {
+    fs.writeFileSync(hold, "");
+    const run = orchAsync(args, { cwd: repo, env: world.env, input });
+    await waitUntil(() => fs.existsSync(`${hold}.waiting`), 60_000, "the host's orch to wait");
+    process.kill(masterPid()!, "SIGKILL");
+    fs.writeFileSync(cut, "");
+    const result = await run.done;
+    await waitUntil(() => !fs.existsSync(hold), 60_000, "the cut command's end on the host");
+    fs.rmSync(cut);
+    fs.rmSync(`${hold}.waiting`);
+    return result;
+  };
+  try {
+    // Sent again at once over a new connection (the same message id): the text arrives whole, once.
+    const sent = await cutMidText(["send", "feat-w", "-"], text("send"));
+    assert.is(sent.code, 0, sent.stderr);
+    const inbox = JSON.parse(orchOnHost(host, worktree, ["inbox", "--json"])).messages;
+    assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), [text("send")], "whole, once");
+    // A spawn is not sent again: it fails as unreachable, and the host made nothing of half a prompt.
+    const spawned = await cutMidText(["spawn", "feat/cut", "--host", "h", "--no-window", "-"], text("spawn"));
+    assert.is(spawned.code, 1, spawned.stderr);
+    assert.match(spawned.stderr, /unreachable/);
+    assert.not.ok(fs.existsSync(`${host.home}/cut/repo-worktrees/feat-cut`), "no worker made on the host");
+    const again = orch(["spawn", "feat/cut", "--host", "h", "--no-window", "-", "--json"],
+      { cwd: repo, env: world.env, input: text("spawn") });
+    assert.is(again.code, 0, again.stderr);
+    assert.not.match(again.stderr, /earlier spawn/, "a new worker, not one made of the cut spawn");
+  } finally {
+    restore();
+  }
+  // An orch on the host older than --stdin-bytes refuses it, as cac does: sent without it, as before.
+  const installed = path.join(host.home, ".local/bin/orch");
+  fs.renameSync(installed, `${installed}.real`);
+  const refused = path.join(host.home, "refused-stdin-bytes");
+  const older = [
+    "#!/bin/sh",
+    `for a; do [ "$a" = --stdin-bytes ] || continue; : > ${refused}`,
+    `  echo '{"success":false,"error":{"code":"usage","message":"unknown option \`--stdinBytes\`"}}'; exit 2; done`,
+    `exec ${installed}.real "$@"`,
+  ].join("\n");
+  writeAsUser(host, ".local/bin/orch", `${older}\n`, 0o755);
+  try {
+    const sent = orch(["send", "feat-w", "-"], { cwd: repo, env: world.env, input: "to an older orch" });
+    assert.is(sent.code, 0, sent.stderr);
+    assert.ok(fs.existsSync(refused), "asked with --stdin-bytes first");
+    const inbox = JSON.parse(orchOnHost(host, worktree, ["inbox", "--json"])).messages;
+    assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), ["to an older orch"]);
+  } finally {
+    fs.renameSync(`${installed}.real`, installed);
+  }
+});
+
 /** The git fetches running in `dir` (from /proc). */
 function gitFetchesIn(dir: string): string[] {
   return fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).flatMap((pid) => {

@@ -133,6 +133,34 @@ test("send and reply - refuse a text on standard input that is not UTF-8 or hold
   assert.is(orch(["inbox", "--json"], { cwd: wt }).json.message_count, 0);
 });
 
+test("--stdin-bytes (from the orch that drives a host): a text on standard input of any other length is refused " +
+  "by each command that takes one (exit 1, nothing made or sent); of that length, taken", () => {
+  const { repo, id } = sessionRepo();
+  const wt = orch(["spawn", "feat/count", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  orch(["notify", "--type", "question", "--summary", "which?", "--question", "which?"], { cwd: wt });
+  const question = orch(["poll", "--json"], { cwd: repo }).json.messages[0].id as string;
+  const before = snapshot(path.join(repo, ".orch", "sessions", id));
+  const commands = [
+    ["send", "feat-count", "-"], ["reply", question, "-"], ["spawn", "feat/other", "--no-window", "-"],
+    ["resume", "feat-count", "--text-on-stdin"], ["deny", "feat-count", "--text-on-stdin"], ["__coherence", "-"],
+  ];
+  for (const args of commands) {
+    for (const [input, count] of [["half a te", "15"], ["a text, and more", "15"]] as const) {
+      const r = orch([...args, "--stdin-bytes", count, "--json"], { cwd: repo, input });
+      assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^orch: .*: ${Buffer.byteLength(input)} of 15 bytes came \\(.*\\): ` +
+        "nothing was done\n$"), args[0]);
+    }
+  }
+  assert.equal(snapshot(path.join(repo, ".orch", "sessions", id)), before);
+  const bad = orch(["send", "feat-count", "-", "--stdin-bytes", "x"], { cwd: repo, input: "x" });
+  assert.equal([bad.code, bad.stderr], [2, 'orch: bad --stdin-bytes "x": a count of bytes\n']);
+  const whole = orch(["send", "feat-count", "-", "--stdin-bytes", "8", "--json"], { cwd: repo, input: "\u00e9 whole" });
+  assert.is(whole.code, 0, whole.stderr);
+  const inbox = orch(["inbox", "--json"], { cwd: wt }).json.messages;
+  assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), ["\u00e9 whole"]);
+});
+
 test("await: --timeout exits 124 with what is known, --any returns on the first finished worker", () => {
   const { repo } = sessionRepo();
   const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

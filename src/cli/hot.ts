@@ -31,6 +31,10 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
 
 export const opt = (flags: string, description: string): OptionSpec => ({ flags, description });
 
+/** Of the commands that take a text on standard input from the orch that drives this host (see stdinBytesFlag). */
+export const STDIN_BYTES = opt("--stdin-bytes <n>",
+  "Internal, for the orch that drives this host: how many bytes its standard input holds (any other count is refused)");
+
 export const NOTIFY: CommandSpec = {
   usage: "notify",
   description: "Send a message from a worker to its orchestrator",
@@ -140,6 +144,7 @@ export const SPAWN: CommandSpec = {
     ),
     opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
     opt("--worker-id <id>", "Internal, for the orch that drives this host: the worker's id, chosen there"),
+    STDIN_BYTES,
   ],
   load: async () => (await import("../commands/spawn.ts")).main,
 };
@@ -156,7 +161,7 @@ export const COHERENCE: CommandSpec = {
   usage: "__coherence <request>",
   description: "Internal: tells or syncs a worker here for the orch that reached this host over ssh (JSON on stdin)",
   hidden: true,
-  options: [],
+  options: [STDIN_BYTES],
   load: async () => (await import("../commands/host-coherence.ts")).main,
 };
 

@@ -2,7 +2,8 @@
 // pre-parser of hot commands (fastparse.ts) reads the hot part of it (hot.ts) without loading this file.
 
 import {
-  AGENT, COHERENCE, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, type CommandSpec,
+  AGENT, COHERENCE, DEMO_AGENT, HOOK, INBOX, LIFELINE, LIST, NOTIFY, opt, POLL, SPAWN, STATUS, STDIN_BYTES,
+  type CommandSpec,
 } from "./hot.ts";
 
 export { GLOBAL_OPTIONS, type CommandSpec, type OptionSpec } from "./hot.ts";
@@ -33,13 +34,19 @@ export const COMMANDS: CommandSpec[] = [
   {
     usage: "send <worker> <text>",
     description: "Send a message to a worker (TEXT - reads stdin)",
-    options: [opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)")],
+    options: [
+      opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)"),
+      STDIN_BYTES,
+    ],
     load: async () => (await import("../commands/messages.ts")).sendMain,
   },
   {
     usage: "reply <message-id> <text>",
     description: "Answer a worker's question (TEXT - reads stdin)",
-    options: [opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)")],
+    options: [
+      opt("--message-id <id>", "Internal, for the orch that drives this host: the message's id (sent once)"),
+      STDIN_BYTES,
+    ],
     load: async () => (await import("../commands/messages.ts")).replyMain,
   },
   INBOX,
@@ -65,6 +72,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       opt("--message <text>", "What the agent is told (required)"),
       opt("--text-on-stdin", "Internal, for the orch that drives this host: the --message text is on standard input"),
+      STDIN_BYTES,
     ],
     load: async () => (await import("../commands/approve.ts")).denyMain,
   },
@@ -75,6 +83,7 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       opt("--prompt <text>", "The next user message (default: continue where you left off)"),
       opt("--text-on-stdin", "Internal, for the orch that drives this host: the --prompt text is on standard input"),
+      STDIN_BYTES,
     ],
     load: async () => (await import("../commands/resume.ts")).main,
   },

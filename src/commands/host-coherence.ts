@@ -50,7 +50,7 @@ function parseRequest(text: string): CoherenceRequest {
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   if (args[0] !== "-") throw usage("__coherence reads its request from standard input: __coherence -");
-  const request = parseRequest(readStdinBounded(MAX_REQUEST_BYTES, "the request on standard input"));
+  const request = parseRequest(readStdinBounded(MAX_REQUEST_BYTES, "the request on standard input", flags));
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, request.worker_id);
   if (request.op === "sync") {

@@ -33,7 +33,7 @@ function textArgument(args: string[], index: number, flags: Flags): string {
     if (text.trim() === "") throw usage("missing text: it is blank");
     return text;
   }
-  const piped = readStdinBounded(MAX_TEXT_BYTES, "the text on standard input");
+  const piped = readStdinBounded(MAX_TEXT_BYTES, "the text on standard input", flags);
   if (piped.trim() === "") throw usage(`missing text: standard input was ${piped === "" ? "empty" : "blank"}`);
   // As for spawn's prompt: a TEXT argument cannot hold one, and the agent reads the text as a prompt.
   if (piped.includes("\0")) throw new OrchError("invalid", "the text on standard input holds a NUL byte");

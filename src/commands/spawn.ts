@@ -11,7 +11,7 @@ import { OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
-import { readTextBounded } from "../input.ts";
+import { readTextBounded, stdinBytesFlag } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { alreadyExists, findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
@@ -62,9 +62,9 @@ const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
  * The prompt from a regular file or from stdin, as text: refused (exit 2) when the file is anything
  * else (a device such as /dev/zero, a folder, a FIFO), larger than MAX_PROMPT_BYTES, or not UTF-8.
  */
-function readPrompt(source: string): string {
+function readPrompt(source: string, flags: Flags): string {
   const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
-  if (source === "stdin") return readTextBounded(0, MAX_PROMPT_BYTES, what);
+  if (source === "stdin") return readTextBounded(0, MAX_PROMPT_BYTES, what, stdinBytesFlag(flags));
   let stat: fs.Stats;
   try {
     stat = fs.statSync(source);
@@ -98,8 +98,8 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     throw usage("give the prompt once: --prompt, --prompt-file or - (stdin)");
   }
   let prompt = text ?? "";
-  if (file !== undefined) prompt = readPrompt(file === "-" || file === "/dev/stdin" ? "stdin" : file);
-  if (source === "-") prompt = readPrompt("stdin");
+  if (file !== undefined) prompt = readPrompt(file === "-" || file === "/dev/stdin" ? "stdin" : file, flags);
+  if (source === "-") prompt = readPrompt("stdin", flags);
   if (prompt.includes("\0")) {
     throw new OrchError("invalid", "the prompt holds a NUL byte, which no program can receive as an argument");
   }

@@ -5,7 +5,7 @@ import {
   ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, notStarted, READY, runOnHost,
   setAsideSilentMasterOf, startOnHost, startTimeoutMs, type RemoteProcess,
 } from "../adapters/ssh.ts";
-import { HostError, type ErrorKind } from "../errors.ts";
+import { HostError, OrchError, type ErrorKind } from "../errors.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
 import { quoteForShell, scriptLine, type RemoteCommand } from "./shell-quote.ts";
@@ -104,8 +104,26 @@ export class RemoteHost {
     return this.script(VERSION_IN_CLONE, "orch-version", [this.record.orch_path, this.record.path]);
   }
 
-  /** `orch ARGS --json` in the clone; its JSON document, or its error as an OrchError of the same kind. */
+  /**
+   * `orch ARGS --json` in the clone; its JSON document, or its error as an OrchError of the same kind. An
+   * `input` goes with its length (--stdin-bytes): a connection that ends mid-write ends the input there
+   * early, which the host's orch would read as its end and take the short text for the whole.
+   */
   async orch(args: readonly string[], options: OrchRunOptions = {}): Promise<Record<string, unknown>> {
+    const { input } = options;
+    if (input === undefined) return this.orchOnce(args, options);
+    const counted = [...args, "--stdin-bytes", String(Buffer.byteLength(input))];
+    return this.orchOnce(counted, options).catch((error: unknown) => {
+      // An orch there older than --stdin-bytes refuses the flag (a usage error, before it reads its input or
+      // does anything) and gets the text as before, unchecked, as withText's --text-on-stdin falls back.
+      if (error instanceof OrchError && error.kind === "usage" && /stdinBytes/.test(error.message)) {
+        return this.orchOnce(args, options);
+      }
+      throw error;
+    });
+  }
+
+  private async orchOnce(args: readonly string[], options: OrchRunOptions): Promise<Record<string, unknown>> {
     const result = await this.run(this.orchCommand([...args, "--json"]), options);
     return this.documentOf(result, args[0] ?? "orch");
   }
