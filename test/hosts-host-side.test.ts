@@ -511,9 +511,17 @@ test("host add whose connection ends during the copy of orch installs no partial
   } finally {
     writeAsUser(a, ".bashrc", bashrc);
   }
+  // What a copy whose shell was killed leaves (its pid ended), beside one under way (its pid runs) and names
+  // not of orch's making: the next host add removes the first only.
+  const ended = spawnSync("true").pid!;
+  const running = spawnSync("pgrep", ["-o", "-u", String(a.uid)], { encoding: "utf8" }).stdout.trim();
+  const names = [`orch.${ended}.tmp`, `orch.${running}.tmp`, "orch.12x.tmp", `orch.${ended}.tmp.mine`];
+  for (const name of names) writeAsUser(a, `.local/bin/${name}`, "part");
   const again = orch(["host", "add", "cut", a.alias, "--path", "cut/repo", "--json"], { cwd: repo, env: world.env });
   assert.is(again.code, 0, again.stderr);
   assert.ok(fs.readFileSync(`${bin}/orch`).equals(fs.readFileSync(orchCommand("binary")[0]!)), "installed whole");
+  assert.equal(names.filter((name) => fs.existsSync(`${bin}/${name}`)), names.slice(1), "only the ended copy removed");
+  for (const name of names) fs.rmSync(`${bin}/${name}`, { force: true });
 });
 
 test.run();

@@ -24,10 +24,18 @@ import { VERSION } from "../version.ts";
 import type { CommandResult } from "./types.ts";
 
 /**
+ * Removes the temporary files of INSTALL ("$HOME/$o".PID.tmp) whose shell no longer runs: one whose
+ * connection ended mid-copy can be ended before it removes its own (killed, the host restarted). Only
+ * those names, and never the file of a copy under way (another host add at the same time).
+ */
+const OLD_COPIES = 'for f in "$HOME/$o".[0-9]*.tmp; do p=${f#"$HOME/$o".}; p=${p%.tmp}; ' +
+  'case $p in *[!0-9]*) continue ;; esac; command kill -0 "$p" 2>/dev/null || rm -f -- "$f"; done; ';
+/**
  * What the host has: its system, its orch (if any) and that file's POSIX cksum, which of git and tmux are
  * missing, and which of the agents orch knows by name ("$@" after the orch path) its ssh commands find.
+ * First, the leftovers of an earlier copy of orch (OLD_COPIES).
  */
-const PROBE = `${VERSION_WITHIN}; ` + 'o=$1; shift; echo orch-probe; uname -s; uname -m; ' +
+const PROBE = `${VERSION_WITHIN}; ` + `o=$1; shift; ${OLD_COPIES}` + 'echo orch-probe; uname -s; uname -m; ' +
   'versionWithin "$HOME/$o" 2>/dev/null || echo "orch none"; ' +
   '{ cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
