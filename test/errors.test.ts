@@ -169,4 +169,14 @@ test("a repository with a submodule: spawn says it is not checked out there; rm 
   assert.not.ok(fs.existsSync(worktree));
 });
 
+test("the demo agent run by hand, outside a worker: a one-line usage error, no stack trace", () => {
+  const { repo } = sessionRepo();
+  for (const args of [["__demo-agent"], ["__demo-agent", "--json"]]) {
+    const r = orch(args, { cwd: repo });
+    assert.is(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    oneLineError(r);
+    if (args.includes("--json")) assert.is(r.json.success, false);
+  }
+});
+
 test.run();

@@ -17,6 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { resolveSession, type Context } from "../context.ts";
+import { usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import type { Message } from "../store/messages.ts";
 import { runNotify } from "./notify.ts";
@@ -27,7 +28,7 @@ import type { CommandResult } from "./types.ts";
 async function askPermission(tool: string, text: string, ctx: Context, done: string[]): Promise<void> {
   const { raiseAndAwaitAnswer, workerHere } = await import("./hook.ts");
   const where = await workerHere({ cwd: ctx.cwd }, ctx);
-  if (!where) throw new Error("the demo agent asks for permission only inside an orch worker");
+  if (!where) throw usage("the demo agent asks for permission only inside an orch worker");
   const toolInput = tool === "Bash" ? { command: text } : { file_path: text };
   const decision = await raiseAndAwaitAnswer(where, tool, toolInput, 120_000);
   if (decision?.behavior === "allow") done.push(`${tool} ${text} approved`);
@@ -101,7 +102,8 @@ async function stayForConflicts(fixes: string[], ctx: Context): Promise<void> {
 
 export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
   const promptFile = ctx.env.ORCH_PROMPT_FILE;
-  if (!promptFile) throw new Error("the demo agent runs inside an orch worker (ORCH_PROMPT_FILE is not set)");
+  // Run by hand (it is hidden, but a user can type it): bad usage, said in one line.
+  if (!promptFile) throw usage("the demo agent runs inside an orch worker (ORCH_PROMPT_FILE is not set)");
   // The prompt it is started with (orch resume gives the first prompt and the new message), else the file.
   const prompt = args[0] ?? fs.readFileSync(promptFile, "utf8");
   const done: string[] = [];
