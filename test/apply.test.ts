@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, smallDisk } from "./helpers.ts";
+import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, smallDisk, snapshot } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
   const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
@@ -114,6 +114,19 @@ test("refusals change nothing: staged index, overlapping dirty file, moved HEAD;
   const ok = orch(["apply", "feat/refuse", "--expected-head", git(["rev-parse", "HEAD"], repo), "--json"], { cwd: repo });
   assert.is(ok.code, 0, ok.stderr);
   assert.is(fs.readFileSync(path.join(repo, "other.txt"), "utf8"), "staged\n", "the unrelated dirty file is untouched");
+});
+
+test("an --expected-head that names no commit is refused before anything is written, the store too", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/named");
+  commitFiles(wt, { "n.txt": "n\n" }, "n");
+  const before = snapshot(path.join(repo, ".orch"));
+  for (const dryRun of [[], ["--dry-run"]]) {
+    const r = orch(["apply", "feat/named", ...dryRun, "--expected-head", "no-such-ref", "--json"], { cwd: repo });
+    assert.is(r.code, 2, r.stderr);
+    assert.is(r.json.error.message, "--expected-head no-such-ref names no commit: nothing was applied");
+  }
+  assert.equal(snapshot(path.join(repo, ".orch")), before, "no patch series written into the store");
 });
 
 test("the same series twice is refused; --force applies it again; uncommitted worker changes are warned about", () => {

@@ -75,6 +75,11 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   const { finishKilledSyncsOf } = await import("./coherence.ts");
   const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
   const target = repo.root;
+  // A name that is no commit is bad input: refused before the series is written into the store.
+  const expectedGiven = options.expectedHead;
+  if (expectedGiven !== undefined && (await gitAdapter.resolveCommit(target, expectedGiven)) === undefined) {
+    throw invalid(`--expected-head ${expectedGiven} names no commit: nothing was applied`);
+  }
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);
   const squashed = series.squashed
