@@ -55,6 +55,14 @@ export function invalid(message: string): OrchError {
   return new OrchError("invalid", message);
 }
 
+/**
+ * A value the user gave, as a message names it: as typed when it is plain text on one line, else quoted as
+ * JSON, so that a newline in it cannot cut the message short nor a control character reach the terminal.
+ */
+export function asGiven(value: string): string {
+  return value !== "" && !/[\u0000-\u001f\u007f-\u009f"]/.test(value) ? value : JSON.stringify(value);
+}
+
 /** The errno code of a Node file-system error, if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   if (error && typeof error === "object" && "code" in error) {

@@ -223,10 +223,16 @@ async function parseWithCac(): Promise<Invocation | undefined> {
   return invocation && { ...invocation, args: unprotect(invocation.args), flags: unprotect(invocation.flags) };
 }
 
+/** Text with every control character, newlines too, shown as \xNN: one line, nothing for a terminal to run. */
+function controlsShown(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 /** cac's four usage errors in orch's words (lower case, as git's and every other orch message); others as they are. */
 function inOrchWords(message: string, given: number): string {
-  const unused = /^Unused args: (.*)$/.exec(message);
-  if (unused) return `unexpected argument${unused[1]!.includes("`, `") ? "s" : ""} ${unused[1]}`;
+  // An argument may hold a newline: the whole of it is named, on one line.
+  const unused = /^Unused args: (.*)$/s.exec(message);
+  if (unused) return `unexpected argument${unused[1]!.includes("`, `") ? "s" : ""} ${controlsShown(unused[1]!)}`;
   const unknown = /^Unknown option (`.*`)$/.exec(message);
   if (unknown) return `unknown option ${unknown[1]}`;
   const missing = /^missing required args for command `\S+ (.*)`$/.exec(message);

@@ -6,7 +6,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { COMMANDS } from "../src/cli/spec.ts";
-import { orch, orchCommand, ROOT, scratchRepo, snapshot } from "./helpers.ts";
+import { orch, orchCommand, ROOT, scratchRepo, sessionRepo, snapshot } from "./helpers.ts";
 
 const cwd = scratchRepo();
 
@@ -120,6 +120,28 @@ test("an argument too many is named as typed, with no control character of orch'
     assert.match(r.stderr, /^orch: unexpected argument `extra-arg` \(see orch \w+ --help\)\n$/, JSON.stringify(r.stderr));
     const j = orch([...args, "--json"], { cwd });
     assert.match(j.json.error.message, /^unexpected argument `extra-arg`/, JSON.stringify(j.json.error.message));
+  }
+});
+
+test("a value with a newline or a terminal escape is named whole, on one line, its control characters shown", () => {
+  const { repo } = sessionRepo();
+  const hostile = "x\x1b]0;title\x07\ny";
+  const cases: [string[], number, RegExp][] = [
+    [["status", hostile], 2, /^orch: unexpected argument `x\\x1b\]0;title\\x07\\x0ay` \(see orch status --help\)$/],
+    [["init", "--project-dir", hostile], 2, /^orch: --project-dir "x\\u001b.*\\ny" does not exist$/],
+    [["spawn", "feat/h", "--prompt-file", hostile], 2, /^orch: --prompt-file "x.*\\ny": no such readable file$/],
+    [["spawn", "feat/h", "--after", hostile], 2, /^orch: --after "x.*\\ny": no worker .*; nothing was created$/],
+    [["spawn", "feat/h", "--from", hostile], 1, /^orch: --from "x.*\\ny" is not a commit in /],
+    [["apply", "feat/h", "--expected-head", hostile], 2, /^orch: --expected-head "x.*\\ny" names no commit/],
+  ];
+  orch(["spawn", "feat/h", "--no-window"], { cwd: repo });
+  for (const [args, code, said] of cases) {
+    const spawned = args[0] === "spawn" ? ["spawn", "feat/other", ...args.slice(2)] : args;
+    const r = orch(spawned, { cwd: repo });
+    assert.is(r.code, code, `${args[0]}: ${r.stderr}`);
+    assert.not.ok(/[\x00-\x08\x0b-\x1f\x7f]/.test(r.stderr), `no control character: ${JSON.stringify(r.stderr)}`);
+    assert.is(r.stderr.split("\n").length, 2, `one line: ${JSON.stringify(r.stderr)}`);
+    assert.match(r.stderr.trimEnd(), said);
   }
 });
 

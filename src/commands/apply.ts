@@ -5,7 +5,7 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { invalid, OrchError } from "../errors.ts";
+import { asGiven, invalid, OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { bringHome } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
@@ -78,7 +78,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   // A name that is no commit is bad input: refused before the series is written into the store.
   const expectedGiven = options.expectedHead;
   if (expectedGiven !== undefined && (await gitAdapter.resolveCommit(target, expectedGiven)) === undefined) {
-    throw invalid(`--expected-head ${expectedGiven} names no commit: nothing was applied`);
+    throw invalid(`--expected-head ${asGiven(expectedGiven)} names no commit: nothing was applied`);
   }
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);
@@ -113,10 +113,10 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       gitAdapter.dirtyPathsTouched(target, repo.mainRoot, series.fork, series.tip),
     ]);
     if (options.expectedHead !== undefined) {
-      const names = `--expected-head ${options.expectedHead}`;
-      if (expected === undefined) throw invalid(`${names} names no commit: nothing was applied`);
+      const given = asGiven(options.expectedHead);
+      if (expected === undefined) throw invalid(`--expected-head ${given} names no commit: nothing was applied`);
       if (expected !== head) {
-        const message = `HEAD is ${head.slice(0, 12)}, not the expected ${options.expectedHead}: nothing was applied`;
+        const message = `HEAD is ${head.slice(0, 12)}, not the expected ${given}: nothing was applied`;
         throw new OrchError("refused", message);
       }
     }

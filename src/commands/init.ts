@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { locateRepo } from "../adapters/repo.ts";
 import { storeLayoutFor, type Context } from "../context.ts";
-import { OrchError } from "../errors.ts";
+import { asGiven, OrchError } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { StoreLayout } from "../store/layout.ts";
 import { createSession, type SessionRecord } from "../store/sessions.ts";
@@ -18,10 +18,10 @@ export function parseInit(flags: Flags, ctx: Context): InitOptions {
   const dir = stringFlag(flags, "projectDir");
   const projectDir = path.resolve(ctx.cwd, dir ?? ".");
   if (dir !== undefined && !fs.existsSync(projectDir)) {
-    throw new OrchError("invalid", `--project-dir ${dir} does not exist`);
+    throw new OrchError("invalid", `--project-dir ${asGiven(dir)} does not exist`);
   }
   if (dir !== undefined && !fs.statSync(projectDir).isDirectory()) {
-    throw new OrchError("invalid", `--project-dir ${dir} is not a folder`);
+    throw new OrchError("invalid", `--project-dir ${asGiven(dir)} is not a folder`);
   }
   return { projectDir };
 }

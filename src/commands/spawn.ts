@@ -7,7 +7,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { guardInterrupts } from "../interrupt.ts";
-import { OrchError, usage } from "../errors.ts";
+import { asGiven, OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
@@ -63,7 +63,7 @@ const MAX_PROMPT_BYTES = 16 * 1024 * 1024;
  * else (a device such as /dev/zero, a folder, a FIFO), larger than MAX_PROMPT_BYTES, or not UTF-8.
  */
 function readPrompt(source: string, flags: Flags): string {
-  const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${source}`;
+  const what = source === "stdin" ? "the prompt on stdin" : `--prompt-file ${asGiven(source)}`;
   if (source === "stdin") return readTextBounded(0, MAX_PROMPT_BYTES, what, stdinBytesFlag(flags));
   let stat: fs.Stats;
   try {
@@ -168,7 +168,7 @@ export function notACommit(from: string | undefined, main: Repo): OrchError {
     const why = `${main.root} has no commit yet to start a worker from`;
     return new OrchError("not_found", `${why}: commit first, or give --from`);
   }
-  return new OrchError("not_found", `--from ${from} is not a commit in ${main.root}`);
+  return new OrchError("not_found", `--from ${asGiven(from)} is not a commit in ${main.root}`);
 }
 
 /**
@@ -257,7 +257,7 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     const found = findWorker(layout, orchestratorId, name);
     if (!found) {
       const why = `no worker ${JSON.stringify(name)} in session ${orchestratorId}; nothing was created`;
-      throw new OrchError("invalid", `--after ${name}: ${why}`);
+      throw new OrchError("invalid", `--after ${asGiven(name)}: ${why}`);
     }
     if (found.worker_id === workerId && found.branch === options.branch) {
       throw new OrchError("invalid", `--after ${name}: a worker cannot wait for itself`);
