@@ -63,6 +63,25 @@ export function asGiven(value: string): string {
   return value !== "" && !/[\u0000-\u001f\u007f-\u009f"]/.test(value) ? value : JSON.stringify(value);
 }
 
+/** A value longer than this, quoted or not (a path), in an error's message is cut to its start and its length. */
+const QUOTED_MAX = 1000;
+
+/**
+ * The message with each long value (an argument echoed back) cut: `"xxx…" (200000 characters)`, or
+ * `xxx… (200000 characters)` for one it names without quotes (`--project-dir DIR does not exist`). A 100 KB
+ * prompt given to the wrong flag comes back as its start and its length, not as 100 KB on one line.
+ * The expressions are made here, on a failure only: errors.ts loads with every command.
+ */
+export function shortenQuoted(message: string): string {
+  if (message.length <= QUOTED_MAX) return message;
+  const longQuoted = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"`, "g");
+  const longWord = new RegExp(String.raw`[^\s"]{${QUOTED_MAX + 1},}`, "g");
+  const cut = (_: string, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`;
+  return message
+    .replace(longQuoted, cut)
+    .replace(longWord, (word) => `${word.slice(0, 100)}… (${word.length} characters)`);
+}
+
 /** The errno code of a Node file-system error, if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   if (error && typeof error === "object" && "code" in error) {

@@ -7,7 +7,7 @@ import { undecodableArgument } from "./argv.ts";
 import { fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
-import { OrchError, errnoCode, exitCodeFor, type ErrorKind } from "./errors.ts";
+import { OrchError, errnoCode, exitCodeFor, shortenQuoted, type ErrorKind } from "./errors.ts";
 import { endAll } from "./exit-hold.ts";
 import { booleanFlag, stringFlag } from "./flags.ts";
 import { checkOrchestratorId } from "./ids.ts";
@@ -40,7 +40,9 @@ function jsonMode(): boolean {
 // so that every line of its output is a JSON document for a reader that takes lines as they come.
 let answerInLines = false;
 
-function fail(kind: ErrorKind, message: string, details: Record<string, unknown> = {}): never {
+function fail(kind: ErrorKind, given: string, details: Record<string, unknown> = {}): never {
+  // A long value echoed back (a prompt given to the wrong flag) is cut to its start and its length, as for MCP.
+  const message = shortenQuoted(given);
   warn(message.split("\n")[0]!);
   try {
     const document = { success: false, error: { code: kind, message }, ...details };

@@ -145,6 +145,18 @@ test("a value with a newline or a terminal escape is named whole, on one line, i
   }
 });
 
+test("a 100 KB value echoed by an error is cut to its start and its length, on stderr and in the JSON", () => {
+  const long = "a".repeat(100_000);
+  const echoing = [["poll", "--timeout", long], ["status", long], ["init", "--project-dir", long], ["completion", long]];
+  for (const args of echoing) {
+    const r = orch([args[0]!, "--json", ...args.slice(1)], { cwd });
+    assert.is(r.code, 2, `${args[0]}: ${r.stderr.slice(0, 200)}`);
+    assert.ok(r.stderr.length < 1000, `${args[0]}: a short line (${r.stderr.length} characters)`);
+    assert.match(r.stderr, /a{99}…"? \(10000[02] characters\)/);
+    assert.ok(r.json.error.message.length < 1000, `${args[0]}: a short message in the JSON`);
+  }
+});
+
 test("the parser's usage errors are said in orch's words: what is unexpected, unknown or missing", () => {
   const said: [string[], string][] = [
     [["status", "a", "b"], "unexpected arguments `a`, `b` (see orch status --help)"],

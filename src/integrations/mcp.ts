@@ -7,7 +7,7 @@ import type { CallToolResult, JSONRPCMessage, RequestId, Tool } from "@modelcont
 import { COMMANDS } from "../cli/spec.ts";
 import type { CommandResult } from "../commands/types.ts";
 import type { Context } from "../context.ts";
-import { OrchError, usage } from "../errors.ts";
+import { OrchError, shortenQuoted, usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
@@ -537,22 +537,6 @@ function inToolTerms(error: unknown, tool: ToolSpec | undefined): unknown {
   const message = renamed + error.message.slice(own.length);
   if (message === error.message) return error;
   return new OrchError(error.kind, message, error.details);
-}
-
-/** A value longer than this, quoted or not (a path), in an error's message is cut to its start and its length. */
-const QUOTED_MAX = 1000;
-const LONG_QUOTED = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"`, "g");
-const LONG_WORD = new RegExp(String.raw`[^\s"]{${QUOTED_MAX + 1},}`, "g");
-
-/**
- * The message with each long value (an argument echoed back) cut: `"xxx…" (200000 characters)`, or
- * `xxx… (200000 characters)` for one it names without quotes (`--project-dir DIR does not exist`).
- */
-function shortenQuoted(message: string): string {
-  const cut = (_: string, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`;
-  return message
-    .replace(LONG_QUOTED, cut)
-    .replace(LONG_WORD, (word) => `${word.slice(0, 100)}… (${word.length} characters)`);
 }
 
 /**
