@@ -410,4 +410,27 @@ test("a worker spawned while the main worktree had a detached HEAD: sync says it
   assert.not.match(r.json.skipped[0].reason, /does not exist/);
 });
 
+test("a file/directory conflict is named by its path in status, base_moved and land, not git's path~<commit>", async () => {
+  const { repo } = sessionRepo({ "f.txt": "f\n", "g.txt": "g\n" });
+  const dirHere = spawnWorker(repo, "feat/dir-here");
+  const fileHere = spawnWorker(repo, "feat/file-here");
+  git(["rm", "-q", "f.txt"], dirHere);
+  commitFiles(dirHere, { "f.txt/in.txt": "in\n" }, "f.txt becomes a folder");
+  commitFiles(fileHere, { "g.txt": "G\n" }, "g.txt edited");
+  git(["rm", "-q", "g.txt"], repo);
+  commitFiles(repo, { "f.txt": "F\n", "g.txt/in.txt": "in\n" }, "f.txt edited, g.txt becomes a folder");
+  const r = orch(["status", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  const paths = (id: string) => r.json.workers.find((w: { worker_id: string }) => w.worker_id === id).conflict_paths;
+  assert.equal([paths("feat-dir-here"), paths("feat-file-here")], [["f.txt"], ["g.txt"]]);
+  assert.equal(inbox(dirHere).map((m) => m.content.conflict_paths), [["f.txt"]]);
+  assert.equal(inbox(fileHere).map((m) => m.content.conflict_paths), [["g.txt"]]);
+  for (const [wt, id, path] of [[dirHere, "feat-dir-here", "f.txt"], [fileHere, "feat-file-here", "g.txt"]]) {
+    assert.is(orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt! }).code, 0);
+    const land = orch(["land", id!, "--json"], { cwd: repo });
+    assert.is(land.code, 1, land.stderr);
+    assert.equal(land.json.results[0].conflict_paths, [path]);
+  }
+});
+
 test.run();

@@ -419,10 +419,23 @@ export async function commitsBetween(cwd: string, from: string, to: string): Pro
   });
 }
 
-/** Paths left with conflicts (unmerged entries) in a checkout. */
-export async function unmergedPaths(cwd: string): Promise<string[]> {
+/**
+ * The paths that conflict, as the user knows them: in a file/directory (or file/symlink) conflict git moves the
+ * file aside to `path~<side>`, a side named by what the merge was given (HEAD, a commit id), which is in neither
+ * branch and which another merge of the same branches names otherwise; `path` is what conflicts.
+ */
+export function conflictingPaths(paths: string[], sides: string[]): string[] {
+  const named = (entry: string) => {
+    const side = sides.find((s) => s && entry.endsWith(`~${s}`) && entry.length > s.length + 1);
+    return side ? entry.slice(0, -(side.length + 1)) : entry;
+  };
+  return [...new Set(paths.map(named))];
+}
+
+/** Paths left with conflicts (unmerged entries) in a checkout that merged `sides` (HEAD and what it merged). */
+export async function unmergedPaths(cwd: string, sides: string[] = ["HEAD"]): Promise<string[]> {
   const result = await git(["diff", "--name-only", "--diff-filter=U", "-z"], cwd, { allowFailure: true });
-  return [...new Set(result.stdout.split("\0").filter(Boolean))];
+  return conflictingPaths(result.stdout.split("\0").filter(Boolean), sides);
 }
 
 /**
@@ -626,7 +639,7 @@ export async function mergeInto(
     const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", ...range];
     const picked = await git(args, cwd, { allowFailure: true, env });
     if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
-    const conflictPaths = await unmergedPaths(cwd);
+    const conflictPaths = await unmergedPaths(cwd, ["HEAD", tip]);
     await git(["cherry-pick", "--abort"], cwd, { allowFailure: true });
     return { ok: false, conflictPaths, message: picked.stderr.trim() };
   }
@@ -636,7 +649,7 @@ export async function mergeInto(
   const args = method === "squash" ? squashArgs : mergeCommitArgs;
   const merged = await git(args, cwd, { allowFailure: true, env });
   if (merged.code !== 0) {
-    const conflictPaths = await unmergedPaths(cwd);
+    const conflictPaths = await unmergedPaths(cwd, ["HEAD", tip]);
     // --merge resets what the merge touched and keeps unrelated local changes.
     await git(method === "squash" ? ["reset", "--merge"] : ["merge", "--abort"], cwd, { allowFailure: true });
     return { ok: false, conflictPaths, message: (merged.stdout + merged.stderr).trim() };
@@ -751,7 +764,7 @@ export async function mergeTrees(cwd: string, pairs: [string, string][]): Promis
     const paths: string[] = [];
     while (i < fields.length && fields[i] !== "") paths.push(fields[i++]!);
     i++;
-    merges.push({ clean: status === "1", tree, conflictPaths: [...new Set(paths)] });
+    merges.push({ clean: status === "1", tree, conflictPaths: conflictingPaths(paths, pairs[merges.length]!) });
   }
   if (merges.length !== pairs.length) {
     throw new OrchError("failed", `git merge-tree --stdin answered ${merges.length} of ${pairs.length} merges`);
@@ -767,7 +780,7 @@ async function mergeTree(cwd: string, base: string, branch: string): Promise<Tre
     throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
   }
   const [tree = "", ...paths] = result.stdout.split("\0").filter(Boolean);
-  return { clean: result.code === 0, tree, conflictPaths: [...new Set(paths)] };
+  return { clean: result.code === 0, tree, conflictPaths: conflictingPaths(paths, [base, branch]) };
 }
 
 /** The tree of each commit, in one git call. */
