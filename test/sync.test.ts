@@ -436,4 +436,20 @@ test("an agent that edits its file after sync looked (git refuses to check out o
   assert.is(fs.readFileSync(path.join(wt, "feat/busy.txt"), "utf8"), "mine\nthe agent's edit\n");
 });
 
+test("sync's rebase keeps the worker's git notes on its replayed commits; a user's own notes.rewriteRef decides", () => {
+  const { repo, wt, tip } = behindOne("feat/noted");
+  git(["notes", "add", "-m", "why this commit"], wt);
+  git(["notes", "--ref", "review", "add", "-m", "looked at"], wt);
+  const r = orch(["sync", "--json"], { cwd: repo });
+  assert.equal([r.code, r.json.synced], [0, ["feat-noted"]], r.stderr);
+  onTipOnce(repo, "feat/noted", tip);
+  assert.is(git(["notes", "show", "feat/noted"], wt), "why this commit");
+  assert.is(git(["notes", "--ref", "review", "show", "feat/noted"], wt), "looked at");
+  git(["config", "notes.rewriteRef", "refs/notes/commits"], repo);
+  commitFiles(repo, { "main.txt": "moved again\n" }, "main moves again");
+  assert.equal(orch(["sync", "--json"], { cwd: repo }).json.synced, ["feat-noted"]);
+  assert.is(git(["notes", "show", "feat/noted"], wt), "why this commit");
+  assert.is(spawnSync("git", ["notes", "--ref", "review", "show", "feat/noted"], { cwd: wt }).status, 1);
+});
+
 test.run();

@@ -155,9 +155,15 @@ async function bringOnto(
   const merge = ["merge", "--ff", "--no-edit", "--quiet", "-m", message, tip];
   const args = method === "rebase" ? ["rebase", "--quiet", tip] : merge;
   try {
+    // The notes of the worker's commits (git notes) go with them onto their new ids: git copies them only where
+    // notes.rewriteRef names them, which is unset unless the user set it.
+    const notesGo = method === "rebase" && !env.GIT_NOTES_REWRITE_REF &&
+      !(await gitAdapter.git(["config", "--get-all", "notes.rewriteRef"], worktree, { allowFailure: true })).stdout
+        .trim();
     // Let finish on Ctrl-C (its own process group, which a terminal's signal misses): a rebase cut
     // mid-write leaves the worktree half-way; sync stops after this worker instead.
-    const options = { allowFailure: true, env, finishOnInterrupt: true, onStart };
+    const gitEnv = notesGo ? { ...env, GIT_NOTES_REWRITE_REF: "refs/notes/*" } : env;
+    const options = { allowFailure: true, env: gitEnv, finishOnInterrupt: true, onStart };
     return await runOnto(worktree, method, tip, args, options);
   } finally {
     fs.rmSync(file, { force: true });
