@@ -1,6 +1,8 @@
 // tmux through argument arrays: windows for workers, in the current session inside tmux, otherwise in
 // a detached session orch-<repo> on whatever server tmux itself would use ($TMUX, TMUX_TMPDIR).
 
+import fs from "node:fs";
+import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { windowKey } from "../ids.ts";
 import { run } from "./exec.ts";
@@ -66,6 +68,40 @@ export function socketRefused(stderr: string): { socket: string; reason: string 
   return refused ? { socket: refused[1]!, reason: refused[2]! } : undefined;
 }
 
+/** The longest path a unix socket may have: its sun_path holds 104 bytes on macOS, 108 on Linux, with the NUL. */
+export const MAX_SOCKET_PATH_BYTES = process.platform === "darwin" ? 103 : 107;
+
+/**
+ * The socket tmux uses outside tmux: <$TMUX_TMPDIR, else /tmp>/tmux-<uid>/default, its folder's links resolved
+ * as tmux resolves them; undefined inside tmux ($TMUX names the socket of a server that runs).
+ */
+export function defaultSocket(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.TMUX) return undefined;
+  const folder = path.join(env.TMUX_TMPDIR || "/tmp", `tmux-${process.getuid?.() ?? 0}`);
+  for (const [real, rest] of [[folder, ""], [path.dirname(folder), path.basename(folder)]] as const) {
+    try {
+      return path.join(fs.realpathSync(real), rest, "default");
+    } catch {
+      // Not made yet: tmux makes the last folder.
+    }
+  }
+  return path.join(folder, "default");
+}
+
+/**
+ * Why tmux cannot make or reach its server here when its socket's path is too long for a unix socket (a deep
+ * TMUX_TMPDIR): tmux says only "error connecting to … (File name too long)", or nothing clearer.
+ */
+export function socketTooLong(env: NodeJS.ProcessEnv): { problem: string; fix: string } | undefined {
+  const socket = defaultSocket(env);
+  if (socket === undefined || Buffer.byteLength(socket) <= MAX_SOCKET_PATH_BYTES) return undefined;
+  const length = `${Buffer.byteLength(socket)} bytes, over the ${MAX_SOCKET_PATH_BYTES} a unix socket's path may have`;
+  return {
+    problem: `tmux's socket ${socket} is ${length}`,
+    fix: "set TMUX_TMPDIR to a shorter folder, or unset it (tmux then uses /tmp)",
+  };
+}
+
 /** What tmux says when asked for its sessions: whether a server answers, and why not. */
 export async function askServer(env: NodeJS.ProcessEnv): Promise<{ code: number; stderr: string }> {
   return run(tmuxArgv(["list-sessions", "-F", "#{session_id}"]), { env, allowFailure: true });
@@ -82,6 +118,8 @@ export async function serverRunning(env: NodeJS.ProcessEnv): Promise<boolean | u
     // A socket this process may not connect to (a sandbox's filter: "Operation not permitted") says nothing
     // about the server, whose windows must not be taken for closed.
     if (socketRefused(result.stderr)) return undefined;
+    // A socket path too long to connect to says nothing about the server either.
+    if (/\(File name too long\)/.test(result.stderr)) return undefined;
     return /no server running|error connecting|No such file or directory/i.test(result.stderr) ? false : undefined;
   } catch {
     return undefined;
@@ -190,6 +228,8 @@ export async function openWindow(spec: NewWindow, env: NodeJS.ProcessEnv): Promi
   const attempt = await run(tmuxArgv(["new-window", "-d", ...format, ...target, ...windowArgs]), tolerant);
   if (attempt.code === 0) return parseCreated(attempt.stdout);
   if (spec.session === undefined) throw new OrchError("failed", `tmux new-window failed: ${attempt.stderr.trim()}`);
+  const tooLong = socketTooLong(env);
+  if (tooLong) throw new OrchError("invalid", `${tooLong.problem}: ${tooLong.fix}`);
   await refuseServerThatWouldExit(env);
   // In the same call as new-session, before tmux's loop can end the session: orch's session is detached by
   // design, so a user's `destroy-unattached on` (which would close it, and the agent with it, at once) is

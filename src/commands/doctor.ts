@@ -13,6 +13,7 @@ import { usage } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { globalTarget, planInstall, projectTarget, type InstallTarget } from "../integrations/claude.ts";
 import { selfCommand } from "../runtime.ts";
+import * as tmux from "../adapters/tmux.ts";
 import { isOrchestratorId } from "../ids.ts";
 import { listDir } from "../store/files.ts";
 import { StoreLayout } from "../store/layout.ts";
@@ -76,6 +77,11 @@ async function checkTmux(env: NodeJS.ProcessEnv): Promise<Check> {
       detail: `tmux -V failed: ${answer.output.split("\n")[0] ?? ""}`,
       fix: "reinstall tmux",
     };
+  }
+  const tooLong = tmux.socketTooLong(env);
+  if (tooLong) {
+    const { problem: detail, fix } = tooLong;
+    return { name: "tmux", ok: false, required: true, ...(version ? { version } : {}), detail, fix };
   }
   return {
     name: "tmux",
