@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { OrchError } from "./errors.ts";
+import { OrchError, errnoCode } from "./errors.ts";
 
 const RUNTIMES = new Set(["node", "nodejs", "bun", "deno"]);
 
@@ -34,7 +34,40 @@ function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The folder under which orch keeps its shims: ~/.local/state/orch (or $XDG_STATE_HOME/orch). */
+/**
+ * The temp folder (os.tmpdir(): $TMPDIR, else /tmp) with its links resolved; `why` says what orch puts there.
+ * A $TMPDIR that does not exist is said in one line, not as lstat's ENOENT.
+ */
+export function tempFolder(why: string): string {
+  const temp = os.tmpdir();
+  try {
+    return fs.realpathSync(temp);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+    const set = process.env.TMPDIR ? "TMPDIR " : "";
+    const fix = process.env.TMPDIR ? "create it, or unset TMPDIR to use /tmp" : "create it";
+    throw new OrchError("invalid", `the temp folder ${set}${temp} does not exist (${why}): ${fix}`);
+  }
+}
+
+/**
+ * Whether orch can keep its shims in `base`: its bin folder is there or can be made. A HOME that is missing
+ * or read-only (a service account's /nonexistent) cannot hold it.
+ */
+function canHoldShims(base: string): boolean {
+  try {
+    fs.mkdirSync(path.join(base, "bin"), { recursive: true, mode: 0o700 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The folder under which orch keeps its shims: ~/.local/state/orch (or $XDG_STATE_HOME/orch); $TMPDIR/orch-<uid>
+ * when that path holds a ":" (which splits PATH) or cannot be made (HOME missing or read-only).
+ */
 export function shimHome(env: NodeJS.ProcessEnv): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : -1;
   const home = env.HOME || os.homedir();
@@ -42,7 +75,8 @@ export function shimHome(env: NodeJS.ProcessEnv): string {
   const stateHome =
     xdgStateHome && path.isAbsolute(xdgStateHome) ? xdgStateHome : path.join(home, ".local", "state");
   const candidates = [path.join(stateHome, "orch"), path.join(os.tmpdir(), `orch-${uid}`)];
-  const base = candidates.find((dir) => !dir.includes(path.delimiter));
+  const usable = candidates.filter((dir) => !dir.includes(path.delimiter));
+  const base = usable.find(canHoldShims) ?? usable[0];
   if (!base) {
     const why = `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`;
     throw new OrchError("failed", why);

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
+import { tempFolder } from "../runtime.ts";
 import { OrchError } from "../errors.ts";
 import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure } from "./git.ts";
 
@@ -54,12 +55,13 @@ async function scratchFolders(repoRoot: string): Promise<string[]> {
       folders.add(path.dirname(worktree));
     }
   }
-  const temp = fs.realpathSync(os.tmpdir());
+  let temp = "";
   let names: string[] = [];
   try {
+    temp = fs.realpathSync(os.tmpdir());
     names = fs.readdirSync(temp);
   } catch {
-    // An unreadable temp folder holds nothing of ours that could be found.
+    // A missing or unreadable temp folder holds nothing of ours that could be found.
   }
   for (const name of names) if (name.startsWith(FOLDER_PREFIX)) folders.add(path.join(temp, name));
   return [...folders].filter(isScratchFolder);
@@ -99,7 +101,8 @@ export async function withScratchWorktree<T>(
   const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
   const repository = await commonGitDir(repoRoot);
   return guardInterrupts(async () => {
-    const parent = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), FOLDER_PREFIX));
+    const temp = tempFolder("orch makes its throw-away worktrees there");
+    const parent = fs.mkdtempSync(path.join(temp, FOLDER_PREFIX));
     const dir = path.join(parent, WORKTREE_NAME);
     try {
       const owner: ScratchOwner = { pid: process.pid, start_time: processStartTime(process.pid), repository };

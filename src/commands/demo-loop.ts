@@ -2,7 +2,6 @@
 // tmux server, the narrator, and the loop after the spawns (await and approve, land, hand back, clean).
 
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import { processesWorkingIn, terminate } from "../adapters/processes.ts";
@@ -10,6 +9,7 @@ import { killServer, startPrivateServer } from "../adapters/tmux.ts";
 import type { Context } from "../context.ts";
 import { booleanFlag, type Flags } from "../flags.ts";
 import { guardInterrupts, throwIfInterrupted, untilInterrupted } from "../interrupt.ts";
+import { tempFolder } from "../runtime.ts";
 import { colorsFor, NO_COLORS, writeErr, writeOut, type Colors } from "../output.ts";
 import { approveMain } from "./approve.ts";
 import { runAwait, type AwaitedWorker } from "./await.ts";
@@ -78,7 +78,7 @@ export async function openStage(flags: Flags, parent: Context): Promise<DemoStag
   const json = booleanFlag(flags, "json");
   const c = json ? NO_COLORS : await colorsFor(1, parent.env);
   const say = (line: string) => (json ? writeErr : writeOut)(`${line}\n`);
-  const scratch = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "orch-demo-"));
+  const scratch = fs.mkdtempSync(path.join(tempFolder("the demo's scratch repository goes there"), "orch-demo-"));
   const repo = path.join(scratch, "shop");
   const env: NodeJS.ProcessEnv = {
     ...parent.env,
