@@ -1,0 +1,84 @@
+// The user's environment: folders orch relies on that are too deep, missing or not writable are said in one
+// line (or another place is chosen), never as a raw errno or tmux's own words.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { git, orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import type { Check } from "../src/commands/doctor.ts";
+
+/** A folder deep enough that tmux's socket in it (<dir>/tmux-<uid>/default) passes the 107 bytes a socket takes. */
+function deepFolder(): string {
+  const dir = path.join(tempDir("orch-deep-"), "d".repeat(60), "e".repeat(40));
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+test("a TMUX_TMPDIR too deep for tmux's socket: spawn says so in one line, exit 2, nothing made; doctor fails", () => {
+  const { repo } = sessionRepo();
+  const env = { ...privateTmux(), TMUX_TMPDIR: deepFolder() };
+  const r = orch(["spawn", "feat/deep", "--agent", "sleep 60", "--prompt", "hi"], { cwd: repo, env });
+  assert.is(r.code, 2, r.stderr);
+  assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /tmux's socket \/\S+\/tmux-\d+\/default is \d+ bytes, over the 107 /);
+  assert.match(r.stderr, /set TMUX_TMPDIR to a shorter folder/);
+  assert.not.match(r.stderr, /error connecting|File name too long/);
+  assert.is(git(["worktree", "list", "--porcelain"], repo).match(/^worktree /gm)?.length, 1, "no worktree left");
+  assert.is(git(["branch", "--list", "feat/deep"], repo), "", "no branch left");
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.equal(status.json.workers, [], status.stdout);
+
+  const doctor = orch(["doctor", "--json", "--agent", "sh"], { cwd: repo, env });
+  const tmux = doctor.json.checks.find((c: Check) => c.name === "tmux");
+  assert.is(tmux.ok, false, JSON.stringify(tmux));
+  assert.match(tmux.detail, /tmux's socket .* bytes, over the 107 /);
+  assert.match(tmux.fix, /TMUX_TMPDIR/);
+  assert.is(doctor.code, 1);
+});
+
+test("TMPDIR naming a missing folder: land, apply --dry-run and demo say so in one line, exit 2", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const spawned = orch(["spawn", "feat/tmp", "--no-window", "--agent", "sh", "--prompt", "hi", "--json"], {
+    cwd: repo, env,
+  });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const wt = spawned.json.worktree_path as string;
+  fs.writeFileSync(path.join(wt, "b.txt"), "b\n");
+  git(["add", "b.txt"], wt);
+  git(["commit", "-q", "-m", "b"], wt);
+  const head = git(["rev-parse", "main"], repo);
+  const missing = { ...env, TMPDIR: path.join(tempDir(), "gone") };
+  for (const args of [["land", "feat/tmp", "--test", "true"], ["apply", "feat/tmp", "--dry-run"]]) {
+    const r = orch(args, { cwd: repo, env: missing });
+    assert.is(r.code, 2, `${args[0]}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /the temp folder TMPDIR \/\S+\/gone does not exist .*: create it, or unset TMPDIR/);
+    assert.not.match(r.stderr, /ENOENT|lstat/);
+  }
+  assert.is(git(["rev-parse", "main"], repo), head, "nothing landed");
+  const demo = orch(["demo"], { cwd: tempDir(), env: missing });
+  assert.is(demo.code, 2, demo.stderr);
+  assert.match(demo.stderr, /^orch: the temp folder TMPDIR \/\S+\/gone does not exist \(the demo's scratch/);
+});
+
+test("a HOME orch cannot write to: the shim goes in the temp folder and the agent runs orch", async () => {
+  const { repo } = sessionRepo();
+  const tmp = tempDir("orch-tmp-");
+  const file = path.join(tempDir(), "file");
+  fs.writeFileSync(file, "");
+  const out = path.join(tempDir(), "agent.out");
+  const agent = path.join(tempDir(), "agent.sh");
+  fs.writeFileSync(agent, `#!/bin/sh\n{ command -v orch; orch --version; } > ${out}.tmp 2>&1\nmv ${out}.tmp ${out}\n`);
+  fs.chmodSync(agent, 0o755);
+  const env = { ...privateTmux(), HOME: path.join(file, "home"), XDG_STATE_HOME: undefined, TMPDIR: tmp };
+  const r = orch(["spawn", "feat/home", "--agent", agent, "--prompt", "hi"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => fs.existsSync(out), 15_000, "the agent to run");
+  const [shim = "", version = ""] = fs.readFileSync(out, "utf8").trim().split("\n");
+  assert.ok(shim.startsWith(path.join(tmp, `orch-${process.getuid!()}`, "bin") + path.sep), shim);
+  assert.match(version, /^orch \d/);
+});
+
+test.run();
