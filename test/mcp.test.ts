@@ -829,6 +829,28 @@ test("a client gone during poll_messages (stdout closed): the messages stay unre
   assert.equal(next.json.messages.map((m: { id: string }) => m.id), sent, "nothing was marked read for nobody");
 });
 
+test("SIGTERM while requests keep pouring in ends the server (143), as when they pause", async () => {
+  const { repo } = sessionRepo();
+  const [command, ...pre] = orchCommand();
+  const flood = spawn("yes", ["{}"], { stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(command!, [...pre, "mcp"], { cwd: repo, env: baseEnv(), stdio: [flood.stdout!, "ignore", "pipe"] });
+  let tail = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (tail = (tail + chunk).slice(-65536)));
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  try {
+    // Each line is refused on stderr: the server reads the flood before the signal comes.
+    await waitUntil(() => tail.length > 0, 30_000, "the server to read the flood");
+    child.kill("SIGTERM");
+    // Before, under bun the handler never ran while lines kept coming: only SIGKILL ended the server.
+    await waitUntil(() => child.exitCode !== null || child.signalCode !== null, 30_000, "the server to end");
+    assert.is(await exited, 143);
+    assert.match(tail, /mcp: SIGTERM: ending once the calls under way are answered/);
+  } finally {
+    child.kill("SIGKILL");
+    flood.kill("SIGKILL");
+  }
+});
+
 test("the server exits 0 with nothing on stdout when stdin closes; --json is refused", async () => {
   const repo = scratchRepo();
   const { done } = orchAsync(["mcp"], { cwd: repo, input: "" });

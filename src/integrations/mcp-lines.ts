@@ -8,6 +8,12 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 /** How much of a refused line is kept to find its request id in. */
 const HEAD_BYTES = 4096;
 const NEWLINE = 0x0a;
+/**
+ * Every this many chunks the next one waits a turn of the event loop. Under bun, input that keeps coming
+ * (a client flooding requests) kept the loop from ever running the SIGTERM handler: the server could
+ * only be killed with -9.
+ */
+const CHUNKS_BETWEEN_TURNS = 16;
 
 /** A refused line: its first bytes (to find the request id in) and how long it was when it was refused. */
 export interface OversizedLine {
@@ -24,6 +30,7 @@ export class BoundedLines extends Transform {
   private size = 0;
   /** Set while the rest of a refused line is being dropped. */
   private dropping = false;
+  private chunks = 0;
 
   constructor(
     private readonly limit: number,
@@ -49,7 +56,8 @@ export class BoundedLines extends Transform {
       this.dropping = false;
       start = newline + 1;
     }
-    done();
+    if (++this.chunks % CHUNKS_BETWEEN_TURNS === 0) setImmediate(done);
+    else done();
   }
 
   override _flush(done: TransformCallback): void {
