@@ -433,4 +433,19 @@ test("a file/directory conflict is named by its path in status, base_moved and l
   }
 });
 
+test("conflict paths: a file really named x~HEAD keeps its name; land --method rebase names the moved file's path",
+  () => {
+    const { repo } = sessionRepo({ "x~HEAD": "x\n", "g.txt": "g\n" });
+    const wt = spawnWorker(repo, "feat/tilde");
+    commitFiles(wt, { "x~HEAD": "worker\n", "g.txt": "G\n" }, "both edited");
+    git(["rm", "-q", "g.txt"], repo);
+    commitFiles(repo, { "x~HEAD": "main\n", "g.txt/in.txt": "in\n" }, "x~HEAD edited, g.txt becomes a folder");
+    assert.is(orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt }).code, 0);
+    for (const method of ["squash", "rebase"]) {
+      const land = orch(["land", "feat-tilde", "--method", method, "--json"], { cwd: repo });
+      assert.is(land.code, 1, land.stderr);
+      assert.equal(land.json.results[0].conflict_paths.sort(), ["g.txt", "x~HEAD"], method);
+    }
+  });
+
 test.run();

@@ -420,22 +420,39 @@ export async function commitsBetween(cwd: string, from: string, to: string): Pro
 }
 
 /**
- * The paths that conflict, as the user knows them: in a file/directory (or file/symlink) conflict git moves the
- * file aside to `path~<side>`, a side named by what the merge was given (HEAD, a commit id), which is in neither
- * branch and which another merge of the same branches names otherwise; `path` is what conflicts.
+ * The paths that conflict, as the user knows them. In a file/directory (or file/symlink) conflict git moves a
+ * file aside to `path~<side>`, a side named by what the merge was given (HEAD, a commit id, a cherry-pick's
+ * `<id> (<subject>)`): a name in neither branch, which another merge of the same branches names otherwise;
+ * `path` is what conflicts. A path in either of `commits` (the merge's sides) is the user's own, even when
+ * named `x~HEAD`; git is asked only when a path holds a "~".
  */
-export function conflictingPaths(paths: string[], sides: string[]): string[] {
+export async function conflictingPaths(cwd: string, paths: string[], commits: string[]): Promise<string[]> {
+  const unique = [...new Set(paths)];
+  const prefixesOf = (entry: string) => [...entry.matchAll(/~/g)].map((m) => entry.slice(0, m.index)).filter(Boolean);
+  const tilded = unique.filter((entry) => prefixesOf(entry).length > 0);
+  if (tilded.length === 0) return unique;
+  const asked = [...new Set([...tilded, ...tilded.flatMap(prefixesOf)])];
+  const listed = await Promise.all([...new Set(commits)].map((commit) => git(
+    ["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", "--name-only", commit, "--", ...asked], cwd,
+    { allowFailure: true })));
+  const names = listed.flatMap((result) => (result.code === 0 ? result.stdout.split("\0").filter(Boolean) : []));
+  const inSides = (entry: string) => names.some((name) => name === entry || name.startsWith(`${entry}/`));
   const named = (entry: string) => {
-    const side = sides.find((s) => s && entry.endsWith(`~${s}`) && entry.length > s.length + 1);
-    return side ? entry.slice(0, -(side.length + 1)) : entry;
+    if (!tilded.includes(entry) || inSides(entry)) return entry;
+    return prefixesOf(entry).reverse().find(inSides) ?? entry;
   };
-  return [...new Set(paths.map(named))];
+  return [...new Set(unique.map(named))];
 }
 
-/** Paths left with conflicts (unmerged entries) in a checkout that merged `sides` (HEAD and what it merged). */
-export async function unmergedPaths(cwd: string, sides: string[] = ["HEAD"]): Promise<string[]> {
+/**
+ * Paths left with conflicts (unmerged entries) in a checkout, named as conflictingPaths says: `commits` are the
+ * merge's sides (by default HEAD and what a merge, cherry-pick or rebase under way is picking).
+ */
+export async function unmergedPaths(
+  cwd: string, commits = ["HEAD", "MERGE_HEAD", "CHERRY_PICK_HEAD", "REBASE_HEAD"],
+): Promise<string[]> {
   const result = await git(["diff", "--name-only", "--diff-filter=U", "-z"], cwd, { allowFailure: true });
-  return conflictingPaths(result.stdout.split("\0").filter(Boolean), sides);
+  return conflictingPaths(cwd, result.stdout.split("\0").filter(Boolean), commits);
 }
 
 /**
@@ -639,7 +656,7 @@ export async function mergeInto(
     const args = ["cherry-pick", "--allow-empty", "--keep-redundant-commits", ...range];
     const picked = await git(args, cwd, { allowFailure: true, env });
     if (picked.code === 0) return { ok: true, conflictPaths: [], message: "" };
-    const conflictPaths = await unmergedPaths(cwd, ["HEAD", tip]);
+    const conflictPaths = await unmergedPaths(cwd, ["HEAD", "CHERRY_PICK_HEAD", tip]);
     await git(["cherry-pick", "--abort"], cwd, { allowFailure: true });
     return { ok: false, conflictPaths, message: picked.stderr.trim() };
   }
@@ -764,7 +781,8 @@ export async function mergeTrees(cwd: string, pairs: [string, string][]): Promis
     const paths: string[] = [];
     while (i < fields.length && fields[i] !== "") paths.push(fields[i++]!);
     i++;
-    merges.push({ clean: status === "1", tree, conflictPaths: conflictingPaths(paths, pairs[merges.length]!) });
+    const conflictPaths = await conflictingPaths(cwd, paths, pairs[merges.length]!);
+    merges.push({ clean: status === "1", tree, conflictPaths });
   }
   if (merges.length !== pairs.length) {
     throw new OrchError("failed", `git merge-tree --stdin answered ${merges.length} of ${pairs.length} merges`);
@@ -780,7 +798,7 @@ async function mergeTree(cwd: string, base: string, branch: string): Promise<Tre
     throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
   }
   const [tree = "", ...paths] = result.stdout.split("\0").filter(Boolean);
-  return { clean: result.code === 0, tree, conflictPaths: conflictingPaths(paths, [base, branch]) };
+  return { clean: result.code === 0, tree, conflictPaths: await conflictingPaths(cwd, paths, [base, branch]) };
 }
 
 /** The tree of each commit, in one git call. */
