@@ -114,6 +114,14 @@ test("claude --disallowedTools covering orch and --bare warn; the user's other o
   assert.equal(warnings, []);
 });
 
+test("claude's hidden options that take a value (--teammate-mode, --channels) are kept, their values too", async () => {
+  const { spec } = launch();
+  const given = ["--teammate-mode", "in-process", "--channels", "plugin:a@b", "--max-thinking-tokens", "8000"];
+  const argv = await argvOf(`claude ${given.join(" ")}`, spec);
+  assert.equal(argv.slice(0, 7), ["claude", ...given]);
+  assert.is(argv[7], "--session-id");
+});
+
 const refused: [string, RegExp][] = [
   ["codex exec", /codex's options only, not "exec"/],
   ["codex -C /elsewhere", /-C would have the worker work outside its worktree/],

@@ -76,18 +76,41 @@ export const CODEX_OPTIONS: OptionTable = {
   "-C": "value", "--cd": "value", "--add-dir": "value", "-a": "value", "--ask-for-approval": "value",
 };
 
-/** Claude Code 2.1.330's options that take a value (`claude --help`). */
+/**
+ * Claude Code 2.1.330's options that take a value: those `claude --help` lists and its hidden ones (found in the
+ * program's option declarations: --teammate-mode, --channels, --max-thinking-tokens, …), so that a value given
+ * to one is never read as a prompt and the option line refused.
+ */
 export const CLAUDE_OPTIONS: OptionTable = {
-  "--add-dir": "variadic", "--agent": "value", "--agents": "value", "--allowedTools": "variadic",
-  "--allowed-tools": "variadic", "--append-system-prompt": "value", "--append-system-prompt-file": "value",
-  "--autocompact": "value", "--betas": "variadic", "--cloud": "optional", "-d": "optional", "--debug": "optional",
-  "--debug-file": "value", "--disallowedTools": "variadic", "--disallowed-tools": "variadic", "--effort": "value",
-  "--environment": "value", "--fallback-model": "value", "--file": "variadic", "--from-pr": "optional",
-  "--input-format": "value", "--json-schema": "value", "--max-budget-usd": "value", "--mcp-config": "variadic",
-  "--model": "value", "-n": "value", "--name": "value", "--output-format": "value", "--permission-mode": "value",
-  "--permission-prompts": "value", "--plugin-dir": "value", "--plugin-url": "value", "--prompt-suggestions": "optional",
-  "--remote-control": "optional", "--remote-control-session-name-prefix": "value", "-r": "optional",
-  "--resume": "optional", "--session-id": "value", "--setting-sources": "value", "--settings": "value",
-  "--system-prompt": "value", "--system-prompt-file": "value", "--system-prompt-snapshot": "value",
-  "--teleport": "optional", "--tools": "variadic", "-w": "optional", "--worktree": "optional",
+  "--accept-command": "value", "--add-dir": "variadic", "--advisor": "value", "--agent": "value",
+  "--agent-color": "value", "--agent-id": "value", "--agent-name": "value", "--agent-type": "value",
+  "--agents": "value", "--allowed-tools": "variadic", "--allowedTools": "variadic",
+  "--append-subagent-system-prompt": "value", "--append-subagent-system-prompt-file": "value",
+  "--append-system-prompt": "value", "--append-system-prompt-file": "value", "--attach-serve": "value",
+  "--autocompact": "value", "--betas": "variadic", "--channels": "variadic", "--client-data-url": "value",
+  "--cloud": "optional", "--correlation-id": "value", "-d": "optional",
+  "--dangerously-load-development-channels": "variadic", "--debug": "optional", "--debug-file": "value",
+  "--deep-link-cwd-b64": "value", "--deep-link-last-fetch": "value", "--deep-link-repo": "value",
+  "--disallowed-tools": "variadic", "--disallowedTools": "variadic", "--effort": "value", "--environment": "value",
+  "--event": "value", "--fallback-model": "value", "--fast-mode": "value", "--file": "variadic",
+  "--forward-home-settings": "value", "--from-pr": "optional", "--inherit-permission-mode": "value",
+  "--initialize-fields": "value", "--input-format": "value", "--json-schema": "value", "--lead-verify-key": "value",
+  "--list": "value", "--managed-settings": "value", "--max-budget-usd": "value", "--max-cost": "value",
+  "--max-thinking-tokens": "value", "--max-turns": "value", "--mcp-config": "variadic",
+  "--messaging-socket-path": "value", "--metadata": "value", "--model": "value", "-n": "value", "--name": "value",
+  "--on-branch": "value", "--output": "value", "--output-format": "value", "--parent-session-id": "value",
+  "--permission-mode": "value", "--permission-prompt-tool": "value", "--permission-prompts": "value",
+  "--plan-mode-instructions": "value", "--plugin-dir": "value", "--plugin-dir-no-mcp": "value",
+  "--plugin-url": "value", "--pool": "value", "--prefill": "value", "--prefill-b64": "value",
+  "--proactivity": "value", "--profile": "value", "--project-config-root": "value",
+  "--prompt-suggestions": "optional", "-r": "optional", "--rc": "optional", "--ref": "value", "--remote": "optional",
+  "--remote-control": "optional", "--remote-control-session-name-prefix": "value", "--result-format": "value",
+  "--resume": "optional", "--resume-drops-turn": "value", "--resume-session-at": "value", "--review-md": "value",
+  "--rewind-files": "value", "--runner-declares": "value", "--sdk-url": "value", "--session-began-as-copy": "value",
+  "--session-id": "value", "--setting-sources": "value", "--settings": "value", "--system-prompt": "value",
+  "--system-prompt-file": "value", "--system-prompt-snapshot": "value", "--task-budget": "value",
+  "--team-name": "value", "--teammate-mode": "value", "--teleport": "optional", "--thinking": "value",
+  "--thinking-display": "value", "--tools": "variadic", "--transport": "value", "-w": "optional",
+  "--watch-artifact": "value", "--watch-artifact-no-autoreact": "value", "--workload": "value",
+  "--worktree": "optional",
 };
