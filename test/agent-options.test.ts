@@ -39,13 +39,13 @@ async function argvOf(agent: string, spec: LaunchSpec): Promise<string[]> {
 }
 
 test("options are read as the agent reads them: values by any spelling, flags, positionals", () => {
-  const read = readOptions(["-sread-only", "--model=o3", "-c", "a=b", "--yolo", "exec"], CODEX_OPTIONS);
+  const read = readOptions(["-sread-only", "--model=o3", "-c", "a=b", "--yolo", "exec"], CODEX_OPTIONS, "clap");
   assert.equal(read.options.map((o) => [o.name, o.values]), [["-s", ["read-only"]], ["--model", ["o3"]],
     ["-c", ["a=b"]], ["--yolo", []]]);
   assert.equal(read.positionals, ["exec"]);
 });
 
-for (const given of ["-s read-only", "--sandbox read-only", "--sandbox=read-only", "-sread-only",
+for (const given of ["-s read-only", "--sandbox read-only", "--sandbox=read-only", "-sread-only", "-s=read-only",
   `-c sandbox_mode="read-only"`, "-c 'sandbox_mode=read-only'", "--config sandbox_mode=read-only"]) {
   test(`codex ${given}: no --add-dir (Codex refuses it in a read-only sandbox), and spawn says why`, async () => {
     const { spec, warnings } = launch();

@@ -251,7 +251,7 @@ function ownSettings(value: string, worktree: string, line: string): JsonObject 
  * Claude Code's own, not the worker's). Warned about: what keeps orch's hooks or commands from working.
  */
 export function readClaudeOptions(line: string, words: string[], warn: (line: string) => void): ClaudeOptions {
-  const options = readOptions(words, CLAUDE_OPTIONS);
+  const options = readOptions(words, CLAUDE_OPTIONS, "commander");
   const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
   if (options.positionals.length > 0) {
     throw refuse(`orch starts Claude Code's interactive session with the task as its prompt, so --agent takes ` +

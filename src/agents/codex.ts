@@ -130,7 +130,7 @@ function configValue(text: string): string {
  * of Codex's own).
  */
 export function readCodexOptions(line: string, words: string[]): CodexOptions {
-  const options = readOptions(words, CODEX_OPTIONS);
+  const options = readOptions(words, CODEX_OPTIONS, "clap");
   const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
   if (options.positionals.length > 0) {
     throw refuse(`orch starts Codex's interactive session with the task as its prompt, so --agent takes ` +

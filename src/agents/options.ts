@@ -23,8 +23,13 @@ export interface GivenOptions {
   positionals: string[];
 }
 
+/**
+ * The agent's command-line parser: Codex's (Rust's clap) takes `-s=v` as `v`, Claude Code's (commander) as `=v`.
+ */
+export type Parser = "clap" | "commander";
+
 /** The user's options in order, read as the agent's own parser would (`--x=v`, `--x v`, `-xv`, `-x v`). */
-export function readOptions(words: string[], table: OptionTable): GivenOptions {
+export function readOptions(words: string[], table: OptionTable, parser: Parser): GivenOptions {
   const options: GivenOption[] = [];
   const positionals: string[] = [];
   for (let i = 0; i < words.length; i++) {
@@ -42,7 +47,7 @@ export function readOptions(words: string[], table: OptionTable): GivenOptions {
     let attached = eq > 0 ? word.slice(eq + 1) : undefined;
     if (!word.startsWith("--") && word.length > 2 && table[word.slice(0, 2)] !== undefined) {
       name = word.slice(0, 2);
-      attached = word.slice(2);
+      attached = parser === "clap" && word[2] === "=" ? word.slice(3) : word.slice(2);
     }
     const arity = table[name] ?? "flag";
     const taken = [word];
