@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OrchError, errnoCode } from "./errors.ts";
+import { nearestExisting } from "./sandbox.ts";
 
 const RUNTIMES = new Set(["node", "nodejs", "bun", "deno"]);
 
@@ -52,12 +53,16 @@ export function tempFolder(why: string): string {
 }
 
 /**
- * Whether orch can keep its shims in `base`: its bin folder is there or can be made. A HOME that is missing
- * or read-only (a service account's /nonexistent) cannot hold it.
+ * Whether orch can keep its shims in `base`: its bin folder is there, or the nearest folder above it that is
+ * there is a folder orch may write in (as mkdir -p would). A HOME that is missing or read-only (a service
+ * account's /nonexistent) cannot hold it. Asked without making anything: spawn asks before it makes anything.
  */
 function canHoldShims(base: string): boolean {
+  const existing = nearestExisting(path.join(base, "bin"));
   try {
-    fs.mkdirSync(path.join(base, "bin"), { recursive: true, mode: 0o700 });
+    if (existing === path.join(base, "bin")) return true; // whose it is, shimDir checks
+    if (!fs.statSync(existing).isDirectory()) return false;
+    fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
     return true;
   } catch {
     return false;

@@ -11,7 +11,7 @@ export function insideCodex(env: NodeJS.ProcessEnv): boolean {
 }
 
 /** The folder itself, or the nearest one above it that exists (the one a mkdir -p would write into). */
-function nearestExisting(dir: string): string {
+export function nearestExisting(dir: string): string {
   let at = path.resolve(dir);
   while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
   return at;

@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { git, orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 import type { Check } from "../src/commands/doctor.ts";
+import { shimHome, shimNeedsWriting } from "../src/runtime.ts";
 
 /** A folder deep enough that tmux's socket in it (<dir>/tmux-<uid>/default) passes the 107 bytes a socket takes. */
 function deepFolder(): string {
@@ -79,6 +80,15 @@ test("a HOME orch cannot write to: the shim goes in the temp folder and the agen
   const [shim = "", version = ""] = fs.readFileSync(out, "utf8").trim().split("\n");
   assert.ok(shim.startsWith(path.join(tmp, `orch-${process.getuid!()}`, "bin") + path.sep), shim);
   assert.match(version, /^orch \d/);
+});
+
+test("asking where the shim goes (spawn's check inside Codex, before it makes anything) makes no folder", () => {
+  const home = tempDir("orch-home-");
+  const tmp = tempDir("orch-tmp-");
+  const env = { HOME: home, TMPDIR: tmp };
+  assert.is(shimHome(env), path.join(home, ".local", "state", "orch"));
+  assert.ok(shimNeedsWriting(env));
+  assert.equal([fs.readdirSync(home), fs.readdirSync(tmp)], [[], []]);
 });
 
 test.run();
