@@ -221,8 +221,11 @@ export interface ClaudeOptions {
   settings?: string;
 }
 
-/** A --settings value as Claude Code reads it: JSON when it starts with "{", else a file from the worktree. */
-function ownSettings(value: string, worktree: string, line: string): JsonObject {
+/**
+ * A --settings value as Claude Code reads it: JSON when it starts with "{", else a file from the worktree; and
+ * how a warning names it.
+ */
+function ownSettings(value: string, worktree: string, line: string): { settings: JsonObject; named: string } {
   const inline = value.trimStart().startsWith("{");
   const where = inline ? "--settings" : path.resolve(worktree, value);
   let text = value;
@@ -237,7 +240,7 @@ function ownSettings(value: string, worktree: string, line: string): JsonObject 
   }
   try {
     const settings: unknown = JSON.parse(text);
-    if (isObject(settings)) return settings;
+    if (isObject(settings)) return { settings, named: `--agent's --settings${inline ? "" : ` ${where}`}` };
   } catch {
     // said below
   }
@@ -292,10 +295,9 @@ export function readClaudeOptions(line: string, words: string[], warn: (line: st
 function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions = { rest: [] }, line = "") {
   let own: JsonObject = {};
   if (given.settings !== undefined) {
-    own = ownSettings(given.settings, spec.worktreePath, line);
-    const where = given.settings.trimStart().startsWith("{") ? `--agent's --settings` : `--agent's --settings ` +
-      path.resolve(spec.worktreePath, given.settings);
-    for (const problem of problemsOf(own, where)) spec.warn(problem);
+    const read = ownSettings(given.settings, spec.worktreePath, line);
+    own = read.settings;
+    for (const problem of problemsOf(own, read.named)) spec.warn(problem);
   }
   let settings: JsonObject;
   try {

@@ -146,9 +146,7 @@ export function readCodexOptions(line: string, words: string[]): CodexOptions {
   for (const option of options.options) {
     const value = option.values[0];
     if (value === undefined) continue;
-    if (option.name === "-s" || option.name === "--sandbox") {
-      result.sandbox = { mode: value, source: option.words.join(" ") };
-    } else if ((option.name === "-c" || option.name === "--config") && /^\s*sandbox_mode\s*=/.test(value)) {
+    if ((option.name === "-c" || option.name === "--config") && /^\s*sandbox_mode\s*=/.test(value)) {
       result.sandbox = { mode: configValue(value.slice(value.indexOf("=") + 1)), source: option.words.join(" ") };
     } else if (option.name === "-p" || option.name === "--profile") {
       result.profile = value;
