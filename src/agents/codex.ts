@@ -253,13 +253,17 @@ export const codexPermissionHook: PermissionHook = {
     answer.behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: answer.message },
 };
 
+/** How codex starts on a new task: the user's own options (`words`, read as `options`), then orch's. */
+function codexStart(spec: LaunchSpec, program = "codex", words: string[] = [], options: CodexOptions = {}) {
+  if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
+  const argv = [program, ...words, ...codexArguments(spec, options).slice(1)];
+  return { argv, promptPlacement: "after-dashdash" as const, env: {} };
+}
+
 export const codexProfile: AgentProfile = {
   name: "codex",
   testedVersion: "0.169.0",
-  start(spec) {
-    if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
-    return { argv: codexArguments(spec), promptPlacement: "after-dashdash", env: {} };
-  },
+  start: (spec) => codexStart(spec),
   resume(spec) {
     // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable
     // roots stay as they were; the next user message follows "--".
@@ -272,13 +276,6 @@ export const codexProfile: AgentProfile = {
   permissionHook: codexPermissionHook,
   withOptions(program, words) {
     const options = readCodexOptions([program, ...words].join(" "), words);
-    return {
-      ...codexProfile,
-      start(spec) {
-        if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
-        const argv = [program, ...words, ...codexArguments(spec, options).slice(1)];
-        return { argv, promptPlacement: "after-dashdash", env: {} };
-      },
-    };
+    return { ...codexProfile, start: (spec) => codexStart(spec, program, words, options) };
   },
 };
