@@ -122,8 +122,18 @@ test("claude's hidden options that take a value (--teammate-mode, --channels) ar
   assert.is(argv[7], "--session-id");
 });
 
+test("an option newer than orch's tables keeps its value: the word is passed on as given, not refused", async () => {
+  const { spec } = launch();
+  // A value-taking option of a later Claude Code or Codex: its value is no subcommand, so it goes on as it is.
+  const claude = await argvOf("claude --brand-new-option some-value --model opus", spec);
+  assert.equal(claude.slice(0, 5), ["claude", "--brand-new-option", "some-value", "--model", "opus"]);
+  const codex = await argvOf("codex --brand-new-option some-value", spec);
+  assert.equal(codex.slice(0, 3), ["codex", "--brand-new-option", "some-value"]);
+});
+
 const refused: [string, RegExp][] = [
-  ["codex exec", /codex's options only, not "exec"/],
+  ["codex exec", /codex's options only, not its "exec" command/],
+  ["codex --model o3 e", /codex's options only, not its "e" command/],
   ["codex -C /elsewhere", /-C would have the worker work outside its worktree/],
   ["codex --cd=/elsewhere", /--cd would have the worker work outside its worktree/],
   ["codex --worktree", /--worktree would have the worker work outside its worktree/],
@@ -134,7 +144,8 @@ const refused: [string, RegExp][] = [
   ["claude -c", /-c: orch gives each worker/],
   ["claude --continue", /--continue: orch gives each worker/],
   ["claude -w", /-w would have the worker work in a worktree of Claude Code's own/],
-  ["claude mcp", /claude's options only, not "mcp"/],
+  ["claude mcp", /claude's options only, not its "mcp" command/],
+  ["claude --model opus update", /claude's options only, not its "update" command/],
 ];
 for (const [agent, why] of refused) {
   test(`--agent "${agent}" is refused in one line`, async () => {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { errnoCode, OrchError, usage } from "../errors.ts";
 import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
-import { CLAUDE_OPTIONS, given, readOptions } from "./options.ts";
+import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
 /** Claude Code's global config: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json (checked with 2.1.328). */
@@ -248,7 +248,7 @@ function ownSettings(value: string, worktree: string, line: string): { settings:
 }
 
 /**
- * The user's claude options, read once. Refused (usage, exit 2): a subcommand or prompt, -p/--print (one
+ * The user's claude options, read once. Refused (usage, exit 2): a subcommand (subcommandOf), -p/--print (one
  * answer and exit: no window to wake), --session-id, -r/--resume, -c/--continue, --fork-session (orch gives
  * each worker a session of its own, which resume continues), -w/--worktree and --tmux (a worktree of
  * Claude Code's own, not the worker's). Warned about: what keeps orch's hooks or commands from working.
@@ -256,9 +256,10 @@ function ownSettings(value: string, worktree: string, line: string): { settings:
 export function readClaudeOptions(line: string, words: string[], warn: (line: string) => void): ClaudeOptions {
   const options = readOptions(words, CLAUDE_OPTIONS, "commander");
   const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
-  if (options.positionals.length > 0) {
+  const subcommand = subcommandOf(options, CLAUDE_SUBCOMMANDS);
+  if (subcommand !== undefined) {
     throw refuse(`orch starts Claude Code's interactive session with the task as its prompt, so --agent takes ` +
-      `claude's options only, not ${JSON.stringify(options.positionals[0])}`);
+      `claude's options only, not its ${JSON.stringify(subcommand)} command`);
   }
   const print = given(options, "-p", "--print")[0];
   if (print) {
@@ -287,7 +288,9 @@ export function readClaudeOptions(line: string, words: string[], warn: (line: st
     }
   }
   const settings = given(options, "--settings").at(-1)?.values[0];
-  const rest = options.options.filter((option) => option.name !== "--settings").flatMap((option) => option.words);
+  // The words as given, less each --settings and its value (other words, an unknown option's value, stay).
+  const merged = new Set(given(options, "--settings").flatMap((o) => o.words.map((_, k) => o.at + k)));
+  const rest = words.filter((_, k) => !merged.has(k));
   return settings === undefined ? { rest } : { rest, settings };
 }
 

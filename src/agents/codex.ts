@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { usage } from "../errors.ts";
-import { CODEX_OPTIONS, given, readOptions } from "./options.ts";
+import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
 /** A TOML basic string: JSON's escapes (\", \\, \n, \uXXXX) are all valid TOML. */
@@ -132,10 +132,11 @@ function configValue(text: string): string {
 export function readCodexOptions(line: string, words: string[]): CodexOptions {
   const options = readOptions(words, CODEX_OPTIONS, "clap");
   const refuse = (why: string) => usage(`--agent ${JSON.stringify(line)}: ${why}`);
-  if (options.positionals.length > 0) {
+  const subcommand = subcommandOf(options, CODEX_SUBCOMMANDS);
+  if (subcommand !== undefined) {
     throw refuse(`orch starts Codex's interactive session with the task as its prompt, so --agent takes ` +
-      `codex's options only, not ${JSON.stringify(options.positionals[0])} (a subcommand such as exec runs ` +
-      "without a window that orch can wake, resume or stop)");
+      `codex's options only, not its ${JSON.stringify(subcommand)} command (exec and the others run without a ` +
+      "window that orch can wake, resume or stop)");
   }
   const away = given(options, "-C", "--cd", "--worktree")[0];
   if (away) {

@@ -15,6 +15,8 @@ export interface GivenOption {
   values: string[];
   /** The words it took, as given. */
   words: string[];
+  /** Where its first word is in the words read. */
+  at: number;
 }
 
 export interface GivenOptions {
@@ -49,6 +51,7 @@ export function readOptions(words: string[], table: OptionTable, parser: Parser)
       name = word.slice(0, 2);
       attached = parser === "clap" && word[2] === "=" ? word.slice(3) : word.slice(2);
     }
+    const at = i;
     const arity = table[name] ?? "flag";
     const taken = [word];
     const values: string[] = attached === undefined ? [] : [attached];
@@ -63,7 +66,7 @@ export function readOptions(words: string[], table: OptionTable, parser: Parser)
         if (arity === "optional") break;
       }
     }
-    options.push({ name, values, words: taken });
+    options.push({ name, values, words: taken, at });
   }
   return { options, positionals };
 }
@@ -72,6 +75,29 @@ export function readOptions(words: string[], table: OptionTable, parser: Parser)
 export function given(options: GivenOptions, ...names: string[]): GivenOption[] {
   return options.options.filter((option) => names.includes(option.name));
 }
+
+/**
+ * The subcommand a user's options name, if their first word that is no option (nor an option's value) is one
+ * of `subcommands`: it runs instead of the interactive session. Any other such word is passed on as given: it
+ * is likely the value of an option newer than these tables, which the agent reads as it should.
+ */
+export function subcommandOf(options: GivenOptions, subcommands: ReadonlySet<string>): string | undefined {
+  const first = options.positionals[0];
+  return first !== undefined && subcommands.has(first) ? first : undefined;
+}
+
+/** Codex 0.169's subcommands and their aliases (`codex --help`). */
+export const CODEX_SUBCOMMANDS: ReadonlySet<string> = new Set([
+  "agents", "exec", "e", "review", "login", "logout", "mcp", "plugin", "app-server", "remote-control", "completion",
+  "update", "doctor", "sandbox", "debug", "apply", "a", "resume", "queue", "archive", "delete", "migrate-rollouts",
+  "migrate-nfs-db", "unarchive", "fork", "cloud", "exec-server", "features", "help",
+]);
+
+/** Claude Code 2.1.330's subcommands (`claude --help`). */
+export const CLAUDE_SUBCOMMANDS: ReadonlySet<string> = new Set([
+  "agents", "attach", "auth", "auto-mode", "doctor", "gateway", "import", "install", "logs", "mcp", "plugin",
+  "plugins", "purge", "respawn", "rm", "setup-token", "stop", "kill", "ultrareview", "update", "upgrade", "help",
+]);
 
 /** Codex 0.169's options that take a value (`codex --help`). */
 export const CODEX_OPTIONS: OptionTable = {
