@@ -55,9 +55,10 @@ let lastReaderCheck: number | undefined;
  * without writing; /proc shows who holds the pipe and how. Asked at most every READER_CHECK_MS.
  */
 export function stdoutReaderGone(): string | undefined {
-  lastReaderCheck ??= Date.now();
-  if (process.platform !== "linux" || Date.now() - lastReaderCheck < READER_CHECK_MS) return undefined;
-  lastReaderCheck = Date.now();
+  // performance.now() goes only forward: a wall clock set back must not put the look off for as long.
+  lastReaderCheck ??= performance.now();
+  if (process.platform !== "linux" || performance.now() - lastReaderCheck < READER_CHECK_MS) return undefined;
+  lastReaderCheck = performance.now();
   try {
     const stat = fs.fstatSync(1);
     // What /proc shows for each fd of it: "pipe:[inode]", or a named FIFO's path.

@@ -321,6 +321,24 @@ export async function waitUntil(check: () => boolean, timeoutMs = 10_000, what =
   }
 }
 
+/**
+ * The listener waits: it has its inotify watch (made after it took note of the processes above it). A
+ * parent ended before then is no parent it knows of: under load a fixed pause was sometimes too short.
+ */
+export function watching(pid: number): boolean {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:inotify";
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
 /** A process's start time as /proc says it (what orch's claims record beside the pid). */
 export function startTime(pid: number): string {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, sessionRepo, sleep, tempDir } from "./helpers.ts";
+import { orch, orchAsync, sessionRepo, sleep, tempDir, waitUntil, watching } from "./helpers.ts";
 
 test("poll --wait whose store is deleted ends with a clear error, also when a new init follows", async () => {
   const { repo } = sessionRepo();
@@ -34,6 +34,57 @@ test("inbox --wait ends when its worker is removed; await ends when the session 
   const awaitResult = await awaiting.done;
   assert.is(awaitResult.code, 1, awaitResult.stderr);
   assert.match(awaitResult.stderr, /session .* removed while waiting/);
+});
+
+/** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, …). */
+const FAKETIME = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
+  .find((file) => fs.existsSync(file));
+
+/**
+ * A wall clock that can be set while orch runs, as date -s, NTP or a restored VM sets it: libfaketime reads
+ * the offset in `file` at every call. The monotonic clock is left alone, as a real jump leaves it.
+ */
+function settableClock(): { env: Record<string, string>; set: (offset: string) => void } {
+  const file = path.join(tempDir("orch-clock-"), "offset");
+  fs.writeFileSync(file, "+0\n");
+  const env = { LD_PRELOAD: FAKETIME!, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: "1",
+    FAKETIME_DONT_FAKE_MONOTONIC: "1" };
+  return { env, set: (offset) => fs.writeFileSync(file, `${offset}\n`) };
+}
+
+test("a wall clock set back an hour under poll --wait, watch and await: --timeout 5 still ends after 5 s", async () => {
+  if (!FAKETIME) return console.log("SKIP: no libfaketime (apt-get install faketime)");
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/slow", "--no-window"], { cwd: repo });
+  const clock = settableClock();
+  const waits = [["poll", "--wait"], ["watch"], ["await", "feat/slow"]]
+    .map((args) => orchAsync([...args, "--timeout", "5", "--json"], { cwd: repo, env: clock.env }));
+  await waitUntil(() => waits.every((w) => watching(w.child.pid!)), 30_000, "the listeners to wait");
+  clock.set("-1h");
+  // Before, each waited for its deadline by the wall clock: an hour and 5 s.
+  let ended = 0;
+  for (const w of waits) void w.done.then(() => ended++);
+  await waitUntil(() => ended === waits.length, 60_000, "the waits to time out");
+  for (const w of waits) assert.is((await w.done).code, 124, (await w.done).stderr);
+});
+
+test("a wall clock set forward an hour under poll --wait and await: the wait goes on for what comes next", async () => {
+  if (!FAKETIME) return console.log("SKIP: no libfaketime (apt-get install faketime)");
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/next", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  const clock = settableClock();
+  const waits = [["poll", "--wait"], ["await", "feat/next"]]
+    .map((args) => orchAsync([...args, "--timeout", "60", "--json"], { cwd: repo, env: clock.env }));
+  await waitUntil(() => waits.every((w) => watching(w.child.pid!)), 30_000, "the listeners to wait");
+  clock.set("+1h");
+  // Longer than a waiter's re-scan (RESCAN_MS): before, each looked at the clock then and ended with 124.
+  await sleep(2500);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "after the jump"], { cwd: wt }).code, 0);
+  const [polled, awaited] = await Promise.all(waits.map((w) => w.done));
+  assert.is(polled!.code, 0, polled!.stderr);
+  assert.is(polled!.json.messages[0].content.summary, "after the jump");
+  assert.is(awaited!.code, 0, awaited!.stderr);
+  assert.is(awaited!.json.workers[0].status, "done");
 });
 
 test("--prompt-file /dev/zero, a FIFO or a folder is refused at once (exit 2), nothing created", () => {

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, waitUntil } from "./helpers.ts";
+import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, waitUntil, watching } from "./helpers.ts";
 
 function notify(cwd: string, summary: string): void {
   const r = orch(["notify", "--type", "progress", "--summary", summary], { cwd });
@@ -114,24 +114,6 @@ function underParent(
 function alive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z /s.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The listener waits: it has its inotify watch (made after it took note of the processes above it). A
- * parent ended before then is no parent it knows of: under load a fixed pause was sometimes too short.
- */
-function watching(pid: number): boolean {
-  try {
-    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
-      try {
-        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:inotify";
-      } catch {
-        return false;
-      }
-    });
   } catch {
     return false;
   }

@@ -9,7 +9,7 @@ import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { sameFolder, waitFor } from "../store/waker.ts";
+import { monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
 import { baseTipsMoved, readWorkerCoherence } from "../store/coherence.ts";
 import { unreadFiles } from "../store/maildir.ts";
@@ -124,7 +124,7 @@ export async function runAwait(
   let records = names.length
     ? [...new Map(named.map((r) => [r.worker_id, r])).values()]
     : listWorkers(layout, session.orchestrator_id, ctx.warn).filter((r) => workerState(layout, r).status !== "stopped");
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   for (;;) {
     const workers = await awaitOnce(layout, session.orchestrator_id, records, any, timeoutMs, deadline, ctx);
     if (workers) return { orchestratorId: session.orchestrator_id, workers };
@@ -162,7 +162,7 @@ async function awaitOnce(
     return awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts);
   }
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
-  const remaining = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+  const remaining = deadline === undefined ? undefined : Math.max(0, deadline - monotonicMs());
   const result = records.length === 0 ? [] : await waitFor(dirs, remaining, async () => {
     await beforeLook();
     if (restart()) return "restart" as const;

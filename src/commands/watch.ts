@@ -8,7 +8,7 @@ import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { requireOpenStdout, stdoutReaderGone, writeOut } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
-import { sameFolder, waitFor } from "../store/waker.ts";
+import { monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
 import type { HostFollower } from "../hosts/messages.ts";
 import { orchestratorTakeCheck, publicMessage } from "./poll.ts";
 import { hasHostSessions } from "../hosts/store.ts";
@@ -22,7 +22,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   requireOpenStdout();
   const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch", ctx.env);
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   let printed = 0;
   // Hosts are followed from the moment this session has any (a spawn --host may come during the watch).
   let following: HostFollower | undefined;
@@ -32,7 +32,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   };
   try {
     for (;;) {
-      const remaining = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      const remaining = deadline === undefined ? undefined : Math.max(0, deadline - monotonicMs());
       const taken = await waitFor([path.join(mailDir, "new")], remaining, async () => {
         beforeTake();
         await followHostsOnceThere();

@@ -8,7 +8,7 @@ import { repoOf, type Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
 import { branchTipFromFiles, type Standing } from "../store/coherence.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { Waker } from "../store/waker.ts";
+import { Waker, monotonicMs } from "../store/waker.ts";
 import type { WorkerRecord } from "../store/workers.ts";
 import type { WorkerView } from "../commands/status.ts";
 import type { AwaitedWorker } from "../commands/await.ts";
@@ -133,7 +133,7 @@ export interface AwaitParts {
   localDirs: string[];
   /** Whether to give up this wait for a new one (a pending worker has started on its host). */
   restart?: () => boolean;
-  /** When the whole wait ends (ms since epoch), if it began before this one; else now + timeoutMs. */
+  /** When the whole wait ends (monotonicMs), if it began before this one; else now + timeoutMs. */
   deadline?: number;
   /** Runs before every look (the watchdog of the workers here, a base that moved). */
   beforeLook?: () => Promise<void>;
@@ -230,14 +230,14 @@ export async function awaitAcrossHosts(
     return parts.settled(reachable, any);
   };
 
-  const deadline = parts.deadline ?? (timeoutMs === undefined ? undefined : Date.now() + timeoutMs);
+  const deadline = parts.deadline ?? (timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs);
   try {
     for (;;) {
       await parts.beforeLook?.();
       if (parts.restart?.()) return undefined;
       const now = current();
       if (isSettled(now)) return now;
-      if (deadline !== undefined && Date.now() >= deadline) {
+      if (deadline !== undefined && monotonicMs() >= deadline) {
         throw (await import("../commands/await.ts")).stillRunning(records[0]?.orchestrator_id, now, timeoutMs);
       }
       await Promise.race([waker.next(deadline), new Promise<void>((resolve) => (poke = resolve))]);

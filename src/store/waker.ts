@@ -7,6 +7,15 @@ import { runningLong } from "../jit.ts";
 
 export const RESCAN_MS = 1000;
 
+/**
+ * Milliseconds on a clock that only goes forward (CLOCK_MONOTONIC): what a wait's --timeout is measured
+ * on, so a wall clock set back an hour (by hand, NTP, a VM restored) does not make a 60 s wait last an
+ * hour and one set forward does not end it at once. Only differences between two readings mean anything.
+ */
+export function monotonicMs(): number {
+  return performance.now();
+}
+
 export class Waker {
   private readonly watchers: fs.FSWatcher[] = [];
   private wake: (() => void) | undefined;
@@ -29,13 +38,13 @@ export class Waker {
     this.wake?.();
   }
 
-  /** Resolves on the next change, after RESCAN_MS, or at `deadline` (ms since epoch), whichever is first. */
+  /** Resolves on the next change, after RESCAN_MS, or at `deadline` (monotonicMs), whichever is first. */
   async next(deadline: number | undefined): Promise<void> {
     if (this.pending) {
       this.pending = false;
       return;
     }
-    const wait = Math.max(0, Math.min(RESCAN_MS, deadline === undefined ? RESCAN_MS : deadline - Date.now()));
+    const wait = Math.max(0, Math.min(RESCAN_MS, deadline === undefined ? RESCAN_MS : deadline - monotonicMs()));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, wait);
       this.wake = done;
@@ -87,14 +96,14 @@ export async function waitFor<T>(
   gone?: () => string | undefined,
 ): Promise<T | undefined> {
   const waker = new Waker(dirs);
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   try {
     for (;;) {
       const why = gone?.();
       if (why !== undefined) throw new OrchError("not_found", why);
       const result = await attempt();
       if (result !== undefined) return result;
-      if (deadline !== undefined && Date.now() >= deadline) return undefined;
+      if (deadline !== undefined && monotonicMs() >= deadline) return undefined;
       runningLong();
       await waker.next(deadline);
     }
