@@ -11,7 +11,7 @@ import { OrchError, errnoCode, exitCodeFor, shortenQuoted, type ErrorKind } from
 import { endAll } from "./exit-hold.ts";
 import { booleanFlag, stringFlag } from "./flags.ts";
 import { checkOrchestratorId } from "./ids.ts";
-import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut } from "./output.ts";
+import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut, writeOutPatiently } from "./output.ts";
 import { noteParent } from "./parent.ts";
 import { VERSION } from "./version.ts";
 
@@ -263,7 +263,9 @@ async function emit(result: CommandResult): Promise<never> {
     };
     const text = jsonMode() ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {
-      writeOut(text);
+      // Messages handed out (poll, inbox) wait for room in a full pipe without blocking the process: a hangup ends it.
+      if (result.afterOutput) await writeOutPatiently(text);
+      else writeOut(text);
     } catch (error) {
       const why = errnoCode(error) ?? (error as Error).message;
       if (why === "EPIPE" && !result.afterOutput) {

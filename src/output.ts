@@ -73,6 +73,44 @@ export function writeOut(text: string): void {
   writeAll(1, text);
 }
 
+/** How often a listener whose output pipe is full looks whether it should still wait for room. */
+const FULL_PIPE_CHECK_MS = 1000;
+let patientStdout: number | undefined;
+
+/** Standard output, opened anew without blocking when it is a pipe (a new open file, so nobody else's changes). */
+function nonBlockingStdout(): number {
+  try {
+    if (!fs.fstatSync(1).isFIFO()) return 1;
+    return fs.openSync("/proc/self/fd/1", fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    return 1; // no /proc, or no reader left (ENXIO): the write on fd 1 says what is wrong
+  }
+}
+
+/**
+ * writeOut for a listener handing out messages: while its pipe is full (the reader holds it open and does
+ * not read) it waits without blocking the process, so a hangup (SIGHUP: a closed terminal or tmux pane)
+ * still ends it, and asks `check` (which may throw) every second. A blocking write there lasted until the
+ * reader read, while the listener kept every message of its claim from any other reader.
+ */
+export async function writeOutPatiently(text: string, check: () => void = () => undefined): Promise<void> {
+  const fd = (patientStdout ??= nonBlockingStdout());
+  let buffer = Buffer.from(text, "utf8");
+  let lastCheck = performance.now();
+  while (buffer.length > 0) {
+    try {
+      buffer = buffer.subarray(fs.writeSync(fd, buffer));
+    } catch (error) {
+      if (errnoCode(error) !== "EAGAIN") throw error;
+      if (performance.now() - lastCheck >= FULL_PIPE_CHECK_MS) {
+        lastCheck = performance.now();
+        check();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 export function writeErr(text: string): void {
   try {
     writeAll(2, text);

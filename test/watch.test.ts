@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, waitUntil, watching } from "./helpers.ts";
+import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, tempDir, waitUntil, watching } from "./helpers.ts";
 
 function notify(cwd: string, summary: string): void {
   const r = orch(["notify", "--type", "progress", "--summary", summary], { cwd });
@@ -172,6 +172,46 @@ test("a watch whose reader went away leaves the message it could not write unrea
   const next = orch(["poll", "--json"], { cwd: repo });
   assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["nobody read this"]);
 });
+
+for (const args of [["watch"], ["poll", "--wait", "--json"]]) {
+  test(`${args[0]} to a full pipe nobody reads: SIGHUP ends it, what it did not write stays unread`, async () => {
+    const { repo, id } = sessionRepo();
+    const wt = workerIn(repo, "feat/full-pipe");
+    const mail = path.join(repo, ".orch", "sessions", id, "mail");
+    // 40 messages of 3 KB: more than a pipe holds (64 KiB).
+    for (let n = 0; n < 40; n++) notify(wt, `m${n} ${"x".repeat(3000)}`);
+    const fifo = path.join(tempDir("orch-fifo-"), "out");
+    assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+    const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const reader = spawn("sleep", ["600"], { stdio: [readEnd, "ignore", "ignore"] });
+    const [cmd, ...pre] = orchCommand();
+    const listener = spawn(cmd!, [...pre, ...args], { cwd: repo, env: baseEnv(), stdio: ["ignore", writeEnd, "pipe"] });
+    fs.closeSync(readEnd);
+    fs.closeSync(writeEnd);
+    let stderr = "";
+    listener.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => listener.on("exit", (code) => resolve(code)));
+    let code: number | null | undefined;
+    void exited.then((c) => (code = c));
+    try {
+      // Everything is claimed: the listener is writing, and the pipe is full long before the last line.
+      await waitUntil(() => fs.readdirSync(path.join(mail, "new")).length === 0, 30_000, "the listener to claim");
+      listener.kill("SIGHUP");
+      // Before, it sat in a blocking write: its SIGHUP handler never ran until the reader read.
+      await waitUntil(() => code !== undefined, 30_000, `${args[0]} to end on SIGHUP`);
+      assert.is(code, 129, stderr);
+      reader.kill();
+      const written = fs.readdirSync(path.join(mail, "cur")).length;
+      const left = orch(["poll", "--json"], { cwd: repo }).json.message_count as number;
+      assert.ok(left > 0, "the pipe was full before its last line");
+      assert.is(written + left, 40, "every message is either written (read) or unread");
+    } finally {
+      listener.kill("SIGKILL");
+      reader.kill("SIGKILL");
+    }
+  });
+}
 
 test("watch | head -1 ends once head has its line, with no message after it; poll --wait whose reader is gone ends too", async () => {
   const { repo } = sessionRepo();

@@ -6,11 +6,12 @@ import path from "node:path";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
-import { requireOpenStdout, stdoutReaderGone, writeOut } from "../output.ts";
+import { requireOpenStdout, stdoutReaderGone, writeOutPatiently } from "../output.ts";
 import { takeMessages } from "../store/messages.ts";
 import { monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
 import type { HostFollower } from "../hosts/messages.ts";
 import { orchestratorTakeCheck, publicMessage } from "./poll.ts";
+import { guardListener } from "../listener.ts";
 import { hasHostSessions } from "../hosts/store.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -21,6 +22,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const mailDir = layout.mailDir(orchestratorId);
   requireOpenStdout();
   const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch", ctx.env);
+  const guard = guardListener();
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
   const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   let printed = 0;
@@ -41,8 +43,15 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       if (!taken) break;
       for (const message of taken.messages) {
         try {
-          writeOut(`${JSON.stringify({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`);
+          const line = `${JSON.stringify({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`;
+          // While its pipe is full, a watch whose session has ended stops: this message and the rest stay unread.
+          await writeOutPatiently(line, () => {
+            const gone = guard.goneReason();
+            if (gone === undefined) return;
+            throw new OrchError("failed", `watch: its session has ended (${gone}); ${message.id} stays unread`);
+          });
         } catch (error) {
+          if (error instanceof OrchError) throw error;
           // Nobody reads any more: this message and the rest of the claim go back to new/ for the next reader.
           const why = errnoCode(error) ?? (error as Error).message;
           throw new OrchError("failed", `watch: cannot write to stdout (${why}); ${message.id} stays unread`);
