@@ -36,6 +36,24 @@ test("inbox --wait ends when its worker is removed; await ends when the session 
   assert.match(awaitResult.stderr, /session .* removed while waiting/);
 });
 
+test("await of a worker removed while the wait was stopped (SIGSTOP): it counts as stopped", async () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "feat/gone", "--no-window"], { cwd: repo }).code, 0);
+  const wt = orch(["spawn", "feat/other", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  const waiting = orchAsync(["await", "feat/gone", "feat/other", "--timeout", "30", "--json"], { cwd: repo });
+  await waitUntil(() => watching(waiting.child.pid!), 30_000, "the await to wait");
+  // A laptop lid, a Ctrl-Z: the wait does not see the stop rm makes before the worker's folder goes.
+  waiting.child.kill("SIGSTOP");
+  assert.is(orch(["rm", "feat/gone", "--force", "--yes"], { cwd: repo }).code, 0);
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt }).code, 0);
+  waiting.child.kill("SIGCONT");
+  const result = await waiting.done;
+  // Before, the removed worker read as running for good: 124, "feat-gone running".
+  assert.is(result.code, 0, result.stderr);
+  const statuses = result.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w.status]);
+  assert.equal(statuses, [["feat-gone", "stopped"], ["feat-other", "done"]]);
+});
+
 /** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, …). */
 const FAKETIME = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
   .find((file) => fs.existsSync(file));

@@ -37,7 +37,10 @@ export interface AwaitedWorker {
 function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
   return records.map((old) => {
     // Re-read: a pending worker may have been started meanwhile.
-    const record = findWorker(layout, old.orchestrator_id, old.worker_id) ?? old;
+    const record = findWorker(layout, old.orchestrator_id, old.worker_id);
+    // Removed meanwhile (orch rm, clean), which stopped it first: its folder and events are gone, and read as
+    // they are it would count as running for good, however the wait missed the stop.
+    if (record === undefined) return removedView(old);
     const state = workerState(layout, record);
     const stuck = state.status === "pending" && pendingOnFinishedWork(layout, record);
     const unasked = state.status === "idle" && !wakeWaiting(layout, record);
@@ -54,6 +57,11 @@ function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
       ...(unasked ? { needs: "its turn ended without a report: orch send it what to do next" } : {}),
     };
   });
+}
+
+/** A worker removed while awaited: stopped, with nothing of it left to show. */
+function removedView(record: WorkerRecord): AwaitedWorker {
+  return { worker_id: record.worker_id, branch: record.branch, status: "stopped", pr_url: null, final_message: null };
 }
 
 /**
