@@ -54,6 +54,24 @@ test("await of a worker removed while the wait was stopped (SIGSTOP): it counts 
   assert.equal(statuses, [["feat-gone", "stopped"], ["feat-other", "done"]]);
 });
 
+test("await while rm -rf .orch takes the workers, then the session: exit 1, the session was removed", async () => {
+  const { repo, id } = sessionRepo();
+  assert.is(orch(["spawn", "feat/w", "--no-window"], { cwd: repo }).code, 0);
+  const waiting = orchAsync(["await", "feat/w", "--timeout", "30", "--json"], { cwd: repo });
+  await waitUntil(() => watching(waiting.child.pid!), 30_000, "the await to wait");
+  waiting.child.kill("SIGSTOP");
+  // rm -rf half-way: the session's workers are gone, the session folder not yet.
+  const session = path.join(repo, ".orch", "sessions", id);
+  fs.rmSync(path.join(session, "workers"), { recursive: true });
+  waiting.child.kill("SIGCONT");
+  await sleep(200);
+  fs.rmSync(path.join(repo, ".orch"), { recursive: true, force: true });
+  const result = await waiting.done;
+  // Not "feat-w stopped" (exit 0): the worker was not removed by orch, its whole session went.
+  assert.is(result.code, 1, result.stdout);
+  assert.match(result.stderr, /session .* removed while waiting/);
+});
+
 /** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, …). */
 const FAKETIME = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
   .find((file) => fs.existsSync(file));

@@ -9,7 +9,7 @@ import { booleanFlag, stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
+import { RESCAN_MS, monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
 import { guardListener } from "../listener.ts";
 import { baseTipsMoved, readWorkerCoherence } from "../store/coherence.ts";
 import { unreadFiles } from "../store/maildir.ts";
@@ -34,13 +34,22 @@ export interface AwaitedWorker {
   needs?: string;
 }
 
-function views(layout: StoreLayout, records: WorkerRecord[]): AwaitedWorker[] {
+/**
+ * How the workers stand now. One removed meanwhile (orch rm, clean, which stop it first) counts as stopped: read
+ * as they are, its gone events said running for good when the wait missed the stop. It counts so once it has been
+ * gone for a re-scan's time (`removed`: when each was first found gone): rm -rf .orch takes a session's workers
+ * before the session folder, whose going ends the wait with that error instead.
+ */
+function views(layout: StoreLayout, records: WorkerRecord[], removed: Map<string, number>): AwaitedWorker[] {
   return records.map((old) => {
     // Re-read: a pending worker may have been started meanwhile.
-    const record = findWorker(layout, old.orchestrator_id, old.worker_id);
-    // Removed meanwhile (orch rm, clean), which stopped it first: its folder and events are gone, and read as
-    // they are it would count as running for good, however the wait missed the stop.
-    if (record === undefined) return removedView(old);
+    const found = findWorker(layout, old.orchestrator_id, old.worker_id);
+    if (found === undefined) {
+      const since = removed.get(old.worker_id) ?? monotonicMs();
+      removed.set(old.worker_id, since);
+      if (monotonicMs() - since >= RESCAN_MS) return removedView(old);
+    }
+    const record = found ?? old;
     const state = workerState(layout, record);
     const stuck = state.status === "pending" && pendingOnFinishedWork(layout, record);
     const unasked = state.status === "idle" && !wakeWaiting(layout, record);
@@ -154,6 +163,7 @@ async function awaitOnce(
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
   const restart = () => startedOnHost(layout, records);
   const guard = guardListener();
+  const removed = new Map<string, number>();
   // Before every look, with hosts or without: the watchdog of the workers here (a remote worker's is its
   // host's), and a prerequisite merged elsewhere, which starts its pending workers.
   const beforeLook = async () => {
@@ -165,7 +175,7 @@ async function awaitOnce(
   };
   if (records.some(onHost)) {
     const { awaitAcrossHosts } = await import("../hosts/views.ts");
-    const localViews = (local: WorkerRecord[]) => views(layout, local);
+    const localViews = (local: WorkerRecord[]) => views(layout, local, removed);
     const parts = { localViews, settled, localDirs: dirs, restart, deadline, beforeLook };
     return awaitAcrossHosts(layout, records, any, timeoutMs, ctx, parts);
   }
@@ -174,11 +184,11 @@ async function awaitOnce(
   const result = records.length === 0 ? [] : await waitFor(dirs, remaining, async () => {
     await beforeLook();
     if (restart()) return "restart" as const;
-    const current = views(layout, records);
+    const current = views(layout, records, removed);
     return settled(current, any) ? current : undefined;
   }, sessionGone);
   if (result === "restart") return undefined;
-  if (!result) throw stillRunning(orchestratorId, views(layout, records), timeoutMs);
+  if (!result) throw stillRunning(orchestratorId, views(layout, records, removed), timeoutMs);
   return result;
 }
 
