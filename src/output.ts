@@ -97,16 +97,20 @@ export async function writeOutPatiently(text: string, check: () => void = () => 
   const fd = (patientStdout ??= nonBlockingStdout());
   let buffer = Buffer.from(text, "utf8");
   let lastCheck = performance.now();
+  // From 1 ms up to 50 ms while the pipe stays full: a reader that reads slowly still gets a large output fast.
+  let pause = 1;
   while (buffer.length > 0) {
     try {
       buffer = buffer.subarray(fs.writeSync(fd, buffer));
+      pause = 1;
     } catch (error) {
       if (errnoCode(error) !== "EAGAIN") throw error;
       if (performance.now() - lastCheck >= FULL_PIPE_CHECK_MS) {
         lastCheck = performance.now();
         check();
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      pause = Math.min(pause * 2, 50);
     }
   }
 }
