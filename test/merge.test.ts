@@ -246,6 +246,61 @@ test("gh pr merge: merged though --delete-branch then failed at the worktree's b
   assert.not.ok(fs.existsSync(wt));
 });
 
+/** gh's lines for `gh pr merge` that fails as the real gh 2.x does (stderr, exit code); pr view answers `state`. */
+function ghMergeFails(stderr: string, code: number, state = "OPEN"): string[] {
+  return [
+    'case "$1 $2" in',
+    `  "pr merge") cat >&2 <<'EOF'\n${stderr}EOF\n    exit ${code} ;;`,
+    `  "pr view") echo '{"state":"${state}"}' ;;`,
+    "esac",
+  ];
+}
+
+test("gh pr merge refused (branch protection, a conflict, not logged in): gh's cause in one line, not its hint", () => {
+  const { repo } = githubSessionRepo();
+  const url = "https://github.com/acme/shop/pull/9";
+  const wt = workerWithCommits(repo, "feat/held", [{ "h.txt": "h\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: wt });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const cases: [string, number, RegExp][] = [
+    [
+      "X Pull request acme/shop#9 is not mergeable: the base branch policy prohibits the merge.\n" +
+        "To have the pull request merged after all the requirements have been met, add the `--auto` flag.\n" +
+        "To use administrator privileges to immediately merge the pull request, add the `--admin` flag.\n",
+      1, /failed: X Pull request acme\/shop#9 is not mergeable: the base branch policy prohibits the merge\.$/,
+    ],
+    [
+      "X Pull request acme/shop#9 is not mergeable: the merge commit cannot be cleanly created.\n" +
+        "To have the pull request merged after all the requirements have been met, add the `--auto` flag.\n" +
+        "Run the following to resolve the merge conflicts locally:\n" +
+        "  gh pr checkout 9 && git fetch origin main && git merge origin/main\n",
+      1, /failed: X Pull request acme\/shop#9 is not mergeable: the merge commit cannot be cleanly created\.$/,
+    ],
+    [
+      "To get started with GitHub CLI, please run:  gh auth login\n" +
+        "Alternatively, populate the GH_TOKEN environment variable with a GitHub API authentication token.\n",
+      4, /failed: gh is not logged in \(run gh auth login, or set GH_TOKEN\): To get started with GitHub CLI/,
+    ],
+  ];
+  for (const [stderr, code, said] of cases) {
+    const gh = ghStandIn(ghMergeFails(stderr, code));
+    const r = orch(["merge", "feat/held", "--json"], { cwd: repo, env: gh.env });
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.json.error.code, "failed");
+    assert.match(r.json.error.message, new RegExp(`^gh pr merge ${url} ${said.source}`));
+    assert.is(r.stderr.split("\n").filter(Boolean).length, 1, "one line");
+    assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing landed");
+  }
+  // Merged on GitHub already: gh warns (a "!" line), then fails at the branch the worker's worktree has out.
+  const already = ghStandIn(ghMergeFails(
+    "! Pull request acme/shop#9 was already merged\nfailed to delete local branch feat/held: used by worktree\n",
+    1, "MERGED",
+  ));
+  const merged = orch(["merge", "feat/held", "--delete-branch", "--json"], { cwd: repo, env: already.env });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.match(merged.stderr, /the PR is merged, but gh pr merge then failed: failed to delete local branch feat\/held/);
+});
+
 test("merge --local on a disk that fills while git writes the merge: nothing merged, no worker file left here", () => {
   const disk = smallDisk("4m");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);

@@ -23,11 +23,25 @@ async function gh(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<
 export async function mergedPullRequests(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PullRequest[]> {
   const query = ["--head", branch, "--state", "merged", "--json", "number,url,headRefOid,state", "--limit", "100"];
   const result = await gh(["pr", "list", ...query], cwd, env);
-  if (result.code !== 0) {
-    const lastLine = result.stderr.trim().split("\n").pop() ?? "";
-    throw new OrchError("failed", `gh pr list failed: ${lastLine}`);
-  }
+  if (result.code !== 0) throw new OrchError("failed", `gh pr list failed: ${ghSaid(result)}`);
   return ghJson("gh pr list", result.stdout || "[]", "array") as PullRequest[];
+}
+
+/**
+ * What a failed gh said, in one line: the cause, which gh prints first. The lines after it are hints ("add the
+ * `--admin` flag", "Run the following to resolve the merge conflicts locally:", "Alternatively, populate the
+ * GH_TOKEN environment variable…"), and a line starting "! " is a warning ("was already merged"). Exit 4 is
+ * gh's "authentication required".
+ */
+export function ghSaid(result: RunResult): string {
+  const lines = result.stderr.split("\n").map((line) => line.trim()).filter(Boolean);
+  const cause = lines.find((line) => !line.startsWith("! ")) ?? lines[0] ?? `exit code ${result.code}`;
+  return result.code === 4 ? `gh is not logged in (run gh auth login, or set GH_TOKEN): ${cause}` : cause;
+}
+
+/** Whether gh failed because there is no such pull request (its NotFoundError, or GitHub's own answer). */
+export function ghFoundNoPullRequest(result: RunResult): boolean {
+  return /no pull requests found|Could not resolve to a PullRequest/.test(result.stderr);
 }
 
 /**

@@ -71,13 +71,10 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
  */
 async function prOfBranch(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   if (!/^#?[0-9]+$/.test(branch)) return branch;
-  const { ghJson, ghRun } = await import("../adapters/gh.ts");
+  const { ghJson, ghRun, ghSaid } = await import("../adapters/gh.ts");
   const args = ["pr", "list", "--head", branch, "--state", "all", "--json", "url", "--limit", "1"];
   const listed = await ghRun(args, cwd, env);
-  if (listed.code !== 0) {
-    const ghSaid = listed.stderr.trim().split("\n").pop() ?? "";
-    throw new OrchError("failed", `gh pr list failed: ${ghSaid}`);
-  }
+  if (listed.code !== 0) throw new OrchError("failed", `gh pr list failed: ${ghSaid(listed)}`);
   const [pr] = ghJson("gh pr list", listed.stdout || "[]", "array") as { url?: unknown }[];
   if (typeof pr?.url !== "string") throw new OrchError("not_found", `no pull request has ${branch} as its head`);
   if (prUrlProblem(pr.url) !== undefined) throw new OrchError("failed", `gh pr list gave no PR URL: ${pr.url}`);
@@ -89,13 +86,12 @@ export async function prMain(args: string[], flags: Flags, ctx: Context): Promis
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   refusePending(record);
   const repo = await requireRepo(ctx);
-  const { ghJson, ghRun } = await import("../adapters/gh.ts");
+  const { ghJson, ghRun, ghSaid } = await import("../adapters/gh.ts");
   const selector = reportedPrUrl(layout, record) ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
   const prFields = "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions";
   const view = await ghRun(["pr", "view", selector, "--json", prFields], repo.mainRoot, ctx.env);
   if (view.code !== 0) {
-    const ghSaid = view.stderr.trim().split("\n").pop() ?? "";
-    throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${ghSaid}`);
+    throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${ghSaid(view)}`);
   }
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;
   const diff = await ghRun(["pr", "diff", String(pr.url ?? selector)], repo.mainRoot, ctx.env);

@@ -97,21 +97,20 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   let mergedTip: string | undefined;
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
-      const { ghRun, pullRequestState } = await import("../adapters/gh.ts");
+      const { ghRun, ghSaid, pullRequestState } = await import("../adapters/gh.ts");
       const args = ["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])];
       const merged = await ghRun(args, repo.mainRoot, ctx.env);
-      const ghSaid = merged.stderr.trim().split("\n").pop() ?? "";
       // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
       // a worker's worktree has checked out; a merge queue or auto-merge exits 0 with the PR still open.
       const state = await pullRequestState(prUrl, repo.mainRoot, ctx.env);
       if (merged.code !== 0 && state !== "MERGED") {
-        throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid}`);
+        throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid(merged)}`);
       }
       if (merged.code === 0 && state !== undefined && state !== "MERGED") {
         const queued = `gh pr merge ${prUrl} exited 0, but the PR is ${state.toLowerCase()}, not merged`;
         throw new OrchError("failed", `${queued} (queued for a merge queue or auto-merge?): nothing landed yet`);
       }
-      if (merged.code !== 0) ctx.warn(`the PR is merged, but gh pr merge then failed: ${ghSaid}`);
+      if (merged.code !== 0) ctx.warn(`the PR is merged, but gh pr merge then failed: ${ghSaid(merged)}`);
       const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
       let baseUpdated = false;
       if (base && (await gitAdapter.currentBranch(repo.mainRoot)) === base) {
