@@ -72,6 +72,41 @@ test("pr: a gh that answers pr view with something that is not JSON is one line 
   assert.match(nothing.stderr, /^orch: gh pr view printed something that is not a JSON object: null\n$/);
 });
 
+test("pr: a gh that could not look (not logged in, no GitHub remote) fails with its cause, never 'no pull request'", () => {
+  const { repo } = sessionRepo();
+  orch(["spawn", "feat/pr", "--no-window"], { cwd: repo });
+  const cases: [string, number, RegExp][] = [
+    [
+      "To get started with GitHub CLI, please run:  gh auth login\n" +
+        "Alternatively, populate the GH_TOKEN environment variable with a GitHub API authentication token.\n",
+      4, /^gh pr view feat\/pr failed: gh is not logged in \(run gh auth login, or set GH_TOKEN\): To get started/,
+    ],
+    [
+      "none of the git remotes configured for this repository point to a known GitHub host. " +
+        "To tell gh about a new GitHub host, please use `gh auth login`\n",
+      1, /^gh pr view feat\/pr failed: none of the git remotes configured for this repository point to a known GitHub/,
+    ],
+  ];
+  for (const [stderr, code, said] of cases) {
+    const gh = ghStandIn([`cat >&2 <<'EOF'\n${stderr}EOF`, `exit ${code}`]);
+    const r = orch(["pr", "feat/pr", "--json"], { cwd: repo, env: gh.env });
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.json.error.code, "failed", r.json.error.message);
+    assert.match(r.json.error.message, said);
+  }
+  // gh found no such PR: that is not_found, for a branch and for a reported URL.
+  const wt = path.join(path.dirname(repo), "repo-worktrees", "feat-pr");
+  const url = "https://github.com/o/r/pull/12";
+  orch(["notify", "--type", "task_complete", "--summary", "done", "--pr-url", url], { cwd: wt });
+  const gone = ghStandIn([
+    "echo 'GraphQL: Could not resolve to a PullRequest with the number of 12. (repository.pullRequest)' >&2", "exit 1",
+  ]);
+  const r = orch(["pr", "feat/pr", "--json"], { cwd: repo, env: gone.env });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "not_found");
+  assert.match(r.json.error.message, /^no pull request for feat-pr \(https:\/\/github\.com\/o\/r\/pull\/12\): GraphQL/);
+});
+
 test("diff's patch is one git apply takes, whatever the user's diff.external, color.ui and diff.noprefix", () => {
   const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
   for (const [key, value] of [["diff.external", "echo EXTERNAL"], ["color.ui", "always"], ["diff.noprefix", "true"]]) {

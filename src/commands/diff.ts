@@ -86,13 +86,15 @@ export async function prMain(args: string[], flags: Flags, ctx: Context): Promis
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
   refusePending(record);
   const repo = await requireRepo(ctx);
-  const { ghJson, ghRun, ghSaid } = await import("../adapters/gh.ts");
+  const { ghFoundNoPullRequest, ghJson, ghRun, ghSaid } = await import("../adapters/gh.ts");
   const selector = reportedPrUrl(layout, record) ?? (await prOfBranch(record.branch, repo.mainRoot, ctx.env));
   const prFields = "number,url,title,state,body,headRefName,baseRefName,mergeable,reviewDecision,additions,deletions";
   const view = await ghRun(["pr", "view", selector, "--json", prFields], repo.mainRoot, ctx.env);
-  if (view.code !== 0) {
+  if (view.code !== 0 && ghFoundNoPullRequest(view)) {
     throw new OrchError("not_found", `no pull request for ${record.worker_id} (${selector}): ${ghSaid(view)}`);
   }
+  // Not logged in, offline, no GitHub remote: gh could not look, which says nothing about the PR.
+  if (view.code !== 0) throw new OrchError("failed", `gh pr view ${selector} failed: ${ghSaid(view)}`);
   const pr = ghJson("gh pr view", view.stdout, "object") as Record<string, unknown>;
   const diff = await ghRun(["pr", "diff", String(pr.url ?? selector)], repo.mainRoot, ctx.env);
   return {
