@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { gitHubHosts, remoteUrlHost } from "../src/adapters/git.ts";
+import { gitHubHosts, remoteUrlHost, remoteUrlRepository } from "../src/adapters/git.ts";
 import {
   commitFiles, ghStandIn, git, gitOk, incompressibleMiB, orch, sessionRepo, smallDisk, tempDir, workerOnDisk,
 } from "./helpers.ts";
@@ -169,6 +169,50 @@ test("a PR on GitHub Enterprise (the remote on the PR's server): gh pr merge <ur
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
 });
 
+test("origin a fork, upstream the PR's repository: the base fast-forwards from upstream, where the PR merged", () => {
+  const repositories: [string, string | undefined][] = [
+    ["git@github.com:Acme/Shop.git", "acme/shop"], ["https://github.com/acme/shop/", "acme/shop"],
+    ["ssh://git@github.acme.com:2222/acme/shop.git", "acme/shop"], ["/srv/git/shop.git", undefined],
+  ];
+  for (const [url, repository] of repositories) assert.is(remoteUrlRepository(url), repository, url);
+  const { repo } = sessionRepo();
+  const fork = path.join(tempDir(), "fork.git");
+  const upstream = path.join(tempDir(), "upstream.git");
+  const remotes: [string, string, string][] = [
+    ["origin", fork, "git@github.com:me/shop.git"], ["upstream", upstream, "https://github.com/Acme/Shop.git"],
+  ];
+  for (const [name, bare, url] of remotes) {
+    git(["init", "-q", "--bare", bare], repo);
+    git(["remote", "add", name, url], repo);
+    git(["config", `url.${bare}.insteadOf`, url], repo);
+    git(["push", "-q", name, "main"], repo);
+  }
+  const url = "https://github.com/acme/shop/pull/9";
+  const wt = workerWithCommits(repo, "feat/fork", [{ "f.txt": "f\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: wt });
+  // GitHub merges into acme/shop, the upstream; the fork's main stays where it was.
+  const gh = ghStandIn([
+    'case "$1 $2" in',
+    `  "pr merge") git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(upstream)} HEAD:main ;;`,
+    `  "pr view") echo '{"state":"MERGED"}' ;;`,
+    "esac",
+  ]);
+  const r = orch(["merge", "feat/fork", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.base_updated, true);
+  assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main took what merged upstream");
+  // Only the fork as a remote: the merge happened, but nothing here can bring it; base_updated says so.
+  git(["remote", "remove", "upstream"], repo);
+  const other = workerWithCommits(repo, "feat/other", [{ "o.txt": "o\n" }]);
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: other });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const forkOnly = orch(["merge", "feat/other", "--json"], { cwd: repo, env: gh.env });
+  assert.is(forkOnly.code, 0, forkOnly.stderr);
+  assert.is(forkOnly.json.base_updated, false);
+  assert.match(forkOnly.stderr, /the PR is merged, but no remote of this repository is github\.com\/acme\/shop/);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+});
+
 test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {
   const { repo } = githubSessionRepo();
   const wt = workerWithCommits(repo, "feat/flag", [{ "f.txt": "f\n" }]);
@@ -298,7 +342,8 @@ test("gh pr merge refused (branch protection, a conflict, not logged in): gh's c
   ));
   const merged = orch(["merge", "feat/held", "--delete-branch", "--json"], { cwd: repo, env: already.env });
   assert.is(merged.code, 0, merged.stderr);
-  assert.match(merged.stderr, /the PR is merged, but gh pr merge then failed: failed to delete local branch feat\/held/);
+  const warned = /the PR is merged, but gh pr merge then failed: failed to delete local branch feat\/held/;
+  assert.match(merged.stderr, warned);
 });
 
 test("merge --local on a disk that fills while git writes the merge: nothing merged, no worker file left here", () => {

@@ -61,6 +61,14 @@ export function ghJson(command: string, stdout: string, shape: "array" | "object
   throw new OrchError("failed", `${command} printed something that is not ${expected}: ${stdout.trim().slice(0, 80)}`);
 }
 
+/** The host and OWNER/REPO of a pull request's URL (https://HOST/OWNER/REPO/pull/N, gh's own pattern), if it is one. */
+export function pullRequestRepository(url: string): { host: string; repository: string } | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const { hostname, pathname } = new URL(url);
+  const match = /^\/([^/]+)\/([^/]+)\/pull\/\d+/.exec(pathname);
+  return match ? { host: hostname.toLowerCase(), repository: `${match[1]}/${match[2]}`.toLowerCase() } : undefined;
+}
+
 /** A pull request's state as gh pr view says it (OPEN, CLOSED, MERGED), or undefined when gh cannot say. */
 export async function pullRequestState(url: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const view = await gh(["pr", "view", url, "--json", "state"], cwd, env);

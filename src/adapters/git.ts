@@ -735,6 +735,31 @@ export function remoteUrlHost(url: string): string | undefined {
   return host.toLowerCase() || undefined;
 }
 
+/**
+ * The repository a remote's URL names on its host: its path without slashes around it or .git, lowercased
+ * (`acme/shop` for git@github.com:acme/shop.git); undefined for a path (a local or file:// remote).
+ */
+export function remoteUrlRepository(url: string): string | undefined {
+  if (remoteUrlHost(url) === undefined) return undefined;
+  const hasScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url);
+  const repositoryPath = hasScheme ? new URL(url).pathname : url.slice(url.indexOf(":") + 1);
+  return repositoryPath.replace(/^\/+|\/+$/g, "").replace(/\.git$/i, "").toLowerCase() || undefined;
+}
+
+/**
+ * The remote whose URL (as configured, before insteadOf) is `repository` (OWNER/REPO) on `host`, as gh finds a
+ * pull request's base remote (FindByRepo: case does not count), or null.
+ */
+export async function remoteOfRepository(cwd: string, host: string, repository: string): Promise<string | null> {
+  const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });
+  for (const line of result.stdout.split("\n")) {
+    const match = /^remote\.(.+)\.url (.*)$/.exec(line);
+    if (!match || remoteUrlHost(match[2]!) !== host.toLowerCase()) continue;
+    if (remoteUrlRepository(match[2]!) === repository.toLowerCase()) return match[1]!;
+  }
+  return null;
+}
+
 /** The first remote whose URL (as configured, before insteadOf) is on one of `hosts` (gitHubHosts), or null. */
 export async function githubRemote(cwd: string, hosts: readonly string[] = ["github.com"]): Promise<string | null> {
   const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });

@@ -97,7 +97,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   let mergedTip: string | undefined;
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
-      const { ghRun, ghSaid, pullRequestState } = await import("../adapters/gh.ts");
+      const { ghRun, ghSaid, pullRequestRepository, pullRequestState } = await import("../adapters/gh.ts");
       const args = ["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])];
       const merged = await ghRun(args, repo.mainRoot, ctx.env);
       // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
@@ -112,17 +112,28 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       }
       if (merged.code !== 0) ctx.warn(`the PR is merged, but gh pr merge then failed: ${ghSaid(merged)}`);
       const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
+      // The PR's own repository is where it merged, as gh pr merge pulls from it: with origin a fork and upstream
+      // the PR's repository, origin's base has not moved. A URL gh would not read as a PR's: the GitHub remote.
+      const prRepository = pullRequestRepository(prUrl);
+      const baseRemote = prRepository
+        ? await gitAdapter.remoteOfRepository(repo.mainRoot, prRepository.host, prRepository.repository)
+        : remote;
       let baseUpdated = false;
       if (base && (await gitAdapter.currentBranch(repo.mainRoot)) === base) {
-        const optional = { allowFailure: true };
-        const fetched = await gitAdapter.git(["fetch", "--quiet", remote, base], repo.mainRoot, optional);
-        const ff = fetched.code === 0
-          ? await gitAdapter.git(["merge", "--ff-only", "--quiet", "FETCH_HEAD"], repo.mainRoot, optional)
-          : fetched;
-        baseUpdated = ff.code === 0;
-        if (!baseUpdated) {
-          const why = ff.stderr.trim().split("\n").pop() ?? "";
-          ctx.warn(`the PR is merged, but ${base} could not be fast-forwarded from ${remote}: ${why}`);
+        if (!baseRemote) {
+          const named = `${prRepository!.host}/${prRepository!.repository}`;
+          ctx.warn(`the PR is merged, but no remote of this repository is ${named}: pull ${base} from it yourself`);
+        } else {
+          const optional = { allowFailure: true };
+          const fetched = await gitAdapter.git(["fetch", "--quiet", baseRemote, base], repo.mainRoot, optional);
+          const ff = fetched.code === 0
+            ? await gitAdapter.git(["merge", "--ff-only", "--quiet", "FETCH_HEAD"], repo.mainRoot, optional)
+            : fetched;
+          baseUpdated = ff.code === 0;
+          if (!baseUpdated) {
+            const why = ff.stderr.trim().split("\n").pop() ?? "";
+            ctx.warn(`the PR is merged, but ${base} could not be fast-forwarded from ${baseRemote}: ${why}`);
+          }
         }
       }
       const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot);
