@@ -153,6 +153,8 @@ test("a remote's host, as git reads its URL; GitHub's hosts: github.com, GH_HOST
   ];
   for (const [url, host] of hosts) assert.is(remoteUrlHost(url), host, url);
   assert.equal(gitHubHosts({}, [null, "https://github.acme.com/o/r/pull/1", "not a url"]), ["github.com", "github.acme.com"]);
+  const gitLab = "https://gitlab.com/acme/shop/-/merge_requests/3";
+  assert.equal(gitHubHosts({}, [gitLab]), ["github.com"], "a GitLab merge request is no GitHub PR");
   assert.equal(gitHubHosts({ GH_HOST: "GHE.example" }), ["github.com", "ghe.example"]);
 });
 
@@ -211,6 +213,19 @@ test("origin a fork, upstream the PR's repository: the base fast-forwards from u
   assert.is(forkOnly.json.base_updated, false);
   assert.match(forkOnly.stderr, /the PR is merged, but no remote of this repository is github\.com\/acme\/shop/);
   assert.is(git(["rev-parse", "HEAD"], repo), head);
+});
+
+test("a GitLab origin and a merge request's URL reported: merge merges locally and never runs gh", () => {
+  const { repo } = githubSessionRepo("git@gitlab.com:acme/shop.git");
+  const wt = workerWithCommits(repo, "feat/gl", [{ "l.txt": "l\n" }]);
+  const mergeRequest = "https://gitlab.com/acme/shop/-/merge_requests/3";
+  orch(["notify", "--type", "task_complete", "--summary", "MR ready", "--pr-url", mergeRequest], { cwd: wt });
+  const noGitHub = "none of the git remotes configured for this repository point to a known GitHub host";
+  const gh = ghStandIn([`echo '${noGitHub}' >&2`, "exit 1"]);
+  const r = orch(["merge", "feat/gl", "--json"], { cwd: repo, env: gh.env });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.via, "local");
+  assert.equal(gh.calls(), [], "gh was never run");
 });
 
 test("a pr_url that is no http(s) URL never reaches gh as a flag: notify refuses it, merge and pr refuse a stored one", () => {

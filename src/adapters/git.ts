@@ -708,7 +708,9 @@ export function gitHubHosts(env: NodeJS.ProcessEnv, prUrls: readonly (string | n
   if (env.GH_HOST) hosts.add(env.GH_HOST.toLowerCase());
   for (const url of prUrls) {
     try {
-      if (url) hosts.add(new URL(url).hostname.toLowerCase());
+      // Only a pull request's URL, as gh reads one (/OWNER/REPO/pull/N): a GitLab merge request names no GitHub.
+      const parsed = url ? new URL(url) : undefined;
+      if (parsed && /^\/[^/]+\/[^/]+\/pull\/\d+/.test(parsed.pathname)) hosts.add(parsed.hostname.toLowerCase());
     } catch {
       // not a URL: it names no host
     }
