@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { checkResult, run, type RunOptions, type RunResult } from "./exec.ts";
+import { pullRequestRepository } from "./gh.ts";
 import { readRefFromFiles, type Repo } from "./repo.ts";
 
 function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
@@ -707,13 +708,9 @@ export function gitHubHosts(env: NodeJS.ProcessEnv, prUrls: readonly (string | n
   const hosts = new Set(["github.com"]);
   if (env.GH_HOST) hosts.add(env.GH_HOST.toLowerCase());
   for (const url of prUrls) {
-    try {
-      // Only a pull request's URL, as gh reads one (/OWNER/REPO/pull/N): a GitLab merge request names no GitHub.
-      const parsed = url ? new URL(url) : undefined;
-      if (parsed && /^\/[^/]+\/[^/]+\/pull\/\d+/.test(parsed.pathname)) hosts.add(parsed.hostname.toLowerCase());
-    } catch {
-      // not a URL: it names no host
-    }
+    // Only a pull request's URL, as gh reads one (/OWNER/REPO/pull/N): a GitLab merge request names no GitHub.
+    const pr = url ? pullRequestRepository(url) : undefined;
+    if (pr) hosts.add(pr.host);
   }
   return [...hosts];
 }
