@@ -75,6 +75,12 @@ export function writeOut(text: string): void {
 
 /** How often a listener whose output pipe is full looks whether it should still wait for room. */
 const FULL_PIPE_CHECK_MS = 1000;
+/**
+ * The most written to the non-blocking pipe at once: a write of up to PIPE_BUF bytes is all or nothing
+ * (EAGAIN). Deno's writeSync writes until all is written and throws EAGAIN once the pipe is full, losing
+ * the count of what it wrote: a larger write would be written again on the retry.
+ */
+const PIPE_BUF = 4096;
 let patientStdout: number | undefined;
 
 /** Standard output, opened anew without blocking when it is a pipe (a new open file, so nobody else's changes). */
@@ -101,7 +107,7 @@ export async function writeOutPatiently(text: string, check: () => void = () => 
   let pause = 1;
   while (buffer.length > 0) {
     try {
-      buffer = buffer.subarray(fs.writeSync(fd, buffer));
+      buffer = buffer.subarray(fs.writeSync(fd, buffer.subarray(0, PIPE_BUF)));
       pause = 1;
     } catch (error) {
       if (errnoCode(error) !== "EAGAIN") throw error;

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, tempDir, waitUntil, watching } from "./helpers.ts";
+import { baseEnv, orch, orchAsync, orchCommand, sessionRepo, sleep, tempDir, waitUntil, watching } from "./helpers.ts";
 
 function notify(cwd: string, summary: string): void {
   const r = orch(["notify", "--type", "progress", "--summary", summary], { cwd });
@@ -212,6 +212,54 @@ for (const args of [["watch"], ["poll", "--wait", "--json"]]) {
     }
   });
 }
+
+test("poll --json into a full pipe read later: the reader gets each byte once, one whole JSON document", async () => {
+  const { repo, id } = sessionRepo();
+  const wt = workerIn(repo, "feat/slow-reader");
+  const mail = path.join(repo, ".orch", "sessions", id, "mail");
+  // 40 messages of 3 KB: more than a pipe holds (64 KiB), so the poll waits for room part-way through.
+  for (let n = 0; n < 40; n++) notify(wt, `m${n} ${"x".repeat(3000)}`);
+  const fifo = path.join(tempDir("orch-fifo-"), "out");
+  assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+  const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  const [cmd, ...pre] = orchCommand();
+  const stdio: ["ignore", number, "pipe"] = ["ignore", writeEnd, "pipe"];
+  const poll = spawn(cmd!, [...pre, "poll", "--json"], { cwd: repo, env: baseEnv(), stdio });
+  fs.closeSync(writeEnd);
+  let stderr = "";
+  poll.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => poll.on("exit", (code) => resolve(code)));
+  try {
+    await waitUntil(() => fs.readdirSync(path.join(mail, "new")).length === 0, 30_000, "the poll to claim");
+    // Written as much as the pipe holds (wchar counts the bytes its writes took).
+    const wchar = () => Number(/^wchar: (\d+)/m.exec(fs.readFileSync(`/proc/${poll.pid}/io`, "utf8"))?.[1] ?? 0);
+    await waitUntil(() => wchar() >= 65536, 30_000, "the pipe to fill");
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const buffer = Buffer.alloc(1 << 20);
+      let got: number;
+      try {
+        got = fs.readSync(readEnd, buffer);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+        await sleep(5);
+        continue;
+      }
+      if (got === 0) break; // every writer closed: the poll has ended
+      chunks.push(buffer.subarray(0, got));
+    }
+    assert.is(chunks[0]!.length, 65536, "the pipe was full when its reader began");
+    assert.is(await exited, 0, stderr);
+    // Under Deno a write to the full pipe wrote part and threw EAGAIN: the retry wrote that part again.
+    const out = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    const summaries = out.messages.map((m: { content: { summary: string } }) => m.content.summary.split(" ")[0]);
+    assert.equal(summaries, Array.from({ length: 40 }, (_, n) => `m${n}`));
+  } finally {
+    fs.closeSync(readEnd);
+    poll.kill("SIGKILL");
+  }
+});
 
 test("watch | head -1 ends once head has its line, with no message after it; poll --wait whose reader is gone ends too", async () => {
   const { repo } = sessionRepo();
