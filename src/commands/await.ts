@@ -48,6 +48,8 @@ function views(layout: StoreLayout, records: WorkerRecord[], removed: Map<string
       const since = removed.get(old.worker_id) ?? monotonicMs();
       removed.set(old.worker_id, since);
       if (monotonicMs() - since >= RESCAN_MS) return removedView(old);
+    } else {
+      removed.delete(old.worker_id); // spawned again under its id: gone only from the time it goes again
     }
     const record = found ?? old;
     const state = workerState(layout, record);
