@@ -173,17 +173,25 @@ test("a watch whose reader went away leaves the message it could not write unrea
   assert.equal(next.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["nobody read this"]);
 });
 
+/**
+ * A session with 40 messages of 3 KB from one worker, more than a pipe holds (64 KiB), and a FIFO to write them
+ * into: both its ends open, the read end without blocking (so opening the write end does not wait).
+ */
+function messagesAndFifo(branch: string) {
+  const { repo, id } = sessionRepo();
+  const wt = workerIn(repo, branch);
+  const mail = path.join(repo, ".orch", "sessions", id, "mail");
+  for (let n = 0; n < 40; n++) notify(wt, `m${n} ${"x".repeat(3000)}`);
+  const fifo = path.join(tempDir("orch-fifo-"), "out");
+  assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+  const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  return { repo, mail, readEnd, writeEnd };
+}
+
 for (const args of [["watch"], ["poll", "--wait", "--json"]]) {
   test(`${args[0]} to a full pipe nobody reads: SIGHUP ends it, what it did not write stays unread`, async () => {
-    const { repo, id } = sessionRepo();
-    const wt = workerIn(repo, "feat/full-pipe");
-    const mail = path.join(repo, ".orch", "sessions", id, "mail");
-    // 40 messages of 3 KB: more than a pipe holds (64 KiB).
-    for (let n = 0; n < 40; n++) notify(wt, `m${n} ${"x".repeat(3000)}`);
-    const fifo = path.join(tempDir("orch-fifo-"), "out");
-    assert.is(spawnSync("mkfifo", [fifo]).status, 0);
-    const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const { repo, mail, readEnd, writeEnd } = messagesAndFifo("feat/full-pipe");
     const reader = spawn("sleep", ["600"], { stdio: [readEnd, "ignore", "ignore"] });
     const [cmd, ...pre] = orchCommand();
     const listener = spawn(cmd!, [...pre, ...args], { cwd: repo, env: baseEnv(), stdio: ["ignore", writeEnd, "pipe"] });
@@ -214,15 +222,8 @@ for (const args of [["watch"], ["poll", "--wait", "--json"]]) {
 }
 
 test("poll --json into a full pipe read later: the reader gets each byte once, one whole JSON document", async () => {
-  const { repo, id } = sessionRepo();
-  const wt = workerIn(repo, "feat/slow-reader");
-  const mail = path.join(repo, ".orch", "sessions", id, "mail");
-  // 40 messages of 3 KB: more than a pipe holds (64 KiB), so the poll waits for room part-way through.
-  for (let n = 0; n < 40; n++) notify(wt, `m${n} ${"x".repeat(3000)}`);
-  const fifo = path.join(tempDir("orch-fifo-"), "out");
-  assert.is(spawnSync("mkfifo", [fifo]).status, 0);
-  const readEnd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  const writeEnd = fs.openSync(fifo, fs.constants.O_WRONLY);
+  // More than the pipe holds: the poll waits for room part-way through.
+  const { repo, mail, readEnd, writeEnd } = messagesAndFifo("feat/slow-reader");
   const [cmd, ...pre] = orchCommand();
   const stdio: ["ignore", number, "pipe"] = ["ignore", writeEnd, "pipe"];
   const poll = spawn(cmd!, [...pre, "poll", "--json"], { cwd: repo, env: baseEnv(), stdio });
