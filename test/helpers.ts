@@ -177,6 +177,10 @@ export function gitOk(args: string[], cwd: string): boolean {
 }
 
 const cleanups: (() => void)[] = [];
+/** Runs `cleanup` as the test process exits, before what was registered earlier (last in, first run). */
+export function atExit(cleanup: () => void): void {
+  cleanups.push(cleanup);
+}
 process.on("exit", () => {
   for (const cleanup of cleanups.reverse()) {
     try {

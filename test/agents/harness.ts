@@ -15,7 +15,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { baseEnv, tempDir } from "../helpers.ts";
+import { atExit, baseEnv, tempDir } from "../helpers.ts";
 import { API_KEY } from "./anthropic-server.ts";
 
 /** Where .ci/install-agents puts the pinned agents. */
@@ -110,6 +110,9 @@ export function usedOnceConfig(): Record<string, unknown> {
 export function claudeUser(options: ClaudeUserOptions = {}): ClaudeUser {
   agentBinary("claude");
   const home = tempDir("orch-home-");
+  // Before the HOME goes: a Claude Code still ending (hung up by the tests' tmux kill-server) wrote its
+  // .claude.json into it after it was removed, and left the folder in /tmp.
+  atExit(() => endUserProcesses({ home }));
   const configFile = path.join(home, ".claude.json");
   fs.writeFileSync(configFile, `${JSON.stringify({ ...usedOnceConfig(), ...options.config }, null, 2)}\n`, { mode: 0o600 });
   fs.mkdirSync(path.join(home, ".claude"), { mode: 0o700 });
@@ -147,7 +150,7 @@ export function readClaudeConfig(user: ClaudeUser): Record<string, unknown> {
  * what Claude Code leaves behind on its own, such as the background daemon and its terminal hosts
  * after "Move to background and exit", which outlive the tmux server.
  */
-export function endUserProcesses(user: ClaudeUser): number[] {
+export function endUserProcesses(user: Pick<ClaudeUser, "home">): number[] {
   const marker = `HOME=${user.home}`;
   const ended: number[] = [];
   let pids: string[] = [];
