@@ -4,17 +4,30 @@ import fs from "node:fs";
 import { OrchError, errnoCode } from "./errors.ts";
 import { pipeHasReader } from "./proc.ts";
 
+/**
+ * The most written at once: to a non-blocking pipe, a write of up to PIPE_BUF bytes is all or nothing (EAGAIN).
+ * Deno's writeSync writes until all is written and throws EAGAIN once the pipe is full, losing the count of
+ * what it wrote: a larger write would be written again on the retry.
+ */
+const PIPE_BUF = 4096;
+
+/** One write of the start of `buffer` (at most PIPE_BUF bytes): the bytes written, 0 while the pipe is full. */
+function writeSome(fd: number, buffer: Buffer): number {
+  try {
+    return fs.writeSync(fd, buffer.subarray(0, PIPE_BUF));
+  } catch (error) {
+    if (errnoCode(error) !== "EAGAIN") throw error;
+    return 0;
+  }
+}
+
 /** Writes all of `text` to a file descriptor, also when it is a non-blocking pipe. */
 export function writeAll(fd: number, text: string): void {
   let buffer = Buffer.from(text, "utf8");
   while (buffer.length > 0) {
-    try {
-      const written = fs.writeSync(fd, buffer);
-      buffer = buffer.subarray(written);
-    } catch (error) {
-      if (errnoCode(error) !== "EAGAIN") throw error;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
-    }
+    const written = writeSome(fd, buffer);
+    if (written === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    buffer = buffer.subarray(written);
   }
 }
 
@@ -75,12 +88,6 @@ export function writeOut(text: string): void {
 
 /** How often a listener whose output pipe is full looks whether it should still wait for room. */
 const FULL_PIPE_CHECK_MS = 1000;
-/**
- * The most written to the non-blocking pipe at once: a write of up to PIPE_BUF bytes is all or nothing
- * (EAGAIN). Deno's writeSync writes until all is written and throws EAGAIN once the pipe is full, losing
- * the count of what it wrote: a larger write would be written again on the retry.
- */
-const PIPE_BUF = 4096;
 let patientStdout: number | undefined;
 
 /** Standard output, opened anew without blocking when it is a pipe (a new open file, so nobody else's changes). */
@@ -106,18 +113,18 @@ export async function writeOutPatiently(text: string, check: () => void = () => 
   // From 1 ms up to 50 ms while the pipe stays full: a reader that reads slowly still gets a large output fast.
   let pause = 1;
   while (buffer.length > 0) {
-    try {
-      buffer = buffer.subarray(fs.writeSync(fd, buffer.subarray(0, PIPE_BUF)));
+    const written = writeSome(fd, buffer);
+    buffer = buffer.subarray(written);
+    if (written > 0) {
       pause = 1;
-    } catch (error) {
-      if (errnoCode(error) !== "EAGAIN") throw error;
-      if (performance.now() - lastCheck >= FULL_PIPE_CHECK_MS) {
-        lastCheck = performance.now();
-        check();
-      }
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, 50);
+      continue;
     }
+    if (performance.now() - lastCheck >= FULL_PIPE_CHECK_MS) {
+      lastCheck = performance.now();
+      check();
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 50);
   }
 }
 
