@@ -221,46 +221,54 @@ for (const args of [["watch"], ["poll", "--wait", "--json"]]) {
   });
 }
 
-test("poll --json into a full pipe read later: the reader gets each byte once, one whole JSON document", async () => {
-  // More than the pipe holds: the poll waits for room part-way through.
-  const { repo, mail, readEnd, writeEnd } = messagesAndFifo("feat/slow-reader");
-  const [cmd, ...pre] = orchCommand();
-  const stdio: ["ignore", number, "pipe"] = ["ignore", writeEnd, "pipe"];
-  const poll = spawn(cmd!, [...pre, "poll", "--json"], { cwd: repo, env: baseEnv(), stdio });
-  fs.closeSync(writeEnd);
-  let stderr = "";
-  poll.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => poll.on("exit", (code) => resolve(code)));
-  try {
-    await waitUntil(() => fs.readdirSync(path.join(mail, "new")).length === 0, 30_000, "the poll to claim");
-    // Written as much as the pipe holds (wchar counts the bytes its writes took).
-    const wchar = () => Number(/^wchar: (\d+)/m.exec(fs.readFileSync(`/proc/${poll.pid}/io`, "utf8"))?.[1] ?? 0);
-    await waitUntil(() => wchar() >= 65536, 30_000, "the pipe to fill");
-    const chunks: Buffer[] = [];
-    for (;;) {
-      const buffer = Buffer.alloc(1 << 20);
-      let got: number;
-      try {
-        got = fs.readSync(readEnd, buffer);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
-        await sleep(5);
-        continue;
-      }
-      if (got === 0) break; // every writer closed: the poll has ended
-      chunks.push(buffer.subarray(0, got));
+/** Everything a FIFO's non-blocking read end gets until every writer has closed it, read once it is full. */
+async function readWhenFull(readEnd: number, pid: number): Promise<Buffer[]> {
+  // Written as much as the pipe holds (wchar counts the bytes its writes took).
+  const wchar = () => Number(/^wchar: (\d+)/m.exec(fs.readFileSync(`/proc/${pid}/io`, "utf8"))?.[1] ?? 0);
+  await waitUntil(() => wchar() >= 65536, 30_000, "the pipe to fill");
+  const chunks: Buffer[] = [];
+  for (;;) {
+    const buffer = Buffer.alloc(1 << 20);
+    let got: number;
+    try {
+      got = fs.readSync(readEnd, buffer);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+      await sleep(5);
+      continue;
     }
-    assert.is(chunks[0]!.length, 65536, "the pipe was full when its reader began");
-    assert.is(await exited, 0, stderr);
-    // Under Deno a write to the full pipe wrote part and threw EAGAIN: the retry wrote that part again.
-    const out = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    const summaries = out.messages.map((m: { content: { summary: string } }) => m.content.summary.split(" ")[0]);
-    assert.equal(summaries, Array.from({ length: 40 }, (_, n) => `m${n}`));
-  } finally {
-    fs.closeSync(readEnd);
-    poll.kill("SIGKILL");
+    if (got === 0) return chunks; // every writer closed: the command has ended
+    chunks.push(buffer.subarray(0, got));
   }
-});
+}
+
+// Under Deno a write to a full non-blocking pipe wrote part and threw EAGAIN without saying how much: the
+// retry wrote that part again. The binary (bun) never did; both are run.
+for (const runtime of ["binary", "deno"]) {
+  test(`${runtime}: poll --json into a full pipe read later: each byte once, one whole JSON document`, async () => {
+    // More than the pipe holds: the poll waits for room part-way through.
+    const { repo, mail, readEnd, writeEnd } = messagesAndFifo("feat/slow-reader");
+    const [cmd, ...pre] = orchCommand(runtime);
+    const stdio: ["ignore", number, "pipe"] = ["ignore", writeEnd, "pipe"];
+    const poll = spawn(cmd!, [...pre, "poll", "--json"], { cwd: repo, env: baseEnv(), stdio });
+    fs.closeSync(writeEnd);
+    let stderr = "";
+    poll.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => poll.on("exit", (code) => resolve(code)));
+    try {
+      await waitUntil(() => fs.readdirSync(path.join(mail, "new")).length === 0, 60_000, "the poll to claim");
+      const chunks = await readWhenFull(readEnd, poll.pid!);
+      assert.is(chunks[0]!.length, 65536, "the pipe was full when its reader began");
+      assert.is(await exited, 0, stderr);
+      const out = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      const summaries = out.messages.map((m: { content: { summary: string } }) => m.content.summary.split(" ")[0]);
+      assert.equal(summaries, Array.from({ length: 40 }, (_, n) => `m${n}`));
+    } finally {
+      fs.closeSync(readEnd);
+      poll.kill("SIGKILL");
+    }
+  });
+}
 
 test("watch | head -1 ends once head has its line, with no message after it; poll --wait whose reader is gone ends too", async () => {
   const { repo } = sessionRepo();
