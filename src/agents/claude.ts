@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { errnoCode, OrchError, usage } from "../errors.ts";
+import { asGiven, errnoCode, OrchError, usage } from "../errors.ts";
 import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
 import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
@@ -235,7 +235,7 @@ function ownSettings(value: string, worktree: string, line: string): { settings:
     } catch (error) {
       const why = errnoCode(error) === "ENOENT" ? "no such file (a relative one is read in the worker's worktree)"
         : (error as Error).message;
-      throw usage(`--agent ${JSON.stringify(line)}: cannot read its --settings ${value}: ${why}`);
+      throw usage(`--agent ${JSON.stringify(line)}: cannot read its --settings ${asGiven(value)}: ${why}`);
     }
   }
   try {

@@ -103,7 +103,7 @@ function topLevelSandboxMode(file: string): string | undefined {
   return undefined;
 }
 
-/** The sandbox the user asked for on the command line, and in which words; the last one counts, as in Codex. */
+/** A sandbox mode and what chose it (the options' words, or the config file that sets it). */
 interface GivenSandbox {
   mode: string;
   source: string;

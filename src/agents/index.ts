@@ -8,24 +8,11 @@ export async function profileFor(agent: string): Promise<AgentProfile> {
   const { commandProfile, splitWords } = await import("./command.ts");
   const template = commandProfile(agent);
   const words = splitWords(agent);
+  // claude or codex named by a path or with options of the user's (`/opt/bin/claude --model opus`, `codex
+  // --profile fast`): the agent orch knows, started by that program with those options before orch's own, so
+  // it gets orch's hooks, trust and session id as the bare name does.
   const known = words.includes("--") ? undefined : await knownProfile(template.name);
-  return known ? withCommand(known, words) : template;
-}
-
-/**
- * claude or codex named by a path or with options of the user's (`/opt/bin/claude --model opus`,
- * `codex --profile fast`): the agent orch knows, started by that program with those options before
- * orch's own, so it gets orch's hooks, trust and session id as the bare name does.
- */
-function withCommand(profile: AgentProfile, words: string[]): AgentProfile {
-  if (profile.withOptions) return profile.withOptions(words[0]!, words.slice(1));
-  return {
-    ...profile,
-    start(spec) {
-      const start = profile.start(spec);
-      return { ...start, argv: [...words, ...start.argv.slice(1)] };
-    },
-  };
+  return known?.withOptions ? known.withOptions(words[0]!, words.slice(1)) : template;
 }
 
 /** The profile of an agent orch knows by name (as recorded with a worker), else undefined (a command template). */
