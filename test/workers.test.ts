@@ -6,6 +6,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { OrchError } from "../src/errors.ts";
+import { hostLacksFlag } from "../src/hosts/remote.ts";
 import { baseEnv, commitFiles, ghStandIn, git, orch, privateTmux, sessionRepo, snapshot, tempDir, tmux } from "./helpers.ts";
 
 function agentScript(body: string[]): string {
@@ -159,6 +161,19 @@ test("--stdin-bytes (from the orch that drives a host): a text on standard input
   assert.is(whole.code, 0, whole.stderr);
   const inbox = orch(["inbox", "--json"], { cwd: wt }).json.messages;
   assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), ["\u00e9 whole"]);
+});
+
+test("an orch that lacks an internal flag is told by its own refusal, whatever the flag's name", () => {
+  const { repo } = sessionRepo();
+  // What an orch on a host older than a flag answers: orch's own refusal of an option it does not know.
+  const refused = orch(["send", "w", "-", "--delivery-token", "1", "--json"], { cwd: repo, input: "x" });
+  assert.is(refused.code, 2, refused.stderr);
+  const error = new OrchError(refused.json.error.code, refused.json.error.message);
+  assert.ok(hostLacksFlag(error, "--delivery-token"), error.message);
+  for (const other of ["--message-id", "--stdin-bytes", "--text-on-stdin", "--delivery"]) {
+    assert.not.ok(hostLacksFlag(error, other), other);
+  }
+  assert.not.ok(hostLacksFlag(new OrchError("failed", error.message), "--delivery-token"), "only a usage error");
 });
 
 test("await: --timeout exits 124 with what is known, --any returns on the first finished worker", () => {

@@ -77,6 +77,15 @@ export interface OrchRunOptions {
   answerWithinMs?: number;
 }
 
+/**
+ * Whether the host's orch refused `flag` as unknown: an orch there older than that internal flag (cac names it
+ * in camelCase, `--stdinBytes`), which refuses it before it reads its input or does anything.
+ */
+export function hostLacksFlag(error: unknown, flag: string): boolean {
+  const name = flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  return error instanceof OrchError && error.kind === "usage" && error.message.includes(`--${name}\``);
+}
+
 export class RemoteHost {
   constructor(readonly record: HostRecord, readonly env: NodeJS.ProcessEnv) {}
 
@@ -116,7 +125,7 @@ export class RemoteHost {
     return this.orchOnce(counted, options).catch((error: unknown) => {
       // An orch there older than --stdin-bytes refuses the flag (a usage error, before it reads its input or
       // does anything) and gets the text as before, unchecked, as withText's --text-on-stdin falls back.
-      if (error instanceof OrchError && error.kind === "usage" && /stdinBytes/.test(error.message)) {
+      if (hostLacksFlag(error, "--stdin-bytes")) {
         return this.orchOnce(args, options);
       }
       throw error;

@@ -26,7 +26,7 @@ import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/life
 import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import type { WorkerPlace } from "./place.ts";
-import { RemoteHost } from "./remote.ts";
+import { hostLacksFlag, RemoteHost } from "./remote.ts";
 import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
 
 export type RemoteWorkerRecord = WorkerRecord & { host: string };
@@ -421,7 +421,7 @@ export async function deliverOnHost(
     : ["send", record.worker_id, "-", ...orch];
   const deliver = () => host.orch([...args, "--message-id", sending.id], { input: text }).catch((error: unknown) => {
     // An orch on the host from before --message-id: sent as before, without it.
-    if (error instanceof OrchError && error.kind === "usage" && /messageId/.test(error.message)) {
+    if (hostLacksFlag(error, "--message-id")) {
       return host.orch(args, { input: text });
     }
     throw error;
@@ -485,8 +485,7 @@ async function withText(
 ): Promise<Record<string, unknown>> {
   if (text === undefined) return host.orch(args);
   return host.orch([...args, "--text-on-stdin"], { input: text }).catch((error: unknown) => {
-    const unknownFlag = error instanceof OrchError && error.kind === "usage" && /textOnStdin/.test(error.message);
-    if (unknownFlag) return host.orch([...args, flag, text]);
+    if (hostLacksFlag(error, "--text-on-stdin")) return host.orch([...args, flag, text]);
     throw error;
   });
 }
