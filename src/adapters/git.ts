@@ -745,29 +745,32 @@ export function remoteUrlRepository(url: string): string | undefined {
   return repositoryPath.replace(/^\/+|\/+$/g, "").replace(/\.git$/i, "").toLowerCase() || undefined;
 }
 
-/**
- * The remote whose URL (as configured, before insteadOf) is `repository` (OWNER/REPO) on `host`, as gh finds a
- * pull request's base remote (FindByRepo: case does not count), or null.
- */
-export async function remoteOfRepository(cwd: string, host: string, repository: string): Promise<string | null> {
+/** Each remote's name and URL (as configured, before insteadOf), in git config's order. */
+async function remoteUrls(cwd: string): Promise<{ name: string; url: string }[]> {
   const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });
-  for (const line of result.stdout.split("\n")) {
+  return result.stdout.split("\n").flatMap((line) => {
     const match = /^remote\.(.+)\.url (.*)$/.exec(line);
-    if (!match || remoteUrlHost(match[2]!) !== host.toLowerCase()) continue;
-    if (remoteUrlRepository(match[2]!) === repository.toLowerCase()) return match[1]!;
-  }
-  return null;
+    return match ? [{ name: match[1]!, url: match[2]! }] : [];
+  });
 }
 
-/** The first remote whose URL (as configured, before insteadOf) is on one of `hosts` (gitHubHosts), or null. */
+/**
+ * The remote whose URL is `repository` (OWNER/REPO) on `host`, as gh finds a pull request's base remote
+ * (FindByRepo: case does not count), or null.
+ */
+export async function remoteOfRepository(cwd: string, host: string, repository: string): Promise<string | null> {
+  const found = (await remoteUrls(cwd)).find(({ url }) =>
+    remoteUrlHost(url) === host.toLowerCase() && remoteUrlRepository(url) === repository.toLowerCase());
+  return found?.name ?? null;
+}
+
+/** The first remote whose URL is on one of `hosts` (gitHubHosts), or null. */
 export async function githubRemote(cwd: string, hosts: readonly string[] = ["github.com"]): Promise<string | null> {
-  const result = await git(["config", "--get-regexp", "^remote\\..*\\.url$"], cwd, { allowFailure: true });
-  for (const line of result.stdout.split("\n")) {
-    const match = /^remote\.(.+)\.url (.*)$/.exec(line);
-    const host = match ? remoteUrlHost(match[2]!) : undefined;
-    if (match && host !== undefined && hosts.includes(host)) return match[1]!;
-  }
-  return null;
+  const found = (await remoteUrls(cwd)).find(({ url }) => {
+    const host = remoteUrlHost(url);
+    return host !== undefined && hosts.includes(host);
+  });
+  return found?.name ?? null;
 }
 
 /** Commits only in `base` (behind) and only in `branch` (ahead): git rev-list --left-right --count. */
