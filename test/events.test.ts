@@ -1,6 +1,7 @@
 // A worker's event log (store/events.ts): each event linked under the next sequence number, found from the
 // names already there, one number per event when many processes link at once.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -46,6 +47,22 @@ test("the next number follows the highest there, whatever else the log holds", (
   fs.writeFileSync(path.join(old, "msg_x.progress.json"), "{}");
   linkEvent(old, eventFile(root), "progress", "msg_y");
   assert.equal(readEventLog(old).map((e) => e.seq), [-1, 0]);
+});
+
+test("a gap left before the clock was set back does not hold the next writer until the clock catches up", () => {
+  const root = tempDir("orch-events-");
+  const log = path.join(root, "events");
+  fs.mkdirSync(log);
+  linkEvent(log, eventFile(root), "spawned", "msg_a");
+  // A writer killed between its two links, just now; then the clock goes back an hour.
+  fs.writeFileSync(path.join(log, "000000000001"), "");
+  const events = new URL("../src/store/events.js", import.meta.url).href;
+  const script = `Date.now = () => performance.timeOrigin + performance.now() - 3600000;
+    const { nextEventSeq } = await import(${JSON.stringify(events)});
+    process.stdout.write(String(nextEventSeq(${JSON.stringify(log)})));`;
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+  assert.is(run.signal, null, "nextEventSeq returned (it waited on the gap as on a writer at work)");
+  assert.is(run.stdout, "2", run.stderr);
 });
 
 test("8 processes notifying as one worker at once: one number per event, none skipped, each in order", async () => {

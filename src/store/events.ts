@@ -88,7 +88,9 @@ export function linkEvent(eventsDir: string, file: string, type: string, id: str
 
 /**
  * How long a bare number without its named link counts as an event being linked: a writer takes well under
- * this between its two links; an older one is the gap a writer killed between them left.
+ * this between its two links; an older one is the gap a writer killed between them left. File times are on
+ * the wall clock: one dated further ahead than this is a gap too, left before the clock was set back (it
+ * would otherwise count as in flight, and hold every writer, until the clock caught up).
  */
 const IN_FLIGHT_MS = 2000;
 
@@ -103,7 +105,8 @@ function eventInFlight(eventsDir: string, names: string[]): boolean {
   return bare.some((number) => {
     if (named.has(number) || !isDigits(number)) return false;
     const stat = fs.lstatSync(path.join(eventsDir, number), { throwIfNoEntry: false });
-    return stat !== undefined && Date.now() - stat.ctimeMs < IN_FLIGHT_MS;
+    const age = stat === undefined ? IN_FLIGHT_MS : Date.now() - stat.ctimeMs;
+    return age < IN_FLIGHT_MS && age > -IN_FLIGHT_MS;
   });
 }
 
