@@ -43,10 +43,15 @@ export function readHostFailure(layout: StoreLayout, host: string): HostFailure 
   }
 }
 
-/** The failure that still holds the host back (its pause has not run out), if any. */
+/**
+ * The failure that still holds the host back (its pause has not run out), if any. A pause that ends further
+ * ahead than the longest one was noted before the clock was set back, and holds nothing: the host is tried
+ * again rather than passed over until the clock catches up.
+ */
 export function pausedHost(layout: StoreLayout, host: string, now = Date.now()): HostFailure | undefined {
   const failure = readHostFailure(layout, host);
-  return failure && Date.parse(failure.retry_after) > now ? failure : undefined;
+  const left = failure ? Date.parse(failure.retry_after) - now : 0;
+  return left > 0 && left <= LONGEST_PAUSE_MS ? failure : undefined;
 }
 
 /**
