@@ -97,7 +97,8 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
   const { repo } = sessionRepo();
   const env = privateTmux();
   const agent = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(agent, "#!/bin/sh\nexit 127\n", { mode: 0o755 });
+  const says = "echo starting; printf '%s\\n' 'cannot find its model: no-such-model' >&2";
+  fs.writeFileSync(agent, `#!/bin/sh\n${says}\nexit 127\n`, { mode: 0o755 });
   assert.is(orch(["spawn", "feat/a127", "--agent", agent], { cwd: repo, env }).code, 0);
   assert.is(orch(["spawn", "feat/missing", "--agent", "/nonexistent/agent"], { cwd: repo, env }).code, 0);
   const polled: PolledMessage[] = [];
@@ -105,8 +106,11 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
     (await pollForMessage(repo, {}, polled, { worker, type: "task_failed", timeoutMs: 20_000, describe: () => "" }))
       .content.error!;
   const exited = await failureOf("feat-a127");
-  assert.match(exited, /exited with code 127/);
+  assert.match(exited, /exited with code 127/, exited);
   assert.not.match(exited, /not found/);
+  const said = polled.find((m) => m.worker_id === "feat-a127" && m.message_type === "task_failed")!.content.details;
+  assert.match(said ?? "", /^the last lines in its window:\n(.*\n)*cannot find its model: no-such-model$/,
+    "what the agent said as it failed comes with the failure");
   const missing = await failureOf("feat-missing");
   assert.match(missing, /^\/nonexistent\/agent was not found$/, "a path is not looked up on PATH");
 });

@@ -148,6 +148,17 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
   }
 }
 
+/** The last `count` lines with text on a pane's screen (wrapped lines joined); none when tmux cannot tell. */
+export async function screenTail(target: string, count: number, env: NodeJS.ProcessEnv): Promise<string[]> {
+  try {
+    const result = await run(tmuxArgv(["capture-pane", "-p", "-J", "-t", target]), { env, allowFailure: true });
+    if (result.code !== 0) return [];
+    return result.stdout.split("\n").map((line) => line.trimEnd()).filter(Boolean).slice(-count);
+  } catch {
+    return [];
+  }
+}
+
 /** Presses Enter in the target pane; false when tmux could not. */
 export async function pressEnter(target: string, env: NodeJS.ProcessEnv): Promise<boolean> {
   try {

@@ -12,7 +12,7 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  findWorker, loadWorker, reportAgentEnded, saveWorker, writeAgentPid, type WorkerRecord,
+  claimAgentEnd, findWorker, loadWorker, saveWorker, writeAgentPid, type WorkerRecord,
 } from "../store/workers.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
@@ -64,6 +64,23 @@ async function recordSessionId(
   }
 }
 
+/** Lines of the screen an agent that failed left in its window: what it said as it went (its error). */
+const LAST_LINES = 12;
+
+/**
+ * What an agent that exited with an error left on its window's screen, for the orchestrator to read in the
+ * task_failed ("error: unexpected argument '--full-auto' found"); undefined when it left nothing.
+ */
+async function lastWords(record: WorkerRecord, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const pane = env.TMUX_PANE || record.tmux_pane;
+  if (!pane) return undefined;
+  const { screenTail } = await import("../adapters/tmux.ts");
+  // tmux reads what the agent wrote to its terminal as it can: its last lines may not be on screen yet.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const lines = (await screenTail(pane, LAST_LINES, env)).map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
+  return lines.length > 0 ? `the last lines in its window:\n${lines.join("\n")}` : undefined;
+}
+
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
   const record = loadWorker(layout, session.orchestrator_id, positional(args, 0, "worker"));
@@ -71,9 +88,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // The pid file of the dead agent goes once its end is told (or needs no telling). A report that could not
   // be written (a full disk) leaves it, with the claim of a reporter that is gone: the watchdog of the next
   // status, poll or await sees the dead agent and sends the report in its place.
-  const report = (summary: string, error: string) => {
+  const report = async (summary: string, error: string, details?: () => Promise<string | undefined>) => {
     try {
-      reportAgentEnded(layout, record, summary, error);
+      const end = claimAgentEnd(layout, record, summary, error);
+      end?.send(await details?.());
       fs.rmSync(pidFile, { force: true });
     } catch (failure) {
       const later = "the next orch status or poll reports it";
@@ -83,13 +101,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // Ctrl-C in the window is for the agent: the runner waits for it instead of dying first.
   process.on("SIGINT", () => undefined);
   // A closed window hangs up on the agent and on us: say so before going down with it.
-  const windowClosed = () => {
+  const windowClosed = () =>
     report("agent ended: its window was closed", `its tmux window ${record.window_id ?? "(none)"} was closed`);
-  };
-  process.on("SIGHUP", () => {
-    windowClosed();
-    process.exit(129);
-  });
+  process.on("SIGHUP", () => void windowClosed().then(() => process.exit(129)));
   let code: number;
   try {
     const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
@@ -104,13 +118,16 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     code = await exit;
     const startError = agent.startError();
     // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.
-    if (startError) report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
+    if (startError) await report(`agent ${record.agent_argv[0] ?? record.agent} could not start`, startError);
     // Killed by the hangup of a closed window, maybe noticed before our own SIGHUP handler ran.
-    else if (code === 129) windowClosed();
-    else report("agent exited without reporting", `the agent exited with code ${code} without reporting`);
+    else if (code === 129) await windowClosed();
+    else {
+      const error = `the agent exited with code ${code} without reporting`;
+      await report("agent exited without reporting", error, code === 0 ? undefined : () => lastWords(record, ctx.env));
+    }
   } catch (error) {
     code = 126;
-    report("the agent could not be started", (error as Error).message);
+    await report("the agent could not be started", (error as Error).message);
   }
   return { json: { success: code === 0, exit_code: code }, human: () => "", exitCode: code };
 }

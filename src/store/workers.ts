@@ -855,7 +855,23 @@ function takeAbandonedMarker(layout: StoreLayout, record: WorkerRecord, marker: 
  * Returns whether this call sent it.
  */
 export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summary: string, error: string): boolean {
-  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) return false;
+  const report = claimAgentEnd(layout, record, summary, error);
+  report?.send();
+  return report !== undefined;
+}
+
+/**
+ * reportAgentEnded in two steps: the claim to be the one that tells (undefined when the worker has reported,
+ * was stopped, or someone else tells), then the message, with `details` the claimer gathered meanwhile. Every
+ * other reporter (the watchdog of a status or poll) holds back while the claimer runs.
+ */
+export function claimAgentEnd(
+  layout: StoreLayout,
+  record: WorkerRecord,
+  summary: string,
+  error: string,
+): { send: (details?: string) => void } | undefined {
+  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) return undefined;
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
@@ -870,11 +886,15 @@ export function reportAgentEnded(layout: StoreLayout, record: WorkerRecord, summ
     reporter_start_time: processStartTime(process.pid) ?? null,
   };
   if (!claimEndedMarker(marker, claim)) {
-    if (!takeAbandonedMarker(layout, record, marker) || !claimEndedMarker(marker, claim)) return false;
+    if (!takeAbandonedMarker(layout, record, marker) || !claimEndedMarker(marker, claim)) return undefined;
   }
   const eventsDir = layout.eventsDir(record.orchestrator_id, record.worker_id);
-  sendMessage(layout.mailDir(record.orchestrator_id), message, eventsDir);
-  return true;
+  return {
+    send: (details) => {
+      const content = details ? { summary, error, details, branch: record.branch } : message.content;
+      sendMessage(layout.mailDir(record.orchestrator_id), { ...message, content }, eventsDir);
+    },
+  };
 }
 
 /**
