@@ -143,6 +143,57 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(gh.calls().length, 6, "--local never calls gh");
 });
 
+test("a PR the worker never reported: merge finds it with gh and merges it; one behind the branch, or gh unable to look", () => {
+  const { repo, bare } = githubSessionRepo();
+  const wt = workerWithCommits(repo, "feat/hand", [{ "h.txt": "h\n" }]);
+  const head = path.join(tempDir(), "pr-head");
+  fs.writeFileSync(head, git(["rev-parse", "HEAD"], wt));
+  const pr = "https://github.com/acme/shop/pull/7";
+  const gh = ghStandIn([
+    'case "$1 $2" in',
+    `"pr list") printf '[{"number":7,"url":"${pr}","headRefOid":"%s"}]' "$(cat ${JSON.stringify(head)})" ;;`,
+    `"pr merge") git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:main ;;`,
+    "esac",
+  ]);
+  const list = "pr list --head feat/hand --state open --json number,url,headRefOid --limit 100";
+  // The worker committed again after the PR was opened: merging the PR would leave that commit out.
+  commitFiles(wt, { "h2.txt": "later\n" }, "not pushed");
+  const base = git(["rev-parse", "main"], repo);
+  const behind = orch(["merge", "feat/hand", "--json"], { cwd: repo, env: gh.env });
+  assert.is(behind.code, 1, behind.stderr);
+  assert.is(behind.json.error.code, "refused");
+  assert.match(behind.json.error.message, `feat/hand has an open PR on GitHub, ${pr} (head `);
+  assert.match(behind.json.error.message, /push the branch and merge again, or merge it here with --local/);
+  assert.is(git(["rev-parse", "main"], repo), base, "nothing merged");
+  assert.equal(gh.calls(), [list]);
+  // Pushed: the PR's head is the branch's tip, and the PR is what merges.
+  fs.writeFileSync(head, git(["rev-parse", "HEAD"], wt));
+  const merged = orch(["merge", "feat/hand", "--json"], { cwd: repo, env: gh.env });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.is(merged.json.via, "github");
+  assert.is(merged.json.pr_url, pr);
+  assert.equal(gh.calls().slice(1), [list, `pr merge ${pr} --squash`, `pr view ${pr} --json state`]);
+  assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what merged");
+
+  // gh cannot look (not logged in): the branch merges here, and the warning says why it was not the PR.
+  const other = workerWithCommits(repo, "feat/other", [{ "o.txt": "o\n" }]);
+  const loggedOut = ghStandIn(["echo 'To get started with GitHub CLI, please run:  gh auth login' >&2", "exit 4"]);
+  const local = orch(["merge", "feat/other", "--json"], { cwd: repo, env: loggedOut.env });
+  assert.is(local.code, 0, local.stderr);
+  assert.is(local.json.via, "local");
+  assert.match(local.stderr, /feat-other reported no PR, and gh could not look for one \(gh is not logged in/);
+  assert.match(local.stderr, /merging locally/);
+  assert.is(fs.readFileSync(path.join(repo, "o.txt"), "utf8"), "o\n");
+  // No open PR: a local merge, without a word about gh.
+  const third = workerWithCommits(repo, "feat/third", [{ "t.txt": "t\n" }]);
+  const none = ghStandIn(["echo '[]'"]);
+  const plain = orch(["merge", "feat/third", "--json"], { cwd: repo, env: none.env });
+  assert.is(plain.code, 0, plain.stderr);
+  assert.is(plain.json.via, "local");
+  assert.is(plain.stderr, "");
+  assert.is(fs.existsSync(path.join(other, "o.txt")) && fs.existsSync(path.join(third, "t.txt")), true);
+});
+
 test("a remote's host, as git reads its URL; GitHub's hosts: github.com, GH_HOST, the reported PRs' servers", () => {
   const hosts: [string, string | undefined][] = [
     ["https://github.com/acme/shop.git", "github.com"], ["git@github.com:acme/shop.git", "github.com"],

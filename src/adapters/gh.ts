@@ -27,6 +27,14 @@ export async function mergedPullRequests(branch: string, cwd: string, env: NodeJ
   return ghJson("gh pr list", result.stdout || "[]", "array") as PullRequest[];
 }
 
+/** The open pull requests whose head is a branch named `branch` (in this repository or a fork). */
+export async function openPullRequests(branch: string, cwd: string, env: NodeJS.ProcessEnv): Promise<PullRequest[]> {
+  const query = ["--head", branch, "--state", "open", "--json", "number,url,headRefOid", "--limit", "100"];
+  const result = await gh(["pr", "list", ...query], cwd, env);
+  if (result.code !== 0) throw new OrchError("failed", ghSaid(result));
+  return ghJson("gh pr list", result.stdout || "[]", "array") as PullRequest[];
+}
+
 /**
  * What a failed gh said, in one line: the cause, which gh prints first. The lines after it are hints ("add the
  * `--admin` flag", "Run the following to resolve the merge conflicts locally:", "Alternatively, populate the

@@ -4,10 +4,11 @@
 import * as gitAdapter from "../adapters/git.ts";
 import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { OrchError, usage } from "../errors.ts";
+import { asGiven, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { bringHome } from "../hosts/place.ts";
 import { withLock } from "../store/lock.ts";
+import { prUrlProblem } from "../store/messages.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
 import {
@@ -73,6 +74,34 @@ export async function mergeLocally(
   return { commit, base, tip };
 }
 
+/**
+ * The open PR of a worker that reported none (made by hand, or by a tool orch's hooks do not see), when the
+ * repository has a GitHub remote: merged with gh as a reported one is. Null when there is none, or when gh
+ * cannot look (not installed, not logged in, offline): then the merge is local, and says why. A PR whose head
+ * is not the branch's tip here is refused: merging it would leave out the commits that were not pushed.
+ */
+async function unreportedPr(record: WorkerRecord, mainRoot: string, ctx: Context): Promise<string | null> {
+  const { openPullRequests } = await import("../adapters/gh.ts");
+  let open;
+  try {
+    open = await openPullRequests(record.branch, mainRoot, ctx.env);
+  } catch (error) {
+    ctx.warn(`${record.worker_id} reported no PR, and gh could not look for one (${(error as Error).message}): ` +
+      "merging locally");
+    return null;
+  }
+  if (open.length === 0) return null;
+  const tip = await branchTipOrFail(mainRoot, record);
+  const pushed = open.filter((pr) => pr.headRefOid === tip);
+  if (pushed.length === 1) {
+    if (prUrlProblem(String(pushed[0]!.url)) === undefined) return pushed[0]!.url;
+    throw new OrchError("failed", `gh pr list gave no PR URL: ${asGiven(String(pushed[0]!.url))}`);
+  }
+  const prs = open.map((pr) => `${pr.url} (head ${String(pr.headRefOid).slice(0, 12)})`).join(", ");
+  throw new OrchError("refused", `${record.branch} has an open PR on GitHub, ${prs}, and its tip here is ` +
+    `${tip.slice(0, 12)}: push the branch and merge again, or merge it here with --local`);
+}
+
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const method = methodFromFlags(flags);
   const local = booleanFlag(flags, "local");
@@ -85,11 +114,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   await bringHome(layout, [given], repo.mainRoot, ctx);
   const { finishKilledSyncsOf } = await import("./coherence.ts");
   const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
-  const prUrl = reportedPrUrl(layout, record);
-  const gitHub = gitAdapter.gitHubHosts(ctx.env, [prUrl]);
-  const remote = local || !prUrl ? null : await gitAdapter.githubRemote(repo.mainRoot, gitHub);
+  const reported = reportedPrUrl(layout, record);
+  const gitHub = gitAdapter.gitHubHosts(ctx.env, [reported]);
+  const remote = local ? null : await gitAdapter.githubRemote(repo.mainRoot, gitHub);
+  const prUrl = remote ? (reported ?? (await unreportedPr(record, repo.mainRoot, ctx))) : null;
   // Before the warning: a worktree whose branch is gone has everything "uncommitted".
-  if (!remote) await branchTipOrFail(repo.mainRoot, record);
+  if (!prUrl) await branchTipOrFail(repo.mainRoot, record);
   const warning = await uncommittedWarning(record);
   if (warning) ctx.warn(warning);
 
