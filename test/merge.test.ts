@@ -117,7 +117,7 @@ test("refusals: two methods (exit 2), the main worktree on another branch (exit 
   assert.match(r.json.error.message, /check out main/);
 });
 
-test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge exactly, then the base fast-forwards", () => {
+test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge exactly, if its head is the branch's tip", () => {
   const { repo, bare } = githubSessionRepo();
   const wt = workerWithCommits(repo, "feat/gh", [{ "g.txt": "g\n" }]);
   orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", "https://github.com/acme/shop/pull/9"], { cwd: wt });
@@ -132,10 +132,12 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   orch(["merge", "feat/gh", "--rebase"], { cwd: repo, env });
   orch(["merge", "feat/gh", "--merge"], { cwd: repo, env });
   const state = "pr view https://github.com/acme/shop/pull/9 --json state";
+  // GitHub merges only if the PR's head is the branch's tip here: a commit not pushed is never left out.
+  const tip = `--match-head-commit ${git(["rev-parse", "feat/gh"], repo)}`;
   assert.equal(gh.calls(), [
-    "pr merge https://github.com/acme/shop/pull/9 --squash", state,
-    "pr merge https://github.com/acme/shop/pull/9 --rebase", state,
-    "pr merge https://github.com/acme/shop/pull/9 --merge", state,
+    `pr merge https://github.com/acme/shop/pull/9 --squash ${tip}`, state,
+    `pr merge https://github.com/acme/shop/pull/9 --rebase ${tip}`, state,
+    `pr merge https://github.com/acme/shop/pull/9 --merge ${tip}`, state,
   ]);
   const local = orch(["merge", "feat/gh", "--local", "--json"], { cwd: repo, env });
   assert.is(local.code, 1);
@@ -172,7 +174,8 @@ test("a PR the worker never reported: merge finds it with gh and merges it; one 
   assert.is(merged.code, 0, merged.stderr);
   assert.is(merged.json.via, "github");
   assert.is(merged.json.pr_url, pr);
-  assert.equal(gh.calls().slice(1), [list, `pr merge ${pr} --squash`, `pr view ${pr} --json state`]);
+  const tip = `--match-head-commit ${git(["rev-parse", "feat/hand"], repo)}`;
+  assert.equal(gh.calls().slice(1), [list, `pr merge ${pr} --squash ${tip}`, `pr view ${pr} --json state`]);
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what merged");
 
   // gh cannot look (not logged in): the branch merges here, and the warning says why it was not the PR.
@@ -218,7 +221,8 @@ test("a PR on GitHub Enterprise (the remote on the PR's server): gh pr merge <ur
   const r = orch(["merge", "feat/ghe", "--json"], { cwd: repo, env: gh.env });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.via, "github");
-  assert.equal(gh.calls(), [`pr merge ${prUrl} --squash`, `pr view ${prUrl} --json state`]);
+  const tip = git(["rev-parse", "feat/ghe"], repo);
+  assert.equal(gh.calls(), [`pr merge ${prUrl} --squash --match-head-commit ${tip}`, `pr view ${prUrl} --json state`]);
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
 });
 

@@ -128,7 +128,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
       const { ghRun, ghSaid, pullRequestRepository, pullRequestState } = await import("../adapters/gh.ts");
-      const args = ["pr", "merge", prUrl, `--${method}`, ...(deleteBranch ? ["--delete-branch"] : [])];
+      // Only if the PR's head is the branch's tip here: a commit the worker made after its last push is not
+      // left out of what merges (GitHub refuses, and gh says "Head branch was modified").
+      const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
+      const args = [
+        "pr", "merge", prUrl, `--${method}`, ...(tip ? ["--match-head-commit", tip] : []),
+        ...(deleteBranch ? ["--delete-branch"] : []),
+      ];
       const merged = await ghRun(args, repo.mainRoot, ctx.env);
       // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
       // a worker's worktree has checked out; a merge queue or auto-merge exits 0 with the PR still open.
