@@ -131,7 +131,7 @@ test("with a PR and a GitHub remote: gh pr merge <url> --squash|--rebase|--merge
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
   orch(["merge", "feat/gh", "--rebase"], { cwd: repo, env });
   orch(["merge", "feat/gh", "--merge"], { cwd: repo, env });
-  const state = "pr view https://github.com/acme/shop/pull/9 --json state";
+  const state = "pr view https://github.com/acme/shop/pull/9 --json state,baseRefName";
   // GitHub merges only if the PR's head is the branch's tip here: a commit not pushed is never left out.
   const tip = `--match-head-commit ${git(["rev-parse", "feat/gh"], repo)}`;
   assert.equal(gh.calls(), [
@@ -175,7 +175,7 @@ test("a PR the worker never reported: merge finds it with gh and merges it; one 
   assert.is(merged.json.via, "github");
   assert.is(merged.json.pr_url, pr);
   const tip = `--match-head-commit ${git(["rev-parse", "feat/hand"], repo)}`;
-  assert.equal(gh.calls().slice(1), [list, `pr merge ${pr} --squash ${tip}`, `pr view ${pr} --json state`]);
+  assert.equal(gh.calls().slice(1), [list, `pr merge ${pr} --squash ${tip}`, `pr view ${pr} --json state,baseRefName`]);
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what merged");
 
   // gh cannot look (not logged in): the branch merges here, and the warning says why it was not the PR.
@@ -222,7 +222,7 @@ test("a PR on GitHub Enterprise (the remote on the PR's server): gh pr merge <ur
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.via, "github");
   const tip = git(["rev-parse", "feat/ghe"], repo);
-  assert.equal(gh.calls(), [`pr merge ${prUrl} --squash --match-head-commit ${tip}`, `pr view ${prUrl} --json state`]);
+  assert.equal(gh.calls(), [`pr merge ${prUrl} --squash --match-head-commit ${tip}`, `pr view ${prUrl} --json state,baseRefName`]);
   assert.is(git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt), "main fast-forwarded to what GitHub merged");
 });
 
@@ -358,6 +358,32 @@ test("gh pr merge: merged though --delete-branch then failed at the worktree's b
   assert.match(merged.stderr, /the PR is merged, but gh pr merge then failed: failed to delete local branch/);
   assert.is(merged.json.worker_removed, true, "--delete-branch done here: worktree and branch");
   assert.not.ok(fs.existsSync(wt));
+});
+
+test("a PR whose base was changed on GitHub: merge says where it merged and leaves the worker's base here alone", () => {
+  const { repo, bare } = githubSessionRepo();
+  const wt = workerWithCommits(repo, "feat/rebased", [{ "r.txt": "r\n" }]);
+  const url = "https://github.com/acme/shop/pull/11";
+  orch(["notify", "--type", "task_complete", "--summary", "PR ready", "--pr-url", url], { cwd: wt });
+  // The PR was retargeted to develop on GitHub, where it merged; origin's main moved meanwhile by someone else.
+  git(["push", "-q", "origin", "main:develop"], repo);
+  const other = path.join(tempDir(), "other");
+  git(["clone", "-q", "-b", "main", bare, other], repo);
+  commitFiles(other, { "elsewhere.txt": "x\n" }, "someone else's commit on main");
+  git(["push", "-q", "origin", "HEAD:main"], other);
+  const gh = ghStandIn([
+    'case "$1 $2" in',
+    `  "pr merge") git -C ${JSON.stringify(wt)} push -q ${JSON.stringify(bare)} HEAD:develop ;;`,
+    `  "pr view") echo '{"state":"MERGED","baseRefName":"develop"}' ;;`,
+    "esac",
+  ]);
+  const head = git(["rev-parse", "HEAD"], repo);
+  const merged = orch(["merge", "feat/rebased", "--json"], { cwd: repo, env: gh.env });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.is(merged.json.base_branch, "develop", "where the PR merged");
+  assert.is(merged.json.base_updated, false, "main here did not take the PR, and is not said to");
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "main was not fast-forwarded to origin's unrelated commit");
+  assert.match(merged.stderr, /the PR merged into develop, not main \(feat-rebased's base\): main here is left as it is/);
 });
 
 /** gh's lines for `gh pr merge` that fails as the real gh 2.x does (stderr, exit code); pr view answers `state`. */

@@ -77,15 +77,25 @@ export function pullRequestRepository(url: string): { host: string; repository: 
   return match ? { host: hostname.toLowerCase(), repository: `${match[1]}/${match[2]}`.toLowerCase() } : undefined;
 }
 
-/** A pull request's state as gh pr view says it (OPEN, CLOSED, MERGED), or undefined when gh cannot say. */
-export async function pullRequestState(url: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const view = await gh(["pr", "view", url, "--json", "state"], cwd, env);
-  if (view.code !== 0) return undefined;
+/**
+ * A pull request's state as gh pr view says it (OPEN, CLOSED, MERGED) and the branch it merges into; each
+ * undefined when gh cannot say.
+ */
+export async function pullRequestOutcome(
+  url: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ state?: string; base?: string }> {
+  const view = await gh(["pr", "view", url, "--json", "state,baseRefName"], cwd, env);
+  if (view.code !== 0) return {};
   try {
-    const state = (JSON.parse(view.stdout) as { state?: unknown }).state;
-    return typeof state === "string" ? state : undefined;
+    const { state, baseRefName } = JSON.parse(view.stdout) as { state?: unknown; baseRefName?: unknown };
+    return {
+      ...(typeof state === "string" ? { state } : {}),
+      ...(typeof baseRefName === "string" && baseRefName !== "" ? { base: baseRefName } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

@@ -127,7 +127,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   let mergedTip: string | undefined;
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
     if (remote && prUrl) {
-      const { ghRun, ghSaid, pullRequestRepository, pullRequestState } = await import("../adapters/gh.ts");
+      const { ghRun, ghSaid, pullRequestOutcome, pullRequestRepository } = await import("../adapters/gh.ts");
       // Only if the PR's head is the branch's tip here: a commit the worker made after its last push is not
       // left out of what merges (GitHub refuses, and gh says "Head branch was modified").
       const tip = await gitAdapter.resolveCommit(repo.mainRoot, `refs/heads/${record.branch}`);
@@ -138,7 +138,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       const merged = await ghRun(args, repo.mainRoot, ctx.env);
       // What gh's exit code does not say: --delete-branch fails (exit 1) after the merge, at the local branch
       // a worker's worktree has checked out; a merge queue or auto-merge exits 0 with the PR still open.
-      const state = await pullRequestState(prUrl, repo.mainRoot, ctx.env);
+      const { state, base: prBase } = await pullRequestOutcome(prUrl, repo.mainRoot, ctx.env);
       if (merged.code !== 0 && state !== "MERGED") {
         throw new OrchError("failed", `gh pr merge ${prUrl} failed: ${ghSaid(merged)}`);
       }
@@ -147,7 +147,13 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
         throw new OrchError("failed", `${queued} (queued for a merge queue or auto-merge?): nothing landed yet`);
       }
       if (merged.code !== 0) ctx.warn(`the PR is merged, but gh pr merge then failed: ${ghSaid(merged)}`);
-      const base = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
+      // Where the PR merged: its base on GitHub, which may have been changed there since the worker started.
+      const recordedBase = record.base_branch ?? (await gitAdapter.currentBranch(repo.mainRoot));
+      const base = prBase ?? recordedBase;
+      if (prBase && recordedBase && prBase !== recordedBase) {
+        ctx.warn(`the PR merged into ${prBase}, not ${recordedBase} (${record.worker_id}'s base): ${recordedBase} ` +
+          "here is left as it is");
+      }
       // The PR's own repository is where it merged, as gh pr merge pulls from it: with origin a fork and upstream
       // the PR's repository, origin's base has not moved. A URL gh would not read as a PR's: the GitHub remote.
       const prRepository = pullRequestRepository(prUrl);
