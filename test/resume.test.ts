@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, orch, orchAsync, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
+  baseEnv, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
 } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
@@ -270,6 +270,55 @@ test("stop and rm at once with resume, many times: a stopped or removed worker r
     await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of removed ${name} (round ${round})`);
     assert.is(windows(name), 0, "no window of the removed worker");
   }
+});
+
+/**
+ * A stand-in for tmux on PATH: as spawn asks it for the worker's window (new-window, or new-session for the
+ * first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that
+ * read the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
+ */
+function tmuxRacingSpawn(): Record<string, string> {
+  const bin = tempDir("orch-tmux-bin-");
+  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
+    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
+    '  touch "$RACE_OUT/race.started"',
+    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
+    // Not on tmux's output, which spawn reads to its end.
+    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
+    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
+    "fi;; esac", 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+test("stop and rm while spawn opens the worker's window: they wait for it, close it and end the agent", async () => {
+  const { repo, id } = sessionRepo();
+  const env = { ...privateTmux(), ...tmuxRacingSpawn() };
+  const { script } = agentScript(["exec sleep 300"]);
+  const windows = (name: string) => {
+    const ask = ["list-windows", "-a", "-F", "#{window_name}"];
+    const listed = spawnSync("tmux", ask, { env: baseEnv(env), encoding: "utf8" });
+    return listed.status === 0 ? listed.stdout.split("\n").filter((n) => n === name).length : 0; // no server: none
+  };
+  for (const [name, race] of [["w-stop", "stop w-stop"], ["w-rm", "rm w-rm --force"]] as const) {
+    const out = tempDir("orch-race-");
+    const racing = { ...env, RACE: race, RACE_OUT: out };
+    const spawned = orch(["spawn", name, "--agent", script, "--json"], { cwd: repo, env: racing });
+    assert.is(spawned.code, 0, spawned.stderr);
+    await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 60_000, `orch ${race} to end`);
+    const raced = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
+    assert.is(raced.success, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
+    // It read the record before the window was there: a stop or rm that did not wait for spawn closed nothing.
+    assert.is(raced.window_closed, true, `orch ${race} closed the window spawn opened`);
+    const worker = orch(["status", "--json"], { cwd: repo, env }).json.workers.find(
+      (w: { worker_id: string }) => w.worker_id === name);
+    if (race.startsWith("stop")) assert.is(worker.status, "stopped");
+    else assert.is(worker, undefined, "removed");
+    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of ${name}`);
+    assert.is(windows(name), 0, `no window of ${name}`);
+  }
+  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /w-rm/);
 });
 
 test("resume of a worker an rm is removing (or a killed rm left half removed) is refused in one line; nothing starts", async () => {

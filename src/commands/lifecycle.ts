@@ -46,7 +46,9 @@ export async function stopHere(
   // Under the resume claim: a resume at the same time starts no agent in a worker being stopped or removed.
   await waitForResumeClaim(layout, record, by);
   try {
-    return await stopClaimed(layout, record, ctx);
+    // Read again: the resume or spawn it waited for may have recorded a window since.
+    const current = findWorker(layout, record.orchestrator_id, record.worker_id) ?? record;
+    return await stopClaimed(layout, current, ctx);
   } finally {
     releaseResume(layout, record);
   }

@@ -21,7 +21,7 @@ import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
-import { createWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { createWorker, forgetWorker, releaseResume, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import {
   notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";
@@ -382,7 +382,8 @@ export async function createAndStart(
       undo.push(async () => saveWorker(layout, pending));
     } else {
       const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
-      if (!createWorker(layout, record, prompt)) throw createdMeanwhile(workerId);
+      // With its window to come, under the resume claim until the window is recorded (see ResumeClaimer).
+      if (!createWorker(layout, record, prompt, options.window ? "spawn" : undefined)) throw createdMeanwhile(workerId);
       undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
     }
     // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
@@ -401,7 +402,10 @@ export async function createAndStart(
       // first (its runner, hung up on, reports no failure for a worker that is going), then its window (by id,
       // once tmux said it) and every process that carries its ORCH_ID and ORCH_WORKER are ended.
       undo.push(async () => {
-        if (!pending) return (await import("./lifecycle.ts")).stopHere(layout, record, ctx);
+        if (!pending) {
+          releaseResume(layout, record); // stopHere takes it again
+          return (await import("./lifecycle.ts")).stopHere(layout, record, ctx);
+        }
         // A pending worker's record goes back to pending: a stopped event would outlive its next start.
         if (record.window_id) await killWindow(record.window_id, ctx.env, record.tmux_server);
         const { planWorkerEnd } = await import("../adapters/processes.ts");
@@ -422,6 +426,8 @@ export async function createAndStart(
       delete record.opening_window;
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
+      // A stop or rm that waited for it now finds the window to close.
+      if (!pending) releaseResume(layout, record);
       throwIfInterrupted();
     }
     return { record, tmuxSession };

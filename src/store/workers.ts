@@ -93,13 +93,20 @@ export interface WorkerState {
   last_activity_at: string | null;
 }
 
-/** Creates the worker's folder, event log and inbox, then its record; false if the id is taken. */
-export function createWorker(layout: StoreLayout, record: WorkerRecord, prompt: string): boolean {
+/**
+ * Creates the worker's folder, event log and inbox, then its record; false if the id is taken. With
+ * `resumeClaimBy` it appears with its resume claim held by this process (see claimResume): no stop or rm
+ * comes between its record and the window its spawn opens.
+ */
+export function createWorker(
+  layout: StoreLayout, record: WorkerRecord, prompt: string, resumeClaimBy?: ResumeClaimer,
+): boolean {
   const dir = layout.workerDir(record.orchestrator_id, record.worker_id);
   const staging = `${dir}.new-${process.pid}`;
   makeDirs(path.join(staging, "events"));
   createMailbox(path.join(staging, "inbox"));
   writeNewFile(path.join(staging, "prompt.txt"), prompt, true);
+  if (resumeClaimBy) writeNewFile(path.join(staging, "resuming"), claimText(resumeClaimBy), false);
   fs.writeFileSync(path.join(staging, "worker.json"), toJson(record), { mode: 0o600 });
   try {
     // rename() onto an existing non-empty folder fails: the record appears whole, once.
@@ -226,13 +233,17 @@ export function claimResume(
 }
 
 /**
- * The commands that hold the resume claim: resume while it starts the agent, and stop and rm while they end
- * it (a resume at the same time would start an agent in a worker being stopped or removed).
+ * The commands that hold the resume claim: resume while it starts the agent, stop and rm while they end
+ * it (a resume at the same time would start an agent in a worker being stopped or removed), and spawn from
+ * the record it makes until it has recorded the window (a stop or rm in between read no window, ended
+ * nothing, and the agent then ran in a worker said stopped, or in a removed worktree).
  */
-export type ResumeClaimer = "resume" | "stop" | "rm";
+export type ResumeClaimer = "resume" | "stop" | "rm" | "spawn";
 
 /** What the holder of a worker's resume claim is doing to it, as "worker W is being … by another orch command". */
-export const CLAIM_VERB: Record<ResumeClaimer, string> = { resume: "resumed", stop: "stopped", rm: "removed" };
+export const CLAIM_VERB: Record<ResumeClaimer, string> = {
+  resume: "resumed", stop: "stopped", rm: "removed", spawn: "spawned",
+};
 
 /** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
 export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
@@ -247,7 +258,8 @@ export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): Re
     }
     try {
       const holder = JSON.parse(text) as { by?: unknown };
-      return holder.by === "stop" || holder.by === "rm" ? holder.by : "resume";
+      const by = holder.by;
+      return by === "stop" || by === "rm" || by === "spawn" ? by : "resume";
     } catch {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
     }
@@ -275,8 +287,13 @@ export function releaseSync(layout: StoreLayout, record: WorkerRecord): void {
   fs.rmSync(claimFileOf(layout, record, "syncing"), { force: true });
 }
 
+/** A claim file's text: this process (pid and start time) and, for the resume claim, which command holds it. */
+function claimText(by?: string): string {
+  return toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null, ...(by ? { by } : {}) });
+}
+
 function claimWorker(claim: string, by?: string): "claimed" | "held" | "gone" {
-  const mine = toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null, ...(by ? { by } : {}) });
+  const mine = claimText(by);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeNewFile(claim, mine, false);
