@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { git, orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
 import type { Check } from "../src/commands/doctor.ts";
 import { shimHome, shimNeedsWriting } from "../src/runtime.ts";
+import { run } from "../src/adapters/exec.ts";
 
 /** A folder deep enough that tmux's socket in it (<dir>/tmux-<uid>/default) passes the 107 bytes a socket takes. */
 function deepFolder(): string {
@@ -89,6 +90,14 @@ test("asking where the shim goes (spawn's check inside Codex, before it makes an
   assert.is(shimHome(env), path.join(home, ".local", "state", "orch"));
   assert.ok(shimNeedsWriting(env));
   assert.equal([fs.readdirSync(home), fs.readdirSync(tmp)], [[], []]);
+});
+
+test("a program run in a folder removed meanwhile (a worktree an rm took) is not said to be missing from PATH", async () => {
+  const gone = path.join(tempDir("orch-gone-"), "wt");
+  const inGone = await run(["git", "status"], { cwd: gone }).then(() => "ran", (error: Error) => error.message);
+  assert.is(inGone, `${gone} does not exist (removed meanwhile?), so git status cannot run there`);
+  const missing = await run(["orch-no-such-program"]).then(() => "ran", (error: Error) => error.message);
+  assert.is(missing, "orch-no-such-program is not installed or not on PATH (needed for: orch-no-such-program)");
 });
 
 test.run();

@@ -2,6 +2,7 @@
 // as shell syntax. (zx is used where its helpers pay for its ~40 ms load; see README, "Dependencies".)
 
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import os from "node:os";
 import { OrchError } from "../errors.ts";
 
@@ -97,7 +98,14 @@ function describe(argv: readonly string[]): string {
   return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg))).join(" ");
 }
 
-function missingProgram(argv: readonly string[]): OrchError {
+/**
+ * What spawn's ENOENT means: the program is missing, or the folder it was to run in is (a worktree another
+ * orch command removed meanwhile), which is not to be said as a missing git.
+ */
+function missingProgram(argv: readonly string[], cwd: string | undefined): OrchError {
+  if (cwd !== undefined && !fs.existsSync(cwd)) {
+    return new OrchError("failed", `${cwd} does not exist (removed meanwhile?), so ${describe(argv)} cannot run there`);
+  }
   return new OrchError("failed", `${argv[0]} is not installed or not on PATH (needed for: ${describe(argv)})`);
 }
 
@@ -171,7 +179,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     child.on("error", (error: NodeJS.ErrnoException) => {
       ready?.stop();
       activeChildren.delete(child);
-      reject(error.code === "ENOENT" ? missingProgram(argv) : error);
+      reject(error.code === "ENOENT" ? missingProgram(argv, options.cwd) : error);
     });
     // A program killed for missing its ready line can leave its output pipes open in a process it handed
     // them to (an ssh master holds a channel's pipes): its exit is the end, not their close.
