@@ -7,14 +7,17 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, git, gitStandIn, incompressibleMiB, orch, orchAsync, sessionRepo, smallDisk, tempDir, waitUntil,
-  workerOnDisk,
+  baseEnv, commitFiles, git, gitStandIn, incompressibleMiB, orch, orchAsync, orchCommand, sessionRepo, smallDisk, startTime,
+  tempDir, waitUntil, workerOnDisk,
 } from "./helpers.ts";
 
 interface Told {
   message_type: string;
   content: { base_commit: string; synced?: boolean };
 }
+
+const read = (dir: string, name: string) =>
+  fs.existsSync(path.join(dir, name)) ? fs.readFileSync(path.join(dir, name), "utf8") : "";
 
 function spawnWorker(repo: string, branch: string): string {
   const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
@@ -393,6 +396,55 @@ test("land --sync and four syncs of the next worker at once: each lands as teste
   assert.equal(moves, [...new Set(moves)], `no move told twice the same way: ${JSON.stringify(told)}`);
   const syncedOnto = told.filter(([, , synced]) => synced).map(([, base]) => base);
   assert.equal(syncedOnto, [...new Set(syncedOnto)], "told once per base it was synced onto");
+});
+
+test("an rm of another worker while sync tells it of the move: the sync goes on, and no folder of it is made again", () => {
+  const { repo, tip } = behindOne("stays", "goes");
+  // The rm runs as the sync's coherence check weighs the workers' standings (after it listed them, before it
+  // tells them), once: the rm's own git calls pass through.
+  const once = path.join(tempDir("orch-once-"), "done");
+  const rm = `(cd '${repo}' && ${orchCommand()[0]} rm goes --force) >&2`;
+  const env = gitStandIn([`[ "$1" = merge-tree ] && [ ! -e ${once} ] && touch ${once} && ${rm}`]);
+  const r = orch(["sync", "stays", "--json"], { cwd: repo, env });
+  assert.ok(fs.existsSync(once), "the rm ran");
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.synced, ["stays"], r.stdout);
+  onTipOnce(repo, "stays", tip);
+  const workers = path.join(repo, ".orch", "sessions", r.json.orchestrator_id, "workers");
+  assert.equal(fs.readdirSync(workers), ["stays"], "nothing of the removed worker was made again (its told/)");
+  const again = orch(["spawn", "goes", "--no-window", "--json"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+});
+
+test("rm of a worker that sync is rebasing waits for the sync; a sync after an rm's claim skips the worker", async () => {
+  const { repo, tip } = behindOne("busy");
+  // As the sync starts its rebase, an rm of the worker starts and is given up to 3 s to end before the rebase
+  // runs (one that did not wait for the sync removed the worktree under it).
+  const out = tempDir("orch-rm-");
+  const rm = `${orchCommand()[0]} rm busy --force --json > ${out}/rm.json 2> ${out}/rm.err`;
+  const env = gitStandIn([`case " $* " in *" rebase --quiet "*) if [ ! -e ${out}/started ]; then touch ${out}/started`,
+    `  (cd '${repo}' && ${rm}; touch ${out}/done) < /dev/null > /dev/null 2>&1 &`,
+    `  i=0; while [ ! -e ${out}/done ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done; fi ;; esac`]);
+  const r = orch(["sync", "busy", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.synced, ["busy"], r.stdout);
+  onTipOnce(repo, "busy", tip);
+  await waitUntil(() => fs.existsSync(path.join(out, "done")), 60_000, "the rm to end");
+  assert.is(JSON.parse(fs.readFileSync(path.join(out, "rm.json"), "utf8")).removed, true, read(out, "rm.err"));
+  const workers = path.join(repo, ".orch", "sessions", r.json.orchestrator_id, "workers");
+  assert.equal(fs.readdirSync(workers), [], "removed once the sync was done, nothing made again");
+  assert.not.match(git(["worktree", "list"], repo), /busy/);
+
+  // An rm that holds its claim (here: this test) first: the sync leaves the worker to it.
+  const wt = spawnWorker(repo, "held");
+  commitFiles(wt, { "held.txt": "mine\n" }, "held work");
+  commitFiles(repo, { "main.txt": "moved again\n" }, "main moves again");
+  const claim = path.join(workers, "held", "removing");
+  fs.writeFileSync(claim, JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) }));
+  const skipped = orch(["sync", "held", "--json"], { cwd: repo });
+  assert.is(skipped.code, 0, skipped.stderr);
+  assert.equal(skipped.json.skipped, [{ worker_id: "held", reason: "it is being removed by another orch command" }]);
+  assert.equal(skipped.json.synced, []);
 });
 
 test("a sync on a disk that fills while git checks the new base out: the worker's worktree is left as it was", () => {

@@ -387,8 +387,9 @@ export async function tellOnce(
   try {
     await tellWorker(layout, repo, record, notice, ctx);
   } catch (error) {
-    // Not told: the next command may try again.
+    // Not told: the next command may try again. One removed meanwhile (an rm at the same time) has no one to tell.
     releaseTelling(layout, record.orchestrator_id, record.worker_id, notice.to);
+    if (!findWorker(layout, record.orchestrator_id, record.worker_id)) return false;
     throw error;
   }
   return true;

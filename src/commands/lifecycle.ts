@@ -11,8 +11,8 @@ import { checkSshSetupFor, placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimRemoval, claimResume, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
-  resumeClaimHolder, runningAgentPid, workerState, CLAIM_VERB, type WorkerRecord,
+  claimRemoval, claimResume, claimSync, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
+  releaseSync, resumeClaimHolder, runningAgentPid, workerState, CLAIM_VERB, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -165,10 +165,34 @@ export async function removeWorker(
     throw new OrchError("not_found", why, byOther);
   }
   try {
+    // A sync under way rebases in the worktree and tells the worker: it ends first (one that comes after
+    // sees the removal claim and skips the worker). The sync claim is kept: it goes with the worker.
+    await waitForSyncClaim(layout, record);
     return await removeClaimed(layout, record, options, ctx, mainRoot);
   } catch (error) {
-    if (findWorker(layout, record.orchestrator_id, record.worker_id)) releaseRemoval(layout, record);
+    if (findWorker(layout, record.orchestrator_id, record.worker_id)) {
+      releaseSync(layout, record);
+      releaseRemoval(layout, record);
+    }
     throw error;
+  }
+}
+
+/** How long rm, clean and merge wait for a sync of the worker under way to end (a rebase, then telling it). */
+const SYNC_WAIT_MS = 60_000;
+
+async function waitForSyncClaim(layout: StoreLayout, record: WorkerRecord): Promise<void> {
+  const until = Date.now() + SYNC_WAIT_MS;
+  for (;;) {
+    const claim = claimSync(layout, record);
+    if (claim === "claimed") return;
+    if (claim === "gone") {
+      throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
+    }
+    if (Date.now() > until) {
+      throw new OrchError("refused", `worker ${record.worker_id} is being synced by another orch command`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -19,8 +19,8 @@ import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts"
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimSync, findWorker, listWorkers, loadWorker, releaseSync, runningAgentPid, saveWorker, workerState,
-  type WorkerRecord,
+  claimSync, findWorker, listWorkers, loadWorker, releaseSync, removalUnderWay, runningAgentPid, saveWorker,
+  workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
@@ -367,12 +367,20 @@ function claimSyncs(layout: StoreLayout, records: WorkerRecord[], outcome: SyncO
   for (const given of records) {
     const claim = claimSync(layout, given);
     const record = claim === "claimed" ? findWorker(layout, given.orchestrator_id, given.worker_id) : undefined;
-    if (record) {
+    // Read after the sync claim, which an rm, clean or merge takes too once it has claimed the removal.
+    const removal = claim === "gone" ? undefined : removalUnderWay(layout, given);
+    if (record && !removal) {
       claimed.push(record);
       continue;
     }
     if (claim === "claimed") releaseSync(layout, given);
-    const reason = claim === "held" ? "it is being synced by another orch command" : "it was removed meanwhile";
+    const reason = removal === "removing"
+      ? "it is being removed by another orch command"
+      : removal === "interrupted"
+        ? `an orch rm or clean of it was killed half-way: orch rm ${given.worker_id} finishes the removal`
+        : claim === "held"
+          ? "it is being synced by another orch command"
+          : "it was removed meanwhile";
     outcome.skipped.push({ worker_id: given.worker_id, reason });
   }
   return claimed;

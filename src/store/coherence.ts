@@ -7,7 +7,7 @@ import path from "node:path";
 import { mainWorktreeOf, refReader, type RefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
 import {
-  isRealDirectory, makeDirs, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
+  isRealDirectory, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { WorkerRecord } from "./workers.ts";
@@ -135,14 +135,23 @@ export function releaseHandBack(
   fs.rmSync(`${layout.toldDir(orchestratorId, workerId)}/returned-${baseTip}-${branchTip}`, { force: true });
 }
 
+/**
+ * False when claimed already, or when the worker is gone: its folder is never made again (an rm at the same
+ * time left a folder of only told/, which no command counted as a worker and every spawn of it tripped on).
+ */
 function claimToldFile(layout: StoreLayout, orchestratorId: string, workerId: string, name: string): boolean {
   const dir = layout.toldDir(orchestratorId, workerId);
-  makeDirs(dir);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return false;
+    if (errnoCode(error) !== "EEXIST") throw error;
+  }
   try {
     writeNewFile(`${dir}/${name}`, `${new Date().toISOString()}\n`, false);
     return true;
   } catch (error) {
-    if (errnoCode(error) === "EEXIST") return false;
+    if (errnoCode(error) === "EEXIST" || errnoCode(error) === "ENOENT") return false;
     throw error;
   }
 }
