@@ -5,7 +5,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, smallDisk, snapshot } from "./helpers.ts";
+import {
+  commitFiles, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, smallDisk, snapshot, tempDir,
+} from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
   const r = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo });
@@ -23,6 +25,30 @@ function trace(repo: string): Record<string, string> {
     rebaseApply: String(fs.existsSync(path.join(repo, ".git/rebase-apply"))),
   };
 }
+
+test("a worker removed while apply runs git am: said so in one line, nothing applied, nothing of it made again", () => {
+  const { repo } = sessionRepo();
+  for (const dryRun of [false, true]) {
+    const branch = dryRun ? "feat/gone-dry" : "feat/gone";
+    const id = branch.replace("/", "-");
+    commitFiles(worker(repo, branch), { [`${id}.txt`]: "mine\n" }, `${id} work`);
+    const here = () => { const { head, status, rebaseApply } = trace(repo); return { head, status, rebaseApply }; };
+    const before = here();
+    // The user's rm (another terminal) as git am starts, once: the rm's own git calls pass through.
+    const once = path.join(tempDir("orch-once-"), "done");
+    const rm = `(cd '${repo}' && ${orchCommand()[0]} rm ${id} --force) >&2`;
+    const env = gitStandIn([`[ "$1" = am ] && [ ! -e ${once} ] && touch ${once} && ${rm}`]);
+    const r = orch(["apply", id, "--json", ...(dryRun ? ["--dry-run"] : [])], { cwd: repo, env });
+    assert.ok(fs.existsSync(once), "the rm ran");
+    assert.is(r.code, 1, r.stdout);
+    assert.is(r.stderr.trim(), `orch: worker ${id} was removed meanwhile (orch rm or clean): nothing was applied`);
+    assert.is(r.json.error.code, "not_found");
+    assert.equal(here(), before, "nothing applied, no git am left in progress");
+    const sessions = path.join(repo, ".orch", "sessions");
+    const workers = path.join(sessions, fs.readdirSync(sessions)[0]!, "workers");
+    assert.equal(fs.readdirSync(workers), [], "nothing of the removed worker was made again");
+  }
+});
 
 test("a series of several commits with a binary file and a rename applies here, commit by commit", () => {
   const { repo } = sessionRepo({ "README.md": "r\n", "old-name.txt": "keep me\n".repeat(20) });

@@ -10,9 +10,9 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { bringHome } from "../hosts/place.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
-import { loadWorker } from "../store/workers.ts";
+import { findWorker, loadWorker } from "../store/workers.ts";
 import {
-  checkoutLockTarget, refusePending, refuseWorkerCheckout, uncommittedWarning, writeSeries,
+  checkoutLockTarget, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning, writeSeries,
 } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -100,6 +100,7 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     const identity = await gitAdapter.commitIdentity(target, ctx.env);
     const outcome = await withScratchWorktree(target, head, (dir) =>
       gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity), ctx.warn);
+    if (!outcome.ok && !findWorker(layout, record.orchestrator_id, record.worker_id)) throw removedMeanwhile(record);
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
     return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
   }
@@ -167,6 +168,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
           throw error;
         }
       }
+      // Its series went with it (git am could not read it): no refusal or conflict of the worker's.
+      if (!findWorker(layout, record.orchestrator_id, record.worker_id)) throw removedMeanwhile(record);
       const leftInProgress = options.leaveConflict && outcome.conflict;
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });
     }
@@ -179,7 +182,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     const entry: AppliedRecord = {
       tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString(),
     };
-    writeJsonAtomic(appliedFile, [...applied, entry]);
+    // A worker removed meanwhile keeps no record of it (its folder is not made again).
+    if (findWorker(layout, record.orchestrator_id, record.worker_id)) writeJsonAtomic(appliedFile, [...applied, entry]);
     return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
   }).then(async (result) => {
     // Applied onto the worker's base branch: it has landed; the others are told of the move.

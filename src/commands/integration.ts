@@ -7,7 +7,7 @@ import * as gitAdapter from "../adapters/git.ts";
 import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
-import { OrchError } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { prUrlProblem } from "../store/messages.ts";
 import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -71,15 +71,27 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
     throw new OrchError("refused", message);
   }
   if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, { fork, tip, commits });
-  if (patch) keepSeries(file, patch.stdout);
+  if (patch) keepSeries(file, patch.stdout, record);
   return { file, tip, fork, commits };
 }
 
+/** Said by apply of a worker that an rm or clean removed while it ran. */
+export function removedMeanwhile(record: WorkerRecord): OrchError {
+  const message = `worker ${record.worker_id} was removed meanwhile (orch rm or clean): nothing was applied`;
+  return new OrchError("not_found", message);
+}
+
 /** Writes a series into the store whole (a reader never sees half of it), private to the user. */
-function keepSeries(file: string, text: string): void {
+function keepSeries(file: string, text: string, record: WorkerRecord): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Only its patches/ folder is made: a worker's folder that an rm took meanwhile is not made again.
+    fs.mkdirSync(path.dirname(file), { mode: 0o700 });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") throw removedMeanwhile(record);
+    if (errnoCode(error) !== "EEXIST") throw storeError("write the patch series", file, error);
+  }
+  try {
     fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch (error) {
@@ -110,7 +122,7 @@ async function squashedSeries(
   const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot);
   const patchesDir = layout.patchesDir(record.orchestrator_id, record.worker_id);
   const file = path.join(patchesDir, `${fork}..${tip}.squashed.mboxrd`);
-  keepSeries(file, patch.stdout);
+  keepSeries(file, patch.stdout, record);
   return { file, tip, fork, commits: [{ sha: squash, subject: message.split("\n")[0]! }], squashed: true };
 }
 
