@@ -6,6 +6,7 @@ import { locateRepo, type Repo } from "./adapters/repo.ts";
 import { OrchError } from "./errors.ts";
 import { checkOrchestratorId, checkWorkerId } from "./ids.ts";
 import { notAFolder, readJson, storeError } from "./store/files.ts";
+import { checkStoreFormat } from "./store/format.ts";
 import { StoreLayout } from "./store/layout.ts";
 import { loadSession, newestSessionId, type SessionRecord } from "./store/sessions.ts";
 
@@ -60,8 +61,15 @@ export const SESSION_REGISTRY = "orch-sessions";
 /**
  * The store for `dir` (StoreLayout), or undefined when there is none to find. The store of a repository
  * must be a real folder: a symbolic link at .orch (which a repository can commit) is refused, never followed.
+ * A store of a newer format than this orch reads is refused before anything in it is read or written.
  */
 export async function storeLayoutFor(ctx: Context, dir = ctx.cwd): Promise<StoreLayout | undefined> {
+  const layout = await findStoreLayout(ctx, dir);
+  if (layout) checkStoreFormat(layout.root);
+  return layout;
+}
+
+async function findStoreLayout(ctx: Context, dir: string): Promise<StoreLayout | undefined> {
   if (ctx.env.ORCH_HOME) return new StoreLayout(path.resolve(ctx.cwd, ctx.env.ORCH_HOME));
   const repo = await locateRepo(dir);
   if (!repo) {

@@ -16,6 +16,7 @@ import { selfCommand } from "../runtime.ts";
 import * as tmux from "../adapters/tmux.ts";
 import { isOrchestratorId } from "../ids.ts";
 import { listDir } from "../store/files.ts";
+import { checkStoreFormat } from "../store/format.ts";
 import { StoreLayout } from "../store/layout.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";
 import type { CommandResult } from "./types.ts";
@@ -265,6 +266,11 @@ async function checkStore(ctx: Context): Promise<Check[]> {
   } catch {
     return broken(`${root} is not readable and writable by you`, `chmod 700 ${root} (and check its owner)`);
   }
+  try {
+    checkStoreFormat(root);
+  } catch (error) {
+    return broken((error as Error).message.replace(/: run the newer orch.*$/, ""), "run the newer orch that made it");
+  }
   const checks: Check[] = [{ name: "store", ok: true, required: true, detail: `${root} is readable and writable` }];
   const mode = stat.mode & 0o777;
   checks.push(mode === 0o700
@@ -283,6 +289,11 @@ async function checkStore(ctx: Context): Promise<Check[]> {
 async function checkInterruptedSpawns(ctx: Context): Promise<Check | undefined> {
   const [root, repo] = await Promise.all([storeRootFor(ctx), repoOf(ctx)]);
   if (!root || !repo) return undefined;
+  try {
+    checkStoreFormat(root); // a newer orch's store is for it to repair (the store check says so)
+  } catch {
+    return undefined;
+  }
   const layout = new StoreLayout(root);
   const repaired: string[] = [];
   try {
