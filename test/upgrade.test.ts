@@ -1,11 +1,15 @@
 // Upgrading orch under a live session: a store made by a newer orch (its store-version file says a format
-// this orch does not read) is refused by every command in one line, with nothing in it changed.
+// this orch does not read) is refused by every command in one line, with nothing in it changed; a worker
+// spawned by an older orch (or one at another path) is resumed with this orch's hooks.
 
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, sessionRepo, snapshot } from "./helpers.ts";
+import { codexHookArguments } from "../src/agents/codex.ts";
+import { profileFor } from "../src/agents/index.ts";
+import type { LaunchSpec, ResumeSpec } from "../src/agents/profile.ts";
+import { git, orch, sessionRepo, snapshot, tempDir } from "./helpers.ts";
 
 /** A session with a worker (no window) and one unread message from it; the worker's worktree. */
 function sessionWithWorker(): { repo: string; id: string; worktree: string } {
@@ -76,6 +80,71 @@ test("a store-version that is not a number is refused in one line, as a store or
   assert.is(r.code, 1, r.stderr);
   assert.match(r.stderr, /^orch: \S+store-version holds "two\\n", not a store format number: .*changed nothing\n$/);
   assert.equal(snapshot(store), before);
+});
+
+/** A launch as spawn gives it, by the orch whose shim is `orchProgram`. */
+function launch(orchProgram: string): LaunchSpec {
+  const root = tempDir("orch-upgrade-");
+  const worktree = path.join(root, "wt");
+  const common = path.join(root, "repo.git");
+  fs.mkdirSync(path.join(common, "worktrees", "wt"), { recursive: true });
+  fs.mkdirSync(worktree);
+  fs.writeFileSync(path.join(worktree, ".git"), `gitdir: ${path.join(common, "worktrees", "wt")}\n`);
+  const home = path.join(root, "home");
+  fs.mkdirSync(path.join(home, ".codex"), { recursive: true });
+  return {
+    mainRoot: root, worktreePath: worktree, commonGitDir: common, storeRoot: path.join(root, "store"),
+    orchestratorId: "orch_abcdefgh", workerId: "w", plan: false, sessionId: "11111111-2222-4333-8444-555555555555",
+    env: { HOME: home, CODEX_HOME: path.join(home, ".codex") }, orchProgram, warn: () => {},
+  };
+}
+
+function resumeOf(spec: LaunchSpec, recorded: string[], orchProgram: string): ResumeSpec {
+  return {
+    sessionId: spec.sessionId, recorded: { argv: recorded, promptPlacement: "after-dashdash" },
+    worktreePath: spec.worktreePath, orchProgram, env: spec.env, warn: () => {},
+  };
+}
+
+const settingsOf = (argv: string[]) => JSON.parse(argv[argv.lastIndexOf("--settings") + 1]!);
+
+test("claude: a worker spawned before orch had all its hooks resumes with them, its own settings kept", async () => {
+  const profile = await profileFor("claude");
+  const spec = launch("/state/orch/bin/k/orch");
+  const now = profile.start(spec).argv;
+  const settings = settingsOf(now);
+  const allEvents = Object.keys(settings.hooks).sort();
+  // What an orch of the first round recorded: PostToolUse and Stop only, beside a hook of the user's own.
+  const older = { ...settings, hooks: { PostToolUse: settings.hooks.PostToolUse, Stop: settings.hooks.Stop } };
+  const own = { matcher: "Edit", hooks: [{ type: "command", command: "./lint.sh" }] };
+  older.hooks.PostToolUse = [...older.hooks.PostToolUse, own];
+  const recorded = now.map((word, i) => (now[i - 1] === "--settings" ? JSON.stringify(older) : word));
+
+  const resumed = profile.resume!(resumeOf(spec, recorded, spec.orchProgram))!.argv;
+  const after = settingsOf(resumed);
+  assert.equal(Object.keys(after.hooks).sort(), allEvents, "every hook of this orch");
+  assert.equal(after.hooks.PostToolUse, [...settings.hooks.PostToolUse, own], "the user's hook stays, once");
+  assert.equal(after.permissions, settings.permissions);
+  assert.equal(resumed.slice(0, 3), ["claude", "--resume", spec.sessionId]);
+  // A worker this orch spawned resumes with its command as recorded.
+  assert.equal(profile.resume!(resumeOf(spec, now, spec.orchProgram))!.argv.slice(3), now.slice(1).filter(
+    (word, i, rest) => word !== "--session-id" && rest[i - 1] !== "--session-id"));
+});
+
+test("codex: a worker spawned by an orch at another path resumes with hooks that run this orch", async () => {
+  const profile = await profileFor("codex -m o3");
+  const spec = launch("/old/state/orch/bin/a/orch");
+  const recorded = profile.start(spec).argv;
+  const resumed = profile.resume!(resumeOf(spec, recorded, "/new/state/orch/bin/b/orch"))!.argv;
+  assert.not.ok(resumed.some((word) => word.includes("/old/")), resumed.join(" "));
+  const hooks = codexHookArguments("/new/state/orch/bin/b/orch");
+  const at = resumed.indexOf(hooks[1]!) - 1;
+  assert.equal(resumed.slice(at, at + hooks.length), hooks, "this orch's hooks, trusted by their own hashes");
+  const isHook = (word: string | undefined) => /^hooks\./.test(word ?? "");
+  const withoutHooks = (argv: string[]) =>
+    argv.filter((word, i) => !(word === "-c" && isHook(argv[i + 1])) && !(argv[i - 1] === "-c" && isHook(word)));
+  assert.equal(withoutHooks(resumed), ["codex", "resume", ...withoutHooks(recorded).slice(1), spec.sessionId]);
+  assert.ok(resumed.includes("o3"), "the user's options stay");
 });
 
 test.run();

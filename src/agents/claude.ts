@@ -315,6 +315,26 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
   return { argv, promptPlacement: "after-dashdash" as const, env: {} };
 }
 
+/**
+ * The recorded command with orch's hooks that its --settings lacks added (a worker spawned by an older orch,
+ * before orch had them: its resumed agent would not be blocked, woken or told its messages); as recorded when
+ * there are no settings orch can read.
+ */
+function withCurrentHooks(recorded: string[]): string[] {
+  const argv = [...recorded];
+  const at = argv.lastIndexOf("--settings");
+  if (at < 1 || argv[at + 1] === undefined) return argv;
+  try {
+    const settings: unknown = JSON.parse(argv[at + 1]!);
+    if (typeof settings !== "object" || settings === null || Array.isArray(settings)) return argv;
+    const merged = mergeClaudeSettings(settings as JsonObject, "--settings");
+    if (merged.changed) argv[at + 1] = JSON.stringify(merged.settings);
+  } catch {
+    // not orch's JSON (edited by hand): it stays as it was
+  }
+  return argv;
+}
+
 export const claudeProfile: AgentProfile = {
   name: "claude",
   testedVersion: "2.1.328",
@@ -333,9 +353,9 @@ export const claudeProfile: AgentProfile = {
   },
   resume(spec) {
     // The session id orch gave claude at spawn names the conversation to continue; the rest of the
-    // recorded command (settings, permission mode) stays as it was.
+    // recorded command (settings, permission mode) stays as it was, with the hooks of this orch added.
     if (!spec.sessionId) return undefined;
-    const argv = [...spec.recorded.argv];
+    const argv = withCurrentHooks(spec.recorded.argv);
     const at = argv.indexOf("--session-id");
     if (at > 0 && argv[at + 1] === spec.sessionId) argv.splice(at, 2);
     argv.splice(1, 0, "--resume", spec.sessionId);

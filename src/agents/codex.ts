@@ -87,6 +87,35 @@ export function codexHookArguments(orchProgram: string): string[] {
   return args;
 }
 
+/** Whether `value` (of a -c) is one of orch's hook overrides, as codexHookArguments writes them for any orch path. */
+function isOrchHookOverride(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (value.startsWith("hooks.state={")) return value.includes(tomlString(`${SESSION_FLAGS_SOURCE}:`).slice(0, -1));
+  return CODEX_HOOKS.some((hook) =>
+    value.startsWith(`hooks.${hook.event}=[{hooks=[{type="command",command=`) &&
+    value.endsWith(` hook ${hook.handler}",timeout=${hook.timeoutS}}]}]`));
+}
+
+/**
+ * The recorded command with orch's hook overrides naming `orchProgram`: they named the shim of the orch that
+ * spawned the worker, which an upgrade to an orch at another path (the old one removed) leaves running nothing.
+ */
+function withHooksOf(recorded: string[], orchProgram: string): string[] {
+  const argv: string[] = [];
+  let at = -1;
+  for (let i = 0; i < recorded.length; i++) {
+    if (recorded[i] === "-c" && isOrchHookOverride(recorded[i + 1])) {
+      if (at < 0) at = argv.length;
+      i++;
+    } else {
+      argv.push(recorded[i]!);
+    }
+  }
+  if (at < 0) return [...recorded];
+  argv.splice(at, 0, ...codexHookArguments(orchProgram));
+  return argv;
+}
+
 /** The sandbox_mode a config.toml sets at its top level (before its first table), if any. */
 function topLevelSandboxMode(file: string): string | undefined {
   let text: string;
@@ -269,7 +298,7 @@ export const codexProfile: AgentProfile = {
     // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable
     // roots stay as they were; the next user message follows "--".
     if (!spec.sessionId) return undefined;
-    const [program = "codex", ...options] = spec.recorded.argv;
+    const [program = "codex", ...options] = withHooksOf(spec.recorded.argv, spec.orchProgram);
     return { argv: [program, "resume", ...options, spec.sessionId], promptPlacement: "after-dashdash", env: {} };
   },
   prepare: async () => [],

@@ -46,6 +46,8 @@ export interface ResumeSpec {
   recorded: Omit<AgentStart, "env">;
   /** The worker's worktree. */
   worktreePath: string;
+  /** The shim of the orch that resumes (LaunchSpec.orchProgram): hooks recorded by another orch are pointed at it. */
+  orchProgram: string;
   env: NodeJS.ProcessEnv;
   warn: (line: string) => void;
 }

@@ -117,10 +117,12 @@ async function startAgainHere(
 
   const profile = await knownProfile(record.agent);
   const recorded = { argv: record.agent_argv, promptPlacement: record.agent_prompt_placement ?? "last" } as const;
+  const shimDir = ensureShim(ctx.env);
   const resumeSpec = {
     sessionId: record.agent_session_id,
     recorded,
     worktreePath: record.worktree_path,
+    orchProgram: path.join(shimDir, "orch"),
     env: ctx.env,
     warn: ctx.warn,
   };
@@ -138,7 +140,6 @@ async function startAgainHere(
   record.agent_env = { ...record.agent_env, ...resumed?.env };
 
   const tmux = await import("../adapters/tmux.ts");
-  const shimDir = ensureShim(ctx.env);
   const windowSpec = {
     cwd: record.worktree_path,
     env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
