@@ -9,6 +9,8 @@ import * as assert from "uvu/assert";
 import { codexHookArguments } from "../src/agents/codex.ts";
 import { profileFor } from "../src/agents/index.ts";
 import type { LaunchSpec, ResumeSpec } from "../src/agents/profile.ts";
+import { OrchError } from "../src/errors.ts";
+import { hostLacksFlag, RemoteHost } from "../src/hosts/remote.ts";
 import { git, orch, sessionRepo, snapshot, tempDir } from "./helpers.ts";
 
 /** A session with a worker (no window) and one unread message from it; the worker's worktree. */
@@ -145,6 +147,37 @@ test("codex: a worker spawned by an orch at another path resumes with hooks that
     argv.filter((word, i) => !(word === "-c" && isHook(argv[i + 1])) && !(argv[i - 1] === "-c" && isHook(word)));
   assert.equal(withoutHooks(resumed), ["codex", "resume", ...withoutHooks(recorded).slice(1), spec.sessionId]);
   assert.ok(resumed.includes("o3"), "the user's options stay");
+});
+
+test("a host whose orch is older than a command or flag this orch asks of it: one line that says so, exit 1", () => {
+  const record = {
+    name: "alpha", destination: "u@alpha", path: "orch/repo", orch_path: ".local/bin/orch", os: "linux",
+    arch: "x64", orch_version: "0.1.0", added_at: "2026-01-01T00:00:00.000Z",
+  };
+  const host = new RemoteHost(record, {});
+  const { repo } = sessionRepo();
+  // How an orch refuses a flag and a command it does not know: what an older orch on the host answers.
+  const unknownFlag = orch(["send", "w", "-", "--delivery-token", "1", "--json"], { cwd: repo, input: "x" });
+  const unknownCommand = orch(["__not-yet", "--json"], { cwd: repo });
+  for (const [answer, what] of [[unknownFlag, "send"], [unknownCommand, "__not-yet"]] as const) {
+    assert.is(answer.code, 2, answer.stderr);
+    let error: unknown;
+    try {
+      host.documentOf(answer, what);
+    } catch (thrown) {
+      error = thrown;
+    }
+    assert.instance(error, OrchError);
+    const { kind, message } = error as OrchError;
+    assert.is(kind, "failed", "exit 1: nothing the user gave was bad");
+    assert.match(message, new RegExp(`^on host alpha: its orch is older than this one \\(orch ${what} there: ` +
+      "([Uu]nknown option|unknown command) .*\\): orch host add alpha u@alpha --path orch/repo upgrades it$"));
+    assert.not.match(message, /\n/);
+    assert.is(hostLacksFlag(error, "--delivery-token"), what === "send", "an older host is still told by the flag");
+  }
+  // A usage error of the host's orch that is not about what it lacks stays the user's (exit 2).
+  const badValue = orch(["send", "w", "-", "--stdin-bytes", "x", "--json"], { cwd: repo, input: "x" });
+  assert.throws(() => host.documentOf(badValue, "send"), (e: unknown) => e instanceof OrchError && e.kind === "usage");
 });
 
 test.run();

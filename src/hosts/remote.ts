@@ -83,7 +83,15 @@ export interface OrchRunOptions {
  */
 export function hostLacksFlag(error: unknown, flag: string): boolean {
   const name = flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
-  return error instanceof OrchError && error.kind === "usage" && error.message.includes(`--${name}\``);
+  if (!(error instanceof OrchError)) return false;
+  const refusal = error.details.host_refusal ?? (error.kind === "usage" ? error.message : undefined);
+  return typeof refusal === "string" && refusal.includes(`--${name}\``);
+}
+
+/** Is `why` how orch refuses an option or a command it does not know ("Unknown option" in older orchs)? */
+function refusedAsUnknown(why: string): boolean {
+  const said = why.toLowerCase();
+  return said.startsWith("unknown option `") || said.startsWith('unknown command "');
 }
 
 export class RemoteHost {
@@ -174,6 +182,12 @@ export class RemoteHost {
       const answer = `gave no answer orch can read (exit ${result.code}${said ? `: ${said}` : ", no output"})`;
       const fix = `if it is not this orch's build, ${this.addAgain()} installs it again`;
       throw new HostError("failed", this.name, `on host ${this.name}: orch ${what} ${answer}; ${fix}`);
+    }
+    if (kind === "usage" && refusedAsUnknown(why)) {
+      // The host's orch does not know what this one asked of it: it is older, and nothing the user gave was bad.
+      const message = `on host ${this.name}: its orch is older than this one (orch ${what} there: ${why}): ` +
+        `${this.addAgain()} upgrades it`;
+      throw new HostError("failed", this.name, message, { host: this.name, host_orch_older: true, host_refusal: why });
     }
     const details = doc && !doc.success ? { host: this.name } : {};
     throw new HostError(kind, this.name, `on host ${this.name}: orch ${what}: ${why}`, details);

@@ -561,7 +561,7 @@ export async function statusOnHosts(
       // An orch there that hangs makes the host unreachable for this status, not the status wait for ever.
       const limit = { answerWithinMs: answerTimeoutMs(ctx.env) };
       const doc = await host.orch([...args, "--branch-tips"], limit).catch((error: unknown) => {
-        if (error instanceof OrchError && error.kind === "usage") return host.orch(args, limit);
+        if (hostLacksFlag(error, "--branch-tips")) return host.orch(args, limit);
         throw error;
       });
       noteHostReached(layout, name);
