@@ -63,8 +63,16 @@ interface Entry {
   agent: RecordedAgent | null;
 }
 
+/**
+ * The snapshot's version. What an entry holds was worked out by the orch that wrote it: a change to how a
+ * worker's state is read from its files (logState, recordedAgent, isWaitingToStart) takes a new number, so
+ * that an upgraded orch (or an older one run again) ignores entries the other worked out, instead of trusting
+ * them until the worker's folder next changes.
+ */
+const CACHE_VERSION = 1;
+
 interface Snapshot {
-  version: 1;
+  version: typeof CACHE_VERSION;
   workers: Record<string, Entry>;
 }
 
@@ -115,7 +123,7 @@ function isEntry(value: unknown, name: string): value is Entry {
 function readSnapshot(file: string): Record<string, Entry> {
   try {
     const value = readJson<Snapshot>(file);
-    return value?.version === 1 && value.workers && typeof value.workers === "object" ? value.workers : {};
+    return value?.version === CACHE_VERSION && value.workers && typeof value.workers === "object" ? value.workers : {};
   } catch {
     return {}; // a damaged snapshot is built again
   }
@@ -257,7 +265,7 @@ export function readWorkersForStatus(
 
 function saveSnapshot(file: string, workers: Record<string, Entry>): void {
   try {
-    const text = `${JSON.stringify({ version: 1, workers } satisfies Snapshot)}\n`;
+    const text = `${JSON.stringify({ version: CACHE_VERSION, workers } satisfies Snapshot)}\n`;
     // One that could not be read back (over the store's size cap) is not kept at all.
     if (Buffer.byteLength(text) > MAX_STORE_FILE_BYTES) fs.rmSync(file, { force: true });
     else writeFileAtomic(file, text, false);
