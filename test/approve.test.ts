@@ -2,8 +2,14 @@
 // them on stdin): the orchestrator is told, await returns, the hook returns the orchestrator's answer
 // as Claude Code's decision, or nothing (the prompt stays for a person) when none comes in time.
 
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { OrchError } from "../src/errors.ts";
+import { StoreLayout } from "../src/store/layout.ts";
+import { openRequest } from "../src/store/requests.ts";
+import type { WorkerRecord } from "../src/store/workers.ts";
 import { orch, orchAsync, sessionRepo, waitUntil, type Result } from "./helpers.ts";
 
 interface Worker {
@@ -181,6 +187,24 @@ test("approve twice at once, and approve racing deny: one answer reaches the hoo
     assert.is(late.code, 1);
     assert.match(late.stderr, /was already answered/);
   }
+});
+
+test("a request raised as an rm removes the worker: refused, and the worker's folder is not made again", () => {
+  const w = worker("feat/going");
+  const layout = new StoreLayout(path.join(w.repo, ".orch"));
+  const workerDir = layout.workerDir(w.id, "feat-going");
+  const record = JSON.parse(fs.readFileSync(path.join(workerDir, "worker.json"), "utf8")) as WorkerRecord;
+  // The hook found the worker; then the rm took its folder before the request was written.
+  assert.is(orch(["rm", "feat-going", "--yes", "--json"], { cwd: w.repo }).code, 0);
+  try {
+    openRequest(layout, record, "Bash", "make deploy");
+    assert.unreachable("a request for a removed worker");
+  } catch (error) {
+    assert.instance(error, OrchError);
+    assert.is((error as OrchError).kind, "not_found");
+  }
+  assert.not.ok(fs.existsSync(workerDir), "no folder of only requests/ left, on which a spawn of it would trip");
+  assert.is(orch(["spawn", "feat/going", "--no-window"], { cwd: w.repo }).code, 0, "the name is free again");
 });
 
 test.run();

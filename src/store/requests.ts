@@ -4,9 +4,9 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { errnoCode } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { isRequestId, newRequestId } from "../ids.ts";
-import { listDir, makeDirs, readJson, toJson, writeNewFile } from "./files.ts";
+import { DIR_MODE, listDir, readJson, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { isAlive } from "../proc.ts";
 import type { WorkerRecord } from "./workers.ts";
@@ -47,7 +47,15 @@ export function openRequest(
   toolName: string,
   waitingFor: string,
 ): PendingRequest {
-  makeDirs(layout.requestsDir(record.orchestrator_id, record.worker_id));
+  // Only its requests/ folder is made: a worker's folder that an rm took meanwhile is not made again.
+  try {
+    fs.mkdirSync(layout.requestsDir(record.orchestrator_id, record.worker_id), { mode: DIR_MODE });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") {
+      throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile: no request was raised`);
+    }
+    if (errnoCode(error) !== "EEXIST") throw error;
+  }
   const request: PendingRequest = {
     request_id: newRequestId(),
     worker_id: record.worker_id,
