@@ -362,6 +362,14 @@ test("a bad ORCH_SSH_CONTROL_DIR of any kind: commands that take claims refuse i
   assert.equal(changed, [], "the store as it was after every refusal");
   assert.equal(snapshot(hostStore), hostBefore, "and the host's, which nothing reached");
   // What they would have changed: a sync takes over the killed one's claims, and feat-here hears of its base.
+  // A removal killed half-way is left for orch rm to finish: sync skips those workers, and says so.
+  const halfRemoved = orch(["sync", "--json"], { cwd: repo, env: world.env });
+  assert.is(halfRemoved.code, 0, halfRemoved.stderr);
+  assert.equal(halfRemoved.json.synced, []);
+  const halfWay = halfRemoved.json.skipped.filter((skip: { reason: string }) => /rm or clean of it was killed half-way/
+    .test(skip.reason)).map((skip: { worker_id: string }) => skip.worker_id);
+  assert.equal(halfWay.sort(), ["feat-here", "feat-w"], halfRemoved.stdout);
+  for (const worker of ["feat-w", "feat-here"]) fs.rmSync(path.join(workers, worker, "removing"));
   const synced = orch(["sync", "--json"], { cwd: repo, env: world.env });
   assert.is(synced.code, 0, synced.stderr);
   assert.equal(synced.json.synced.sort(), ["feat-here", "feat-w"], synced.stderr);
