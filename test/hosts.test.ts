@@ -5,7 +5,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, snapshot, waitUntil } from "./helpers.ts";
+import {
+  git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, snapshot, tempDir, waitUntil,
+} from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -356,10 +358,61 @@ test("two sessions sharing a host's clone: a spawn of a branch the other's worke
   workKept("the base pushed as the branch");
   assert.is(fromNewBase.code, 1, fromNewBase.stderr);
   assert.is(fromNewBase.json.error.code, "exists");
-  assert.match(fromNewBase.json.error.message, /feat\/shared is checked out in a worktree on host alpha/);
+  assert.match(fromNewBase.json.error.message, /feat\/shared is on host alpha but is no branch here/);
   const listed = (orchId: string) =>
     orch(["list", "--orch", orchId, "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id);
   assert.equal([listed(first), listed(second)], [["feat-shared"], []]);
+});
+
+test("two repositories sharing a host's clone: a branch one's worker left there is not the other's to start on", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo: first } = sessionRepo();
+  const second = `${tempDir()}/repo`;
+  git(["clone", "--quiet", first, second], tempDir());
+  assert.is(orch(["init", "--json"], { cwd: second }).code, 0);
+  const env = world.env;
+  for (const repo of [first, second]) {
+    const added = orch(["host", "add", "alpha", a!.alias, "--path", "left/repo"], { cwd: repo, env });
+    assert.is(added.code, 0, added.stderr);
+  }
+  const spawn = (repo: string) =>
+    orch(["spawn", "feat/left", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  // The first repository's worker commits there and is removed, its branch kept (no --delete-branch).
+  const mine = spawn(first);
+  assert.is(mine.code, 0, mine.stderr);
+  const worktree = mine.json.worktree_path as string;
+  fs.writeFileSync(path.join(worktree, "work.txt"), "the first repository's work\n");
+  fs.chownSync(path.join(worktree, "work.txt"), a!.uid, fs.statSync(worktree).gid);
+  assert.is(a!.runAs(["git", "-C", worktree, "add", "work.txt"]).code, 0);
+  assert.is(a!.runAs(["git", "-C", worktree, "commit", "-q", "-m", "Work"]).code, 0);
+  const tip = a!.runAs(["git", "-C", worktree, "rev-parse", "HEAD"]).stdout.trim();
+  const removed = orch(["rm", "feat-left", "--yes", "--json"], { cwd: first, env });
+  assert.is(removed.code, 0, removed.stderr);
+  const onHost = () => a!.runAs(["git", "-C", "left/repo", "rev-parse", "refs/heads/feat/left"]).stdout.trim();
+  assert.is(onHost(), tip, "the branch is kept on the host");
+
+  // The second repository has no such branch: its worker would start on the first one's commits. Refused,
+  // from a base the host has and from one it lacks (which would be pushed as the branch), nothing made.
+  const refused = (what: string) => {
+    const r = spawn(second);
+    assert.is(r.code, 1, `${what}: ${r.stderr}`);
+    assert.is(r.json.error.code, "exists", what);
+    assert.match(r.json.error.message, /branch feat\/left is on host alpha but is no branch here/, what);
+    assert.is(onHost(), tip, `${what}: the first repository's branch is where its work left it`);
+    assert.equal(orch(["list", "--json"], { cwd: second, env }).json.workers, [], `${what}: nothing recorded`);
+  };
+  refused("a base the host has");
+  git(["commit", "-q", "--allow-empty", "-m", "A base the host lacks"], second);
+  refused("a base the host lacks");
+  assert.is(git(["branch", "--list", "feat/left"], second), "", "no branch made here either");
+
+  // The first repository has it, as the host had it when its worker was removed: spawned again, it is pushed from
+  // here and the worker starts on its work.
+  assert.is(git(["rev-parse", "refs/heads/feat/left"], first), tip, "kept here too by rm, as the host has it");
+  const again = spawn(first);
+  assert.is(again.code, 0, again.stderr);
+  assert.is(a!.runAs(["git", "-C", again.json.worktree_path, "rev-parse", "HEAD"]).stdout.trim(), tip);
 });
 
 test("a --path with spaces, quotes and % is the clone's folder for git as for ssh: %2e%2e is a name, not ..", () => {

@@ -144,6 +144,7 @@ export const SPAWN: CommandSpec = {
     ),
     opt("--host <name>", "Create the worker on that host (orch host add), over ssh"),
     opt("--worker-id <id>", "Internal, for the orch that drives this host: the worker's id, chosen there"),
+    opt("--new-branch", "Internal, for the orch that drives this host: refuse a branch that exists here"),
     STDIN_BYTES,
   ],
   load: async () => (await import("../commands/spawn.ts")).main,

@@ -23,7 +23,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, forgetWorker, releaseResume, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import {
-  notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
+  BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";
 
 export { repairSpawnsOf } from "./spawn-journal.ts";
@@ -269,6 +269,9 @@ export async function createAndStart(
     options.from === undefined ? remoteBranchesOf(main, options.branch) : [],
   ]);
   if (!exists) refuseRemoteOnlyBranch(options.branch, remotes);
+  if (exists && options.newBranch) {
+    throw new OrchError("exists", `branch ${options.branch} exists already in ${main.root} (${BRANCH_NOT_NEW})`);
+  }
   // A base that git has not looked at yet is checked by the add; an existing branch's merge-base needs it now.
   let fromSha = exists && !base.checked ? await checkedBase(main, base.sha) : base.sha;
   const baseChecked = base.checked || exists;

@@ -36,7 +36,19 @@ export interface SpawnOptions {
    * drives it (internal --worker-id: the branch's contract id or its digest id).
    */
   workerId?: string;
+  /**
+   * Internal --new-branch, from the orch that drives this host: the branch is not one of that repository's, so
+   * one that exists in this clone is another's (a worker of another repository or session sharing it left it)
+   * and is refused, not checked out as it is.
+   */
+  newBranch?: boolean;
 }
+
+/**
+ * What the refusal of an existing branch under internal --new-branch says (the orch that asked for it reads it
+ * so): it is not a branch of the repository the driving orch spawns from.
+ */
+export const BRANCH_NOT_NEW = "not one of the spawning repository's: nothing was made";
 
 /** --after A (repeatable) or --after A,B: the names as given, each a worker id or a branch. */
 export function afterFlag(flags: Flags): string[] {
@@ -128,6 +140,7 @@ export function parseSpawn(args: string[], flags: Flags): SpawnOptions {
     after,
     host: hostFlag(flags),
     ...workerIdFlag(flags, branch),
+    ...(booleanFlag(flags, "newBranch") ? { newBranch: true } : {}),
   };
 }
 

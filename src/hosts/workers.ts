@@ -23,7 +23,9 @@ import {
   alreadyExists, createWorker, findWorker, forgetWorker, newWorkerId, recordWorkerEvent, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
-import { notACommit, startingBase, type SpawnOptions, type SpawnResult } from "../commands/spawn.ts";
+import {
+  BRANCH_NOT_NEW, notACommit, startingBase, type SpawnOptions, type SpawnResult,
+} from "../commands/spawn.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import type { WorkerPlace } from "./place.ts";
 import { hostLacksFlag, RemoteHost } from "./remote.ts";
@@ -118,13 +120,17 @@ export async function spawnOnHost(
   }
   // The branch goes over as it is here, or starts at the base: either way the host checks it out as is. Never
   // over a worktree there that has it checked out (a worker of another session sharing the clone, or one an
-  // interrupted spawn of this session left): that push is refused (false), and the host's spawn says whose.
-  const push = async (source: string): Promise<boolean> => {
+  // interrupted spawn of this session left): that push is refused ("checked-out"), and the host's spawn says
+  // whose. The base goes only where the host has no such branch ("exists" otherwise): one there that is not a
+  // branch here is another repository's or session's (sharing the clone), and its commits are its own.
+  const push = async (source: string): Promise<"pushed" | "checked-out" | "exists"> => {
     const refspec = `${source}:refs/heads/${options.branch}`;
-    const args = ["--quiet", "--force", host.gitUrl(), refspec];
+    const onlyNew = `--force-with-lease=refs/heads/${options.branch}:`;
+    const args = ["--quiet", branchHere ? "--force" : onlyNew, host.gitUrl(), refspec];
     const pushed = await host.git("push", args, main.root, { sparingCheckedOut: true });
-    if (pushed.code === 0) return true;
-    if (/branch is currently checked out/.test(pushed.stderr)) return false;
+    if (pushed.code === 0) return "pushed";
+    if (/branch is currently checked out/.test(pushed.stderr)) return "checked-out";
+    if (!branchHere && /\(stale info\)/.test(pushed.stderr)) return "exists";
     throw host.gitFailure(`push ${options.branch} to`, pushed);
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
@@ -135,10 +141,20 @@ export async function spawnOnHost(
   if (options.plan) args.push("--plan");
   if (!options.window) args.push("--no-window");
   if (options.backend) args.push("--backend", options.backend);
+  // Not a branch here: the host makes it from the base, and refuses one it has (not this repository's to use).
+  let newBranch = !branchHere;
   // remoteId may change before a second try (a new session there): the arguments are made at each.
-  const spawnThere = () => host.orch(["spawn", options.branch, "--orch", remoteId, ...args, "-"], {
-    input: options.prompt,
-  });
+  const spawnThere = () => host.orch(
+    ["spawn", options.branch, "--orch", remoteId, ...args, ...(newBranch ? ["--new-branch"] : []), "-"],
+    { input: options.prompt },
+  );
+  const notOurs = () => {
+    const why = "a worker of another repository or session sharing its clone made it, or it was deleted here since";
+    const fix = `spawn under another branch name, or delete it there (git -C ${host.record.path} branch -D ` +
+      `${options.branch} on the host) to start it anew`;
+    return new OrchError("exists", `branch ${options.branch} is on host ${host.name} but is no branch here ` +
+      `(${why}): nothing was made; ${fix}`);
+  };
   let doc: Record<string, unknown> | undefined;
   let adopted = false;
   let basePushed = branchHere;
@@ -153,6 +169,14 @@ export async function spawnOnHost(
         remoteId = await remoteSessionId(layout, session.orchestrator_id, host, remoteId);
         continue;
       }
+      // An orch there older than --new-branch: it checks out a branch it has as it is, as before (host add
+      // upgrades it).
+      if (newBranch && hostLacksFlag(error, "--new-branch")) {
+        newBranch = false;
+        continue;
+      }
+      const refused = error instanceof OrchError && error.kind === "exists" && error.message.includes(BRANCH_NOT_NEW);
+      if (newBranch && refused) throw notOurs();
       const orphan = pending
         ? undefined
         : await leftByInterruptedSpawn(error, host, remoteId, workerId, options.branch);
@@ -170,7 +194,11 @@ export async function spawnOnHost(
         error.message.includes(`--from ${fromSha} is not a commit`);
       if (basePushed || !baseMissing) throw error;
       basePushed = true;
-      if (!(await push(fromSha))) {
+      const pushed = await push(fromSha);
+      if (pushed === "exists") throw notOurs();
+      // The branch there is the base this spawn pushed.
+      newBranch = false;
+      if (pushed === "checked-out") {
         const whose = "a worker of another session sharing its clone?";
         throw new OrchError("exists", `branch ${options.branch} is checked out in a worktree on host ${host.name} ` +
           `(${whose}): nothing was pushed; spawn under another branch name`);
@@ -336,6 +364,13 @@ export async function removeOnHost(
       if (!(error instanceof HostError) || error.details.branch_missing !== true) throw error;
     });
     await refuseUnmerged();
+  } else if (!options.deleteBranch) {
+    // The branch is kept: here too, as the host has it, so that a later spawn of it from here pushes it back
+    // and starts on its commits (one on the host that is no branch here is refused as another's).
+    await fetchBranchFromHost(layout, record, mainRoot, ctx).catch((error: unknown) => {
+      if (error instanceof HostUnreachable || !(error instanceof HostError)) throw error;
+      if (error.details.branch_missing !== true) ctx.warn(`${record.worker_id}: ${error.message}`);
+    });
   }
   const force = options.force ? ["--force"] : [];
   let forgottenOnly: string | undefined;
