@@ -9,7 +9,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { orch, orchAsync, privateTmux, sessionRepo } from "./helpers.ts";
-import { sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
+import { leftoversOf, sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 const SHELLS = ["/usr/bin/dash", "/usr/bin/zsh", "/usr/bin/fish"];
@@ -19,9 +19,13 @@ for (const shell of SHELLS) {
     if (skip) return console.log(`SKIP: ${skip}`);
     if (!fs.existsSync(shell)) return console.log(`SKIP: ${shell} is not installed (.ci/run installs it)`);
     let world: SshWorld | undefined;
+    let uid: number | undefined;
+    let controlDir: string | undefined;
     try {
       world = await startSshWorld(1, { shell });
       const [a] = world.hosts;
+      uid = a!.uid;
+      controlDir = world.env.ORCH_SSH_CONTROL_DIR;
       assert.is(a!.runAs(["sh", "-c", `getent passwd "$(id -un)" | cut -d: -f7`]).stdout.trim(), shell);
       const { repo } = sessionRepo({ "README.md": "# shop\n" });
       const env = { ...world.env, ...privateTmux() };
@@ -77,6 +81,11 @@ for (const shell of SHELLS) {
     } finally {
       await world?.close();
     }
+    // Closed, the host leaves nothing of its account here (fish's /tmp/fish.<user>, tmux's socket folder,
+    // a process) and no socket of orch's shared connection.
+    assert.equal(leftoversOf(uid!), [], "nothing of the account is left");
+    const sockets = fs.existsSync(controlDir!) ? fs.readdirSync(controlDir!) : [];
+    assert.equal(sockets, [], "no control socket is left");
   });
 }
 

@@ -5,7 +5,9 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { endProcessesOf, localHostsProblem, startLocalHosts, type LocalHost } from "../src/adapters/local-hosts.ts";
+import {
+  endProcessesOf, localHostsProblem, removeFilesOf, SHARED_TEMP_DIRS, startLocalHosts, type LocalHost,
+} from "../src/adapters/local-hosts.ts";
 import { tempDir } from "./helpers.ts";
 
 export interface SshHost extends LocalHost {
@@ -34,6 +36,7 @@ function removeAccountsNow(hosts: LocalHost[]): void {
     host.stop();
     for (let attempt = 0; attempt < 40; attempt++) {
       endProcessesOf(host.uid);
+      removeFilesOf(host.uid);
       if (spawnSync("userdel", [host.user], { stdio: "ignore" }).status === 0) break;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
     }
@@ -75,6 +78,24 @@ export async function startSshWorld(count: number, worldOptions: SshWorldOptions
     await local.close();
   };
   return { hosts, env: local.env, close };
+}
+
+/** What of the account is left on this machine: its files in the shared temp folders, its processes. */
+export function leftoversOf(uid: number): string[] {
+  const files = SHARED_TEMP_DIRS.flatMap((dir) => {
+    try {
+      return fs.readdirSync(dir).map((name) => path.join(dir, name));
+    } catch {
+      return [];
+    }
+  }).filter((entry) => {
+    try {
+      return fs.lstatSync(entry).uid === uid;
+    } catch {
+      return false;
+    }
+  });
+  return [...files, ...accountCommands(uid).map((command) => `process: ${command}`)];
 }
 
 /** Runs the host's orch as the host's own user inside a folder there (a worker's report, made on the host). */

@@ -126,17 +126,31 @@ export function endProcessesOf(uid: number): void {
   for (const pid of processesOf(uid)) kill(pid);
 }
 
+/** The folders shared by every account, where its programs leave files of their own. */
+export const SHARED_TEMP_DIRS = ["/tmp", "/var/tmp", "/dev/shm"];
+
 /**
- * The account's tmux server kept its socket in /tmp/tmux-<uid> (ssh passes no TMUX_TMPDIR): removed with
- * the account, when it is that account's, so no folder of a deleted user is left in /tmp.
+ * What the account's programs left in the shared temp folders (ssh passes no TMPDIR): its tmux server's
+ * socket folder (/tmp/tmux-<uid>), fish's /tmp/fish.<user>, claude's and codex's folders, orch's own on the
+ * host. Each that is the account's own is removed with the account, so no file of a deleted user (whose uid
+ * the next new account gets) is left behind.
  */
-function removeTmuxSocketDir(uid: number): void {
-  const dir = path.join("/tmp", `tmux-${uid}`);
-  try {
-    const stat = fs.lstatSync(dir);
-    if (stat.isDirectory() && stat.uid === uid) fs.rmSync(dir, { recursive: true, force: true });
-  } catch {
-    // none: the account ran no tmux
+export function removeFilesOf(uid: number): void {
+  for (const dir of SHARED_TEMP_DIRS) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue; // no such folder here
+    }
+    for (const name of names) {
+      const entry = path.join(dir, name);
+      try {
+        if (fs.lstatSync(entry).uid === uid) fs.rmSync(entry, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 }
 
@@ -214,7 +228,7 @@ export async function startLocalHosts(
       for (let attempt = 0; attempt < 40; attempt++) {
         endProcessesOf(uid);
         // While the account exists, so that its uid cannot be another new account's yet.
-        removeTmuxSocketDir(uid);
+        removeFilesOf(uid);
         if ((await run(["userdel", user], { env, allowFailure: true })).code === 0) break;
         await new Promise((r) => setTimeout(r, 50));
       }
