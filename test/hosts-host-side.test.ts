@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, orchCommand, regExpOf, sessionRepo, waitUntil } from "./helpers.ts";
+import { git, orch, orchAsync, orchCommand, regExpOf, sessionRepo, waitUntil } from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -79,6 +79,35 @@ test("a clone moved away, then its store removed: one line each naming the host 
   const after = orch(["status", "--json"], { cwd: repo, env });
   assert.equal(after.json.workers.map((w: { worker_id: string; status: string }) => [w.worker_id, w.status]), [["feat-after", "running"]]);
   assert.is(after.stderr, "");
+});
+
+test("a clone made anew by hand (the user's own checkout): spawn makes no session, worktree or branch in it", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/byhand", "feat/before");
+  const clone = path.join(a.home, "broken/byhand");
+  fs.renameSync(clone, `${clone}.moved`);
+  // The user's own clone at that path: git clone gives it none of orch's settings.
+  const cloned = a.runAs(["git", "clone", "-q", `${clone}.moved`, clone]);
+  assert.is(cloned.code, 0, cloned.stderr);
+  fs.rmSync(path.join(clone, ".orch"), { recursive: true, force: true });
+  const branches = () => a.runAs(["git", "-C", clone, "for-each-ref", "--format=%(refname)", "refs/heads"]).stdout;
+  const before = branches();
+  git(["branch", "feat/pushed", "HEAD"], repo);
+  for (const branch of ["feat/new", "feat/pushed"]) {
+    const spawned = orch(["spawn", branch, "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+    assert.is(spawned.code, 1, spawned.stderr);
+    assert.is(spawned.json.error.code, "refused", spawned.stderr);
+    assert.match(spawned.json.error.message, /broken\/byhand on host alpha is not orch's clone/);
+    namesHostOnce(spawned.stderr);
+    assert.not.ok(fs.existsSync(path.join(clone, ".orch")), `${branch}: no store made in the user's checkout`);
+    assert.is(branches(), before, `${branch}: no branch pushed or made there`);
+    assert.equal(a.runAs(["git", "-C", clone, "worktree", "list", "--porcelain"]).stdout.split("\n")
+      .filter((l) => l.startsWith("worktree ")).length, 1, `${branch}: no worktree added there`);
+  }
+  const removed = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(path.join(clone, ".orch")), "rm made no store there either");
 });
 
 test("rm again after an rm the host carried out but whose answer was lost: says the worktree there is gone", () => {

@@ -71,12 +71,31 @@ export async function remoteSessionId(
   return withLock(lock, `opening a session on host ${host.name}`, async () => {
     const madeMeanwhile = current();
     if (madeMeanwhile) return madeMeanwhile;
+    await refuseForeignClone(host);
     const doc = await host.orch(["init"]);
     const id = String(doc.orchestrator_id);
     const link = { host: host.name, remote_orchestrator_id: id, created_at: new Date().toISOString() };
     saveHostSession(layout, orchestratorId, link);
     return id;
   });
+}
+
+/** Exit 4 when the clone's git lacks orch's setting (host add's), 3 when there is no clone to enter. */
+const ORCHS_CLONE = 'command cd -- "$1" || exit 3; ' +
+  '[ "$(git config receive.denyCurrentBranch)" = updateInstead ] || exit 4';
+
+/**
+ * A session is made only in the clone host add made: one removed and made anew by hand there (the user's
+ * own checkout, which host add refuses too) would get orch's store, worktrees and branches. A missing one is
+ * the host's orch to report, as for any command.
+ */
+async function refuseForeignClone(host: RemoteHost): Promise<void> {
+  const looked = await host.run(host.script(ORCHS_CLONE, "orch-clone", [host.record.path]));
+  if (looked.code !== 4) return;
+  const why = `${host.record.path} on host ${host.name} is not orch's clone (it lacks host add's git setting ` +
+    "receive.denyCurrentBranch updateInstead: made anew by hand?)";
+  throw new HostError("refused", host.name, `${why}: nothing was made there; move it away, then ` +
+    `${host.addAgain()} makes orch's clone again`, { foreign_clone: true });
 }
 
 export function remoteSessionOf(layout: StoreLayout, record: RemoteWorkerRecord): string {
@@ -123,18 +142,32 @@ export async function spawnOnHost(
   // interrupted spawn of this session left): that push is refused ("checked-out"), and the host's spawn says
   // whose. The base goes only where the host has no such branch ("exists" otherwise): one there that is not a
   // branch here is another repository's or session's (sharing the clone), and its commits are its own.
+  let madeByPush = false;
   const push = async (source: string): Promise<"pushed" | "checked-out" | "exists"> => {
     const refspec = `${source}:refs/heads/${options.branch}`;
     const onlyNew = `--force-with-lease=refs/heads/${options.branch}:`;
-    const args = ["--quiet", branchHere ? "--force" : onlyNew, host.gitUrl(), refspec];
+    const args = ["--porcelain", branchHere ? "--force" : onlyNew, host.gitUrl(), refspec];
     const pushed = await host.git("push", args, main.root, { sparingCheckedOut: true });
+    madeByPush ||= pushed.code === 0 && /^\*\t.*\[new branch\]$/m.test(pushed.stdout);
     if (pushed.code === 0) return "pushed";
     if (/branch is currently checked out/.test(pushed.stderr)) return "checked-out";
     if (!branchHere && /\(stale info\)/.test(pushed.stderr)) return "exists";
     throw host.gitFailure(`push ${options.branch} to`, pushed);
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
-  let remoteId = await remoteSessionId(layout, session.orchestrator_id, host);
+  // A clone that is not orch's (made anew by hand) keeps no branch this spawn made there before it knew.
+  const sessionThere = async (lost?: string): Promise<string> => {
+    try {
+      return await remoteSessionId(layout, session.orchestrator_id, host, lost);
+    } catch (error) {
+      if (madeByPush && error instanceof HostError && error.details.foreign_clone === true) {
+        const deletion = ["--quiet", host.gitUrl(), "--delete", `refs/heads/${options.branch}`];
+        await host.git("push", deletion, main.root).catch(() => undefined);
+      }
+      throw error;
+    }
+  };
+  let remoteId = await sessionThere();
   const args = ["--from", fromSha, "--agent", options.agent];
   // Not an id an earlier build gave a pending worker (the host takes only the branch's contract or digest id).
   if (isWorkerIdOfBranch(workerId, options.branch)) args.push("--worker-id", workerId);
@@ -166,7 +199,7 @@ export async function spawnOnHost(
       // The host lost this session (its store removed, its clone made anew): a new one there, once.
       if (!sessionMade && error instanceof OrchError && error.details.session_missing === true) {
         sessionMade = true;
-        remoteId = await remoteSessionId(layout, session.orchestrator_id, host, remoteId);
+        remoteId = await sessionThere(remoteId);
         continue;
       }
       // An orch there older than --new-branch: it checks out a branch it has as it is, as before (host add
