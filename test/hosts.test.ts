@@ -413,6 +413,22 @@ test("two repositories sharing a host's clone: a branch one's worker left there 
   const again = spawn(first);
   assert.is(again.code, 0, again.stderr);
   assert.is(a!.runAs(["git", "-C", again.json.worktree_path, "rev-parse", "HEAD"]).stdout.trim(), tip);
+
+  // Each repository's status, poll and rm see and touch only its own worker in the shared clone.
+  const other = orch(["spawn", "feat/other", "--host", "alpha", "--no-window", "--json"], { cwd: second, env });
+  assert.is(other.code, 0, other.stderr);
+  orchOnHost(a!, other.json.worktree_path, ["notify", "--type", "progress", "--summary", "second's"]);
+  orchOnHost(a!, again.json.worktree_path, ["notify", "--type", "progress", "--summary", "first's"]);
+  const ids = (repo: string) => orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: Msg) => w.worker_id);
+  assert.equal([ids(first), ids(second)], [["feat-left"], ["feat-other"]]);
+  const polled = (repo: string) =>
+    orch(["poll", "--json"], { cwd: repo, env }).json.messages.map((m: Msg) => [m.worker_id, m.content.summary]);
+  assert.equal(polled(first), [["feat-left", "first's"]]);
+  assert.equal(polled(second), [["feat-other", "second's"]]);
+  const removed2 = orch(["rm", "feat-left", "--yes", "--force", "--delete-branch"], { cwd: first, env });
+  assert.is(removed2.code, 0, removed2.stderr);
+  assert.equal(ids(second), ["feat-other"]);
+  assert.ok(fs.existsSync(other.json.worktree_path), "the second repository's worktree stays");
 });
 
 test("a --path with spaces, quotes and % is the clone's folder for git as for ssh: %2e%2e is a name, not ..", () => {

@@ -150,9 +150,14 @@ export async function spawnOnHost(
     const pushed = await host.git("push", args, main.root, { sparingCheckedOut: true });
     madeByPush ||= pushed.code === 0 && /^\*\t.*\[new branch\]$/m.test(pushed.stdout);
     if (pushed.code === 0) return "pushed";
-    if (/branch is currently checked out/.test(pushed.stderr)) return "checked-out";
-    if (!branchHere && /\(stale info\)/.test(pushed.stderr)) return "exists";
-    throw host.gitFailure(`push ${options.branch} to`, pushed);
+    // --porcelain puts the ref's line, with git's reason, on standard output.
+    const said = `${pushed.stdout}\n${pushed.stderr}`;
+    if (/branch is currently checked out/.test(said)) return "checked-out";
+    if (!branchHere && /\(stale info\)/.test(said)) return "exists";
+    // Its refusal first ("!", the refspec, "[remote rejected] (why)"), as git's --quiet says it on stderr.
+    const rejected = pushed.stdout.split("\n").filter((line) => line.startsWith("!\t"))
+      .map((line) => line.split("\t").slice(2).join(" "));
+    throw host.gitFailure(`push ${options.branch} to`, { ...pushed, stderr: [...rejected, pushed.stderr].join("\n") });
   };
   if (branchHere) await push(`refs/heads/${options.branch}`);
   // A clone that is not orch's (made anew by hand) keeps no branch this spawn made there before it knew.
