@@ -1,14 +1,18 @@
 // orch host add|list|rm and workers on hosts, against real OpenSSH servers (test/ssh-harness.ts): each
 // host its own sshd and user account, reached only over ssh and git. The agent is orch's scripted one.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
+import { sshOptions } from "../src/adapters/ssh.ts";
 import * as assert from "uvu/assert";
 import {
   git, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, snapshot, tempDir, waitUntil,
 } from "./helpers.ts";
-import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
+import {
+  accountCommands, orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld,
+} from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
 let world: SshWorld;
@@ -419,7 +423,8 @@ test("two repositories sharing a host's clone: a branch one's worker left there 
   assert.is(other.code, 0, other.stderr);
   orchOnHost(a!, other.json.worktree_path, ["notify", "--type", "progress", "--summary", "second's"]);
   orchOnHost(a!, again.json.worktree_path, ["notify", "--type", "progress", "--summary", "first's"]);
-  const ids = (repo: string) => orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: Msg) => w.worker_id);
+  const ids = (repo: string) =>
+    orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: Msg) => w.worker_id);
   assert.equal([ids(first), ids(second)], [["feat-left"], ["feat-other"]]);
   const polled = (repo: string) =>
     orch(["poll", "--json"], { cwd: repo, env }).json.messages.map((m: Msg) => [m.worker_id, m.content.summary]);
@@ -429,6 +434,38 @@ test("two repositories sharing a host's clone: a branch one's worker left there 
   assert.is(removed2.code, 0, removed2.stderr);
   assert.equal(ids(second), ["feat-other"]);
   assert.ok(fs.existsSync(other.json.worktree_path), "the second repository's worktree stays");
+});
+
+test("host rm in one repository leaves another's commands on that host (one shared connection) running", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo: first } = sessionRepo();
+  const { repo: second } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "rm-one/repo"], { cwd: first, env }).code, 0);
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "rm-two/repo"], { cwd: second, env }).code, 0);
+  const spawned = orch(["spawn", "feat/waits", "--host", "alpha", "--no-window", "--json"], { cwd: second, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  // The second repository's poll --wait holds its channel on the host through the shared connection.
+  const waiting = orchAsync(["poll", "--wait", "--timeout", "60", "--json"], { cwd: second, env });
+  await waitUntil(() => accountCommands(a!.uid).some((c) => c.includes("__lifeline")), 30_000, "the poll on the host");
+  // The shared connection's master, as the master listening on its socket says.
+  const sshEnv = { ...process.env, ...env };
+  const checked = spawnSync("ssh", [...sshOptions(a!.alias, sshEnv), "-O", "check", a!.alias], {
+    env: sshEnv, encoding: "utf8",
+  });
+  const master = Number(/pid=(\d+)/.exec(checked.stderr)?.[1]);
+  assert.ok(master > 0, checked.stderr);
+  const removed = orch(["host", "rm", "alpha"], { cwd: first, env });
+  assert.is(removed.code, 0, removed.stderr);
+  orchOnHost(a!, spawned.json.worktree_path, ["notify", "--type", "progress", "--summary", "still here"]);
+  const polled = await waiting.done;
+  assert.is(polled.code, 0, polled.stderr);
+  assert.equal(polled.json.messages.map((m: Msg) => m.content.summary), ["still here"]);
+  assert.is(polled.stderr, "", "its connection was not ended under it");
+  // The master ends once the poll's channel has: host rm leaves no connection behind.
+  const alive = (pid: number) => spawnSync("kill", ["-0", String(pid)]).status === 0;
+  await waitUntil(() => !alive(master), 30_000, "the shared connection's end");
 });
 
 test("a --path with spaces, quotes and % is the clone's folder for git as for ssh: %2e%2e is a name, not ..", () => {

@@ -446,9 +446,16 @@ export async function startOnHost(
   return whenStarted(host, asRemoteProcess(child), env);
 }
 
-/** Ends the shared connection to `dest` (orch host rm), if there is one. */
-export async function closeConnection(dest: string, env: NodeJS.ProcessEnv): Promise<void> {
+/**
+ * Ends the shared connection to `dest`, if there is one. `gently` (orch host rm): it takes no new command
+ * and ends once those it carries have (ssh -O stop): another repository's commands on the same host (one
+ * master per destination, whoever added it) go on, not broken under them, and the next one starts a new one.
+ */
+export async function closeConnection(
+  dest: string, env: NodeJS.ProcessEnv, options: { gently?: boolean } = {},
+): Promise<void> {
   await setAsideSilentMasterOf(dest, env);
   const { run } = await import("./exec.ts");
-  await run(["ssh", ...sshOptions(dest, env), "-O", "exit", dest], { env, allowFailure: true });
+  const request = options.gently ? "stop" : "exit";
+  await run(["ssh", ...sshOptions(dest, env), "-O", request, dest], { env, allowFailure: true });
 }

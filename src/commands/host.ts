@@ -351,7 +351,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: ${what}`);
     }
     forgetHost(layout, name);
-    if (record) await closeConnection(record.destination, ctx.env).catch(() => undefined);
+    if (record) await closeConnection(record.destination, ctx.env, { gently: true }).catch(() => undefined);
     else ctx.warn(`removed the unusable record of host ${name} (${unusable})`);
     const left = workers.map((w) => w.worker_id);
     if (left.length && record) {
