@@ -317,7 +317,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
     const following = () => !stopped && followed.has(key);
     let pause = 250;
     let warned = false;
-    // Looked at again before each connection (a dropped one too: host rm closes it): never the old host.
+    // Looked at again before each connection and each answer's messages are taken: never the old host's.
     const gone = () => currentKey(host.name) !== key;
     while (following()) {
       if (gone()) {
@@ -325,6 +325,9 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         break;
       }
       const store = async (doc: Record<string, unknown>) => {
+        // Forgotten (or added again elsewhere) while its wait was on: host rm lets the connection carry the
+        // wait to its end, and what it claimed is not taken (never acknowledged, so it stays there).
+        if (gone()) throw host.unreachable("forgotten here");
         const messages = (doc.messages as unknown[]) ?? [];
         await storeHostMessages(layout, orchestratorId, host.name, messages, clockOffsetOf(doc));
       };
@@ -340,7 +343,10 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
         if (warned) ctx.warn(`host ${host.name} is reachable again`);
         warned = false;
       } catch (error) {
-        if (!following() || gone()) continue;
+        if (!following() || gone()) {
+          lifeline.cancel();
+          continue;
+        }
         if (!warned) {
           ctx.warn(error instanceof HostUnreachable ? `${error.message}: trying again` : aboutHost(host.name, error));
         }
