@@ -163,6 +163,7 @@ test("a file that already has orch's rule and hooks is left exactly as written, 
     `"PostToolUse":[{"matcher":"*","hooks":[{"type":"command","command":"/usr/local/bin/orch hook post-tool-use"}]}],` +
     `"PostToolUseFailure":[{"matcher":"Bash","hooks":[{"type":"command","command":"orch hook post-tool-use"}]}],` +
     `"Stop":[{"hooks":[{"type":"command","command":"orch hook stop"}]}],` +
+    `"StopFailure":[{"hooks":[{"type":"command","command":"orch hook stop-failure"}]}],` +
     `"UserPromptSubmit":[{"hooks":[{"type":"command","command":"orch hook user-prompt-submit"}]}],` +
     `"PermissionRequest":[{"hooks":[{"type":"command","command":"orch hook permission-request","timeout":600}]}],` +
     `"Notification":[{"matcher":"permission_prompt","hooks":[{"type":"command","command":"orch hook notification"}]}]}}`;

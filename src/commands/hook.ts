@@ -1,4 +1,4 @@
-// orch hook post-tool-use | stop | user-prompt-submit | permission-request | notification: Claude Code
+// orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification: Claude Code
 // hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns and
 // requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
 // orchestrator's approve/deny as the agent's permission decision. They run after every Bash call of
@@ -12,11 +12,11 @@ import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
 import { readUpTo, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
+import { newMessage, sendMessage, sendTurnFailed, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
 import { waitFor } from "../store/waker.ts";
 import {
-  findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
+  ACTIVE, findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
 import type { CommandResult } from "./types.ts";
@@ -28,6 +28,7 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   const key = (name ?? "").toLowerCase().replace(/[-_]/g, "");
   if (key === "posttooluse" || key === "posttoolusefailure") return "post-tool-use";
   if (key === "stop") return "stop";
+  if (key === "stopfailure") return "stop-failure";
   if (key === "userpromptsubmit") return "user-prompt-submit";
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
@@ -52,6 +53,8 @@ interface HookPayload {
   permission_suggestions?: unknown;
   message?: unknown;
   notification_type?: unknown;
+  error?: unknown;
+  error_details?: unknown;
 }
 
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
@@ -245,6 +248,45 @@ async function stop(payload: HookPayload, ctx: Context): Promise<HookReply> {
 }
 
 /**
+ * Claude Code's StopFailure, which it runs instead of Stop when a model API error ended the turn after its own
+ * retries (a rate limit, overload, an invalid key, a prompt too long): the agent waits at its prompt having
+ * done nothing more. The worker is failed and the orchestrator told once, with the agent's error text; the
+ * wake-up line of an orch send starts its next turn, and the worker is running again.
+ */
+async function stopFailure(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "StopFailure") !== "StopFailure") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  const { layout, record } = where;
+  touchActivity(layout, record);
+  supersedeRequests(layout, record);
+  const kind = str(payload.error) || "unknown";
+  const shown = str(payload.last_assistant_message)?.trim();
+  const details = str(payload.error_details)?.trim();
+  // A worker that had reported done (or failed) keeps its report; it is still at its prompt, for a send to wake.
+  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
+    recordWorkerEvent(layout, record, "turn_ended", `the agent's turn ended on a model API error (${kind})`);
+    return {};
+  }
+  const cut = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "task_failed",
+    content: {
+      summary: `the model API failed (${kind}): the agent's turn ended and it waits at its prompt; ` +
+        `orch send ${record.worker_id} starts its next turn`,
+      error: cut(shown || kind),
+      ...(details ? { details: cut(details) } : {}),
+      branch: record.branch,
+    },
+  });
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendTurnFailed(layout.mailDir(record.orchestrator_id), message, events);
+  return {};
+}
+
+/**
  * A new turn begins (a person typed, or orch typed its wake-up line): the worker is running, and
  * the orchestrator's messages go along with the prompt as additional context.
  */
@@ -417,6 +459,7 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
 const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promise<HookReply>> = {
   "post-tool-use": postToolUse,
   stop,
+  "stop-failure": stopFailure,
   "user-prompt-submit": userPromptSubmit,
   "permission-request": permissionRequest,
   notification,

@@ -107,7 +107,12 @@ async function startAgainHere(
 ): Promise<Record<string, unknown>> {
   const running = runningAgentPid(layout, record);
   if (running !== undefined) {
-    const why = `the agent of worker ${record.worker_id} is still running (pid ${running}): orch stop it first`;
+    const id = record.worker_id;
+    // Failed by the model API, not gone: the agent waits at its prompt, where a message wakes it.
+    const why = workerState(layout, record).turn_failed
+      ? `the agent of worker ${id} is still running (pid ${running}), at its prompt after a model API error ` +
+        `ended its turn: orch send ${id} TEXT starts its next turn (or orch stop it first)`
+      : `the agent of worker ${id} is still running (pid ${running}): orch stop it first`;
     throw new OrchError("refused", why);
   }
   if (!fs.existsSync(record.worktree_path)) {

@@ -12,6 +12,7 @@ const ALLOW_EQUIVALENTS = new Set([ALLOW_RULE, "Bash(orch *)"]);
 
 export const POST_TOOL_USE_COMMAND = "orch hook post-tool-use";
 export const STOP_COMMAND = "orch hook stop";
+export const STOP_FAILURE_COMMAND = "orch hook stop-failure";
 export const USER_PROMPT_SUBMIT_COMMAND = "orch hook user-prompt-submit";
 export const PERMISSION_REQUEST_COMMAND = "orch hook permission-request";
 export const NOTIFICATION_COMMAND = "orch hook notification";
@@ -32,14 +33,17 @@ interface HookWish {
 
 /**
  * PostToolUse fires only for Bash commands that exit 0, PostToolUseFailure for the others; both
- * accept additionalContext, so the worker sees the orchestrator's messages after either. Stop and
- * UserPromptSubmit have no matcher (it would be ignored). PermissionRequest matches every tool (a
+ * accept additionalContext, so the worker sees the orchestrator's messages after either. Stop,
+ * StopFailure and UserPromptSubmit have no matcher (StopFailure's, the kind of API error, would
+ * leave some kinds unheard). PermissionRequest matches every tool (a
  * plan to approve is the ExitPlanMode tool); Notification only the notices of a person being needed.
  */
 const HOOKS: HookWish[] = [
   { event: "PostToolUse", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
   { event: "PostToolUseFailure", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
   { event: "Stop", matcher: undefined, command: STOP_COMMAND, timeout: HOOK_TIMEOUT },
+  // Claude Code runs it instead of Stop when a model API error (after its own retries) ended the turn.
+  { event: "StopFailure", matcher: undefined, command: STOP_FAILURE_COMMAND, timeout: HOOK_TIMEOUT },
   { event: "UserPromptSubmit", matcher: undefined, command: USER_PROMPT_SUBMIT_COMMAND, timeout: HOOK_TIMEOUT },
   {
     event: "PermissionRequest",

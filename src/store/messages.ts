@@ -91,6 +91,18 @@ export function sendMessage(mailDir: string, message: Message, eventsDir?: strin
 }
 
 /**
+ * A task_failed for a turn that a model API error ended, the agent still at its prompt: delivered as any
+ * message, and in the event log as `turn_failed`, so the worker's status is failed until its next turn.
+ */
+export function sendTurnFailed(mailDir: string, message: Message, eventsDir: string): void {
+  const link = (file: string) => linkEvent(eventsDir, file, TURN_FAILED, message.id);
+  deliver(mailDir, `${message.id}.json`, storedMessage(message), link);
+}
+
+/** The event of a task_failed that sendTurnFailed sent. */
+export const TURN_FAILED = "turn_failed";
+
+/**
  * The message as its file holds it, refused (exit 2, nothing written) when it is larger than a reader
  * takes: poll and inbox would quarantine it, so a send that exits 0 would never be handed out. JSON
  * escapes each control character as six bytes, so 1 MiB of text can need more than 4 MiB.

@@ -15,7 +15,7 @@ import {
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
 import { createMailbox } from "./maildir.ts";
-import { newMessage, parseMessage, sendMessage, type LifecycleType, type Message } from "./messages.ts";
+import { newMessage, parseMessage, sendMessage, TURN_FAILED, type LifecycleType, type Message } from "./messages.ts";
 
 export interface WorkerRecord {
   worker_id: string;
@@ -89,6 +89,8 @@ export interface WorkerState {
   /** While blocked: what it waits for and the request approve/deny answer. */
   waiting_for: string | null;
   request_id: string | null;
+  /** Failed because a model API error ended its turn (sendTurnFailed): its agent waits at its prompt. */
+  turn_failed: boolean;
   /** Its last report, hook event or tool call (ISO time), or null before any. */
   last_activity_at: string | null;
 }
@@ -551,10 +553,14 @@ export function claimWakeUp(layout: StoreLayout, record: WorkerRecord): boolean 
   }
 }
 
-/** An idle, waiting or blocked worker that takes up work is running again (recorded once per turn). */
+/**
+ * An idle, waiting or blocked worker that takes up work is running again, as is one whose turn a model API
+ * error ended (recorded once per turn).
+ */
 export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void {
   const state = workerState(layout, record);
-  if (state.at_prompt || state.status === "idle" || state.status === "waiting" || state.status === "blocked") {
+  const waited = state.status === "idle" || state.status === "waiting" || state.status === "blocked";
+  if (state.at_prompt || waited || state.turn_failed) {
     recordWorkerEvent(layout, record, "turn_started", "the agent is at work again");
   }
 }
@@ -676,17 +682,36 @@ export function lookAtRecordedAgent(recorded: RecordedAgent | undefined): AgentL
   return { recorded, runs, running: same ? recorded.pid : undefined };
 }
 
-const WORKER_SENT = new Set(["task_complete", "task_failed", "question", "progress", "idle", "blocked"]);
+/** The worker's messages, by their type in its event log (a task_failed of sendTurnFailed is a turn_failed there). */
+const WORKER_SENT = new Set(["task_complete", "task_failed", TURN_FAILED, "question", "progress", "idle", "blocked"]);
 /** Events that show the agent itself doing something: last_activity_at comes from the newest of them. */
 const AGENT_ACTIVITY = new Set([...WORKER_SENT, "turn_started", "turn_ended", "resumed"]);
 
 interface Step {
   status: WorkerStatus;
   atPrompt: boolean;
+  /** Failed by a turn that a model API error ended: the agent's next turn makes it running again. */
+  turnFailed?: boolean;
 }
 
-/** One event applied to the status. Terminal reports stay until orch resume restarts the agent. */
-function nextStep({ status, atPrompt }: Step, type: string): Step {
+/**
+ * One event applied to the status. Terminal reports stay until orch resume restarts the agent, except a
+ * failure that was the model API's, not the agent's: its next turn (woken by orch send) undoes it.
+ */
+function nextStep(step: Step, type: string): Step {
+  const next = statusStep(step, type);
+  // Only a wake-up line typed, or a message for the agent, leave it waiting at its prompt with its failed turn.
+  const keeps = type === "woken" || !KNOWN_EVENTS.has(type);
+  return step.turnFailed && keeps && next.status === "failed" ? { ...next, turnFailed: true } : next;
+}
+
+/** The event types statusStep knows; any other (a message from the orchestrator) changes nothing. */
+const KNOWN_EVENTS = new Set([
+  "stopped", "restarted", "turn_started", "resumed", "turn_ended", "woken", "answered", "returned",
+  "task_complete", "task_failed", TURN_FAILED, "question", "progress", "blocked", "idle",
+]);
+
+function statusStep({ status, atPrompt, turnFailed }: Step, type: string): Step {
   const waitingForPerson = status === "idle" || status === "waiting" || status === "blocked";
   switch (type) {
     case "stopped":
@@ -695,7 +720,7 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
       return { status: "running", atPrompt: false };
     case "turn_started":
     case "resumed":
-      return { status: waitingForPerson ? "running" : status, atPrompt: false };
+      return { status: waitingForPerson || turnFailed ? "running" : status, atPrompt: false };
     case "turn_ended":
       return { status, atPrompt: true };
     case "woken":
@@ -709,6 +734,9 @@ function nextStep({ status, atPrompt }: Step, type: string): Step {
       return { status: "done", atPrompt };
     case "task_failed":
       return { status: "failed", atPrompt };
+    case TURN_FAILED:
+      // The turn is over (Claude Code's StopFailure comes instead of Stop): the agent waits at its prompt.
+      return { status: "failed", atPrompt: true, turnFailed: true };
     case "question":
       return { status: status === "stopped" ? status : "waiting", atPrompt };
     case "progress":
@@ -775,6 +803,7 @@ export function logState(layout: StoreLayout, record: WorkerRecord): LogState {
     ...(step.atPrompt && promptEntry ? { at_prompt_since: mtimeOf(path.join(eventsDir, promptEntry.name)) } : {}),
     waiting_for: blockedBy?.waiting_for ?? null,
     request_id: blockedBy?.request_id ?? null,
+    turn_failed: step.turnFailed === true,
     event_activity_ms: lastActive ? mtimeOf(path.join(eventsDir, lastActive.name)) : 0,
   };
 }
@@ -989,6 +1018,7 @@ function pendingState(layout: StoreLayout, record: WorkerRecord, seen: Set<strin
   seen.add(record.worker_id);
   const notStarted = {
     pr_url: null, last_message: null, at_prompt: false, waiting_for: null, request_id: null, last_activity_at: null,
+    turn_failed: false,
   };
   const landed = new Set(record.after_landed ?? []);
   for (const id of record.after ?? []) {

@@ -18,8 +18,19 @@ export interface Step {
   tools?: ToolCall[];
 }
 
+/**
+ * The API failing instead of answering, as api.anthropic.com does: an HTTP error with the API's error body
+ * (429 rate limit, 500, 529 overloaded, 401, 400 for a prompt too long), a stream cut after its first event,
+ * or a request never answered at all. Each one takes the place of one step: Claude Code's retry of the
+ * same request gets the next step of the script.
+ */
+export type ApiFailure =
+  | { status: number; errorType: string; message: string }
+  | { cut: true }
+  | { hang: true };
+
 /** A step made from the request it answers: for what the model reads in its prompt (a plan file's path). */
-export type ScriptStep = Step | ((body: MessagesBody) => Step);
+export type ScriptStep = Step | ((body: MessagesBody) => Step) | { failure: ApiFailure };
 
 /** Shorthands for the steps a script is made of. */
 export const step = {
@@ -37,6 +48,13 @@ export const step = {
     if (!planFile) throw new Error("no plan file named in the request: is the session in plan mode?");
     return { tools: [{ name: "Write", input: { file_path: planFile, content: plan } }] };
   },
+  /** An HTTP error with the Messages API's error body: fail(529, "overloaded_error", "Overloaded"). */
+  fail: (status: number, errorType: string, message: string): { failure: ApiFailure } =>
+    ({ failure: { status, errorType, message } }),
+  /** A stream that starts (message_start) and is then cut: the connection closes mid-answer. */
+  cut: (): { failure: ApiFailure } => ({ failure: { cut: true } }),
+  /** A request that is never answered (until the server stops). */
+  hang: (): { failure: ApiFailure } => ({ failure: { hang: true } }),
 };
 
 /** A request as it reached the server. */
@@ -149,6 +167,27 @@ function streamStep(res: http.ServerResponse, model: string, answer: Step): void
   });
   sse(res, "message_stop", { type: "message_stop" });
   res.end();
+}
+
+/** Answers with the failure instead of a step. */
+function replyFailure(res: http.ServerResponse, body: MessagesBody, failure: ApiFailure): void {
+  if ("hang" in failure) return;
+  if ("cut" in failure) {
+    const headers = { "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": newId("req") };
+    res.writeHead(200, headers);
+    const usage = { input_tokens: 10, output_tokens: 1 };
+    const message = { id: newId("msg"), type: "message", role: "assistant", model: body.model, content: [], usage };
+    sse(res, "message_start", { type: "message_start", message });
+    const block = { type: "text", text: "" };
+    sse(res, "content_block_start", { type: "content_block_start", index: 0, content_block: block });
+    const delta = { type: "text_delta", text: "Wor" };
+    sse(res, "content_block_delta", { type: "content_block_delta", index: 0, delta });
+    // Flushed, then the connection goes: the client sees a stream that ends without message_stop.
+    setTimeout(() => res.destroy(), 50);
+    return;
+  }
+  res.writeHead(failure.status, { "content-type": "application/json", "request-id": newId("req") });
+  res.end(JSON.stringify({ type: "error", error: { type: failure.errorType, message: failure.message } }));
 }
 
 function replyStep(res: http.ServerResponse, body: MessagesBody, answer: Step): void {
@@ -344,6 +383,7 @@ export class AnthropicServer {
     const script = this.scripts.find((s) => first.includes(s.key));
     if (script) record.script = script.key;
     const scripted = script && script.used < script.steps.length ? script.steps[script.used++] : undefined;
+    if (scripted && "failure" in scripted) return replyFailure(res, body, scripted.failure);
     const next = typeof scripted === "function" ? scripted(body) : scripted;
     replyStep(res, body, next ?? this.options.fallback ?? { text: "Nothing more to do." });
   }
