@@ -31,10 +31,17 @@ export function scratchOutsideTmp(): { tmp: string; users: string } {
   return { tmp, users };
 }
 
-/** One model turn: run a shell command through Codex's exec_command tool, or answer with text (ends the turn). */
+/**
+ * One model turn: run a shell command through Codex's exec_command tool, or answer with text (ends the turn);
+ * or the API failing instead, as api.openai.com does: an HTTP error with its error body (429, 500, 401),
+ * or a stream cut after response.created. A failure takes one request: Codex's retry of it gets the same
+ * step again (the step is the number of tool calls so far), so `times` says how many requests fail.
+ */
 export type Step =
   | { exec: string; login?: boolean; yieldMs?: number; escalate?: string; after?: Promise<unknown> }
-  | { say: string; after?: Promise<unknown> };
+  | { say: string; after?: Promise<unknown> }
+  | { fail: number; code: string; message: string; times?: number }
+  | { cut: true; times?: number };
 
 export interface RecordedRequest {
   at: number;
@@ -80,6 +87,20 @@ function sse(res: http.ServerResponse, type: string, data: Record<string, unknow
   res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
 }
 
+/** Answers a request with the failure its step asks for. */
+type Failure = Extract<Step, { fail: number } | { cut: true }>;
+
+function failRequest(res: http.ServerResponse, failure: Failure, n: number): void {
+  if ("cut" in failure) {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    sse(res, "response.created", { response: { id: `resp_${n}` } });
+    setTimeout(() => res.destroy(), 50);
+    return;
+  }
+  res.writeHead(failure.fail, { "content-type": "application/json" });
+  res.end(JSON.stringify({ error: { message: failure.message, type: failure.code, param: null, code: failure.code } }));
+}
+
 /** A Responses API that answers each conversation from the script its prompt names. */
 export async function responsesServer(scripts: Record<string, Step[]>): Promise<ResponsesServer> {
   const requests: RecordedRequest[] = [];
@@ -106,9 +127,13 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
       requests.push({ at: Date.now(), script, step, threadSource, authorization, body });
       const n = ++counter;
       const planned = threadSource === "user" && script ? scripts[script]?.[step] : undefined;
+      if (planned && ("fail" in planned || "cut" in planned)) {
+        const failedBefore = requests.filter((r) => r.script === script && r.step === step).length - 1;
+        if (failedBefore < (planned.times ?? Infinity)) return failRequest(res, planned, n);
+      }
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       sse(res, "response.created", { response: { id: `resp_${n}` } });
-      if (planned?.after) await planned.after;
+      if (planned && "after" in planned && planned.after) await planned.after;
       let item: Record<string, unknown>;
       if (planned && "exec" in planned) {
         const args = {

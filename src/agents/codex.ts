@@ -273,6 +273,56 @@ export function findCodexSession(lookup: SessionLookup): string | undefined {
 }
 
 /**
+ * Reads the turns of Codex session `sessionId` that a model API error ended (checked with 0.169: Codex runs no
+ * Stop hook then, and its rollout records `task_complete` with an `error`, after its own request_max_retries and
+ * stream_max_retries): each call reads what the rollout gained since the last one.
+ */
+export function codexFailedTurns(lookup: SessionLookup, sessionId: string): () => { kind: string; text?: string }[] {
+  const home = lookup.env.CODEX_HOME || path.join(lookup.env.HOME || os.homedir(), ".codex");
+  let file: string | undefined;
+  let offset = 0;
+  let partial = "";
+  return () => {
+    file ??= rolloutFiles(path.join(home, "sessions"), new Date(lookup.startedAtMs))
+      .find((name) => name.endsWith(`-${sessionId}.jsonl`));
+    if (!file) return [];
+    let text: string;
+    try {
+      const fd = fs.openSync(file, "r");
+      try {
+        const size = fs.fstatSync(fd).size;
+        const chunk = Buffer.alloc(Math.max(0, size - offset));
+        const length = fs.readSync(fd, chunk, 0, chunk.length, offset);
+        offset += length;
+        text = partial + chunk.subarray(0, length).toString("utf8");
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return [];
+    }
+    const lines = text.split("\n");
+    partial = lines.pop() ?? "";
+    return lines.flatMap((line) => {
+      if (!line.includes('"task_complete"') || !line.includes('"error"')) return [];
+      try {
+        const event = JSON.parse(line) as { timestamp?: string; payload?: Record<string, unknown> };
+        const error = event.payload?.error as { message?: unknown; codex_error_info?: unknown } | undefined;
+        if (event.payload?.type !== "task_complete" || !error) return [];
+        // A resumed session's rollout holds the turns of its earlier lives too.
+        if (Date.parse(event.timestamp ?? "") < lookup.startedAtMs - 1000) return [];
+        const info = error.codex_error_info;
+        const kind = typeof info === "string" ? info
+          : info && typeof info === "object" ? Object.keys(info)[0] : undefined;
+        return [{ kind: kind ?? "unknown", ...(typeof error.message === "string" ? { text: error.message } : {}) }];
+      } catch {
+        return [];
+      }
+    });
+  };
+}
+
+/**
  * Codex's PermissionRequest decision (checked with 0.169): only `behavior` and, to deny, `message`;
  * a hook that sends updatedInput or updatedPermissions is treated as failed and Codex asks in its
  * window. So a hook can allow one call, never a kind of call for the rest of the session.
@@ -303,6 +353,7 @@ export const codexProfile: AgentProfile = {
   },
   prepare: async () => [],
   findSessionId: findCodexSession,
+  failedTurns: codexFailedTurns,
   permissionHook: codexPermissionHook,
   withOptions(program, words) {
     const options = readCodexOptions([program, ...words].join(" "), words);

@@ -109,6 +109,12 @@ export interface AgentProfile {
    */
   findSessionId?(lookup: SessionLookup): string | undefined;
   /**
+   * For agents with no hook that says a model API error ended a turn (Claude Code has StopFailure): a reader
+   * of session `sessionId`'s own record that returns, at each call, the turns ended so since the last call
+   * (since `startedAtMs` at the first). The runner calls it while the agent runs.
+   */
+  failedTurns?(lookup: SessionLookup, sessionId: string): () => { kind: string; text?: string }[];
+  /**
    * What in the user's own configuration of the agent keeps orch from hearing its workers here (hooks
    * turned off, orch's commands denied), one line each: `orch doctor` shows them, spawn warns.
    */

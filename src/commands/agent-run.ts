@@ -12,7 +12,7 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimAgentEnd, findWorker, loadWorker, saveWorker, writeAgentPid, type WorkerRecord,
+  claimAgentEnd, findWorker, loadWorker, reportTurnFailed, saveWorker, writeAgentPid, type WorkerRecord,
 } from "../store/workers.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
@@ -41,7 +41,7 @@ function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): 
 
 /**
  * For an agent that picks its own session id: waits (while it runs, at most a minute) until it has
- * recorded the session, then keeps the id with the worker, for resume.
+ * recorded the session, then keeps the id with the worker, for resume; returns it.
  */
 async function recordSessionId(
   layout: StoreLayout,
@@ -49,18 +49,39 @@ async function recordSessionId(
   env: NodeJS.ProcessEnv,
   startedAtMs: number,
   exited: () => boolean,
-): Promise<void> {
+): Promise<string | undefined> {
   const profile = await knownProfile(record.agent);
-  if (!profile?.findSessionId) return;
+  if (!profile?.findSessionId) return undefined;
   for (const deadline = startedAtMs + 60_000; Date.now() < deadline && !exited(); ) {
     const id = profile.findSessionId({ worktreePath: record.worktree_path, env, startedAtMs });
     if (id) {
       // Re-read: spawn saves the record (with its window) while the agent starts.
       const current = findWorker(layout, record.orchestrator_id, record.worker_id);
       if (current) saveWorker(layout, { ...current, agent_session_id: id });
-      return;
+      return id;
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return undefined;
+}
+
+/** How often the runner reads the agent's record for turns a model API error ended. */
+const FAILED_TURN_EVERY_MS = 1000;
+
+/**
+ * For an agent with no hook for it (profile.failedTurns): while it runs, each turn that a model API error
+ * ended is reported (reportTurnFailed), once, as it is read from the agent's own record.
+ */
+async function watchFailedTurns(
+  layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv, startedAtMs: number, sessionId: string,
+  exited: () => boolean,
+): Promise<void> {
+  const profile = await knownProfile(record.agent);
+  const read = profile?.failedTurns?.({ worktreePath: record.worktree_path, env, startedAtMs }, sessionId);
+  if (!read) return;
+  while (!exited()) {
+    for (const failed of read()) reportTurnFailed(layout, record, failed);
+    await new Promise((resolve) => setTimeout(resolve, FAILED_TURN_EVERY_MS));
   }
 }
 
@@ -114,7 +135,12 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     let exited = false;
     const exit = agent.exit.finally(() => (exited = true));
     // Resume is a convenience: failing to learn the session id must not disturb the worker.
-    await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined);
+    const sessionId = await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined)
+      ?? (booleanFlag(flags, "resume") ? record.agent_session_id : undefined);
+    if (sessionId) {
+      // Like the session id, a convenience: a failure to read must not disturb the worker.
+      void watchFailedTurns(layout, record, env, startedAtMs, sessionId, () => exited).catch(() => undefined);
+    }
     code = await exit;
     const startError = agent.startError();
     // An agent that ends without reporting would leave the orchestrator waiting forever: report for it.

@@ -12,11 +12,11 @@ import type { PermissionAnswer } from "../agents/profile.ts";
 import type { Flags } from "../flags.ts";
 import { readUpTo, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { newMessage, sendMessage, sendTurnFailed, takeMessages, type Message } from "../store/messages.ts";
+import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
 import { waitFor } from "../store/waker.ts";
 import {
-  ACTIVE, findWorker, markTurnStarted, recordWorkerEvent, touchActivity, workerState, type WorkerRecord,
+  findWorker, markTurnStarted, recordWorkerEvent, reportTurnFailed, touchActivity, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
 import type { CommandResult } from "./types.ts";
@@ -257,32 +257,11 @@ async function stopFailure(payload: HookPayload, ctx: Context): Promise<HookRepl
   if ((str(payload.hook_event_name) ?? "StopFailure") !== "StopFailure") return {};
   const where = await workerHere(payload, ctx);
   if (!where) return {};
-  const { layout, record } = where;
-  touchActivity(layout, record);
-  supersedeRequests(layout, record);
-  const kind = str(payload.error) || "unknown";
+  touchActivity(where.layout, where.record);
+  supersedeRequests(where.layout, where.record);
   const shown = str(payload.last_assistant_message)?.trim();
-  const details = str(payload.error_details)?.trim();
-  // A worker that had reported done (or failed) keeps its report; it is still at its prompt, for a send to wake.
-  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
-    recordWorkerEvent(layout, record, "turn_ended", `the agent's turn ended on a model API error (${kind})`);
-    return {};
-  }
-  const cut = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
-  const message = newMessage({
-    orchestrator_id: record.orchestrator_id,
-    worker_id: record.worker_id,
-    message_type: "task_failed",
-    content: {
-      summary: `the model API failed (${kind}): the agent's turn ended and it waits at its prompt; ` +
-        `orch send ${record.worker_id} starts its next turn`,
-      error: cut(shown || kind),
-      ...(details ? { details: cut(details) } : {}),
-      branch: record.branch,
-    },
-  });
-  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
-  sendTurnFailed(layout.mailDir(record.orchestrator_id), message, events);
+  const failed = { kind: str(payload.error) || "unknown", details: str(payload.error_details)?.trim() };
+  reportTurnFailed(where.layout, where.record, shown ? { ...failed, text: shown } : failed);
   return {};
 }
 

@@ -15,7 +15,9 @@ import {
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
 import { createMailbox } from "./maildir.ts";
-import { newMessage, parseMessage, sendMessage, TURN_FAILED, type LifecycleType, type Message } from "./messages.ts";
+import {
+  newMessage, parseMessage, sendMessage, sendTurnFailed, TURN_FAILED, type LifecycleType, type Message,
+} from "./messages.ts";
 
 export interface WorkerRecord {
   worker_id: string;
@@ -563,6 +565,40 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
   if (state.at_prompt || waited || state.turn_failed) {
     recordWorkerEvent(layout, record, "turn_started", "the agent is at work again");
   }
+}
+
+/** A turn that a model API error ended, after the agent's own retries: its kind, and the text the agent showed. */
+export interface FailedTurn {
+  kind: string;
+  text?: string;
+  details?: string;
+}
+
+/**
+ * The agent's turn ended on a model API error and it waits at its prompt: an active worker is failed and the
+ * orchestrator told once, with the agent's error text (its next turn makes it running again). A worker that
+ * had reported done (or failed) keeps its report; it is still at its prompt, for a send to wake.
+ */
+export function reportTurnFailed(layout: StoreLayout, record: WorkerRecord, failed: FailedTurn): void {
+  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
+    recordWorkerEvent(layout, record, "turn_ended", `the agent's turn ended on a model API error (${failed.kind})`);
+    return;
+  }
+  const cut = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "task_failed",
+    content: {
+      summary: `the model API failed (${failed.kind}): the agent's turn ended and it waits at its prompt; ` +
+        `orch send ${record.worker_id} starts its next turn`,
+      error: cut(failed.text || failed.kind),
+      ...(failed.details ? { details: cut(failed.details) } : {}),
+      branch: record.branch,
+    },
+  });
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendTurnFailed(layout.mailDir(record.orchestrator_id), message, events);
 }
 
 /** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
