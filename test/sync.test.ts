@@ -447,6 +447,24 @@ test("rm of a worker that sync is rebasing waits for the sync; a sync after an r
   assert.equal(skipped.json.synced, []);
 });
 
+test("an rm that gave up waiting for a sync leaves the sync its claim: a second sync still waits its turn", () => {
+  const { repo } = behindOne("long");
+  const [session] = fs.readdirSync(path.join(repo, ".orch", "sessions"));
+  const workers = path.join(repo, ".orch", "sessions", session!, "workers");
+  // A sync that runs on (here: this test holds its claim) past the minute rm waits for it.
+  const claim = path.join(workers, "long", "syncing");
+  const held = JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) });
+  fs.writeFileSync(claim, held);
+  const r = orch(["rm", "long", "--force", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.message, "worker long is being synced by another orch command");
+  assert.is(read(path.join(workers, "long"), "syncing"), held, "the sync's claim is still the sync's");
+  assert.not.ok(fs.existsSync(path.join(workers, "long", "removing")), "the rm's own claim was given back");
+  const second = orch(["sync", "long", "--json"], { cwd: repo });
+  assert.is(second.code, 0, second.stderr);
+  assert.equal(second.json.skipped, [{ worker_id: "long", reason: "it is being synced by another orch command" }]);
+});
+
 test("a sync on a disk that fills while git checks the new base out: the worker's worktree is left as it was", () => {
   const disk = smallDisk("4m");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);

@@ -164,14 +164,17 @@ export async function removeWorker(
     const why = `no worker ${given.worker_id}: another orch command removed it meanwhile`;
     throw new OrchError("not_found", why, byOther);
   }
+  let syncClaimed = false;
   try {
     // A sync under way rebases in the worktree and tells the worker: it ends first (one that comes after
     // sees the removal claim and skips the worker). The sync claim is kept: it goes with the worker.
     await waitForSyncClaim(layout, record);
+    syncClaimed = true;
     return await removeClaimed(layout, record, options, ctx, mainRoot);
   } catch (error) {
     if (findWorker(layout, record.orchestrator_id, record.worker_id)) {
-      releaseSync(layout, record);
+      // Only a sync claim this rm took: a wait that ran out leaves the sync's own to it.
+      if (syncClaimed) releaseSync(layout, record);
       releaseRemoval(layout, record);
     }
     throw error;
