@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
+  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
 } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
@@ -319,6 +319,31 @@ test("stop and rm while spawn opens the worker's window: they wait for it, close
     assert.is(windows(name), 0, `no window of ${name}`);
   }
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /w-rm/);
+});
+
+test("stop while a worker spawned --after opens its window: it waits for it, closes it, ends the agent", async () => {
+  const { repo, id } = sessionRepo();
+  const env = { ...privateTmux(), ...tmuxRacingSpawn() };
+  const { script } = agentScript(["exec sleep 300"]);
+  const first = orch(["spawn", "w-first", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(first.code, 0, first.stderr);
+  commitFiles(first.json.worktree_path, { "first.txt": "first\n" }, "first's work");
+  const after = orch(["spawn", "w-next", "--after", "w-first", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(after.code, 0, after.stderr);
+  // The merge of w-first starts w-next; as its window is asked for, a stop of it runs (see tmuxRacingSpawn).
+  const out = tempDir("orch-race-");
+  const racing = { ...env, RACE: "stop w-next", RACE_OUT: out };
+  const merged = orch(["merge", "w-first", "--local", "--json"], { cwd: repo, env: racing });
+  assert.is(merged.code, 0, merged.stderr);
+  assert.ok(fs.existsSync(path.join(out, "race.started")), `w-next was started: ${merged.stderr}`);
+  await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 60_000, "orch stop to end");
+  const raced = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
+  assert.is(raced.success, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
+  assert.is(raced.window_closed, true, "the stop closed the window the start opened");
+  const worker = orch(["status", "--json"], { cwd: repo, env }).json.workers.find(
+    (w: { worker_id: string }) => w.worker_id === "w-next");
+  assert.is(worker.status, "stopped");
+  await waitUntil(() => processesOf(id, "w-next").length === 0, 10_000, "no process of w-next");
 });
 
 test("resume of a worker an rm is removing (or a killed rm left half removed) is refused in one line; nothing starts", async () => {

@@ -21,7 +21,9 @@ import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
-import { createWorker, forgetWorker, releaseResume, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import {
+  claimResume, createWorker, forgetWorker, releaseResume, resumeClaimHolder, saveWorker, CLAIM_VERB, type WorkerRecord,
+} from "../store/workers.ts";
 import {
   BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";
@@ -290,6 +292,8 @@ export async function createAndStart(
     worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
   }, main.root, ctx.warn);
   const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];
+  // The worker's resume claim, held from its started record until its window is recorded (see ResumeClaimer).
+  let holdsResume = false;
   try {
     let worktreePath: string;
     if (backend === "gtr") {
@@ -380,13 +384,25 @@ export async function createAndStart(
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
     throwIfInterrupted();
     if (pending) {
+      // Its window to come: under the resume claim from the record that says it started, as a new one is.
+      const claim = options.window ? claimResume(layout, record, "spawn") : "claimed";
+      if (claim === "gone") throw new OrchError("not_found", `no worker ${workerId}: it was removed meanwhile`);
+      if (claim === "held") {
+        const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
+        throw new OrchError("refused", `worker ${workerId} is being ${doing} by another orch command`);
+      }
+      holdsResume = options.window;
       // The prompt was written when the worker was recorded pending.
       saveWorker(layout, record);
-      undo.push(async () => saveWorker(layout, pending));
+      undo.push(async () => {
+        saveWorker(layout, pending);
+        if (holdsResume) releaseResume(layout, record);
+      });
     } else {
       const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
       // With its window to come, under the resume claim until the window is recorded (see ResumeClaimer).
       if (!createWorker(layout, record, prompt, options.window ? "spawn" : undefined)) throw createdMeanwhile(workerId);
+      holdsResume = options.window;
       undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
     }
     // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
@@ -406,7 +422,7 @@ export async function createAndStart(
       // once tmux said it) and every process that carries its ORCH_ID and ORCH_WORKER are ended.
       undo.push(async () => {
         if (!pending) {
-          releaseResume(layout, record); // stopHere takes it again
+          if (holdsResume) releaseResume(layout, record); // stopHere takes it again
           return (await import("./lifecycle.ts")).stopHere(layout, record, ctx);
         }
         // A pending worker's record goes back to pending: a stopped event would outlive its next start.
@@ -430,7 +446,8 @@ export async function createAndStart(
       tmuxSession = created.sessionName;
       saveWorker(layout, record);
       // A stop or rm that waited for it now finds the window to close.
-      if (!pending) releaseResume(layout, record);
+      releaseResume(layout, record);
+      holdsResume = false;
       throwIfInterrupted();
     }
     return { record, tmuxSession };
