@@ -22,7 +22,8 @@ import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import {
-  claimResume, createWorker, forgetWorker, releaseResume, resumeClaimHolder, saveWorker, CLAIM_VERB, type WorkerRecord,
+  CLAIM_VERB, claimResume, createWorker, findWorker, forgetWorker, releaseResume, resumeClaimHolder, saveWorker,
+  type WorkerRecord,
 } from "../store/workers.ts";
 import {
   BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
@@ -101,6 +102,30 @@ export async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv
     return { name: path.basename(argv[0] ?? "agent"), start, prepare: async () => [] };
   }
   return profileFor(options.agent);
+}
+
+/** The resume claim of a pending worker this command starts (see createAndStart); refused when another has it. */
+function claimPendingStart(layout: StoreLayout, pending: WorkerRecord): void {
+  const claim = claimResume(layout, pending, "spawn");
+  if (claim === "gone") throw removedMeanwhile(pending.worker_id);
+  if (claim === "held") {
+    const doing = CLAIM_VERB[resumeClaimHolder(layout, pending) ?? "resume"];
+    throw new OrchError("refused", `worker ${pending.worker_id} is being ${doing} by another orch command`);
+  }
+}
+
+/** Saves a worker this command makes; one an rm removed meanwhile is said so, not as a raw ENOENT. */
+function saveStarted(layout: StoreLayout, record: WorkerRecord): void {
+  try {
+    saveWorker(layout, record);
+  } catch (error) {
+    if (!findWorker(layout, record.orchestrator_id, record.worker_id)) throw removedMeanwhile(record.worker_id);
+    throw error;
+  }
+}
+
+function removedMeanwhile(workerId: string): OrchError {
+  return new OrchError("not_found", `no worker ${workerId}: another orch command removed it meanwhile`);
 }
 
 function createdMeanwhile(workerId: string): OrchError {
@@ -190,6 +215,8 @@ export async function startPendingWorker(
     const { record } = await createAndStart(layout, pending.orchestrator_id, repo, options, profile, ctx, start);
     return record;
   } catch (error) {
+    // Removed meanwhile (an rm of it while it started): nothing is left to record the failure in.
+    if (!findWorker(layout, pending.orchestrator_id, pending.worker_id)) throw error;
     const reason = (error as Error).message;
     saveWorker(layout, { ...pending, pending_spawn: { ...spec, start_error: reason } });
     const message = newMessage({
@@ -384,20 +411,19 @@ export async function createAndStart(
     fs.writeFileSync(path.join(gitAdapter.worktreeGitDir(worktreePath), MARKER_FILE), toJson(marker), { mode: 0o600 });
     throwIfInterrupted();
     if (pending) {
-      // Its window to come: under the resume claim from the record that says it started, as a new one is.
-      const claim = options.window ? claimResume(layout, record, "spawn") : "claimed";
-      if (claim === "gone") throw new OrchError("not_found", `no worker ${workerId}: it was removed meanwhile`);
-      if (claim === "held") {
-        const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
-        throw new OrchError("refused", `worker ${workerId} is being ${doing} by another orch command`);
+      // With its window to come, under the resume claim until the window is recorded, as a new worker (a stop
+      // or rm that read the started record before the window was there ended nothing). The prompt was written
+      // when the worker was recorded pending.
+      if (options.window) {
+        claimPendingStart(layout, pending);
+        holdsResume = true;
       }
-      holdsResume = options.window;
-      // The prompt was written when the worker was recorded pending.
-      saveWorker(layout, record);
       undo.push(async () => {
-        saveWorker(layout, pending);
+        if (findWorker(layout, orchestratorId, workerId)) saveWorker(layout, pending);
+        // Only while this start holds it: a stop may have taken it since.
         if (holdsResume) releaseResume(layout, record);
       });
+      saveStarted(layout, record);
     } else {
       const prompt = fullPrompt(options.prompt, { orchestratorId, workerId, branch: options.branch });
       // With its window to come, under the resume claim until the window is recorded (see ResumeClaimer).
@@ -444,7 +470,7 @@ export async function createAndStart(
       record.tmux_session = created.sessionName;
       delete record.opening_window;
       tmuxSession = created.sessionName;
-      saveWorker(layout, record);
+      saveStarted(layout, record);
       // A stop or rm that waited for it now finds the window to close.
       releaseResume(layout, record);
       holdsResume = false;

@@ -1,0 +1,88 @@
+// spawn --after under races and kills: the start of a pending worker (by whichever orch command noticed
+// its prerequisite land) at the same time as stop, rm or another start of it; scripted agents in a private
+// tmux server.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { baseEnv, commitFiles, orch, orchCommand, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+
+function sleepingAgent(): string {
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, "#!/bin/sh\nexec sleep 300\n", { mode: 0o755 });
+  return script;
+}
+
+/** The live processes that carry the worker's ORCH_ID and ORCH_WORKER. */
+function processesOf(id: string, worker: string): number[] {
+  const found: number[] = [];
+  for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const vars = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      const zombie = fs.readFileSync(`/proc/${name}/stat`, "utf8").includes(") Z ");
+      if (!zombie && vars.includes(`ORCH_ID=${id}`) && vars.includes(`ORCH_WORKER=${worker}`)) found.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+function windows(env: Record<string, string | undefined>, name: string): number {
+  const listed = spawnSync("tmux", ["list-windows", "-a", "-F", "#{window_name}"], { env: baseEnv(env), encoding: "utf8" });
+  return listed.status === 0 ? listed.stdout.split("\n").filter((n) => n === name).length : 0; // no server: none
+}
+
+/**
+ * A stand-in for tmux on PATH: as an orch command asks it for a window (new-window, or new-session for the
+ * first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that read
+ * the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
+ */
+function tmuxRacing(): Record<string, string> {
+  const bin = tempDir("orch-tmux-bin-");
+  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
+    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
+    '  touch "$RACE_OUT/race.started"',
+    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
+    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
+    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
+    "fi;; esac", 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+test("stop and rm while land starts a pending worker's window: they wait for it, close it and end the agent", async () => {
+  const { repo, id } = sessionRepo();
+  const env = { ...privateTmux(), ...tmuxRacing() };
+  const agent = sleepingAgent();
+  for (const [name, race] of [["w-stop", "stop w-stop"], ["w-rm", "rm w-rm --force"]] as const) {
+    const first = `first-${name}`;
+    const a = orch(["spawn", first, "--no-window", "--json"], { cwd: repo, env });
+    assert.is(a.code, 0, a.stderr);
+    const b = orch(["spawn", name, "--after", first, "--agent", agent, "--json"], { cwd: repo, env });
+    assert.is(b.json.status, "pending", b.stderr);
+    commitFiles(a.json.worktree_path, { [`${first}.txt`]: "a\n" }, "a done");
+    assert.is(orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path }).code, 0);
+    const out = tempDir("orch-race-");
+    // land starts the pending worker; as it asks tmux for its window, the stop or rm runs.
+    const landed = orch(["land", first, "--json"], { cwd: repo, env: { ...env, RACE: race, RACE_OUT: out } });
+    assert.is(landed.code, 0, landed.stderr);
+    assert.equal(landed.json.started, [name], landed.stderr);
+    await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 60_000, `orch ${race} to end`);
+    const raced = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
+    assert.is(raced.success, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
+    assert.is(raced.window_closed, true, `orch ${race} closed the window the start opened`);
+    const worker = orch(["status", "--json"], { cwd: repo, env }).json.workers.find(
+      (w: { worker_id: string }) => w.worker_id === name);
+    if (race.startsWith("stop")) assert.is(worker.status, "stopped");
+    else assert.is(worker, undefined, "removed");
+    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of ${name}`);
+    assert.is(windows(env, name), 0, `no window of ${name}`);
+  }
+  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/w-rm /);
+});
+
+test.run();
