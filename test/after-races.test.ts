@@ -85,4 +85,99 @@ test("stop and rm while land starts a pending worker's window: they wait for it,
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/w-rm /);
 });
 
+
+/**
+ * A stand-in for git on PATH: as an orch command runs `git worktree add` of a folder named $RACE_WORKTREE, it first runs `orch $RACE` in the
+ * background and gives it up to 3 s to end, then runs the real git. $RACE_OUT/race.json is what it said.
+ */
+function gitRacing(): Record<string, string> {
+  const bin = tempDir("orch-git-bin-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
+    'case "$*" in "worktree add "*"/$RACE_WORKTREE "*) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
+    '  touch "$RACE_OUT/race.started"',
+    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
+    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
+    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
+    "fi;; esac", 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, "git"), script.join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+test("rm while land makes a pending worker's worktree: one of them wins whole; no worktree, window or agent is left", async () => {
+  const { repo, id } = sessionRepo();
+  const env = { ...privateTmux(), ...gitRacing() };
+  const a = orch(["spawn", "first", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(a.code, 0, a.stderr);
+  const b = orch(["spawn", "then", "--after", "first", "--agent", sleepingAgent(), "--json"], { cwd: repo, env });
+  assert.is(b.json.status, "pending", b.stderr);
+  commitFiles(a.json.worktree_path, { "first.txt": "a\n" }, "a done");
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path }).code, 0);
+  const out = tempDir("orch-race-");
+  const landed = orch(["land", "first", "--json"], { cwd: repo, env: { ...env, RACE: "rm then --force", RACE_OUT: out, RACE_WORKTREE: "then" } });
+  assert.is(landed.code, 0, landed.stderr);
+  await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 60_000, "orch rm to end");
+  const raced = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
+  assert.is(raced.success, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
+  assert.not.match(landed.stderr, /ENOENT|EEXIST/, "no raw error");
+  const workers = orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id);
+  assert.equal(workers, ["first"], "removed");
+  await waitUntil(() => processesOf(id, "then").length === 0, 10_000, "no process of then");
+  assert.is(windows(env, "then"), 0, "no window of then");
+  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/then /);
+});
+
+/**
+ * PATH with a stand-in for `program` that runs the real one and SIGKILLs the orch that called it once the
+ * call whose first two arguments match `call` (a sh case pattern) succeeded.
+ */
+function killedAfter(program: string, call: string): Record<string, string> {
+  const bin = tempDir("orch-kill-bin-");
+  const real = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).stdout.trim();
+  fs.writeFileSync(path.join(bin, program), [
+    "#!/bin/sh",
+    `case "$1 $2" in ${call.replaceAll(" ", "\\ ")}) ;; *) exec ${real} "$@" ;; esac`,
+    `${real} "$@"; code=$?`,
+    "[ $code = 0 ] && kill -KILL $PPID",
+    "exit $code",
+    "",
+  ].join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+test("the command starting a pending worker killed -9 after git made its worktree: the next one starts it", () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const a = orch(["spawn", "first", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(a.code, 0, a.stderr);
+  const b = orch(["spawn", "then", "--after", "first", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(b.json.status, "pending", b.stderr);
+  // A lands by hand (no orch runs); the next orch command notices it and starts B, and is killed half-way.
+  commitFiles(a.json.worktree_path, { "first.txt": "a\n" }, "a done");
+  spawnSync("git", ["merge", "--no-ff", "-q", "-m", "merge first", "first"], { cwd: repo });
+  const killed = orch(["status", "--json"], { cwd: repo, env: { ...env, ...killedAfter("git", "worktree add") } });
+  assert.is(killed.code, -1, `killed by its SIGKILL: ${killed.stderr}`);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const then = status.json.workers.find((w: { worker_id: string }) => w.worker_id === "then");
+  assert.is(then.status, "running", status.stderr);
+  assert.is(then.base_commit, spawnSync("git", ["rev-parse", "main"], { cwd: repo, encoding: "utf8" }).stdout.trim());
+  assert.ok(fs.existsSync(path.join(then.worktree_path, "first.txt")), "from the base that includes first");
+  assert.is(orch(["rm", "then", "--yes", "--delete-branch"], { cwd: repo, env }).code, 0);
+
+  // Killed so again, then removed while still pending: rm removes what the killed start made too.
+  const c = orch(["spawn", "second", "--no-window", "--json"], { cwd: repo, env });
+  const d = orch(["spawn", "after-second", "--after", "second", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(d.json.status, "pending", d.stderr);
+  commitFiles(c.json.worktree_path, { "second.txt": "c\n" }, "c done");
+  spawnSync("git", ["merge", "--no-ff", "-q", "-m", "merge second", "second"], { cwd: repo });
+  const again = orch(["list", "--json"], { cwd: repo, env: { ...env, ...killedAfter("git", "worktree add") } });
+  assert.is(again.code, -1, `killed by its SIGKILL: ${again.stderr}`);
+  const removed = orch(["rm", "after-second", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/(then|after-second) /);
+  assert.not.ok(spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/after-second"], { cwd: repo }).status === 0,
+    "the branch the killed start made is deleted");
+});
+
 test.run();

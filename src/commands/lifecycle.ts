@@ -203,8 +203,11 @@ async function removeClaimed(
   layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
 ): Promise<RemoveOutcome> {
   if (record.pending) {
-    // Recorded by spawn --after and never started: no worktree, window or agent to remove.
+    // Recorded by spawn --after and never started: no worktree, window or agent to remove, but what a start of
+    // it killed with -9 half-way left (its worktree, the branch it made).
     forgetWorker(layout, record.orchestrator_id, record.worker_id);
+    const { repairSpawnsOf } = await import("./spawn-journal.ts");
+    for (const line of await repairSpawnsOf(layout, record.orchestrator_id, record.branch, mainRoot)) ctx.warn(line);
     return {
       worker_id: record.worker_id,
       branch: record.branch,

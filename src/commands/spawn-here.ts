@@ -13,7 +13,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, type Context, type WorkerMarker } from "../context.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
-import { openJournal, removeSpawnedWorktree } from "./spawn-journal.ts";
+import { openJournal, removeSpawnedWorktree, repairSpawnsOf } from "./spawn-journal.ts";
 import { OrchError } from "../errors.ts";
 import { processStartTime } from "../proc.ts";
 import { ensureShim, selfCommand, shimHome, shimNeedsWriting } from "../runtime.ts";
@@ -209,6 +209,10 @@ export async function startPendingWorker(
       return record;
     }
     const repo = await requireRepo(ctx);
+    // A start of it killed with -9 half-way left its worktree and branch: removed first, so it starts anew.
+    for (const line of await repairSpawnsOf(layout, pending.orchestrator_id, pending.branch, repo.mainRoot)) {
+      ctx.warn(line);
+    }
     const profile = await profileOf(options);
     const inputs = readSpawnInputs(repo, options.from);
     const start = { inputs, pending };
@@ -314,8 +318,9 @@ export async function createAndStart(
   const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
   if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
   await refuseSandboxed(repo, plannedPath, options.window, ctx.env);
-  // A pending worker has its record (and a "starting" claim) already; a new one is journaled until it has.
-  const journal = pending ? undefined : await openJournal(layout, orchestratorId, {
+  // Journaled until its record says it was made (a pending worker's: until it is recorded started), so that
+  // what a start killed with -9 left is removed before the next one (see repairSpawn).
+  const journal = await openJournal(layout, orchestratorId, {
     worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
   }, main.root, ctx.warn);
   const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];

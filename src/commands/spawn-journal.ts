@@ -119,7 +119,9 @@ export async function repairSpawn(
   if (branch !== undefined && journal?.branch !== branch) return [];
   if (journal && isSameProcess(journal.pid, journal.start_time ?? undefined)) return [];
   const done: string[] = [];
-  if (journal && journal.worker_id === workerId && !findWorker(layout, orchestratorId, workerId)) {
+  // A pending worker's record (spawn --after) names no worktree: what the journal names is its killed start's.
+  const recorded = findWorker(layout, orchestratorId, workerId);
+  if (journal && journal.worker_id === workerId && (!recorded || recorded.pending)) {
     done.push(...(await removeSpawnedWorktree(mainRoot, journal, "an interrupted spawn")));
   }
   const workersDir = layout.workersDir(orchestratorId);
