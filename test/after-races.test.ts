@@ -7,7 +7,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, commitFiles, orch, orchCommand, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import {
+  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, tempDir, waitUntil,
+} from "./helpers.ts";
 
 function sleepingAgent(): string {
   const script = path.join(tempDir("orch-agent-"), "agent.sh");
@@ -178,6 +180,34 @@ test("the command starting a pending worker killed -9 after git made its worktre
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/(then|after-second) /);
   assert.not.ok(spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/after-second"], { cwd: repo }).status === 0,
     "the branch the killed start made is deleted");
+});
+
+test("a prerequisite merged by hand (or pulled from GitHub) while no orch ran: watch starts the pending worker", async () => {
+  const { repo, id } = sessionRepo();
+  const record = (worker: string) => JSON.parse(
+    fs.readFileSync(path.join(repo, ".orch", "sessions", id, "workers", worker, "worker.json"), "utf8"));
+  const landByHand = (worker: string) => {
+    const spawned = orch(["spawn", worker, "--no-window", "--json"], { cwd: repo });
+    assert.is(spawned.code, 0, spawned.stderr);
+    const waiting = orch(["spawn", `${worker}-next`, "--after", worker, "--no-window", "--json"], { cwd: repo });
+    assert.is(waiting.json.status, "pending", waiting.stderr);
+    commitFiles(spawned.json.worktree_path, { [`${worker}.txt`]: "work\n" }, `${worker} done`);
+    return () => spawnSync("git", ["merge", "--no-ff", "-q", "-m", `merge ${worker}`, worker], { cwd: repo });
+  };
+  // Merged before the watch: the watch is the first orch command after it.
+  landByHand("early")();
+  const watched = orch(["watch", "--timeout", "1"], { cwd: repo });
+  assert.is(watched.code, 124, watched.stderr);
+  assert.is(record("early-next").pending, undefined, `started by the watch: ${watched.stderr}`);
+  assert.ok(fs.existsSync(path.join(record("early-next").worktree_path, "early.txt")));
+  // Merged while a watch runs: it notices at its next wake-up.
+  const merge = landByHand("late");
+  const watching = orchAsync(["watch", "--timeout", "60"], { cwd: repo });
+  await sleep(500);
+  merge();
+  await waitUntil(() => record("late-next").pending === undefined, 30_000, "the watch to start late-next");
+  watching.child.kill("SIGTERM");
+  await watching.done;
 });
 
 test.run();
