@@ -1,6 +1,6 @@
 // spawn --after under races and kills: the start of a pending worker (by whichever orch command noticed
-// its prerequisite land) at the same time as stop, rm or another start of it; scripted agents in a private
-// tmux server.
+// its prerequisite land) at the same time as stop or rm, killed -9 half-way, or failed; a landing noticed
+// late (by watch, by status). Scripted agents in a private tmux server.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -33,7 +33,8 @@ function processesOf(id: string, worker: string): number[] {
 }
 
 function windows(env: Record<string, string | undefined>, name: string): number {
-  const listed = spawnSync("tmux", ["list-windows", "-a", "-F", "#{window_name}"], { env: baseEnv(env), encoding: "utf8" });
+  const ask = ["list-windows", "-a", "-F", "#{window_name}"];
+  const listed = spawnSync("tmux", ask, { env: baseEnv(env), encoding: "utf8" });
   return listed.status === 0 ? listed.stdout.split("\n").filter((n) => n === name).length : 0; // no server: none
 }
 
@@ -56,7 +57,7 @@ function tmuxRacing(): Record<string, string> {
   return { PATH: `${bin}:${baseEnv().PATH}` };
 }
 
-test("stop and rm while land starts a pending worker's window: they wait for it, close it and end the agent", async () => {
+test("stop and rm while land opens a pending worker's window: they wait for it, close it, end the agent", async () => {
   const { repo, id } = sessionRepo();
   const env = { ...privateTmux(), ...tmuxRacing() };
   const agent = sleepingAgent();
@@ -67,7 +68,8 @@ test("stop and rm while land starts a pending worker's window: they wait for it,
     const b = orch(["spawn", name, "--after", first, "--agent", agent, "--json"], { cwd: repo, env });
     assert.is(b.json.status, "pending", b.stderr);
     commitFiles(a.json.worktree_path, { [`${first}.txt`]: "a\n" }, "a done");
-    assert.is(orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path }).code, 0);
+    const done = orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path });
+    assert.is(done.code, 0, done.stderr);
     const out = tempDir("orch-race-");
     // land starts the pending worker; as it asks tmux for its window, the stop or rm runs.
     const landed = orch(["land", first, "--json"], { cwd: repo, env: { ...env, RACE: race, RACE_OUT: out } });
@@ -89,8 +91,9 @@ test("stop and rm while land starts a pending worker's window: they wait for it,
 
 
 /**
- * A stand-in for git on PATH: as an orch command runs `git worktree add` of a folder named $RACE_WORKTREE, it first runs `orch $RACE` in the
- * background and gives it up to 3 s to end, then runs the real git. $RACE_OUT/race.json is what it said.
+ * A stand-in for git on PATH: as an orch command runs `git worktree add` of a folder named $RACE_WORKTREE, it
+ * first runs `orch $RACE` in the background and gives it up to 3 s to end, then runs the real git.
+ * $RACE_OUT/race.json is what it said.
  */
 function gitRacing(): Record<string, string> {
   const bin = tempDir("orch-git-bin-");
@@ -106,7 +109,7 @@ function gitRacing(): Record<string, string> {
   return { PATH: `${bin}:${baseEnv().PATH}` };
 }
 
-test("rm while land makes a pending worker's worktree: one of them wins whole; no worktree, window or agent is left", async () => {
+test("rm while land makes a pending worker's worktree: one wins whole; no worktree, window or agent left", async () => {
   const { repo, id } = sessionRepo();
   const env = { ...privateTmux(), ...gitRacing() };
   const a = orch(["spawn", "first", "--no-window", "--json"], { cwd: repo, env });
@@ -116,14 +119,15 @@ test("rm while land makes a pending worker's worktree: one of them wins whole; n
   commitFiles(a.json.worktree_path, { "first.txt": "a\n" }, "a done");
   assert.is(orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path }).code, 0);
   const out = tempDir("orch-race-");
-  const landed = orch(["land", "first", "--json"], { cwd: repo, env: { ...env, RACE: "rm then --force", RACE_OUT: out, RACE_WORKTREE: "then" } });
+  const racing = { ...env, RACE: "rm then --force", RACE_OUT: out, RACE_WORKTREE: "then" };
+  const landed = orch(["land", "first", "--json"], { cwd: repo, env: racing });
   assert.is(landed.code, 0, landed.stderr);
   await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 60_000, "orch rm to end");
   const raced = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
   assert.is(raced.success, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
   assert.not.match(landed.stderr, /ENOENT|EEXIST/, "no raw error");
-  const workers = orch(["status", "--json"], { cwd: repo, env }).json.workers.map((w: { worker_id: string }) => w.worker_id);
-  assert.equal(workers, ["first"], "removed");
+  const workers = orch(["status", "--json"], { cwd: repo, env }).json.workers;
+  assert.equal(workers.map((w: { worker_id: string }) => w.worker_id), ["first"], "removed");
   await waitUntil(() => processesOf(id, "then").length === 0, 10_000, "no process of then");
   assert.is(windows(env, "then"), 0, "no window of then");
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/then /);
@@ -177,12 +181,13 @@ test("the command starting a pending worker killed -9 after git made its worktre
   assert.is(again.code, -1, `killed by its SIGKILL: ${again.stderr}`);
   const removed = orch(["rm", "after-second", "--json"], { cwd: repo, env });
   assert.is(removed.code, 0, removed.stderr);
-  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/(then|after-second) /);
-  assert.not.ok(spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/after-second"], { cwd: repo }).status === 0,
-    "the branch the killed start made is deleted");
+  const worktrees = spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout;
+  assert.not.match(worktrees, /\/(then|after-second) /);
+  const branch = spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/after-second"], { cwd: repo });
+  assert.is.not(branch.status, 0, "the branch the killed start made is deleted");
 });
 
-test("a prerequisite merged by hand (or pulled from GitHub) while no orch ran: watch starts the pending worker", async () => {
+test("a prerequisite merged by hand (or pulled from GitHub), then a watch: it starts the pending worker", async () => {
   const { repo, id } = sessionRepo();
   const record = (worker: string) => JSON.parse(
     fs.readFileSync(path.join(repo, ".orch", "sessions", id, "workers", worker, "worker.json"), "utf8"));
@@ -208,6 +213,25 @@ test("a prerequisite merged by hand (or pulled from GitHub) while no orch ran: w
   await waitUntil(() => record("late-next").pending === undefined, 30_000, "the watch to start late-next");
   watching.child.kill("SIGTERM");
   await watching.done;
+});
+
+test("status that failed to start a pending worker says it failed, not pending", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "first", "--no-window", "--json"], { cwd: repo });
+  assert.is(a.code, 0, a.stderr);
+  const b = orch(["spawn", "then", "--after", "first", "--no-window", "--json"], { cwd: repo });
+  assert.is(b.json.status, "pending", b.stderr);
+  // Its worktree's folder is taken meanwhile: its start fails.
+  fs.mkdirSync(path.join(path.dirname(a.json.worktree_path), "then"));
+  commitFiles(a.json.worktree_path, { "first.txt": "a\n" }, "a done");
+  spawnSync("git", ["merge", "--no-ff", "-q", "-m", "merge first", "first"], { cwd: repo });
+  const status = orch(["status", "--json"], { cwd: repo });
+  assert.is(status.code, 0, status.stderr);
+  assert.match(status.stderr, /could not start then after first: .*already exists/);
+  const then = status.json.workers.find((w: { worker_id: string }) => w.worker_id === "then");
+  assert.is(then.status, "failed", "as the next status says it");
+  assert.is(orch(["status", "--json"], { cwd: repo }).json.workers.find(
+    (w: { worker_id: string }) => w.worker_id === "then").status, "failed");
 });
 
 test.run();

@@ -11,7 +11,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
-import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
+import {
+  isWaitingToStart, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
+} from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -207,9 +209,11 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The check runs once their requests have gone: before that, it would hold them back (see requestsSent).
   await hosts?.requestsSent();
   const checking = records.length > 0 && !branchTips;
+  // A pending worker the check tries to start is read again after it, started or failed.
+  const waiting = checking && records.some(isWaitingToStart);
   const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
   const { standings, started } = checked ?? { standings: new Map(), started: 0 };
-  if (started) {
+  if (started || waiting) {
     found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
     records = found.map((w) => w.record);
     // A pending worker started on its host just now (spawn --after --host): the hosts, asked before it
