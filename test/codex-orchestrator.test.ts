@@ -172,7 +172,8 @@ if (!codexEntry) {
       assert.match(status!, /rc=0$/, status);
       const outside = orch(["status", "--json"], { cwd: o.repo, env: o.env });
       const tmuxLine = spawn!.split("\n")[0];
-      assert.equal(stop!.split("\n"), [tmuxLine, "rc=1"], "stop cannot end the agent from there: it says so");
+      const stopSays = `stop cannot end the agent from there: it says so (spawn said: ${spawn})`;
+      assert.equal(stop!.split("\n"), [tmuxLine, "rc=1"], stopSays);
       const statuses = outside.json.workers.map((w: { status: string }) => w.status);
       assert.equal(statuses, ["running", "running"], "none reported failed");
       assert.is(orch(["poll", "--json"], { cwd: o.repo, env: o.env }).json.message_count, 0);
