@@ -361,6 +361,10 @@ export function sessionRepo(files?: Record<string, string>): { repo: string; id:
   return { repo, id: result.json.orchestrator_id as string };
 }
 
+/** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, …), if it is installed. */
+export const FAKETIME_LIBRARY = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
+  .find((file) => fs.existsSync(file));
+
 /**
  * A recording stand-in for gh on PATH (GitHub cannot be reached here): every call's arguments are
  * logged, then the given sh lines answer it (they see the arguments as "$@").

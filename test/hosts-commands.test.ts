@@ -9,7 +9,9 @@ import net from "node:net";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil } from "./helpers.ts";
+import {
+  FAKETIME_LIBRARY, git, orch, orchAsync, privateTmux, sessionRepo, sleep, tmux, waitUntil,
+} from "./helpers.ts";
 import { orchOnHost, sshSkipReason, startSshWorld, writeAsUser, type SshHost, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -367,9 +369,7 @@ test("a user's ssh config with RemoteCommand, RequestTTY, forwards and a LocalCo
   }
 });
 
-/** Debian's libfaketime, under the machine's multiarch folder (x86_64-linux-gnu, aarch64-linux-gnu, …). */
-const FAKETIME = fs.readdirSync("/usr/lib").map((dir) => `/usr/lib/${dir}/faketime/libfaketime.so.1`)
-  .find((file) => fs.existsSync(file)) ?? "libfaketime.so.1";
+const FAKETIME = FAKETIME_LIBRARY ?? "libfaketime.so.1";
 
 test("a host whose clock is an hour ahead: land takes its worker that finished first first, as by this clock", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
