@@ -187,7 +187,7 @@ test("the command starting a pending worker killed -9 after git made its worktre
   assert.is.not(branch.status, 0, "the branch the killed start made is deleted");
 });
 
-test("a prerequisite merged by hand (or pulled from GitHub), then a watch: it starts the pending worker", async () => {
+test("a prerequisite merged by hand (or pulled from GitHub), then a watch or poll --wait: it starts the pending worker", async () => {
   const { repo, id } = sessionRepo();
   const record = (worker: string) => JSON.parse(
     fs.readFileSync(path.join(repo, ".orch", "sessions", id, "workers", worker, "worker.json"), "utf8"));
@@ -213,6 +213,14 @@ test("a prerequisite merged by hand (or pulled from GitHub), then a watch: it st
   await waitUntil(() => record("late-next").pending === undefined, 30_000, "the watch to start late-next");
   watching.child.kill("SIGTERM");
   await watching.done;
+  // And while a poll --wait runs (it noticed moves only at its start): it notices at its next wake-up too.
+  const polled = landByHand("polled");
+  const polling = orchAsync(["poll", "--wait", "--timeout", "60"], { cwd: repo });
+  await sleep(500);
+  polled();
+  await waitUntil(() => record("polled-next").pending === undefined, 30_000, "the poll --wait to start polled-next");
+  polling.child.kill("SIGTERM");
+  await polling.done;
 });
 
 test("status that failed to start a pending worker says it failed, not pending", () => {

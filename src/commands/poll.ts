@@ -42,11 +42,11 @@ export async function takeFromMailbox(
   wait: boolean,
   timeoutMs: number | undefined,
   ctx: Context,
-  beforeTake: () => void = () => undefined,
+  beforeTake: () => void | Promise<void> = () => undefined,
   what = "the session",
 ): Promise<TakenMessages | undefined> {
-  const take = () => {
-    beforeTake();
+  const take = async () => {
+    await beforeTake();
     try {
       return takeMessages(mailDir, ctx.warn);
     } catch (error) {
@@ -102,7 +102,15 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
   const following = options.wait ? hosts?.followHosts(layout, session.orchestrator_id, ctx) : undefined;
   let taken: TakenMessages | undefined;
   try {
-    const beforeTake = collecting ? () => undefined : check;
+    const once = collecting ? () => undefined : check;
+    // While it waits, a base that moves (a merge by hand, a pull of a PR merged on GitHub) is noticed at each
+    // wake-up, as at its start: its workers are told, and pending ones (spawn --after) may start.
+    const beforeTake = !options.wait ? once : async () => {
+      once();
+      if (baseTipsMoved(layout, session.orchestrator_id)) {
+        await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
+      }
+    };
     const mailDir = layout.mailDir(session.orchestrator_id);
     taken = await takeFromMailbox(mailDir, options.wait, options.timeoutMs, ctx, beforeTake);
   } finally {
