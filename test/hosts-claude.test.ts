@@ -2,7 +2,8 @@
 // account has claude set up as a user who has used it once (its own HOME, its API settings in
 // ~/.claude/settings.json, claude on the PATH of ssh commands through ~/.bashrc), and nothing of this
 // test's environment crosses ssh. Reports, the Stop hook's idle, waking an idle worker with send, a
-// permission prompt answered with approve, and nothing of the account left running at the end.
+// permission prompt answered with approve, a model API error past Claude Code's retries told through the host's
+// StopFailure hook, and nothing of the account left running at the end.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -37,7 +38,8 @@ function setUpClaudeOnHost(host: SshHost, model: AnthropicServer): void {
   writeAsUser(host, ".claude.json", `${JSON.stringify(usedOnceConfig(), null, 2)}\n`, 0o600);
   const settings = {
     autoUpdates: false,
-    env: { ...model.env, DISABLE_AUTOUPDATER: "1" },
+    // One retry of a failed model request (default 10), so that an error outlasts them in seconds.
+    env: { ...model.env, DISABLE_AUTOUPDATER: "1", CLAUDE_CODE_MAX_RETRIES: "1" },
     permissions: { defaultMode: "manual", allow: [] },
   };
   writeAsUser(host, ".claude/settings.json", `${JSON.stringify(settings, null, 2)}\n`, 0o600);
@@ -95,6 +97,39 @@ test("a host whose ssh commands find no claude: host add warns, a Claude Code wo
   const failed = await pollFor("feat-nowhere", "task_failed");
   assert.match(JSON.stringify(failed.content), "claude was not found on PATH");
   assert.is(status("feat-nowhere").status, "failed");
+});
+
+test("a model API error past Claude Code's retries on a host: failed, told once through the host; send wakes it", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { host, run, polled, pollFor, status } = setting!;
+  putLocalBinOnPath(host);
+  const added = run(["host", "add", "alpha", host.alias, "--path", "shop", "--json"]);
+  assert.is(added.code, 0, added.stderr);
+  const limit = "Number of request tokens has exceeded your per-minute rate limit";
+  const limited = step.fail(429, "rate_limit_error", limit);
+  server.script("feat-limit", [limited, limited, step.say("Back at it.")]);
+  const spawned = run(["spawn", "feat/limit", "--host", "alpha", "--agent", "claude", "--prompt", "Go.", "--json"]);
+  assert.is(spawned.code, 0, spawned.stderr);
+
+  // The host's orch ran the StopFailure hook there; the failure came here through the host's mailbox.
+  const failed = await pollFor("feat-limit", "task_failed");
+  assert.match(failed.content.error!, limit, "the agent's own error text");
+  assert.match(failed.content.summary!, "rate_limit");
+  assert.is(status("feat-limit").status, "failed");
+  const resumed = run(["resume", "feat-limit"]);
+  assert.is(resumed.code, 1, resumed.stderr);
+  assert.match(resumed.stderr, "orch send feat-limit", "the host's orch says to use send");
+
+  const sent = run(["send", "feat-limit", "The limit has passed: go on.", "--json"]);
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, true, "the host's orch typed its wake-up line");
+  await pollFor("feat-limit", "idle");
+  assert.is(server.used("feat-limit"), 3, "the failed request and its retry, then the next turn's");
+  assert.is(status("feat-limit").status, "idle", "running again, then idle");
+  const types = polled.filter((m) => m.worker_id === "feat-limit").map((m) => m.message_type);
+  assert.equal(types, ["task_failed", "idle"], "told once");
+  const stopped = run(["stop", "feat-limit", "--json"]);
+  assert.is(stopped.code, 0, stopped.stderr);
 });
 
 test("a real Claude Code worker on a host: reports, idle, woken by send, blocked and approved, done", async () => {
