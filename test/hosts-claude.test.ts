@@ -99,7 +99,7 @@ test("a host whose ssh commands find no claude: host add warns, a Claude Code wo
   assert.is(status("feat-nowhere").status, "failed");
 });
 
-test("a model API error past Claude Code's retries on a host: failed, told once through the host; send wakes it", async () => {
+test("a model API error past Claude Code's retries on a host: failed, told once here; send wakes it", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const { host, run, polled, pollFor, status } = setting!;
   putLocalBinOnPath(host);
