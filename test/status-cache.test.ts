@@ -174,16 +174,18 @@ test("a damaged or edited snapshot is read again from the files, without an erro
   const wt = spawnWorker(repo, "feat/x");
   assert.is(orch(["notify", "--type", "question", "--summary", "q", "--question", "q"], { cwd: wt }).code, 0);
   const truth = await settle(repo, id, 1);
-  type Entries = { workers: Record<string, Record<string, unknown>> };
+  type Entries = { version: number; workers: Record<string, Record<string, unknown>> };
   const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as Entries;
   const entry = snapshot.workers["feat-x"]!;
+  // This orch's own version: each edit is refused for what it holds, not for its version.
+  const version = snapshot.version;
   const edits: unknown[] = [
     "{ not json",
-    { version: 1, workers: { "feat-x": { ...entry, log: { ...(entry.log as object), status: "sleeping" } } } },
-    { version: 1, workers: { "feat-x": { ...entry, record: { ...(entry.record as object), worker_id: "feat-y" } } } },
-    { version: 1, workers: { "feat-x": { ...entry, folder: "nope" } } },
-    { version: 1, workers: { "feat-x": 7 } },
-    { version: 1, workers: [] },
+    { version, workers: { "feat-x": { ...entry, log: { ...(entry.log as object), status: "sleeping" } } } },
+    { version, workers: { "feat-x": { ...entry, record: { ...(entry.record as object), worker_id: "feat-y" } } } },
+    { version, workers: { "feat-x": { ...entry, folder: "nope" } } },
+    { version, workers: { "feat-x": 7 } },
+    { version, workers: [] },
     [],
   ];
   for (const edit of edits) {
@@ -193,6 +195,25 @@ test("a damaged or edited snapshot is read again from the files, without an erro
     assert.is(r.stderr, "");
     assert.equal(r.json.workers, truth.workers, JSON.stringify(edit).slice(0, 80));
   }
+});
+
+test("an entry an older orch worked out is not trusted: a turn a model API error ended is failed", async () => {
+  const { repo, id } = sessionRepo();
+  const wt = spawnWorker(repo, "feat/x");
+  const payload = { hook_event_name: "StopFailure", error: "rate_limit", last_assistant_message: "429", cwd: wt };
+  const hook = orch(["hook", "stop-failure"], { cwd: wt, input: JSON.stringify(payload) });
+  assert.is(hook.code, 0, hook.stderr);
+  const truth = await settle(repo, id, 1);
+  assert.is(byId(truth.workers)["feat-x"]!.status, "failed");
+  // What the orch before model API failures were told (version 1) made of the same files: its turn_failed
+  // event was no event it knew, so the worker was running. Its stamps are those of the files as they are.
+  type Entries = { version: number; workers: Record<string, Record<string, unknown>> };
+  const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as Entries;
+  const entry = snapshot.workers["feat-x"]!;
+  const { turn_failed: _, ...log } = entry.log as Record<string, unknown>;
+  const older = { version: 1, workers: { "feat-x": { ...entry, log: { ...log, status: "running" } } } };
+  fs.writeFileSync(snapshotFile(repo, id), JSON.stringify(older));
+  assert.equal(statusJson(repo).workers, truth.workers);
 });
 
 test.run();

@@ -67,9 +67,9 @@ interface Entry {
  * The snapshot's version. What an entry holds was worked out by the orch that wrote it: a change to how a
  * worker's state is read from its files (logState, recordedAgent, isWaitingToStart) takes a new number, so
  * that an upgraded orch (or an older one run again) ignores entries the other worked out, instead of trusting
- * them until the worker's folder next changes.
+ * them until the worker's folder next changes. 2: logState reads turn_failed (a turn a model API error ended).
  */
-const CACHE_VERSION = 1;
+const CACHE_VERSION = 2;
 
 interface Snapshot {
   version: typeof CACHE_VERSION;
