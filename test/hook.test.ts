@@ -253,6 +253,34 @@ test("stop after the worker reported done sends no idle", () => {
   assert.equal(poll(w).map((m) => m.message_type), ["task_complete"]);
 });
 
+/** Claude Code's StopFailure input: a model API error ended the turn after its retries. */
+function stopFailurePayload(cwd: string): string {
+  return JSON.stringify({
+    session_id: "abc123", cwd, hook_event_name: "StopFailure", error: "rate_limit",
+    last_assistant_message: "API Error: Request rejected (429) · rate limited",
+  });
+}
+
+test("a turn a model API error ended is failed until the next turn, past a second StopFailure or a Stop", () => {
+  const w = worker();
+  const status = () => orch(["status", "--json", "--orch", w.id], { cwd: w.repo }).json.workers[0].status;
+  hook("stop-failure", stopFailurePayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["task_failed"]);
+  assert.is(status(), "failed");
+  // The same turn's end heard again (a second StopFailure, a Stop): still failed, not told again.
+  hook("stop-failure", stopFailurePayload(w.worktree), w.worktree);
+  hook("stop", stopPayload(w.worktree), w.worktree);
+  assert.equal(poll(w), []);
+  assert.is(status(), "failed");
+  // The next turn (orch send's wake-up line, or a person typing) makes it running; its failure is told anew.
+  const prompt = JSON.stringify({ session_id: "abc123", cwd: w.worktree, hook_event_name: "UserPromptSubmit" });
+  hook("user-prompt-submit", prompt, w.worktree);
+  assert.is(status(), "running");
+  hook("stop-failure", stopFailurePayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["task_failed"]);
+  assert.is(status(), "failed");
+});
+
 test("event names: Claude Code's spelling works; an unknown one fails with exit 1, never 2 (Claude Code's 'block')", () => {
   const w = worker();
   orch(["send", "feat-login", "hi", "--orch", w.id], { cwd: w.repo });

@@ -736,16 +736,12 @@ interface Step {
  */
 function nextStep(step: Step, type: string): Step {
   const next = statusStep(step, type);
-  // Only a wake-up line typed, or a message for the agent, leave it waiting at its prompt with its failed turn.
-  const keeps = type === "woken" || !KNOWN_EVENTS.has(type);
+  // Failed still, it waits at its prompt with its failed turn: a wake-up line typed, a message for the agent, the
+  // end of that turn heard again (a second StopFailure, a Stop: turn_ended). Only the agent's own task_failed is
+  // a failure its next turn does not undo.
+  const keeps = type !== "task_failed";
   return step.turnFailed && keeps && next.status === "failed" ? { ...next, turnFailed: true } : next;
 }
-
-/** The event types statusStep knows; any other (a message from the orchestrator) changes nothing. */
-const KNOWN_EVENTS = new Set([
-  "stopped", "restarted", "turn_started", "resumed", "turn_ended", "woken", "answered", "returned",
-  "task_complete", "task_failed", TURN_FAILED, "question", "progress", "blocked", "idle",
-]);
 
 function statusStep({ status, atPrompt, turnFailed }: Step, type: string): Step {
   const waitingForPerson = status === "idle" || status === "waiting" || status === "blocked";
