@@ -400,6 +400,8 @@ export interface ReconcileResult {
   views: WorkerStanding[];
   told: string[];
   started: string[];
+  /** Pending workers whose start was tried and failed (their records now say so). */
+  failedToStart: string[];
 }
 
 export interface ReconcileOptions {
@@ -497,9 +499,11 @@ export async function reconcile(
       ...now, told_base: baseTip, ...(landedNow ? { landed: now.landed ?? landedNow } : {}),
     }));
   }
-  const startedNow = await startReadyWorkers(layout, waiting, views, ctx);
+  const { started: startedNow, failed } = await startReadyWorkers(layout, waiting, views, ctx);
   rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
-  return { views: views.filter((v) => !startedNow.includes(v.record.worker_id)), told, started: startedNow };
+  // A worker started just now has no view yet: it was pending when they were made.
+  const viewed = views.filter((v) => !startedNow.includes(v.record.worker_id));
+  return { views: viewed, told, started: startedNow, failedToStart: failed };
 }
 
 /**
@@ -551,9 +555,10 @@ async function startReadyWorkers(
   waiting: WorkerRecord[],
   views: WorkerStanding[],
   ctx: Context,
-): Promise<string[]> {
+): Promise<{ started: string[]; failed: string[] }> {
   const byId = new Map(views.map((v) => [v.record.worker_id, v]));
   const started: string[] = [];
+  const failed: string[] = [];
   for (const listed of waiting) {
     const exists = (id: string) => findWorker(layout, listed.orchestrator_id, id) !== undefined;
     const newlyLanded = (record: WorkerRecord) => (record.after ?? [])
@@ -582,9 +587,10 @@ async function startReadyWorkers(
     } catch (error) {
       const waitedFor = (record.after ?? []).join(", ");
       ctx.warn(`could not start ${record.worker_id} after ${waitedFor}: ${(error as Error).message}`);
+      failed.push(record.worker_id);
     }
   }
-  return started;
+  return { started, failed };
 }
 
 /**

@@ -11,9 +11,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
-import {
-  isWaitingToStart, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
-} from "../store/workers.ts";
+import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -127,17 +125,17 @@ async function checkCoherence(
   orchestratorId: string,
   records: WorkerRecord[],
   ctx: Context,
-): Promise<{ standings: Standings; started: number }> {
+): Promise<{ standings: Standings; started: number; failedToStart: number }> {
   const standings: Standings = new Map();
   const repo = await repoOf(ctx);
-  if (!repo) return { standings, started: 0 };
+  if (!repo) return { standings, started: 0, failedToStart: 0 };
   const { reconcile, settledStandings } = await import("./coherence.ts");
   // Nothing moved since the last look: no one to tell or start, and the standings come from the cache.
   const settled = await settledStandings(layout, orchestratorId, repo, records);
-  if (settled) return { standings: settled, started: 0 };
-  const { views, started } = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
-  for (const view of views) if (view.standing) standings.set(view.record.worker_id, view.standing);
-  return { standings, started: started.length };
+  if (settled) return { standings: settled, started: 0, failedToStart: 0 };
+  const checked = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
+  for (const view of checked.views) if (view.standing) standings.set(view.record.worker_id, view.standing);
+  return { standings, started: checked.started.length, failedToStart: checked.failedToStart.length };
 }
 
 /**
@@ -209,11 +207,10 @@ export async function runStatus(orch: string | undefined, ctx: Context, branchTi
   // The check runs once their requests have gone: before that, it would hold them back (see requestsSent).
   await hosts?.requestsSent();
   const checking = records.length > 0 && !branchTips;
-  // A pending worker the check tries to start is read again after it, started or failed.
-  const waiting = checking && records.some(isWaitingToStart);
   const checked = checking ? await checkCoherence(layout, session.orchestrator_id, records, ctx) : undefined;
-  const { standings, started } = checked ?? { standings: new Map(), started: 0 };
-  if (started || waiting) {
+  const { standings, started, failedToStart } = checked ?? { standings: new Map(), started: 0, failedToStart: 0 };
+  // A pending worker the check tried to start is read again after it, started or failed.
+  if (started || failedToStart) {
     found = workersForStatus(layout, session.orchestrator_id, ctx.warn);
     records = found.map((w) => w.record);
     // A pending worker started on its host just now (spawn --after --host): the hosts, asked before it
