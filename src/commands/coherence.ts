@@ -501,7 +501,7 @@ export async function reconcile(
   }
   const { started: startedNow, failed } = await startReadyWorkers(layout, waiting, views, ctx);
   rememberBaseTips(layout, orchestratorId, repo, tips, unsettled);
-  // A worker started just now has no view yet: it was pending when they were made.
+  // The views were made before the pending workers started: those just started are left out.
   const viewed = views.filter((v) => !startedNow.includes(v.record.worker_id));
   return { views: viewed, told, started: startedNow, failedToStart: failed };
 }
