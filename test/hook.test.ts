@@ -281,6 +281,23 @@ test("a turn a model API error ended is failed until the next turn, past a secon
   assert.is(status(), "failed");
 });
 
+test("a worker that reported done: a failed turn of the same work is not told; one of work sent after is", () => {
+  const w = worker();
+  const status = () => orch(["status", "--json", "--orch", w.id], { cwd: w.repo }).json.workers[0].status;
+  const notified = orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: w.worktree });
+  assert.is(notified.code, 0, notified.stderr);
+  hook("stop-failure", stopFailurePayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["task_complete"], "its report stands");
+  assert.is(status(), "done");
+  // The orchestrator sends it more work: its next turn fails on the model API, and the orchestrator hears it.
+  hook("stop", stopPayload(w.worktree), w.worktree);
+  const prompt = JSON.stringify({ session_id: "abc123", cwd: w.worktree, hook_event_name: "UserPromptSubmit" });
+  hook("user-prompt-submit", prompt, w.worktree);
+  hook("stop-failure", stopFailurePayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["task_failed"]);
+  assert.is(status(), "failed");
+});
+
 test("event names: Claude Code's spelling works; an unknown one fails with exit 1, never 2 (Claude Code's 'block')", () => {
   const w = worker();
   orch(["send", "feat-login", "hi", "--orch", w.id], { cwd: w.repo });

@@ -577,10 +577,13 @@ export interface FailedTurn {
 /**
  * The agent's turn ended on a model API error and it waits at its prompt: an active worker is failed and the
  * orchestrator told once, with the agent's error text (its next turn makes it running again). A worker that
- * had reported done (or failed) keeps its report; it is still at its prompt, for a send to wake.
+ * had reported done keeps its report unless it took up work again since (a turn a send began); one that
+ * reported failed keeps that. Either is still at its prompt, for a send to wake.
  */
 export function reportTurnFailed(layout: StoreLayout, record: WorkerRecord, failed: FailedTurn): void {
-  if (!(ACTIVE as readonly string[]).includes(workerState(layout, record).status)) {
+  const status = workerState(layout, record).status;
+  const active = (ACTIVE as readonly string[]).includes(status) || (status === "done" && turnSinceDone(layout, record));
+  if (!active) {
     recordWorkerEvent(layout, record, "turn_ended", `the agent's turn ended on a model API error (${failed.kind})`);
     return;
   }
@@ -599,6 +602,20 @@ export function reportTurnFailed(layout: StoreLayout, record: WorkerRecord, fail
   });
   const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
   sendTurnFailed(layout.mailDir(record.orchestrator_id), message, events);
+}
+
+/**
+ * Whether the worker took up work again after it reported done (orch send's wake-up line, or a person typing,
+ * began a turn): a failure of that turn is told, or the orchestrator that sent it would wait for ever.
+ */
+function turnSinceDone(layout: StoreLayout, record: WorkerRecord): boolean {
+  const log = readEventLog(layout.eventsDir(record.orchestrator_id, record.worker_id));
+  let since = false;
+  for (const entry of log) {
+    if (entry.type === "task_complete") since = false;
+    else if (entry.type === "turn_started") since = true;
+  }
+  return since;
 }
 
 /** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
