@@ -120,6 +120,14 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   assert.equal([view.get("feat-both")!.status, view.get("feat-both")!.waiting_for], ["blocked", "after"]);
   assert.equal([view.get("feat-rep")!.status, view.get("feat-rep")!.waiting_for], ["blocked", "after"]);
   assert.is(view.get("feat-chained")!.status, "blocked", "blocked behind a blocked worker");
+  // Spawned --after a worker that failed already: blocked from the start, as status says, not pending.
+  const late = orch(["spawn", "feat/late", "--after", "feat-a", "--no-window", "--json"], { cwd: repo });
+  assert.is(late.code, 0, late.stderr);
+  assert.equal([late.json.status, late.json.waiting_for], ["blocked", "after"]);
+  const lateView = workers(repo).get("feat-late")!;
+  assert.equal([lateView.status, lateView.waiting_for], ["blocked", "after"]);
+  const lateSaid = orch(["spawn", "feat/later", "--after", "feat-late", "--no-window"], { cwd: repo });
+  assert.match(lateSaid.stdout, /^blocked feat-later \(feat\/later\): cannot start: of feat-late, one failed/);
   const awaited = orch(["await", "feat-both", "--timeout", "30", "--json"], { cwd: repo });
   assert.is(awaited.code, 0, awaited.stderr);
   assert.is(awaited.json.workers[0].status, "blocked");

@@ -13,7 +13,7 @@ import { checkHostName } from "../hosts/destination.ts";
 import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
 import { readTextBounded, stdinBytesFlag } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { alreadyExists, findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
+import { alreadyExists, findWorker, newWorkerId, workerState, type WorkerRecord } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface SpawnOptions {
@@ -162,7 +162,10 @@ function workerIdFlag(flags: Flags, branch: string): { workerId?: string } {
 export interface SpawnResult {
   record: WorkerRecord;
   tmuxSession: string | null;
-  /** A worker an interrupted spawn left on its host, recorded now: its status there (it may have finished). */
+  /**
+   * A worker an interrupted spawn left on its host, recorded now: its status there (it may have finished); a
+   * pending one's: pending, or blocked when a prerequisite has failed or was removed already.
+   */
   status?: string;
 }
 
@@ -307,7 +310,8 @@ export async function runSpawn(options: SpawnOptions, ctx: Context): Promise<Spa
     const landed = await coherence.landedAmong(layout, orchestratorId, repo, prerequisites);
     if (!prerequisites.every((id) => landed.has(id))) {
       const record = await here.recordPending(layout, orchestratorId, repo, chosen, profile, prerequisites);
-      return { record, tmuxSession: null };
+      // Blocked from the start when a prerequisite has failed already (or is itself blocked), as status says.
+      return { record, tmuxSession: null, status: workerState(layout, record).status };
     }
   }
   if (!profile) {
@@ -323,15 +327,21 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const { record, tmuxSession, status } = await runSpawn(parseSpawn(args, flags), ctx);
   if (record.pending) {
     const after = (record.after ?? []).join(", ");
+    const blocked = status === "blocked";
     return {
       json: {
         success: true, worker_id: record.worker_id, branch: record.branch, worktree_path: null, window_id: null,
         orchestrator_id: record.orchestrator_id, agent: record.agent, base_commit: null, tmux_session: null,
-        status: "pending", after: record.after, base_branch: record.base_branch, host: record.host ?? null,
+        status: blocked ? "blocked" : "pending", ...(blocked ? { waiting_for: "after" } : {}), after: record.after,
+        base_branch: record.base_branch, host: record.host ?? null,
       },
       human: (c) => {
         const have = (record.after ?? []).length > 1 ? "have" : "has";
         const where = record.host ? ` on host ${record.host}` : "";
+        if (blocked) {
+          const why = `cannot start: of ${after}, one failed, was removed or is blocked (resume it, or rm this one)`;
+          return `${c.yellow("blocked")} ${c.bold(record.worker_id)} (${record.branch}): ${why}\n`;
+        }
         const when = `starts${where} from ${record.base_branch} when ${after} ${have} landed`;
         return `${c.cyan("pending")} ${c.bold(record.worker_id)} (${record.branch}): ${when}\n`;
       },
