@@ -151,6 +151,31 @@ test("--after A,B and repeated --after wait for both; a failed or removed prereq
   assert.is(said.stdout, "removed feat-f: forgotten (pending: it had no worktree or branch yet)\n");
 });
 
+test("a pending worker that can no longer start is told to the orchestrator once, as blocked on after", () => {
+  const { repo } = sessionRepo();
+  const a = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+  assert.is(orch(["spawn", "feat/next", "--after", "feat-a", "--no-window"], { cwd: repo }).code, 0);
+  orch(["spawn", "feat/d", "--no-window"], { cwd: repo });
+  assert.is(orch(["spawn", "feat/e", "--after", "feat-d", "--no-window"], { cwd: repo }).code, 0);
+  const taken = () => {
+    const polled = orch(["poll", "--json"], { cwd: repo });
+    assert.is(polled.code, 0, polled.stderr);
+    return polled.json.messages.map((m: { worker_id: string; message_type: string; content: Record<string, string> }) =>
+      [m.worker_id, m.message_type, m.content.waiting_for ?? null]);
+  };
+  assert.equal(taken(), [], "pending ones that may still start say nothing");
+  // A listener (poll --wait, watch) that only takes messages hears that feat-next will never start by itself.
+  orch(["notify", "--type", "task_failed", "--summary", "gave up", "--error", "cannot"], { cwd: a });
+  assert.equal(taken(), [["feat-a", "task_failed", null], ["feat-next", "blocked", "after"]]);
+  assert.equal(taken(), [], "told once");
+  assert.is(orch(["status"], { cwd: repo }).code, 0);
+  assert.equal(taken(), [], "status told no one again");
+  // A removed prerequisite: status, which sees it first here, tells it.
+  assert.is(orch(["rm", "feat-d", "--yes"], { cwd: repo }).code, 0);
+  assert.is(orch(["status"], { cwd: repo }).code, 0);
+  assert.equal(taken(), [["feat-e", "blocked", "after"]]);
+});
+
 test("a started --after worker blocked on a request: list shows the request and its standing", () => {
   const { repo } = sessionRepo();
   const a = orch(["spawn", "feat/first", "--no-window", "--json"], { cwd: repo });

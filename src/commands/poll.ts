@@ -11,7 +11,7 @@ import { storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { takeMessages, type Message, type TakenMessages } from "../store/messages.ts";
 import { sameFolder, waitFor } from "../store/waker.ts";
-import { listWorkers, noticeEndedAgents } from "../store/workers.ts";
+import { listWorkers, noticeBlockedPending, noticeEndedAgents } from "../store/workers.ts";
 import { hasHostSessions } from "../hosts/store.ts";
 import { earlySession } from "./poll-early.ts";
 import type { CommandResult } from "./types.ts";
@@ -76,7 +76,9 @@ export function orchestratorTakeCheck(
   const guard = what === undefined ? undefined : guardListener();
   return () => {
     guard?.check(what!);
-    noticeEndedAgents(layout, listWorkers(layout, orchestratorId));
+    const records = listWorkers(layout, orchestratorId);
+    noticeEndedAgents(layout, records);
+    noticeBlockedPending(layout, records);
   };
 }
 

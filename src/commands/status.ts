@@ -11,7 +11,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
-import { noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus } from "../store/workers.ts";
+import {
+  isWaitingToStart, noticeBlockedPending, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
+} from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -154,15 +156,19 @@ export async function noticeEndedWorkers(
     : [];
   // Remote workers' windows are on their hosts (their views come from there): tmux here is asked only
   // for local ones, and only when one of them has a window (status shows window_alive for every window).
-  if (!records.some((r) => r.window_id && r.host === undefined)) {
-    return { windows: new Set(), reported: [...orphaned, ...noticeEndedAgents(layout, records, undefined, seen)] };
+  let windows = new Set<string>();
+  let known = false;
+  if (records.some((r) => r.window_id && r.host === undefined)) {
+    const { listPanes, liveWindowKeys, serverRunning } = await import("../adapters/tmux.ts");
+    const panes = await listPanes(env);
+    windows = liveWindowKeys(panes);
+    // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
+    known = panes.length > 0 || (await serverRunning(env)) === false;
   }
-  const { listPanes, liveWindowKeys, serverRunning } = await import("../adapters/tmux.ts");
-  const panes = await listPanes(env);
-  const windows = liveWindowKeys(panes);
-  // No pane at all may be a server we cannot reach: only tmux saying "no server" closes every window.
-  const known = panes.length > 0 || (await serverRunning(env)) === false;
-  return { windows, reported: [...orphaned, ...noticeEndedAgents(layout, records, known ? windows : undefined, seen)] };
+  const reported = [...orphaned, ...noticeEndedAgents(layout, records, known ? windows : undefined, seen)];
+  // After them: a worker that failed just now may leave one that waits for it (spawn --after) blocked.
+  if (records.some(isWaitingToStart)) noticeBlockedPending(layout, records);
+  return { windows, reported };
 }
 
 /**

@@ -1054,6 +1054,44 @@ export function noticeEndedAgents(
   return reported;
 }
 
+/**
+ * Tells the orchestrator, once, of each pending worker (spawn --after) that can no longer start by itself: a
+ * worker it waits for failed, was removed or is blocked. A `blocked` message with waiting_for "after", as its
+ * status says, so that a listener (poll --wait, watch) hears it; told again if it is unblocked (that worker
+ * resumed) and blocked anew. Not in the worker's event log, which holds what it did once it started.
+ */
+export function noticeBlockedPending(layout: StoreLayout, records: WorkerRecord[]): string[] {
+  const told: string[] = [];
+  for (const record of records) {
+    if (!isWaitingToStart(record)) continue;
+    const marker = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "blocked-told");
+    if (workerState(layout, record).status !== "blocked") {
+      fs.rmSync(marker, { force: true });
+      continue;
+    }
+    try {
+      writeNewFile(marker, `${new Date().toISOString()}\n`, false);
+    } catch (error) {
+      if (errnoCode(error) === "EEXIST" || errnoCode(error) === "ENOENT") continue; // told, or removed meanwhile
+      throw error;
+    }
+    const after = (record.after ?? []).join(", ");
+    sendMessage(layout.mailDir(record.orchestrator_id), newMessage({
+      orchestrator_id: record.orchestrator_id,
+      worker_id: record.worker_id,
+      message_type: "blocked",
+      content: {
+        summary: `cannot start: of ${after}, which it waits for, one failed, was removed or is blocked ` +
+          `(resume that one, or orch rm ${record.worker_id})`,
+        waiting_for: "after",
+        branch: record.branch,
+      },
+    }));
+    told.push(record.worker_id);
+  }
+  return told;
+}
+
 /** Recorded with --after and not started yet (a failed start counts as started: its events say failed). */
 export function isWaitingToStart(record: WorkerRecord): boolean {
   return record.pending === true && !record.pending_spawn?.start_error;
