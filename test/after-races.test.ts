@@ -8,7 +8,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, tempDir, waitUntil,
+  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, tempDir, tmuxRacing, waitUntil,
 } from "./helpers.ts";
 
 function sleepingAgent(): string {
@@ -36,25 +36,6 @@ function windows(env: Record<string, string | undefined>, name: string): number 
   const ask = ["list-windows", "-a", "-F", "#{window_name}"];
   const listed = spawnSync("tmux", ask, { env: baseEnv(env), encoding: "utf8" });
   return listed.status === 0 ? listed.stdout.split("\n").filter((n) => n === name).length : 0; // no server: none
-}
-
-/**
- * A stand-in for tmux on PATH: as an orch command asks it for a window (new-window, or new-session for the
- * first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that read
- * the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
- */
-function tmuxRacing(): Record<string, string> {
-  const bin = tempDir("orch-tmux-bin-");
-  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
-  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
-    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
-    '  touch "$RACE_OUT/race.started"',
-    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
-    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
-    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
-    "fi;; esac", 'exec "$real" "$@"', ""];
-  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
-  return { PATH: `${bin}:${baseEnv().PATH}` };
 }
 
 test("stop and rm while land opens a pending worker's window: they wait for it, close it, end the agent", async () => {

@@ -381,6 +381,26 @@ export function ghStandIn(answer: string[]): { env: Record<string, string>; call
 }
 
 /**
+ * A stand-in for tmux on PATH: as an orch command (spawn, or one that starts a pending worker) asks it for a
+ * window (new-window, or new-session for the first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that
+ * read the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
+ */
+export function tmuxRacing(): Record<string, string> {
+  const bin = tempDir("orch-tmux-bin-");
+  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
+    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
+    '  touch "$RACE_OUT/race.started"',
+    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
+    // Not on tmux's output, which spawn reads to its end.
+    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
+    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
+    "fi;; esac", 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${baseEnv().PATH}` };
+}
+
+/**
  * A stand-in for git on PATH that runs the given sh lines before the real git (they see the arguments as
  * "$@", the real git as $real and the process that ran it, orch, as $orch), then execs the real git: a
  * crash or a signal at a chosen point of orch's work (kill -9 "$orch" when it starts a rebase).

@@ -7,7 +7,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux, waitUntil, type Result,
+  baseEnv, commitFiles, orch, orchAsync, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux,
+  tmuxRacing, waitUntil, type Result,
 } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
@@ -272,29 +273,9 @@ test("stop and rm at once with resume, many times: a stopped or removed worker r
   }
 });
 
-/**
- * A stand-in for tmux on PATH: as spawn asks it for the worker's window (new-window, or new-session for the
- * first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that
- * read the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
- */
-function tmuxRacingSpawn(): Record<string, string> {
-  const bin = tempDir("orch-tmux-bin-");
-  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
-  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
-    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
-    '  touch "$RACE_OUT/race.started"',
-    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
-    // Not on tmux's output, which spawn reads to its end.
-    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
-    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
-    "fi;; esac", 'exec "$real" "$@"', ""];
-  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
-  return { PATH: `${bin}:${baseEnv().PATH}` };
-}
-
 test("stop and rm while spawn opens the worker's window: they wait for it, close it and end the agent", async () => {
   const { repo, id } = sessionRepo();
-  const env = { ...privateTmux(), ...tmuxRacingSpawn() };
+  const env = { ...privateTmux(), ...tmuxRacing() };
   const { script } = agentScript(["exec sleep 300"]);
   const windows = (name: string) => {
     const ask = ["list-windows", "-a", "-F", "#{window_name}"];
@@ -323,14 +304,14 @@ test("stop and rm while spawn opens the worker's window: they wait for it, close
 
 test("stop while a worker spawned --after opens its window: it waits for it, closes it, ends the agent", async () => {
   const { repo, id } = sessionRepo();
-  const env = { ...privateTmux(), ...tmuxRacingSpawn() };
+  const env = { ...privateTmux(), ...tmuxRacing() };
   const { script } = agentScript(["exec sleep 300"]);
   const first = orch(["spawn", "w-first", "--no-window", "--json"], { cwd: repo, env });
   assert.is(first.code, 0, first.stderr);
   commitFiles(first.json.worktree_path, { "first.txt": "first\n" }, "first's work");
   const after = orch(["spawn", "w-next", "--after", "w-first", "--agent", script, "--json"], { cwd: repo, env });
   assert.is(after.code, 0, after.stderr);
-  // The merge of w-first starts w-next; as its window is asked for, a stop of it runs (see tmuxRacingSpawn).
+  // The merge of w-first starts w-next; as its window is asked for, a stop of it runs (see tmuxRacing).
   const out = tempDir("orch-race-");
   const racing = { ...env, RACE: "stop w-next", RACE_OUT: out };
   const merged = orch(["merge", "w-first", "--local", "--json"], { cwd: repo, env: racing });
