@@ -168,7 +168,8 @@ test("the command starting a pending worker killed -9 after git made its worktre
   assert.is.not(branch.status, 0, "the branch the killed start made is deleted");
 });
 
-test("a prerequisite merged by hand (or pulled from GitHub), then a watch or poll --wait: it starts the pending worker", async () => {
+test("a prerequisite merged by hand (or pulled from GitHub), then watch or poll --wait: it starts the pending worker",
+  async () => {
   const { repo, id } = sessionRepo();
   const record = (worker: string) => JSON.parse(
     fs.readFileSync(path.join(repo, ".orch", "sessions", id, "workers", worker, "worker.json"), "utf8"));

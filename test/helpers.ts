@@ -382,8 +382,9 @@ export function ghStandIn(answer: string[]): { env: Record<string, string>; call
 
 /**
  * A stand-in for tmux on PATH: as an orch command (spawn, or one that starts a pending worker) asks it for a
- * window (new-window, or new-session for the first), it first runs `orch $RACE` in the background and gives it up to 3 s to end (a stop or rm that
- * read the record before the window was there), then runs the real tmux. $RACE_OUT/race.json is what it said.
+ * window (new-window, or new-session for the first), it first runs `orch $RACE` in the background and gives it
+ * up to 3 s to end (a stop or rm that read the record before the window was there), then runs the real tmux.
+ * $RACE_OUT/race.json is what it said.
  */
 export function tmuxRacing(): Record<string, string> {
   const bin = tempDir("orch-tmux-bin-");
