@@ -8,29 +8,9 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, commitFiles, orch, orchAsync, orchCommand, privateTmux, sessionRepo, sleep, tempDir, tmuxRacing, waitUntil,
+  baseEnv, commitFiles, orch, orchAsync, privateTmux, racing, sessionRepo, sleep, sleepingAgent, tempDir, tmuxRacing,
+  waitUntil, workerProcesses,
 } from "./helpers.ts";
-
-function sleepingAgent(): string {
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, "#!/bin/sh\nexec sleep 300\n", { mode: 0o755 });
-  return script;
-}
-
-/** The live processes that carry the worker's ORCH_ID and ORCH_WORKER. */
-function processesOf(id: string, worker: string): number[] {
-  const found: number[] = [];
-  for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const vars = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
-      const zombie = fs.readFileSync(`/proc/${name}/stat`, "utf8").includes(") Z ");
-      if (!zombie && vars.includes(`ORCH_ID=${id}`) && vars.includes(`ORCH_WORKER=${worker}`)) found.push(Number(name));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
 
 function windows(env: Record<string, string | undefined>, name: string): number {
   const ask = ["list-windows", "-a", "-F", "#{window_name}"];
@@ -64,30 +44,16 @@ test("stop and rm while land opens a pending worker's window: they wait for it, 
       (w: { worker_id: string }) => w.worker_id === name);
     if (race.startsWith("stop")) assert.is(worker.status, "stopped");
     else assert.is(worker, undefined, "removed");
-    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of ${name}`);
+    await waitUntil(() => workerProcesses(id, name).length === 0, 10_000, `no process of ${name}`);
     assert.is(windows(env, name), 0, `no window of ${name}`);
   }
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/w-rm /);
 });
 
 
-/**
- * A stand-in for git on PATH: as an orch command runs `git worktree add` of a folder named $RACE_WORKTREE, it
- * first runs `orch $RACE` in the background and gives it up to 3 s to end, then runs the real git.
- * $RACE_OUT/race.json is what it said.
- */
+/** git, racing (see racing) as an orch command runs `git worktree add` of a folder named $RACE_WORKTREE. */
 function gitRacing(): Record<string, string> {
-  const bin = tempDir("orch-git-bin-");
-  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
-  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
-    'case "$*" in "worktree add "*"/$RACE_WORKTREE "*) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
-    '  touch "$RACE_OUT/race.started"',
-    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
-    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
-    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
-    "fi;; esac", 'exec "$real" "$@"', ""];
-  fs.writeFileSync(path.join(bin, "git"), script.join("\n"), { mode: 0o755 });
-  return { PATH: `${bin}:${baseEnv().PATH}` };
+  return racing("git", '"$*" in "worktree add "*"/$RACE_WORKTREE "*');
 }
 
 test("rm while land makes a pending worker's worktree: one wins whole; no worktree, window or agent left", async () => {
@@ -109,7 +75,7 @@ test("rm while land makes a pending worker's worktree: one wins whole; no worktr
   assert.not.match(landed.stderr, /ENOENT|EEXIST/, "no raw error");
   const workers = orch(["status", "--json"], { cwd: repo, env }).json.workers;
   assert.equal(workers.map((w: { worker_id: string }) => w.worker_id), ["first"], "removed");
-  await waitUntil(() => processesOf(id, "then").length === 0, 10_000, "no process of then");
+  await waitUntil(() => workerProcesses(id, "then").length === 0, 10_000, "no process of then");
   assert.is(windows(env, "then"), 0, "no window of then");
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/then /);
 });

@@ -9,14 +9,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, smallDisk, snapshot,
-  startTime, tempDir, tmux, waitUntil,
+  sleepingAgent, startTime, tempDir, tmux, waitUntil,
 } from "./helpers.ts";
-
-function sleepingAgent(): string {
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
-  return script;
-}
 
 interface StatusRow {
   worker_id: string;

@@ -380,36 +380,69 @@ export function ghStandIn(answer: string[]): { env: Record<string, string>; call
   };
 }
 
+/** An agent that does nothing for five minutes: a worker that stays at work while a test races it. */
+export function sleepingAgent(): string {
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
+  return script;
+}
+
+/** The live processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */
+export function workerProcesses(id: string, worker: string): number[] {
+  const found: number[] = [];
+  for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const vars = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
+      const zombie = fs.readFileSync(`/proc/${name}/stat`, "utf8").includes(") Z ");
+      if (!zombie && vars.includes(`ORCH_ID=${id}`) && vars.includes(`ORCH_WORKER=${worker}`)) found.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
 /**
- * A stand-in for tmux on PATH: as an orch command (spawn, or one that starts a pending worker) asks it for a
- * window (new-window, or new-session for the first), it first runs `orch $RACE` in the background and gives it
- * up to 3 s to end (a stop or rm that read the record before the window was there), then runs the real tmux.
- * $RACE_OUT/race.json is what it said.
+ * A stand-in for `program` on PATH that runs the given sh lines before the real one (they see the arguments as
+ * "$@", the real program as $real and the process that ran it, orch, as $orch), then execs the real one.
  */
-export function tmuxRacing(): Record<string, string> {
-  const bin = tempDir("orch-tmux-bin-");
-  const real = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
-  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`,
-    'case "$1" in new-window|new-session) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then',
-    '  touch "$RACE_OUT/race.started"',
-    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
-    // Not on tmux's output, which spawn reads to its end.
-    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
-    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
-    "fi;; esac", 'exec "$real" "$@"', ""];
-  fs.writeFileSync(path.join(bin, "tmux"), script.join("\n"), { mode: 0o755 });
+export function standIn(program: string, lines: string[]): Record<string, string> {
+  const bin = tempDir(`orch-${program}-`);
+  const real = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8", env: baseEnv() }).stdout.trim();
+  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`, "orch=$PPID", ...lines, 'exec "$real" "$@"', ""];
+  fs.writeFileSync(path.join(bin, program), script.join("\n"), { mode: 0o755 });
   return { PATH: `${bin}:${baseEnv().PATH}` };
 }
 
 /**
- * A stand-in for git on PATH that runs the given sh lines before the real git (they see the arguments as
- * "$@", the real git as $real and the process that ran it, orch, as $orch), then execs the real git: a
- * crash or a signal at a chosen point of orch's work (kill -9 "$orch" when it starts a rebase).
+ * A stand-in for git on PATH (see standIn): a crash or a signal at a chosen point of orch's work
+ * (kill -9 "$orch" when it starts a rebase).
  */
 export function gitStandIn(lines: string[]): Record<string, string> {
-  const bin = tempDir("orch-git-");
-  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8", env: baseEnv() }).stdout.trim();
-  const script = ["#!/bin/sh", `real=${JSON.stringify(real)}`, "orch=$PPID", ...lines, 'exec "$real" "$@"', ""];
-  fs.writeFileSync(path.join(bin, "git"), script.join("\n"), { mode: 0o755 });
-  return { PATH: `${bin}:${baseEnv().PATH}` };
+  return standIn("git", lines);
+}
+
+/**
+ * A stand-in for `program` on PATH that, the first time its arguments match the sh case `pattern`, runs
+ * `orch $RACE` in the background and gives it up to 3 s to end, then runs the real program: another command at
+ * exactly that point of orch's work. $RACE_OUT/race.json is what it said.
+ */
+export function racing(program: string, pattern: string): Record<string, string> {
+  return standIn(program, [
+    `case ${pattern}) if [ -n "$RACE" ] && [ ! -e "$RACE_OUT/race.started" ]; then`,
+    '  touch "$RACE_OUT/race.started"',
+    `  (${orchCommand()[0]} $RACE --json > "$RACE_OUT/race.json" 2> "$RACE_OUT/race.err"`,
+    // Not on the program's output, which orch reads to its end.
+    '   touch "$RACE_OUT/race.done") < /dev/null > /dev/null 2>&1 &',
+    '  i=0; while [ ! -e "$RACE_OUT/race.done" ] && [ $i -lt 150 ]; do sleep 0.02; i=$((i+1)); done',
+    "fi;; esac",
+  ]);
+}
+
+/**
+ * tmux, racing (see racing) as an orch command (spawn, or one that starts a pending worker) asks it for a
+ * window (new-window, or new-session for the first): a stop or rm that reads the record before the window is there.
+ */
+export function tmuxRacing(): Record<string, string> {
+  return racing("tmux", '"$1" in new-window|new-session');
 }

@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   baseEnv, commitFiles, orch, orchAsync, privateTmux, sessionRepo, sleep, startTime, tempDir, tmux,
-  tmuxRacing, waitUntil, type Result,
+  tmuxRacing, waitUntil, workerProcesses, type Result,
 } from "./helpers.ts";
 
 function agentScript(body: string[]): { script: string; dir: string } {
@@ -209,21 +209,6 @@ test("two resumes at once of a stopped worker: one starts its agent, the other i
   assert.is(windows.filter((name) => name === "feat-twice").length, 1);
 });
 
-/** The processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */
-function processesOf(id: string, worker: string): number[] {
-  const found: number[] = [];
-  for (const name of fs.readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const vars = fs.readFileSync(`/proc/${name}/environ`, "utf8").split("\0");
-      const zombie = fs.readFileSync(`/proc/${name}/stat`, "utf8").includes(") Z ");
-      if (!zombie && vars.includes(`ORCH_ID=${id}`) && vars.includes(`ORCH_WORKER=${worker}`)) found.push(Number(name));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return found;
-}
-
 test("stop and rm at once with resume, many times: a stopped or removed worker runs nothing; resume says why", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();
@@ -256,7 +241,7 @@ test("stop and rm at once with resume, many times: a stopped or removed worker r
     const status = worker(name).status;
     if (status === "stopped") {
       const what = `no process of stopped ${name} (round ${round})`;
-      await waitUntil(() => processesOf(id, name).length === 0, 10_000, what);
+      await waitUntil(() => workerProcesses(id, name).length === 0, 10_000, what);
       assert.is(windows(name), 0, "no window of the stopped worker");
     } else {
       assert.is(status, "running");
@@ -268,7 +253,7 @@ test("stop and rm at once with resume, many times: a stopped or removed worker r
     assert.is(removed.code, 0, removed.stderr);
     resumeOutcome(again);
     assert.is(worker(name), undefined, "removed");
-    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of removed ${name} (round ${round})`);
+    await waitUntil(() => workerProcesses(id, name).length === 0, 10_000, `no process of removed ${name} (round ${round})`);
     assert.is(windows(name), 0, "no window of the removed worker");
   }
 });
@@ -296,7 +281,7 @@ test("stop and rm while spawn opens the worker's window: they wait for it, close
       (w: { worker_id: string }) => w.worker_id === name);
     if (race.startsWith("stop")) assert.is(worker.status, "stopped");
     else assert.is(worker, undefined, "removed");
-    await waitUntil(() => processesOf(id, name).length === 0, 10_000, `no process of ${name}`);
+    await waitUntil(() => workerProcesses(id, name).length === 0, 10_000, `no process of ${name}`);
     assert.is(windows(name), 0, `no window of ${name}`);
   }
   assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /w-rm/);
@@ -324,7 +309,7 @@ test("stop while a worker spawned --after opens its window: it waits for it, clo
   const worker = orch(["status", "--json"], { cwd: repo, env }).json.workers.find(
     (w: { worker_id: string }) => w.worker_id === "w-next");
   assert.is(worker.status, "stopped");
-  await waitUntil(() => processesOf(id, "w-next").length === 0, 10_000, "no process of w-next");
+  await waitUntil(() => workerProcesses(id, "w-next").length === 0, 10_000, "no process of w-next");
 });
 
 test("resume of a worker an rm is removing (or a killed rm left half removed) is refused in one line; nothing starts", async () => {
