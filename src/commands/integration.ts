@@ -7,9 +7,9 @@ import * as gitAdapter from "../adapters/git.ts";
 import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
-import { OrchError, errnoCode } from "../errors.ts";
+import { OrchError } from "../errors.ts";
 import { prUrlProblem } from "../store/messages.ts";
-import { storeError } from "../store/files.ts";
+import { makeDirIn, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { workerState, type WorkerRecord } from "../store/workers.ts";
 
@@ -84,13 +84,13 @@ export function removedMeanwhile(record: WorkerRecord): OrchError {
 /** Writes a series into the store whole (a reader never sees half of it), private to the user. */
 function keepSeries(file: string, text: string, record: WorkerRecord): void {
   const tmp = `${file}.${process.pid}.tmp`;
+  let made: boolean;
   try {
-    // Only its patches/ folder is made: a worker's folder that an rm took meanwhile is not made again.
-    fs.mkdirSync(path.dirname(file), { mode: 0o700 });
+    made = makeDirIn(path.dirname(file));
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") throw removedMeanwhile(record);
-    if (errnoCode(error) !== "EEXIST") throw storeError("write the patch series", file, error);
+    throw storeError("write the patch series", file, error);
   }
+  if (!made) throw removedMeanwhile(record);
   try {
     fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, file);

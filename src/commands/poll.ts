@@ -82,6 +82,16 @@ export function orchestratorTakeCheck(
   };
 }
 
+/**
+ * What a listener (poll --wait, watch) does at each wake-up: a base that moved (a merge by hand, a pull of a PR
+ * merged on GitHub) is noticed as a command's start notices it, with file reads only while nothing moved: its
+ * workers are told, and pending ones (spawn --after) may start.
+ */
+export async function noticeMovedBase(layout: StoreLayout, orchestratorId: string, ctx: Context): Promise<void> {
+  if (!baseTipsMoved(layout, orchestratorId)) return;
+  await (await import("./coherence.ts")).noticeMoves(layout, orchestratorId, ctx);
+}
+
 export async function runPoll(options: PollOptions, ctx: Context): Promise<PollResult> {
   const { layout, session } = earlySession(options.orch) ?? (await resolveSession(ctx, options.orch));
   const listener = options.wait ? "poll --wait" : undefined;
@@ -109,9 +119,7 @@ export async function runPoll(options: PollOptions, ctx: Context): Promise<PollR
     // wake-up, as at its start: its workers are told, and pending ones (spawn --after) may start.
     const beforeTake = !options.wait ? once : async () => {
       once();
-      if (baseTipsMoved(layout, session.orchestrator_id)) {
-        await (await import("./coherence.ts")).noticeMoves(layout, session.orchestrator_id, ctx);
-      }
+      await noticeMovedBase(layout, session.orchestrator_id, ctx);
     };
     const mailDir = layout.mailDir(session.orchestrator_id);
     taken = await takeFromMailbox(mailDir, options.wait, options.timeoutMs, ctx, beforeTake);

@@ -7,11 +7,10 @@ import { resolveSession, type Context } from "../context.ts";
 import { OrchError, errnoCode } from "../errors.ts";
 import { stringFlag, timeoutFlag, type Flags } from "../flags.ts";
 import { requireOpenStdout, stdoutReaderGone, writeOutPatiently } from "../output.ts";
-import { baseTipsMoved } from "../store/coherence.ts";
 import { takeMessages } from "../store/messages.ts";
 import { monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
 import type { HostFollower } from "../hosts/messages.ts";
-import { orchestratorTakeCheck, publicMessage } from "./poll.ts";
+import { noticeMovedBase, orchestratorTakeCheck, publicMessage } from "./poll.ts";
 import { guardListener } from "../listener.ts";
 import { hasHostSessions } from "../hosts/store.ts";
 import type { CommandResult } from "./types.ts";
@@ -39,11 +38,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       const taken = await waitFor([path.join(mailDir, "new")], remaining, async () => {
         beforeTake();
         await followHostsOnceThere();
-        // A base that moved (a pull of a PR merged on GitHub, a merge by hand) is noticed as poll notices it, at
-        // the start and at every wake-up: its workers are told, and pending ones (spawn --after) may start.
-        if (baseTipsMoved(layout, orchestratorId)) {
-          await (await import("./coherence.ts")).noticeMoves(layout, orchestratorId, ctx);
-        }
+        await noticeMovedBase(layout, orchestratorId, ctx);
         return takeMessages(mailDir, ctx.warn);
       }, () => sessionGone() ?? stdoutReaderGone());
       if (!taken) break;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { mainWorktreeOf, refReader, type RefFromFiles, type Repo } from "../adapters/repo.ts";
 import { errnoCode } from "../errors.ts";
 import {
-  isRealDirectory, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
+  isRealDirectory, makeDirIn, readJson, toJson, writeFileAtomic, writeJsonAtomic, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { WorkerRecord } from "./workers.ts";
@@ -141,12 +141,7 @@ export function releaseHandBack(
  */
 function claimToldFile(layout: StoreLayout, orchestratorId: string, workerId: string, name: string): boolean {
   const dir = layout.toldDir(orchestratorId, workerId);
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return false;
-    if (errnoCode(error) !== "EEXIST") throw error;
-  }
+  if (!makeDirIn(dir)) return false;
   try {
     writeNewFile(`${dir}/${name}`, `${new Date().toISOString()}\n`, false);
     return true;

@@ -24,6 +24,20 @@ export function makeDirs(...dirs: string[]): void {
   for (const dir of dirs) fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
 }
 
+/**
+ * Makes `dir` (if it is not there) in its parent, never the parent: false when the parent is gone. A folder
+ * of a worker's (told/, requests/, patches/) is made this way, so one an rm took meanwhile is not made again.
+ */
+export function makeDirIn(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { mode: DIR_MODE });
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return false;
+    if (errnoCode(error) !== "EEXIST") throw error;
+  }
+  return true;
+}
+
 export interface FileOwner {
   uid: number;
   gid: number;

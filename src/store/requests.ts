@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { isRequestId, newRequestId } from "../ids.ts";
-import { DIR_MODE, listDir, readJson, toJson, writeNewFile } from "./files.ts";
+import { listDir, makeDirIn, readJson, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { isAlive } from "../proc.ts";
 import type { WorkerRecord } from "./workers.ts";
@@ -47,14 +47,8 @@ export function openRequest(
   toolName: string,
   waitingFor: string,
 ): PendingRequest {
-  // Only its requests/ folder is made: a worker's folder that an rm took meanwhile is not made again.
-  try {
-    fs.mkdirSync(layout.requestsDir(record.orchestrator_id, record.worker_id), { mode: DIR_MODE });
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") {
-      throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile: no request was raised`);
-    }
-    if (errnoCode(error) !== "EEXIST") throw error;
+  if (!makeDirIn(layout.requestsDir(record.orchestrator_id, record.worker_id))) {
+    throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile: no request was raised`);
   }
   const request: PendingRequest = {
     request_id: newRequestId(),
