@@ -12,7 +12,7 @@ import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimRemoval, claimResume, claimSync, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
-  releaseSync, resumeClaimHolder, runningAgentPid, workerState, CLAIM_VERB, type WorkerRecord,
+  releaseSync, resumeClaimHeld, runningAgentPid, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -65,10 +65,7 @@ async function waitForResumeClaim(layout: StoreLayout, record: WorkerRecord, by:
     if (claim === "gone") {
       throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
     }
-    if (Date.now() > until) {
-      const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
-      throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
-    }
+    if (Date.now() > until) throw resumeClaimHeld(layout, record);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

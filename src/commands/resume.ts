@@ -16,8 +16,8 @@ import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import {
-  agentStartedOrEnded, CLAIM_VERB, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume,
-  removalUnderWay, resumeClaimHolder, runningAgentPid, saveWorker, workerState, type WorkerRecord,
+  agentStartedOrEnded, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume, removalUnderWay,
+  resumeClaimHeld, runningAgentPid, saveWorker, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
@@ -57,11 +57,8 @@ export async function resumeHere(
 ): Promise<Record<string, unknown>> {
   const claim = claimResume(layout, record);
   if (claim === "gone") throw new OrchError("not_found", `worker ${record.worker_id} was removed meanwhile`);
-  if (claim === "held") {
-    // Another resume, or a stop or rm ending its agent: which one is said.
-    const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
-    throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
-  }
+  // Another resume, a spawn opening its window, or a stop or rm ending its agent: which one is said.
+  if (claim === "held") throw resumeClaimHeld(layout, record);
   try {
     // An rm or clean that claimed it first ends with the worker gone: nothing is started in it.
     const removal = removalUnderWay(layout, record);

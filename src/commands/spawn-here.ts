@@ -22,8 +22,7 @@ import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import {
-  CLAIM_VERB, claimResume, createWorker, findWorker, forgetWorker, releaseResume, resumeClaimHolder, saveWorker,
-  type WorkerRecord,
+  claimResume, createWorker, findWorker, forgetWorker, releaseResume, resumeClaimHeld, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
 import {
   BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
@@ -108,10 +107,7 @@ export async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv
 function claimPendingStart(layout: StoreLayout, pending: WorkerRecord): void {
   const claim = claimResume(layout, pending, "spawn");
   if (claim === "gone") throw removedMeanwhile(pending.worker_id);
-  if (claim === "held") {
-    const doing = CLAIM_VERB[resumeClaimHolder(layout, pending) ?? "resume"];
-    throw new OrchError("refused", `worker ${pending.worker_id} is being ${doing} by another orch command`);
-  }
+  if (claim === "held") throw resumeClaimHeld(layout, pending);
 }
 
 /** Saves a worker this command makes; one an rm removed meanwhile is said so, not as a raw ENOENT. */

@@ -12,7 +12,7 @@ import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
 import {
-  isWaitingToStart, noticeBlockedPending, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
+  noticeBlockedPending, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
 } from "../store/workers.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -167,7 +167,7 @@ export async function noticeEndedWorkers(
   }
   const reported = [...orphaned, ...noticeEndedAgents(layout, records, known ? windows : undefined, seen)];
   // After them: a worker that failed just now may leave one that waits for it (spawn --after) blocked.
-  if (records.some(isWaitingToStart)) noticeBlockedPending(layout, records);
+  noticeBlockedPending(layout, records);
   return { windows, reported };
 }
 

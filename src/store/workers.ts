@@ -245,9 +245,15 @@ export function claimResume(
 export type ResumeClaimer = "resume" | "stop" | "rm" | "spawn";
 
 /** What the holder of a worker's resume claim is doing to it, as "worker W is being … by another orch command". */
-export const CLAIM_VERB: Record<ResumeClaimer, string> = {
+const CLAIM_VERB: Record<ResumeClaimer, string> = {
   resume: "resumed", stop: "stopped", rm: "removed", spawn: "spawned",
 };
+
+/** The refusal of a command that found the worker's resume claim held: which command holds it is said. */
+export function resumeClaimHeld(layout: StoreLayout, record: WorkerRecord): OrchError {
+  const doing = CLAIM_VERB[resumeClaimHolder(layout, record) ?? "resume"];
+  return new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
+}
 
 /** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
 export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
