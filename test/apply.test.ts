@@ -6,7 +6,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitFiles, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, smallDisk, snapshot, tempDir,
+  commitFiles, git, gitOk, orch, orchCommand, racing, scratchRepo, sessionRepo, smallDisk, snapshot,
+  tempDir, waitUntil,
 } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
@@ -26,28 +27,56 @@ function trace(repo: string): Record<string, string> {
   };
 }
 
-test("a worker removed while apply runs git am: said so in one line, nothing applied, nothing of it made again", () => {
+test("an rm of the worker while apply runs git am waits for the apply: it applies and records it, then rm removes",
+  async () => {
   const { repo } = sessionRepo();
   for (const dryRun of [false, true]) {
     const branch = dryRun ? "feat/gone-dry" : "feat/gone";
     const id = branch.replace("/", "-");
     commitFiles(worker(repo, branch), { [`${id}.txt`]: "mine\n" }, `${id} work`);
-    const here = () => { const { head, status, rebaseApply } = trace(repo); return { head, status, rebaseApply }; };
-    const before = here();
-    // The user's rm (another terminal) as git am starts, once: the rm's own git calls pass through.
-    const once = path.join(tempDir("orch-once-"), "done");
-    const rm = `(cd '${repo}' && ${orchCommand()[0]} rm ${id} --force) >&2`;
-    const env = gitStandIn([`[ "$1" = am ] && [ ! -e ${once} ] && touch ${once} && ${rm}`]);
+    // The user's rm (another terminal) as git am starts, given up to 3 s to end before git am runs: one that
+    // did not wait removed the series under git am, or the worker's folder between apply's check and its write.
+    const out = tempDir("orch-race-");
+    const env = { ...racing("git", '"$1" in am'), RACE: `rm ${id} --force`, RACE_OUT: out };
     const r = orch(["apply", id, "--json", ...(dryRun ? ["--dry-run"] : [])], { cwd: repo, env });
-    assert.ok(fs.existsSync(once), "the rm ran");
-    assert.is(r.code, 1, r.stdout);
-    assert.is(r.stderr.trim(), `orch: worker ${id} was removed meanwhile (orch rm or clean): nothing was applied`);
-    assert.is(r.json.error.code, "not_found");
-    assert.equal(here(), before, "nothing applied, no git am left in progress");
+    assert.ok(fs.existsSync(path.join(out, "race.started")), "the rm ran");
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stderr, "");
+    if (dryRun) assert.is(r.json.applies_cleanly, true, r.stdout);
+    else assert.is(git(["show", `HEAD:${id}.txt`], repo), "mine", "applied");
+    await waitUntil(() => fs.existsSync(path.join(out, "race.done")), 70_000, "the rm to end");
+    const rm = JSON.parse(fs.readFileSync(path.join(out, "race.json"), "utf8"));
+    assert.is(rm.removed, true, fs.readFileSync(path.join(out, "race.err"), "utf8"));
     const sessions = path.join(repo, ".orch", "sessions");
     const workers = path.join(sessions, fs.readdirSync(sessions)[0]!, "workers");
-    assert.equal(fs.readdirSync(workers), [], "nothing of the removed worker was made again");
+    assert.equal(fs.readdirSync(workers), [], "removed after the apply, nothing of it made again");
   }
+});
+
+test("a sync of the worker while apply's git am commits its patches one by one: skipped, said why", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/three");
+  for (const n of [1, 2, 3]) commitFiles(wt, { [`f${n}.txt`]: `${n}\n` }, `commit ${n}`);
+  const mainTip = commitFiles(repo, { "main.txt": "moved\n" }, "main moves");
+  const before = git(["rev-parse", "feat/three"], repo);
+  // After git am's first commit (its post-applypatch hook), the user's sync of the worker: one that ran then
+  // rebased the worker onto a base holding one of its own three commits, and told it so.
+  const out = tempDir("orch-sync-");
+  const hooks = tempDir("orch-hooks-");
+  const sync = `${orchCommand()[0]} sync feat-three --json > ${out}/sync.json 2> ${out}/sync.err`;
+  const hook = ["#!/bin/sh", `[ -e ${out}/ran ] && exit 0`, `touch ${out}/ran`,
+    "unset GIT_DIR GIT_INDEX_FILE GIT_WORK_TREE GIT_PREFIX", `cd '${repo}' && ${sync}`, ""];
+  fs.writeFileSync(path.join(hooks, "post-applypatch"), hook.join("\n"), { mode: 0o755 });
+  git(["config", "core.hooksPath", hooks], repo);
+  const r = orch(["apply", "feat-three", "--json"], { cwd: repo });
+  git(["config", "--unset", "core.hooksPath"], repo);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.commits, 3, r.stdout);
+  const synced = JSON.parse(fs.readFileSync(path.join(out, "sync.json"), "utf8"));
+  assert.equal(synced.synced, [], fs.readFileSync(path.join(out, "sync.err"), "utf8"));
+  assert.equal(synced.skipped, [{ worker_id: "feat-three", reason: "it is being applied by another orch command" }]);
+  assert.is(git(["rev-parse", "feat/three"], repo), before, "its branch was left as it was");
+  assert.is(git(["rev-list", "--count", `${mainTip}..HEAD`], repo), "3", "its three commits applied, once");
 });
 
 test("a series of several commits with a binary file and a rename applies here, commit by commit", () => {

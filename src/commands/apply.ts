@@ -8,11 +8,15 @@ import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { asGiven, invalid, OrchError } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { bringHome } from "../hosts/place.ts";
+import type { Repo } from "../adapters/repo.ts";
+import { owesSync } from "../store/coherence.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
-import { findWorker, loadWorker } from "../store/workers.ts";
+import { findWorker, loadWorker, releaseSync, type WorkerRecord } from "../store/workers.ts";
 import {
   checkoutLockTarget, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning, writeSeries,
+  type Series,
 } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -71,15 +75,41 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
   refusePending(given);
   const repo = await requireRepo(ctx);
   refuseWorkerCheckout(repo, given);
-  await bringHome(layout, [given], repo.mainRoot, ctx);
-  const { finishKilledSyncsOf } = await import("./coherence.ts");
-  const [record] = await finishKilledSyncsOf(layout, repo, [given], ctx);
-  const target = repo.root;
-  // A name that is no commit is bad input: refused before the series is written into the store.
+  // A name that is no commit is bad input: refused before anything is written into the store.
   const expectedGiven = options.expectedHead;
-  if (expectedGiven !== undefined && (await gitAdapter.resolveCommit(target, expectedGiven)) === undefined) {
+  if (expectedGiven !== undefined && (await gitAdapter.resolveCommit(repo.root, expectedGiven)) === undefined) {
     throw invalid(`--expected-head ${asGiven(expectedGiven)} names no commit: nothing was applied`);
   }
+  await bringHome(layout, [given], repo.mainRoot, ctx);
+  // Under the worker's sync claim: a sync under way ends first, and none rebases its branch while it is read
+  // and applied; an rm, clean or merge of it waits for this apply (they take that claim too).
+  await (await import("./lifecycle.ts")).waitForSyncClaim(layout, given, "apply");
+  let applied: { result: Record<string, unknown>; record: WorkerRecord; series: Series };
+  try {
+    applied = await applyClaimed(layout, repo, given, options, ctx);
+  } finally {
+    releaseSync(layout, given);
+  }
+  const { result, record, series } = applied;
+  if (options.dryRun) return result;
+  // Applied onto the worker's base branch: it has landed; the others are told of the move.
+  const onBase = record.base_branch !== null && (await gitAdapter.currentBranch(repo.root)) === record.base_branch;
+  const { afterBaseMoved } = await import("./coherence.ts");
+  const landed = onBase ? { record, commit: String(result.head_after), branchTip: series.tip } : undefined;
+  const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
+  return { ...result, told: checked?.told ?? [], started: checked?.started ?? [] };
+}
+
+/** apply under the worker's sync claim: what a killed sync left is finished, then its series is applied. */
+async function applyClaimed(
+  layout: StoreLayout, repo: Repo, given: WorkerRecord, options: ApplyOptions, ctx: Context,
+): Promise<{ result: Record<string, unknown>; record: WorkerRecord; series: Series }> {
+  const fresh = findWorker(layout, given.orchestrator_id, given.worker_id);
+  if (!fresh) throw removedMeanwhile(given);
+  const record = owesSync(layout, fresh)
+    ? await (await import("./sync.ts")).finishClaimedSync(layout, repo, fresh, ctx)
+    : fresh;
+  const target = repo.root;
   if (!options.dryRun) prepareLock();
   const [series, warning] = await Promise.all([writeSeries(layout, record, repo), uncommittedWarning(record)]);
   const squashed = series.squashed
@@ -102,10 +132,10 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
       gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity), ctx.warn);
     if (!outcome.ok && !findWorker(layout, record.orchestrator_id, record.worker_id)) throw removedMeanwhile(record);
     if (!outcome.ok) throw conflictError(record.worker_id, outcome, { ...base, dry_run: true });
-    return { success: true, ...base, dry_run: true, applies_cleanly: true, head };
+    return { result: { success: true, ...base, dry_run: true, applies_cleanly: true, head }, record, series };
   }
 
-  return withLock(checkoutLockTarget(layout), "apply", async () => {
+  const result = await withLock(checkoutLockTarget(layout), "apply", async () => {
     // Independent questions to git, asked at once.
     const [head, expected, staged, overlap] = await Promise.all([
       gitAdapter.gitOut(["rev-parse", "HEAD"], target),
@@ -185,14 +215,8 @@ export async function runApply(options: ApplyOptions, ctx: Context): Promise<Rec
     // A worker removed meanwhile keeps no record of it (its folder is not made again).
     if (findWorker(layout, record.orchestrator_id, record.worker_id)) writeJsonAtomic(appliedFile, [...applied, entry]);
     return { success: true, ...base, dry_run: false, head_before: head, head_after: after };
-  }).then(async (result) => {
-    // Applied onto the worker's base branch: it has landed; the others are told of the move.
-    const onBase = record.base_branch !== null && (await gitAdapter.currentBranch(target)) === record.base_branch;
-    const { afterBaseMoved } = await import("./coherence.ts");
-    const landed = onBase ? { record, commit: String(result.head_after), branchTip: series.tip } : undefined;
-    const checked = await afterBaseMoved(layout, session.orchestrator_id, repo, ctx, landed);
-    return { ...result, told: checked?.told ?? [], started: checked?.started ?? [] };
   });
+  return { result, record, series };
 }
 
 export async function main(args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -12,7 +12,7 @@ import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimRemoval, claimResume, claimSync, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
-  releaseSync, resumeClaimHeld, runningAgentPid, workerState, type WorkerRecord,
+  releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb, workerState, type SyncClaimer, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -178,19 +178,26 @@ export async function removeWorker(
   }
 }
 
-/** How long rm, clean and merge wait for a sync of the worker under way to end (a rebase, then telling it). */
+/** How long rm, clean, merge and apply wait for a sync of the worker under way to end (a rebase, then telling it). */
 const SYNC_WAIT_MS = 60_000;
 
-async function waitForSyncClaim(layout: StoreLayout, record: WorkerRecord): Promise<void> {
+/**
+ * Waits for the worker's sync claim (a sync, or an apply, under way ends first) and takes it for `by`. Refused
+ * once the wait runs out; not_found when the worker was removed meanwhile.
+ */
+export async function waitForSyncClaim(
+  layout: StoreLayout, record: WorkerRecord, by: SyncClaimer = "sync",
+): Promise<void> {
   const until = Date.now() + SYNC_WAIT_MS;
   for (;;) {
-    const claim = claimSync(layout, record);
+    const claim = claimSync(layout, record, by);
     if (claim === "claimed") return;
     if (claim === "gone") {
       throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
     }
     if (Date.now() > until) {
-      throw new OrchError("refused", `worker ${record.worker_id} is being synced by another orch command`);
+      const doing = syncClaimVerb(layout, record);
+      throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -20,7 +20,7 @@ import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimSync, findWorker, listWorkers, loadWorker, releaseSync, removalUnderWay, runningAgentPid, saveWorker,
-  workerState, type WorkerRecord,
+  syncClaimVerb, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
@@ -290,6 +290,17 @@ async function finishKilledSync(
   layout: StoreLayout, repo: Repo, given: WorkerRecord, ctx: Context,
 ): Promise<WorkerRecord> {
   if (claimSync(layout, given) !== "claimed") return given;
+  try {
+    return await finishClaimedSync(layout, repo, given, ctx);
+  } finally {
+    releaseSync(layout, given);
+  }
+}
+
+/** finishKilledSync of a worker whose sync claim this command holds (apply): read again, finished if owed. */
+export async function finishClaimedSync(
+  layout: StoreLayout, repo: Repo, given: WorkerRecord, ctx: Context,
+): Promise<WorkerRecord> {
   const { orchestrator_id: orchestratorId, worker_id: workerId } = given;
   try {
     const record = findWorker(layout, orchestratorId, workerId);
@@ -314,8 +325,6 @@ async function finishKilledSync(
   } catch (error) {
     ctx.warn(`${workerId}: what a killed sync left undone could not be finished: ${(error as Error).message}`);
     return findWorker(layout, orchestratorId, workerId) ?? given;
-  } finally {
-    releaseSync(layout, given);
   }
 }
 
@@ -379,7 +388,7 @@ function claimSyncs(layout: StoreLayout, records: WorkerRecord[], outcome: SyncO
       : removal === "interrupted"
         ? `an orch rm or clean of it was killed half-way: orch rm ${given.worker_id} finishes the removal`
         : claim === "held"
-          ? "it is being synced by another orch command"
+          ? `it is being ${syncClaimVerb(layout, given)} by another orch command`
           : "it was removed meanwhile";
     outcome.skipped.push({ worker_id: given.worker_id, reason });
   }

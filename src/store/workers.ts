@@ -257,7 +257,13 @@ export function resumeClaimHeld(layout: StoreLayout, record: WorkerRecord): Orch
 
 /** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
 export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
-  const claim = claimFileOf(layout, record, "resuming");
+  const by = claimHolder(claimFileOf(layout, record, "resuming"));
+  if (by === undefined) return undefined;
+  return by === "stop" || by === "rm" || by === "spawn" ? by : "resume";
+}
+
+/** The `by` of a claim file ("" when it names none), or undefined when it is not there. */
+function claimHolder(claim: string): string | undefined {
   // A claim is its file made, then written: read in between, a stop's claim would pass for a resume's.
   for (let waited = 0; waited <= CLAIM_WRITE_WAIT_MS; waited += 2) {
     let text: string;
@@ -268,8 +274,7 @@ export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): Re
     }
     try {
       const holder = JSON.parse(text) as { by?: unknown };
-      const by = holder.by;
-      return by === "stop" || by === "rm" || by === "spawn" ? by : "resume";
+      return typeof holder.by === "string" ? holder.by : "";
     } catch {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
     }
@@ -287,10 +292,23 @@ export function releaseResume(layout: StoreLayout, record: WorkerRecord): void {
 /**
  * Claims a worker for the one orch command that syncs it (sync, land --sync): two at once each rebased the
  * same worktree and each told the worker, and what one recorded the other overwrote. Held from before its
- * standing is read until the worker is told; one killed is taken over by the next sync.
+ * standing is read until the worker is told; one killed is taken over by the next sync. apply holds it too
+ * while it reads the worker's branch and applies it: a sync at the same time rebased the branch onto a base
+ * that held part of the worker's own change (git am commits patch by patch), or failed on the index.lock of
+ * apply's git status in the worktree, and apply warned of the rebase's half-written files as uncommitted.
  */
-export function claimSync(layout: StoreLayout, record: WorkerRecord): "claimed" | "held" | "gone" {
-  return claimWorker(claimFileOf(layout, record, "syncing"));
+export function claimSync(
+  layout: StoreLayout, record: WorkerRecord, by: SyncClaimer = "sync",
+): "claimed" | "held" | "gone" {
+  return claimWorker(claimFileOf(layout, record, "syncing"), by === "sync" ? undefined : by);
+}
+
+/** The commands that hold the sync claim: sync (and land --sync) while it syncs, apply while it applies. */
+export type SyncClaimer = "sync" | "apply";
+
+/** What the holder of a worker's sync claim is doing to it, as "worker W is being … by another orch command". */
+export function syncClaimVerb(layout: StoreLayout, record: WorkerRecord): string {
+  return claimHolder(claimFileOf(layout, record, "syncing")) === "apply" ? "applied" : "synced";
 }
 
 export function releaseSync(layout: StoreLayout, record: WorkerRecord): void {
