@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   baseEnv, commitFiles, orch, orchAsync, privateTmux, racing, sessionRepo, sleep, sleepingAgent, tempDir, tmuxRacing,
-  waitUntil, workerProcesses,
+  startTime, waitUntil, workerProcesses,
 } from "./helpers.ts";
 
 function windows(env: Record<string, string | undefined>, name: string): number {
@@ -190,4 +190,31 @@ test("status that failed to start a pending worker says it failed, not pending",
     (w: { worker_id: string }) => w.worker_id === "then").status, "failed");
 });
 
+test("rm of a pending worker whose start saves it started just after rm read it: removed as started", async () => {
+  const { repo, id } = sessionRepo();
+  const a = orch(["spawn", "first", "--no-window", "--json"], { cwd: repo });
+  assert.is(a.code, 0, a.stderr);
+  const b = orch(["spawn", "then", "--after", "first", "--no-window", "--json"], { cwd: repo });
+  assert.is(b.json.status, "pending", b.stderr);
+  commitFiles(a.json.worktree_path, { "first.txt": "a\n" }, "a done");
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "a done"], { cwd: a.json.worktree_path }).code, 0);
+  // The rm is held just after it read the worker pending (under its removal claim): this test holds the sync
+  // claim it waits for next. Meanwhile land starts the worker; then the rm goes on.
+  const folder = path.join(repo, ".orch", "sessions", id, "workers", "then");
+  const held = JSON.stringify({ pid: process.pid, start_time: startTime(process.pid) });
+  fs.writeFileSync(path.join(folder, "syncing"), held);
+  const rm = orchAsync(["rm", "then", "--force", "--json"], { cwd: repo });
+  await waitUntil(() => fs.existsSync(path.join(folder, "removing")), 20_000, "the rm to claim the removal");
+  const landed = orch(["land", "first", "--json"], { cwd: repo });
+  assert.is(landed.code, 0, landed.stderr);
+  assert.equal(landed.json.started, ["then"], landed.stderr);
+  fs.rmSync(path.join(folder, "syncing"));
+  const removed = await rm.done;
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.json.worktree_path, path.join(`${repo}-worktrees`, "then"), "its worktree was removed");
+  const workers = orch(["status", "--json"], { cwd: repo }).json.workers;
+  assert.equal(workers.map((w: { worker_id: string }) => w.worker_id), ["first"], "removed");
+  assert.not.match(spawnSync("git", ["worktree", "list"], { cwd: repo, encoding: "utf8" }).stdout, /\/then /);
+  assert.not.ok(fs.existsSync(path.join(`${repo}-worktrees`, "then")), "no worktree folder left");
+});
 test.run();

@@ -11,8 +11,9 @@ import { checkSshSetupFor, placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
-  claimRemoval, claimResume, claimSync, findWorker, forgetWorker, recordWorkerEvent, releaseRemoval, releaseResume,
-  releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb, workerState, type SyncClaimer, type WorkerRecord,
+  claimRemoval, claimResume, claimStart, claimSync, findWorker, forgetWorker, isWaitingToStart, recordWorkerEvent,
+  releaseRemoval, releaseResume, releaseStart, releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb, workerState,
+  type SyncClaimer, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -203,10 +204,34 @@ export async function waitForSyncClaim(
   }
 }
 
+/** How long rm and clean wait for a start of a pending worker under way (its worktree, window, agent). */
+const START_WAIT_MS = 60_000;
+
+/**
+ * A pending worker read again once no start of it is under way: under its start claim (a start that comes
+ * later leaves it), or as the start under way saved it (started, or failed to). Before, a start that saved
+ * it started just after rm read it pending had it forgotten: its worktree, branch, window and agent left.
+ */
+async function startSettled(layout: StoreLayout, record: WorkerRecord): Promise<WorkerRecord> {
+  const until = Date.now() + START_WAIT_MS;
+  for (;;) {
+    const claimed = claimStart(layout, record);
+    const now = findWorker(layout, record.orchestrator_id, record.worker_id) ?? record;
+    if (claimed && !now.pending) releaseStart(layout, record); // started before: removed as started
+    if (claimed || !isWaitingToStart(now)) return now;
+    if (Date.now() > until) {
+      throw new OrchError("refused", `worker ${record.worker_id} is being started by another orch command`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function removeClaimed(
   layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
 ): Promise<RemoveOutcome> {
   if (record.pending) {
+    const now = await startSettled(layout, record);
+    if (!now.pending) return (await placeOf(layout, now, ctx)).remove(options, mainRoot);
     // Recorded by spawn --after and never started: no worktree, window or agent to remove, but what a start of
     // it killed with -9 half-way left (its worktree, the branch it made).
     forgetWorker(layout, record.orchestrator_id, record.worker_id);

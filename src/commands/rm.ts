@@ -67,7 +67,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
 
 /** A pending worker (spawn --after, never started) had no worktree or branch: there is nothing to name. */
 function removedWhat(record: WorkerRecord, outcome: RemoveOutcome): string {
-  if (record.pending === true) return "forgotten (pending: it had no worktree or branch yet)";
+  // Started meanwhile (its start saved it as this rm read it pending), it is removed as started.
+  if (record.pending === true && outcome.worktree_path === null && !outcome.forgotten_only) {
+    return "forgotten (pending: it had no worktree or branch yet)";
+  }
   if (outcome.forgotten_only && !onHost(record)) {
     return `forgotten only (the folder its record names, ${record.worktree_path}, is not its worktree and is left)`;
   }
