@@ -203,6 +203,22 @@ test("the same series twice is refused; --force applies it again; uncommitted wo
   assert.is(orch(["apply", "feat/twice"], { cwd: wt }).code, 1, "not into the worker's own worktree");
 });
 
+test("apply's look at the worker's worktree leaves its index alone: an agent's git add then takes index.lock", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/index");
+  commitFiles(wt, { "i.txt": "i\n" }, "add i");
+  // The same content with a new time: git status refreshes the entry and, when it may, writes the index back
+  // (index.lock held meanwhile, a new file after); the agent's git commit at that moment failed on the lock.
+  const later = new Date(Date.now() + 60_000);
+  fs.utimesSync(path.join(wt, "i.txt"), later, later);
+  const index = git(["rev-parse", "--git-path", "index"], wt);
+  const before = fs.statSync(path.resolve(wt, index));
+  const r = orch(["apply", "feat/index", "--dry-run", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  const after = fs.statSync(path.resolve(wt, index));
+  assert.equal([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], "the worker's index was not written");
+});
+
 test("a series whose changes are already here (landed another way): refused, not reported as applied", () => {
   const { repo } = sessionRepo();
   const wt = worker(repo, "feat/landed");

@@ -8,8 +8,13 @@ import { checkResult, run, type RunOptions, type RunResult } from "./exec.ts";
 import { pullRequestRepository } from "./gh.ts";
 import { readRefFromFiles, type Repo } from "./repo.ts";
 
+/**
+ * GIT_OPTIONAL_LOCKS=0: orch's reading commands (git status in a worker's worktree, in the base's checkout)
+ * never take index.lock to write back a refreshed index; with it, an agent's own `git add` or `git commit`
+ * at that moment failed ("Unable to create '…/index.lock': File exists"). Writes take their locks as ever.
+ */
 function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0" };
+  return { ...env, LC_ALL: "C", LANG: "C", GIT_TERMINAL_PROMPT: "0", GIT_OPTIONAL_LOCKS: "0" };
 }
 
 export interface GitOptions
