@@ -257,8 +257,9 @@ test("a sync killed with -9 in the middle of its git rebase: the next sync puts 
 test("a killed sync's git left a zombie (nothing reaps it): the next sync does not take it for a running git", async () => {
   if (!fs.existsSync("/proc/self/stat")) return console.log("SKIP: no /proc to tell a zombie by");
   const { repo, wt, tip } = behindOne("reaped");
-  // A group of its own whose one process has ended, never reaped: its parent (sleep) waits for no child.
-  const script = 'setsid sh -c "exit 0" & echo $!; exec sleep 60';
+  // A group of its own whose one process has ended, never reaped: its parent (sleep) waits for no child. It
+  // ends once its parent is sleep: one that ended before was reaped by sh now and then (no zombie to read).
+  const script = "setsid sh -c 'until [ \"$(cat /proc/$PPID/comm)\" = sleep ]; do :; done' & echo $!; exec sleep 60";
   const parent = spawn("sh", ["-c", script], { stdio: ["ignore", "pipe", "ignore"] });
   try {
     const zombie = await new Promise<number>((resolve) => parent.stdout!.once("data", (d) => resolve(Number(`${d}`))));
