@@ -220,6 +220,26 @@ test("a failing post-checkout hook only warns in land's and apply --dry-run's th
   assert.is(git(["rev-parse", "HEAD"], repo), r.json.results[0].commit);
 });
 
+test("in a sparse checkout, land's test sees every file of what it lands, the worker's change outside it too", () => {
+  const { repo } = sessionRepo({ "a.txt": "a\n", "lib/util.txt": "old\n" });
+  git(["sparse-checkout", "set", "--no-cone", "/*", "!/lib/"], repo);
+  const config = fs.readFileSync(path.join(repo, ".git/config"), "utf8");
+  const wt = orch(["spawn", "feat/lib", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  writeFiles(wt, { "lib/util.txt": "new\n" }); // the worktree is sparse too (git copies the patterns)
+  git(["add", "--sparse", "-A"], wt);
+  git(["commit", "-q", "-m", "lib work"], wt);
+  orch(["notify", "--type", "task_complete", "--summary", "lib done"], { cwd: wt });
+  const r = orch(["land", "--test", "grep -qx new lib/util.txt && test -f a.txt", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.results[0].status, "landed", JSON.stringify(r.json.results));
+  assert.is(git(["show", "HEAD:lib/util.txt"], repo), "new");
+  // The user's checkout, patterns and config stay as sparse as they made them.
+  assert.not.ok(fs.existsSync(path.join(repo, "lib")));
+  assert.is(git(["sparse-checkout", "list"], repo), "/*\n!/lib/");
+  assert.is(fs.readFileSync(path.join(repo, ".git/config"), "utf8"), config);
+  assert.is(git(["status", "--porcelain"], repo), "");
+});
+
 test("a worker that rebased onto the moved base by itself: diff, apply and land --rebase take only its own commits", async () => {
   const { repo } = sessionRepo();
   const wt = await finishedWorker(repo, "feat/rebased", { "mine.txt": "mine\n" });

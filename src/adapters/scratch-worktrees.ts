@@ -8,7 +8,7 @@ import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { tempFolder } from "../runtime.ts";
 import { OrchError } from "../errors.ts";
-import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure } from "./git.ts";
+import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure, worktreeGitDir } from "./git.ts";
 
 /** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
 const FOLDER_PREFIX = "orch-scratch-";
@@ -123,4 +123,17 @@ export async function withScratchWorktree<T>(
       await git(["worktree", "prune"], repoRoot, { allowFailure: true });
     }
   });
+}
+
+/**
+ * Every file of the throw-away worktree's commit on disk, before land's test runs there. git worktree add
+ * gives a new worktree the sparse-checkout patterns of the checkout it runs in, so in a sparse checkout the
+ * test ran without the files outside them, the worker's changes there included, and said they passed. Only
+ * the throw-away worktree's own copy of the patterns is changed (`/*`, every file): not the user's.
+ */
+export async function checkOutWhole(dir: string): Promise<void> {
+  const patterns = path.join(worktreeGitDir(dir), "info", "sparse-checkout");
+  if (!fs.existsSync(patterns)) return;
+  fs.writeFileSync(patterns, "/*\n");
+  await git(["sparse-checkout", "reapply"], dir);
 }

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import * as gitAdapter from "../adapters/git.ts";
-import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
+import { checkOutWhole, removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
@@ -114,6 +114,7 @@ async function landOne(
     const tested = await gitAdapter.gitOut(["rev-parse", "HEAD"], dir);
     if (tested === head) return { ...entry, status: "skipped", reason: `already in ${base}` };
     if (testCommand) {
+      await checkOutWhole(dir);
       await copyIncludedFiles(mainRoot, dir, await gitAdapter.readSettings(mainRoot), ctx.warn);
       ctx.warn(`land: testing ${record.worker_id} on ${base} with: ${testCommand}`);
       // The test command is the user's shell command line, so sh runs it, like git bisect run does; after
