@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { git, orch, privateTmux, sessionRepo, tempDir, waitUntil } from "./helpers.ts";
+import { commitFiles, git, orch, privateTmux, sessionRepo, smallDisk, tempDir, waitUntil } from "./helpers.ts";
 import type { Check } from "../src/commands/doctor.ts";
 import { shimHome, shimNeedsWriting } from "../src/runtime.ts";
 import { run } from "../src/adapters/exec.ts";
@@ -63,6 +63,31 @@ test("TMPDIR naming a missing folder: land, apply --dry-run and demo say so in o
   const demo = orch(["demo"], { cwd: tempDir(), env: missing });
   assert.is(demo.code, 2, demo.stderr);
   assert.match(demo.stderr, /^orch: the temp folder TMPDIR \/\S+\/gone does not exist \(the demo's scratch/);
+});
+
+test("a full TMPDIR: land and apply --dry-run say so in one line, naming the temp folder; nothing lands or is left", () => {
+  const disk = smallDisk("64k");
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  try {
+    const { repo } = sessionRepo();
+    const wt = orch(["spawn", "feat/full", "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
+    commitFiles(wt, { "b.txt": "b\n" }, "b");
+    assert.is(orch(["notify", "--type", "task_complete", "--summary", "b"], { cwd: wt }).code, 0);
+    const head = git(["rev-parse", "main"], repo);
+    disk.fill(0);
+    for (const args of [["land", "--test", "true"], ["apply", "feat/full", "--dry-run"]]) {
+      const r = orch(args, { cwd: repo, env: { TMPDIR: disk.dir } });
+      assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /cannot make a throw-away worktree in the temp folder TMPDIR \/\S+: no space left on /);
+      assert.match(r.stderr, /\(make room there, or set TMPDIR to another folder\)$/m);
+      assert.not.match(r.stderr, /ENOSPC/);
+    }
+    assert.is(git(["rev-parse", "main"], repo), head, "nothing landed");
+    assert.equal(fs.readdirSync(disk.dir), ["filler"], "no folder left in the temp folder");
+  } finally {
+    disk.unmount();
+  }
 });
 
 test("a HOME orch cannot write to: the shim goes in the temp folder and the agent runs orch", async () => {

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { tempFolder } from "../runtime.ts";
-import { OrchError } from "../errors.ts";
+import { OrchError, errnoCode } from "../errors.ts";
 import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure, worktreeGitDir } from "./git.ts";
 
 /** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
@@ -91,6 +91,18 @@ export async function removeStaleScratchWorktrees(repoRoot: string): Promise<str
   return removed;
 }
 
+/** Why orch could not make its folder or owner file in the temp folder (full, read-only), in one line with the fix. */
+function tempFolderFailure(temp: string, error: unknown): OrchError {
+  const code = errnoCode(error);
+  const why = code === "ENOSPC" ? "no space left on device"
+    : code === "EROFS" ? "read-only file system"
+    : code === "EACCES" || code === "EPERM" ? "permission denied"
+    : error instanceof Error ? error.message : String(error);
+  const set = process.env.TMPDIR ? "TMPDIR " : "";
+  return new OrchError("failed", `cannot make a throw-away worktree in the temp folder ${set}${temp}: ${why} ` +
+    "(make room there, or set TMPDIR to another folder)");
+}
+
 /**
  * A throw-away detached worktree at `ref`, always removed again, whatever `fn` does — also on Ctrl-C or
  * SIGTERM, which end the programs `fn` runs and then the command (interrupt.ts).
@@ -102,11 +114,21 @@ export async function withScratchWorktree<T>(
   const repository = await commonGitDir(repoRoot);
   return guardInterrupts(async () => {
     const temp = tempFolder("orch makes its throw-away worktrees there");
-    const parent = fs.mkdtempSync(path.join(temp, FOLDER_PREFIX));
+    let parent: string;
+    try {
+      parent = fs.mkdtempSync(path.join(temp, FOLDER_PREFIX));
+    } catch (error) {
+      throw tempFolderFailure(temp, error);
+    }
     const dir = path.join(parent, WORKTREE_NAME);
     try {
       const owner: ScratchOwner = { pid: process.pid, start_time: processStartTime(process.pid), repository };
-      fs.writeFileSync(path.join(parent, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+      try {
+        fs.writeFileSync(path.join(parent, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+      } catch (error) {
+        // A failed write(2) names no file ("ENOSPC: no space left on device, write").
+        throw tempFolderFailure(temp, error);
+      }
       const added = await git(["worktree", "add", "--quiet", "--detach", dir, ref], repoRoot, { allowFailure: true });
       if (added.code !== 0) {
         const hookSaid = postCheckoutHookFailure(dir, added.stderr);
