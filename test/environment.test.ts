@@ -65,7 +65,7 @@ test("TMPDIR naming a missing folder: land, apply --dry-run and demo say so in o
   assert.match(demo.stderr, /^orch: the temp folder TMPDIR \/\S+\/gone does not exist \(the demo's scratch/);
 });
 
-test("a full TMPDIR: land and apply --dry-run say so in one line, naming the temp folder; nothing lands or is left", () => {
+test("a full TMPDIR: land and apply --dry-run say so in one line, naming it; nothing lands or is left there", () => {
   const disk = smallDisk("64k");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {

@@ -187,6 +187,25 @@ test("a pre-commit hook that refuses the second squash: the first is reported la
   assert.is(git(["status", "--porcelain"], repo), "");
 });
 
+test("a refusing pre-merge-commit hook: land --method merge and sync --merge say its words", async () => {
+  const { repo } = sessionRepo();
+  const wt = await finishedWorker(repo, "feat/merged", { "m.txt": "m\n" });
+  commitFiles(repo, { "base.txt": "the base moved\n" }, "base moves");
+  const hook = "#!/bin/sh\necho 'lint: no merge commits here' >&2\nexit 1\n";
+  fs.writeFileSync(path.join(repo, ".git/hooks/pre-merge-commit"), hook, { mode: 0o755 });
+  const head = git(["rev-parse", "HEAD"], repo);
+  const tip = git(["rev-parse", "HEAD"], wt);
+  const landed = orch(["land", "--method", "merge", "--json"], { cwd: repo });
+  assert.is(landed.code, 1, landed.stderr);
+  assert.match(landed.json.results[0].reason, /could not be merged onto main at \w+: lint: no merge commits here$/);
+  const synced = orch(["sync", "feat/merged", "--merge", "--json"], { cwd: repo });
+  assert.is(synced.code, 0, synced.stderr);
+  const reason = "git merge failed: lint: no merge commits here";
+  assert.equal(synced.json.skipped, [{ worker_id: "feat-merged", reason }]);
+  assert.equal([git(["rev-parse", "HEAD"], repo), git(["rev-parse", "HEAD"], wt)], [head, tip]);
+  assert.is(git(["status", "--porcelain"], wt), "");
+});
+
 test("commit.gpgsign with no key: land stops the worker as failed with git's cause (gpg), nothing landed", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/unsigned", { "u.txt": "u\n" });

@@ -698,10 +698,11 @@ export async function mergeInto(
 /**
  * What git said, in one line: its first `error:` or `fatal:` line, which names the cause ("gpg failed to
  * sign the data" comes before "failed to write commit object"), else its last line (a refusing hook's own
- * words). Hints are left out.
+ * words). Hints are left out, and so is the line git merge ends with after a refusing pre-merge-commit or
+ * commit-msg hook, which names no cause and whose advice (git commit) no longer applies once orch has undone it.
  */
 export function gitSaid(output: string): string {
-  const lines = gitLines(output);
+  const lines = gitLines(output).filter((line) => !line.startsWith("Not committing merge; use 'git commit'"));
   return lines.find((line) => /^(error|fatal): /.test(line)) ?? lines.pop() ?? "";
 }
 
