@@ -37,6 +37,23 @@ test("three workers, the second conflicts: first landed, second conflict, third 
   assert.is(git(["worktree", "list"], repo).split("\n").length, 4, "no throw-away worktree left behind");
 });
 
+test("a worker that reported done with its work uncommitted is skipped as such; one with commits lands, warned", () => {
+  const { repo } = sessionRepo();
+  const forgot = orch(["spawn", "feat/forgot", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  fs.writeFileSync(path.join(forgot, "work.txt"), "never committed\n");
+  orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: forgot });
+  const r = orch(["land", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.results.map((x: { status: string; reason: string }) => [x.status, x.reason]),
+    [["skipped", "no commits of its own: its changes are uncommitted in its worktree (work.txt)"]]);
+  commitFiles(forgot, { "work.txt": "committed\n" }, "the work");
+  fs.writeFileSync(path.join(forgot, "notes.txt"), "left out\n");
+  const landed = orch(["land", "feat-forgot", "--json"], { cwd: repo });
+  assert.is(landed.json.results[0].status, "landed", landed.stdout);
+  assert.is(landed.stderr.trim(), "orch: worker feat-forgot has uncommitted changes that are not included: notes.txt");
+  assert.not.ok(fs.existsSync(path.join(repo, "notes.txt")));
+});
+
 test("a red --test stops the queue with test_failed; the test ran with the change applied", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/good", { "good.txt": "ok\n" });

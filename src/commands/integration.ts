@@ -128,11 +128,16 @@ async function squashedSeries(
 
 /** Uncommitted changes in the worker's worktree: they are not part of what gets applied or merged. */
 export async function uncommittedWarning(record: WorkerRecord): Promise<string | null> {
+  const listed = await uncommittedList(record);
+  return listed && `worker ${record.worker_id} has uncommitted changes that are not included: ${listed}`;
+}
+
+/** The paths with uncommitted changes in the worker's worktree (the first eight), or null when there are none. */
+export async function uncommittedList(record: WorkerRecord): Promise<string | null> {
   if (worktreeGone(record)) return null;
   const dirty = await uncommittedPaths(record);
   if (dirty.length === 0) return null;
-  const listed = `${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
-  return `worker ${record.worker_id} has uncommitted changes that are not included: ${listed}`;
+  return `${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
 }
 
 /**

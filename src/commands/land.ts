@@ -27,7 +27,9 @@ import {
   findWorker, listWorkers, loadWorker, recordWorkerEvent, removalUnderWay, workerState, type WorkerRecord,
 } from "../store/workers.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
-import { branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage } from "./integration.ts";
+import {
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, uncommittedList, uncommittedWarning,
+} from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
 import type { CommandResult } from "./types.ts";
@@ -95,7 +97,11 @@ async function landOne(
   const fork = await forkPoint(mainRoot, record, tip);
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (await gitAdapter.isMergedInto(mainRoot, tip, head)) {
-    return { ...entry, status: "skipped", reason: `already in ${base}` };
+    if (tip !== record.base_commit) return { ...entry, status: "skipped", reason: `already in ${base}` };
+    // Never committed: an agent that reported done with its work left uncommitted is told so, not "already in".
+    const dirty = await uncommittedList(record);
+    const left = dirty ? `: its changes are uncommitted in its worktree (${dirty})` : "";
+    return { ...entry, status: "skipped", reason: `no commits of its own${left}` };
   }
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   const env = await gitAdapter.commitIdentity(mainRoot, ctx.env);
@@ -155,6 +161,9 @@ async function landOne(
       const why = ff.stderr.trim().split("\n")[0] ?? "";
       return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}${left}` };
     }
+    // As apply and merge say it: what the worker left uncommitted did not land with it.
+    const dirty = await uncommittedWarning(record);
+    if (dirty) ctx.warn(dirty);
     return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
   }, ctx.warn);
 }
