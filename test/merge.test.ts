@@ -61,6 +61,18 @@ test("a squash left staged by a merge killed before its commit: merge names it a
   assert.match(done.stderr, /already merged/, "the merge it finished is the worker's");
 });
 
+test("a worker with no commits, its work left uncommitted: refused as having none, the files named", () => {
+  const { repo } = sessionRepo();
+  const wt = workerWithCommits(repo, "feat/none", []);
+  fs.writeFileSync(path.join(wt, "left.txt"), "uncommitted\n");
+  const r = orch(["merge", "feat/none", "--json"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  assert.is(r.json.error.code, "refused");
+  assert.match(r.json.error.message, /^feat-none has no commits since its base [0-9a-f]{12}: nothing to do$/);
+  assert.match(r.stderr, "uncommitted changes that are not included: left.txt");
+  assert.is(git(["rev-list", "--count", "HEAD"], repo), "1", "nothing merged");
+});
+
 test("local rebase replays each commit; local merge makes a merge commit", () => {
   const { repo } = sessionRepo();
   workerWithCommits(repo, "feat/rb", [{ "r1.txt": "1\n" }, { "r2.txt": "2\n" }]);

@@ -43,7 +43,11 @@ export async function mergeLocally(
   const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   const branchRef = `refs/heads/${record.branch}`;
   if (await gitAdapter.isMergedInto(mainRoot, branchRef, head)) {
-    throw new OrchError("refused", `${record.worker_id} is already merged into ${base}: nothing to do`);
+    // Never committed (an agent that reported done without committing) is said as apply says it.
+    const why = tip === record.base_commit
+      ? `has no commits since its base ${tip.slice(0, 12)}`
+      : `is already merged into ${base}`;
+    throw new OrchError("refused", `${record.worker_id} ${why}: nothing to do`);
   }
   const overlap = await gitAdapter.dirtyPathsTouched(mainRoot, mainRoot, fork, branchRef);
   if (overlap.length) {
