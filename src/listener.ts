@@ -7,12 +7,16 @@
 import process from "node:process";
 import { OrchError } from "./errors.ts";
 import { startingParent } from "./parent.ts";
+import { checkStoreFormat } from "./store/format.ts";
 import { signalsGuarded } from "./signal-guard.ts";
 import { isSameProcess, processChain } from "./proc.ts";
 
 export class SessionGuard {
   private readonly parent = startingParent();
   private readonly chain = processChain(this.parent);
+
+  /** `storeRoot`: the store it reads, whose format check() asks again (see check). */
+  constructor(private readonly storeRoot: string) {}
 
   /**
    * Why the session this listener was started for is gone (its parent changed, or a process above it
@@ -25,12 +29,17 @@ export class SessionGuard {
     return undefined;
   }
 
-  /** Throws when the session is gone: call before every claim, so nothing is taken for nobody. */
+  /**
+   * Throws when the session is gone: call before every claim, so nothing is taken for nobody. Also when a
+   * newer orch has upgraded the store meanwhile (store-version): asked at every wake-up, one stat while
+   * there is no such file, since the format checked at the start no longer says how to read it.
+   */
   check(what: string): void {
     const reason = this.goneReason();
     if (reason) {
       throw new OrchError("failed", `${what}: the session that started it has ended (${reason}); nothing was taken`);
     }
+    checkStoreFormat(this.storeRoot);
   }
 }
 
@@ -59,7 +68,7 @@ export function unattendedSessionReason(env: NodeJS.ProcessEnv): string | undefi
  */
 let hangupHandled = false;
 
-export function guardListener(): SessionGuard {
+export function guardListener(storeRoot: string): SessionGuard {
   // The listener's connections to hosts are closed first, as a finished command closes them (ssh-mux.ts).
   const hangUp = () => {
     // A command undoing its steps (interrupt.ts), or orch mcp answering its calls, ends the process itself.
@@ -68,5 +77,5 @@ export function guardListener(): SessionGuard {
   };
   if (!hangupHandled) process.on("SIGHUP", hangUp);
   hangupHandled = true;
-  return new SessionGuard();
+  return new SessionGuard(storeRoot);
 }

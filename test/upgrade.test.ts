@@ -11,7 +11,7 @@ import { profileFor } from "../src/agents/index.ts";
 import type { LaunchSpec, ResumeSpec } from "../src/agents/profile.ts";
 import { OrchError } from "../src/errors.ts";
 import { hostLacksFlag, RemoteHost } from "../src/hosts/remote.ts";
-import { git, orch, sessionRepo, snapshot, tempDir } from "./helpers.ts";
+import { git, orch, orchAsync, sessionRepo, snapshot, tempDir, waitUntil, watching } from "./helpers.ts";
 
 /** A session with a worker (no window) and one unread message from it; the worker's worktree. */
 function sessionWithWorker(): { repo: string; id: string; worktree: string } {
@@ -71,6 +71,29 @@ test("a store of a newer format: every command refuses it in one line (exit 1) a
   const polled = orch(["poll", "--json"], { cwd: repo });
   assert.is(polled.code, 0, polled.stderr);
   assert.equal(polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["half way"]);
+});
+
+test("a store upgraded by a newer orch under running listeners: each ends refusing it in one line, taking nothing", async () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  const listeners = [
+    { args: ["poll", "--wait"], cwd: repo }, { args: ["watch"], cwd: repo },
+    { args: ["await", "feat/a"], cwd: repo }, { args: ["inbox", "--wait"], cwd: worktree },
+  ].map(({ args, cwd }) => ({ args, run: orchAsync([...args, "--timeout", "30", "--json"], { cwd }) }));
+  await waitUntil(() => listeners.every((l) => watching(l.run.child.pid!)), 30_000, "the listeners to wait");
+  const store = path.join(repo, ".orch");
+  fs.writeFileSync(path.join(store, "store-version"), "2\n");
+  const before = snapshot(store);
+  // Before, each went on reading the store as format 1 until its --timeout (exit 124).
+  for (const { args, run } of listeners) {
+    const r = await run.done;
+    assert.is(r.code, 1, `orch ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.is(r.json?.error?.code, "store", `orch ${args.join(" ")}: ${r.stdout}`);
+    assert.match(r.json.error.message, /is of format 2, made by a newer orch; this orch reads format 1: /);
+  }
+  assert.equal(snapshot(store), before, "nothing in the store changed");
 });
 
 test("a store-version that is not a number is refused in one line, as a store orch cannot tell it can read", () => {

@@ -164,7 +164,7 @@ async function awaitOnce(
 ): Promise<AwaitedWorker[] | undefined> {
   const dirs = records.map((r) => layout.eventsDir(r.orchestrator_id, r.worker_id));
   const restart = () => startedOnHost(layout, records);
-  const guard = guardListener();
+  const guard = guardListener(layout.root);
   const removed = new Map<string, number>();
   // Before every look, with hosts or without: the watchdog of the workers here (a remote worker's is its
   // host's), and a prerequisite merged elsewhere, which starts its pending workers.

@@ -361,7 +361,7 @@ export async function raiseAndAwaitAnswer(
   // the agent: Claude Code runs the hook through `sh -c`, and that shell outlives a SIGKILLed agent.
   // So every process above the hook counts, as for a listener: one of them ending says the agent is gone.
   const { SessionGuard } = await import("../listener.ts");
-  const guard = new SessionGuard();
+  const guard = new SessionGuard(layout.root);
   const outcome = await waitFor([path.dirname(answerPath)], waitMs, () => {
     if (fs.existsSync(answerPath)) return "answered";
     return guard.goneReason() === undefined ? undefined : "agent gone";

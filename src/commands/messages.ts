@@ -256,7 +256,7 @@ export async function inboxMain(_args: string[], flags: Flags, ctx: Context): Pr
   }
   const record = loadWorker(layout, session.orchestrator_id, workerId);
   const inbox = layout.inboxDir(record.orchestrator_id, record.worker_id);
-  const guard = wait ? guardListener() : undefined;
+  const guard = wait ? guardListener(layout.root) : undefined;
   // A sandboxed agent may see the store read-only: that is one line for the user, not a crash.
   const checkFolder = () => guard?.check("inbox --wait");
   const whose = `worker ${record.worker_id}`;

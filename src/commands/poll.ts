@@ -73,7 +73,7 @@ export function orchestratorTakeCheck(
 ): () => void {
   const unattended = unattendedSessionReason(env);
   if (unattended) throw new OrchError("refused", `${what ?? "poll"}: ${unattended}; nothing was taken`);
-  const guard = what === undefined ? undefined : guardListener();
+  const guard = what === undefined ? undefined : guardListener(layout.root);
   return () => {
     guard?.check(what!);
     const records = listWorkers(layout, orchestratorId);

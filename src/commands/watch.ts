@@ -22,7 +22,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
   const mailDir = layout.mailDir(orchestratorId);
   requireOpenStdout();
   const beforeTake = orchestratorTakeCheck(layout, orchestratorId, "watch", ctx.env);
-  const guard = guardListener();
+  const guard = guardListener(layout.root);
   const sessionGone = sameFolder(layout.sessionDir(orchestratorId), "the session");
   const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   let printed = 0;
