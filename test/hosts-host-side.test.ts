@@ -379,6 +379,22 @@ test("a host forgotten with host rm --force: await counts its worker as settled;
   assert.is(rm.code, 0, rm.stderr);
 });
 
+test("a host's store of a newer format: poll's empty poll there refuses it as the host's orch does, not as empty", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env } = repoWithWorker(a, "broken/newer-store", "feat/newer");
+  const first = orch(["poll", "--json"], { cwd: repo, env });
+  assert.equal([first.code, first.json.message_count, first.stderr], [0, 0, ""], first.stderr);
+  // What a newer orch there leaves: a store-version file saying a format this orch does not read.
+  writeAsUser(a, "broken/newer-store/.orch/store-version", "2\n");
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(polled.code, 0, polled.stderr);
+  // Before, the shell's shortcut found no message files and answered an empty poll, saying nothing.
+  assert.match(polled.stderr, /^orch: on host alpha: orch poll: the store \S+ is of format 2, made by a newer orch; /, polled.stderr);
+  assert.is(polled.stderr.trim().split("\n").length, 1, polled.stderr);
+  namesHostOnce(polled.stderr);
+});
+
 test("host rm --force, then host add under another name: its warning's host add and rm remove the worker there", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -6,6 +6,7 @@ import {
   setAsideSilentMasterOf, startOnHost, startTimeoutMs, type RemoteProcess,
 } from "../adapters/ssh.ts";
 import { HostError, OrchError, type ErrorKind } from "../errors.ts";
+import { STORE_VERSION_FILE } from "../store/format.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
 import { quoteForShell, scriptLine, type RemoteCommand } from "./shell-quote.ts";
@@ -40,12 +41,15 @@ const VERSION_IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command 
  * was (the watchdog would report it) — and orch runs only when there is any; otherwise the answer of an
  * empty poll. It may run orch for nothing (the pid file of a finished worker's runner that was killed,
  * which that orch then removes), never skip a message: the claim itself is always the host's orch's.
+ * A store with a store-version file (src/store/format.ts) is the host's orch's to read or refuse: this
+ * script knows format 1, which has none, and must not read a newer one as empty.
  * (Run by a POSIX login shell itself, after its rc files: `command` passes over a function of theirs
  * named cd, read, kill or echo; the options that would change the script, host add's check refuses.)
  */
 const POLL_IF_ANY = [
   'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$2" || exit 3',
   'd=${ORCH_HOME:-.orch}/sessions/$3; shift 3',
+  `[ -e "\${ORCH_HOME:-.orch}/${STORE_VERSION_FILE}" ] && exec "$o" "$@"`,
   // 0 (run orch) unless the agent recorded in $1 still runs with its recorded start time.
   'ended() { command read -r pid start _ < "$1"; [ -n "$pid" ] && command kill -0 "$pid" 2>/dev/null || return 0',
   '  [ -d /proc/self ] || return 1; IFS= command read -r s < "/proc/$pid/stat"; set -- ${s##*")"}',
