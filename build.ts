@@ -25,12 +25,25 @@ function step(title: string, argv: string[], quietFailure = false): string | und
   return undefined;
 }
 
+/**
+ * This build's stamp (src/version.ts): when it was built, and its commit's date (a checkout of older code
+ * built today is still older). ISO times in UTC, so that comparing them as text orders them.
+ */
+function buildStamp(): string[] {
+  const stamp = ["--define", `ORCH_BUILT_AT=${JSON.stringify(new Date().toISOString())}`];
+  const commit = spawnSync("git", ["log", "-1", "--format=%cI", "HEAD"], { cwd: root, encoding: "utf8" });
+  const date = new Date(commit.status === 0 ? commit.stdout.trim() : "");
+  if (!Number.isNaN(date.getTime())) stamp.push("--define", `ORCH_COMMITTED_AT=${JSON.stringify(date.toISOString())}`);
+  return stamp;
+}
+
 fs.rmSync(path.join(root, "dist", "node"), { recursive: true, force: true });
 if (step("tsc → dist/node", [bin("tsc"), "-p", root])) process.exit(1);
 
 if (target === "bun") {
   const failed = step("bun build --compile → dist/orch", [
-    bin("bun"), "build", "--compile", ...BUN_COMPILE_FLAGS, path.join(root, "src", "main.ts"), "--outfile", path.join(root, "dist", "orch"),
+    bin("bun"), "build", "--compile", ...BUN_COMPILE_FLAGS, ...buildStamp(),
+    path.join(root, "src", "main.ts"), "--outfile", path.join(root, "dist", "orch"),
   ]);
   if (failed) process.exit(1);
 } else if (target === "deno") {

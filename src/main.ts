@@ -13,7 +13,7 @@ import { booleanFlag, stringFlag } from "./flags.ts";
 import { checkOrchestratorId } from "./ids.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut, writeOutPatiently } from "./output.ts";
 import { noteParent } from "./parent.ts";
-import { VERSION } from "./version.ts";
+import { BUILD, VERSION } from "./version.ts";
 
 noteParent();
 const argv = process.argv.slice(2);
@@ -199,7 +199,7 @@ async function parseWithCac(): Promise<Invocation | undefined> {
       process.exit(0);
     }
     if (parsed.options.version) {
-      const versionJson = { success: true, version: VERSION };
+      const versionJson = { success: true, version: VERSION, ...(BUILD ? { build: BUILD } : {}) };
       writeOrLeave(jsonMode() ? `${JSON.stringify(versionJson, null, 2)}\n` : `orch ${VERSION}\n`);
       process.exit(0);
     }

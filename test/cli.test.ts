@@ -95,7 +95,14 @@ test("--json given twice is still --json; --version --json is one JSON document"
   const version = orch(["--version", "--json"], { cwd });
   assert.is(version.code, 0);
   const { version: expected } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-  assert.equal(version.json, { success: true, version: expected });
+  const { build, ...rest } = version.json;
+  assert.equal(rest, { success: true, version: expected });
+  // The binary build.ts made knows its build (host add tells builds apart by it); run from source, orch has none.
+  const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+  assert.match(build.built_at, iso);
+  assert.match(build.committed_at, iso);
+  const fromSource = orch(["--version", "--json"], { cwd, runtime: "node" });
+  assert.equal(fromSource.json, { success: true, version: expected });
 });
 
 test("an unknown command or flag is a usage error: exit 2, one line on stderr, JSON error with --json", () => {

@@ -623,6 +623,49 @@ test("host add again replaces another build of the same version on the host (an 
   assert.equal([once.code, once.json.installed], [0, false], "the same build is left as it is");
 });
 
+test("host add leaves a newer build of this version on the host, saying so in one line; an older build it replaces", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const [a] = world.hosts;
+  const { repo } = sessionRepo();
+  const env = world.env;
+  assert.is(orch(["host", "add", "alpha", a!.alias, "--path", "builds/repo"], { cwd: repo, env }).code, 0);
+  const ours = orch(["--version", "--json"], { cwd: repo }).json;
+  assert.type(ours.build?.built_at, "string", "the binary knows when it was built");
+  assert.type(ours.build?.committed_at, "string", "and its commit's date");
+  const shifted = (hours: number) => {
+    const by = (iso: string) => new Date(Date.parse(iso) + hours * 3_600_000).toISOString();
+    return { built_at: by(ours.build.built_at), committed_at: by(ours.build.committed_at) };
+  };
+  /** An orch build of this version there, stamped `hours` from this one, as --version and --version --json say. */
+  const buildThere = (hours: number) => {
+    const json = JSON.stringify({ success: true, version: ours.version, build: shifted(hours) }, null, 2);
+    const script = `#!/bin/sh\ncase " $* " in *" --json "*) cat <<'EOF'\n${json}\nEOF\n;; ` +
+      `*) echo 'orch ${ours.version}' ;; esac\n`;
+    writeAsUser(a!, ".local/bin/orch", script, 0o755);
+    return script;
+  };
+  const installedThere = () => fs.readFileSync(path.join(a!.home, ".local/bin/orch"));
+  const newer = buildThere(1);
+  const kept = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.is(kept.code, 0, kept.stderr);
+  // Before, any other file of the same version was taken for an older build and replaced.
+  assert.equal([kept.json.again, kept.json.installed], [true, false]);
+  assert.is(installedThere().toString(), newer, "the newer build is left there");
+  const said = new RegExp(`^orch: host alpha has a newer build of orch ${ours.version} \\(built ` +
+    `${shifted(1).built_at} from a commit of ${shifted(1).committed_at}\\) than this one \\(built ` +
+    `${ours.build.built_at} from a commit of ${ours.build.committed_at}\\): left as it is$`);
+  const lines = kept.stderr.split("\n").filter((line) => line.includes("newer"));
+  assert.is(lines.length, 1, kept.stderr);
+  assert.match(lines[0]!, said, kept.stderr);
+  assert.ok(kept.json.warnings.some((w: string) => said.test(`orch: ${w}`)), kept.stdout);
+  buildThere(-1);
+  const replaced = orch(["host", "add", "alpha", a!.alias, "--json"], { cwd: repo, env });
+  assert.is(replaced.code, 0, replaced.stderr);
+  assert.is(replaced.json.installed, true);
+  assert.not.match(replaced.stderr, /newer/);
+  assert.ok(installedThere().equals(fs.readFileSync(orchCommand("binary")[0]!)), "the older build is replaced");
+});
+
 test("spawns to a host at once, its first use by the session: one session there, every worker's report arrives", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;

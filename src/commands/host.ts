@@ -20,7 +20,7 @@ import { selfCommand } from "../runtime.ts";
 import { CorruptFileError, listDir } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, type WorkerRecord } from "../store/workers.ts";
-import { VERSION } from "../version.ts";
+import { BUILD, builtAfter, VERSION, type BuildStamp } from "../version.ts";
 import type { CommandResult } from "./types.ts";
 
 /**
@@ -31,12 +31,14 @@ import type { CommandResult } from "./types.ts";
 const OLD_COPIES = 'for f in "$HOME/$o".[0-9]*.tmp; do p=${f#"$HOME/$o".}; p=${p%.tmp}; ' +
   'case $p in *[!0-9]*) continue ;; esac; command kill -0 "$p" 2>/dev/null || rm -f -- "$f"; done; ';
 /**
- * What the host has: its system, its orch (if any) and that file's POSIX cksum, which of git and tmux are
+ * What the host has: its system, its orch (if any: its `--version --json` on one line, or the plain line of
+ * an orch that has no JSON for it) and that file's POSIX cksum, which of git and tmux are
  * missing, and which of the agents orch knows by name ("$@" after the orch path) its ssh commands find.
  * First, the leftovers of an earlier copy of orch (OLD_COPIES).
  */
 const PROBE = `${VERSION_WITHIN}; ` + `o=$1; shift; ${OLD_COPIES}` + 'echo orch-probe; uname -s; uname -m; ' +
-  'versionWithin "$HOME/$o" 2>/dev/null || echo "orch none"; ' +
+  'if v=$(versionWithin "$HOME/$o" --json 2>/dev/null); then printf "%s\\n" "$v" | tr -s "\\n" " "; echo; ' +
+  'else echo "orch none"; fi; ' +
   '{ cksum < "$HOME/$o"; } 2>/dev/null || echo "cksum none"; ' +
   'for p in git tmux; do command -v "$p" >/dev/null 2>&1 || echo "missing $p"; done; ' +
   'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "agent $p"; done; :';
@@ -82,15 +84,51 @@ function isOlder(theirs: string, ours: string): boolean {
   return false;
 }
 
+/** The host's orch as the probe found it: its version and, from a stamped build, its build. */
+interface TheirOrch {
+  version: string;
+  build?: BuildStamp;
+}
+
+/** The probe's orch line: `orch --version --json` on one line, or the plain text of an orch without it. */
+function theirOrch(line: string): TheirOrch | undefined {
+  if (line === "orch none") return undefined;
+  try {
+    const doc = JSON.parse(line) as { version?: unknown; build?: { built_at?: unknown; committed_at?: unknown } };
+    if (typeof doc?.version !== "string") return { version: line };
+    const build = doc.build;
+    if (typeof build?.built_at !== "string") return { version: doc.version };
+    const committed = typeof build.committed_at === "string" ? { committed_at: build.committed_at } : {};
+    return { version: doc.version, build: { built_at: build.built_at, ...committed } };
+  } catch {
+    return { version: line };
+  }
+}
+
+/** What a build stamp says, for the line that names a newer one. */
+function buildText(build: BuildStamp | undefined): string {
+  if (!build) return "unstamped";
+  return `built ${build.built_at}${build.committed_at ? ` from a commit of ${build.committed_at}` : ""}`;
+}
+
 /**
- * The host's orch is of this orch's version but not this file (cksum, `sum`): another build of it, older as
- * far as anyone can tell, since the version stays the same between releases. Run from source, orch has no
- * file to compare and leaves it.
+ * Whether host add puts this orch in place of theirs: none there, an older version, or another build of
+ * this version (its file not this one's: cksum, `sum`) made before this one. The version stays the same
+ * between releases, so builds are told apart by their stamps (src/version.ts); one without a stamp came
+ * before builds had them. `newer` says why theirs stays when it is newer than this one. Run from source,
+ * orch has no file to compare and leaves one of its version.
  */
-function anotherBuild(theirs: string, sum: string): boolean {
+function replaces(theirs: TheirOrch | undefined, sum: string): { install: boolean; newer?: string } {
+  if (!theirs || isOlder(theirs.version, VERSION)) return { install: true };
+  if (isOlder(VERSION, theirs.version)) {
+    return { install: false, newer: `orch ${theirs.version}, newer than this one (${VERSION})` };
+  }
   const self = selfCommand();
-  if (self.length !== 1 || isOlder(VERSION, theirs)) return false;
-  return posixCksum(fs.readFileSync(self[0]!)) !== sum.trim();
+  if (self.length !== 1 || posixCksum(fs.readFileSync(self[0]!)) === sum.trim()) return { install: false };
+  if (!theirs.build) return { install: true };
+  if (BUILD && !builtAfter(theirs.build, BUILD)) return { install: true };
+  const builds = `(${buildText(theirs.build)}) than this one (${buildText(BUILD)})`;
+  return { install: false, newer: `a newer build of orch ${VERSION} ${builds}` };
 }
 
 /** This orch as one file to copy: the compiled binary. */
@@ -167,7 +205,7 @@ async function addHost(
     const message = `host ${name}: its login shell did not run orch's probe (exit ${probe.code}: ${why})`;
     throw new OrchError("failed", message);
   }
-  const [system = "", machine = "", version = "", sum = "", ...found] = lines.slice(1);
+  const [system = "", machine = "", orchLine = "", sum = "", ...found] = lines.slice(1);
   // It answered: a pause of status and poll after it failed them (hosts/backoff.ts) is over, as when they reach it.
   noteHostReached(layout, name);
   // Asked of the login shell itself: orch's scripts then run in it without an sh of their own.
@@ -191,7 +229,12 @@ async function addHost(
   }
 
   let installed = false;
-  if (version === "orch none" || isOlder(version, VERSION) || anotherBuild(version, sum)) {
+  const replacing = replaces(theirOrch(orchLine.trim()), sum);
+  if (replacing.newer) {
+    // Never an older orch over a newer one (another repository's orch, an older checkout's build).
+    warnings.push(`host ${name} has ${replacing.newer}: left as it is`);
+  }
+  if (replacing.install) {
     if (record.os !== process.platform || record.arch !== process.arch) {
       const here = `${process.platform}/${process.arch}`;
       throw new OrchError("failed", `host ${name} runs ${record.os}/${record.arch}, this orch is built for ${here}: ` +

@@ -20,13 +20,13 @@ const IN_CLONE = 'case $1 in /*) o=$1 ;; *) o=$HOME/$1 ;; esac; command cd -- "$
 /** How long an orch on a host may take to print its version before host add or host list ends it. */
 export const VERSION_LIMIT_SECONDS = 10;
 /**
- * `versionWithin PROGRAM`: PROGRAM --version, ended (kill -9, exit 137) when it has not ended within
+ * `versionWithin PROGRAM [ARG…]`: PROGRAM ARG… --version, ended (kill -9, exit 137) when it has not ended within
  * VERSION_LIMIT_SECONDS: an orch there that hangs (a broken build) would hold host add, which replaces it,
  * and host list for ever. Its output goes through files: a process it started (which the kill does not
  * reach) would hold the connection's pipe open. The watcher's sleep ends with it.
  */
 export const VERSION_WITHIN = 'versionWithin() { t=$(mktemp) || return 1; ' +
-  '"$1" --version </dev/null >"$t" 2>"$t.e" & p=$!; ' +
+  '"$@" --version </dev/null >"$t" 2>"$t.e" & p=$!; ' +
   `( trap 'command kill $s 2>/dev/null; wait $s; exit 0' TERM; sleep ${VERSION_LIMIT_SECONDS} & s=$!; wait $s; ` +
   "command kill -9 $p 2>/dev/null ) </dev/null >/dev/null 2>&1 & k=$!; " +
   'wait $p; r=$?; command kill $k 2>/dev/null; wait $k; command cat -- "$t"; command cat -- "$t.e" >&2; ' +
