@@ -395,6 +395,38 @@ test("a host's store of a newer format: poll's empty poll there refuses it as th
   namesHostOnce(polled.stderr);
 });
 
+test("host rm --force, then host add of its name with another --path: the old worker's commands never reach the new clone", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/before", "feat/before");
+  const worktree = orch(["status", "--json"], { cwd: repo, env }).json.workers[0].worktree_path as string;
+  assert.is(orch(["host", "rm", "alpha", "--force"], { cwd: repo, env }).code, 0);
+  const readded = orch(["host", "add", "alpha", a.alias, "--path", "broken/after"], { cwd: repo, env });
+  assert.is(readded.code, 0, readded.stderr);
+  const now = orch(["spawn", "feat/after", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(now.code, 0, now.stderr);
+  // Before, each went to the clone at broken/after, the host's session there, as if it were the worker's.
+  for (const args of [["send", worker, "hello"], ["stop", worker], ["diff", worker]]) {
+    const r = orch([...args, "--json"], { cwd: repo, env });
+    assert.equal([r.code, r.json.error?.code], [1, "not_found"], `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.json.error.message, /^host alpha is another host now \(removed and added again with another DEST/);
+  }
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const byId = Object.fromEntries(status.json.workers.map((w: { worker_id: string }) => [w.worker_id, w]));
+  assert.match(byId[worker].error, /^host alpha is another host now/);
+  assert.is(byId[now.json.worker_id].error, undefined, "the new host's worker is its own");
+  namesHostOnce(status.stderr);
+  const list = orch(["host", "list", "--json"], { cwd: repo, env });
+  assert.equal(list.json.hosts[0].workers, [now.json.worker_id], "only the new host's worker counts as its");
+  const rm = orch(["rm", worker, "--yes", "--json"], { cwd: repo, env });
+  assert.is(rm.code, 0, rm.stderr);
+  assert.is(rm.json.forgotten_only, true, "only forgotten here");
+  assert.match(rm.stderr, /is only forgotten here: host alpha is another host now/);
+  assert.ok(fs.existsSync(worktree), "its worktree stays on the host it was made on");
+  assert.is(orch(["send", now.json.worker_id, "hello"], { cwd: repo, env }).code, 0, "the new host's worker is reached");
+});
+
 test("host rm --force, then host add under another name: its warning's host add and rm remove the worker there", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

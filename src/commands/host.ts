@@ -15,7 +15,9 @@ import { noteHostReached } from "../hosts/backoff.ts";
 import { checkDestination, checkHostName, checkRemotePath, defaultRemotePath } from "../hosts/destination.ts";
 import { loginShellNoise, RemoteHost, VERSION_LIMIT_SECONDS, VERSION_WITHIN } from "../hosts/remote.ts";
 import { POSIX_SHELL_CHECK, POSIX_SHELL_OK } from "../hosts/shell-quote.ts";
-import { findHost, forgetHost, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord } from "../hosts/store.ts";
+import {
+  findHost, forgetHost, isHostOf, listHosts, REMOTE_ORCH_PATH, saveHost, type HostRecord,
+} from "../hosts/store.ts";
 import { selfCommand } from "../runtime.ts";
 import { CorruptFileError, listDir } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -297,7 +299,7 @@ interface HostReport {
 }
 
 async function reportHost(record: HostRecord, workers: WorkerRecord[], ctx: Context): Promise<HostReport> {
-  const mine = workers.filter((w) => w.host === record.name).map((w) => w.worker_id);
+  const mine = workers.filter((w) => w.host === record.name && isHostOf(record, w.host_id)).map((w) => w.worker_id);
   const base = { name: record.name, destination: record.destination, path: record.path, workers: mine };
   try {
     // Run in the clone, as every remote command is: a clone gone from there shows here too.
@@ -387,7 +389,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       unusable = error.message;
     }
     if (!record && unusable === undefined) throw new OrchError("not_found", `no host ${name}`);
-    const workers = allWorkers(layout).filter((w) => w.host === name);
+    // Workers of the host this name was before (removed with --force, then added elsewhere) are not this one's.
+    const workers = allWorkers(layout).filter((w) => w.host === name && (!record || isHostOf(record, w.host_id)));
     if (workers.length && !booleanFlag(flags, "force")) {
       const ids = workers.map((w) => w.worker_id).join(", ");
       const what = "orch rm them first, or --force to forget the host anyway";

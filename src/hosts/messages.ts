@@ -23,7 +23,9 @@ import type { Message } from "../store/messages.ts";
 import { listWorkers } from "../store/workers.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
-import { findHost, findHostSession, listHostSessions, type HostRecord, type HostSessionLink } from "./store.ts";
+import {
+  findHost, findHostSession, isHostOf, listHostSessions, type HostRecord, type HostSessionLink,
+} from "./store.ts";
 
 const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
 
@@ -197,11 +199,16 @@ function hostsOf(
       forgotten.add(link.host);
       return [];
     }
-    if (record) return [{ host: new RemoteHost(record, ctx.env), link }];
-    // Forgotten here (host rm): worth a word only while workers of this session are still recorded on it.
-    const workersThere = () => listWorkers(layout, orchestratorId).some((w) => w.host === link.host);
+    if (record && isHostOf(record, link.host_id)) return [{ host: new RemoteHost(record, ctx.env), link }];
+    // Forgotten here (host rm), or its name another host's now (whose clone has no such session): worth a word
+    // only while workers of this session are still recorded on it.
+    const workersThere = () => listWorkers(layout, orchestratorId)
+      .some((w) => w.host === link.host && (!record || !isHostOf(record, w.host_id)));
     if (!forgotten.has(link.host) && workersThere()) {
-      ctx.warn(`host ${link.host} is no longer known (orch host rm?): its messages stay there`);
+      const why = record
+        ? "is another host now (removed and added again elsewhere): the messages of the host it was stay there"
+        : "is no longer known (orch host rm?): its messages stay there";
+      ctx.warn(`host ${link.host} ${why}`);
     }
     forgotten.add(link.host);
     return [];
@@ -307,7 +314,7 @@ export function followHosts(layout: StoreLayout, orchestratorId: string, ctx: Co
     try {
       const record = findHost(layout, name);
       const link = findHostSession(layout, orchestratorId, name);
-      return record && link ? keyOf(record, link) : undefined;
+      return record && link && isHostOf(record, link.host_id) ? keyOf(record, link) : undefined;
     } catch {
       return undefined;
     }

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
+import { sha256Hex } from "../sha256.ts";
 import { CorruptFileError, listDir, makeDirs, readJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { checkHostName } from "./destination.ts";
@@ -37,6 +38,22 @@ export interface HostSessionLink {
   host: string;
   remote_orchestrator_id: string;
   created_at: string;
+  /** The host it was opened on (hostIdOf); absent in links of older orch versions. */
+  host_id?: string;
+}
+
+/**
+ * Which host a record names: its destination and clone, as a short hash. Worker records and session links
+ * keep it (host_id), so that after host rm --force and a host add of the name with another DEST or --path,
+ * they are not taken for records of that other host; added again as it was, it is the same host again.
+ */
+export function hostIdOf(record: Pick<HostRecord, "destination" | "path">): string {
+  return sha256Hex(`${record.destination}\n${record.path}`).slice(0, 16);
+}
+
+/** Is `record` the host that `hostId` (a worker's or link's) was made on? Records of older orchs name none. */
+export function isHostOf(record: HostRecord, hostId: string | undefined): boolean {
+  return hostId === undefined || hostIdOf(record) === hostId;
 }
 
 export const REMOTE_ORCH_PATH = ".local/bin/orch";

@@ -17,8 +17,8 @@ import { runLifeline } from "./messages.ts";
 export { requestsSent } from "../adapters/ssh-mux.ts";
 import { pausedHost } from "./backoff.ts";
 import { fetchBranchesWherePossible, onHost } from "./place.ts";
-import { forgottenHost, hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
-import { findHost, findHostSession } from "./store.ts";
+import { hostGone, hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
+import { findHostSession } from "./store.ts";
 
 /**
  * Starts asking each host of these workers for its status (one ssh call per host, all at once).
@@ -84,7 +84,7 @@ export async function overlayHostViews(
   for (const record of remote) {
     const index = views.findIndex((v) => v.worker_id === record.worker_id);
     if (index < 0) continue;
-    const error = fromHosts.errors.get(record.host);
+    const error = fromHosts.workerErrors.get(record.worker_id) ?? fromHosts.errors.get(record.host);
     const there = fromHosts.views.get(`${record.host}/${record.worker_id}`);
     if (error !== undefined) {
       const unknownState = { alive: false, window_alive: false, agent_alive: false };
@@ -168,16 +168,17 @@ export async function awaitAcrossHosts(
   const running = new Set<Promise<unknown>>();
 
   for (const name of hosts) {
-    const mine = remote.filter((r) => r.host === name);
-    if (!findHost(layout, name)) {
-      // Forgotten here (host rm --force): nothing reaches its workers, so they count as settled, as those of a
-      // host that answers with an error of its own do.
-      const why = forgottenHost(name).message;
-      ctx.warn(why);
-      for (const r of mine) answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: why });
-      for (const r of mine) givenUp.add(r.worker_id);
-      continue;
+    const named = remote.filter((r) => r.host === name);
+    // Forgotten here (host rm --force), or its name another host's now: nothing reaches those workers, so they
+    // count as settled, as those of a host that answers with an error of its own do.
+    const gone = named.map((r) => [r, hostGone(layout, r)] as const).filter(([, error]) => error !== undefined);
+    for (const why of new Set(gone.map(([, error]) => error!.message))) ctx.warn(why);
+    for (const [r, error] of gone) {
+      answers.set(r.worker_id, { ...notYet(r), status: "unreachable", error: error!.message });
+      givenUp.add(r.worker_id);
     }
+    const mine = named.filter((r) => !gone.some(([g]) => g === r));
+    if (mine.length === 0) continue;
     const host = hostOf(layout, mine[0]!, ctx);
     const link = findHostSession(layout, mine[0]!.orchestrator_id, name);
     void (async () => {

@@ -29,14 +29,44 @@ import {
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import type { WorkerPlace } from "./place.ts";
 import { hostLacksFlag, RemoteHost } from "./remote.ts";
-import { findHost, findHostSession, loadHost, saveHostSession } from "./store.ts";
+import { findHost, findHostSession, hostIdOf, isHostOf, loadHost, saveHostSession } from "./store.ts";
 
 export type RemoteWorkerRecord = WorkerRecord & { host: string };
 
 export function hostOf(layout: StoreLayout, record: RemoteWorkerRecord, ctx: Context): RemoteHost {
+  const gone = hostGone(layout, record);
+  if (gone) throw gone;
+  return new RemoteHost(findHost(layout, record.host)!, ctx.env);
+}
+
+/**
+ * Why nothing reaches the host a worker was made on, or undefined while its record here is that host's: it
+ * was forgotten (host rm --force), or its name now names another host (added again with another DEST or
+ * --path), whose clone must never be taken for the worker's.
+ */
+export function hostGone(layout: StoreLayout, record: RemoteWorkerRecord): HostError | undefined {
   const host = findHost(layout, record.host);
-  if (!host) throw forgottenHost(record.host);
-  return new RemoteHost(host, ctx.env);
+  if (!host) return forgottenHost(record.host);
+  return isHostOf(host, record.host_id) ? undefined : replacedHost(record.host);
+}
+
+/** Does the worker's host name name another host now than the one it was made on (see hostGone)? */
+export function hostReplaced(layout: StoreLayout, record: RemoteWorkerRecord): boolean {
+  const host = findHost(layout, record.host);
+  return host !== undefined && !isHostOf(host, record.host_id);
+}
+
+/** Why a worker's host is gone when its name names another host now (see hostGone). */
+function replacedWhy(name: string): string {
+  return `host ${name} is another host now (removed and added again with another DEST or --path since the ` +
+    "worker was made there)";
+}
+
+/** A worker's host name was removed (host rm --force) and added again as another host: see hostGone. */
+export function replacedHost(name: string): HostError {
+  const fix = "orch rm forgets its workers here (their worktrees stay on the host they were made on, reached " +
+    "again only once this name is added back as it was)";
+  return new HostError("not_found", name, `${replacedWhy(name)}: ${fix}`);
 }
 
 /**
@@ -62,7 +92,9 @@ export async function remoteSessionId(
   lost?: string,
 ): Promise<string> {
   const current = () => {
-    const known = findHostSession(layout, orchestratorId, host.name)?.remote_orchestrator_id;
+    const link = findHostSession(layout, orchestratorId, host.name);
+    // A link to the session on a host of this name before (removed, added again elsewhere) is none.
+    const known = link && isHostOf(host.record, link.host_id) ? link.remote_orchestrator_id : undefined;
     return known === lost ? undefined : known;
   };
   const known = current();
@@ -74,7 +106,8 @@ export async function remoteSessionId(
     await refuseForeignClone(host);
     const doc = await host.orch(["init"]);
     const id = String(doc.orchestrator_id);
-    const link = { host: host.name, remote_orchestrator_id: id, created_at: new Date().toISOString() };
+    const made = new Date().toISOString();
+    const link = { host: host.name, remote_orchestrator_id: id, created_at: made, host_id: hostIdOf(host.record) };
     saveHostSession(layout, orchestratorId, link);
     return id;
   });
@@ -259,6 +292,7 @@ export async function spawnOnHost(
     tmux_session: typeof doc.tmux_session === "string" ? doc.tmux_session : null,
     created_at: pending?.created_at ?? new Date().toISOString(),
     host: host.name,
+    host_id: hostIdOf(host.record),
     ...(baseTip ? { base_tip: baseTip } : {}),
   };
   if (pending) {
@@ -389,10 +423,13 @@ export async function removeOnHost(
     const nothingDone = { agent_stopped: false, window_closed: false };
     return { worker_id, branch, worktree_path, branch_deleted: branchDeleted, ...nothingDone, forgotten_only: true };
   };
-  // Its host forgotten here (orch host rm --force): nothing reaches it any more, and the record is all there is.
-  if (!findHost(layout, record.host)) {
+  // Its host forgotten here (orch host rm --force), or its name another host's now: nothing reaches it any
+  // more, and the record is all there is.
+  const gone = hostGone(layout, record);
+  if (gone) {
     await refuseUnmerged();
-    return forgottenHere(`host ${record.host} is no longer known (orch host rm --force?)`);
+    const forgotten = `host ${record.host} is no longer known (orch host rm --force?)`;
+    return forgottenHere(hostReplaced(layout, record) ? replacedWhy(record.host) : forgotten);
   }
   const host = hostOf(layout, record, ctx);
   if (options.deleteBranch) await refuseBranchCheckedOutElsewhere(host, record, mainRoot);
@@ -608,13 +645,15 @@ export interface HostViews {
   unread: number;
   total: number;
   errors: Map<string, string>;
+  /** worker id → why its host is not reached, for a worker whose host's name is another host's now. */
+  workerErrors: Map<string, string>;
 }
 
 /** One `orch status` per host, all at once; an unreachable host is an error entry, never a wait. */
 export async function statusOnHosts(
   layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context,
 ): Promise<HostViews> {
-  const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map() };
+  const out: HostViews = { views: new Map(), unread: 0, total: 0, errors: new Map(), workerErrors: new Map() };
   const hosts = [...new Set(records.map((r) => r.host))];
   if (hosts.length) checkSshSetup(ctx.env);
   await Promise.all(hosts.map(async (name) => {
@@ -625,8 +664,14 @@ export async function statusOnHosts(
       return ctx.warn(`host ${name} ${silentSince(silent)}: its workers count as unreachable ${until}`);
     }
     const startedAt = Date.now();
+    // Workers of the host this name was before (host rm --force, then added elsewhere): not this host's to say.
+    const named = records.filter((r) => r.host === name);
+    const replaced = named.filter((r) => hostReplaced(layout, r));
+    for (const r of replaced) out.workerErrors.set(r.worker_id, replacedHost(name).message);
+    if (replaced.length) ctx.warn(replacedHost(name).message);
+    if (replaced.length === named.length) return;
     try {
-      const sample = records.find((r) => r.host === name)!;
+      const sample = named.find((r) => !replaced.includes(r))!;
       const host = hostOf(layout, sample, ctx);
       const args = ["status", "--orch", remoteSessionOf(layout, sample)];
       // Branch tips, not the host's standings (computed here against the base as it is here); an older

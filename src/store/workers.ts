@@ -56,6 +56,8 @@ export interface WorkerRecord {
   pending_spawn?: PendingSpawn;
   /** The host the worker lives on (orch host add); absent for a worker here. */
   host?: string;
+  /** Which host that name was when the worker was made there (hosts/store.ts hostIdOf); absent before. */
+  host_id?: string;
   /**
    * The spawn that is opening the worker's window (until it has recorded which): one killed meanwhile
    * left a window no record names, or none; status finds which (adoptOpenedWindows).
