@@ -664,15 +664,19 @@ export async function statusOnHosts(
       return ctx.warn(`host ${name} ${silentSince(silent)}: its workers count as unreachable ${until}`);
     }
     const startedAt = Date.now();
-    // Workers of the host this name was before (host rm --force, then added elsewhere): not this host's to say.
     const named = records.filter((r) => r.host === name);
-    const replaced = named.filter((r) => hostReplaced(layout, r));
-    for (const r of replaced) out.workerErrors.set(r.worker_id, replacedHost(name).message);
-    if (replaced.length) ctx.warn(replacedHost(name).message);
-    if (replaced.length === named.length) return;
     try {
-      const sample = named.find((r) => !replaced.includes(r))!;
-      const host = hostOf(layout, sample, ctx);
+      // Its record read once, whatever the number of workers (status is a hot path).
+      const known = findHost(layout, name);
+      if (!known) throw forgottenHost(name);
+      // Workers of the host this name was before (host rm --force, then added elsewhere): not this host's to say.
+      const id = hostIdOf(known);
+      const replaced = named.filter((r) => r.host_id !== undefined && r.host_id !== id);
+      for (const r of replaced) out.workerErrors.set(r.worker_id, replacedHost(name).message);
+      if (replaced.length) ctx.warn(replacedHost(name).message);
+      const sample = named.find((r) => !replaced.includes(r));
+      if (!sample) return;
+      const host = new RemoteHost(known, ctx.env);
       const args = ["status", "--orch", remoteSessionOf(layout, sample)];
       // Branch tips, not the host's standings (computed here against the base as it is here); an older
       // orch on the host does not know the flag and answers as it always did.
