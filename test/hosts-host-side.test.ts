@@ -379,7 +379,7 @@ test("a host forgotten with host rm --force: await counts its worker as settled;
   assert.is(rm.code, 0, rm.stderr);
 });
 
-test("a host's store of a newer format: poll's empty poll there refuses it as the host's orch does, not as empty", () => {
+test("a host's store of a newer format: the empty poll there refuses it as the host's orch does, not as empty", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;
   const { repo, env } = repoWithWorker(a, "broken/newer-store", "feat/newer");
@@ -390,12 +390,13 @@ test("a host's store of a newer format: poll's empty poll there refuses it as th
   const polled = orch(["poll", "--json"], { cwd: repo, env });
   assert.is(polled.code, 0, polled.stderr);
   // Before, the shell's shortcut found no message files and answered an empty poll, saying nothing.
-  assert.match(polled.stderr, /^orch: on host alpha: orch poll: the store \S+ is of format 2, made by a newer orch; /, polled.stderr);
+  const refused = /^orch: on host alpha: orch poll: the store \S+ is of format 2, made by a newer orch; /;
+  assert.match(polled.stderr, refused, polled.stderr);
   assert.is(polled.stderr.trim().split("\n").length, 1, polled.stderr);
   namesHostOnce(polled.stderr);
 });
 
-test("host rm --force, then host add of its name with another --path: the old worker's commands never reach the new clone", () => {
+test("host rm --force, then host add of the name elsewhere: its old workers never reach the new clone", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;
   const { repo, env, worker } = repoWithWorker(a, "broken/before", "feat/before");
@@ -424,7 +425,8 @@ test("host rm --force, then host add of its name with another --path: the old wo
   assert.is(rm.json.forgotten_only, true, "only forgotten here");
   assert.match(rm.stderr, /is only forgotten here: host alpha is another host now/);
   assert.ok(fs.existsSync(worktree), "its worktree stays on the host it was made on");
-  assert.is(orch(["send", now.json.worker_id, "hello"], { cwd: repo, env }).code, 0, "the new host's worker is reached");
+  const sent = orch(["send", now.json.worker_id, "hello"], { cwd: repo, env });
+  assert.is(sent.code, 0, `the new host's worker is reached: ${sent.stderr}`);
 });
 
 test("host rm --force, then host add under another name: its warning's host add and rm remove the worker there", () => {

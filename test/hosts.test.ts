@@ -623,7 +623,7 @@ test("host add again replaces another build of the same version on the host (an 
   assert.equal([once.code, once.json.installed], [0, false], "the same build is left as it is");
 });
 
-test("host add leaves a newer build of this version on the host, saying so in one line; an older build it replaces", () => {
+test("host add leaves a newer build of this version on the host, saying so; an older one it replaces", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo();

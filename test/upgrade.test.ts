@@ -73,7 +73,7 @@ test("a store of a newer format: every command refuses it in one line (exit 1) a
   assert.equal(polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["half way"]);
 });
 
-test("a store upgraded by a newer orch under running listeners: each ends refusing it in one line, taking nothing", async () => {
+test("a store upgraded by a newer orch under running listeners: each ends, refusing it in one line", async () => {
   const { repo } = sessionRepo();
   const spawned = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo });
   assert.is(spawned.code, 0, spawned.stderr);
