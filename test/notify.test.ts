@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, sessionRepo, snapshot } from "./helpers.ts";
+import { commitFiles, orch, sessionRepo, snapshot } from "./helpers.ts";
 
 test("notify writes a readable JSON message with every content field", () => {
   const { repo, id } = sessionRepo();
@@ -75,6 +75,26 @@ test("in a worker's worktree the marker decides who speaks; a disagreeing enviro
   });
   assert.is(plain.json.worker_id, "feat-a");
   assert.is(plain.stderr, "");
+});
+
+test("task_complete from a worktree with uncommitted work is sent, and the agent is told what it left out", () => {
+  const { repo } = sessionRepo();
+  const wt = orch(["spawn", "feat/left", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  fs.mkdirSync(path.join(wt, "src"));
+  fs.writeFileSync(path.join(wt, "src", "new.txt"), "never added\n");
+  const r = orch(["notify", "--type", "task_complete", "--summary", "done", "--json"], { cwd: path.join(wt, "src") });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.json.message_type, "task_complete");
+  assert.is(r.stderr, "orch: this worktree has uncommitted changes, which land, merge and apply leave out: " +
+    "src/new.txt (commit them, then report task_complete again)\n");
+  // Progress says nothing of it; a commit quiets it.
+  assert.is(orch(["notify", "--type", "progress", "--summary", "half"], { cwd: wt }).stderr, "");
+  commitFiles(wt, { "src/new.txt": "never added\n" }, "the work");
+  const again = orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.stderr, "");
+  const inbox = orch(["poll", "--json"], { cwd: repo });
+  assert.is(inbox.json.messages.filter((m: { message_type: string }) => m.message_type === "task_complete").length, 2);
 });
 
 test("bad input exits 2 with one line and leaves the store as it was", () => {

@@ -62,7 +62,19 @@ export async function runNotify(options: NotifyOptions, ctx: Context): Promise<M
   } catch (error) {
     throw storeError("deliver the message into", layout.mailDir(session.orchestrator_id), error);
   }
+  // Sent first, whatever git says: then the agent that reported done in its own worktree with work left
+  // uncommitted is told, while it can still commit it (land, merge and apply take only commits).
+  if (options.type === "task_complete" && marker && marker.worker_id === workerId) await warnUncommitted(ctx);
   return message;
+}
+
+async function warnUncommitted(ctx: Context): Promise<void> {
+  const { dirtyPaths } = await import("../adapters/git.ts");
+  const dirty = await dirtyPaths(ctx.cwd).catch(() => []);
+  if (dirty.length === 0) return;
+  const listed = `${dirty.slice(0, 8).join(", ")}${dirty.length > 8 ? ", …" : ""}`;
+  ctx.warn(`this worktree has uncommitted changes, which land, merge and apply leave out: ${listed} ` +
+    "(commit them, then report task_complete again)");
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
