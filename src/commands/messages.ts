@@ -11,9 +11,9 @@ import { MAX_TEXT_BYTES, readStdinBounded } from "../input.ts";
 import { requireOpenStdout, type Colors } from "../output.ts";
 import { baseTipsMoved } from "../store/coherence.ts";
 import { readEventLog } from "../store/events.ts";
-import { readRegularFile, storeError } from "../store/files.ts";
+import { isRealDirectory, listDir, readRegularFile, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
+import { isWorkerMessageType, newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
 import {
   loadWorker, claimWakeUp, markTurnStarted, runningAgentPid, workerState, type WorkerRecord,
@@ -209,6 +209,29 @@ export function findSessionMessage(layout: StoreLayout, orchestratorId: string, 
       if (typeof parsed !== "string") return parsed;
     } catch {
       // not here
+    }
+  }
+  return workerSentMessage(layout, orchestratorId, id);
+}
+
+/**
+ * A message a worker sent, from its event log (a hard link to it): read messages may be trimmed from mail/cur
+ * (as the README says to), and a live worker's pending question must still be answerable with reply.
+ */
+function workerSentMessage(layout: StoreLayout, orchestratorId: string, id: string): Message | undefined {
+  const suffix = `.${id}.json`;
+  for (const workerId of listDir(layout.workersDir(orchestratorId))) {
+    if (!isRealDirectory(layout.workerDir(orchestratorId, workerId))) continue; // a link is never followed
+    const eventsDir = layout.eventsDir(orchestratorId, workerId);
+    const entry = readEventLog(eventsDir).find((event) => event.id === id && event.name.endsWith(suffix));
+    if (!entry || !isWorkerMessageType(entry.type)) continue;
+    try {
+      const parsed = parseMessage(readRegularFile(path.join(eventsDir, entry.name)).toString("utf8"), `${id}.json`);
+      if (typeof parsed !== "string" && parsed.orchestrator_id === orchestratorId && parsed.worker_id === workerId) {
+        return parsed;
+      }
+    } catch {
+      // gone meanwhile (the worker removed), or not a message file
     }
   }
   return undefined;
