@@ -38,10 +38,20 @@ export function scratchOutsideTmp(): { tmp: string; users: string } {
  * step again (the step is the number of tool calls so far), so `times` says how many requests fail.
  */
 export type Step =
-  | { exec: string; login?: boolean; yieldMs?: number; escalate?: string; after?: Promise<unknown> }
-  | { say: string; after?: Promise<unknown> }
+  | { exec: string; login?: boolean; yieldMs?: number; escalate?: string; after?: Promise<unknown>; tokens?: number }
+  | { say: string; after?: Promise<unknown>; tokens?: number }
   | { fail: number; code: string; message: string; times?: number }
-  | { cut: true; times?: number };
+  | { cut: true; times?: number }
+  | { streamFail: string; message: string; times?: number };
+
+/** The Responses API's own words when the input is larger than the model's window (its code context_length_exceeded). */
+export const CONTEXT_TOO_LONG = "Your input exceeds the context window of this model. Please adjust your input and try again.";
+
+/** Codex's request to summarise the conversation when it compacts (its instructions, as the last user message). */
+export const COMPACTION_PROMPT = "CONTEXT CHECKPOINT COMPACTION";
+
+/** What the scripted model answers a compaction with; Codex keeps it in the conversation that goes on. */
+export const COMPACTION_SUMMARY = "SUMMARY-OF-EARLIER-WORK: the script's steps so far.";
 
 export interface RecordedRequest {
   at: number;
@@ -51,6 +61,8 @@ export interface RecordedRequest {
   step: number;
   /** "user" for the conversation; Codex's side requests (a thread title) have their own. */
   threadSource: string;
+  /** Whether it asked for a summary of the conversation (Codex compacting it), answered with COMPACTION_SUMMARY. */
+  compaction: boolean;
   /** The Authorization header it came with: which credentials the Codex that asked was configured with. */
   authorization: string | undefined;
   body: ResponsesRequest;
@@ -88,9 +100,18 @@ function sse(res: http.ServerResponse, type: string, data: Record<string, unknow
 }
 
 /** Answers a request with the failure its step asks for. */
-type Failure = Extract<Step, { fail: number } | { cut: true }>;
+export type Failure = Extract<Step, { fail: number } | { cut: true } | { streamFail: string }>;
 
 function failRequest(res: http.ServerResponse, failure: Failure, n: number): void {
+  if ("streamFail" in failure) {
+    // The stream starts, then the response fails: response.failed with the error in the response.
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    sse(res, "response.created", { response: { id: `resp_${n}` } });
+    const error = { code: failure.streamFail, message: failure.message };
+    sse(res, "response.failed", { response: { id: `resp_${n}`, object: "response", status: "failed", error } });
+    res.end();
+    return;
+  }
   if ("cut" in failure) {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     sse(res, "response.created", { response: { id: `resp_${n}` } });
@@ -101,9 +122,18 @@ function failRequest(res: http.ServerResponse, failure: Failure, n: number): voi
   res.end(JSON.stringify({ error: { message: failure.message, type: failure.code, param: null, code: failure.code } }));
 }
 
+/** How the server answers Codex's compactions: with this failure instead of a summary, or only once `held` resolves. */
+export interface CompactionOptions {
+  compaction?: Failure;
+  held?: Promise<unknown>;
+}
+
 /** A Responses API that answers each conversation from the script its prompt names. */
-export async function responsesServer(scripts: Record<string, Step[]>): Promise<ResponsesServer> {
+export async function responsesServer(
+  scripts: Record<string, Step[]>, options: CompactionOptions = {},
+): Promise<ResponsesServer> {
   const requests: RecordedRequest[] = [];
+  const callsBeforeCompaction = new Map<string, number>();
   let counter = 0;
   const server = http.createServer((req, res) => {
     let raw = "";
@@ -121,13 +151,21 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
         // a request without Codex's metadata: treated as the conversation
       }
       const threadSource = meta.thread_source ?? "user";
-      const script = /SCRIPT:([A-Za-z0-9_-]+)/.exec(userTexts(body).join("\n"))?.[1];
-      const step = (body.input ?? []).filter((item) => item.type === "function_call").length;
+      const texts = userTexts(body);
+      const script = /SCRIPT:([A-Za-z0-9_-]+)/.exec(texts.join("\n"))?.[1];
+      const calls = (body.input ?? []).filter((item) => item.type === "function_call").length;
+      const compaction = texts.at(-1)?.includes(COMPACTION_PROMPT) ?? false;
+      // A compacted conversation starts again from the summary: its tool calls count on from the compaction's.
+      const compacted = texts.some((text) => text.includes(COMPACTION_SUMMARY));
+      if (compaction && script) callsBeforeCompaction.set(script, (compacted ? callsBeforeCompaction.get(script) ?? 0 : 0) + calls);
+      const step = calls + (compacted && script ? callsBeforeCompaction.get(script) ?? 0 : 0);
       const authorization = req.headers.authorization;
-      requests.push({ at: Date.now(), script, step, threadSource, authorization, body });
+      requests.push({ at: Date.now(), script, step, threadSource, compaction, authorization, body });
       const n = ++counter;
-      const planned = threadSource === "user" && script ? scripts[script]?.[step] : undefined;
-      if (planned && ("fail" in planned || "cut" in planned)) {
+      const planned = threadSource === "user" && script && !compaction ? scripts[script]?.[step] : undefined;
+      if (compaction && options.compaction) return failRequest(res, options.compaction, n);
+      if (compaction && options.held) await options.held;
+      if (planned && ("fail" in planned || "cut" in planned || "streamFail" in planned)) {
         const failedBefore = requests.filter((r) => r.script === script && r.step === step).length - 1;
         if (failedBefore < (planned.times ?? Infinity)) return failRequest(res, planned, n);
       }
@@ -146,8 +184,8 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
         item = { type: "function_call", id: `fc_${n}`, call_id: `call_${n}`, name: "exec_command", arguments: JSON.stringify(args) };
       } else {
         // Side requests (a title) get a title; a conversation past its script ends its turn.
-        const text = threadSource === "user"
-          ? (planned && "say" in planned ? planned.say : "done")
+        const text = compaction ? COMPACTION_SUMMARY
+          : threadSource === "user" ? (planned && "say" in planned ? planned.say : "done")
           : JSON.stringify({ title: "scripted task" });
         item = { type: "message", role: "assistant", id: `msg_${n}`, content: [{ type: "output_text", text, annotations: [] }] };
         sse(res, "response.output_item.added", { output_index: 0, item: { ...item, content: [] } });
@@ -155,7 +193,11 @@ export async function responsesServer(scripts: Record<string, Step[]>): Promise<
       }
       if (item.type === "function_call") sse(res, "response.output_item.added", { output_index: 0, item });
       sse(res, "response.output_item.done", { output_index: 0, item });
-      const usage = { input_tokens: 10, input_tokens_details: null, output_tokens: 5, output_tokens_details: null, total_tokens: 15 };
+      // A step's tokens: the conversation's size the answer reports (near the window, Codex compacts it).
+      const input = planned && "tokens" in planned && planned.tokens ? planned.tokens : 10;
+      const usage = {
+        input_tokens: input, input_tokens_details: null, output_tokens: 5, output_tokens_details: null, total_tokens: input + 5,
+      };
       sse(res, "response.completed", { response: { id: `resp_${n}`, usage } });
       res.end();
     });
@@ -182,9 +224,10 @@ export type ProviderKey = { envKey: string } | { bearerToken: string };
  * check, no analytics, and /tmp (and $TMPDIR) not writable to Codex's commands, so nothing can work by
  * writing there.
  */
-export function codexConfigToml(server: ResponsesServer, key: ProviderKey): string {
+export function codexConfigToml(server: ResponsesServer, key: ProviderKey, extra: string[] = []): string {
   return [
     'model = "scripted-model"',
+    ...extra,
     'model_provider = "scripted"',
     "check_for_update_on_startup = false",
     "",
@@ -212,14 +255,16 @@ export function codexConfigToml(server: ResponsesServer, key: ProviderKey): stri
  * A HOME whose ~/.codex/config.toml is that of a user who has used Codex once (codexConfigToml, the
  * key in the environment). `codex` (the npm entry) is on PATH.
  */
-export function codexHome(dir: string, server: ResponsesServer, codexEntry: string): Record<string, string> {
+export function codexHome(
+  dir: string, server: ResponsesServer, codexEntry: string, extra: string[] = [],
+): Record<string, string> {
   const home = path.join(dir, "home");
   const codexDir = path.join(home, ".codex");
   const bin = path.join(dir, "bin");
   fs.mkdirSync(codexDir, { recursive: true });
   fs.mkdirSync(bin, { recursive: true });
   fs.symlinkSync(codexEntry, path.join(bin, "codex"));
-  fs.writeFileSync(path.join(codexDir, "config.toml"), codexConfigToml(server, { envKey: "ORCH_TEST_OPENAI_KEY" }));
+  fs.writeFileSync(path.join(codexDir, "config.toml"), codexConfigToml(server, { envKey: "ORCH_TEST_OPENAI_KEY" }, extra));
   return {
     HOME: home,
     CODEX_HOME: codexDir,

@@ -19,16 +19,20 @@ export interface Setup {
 }
 
 /** A session in a fresh repository, a private tmux server and a Codex user of the scripted model. */
-export async function setup(scripts: Record<string, Step[]>, users: string, codexEntry: string): Promise<Setup> {
-  const server = await responsesServer(scripts);
+export async function setup(
+  scripts: Record<string, Step[]>, users: string, codexEntry: string, config: string[] = [],
+  options: Parameters<typeof responsesServer>[1] = {},
+): Promise<Setup> {
+  const server = await responsesServer(scripts, options);
   const { repo, id } = sessionRepo();
-  const env = { ...privateTmux(), ...codexHome(fs.mkdtempSync(path.join(users, "user-")), server, codexEntry), ORCH_ID: id };
+  const home = codexHome(fs.mkdtempSync(path.join(users, "user-")), server, codexEntry, config);
+  const env = { ...privateTmux(), ...home, ORCH_ID: id };
   return { repo, id, server, env };
 }
 
 /** The conversation's requests for a script (Codex's side requests left out), at one step or all. */
 export function requestsOf(server: ResponsesServer, script: string, step?: number): RecordedRequest[] {
-  return server.requests.filter((r) => r.threadSource === "user" && r.script === script && (step === undefined || r.step === step));
+  return server.requests.filter((r) => r.threadSource === "user" && !r.compaction && r.script === script && (step === undefined || r.step === step));
 }
 
 export async function requestFor(server: ResponsesServer, script: string, step: number, what: string): Promise<RecordedRequest> {

@@ -16,6 +16,11 @@ export interface ToolCall {
 export interface Step {
   text?: string;
   tools?: ToolCall[];
+  /**
+   * The prompt's size the answer reports (usage.input_tokens; 10 by default): near the model's window, it makes
+   * Claude Code compact the conversation before its next request.
+   */
+  inputTokens?: number;
 }
 
 /**
@@ -66,8 +71,11 @@ export interface RecordedRequest {
   body: MessagesBody | undefined;
   /** The body as received, for checks on exact bytes. */
   raw: string;
-  /** "turn" when a script answered it, "side" for Claude Code's own requests, "other" for the rest. */
-  kind: "turn" | "side" | "other";
+  /**
+   * "turn" when a script answered it, "compact" for Claude Code's request to summarise the conversation (auto or
+   * /compact), "side" for its other own requests, "other" for the rest.
+   */
+  kind: "turn" | "compact" | "side" | "other";
   /** The script that answered a turn (its key), if any. */
   script?: string;
   at: number;
@@ -138,7 +146,8 @@ function streamStep(res: http.ServerResponse, model: string, answer: Step): void
     connection: "keep-alive",
     "request-id": newId("req"),
   });
-  const usage = { input_tokens: 10, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const inputTokens = answer.inputTokens ?? 10;
+  const usage = { input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
   sse(res, "message_start", {
     type: "message_start",
     message: { id: newId("msg"), type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage },
@@ -197,7 +206,7 @@ function replyStep(res: http.ServerResponse, body: MessagesBody, answer: Step): 
   res.end(JSON.stringify({
     id: newId("msg"), type: "message", role: "assistant", model, content: blocksOf(answer),
     stop_reason: answer.tools?.length ? "tool_use" : "end_turn", stop_sequence: null,
-    usage: { input_tokens: 10, output_tokens: 5 },
+    usage: { input_tokens: answer.inputTokens ?? 10, output_tokens: 5 },
   }));
 }
 
@@ -209,6 +218,21 @@ function replyStep(res: http.ServerResponse, body: MessagesBody, answer: Step): 
 export function isTurn(body: MessagesBody | undefined): boolean {
   return Boolean(body?.tools?.some((t) => t.name === "Bash"));
 }
+
+/**
+ * Claude Code's request to summarise the conversation when it compacts (its auto-compact near the model's window,
+ * or /compact): the worker's tools are offered, but the last message asks for text only, a summary.
+ */
+export function isCompaction(body: MessagesBody | undefined): boolean {
+  const last = body?.messages?.at(-1);
+  if (last?.role !== "user") return false;
+  const text = contentText(last.content);
+  return text.includes("CRITICAL: Respond with TEXT ONLY") && text.includes("summary");
+}
+
+/** What the model answers a compaction with: a summary in the tags Claude Code reads it from. */
+export const COMPACT_SUMMARY = "<analysis>The conversation so far.</analysis>\n<summary>1. Primary Request: the task " +
+  "in the prompt.\n2. Current work: the script's steps.</summary>";
 
 export interface AnthropicServerOptions {
   /** The answer to a turn that no script matches, or whose script has run out: a short text that ends the turn. */
@@ -238,6 +262,9 @@ export class AnthropicServer {
   private readonly waiters = new Set<() => void>();
   private server: http.Server | undefined;
   private port = 0;
+  private compactionsHeld: Promise<void> | undefined;
+  /** How every compaction request is answered instead of with a summary, when set (failCompactions). */
+  private compactionFailure: ApiFailure | undefined;
 
   constructor(private readonly options: AnthropicServerOptions = {}) {}
 
@@ -270,6 +297,29 @@ export class AnthropicServer {
    */
   script(key: string, steps: ScriptStep[]): void {
     this.scripts.push({ key, steps, used: 0 });
+  }
+
+  /**
+   * Compactions are answered only when the function returned is called: a test sees the worker while its agent
+   * waits for the summary.
+   */
+  holdCompactions(): () => void {
+    let release = () => {};
+    this.compactionsHeld = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.compactionsHeld = undefined;
+      release();
+    };
+  }
+
+  /** Every compaction from now on fails so (a prompt too long for the summary, say). */
+  failCompactions(failure: { failure: ApiFailure }): void {
+    this.compactionFailure = failure.failure;
+  }
+
+  /** The compaction requests of a script's conversation, oldest first. */
+  compactions(key: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.kind === "compact" && r.script === key);
   }
 
   /** The turns a script answered (or that carried its key), oldest first. */
@@ -371,6 +421,17 @@ export class AnthropicServer {
         id: newId("msg"), type: "message", role: "assistant", model: body.model, content: [{ type: "text", text: verdict }],
         stop_reason: "stop_sequence", stop_sequence: "</block>", usage: { input_tokens: 10, output_tokens: 3 },
       }));
+      return;
+    }
+    if (isCompaction(body)) {
+      record.kind = "compact";
+      // Its first message may be past the prompt (a conversation compacted before): the key is looked for in all.
+      const text = userText(body);
+      record.script = this.scripts.find((s) => text.includes(s.key))?.key;
+      if (this.compactionFailure) return replyFailure(res, body, this.compactionFailure);
+      const held = this.compactionsHeld;
+      if (held) void held.then(() => replyStep(res, body, { text: COMPACT_SUMMARY }));
+      else replyStep(res, body, { text: COMPACT_SUMMARY });
       return;
     }
     if (!isTurn(body)) {
