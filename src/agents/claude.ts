@@ -352,12 +352,14 @@ export const claudeProfile: AgentProfile = {
     };
   },
   resume(spec) {
-    // The session id orch gave claude at spawn names the conversation to continue; the rest of the
-    // recorded command (settings, permission mode) stays as it was, with the hooks of this orch added.
+    // The session id orch gave claude at spawn, or the one its hooks reported since (a /clear in the window
+    // starts a new one), names the conversation to continue; the rest of the recorded command (settings,
+    // permission mode) stays as it was, with the hooks of this orch added. The spawn's --session-id goes:
+    // Claude Code refuses it beside --resume.
     if (!spec.sessionId) return undefined;
     const argv = withCurrentHooks(spec.recorded.argv);
     const at = argv.indexOf("--session-id");
-    if (at > 0 && argv[at + 1] === spec.sessionId) argv.splice(at, 2);
+    if (at > 0) argv.splice(at, 2);
     argv.splice(1, 0, "--resume", spec.sessionId);
     return { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
   },
@@ -368,4 +370,5 @@ export const claudeProfile: AgentProfile = {
   checkTrust,
   checkSettings: (mainRoot, env) => settingsProblems(mainRoot, mainRoot, env),
   permissionHook: claudePermissionHook,
+  hookSessionIds: true,
 };

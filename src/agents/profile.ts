@@ -119,6 +119,11 @@ export interface AgentProfile {
    * turned off, orch's commands denied), one line each: `orch doctor` shows them, spawn warns.
    */
   checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
+  /**
+   * Whether the session_id of its hooks' payloads names the conversation `resume` continues (Claude Code's): a
+   * worker whose agent started a new conversation in its window (Claude Code's /clear) is resumed in that one.
+   */
+  hookSessionIds?: boolean;
   /** For agents whose PermissionRequest hook orch answers (approve/deny). */
   permissionHook?: PermissionHook;
   /**

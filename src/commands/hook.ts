@@ -16,7 +16,8 @@ import { newMessage, sendMessage, takeMessages, type Message } from "../store/me
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
 import { waitFor } from "../store/waker.ts";
 import {
-  findWorker, markTurnStarted, recordWorkerEvent, reportTurnFailed, touchActivity, workerState, type WorkerRecord,
+  findWorker, markTurnStarted, recordAgentSession, recordWorkerEvent, reportTurnFailed, touchActivity, workerState,
+  type WorkerRecord,
 } from "../store/workers.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
 import type { CommandResult } from "./types.ts";
@@ -55,6 +56,7 @@ interface HookPayload {
   notification_type?: unknown;
   error?: unknown;
   error_details?: unknown;
+  session_id?: unknown;
 }
 
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
@@ -220,6 +222,22 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   };
 }
 
+/** A session id as Claude Code makes them (a UUID). */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Records the conversation the main agent's hook ran in when it is not the recorded one and the agent's hooks
+ * name the session resume continues: after a /clear in the window, resume continues the new conversation, not
+ * the cleared one (often the one that had filled the model's context). The profile is read only then.
+ */
+async function followSession(where: WorkerHere, payload: HookPayload): Promise<void> {
+  const id = str(payload.session_id);
+  const recorded = where.record.agent_session_id;
+  if (!id || !recorded || id === recorded || !SESSION_ID.test(id)) return;
+  const { knownProfile } = await import("../agents/index.ts");
+  if ((await knownProfile(where.record.agent))?.hookSessionIds) recordAgentSession(where.layout, where.record, id);
+}
+
 /**
  * Unread messages keep the agent going (decision block). That cannot loop: each block hands out
  * and consumes what it shows, so the next Stop blocks only for a newer message, and Claude Code ends
@@ -232,6 +250,7 @@ async function stop(payload: HookPayload, ctx: Context): Promise<HookReply> {
   const where = await workerHere(payload, ctx);
   if (!where) return {};
   touchActivity(where.layout, where.record);
+  await followSession(where, payload);
   const inbox = takeInbox(where, ctx);
   if (inbox) return { output: { decision: "block", reason: inbox.text }, commit: inbox.commit };
   // A Stop after a blocked one ends a turn that went on: when another Stop hook (the user's own) kept it
@@ -274,6 +293,7 @@ async function userPromptSubmit(payload: HookPayload, ctx: Context): Promise<Hoo
   const where = await workerHere(payload, ctx);
   if (!where) return {};
   touchActivity(where.layout, where.record);
+  await followSession(where, payload);
   supersedeRequests(where.layout, where.record);
   markTurnStarted(where.layout, where.record);
   const inbox = takeInbox(where, ctx);

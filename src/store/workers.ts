@@ -644,6 +644,17 @@ function turnSinceDone(layout: StoreLayout, record: WorkerRecord): boolean {
   return since;
 }
 
+/**
+ * The agent works in another conversation than the recorded one (Claude Code's /clear starts a new session): it is
+ * recorded, so resume continues the conversation the worker was in, not the one it left. A worker removed
+ * meanwhile stays removed.
+ */
+export function recordAgentSession(layout: StoreLayout, record: WorkerRecord, sessionId: string): void {
+  const current = findWorker(layout, record.orchestrator_id, record.worker_id);
+  if (!current || current.agent_session_id === sessionId) return;
+  saveWorker(layout, { ...current, agent_session_id: sessionId });
+}
+
 /** Hooks touch this file on every call: the worker's last sign of life besides its reports. */
 export function touchActivity(layout: StoreLayout, record: WorkerRecord): void {
   const file = activityFile(layout, record);

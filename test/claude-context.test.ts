@@ -1,0 +1,195 @@
+// A Claude Code worker that fills its model's context, with the real Claude Code against the scripted Anthropic
+// server: a prompt too long even after Claude Code's own compaction makes the worker failed, told once with the
+// agent's words; auto-compaction (mid-turn, or before the turn a send begins) is invisible to the orchestrator;
+// /compact and /clear typed in the window leave status right and orch's next message reaching the agent, and
+// resume after a /clear continues the conversation the worker was in.
+
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
+import { claudeUser, endUserProcesses } from "./agents/harness.ts";
+import { orch, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
+
+/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
+const AGENT_WAIT = 120_000;
+
+/** Past the window of the model Claude Code 2.1.330 asks for (claude-opus-5-5, 1M tokens): it compacts next. */
+const NEAR_THE_WINDOW = 990_000;
+
+const server = await new AnthropicServer().start();
+const users: ReturnType<typeof claudeUser>[] = [];
+test.after(async () => {
+  for (const user of users) endUserProcesses(user);
+  await server.stop();
+});
+
+interface WorkerView {
+  worker_id: string;
+  status: string;
+  window_id: string;
+  agent_alive?: boolean;
+}
+
+/** A session, a scratch Claude Code user, and every message polled so far. */
+function setup() {
+  const { repo } = sessionRepo();
+  const user = claudeUser();
+  users.push(user);
+  // One retry: the prompt-too-long error is not retried anyway, and nothing else fails here.
+  const env = { ...privateTmux(), ...user.env, ...server.env, CLAUDE_CODE_MAX_RETRIES: "1" };
+  const polled: PolledMessage[] = [];
+  const run = (args: string[]) => orch(args, { cwd: repo, env });
+  const poll = () => {
+    const r = run(["poll", "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    polled.push(...(r.json.messages as PolledMessage[]));
+    return polled;
+  };
+  const worker = (id: string): WorkerView => {
+    const r = run(["status", "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === id)!;
+  };
+  const status = (id: string) => worker(id).status;
+  const spawn = (branch: string, prompt: string) => {
+    const r = run(["spawn", branch, "--prompt", prompt, "--json"]);
+    assert.is(r.code, 0, r.stderr);
+  };
+  /** orch send; `atPrompt`: the agent's turn is known to have ended, so orch types its wake-up line. */
+  const send = (id: string, text: string, atPrompt = true) => {
+    const r = run(["send", id, text, "--json"]);
+    assert.is(r.code, 0, r.stderr);
+    if (atPrompt) assert.is(r.json.woken, true, "orch typed its wake-up line");
+  };
+  const of = (id: string, type: string) => polled.filter((m) => m.worker_id === id && m.message_type === type);
+  const pane = (id: string) => tmux(["capture-pane", "-p", "-t", worker(id).window_id], env);
+  /** Types a slash command into the worker's window, as a person at it does. */
+  const type = async (id: string, command: string) => {
+    tmux(["send-keys", "-t", worker(id).window_id, "-l", command], env);
+    await waitFor(() => pane(id).includes(`❯ ${command}`), `${command} typed in ${id}'s window`);
+    tmux(["send-keys", "-t", worker(id).window_id, "Enter"], env);
+  };
+  /** Waits for a condition; on failure says what the model server, the mailbox and the panes saw. */
+  const waitFor = async (check: () => boolean, what: string) => {
+    try {
+      await waitUntil(check, AGENT_WAIT, what);
+    } catch (error) {
+      const windows = tmux(["list-windows", "-a", "-F", "#{window_id}"], env).split("\n").filter(Boolean);
+      const panes = windows.map((w) => `--- ${w}\n${tmux(["capture-pane", "-p", "-t", w], env)}`);
+      const evidence = `messages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`;
+      throw new Error(`${(error as Error).message}\n${evidence}`);
+    }
+  };
+  return { run, poll, worker, status, spawn, send, of, type, waitFor };
+}
+
+/** The worker's turns that carry `text` (a message of the orchestrator, a prompt) to the model. */
+const turnsWith = (text: string): RecordedRequest[] =>
+  server.requests.filter((r) => r.kind === "turn" && userText(r.body).includes(text));
+
+/** Everything the model was shown in a request, what it wrote itself included. */
+const allText = (r: RecordedRequest | undefined) => (r?.body?.messages ?? []).map((m) => contentText(m.content)).join("\n");
+
+test("a prompt too long even after Claude Code compacts: failed, told once with the agent's words", async () => {
+  const s = setup();
+  const tooLong = step.fail(400, "invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum");
+  server.script("feat-long", [step.say("Ready."), tooLong, tooLong]);
+  const start = server.requests.length;
+  s.spawn("feat/long", "Work until the context is full.");
+  await s.waitFor(() => s.poll() && s.of("feat-long", "idle").length === 1, "the first turn's idle");
+  s.send("feat-long", "Read the whole repository.");
+  await s.waitFor(() => s.poll() && s.of("feat-long", "task_failed").length === 1, "the task_failed");
+  // Its reactive compaction sends only part of the conversation (not the prompt naming the worker): any counts.
+  const compacted = server.requests.slice(start).some((r) => r.kind === "compact");
+  assert.ok(compacted, `Claude Code compacted before it gave up:\n${server.describe()}`);
+  const [failed] = s.of("feat-long", "task_failed");
+  assert.match(failed!.content.error!, "Prompt is too long", "the agent's own words");
+  assert.match(failed!.content.details!, "prompt is too long: 210000 tokens > 200000 maximum", "and the API's");
+  assert.is(s.status("feat-long"), "failed");
+  s.poll();
+  assert.is(s.of("feat-long", "task_failed").length, 1, "told once");
+  assert.is(s.of("feat-long", "idle").length, 1, "no idle for the failed turn");
+});
+
+test("auto-compaction is invisible: running throughout, the send before it is heard after it, done arrives once", async () => {
+  const s = setup();
+  // Mid-turn: the answer to a tool call reports a context near the window, so Claude Code compacts before going on.
+  server.script("feat-mid", [
+    { ...step.bash("orch notify --type progress --summary halfway"), inputTokens: NEAR_THE_WINDOW },
+    step.bash("orch notify --type task_complete --summary 'widget done'"), step.say("All done."), step.say("Noted."),
+  ]);
+  // Between turns: the turn ends near the window, and the next one (an orch send) begins with a compaction.
+  server.script("feat-next", [{ ...step.say("Ready."), inputTokens: NEAR_THE_WINDOW }, step.say("On it.")]);
+  const release = server.holdCompactions();
+  s.spawn("feat/mid", "Build the widget.");
+  s.spawn("feat/next", "Wait for directions.");
+  await s.waitFor(() => server.compactions("feat-mid").length === 1, "the mid-turn compaction");
+  await s.waitFor(() => s.poll() && s.of("feat-next", "idle").length === 1, "feat-next's first idle");
+  s.send("feat-next", "Rename the button to Save.");
+  await s.waitFor(() => server.compactions("feat-next").length === 1, "the compaction before the next turn");
+  // Both agents wait for their summaries now.
+  assert.is(s.status("feat-mid"), "running", "compacting mid-turn is running");
+  assert.is(s.status("feat-next"), "running", "compacting before the sent turn is running");
+  s.poll();
+  assert.equal(s.of("feat-mid", "idle"), [], "no idle for the summarising request");
+  assert.is(s.of("feat-next", "idle").length, 1);
+  release();
+
+  await s.waitFor(() => s.status("feat-mid") === "done" && s.status("feat-next") === "idle", "done and idle");
+  const [heard] = turnsWith("Rename the button to Save.");
+  assert.ok(heard, "the message sent before the compaction reached the model after it");
+  assert.match(allText(heard), "Primary Request: the task", "in the compacted conversation, after its summary");
+  // Done comes before the turn ends: the message reaches the agent by its wake-up line or at the end of the turn.
+  s.send("feat-mid", "Also add a tooltip.", false);
+  await s.waitFor(() => turnsWith("Also add a tooltip.").length === 1, "the turn the send after the compaction began");
+  await s.waitFor(() => s.poll() && server.used("feat-mid") === 4, "that turn's answer");
+  await s.waitFor(() => s.status("feat-mid") === "done", "the turn to end");
+  s.poll();
+  assert.is(s.of("feat-mid", "task_complete").length, 1, "done arrives once");
+  assert.is(s.of("feat-mid", "progress").length, 1);
+  assert.equal([...s.of("feat-mid", "task_failed"), ...s.of("feat-next", "task_failed")], [], "no failure");
+  assert.is(s.of("feat-next", "idle").length, 2, "one idle per turn");
+});
+
+test("/compact and /clear typed in the window: the next message reaches the agent; resume continues after /clear", async () => {
+  const s = setup();
+  server.script("feat-compact", [step.say("Ready."), step.say("Saving it.")]);
+  server.script("feat-clear", [step.say("Noted: the secret word is PELICAN.")]);
+  s.spawn("feat/compact", "Wait for directions.");
+  s.spawn("feat/clear", "Remember a secret word.");
+  await s.waitFor(() => s.poll() && s.of("feat-compact", "idle").length === 1 && s.of("feat-clear", "idle").length === 1,
+    "both first idles");
+
+  const release = server.holdCompactions();
+  await s.type("feat-compact", "/compact");
+  await s.waitFor(() => server.compactions("feat-compact").length === 1, "the /compact's summarising request");
+  // A send while the agent compacts: Claude Code queues the wake-up line and submits it after.
+  s.send("feat-compact", "Rename the button to Save.");
+  assert.is(s.status("feat-compact"), "idle", "a /compact at the prompt starts no turn");
+  release();
+  await s.waitFor(() => s.poll() && s.of("feat-compact", "idle").length === 2, "the sent turn's idle");
+  assert.ok(turnsWith("Rename the button to Save.").length > 0, "the message reached the model");
+  assert.is(s.of("feat-compact", "idle")[1]!.content.details, "Saving it.");
+
+  await s.type("feat-clear", "/clear");
+  s.send("feat-clear", "New task: write the changelog.");
+  await s.waitFor(() => s.poll() && s.of("feat-clear", "idle").length === 2, "the idle after /clear");
+  const [cleared] = turnsWith("New task: write the changelog.");
+  assert.ok(cleared, "the message reached the model after /clear");
+  assert.not.match(allText(cleared), "PELICAN", "in the new conversation");
+  assert.is(s.status("feat-clear"), "idle");
+
+  assert.is(s.run(["stop", "feat-clear"]).code, 0);
+  await s.waitFor(() => s.worker("feat-clear").agent_alive === false, "the agent to end");
+  const resumed = s.run(["resume", "feat-clear", "--prompt", "Where were we?", "--json"]);
+  assert.is(resumed.code, 0, resumed.stderr);
+  await s.waitFor(() => turnsWith("Where were we?").length === 1, "the resumed turn");
+  const [after] = turnsWith("Where were we?");
+  assert.match(allText(after), "New task: write the changelog.", "resume continues the conversation after /clear");
+  assert.not.match(allText(after), "PELICAN", "not the one the user cleared");
+  await s.waitFor(() => s.status("feat-clear") === "idle", "the resumed turn to end");
+  s.poll();
+  assert.equal([...s.of("feat-compact", "task_failed"), ...s.of("feat-clear", "task_failed")], [], "no failure");
+});
+
+test.run();
