@@ -298,6 +298,26 @@ test("a worker that reported done: a failed turn of the same work is not told; o
   assert.is(status(), "failed");
 });
 
+test("pre-compact at the prompt (a person's /compact, one after a turn) starts no turn: the idle worker stays idle", () => {
+  const w = worker();
+  const status = () => orch(["status", "--json", "--orch", w.id], { cwd: w.repo }).json.workers[0].status;
+  hook("stop", stopPayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["idle"]);
+  for (const trigger of ["manual", "auto"]) {
+    const compact = JSON.stringify({ session_id: "abc123", cwd: w.worktree, hook_event_name: "PreCompact", trigger });
+    const r = hook("pre-compact", compact, w.worktree);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, "");
+    assert.is(status(), "idle", trigger);
+  }
+  // The worker's next turn still makes it running, and its end idle again.
+  const prompt = JSON.stringify({ session_id: "abc123", cwd: w.worktree, hook_event_name: "UserPromptSubmit" });
+  hook("user-prompt-submit", prompt, w.worktree);
+  assert.is(status(), "running");
+  hook("stop", stopPayload(w.worktree), w.worktree);
+  assert.equal(poll(w).map((m) => m.message_type), ["idle"]);
+});
+
 test("event names: Claude Code's spelling works; an unknown one fails with exit 1, never 2 (Claude Code's 'block')", () => {
   const w = worker();
   orch(["send", "feat-login", "hi", "--orch", w.id], { cwd: w.repo });

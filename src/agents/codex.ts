@@ -1,7 +1,7 @@
 // Codex as a worker: the per-invocation settings that let it work unattended in its default
 // workspace-write sandbox (trust, writable roots for the store and git, PATH), its own app server,
-// orch's hooks (blocked, idle, a new turn, messages after a tool call), and `codex resume` with the
-// session id it records.
+// orch's hooks (blocked, idle, a new turn, messages after a tool call, a compaction that begins a turn), and
+// `codex resume` with the session id it records.
 
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -51,6 +51,7 @@ const CODEX_HOOKS = [
   { event: "Stop", key: "stop", handler: "stop", timeoutS: 30 },
   { event: "UserPromptSubmit", key: "user_prompt_submit", handler: "user-prompt-submit", timeoutS: 30 },
   { event: "PostToolUse", key: "post_tool_use", handler: "post-tool-use", timeoutS: 30 },
+  { event: "PreCompact", key: "pre_compact", handler: "pre-compact", timeoutS: 30 },
 ] as const;
 
 /**

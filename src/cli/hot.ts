@@ -101,7 +101,7 @@ export const DEMO_AGENT: CommandSpec = {
 
 /** The hook events orch handles (hook.ts), by orch's names. */
 export const HOOK_EVENTS = [
-  "post-tool-use", "stop", "stop-failure", "user-prompt-submit", "permission-request", "notification",
+  "post-tool-use", "stop", "stop-failure", "user-prompt-submit", "permission-request", "notification", "pre-compact",
 ] as const;
 
 export const HOOK: CommandSpec = {

@@ -1,5 +1,5 @@
-// orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification: Claude Code
-// hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns and
+// orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification | pre-compact:
+// Claude Code (and Codex) hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns and
 // requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
 // orchestrator's approve/deny as the agent's permission decision. They run after every Bash call of
 // every session, so they stay cheap and always exit 0: a hook must never break the agent it serves.
@@ -33,6 +33,7 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   if (key === "userpromptsubmit") return "user-prompt-submit";
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
+  if (key === "precompact") return "pre-compact";
   const events = `${HOOK_EVENTS.slice(0, -1).join(", ")} or ${HOOK_EVENTS[HOOK_EVENTS.length - 1]}`;
   const message = `unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`;
   if (name === undefined) throw usage(message);
@@ -57,6 +58,7 @@ interface HookPayload {
   error?: unknown;
   error_details?: unknown;
   session_id?: unknown;
+  trigger?: unknown;
 }
 
 /** What Claude Code reads from a hook's stdout (only the fields orch uses). */
@@ -455,6 +457,23 @@ function reportIdle(where: WorkerHere, lastMessage: string | undefined, backgrou
   return true;
 }
 
+/**
+ * The agent compacts its conversation on its own. Codex (checked with 0.169) compacts a conversation near the model's
+ * window before the turn a message of the orchestrator begins, and runs UserPromptSubmit only after: the worker it
+ * woke (orch typed its wake-up line; it is no longer at its prompt) is at work from here, or it would show idle while
+ * it compacts, which takes as long as a turn. A compaction at the prompt (a person's /compact, one after a turn)
+ * starts no turn: no Stop would follow to end it.
+ */
+async function preCompact(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "PreCompact") !== "PreCompact") return {};
+  const where = await workerHere(payload, ctx);
+  if (!where) return {};
+  touchActivity(where.layout, where.record);
+  if (payload.trigger === "manual" || workerState(where.layout, where.record).at_prompt) return {};
+  markTurnStarted(where.layout, where.record);
+  return {};
+}
+
 const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promise<HookReply>> = {
   "post-tool-use": postToolUse,
   stop,
@@ -462,6 +481,7 @@ const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promis
   "user-prompt-submit": userPromptSubmit,
   "permission-request": permissionRequest,
   notification,
+  "pre-compact": preCompact,
 };
 
 export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {
