@@ -88,7 +88,8 @@ const turnsWith = (text: string): RecordedRequest[] =>
   server.requests.filter((r) => r.kind === "turn" && userText(r.body).includes(text));
 
 /** Everything the model was shown in a request, what it wrote itself included. */
-const allText = (r: RecordedRequest | undefined) => (r?.body?.messages ?? []).map((m) => contentText(m.content)).join("\n");
+const allText = (r: RecordedRequest | undefined) =>
+  (r?.body?.messages ?? []).map((m) => contentText(m.content)).join("\n");
 
 test("a prompt too long even after Claude Code compacts: failed, told once with the agent's words", async () => {
   const s = setup();
@@ -111,7 +112,7 @@ test("a prompt too long even after Claude Code compacts: failed, told once with 
   assert.is(s.of("feat-long", "idle").length, 1, "no idle for the failed turn");
 });
 
-test("auto-compaction is invisible: running throughout, the send before it is heard after it, done arrives once", async () => {
+test("auto-compaction is invisible: running throughout, a send before it heard after it, done once", async () => {
   const s = setup();
   // Mid-turn: the answer to a tool call reports a context near the window, so Claude Code compacts before going on.
   server.script("feat-mid", [
@@ -151,14 +152,14 @@ test("auto-compaction is invisible: running throughout, the send before it is he
   assert.is(s.of("feat-next", "idle").length, 2, "one idle per turn");
 });
 
-test("/compact and /clear typed in the window: the next message reaches the agent; resume continues after /clear", async () => {
+test("/compact and /clear typed in the window: the next message reaches it; resume follows /clear", async () => {
   const s = setup();
   server.script("feat-compact", [step.say("Ready."), step.say("Saving it.")]);
   server.script("feat-clear", [step.say("Noted: the secret word is PELICAN.")]);
   s.spawn("feat/compact", "Wait for directions.");
   s.spawn("feat/clear", "Remember a secret word.");
-  await s.waitFor(() => s.poll() && s.of("feat-compact", "idle").length === 1 && s.of("feat-clear", "idle").length === 1,
-    "both first idles");
+  const firstIdles = () => s.of("feat-compact", "idle").length === 1 && s.of("feat-clear", "idle").length === 1;
+  await s.waitFor(() => s.poll() && firstIdles(), "both first idles");
 
   const release = server.holdCompactions();
   await s.type("feat-compact", "/compact");

@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { cachedCodex, COMPACTION_SUMMARY, CONTEXT_TOO_LONG, scratchOutsideTmp } from "./codex-harness.ts";
 import type { RecordedRequest, ResponsesServer } from "./codex-harness.ts";
-import { gate, paneText, pollUntil, setup, spawnCodex, workerRecord, type Polled, type Setup } from "./codex-workers.ts";
+import { gate, paneText, pollUntil, setup, spawnCodex, workerRecord } from "./codex-workers.ts";
+import type { Polled, Setup } from "./codex-workers.ts";
 import { orch, waitUntil } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
@@ -84,7 +85,7 @@ if (!codexEntry) {
     });
   });
 
-  test("auto-compaction is invisible: running throughout, the send before it is heard after it, done arrives once", async () => {
+  test("auto-compaction is invisible: running throughout, a send before it heard after it, done once", async () => {
     const held = gate();
     const s = await setup({
       // Mid-turn: the answer to a tool call reports a context past the limit; Codex compacts before going on.
@@ -100,7 +101,8 @@ if (!codexEntry) {
     const next = spawnCodex(s, "feat/next", "Wait for directions. SCRIPT:next");
     await explained(s, [mid, next], async () => {
       const seen: Polled[] = [];
-      const of = (worker: string, type: string) => seen.filter((m) => m.worker_id === worker && m.message_type === type);
+      const of = (worker: string, type: string) =>
+        seen.filter((m) => m.worker_id === worker && m.message_type === type);
       await waitUntil(() => compactions(s.server, "mid").length === 1, LONG, "the mid-turn compaction");
       await pollUntil(s, seen, (m) => m.worker_id === next && m.message_type === "idle", "feat-next's first idle");
       send(s, next, "Rename the button to Save.");
@@ -120,7 +122,8 @@ if (!codexEntry) {
       assert.ok(JSON.stringify(heard!.body).includes(COMPACTION_SUMMARY), "in the compacted conversation");
       await waitUntil(() => status(s, mid) === "done", LONG, "feat-mid done");
       send(s, mid, "Also add a tooltip.");
-      await waitUntil(() => requestsWith(s.server, "Also add a tooltip.").length > 0, LONG, "the send after compaction");
+      const tooltip = () => requestsWith(s.server, "Also add a tooltip.").length > 0;
+      await waitUntil(tooltip, LONG, "the send after compaction");
       await pollUntil(s, seen, () => true, "a poll");
       await waitUntil(() => status(s, mid) === "done", LONG, "the turn to end");
       await pollUntil(s, seen, () => true, "one more poll");

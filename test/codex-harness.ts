@@ -44,8 +44,9 @@ export type Step =
   | { cut: true; times?: number }
   | { streamFail: string; message: string; times?: number };
 
-/** The Responses API's own words when the input is larger than the model's window (its code context_length_exceeded). */
-export const CONTEXT_TOO_LONG = "Your input exceeds the context window of this model. Please adjust your input and try again.";
+/** The Responses API's words when the input is larger than the model's window (its code context_length_exceeded). */
+export const CONTEXT_TOO_LONG =
+  "Your input exceeds the context window of this model. Please adjust your input and try again.";
 
 /** Codex's request to summarise the conversation when it compacts (its instructions, as the last user message). */
 export const COMPACTION_PROMPT = "CONTEXT CHECKPOINT COMPACTION";
@@ -157,7 +158,10 @@ export async function responsesServer(
       const compaction = texts.at(-1)?.includes(COMPACTION_PROMPT) ?? false;
       // A compacted conversation starts again from the summary: its tool calls count on from the compaction's.
       const compacted = texts.some((text) => text.includes(COMPACTION_SUMMARY));
-      if (compaction && script) callsBeforeCompaction.set(script, (compacted ? callsBeforeCompaction.get(script) ?? 0 : 0) + calls);
+      if (compaction && script) {
+        const before = compacted ? callsBeforeCompaction.get(script) ?? 0 : 0;
+        callsBeforeCompaction.set(script, before + calls);
+      }
       const step = calls + (compacted && script ? callsBeforeCompaction.get(script) ?? 0 : 0);
       const authorization = req.headers.authorization;
       requests.push({ at: Date.now(), script, step, threadSource, compaction, authorization, body });
@@ -196,7 +200,8 @@ export async function responsesServer(
       // A step's tokens: the conversation's size the answer reports (near the window, Codex compacts it).
       const input = planned && "tokens" in planned && planned.tokens ? planned.tokens : 10;
       const usage = {
-        input_tokens: input, input_tokens_details: null, output_tokens: 5, output_tokens_details: null, total_tokens: input + 5,
+        input_tokens: input, input_tokens_details: null, output_tokens: 5, output_tokens_details: null,
+        total_tokens: input + 5,
       };
       sse(res, "response.completed", { response: { id: `resp_${n}`, usage } });
       res.end();
@@ -264,7 +269,8 @@ export function codexHome(
   fs.mkdirSync(codexDir, { recursive: true });
   fs.mkdirSync(bin, { recursive: true });
   fs.symlinkSync(codexEntry, path.join(bin, "codex"));
-  fs.writeFileSync(path.join(codexDir, "config.toml"), codexConfigToml(server, { envKey: "ORCH_TEST_OPENAI_KEY" }, extra));
+  const config = codexConfigToml(server, { envKey: "ORCH_TEST_OPENAI_KEY" }, extra);
+  fs.writeFileSync(path.join(codexDir, "config.toml"), config);
   return {
     HOME: home,
     CODEX_HOME: codexDir,

@@ -32,7 +32,8 @@ export async function setup(
 
 /** The conversation's requests for a script (Codex's side requests left out), at one step or all. */
 export function requestsOf(server: ResponsesServer, script: string, step?: number): RecordedRequest[] {
-  return server.requests.filter((r) => r.threadSource === "user" && !r.compaction && r.script === script && (step === undefined || r.step === step));
+  const turn = (r: RecordedRequest) => r.threadSource === "user" && !r.compaction && r.script === script;
+  return server.requests.filter((r) => turn(r) && (step === undefined || r.step === step));
 }
 
 export async function requestFor(server: ResponsesServer, script: string, step: number, what: string): Promise<RecordedRequest> {

@@ -298,7 +298,7 @@ test("a worker that reported done: a failed turn of the same work is not told; o
   assert.is(status(), "failed");
 });
 
-test("pre-compact at the prompt (a person's /compact, one after a turn) starts no turn: the idle worker stays idle", () => {
+test("pre-compact at the prompt (a person's /compact, one after a turn) starts no turn: idle stays idle", () => {
   const w = worker();
   const status = () => orch(["status", "--json", "--orch", w.id], { cwd: w.repo }).json.workers[0].status;
   hook("stop", stopPayload(w.worktree), w.worktree);

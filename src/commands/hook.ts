@@ -1,6 +1,6 @@
 // orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification | pre-compact:
-// Claude Code (and Codex) hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns and
-// requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
+// Claude Code (and Codex) hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns
+// and requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
 // orchestrator's approve/deny as the agent's permission decision. They run after every Bash call of
 // every session, so they stay cheap and always exit 0: a hook must never break the agent it serves.
 

@@ -147,7 +147,9 @@ function streamStep(res: http.ServerResponse, model: string, answer: Step): void
     "request-id": newId("req"),
   });
   const inputTokens = answer.inputTokens ?? 10;
-  const usage = { input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+  const usage = {
+    input_tokens: inputTokens, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0,
+  };
   sse(res, "message_start", {
     type: "message_start",
     message: { id: newId("msg"), type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage },
