@@ -60,7 +60,8 @@ test("bash: completes commands, flags, flag values and worker names", () => {
   assert.equal(bashComplete(text, ["orch", "notify", "--type", "task_c"], repo, bin), ["task_complete"]);
   assert.equal(bashComplete(text, ["orch", "notify", "--type", "b"], repo, bin), ["blocked"], "every message type notify takes");
   assert.equal(bashComplete(text, ["orch", "land", "--on-conflict", ""], repo, bin), ["stop", "return"]);
-  assert.equal(bashComplete(text, ["orch", "hook", "p"], repo, bin), ["post-tool-use", "permission-request", "pre-compact"]);
+  const hooks = ["post-tool-use", "permission-request", "pre-compact"];
+  assert.equal(bashComplete(text, ["orch", "hook", "p"], repo, bin), hooks);
   assert.equal(bashComplete(text, ["orch", "hook", "u"], repo, bin), ["user-prompt-submit"]);
   assert.equal(bashComplete(text, ["orch", "completion", "z"], repo, bin), ["zsh"]);
   assert.equal(bashComplete(text, ["orch", "--orch", "x", "stop", ""], repo, bin), ["feat-a"]);
