@@ -106,6 +106,7 @@ test("a prompt too long even after Claude Code compacts: failed, told once with 
   const [failed] = s.of("feat-long", "task_failed");
   assert.match(failed!.content.error!, "Prompt is too long", "the agent's own words");
   assert.match(failed!.content.details!, "prompt is too long: 210000 tokens > 200000 maximum", "and the API's");
+  assert.match(failed!.content.summary!, "no longer fits the model's context window", "a send would not help");
   assert.is(s.status("feat-long"), "failed");
   s.poll();
   assert.is(s.of("feat-long", "task_failed").length, 1, "told once");

@@ -77,6 +77,7 @@ if (!codexEntry) {
         const error = (message?.content as { error?: string }).error ?? "";
         assert.match(error, "ran out of room in the model's context window", `${worker}: Codex's words`);
         assert.match(message!.content.summary!, "context_window_exceeded");
+        assert.match(message!.content.summary!, "no longer fits the model's context window", "a send would not help");
         assert.is(status(s, worker), "failed", worker);
       }
       await pollUntil(s, seen, () => true, "one more poll");

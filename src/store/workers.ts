@@ -593,6 +593,9 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
   }
 }
 
+/** The words of a model API error for a conversation past the model's window (Anthropic's, OpenAI's, the agents'). */
+const CONTEXT_FULL = /prompt is too long|context[ _-]?(window|length)[ _-]?exceeded|out of room in the model's context/i;
+
 /** A turn that a model API error ended, after the agent's own retries: its kind, and the text the agent showed. */
 export interface FailedTurn {
   kind: string;
@@ -614,13 +617,20 @@ export function reportTurnFailed(layout: StoreLayout, record: WorkerRecord, fail
     return;
   }
   const cut = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
+  // Past the model's context window (the agent's own compaction did not make room): a send starts a turn that
+  // meets the same limit, so the way on is said too.
+  const full = CONTEXT_FULL.test(`${failed.kind}\n${failed.text ?? ""}\n${failed.details ?? ""}`);
+  const next = full
+    ? `its conversation no longer fits the model's context window, so a turn orch send ${record.worker_id} ` +
+      "starts is likely to fail the same way: have it compacted (/compact in its window) or cleared, or orch rm " +
+      "it and spawn what is left of its task anew"
+    : `orch send ${record.worker_id} starts its next turn`;
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
     message_type: "task_failed",
     content: {
-      summary: `the model API failed (${failed.kind}): the agent's turn ended and it waits at its prompt; ` +
-        `orch send ${record.worker_id} starts its next turn`,
+      summary: `the model API failed (${failed.kind}): the agent's turn ended and it waits at its prompt; ${next}`,
       error: cut(failed.text || failed.kind),
       ...(failed.details ? { details: cut(failed.details) } : {}),
       branch: record.branch,
