@@ -429,6 +429,29 @@ test("host rm --force, then host add of the name elsewhere: its old workers neve
   assert.is(sent.code, 0, `the new host's worker is reached: ${sent.stderr}`);
 });
 
+test("host add again as it was, of a host an older orch recorded with another spelling of --path: its workers stay",
+  () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo } = sessionRepo({ "README.md": "# spelt\n" });
+  const env = { ...world.env };
+  assert.is(orch(["host", "add", "alpha", a.alias, "--path", "broken/spelt"], { cwd: repo, env }).code, 0);
+  // An orch before --path had one spelling per folder kept it as given: ./broken/spelt.
+  const file = path.join(repo, ".orch", "hosts", "alpha.json");
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, "utf8")), path: "./broken/spelt" }));
+  const spawned = orch(["spawn", "feat/spelt", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  // The upgrade the README gives: added again as it was. Before, the record took the new spelling, and the
+  // worker made under the old one was "another host now": its commands refused, rm only forgot it.
+  const again = orch(["host", "add", "alpha", a.alias, "--path", "broken/spelt", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.json.again, true, again.stdout);
+  const sent = orch(["send", spawned.json.worker_id, "hello", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stdout + sent.stderr);
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.json.workers[0].error, undefined, status.stdout);
+});
+
 test("host rm --force, then host add under another name: its warning's host add and rm remove the worker there", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

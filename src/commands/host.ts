@@ -188,8 +188,10 @@ async function addHost(
     const instead = `orch host rm ${name} first, or use another name`;
     throw new OrchError("exists", `host ${name} already exists as ${was} (${instead})`);
   }
+  // Added again, the path keeps its spelling: an older orch kept --path as given (./x), and the workers made
+  // since hold a host_id of that spelling (hostIdOf), which another one would make "another host now".
   const record: HostRecord = {
-    name, destination: dest, path: dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "",
+    name, destination: dest, path: known?.path ?? dir, orch_path: REMOTE_ORCH_PATH, os: "", arch: "", orch_version: "",
     added_at: known?.added_at ?? new Date().toISOString(),
   };
   const host = new RemoteHost(record, ctx.env);
