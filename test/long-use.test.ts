@@ -62,7 +62,8 @@ test(`${CYCLES} cycles under a watch leave no worker, window, process, worktree,
     if (i === 0) fdsAtStart = fds();
   }
   assert.is(seen.length, CYCLES);
-  assert.is(fds(), fdsAtStart, "the watch holds no more descriptors than after the first cycle");
+  // A descriptor or two open for a moment (a message being read) is no leak; one per cycle would be 30.
+  assert.ok(fds() <= fdsAtStart + 2, `the watch holds ${fds()} descriptors, ${fdsAtStart} after the first cycle`);
   watch.child.kill();
   await watch.done;
 
