@@ -4,6 +4,8 @@
 // /compact and /clear typed in the window leave status right and orch's next message reaching the agent, and
 // resume after a /clear continues the conversation the worker was in.
 
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
@@ -32,7 +34,7 @@ interface WorkerView {
 
 /** A session, a scratch Claude Code user, and every message polled so far. */
 function setup() {
-  const { repo } = sessionRepo();
+  const { repo, id: orchestrator } = sessionRepo();
   const user = claudeUser();
   users.push(user);
   // One retry: the prompt-too-long error is not retried anyway, and nothing else fails here.
@@ -80,7 +82,10 @@ function setup() {
       throw new Error(`${(error as Error).message}\n${evidence}`);
     }
   };
-  return { run, poll, worker, status, spawn, send, of, type, waitFor };
+  /** The session orch records for the worker: the one resume continues. */
+  const session = (id: string): string => JSON.parse(fs.readFileSync(
+    path.join(repo, ".orch/sessions", orchestrator, "workers", id, "worker.json"), "utf8")).agent_session_id;
+  return { run, poll, worker, status, spawn, send, of, type, waitFor, session };
 }
 
 /** The worker's turns that carry `text` (a message of the orchestrator, a prompt) to the model. */
@@ -192,6 +197,30 @@ test("/compact and /clear typed in the window: the next message reaches it; resu
   await s.waitFor(() => s.status("feat-clear") === "idle", "the resumed turn to end");
   s.poll();
   assert.equal([...s.of("feat-compact", "task_failed"), ...s.of("feat-clear", "task_failed")], [], "no failure");
+});
+
+test("/clear with no turn after it: the new session is recorded at once, and resume continues it", async () => {
+  const s = setup();
+  server.script("feat-fresh", [step.say("Noted: the secret word is OSPREY.")]);
+  s.spawn("feat/fresh", "Remember a secret word.");
+  await s.waitFor(() => s.poll() && s.of("feat-fresh", "idle").length === 1, "the first idle");
+  const spawned = s.session("feat-fresh");
+  await s.type("feat-fresh", "/clear");
+  // Claude Code's SessionStart (source "clear") is the only hook that runs in the new session before a turn.
+  await s.waitFor(() => s.session("feat-fresh") !== spawned, "the session /clear began to be recorded");
+  assert.is(s.status("feat-fresh"), "idle", "a /clear starts no turn");
+
+  assert.is(s.run(["stop", "feat-fresh"]).code, 0);
+  await s.waitFor(() => s.worker("feat-fresh").agent_alive === false, "the agent to end");
+  const resumed = s.run(["resume", "feat-fresh", "--prompt", "What is the secret word?", "--json"]);
+  assert.is(resumed.code, 0, resumed.stderr);
+  await s.waitFor(() => turnsWith("What is the secret word?").length === 1, "the resumed turn");
+  const [after] = turnsWith("What is the secret word?");
+  assert.not.match(allText(after), "OSPREY", "resume continues the conversation /clear began, not the cleared one");
+  assert.not.match(allText(after), "Remember a secret word.", "nor its prompt");
+  await s.waitFor(() => s.status("feat-fresh") === "idle", "the resumed turn to end");
+  s.poll();
+  assert.equal(s.of("feat-fresh", "task_failed"), [], "no failure");
 });
 
 test.run();

@@ -9,7 +9,7 @@ import { cachedCodex, COMPACTION_SUMMARY, CONTEXT_TOO_LONG, scratchOutsideTmp } 
 import type { RecordedRequest, ResponsesServer } from "./codex-harness.ts";
 import { gate, paneText, pollUntil, setup, spawnCodex, workerRecord } from "./codex-workers.ts";
 import type { Polled, Setup } from "./codex-workers.ts";
-import { orch, waitUntil } from "./helpers.ts";
+import { orch, tmux, waitUntil } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
@@ -27,6 +27,13 @@ function status(s: Setup, worker: string): string {
   const r = orch(["status", "--json"], { cwd: s.repo, env: s.env });
   assert.is(r.code, 0, r.stderr);
   return (r.json.workers as { worker_id: string; status: string }[]).find((w) => w.worker_id === worker)!.status;
+}
+
+function alive(s: Setup, worker: string): boolean {
+  const r = orch(["status", "--json"], { cwd: s.repo, env: s.env });
+  assert.is(r.code, 0, r.stderr);
+  return (r.json.workers as { worker_id: string; agent_alive?: boolean }[]).find((w) => w.worker_id === worker)!
+    .agent_alive !== false;
 }
 
 function send(s: Setup, worker: string, text: string): void {
@@ -131,6 +138,48 @@ if (!codexEntry) {
       assert.is(of(mid, "task_complete").length, 1, "done arrives once");
       assert.is(of(mid, "progress").length, 1);
       assert.equal(seen.filter((m) => m.message_type === "task_failed"), [], "no failure");
+    });
+  });
+
+  test("/new in the window: the new thread's failed turn is told, and resume continues that thread", async () => {
+    const s = await setup({
+      old: [{ say: "Noted: the secret word is OSPREY." }],
+      fresh: [{ fail: 500, code: "server_error", message: "The server had an error", times: 1 }],
+    }, scratch.users, codexEntry);
+    const worker = spawnCodex(s, "feat/new", "Remember a secret word. SCRIPT:old");
+    await explained(s, [worker], async () => {
+      const seen: Polled[] = [];
+      const of = (type: string) => seen.filter((m) => m.worker_id === worker && m.message_type === type);
+      await pollUntil(s, seen, () => of("idle").length === 1, "the first idle");
+      const spawned = workerRecord(s, worker).agent_session_id;
+      assert.ok(spawned, "the session found at spawn");
+      const window = workerRecord(s, worker).window_id;
+      /** Types a line into the worker's window, as a person at it does. */
+      const type = async (line: string, shown: string) => {
+        tmux(["send-keys", "-t", window, "-l", line], s.env);
+        await waitUntil(() => paneText(s, window).includes(line), LONG, `${line} typed`);
+        tmux(["send-keys", "-t", window, "Enter"], s.env);
+        await waitUntil(() => paneText(s, window).includes(shown), LONG, shown);
+      };
+      // Codex asks where the new conversation runs: in the current worktree (its first choice).
+      await type("/new", "Where should the new conversation run?");
+      tmux(["send-keys", "-t", window, "Enter"], s.env);
+      await type("Start over. SCRIPT:fresh", "Start over. SCRIPT:fresh");
+      // Codex runs no hook for a model API error: orch reads it from the record of the thread the worker is in,
+      // which its hooks named (Codex runs SessionStart and UserPromptSubmit as the new thread's first turn begins).
+      await pollUntil(s, seen, () => of("task_failed").length === 1, "the new thread's failed turn told");
+      assert.is.not(workerRecord(s, worker).agent_session_id, spawned, "the new thread recorded");
+      assert.match(of("task_failed")[0]!.content.summary!, "server_error");
+      assert.is(status(s, worker), "failed");
+
+      assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
+      await waitUntil(() => !alive(s, worker), LONG, "the agent to end");
+      const resumed = orch(["resume", worker, "--prompt", "Where were we?", "--json"], { cwd: s.repo, env: s.env });
+      assert.is(resumed.code, 0, resumed.stderr);
+      await waitUntil(() => requestsWith(s.server, "Where were we?").length > 0, LONG, "the resumed turn");
+      const body = JSON.stringify(requestsWith(s.server, "Where were we?")[0]!.body);
+      assert.ok(body.includes("Start over. SCRIPT:fresh"), "resume continues the thread /new began");
+      assert.not.ok(body.includes("OSPREY"), "not the one the person left");
     });
   });
 }

@@ -145,7 +145,7 @@ test("existing settings and hooks are kept; a second run changes nothing, byte f
   assert.equal(merged.permissions, { allow: ["Bash(npm test:*)", "Bash(orch:*)"], deny: ["Bash(rm:*)"] });
   assert.equal(hookCommands(merged, "PostToolUse"), ["Edit|Write prettier --write", "Bash orch hook post-tool-use"]);
   assert.equal(hookCommands(merged, "Stop"), ["* say done", "* orch hook stop"]);
-  assert.equal(hookCommands(merged, "SessionStart"), ["* echo hi"]);
+  assert.equal(hookCommands(merged, "SessionStart"), ["* echo hi", "* orch hook session-start"]);
 
   const before = fs.readFileSync(file);
   const commandBefore = fs.readFileSync(path.join(repo, COMMAND));
@@ -166,7 +166,8 @@ test("a file that already has orch's rule and hooks is left exactly as written, 
     `"StopFailure":[{"hooks":[{"type":"command","command":"orch hook stop-failure"}]}],` +
     `"UserPromptSubmit":[{"hooks":[{"type":"command","command":"orch hook user-prompt-submit"}]}],` +
     `"PermissionRequest":[{"hooks":[{"type":"command","command":"orch hook permission-request","timeout":600}]}],` +
-    `"Notification":[{"matcher":"permission_prompt","hooks":[{"type":"command","command":"orch hook notification"}]}]}}`;
+    `"Notification":[{"matcher":"permission_prompt","hooks":[{"type":"command","command":"orch hook notification"}]}],` +
+    `"SessionStart":[{"hooks":[{"type":"command","command":"orch hook session-start"}]}]}}`;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
   const r = orch(["install", "claude", "--json"], { cwd: repo });

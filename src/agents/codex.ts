@@ -1,7 +1,7 @@
 // Codex as a worker: the per-invocation settings that let it work unattended in its default
 // workspace-write sandbox (trust, writable roots for the store and git, PATH), its own app server,
-// orch's hooks (blocked, idle, a new turn, messages after a tool call, a compaction that begins a turn), and
-// `codex resume` with the session id it records.
+// orch's hooks (blocked, idle, a new turn, messages after a tool call, a compaction that begins a turn, the thread a
+// /new starts), and `codex resume` with the session id it records.
 
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -52,6 +52,7 @@ const CODEX_HOOKS = [
   { event: "UserPromptSubmit", key: "user_prompt_submit", handler: "user-prompt-submit", timeoutS: 30 },
   { event: "PostToolUse", key: "post_tool_use", handler: "post-tool-use", timeoutS: 30 },
   { event: "PreCompact", key: "pre_compact", handler: "pre-compact", timeoutS: 30 },
+  { event: "SessionStart", key: "session_start", handler: "session-start", timeoutS: 30 },
 ] as const;
 
 /**
@@ -356,6 +357,9 @@ export const codexProfile: AgentProfile = {
   findSessionId: findCodexSession,
   failedTurns: codexFailedTurns,
   permissionHook: codexPermissionHook,
+  // Checked with 0.169: its hooks' session_id is the thread `codex resume` takes, and /new starts a new thread
+  // (SessionStart runs in it at once, with source "startup").
+  hookSessionIds: true,
   withOptions(program, words) {
     const options = readCodexOptions([program, ...words].join(" "), words);
     return { ...codexProfile, start: (spec) => codexStart(spec, program, words, options) };

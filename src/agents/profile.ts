@@ -120,8 +120,9 @@ export interface AgentProfile {
    */
   checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
   /**
-   * Whether the session_id of its hooks' payloads names the conversation `resume` continues (Claude Code's): a
-   * worker whose agent started a new conversation in its window (Claude Code's /clear) is resumed in that one.
+   * Whether the session_id of its hooks' payloads names the conversation `resume` continues (Claude Code's, Codex's):
+   * a worker whose agent started a new conversation in its window (Claude Code's /clear, Codex's /new) is resumed in
+   * that one, and failedTurns reads that one's record.
    */
   hookSessionIds?: boolean;
   /** For agents whose PermissionRequest hook orch answers (approve/deny). */

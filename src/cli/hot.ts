@@ -102,6 +102,7 @@ export const DEMO_AGENT: CommandSpec = {
 /** The hook events orch handles (hook.ts), by orch's names. */
 export const HOOK_EVENTS = [
   "post-tool-use", "stop", "stop-failure", "user-prompt-submit", "permission-request", "notification", "pre-compact",
+  "session-start",
 ] as const;
 
 export const HOOK: CommandSpec = {

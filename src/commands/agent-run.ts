@@ -70,17 +70,27 @@ const FAILED_TURN_EVERY_MS = 1000;
 
 /**
  * For an agent with no hook for it (profile.failedTurns): while it runs, each turn that a model API error
- * ended is reported (reportTurnFailed), once, as it is read from the agent's own record.
+ * ended is reported (reportTurnFailed), once, as it is read from the agent's own record. When its hooks name
+ * the session (profile.hookSessionIds), the record read is that of the session the worker is in now: a /new in
+ * Codex's window starts a new thread with a record of its own, which the hooks record (orch hook).
  */
 async function watchFailedTurns(
   layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv, startedAtMs: number, sessionId: string,
   exited: () => boolean,
 ): Promise<void> {
   const profile = await knownProfile(record.agent);
-  const read = profile?.failedTurns?.({ worktreePath: record.worktree_path, env, startedAtMs }, sessionId);
+  const lookup = { worktreePath: record.worktree_path, env, startedAtMs };
+  let following = sessionId;
+  let read = profile?.failedTurns?.(lookup, following);
   if (!read) return;
   while (!exited()) {
     for (const failed of read()) reportTurnFailed(layout, record, failed);
+    const now = profile?.hookSessionIds ? findWorker(layout, record.orchestrator_id, record.worker_id) : undefined;
+    if (now?.agent_session_id && now.agent_session_id !== following) {
+      following = now.agent_session_id;
+      read = profile!.failedTurns!(lookup, following);
+      continue;
+    }
     await new Promise((resolve) => setTimeout(resolve, FAILED_TURN_EVERY_MS));
   }
 }

@@ -1,4 +1,5 @@
-// orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification | pre-compact:
+// orch hook post-tool-use | stop | stop-failure | user-prompt-submit | permission-request | notification | pre-compact
+// | session-start:
 // Claude Code (and Codex) hook handlers for workers. They read the hook's JSON on stdin, report a new PR, idle turns
 // and requests for a person (blocked) to the orchestrator, hand the worker its inbox, and return the
 // orchestrator's approve/deny as the agent's permission decision. They run after every Bash call of
@@ -34,6 +35,7 @@ export function parseHookEvent(name: string | undefined): HookEvent {
   if (key === "permissionrequest") return "permission-request";
   if (key === "notification") return "notification";
   if (key === "precompact") return "pre-compact";
+  if (key === "sessionstart") return "session-start";
   const events = `${HOOK_EVENTS.slice(0, -1).join(", ")} or ${HOOK_EVENTS[HOOK_EVENTS.length - 1]}`;
   const message = `unknown hook event ${JSON.stringify(name ?? "")}: use ${events}`;
   if (name === undefined) throw usage(message);
@@ -224,13 +226,14 @@ async function postToolUse(payload: HookPayload, ctx: Context): Promise<HookRepl
   };
 }
 
-/** A session id as Claude Code makes them (a UUID). */
+/** A session id as Claude Code and Codex make them (a UUID; Codex's thread ids are UUIDs too). */
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Records the conversation the main agent's hook ran in when it is not the recorded one and the agent's hooks
- * name the session resume continues: after a /clear in the window, resume continues the new conversation, not
- * the cleared one (often the one that had filled the model's context). The profile is read only then.
+ * name the session resume continues: after a /clear (Claude Code) or /new (Codex) in the window, resume continues
+ * the new conversation, not the cleared one (often the one that had filled the model's context). The profile is
+ * read only then.
  */
 async function followSession(where: WorkerHere, payload: HookPayload): Promise<void> {
   const id = str(payload.session_id);
@@ -474,6 +477,18 @@ async function preCompact(payload: HookPayload, ctx: Context): Promise<HookReply
   return {};
 }
 
+/**
+ * A session of the agent begins: at its start, on a resume, and when a person's /clear (Claude Code) starts a new
+ * conversation in its window. That one is recorded at once, so a stop and resume continue it even before its
+ * first turn. It runs on every start: nothing is written when the session is the recorded one (followSession).
+ */
+async function sessionStart(payload: HookPayload, ctx: Context): Promise<HookReply> {
+  if ((str(payload.hook_event_name) ?? "SessionStart") !== "SessionStart") return {};
+  const where = await workerHere(payload, ctx);
+  if (where) await followSession(where, payload);
+  return {};
+}
+
 const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promise<HookReply>> = {
   "post-tool-use": postToolUse,
   stop,
@@ -482,6 +497,7 @@ const HANDLERS: Record<HookEvent, (payload: HookPayload, ctx: Context) => Promis
   "permission-request": permissionRequest,
   notification,
   "pre-compact": preCompact,
+  "session-start": sessionStart,
 };
 
 export async function main(args: string[], _flags: Flags, ctx: Context): Promise<CommandResult> {

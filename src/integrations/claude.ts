@@ -16,6 +16,7 @@ export const STOP_FAILURE_COMMAND = "orch hook stop-failure";
 export const USER_PROMPT_SUBMIT_COMMAND = "orch hook user-prompt-submit";
 export const PERMISSION_REQUEST_COMMAND = "orch hook permission-request";
 export const NOTIFICATION_COMMAND = "orch hook notification";
+export const SESSION_START_COMMAND = "orch hook session-start";
 /** Seconds. Claude Code's default for command hooks is 600; a stuck file system must not hold the agent that long. */
 const HOOK_TIMEOUT = 30;
 /**
@@ -37,6 +38,7 @@ interface HookWish {
  * StopFailure and UserPromptSubmit have no matcher (StopFailure's, the kind of API error, would
  * leave some kinds unheard). PermissionRequest matches every tool (a
  * plan to approve is the ExitPlanMode tool); Notification only the notices of a person being needed.
+ * SessionStart has none either: a /clear (source "clear") starts a new session, and so may what comes later.
  */
 const HOOKS: HookWish[] = [
   { event: "PostToolUse", matcher: "Bash", command: POST_TOOL_USE_COMMAND, timeout: HOOK_TIMEOUT },
@@ -57,6 +59,8 @@ const HOOKS: HookWish[] = [
     command: NOTIFICATION_COMMAND,
     timeout: HOOK_TIMEOUT,
   },
+  // A new session begins (a /clear in the window): resume continues it, not the one recorded at spawn.
+  { event: "SessionStart", matcher: undefined, command: SESSION_START_COMMAND, timeout: HOOK_TIMEOUT },
 ];
 
 /** Each hook event orch installs, with the command it runs: what `orch install claude --json` reports. */
