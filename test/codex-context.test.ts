@@ -151,8 +151,9 @@ if (!codexEntry) {
       const seen: Polled[] = [];
       const of = (type: string) => seen.filter((m) => m.worker_id === worker && m.message_type === type);
       await pollUntil(s, seen, () => of("idle").length === 1, "the first idle");
+      // The runner finds the thread in Codex's own record, which may come after the first turn's idle.
+      await waitUntil(() => workerRecord(s, worker).agent_session_id !== undefined, LONG, "the session found at spawn");
       const spawned = workerRecord(s, worker).agent_session_id;
-      assert.ok(spawned, "the session found at spawn");
       const window = workerRecord(s, worker).window_id;
       /** Types a line into the worker's window, as a person at it does. */
       const type = async (line: string, shown: string) => {
@@ -161,8 +162,21 @@ if (!codexEntry) {
         tmux(["send-keys", "-t", window, "Enter"], s.env);
         await waitUntil(() => paneText(s, window).includes(shown), LONG, shown);
       };
-      // Codex asks where the new conversation runs: in the current worktree (its first choice).
-      await type("/new", "Where should the new conversation run?");
+      // Codex asks where the new conversation runs: in the current worktree (its first choice). Typed just as the
+      // turn's Stop hook ran, Codex may still say "'/new' is disabled while a task is in progress": then again.
+      const asked = "Where should the new conversation run?";
+      const refusals = () => paneText(s, window).split("'/new' is disabled").length;
+      for (let tries = 0; !paneText(s, window).includes(asked); tries++) {
+        if (tries === 5) throw new Error(`Codex never asked where /new runs:\n${paneText(s, window)}`);
+        const before = refusals();
+        const typed = paneText(s, window).split("/new").length;
+        tmux(["send-keys", "-t", window, "-l", "/new"], s.env);
+        // Its command list opens as "/new" is typed: an Enter before that is taken by nothing.
+        await waitUntil(() => paneText(s, window).split("/new").length > typed, LONG, "/new typed");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        tmux(["send-keys", "-t", window, "Enter"], s.env);
+        await waitUntil(() => paneText(s, window).includes(asked) || refusals() > before, LONG, "/new answered");
+      }
       tmux(["send-keys", "-t", window, "Enter"], s.env);
       await type("Start over. SCRIPT:fresh", "Start over. SCRIPT:fresh");
       // Codex runs no hook for a model API error: orch reads it from the record of the thread the worker is in,
