@@ -107,7 +107,7 @@ export const HOOK_EVENTS = [
 
 export const HOOK: CommandSpec = {
   usage: "hook <event>",
-  description: `Claude Code hook handler (${HOOK_EVENTS.join(", ")}) reading the hook JSON on stdin; ` +
+  description: `Claude Code and Codex hook handler (${HOOK_EVENTS.join(", ")}) reading the hook JSON on stdin; ` +
     "exits 0 whatever the payload (1 for an event this orch does not know)",
 
   options: [],
