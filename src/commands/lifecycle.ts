@@ -12,8 +12,8 @@ import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimRemoval, claimResume, claimStart, claimSync, findWorker, forgetWorker, isWaitingToStart, recordWorkerEvent,
-  releaseRemoval, releaseResume, releaseStart, releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb, workerState,
-  type SyncClaimer, type WorkerRecord,
+  releaseRemoval, releaseResume, releaseStart, releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb,
+  workerState, type SyncClaimer, type WorkerRecord,
 } from "../store/workers.ts";
 
 export interface StopOutcome {
@@ -59,14 +59,25 @@ export async function stopHere(
 const RESUME_WAIT_MS = 30_000;
 
 async function waitForResumeClaim(layout: StoreLayout, record: WorkerRecord, by: "stop" | "rm"): Promise<void> {
-  const until = Date.now() + RESUME_WAIT_MS;
+  const held = () => resumeClaimHeld(layout, record);
+  await waitToClaim(record, RESUME_WAIT_MS, () => claimResume(layout, record, by), held);
+}
+
+/**
+ * Takes a claim of the worker (`claim`), waiting up to `waitMs` while another command holds it; then refused
+ * (`held` says by whom), and not_found when the worker was removed meanwhile.
+ */
+async function waitToClaim(
+  record: WorkerRecord, waitMs: number, claim: () => "claimed" | "held" | "gone", held: () => OrchError,
+): Promise<void> {
+  const until = Date.now() + waitMs;
   for (;;) {
-    const claim = claimResume(layout, record, by);
-    if (claim === "claimed") return;
-    if (claim === "gone") {
+    const outcome = claim();
+    if (outcome === "claimed") return;
+    if (outcome === "gone") {
       throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
     }
-    if (Date.now() > until) throw resumeClaimHeld(layout, record);
+    if (Date.now() > until) throw held();
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -189,19 +200,9 @@ const SYNC_WAIT_MS = 60_000;
 export async function waitForSyncClaim(
   layout: StoreLayout, record: WorkerRecord, by: SyncClaimer = "sync",
 ): Promise<void> {
-  const until = Date.now() + SYNC_WAIT_MS;
-  for (;;) {
-    const claim = claimSync(layout, record, by);
-    if (claim === "claimed") return;
-    if (claim === "gone") {
-      throw new OrchError("not_found", `no worker ${record.worker_id}: another orch command removed it meanwhile`);
-    }
-    if (Date.now() > until) {
-      const doing = syncClaimVerb(layout, record);
-      throw new OrchError("refused", `worker ${record.worker_id} is being ${doing} by another orch command`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const held = () => new OrchError(
+    "refused", `worker ${record.worker_id} is being ${syncClaimVerb(layout, record)} by another orch command`);
+  await waitToClaim(record, SYNC_WAIT_MS, () => claimSync(layout, record, by), held);
 }
 
 /** How long rm and clean wait for a start of a pending worker under way (its worktree, window, agent). */
