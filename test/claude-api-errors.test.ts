@@ -5,61 +5,14 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AnthropicServer, step, userText } from "./agents/anthropic-server.ts";
-import { claudeUser, endUserProcesses } from "./agents/harness.ts";
-import { orch, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
+import { step, userText } from "./agents/anthropic-server.ts";
+import { claudeWorkers } from "./claude-workers.ts";
 
-/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
-const AGENT_WAIT = 120_000;
-
-const server = await new AnthropicServer().start();
-const users: ReturnType<typeof claudeUser>[] = [];
-test.after(async () => {
-  for (const user of users) endUserProcesses(user);
-  await server.stop();
-});
-
-/** A session, a scratch Claude Code user with `env` (its retries), and every message polled so far. */
-function setup(env: Record<string, string>) {
-  const { repo } = sessionRepo();
-  const user = claudeUser();
-  users.push(user);
-  const all = { ...privateTmux(), ...user.env, ...server.env, ...env };
-  const polled: PolledMessage[] = [];
-  const run = (args: string[]) => orch(args, { cwd: repo, env: all });
-  const poll = () => {
-    const r = run(["poll", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    polled.push(...(r.json.messages as PolledMessage[]));
-    return polled;
-  };
-  const status = (worker: string): string => {
-    const r = run(["status", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return (r.json.workers as { worker_id: string; status: string }[]).find((w) => w.worker_id === worker)!.status;
-  };
-  const spawn = (branch: string, prompt: string) => {
-    const r = run(["spawn", branch, "--prompt", prompt, "--json"]);
-    assert.is(r.code, 0, r.stderr);
-  };
-  const of = (worker: string, type: string) => polled.filter((m) => m.worker_id === worker && m.message_type === type);
-  /** Waits for a condition; on failure says what the model server, the mailbox and the panes saw. */
-  const waitFor = async (check: () => boolean, what: string) => {
-    try {
-      await waitUntil(check, AGENT_WAIT, what);
-    } catch (error) {
-      const windows = tmux(["list-windows", "-a", "-F", "#{window_id}"], all).split("\n").filter(Boolean);
-      const panes = windows.map((w) => `--- ${w}\n${tmux(["capture-pane", "-p", "-t", w], all)}`);
-      const evidence = `messages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`;
-      throw new Error(`${(error as Error).message}\n${evidence}`);
-    }
-  };
-  return { run, poll, status, spawn, of, waitFor };
-}
+const { server, session } = await claudeWorkers();
 
 test("an API error past Claude Code's retries: failed, told once with its error text; send starts the next turn", async () => {
   // One retry, which each error answers too; a request times out after 4 s.
-  const s = setup({ CLAUDE_CODE_MAX_RETRIES: "1", API_TIMEOUT_MS: "4000" });
+  const s = session({ env: { CLAUDE_CODE_MAX_RETRIES: "1", API_TIMEOUT_MS: "4000" } });
   const limit = "Number of request tokens has exceeded your per-minute rate limit";
   server.script("feat-limit", [
     step.fail(429, "rate_limit_error", limit), step.fail(429, "rate_limit_error", limit), step.say("Back at it."),
@@ -106,7 +59,7 @@ test("an API error past Claude Code's retries: failed, told once with its error 
 });
 
 test("errors Claude Code retries and recovers from (529, a cut stream, 500, 429) are not reported", async () => {
-  const s = setup({});
+  const s = session();
   server.script("feat-flaky", [
     step.fail(529, "overloaded_error", "Overloaded"), step.cut(), step.fail(500, "api_error", "Internal server error"),
     step.fail(429, "rate_limit_error", "slow down"), step.say("Recovered."),

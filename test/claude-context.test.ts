@@ -8,62 +8,28 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
-import { claudeUser, endUserProcesses } from "./agents/harness.ts";
-import { orch, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
-
-/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
-const AGENT_WAIT = 120_000;
+import { contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
+import { claudeWorkers } from "./claude-workers.ts";
+import { tmux } from "./helpers.ts";
 
 /** Past the window of the model Claude Code 2.1.330 asks for (claude-opus-5-5, 1M tokens): it compacts next. */
 const NEAR_THE_WINDOW = 990_000;
 
-const server = await new AnthropicServer().start();
-const users: ReturnType<typeof claudeUser>[] = [];
-test.after(async () => {
-  for (const user of users) endUserProcesses(user);
-  await server.stop();
-});
+const { server, session: claudeSession } = await claudeWorkers();
 
-interface WorkerView {
-  worker_id: string;
-  status: string;
-  window_id: string;
-  agent_alive?: boolean;
-}
-
-/** A session, a scratch Claude Code user, and every message polled so far. */
+/**
+ * A session with a scratch Claude Code user (one retry: the prompt-too-long error is not retried anyway, and
+ * nothing else fails here), and what these tests do at a worker's window.
+ */
 function setup() {
-  const { repo, id: orchestrator } = sessionRepo();
-  const user = claudeUser();
-  users.push(user);
-  // One retry: the prompt-too-long error is not retried anyway, and nothing else fails here.
-  const env = { ...privateTmux(), ...user.env, ...server.env, CLAUDE_CODE_MAX_RETRIES: "1" };
-  const polled: PolledMessage[] = [];
-  const run = (args: string[]) => orch(args, { cwd: repo, env });
-  const poll = () => {
-    const r = run(["poll", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    polled.push(...(r.json.messages as PolledMessage[]));
-    return polled;
-  };
-  const worker = (id: string): WorkerView => {
-    const r = run(["status", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === id)!;
-  };
-  const status = (id: string) => worker(id).status;
-  const spawn = (branch: string, prompt: string) => {
-    const r = run(["spawn", branch, "--prompt", prompt, "--json"]);
-    assert.is(r.code, 0, r.stderr);
-  };
+  const s = claudeSession({ env: { CLAUDE_CODE_MAX_RETRIES: "1" } });
+  const { run, worker, env, repo, id: orchestrator, waitFor } = s;
   /** orch send; `atPrompt`: the agent's turn is known to have ended, so orch types its wake-up line. */
   const send = (id: string, text: string, atPrompt = true) => {
     const r = run(["send", id, text, "--json"]);
     assert.is(r.code, 0, r.stderr);
     if (atPrompt) assert.is(r.json.woken, true, "orch typed its wake-up line");
   };
-  const of = (id: string, type: string) => polled.filter((m) => m.worker_id === id && m.message_type === type);
   const pane = (id: string) => tmux(["capture-pane", "-p", "-t", worker(id).window_id], env);
   /** Types a slash command into the worker's window, as a person at it does. */
   const type = async (id: string, command: string) => {
@@ -71,21 +37,10 @@ function setup() {
     await waitFor(() => pane(id).includes(`❯ ${command}`), `${command} typed in ${id}'s window`);
     tmux(["send-keys", "-t", worker(id).window_id, "Enter"], env);
   };
-  /** Waits for a condition; on failure says what the model server, the mailbox and the panes saw. */
-  const waitFor = async (check: () => boolean, what: string) => {
-    try {
-      await waitUntil(check, AGENT_WAIT, what);
-    } catch (error) {
-      const windows = tmux(["list-windows", "-a", "-F", "#{window_id}"], env).split("\n").filter(Boolean);
-      const panes = windows.map((w) => `--- ${w}\n${tmux(["capture-pane", "-p", "-t", w], env)}`);
-      const evidence = `messages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`;
-      throw new Error(`${(error as Error).message}\n${evidence}`);
-    }
-  };
   /** The session orch records for the worker: the one resume continues. */
   const session = (id: string): string => JSON.parse(fs.readFileSync(
     path.join(repo, ".orch/sessions", orchestrator, "workers", id, "worker.json"), "utf8")).agent_session_id;
-  return { run, poll, worker, status, spawn, send, of, type, waitFor, session };
+  return { ...s, send, type, session };
 }
 
 /** The worker's turns that carry `text` (a message of the orchestrator, a prompt) to the model. */

@@ -7,73 +7,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AnthropicServer, contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
-import { claudeUser, endUserProcesses } from "./agents/harness.ts";
+import { contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
 import { allPids, processEnviron } from "../src/proc.ts";
-import { orch, orchAsync, privateTmux, sessionRepo, tmux, type PolledMessage, waitUntil } from "./helpers.ts";
+import { claudeWorkers } from "./claude-workers.ts";
+import { orch, orchAsync, tmux } from "./helpers.ts";
 
-/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
-const AGENT_WAIT = 120_000;
+const { server, session } = await claudeWorkers();
+const setup = (allow: string[] = []) => session({ allow });
 
-const server = await new AnthropicServer().start();
-const users: ReturnType<typeof claudeUser>[] = [];
-test.after(async () => {
-  for (const user of users) endUserProcesses(user);
-  await server.stop();
-});
-
-type Message = PolledMessage;
-
-interface WorkerView {
-  worker_id: string;
-  status: string;
-  waiting_for?: string;
-  request_id?: string;
-  alive?: boolean;
-  agent_alive?: boolean;
-}
-
-/** One session in a fresh repository, a scratch Claude Code user, and every message polled so far. */
-function setup(allow: string[] = []) {
-  const { repo, id } = sessionRepo();
-  const user = claudeUser({ allow });
-  users.push(user);
-  const env = { ...privateTmux(), ...user.env, ...server.env };
-  const polled: Message[] = [];
-  const run = (args: string[]) => orch(args, { cwd: repo, env });
-  const poll = () => {
-    const r = run(["poll", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    polled.push(...(r.json.messages as Message[]));
-    return polled;
-  };
-  const status = (worker: string): WorkerView => {
-    const r = run(["status", "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return (r.json.workers as WorkerView[]).find((w) => w.worker_id === worker)!;
-  };
-  const spawn = (branch: string, prompt: string, flags: string[] = []) => {
-    const r = run(["spawn", branch, "--prompt", prompt, ...flags, "--json"]);
-    assert.is(r.code, 0, r.stderr);
-    return r.json as { worker_id: string; window_id: string; worktree_path: string };
-  };
-  /** Waits for a condition, and on failure says what the model server, the mailbox and the panes saw. */
-  const waitFor = async (check: () => boolean, what: string) => {
-    try {
-      await waitUntil(check, AGENT_WAIT, what);
-    } catch (error) {
-      const panes = tmux(["list-windows", "-a", "-F", "#{window_id} #{window_name}"], env).split("\n").map((w) => {
-        const [window] = w.split(" ");
-        return `--- ${w}\n${tmux(["capture-pane", "-p", "-t", window!], env).replace(/\n{2,}/g, "\n")}`;
-      });
-      const evidence = `messages: ${JSON.stringify(polled)}\nrequests:\n${server.describe()}\n${panes.join("\n")}`;
-      throw new Error(`${(error as Error).message}\n${evidence}`);
-    }
-  };
-  return { repo, id, env, run, poll, status, spawn, waitFor, polled };
-}
-
-/** The text of the last message of a request: what the model was told most recently. */
 /** The `orch hook permission-request` processes still running for a worker (found by its environment). */
 function commandLine(pid: number): string {
   try {
@@ -97,6 +38,7 @@ function inboxWaitOf(worker: string): boolean {
   return processesOf(worker, "inbox\0--wait").length > 0;
 }
 
+/** The text of the last message of a request: what the model was told most recently. */
 const lastText = (request: RecordedRequest | undefined) => contentText(request?.body?.messages?.at(-1)?.content);
 
 test("a permission prompt and a plan each become blocked; approve lets them go on, deny --message reaches the model", async () => {
@@ -113,10 +55,10 @@ test("a permission prompt and a plan each become blocked; approve lets them go o
   s.spawn("feat/plan-no", "Plan the widget.", ["--plan"]);
   const workers = ["feat-allow", "feat-deny", "feat-plan-ok", "feat-plan-no"];
 
-  await s.waitFor(() => workers.every((w) => s.status(w).status === "blocked"), "all four workers blocked");
-  assert.is(s.status("feat-allow").waiting_for, "Bash: touch allowed-by-orch");
-  assert.is(s.status("feat-deny").waiting_for, "Bash: touch denied-by-orch");
-  assert.is(s.status("feat-plan-ok").waiting_for, "plan approval");
+  await s.waitFor(() => workers.every((w) => s.worker(w).status === "blocked"), "all four workers blocked");
+  assert.is(s.worker("feat-allow").waiting_for, "Bash: touch allowed-by-orch");
+  assert.is(s.worker("feat-deny").waiting_for, "Bash: touch denied-by-orch");
+  assert.is(s.worker("feat-plan-ok").waiting_for, "plan approval");
   const awaited = s.run(["await", "feat-allow", "--timeout", "60", "--json"]);
   assert.is(awaited.code, 0, awaited.stderr);
   assert.is(awaited.json.workers[0].status, "blocked", "await returns for a blocked worker");
@@ -145,7 +87,7 @@ test("a permission prompt and a plan each become blocked; approve lets them go o
   assert.not.match(userText(server.turns("feat-plan-no")[2]!.body), /You have exited plan mode/, "a denied plan stays in plan mode");
   const planDenied = lastText(server.turns("feat-plan-no")[2]);
   assert.ok(planDenied.includes("Split step 2 into unit and browser tests."), planDenied);
-  await s.waitFor(() => workers.every((w) => s.status(w).status === "idle"), "every worker idle after its turn");
+  await s.waitFor(() => workers.every((w) => s.worker(w).status === "idle"), "every worker idle after its turn");
   assert.is(s.run(["approve", "feat-allow"]).code, 1, "nothing is pending any more");
 });
 
@@ -154,7 +96,7 @@ test("send to a worker idle at its prompt starts its next turn, and the message 
   server.script("feat-idle", [step.say("Ready when you are."), step.say("Renaming the button now.")]);
   const idle = s.spawn("feat/idle", "Wait for directions.");
   await s.waitFor(() => s.poll().some((m) => m.worker_id === "feat-idle" && m.message_type === "idle"), "the idle report");
-  assert.is(s.status("feat-idle").status, "idle");
+  assert.is(s.worker("feat-idle").status, "idle");
   const sent = s.run(["send", "feat-idle", "-rename the button to Save", "--json"]);
   assert.is(sent.code, 0, sent.stderr);
   assert.is(sent.json.woken, true, "orch typed its wake-up line");
@@ -180,21 +122,21 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   s.spawn("feat/crash", "Make a marker file.");
   await s.waitFor(() => {
     s.poll();
-    return s.status("feat-done").status === "done" && s.status("feat-stop").status === "idle" &&
-      s.status("feat-kill").status === "running" && inboxWaitOf("feat-kill") && s.status("feat-crash").status === "blocked";
+    return s.worker("feat-done").status === "done" && s.worker("feat-stop").status === "idle" &&
+      s.worker("feat-kill").status === "running" && inboxWaitOf("feat-kill") && s.worker("feat-crash").status === "blocked";
   }, "done, idle, running (its inbox wait), blocked");
 
   // Claude Code SIGKILLed at its permission prompt: the hook (under the `sh -c` that outlives it) stops
   // waiting, so nothing is left pending and the worker is failed.
   const pidFile = path.join(s.repo, ".orch", "sessions", s.id, "workers", "feat-crash", "agent.pid");
   process.kill(Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]), "SIGKILL");
-  await s.waitFor(() => s.status("feat-crash").status === "failed", "the crashed agent's worker failed");
+  await s.waitFor(() => s.worker("feat-crash").status === "failed", "the crashed agent's worker failed");
   await s.waitFor(() => permissionHooksOf("feat-crash").length === 0, "the permission hook of the crashed agent to end");
   const lateApproval = s.run(["approve", "feat-crash"]);
   assert.is(lateApproval.code, 1, "nothing is pending for an agent that is gone");
 
   tmux(["send-keys", "-t", done.window_id, "/exit", "Enter"], s.env);
-  await s.waitFor(() => s.status("feat-done").agent_alive === false, "claude to exit");
+  await s.waitFor(() => s.worker("feat-done").agent_alive === false, "claude to exit");
   const stopped = s.run(["stop", "feat-stop", "--json"]);
   assert.is(stopped.code, 0, stopped.stderr);
   const awaiting = orchAsync(["await", "feat-kill", "--timeout", "100", "--json"], { cwd: s.repo, env: s.env });
@@ -203,12 +145,12 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   assert.is(awaited.code, 0, awaited.stderr);
   assert.is(awaited.json.workers[0].status, "failed", "await returns when the window is killed");
 
-  assert.is(s.status("feat-done").status, "done", "exiting after task_complete changes nothing");
-  assert.is(s.status("feat-stop").status, "stopped");
-  assert.is(s.status("feat-kill").status, "failed");
+  assert.is(s.worker("feat-done").status, "done", "exiting after task_complete changes nothing");
+  assert.is(s.worker("feat-stop").status, "stopped");
+  assert.is(s.worker("feat-kill").status, "failed");
   const failures = s.poll().filter((m) => m.message_type === "task_failed");
   assert.equal(failures.map((m) => m.worker_id).sort(), ["feat-crash", "feat-kill"], "only the killed ones fail, once each");
-  assert.is(s.status("feat-kill").status, "failed");
+  assert.is(s.worker("feat-kill").status, "failed");
   assert.equal(s.poll().filter((m) => m.message_type === "task_failed").length, 2, "and never again");
 });
 
@@ -216,9 +158,9 @@ test("resume after stop continues the same conversation: the model sees the earl
   const s = setup();
   server.script("feat-resume", [step.say("Noted: the secret word is PELICAN."), step.say("The secret word was PELICAN.")]);
   s.spawn("feat/resume", "Remember a secret word.");
-  await s.waitFor(() => s.status("feat-resume").status === "idle", "the first turn");
+  await s.waitFor(() => s.worker("feat-resume").status === "idle", "the first turn");
   assert.is(s.run(["stop", "feat-resume"]).code, 0);
-  await s.waitFor(() => s.status("feat-resume").agent_alive === false, "the agent to end");
+  await s.waitFor(() => s.worker("feat-resume").agent_alive === false, "the agent to end");
   const resumed = s.run(["resume", "feat-resume", "--prompt", "What was the secret word?", "--json"]);
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.conversation_continued, true);
@@ -232,7 +174,7 @@ test("resume after stop continues the same conversation: the model sees the earl
   const sessionOf = (r: RecordedRequest | undefined) =>
     (JSON.parse(String((r?.body?.metadata as { user_id?: string }).user_id)) as { session_id?: string }).session_id;
   assert.is(sessionOf(second), sessionOf(first), "the same Claude Code session");
-  await s.waitFor(() => s.status("feat-resume").status === "idle", "the resumed turn to end");
+  await s.waitFor(() => s.worker("feat-resume").status === "idle", "the resumed turn to end");
   assert.equal(s.poll().filter((m) => m.message_type === "task_failed"), [], "stop and resume are no failure");
 });
 
