@@ -154,28 +154,82 @@ test("/compact and /clear typed in the window: the next message reaches it; resu
   assert.equal([...s.of("feat-compact", "task_failed"), ...s.of("feat-clear", "task_failed")], [], "no failure");
 });
 
-test("/clear with no turn after it: the new session is recorded at once, and resume continues it", async () => {
-  const s = setup();
-  server.script("feat-fresh", [step.say("Noted: the secret word is OSPREY.")]);
-  s.spawn("feat/fresh", "Remember a secret word.");
-  await s.waitFor(() => s.poll() && s.of("feat-fresh", "idle").length === 1, "the first idle");
-  const spawned = s.session("feat-fresh");
-  await s.type("feat-fresh", "/clear");
-  // Claude Code's SessionStart (source "clear") is the only hook that runs in the new session before a turn.
-  await s.waitFor(() => s.session("feat-fresh") !== spawned, "the session /clear began to be recorded");
-  assert.is(s.status("feat-fresh"), "idle", "a /clear starts no turn");
+/**
+ * Claude Code's saved record of session `id` cut to what it holds before the session's first message is saved
+ * (its "mode" line; seen right as the SessionStart hook runs after a /clear): what a stop at that moment leaves.
+ */
+function cutToUnsaved(home: string, id: string) {
+  const projects = path.join(home, ".claude", "projects");
+  const file = fs.readdirSync(projects).map((folder) => path.join(projects, folder, `${id}.jsonl`)).find(fs.existsSync);
+  assert.ok(file, `Claude Code saved session ${id} under ${projects}`);
+  const lines = fs.readFileSync(file, "utf8").split("\n").filter((line) => line.includes('"type":"mode"'));
+  fs.writeFileSync(file, lines.map((line) => `${line}\n`).join(""));
+}
 
-  assert.is(s.run(["stop", "feat-fresh"]).code, 0);
-  await s.waitFor(() => s.worker("feat-fresh").agent_alive === false, "the agent to end");
-  const resumed = s.run(["resume", "feat-fresh", "--prompt", "What is the secret word?", "--json"]);
-  assert.is(resumed.code, 0, resumed.stderr);
-  await s.waitFor(() => turnsWith("What is the secret word?").length === 1, "the resumed turn");
-  const [after] = turnsWith("What is the secret word?");
-  assert.not.match(allText(after), "OSPREY", "resume continues the conversation /clear began, not the cleared one");
-  assert.not.match(allText(after), "Remember a secret word.", "nor its prompt");
-  await s.waitFor(() => s.status("feat-fresh") === "idle", "the resumed turn to end");
-  s.poll();
-  assert.equal(s.of("feat-fresh", "task_failed"), [], "no failure");
+for (const saved of [true, false]) {
+  const when = saved ? "after Claude Code saved it" : "before Claude Code saved a message of it";
+  test(`/clear with no turn after it, stopped ${when}: resume continues the new session`, async () => {
+    const s = setup();
+    server.script("feat-fresh", [step.say("Noted: the secret word is OSPREY.")]);
+    s.spawn("feat/fresh", "Remember a secret word.");
+    await s.waitFor(() => s.poll() && s.of("feat-fresh", "idle").length === 1, "the first idle");
+    const spawned = s.session("feat-fresh");
+    await s.type("feat-fresh", "/clear");
+    // Claude Code's SessionStart (source "clear") is the only hook that runs in the new session before a turn.
+    await s.waitFor(() => s.session("feat-fresh") !== spawned, "the session /clear began to be recorded");
+    assert.is(s.status("feat-fresh"), "idle", "a /clear starts no turn");
+    const cleared = s.session("feat-fresh");
+
+    assert.is(s.run(["stop", "feat-fresh"]).code, 0);
+    await s.waitFor(() => s.worker("feat-fresh").agent_alive === false, "the agent to end");
+    // Unsaved, Claude Code answers --resume with "No conversation found" and --session-id with "already in use".
+    if (!saved) cutToUnsaved(s.env.HOME!, cleared);
+    const resumed = s.run(["resume", "feat-fresh", "--prompt", "What is the secret word?", "--json"]);
+    assert.is(resumed.code, 0, resumed.stderr);
+    assert.is(resumed.json.conversation_continued, true, "the cleared conversation goes on (empty)");
+    await s.waitFor(() => turnsWith("What is the secret word?").length === 1, "the resumed turn");
+    const [after] = turnsWith("What is the secret word?");
+    assert.not.match(allText(after), "OSPREY", "resume continues the conversation /clear began, not the cleared one");
+    assert.not.match(allText(after), "Remember a secret word.", "nor its prompt");
+    await s.waitFor(() => s.status("feat-fresh") === "idle", "the resumed turn to end");
+    if (saved) assert.is(s.session("feat-fresh"), cleared, "the session /clear began");
+    else assert.not.ok([spawned, cleared].includes(s.session("feat-fresh")), "a new session, recorded");
+    s.poll();
+    assert.equal(s.of("feat-fresh", "task_failed"), [], "no failure");
+  });
+}
+
+test("stopped as it began, before Claude Code saved its task: resume starts the task over, then continues it", async () => {
+  const s = setup();
+  server.script("feat-early", [step.say("Noted: the secret word is HERON."), step.say("Halfway."), step.say("HERON.")]);
+  s.spawn("feat/early", "Remember a secret word.");
+  await s.waitFor(() => s.poll() && s.of("feat-early", "idle").length === 1, "the first idle");
+  const spawned = s.session("feat-early");
+  assert.is(s.run(["stop", "feat-early"]).code, 0);
+  await s.waitFor(() => s.worker("feat-early").agent_alive === false, "the agent to end");
+  cutToUnsaved(s.env.HOME!, spawned);
+
+  const over = s.run(["resume", "feat-early", "--prompt", "Then halve it.", "--json"]);
+  assert.is(over.code, 0, over.stderr);
+  assert.is(over.json.conversation_continued, false, "nothing was saved to continue");
+  await s.waitFor(() => turnsWith("Then halve it.").length === 1, "the started-over turn");
+  const [first] = turnsWith("Then halve it.");
+  assert.match(userText(first!.body), "Remember a secret word.", "the task, with the new message after it");
+  await s.waitFor(() => s.poll() && s.of("feat-early", "idle").length === 2, "its idle");
+  const started = s.session("feat-early");
+  assert.is.not(started, spawned, "in a new session, recorded");
+
+  // That session was saved: the next resume continues it.
+  assert.is(s.run(["stop", "feat-early"]).code, 0);
+  await s.waitFor(() => s.worker("feat-early").agent_alive === false, "the agent to end again");
+  const again = s.run(["resume", "feat-early", "--prompt", "What was the word?", "--json"]);
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.json.conversation_continued, true);
+  await s.waitFor(() => turnsWith("What was the word?").length === 1, "the continued turn");
+  assert.match(allText(turnsWith("What was the word?")[0]), "Then halve it.", "the conversation resume began");
+  await s.waitFor(() => s.poll() && s.of("feat-early", "idle").length === 3, "its idle");
+  assert.is(s.session("feat-early"), started);
+  assert.equal(s.of("feat-early", "task_failed"), [], "no failure");
 });
 
 test.run();

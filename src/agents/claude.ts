@@ -2,6 +2,7 @@
 // session id for resume, plan mode for --plan, the prompt after "--") and the trust record orch writes
 // into Claude Code's own config so a new repository's workers start without the trust dialog.
 
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -20,6 +21,37 @@ export function claudeConfigFile(env: NodeJS.ProcessEnv): string {
 type JsonObject = Record<string, unknown>;
 const isObject = (value: unknown): value is JsonObject =>
   typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Claude Code's user folder (settings.json, projects/): $CLAUDE_CONFIG_DIR, else ~/.claude. */
+function claudeUserDir(env: NodeJS.ProcessEnv): string {
+  return env.CLAUDE_CONFIG_DIR ? path.resolve(env.CLAUDE_CONFIG_DIR) : path.join(env.HOME || os.homedir(), ".claude");
+}
+
+/**
+ * Whether Claude Code saved a conversation for session `id`, so `--resume` finds it. Claude Code 2.1.330 keeps
+ * a session in <user folder>/projects/<the working directory, spelled as a folder name>/<id>.jsonl and answers
+ * "No conversation found" for one with no message in it: a session it was stopped in before it wrote one (a
+ * /clear, a spawn stopped as it started) holds only a "mode" line, or no file at all.
+ */
+function savedConversation(env: NodeJS.ProcessEnv, id: string): boolean {
+  const projects = path.join(claudeUserDir(env), "projects");
+  let folders: string[];
+  try {
+    folders = fs.readdirSync(projects);
+  } catch {
+    return false;
+  }
+  for (const folder of folders) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(projects, folder, `${id}.jsonl`), "utf8");
+    } catch {
+      continue;
+    }
+    return text.split("\n").some((line) => /"type":\s*"(user|assistant)"/.test(line));
+  }
+  return false;
+}
 
 /** The config as an object; undefined when the file does not exist; a string saying why when it is unusable. */
 function readConfig(file: string): JsonObject | undefined | string {
@@ -137,9 +169,7 @@ function deniesOrch(rule: unknown): boolean {
  * the ones Claude Code reads in the worktree: the user's, the project's and the local ones.
  */
 export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS.ProcessEnv): string[] {
-  const userDir = env.CLAUDE_CONFIG_DIR
-    ? path.resolve(env.CLAUDE_CONFIG_DIR)
-    : path.join(env.HOME || os.homedir(), ".claude");
+  const userDir = claudeUserDir(env);
   const files = [
     path.join(userDir, "settings.json"),
     path.join(worktree, ".claude", "settings.json"),
@@ -356,12 +386,21 @@ export const claudeProfile: AgentProfile = {
     // starts a new one), names the conversation to continue; the rest of the recorded command (settings,
     // permission mode) stays as it was, with the hooks of this orch added. The spawn's --session-id goes:
     // Claude Code refuses it beside --resume.
+    // A session Claude Code saved no message of (stopped just after a /clear, or as it began) cannot be resumed,
+    // nor given again with --session-id ("already in use"): the agent starts in a new one, and one that never
+    // saved its task (the spawn's own) starts the task over.
     if (!spec.sessionId) return undefined;
     const argv = withCurrentHooks(spec.recorded.argv);
     const at = argv.indexOf("--session-id");
-    if (at > 0) argv.splice(at, 2);
-    argv.splice(1, 0, "--resume", spec.sessionId);
-    return { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
+    const spawned = at > 0 ? argv.splice(at, 2)[1] : undefined;
+    const start = { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
+    if (savedConversation(spec.env, spec.sessionId)) {
+      argv.splice(1, 0, "--resume", spec.sessionId);
+      return start;
+    }
+    const sessionId = crypto.randomUUID();
+    argv.splice(1, 0, "--session-id", sessionId);
+    return { ...start, sessionId, startsOver: spec.sessionId === spawned };
   },
   prepare: async (spec) => [
     ...await markTrusted(spec.mainRoot, spec.env),

@@ -39,6 +39,14 @@ export interface AgentStart {
   env: Record<string, string>;
 }
 
+/** How resume starts the agent again (AgentStart), and what about its session changes. */
+export interface ResumeStart extends AgentStart {
+  /** The session the agent starts in, when not the recorded one (that one had nothing saved to continue). */
+  sessionId?: string;
+  /** The agent never saved its task (stopped as it began): it starts over, as an agent with no resume does. */
+  startsOver?: boolean;
+}
+
 export interface ResumeSpec {
   /** The session id recorded at spawn (LaunchSpec.sessionId), if the agent was given one. */
   sessionId: string | undefined;
@@ -99,7 +107,7 @@ export interface AgentProfile {
    * How to start the agent again continuing its conversation (the next user message goes where
    * promptPlacement says), or undefined when it cannot. Agents without it start their task over.
    */
-  resume?(spec: ResumeSpec): AgentStart | undefined;
+  resume?(spec: ResumeSpec): ResumeStart | undefined;
   /** What `orch doctor` says about this machine's readiness to run the agent unattended here (e.g. trust). */
   checkTrust?(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport;
   /**

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { knownProfile } from "../agents/index.ts";
-import type { AgentStart } from "../agents/profile.ts";
+import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { OrchError } from "../errors.ts";
 import { positional, stringFlag, type Flags } from "../flags.ts";
@@ -43,7 +43,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   const was = String(json.previous_status);
   const where = typeof json.host === "string" ? ` on host ${json.host}` : ` in window ${String(json.window_id)}`;
   const startsOver = json.conversation_continued === false
-    ? " — this agent has no resume of its own: it starts its task over"
+    ? " — it has no conversation to continue: it starts its task over"
     : "";
   return {
     json,
@@ -128,18 +128,22 @@ async function startAgainHere(
     env: ctx.env,
     warn: ctx.warn,
   };
-  const resumed: AgentStart | undefined = profile?.resume?.(resumeSpec);
-  // An agent with no resume of its own starts its task over, with the new message after it.
+  const resumed: ResumeStart | undefined = profile?.resume?.(resumeSpec);
+  // An agent with no resume of its own, or one that never saved its task, starts it over, the new message after it.
+  const continued = resumed !== undefined && !resumed.startsOver;
   const firstPrompt = fs.readFileSync(layout.promptFile(record.orchestrator_id, record.worker_id), "utf8");
-  const plan: ResumePlan = resumed
-    ? { argv: resumed.argv, prompt_placement: resumed.promptPlacement, prompt: text ?? DEFAULT_PROMPT }
-    : {
-      argv: record.agent_argv,
-      prompt_placement: record.agent_prompt_placement ?? "last",
-      prompt: text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}`,
-    };
+  const plan: ResumePlan = {
+    argv: resumed?.argv ?? record.agent_argv,
+    prompt_placement: resumed?.promptPlacement ?? record.agent_prompt_placement ?? "last",
+    prompt: continued ? text ?? DEFAULT_PROMPT : text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}`,
+  };
   writeJsonAtomic(resumePlanFile(layout, record), plan);
   record.agent_env = { ...record.agent_env, ...resumed?.env };
+  if (resumed?.sessionId) {
+    // Saved before the agent starts: its hooks compare the session they run in with the recorded one.
+    record.agent_session_id = resumed.sessionId;
+    saveWorker(layout, record);
+  }
 
   const tmux = await import("../adapters/tmux.ts");
   const windowSpec = {
@@ -180,6 +184,6 @@ async function startAgainHere(
     status: "running",
     window_id: record.window_id,
     window_reused: reused,
-    conversation_continued: resumed !== undefined,
+    conversation_continued: continued,
   };
 }
