@@ -159,12 +159,23 @@ test("/compact and /clear typed in the window: the next message reaches it; resu
  * (its "mode" line; seen right as the SessionStart hook runs after a /clear): what a stop at that moment leaves.
  */
 function cutToUnsaved(home: string, id: string) {
-  const projects = path.join(home, ".claude", "projects");
-  const file = fs.readdirSync(projects).map((folder) => path.join(projects, folder, `${id}.jsonl`)).find(fs.existsSync);
-  assert.ok(file, `Claude Code saved session ${id} under ${projects}`);
+  const file = transcript(home, id);
+  assert.ok(file, `Claude Code saved session ${id}`);
   const lines = fs.readFileSync(file, "utf8").split("\n").filter((line) => line.includes('"type":"mode"'));
   fs.writeFileSync(file, lines.map((line) => `${line}\n`).join(""));
 }
+
+/** Claude Code's saved record of session `id` (projects/<folder of the working directory>/<id>.jsonl). */
+function transcript(home: string, id: string): string | undefined {
+  const projects = path.join(home, ".claude", "projects");
+  return fs.readdirSync(projects).map((folder) => path.join(projects, folder, `${id}.jsonl`)).find(fs.existsSync);
+}
+
+/** Whether Claude Code saved a message of session `id` (the /clear it began with is one). */
+const savedMessage = (home: string, id: string) => {
+  const file = transcript(home, id);
+  return file !== undefined && fs.readFileSync(file, "utf8").includes('"type":"user"');
+};
 
 for (const saved of [true, false]) {
   const when = saved ? "after Claude Code saved it" : "before Claude Code saved a message of it";
@@ -179,6 +190,7 @@ for (const saved of [true, false]) {
     await s.waitFor(() => s.session("feat-fresh") !== spawned, "the session /clear began to be recorded");
     assert.is(s.status("feat-fresh"), "idle", "a /clear starts no turn");
     const cleared = s.session("feat-fresh");
+    if (saved) await s.waitFor(() => savedMessage(s.env.HOME!, cleared), "Claude Code to save the /clear");
 
     assert.is(s.run(["stop", "feat-fresh"]).code, 0);
     await s.waitFor(() => s.worker("feat-fresh").agent_alive === false, "the agent to end");
