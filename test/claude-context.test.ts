@@ -211,7 +211,7 @@ for (const saved of [true, false]) {
   });
 }
 
-test("stopped as it began, before Claude Code saved its task: resume starts the task over, then continues it", async () => {
+test("stopped before Claude Code saved its task: resume starts the task over, then continues it", async () => {
   const s = setup();
   server.script("feat-early", [step.say("Noted: the secret word is HERON."), step.say("Halfway."), step.say("HERON.")]);
   s.spawn("feat/early", "Remember a secret word.");

@@ -1,6 +1,7 @@
 // Upgrading orch under a live session: a store made by a newer orch (its store-version file says a format
 // this orch does not read) is refused by every command in one line, with nothing in it changed; a worker
-// spawned by an older orch (or one at another path) is resumed with this orch's hooks.
+// spawned by an older orch (or one at another path) is resumed with this orch's hooks. And how resume builds a
+// Claude Code worker's command when Claude Code saved nothing of its session.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -154,6 +155,42 @@ test("claude: a worker spawned before orch had all its hooks resumes with them, 
   // A worker this orch spawned resumes with its command as recorded.
   assert.equal(profile.resume!(resumeOf(spec, now, spec.orchProgram))!.argv.slice(3), now.slice(1).filter(
     (word, i, rest) => word !== "--session-id" && rest[i - 1] !== "--session-id"));
+});
+
+test("claude: resume of a session Claude Code saved no message of starts a new one, the spawn's own over", async () => {
+  const profile = await profileFor("claude");
+  const spec = launch("/state/orch/bin/k/orch");
+  const recorded = profile.start(spec).argv;
+  const cleared = "99999999-8888-4777-8666-555555555555";
+  const resume = (id: string) => profile.resume!({ ...resumeOf(spec, recorded, spec.orchProgram), sessionId: id })!;
+  const session = (argv: string[]) => argv.slice(1, 3);
+  // No projects folder: orch cannot tell, so --resume as always (Claude Code says it if it cannot).
+  assert.equal(session(resume(cleared).argv), ["--resume", cleared]);
+  assert.is(resume(cleared).sessionId, undefined);
+
+  const folder = path.join(spec.env.HOME!, ".claude", "projects", spec.worktreePath.replace(/[^a-zA-Z0-9]/g, "-"));
+  fs.mkdirSync(folder, { recursive: true });
+  const save = (id: string, ...types: string[]) => fs.writeFileSync(path.join(folder, `${id}.jsonl`),
+    types.map((type) => `${JSON.stringify({ type, sessionId: id })}\n`).join(""));
+  save(spec.sessionId!, "mode", "user", "assistant");
+  save(cleared, "mode", "user");
+  for (const id of [spec.sessionId!, cleared]) {
+    assert.equal(session(resume(id).argv), ["--resume", id], "a saved message: continued");
+    assert.not.ok(resume(id).startsOver);
+  }
+  save(cleared, "mode");
+  save(spec.sessionId!, "mode");
+  const unknown = "12121212-3434-4565-8787-909090909090";
+  const cases: [string, boolean][] = [[cleared, false], [spec.sessionId!, true], [unknown, false]];
+  for (const [id, over] of cases) {
+    const start = resume(id);
+    assert.match(start.sessionId!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.not.ok([spec.sessionId, cleared].includes(start.sessionId!), "a new session");
+    assert.equal(session(start.argv), ["--session-id", start.sessionId!], `${id}: started in it`);
+    assert.not.ok(start.argv.includes("--resume"));
+    assert.is(start.argv.filter((word) => word === "--session-id").length, 1);
+    assert.is(Boolean(start.startsOver), over, over ? "the spawn's session never saved its task" : "only --prompt");
+  }
 });
 
 test("codex: a worker spawned by an orch at another path resumes with hooks that run this orch", async () => {

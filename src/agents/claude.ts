@@ -28,18 +28,19 @@ function claudeUserDir(env: NodeJS.ProcessEnv): string {
 }
 
 /**
- * Whether Claude Code saved a conversation for session `id`, so `--resume` finds it. Claude Code 2.1.330 keeps
- * a session in <user folder>/projects/<the working directory, spelled as a folder name>/<id>.jsonl and answers
- * "No conversation found" for one with no message in it: a session it was stopped in before it wrote one (a
- * /clear, a spawn stopped as it started) holds only a "mode" line, or no file at all.
+ * Whether Claude Code can resume session `id`: false when it saved no message of it, so `--resume` would answer
+ * "No conversation found". Claude Code 2.1.330 keeps a session in <user folder>/projects/<the working directory,
+ * spelled as a folder name>/<id>.jsonl: one it was stopped in before it saved a message (right after a /clear,
+ * or as it began) holds only a "mode" line, or is not there. With no projects folder to look in, true: orch
+ * cannot tell, and Claude Code says so itself if it cannot.
  */
-function savedConversation(env: NodeJS.ProcessEnv, id: string): boolean {
+function resumable(env: NodeJS.ProcessEnv, id: string): boolean {
   const projects = path.join(claudeUserDir(env), "projects");
   let folders: string[];
   try {
     folders = fs.readdirSync(projects);
   } catch {
-    return false;
+    return true;
   }
   for (const folder of folders) {
     let text: string;
@@ -48,7 +49,7 @@ function savedConversation(env: NodeJS.ProcessEnv, id: string): boolean {
     } catch {
       continue;
     }
-    return text.split("\n").some((line) => /"type":\s*"(user|assistant)"/.test(line));
+    return /"type":\s*"(user|assistant)"/.test(text);
   }
   return false;
 }
@@ -394,7 +395,7 @@ export const claudeProfile: AgentProfile = {
     const at = argv.indexOf("--session-id");
     const spawned = at > 0 ? argv.splice(at, 2)[1] : undefined;
     const start = { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
-    if (savedConversation(spec.env, spec.sessionId)) {
+    if (resumable(spec.env, spec.sessionId)) {
       argv.splice(1, 0, "--resume", spec.sessionId);
       return start;
     }
