@@ -178,19 +178,25 @@ test("claude: resume of a session Claude Code saved no message of starts a new o
     assert.equal(session(resume(id).argv), ["--resume", id], "a saved message: continued");
     assert.not.ok(resume(id).startsOver);
   }
-  save(cleared, "mode");
-  save(spec.sessionId!, "mode");
-  const unknown = "12121212-3434-4565-8787-909090909090";
-  const cases: [string, boolean][] = [[cleared, false], [spec.sessionId!, true], [unknown, false]];
-  for (const [id, over] of cases) {
+  const newSession = (id: string, over: boolean) => {
     const start = resume(id);
     assert.match(start.sessionId!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    assert.not.ok([spec.sessionId, cleared].includes(start.sessionId!), "a new session");
+    assert.not.ok([spec.sessionId, id].includes(start.sessionId!), "a new session");
     assert.equal(session(start.argv), ["--session-id", start.sessionId!], `${id}: started in it`);
     assert.not.ok(start.argv.includes("--resume"));
     assert.is(start.argv.filter((word) => word === "--session-id").length, 1);
-    assert.is(Boolean(start.startsOver), over, over ? "the spawn's session never saved its task" : "only --prompt");
-  }
+    assert.is(Boolean(start.startsOver), over, over ? "the task was never saved" : "only --prompt");
+  };
+  // A /clear's session with only its mode line, and one with no record: the task was saved before, in the spawn's.
+  save(cleared, "mode");
+  const unknown = "12121212-3434-4565-8787-909090909090";
+  newSession(cleared, false);
+  newSession(unknown, false);
+  // The spawn's own saved nothing: started over, and again from a session that resume began and that saved
+  // nothing either (stopped again as it began).
+  save(spec.sessionId!, "mode");
+  newSession(spec.sessionId!, true);
+  newSession(unknown, true);
 });
 
 test("codex: a worker spawned by an orch at another path resumes with hooks that run this orch", async () => {

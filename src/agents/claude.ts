@@ -388,8 +388,8 @@ export const claudeProfile: AgentProfile = {
     // permission mode) stays as it was, with the hooks of this orch added. The spawn's --session-id goes:
     // Claude Code refuses it beside --resume.
     // A session Claude Code saved no message of (stopped just after a /clear, or as it began) cannot be resumed,
-    // nor given again with --session-id ("already in use"): the agent starts in a new one, and one that never
-    // saved its task (the spawn's own) starts the task over.
+    // nor given again with --session-id ("already in use"): the agent starts in a new one, with its task again
+    // when the spawn's own session never saved it (a resume's new session may have been stopped as it began too).
     if (!spec.sessionId) return undefined;
     const argv = withCurrentHooks(spec.recorded.argv);
     const at = argv.indexOf("--session-id");
@@ -401,7 +401,7 @@ export const claudeProfile: AgentProfile = {
     }
     const sessionId = crypto.randomUUID();
     argv.splice(1, 0, "--session-id", sessionId);
-    return { ...start, sessionId, startsOver: spec.sessionId === spawned };
+    return { ...start, sessionId, startsOver: spawned !== undefined && !resumable(spec.env, spawned) };
   },
   prepare: async (spec) => [
     ...await markTrusted(spec.mainRoot, spec.env),
