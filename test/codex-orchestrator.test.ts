@@ -95,7 +95,10 @@ function waitUntilSync(check: () => boolean): void {
   while (!check()) if (Date.now() > deadline) throw new Error("timed out waiting for the agent's pid file");
 }
 
-/** What a command printed, without Codex's header (chunk id, wall time, exit code). */
+/**
+ * What a command printed, without Codex's header (chunk id, wall time, exit code). Codex reads a command's stdout
+ * and stderr apart and may put what came on stderr after later stdout: the commands send both through one (2>&1).
+ */
 const printed = (output: string) => output.slice(output.indexOf("Output:\n") + "Output:\n".length).trim();
 
 if (!codexEntry) {
@@ -105,11 +108,11 @@ if (!codexEntry) {
 } else {
   test("with the README's set-up, Codex runs the loop: init, spawn, await, land, clean", async () => {
     const o = await startCodex([
-      "orch init; echo rc=$?",
-      "orch spawn feat/a --agent ~/.local/bin/worker.sh --prompt 'add work.txt'; echo rc=$?",
-      "orch await feat/a --timeout 60; echo rc=$?",
-      "orch land feat/a; echo rc=$?",
-      "orch clean --yes; echo rc=$?",
+      "orch init 2>&1; echo rc=$?",
+      "orch spawn feat/a --agent ~/.local/bin/worker.sh --prompt 'add work.txt' 2>&1; echo rc=$?",
+      "orch await feat/a --timeout 60 2>&1; echo rc=$?",
+      "orch land feat/a 2>&1; echo rc=$?",
+      "orch clean --yes 2>&1; echo rc=$?",
     ], (repo, home) => {
       // The folders it writes outside the workspace exist before Codex starts (it leaves out missing ones).
       fs.mkdirSync(`${repo}-worktrees`);
@@ -137,9 +140,10 @@ if (!codexEntry) {
     let before: string[] = [];
     // A repository inside the workspace has a writable git dir: there spawn gets as far as tmux.
     const inner = "git init -q inner && cd inner && git commit -q --allow-empty -m initial && " +
-      "orch init >/dev/null 2>&1 && orch spawn feat/b --agent ~/.local/bin/worker.sh; echo rc=$?; " +
+      "orch init >/dev/null 2>&1 && orch spawn feat/b --agent ~/.local/bin/worker.sh 2>&1; echo rc=$?; " +
       "git worktree list | wc -l; git branch --list feat/b";
-    const commands = ["orch init; echo rc=$?", "orch status; echo rc=$?", inner, "orch stop feat/long; echo rc=$?"];
+    const commands =
+      ["orch init 2>&1; echo rc=$?", "orch status 2>&1; echo rc=$?", inner, "orch stop feat/long 2>&1; echo rc=$?"];
     const o = await startCodex(commands, (repo, _home, env) => {
       // A worker started from the user's terminal, running: Codex's commands see other processes' pids as no one's.
       assert.is(orch(["init"], { cwd: repo, env }).code, 0);
