@@ -380,11 +380,16 @@ export function ghStandIn(answer: string[]): { env: Record<string, string>; call
   };
 }
 
+/** A scripted agent: an executable sh script of these lines, in a folder of its own; its path. */
+export function agentScript(body: string[]): string {
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, ["#!/bin/sh", ...body, ""].join("\n"), { mode: 0o755 });
+  return script;
+}
+
 /** An agent that does nothing for five minutes: a worker that stays at work while a test races it. */
 export function sleepingAgent(): string {
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, ["#!/bin/sh", "exec sleep 300", ""].join("\n"), { mode: 0o755 });
-  return script;
+  return agentScript(["exec sleep 300"]);
 }
 
 /** The live processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */

@@ -7,13 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { baseEnv, orch, orchCommand, privateTmux, sessionRepo, tempDir, tmux, waitUntil } from "./helpers.ts";
-
-function agentScript(body: string[]): string {
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, ["#!/bin/sh", ...body, ""].join("\n"), { mode: 0o755 });
-  return script;
-}
+import { agentScript, baseEnv, orch, orchCommand, privateTmux, sessionRepo, tmux, waitUntil } from "./helpers.ts";
 
 interface Polled {
   message_type: string;

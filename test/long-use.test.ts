@@ -7,21 +7,16 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  git, orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil, workerProcesses,
+  agentScript, git, orch, orchAsync, privateTmux, sessionRepo, tempDir, tmux, waitUntil, workerProcesses,
 } from "./helpers.ts";
 
 const CYCLES = 30;
 
 function finishingAgent(): string {
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  const lines = [
-    "#!/bin/sh",
+  return agentScript([
     'f="f-$ORCH_WORKER.txt"; echo "$ORCH_WORKER" > "$f"; git add "$f"; git commit -qm "add $f"',
     'orch notify --type task_complete --summary "done $ORCH_WORKER"',
-    "",
-  ];
-  fs.writeFileSync(script, lines.join("\n"), { mode: 0o755 });
-  return script;
+  ]);
 }
 
 /** Every name under `dir`, relative to it. */
