@@ -209,6 +209,24 @@ test("two resumes at once of a stopped worker: one starts its agent, the other i
   assert.is(windows.filter((name) => name === "feat-twice").length, 1);
 });
 
+test("a resume that finds the claim held, then released before it reads who held it, takes the claim and resumes", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript(['echo started >> "$out/starts"', "exec sleep 300"]);
+  orch(["spawn", "feat/freed", "--agent", script], { cwd: repo, env });
+  await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to start");
+  assert.is(orch(["stop", "feat/freed"], { cwd: repo, env }).code, 0);
+  // A claim file made and not yet written, released a moment later: what a stop finishing as resume comes leaves.
+  const claim = path.join(repo, ".orch", "sessions", id, "workers", "feat-freed", "resuming");
+  fs.writeFileSync(claim, "");
+  const release = spawnSync("sh", ["-c", `(sleep 0.3; rm -f "$0") >/dev/null 2>&1 &`, claim]);
+  assert.is(release.status, 0);
+  const resumed = orch(["resume", "feat/freed", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, `${resumed.stderr} (before, "is being resumed by another orch command")`);
+  await waitUntil(() => read(path.join(dir, "starts")) === "started\nstarted\n", 20_000, "the resumed agent to run");
+  assert.is(statusOf(repo, env).status, "running");
+});
+
 test("stop and rm at once with resume, many times: a stopped or removed worker runs nothing; resume says why", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();

@@ -259,7 +259,7 @@ export function resumeClaimHeld(layout: StoreLayout, record: WorkerRecord): Orch
 
 /** Which command holds the worker's resume claim (an older orch's claim says none: resume). */
 export function resumeClaimHolder(layout: StoreLayout, record: WorkerRecord): ResumeClaimer | undefined {
-  const by = claimHolder(claimFileOf(layout, record, "resuming"));
+  const by = claimHolderNow(claimFileOf(layout, record, "resuming"));
   if (by === undefined) return undefined;
   return by === "stop" || by === "rm" || by === "spawn" ? by : "resume";
 }
@@ -310,7 +310,7 @@ export type SyncClaimer = "sync" | "apply";
 
 /** What the holder of a worker's sync claim is doing to it, as "worker W is being … by another orch command". */
 export function syncClaimVerb(layout: StoreLayout, record: WorkerRecord): string {
-  return claimHolder(claimFileOf(layout, record, "syncing")) === "apply" ? "applied" : "synced";
+  return claimHolderNow(claimFileOf(layout, record, "syncing")) === "apply" ? "applied" : "synced";
 }
 
 export function releaseSync(layout: StoreLayout, record: WorkerRecord): void {
@@ -322,9 +322,24 @@ function claimText(by?: string): string {
   return toJson({ pid: process.pid, start_time: processStartTime(process.pid) ?? null, ...(by ? { by } : {}) });
 }
 
+/**
+ * Who held each claim file when claimWorker last found it held. Its holder may release it before the refusal
+ * names it: read then, a stop's released claim was named as a resume's ("is being resumed").
+ */
+const holderSeen = new Map<string, string>();
+
+/** The `by` of a claim file now, or else of the holder claimWorker last found there. */
+function claimHolderNow(claim: string): string | undefined {
+  return claimHolder(claim) ?? holderSeen.get(claim);
+}
+
+/** How many times claimWorker tries: one claim taken away from a killed holder, or released as it was read. */
+const CLAIM_TRIES = 3;
+
 function claimWorker(claim: string, by?: string): "claimed" | "held" | "gone" {
   const mine = claimText(by);
-  for (let attempt = 0; attempt < 2; attempt++) {
+  let abandonedTaken = false;
+  for (let attempt = 0; attempt < CLAIM_TRIES; attempt++) {
     try {
       writeNewFile(claim, mine, false);
       return "claimed";
@@ -332,7 +347,17 @@ function claimWorker(claim: string, by?: string): "claimed" | "held" | "gone" {
       if (errnoCode(error) === "ENOENT") return "gone";
       if (errnoCode(error) !== "EEXIST") throw error;
     }
-    if (attempt > 0 || !takeAbandonedStart(claim)) return "held";
+    if (!abandonedTaken && takeAbandonedStart(claim)) {
+      abandonedTaken = true;
+      continue;
+    }
+    // Held only while a holder is there to name: one that released it meanwhile has finished, so it is tried again.
+    const holder = claimHolder(claim);
+    if (holder !== undefined) {
+      holderSeen.set(claim, holder);
+      return "held";
+    }
+    if (fs.existsSync(claim)) return "held"; // made and never written: its writer was killed between the two
   }
   return "held";
 }
