@@ -83,6 +83,33 @@ test("full lifecycle: spawn, question, reply, done, status and list, await, stop
   assert.ok(id);
 });
 
+test("await reports a question once it is in the mailbox: a poll right after it hands the question out", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const agent = agentScript([
+    'orch notify --type question --summary "which colour?" --question "red or blue?"',
+    "exec sleep 300",
+  ]);
+  assert.is(orch(["spawn", "feat/ask", "--agent", agent, "--json"], { cwd: repo, env }).code, 0);
+  const mail = path.join(repo, ".orch", "sessions", id, "mail");
+  const delivered = () => fs.readdirSync(path.join(mail, "new"));
+  for (const until = Date.now() + 20_000; delivered().length === 0 && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Where a notify stands between its two steps: linked into the worker's event log, not yet moved into new/.
+  const [name] = delivered();
+  assert.ok(name, "the question was delivered");
+  fs.renameSync(path.join(mail, "new", name), path.join(mail, "tmp", name));
+  const moves = spawnSync("sh", ["-c", '(sleep 0.3; mv "$0/tmp/$1" "$0/new/$1") >/dev/null 2>&1 &', mail, name]);
+  assert.is(moves.status, 0);
+  const asked = orch(["await", "--timeout", "30", "--json"], { cwd: repo, env });
+  assert.is(asked.json.workers[0].status, "waiting");
+  const polled = orch(["poll", "--json"], { cwd: repo, env });
+  const types = polled.json.messages.map((m: { message_type: string }) => m.message_type);
+  assert.equal(types, ["question"], "before, await answered at once and this poll found nothing yet");
+  assert.is(polled.json.messages[0].id, asked.json.workers[0].final_message.id);
+});
+
 test("send reaches the worker's inbox once; inbox outside a worker is refused", () => {
   const { repo } = sessionRepo();
   const wt = orch(["spawn", "feat/inbox", "--no-window", "--json"], { cwd: repo }).json.worktree_path;

@@ -10,6 +10,7 @@ import { onHost } from "../hosts/place.ts";
 import type { Colors } from "../output.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { RESCAN_MS, monotonicMs, sameFolder, waitFor } from "../store/waker.ts";
+import { isMessageId } from "../ids.ts";
 import { guardListener } from "../listener.ts";
 import { baseTipsMoved, readWorkerCoherence } from "../store/coherence.ts";
 import { unreadFiles } from "../store/maildir.ts";
@@ -146,9 +147,32 @@ export async function runAwait(
   const deadline = timeoutMs === undefined ? undefined : monotonicMs() + timeoutMs;
   for (;;) {
     const workers = await awaitOnce(layout, session.orchestrator_id, records, any, timeoutMs, deadline, ctx);
-    if (workers) return { orchestratorId: session.orchestrator_id, workers };
+    if (workers) {
+      await finalMessagesDelivered(layout, session.orchestrator_id, workers);
+      return { orchestratorId: session.orchestrator_id, workers };
+    }
     // A pending worker now lives on its host: the wait goes on with its host followed as well.
     records = records.map((r) => findWorker(layout, r.orchestrator_id, r.worker_id) ?? r);
+  }
+}
+
+/** How long await waits for a notify it saw in an event log to finish delivering that message. */
+const DELIVERY_WAIT_MS = 2000;
+
+/**
+ * Waits until the final messages the wait reports are in the mailbox, so that a poll right after it hands them
+ * out. notify links a message into the worker's event log just before it moves it from the mailbox's tmp/ into
+ * new/; under load a poll between the two missed the question the await had just reported. Bounded: a notify
+ * killed between the two leaves its file in tmp/ for good.
+ */
+async function finalMessagesDelivered(layout: StoreLayout, orchestratorId: string, workers: AwaitedWorker[]) {
+  const tmp = path.join(layout.mailDir(orchestratorId), "tmp");
+  const until = monotonicMs() + DELIVERY_WAIT_MS;
+  for (const { final_message: message } of workers) {
+    const id = message?.id;
+    if (typeof id !== "string" || !isMessageId(id)) continue;
+    const file = path.join(tmp, `${id}.json`);
+    while (fs.existsSync(file) && monotonicMs() < until) await new Promise((r) => setTimeout(r, 5));
   }
 }
 
