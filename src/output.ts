@@ -136,8 +136,12 @@ export function writeErr(text: string): void {
   }
 }
 
+/**
+ * A line on stderr. Its control characters are shown escaped (forTerminal): a warning or an error can carry
+ * what a host's orch or git said, or a worker's text, and none of it may command the terminal.
+ */
 export function warn(line: string): void {
-  writeErr(`orch: ${line}\n`);
+  writeErr(`orch: ${forTerminal(line, false)}\n`);
 }
 
 const ESC = 0x1b;
