@@ -9,7 +9,7 @@ import type { NotEnded } from "../adapters/processes.ts";
 import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
 import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { aboutHost, HostError, OrchError } from "../errors.ts";
+import { aboutHost, asGiven, HostError, OrchError } from "../errors.ts";
 import { isWorkerIdOfBranch } from "../ids.ts";
 import {
   readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, SYNC_OWED_ON_HOST, writeSyncOwed,
@@ -276,10 +276,17 @@ export async function spawnOnHost(
       }
     }
   }
+  // The id names the worker's folder here: only the one asked for, or one the host's orch makes of the branch
+  // (an id it was not told), never a path or another worker's id that a host's answer names.
+  const madeId = String(doc.worker_id);
+  if (madeId !== workerId && !isWorkerIdOfBranch(madeId, options.branch)) {
+    throw new HostError("failed", host.name, `on host ${host.name}: orch spawn answered worker id ` +
+      `${asGiven(madeId)}, not ${workerId} nor one of branch ${options.branch}: nothing was recorded here`);
+  }
   const { baseBranch, baseTip } = await startingBase(main, pending);
   const record: RemoteWorkerRecord = {
     ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
-    worker_id: String(doc.worker_id),
+    worker_id: madeId,
     branch: options.branch,
     orchestrator_id: session.orchestrator_id,
     worktree_path: String(doc.worktree_path),
