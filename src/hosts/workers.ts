@@ -656,6 +656,33 @@ export interface HostViews {
   workerErrors: Map<string, string>;
 }
 
+/** What each field of a host's view of a worker must be to be taken ("?": or null); the rest is the view here. */
+const VIEW_TYPES: Record<string, string> = {
+  branch: "string", worktree_path: "string?", status: "string", pr_url: "string?", window_id: "string?",
+  alive: "boolean", window_alive: "boolean", agent_alive: "boolean", agent: "string", base_commit: "string?",
+  base_branch: "string?", ahead: "number?", behind: "number?", merges_cleanly: "boolean?", conflict_paths: "strings",
+  landed: "boolean", after: "strings", created_at: "string", last_activity_at: "string?", waiting_for: "string?",
+  request_id: "string?", error: "string", branch_tip: "string?",
+};
+
+/**
+ * A worker's view as a host's status sent it, with each field of the wrong type left out (status and list
+ * print them as text), or undefined when it names no worker.
+ */
+function viewOf(value: unknown): Record<string, unknown> | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const view = value as Record<string, unknown>;
+  if (typeof view.worker_id !== "string") return undefined;
+  const fits = (field: string, v: unknown) => {
+    const type = VIEW_TYPES[field];
+    if (type === undefined) return true;
+    if (v === null) return type.endsWith("?");
+    if (type === "strings") return Array.isArray(v) && v.every((s) => typeof s === "string");
+    return typeof v === type.replace("?", "") && (typeof v !== "number" || Number.isFinite(v));
+  };
+  return Object.fromEntries(Object.entries(view).filter(([field, v]) => fits(field, v)));
+}
+
 /** One `orch status` per host, all at once; an unreachable host is an error entry, never a wait. */
 export async function statusOnHosts(
   layout: StoreLayout, records: RemoteWorkerRecord[], ctx: Context,
@@ -695,10 +722,12 @@ export async function statusOnHosts(
       });
       noteHostReached(layout, name);
       // Messages still unread on the host are not in the local mailbox yet: they count as unread here too.
-      out.unread += Number(doc.unread_count ?? 0);
-      out.total += Number(doc.unread_count ?? 0);
-      for (const view of (doc.workers as Record<string, unknown>[]) ?? []) {
-        out.views.set(`${name}/${String(view.worker_id)}`, view);
+      const unread = Number.isSafeInteger(doc.unread_count) && Number(doc.unread_count) >= 0 ? doc.unread_count : 0;
+      out.unread += Number(unread);
+      out.total += Number(unread);
+      for (const view of Array.isArray(doc.workers) ? (doc.workers as unknown[]) : []) {
+        const checked = viewOf(view);
+        if (checked) out.views.set(`${name}/${String(checked.worker_id)}`, checked);
       }
     } catch (error) {
       const why = error instanceof HostUnreachable ? error.sshError : (error as Error).message;
