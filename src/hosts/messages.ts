@@ -70,11 +70,17 @@ export function clockOffsetOf(doc: Record<string, unknown>): number {
 export async function storeHostMessages(
   layout: StoreLayout, orchestratorId: string, host: string, values: unknown[], clockOffsetMs = 0,
 ): Promise<number> {
-  const messages = values.map((v) => asMessage(v, orchestratorId, host)).filter((m): m is Message => m !== undefined);
+  const read = values.map((v) => asMessage(v, orchestratorId, host)).filter((m): m is Message => m !== undefined);
+  if (read.length === 0) return 0;
+  // A message is its worker's only when that worker is this session's on this host: one naming a worker here
+  // or on another host (or none recorded) would be taken for that worker's, and goes to its event log.
+  const own = new Set(listWorkers(layout, orchestratorId).filter((w) => w.host === host).map((w) => w.worker_id));
+  const messages = read.filter((m) => m.worker_id === null || own.has(m.worker_id));
   if (clockOffsetMs !== 0) {
     for (const m of messages) {
-      const at = Date.parse(m.created_at);
-      if (!Number.isNaN(at)) m.created_here = new Date(at - clockOffsetMs).toISOString();
+      // A time out of Date's range (a clock or a created_at off by millennia) is left without one here.
+      const here = new Date(Date.parse(m.created_at) - clockOffsetMs);
+      if (!Number.isNaN(here.getTime())) m.created_here = here.toISOString();
     }
   }
   if (messages.length === 0) return 0;
