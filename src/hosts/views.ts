@@ -188,7 +188,10 @@ export async function awaitAcrossHosts(
         if (any) flags.any = true;
         const request = { command: "await" as const, args: mine.map((r) => r.worker_id), flags };
         const lifeline = runLifeline(host, request, async (doc) => {
-          for (const w of (doc.workers as AwaitedWorker[]) ?? []) answers.set(w.worker_id, { ...w, host: name });
+          // Only its own workers: an answer for a worker here or on another host is not this host's to give.
+          for (const w of (doc.workers as AwaitedWorker[]) ?? []) {
+            if (mine.some((r) => r.worker_id === w.worker_id)) answers.set(w.worker_id, { ...w, host: name });
+          }
         });
         cancels.add(lifeline.cancel);
         running.add(lifeline.done);
