@@ -638,16 +638,31 @@ export function masterAnswers(
   });
 }
 
-/** Gives `input` (if any) to the session, closes its input, and collects its output and exit code. */
+/** The end of a command's stderr that is kept: its last lines say why it failed. */
+export const STDERR_KEPT_CHARS = 64 * 1024;
+
+/**
+ * Gives `input` (if any) to the session, closes its input, and collects its output and exit code. Output past
+ * `maxChars` closes the session (`tooLong`): a program that prints without end would fill the memory.
+ */
 export function runToEnd(
   session: MuxSession,
   input?: string | Uint8Array,
-): Promise<{ code: number; stdout: string; stderr: string }> {
+  maxChars = Number.POSITIVE_INFINITY,
+): Promise<{ code: number; stdout: string; stderr: string; tooLong?: boolean }> {
   let stdout = "";
   let stderr = "";
-  session.onStdout((text) => (stdout += text));
-  session.onStderr((text) => (stderr += text));
+  let tooLong = false;
+  session.onStdout((text) => {
+    if (tooLong) return;
+    stdout += text;
+    if (stdout.length <= maxChars) return;
+    tooLong = true;
+    stdout = "";
+    session.close();
+  });
+  session.onStderr((text) => (stderr = (stderr + text).slice(-STDERR_KEPT_CHARS)));
   if (input !== undefined) session.write(input);
   session.end();
-  return session.exit.then((code) => ({ code, stdout, stderr }));
+  return session.exit.then((code) => ({ code, stdout, stderr, ...(tooLong ? { tooLong } : {}) }));
 }

@@ -12,7 +12,7 @@ import { commandLine, quoteForShell, type RemoteCommand } from "../hosts/shell-q
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
 import { LATE, settledWithin } from "../within.ts";
-import { masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
+import { masterAnswers, runThroughMaster, runToEnd, STDERR_KEPT_CHARS, type MuxSession } from "./ssh-mux.ts";
 
 /** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
 export interface RemoteProcess {
@@ -192,10 +192,25 @@ export function answerTimeoutMs(env: NodeJS.ProcessEnv): number {
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 30_000;
 }
 
+/**
+ * The most of a host's answer (its standard output, in characters) that orch reads: far more than any orch
+ * answer, far less than the memory (and than the longest string Node holds, 512 MiB).
+ */
+export const MAX_ANSWER_CHARS = 256 * 1024 * 1024;
+
+/** A host's program printed more than MAX_ANSWER_CHARS: not orch's answer, and not read further. */
+export function answerTooLong(host: string, what = "orch"): HostError {
+  const most = `${MAX_ANSWER_CHARS / 1024 / 1024} MiB`;
+  return new HostError("failed", host, `on host ${host}: ${what} there printed more than ${most}, which no ` +
+    "answer of orch's is (a broken or foreign program?): its connection was closed and nothing of it taken");
+}
+
 /** The session's output and exit code, or undefined (the channel closed) when it has not ended within `limitMs`. */
-async function runToEndWithin(session: MuxSession, limitMs: number | undefined): Promise<RunResult | undefined> {
-  if (limitMs === undefined) return runToEnd(session);
-  const result = await settledWithin(runToEnd(session), limitMs);
+async function runToEndWithin(
+  session: MuxSession, limitMs: number | undefined,
+): Promise<(RunResult & { tooLong?: boolean }) | undefined> {
+  if (limitMs === undefined) return runToEnd(session, undefined, MAX_ANSWER_CHARS);
+  const result = await settledWithin(runToEnd(session, undefined, MAX_ANSWER_CHARS), limitMs);
   if (result !== LATE) return result;
   session.close();
   return undefined;
@@ -373,6 +388,7 @@ export async function runOnHost(
     const limit = (options.answerWithinMs ?? 0) / 1000;
     throw new HostUnreachable(host, `orch there did not answer within ${limit} s (does it hang?)`);
   }
+  if ("tooLong" in result && result.tooLong) throw answerTooLong(host);
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }
@@ -387,11 +403,20 @@ async function runWithInput(
   const running = await startOnHost(host, dest, announced(command), env);
   let stdout = "";
   let stderr = "";
-  running.onStdout((text) => (stdout += text));
-  running.onStderr((text) => (stderr += text));
+  let tooLong = false;
+  running.onStdout((text) => {
+    if (tooLong) return;
+    stdout += text;
+    if (stdout.length <= MAX_ANSWER_CHARS) return;
+    tooLong = true;
+    stdout = "";
+    running.kill();
+  });
+  running.onStderr((text) => (stderr = (stderr + text).slice(-STDERR_KEPT_CHARS)));
   running.write(input);
   running.end();
   const result = { code: await running.exit, stdout, stderr };
+  if (tooLong) throw answerTooLong(host);
   if (result.code !== SSH_CONNECTION_FAILED) return result;
   const unreachable = new HostUnreachable(host, sshError(result));
   unreachable.commandStarted = running.announced === true;

@@ -7,9 +7,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import {
-  answerTimeoutMs, checkSshSetup, HostUnreachable, SSH_CONNECTION_FAILED, type RemoteProcess,
+  answerTimeoutMs, answerTooLong, checkSshSetup, HostUnreachable, MAX_ANSWER_CHARS, SSH_CONNECTION_FAILED,
+  type RemoteProcess,
 } from "../adapters/ssh.ts";
-import { requestsSent } from "../adapters/ssh-mux.ts";
+import { requestsSent, STDERR_KEPT_CHARS } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
 import { aboutHost } from "../errors.ts";
 import { LATE, settledWithin } from "../within.ts";
@@ -134,13 +135,23 @@ export function runLifeline(
     let stdout = "";
     let stderr = "";
     let handled: Promise<LifelineOutcome> | undefined;
+    /** Where the first line ends, once it has come (read once: a host may send its output in small pieces). */
+    let firstEnd = -1;
+    let tooLong = false;
     child.onStdout((chunk) => {
+      // Once its answer is taken, what else it prints is not kept; before, no more than an answer can be.
+      if (handled || tooLong) return;
       stdout += chunk;
-      const end = stdout.indexOf("\n");
-      if (handled || end < 0) return;
+      if (stdout.length > MAX_ANSWER_CHARS) {
+        tooLong = true;
+        stdout = "";
+        return started.kill();
+      }
+      if (firstEnd >= 0 || !chunk.includes("\n")) return;
+      firstEnd = stdout.length - chunk.length + chunk.indexOf("\n");
       let doc: Record<string, unknown>;
       try {
-        doc = JSON.parse(stdout.slice(0, end)) as Record<string, unknown>;
+        doc = JSON.parse(stdout.slice(0, firstEnd)) as Record<string, unknown>;
       } catch {
         return; // an error document spans lines: read at exit
       }
@@ -162,10 +173,11 @@ export function runLifeline(
       });
       handled.then(resolve, reject);
     });
-    child.onStderr((chunk) => (stderr += chunk));
+    child.onStderr((chunk) => (stderr = (stderr + chunk).slice(-STDERR_KEPT_CHARS)));
     child.exit.then((code) => {
       if (handled) return;
       if (cancelled) return reject(host.unreachable("cancelled"));
+      if (tooLong) return reject(answerTooLong(host.name, `orch ${request.command}`));
       if (code === SSH_CONNECTION_FAILED) {
         const sshSaid = stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ");
         return reject(host.unreachable(sshSaid || "the connection closed"));
