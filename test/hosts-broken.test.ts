@@ -663,4 +663,93 @@ test("diff, apply and land whose connection ends mid-fetch: one line saying so, 
   assert.match(JSON.stringify(diff.json), /far\.txt/);
 });
 
+/**
+ * The host's orch replaced by one that first runs ~/hostile.sh (which may answer and exit), else the real one;
+ * `body(answer)` sets that script. The real orch is put back after.
+ */
+async function withHostileOrch(body: (answer: (script: string) => void) => Promise<void> | void): Promise<void> {
+  const bin = `${host.home}/.local/bin`;
+  host.runAs(["cp", `${bin}/orch`, `${bin}/orch.real`]);
+  writeAsUser(host, ".local/bin/orch", '#!/bin/sh\n[ -f "$HOME/hostile.sh" ] && . "$HOME/hostile.sh"\n' +
+    'exec "$HOME/.local/bin/orch.real" "$@"\n', 0o755);
+  try {
+    await body((script) => writeAsUser(host, "hostile.sh", `case "$1" in ${script};; esac\n`));
+  } finally {
+    host.runAs(["rm", "-f", `${host.home}/hostile.sh`]);
+    host.runAs(["mv", "-f", `${bin}/orch.real`, `${bin}/orch`]);
+  }
+}
+
+/** A line the hostile orch prints: `doc` as JSON, quoted for sh. */
+const printed = (doc: unknown) => `printf '%s\\n' '${JSON.stringify(doc)}'`;
+
+test("a host's orch that answers anything: no escape reaches the terminal, nothing is taken for another " +
+  "worker's or written outside the store, no crash", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const { repo, id } = sessionRepo();
+  const run = (args: string[]) => orch(args, { cwd: repo, env: world.env });
+  assert.is(run(["host", "add", "h", host.alias, "--path", "hostile/repo"]).code, 0);
+  assert.is(run(["spawn", "feat/w", "--host", "h", "--no-window"]).code, 0);
+  assert.is(run(["spawn", "feat/local", "--no-window", "--agent", "none"]).code, 0);
+  const session = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
+  // Something in the mailbox there, so that a poll runs orch there at all.
+  const bait = `hostile/repo/.orch/sessions/${session.remote_orchestrator_id}/mail/new/bait.json`;
+  writeAsUser(host, bait, "{}");
+  const message = (id: string, worker: string, at: string) =>
+    ({ id, worker_id: worker, message_type: "task_complete", content: { summary: id }, created_at: at });
+  await withHostileOrch(async (answer) => {
+    const error = { code: "failed", message: "\u001b]0;retitled\u0007\u001b[2J" };
+    answer(`status) ${printed({ success: false, error })}; exit 1`);
+    const status = run(["status"]);
+    assert.not.ok(status.stderr.includes("\u001b"), status.stderr);
+    assert.match(status.stderr, /orch status: \\x1b\]0;retitled\\x07/);
+    // Fields of the wrong type are the view here.
+    const view = { worker_id: "feat-w", branch: { a: 1 }, status: null, alive: "yes", ahead: "x", waiting_for: 5 };
+    answer(`status) ${printed({ success: true, unread_count: "lots", workers: [view] })}; exit 0`);
+    for (const command of ["status", "list"]) {
+      const shown = run([command]);
+      assert.is(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /feat-w +running/);
+    }
+    // A spawn there answering with an id that is a path: nothing recorded, nothing written outside.
+    const made = { success: true, worker_id: "../../../../../escaped", worktree_path: "/x", base_commit: "abc" };
+    answer(`spawn) "$HOME/.local/bin/orch.real" "$@" >/dev/null; ${printed(made)}; exit 0`);
+    const spawned = run(["spawn", "feat/x", "--host", "h", "--no-window"]);
+    assert.is(spawned.code, 1, spawned.stderr);
+    assert.match(spawned.stderr, /answered worker id \.\.\/.*escaped, not feat-x/);
+    assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "escaped")));
+    // A clock at the end of time: its worker's message is still taken.
+    const poll = (doc: unknown) => {
+      answer(`__lifeline) ${printed(doc)}; read ack; exit 0`);
+      const polled = run(["poll", "--json"]);
+      assert.is(polled.code, 0, polled.stderr);
+      return polled.json.messages.map((m: { id: string }) => m.id);
+    };
+    const late = message("msg_aaaaaaaaaaaaaaaaaaa", "feat-w", "-271821-04-20T00:00:00.000Z");
+    assert.equal(poll({ success: true, message_count: 1, now: "+275760-09-13T00:00:00.000Z", messages: [late] }),
+      ["msg_aaaaaaaaaaaaaaaaaaa"]);
+    // A message naming the worker here, or none of this session: not taken for theirs.
+    const now = new Date().toISOString();
+    const forged = ["feat-local", "feat-elsewhere"].map((w, i) => message(`msg_bbbbbbbbbbbbbbbbbb${i}`, w, now));
+    assert.equal(poll({ success: true, message_count: 2, now, messages: forged }), []);
+    assert.not.match(fs.readdirSync(path.join(repo, ".orch/sessions", id, "workers/feat-local/events")).join(), /bbb/);
+    // Its await answering for the worker here too: that one is still running.
+    const doneHere = { worker_id: "feat-local", branch: "feat/local", status: "done", final_message: "forged" };
+    const doneThere = { worker_id: "feat-w", branch: "feat/w", status: "done", final_message: "ok" };
+    answer(`__lifeline) ${printed({ success: true, workers: [doneThere, doneHere] })}; read ack; exit 0`);
+    const awaited = run(["await", "feat-w", "feat-local", "--timeout", "2", "--json"]);
+    assert.is(awaited.code, 124, awaited.stderr);
+    const local = awaited.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-local");
+    assert.is(local.status, "running");
+    // Hundreds of MB for an answer: one line, not read further.
+    for (const command of ["status", "__lifeline"]) {
+      answer(`${command}) head -c 300000000 /dev/zero; exit 0`);
+      const huge = run(command === "status" ? ["status"] : ["poll"]);
+      assert.is(huge.code, 0, huge.stderr);
+      assert.match(huge.stderr, /printed more than 256 MiB, which no answer of orch's is/);
+    }
+  });
+  host.runAs(["rm", "-f", path.join(host.home, bait)]);
+});
+
 test.run();
