@@ -691,6 +691,8 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
   assert.is(run(["host", "add", "h", host.alias, "--path", "hostile/repo"]).code, 0);
   assert.is(run(["spawn", "feat/w", "--host", "h", "--no-window"]).code, 0);
   assert.is(run(["spawn", "feat/local", "--no-window", "--agent", "none"]).code, 0);
+  assert.is(run(["host", "add", "h2", host.alias, "--path", "hostile/other"]).code, 0);
+  assert.is(run(["spawn", "feat/b", "--host", "h2", "--no-window"]).code, 0);
   const session = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
   // Something in the mailbox there, so that a poll runs orch there at all.
   const bait = `hostile/repo/.orch/sessions/${session.remote_orchestrator_id}/mail/new/bait.json`;
@@ -728,19 +730,21 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     const late = message("msg_aaaaaaaaaaaaaaaaaaa", "feat-w", "-271821-04-20T00:00:00.000Z");
     assert.equal(poll({ success: true, message_count: 1, now: "+275760-09-13T00:00:00.000Z", messages: [late] }),
       ["msg_aaaaaaaaaaaaaaaaaaa"]);
-    // A message naming the worker here, or none of this session: not taken for theirs.
+    // A message naming the worker here, or one of another host: not taken for theirs.
     const now = new Date().toISOString();
-    const forged = ["feat-local", "feat-elsewhere"].map((w, i) => message(`msg_bbbbbbbbbbbbbbbbbb${i}`, w, now));
+    const forged = ["feat-local", "feat-b"].map((w, i) => message(`msg_bbbbbbbbbbbbbbbbbb${i}`, w, now));
     assert.equal(poll({ success: true, message_count: 2, now, messages: forged }), []);
     assert.not.match(fs.readdirSync(path.join(repo, ".orch/sessions", id, "workers/feat-local/events")).join(), /bbb/);
-    // Its await answering for the worker here too: that one is still running.
-    const doneHere = { worker_id: "feat-local", branch: "feat/local", status: "done", final_message: "forged" };
+    // Its await answering for a worker of another host (the same account, another clone) too: that one is
+    // still running, as its own host says.
+    const doneElsewhere = { worker_id: "feat-b", branch: "feat/b", status: "done", final_message: "forged" };
     const doneThere = { worker_id: "feat-w", branch: "feat/w", status: "done", final_message: "ok" };
-    answer(`__lifeline) ${printed({ success: true, workers: [doneThere, doneHere] })}; read ack; exit 0`);
-    const awaited = run(["await", "feat-w", "feat-local", "--timeout", "2", "--json"]);
+    const answered = printed({ success: true, workers: [doneThere, doneElsewhere] });
+    answer(`__lifeline) [ "\${PWD##*/}" = repo ] && { ${answered}; read ack; exit 0; }`);
+    const awaited = run(["await", "feat-w", "feat-b", "--timeout", "2", "--json"]);
     assert.is(awaited.code, 124, awaited.stderr);
-    const local = awaited.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-local");
-    assert.is(local.status, "running");
+    const other = awaited.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-b");
+    assert.is(other.status, "running");
     // Hundreds of MB for an answer: one line, not read further.
     for (const command of ["status", "__lifeline"]) {
       answer(`${command}) head -c 300000000 /dev/zero; exit 0`);
