@@ -665,7 +665,7 @@ test("diff, apply and land whose connection ends mid-fetch: one line saying so, 
 
 /**
  * The host's orch replaced by one that first runs ~/hostile.sh (which may answer and exit), else the real one;
- * `body(answer)` sets that script. The real orch is put back after.
+ * `body(answer)` sets that script's case for $1 (the command). The real orch is put back after.
  */
 async function withHostileOrch(body: (answer: (script: string) => void) => Promise<void> | void): Promise<void> {
   const bin = `${host.home}/.local/bin`;
@@ -673,7 +673,9 @@ async function withHostileOrch(body: (answer: (script: string) => void) => Promi
   writeAsUser(host, ".local/bin/orch", '#!/bin/sh\n[ -f "$HOME/hostile.sh" ] && . "$HOME/hostile.sh"\n' +
     'exec "$HOME/.local/bin/orch.real" "$@"\n', 0o755);
   try {
-    await body((script) => writeAsUser(host, "hostile.sh", `case "$1" in ${script};; esac\n`));
+    // Only in the clone "target": another host name's clone on the same account gets the real orch.
+    const only = (script: string) => `[ "\${PWD##*/}" = target ] && case "$1" in ${script};; esac\n`;
+    await body((script) => writeAsUser(host, "hostile.sh", only(script)));
   } finally {
     host.runAs(["rm", "-f", `${host.home}/hostile.sh`]);
     host.runAs(["mv", "-f", `${bin}/orch.real`, `${bin}/orch`]);
@@ -688,14 +690,14 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
   if (skip) return console.log(`SKIP: ${skip}`);
   const { repo, id } = sessionRepo();
   const run = (args: string[]) => orch(args, { cwd: repo, env: world.env });
-  assert.is(run(["host", "add", "h", host.alias, "--path", "hostile/repo"]).code, 0);
+  assert.is(run(["host", "add", "h", host.alias, "--path", "hostile/target"]).code, 0);
   assert.is(run(["spawn", "feat/w", "--host", "h", "--no-window"]).code, 0);
   assert.is(run(["spawn", "feat/local", "--no-window", "--agent", "none"]).code, 0);
   assert.is(run(["host", "add", "h2", host.alias, "--path", "hostile/other"]).code, 0);
   assert.is(run(["spawn", "feat/b", "--host", "h2", "--no-window"]).code, 0);
   const session = JSON.parse(fs.readFileSync(path.join(repo, ".orch/sessions", id, "hosts/h.json"), "utf8"));
   // Something in the mailbox there, so that a poll runs orch there at all.
-  const bait = `hostile/repo/.orch/sessions/${session.remote_orchestrator_id}/mail/new/bait.json`;
+  const bait = `hostile/target/.orch/sessions/${session.remote_orchestrator_id}/mail/new/bait.json`;
   writeAsUser(host, bait, "{}");
   const message = (id: string, worker: string, at: string) =>
     ({ id, worker_id: worker, message_type: "task_complete", content: { summary: id }, created_at: at });
@@ -740,7 +742,7 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     const doneElsewhere = { worker_id: "feat-b", branch: "feat/b", status: "done", final_message: "forged" };
     const doneThere = { worker_id: "feat-w", branch: "feat/w", status: "done", final_message: "ok" };
     const answered = printed({ success: true, workers: [doneThere, doneElsewhere] });
-    answer(`__lifeline) [ "\${PWD##*/}" = repo ] && { ${answered}; read ack; exit 0; }`);
+    answer(`__lifeline) ${answered}; read ack; exit 0`);
     const awaited = run(["await", "feat-w", "feat-b", "--timeout", "2", "--json"]);
     assert.is(awaited.code, 124, awaited.stderr);
     const other = awaited.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-b");
