@@ -747,6 +747,12 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     assert.is(awaited.code, 124, awaited.stderr);
     const other = awaited.json.workers.find((w: { worker_id: string }) => w.worker_id === "feat-b");
     assert.is(other.status, "running");
+    // An answer whose fields have the wrong type: await prints it.
+    const odd = { worker_id: "feat-w", branch: "feat/w", status: "pending", after: "x", needs: "go" };
+    answer(`__lifeline) ${printed({ success: true, workers: [odd] })}; read ack; exit 0`);
+    const printedAwait = run(["await", "feat-w", "--timeout", "5"]);
+    assert.is(printedAwait.code, 0, printedAwait.stderr);
+    assert.match(printedAwait.stdout, /feat-w pending - needs: go/);
     // Hundreds of MB for an answer: one line, not read further.
     for (const command of ["status", "__lifeline"]) {
       answer(`${command}) head -c 300000000 /dev/zero; exit 0`);

@@ -17,7 +17,7 @@ import { runLifeline } from "./messages.ts";
 export { requestsSent } from "../adapters/ssh-mux.ts";
 import { pausedHost } from "./backoff.ts";
 import { fetchBranchesWherePossible, onHost } from "./place.ts";
-import { hostGone, hostOf, statusOnHosts, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
+import { hostGone, hostOf, statusOnHosts, viewOf, type HostViews, type RemoteWorkerRecord } from "./workers.ts";
 import { findHostSession } from "./store.ts";
 
 /**
@@ -189,8 +189,10 @@ export async function awaitAcrossHosts(
         const request = { command: "await" as const, args: mine.map((r) => r.worker_id), flags };
         const lifeline = runLifeline(host, request, async (doc) => {
           // Only its own workers: an answer for a worker here or on another host is not this host's to give.
-          for (const w of (doc.workers as AwaitedWorker[]) ?? []) {
-            if (mine.some((r) => r.worker_id === w.worker_id)) answers.set(w.worker_id, { ...w, host: name });
+          for (const w of Array.isArray(doc.workers) ? (doc.workers as unknown[]) : []) {
+            const view = viewOf(w);
+            const r = mine.find((m) => m.worker_id === view?.worker_id);
+            if (r) answers.set(r.worker_id, { ...notYet(r), ...view, host: name });
           }
         });
         cancels.add(lifeline.cancel);

@@ -662,14 +662,14 @@ const VIEW_TYPES: Record<string, string> = {
   alive: "boolean", window_alive: "boolean", agent_alive: "boolean", agent: "string", base_commit: "string?",
   base_branch: "string?", ahead: "number?", behind: "number?", merges_cleanly: "boolean?", conflict_paths: "strings",
   landed: "boolean", after: "strings", created_at: "string", last_activity_at: "string?", waiting_for: "string?",
-  request_id: "string?", error: "string", branch_tip: "string?",
+  request_id: "string?", error: "string", branch_tip: "string?", needs: "string",
 };
 
 /**
- * A worker's view as a host's status sent it, with each field of the wrong type left out (status and list
- * print them as text), or undefined when it names no worker.
+ * A worker's view as a host's status or await sent it, with each field of the wrong type left out (status,
+ * list and await print them as text), or undefined when it names no worker.
  */
-function viewOf(value: unknown): Record<string, unknown> | undefined {
+export function viewOf(value: unknown): Record<string, unknown> | undefined {
   if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;
   const view = value as Record<string, unknown>;
   if (typeof view.worker_id !== "string") return undefined;
