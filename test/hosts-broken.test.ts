@@ -737,6 +737,12 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     const forged = ["feat-local", "feat-b"].map((w, i) => message(`msg_bbbbbbbbbbbbbbbbbb${i}`, w, now));
     assert.equal(poll({ success: true, message_count: 2, now, messages: forged }), []);
     assert.not.match(fs.readdirSync(path.join(repo, ".orch/sessions", id, "workers/feat-local/events")).join(), /bbb/);
+    // A field poll prints as text that is none: left out, the rest printed.
+    const oddText = { ...message("msg_ccccccccccccccccccc", "feat-w", now), content: { summary: "odd", details: 5 } };
+    answer(`__lifeline) ${printed({ success: true, message_count: 1, now, messages: [oddText] })}; read ack; exit 0`);
+    const shownPoll = run(["poll"]);
+    assert.is(shownPoll.code, 0, shownPoll.stderr);
+    assert.match(shownPoll.stdout, /task_complete feat-w: odd/);
     // Its await answering for a worker of another host (the same account, another clone) too: that one is
     // still running, as its own host says.
     const doneElsewhere = { worker_id: "feat-b", branch: "feat/b", status: "done", final_message: "forged" };

@@ -30,6 +30,9 @@ import {
 
 const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
 
+/** The fields of a message's content that poll prints as text. */
+const PRINTED_FIELDS = ["summary", "text", "details", "question", "error", "pr_url", "branch"];
+
 function asMessage(value: unknown, localId: string, host: string): Message | undefined {
   const m = value as Partial<Message> | null;
   if (!m || typeof m.id !== "string" || !isMessageId(m.id)) return undefined;
@@ -37,7 +40,10 @@ function asMessage(value: unknown, localId: string, host: string): Message | und
   if (typeof type !== "string" || type === "" || ![...type].every((c) => isTypeChar(c.charCodeAt(0)))) return undefined;
   if (m.worker_id !== null && (typeof m.worker_id !== "string" || !isWorkerId(m.worker_id))) return undefined;
   if (!m.content || typeof m.content !== "object" || typeof m.created_at !== "string") return undefined;
-  const { id, worker_id, message_type, content, created_at } = m;
+  const { id, worker_id, message_type, created_at } = m;
+  // poll prints these as text: one of another type is left out.
+  const content = Object.fromEntries(Object.entries(m.content)
+    .filter(([field, v]) => !PRINTED_FIELDS.includes(field) || typeof v === "string"));
   return { id, orchestrator_id: localId, worker_id, message_type, content, created_at, host } as Message;
 }
 
