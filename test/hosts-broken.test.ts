@@ -759,10 +759,10 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     const printedAwait = run(["await", "feat-w", "--timeout", "5"]);
     assert.is(printedAwait.code, 0, printedAwait.stderr);
     assert.match(printedAwait.stdout, /feat-w pending - needs: go/);
-    // Hundreds of MB for an answer: one line, not read further.
-    for (const command of ["status", "__lifeline"]) {
+    // Hundreds of MB for an answer: one line, not read further (also without the shared connection).
+    for (const [command, env] of [["status", {}], ["status", { ORCH_SSH_NO_MUX: "1" }], ["__lifeline", {}]] as const) {
       answer(`${command}) head -c 300000000 /dev/zero; exit 0`);
-      const huge = run(command === "status" ? ["status"] : ["poll"]);
+      const huge = orch(command === "status" ? ["status"] : ["poll"], { cwd: repo, env: { ...world.env, ...env } });
       assert.is(huge.code, 0, huge.stderr);
       assert.match(huge.stderr, /printed more than 256 MiB, which no answer of orch's is/);
     }

@@ -84,6 +84,8 @@ export interface RunOptions {
   readyLine?: { text: string; withinMs: number };
   /** Called with the program's pid once it started (to record it where a later orch can see it runs). */
   onStart?: (pid: number) => void;
+  /** Past this many bytes of stdout the program is killed and its result says `tooLong` (a host's answer). */
+  maxStdoutBytes?: number;
 }
 
 export interface RunResult {
@@ -92,6 +94,8 @@ export interface RunResult {
   stderr: string;
   /** Killed for not printing its readyLine in time. */
   notReady?: boolean;
+  /** Killed for printing more than maxStdoutBytes (its stdout is then empty). */
+  tooLong?: boolean;
 }
 
 function describe(argv: readonly string[]): string {
@@ -172,7 +176,17 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     if (options.finishOnInterrupt) finishing.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    let stdoutBytes = 0;
+    let tooLong = false;
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (tooLong) return;
+      stdout.push(chunk);
+      stdoutBytes += chunk.length;
+      if (stdoutBytes <= (options.maxStdoutBytes ?? Number.POSITIVE_INFINITY)) return;
+      tooLong = true;
+      stdout.length = 0;
+      child.kill("SIGKILL");
+    });
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     const { readyLine } = options;
     const ready = readyLine && awaitReadyLine(child, readyLine, stderr, options.ownProcessGroup === true);
@@ -197,6 +211,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
         stdout: Buffer.concat(stdout).toString("utf8"),
         stderr: readyLine ? errors.replace(`${readyLine.text}\n`, "") : errors,
         ...(ready?.missed() ? { notReady: true } : {}),
+        ...(tooLong ? { tooLong } : {}),
       };
       try {
         resolve(checkResult(argv, result, options));

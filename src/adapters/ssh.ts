@@ -208,7 +208,7 @@ export function answerTooLong(host: string, what = "orch"): HostError {
 /** The session's output and exit code, or undefined (the channel closed) when it has not ended within `limitMs`. */
 async function runToEndWithin(
   session: MuxSession, limitMs: number | undefined,
-): Promise<(RunResult & { tooLong?: boolean }) | undefined> {
+): Promise<RunResult | undefined> {
   if (limitMs === undefined) return runToEnd(session, undefined, MAX_ANSWER_CHARS);
   const result = await settledWithin(runToEnd(session, undefined, MAX_ANSWER_CHARS), limitMs);
   if (result !== LATE) return result;
@@ -382,13 +382,14 @@ export async function runOnHost(
 ): Promise<RunResult> {
   if (options.input !== undefined) return runWithInput(host, dest, command, env, options.input);
   const session = await startThroughMaster(dest, command, env);
-  const withSsh = async () => (await import("./exec.ts")).run(sshArgv(dest, command, env), { env, allowFailure: true });
+  const withSsh = async () => (await import("./exec.ts"))
+    .run(sshArgv(dest, command, env), { env, allowFailure: true, maxStdoutBytes: MAX_ANSWER_CHARS });
   const result = session ? await runToEndWithin(session, options.answerWithinMs) : await withSsh();
   if (result === undefined) {
     const limit = (options.answerWithinMs ?? 0) / 1000;
     throw new HostUnreachable(host, `orch there did not answer within ${limit} s (does it hang?)`);
   }
-  if ("tooLong" in result && result.tooLong) throw answerTooLong(host);
+  if (result.tooLong) throw answerTooLong(host);
   if (result.code === SSH_CONNECTION_FAILED) throw new HostUnreachable(host, sshError(result));
   return result;
 }
