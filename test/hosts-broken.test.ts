@@ -722,6 +722,13 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     assert.is(spawned.code, 1, spawned.stderr);
     assert.match(spawned.stderr, /answered worker id \.\.\/.*escaped, not feat-x/);
     assert.not.ok(fs.existsSync(path.join(path.dirname(repo), "escaped")));
+    // One answering a git option for its base (which git log, in apply and land, would take): the same.
+    const output = path.join(path.dirname(repo), "written");
+    const optionBase = { success: true, worker_id: "feat-y", worktree_path: "/x", base_commit: `--output=${output}` };
+    answer(`spawn) "$HOME/.local/bin/orch.real" "$@" >/dev/null; ${printed(optionBase)}; exit 0`);
+    const optioned = run(["spawn", "feat/y", "--host", "h", "--no-window"]);
+    assert.is(optioned.code, 1, optioned.stderr);
+    assert.match(optioned.stderr, /answered base commit --output=.*, which is no commit id/);
     // A clock at the end of time: its worker's message is still taken.
     const poll = (doc: unknown) => {
       answer(`__lifeline) ${printed(doc)}; read ack; exit 0`);

@@ -283,6 +283,13 @@ export async function spawnOnHost(
     throw new HostError("failed", host.name, `on host ${host.name}: orch spawn answered worker id ` +
       `${asGiven(madeId)}, not ${workerId} nor one of branch ${options.branch}: nothing was recorded here`);
   }
+  // Its base goes into git's command lines here (apply, land): only a commit id, never an option such as
+  // --output=FILE, which git log would write.
+  const baseCommit = doc.base_commit ?? fromSha;
+  if (typeof baseCommit !== "string" || !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(baseCommit)) {
+    throw new HostError("failed", host.name, `on host ${host.name}: orch spawn answered base commit ` +
+      `${asGiven(String(baseCommit))}, which is no commit id: nothing was recorded here`);
+  }
   const { baseBranch, baseTip } = await startingBase(main, pending);
   const record: RemoteWorkerRecord = {
     ...(pending?.after ? { after: pending.after, after_landed: pending.after_landed } : {}),
@@ -290,7 +297,7 @@ export async function spawnOnHost(
     branch: options.branch,
     orchestrator_id: session.orchestrator_id,
     worktree_path: String(doc.worktree_path),
-    base_commit: String(doc.base_commit ?? fromSha),
+    base_commit: baseCommit,
     base_branch: baseBranch,
     backend: "git",
     agent: String(doc.agent ?? options.agent),
