@@ -766,6 +766,12 @@ test("a host's orch that answers anything: no escape reaches the terminal, nothi
     const printedAwait = run(["await", "feat-w", "--timeout", "5"]);
     assert.is(printedAwait.code, 0, printedAwait.stderr);
     assert.match(printedAwait.stdout, /feat-w pending - needs: go/);
+    // A sync whose host answers without saying what came of it: one line, no crash.
+    commitFiles(repo, { "moved.txt": "the base moves on\n" }, "Move the base");
+    answer(`__coherence) ${printed({ success: true })}; exit 0`);
+    const synced = run(["sync", "feat-w"]);
+    assert.is(synced.code, 0, synced.stderr);
+    assert.match(synced.stdout, /skipped +feat-w +on host h: orch's sync there gave no answer orch can read/);
     // Hundreds of MB for an answer: one line, not read further (also without the shared connection).
     for (const [command, env] of [["status", {}], ["status", { ORCH_SSH_NO_MUX: "1" }], ["__lifeline", {}]] as const) {
       answer(`${command}) head -c 300000000 /dev/zero; exit 0`);

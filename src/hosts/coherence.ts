@@ -4,6 +4,7 @@
 
 import type { Repo } from "../adapters/repo.ts";
 import type { Context } from "../context.ts";
+import { HostError } from "../errors.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { baseMovedMessage, type MoveNotice } from "../commands/coherence.ts";
 import type { CoherenceRequest } from "../commands/host-coherence.ts";
@@ -73,6 +74,19 @@ export async function tellOnHost(
   return notice.returned ? { agent_ended: doc.agent_ended === true } : {};
 }
 
+/** What a host's sync came to, as its orch answered it: one of SyncAttempt's shapes, or a HostError. */
+function attemptOf(value: unknown, host: string): SyncAttempt {
+  const a = (value && typeof value === "object" ? value : {}) as Record<string, unknown>;
+  const paths = a.conflict_paths;
+  if (a.status === "synced" || a.status === "would_conflict") return { status: a.status };
+  if (a.status === "blocked" && typeof a.reason === "string") return { status: "blocked", reason: a.reason };
+  if (a.status === "stopped" && typeof a.error === "string" && Array.isArray(paths) &&
+    paths.every((p) => typeof p === "string")) {
+    return { status: "stopped", conflict_paths: paths as string[], error: a.error };
+  }
+  throw new HostError("failed", host, `on host ${host}: orch's sync there gave no answer orch can read`);
+}
+
 /** Rebases (or merges) a remote worker onto `tip` in its worktree on the host, under the rules of sync. */
 export async function syncOnHost(
   layout: StoreLayout,
@@ -83,7 +97,7 @@ export async function syncOnHost(
 ): Promise<SyncAttempt> {
   await pushBaseToHost(layout, repo, record, sync.tip, ctx);
   const doc = await askHost(layout, record, { op: "sync", worker_id: record.worker_id, sync }, ctx);
-  const attempt = doc.attempt as SyncAttempt;
+  const attempt = attemptOf(doc.attempt, record.host);
   // The host recorded its side; here the record counts from the new base as well.
   if (attempt.status === "synced") (await import("../commands/sync.ts")).recordNewBase(layout, record, sync.tip);
   return attempt;
