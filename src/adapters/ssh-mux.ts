@@ -641,28 +641,50 @@ export function masterAnswers(
 /** The end of a command's stderr that is kept: its last lines say why it failed. */
 export const STDERR_KEPT_CHARS = 64 * 1024;
 
+/** What a remote program printed, as collectOutput keeps it. */
+export interface CollectedOutput {
+  stdout: string;
+  stderr: string;
+  /** Its stdout went past the limit: `stop` was called and nothing of it is kept. */
+  tooLong: boolean;
+}
+
+/**
+ * Collects a remote program's output: stdout up to `maxChars` (past it, `stop` ends the program: one that prints
+ * without end would fill the memory), and the last STDERR_KEPT_CHARS of stderr. Read it once the program exited.
+ */
+export function collectOutput(
+  from: { onStdout(listener: (text: string) => void): void; onStderr(listener: (text: string) => void): void },
+  maxChars: number,
+  stop: () => void,
+): CollectedOutput {
+  const out: CollectedOutput = { stdout: "", stderr: "", tooLong: false };
+  from.onStdout((text) => {
+    if (out.tooLong) return;
+    out.stdout += text;
+    if (out.stdout.length <= maxChars) return;
+    out.tooLong = true;
+    out.stdout = "";
+    stop();
+  });
+  from.onStderr((text) => (out.stderr = (out.stderr + text).slice(-STDERR_KEPT_CHARS)));
+  return out;
+}
+
 /**
  * Gives `input` (if any) to the session, closes its input, and collects its output and exit code. Output past
- * `maxChars` closes the session (`tooLong`): a program that prints without end would fill the memory.
+ * `maxChars` closes the session (`tooLong`).
  */
 export function runToEnd(
   session: MuxSession,
   input?: string | Uint8Array,
   maxChars = Number.POSITIVE_INFINITY,
 ): Promise<{ code: number; stdout: string; stderr: string; tooLong?: boolean }> {
-  let stdout = "";
-  let stderr = "";
-  let tooLong = false;
-  session.onStdout((text) => {
-    if (tooLong) return;
-    stdout += text;
-    if (stdout.length <= maxChars) return;
-    tooLong = true;
-    stdout = "";
-    session.close();
-  });
-  session.onStderr((text) => (stderr = (stderr + text).slice(-STDERR_KEPT_CHARS)));
+  const out = collectOutput(session, maxChars, () => session.close());
   if (input !== undefined) session.write(input);
   session.end();
-  return session.exit.then((code) => ({ code, stdout, stderr, ...(tooLong ? { tooLong } : {}) }));
+  return session.exit.then((code) => {
+    const { stdout, stderr, tooLong } = out;
+    return { code, stdout, stderr, ...(tooLong ? { tooLong } : {}) };
+  });
 }

@@ -12,7 +12,7 @@ import { commandLine, quoteForShell, type RemoteCommand } from "../hosts/shell-q
 import { sha256Hex } from "../sha256.ts";
 import type { RunResult } from "./exec.ts";
 import { LATE, settledWithin } from "../within.ts";
-import { masterAnswers, runThroughMaster, runToEnd, STDERR_KEPT_CHARS, type MuxSession } from "./ssh-mux.ts";
+import { collectOutput, masterAnswers, runThroughMaster, runToEnd, type MuxSession } from "./ssh-mux.ts";
 
 /** A program running on a host (a lifeline): its output as it comes, its input, its exit. */
 export interface RemoteProcess {
@@ -402,22 +402,12 @@ async function runWithInput(
   input: string | Buffer,
 ): Promise<RunResult> {
   const running = await startOnHost(host, dest, announced(command), env);
-  let stdout = "";
-  let stderr = "";
-  let tooLong = false;
-  running.onStdout((text) => {
-    if (tooLong) return;
-    stdout += text;
-    if (stdout.length <= MAX_ANSWER_CHARS) return;
-    tooLong = true;
-    stdout = "";
-    running.kill();
-  });
-  running.onStderr((text) => (stderr = (stderr + text).slice(-STDERR_KEPT_CHARS)));
+  const out = collectOutput(running, MAX_ANSWER_CHARS, () => running.kill());
   running.write(input);
   running.end();
-  const result = { code: await running.exit, stdout, stderr };
-  if (tooLong) throw answerTooLong(host);
+  const code = await running.exit;
+  if (out.tooLong) throw answerTooLong(host);
+  const result = { code, stdout: out.stdout, stderr: out.stderr };
   if (result.code !== SSH_CONNECTION_FAILED) return result;
   const unreachable = new HostUnreachable(host, sshError(result));
   unreachable.commandStarted = running.announced === true;
