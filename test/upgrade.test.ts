@@ -197,6 +197,13 @@ test("claude: resume of a session Claude Code saved no message of starts a new o
   save(spec.sessionId!, "mode");
   newSession(spec.sessionId!, true);
   newSession(unknown, true);
+
+  // A long conversation's file, over what one read can hold (sparse here: 2 GiB of nothing after its lines):
+  // continued, not taken for one with nothing saved and started over.
+  save(spec.sessionId!, "mode", "user", "assistant");
+  fs.truncateSync(path.join(folder, `${spec.sessionId!}.jsonl`), 2 ** 31 + 1);
+  assert.equal(session(resume(spec.sessionId!).argv), ["--resume", spec.sessionId!], "a huge session: continued");
+  assert.not.ok(resume(spec.sessionId!).startsOver);
 });
 
 test("codex: a worker spawned by an orch at another path resumes with hooks that run this orch", async () => {

@@ -32,7 +32,10 @@ function claudeUserDir(env: NodeJS.ProcessEnv): string {
  * "No conversation found". Claude Code 2.1.330 keeps a session in <user folder>/projects/<the working directory,
  * spelled as a folder name>/<id>.jsonl: one it was stopped in before it saved a message (right after a /clear,
  * or as it began) holds only a "mode" line, or is not there. With no projects folder to look in, true: orch
- * cannot tell, and Claude Code says so itself if it cannot.
+ * cannot tell, and Claude Code says so itself if it cannot. Only the file's start is read: a long conversation's
+ * file (hundreds of MB, over what one string or read can hold) was taken for one with nothing saved, and the
+ * worker started its task over. A file orch cannot read (mode 000) is refused, naming it: Claude Code could
+ * not read it either.
  */
 function resumable(env: NodeJS.ProcessEnv, id: string): boolean {
   const projects = path.join(claudeUserDir(env), "projects");
@@ -43,16 +46,32 @@ function resumable(env: NodeJS.ProcessEnv, id: string): boolean {
     return true;
   }
   for (const folder of folders) {
-    let text: string;
+    const file = path.join(projects, folder, `${id}.jsonl`);
+    let head: string;
+    let size: number;
     try {
-      text = fs.readFileSync(path.join(projects, folder, `${id}.jsonl`), "utf8");
-    } catch {
-      continue;
+      const fd = fs.openSync(file, "r");
+      try {
+        size = fs.fstatSync(fd).size;
+        const buffer = Buffer.alloc(Math.min(size, SESSION_HEAD_BYTES));
+        head = buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString("utf8");
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOENT" || code === "ENOTDIR") continue;
+      throw new OrchError("refused", `cannot read Claude Code's session file ${file} (${code ?? String(error)}): ` +
+        "fix its permissions, then resume again");
     }
-    return /"type":\s*"(user|assistant)"/.test(text);
+    // A file holding only its mode line is a line long; one longer than what is read holds more.
+    return /"type":\s*"(user|assistant)"/.test(head) || size > SESSION_HEAD_BYTES;
   }
   return false;
 }
+
+/** How much of a Claude Code session file resumable reads: its first lines, never all of a long one. */
+const SESSION_HEAD_BYTES = 256 * 1024;
 
 /** The config as an object; undefined when the file does not exist; a string saying why when it is unusable. */
 function readConfig(file: string): JsonObject | undefined | string {
