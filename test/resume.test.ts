@@ -178,6 +178,17 @@ test("resume after stop opens a new window; the stopped worker runs again", asyn
   await waitUntil(() => statusOf(repo, env).agent_alive, 20_000, "the agent to start");
   assert.is(orch(["stop", "feat/paused"], { cwd: repo, env }).code, 0);
   assert.is(statusOf(repo, env).status, "stopped");
+  // Its agent uninstalled meanwhile: one line, and nothing started (before: "resumed", then failed at once).
+  fs.renameSync(script, `${script}.gone`);
+  const windows = () => spawnSync("tmux", ["list-windows", "-a"], { env: baseEnv(env), encoding: "utf8" }).stdout;
+  const before = windows();
+  const missing = orch(["resume", "feat/paused", "--json"], { cwd: repo, env });
+  assert.is(missing.code, 1, missing.stderr);
+  assert.is(missing.stderr.trim(),
+    `orch: cannot resume worker feat-paused: ${script} was not found (uninstalled since its spawn?); nothing was started`);
+  assert.is(statusOf(repo, env).status, "stopped", "still stopped");
+  assert.is(windows(), before, "no window opened");
+  fs.renameSync(`${script}.gone`, script);
   const resumed = orch(["resume", "feat/paused", "--json"], { cwd: repo, env });
   assert.is(resumed.code, 0, resumed.stderr);
   assert.is(resumed.json.previous_status, "stopped");

@@ -1,6 +1,9 @@
 // Starting a worker's agent on the runner's terminal (stdio inherited), with an argument array: the
 // one place a worker's agent program is started.
 
+import fs from "node:fs";
+import path from "node:path";
+
 export interface AgentRun {
   pid: number | undefined;
   /** Resolves with the exit code; 127 when the program is not found, 126 when it could not be started. */
@@ -17,6 +20,26 @@ function notFound(program: string, cwd: string): string {
   if (!program.includes("/")) return `${program} was not found on PATH`;
   if (program.startsWith("/")) return `${program} was not found`;
   return `${program} was not found in the worker's worktree ${cwd} (a relative --agent path is taken from there)`;
+}
+
+/**
+ * Why `program` would not be found when the agent starts in `cwd` with `PATH` (as notFound says it), or
+ * undefined when it is there: resume checks it first, so an agent uninstalled since the spawn is one line
+ * and nothing started, not a worker said resumed that then fails.
+ */
+export function missingProgram(program: string, cwd: string, PATH: string): string | undefined {
+  const places = program.includes("/")
+    ? [path.resolve(cwd, program)]
+    : PATH.split(path.delimiter).filter(Boolean).map((dir) => path.resolve(cwd, dir, program));
+  const runnable = (file: string) => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  return places.some(runnable) ? undefined : notFound(program, cwd);
 }
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };

@@ -3,6 +3,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { missingProgram } from "../adapters/agent-process.ts";
 import { knownProfile } from "../agents/index.ts";
 import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
@@ -137,6 +138,14 @@ async function startAgainHere(
     prompt_placement: resumed?.promptPlacement ?? record.agent_prompt_placement ?? "last",
     prompt: continued ? text ?? DEFAULT_PROMPT : text === undefined ? firstPrompt : `${firstPrompt}\n\n${text}`,
   };
+  // The runner's PATH: the window's (orch's shim first), or the agent's own from its recorded environment.
+  const windowPath = `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}`;
+  const agentPath = resumed?.env?.PATH ?? record.agent_env?.PATH ?? windowPath;
+  const missing = missingProgram(plan.argv[0] ?? "", record.worktree_path, agentPath);
+  if (missing !== undefined) {
+    throw new OrchError("not_found", `cannot resume worker ${record.worker_id}: ${missing} (uninstalled since its ` +
+      "spawn?); nothing was started");
+  }
   writeJsonAtomic(resumePlanFile(layout, record), plan);
   record.agent_env = { ...record.agent_env, ...resumed?.env };
   if (resumed?.sessionId) {
@@ -148,7 +157,7 @@ async function startAgainHere(
   const tmux = await import("../adapters/tmux.ts");
   const windowSpec = {
     cwd: record.worktree_path,
-    env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+    env: { ...workerEnv(layout, record), PATH: windowPath },
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
   const panes = await tmux.listPanes(ctx.env);
