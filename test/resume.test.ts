@@ -201,6 +201,28 @@ test("resume after stop opens a new window; the stopped worker runs again", asyn
   assert.is(orch(["resume", "../x"], { cwd: repo, env }).code, 2);
 });
 
+test("resume --prompt too large for an argument: the agent is pointed to a file of that text alone", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const { script, dir } = agentScript(['printf %s "$1" > "$out/arg"', "exec sleep 300"]);
+  orch(["spawn", "feat/big", "--agent", script, "--prompt", "Small task."], { cwd: repo, env });
+  await waitUntil(() => read(path.join(dir, "arg")).length > 0, 20_000, "the agent to start");
+  assert.is(orch(["stop", "feat-big"], { cwd: repo, env }).code, 0);
+  fs.rmSync(path.join(dir, "arg"));
+  const text = `Next:\n${"line of the new message\n".repeat(5000)}`;
+  const resumed = orch(["resume", "feat-big", "--prompt", text], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  await waitUntil(() => read(path.join(dir, "arg")).length > 0, 20_000, "the agent to start again");
+  const pointer = read(path.join(dir, "arg"));
+  const file = /is in the file (\S+) \(/.exec(pointer)?.[1];
+  assert.ok(file, pointer);
+  // Before: the plan's JSON (resume.json), said to be $ORCH_PROMPT_FILE, which holds the task as spawned.
+  assert.not.match(pointer, "ORCH_PROMPT_FILE");
+  const message = fs.readFileSync(file!, "utf8");
+  assert.ok(message.startsWith("Small task."), "an agent with no resume of its own: its task again");
+  assert.ok(message.endsWith(`\n\n${text}`), "then the message, as given");
+});
+
 test("two resumes at once of a stopped worker: one starts its agent, the other is refused; one agent runs", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();

@@ -35,11 +35,15 @@ export async function permissionHookOf(agent: string): Promise<PermissionHook> {
  */
 export const MAX_PROMPT_ARGUMENT_BYTES = 100 * 1024;
 
-/** The prompt as one argument: itself, or when too large a one-line pointer to the file that holds it. */
-export function promptArgument(prompt: string, promptFile: string): string {
+/**
+ * The prompt as one argument: itself, or when too large a one-line pointer to the file that holds it: the
+ * task's ($ORCH_PROMPT_FILE), or a resume's next message (`what`), a file of that text alone.
+ */
+export function promptArgument(prompt: string, promptFile: string, what?: string): string {
   const bytes = Buffer.byteLength(prompt, "utf8");
   if (bytes <= MAX_PROMPT_ARGUMENT_BYTES) return prompt;
   const size = `${bytes} bytes, too large for a command-line argument`;
+  if (what !== undefined) return `${what} is in the file ${promptFile} (${size}): read all of it, then do what it says.`;
   return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${size}): read all of it, then do what it says.`;
 }
 
@@ -49,7 +53,8 @@ export function argvWithPrompt(
   placement: "last" | "after-dashdash",
   prompt: string,
   promptFile: string,
+  what?: string,
 ): string[] {
-  const argument = promptArgument(prompt, promptFile);
+  const argument = promptArgument(prompt, promptFile, what);
   return placement === "after-dashdash" ? [...argv, "--", argument] : [...argv, argument];
 }

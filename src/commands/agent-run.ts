@@ -6,10 +6,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { startAgent } from "../adapters/agent-process.ts";
-import { argvWithPrompt, knownProfile } from "../agents/index.ts";
+import { argvWithPrompt, knownProfile, MAX_PROMPT_ARGUMENT_BYTES } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
-import { readJson } from "../store/files.ts";
+import { readJson, writeFileAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import {
   claimAgentEnd, findWorker, loadWorker, reportTurnFailed, saveWorker, writeAgentPid, type WorkerRecord,
@@ -32,7 +32,12 @@ function agentArgv(layout: StoreLayout, record: WorkerRecord, resume: boolean): 
   if (resume) {
     const plan = readJson<ResumePlan>(resumePlanFile(layout, record));
     if (!plan) throw new Error(`no resume plan at ${resumePlanFile(layout, record)}`);
-    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt, resumePlanFile(layout, record));
+    // Too large for an argument, the message is read from a file of its text alone (not the plan's JSON, nor
+    // $ORCH_PROMPT_FILE, which holds the task as spawned).
+    const messageFile = path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "resume-message.md");
+    if (Buffer.byteLength(plan.prompt, "utf8") > MAX_PROMPT_ARGUMENT_BYTES) writeFileAtomic(messageFile, plan.prompt);
+    const what = "The message orch resume gave you";
+    return argvWithPrompt(plan.argv, plan.prompt_placement, plan.prompt, messageFile, what);
   }
   const promptFile = layout.promptFile(record.orchestrator_id, record.worker_id);
   const prompt = fs.readFileSync(promptFile, "utf8");
