@@ -208,6 +208,16 @@ if (!codexEntry) {
         "idle after the resumed turn",
       );
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
+      // Its rollouts gone (the sessions folder removed): one line, nothing started. Before: resumed, its
+      // conversation said continued, then failed at once with Codex's "no rollout found" and a stack backtrace.
+      const sessions = path.join(s.env.CODEX_HOME!, "sessions");
+      fs.renameSync(sessions, `${sessions}.moved`);
+      const gone = orch(["resume", worker, "--json"], { cwd: s.repo, env: s.env });
+      assert.is(gone.code, 1, gone.stderr);
+      assert.is(gone.stderr.trim(), `orch: Codex has no saved session ${sessionId} (no rollout of it under ` +
+        `${sessions}): its conversation is gone; orch rm the worker and spawn it again`);
+      assert.is(statusOf(s, worker).status, "stopped", "nothing started");
+      fs.renameSync(`${sessions}.moved`, sessions);
     } finally {
       await s.server.close();
     }

@@ -117,7 +117,10 @@ function launch(orchProgram: string): LaunchSpec {
   fs.mkdirSync(worktree);
   fs.writeFileSync(path.join(worktree, ".git"), `gitdir: ${path.join(common, "worktrees", "wt")}\n`);
   const home = path.join(root, "home");
-  fs.mkdirSync(path.join(home, ".codex"), { recursive: true });
+  // The rollout a Codex worker of this session saved: `codex resume` (and orch's resume) need it.
+  const day = path.join(home, ".codex", "sessions", "2026", "01", "02");
+  fs.mkdirSync(day, { recursive: true });
+  fs.writeFileSync(path.join(day, "rollout-2026-01-02T03-04-05-11111111-2222-4333-8444-555555555555.jsonl"), "");
   return {
     mainRoot: root, worktreePath: worktree, commonGitDir: common, storeRoot: path.join(root, "store"),
     orchestratorId: "orch_abcdefgh", workerId: "w", plan: false, sessionId: "11111111-2222-4333-8444-555555555555",

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { usage } from "../errors.ts";
+import { errnoCode, OrchError, usage } from "../errors.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
@@ -253,6 +253,28 @@ function rolloutFiles(sessionsDir: string, since: Date): string[] {
   return [...new Set(files)];
 }
 
+/**
+ * Whether Codex's rollout of session `id` (rollout-<time>-<id>.jsonl, under $CODEX_HOME/sessions/YYYY/MM/DD or
+ * archived_sessions) is there: false only when both folders were read (or are missing) and hold none. Checked
+ * with 0.169: `codex resume` of a session whose rollout is gone exits 1 ("no rollout found for thread id").
+ */
+function rolloutSaved(home: string, id: string): boolean {
+  let unreadable = false;
+  const holds = (dir: string, depth: number): boolean => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (error) {
+      if (errnoCode(error) !== "ENOENT") unreadable = true;
+      return false;
+    }
+    return entries.some((entry) => entry.isDirectory()
+      ? depth > 0 && holds(path.join(dir, entry.name), depth - 1)
+      : entry.name.startsWith("rollout-") && entry.name.endsWith(`-${id}.jsonl`));
+  };
+  return holds(path.join(home, "sessions"), 3) || holds(path.join(home, "archived_sessions"), 3) || unreadable;
+}
+
 /** The id of the Codex session started in `worktreePath` at or after `startedAtMs`, once its rollout exists. */
 export function findCodexSession(lookup: SessionLookup): string | undefined {
   const home = lookup.env.CODEX_HOME || path.join(lookup.env.HOME || os.homedir(), ".codex");
@@ -350,6 +372,12 @@ export const codexProfile: AgentProfile = {
     // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable
     // roots stay as they were; the next user message follows "--".
     if (!spec.sessionId) return undefined;
+    const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
+    if (!rolloutSaved(home, spec.sessionId)) {
+      // Before: said resumed (its conversation continued), then failed at once with Codex's stack backtrace.
+      throw new OrchError("not_found", `Codex has no saved session ${spec.sessionId} (no rollout of it under ` +
+        `${path.join(home, "sessions")}): its conversation is gone; orch rm the worker and spawn it again`);
+    }
     const [program = "codex", ...options] = withHooksOf(spec.recorded.argv, spec.orchProgram);
     return { argv: [program, "resume", ...options, spec.sessionId], promptPlacement: "after-dashdash", env: {} };
   },
