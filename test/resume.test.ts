@@ -185,7 +185,8 @@ test("resume after stop opens a new window; the stopped worker runs again", asyn
   const missing = orch(["resume", "feat/paused", "--json"], { cwd: repo, env });
   assert.is(missing.code, 1, missing.stderr);
   assert.is(missing.stderr.trim(),
-    `orch: cannot resume worker feat-paused: ${script} was not found (uninstalled since its spawn?); nothing was started`);
+    `orch: cannot resume worker feat-paused: ${script} was not found (uninstalled since its spawn?); ` +
+      "nothing was started");
   assert.is(statusOf(repo, env).status, "stopped", "still stopped");
   assert.is(windows(), before, "no window opened");
   fs.renameSync(`${script}.gone`, script);

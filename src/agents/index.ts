@@ -43,7 +43,8 @@ export function promptArgument(prompt: string, promptFile: string, what?: string
   const bytes = Buffer.byteLength(prompt, "utf8");
   if (bytes <= MAX_PROMPT_ARGUMENT_BYTES) return prompt;
   const size = `${bytes} bytes, too large for a command-line argument`;
-  if (what !== undefined) return `${what} is in the file ${promptFile} (${size}): read all of it, then do what it says.`;
+  const then = "read all of it, then do what it says.";
+  if (what !== undefined) return `${what} is in the file ${promptFile} (${size}): ${then}`;
   return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${size}): read all of it, then do what it says.`;
 }
 
