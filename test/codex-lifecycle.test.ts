@@ -208,16 +208,26 @@ if (!codexEntry) {
         "idle after the resumed turn",
       );
       assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
-      // Its rollouts gone (the sessions folder removed): one line, nothing started. Before: resumed, its
-      // conversation said continued, then failed at once with Codex's "no rollout found" and a stack backtrace.
+      // Its rollouts gone (the sessions folder removed): the task starts over in a new session. Before: resumed,
+      // its conversation said continued, then failed at once with Codex's "no rollout found" and a stack backtrace.
       const sessions = path.join(s.env.CODEX_HOME!, "sessions");
       fs.renameSync(sessions, `${sessions}.moved`);
-      const gone = orch(["resume", worker, "--json"], { cwd: s.repo, env: s.env });
-      assert.is(gone.code, 1, gone.stderr);
-      assert.is(gone.stderr.trim(), `orch: Codex has no saved session ${sessionId} (no rollout of it under ` +
-        `${sessions}): its conversation is gone; orch rm the worker and spawn it again`);
-      assert.is(statusOf(s, worker).status, "stopped", "nothing started");
-      fs.renameSync(`${sessions}.moved`, sessions);
+      const before2 = requestsOf(s.server, "again").length;
+      const over = orch(["resume", worker, "--json", "--prompt", "-the word again"], { cwd: s.repo, env: s.env });
+      assert.is(over.code, 0, over.stderr);
+      assert.is(over.json.conversation_continued, false, "nothing to continue");
+      await waitUntil(() => requestsOf(s.server, "again").length > before2, LONG, "the new session's request");
+      const first = s.server.userTexts(requestsOf(s.server, "again")[before2]!);
+      const whole = (t: string) => t.startsWith("Remember the word PELICAN.") && t.endsWith("\n\n-the word again");
+      assert.ok(first.some(whole), `the task, then the message: ${first.map((t) => t.slice(0, 80))}`);
+      await waitUntil(() => workerRecord(s, worker).agent_session_id !== sessionId, LONG, "the new session recorded");
+      await pollUntil(
+        s,
+        seen,
+        (m) => m.message_type === "idle" && seen.filter((n) => n.message_type === "idle").length >= 3,
+        "idle after the new session's turn",
+      );
+      assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
     } finally {
       await s.server.close();
     }

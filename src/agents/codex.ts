@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { errnoCode, OrchError, usage } from "../errors.ts";
+import { errnoCode, usage } from "../errors.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
@@ -372,13 +372,13 @@ export const codexProfile: AgentProfile = {
     // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable
     // roots stay as they were; the next user message follows "--".
     if (!spec.sessionId) return undefined;
+    const [program = "codex", ...options] = withHooksOf(spec.recorded.argv, spec.orchProgram);
     const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
     if (!rolloutSaved(home, spec.sessionId)) {
-      // Before: said resumed (its conversation continued), then failed at once with Codex's stack backtrace.
-      throw new OrchError("not_found", `Codex has no saved session ${spec.sessionId} (no rollout of it under ` +
-        `${path.join(home, "sessions")}): its conversation is gone; orch rm the worker and spawn it again`);
+      // Its rollout is gone (the sessions folder removed): `codex resume` would exit 1, "no rollout found", and the
+      // worker fail at once. It starts its task over in a new session, which its runner records as at spawn.
+      return { argv: [program, ...options], promptPlacement: spec.recorded.promptPlacement, env: {}, startsOver: true };
     }
-    const [program = "codex", ...options] = withHooksOf(spec.recorded.argv, spec.orchProgram);
     return { argv: [program, "resume", ...options, spec.sessionId], promptPlacement: "after-dashdash", env: {} };
   },
   prepare: async () => [],
