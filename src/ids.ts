@@ -240,3 +240,8 @@ export function checkBranchName(name: string): string {
 export function windowKey(windowId: string, server?: string | null): string {
   return server ? `${server}/${windowId}` : windowId;
 }
+
+/** A full commit id (SHA-1 or SHA-256), as git prints them: never an option or a name git would resolve. */
+export function isFullCommitId(text: string): boolean {
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(text);
+}

@@ -1,8 +1,7 @@
 // Starting a worker's agent on the runner's terminal (stdio inherited), with an argument array: the
 // one place a worker's agent program is started.
 
-import fs from "node:fs";
-import path from "node:path";
+import { findOnPath } from "./tools.ts";
 
 export interface AgentRun {
   pid: number | undefined;
@@ -28,18 +27,7 @@ function notFound(program: string, cwd: string): string {
  * and nothing started, not a worker said resumed that then fails.
  */
 export function missingProgram(program: string, cwd: string, PATH: string): string | undefined {
-  const places = program.includes("/")
-    ? [path.resolve(cwd, program)]
-    : PATH.split(path.delimiter).filter(Boolean).map((dir) => path.resolve(cwd, dir, program));
-  const runnable = (file: string) => {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return fs.statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  };
-  return places.some(runnable) ? undefined : notFound(program, cwd);
+  return findOnPath(program, { PATH }, cwd) === undefined ? notFound(program, cwd) : undefined;
 }
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };

@@ -5,10 +5,15 @@ import path from "node:path";
 import { run } from "./exec.ts";
 import { LATE, settledWithin } from "../within.ts";
 
-/** The first executable called `name` on `PATH`, or undefined; a name with a / is checked as a path. */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+/**
+ * The first executable called `name` on `PATH`, or undefined; a name with a / is checked as a path. Relative
+ * paths (and PATH entries) are taken from `cwd`, as a program started there finds them.
+ */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv, cwd = process.cwd()): string | undefined {
   const pathDirs = (env.PATH ?? "").split(path.delimiter).filter(Boolean);
-  const candidates = name.includes("/") ? [name] : pathDirs.map((dir) => path.join(dir, name));
+  const candidates = name.includes("/")
+    ? [path.resolve(cwd, name)]
+    : pathDirs.map((dir) => path.resolve(cwd, dir, name));
   for (const candidate of candidates) {
     try {
       if (!fs.statSync(candidate).isFile()) continue;

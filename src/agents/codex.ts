@@ -190,13 +190,18 @@ export function readCodexOptions(line: string, words: string[]): CodexOptions {
   return result;
 }
 
+/** Codex's home folder (config.toml, sessions/): $CODEX_HOME, else ~/.codex. */
+function codexHome(env: NodeJS.ProcessEnv): string {
+  return env.CODEX_HOME || path.join(env.HOME || os.homedir(), ".codex");
+}
+
 /**
  * The sandbox the worker gets and what set it, when anything does: the command line, else the profile's
  * file, the project's .codex/config.toml, the user's config.toml (undefined: Codex's workspace-write).
  */
 function chosenSandbox(spec: LaunchSpec, options: CodexOptions): GivenSandbox | undefined {
   if (options.sandbox) return options.sandbox;
-  const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
+  const home = codexHome(spec.env);
   const files = [
     ...(options.profile ? [path.join(home, `${options.profile}.config.toml`)] : []),
     path.join(spec.worktreePath, ".codex", "config.toml"),
@@ -277,7 +282,7 @@ function rolloutSaved(home: string, id: string): boolean {
 
 /** The id of the Codex session started in `worktreePath` at or after `startedAtMs`, once its rollout exists. */
 export function findCodexSession(lookup: SessionLookup): string | undefined {
-  const home = lookup.env.CODEX_HOME || path.join(lookup.env.HOME || os.homedir(), ".codex");
+  const home = codexHome(lookup.env);
   for (const file of rolloutFiles(path.join(home, "sessions"), new Date(lookup.startedAtMs))) {
     try {
       if (fs.statSync(file).mtimeMs < lookup.startedAtMs - 1000) continue;
@@ -302,7 +307,7 @@ export function findCodexSession(lookup: SessionLookup): string | undefined {
  * stream_max_retries): each call reads what the rollout gained since the last one.
  */
 export function codexFailedTurns(lookup: SessionLookup, sessionId: string): () => { kind: string; text?: string }[] {
-  const home = lookup.env.CODEX_HOME || path.join(lookup.env.HOME || os.homedir(), ".codex");
+  const home = codexHome(lookup.env);
   let file: string | undefined;
   let offset = 0;
   let partial = "";
@@ -373,7 +378,7 @@ export const codexProfile: AgentProfile = {
     // roots stay as they were; the next user message follows "--".
     if (!spec.sessionId) return undefined;
     const [program = "codex", ...options] = withHooksOf(spec.recorded.argv, spec.orchProgram);
-    const home = spec.env.CODEX_HOME || path.join(spec.env.HOME || os.homedir(), ".codex");
+    const home = codexHome(spec.env);
     if (!rolloutSaved(home, spec.sessionId)) {
       // Its rollout is gone (the sessions folder removed): `codex resume` would exit 1, "no rollout found", and the
       // worker fail at once. It starts its task over in a new session, which its runner records as at spawn.

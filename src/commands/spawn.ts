@@ -10,7 +10,9 @@ import { guardInterrupts } from "../interrupt.ts";
 import { asGiven, OrchError, usage } from "../errors.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import { checkHostName } from "../hosts/destination.ts";
-import { checkBranchName, digestWorkerIdForBranch, isWorkerIdOfBranch, workerIdForBranch } from "../ids.ts";
+import {
+  checkBranchName, digestWorkerIdForBranch, isFullCommitId, isWorkerIdOfBranch, workerIdForBranch,
+} from "../ids.ts";
 import { readTextBounded, stdinBytesFlag } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { alreadyExists, findWorker, newWorkerId, workerState, type WorkerRecord } from "../store/workers.ts";
@@ -175,9 +177,6 @@ export interface SpawnBase {
   checked: boolean;
 }
 
-/** A full commit id, as the orch that drives a host gives its spawn there (see readBase). */
-const FULL_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-
 /** --from that names no commit; without --from, a repository whose HEAD has none yet (no --from was typed). */
 export function notACommit(from: string | undefined, main: Repo): OrchError {
   if (from === undefined) {
@@ -197,7 +196,7 @@ async function readBase(main: Repo, from: string | undefined): Promise<SpawnBase
     const head = readRefFromFiles(main, "HEAD");
     if (head && "sha" in head) return { sha: head.sha, checked: true };
   }
-  if (from !== undefined && FULL_ID.test(from)) return { sha: from, checked: false };
+  if (from !== undefined && isFullCommitId(from)) return { sha: from, checked: false };
   const sha = await gitAdapter.resolveCommit(main.root, from ?? "HEAD");
   if (!sha) throw notACommit(from, main);
   return { sha, checked: true };

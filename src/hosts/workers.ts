@@ -10,7 +10,7 @@ import { mainWorktreeOf, readRefFromFiles } from "../adapters/repo.ts";
 import { answerTimeoutMs, checkSshSetup, HostUnreachable } from "../adapters/ssh.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { aboutHost, asGiven, HostError, OrchError } from "../errors.ts";
-import { isWorkerIdOfBranch } from "../ids.ts";
+import { isFullCommitId, isWorkerIdOfBranch } from "../ids.ts";
 import {
   readSyncOwed, rememberBaseTipIfNew, removeSyncOwed, SYNC_OWED_ON_HOST, writeSyncOwed,
 } from "../store/coherence.ts";
@@ -286,7 +286,7 @@ export async function spawnOnHost(
   // Its base goes into git's command lines here (apply, land): only a commit id, never an option such as
   // --output=FILE, which git log would write.
   const baseCommit = doc.base_commit ?? fromSha;
-  if (typeof baseCommit !== "string" || !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(baseCommit)) {
+  if (typeof baseCommit !== "string" || !isFullCommitId(baseCommit)) {
     throw new HostError("failed", host.name, `on host ${host.name}: orch spawn answered base commit ` +
       `${asGiven(String(baseCommit))}, which is no commit id: nothing was recorded here`);
   }
