@@ -175,13 +175,16 @@ async function applyClaimed(
     }
 
     const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
-    const alreadyHere = `${record.worker_id}'s changes are already here`;
+    // One refusal whichever way git am met them: its 3-way merge of a patch that is here may conflict (a file
+    // the series adds, here with its last content) or find "No changes" and skip it.
+    const alreadyHere = () =>
+      new OrchError("refused", `${record.worker_id}'s changes are already here (HEAD has them): nothing was applied`,
+        { ...base, head_before: head });
     if (!outcome.ok && (await gitAdapter.isMergedInto(target, series.tip, head))) {
       // An apply killed after its git am finished, before it recorded the series: they do not apply again
       // because they are here, which is no conflict to resolve.
       await gitAdapter.abortAm(target);
-      const message = `${alreadyHere} (HEAD has them): nothing was applied`;
-      throw new OrchError("refused", message, { ...base, head_before: head });
+      throw alreadyHere();
     }
     if (!outcome.ok) {
       // Only a conflict is left to resolve: a refusal has nothing to resolve, and nothing is left changed.
@@ -205,10 +208,7 @@ async function applyClaimed(
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.
-    if (after === head) {
-      const already = `${alreadyHere} (git am found nothing to apply): nothing was applied`;
-      throw new OrchError("refused", already, { ...base, head_before: head });
-    }
+    if (after === head) throw alreadyHere();
     const entry: AppliedRecord = {
       tip: series.tip, target, head_before: head, head_after: after, applied_at: new Date().toISOString(),
     };
