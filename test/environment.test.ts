@@ -125,4 +125,21 @@ test("a program run in a folder removed meanwhile (a worktree an rm took) is not
   assert.is(missing, "orch-no-such-program is not installed or not on PATH (needed for: orch-no-such-program)");
 });
 
+test("a ready line is found across stderr chunks, after much else, and taken out; a missing one kills the program", async () => {
+  // The line's bytes in two writes, after 4 MiB of other lines (each chunk is looked at once).
+  const script = 'head -c 4194304 /dev/zero | tr "\\0" "x" | fold -w 1000 >&2; printf "REA" >&2; sleep 0.1; ' +
+    'printf "DY\\nafter\\n" >&2; sleep 0.2; echo done';
+  const ready = await run(["sh", "-c", script], { readyLine: { text: "READY", withinMs: 20_000 } });
+  assert.is(ready.code, 0, ready.stderr.slice(-200));
+  assert.is(ready.notReady, undefined);
+  assert.is(ready.stdout, "done\n", "not killed: the line came in time");
+  assert.ok(ready.stderr.endsWith("xafter\n"), "the line is taken out, the rest kept");
+  assert.not.match(ready.stderr, /READY/);
+  const silent = await run(["sh", "-c", "echo READ >&2; echo Y >&2; sleep 5; echo done"], {
+    allowFailure: true, readyLine: { text: "READY", withinMs: 500 },
+  });
+  assert.is(silent.notReady, true, "READ and Y on two lines are not the line");
+  assert.is(silent.stdout, "", "killed before it went on");
+});
+
 test.run();

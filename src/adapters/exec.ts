@@ -127,17 +127,16 @@ export function checkResult(argv: readonly string[], result: RunResult, options:
 let childProcess: typeof import("node:child_process") | undefined;
 
 /**
- * Watches `child`'s stderr (as `chunks` collects it) for `line`: not there within `withinMs`, the child is
+ * Watches `child`'s stderr for `line`: not there within `withinMs`, the child is
  * killed (its whole group when it leads one). `stop` once it has ended; `missed` says whether it was killed.
  */
 function awaitReadyLine(
   child: ChildProcess,
   line: { text: string; withinMs: number },
-  chunks: Buffer[],
   ownGroup: boolean,
 ): { stop(): void; missed(): boolean } {
   let killed = false;
-  const wanted = `${line.text}\n`;
+  const wanted = Buffer.from(`${line.text}\n`);
   const timer = setTimeout(() => {
     killed = true;
     try {
@@ -147,11 +146,17 @@ function awaitReadyLine(
       // already gone
     }
   }, line.withinMs);
-  const look = () => {
-    if (Buffer.concat(chunks).toString("utf8").includes(wanted)) {
+  // Each chunk is looked at once, with the end of the ones before that could start the line: a program that
+  // prints much before it (or never prints it) costs time in proportion to what it printed.
+  let before = Buffer.alloc(0);
+  const look = (chunk: Buffer) => {
+    const seen = Buffer.concat([before, chunk]);
+    if (seen.includes(wanted)) {
       clearTimeout(timer);
       child.stderr?.off("data", look);
+      return;
     }
+    before = seen.subarray(Math.max(0, seen.length - wanted.length + 1));
   };
   child.stderr?.on("data", look);
   return { stop: () => clearTimeout(timer), missed: () => killed };
@@ -189,7 +194,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     });
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     const { readyLine } = options;
-    const ready = readyLine && awaitReadyLine(child, readyLine, stderr, options.ownProcessGroup === true);
+    const ready = readyLine && awaitReadyLine(child, readyLine, options.ownProcessGroup === true);
     child.on("error", (error: NodeJS.ErrnoException) => {
       ready?.stop();
       activeChildren.delete(child);
