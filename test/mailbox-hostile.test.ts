@@ -102,6 +102,22 @@ function fakeMessage(id: string, n: number, summary: string): string {
   });
 }
 
+test("text fields that are not text in a hand-written message: left out, the message and its other fields kept", () => {
+  const { repo, id } = sessionRepo();
+  const mail = mailOf(repo, id);
+  const message = JSON.parse(fakeMessage(id, 1, "x"));
+  message.content = { summary: { a: 1 }, question: ["why"], details: 5, branch: "feat/x", commit_count: 3 };
+  fs.writeFileSync(path.join(mail, "new", fakeName(1)), JSON.stringify(message));
+  const json = orch(["poll", "--json"], { cwd: repo });
+  assert.is(json.code, 0, json.stderr);
+  assert.equal(json.json.messages[0].content, { branch: "feat/x", commit_count: 3 });
+  fs.writeFileSync(path.join(mail, "new", fakeName(2)), JSON.stringify({ ...message, id: fakeName(2).slice(0, -5) }));
+  const human = orch(["poll"], { cwd: repo });
+  assert.is(human.code, 0, human.stderr);
+  assert.match(human.stdout, /feat\/x/);
+  assert.not.match(human.stdout, /\[object Object\]|why/);
+});
+
 /** A summary, with one over a kilobyte (a message that fills a pipe) shown by its length only. */
 const shortSummaryOf = (m: { content: { summary: string } }) =>
   m.content.summary.length > 1024 ? `${m.content.summary.length} bytes` : m.content.summary;

@@ -20,7 +20,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { withLock } from "../store/lock.ts";
 import { deliver } from "../store/maildir.ts";
 import { linkEvent, readEventLog } from "../store/events.ts";
-import type { Message } from "../store/messages.ts";
+import { type Message, printableContent } from "../store/messages.ts";
 import { listWorkers } from "../store/workers.ts";
 import { nextTryText, noteHostReached, noteSilentFailure, silentHost, silentSince } from "./backoff.ts";
 import { RemoteHost, type LifelineRequest } from "./remote.ts";
@@ -30,9 +30,6 @@ import {
 
 const isTypeChar = (c: number) => (c >= 97 && c <= 122) || c === 95;
 
-/** The fields of a message's content that poll prints as text. */
-const PRINTED_FIELDS = ["summary", "text", "details", "question", "error", "pr_url", "branch"];
-
 function asMessage(value: unknown, localId: string, host: string): Message | undefined {
   const m = value as Partial<Message> | null;
   if (!m || typeof m.id !== "string" || !isMessageId(m.id)) return undefined;
@@ -41,9 +38,7 @@ function asMessage(value: unknown, localId: string, host: string): Message | und
   if (m.worker_id !== null && (typeof m.worker_id !== "string" || !isWorkerId(m.worker_id))) return undefined;
   if (!m.content || typeof m.content !== "object" || typeof m.created_at !== "string") return undefined;
   const { id, worker_id, message_type, created_at } = m;
-  // poll prints these as text: one of another type is left out.
-  const content = Object.fromEntries(Object.entries(m.content)
-    .filter(([field, v]) => !PRINTED_FIELDS.includes(field) || typeof v === "string"));
+  const content = printableContent(m.content);
   return { id, orchestrator_id: localId, worker_id, message_type, content, created_at, host } as Message;
 }
 

@@ -129,6 +129,15 @@ function messageProblem(value: unknown, fileName: string): string | null {
   return null;
 }
 
+/** The fields of a message's content that poll prints as text. */
+const PRINTED_FIELDS = ["summary", "text", "details", "question", "error", "pr_url", "branch"];
+
+/** `content` without a field poll prints as text whose value is not text (a hand-written file, a host's answer). */
+export function printableContent(content: object): MessageContent {
+  return Object.fromEntries(Object.entries(content)
+    .filter(([field, value]) => !PRINTED_FIELDS.includes(field) || typeof value === "string"));
+}
+
 export function parseMessage(text: string, fileName: string): Message | string {
   let value: unknown;
   try {
@@ -136,7 +145,10 @@ export function parseMessage(text: string, fileName: string): Message | string {
   } catch {
     return "invalid JSON";
   }
-  return messageProblem(value, fileName) ?? (value as Message);
+  const problem = messageProblem(value, fileName);
+  if (problem !== null) return problem;
+  const message = value as Message;
+  return { ...message, content: printableContent(message.content) };
 }
 
 export type Warn = (line: string) => void;
