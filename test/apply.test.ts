@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   commitFiles, git, gitOk, orch, orchCommand, racing, scratchRepo, sessionRepo, smallDisk, snapshot,
-  tempDir, waitUntil,
+  tempDir, waitUntil, writeFiles,
 } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
@@ -235,16 +235,36 @@ test("a series whose changes are already here (landed another way): refused, not
 
 test("an apply killed after its git am, before it recorded the series: the next apply says they are here", () => {
   const { repo } = sessionRepo();
-  const wt = worker(repo, "feat/cut");
-  for (const line of ["1", "2", "3"]) commitFiles(wt, { "c.txt": `${"x\n".repeat(Number(line))}` }, `step ${line}`);
-  // What the killed apply's git am did (it finishes when orch is killed -9): the series is on HEAD, unrecorded.
-  git(["cherry-pick", "main..feat/cut"], repo);
-  const before = trace(repo);
-  const r = orch(["apply", "feat/cut", "--json"], { cwd: repo });
-  assert.is(r.code, 1, r.stdout);
-  assert.is(r.json.error.code, "refused");
-  assert.is(r.json.error.message, "feat-cut's changes are already here (HEAD has them): nothing was applied");
-  assert.equal(trace(repo), before, "no git am left in progress, nothing changed");
+  const start = git(["rev-parse", "HEAD"], repo);
+  // git am's commits are the worker's own (same parent, tree and dates: the same ids) when it runs in the second
+  // the worker committed in, new ones a second later, and the first two the worker's when a second boundary falls
+  // before the third: each forced, so that no run depends on where the clock's second falls.
+  const worked = "2026-01-01T00:00:00Z";
+  const later = "2026-01-01T00:00:01Z";
+  const cases: [string, string[]][] = [
+    ["same", [worked, worked, worked]], ["later", [later, later, later]], ["boundary", [worked, worked, later]],
+  ];
+  for (const [name, amDates] of cases) {
+    git(["reset", "-q", "--hard", start], repo);
+    const wt = worker(repo, `feat/cut-${name}`);
+    for (const n of [1, 2, 3]) {
+      writeFiles(wt, { "c.txt": "x\n".repeat(n) });
+      git(["add", "-A"], wt);
+      git(["commit", "-q", "-m", `step ${n}`], wt, { GIT_AUTHOR_DATE: worked, GIT_COMMITTER_DATE: worked });
+    }
+    const commits = git(["rev-list", "--reverse", `main..feat/cut-${name}`], repo).split("\n");
+    // What the killed apply's git am did (it finishes when orch is killed -9): the series is on HEAD, unrecorded.
+    commits.forEach((commit, i) => git(["cherry-pick", commit], repo, { GIT_COMMITTER_DATE: amDates[i] }));
+    const same = commits.filter((commit, i) => git(["rev-parse", `HEAD~${2 - i}`], repo) === commit).length;
+    assert.is(same, amDates.filter((date) => date === worked).length, `${name}: the worker's own commits on HEAD`);
+    const before = trace(repo);
+    const r = orch(["apply", `feat/cut-${name}`, "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${name}: ${r.stdout}`);
+    assert.is(r.json.error.code, "refused", name);
+    const message = `feat-cut-${name}'s changes are already here (HEAD has them): nothing was applied`;
+    assert.is(r.json.error.message, message, name);
+    assert.equal(trace(repo), before, `${name}: no git am left in progress, nothing changed`);
+  }
 });
 
 test("the user's diff, format-patch and am settings change neither the bytes applied nor the messages", () => {
