@@ -45,7 +45,7 @@ export function promptArgument(prompt: string, promptFile: string, what?: string
   const size = `${bytes} bytes, too large for a command-line argument`;
   const then = "read all of it, then do what it says.";
   if (what !== undefined) return `${what} is in the file ${promptFile} (${size}): ${then}`;
-  return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${size}): read all of it, then do what it says.`;
+  return `Your task is in the file ${promptFile} ($ORCH_PROMPT_FILE; ${size}): ${then}`;
 }
 
 /** The argv the runner starts: the profile's command, then the prompt where the profile places it. */
