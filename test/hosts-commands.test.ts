@@ -170,6 +170,9 @@ test("approve, deny and resume on a host's workers; land without names takes the
   spawn("feat/later", "Wait for the others.\nsleep 100");
   const first = orch(["await", "feat/later", "--timeout", "60", "--json"], { cwd: repo, env });
   assert.is(first.json.workers[0].status, "done", first.stderr);
+  // The scripted agent exits just after its task_complete: until it has, resume says it still runs.
+  await waitUntil(() => String(statusOf()["feat-later"]!.agent_alive) === "false", 30_000,
+    "feat-later's agent to exit after its report");
   // A text of quotes quadruples when quoted for the host's shell: it goes on standard input instead, whole.
   const quotes = "'".repeat(60_000);
   const resumed = orch(
