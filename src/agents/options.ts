@@ -93,7 +93,7 @@ export const CODEX_SUBCOMMANDS: ReadonlySet<string> = new Set([
   "migrate-nfs-db", "unarchive", "fork", "cloud", "exec-server", "features", "help",
 ]);
 
-/** Claude Code 2.1.330's subcommands (`claude --help`). */
+/** Claude Code 2.1.330's subcommands (`claude --help`; 2.1.331 lists the same). */
 export const CLAUDE_SUBCOMMANDS: ReadonlySet<string> = new Set([
   "agents", "attach", "auth", "auto-mode", "doctor", "gateway", "import", "install", "logs", "mcp", "plugin",
   "plugins", "purge", "respawn", "rm", "setup-token", "stop", "kill", "ultrareview", "update", "upgrade", "help",
@@ -110,7 +110,7 @@ export const CODEX_OPTIONS: OptionTable = {
 /**
  * Claude Code 2.1.330's options that take a value: those `claude --help` lists and its hidden ones (found in the
  * program's option declarations: --teammate-mode, --channels, --max-thinking-tokens, …), so that a value given
- * to one is never read as a prompt and the option line refused.
+ * to one is never read as a prompt and the option line refused. 2.1.331 declares the same ones.
  */
 export const CLAUDE_OPTIONS: OptionTable = {
   "--accept-command": "value", "--add-dir": "variadic", "--advisor": "value", "--agent": "value",
