@@ -115,6 +115,7 @@ test("text fields that are not text in a hand-written message: left out, the mes
   const human = orch(["poll"], { cwd: repo });
   assert.is(human.code, 0, human.stderr);
   assert.match(human.stdout, /feat\/x/);
+  assert.match(human.stdout, /^progress w: \(no summary\) \(/);
   assert.not.match(human.stdout, /\[object Object\]|why/);
 });
 

@@ -151,7 +151,8 @@ export function renderMessage(message: Message, c: Colors): string {
   const from = message.worker_id ?? "(no worker)";
   const typeColor =
     message.message_type === "task_failed" ? c.red : message.message_type === "question" ? c.yellow : c.green;
-  const text = message.content.summary ?? message.content.text ?? "";
+  // notify refuses an empty summary; a message written by hand may have none (or one left out: not text).
+  const text = message.content.summary || message.content.text || c.dim("(no summary)");
   const lines = [`${typeColor(message.message_type)} ${c.bold(from)}: ${text} ${c.dim(`(${message.id})`)}`];
   const { details, pr_url, branch, error, question } = message.content;
   if (question) lines.push(`  question: ${question}`);
