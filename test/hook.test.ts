@@ -357,7 +357,8 @@ test("the hook's import graph stays small: no cac, zx, child_process, picocolors
     for (const name of heavy) assert.not.ok(modules.has(name), `${entry} loads ${name}`);
   }
   const own = [...staticImports(path.join(ROOT, "src/commands/hook.ts"))].filter((m) => m.endsWith(".ts"));
-  assert.ok(own.length < 20, `hook.ts pulls in ${own.length} modules: ${own.join(", ")}`);
+  // 19 while store/workers.ts held the records, the claims and the status; split in three, the same code is 21.
+  assert.ok(own.length < 22, `hook.ts pulls in ${own.length} modules: ${own.join(", ")}`);
 });
 
 test.run();

@@ -11,9 +11,9 @@ import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson, writeFileAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import {
-  claimAgentEnd, findWorker, loadWorker, reportTurnFailed, saveWorker, writeAgentPid, type WorkerRecord,
-} from "../store/workers.ts";
+import { findWorker, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { reportTurnFailed } from "../store/worker-status.ts";
+import { claimAgentEnd, writeAgentPid } from "../store/watchdog.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 

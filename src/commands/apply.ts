@@ -13,7 +13,8 @@ import { owesSync } from "../store/coherence.ts";
 import { readJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { prepareLock, withLock } from "../store/lock.ts";
-import { findWorker, loadWorker, releaseSync, type WorkerRecord } from "../store/workers.ts";
+import { findWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { releaseSync } from "../store/worker-claims.ts";
 import {
   checkoutLockTarget, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning, writeSeries,
   type Series,

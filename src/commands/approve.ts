@@ -11,7 +11,8 @@ import type { StoreLayout } from "../store/layout.ts";
 import {
   answeredRequest, answerRequest, pendingRequests, type PendingRequest, type RequestAnswer,
 } from "../store/requests.ts";
-import { loadWorker, recordWorkerEvent, type WorkerRecord } from "../store/workers.ts";
+import { loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { recordWorkerEvent } from "../store/worker-status.ts";
 import type { CommandResult } from "./types.ts";
 
 /** The request to answer: the one named, else the oldest pending one. Exit 1 when none is pending. */

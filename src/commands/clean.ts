@@ -13,7 +13,8 @@ import {
   checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone,
 } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { listWorkers, workerState, type WorkerRecord } from "../store/workers.ts";
+import { listWorkers, type WorkerRecord } from "../store/workers.ts";
+import { workerState } from "../store/worker-status.ts";
 import { confirm } from "./confirm.ts";
 import { removeWorker } from "./lifecycle.ts";
 import { repairAllSpawns } from "./spawn-journal.ts";

@@ -24,9 +24,9 @@ import {
   type WorkerCoherence,
 } from "../store/coherence.ts";
 import { newMessage, sendMessage, type Message, type MessageContent } from "../store/messages.ts";
-import {
-  agentHasEnded, claimStart, findWorker, isWaitingToStart, listWorkers, releaseStart, saveWorker, type WorkerRecord,
-} from "../store/workers.ts";
+import { findWorker, isWaitingToStart, listWorkers, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { claimStart, releaseStart } from "../store/worker-claims.ts";
+import { agentHasEnded } from "../store/watchdog.ts";
 
 // The git adapter loads only when git has to run: status with nothing new needs none.
 const loadGit = () => import("../adapters/git.ts");

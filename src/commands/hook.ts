@@ -16,10 +16,10 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage, takeMessages, type Message } from "../store/messages.ts";
 import { answerFile, answerRequest, openRequest, pendingRequests, supersedeRequests } from "../store/requests.ts";
 import { waitFor } from "../store/waker.ts";
+import { findWorker, recordAgentSession, type WorkerRecord } from "../store/workers.ts";
 import {
-  findWorker, markTurnStarted, recordAgentSession, recordWorkerEvent, reportTurnFailed, touchActivity, workerState,
-  type WorkerRecord,
-} from "../store/workers.ts";
+  markTurnStarted, recordWorkerEvent, reportTurnFailed, touchActivity, workerState,
+} from "../store/worker-status.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
 import type { CommandResult } from "./types.ts";
 

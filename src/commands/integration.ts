@@ -11,7 +11,8 @@ import { OrchError } from "../errors.ts";
 import { prUrlProblem } from "../store/messages.ts";
 import { makeDirIn, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { workerState, type WorkerRecord } from "../store/workers.ts";
+import type { WorkerRecord } from "../store/workers.ts";
+import { workerState } from "../store/worker-status.ts";
 
 export interface Series {
   file: string;

@@ -23,9 +23,9 @@ import type { Message } from "../store/messages.ts";
 import {
   claimHandBack, claimTelling, noteToldBase, readWorkerCoherence, releaseHandBack,
 } from "../store/coherence.ts";
-import {
-  findWorker, listWorkers, loadWorker, recordWorkerEvent, removalUnderWay, workerState, type WorkerRecord,
-} from "../store/workers.ts";
+import { findWorker, listWorkers, loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { removalUnderWay } from "../store/worker-claims.ts";
+import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import {
   branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, uncommittedList, uncommittedWarning,

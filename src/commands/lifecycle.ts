@@ -10,11 +10,13 @@ import { OrchError } from "../errors.ts";
 import { checkSshSetupFor, placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
+import { findWorker, forgetWorker, isWaitingToStart, type WorkerRecord } from "../store/workers.ts";
 import {
-  claimRemoval, claimResume, claimStart, claimSync, findWorker, forgetWorker, isWaitingToStart, recordWorkerEvent,
-  releaseRemoval, releaseResume, releaseStart, releaseSync, resumeClaimHeld, runningAgentPid, syncClaimVerb,
-  workerState, type SyncClaimer, type WorkerRecord,
-} from "../store/workers.ts";
+  claimRemoval, claimResume, claimStart, claimSync, releaseRemoval, releaseResume, releaseStart, releaseSync,
+  resumeClaimHeld, syncClaimVerb, type SyncClaimer,
+} from "../store/worker-claims.ts";
+import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
+import { runningAgentPid } from "../store/watchdog.ts";
 
 export interface StopOutcome {
   agent_stopped: boolean;

@@ -15,9 +15,9 @@ import { isRealDirectory, listDir, readRegularFile, storeError } from "../store/
 import type { StoreLayout } from "../store/layout.ts";
 import { isWorkerMessageType, newMessage, parseMessage, sendMessage, type Message } from "../store/messages.ts";
 import { guardListener } from "../listener.ts";
-import {
-  loadWorker, claimWakeUp, markTurnStarted, runningAgentPid, workerState, type WorkerRecord,
-} from "../store/workers.ts";
+import { loadWorker, type WorkerRecord } from "../store/workers.ts";
+import { claimWakeUp, markTurnStarted, workerState } from "../store/worker-status.ts";
+import { runningAgentPid } from "../store/watchdog.ts";
 import { placeOf } from "../hosts/place.ts";
 import { publicMessage, takeFromMailbox } from "./poll.ts";
 import type { CommandResult } from "./types.ts";

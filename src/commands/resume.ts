@@ -16,10 +16,10 @@ import { isSameProcess } from "../proc.ts";
 import { ensureShim } from "../runtime.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
-import {
-  agentStartedOrEnded, claimResume, clearEndedMarker, loadWorker, recordWorkerEvent, releaseResume, removalUnderWay,
-  resumeClaimHeld, runningAgentPid, saveWorker, workerState, type WorkerRecord,
-} from "../store/workers.ts";
+import { loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { claimResume, releaseResume, removalUnderWay, resumeClaimHeld } from "../store/worker-claims.ts";
+import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
+import { agentStartedOrEnded, clearEndedMarker, runningAgentPid } from "../store/watchdog.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";

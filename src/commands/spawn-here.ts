@@ -21,9 +21,8 @@ import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
-import {
-  claimResume, createWorker, findWorker, forgetWorker, releaseResume, resumeClaimHeld, saveWorker, type WorkerRecord,
-} from "../store/workers.ts";
+import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { claimResume, releaseResume, resumeClaimHeld } from "../store/worker-claims.ts";
 import {
   BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";

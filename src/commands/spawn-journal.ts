@@ -9,9 +9,8 @@ import { isWorkerId, workerIdsForBranch } from "../ids.ts";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { listDir, makeDirs, readJson, toJson, writeNewFile } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import {
-  findWorker, lookAtAgent, reportAgentEnded, saveWorker, type WorkerRecord,
-} from "../store/workers.ts";
+import { findWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { lookAtAgent, reportAgentEnded } from "../store/watchdog.ts";
 
 export interface SpawnJournal {
   worker_id: string;

@@ -15,7 +15,8 @@ import {
 } from "../ids.ts";
 import { readTextBounded, stdinBytesFlag } from "../input.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import { alreadyExists, findWorker, newWorkerId, workerState, type WorkerRecord } from "../store/workers.ts";
+import { alreadyExists, findWorker, newWorkerId, type WorkerRecord } from "../store/workers.ts";
+import { workerState } from "../store/worker-status.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface SpawnOptions {

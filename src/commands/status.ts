@@ -11,9 +11,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import { branchTipFromFiles, owesSync } from "../store/coherence.ts";
 import { countMail } from "../store/maildir.ts";
 import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorker } from "../store/status-cache.ts";
-import {
-  noticeBlockedPending, noticeEndedAgents, type WorkerLook, type WorkerRecord, type WorkerStatus,
-} from "../store/workers.ts";
+import type { WorkerRecord, WorkerStatus } from "../store/workers.ts";
+import { noticeBlockedPending } from "../store/worker-status.ts";
+import { noticeEndedAgents, type WorkerLook } from "../store/watchdog.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {

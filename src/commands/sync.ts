@@ -18,10 +18,10 @@ import { claimTelling, noteToldBase, owesSync, type SyncOwed } from "../store/co
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
 import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
-import {
-  claimSync, findWorker, listWorkers, loadWorker, releaseSync, removalUnderWay, runningAgentPid, saveWorker,
-  syncClaimVerb, workerState, type WorkerRecord,
-} from "../store/workers.ts";
+import { findWorker, listWorkers, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { claimSync, releaseSync, removalUnderWay, syncClaimVerb } from "../store/worker-claims.ts";
+import { workerState } from "../store/worker-status.ts";
+import { runningAgentPid } from "../store/watchdog.ts";
 import { baseTipsOf, reconcile, standingsOf, tellOnce, tellWorker, type MoveNotice } from "./coherence.ts";
 import type { CommandResult } from "./types.ts";
 

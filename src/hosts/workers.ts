@@ -20,8 +20,9 @@ import type { StoreLayout } from "../store/layout.ts";
 import type { RequestAnswer } from "../store/requests.ts";
 import type { Message } from "../store/messages.ts";
 import {
-  alreadyExists, createWorker, findWorker, forgetWorker, newWorkerId, recordWorkerEvent, saveWorker, type WorkerRecord,
+  alreadyExists, createWorker, findWorker, forgetWorker, newWorkerId, saveWorker, type WorkerRecord,
 } from "../store/workers.ts";
+import { recordWorkerEvent } from "../store/worker-status.ts";
 import type { RemoveOptions, RemoveOutcome, StopOutcome } from "../commands/lifecycle.ts";
 import {
   BRANCH_NOT_NEW, notACommit, startingBase, type SpawnOptions, type SpawnResult,

@@ -7,21 +7,9 @@ import fs from "node:fs";
 import { isWorkerId } from "../ids.ts";
 import { CorruptFileError, MAX_STORE_FILE_BYTES, listDir, readJson, writeFileAtomic } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import {
-  activityMtime,
-  isWaitingToStart,
-  isWorkerRecord,
-  lastActivityAt,
-  logState,
-  lookAtRecordedAgent,
-  readWorkerRecord,
-  recordedAgent,
-  workerState,
-  type AgentLook,
-  type RecordedAgent,
-  type WorkerRecord,
-  type WorkerStatus,
-} from "./workers.ts";
+import { isWaitingToStart, isWorkerRecord, readWorkerRecord, type WorkerRecord, type WorkerStatus } from "./workers.ts";
+import { activityMtime, lastActivityAt, logState, workerState } from "./worker-status.ts";
+import { lookAtRecordedAgent, recordedAgent, type AgentLook, type RecordedAgent } from "./watchdog.ts";
 
 /** What status shows of a worker's state. */
 export interface StatusState {
