@@ -418,7 +418,9 @@ test("--on-conflict return to a worker whose agent has ended: its agent is start
   const agent = path.join(tempDir("orch-agent-"), "agent.sh");
   fs.writeFileSync(agent, [
     "#!/bin/sh",
-    `n=$(($(cat ${runs}.count 2>/dev/null || echo 0) + 1)); echo $n > ${runs}.count; printf '%s' "$*" > ${runs}.$n`,
+    // Its arguments written aside, then renamed: the test reads the file as soon as it is there.
+    `n=$(($(cat ${runs}.count 2>/dev/null || echo 0) + 1)); echo $n > ${runs}.count; ` +
+      `printf '%s' "$*" > ${runs}.tmp; mv ${runs}.tmp ${runs}.$n`,
     '[ $n = 1 ] && { echo worker > README.md; git commit -qam work; }',
     'orch notify --type task_complete --summary "run $n"',
     "",
