@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const filter = process.argv.slice(2);
 /**
- * The suites of real sshd and real agents take 15 to 100 s each, the rest a few seconds: they start first, so
- * the run does not end on one of them started last.
+ * The suites of real sshd and real agents hold the longest ones (60 to 130 s for the three longest hosts suites):
+ * they start first, so the run does not end on one of them started last.
  */
 const SLOW = /^(hosts|claude|codex)/;
 const files = fs.readdirSync(here)
