@@ -122,6 +122,9 @@ export function claudeUser(options: ClaudeUserOptions = {}): ClaudeUser {
     permissions: { defaultMode: options.defaultMode ?? "manual", allow: options.allow ?? [] },
   };
   fs.writeFileSync(path.join(home, ".claude", "settings.json"), `${JSON.stringify(settings, null, 2)}\n`);
+  // Claude Code's temporary files and its messaging socket (<tmp>/cc-socks/<pid>.sock, left behind by a killed
+  // claude) go in the scratch HOME, not in the machine's /tmp, where every run of the suites left hundreds.
+  fs.mkdirSync(path.join(home, "tmp"), { mode: 0o700 });
   const bin = agentBinDir(options.scripts);
   return {
     home,
@@ -132,6 +135,7 @@ export function claudeUser(options: ClaudeUserOptions = {}): ClaudeUser {
       SHELL: "/bin/bash",
       DISABLE_AUTOUPDATER: "1",
       DISABLE_UPDATES: "1",
+      CLAUDE_CODE_TMPDIR: path.join(home, "tmp"),
       // The real user's settings must not leak in through these.
       CLAUDE_CONFIG_DIR: undefined,
       XDG_CONFIG_HOME: path.join(home, ".config"),
