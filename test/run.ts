@@ -15,7 +15,8 @@ const SLOW = /^(hosts|claude|codex)/;
 const files = fs.readdirSync(here)
   .filter((f) => f.endsWith(".test.js"))
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
-  .sort((a, b) => Number(SLOW.test(b)) - Number(SLOW.test(a)) || (a < b ? -1 : a > b ? 1 : 0));
+  .sort()
+  .sort((a, b) => Number(SLOW.test(b)) - Number(SLOW.test(a)));
 /**
  * Three at a time on two cores: the suites wait on agents, sshd, tmux and timers for about 40% of a run two at
  * a time (vmstat), and three cut the run by a third.

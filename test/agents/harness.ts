@@ -123,7 +123,7 @@ export function claudeUser(options: ClaudeUserOptions = {}): ClaudeUser {
   };
   fs.writeFileSync(path.join(home, ".claude", "settings.json"), `${JSON.stringify(settings, null, 2)}\n`);
   // Claude Code's temporary files and its messaging socket (<tmp>/cc-socks/<pid>.sock, left behind by a killed
-  // claude) go in the scratch HOME, not in the machine's /tmp, where every run of the suites left hundreds.
+  // claude) go in the scratch HOME, not in the machine's /tmp, where they piled up run after run.
   fs.mkdirSync(path.join(home, "tmp"), { mode: 0o700 });
   const bin = agentBinDir(options.scripts);
   return {
