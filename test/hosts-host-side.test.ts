@@ -379,6 +379,32 @@ test("a host forgotten with host rm --force: await counts its worker as settled;
   assert.is(rm.code, 0, rm.stderr);
 });
 
+test("host rm --force of a host paused as silent: the pause goes with it; status says the host is forgotten", () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const a = world.hosts[0]!;
+  const { repo, env, worker } = repoWithWorker(a, "broken/paused", "feat/paused");
+  // What a status that waited the host out leaves: a silent pause with minutes still to run.
+  const failureFile = path.join(repo, ".orch", "hosts-unreachable", "alpha.json");
+  fs.mkdirSync(path.dirname(failureFile), { recursive: true });
+  const at = new Date().toISOString();
+  const retryAfter = new Date(Date.now() + 240_000).toISOString();
+  fs.writeFileSync(failureFile, JSON.stringify({
+    host: "alpha", failures: 1, first_failed_at: at, last_failed_at: at, retry_after: retryAfter,
+    error: "Connection timed out during banner exchange", silent: true,
+  }));
+  const removed = orch(["host", "rm", "alpha", "--force"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(failureFile), "the forgotten host's pause is forgotten with it");
+  // Before, status read the old pause and showed the worker waiting for a host that "did not answer".
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  const row = status.json.workers.find((w: { worker_id: string }) => w.worker_id === worker);
+  assert.is(row.status, "unreachable");
+  assert.match(row.error, /^host alpha is no longer known/);
+  assert.not.match(status.stderr, /did not answer/);
+  assert.is(orch(["rm", worker, "--yes"], { cwd: repo, env }).code, 0);
+});
+
 test("a host's store of a newer format: the empty poll there refuses it as the host's orch does, not as empty", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const a = world.hosts[0]!;

@@ -399,6 +399,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       throw new OrchError("refused", `host ${name} still has worker(s) ${ids}: ${what}`);
     }
     forgetHost(layout, name);
+    // Its pause goes too: a status within it would show the workers left waiting on a host that "did not answer".
+    noteHostReached(layout, name);
     if (record) await closeConnection(record.destination, ctx.env, { gently: true }).catch(() => undefined);
     else ctx.warn(`removed the unusable record of host ${name} (${unusable})`);
     const left = workers.map((w) => w.worker_id);
