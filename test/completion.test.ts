@@ -11,7 +11,9 @@ import { ROOT, orch, sessionRepo, tempDir } from "./helpers.ts";
 const PUBLIC = COMMANDS.filter((c) => !c.hidden).map((c) => c.usage.split(" ")[0]!);
 const HIDDEN = COMMANDS.filter((c) => c.hidden).map((c) => c.usage.split(" ")[0]!);
 /** The flags only the orch that drives a host passes (their help says "Internal"): never offered. */
-const INTERNAL_FLAGS = ["--branch-tips", "--message-id", "--text-on-stdin", "--stdin-bytes"];
+const INTERNAL_FLAGS = [
+  "--branch-tips", "--message-id", "--new-branch", "--stdin-bytes", "--text-on-stdin", "--worker-id",
+];
 
 function has(program: string): boolean {
   return spawnSync("sh", ["-c", 'command -v "$1"', "sh", program]).status === 0;
