@@ -269,6 +269,8 @@ export interface ClaudeOptions {
   rest: string[];
   /** Their --settings (the last one counts, as in Claude Code): inline JSON or a file. */
   settings?: string;
+  /** They start the session in Bypass Permissions mode (--dangerously-skip-permissions, bypassPermissions). */
+  bypass?: boolean;
 }
 
 /**
@@ -341,7 +343,9 @@ export function readClaudeOptions(line: string, words: string[], warn: (line: st
   // The words as given, less each --settings and its value (other words, an unknown option's value, stay).
   const merged = new Set(given(options, "--settings").flatMap((o) => o.words.map((_, k) => o.at + k)));
   const rest = words.filter((_, k) => !merged.has(k));
-  return settings === undefined ? { rest } : { rest, settings };
+  const bypass = given(options, "--dangerously-skip-permissions").length > 0 ||
+    given(options, "--permission-mode").at(-1)?.values[0] === "bypassPermissions";
+  return { rest, ...(settings === undefined ? {} : { settings }), ...(bypass ? { bypass } : {}) };
 }
 
 /** How claude starts on a new task: the user's options (with their --settings merged into orch's), then orch's. */
@@ -359,6 +363,13 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
     if (!(error instanceof OrchError)) throw error;
     throw usage(`--agent ${JSON.stringify(line)}: its --settings cannot take orch's hooks and allow rule: ` +
       error.message.replace(/^cannot merge into --settings: /, "").replace(/; fix it by hand.*$/, ""));
+  }
+  // Bypass Permissions mode, asked for on the command line the user gave orch: Claude Code first asks in the
+  // window to accept that mode (until skipDangerousModePermissionPrompt is in the user's settings), and a worker
+  // would wait there for good, showing `running`. The user chose the mode for an unattended worker; their own
+  // settings stay as they are (a repository's settings asking for the mode still get the question).
+  if (given.bypass && settings.skipDangerousModePermissionPrompt === undefined) {
+    settings.skipDangerousModePermissionPrompt = true;
   }
   const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];
   if (spec.plan) argv.push("--permission-mode", "plan");

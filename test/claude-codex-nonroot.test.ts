@@ -1,0 +1,142 @@
+// The real agents run by an ordinary user, not root, as people run them: Claude Code refuses some options as root
+// and asks other questions as a user, and Codex's Linux sandbox is made with user namespaces, which root never
+// lacks. Each test makes a throw-away account (named per process, so suites running side by side never collide),
+// runs orch and the agent as it with runuser, and removes it with everything it left. The model servers run here,
+// on 127.0.0.1, where that user's agents reach them. Needs root (useradd, runuser): SKIP otherwise.
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { endProcessesOf, removeFilesOf } from "../src/adapters/local-hosts.ts";
+import { AnthropicServer, step } from "./agents/anthropic-server.ts";
+import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
+import { orchCommand, tempDir, waitUntil } from "./helpers.ts";
+
+const isRoot = process.getuid?.() === 0;
+
+/** Real agents start in seconds on a quiet machine; on a loaded 2-core one, give them minutes. */
+const AGENT_WAIT = 120_000;
+
+/** `file` in `dir` under `name`: a hard link where it can be (no copy of a 400 MB agent), else a copy. */
+function place(file: string, dir: string, name = path.basename(file)): string {
+  const to = path.join(dir, name);
+  spawnSync("cp", ["-al", file, to]);
+  if (!fs.existsSync(to)) spawnSync("cp", ["-a", file, to]);
+  return to;
+}
+
+interface OrdinaryUser {
+  name: string;
+  uid: number;
+  home: string;
+  /** A shell command line run as the user, with its environment (HOME, PATH with orch and the agents, …). */
+  sh(line: string, env?: Record<string, string>): { code: number; stdout: string; stderr: string };
+  remove(): void;
+}
+
+/**
+ * A new account with a HOME of its own (0755 path down to it), a bin folder on its PATH holding orch and the
+ * pinned agents (readable to it: root's agent cache is not), updaters off, its own tmux server.
+ */
+function ordinaryUser(): OrdinaryUser {
+  const name = `orchnr${process.pid}`;
+  const base = tempDir("orch-nonroot-");
+  fs.chmodSync(base, 0o755);
+  const home = path.join(base, "home");
+  const bin = path.join(base, "bin");
+  fs.mkdirSync(bin, { mode: 0o755 });
+  place(orchCommand("binary")[0]!, bin, "orch");
+  place(agentBinary("claude"), bin, "claude");
+  // Codex finds its bwrap and rg beside its binary: its whole folder goes.
+  const codexDir = place(path.dirname(path.dirname(agentBinary("codex"))), base, "codex");
+  fs.symlinkSync(path.join(codexDir, "bin", "codex"), path.join(bin, "codex"));
+  const added = spawnSync("useradd", ["-M", "-d", home, "-s", "/bin/bash", name], { encoding: "utf8" });
+  if (added.status !== 0) throw new Error(`useradd ${name}: ${added.stderr}`);
+  const uid = Number(spawnSync("id", ["-u", name], { encoding: "utf8" }).stdout);
+  const remove = () => {
+    spawnSync("runuser", ["-u", name, "--", "env", `TMUX_TMPDIR=${home}`, "tmux", "kill-server"], { stdio: "ignore" });
+    for (let attempt = 0; attempt < 40; attempt++) {
+      endProcessesOf(uid);
+      removeFilesOf(uid);
+      if (spawnSync("userdel", [name], { stdio: "ignore" }).status === 0) break;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+  process.on("exit", remove);
+  fs.mkdirSync(path.join(home, ".claude"), { recursive: true });
+  fs.mkdirSync(path.join(home, "tmp"));
+  fs.writeFileSync(path.join(home, ".claude.json"), JSON.stringify(usedOnceConfig()), { mode: 0o600 });
+  const settings = { autoUpdates: false, env: { DISABLE_AUTOUPDATER: "1" }, permissions: { defaultMode: "manual" } };
+  fs.writeFileSync(path.join(home, ".claude", "settings.json"), JSON.stringify(settings));
+  spawnSync("chown", ["-R", `${uid}:${uid}`, home]);
+  const baseEnv = {
+    HOME: home, USER: name, LOGNAME: name, SHELL: "/bin/bash", LANG: "C.UTF-8", TERM: "xterm-256color",
+    PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, TMUX_TMPDIR: home, NO_COLOR: "1",
+    DISABLE_AUTOUPDATER: "1", DISABLE_UPDATES: "1", CLAUDE_CODE_TMPDIR: path.join(home, "tmp"),
+    GIT_AUTHOR_NAME: "u", GIT_COMMITTER_NAME: "u", GIT_AUTHOR_EMAIL: "u@orch.invalid", GIT_COMMITTER_EMAIL: "u@orch.invalid",
+  };
+  const sh = (line: string, env: Record<string, string> = {}) => {
+    const vars = Object.entries({ ...baseEnv, ...env }).map(([k, v]) => `${k}=${v}`);
+    const r = spawnSync("runuser", ["-u", name, "--", "env", "-i", ...vars, "sh", "-c", line], {
+      cwd: home, encoding: "utf8",
+    });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+  return {
+    name, uid, home, sh, remove: () => {
+      process.off("exit", remove);
+      remove();
+    },
+  };
+}
+
+/** A repository of the user's own, with one commit, in their HOME. */
+function userRepo(user: OrdinaryUser): string {
+  const made = user.sh("git init -q -b main repo && cd repo && git commit -q --allow-empty -m first && orch init >/dev/null");
+  assert.is(made.code, 0, made.stderr);
+  return path.join(user.home, "repo");
+}
+
+test("claude --dangerously-skip-permissions as a user: the worker starts at work, not at the mode's question", async () => {
+  if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
+  const user = ordinaryUser();
+  const server = await new AnthropicServer().start();
+  try {
+    server.script("feat-bypass", [step.bash("touch by-bypass && orch notify --type task_complete --summary bypassed"),
+      step.say("Done.")]);
+    server.script("feat-mode", [step.bash("touch by-mode && orch notify --type task_complete --summary by-mode"),
+      step.say("Done.")]);
+    const repo = userRepo(user);
+    const env = server.env;
+    const inRepo = (line: string) => user.sh(`cd repo && ${line}`, env);
+    for (const [branch, agent] of [["feat/bypass", "claude --dangerously-skip-permissions"],
+      ["feat/mode", "claude --permission-mode bypassPermissions"]]) {
+      const spawned = inRepo(`orch spawn ${branch} --agent '${agent}' --prompt 'Make a marker file.'`);
+      assert.is(spawned.code, 0, spawned.stderr);
+    }
+    const status = (worker: string) => {
+      const r = inRepo("orch status --json");
+      return (JSON.parse(r.stdout).workers as { worker_id: string; status: string }[])
+        .find((w) => w.worker_id === worker)?.status;
+    };
+    const pane = (worker: string) => inRepo(`tmux capture-pane -p -t ${worker}`).stdout;
+    // Claude Code's question, were it asked, waits for good: the wait ends on it as on the report.
+    const asked = (worker: string) => /Bypass Permissions mode/.test(pane(worker)) && /Yes, I accept/.test(pane(worker));
+    for (const worker of ["feat-bypass", "feat-mode"]) {
+      await waitUntil(() => status(worker) === "done" || asked(worker), AGENT_WAIT, `${worker} done or asking`);
+      assert.not.ok(asked(worker), `${worker} waits at Claude Code's question:\n${pane(worker)}`);
+      assert.is(status(worker), "done");
+    }
+    assert.ok(fs.existsSync(path.join(repo, "..", "repo-worktrees", "feat-bypass", "by-bypass")), "its command ran");
+    const settings = fs.readFileSync(path.join(user.home, ".claude", "settings.json"), "utf8");
+    assert.not.match(settings, /skipDangerousModePermissionPrompt/, "the user's own settings are not written");
+  } finally {
+    user.remove();
+    await server.stop();
+  }
+});
+
+test.run();
