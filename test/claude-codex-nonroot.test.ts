@@ -12,7 +12,7 @@ import * as assert from "uvu/assert";
 import { endProcessesOf, removeFilesOf } from "../src/adapters/local-hosts.ts";
 import { AnthropicServer, step } from "./agents/anthropic-server.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
-import { orchCommand, tempDir, waitUntil } from "./helpers.ts";
+import { orchCommand, waitUntil } from "./helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -42,7 +42,8 @@ interface OrdinaryUser {
  */
 function ordinaryUser(): OrdinaryUser {
   const name = `orchnr${process.pid}`;
-  const base = tempDir("orch-nonroot-");
+  // Not under /tmp: Codex puts no helpers in a HOME there, and then cannot run a command in its sandbox.
+  const base = fs.realpathSync(fs.mkdtempSync(path.join(process.env.ORCH_TEST_SCRATCH ?? "/var/tmp", "orch-nonroot-")));
   fs.chmodSync(base, 0o755);
   const home = path.join(base, "home");
   const bin = path.join(base, "bin");
@@ -136,6 +137,35 @@ test("claude --dangerously-skip-permissions as a user: the worker starts at work
   } finally {
     user.remove();
     await server.stop();
+  }
+});
+
+test("doctor --agent codex says when Codex cannot make its sandbox for the user (no user namespaces)", () => {
+  if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
+  if (spawnSync("bwrap", ["--version"]).status !== 0) return console.log("SKIP: needs bubblewrap (bwrap)");
+  const user = ordinaryUser();
+  try {
+    userRepo(user);
+    const sandboxCheck = (line: string) => {
+      const r = user.sh(`cd repo && ${line}`);
+      assert.is(r.code, 0, `${line}: warnings only\n${r.stdout}${r.stderr}`);
+      return (JSON.parse(r.stdout).checks as { name: string; ok: boolean; detail: string; fix?: string }[])
+        .find((c) => c.name === "codex sandbox");
+    };
+    const here = sandboxCheck("orch doctor --agent codex --json");
+    assert.is(here?.ok, true, JSON.stringify(here));
+    // What a machine that keeps users from making user namespaces gives its users (bwrap's --disable-userns
+    // sets user.max_user_namespaces to what is in use inside): the sandbox cannot be made.
+    const noNamespaces = (line: string) =>
+      `bwrap --dev-bind / / --unshare-user --disable-userns --uid ${user.uid} --gid ${user.uid} sh -c '${line}'`;
+    const without = sandboxCheck(noNamespaces("orch doctor --agent codex --json"));
+    assert.is(without?.ok, false, JSON.stringify(without));
+    assert.match(without!.detail, /cannot run a command in its Linux sandbox for this user \(bwrap: .*namespace/);
+    assert.match(without!.fix!, /user namespaces.*codex -s danger-full-access/);
+    const chosen = sandboxCheck(noNamespaces(`orch doctor --agent "codex -s danger-full-access" --json`));
+    assert.is(chosen, undefined, "no sandbox chosen: nothing to check");
+  } finally {
+    user.remove();
   }
 });
 

@@ -196,15 +196,16 @@ function codexHome(env: NodeJS.ProcessEnv): string {
 }
 
 /**
- * The sandbox the worker gets and what set it, when anything does: the command line, else the profile's
- * file, the project's .codex/config.toml, the user's config.toml (undefined: Codex's workspace-write).
+ * The sandbox a worker in `folder` (its worktree, or the repository's root, which holds the same files) gets
+ * and what set it, when anything does: the command line, else the profile's file, the project's
+ * .codex/config.toml, the user's config.toml (undefined: Codex's workspace-write).
  */
-function chosenSandbox(spec: LaunchSpec, options: CodexOptions): GivenSandbox | undefined {
+export function chosenSandbox(folder: string, env: NodeJS.ProcessEnv, options: CodexOptions): GivenSandbox | undefined {
   if (options.sandbox) return options.sandbox;
-  const home = codexHome(spec.env);
+  const home = codexHome(env);
   const files = [
     ...(options.profile ? [path.join(home, `${options.profile}.config.toml`)] : []),
-    path.join(spec.worktreePath, ".codex", "config.toml"),
+    path.join(folder, ".codex", "config.toml"),
     path.join(home, "config.toml"),
   ];
   for (const file of files) {
@@ -217,7 +218,7 @@ function chosenSandbox(spec: LaunchSpec, options: CodexOptions): GivenSandbox | 
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
 export function codexArguments(spec: LaunchSpec, options: CodexOptions = {}): string[] {
   // Codex refuses to start with --add-dir in a read-only sandbox: the user's choice stands, without them.
-  const sandbox = chosenSandbox(spec, options);
+  const sandbox = chosenSandbox(spec.worktreePath, spec.env, options);
   const readOnly = sandbox?.mode === "read-only";
   if (readOnly) {
     const source = options.sandbox ? `--agent's ${sandbox.source} asks for a read-only sandbox` : sandbox.source;

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { splitWords } from "../agents/command.ts";
+import { chosenSandbox, readCodexOptions } from "../agents/codex.ts";
 import { knownProfile, profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
 import { askTool, compareVersions, findOnPath, versionIn } from "../adapters/tools.ts";
@@ -209,6 +210,7 @@ async function checkAgent(agent: string, argv: string[], ctx: Context): Promise<
     ...(version ? { version } : {}),
     detail: `${found}${version ? ` (${version})` : ""}`,
   }];
+  if (profile.name === "codex") checks.push(...await checkCodexSandbox(found, argv.slice(1), ctx));
   if (profile.testedVersion && version && compareVersions(version, profile.testedVersion) < 0) {
     checks.push({
       name: `${agent} version`,
@@ -221,6 +223,34 @@ async function checkAgent(agent: string, argv: string[], ctx: Context): Promise<
     });
   }
   return checks;
+}
+
+/**
+ * Whether Codex can make its Linux sandbox for this user (`codex sandbox -- true`, about 40 ms): it needs user
+ * namespaces, which root always has and an ordinary user may not (a sysctl, AppArmor, a container). Without them
+ * every command a worker runs fails with bwrap's error, orch notify and git commit too, and the worker only ever
+ * reports idle. Not asked when the user's options or config choose no sandbox.
+ */
+async function checkCodexSandbox(found: string, words: string[], ctx: Context): Promise<Check[]> {
+  if (words.some((word) => word === "--dangerously-bypass-approvals-and-sandbox" || word === "--yolo")) return [];
+  const root = (await repoOf(ctx))?.mainRoot ?? ctx.cwd;
+  const chosen = chosenSandbox(root, ctx.env, readCodexOptions(["codex", ...words].join(" "), words));
+  if (chosen?.mode === "danger-full-access") return [];
+  const name = "codex sandbox";
+  const answer = await askTool([found, "sandbox", "--", "true"], ctx.env);
+  if (answer.code === 0) return [{ name, ok: true, required: false, detail: "Codex can make its sandbox here" }];
+  // Its last line says why (bwrap's, after Codex's own warnings).
+  const said = answer.output.trim().split("\n").at(-1) || (answer.timedOut ? "no answer" : `exit ${answer.code ?? "?"}`);
+  return [{
+    name,
+    ok: false,
+    required: false,
+    detail: `Codex cannot run a command in its Linux sandbox for this user (${said}): every command a Codex ` +
+      "worker runs there fails, orch notify and git commit included, and the worker reports only idle",
+    fix: "when bwrap cannot make a namespace, let this user make user namespaces (sysctl user.max_user_namespaces above 0, " +
+      "kernel.unprivileged_userns_clone=1, Ubuntu: kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor " +
+      "profile for bwrap), or run workers without Codex's sandbox: --agent \"codex -s danger-full-access\"",
+  }];
 }
 
 function checkOrchOnPath(env: NodeJS.ProcessEnv): Check {
