@@ -169,4 +169,28 @@ test("doctor --agent codex says when Codex cannot make its sandbox for the user 
   }
 });
 
+test("another user's orch-ssh-<uid> in /tmp (no XDG_RUNTIME_DIR): host add says how to go on, one line, exit 1", () => {
+  if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
+  const user = ordinaryUser();
+  // Made first by someone else (root here): /tmp is sticky, so the user can neither use nor remove it.
+  const squatted = `/tmp/orch-ssh-${user.uid}`;
+  fs.mkdirSync(squatted, { mode: 0o755 });
+  try {
+    userRepo(user);
+    const r = user.sh("cd repo && orch host add big me@127.0.0.1");
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /control socket folder \/tmp\/orch-ssh-\d+ must be a folder of yours/);
+    assert.match(r.stderr, /set ORCH_SSH_CONTROL_DIR to another folder/);
+    assert.not.ok(fs.existsSync(path.join(user.home, "repo", ".orch", "hosts")), "no host recorded");
+    // The way it names: the folder is the user's own, and host add goes on to the host (here one that is not).
+    const moved = user.sh(`cd repo && ORCH_SSH_CONTROL_DIR=${user.home}/ssh orch host add big me@127.0.0.1:1`);
+    assert.not.match(moved.stderr, /control socket folder/, moved.stderr);
+    assert.is(fs.statSync(path.join(user.home, "ssh")).uid, user.uid, "orch made the folder given");
+  } finally {
+    fs.rmSync(squatted, { recursive: true, force: true });
+    user.remove();
+  }
+});
+
 test.run();

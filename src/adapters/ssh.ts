@@ -115,7 +115,9 @@ export function controlDir(env: NodeJS.ProcessEnv): string {
   const stat = fs.lstatSync(dir);
   if (!stat.isDirectory() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
     const must = "must be a folder of yours with mode 0700 (it holds live connections)";
-    throw new OrchError("refused", `ssh's control socket folder ${dir} ${must}`);
+    // Another user's folder in /tmp (made first, on a machine without $XDG_RUNTIME_DIR) is not yours to remove.
+    const way = env.ORCH_SSH_CONTROL_DIR ? "" : ": fix it, or set ORCH_SSH_CONTROL_DIR to another folder for them";
+    throw new OrchError("refused", `ssh's control socket folder ${dir} ${must}${way}`);
   }
   return dir;
 }
