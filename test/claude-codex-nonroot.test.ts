@@ -11,6 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { endProcessesOf, removeFilesOf } from "../src/adapters/local-hosts.ts";
 import { AnthropicServer, step } from "./agents/anthropic-server.ts";
+import { sshSkipReason, startSshWorld } from "./ssh-harness.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
 import { orchCommand, waitUntil } from "./helpers.ts";
 
@@ -190,6 +191,49 @@ test("another user's orch-ssh-<uid> in /tmp (no XDG_RUNTIME_DIR): host add says 
   } finally {
     fs.rmSync(squatted, { recursive: true, force: true });
     user.remove();
+  }
+});
+
+test("a key of the user's that ssh will not load (mode 0644): one line that says so, without ssh's carriage return", async () => {
+  if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
+  const skip = sshSkipReason();
+  if (skip) return console.log(`SKIP: ${skip}`);
+  const user = ordinaryUser();
+  const world = await startSshWorld(1, { parent: "/var/tmp" });
+  try {
+    userRepo(user);
+    // The tests' client config, its key and known hosts, copied to a folder of the user's as ~/.ssh would be.
+    const ssh = path.join(user.home, "ssh");
+    fs.mkdirSync(ssh, { mode: 0o700 });
+    let config = fs.readFileSync(world.env.ORCH_SSH_CONFIG, "utf8");
+    for (const [, , file] of config.matchAll(/(IdentityFile|UserKnownHostsFile) (\S+)/g)) {
+      fs.copyFileSync(file!, path.join(ssh, path.basename(file!)));
+      config = config.replaceAll(file!, path.join(ssh, path.basename(file!)));
+    }
+    fs.writeFileSync(path.join(ssh, "config"), config);
+    spawnSync("chown", ["-R", `${user.uid}:${user.uid}`, ssh]);
+    const key = /IdentityFile (\S+)/.exec(config)![1]!;
+    fs.chmodSync(key, 0o644);
+    const env = { ORCH_SSH_CONFIG: path.join(ssh, "config") };
+    const r = user.sh("cd repo && orch host add hosta hosta", env);
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /bad permissions/);
+    assert.not.match(r.stderr, /\\x0d|\r/, "no carriage return, raw or shown");
+    assert.not.ok(fs.existsSync(path.join(user.home, "repo", ".orch", "hosts", "hosta.json")), "no host recorded");
+    fs.chmodSync(key, 0o600);
+    const added = user.sh("cd repo && orch host add hosta hosta", env);
+    assert.is(added.code, 0, added.stderr);
+    // Its shared connection ends first: the key loads on a new connection only.
+    spawnSync("chmod", ["0644", key]);
+    const ended = user.sh(`for s in /tmp/orch-ssh-${user.uid}/*; do ssh -F "$ORCH_SSH_CONFIG" -S "$s" -O exit x; done`, env);
+    assert.is(ended.code, 0, ended.stderr);
+    const status = user.sh("cd repo && orch host list", env);
+    assert.match(status.stdout, /unreachable .*bad permissions/);
+    assert.not.match(status.stdout, /\\x0d|\r/, "no carriage return in host list either");
+  } finally {
+    user.remove();
+    await world.close();
   }
 });
 

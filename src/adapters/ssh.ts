@@ -176,7 +176,15 @@ export function gitSshCommand(dest: string, env: NodeJS.ProcessEnv): string {
 }
 
 export function sshError(result: RunResult): string {
-  return result.stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ") || `ssh exited ${result.code}`;
+  return sshSaid(result.stderr) || `ssh exited ${result.code}`;
+}
+
+/**
+ * ssh's last two lines of stderr, as one. Some of its lines end in "\r\n" (Load key "…": bad permissions), whose
+ * CR would otherwise reach the user as \x0d.
+ */
+export function sshSaid(stderr: string): string {
+  return stderr.split(/\r?\n|\r/).map((line) => line.trim()).filter(Boolean).slice(-2).join(" | ");
 }
 
 export interface RemoteRunOptions {

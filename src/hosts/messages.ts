@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   answerTimeoutMs, answerTooLong, checkSshSetup, HostUnreachable, MAX_ANSWER_CHARS, SSH_CONNECTION_FAILED,
-  type RemoteProcess,
+  sshSaid, type RemoteProcess,
 } from "../adapters/ssh.ts";
 import { requestsSent, STDERR_KEPT_CHARS } from "../adapters/ssh-mux.ts";
 import type { Context } from "../context.ts";
@@ -180,8 +180,7 @@ export function runLifeline(
       if (cancelled) return reject(host.unreachable("cancelled"));
       if (tooLong) return reject(answerTooLong(host.name, `orch ${request.command}`));
       if (code === SSH_CONNECTION_FAILED) {
-        const sshSaid = stderr.trim().split("\n").filter(Boolean).slice(-2).join(" | ");
-        return reject(host.unreachable(sshSaid || "the connection closed"));
+        return reject(host.unreachable(sshSaid(stderr) || "the connection closed"));
       }
       try {
         host.documentOf({ code, stdout, stderr }, request.command);
