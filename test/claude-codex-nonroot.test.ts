@@ -78,7 +78,8 @@ function ordinaryUser(): OrdinaryUser {
     HOME: home, USER: name, LOGNAME: name, SHELL: "/bin/bash", LANG: "C.UTF-8", TERM: "xterm-256color",
     PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, TMUX_TMPDIR: home, NO_COLOR: "1",
     DISABLE_AUTOUPDATER: "1", DISABLE_UPDATES: "1", CLAUDE_CODE_TMPDIR: path.join(home, "tmp"),
-    GIT_AUTHOR_NAME: "u", GIT_COMMITTER_NAME: "u", GIT_AUTHOR_EMAIL: "u@orch.invalid", GIT_COMMITTER_EMAIL: "u@orch.invalid",
+    GIT_AUTHOR_NAME: "u", GIT_COMMITTER_NAME: "u",
+    GIT_AUTHOR_EMAIL: "u@orch.invalid", GIT_COMMITTER_EMAIL: "u@orch.invalid",
   };
   const sh = (line: string, env: Record<string, string> = {}) => {
     const vars = Object.entries({ ...baseEnv, ...env }).map(([k, v]) => `${k}=${v}`);
@@ -97,44 +98,68 @@ function ordinaryUser(): OrdinaryUser {
 
 /** A repository of the user's own, with one commit, in their HOME. */
 function userRepo(user: OrdinaryUser): string {
-  const made = user.sh("git init -q -b main repo && cd repo && git commit -q --allow-empty -m first && orch init >/dev/null");
+  const made = user.sh("git init -q -b main repo && cd repo && git commit -q --allow-empty -m first && " +
+    "orch init >/dev/null");
   assert.is(made.code, 0, made.stderr);
   return path.join(user.home, "repo");
 }
 
-test("claude --dangerously-skip-permissions as a user: the worker starts at work, not at the mode's question", async () => {
+test("Bypass Permissions mode the user chose starts at work, as a user; a repository cannot choose it", async () => {
   if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
   const user = ordinaryUser();
   const server = await new AnthropicServer().start();
   try {
-    server.script("feat-bypass", [step.bash("touch by-bypass && orch notify --type task_complete --summary bypassed"),
-      step.say("Done.")]);
-    server.script("feat-mode", [step.bash("touch by-mode && orch notify --type task_complete --summary by-mode"),
-      step.say("Done.")]);
+    for (const key of ["feat-bypass", "feat-mode", "feat-settings", "feat-repo"]) {
+      const report = `touch ${key} && orch notify --type task_complete --summary ${key}`;
+      server.script(key, [step.bash(report), step.say("Done.")]);
+    }
     const repo = userRepo(user);
-    const env = server.env;
-    const inRepo = (line: string) => user.sh(`cd repo && ${line}`, env);
-    for (const [branch, agent] of [["feat/bypass", "claude --dangerously-skip-permissions"],
-      ["feat/mode", "claude --permission-mode bypassPermissions"]]) {
+    const inRepo = (line: string) => user.sh(`cd repo && ${line}`, server.env);
+    const spawn = (branch: string, agent: string) => {
       const spawned = inRepo(`orch spawn ${branch} --agent '${agent}' --prompt 'Make a marker file.'`);
       assert.is(spawned.code, 0, spawned.stderr);
-    }
+    };
     const status = (worker: string) => {
       const r = inRepo("orch status --json");
       return (JSON.parse(r.stdout).workers as { worker_id: string; status: string }[])
         .find((w) => w.worker_id === worker)?.status;
     };
     const pane = (worker: string) => inRepo(`tmux capture-pane -p -t ${worker}`).stdout;
-    // Claude Code's question, were it asked, waits for good: the wait ends on it as on the report.
-    const asked = (worker: string) => /Bypass Permissions mode/.test(pane(worker)) && /Yes, I accept/.test(pane(worker));
-    for (const worker of ["feat-bypass", "feat-mode"]) {
-      await waitUntil(() => status(worker) === "done" || asked(worker), AGENT_WAIT, `${worker} done or asking`);
+    // Claude Code's question waits for good: each wait ends on it as on the report.
+    const asked = (worker: string) => {
+      const text = pane(worker);
+      return /Bypass Permissions mode/.test(text) && /Yes, I accept/.test(text);
+    };
+    const settled = (worker: string) => waitUntil(() => status(worker) === "done" || asked(worker), AGENT_WAIT,
+      `${worker} done or asking`);
+    spawn("feat/bypass", "claude --dangerously-skip-permissions");
+    spawn("feat/mode", "claude --permission-mode bypassPermissions");
+    // The default mode of the user's own settings.json, for a plain claude worker.
+    const userSettings = path.join(user.home, ".claude", "settings.json");
+    const manual = fs.readFileSync(userSettings, "utf8");
+    const bypassing = { ...JSON.parse(manual), permissions: { defaultMode: "bypassPermissions" } };
+    fs.writeFileSync(userSettings, JSON.stringify(bypassing));
+    spawn("feat/settings", "claude");
+    await settled("feat-settings");
+    fs.writeFileSync(userSettings, manual);
+    for (const worker of ["feat-bypass", "feat-mode", "feat-settings"]) {
+      await settled(worker);
       assert.not.ok(asked(worker), `${worker} waits at Claude Code's question:\n${pane(worker)}`);
       assert.is(status(worker), "done");
+      assert.ok(fs.existsSync(path.join(repo, "..", "repo-worktrees", worker, worker)), "its command ran");
     }
-    assert.ok(fs.existsSync(path.join(repo, "..", "repo-worktrees", "feat-bypass", "by-bypass")), "its command ran");
-    const settings = fs.readFileSync(path.join(user.home, ".claude", "settings.json"), "utf8");
-    assert.not.match(settings, /skipDangerousModePermissionPrompt/, "the user's own settings are not written");
+    assert.is(fs.readFileSync(userSettings, "utf8"), manual, "the user's settings are not written");
+    // A repository that asks for the mode in its own settings is no choice of the user's: orch adds nothing, and
+    // Claude Code runs the worker in the user's mode (manual: it asks before the command).
+    fs.mkdirSync(path.join(repo, ".claude"));
+    fs.writeFileSync(path.join(repo, ".claude", "settings.json"), JSON.stringify(bypassing));
+    spawnSync("chown", ["-R", `${user.uid}:${user.uid}`, path.join(repo, ".claude")]);
+    const committed = user.sh("cd repo && git add .claude && git commit -qm 'bypass please'");
+    assert.is(committed.code, 0, committed.stderr);
+    spawn("feat/repo", "claude");
+    await waitUntil(() => ["blocked", "done"].includes(status("feat-repo")!) || asked("feat-repo"), AGENT_WAIT,
+      "feat-repo blocked, done or asking");
+    assert.is(status("feat-repo"), "blocked", `no Bypass Permissions mode from the repository:\n${pane("feat-repo")}`);
   } finally {
     user.remove();
     await server.stop();
@@ -194,7 +219,7 @@ test("another user's orch-ssh-<uid> in /tmp (no XDG_RUNTIME_DIR): host add says 
   }
 });
 
-test("a key of the user's that ssh will not load (mode 0644): one line that says so, without ssh's carriage return", async () => {
+test("a key of the user's ssh will not load (0644): one line that says so, without ssh's carriage return", async () => {
   if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
   const skip = sshSkipReason();
   if (skip) return console.log(`SKIP: ${skip}`);
@@ -226,7 +251,8 @@ test("a key of the user's that ssh will not load (mode 0644): one line that says
     assert.is(added.code, 0, added.stderr);
     // Its shared connection ends first: the key loads on a new connection only.
     spawnSync("chmod", ["0644", key]);
-    const ended = user.sh(`for s in /tmp/orch-ssh-${user.uid}/*; do ssh -F "$ORCH_SSH_CONFIG" -S "$s" -O exit x; done`, env);
+    const sockets = `/tmp/orch-ssh-${user.uid}/*`;
+    const ended = user.sh(`for s in ${sockets}; do ssh -F "$ORCH_SSH_CONFIG" -S "$s" -O exit x; done`, env);
     assert.is(ended.code, 0, ended.stderr);
     const status = user.sh("cd repo && orch host list", env);
     assert.match(status.stdout, /unreachable .*bad permissions/);

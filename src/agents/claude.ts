@@ -271,6 +271,8 @@ export interface ClaudeOptions {
   settings?: string;
   /** They start the session in Bypass Permissions mode (--dangerously-skip-permissions, bypassPermissions). */
   bypass?: boolean;
+  /** They choose a permission mode (--permission-mode): the one of the user's settings then does not count. */
+  mode?: boolean;
 }
 
 /**
@@ -343,9 +345,20 @@ export function readClaudeOptions(line: string, words: string[], warn: (line: st
   // The words as given, less each --settings and its value (other words, an unknown option's value, stay).
   const merged = new Set(given(options, "--settings").flatMap((o) => o.words.map((_, k) => o.at + k)));
   const rest = words.filter((_, k) => !merged.has(k));
-  const bypass = given(options, "--dangerously-skip-permissions").length > 0 ||
-    given(options, "--permission-mode").at(-1)?.values[0] === "bypassPermissions";
-  return { rest, ...(settings === undefined ? {} : { settings }), ...(bypass ? { bypass } : {}) };
+  const mode = given(options, "--permission-mode").at(-1)?.values[0];
+  const bypass = given(options, "--dangerously-skip-permissions").length > 0 || mode === "bypassPermissions";
+  return {
+    rest,
+    ...(settings === undefined ? {} : { settings }),
+    ...(bypass ? { bypass } : {}),
+    ...(mode ? { mode: true } : {}),
+  };
+}
+
+/** Whether the user's own settings.json (not a repository's) makes Bypass Permissions the default mode. */
+function userDefaultsToBypass(env: NodeJS.ProcessEnv): boolean {
+  const permissions = readSettings(path.join(claudeUserDir(env), "settings.json"))?.permissions;
+  return isObject(permissions) && permissions.defaultMode === "bypassPermissions";
 }
 
 /** How claude starts on a new task: the user's options (with their --settings merged into orch's), then orch's. */
@@ -364,11 +377,13 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
     throw usage(`--agent ${JSON.stringify(line)}: its --settings cannot take orch's hooks and allow rule: ` +
       error.message.replace(/^cannot merge into --settings: /, "").replace(/; fix it by hand.*$/, ""));
   }
-  // Bypass Permissions mode, asked for on the command line the user gave orch: Claude Code first asks in the
-  // window to accept that mode (until skipDangerousModePermissionPrompt is in the user's settings), and a worker
-  // would wait there for good, showing `running`. The user chose the mode for an unattended worker; their own
-  // settings stay as they are (a repository's settings asking for the mode still get the question).
-  if (given.bypass && settings.skipDangerousModePermissionPrompt === undefined) {
+  // Bypass Permissions mode, asked for on the command line the user gave orch or as the default mode of their own
+  // settings.json: Claude Code first asks in the window to accept that mode (until skipDangerousModePermissionPrompt
+  // is in the user's settings), and a worker would wait there for good, showing `running`. The user chose the mode
+  // for an unattended worker; their settings stay as they are (a repository's settings asking for the mode still
+  // get the question).
+  if ((given.bypass || (!given.mode && !spec.plan && userDefaultsToBypass(spec.env))) &&
+    settings.skipDangerousModePermissionPrompt === undefined) {
     settings.skipDangerousModePermissionPrompt = true;
   }
   const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];

@@ -240,16 +240,18 @@ async function checkCodexSandbox(found: string, words: string[], ctx: Context): 
   const answer = await askTool([found, "sandbox", "--", "true"], ctx.env);
   if (answer.code === 0) return [{ name, ok: true, required: false, detail: "Codex can make its sandbox here" }];
   // Its last line says why (bwrap's, after Codex's own warnings).
-  const said = answer.output.trim().split("\n").at(-1) || (answer.timedOut ? "no answer" : `exit ${answer.code ?? "?"}`);
+  const said = answer.output.trim().split("\n").at(-1) ||
+    (answer.timedOut ? "no answer" : `exit ${answer.code ?? "?"}`);
   return [{
     name,
     ok: false,
     required: false,
     detail: `Codex cannot run a command in its Linux sandbox for this user (${said}): every command a Codex ` +
       "worker runs there fails, orch notify and git commit included, and the worker reports only idle",
-    fix: "when bwrap cannot make a namespace, let this user make user namespaces (sysctl user.max_user_namespaces above 0, " +
-      "kernel.unprivileged_userns_clone=1, Ubuntu: kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor " +
-      "profile for bwrap), or run workers without Codex's sandbox: --agent \"codex -s danger-full-access\"",
+    fix: "when bwrap cannot make a namespace, let this user make user namespaces (sysctl " +
+      "user.max_user_namespaces above 0, kernel.unprivileged_userns_clone=1, Ubuntu: " +
+      "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap), or run workers without " +
+      "Codex's sandbox: --agent \"codex -s danger-full-access\"",
   }];
 }
 
