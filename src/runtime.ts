@@ -69,9 +69,19 @@ function canHoldShims(base: string): boolean {
   }
 }
 
+/** The owner of `file` (not followed), or undefined when there is none. */
+function ownerOf(file: string): number | undefined {
+  try {
+    return fs.lstatSync(file).uid;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The folder under which orch keeps its shims: ~/.local/state/orch (or $XDG_STATE_HOME/orch); $TMPDIR/orch-<uid>
- * when that path holds a ":" (which splits PATH) or cannot be made (HOME missing or read-only).
+ * when that path holds a ":" (which splits PATH) or cannot be made (HOME missing or read-only). When neither can
+ * be made and the second is another user's, refused in a line that names both and the way out.
  */
 export function shimHome(env: NodeJS.ProcessEnv): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : -1;
@@ -81,12 +91,20 @@ export function shimHome(env: NodeJS.ProcessEnv): string {
     xdgStateHome && path.isAbsolute(xdgStateHome) ? xdgStateHome : path.join(home, ".local", "state");
   const candidates = [path.join(stateHome, "orch"), path.join(os.tmpdir(), `orch-${uid}`)];
   const usable = candidates.filter((dir) => !dir.includes(path.delimiter));
-  const base = usable.find(canHoldShims) ?? usable[0];
-  if (!base) {
+  const holder = usable.find(canHoldShims);
+  if (usable.length === 0) {
     const why = `no folder for orch's shim without "${path.delimiter}" in its path (tried ${candidates.join(", ")})`;
     throw new OrchError("failed", why);
   }
-  return base;
+  const fallback = usable.at(-1)!;
+  if (!holder && usable.length > 1 && ownerOf(fallback) !== undefined && ownerOf(fallback) !== uid) {
+    // The temp folder's one is another user's (made first in /tmp, which the user cannot remove): the error of
+    // making the first, under a HOME that need not be writable, would blame the wrong folder.
+    const why = `no folder for orch's shim: ${usable[0]} cannot be made (HOME missing or read-only) and ` +
+      `${fallback} is another user's: set XDG_STATE_HOME to a folder of yours`;
+    throw new OrchError("failed", why);
+  }
+  return holder ?? usable[0]!;
 }
 
 /**
@@ -106,7 +124,7 @@ export function shimDir(env: NodeJS.ProcessEnv): string {
     if (foreign) {
       const why =
         `${folder} is not a private folder of yours (a link, another owner, or writable by others): ` +
-        "move it away so orch can put its shim there";
+        "move it away so orch can put its shim there, or set XDG_STATE_HOME to a folder of yours";
       throw new OrchError("failed", why);
     }
   }

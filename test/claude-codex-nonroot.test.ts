@@ -263,4 +263,30 @@ test("a key of the user's ssh will not load (0644): one line that says so, witho
   }
 });
 
+test("HOME not writable and another user's orch-<uid> in /tmp: spawn names both folders and the way out", () => {
+  if (!isRoot) return console.log("SKIP: needs root to make an ordinary user");
+  const user = ordinaryUser();
+  const squatted = `/tmp/orch-${user.uid}`;
+  fs.mkdirSync(squatted, { mode: 0o755 });
+  try {
+    const repo = userRepo(user);
+    // A service account's HOME: there is no such folder.
+    const asService = { HOME: "/nonexistent" };
+    const spawn = `cd ${repo} && orch spawn feat/x --agent 'sleep 1' --prompt x --no-window`;
+    const r = user.sh(spawn, asService);
+    assert.is(r.code, 1, r.stderr);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /no folder for orch's shim: \/nonexistent\/\.local\/state\/orch cannot be made /);
+    assert.match(r.stderr, /\/tmp\/orch-\d+ is another user's/);
+    assert.match(r.stderr, /set XDG_STATE_HOME to a folder of yours/);
+    assert.is(user.sh(`cd ${repo} && git branch --list feat/x`).stdout, "", "no branch made");
+    assert.not.ok(fs.existsSync(path.join(repo, "..", "repo-worktrees", "feat-x")), "no worktree made");
+    const moved = user.sh(spawn, { ...asService, XDG_STATE_HOME: path.join(user.home, "state") });
+    assert.is(moved.code, 0, moved.stderr);
+  } finally {
+    fs.rmSync(squatted, { recursive: true, force: true });
+    user.remove();
+  }
+});
+
 test.run();
