@@ -70,6 +70,21 @@ test("six syncs of one worker at once: one rebases and tells it, the others skip
   assert.equal(toldOf(wt), [["base_moved", tip, true]], "told once that it was synced");
 });
 
+test("a sync of a worker told of the move already: its message says it was synced, not that 0 commits moved", () => {
+  const { repo, wt, tip } = behindOne("told");
+  assert.is(orch(["poll"], { cwd: repo }).code, 0);
+  assert.equal(toldOf(wt), [["base_moved", tip, false]], "poll told it of the move");
+  const r = orch(["sync", "told", "--json"], { cwd: repo });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(r.json.synced, ["told"]);
+  const inbox = orch(["inbox", "--json"], { cwd: wt });
+  const [message] = inbox.json.messages as { content: { summary: string; text: string; synced?: boolean } }[];
+  assert.ok(message?.content.synced, inbox.stdout);
+  assert.is(message!.content.summary, `your branch was synced onto main (${tip.slice(0, 12)})`);
+  assert.not.match(message!.content.text, /0 commits|moved from/);
+  assert.match(message!.content.text, /as you were told before/);
+});
+
 function processGroupRuns(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);

@@ -287,6 +287,9 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
         "`git add` them and `git rebase --continue`, and run the tests. Then report again with " +
         '`orch notify --type task_complete --summary "<what you did>"`, so the merge queue can take it.',
     );
+  } else if (from === to) {
+    // Told of this move before (by a landing or poll); what is new is the sync, or where the branch stands.
+    lines.push(`Your base branch ${baseBranch} is at ${short(to)}, as you were told before.`);
   } else {
     const count = commits.length === 1 ? "1 commit" : `${commits.length} commits`;
     lines.push(`Your base branch ${baseBranch} moved from ${short(from)} to ${short(to)}: ${count} landed.`);
@@ -310,13 +313,17 @@ export async function baseMovedMessage(mainRoot: string, record: WorkerRecord, n
         "resolve the conflicts, `git add` them and `git rebase --continue`.");
     }
   }
+  // A move told before (by a landing or a poll) is not told again as one of 0 commits.
+  const moved = from === to ? `${baseBranch} at ${short(to)}: ` : `${baseBranch} moved (${commits.length} commit(s)); `;
+  const standsAs = standing.merges_cleanly ? "still merges cleanly" : `conflicts in ${list(standing.conflict_paths, 5)}`;
   const summary = notice.returned
     ? `Handed back: ${record.branch} does not merge onto ${baseBranch}; ` +
       `conflicts in ${list(standing.conflict_paths, 5)}`
-    : notice.synced
-      ? `${baseBranch} moved (${commits.length} commit(s)); your branch was synced onto ${short(to)}`
-      : `${baseBranch} moved (${commits.length} commit(s)); your branch ` +
-        (standing.merges_cleanly ? "still merges cleanly" : `conflicts in ${list(standing.conflict_paths, 5)}`);
+    : !notice.synced
+      ? `${moved}your branch ${standsAs}`
+      : from === to
+        ? `your branch was synced onto ${baseBranch} (${short(to)})`
+        : `${moved}your branch was synced onto ${short(to)}`;
   const content: MessageContent = {
     summary,
     text: lines.join("\n\n"),
