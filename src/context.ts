@@ -132,10 +132,20 @@ export async function resolveSession(
   }
   const layout = await storeLayout(ctx);
   if (id === undefined) {
+    let unreadable = 0;
     try {
-      id = newestSessionId(layout, ctx.warn);
+      id = newestSessionId(layout, (line) => {
+        unreadable++;
+        ctx.warn(line);
+      });
     } catch (error) {
       throw storeError("read the store at", layout.root, error);
+    }
+    if (!id && unreadable) {
+      // Said above, each with its fix; "run orch init first" alone would hide them behind a new session.
+      const which = unreadable === 1 ? "the one above cannot be read" : `the ${unreadable} above cannot be read`;
+      throw new OrchError("not_found", `no usable orchestrator session in ${layout.root}: ${which} ` +
+        "(fix or remove it, or run orch init for a new one)");
     }
     if (!id) throw new OrchError("not_found", `no orchestrator session in ${layout.root}: run orch init first`);
   }

@@ -181,6 +181,28 @@ test("a damaged newest session is passed over with a warning naming it; one stil
   assert.is(quiet.stderr, "");
 });
 
+test("the only session damaged: status and poll say it once and that it is the one, not just \"run orch init\"", () => {
+  const { repo, id } = sessionRepo();
+  const record = path.join(repo, ".orch", "sessions", id, "session.json");
+  fs.writeFileSync(record, "{broken");
+  const unusable = /^(orch: )?no usable orchestrator session in .*: the one above cannot be read \(fix or remove/;
+  for (const command of [["status"], ["poll"], ["poll", "--json"]]) {
+    const r = orch(command, { cwd: repo });
+    assert.is(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.ok(lines[0]!.startsWith(`orch: ignoring session ${id}: ${record} cannot be read (`), r.stderr);
+    assert.is(lines.length, 2, `the session's line once, then the error: ${r.stderr}`);
+    assert.match(lines[1]!, unusable);
+    if (command.includes("--json")) {
+      assert.is(r.json.error.code, "not_found");
+      assert.match(r.json.error.message, unusable);
+    } else {
+      assert.is(r.stdout, "");
+    }
+  }
+  assert.is(fs.readFileSync(record, "utf8"), "{broken", "left as it was");
+});
+
 /** Rewrites fields of a worker's record in place, as a hand edit would. */
 function editRecord(repo: string, id: string, workerId: string, fields: Record<string, unknown>): void {
   const file = path.join(repo, ".orch", "sessions", id, "workers", workerId, "worker.json");

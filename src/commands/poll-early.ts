@@ -35,9 +35,14 @@ export function earlySession(orch: string | undefined): SessionRef | undefined {
 export async function claimHostsEarly(args: string[]): Promise<void> {
   const form = plainPoll(args);
   if (!form || unattendedSessionReason(process.env)) return;
-  const ctx = { cwd: process.cwd(), env: process.env, warn };
+  // What resolving says (a session that cannot be read) is said once: here when poll takes this session, else
+  // by poll's own resolving, which meets the same.
+  let said: string[] | undefined = [];
+  const ctx = { cwd: process.cwd(), env: process.env, warn: (line: string) => (said ? said.push(line) : warn(line)) };
   try {
     const ref = await resolveSession(ctx, form.orch);
+    for (const line of said) warn(line);
+    said = undefined;
     resolved = { orch: form.orch, ref };
     const { layout, session } = ref;
     if (!hasHostSessions(layout, session.orchestrator_id)) return;
