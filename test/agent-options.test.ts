@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { callerAgentEnv } from "../src/agents/caller-env.ts";
 import { profileFor } from "../src/agents/index.ts";
 import { CODEX_OPTIONS, readOptions } from "../src/agents/options.ts";
 import type { LaunchSpec } from "../src/agents/profile.ts";
@@ -178,6 +179,42 @@ test("doctor refuses the options spawn refuses, in the same line (exit 2)", () =
   assert.is(r.code, 2, r.stderr);
   assert.is(r.stderr.trim(), 'orch: --agent "codex --cd /elsewhere": --cd would have the worker work outside its ' +
     "worktree, where orch reads its commits; orch starts it in the worktree itself");
+});
+
+test("the caller's variables a worker gets: each agent's own and the proxies, never the orchestrator's session",
+  async () => {
+  const home = tempDir("orch-callerenv-");
+  fs.writeFileSync(path.join(home, "config.toml"), '[model_providers.corp]\nenv_key = "CORP_LLM_KEY"\n');
+  const caller: NodeJS.ProcessEnv = {
+    ANTHROPIC_BASE_URL: "http://proxy", ANTHROPIC_API_KEY: "sk-a", ANTHROPIC_DEFAULT_OPUS_MODEL: "opus-x",
+    CLAUDE_CONFIG_DIR: "/c", CLAUDE_CODE_USE_BEDROCK: "1", AWS_PROFILE: "work", VERTEX_REGION_CLAUDE_4_SONNET: "eu",
+    CODEX_HOME: home, OPENAI_API_KEY: "sk-o", CORP_LLM_KEY: "sk-corp",
+    HTTPS_PROXY: "http://p:3128", no_proxy: "localhost", NODE_EXTRA_CA_CERTS: "/ca.pem", SSL_CERT_FILE: "/ca2.pem",
+    CLAUDECODE: "1", CLAUDE_CODE_ENTRYPOINT: "cli", CLAUDE_CODE_SSE_PORT: "1234", TMUX: "/tmp/t,1,0", TMUX_PANE: "%3",
+    ORCH_ID: "orch_x", PATH: "/bin", HOME: "/home/u", SECRET_OF_ANOTHER_TOOL: "x", EMPTY: undefined,
+  };
+  const proxies = {
+    HTTPS_PROXY: "http://p:3128", no_proxy: "localhost", NODE_EXTRA_CA_CERTS: "/ca.pem", SSL_CERT_FILE: "/ca2.pem",
+  };
+  assert.equal(callerAgentEnv(caller, (await profileFor("claude")).passedEnv), {
+    ANTHROPIC_BASE_URL: "http://proxy", ANTHROPIC_API_KEY: "sk-a", ANTHROPIC_DEFAULT_OPUS_MODEL: "opus-x",
+    CLAUDE_CONFIG_DIR: "/c", CLAUDE_CODE_USE_BEDROCK: "1", AWS_PROFILE: "work", VERTEX_REGION_CLAUDE_4_SONNET: "eu",
+    ...proxies,
+  });
+  // With the user's options, the same agent, the same list.
+  const withOptions = (await profileFor("/opt/claude --model opus")).passedEnv;
+  assert.equal(callerAgentEnv(caller, withOptions).CLAUDE_CONFIG_DIR, "/c");
+  assert.equal(callerAgentEnv(caller, (await profileFor("codex")).passedEnv), {
+    CODEX_HOME: home, OPENAI_API_KEY: "sk-o", CORP_LLM_KEY: "sk-corp", ...proxies,
+  });
+  // Any other agent: the proxies alone.
+  assert.equal(callerAgentEnv(caller, (await profileFor("aider --yes")).passedEnv), proxies);
+  // A prefix never lets the orchestrator's own through.
+  const family = { names: [], prefixes: ["CLAUDE", "TMUX", "ORCH_"] };
+  assert.equal(callerAgentEnv(caller, family), { CLAUDE_CONFIG_DIR: "/c", CLAUDE_CODE_USE_BEDROCK: "1", ...proxies });
+  // A config.toml that cannot be read names nothing more.
+  const unreadable = callerAgentEnv({ ...caller, CODEX_HOME: "/nonexistent" }, (await profileFor("codex")).passedEnv);
+  assert.not.ok("CORP_LLM_KEY" in unreadable);
 });
 
 test.run();

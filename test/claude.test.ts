@@ -373,4 +373,34 @@ test("the user's own hooks run beside orch's; a Stop hook of theirs that blocks:
   assert.equal(messages.map((m) => m.message_type), ["idle", "idle"], JSON.stringify(messages));
 });
 
+test("a tmux server started before the caller chose its endpoint: the worker's claude gets the caller's " +
+  "ANTHROPIC_BASE_URL and key, not the orchestrator's CLAUDECODE or TMUX_PANE; the session keeps none of them",
+async () => {
+  const { repo, id } = session();
+  const user = claudeUser();
+  const tmuxEnv = privateTmux();
+  // The server, and so its global environment, from before the user pointed Claude Code at their endpoint.
+  const before = { ...tmuxEnv, ...user.env, ANTHROPIC_BASE_URL: "http://127.0.0.1:9", ANTHROPIC_API_KEY: undefined };
+  tmux(["new-session", "-d", "-s", "before"], before);
+  const caller = { ...tmuxEnv, ...user.env, ...server.env, CLAUDECODE: "1", TMUX_PANE: "%4242" };
+  server.script("feat-endpoint", [step.say("Done.")]);
+  const r = orch(["spawn", "feat/endpoint", "--prompt", "Say done.", "--json"], { cwd: repo, env: caller });
+  assert.is(r.code, 0, r.stderr);
+  const what = "the first model request at the caller's endpoint";
+  await server.waitFor(() => server.used("feat-endpoint") >= 1, AGENT_WAIT, what);
+
+  const pidFile = path.join(repo, ".orch/sessions", id, "workers", "feat-endpoint", "agent.pid");
+  const pid = Number.parseInt(fs.readFileSync(pidFile, "utf8"), 10);
+  const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  assert.ok(environ.includes(`ANTHROPIC_BASE_URL=${server.url}`), "claude runs with the caller's endpoint");
+  assert.not.ok(environ.some((v) => v.startsWith("CLAUDECODE=")), "the orchestrator's CLAUDECODE stays behind");
+  assert.not.ok(environ.includes("TMUX_PANE=%4242"), "the orchestrator's TMUX_PANE stays behind");
+  const sessionEnv = tmux(["show-environment", "-t", r.json.tmux_session as string], caller);
+  assert.not.ok(/ANTHROPIC|ORCH_/.test(sessionEnv), `the session's environment keeps none of them:\n${sessionEnv}`);
+  const stored = fs.readdirSync(path.join(repo, ".orch"), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .filter((entry) => fs.readFileSync(path.join(entry.parentPath, entry.name), "utf8").includes(server.url));
+  assert.equal(stored.map((entry) => entry.name), [], "orch's store holds none of the caller's values");
+});
+
 test.run();

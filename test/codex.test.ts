@@ -11,7 +11,7 @@ import { cachedCodex, scratchOutsideTmp, startSharedCodexServer } from "./codex-
 import type { Step } from "./codex-harness.ts";
 import { gate, LONG, paneText, pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord } from "./codex-workers.ts";
 import type { Polled, Setup } from "./codex-workers.ts";
-import { git, orch, orchCommand, waitUntil } from "./helpers.ts";
+import { git, orch, orchCommand, tmux, waitUntil } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
@@ -195,6 +195,34 @@ if (!codexEntry) {
       assert.match(r.stderr, "read-only file system", r.stderr);
       assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert.not.match(r.stderr, "    at ");
+    } finally {
+      await s.server.close();
+    }
+  });
+
+  test("a tmux server started without the caller's CODEX_HOME: the worker's codex reads the caller's config " +
+    "and key (its provider's env_key) and reaches its endpoint; the session keeps neither", async () => {
+    const s = await setup({ home: [{ say: "home done" }] });
+    try {
+      // The user's Codex configuration in a folder of its own, chosen in the shell that runs orch.
+      const work = path.join(path.dirname(path.dirname(s.env.CODEX_HOME!)), "codex-work");
+      fs.renameSync(s.env.CODEX_HOME!, work);
+      // Its provider's key under a name of the user's (ORCH_* names are orch's own, never passed).
+      const config = path.join(work, "config.toml");
+      fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("ORCH_TEST_OPENAI_KEY", "SCRIPTED_KEY"));
+      const caller = { ...s.env, CODEX_HOME: work, ORCH_TEST_OPENAI_KEY: undefined, SCRIPTED_KEY: "sk-scripted" };
+      // The server's global environment, from before: no CODEX_HOME (an empty ~/.codex), no key.
+      tmux(["new-session", "-d", "-s", "before"], { ...caller, CODEX_HOME: undefined, SCRIPTED_KEY: undefined });
+      const args = ["spawn", "home", "--agent", "codex", "--json", "--prompt", "SCRIPT:home"];
+      const r = orch(args, { cwd: s.repo, env: caller });
+      assert.is(r.code, 0, r.stderr);
+      const window = r.json.window_id as string;
+      const first = await requestFor(s.server, "home", 0, "the first model request at the caller's provider")
+        .catch((error: Error) => Promise.reject(new Error(`${error.message}:\n${paneText(s, window)}`)));
+      assert.is(first.authorization, "Bearer sk-scripted", "with the key the caller's config names");
+      const sessionEnv = tmux(["show-environment", "-t", r.json.tmux_session as string], caller);
+      assert.not.ok(/CODEX_HOME|SCRIPTED_KEY/.test(sessionEnv), `the session keeps none of them:\n${sessionEnv}`);
+      assert.is(orch(["stop", "home"], { cwd: s.repo, env: caller }).code, 0);
     } finally {
       await s.server.close();
     }

@@ -9,6 +9,7 @@ import path from "node:path";
 import { asGiven, errnoCode, OrchError, usage } from "../errors.ts";
 import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
+import type { PassedEnv } from "./caller-env.ts";
 import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
@@ -411,9 +412,33 @@ function withCurrentHooks(recorded: string[]): string[] {
   return argv;
 }
 
+/**
+ * The variables of the caller's environment Claude Code's workers get (caller-env.ts): provider, credentials,
+ * config folder, model and traffic settings, as the pinned binary reads them (2.1.331); the ANTHROPIC_ family
+ * (its API key, base URL, models, custom headers, Bedrock/Vertex/Foundry endpoints) and Vertex's per-model regions.
+ */
+export const CLAUDE_PASSED_ENV: PassedEnv = {
+  names: [
+    "CLAUDE_CONFIG_DIR", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CODE_API_KEY_HELPER_TTL_MS",
+    "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY", "CLAUDE_CODE_USE_MANTLE",
+    "CLAUDE_CODE_USE_ANTHROPIC_AWS", "CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD", "CLAUDE_CODE_USE_GATEWAY",
+    "CLAUDE_CODE_SKIP_BEDROCK_AUTH", "CLAUDE_CODE_SKIP_VERTEX_AUTH", "CLAUDE_CODE_SKIP_FOUNDRY_AUTH",
+    "CLAUDE_CODE_CLIENT_CERT", "CLAUDE_CODE_CLIENT_KEY", "CLAUDE_CODE_CLIENT_KEY_PASSPHRASE", "CLAUDE_CODE_CERT_STORE",
+    "CLAUDE_CODE_SUBAGENT_MODEL", "CLAUDE_CODE_MAX_OUTPUT_TOKENS", "MAX_THINKING_TOKENS", "API_TIMEOUT_MS",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "DISABLE_AUTOUPDATER",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+    "CLOUD_ML_REGION", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+  ],
+  prefixes: ["ANTHROPIC_", "VERTEX_REGION_"],
+};
+
 export const claudeProfile: AgentProfile = {
   name: "claude",
   testedVersion: "2.1.328",
+  passedEnv: CLAUDE_PASSED_ENV,
   start: (spec) => claudeStart(spec),
   withOptions(program, words) {
     const line = [program, ...words].join(" ");

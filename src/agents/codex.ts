@@ -8,6 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { errnoCode, usage } from "../errors.ts";
+import type { PassedEnv } from "./caller-env.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
 
@@ -370,9 +371,33 @@ function codexStart(spec: LaunchSpec, program = "codex", words: string[] = [], o
   return { argv, promptPlacement: "after-dashdash" as const, env: {} };
 }
 
+/**
+ * The variables of the caller's environment Codex's workers get (caller-env.ts): its config folder (trust, hooks,
+ * sandbox and providers are read there), credentials and endpoint, and its own CA certificate.
+ */
+export const CODEX_PASSED_ENV: PassedEnv = {
+  names: [
+    "CODEX_HOME", "CODEX_SQLITE_HOME", "CODEX_API_KEY", "CODEX_CA_CERTIFICATE", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID", "OPENAI_ORGANIZATION", "OPENAI_PROJECT", "AZURE_OPENAI_API_KEY",
+  ],
+  configured: providerKeys,
+};
+
+/** The env_key variables the model providers of the caller's $CODEX_HOME/config.toml name; none when unreadable. */
+function providerKeys(env: NodeJS.ProcessEnv): string[] {
+  let toml: string;
+  try {
+    toml = fs.readFileSync(path.join(codexHome(env), "config.toml"), "utf8");
+  } catch {
+    return [];
+  }
+  return [...toml.matchAll(/^[ \t]*env_key[ \t]*=[ \t]*["']([A-Za-z_][A-Za-z0-9_]*)["']/gm)].map((match) => match[1]!);
+}
+
 export const codexProfile: AgentProfile = {
   name: "codex",
   testedVersion: "0.169.0",
+  passedEnv: CODEX_PASSED_ENV,
   start: (spec) => codexStart(spec),
   resume(spec) {
     // `codex resume <id>` takes the same options as codex: the recorded trust, hooks and writable

@@ -2,6 +2,8 @@
 // plus command templates (command.ts), behind this one interface. Nothing outside src/agents/ may
 // ask "is this codex?": spawn, the runner, stop, resume, status and doctor ask the profile.
 
+import type { PassedEnv } from "./caller-env.ts";
+
 export interface LaunchSpec {
   /** The main worktree's root (the repository a trust record names). */
   mainRoot: string;
@@ -96,6 +98,11 @@ export interface AgentProfile {
    * and hooks came late to both).
    */
   readonly testedVersion?: string;
+  /**
+   * The variables of the caller's environment (provider, credentials, config folder) its workers get in their
+   * window, beside the proxies every agent gets (caller-env.ts); never written to orch's store.
+   */
+  readonly passedEnv?: PassedEnv;
   /** How to start the agent on a new task. */
   start(spec: LaunchSpec): AgentStart;
   /**

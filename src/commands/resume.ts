@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { missingProgram } from "../adapters/agent-process.ts";
+import { callerAgentEnv } from "../agents/caller-env.ts";
 import { knownProfile } from "../agents/index.ts";
 import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
@@ -157,7 +158,8 @@ async function startAgainHere(
   const tmux = await import("../adapters/tmux.ts");
   const windowSpec = {
     cwd: record.worktree_path,
-    env: { ...workerEnv(layout, record), PATH: windowPath },
+    // The agent's variables of the resuming shell, as spawn passes them (never recorded).
+    env: { ...callerAgentEnv(ctx.env, profile?.passedEnv), ...workerEnv(layout, record), PATH: windowPath },
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
   const panes = await tmux.listPanes(ctx.env);

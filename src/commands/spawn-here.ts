@@ -4,6 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
+import { callerAgentEnv } from "../agents/caller-env.ts";
 import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
@@ -461,7 +462,13 @@ export async function createAndStart(
         session: inTmux ? undefined : tmuxSessionName(main.root),
         name: workerId,
         cwd: worktreePath,
-        env: { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}` },
+        // The agent's variables of this shell (its provider, credentials, config folder), which the window would
+        // otherwise take from the tmux server's environment; given to tmux only, never to the record.
+        env: {
+          ...callerAgentEnv(ctx.env, profile.passedEnv),
+          ...workerEnv(layout, record),
+          PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}`,
+        },
         argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;

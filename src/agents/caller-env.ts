@@ -1,0 +1,50 @@
+// The variables of the caller's environment a worker's agent gets: a tmux window takes its environment from the
+// tmux server (its global environment, as it was when the server started), not from the shell that ran orch
+// spawn. An agent whose provider, credentials, proxy or config folder the caller chose (`export
+// ANTHROPIC_BASE_URL=…`, `CODEX_HOME=… codex`) would otherwise run against another endpoint or config folder than
+// the one orch prepared it in (trust, hooks), and wait at a login or trust screen, shown running. Each profile
+// names its variables; never the whole environment (the orchestrator's CLAUDECODE, TMUX_PANE, … are its own).
+
+/** Which variables of the caller's environment an agent's workers get: names, and families by their prefix. */
+export interface PassedEnv {
+  readonly names: readonly string[];
+  /** A family the agent documents (ANTHROPIC_…); NEVER_PASSED applies to it too. */
+  readonly prefixes?: readonly string[];
+  /** More names the agent's own configuration in `env` names (the env_key of a Codex model provider). */
+  configured?(env: NodeJS.ProcessEnv): string[];
+}
+
+/** Proxies and CA certificates, which every agent's requests go through (any other agent's too). */
+export const COMMON_PASSED_ENV: PassedEnv = {
+  names: [
+    "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "all_proxy", "no_proxy",
+    "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR",
+  ],
+};
+
+/**
+ * What the orchestrator's own session and window set, which must never reach a worker, whatever a prefix says: a
+ * worker is no nested Claude Code, and tmux gives its window its own TMUX and TMUX_PANE. orch's own (ORCH_*,
+ * PATH) are set for each worker by spawn.
+ */
+const NEVER_PASSED = new Set(["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT", "TMUX", "TMUX_PANE",
+  "PATH"]);
+
+function passes(name: string, lists: readonly PassedEnv[]): boolean {
+  if (NEVER_PASSED.has(name) || name.startsWith("ORCH_")) return false;
+  return lists.some((list) => list.names.includes(name) || (list.prefixes ?? []).some((p) => name.startsWith(p)));
+}
+
+/**
+ * The variables of `env` (the caller's) that a worker of an agent with `passed` (its profile's list; none for a
+ * command template) gets, with the caller's values; one the caller does not have is not there (the server's stays).
+ */
+export function callerAgentEnv(env: NodeJS.ProcessEnv, passed: PassedEnv | undefined): Record<string, string> {
+  const configured = { names: passed?.configured?.(env) ?? [] };
+  const lists = passed ? [COMMON_PASSED_ENV, passed, configured] : [COMMON_PASSED_ENV];
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && passes(name, lists)) out[name] = value;
+  }
+  return out;
+}
