@@ -147,4 +147,21 @@ test("a repository in a folder with # in its name (F#Project, #(command)): the a
   assert.not.ok(fs.existsSync(marker), "tmux ran no command of the folder's name");
 });
 
+test("a tmux server started from inside an orchestrator's Claude Code session: its session variables reach no " +
+  "agent, the server's other variables still do", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // As when orch itself started the server from Claude Code's Bash tool: the server's global environment has them.
+  const orchestrators = { CLAUDECODE: "1", CLAUDE_CODE_ENTRYPOINT: "cli", CLAUDE_CODE_SSE_PORT: "40123" };
+  tmux(["new-session", "-d", "-s", "before"], { ...env, ...orchestrators, TEST_SERVER_ONLY: "kept" });
+  const { script, dir } = agentScript(['env > "$out/env.part"', 'mv "$out/env.part" "$out/env"', "sleep 60"]);
+  const r = orch(["spawn", "feat/session-env", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => read(path.join(dir, "env")) !== "", 10_000, "the agent's environment");
+  const names = read(path.join(dir, "env")).split("\n").map((line) => line.split("=")[0]);
+  for (const name of Object.keys(orchestrators)) assert.not.ok(names.includes(name), `${name} did not reach the agent`);
+  assert.ok(names.includes("TEST_SERVER_ONLY"), "the server's own variables still reach it");
+  assert.is(orch(["stop", "feat/session-env"], { cwd: repo, env }).code, 0);
+});
+
 test.run();

@@ -27,8 +27,16 @@ export const COMMON_PASSED_ENV: PassedEnv = {
  * worker is no nested Claude Code, and tmux gives its window its own TMUX and TMUX_PANE. orch's own (ORCH_*,
  * PATH) are set for each worker by spawn.
  */
-const NEVER_PASSED = new Set(["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT", "TMUX", "TMUX_PANE",
-  "PATH"]);
+const NEVER_PASSED = new Set<string>([...orchestratorSessionEnv(), "TMUX", "TMUX_PANE", "PATH"]);
+
+/**
+ * What an orchestrator's Claude Code session sets for the commands it runs (the IDE it is connected to, how it was
+ * started). A tmux server that orch started from such a session keeps them in its global environment, and every
+ * window would inherit them: the runner takes them out of its agent's environment too.
+ */
+export function orchestratorSessionEnv(): readonly string[] {
+  return ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT"];
+}
 
 function passes(name: string, lists: readonly PassedEnv[]): boolean {
   if (NEVER_PASSED.has(name) || name.startsWith("ORCH_")) return false;
