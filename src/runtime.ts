@@ -97,7 +97,8 @@ export function shimHome(env: NodeJS.ProcessEnv): string {
     throw new OrchError("failed", why);
   }
   const fallback = usable.at(-1)!;
-  if (!holder && usable.length > 1 && ownerOf(fallback) !== undefined && ownerOf(fallback) !== uid) {
+  const fallbackOwner = holder || usable.length < 2 ? undefined : ownerOf(fallback);
+  if (fallbackOwner !== undefined && fallbackOwner !== uid) {
     // The temp folder's one is another user's (made first in /tmp, which the user cannot remove): the error of
     // making the first, under a HOME that need not be writable, would blame the wrong folder.
     const why = `no folder for orch's shim: ${usable[0]} cannot be made (HOME missing or read-only) and ` +
