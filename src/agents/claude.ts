@@ -273,7 +273,7 @@ export interface ClaudeOptions {
   /** They start the session in Bypass Permissions mode (--dangerously-skip-permissions, bypassPermissions). */
   bypass?: boolean;
   /** They choose a permission mode (--permission-mode): the one of the user's settings then does not count. */
-  mode?: boolean;
+  choosesMode?: boolean;
 }
 
 /**
@@ -352,7 +352,7 @@ export function readClaudeOptions(line: string, words: string[], warn: (line: st
     rest,
     ...(settings === undefined ? {} : { settings }),
     ...(bypass ? { bypass } : {}),
-    ...(mode ? { mode: true } : {}),
+    ...(mode ? { choosesMode: true } : {}),
   };
 }
 
@@ -383,7 +383,7 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
   // is in the user's settings), and a worker would wait there for good, showing `running`. The user chose the mode
   // for an unattended worker; their settings stay as they are (a repository's settings asking for the mode still
   // get the question).
-  if ((given.bypass || (!given.mode && !spec.plan && userDefaultsToBypass(spec.env))) &&
+  if ((given.bypass || (!given.choosesMode && !spec.plan && userDefaultsToBypass(spec.env))) &&
     settings.skipDangerousModePermissionPrompt === undefined) {
     settings.skipDangerousModePermissionPrompt = true;
   }

@@ -4,7 +4,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import { missingProgram } from "../adapters/agent-process.ts";
-import { callerAgentEnv } from "../agents/caller-env.ts";
 import { knownProfile } from "../agents/index.ts";
 import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
@@ -22,7 +21,7 @@ import { claimResume, releaseResume, removalUnderWay, resumeClaimHeld } from "..
 import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
 import { agentStartedOrEnded, clearEndedMarker, runningAgentPid } from "../store/watchdog.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
-import { tmuxSessionName, windowArgv, workerEnv } from "./spawn-here.ts";
+import { tmuxSessionName, windowArgv, windowEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 
 const DEFAULT_PROMPT = "Continue where you left off. Report back with orch notify as your instructions say.";
@@ -158,8 +157,7 @@ async function startAgainHere(
   const tmux = await import("../adapters/tmux.ts");
   const windowSpec = {
     cwd: record.worktree_path,
-    // The agent's variables of the resuming shell, as spawn passes them (never recorded).
-    env: { ...callerAgentEnv(ctx.env, profile?.passedEnv), ...workerEnv(layout, record), PATH: windowPath },
+    env: windowEnv(layout, record, shimDir, ctx.env, profile?.passedEnv),
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
   const panes = await tmux.listPanes(ctx.env);

@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { callerAgentEnv } from "../agents/caller-env.ts";
+import { callerAgentEnv, type PassedEnv } from "../agents/caller-env.ts";
 import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
@@ -92,6 +92,18 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
     ORCH_HOME: layout.root,
     ORCH_PROMPT_FILE: layout.promptFile(record.orchestrator_id, record.worker_id),
   };
+}
+
+/**
+ * What a worker's window is opened with (by spawn and resume): the agent's variables of the shell that runs the
+ * command (its provider, credentials, config folder), which the window would otherwise take from the tmux server's
+ * environment, given to tmux only and never recorded; orch's variables; PATH with orch's shim folder first.
+ */
+export function windowEnv(
+  layout: StoreLayout, record: WorkerRecord, shimDir: string, env: NodeJS.ProcessEnv, passed: PassedEnv | undefined,
+): Record<string, string> {
+  const agents = callerAgentEnv(env, passed);
+  return { ...agents, ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${env.PATH ?? ""}` };
 }
 
 export async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
@@ -462,13 +474,7 @@ export async function createAndStart(
         session: inTmux ? undefined : tmuxSessionName(main.root),
         name: workerId,
         cwd: worktreePath,
-        // The agent's variables of this shell (its provider, credentials, config folder), which the window would
-        // otherwise take from the tmux server's environment; given to tmux only, never to the record.
-        env: {
-          ...callerAgentEnv(ctx.env, profile.passedEnv),
-          ...workerEnv(layout, record),
-          PATH: `${shimDir}${path.delimiter}${ctx.env.PATH ?? ""}`,
-        },
+        env: windowEnv(layout, record, shimDir, ctx.env, profile.passedEnv),
         argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
