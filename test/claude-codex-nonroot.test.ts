@@ -13,7 +13,7 @@ import { endProcessesOf, removeFilesOf } from "../src/adapters/local-hosts.ts";
 import { AnthropicServer, step } from "./agents/anthropic-server.ts";
 import { sshSkipReason, startSshWorld } from "./ssh-harness.ts";
 import { agentBinary, usedOnceConfig } from "./agents/harness.ts";
-import { orchCommand, waitUntil } from "./helpers.ts";
+import { orchCommand, sleepSync, waitUntil } from "./helpers.ts";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -63,7 +63,7 @@ function ordinaryUser(): OrdinaryUser {
       endProcessesOf(uid);
       removeFilesOf(uid);
       if (spawnSync("userdel", [name], { stdio: "ignore" }).status === 0) break;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      sleepSync(50);
     }
     fs.rmSync(base, { recursive: true, force: true });
   };

@@ -198,8 +198,29 @@ export function regExpOf(...parts: RegExp[]): RegExp {
 
 export function tempDir(prefix = "orch-test-"): string {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
-  if (!process.env.ORCH_TEST_KEEP) cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  if (!process.env.ORCH_TEST_KEEP) cleanups.push(() => removeRetrying(dir));
   return dir;
+}
+
+/** Blocks this process for `ms` (for the cleanups at exit, where nothing asynchronous runs). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Removes `dir` and all it holds, again while something writes into it: a worker's runner, hung up by the end of
+ * its tmux server, may still write its end report there, and the removal then fails (ENOTEMPTY) and leaves part of
+ * the tree in /tmp. (Node 20's own maxRetries does not retry that here.)
+ */
+function removeRetrying(dir: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return fs.rmSync(dir, { recursive: true, force: true });
+    } catch (error) {
+      if (attempt === 10) throw error;
+      sleepSync(50);
+    }
+  }
 }
 
 /**
