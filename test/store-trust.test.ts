@@ -1,12 +1,14 @@
 // The store is never content a repository ships: committed sessions are not picked, a committed .orch
 // link or tracked store is refused, and nothing under the store is followed through a symbolic link.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, gitOk, orch, scratchRepo, sessionRepo, tempDir, writeFiles } from "./helpers.ts";
+import {
+  baseEnv, commitFiles, git, gitOk, orch, orchCommand, scratchRepo, sessionRepo, tempDir, writeFiles,
+} from "./helpers.ts";
 
 /** A session as a hostile repository would commit it: dated in the future, its new/ a link outside. */
 function shipSession(repo: string, outside: string, id = "orch_evil0001"): void {
@@ -91,6 +93,41 @@ test("a worker folder that is a link is skipped by status and refused by stop", 
   const stop = orch(["stop", "fake", "--json"], { cwd: repo });
   assert.is(stop.code, 1);
   assert.match(stop.stderr, /symbolic link/);
+});
+
+test("a worker record its user may not read: status skips it, commands on it say how to mend it, rm --force forgets it", () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: needs root to run orch as another user");
+  const { repo, id } = sessionRepo();
+  const dir = handMadeWorker(repo, id, "locked", {});
+  handMadeWorker(repo, id, "open", {});
+  const nobody = Number(spawnSync("id", ["-u", "nobody"], { encoding: "utf8" }).stdout);
+  for (let d = repo; d !== path.dirname(d) && d !== "/tmp"; d = path.dirname(d)) fs.chmodSync(d, 0o755);
+  spawnSync("chown", ["-R", `${nobody}:${nobody}`, repo]);
+  fs.chmodSync(path.join(dir, "worker.json"), 0);
+  const [binary, ...rest] = orchCommand();
+  const asNobody = (args: string[]) => {
+    const r = spawnSync("runuser", ["-u", "nobody", "--", binary!, ...rest, ...args], {
+      cwd: repo, env: { ...baseEnv(), HOME: repo }, encoding: "utf8",
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const status = asNobody(["status", "--json"]);
+  assert.is(status.code, 0, status.stderr);
+  assert.equal(JSON.parse(status.stdout).workers.map((w: { worker_id: string }) => w.worker_id), ["open"]);
+  assert.match(status.stderr, /skipping worker locked: .*worker\.json is not readable by you \(permission denied\)/);
+  for (const args of [["send", "locked", "hi"], ["stop", "locked"], ["diff", "locked"], ["rm", "locked"]]) {
+    const r = asNobody(args);
+    assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /record of worker locked .* is not readable by you \(permission denied\): give it back to your user \(chown, chmod u\+rw\), or orch rm locked --force forgets the worker/);
+    assert.not.match(r.stderr, /EACCES|\n\s+at /);
+  }
+  assert.ok(fs.existsSync(path.join(dir, "worker.json")), "nothing was removed by the refusals");
+  assert.equal(fs.readdirSync(path.join(dir, "inbox", "new")), [], "send left nothing in its inbox");
+  const rm = asNobody(["rm", "locked", "--force", "--json"]);
+  assert.is(rm.code, 0, rm.stderr);
+  assert.is(JSON.parse(rm.stdout).record_unreadable, true);
+  assert.not.ok(fs.existsSync(dir), "the unreadable worker is forgotten");
 });
 
 /** A worker folder as orch makes it (record, event log, inbox), with the record's fields as given. */

@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { OrchError } from "../errors.ts";
+import { errnoCode, OrchError } from "../errors.ts";
 import {
   branchNameProblem, digestWorkerIdForBranch, isWorkerId, workerIdForBranch, workerIdsForBranch,
 } from "../ids.ts";
@@ -148,7 +148,14 @@ export function isWorkerRecord(value: unknown): value is WorkerRecord {
  * real folder (a symbolic link would have orch read and write wherever it points).
  */
 export function readWorkerRecord(file: string): WorkerRecord | undefined {
-  const value = readJson<unknown>(file);
+  let value: unknown;
+  try {
+    value = readJson<unknown>(file);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "EACCES" || code === "EPERM") throw new UnreadableRecordError(file);
+    throw error;
+  }
   if (value === undefined) return undefined;
   if (!isWorkerRecord(value)) throw new CorruptFileError(file, "not a worker record");
   const workerDir = path.dirname(file);
@@ -213,10 +220,22 @@ function byText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * A worker.json this user may not read (another user's, or a mode taken away by hand): skipped by listings
+ * as a damaged one is, but what mends it is its owner or mode, not removing the worker.
+ */
+export class UnreadableRecordError extends CorruptFileError {
+  constructor(file: string) {
+    super(file, "not readable by you (permission denied)");
+  }
+}
+
 /** A worker whose record cannot be read: `orch rm ID --force` forgets it (see rm.ts). */
 export class CorruptWorkerRecord extends OrchError {
   constructor(readonly workerId: string, error: CorruptFileError) {
-    const fix = `orch rm ${workerId} --force removes the worker`;
+    const fix = error instanceof UnreadableRecordError
+      ? `give it back to your user (chown, chmod u+rw), or orch rm ${workerId} --force forgets the worker`
+      : `orch rm ${workerId} --force removes the worker`;
     super("store", `the record of worker ${workerId} (${error.file}) is ${error.why}: ${fix}`);
   }
 }
