@@ -383,7 +383,7 @@ async () => {
   const before = { ...tmuxEnv, ...user.env, ANTHROPIC_BASE_URL: "http://127.0.0.1:9", ANTHROPIC_API_KEY: undefined };
   tmux(["new-session", "-d", "-s", "before"], before);
   const caller = { ...tmuxEnv, ...user.env, ...server.env, CLAUDECODE: "1", TMUX_PANE: "%4242" };
-  server.script("feat-endpoint", [step.say("Done.")]);
+  server.script("feat-endpoint", [step.say("Done."), step.say("Went on.")]);
   const r = orch(["spawn", "feat/endpoint", "--prompt", "Say done.", "--json"], { cwd: repo, env: caller });
   assert.is(r.code, 0, r.stderr);
   const what = "the first model request at the caller's endpoint";
@@ -401,6 +401,18 @@ async () => {
     .filter((entry) => entry.isFile())
     .filter((entry) => fs.readFileSync(path.join(entry.parentPath, entry.name), "utf8").includes(server.url));
   assert.equal(stored.map((entry) => entry.name), [], "orch's store holds none of the caller's values");
+
+  // resume opens a new window the same way: the endpoint comes from the shell that resumes, not the server.
+  const stopped = orch(["stop", "feat/endpoint", "--json"], { cwd: repo, env: caller });
+  assert.is(stopped.code, 0, stopped.stderr);
+  const resumed = orch(["resume", "feat/endpoint", "--prompt", "Go on.", "--json"], { cwd: repo, env: caller });
+  assert.is(resumed.code, 0, resumed.stderr);
+  await server.waitFor(() => server.used("feat-endpoint") >= 2, AGENT_WAIT, "the resumed request at the caller's endpoint");
+  const again = Number.parseInt(fs.readFileSync(pidFile, "utf8"), 10);
+  assert.is.not(again, pid, "a new agent");
+  const resumedEnviron = fs.readFileSync(`/proc/${again}/environ`, "utf8").split("\0");
+  assert.ok(resumedEnviron.includes(`ANTHROPIC_BASE_URL=${server.url}`), "the resumed claude has the caller's endpoint");
+  assert.not.ok(resumedEnviron.some((v) => v.startsWith("CLAUDECODE=")), "and not the orchestrator's CLAUDECODE");
 });
 
 test.run();
