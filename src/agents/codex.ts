@@ -10,7 +10,7 @@ import path from "node:path";
 import { errnoCode, usage } from "../errors.ts";
 import type { PassedEnv } from "./caller-env.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
-import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup } from "./profile.ts";
+import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup, StartupQuestion } from "./profile.ts";
 
 /** A TOML basic string: JSON's escapes (\", \\, \n, \uXXXX) are all valid TOML. */
 function tomlString(text: string): string {
@@ -364,6 +364,51 @@ export const codexPermissionHook: PermissionHook = {
     answer.behavior === "allow" ? { behavior: "allow" } : { behavior: "deny", message: answer.message },
 };
 
+/** An option of Codex's selection lists (its dialogs), "  2. Use existing model"; the highlighted one starts "› ". */
+const LISTED_OPTION = /^(?:[›>]\s*)?[1-9]\.\s+\S/;
+const HIGHLIGHTED_OPTION = /^[›>]\s*[1-9]\.\s+\S/;
+
+/** The way on for the questions Codex 0.169 asks at its start (checked with it), by their first line. */
+const STARTUP_WAYS_ON: { title: RegExp; wayOn: string }[] = [
+  {
+    title: /^Hooks need review/,
+    wayOn: "hooks of yours or of the repository's .codex/ that you have not trusted in Codex, or changed since: " +
+      "answer in the worker's window (\"Trust all and continue\" records them trusted in your config.toml, so " +
+      "the workers after it are not asked; \"Continue without trusting\" runs it without them), or review them " +
+      "once with /hooks in codex in the repository",
+  },
+  {
+    title: /^Welcome to Codex/,
+    wayOn: "Codex has no credentials here: sign in in the worker's window, or orch stop it, sign in with " +
+      "codex login (or set the key its model provider's env_key names) and orch resume it",
+  },
+  {
+    title: /^Meet /,
+    wayOn: "Codex offers a newer model than the one your configuration names: answer in the worker's window " +
+      "(\"Use existing model\" keeps yours; Codex records the answer in your config.toml, so the workers after " +
+      "it are not asked)",
+  },
+];
+
+/**
+ * A selection list on Codex's screen before its session exists is a question at its start (nothing else of Codex's
+ * shows numbered choices then): a sign-in, a review of hooks, a newer model, or another. Its first line names it.
+ */
+export function codexStartupQuestion(screen: string[]): StartupQuestion | undefined {
+  const lines = screen.map((line) => line.trim()).filter(Boolean);
+  const options = lines.filter((line) => LISTED_OPTION.test(line));
+  if (options.length < 2 || !options.some((line) => HIGHLIGHTED_OPTION.test(line))) return undefined;
+  const title = lines[0]!;
+  // Its dialogs take the whole screen; a conversation (a resumed one) starts with Codex's boxed header.
+  if (/^[╭│╰]/.test(title)) return undefined;
+  const known = STARTUP_WAYS_ON.find((way) => way.title.test(title));
+  return {
+    waitingFor: `Codex: ${JSON.stringify(title)}`,
+    summary: `before it starts, Codex asks ${JSON.stringify(title)}: ${known?.wayOn ?? "answer in its window"}`,
+    screen: lines.join("\n"),
+  };
+}
+
 /** How codex starts on a new task: the user's own options (`words`, read as `options`), then orch's. */
 function codexStart(spec: LaunchSpec, program = "codex", words: string[] = [], options: CodexOptions = {}) {
   if (spec.plan) spec.warn("--plan only changes how claude starts; ignored for --agent codex");
@@ -414,6 +459,7 @@ export const codexProfile: AgentProfile = {
   },
   prepare: async () => [],
   findSessionId: findCodexSession,
+  startupQuestion: codexStartupQuestion,
   failedTurns: codexFailedTurns,
   permissionHook: codexPermissionHook,
   // Checked with 0.169: its hooks' session_id is the thread `codex resume` takes, and /new starts a new thread

@@ -135,6 +135,12 @@ export interface AgentProfile {
    */
   checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
   /**
+   * A question the agent asks in its window before its session begins (to sign in, to review hooks it has not run
+   * before, to switch to a newer model), read from the lines on its screen; undefined when it shows none. The runner
+   * asks while it waits for findSessionId and reports the worker blocked: no hook of the agent's runs that early.
+   */
+  startupQuestion?(screen: string[]): StartupQuestion | undefined;
+  /**
    * Whether the session_id of its hooks' payloads names the conversation `resume` continues (Claude Code's, Codex's):
    * a worker whose agent started a new conversation in its window (Claude Code's /clear, Codex's /new) is resumed in
    * that one, and failedTurns reads that one's record.
@@ -148,6 +154,16 @@ export interface AgentProfile {
    * mode, another session or folder) are refused (usage, exit 2) before anything is made.
    */
   withOptions?(program: string, options: string[]): AgentProfile;
+}
+
+/** A question on the agent's screen at its start: what it waits for, the way on, and the screen as it reads. */
+export interface StartupQuestion {
+  /** What the worker waits for, for `waiting_for` ("Codex: \"Hooks need review\""). */
+  waitingFor: string;
+  /** The question, how a person answers it and what each answer does, in a sentence. */
+  summary: string;
+  /** The question and its choices, as on the screen. */
+  screen: string;
 }
 
 export interface TrustReport {

@@ -13,7 +13,8 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson, writeFileAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
-import { reportTurnFailed } from "../store/worker-status.ts";
+import { newMessage, sendMessage } from "../store/messages.ts";
+import { reportTurnFailed, workerState } from "../store/worker-status.ts";
 import { claimAgentEnd, writeAgentPid } from "../store/watchdog.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
@@ -55,6 +56,7 @@ async function recordSessionId(
   env: NodeJS.ProcessEnv,
   startedAtMs: number,
   exited: () => boolean,
+  whileStarting: () => Promise<void>,
 ): Promise<string | undefined> {
   const profile = await knownProfile(record.agent);
   if (!profile?.findSessionId) return undefined;
@@ -66,9 +68,55 @@ async function recordSessionId(
       if (current) saveWorker(layout, { ...current, agent_session_id: id });
       return id;
     }
+    await whileStarting();
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return undefined;
+}
+
+/** How long an agent may take to begin its session before its screen is read for a question, and how often. */
+const QUESTION_AFTER_MS = 1500;
+const QUESTION_EVERY_MS = 1000;
+
+/**
+ * For an agent whose screen can tell (profile.startupQuestion): while it has not begun its session, a question it
+ * asks in its window (a sign-in, hooks to review, a newer model) makes the worker blocked, told once, with the way
+ * on. Read twice a second apart before it counts, so a screen drawn on the way to the session is no question.
+ */
+function startupQuestionWatch(
+  layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv, startedAtMs: number,
+): () => Promise<void> {
+  let readAt = startedAtMs + QUESTION_AFTER_MS;
+  let seen: string | undefined;
+  let told = false;
+  return async () => {
+    const pane = env.TMUX_PANE || record.tmux_pane;
+    if (told || !pane || Date.now() < readAt) return;
+    readAt = Date.now() + QUESTION_EVERY_MS;
+    const profile = await knownProfile(record.agent);
+    if (!profile?.startupQuestion) return;
+    const { screenTail } = await import("../adapters/tmux.ts");
+    const question = profile.startupQuestion(await screenTail(pane, 40, env));
+    const same = question !== undefined && question.screen === seen;
+    seen = question?.screen;
+    if (!question || !same) return;
+    told = true;
+    // Stopped or reported meanwhile: a question on its screen changes nothing then.
+    if (workerState(layout, record).status !== "running") return;
+    const message = newMessage({
+      orchestrator_id: record.orchestrator_id,
+      worker_id: record.worker_id,
+      message_type: "blocked",
+      content: {
+        summary: `waiting for a person: ${question.summary}`,
+        waiting_for: question.waitingFor,
+        details: question.screen,
+        branch: record.branch,
+      },
+    });
+    const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+    sendMessage(layout.mailDir(record.orchestrator_id), message, events);
+  };
 }
 
 /** How often the runner reads the agent's record for turns a model API error ended. */
@@ -152,7 +200,10 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
     let exited = false;
     const exit = agent.exit.finally(() => (exited = true));
     // Resume is a convenience: failing to learn the session id must not disturb the worker.
-    const sessionId = await recordSessionId(layout, record, env, startedAtMs, () => exited).catch(() => undefined)
+    // A question in its window that nobody is there to see must not leave it shown running.
+    const watchQuestion = startupQuestionWatch(layout, record, ctx.env, startedAtMs);
+    const sessionId = await recordSessionId(layout, record, env, startedAtMs, () => exited, watchQuestion)
+      .catch(() => undefined)
       ?? (booleanFlag(flags, "resume") ? record.agent_session_id : undefined);
     if (sessionId) {
       // Like the session id, a convenience: a failure to read must not disturb the worker.
