@@ -1,16 +1,21 @@
 // Codex workers under configuration that is not orch's, with the real Codex 0.169 in its tmux window, offline against
 // a scripted Responses API: a question Codex asks at its start (hooks to review, a newer model, a sign-in) makes the
-// worker blocked instead of leaving it shown running.
+// worker blocked instead of leaving it shown running; an administrator's /etc/codex that allows only a read-only
+// sandbox lets it start; what turns orch's hooks off or forbids its commands (the administrator's, the user's, the
+// repository's) is said by spawn and doctor in one line that names the file.
 
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { cachedCodex, scratchOutsideTmp } from "./codex-harness.ts";
 import type { Step } from "./codex-harness.ts";
-import { pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord } from "./codex-workers.ts";
+import {
+  LONG, pollUntil, requestFor, requestsOf, setup as setupFor, spawnCodex, workerRecord,
+} from "./codex-workers.ts";
 import type { Polled, Setup } from "./codex-workers.ts";
-import { commitFiles, orch, tmux } from "./helpers.ts";
+import { baseEnv, commitFiles, orch, orchCommand, sleep, tmux, waitUntil, type Result } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
@@ -28,6 +33,17 @@ function statusOf(s: Setup, worker: string): StatusRow {
   return (r.json.workers as StatusRow[]).find((w) => w.worker_id === worker)!;
 }
 
+interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+function codexSettings(r: Result): Check {
+  assert.is(r.code, 0, `warnings only:\n${r.stdout}${r.stderr}`);
+  return (r.json.checks as Check[]).find((c) => c.name === "codex settings")!;
+}
+
 /** Replaces a line of the user's config.toml (the harness writes `model = "scripted-model"` first). */
 function editUserConfig(s: Setup, from: string, to: string): string {
   const config = path.join(s.env.CODEX_HOME!, "config.toml");
@@ -35,6 +51,67 @@ function editUserConfig(s: Setup, from: string, to: string): string {
   assert.ok(text.includes(from), `${config} holds ${from}`);
   fs.writeFileSync(config, text.replace(from, to));
   return config;
+}
+
+/** Whether the rollout of the worker's Codex session records the end of a turn. */
+function turnEnded(s: Setup, worker: string): boolean {
+  const id = workerRecord(s, worker).agent_session_id;
+  if (!id) return false;
+  const sessions = path.join(s.env.CODEX_HOME!, "sessions");
+  const found = spawnSync("find", [sessions, "-name", `*${id}.jsonl`], { encoding: "utf8" });
+  const file = found.stdout.trim().split("\n")[0];
+  return !!file && fs.readFileSync(file, "utf8").includes('"type":"task_complete"');
+}
+
+/**
+ * A mount namespace whose /etc is the machine's with `files` added under /etc/codex (an overlay: the machine's
+ * own files are untouched, and other processes never see these): what an administrator's managed machine gives
+ * its users. Commands run in it through nsenter, and a tmux server started by one stays in it.
+ */
+interface AdminMachine {
+  orch(args: string[], options: { cwd: string; env: Record<string, string | undefined> }): Result;
+  end(): void;
+}
+
+/** Why the machine cannot make one here, or undefined when it can (root, unshare and overlayfs; no /etc/codex). */
+function adminMachineMissing(): string | undefined {
+  if (process.getuid?.() !== 0) return "not root";
+  if (fs.existsSync("/etc/codex")) return "this machine has its own /etc/codex";
+  const probe = spawnSync("unshare", ["--mount", "--propagation", "private", "true"], { encoding: "utf8" });
+  return probe.status === 0 ? undefined : `unshare --mount failed: ${probe.stderr.trim()}`;
+}
+
+async function adminMachine(files: Record<string, string>): Promise<AdminMachine> {
+  const base = fs.mkdtempSync(path.join(scratch.users, "etc-"));
+  for (const dir of ["up/codex", "work"]) fs.mkdirSync(path.join(base, dir), { recursive: true });
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(base, "up/codex", name), text);
+  const mount = `mount -t overlay overlay -o lowerdir=/etc,upperdir=${base}/up,workdir=${base}/work /etc`;
+  const holding = `${mount} && echo ready && exec sleep 600`;
+  const holder = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", holding], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  holder.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
+  await waitUntil(() => out.includes("ready") || holder.exitCode !== null, 10_000, "the namespace");
+  assert.ok(out.includes("ready"), "the overlay on /etc was mounted");
+  return {
+    orch(args, options) {
+      const [program, ...pre] = orchCommand();
+      // nsenter starts in the namespace's root folder unless told otherwise.
+      const inside = ["--target", String(holder.pid), "--mount", `--wd=${options.cwd}`, "--"];
+      const r = spawnSync("nsenter", [...inside, program!, ...pre, ...args], {
+        cwd: options.cwd, env: baseEnv(options.env), encoding: "utf8",
+      });
+      let json: unknown;
+      try {
+        json = JSON.parse(r.stdout);
+      } catch {
+        json = undefined;
+      }
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json } as Result;
+    },
+    end: () => holder.kill(),
+  };
 }
 
 if (!codexEntry) {
@@ -100,6 +177,8 @@ if (!codexEntry) {
       assert.is(idle.content.details, "newer done");
       const first = await requestFor(s.server, "newer", 0, "its request");
       assert.is((first.body as { model?: string }).model, "gpt-5.5", "the configured model was kept");
+      const answered = fs.readFileSync(path.join(s.env.CODEX_HOME!, "config.toml"), "utf8");
+      assert.match(answered, '[notice.model_migrations]\n"gpt-5.5" = "gpt-6-sol"', "Codex keeps the answer");
 
       // A Codex home with no key and no login (its own, given to this spawn): OpenAI's provider asks to sign in.
       const home = path.join(path.dirname(s.env.CODEX_HOME!), ".codex-signed-out");
@@ -119,6 +198,101 @@ if (!codexEntry) {
     }
   });
 
+  const missing = adminMachineMissing();
+  if (missing) {
+    const skip = `SKIP: no mount namespace with its own /etc here (${missing})`;
+    test("an administrator's /etc/codex", () => console.log(skip));
+  } else {
+    test("an administrator's /etc/codex that allows only a read-only sandbox, turns hooks off and forbids orch: " +
+      "spawn names the files, the worker starts read-only (orch leaves out its --add-dir, which Codex refuses " +
+      "there), no idle comes from it even with --enable hooks, Codex refuses its orch notify; doctor says the same",
+    async () => {
+      const s = await setup({ admin: [{ exec: "orch notify --type progress --summary from-admin" }, { say: "done" }] });
+      const rule = '{ pattern = [{ token = "orch" }], decision = "forbidden", justification = "not on this machine" }';
+      const machine = await adminMachine({
+        "requirements.toml": `allowed_sandbox_modes = ["read-only"]\n\n[rules]\nprefix_rules = [${rule}]\n`,
+        "managed_config.toml": "[features]\nhooks = false\n",
+      });
+      try {
+        const here = { cwd: s.repo, env: s.env };
+        const args = ["spawn", "admin", "--agent", "codex --enable hooks", "--json", "--prompt", "SCRIPT:admin"];
+        const r = machine.orch(args, here);
+        assert.is(r.code, 0, r.stderr);
+        assert.match(r.stderr, 'orch: /etc/codex/requirements.toml sets allowed_sandbox_modes = ["read-only"], which ' +
+          "leaves out workspace-write (Codex runs it read-only): the Codex worker's commands cannot write");
+        assert.match(r.stderr, "orch: /etc/codex/managed_config.toml sets features.hooks = false: Codex runs none of " +
+          "orch's hooks in its workers");
+        assert.match(r.stderr, "orch: /etc/codex/requirements.toml forbids commands starting with orch");
+        await requestFor(s.server, "admin", 0, "the worker's first request: it started");
+        const afterNotify = await requestFor(s.server, "admin", 1, "the request after orch notify");
+        assert.match(s.server.lastToolOutput(afterNotify) ?? "", "rejected: not on this machine");
+        await waitUntil(() => turnEnded(s, "admin"), LONG, "Codex's record of the turn's end");
+        // Its Stop hook would have said idle as the turn ended.
+        await sleep(2000);
+        const polled = orch(["poll", "--json"], { cwd: s.repo, env: s.env });
+        assert.is(polled.code, 0, polled.stderr);
+        assert.equal((polled.json.messages as Polled[]).map((m) => m.message_type), [], "no idle, no failure");
+        assert.is(statusOf(s, "admin").status, "running");
+
+        const doctor = codexSettings(machine.orch(["doctor", "--agent", "codex", "--json"], here));
+        assert.is(doctor.ok, false);
+        assert.match(doctor.detail, "/etc/codex/requirements.toml sets allowed_sandbox_modes");
+        assert.match(doctor.detail, "/etc/codex/managed_config.toml sets features.hooks = false");
+        assert.match(doctor.detail, "/etc/codex/requirements.toml forbids commands starting with orch");
+        assert.is(orch(["stop", "admin"], { cwd: s.repo, env: s.env }).code, 0);
+      } finally {
+        machine.end();
+        await s.server.close();
+      }
+    });
+  }
+
+  test("what turns orch's hooks off or forbids its commands, in the user's config.toml and rules or the repository's " +
+    ".codex/: doctor --agent codex names the file in one line, --enable hooks on the command line wins over the " +
+    "user's config.toml, and spawn warns the same; Codex then refuses orch notify", async () => {
+    const s = await setup({
+      ruled: [{ exec: "orch notify --type progress --summary from-ruled" }, { say: "ruled done" }],
+    });
+    try {
+      const here = { cwd: s.repo, env: s.env };
+      const doctor = (agent = "codex") => codexSettings(orch(["doctor", "--agent", agent, "--json"], here));
+      assert.is(doctor().ok, true, doctor().detail);
+
+      const config = path.join(s.env.CODEX_HOME!, "config.toml");
+      fs.appendFileSync(config, "[features]\nhooks = false\n");
+      assert.match(doctor().detail, `${config} sets features.hooks = false: Codex runs none of orch's hooks`);
+      assert.is(doctor("codex --enable hooks").ok, true, "the command line's --enable wins over config.toml");
+      assert.match(doctor("codex -c features.hooks=false").detail, "-c features.hooks=false: Codex runs none");
+      fs.writeFileSync(config, fs.readFileSync(config, "utf8").replace("hooks = false", "hooks = true"));
+      assert.is(doctor().ok, true, doctor().detail);
+
+      // The repository's own .codex/, read because orch trusts it for its workers, over the user's config.toml.
+      const rules = 'prefix_rule(pattern = ["orch"], decision = "forbidden")\n';
+      const files = { ".codex/config.toml": "features.hooks = false\n", ".codex/rules/team.rules": rules };
+      commitFiles(s.repo, files, "the repository's Codex configuration");
+      const repoConfig = path.join(s.repo, ".codex/config.toml");
+      const repoRules = path.join(s.repo, ".codex/rules/team.rules");
+      const detail = doctor().detail;
+      assert.match(detail, `${repoConfig} sets features.hooks = false: Codex runs none of orch's hooks`);
+      assert.match(detail, `${repoRules} forbids commands starting with orch`);
+
+      const r = orch(["spawn", "ruled", "--agent", "codex", "--json", "--prompt", "SCRIPT:ruled"], here);
+      assert.is(r.code, 0, r.stderr);
+      const worktree = r.json.worktree_path as string;
+      assert.match(r.stderr, `orch: ${worktree}/.codex/config.toml sets features.hooks = false`);
+      assert.match(r.stderr, `orch: ${worktree}/.codex/rules/team.rules forbids commands starting with orch`);
+      const afterNotify = await requestFor(s.server, "ruled", 1, "the request after orch notify");
+      assert.match(s.server.lastToolOutput(afterNotify) ?? "", "policy forbids commands starting with `orch`");
+      assert.is(orch(["stop", "ruled"], { cwd: s.repo, env: s.env }).code, 0);
+
+      // A read-only sandbox a built-in permissions profile chooses is said by doctor too, as spawn says it.
+      commitFiles(s.repo, { ".codex/config.toml": 'default_permissions = ":read-only"\n' }, "read-only");
+      const readOnly = `${repoConfig} sets default_permissions = ":read-only": the Codex worker's commands cannot`;
+      assert.match(doctor().detail, readOnly);
+    } finally {
+      await s.server.close();
+    }
+  });
 }
 
 test.run();

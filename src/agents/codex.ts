@@ -5,10 +5,13 @@
 
 import { createHash } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { errnoCode, usage } from "../errors.ts";
 import type { PassedEnv } from "./caller-env.ts";
+import {
+  allowedSandboxes, codexHome, codexLayers, hooksOffBy, rulesForbiddingOrch, sandboxIn,
+  type GivenSandbox, type HooksSwitch,
+} from "./codex-config.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup, StartupQuestion } from "./profile.ts";
 
@@ -119,34 +122,17 @@ function withHooksOf(recorded: string[], orchProgram: string): string[] {
   return argv;
 }
 
-/** The sandbox_mode a config.toml sets at its top level (before its first table), if any. */
-function topLevelSandboxMode(file: string): string | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split("\n")) {
-    if (/^\s*\[/.test(line)) return undefined;
-    const value = /^\s*sandbox_mode\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(line);
-    if (value) return value[1] ?? value[2];
-  }
-  return undefined;
-}
-
-/** A sandbox mode and what chose it (the options' words, or the config file that sets it). */
-interface GivenSandbox {
-  mode: string;
-  source: string;
-}
-
 /** What orch reads in the user's own codex options (`--agent "codex -s read-only"`). */
 export interface CodexOptions {
-  /** -s/--sandbox or -c sandbox_mode=…: these win over every config file. */
-  sandbox?: GivenSandbox;
+  /**
+   * -s/--sandbox or -c sandbox_mode=…: these win over every config file of the user's and the repository's; `flag`
+   * (-s) also over the administrator's managed_config.toml, which Codex layers over -c.
+   */
+  sandbox?: GivenSandbox & { flag: boolean };
   /** -p/--profile NAME: $CODEX_HOME/NAME.config.toml, layered over the user's config. */
   profile?: string;
+  /** --enable/--disable hooks (or codex_hooks), -c features.hooks=…: the last one given. */
+  hooks?: HooksSwitch;
 }
 
 /** A `-c key=value` value as Codex reads it: TOML, else the raw text (`sandbox_mode=read-only`). */
@@ -179,41 +165,77 @@ export function readCodexOptions(line: string, words: string[]): CodexOptions {
   for (const option of options.options) {
     const value = option.values[0];
     if (value === undefined) continue;
+    const source = option.words.join(" ");
     if ((option.name === "-c" || option.name === "--config") && /^\s*sandbox_mode\s*=/.test(value)) {
-      result.sandbox = { mode: configValue(value.slice(value.indexOf("=") + 1)), source: option.words.join(" ") };
+      result.sandbox = { mode: configValue(value.slice(value.indexOf("=") + 1)), source, flag: false };
+    } else if ((option.name === "-c" || option.name === "--config") && /^\s*features\.(codex_)?hooks\s*=/.test(value)) {
+      result.hooks = { on: configValue(value.slice(value.indexOf("=") + 1)) !== "false", source };
+    } else if ((option.name === "--enable" || option.name === "--disable") && /^(codex_)?hooks$/.test(value)) {
+      result.hooks = { on: option.name === "--enable", source };
     } else if (option.name === "-p" || option.name === "--profile") {
       result.profile = value;
     }
   }
   // -s wins over -c sandbox_mode whatever their order (Codex applies the flag after the overrides).
   const flag = given(options, "-s", "--sandbox").at(-1);
-  if (flag?.values[0] !== undefined) result.sandbox = { mode: flag.values[0], source: flag.words.join(" ") };
+  if (flag?.values[0] !== undefined) {
+    result.sandbox = { mode: flag.values[0], source: flag.words.join(" "), flag: true };
+  }
   return result;
 }
 
-/** Codex's home folder (config.toml, sessions/): $CODEX_HOME, else ~/.codex. */
-function codexHome(env: NodeJS.ProcessEnv): string {
-  return env.CODEX_HOME || path.join(env.HOME || os.homedir(), ".codex");
+/**
+ * The sandbox a worker in `folder` (its worktree, or the repository's root, which holds the same files) gets and
+ * what set it, when anything does (undefined: Codex's workspace-write), as Codex 0.169 decides it: -s, else the
+ * administrator's managed_config.toml, else -c sandbox_mode, else the first config file that sets it (codexLayers).
+ * A mode the administrator does not allow (requirements.toml, managed_config.toml) is read-only instead.
+ */
+export function chosenSandbox(folder: string, env: NodeJS.ProcessEnv, options: CodexOptions): GivenSandbox | undefined {
+  const layers = codexLayers(folder, env, options.profile);
+  const flag = options.sandbox?.flag ? options.sandbox : undefined;
+  const chosen = flag ?? sandboxIn(layers.managed) ?? options.sandbox ??
+    layers.belowCommandLine.map(sandboxIn).find((found) => found !== undefined);
+  const allowed = allowedSandboxes(layers);
+  if (allowed && !allowed.modes.includes(chosen?.mode ?? "workspace-write")) {
+    const wanted = chosen ? `${chosen.mode} (${chosen.source})` : "workspace-write";
+    return { mode: "read-only", source: `${allowed.source}, which leaves out ${wanted} (Codex runs it read-only)` };
+  }
+  return chosen;
 }
 
 /**
- * The sandbox a worker in `folder` (its worktree, or the repository's root, which holds the same files) gets
- * and what set it, when anything does: the command line, else the profile's file, the project's
- * .codex/config.toml, the user's config.toml (undefined: Codex's workspace-write).
+ * What in Codex's configuration keeps orch from hearing a worker in `folder`, one line each: its hooks turned off
+ * (by the administrator, the user, a profile, the repository or the options), rules that forbid orch's commands.
  */
-export function chosenSandbox(folder: string, env: NodeJS.ProcessEnv, options: CodexOptions): GivenSandbox | undefined {
-  if (options.sandbox) return options.sandbox;
-  const home = codexHome(env);
-  const files = [
-    ...(options.profile ? [path.join(home, `${options.profile}.config.toml`)] : []),
-    path.join(folder, ".codex", "config.toml"),
-    path.join(home, "config.toml"),
-  ];
-  for (const file of files) {
-    const mode = topLevelSandboxMode(file);
-    if (mode !== undefined) return { mode, source: `${file} sets sandbox_mode = ${JSON.stringify(mode)}` };
+export function codexSettingsProblems(folder: string, env: NodeJS.ProcessEnv, options: CodexOptions): string[] {
+  const problems: string[] = [];
+  const hooksOff = hooksOffBy(codexLayers(folder, env, options.profile), options.hooks);
+  if (hooksOff) {
+    problems.push(`${hooksOff}: Codex runs none of orch's hooks in its workers, so orch hears no idle or blocked ` +
+      "from them (they show running until they report with orch notify) and orch send cannot wake one at its prompt");
   }
-  return undefined;
+  for (const rule of rulesForbiddingOrch(folder, env)) {
+    problems.push(`${rule}: Codex refuses orch notify and orch inbox in its workers, which report only idle`);
+  }
+  return problems;
+}
+
+/** What a read-only sandbox leaves a worker, and what chose it. */
+function readOnlyProblem(sandbox: GivenSandbox, options: CodexOptions): string {
+  const asked = sandbox === options.sandbox;
+  const source = asked ? `--agent's ${sandbox.source} asks for a read-only sandbox` : sandbox.source;
+  return `${source}: the Codex worker's commands cannot write its worktree, git or orch's store (no commits, no ` +
+    "orch notify); orch hears it through its hooks only";
+}
+
+/**
+ * What `orch doctor` says of Codex's configuration for workers in `mainRoot`: the problems spawn warns about
+ * (codexSettingsProblems) and, as spawn does when it starts one, a read-only sandbox.
+ */
+function doctorProblems(mainRoot: string, env: NodeJS.ProcessEnv, options: CodexOptions): string[] {
+  const sandbox = chosenSandbox(mainRoot, env, options);
+  const readOnly = sandbox?.mode === "read-only" ? [readOnlyProblem(sandbox, options)] : [];
+  return [...readOnly, ...codexSettingsProblems(mainRoot, env, options)];
 }
 
 /** The arguments before the prompt; nothing of them is written to Codex's config. */
@@ -221,11 +243,7 @@ export function codexArguments(spec: LaunchSpec, options: CodexOptions = {}): st
   // Codex refuses to start with --add-dir in a read-only sandbox: the user's choice stands, without them.
   const sandbox = chosenSandbox(spec.worktreePath, spec.env, options);
   const readOnly = sandbox?.mode === "read-only";
-  if (readOnly) {
-    const source = options.sandbox ? `--agent's ${sandbox.source} asks for a read-only sandbox` : sandbox.source;
-    spec.warn(`${source}: the Codex worker's commands cannot write its ` +
-      "worktree, git or orch's store (no commits, no orch notify); orch hears it through its hooks only");
-  }
+  if (readOnly) spec.warn(readOnlyProblem(sandbox, options));
   const trustedDirs = [...new Set([spec.mainRoot, spec.worktreePath])];
   const trusted = trustedDirs.map((dir) => `${tomlString(dir)}={trust_level="trusted"}`);
   return [
@@ -457,7 +475,8 @@ export const codexProfile: AgentProfile = {
     }
     return { argv: [program, "resume", ...options, spec.sessionId], promptPlacement: "after-dashdash", env: {} };
   },
-  prepare: async () => [],
+  prepare: async (spec) => codexSettingsProblems(spec.worktreePath, spec.env, {}),
+  checkSettings: (mainRoot, env) => doctorProblems(mainRoot, env, {}),
   findSessionId: findCodexSession,
   startupQuestion: codexStartupQuestion,
   failedTurns: codexFailedTurns,
@@ -467,6 +486,11 @@ export const codexProfile: AgentProfile = {
   hookSessionIds: true,
   withOptions(program, words) {
     const options = readCodexOptions([program, ...words].join(" "), words);
-    return { ...codexProfile, start: (spec) => codexStart(spec, program, words, options) };
+    return {
+      ...codexProfile,
+      start: (spec) => codexStart(spec, program, words, options),
+      prepare: async (spec) => codexSettingsProblems(spec.worktreePath, spec.env, options),
+      checkSettings: (mainRoot, env) => doctorProblems(mainRoot, env, options),
+    };
   },
 };
