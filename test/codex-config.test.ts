@@ -73,20 +73,26 @@ interface AdminMachine {
   end(): void;
 }
 
+/** A folder with `files` for /etc/codex, and the command that mounts /etc with them over it. */
+function etcOverlay(files: Record<string, string>): string {
+  const base = fs.mkdtempSync(path.join(scratch.users, "etc-"));
+  for (const dir of ["up/codex", "work"]) fs.mkdirSync(path.join(base, dir), { recursive: true });
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(base, "up/codex", name), text);
+  return `mount -t overlay overlay -o lowerdir=/etc,upperdir=${base}/up,workdir=${base}/work /etc`;
+}
+
 /** Why the machine cannot make one here, or undefined when it can (root, unshare and overlayfs; no /etc/codex). */
 function adminMachineMissing(): string | undefined {
   if (process.getuid?.() !== 0) return "not root";
   if (fs.existsSync("/etc/codex")) return "this machine has its own /etc/codex";
-  const probe = spawnSync("unshare", ["--mount", "--propagation", "private", "true"], { encoding: "utf8" });
-  return probe.status === 0 ? undefined : `unshare --mount failed: ${probe.stderr.trim()}`;
+  const probe = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", etcOverlay({})], {
+    encoding: "utf8",
+  });
+  return probe.status === 0 ? undefined : `unshare --mount and an overlay on /etc failed: ${probe.stderr.trim()}`;
 }
 
 async function adminMachine(files: Record<string, string>): Promise<AdminMachine> {
-  const base = fs.mkdtempSync(path.join(scratch.users, "etc-"));
-  for (const dir of ["up/codex", "work"]) fs.mkdirSync(path.join(base, dir), { recursive: true });
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(base, "up/codex", name), text);
-  const mount = `mount -t overlay overlay -o lowerdir=/etc,upperdir=${base}/up,workdir=${base}/work /etc`;
-  const holding = `${mount} && echo ready && exec sleep 600`;
+  const holding = `${etcOverlay(files)} && echo ready && exec sleep 600`;
   const holder = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", holding], {
     stdio: ["ignore", "pipe", "inherit"],
   });
