@@ -4,29 +4,17 @@
 
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { asGiven, errnoCode, OrchError, usage } from "../errors.ts";
-import { mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
+import { ALLOW_RULE, mergeClaudeSettings, writeFileReplacing } from "../integrations/claude.ts";
 import { StoreLayout } from "../store/layout.ts";
 import type { PassedEnv } from "./caller-env.ts";
+import {
+  bypassDisabled, claudeConfigFile, claudeUserDir, isObject, type JsonObject, readConfig, readSettings,
+  sessionSettings,
+} from "./claude-config.ts";
 import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
-
-/** Claude Code's global config: $CLAUDE_CONFIG_DIR/.claude.json, else ~/.claude.json (checked with 2.1.328). */
-export function claudeConfigFile(env: NodeJS.ProcessEnv): string {
-  if (env.CLAUDE_CONFIG_DIR) return path.join(path.resolve(env.CLAUDE_CONFIG_DIR), ".claude.json");
-  return path.join(env.HOME || os.homedir(), ".claude.json");
-}
-
-type JsonObject = Record<string, unknown>;
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** Claude Code's user folder (settings.json, projects/): $CLAUDE_CONFIG_DIR, else ~/.claude. */
-function claudeUserDir(env: NodeJS.ProcessEnv): string {
-  return env.CLAUDE_CONFIG_DIR ? path.resolve(env.CLAUDE_CONFIG_DIR) : path.join(env.HOME || os.homedir(), ".claude");
-}
 
 /**
  * Whether Claude Code can resume session `id`: false when it saved no message of it, so `--resume` would answer
@@ -73,23 +61,6 @@ function resumable(env: NodeJS.ProcessEnv, id: string): boolean {
 
 /** How much of a Claude Code session file resumable reads: its first lines, never all of a long one. */
 const SESSION_HEAD_BYTES = 256 * 1024;
-
-/** The config as an object; undefined when the file does not exist; a string saying why when it is unusable. */
-function readConfig(file: string): JsonObject | undefined | string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT") return undefined;
-    return `cannot read it: ${(error as Error).message}`;
-  }
-  try {
-    const value: unknown = JSON.parse(text);
-    return isObject(value) ? value : "it holds JSON but not an object";
-  } catch {
-    return "it is not valid JSON";
-  }
-}
 
 /** True when Claude Code would not ask about `root`: it, or a folder above it, is marked trusted. */
 function trusted(config: JsonObject | undefined, root: string): boolean {
@@ -161,12 +132,6 @@ function checkTrust(mainRoot: string, env: NodeJS.ProcessEnv): TrustReport {
   };
 }
 
-/** A settings file's object, or undefined when it is missing or not a JSON object (Claude Code then ignores it too). */
-function readSettings(file: string): JsonObject | undefined {
-  const settings = readConfig(file);
-  return typeof settings === "object" ? settings : undefined;
-}
-
 /** Commands a worker must be able to run: a deny rule that matches one of them keeps it from reporting. */
 const ORCH_COMMANDS = ["orch notify --type task_complete --summary done", "orch inbox"];
 
@@ -184,23 +149,34 @@ function deniesOrch(rule: unknown): boolean {
 }
 
 /**
- * What in the user's own Claude Code settings keeps orch from hearing a worker, one line each:
- * disableAllHooks (orch's hooks then never run: no idle, no blocked, no wake-up) and a deny rule that
- * covers orch's commands (deny wins over orch's allow rule: orch notify is refused). The files are
- * the ones Claude Code reads in the worktree: the user's, the project's and the local ones.
+ * What in the Claude Code settings a worker reads keeps orch from hearing it, one line each: disableAllHooks
+ * (orch's hooks then never run: no idle, no blocked, no wake-up) and a deny rule that covers orch's commands (deny
+ * wins over orch's allow rule: orch notify is refused), in the user's, the project's, the local or the machine's
+ * managed settings; and, in managed settings only (Claude Code honours them nowhere else), allowManagedHooksOnly and
+ * allowManagedPermissionRulesOnly, which leave orch's hooks and its allow rule unread.
  */
 export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS.ProcessEnv): string[] {
-  const userDir = claudeUserDir(env);
-  const files = [
-    path.join(userDir, "settings.json"),
-    path.join(worktree, ".claude", "settings.json"),
-    path.join(worktree, ".claude", "settings.local.json"),
-    path.join(mainRoot, ".claude", "settings.local.json"),
-  ];
-  return [...new Set(files)].flatMap((file) => {
-    const settings = readSettings(file);
-    return settings ? problemsOf(settings, file) : [];
+  return sessionSettings({ mainRoot, worktree, env }).flatMap(({ file, source, settings }) => {
+    if (!settings) return [];
+    return [...problemsOf(settings, file), ...(source === "managed" ? managedProblemsOf(settings, file) : [])];
   });
+}
+
+/** What the machine's managed settings (from `where`) keep orch's --settings from doing, one line each. */
+function managedProblemsOf(settings: JsonObject, where: string): string[] {
+  const problems: string[] = [];
+  // Checked with 2.1.331: orch's hooks, passed with --settings, never run; orch notify waits at a permission prompt.
+  if (settings.allowManagedHooksOnly === true) {
+    problems.push(`${where} sets allowManagedHooksOnly: Claude Code runs only the machine's managed hooks, not ` +
+      "orch's, so orch hears no idle or blocked from its workers and cannot wake them (only their own orch notify " +
+      "reports); ask the machine's administrator to add orch's hooks there (those orch install claude writes)");
+  }
+  if (settings.allowManagedPermissionRulesOnly === true) {
+    problems.push(`${where} sets allowManagedPermissionRulesOnly: Claude Code ignores orch's allow rule, so each ` +
+      "orch notify and orch inbox of a worker waits for approval at a permission prompt; ask the machine's " +
+      `administrator to allow ${JSON.stringify(ALLOW_RULE)} there`);
+  }
+  return problems;
 }
 
 /** What in one settings object (from `where`) keeps orch from hearing a worker, one line each. */
@@ -381,11 +357,17 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
   // Bypass Permissions mode, asked for on the command line the user gave orch or as the default mode of their own
   // settings.json: Claude Code first asks in the window to accept that mode (until skipDangerousModePermissionPrompt
   // is in the user's settings), and a worker would wait there for good, showing `running`. The user chose the mode
-  // for an unattended worker; their settings stay as they are (a repository's settings asking for the mode still
-  // get the question).
-  if ((given.bypass || (!given.choosesMode && !spec.plan && userDefaultsToBypass(spec.env))) &&
-    settings.skipDangerousModePermissionPrompt === undefined) {
+  // for an unattended worker; their settings stay as they are. (A repository cannot ask for the mode: Claude Code
+  // 2.1.331 takes no defaultMode bypassPermissions from a project's settings, nor from settings.local.json.)
+  const bypass = given.bypass || (!given.choosesMode && !spec.plan && userDefaultsToBypass(spec.env));
+  if (bypass && settings.skipDangerousModePermissionPrompt === undefined) {
     settings.skipDangerousModePermissionPrompt = true;
+  }
+  const place = { mainRoot: spec.mainRoot, worktree: spec.worktreePath, env: spec.env };
+  const offBy = bypass ? bypassDisabled(place, own) : undefined;
+  if (offBy !== undefined) {
+    spec.warn(`${offBy} turns Bypass Permissions mode off (disableBypassPermissionsMode): the worker runs in ` +
+      "Claude Code's default mode instead, and asks before what its rules do not allow");
   }
   const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];
   if (spec.plan) argv.push("--permission-mode", "plan");
