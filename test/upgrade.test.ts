@@ -130,7 +130,7 @@ function launch(orchProgram: string): LaunchSpec {
 
 function resumeOf(spec: LaunchSpec, recorded: string[], orchProgram: string): ResumeSpec {
   return {
-    sessionId: spec.sessionId, recorded: { argv: recorded, promptPlacement: "after-dashdash" },
+    mainRoot: spec.mainRoot, sessionId: spec.sessionId, recorded: { argv: recorded, promptPlacement: "after-dashdash" },
     worktreePath: spec.worktreePath, orchProgram, env: spec.env, warn: () => {},
   };
 }

@@ -11,8 +11,9 @@ import { StoreLayout } from "../store/layout.ts";
 import type { PassedEnv } from "./caller-env.ts";
 import {
   bypassDisabled, claudeConfigFile, claudeUserDir, isObject, type JsonObject, readConfig, readSettings,
-  sessionSettings,
+  sessionSettings, type StartPlace,
 } from "./claude-config.ts";
+import { mcpServersLeftOut, startQuestions, undecidedMcpServers } from "./claude-start.ts";
 import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
@@ -369,29 +370,64 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
     spec.warn(`${offBy} turns Bypass Permissions mode off (disableBypassPermissionsMode): the worker runs in ` +
       "Claude Code's default mode instead, and asks before what its rules do not allow");
   }
+  leaveOutUndecidedServers(settings, place, own, bypass, spec.warn);
   const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];
   if (spec.plan) argv.push("--permission-mode", "plan");
-  return { argv, promptPlacement: "after-dashdash" as const, env: {} };
+  return { argv, promptPlacement: "after-dashdash" as const, env: {}, questions: startQuestions(place, own) };
+}
+
+/**
+ * The repository's MCP servers nobody has decided on are left out of the worker's session (disabledMcpjsonServers
+ * in the settings it is given, beside those of `own`), with a line that says so: Claude Code would otherwise ask
+ * about them as it starts, with nobody at the window. Leaving them out is what that question's default answer
+ * does, for this session only; approving them is the user's to do. True when it left one out.
+ */
+function leaveOutUndecidedServers(
+  settings: JsonObject, place: StartPlace, own: JsonObject, bypass: boolean, warn: (line: string) => void,
+): boolean {
+  const undecided = undecidedMcpServers(place, own, bypass);
+  if (undecided.length === 0) return false;
+  const already = Array.isArray(settings.disabledMcpjsonServers) ? settings.disabledMcpjsonServers : [];
+  settings.disabledMcpjsonServers = [...already, ...undecided];
+  warn(mcpServersLeftOut(place, undecided));
+  return true;
+}
+
+/** The --settings of a recorded command, where it is; undefined when there is none orch can read (edited by hand). */
+function recordedSettings(argv: string[]): { at: number; settings: JsonObject } | undefined {
+  const at = argv.lastIndexOf("--settings");
+  if (at < 1 || argv[at + 1] === undefined) return undefined;
+  try {
+    const settings: unknown = JSON.parse(argv[at + 1]!);
+    return isObject(settings) ? { at: at + 1, settings } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * The recorded command with orch's hooks that its --settings lacks added (a worker spawned by an older orch,
- * before orch had them: its resumed agent would not be blocked, woken or told its messages); as recorded when
- * there are no settings orch can read.
+ * before orch had them: its resumed agent would not be blocked, woken or told its messages), and the repository's
+ * MCP servers that are undecided now left out too (the worker's own commits may have added one to .mcp.json); as
+ * recorded when there are no settings orch can read. With the questions Claude Code will ask as it starts again.
  */
-function withCurrentHooks(recorded: string[]): string[] {
+function withCurrentSettings(recorded: string[], place: StartPlace, warn: (line: string) => void) {
   const argv = [...recorded];
-  const at = argv.lastIndexOf("--settings");
-  if (at < 1 || argv[at + 1] === undefined) return argv;
+  const found = recordedSettings(argv);
+  if (!found) return { argv, questions: startQuestions(place, {}) };
+  const own = structuredClone(found.settings);
+  let merged: ReturnType<typeof mergeClaudeSettings>;
   try {
-    const settings: unknown = JSON.parse(argv[at + 1]!);
-    if (typeof settings !== "object" || settings === null || Array.isArray(settings)) return argv;
-    const merged = mergeClaudeSettings(settings as JsonObject, "--settings");
-    if (merged.changed) argv[at + 1] = JSON.stringify(merged.settings);
+    merged = mergeClaudeSettings(found.settings, "--settings");
   } catch {
     // not orch's JSON (edited by hand): it stays as it was
+    return { argv, questions: startQuestions(place, own) };
   }
-  return argv;
+  // orch gives a worker in Bypass Permissions mode skipDangerousModePermissionPrompt (claudeStart).
+  const bypass = merged.settings.skipDangerousModePermissionPrompt === true;
+  const leftOut = leaveOutUndecidedServers(merged.settings, place, own, bypass, warn);
+  if (merged.changed || leftOut) argv[found.at] = JSON.stringify(merged.settings);
+  return { argv, questions: startQuestions(place, own) };
 }
 
 /**
@@ -443,10 +479,11 @@ export const claudeProfile: AgentProfile = {
     // nor given again with --session-id ("already in use"): the agent starts in a new one, with its task again
     // when the spawn's own session never saved it (a resume's new session may have been stopped as it began too).
     if (!spec.sessionId) return undefined;
-    const argv = withCurrentHooks(spec.recorded.argv);
+    const place = { mainRoot: spec.mainRoot, worktree: spec.worktreePath, env: spec.env };
+    const { argv, questions } = withCurrentSettings(spec.recorded.argv, place, spec.warn);
     const at = argv.indexOf("--session-id");
     const spawned = at > 0 ? argv.splice(at, 2)[1] : undefined;
-    const start = { argv, promptPlacement: spec.recorded.promptPlacement, env: {} };
+    const start = { argv, promptPlacement: spec.recorded.promptPlacement, env: {}, questions };
     if (resumable(spec.env, spec.sessionId)) {
       argv.splice(1, 0, "--resume", spec.sessionId);
       return start;
@@ -461,6 +498,15 @@ export const claudeProfile: AgentProfile = {
   ],
   checkTrust,
   checkSettings: (mainRoot, env) => settingsProblems(mainRoot, mainRoot, env),
+  checkStart(mainRoot, env) {
+    const place = { mainRoot, worktree: mainRoot, env };
+    const undecided = undecidedMcpServers(place, {}, userDefaultsToBypass(env));
+    return [
+      ...(undecided.length > 0 ? [mcpServersLeftOut(place, undecided)] : []),
+      ...startQuestions(place, {}).map((q) => `Claude Code will ask ${JSON.stringify(q.asks)} as it starts here: ` +
+        q.advice),
+    ];
+  },
   permissionHook: claudePermissionHook,
   hookSessionIds: true,
 };

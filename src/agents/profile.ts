@@ -39,6 +39,19 @@ export interface AgentStart {
   promptPlacement: "last" | "after-dashdash";
   /** Extra environment for the agent (beyond ORCH_*, PATH). */
   env: Record<string, string>;
+  /**
+   * The questions the agent will ask in its window as it starts, before it takes up its prompt, which orch leaves to
+   * a person: the worker shows blocked on them from its start (its first turn makes it running).
+   */
+  questions?: StartQuestion[];
+}
+
+/** A question an agent asks as it starts, which orch does not answer for the user. */
+export interface StartQuestion {
+  /** What the agent asks, short, in its own words: what the worker waits for. */
+  asks: string;
+  /** Why it asks here, and how to settle it. */
+  advice: string;
 }
 
 /** How resume starts the agent again (AgentStart), and what about its session changes. */
@@ -50,6 +63,8 @@ export interface ResumeStart extends AgentStart {
 }
 
 export interface ResumeSpec {
+  /** The main worktree's root (LaunchSpec.mainRoot). */
+  mainRoot: string;
   /** The session id recorded at spawn (LaunchSpec.sessionId), if the agent was given one. */
   sessionId: string | undefined;
   /** What start() returned at spawn, as recorded with the worker (the settings it passed stay). */
@@ -134,6 +149,12 @@ export interface AgentProfile {
    * turned off, orch's commands denied), one line each: `orch doctor` shows them, spawn warns.
    */
   checkSettings?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
+  /**
+   * What a worker's agent would ask as it starts in this repository, which orch leaves to a person, and what orch
+   * leaves out of its session so that it does not ask (Claude Code: the repository's MCP servers no one approved),
+   * one line each, for `orch doctor`; spawn says them too.
+   */
+  checkStart?(mainRoot: string, env: NodeJS.ProcessEnv): string[];
   /**
    * A question the agent asks in its window before its session begins (to sign in, to review hooks it has not run
    * before, to switch to a newer model), read from the lines on its screen; undefined when it shows none. The runner

@@ -444,6 +444,26 @@ function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check |
   return { name, ok: false, required: false, detail: problems.join("; "), fix: "change those settings" };
 }
 
+/**
+ * What a worker's agent would ask as it starts here, which orch answers not (Claude Code: CLAUDE.md imports from
+ * outside the repository, an API key it was not told about), and what orch leaves out so that it does not ask.
+ */
+function checkAgentStart(found: AgentHere | undefined, ctx: Context): Check | undefined {
+  const lines = found?.profile.checkStart?.(found.mainRoot, ctx.env);
+  if (!found || !lines) return undefined;
+  const name = `${found.profile.name} start`;
+  if (lines.length === 0) {
+    return { name, ok: true, required: false, detail: "a worker starts here with no question for a person" };
+  }
+  return {
+    name,
+    ok: false,
+    required: false,
+    detail: lines.join("; "),
+    fix: "settle them once in the main checkout (orch answers none of them for you); see each line",
+  };
+}
+
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const argv = agentWords(agent);
   // Options of the user's that spawn refuses (claude -p, codex exec) are refused here too, in the same words.
@@ -460,7 +480,8 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   ]);
   const spawns = await checkInterruptedSpawns(ctx);
   const [trust, settings] = [checkAgentTrust(inRepo, ctx), checkAgentSettings(inRepo, ctx)];
-  const optional = [hooks, trust, settings, spawns].filter((check): check is Check => check !== undefined);
+  const questions = checkAgentStart(inRepo, ctx);
+  const optional = [hooks, trust, settings, questions, spawns].filter((check): check is Check => check !== undefined);
   return [git, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
 

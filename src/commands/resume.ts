@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { missingProgram } from "../adapters/agent-process.ts";
+import { locateRepo } from "../adapters/repo.ts";
 import { knownProfile } from "../agents/index.ts";
 import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
@@ -18,7 +19,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { writeJsonAtomic } from "../store/files.ts";
 import { loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import { claimResume, releaseResume, removalUnderWay, resumeClaimHeld } from "../store/worker-claims.ts";
-import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
+import { recordWorkerEvent, reportStartQuestions, workerState } from "../store/worker-status.ts";
 import { agentStartedOrEnded, clearEndedMarker, runningAgentPid } from "../store/watchdog.ts";
 import { resumePlanFile, type ResumePlan } from "./agent-run.ts";
 import { tmuxSessionName, windowArgv, windowEnv } from "./spawn-here.ts";
@@ -121,7 +122,10 @@ async function startAgainHere(
   const profile = await knownProfile(record.agent);
   const recorded = { argv: record.agent_argv, promptPlacement: record.agent_prompt_placement ?? "last" } as const;
   const shimDir = ensureShim(ctx.env);
+  // Where the agent's own files of the repository are (Claude Code's local settings); the worktree when unknown.
+  const repo = await locateRepo(record.worktree_path).catch(() => undefined);
   const resumeSpec = {
+    mainRoot: repo?.mainRoot ?? record.worktree_path,
     sessionId: record.agent_session_id,
     recorded,
     worktreePath: record.worktree_path,
@@ -165,6 +169,13 @@ async function startAgainHere(
   // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
   clearEndedMarker(layout, record);
   recordWorkerEvent(layout, record, "restarted", `resumed by the orchestrator (was ${previous})`);
+  if (resumed?.questions?.length) {
+    for (const question of resumed.questions) {
+      ctx.warn(`worker ${record.worker_id} will stop at ${record.agent}'s question ${JSON.stringify(question.asks)} ` +
+        `as it starts again, shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
+    }
+    reportStartQuestions(layout, record, record.agent, resumed.questions);
+  }
   let reused = false;
   const window = record.window_id;
   // Only the window this worker had: after a restart of tmux its id may be another worker's.

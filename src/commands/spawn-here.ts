@@ -24,6 +24,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
 import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import { claimResume, releaseResume, resumeClaimHeld } from "../store/worker-claims.ts";
+import { reportStartQuestions } from "../store/worker-status.ts";
 import {
   BRANCH_NOT_NEW, notACommit, readSpawnInputs, startingBase, type SpawnInputs, type SpawnOptions, type SpawnResult,
 } from "./spawn.ts";
@@ -454,6 +455,14 @@ export async function createAndStart(
     let tmuxSession: string | null = null;
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
+      // Blocked before the agent starts: the first turn it takes once someone answered makes it running.
+      if (start.questions?.length) {
+        for (const question of start.questions) {
+          ctx.warn(`worker ${workerId} will stop at ${profile.name}'s question ${JSON.stringify(question.asks)} as ` +
+            `it starts, shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
+        }
+        reportStartQuestions(layout, record, profile.name, start.questions);
+      }
       const { openWindow, killWindow } = await import("../adapters/tmux.ts");
       throwIfInterrupted();
       // Pushed before the window is asked for, and undone as stop does it: the worker is recorded stopped

@@ -77,6 +77,31 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
   }
 }
 
+/**
+ * The agent will stop at questions as it starts, before its first turn, which orch leaves to a person (Claude Code's
+ * about CLAUDE.md imports from outside the worktree, say): the worker is blocked on them from the start, and the
+ * orchestrator is told. Its first turn (once someone answered in its window) makes it running again.
+ */
+export function reportStartQuestions(
+  layout: StoreLayout, record: WorkerRecord, agent: string, questions: { asks: string; advice: string }[],
+): void {
+  const asks = questions.map((q) => q.asks).join("; ");
+  const message = newMessage({
+    orchestrator_id: record.orchestrator_id,
+    worker_id: record.worker_id,
+    message_type: "blocked",
+    content: {
+      summary: `waiting for a person: ${agent} asks ${asks} as it starts; answer it in the worker's window ` +
+        "(orch does not answer it for you)",
+      waiting_for: asks,
+      details: questions.map((q) => q.advice).join("\n"),
+      branch: record.branch,
+    },
+  });
+  const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
+  sendMessage(layout.mailDir(record.orchestrator_id), message, events);
+}
+
 /** The words of a model API error for a conversation past the model's window (Anthropic's, OpenAI's, the agents'). */
 const CONTEXT_FULL = /prompt is too long|context[ _-]?(window|length)[ _-]?exceeded|out of room in the model's context/i;
 
