@@ -204,7 +204,7 @@ function managedMachine(files: Record<string, unknown>): ((args: string[], optio
   for (const [name, content] of Object.entries(files)) {
     const file = path.join(upper, "claude-code", name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(content));
+    fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
   }
   const script = 'set -e; mount -t tmpfs tmpfs "$1"; mkdir "$1/u" "$1/w"; cp -R "$2/." "$1/u/"; ' +
     'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/u,workdir=$1/w" /etc; shift 2; exec "$@"';
@@ -260,6 +260,14 @@ test("managed settings that leave orch's hooks and allow rule unread, and turn B
     .test(paneOf(window, s.env)), "the permission prompt for orch notify");
   assert.equal(s.poll(), [], "no blocked, no progress: orch hears nothing from the worker");
   assert.is(s.status("feat-managed"), "running");
+
+  // A managed file that is not JSON: Claude Code does not start at all; doctor says so.
+  const broken = managedMachine({ "managed-settings.d/90-broken.json": "{ not json" });
+  if (typeof broken === "string") throw new Error(broken);
+  const said = broken(["doctor", "--json"], { cwd: s.repo, env: s.env });
+  const settingsCheck = (said.json.checks as Check[]).find((c) => c.name === "claude settings")!;
+  const brokenLine = "/etc/claude-code/managed-settings.d/90-broken.json: it is not valid JSON, and Claude Code refuses";
+  assert.ok(settingsCheck.detail.includes(brokenLine), settingsCheck.detail);
 });
 
 /**

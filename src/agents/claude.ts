@@ -154,10 +154,13 @@ function deniesOrch(rule: unknown): boolean {
  * (orch's hooks then never run: no idle, no blocked, no wake-up) and a deny rule that covers orch's commands (deny
  * wins over orch's allow rule: orch notify is refused), in the user's, the project's, the local or the machine's
  * managed settings; and, in managed settings only (Claude Code honours them nowhere else), allowManagedHooksOnly and
- * allowManagedPermissionRulesOnly, which leave orch's hooks and its allow rule unread.
+ * allowManagedPermissionRulesOnly, which leave orch's hooks and its allow rule unread, and a managed file that is
+ * not JSON, with which Claude Code does not start at all.
  */
 export function settingsProblems(mainRoot: string, worktree: string, env: NodeJS.ProcessEnv): string[] {
-  return sessionSettings({ mainRoot, worktree, env }).flatMap(({ file, source, settings }) => {
+  return sessionSettings({ mainRoot, worktree, env }).flatMap(({ file, source, settings, unusable }) => {
+    // Checked with 2.1.331: Claude Code exits at once ("none of its settings are in effect"), so the worker fails.
+    if (source === "managed" && unusable) return [`${file}: ${unusable}, and Claude Code refuses to start with it`];
     if (!settings) return [];
     return [...problemsOf(settings, file), ...(source === "managed" ? managedProblemsOf(settings, file) : [])];
   });
