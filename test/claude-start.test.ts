@@ -59,7 +59,8 @@ async function answer(window: string, env: Record<string, string | undefined>, k
 const recordingServer = (marker: string) => ({ command: "sh", args: ["-c", `touch '${marker}'; exec sleep 600`] });
 
 test("the repository's MCP servers: the one approved in the main checkout runs in the worker, the one rejected " +
-  "there stays off, the undecided one is left out with no question and nothing approved; doctor says so first",
+  "there stays off, the one only the repository approves is left out with no question and nothing approved; doctor " +
+  "says so first",
 async () => {
   const marks = tempDir("orch-mcp-marks-");
   const mark = (name: string) => path.join(marks, name);
@@ -72,8 +73,12 @@ async () => {
         "repo.tool": recordingServer(mark("repo.tool")),
       },
     }),
-    // The repository's own status line runs with no question once the repository is trusted.
-    ".claude/settings.json": JSON.stringify({ statusLine: { type: "command", command: `touch '${mark("status")}'` } }),
+    // The repository approves its own server, which orch does not take for the user's approval; its own status line
+    // runs with no question once the repository is trusted.
+    ".claude/settings.json": JSON.stringify({
+      enabledMcpjsonServers: ["repo.tool"],
+      statusLine: { type: "command", command: `touch '${mark("status")}'` },
+    }),
   }, "the repository's MCP servers");
   // The user's decisions in the main checkout: one server in its local settings (where Claude Code's dialog writes
   // it), one in the project's entry of ~/.claude.json (where older versions kept them).
@@ -93,7 +98,7 @@ async () => {
   const r = s.run(["spawn", "feat/mcp", "--prompt", "Work.", "--json"]);
   assert.is(r.code, 0, r.stderr);
   const line = r.stderr.split("\n").find((l) => l.includes("MCP server"));
-  const leftOut = /"repo\.tool" \(\.mcp\.json\) is not approved for Claude Code here: its workers start without/;
+  const leftOut = /"repo\.tool" \(\.mcp\.json\) is not approved by you: workers start without it/;
   assert.match(line ?? r.stderr, leftOut);
   assert.not.match(line!, /"approved"|"rejected"/);
   await s.waitFor(() => s.poll().some((m) => m.message_type === "idle"), "the worker's turn, with no question first");
@@ -101,7 +106,7 @@ async () => {
   assert.ok(firstUserText(server.turns("feat-mcp")[0]!.body).includes("Work."));
   await waitUntil(() => fs.existsSync(mark("approved")), AGENT_WAIT, "the approved server to be started");
   await waitUntil(() => fs.existsSync(mark("status")), AGENT_WAIT, "the repository's status line");
-  assert.not.ok(fs.existsSync(mark("repo.tool")), "the undecided server was never started");
+  assert.not.ok(fs.existsSync(mark("repo.tool")), "the server only the repository approved was never started");
   assert.not.ok(fs.existsSync(mark("rejected")), "the rejected server was never started");
   // Nothing approved: the local settings hold the user's approval only (Claude Code moved the rejection there).
   const after = JSON.parse(fs.readFileSync(local, "utf8"));
@@ -266,7 +271,8 @@ test("managed settings that leave orch's hooks and allow rule unread, and turn B
   if (typeof broken === "string") throw new Error(broken);
   const said = broken(["doctor", "--json"], { cwd: s.repo, env: s.env });
   const settingsCheck = (said.json.checks as Check[]).find((c) => c.name === "claude settings")!;
-  const brokenLine = "/etc/claude-code/managed-settings.d/90-broken.json: it is not valid JSON, and Claude Code refuses";
+  const brokenLine = "/etc/claude-code/managed-settings.d/90-broken.json: it is not valid JSON, and Claude Code " +
+    "refuses to start with it";
   assert.ok(settingsCheck.detail.includes(brokenLine), settingsCheck.detail);
 });
 
@@ -331,14 +337,15 @@ test("CLAUDE.md imports as Claude Code reads them: through imports of imports an
   assert.not.match(detail, /ANTHROPIC_API_KEY/);
 });
 
-test("the repository's MCP servers as Claude Code decides: a settings.local.json git tracks approves nothing, the " +
+test("the repository's MCP servers: its own settings and a settings.local.json git tracks approve nothing, the " +
   "user's --settings rejects; resume leaves out a server the worker's own commits added, and is blocked on a question",
 async () => {
   const s = recordingSession();
   const servers = { self: { command: "true" }, mine: { command: "true" }, "my.db": { command: "true" } };
   commitFiles(s.repo, {
     ".mcp.json": JSON.stringify({ mcpServers: servers }),
-    // A repository that approves its own servers in local settings it commits.
+    // A repository that approves its own servers, in its settings and in local settings it commits.
+    ".claude/settings.json": JSON.stringify({ enableAllProjectMcpServers: true }),
     ".claude/settings.local.json": JSON.stringify({ enabledMcpjsonServers: ["self"] }),
   }, "servers");
   fs.writeFileSync(path.join(s.home, ".claude", "settings.json"), JSON.stringify({ enabledMcpjsonServers: ["my_db"] }));

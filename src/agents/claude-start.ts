@@ -1,10 +1,10 @@
 // What a repository, the user's files or the machine make Claude Code ask as a worker starts, before it reads its
 // prompt (checked with 2.1.331): with nobody at its window, a worker would wait there for good, shown running. orch
 // answers none of these questions for the user, so a repository cannot approve its own MCP servers or reach files
-// outside it through orch: the repository's MCP servers nobody has decided on are left out of the worker's session
-// (what the question's own default answer does, for that session only, written nowhere), and for each other question
-// the worker shows blocked, naming it, until someone answers it in its window. A decision made once in the main
-// checkout holds in every worktree: Claude Code keeps it under the main checkout's root.
+// outside it through orch: the repository's MCP servers the user has not approved are left out of the worker's
+// session (what the question's own default answer does, for that session only, written nowhere), and for each other
+// question the worker shows blocked, naming it, until someone answers it in its window. A decision made once in the
+// main checkout holds in every worktree: Claude Code keeps it under the main checkout's root.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -42,15 +42,16 @@ function localSettingsTracked(worktree: string): boolean {
 }
 
 /**
- * The repository's MCP servers (.mcp.json) that Claude Code would ask about as the worker starts ("New MCP server
- * found in this project"): those no settings file of the session approves (enabledMcpjsonServers,
- * enableAllProjectMcpServers) or rejects (disabledMcpjsonServers), nor the project's entry in ~/.claude.json
- * (where Claude Code kept them before, and moves them from). As Claude Code decides: a rejection anywhere wins; a
- * settings.local.json that git tracks approves nothing (it would be the repository approving itself); in Bypass
- * Permissions mode, with the prompt for it turned off in the user's or the managed settings, every server is
- * approved.
+ * The repository's MCP servers (.mcp.json) that the user has neither approved nor rejected, which Claude Code would
+ * ask about as the worker starts ("New MCP server found in this project"), or run on the repository's own say: an
+ * approval (enabledMcpjsonServers, enableAllProjectMcpServers) counts from the user's, the local, the managed
+ * settings, the user's --settings and the project's entry in ~/.claude.json (where Claude Code kept them before, and
+ * moves them from), not from the repository's own settings, nor from a settings.local.json that git tracks (Claude
+ * Code takes none from it either): orch marks the repository trusted without the trust dialog, and through that a
+ * repository must not run its own servers. A rejection (disabledMcpjsonServers) anywhere wins. In Bypass Permissions
+ * mode, with the prompt for it turned off in the user's or the managed settings, Claude Code approves every server.
  */
-export function undecidedMcpServers(place: StartPlace, own: JsonObject, bypass: boolean): string[] {
+export function unapprovedMcpServers(place: StartPlace, own: JsonObject, bypass: boolean): string[] {
   const servers = projectMcpServers(place.worktree);
   if (servers.length === 0) return [];
   const config = readConfig(claudeConfigFile(place.env));
@@ -62,28 +63,27 @@ export function undecidedMcpServers(place: StartPlace, own: JsonObject, bypass: 
   let tracked: boolean | undefined;
   const approves = ({ source, settings }: SettingsLayer) =>
     (settings.enableAllProjectMcpServers === true || names(settings.enabledMcpjsonServers).length > 0) &&
-    (source !== "local" || !(tracked ??= localSettingsTracked(place.worktree)));
+    source !== "project" && (source !== "local" || !(tracked ??= localSettingsTracked(place.worktree)));
   const approving = deciding.filter(approves);
-  if (approving.some(({ settings }) => settings.enableAllProjectMcpServers === true)) return [];
+  const rejected = deciding.flatMap(({ settings }) => names(settings.disabledMcpjsonServers));
   const skipsBypassPrompt = deciding.some(({ source, settings }) =>
     (source === "user" || source === "managed") && settings.skipDangerousModePermissionPrompt === true);
-  if (bypass && skipsBypassPrompt && bypassDisabled(place, own) === undefined) return [];
-  const decided = [
-    ...deciding.flatMap(({ settings }) => names(settings.disabledMcpjsonServers)),
-    ...approving.flatMap(({ settings }) => names(settings.enabledMcpjsonServers)),
-  ];
-  return servers.filter((server) => !decided.some((name) => sameServer(name, server)));
+  const allApproved = approving.some(({ settings }) => settings.enableAllProjectMcpServers === true) ||
+    (bypass && skipsBypassPrompt && bypassDisabled(place, own) === undefined);
+  const approved = approving.flatMap(({ settings }) => names(settings.enabledMcpjsonServers));
+  const among = (list: string[], server: string) => list.some((name) => sameServer(name, server));
+  return servers.filter((server) => !among(rejected, server) && !allApproved && !among(approved, server));
 }
 
 /** The line that says which of the repository's MCP servers the worker starts without, and how to let it have them. */
 export function mcpServersLeftOut(place: StartPlace, servers: string[]): string {
+  const one = servers.length === 1;
   const listed = servers.map((name) => JSON.stringify(name)).join(", ");
   const local = path.join(place.mainRoot, ".claude", "settings.local.json");
-  return `the repository's MCP server${servers.length === 1 ? "" : "s"} ${listed} (.mcp.json) ` +
-    `${servers.length === 1 ? "is" : "are"} not approved for Claude Code here: its workers start without ` +
-    `${servers.length === 1 ? "it" : "them"}, and orch approves none for you; to let workers use one, approve it ` +
-    `once in the main checkout (run claude in ${place.mainRoot} and choose, or list it in enabledMcpjsonServers ` +
-    `of ${local})`;
+  return `the repository's MCP server${one ? "" : "s"} ${listed} (.mcp.json) ${one ? "is" : "are"} not approved ` +
+    `by you: workers start without ${one ? "it" : "them"} (orch approves none for you, and takes no approval from ` +
+    `the repository's own settings); to let workers use one, approve it in the main checkout: answer Claude Code's ` +
+    `question there (run claude in ${place.mainRoot}), or list it in enabledMcpjsonServers of ${local}`;
 }
 
 /** The import syntax of CLAUDE.md (Claude Code 2.1.331): "@path" at the start of a line or after a blank. */
@@ -227,7 +227,7 @@ function keyAnswered(env: NodeJS.ProcessEnv, key: string): boolean {
  * The questions Claude Code will ask as a worker starts in `place`, in the order it asks them, which orch answers
  * none of: CLAUDE.md imports from outside the worktree, an ANTHROPIC_API_KEY it has not been told to use or not, a
  * settings file it cannot read ("Settings Error"). (The repository's MCP servers are not asked about: orch
- * leaves the undecided ones out, see undecidedMcpServers.)
+ * leaves out those the user has not approved, see unapprovedMcpServers.)
  */
 export function startQuestions(place: StartPlace, own: JsonObject): StartQuestion[] {
   const questions: StartQuestion[] = [];

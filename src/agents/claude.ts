@@ -13,7 +13,7 @@ import {
   bypassDisabled, claudeConfigFile, claudeUserDir, isObject, type JsonObject, readConfig, readSettings,
   sessionSettings, type StartPlace,
 } from "./claude-config.ts";
-import { mcpServersLeftOut, startQuestions, undecidedMcpServers } from "./claude-start.ts";
+import { mcpServersLeftOut, startQuestions, unapprovedMcpServers } from "./claude-start.ts";
 import { CLAUDE_OPTIONS, CLAUDE_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, TrustReport } from "./profile.ts";
 
@@ -373,26 +373,27 @@ function claudeStart(spec: LaunchSpec, program = "claude", given: ClaudeOptions 
     spec.warn(`${offBy} turns Bypass Permissions mode off (disableBypassPermissionsMode): the worker runs in ` +
       "Claude Code's default mode instead, and asks before what its rules do not allow");
   }
-  leaveOutUndecidedServers(settings, place, own, bypass, spec.warn);
+  leaveOutUnapprovedServers(settings, place, own, bypass, spec.warn);
   const argv = [program, ...given.rest, "--session-id", spec.sessionId, "--settings", JSON.stringify(settings)];
   if (spec.plan) argv.push("--permission-mode", "plan");
   return { argv, promptPlacement: "after-dashdash" as const, env: {}, questions: startQuestions(place, own) };
 }
 
 /**
- * The repository's MCP servers nobody has decided on are left out of the worker's session (disabledMcpjsonServers
+ * The repository's MCP servers the user has not approved are left out of the worker's session (disabledMcpjsonServers
  * in the settings it is given, beside those of `own`), with a line that says so: Claude Code would otherwise ask
- * about them as it starts, with nobody at the window. Leaving them out is what that question's default answer
- * does, for this session only; approving them is the user's to do. True when it left one out.
+ * about them as it starts, with nobody at the window (or run them on the repository's own say). Leaving them out is
+ * what that question's default answer does, for this session only; approving them is the user's to do. True when
+ * it left one out.
  */
-function leaveOutUndecidedServers(
+function leaveOutUnapprovedServers(
   settings: JsonObject, place: StartPlace, own: JsonObject, bypass: boolean, warn: (line: string) => void,
 ): boolean {
-  const undecided = undecidedMcpServers(place, own, bypass);
-  if (undecided.length === 0) return false;
+  const unapproved = unapprovedMcpServers(place, own, bypass);
+  if (unapproved.length === 0) return false;
   const already = Array.isArray(settings.disabledMcpjsonServers) ? settings.disabledMcpjsonServers : [];
-  settings.disabledMcpjsonServers = [...already, ...undecided];
-  warn(mcpServersLeftOut(place, undecided));
+  settings.disabledMcpjsonServers = [...already, ...unapproved];
+  warn(mcpServersLeftOut(place, unapproved));
   return true;
 }
 
@@ -411,7 +412,7 @@ function recordedSettings(argv: string[]): { at: number; settings: JsonObject } 
 /**
  * The recorded command with orch's hooks that its --settings lacks added (a worker spawned by an older orch,
  * before orch had them: its resumed agent would not be blocked, woken or told its messages), and the repository's
- * MCP servers that are undecided now left out too (the worker's own commits may have added one to .mcp.json); as
+ * MCP servers that are not approved now left out too (the worker's own commits may have added one to .mcp.json); as
  * recorded when there are no settings orch can read. With the questions Claude Code will ask as it starts again.
  */
 function withCurrentSettings(recorded: string[], place: StartPlace, warn: (line: string) => void) {
@@ -428,7 +429,7 @@ function withCurrentSettings(recorded: string[], place: StartPlace, warn: (line:
   }
   // orch gives a worker in Bypass Permissions mode skipDangerousModePermissionPrompt (claudeStart).
   const bypass = merged.settings.skipDangerousModePermissionPrompt === true;
-  const leftOut = leaveOutUndecidedServers(merged.settings, place, own, bypass, warn);
+  const leftOut = leaveOutUnapprovedServers(merged.settings, place, own, bypass, warn);
   if (merged.changed || leftOut) argv[found.at] = JSON.stringify(merged.settings);
   return { argv, questions: startQuestions(place, own) };
 }
@@ -503,9 +504,9 @@ export const claudeProfile: AgentProfile = {
   checkSettings: (mainRoot, env) => settingsProblems(mainRoot, mainRoot, env),
   checkStart(mainRoot, env) {
     const place = { mainRoot, worktree: mainRoot, env };
-    const undecided = undecidedMcpServers(place, {}, userDefaultsToBypass(env));
+    const unapproved = unapprovedMcpServers(place, {}, userDefaultsToBypass(env));
     return [
-      ...(undecided.length > 0 ? [mcpServersLeftOut(place, undecided)] : []),
+      ...(unapproved.length > 0 ? [mcpServersLeftOut(place, unapproved)] : []),
       ...startQuestions(place, {}).map((q) => `Claude Code will ask ${JSON.stringify(q.asks)} as it starts here: ` +
         q.advice),
     ];
