@@ -372,7 +372,7 @@ async () => {
   assert.is(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /the repository's MCP server "added" \(\.mcp\.json\) is not approved/);
   const said = `worker feat-servers will stop at claude's question "Allow external CLAUDE.md file imports?" as it ` +
-    "starts again, shown blocked";
+    "starts, shown blocked";
   assert.ok(resumed.stderr.includes(said), resumed.stderr);
   await waitUntil(() => s.settingsOfRuns().length === 2, AGENT_WAIT, "claude to run again");
   assert.equal(s.settingsOfRuns()[1]!.disabledMcpjsonServers, ["mine", "self", "added"]);

@@ -445,7 +445,7 @@ function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check |
 }
 
 /**
- * What a worker's agent would ask as it starts here, which orch answers not (Claude Code: CLAUDE.md imports from
+ * What a worker's agent would ask as it starts here, which orch does not answer (Claude Code: CLAUDE.md imports from
  * outside the repository, an API key it was not told about), and what orch leaves out so that it does not ask.
  */
 function checkAgentStart(found: AgentHere | undefined, ctx: Context): Check | undefined {

@@ -169,13 +169,7 @@ async function startAgainHere(
   // Recorded before the agent starts, so the runner and the watchdogs see a running worker.
   clearEndedMarker(layout, record);
   recordWorkerEvent(layout, record, "restarted", `resumed by the orchestrator (was ${previous})`);
-  if (resumed?.questions?.length) {
-    for (const question of resumed.questions) {
-      ctx.warn(`worker ${record.worker_id} will stop at ${record.agent}'s question ${JSON.stringify(question.asks)} ` +
-        `as it starts again, shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
-    }
-    reportStartQuestions(layout, record, record.agent, resumed.questions);
-  }
+  if (resumed?.questions?.length) reportStartQuestions(layout, record, record.agent, resumed.questions, ctx.warn);
   let reused = false;
   const window = record.window_id;
   // Only the window this worker had: after a restart of tmux its id may be another worker's.

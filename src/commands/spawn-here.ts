@@ -456,13 +456,7 @@ export async function createAndStart(
     if (options.window) {
       for (const change of await profile.prepare(launchSpec)) ctx.warn(change);
       // Blocked before the agent starts: the first turn it takes once someone answered makes it running.
-      if (start.questions?.length) {
-        for (const question of start.questions) {
-          ctx.warn(`worker ${workerId} will stop at ${profile.name}'s question ${JSON.stringify(question.asks)} as ` +
-            `it starts, shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
-        }
-        reportStartQuestions(layout, record, profile.name, start.questions);
-      }
+      if (start.questions?.length) reportStartQuestions(layout, record, profile.name, start.questions, ctx.warn);
       const { openWindow, killWindow } = await import("../adapters/tmux.ts");
       throwIfInterrupted();
       // Pushed before the window is asked for, and undone as stop does it: the worker is recorded stopped

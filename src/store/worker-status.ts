@@ -79,12 +79,21 @@ export function markTurnStarted(layout: StoreLayout, record: WorkerRecord): void
 
 /**
  * The agent will stop at questions as it starts, before its first turn, which orch leaves to a person (Claude Code's
- * about CLAUDE.md imports from outside the worktree, say): the worker is blocked on them from the start, and the
- * orchestrator is told. Its first turn (once someone answered in its window) makes it running again.
+ * about CLAUDE.md imports from outside the worktree, say): the worker is blocked on them from the start, the
+ * orchestrator is told, and `warn` says each in one line. Its first turn (once someone answered in its window) makes
+ * it running again.
  */
 export function reportStartQuestions(
-  layout: StoreLayout, record: WorkerRecord, agent: string, questions: { asks: string; advice: string }[],
+  layout: StoreLayout,
+  record: WorkerRecord,
+  agent: string,
+  questions: { asks: string; advice: string }[],
+  warn: (line: string) => void,
 ): void {
+  for (const question of questions) {
+    warn(`worker ${record.worker_id} will stop at ${agent}'s question ${JSON.stringify(question.asks)} as it starts, ` +
+      `shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
+  }
   const asks = questions.map((q) => q.asks).join("; ");
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
