@@ -13,8 +13,7 @@ import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
 import { readJson, writeFileAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
-import { newMessage, sendMessage } from "../store/messages.ts";
-import { reportTurnFailed, workerState } from "../store/worker-status.ts";
+import { reportTurnFailed, reportWaitingAtStart, workerState } from "../store/worker-status.ts";
 import { claimAgentEnd, writeAgentPid } from "../store/watchdog.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
@@ -103,19 +102,8 @@ function startupQuestionWatch(
     told = true;
     // Stopped or reported meanwhile: a question on its screen changes nothing then.
     if (workerState(layout, record).status !== "running") return;
-    const message = newMessage({
-      orchestrator_id: record.orchestrator_id,
-      worker_id: record.worker_id,
-      message_type: "blocked",
-      content: {
-        summary: `waiting for a person: ${question.summary}`,
-        waiting_for: question.waitingFor,
-        details: question.screen,
-        branch: record.branch,
-      },
-    });
-    const events = layout.eventsDir(record.orchestrator_id, record.worker_id);
-    sendMessage(layout.mailDir(record.orchestrator_id), message, events);
+    const { summary, waitingFor, screen } = question;
+    reportWaitingAtStart(layout, record, { summary, waitingFor, details: screen });
   };
 }
 

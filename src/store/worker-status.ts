@@ -95,15 +95,28 @@ export function reportStartQuestions(
       `shown blocked until someone answers it in its window (orch does not): ${question.advice}`);
   }
   const asks = questions.map((q) => q.asks).join("; ");
+  reportWaitingAtStart(layout, record, {
+    summary: `${agent} asks ${asks} as it starts; answer it in the worker's window (orch does not answer it for you)`,
+    waitingFor: asks,
+    details: questions.map((q) => q.advice).join("\n"),
+  });
+}
+
+/**
+ * The worker waits for a person at a question of its agent's start (foreseen at spawn, or read off its screen by
+ * the runner): a `blocked` message to the orchestrator, recorded in its event log, so it shows blocked.
+ */
+export function reportWaitingAtStart(
+  layout: StoreLayout, record: WorkerRecord, question: { summary: string; waitingFor: string; details: string },
+): void {
   const message = newMessage({
     orchestrator_id: record.orchestrator_id,
     worker_id: record.worker_id,
     message_type: "blocked",
     content: {
-      summary: `waiting for a person: ${agent} asks ${asks} as it starts; answer it in the worker's window ` +
-        "(orch does not answer it for you)",
-      waiting_for: asks,
-      details: questions.map((q) => q.advice).join("\n"),
+      summary: `waiting for a person: ${question.summary}`,
+      waiting_for: question.waitingFor,
+      details: question.details,
       branch: record.branch,
     },
   });
