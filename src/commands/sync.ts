@@ -150,7 +150,14 @@ async function bringOnto(
   const file = syncInProgressFile(worktree);
   const mine: SyncInProgress = { pid: process.pid, start_time: processStartTime(process.pid) ?? null, tip, method };
   writeJsonAtomic(file, mine);
-  const onStart = (pid: number) => writeJsonAtomic(file, { ...mine, git_pid: pid });
+  const onStart = (pid: number) => {
+    try {
+      writeJsonAtomic(file, { ...mine, git_pid: pid });
+    } catch {
+      // git, already running, may have filled the disk first (its checkout of a large file): the record written
+      // above still names this orch, which a later sync checks first. Thrown, it would leave git unwatched.
+    }
+  };
   // --ff: a user's merge.ff=only would refuse to merge a branch with commits of its own.
   const merge = ["merge", "--ff", "--no-edit", "--quiet", "-m", message, tip];
   const args = method === "rebase" ? ["rebase", "--quiet", tip] : merge;
