@@ -511,7 +511,8 @@ test("a sync on a disk that fills while git checks the new base out: the worker'
 });
 
 test("a disk with room for sync's record of its rebase but not for the record of git's pid: the worker is skipped " +
-  "with git's reason, its worktree as it was, instead of sync failing with ENOSPC and leaving git unwatched", () => {
+  "with git's reason, its worktree as it was, instead of sync failing with ENOSPC and leaving git unwatched; with " +
+  "no room for the first record, skipped with a line that says so", () => {
   const disk = smallDisk("4m");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
   try {
@@ -535,6 +536,18 @@ test("a disk with room for sync's record of its rebase but not for the record of
       assert.equal(again.json.synced, ["feat-w"]);
     }
     assert.is(fs.readFileSync(path.join(wt, "m.txt"), "utf8"), "main's\n", "on the new base once there is room");
+
+    // No room even for that record (one tmpfs page left, which git's merge-tree before it still fits in): nothing runs,
+    // the worker is skipped with a line that says why.
+    commitFiles(repo, { "n.txt": "main's again\n" }, "main moves again");
+    const full = disk.fill(4);
+    const none = orch(["sync", "feat/w", "--json"], { cwd: repo, env });
+    fs.rmSync(full);
+    assert.is(none.code, 0, none.stderr);
+    assert.equal(none.json.synced, []);
+    assert.match(none.json.skipped[0].reason, /^cannot record the sync in .*orch-sync\.json: no space left on device$/);
+    assert.is(git(["status", "--porcelain"], wt), "");
+    assert.not.ok(fs.existsSync(path.join(wt, "n.txt")), "nothing of the new base");
   } finally {
     disk.unmount();
   }

@@ -16,7 +16,7 @@ import {
 } from "../hosts/place.ts";
 import { claimTelling, noteToldBase, owesSync, type SyncOwed } from "../store/coherence.ts";
 import { processGroupExists, isSameProcess, processStartTime } from "../proc.ts";
-import { readJson, toJson, writeJsonAtomic } from "../store/files.ts";
+import { readJson, storeError, toJson, writeJsonAtomic } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, listWorkers, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import { claimSync, releaseSync, removalUnderWay, syncClaimVerb } from "../store/worker-claims.ts";
@@ -138,7 +138,8 @@ async function undoAbandonedSync(worktree: string, workerId: string, ctx: Contex
 
 /**
  * Rebases (or merges) the worktree's branch onto `tip`; on a conflict undoes it and returns the paths. Its
- * SyncInProgress says what runs meanwhile.
+ * SyncInProgress says what runs meanwhile; where that cannot be written (a full disk), nothing runs and
+ * `unrecorded` says why.
  */
 async function bringOnto(
   worktree: string,
@@ -146,10 +147,14 @@ async function bringOnto(
   method: SyncMethod,
   message: string,
   env: NodeJS.ProcessEnv,
-): Promise<{ ok: boolean; paths: string[]; error: string }> {
+): Promise<{ ok: boolean; paths: string[]; error: string; unrecorded?: string }> {
   const file = syncInProgressFile(worktree);
   const mine: SyncInProgress = { pid: process.pid, start_time: processStartTime(process.pid) ?? null, tip, method };
-  writeJsonAtomic(file, mine);
+  try {
+    writeJsonAtomic(file, mine);
+  } catch (error) {
+    return { ok: false, paths: [], error: "", unrecorded: storeError("record the sync in", file, error).message };
+  }
   const onStart = (pid: number) => {
     try {
       writeJsonAtomic(file, { ...mine, git_pid: pid });
@@ -245,6 +250,7 @@ export async function syncHere(
   if (!request.mergesCleanly) return { status: "would_conflict" };
   const env = { ...(await gitAdapter.commitIdentity(record.worktree_path, ctx.env)), GIT_EDITOR: "true" };
   const result = await bringOnto(record.worktree_path, tip, method, message, env);
+  if (result.unrecorded) return { status: "blocked", reason: result.unrecorded };
   if (!result.ok && result.paths.length === 0) {
     // Refused before any conflict (a pre-rebase hook, a held index.lock): nothing says the branch conflicts.
     return { status: "blocked", reason: `git ${method} failed: ${result.error}` };
