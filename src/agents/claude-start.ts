@@ -6,7 +6,6 @@
 // question the worker shows blocked, naming it, until someone answers it in its window. A decision made once in the
 // main checkout holds in every worktree: Claude Code keeps it under the main checkout's root.
 
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -34,6 +33,9 @@ const names = (value: unknown): string[] =>
 
 /** True when git tracks the worktree's .claude/settings.local.json: Claude Code then takes no approval from it. */
 function localSettingsTracked(worktree: string): boolean {
+  // Loaded here, when a worktree's local settings approve a server: node:child_process costs about 1.5 ms to load in
+  // a compiled binary, and every notify and poll would pay it (this module is part of the agents' profiles).
+  const { spawnSync } = process.getBuiltinModule("node:child_process");
   const listed = spawnSync("git", ["ls-files", "-z", "--", path.join(".claude", "settings.local.json")], {
     cwd: worktree,
     encoding: "utf8",
