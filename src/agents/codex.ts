@@ -9,8 +9,8 @@ import path from "node:path";
 import { errnoCode, usage } from "../errors.ts";
 import type { PassedEnv } from "./caller-env.ts";
 import {
-  allowedSandboxes, codexHome, codexLayers, hooksOffBy, rulesForbiddingOrch, sandboxIn,
-  type GivenSandbox, type HooksSwitch,
+  allowedSandboxes, codexHome, codexLayers, hooksOffBy, readConfigFile, rulesForbiddingOrch, sandboxIn,
+  tomlStringValue, type GivenSandbox, type HooksSwitch,
 } from "./codex-config.ts";
 import { CODEX_OPTIONS, CODEX_SUBCOMMANDS, given, readOptions, subcommandOf } from "./options.ts";
 import type { AgentProfile, LaunchSpec, PermissionHook, SessionLookup, StartupQuestion } from "./profile.ts";
@@ -448,13 +448,11 @@ export const CODEX_PASSED_ENV: PassedEnv = {
 
 /** The env_key variables the model providers of the caller's $CODEX_HOME/config.toml name; none when unreadable. */
 function providerKeys(env: NodeJS.ProcessEnv): string[] {
-  let toml: string;
-  try {
-    toml = fs.readFileSync(path.join(codexHome(env), "config.toml"), "utf8");
-  } catch {
-    return [];
-  }
-  return [...toml.matchAll(/^[ \t]*env_key[ \t]*=[ \t]*["']([A-Za-z_][A-Za-z0-9_]*)["']/gm)].map((match) => match[1]!);
+  const config = readConfigFile(path.join(codexHome(env), "config.toml"));
+  return (config?.entries ?? [])
+    .filter(({ key }) => key === "env_key" || key.endsWith(".env_key"))
+    .map(({ value }) => tomlStringValue(value))
+    .filter((name): name is string => name !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name));
 }
 
 export const codexProfile: AgentProfile = {
