@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, scratchRepo, sessionRepo, snapshot } from "./helpers.ts";
+import { commitFiles, git, orch, scratchRepo, sessionRepo, snapshot, tempDir, writeFiles } from "./helpers.ts";
 
 function finishedWorker(repo: string, branch: string, files: Record<string, string>): string {
   const wt = orch(["spawn", branch, "--no-window", "--json"], { cwd: repo }).json.worktree_path as string;
@@ -84,6 +84,23 @@ test("status and spawn find the repository from the folder, not from GIT_DIR", (
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.orchestrator_id, id);
   assert.not.ok(fs.existsSync(path.join(other, ".orch")));
+});
+
+test("doctor's claude start check asks git of the repository's own files, not of GIT_DIR's: an approval in its " +
+  "untracked local settings counts", () => {
+  const { repo } = sessionRepo();
+  commitFiles(repo, { ".mcp.json": JSON.stringify({ mcpServers: { x: { command: "true" } } }) }, "an MCP server");
+  writeFiles(repo, { ".claude/settings.local.json": JSON.stringify({ enabledMcpjsonServers: ["x"] }) });
+  // Another repository that does track a .claude/settings.local.json (Claude Code takes no approval from such a file).
+  const other = scratchRepo("other", { ".claude/settings.local.json": "{}\n" });
+  const home = tempDir("orch-home-");
+  const check = (env: Record<string, string>) => {
+    const r = orch(["doctor", "--agent", "claude", "--json"], { cwd: repo, env: { HOME: home, ...env } });
+    return (r.json.checks as { name: string; ok: boolean; detail: string }[]).find((c) => c.name === "claude start");
+  };
+  assert.equal(check({})?.ok, true, "approved in the untracked local settings");
+  const redirected = check(hookEnv(other));
+  assert.is(redirected?.ok, true, redirected?.detail);
 });
 
 test.run();

@@ -162,6 +162,25 @@ function awaitReadyLine(
   return { stop: () => clearTimeout(timer), missed: () => killed };
 }
 
+/**
+ * run's synchronous twin, for a short question a synchronous caller must have answered (an agent profile's start):
+ * output captured, never a shell, the same cleaned environment. Not for anything that may take long or be
+ * interrupted: it is not among the children an interrupt is passed on to.
+ */
+export function runSync(argv: readonly string[], options: Pick<RunOptions, "cwd" | "env"> = {}): RunResult {
+  childProcess ??= process.getBuiltinModule("node:child_process");
+  const result = childProcess.spawnSync(argv[0]!, argv.slice(1), {
+    cwd: options.cwd,
+    env: programEnv(options.env ?? process.env),
+    stdio: ["ignore", "pipe", "pipe"],
+    encoding: "utf8",
+  });
+  if (result.error && (result.error as NodeJS.ErrnoException).code === "ENOENT") {
+    throw missingProgram(argv, options.cwd);
+  }
+  return { code: result.status ?? 1, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   childProcess ??= await import("node:child_process");
   const { spawn } = childProcess;

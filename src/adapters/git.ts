@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError } from "../errors.ts";
-import { checkResult, run, type RunOptions, type RunResult } from "./exec.ts";
+import { checkResult, run, runSync, type RunOptions, type RunResult } from "./exec.ts";
 import { pullRequestRepository } from "./gh.ts";
 import { readRefFromFiles, type Repo } from "./repo.ts";
 
@@ -52,6 +52,12 @@ async function whileWorktreeMade(tryOnce: (attempt: number) => Promise<RunResult
 export async function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
   const result = await whileWorktreeMade(() => gitOnce(args, cwd, options));
   return checkResult(["git", ...args], result, options);
+}
+
+/** Whether git tracks `file` (relative to `worktree`), asked synchronously (for an agent profile's start). */
+export function tracksSync(worktree: string, file: string): boolean {
+  const listed = runSync(["git", "ls-files", "-z", "--", file], { cwd: worktree, env: gitEnv() });
+  return listed.code === 0 && listed.stdout !== "";
 }
 
 export async function gitOut(args: string[], cwd: string): Promise<string> {

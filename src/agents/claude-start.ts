@@ -9,6 +9,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { tracksSync } from "../adapters/git.ts";
 import {
   bypassDisabled, claudeConfigFile, claudeUserDir, isObject, type JsonObject, readConfig, sessionLayers,
   sessionSettings, type SettingsLayer, type StartPlace,
@@ -33,14 +34,7 @@ const names = (value: unknown): string[] =>
 
 /** True when git tracks the worktree's .claude/settings.local.json: Claude Code then takes no approval from it. */
 function localSettingsTracked(worktree: string): boolean {
-  // Loaded here, when a worktree's local settings approve a server: node:child_process costs about 1.5 ms to load in
-  // a compiled binary, and every notify and poll would pay it (this module is part of the agents' profiles).
-  const { spawnSync } = process.getBuiltinModule("node:child_process");
-  const listed = spawnSync("git", ["ls-files", "-z", "--", path.join(".claude", "settings.local.json")], {
-    cwd: worktree,
-    encoding: "utf8",
-  });
-  return listed.status === 0 && listed.stdout !== "";
+  return tracksSync(worktree, path.join(".claude", "settings.local.json"));
 }
 
 /**
