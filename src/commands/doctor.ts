@@ -433,15 +433,18 @@ function checkAgentTrust(found: AgentHere | undefined, ctx: Context): Check | un
   };
 }
 
+/** An optional check made of a profile's lines, one per problem: ok with `fine` when there are none. */
+function linesCheck(name: string, lines: string[], fine: string, fix: string): Check {
+  if (lines.length === 0) return { name, ok: true, required: false, detail: fine };
+  return { name, ok: false, required: false, detail: lines.join("; "), fix };
+}
+
 /** What in the user's own agent settings keeps orch from hearing its workers (Claude Code: disableAllHooks, deny). */
 function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check | undefined {
   const problems = found?.profile.checkSettings?.(found.mainRoot, ctx.env);
   if (!found || !problems) return undefined;
-  const name = `${found.profile.name} settings`;
-  if (problems.length === 0) {
-    return { name, ok: true, required: false, detail: "nothing in its settings keeps workers from reporting" };
-  }
-  return { name, ok: false, required: false, detail: problems.join("; "), fix: "change those settings" };
+  const fine = "nothing in its settings keeps workers from reporting";
+  return linesCheck(`${found.profile.name} settings`, problems, fine, "change those settings");
 }
 
 /**
@@ -451,17 +454,8 @@ function checkAgentSettings(found: AgentHere | undefined, ctx: Context): Check |
 function checkAgentStart(found: AgentHere | undefined, ctx: Context): Check | undefined {
   const lines = found?.profile.checkStart?.(found.mainRoot, ctx.env);
   if (!found || !lines) return undefined;
-  const name = `${found.profile.name} start`;
-  if (lines.length === 0) {
-    return { name, ok: true, required: false, detail: "a worker starts here with no question for a person" };
-  }
-  return {
-    name,
-    ok: false,
-    required: false,
-    detail: lines.join("; "),
-    fix: "settle them once in the main checkout (orch answers none of them for you); see each line",
-  };
+  const fix = "settle them once in the main checkout (orch answers none of them for you); see each line";
+  return linesCheck(`${found.profile.name} start`, lines, "a worker starts here with no question for a person", fix);
 }
 
 export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
