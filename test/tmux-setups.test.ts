@@ -1,6 +1,7 @@
 // orch under users' tmux configurations: the options, hooks and habits of a person's tmux.conf reach the
 // server orch opens its windows on. Private tmux servers started with a configuration file; scripted agents.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -162,6 +163,54 @@ test("a tmux server started from inside an orchestrator's Claude Code session: i
   for (const name of Object.keys(orchestrators)) assert.not.ok(names.includes(name), `${name} did not reach the agent`);
   assert.ok(names.includes("TEST_SERVER_ONLY"), "the server's own variables still reach it");
   assert.is(orch(["stop", "feat/session-env"], { cwd: repo, env }).code, 0);
+});
+
+test("the caller's agent variables reach the agent, never tmux's command line; update-environment keeps its own",
+  async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  // The user's tmux copies HTTPS_PROXY from each client into a new session, as update-environment says.
+  const conf = tmuxConf(['set -g update-environment "HTTPS_PROXY"']);
+  tmux(["-f", conf, "new-session", "-d", "-s", "before"], env);
+  // Every tmux command orch runs, as the process list shows it to any user of the machine.
+  const bin = tempDir("orch-tmux-argv-");
+  const seen = path.join(bin, "argv.log");
+  const realTmux = spawnSync("sh", ["-c", "command -v tmux"], { encoding: "utf8" }).stdout.trim();
+  fs.writeFileSync(path.join(bin, "tmux"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${seen}'\nexec ${realTmux} "$@"\n`,
+    { mode: 0o755 });
+  const caller = {
+    ...env, PATH: `${bin}:${process.env.PATH}`,
+    HTTPS_PROXY: "http://me:proxy-secret@proxy:3128", NODE_EXTRA_CA_CERTS: "/etc/ssl/ca-secret.pem",
+  };
+  const { script, dir } = agentScript(['env > "$out/env.part"', 'mv "$out/env.part" "$out/env"', "sleep 60"]);
+  const r = orch(["spawn", "feat/keys", "--agent", script, "--json"], { cwd: repo, env: caller });
+  assert.is(r.code, 0, r.stderr);
+  await waitUntil(() => read(path.join(dir, "env")) !== "", 10_000, "the agent's environment");
+  const agentEnv = read(path.join(dir, "env")).split("\n");
+  assert.ok(agentEnv.includes("HTTPS_PROXY=http://me:proxy-secret@proxy:3128"), "the caller's proxy reached the agent");
+  assert.ok(agentEnv.includes("NODE_EXTRA_CA_CERTS=/etc/ssl/ca-secret.pem"), "and its CA file, which the server lacks");
+  const argv = read(seen);
+  assert.match(argv, "new-session", "orch's tmux commands went through the wrapper");
+  assert.not.ok(/secret/.test(argv), `no value of the caller's on tmux's command line:\n${argv}`);
+  const workerDir = path.join(repo, ".orch/sessions", id, "workers", "feat-keys");
+  assert.not.ok(fs.existsSync(path.join(workerDir, "agent-env.json")), "the runner removed the values it took");
+  const session = r.json.tmux_session as string;
+  const kept = tmux(["show-environment", "-t", session, "HTTPS_PROXY"], env);
+  assert.is(kept, "HTTPS_PROXY=http://me:proxy-secret@proxy:3128", "the session keeps what update-environment copied");
+  assert.not.ok(/NODE_EXTRA_CA_CERTS|ORCH_/.test(tmux(["show-environment", "-t", session], env)), "and nothing else");
+
+  // resume passes them the same way, from the shell that resumes.
+  assert.is(orch(["stop", "feat/keys"], { cwd: repo, env: caller }).code, 0);
+  fs.rmSync(path.join(dir, "env"));
+  const resumed = { ...caller, NODE_EXTRA_CA_CERTS: "/etc/ssl/ca-secret-2.pem" };
+  const again = orch(["resume", "feat/keys"], { cwd: repo, env: resumed });
+  assert.is(again.code, 0, again.stderr);
+  await waitUntil(() => read(path.join(dir, "env")) !== "", 10_000, "the resumed agent's environment");
+  assert.ok(read(path.join(dir, "env")).split("\n").includes("NODE_EXTRA_CA_CERTS=/etc/ssl/ca-secret-2.pem"),
+    "the resumed agent has the resuming shell's value");
+  assert.not.ok(/secret/.test(read(seen)), "nor is any on resume's tmux command line");
+  assert.not.ok(fs.existsSync(path.join(workerDir, "agent-env.json")), "nor left in the store");
+  assert.is(orch(["stop", "feat/keys"], { cwd: repo, env: caller }).code, 0);
 });
 
 test.run();

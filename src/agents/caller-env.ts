@@ -5,6 +5,12 @@
 // the one orch prepared it in (trust, hooks), and wait at a login or trust screen, shown running. Each profile
 // names its variables; never the whole environment (the orchestrator's CLAUDECODE, TMUX_PANE, … are its own).
 
+import fs from "node:fs";
+import path from "node:path";
+import { readJson, toJson, writeFileAtomic } from "../store/files.ts";
+import type { StoreLayout } from "../store/layout.ts";
+import type { WorkerRecord } from "../store/workers.ts";
+
 /** Which variables of the caller's environment an agent's workers get: names, and families by their prefix. */
 export interface PassedEnv {
   readonly names: readonly string[];
@@ -55,4 +61,47 @@ export function callerAgentEnv(env: NodeJS.ProcessEnv, passed: PassedEnv | undef
     if (value !== undefined && passes(name, lists)) out[name] = value;
   }
   return out;
+}
+
+/**
+ * Where spawn and resume leave the caller's variables for the worker's runner. Not on tmux's command line
+ * (`new-window -e`), where any user of the machine could read an API key in the process list while the client
+ * runs; a file of the store only its owner can read, which the runner removes as it reads it.
+ */
+function passedEnvFile(layout: StoreLayout, record: WorkerRecord): string {
+  return path.join(layout.workerDir(record.orchestrator_id, record.worker_id), "agent-env.json");
+}
+
+/**
+ * The caller's variables for a worker of an agent with `passed`, written before its window is asked for (when there
+ * are none too, so that no earlier start's values are taken).
+ */
+export function leaveCallerEnv(
+  layout: StoreLayout, record: WorkerRecord, env: NodeJS.ProcessEnv, passed: PassedEnv | undefined,
+): void {
+  writeFileAtomic(passedEnvFile(layout, record), toJson(callerAgentEnv(env, passed)), false);
+}
+
+/** Undoes leaveCallerEnv for a start that opened no window. */
+export function forgetCallerEnv(layout: StoreLayout, record: WorkerRecord): void {
+  fs.rmSync(passedEnvFile(layout, record), { force: true });
+}
+
+/**
+ * What the runner takes: the variables left for this start, removed at once. None when there is no file (a
+ * window started otherwise) or it is not what orch wrote (values that are not text are left out).
+ */
+export function takeCallerEnv(layout: StoreLayout, record: WorkerRecord): Record<string, string> {
+  const file = passedEnvFile(layout, record);
+  let left: unknown;
+  try {
+    left = readJson(file);
+  } catch {
+    left = undefined;
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+  if (typeof left !== "object" || left === null) return {};
+  const isText = (entry: [string, unknown]): entry is [string, string] => typeof entry[1] === "string";
+  return Object.fromEntries(Object.entries(left).filter(isText));
 }

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { startAgent } from "../adapters/agent-process.ts";
-import { orchestratorSessionEnv } from "../agents/caller-env.ts";
+import { orchestratorSessionEnv, takeCallerEnv } from "../agents/caller-env.ts";
 import { argvWithPrompt, knownProfile, MAX_PROMPT_ARGUMENT_BYTES } from "../agents/index.ts";
 import { resolveSession, type Context } from "../context.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -180,7 +180,8 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   let code: number;
   try {
     const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
-    const env = withoutRepositoryEnv({ ...ctx.env, ...record.agent_env, ...workerEnv(layout, record) });
+    const passed = takeCallerEnv(layout, record);
+    const env = withoutRepositoryEnv({ ...ctx.env, ...passed, ...record.agent_env, ...workerEnv(layout, record) });
     for (const name of orchestratorSessionEnv()) delete env[name];
     const startedAtMs = Date.now();
     const agent = await startAgent(argv, record.worktree_path, env);

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { missingProgram } from "../adapters/agent-process.ts";
 import { locateRepo } from "../adapters/repo.ts";
+import { forgetCallerEnv, leaveCallerEnv } from "../agents/caller-env.ts";
 import { knownProfile } from "../agents/index.ts";
 import type { ResumeStart } from "../agents/profile.ts";
 import { resolveSession, type Context } from "../context.ts";
@@ -161,7 +162,7 @@ async function startAgainHere(
   const tmux = await import("../adapters/tmux.ts");
   const windowSpec = {
     cwd: record.worktree_path,
-    env: windowEnv(layout, record, shimDir, ctx.env, profile?.passedEnv),
+    env: windowEnv(layout, record, shimDir, ctx.env),
     argv: windowArgv(record, shimDir, ["--resume"]),
   };
   const panes = await tmux.listPanes(ctx.env);
@@ -172,22 +173,28 @@ async function startAgainHere(
   if (resumed?.questions?.length) reportStartQuestions(layout, record, record.agent, resumed.questions, ctx.warn);
   let reused = false;
   const window = record.window_id;
-  // Only the window this worker had: after a restart of tmux its id may be another worker's.
-  if (window && windows.has(windowKey(window, record.tmux_server))) {
-    // In the agent's own pane: panes the user (or a hook) added to the window are theirs and stay. A window
-    // that lost that pane gets no agent started in another one (a new window is opened instead).
-    const pane = record.tmux_pane;
-    const paneThere = pane !== undefined && panes.some((p) => p.paneId === pane && p.windowId === window);
-    if (pane === undefined || paneThere) reused = await tmux.respawnAgent(pane ?? window, windowSpec, ctx.env);
-  }
-  if (!reused) {
-    const inTmux = Boolean(ctx.env.TMUX);
-    const tmuxSession = inTmux ? undefined : record.tmux_session ?? tmuxSessionName(path.dirname(record.worktree_path));
-    const created = await tmux.openWindow({ ...windowSpec, session: tmuxSession, name: record.worker_id }, ctx.env);
-    record.window_id = created.windowId;
-    record.tmux_pane = created.paneId;
-    record.tmux_server = created.server;
-    record.tmux_session = created.sessionName;
+  leaveCallerEnv(layout, record, ctx.env, profile?.passedEnv);
+  try {
+    // Only the window this worker had: after a restart of tmux its id may be another worker's.
+    if (window && windows.has(windowKey(window, record.tmux_server))) {
+      // In the agent's own pane: panes the user (or a hook) added to the window are theirs and stay. A window
+      // that lost that pane gets no agent started in another one (a new window is opened instead).
+      const pane = record.tmux_pane;
+      const paneThere = pane !== undefined && panes.some((p) => p.paneId === pane && p.windowId === window);
+      if (pane === undefined || paneThere) reused = await tmux.respawnAgent(pane ?? window, windowSpec, ctx.env);
+    }
+    if (!reused) {
+      const inTmux = Boolean(ctx.env.TMUX);
+      const session = inTmux ? undefined : record.tmux_session ?? tmuxSessionName(path.dirname(record.worktree_path));
+      const created = await tmux.openWindow({ ...windowSpec, session, name: record.worker_id }, ctx.env);
+      record.window_id = created.windowId;
+      record.tmux_pane = created.paneId;
+      record.tmux_server = created.server;
+      record.tmux_session = created.sessionName;
+    }
+  } catch (error) {
+    forgetCallerEnv(layout, record);
+    throw error;
   }
   saveWorker(layout, record);
   return {

@@ -4,7 +4,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { callerAgentEnv, type PassedEnv } from "../agents/caller-env.ts";
+import { forgetCallerEnv, leaveCallerEnv } from "../agents/caller-env.ts";
 import { fullPrompt } from "../agents/command.ts";
 import { profileFor } from "../agents/index.ts";
 import type { AgentProfile } from "../agents/profile.ts";
@@ -96,15 +96,13 @@ export function workerEnv(layout: StoreLayout, record: WorkerRecord): Record<str
 }
 
 /**
- * What a worker's window is opened with (by spawn and resume): the agent's variables of the shell that runs the
- * command (its provider, credentials, config folder), which the window would otherwise take from the tmux server's
- * environment, given to tmux only and never recorded; orch's variables; PATH with orch's shim folder first.
+ * What a worker's window is opened with (by spawn and resume): orch's variables, and PATH with orch's shim folder
+ * first. The agent's variables of the shell that runs the command (its provider, credentials, config folder),
+ * which the window would otherwise take from the tmux server's environment, go to the runner another way
+ * (leaveCallerEnv): tmux's command line is in the process list.
  */
-export function windowEnv(
-  layout: StoreLayout, record: WorkerRecord, shimDir: string, env: NodeJS.ProcessEnv, passed: PassedEnv | undefined,
-): Record<string, string> {
-  const agents = callerAgentEnv(env, passed);
-  return { ...agents, ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${env.PATH ?? ""}` };
+export function windowEnv(layout: StoreLayout, record: WorkerRecord, shimDir: string, env: NodeJS.ProcessEnv) {
+  return { ...workerEnv(layout, record), PATH: `${shimDir}${path.delimiter}${env.PATH ?? ""}` };
 }
 
 export async function profileOf(options: Pick<SpawnOptions, "agent" | "agentArgv">): Promise<AgentProfile> {
@@ -472,12 +470,14 @@ export async function createAndStart(
         const { planWorkerEnd } = await import("../adapters/processes.ts");
         return planWorkerEnd({ orchestratorId, workerId }, undefined)();
       });
+      leaveCallerEnv(layout, record, ctx.env, profile.passedEnv);
+      undo.push(async () => forgetCallerEnv(layout, record));
       const inTmux = Boolean(ctx.env.TMUX);
       const created = await openWindow({
         session: inTmux ? undefined : tmuxSessionName(main.root),
         name: workerId,
         cwd: worktreePath,
-        env: windowEnv(layout, record, shimDir, ctx.env, profile.passedEnv),
+        env: windowEnv(layout, record, shimDir, ctx.env),
         argv: windowArgv(record, shimDir),
       }, ctx.env);
       record.window_id = created.windowId;
