@@ -170,6 +170,27 @@ test("resume: a failed worker starts again in its window with the new message; r
   assert.is(busy.json.error.code, "refused");
 });
 
+test("await && resume of an agent that exits a moment after its report: resumed, not refused in between", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  // A one-shot command: it reports, tidies up for half a second, and exits.
+  const { script, dir } = agentScript([
+    'n=$(cat "$out/runs" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$out/runs"',
+    'for last; do :; done; printf "%s" "$last" > "$out/prompt-$n"',
+    'orch notify --type task_complete --summary "life $n"',
+    "sleep 0.5",
+  ]);
+  const spawned = orch(["spawn", "feat/once", "--agent", script, "--prompt", "the task", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const awaited = orch(["await", "feat/once", "--json"], { cwd: repo, env });
+  assert.is(awaited.code, 0, awaited.stderr);
+  const resumed = orch(["resume", "feat/once", "--prompt", "and the next", "--json"], { cwd: repo, env });
+  assert.is(resumed.code, 0, resumed.stderr);
+  assert.is(resumed.json.previous_status, "done");
+  await waitUntil(() => read(path.join(dir, "prompt-2")) !== "", 20_000, "the second life");
+  assert.ok(read(path.join(dir, "prompt-2")).endsWith("and the next"), "it got the new message");
+});
+
 test("resume after stop opens a new window; the stopped worker runs again", async () => {
   const { repo } = sessionRepo();
   const env = privateTmux();

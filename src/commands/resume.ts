@@ -102,10 +102,31 @@ async function adoptSpawnsWindow(
 /** How long resume holds its claim for the new agent to start; a runner that never starts is let go then. */
 const AGENT_START_WAIT_MS = 5000;
 
+/**
+ * How long after its final report resume waits for the agent to exit. A one-shot agent (a command that does its
+ * task and exits) reports a few ms before it ends, and `orch await W && orch resume W` came in between and was
+ * refused. An agent that stays at its prompt after its report (Claude Code, Codex) is refused after the wait.
+ */
+const REPORT_TO_EXIT_MS = 2000;
+
+/** The agent's pid while it runs, once a just-finished one had its moment to exit. */
+async function agentStillRunning(layout: StoreLayout, record: WorkerRecord): Promise<number | undefined> {
+  let running = runningAgentPid(layout, record);
+  if (running === undefined) return undefined;
+  const { status, last_message: last, turn_failed: atPrompt } = workerState(layout, record);
+  if ((status !== "done" && status !== "failed") || atPrompt) return running;
+  const until = Date.parse(last?.created_here ?? last?.created_at ?? "") + REPORT_TO_EXIT_MS;
+  while (running !== undefined && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    running = runningAgentPid(layout, record);
+  }
+  return running;
+}
+
 async function startAgainHere(
   layout: StoreLayout, record: WorkerRecord, text: string | undefined, ctx: Context,
 ): Promise<Record<string, unknown>> {
-  const running = runningAgentPid(layout, record);
+  const running = await agentStillRunning(layout, record);
   if (running !== undefined) {
     const id = record.worker_id;
     // Failed by the model API, not gone: the agent waits at its prompt, where a message wakes it.
