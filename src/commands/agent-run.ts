@@ -179,8 +179,9 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   process.on("SIGHUP", () => void windowClosed().then(() => process.exit(129)));
   let code: number;
   try {
-    const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
+    // Taken first, so that no failure below leaves the caller's values in the store.
     const passed = takeCallerEnv(layout, record);
+    const argv = agentArgv(layout, record, booleanFlag(flags, "resume"));
     const env = withoutRepositoryEnv({ ...ctx.env, ...passed, ...record.agent_env, ...workerEnv(layout, record) });
     for (const name of orchestratorSessionEnv()) delete env[name];
     const startedAtMs = Date.now();
