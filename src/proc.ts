@@ -271,3 +271,16 @@ export function processName(pid: number): string {
     return "?";
   }
 }
+
+/**
+ * The folder the process works in (/proc/<pid>/cwd), or undefined when it cannot be read (another user's, gone,
+ * no /proc) or that folder was removed: a folder moved or renamed keeps its process, and the kernel names it anew.
+ */
+export function processCwd(pid: number): string | undefined {
+  try {
+    const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
+    return fs.existsSync(cwd) ? cwd : undefined;
+  } catch {
+    return undefined;
+  }
+}

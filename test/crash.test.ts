@@ -392,6 +392,37 @@ test("rm killed -9 after it deleted the branch: the next rm finishes and says th
   assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
 });
 
+test("the worktrees' folder renamed while their agents run: clean and rm keep them and say where they run; " +
+  "rm --force of one leaves the other for git worktree repair", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  mergedWorkers(repo, env, ["a", "b"]);
+  await waitUntil(() => [...statusRows(repo, env).values()].every((w) => w.agent_alive), 20_000, "both agents to start");
+  const moved = `${repo}-moved`;
+  fs.renameSync(`${repo}-worktrees`, moved);
+  // Before, clean took the folders for gone: it ended both agents and had git forget both worktrees.
+  const cleaned = orch(["clean", "--yes", "--json"], { cwd: repo, env });
+  assert.is(cleaned.code, 1, cleaned.stderr);
+  assert.equal(cleaned.json.removed, []);
+  for (const kept of cleaned.json.skipped as { worker_id: string; reason: string }[]) {
+    const here = path.join(moved, kept.worker_id);
+    assert.ok(kept.reason.includes(`still runs in ${here}: was the folder moved? Move it back to `), kept.reason);
+  }
+  const refused = orch(["rm", "a", "--yes"], { cwd: repo, env });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /^orch: worker a: its worktree \S+ is gone but its agent \(pid \d+\) still runs in .*; nothing was removed\n$/);
+  assert.ok([...statusRows(repo, env).values()].every((w) => w.agent_alive), "both agents still run");
+  const forced = orch(["rm", "a", "--yes", "--force"], { cwd: repo, env });
+  assert.is(forced.code, 0, forced.stderr);
+  assert.ok(fs.existsSync(path.join(moved, "a")), "the moved folder is left as it is");
+  // git forgot a's entry only: b's moved worktree can still be mended.
+  git(["worktree", "repair", path.join(moved, "b")], repo);
+  const listed = git(["worktree", "list", "--porcelain"], repo);
+  assert.ok(listed.includes(`worktree ${path.join(moved, "b")}\n`), listed);
+  assert.not.ok(listed.includes(`worktree ${path.join(moved, "a")}\n`), listed);
+  tmux(["kill-server"], env);
+});
+
 /** `names` spawned with a sleeping agent, each with one commit merged into main. */
 function mergedWorkers(repo: string, env: Record<string, string | undefined>, names: string[]): void {
   const agent = sleepingAgent();

@@ -10,7 +10,7 @@ import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { landedAtTip } from "../store/coherence.ts";
 import {
-  checkSshSetupFor, fetchWorkerBranches, notItsWorktree, uncommittedPaths, worktreeGone,
+  checkSshSetupFor, fetchWorkerBranches, movedWorktree, notItsWorktree, uncommittedPaths, worktreeGone,
 } from "../hosts/place.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { listWorkers, type WorkerRecord } from "../store/workers.ts";
@@ -47,6 +47,8 @@ async function judge(
   if (record.pending) return { record, action: "skip", reason: "pending: not started yet", viaGitHub: false };
   // Gone by hand, or by a clean or rm killed half-way: forgotten, and its branch deleted too when it is merged.
   const gone = worktreeGone(record);
+  const moved = await movedWorktree(layout, record);
+  if (moved !== undefined) return { record, action: "skip", reason: moved, viaGitHub: false, failed: true };
   const forget: Verdict = { record, action: "forget", reason: "worktree folder is gone", viaGitHub: false };
   try {
     await fetchWorkerBranches(layout, [record], mainRoot, ctx);

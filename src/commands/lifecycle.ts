@@ -7,7 +7,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { planWorkerEnd, type NotEnded } from "../adapters/processes.ts";
 import { MARKER_FILE, type Context, type WorkerMarker } from "../context.ts";
 import { OrchError } from "../errors.ts";
-import { checkSshSetupFor, placeOf } from "../hosts/place.ts";
+import { checkSshSetupFor, movedWorktree, placeOf } from "../hosts/place.ts";
 import { readJson } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, forgetWorker, isWaitingToStart, type WorkerRecord } from "../store/workers.ts";
@@ -261,6 +261,8 @@ export async function removeHere(
   layout: StoreLayout, record: WorkerRecord, options: RemoveOptions, ctx: Context, mainRoot: string,
 ): Promise<RemoveOutcome> {
   const present = fs.existsSync(record.worktree_path);
+  const moved = options.force ? undefined : await movedWorktree(layout, record);
+  if (moved !== undefined) throw new OrchError("refused", `worker ${record.worker_id}: ${moved}; nothing was removed`);
   const notOurs = present ? await notTheWorkersWorktree(mainRoot, record) : undefined;
   if (notOurs !== undefined) {
     const what = `worker ${record.worker_id}'s record names ${record.worktree_path}, which ${notOurs}`;

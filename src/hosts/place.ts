@@ -179,6 +179,25 @@ export function worktreeGone(record: WorkerRecord): boolean {
   return !onHost(record) && !fs.existsSync(record.worktree_path);
 }
 
+/**
+ * Why a worker whose folder is gone is not to be forgotten, else undefined: its agent still runs, so the
+ * folder was moved or renamed (a folder removed under a process is not its working folder any more), and
+ * forgetting it would end that agent and leave its work in a folder git no longer knows. The message says
+ * where the agent works now (from /proc; unknown without it) and what puts things right.
+ */
+export async function movedWorktree(layout: StoreLayout, record: WorkerRecord): Promise<string | undefined> {
+  if (!worktreeGone(record)) return undefined;
+  const { runningAgentPid } = await import("../store/watchdog.ts");
+  const pid = runningAgentPid(layout, record);
+  if (pid === undefined) return undefined;
+  const { processCwd } = await import("../proc.ts");
+  const cwd = processCwd(pid);
+  const where = cwd === undefined ? "elsewhere" : `in ${cwd}`;
+  return `its worktree ${record.worktree_path} is gone but its agent (pid ${pid}) still runs ${where}: ` +
+    `was the folder moved? Move it back to ${record.worktree_path}, or orch rm ${record.worker_id} --force ` +
+    "ends the agent and forgets the worker, leaving the folder";
+}
+
 /** notTheWorkersWorktree (commands/lifecycle.ts) of a worker here; a remote one's folder is the host's to judge. */
 export async function notItsWorktree(record: WorkerRecord, mainRoot: string): Promise<string | undefined> {
   if (onHost(record)) return undefined;
