@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { locateRepo, type Repo } from "./adapters/repo.ts";
 import { OrchError } from "./errors.ts";
-import { checkOrchestratorId, checkWorkerId } from "./ids.ts";
+import { checkOrchestratorId, checkWorkerId, isOrchestratorId } from "./ids.ts";
 import { notAFolder, readJson, storeError } from "./store/files.ts";
 import { checkStoreFormat } from "./store/format.ts";
 import { StoreLayout } from "./store/layout.ts";
@@ -168,6 +168,21 @@ export function currentWorkerId(ctx: Context, marker: WorkerMarker | undefined):
 }
 
 /**
+ * The store a worker marker names, or where it went: the marker names the store by the path it had at spawn, so
+ * once the repository was moved (and `git worktree repair` mended the worktree's link) that path is gone while
+ * the repository's own store, found through git, holds the marker's session.
+ */
+async function markedStore(ctx: Context, marker: WorkerMarker): Promise<string | undefined> {
+  if (!marker.store || fs.existsSync(marker.store) || !isOrchestratorId(marker.orchestrator_id)) return marker.store;
+  const repo = await repoOf(ctx);
+  if (!repo) return marker.store;
+  const moved = path.join(repo.mainRoot, ".orch");
+  if (moved === marker.store) return marker.store;
+  const session = new StoreLayout(moved).sessionDir(marker.orchestrator_id);
+  return fs.existsSync(session) ? moved : marker.store;
+}
+
+/**
  * The session and worker of a worker-side command (notify, inbox, the hooks). Inside a worker's
  * worktree the marker decides the orchestrator and the store too; $ORCH_ID and $ORCH_HOME that
  * disagree with it are ignored with a warning (--orch still wins). Elsewhere: as resolveSession.
@@ -178,7 +193,14 @@ export async function resolveWorkerSession(
 ): Promise<SessionRef & { workerId: string | undefined }> {
   const marker = await readWorkerMarker(ctx);
   if (!marker) {
-    const ref = await resolveSession(ctx, orchFlag);
+    let ref: SessionRef;
+    try {
+      ref = await resolveSession(ctx, orchFlag);
+    } catch (error) {
+      // No store through the environment either: a worktree cut off from its repository says how to mend that.
+      const { brokenWorktreeLinkAt } = await import("./adapters/repo.ts");
+      throw brokenWorktreeLinkAt(ctx.cwd) ?? error;
+    }
     return { ...ref, workerId: currentWorkerId(ctx, undefined) };
   }
   const env = { ...ctx.env };
@@ -187,10 +209,13 @@ export async function resolveWorkerSession(
     ctx.warn(`$ORCH_ID is ${env.ORCH_ID} but this worktree's worker reports to ${id}: using ${id}`);
   }
   delete env.ORCH_ID;
-  if (env.ORCH_HOME && marker.store && path.resolve(ctx.cwd, env.ORCH_HOME) !== marker.store) {
-    ctx.warn(`$ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${marker.store}: using ${marker.store}`);
+  const store = await markedStore(ctx, marker);
+  // The agent's $ORCH_HOME is the marker's store, named where the repository was when the worker started.
+  const given = env.ORCH_HOME ? path.resolve(ctx.cwd, env.ORCH_HOME) : undefined;
+  if (given !== undefined && store && given !== store && given !== marker.store) {
+    ctx.warn(`$ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${store}: using ${store}`);
   }
-  if (marker.store) env.ORCH_HOME = marker.store;
+  if (store) env.ORCH_HOME = store;
   const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);
   return { ...ref, workerId: currentWorkerId(ctx, marker) };
 }

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, orch, sessionRepo, snapshot } from "./helpers.ts";
+import { commitFiles, git, orch, sessionRepo, snapshot } from "./helpers.ts";
 
 test("notify writes a readable JSON message with every content field", () => {
   const { repo, id } = sessionRepo();
@@ -75,6 +75,34 @@ test("in a worker's worktree the marker decides who speaks; a disagreeing enviro
   });
   assert.is(plain.json.worker_id, "feat-a");
   assert.is(plain.stderr, "");
+});
+
+test("the repository moved: the worker's notify and diff name git worktree repair; once repaired, notify reaches " +
+  "the moved store", () => {
+  const { repo, id } = sessionRepo();
+  const spawned = orch(["spawn", "feat/m", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  // What the agent's environment says, from before the move.
+  const env = { ORCH_ID: id, ORCH_WORKER: "feat-m", ORCH_HOME: path.join(repo, ".orch") };
+  const moved = `${repo}-moved`;
+  fs.renameSync(repo, moved);
+  const send = () => orch(["notify", "--type", "progress", "--summary", "after the move", "--json"], { cwd: worktree, env });
+  const cut = send();
+  assert.is(cut.code, 1, cut.stderr);
+  const mend = `Run git worktree repair ${worktree} in the repository where it is now`;
+  assert.ok(cut.json.error.message.endsWith(mend), cut.json.error.message);
+  const diff = orch(["diff", "feat-m", "--json"], { cwd: moved });
+  assert.is(diff.code, 1, diff.stderr);
+  assert.ok(diff.json.error.message.endsWith(mend), diff.json.error.message);
+
+  git(["worktree", "repair", worktree], moved);
+  const sent = send();
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.stderr, "", "the store moved with the repository: nothing to warn of");
+  const polled = orch(["poll", "--json"], { cwd: moved });
+  assert.equal(polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["after the move"]);
+  assert.not.ok(fs.existsSync(repo), "no store made again where the repository was");
 });
 
 test("task_complete from a worktree with uncommitted work is sent, and the agent is told what it left out", () => {

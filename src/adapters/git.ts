@@ -6,7 +6,7 @@ import path from "node:path";
 import { OrchError } from "../errors.ts";
 import { checkResult, run, runSync, type RunOptions, type RunResult } from "./exec.ts";
 import { pullRequestRepository } from "./gh.ts";
-import { readRefFromFiles, type Repo } from "./repo.ts";
+import { brokenWorktreeLink, readRefFromFiles, type Repo } from "./repo.ts";
 
 /**
  * GIT_OPTIONAL_LOCKS=0: orch's reading commands (git status in a worker's worktree, in the base's checkout)
@@ -51,6 +51,8 @@ async function whileWorktreeMade(tryOnce: (attempt: number) => Promise<RunResult
 
 export async function git(args: string[], cwd: string, options: GitOptions = {}): Promise<RunResult> {
   const result = await whileWorktreeMade(() => gitOnce(args, cwd, options));
+  const broken = result.code !== 0 && !options.allowFailure ? brokenWorktreeLink(cwd, result.stderr) : undefined;
+  if (broken) throw broken;
   return checkResult(["git", ...args], result, options);
 }
 

@@ -191,3 +191,28 @@ export function headBranchFromFiles(repo: Repo): string | null | undefined {
   const ref = head.slice(5).trim();
   return ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : null;
 }
+
+/**
+ * A linked worktree whose link to its repository is broken, as git states it ("not a git repository: <git dir>"
+ * for the gitdir: line of its .git file): the git dir it names is gone, most often because the repository was
+ * moved or renamed. One line naming git's own mend, or undefined when that is not what git said.
+ */
+export function brokenWorktreeLink(worktree: string, gitSaid: string): OrchError | undefined {
+  const named = /not a git repository: (\S*\/worktrees\/[^\s/]+)\s*$/m.exec(gitSaid)?.[1];
+  if (named === undefined || fs.existsSync(named)) return undefined;
+  return new OrchError("not_found", `the worktree ${worktree} names its repository's git dir ${named}, which is ` +
+    `gone: was the repository moved? Run git worktree repair ${worktree} in the repository where it is now`);
+}
+
+/** brokenWorktreeLink for `dir` itself, read from the .git file of the worktree it is in (no git started). */
+export function brokenWorktreeLinkAt(dir: string): OrchError | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    const dotGit = path.join(d, ".git");
+    if (fs.existsSync(dotGit)) {
+      const pointer = readTrimmed(dotGit); // undefined for a folder: a repository of its own
+      if (!pointer?.startsWith("gitdir: ")) return undefined;
+      return brokenWorktreeLink(d, `not a git repository: ${path.resolve(d, pointer.slice("gitdir: ".length))}`);
+    }
+    if (path.dirname(d) === d) return undefined;
+  }
+}
