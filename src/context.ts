@@ -8,7 +8,7 @@ import { checkOrchestratorId, checkWorkerId, isOrchestratorId } from "./ids.ts";
 import { notAFolder, readJson, storeError } from "./store/files.ts";
 import { checkStoreFormat } from "./store/format.ts";
 import { StoreLayout } from "./store/layout.ts";
-import { loadSession, newestSessionId, type SessionRecord } from "./store/sessions.ts";
+import { loadSession, newestSessionId, removedFromStore, type SessionRecord } from "./store/sessions.ts";
 
 export interface Context {
   cwd: string;
@@ -147,7 +147,10 @@ export async function resolveSession(
       throw new OrchError("not_found", `no usable orchestrator session in ${layout.root}: ${which} ` +
         "(fix or remove it, or run orch init for a new one)");
     }
-    if (!id) throw new OrchError("not_found", `no orchestrator session in ${layout.root}: run orch init first`);
+    if (!id) {
+      const removed = removedFromStore(layout);
+      throw new OrchError("not_found", `no orchestrator session in ${layout.root}${removed || ": run orch init first"}`);
+    }
   }
   return { layout, session: loadSession(layout, id), marker };
 }
@@ -180,6 +183,19 @@ async function markedStore(ctx: Context, marker: WorkerMarker): Promise<string |
   if (moved === marker.store) return marker.store;
   const session = new StoreLayout(moved).sessionDir(marker.orchestrator_id);
   return fs.existsSync(session) ? moved : marker.store;
+}
+
+/**
+ * removedFromStore for a worker's session in its repository's store, or "": what to say when that store, or the
+ * session in it, is not there (only then is it looked at, so a worker's notify pays nothing for it).
+ */
+async function removedFromRepositoryStore(ctx: Context, store: string, orchestratorId: string): Promise<string> {
+  const layout = new StoreLayout(store);
+  if (fs.existsSync(layout.sessionDir(orchestratorId)) || !isOrchestratorId(orchestratorId)) return "";
+  const repo = await repoOf(ctx);
+  if (!repo || path.join(repo.mainRoot, ".orch") !== store) return "";
+  const registered = new StoreLayout(store, path.join(repo.commonDir, SESSION_REGISTRY));
+  return removedFromStore(registered, fs.existsSync(store) ? orchestratorId : undefined);
 }
 
 /**
@@ -216,6 +232,17 @@ export async function resolveWorkerSession(
     ctx.warn(`$ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${store}: using ${store}`);
   }
   if (store) env.ORCH_HOME = store;
-  const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);
-  return { ...ref, workerId: currentWorkerId(ctx, marker) };
+  const removed = store ? await removedFromRepositoryStore(ctx, store, marker.orchestrator_id) : "";
+  if (removed && !fs.existsSync(store!)) {
+    throw new OrchError("not_found", `no orch store at ${store}${removed}`, { session_missing: true });
+  }
+  try {
+    const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);
+    return { ...ref, workerId: currentWorkerId(ctx, marker) };
+  } catch (error) {
+    // The store was made anew (orch init) after the one holding this worker's session was removed.
+    const missing = error instanceof OrchError && error.details.session_missing === true && orchFlag === undefined;
+    if (missing && removed) throw new OrchError("not_found", `${error.message}${removed}`, error.details);
+    throw error;
+  }
 }

@@ -75,6 +75,32 @@ test("a read-only store: poll, init, inbox and notify say so in one line", () =>
   assert.is(orch(["poll", "--json"], { cwd: repo }).json.message_count, 1, "nothing was lost");
 });
 
+test("the store removed by git clean -fdx: orchestrator and worker commands say so and how to put it back; " +
+  "nothing made again", () => {
+  const { repo, id } = sessionRepo();
+  const spawned = orch(["spawn", "feat/c", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawned.code, 0, spawned.stderr);
+  git(["clean", "-fdxq"], repo);
+  assert.not.ok(fs.existsSync(path.join(repo, ".orch")), "git clean -x takes the store: git ignores it");
+  const removed = `where orch made session ${id}, was removed (git clean -x and git stash --all remove .orch/, ` +
+    "which git ignores); put it back (git stash pop, or your copy) or start anew with orch init";
+  const env = { ORCH_ID: id, ORCH_WORKER: "feat-c", ORCH_HOME: path.join(repo, ".orch") };
+  const worktree = spawned.json.worktree_path as string;
+  for (const [args, cwd] of [[["status"], repo], [["poll"], repo], [["rm", "feat-c", "--yes"], repo],
+    [["notify", "--type", "progress", "--summary", "s"], worktree]] as const) {
+    const r = orch([...args], { cwd, env: cwd === worktree ? env : {} });
+    assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+    oneLineError(r);
+    assert.ok(r.stderr.includes(removed), `${args[0]}: ${r.stderr}`);
+  }
+  assert.not.ok(fs.existsSync(path.join(repo, ".orch")), "nothing made again");
+  // Started anew: the old session's worker says which session is gone, and why.
+  assert.is(orch(["init"], { cwd: repo }).code, 0);
+  const old = orch(["notify", "--type", "progress", "--summary", "s"], { cwd: worktree, env });
+  assert.is(old.code, 1, old.stderr);
+  assert.ok(old.stderr.includes(`session ${id} not found in ${path.join(repo, ".orch")}: it was removed (git clean`), old.stderr);
+});
+
 test("a 250-character branch is refused with exit 2, nothing created", () => {
   const { repo } = sessionRepo();
   const r = orch(["spawn", `feat/${"a".repeat(245)}`, "--no-window", "--json"], { cwd: repo });

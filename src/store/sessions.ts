@@ -56,9 +56,27 @@ export function createSession(layout: StoreLayout, projectDir: string): SessionR
   }
 }
 
+/**
+ * Why a store or session that orch made here is not there, for the errors that say so: the git dir still lists
+ * it, so it was removed from under orch — `git clean -x` and `git stash --all` take ignored files, and .orch/
+ * is one (info/exclude). What puts it back, or starts anew. Empty when the git dir lists none of them.
+ */
+export function removedFromStore(layout: StoreLayout, orchestratorId?: string): string {
+  if (layout.registryDir === undefined) return "";
+  const listed = listDir(layout.registryDir).filter(isOrchestratorId);
+  const lost = orchestratorId === undefined ? listed : listed.filter((id) => id === orchestratorId);
+  if (lost.length === 0) return "";
+  const made = lost.length === 1 ? `session ${lost[0]}` : `${lost.length} sessions`;
+  const what = orchestratorId === undefined ? `${layout.root}, where orch made ${made},` : "it";
+  return `: ${what} was removed (git clean -x and git stash --all remove .orch/, which git ignores); ` +
+    "put it back (git stash pop, or your copy) or start anew with orch init";
+}
+
 export function loadSession(layout: StoreLayout, orchestratorId: string): SessionRecord {
   if (!isDirectory(layout.root)) {
-    throw new OrchError("not_found", `no orch store at ${layout.root} (run orch init)`, { session_missing: true });
+    const removed = removedFromStore(layout);
+    const message = removed ? `no orch store at ${layout.root}${removed}` : `no orch store at ${layout.root} (run orch init)`;
+    throw new OrchError("not_found", message, { session_missing: true });
   }
   for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
     const stat = lstatOrUndefined(dir);
@@ -74,7 +92,8 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
     throw storeError("read session", layout.sessionFile(orchestratorId), error);
   }
   if (!record) {
-    const message = `orchestrator session ${orchestratorId} not found in ${layout.root}`;
+    const message = `orchestrator session ${orchestratorId} not found in ${layout.root}` +
+      removedFromStore(layout, orchestratorId);
     throw new OrchError("not_found", message, { session_missing: true });
   }
   return record;
