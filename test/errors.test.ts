@@ -101,6 +101,28 @@ test("the store removed by git clean -fdx: orchestrator and worker commands say 
   assert.ok(old.stderr.includes(`session ${id} not found in ${path.join(repo, ".orch")}: it was removed (git clean`), old.stderr);
 });
 
+test("the store put back by git stash pop, without its empty folders: poll names them and the mkdir; then all as before",
+  () => {
+  const { repo, id } = sessionRepo();
+  assert.is(orch(["notify", "--type", "progress", "--summary", "before"], { cwd: repo, env: { ORCH_ID: id } }).code, 0);
+  assert.is(orch(["poll"], { cwd: repo }).code, 0);
+  git(["stash", "--all", "-q"], repo);
+  git(["stash", "pop", "-q"], repo);
+  const mail = path.join(repo, ".orch/sessions", id, "mail");
+  assert.not.ok(fs.existsSync(path.join(mail, "new")), "git keeps no empty folder");
+  const r = orch(["poll"], { cwd: repo });
+  assert.is(r.code, 1, r.stderr);
+  oneLineError(r);
+  assert.match(r.stderr, `the mailbox ${mail} has no tmp/, new/, claims/, quarantine/: was the session removed, or ` +
+    "the store put back without its empty folders (git stash pop keeps none)? in that folder, mkdir tmp new claims " +
+    "quarantine puts them back");
+  for (const name of ["tmp", "new", "claims", "quarantine"]) fs.mkdirSync(path.join(mail, name));
+  assert.is(orch(["notify", "--type", "progress", "--summary", "after"], { cwd: repo, env: { ORCH_ID: id } }).code, 0);
+  const polled = orch(["poll", "--json"], { cwd: repo });
+  assert.equal(polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["after"],
+    "the message read before is not handed out again; the new one is");
+});
+
 test("a 250-character branch is refused with exit 2, nothing created", () => {
   const { repo } = sessionRepo();
   const r = orch(["spawn", `feat/${"a".repeat(245)}`, "--no-window", "--json"], { cwd: repo });

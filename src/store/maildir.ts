@@ -76,8 +76,12 @@ function ensureSubdir(dir: string, sub: Subdir, report: QuarantineReport | undef
   const stat = lstatOrUndefined(place);
   if (stat?.isDirectory()) return;
   // A missing folder is not made again: the mailbox is being removed (rm -rf racing a reader), not replaced.
+  // Or the store came back without its empty folders (git stash --all, then pop): the user makes them.
   if (stat === undefined) {
-    throw new OrchError("not_found", `the mailbox ${dir} has no ${sub}/ (was the session removed?)`);
+    const missing = SUBDIRS.filter((name) => lstatOrUndefined(path.join(dir, name)) === undefined);
+    const back = `in that folder, mkdir ${missing.join(" ")} puts them back`;
+    throw new OrchError("not_found", `the mailbox ${dir} has no ${missing.map((name) => `${name}/`).join(", ")}: ` +
+      `was the session removed, or the store put back without its empty folders (git stash pop keeps none)? ${back}`);
   }
   const aside = sub === "quarantine"
     ? uniqueName(dir, "quarantine.replaced")
