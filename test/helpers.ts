@@ -281,6 +281,79 @@ export function smallDisk(size: string): SmallDisk | string {
 }
 
 /**
+ * A small ext4 for the full disk a tmpfs cannot give: there a folder's entries take no room, here a folder
+ * grows by blocks, so a rename or a link into a full folder fails while writing a file still fits.
+ */
+export interface BlockDisk {
+  dir: string;
+  /** Writes a filler until nothing is left, and returns it. */
+  fillAll(): string;
+  /** Links `file` into `folder` under names as long as a message file's until the folder's blocks are full. */
+  fillFolder(folder: string, file: string): void;
+  /** Gives `blocks` blocks back (1 KiB each) from the end of the filler. */
+  free(filler: string, blocks: number): void;
+  unmount(): void;
+}
+
+/**
+ * An ext4 of `sizeKiB` (1 KiB blocks, none kept for root, folders unindexed so that one grows a block at a time)
+ * on a loop device in a temp folder, or why none can be here (the test says SKIP): root only.
+ */
+export function blockDisk(sizeKiB = 4096): BlockDisk | string {
+  if (process.getuid?.() !== 0) return "a full ext4 needs root to mount a loop device";
+  const image = path.join(tempDir("orch-ext4-"), "disk.img");
+  fs.writeFileSync(image, "");
+  fs.truncateSync(image, sizeKiB * 1024);
+  const made = spawnSync("mkfs.ext4", ["-q", "-F", "-b", "1024", "-m", "0", "-O", "^has_journal,^dir_index", image], {
+    encoding: "utf8",
+  });
+  if (made.error || made.status !== 0) return `cannot make an ext4 here: ${made.error?.message ?? made.stderr.trim()}`;
+  const dir = tempDir("orch-full-");
+  const mounted = spawnSync("mount", ["-o", "loop", image, dir], { encoding: "utf8" });
+  if (mounted.status !== 0) return `cannot mount a loop device here: ${mounted.stderr.trim()}`;
+  const writeUntilFull = (file: string) => {
+    const fd = fs.openSync(file, "a");
+    const block = Buffer.alloc(1024, 120);
+    try {
+      for (;;) fs.writeSync(fd, block);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+    } finally {
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
+  };
+  return {
+    dir,
+    fillAll() {
+      const filler = path.join(dir, "filler");
+      // Twice: the first ENOSPC comes while blocks are still reserved for writes not yet allocated.
+      writeUntilFull(filler);
+      spawnSync("sync", ["-f", dir]);
+      writeUntilFull(filler);
+      return filler;
+    },
+    fillFolder(folder, file) {
+      for (let n = 0; ; n++) {
+        try {
+          fs.linkSync(file, path.join(folder, `pad_${String(n).padStart(20, "0")}.pad`));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOSPC") return;
+          throw error;
+        }
+      }
+    },
+    free(filler, blocks) {
+      fs.truncateSync(filler, fs.statSync(filler).size - blocks * 1024);
+    },
+    unmount() {
+      spawnSync("umount", ["-l", dir]);
+      fs.rmSync(path.dirname(image), { recursive: true, force: true });
+    },
+  };
+}
+
+/**
  * A session in a repository (one file, a.txt) on `disk`, its store elsewhere (the disk fills under git, not
  * under orch), and a `--no-window` worker of `branch`.
  */

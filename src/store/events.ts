@@ -72,18 +72,25 @@ function nextSeq(names: string[]): number {
  * writer that listed the log before it was made must still find the number taken. (A writer killed between
  * its two links leaves a number without an event: a gap, never a tie.)
  * A missing log folder (a forgotten worker), or one that is not a real folder (a symbolic link, which
- * would put the link outside the store), is skipped.
+ * would put the link outside the store), is skipped. Returns the named link made, if any.
  */
-export function linkEvent(eventsDir: string, file: string, type: string, id: string): void {
-  if (!isRealDirectory(eventsDir)) return;
+export function linkEvent(eventsDir: string, file: string, type: string, id: string): string | undefined {
+  if (!isRealDirectory(eventsDir)) return undefined;
   let names: string[];
   try {
     names = fs.readdirSync(eventsDir);
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return;
+    if (errnoCode(error) === "ENOENT") return undefined;
     throw error;
   }
-  for (let seq = nextSeq(names); !linkEventAt(eventsDir, file, type, id, seq); seq++);
+  let seq = nextSeq(names);
+  while (!linkEventAt(eventsDir, file, type, id, seq)) seq++;
+  return namedEvent(eventsDir, seq, type, id);
+}
+
+/** The event's named link (<seq>.<type>.<id>.json), the one status reads. */
+function namedEvent(eventsDir: string, seq: number, type: string, id: string): string {
+  return path.join(eventsDir, `${String(seq).padStart(SEQ_DIGITS, "0")}.${type}.${id}.json`);
 }
 
 /**
@@ -134,6 +141,6 @@ export function linkEventAt(eventsDir: string, file: string, type: string, id: s
     if (errnoCode(error) === "EEXIST") return false;
     throw error;
   }
-  fs.linkSync(file, path.join(eventsDir, `${number}.${type}.${id}.json`));
+  fs.linkSync(file, namedEvent(eventsDir, seq, type, id));
   return true;
 }

@@ -132,23 +132,28 @@ function claimOwner(name: string): ClaimOwner | undefined {
 
 /**
  * Delivers one message: visible in new/ whole or not at all. `link` is given the written file before
- * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log).
+ * it becomes visible, to hard-link it elsewhere (an entry of a worker's event log); the link it returns
+ * is removed again when the message cannot be delivered.
  */
 export function deliver(
   dir: string,
   name: string,
   data: string,
-  link?: (file: string) => void,
+  link?: (file: string) => string | undefined,
   report?: QuarantineReport,
 ): void {
   const owner = ensureMailbox(dir, ["tmp", "new"], report);
   const tmp = path.join(dir, "tmp", name);
   writeNewFile(tmp, data, true, owner);
+  let linked: string | undefined;
   try {
-    link?.(tmp);
+    linked = link?.(tmp);
     fs.renameSync(tmp, path.join(dir, "new", name));
   } catch (error) {
     fs.rmSync(tmp, { force: true });
+    // The rename into new/ can fail where the link did not (a full disk that new/ needs a block of): a report
+    // left in the event log would make status say done for a message no poll ever hands out.
+    if (linked !== undefined) fs.rmSync(linked, { force: true });
     throw error;
   }
   fsyncDir(path.join(dir, "new"));

@@ -1,0 +1,55 @@
+// orch at the machine's limits: a disk full where a folder needs a block (ext4, where a tmpfs gives folders room
+// for free), and a process limit that stops git and tmux from starting.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { blockDisk, orch, sessionRepo } from "./helpers.ts";
+
+/** A session whose store is on `dir`, with a --no-window worker `w`. */
+function storeOn(dir: string) {
+  const { repo } = sessionRepo();
+  const env = { ORCH_HOME: path.join(dir, "store") };
+  assert.is(orch(["init"], { cwd: repo, env }).code, 0);
+  const spawned = orch(["spawn", "w", "--no-window", "--agent", "true", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const session = path.join(dir, "store", "sessions", fs.readdirSync(path.join(dir, "store", "sessions"))[0]!);
+  return { repo, env, wt: spawned.json.worktree_path as string, mail: path.join(session, "mail"), session };
+}
+
+function statusOf(repo: string, env: Record<string, string>, worker: string): string {
+  const status = orch(["status", "--json"], { cwd: repo, env });
+  assert.is(status.code, 0, status.stderr);
+  return (status.json.workers as { worker_id: string; status: string }[]).find((w) => w.worker_id === worker)!.status;
+}
+
+test("notify when the mailbox's new/ cannot grow: exit 1, one line, and the worker's log does not say it was sent", () => {
+  const disk = blockDisk();
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  try {
+    const { repo, env, wt, mail, session } = storeOn(disk.dir);
+    const filler = disk.fillAll();
+    disk.fillFolder(path.join(mail, "new"), filler);
+    // Room for the message's file, and none for a block more of new/: its rename there is what fails.
+    disk.free(filler, 1);
+    const r = orch(["notify", "--type", "task_complete", "--summary", "done"], { cwd: wt, env });
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /no space left on device/);
+    assert.is(r.stderr.trim().split("\n").length, 1, "one line, no stack trace");
+    assert.equal(fs.readdirSync(path.join(mail, "tmp")), [], "no file left in tmp/");
+    const events = fs.readdirSync(path.join(session, "workers", "w", "events"));
+    assert.not.ok(events.some((name) => name.includes(".task_complete.")), `no report in the event log: ${events}`);
+    assert.is(statusOf(repo, env, "w"), "running", "status does not say done for a report nobody got");
+    fs.rmSync(filler);
+    for (const name of fs.readdirSync(path.join(mail, "new"))) fs.rmSync(path.join(mail, "new", name));
+    assert.is(orch(["notify", "--type", "task_complete", "--summary", "again"], { cwd: wt, env }).code, 0);
+    assert.is(statusOf(repo, env, "w"), "done");
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    assert.equal(polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["again"]);
+  } finally {
+    disk.unmount();
+  }
+});
+
+test.run();
