@@ -52,4 +52,61 @@ test("notify when the mailbox's new/ cannot grow: exit 1, one line, and the work
   }
 });
 
+/** A session on a full ext4 with one message unread, cur/ full, and one block left (for the reader's claim). */
+function curFull(disk: Exclude<ReturnType<typeof blockDisk>, string>) {
+  const made = storeOn(disk.dir);
+  assert.is(orch(["notify", "--type", "progress", "--summary", "one"], { cwd: made.wt, env: made.env }).code, 0);
+  const filler = disk.fillAll();
+  disk.fillFolder(path.join(made.mail, "cur"), filler);
+  disk.free(filler, 1);
+  const emptyCur = () => {
+    fs.rmSync(filler);
+    for (const name of fs.readdirSync(path.join(made.mail, "cur"))) {
+      if (name.startsWith("pad_")) fs.rmSync(path.join(made.mail, "cur", name));
+    }
+  };
+  return { ...made, emptyCur };
+}
+
+/** After the first reader: nothing is handed out again, with the disk still full or not, and the message is read. */
+function readOnce(repo: string, env: Record<string, string>, mail: string, emptyCur: () => void): void {
+  const again = orch(["poll", "--json"], { cwd: repo, env });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(again.json.message_count, 0, "not handed out twice");
+  emptyCur();
+  assert.is(orch(["poll", "--json"], { cwd: repo, env }).json.message_count, 0);
+  assert.equal(fs.readdirSync(path.join(mail, "claims")), [], "the next reader finished the move into cur/");
+  const status = orch(["status", "--json"], { cwd: repo, env }).json;
+  assert.equal([status.unread_count, status.total_messages], [0, 1]);
+}
+
+test("poll when cur/ cannot grow: the messages it printed are read, exit 0, one JSON document", () => {
+  const disk = blockDisk();
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  try {
+    const { repo, env, mail, emptyCur } = curFull(disk);
+    const r = orch(["poll", "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    // orch() parses stdout as one document: a second one (the failure's) would not parse.
+    assert.equal(r.json.messages.map((m: { content: { summary: string } }) => m.content.summary), ["one"]);
+    readOnce(repo, env, mail, emptyCur);
+  } finally {
+    disk.unmount();
+  }
+});
+
+test("watch when cur/ cannot grow: the line it printed is not handed out again", () => {
+  const disk = blockDisk();
+  if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+  try {
+    const { repo, env, mail, emptyCur } = curFull(disk);
+    const r = orch(["watch", "--timeout", "1"], { cwd: repo, env });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split("\n").map((line) => JSON.parse(line).content.summary), ["one"]);
+    readOnce(repo, env, mail, emptyCur);
+  } finally {
+    disk.unmount();
+  }
+});
+
 test.run();

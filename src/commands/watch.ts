@@ -57,7 +57,12 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
           const why = errnoCode(error) ?? (error as Error).message;
           throw new OrchError("failed", `watch: cannot write to stdout (${why}); ${message.id} stays unread`);
         }
-        taken.commitOne(message);
+        try {
+          taken.commitOne(message);
+        } catch {
+          // cur/ cannot take it now (a full disk where it needs a block more): it stays in the claim, which the
+          // commit below marks read as a whole. Ending here would hand it out again to the next reader.
+        }
         printed++;
       }
       taken.commit();

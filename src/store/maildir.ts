@@ -246,10 +246,10 @@ export function claimNew(dir: string, report: QuarantineReport): Claim | null {
     },
     commit() {
       // One rename is the commit point; moving the files into cur/ afterwards is only tidying,
-      // which recoverAbandonedClaims finishes if this process dies half-way.
+      // which recoverAbandonedClaims finishes if this process dies half-way or cannot do it now.
       const doneDir = `${claimDir}.done`;
       fs.renameSync(claimDir, doneDir);
-      moveAllInto(doneDir, path.join(dir, "cur"));
+      tidyCommitted(dir, doneDir);
     },
     commitFile(name) {
       fs.renameSync(path.join(claimDir, name), path.join(dir, "cur", name));
@@ -293,6 +293,20 @@ function moveAllInto(fromDir: string, toDir: string): void {
 }
 
 /**
+ * Moves the messages of a committed claim into cur/. They are read already, whether or not they get there:
+ * a failure (a full disk where cur/ needs a block more, too many open files) leaves them for a later reader,
+ * and neither fails the reader that handed them out (it would exit 1 after its output, with --json a second
+ * document) nor keeps the next ones from taking new messages.
+ */
+function tidyCommitted(dir: string, doneDir: string): void {
+  try {
+    moveAllInto(doneDir, path.join(dir, "cur"));
+  } catch {
+    // Left for the next reader's recoverAbandonedClaims.
+  }
+}
+
+/**
  * A claim whose reader died before committing goes back to new/; a committed one moves to cur/. A
  * reader is alive as long as its pid runs with the start time in the claim's name, however slow it
  * is: no age limit, so a live reader's claim is never taken over (README, "The mailbox").
@@ -309,7 +323,7 @@ function recoverAbandonedClaims(dir: string, report: QuarantineReport): void {
       continue;
     }
     if (name.endsWith(".done")) {
-      moveAllInto(claimDir, path.join(dir, "cur"));
+      tidyCommitted(dir, claimDir);
       continue;
     }
     const owner = claimOwner(name);
