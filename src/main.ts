@@ -59,7 +59,28 @@ function systemErrorLine(error: unknown): string | undefined {
   if (code === undefined || !(error instanceof Error)) return undefined;
   const unnamedPath = "path" in error && typeof error.path === "string" && !error.message.includes(error.path);
   const where = unnamedPath ? ` (${String(error.path)})` : "";
-  return `${error.message.split("\n")[0]}${where}`;
+  return `${error.message.split("\n")[0]}${where}${limitReached(error, code)}`;
+}
+
+/**
+ * Which of the session's limits an error hit, with its value, for the user to raise: too many open files
+ * (EMFILE), or a program that could not start for the process limit (EAGAIN from spawn or fork). Read only
+ * on a failure; the value may be unreadable for the very lack of a file descriptor.
+ */
+function limitReached(error: Error, code: string): string {
+  const limit = code === "EMFILE" ? { name: "Max open files", what: "open files", flag: "-n" }
+    : code === "EAGAIN" && /spawn|fork/.test(error.message) ? { name: "Max processes", what: "processes", flag: "-u" }
+    : undefined;
+  if (limit === undefined) return "";
+  let value: string | undefined;
+  try {
+    const limits = process.getBuiltinModule("node:fs").readFileSync("/proc/self/limits", "utf8");
+    value = limits.split("\n").find((line) => line.startsWith(limit.name))?.slice(limit.name.length).trim().split(/\s+/)[0];
+  } catch {
+    // no /proc (macOS), or no descriptor left to read it with
+  }
+  const is = value === undefined ? "" : ` is ${value}`;
+  return `: the limit of ${limit.what} was reached (ulimit ${limit.flag}${is})`;
 }
 
 /** The option names (long and short) that take a value: "--prompt <text>", "-t, --type <type>". */

@@ -1,11 +1,14 @@
 // orch at the machine's limits: a disk full where a folder needs a block (ext4, where a tmpfs gives folders room
 // for free), and a process limit that stops git and tmux from starting.
 
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { blockDisk, orch, sessionRepo } from "./helpers.ts";
+import {
+  baseEnv, blockDisk, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, standIn, tempDir,
+} from "./helpers.ts";
 
 /** A session whose store is on `dir`, with a --no-window worker `w`. */
 function storeOn(dir: string) {
@@ -107,6 +110,68 @@ test("watch when cur/ cannot grow: the line it printed is not handed out again",
   } finally {
     disk.unmount();
   }
+});
+
+test("spawn when the process limit stops tmux and then git's cleanup: status names what is left, rm removes it", () => {
+  if (process.getuid?.() !== 0) return console.log("SKIP: a process limit binds an ordinary user only: needs root to be one");
+  const home = tempDir("orch-nproc-");
+  const repo = scratchRepo("repo", { "a.txt": "a\n" }, home);
+  const tmuxDir = path.join(home, "tmux");
+  fs.mkdirSync(tmuxDir);
+  spawnSync("chown", ["-R", "65534:65534", home]);
+  // From tmux's start on, neither it nor orch may start another process: its server cannot fork, nor orch's git.
+  const limited = standIn("tmux", [
+    'case "$1" in new-session|new-window) prlimit --pid "$orch" --nproc=1:1; prlimit --pid $$ --nproc=1:1;; esac',
+  ]);
+  fs.chmodSync(limited.PATH!.split(":")[0]!, 0o755);
+  const asNobody = (args: string[], extra: Record<string, string> = {}) => {
+    const env = baseEnv({ HOME: home, TMUX_TMPDIR: tmuxDir, ...extra });
+    const argv = ["--reuid=65534", "--regid=65534", "--clear-groups", ...orchCommand(), ...args];
+    return spawnSync("setpriv", argv, { cwd: repo, env, encoding: "utf8" });
+  };
+  // The repository is nobody's: root's git would refuse it as of dubious ownership.
+  const branchLeft = () =>
+    spawnSync("git", ["-c", "safe.directory=*", "rev-parse", "--verify", "--quiet", "refs/heads/feat/x"], { cwd: repo })
+      .status === 0;
+  try {
+    assert.is(asNobody(["init"]).status, 0);
+    const r = asNobody(["spawn", "feat/x", "--agent", "sleep 100"], limited);
+    assert.is(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cleanup after the failed spawn: .*git/, "git could not start to undo the spawn");
+    assert.match(r.stderr, /orch rm feat-x/);
+    assert.match(r.stderr.trim().split("\n").at(-1)!, /the limit of processes was reached \(ulimit -u is 1\)$/);
+    assert.ok(branchLeft(), "the branch is left (git could not delete it)");
+    const status = asNobody(["status"]);
+    assert.is(status.status, 0, status.stderr);
+    assert.match(status.stderr, /a spawn of feat\/x .* orch rm feat-x/);
+    const rm = asNobody(["rm", "feat-x", "--yes"]);
+    assert.is(rm.status, 0, rm.stderr);
+    assert.not.ok(branchLeft(), "no branch left");
+    assert.not.ok(fs.existsSync(path.join(home, "repo-worktrees", "feat-x")), "no worktree left");
+    const again = asNobody(["spawn", "feat/x", "--no-window", "--agent", "true"]);
+    assert.is(again.status, 0, again.stderr);
+  } finally {
+    asNobody(["rm", "feat-x", "--yes", "--force"]);
+    spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "tmux", "kill-server"], {
+      env: baseEnv({ TMUX_TMPDIR: tmuxDir }), stdio: "ignore",
+    });
+  }
+});
+
+test("spawn out of file descriptors after git made its worktree: the error names the limit, rm removes what is left", () => {
+  const { repo } = sessionRepo();
+  // git makes the worktree; from then on orch has no descriptor for a pipe to the next program, nor to undo it.
+  const limited = gitStandIn(['[ "$1 $2" = "worktree add" ] && prlimit --pid "$orch" --nofile=4:4']);
+  const r = orch(["spawn", "feat/y", "--no-window", "--agent", "true"], { cwd: repo, env: limited });
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr.trim().split("\n").at(-1)!, /too many open files.*: the limit of open files was reached \(ulimit -n/);
+  assert.match(r.stderr, /orch rm feat-y/);
+  assert.ok(gitOk(["rev-parse", "--verify", "--quiet", "refs/heads/feat/y"], repo), "git could not delete the branch");
+  assert.match(orch(["status"], { cwd: repo }).stderr, /a spawn of feat\/y .* orch rm feat-y/);
+  const rm = orch(["rm", "feat-y", "--yes"], { cwd: repo });
+  assert.is(rm.code, 0, rm.stderr);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "--quiet", "refs/heads/feat/y"], repo), "no branch left");
+  assert.is(git(["worktree", "list"], repo).trim().split("\n").length, 1, "no worktree left");
 });
 
 test.run();

@@ -14,7 +14,7 @@ import * as gtr from "../adapters/gtr.ts";
 import { headBranchFromFiles, mainWorktreeOf, readRefFromFiles, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE, requireRepo, type Context, type WorkerMarker } from "../context.ts";
 import { throwIfInterrupted } from "../interrupt.ts";
-import { openJournal, removeSpawnedWorktree, repairSpawnsOf } from "./spawn-journal.ts";
+import { openJournal, removeSpawnedWorktree, repairSpawnsOf, type JournalHandle } from "./spawn-journal.ts";
 import { OrchError } from "../errors.ts";
 import { processStartTime } from "../proc.ts";
 import { ensureShim, selfCommand, shimHome, shimNeedsWriting } from "../runtime.ts";
@@ -327,10 +327,18 @@ export async function createAndStart(
   await refuseSandboxed(repo, plannedPath, options.window, ctx.env);
   // Journaled until its record says it was made (a pending worker's: until it is recorded started), so that
   // what a start killed with -9 left is removed before the next one (see repairSpawn).
-  const journal = await openJournal(layout, orchestratorId, {
+  const journaled = {
     worker_id: workerId, branch: options.branch, worktree_path: plannedPath, created_branch: !exists, from_sha: fromSha,
-  }, main.root, ctx.warn);
-  const undo: (() => Promise<unknown>)[] = [async () => journal?.close()];
+  };
+  let journal: JournalHandle | undefined = await openJournal(layout, orchestratorId, journaled, main.root, ctx.warn);
+  let undoFailed = false;
+  // Run last: an undo that failed (git or tmux could not start: the process limit) leaves the journal, written
+  // again if the record had closed it, so that status names what is left and rm, clean or the next spawn removes it.
+  const undo: (() => Promise<unknown>)[] = [async () => {
+    if (!undoFailed) return journal?.close();
+    journal ??= await openJournal(layout, orchestratorId, { ...journaled, from_sha: fromSha }, main.root, ctx.warn);
+    ctx.warn(`what this spawn of ${options.branch} left is removed by orch rm ${workerId}, orch clean or its next spawn`);
+  }];
   // The worker's resume claim, held from its started record until its window is recorded (see ResumeClaimer).
   let holdsResume = false;
   try {
@@ -444,7 +452,8 @@ export async function createAndStart(
       undo.push(async () => forgetWorker(layout, orchestratorId, workerId));
     }
     // From here on the worker has a record: what a kill -9 leaves is a worker that rm, stop and status see.
-    journal?.close();
+    journal.close();
+    journal = undefined;
     if (baseBranch && baseTip) {
       const { rememberBaseTipIfNew } = await import("../store/coherence.ts");
       rememberBaseTipIfNew(layout, orchestratorId, repo, baseBranch, baseTip);
@@ -495,7 +504,10 @@ export async function createAndStart(
     return { record, tmuxSession };
   } catch (error) {
     for (const step of undo.reverse()) {
-      await step().catch((e: Error) => ctx.warn(`cleanup after the failed spawn: ${e.message}`));
+      await step().catch((e: Error) => {
+        undoFailed = true;
+        ctx.warn(`cleanup after the failed spawn: ${e.message}`);
+      });
     }
     throw error;
   }
