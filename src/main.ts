@@ -75,7 +75,8 @@ function limitReached(error: Error, code: string): string {
   let value: string | undefined;
   try {
     const limits = process.getBuiltinModule("node:fs").readFileSync("/proc/self/limits", "utf8");
-    value = limits.split("\n").find((line) => line.startsWith(limit.name))?.slice(limit.name.length).trim().split(/\s+/)[0];
+    const line = limits.split("\n").find((candidate) => candidate.startsWith(limit.name));
+    value = line?.slice(limit.name.length).trim().split(/\s+/)[0];
   } catch {
     // no /proc (macOS), or no descriptor left to read it with
   }

@@ -337,7 +337,8 @@ export async function createAndStart(
   const undo: (() => Promise<unknown>)[] = [async () => {
     if (!undoFailed) return journal?.close();
     journal ??= await openJournal(layout, orchestratorId, { ...journaled, from_sha: fromSha }, main.root, ctx.warn);
-    ctx.warn(`what this spawn of ${options.branch} left is removed by orch rm ${workerId}, orch clean or its next spawn`);
+    const removedBy = `orch rm ${workerId}, orch clean or its next spawn`;
+    ctx.warn(`what this spawn of ${options.branch} left is removed by ${removedBy}`);
   }];
   // The worker's resume claim, held from its started record until its window is recorded (see ResumeClaimer).
   let holdsResume = false;
