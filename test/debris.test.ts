@@ -141,7 +141,7 @@ test("after kill -9 of land, the next land removes its throw-away worktree; a ru
   await killLand(killed);
   assert.ok(fs.existsSync(first!), "kill -9 left the throw-away worktree");
 
-  // The next land removes it first thing, then waits for the killed land's lock to go stale, and tests.
+  // The next land removes it first thing, takes over the killed land's lock (its holder is gone), and tests.
   const release = path.join(tempDir("orch-release-"), "go");
   const next = await slowLand(repo, "feat/running", release);
   const [live] = scratchWorktrees(repo);

@@ -5,8 +5,8 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  commitFiles, git, gitOk, gitStandIn, incompressibleMiB, orch, orchCommand, privateTmux, scratchRepo, sessionRepo, sleep,
-  smallDisk, snapshot, startTime, tempDir, waitUntil, writeFiles,
+  commitFiles, git, gitOk, gitStandIn, incompressibleMiB, orch, orchAsync, orchCommand, privateTmux, scratchRepo,
+  sessionRepo, sleep, smallDisk, snapshot, startTime, tempDir, waitUntil, writeFiles,
 } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string | Buffer>): Promise<string> {
@@ -494,6 +494,45 @@ test("a worker removed while land merges it, which conflicts: skipped, not hande
   assert.equal(r.json.returned, []);
   const workers = path.join(repo, ".orch", "sessions", id, "workers");
   assert.equal(fs.readdirSync(workers), ["feat-after"], "nothing of the removed worker was written again");
+});
+
+test("a land stopped (Ctrl-Z) while it tests keeps its lock: a merge waits for it, saying so, and lands after it", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });
+  await finishedWorker(repo, "feat/other", { "other.txt": "o\n" });
+  const scratch = tempDir("orch-stopped-land-");
+  const [started, release] = [path.join(scratch, "started"), path.join(scratch, "release")];
+  const testCommand = `touch ${started}; while [ ! -e ${release} ]; do sleep 0.05; done`;
+  const land = orchAsync(["land", "feat-slow", "--test", testCommand, "--json"], { cwd: repo });
+  await waitUntil(() => fs.existsSync(started), 30_000, "the land's test to start");
+  const pid = land.child.pid!;
+  process.kill(pid, "SIGSTOP");
+  try {
+    // As if it had been stopped a minute: proper-lockfile's touch of the lock every 2.5 s has not come since.
+    const lock = path.join(repo, ".orch", "checkout.lock");
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, aMinuteAgo, aMinuteAgo);
+    const merge = orchAsync(["merge", "feat-other", "--local", "--json"], { cwd: repo });
+    let stderr = "";
+    let ended = false;
+    merge.child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    void merge.done.then(() => (ended = true));
+    await waitUntil(() => ended || /waiting for pid/.test(stderr), 30_000, "the merge to wait or end");
+    assert.not.ok(ended, `the merge went ahead under the stopped land's lock: ${stderr}`);
+    assert.match(stderr, new RegExp(`waiting for pid ${pid} \\(land\\), which holds \\S+checkout\\.lock but has not run`));
+    process.kill(pid, "SIGCONT");
+    fs.writeFileSync(release, "");
+    const [landed, merged] = await Promise.all([land.done, merge.done]);
+    assert.is(landed.code, 0, landed.stderr);
+    assert.is(landed.json.results[0].status, "landed");
+    assert.is(merged.code, 0, merged.stderr);
+    assert.is(git(["show", "main:slow.txt"], repo), "s");
+    assert.is(git(["show", "main:other.txt"], repo), "o");
+    assert.not.ok(fs.existsSync(lock), "no lock is left");
+  } finally {
+    if (land.child.exitCode === null) land.child.kill("SIGCONT");
+    fs.writeFileSync(release, "");
+  }
 });
 
 test.run();
