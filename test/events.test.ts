@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { linkEvent, readEventLog } from "../src/store/events.ts";
-import { orch, orchAsync, sessionRepo, tempDir } from "./helpers.ts";
+import { orch, orchAsync, privateTmux, sessionRepo, sleepingAgent, tempDir, waitUntil } from "./helpers.ts";
 
 function eventFile(dir: string): string {
   const file = path.join(dir, `msg-${Math.random().toString(36).slice(2)}.json`);
@@ -88,6 +88,29 @@ test("8 processes notifying as one worker at once: one number per event, none sk
     const mine = summaries.filter((x: string) => x.startsWith(`s${s}:`)).map((x: string) => Number(x.split(":")[1]));
     assert.equal(mine, Array.from({ length: 25 }, (_, n) => n), `s${s}'s events in the order it sent them`);
   }
+});
+
+test("a hook paused between its two links as it records a turn: send types no wake-up line into it", async () => {
+  const env = privateTmux();
+  const { repo, id } = sessionRepo();
+  const args = ["spawn", "feat/busy", "--agent", sleepingAgent(), "--prompt", "work", "--json"];
+  const spawned = orch(args, { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const alive = () => orch(["status", "--json"], { cwd: repo, env }).json.workers[0].alive === true;
+  await waitUntil(alive, 20_000, "the agent to run");
+  const idle = orch(["notify", "--type", "idle", "--summary", "turn ended"], { cwd: spawned.json.worktree_path, env });
+  assert.is(idle.code, 0, idle.stderr);
+  // What the hook of the next turn leaves while it is stopped between its two links: the event's bare number.
+  const events = path.join(repo, ".orch", "sessions", id, "workers", "feat-busy", "events");
+  const next = Math.max(...readEventLog(events).map((entry) => entry.seq)) + 1;
+  const turn = {
+    id: "msg_0hoh2l3rhmu5lzsfebc", orchestrator_id: id, worker_id: "feat-busy", message_type: "turn_started",
+    content: { summary: "the agent is at work again" }, created_at: new Date().toISOString() };
+  fs.writeFileSync(path.join(events, String(next).padStart(12, "0")), JSON.stringify(turn));
+  const sent = orch(["send", "feat-busy", "one more thing", "--json"], { cwd: repo, env });
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.json.woken, false, "the wake-up line was typed into the turn the hook records");
+  assert.not.ok(readEventLog(events).some((entry) => entry.type === "woken"));
 });
 
 test.run();

@@ -496,7 +496,7 @@ test("a worker removed while land merges it, which conflicts: skipped, not hande
   assert.equal(fs.readdirSync(workers), ["feat-after"], "nothing of the removed worker was written again");
 });
 
-test("a land stopped (Ctrl-Z) while it tests keeps its lock: a merge waits for it, saying so, and lands after it", async () => {
+test("a land stopped (Ctrl-Z) as it tests keeps its lock: a merge waits, saying so, and merges after it", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });
   await finishedWorker(repo, "feat/other", { "other.txt": "o\n" });
@@ -519,7 +519,8 @@ test("a land stopped (Ctrl-Z) while it tests keeps its lock: a merge waits for i
     void merge.done.then(() => (ended = true));
     await waitUntil(() => ended || /waiting for pid/.test(stderr), 30_000, "the merge to wait or end");
     assert.not.ok(ended, `the merge went ahead under the stopped land's lock: ${stderr}`);
-    assert.match(stderr, new RegExp(`waiting for pid ${pid} \\(land\\), which holds \\S+checkout\\.lock but has not run`));
+    const waiting = `waiting for pid ${pid} \\(land\\), which holds \\S+checkout\\.lock but has not run`;
+    assert.match(stderr, new RegExp(waiting));
     process.kill(pid, "SIGCONT");
     fs.writeFileSync(release, "");
     const [landed, merged] = await Promise.all([land.done, merge.done]);

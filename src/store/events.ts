@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { errnoCode } from "../errors.ts";
 import { isDigits } from "../ids.ts";
-import { isRealDirectory, listDir } from "./files.ts";
+import { isRealDirectory, listDir, readRegularFile } from "./files.ts";
 
 /** Wide enough that names sort as numbers do; a worker never sees 10^12 events. */
 const SEQ_DIGITS = 12;
@@ -115,6 +115,27 @@ function eventInFlight(eventsDir: string, names: string[]): boolean {
     const age = stat === undefined ? IN_FLIGHT_MS : Date.now() - stat.ctimeMs;
     return age < IN_FLIGHT_MS && age > -IN_FLIGHT_MS;
   });
+}
+
+/**
+ * The events whose bare number is linked and whose named link is not (yet): a writer between its two links, or
+ * one killed there. Each is read from its bare number, the same file: its message type and number.
+ */
+export function unnamedEvents(eventsDir: string): { seq: number; messageType: string }[] {
+  const names = listDir(eventsDir);
+  const named = new Set(names.filter((name) => name.charCodeAt(SEQ_DIGITS) === 46).map((n) => n.slice(0, SEQ_DIGITS)));
+  const unnamed: { seq: number; messageType: string }[] = [];
+  for (const number of names) {
+    if (number.length !== SEQ_DIGITS || named.has(number) || !isDigits(number)) continue;
+    try {
+      const text = readRegularFile(path.join(eventsDir, number)).toString("utf8");
+      const messageType = (JSON.parse(text) as { message_type?: unknown }).message_type;
+      if (typeof messageType === "string") unnamed.push({ seq: Number(number), messageType });
+    } catch {
+      // not an event orch wrote: nothing to read
+    }
+  }
+  return unnamed;
 }
 
 /**

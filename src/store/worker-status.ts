@@ -6,7 +6,7 @@ import path from "node:path";
 import { errnoCode } from "../errors.ts";
 import { isRealDirectory, readRegularFile, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { linkEvent, linkEventAt, nextEventSeq, readEventLog, type EventEntry } from "./events.ts";
+import { linkEvent, linkEventAt, nextEventSeq, readEventLog, unnamedEvents, type EventEntry } from "./events.ts";
 import {
   newMessage, parseMessage, sendMessage, sendTurnFailed, TURN_FAILED, type LifecycleType, type Message,
 } from "./messages.ts";
@@ -57,12 +57,31 @@ export function claimWakeUp(layout: StoreLayout, record: WorkerRecord): boolean 
     for (;;) {
       // The number first, then the state: an event that lands in between takes that number.
       const seq = nextEventSeq(eventsDir);
-      if (!logState(layout, record).at_prompt) return false;
+      if (!logState(layout, record).at_prompt || leavesPromptUnnamed(eventsDir)) return false;
       if (linkEventAt(eventsDir, staging, "woken", event.id, seq)) return true;
     }
   } finally {
     fs.rmSync(staging, { force: true });
   }
+}
+
+/**
+ * Whether an event not yet named in the log (see unnamedEvents), numbered after the one that put the agent at its
+ * prompt, takes it from there: a hook that records the turn it started, paused between its two links longer than
+ * nextEventSeq waits (a stopped or starved process), is read from its content, so no wake-up line is typed into
+ * that turn. Its turn is real whether or not its writer goes on; the Stop hook's idle after it is numbered after
+ * it. A `woken` is left to nextEventSeq: one whose send was killed before it typed would hold every wake-up after.
+ */
+function leavesPromptUnnamed(eventsDir: string): boolean {
+  let step: Step = { status: "running", atPrompt: false };
+  let promptSeq = -1;
+  for (const entry of readEventLog(eventsDir)) {
+    const next = nextStep(step, entry.type);
+    if (next.atPrompt && !step.atPrompt) promptSeq = entry.seq;
+    step = next;
+  }
+  return unnamedEvents(eventsDir).some(({ seq, messageType }) =>
+    seq > promptSeq && messageType !== "woken" && !nextStep({ ...step, atPrompt: true }, messageType).atPrompt);
 }
 
 /**
