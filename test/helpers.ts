@@ -437,6 +437,27 @@ export function watching(pid: number): boolean {
   }
 }
 
+/**
+ * An unrelated long-lived process (sleep) that has exactly `pid`, as after a reboot a record's pid names another
+ * process: made by setting the kernel's last pid (root only) and retried while other forks take it first. Its
+ * start time is its own, not the record's. Undefined where the pid cannot be chosen; killed at exit.
+ */
+export async function processWithPid(pid: number): Promise<number | undefined> {
+  await waitUntil(() => !fs.existsSync(`/proc/${pid}`), 10_000, `pid ${pid} to be free`);
+  const take = `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid && { sleep 600 </dev/null >/dev/null 2>&1 & echo $!; }`;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const started = spawnSync("sh", ["-c", take], { encoding: "utf8" });
+    const got = Number(started.stdout.trim());
+    if (started.status !== 0 || !(got > 0)) return undefined;
+    if (got === pid) {
+      cleanups.push(() => process.kill(got, "SIGKILL"));
+      return got;
+    }
+    process.kill(got, "SIGKILL");
+  }
+  return undefined;
+}
+
 /** A process's start time as /proc says it (what orch's claims record beside the pid). */
 export function startTime(pid: number): string {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");

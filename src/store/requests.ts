@@ -8,7 +8,7 @@ import { OrchError, errnoCode } from "../errors.ts";
 import { isRequestId, newRequestId } from "../ids.ts";
 import { listDir, makeDirIn, readJson, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { isAlive } from "../proc.ts";
+import { isAlive, isSameProcess, processStartTime } from "../proc.ts";
 import type { WorkerRecord } from "./workers.ts";
 
 export interface PendingRequest {
@@ -19,6 +19,11 @@ export interface PendingRequest {
   waiting_for: string;
   /** The hook process that waits for the answer: a request whose hook is gone cannot be answered. */
   hook_pid: number;
+  /**
+   * The hook's start time, so that another process given its pid later (after a reboot) is not taken for it;
+   * null without /proc, absent in requests of older versions.
+   */
+  hook_start_time?: string | null;
   created_at: string;
 }
 
@@ -56,6 +61,7 @@ export function openRequest(
     tool_name: toolName,
     waiting_for: waitingFor,
     hook_pid: process.pid,
+    hook_start_time: processStartTime(process.pid) ?? null,
     created_at: new Date().toISOString(),
   };
   writeNewFile(requestFile(layout, record, request.request_id), toJson(request), true);
@@ -103,6 +109,12 @@ function readRequest(file: string): PendingRequest | undefined {
   }
 }
 
+/** The request's hook still waits: its pid names the same process (by its start time, when one was recorded). */
+function hookRuns(request: PendingRequest): boolean {
+  const startTime = typeof request.hook_start_time === "string" ? request.hook_start_time : undefined;
+  return startTime === undefined ? isAlive(request.hook_pid) : isSameProcess(request.hook_pid, startTime);
+}
+
 /** Requests still waiting for an answer (unanswered, their hook alive), oldest first. */
 export function pendingRequests(layout: StoreLayout, record: WorkerRecord): PendingRequest[] {
   const dir = layout.requestsDir(record.orchestrator_id, record.worker_id);
@@ -112,7 +124,7 @@ export function pendingRequests(layout: StoreLayout, record: WorkerRecord): Pend
     const id = name.slice(0, -5);
     if (!name.endsWith(".json") || !isRequestId(id) || names.includes(`${id}.answer.json`)) continue;
     const request = readRequest(path.join(dir, name));
-    if (request && isAlive(request.hook_pid)) pending.push(request);
+    if (request && hookRuns(request)) pending.push(request);
   }
   return pending.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
