@@ -8,7 +8,9 @@ import { checkOrchestratorId, checkWorkerId, isOrchestratorId } from "./ids.ts";
 import { notAFolder, readJson, storeError } from "./store/files.ts";
 import { checkStoreFormat } from "./store/format.ts";
 import { StoreLayout } from "./store/layout.ts";
-import { loadSession, newestSessionId, removedFromStore, type SessionRecord } from "./store/sessions.ts";
+import {
+  describeUse, inUse, loadSession, newestOf, pickableSessions, removedFromStore, sessionUse, type SessionRecord,
+} from "./store/sessions.ts";
 
 export interface Context {
   cwd: string;
@@ -134,11 +136,14 @@ export async function resolveSession(
   if (id === undefined) {
     let unreadable = 0;
     try {
-      id = newestSessionId(layout, (line) => {
+      const sessions = pickableSessions(layout, (line) => {
         unreadable++;
         ctx.warn(line);
       });
+      id = newestOf(sessions)?.orchestrator_id;
+      if (id !== undefined && sessions.length > 1) refuseSharedStore(layout, sessions, id);
     } catch (error) {
+      if (error instanceof OrchError) throw error;
       throw storeError("read the store at", layout.root, error);
     }
     if (!id && unreadable) {
@@ -153,6 +158,27 @@ export async function resolveSession(
     }
   }
   return { layout, session: loadSession(layout, id), marker };
+}
+
+/**
+ * Refuses to pick the newest session while another one in the store is in use (sessionUse): two orchestrators
+ * at one repository (two Claude Code sessions, each with its orch init), one of whose commands came without
+ * --orch (an agent's shell forgets ORCH_ID between calls). The newest may be the other's, and its poll would
+ * take the other's messages, handed out once, or its clean and land act on the other's workers. One session in
+ * use, or none, is today's rule unchanged.
+ */
+function refuseSharedStore(layout: StoreLayout, sessions: SessionRecord[], newestId: string): void {
+  const uses = sessions.map((record) => sessionUse(layout, record));
+  if (!uses.some((use) => use.orchestrator_id !== newestId && inUse(use))) return;
+  const named = uses.filter((use) => use.orchestrator_id === newestId || inUse(use))
+    .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
+  const list = named.map((use) => {
+    const newest = use.orchestrator_id === newestId ? "the newest; " : "";
+    return `${use.orchestrator_id} (${newest}${describeUse(use)})`;
+  });
+  throw new OrchError("refused", `more than one orchestrator session in ${layout.root} is in use: ` +
+    `${list.join(", ")}; name yours with --orch ID (or $ORCH_ID): without it orch would take the newest, ` +
+    "which may be another orchestrator's", { sessions: named });
 }
 
 /**

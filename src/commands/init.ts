@@ -7,7 +7,9 @@ import { storeLayoutFor, type Context } from "../context.ts";
 import { asGiven, OrchError } from "../errors.ts";
 import { stringFlag, type Flags } from "../flags.ts";
 import { StoreLayout } from "../store/layout.ts";
-import { createSession, type SessionRecord } from "../store/sessions.ts";
+import {
+  createSession, describeUse, inUse, pickableSessions, sessionUse, type SessionRecord,
+} from "../store/sessions.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface InitOptions {
@@ -78,17 +80,37 @@ export async function runInit(options: InitOptions, ctx: Context): Promise<Sessi
   return record;
 }
 
+/**
+ * What to say when other sessions of the store are in use (sessionUse): commands without --orch are refused
+ * from now on (context.ts refuseSharedStore), so the new session's orchestrator is told at once to name it.
+ */
+async function sharingNote(record: SessionRecord, ctx: Context): Promise<string | undefined> {
+  const layout = await storeLayoutFor({ ...ctx, cwd: record.project_dir });
+  if (!layout) return undefined;
+  const others = pickableSessions(layout).filter((other) => other.orchestrator_id !== record.orchestrator_id)
+    .map((other) => sessionUse(layout, other)).filter(inUse);
+  if (others.length === 0) return undefined;
+  const list = others.map((use) => `${use.orchestrator_id} (${describeUse(use)})`).join(", ");
+  const id = record.orchestrator_id;
+  const which = others.length === 1 ? `another session, ${list}, is` : `other sessions, ${list}, are`;
+  return `${which} in use in this store: give every command --orch ${id} (or set ORCH_ID=${id}), since one ` +
+    "without it is refused while more than one session is in use";
+}
+
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const record = await runInit(parseInit(flags, ctx), ctx);
+  const sharing = await sharingNote(record, ctx);
+  const created = "Orchestrator session created. Use this ID when starting worker sessions.";
   return {
     json: {
       success: true,
       ...record,
-      message: "Orchestrator session created. Use this ID when starting worker sessions.",
+      message: sharing === undefined ? created : `${created} Note: ${sharing}.`,
     },
     // The bare id on stdout, so that ORCH_ID=$(orch init) works; the sentence goes to stderr.
     human: () => {
       ctx.warn(`created orchestrator session ${record.orchestrator_id} for ${record.project_dir}`);
+      if (sharing !== undefined) ctx.warn(sharing);
       return `${record.orchestrator_id}\n`;
     },
   };

@@ -3,13 +3,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { isOrchestratorId, newOrchestratorId } from "../ids.ts";
+import { isOrchestratorId, isWorkerId, newOrchestratorId } from "../ids.ts";
 import {
   CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson,
   notAFolder, writeNewFile,
 } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
-import { createMailbox } from "./maildir.ts";
+import { createMailbox, unreadFiles } from "./maildir.ts";
 
 export interface SessionRecord {
   orchestrator_id: string;
@@ -102,20 +102,27 @@ export function loadSession(layout: StoreLayout, orchestratorId: string): Sessio
 /** A session whose created_at lies further ahead than this is not one orch just made: it is never picked. */
 const FUTURE_TOLERANCE_MS = 60_000;
 
+/** The newest of `sessions` (by created_at). */
+export function newestOf(sessions: SessionRecord[]): SessionRecord | undefined {
+  let newest: SessionRecord | undefined;
+  for (const record of sessions) if (!newest || record.created_at > newest.created_at) newest = record;
+  return newest;
+}
+
 /**
- * The newest session orch created in this store: for a repository's store only the sessions its git
- * dir registers (never one committed under .orch/), only real folders (no symbolic links), never one
- * dated in the future. A session whose record cannot be read is passed over with a warning, as git passes
- * over a broken ref: it may have been the newest, and commands would otherwise go to an older one unsaid.
+ * The sessions the newest-session rule picks from: for a repository's store only the sessions its git dir
+ * registers (never one committed under .orch/), only real folders (no symbolic links), never one dated in the
+ * future. A session whose record cannot be read is passed over with a warning, as git passes over a broken ref:
+ * it may have been the newest, and commands would otherwise go to an older one unsaid.
  */
-export function newestSessionId(
+export function pickableSessions(
   layout: StoreLayout,
   warn: (line: string) => void = () => undefined,
-): string | undefined {
-  if (!isRealDirectory(layout.sessionsDir)) return undefined;
+): SessionRecord[] {
+  if (!isRealDirectory(layout.sessionsDir)) return [];
   const names = layout.registryDir === undefined ? listDir(layout.sessionsDir) : listDir(layout.registryDir);
   const latestAllowed = new Date(Date.now() + FUTURE_TOLERANCE_MS).toISOString();
-  let newest: SessionRecord | undefined;
+  const pickable: SessionRecord[] = [];
   for (const name of names) {
     if (!isOrchestratorId(name) || !isRealDirectory(layout.sessionDir(name))) continue;
     let record: SessionRecord | undefined;
@@ -133,9 +140,42 @@ export function newestSessionId(
       continue;
     }
     if (record.created_at > latestAllowed) continue;
-    if (!newest || record.created_at > newest.created_at) newest = record;
+    pickable.push(record);
   }
-  return newest?.orchestrator_id;
+  return pickable;
+}
+
+/** What an orchestrator still has in a session: its workers (until rm or clean) and its unread messages. */
+export interface SessionUse {
+  orchestrator_id: string;
+  created_at: string;
+  workers: number;
+  unread: number;
+}
+
+/**
+ * Whether anyone may still be at `record`'s session: it has workers (rm and clean take them) or unread messages.
+ * A session whose workers are all removed and whose mail is read is done with, however recent; counted from the
+ * folders' names alone, so a store of many sessions costs a few directory reads each.
+ */
+export function sessionUse(layout: StoreLayout, record: SessionRecord): SessionUse {
+  const id = record.orchestrator_id;
+  const workers = listDir(layout.workersDir(id))
+    .filter((name) => isWorkerId(name) && !name.includes(".new-") && !name.includes(".removed-")).length;
+  const unread = unreadFiles(layout.mailDir(id)).length;
+  return { orchestrator_id: id, created_at: record.created_at, workers, unread };
+}
+
+export function inUse(use: SessionUse): boolean {
+  return use.workers > 0 || use.unread > 0;
+}
+
+/** "2 workers, 1 unread message", or "no workers" for a session with neither. */
+export function describeUse(use: SessionUse): string {
+  const parts: string[] = [];
+  if (use.workers > 0) parts.push(use.workers === 1 ? "1 worker" : `${use.workers} workers`);
+  if (use.unread > 0) parts.push(use.unread === 1 ? "1 unread message" : `${use.unread} unread messages`);
+  return parts.length === 0 ? "no workers" : parts.join(", ");
 }
 
 function damagedSession(layout: StoreLayout, name: string, why: string): string {

@@ -1,0 +1,120 @@
+// Which session a command takes without --orch: the newest, unless another session of the store is in use too
+// (two orchestrators at one repository), when it is refused, naming them, and nothing is taken or changed.
+
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { orch, orchAsync, sessionRepo, sleep, waitUntil, type PolledMessage } from "./helpers.ts";
+
+/** Two orchestrators at one repository, A (older) and B, each with a worker that has sent one progress message. */
+function twoOrchestrators(): { repo: string; a: string; b: string; worktreeA: string; worktreeB: string } {
+  const { repo, id: a } = sessionRepo();
+  const spawnedA = orch(["spawn", "feat/a", "--no-window", "--json", "--orch", a], { cwd: repo });
+  assert.is(spawnedA.code, 0, spawnedA.stderr);
+  const b = orch(["init"], { cwd: repo }).stdout.trim();
+  const spawnedB = orch(["spawn", "feat/b", "--no-window", "--json", "--orch", b], { cwd: repo });
+  assert.is(spawnedB.code, 0, spawnedB.stderr);
+  const worktreeA = spawnedA.json.worktree_path as string;
+  const worktreeB = spawnedB.json.worktree_path as string;
+  for (const [worktree, summary] of [[worktreeA, "from a"], [worktreeB, "from b"]]) {
+    const sent = orch(["notify", "--type", "progress", "--summary", summary!, "--json"], { cwd: worktree });
+    assert.is(sent.code, 0, sent.stderr);
+  }
+  return { repo, a, b, worktreeA, worktreeB };
+}
+
+const summaries = (messages: PolledMessage[]) => messages.map((m) => m.content.summary);
+
+test("two orchestrators in one repository: every command without --orch is refused in one line naming both " +
+  "sessions, and takes, removes or starts nothing", () => {
+  const { repo, a, b, worktreeA, worktreeB } = twoOrchestrators();
+  const bare = [
+    ["poll"], ["poll", "--wait", "--timeout", "5"], ["watch", "--timeout", "5"], ["await", "--timeout", "5"],
+    ["status"], ["list"], ["land"], ["clean", "--yes"], ["rm", "feat-b", "--force", "--yes"], ["stop", "feat-b"],
+    ["send", "feat-b", "hello"], ["spawn", "feat/c", "--no-window"], ["diff", "feat-b"],
+  ];
+  for (const args of bare) {
+    const r = orch([...args, "--json"], { cwd: repo });
+    assert.is(r.code, 1, `${args.join(" ")}: ${r.stdout} ${r.stderr}`);
+    assert.is(r.json.error.code, "refused", args.join(" "));
+    const message = r.json.error.message as string;
+    assert.ok(message.includes(`${a} (1 worker, 1 unread message)`), message);
+    assert.ok(message.includes(`${b} (the newest; 1 worker, 1 unread message)`), message);
+    assert.ok(message.includes("--orch ID"), message);
+    assert.equal(r.json.sessions.map((s: { orchestrator_id: string }) => s.orchestrator_id), [a, b]);
+    assert.is(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+  // Nothing was taken, removed or started: each orchestrator still gets its own message, and has its worker.
+  assert.ok(fs.existsSync(worktreeA) && fs.existsSync(worktreeB));
+  assert.not.ok(fs.existsSync(path.join(path.dirname(worktreeA), "feat-c")));
+  assert.equal(summaries(orch(["poll", "--json", "--orch", b], { cwd: repo }).json.messages), ["from b"]);
+  const withOrchId = orch(["poll", "--json"], { cwd: repo, env: { ORCH_ID: a } });
+  assert.equal(summaries(withOrchId.json.messages), ["from a"]);
+  for (const id of [a, b]) {
+    assert.equal(orch(["list", "--json", "--orch", id], { cwd: repo }).json.workers.length, 1);
+  }
+  // A worker's own commands go by its worktree's marker, as before.
+  const fromA = orch(["notify", "--type", "progress", "--summary", "again", "--json"], { cwd: worktreeA });
+  assert.is(fromA.json.orchestrator_id, a, fromA.stderr);
+});
+
+test("a session is in use while it has workers or unread messages: once the other's are removed and read, " +
+  "the newest is taken again, unsaid", () => {
+  const { repo, a } = twoOrchestrators();
+  assert.is(orch(["rm", "feat-a", "--force", "--orch", a], { cwd: repo }).code, 0);
+  // A's unread message alone keeps it in use.
+  const unread = orch(["status", "--json"], { cwd: repo });
+  assert.is(unread.code, 1, unread.stderr);
+  assert.ok(unread.json.error.message.includes(`${a} (1 unread message)`), unread.json.error.message);
+  assert.is(orch(["poll", "--orch", a], { cwd: repo }).code, 0);
+  const taken = orch(["poll", "--json"], { cwd: repo });
+  assert.is(taken.code, 0, taken.stderr);
+  assert.is(taken.stderr, "");
+  assert.equal(summaries(taken.json.messages), ["from b"]);
+  // The newest in use and an older one not in use: the newest, as always.
+  const { repo: other, id: old } = sessionRepo();
+  const fresh = orch(["init"], { cwd: other }).stdout.trim();
+  const spawned = orch(["spawn", "feat/x", "--no-window", "--json"], { cwd: other });
+  assert.is(spawned.json.orchestrator_id, fresh, spawned.stderr);
+  assert.equal(orch(["list", "--json", "--orch", old], { cwd: other }).json.workers, []);
+});
+
+test("init says when another session of the store is in use, and that commands must name the new one", () => {
+  const { repo, id: a } = sessionRepo();
+  const quiet = orch(["init"], { cwd: repo });
+  assert.is(quiet.stderr.trim().split("\n").length, 1, `no other session in use: ${quiet.stderr}`);
+  assert.is(orch(["spawn", "feat/a", "--no-window", "--orch", a], { cwd: repo }).code, 0);
+  const told = orch(["init"], { cwd: repo });
+  const id = told.stdout.trim();
+  assert.match(told.stderr, `another session, ${a} (1 worker), is in use in this store: give every command ` +
+    `--orch ${id} (or set ORCH_ID=${id})`);
+  const json = orch(["init", "--json"], { cwd: repo });
+  assert.match(json.json.message, `Note: another session, ${a} (1 worker), is in use in this store`);
+});
+
+test("a listener started without --orch keeps its session when another orchestrator inits and spawns", async () => {
+  const { repo, id: a } = sessionRepo();
+  const spawnedA = orch(["spawn", "feat/a", "--no-window", "--json"], { cwd: repo });
+  assert.is(spawnedA.code, 0, spawnedA.stderr);
+  const watching = orchAsync(["watch", "--timeout", "60"], { cwd: repo });
+  let printed = "";
+  watching.child.stdout!.on("data", (d: string) => (printed += d));
+  try {
+    await sleep(500);
+    const b = orch(["init"], { cwd: repo }).stdout.trim();
+    const spawnedB = orch(["spawn", "feat/b", "--no-window", "--json", "--orch", b], { cwd: repo });
+    assert.is(spawnedB.code, 0, spawnedB.stderr);
+    assert.is(orch(["notify", "--type", "progress", "--summary", "b's"], { cwd: spawnedB.json.worktree_path }).code, 0);
+    assert.is(orch(["notify", "--type", "progress", "--summary", "a's"], { cwd: spawnedA.json.worktree_path }).code, 0);
+    await waitUntil(() => printed.includes("a's"), 30_000, "the watch to print a's message");
+  } finally {
+    watching.child.kill("SIGTERM");
+  }
+  const watched = await watching.done;
+  const lines = watched.stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
+  assert.equal(lines.map((m) => m.content.summary), ["a's"], watched.stderr);
+  assert.is(lines[0].orchestrator_id, a);
+});
+
+test.run();
