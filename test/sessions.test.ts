@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { orch, orchAsync, sessionRepo, sleep, waitUntil, type PolledMessage } from "./helpers.ts";
+import { commitFiles, orch, orchAsync, sessionRepo, sleep, waitUntil, type PolledMessage } from "./helpers.ts";
 
 /** Two orchestrators at one repository, A (older) and B, each with a worker that has sent one progress message. */
 function twoOrchestrators(): { repo: string; a: string; b: string; worktreeA: string; worktreeB: string } {
@@ -115,6 +115,26 @@ test("a listener started without --orch keeps its session when another orchestra
   const lines = watched.stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
   assert.equal(lines.map((m) => m.content.summary), ["a's"], watched.stderr);
   assert.is(lines[0].orchestrator_id, a);
+});
+
+test("both orchestrators spawning one branch: the second spawn is refused, naming the other session's worker; " +
+  "their two lands at once both land, one after the other", async () => {
+  const { repo, a, b, worktreeA, worktreeB } = twoOrchestrators();
+  const again = orch(["spawn", "feat/a", "--no-window", "--json", "--orch", b], { cwd: repo });
+  assert.is(again.code, 1, again.stderr);
+  assert.is(again.json.error.code, "exists");
+  assert.match(again.json.error.message, `${worktreeA} already exists: it is worker feat-a of session ${a}, ` +
+    "another orchestrator session of this repository");
+  assert.equal(orch(["list", "--json", "--orch", b], { cwd: repo }).json.workers.length, 1, "no worker recorded");
+  commitFiles(worktreeA, { "a.txt": "a\n" }, "a's work");
+  commitFiles(worktreeB, { "b.txt": "b\n" }, "b's work");
+  const lands = [[a, "feat-a"], [b, "feat-b"]]
+    .map(([id, worker]) => orchAsync(["land", worker!, "--orch", id!, "--json"], { cwd: repo }).done);
+  for (const landed of await Promise.all(lands)) {
+    assert.is(landed.code, 0, landed.stderr);
+    assert.equal(landed.json.results.map((r: { status: string }) => r.status), ["landed"], landed.stdout);
+  }
+  assert.equal(fs.readdirSync(repo).filter((name) => name.endsWith(".txt")).sort(), ["a.txt", "b.txt"]);
 });
 
 test.run();

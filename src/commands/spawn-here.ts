@@ -22,7 +22,10 @@ import { toJson } from "../store/files.ts";
 import { workerIdForBranch } from "../ids.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { newMessage, sendMessage } from "../store/messages.ts";
-import { createWorker, findWorker, forgetWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
+import { pickableSessions } from "../store/sessions.ts";
+import {
+  createWorker, findWorker, forgetWorker, listWorkers, saveWorker, type WorkerRecord,
+} from "../store/workers.ts";
 import { claimResume, releaseResume, resumeClaimHeld } from "../store/worker-claims.ts";
 import { reportStartQuestions } from "../store/worker-status.ts";
 import {
@@ -287,6 +290,27 @@ async function refuseSandboxed(
   if (window) await refuseBlockedTmux(env);
 }
 
+/**
+ * ": it is worker W of session S…" when the folder a spawn would create is the worktree of another session's worker
+ * (two orchestrators at one repository spawning the same branch), else "": the other session is named, so that
+ * its worker is not taken for a stale folder to remove.
+ */
+function otherSessionsWorker(layout: StoreLayout, orchestratorId: string, worktree: string): string {
+  try {
+    for (const session of pickableSessions(layout)) {
+      if (session.orchestrator_id === orchestratorId) continue;
+      const owner = listWorkers(layout, session.orchestrator_id).find((w) => w.worktree_path === worktree);
+      if (owner) {
+        return `: it is worker ${owner.worker_id} of session ${session.orchestrator_id}, another orchestrator session ` +
+          "of this repository (spawn another branch, or leave that worker to its session)";
+      }
+    }
+  } catch {
+    // Only a better message is lost: the folder is there all the same.
+  }
+  return "";
+}
+
 /** Creates the worktree, the record (or completes a pending one), the window and the agent. */
 export async function createAndStart(
   layout: StoreLayout,
@@ -323,7 +347,10 @@ export async function createAndStart(
   throwIfInterrupted();
 
   const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
-  if (backend === "git" && fs.existsSync(plannedPath)) throw new OrchError("exists", `${plannedPath} already exists`);
+  if (backend === "git" && fs.existsSync(plannedPath)) {
+    const whose = otherSessionsWorker(layout, orchestratorId, plannedPath);
+    throw new OrchError("exists", `${plannedPath} already exists${whose}`);
+  }
   await refuseSandboxed(repo, plannedPath, options.window, ctx.env);
   // Journaled until its record says it was made (a pending worker's: until it is recorded started), so that
   // what a start killed with -9 left is removed before the next one (see repairSpawn).
