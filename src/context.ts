@@ -10,6 +10,7 @@ import { checkStoreFormat } from "./store/format.ts";
 import { StoreLayout } from "./store/layout.ts";
 import {
   describeUse, inUse, loadSession, newestOf, pickableSessions, removedFromStore, sessionUse, type SessionRecord,
+  type SessionUse,
 } from "./store/sessions.ts";
 
 export interface Context {
@@ -141,9 +142,8 @@ export async function resolveSession(
         ctx.warn(line);
       });
       id = newestOf(sessions)?.orchestrator_id;
-      if (id !== undefined && sessions.length > 1) refuseSharedStore(layout, sessions, id);
+      if (id !== undefined && sessions.length > 1) warnSharedStore(layout, sessions, id, ctx);
     } catch (error) {
-      if (error instanceof OrchError) throw error;
       throw storeError("read the store at", layout.root, error);
     }
     if (!id && unreadable) {
@@ -161,14 +161,20 @@ export async function resolveSession(
 }
 
 /**
- * Refuses to pick the newest session while another one in the store is in use (sessionUse): two orchestrators
- * at one repository (two Claude Code sessions, each with its orch init), one of whose commands came without
- * --orch (an agent's shell forgets ORCH_ID between calls). The newest may be the other's, and its poll would
- * take the other's messages, handed out once, or its clean and land act on the other's workers. One session in
- * use, or none, is today's rule unchanged.
+ * Says, in one line on stderr, that the newest session is taken while another one in the store is in use
+ * (sessionUse): two orchestrators at one repository (two Claude Code sessions, each with its orch init), one of
+ * whose commands came without --orch (an agent's shell forgets ORCH_ID between calls). The newest may be the
+ * other's: its poll would take the other's messages, handed out once, or its clean and land act on the other's
+ * workers. The contract's rule stands (the newest is taken); the line names the sessions and --orch. One session
+ * in use, or none, says nothing.
  */
-function refuseSharedStore(layout: StoreLayout, sessions: SessionRecord[], newestId: string): void {
-  const uses = sessions.map((record) => sessionUse(layout, record));
+function warnSharedStore(layout: StoreLayout, sessions: SessionRecord[], newestId: string, ctx: Context): void {
+  let uses: SessionUse[];
+  try {
+    uses = sessions.map((record) => sessionUse(layout, record));
+  } catch {
+    return; // a folder that cannot be read loses only this line; the command reads what it needs itself
+  }
   if (!uses.some((use) => use.orchestrator_id !== newestId && inUse(use))) return;
   const named = uses.filter((use) => use.orchestrator_id === newestId || inUse(use))
     .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0));
@@ -176,9 +182,8 @@ function refuseSharedStore(layout: StoreLayout, sessions: SessionRecord[], newes
     const newest = use.orchestrator_id === newestId ? "the newest; " : "";
     return `${use.orchestrator_id} (${newest}${describeUse(use)})`;
   });
-  throw new OrchError("refused", `more than one orchestrator session in ${layout.root} is in use: ` +
-    `${list.join(", ")}; name yours with --orch ID (or $ORCH_ID): without it orch would take the newest, ` +
-    "which may be another orchestrator's", { sessions: named });
+  ctx.warn(`more than one orchestrator session in ${layout.root} is in use: ${list.join(", ")}; taking the ` +
+    `newest, ${newestId}: if yours is another, name it with --orch ID (or $ORCH_ID)`);
 }
 
 /**

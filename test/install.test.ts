@@ -117,8 +117,8 @@ test("the slash command has valid front matter and walks through the orch workfl
     "orch clean --merged --yes",
     "$ARGUMENTS",
     "ORCH_ID=$(orch init)",
-    // Two orchestrators at one repository: a command without --orch is refused; it is told to name its own.
-    "it refuses the command and names the\nsessions: run it again with `--orch <id>`, your id",
+    // Two orchestrators at one repository: a command without --orch says so on stderr; it is told to name its own.
+    "If you see that line, run the command again with `--orch <id>`, your id",
   ];
   for (const needed of mentioned) {
     assert.ok(text.includes(needed), `the command mentions ${needed}`);

@@ -25,8 +25,7 @@ export const GLOBAL_OPTIONS: OptionSpec[] = [
   { flags: "--json", description: "Print exactly one JSON document on stdout" },
   {
     flags: "--orch <id>",
-    description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session " +
-      "unless another one is in use too)",
+    description: "Orchestrator session (default: $ORCH_ID, the worktree's worker marker, the newest session)",
   },
 ];
 

@@ -81,8 +81,9 @@ export async function runInit(options: InitOptions, ctx: Context): Promise<Sessi
 }
 
 /**
- * What to say when other sessions of the store are in use (sessionUse): commands without --orch are refused
- * from now on (context.ts refuseSharedStore), so the new session's orchestrator is told at once to name it.
+ * What to say when other sessions of the store are in use (sessionUse): a command without --orch takes the newest
+ * session, this one only until another orchestrator runs orch init (context.ts warnSharedStore), so the new
+ * session's orchestrator is told at once to name it.
  */
 async function sharingNote(record: SessionRecord, ctx: Context): Promise<string | undefined> {
   const layout = await storeLayoutFor({ ...ctx, cwd: record.project_dir });
@@ -94,7 +95,7 @@ async function sharingNote(record: SessionRecord, ctx: Context): Promise<string 
   const id = record.orchestrator_id;
   const which = others.length === 1 ? `another session, ${list}, is` : `other sessions, ${list}, are`;
   return `${which} in use in this store: give every command --orch ${id} (or set ORCH_ID=${id}), since one ` +
-    "without it is refused while more than one session is in use";
+    "without it takes the newest session, which another orchestrator's orch init makes another";
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {

@@ -24,9 +24,9 @@ The user's request, if they gave one with the command: $ARGUMENTS
 Run \`orch init\`. It prints only the new session id (such as \`orch_k3v9x2ma\`), which is why
 \`ORCH_ID=$(orch init)\` works in a script. Each Bash tool call starts a fresh shell, so a variable
 set in one call is gone in the next: remember the id and add \`--orch <id>\` to every orch command
-below. (Without it orch falls back to $ORCH_ID, then to the newest session of this repository; while
-another session here is in use too, perhaps another orchestrator's, it refuses the command and names the
-sessions: run it again with \`--orch <id>\`, your id, never one of the others.)
+below. (Without it orch falls back to $ORCH_ID, then to the newest session of this repository, which may be
+another orchestrator's: while another session here is in use too, it says so on stderr and names the sessions.
+If you see that line, run the command again with \`--orch <id>\`, your id, never one of the others.)
 If \`orch status\` already shows a session for this work, keep using it instead of making a new one,
 unless another orchestrator (another Claude Code or Codex session on this project) may still be using it:
 two listeners on one session split its messages between them. Ask the user when you cannot tell.

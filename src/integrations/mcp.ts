@@ -106,9 +106,7 @@ export const TOOLS: ToolSpec[] = [
       fromRef: str("Base branch/ref for a new branch (default: HEAD of the main worktree)"),
       planMode: bool("Start Claude Code in plan mode (--permission-mode plan; default: false)"),
       prompt: str("The task for the agent"),
-      orchestratorId: orchestratorId(
-        "The orchestrator session id (default: $ORCH_ID, else the newest session, unless another one is in use too)",
-      ),
+      orchestratorId: orchestratorId("The orchestrator session id (default: $ORCH_ID, else the newest session)"),
       agent: str("claude (default), codex, or any command line; the prompt is appended as its last argument"),
       noWindow: bool("Create and record the worker without tmux and without starting the agent (default: false)"),
     }, ["branch"]),
