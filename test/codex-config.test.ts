@@ -204,6 +204,39 @@ if (!codexEntry) {
     }
   });
 
+  test("Codex's sign-in in a narrow window (24x12, where Codex wraps its title) and a tall one (80x45, where it draws " +
+    "its moving logo above it): each worker is blocked with the whole title and the way on, the logo left out",
+  async () => {
+    const s = await setup({});
+    try {
+      const conf = path.join(scratch.users, "tmux.conf");
+      fs.writeFileSync(conf, "set -g default-size 24x12\nset -g exit-empty off\n");
+      tmux(["-f", conf, "start-server"], s.env);
+      const seen: Polled[] = [];
+      for (const [worker, size] of [["narrow", undefined], ["tall", ["80", "45"]]] as const) {
+        const home = path.join(path.dirname(s.env.CODEX_HOME!), `.codex-signed-out-${worker}`);
+        fs.mkdirSync(home);
+        fs.writeFileSync(path.join(home, "config.toml"), "check_for_update_on_startup = false\n");
+        const env = { ...s.env, CODEX_HOME: home, OPENAI_API_KEY: undefined, CODEX_API_KEY: undefined };
+        const r = orch(["spawn", worker, "--agent", "codex", "--json", "--prompt", `SCRIPT:${worker}`], { cwd: s.repo, env });
+        assert.is(r.code, 0, r.stderr);
+        const window = workerRecord(s, worker).window_id;
+        if (size) tmux(["resize-window", "-t", window, "-x", size[0], "-y", size[1]], s.env);
+        const blocked = await pollUntil(s, seen, (m) => m.worker_id === worker && m.message_type === "blocked", "blocked");
+        const shown = tmux(["display-message", "-p", "-t", window, "#{window_width}x#{window_height}"], s.env);
+        assert.is(shown, size ? size.join("x") : "24x12");
+        assert.is(blocked.content.waiting_for, `Codex: "Welcome to Codex, OpenAI's command-line coding agent"`, worker);
+        assert.match(blocked.content.summary ?? "", "codex login");
+        const details = blocked.content.details ?? "";
+        assert.ok(details.startsWith("Welcome to Codex") && details.includes("Sign in"), `${worker}: ${details}`);
+        assert.is(statusOf(s, worker).status, "blocked");
+        assert.is(orch(["stop", worker], { cwd: s.repo, env: s.env }).code, 0);
+      }
+    } finally {
+      await s.server.close();
+    }
+  });
+
   const missing = adminMachineMissing();
   if (missing) {
     const skip = `SKIP: no mount namespace with its own /etc here (${missing})`;

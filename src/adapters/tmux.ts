@@ -148,15 +148,23 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
   }
 }
 
-/** The last `count` lines with text on a pane's screen (wrapped lines joined); none when tmux cannot tell. */
-export async function screenTail(target: string, count: number, env: NodeJS.ProcessEnv): Promise<string[]> {
+/**
+ * Every line of a pane's screen, top to bottom, blank ones kept (wrapped lines joined, trailing spaces cut); none
+ * when tmux cannot tell.
+ */
+export async function screenLines(target: string, env: NodeJS.ProcessEnv): Promise<string[]> {
   try {
     const result = await run(tmuxArgv(["capture-pane", "-p", "-J", "-t", target]), { env, allowFailure: true });
     if (result.code !== 0) return [];
-    return result.stdout.split("\n").map((line) => line.trimEnd()).filter(Boolean).slice(-count);
+    return result.stdout.split("\n").map((line) => line.trimEnd());
   } catch {
     return [];
   }
+}
+
+/** The last `count` lines with text on a pane's screen (wrapped lines joined); none when tmux cannot tell. */
+export async function screenTail(target: string, count: number, env: NodeJS.ProcessEnv): Promise<string[]> {
+  return (await screenLines(target, env)).filter(Boolean).slice(-count);
 }
 
 /** Presses Enter in the target pane; false when tmux could not. */

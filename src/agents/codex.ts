@@ -386,7 +386,10 @@ export const codexPermissionHook: PermissionHook = {
 const LISTED_OPTION = /^(?:[›>]\s*)?[1-9]\.\s+\S/;
 const HIGHLIGHTED_OPTION = /^[›>]\s*[1-9]\.\s+\S/;
 
-/** The way on for the questions Codex 0.169 asks at its start (checked with it), by their first line. */
+/**
+ * The way on for the questions Codex 0.169 asks at its start (checked with it), by their title: matched at the start
+ * of the question's first paragraph, whose lines Codex wraps itself to a narrow window (\s takes a line's end).
+ */
 const STARTUP_WAYS_ON: { title: RegExp; wayOn: string }[] = [
   {
     title: /^Hooks need review/,
@@ -396,12 +399,12 @@ const STARTUP_WAYS_ON: { title: RegExp; wayOn: string }[] = [
       "once with /hooks in codex in the repository",
   },
   {
-    title: /^Welcome to Codex/,
+    title: /^Welcome to Codex,\s+OpenAI's\s+command-line\s+coding\s+agent|^Welcome to Codex/,
     wayOn: "Codex has no credentials here: sign in in the worker's window, or orch stop it, sign in with " +
       "codex login (or set the key its model provider's env_key names) and orch resume it",
   },
   {
-    title: /^Meet /,
+    title: /^Meet [^\n]+/,
     wayOn: "Codex offers a newer model than the one your configuration names: answer in the worker's window " +
       "(\"Use existing model\" keeps yours; Codex records the answer in your config.toml, so the workers after " +
       "it are not asked)",
@@ -410,16 +413,23 @@ const STARTUP_WAYS_ON: { title: RegExp; wayOn: string }[] = [
 
 /**
  * A selection list on Codex's screen before its session exists is a question at its start (nothing else of Codex's
- * shows numbered choices then): a sign-in, a review of hooks, a newer model, or another. Its first line names it.
+ * shows numbered choices then): a sign-in, a review of hooks, a newer model, or another. Its title names it.
  */
 export function codexStartupQuestion(screen: string[]): StartupQuestion | undefined {
-  const lines = screen.map((line) => line.trim()).filter(Boolean);
-  const options = lines.filter((line) => LISTED_OPTION.test(line));
+  const all = screen.map((line) => line.trim());
+  const options = all.filter((line) => LISTED_OPTION.test(line));
   if (options.length < 2 || !options.some((line) => HIGHLIGHTED_OPTION.test(line))) return undefined;
-  const title = lines[0]!;
+  // The question starts at its first line with words: in a tall window (45 lines; not in 40) Codex 0.169 draws its
+  // logo above the sign-in (in braille, moving for its first seconds), which is no title, nor the same twice.
+  const start = all.findIndex((line) => /\p{L}/u.test(line));
+  const end = all.indexOf("", start);
+  const paragraph = all.slice(start, end === -1 ? undefined : end).join("\n");
+  const lines = all.slice(start).filter(Boolean);
   // Its dialogs take the whole screen; a conversation (a resumed one) starts with Codex's boxed header.
-  if (/^[╭│╰]/.test(title)) return undefined;
-  const known = STARTUP_WAYS_ON.find((way) => way.title.test(title));
+  if (/^[╭│╰]/.test(paragraph)) return undefined;
+  const known = STARTUP_WAYS_ON.find((way) => way.title.test(paragraph));
+  // A title Codex wrapped is joined again (tmux cannot: Codex, not the terminal, broke its lines).
+  const title = known ? known.title.exec(paragraph)![0].replace(/\s+/g, " ") : lines[0]!;
   return {
     waitingFor: `Codex: ${JSON.stringify(title)}`,
     summary: `before it starts, Codex asks ${JSON.stringify(title)}: ${known?.wayOn ?? "answer in its window"}`,

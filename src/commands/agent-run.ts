@@ -94,8 +94,8 @@ function startupQuestionWatch(
     readAt = Date.now() + QUESTION_EVERY_MS;
     const profile = await knownProfile(record.agent);
     if (!profile?.startupQuestion) return;
-    const { screenTail } = await import("../adapters/tmux.ts");
-    const question = profile.startupQuestion(await screenTail(pane, 40, env));
+    const { screenLines } = await import("../adapters/tmux.ts");
+    const question = profile.startupQuestion(await screenLines(pane, env));
     const same = question !== undefined && question.screen === seen;
     seen = question?.screen;
     if (!question || !same) return;
