@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  git, orch, pollForMessage, privateTmux, scratchRepo, sessionRepo, tempDir, type PolledMessage,
+  git, orch, pollForMessage, privateTmux, scratchRepo, sessionRepo, tempDir, tmux, type PolledMessage,
 } from "./helpers.ts";
 
 function oneLineError(r: { stderr: string }): void {
@@ -161,6 +161,27 @@ test("an agent that exits 127 is reported as exiting with 127; a missing one as 
     "what the agent said as it failed comes with the failure");
   const missing = await failureOf("feat-missing");
   assert.match(missing, /^\/nonexistent\/agent was not found$/, "a path is not looked up on PATH");
+});
+
+test("an agent that fails in a window of 5 lines (a tmux.conf's default-size 40x5): its last 12 lines, long ones " +
+  "wrapped over several, still come with the failure, read back from the window's history", async () => {
+  const { repo } = sessionRepo();
+  const env = privateTmux();
+  const conf = path.join(tempDir("orch-tmux-conf-"), "tmux.conf");
+  fs.writeFileSync(conf, "set -g default-size 40x5\nset -g exit-empty off\n");
+  tmux(["-f", conf, "start-server"], env);
+  const agent = path.join(tempDir("orch-agent-"), "agent.sh");
+  const error = `error: ${Array.from({ length: 12 }, (_, i) => `part${i}`).join("-")} cannot go on`;
+  const after = Array.from({ length: 10 }, (_, i) => `echo 'cleaning up ${i}'`).join("\n");
+  fs.writeFileSync(agent, `#!/bin/sh\necho starting\necho '${error}'\n${after}\nexit 1\n`, { mode: 0o755 });
+  assert.is(orch(["spawn", "feat/short", "--agent", agent], { cwd: repo, env }).code, 0);
+  const failed = await pollForMessage(repo, env, [], {
+    worker: "feat-short", type: "task_failed", timeoutMs: 20_000, describe: () => "",
+  });
+  const lines = (failed.content.details ?? "").split("\n");
+  assert.is(lines.length, 13, failed.content.details);
+  assert.equal(lines.slice(0, 3), ["the last lines in its window:", "starting", error]);
+  assert.is(lines.at(-1), "cleaning up 9");
 });
 
 test("an agent at a relative path missing from the worktree: its failure says it is taken from there", async () => {

@@ -149,12 +149,13 @@ export async function typeLine(target: string, text: string, env: NodeJS.Process
 }
 
 /**
- * Every line of a pane's screen, top to bottom, blank ones kept (wrapped lines joined, trailing spaces cut); none
- * when tmux cannot tell.
+ * Every line of a pane's screen, top to bottom, blank ones kept (wrapped lines joined, trailing spaces cut), after
+ * the last `history` lines of its history; none when tmux cannot tell.
  */
-export async function screenLines(target: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function screenLines(target: string, env: NodeJS.ProcessEnv, history = 0): Promise<string[]> {
+  const from = history > 0 ? ["-S", `-${history}`] : [];
   try {
-    const result = await run(tmuxArgv(["capture-pane", "-p", "-J", "-t", target]), { env, allowFailure: true });
+    const result = await run(tmuxArgv(["capture-pane", "-p", "-J", ...from, "-t", target]), { env, allowFailure: true });
     if (result.code !== 0) return [];
     return result.stdout.split("\n").map((line) => line.trimEnd());
   } catch {
@@ -162,9 +163,13 @@ export async function screenLines(target: string, env: NodeJS.ProcessEnv): Promi
   }
 }
 
-/** The last `count` lines with text on a pane's screen (wrapped lines joined); none when tmux cannot tell. */
+/**
+ * The last `count` lines with text in a pane (wrapped lines joined); none when tmux cannot tell. Read back into its
+ * history: a window of few lines (a person's small terminal, a tmux.conf's default-size), where long lines wrap
+ * over several, would otherwise give fewer.
+ */
 export async function screenTail(target: string, count: number, env: NodeJS.ProcessEnv): Promise<string[]> {
-  return (await screenLines(target, env)).filter(Boolean).slice(-count);
+  return (await screenLines(target, env, count)).filter(Boolean).slice(-count);
 }
 
 /** Presses Enter in the target pane; false when tmux could not. */
