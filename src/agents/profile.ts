@@ -158,8 +158,8 @@ export interface AgentProfile {
   /**
    * A question the agent asks in its window before its session begins (to sign in, to review hooks it has not run
    * before, to switch to a newer model), read from the lines of its screen (all, top to bottom, blank ones kept);
-   * undefined when it shows none. The runner
-   * asks while it waits for findSessionId and reports the worker blocked: no hook of the agent's runs that early.
+   * undefined when it shows none. The runner asks while it waits for findSessionId and reports the worker
+   * blocked: no hook of the agent's runs that early.
    */
   startupQuestion?(screen: string[]): StartupQuestion | undefined;
   /**
