@@ -128,7 +128,7 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
       continue;
     }
     if (a.startsWith("-") && a !== "-" && !/\s/.test(a)) {
-      out.push(a);
+      out.push(cacSwitch(a, [...GLOBAL_OPTIONS, ...(command?.options ?? [])]));
       const takesValue = valueTakingNames([...GLOBAL_OPTIONS, ...(command?.options ?? [])]);
       if (takesValue.has(a) && i + 1 < args.length) out.push(MARK + args[++i]!);
       continue;
@@ -144,6 +144,16 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
   }
   return out;
 }
+/**
+ * A switch of two words (--dry-run, --delete-branch) in the camelCase name cac gives it (--dryRun). cac tells
+ * mri only that name is a switch, so mri took "--dry-run" as a flag with a value and ate the next argument:
+ * `orch apply --dry-run W` said "missing <worker>". --no-x stays: mri reads it as x=false itself.
+ */
+function cacSwitch(arg: string, options: { flags: string }[]): string {
+  if (arg.startsWith("--no-") || !/^--\w+-/.test(arg) || !switchNames(options).has(arg)) return arg;
+  return arg.replace(/([a-z])-([a-z])/g, (_, before: string, after: string) => before + after.toUpperCase());
+}
+
 function unprotect<T>(value: T): T {
   if (typeof value === "string") return (value.startsWith(MARK) ? value.slice(1) : value) as T;
   if (Array.isArray(value)) return value.map(unprotect) as T;
@@ -257,8 +267,8 @@ function inOrchWords(message: string, given: number): string {
   // An argument may hold a newline: the whole of it is named, on one line.
   const unused = /^Unused args: (.*)$/s.exec(message);
   if (unused) return `unexpected argument${unused[1]!.includes("`, `") ? "s" : ""} ${controlsShown(unused[1]!)}`;
-  const unknown = /^Unknown option (`.*`)$/.exec(message);
-  if (unknown) return `unknown option ${unknown[1]}`;
+  const unknown = /^Unknown option `(.*)`$/.exec(message);
+  if (unknown) return `unknown option \`${asTyped(unknown[1]!)}\``;
   const missing = /^missing required args for command `\S+ (.*)`$/.exec(message);
   if (missing) {
     const needed = missing[1]!.split(" ").filter((part) => part.startsWith("<")).slice(given);
@@ -267,6 +277,12 @@ function inOrchWords(message: string, given: number): string {
   const noValue = /^option `(\S+) (\S+)` value is missing$/.exec(message);
   if (noValue) return `option \`${noValue[1]} ${noValue[2]}\` needs a value`;
   return message;
+}
+
+/** An option as the user typed it: cac names an unknown --dry-run "--dryRun", its camelCase key. */
+function asTyped(option: string): string {
+  const camel = (word: string) => word.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
+  return argv.find((arg) => arg.startsWith("--") && camel(arg.split("=")[0]!) === option) ?? option;
 }
 
 function parseFast(): Invocation | undefined {

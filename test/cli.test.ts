@@ -1,6 +1,6 @@
 // The command line itself: --version, --help for every command, usage errors with exit 2 and one line.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -195,6 +195,33 @@ test("a switch given a value (--sync=x) is a usage error, never an argument: lan
     assert.match(r.stderr, new RegExp(`^orch: ${name} takes no value \\(see orch [a-z ]*--help\\)\n$`), r.stderr);
   }
   assert.equal(snapshot(repo), before, "nothing landed, nothing changed");
+});
+
+test("a switch of two words before the worker (apply --dry-run W, rm --delete-branch W) is a switch, not W's flag", () => {
+  const { repo, id } = sessionRepo();
+  const env = { ORCH_ID: id };
+  const spawned = orch(["spawn", "feat/two", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path;
+  fs.writeFileSync(path.join(worktree, "two.txt"), "two\n");
+  spawnSync("git", ["add", "two.txt"], { cwd: worktree });
+  spawnSync("git", ["commit", "-qm", "two"], { cwd: worktree });
+  const main = () => spawnSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" }).stdout;
+  const before = main();
+  for (const args of [["apply", "--dry-run", "feat-two"], ["apply", "--leave-conflict", "--dry-run", "feat-two"]]) {
+    const r = orch([...args, "--json"], { cwd: repo, env });
+    assert.is(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    assert.is(r.json.dry_run, true);
+  }
+  assert.is(main(), before, "a dry run changes nothing");
+  // An unknown one is named as typed, not as cac's key (--dryRun).
+  const unknown = orch(["rm", "--dry-run", "feat-two"], { cwd: repo, env });
+  assert.is(unknown.code, 2);
+  assert.is(unknown.stderr, "orch: unknown option `--dry-run` (see orch rm --help)\n");
+  const removed = orch(["rm", "--delete-branch", "feat/two", "--force", "--yes", "--json"], { cwd: repo, env });
+  assert.is(removed.code, 0, removed.stderr);
+  const branch = spawnSync("git", ["rev-parse", "--verify", "-q", "refs/heads/feat/two"], { cwd: repo });
+  assert.is(branch.status, 1, "the branch is deleted");
 });
 
 test("a malformed --orch is refused with exit 2 by every command, before anything is written (init, install too)", () => {
