@@ -108,6 +108,7 @@ function switchNames(options: { flags: string }[]): Set<string> {
 // the text exactly as typed and makes it a value. Contract: a flag that takes a value takes the next
 // argument whatever it looks like, "--" ends the flags, and text with a space is never a flag.
 const MARK = "\u0001";
+const BEFORE_COMMAND = new Set(["--json", "--orch", "-h", "--help", "-v", "--version"]);
 function protect(args: string[], commands: CommandSpec[]): string[] {
   let command: CommandSpec | undefined;
   const out: string[] = [];
@@ -128,6 +129,9 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
       continue;
     }
     if (a.startsWith("-") && a !== "-" && !/\s/.test(a)) {
+      // Before the command only orch's own flags are known; mri would take an unknown one's next word (the
+      // command) as its value, and `orch --bogus status` said "no command given".
+      if (!command && !BEFORE_COMMAND.has(a)) throw new OrchError("usage", `unknown option \`${a}\` (see orch --help)`);
       out.push(cacSwitch(a, [...GLOBAL_OPTIONS, ...(command?.options ?? [])]));
       const takesValue = valueTakingNames([...GLOBAL_OPTIONS, ...(command?.options ?? [])]);
       if (takesValue.has(a) && i + 1 < args.length) out.push(MARK + args[++i]!);

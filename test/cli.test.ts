@@ -168,6 +168,8 @@ test("the parser's usage errors are said in orch's words: what is unexpected, un
   const said: [string[], string][] = [
     [["status", "a", "b"], "unexpected arguments `a`, `b` (see orch status --help)"],
     [["poll", "--bogus"], "unknown option `--bogus` (see orch poll --help)"],
+    // Before the command: mri took "status" as --bogus's value, and orch said "no command given".
+    [["--bogus", "status"], "unknown option `--bogus` (see orch --help)"],
     [["spawn"], "missing <branch> (see orch spawn --help)"],
     [["send"], "missing <worker> <text> (see orch send --help)"],
     [["send", "w"], "missing <text> (see orch send --help)"],
