@@ -148,6 +148,7 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
   }
   return out;
 }
+
 /**
  * A switch of two words (--dry-run, --delete-branch) in the camelCase name cac gives it (--dryRun). cac tells
  * mri only that name is a switch, so mri took "--dry-run" as a flag with a value and ate the next argument:
