@@ -47,7 +47,7 @@ export async function requireRepo(ctx: Context): Promise<Repo> {
 export async function storeRootFor(ctx: Context, dir = ctx.cwd): Promise<string | undefined> {
   if (ctx.env.ORCH_HOME) return path.resolve(ctx.cwd, ctx.env.ORCH_HOME);
   const repo = await locateRepo(dir);
-  if (repo) return path.join(repo.mainRoot, ".orch");
+  if (repo) return path.join(repo.projectRoot, ".orch");
   for (let d = path.resolve(dir); ; d = path.dirname(d)) {
     try {
       if (fs.statSync(path.join(d, ".orch")).isDirectory()) return path.join(d, ".orch");
@@ -79,7 +79,7 @@ async function findStoreLayout(ctx: Context, dir: string): Promise<StoreLayout |
     const root = await storeRootFor(ctx, dir);
     return root === undefined ? undefined : new StoreLayout(root);
   }
-  const root = path.join(repo.mainRoot, ".orch");
+  const root = path.join(repo.projectRoot, ".orch");
   let stat: fs.Stats | undefined;
   try {
     stat = fs.lstatSync(root);
@@ -210,7 +210,7 @@ async function markedStore(ctx: Context, marker: WorkerMarker): Promise<string |
   if (!marker.store || fs.existsSync(marker.store) || !isOrchestratorId(marker.orchestrator_id)) return marker.store;
   const repo = await repoOf(ctx);
   if (!repo) return marker.store;
-  const moved = path.join(repo.mainRoot, ".orch");
+  const moved = path.join(repo.projectRoot, ".orch");
   if (moved === marker.store) return marker.store;
   const session = new StoreLayout(moved).sessionDir(marker.orchestrator_id);
   return fs.existsSync(session) ? moved : marker.store;
@@ -224,7 +224,7 @@ async function removedFromRepositoryStore(ctx: Context, store: string, orchestra
   const layout = new StoreLayout(store);
   if (fs.existsSync(layout.sessionDir(orchestratorId)) || !isOrchestratorId(orchestratorId)) return "";
   const repo = await repoOf(ctx);
-  if (!repo || path.join(repo.mainRoot, ".orch") !== store) return "";
+  if (!repo || path.join(repo.projectRoot, ".orch") !== store) return "";
   const registered = new StoreLayout(store, path.join(repo.commonDir, SESSION_REGISTRY));
   return removedFromStore(registered, fs.existsSync(store) ? orchestratorId : undefined);
 }

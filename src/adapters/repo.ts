@@ -12,8 +12,16 @@ export interface Repo {
   gitDir: string;
   /** The git dir shared by all worktrees (`git rev-parse --git-common-dir`). */
   commonDir: string;
-  /** The top of the main worktree: the store lives in its .orch/. */
+  /**
+   * The top of the main worktree, where land and merge --local bring work home. A bare repository has none:
+   * then it is the worktree you stand in.
+   */
   mainRoot: string;
+  /**
+   * The folder the store (.orch/) and the workers' worktrees (<projectRoot>-worktrees/) belong to: the main
+   * worktree, or in a bare repository the repository itself (bareProjectRoot), the same from every worktree.
+   */
+  projectRoot: string;
 }
 
 function readTrimmed(file: string): string | undefined {
@@ -34,7 +42,7 @@ function fromDotGit(dir: string): Repo | undefined | "fallback" {
   }
   if (stat.isDirectory()) {
     if (!fs.existsSync(path.join(dotGit, "HEAD"))) return undefined;
-    return { root: dir, gitDir: dotGit, commonDir: dotGit, mainRoot: dir };
+    return { root: dir, gitDir: dotGit, commonDir: dotGit, mainRoot: dir, projectRoot: dir };
   }
   const pointer = readTrimmed(dotGit);
   if (!pointer?.startsWith("gitdir: ")) return undefined;
@@ -43,7 +51,11 @@ function fromDotGit(dir: string): Repo | undefined | "fallback" {
   if (commonPointer === undefined) return "fallback"; // a submodule or --separate-git-dir repository
   const commonDir = path.resolve(gitDir, commonPointer);
   if (path.basename(commonDir) !== ".git") return "fallback";
-  return { root: dir, gitDir, commonDir, mainRoot: path.dirname(commonDir) };
+  // A main worktree has its index in the common dir; a bare repository named .git (git clone --bare URL proj/.git)
+  // has none, and git tells what it is.
+  if (!fs.existsSync(path.join(commonDir, "index"))) return "fallback";
+  const mainRoot = path.dirname(commonDir);
+  return { root: dir, gitDir, commonDir, mainRoot, projectRoot: mainRoot };
 }
 
 async function fromGit(cwd: string): Promise<Repo | undefined> {
@@ -58,19 +70,44 @@ async function fromGit(cwd: string): Promise<Repo | undefined> {
   const [root, gitDir, common] = result.stdout.split("\n");
   if (!root || !gitDir || !common) return undefined;
   const commonDir = path.resolve(root, common);
-  if (path.resolve(gitDir) === commonDir) return { root, gitDir, commonDir, mainRoot: root };
+  if (path.resolve(gitDir) === commonDir) return { root, gitDir, commonDir, mainRoot: root, projectRoot: root };
   // A linked worktree. In a submodule `git worktree list` names the git dir (.git/modules/<name>) as
   // the main worktree; its checkout is core.worktree, where git-gtr also puts the worktrees beside.
   const commonConfig = path.join(commonDir, "config");
   const configured = await run(["git", "config", "--file", commonConfig, "core.worktree"], { cwd, allowFailure: true });
   if (configured.code === 0 && configured.stdout.trim()) {
-    return { root, gitDir, commonDir, mainRoot: path.resolve(commonDir, configured.stdout.trim()) };
+    const mainRoot = path.resolve(commonDir, configured.stdout.trim());
+    return { root, gitDir, commonDir, mainRoot, projectRoot: mainRoot };
   }
-  let mainRoot = root;
   const list = await run(["git", "worktree", "list", "--porcelain"], { cwd, allowFailure: true });
   const first = /^worktree (.*)$/m.exec(list.stdout);
-  if (first?.[1] && !/^bare$/m.test(list.stdout.split("\n\n")[0] ?? "")) mainRoot = first[1];
-  return { root, gitDir, commonDir, mainRoot };
+  if (/^bare$/m.test(list.stdout.split("\n\n")[0] ?? "")) {
+    return { root, gitDir, commonDir, mainRoot: root, projectRoot: bareProjectRoot(commonDir) };
+  }
+  const mainRoot = first?.[1] ?? root;
+  return { root, gitDir, commonDir, mainRoot, projectRoot: mainRoot };
+}
+
+/**
+ * A bare repository with linked worktrees has no main worktree, so the repository stands in for it: the store
+ * and the worktrees' folder must not depend on which worktree orch is run in. That is the folder that holds the
+ * bare repository when its .git names it (`proj/.bare` with `gitdir: ./.bare` in `proj/.git`, or `proj/.git`
+ * itself, as the fast path reads it), else the bare repository's own folder (`proj.git`): never a folder that
+ * merely holds it, such as ~/code, which other repositories share.
+ */
+function bareProjectRoot(commonDir: string): string {
+  const parent = path.dirname(commonDir);
+  const dotGit = path.join(parent, ".git");
+  const pointer = readTrimmed(dotGit); // undefined for a folder, as for a bare repository named .git
+  const named = pointer?.startsWith("gitdir: ") ? path.resolve(parent, pointer.slice("gitdir: ".length)) : dotGit;
+  const real = (dir: string) => {
+    try {
+      return fs.realpathSync(dir);
+    } catch {
+      return undefined;
+    }
+  };
+  return real(named) !== undefined && real(named) === real(commonDir) ? parent : commonDir;
 }
 
 const cache = new Map<string, Repo | undefined>();
@@ -130,7 +167,9 @@ export async function locateRepo(cwd: string): Promise<Repo | undefined> {
 
 /** The main worktree of a repository, as a Repo of its own. */
 export function mainWorktreeOf(repo: Repo): Repo {
-  return { root: repo.mainRoot, gitDir: repo.commonDir, commonDir: repo.commonDir, mainRoot: repo.mainRoot };
+  // In a bare repository the worktree you stand in stands in for the main one: its HEAD is in its own git dir.
+  const gitDir = repo.mainRoot === repo.root ? repo.gitDir : repo.commonDir;
+  return { ...repo, root: repo.mainRoot, gitDir };
 }
 
 export type RefFromFiles = { sha: string } | { missing: true } | undefined;

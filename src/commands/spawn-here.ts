@@ -346,7 +346,7 @@ export async function createAndStart(
   }
   throwIfInterrupted();
 
-  const plannedPath = gtr.worktreePathFor(main.root, options.branch, settings, ctx.env);
+  const plannedPath = gtr.worktreePathFor(repo.projectRoot, options.branch, settings, ctx.env);
   if (backend === "git" && fs.existsSync(plannedPath)) {
     const whose = otherSessionsWorker(layout, orchestratorId, plannedPath);
     throw new OrchError("exists", `${plannedPath} already exists${whose}`);

@@ -201,6 +201,7 @@ export function baseTipsMoved(layout: StoreLayout, orchestratorId: string): bool
   if (!seen) return false; // no worker was ever spawned in this session
   const seenRepo = {
     root: seen.main_root, gitDir: seen.common_dir, commonDir: seen.common_dir, mainRoot: seen.main_root,
+    projectRoot: seen.main_root,
   };
   const main = mainWorktreeOf(seenRepo);
   const readRef = refReader(main);
