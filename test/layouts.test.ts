@@ -97,4 +97,19 @@ test("a bare repository named .git (proj/.git): land brings work into the worktr
   assert.ok(fs.existsSync(path.join(top, ".orch")), "the store stays where it was: in proj/");
 });
 
+test("a --separate-git-dir clone: the store is in the checkout, workers land into it", () => {
+  const origin = scratchRepo("origin");
+  const parent = tempDir();
+  const checkout = path.join(parent, "work");
+  git(["clone", "-q", `--separate-git-dir=${path.join(parent, "gitdir")}`, origin, checkout], parent);
+  assert.is(orch(["init"], { cwd: checkout }).code, 0);
+  const wt = orch(["spawn", "feat/x", "--no-window", "--json"], { cwd: checkout }).json.worktree_path;
+  assert.is(wt, path.join(parent, "work-worktrees", "feat-x"));
+  commitFiles(wt, { "x.txt": "x\n" }, "x");
+  assert.is(orch(["notify", "--type", "task_complete", "--summary", "x"], { cwd: wt }).code, 0);
+  const landed = orch(["land", "--json"], { cwd: checkout });
+  assert.is(landed.code, 0, landed.stdout + landed.stderr);
+  assert.ok(fs.existsSync(path.join(checkout, ".orch")) && fs.existsSync(path.join(checkout, "x.txt")));
+});
+
 test.run();
