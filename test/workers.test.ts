@@ -201,6 +201,10 @@ test("an orch that lacks an internal flag is told by its own refusal, whatever t
     assert.not.ok(hostLacksFlag(error, other), other);
   }
   assert.not.ok(hostLacksFlag(new OrchError("failed", error.message), "--delivery-token"), "only a usage error");
+  // An orch before round 27 named an unknown flag of two words as cac does, in camelCase.
+  const older = new OrchError("usage", "unknown option `--deliveryToken` (see orch send --help)");
+  assert.ok(hostLacksFlag(older, "--delivery-token"), older.message);
+  assert.not.ok(hostLacksFlag(older, "--delivery"), "--delivery");
 });
 
 test("await: --timeout exits 124 with what is known, --any returns on the first finished worker", () => {

@@ -82,14 +82,15 @@ export interface OrchRunOptions {
 }
 
 /**
- * Whether the host's orch refused `flag` as unknown: an orch there older than that internal flag (cac names it
- * in camelCase, `--stdinBytes`), which refuses it before it reads its input or does anything.
+ * Whether the host's orch refused `flag` as unknown: an orch there older than that internal flag, which refuses it
+ * before it reads its input or does anything. Orchs before round 27 name it as cac does, in camelCase
+ * (`--stdinBytes`); later ones as it was given (`--stdin-bytes`).
  */
 export function hostLacksFlag(error: unknown, flag: string): boolean {
-  const name = flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const camel = flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
   if (!(error instanceof OrchError)) return false;
   const refusal = error.details.host_refusal ?? (error.kind === "usage" ? error.message : undefined);
-  return typeof refusal === "string" && refusal.includes(`--${name}\``);
+  return typeof refusal === "string" && (refusal.includes(`--${camel}\``) || refusal.includes(`${flag}\``));
 }
 
 /** Is `why` how orch refuses an option or a command it does not know ("Unknown option" in older orchs)? */
