@@ -60,7 +60,11 @@ test("a bare repository (proj.git): one store in it and one worktrees folder bes
   const polled = orch(["poll", "--json"], { cwd: dev, env });
   assert.equal(polled.json.messages.map((m: { worker_id: string }) => m.worker_id).sort(), ["feat-one", "feat-two"]);
   assert.match(orch(["diff", "feat/one"], { cwd: main, env }).stdout, "+one");
-  // land brings work into the worktree you stand in, where its base is checked out.
+  // land brings work into the worktree you stand in, where its base is checked out; elsewhere it says which.
+  const elsewhere = orch(["land", "feat/two", "--test", "true", "--json"], { cwd: main, env });
+  assert.is(elsewhere.code, 1, elsewhere.stdout);
+  assert.match(JSON.stringify(elsewhere.json), `${main} has main checked out, but feat-two started from dev: ` +
+    "check out dev there first");
   const landed = orch(["land", "feat/one", "--test", "test -f one.txt", "--json"], { cwd: main, env });
   assert.is(landed.code, 0, landed.stdout + landed.stderr);
   assert.is(fs.readFileSync(path.join(main, "one.txt"), "utf8"), "one\n");

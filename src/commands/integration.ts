@@ -188,13 +188,16 @@ export function refuseWorkerCheckout(repo: Repo, record: WorkerRecord): void {
   }
 }
 
-/** The main worktree must have the worker's base branch checked out, with nothing staged and no operation under way. */
+/**
+ * The main worktree (in a bare repository, the worktree you stand in) must have the worker's base branch checked out,
+ * with nothing staged and no operation under way. Refusals name it by its path: it is not always the main one.
+ */
 export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord): Promise<string> {
   refusePending(record);
   const current = await gitAdapter.currentBranch(mainRoot);
   const base = record.base_branch ?? current;
   if (!base) {
-    const message = `the main worktree ${mainRoot} has a detached HEAD: check out the branch to merge into`;
+    const message = `${mainRoot} has a detached HEAD: check out the branch to merge into`;
     throw new OrchError("refused", message);
   }
   if (current !== base && !(await gitAdapter.branchExists(mainRoot, base))) {
@@ -203,8 +206,8 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
       `(renamed or deleted?): bring it back (${bringBack}) first`);
   }
   if (current !== base) {
-    throw new OrchError("refused", `the main worktree has ${current ?? "a detached HEAD"} checked out, ` +
-      `but ${record.worker_id} started from ${base}: check out ${base} first`);
+    throw new OrchError("refused", `${mainRoot} has ${current ?? "a detached HEAD"} checked out, ` +
+      `but ${record.worker_id} started from ${base}: check out ${base} there first`);
   }
   // Merging now would end the user's operation (merge --abort, reset --merge) or mix into it.
   const operation = await gitAdapter.operationInProgress(mainRoot);
