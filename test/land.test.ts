@@ -536,4 +536,41 @@ test("a land stopped (Ctrl-Z) as it tests keeps its lock: a merge waits, saying 
   }
 });
 
+test("an older orch's waiter (round 26: no holder named, 10 s stale) never takes over this orch's lock", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });
+  const scratch = tempDir("orch-older-waiter-");
+  const [started, release] = [path.join(scratch, "started"), path.join(scratch, "release")];
+  const testCommand = `touch ${started}; while [ ! -e ${release} ]; do sleep 0.05; done`;
+  const land = orchAsync(["land", "feat-slow", "--test", testCommand], { cwd: repo });
+  await waitUntil(() => fs.existsSync(started), 30_000, "the land's test to start");
+  const target = path.join(repo, ".orch", "checkout");
+  const lock = `${target}.lock`;
+  const aMinuteAgo = new Date(Date.now() - 60_000);
+  // What an older orch's apply, merge or land asks of proper-lockfile: a lock untouched for 10 s is removed
+  // (rmdir) and taken. The holder's file inside the folder is what keeps that rmdir from removing this one's.
+  const { lock: olderLock } = await import("proper-lockfile");
+  const olderTake = () => olderLock(target, { realpath: false, stale: 10_000, retries: 0 })
+    .then(() => "taken", (error: NodeJS.ErrnoException) => error.code);
+  try {
+    process.kill(land.child.pid!, "SIGSTOP");
+    fs.utimesSync(lock, aMinuteAgo, aMinuteAgo);
+    assert.is(await olderTake(), "ENOTEMPTY", "a stopped holder's lock stands");
+    process.kill(land.child.pid!, "SIGKILL");
+    fs.writeFileSync(release, ""); // its test command, which holds the land's output open, ends too
+    await land.done;
+    fs.utimesSync(lock, aMinuteAgo, aMinuteAgo);
+    assert.is(await olderTake(), "ENOTEMPTY", "a killed holder's too: the older orch cannot tell");
+    assert.ok(fs.existsSync(path.join(lock, "holder.json")));
+    // This orch takes the killed holder's lock over at once.
+    const again = orch(["land", "feat-slow", "--json"], { cwd: repo });
+    assert.is(again.code, 0, again.stderr);
+    assert.is(again.json.results[0].status, "landed");
+    assert.not.ok(fs.existsSync(lock), "no lock is left");
+  } finally {
+    if (land.child.exitCode === null && land.child.signalCode === null) land.child.kill("SIGKILL");
+    fs.writeFileSync(release, "");
+  }
+});
+
 test.run();
