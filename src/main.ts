@@ -334,9 +334,32 @@ function refuseUndecodableArguments(): void {
   throw new OrchError("invalid", `argument ${index + 1} (${shown}) is not valid UTF-8: orch takes text in UTF-8 only`);
 }
 
+/**
+ * The orchestrator's commands that take its messages (poll, watch) or act on workers and the base checkout. A
+ * worker's agent has its ORCH_WORKER (spawn gives it, and its shell tool passes it on): one that ran `orch poll` to
+ * read its own messages took the orchestrator's, handed out once, and one could approve a sibling's permission
+ * request or land, stop and remove workers. Its own messages come with `orch inbox`. An explicit --orch still
+ * runs them (a person who means it, in the worker's window after its agent ended).
+ */
+const ORCHESTRATOR_ONLY = new Set([
+  "poll", "watch", "spawn", "send", "reply", "stop", "rm", "clean", "resume", "approve", "deny", "land", "merge",
+  "apply", "sync",
+]);
+
+function refuseWorkersOrchestratorCommand(): void {
+  const worker = process.env.ORCH_WORKER;
+  const command = argv[0];
+  if (!worker || command === undefined || !ORCHESTRATOR_ONLY.has(command)) return;
+  if (argv.some((arg) => arg === "--orch" || arg.startsWith("--orch="))) return;
+  throw new OrchError("refused", `orch ${command} is the orchestrator's, and this is worker ${worker}'s environment ` +
+    "($ORCH_WORKER): your own messages come with orch inbox, and you report with orch notify (a person who means " +
+    "it gives --orch ID)");
+}
+
 async function mainEntry(): Promise<void> {
   try {
     refuseUndecodableArguments();
+    refuseWorkersOrchestratorCommand();
     // A remote poll's claims go before the rest loads (poll-early.ts).
     if (argv[0] === "poll") await (await import("./commands/poll-early.ts")).claimHostsEarly(argv.slice(1));
     const invocation = parseFast() ?? (await parseWithCac());

@@ -190,6 +190,56 @@ test("--stdin-bytes (from the orch that drives a host): a text on standard input
   assert.equal(inbox.map((m: { content: { text: string } }) => m.content.text), ["\u00e9 whole"]);
 });
 
+test("a worker's agent running the orchestrator's commands (poll, watch, land, clean, spawn) is refused, takes " +
+  "nothing; its inbox, notify and status work; --orch still runs them", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const out = tempDir("orch-worker-out-");
+  // What an agent that mistook orch poll for its own inbox does, in the environment orch gives it.
+  const agent = agentScript([
+    `out=${JSON.stringify(out)}`,
+    'orch notify --type progress --summary "before"',
+    "for c in poll land clean spawn; do orch $c --json > \"$out/$c.json\" 2> \"$out/$c.err\" || echo $? > \"$out/$c.rc\"; done",
+    'orch watch --timeout 1 --json > "$out/watch.json" 2> "$out/watch.err" || echo $? > "$out/watch.rc"',
+    'orch inbox > "$out/inbox" 2>&1',
+    'orch status --json > "$out/status.json"',
+    'orch notify --type task_complete --summary "after"',
+    "exec sleep 60",
+  ]);
+  const spawned = orch(["spawn", "feat/mistaken", "--agent", agent, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const done = path.join(out, "status.json");
+  const until = Date.now() + 20_000;
+  while (!fs.existsSync(done) || fs.readFileSync(done, "utf8") === "") {
+    if (Date.now() > until) throw new Error("the agent did not get through its commands");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  for (const command of ["poll", "watch", "land", "clean", "spawn"]) {
+    const rc = fs.readFileSync(path.join(out, `${command}.rc`), "utf8").trim();
+    assert.is(rc, "1", `orch ${command} from the worker exits 1`);
+    const answer = JSON.parse(fs.readFileSync(path.join(out, `${command}.json`), "utf8"));
+    assert.is(answer.error.code, "refused", command);
+    assert.is(answer.error.message, `orch ${command} is the orchestrator's, and this is worker feat-mistaken's ` +
+      "environment ($ORCH_WORKER): your own messages come with orch inbox, and you report with orch notify (a " +
+      "person who means it gives --orch ID)");
+  }
+  assert.match(fs.readFileSync(path.join(out, "inbox"), "utf8"), "no messages from the orchestrator");
+  assert.is(JSON.parse(fs.readFileSync(done, "utf8")).orchestrator_id, id, "status answers the worker");
+  // The orchestrator gets both of the worker's messages: its poll took none of them.
+  const until2 = Date.now() + 20_000;
+  let summaries: string[] = [];
+  while (!summaries.includes("after") && Date.now() < until2) {
+    const polled = orch(["poll", "--json"], { cwd: repo, env });
+    summaries = [...summaries, ...polled.json.messages.map((m: { content: { summary: string } }) => m.content.summary)];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(summaries, ["before", "after"]);
+  // A person in that environment who means it names the session.
+  const meant = orch(["poll", "--orch", id, "--json"], { cwd: repo, env: { ...env, ORCH_WORKER: "feat-mistaken" } });
+  assert.is(meant.code, 0, meant.stderr);
+  assert.is(orch(["stop", "feat/mistaken"], { cwd: repo, env }).code, 0);
+});
+
 test("an orch that lacks an internal flag is told by its own refusal, whatever the flag's name", () => {
   const { repo } = sessionRepo();
   // What an orch on a host older than a flag answers: orch's own refusal of an option it does not know.
