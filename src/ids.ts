@@ -117,6 +117,14 @@ export function isWorkerId(id: string): boolean {
   return id.length > 0 && allChars(id, 0, ID_CHAR) && id !== "." && !id.includes("..") && !id.startsWith("-");
 }
 
+/**
+ * A worker's folder in a session's workers/: its id, not one being made (`<id>.new-<pid>`) or being removed
+ * (`<id>.removed-<pid>-<time>`), the names store/workers.ts gives those while it renames them.
+ */
+export function isWorkerFolderName(name: string): boolean {
+  return isWorkerId(name) && !name.includes(".new-") && !name.includes(".removed-");
+}
+
 export function checkWorkerId(id: string, source = "worker id"): string {
   if (!isWorkerId(id)) {
     throw invalid(`bad ${source} ${JSON.stringify(id)}: expected [A-Za-z0-9._-], not starting with -`);

@@ -3,7 +3,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
-import { isOrchestratorId, isWorkerId, newOrchestratorId } from "../ids.ts";
+import { isOrchestratorId, isWorkerFolderName, newOrchestratorId } from "../ids.ts";
 import {
   CorruptFileError, isDirectory, isRealDirectory, listDir, lstatOrUndefined, makeDirs, readJson, storeError, toJson,
   notAFolder, writeNewFile,
@@ -74,8 +74,7 @@ export function removedFromStore(layout: StoreLayout, orchestratorId?: string): 
 
 export function loadSession(layout: StoreLayout, orchestratorId: string): SessionRecord {
   if (!isDirectory(layout.root)) {
-    const removed = removedFromStore(layout);
-    const message = removed ? `no orch store at ${layout.root}${removed}` : `no orch store at ${layout.root} (run orch init)`;
+    const message = `no orch store at ${layout.root}${removedFromStore(layout) || " (run orch init)"}`;
     throw new OrchError("not_found", message, { session_missing: true });
   }
   for (const dir of [layout.sessionsDir, layout.sessionDir(orchestratorId)]) {
@@ -160,8 +159,7 @@ export interface SessionUse {
  */
 export function sessionUse(layout: StoreLayout, record: SessionRecord): SessionUse {
   const id = record.orchestrator_id;
-  const workers = listDir(layout.workersDir(id))
-    .filter((name) => isWorkerId(name) && !name.includes(".new-") && !name.includes(".removed-")).length;
+  const workers = listDir(layout.workersDir(id)).filter(isWorkerFolderName).length;
   const unread = unreadFiles(layout.mailDir(id)).length;
   return { orchestrator_id: id, created_at: record.created_at, workers, unread };
 }

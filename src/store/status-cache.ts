@@ -4,7 +4,7 @@
 // truth: every change to a worker replaces or adds an entry in one of those two folders.
 
 import fs from "node:fs";
-import { isWorkerId } from "../ids.ts";
+import { isWorkerFolderName } from "../ids.ts";
 import { CorruptFileError, MAX_STORE_FILE_BYTES, listDir, readJson, writeFileAtomic } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { isWaitingToStart, isWorkerRecord, readWorkerRecord, type WorkerRecord, type WorkerStatus } from "./workers.ts";
@@ -194,7 +194,7 @@ export function readWorkersForStatus(
   let now: number | undefined;
   const workers: StatusWorker[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
-    if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
+    if (!isWorkerFolderName(name)) continue;
     const folderPath = layout.workerDir(orchestratorId, name);
     const eventsPath = layout.eventsDir(orchestratorId, name);
     let folder = stampOf(folderPath);

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { errnoCode, OrchError } from "../errors.ts";
 import {
-  branchNameProblem, digestWorkerIdForBranch, isWorkerId, workerIdForBranch, workerIdsForBranch,
+  branchNameProblem, digestWorkerIdForBranch, isWorkerFolderName, isWorkerId, workerIdForBranch, workerIdsForBranch,
 } from "../ids.ts";
 import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, notAFolder, readJson, toJson,
@@ -199,7 +199,7 @@ export function listWorkers(
 ): WorkerRecord[] {
   const records: WorkerRecord[] = [];
   for (const name of listDir(layout.workersDir(orchestratorId)).sort()) {
-    if (!isWorkerId(name) || name.includes(".new-") || name.includes(".removed-")) continue;
+    if (!isWorkerFolderName(name)) continue;
     if (!isRealDirectory(layout.workerDir(orchestratorId, name))) {
       warn?.(`skipping worker ${name}: ${layout.workerDir(orchestratorId, name)} is not a folder (a symbolic link?)`);
       continue;
