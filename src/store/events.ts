@@ -101,16 +101,20 @@ function namedEvent(eventsDir: string, seq: number, type: string, id: string): s
  */
 const IN_FLIGHT_MS = 2000;
 
-/** Whether `names` shows an event whose bare number is linked and whose named link is not yet. */
-function eventInFlight(eventsDir: string, names: string[]): boolean {
+/** The bare numbers among a log's `names` whose named link is not there (yet): see linkEventAt. */
+function unnamedNumbers(names: string[]): string[] {
   const named = new Set<string>();
   const bare: string[] = [];
   for (const name of names) {
     if (name.length === SEQ_DIGITS) bare.push(name);
     else if (name.charCodeAt(SEQ_DIGITS) === 46) named.add(name.slice(0, SEQ_DIGITS));
   }
-  return bare.some((number) => {
-    if (named.has(number) || !isDigits(number)) return false;
+  return bare.filter((number) => !named.has(number) && isDigits(number));
+}
+
+/** Whether `names` shows an event whose bare number is linked and whose named link is not yet. */
+function eventInFlight(eventsDir: string, names: string[]): boolean {
+  return unnamedNumbers(names).some((number) => {
     const stat = fs.lstatSync(path.join(eventsDir, number), { throwIfNoEntry: false });
     const age = stat === undefined ? IN_FLIGHT_MS : Date.now() - stat.ctimeMs;
     return age < IN_FLIGHT_MS && age > -IN_FLIGHT_MS;
@@ -122,11 +126,8 @@ function eventInFlight(eventsDir: string, names: string[]): boolean {
  * one killed there. Each is read from its bare number, the same file: its message type and number.
  */
 export function unnamedEvents(eventsDir: string): { seq: number; messageType: string }[] {
-  const names = listDir(eventsDir);
-  const named = new Set(names.filter((name) => name.charCodeAt(SEQ_DIGITS) === 46).map((n) => n.slice(0, SEQ_DIGITS)));
   const unnamed: { seq: number; messageType: string }[] = [];
-  for (const number of names) {
-    if (number.length !== SEQ_DIGITS || named.has(number) || !isDigits(number)) continue;
+  for (const number of unnamedNumbers(listDir(eventsDir))) {
     try {
       const text = readRegularFile(path.join(eventsDir, number)).toString("utf8");
       const messageType = (JSON.parse(text) as { message_type?: unknown }).message_type;
