@@ -4,7 +4,7 @@
 
 import process from "node:process";
 import { undecodableArgument } from "./argv.ts";
-import { fastParse } from "./cli/fastparse.ts";
+import { camel, fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
 import { OrchError, errnoCode, exitCodeFor, shortenQuoted, type ErrorKind } from "./errors.ts";
@@ -156,7 +156,7 @@ function protect(args: string[], commands: CommandSpec[]): string[] {
  */
 function cacSwitch(arg: string, options: { flags: string }[]): string {
   if (arg.startsWith("--no-") || !/^--\w+-/.test(arg) || !switchNames(options).has(arg)) return arg;
-  return arg.replace(/([a-z])-([a-z])/g, (_, before: string, after: string) => before + after.toUpperCase());
+  return `--${camel(arg.slice(2))}`;
 }
 
 function unprotect<T>(value: T): T {
@@ -286,8 +286,7 @@ function inOrchWords(message: string, given: number): string {
 
 /** An option as the user typed it: cac names an unknown --dry-run "--dryRun", its camelCase key. */
 function asTyped(option: string): string {
-  const camel = (word: string) => word.replace(/([a-z])-([a-z])/g, (_, a: string, b: string) => a + b.toUpperCase());
-  return argv.find((arg) => arg.startsWith("--") && camel(arg.split("=")[0]!) === option) ?? option;
+  return argv.find((arg) => arg.startsWith("--") && `--${camel(arg.split("=")[0]!.slice(2))}` === option) ?? option;
 }
 
 function parseFast(): Invocation | undefined {

@@ -10,8 +10,11 @@ export interface Parsed {
   flags: Record<string, unknown>;
 }
 
-/** pr-url → prUrl, as cac names its options (written out: no regular expression on the hot path). */
-function camel(name: string): string {
+/**
+ * pr-url → prUrl (and --pr-url → --prUrl), as cac names its options (written out: no regular expression on the hot
+ * path). main.ts and hosts/remote.ts name flags the same way with it.
+ */
+export function camel(name: string): string {
   let out = "";
   for (let i = 0; i < name.length; i++) {
     const startsWord = name[i] === "-" && i + 1 < name.length;

@@ -5,6 +5,7 @@ import {
   ANNOUNCE, gitComplaint, gitCouldNotConnect, gitSshCommand, HostUnreachable, notStarted, READY, runOnHost,
   setAsideSilentMasterOf, startOnHost, startTimeoutMs, type RemoteProcess,
 } from "../adapters/ssh.ts";
+import { camel } from "../cli/fastparse.ts";
 import { HostError, OrchError, type ErrorKind } from "../errors.ts";
 import { STORE_VERSION_FILE } from "../store/format.ts";
 import type { RunResult } from "../adapters/exec.ts";
@@ -87,10 +88,10 @@ export interface OrchRunOptions {
  * (`--stdinBytes`); later ones as it was given (`--stdin-bytes`).
  */
 export function hostLacksFlag(error: unknown, flag: string): boolean {
-  const camel = flag.slice(2).replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
   if (!(error instanceof OrchError)) return false;
   const refusal = error.details.host_refusal ?? (error.kind === "usage" ? error.message : undefined);
-  return typeof refusal === "string" && (refusal.includes(`--${camel}\``) || refusal.includes(`${flag}\``));
+  if (typeof refusal !== "string") return false;
+  return refusal.includes(`--${camel(flag.slice(2))}\``) || refusal.includes(`${flag}\``);
 }
 
 /** Is `why` how orch refuses an option or a command it does not know ("Unknown option" in older orchs)? */
