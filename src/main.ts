@@ -349,7 +349,11 @@ function refuseWorkersOrchestratorCommand(): void {
   const worker = process.env.ORCH_WORKER;
   const command = argv[0];
   if (!worker || command === undefined || !ORCHESTRATOR_ONLY.has(command)) return;
-  if (argv.some((arg) => arg === "--orch" || arg.startsWith("--orch="))) return;
+  // Read before the arguments are parsed, so that a refused poll claims nothing from hosts (poll-early.ts); an
+  // "--orch" after "--" is text.
+  const end = argv.indexOf("--");
+  const flags = end === -1 ? argv : argv.slice(0, end);
+  if (flags.some((arg) => arg === "--orch" || arg.startsWith("--orch="))) return;
   throw new OrchError("refused", `orch ${command} is the orchestrator's, and this is worker ${worker}'s environment ` +
     "($ORCH_WORKER): your own messages come with orch inbox, and you report with orch notify (a person who means " +
     "it gives --orch ID)");
