@@ -73,6 +73,9 @@ export function claimWakeUp(layout: StoreLayout, record: WorkerRecord): boolean 
  * it. A `woken` is left to nextEventSeq: one whose send was killed before it typed would hold every wake-up after.
  */
 function leavesPromptUnnamed(eventsDir: string): boolean {
+  // Almost always none: then the log is not read a second time (logState just read it).
+  const unnamed = unnamedEvents(eventsDir);
+  if (unnamed.length === 0) return false;
   let step: Step = { status: "running", atPrompt: false };
   let promptSeq = -1;
   for (const entry of readEventLog(eventsDir)) {
@@ -80,7 +83,7 @@ function leavesPromptUnnamed(eventsDir: string): boolean {
     if (next.atPrompt && !step.atPrompt) promptSeq = entry.seq;
     step = next;
   }
-  return unnamedEvents(eventsDir).some(({ seq, messageType }) =>
+  return unnamed.some(({ seq, messageType }) =>
     seq > promptSeq && messageType !== "woken" && !nextStep({ ...step, atPrompt: true }, messageType).atPrompt);
 }
 
