@@ -8,7 +8,7 @@ import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
 import { warn } from "../output.ts";
 import { isSameProcess, ownPidNamespace, processStartTime } from "../proc.ts";
-import { notAFolder, toJson } from "./files.ts";
+import { notAFolder, readRegularFile, toJson } from "./files.ts";
 
 /**
  * A lock with no holder named in it (an older orch's, or one whose holder was killed before it named itself)
@@ -67,9 +67,9 @@ function readHeldLock(lockPath: string): HeldLock | undefined {
     const mtimeMs = fs.lstatSync(lockPath).mtimeMs;
     let text = "";
     try {
-      text = fs.readFileSync(path.join(lockPath, HOLDER_FILE), "utf8");
+      text = readRegularFile(path.join(lockPath, HOLDER_FILE)).toString("utf8");
     } catch {
-      // no holder named yet, or an older orch's lock
+      // no holder named yet, an older orch's lock, or not a file orch wrote (a symbolic link is not followed)
     }
     return { text, mtimeMs };
   } catch {
@@ -199,14 +199,8 @@ export async function withLock<T>(target: string, what: string, fn: () => Promis
  * it: still named by this process, that folder is this process's to remove.
  */
 async function releaseLock(lockPath: string, release: () => Promise<void>, holderText: string): Promise<void> {
-  const holderFile = path.join(lockPath, HOLDER_FILE);
-  let text: string | undefined;
-  try {
-    text = fs.readFileSync(holderFile, "utf8");
-  } catch {
-    // taken away: no longer this process's
-  }
-  if (text !== holderText) return;
-  fs.rmSync(holderFile, { force: true });
+  // Taken away (no longer this process's), its file replaced, or the folder gone: not this process's to remove.
+  if (readHeldLock(lockPath)?.text !== holderText) return;
+  fs.rmSync(path.join(lockPath, HOLDER_FILE), { force: true });
   await release().catch(() => fs.rmSync(lockPath, { recursive: true, force: true }));
 }
