@@ -218,7 +218,8 @@ async function markedStore(ctx: Context, marker: WorkerMarker): Promise<string |
 
 /**
  * removedFromStore for a worker's session in its repository's store, or "": what to say when that store, or the
- * session in it, is not there (only then is it looked at, so a worker's notify pays nothing for it).
+ * session in it, is not there (looked at only once the session was not found, so a worker's notify pays nothing
+ * for it).
  */
 async function removedFromRepositoryStore(ctx: Context, store: string, orchestratorId: string): Promise<string> {
   const layout = new StoreLayout(store);
@@ -263,17 +264,15 @@ export async function resolveWorkerSession(
     ctx.warn(`$ORCH_HOME is ${env.ORCH_HOME} but this worktree's store is ${store}: using ${store}`);
   }
   if (store) env.ORCH_HOME = store;
-  const removed = store ? await removedFromRepositoryStore(ctx, store, marker.orchestrator_id) : "";
-  if (removed && !fs.existsSync(store!)) {
-    throw new OrchError("not_found", `no orch store at ${store}${removed}`, { session_missing: true });
-  }
   try {
     const ref = await resolveSession({ ...ctx, env }, orchFlag, marker);
     return { ...ref, workerId: currentWorkerId(ctx, marker) };
   } catch (error) {
-    // The store was made anew (orch init) after the one holding this worker's session was removed.
+    // The store, or the session in it, was removed (git clean -x), maybe made anew by orch init since: said so.
     const missing = error instanceof OrchError && error.details.session_missing === true && orchFlag === undefined;
-    if (missing && removed) throw new OrchError("not_found", `${error.message}${removed}`, error.details);
-    throw error;
+    const removed = missing && store ? await removedFromRepositoryStore(ctx, store, marker.orchestrator_id) : "";
+    if (!removed) throw error;
+    const what = fs.existsSync(store!) ? (error as OrchError).message : `no orch store at ${store}`;
+    throw new OrchError("not_found", `${what}${removed}`, { session_missing: true });
   }
 }
