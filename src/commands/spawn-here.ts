@@ -363,7 +363,7 @@ export async function createAndStart(
   // again if the record had closed it, so that status names what is left and rm, clean or the next spawn removes it.
   const undo: (() => Promise<unknown>)[] = [async () => {
     if (!undoFailed) return journal?.close();
-    journal ??= await openJournal(layout, orchestratorId, { ...journaled, from_sha: fromSha }, main.root, ctx.warn);
+    journal ??= await openJournal(layout, orchestratorId, journaled, main.root, ctx.warn);
     const removedBy = `orch rm ${workerId}, orch clean or its next spawn`;
     ctx.warn(`what this spawn of ${options.branch} left is removed by ${removedBy}`);
   }];
