@@ -12,11 +12,23 @@ import { processWithPid, tmux, workerProcesses } from "./helpers.ts";
 
 const { server, session } = await claudeWorkers();
 
+/** Whether a session file of Claude Code's under `home` (projects/<folder>/<id>.jsonl) holds `text`. */
+function savedAnswer(home: string, text: string): boolean {
+  const projects = path.join(home, ".claude", "projects");
+  if (!fs.existsSync(projects)) return false;
+  return fs.readdirSync(projects, { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".jsonl"))
+    .some((name) => fs.readFileSync(path.join(projects, name), "utf8").includes(text));
+}
+
 test("after a power cut, resume continues the Claude Code worker's conversation in a new tmux server", async () => {
   const s = session();
   server.script("feat-cut", [step.say("Noted: the secret word is HERON."), step.say("The secret word was HERON.")]);
   s.spawn("feat/cut", "Remember a secret word.");
   await s.waitFor(() => s.worker("feat-cut").status === "idle", "the first turn");
+  // What a resume can continue is what Claude Code saved of the conversation: its Stop hook (idle) may come before
+  // it has written the turn's answer to its session file, and a power cut then loses that answer, for a person too.
+  await s.waitFor(() => savedAnswer(String(s.env.HOME), "HERON"), "Claude Code to save the first turn");
   const pidFile = path.join(s.repo, ".orch", "sessions", s.id, "workers", "feat-cut", "agent.pid");
   const claudePid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
 
