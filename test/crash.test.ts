@@ -111,6 +111,46 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
   assert.equal(failures(repo, env), [], "status does not send it again");
 });
 
+test("a poll between an agent's end and its runner's report leaves the report to the runner, which says more", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, "#!/bin/sh\necho 'working on it'\nexec sleep 600\n", { mode: 0o755 });
+  const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
+  const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
+  const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  assert.ok(runnerPid > 0, "the runner runs in the window");
+
+  // The machine is too busy to run the runner when its agent ends: here, it is stopped until the polls are done.
+  process.kill(runnerPid, "SIGSTOP");
+  try {
+    process.kill(agentPid, "SIGKILL");
+    await waitUntil(() => gone(agentPid), 10_000, "the agent to die");
+    assert.equal(failures(repo, env), [], "nothing while the runner that reports it lives");
+    const row = statusRows(repo, env).get("slow");
+    assert.is(row?.status, "running");
+    assert.is(row?.agent_alive, false, "status shows the agent gone meanwhile");
+  } finally {
+    process.kill(runnerPid, "SIGCONT");
+  }
+  const seen: { message_type: string; worker_id: string; content: { error?: string; details?: string } }[] = [];
+  await waitUntil(() => {
+    const r = orch(["poll", "--json"], { cwd: repo, env });
+    seen.push(...r.json.messages);
+    return seen.length > 0;
+  }, 20_000, "the runner's report");
+  assert.is(seen.length, 1, JSON.stringify(seen));
+  assert.is(seen[0]!.message_type, "task_failed");
+  assert.is(seen[0]!.content.error, "the agent exited with code 137 without reporting", "the runner's words");
+  assert.match(seen[0]!.content.details ?? "", /working on it/);
+  assert.equal(failures(repo, env), [], "and only once");
+  tmux(["kill-server"], env);
+});
+
 test("an agent that ends while the store's disk is full: its report is sent by the next poll once there is room", async () => {
   const disk = smallDisk("512k");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);

@@ -139,6 +139,7 @@ async function watchFailedTurns(
 
 /** Lines of the screen an agent that failed left in its window: what it said as it went (its error). */
 const LAST_LINES = 12;
+const LAST_WORDS_WITHIN_MS = 2_000;
 
 /**
  * What an agent that exited with an error left on its window's screen, for the orchestrator to read in the
@@ -150,7 +151,10 @@ async function lastWords(record: WorkerRecord, env: NodeJS.ProcessEnv): Promise<
   const { screenTail } = await import("../adapters/tmux.ts");
   // tmux reads what the agent wrote to its terminal as it can: its last lines may not be on screen yet.
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const lines = (await screenTail(pane, LAST_LINES, env)).map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
+  // The watchdog holds back while this runner lives: a tmux that does not answer must not hold the report.
+  const noAnswer = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), LAST_WORDS_WITHIN_MS).unref());
+  const screen = await Promise.race([screenTail(pane, LAST_LINES, env), noAnswer]);
+  const lines = screen.map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
   return lines.length > 0 ? `the last lines in its window:\n${lines.join("\n")}` : undefined;
 }
 

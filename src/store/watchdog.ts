@@ -16,13 +16,23 @@ import { ACTIVE, type WorkerRecord, type WorkerStatus } from "./workers.ts";
 
 /**
  * Records the agent's pid with its start time, so a later process that gets the same pid is not taken for
- * it, and the pid namespace it is a pid in, so a command run in another one (a sandbox) does not judge it.
+ * it, the pid namespace it is a pid in, so a command run in another one (a sandbox) does not judge it, and
+ * the runner that writes it ("<pid>:<start time>"), which reports the agent's end itself.
  */
 export function writeAgentPid(layout: StoreLayout, record: WorkerRecord, pid: number): void {
   const startTime = processStartTime(pid);
   const namespace = ownPidNamespace();
-  const tail = startTime === undefined ? "" : ` ${startTime}${namespace === undefined ? "" : ` ${namespace}`}`;
-  const pidLine = `${pid}${tail}\n`;
+  const runnerStart = processStartTime(process.pid);
+  // Each field is read by its place: one is written only after those before it.
+  const fields = [String(pid)];
+  if (startTime !== undefined) {
+    fields.push(startTime);
+    if (namespace !== undefined) {
+      fields.push(namespace);
+      if (runnerStart !== undefined) fields.push(`${process.pid}:${runnerStart}`);
+    }
+  }
+  const pidLine = `${fields.join(" ")}\n`;
   writeFileAtomic(layout.agentPidFile(record.orchestrator_id, record.worker_id), pidLine, false);
 }
 
@@ -31,6 +41,8 @@ export interface RecordedAgent {
   startTime: string | undefined;
   /** The pid namespace the pid is in (`pid:[…]`); files of older runners have none. */
   pidNamespace?: string;
+  /** The runner that started it and reports its end (files of older runners name none). */
+  runner?: { pid: number; startTime: string };
 }
 
 /** What agent.pid says: "<pid> <start time>" (older runners wrote the pid alone). */
@@ -47,10 +59,13 @@ function agentInFile(file: string): RecordedAgent | undefined {
   } catch {
     return undefined;
   }
-  const [pidText = "", startTime, pidNamespace] = text.split(/\s+/);
+  const [pidText = "", startTime, pidNamespace, runnerText = ""] = text.split(/\s+/);
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return pidNamespace === undefined ? { pid, startTime } : { pid, startTime, pidNamespace };
+  if (pidNamespace === undefined) return { pid, startTime };
+  const [, runnerPid, runnerStart] = /^(\d+):(\d+)$/.exec(runnerText) ?? [];
+  if (runnerPid === undefined || runnerStart === undefined) return { pid, startTime, pidNamespace };
+  return { pid, startTime, pidNamespace, runner: { pid: Number(runnerPid), startTime: runnerStart } };
 }
 
 /**
@@ -234,6 +249,16 @@ export function claimAgentEnd(
 }
 
 /**
+ * The runner that started the agent still runs: it reports the agent's end itself, with what only it knows (the
+ * exit code, the window's last lines), an instant after the agent exits. A watchdog that reported in between, on
+ * a machine too busy to run the runner at once, would take that report's place. A stopped runner (Ctrl-Z, a
+ * debugger) is waited for too: it reports once it goes on, and the worker's status shows its agent gone meanwhile.
+ */
+function runnerStillReports(agent: RecordedAgent): boolean {
+  return agent.runner !== undefined && isSameProcess(agent.runner.pid, agent.runner.startTime);
+}
+
+/**
  * Why the agent of an active worker is gone, or undefined while it may still be there: its recorded
  * pid has died (the runner removes the file on a normal exit), or — when `windows` (the tmux server's
  * windows, by windowKey) is given — its window was closed and no agent of it runs.
@@ -245,8 +270,9 @@ export function agentGoneReason(
   look: AgentLook = lookAtAgent(layout, record),
 ): string | undefined {
   const { recorded: agent, runs } = look;
-  if (agent !== undefined && !runs) return `the agent (pid ${agent.pid}) ended without reporting`;
-  if (windows && record.window_id && !windows.has(windowKey(record.window_id, record.tmux_server)) && !runs) {
+  if (runs || (agent !== undefined && runnerStillReports(agent))) return undefined;
+  if (agent !== undefined) return `the agent (pid ${agent.pid}) ended without reporting`;
+  if (windows && record.window_id && !windows.has(windowKey(record.window_id, record.tmux_server))) {
     return `its tmux window ${record.window_id} was closed`;
   }
   return undefined;
