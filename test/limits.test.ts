@@ -161,7 +161,13 @@ test("spawn when the process limit stops tmux and then git's cleanup: status nam
 test("spawn out of file descriptors after git made its worktree: the error names the limit, rm removes what is left", () => {
   const { repo } = sessionRepo();
   // git makes the worktree; from then on orch has no descriptor for a pipe to the next program, nor to undo it.
-  const limited = gitStandIn(['[ "$1 $2" = "worktree add" ] && prlimit --pid "$orch" --nofile=4:4']);
+  // The limit comes once orch holds its pidfd for this git (Bun opens one just after it starts a program): one
+  // set before, on a busy machine, made that open fail, and git's worktree add looked as if it had never run.
+  const limited = gitStandIn([
+    'if [ "$1 $2" = "worktree add" ]; then "$real" "$@"; code=$?; i=0',
+    '  until grep -qs "^Pid:[[:space:]]*$$$" /proc/"$orch"/fdinfo/* || [ $i -ge 100 ]; do sleep 0.02; i=$((i+1)); done',
+    '  prlimit --pid "$orch" --nofile=4:4; exit $code; fi',
+  ]);
   const r = orch(["spawn", "feat/y", "--no-window", "--agent", "true"], { cwd: repo, env: limited });
   assert.is(r.code, 1, r.stderr);
   assert.match(r.stderr.trim().split("\n").at(-1)!, /too many open files.*: the limit of open files was reached \(ulimit -n/);
