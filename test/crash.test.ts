@@ -77,6 +77,18 @@ function failures(repo: string, env: Record<string, string | undefined>): string
     .filter((m) => m.message_type === "task_failed").map((m) => m.worker_id);
 }
 
+/** Once the worker's agent has started: its pid, and the runner's (the window's process, which started it). */
+async function agentAndRunner(
+  pidFile: string, windowId: string, env: Record<string, string | undefined>,
+): Promise<{ agentPid: number; runnerPid: number }> {
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
+  const panePid = Number(tmux(["display-message", "-p", "-t", windowId, "#{pane_pid}"], env));
+  const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
+  assert.ok(runnerPid > 0, "the runner runs in the window");
+  return { agentPid, runnerPid };
+}
+
 test("a reporter killed after claiming a dead agent's report, before sending it: the next poll sends it, once", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();
@@ -84,12 +96,7 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
   assert.is(spawned.code, 0, spawned.stderr);
   const workerDir = path.join(repo, ".orch", "sessions", id, "workers", "lost");
   const pidFile = path.join(workerDir, "agent.pid");
-  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
-  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
-  const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
-  const children = spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim();
-  const runnerPid = Number(children.split("\n")[0]);
-  assert.ok(runnerPid > 0, "the runner runs in the window");
+  const { agentPid, runnerPid } = await agentAndRunner(pidFile, spawned.json.window_id, env);
   const marker = path.join(workerDir, "ended");
   const claimBy = (pid: number, start: string) => JSON.stringify({
     error: "its tmux window was closed", message_id: "msg_0hoer000000000000000",
@@ -119,11 +126,7 @@ test("a poll between an agent's end and its runner's report leaves the report to
   const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
   assert.is(spawned.code, 0, spawned.stderr);
   const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
-  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
-  const agentPid = Number(fs.readFileSync(pidFile, "utf8").split(" ")[0]);
-  const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
-  const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
-  assert.ok(runnerPid > 0, "the runner runs in the window");
+  const { agentPid, runnerPid } = await agentAndRunner(pidFile, spawned.json.window_id, env);
 
   // The machine is too busy to run the runner when its agent ends: here, it is stopped until the polls are done.
   process.kill(runnerPid, "SIGSTOP");
@@ -166,10 +169,7 @@ test("an agent that ends while the store's disk is full: its report is sent by t
     assert.is(spawned.code, 0, spawned.stderr);
     const session = fs.readdirSync(path.join(mount, "store", "sessions"))[0]!;
     const pidFile = path.join(mount, "store", "sessions", session, "workers", "full", "agent.pid");
-    await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
-    const panePid = Number(tmux(["display-message", "-p", "-t", spawned.json.window_id, "#{pane_pid}"], env));
-    const runnerPid = Number(spawnSync("pgrep", ["-P", String(panePid)], { encoding: "utf8" }).stdout.trim().split("\n")[0]);
-    assert.ok(runnerPid > 0, "the runner runs in the window");
+    const { runnerPid } = await agentAndRunner(pidFile, spawned.json.window_id, env);
     const filler = disk.fill(0);
     fs.writeFileSync(go, "");
     await waitUntil(() => gone(runnerPid), 20_000, "the runner to end, its report not written");
