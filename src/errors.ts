@@ -82,6 +82,51 @@ export function shortenQuoted(message: string): string {
     .replace(longWord, (word) => `${word.slice(0, 100)}… (${word.length} characters)`);
 }
 
+// The words orch's messages use for the errno codes a user's machine causes; others keep the system's own.
+const ERRNO_WORDS: Record<string, string> = {
+  ENOTDIR: "a path component is not a directory",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+};
+
+/**
+ * Why a system call failed, in the words of orch's messages: "read-only file system", not
+ * "EROFS: read-only file system, open '/x'". A code without words of its own keeps the system's description.
+ */
+export function systemReason(error: unknown): string {
+  const code = errnoCode(error);
+  if (code !== undefined && ERRNO_WORDS[code] !== undefined) return ERRNO_WORDS[code];
+  const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+  const described = code === undefined ? undefined : new RegExp(`^${code}: (.*?), [a-z_]+ '`).exec(message);
+  return described ? described[1]! : message;
+}
+
+// What each file-system call a store or checkout write makes was doing, for "cannot <doing> <path>".
+const SYSCALL_DOING: Record<string, string> = {
+  open: "open", read: "read", write: "write", close: "write", fsync: "write", ftruncate: "write",
+  mkdir: "make the folder", rmdir: "remove the folder", scandir: "read the folder", opendir: "read the folder",
+  unlink: "remove", rename: "move", link: "link", symlink: "make the link", copyfile: "copy",
+  chmod: "change the mode of", chown: "change the owner of", utime: "touch", futime: "touch",
+  stat: "read", lstat: "read", fstat: "read", readlink: "read the link", realpath: "resolve",
+};
+
+/**
+ * A file-system error as one line, "cannot open /x/y: read-only file system"; undefined for an error that is
+ * not one (a program that would not start keeps its own words).
+ */
+export function fileErrorLine(error: unknown): string | undefined {
+  if (!(error instanceof Error) || errnoCode(error) === undefined) return undefined;
+  const { syscall, path } = error as { syscall?: unknown; path?: unknown };
+  // An open that fails for a read-only or full disk was one for writing.
+  const writing = syscall === "open" && ["EROFS", "ENOSPC", "EDQUOT"].includes(errnoCode(error)!);
+  const doing = writing ? "write" : typeof syscall === "string" ? SYSCALL_DOING[syscall] : undefined;
+  if (doing === undefined || typeof path !== "string") return undefined;
+  return `cannot ${doing} ${path}: ${systemReason(error)}`;
+}
+
 /** The errno code of a Node file-system error, if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   if (error && typeof error === "object" && "code" in error) {

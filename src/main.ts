@@ -7,7 +7,7 @@ import { undecodableArgument } from "./argv.ts";
 import { camel, fastParse } from "./cli/fastparse.ts";
 import { GLOBAL_OPTIONS, HOT_COMMANDS, type CommandSpec } from "./cli/hot.ts";
 import type { CommandResult } from "./commands/types.ts";
-import { OrchError, errnoCode, exitCodeFor, shortenQuoted, type ErrorKind } from "./errors.ts";
+import { OrchError, errnoCode, exitCodeFor, fileErrorLine, shortenQuoted, type ErrorKind } from "./errors.ts";
 import { endAll } from "./exit-hold.ts";
 import { booleanFlag, stringFlag } from "./flags.ts";
 import { checkOrchestratorId } from "./ids.ts";
@@ -57,6 +57,8 @@ function fail(kind: ErrorKind, given: string, details: Record<string, unknown> =
 function systemErrorLine(error: unknown): string | undefined {
   const code = errnoCode(error);
   if (code === undefined || !(error instanceof Error)) return undefined;
+  const fileLine = fileErrorLine(error);
+  if (fileLine !== undefined) return `${fileLine}${limitReached(error, code)}`;
   const unnamedPath = "path" in error && typeof error.path === "string" && !error.message.includes(error.path);
   const where = unnamedPath ? ` (${String(error.path)})` : "";
   return `${error.message.split("\n")[0]}${where}${limitReached(error, code)}`;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  baseEnv, blockDisk, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, standIn, tempDir,
+  baseEnv, blockDisk, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, smallDisk, standIn, tempDir,
 } from "./helpers.ts";
 
 /** A session whose store is on `dir`, with a --no-window worker `w`. */
@@ -111,6 +111,41 @@ test("watch when cur/ cannot grow: the line it printed is not handed out again",
     disk.unmount();
   }
 });
+
+test("a read-only store: every command that writes says which file and why in one line, exit 1, and changes nothing",
+  () => {
+    const disk = smallDisk("4m");
+    if (typeof disk === "string") return console.log(`SKIP: ${disk}`);
+    try {
+      const { repo, env, wt, session } = storeOn(disk.dir);
+      fs.writeFileSync(path.join(wt, "a.txt"), "a\n");
+      gitOk(["add", "a.txt"], wt);
+      gitOk(["commit", "-qm", "a"], wt);
+      const before = { base: git(["rev-parse", "HEAD"], repo), files: listed(session) };
+      assert.is(spawnSync("mount", ["-o", "remount,ro", disk.dir]).status, 0, "the store's disk is read-only now");
+      for (const args of [["stop", "w"], ["rm", "w"], ["resume", "w"], ["sync", "w"], ["apply", "w"],
+        ["land", "w", "--test", "true"], ["spawn", "w2", "--no-window", "--agent", "true"]]) {
+        const r = orch([...args, "--json"], { cwd: repo, env });
+        assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+        const lines = r.stderr.trim().split("\n");
+        assert.is(lines.length, 1, `${args[0]}: one line, no stack trace: ${r.stderr}`);
+        assert.match(lines[0]!, /^orch: (cannot|could not) .*\/.*: read-only file system$/, args[0]);
+        assert.not.match(lines[0]!, "EROFS", `${args[0]}: the system's code is not the message`);
+        assert.is(r.json.error.message, lines[0]!.slice("orch: ".length), `${args[0]}: the JSON says the same`);
+      }
+      assert.is(spawnSync("mount", ["-o", "remount,rw", disk.dir]).status, 0);
+      assert.equal({ base: git(["rev-parse", "HEAD"], repo), files: listed(session) }, before, "nothing changed");
+      assert.is(git(["for-each-ref", "--format=%(refname:short)", "refs/heads/w", "refs/heads/w2"], repo), "w",
+        "w's branch is kept and no w2 was made");
+    } finally {
+      disk.unmount();
+    }
+  });
+
+/** Every path under `dir`, for a before-and-after. */
+function listed(dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+}
 
 test("spawn when the process limit stops tmux and then git's cleanup: status names what is left, rm removes it", () => {
   if (process.getuid?.() !== 0) return console.log("SKIP: a process limit binds an ordinary user only: needs root to be one");

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { tempFolder } from "../runtime.ts";
-import { OrchError, errnoCode } from "../errors.ts";
+import { OrchError, systemReason } from "../errors.ts";
 import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure, worktreeGitDir } from "./git.ts";
 
 /** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
@@ -93,11 +93,7 @@ export async function removeStaleScratchWorktrees(repoRoot: string): Promise<str
 
 /** Why orch could not make its folder or owner file in the temp folder (full, read-only), in one line with the fix. */
 function tempFolderFailure(temp: string, error: unknown): OrchError {
-  const code = errnoCode(error);
-  const why = code === "ENOSPC" ? "no space left on device"
-    : code === "EROFS" ? "read-only file system"
-    : code === "EACCES" || code === "EPERM" ? "permission denied"
-    : error instanceof Error ? error.message : String(error);
+  const why = systemReason(error);
   const set = process.env.TMPDIR ? "TMPDIR " : "";
   return new OrchError("failed", `cannot make a throw-away worktree in the temp folder ${set}${temp}: ${why} ` +
     "(make room there, or set TMPDIR to another folder)");

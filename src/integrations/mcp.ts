@@ -7,7 +7,7 @@ import type { CallToolResult, JSONRPCMessage, RequestId, Tool } from "@modelcont
 import { COMMANDS } from "../cli/spec.ts";
 import type { CommandResult } from "../commands/types.ts";
 import type { Context } from "../context.ts";
-import { OrchError, shortenQuoted, usage } from "../errors.ts";
+import { OrchError, fileErrorLine, shortenQuoted, usage } from "../errors.ts";
 import type { Flags } from "../flags.ts";
 import { ORCH_ID_PATTERN } from "../ids.ts";
 import { WORKER_MESSAGE_TYPES } from "../store/messages.ts";
@@ -550,9 +550,10 @@ function withValuesShortened(error: unknown): unknown {
 }
 
 export function errorResult(error: unknown): CallToolResult {
+  // A file-system error a user's machine causes (a read-only or full disk) is said as the command line says it.
   const failure = error instanceof OrchError
     ? error
-    : new OrchError("failed", `internal error: ${(error as Error)?.message ?? String(error)}`);
+    : new OrchError("failed", fileErrorLine(error) ?? `internal error: ${(error as Error)?.message ?? String(error)}`);
   const document = { success: false, error: { code: failure.kind, message: failure.message }, ...failure.details };
   return { isError: true, content: [{ type: "text", text: JSON.stringify(document, null, 2) }] };
 }

@@ -2,7 +2,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { OrchError, errnoCode } from "../errors.ts";
+import { OrchError, errnoCode, systemReason } from "../errors.ts";
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -11,11 +11,8 @@ export function storeError(action: string, target: string, error: unknown): Orch
   // Bad input (a message too large to store) is not a store failure: it keeps its code and exit 2.
   if (error instanceof OrchError && error.kind === "invalid") return error;
   const code = errnoCode(error);
-  const why = code === "ENOTDIR" ? "a path component is not a directory"
-    : code === "EEXIST" ? "it is in the way: a file, or a symbolic link to something missing, not a folder"
-    : code === "EACCES" || code === "EPERM" ? "permission denied"
-    : code === "ENOSPC" ? "no space left on device"
-    : code === "EROFS" ? "read-only file system"
+  const why = code === "EEXIST" ? "it is in the way: a file, or a symbolic link to something missing, not a folder"
+    : code !== undefined ? systemReason(error)
     : error instanceof Error ? error.message : String(error);
   return new OrchError("store", `cannot ${action} ${target}: ${why}`);
 }

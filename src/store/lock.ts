@@ -5,7 +5,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { OrchError, errnoCode } from "../errors.ts";
+import { OrchError, errnoCode, systemReason } from "../errors.ts";
 import { warn } from "../output.ts";
 import { isSameProcess, ownPidNamespace, processStartTime } from "../proc.ts";
 import { notAFolder, readRegularFile, toJson } from "./files.ts";
@@ -165,7 +165,8 @@ async function takeLock(target: string, what: string): Promise<TakenLock> {
       return { release, holderText };
     } catch (error) {
       if (errnoCode(error) !== "ELOCKED" || attempt >= RETRIES) {
-        throw new OrchError("failed", `could not take the lock for ${what} (${lockPath}): ${(error as Error).message}`);
+        const why = errnoCode(error) === undefined ? (error as Error).message : systemReason(error);
+        throw new OrchError("failed", `could not take the lock for ${what} (${lockPath}): ${why}`);
       }
     }
     const held = readHeldLock(lockPath);
