@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { errorResult } from "../src/integrations/mcp.ts";
 import {
   baseEnv, blockDisk, git, gitOk, gitStandIn, orch, orchCommand, scratchRepo, sessionRepo, smallDisk, standIn, tempDir,
 } from "./helpers.ts";
@@ -133,6 +134,15 @@ test("a read-only store: every command that writes says which file and why in on
         assert.not.match(lines[0]!, "EROFS", `${args[0]}: the system's code is not the message`);
         assert.is(r.json.error.message, lines[0]!.slice("orch: ".length), `${args[0]}: the JSON says the same`);
       }
+      // orch mcp answers a tool whose write failed the same way (it said "internal error: EROFS: …").
+      let refused: unknown;
+      try {
+        fs.writeFileSync(path.join(session, "probe"), "");
+      } catch (error) {
+        refused = error;
+      }
+      const answer = JSON.parse((errorResult(refused).content[0] as { text: string }).text);
+      assert.equal(answer.error, { code: "failed", message: `cannot write ${path.join(session, "probe")}: read-only file system` });
       assert.is(spawnSync("mount", ["-o", "remount,rw", disk.dir]).status, 0);
       assert.equal({ base: git(["rev-parse", "HEAD"], repo), files: listed(session) }, before, "nothing changed");
       assert.is(git(["for-each-ref", "--format=%(refname:short)", "refs/heads/w", "refs/heads/w2"], repo), "w",
