@@ -318,6 +318,22 @@ export async function isMergedInto(cwd: string, branch: string, base: string): P
   return merged.stdout.split("\n")[0]?.trim() === baseTree;
 }
 
+/** Whether two commits share any history here (git merge-base finds one). */
+export async function haveMergeBase(cwd: string, one: string, other: string): Promise<boolean> {
+  return (await git(["merge-base", one, other], cwd, { allowFailure: true })).code === 0;
+}
+
+/**
+ * Why two commits that git merge-base finds nothing for share no history: in a shallow clone its history
+ * is cut off before their merge base (what a deeper fetch mends); else they are unrelated histories.
+ */
+export async function noMergeBaseWhy(cwd: string): Promise<string> {
+  const shallow = (await gitOut(["rev-parse", "--is-shallow-repository"], cwd)) === "true";
+  return shallow
+    ? "this shallow clone's history stops before their merge base (git fetch --deepen=N, or --unshallow)"
+    : "unrelated histories";
+}
+
 /** Whether `commit` is in the history of `ref`. */
 export async function isAncestor(cwd: string, commit: string, ref: string): Promise<boolean> {
   return (await git(["merge-base", "--is-ancestor", commit, ref], cwd, { allowFailure: true })).code === 0;
@@ -804,9 +820,11 @@ export interface TreeMerge {
 
 /**
  * Merges each pair [base, branch] in memory with one `git merge-tree --stdin` (no checkout, no index,
- * no ref touched): whether it merges cleanly, the tree it would make, the conflicting paths.
+ * no ref touched): whether it merges cleanly, the tree it would make, the conflicting paths. null for a
+ * pair that shares no commit here (git refuses to merge unrelated histories; in a shallow clone, their
+ * merge base lies beyond its history), which fails the whole --stdin run: then each pair is merged alone.
  */
-export async function mergeTrees(cwd: string, pairs: [string, string][]): Promise<TreeMerge[]> {
+export async function mergeTrees(cwd: string, pairs: [string, string][]): Promise<(TreeMerge | null)[]> {
   if (pairs.length === 0) return [];
   const input = pairs.map(([base, branch]) => `${base} ${branch}\n`).join("");
   const args = ["merge-tree", "--stdin", "--name-only", "--no-messages"];
@@ -832,10 +850,11 @@ export async function mergeTrees(cwd: string, pairs: [string, string][]): Promis
 }
 
 /** One merge of `git merge-tree --write-tree` (for a git whose merge-tree has no --stdin yet). */
-async function mergeTree(cwd: string, base: string, branch: string): Promise<TreeMerge> {
+async function mergeTree(cwd: string, base: string, branch: string): Promise<TreeMerge | null> {
   const args = ["merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", base, branch];
   const result = await git(args, cwd, { allowFailure: true });
   if (result.code !== 0 && result.code !== 1) {
+    if (!(await haveMergeBase(cwd, base, branch))) return null;
     throw new OrchError("failed", `git merge-tree failed: ${result.stderr.trim()}`);
   }
   const [tree = "", ...paths] = result.stdout.split("\0").filter(Boolean);

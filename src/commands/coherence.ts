@@ -57,9 +57,10 @@ interface StandingQuestion {
 
 /**
  * Standings for many (base tip, branch tip) pairs: one rev-list per pair (a few at a time), then one
- * merge-tree for all pairs that diverged and one rev-parse for the trees of their bases.
+ * merge-tree for all pairs that diverged and one rev-parse for the trees of their bases. null for a pair
+ * that shares no commit here: its counts would be of two whole histories, and no merge can be tried.
  */
-async function computeStandings(mainRoot: string, questions: StandingQuestion[]): Promise<Standing[]> {
+async function computeStandings(mainRoot: string, questions: StandingQuestion[]): Promise<(Standing | null)[]> {
   if (questions.length === 0) return [];
   const gitAdapter = await loadGit();
   const counts = await pooled(questions, 6, (q) => gitAdapter.aheadBehind(mainRoot, q.baseTip, q.branchTip));
@@ -67,7 +68,7 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
   const tipPairs = diverged.map((i): [string, string] => [questions[i]!.baseTip, questions[i]!.branchTip]);
   const merges = await gitAdapter.mergeTrees(mainRoot, tipPairs);
   const mergeOf = new Map(diverged.map((index, k) => [index, merges[k]!]));
-  const baseTips = [...new Set(diverged.filter((i) => mergeOf.get(i)!.clean).map((i) => questions[i]!.baseTip))];
+  const baseTips = [...new Set(diverged.filter((i) => mergeOf.get(i)?.clean).map((i) => questions[i]!.baseTip))];
   const trees = new Map((await gitAdapter.treesOf(mainRoot, baseTips)).map((tree, k) => [baseTips[k]!, tree]));
   // A branch reset to its base or before it (its work dropped) has nothing in the base: not landed.
   const inBaseOnly = questions.map((_, i) => i)
@@ -79,6 +80,7 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
   return questions.map((q, i) => {
     const { ahead, behind } = counts[i]!;
     const merge = mergeOf.get(i);
+    if (merge === null) return null;
     // All of the branch is in the base: landed, unless the branch never had commits of its own.
     const landed = ahead === 0
       ? q.branchTip !== q.baseCommit && !behindItsStart.has(i)
@@ -97,13 +99,15 @@ async function computeStandings(mainRoot: string, questions: StandingQuestion[])
 
 /**
  * Standings of the given workers, by worker id: from the session's cache while the base tip, the
- * branch tip and the base commit are those it was computed for, else from git (then cached).
+ * branch tip and the base commit are those it was computed for, else from git (then cached). A worker
+ * whose branch shares no commit with its base here has none, and is handed to `onUnrelated`.
  */
 export async function standingsFor(
   layout: StoreLayout,
   repo: Repo,
   records: WorkerRecord[],
   tips: Map<string, string | undefined>,
+  onUnrelated: (record: WorkerRecord) => void = () => undefined,
 ): Promise<Map<string, Standing>> {
   const main = mainWorktreeOf(repo);
   const readRef = refReader(main);
@@ -132,9 +136,13 @@ export async function standingsFor(
   const computed = await computeStandings(repo.mainRoot, missing.map((m) => m.question));
   const fresh = new Map<string, CachedStanding>();
   missing.forEach(({ record }, i) => {
-    standings.set(record.worker_id, computed[i]!);
-    fresh.set(record.worker_id, { ...computed[i]!, base_commit: record.base_commit });
+    const standing = computed[i];
+    // Not cached: rare, and a fetch that deepens a shallow clone may find their merge base.
+    if (!standing) return onUnrelated(record);
+    standings.set(record.worker_id, standing);
+    fresh.set(record.worker_id, { ...standing, base_commit: record.base_commit });
   });
+  if (fresh.size === 0) return standings;
   try {
     saveStandings(layout, missing[0]!.record.orchestrator_id, fresh);
   } catch {
@@ -149,6 +157,19 @@ export interface WorkerStanding {
   baseTip: string | undefined;
   state: WorkerCoherence;
   standing: Standing | null;
+  /** Its branch shares no commit with its base here (standing null): see unrelatedWarning. */
+  unrelated?: true;
+}
+
+/**
+ * Why a worker has no standing although both branches exist: they share no commit here. In a shallow
+ * clone that is its cut-off history (a worker started --from a ref fetched shallow), which a deeper
+ * fetch mends; elsewhere the branch was started from an unrelated history.
+ */
+export async function unrelatedWarning(repo: Repo, record: WorkerRecord): Promise<string> {
+  const why = await (await loadGit()).noMergeBaseWhy(repo.mainRoot);
+  return `${record.worker_id} shares no commit with ${record.base_branch} here, ${why}: ` +
+    "ahead, behind and merges_cleanly are unknown, and land, merge and sync cannot merge it";
 }
 
 /** Standings of the given workers with what orch remembers about each (told, landed). */
@@ -159,12 +180,14 @@ export async function standingsOf(
   tips: Map<string, string | undefined>,
   states: Map<string, WorkerCoherence> = new Map(),
 ): Promise<WorkerStanding[]> {
-  const standings = await standingsFor(layout, repo, records, tips);
+  const unrelated = new Set<string>();
+  const standings = await standingsFor(layout, repo, records, tips, (r) => unrelated.add(r.worker_id));
   return records.map((record) => ({
     record,
     baseTip: record.base_branch ? tips.get(record.base_branch) : undefined,
     state: states.get(record.worker_id) ?? readWorkerCoherence(layout, record.orchestrator_id, record.worker_id),
     standing: standings.get(record.worker_id) ?? null,
+    ...(unrelated.has(record.worker_id) ? { unrelated: true as const } : {}),
   }));
 }
 
@@ -179,6 +202,7 @@ export async function settledStandings(
   orchestratorId: string,
   repo: Repo,
   records: WorkerRecord[],
+  warn: (line: string) => void,
 ): Promise<Map<string, Standing> | undefined> {
   if (records.some((r) => isWaitingToStart(r) || (!r.pending && r.base_tip === undefined))) return undefined;
   const seen = readBaseTips(layout, orchestratorId);
@@ -190,7 +214,11 @@ export async function settledStandings(
     if (tip === undefined || tip === null || seen.tips[branch] !== tip) return undefined;
     tips.set(branch, tip);
   }
-  return standingsFor(layout, repo, records.filter((r) => !r.pending && !r.host), tips);
+  const unrelated: WorkerRecord[] = [];
+  const standings = await standingsFor(layout, repo, records.filter((r) => !r.pending && !r.host), tips,
+    (r) => unrelated.push(r));
+  for (const record of unrelated) warn(await unrelatedWarning(repo, record));
+  return standings;
 }
 
 /** The tips of the base branches the workers were spawned from. */
@@ -464,6 +492,7 @@ export async function reconcile(
   // told: a caller that dies before telling them leaves the move for the next orch command to notice.
   for (const r of started) if (options.skipTelling?.has(r.worker_id) && moved(r)) unsettled.add(r.base_branch!);
   const views = await standingsOf(layout, repo, wanted, tips, states);
+  for (const view of views) if (view.unrelated) ctx.warn(await unrelatedWarning(repo, view.record));
   const told: string[] = [];
   for (const view of views) {
     const { record, baseTip, standing } = view;

@@ -110,7 +110,11 @@ async function landOne(
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
       if (paths.length === 0) {
-        const gitSays = gitAdapter.gitSaid(outcome.message);
+        // git's "refusing to merge unrelated histories" does not say that a shallow clone is the cause.
+        const unrelated = !(await gitAdapter.haveMergeBase(mainRoot, head, tip));
+        const gitSays = unrelated
+          ? `it shares no commit with ${base} here: ${await gitAdapter.noMergeBaseWhy(mainRoot)}`
+          : gitAdapter.gitSaid(outcome.message);
         const reason = `could not be merged onto ${base} at ${head.slice(0, 12)}: ${gitSays}`;
         return { ...entry, status: "failed", reason };
       }

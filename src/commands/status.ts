@@ -133,7 +133,7 @@ async function checkCoherence(
   if (!repo) return { standings, started: 0, failedToStart: 0 };
   const { reconcile, settledStandings } = await import("./coherence.ts");
   // Nothing moved since the last look: no one to tell or start, and the standings come from the cache.
-  const settled = await settledStandings(layout, orchestratorId, repo, records);
+  const settled = await settledStandings(layout, orchestratorId, repo, records, ctx.warn);
   if (settled) return { standings: settled, started: 0, failedToStart: 0 };
   const checked = await reconcile(layout, orchestratorId, repo, ctx, { allStandings: true, records });
   for (const view of checked.views) if (view.standing) standings.set(view.record.worker_id, view.standing);

@@ -437,6 +437,11 @@ async function syncClaimed(
       outcome.skipped.push({ worker_id: id, reason });
       continue;
     }
+    if (view.unrelated) {
+      const reason = `its branch shares no commit with ${record.base_branch} here (a shallow clone?)`;
+      outcome.skipped.push({ worker_id: id, reason });
+      continue;
+    }
     if (!baseTip || !standing) {
       const gone = !baseTip
         ? `its base branch ${record.base_branch}`
