@@ -1,10 +1,16 @@
 // Repositories that are not a full clone: a shallow clone (git clone --depth), locally and as the source of a
 // host's clone. What orch says about a worker must stay true where the history is cut off.
 
+import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { commitFiles, git, orch, scratchRepo } from "./helpers.ts";
+import { commitOnHost, sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
+
+const skip = sshSkipReason();
+let world: SshWorld | undefined;
+test.after(() => world?.close());
 
 /**
  * An origin with main (10 commits) and `old`, forked from its 2nd commit, and a clone of both branches
@@ -65,6 +71,24 @@ test("a shallow clone: a worker whose merge base with its base lies beyond the c
   const deepened = orch(["status", "--json"], { cwd: repo });
   const old = deepened.json.workers.find((w: Standing) => w.worker_id === "feat-old");
   assert.equal([old.ahead, old.behind, old.merges_cleanly], [2, 9, true], deepened.stderr);
+});
+
+test("host add from a shallow clone: the host's clone takes the shallow history, and a worker there lands", async () => {
+  if (skip) return console.log(`SKIP: ${skip}`);
+  world = await startSshWorld(1);
+  const host = world.hosts[0]!;
+  const { repo } = shallowClone();
+  const env = world.env;
+  const added = orch(["host", "add", "alpha", host.alias, "--json"], { cwd: repo, env });
+  assert.is(added.code, 0, added.stderr);
+  const spawned = orch(["spawn", "feat/far", "--host", "alpha", "--no-window", "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  commitOnHost(host, spawned.json.worktree_path, "far.txt", "made there\n");
+  commitFiles(repo, { "log.txt": "moved\n" }, "the base moves");
+  const landed = orch(["land", "feat/far", "--test", "test -f far.txt", "--json"], { cwd: repo, env });
+  assert.is(landed.code, 0, landed.stdout + landed.stderr);
+  assert.is(fs.readFileSync(path.join(repo, "far.txt"), "utf8"), "made there\n");
+  assert.is(git(["rev-parse", "--is-shallow-repository"], repo), "true");
 });
 
 test.run();

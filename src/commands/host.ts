@@ -70,7 +70,8 @@ const MAKE_CLONE = 'mkdir -p -- "$1" && cd -- "$1" && if [ -e .git ]; then ' +
   'else { git init -q -b "$2" && git config receive.denyCurrentBranch updateInstead; } || ' +
   '{ rm -rf .git 2>/dev/null; exit 1; }; echo made; fi && ' +
   // Written again when the clone was there: a home that cannot be written fails here, not at the next spawn.
-  "{ git config receive.denyCurrentBranch updateInstead || exit 1; }";
+  // shallowUpdate: a shallow clone here (CI's checkout) pushes its cut-off history, which git refuses without it.
+  "{ git config receive.denyCurrentBranch updateInstead && git config receive.shallowUpdate true || exit 1; }";
 
 const SYSTEMS: Record<string, string> = { Linux: "linux", Darwin: "darwin", FreeBSD: "freebsd" };
 const MACHINES: Record<string, string> = { x86_64: "x64", amd64: "x64", aarch64: "arm64", arm64: "arm64" };
