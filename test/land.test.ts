@@ -155,6 +155,23 @@ test("the user switches branches or moves the base during --test: nothing lands,
   assert.is(git(["rev-parse", "HEAD"], repo), landed.json.results[0].commit);
 });
 
+test("the base checked out in a linked worktree, the main one on another branch: land and merge say to free it", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/a", { "a.txt": "a\n" });
+  git(["switch", "-q", "-c", "other"], repo);
+  const linked = path.join(path.dirname(repo), "linked");
+  git(["worktree", "add", "-q", linked, "main"], repo);
+  // "check out main there" alone cannot be done: git refuses a branch that another worktree has checked out.
+  const said = `${repo} has other checked out, but feat-a started from main: main is checked out at ${linked}: ` +
+    `switch that worktree to another branch, then check out main in ${repo}`;
+  for (const command of [["land", "--json"], ["merge", "feat/a", "--local", "--json"]]) {
+    const refused = orch(command, { cwd: linked });
+    assert.is(refused.code, 1, refused.stderr);
+    assert.match(refused.stdout, said);
+  }
+  assert.not.ok(fs.existsSync(path.join(linked, "a.txt")) || fs.existsSync(path.join(repo, "a.txt")));
+});
+
 test("an ignored file of the user's where the worker adds a tracked one: land, merge and apply refuse, the file stays", async () => {
   const { repo } = sessionRepo({ ".gitignore": ".env\nbuild/\n", "README.md": "r\n" });
   writeFiles(repo, { ".env": "SECRET=mine\n", "build/out.js": "mine\n" });

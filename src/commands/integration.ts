@@ -206,8 +206,14 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
       `(renamed or deleted?): bring it back (${bringBack}) first`);
   }
   if (current !== base) {
+    // git refuses to check out a branch that another worktree has checked out: that one must let go of it first.
+    const elsewhere = await gitAdapter.worktreeOfBranch(mainRoot, base);
+    const fix = elsewhere
+      ? `${base} is checked out at ${elsewhere}: switch that worktree to another branch, then check out ${base} ` +
+        `in ${mainRoot}`
+      : `check out ${base} there first`;
     throw new OrchError("refused", `${mainRoot} has ${current ?? "a detached HEAD"} checked out, ` +
-      `but ${record.worker_id} started from ${base}: check out ${base} there first`);
+      `but ${record.worker_id} started from ${base}: ${fix}`);
   }
   // Merging now would end the user's operation (merge --abort, reset --merge) or mix into it.
   const operation = await gitAdapter.operationInProgress(mainRoot);
