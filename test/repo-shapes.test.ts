@@ -85,6 +85,9 @@ test("host add from a shallow clone: the host's clone takes the shallow history,
   assert.is(spawned.code, 0, spawned.stderr);
   commitOnHost(host, spawned.json.worktree_path, "far.txt", "made there\n");
   commitFiles(repo, { "log.txt": "moved\n" }, "the base moves");
+  // sync pushes the moved base into the host's clone, and rebases the worker there.
+  const synced = orch(["sync", "feat/far", "--json"], { cwd: repo, env });
+  assert.equal([synced.code, synced.json.synced], [0, ["feat-far"]], synced.stderr);
   const landed = orch(["land", "feat/far", "--test", "test -f far.txt", "--json"], { cwd: repo, env });
   assert.is(landed.code, 0, landed.stdout + landed.stderr);
   assert.is(fs.readFileSync(path.join(repo, "far.txt"), "utf8"), "made there\n");
