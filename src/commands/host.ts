@@ -189,6 +189,10 @@ async function addHost(
     const instead = `orch host rm ${name} first, or use another name`;
     throw new OrchError("exists", `host ${name} already exists as ${was} (${instead})`);
   }
+  // Refused before the host is touched: without a commit there is nothing to make its clone from.
+  if (!(await gitAdapter.resolveCommit(main.root, "HEAD"))) {
+    throw new OrchError("not_found", `${main.root} has no commit yet to make host ${name}'s clone from: commit first`);
+  }
   // Added again, the path keeps its spelling: an older orch kept --path as given (./x), and the workers made
   // since hold a host_id of that spelling (hostIdOf), which another one would make "another host now".
   const record: HostRecord = {
