@@ -55,18 +55,20 @@ test("a shallow clone: a worker whose merge base with its base lies beyond the c
   assert.is(status.code, 0, status.stderr);
   const standings = status.json.workers.map((w: Standing) => [w.worker_id, w.ahead, w.behind, w.merges_cleanly]);
   assert.equal(standings, [["feat-old", null, null, null], ["feat-new", 1, 1, true]]);
-  assert.match(status.stderr, "feat-old shares no commit with main here, this shallow clone's history stops " +
-    "before their merge base (git fetch --deepen=N, or --unshallow)");
+  const why = "this shallow clone's history stops before their merge base (git fetch --deepen=N or --unshallow " +
+    "mends that)";
+  assert.match(status.stderr, "feat-old shares no commit with main here, so its ahead, behind and merges_cleanly " +
+    `are unknown and land, merge and sync cannot merge it: ${why}`);
 
   const synced = orch(["sync", "--all", "--json"], { cwd: repo });
   assert.is(synced.code, 0, synced.stderr);
   assert.equal(synced.json.synced, ["feat-new"]);
-  assert.equal(synced.json.skipped, [{ worker_id: "feat-old",
-    reason: "its branch shares no commit with main here (a shallow clone?)" }]);
+  const reason = `its branch shares no commit with main here: ${why}`;
+  assert.equal(synced.json.skipped, [{ worker_id: "feat-old", reason }]);
 
   const landed = orch(["land", "feat/old", "--test", "true", "--json"], { cwd: repo });
   assert.is(landed.code, 1, landed.stdout);
-  assert.match(landed.json.results[0].reason, "it shares no commit with main here: this shallow clone's history");
+  assert.match(landed.json.results[0].reason, `it shares no commit with main here: ${why}`);
 
   git(["fetch", "-q", "--unshallow"], repo);
   const deepened = orch(["status", "--json"], { cwd: repo });
@@ -74,7 +76,7 @@ test("a shallow clone: a worker whose merge base with its base lies beyond the c
   assert.equal([old.ahead, old.behind, old.merges_cleanly], [2, 9, true], deepened.stderr);
 });
 
-test("host add from a shallow clone: the host's clone takes the shallow history, and a worker there lands", async () => {
+test("host add from a shallow clone: the host's clone takes its cut-off history, and a worker there lands", async () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   world = await startSshWorld(1);
   const host = world.hosts[0]!;

@@ -330,8 +330,8 @@ export async function haveMergeBase(cwd: string, one: string, other: string): Pr
 export async function noMergeBaseWhy(cwd: string): Promise<string> {
   const shallow = (await gitOut(["rev-parse", "--is-shallow-repository"], cwd)) === "true";
   return shallow
-    ? "this shallow clone's history stops before their merge base (git fetch --deepen=N, or --unshallow)"
-    : "unrelated histories";
+    ? "this shallow clone's history stops before their merge base (git fetch --deepen=N or --unshallow mends that)"
+    : "their histories are unrelated";
 }
 
 /** Whether `commit` is in the history of `ref`. */

@@ -168,8 +168,8 @@ export interface WorkerStanding {
  */
 export async function unrelatedWarning(repo: Repo, record: WorkerRecord): Promise<string> {
   const why = await (await loadGit()).noMergeBaseWhy(repo.mainRoot);
-  return `${record.worker_id} shares no commit with ${record.base_branch} here, ${why}: ` +
-    "ahead, behind and merges_cleanly are unknown, and land, merge and sync cannot merge it";
+  return `${record.worker_id} shares no commit with ${record.base_branch} here, so its ahead, behind and ` +
+    `merges_cleanly are unknown and land, merge and sync cannot merge it: ${why}`;
 }
 
 /** Standings of the given workers with what orch remembers about each (told, landed). */

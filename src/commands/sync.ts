@@ -438,7 +438,8 @@ async function syncClaimed(
       continue;
     }
     if (view.unrelated) {
-      const reason = `its branch shares no commit with ${record.base_branch} here (a shallow clone?)`;
+      const why = await gitAdapter.noMergeBaseWhy(repo.mainRoot);
+      const reason = `its branch shares no commit with ${record.base_branch} here: ${why}`;
       outcome.skipped.push({ worker_id: id, reason });
       continue;
     }
