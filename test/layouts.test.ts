@@ -64,7 +64,7 @@ test("a bare repository (proj.git): one store in it and one worktrees folder bes
   const elsewhere = orch(["land", "feat/two", "--test", "true", "--json"], { cwd: main, env });
   assert.is(elsewhere.code, 1, elsewhere.stdout);
   assert.match(JSON.stringify(elsewhere.json), `${main} has main checked out, but feat-two started from dev: ` +
-    "check out dev there first");
+    `dev is checked out at ${dev}: run it there`);
   const landed = orch(["land", "feat/one", "--test", "test -f one.txt", "--json"], { cwd: main, env });
   assert.is(landed.code, 0, landed.stdout + landed.stderr);
   assert.is(fs.readFileSync(path.join(main, "one.txt"), "utf8"), "one\n");

@@ -149,6 +149,16 @@ export async function worktreesOfBranch(cwd: string, branch: string): Promise<st
   return worktreesWithBranch(list.stdout, branch);
 }
 
+/**
+ * The worktree that has `branch` checked out, if any, and whether the repository is bare (git lists it first
+ * as "bare"): there land brings work into the worktree it runs in, elsewhere into the main worktree.
+ */
+export async function checkoutOfBranch(cwd: string, branch: string): Promise<{ at?: string; bare: boolean }> {
+  const list = await git(["worktree", "list", "--porcelain", "-z"], cwd, { allowFailure: true });
+  const bare = (list.stdout.split("\0\0")[0] ?? "").split("\0").includes("bare");
+  return { at: worktreesWithBranch(list.stdout, branch)[0], bare };
+}
+
 /** The linked worktrees of this repository (the main worktree, listed first by git, left out). */
 export async function linkedWorktrees(cwd: string): Promise<string[]> {
   const list = await git(["worktree", "list", "--porcelain", "-z"], cwd);

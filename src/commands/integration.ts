@@ -206,12 +206,15 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
       `(renamed or deleted?): bring it back (${bringBack}) first`);
   }
   if (current !== base) {
-    // git refuses to check out a branch that another worktree has checked out: that one must let go of it first.
-    const elsewhere = await gitAdapter.worktreeOfBranch(mainRoot, base);
-    const fix = elsewhere
-      ? `${base} is checked out at ${elsewhere}: switch that worktree to another branch, then check out ${base} ` +
-        `in ${mainRoot}`
-      : `check out ${base} there first`;
+    // git refuses to check out a branch that another worktree has checked out: "check out main here" cannot be
+    // done then. In a bare repository that worktree is where to run it; else it must let go of the branch.
+    const checkout = await gitAdapter.checkoutOfBranch(mainRoot, base);
+    let fix = `check out ${base} there first`;
+    if (checkout.at && checkout.bare) fix = `${base} is checked out at ${checkout.at}: run it there`;
+    else if (checkout.at) {
+      fix = `${base} is checked out at ${checkout.at}: switch that worktree to another branch, then check out ` +
+        `${base} in ${mainRoot}`;
+    }
     throw new OrchError("refused", `${mainRoot} has ${current ?? "a detached HEAD"} checked out, ` +
       `but ${record.worker_id} started from ${base}: ${fix}`);
   }
