@@ -523,7 +523,8 @@ test("host rm of a host the session used: later poll, watch and land say nothing
   assert.equal(quiet(["poll"]), [], "nothing of it is left here");
 });
 
-test("host add whose push is refused says git's reason: a clone of another history there, a repository without commits", () => {
+test("host add whose push is refused says git's reason (a clone of another history there); a repository without " +
+  "commits is refused before the host is touched", () => {
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const env = world.env;
@@ -539,7 +540,9 @@ test("host add whose push is refused says git's reason: a clone of another histo
   assert.is(orch(["init"], { cwd: empty }).code, 0);
   const unborn = orch(["host", "add", "alpha", a!.alias, "--path", "unborn/repo", "--json"], { cwd: empty, env });
   assert.is(unborn.code, 1, unborn.stderr);
-  assert.match(unborn.json.error.message, /: src refspec HEAD does not match any$/);
+  assert.equal(unborn.json.error, { code: "not_found",
+    message: `${empty} has no commit yet to make host alpha's clone from: commit first` });
+  assert.not.ok(fs.existsSync(path.join(a!.home, "unborn")), "no clone was made there");
 });
 
 test("host add --path of a repository orch did not make there (the user's own checkout) is refused, left untouched", () => {

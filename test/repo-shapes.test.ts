@@ -1,12 +1,11 @@
 // Repositories that are not a full clone: a shallow clone (git clone --depth), locally and as the source of a
-// host's clone (what orch says about a worker must stay true where the history is cut off); one with no
-// commit yet.
+// host's clone. What orch says about a worker must stay true where the history is cut off.
 
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, git, orch, scratchRepo, tempDir } from "./helpers.ts";
+import { commitFiles, git, orch, scratchRepo } from "./helpers.ts";
 import { commitOnHost, sshSkipReason, startSshWorld, type SshWorld } from "./ssh-harness.ts";
 
 const skip = sshSkipReason();
@@ -95,19 +94,6 @@ test("host add from a shallow clone: the host's clone takes its cut-off history,
   assert.is(landed.code, 0, landed.stdout + landed.stderr);
   assert.is(fs.readFileSync(path.join(repo, "far.txt"), "utf8"), "made there\n");
   assert.is(git(["rev-parse", "--is-shallow-repository"], repo), "true");
-});
-
-test("a repository with no commit yet: host add says so before it reaches the host, and records nothing", () => {
-  const repo = path.join(tempDir(), "unborn");
-  fs.mkdirSync(repo);
-  git(["init", "-q", "-b", "main"], repo);
-  assert.is(orch(["init"], { cwd: repo }).code, 0);
-  // A destination nothing answers at: the refusal must come first, not an unreachable host.
-  const added = orch(["host", "add", "alpha", "ssh://nobody@127.0.0.1:1", "--json"], { cwd: repo });
-  assert.is(added.code, 1, added.stderr);
-  assert.equal(added.json.error, { code: "not_found",
-    message: `${repo} has no commit yet to make host alpha's clone from: commit first` });
-  assert.not.ok(fs.existsSync(path.join(repo, ".orch", "hosts", "alpha.json")));
 });
 
 test.run();
