@@ -216,4 +216,52 @@ test("an entry an older orch worked out is not trusted: a turn a model API error
   assert.equal(statusJson(repo).workers, truth.workers);
 });
 
+test("an entry of an orch before agent.pid named its runner is not trusted: the runner reports its agent's end", async () => {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const script = path.join(tempDir("orch-agent-"), "agent.sh");
+  fs.writeFileSync(script, "#!/bin/sh\necho 'working on it'\nexec sleep 600\n", { mode: 0o755 });
+  const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
+  await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
+  const [agentText = "", , , runnerText = ""] = fs.readFileSync(pidFile, "utf8").trim().split(" ");
+  const agentPid = Number(agentText);
+  const runnerPid = Number(runnerText.split(":")[0]);
+  assert.ok(runnerPid > 0, "agent.pid names the runner");
+  await settle(repo, id, 1, env);
+  // What an orch from before d2cb72b (a status still running the old binary after an upgrade: an orch mcp, a
+  // second shell) made of the same agent.pid: it read the first three fields, so its entry names no runner.
+  type Entries = { version: number; workers: Record<string, Record<string, unknown>> };
+  const snapshot = JSON.parse(fs.readFileSync(snapshotFile(repo, id), "utf8")) as Entries;
+  const entry = snapshot.workers["slow"]!;
+  assert.ok((entry.agent as { runner?: unknown }).runner, "this orch's entry names the runner");
+  const { runner: _, ...agent } = entry.agent as Record<string, unknown>;
+  const older = { version: 2, workers: { slow: { ...entry, agent } } };
+  fs.writeFileSync(snapshotFile(repo, id), JSON.stringify(older));
+
+  // The runner is not run when its agent ends (a busy machine): a status meanwhile leaves the report to it.
+  process.kill(runnerPid, "SIGSTOP");
+  try {
+    process.kill(agentPid, "SIGKILL");
+    await waitUntil(() => !fs.existsSync(`/proc/${agentPid}`) || fs.readFileSync(`/proc/${agentPid}/stat`, "utf8").includes(") Z "),
+      10_000, "the agent to die");
+    const view = byId(statusJson(repo, env).workers)["slow"]!;
+    assert.is(view.status, "running", "status leaves the report to the runner that lives");
+    assert.is(view.alive, false);
+  } finally {
+    process.kill(runnerPid, "SIGCONT");
+  }
+  const seen: { message_type: string; content: { error?: string; details?: string } }[] = [];
+  await waitUntil(() => {
+    const r = orch(["poll", "--json"], { cwd: repo, env });
+    seen.push(...r.json.messages);
+    return seen.length > 0;
+  }, 20_000, "the runner's report");
+  assert.is(seen.length, 1, JSON.stringify(seen));
+  assert.is(seen[0]!.content.error, "the agent exited with code 137 without reporting", "the runner's words");
+  assert.match(seen[0]!.content.details ?? "", /working on it/);
+  tmux(["kill-server"], env);
+});
+
 test.run();

@@ -56,8 +56,10 @@ interface Entry {
  * worker's state is read from its files (logState, recordedAgent, isWaitingToStart) takes a new number, so
  * that an upgraded orch (or an older one run again) ignores entries the other worked out, instead of trusting
  * them until the worker's folder next changes. 2: logState reads turn_failed (a turn a model API error ended).
+ * 3: recordedAgent reads the runner agent.pid names (an entry without it let status report an agent's end that
+ * its living runner reports with the exit code and the window's last lines).
  */
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 3;
 
 interface Snapshot {
   version: typeof CACHE_VERSION;
