@@ -553,6 +553,28 @@ test("a land stopped (Ctrl-Z) as it tests keeps its lock: a merge waits, saying 
   }
 });
 
+test("a land at work keeps its lock's time fresh, so no waiter takes it for stopped, nor an older orch's for stale", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });
+  const scratch = tempDir("orch-fresh-lock-");
+  const [started, release] = [path.join(scratch, "started"), path.join(scratch, "release")];
+  const testCommand = `touch ${started}; while [ ! -e ${release} ]; do sleep 0.05; done`;
+  const land = orchAsync(["land", "feat-slow", "--test", testCommand, "--json"], { cwd: repo });
+  try {
+    await waitUntil(() => fs.existsSync(started), 30_000, "the land's test to start");
+    const lock = path.join(repo, ".orch", "checkout.lock");
+    assert.ok(fs.existsSync(path.join(lock, "holder.json")), "the lock names its holder");
+    // proper-lockfile touches a lock it holds every 2.5 s: the time a waiter judges a holder by moves on.
+    const first = fs.statSync(lock).mtimeMs;
+    await waitUntil(() => fs.statSync(lock).mtimeMs > first, 20_000, "the holder to touch its lock");
+  } finally {
+    fs.writeFileSync(release, "");
+  }
+  const landed = await land.done;
+  assert.is(landed.code, 0, landed.stderr);
+  assert.is(landed.json.results[0].status, "landed");
+});
+
 test("an older orch's waiter (round 26: no holder named, 10 s stale) never takes over this orch's lock", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });

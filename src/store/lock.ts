@@ -157,7 +157,12 @@ async function takeLock(target: string, what: string): Promise<TakenLock> {
       const holder = { pid: process.pid, start_time: processStartTime(process.pid) ?? null };
       const holderText = toJson({ ...holder, pid_namespace: ownPidNamespace(), what });
       try {
+        // The file's creation moves the folder's time, which proper-lockfile takes for another process's hand
+        // (compromised): it would touch the lock no more, and after STALE_MS a live holder's lock would look
+        // stopped to this orch's waiters and stale to an older orch's. The time it set is put back.
+        const { atime, mtime } = fs.statSync(lockPath);
         fs.writeFileSync(path.join(lockPath, HOLDER_FILE), holderText);
+        fs.utimesSync(lockPath, atime, mtime);
       } catch (failure) {
         await release().catch(() => undefined);
         throw new OrchError("store", `cannot name this process in ${lockPath}: ${(failure as Error).message}`);
