@@ -575,6 +575,44 @@ test("a land at work keeps its lock's time fresh, so no waiter takes it for stop
   assert.is(landed.json.results[0].status, "landed");
 });
 
+test("an older orch's lock whose time is old as the machine wakes: this orch waits for its holder's next touch", async () => {
+  const { repo } = sessionRepo();
+  await finishedWorker(repo, "feat/other", { "other.txt": "o\n" });
+  // An older orch's lock (a folder naming no holder), held across a minute of sleep: its time is a minute old,
+  // and its holder touches it (proper-lockfile, every 2.5 s) only a second after the machine wakes.
+  const lock = path.join(repo, ".orch", "checkout.lock");
+  fs.mkdirSync(lock);
+  const aMinuteAgo = new Date(Date.now() - 60_000);
+  fs.utimesSync(lock, aMinuteAgo, aMinuteAgo);
+  const touch = () => {
+    try {
+      fs.utimesSync(lock, new Date(), new Date());
+    } catch {
+      // taken over meanwhile (what this test fails on)
+    }
+  };
+  let touches: NodeJS.Timeout | undefined;
+  const woke = setTimeout(() => {
+    touch();
+    touches = setInterval(touch, 2_500);
+  }, 1_000);
+  const merge = orchAsync(["merge", "feat-other", "--local", "--json"], { cwd: repo });
+  let ended = false;
+  void merge.done.then(() => (ended = true));
+  try {
+    await sleep(8_000);
+    assert.not.ok(ended, "the merge took the live holder's lock over");
+    assert.not.ok(fs.existsSync(path.join(repo, "other.txt")), "nothing merged under the older orch's lock");
+  } finally {
+    clearTimeout(woke);
+    clearInterval(touches);
+  }
+  fs.rmdirSync(lock); // the older orch's command ends
+  const merged = await merge.done;
+  assert.is(merged.code, 0, merged.stderr);
+  assert.is(git(["show", "main:other.txt"], repo), "o");
+});
+
 test("an older orch's waiter (round 26: no holder named, 10 s stale) never takes over this orch's lock", async () => {
   const { repo } = sessionRepo();
   await finishedWorker(repo, "feat/slow", { "slow.txt": "s\n" });

@@ -15,6 +15,12 @@ import { notAFolder, readRegularFile, toJson } from "./files.ts";
  * is stale once its time is older than this: a live holder's proper-lockfile touches it every STALE_MS / 4.
  */
 const STALE_MS = 10_000;
+/**
+ * How long this waiter itself watches a lock naming no holder go untouched before it takes it over, on the
+ * monotonic clock (which stands still while the machine sleeps): after a sleep its time is old for the live
+ * holder too, whose next touch (every STALE_MS / 4) comes only seconds after the machine wakes.
+ */
+const UNNAMED_WATCH_MS = STALE_MS / 2;
 /** How often, and how many times, a held lock is tried again: a minute in all. */
 const RETRY_MS = 100;
 const RETRIES = 600;
@@ -121,15 +127,22 @@ function takeAwayLock(lockPath: string, seen: HeldLock): boolean {
   return same;
 }
 
+/** A lock as this waiter first saw it, and when (performance.now()): how long it has watched it unchanged. */
+interface Watched {
+  held: HeldLock;
+  since: number;
+}
+
 /**
  * Whether a held lock is abandoned: its holder named and gone, or, named by nobody this process can tell about,
- * untouched for STALE_MS. A named holder that runs holds it however old its time; `stalled` says when that
- * holder has not touched it for STALE_MS (it is stopped, or starved of the processor).
+ * untouched for STALE_MS and seen so by this waiter for UNNAMED_WATCH_MS. A named holder that runs holds it
+ * however old its time; `stalled` says when that holder has not touched it for STALE_MS (it is stopped, or
+ * starved of the processor).
  */
-function lockStanding(held: HeldLock): { abandoned: boolean; stalled?: LockHolder } {
+function lockStanding(held: HeldLock, watched: Watched): { abandoned: boolean; stalled?: LockHolder } {
   const old = Date.now() - held.mtimeMs > STALE_MS;
   const holder = holderOf(held.text);
-  if (holder === undefined) return { abandoned: old };
+  if (holder === undefined) return { abandoned: old && performance.now() - watched.since >= UNNAMED_WATCH_MS };
   if (!isSameProcess(holder.pid, holder.startTime)) return { abandoned: true };
   return { abandoned: false, stalled: old ? holder : undefined };
 }
@@ -144,6 +157,7 @@ async function takeLock(target: string, what: string): Promise<TakenLock> {
   const lockfile = await loading!;
   const lockPath = `${target}.lock`;
   let toldStalled = false;
+  let watched: Watched | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       const release = await lockfile.lock(target, {
@@ -176,7 +190,10 @@ async function takeLock(target: string, what: string): Promise<TakenLock> {
     }
     const held = readHeldLock(lockPath);
     if (held === undefined) continue; // released meanwhile
-    const { abandoned, stalled } = lockStanding(held);
+    if (watched === undefined || watched.held.text !== held.text || watched.held.mtimeMs !== held.mtimeMs) {
+      watched = { held, since: performance.now() };
+    }
+    const { abandoned, stalled } = lockStanding(held, watched);
     if (abandoned && takeAwayLock(lockPath, held)) continue;
     if (stalled && !toldStalled) {
       toldStalled = true;
