@@ -92,13 +92,20 @@ const ERRNO_WORDS: Record<string, string> = {
   EROFS: "read-only file system",
 };
 
+/** orch's words for the errno code of `error`, if it has some ("read-only file system" for EROFS). */
+export function errnoWords(error: unknown): string | undefined {
+  const code = errnoCode(error);
+  return code === undefined ? undefined : ERRNO_WORDS[code];
+}
+
 /**
  * Why a system call failed, in the words of orch's messages: "read-only file system", not
  * "EROFS: read-only file system, open '/x'". A code without words of its own keeps the system's description.
  */
 export function systemReason(error: unknown): string {
   const code = errnoCode(error);
-  if (code !== undefined && ERRNO_WORDS[code] !== undefined) return ERRNO_WORDS[code];
+  const words = errnoWords(error);
+  if (words !== undefined) return words;
   const message = error instanceof Error ? error.message.split("\n")[0]! : String(error);
   const described = code === undefined ? undefined : new RegExp(`^${code}: (.*?), [a-z_]+ '`).exec(message);
   return described ? described[1]! : message;

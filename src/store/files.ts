@@ -2,7 +2,7 @@
 
 import fs from "node:fs";
 import path from "node:path";
-import { OrchError, errnoCode, systemReason } from "../errors.ts";
+import { OrchError, errnoCode, errnoWords } from "../errors.ts";
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -12,8 +12,7 @@ export function storeError(action: string, target: string, error: unknown): Orch
   if (error instanceof OrchError && error.kind === "invalid") return error;
   const code = errnoCode(error);
   const why = code === "EEXIST" ? "it is in the way: a file, or a symbolic link to something missing, not a folder"
-    : code !== undefined ? systemReason(error)
-    : error instanceof Error ? error.message : String(error);
+    : errnoWords(error) ?? (error instanceof Error ? error.message : String(error));
   return new OrchError("store", `cannot ${action} ${target}: ${why}`);
 }
 
