@@ -386,4 +386,23 @@ test("a full disk: the series write names its file and leaves no part; a git am 
   }
 });
 
+test("apply for a user whom git finds no identity for: applied as its dry run said, the worker's author kept", () => {
+  const { repo } = sessionRepo();
+  const wt = worker(repo, "feat/anon");
+  commitFiles(wt, { "anon.txt": "a\n" }, "anon work");
+  // No identity anywhere (user.useConfigOnly: no guess from the host name), as for a new account: git would refuse.
+  git(["config", "user.useConfigOnly", "true"], repo);
+  const home = tempDir("orch-home-");
+  const env = {
+    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
+    HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1",
+  };
+  const dry = orch(["apply", "feat/anon", "--dry-run", "--json"], { cwd: repo, env });
+  assert.is(dry.code, 0, dry.stderr);
+  const r = orch(["apply", "feat/anon", "--json"], { cwd: repo, env });
+  assert.is(r.code, 0, r.stderr);
+  const who = git(["log", "-1", "--format=%an <%ae> / %cn <%ce> %s"], repo);
+  assert.is(who, "orch test <test@orch.invalid> / orch <orch@localhost> anon work");
+});
+
 test.run();

@@ -175,7 +175,9 @@ async function applyClaimed(
       throw new OrchError("refused", message);
     }
 
-    const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay);
+    // The committer as the dry run had it: a user whom git finds no identity for applies as land commits.
+    const identity = await gitAdapter.commitIdentity(target, ctx.env);
+    const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay, identity);
     // One refusal whichever way git am met them: its 3-way merge of a patch that is here may conflict (a file
     // the series adds, here with its last content) or find "No changes" and skip it.
     const alreadyHere = () =>

@@ -35,7 +35,7 @@ export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
 
 /** Merges a worker's branch into the base branch of the main worktree; throws a conflict with its paths. */
 export async function mergeLocally(
-  layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod,
+  layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod, env: NodeJS.ProcessEnv,
 ): Promise<{ commit: string; base: string; tip: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
   const tip = await branchTipOrFail(mainRoot, record);
@@ -56,7 +56,9 @@ export async function mergeLocally(
     throw new OrchError("refused", `${what} ${touched}; nothing was merged`);
   }
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
-  const outcome = await gitAdapter.mergeInto(mainRoot, tip, fork, method, message);
+  // The user's identity, else orch's, as land commits: a user without one (git would refuse) merges as land does.
+  const identity = await gitAdapter.commitIdentity(mainRoot, env);
+  const outcome = await gitAdapter.mergeInto(mainRoot, tip, fork, method, message, identity);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
     if (paths.length === 0) {
@@ -185,7 +187,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot);
       return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit };
     }
-    const { commit, base, tip } = await mergeLocally(layout, record, repo.mainRoot, method);
+    const { commit, base, tip } = await mergeLocally(layout, record, repo.mainRoot, method, ctx.env);
     mergedTip = tip;
     return { via: "local", base_branch: base, commit };
   });
