@@ -210,4 +210,27 @@ test("an empty or unparsable --agent is bad input: exit 2, one line, as for spaw
   }
 });
 
+test("git identity: who git commits as; a new account's none is a warning that says how to set it", () => {
+  const { repo } = sessionRepo();
+  const byName = (r: { json: { checks: Check[] } }) => Object.fromEntries(r.json.checks.map((c) => [c.name, c]));
+  const known = orch(["doctor", "--json", "--agent", "sh -c"], { cwd: repo });
+  assert.equal(byName(known)["git identity"], {
+    name: "git identity", ok: true, required: false, detail: "orch test <test@orch.invalid>",
+  });
+  // No identity anywhere (user.useConfigOnly: no guess from the host name), as for a new account.
+  const home = tempDir("orch-home-");
+  const env = {
+    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
+    HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_COUNT: "1",
+    GIT_CONFIG_KEY_0: "user.useConfigOnly", GIT_CONFIG_VALUE_0: "true",
+  };
+  const none = orch(["doctor", "--json", "--agent", "sh -c"], { cwd: repo, env });
+  const check = byName(none)["git identity"];
+  assert.is(check.ok, false);
+  assert.is(check.required, false, "orch itself works without one");
+  assert.match(check.detail, /cannot commit/);
+  assert.match(check.fix ?? "", /git config --global user\.name .* git config --global user\.email/);
+  assert.is(none.code, 0, "a warning: exit 0");
+});
+
 test.run();

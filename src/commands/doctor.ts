@@ -59,6 +59,27 @@ async function checkGit(env: NodeJS.ProcessEnv): Promise<Check> {
   return { name: "git", ok: true, required: true, version, detail: `git ${version}` };
 }
 
+/**
+ * Who git commits as, here. A new account has nobody: the workers' agents cannot commit their work (git refuses),
+ * which orch's own commits would not show, since they fall back to orch's identity.
+ */
+async function checkGitIdentity(ctx: Context): Promise<Check> {
+  const ask = (variable: string) => askTool(["git", "-C", ctx.cwd, "var", variable], ctx.env);
+  const [author, committer] = await Promise.all([ask("GIT_AUTHOR_IDENT"), ask("GIT_COMMITTER_IDENT")]);
+  if (author.code === 0 && committer.code === 0) {
+    // "Name <email> 1700000000 +0000": the time is not who.
+    return { name: "git identity", ok: true, required: false, detail: author.output.replace(/ \d+ [-+]\d{4}$/, "") };
+  }
+  return {
+    name: "git identity",
+    ok: false,
+    required: false,
+    detail: "git finds no name and email for you: workers' agents cannot commit their work here " +
+      "(orch's own commits are then by orch <orch@localhost>)",
+    fix: 'git config --global user.name "Your Name" && git config --global user.email you@example.com',
+  };
+}
+
 async function checkTmux(env: NodeJS.ProcessEnv): Promise<Check> {
   const answer = await askTool(["tmux", "-V"], env);
   const version = answer.code === 0 ? versionIn(answer.output) : undefined;
@@ -462,8 +483,9 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const argv = agentWords(agent);
   // Options of the user's that spawn refuses (claude -p, codex exec) are refused here too, in the same words.
   await profileFor(agent);
-  const [git, tmux, gh, gtr, agentCheck, store, hooks, inRepo] = await Promise.all([
+  const [git, identity, tmux, gh, gtr, agentCheck, store, hooks, inRepo] = await Promise.all([
     checkGit(ctx.env),
+    checkGitIdentity(ctx),
     checkTmux(ctx.env),
     checkGh(ctx.env),
     checkGtr(ctx.env),
@@ -476,7 +498,7 @@ export async function runDoctor(agent: string, ctx: Context): Promise<Check[]> {
   const [trust, settings] = [checkAgentTrust(inRepo, ctx), checkAgentSettings(inRepo, ctx)];
   const questions = checkAgentStart(inRepo, ctx);
   const optional = [hooks, trust, settings, questions, spawns].filter((check): check is Check => check !== undefined);
-  return [git, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
+  return [git, identity, tmux, gh, gtr, ...agentCheck, checkOrchOnPath(ctx.env), ...store, ...optional];
 }
 
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
