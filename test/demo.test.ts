@@ -64,6 +64,22 @@ test("orch demo --keep keeps its repository and its tmux server: a shell in the 
   }
 });
 
+test("orch demo --keep: its last line is the command that attaches to its private tmux server", () => {
+  const tmp = tempDir("orch-demo-home-");
+  const r = orch(["demo", "--keep"], { cwd: tmp });
+  assert.is(r.code, 0, r.stderr);
+  const attach = /(TMUX_TMPDIR=(\S+) tmux attach -t orch-shop)/.exec(r.stdout.trim().split("\n").pop() ?? "");
+  assert.ok(attach, r.stdout);
+  const env = { ...process.env, TMUX_TMPDIR: attach![2], TMUX: "" };
+  try {
+    // What the line says to run finds the kept session (has-session: attach needs a terminal).
+    assert.is(spawnSync("tmux", ["has-session", "-t", "orch-shop"], { env }).status, 0, attach![1]);
+  } finally {
+    spawnSync("tmux", ["kill-server"], { env });
+    fs.rmSync(path.dirname(attach![2]!), { recursive: true, force: true });
+  }
+});
+
 test("orch demo --hosts: the loop with workers on two local ssh hosts, which are gone again afterwards", () => {
   const skip = sshSkipReason();
   if (skip) return console.log(`SKIP: ${skip}`);

@@ -59,7 +59,9 @@ export async function main(args: string[], flags: Flags, parent: Context): Promi
       cleaned: "merged into main",
     });
     const keptLine = stage.keep
-      ? ` Kept ${stage.scratch} and its tmux server (a shell in the repository: tmux attach -t orch-shop).`
+      // The server is a private one: the line to attach (and to end it) names its TMUX_TMPDIR.
+      ? ` Kept ${stage.scratch} and its tmux server (a shell in the repository: ` +
+        `TMUX_TMPDIR=${env.TMUX_TMPDIR} tmux attach -t orch-shop; tmux kill-server there ends it).`
       : " Scratch repository and tmux server removed (--keep keeps them).";
     say(`\n${c.green("done")} in ${elapsed(stage)} s.${keptLine}`);
     const kept = stage.keep ? { tmux_tmpdir: env.TMUX_TMPDIR } : {};
