@@ -1,5 +1,7 @@
 // The one error type of orch: its kind decides the exit code and the JSON error code, in one place.
 
+import { textStart } from "./text.ts";
+
 export type ErrorKind =
   | "usage" // bad flags, unknown command, bad value: exit 2
   | "invalid" // invalid input such as a bad branch name or id: exit 2
@@ -76,10 +78,10 @@ export function shortenQuoted(message: string): string {
   if (message.length <= QUOTED_MAX) return message;
   const longQuoted = new RegExp(String.raw`"((?:[^"\\]|\\.){${QUOTED_MAX + 1},})"`, "g");
   const longWord = new RegExp(String.raw`[^\s"]{${QUOTED_MAX + 1},}`, "g");
-  const cut = (_: string, inside: string) => `"${inside.slice(0, 100)}…" (${inside.length} characters)`;
+  const cut = (_: string, inside: string) => `"${textStart(inside, 100)}…" (${inside.length} characters)`;
   return message
     .replace(longQuoted, cut)
-    .replace(longWord, (word) => `${word.slice(0, 100)}… (${word.length} characters)`);
+    .replace(longWord, (word) => `${textStart(word, 100)}… (${word.length} characters)`);
 }
 
 // The words orch's messages use for the errno codes a user's machine causes; others keep the system's own.

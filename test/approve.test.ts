@@ -143,6 +143,19 @@ test("no answer in time: the hook says nothing (the prompt stays for a person), 
   assert.is(late.json.error.code, "not_found");
 });
 
+test("a long command is cut in waiting_for before an emoji at the limit, never inside it (no lone surrogate in JSON)", async () => {
+  const w = worker();
+  // 194 + "echo " = 199 code units, then an emoji of two: a cut at 200 would keep half of it.
+  const command = `echo ${"x".repeat(194)}😀😀 and more`;
+  await raise(w, "Bash", { command }, "0.5");
+  const expected = `Bash: echo ${"x".repeat(194)}…`;
+  const status = orch(["status", "--json"], { cwd: w.repo });
+  assert.is(status.json.workers[0].waiting_for, expected);
+  const polled = orch(["poll", "--json"], { cwd: w.repo });
+  assert.is(polled.json.messages[0].content.waiting_for, expected);
+  for (const out of [status.stdout, polled.stdout]) assert.not.match(out, /\\ud[89ab]/i, "no half of a surrogate pair");
+});
+
 test("approve and deny refuse bad input: unknown worker, bad request id, nothing pending", () => {
   const w = worker();
   assert.is(orch(["approve", "nobody"], { cwd: w.repo }).code, 1);

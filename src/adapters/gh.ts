@@ -1,6 +1,7 @@
 // gh (GitHub CLI) through argument arrays: merged pull requests of a branch, viewing and merging a PR.
 
 import { OrchError } from "../errors.ts";
+import { textStart } from "../text.ts";
 import { run, type RunResult } from "./exec.ts";
 
 export interface PullRequest {
@@ -66,7 +67,7 @@ export function ghJson(command: string, stdout: string, shape: "array" | "object
   const isArray = Array.isArray(value);
   if (value !== null && typeof value === "object" && isArray === (shape === "array")) return value;
   const expected = shape === "array" ? "a JSON array" : "a JSON object";
-  throw new OrchError("failed", `${command} printed something that is not ${expected}: ${stdout.trim().slice(0, 80)}`);
+  throw new OrchError("failed", `${command} printed something that is not ${expected}: ${textStart(stdout.trim(), 80)}`);
 }
 
 /** The host and OWNER/REPO of a pull request's URL (https://HOST/OWNER/REPO/pull/N, gh's own pattern), if it is one. */

@@ -15,6 +15,7 @@ import type { StoreLayout } from "../store/layout.ts";
 import { findWorker, loadWorker, saveWorker, type WorkerRecord } from "../store/workers.ts";
 import { reportTurnFailed, reportWaitingAtStart, workerState } from "../store/worker-status.ts";
 import { claimAgentEnd, writeAgentPid } from "../store/watchdog.ts";
+import { shortened } from "../text.ts";
 import { withoutRepositoryEnv, workerEnv } from "./spawn-here.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -154,7 +155,7 @@ async function lastWords(record: WorkerRecord, env: NodeJS.ProcessEnv): Promise<
   // The watchdog holds back while this runner lives: a tmux that does not answer must not hold the report.
   const noAnswer = new Promise<string[]>((resolve) => setTimeout(() => resolve([]), LAST_WORDS_WITHIN_MS).unref());
   const screen = await Promise.race([screenTail(pane, LAST_LINES, env), noAnswer]);
-  const lines = screen.map((line) => (line.length > 300 ? `${line.slice(0, 300)}…` : line));
+  const lines = screen.map((line) => shortened(line, 300));
   return lines.length > 0 ? `the last lines in its window:\n${lines.join("\n")}` : undefined;
 }
 

@@ -21,6 +21,7 @@ import {
   markTurnStarted, recordWorkerEvent, reportTurnFailed, touchActivity, workerState,
 } from "../store/worker-status.ts";
 import { HOOK_EVENTS } from "../cli/hot.ts";
+import { shortened } from "../text.ts";
 import type { CommandResult } from "./types.ts";
 
 type HookEvent = (typeof HOOK_EVENTS)[number];
@@ -324,7 +325,7 @@ export function waitingForText(toolName: string, toolInput: unknown): string {
   if (toolName === "ExitPlanMode") return "plan approval";
   const subject = str(field(toolInput, "command")) ?? str(field(toolInput, "file_path")) ?? str(field(toolInput, "url"))
     ?? (toolInput === undefined ? "" : JSON.stringify(toolInput));
-  const short = subject.length > 200 ? `${subject.slice(0, 200)}…` : subject;
+  const short = shortened(subject, 200);
   return short ? `${toolName}: ${short}` : toolName;
 }
 

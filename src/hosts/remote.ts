@@ -8,6 +8,7 @@ import {
 import { camel } from "../cli/fastparse.ts";
 import { HostError, OrchError, type ErrorKind } from "../errors.ts";
 import { STORE_VERSION_FILE } from "../store/format.ts";
+import { textStart } from "../text.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { gitUrlFor } from "./destination.ts";
 import { quoteForShell, scriptLine, type RemoteCommand } from "./shell-quote.ts";
@@ -70,7 +71,7 @@ const ERROR_KINDS: readonly ErrorKind[] = [
  * a motd printed by an rc file): orch's answers and git's protocol over ssh both need that stream clean.
  */
 export function loginShellNoise(host: string, noise: string): HostError {
-  const first = noise.trim().split("\n")[0]!.slice(0, 80);
+  const first = textStart(noise.trim().split("\n")[0]!, 80);
   const fix = "make its rc files print only in interactive shells (see \"Hosts\" in orch's README)";
   return new HostError("failed", host, `on host ${host}: the login shell prints ${JSON.stringify(first)} ` +
     `for commands run over ssh, which breaks orch's answers and git there: ${fix}`);
@@ -184,7 +185,7 @@ export class RemoteHost {
     }
     if (!doc && result.code < 128) {
       // Not orch's answer at all (no JSON document, not ended by a signal): a broken or foreign program there.
-      const said = result.stderr.trim().split("\n").pop() || result.stdout.trim().split("\n")[0]!.slice(0, 80);
+      const said = result.stderr.trim().split("\n").pop() || textStart(result.stdout.trim().split("\n")[0]!, 80);
       const answer = `gave no answer orch can read (exit ${result.code}${said ? `: ${said}` : ", no output"})`;
       const fix = `if it is not this orch's build, ${this.addAgain()} installs it again`;
       throw new HostError("failed", this.name, `on host ${this.name}: orch ${what} ${answer}; ${fix}`);

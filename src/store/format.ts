@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { OrchError, errnoCode } from "../errors.ts";
+import { shortened } from "../text.ts";
 import { storeError } from "./files.ts";
 
 /**
@@ -32,7 +33,7 @@ export function storeFormatOf(root: string): number {
   // Character tests, not a regular expression: the first one costs a compiled orch a millisecond (README).
   const isNumber = digits.length > 0 && digits.length <= 9 && [...digits].every((c) => c >= "0" && c <= "9");
   if (!isNumber) {
-    const shown = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+    const shown = JSON.stringify(shortened(text, 40));
     throw new OrchError("store", `${file} holds ${shown}, not a store format number: orch cannot tell ` +
       "whether it can read this store, and changed nothing");
   }

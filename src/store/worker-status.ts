@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { errnoCode } from "../errors.ts";
+import { shortened } from "../text.ts";
 import { isRealDirectory, readRegularFile, toJson, writeNewFile } from "./files.ts";
 import type { StoreLayout } from "./layout.ts";
 import { linkEvent, linkEventAt, nextEventSeq, readEventLog, unnamedEvents, type EventEntry } from "./events.ts";
@@ -169,7 +170,7 @@ export function reportTurnFailed(layout: StoreLayout, record: WorkerRecord, fail
     recordWorkerEvent(layout, record, "turn_ended", `the agent's turn ended on a model API error (${failed.kind})`);
     return;
   }
-  const cut = (text: string) => (text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
+  const cut = (text: string) => shortened(text, 2000);
   // Past the model's context window (the agent's own compaction did not make room): a send starts a turn that
   // meets the same limit, so the way on is said too.
   const full = CONTEXT_FULL.test(`${failed.kind}\n${failed.text ?? ""}\n${failed.details ?? ""}`);
