@@ -13,6 +13,7 @@ import { booleanFlag, stringFlag } from "./flags.ts";
 import { checkOrchestratorId } from "./ids.ts";
 import { NO_COLORS, colorsFor, forTerminal, warn, writeErr, writeOut, writeOutPatiently } from "./output.ts";
 import { noteParent } from "./parent.ts";
+import { controlsShown } from "./text.ts";
 import { BUILD, VERSION } from "./version.ts";
 
 noteParent();
@@ -262,11 +263,6 @@ async function parseWithCac(): Promise<Invocation | undefined> {
     throw new OrchError("usage", `${message} (see orch${name} --help)`);
   }
   return invocation && { ...invocation, args: unprotect(invocation.args), flags: unprotect(invocation.flags) };
-}
-
-/** Text with every control character, newlines too, shown as \xNN: one line, nothing for a terminal to run. */
-function controlsShown(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** cac's four usage errors in orch's words (lower case, as git's and every other orch message); others as they are. */

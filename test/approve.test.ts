@@ -156,6 +156,18 @@ test("a long command is cut in waiting_for before an emoji at the limit, never i
   for (const out of [status.stdout, polled.stdout]) assert.not.match(out, /\\ud[89ab]/i, "no half of a surrogate pair");
 });
 
+test("status's table stays aligned when waiting_for holds CJK, an emoji of joined ones, an accent and a newline", async () => {
+  const w = worker();
+  assert.is(orch(["spawn", "feat/other", "--no-window"], { cwd: w.repo }).code, 0);
+  await raise(w, "Bash", { command: "echo 日本語 👩‍👩‍👧‍👦 e\u0301\nsecond" }, "0.5");
+  const rows = orch(["status"], { cwd: w.repo }).stdout.split("\n").slice(1, -1);
+  assert.is(rows.length, 2, "one row a worker: the newline in the command is shown as \\x0a");
+  assert.match(rows[0]!, /^feat-guarded  blocked \(Bash: echo 日本語 👩‍👩‍👧‍👦 e\u0301\\x0asecond req_[a-z0-9]{8}\)  -  /);
+  // Columns on a terminal: "blocked (Bash: echo " 20, 日本語 6, the family 2, é 1, "\x0asecond" 10, the rest 16.
+  const statusWidth = 20 + 6 + 1 + 2 + 1 + 1 + 10 + 14;
+  assert.ok(rows[1]!.startsWith(`feat-other    ${"running".padEnd(statusWidth)}  -  agent not running`), rows[1]);
+});
+
 test("approve and deny refuse bad input: unknown worker, bad request id, nothing pending", () => {
   const w = worker();
   assert.is(orch(["approve", "nobody"], { cwd: w.repo }).code, 1);

@@ -2,7 +2,7 @@
 
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { shortened, textStart } from "../src/text.ts";
+import { controlsShown, displayWidth, padToWidth, shortened, textStart } from "../src/text.ts";
 
 /** No lone surrogate: what JSON.stringify would write as "\udXXX" and UTF-8 output as U+FFFD. */
 function wellFormed(text: string): boolean {
@@ -38,6 +38,21 @@ test("one character longer than the limit is cut between code points, never insi
   assert.is(textStart(`e\u0301${pairs}`.normalize("NFD"), 1), "e");
   assert.ok(wellFormed(textStart(`\u{1F600}\u0301`.repeat(3), 1)));
   assert.is(textStart(`\u{1F600}\u0301`, 1), "");
+});
+
+test("displayWidth counts a terminal's columns: CJK and emoji two, marks and joiners none", () => {
+  const cases: [string, number][] = [
+    ["plain", 5], ["日本語", 6], ["한국어", 6], ["ｆｕｌｌ", 8], ["😀", 2], ["👩‍👩‍👧‍👦", 2], ["🇯🇵", 2], ["❤️", 2],
+    ["e\u0301", 1], ["a\u200db", 2], ["\u202eevil\u202c", 4], ["עברית", 5], ["العربية", 7], ["\ufeff", 0],
+  ];
+  for (const [text, width] of cases) assert.is(displayWidth(text), width, JSON.stringify(text));
+  assert.is(padToWidth("日本", 6), "日本  ");
+  assert.is(padToWidth("longer", 2), "longer");
+});
+
+test("controlsShown puts text on one line, each control as \\xNN", () => {
+  assert.is(controlsShown("a\nb\tc\u001b[2J\u009b"), "a\\x0ab\\x09c\\x1b[2J\\x9b");
+  assert.is(controlsShown("日本 ✓"), "日本 ✓");
 });
 
 test.run();

@@ -14,6 +14,7 @@ import { readWorkersForStatus, statusStateOf, workersForStatus, type StatusWorke
 import type { WorkerRecord, WorkerStatus } from "../store/workers.ts";
 import { noticeBlockedPending } from "../store/worker-status.ts";
 import { noticeEndedAgents, type WorkerLook } from "../store/watchdog.ts";
+import { controlsShown, displayWidth, padToWidth } from "../text.ts";
 import type { CommandResult } from "./types.ts";
 
 export interface WorkerView {
@@ -272,10 +273,13 @@ function standingText(w: WorkerView): string {
   return w.merges_cleanly === false ? `${against} conflicts: ${(w.conflict_paths ?? []).join(", ")}` : against;
 }
 
-/** "blocked (Bash r-1)": a blocked worker with what it waits for; else the status alone. */
+/**
+ * "blocked (Bash r-1)": a blocked worker with what it waits for (a command of several lines on one, to keep the
+ * table's rows); else the status alone.
+ */
 function statusText(w: WorkerView): string {
   if (w.status !== "blocked" || !w.waiting_for) return w.status;
-  return `blocked (${w.waiting_for}${w.request_id ? ` ${w.request_id}` : ""})`;
+  return `blocked (${controlsShown(w.waiting_for)}${w.request_id ? ` ${w.request_id}` : ""})`;
 }
 
 /** host:path; a worker not made yet (pending) has no path, only the host it will start on. */
@@ -296,10 +300,10 @@ export function renderWorkers(workers: WorkerView[], c: Colors): string {
     [w.pr_url ?? "", standingText(w)].filter(Boolean).join("  "),
     `${whereText(w)}${w.error ? ` (${w.error})` : ""}`,
   ]);
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => displayWidth(r[i]!))));
   return rows
     .map((r) => {
-      const padded = (i: number) => r[i]!.padEnd(widths[i]!);
+      const padded = (i: number) => padToWidth(r[i]!, widths[i]!);
       const status = c[STATUS_COLORS[r[1]!.split(" ")[0] as WorkerView["status"]] ?? "bold"](padded(1));
       return [c.bold(padded(0)), status, padded(2), padded(3), r[4], c.dim(r[5]!)].filter(Boolean).join("  ");
     })
