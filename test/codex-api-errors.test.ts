@@ -2,15 +2,37 @@
 // retries off, as the harness configures it): a turn the error ends makes the worker failed, told once with
 // Codex's error text; orch send starts its next turn and the worker is running, then idle.
 
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { codexFailedTurns } from "../src/agents/codex.ts";
 import { cachedCodex, scratchOutsideTmp } from "./codex-harness.ts";
 import { paneText, pollUntil, requestsOf, setup, spawnCodex, workerRecord } from "./codex-workers.ts";
 import type { Polled } from "./codex-workers.ts";
-import { orch } from "./helpers.ts";
+import { orch, tempDir } from "./helpers.ts";
 
 const codexEntry = cachedCodex();
 const scratch = scratchOutsideTmp();
+
+test("a rollout read while Codex writes a line, cut inside a character: the error text comes whole", () => {
+  const home = tempDir("orch-codex-home-");
+  const now = new Date();
+  const two = (n: number) => String(n).padStart(2, "0");
+  const day = path.join(home, "sessions", String(now.getFullYear()), two(now.getMonth() + 1), two(now.getDate()));
+  fs.mkdirSync(day, { recursive: true });
+  const id = "0199a8f2-1111-7222-8333-944455556666";
+  const file = path.join(day, `rollout-2026-01-01T00-00-00-${id}.jsonl`);
+  const error = { message: "上游服务不可用 😞", codex_error_info: "internal_server_error" };
+  const event = { timestamp: now.toISOString(), type: "event_msg", payload: { type: "task_complete", error } };
+  const line = Buffer.from(`${JSON.stringify(event)}\n`);
+  const inside = line.indexOf(Buffer.from("😞")) + 2;
+  fs.writeFileSync(file, line.subarray(0, inside));
+  const read = codexFailedTurns({ worktreePath: home, env: { CODEX_HOME: home }, startedAtMs: now.getTime() - 500 }, id);
+  assert.equal(read(), [], "half a line is no turn yet");
+  fs.appendFileSync(file, line.subarray(inside));
+  assert.equal(read(), [{ kind: "internal_server_error", text: error.message }]);
+});
 
 if (!codexEntry) {
   test("Codex", () => console.log("SKIP: Codex 0.169 is not in the agent cache (run .ci/install-agents)"));

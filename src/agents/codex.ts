@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { errnoCode, usage } from "../errors.ts";
 import type { PassedEnv } from "./caller-env.ts";
 import {
@@ -331,6 +332,9 @@ export function codexFailedTurns(lookup: SessionLookup, sessionId: string): () =
   let file: string | undefined;
   let offset = 0;
   let partial = "";
+  // Codex may be in the middle of writing a line: a read that ends inside a character keeps its first bytes
+  // for the next read (toString would make them U+FFFD, and the rest of the character another).
+  const decoder = new StringDecoder("utf8");
   return () => {
     file ??= rolloutFiles(path.join(home, "sessions"), new Date(lookup.startedAtMs))
       .find((name) => name.endsWith(`-${sessionId}.jsonl`));
@@ -343,7 +347,7 @@ export function codexFailedTurns(lookup: SessionLookup, sessionId: string): () =
         const chunk = Buffer.alloc(Math.max(0, size - offset));
         const length = fs.readSync(fd, chunk, 0, chunk.length, offset);
         offset += length;
-        text = partial + chunk.subarray(0, length).toString("utf8");
+        text = partial + decoder.write(chunk.subarray(0, length));
       } finally {
         fs.closeSync(fd);
       }
