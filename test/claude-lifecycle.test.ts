@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { contentText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
+import { contentText, firstUserText, step, userText, type RecordedRequest } from "./agents/anthropic-server.ts";
 import { allPids, processEnviron } from "../src/proc.ts";
 import { claudeWorkers } from "./claude-workers.ts";
 import { orch, orchAsync, tmux } from "./helpers.ts";
@@ -111,12 +111,20 @@ test("send to a worker idle at its prompt starts its next turn, and the message 
 
 test("endings: exit after task_complete stays done, stop is stopped without task_failed, a killed window or agent fails once", async () => {
   const s = setup();
-  server.script("feat-done", [step.bash("orch notify --type task_complete --summary 'widget done'"), step.say("Done.")]);
+  // Text outside ASCII both ways, with no LANG (the C locale) for orch, tmux and Claude Code: CJK, a family of
+  // emoji joined by ZWJs, a combining accent, right-to-left script.
+  const wide = "日本語 👩\u200d👩\u200d👧 e\u0301 עברית العربية";
+  const summary = `widget done: ${wide}`;
+  server.script("feat-done", [step.bash(`orch notify --type task_complete --summary '${summary}'`), step.say("Done.")]);
   server.script("feat-stop", [step.say("Waiting.")]);
   // In a turn (its Bash tool waits for directions), so an await on it waits until the window goes.
   server.script("feat-kill", [step.bash("orch inbox --wait --timeout 300", "Wait for directions"), step.say("Got them.")]);
   server.script("feat-crash", [step.bash("touch never-approved", "Create a marker file"), step.say("Made.")]);
-  const done = s.spawn("feat/done", "Finish the widget.");
+  // Invisible characters Claude Code 2.1.331 drops from its prompt (orch passes them: spawn.test): zero-width space
+  // and non-joiner, a right-to-left override, a direction isolate, a soft hyphen, a BOM, a word joiner, a tag.
+  const invisible = "\u200b\u200c\u202e\u2066\u00ad\ufeff\u2060\u{E0041}";
+  const prompt = `Finish the widget: ${wide} [${invisible}].`;
+  const done = s.spawn("feat/done", prompt);
   s.spawn("feat/stop", "Wait.");
   const killed = s.spawn("feat/kill", "Wait.");
   s.spawn("feat/crash", "Make a marker file.");
@@ -146,6 +154,9 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   assert.is(awaited.json.workers[0].status, "failed", "await returns when the window is killed");
 
   assert.is(s.worker("feat-done").status, "done", "exiting after task_complete changes nothing");
+  const asked = firstUserText(server.turns("feat-done")[0]!.body);
+  assert.ok(asked.includes(`Finish the widget: ${wide} [].\n`), `the prompt reaches the model: ${JSON.stringify(asked)}`);
+  assert.equal(s.of("feat-done", "task_complete").map((m) => m.content.summary), [summary]);
   assert.is(s.worker("feat-stop").status, "stopped");
   assert.is(s.worker("feat-kill").status, "failed");
   const failures = s.poll().filter((m) => m.message_type === "task_failed");

@@ -32,10 +32,13 @@ function recordingAgent(): { script: string; out: string } {
 
 test("the agent gets the prompt byte for byte, its environment, orch on PATH; the window keeps a shell", async () => {
   const { repo, id } = sessionRepo();
-  const env = privateTmux();
+  // In the C locale (orch, and the tmux server it starts): text outside ASCII is still bytes to pass on.
+  const env = { ...privateTmux(), LC_ALL: "C", LANG: undefined };
   const { script, out } = recordingAgent();
+  // Emoji joined by ZWJs, a flag, an accent that combines, right-to-left script, and invisible format characters.
+  const wide = "👩\u200d👩\u200d👧 🇯🇵 e\u0301 עברית العربية \u202eevil\u202c \u200b\u200c\u2066\u00ad\ufeff\u{E0041}";
   const prompt = `Quotes ' " and $(touch pwned) and \`touch pwned2\` and $HOME\n` +
-    `new lines\n\ttabs, ünïcödé ✓ 日本\n${"x".repeat(90 * 1024)}\nend`;
+    `new lines\n\ttabs, ünïcödé ✓ 日本 ${wide}\n${"x".repeat(90 * 1024)}\nend`;
   const r = orch(["spawn", "feat/bytes", "--agent", `${script} --flag`, "--prompt", prompt, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.equal(Object.keys(r.json).sort(), [
