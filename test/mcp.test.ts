@@ -203,6 +203,19 @@ test("bad arguments give an isError result naming the argument, and the server k
         "invalid",
         /^bad argument worker_id "\.\.\/x"/,
       ],
+      // Half of a surrogate pair ("\ud800" in the request's JSON) is no text: refused as invalid UTF-8 in argv is.
+      [
+        "start_worktree_session",
+        { branch: "feat/z", prompt: "caf\u00e9 \ud800 and 😀", noWindow: true },
+        "invalid",
+        /^argument prompt holds half of a surrogate pair, which is not text/,
+      ],
+      [
+        "send_message",
+        { orchestrator_id: id, message_type: "progress", content: { summary: "cut \ud83d" }, worker_id: "w" },
+        "invalid",
+        /^argument content\.summary holds half of a surrogate pair/,
+      ],
       ["poll_messages", { orchestrator_id: "../x" }, "invalid", /argument orchestrator_id must match/],
       ["poll_messages", {}, "usage", /argument orchestrator_id is required/],
       ["get_orchestrator_status", { orchestrator_id: 42 }, "usage", /argument orchestrator_id must be a string/],

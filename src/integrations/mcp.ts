@@ -464,6 +464,12 @@ export function checkArgument(schema: ArgumentSchema, value: unknown, where: str
   switch (schema.type) {
     case "string":
       if (typeof value !== "string") throw wrongType(where, "a string", value);
+      // JSON's "\ud800" escape makes a string no UTF-8 can hold: a prompt would reach the agent with U+FFFD for it,
+      // a message would hand the escape on. Refused, as invalid UTF-8 on the command line is.
+      if (/\p{Cs}/u.test(value)) {
+        throw new OrchError("invalid", `argument ${where} holds half of a surrogate pair, which is not text: ` +
+          "orch takes text in UTF-8 only");
+      }
       if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) {
         throw new OrchError("invalid", `argument ${where} must match ${schema.pattern}, not ${JSON.stringify(value)}`);
       }
