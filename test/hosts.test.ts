@@ -256,7 +256,8 @@ test("a branch name and a prompt full of shell syntax spawn on a host and run no
   if (skip) return console.log(`SKIP: ${skip}`);
   const [a] = world.hosts;
   const { repo } = sessionRepo();
-  const env = { ...world.env, ...privateTmux() };
+  // The C locale here, so on the host too (orch sends LC_ALL, its sshd accepts LC_*): text outside ASCII stays bytes.
+  const env = { ...world.env, ...privateTmux(), LC_ALL: "C", LANG: undefined };
   const added = orch(["host", "add", "alpha", a!.alias, "--path", "hostile/repo"], { cwd: repo, env });
   assert.is(added.code, 0, added.stderr);
   const recorder = path.join(a!.home, "record-agent");
@@ -265,7 +266,8 @@ test("a branch name and a prompt full of shell syntax spawn on a host and run no
     'printf %s "$1" > "$HOME/got-prompt.tmp"\nmv "$HOME/got-prompt.tmp" "$HOME/got-prompt"\n';
   fs.writeFileSync(recorder, `#!/bin/sh\n${script}exec sleep 60\n`, { mode: 0o755 });
   const branch = "x`touch${IFS}pwned1`;$(touch${IFS}pwned2)&|\"q'<>!";
-  const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓\n`;
+  const wide = "日本 👩\u200d👩\u200d👧 🇯🇵 e\u0301 עברית \u202eevil\u202c \u200b\ufeff\u{E0041}";
+  const prompt = `-n '$(touch pwned3)' "\`touch pwned4\`" ; touch pwned5 && $HOME\nline two\n\tünïcödé ✓ ${wide}\n`;
   const r = orch(["spawn", branch, "--host", "alpha", "--agent", recorder, `--prompt=${prompt}`, "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   const gotPrompt = path.join(a!.home, "got-prompt");
