@@ -299,7 +299,7 @@ async function emit(result: CommandResult): Promise<never> {
     const colors = jsonMode() ? NO_COLORS : await colorsFor(1, process.env);
     const human = () => {
       const text = result.human(colors);
-      return result.verbatim ? text : forTerminal(text, colors !== NO_COLORS);
+      return result.verbatim || typeof text !== "string" ? text : forTerminal(text, colors !== NO_COLORS);
     };
     const text = jsonMode() ? `${JSON.stringify(result.json, null, 2)}\n` : human();
     try {

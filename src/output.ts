@@ -21,9 +21,9 @@ function writeSome(fd: number, buffer: Buffer): number {
   }
 }
 
-/** Writes all of `text` to a file descriptor, also when it is a non-blocking pipe. */
-export function writeAll(fd: number, text: string): void {
-  let buffer = Buffer.from(text, "utf8");
+/** Writes all of `text` (or bytes) to a file descriptor, also when it is a non-blocking pipe. */
+export function writeAll(fd: number, text: string | Uint8Array): void {
+  let buffer = typeof text === "string" ? Buffer.from(text, "utf8") : Buffer.from(text);
   while (buffer.length > 0) {
     const written = writeSome(fd, buffer);
     if (written === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
@@ -82,7 +82,7 @@ export function stdoutReaderGone(): string | undefined {
   return "nothing reads standard output any more (its pipe was closed)";
 }
 
-export function writeOut(text: string): void {
+export function writeOut(text: string | Uint8Array): void {
   writeAll(1, text);
 }
 
@@ -106,9 +106,9 @@ function nonBlockingStdout(): number {
  * still ends it, and asks `check` (which may throw) every second. A blocking write there lasted until the
  * reader read, while the listener kept every message of its claim from any other reader.
  */
-export async function writeOutPatiently(text: string, check: () => void = () => undefined): Promise<void> {
+export async function writeOutPatiently(text: string | Uint8Array, check: () => void = () => undefined): Promise<void> {
   const fd = (patientStdout ??= nonBlockingStdout());
-  let buffer = Buffer.from(text, "utf8");
+  let buffer = typeof text === "string" ? Buffer.from(text, "utf8") : Buffer.from(text);
   let lastCheck = performance.now();
   // From 1 ms up to 50 ms while the pipe stays full: a reader that reads slowly still gets a large output fast.
   let pause = 1;

@@ -1,11 +1,12 @@
 // orch diff and orch pr: reviewing a worker's change, locally and through gh (a recording stand-in).
 
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, ghStandIn, git, orch, sessionRepo } from "./helpers.ts";
+import { baseEnv, commitFiles, ghStandIn, git, orch, orchCommand, sessionRepo } from "./helpers.ts";
 
 test("diff shows the worker's commits since its base: files with counts, renames, binaries, the patch", () => {
   const { repo } = sessionRepo({ "README.md": "r\n", "old.txt": "keep\n".repeat(10) });
@@ -123,6 +124,20 @@ test("diff's patch is one git apply takes, whatever the user's diff.external, co
   assert.is(git(["write-tree"], repo), git(["rev-parse", "feat/plain^{tree}"], repo));
   const stat = orch(["diff", "feat/plain", "--stat"], { cwd: repo, env: { NO_COLOR: undefined } });
   assert.not.match(stat.stdout, /\u001b/);
+});
+
+test("diff prints a patch of files that are not UTF-8 (Latin-1) byte for byte: it applies", () => {
+  const { repo } = sessionRepo({ "latin1.txt": "start\n" });
+  const wt = orch(["spawn", "feat/latin1", "--no-window", "--json"], { cwd: repo }).json.worktree_path;
+  commitFiles(wt, { "latin1.txt": Buffer.from("start\ncaf\xe9 na\xefve\n", "latin1"), "utf8.txt": "日本 ✓\n" }, "encodings");
+  const [command, ...pre] = orchCommand();
+  const printed = spawnSync(command!, [...pre, "diff", "feat/latin1"], { cwd: repo, env: baseEnv() });
+  assert.is(printed.status, 0, String(printed.stderr));
+  assert.ok(printed.stdout.includes(Buffer.from("+caf\xe9 na\xefve\n", "latin1")), "the Latin-1 bytes as they are");
+  const patch = path.join(path.dirname(repo), "encodings.patch");
+  fs.writeFileSync(patch, printed.stdout);
+  git(["apply", "--index", patch], repo);
+  assert.is(git(["write-tree"], repo), git(["rev-parse", "feat/latin1^{tree}"], repo));
 });
 
 test("pr of a branch gh would read as a PR number (\"42\") finds the PR whose head it is, never PR #42", () => {

@@ -86,6 +86,8 @@ export interface RunOptions {
   onStart?: (pid: number) => void;
   /** Past this many bytes of stdout the program is killed and its result says `tooLong` (a host's answer). */
   maxStdoutBytes?: number;
+  /** Also give stdout as the bytes it was (`stdoutBytes`): a patch's file contents need not be UTF-8. */
+  keepStdoutBytes?: boolean;
 }
 
 export interface RunResult {
@@ -96,6 +98,8 @@ export interface RunResult {
   notReady?: boolean;
   /** Killed for printing more than maxStdoutBytes (its stdout is then empty). */
   tooLong?: boolean;
+  /** stdout as it came, with keepStdoutBytes (`stdout` has U+FFFD for each byte that is not UTF-8). */
+  stdoutBytes?: Buffer;
 }
 
 function describe(argv: readonly string[]): string {
@@ -230,9 +234,11 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       ready?.stop();
       activeChildren.delete(child);
       const errors = Buffer.concat(stderr).toString("utf8");
+      const out = Buffer.concat(stdout);
       const result: RunResult = {
         code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1),
-        stdout: Buffer.concat(stdout).toString("utf8"),
+        stdout: out.toString("utf8"),
+        ...(options.keepStdoutBytes ? { stdoutBytes: out } : {}),
         stderr: readyLine ? errors.replace(`${readyLine.text}\n`, "") : errors,
         ...(ready?.missed() ? { notReady: true } : {}),
         ...(tooLong ? { tooLong } : {}),

@@ -18,7 +18,7 @@ function gitEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
 }
 
 export interface GitOptions
-  extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "finishOnInterrupt" | "onStart"> {
+  extends Pick<RunOptions, "readyLine" | "ownProcessGroup" | "finishOnInterrupt" | "onStart" | "keepStdoutBytes"> {
   allowFailure?: boolean;
   input?: string;
   env?: NodeJS.ProcessEnv;

@@ -29,7 +29,10 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
   const [commits, numstat, patch, summary] = await Promise.all([
     gitAdapter.commitsBetween(repo.mainRoot, fork, tip),
     gitAdapter.git(["diff", "--numstat", "-z", "-M", ...range], repo.mainRoot),
-    stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", ...plain, "--binary", "-M", ...range], repo.mainRoot),
+    // As bytes too: a file that is not UTF-8 (Latin-1) keeps its bytes in the printed patch, which then applies.
+    stat ? Promise.resolve(undefined) : gitAdapter.git(["diff", ...plain, "--binary", "-M", ...range], repo.mainRoot, {
+      keepStdoutBytes: true,
+    }),
     gitAdapter.git(["diff", "--no-color", "--stat", "-M", ...range], repo.mainRoot),
   ]);
   const files: { path: string; additions: number | null; deletions: number | null; from?: string }[] = [];
@@ -57,7 +60,7 @@ export async function diffMain(args: string[], flags: Flags, ctx: Context): Prom
       uncommitted_warning: warning,
     },
     human: () => {
-      if (!stat) return patch!.stdout;
+      if (!stat) return patch!.stdoutBytes!;
       const commitLines = commits.map((c) => `${c.sha.slice(0, 10)} ${c.subject}`).join("\n");
       return `${commitLines}\n${summary.stdout}`;
     },

@@ -8,8 +8,11 @@ export interface CommandResult {
   /** The --json document (success: true is added by main.ts unless present). */
   json: Record<string, unknown>;
   /** The short human form; its control characters are shown escaped (output.ts forTerminal) unless `verbatim`. */
-  human: (colors: Colors) => string;
-  /** The human form is data to pass on byte for byte (a patch, a completion script), not text to show. */
+  human: (colors: Colors) => string | Uint8Array;
+  /**
+   * The human form is data to pass on byte for byte (a patch, a completion script), not text to show; only such a
+   * form may be bytes (a patch of files that are not UTF-8).
+   */
   verbatim?: boolean;
   /** Non-zero for a result that is reported but not a success (e.g. await timing out). */
   exitCode?: number;
