@@ -267,7 +267,8 @@ test("an apply killed after its git am, before it recorded the series: the next 
   }
 });
 
-test("the user's diff, format-patch and am settings change neither the bytes applied nor the messages", () => {
+test("the user's diff, format-patch and am settings change neither the bytes applied nor the messages; nor does a " +
+  "file that is not UTF-8", () => {
   const { repo } = sessionRepo({ "f.txt": "a\nb\nc\n" });
   for (const [key, value] of [["diff.noprefix", "true"], ["diff.context", "0"], ["format.coverLetter", "true"],
     ["apply.whitespace", "fix"], ["mailinfo.scissors", "true"], ["am.threeWay", "true"]]) {
@@ -276,7 +277,10 @@ test("the user's diff, format-patch and am settings change neither the bytes app
   const wt = worker(repo, "feat/settings");
   commitFiles(wt, { "f.txt": "a\nB   \nc\n" }, "[WIP] trailing blanks stay");
   git(["commit", "-q", "--allow-empty", "-m", "an empty commit is kept"], wt);
-  commitFiles(wt, { "g.txt": "g\n" }, "body quotes a mail\n\nFrom nobody Mon Sep 17 00:00:00 2001\n-- >8 --\nstill here");
+  // Latin-1 text: the series must keep its bytes (read as UTF-8 text, each became U+FFFD in the file applied).
+  const latin1 = Buffer.from("caf\xe9 na\xefve\n", "latin1");
+  const quotesAMail = "body quotes a mail\n\nFrom nobody Mon Sep 17 00:00:00 2001\n-- >8 --\nstill here";
+  commitFiles(wt, { "g.txt": "g\n", "latin1.txt": latin1 }, quotesAMail);
   const r = orch(["apply", "feat/settings", "--json"], { cwd: repo });
   assert.is(r.code, 0, r.stderr);
   assert.is(r.json.commits, 3);
@@ -291,7 +295,7 @@ test("a branch with merge commits is applied as one commit of its whole change, 
   git(["checkout", "-q", "-b", "side"], wt);
   commitFiles(wt, { "f.txt": "a\nSIDE\nc\n", "s.txt": "s\n" }, "side");
   git(["checkout", "-q", "feat/merges"], wt);
-  commitFiles(wt, { "f.txt": "a\nMINE\nc\n" }, "mine");
+  commitFiles(wt, { "f.txt": "a\nMINE\nc\n", "latin1.txt": Buffer.from("d\xe9j\xe0 vu\n", "latin1") }, "mine");
   assert.not.ok(gitOk(["merge", "-q", "side"], wt), "the merge conflicts");
   commitFiles(wt, { "f.txt": "a\nRESOLVED\nc\n", "fixed-in-merge.txt": "x\n" }, "merge side, resolved");
   const r = orch(["apply", "feat/merges", "--json"], { cwd: repo });

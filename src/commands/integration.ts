@@ -48,6 +48,12 @@ export async function forkPoint(mainRoot: string, record: WorkerRecord, tip: str
   return (await gitAdapter.isAncestor(mainRoot, record.base_commit, fork)) ? fork : record.base_commit;
 }
 
+/**
+ * A series is kept as git wrote it: a file that is not UTF-8 (Latin-1) is in it byte for byte, as git am must
+ * get it (decoded as UTF-8, each such byte became U+FFFD in the file applied).
+ */
+const KEEP_BYTES = { keepStdoutBytes: true };
+
 /** The worker's commits since its fork point as a `git format-patch --binary` series, kept in the store. */
 export async function writeSeries(layout: StoreLayout, record: WorkerRecord, repo: Repo): Promise<Series> {
   refusePending(record);
@@ -60,7 +66,7 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
     const range = `${fork}..${tip}`;
     const [commits, patch] = await Promise.all([
       gitAdapter.commitsBetween(mainRoot, fork, tip),
-      fs.existsSync(file) ? undefined : gitAdapter.git([...gitAdapter.FORMAT_PATCH, range], mainRoot),
+      fs.existsSync(file) ? undefined : gitAdapter.git([...gitAdapter.FORMAT_PATCH, range], mainRoot, KEEP_BYTES),
     ]);
     return { file, commits, patch };
   };
@@ -72,7 +78,7 @@ export async function writeSeries(layout: StoreLayout, record: WorkerRecord, rep
     throw new OrchError("refused", message);
   }
   if (commits.some((commit) => commit.merge)) return squashedSeries(layout, record, mainRoot, { fork, tip, commits });
-  if (patch) keepSeries(file, patch.stdout, record);
+  if (patch) keepSeries(file, patch.stdoutBytes!, record);
   return { file, tip, fork, commits };
 }
 
@@ -83,7 +89,7 @@ export function removedMeanwhile(record: WorkerRecord): OrchError {
 }
 
 /** Writes a series into the store whole (a reader never sees half of it), private to the user. */
-function keepSeries(file: string, text: string, record: WorkerRecord): void {
+function keepSeries(file: string, series: Buffer, record: WorkerRecord): void {
   const tmp = `${file}.${process.pid}.tmp`;
   let made: boolean;
   try {
@@ -93,7 +99,7 @@ function keepSeries(file: string, text: string, record: WorkerRecord): void {
   }
   if (!made) throw removedMeanwhile(record);
   try {
-    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.writeFileSync(tmp, series, { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch (error) {
     // A full disk: no half series left in the store, and the line names the file (write(2) names none).
@@ -120,10 +126,10 @@ async function squashedSeries(
   // --no-gpg-sign: this commit only carries the patch; git am makes the commit that stays.
   const args = ["commit-tree", "--no-gpg-sign", "-p", fork, "-F", "-", `${tip}^{tree}`];
   const squash = (await gitAdapter.git(args, mainRoot, { input: message, env })).stdout.trim();
-  const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot);
+  const patch = await gitAdapter.git([...gitAdapter.FORMAT_PATCH, `${fork}..${squash}`], mainRoot, KEEP_BYTES);
   const patchesDir = layout.patchesDir(record.orchestrator_id, record.worker_id);
   const file = path.join(patchesDir, `${fork}..${tip}.squashed.mboxrd`);
-  keepSeries(file, patch.stdout, record);
+  keepSeries(file, patch.stdoutBytes!, record);
   return { file, tip, fork, commits: [{ sha: squash, subject: message.split("\n")[0]! }], squashed: true };
 }
 
