@@ -62,6 +62,19 @@ test("watch --timeout: 124 with nothing at all; 0 after printing something; --js
   assert.is(JSON.parse(one.stdout).content.summary, "one");
 });
 
+test("a summary holding Unicode's line ends (U+2028, U+2029, NEL) and emoji stays one JSON line, read back whole", () => {
+  const { repo } = sessionRepo();
+  const summary = "before\u2028between\u2029after\u0085end 👩\u200d👩\u200d👧 日本 e\u0301";
+  notify(workerIn(repo, "feat/lines"), summary);
+  const [command, ...pre] = orchCommand();
+  const watched = spawnSync(command!, [...pre, "watch", "--timeout", "0.5"], { cwd: repo, env: baseEnv(), encoding: "utf8" });
+  assert.is(watched.status, 0, watched.stderr);
+  // Python's str.splitlines() ends a line at each of these.
+  const lines = watched.stdout.split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/).filter(Boolean);
+  assert.is(lines.length, 1, JSON.stringify(watched.stdout));
+  assert.is(JSON.parse(lines[0]!).content.summary, summary);
+});
+
 test("two watchers and a poll at once: every message is handed out exactly once", async () => {
   const { repo } = sessionRepo();
   const wt = workerIn(repo, "feat/many");

@@ -15,6 +15,16 @@ import { guardListener } from "../listener.ts";
 import { hasHostSessions } from "../hosts/store.ts";
 import type { CommandResult } from "./types.ts";
 
+/**
+ * `value` as JSON on one line by every reader's idea of a line: JSON.stringify escapes the C0 controls but leaves
+ * U+2028, U+2029 and U+0085 (NEL) as they are, and a reader that splits at Unicode's line ends (Python's
+ * splitlines) cuts a summary holding one into two halves that are not JSON. Escaped, it reads back the same.
+ */
+function jsonLine(value: unknown): string {
+  const escaped = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  return JSON.stringify(value).replace(/[\u0085\u2028\u2029]/g, escaped);
+}
+
 export async function main(_args: string[], flags: Flags, ctx: Context): Promise<CommandResult> {
   const timeoutMs = timeoutFlag(flags);
   const { layout, session } = await resolveSession(ctx, stringFlag(flags, "orch"));
@@ -44,7 +54,7 @@ export async function main(_args: string[], flags: Flags, ctx: Context): Promise
       if (!taken) break;
       for (const message of taken.messages) {
         try {
-          const line = `${JSON.stringify({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`;
+          const line = `${jsonLine({ ...publicMessage(message), orchestrator_id: orchestratorId })}\n`;
           // While its pipe is full, a watch whose session has ended stops: this message and the rest stay unread.
           await writeOutPatiently(line, () => {
             const gone = guard.goneReason();
