@@ -44,13 +44,20 @@ if (!codexEntry) {
     }, scratch.users, codexEntry);
     try {
       const limited = spawnCodex(s, "feat/limit", "Work through the rate limit. SCRIPT:limit");
-      const keyless = spawnCodex(s, "feat/key", "Work with a bad key. SCRIPT:key");
+      // Text outside ASCII in the prompt, with no LANG (the C locale): CJK, emoji joined by ZWJs, an accent that
+      // combines, right-to-left script, and invisible format characters.
+      const wide = "日本語 👩\u200d👩\u200d👧 e\u0301 עברית العربية [\u200b\u200c\u202e\u2066\u00ad\ufeff\u2060\u{E0041}]";
+      const keyless = spawnCodex(s, "feat/key", `Work with a bad key: ${wide}. SCRIPT:key`);
       const seen: Polled[] = [];
       const failed = (worker: string) => seen.filter((m) => m.worker_id === worker && m.message_type === "task_failed");
       await pollUntil(s, seen, () => failed(limited).length > 0 && failed(keyless).length > 0, "both failures");
       const error = (m: Polled | undefined) => (m?.content as { error?: string } | undefined)?.error ?? "";
       assert.match(error(failed(limited)[0]), "429", "Codex's error text");
       assert.match(error(failed(keyless)[0]), "401");
+      const asked = s.server.userTexts(requestsOf(s.server, "key")[0]!).join("\n");
+      const at = asked.indexOf("Work with a bad key");
+      const shown = [...asked.slice(at, at + 90)].map((c) => c.codePointAt(0)!.toString(16)).join(" ");
+      assert.ok(asked.includes(`Work with a bad key: ${wide}. SCRIPT:key\n`), `the prompt reaches the model whole: ${shown}`);
       const status = (worker: string) => {
         const r = orch(["status", "--json"], { cwd: s.repo, env: s.env });
         return (r.json.workers as { worker_id: string; status: string }[]).find((w) => w.worker_id === worker)!.status;
