@@ -213,7 +213,7 @@ test("notify on a full disk fails with one line and leaves no partial file in tm
     const spawned = orch(["spawn", "feat/full", "--no-window", "--agent", "true"], { cwd: repo, env });
     assert.is(spawned.code, 1, spawned.stderr);
     // The line says which file could not be written (a write(2) error names none by itself).
-    assert.match(spawned.stderr, /no space left on device, write \(\/.+\)$/m);
+    assert.match(spawned.stderr, /^orch: cannot write \/.+: no space left on device$/m);
     assert.is(spawned.stderr.trim().split("\n").length, 1, "one line, no stack trace");
     assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/feat/full"], repo), "no branch left behind");
     fs.rmSync(filler);
