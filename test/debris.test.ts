@@ -195,6 +195,26 @@ test("a worktree that only looks like orch's (no owner file) is never removed", 
   fs.rmSync(folder, { recursive: true, force: true });
 });
 
+test("a worker folder an rm or spawn killed half-way left (.removed-, .new-) is removed by the next removal once its process is gone", () => {
+  const { repo, id } = sessionRepo();
+  for (const branch of ["a", "b"]) assert.is(orch(["spawn", branch, "--no-window"], { cwd: repo }).code, 0);
+  const workers = path.join(repo, ".orch", "sessions", id, "workers");
+  const dead = spawnSync("true").pid!;
+  const left = (name: string, ageMs: number) => {
+    fs.mkdirSync(path.join(workers, name, "events"), { recursive: true });
+    fs.writeFileSync(path.join(workers, name, "worker.json"), "{}");
+    const then = new Date(Date.now() - ageMs);
+    fs.utimesSync(path.join(workers, name), then, then);
+  };
+  left(`x.removed-${dead}-1795575561514`, 120_000); // an rm killed between its rename and its removal
+  left(`y.new-${dead}`, 120_000); // a spawn killed while it made the folder
+  left(`z.removed-${process.pid}-1795575561514`, 120_000); // a removal under way: its process runs
+  left(`w.new-${dead}`, 0); // a dead pid's, just made: maybe a sandbox's orch, whose pids name nobody here
+  const removed = orch(["rm", "b", "--yes"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.equal(fs.readdirSync(workers).sort(), ["a", `w.new-${dead}`, `z.removed-${process.pid}-1795575561514`]);
+});
+
 test("notify on a full disk fails with one line and leaves no partial file in tmp/", () => {
   const disk = smallDisk("256k");
   if (typeof disk === "string") return console.log(`SKIP: ${disk}`);

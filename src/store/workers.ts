@@ -12,6 +12,7 @@ import {
   CorruptFileError, isRealDirectory, listDir, lstatOrUndefined, makeDirs, notAFolder, readJson, toJson,
   writeJsonAtomic, writeNewFile,
 } from "./files.ts";
+import { isAlive } from "../proc.ts";
 import type { StoreLayout } from "./layout.ts";
 import { createMailbox } from "./maildir.ts";
 import type { Message } from "./messages.ts";
@@ -131,7 +132,35 @@ export function forgetWorker(layout: StoreLayout, orchestratorId: string, worker
   const trash = `${dir}.removed-${process.pid}-${Date.now()}`;
   fs.renameSync(dir, trash);
   fs.rmSync(trash, { recursive: true, force: true });
+  removeAbandonedFolders(layout.workersDir(orchestratorId));
 }
+
+/**
+ * A command killed between its rename and its removal of a worker's folder (an rm or clean given Ctrl-C or
+ * kill -9 half-way) leaves `<id>.removed-<pid>-<time>`; one killed while it made the folder leaves
+ * `<id>.new-<pid>`. Nothing lists them (isWorkerFolderName), so they stayed for ever: the next removal takes
+ * them away once their process is gone. Only this pid namespace's: a sandbox's orch, whose pid names nobody
+ * here, may still be writing its own, so a folder younger than a minute is left to it.
+ */
+function removeAbandonedFolders(workersDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(workersDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/\.(?:new|removed)-(\d+)(?:-\d+)?$/.exec(name)?.[1]);
+    if (!(pid > 0) || isAlive(pid)) continue;
+    const folder = path.join(workersDir, name);
+    const stat = lstatOrUndefined(folder);
+    if (!stat?.isDirectory() || Date.now() - stat.mtimeMs < ABANDONED_AFTER_MS) continue;
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** How old a dead process's half-made or half-removed worker folder is before it counts as abandoned. */
+const ABANDONED_AFTER_MS = 60_000;
 
 /** Whether a parsed worker.json has the fields orch relies on. */
 export function isWorkerRecord(value: unknown): value is WorkerRecord {
