@@ -372,9 +372,17 @@ test("a full disk: the series write names its file and leaves no part; a git am 
     const patches = path.join(storeDisk.dir, "store", "sessions", session, "workers", "feat-big", "patches");
     assert.equal(fs.existsSync(patches) ? fs.readdirSync(patches) : [], [], "no half series in the store");
     fs.rmSync(storeFiller);
-    // Room for git am to split the series and start, not to finish: it stops, and cannot end its session.
+    // Room for git am to split the series and start, not to finish. Made in a throw-away worktree, the series
+    // cannot be checked out here: nothing is applied, nothing of it is left written, no session in progress.
     const repoFiller = repoDisk.fill(600);
-    const am = orch(["apply", "feat-big"], { cwd: repo, env });
+    const whole = orch(["apply", "feat-big"], { cwd: repo, env });
+    assert.is(whole.code, 1, whole.stderr);
+    assert.match(whole.stderr, /^orch: [^\n]*; nothing was applied\n$/);
+    assert.is(git(["log", "--format=%s", "-1"], repo), "initial");
+    assert.is(git(["status", "--porcelain"], repo), "");
+    assert.not.ok(fs.existsSync(path.join(repo, ".git", "rebase-apply")));
+    // With --leave-conflict git am runs here: it stops, and cannot end its session.
+    const am = orch(["apply", "feat-big", "--leave-conflict"], { cwd: repo, env });
     assert.is(am.code, 1, am.stderr);
     assert.is(git(["log", "--format=%s", "-1"], repo), "initial");
     assert.ok(fs.existsSync(path.join(repo, ".git", "rebase-apply")), "git am could not end its session");

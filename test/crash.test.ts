@@ -308,6 +308,51 @@ function killedAt(program: string, call: string, when: "before" | "after", nth =
   return { PATH: `${bin}:${baseEnv().PATH}` };
 }
 
+/** The process group of this shell, killed -9 (as the OOM killer or a closed terminal's SIGKILL ends a command). */
+const KILL_GROUP = "/bin/kill -KILL -- -$(ps -o pgid= -p $$ | tr -d ' ')";
+
+test("merge --local killed -9 with git before its commit: main as it was, nothing staged; the next merge merges", async () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/cut", "--no-window", "--json"], { cwd: repo });
+  commitFiles(spawned.json.worktree_path, { "cut.txt": "cut\n" }, "cut");
+  const head = git(["rev-parse", "HEAD"], repo);
+  const bin = tempDir("orch-kill-bin-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  // git merge --squash has staged the change; the commit that would record it never runs.
+  fs.writeFileSync(path.join(bin, "git"), ["#!/bin/sh", `[ "$1" = commit ] && ${KILL_GROUP}`, `exec ${real} "$@"`, ""]
+    .join("\n"), { mode: 0o755 });
+  const killed = await orchAsync(["merge", "feat-cut", "--local"], {
+    cwd: repo, env: { PATH: `${bin}:${baseEnv().PATH}` }, ownGroup: true,
+  }).done;
+  assert.is(killed.code, 137, killed.stderr);
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "nothing merged");
+  assert.is(git(["status", "--porcelain"], repo), "", "nothing staged or written in the checkout");
+  assert.not.ok(fs.existsSync(path.join(repo, ".git", "SQUASH_MSG")), "no squash left to finish");
+  const again = orch(["merge", "feat-cut", "--local"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.is(git(["show", "HEAD:cut.txt"], repo), "cut");
+});
+
+test("apply killed -9 after git am committed one patch of three: main as it was; the next apply applies all", async () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "feat/cut", "--no-window", "--json"], { cwd: repo });
+  for (const n of [1, 2, 3]) commitFiles(spawned.json.worktree_path, { [`p${n}.txt`]: `${n}\n` }, `p${n}`);
+  const head = git(["rev-parse", "HEAD"], repo);
+  // git am runs this hook after each patch it commits: after the first, the whole command is killed.
+  const hook = path.join(repo, ".git", "hooks", "post-applypatch");
+  fs.writeFileSync(hook, ["#!/bin/sh", KILL_GROUP, ""].join("\n"), { mode: 0o755 });
+  const killed = await orchAsync(["apply", "feat-cut"], { cwd: repo, ownGroup: true }).done;
+  assert.is(killed.code, 137, killed.stderr);
+  fs.rmSync(hook);
+  assert.is(git(["rev-parse", "HEAD"], repo), head, "no part of the series here");
+  assert.is(git(["status", "--porcelain"], repo), "", "nothing written in the checkout");
+  assert.not.ok(fs.existsSync(path.join(repo, ".git", "rebase-apply")), "no git am session left here");
+  const again = orch(["apply", "feat-cut"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, /removed the throw-away worktree \S+ left by an orch \(pid \d+\) that was killed/);
+  assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["p3", "p2", "p1"]);
+});
+
 test("spawn killed -9 after tmux made its window, before it recorded it: status finds the window; rm closes it", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();

@@ -16,7 +16,8 @@ import { prepareLock, withLock } from "../store/lock.ts";
 import { findWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { releaseSync } from "../store/worker-claims.ts";
 import {
-  checkoutLockTarget, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning, writeSeries,
+  checkoutLockTarget, fastForwardCheckout, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning,
+  writeSeries,
   type Series,
 } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
@@ -125,8 +126,9 @@ async function applyClaimed(
     warnings,
   };
 
+  // What a killed land's or apply's git left in a throw-away worktree goes first.
+  for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
   if (options.dryRun) {
-    for (const line of await removeStaleScratchWorktrees(repo.mainRoot)) ctx.warn(line);
     const head = await gitAdapter.gitOut(["rev-parse", "HEAD"], target);
     const identity = await gitAdapter.commitIdentity(target, ctx.env);
     const outcome = await withScratchWorktree(target, head, (dir) =>
@@ -177,7 +179,17 @@ async function applyClaimed(
 
     // The committer as the dry run had it: a user whom git finds no identity for applies as land commits.
     const identity = await gitAdapter.commitIdentity(target, ctx.env);
-    const outcome = await gitAdapter.applyMailbox(target, series.file, options.threeWay, identity);
+    // Without --leave-conflict, git am runs in a throw-away worktree and this checkout is fast-forwarded to
+    // what it made: interrupted (Ctrl-C, kill -9), the branch here has the whole series or none of it, never
+    // the patches git am had committed before it stopped, nor its session left in progress.
+    const leaveHere = options.leaveConflict;
+    const amDone = leaveHere
+      ? { outcome: await gitAdapter.applyMailbox(target, series.file, options.threeWay, identity), made: head }
+      : await withScratchWorktree(target, head, async (dir) => {
+        const outcome = await gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity);
+        return { outcome, made: outcome.ok ? await gitAdapter.gitOut(["rev-parse", "HEAD"], dir) : head };
+      }, ctx.warn);
+    const { outcome, made } = amDone;
     // One refusal whichever way git am met them: its 3-way merge of a patch that is here may conflict (a file
     // the series adds, here with its last content) or find "No changes" and skip it.
     const alreadyHere = () =>
@@ -186,15 +198,15 @@ async function applyClaimed(
     if (!outcome.ok && (await gitAdapter.isMergedInto(target, series.tip, head))) {
       // An apply killed after its git am finished, before it recorded the series: they do not apply again
       // because they are here, which is no conflict to resolve.
-      await gitAdapter.abortAm(target);
+      if (leaveHere) await gitAdapter.abortAm(target);
       throw alreadyHere();
     }
     if (!outcome.ok) {
       // Only a conflict is left to resolve: a refusal has nothing to resolve, and nothing is left changed.
-      if (options.leaveConflict && outcome.conflict) {
+      if (leaveHere && outcome.conflict) {
         ctx.warn("the git am session is left in progress: resolve the conflicts, `git add` them and run " +
           "`git am --continue`, or `git am --abort` to give up");
-      } else {
+      } else if (leaveHere) {
         const stuck = await gitAdapter.abortAm(target);
         // Out of room, git am may not even end its own session: say so, not "nothing was applied" alone.
         if (stuck !== undefined) {
@@ -206,8 +218,11 @@ async function applyClaimed(
       }
       // Its series went with it (git am could not read it): no refusal or conflict of the worker's.
       if (!findWorker(layout, record.orchestrator_id, record.worker_id)) throw removedMeanwhile(record);
-      const leftInProgress = options.leaveConflict && outcome.conflict;
+      const leftInProgress = leaveHere && outcome.conflict;
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });
+    }
+    if (!leaveHere && made !== head) {
+      await fastForwardCheckout(target, head, made, (why) => `could not apply ${record.worker_id}: ${why}; nothing was applied`);
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.

@@ -246,3 +246,28 @@ export async function checkBaseCheckout(mainRoot: string, record: WorkerRecord):
 export function checkoutLockTarget(layout: StoreLayout): string {
   return path.join(layout.root, "checkout");
 }
+
+/**
+ * The checkout at `cwd`, at `head`, fast-forwarded to `commit`, which a throw-away worktree made whole: the one
+ * step of merge --local and apply that touches the user's checkout, so a Ctrl-C, closed terminal or kill -9
+ * before it leaves the base as it was, never a part of the change (a squash staged, half a patch series
+ * committed). A signal during it reaches git too (the terminal's whole group gets it): what git wrote of the
+ * commit is put back and the command says it was interrupted; once git has moved the branch, the change is here
+ * and the command goes on. Throws when git cannot fast-forward, with the line `says` makes of git's reason.
+ */
+export async function fastForwardCheckout(
+  cwd: string, head: string, commit: string, says: (why: string) => string,
+): Promise<void> {
+  const { guardInterrupts } = await import("../interrupt.ts");
+  await guardInterrupts(async () => {
+    const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", commit], cwd, { allowFailure: true });
+    if (ff.code === 0) return;
+    // git merge --ff-only checks the tree out before it moves the ref: stopped before, its files go back.
+    let left = "";
+    if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], cwd)) === head) {
+      left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(cwd, head, commit, ff.stderr));
+    }
+    const why = ff.stderr.trim().split("\n")[0] ?? "";
+    throw new OrchError("failed", `${says(`${why} (fast-forwarding to ${commit.slice(0, 12)})`)}${left}`);
+  });
+}

@@ -2,7 +2,7 @@
 // locally into the base checked out in the main worktree (mirrors gh pr merge).
 
 import * as gitAdapter from "../adapters/git.ts";
-import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
+import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { asGiven, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -12,7 +12,7 @@ import { prUrlProblem } from "../store/messages.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, refusePending, reportedPrUrl,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardCheckout, forkPoint, mergeMessage, refusePending, reportedPrUrl,
   uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
@@ -36,6 +36,7 @@ export function methodFromFlags(flags: Flags): gitAdapter.MergeMethod {
 /** Merges a worker's branch into the base branch of the main worktree; throws a conflict with its paths. */
 export async function mergeLocally(
   layout: StoreLayout, record: WorkerRecord, mainRoot: string, method: gitAdapter.MergeMethod, env: NodeJS.ProcessEnv,
+  warn: (line: string) => void,
 ): Promise<{ commit: string; base: string; tip: string }> {
   const base = await checkBaseCheckout(mainRoot, record);
   const tip = await branchTipOrFail(mainRoot, record);
@@ -58,25 +59,26 @@ export async function mergeLocally(
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   // The user's identity, else orch's, as land commits: a user without one (git would refuse) merges as land does.
   const identity = await gitAdapter.commitIdentity(mainRoot, env);
-  const outcome = await gitAdapter.mergeInto(mainRoot, tip, fork, method, message, identity);
+  // Merged in a throw-away worktree, then fast-forwarded here: interrupted, the base has all of it or none.
+  const merged = await withScratchWorktree(mainRoot, head, async (dir) => {
+    const outcome = await gitAdapter.mergeInto(dir, tip, fork, method, message, identity);
+    return { outcome, commit: outcome.ok ? await gitAdapter.gitOut(["rev-parse", "HEAD"], dir) : head };
+  }, warn);
+  const { outcome, commit } = merged;
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
     if (paths.length === 0) {
       // A refusing hook or signing without a key is no conflict (as for land and apply): rebasing would not help.
-      // A disk that filled while git wrote the merge leaves the files it wrote unstaged: they go too.
-      const moved = (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) !== head;
-      const putBack = moved ? [] : await gitAdapter.putBackPaths(mainRoot, fork, tip, outcome.message);
-      const left = gitAdapter.notPutBack(putBack);
       const text = `could not merge ${record.worker_id} into ${base}: ${gitAdapter.gitSaid(outcome.message)}`;
-      const extra = { conflict_paths: [], worker_id: record.worker_id };
-      throw new OrchError("failed", `${text}; nothing was merged${left}`, extra);
+      throw new OrchError("failed", `${text}; nothing was merged`, { conflict_paths: [], worker_id: record.worker_id });
     }
     const text = `${record.worker_id} does not merge cleanly into ${base}: conflicts in ${paths.join(", ")}`;
     const extra = { conflict_paths: paths, worker_id: record.worker_id };
     throw new OrchError("conflict", `${text}; nothing was merged`, extra);
   }
-  const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot);
   if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);
+  await fastForwardCheckout(mainRoot, head, commit,
+    (why) => `could not merge ${record.worker_id} into ${base}: ${why}; nothing was merged`);
   return { commit, base, tip };
 }
 
@@ -187,7 +189,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
       const commit = await gitAdapter.gitOut(["rev-parse", "HEAD"], repo.mainRoot);
       return { via: "github", pr_url: prUrl, base_branch: base, base_updated: baseUpdated, commit };
     }
-    const { commit, base, tip } = await mergeLocally(layout, record, repo.mainRoot, method, ctx.env);
+    const { commit, base, tip } = await mergeLocally(layout, record, repo.mainRoot, method, ctx.env, ctx.warn);
     mergedTip = tip;
     return { via: "local", base_branch: base, commit };
   });
