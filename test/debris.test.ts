@@ -182,6 +182,44 @@ for (const next of ["merge", "clean", "apply --dry-run"] as const) {
   });
 }
 
+/**
+ * PATH with a git whose `merge --ff-only` moves the branch and then, before it exits, has SIGTERM reach the orch
+ * that ran it (a Ctrl-C that comes as git ends): orch passes it on, and that git is ended by it.
+ */
+function signalAfterFastForward(): Record<string, string> {
+  const bin = tempDir("orch-ff-bin-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  fs.writeFileSync(path.join(bin, "git"), [
+    "#!/bin/sh",
+    `case "$1 $2" in "merge --ff-only") ${real} "$@" || exit $?; kill -TERM $PPID; sleep 5; exit 0 ;; esac`,
+    `exec ${real} "$@"`,
+    "",
+  ].join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${process.env.PATH}` };
+}
+
+test("SIGTERM as land's git moves the base: land says the worker landed; in a queue, which landed and which not", () => {
+  const { repo } = sessionRepo();
+  doneWorker(repo, "feat/one", "one.txt");
+  const one = orch(["land", "feat/one", "--json"], { cwd: repo, env: signalAfterFastForward() });
+  // Before, land said "interrupted by SIGTERM: what was started was undone" (exit 143), or "could not
+  // fast-forward main" (exit 1), with the worker's commit in main.
+  assert.is(one.code, 0, one.stderr);
+  assert.is(one.json.results[0].status, "landed");
+  assert.is(git(["show", "main:one.txt"], repo), "one.txt");
+  assert.is(git(["status", "--porcelain"], repo), "");
+
+  doneWorker(repo, "feat/two", "two.txt");
+  doneWorker(repo, "feat/three", "three.txt");
+  const queue = orch(["land", "feat/two", "feat/three", "--json"], { cwd: repo, env: signalAfterFastForward() });
+  assert.is(queue.code, 143, queue.stderr);
+  assert.is(queue.json.error.code, "interrupted");
+  assert.is(queue.json.error.message, "interrupted by SIGTERM after landing feat-two: feat-three not landed");
+  assert.is(git(["show", "main:two.txt"], repo), "two.txt");
+  assert.not.ok(gitOk(["cat-file", "-e", "main:three.txt"], repo), "the rest of the queue did not land");
+  assert.is(git(["status", "--porcelain"], repo), "");
+});
+
 test("a worktree that only looks like orch's (no owner file) is never removed", async () => {
   const { repo } = sessionRepo();
   doneWorker(repo, "feat/mine", "m.txt");

@@ -258,13 +258,18 @@ export function checkoutLockTarget(layout: StoreLayout): string {
 export async function fastForwardCheckout(
   cwd: string, head: string, commit: string, says: (why: string) => string,
 ): Promise<void> {
-  const { guardInterrupts } = await import("../interrupt.ts");
+  const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
   await guardInterrupts(async () => {
+    // A Ctrl-C while the throw-away worktree made the commit: nothing of it comes here.
+    throwIfInterrupted();
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", commit], cwd, { allowFailure: true });
     if (ff.code === 0) return;
-    // git merge --ff-only checks the tree out before it moves the ref: stopped before, its files go back.
+    // git merge --ff-only checks the tree out before it moves the ref: stopped before, its files go back;
+    // stopped after (a signal passed on to it), the change is here.
+    const now = await gitAdapter.gitOut(["rev-parse", "HEAD"], cwd);
+    if (now === commit) return;
     let left = "";
-    if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], cwd)) === head) {
+    if (now === head) {
       left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(cwd, head, commit, ff.stderr));
     }
     const why = ff.stderr.trim().split("\n")[0] ?? "";

@@ -11,8 +11,8 @@ import { copyIncludedFiles } from "../adapters/gtr.ts";
 import { run } from "../adapters/exec.ts";
 import type { Repo } from "../adapters/repo.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
-import { usage } from "../errors.ts";
-import { throwIfInterrupted } from "../interrupt.ts";
+import { OrchError, usage } from "../errors.ts";
+import { interruptSignal, throwIfInterrupted } from "../interrupt.ts";
 import { booleanFlag, stringFlag, type Flags } from "../flags.ts";
 import type { Colors } from "../output.ts";
 import { branchesReadableHere, bringHome, collectFromHosts, placeOf } from "../hosts/place.ts";
@@ -154,7 +154,9 @@ async function landOne(
     const moved = await baseMovedAway(mainRoot, base, head);
     if (moved) return { ...entry, status: "failed", reason: `${moved} while it was tested: nothing landed` };
     const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
-    if (ff.code !== 0) {
+    // A git ended by a signal (passed on from a Ctrl-C) after it moved the branch: that did land.
+    const stoppedAfter = ff.code !== 0 && (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === tested;
+    if (ff.code !== 0 && !stoppedAfter) {
       // git merge --ff-only checks the tested tree out before it moves the ref: one it could not move (a
       // held refs/heads/<base>.lock) leaves the worker's files staged in the user's checkout, and one that
       // ran out of disk half-way leaves some of them written (not staged). Back out.
@@ -269,6 +271,15 @@ export async function runLand(options: LandOptions, ctx: Context) {
   await withLock(checkoutLockTarget(layout), "land", async () => {
     let stoppedAt: LandEntry | undefined;
     for (const [index, queued] of queue.entries()) {
+      // A signal that came while a worker was merged, tested or landed (each under its guard, interrupt.ts)
+      // ends the queue there, saying what did land: the landed ones are in the base, whole.
+      const signal = interruptSignal();
+      if (signal) {
+        const landed = results.filter((r) => r.status === "landed").map((r) => r.worker_id);
+        const said = landed.length ? `after landing ${landed.join(", ")}` : "before anything landed";
+        const rest = queue.slice(index).map((r) => r.worker_id).join(", ");
+        throw new OrchError("interrupted", `interrupted by ${signal} ${said}: ${rest} not landed`, { signal, results });
+      }
       if (stoppedAt) {
         const reason = `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})`;
         results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason });
