@@ -353,6 +353,42 @@ test("apply killed -9 after git am committed one patch of three: main as it was;
   assert.equal(git(["log", "--format=%s", "-3"], repo).split("\n"), ["p3", "p2", "p1"]);
 });
 
+test("merge --local killed -9 while git fast-forwards main: the next merge removes git's index.lock and puts back " +
+  "what git wrote, not what the user changed since", async () => {
+  const { repo } = sessionRepo();
+  const cut = orch(["spawn", "feat/cut", "--no-window", "--json"], { cwd: repo });
+  commitFiles(cut.json.worktree_path, { "a.txt": "cut a\n", "b.txt": "cut b\n", "c.txt": "cut c\n" }, "cut");
+  const other = orch(["spawn", "feat/other", "--no-window", "--json"], { cwd: repo });
+  commitFiles(other.json.worktree_path, { "other.txt": "other\n" }, "other");
+  const head = git(["rev-parse", "HEAD"], repo);
+  const bin = tempDir("orch-kill-bin-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  // As git is killed half-way through its checkout: its lock taken, two of the files written, HEAD not moved.
+  fs.writeFileSync(path.join(bin, "git"), [
+    "#!/bin/sh",
+    'if [ "$1 $2" = "merge --ff-only" ]; then',
+    "  : > .git/index.lock; echo 'cut a' > a.txt; echo 'cut b' > b.txt",
+    `  ${KILL_GROUP}`,
+    "fi",
+    `exec ${real} "$@"`,
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const killed = await orchAsync(["merge", "feat-cut", "--local"], {
+    cwd: repo, env: { PATH: `${bin}:${baseEnv().PATH}` }, ownGroup: true,
+  }).done;
+  assert.is(killed.code, 137, killed.stderr);
+  assert.is(git(["rev-parse", "HEAD"], repo), head);
+  fs.writeFileSync(path.join(repo, "b.txt"), "the user's b\n");
+  const next = orch(["merge", "feat-other", "--local"], { cwd: repo });
+  assert.is(next.code, 0, next.stderr);
+  assert.match(next.stderr, /removed \S+index\.lock, left by an orch \(pid \d+\) killed while git fast-forwarded/);
+  assert.match(next.stderr, /put back a\.txt as HEAD has them/);
+  assert.not.ok(fs.existsSync(path.join(repo, "a.txt")), "what git wrote of the cut merge is gone");
+  assert.is(fs.readFileSync(path.join(repo, "b.txt"), "utf8"), "the user's b\n", "what the user wrote stays");
+  assert.is(git(["status", "--porcelain"], repo), "?? b.txt");
+  assert.is(git(["show", "HEAD:other.txt"], repo), "other");
+});
+
 test("spawn killed -9 after tmux made its window, before it recorded it: status finds the window; rm closes it", async () => {
   const { repo, id } = sessionRepo();
   const env = privateTmux();

@@ -644,9 +644,13 @@ const REFUSED_OVER_LOCAL_CHANGES = new RegExp([
  * when git's `output` says a change made since stopped it, nothing is put back (git wrote nothing).
  * Returns the paths it could not put back (all of them when git could not say which), else none.
  */
-export async function putBackPaths(cwd: string, from: string, to: string, output: string): Promise<string[]> {
+export async function putBackPaths(
+  cwd: string, from: string, to: string, output: string, only?: readonly string[],
+): Promise<string[]> {
   if (REFUSED_OVER_LOCAL_CHANGES.test(output)) return [];
-  const changed = await git(["diff", "--name-only", "-z", "--no-renames", from, to], cwd, { allowFailure: true });
+  const changed = only
+    ? { code: 0, stdout: only.join("\0") }
+    : await git(["diff", "--name-only", "-z", "--no-renames", from, to], cwd, { allowFailure: true });
   const listed = await git(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"], cwd, { allowFailure: true });
   const paths = changed.stdout.split("\0").filter(Boolean);
   if (changed.code !== 0 || listed.code !== 0) return paths.length ? paths : ["(the paths could not be listed)"];

@@ -16,9 +16,8 @@ import { prepareLock, withLock } from "../store/lock.ts";
 import { findWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { releaseSync } from "../store/worker-claims.ts";
 import {
-  checkoutLockTarget, fastForwardCheckout, refusePending, refuseWorkerCheckout, removedMeanwhile, uncommittedWarning,
-  writeSeries,
-  type Series,
+  checkoutLockTarget, fastForwardCheckout, finishKilledFastForward, refusePending, refuseWorkerCheckout,
+  removedMeanwhile, uncommittedWarning, writeSeries, type Series,
 } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
 
@@ -139,6 +138,7 @@ async function applyClaimed(
   }
 
   const result = await withLock(checkoutLockTarget(layout), "apply", async () => {
+    for (const line of await finishKilledFastForward(target)) ctx.warn(line);
     // Independent questions to git, asked at once.
     const [head, expected, staged, overlap] = await Promise.all([
       gitAdapter.gitOut(["rev-parse", "HEAD"], target),
@@ -222,7 +222,8 @@ async function applyClaimed(
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });
     }
     if (!leaveHere && made !== head) {
-      await fastForwardCheckout(target, head, made, (why) => `could not apply ${record.worker_id}: ${why}; nothing was applied`);
+      const says = (why: string) => `could not apply ${record.worker_id}: ${why}; nothing was applied`;
+      await fastForwardCheckout(target, head, made, says);
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";
     // git am skips a patch whose change is already here ("No changes -- Patch already applied") and exits 0.

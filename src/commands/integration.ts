@@ -4,10 +4,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
+import type { RunResult } from "../adapters/exec.ts";
 import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
 import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import { OrchError } from "../errors.ts";
+import { allPids, isSameProcess, processCwd, processName, processStartTime } from "../proc.ts";
 import { prUrlProblem } from "../store/messages.ts";
 import { makeDirIn, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -262,7 +264,7 @@ export async function fastForwardCheckout(
   await guardInterrupts(async () => {
     // A Ctrl-C while the throw-away worktree made the commit: nothing of it comes here.
     throwIfInterrupted();
-    const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", commit], cwd, { allowFailure: true });
+    const ff = await fastForwardRecorded(cwd, head, commit);
     if (ff.code === 0) return;
     // git merge --ff-only checks the tree out before it moves the ref: stopped before, its files go back;
     // stopped after (a signal passed on to it), the change is here.
@@ -275,4 +277,97 @@ export async function fastForwardCheckout(
     const why = ff.stderr.trim().split("\n")[0] ?? "";
     throw new OrchError("failed", `${says(`${why} (fast-forwarding to ${commit.slice(0, 12)})`)}${left}`);
   });
+}
+
+/** The record of a fast-forward under way, in the checkout's git folder (beside the index.lock git takes). */
+const FAST_FORWARD_FILE = "orch-fast-forward.json";
+
+interface FastForwardRecord {
+  pid: number;
+  start_time: string | null;
+  head: string;
+  commit: string;
+}
+
+async function fastForwardFile(cwd: string): Promise<string> {
+  return path.join(await gitAdapter.gitOut(["rev-parse", "--absolute-git-dir"], cwd), FAST_FORWARD_FILE);
+}
+
+/**
+ * git merge --ff-only of the checkout at `cwd` from `head` to `commit`, recorded while it runs: a kill -9 of the
+ * command (and so of its git) leaves the record to finishKilledFastForward.
+ */
+export async function fastForwardRecorded(cwd: string, head: string, commit: string): Promise<RunResult> {
+  const file = await fastForwardFile(cwd);
+  const startTime = processStartTime(process.pid) ?? null;
+  const record: FastForwardRecord = { pid: process.pid, start_time: startTime, head, commit };
+  fs.writeFileSync(file, JSON.stringify(record));
+  try {
+    return await gitAdapter.git(["merge", "--ff-only", "--quiet", commit], cwd, { allowFailure: true });
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** Whether a git program works in `cwd` or below it now (it may hold the checkout's index.lock). */
+function gitRunsIn(cwd: string): boolean {
+  return allPids().some((pid) => {
+    if (processName(pid) !== "git") return false;
+    const where = processCwd(pid);
+    return where !== undefined && (where === cwd || where.startsWith(`${cwd}${path.sep}`));
+  });
+}
+
+/**
+ * What a land, merge --local or apply killed -9 while its git fast-forwarded the checkout at `cwd` left: git's
+ * index.lock (every later git command there refuses: "Another git process seems to be running") and, HEAD not
+ * moved yet, some of the commit's files written. Once that orch is gone and no git works there, the lock is
+ * removed and each file that is still as the commit has it is put back as HEAD has it: one the user changed
+ * since is theirs and stays. Lines saying what was done.
+ */
+export async function finishKilledFastForward(cwd: string): Promise<string[]> {
+  const file = await fastForwardFile(cwd);
+  let record: FastForwardRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(file, "utf8")) as FastForwardRecord;
+  } catch {
+    return [];
+  }
+  if (isSameProcess(record.pid, record.start_time ?? undefined) || gitRunsIn(cwd)) return [];
+  const killed = `an orch (pid ${record.pid}) killed while git fast-forwarded ${cwd} to ${record.commit.slice(0, 12)}`;
+  const lines: string[] = [];
+  const lock = path.join(path.dirname(file), "index.lock");
+  if (fs.existsSync(lock)) {
+    fs.rmSync(lock, { force: true });
+    lines.push(`removed ${lock}, left by ${killed}`);
+  }
+  if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], cwd)) === record.head) {
+    const written = await writtenOf(cwd, record.head, record.commit);
+    if (written.length) {
+      const left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(cwd, record.head, record.commit, "", written));
+      lines.push(`put back ${written.join(", ")} as HEAD has them: ${killed} had written them${left}`);
+    }
+  }
+  fs.rmSync(file, { force: true });
+  return lines;
+}
+
+/** The paths `head` and `commit` differ in whose file at `cwd` is as `commit` has it: what git wrote of it. */
+async function writtenOf(cwd: string, head: string, commit: string): Promise<string[]> {
+  const changed = await gitAdapter.git(["diff", "--name-only", "-z", "--no-renames", head, commit], cwd);
+  // hash-object reads one path a line: a name with a newline in it is left as it is.
+  const paths = changed.stdout.split("\0").filter(Boolean)
+    .filter((file) => !file.includes("\n") && fs.existsSync(path.join(cwd, file)));
+  if (paths.length === 0) return [];
+  const input = paths.join("\n") + "\n";
+  const [hashed, listed] = await Promise.all([
+    gitAdapter.git(["hash-object", "--no-filters", "--stdin-paths"], cwd, { input }),
+    gitAdapter.git(["--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", commit, "--", ...paths], cwd),
+  ]);
+  const inCommit = new Map(listed.stdout.split("\0").filter(Boolean).map((line) => {
+    const tab = line.indexOf("\t");
+    return [line.slice(tab + 1), line.slice(0, tab).split(" ")[2]!] as const;
+  }));
+  const hashes = hashed.stdout.trim().split("\n");
+  return paths.filter((file, i) => inCommit.get(file) === hashes[i]);
 }

@@ -28,7 +28,8 @@ import { removalUnderWay } from "../store/worker-claims.ts";
 import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, forkPoint, mergeMessage, uncommittedList, uncommittedWarning,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardRecorded, finishKilledFastForward, forkPoint,
+  mergeMessage, uncommittedList, uncommittedWarning,
 } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
 import { syncWorkers, type SyncOutcome } from "./sync.ts";
@@ -153,7 +154,7 @@ async function landOne(
     // move another branch (and report it landed) or bring back commits the user dropped.
     const moved = await baseMovedAway(mainRoot, base, head);
     if (moved) return { ...entry, status: "failed", reason: `${moved} while it was tested: nothing landed` };
-    const ff = await gitAdapter.git(["merge", "--ff-only", "--quiet", tested], mainRoot, { allowFailure: true });
+    const ff = await fastForwardRecorded(mainRoot, head, tested);
     // A git ended by a signal (passed on from a Ctrl-C) after it moved the branch: that did land.
     const stoppedAfter = ff.code !== 0 && (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === tested;
     if (ff.code !== 0 && !stoppedAfter) {
@@ -269,6 +270,7 @@ export async function runLand(options: LandOptions, ctx: Context) {
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
   await withLock(checkoutLockTarget(layout), "land", async () => {
+    for (const line of await finishKilledFastForward(repo.mainRoot)) ctx.warn(line);
     let stoppedAt: LandEntry | undefined;
     for (const [index, queued] of queue.entries()) {
       // A signal that came while a worker was merged, tested or landed (each under its guard, interrupt.ts)

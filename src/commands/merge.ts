@@ -12,8 +12,8 @@ import { prUrlProblem } from "../store/messages.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardCheckout, forkPoint, mergeMessage, refusePending, reportedPrUrl,
-  uncommittedWarning,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardCheckout, finishKilledFastForward, forkPoint,
+  mergeMessage, refusePending, reportedPrUrl, uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
 import type { CommandResult } from "./types.ts";
@@ -134,6 +134,7 @@ export async function main(args: string[], flags: Flags, ctx: Context): Promise<
   // The branch's commit that landed; unknown for a PR merged on GitHub (its head need not be the local tip).
   let mergedTip: string | undefined;
   const result = await withLock(checkoutLockTarget(layout), "merge", async () => {
+    for (const line of await finishKilledFastForward(repo.mainRoot)) ctx.warn(line);
     if (remote && prUrl) {
       const { ghRun, ghSaid, pullRequestOutcome, pullRequestRepository } = await import("../adapters/gh.ts");
       // Only if the PR's head is the branch's tip here: a commit the worker made after its last push is not
