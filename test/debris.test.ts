@@ -191,7 +191,7 @@ function signalAfterFastForward(): Record<string, string> {
   const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
   fs.writeFileSync(path.join(bin, "git"), [
     "#!/bin/sh",
-    `case "$1 $2" in "merge --ff-only") ${real} "$@" || exit $?; kill -TERM $PPID; sleep 5; exit 0 ;; esac`,
+    `case "$1 $2" in "merge --ff-only") ${real} "$@" || exit $?; kill -TERM $PPID; sleep 1; exit 0 ;; esac`,
     `exec ${real} "$@"`,
     "",
   ].join("\n"), { mode: 0o755 });
@@ -214,10 +214,54 @@ test("SIGTERM as land's git moves the base: land says the worker landed; in a qu
   const queue = orch(["land", "feat/two", "feat/three", "--json"], { cwd: repo, env: signalAfterFastForward() });
   assert.is(queue.code, 143, queue.stderr);
   assert.is(queue.json.error.code, "interrupted");
-  assert.is(queue.json.error.message, "interrupted by SIGTERM after landing feat-two: feat-three not landed");
+  assert.is(queue.json.error.message, "interrupted by SIGTERM after landing feat-two: feat-three not landed", queue.stderr);
   assert.is(git(["show", "main:two.txt"], repo), "two.txt");
   assert.not.ok(gitOk(["cat-file", "-e", "main:three.txt"], repo), "the rest of the queue did not land");
   assert.is(git(["status", "--porcelain"], repo), "");
+});
+
+/**
+ * PATH with a git whose `nth` `merge --squash` (land's and merge's, in the throw-away worktree) has the terminal's
+ * SIGTERM reach the command's whole group: orch, and that git with it.
+ */
+function groupSignalAtSquash(nth: number): Record<string, string> {
+  const bin = tempDir("orch-squash-bin-");
+  const real = spawnSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).stdout.trim();
+  const count = path.join(bin, "count");
+  fs.writeFileSync(path.join(bin, "git"), [
+    "#!/bin/sh",
+    'if [ "$1 $2" = "merge --squash" ]; then',
+    `  n=$(($(cat ${count} 2>/dev/null || echo 0) + 1)); echo $n > ${count}`,
+    `  [ $n = ${nth} ] && { /bin/kill -TERM -- -$(ps -o pgid= -p $$ | tr -d ' '); sleep 5; }`,
+    "fi",
+    `exec ${real} "$@"`,
+    "",
+  ].join("\n"), { mode: 0o755 });
+  return { PATH: `${bin}:${process.env.PATH}` };
+}
+
+test("SIGTERM to the group while land or merge merges in the throw-away worktree: exit 143, interrupted, " +
+  "saying what landed", async () => {
+  const { repo } = sessionRepo();
+  doneWorker(repo, "feat/one", "one.txt");
+  const head = git(["rev-parse", "HEAD"], repo);
+  for (const args of [["land", "feat/one"], ["merge", "feat/one", "--local"]]) {
+    const cut = await orchAsync([...args, "--json"], { cwd: repo, env: groupSignalAtSquash(1), ownGroup: true }).done;
+    // Before, the git the signal ended read as a failed merge: exit 1, "could not be merged onto main".
+    assert.is(cut.code, 143, `${args[0]}: ${cut.stderr}`);
+    assert.is(cut.json.error.code, "interrupted", args[0]);
+    assert.is(git(["rev-parse", "HEAD"], repo), head);
+    assert.is(git(["status", "--porcelain"], repo), "");
+  }
+  doneWorker(repo, "feat/two", "two.txt");
+  const queue = await orchAsync(["land", "feat/one", "feat/two", "--json"], {
+    cwd: repo, env: groupSignalAtSquash(2), ownGroup: true,
+  }).done;
+  assert.is(queue.code, 143, queue.stderr);
+  assert.is(queue.json.error.message, "interrupted by SIGTERM after landing feat-one: feat-two not landed");
+  assert.is(git(["show", "main:one.txt"], repo), "one.txt");
+  assert.not.ok(gitOk(["cat-file", "-e", "main:two.txt"], repo));
+  assert.equal(scratchWorktrees(repo), []);
 });
 
 test("a worktree that only looks like orch's (no owner file) is never removed", async () => {

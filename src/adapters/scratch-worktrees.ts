@@ -132,9 +132,9 @@ export async function withScratchWorktree<T>(
         warn(`your post-checkout hook failed in the throw-away worktree (git's checkout is whole): ${hookSaid}`);
       }
       throwIfInterrupted();
-      // Not checked again once `fn` is done: land's fn ends with its fast-forward of the base, and a signal
-      // that came while git moved it must not have land say that nothing landed.
-      return await fn(dir);
+      const result = await fn(dir);
+      throwIfInterrupted();
+      return result;
     } finally {
       await git(["worktree", "remove", "--force", "--force", dir], repoRoot, { allowFailure: true });
       fs.rmSync(parent, { recursive: true, force: true });

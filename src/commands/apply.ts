@@ -222,7 +222,8 @@ async function applyClaimed(
       throw conflictError(record.worker_id, outcome, { ...base, left_in_progress: leftInProgress });
     }
     if (!leaveHere && made !== head) {
-      const says = (why: string) => `could not apply ${record.worker_id}: ${why}; nothing was applied`;
+      const says = (why: string) =>
+        `could not apply ${record.worker_id}: ${why} (fast-forwarding to ${made.slice(0, 12)}); nothing was applied`;
       await fastForwardCheckout(target, head, made, says);
     }
     const after = (await gitAdapter.refCommit(repo, "HEAD")) ?? "";

@@ -268,14 +268,16 @@ export async function fastForwardCheckout(
     if (ff.code === 0) return;
     // git merge --ff-only checks the tree out before it moves the ref: stopped before, its files go back;
     // stopped after (a signal passed on to it), the change is here.
-    const now = await gitAdapter.gitOut(["rev-parse", "HEAD"], cwd);
+    // Let finish under a signal (passed on to the programs running when it comes): a signal that came as git
+    // ended must not kill this look and have the command say it undid a landing that is here.
+    const now = (await gitAdapter.git(["rev-parse", "HEAD"], cwd, { finishOnInterrupt: true })).stdout.trim();
     if (now === commit) return;
     let left = "";
     if (now === head) {
       left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(cwd, head, commit, ff.stderr));
     }
     const why = ff.stderr.trim().split("\n")[0] ?? "";
-    throw new OrchError("failed", `${says(`${why} (fast-forwarding to ${commit.slice(0, 12)})`)}${left}`);
+    throw new OrchError("failed", `${says(why)}${left}`);
   });
 }
 

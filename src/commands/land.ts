@@ -28,7 +28,7 @@ import { removalUnderWay } from "../store/worker-claims.ts";
 import { recordWorkerEvent, workerState } from "../store/worker-status.ts";
 import { reconcile, rememberLanded, tellWorker } from "./coherence.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardRecorded, finishKilledFastForward, forkPoint,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardCheckout, finishKilledFastForward, forkPoint,
   mergeMessage, uncommittedList, uncommittedWarning,
 } from "./integration.ts";
 import { methodFromFlags } from "./merge.ts";
@@ -106,7 +106,9 @@ async function landOne(
   }
   const message = mergeMessage(layout, record, await gitAdapter.commitsBetween(mainRoot, fork, tip));
   const env = await gitAdapter.commitIdentity(mainRoot, ctx.env);
-  return withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry> => {
+  // Merged and tested in a throw-away worktree; what it made is then fast-forwarded here, outside it, so that a
+  // signal that comes once git has moved the base does not have land say that nothing landed.
+  const made = await withScratchWorktree(mainRoot, head, async (dir): Promise<LandEntry | { tested: string }> => {
     const outcome = await gitAdapter.mergeInto(dir, tip, fork, method, message, env);
     if (!outcome.ok) {
       const paths = outcome.conflictPaths;
@@ -154,25 +156,22 @@ async function landOne(
     // move another branch (and report it landed) or bring back commits the user dropped.
     const moved = await baseMovedAway(mainRoot, base, head);
     if (moved) return { ...entry, status: "failed", reason: `${moved} while it was tested: nothing landed` };
-    const ff = await fastForwardRecorded(mainRoot, head, tested);
-    // A git ended by a signal (passed on from a Ctrl-C) after it moved the branch: that did land.
-    const stoppedAfter = ff.code !== 0 && (await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === tested;
-    if (ff.code !== 0 && !stoppedAfter) {
-      // git merge --ff-only checks the tested tree out before it moves the ref: one it could not move (a
-      // held refs/heads/<base>.lock) leaves the worker's files staged in the user's checkout, and one that
-      // ran out of disk half-way leaves some of them written (not staged). Back out.
-      let left = "";
-      if ((await gitAdapter.gitOut(["rev-parse", "HEAD"], mainRoot)) === head) {
-        left = gitAdapter.notPutBack(await gitAdapter.putBackPaths(mainRoot, head, tested, ff.stderr));
-      }
-      const why = ff.stderr.trim().split("\n")[0] ?? "";
-      return { ...entry, status: "failed", reason: `could not fast-forward ${base}: ${why}${left}` };
-    }
-    // As apply and merge say it: what the worker left uncommitted did not land with it.
-    const dirty = await uncommittedWarning(record);
-    if (dirty) ctx.warn(dirty);
-    return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: tested };
+    return { tested };
   }, ctx.warn);
+  if ("status" in made) return made;
+  try {
+    // git merge --ff-only checks the tested tree out before it moves the ref: one it could not move (a held
+    // refs/heads/<base>.lock) leaves the worker's files staged in the user's checkout, and one that ran out of
+    // disk half-way leaves some of them written (not staged): fastForwardCheckout backs out.
+    await fastForwardCheckout(mainRoot, head, made.tested, (why) => `could not fast-forward ${base}: ${why}`);
+  } catch (error) {
+    if (!(error instanceof OrchError && error.kind === "failed")) throw error;
+    return { ...entry, status: "failed", reason: error.message };
+  }
+  // As apply and merge say it: what the worker left uncommitted did not land with it.
+  const dirty = await uncommittedWarning(record);
+  if (dirty) ctx.warn(dirty);
+  return { ...entry, status: "landed", reason: testCommand ? "merged, tests passed" : "merged", commit: made.tested };
 }
 
 /**
@@ -269,19 +268,24 @@ export async function runLand(options: LandOptions, ctx: Context) {
   }
   const results: LandEntry[] = [];
   const synced: SyncOutcome[] = [];
+  /**
+   * A signal that ends the queue at `index`, once workers before it landed: the error says which did (they are
+   * in the base, whole), not that what was started was undone.
+   */
+  const interruptedAfter = (index: number, error?: OrchError): OrchError => {
+    const landed = results.filter((r) => r.status === "landed").map((r) => r.worker_id);
+    if (landed.length === 0 && error) return error;
+    const signal = interruptSignal() ?? "SIGINT";
+    const rest = queue.slice(index).map((r) => r.worker_id).join(", ");
+    const said = landed.length ? `after landing ${landed.join(", ")}` : "before anything landed";
+    return new OrchError("interrupted", `interrupted by ${signal} ${said}: ${rest} not landed`, { signal, results });
+  };
   await withLock(checkoutLockTarget(layout), "land", async () => {
     for (const line of await finishKilledFastForward(repo.mainRoot)) ctx.warn(line);
     let stoppedAt: LandEntry | undefined;
     for (const [index, queued] of queue.entries()) {
-      // A signal that came while a worker was merged, tested or landed (each under its guard, interrupt.ts)
-      // ends the queue there, saying what did land: the landed ones are in the base, whole.
-      const signal = interruptSignal();
-      if (signal) {
-        const landed = results.filter((r) => r.status === "landed").map((r) => r.worker_id);
-        const said = landed.length ? `after landing ${landed.join(", ")}` : "before anything landed";
-        const rest = queue.slice(index).map((r) => r.worker_id).join(", ");
-        throw new OrchError("interrupted", `interrupted by ${signal} ${said}: ${rest} not landed`, { signal, results });
-      }
+      // A signal that came while a worker was landed (under its guard, interrupt.ts) ends the queue here.
+      if (interruptSignal()) throw interruptedAfter(index);
       if (stoppedAt) {
         const reason = `the queue stopped at ${stoppedAt.worker_id} (${stoppedAt.status})`;
         results.push({ worker_id: queued.worker_id, branch: queued.branch, status: "skipped", reason });
@@ -314,7 +318,10 @@ export async function runLand(options: LandOptions, ctx: Context) {
         continue;
       }
       const landing = { base, tip };
-      let result = await landOne(layout, record, landing, repo.mainRoot, options.method, options.testCommand, ctx);
+      let result = await landOne(layout, record, landing, repo.mainRoot, options.method, options.testCommand, ctx)
+        .catch((error: unknown) => {
+          throw error instanceof OrchError && error.kind === "interrupted" ? interruptedAfter(index, error) : error;
+        });
       // Removed by an rm or clean while it was merged or tested: its conflict or red test stops nothing, and
       // nothing is handed back to it (that would write into the store of a worker that is gone).
       const goneSince = result.status === "landed" ? undefined

@@ -78,7 +78,8 @@ export async function mergeLocally(
   }
   if (commit === head && outcome.message) throw new OrchError("refused", `${record.worker_id}: ${outcome.message}`);
   await fastForwardCheckout(mainRoot, head, commit,
-    (why) => `could not merge ${record.worker_id} into ${base}: ${why}; nothing was merged`);
+    (why) => `could not merge ${record.worker_id} into ${base}: ${why} (fast-forwarding to ${commit.slice(0, 12)}); ` +
+      "nothing was merged");
   return { commit, base, tip };
 }
 
