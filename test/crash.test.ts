@@ -513,6 +513,28 @@ test("rm killed -9 after it deleted the branch: the next rm finishes and says th
   assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
 });
 
+test("a worktree git was removing when its rm or clean was killed (its .git gone, files left): rm says so; " +
+  "rm --force removes the rest", () => {
+  const { repo } = sessionRepo();
+  const spawned = orch(["spawn", "cut", "--no-window", "--json"], { cwd: repo });
+  const wt = spawned.json.worktree_path as string;
+  commitFiles(wt, { "left.txt": "left\n" }, "left");
+  // git worktree remove deletes the worktree's files, .git among them, then the folder: killed half-way.
+  fs.rmSync(path.join(wt, ".git"));
+  const refused = orch(["rm", "cut", "--yes"], { cwd: repo });
+  // Before: "orch: ENOENT: no such file or directory, open '…/cut/.git'", for rm and rm --force alike.
+  assert.is(refused.code, 1, refused.stderr);
+  assert.is(refused.stderr, `orch: worker cut's worktree ${wt} was partly removed (its .git is gone: an rm or ` +
+    "clean killed half-way?): nothing was removed; orch rm cut --force removes the rest\n");
+  assert.ok(fs.existsSync(path.join(wt, "left.txt")));
+  const removed = orch(["rm", "cut", "--yes", "--force", "--delete-branch"], { cwd: repo });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.ok(fs.existsSync(wt), "the rest of the folder is gone");
+  assert.is(git(["worktree", "list"], repo).split("\n").length, 1, "git knows no worktree of it");
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "its branch is gone");
+  assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
+});
+
 test("the worktrees' folder renamed while their agents run: clean and rm keep them and say where they run; " +
   "rm --force of one leaves the other for git worktree repair", async () => {
   const { repo } = sessionRepo();

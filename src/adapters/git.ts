@@ -265,22 +265,26 @@ export async function worktreeRemove(
   const args = ["worktree", "remove", ...(force ? ["--force", "--force"] : []), worktreePath];
   const result = await git(args, mainRoot, { allowFailure: true });
   if (result.code !== 0) {
+    // Gone, or half-removed by a git killed while it deleted the worktree's files (its .git among them): git
+    // knows it no more as a worktree, and the caller has checked that the folder is the worker's.
+    const halfRemoved = fs.existsSync(worktreePath) && !fs.existsSync(path.join(worktreePath, ".git"));
+    if (halfRemoved && force) fs.rmSync(worktreePath, { recursive: true, force: true });
     if (!fs.existsSync(worktreePath)) {
       await git(["worktree", "prune"], mainRoot, { allowFailure: true });
       return;
     }
-    const force = workerId ? `orch rm ${workerId} --force` : "--force";
+    const forced = workerId ? `orch rm ${workerId} --force` : "--force";
     if (/working trees containing submodules/.test(result.stderr)) {
       // git's own refusal names no way out: --force is it, and what it throws away is the user's to weigh.
       throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it has submodules checked ` +
-        `out (${force} removes it, with any commit or change made only in those submodules)`);
+        `out (${forced} removes it, with any commit or change made only in those submodules)`);
     }
     const locked = /cannot remove a locked working tree(?:, lock reason: (.*))?/.exec(result.stderr);
     if (locked) {
       // git's way out ("remove -f -f") is git's flag, not orch's.
       const why = locked[1] ? ` (${locked[1].trim()})` : "";
       throw new OrchError("failed", `git worktree remove refuses ${worktreePath}: it is locked${why}; ` +
-        `git worktree unlock ${worktreePath} first, or ${force} removes it anyway`);
+        `git worktree unlock ${worktreePath} first, or ${forced} removes it anyway`);
     }
     throw new OrchError("failed", `git worktree remove failed: ${gitSaid(result.stderr)}`);
   }
@@ -306,6 +310,28 @@ export async function dirtyPaths(worktree: string): Promise<string[]> {
     if (entry[0] === "R" || entry[0] === "C") i++; // the rename's source path follows
   }
   return paths;
+}
+
+/**
+ * The private git dir of a linked worktree whose .git file is gone (a `git worktree remove` killed half-way
+ * deletes it among the worktree's files): the one under `commonDir`/worktrees whose gitdir file names it.
+ */
+export function orphanedWorktreeGitDir(commonDir: string, worktree: string): string | undefined {
+  const admin = path.join(commonDir, "worktrees");
+  const wanted = path.join(worktree, ".git");
+  let names: string[];
+  try {
+    names = fs.readdirSync(admin);
+  } catch {
+    return undefined;
+  }
+  return names.map((name) => path.join(admin, name)).find((dir) => {
+    try {
+      return path.resolve(dir, fs.readFileSync(path.join(dir, "gitdir"), "utf8").trim()) === wanted;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The private git dir of a linked worktree, read from its .git file. */

@@ -143,7 +143,12 @@ export async function notTheWorkersWorktree(mainRoot: string, record: WorkerReco
   if (!linked.some((dir) => fs.existsSync(dir) && fs.realpathSync(dir) === real)) {
     return `is not a linked worktree of ${mainRoot} (git worktree list)`;
   }
-  const markerFile = path.join(gitAdapter.worktreeGitDir(record.worktree_path), MARKER_FILE);
+  const halfRemoved = !fs.existsSync(path.join(record.worktree_path, ".git"));
+  const gitDir = halfRemoved
+    ? gitAdapter.orphanedWorktreeGitDir(path.join(mainRoot, ".git"), record.worktree_path)
+    : gitAdapter.worktreeGitDir(record.worktree_path);
+  if (gitDir === undefined) return "is no worktree git knows (it has no .git, and no git worktree names it)";
+  const markerFile = path.join(gitDir, MARKER_FILE);
   let marker: WorkerMarker | undefined;
   try {
     marker = readJson<WorkerMarker>(markerFile);
@@ -291,6 +296,13 @@ export async function removeHere(
       throw new OrchError("refused", `branch ${record.branch} is not merged into ${mainRoot}'s HEAD: ` +
         "nothing was removed (use --force to delete it anyway)");
     }
+  }
+  // Its .git gone, what is left of it was being removed by an rm or clean that was killed half-way.
+  const halfRemoved = present && !fs.existsSync(path.join(record.worktree_path, ".git"));
+  if (halfRemoved && !options.force) {
+    throw new OrchError("refused", `worker ${record.worker_id}'s worktree ${record.worktree_path} was partly removed ` +
+      `(its .git is gone: an rm or clean killed half-way?): nothing was removed; orch rm ${record.worker_id} ` +
+      "--force removes the rest");
   }
   if (present && !options.force) {
     const dirty = await gitAdapter.dirtyPaths(record.worktree_path);
