@@ -535,6 +535,21 @@ test("a worktree git was removing when its rm or clean was killed (its .git gone
   assert.equal(orch(["status", "--json"], { cwd: repo }).json.workers, []);
 });
 
+test("a git killed in a ref update left packed-refs.lock: rm --delete-branch removes it once no git works there", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "cut", "--no-window"], { cwd: repo }).code, 0);
+  // As a Ctrl-C (or kill -9) of a command leaves it when it reaches git in its ref update, now and then.
+  const lock = path.join(repo, ".git", "packed-refs.lock");
+  fs.writeFileSync(lock, "");
+  const removed = orch(["rm", "cut", "--yes", "--force", "--delete-branch"], { cwd: repo });
+  // Before: "git branch -d cut refused: remove the file manually to continue", and so every rm after.
+  assert.is(removed.code, 0, removed.stderr);
+  assert.is(removed.stderr, `orch: removed ${lock}, left by a git that was killed in a ref update (no git works in ` +
+    "this repository now)\n");
+  assert.not.ok(fs.existsSync(lock));
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "its branch is gone");
+});
+
 test("the worktrees' folder renamed while their agents run: clean and rm keep them and say where they run; " +
   "rm --force of one leaves the other for git worktree repair", async () => {
   const { repo } = sessionRepo();

@@ -290,8 +290,58 @@ export async function worktreeRemove(
   }
 }
 
-export async function deleteBranch(cwd: string, branch: string, force: boolean): Promise<void> {
-  const result = await git(["branch", force ? "-D" : "-d", "--", branch], cwd, { allowFailure: true });
+/**
+ * What git names when a file of a ref update is already there: packed-refs.lock, packed-refs.new or a
+ * refs/….lock. A git killed in its ref update leaves them (kill -9, and SIGTERM or SIGHUP now and then too: a
+ * Ctrl-C of a terminal reaches the git that orch runs), and every later ref update refuses on them.
+ */
+const LEFT_BY_A_REF_UPDATE = /(?:Unable to create '([^']+)': File exists|unable to create file (\S+): File exists)/;
+/** A live git holds those files for milliseconds: one older than this, with no git at work, is a killed git's. */
+const REF_LOCK_STALE_MS = 2000;
+
+/**
+ * Removes the file a killed git left in a ref update that `stderr` names, when it is one (see
+ * LEFT_BY_A_REF_UPDATE), older than REF_LOCK_STALE_MS (waited for), and no git works in this repository's
+ * worktrees. Its path when removed.
+ */
+async function removeLeftRefLock(cwd: string, stderr: string): Promise<string | undefined> {
+  const found = LEFT_BY_A_REF_UPDATE.exec(stderr);
+  const file = found?.[1] ?? found?.[2];
+  if (file === undefined) return undefined;
+  const common = path.resolve(cwd, await gitOut(["rev-parse", "--git-common-dir"], cwd));
+  const inCommon = path.relative(common, file);
+  const refFile = inCommon === "packed-refs.lock" || inCommon === "packed-refs.new" ||
+    (inCommon.startsWith(`refs${path.sep}`) && inCommon.endsWith(".lock"));
+  if (!refFile) return undefined;
+  for (;;) {
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    if (stat === undefined) return file; // its git has ended meanwhile: tried again, it goes through
+    const age = Date.now() - stat.mtimeMs;
+    if (age >= REF_LOCK_STALE_MS) break;
+    await new Promise((resolve) => setTimeout(resolve, REF_LOCK_STALE_MS - age));
+  }
+  const { allPids, processCwd, processName } = await import("../proc.ts");
+  const worktrees = [path.dirname(common), ...(await linkedWorktrees(cwd))];
+  const gitAtWork = allPids().some((pid) => {
+    if (processName(pid) !== "git") return false;
+    const where = processCwd(pid);
+    return where !== undefined && worktrees.some((dir) => where === dir || where.startsWith(`${dir}${path.sep}`));
+  });
+  if (gitAtWork) return undefined;
+  fs.rmSync(file, { force: true });
+  return file;
+}
+
+export async function deleteBranch(
+  cwd: string, branch: string, force: boolean, warn?: (line: string) => void,
+): Promise<void> {
+  const args = ["branch", force ? "-D" : "-d", "--", branch];
+  let result = await git(args, cwd, { allowFailure: true });
+  const left = result.code === 0 ? undefined : await removeLeftRefLock(cwd, result.stderr);
+  if (left !== undefined) {
+    warn?.(`removed ${left}, left by a git that was killed in a ref update (no git works in this repository now)`);
+    result = await git(args, cwd, { allowFailure: true });
+  }
   if (result.code !== 0) {
     const why = result.stderr.trim().split("\n").pop();
     throw new OrchError("refused", `git branch -d ${branch} refused: ${why} (use --force to delete it anyway)`);

@@ -332,7 +332,7 @@ export async function removeHere(
   const branchThere = await gitAdapter.branchExists(mainRoot, record.branch);
   if (options.deleteBranch && branchThere) {
     // Checked above: merged (by content, so squash merges count) or forced, hence -D.
-    await gitAdapter.deleteBranch(mainRoot, record.branch, true);
+    await gitAdapter.deleteBranch(mainRoot, record.branch, true, ctx.warn);
     branchDeleted = true;
   }
   if (record.backend === "git") {
