@@ -2,7 +2,7 @@
 // out again; a reporter killed between claiming a dead agent's report and sending it. Real processes in a
 // private tmux server, scripted agents (shell scripts); a worker's branch deleted by hand.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
@@ -548,6 +548,29 @@ test("a git killed in a ref update left packed-refs.lock: rm --delete-branch rem
     "this repository now)\n");
   assert.not.ok(fs.existsSync(lock));
   assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/cut"], repo), "its branch is gone");
+});
+
+test("a ref lock a git holds now fails rm --force --delete-branch with git's reason, not 'use --force'", () => {
+  const { repo } = sessionRepo();
+  assert.is(orch(["spawn", "held", "--no-window"], { cwd: repo }).code, 0);
+  // A git at work in the repository holds it (orch leaves such a lock to its git).
+  const lock = path.join(repo, ".git", "packed-refs.lock");
+  fs.writeFileSync(lock, "");
+  const atWork = spawn("git", ["cat-file", "--batch"], { cwd: repo, stdio: ["pipe", "ignore", "ignore"] });
+  let removed: ReturnType<typeof orch>;
+  try {
+    removed = orch(["rm", "held", "--yes", "--force", "--delete-branch"], { cwd: repo });
+  } finally {
+    atWork.kill("SIGKILL");
+  }
+  assert.ok(fs.existsSync(lock), "the lock of a git at work is left to it");
+  assert.is(removed.code, 1, removed.stderr);
+  assert.match(removed.stderr, /^orch: git branch -D held failed: .*packed-refs\.lock.*\n$/);
+  assert.not.match(removed.stderr, "use --force", "it was given: the line must not send the user round in a circle");
+  // Run again as it says, once that git has ended: the rest goes (the lock, now a dead git's, with it).
+  const again = orch(["rm", "held", "--yes", "--force", "--delete-branch"], { cwd: repo });
+  assert.is(again.code, 0, again.stderr);
+  assert.not.ok(gitOk(["rev-parse", "--verify", "refs/heads/held"], repo), "its branch is gone");
 });
 
 test("the worktrees' folder renamed while their agents run: clean and rm keep them and say where they run; " +

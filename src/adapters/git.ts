@@ -344,6 +344,15 @@ export async function deleteBranch(
   }
   if (result.code !== 0) {
     const why = result.stderr.trim().split("\n").pop();
+    // Only -d refuses a branch that --force would delete; -D failed for another reason: a ref lock that a git at
+    // work holds (git's last line, "remove the file manually", names no file and is wrong while that git runs).
+    const held = LEFT_BY_A_REF_UPDATE.exec(result.stderr);
+    const heldFile = held?.[1] ?? held?.[2];
+    if (force && heldFile !== undefined) {
+      throw new OrchError("failed", `git branch -D ${branch} failed: ${heldFile} is held by a git at work in this ` +
+        "repository; run this again once it has ended");
+    }
+    if (force) throw new OrchError("failed", `git branch -D ${branch} failed: ${why}`);
     throw new OrchError("refused", `git branch -d ${branch} refused: ${why} (use --force to delete it anyway)`);
   }
 }
