@@ -9,7 +9,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   baseEnv, commitFiles, git, gitOk, orch, orchAsync, orchCommand, privateTmux, sessionRepo, smallDisk, snapshot,
-  sleepingAgent, startTime, tempDir, tmux, waitUntil,
+  polledReport, sleepingAgent, slowWorker, startTime, tempDir, tmux, waitUntil,
 } from "./helpers.ts";
 
 interface StatusRow {
@@ -119,14 +119,8 @@ test("a reporter killed after claiming a dead agent's report, before sending it:
 });
 
 test("a poll between an agent's end and its runner's report leaves the report to the runner, which says more", async () => {
-  const { repo, id } = sessionRepo();
-  const env = privateTmux();
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, "#!/bin/sh\necho 'working on it'\nexec sleep 600\n", { mode: 0o755 });
-  const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
-  assert.is(spawned.code, 0, spawned.stderr);
-  const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
-  const { agentPid, runnerPid } = await agentAndRunner(pidFile, spawned.json.window_id, env);
+  const { repo, env, windowId, pidFile } = slowWorker();
+  const { agentPid, runnerPid } = await agentAndRunner(pidFile, windowId, env);
 
   // The machine is too busy to run the runner when its agent ends: here, it is stopped until the polls are done.
   process.kill(runnerPid, "SIGSTOP");
@@ -140,12 +134,7 @@ test("a poll between an agent's end and its runner's report leaves the report to
   } finally {
     process.kill(runnerPid, "SIGCONT");
   }
-  const seen: { message_type: string; worker_id: string; content: { error?: string; details?: string } }[] = [];
-  await waitUntil(() => {
-    const r = orch(["poll", "--json"], { cwd: repo, env });
-    seen.push(...r.json.messages);
-    return seen.length > 0;
-  }, 20_000, "the runner's report");
+  const seen = await polledReport(repo, env);
   assert.is(seen.length, 1, JSON.stringify(seen));
   assert.is(seen[0]!.message_type, "task_failed");
   assert.is(seen[0]!.content.error, "the agent exited with code 137 without reporting", "the runner's words");

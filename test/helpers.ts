@@ -507,6 +507,31 @@ export function sleepingAgent(): string {
   return agentScript(["exec sleep 300"]);
 }
 
+/**
+ * A session with a windowed worker `slow` whose agent says "working on it" and sleeps: the runner and agent that
+ * crash tests stop and kill, with its agent.pid's path.
+ */
+export function slowWorker(): { repo: string; id: string; env: Record<string, string | undefined>; windowId: string;
+  pidFile: string } {
+  const { repo, id } = sessionRepo();
+  const env = privateTmux();
+  const script = agentScript(["echo 'working on it'", "exec sleep 600"]);
+  const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
+  if (spawned.code !== 0) throw new Error(`spawn slow: ${spawned.stderr}`);
+  const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
+  return { repo, id, env, windowId: spawned.json.window_id as string, pidFile };
+}
+
+/** What polls hand out until one hands out something (within 20 s): a runner's report, once it comes. */
+export async function polledReport(repo: string, env: Record<string, string | undefined>): Promise<PolledMessage[]> {
+  const seen: PolledMessage[] = [];
+  await waitUntil(() => {
+    seen.push(...orch(["poll", "--json"], { cwd: repo, env }).json.messages);
+    return seen.length > 0;
+  }, 20_000, "the runner's report");
+  return seen;
+}
+
 /** The live processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */
 export function workerProcesses(id: string, worker: string): number[] {
   const found: number[] = [];

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { commitFiles, orch, privateTmux, sessionRepo, sleep, tempDir, tmux, waitUntil } from "./helpers.ts";
+import { commitFiles, orch, polledReport, privateTmux, sessionRepo, sleep, slowWorker, tempDir, tmux, waitUntil } from "./helpers.ts";
 
 interface View {
   worker_id: string;
@@ -218,13 +218,7 @@ test("an entry an older orch worked out is not trusted: a turn a model API error
 });
 
 test("an entry of an orch before agent.pid named its runner is not trusted: the runner reports its agent's end", async () => {
-  const { repo, id } = sessionRepo();
-  const env = privateTmux();
-  const script = path.join(tempDir("orch-agent-"), "agent.sh");
-  fs.writeFileSync(script, "#!/bin/sh\necho 'working on it'\nexec sleep 600\n", { mode: 0o755 });
-  const spawned = orch(["spawn", "slow", "--agent", script, "--json"], { cwd: repo, env });
-  assert.is(spawned.code, 0, spawned.stderr);
-  const pidFile = path.join(repo, ".orch", "sessions", id, "workers", "slow", "agent.pid");
+  const { repo, id, env, pidFile } = slowWorker();
   await waitUntil(() => fs.existsSync(pidFile), 20_000, "the agent's pid");
   const [agentText = "", , , runnerText = ""] = fs.readFileSync(pidFile, "utf8").trim().split(" ");
   const agentPid = Number(agentText);
@@ -253,12 +247,7 @@ test("an entry of an orch before agent.pid named its runner is not trusted: the 
   } finally {
     process.kill(runnerPid, "SIGCONT");
   }
-  const seen: { message_type: string; content: { error?: string; details?: string } }[] = [];
-  await waitUntil(() => {
-    const r = orch(["poll", "--json"], { cwd: repo, env });
-    seen.push(...r.json.messages);
-    return seen.length > 0;
-  }, 20_000, "the runner's report");
+  const seen = await polledReport(repo, env);
   assert.is(seen.length, 1, JSON.stringify(seen));
   assert.is(seen[0]!.content.error, "the agent exited with code 137 without reporting", "the runner's words");
   assert.match(seen[0]!.content.details ?? "", /working on it/);
