@@ -2,6 +2,7 @@
 // (Linux /proc; elsewhere only the signal-0 probe). Used to tell a live process from a reused pid.
 
 import fs from "node:fs";
+import path from "node:path";
 import { errnoCode } from "./errors.ts";
 
 /** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses). */
@@ -283,4 +284,16 @@ export function processCwd(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Whether a git program works in one of `dirs` or below it now: it may hold a lock there (index.lock, a ref's
+ * lock) that orch must not take for one a killed git left.
+ */
+export function gitWorksIn(dirs: readonly string[]): boolean {
+  return allPids().some((pid) => {
+    if (processName(pid) !== "git") return false;
+    const where = processCwd(pid);
+    return where !== undefined && dirs.some((dir) => where === dir || where.startsWith(`${dir}${path.sep}`));
+  });
 }

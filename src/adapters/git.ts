@@ -296,6 +296,17 @@ export async function worktreeRemove(
  * Ctrl-C of a terminal reaches the git that orch runs), and every later ref update refuses on them.
  */
 const LEFT_BY_A_REF_UPDATE = /(?:Unable to create '([^']+)': File exists|unable to create file (\S+): File exists)/;
+
+/** The file of a ref update that git's `stderr` says is already there (see LEFT_BY_A_REF_UPDATE), if it says so. */
+function refUpdateFile(stderr: string): string | undefined {
+  const found = LEFT_BY_A_REF_UPDATE.exec(stderr);
+  return found?.[1] ?? found?.[2];
+}
+
+/** The git dir shared by all worktrees of the repository at `cwd` (git rev-parse --git-common-dir), absolute. */
+export async function commonGitDir(cwd: string): Promise<string> {
+  return path.resolve(cwd, await gitOut(["rev-parse", "--git-common-dir"], cwd));
+}
 /** A live git holds those files for milliseconds: one older than this, with no git at work, is a killed git's. */
 const REF_LOCK_STALE_MS = 2000;
 
@@ -305,10 +316,9 @@ const REF_LOCK_STALE_MS = 2000;
  * worktrees. Its path when removed.
  */
 async function removeLeftRefLock(cwd: string, stderr: string): Promise<string | undefined> {
-  const found = LEFT_BY_A_REF_UPDATE.exec(stderr);
-  const file = found?.[1] ?? found?.[2];
+  const file = refUpdateFile(stderr);
   if (file === undefined) return undefined;
-  const common = path.resolve(cwd, await gitOut(["rev-parse", "--git-common-dir"], cwd));
+  const common = await commonGitDir(cwd);
   const inCommon = path.relative(common, file);
   const refFile = inCommon === "packed-refs.lock" || inCommon === "packed-refs.new" ||
     (inCommon.startsWith(`refs${path.sep}`) && inCommon.endsWith(".lock"));
@@ -320,14 +330,8 @@ async function removeLeftRefLock(cwd: string, stderr: string): Promise<string | 
     if (age >= REF_LOCK_STALE_MS) break;
     await new Promise((resolve) => setTimeout(resolve, REF_LOCK_STALE_MS - age));
   }
-  const { allPids, processCwd, processName } = await import("../proc.ts");
-  const worktrees = [path.dirname(common), ...(await linkedWorktrees(cwd))];
-  const gitAtWork = allPids().some((pid) => {
-    if (processName(pid) !== "git") return false;
-    const where = processCwd(pid);
-    return where !== undefined && worktrees.some((dir) => where === dir || where.startsWith(`${dir}${path.sep}`));
-  });
-  if (gitAtWork) return undefined;
+  const { gitWorksIn } = await import("../proc.ts");
+  if (gitWorksIn([path.dirname(common), ...(await linkedWorktrees(cwd))])) return undefined;
   fs.rmSync(file, { force: true });
   return file;
 }
@@ -346,8 +350,7 @@ export async function deleteBranch(
     const why = result.stderr.trim().split("\n").pop();
     // Only -d refuses a branch that --force would delete; -D failed for another reason: a ref lock that a git at
     // work holds (git's last line, "remove the file manually", names no file and is wrong while that git runs).
-    const held = LEFT_BY_A_REF_UPDATE.exec(result.stderr);
-    const heldFile = held?.[1] ?? held?.[2];
+    const heldFile = refUpdateFile(result.stderr);
     if (force && heldFile !== undefined) {
       throw new OrchError("failed", `git branch -D ${branch} failed: ${heldFile} is held by a git at work in this ` +
         "repository; run this again once it has ended");

@@ -8,7 +8,7 @@ import path from "node:path";
 import { isSameProcess, processStartTime } from "../proc.ts";
 import { tempFolder } from "../runtime.ts";
 import { OrchError, systemReason } from "../errors.ts";
-import { git, gitOut, postCheckoutHookFailure, worktreeAddFailure, worktreeGitDir } from "./git.ts";
+import { commonGitDir, git, postCheckoutHookFailure, worktreeAddFailure, worktreeGitDir } from "./git.ts";
 
 /** The temp folder of each throw-away worktree is named this plus mkdtemp's six characters. */
 const FOLDER_PREFIX = "orch-scratch-";
@@ -25,9 +25,9 @@ interface ScratchOwner {
   repository: string;
 }
 
-async function commonGitDir(repoRoot: string): Promise<string> {
-  const dir = path.resolve(repoRoot, await gitOut(["rev-parse", "--git-common-dir"], repoRoot));
-  return fs.realpathSync(dir);
+/** The repository's common git dir as a real path: what an owner file names, compared as is. */
+async function repositoryOf(repoRoot: string): Promise<string> {
+  return fs.realpathSync(await commonGitDir(repoRoot));
 }
 
 function readOwner(folder: string): ScratchOwner | undefined {
@@ -73,7 +73,7 @@ async function scratchFolders(repoRoot: string): Promise<string[]> {
  * whose process still runs. Returns what it removed, each as a line to tell the user.
  */
 export async function removeStaleScratchWorktrees(repoRoot: string): Promise<string[]> {
-  const repository = await commonGitDir(repoRoot);
+  const repository = await repositoryOf(repoRoot);
   const removed: string[] = [];
   for (const folder of await scratchFolders(repoRoot)) {
     const owner = readOwner(folder);
@@ -107,7 +107,7 @@ export async function withScratchWorktree<T>(
   repoRoot: string, ref: string, fn: (dir: string) => Promise<T>, warn: (line: string) => void,
 ): Promise<T> {
   const { guardInterrupts, throwIfInterrupted } = await import("../interrupt.ts");
-  const repository = await commonGitDir(repoRoot);
+  const repository = await repositoryOf(repoRoot);
   return guardInterrupts(async () => {
     const temp = tempFolder("orch makes its throw-away worktrees there");
     let parent: string;

@@ -16,7 +16,7 @@ import { prepareLock, withLock } from "../store/lock.ts";
 import { findWorker, loadWorker, type WorkerRecord } from "../store/workers.ts";
 import { releaseSync } from "../store/worker-claims.ts";
 import {
-  checkoutLockTarget, fastForwardCheckout, finishKilledFastForward, refusePending, refuseWorkerCheckout,
+  checkoutLockTarget, committedAside, fastForwardCheckout, finishKilledFastForward, refusePending, refuseWorkerCheckout,
   removedMeanwhile, uncommittedWarning, writeSeries, type Series,
 } from "./integration.ts";
 import type { CommandResult } from "./types.ts";
@@ -185,10 +185,8 @@ async function applyClaimed(
     const leaveHere = options.leaveConflict;
     const amDone = leaveHere
       ? { outcome: await gitAdapter.applyMailbox(target, series.file, options.threeWay, identity), made: head }
-      : await withScratchWorktree(target, head, async (dir) => {
-        const outcome = await gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity);
-        return { outcome, made: outcome.ok ? await gitAdapter.gitOut(["rev-parse", "HEAD"], dir) : head };
-      }, ctx.warn);
+      : await committedAside(target, head,
+        (dir) => gitAdapter.applyMailbox(dir, series.file, options.threeWay, identity), ctx.warn);
     const { outcome, made } = amDone;
     // One refusal whichever way git am met them: its 3-way merge of a patch that is here may conflict (a file
     // the series adds, here with its last content) or find "No changes" and skip it.

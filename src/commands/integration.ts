@@ -6,10 +6,11 @@ import path from "node:path";
 import * as gitAdapter from "../adapters/git.ts";
 import type { RunResult } from "../adapters/exec.ts";
 import { mainWorktreeOf, type Repo } from "../adapters/repo.ts";
+import { withScratchWorktree } from "../adapters/scratch-worktrees.ts";
 import { MARKER_FILE } from "../context.ts";
 import { uncommittedPaths, worktreeGone } from "../hosts/place.ts";
 import { OrchError } from "../errors.ts";
-import { allPids, isSameProcess, processCwd, processName, processStartTime } from "../proc.ts";
+import { gitWorksIn, isSameProcess, processStartTime } from "../proc.ts";
 import { prUrlProblem } from "../store/messages.ts";
 import { makeDirIn, storeError } from "../store/files.ts";
 import type { StoreLayout } from "../store/layout.ts";
@@ -250,6 +251,20 @@ export function checkoutLockTarget(layout: StoreLayout): string {
 }
 
 /**
+ * `work` (git merge, git am) run in a throw-away worktree at `head`, with the commit it left there (`head` when it
+ * failed): merge --local and apply make their commit aside, so that fastForwardCheckout is the one step that
+ * touches the user's checkout.
+ */
+export async function committedAside<T extends { ok: boolean }>(
+  root: string, head: string, work: (dir: string) => Promise<T>, warn: (line: string) => void,
+): Promise<{ outcome: T; made: string }> {
+  return withScratchWorktree(root, head, async (dir) => {
+    const outcome = await work(dir);
+    return { outcome, made: outcome.ok ? await gitAdapter.gitOut(["rev-parse", "HEAD"], dir) : head };
+  }, warn);
+}
+
+/**
  * The checkout at `cwd`, at `head`, fast-forwarded to `commit`, which a throw-away worktree made whole: the one
  * step of merge --local and apply that touches the user's checkout, so a Ctrl-C, closed terminal or kill -9
  * before it leaves the base as it was, never a part of the change (a squash staged, half a patch series
@@ -311,15 +326,6 @@ export async function fastForwardRecorded(cwd: string, head: string, commit: str
   }
 }
 
-/** Whether a git program works in `cwd` or below it now (it may hold the checkout's index.lock). */
-function gitRunsIn(cwd: string): boolean {
-  return allPids().some((pid) => {
-    if (processName(pid) !== "git") return false;
-    const where = processCwd(pid);
-    return where !== undefined && (where === cwd || where.startsWith(`${cwd}${path.sep}`));
-  });
-}
-
 /**
  * What a land, merge --local or apply killed -9 while its git fast-forwarded the checkout at `cwd` left: git's
  * index.lock (every later git command there refuses: "Another git process seems to be running") and, HEAD not
@@ -335,7 +341,7 @@ export async function finishKilledFastForward(cwd: string): Promise<string[]> {
   } catch {
     return [];
   }
-  if (isSameProcess(record.pid, record.start_time ?? undefined) || gitRunsIn(cwd)) return [];
+  if (isSameProcess(record.pid, record.start_time ?? undefined) || gitWorksIn([cwd])) return [];
   const killed = `an orch (pid ${record.pid}) killed while git fast-forwarded ${cwd} to ${record.commit.slice(0, 12)}`;
   const lines: string[] = [];
   const lock = path.join(path.dirname(file), "index.lock");

@@ -2,7 +2,7 @@
 // locally into the base checked out in the main worktree (mirrors gh pr merge).
 
 import * as gitAdapter from "../adapters/git.ts";
-import { removeStaleScratchWorktrees, withScratchWorktree } from "../adapters/scratch-worktrees.ts";
+import { removeStaleScratchWorktrees } from "../adapters/scratch-worktrees.ts";
 import { requireRepo, resolveSession, type Context } from "../context.ts";
 import { asGiven, OrchError, usage } from "../errors.ts";
 import { booleanFlag, positional, stringFlag, type Flags } from "../flags.ts";
@@ -12,7 +12,7 @@ import { prUrlProblem } from "../store/messages.ts";
 import type { StoreLayout } from "../store/layout.ts";
 import { loadWorker, type WorkerRecord } from "../store/workers.ts";
 import {
-  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, fastForwardCheckout, finishKilledFastForward, forkPoint,
+  branchTipOrFail, checkBaseCheckout, checkoutLockTarget, committedAside, fastForwardCheckout, finishKilledFastForward, forkPoint,
   mergeMessage, refusePending, reportedPrUrl, uncommittedWarning,
 } from "./integration.ts";
 import { removeWorker } from "./lifecycle.ts";
@@ -60,11 +60,8 @@ export async function mergeLocally(
   // The user's identity, else orch's, as land commits: a user without one (git would refuse) merges as land does.
   const identity = await gitAdapter.commitIdentity(mainRoot, env);
   // Merged in a throw-away worktree, then fast-forwarded here: interrupted, the base has all of it or none.
-  const merged = await withScratchWorktree(mainRoot, head, async (dir) => {
-    const outcome = await gitAdapter.mergeInto(dir, tip, fork, method, message, identity);
-    return { outcome, commit: outcome.ok ? await gitAdapter.gitOut(["rev-parse", "HEAD"], dir) : head };
-  }, warn);
-  const { outcome, commit } = merged;
+  const { outcome, made: commit } = await committedAside(mainRoot, head,
+    (dir) => gitAdapter.mergeInto(dir, tip, fork, method, message, identity), warn);
   if (!outcome.ok) {
     const paths = outcome.conflictPaths;
     if (paths.length === 0) {
