@@ -79,6 +79,23 @@ test("a bare repository (proj.git): one store in it and one worktrees folder bes
   assert.is(git(["worktree", "list", "--porcelain"], bare).split("\n\n").length, 3, "bare, main and dev are left");
 });
 
+test("a bare repository (proj.git): a worktree a killed rm left without its .git is removed by rm --force", () => {
+  const { bare, main } = bareClone("proj.git", ["main"]);
+  assert.is(orch(["init"], { cwd: main }).code, 0);
+  const spawned = orch(["spawn", "cut", "--no-window", "--json"], { cwd: main });
+  assert.is(spawned.code, 0, spawned.stderr);
+  const worktree = spawned.json.worktree_path as string;
+  // As git worktree remove, killed half-way, leaves it: the .git among the files it deleted.
+  fs.rmSync(path.join(worktree, ".git"));
+  // git's record of it is in the bare repository, not in main/.git (a file there): before, rm looked there,
+  // took the folder for not the worker's, forgot the worker and left the folder and git's record.
+  const removed = orch(["rm", "cut", "--yes", "--force"], { cwd: main });
+  assert.is(removed.code, 0, removed.stderr);
+  assert.not.match(removed.stdout, /forgotten only/);
+  assert.not.ok(fs.existsSync(worktree), "the half-removed folder is gone");
+  assert.not.match(git(["worktree", "list", "--porcelain"], bare), worktree, "git's record of it is gone");
+});
+
 test("a bare repository that its folder's .git names (proj/.bare): the store is in that folder", () => {
   const { top, main } = bareClone(".bare", ["main"]);
   fs.writeFileSync(path.join(top, ".git"), "gitdir: ./.bare\n");

@@ -145,7 +145,7 @@ export async function notTheWorkersWorktree(mainRoot: string, record: WorkerReco
   }
   const halfRemoved = !fs.existsSync(path.join(record.worktree_path, ".git"));
   const gitDir = halfRemoved
-    ? gitAdapter.orphanedWorktreeGitDir(path.join(mainRoot, ".git"), record.worktree_path)
+    ? gitAdapter.orphanedWorktreeGitDir(await gitAdapter.commonGitDir(mainRoot), record.worktree_path)
     : gitAdapter.worktreeGitDir(record.worktree_path);
   if (gitDir === undefined) return "is no worktree git knows (it has no .git, and no git worktree names it)";
   const markerFile = path.join(gitDir, MARKER_FILE);
