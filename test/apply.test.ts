@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   commitFiles, git, gitOk, orch, orchCommand, racing, scratchRepo, sessionRepo, smallDisk, snapshot,
-  tempDir, waitUntil, writeFiles,
+  noGitIdentity, tempDir, waitUntil, writeFiles,
 } from "./helpers.ts";
 
 function worker(repo: string, branch: string): string {
@@ -402,13 +402,7 @@ test("apply for a user whom git finds no identity for: applied as its dry run sa
   const { repo } = sessionRepo();
   const wt = worker(repo, "feat/anon");
   commitFiles(wt, { "anon.txt": "a\n" }, "anon work");
-  // No identity anywhere (user.useConfigOnly: no guess from the host name), as for a new account: git would refuse.
-  git(["config", "user.useConfigOnly", "true"], repo);
-  const home = tempDir("orch-home-");
-  const env = {
-    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
-    HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1",
-  };
+  const env = noGitIdentity(repo);
   const dry = orch(["apply", "feat/anon", "--dry-run", "--json"], { cwd: repo, env });
   assert.is(dry.code, 0, dry.stderr);
   const r = orch(["apply", "feat/anon", "--json"], { cwd: repo, env });

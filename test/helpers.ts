@@ -532,6 +532,20 @@ export async function polledReport(repo: string, env: Record<string, string | un
   return seen;
 }
 
+/**
+ * The environment of a user whom git finds no identity for in `repo`, as on a new account: no GIT_AUTHOR_* or
+ * GIT_COMMITTER_*, a HOME with no .gitconfig, no system config, and user.useConfigOnly (no guess from the host
+ * name), so that a git commit there refuses.
+ */
+export function noGitIdentity(repo: string): Record<string, string | undefined> {
+  git(["config", "user.useConfigOnly", "true"], repo);
+  const home = tempDir("orch-home-");
+  return {
+    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
+    HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1",
+  };
+}
+
 /** The live processes that carry a worker's ORCH_ID and ORCH_WORKER (its runner, its agent, their children). */
 export function workerProcesses(id: string, worker: string): number[] {
   const found: number[] = [];

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   commitFiles, git, gitOk, gitStandIn, incompressibleMiB, orch, orchAsync, orchCommand, privateTmux, scratchRepo,
-  sessionRepo, sleep, smallDisk, snapshot, startTime, tempDir, waitUntil, writeFiles,
+  noGitIdentity, sessionRepo, sleep, smallDisk, snapshot, startTime, tempDir, waitUntil, writeFiles,
 } from "./helpers.ts";
 
 async function finishedWorker(repo: string, branch: string, files: Record<string, string | Buffer>): Promise<string> {
@@ -420,10 +420,7 @@ test("what land commits is by the user's configured identity, and by orch's only
   // No identity anywhere (user.useConfigOnly: no guess from the host name): orch's, so the landing still happens.
   git(["config", "--unset", "user.name"], repo);
   git(["config", "--unset", "user.email"], repo);
-  git(["config", "user.useConfigOnly", "true"], repo);
-  const home = tempDir("orch-home-");
-  const bare = { ...noIdentityInEnv, HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1" };
-  const r = orch(["land", "feat/who", "--json"], { cwd: repo, env: bare });
+  const r = orch(["land", "feat/who", "--json"], { cwd: repo, env: noGitIdentity(repo) });
   assert.is(r.code, 0, r.stderr);
   assert.is(who("HEAD"), "orch <orch@localhost> / orch <orch@localhost>");
 });

@@ -6,7 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { gitHubHosts, remoteUrlHost, remoteUrlRepository } from "../src/adapters/git.ts";
 import {
-  commitFiles, ghStandIn, git, gitOk, incompressibleMiB, orch, sessionRepo, smallDisk, tempDir, workerOnDisk,
+  commitFiles, ghStandIn, git, gitOk, incompressibleMiB, noGitIdentity, orch, sessionRepo, smallDisk, tempDir, workerOnDisk,
 } from "./helpers.ts";
 
 /**
@@ -480,13 +480,7 @@ test("merge --local on a disk that fills while git writes the merge: nothing mer
 test("merge --local for a user whom git finds no identity for: committed by orch's, as land commits", () => {
   const { repo } = sessionRepo();
   workerWithCommits(repo, "feat/anon", [{ "anon.txt": "a\n" }]);
-  // No identity anywhere (user.useConfigOnly: no guess from the host name), as for a new account: git would refuse.
-  git(["config", "user.useConfigOnly", "true"], repo);
-  const home = tempDir("orch-home-");
-  const env = {
-    GIT_AUTHOR_NAME: undefined, GIT_AUTHOR_EMAIL: undefined, GIT_COMMITTER_NAME: undefined, GIT_COMMITTER_EMAIL: undefined,
-    HOME: home, XDG_CONFIG_HOME: home, GIT_CONFIG_NOSYSTEM: "1",
-  };
+  const env = noGitIdentity(repo);
   const r = orch(["merge", "feat/anon", "--local", "--json"], { cwd: repo, env });
   assert.is(r.code, 0, r.stderr);
   assert.is(git(["log", "-1", "--format=%an <%ae> / %cn <%ce>"], repo), "orch <orch@localhost> / orch <orch@localhost>");
