@@ -156,6 +156,8 @@ test("endings: exit after task_complete stays done, stop is stopped without task
   assert.is(s.worker("feat-done").status, "done", "exiting after task_complete changes nothing");
   const asked = firstUserText(server.turns("feat-done")[0]!.body);
   assert.ok(asked.includes(`Finish the widget: ${wide} [].\n`), `the prompt reaches the model: ${JSON.stringify(asked)}`);
+  // status says done once notify has linked its event; its message may come to the mailbox a moment later.
+  await s.waitFor(() => s.poll() && s.of("feat-done", "task_complete").length > 0, "the task_complete message");
   assert.equal(s.of("feat-done", "task_complete").map((m) => m.content.summary), [summary]);
   assert.is(s.worker("feat-stop").status, "stopped");
   assert.is(s.worker("feat-kill").status, "failed");
